@@ -1,0 +1,67 @@
+/**
+ * Event bus: durable publish, and durable consumers that ack. Subjects follow
+ * `kiln.<service>.v1.<resource>.<past-tense>`; one stream per service holds
+ * `kiln.<service>.>`. Semantics match JetStream so the in-process backend and NATS
+ * pass one conformance suite.
+ */
+export interface PublishOptions {
+  /** Dedupe id (Nats-Msg-Id): a second publish with the same id within the window is dropped. */
+  msgId?: string;
+  headers?: Record<string, string>;
+}
+
+export interface StreamConfig {
+  /** e.g. "KILN_STORE" */
+  name: string;
+  /** e.g. ["kiln.store.>"] */
+  subjects: string[];
+  /** "limits" keeps messages for every consumer; "workqueue" removes each once acked. */
+  retention?: "limits" | "workqueue";
+}
+
+export interface ConsumerConfig {
+  stream: string;
+  /** Durable name: a consumer with this name resumes where it left off. */
+  durable: string;
+  /** Subject filter, with NATS wildcards (`*`, `>`). Default: every subject of the stream. */
+  filterSubject?: string;
+  /** "all" (default) starts at the first stored message, "new" only at later ones. */
+  deliverPolicy?: "all" | "new";
+  /** Redeliver a message not acked within this time. Default 30 s. */
+  ackWaitMs?: number;
+  /** Stop redelivering after this many deliveries (-1: forever). Default -1. */
+  maxDeliver?: number;
+}
+
+export interface BusMessage {
+  subject: string;
+  data: Uint8Array;
+  headers: Record<string, string>;
+  /** Stream sequence number. */
+  seq: number;
+  /** 1 on first delivery. */
+  deliveryCount: number;
+  ack(): void;
+  /** Redeliver, after delayMs if given. */
+  nak(delayMs?: number): void;
+  /** Still working: resets the ack-wait timer. */
+  working(): void;
+  /** Never redeliver. */
+  term(): void;
+}
+
+/** An async iterable of messages; stop() ends the iteration and leaves the durable in place. */
+export interface Subscription extends AsyncIterable<BusMessage> {
+  stop(): Promise<void>;
+}
+
+export interface EventBus {
+  /** Creates the stream or updates its subjects; idempotent. */
+  ensureStream(config: StreamConfig): Promise<void>;
+  /** Resolves once the message is stored durably. Fails if no stream holds the subject. */
+  publish(subject: string, data: Uint8Array, options?: PublishOptions): Promise<void>;
+  /** Creates (or binds to) the durable consumer and delivers its messages. */
+  subscribe(config: ConsumerConfig): Promise<Subscription>;
+  deleteConsumer(stream: string, durable: string): Promise<void>;
+  close(): Promise<void>;
+}
