@@ -1,1 +1,42 @@
-export {};
+import { Command, CommanderError } from "commander";
+import { Kiln, KilnApiError } from "@kiln/sdk";
+import { datasetCommands } from "./datasets.js";
+import type { Output } from "./output.js";
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command("kiln")
+    .description("Kiln: datasets, models, runtime and tracking from the command line")
+    .option("--url <url>", "server URL (default: $KILN_URL or http://127.0.0.1:7070)")
+    .option("--json", "print JSON for scripts")
+    .exitOverride()
+    .showHelpAfterError();
+  let kiln: Kiln | undefined;
+  const connect = async () => (kiln ??= await Kiln.connect({ url: program.opts().url }));
+  const output = (): Output => ({ json: Boolean(program.opts().json), out: process.stdout, err: process.stderr });
+
+  program
+    .command("serve")
+    .description("run Kiln embedded: every service in one process (config from KILN_* variables)")
+    .action(async () => {
+      // Server code stays out of the CLI's dependencies; it is loaded only for this command.
+      const entry = "@kiln/all-in-one";
+      const { runEmbedded } = (await import(entry)) as { runEmbedded: () => Promise<unknown> };
+      await runEmbedded();
+      await new Promise(() => {}); // serve until a signal stops the process
+    });
+
+  datasetCommands(program, connect, output);
+
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    if (e instanceof KilnApiError) {
+      process.stderr.write(`kiln: ${e.message}${e.reason ? ` (${e.reason})` : ""}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}

@@ -1,1 +1,18 @@
-export {};
+import type { ConnectRouter } from "@connectrpc/connect";
+import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
+import type { StoreDeps } from "./deps.js";
+import { STORE_STREAM } from "./events.js";
+import { createStoreService } from "./service.js";
+
+export type { StoreDeps } from "./deps.js";
+export { createStoreService } from "./service.js";
+export { STORE_STREAM } from "./events.js";
+
+/** Prepares what the store needs on the bus; call once before serving. */
+export async function prepareStore(deps: StoreDeps): Promise<void> {
+  await deps.bus.ensureStream(STORE_STREAM);
+}
+
+export function register(router: ConnectRouter, deps: StoreDeps): void {
+  router.service(StoreService, createStoreService(deps));
+}

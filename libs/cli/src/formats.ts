@@ -1,0 +1,132 @@
+import { createReadStream, createWriteStream } from "node:fs";
+import { extname } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { RecordBatchReader, RecordBatchStreamWriter, type RecordBatch } from "apache-arrow";
+import { batchesToNdjson, parseCsv, parseNdjson, tableToCsv } from "@kiln/data";
+
+export type TableFormat = "csv" | "tsv" | "json" | "ndjson" | "arrow";
+
+const byExtension: Record<string, TableFormat> = {
+  ".csv": "csv",
+  ".tsv": "tsv",
+  ".json": "json",
+  ".ndjson": "ndjson",
+  ".jsonl": "ndjson",
+  ".arrow": "arrow",
+  ".arrows": "arrow",
+  ".ipc": "arrow",
+  ".feather": "arrow",
+};
+
+export function formatOf(path: string, override?: string): TableFormat | undefined {
+  if (override) {
+    if (!Object.values(byExtension).includes(override as TableFormat)) throw new Error(`unknown format "${override}": use csv, tsv, json, ndjson or arrow`);
+    return override as TableFormat;
+  }
+  return byExtension[extname(path).toLowerCase()];
+}
+
+const mediaTypes: Record<string, string> = {
+  ".txt": "text/plain",
+  ".md": "text/markdown",
+  ".html": "text/html",
+  ".pdf": "application/pdf",
+  ".png": "image/png",
+  ".jpg": "image/jpeg",
+  ".jpeg": "image/jpeg",
+  ".zip": "application/zip",
+  ".gz": "application/gzip",
+  ".onnx": "application/onnx",
+  ".parquet": "application/vnd.apache.parquet",
+};
+
+export function mediaTypeOf(path: string): string {
+  return mediaTypes[extname(path).toLowerCase()] ?? "application/octet-stream";
+}
+
+export function openInput(path: string): Readable {
+  return path === "-" ? process.stdin : createReadStream(path, { highWaterMark: 1024 * 1024 });
+}
+
+/** Record batches from a table file, streamed. */
+export function readTableFile(path: string, format: TableFormat): AsyncIterable<RecordBatch> {
+  const input = openInput(path);
+  switch (format) {
+    case "csv":
+      return parseCsv(input);
+    case "tsv":
+      return parseCsv(input, { delimiter: "\t" });
+    case "ndjson":
+      return parseNdjson(input);
+    case "json":
+      return jsonArrayBatches(input);
+    case "arrow":
+      return arrowBatches(input);
+  }
+}
+
+async function* arrowBatches(input: Readable): AsyncGenerator<RecordBatch> {
+  for await (const reader of await RecordBatchReader.readAll(input as unknown as AsyncIterable<Uint8Array>)) {
+    for await (const batch of reader) yield batch;
+  }
+}
+
+/** A JSON array of row objects; read whole (JSON arrays cannot be parsed in pieces cheaply). */
+async function* jsonArrayBatches(input: Readable): AsyncGenerator<RecordBatch> {
+  const parts: Buffer[] = [];
+  for await (const p of input) parts.push(p as Buffer);
+  const value = JSON.parse(Buffer.concat(parts).toString("utf8")) as unknown;
+  if (!Array.isArray(value)) throw new Error("a .json table file holds an array of row objects (use --kind document to store any JSON)");
+  const lines = value.map((row) => JSON.stringify(row)).join("\n");
+  yield* parseNdjson(Readable.from([lines]));
+}
+
+/** Writes batches to a file (or stdout for "-") in the given format. */
+export async function writeTableFile(batches: AsyncIterable<RecordBatch>, path: string, format: TableFormat): Promise<void> {
+  const out = path === "-" ? process.stdout : createWriteStream(path);
+  const source = (() => {
+    switch (format) {
+      case "csv":
+      case "tsv":
+        return Readable.from(tableToCsv(batches, format === "tsv" ? { delimiter: "\t" } : {}));
+      case "ndjson":
+        return Readable.from(batchesToNdjson(batches));
+      case "json":
+        return Readable.from(jsonArray(batchesToNdjson(batches)));
+      case "arrow":
+        return Readable.from(arrowStream(batches));
+    }
+  })();
+  if (out === process.stdout) {
+    for await (const piece of source) if (!out.write(piece)) await new Promise((r) => out.once("drain", r));
+  } else {
+    await pipeline(source, out);
+  }
+}
+
+async function* jsonArray(ndjson: AsyncIterable<string>): AsyncGenerator<string> {
+  let first = true;
+  yield "[";
+  for await (const block of ndjson) {
+    for (const line of block.split("\n")) {
+      if (!line) continue;
+      yield (first ? "\n" : ",\n") + line;
+      first = false;
+    }
+  }
+  yield first ? "]\n" : "\n]\n";
+}
+
+async function* arrowStream(batches: AsyncIterable<RecordBatch>): AsyncGenerator<Uint8Array> {
+  const writer = new RecordBatchStreamWriter();
+  const feeding = (async () => {
+    try {
+      for await (const batch of batches) writer.write(batch);
+    } finally {
+      writer.finish();
+    }
+  })();
+  for await (const piece of writer) yield piece;
+  await feeding;
+}

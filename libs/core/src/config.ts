@@ -1,0 +1,143 @@
+/**
+ * All configuration comes from KILN_* environment variables, read once at start by
+ * one pure function. Defaults give embedded mode; a bad value stops start-up with a
+ * ConfigError naming the variable.
+ */
+export interface S3Config {
+  bucket: string;
+  prefix: string;
+  endpoint?: string;
+  region: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  forcePathStyle: boolean;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+  metadata: { backend: "sqlite" } | { backend: "mongodb"; uri: string; database: string };
+  blobs: { backend: "fs" } | { backend: "s3"; s3: S3Config };
+  bus: { backend: "memory" } | { backend: "nats"; servers: string[] };
+  limits: {
+    /** Largest single RPC message, in bytes. */
+    maxMessageBytes: number;
+    /** Largest dataset version, in bytes. */
+    maxDatasetBytes: number;
+    /** Largest JSON document, in bytes. */
+    maxDocumentBytes: number;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string, fallback: string): string {
+  const v = env[name];
+  return v === undefined || v === "" ? fallback : v;
+}
+
+function required(env: Env, name: string, why: string): string {
+  const v = env[name];
+  if (!v) throw new ConfigError(name, `required ${why}`);
+  return v;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const v = str(env, name, fallback);
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(", ")}, got "${v}"`);
+  }
+  return v as T;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const v = parseSize(raw);
+  if (v === undefined || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return v;
+}
+
+/** "512", "16MiB", "1GB", "64k" → bytes (k/M/G are binary: these are memory limits). */
+function parseSize(raw: string): number | undefined {
+  const m = /^\s*(\d+)\s*([kmg]i?b?)?\s*$/i.exec(raw);
+  if (!m) return undefined;
+  const unit = (m[2] ?? "").toLowerCase()[0];
+  const factor = unit === "k" ? 1024 : unit === "m" ? 1024 ** 2 : unit === "g" ? 1024 ** 3 : 1;
+  return Number(m[1]) * factor;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const metadataBackend = oneOf(env, "KILN_METADATA", ["sqlite", "mongodb"] as const, "sqlite");
+  const blobBackend = oneOf(env, "KILN_BLOBS", ["fs", "s3"] as const, "fs");
+  const busBackend = oneOf(env, "KILN_BUS", ["memory", "nats"] as const, "memory");
+  const host = str(env, "KILN_HOST", "127.0.0.1");
+  return {
+    host,
+    port: int(env, "KILN_PORT", 7070, 0, 65535),
+    dataDir: str(env, "KILN_DATA_DIR", ".kiln"),
+    logLevel: oneOf(env, "KILN_LOG_LEVEL", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const, "info"),
+    metadata:
+      metadataBackend === "sqlite"
+        ? { backend: "sqlite" }
+        : {
+            backend: "mongodb",
+            uri: required(env, "KILN_MONGODB_URI", "when KILN_METADATA=mongodb"),
+            database: str(env, "KILN_MONGODB_DATABASE", "kiln"),
+          },
+    blobs:
+      blobBackend === "fs"
+        ? { backend: "fs" }
+        : {
+            backend: "s3",
+            s3: {
+              bucket: required(env, "KILN_S3_BUCKET", "when KILN_BLOBS=s3"),
+              prefix: str(env, "KILN_S3_PREFIX", ""),
+              endpoint: env.KILN_S3_ENDPOINT || undefined,
+              region: str(env, "KILN_S3_REGION", "us-east-1"),
+              accessKeyId: env.KILN_S3_ACCESS_KEY_ID || undefined,
+              secretAccessKey: env.KILN_S3_SECRET_ACCESS_KEY || undefined,
+              forcePathStyle: bool(env, "KILN_S3_FORCE_PATH_STYLE", true),
+            },
+          },
+    bus:
+      busBackend === "memory"
+        ? { backend: "memory" }
+        : { backend: "nats", servers: required(env, "KILN_NATS_URL", "when KILN_BUS=nats").split(",") },
+    limits: {
+      maxMessageBytes: int(env, "KILN_MAX_MESSAGE_BYTES", 16 * 1024 ** 2, 1024, 1024 ** 3),
+      maxDatasetBytes: int(env, "KILN_MAX_DATASET_BYTES", 64 * 1024 ** 3, 1024, Number.MAX_SAFE_INTEGER),
+      maxDocumentBytes: int(env, "KILN_MAX_DOCUMENT_BYTES", 16 * 1024 ** 2, 16, 1024 ** 3),
+    },
+  };
+}
+
+/** The config as one log-safe object: secrets and credentials in URIs are masked. */
+export function redactConfig(config: Config): unknown {
+  return JSON.parse(
+    JSON.stringify(config, (key, value) => {
+      if (key === "secretAccessKey" || key === "accessKeyId") return value ? "***" : value;
+      if (typeof value === "string") return value.replace(/\/\/([^/@:]+):([^/@]+)@/, "//$1:***@");
+      return value;
+    }),
+  );
+}

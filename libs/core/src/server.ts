@@ -1,0 +1,131 @@
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import type { DescFile } from "@bufbuild/protobuf";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger } from "pino";
+import { errorInterceptor } from "./error-interceptor.js";
+import { HealthState, registerHealth } from "./health.js";
+import { registerReflection } from "./reflection.js";
+import { file_health_v1_health } from "@kiln/proto/health/v1/health_pb";
+import { file_grpc_reflection_v1_reflection } from "@kiln/proto/grpc/reflection/v1/reflection_pb";
+import { file_grpc_reflection_v1alpha_reflection } from "@kiln/proto/grpc/reflection/v1alpha/reflection_pb";
+
+export interface ServeOptions {
+  host: string;
+  /** 0 picks a free port; the server reports the one it got. */
+  port: number;
+  logger: Logger;
+  routes: (router: ConnectRouter) => void;
+  /** Contract files offered through server reflection. */
+  files: readonly DescFile[];
+  maxMessageBytes: number;
+  /** /readyz answers 200 only while this holds (default: always). */
+  ready?: () => boolean | Promise<boolean>;
+}
+
+export interface KilnServer {
+  port: number;
+  url: string;
+  health: HealthState;
+  /** Stops accepting, marks health NOT_SERVING, lets running calls finish (up to graceMs). */
+  close(graceMs?: number): Promise<void>;
+}
+
+const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/**
+ * One port for gRPC (HTTP/2 cleartext, prior knowledge) and for HTTP/1.1 (Connect
+ * JSON, gRPC-Web, curl, health probes). Node's h2c server has no HTTP/1.1 fallback, so
+ * the first bytes of each connection decide which server gets the socket; after that
+ * the socket belongs to that server and nothing sits in the data path.
+ */
+export async function serve(options: ServeOptions): Promise<KilnServer> {
+  const { logger } = options;
+  const health = new HealthState();
+  const shutdown = new AbortController();
+
+  const rpcHandler = connectNodeAdapter({
+    routes: (router) => {
+      options.routes(router);
+      registerHealth(router, health);
+      registerReflection(router, [...options.files, file_health_v1_health, file_grpc_reflection_v1_reflection, file_grpc_reflection_v1alpha_reflection]);
+      for (const h of router.handlers) health.set(h.service.typeName, 1);
+    },
+    readMaxBytes: options.maxMessageBytes,
+    writeMaxBytes: options.maxMessageBytes,
+    interceptors: [errorInterceptor(logger)],
+    shutdownSignal: shutdown.signal,
+    fallback: (req, res) => {
+      const path = (req.url ?? "").split("?")[0];
+      if (path === "/healthz") return plain(res, 200, "ok\n");
+      if (path === "/readyz") {
+        void Promise.resolve(options.ready?.() ?? true).then(
+          (ok) => plain(res, ok && !shutdown.signal.aborted ? 200 : 503, ok ? "ready\n" : "not ready\n"),
+          () => plain(res, 503, "not ready\n"),
+        );
+        return;
+      }
+      plain(res, 404, "not found\n");
+    },
+  });
+
+  const h1 = http.createServer(rpcHandler);
+  const h2 = http2.createServer({}, rpcHandler);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (s) => {
+    sessions.add(s);
+    s.on("close", () => sessions.delete(s));
+  });
+
+  const front = net.createServer((socket) => routeConnection(socket, h1, h2));
+  await new Promise<void>((resolve, reject) => {
+    front.once("error", reject);
+    front.listen(options.port, options.host, () => resolve());
+  });
+  const port = (front.address() as net.AddressInfo).port;
+  const shownHost = options.host.includes(":") ? `[${options.host}]` : options.host;
+
+  return {
+    port,
+    url: `http://${shownHost}:${port}`,
+    health,
+    async close(graceMs = 10_000) {
+      health.drain();
+      shutdown.abort();
+      const closed = new Promise<void>((resolve) => front.close(() => resolve()));
+      h1.closeIdleConnections();
+      for (const s of sessions) s.close();
+      const timer = setTimeout(() => {
+        h1.closeAllConnections();
+        for (const s of sessions) s.destroy();
+      }, graceMs);
+      timer.unref();
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function routeConnection(socket: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
+  let head = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    head = Buffer.concat([head, chunk]);
+    const n = Math.min(head.length, HTTP2_PREFACE.length);
+    const isH2 = head.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
+    if (isH2 && head.length < HTTP2_PREFACE.length) return; // wait for the whole preface
+    socket.off("data", onData);
+    socket.pause();
+    socket.unshift(head);
+    (isH2 ? h2 : h1).emit("connection", socket);
+    socket.resume();
+  };
+  socket.on("data", onData);
+  socket.on("error", () => socket.destroy());
+}
+
+function plain(res: { writeHead(status: number, headers: Record<string, string>): unknown; end(body: string): unknown }, status: number, body: string): void {
+  res.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
+  res.end(body);
+}

@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig, redactConfig } from "../src/config.js";
+
+describe("loadConfig", () => {
+  it("defaults to embedded mode", () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      host: "127.0.0.1",
+      port: 7070,
+      dataDir: ".kiln",
+      metadata: { backend: "sqlite" },
+      blobs: { backend: "fs" },
+      bus: { backend: "memory" },
+    });
+    expect(c.limits.maxMessageBytes).toBe(16 * 1024 * 1024);
+  });
+
+  it("reads production backends and sizes with units", () => {
+    const c = loadConfig({
+      KILN_METADATA: "mongodb",
+      KILN_MONGODB_URI: "mongodb://u:secret@db:27017",
+      KILN_BLOBS: "s3",
+      KILN_S3_BUCKET: "kiln",
+      KILN_S3_SECRET_ACCESS_KEY: "shh",
+      KILN_BUS: "nats",
+      KILN_NATS_URL: "nats://a:4222,nats://b:4222",
+      KILN_MAX_MESSAGE_BYTES: "4MiB",
+    });
+    expect(c.metadata).toEqual({ backend: "mongodb", uri: "mongodb://u:secret@db:27017", database: "kiln" });
+    expect(c.bus).toEqual({ backend: "nats", servers: ["nats://a:4222", "nats://b:4222"] });
+    expect(c.limits.maxMessageBytes).toBe(4 * 1024 * 1024);
+    const shown = JSON.stringify(redactConfig(c));
+    expect(shown).not.toContain("secret");
+    expect(shown).not.toContain("shh");
+  });
+
+  it.each([
+    ["KILN_PORT", "seventy"],
+    ["KILN_PORT", "70000"],
+    ["KILN_METADATA", "postgres"],
+    ["KILN_LOG_LEVEL", "loud"],
+    ["KILN_MAX_MESSAGE_BYTES", "-1"],
+    ["KILN_S3_FORCE_PATH_STYLE", "maybe"],
+  ])("a bad %s (%s) names the variable", (name, value) => {
+    const env = { [name]: value, KILN_BLOBS: name.startsWith("KILN_S3") ? "s3" : "fs", KILN_S3_BUCKET: "b" };
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(name);
+  });
+
+  it("a production backend without its address names the missing variable", () => {
+    expect(() => loadConfig({ KILN_BUS: "nats" })).toThrow("KILN_NATS_URL");
+    expect(() => loadConfig({ KILN_METADATA: "mongodb" })).toThrow("KILN_MONGODB_URI");
+  });
+});

@@ -1,0 +1,315 @@
+import type { Client } from "@connectrpc/connect";
+import { RecordBatch, Table } from "apache-arrow";
+import { batchesToIpcChunks, bytesToTensor, decodeChunk, tensorToBytes, dtypeOf } from "@kiln/data";
+import { ElementType } from "@kiln/proto/kiln/common/v1/tensor_pb";
+import { DatasetKind, StoreService, WriteMode, type DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
+import { call, stream } from "./errors.js";
+import { classify, type ClassifiedInput, type DatasetInput, type KindName, type TensorData } from "./inputs.js";
+import { resourceName } from "./names.js";
+import { datasetInfo, versionInfo, type DatasetInfo, type VersionInfo } from "./summaries.js";
+import { sendWrite, type ProgressListener } from "./transfer.js";
+
+/** Chunks stay well under the server's 16 MiB message limit. */
+export const CHUNK_BYTES = 4 * 1024 * 1024;
+
+export type WriteModeName = "upsert" | "create" | "append" | "replace";
+
+export interface PutOptions {
+  /** Default "upsert": create if missing, else append (OmegaML's default). */
+  mode?: WriteModeName;
+  /** Overrides the kind guessed from the value. */
+  kind?: KindName;
+  description?: string;
+  labels?: Record<string, string>;
+  comment?: string;
+  /** For files. */
+  mediaType?: string;
+  onProgress?: ProgressListener;
+}
+
+export interface ReadOptions {
+  /** Default: the latest version. */
+  version?: number;
+  columns?: string[];
+  /** e.g. `age > 30 AND country IN ("DE","FR") OR vip = true` */
+  filter?: string;
+  offset?: number;
+  limit?: number;
+  onProgress?: ProgressListener;
+}
+
+export type DatasetValue = Table | TensorData | Uint8Array | unknown;
+
+const modes: Record<WriteModeName, WriteMode> = {
+  upsert: WriteMode.UNSPECIFIED,
+  create: WriteMode.CREATE,
+  append: WriteMode.APPEND,
+  replace: WriteMode.REPLACE,
+};
+
+const elementTypes: Record<NonNullable<TensorData["dtype"]>, ElementType> = {
+  float32: ElementType.FLOAT32,
+  float64: ElementType.FLOAT64,
+  int32: ElementType.INT32,
+  int64: ElementType.INT64,
+  uint8: ElementType.UINT8,
+  bool: ElementType.BOOL,
+};
+
+/** `kiln.datasets`: OmegaML's datasets.put / get / list / drop, typed, versioned and streamed. */
+export class Datasets {
+  constructor(
+    private readonly store: Client<typeof StoreService>,
+    private readonly project: string,
+    private readonly writeMode: "stream" | "resumable",
+  ) {}
+
+  private name(name: string): string {
+    return resourceName(this.project, "datasets", name);
+  }
+
+  /** Stores a value as a new version: tables, tensors, JSON documents or bytes. */
+  async put(name: string, value: DatasetInput, options: PutOptions = {}): Promise<VersionInfo> {
+    const input = classify(value, options.kind);
+    return versionInfo(await this.send(name, input, options));
+  }
+
+  /** Streams record batches (or tables) into one new version of a table dataset. */
+  async write(name: string, batches: AsyncIterable<RecordBatch | Table> | Iterable<RecordBatch | Table>, options: PutOptions = {}): Promise<VersionInfo> {
+    const header = this.header(name, DatasetKind.TABLE, options);
+    const chunks = batchesToIpcChunks(flattenBatches(batches), CHUNK_BYTES);
+    return versionInfo(await sendWrite(this.store, this.writeMode, header, chunks, options.onProgress));
+  }
+
+  /** Streams raw bytes into a file (or, with kind "document", JSON text) dataset. */
+  async writeBytes(name: string, bytes: AsyncIterable<Uint8Array>, options: PutOptions & { totalBytes?: number } = {}): Promise<VersionInfo> {
+    const kind = options.kind === "document" ? DatasetKind.DOCUMENT : DatasetKind.FILE;
+    const header = this.header(name, kind, options);
+    return versionInfo(await sendWrite(this.store, this.writeMode, header, rechunk(bytes, CHUNK_BYTES), options.onProgress, options.totalBytes));
+  }
+
+  /** Reads a table dataset as record batches, as they arrive. */
+  async *read(name: string, options: ReadOptions = {}): AsyncGenerator<RecordBatch> {
+    const { header, chunks } = await this.readRaw(name, options);
+    if (header.kind !== DatasetKind.TABLE) throw new TypeError(`${name} is not a table`);
+    for await (const chunk of chunks) yield* decodeChunk(chunk).batches;
+  }
+
+  /**
+   * The raw read: the version header, then the chunks as the server sends them
+   * (Arrow IPC streams for tables, row bytes for tensors, NDJSON for documents, bytes for files).
+   */
+  async readRaw(name: string, options: ReadOptions = {}): Promise<{ header: DatasetVersion; chunks: AsyncGenerator<Uint8Array> }> {
+    const responses = stream(
+      this.store.readDataset({
+        name: this.name(name),
+        version: BigInt(options.version ?? 0),
+        columns: options.columns ?? [],
+        filter: options.filter ?? "",
+        offset: BigInt(options.offset ?? 0),
+        limit: BigInt(options.limit ?? 0),
+      }),
+    );
+    const first = await responses.next();
+    if (first.done || first.value.message.case !== "header") throw new Error("the server sent no header");
+    const header = first.value.message.value;
+    const onProgress = options.onProgress;
+    const total = Number(header.byteSize);
+    const chunks = (async function* () {
+      let bytes = 0;
+      for await (const res of responses) {
+        if (res.message.case !== "chunk") continue;
+        bytes += res.message.value.data.length;
+        onProgress?.({ bytes, totalBytes: total });
+        yield res.message.value.data;
+      }
+    })();
+    return { header, chunks };
+  }
+
+  /**
+   * Reads a version back as what it is: an Arrow Table, a tensor {data, shape, dtype},
+   * a JSON value (an array of them when several documents were appended), or bytes.
+   */
+  async get(name: string, options: ReadOptions = {}): Promise<DatasetValue> {
+    const { header, chunks } = await this.readRaw(name, options);
+    switch (header.kind) {
+      case DatasetKind.TABLE: {
+        const batches: RecordBatch[] = [];
+        for await (const chunk of chunks) batches.push(...decodeChunk(chunk).batches);
+        if (batches.length === 0) return new Table(decodeChunk(header.arrowSchema).schema);
+        return new Table(batches);
+      }
+      case DatasetKind.TENSOR: {
+        const bytes = await collect(chunks);
+        const dtype = ElementType[header.dtype].toLowerCase() as NonNullable<TensorData["dtype"]>;
+        const rowShape = header.shape.slice(1).map(Number);
+        const rowBytes = rowShape.reduce((a, b) => a * b, 1) * bytesPerElement(dtype);
+        const rows = bytes.length / rowBytes;
+        return { ...bytesToTensor(dtype, [rows, ...rowShape], bytes), dtype };
+      }
+      case DatasetKind.DOCUMENT: {
+        const text = new TextDecoder().decode(await collect(chunks));
+        const docs = text.split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l) as unknown);
+        return docs.length === 1 ? docs[0] : docs;
+      }
+      default:
+        return collect(chunks);
+    }
+  }
+
+  async create(name: string, kind: KindName, options: { description?: string; labels?: Record<string, string> } = {}): Promise<DatasetInfo> {
+    const full = this.name(name);
+    const parent = full.slice(0, full.indexOf("/datasets/"));
+    const res = await call(() =>
+      this.store.createDataset({
+        parent,
+        datasetId: full.slice(full.lastIndexOf("/") + 1),
+        kind: DatasetKind[kind.toUpperCase() as keyof typeof DatasetKind],
+        description: options.description ?? "",
+        labels: options.labels ?? {},
+      }),
+    );
+    return datasetInfo(res.dataset!);
+  }
+
+  async info(name: string): Promise<DatasetInfo> {
+    return datasetInfo((await call(() => this.store.getDataset({ name: this.name(name) }))).dataset!);
+  }
+
+  /** Every dataset of the project matching the filter (all pages). */
+  async list(options: { filter?: string } = {}): Promise<DatasetInfo[]> {
+    const out: DatasetInfo[] = [];
+    let pageToken = "";
+    do {
+      const res = await call(() =>
+        this.store.listDatasets({ parent: `projects/${this.project}`, filter: options.filter ?? "", pageSize: 1000, pageToken }),
+      );
+      out.push(...res.datasets.map(datasetInfo));
+      pageToken = res.nextPageToken;
+    } while (pageToken);
+    return out;
+  }
+
+  /** Versions, newest first. */
+  async versions(name: string): Promise<VersionInfo[]> {
+    const out: VersionInfo[] = [];
+    let pageToken = "";
+    do {
+      const res = await call(() => this.store.listDatasetVersions({ parent: this.name(name), pageSize: 1000, pageToken }));
+      out.push(...res.versions.map(versionInfo));
+      pageToken = res.nextPageToken;
+    } while (pageToken);
+    return out;
+  }
+
+  async update(name: string, changes: { description?: string; labels?: Record<string, string> }): Promise<DatasetInfo> {
+    const paths = Object.keys(changes).filter((k) => k === "description" || k === "labels");
+    const res = await call(() =>
+      this.store.updateDataset({
+        dataset: { name: this.name(name), description: changes.description ?? "", labels: changes.labels ?? {} },
+        updateMask: { paths },
+      }),
+    );
+    return datasetInfo(res.dataset!);
+  }
+
+  /** Deletes the dataset and its versions; returns false if it did not exist and `force` is set. */
+  async drop(name: string, options: { force?: boolean } = {}): Promise<boolean> {
+    const res = await call(() => this.store.deleteDataset({ name: this.name(name), allowMissing: options.force ?? false }));
+    return res.deleted;
+  }
+
+  private header(name: string, kind: DatasetKind, options: PutOptions) {
+    return {
+      name: this.name(name),
+      kind,
+      mode: modes[options.mode ?? "upsert"],
+      description: options.description ?? "",
+      labels: options.labels ?? {},
+      arrowSchema: new Uint8Array(),
+      dtype: ElementType.UNSPECIFIED,
+      rowShape: [] as bigint[],
+      mediaType: options.mediaType ?? "",
+      comment: options.comment ?? "",
+    };
+  }
+
+  private send(name: string, input: ClassifiedInput, options: PutOptions): Promise<DatasetVersion> {
+    const header = this.header(name, input.kind, options);
+    switch (input.kind) {
+      case DatasetKind.TABLE:
+        return sendWrite(this.store, this.writeMode, header, batchesToIpcChunks(input.table.batches, CHUNK_BYTES), options.onProgress);
+      case DatasetKind.TENSOR: {
+        const { tensor } = input;
+        const dtype = tensor.dtype ?? dtypeOf(tensor.data)!;
+        const bytes = tensorToBytes(tensor.data, tensor.shape);
+        const rowBytes = Math.max(1, bytes.length / Math.max(1, tensor.shape[0] ?? 1));
+        header.dtype = elementTypes[dtype];
+        header.rowShape = tensor.shape.slice(1).map(BigInt);
+        const piece = Math.max(rowBytes, Math.floor(CHUNK_BYTES / rowBytes) * rowBytes);
+        return sendWrite(this.store, this.writeMode, header, slices(bytes, piece), options.onProgress, bytes.length);
+      }
+      case DatasetKind.DOCUMENT: {
+        const text = JSON.stringify(input.document);
+        if (text === undefined) throw new TypeError("a document must be a JSON value");
+        const bytes = new TextEncoder().encode(text);
+        return sendWrite(this.store, this.writeMode, header, slices(bytes, CHUNK_BYTES), options.onProgress, bytes.length);
+      }
+      default:
+        return sendWrite(this.store, this.writeMode, header, slices(input.bytes, CHUNK_BYTES), options.onProgress, input.bytes.length);
+    }
+  }
+}
+
+async function* flattenBatches(source: AsyncIterable<RecordBatch | Table> | Iterable<RecordBatch | Table>): AsyncGenerator<RecordBatch> {
+  for await (const item of source) {
+    if (item instanceof Table) yield* item.batches;
+    else yield item;
+  }
+}
+
+async function* slices(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+/** Regroups arbitrary pieces into chunks of about `size` bytes. */
+async function* rechunk(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+  let parts: Uint8Array[] = [];
+  let length = 0;
+  for await (const piece of source) {
+    parts.push(piece);
+    length += piece.length;
+    if (length >= size) {
+      yield concat(parts, length);
+      parts = [];
+      length = 0;
+    }
+  }
+  if (length > 0) yield concat(parts, length);
+}
+
+async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let length = 0;
+  for await (const c of chunks) {
+    parts.push(c);
+    length += c.length;
+  }
+  return concat(parts, length);
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function bytesPerElement(dtype: string): number {
+  return dtype === "float64" || dtype === "int64" ? 8 : dtype === "float32" || dtype === "int32" ? 4 : 1;
+}

@@ -1,0 +1,71 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { ErrorInfoSchema } from "@kiln/proto/google/rpc/error_details_pb";
+
+/** Every error the SDK throws for a failed call; `reason` is the server's stable ErrorInfo reason. */
+export class KilnApiError extends Error {
+  constructor(
+    message: string,
+    readonly code: Code,
+    readonly reason: string | undefined,
+    readonly metadata: Record<string, string>,
+    override readonly cause?: unknown,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class InvalidArgumentError extends KilnApiError {}
+export class NotFoundError extends KilnApiError {}
+export class AlreadyExistsError extends KilnApiError {}
+export class FailedPreconditionError extends KilnApiError {}
+export class ResourceExhaustedError extends KilnApiError {}
+export class PermissionDeniedError extends KilnApiError {}
+export class UnauthenticatedError extends KilnApiError {}
+export class UnavailableError extends KilnApiError {}
+export class DataLossError extends KilnApiError {}
+export class AbortedError extends KilnApiError {}
+export class DeadlineExceededError extends KilnApiError {}
+export class CancelledError extends KilnApiError {}
+export class InternalError extends KilnApiError {}
+
+const byCode: Partial<Record<Code, typeof KilnApiError>> = {
+  [Code.InvalidArgument]: InvalidArgumentError,
+  [Code.NotFound]: NotFoundError,
+  [Code.AlreadyExists]: AlreadyExistsError,
+  [Code.FailedPrecondition]: FailedPreconditionError,
+  [Code.ResourceExhausted]: ResourceExhaustedError,
+  [Code.PermissionDenied]: PermissionDeniedError,
+  [Code.Unauthenticated]: UnauthenticatedError,
+  [Code.Unavailable]: UnavailableError,
+  [Code.DataLoss]: DataLossError,
+  [Code.Aborted]: AbortedError,
+  [Code.DeadlineExceeded]: DeadlineExceededError,
+  [Code.Canceled]: CancelledError,
+};
+
+/** Turns a ConnectError into the matching typed error; anything else passes through. */
+export function toApiError(e: unknown): unknown {
+  if (e instanceof KilnApiError || !(e instanceof ConnectError)) return e;
+  const info = e.findDetails(ErrorInfoSchema)[0];
+  const Type = byCode[e.code] ?? InternalError;
+  return new Type(e.rawMessage, e.code, info?.reason, info ? { ...info.metadata } : {}, e);
+}
+
+/** Runs a call and rethrows failures as typed errors. */
+export async function call<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw toApiError(e);
+  }
+}
+
+/** Iterates a server stream, rethrowing failures as typed errors. */
+export async function* stream<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* source;
+  } catch (e) {
+    throw toApiError(e);
+  }
+}

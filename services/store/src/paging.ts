@@ -1,0 +1,35 @@
+import { createHash } from "node:crypto";
+import { invalidArgument } from "@kiln/core";
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 1000;
+
+export function pageSize(requested: number): number {
+  if (requested < 0) throw invalidArgument("INVALID_PAGE_SIZE", "page_size must not be negative");
+  return requested === 0 ? DEFAULT_PAGE_SIZE : Math.min(requested, MAX_PAGE_SIZE);
+}
+
+/**
+ * Page tokens are opaque to clients: the last key returned, bound to the filter it was
+ * made with (AIP-158: changing the filter between pages is an error).
+ */
+export function encodePageToken(afterKey: string, filter: string): string {
+  return Buffer.from(JSON.stringify({ a: afterKey, f: digest(filter) })).toString("base64url");
+}
+
+export function decodePageToken(token: string, filter: string): string | undefined {
+  if (!token) return undefined;
+  let parsed: { a?: unknown; f?: unknown };
+  try {
+    parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+  } catch {
+    throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this server issued");
+  }
+  if (typeof parsed.a !== "string") throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this server issued");
+  if (parsed.f !== digest(filter)) throw invalidArgument("INVALID_PAGE_TOKEN", "page_token was issued for another filter");
+  return parsed.a;
+}
+
+function digest(filter: string): string {
+  return createHash("sha256").update(filter).digest("base64url").slice(0, 12);
+}

@@ -1,0 +1,203 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
+import { invalidArgument, isKilnError, notFound, alreadyExists } from "@kiln/core";
+import {
+  DatasetKind,
+  StoreService,
+  type WriteDatasetRequest,
+} from "@kiln/proto/kiln/store/v1/store_pb";
+import { ChunkAccumulator } from "./accumulator.js";
+import { commitWrite, latestVersion } from "./commit.js";
+import type { StoreDeps } from "./deps.js";
+import { publishDatasetEvent } from "./events.js";
+import { matchesDatasetFilter, parseDatasetFilter } from "./list-filter.js";
+import { checkId, datasetName, parseDatasetName, parseParent, parseVersionName, versionKey, versionPrefix } from "./names.js";
+import { decodePageToken, encodePageToken, pageSize } from "./paging.js";
+import { prepareRead } from "./reader.js";
+import { DATASETS, VERSIONS, datasetToProto, versionToProto, type DatasetRecord, type VersionRecord } from "./records.js";
+import { createUploads } from "./uploads.js";
+import { writeSpecFromHeader } from "./write-spec.js";
+import { collectGarbage } from "./garbage.js";
+
+const SCAN_BATCH = 200;
+
+export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreService> {
+  const datasets = deps.metadata.collection<DatasetRecord>(DATASETS);
+  const versions = deps.metadata.collection<VersionRecord>(VERSIONS);
+  const now = deps.now ?? (() => new Date());
+  const uploads = createUploads(deps);
+
+  async function getDataset(name: string): Promise<{ record: DatasetRecord; rev: number }> {
+    const parsed = parseDatasetName(name);
+    const found = await datasets.get(parsed.name);
+    if (!found) throw notFound("DATASET_NOT_FOUND", `dataset ${parsed.name} not found`, { dataset: parsed.name });
+    return { record: found.value, rev: found.rev };
+  }
+
+  async function getVersion(dataset: string, version: number): Promise<VersionRecord> {
+    await getDataset(dataset);
+    const record = version === 0 ? await latestVersion(versions, dataset) : (await versions.get(versionKey(dataset, version)))?.value;
+    if (!record) {
+      throw notFound(
+        "VERSION_NOT_FOUND",
+        version === 0 ? `dataset ${dataset} has no version yet` : `dataset ${dataset} has no version ${version}`,
+        { dataset, version: String(version) },
+      );
+    }
+    return record;
+  }
+
+  return {
+    async createDataset(req) {
+      const parent = parseParent(req.parent);
+      const name = datasetName(parent.slice("projects/".length), checkId(req.datasetId, "dataset")).name;
+      if (req.kind === DatasetKind.UNSPECIFIED || !DatasetKind[req.kind]) {
+        throw invalidArgument("INVALID_KIND", "a dataset needs a kind: TABLE, TENSOR, DOCUMENT or FILE");
+      }
+      const at = now().toISOString();
+      const record: DatasetRecord = {
+        name,
+        kind: req.kind,
+        description: req.description,
+        labels: { ...req.labels },
+        createTime: at,
+        updateTime: at,
+        latestVersion: 0,
+      };
+      try {
+        await datasets.create(name, record);
+      } catch (e) {
+        if (isKilnError(e, Code.AlreadyExists)) throw alreadyExists("DATASET_EXISTS", `dataset ${name} already exists`, { dataset: name });
+        throw e;
+      }
+      await publishDatasetEvent(deps.bus, "created", record, now());
+      return { dataset: datasetToProto(record) };
+    },
+
+    async getDataset(req) {
+      const { record } = await getDataset(req.name);
+      return { dataset: datasetToProto(record, await latestVersion(versions, record.name)) };
+    },
+
+    async listDatasets(req) {
+      const parent = parseParent(req.parent);
+      const filter = req.filter ? parseDatasetFilter(req.filter) : undefined;
+      const size = pageSize(req.pageSize);
+      const prefix = `${parent}/datasets/`;
+      let cursor = decodePageToken(req.pageToken, req.filter);
+      const page: DatasetRecord[] = [];
+      let more = false;
+      // Scan in key order until a page of matches plus one more match is seen; the token
+      // is the key of the last dataset on the page.
+      scan: for (;;) {
+        const rows = await datasets.list({ prefix, after: cursor, limit: SCAN_BATCH });
+        for (const row of rows) {
+          if (filter && !matchesDatasetFilter(filter, row.value)) {
+            if (page.length < size) cursor = row.key;
+            continue;
+          }
+          if (page.length === size) {
+            more = true;
+            break scan;
+          }
+          page.push(row.value);
+          cursor = row.key;
+        }
+        if (rows.length < SCAN_BATCH) break;
+      }
+      const withLatest = await Promise.all(page.map(async (d) => datasetToProto(d, await latestVersion(versions, d.name))));
+      return { datasets: withLatest, nextPageToken: more && cursor ? encodePageToken(cursor, req.filter) : "" };
+    },
+
+    async updateDataset(req) {
+      if (!req.dataset) throw invalidArgument("MISSING_DATASET", "update needs a dataset");
+      const paths = req.updateMask?.paths.length ? req.updateMask.paths : ["description", "labels"];
+      const unknown = paths.filter((p) => p !== "description" && p !== "labels");
+      if (unknown.length) throw invalidArgument("INVALID_UPDATE_MASK", `cannot update ${unknown.join(", ")}; updatable: description, labels`);
+      for (;;) {
+        const { record, rev } = await getDataset(req.dataset.name);
+        const next: DatasetRecord = {
+          ...record,
+          description: paths.includes("description") ? req.dataset.description : record.description,
+          labels: paths.includes("labels") ? { ...req.dataset.labels } : record.labels,
+          updateTime: now().toISOString(),
+        };
+        try {
+          await datasets.update(record.name, next, rev);
+          return { dataset: datasetToProto(next, await latestVersion(versions, record.name)) };
+        } catch (e) {
+          if (!isKilnError(e, Code.Aborted)) throw e;
+        }
+      }
+    },
+
+    async deleteDataset(req) {
+      const name = parseDatasetName(req.name).name;
+      const found = await datasets.get(name);
+      if (!found) {
+        if (req.allowMissing) return { deleted: false };
+        throw notFound("DATASET_NOT_FOUND", `dataset ${name} not found`, { dataset: name });
+      }
+      const dropped = (await versions.list({ prefix: versionPrefix(name) })).flatMap((v) => v.value.chunks.map((c) => c.sha256));
+      await versions.deletePrefix(versionPrefix(name));
+      await datasets.delete(name);
+      await collectGarbage(deps, dropped);
+      await publishDatasetEvent(deps.bus, "deleted", found.value, now());
+      return { deleted: true };
+    },
+
+    async writeDataset(requests) {
+      const iterator = requests[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      if (first.done || first.value.message.case !== "header") {
+        throw invalidArgument("MISSING_HEADER", "a write starts with a header message");
+      }
+      const { spec } = writeSpecFromHeader(first.value.message.value);
+      const accumulator = new ChunkAccumulator(spec, deps);
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+        const msg: WriteDatasetRequest = next.value;
+        if (msg.message.case !== "chunk") throw invalidArgument("UNEXPECTED_HEADER", "only the first message of a write is a header");
+        await accumulator.add(msg.message.value.data);
+      }
+      const version = await commitWrite(deps, spec, await accumulator.finish());
+      return { version: versionToProto(version) };
+    },
+
+    beginUpload: (req) => uploads.begin(req),
+    appendUpload: (req) => uploads.append(req),
+    getUpload: (req) => uploads.get(req),
+    commitUpload: (req) => uploads.commit(req),
+    abortUpload: (req) => uploads.abort(req),
+
+    async *readDataset(req) {
+      const dataset = parseDatasetName(req.name).name;
+      const record = await getVersion(dataset, Number(req.version));
+      const read = prepareRead(deps, record, {
+        columns: req.columns,
+        filter: req.filter,
+        offset: Number(req.offset),
+        limit: Number(req.limit),
+      });
+      yield { message: { case: "header", value: versionToProto(read.header) } };
+      for await (const data of read.chunks()) yield { message: { case: "chunk", value: { data } } };
+    },
+
+    async getDatasetVersion(req) {
+      const { dataset, version } = parseVersionName(req.name);
+      return { version: versionToProto(await getVersion(dataset.name, version)) };
+    },
+
+    async listDatasetVersions(req) {
+      const { record } = await getDataset(req.parent);
+      const size = pageSize(req.pageSize);
+      const after = decodePageToken(req.pageToken, "");
+      const rows = await versions.list({ prefix: versionPrefix(record.name), reverse: true, after, limit: size + 1 });
+      const page = rows.slice(0, size);
+      return {
+        versions: page.map((r) => versionToProto(r.value)),
+        nextPageToken: rows.length > size ? encodePageToken(page[page.length - 1].key, "") : "",
+      };
+    },
+  };
+}
+

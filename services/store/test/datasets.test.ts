@@ -1,0 +1,235 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Table, tableFromArrays } from "apache-arrow";
+import { fromBinary } from "@bufbuild/protobuf";
+import { DatasetEventSchema } from "@kiln/proto/kiln/store/v1/store_pb";
+import { startHarness, takeEvents, uniqueName, type Harness } from "./harness.js";
+
+const rowsOf = (t: unknown) => (t as Table).toArray().map((r) => r.toJSON());
+
+describe("store: datasets through the SDK", () => {
+  let h: Harness;
+  beforeEach(async () => (h = await startHarness()));
+  afterEach(async () => h.close());
+
+  it("puts rows and gets the same rows back, versioned", async () => {
+    const name = uniqueName();
+    const v1 = await h.kiln.datasets.put(name, [
+      { id: 1, city: "Berlin", vip: true },
+      { id: 2, city: "Paris", vip: false },
+    ]);
+    expect(v1).toMatchObject({ version: 1, kind: "table", rowCount: 2, mode: "unspecified" });
+    expect(v1.fields.map((f) => f.name)).toEqual(["id", "city", "vip"]);
+    const rows = rowsOf(await h.kiln.datasets.get(name));
+    expect(rows).toEqual([
+      { id: 1, city: "Berlin", vip: true },
+      { id: 2, city: "Paris", vip: false },
+    ]);
+  });
+
+  it("appends by default, sharing the previous version's chunks; older versions stay readable", async () => {
+    const name = uniqueName();
+    await h.kiln.datasets.put(name, { x: [1, 2, 3] });
+    const v2 = await h.kiln.datasets.put(name, { x: [4, 5] });
+    expect(v2).toMatchObject({ version: 2, rowCount: 5, chunkCount: 2 });
+    expect(rowsOf(await h.kiln.datasets.get(name)).map((r) => r.x)).toEqual([1, 2, 3, 4, 5]);
+    expect(rowsOf(await h.kiln.datasets.get(name, { version: 1 })).map((r) => r.x)).toEqual([1, 2, 3]);
+    const versions = await h.kiln.datasets.versions(name);
+    expect(versions.map((v) => v.version)).toEqual([2, 1]);
+    expect(versions[0].sha256).not.toEqual(versions[1].sha256);
+  });
+
+  it("replace makes a version with only the new rows; create fails if the dataset exists", async () => {
+    const name = uniqueName();
+    await h.kiln.datasets.put(name, { x: [1, 2, 3] }, { mode: "create" });
+    await expect(h.kiln.datasets.put(name, { x: [9] }, { mode: "create" })).rejects.toMatchObject({
+      name: "AlreadyExistsError",
+      reason: "DATASET_EXISTS",
+    });
+    const v2 = await h.kiln.datasets.put(name, { x: [7] }, { mode: "replace" });
+    expect(v2).toMatchObject({ version: 2, rowCount: 1 });
+    expect(rowsOf(await h.kiln.datasets.get(name))).toEqual([{ x: 7 }]);
+  });
+
+  it("append mode needs an existing dataset", async () => {
+    await expect(h.kiln.datasets.put(uniqueName(), { x: [1] }, { mode: "append" })).rejects.toMatchObject({
+      name: "NotFoundError",
+      reason: "DATASET_NOT_FOUND",
+    });
+  });
+
+  it("appending a different schema fails and makes no version", async () => {
+    const name = uniqueName();
+    await h.kiln.datasets.put(name, { x: [1] });
+    await expect(h.kiln.datasets.put(name, { y: ["a"] })).rejects.toMatchObject({ name: "FailedPreconditionError", reason: "SCHEMA_MISMATCH" });
+    expect((await h.kiln.datasets.info(name)).latestVersion).toBe(1);
+  });
+
+  it("reads with projection, a pushed-down filter, offset and limit", async () => {
+    const name = uniqueName();
+    await h.kiln.datasets.put(name, [
+      { name: "a", age: 25, country: "DE", vip: false },
+      { name: "b", age: 35, country: "DE", vip: false },
+      { name: "c", age: 45, country: "US", vip: false },
+      { name: "d", age: 20, country: "US", vip: true },
+      { name: "e", age: 50, country: "FR", vip: false },
+    ]);
+    await h.kiln.datasets.put(name, [{ name: "f", age: 31, country: "FR", vip: false }]);
+    const filtered = rowsOf(
+      await h.kiln.datasets.get(name, { filter: 'age > 30 AND country IN ("DE","FR") OR vip = true', columns: ["name", "age"] }),
+    );
+    expect(filtered).toEqual([
+      { name: "b", age: 35 },
+      { name: "d", age: 20 },
+      { name: "e", age: 50 },
+      { name: "f", age: 31 },
+    ]);
+    const page = rowsOf(await h.kiln.datasets.get(name, { offset: 2, limit: 3, columns: ["name"] }));
+    expect(page).toEqual([{ name: "c" }, { name: "d" }, { name: "e" }]);
+    const acrossChunks = rowsOf(await h.kiln.datasets.get(name, { offset: 4, limit: 10, columns: ["name"] }));
+    expect(acrossChunks).toEqual([{ name: "e" }, { name: "f" }]);
+  });
+
+  it("streams record batches in and out", async () => {
+    const name = uniqueName();
+    const batches = Array.from({ length: 5 }, (_, i) => tableFromArrays({ i: Int32Array.from({ length: 1000 }, (_, j) => i * 1000 + j) }));
+    const v = await h.kiln.datasets.write(name, (async function* () {
+      yield* batches;
+    })());
+    expect(v.rowCount).toBe(5000);
+    let seen = 0;
+    let sum = 0;
+    for await (const batch of h.kiln.datasets.read(name)) {
+      seen += batch.numRows;
+      for (const x of batch.getChild("i")!.toArray() as Int32Array) sum += x;
+    }
+    expect(seen).toBe(5000);
+    expect(sum).toBe((4999 * 5000) / 2);
+  });
+
+  it("keeps an Arrow table's column types", async () => {
+    const name = uniqueName();
+    const table = tableFromArrays({ f: new Float32Array([1.5, 2.5]), i: new Int32Array([7, 8]), s: ["x", "y"] });
+    await h.kiln.datasets.put(name, table);
+    const back = (await h.kiln.datasets.get(name)) as Table;
+    expect(back.schema.fields.map((f) => String(f.type))).toEqual(table.schema.fields.map((f) => String(f.type)));
+    expect(Array.from(back.getChild("f")!.toArray() as Float32Array)).toEqual([1.5, 2.5]);
+  });
+
+  it("stores tensors with dtype and shape; appends rows; reads row ranges", async () => {
+    const name = uniqueName();
+    const data = Float32Array.from({ length: 12 }, (_, i) => i);
+    const v1 = await h.kiln.datasets.put(name, { data, shape: [4, 3] });
+    expect(v1).toMatchObject({ kind: "tensor", dtype: "float32", shape: [4, 3], rowCount: 4 });
+    await h.kiln.datasets.put(name, { data: new Float32Array([12, 13, 14]), shape: [1, 3] });
+    const all = (await h.kiln.datasets.get(name)) as { data: Float32Array; shape: number[]; dtype: string };
+    expect(all.shape).toEqual([5, 3]);
+    expect(all.dtype).toBe("float32");
+    expect(Array.from(all.data)).toEqual(Array.from({ length: 15 }, (_, i) => i));
+    const slice = (await h.kiln.datasets.get(name, { offset: 1, limit: 2 })) as { data: Float32Array; shape: number[] };
+    expect(slice.shape).toEqual([2, 3]);
+    expect(Array.from(slice.data)).toEqual([3, 4, 5, 6, 7, 8]);
+    await expect(h.kiln.datasets.put(name, { data: new Float32Array(4), shape: [1, 4] })).rejects.toMatchObject({ reason: "SHAPE_MISMATCH" });
+  });
+
+  it("stores any JSON value as a document; appends collect documents in order", async () => {
+    const name = uniqueName();
+    const doc = { model: "churn", params: { C: 0.5, tags: ["a", null] }, ok: true };
+    await h.kiln.datasets.put(name, doc);
+    expect(await h.kiln.datasets.get(name)).toEqual(doc);
+    await h.kiln.datasets.put(name, [1, "two", 3]);
+    expect(await h.kiln.datasets.get(name)).toEqual([doc, [1, "two", 3]]);
+    const scalar = uniqueName();
+    await h.kiln.datasets.put(scalar, "just a string");
+    expect(await h.kiln.datasets.get(scalar)).toBe("just a string");
+  });
+
+  it("stores files as bytes with a media type", async () => {
+    const name = uniqueName();
+    const bytes = new Uint8Array(5 * 1024 * 1024 + 7).map((_, i) => i % 251);
+    const v = await h.kiln.datasets.put(name, bytes, { mediaType: "application/x-test" });
+    expect(v).toMatchObject({ kind: "file", mediaType: "application/x-test", byteSize: bytes.length });
+    const back = (await h.kiln.datasets.get(name)) as Uint8Array;
+    expect(back.length).toBe(bytes.length);
+    expect(Buffer.from(back).equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  it("lists with filter and pagination; updates description and labels", async () => {
+    const prefix = uniqueName("list");
+    for (let i = 0; i < 7; i++) await h.kiln.datasets.put(`${prefix}_${i}`, { x: [i] }, { labels: { team: i % 2 ? "risk" : "ops" } });
+    await h.kiln.datasets.put(`${prefix}_doc`, { a: 1 }, { kind: "document" });
+    const all = await h.kiln.datasets.list();
+    expect(all.map((d) => d.id)).toEqual([...Array.from({ length: 7 }, (_, i) => `${prefix}_${i}`), `${prefix}_doc`]);
+    const risk = await h.kiln.datasets.list({ filter: 'labels.team = "risk" AND kind = "table"' });
+    expect(risk.map((d) => d.id)).toEqual([`${prefix}_1`, `${prefix}_3`, `${prefix}_5`]);
+    const docs = await h.kiln.datasets.list({ filter: 'kind = "document"' });
+    expect(docs.map((d) => d.id)).toEqual([`${prefix}_doc`]);
+
+    const seen: string[] = [];
+    let token = "";
+    const store = (h.kiln.datasets as unknown as { store: import("@connectrpc/connect").Client<typeof import("@kiln/proto/kiln/store/v1/store_pb").StoreService> }).store;
+    do {
+      const page = await store.listDatasets({ parent: "projects/default", pageSize: 3, pageToken: token, filter: 'labels.team = "ops"' });
+      expect(page.datasets.length).toBeLessThanOrEqual(3);
+      seen.push(...page.datasets.map((d) => d.name.split("/").pop()!));
+      token = page.nextPageToken;
+    } while (token);
+    expect(seen).toEqual([0, 2, 4, 6].map((i) => `${prefix}_${i}`));
+
+    const updated = await h.kiln.datasets.update(`${prefix}_0`, { description: "zero", labels: { team: "ml" } });
+    expect(updated).toMatchObject({ description: "zero", labels: { team: "ml" } });
+    expect((await h.kiln.datasets.info(`${prefix}_0`)).description).toBe("zero");
+  });
+
+  it("drop deletes for real and the name can be used again; unused chunks are removed", async () => {
+    const name = uniqueName();
+    const shared = uniqueName();
+    await h.kiln.datasets.put(name, { x: [1, 2] });
+    await h.kiln.datasets.put(shared, { x: [1, 2] }); // same bytes: one shared blob
+    await h.kiln.datasets.put(name, { x: [3] });
+    const chunks = (await h.deps.metadata.collection<{ chunks: { sha256: string }[] }>("store_versions").list({ prefix: `projects/default/datasets/${name}/` })).flatMap(
+      (r) => r.value.chunks.map((c) => c.sha256),
+    );
+    expect(await h.kiln.datasets.drop(name)).toBe(true);
+    await expect(h.kiln.datasets.info(name)).rejects.toMatchObject({ name: "NotFoundError", reason: "DATASET_NOT_FOUND" });
+    const kept = await Promise.all([...new Set(chunks)].map((c) => h.deps.blobs.has(c)));
+    expect(kept.filter(Boolean).length).toBe(1); // the chunk the other dataset shares survives
+    expect(rowsOf(await h.kiln.datasets.get(shared))).toEqual([{ x: 1 }, { x: 2 }]);
+    const again = await h.kiln.datasets.put(name, { y: ["new"] });
+    expect(again.version).toBe(1);
+    expect(await h.kiln.datasets.drop(uniqueName(), { force: true })).toBe(false);
+  });
+
+  it("publishes created, version_created and deleted events", async () => {
+    const name = uniqueName();
+    await h.kiln.datasets.put(name, { x: [1] });
+    await h.kiln.datasets.drop(name);
+    const events = await takeEvents(h.bus, 3);
+    expect(events.map((e) => e.subject)).toEqual([
+      "kiln.store.v1.dataset.created",
+      "kiln.store.v1.dataset.version_created",
+      "kiln.store.v1.dataset.deleted",
+    ]);
+    const created = fromBinary(DatasetEventSchema, events[1].data);
+    expect(created.dataset).toBe(`projects/default/datasets/${name}`);
+    expect(created.version?.version).toBe(1n);
+  });
+
+  it("10 concurrent appends make 10 versions and lose no rows", async () => {
+    const name = uniqueName();
+    await Promise.all(Array.from({ length: 10 }, (_, i) => h.kiln.datasets.put(name, { w: [i, i + 100] })));
+    const versions = await h.kiln.datasets.versions(name);
+    expect(versions.map((v) => v.version)).toEqual([10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+    const values = rowsOf(await h.kiln.datasets.get(name)).map((r) => r.w as number);
+    expect(values.sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => [i, i + 100]).flat().sort((a, b) => a - b));
+  });
+
+  it("resumable uploads write the same versions as streams", async () => {
+    const name = uniqueName();
+    await h.kilnResumable.datasets.put(name, [{ a: 1 }, { a: 2 }]);
+    await h.kilnResumable.datasets.put(name, [{ a: 3 }]);
+    expect(rowsOf(await h.kiln.datasets.get(name))).toEqual([{ a: 1 }, { a: 2 }, { a: 3 }]);
+    const doc = uniqueName();
+    await h.kilnResumable.datasets.put(doc, { deep: { list: [1, 2, 3] } });
+    expect(await h.kiln.datasets.get(doc)).toEqual({ deep: { list: [1, 2, 3] } });
+  });
+});
