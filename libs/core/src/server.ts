@@ -1,6 +1,7 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import { setMaxListeners } from "node:events";
 import type { DescFile } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -45,6 +46,7 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
   const { logger } = options;
   const health = new HealthState();
   const shutdown = new AbortController();
+  setMaxListeners(0, shutdown.signal); // every running call listens for shutdown
 
   const rpcHandler = connectNodeAdapter({
     routes: (router) => {
@@ -118,8 +120,14 @@ function routeConnection(socket: net.Socket, h1: http.Server, h2: http2.Http2Ser
     socket.off("data", onData);
     socket.pause();
     socket.unshift(head);
-    (isH2 ? h2 : h1).emit("connection", socket);
-    socket.resume();
+    if (isH2) {
+      // The HTTP/2 session reads the native handle and, on the next tick, replays what
+      // is already buffered; resuming here would hand those bytes to no one.
+      h2.emit("connection", socket);
+    } else {
+      h1.emit("connection", socket);
+      socket.resume();
+    }
   };
   socket.on("data", onData);
   socket.on("error", () => socket.destroy());

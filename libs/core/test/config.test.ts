@@ -18,7 +18,7 @@ describe("loadConfig", () => {
   it("reads production backends and sizes with units", () => {
     const c = loadConfig({
       KILN_METADATA: "mongodb",
-      KILN_MONGODB_URI: "mongodb://u:secret@db:27017",
+      KILN_MONGODB_URI: "mongodb://u:pw123@db:27017",
       KILN_BLOBS: "s3",
       KILN_S3_BUCKET: "kiln",
       KILN_S3_SECRET_ACCESS_KEY: "shh",
@@ -26,11 +26,11 @@ describe("loadConfig", () => {
       KILN_NATS_URL: "nats://a:4222,nats://b:4222",
       KILN_MAX_MESSAGE_BYTES: "4MiB",
     });
-    expect(c.metadata).toEqual({ backend: "mongodb", uri: "mongodb://u:secret@db:27017", database: "kiln" });
+    expect(c.metadata).toEqual({ backend: "mongodb", uri: "mongodb://u:pw123@db:27017", database: "kiln" });
     expect(c.bus).toEqual({ backend: "nats", servers: ["nats://a:4222", "nats://b:4222"] });
     expect(c.limits.maxMessageBytes).toBe(4 * 1024 * 1024);
     const shown = JSON.stringify(redactConfig(c));
-    expect(shown).not.toContain("secret");
+    expect(shown).not.toContain("pw123");
     expect(shown).not.toContain("shh");
   });
 

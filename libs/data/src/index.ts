@@ -1,1 +1,9 @@
-export {};
+export * from "./errors.js";
+export * from "./arrow-ipc.js";
+export * from "./filter-parser.js";
+export * from "./filter-eval.js";
+export * from "./select.js";
+export * from "./rows.js";
+export * from "./tensors.js";
+export * from "./csv.js";
+export * from "./ndjson.js";

@@ -5,6 +5,7 @@ import { Code, ConnectError, createClient, createRouterTransport } from "@connec
 import { tableFromArrays, tableToIPC } from "apache-arrow";
 import { errorInterceptor, errorReason } from "@kiln/core";
 import { DatasetKind, StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
+import { KilnApiError } from "@kiln/sdk";
 import { register } from "../src/index.js";
 import { startHarness, uniqueName, type Harness } from "./harness.js";
 
@@ -20,6 +21,7 @@ async function codeOf(p: Promise<unknown>): Promise<{ code: Code; reason?: strin
   try {
     await p;
   } catch (e) {
+    if (e instanceof KilnApiError) return { code: e.code, reason: e.reason, message: e.message };
     const ce = ConnectError.from(e);
     return { code: ce.code, reason: errorReason(ce), message: ce.rawMessage };
   }
@@ -30,7 +32,7 @@ const ipc = (cols: Record<string, unknown>) => tableToIPC(tableFromArrays(cols a
 
 describe("store: bad input changes nothing", () => {
   let h: Harness;
-  beforeEach(async () => (h = await startHarness({ maxDatasetBytes: 4 * 1024 * 1024, maxMessageBytes: 2 * 1024 * 1024 })));
+  beforeEach(async () => (h = await startHarness({ maxDatasetBytes: 4 * 1024 * 1024, maxMessageBytes: 8 * 1024 * 1024 })));
   afterEach(async () => h.close());
 
   it("unknown dataset → NotFound DATASET_NOT_FOUND", async () => {
@@ -115,7 +117,7 @@ describe("store: bad input changes nothing", () => {
       store.writeDataset(
         (async function* () {
           yield { message: { case: "header" as const, value: { name: `projects/default/datasets/${uniqueName()}`, kind: DatasetKind.FILE } } };
-          yield { message: { case: "chunk" as const, value: { data: new Uint8Array(3 * 1024 * 1024) } } };
+          yield { message: { case: "chunk" as const, value: { data: new Uint8Array(9 * 1024 * 1024) } } };
         })(),
       ),
     );
@@ -133,7 +135,7 @@ describe("store: bad input changes nothing", () => {
     const name = uniqueName();
     await h.kiln.datasets.put(name, new Uint8Array(1000).fill(7));
     const files = await findFiles(join(h.dir, "blobs"));
-    const blob = files.find((f) => !f.includes("tmp"))!;
+    const blob = files.find((f) => !f.includes("/blobs/tmp/"))!;
     await writeFile(blob, new Uint8Array(1000).fill(8));
     await expect(h.kiln.datasets.get(name)).rejects.toMatchObject({ name: "DataLossError" });
   });

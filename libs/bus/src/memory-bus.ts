@@ -1,0 +1,123 @@
+import type { ConsumerConfig, EventBus, PublishOptions, StreamConfig, Subscription } from "./bus.js";
+import { consumerSettings, type ConsumerSettings } from "./consumer-settings.js";
+import {
+  busClosed,
+  consumerConflict,
+  consumerNotFound,
+  filterOutsideStream,
+  noStreamForSubject,
+  streamConflict,
+  streamNotFound,
+} from "./errors.js";
+import { MemoryConsumer } from "./memory-consumer.js";
+import { MemoryStream } from "./memory-stream.js";
+import { MemorySubscription } from "./memory-subscription.js";
+import { checkName, checkStreamConfig, checkSubject, subjectsCollide } from "./subjects.js";
+
+const MSG_ID_HEADER = "Nats-Msg-Id";
+
+interface StreamEntry {
+  stream: MemoryStream;
+  consumers: Map<string, MemoryConsumer>;
+}
+
+/** An in-process bus with JetStream's semantics, for embedded mode and tests. Nothing survives the process. */
+export function createMemoryBus(): EventBus {
+  return new MemoryBus();
+}
+
+class MemoryBus implements EventBus {
+  private readonly streams = new Map<string, StreamEntry>();
+  private closed = false;
+
+  async ensureStream(config: StreamConfig): Promise<void> {
+    this.checkOpen();
+    checkStreamConfig(config);
+    for (const [name, other] of this.streams) {
+      if (name === config.name) continue;
+      const clash = config.subjects.some((a) => other.stream.subjects.some((b) => subjectsCollide(a, b)));
+      if (clash) throw streamConflict(config.name, `subjects overlap with stream ${name}`);
+    }
+    const existing = this.streams.get(config.name);
+    if (!existing) {
+      this.streams.set(config.name, { stream: new MemoryStream(config), consumers: new Map() });
+      return;
+    }
+    if ((config.retention ?? "limits") !== existing.stream.retention) {
+      throw streamConflict(config.name, "retention cannot change");
+    }
+    existing.stream.subjects = [...config.subjects];
+  }
+
+  async publish(subject: string, data: Uint8Array, options: PublishOptions = {}): Promise<void> {
+    this.checkOpen();
+    checkSubject(subject, false);
+    const entry = [...this.streams.values()].find((e) => e.stream.holds(subject));
+    if (!entry) throw noStreamForSubject(subject);
+    // JetStream takes the dedupe id from the Nats-Msg-Id header and keeps it on the stored message.
+    const msgId = options.msgId ?? options.headers?.[MSG_ID_HEADER];
+    const headers = msgId === undefined ? { ...options.headers } : { ...options.headers, [MSG_ID_HEADER]: msgId };
+    if (!entry.stream.append(subject, data, headers, msgId)) return;
+    for (const consumer of entry.consumers.values()) consumer.dispatch();
+  }
+
+  async subscribe(config: ConsumerConfig): Promise<Subscription> {
+    this.checkOpen();
+    const settings = consumerSettings(config);
+    const entry = this.streams.get(settings.stream);
+    if (!entry) throw streamNotFound(settings.stream);
+    const { stream, consumers } = entry;
+    const filter = settings.filterSubject;
+    if (filter !== undefined && !stream.subjects.some((s) => subjectsCollide(s, filter))) {
+      throw filterOutsideStream(stream.name, filter);
+    }
+    if (stream.retention === "workqueue") checkWorkQueue(settings, consumers);
+    let consumer = consumers.get(settings.durable);
+    if (consumer) {
+      if (consumer.settings.deliverPolicy !== settings.deliverPolicy) {
+        throw consumerConflict(stream.name, settings.durable, "deliver policy cannot change");
+      }
+      consumer.settings = settings;
+    } else {
+      consumer = new MemoryConsumer(stream, settings);
+      consumers.set(settings.durable, consumer);
+    }
+    return new MemorySubscription(consumer);
+  }
+
+  async deleteConsumer(streamName: string, durable: string): Promise<void> {
+    this.checkOpen();
+    const entry = this.streams.get(streamName);
+    if (!entry) throw streamNotFound(streamName);
+    const consumer = entry.consumers.get(durable);
+    if (!consumer) throw consumerNotFound(streamName, durable);
+    entry.consumers.delete(durable);
+    consumer.dispose();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const { consumers } of this.streams.values()) {
+      for (const consumer of consumers.values()) consumer.dispose();
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw busClosed();
+  }
+}
+
+/** JetStream's work-queue rules: each subject has at most one consumer, and it starts at the first message. */
+function checkWorkQueue(settings: ConsumerSettings, consumers: Map<string, MemoryConsumer>): void {
+  const { stream, durable, deliverPolicy, filterSubject } = settings;
+  if (deliverPolicy !== "all") throw consumerConflict(stream, durable, "work-queue consumers must deliver all");
+  for (const [name, other] of consumers) {
+    if (name === durable) continue;
+    const a = filterSubject ?? ">";
+    const b = other.settings.filterSubject ?? ">";
+    if (subjectsCollide(a, b)) {
+      throw consumerConflict(stream, durable, `filter overlaps consumer ${name} on a work-queue stream`);
+    }
+  }
+}

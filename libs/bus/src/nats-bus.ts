@@ -1,0 +1,192 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerConfig as JsConsumerConfig,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
+import type { ConsumerConfig, EventBus, PublishOptions, StreamConfig, Subscription } from "./bus.js";
+import { consumerSettings } from "./consumer-settings.js";
+import { busClosed, busUnavailable, noStreamForSubject, streamConflict } from "./errors.js";
+import {
+  CONSUMER_EXISTS,
+  fromJetStream,
+  isJetStreamCode,
+  isNoResponders,
+  isTimeout,
+  STREAM_NOT_FOUND,
+} from "./nats-errors.js";
+import { WatchedConnection } from "./nats-connection.js";
+import { NatsSubscription } from "./nats-subscription.js";
+import { checkName, checkStreamConfig, checkSubject } from "./subjects.js";
+
+export interface NatsBusOptions {
+  servers: string | string[];
+  /** Connection name shown by the server's monitoring. */
+  name?: string;
+}
+
+const NANOS_PER_MS = 1_000_000;
+// How long a publish keeps retrying while JetStream is unreachable (e.g. a server restart).
+const PUBLISH_RETRY_MS = 15_000;
+// A healthy server acks in milliseconds; a lost request should not stall the retry for long.
+const PUBLISH_ATTEMPT_TIMEOUT_MS = 2_000;
+// Short pull expiry: after a reconnect nats.js re-checks the consumer with this as its backoff.
+const PULL_EXPIRES_MS = 5_000;
+
+/** An EventBus on NATS JetStream: file-backed streams and durable pull consumers. */
+export async function connectNatsBus(opts: NatsBusOptions): Promise<EventBus> {
+  let conn: WatchedConnection;
+  try {
+    conn = await WatchedConnection.open(opts.servers, opts.name);
+  } catch (e) {
+    throw busUnavailable(`cannot connect to NATS at ${String(opts.servers)}: ${(e as Error).message}`);
+  }
+  try {
+    return new NatsBus(conn, await jetstreamManager(conn.nc), jetstream(conn.nc));
+  } catch (e) {
+    await conn.nc.close();
+    throw busUnavailable(`JetStream unavailable at ${String(opts.servers)}: ${(e as Error).message}`);
+  }
+}
+
+class NatsBus implements EventBus {
+  private readonly subscriptions = new Set<NatsSubscription>();
+  private closed = false;
+
+  private readonly nc: NatsConnection;
+
+  constructor(
+    private readonly conn: WatchedConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly js: JetStreamClient,
+  ) {
+    this.nc = conn.nc;
+  }
+
+  async ensureStream(config: StreamConfig): Promise<void> {
+    this.checkOpen();
+    checkStreamConfig(config);
+    const retention = config.retention === "workqueue" ? RetentionPolicy.Workqueue : RetentionPolicy.Limits;
+    const ctx = { stream: config.name };
+    try {
+      const info = await this.jsm.streams.info(config.name).catch((e: unknown) => {
+        if (isJetStreamCode(e, STREAM_NOT_FOUND)) return undefined;
+        throw e;
+      });
+      if (!info) {
+        await this.jsm.streams.add({ name: config.name, subjects: config.subjects, retention, storage: StorageType.File });
+      } else if (info.config.retention !== retention) {
+        throw streamConflict(config.name, "retention cannot change");
+      } else if (!sameSet(info.config.subjects ?? [], config.subjects)) {
+        await this.jsm.streams.update(config.name, { subjects: config.subjects });
+      }
+    } catch (e) {
+      throw fromJetStream(e, ctx);
+    }
+  }
+
+  async publish(subject: string, data: Uint8Array, options: PublishOptions = {}): Promise<void> {
+    this.checkOpen();
+    checkSubject(subject, false);
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(options.headers ?? {})) h.set(k, v);
+    const deadline = Date.now() + PUBLISH_RETRY_MS;
+    for (let attempt = 0; ; attempt++) {
+      if (!(await this.conn.connected(deadline))) throw busUnavailable(`NATS is not connected; publish to ${subject} failed`);
+      try {
+        await this.js.publish(subject, data, {
+          msgID: options.msgId,
+          headers: options.headers ? h : undefined,
+          timeout: PUBLISH_ATTEMPT_TIMEOUT_MS,
+          retries: 1,
+        });
+        return;
+      } catch (e) {
+        if (e instanceof JetStreamApiError) throw e;
+        // No responders: either no stream holds the subject, or JetStream is not back yet.
+        if (isNoResponders(e) && (await this.noStreamHolds(subject))) throw noStreamForSubject(subject);
+        if (!isNoResponders(e) && !isTimeout(e)) throw busUnavailable(`publish to ${subject} failed: ${(e as Error).message}`);
+        // A timed-out publish may have been stored after all; a msgId makes the retry harmless.
+        if (this.closed || Date.now() > deadline) throw busUnavailable(`JetStream did not acknowledge a publish to ${subject}`);
+        await sleep(Math.min(25 * 2 ** attempt, 500));
+      }
+    }
+  }
+
+  async subscribe(config: ConsumerConfig): Promise<Subscription> {
+    this.checkOpen();
+    const s = consumerSettings(config);
+    const ctx = { stream: s.stream, durable: s.durable, filter: s.filterSubject };
+    const cfg: Partial<JsConsumerConfig> = {
+      durable_name: s.durable,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: s.ackWaitMs * NANOS_PER_MS,
+      max_deliver: s.maxDeliver,
+      deliver_policy: s.deliverPolicy === "new" ? DeliverPolicy.New : DeliverPolicy.All,
+      ...(s.filterSubject === undefined ? {} : { filter_subject: s.filterSubject }),
+    };
+    try {
+      await this.jsm.consumers.add(s.stream, cfg).catch(async (e: unknown) => {
+        // Servers before 2.10 update on create; 2.10+ refuse a changed config unless asked to update.
+        if (!isJetStreamCode(e, CONSUMER_EXISTS)) throw e;
+        await this.jsm.consumers.update(s.stream, s.durable, { ...cfg, filter_subject: s.filterSubject });
+      });
+      const consumer = await this.js.consumers.get(s.stream, s.durable);
+      // One message per pull: a subscriber holds only what it is working on, so siblings share the rest.
+      const messages = await consumer.consume({
+        max_messages: 1,
+        expires: PULL_EXPIRES_MS,
+        // Deleting the durable ends its subscriptions instead of leaving them waiting for it to return.
+        abort_on_missing_resource: true,
+      });
+      const sub = new NatsSubscription(messages, () => this.nc.flush(), (x) => this.subscriptions.delete(x));
+      this.subscriptions.add(sub);
+      return sub;
+    } catch (e) {
+      throw fromJetStream(e, ctx);
+    }
+  }
+
+  async deleteConsumer(stream: string, durable: string): Promise<void> {
+    this.checkOpen();
+    checkName("stream", stream);
+    checkName("durable", durable);
+    try {
+      await this.jsm.consumers.delete(stream, durable);
+    } catch (e) {
+      throw fromJetStream(e, { stream, durable });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((s) => s.stop()));
+    if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
+  }
+
+  private async noStreamHolds(subject: string): Promise<boolean> {
+    try {
+      await this.jsm.streams.find(subject);
+      return false;
+    } catch (e) {
+      return /no stream matches subject/i.test((e as Error).message);
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed || this.nc.isClosed()) throw busClosed();
+  }
+}
+
+function sameSet(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
+}

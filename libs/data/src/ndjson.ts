@@ -1,0 +1,66 @@
+import type { RecordBatch, Schema } from "apache-arrow";
+import { DataFormatError } from "./errors.js";
+import { plainValue, rowsToBatch, rowsToTable } from "./rows.js";
+
+type TextSource = string | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>;
+
+/** Newline-delimited JSON objects into record batches; the first batch fixes the schema. */
+export async function* parseNdjson(source: TextSource, options: { batchRows?: number } = {}): AsyncGenerator<RecordBatch> {
+  const batchRows = options.batchRows ?? 65_536;
+  const decoder = new TextDecoder();
+  let schema: Schema | undefined;
+  let rows: Record<string, unknown>[] = [];
+  let rest = "";
+  let line = 0;
+  const flush = (): RecordBatch[] => {
+    if (!rows.length) return [];
+    let batches: RecordBatch[];
+    if (!schema) {
+      const table = rowsToTable(rows);
+      schema = table.schema;
+      batches = table.batches;
+    } else {
+      batches = [rowsToBatch(rows, schema)];
+    }
+    rows = [];
+    return batches;
+  };
+  const take = (text: string) => {
+    line++;
+    if (!text.trim()) return;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      throw new DataFormatError(`NDJSON line ${line}: ${(e as Error).message}`);
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new DataFormatError(`NDJSON line ${line} is not an object`);
+    rows.push(value as Record<string, unknown>);
+  };
+  for await (const piece of typeof source === "string" ? [source] : source) {
+    const text = rest + (typeof piece === "string" ? piece : decoder.decode(piece, { stream: true }));
+    const lines = text.split("\n");
+    rest = lines.pop()!;
+    for (const l of lines) {
+      take(l);
+      if (rows.length >= batchRows) yield* flush();
+    }
+  }
+  take(rest);
+  yield* flush();
+}
+
+/** Record batches as NDJSON text, one object per row. */
+export async function* batchesToNdjson(batches: AsyncIterable<RecordBatch> | Iterable<RecordBatch>): AsyncGenerator<string> {
+  for await (const batch of batches) {
+    const fields = batch.schema.fields;
+    const vectors = fields.map((f) => batch.getChild(f.name)!);
+    const lines: string[] = [];
+    for (let i = 0; i < batch.numRows; i++) {
+      const row: Record<string, unknown> = {};
+      fields.forEach((f, c) => (row[f.name] = plainValue(vectors[c].get(i), f.type)));
+      lines.push(JSON.stringify(row, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
+    }
+    if (lines.length) yield lines.join("\n") + "\n";
+  }
+}

@@ -1,0 +1,121 @@
+import {
+  Bool,
+  DataType,
+  Float64,
+  Int64,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  TimestampMillisecond,
+  Utf8,
+  makeData,
+  vectorFromArray,
+  type Vector,
+} from "apache-arrow";
+
+/**
+ * How JavaScript values become Arrow columns (and come back unchanged):
+ * number → Float64 (JS numbers are doubles, so the round trip is exact), bigint → Int64,
+ * string → Utf8, boolean → Bool, Date → Timestamp(ms), objects and arrays → Utf8 JSON.
+ * null/undefined are nulls. Typed arrays in a column dict keep their own type.
+ */
+export function inferType(values: Iterable<unknown>): DataType {
+  let type: "number" | "bigint" | "string" | "boolean" | "date" | "json" | undefined;
+  for (const v of values) {
+    if (v === null || v === undefined) continue;
+    const t = typeof v === "number" ? "number" : typeof v === "bigint" ? "bigint" : typeof v === "string" ? "string" : typeof v === "boolean" ? "boolean" : v instanceof Date ? "date" : "json";
+    if (type === undefined) type = t;
+    else if (type !== t) {
+      if ((type === "number" && t === "bigint") || (type === "bigint" && t === "number")) type = "number";
+      else type = type === "json" || t === "json" ? "json" : "string";
+    }
+  }
+  switch (type) {
+    case "number":
+      return new Float64();
+    case "bigint":
+      return new Int64();
+    case "boolean":
+      return new Bool();
+    case "date":
+      return new TimestampMillisecond();
+    default:
+      return new Utf8();
+  }
+}
+
+function normalise(value: unknown, type: DataType): unknown {
+  if (value === undefined || value === null) return null;
+  if (DataType.isUtf8(type) && typeof value !== "string") return typeof value === "object" && !(value instanceof Date) ? JSON.stringify(value) : String(value);
+  if (DataType.isFloat(type) && typeof value === "bigint") return Number(value);
+  if (DataType.isTimestamp(type) && value instanceof Date) return value.getTime();
+  return value;
+}
+
+/** Builds a column of the given type from plain values. */
+export function columnFromValues(values: unknown[], type: DataType): Vector {
+  return vectorFromArray(values.map((v) => normalise(v, type)), type);
+}
+
+export function rowsToTable(rows: Record<string, unknown>[]): Table {
+  const names: string[] = [];
+  const seen = new Set<string>();
+  for (const row of rows) for (const k of Object.keys(row)) if (!seen.has(k)) seen.add(k), names.push(k);
+  const columns: Record<string, Vector> = {};
+  for (const name of names) {
+    const values = rows.map((r) => r[name]);
+    columns[name] = columnFromValues(values, inferType(values));
+  }
+  return new Table(columns);
+}
+
+/** Rows into batches of an existing schema (later NDJSON batches must match the first). */
+export function rowsToBatch(rows: Record<string, unknown>[], schema: Schema): RecordBatch {
+  const children = schema.fields.map((f) => columnFromValues(rows.map((r) => r[f.name]), f.type).data[0]);
+  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: rows.length, children, nullCount: 0 }));
+}
+
+export function columnsToTable(columns: Record<string, ArrayLike<unknown>>): Table {
+  const vectors: Record<string, Vector> = {};
+  for (const [name, column] of Object.entries(columns)) {
+    if (ArrayBuffer.isView(column)) {
+      vectors[name] = vectorFromArray(column as never);
+    } else {
+      const values = Array.from(column);
+      vectors[name] = columnFromValues(values, inferType(values));
+    }
+  }
+  return new Table(vectors);
+}
+
+/** Plain JS values back: Int64 as number when safe, timestamps as Date. */
+export function plainValue(value: unknown, type: DataType): unknown {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "bigint") return Number.isSafeInteger(Number(value)) ? Number(value) : value;
+  if (DataType.isTimestamp(type) || DataType.isDate(type)) return new Date(Number(value));
+  return value;
+}
+
+export function tableToRows(table: Table | RecordBatch): Record<string, unknown>[] {
+  const fields = table.schema.fields;
+  const vectors = fields.map((f) => table.getChild(f.name)!);
+  const rows: Record<string, unknown>[] = new Array(table.numRows);
+  for (let i = 0; i < table.numRows; i++) {
+    const row: Record<string, unknown> = {};
+    fields.forEach((f, c) => (row[f.name] = plainValue(vectors[c].get(i), f.type)));
+    rows[i] = row;
+  }
+  return rows;
+}
+
+export function tableToColumns(table: Table): Record<string, unknown[] | ArrayLike<unknown>> {
+  const out: Record<string, unknown[] | ArrayLike<unknown>> = {};
+  for (const f of table.schema.fields) {
+    const v = table.getChild(f.name)!;
+    const numeric = DataType.isFloat(f.type) || (DataType.isInt(f.type) && f.type.bitWidth < 64);
+    out[f.name] = numeric && v.nullCount === 0 ? v.toArray() : Array.from({ length: v.length }, (_, i) => plainValue(v.get(i), f.type));
+  }
+  return out;
+}
+

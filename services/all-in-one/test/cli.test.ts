@@ -1,0 +1,90 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tableFromIPC } from "apache-arrow";
+import type { RunningProcess } from "@kiln/core";
+import { runEmbedded } from "../src/index.js";
+
+const run = promisify(execFile);
+const kilnBin = join(import.meta.dirname, "../../../libs/cli/bin/kiln.js");
+
+describe("the kiln CLI against a real server", () => {
+  let dir: string;
+  let running: RunningProcess;
+  const kiln = async (...args: string[]) => (await run(process.execPath, [kilnBin, "--url", running.server.url, ...args])).stdout;
+  const kilnFails = async (...args: string[]) => {
+    try {
+      await run(process.execPath, [kilnBin, "--url", running.server.url, ...args]);
+    } catch (e) {
+      return e as { code: number; stderr: string };
+    }
+    throw new Error("expected the command to fail");
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-cli-"));
+    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent" }, false);
+    await writeFile(
+      join(dir, "people.csv"),
+      'name,age,country,vip\nana,34,DE,false\nbo,25,FR,true\ncy,51,US,false\n"de, jr",40,FR,false\n',
+    );
+  });
+  afterAll(async () => {
+    await running?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("puts a CSV, appends it, and reads it back filtered as CSV", async () => {
+    expect(await kiln("datasets:put", "people", join(dir, "people.csv"))).toMatch(/version 1, 4 rows/);
+    expect(await kiln("datasets:put", "people", join(dir, "people.csv"))).toMatch(/version 2, 8 rows/);
+    const csv = await kiln("datasets:get", "people", "--filter", 'age > 30 AND country IN ("DE","FR") OR vip = true', "--columns", "name,age", "--version", "1");
+    expect(csv.trim().split("\n")).toEqual(["name,age", "ana,34", "bo,25", '"de, jr",40']);
+  });
+
+  it("writes Arrow and JSON files with -o", async () => {
+    await kiln("datasets:get", "people", "--limit", "2", "-o", join(dir, "out.arrow"));
+    const table = tableFromIPC(await readFile(join(dir, "out.arrow")));
+    expect(table.numRows).toBe(2);
+    expect(table.schema.fields.map((f) => f.name)).toEqual(["name", "age", "country", "vip"]);
+    await kiln("datasets:get", "people", "--columns", "name", "--limit", "1", "-o", join(dir, "out.json"));
+    expect(JSON.parse(await readFile(join(dir, "out.json"), "utf8"))).toEqual([{ name: "ana" }]);
+  });
+
+  it("lists, shows, logs and drops, in human and --json form", async () => {
+    expect(await kiln("datasets")).toMatch(/^NAME\s+KIND\s+VERSION[\s\S]*people\s+table\s+2\s+8/m);
+    const list = JSON.parse(await kiln("--json", "datasets")) as { id: string }[];
+    expect(list.map((d) => d.id)).toContain("people");
+    const show = await kiln("datasets:show", "people");
+    expect(show).toMatch(/rows:\s+8/);
+    expect(show).toMatch(/age\s+Int64/);
+    const log = JSON.parse(await kiln("--json", "datasets:log", "people")) as { version: number; rowCount: number }[];
+    expect(log.map((v) => [v.version, v.rowCount])).toEqual([
+      [2, 8],
+      [1, 4],
+    ]);
+    expect(await kiln("datasets:drop", "people")).toMatch(/dropped people/);
+    const missing = await kilnFails("datasets:show", "people");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/not found.*DATASET_NOT_FOUND/);
+  });
+
+  it("stores other files as bytes and JSON documents pretty-printed", async () => {
+    await writeFile(join(dir, "notes.txt"), "hello kiln\n");
+    await kiln("datasets:put", "notes", join(dir, "notes.txt"));
+    expect(await kiln("datasets:get", "notes")).toBe("hello kiln\n");
+    expect(JSON.parse(await kiln("--json", "datasets:show", "notes")).latest.mediaType).toBe("text/plain");
+    await writeFile(join(dir, "cfg.json"), JSON.stringify({ lr: 0.1, layers: [64, 32] }));
+    await kiln("datasets:put", "cfg", join(dir, "cfg.json"), "--kind", "document");
+    expect(JSON.parse(await kiln("datasets:get", "cfg"))).toEqual({ lr: 0.1, layers: [64, 32] });
+  });
+
+  it("a bad filter is reported with its position and exit code 1", async () => {
+    await kiln("datasets:put", "f", join(dir, "people.csv"));
+    const bad = await kilnFails("datasets:get", "f", "--filter", "age >");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/position 5/);
+  });
+});
