@@ -1,0 +1,91 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Code } from "@connectrpc/connect";
+import type { MetadataStore } from "../src/index.js";
+
+export type MakeMetadataStore = () => Promise<{ store: MetadataStore; cleanup: () => Promise<void> }>;
+
+/** The behaviour every metadata backend must have; services rely on nothing else. */
+export function describeMetadataStore(name: string, make: MakeMetadataStore, options: { skip?: boolean } = {}): void {
+  describe.skipIf(options.skip)(`metadata store conformance: ${name}`, () => {
+    let store: MetadataStore;
+    let cleanup: () => Promise<void>;
+    let n = 0;
+    const col = <T>() => store.collection<T>(`c${Date.now().toString(36)}_${n++}`);
+    beforeEach(async () => ({ store, cleanup } = await make()));
+    afterEach(async () => cleanup());
+
+    it("creates, gets, updates with a revision, deletes", async () => {
+      const c = col<{ v: number; tags: string[] }>();
+      expect(await c.get("a")).toBeUndefined();
+      expect(await c.create("a", { v: 1, tags: ["x"] })).toEqual({ key: "a", rev: 1, value: { v: 1, tags: ["x"] } });
+      expect(await c.get("a")).toEqual({ key: "a", rev: 1, value: { v: 1, tags: ["x"] } });
+      expect(await c.update("a", { v: 2, tags: [] }, 1)).toEqual({ key: "a", rev: 2, value: { v: 2, tags: [] } });
+      expect((await c.get("a"))?.value.v).toBe(2);
+      expect(await c.delete("a", 1)).toBe(false); // stale revision
+      expect(await c.delete("a", 2)).toBe(true);
+      expect(await c.delete("a")).toBe(false);
+      expect(await c.get("a")).toBeUndefined();
+    });
+
+    it("refuses a duplicate create, a stale update and an update of a missing key", async () => {
+      const c = col<number>();
+      await c.create("k", 1);
+      await expect(c.create("k", 2)).rejects.toMatchObject({ code: Code.AlreadyExists, reason: "ALREADY_EXISTS" });
+      await c.update("k", 3, 1);
+      await expect(c.update("k", 4, 1)).rejects.toMatchObject({ code: Code.Aborted, reason: "REVISION_CONFLICT" });
+      await expect(c.update("missing", 1, 1)).rejects.toMatchObject({ code: Code.NotFound, reason: "NOT_FOUND" });
+      expect((await c.get("k"))?.value).toBe(3);
+    });
+
+    it("lists in key order with prefix, after, reverse and limit; counts; deletes by prefix", async () => {
+      const c = col<string>();
+      const keys = ["p/a/1", "p/a/2", "p/a/10", "p/b/1", "q/1", "p/a/3"];
+      for (const k of keys) await c.create(k, k.toUpperCase());
+      const list = async (o: Parameters<typeof c.list>[0]) => (await c.list(o)).map((r) => r.key);
+      expect(await list({})).toEqual([...keys].sort());
+      expect(await list({ prefix: "p/a/" })).toEqual(["p/a/1", "p/a/10", "p/a/2", "p/a/3"]);
+      expect(await list({ prefix: "p/a/", after: "p/a/10" })).toEqual(["p/a/2", "p/a/3"]);
+      expect(await list({ prefix: "p/a/", reverse: true, limit: 2 })).toEqual(["p/a/3", "p/a/2"]);
+      expect(await list({ prefix: "p/a/", reverse: true, after: "p/a/2" })).toEqual(["p/a/10", "p/a/1"]);
+      expect(await list({ prefix: "p/", limit: 1 })).toEqual(["p/a/1"]);
+      expect((await c.list({ prefix: "q/" }))[0].value).toBe("Q/1");
+      expect(await c.count("p/")).toBe(5);
+      expect(await c.count()).toBe(6);
+      expect(await c.deletePrefix("p/a/")).toBe(4);
+      expect(await list({})).toEqual(["p/b/1", "q/1"]);
+    });
+
+    it("of 20 concurrent creates of one key exactly one wins", async () => {
+      const c = col<number>();
+      const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => c.create("race", i)));
+      expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      expect(results.filter((r) => r.status === "rejected").every((r) => (r as PromiseRejectedResult).reason.code === Code.AlreadyExists)).toBe(true);
+    });
+
+    it("20 concurrent compare-and-set increments lose nothing", async () => {
+      const c = col<number>();
+      await c.create("counter", 0);
+      await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          for (;;) {
+            const cur = (await c.get("counter"))!;
+            try {
+              await c.update("counter", cur.value + 1, cur.rev);
+              return;
+            } catch (e) {
+              if ((e as { code?: Code }).code !== Code.Aborted) throw e;
+            }
+          }
+        }),
+      );
+      expect(await c.get("counter")).toMatchObject({ value: 20, rev: 21 });
+    });
+
+    it("keeps JSON values as they are, with unicode keys", async () => {
+      const c = col<unknown>();
+      const value = { s: "ü ✓ \u0000 end", n: 1.5, neg: -3, b: false, nil: null, arr: [1, [2, { x: "y" }]] };
+      await c.create("projects/default/datasets/ñame", value);
+      expect((await c.get("projects/default/datasets/ñame"))?.value).toEqual(value);
+    });
+  });
+}
