@@ -1,0 +1,148 @@
+import { describe, expect, it } from "vitest";
+import { Table, tableFromArrays, RecordBatch } from "apache-arrow";
+import {
+  batchesToIpcChunks,
+  batchesToNdjson,
+  bytesToTensor,
+  columnsToTable,
+  DataFormatError,
+  decodeChunk,
+  describeFields,
+  parseCsv,
+  parseNdjson,
+  rowsToTable,
+  schemaFromIpc,
+  schemasEqual,
+  schemaToIpc,
+  selectRows,
+  tableToColumns,
+  tableToCsv,
+  tableToRows,
+  tensorToBytes,
+} from "../src/index.js";
+
+async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+describe("rows, columns and Arrow", () => {
+  it("round-trips rows with every JS type", () => {
+    const rows = [
+      { n: 1.5, i: 2, big: 9007199254740993n, s: "x", b: true, d: new Date("2024-01-02T03:04:05Z"), o: { a: [1] }, nil: null },
+      { n: -0.25, i: 3, big: 1n, s: "ü", b: false, d: new Date(0), o: null, nil: null },
+    ];
+    const t = rowsToTable(rows);
+    expect(describeFields(t.schema).map((f) => f.type)).toEqual(["Float64", "Float64", "Int64", "Utf8", "Bool", "Timestamp<MILLISECOND>", "Utf8", "Utf8"]);
+    const back = tableToRows(t);
+    expect(back[0]).toEqual({ ...rows[0], o: '{"a":[1]}' });
+    expect(back[1]).toEqual({ ...rows[1], big: 1 }); // Int64 comes back as a number when it is safe
+  });
+
+  it("keeps typed-array column types and gives them back", () => {
+    const t = columnsToTable({ f: new Float32Array([1, 2]), i: new Int32Array([3, 4]), s: ["a", null] });
+    expect(describeFields(t.schema).map((f) => f.type)).toEqual(["Float32", "Int32", "Utf8"]);
+    const cols = tableToColumns(t);
+    expect(cols.f).toBeInstanceOf(Float32Array);
+    expect(Array.from(cols.i as Int32Array)).toEqual([3, 4]);
+    expect(cols.s).toEqual(["a", null]);
+  });
+
+  it("selects rows of every type, nulls included", () => {
+    const t = rowsToTable([
+      { a: 1, s: "x", b: true, d: new Date(1000), big: 1n },
+      { a: null, s: null, b: null, d: null, big: null },
+      { a: 3, s: "z", b: false, d: new Date(3000), big: 3n },
+    ]);
+    const picked = new Table(selectRows(t.batches[0], new Uint32Array([1, 2])));
+    expect(tableToRows(picked)).toEqual([
+      { a: null, s: null, b: null, d: null, big: null },
+      { a: 3, s: "z", b: false, d: new Date(3000), big: 3 },
+    ]);
+    const numeric = tableFromArrays({ x: new Float64Array([5, 6, 7]) });
+    expect(Array.from(new Table(selectRows(numeric.batches[0], new Uint32Array([0, 2]))).getChild("x")!.toArray())).toEqual([5, 7]);
+  });
+
+  it("encodes schemas and chunks, and refuses bytes that are not Arrow", () => {
+    const t = tableFromArrays({ a: new Int32Array([1]), b: ["x"] });
+    expect(schemasEqual(schemaFromIpc(schemaToIpc(t.schema)), t.schema)).toBe(true);
+    expect(schemasEqual(t.schema, tableFromArrays({ a: new Float64Array([1]), b: ["x"] }).schema)).toBe(false);
+    expect(() => decodeChunk(new Uint8Array([1, 2, 3]))).toThrow(DataFormatError);
+    expect(() => decodeChunk(new TextEncoder().encode("this is not an arrow stream at all"))).toThrow(DataFormatError);
+  });
+
+  it("splits batches into IPC chunks under a size and keeps every row", async () => {
+    const t = tableFromArrays({ v: Float64Array.from({ length: 100_000 }, (_, i) => i) }); // 800 KB
+    const chunks = await all(batchesToIpcChunks(t.batches, 200_000));
+    expect(chunks.length).toBeGreaterThanOrEqual(4);
+    expect(chunks.every((c) => c.length < 260_000)).toBe(true);
+    const values = chunks.flatMap((c) => Array.from(decodeChunk(c).getChild("v")!.toArray() as Float64Array));
+    expect(values.length).toBe(100_000);
+    expect(values[99_999]).toBe(99_999);
+  });
+
+  it("turns tensors into little-endian bytes and back", () => {
+    const data = new Float64Array([1.5, -2, 3, 4, 5, 6]);
+    const bytes = tensorToBytes(data, [2, 3]);
+    expect(bytes.length).toBe(48);
+    expect(new DataView(bytes.buffer, bytes.byteOffset).getFloat64(0, true)).toBe(1.5);
+    const back = bytesToTensor("float64", [2, 3], bytes.slice(0));
+    expect(Array.from(back.data as Float64Array)).toEqual(Array.from(data));
+    expect(() => tensorToBytes(data, [4, 2])).toThrow(/holds 8 elements/);
+    const unaligned = new Uint8Array(9).subarray(1);
+    unaligned.set(new Uint8Array(new Int32Array([7, 8]).buffer));
+    expect(Array.from(bytesToTensor("int32", [2], unaligned).data as Int32Array)).toEqual([7, 8]);
+  });
+});
+
+describe("CSV and NDJSON", () => {
+  it("parses quoting, embedded delimiters and newlines, CRLF, empty cells, and infers types", async () => {
+    const csv = 'id,name,score,ok,when\r\n1,"Smith, J",1.5,true,2024-01-01\r\n2,"say ""hi""\nthere",,FALSE,2024-02-03T04:05:06Z\r\n3,,2e3,true,\r\n';
+    const [batch] = await all(parseCsv(csv));
+    expect(describeFields(batch.schema).map((f) => `${f.name}:${f.type}`)).toEqual(["id:Int64", "name:Utf8", "score:Float64", "ok:Bool", "when:Timestamp<MILLISECOND>"]);
+    expect(tableToRows(new Table(batch))).toEqual([
+      { id: 1, name: "Smith, J", score: 1.5, ok: true, when: new Date("2024-01-01T00:00:00Z") },
+      { id: 2, name: 'say "hi"\nthere', score: null, ok: false, when: new Date("2024-02-03T04:05:06Z") },
+      { id: 3, name: null, score: 2000, ok: true, when: null },
+    ]);
+  });
+
+  it("streams a large CSV in bounded batches, split at any byte", async () => {
+    const rows = 200_000;
+    const text = "a,b\n" + Array.from({ length: rows }, (_, i) => `${i},"v${i}"`).join("\n") + "\n";
+    const bytes = new TextEncoder().encode(text);
+    const pieces = (function* () {
+      for (let i = 0; i < bytes.length; i += 7777) yield bytes.subarray(i, i + 7777);
+    })();
+    const batches = await all(parseCsv(pieces, { batchRows: 50_000 }));
+    expect(batches.map((b) => b.numRows)).toEqual([50_000, 50_000, 50_000, 50_000]);
+    expect(tableToRows(new Table(batches[3])).at(-1)).toEqual({ a: rows - 1, b: `v${rows - 1}` });
+  });
+
+  it("reports a row that breaks the inferred type or the field count", async () => {
+    await expect(all(parseCsv("a\n1\n2\nx\n", { batchRows: 2 }))).rejects.toThrow(/row 3, column "a": "x" is not Int64/);
+    await expect(all(parseCsv("a,b\n1,2\n3\n"))).rejects.toThrow(/row 2 has 1 fields/);
+    await expect(all(parseCsv('a\n"open\n'))).rejects.toThrow(DataFormatError);
+  });
+
+  it("writes CSV with RFC 4180 quoting and reads it back the same", async () => {
+    const t = rowsToTable([
+      { s: 'a,"b"', n: 1, nil: null },
+      { s: "line\nbreak", n: 2.5, nil: null },
+    ]);
+    const text = (await all(tableToCsv(t.batches))).join("");
+    expect(text).toBe('s,n,nil\n"a,""b""",1,\n"line\nbreak",2.5,\n');
+    const [again] = await all(parseCsv(text));
+    expect(tableToRows(new Table(again)).map((r) => r.s)).toEqual(['a,"b"', "line\nbreak"]);
+  });
+
+  it("reads NDJSON in batches with the first batch's schema, and writes it", async () => {
+    const lines = Array.from({ length: 5 }, (_, i) => JSON.stringify({ i, tag: i % 2 ? "odd" : "even" })).join("\n");
+    const batches = await all(parseNdjson(lines, { batchRows: 2 }));
+    expect(batches.map((b: RecordBatch) => b.numRows)).toEqual([2, 2, 1]);
+    const text = (await all(batchesToNdjson(batches))).join("");
+    expect(text.trim().split("\n").map((l) => JSON.parse(l))).toEqual(Array.from({ length: 5 }, (_, i) => ({ i, tag: i % 2 ? "odd" : "even" })));
+    await expect(all(parseNdjson('{"a":1}\n{oops}\n'))).rejects.toThrow(/NDJSON line 2/);
+  });
+});
