@@ -24,8 +24,8 @@ export function registerReflection(router: ConnectRouter, files: readonly DescFi
   const registry = createRegistry(...files);
   const byName = new Map<string, DescFile>();
   const index = (f: DescFile) => {
-    if (byName.has(f.name)) return;
-    byName.set(f.name, f);
+    if (byName.has(f.proto.name)) return;
+    byName.set(f.proto.name, f); // proto.name keeps the ".proto" that clients ask for
     f.dependencies.forEach(index);
   };
   files.forEach(index);
@@ -100,8 +100,8 @@ function withDependencies(file: DescFile): Uint8Array[] {
   const seen = new Set<string>();
   const out: Uint8Array[] = [];
   const visit = (f: DescFile) => {
-    if (seen.has(f.name)) return;
-    seen.add(f.name);
+    if (seen.has(f.proto.name)) return;
+    seen.add(f.proto.name);
     out.push(toBinary(FileDescriptorProtoSchema, f.proto));
     f.dependencies.forEach(visit);
   };

@@ -12,6 +12,7 @@ import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
 import type { RunningProcess } from "@kiln/core";
 import { Health, HealthCheckResponse_ServingStatus } from "@kiln/proto/health/v1/health_pb";
 import { ServerReflection } from "@kiln/proto/grpc/reflection/v1/reflection_pb";
+import { ServerReflection as ServerReflectionAlpha } from "@kiln/proto/grpc/reflection/v1alpha/reflection_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
 import { Kiln } from "@kiln/sdk";
 import { runEmbedded } from "../src/index.js";
@@ -136,5 +137,19 @@ describe("embedded Kiln over real HTTP/2 and HTTP/1.1 on one port", () => {
     const names = files.case === "fileDescriptorResponse" ? files.value.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, b).name) : [];
     expect(names[0]).toBe("kiln/store/v1/store.proto");
     expect(names).toEqual(expect.arrayContaining(["kiln/common/v1/table.proto", "google/protobuf/timestamp.proto"]));
+  });
+
+  it("answers reflection v1alpha too, for older tools", async () => {
+    const reflection = createClient(ServerReflectionAlpha, createGrpcTransport({ baseUrl: url }));
+    const responses = reflection.serverReflectionInfo(
+      (async function* () {
+        yield { messageRequest: { case: "fileByFilename" as const, value: "kiln/store/v1/store.proto" } };
+        yield { messageRequest: { case: "fileContainingSymbol" as const, value: "no.such.Symbol" } };
+      })(),
+    );
+    const got = [];
+    for await (const r of responses) got.push(r.messageResponse);
+    expect(got[0].case).toBe("fileDescriptorResponse");
+    expect(got[1].case).toBe("errorResponse");
   });
 });
