@@ -38,12 +38,12 @@ export function datasetCommands(program: Command, connect: Connect, output: () =
 
   program
     .command("datasets:put")
-    .description("store a file as a new dataset version (CSV, TSV, JSON, NDJSON, Arrow; anything else as a file)")
+    .description("store a file as a new dataset version (CSV, TSV, JSON, NDJSON, Arrow, Parquet; anything else as a file)")
     .argument("<name>")
     .argument("<file>", 'path, or "-" for stdin')
     .option("--mode <mode>", `one of ${modes.join(", ")}`, "upsert")
     .option("--kind <kind>", `force ${kinds.join(", ")}`)
-    .option("--format <format>", "csv, tsv, json, ndjson or arrow (default: from the extension)")
+    .option("--format <format>", "csv, tsv, json, ndjson, arrow or parquet (default: from the extension)")
     .option("--description <text>")
     .option("--label <key=value...>", "labels for a new dataset")
     .option("--comment <text>")

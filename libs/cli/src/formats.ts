@@ -4,8 +4,9 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { RecordBatchReader, RecordBatchStreamWriter, type RecordBatch } from "apache-arrow";
 import { batchesToNdjson, parseCsv, parseNdjson, tableToCsv } from "@kiln/data";
+import { readParquetFile } from "./parquet.js";
 
-export type TableFormat = "csv" | "tsv" | "json" | "ndjson" | "arrow";
+export type TableFormat = "csv" | "tsv" | "json" | "ndjson" | "arrow" | "parquet";
 
 const byExtension: Record<string, TableFormat> = {
   ".csv": "csv",
@@ -17,11 +18,12 @@ const byExtension: Record<string, TableFormat> = {
   ".arrows": "arrow",
   ".ipc": "arrow",
   ".feather": "arrow",
+  ".parquet": "parquet",
 };
 
 export function formatOf(path: string, override?: string): TableFormat | undefined {
   if (override) {
-    if (!Object.values(byExtension).includes(override as TableFormat)) throw new Error(`unknown format "${override}": use csv, tsv, json, ndjson or arrow`);
+    if (!Object.values(byExtension).includes(override as TableFormat)) throw new Error(`unknown format "${override}": use csv, tsv, json, ndjson, arrow or parquet (parquet is read-only)`);
     return override as TableFormat;
   }
   return byExtension[extname(path).toLowerCase()];
@@ -38,7 +40,6 @@ const mediaTypes: Record<string, string> = {
   ".zip": "application/zip",
   ".gz": "application/gzip",
   ".onnx": "application/onnx",
-  ".parquet": "application/vnd.apache.parquet",
 };
 
 export function mediaTypeOf(path: string): string {
@@ -51,6 +52,7 @@ export function openInput(path: string): Readable {
 
 /** Record batches from a table file, streamed. */
 export function readTableFile(path: string, format: TableFormat): AsyncIterable<RecordBatch> {
+  if (format === "parquet" && path === "-") throw new Error("Parquet is read from a file, not stdin");
   const input = openInput(path);
   switch (format) {
     case "csv":
@@ -63,6 +65,9 @@ export function readTableFile(path: string, format: TableFormat): AsyncIterable<
       return jsonArrayBatches(input);
     case "arrow":
       return arrowBatches(input);
+    case "parquet":
+      input.destroy();
+      return readParquetFile(path);
   }
 }
 
@@ -84,6 +89,7 @@ async function* jsonArrayBatches(input: Readable): AsyncGenerator<RecordBatch> {
 
 /** Writes batches to a file (or stdout for "-") in the given format. */
 export async function writeTableFile(batches: AsyncIterable<RecordBatch>, path: string, format: TableFormat): Promise<void> {
+  if (format === "parquet") throw new Error("kiln writes CSV, TSV, JSON, NDJSON or Arrow; Parquet is read-only");
   const out = path === "-" ? process.stdout : createWriteStream(path);
   const source = (() => {
     switch (format) {
@@ -94,7 +100,7 @@ export async function writeTableFile(batches: AsyncIterable<RecordBatch>, path: 
         return Readable.from(batchesToNdjson(batches));
       case "json":
         return Readable.from(jsonArray(batchesToNdjson(batches)));
-      case "arrow":
+      default:
         return Readable.from(arrowStream(batches));
     }
   })();

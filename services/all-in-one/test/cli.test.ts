@@ -87,4 +87,20 @@ describe("the kiln CLI against a real server", () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/position 5/);
   });
+
+  it("reads Parquet files (row group by row group)", async () => {
+    const { parquetWriteBuffer } = await import("hyparquet-writer");
+    const buffer = parquetWriteBuffer({
+      columnData: [
+        { name: "id", data: [1, 2, 3], type: "INT32" },
+        { name: "city", data: ["Berlin", "Paris", null], type: "STRING" },
+        { name: "score", data: [0.5, 1.5, 2.5], type: "DOUBLE" },
+      ],
+      rowGroupSize: 2,
+    });
+    await writeFile(join(dir, "cities.parquet"), new Uint8Array(buffer));
+    expect(await kiln("datasets:put", "cities", join(dir, "cities.parquet"))).toMatch(/version 1, 3 rows/);
+    const csv = await kiln("datasets:get", "cities", "--filter", "score > 1");
+    expect(csv.trim().split("\n")).toEqual(["id,city,score", "2,Paris,1.5", "3,,2.5"]);
+  });
 });
