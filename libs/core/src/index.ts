@@ -7,3 +7,4 @@ export * from "./server.js";
 export { errorInterceptor } from "./error-interceptor.js";
 export { registerReflection } from "./reflection.js";
 export * from "./run.js";
+export { tracingInterceptor } from "./tracing-interceptor.js";

@@ -7,6 +7,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { errorInterceptor } from "./error-interceptor.js";
+import { tracingInterceptor } from "./tracing-interceptor.js";
 import { HealthState, registerHealth } from "./health.js";
 import { registerReflection } from "./reflection.js";
 import { file_health_v1_health } from "@kiln/proto/health/v1/health_pb";
@@ -60,7 +61,8 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
     // Compressed requests are accepted, but responses go out uncompressed: gzip runs at
     // ~20 MB/s on Arrow and tensor bytes, five times slower than the whole read path.
     compressMinBytes: Number.MAX_SAFE_INTEGER,
-    interceptors: [errorInterceptor(logger)],
+    // Tracing sees errors after they are mapped, so spans carry the code callers get.
+    interceptors: [tracingInterceptor(), errorInterceptor(logger)],
     shutdownSignal: shutdown.signal,
     fallback: (req, res) => {
       const path = (req.url ?? "").split("?")[0];
