@@ -12,7 +12,7 @@ import {
 import { MemoryConsumer } from "./memory-consumer.js";
 import { MemoryStream } from "./memory-stream.js";
 import { MemorySubscription } from "./memory-subscription.js";
-import { checkName, checkStreamConfig, checkSubject, subjectsCollide } from "./subjects.js";
+import { checkStreamConfig, checkSubject, subjectsCollide } from "./subjects.js";
 
 const MSG_ID_HEADER = "Nats-Msg-Id";
 
