@@ -18,16 +18,22 @@ import type { StoreDeps } from "./deps.js";
 import { versionToProto } from "./records.js";
 import { UPLOADS } from "./records.js";
 import { writeSpecFromHeader, type WriteSpec } from "./write-spec.js";
+import { collectGarbage } from "./garbage.js";
 
 interface UploadRecord {
   id: string;
   spec: WriteSpec;
   state: AccumulatorState;
   createTime: string;
+  /** Last append; the TTL counts from here. */
+  touchTime?: string;
   committing?: boolean;
 }
 
 const UPLOAD_ID = /^[0-9a-f-]{36}$/;
+/** An upload untouched this long is abandoned: it is removed with the chunks only it holds. */
+export const UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
+const SWEEP_EVERY_MS = 60 * 60 * 1000;
 
 /**
  * Resumable uploads: the same write as WriteDataset, as unary calls whose state lives
@@ -37,16 +43,34 @@ const UPLOAD_ID = /^[0-9a-f-]{36}$/;
 export function createUploads(deps: StoreDeps) {
   const uploads = deps.metadata.collection<UploadRecord>(UPLOADS);
   const now = deps.now ?? (() => new Date());
+  const expired = (u: UploadRecord) => now().getTime() - Date.parse(u.touchTime ?? u.createTime) > UPLOAD_TTL_MS;
+  let lastSweep = 0;
 
   async function load(id: string) {
     if (!UPLOAD_ID.test(id)) throw invalidArgument("INVALID_UPLOAD_ID", `invalid upload id "${id.slice(0, 80)}"`);
     const found = await uploads.get(id);
-    if (!found) throw notFound("UPLOAD_NOT_FOUND", `upload ${id} not found (committed, aborted, or never begun)`, { upload: id });
+    if (!found || expired(found.value)) {
+      throw notFound("UPLOAD_NOT_FOUND", `upload ${id} not found (committed, aborted, expired, or never begun)`, { upload: id });
+    }
     return found;
+  }
+
+  /** Removes abandoned uploads and the chunks that nothing else holds. */
+  async function sweep(): Promise<void> {
+    if (now().getTime() - lastSweep < SWEEP_EVERY_MS) return;
+    lastSweep = now().getTime();
+    const all = await uploads.list();
+    const live = new Set(all.filter((u) => !expired(u.value)).flatMap((u) => u.value.state.chunks.map((c) => c.sha256)));
+    const candidates: string[] = [];
+    for (const u of all.filter((u) => expired(u.value))) {
+      if (await uploads.delete(u.key, u.rev)) candidates.push(...u.value.state.chunks.map((c) => c.sha256).filter((sha) => !live.has(sha)));
+    }
+    await collectGarbage(deps, candidates);
   }
 
   return {
     async begin(req: BeginUploadRequest) {
+      await sweep();
       const { spec } = writeSpecFromHeader(req.header);
       new ChunkAccumulator(spec, deps); // validates the header's schema now, not at the first append
       const record: UploadRecord = { id: randomUUID(), spec, state: { chunks: [], nextOffset: 0, arrowSchema: spec.arrowSchema }, createTime: now().toISOString() };
@@ -68,7 +92,7 @@ export function createUploads(deps: StoreDeps) {
         const accumulator = new ChunkAccumulator(upload.spec, deps, structuredClone(upload.state));
         await accumulator.add(data);
         try {
-          await uploads.update(upload.id, { ...upload, state: accumulator.state }, rev);
+          await uploads.update(upload.id, { ...upload, state: accumulator.state, touchTime: now().toISOString() }, rev);
           return { nextOffset: BigInt(accumulator.state.nextOffset) };
         } catch (e) {
           if (!isKilnError(e, Code.Aborted)) throw e; // a concurrent append won; look again

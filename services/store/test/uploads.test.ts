@@ -63,4 +63,31 @@ describe("store: resumable uploads", () => {
     const { version } = await store.commitUpload({ uploadId, size: ok.nextOffset });
     expect(version?.version).toBe(1n);
   });
+
+  it("abandoned uploads expire after a day and their chunks are removed, unless a version holds them", async () => {
+    let clock = Date.parse("2026-01-01T00:00:00Z");
+    const deps = { ...h.deps, now: () => new Date(clock) };
+    const timed = createClient(StoreService, createRouterTransport((r) => register(r, deps), { router: { interceptors: [errorInterceptor(h.deps.logger)] } }));
+    const kept = chunk(100);
+    const dropped = chunk(200);
+    const name = `projects/default/datasets/${uniqueName()}`;
+    // a committed version that holds `kept`
+    const done = await timed.beginUpload({ header: { name, kind: DatasetKind.TABLE } });
+    const n = await timed.appendUpload({ uploadId: done.uploadId, offset: 0n, chunk: { data: kept } });
+    await timed.commitUpload({ uploadId: done.uploadId, size: n.nextOffset });
+    // an upload abandoned after sending `kept` and `dropped`
+    const { uploadId } = await timed.beginUpload({ header: { name, kind: DatasetKind.TABLE } });
+    const a = await timed.appendUpload({ uploadId, offset: 0n, chunk: { data: kept } });
+    await timed.appendUpload({ uploadId, offset: a.nextOffset, chunk: { data: dropped } });
+    const blobs = (await h.deps.metadata.collection<{ state: { chunks: { sha256: string }[] } }>("store_uploads").get(uploadId))!.value.state.chunks.map((c) => c.sha256);
+
+    clock += 23 * 3600 * 1000;
+    expect((await timed.getUpload({ uploadId })).chunkCount).toBe(2); // still alive
+    clock += 2 * 3600 * 1000;
+    await expect(timed.getUpload({ uploadId })).rejects.toMatchObject({ code: Code.NotFound });
+    await timed.beginUpload({ header: { name, kind: DatasetKind.TABLE } }); // sweeps
+    expect(await h.deps.blobs.has(blobs[0])).toBe(true); // the version still holds it
+    expect(await h.deps.blobs.has(blobs[1])).toBe(false);
+    expect(await h.deps.metadata.collection("store_uploads").get(uploadId)).toBeUndefined();
+  });
 });
