@@ -7,7 +7,7 @@ import { contentDigest, type FinishedWrite } from "./accumulator.js";
 import type { StoreDeps } from "./deps.js";
 import { publishDatasetEvent } from "./events.js";
 import { versionKey, versionPrefix } from "./names.js";
-import { DATASETS, VERSIONS, type DatasetRecord, type VersionRecord } from "./records.js";
+import { DATASETS, VERSIONS, newDatasetRecord, type DatasetRecord, type VersionRecord } from "./records.js";
 import type { WriteSpec } from "./write-spec.js";
 
 const MAX_ATTEMPTS = 200;
@@ -80,15 +80,7 @@ async function getOrCreateDataset(
   const existing = await datasets.get(spec.name);
   if (existing) return existing.value;
   if (spec.mode === WriteMode.APPEND) throw notFound("DATASET_NOT_FOUND", `dataset ${spec.name} not found (mode append)`);
-  const record: DatasetRecord = {
-    name: spec.name,
-    kind: spec.kind,
-    description: spec.description,
-    labels: spec.labels,
-    createTime: at.toISOString(),
-    updateTime: at.toISOString(),
-    latestVersion: 0,
-  };
+  const record = newDatasetRecord(spec.name, spec.kind, spec.description, spec.labels, at);
   try {
     await datasets.create(spec.name, record);
   } catch (e) {

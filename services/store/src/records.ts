@@ -53,6 +53,11 @@ export interface VersionRecord {
   comment: string;
 }
 
+export function newDatasetRecord(name: string, kind: DatasetKind, description: string, labels: Record<string, string>, at: Date): DatasetRecord {
+  const time = at.toISOString();
+  return { name, kind, description, labels: { ...labels }, createTime: time, updateTime: time, latestVersion: 0 };
+}
+
 export const DATASETS = "store_datasets";
 export const VERSIONS = "store_versions";
 export const UPLOADS = "store_uploads";

@@ -14,7 +14,7 @@ import { matchesDatasetFilter, parseDatasetFilter } from "./list-filter.js";
 import { checkId, datasetName, parseDatasetName, parseParent, parseVersionName, versionKey, versionPrefix } from "./names.js";
 import { decodePageToken, encodePageToken, pageSize } from "./paging.js";
 import { prepareRead } from "./reader.js";
-import { DATASETS, VERSIONS, datasetToProto, versionToProto, type DatasetRecord, type VersionRecord } from "./records.js";
+import { DATASETS, VERSIONS, datasetToProto, newDatasetRecord, versionToProto, type DatasetRecord, type VersionRecord } from "./records.js";
 import { createUploads } from "./uploads.js";
 import { writeSpecFromHeader } from "./write-spec.js";
 import { collectGarbage } from "./garbage.js";
@@ -54,16 +54,7 @@ export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreSer
       if (req.kind === DatasetKind.UNSPECIFIED || !DatasetKind[req.kind]) {
         throw invalidArgument("INVALID_KIND", "a dataset needs a kind: TABLE, TENSOR, DOCUMENT or FILE");
       }
-      const at = now().toISOString();
-      const record: DatasetRecord = {
-        name,
-        kind: req.kind,
-        description: req.description,
-        labels: { ...req.labels },
-        createTime: at,
-        updateTime: at,
-        latestVersion: 0,
-      };
+      const record = newDatasetRecord(name, req.kind, req.description, req.labels, now());
       try {
         await datasets.create(name, record);
       } catch (e) {
