@@ -35,6 +35,8 @@ export interface KilnServer {
   close(graceMs?: number): Promise<void>;
 }
 
+const STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
+const CONNECTION_WINDOW_BYTES = 64 * 1024 * 1024;
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 /**
@@ -79,9 +81,12 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
   });
 
   const h1 = http.createServer(rpcHandler);
-  const h2 = http2.createServer({}, rpcHandler);
+  // Wide flow-control windows let a client keep sending the next chunk while the
+  // handler still hashes and stores the previous one.
+  const h2 = http2.createServer({ settings: { initialWindowSize: STREAM_WINDOW_BYTES } }, rpcHandler);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (s) => {
+    s.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
     sessions.add(s);
     s.on("close", () => sessions.delete(s));
   });
