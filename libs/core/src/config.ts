@@ -18,6 +18,8 @@ export interface Config {
   port: number;
   dataDir: string;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+  /** Browser origins allowed to call Kiln (CORS). */
+  corsOrigins: string[];
   metadata: { backend: "sqlite" } | { backend: "mongodb"; uri: string; database: string };
   blobs: { backend: "fs" } | { backend: "s3"; s3: S3Config };
   bus: { backend: "memory" } | { backend: "nats"; servers: string[] };
@@ -86,6 +88,15 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(name, `must be true or false, got "${raw}"`);
 }
 
+/** "https://a.example,http://localhost:5173" or "*". */
+function origins(env: Env, name: string): string[] {
+  const list = str(env, name, "").split(",").map((o) => o.trim()).filter(Boolean);
+  for (const o of list) {
+    if (o !== "*" && !/^https?:\/\/[^/\s]+$/.test(o)) throw new ConfigError(name, `"${o}" is not an origin like https://app.example.com (or *)`);
+  }
+  return list;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const metadataBackend = oneOf(env, "KILN_METADATA", ["sqlite", "mongodb"] as const, "sqlite");
   const blobBackend = oneOf(env, "KILN_BLOBS", ["fs", "s3"] as const, "fs");
@@ -95,6 +106,7 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     port: int(env, "KILN_PORT", 7070, 0, 65535),
     dataDir: str(env, "KILN_DATA_DIR", ".kiln"),
+    corsOrigins: origins(env, "KILN_CORS_ORIGINS"),
     logLevel: oneOf(env, "KILN_LOG_LEVEL", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const, "info"),
     metadata:
       metadataBackend === "sqlite"

@@ -47,6 +47,7 @@ export async function runProcess(spec: ProcessSpec, env: NodeJS.ProcessEnv = pro
     routes: opened.routes,
     files: spec.files,
     maxMessageBytes: config.limits.maxMessageBytes,
+    corsOrigins: config.corsOrigins,
   });
   logger.info({ url: server.url }, "listening");
   let stopping: Promise<void> | undefined;

@@ -6,6 +6,7 @@ import type { DescFile } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
+import { withCors } from "./cors.js";
 import { errorInterceptor } from "./error-interceptor.js";
 import { tracingInterceptor } from "./tracing-interceptor.js";
 import { HealthState, registerHealth } from "./health.js";
@@ -23,6 +24,8 @@ export interface ServeOptions {
   /** Contract files offered through server reflection. */
   files: readonly DescFile[];
   maxMessageBytes: number;
+  /** Browser origins allowed to call (CORS); empty: none, "*": any. */
+  corsOrigins?: readonly string[];
   /** /readyz answers 200 only while this holds (default: always). */
   ready?: () => boolean | Promise<boolean>;
 }
@@ -80,10 +83,11 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
     },
   });
 
-  const h1 = http.createServer(rpcHandler);
+  const handler = withCors(options.corsOrigins ?? [], rpcHandler as Parameters<typeof withCors>[1]);
+  const h1 = http.createServer(handler);
   // Wide flow-control windows let a client keep sending the next chunk while the
   // handler still hashes and stores the previous one.
-  const h2 = http2.createServer({ settings: { initialWindowSize: STREAM_WINDOW_BYTES } }, rpcHandler);
+  const h2 = http2.createServer({ settings: { initialWindowSize: STREAM_WINDOW_BYTES } }, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (s) => {
     s.setLocalWindowSize(CONNECTION_WINDOW_BYTES);

@@ -41,10 +41,20 @@ describe("loadConfig", () => {
     ["KILN_LOG_LEVEL", "loud"],
     ["KILN_MAX_MESSAGE_BYTES", "-1"],
     ["KILN_S3_FORCE_PATH_STYLE", "maybe"],
+    ["KILN_CORS_ORIGINS", "app.example.com/path"],
   ])("a bad %s (%s) names the variable", (name, value) => {
     const env = { [name]: value, KILN_BLOBS: name.startsWith("KILN_S3") ? "s3" : "fs", KILN_S3_BUCKET: "b" };
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(name);
+  });
+
+  it("reads the browser origins allowed to call", () => {
+    expect(loadConfig({ KILN_CORS_ORIGINS: "https://app.example.com, http://localhost:5173" }).corsOrigins).toEqual([
+      "https://app.example.com",
+      "http://localhost:5173",
+    ]);
+    expect(loadConfig({ KILN_CORS_ORIGINS: "*" }).corsOrigins).toEqual(["*"]);
+    expect(loadConfig({}).corsOrigins).toEqual([]);
   });
 
   it("a production backend without its address names the missing variable", () => {

@@ -1,4 +1,4 @@
-import { DataType, RecordBatch, Struct, makeData, vectorFromArray, type Data, type Vector } from "apache-arrow";
+import { DataType, RecordBatch, Schema, Struct, makeData, vectorFromArray, type Data, type Vector } from "apache-arrow";
 
 /** A new batch with only the given rows (ascending indices), every column type kept. */
 export function selectRows(batch: RecordBatch, indices: Uint32Array): RecordBatch {
@@ -21,10 +21,15 @@ function takeColumn(vector: Vector, indices: Uint32Array): Data {
   return vectorFromArray(values, t).data[0];
 }
 
-/** The batch with only these columns, in this order. */
+/**
+ * The batch with only these columns, in this order. Built from the child data directly:
+ * apache-arrow's RecordBatch.select returns nulls for columns past the first.
+ */
 export function projectColumns(batch: RecordBatch, columns: string[]): RecordBatch {
-  const known = new Set(batch.schema.fields.map((f) => f.name));
-  const missing = columns.filter((c) => !known.has(c));
+  const positions = columns.map((c) => batch.schema.fields.findIndex((f) => f.name === c));
+  const missing = columns.filter((_, i) => positions[i] < 0);
   if (missing.length) throw new Error(`unknown column ${missing.map((m) => `"${m}"`).join(", ")}`);
-  return batch.select(columns);
+  const schema = new Schema(positions.map((i) => batch.schema.fields[i]), batch.schema.metadata);
+  const children = positions.map((i) => batch.data.children[i]);
+  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: batch.numRows, children, nullCount: 0 }));
 }

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { Table, tableFromArrays, RecordBatch } from "apache-arrow";
 import {
+  batchesToIpc,
   batchesToIpcChunks,
+  projectColumns,
   batchesToNdjson,
   bytesToTensor,
   columnsToTable,
@@ -62,6 +64,25 @@ describe("rows, columns and Arrow", () => {
     ]);
     const numeric = tableFromArrays({ x: new Float64Array([5, 6, 7]) });
     expect(Array.from(new Table(selectRows(numeric.batches[0], new Uint32Array([0, 2]))).getChild("x")!.toArray())).toEqual([5, 7]);
+  });
+
+  it("projects any columns in any order, also after a row selection and a slice", () => {
+    const t = rowsToTable([
+      { a: 1, b: "x", c: true },
+      { a: 2, b: "y", c: false },
+      { a: 3, b: "z", c: null },
+    ]);
+    const batch = t.batches[0];
+    expect(tableToRows(new Table(projectColumns(batch, ["b"])))).toEqual([{ b: "x" }, { b: "y" }, { b: "z" }]);
+    expect(tableToRows(new Table(projectColumns(batch, ["c", "a"])))).toEqual([
+      { c: true, a: 1 },
+      { c: false, a: 2 },
+      { c: null, a: 3 },
+    ]);
+    const picked = projectColumns(selectRows(batch, new Uint32Array([1, 2])), ["b"]);
+    expect(tableToRows(decodeChunk(batchesToIpc([picked])))).toEqual([{ b: "y" }, { b: "z" }]);
+    expect(tableToRows(new Table(projectColumns(batch.slice(1, 3), ["c"])))).toEqual([{ c: false }, { c: null }]);
+    expect(() => projectColumns(batch, ["nope"])).toThrow(/unknown column "nope"/);
   });
 
   it("encodes schemas and chunks, and refuses bytes that are not Arrow", () => {

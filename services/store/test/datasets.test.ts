@@ -83,6 +83,8 @@ describe("store: datasets through the SDK", () => {
       { name: "e", age: 50 },
       { name: "f", age: 31 },
     ]);
+    const lastColumns = rowsOf(await h.kiln.datasets.get(name, { filter: "age < 25", columns: ["vip", "country"] }));
+    expect(lastColumns).toEqual([{ vip: true, country: "US" }]);
     const page = rowsOf(await h.kiln.datasets.get(name, { offset: 2, limit: 3, columns: ["name"] }));
     expect(page).toEqual([{ name: "c" }, { name: "d" }, { name: "e" }]);
     const acrossChunks = rowsOf(await h.kiln.datasets.get(name, { offset: 4, limit: 10, columns: ["name"] }));

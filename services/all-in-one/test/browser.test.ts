@@ -1,0 +1,96 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { once } from "node:events";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { build } from "esbuild";
+import { chromium, type Browser } from "playwright-core";
+import type { RunningProcess } from "@kiln/core";
+import { runEmbedded } from "../src/index.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const repoRoot = join(import.meta.dirname, "../../..");
+
+/** What the page runs: the SDK over Connect-web, which cannot client-stream, so writes go by resumable upload. */
+const pageScript = `
+import { Kiln } from "@kiln/sdk";
+import { createConnectTransport } from "@connectrpc/connect-web";
+window.runKiln = async (baseUrl) => {
+  const kiln = await Kiln.connect({ transport: createConnectTransport({ baseUrl }) });
+  const v1 = await kiln.datasets.put("from_browser", [{ a: 1, b: "x" }, { a: 2, b: "y" }, { a: 3, b: "z" }]);
+  await kiln.datasets.put("from_browser", { a: [4], b: ["w"] });
+  const table = await kiln.datasets.get("from_browser", { filter: "a >= 2", columns: ["b"] });
+  const versions = await kiln.datasets.versions("from_browser");
+  let missing = "";
+  try { await kiln.datasets.get("nope"); } catch (e) { missing = e.name + ":" + e.reason; }
+  return { v1: v1.version, rows: table.toArray().map((r) => r.toJSON()), versions: versions.map((v) => v.version), missing };
+};
+`;
+
+// In CI the browser is installed by .ci/run and must be there; elsewhere the test needs it installed.
+describe.skipIf(!process.env.CI && !existsSync(CHROMIUM))("the SDK in a real browser (Connect-web, CORS)", () => {
+  let dir: string;
+  let running: RunningProcess;
+  let page: http.Server;
+  let browser: Browser;
+  let pageOrigin: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-browser-"));
+    const bundle = await build({
+      stdin: { contents: pageScript, resolveDir: repoRoot, loader: "js" },
+      bundle: true,
+      format: "esm",
+      platform: "browser",
+      external: ["@connectrpc/connect-node"],
+      write: false,
+      logLevel: "silent",
+    });
+    const js = bundle.outputFiles[0].text;
+    page = http.createServer((req, res) => {
+      if (req.url === "/app.js") return void res.writeHead(200, { "content-type": "text/javascript" }).end(js);
+      res.writeHead(200, { "content-type": "text/html" }).end('<!doctype html><script type="module" src="/app.js"></script>');
+    });
+    page.listen(0, "127.0.0.1");
+    await once(page, "listening");
+    pageOrigin = `http://127.0.0.1:${(page.address() as { port: number }).port}`;
+    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: dir, KILN_LOG_LEVEL: "silent", KILN_CORS_ORIGINS: pageOrigin }, false);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-background-networking", "--disable-gpu"] });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await running?.stop();
+    page?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("puts, appends and reads back a filtered table from a page on another origin", async () => {
+    const tab = await browser.newPage();
+    await tab.goto(pageOrigin);
+    await tab.waitForFunction(() => "runKiln" in window);
+    const result = await tab.evaluate((url) => (window as unknown as { runKiln(u: string): Promise<unknown> }).runKiln(url), running.server.url);
+    expect(result).toEqual({
+      v1: 1,
+      rows: [{ b: "y" }, { b: "z" }, { b: "w" }],
+      versions: [2, 1],
+      missing: "NotFoundError:DATASET_NOT_FOUND",
+    });
+  });
+
+  it("refuses origins that are not allowed", async () => {
+    const preflight = await fetch(`${running.server.url}/kiln.store.v1.StoreService/ListDatasets`, {
+      method: "OPTIONS",
+      headers: { origin: "http://evil.example", "access-control-request-method": "POST" },
+    });
+    expect(preflight.headers.get("access-control-allow-origin")).toBeNull();
+    const allowed = await fetch(`${running.server.url}/kiln.store.v1.StoreService/ListDatasets`, {
+      method: "OPTIONS",
+      headers: { origin: pageOrigin, "access-control-request-method": "POST", "access-control-request-headers": "content-type,connect-protocol-version" },
+    });
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get("access-control-allow-origin")).toBe(pageOrigin);
+    expect(allowed.headers.get("access-control-allow-headers")).toMatch(/Connect-Protocol-Version/i);
+  });
+});
