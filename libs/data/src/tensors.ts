@@ -19,6 +19,10 @@ const CTORS = {
   bool: Uint8Array,
 } as const;
 
+export function bytesPerElement(dtype: DTypeName): number {
+  return CTORS[dtype].BYTES_PER_ELEMENT;
+}
+
 export function elementCount(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }

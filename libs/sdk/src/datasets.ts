@@ -1,6 +1,6 @@
 import type { Client } from "@connectrpc/connect";
 import { RecordBatch, Table } from "apache-arrow";
-import { batchesToIpcChunks, bytesToTensor, decodeChunk, tensorToBytes, dtypeOf } from "@kiln/data";
+import { batchesToIpcChunks, bytesPerElement, bytesToTensor, decodeChunk, tensorToBytes, dtypeOf } from "@kiln/data";
 import { ElementType } from "@kiln/proto/kiln/common/v1/tensor_pb";
 import { DatasetKind, StoreService, WriteMode, type DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
 import { call, stream } from "./errors.js";
@@ -308,8 +308,4 @@ function concat(parts: Uint8Array[], length: number): Uint8Array {
     at += p.length;
   }
   return out;
-}
-
-function bytesPerElement(dtype: string): number {
-  return dtype === "float64" || dtype === "int64" ? 8 : dtype === "float32" || dtype === "int32" ? 4 : 1;
 }
