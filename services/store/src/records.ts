@@ -61,6 +61,7 @@ export function newDatasetRecord(name: string, kind: DatasetKind, description: s
 export const DATASETS = "store_datasets";
 export const VERSIONS = "store_versions";
 export const UPLOADS = "store_uploads";
+export const GARBAGE = "store_garbage";
 
 export function versionToProto(r: VersionRecord): DatasetVersion {
   return create(DatasetVersionSchema, {

@@ -17,7 +17,7 @@ import { prepareRead } from "./reader.js";
 import { DATASETS, VERSIONS, datasetToProto, newDatasetRecord, versionToProto, type DatasetRecord, type VersionRecord } from "./records.js";
 import { createUploads } from "./uploads.js";
 import { writeSpecFromHeader } from "./write-spec.js";
-import { collectGarbage } from "./garbage.js";
+import { markGarbage } from "./garbage.js";
 
 const SCAN_BATCH = 200;
 
@@ -132,7 +132,8 @@ export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreSer
       const dropped = (await versions.list({ prefix: versionPrefix(name) })).flatMap((v) => v.value.chunks.map((c) => c.sha256));
       await versions.deletePrefix(versionPrefix(name));
       await datasets.delete(name);
-      await collectGarbage(deps, dropped);
+      await markGarbage(deps, dropped);
+      await uploads.maintain();
       await publishDatasetEvent(deps.bus, "deleted", found.value, now());
       return { deleted: true };
     },
@@ -151,6 +152,7 @@ export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreSer
         await accumulator.add(msg.message.value.data);
       }
       const version = await commitWrite(deps, spec, await accumulator.finish());
+      await uploads.maintain();
       return { version: versionToProto(version) };
     },
 

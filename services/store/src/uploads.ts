@@ -18,7 +18,7 @@ import type { StoreDeps } from "./deps.js";
 import { versionToProto } from "./records.js";
 import { UPLOADS } from "./records.js";
 import { writeSpecFromHeader, type WriteSpec } from "./write-spec.js";
-import { collectGarbage } from "./garbage.js";
+import { markGarbage, sweepGarbage } from "./garbage.js";
 
 interface UploadRecord {
   id: string;
@@ -55,20 +55,23 @@ export function createUploads(deps: StoreDeps) {
     return found;
   }
 
-  /** Removes abandoned uploads and the chunks that nothing else holds. */
+  /** Removes abandoned uploads, marks their chunks as garbage, and sweeps garbage that is due. */
   async function sweep(): Promise<void> {
     if (now().getTime() - lastSweep < SWEEP_EVERY_MS) return;
     lastSweep = now().getTime();
     const all = await uploads.list();
-    const live = new Set(all.filter((u) => !expired(u.value)).flatMap((u) => u.value.state.chunks.map((c) => c.sha256)));
     const candidates: string[] = [];
     for (const u of all.filter((u) => expired(u.value))) {
-      if (await uploads.delete(u.key, u.rev)) candidates.push(...u.value.state.chunks.map((c) => c.sha256).filter((sha) => !live.has(sha)));
+      if (await uploads.delete(u.key, u.rev)) candidates.push(...u.value.state.chunks.map((c) => c.sha256));
     }
-    await collectGarbage(deps, candidates);
+    await markGarbage(deps, candidates);
+    await sweepGarbage(deps);
   }
 
   return {
+    /** Housekeeping, at most hourly: run it from any RPC, it returns at once when not due. */
+    maintain: sweep,
+
     async begin(req: BeginUploadRequest) {
       await sweep();
       const { spec } = writeSpecFromHeader(req.header);

@@ -182,23 +182,46 @@ describe("store: datasets through the SDK", () => {
     expect((await h.kiln.datasets.info(`${prefix}_0`)).description).toBe("zero");
   });
 
-  it("drop deletes for real and the name can be used again; unused chunks are removed", async () => {
+  it("drop deletes for real and the name can be used again; unused chunks go after a grace period", async () => {
+    let clock = Date.now();
+    const kiln = await h.kilnAt(() => new Date(clock));
     const name = uniqueName();
     const shared = uniqueName();
-    await h.kiln.datasets.put(name, { x: [1, 2] });
-    await h.kiln.datasets.put(shared, { x: [1, 2] }); // same bytes: one shared blob
-    await h.kiln.datasets.put(name, { x: [3] });
+    await kiln.datasets.put(name, { x: [1, 2] });
+    await kiln.datasets.put(shared, { x: [1, 2] }); // same bytes: one shared blob
+    await kiln.datasets.put(name, { x: [3] });
     const chunks = (await h.deps.metadata.collection<{ chunks: { sha256: string }[] }>("store_versions").list({ prefix: `projects/default/datasets/${name}/` })).flatMap(
       (r) => r.value.chunks.map((c) => c.sha256),
     );
-    expect(await h.kiln.datasets.drop(name)).toBe(true);
-    await expect(h.kiln.datasets.info(name)).rejects.toMatchObject({ name: "NotFoundError", reason: "DATASET_NOT_FOUND" });
-    const kept = await Promise.all([...new Set(chunks)].map((c) => h.deps.blobs.has(c)));
-    expect(kept.filter(Boolean).length).toBe(1); // the chunk the other dataset shares survives
-    expect(rowsOf(await h.kiln.datasets.get(shared))).toEqual([{ x: 1 }, { x: 2 }]);
-    const again = await h.kiln.datasets.put(name, { y: ["new"] });
+    const unique = [...new Set(chunks)];
+    expect(unique).toHaveLength(2);
+    expect(await kiln.datasets.drop(name)).toBe(true);
+    await expect(kiln.datasets.info(name)).rejects.toMatchObject({ name: "NotFoundError", reason: "DATASET_NOT_FOUND" });
+    const again = await kiln.datasets.put(name, { y: ["new"] });
     expect(again.version).toBe(1);
-    expect(await h.kiln.datasets.drop(uniqueName(), { force: true })).toBe(false);
+    expect(await kiln.datasets.drop(uniqueName(), { force: true })).toBe(false);
+
+    const alive = async () => (await Promise.all(unique.map((c) => h.deps.blobs.has(c)))).filter(Boolean).length;
+    expect(await alive()).toBe(2); // marked, not yet deleted
+    clock += 2 * 3600 * 1000;
+    await kiln.datasets.put(uniqueName(), { z: [0] }); // any write runs the due sweep
+    expect(await alive()).toBe(1); // the chunk the other dataset shares survives
+    expect(rowsOf(await kiln.datasets.get(shared))).toEqual([{ x: 1 }, { x: 2 }]);
+  });
+
+  it("a chunk marked as garbage but written again before the sweep is kept", async () => {
+    let clock = Date.now();
+    const kiln = await h.kilnAt(() => new Date(clock));
+    const dropped = uniqueName();
+    await kiln.datasets.put(dropped, { v: [42] });
+    const [sha] = (await h.deps.metadata.collection<{ chunks: { sha256: string }[] }>("store_versions").list({ prefix: `projects/default/datasets/${dropped}/` }))[0].value.chunks.map((c) => c.sha256);
+    await kiln.datasets.drop(dropped);
+    const reused = uniqueName();
+    await kiln.datasets.put(reused, { v: [42] }); // the same bytes: the same blob
+    clock += 2 * 3600 * 1000;
+    await kiln.datasets.put(uniqueName(), { z: [0] });
+    expect(await h.deps.blobs.has(sha)).toBe(true);
+    expect(rowsOf(await kiln.datasets.get(reused))).toEqual([{ v: 42 }]);
   });
 
   it("publishes created, version_created and deleted events", async () => {

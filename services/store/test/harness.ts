@@ -16,6 +16,8 @@ export interface Harness {
   /** The same, writing by resumable upload instead of a client stream. */
   kilnResumable: Kiln;
   bus: EventBus;
+  /** The SDK on a service whose clock the test controls. */
+  kilnAt(now: () => Date): Promise<Kiln>;
   close(): Promise<void>;
 }
 
@@ -31,15 +33,18 @@ export async function startHarness(limits: Partial<StoreDeps["limits"]> = {}): P
     limits: { ...loadConfig({}).limits, ...limits },
   };
   await prepareStore(deps);
-  const transport = createRouterTransport((router) => register(router, deps), {
-    router: { interceptors: [errorInterceptor(deps.logger)], readMaxBytes: deps.limits.maxMessageBytes },
-  });
+  const transportFor = (d: StoreDeps) =>
+    createRouterTransport((router) => register(router, d), {
+      router: { interceptors: [errorInterceptor(d.logger)], readMaxBytes: d.limits.maxMessageBytes },
+    });
+  const transport = transportFor(deps);
   return {
     deps,
     dir,
     bus,
     kiln: await Kiln.connect({ transport, writeMode: "stream" }),
     kilnResumable: await Kiln.connect({ transport, writeMode: "resumable" }),
+    kilnAt: (now) => Kiln.connect({ transport: transportFor({ ...deps, now }), writeMode: "stream" }),
     async close() {
       await bus.close();
       await deps.blobs.close();

@@ -85,9 +85,12 @@ describe("store: resumable uploads", () => {
     expect((await timed.getUpload({ uploadId })).chunkCount).toBe(2); // still alive
     clock += 2 * 3600 * 1000;
     await expect(timed.getUpload({ uploadId })).rejects.toMatchObject({ code: Code.NotFound });
-    await timed.beginUpload({ header: { name, kind: DatasetKind.TABLE } }); // sweeps
+    await timed.beginUpload({ header: { name, kind: DatasetKind.TABLE } }); // removes the upload, marks its chunks
+    expect(await h.deps.metadata.collection("store_uploads").get(uploadId)).toBeUndefined();
+    expect(await h.deps.blobs.has(blobs[1])).toBe(true); // still in its grace period
+    clock += 2 * 3600 * 1000;
+    await timed.beginUpload({ header: { name, kind: DatasetKind.TABLE } }); // sweeps what is due
     expect(await h.deps.blobs.has(blobs[0])).toBe(true); // the version still holds it
     expect(await h.deps.blobs.has(blobs[1])).toBe(false);
-    expect(await h.deps.metadata.collection("store_uploads").get(uploadId)).toBeUndefined();
   });
 });
