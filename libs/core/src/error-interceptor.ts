@@ -1,4 +1,5 @@
 import type { Interceptor } from "@connectrpc/connect";
+import { aroundCall } from "./around-call.js";
 import { ConnectError, Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { KilnError, toConnectError } from "./errors.js";
@@ -16,24 +17,8 @@ export function errorInterceptor(logger: Logger): Interceptor {
     }
     return toConnectError(e);
   };
-  return (next) => async (req) => {
+  return aroundCall((req) => {
     const procedure = req.method.parent.typeName + "/" + req.method.name;
-    try {
-      const res = await next(req);
-      if (!res.stream) return res;
-      const messages = res.message;
-      return {
-        ...res,
-        message: (async function* () {
-          try {
-            yield* messages;
-          } catch (e) {
-            throw map(e, procedure);
-          }
-        })(),
-      };
-    } catch (e) {
-      throw map(e, procedure);
-    }
-  };
+    return { failed: (e) => map(e, procedure) };
+  });
 }

@@ -1,5 +1,6 @@
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Span } from "@opentelemetry/api";
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { aroundCall } from "./around-call.js";
 
 const tracer = trace.getTracer("kiln");
 
@@ -9,7 +10,7 @@ const tracer = trace.getTracer("kiln");
  * API hands out no-op spans, so this costs next to nothing.
  */
 export function tracingInterceptor(): Interceptor {
-  return (next) => async (req) => {
+  return aroundCall((req) => {
     const service = req.method.parent.typeName;
     const parent = propagation.extract(context.active(), req.header, {
       get: (h, key) => h.get(key) ?? undefined,
@@ -20,32 +21,15 @@ export function tracingInterceptor(): Interceptor {
       { kind: SpanKind.SERVER, attributes: { "rpc.system": "connect_rpc", "rpc.service": service, "rpc.method": req.method.name } },
       parent,
     );
-    return context.with(trace.setSpan(parent, span), async () => {
-      try {
-        const res = await next(req);
-        if (!res.stream) {
-          end(span);
-          return res;
-        }
-        const messages = res.message;
-        return {
-          ...res,
-          message: (async function* () {
-            try {
-              yield* messages;
-              end(span);
-            } catch (e) {
-              end(span, e);
-              throw e;
-            }
-          })(),
-        };
-      } catch (e) {
+    return {
+      run: (handler) => context.with(trace.setSpan(parent, span), handler),
+      done: () => end(span),
+      failed: (e) => {
         end(span, e);
-        throw e;
-      }
-    });
-  };
+        return e;
+      },
+    };
+  });
 }
 
 function end(span: Span, error?: unknown): void {
