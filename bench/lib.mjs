@@ -7,7 +7,9 @@ export const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 
 /** Starts embedded Kiln as a child process; resolves with its URL and pid. */
 export async function startKiln(env) {
-  const child = spawn(process.execPath, [`${repoRoot}/services/all-in-one/dist/main.js`], {
+  // e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, `${repoRoot}/services/all-in-one/dist/main.js`], {
     env: { ...process.env, KILN_PORT: "0", KILN_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });

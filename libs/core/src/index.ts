@@ -8,3 +8,4 @@ export { errorInterceptor } from "./error-interceptor.js";
 export { registerReflection } from "./reflection.js";
 export * from "./run.js";
 export { tracingInterceptor } from "./tracing-interceptor.js";
+export { blobRoute, type ServableBlobs } from "./blob-route.js";

@@ -2,7 +2,7 @@ import type { DescFile } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { ConfigError, loadConfig, redactConfig, type Config } from "./config.js";
 import { createLogger, type Logger } from "./logger.js";
-import { serve, type KilnServer } from "./server.js";
+import { serve, type HttpRoute, type KilnServer } from "./server.js";
 import { startTelemetry } from "./telemetry.js";
 
 export interface RunningProcess {
@@ -17,7 +17,7 @@ export interface ProcessSpec {
   name: string;
   files: readonly DescFile[];
   /** Opens backends and returns the routes plus a closer for what it opened. */
-  setup(config: Config, logger: Logger): Promise<{ routes: (router: ConnectRouter) => void; close(): Promise<void> }>;
+  setup(config: Config, logger: Logger): Promise<{ routes: (router: ConnectRouter) => void; httpRoutes?: HttpRoute[]; close(): Promise<void> }>;
 }
 
 /**
@@ -45,6 +45,7 @@ export async function runProcess(spec: ProcessSpec, env: NodeJS.ProcessEnv = pro
     port: config.port,
     logger,
     routes: opened.routes,
+    httpRoutes: opened.httpRoutes,
     files: spec.files,
     maxMessageBytes: config.limits.maxMessageBytes,
     corsOrigins: config.corsOrigins,

@@ -15,6 +15,18 @@ import { file_health_v1_health } from "@kiln/proto/health/v1/health_pb";
 import { file_grpc_reflection_v1_reflection } from "@kiln/proto/grpc/reflection/v1/reflection_pb";
 import { file_grpc_reflection_v1alpha_reflection } from "@kiln/proto/grpc/reflection/v1alpha/reflection_pb";
 
+type FallbackArgs = Parameters<NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>>;
+/** A request from either the HTTP/1.1 or the HTTP/2 server. */
+export type HttpRequest = FallbackArgs[0];
+export type HttpResponse = FallbackArgs[1];
+
+/** A plain HTTP GET endpoint beside the RPCs (bulk bytes that skip the RPC framing). */
+export interface HttpRoute {
+  /** Path prefix, e.g. "/kiln/store/v1/chunks/"; the rest of the path goes to handle. */
+  prefix: string;
+  handle(rest: string, req: HttpRequest, res: HttpResponse): void;
+}
+
 export interface ServeOptions {
   host: string;
   /** 0 picks a free port; the server reports the one it got. */
@@ -28,6 +40,7 @@ export interface ServeOptions {
   corsOrigins?: readonly string[];
   /** /readyz answers 200 only while this holds (default: always). */
   ready?: () => boolean | Promise<boolean>;
+  httpRoutes?: readonly HttpRoute[];
 }
 
 export interface KilnServer {
@@ -40,6 +53,8 @@ export interface KilnServer {
 
 const STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
 const CONNECTION_WINDOW_BYTES = 64 * 1024 * 1024;
+/** Node's default (10 MB) resets streams once a few chunks are queued on one session. */
+const SESSION_MEMORY_MB = 256;
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 /**
@@ -79,7 +94,10 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
         );
         return;
       }
-      plain(res, 404, "not found\n");
+      const route = options.httpRoutes?.find((r) => path.startsWith(r.prefix));
+      if (!route) return plain(res, 404, "not found\n");
+      if (req.method !== "GET" && req.method !== "HEAD") return plain(res, 405, "method not allowed\n");
+      route.handle(path.slice(route.prefix.length), req, res);
     },
   });
 
@@ -87,7 +105,7 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
   const h1 = http.createServer(handler);
   // Wide flow-control windows let a client keep sending the next chunk while the
   // handler still hashes and stores the previous one.
-  const h2 = http2.createServer({ settings: { initialWindowSize: STREAM_WINDOW_BYTES } }, handler);
+  const h2 = http2.createServer({ maxSessionMemory: SESSION_MEMORY_MB, settings: { initialWindowSize: STREAM_WINDOW_BYTES } }, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (s) => {
     s.setLocalWindowSize(CONNECTION_WINDOW_BYTES);

@@ -1,4 +1,4 @@
-import { RecordBatch, Schema, Table, tableFromIPC, tableToIPC } from "apache-arrow";
+import { Data, RecordBatch, Schema, Struct, Table, makeData, tableFromIPC, tableToIPC } from "apache-arrow";
 import { DataFormatError } from "./errors.js";
 
 export interface FieldDescription {
@@ -14,7 +14,35 @@ export function tableToIpc(table: Table): Uint8Array {
 
 /** One self-contained IPC stream (schema + batches) from record batches of one schema. */
 export function batchesToIpc(batches: RecordBatch[]): Uint8Array {
-  return tableToIPC(new Table(batches), "stream");
+  return tableToIPC(new Table(batches.map(unshareBuffers)), "stream");
+}
+
+/**
+ * Arrow JS's IPC writer miscounts the message body when two columns are the very same
+ * view (`tableFromArrays({ a: x, b: x })`) and writes a stream nobody can read; such a
+ * repeat gets its own copy. Views at different offsets of one buffer are fine.
+ */
+function unshareBuffers(batch: RecordBatch): RecordBatch {
+  const seen = new Set<string>();
+  const ids = new Map<ArrayBufferLike, number>();
+  const viewKey = (v: ArrayBufferView) => {
+    if (!ids.has(v.buffer)) ids.set(v.buffer, ids.size);
+    return `${ids.get(v.buffer)}:${v.byteOffset}:${v.byteLength}`;
+  };
+  let changed = false;
+  const children = batch.data.children.map((child) => {
+    const buffers = [child.valueOffsets, child.values, child.nullBitmap, child.typeIds] as (ArrayBufferView | undefined)[];
+    const views = buffers.filter((b): b is ArrayBufferView => b != null && b.byteLength > 0);
+    const repeated = views.some((v) => seen.has(viewKey(v)));
+    for (const v of views) seen.add(viewKey(v));
+    if (!repeated) return child;
+    changed = true;
+    const copies = buffers.map((b) => (b ? (b as Uint8Array).slice() : b));
+    return child.clone(child.type, child.offset, child.length, child.nullCount, copies as unknown as Data["buffers"]);
+  });
+  if (!changed) return batch;
+  const data = makeData({ type: new Struct(batch.schema.fields), length: batch.numRows, nullCount: 0, children });
+  return new RecordBatch(batch.schema, data);
 }
 
 export function schemaToIpc(schema: Schema): Uint8Array {

@@ -103,6 +103,15 @@ describe("rows, columns and Arrow", () => {
     expect(values[99_999]).toBe(99_999);
   });
 
+  it("encodes columns that are the very same array (Arrow JS would write an unreadable stream)", () => {
+    const shared = Float64Array.from({ length: 10 }, (_, i) => i / 2);
+    const t = tableFromArrays({ id: Int32Array.from({ length: 10 }, (_, i) => i), a: shared, b: shared });
+    const back = decodeChunk(batchesToIpc(t.batches));
+    expect(back.numRows).toBe(10);
+    expect(Array.from(back.getChild("b")!.toArray() as Float64Array)).toEqual(Array.from(shared));
+    expect(Array.from(back.getChild("id")!.toArray() as Int32Array)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+  });
+
   it("turns tensors into little-endian bytes and back", () => {
     const data = new Float64Array([1.5, -2, 3, 4, 5, 6]);
     const bytes = tensorToBytes(data, [2, 3]);

@@ -1,4 +1,5 @@
 import type { DescFile } from "@bufbuild/protobuf";
+import { file_kiln_common_v1_chunk } from "./gen/kiln/common/v1/chunk_pb.js";
 import { file_kiln_common_v1_resource } from "./gen/kiln/common/v1/resource_pb.js";
 import { file_kiln_common_v1_table } from "./gen/kiln/common/v1/table_pb.js";
 import { file_kiln_common_v1_tensor } from "./gen/kiln/common/v1/tensor_pb.js";
@@ -6,6 +7,7 @@ import { file_kiln_store_v1_store } from "./gen/kiln/store/v1/store_pb.js";
 
 /** Every Kiln contract file, for server reflection. Import messages from the subpaths. */
 export const kilnFiles: readonly DescFile[] = [
+  file_kiln_common_v1_chunk,
   file_kiln_common_v1_resource,
   file_kiln_common_v1_table,
   file_kiln_common_v1_tensor,

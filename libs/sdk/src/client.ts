@@ -1,5 +1,6 @@
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
+import { fetchChunkFetcher, type ChunkFetcher } from "./chunk-fetch.js";
 import { Datasets } from "./datasets.js";
 
 export const DEFAULT_URL = "http://127.0.0.1:7070";
@@ -7,7 +8,10 @@ export const DEFAULT_URL = "http://127.0.0.1:7070";
 export interface ConnectOptions {
   /** Server URL; default KILN_URL, else http://127.0.0.1:7070. */
   url?: string;
-  /** A ready transport (connect-web in a browser, createRouterTransport in tests). */
+  /**
+   * A ready transport (connect-web in a browser, createRouterTransport in tests). Give
+   * `url` too and bulk reads fetch chunks with plain GETs beside it.
+   */
   transport?: Transport;
   /** Project for short names; default "default". */
   project?: string;
@@ -27,20 +31,30 @@ export class Kiln {
     readonly transport: Transport,
     readonly project: string,
     writeMode: "stream" | "resumable",
+    private readonly chunks: ChunkFetcher | undefined,
   ) {
     const store: Client<typeof StoreService> = createClient(StoreService, transport);
-    this.datasets = new Datasets(store, project, writeMode);
+    this.datasets = new Datasets(store, project, writeMode, chunks);
+  }
+
+  /** Lets go of connections (they never keep the process alive anyway). */
+  close(): void {
+    this.chunks?.close();
   }
 
   static async connect(urlOrOptions?: string | ConnectOptions): Promise<Kiln> {
     const options = typeof urlOrOptions === "string" ? { url: urlOrOptions } : (urlOrOptions ?? {});
     const project = options.project ?? "default";
-    if (options.transport) return new Kiln(options.transport, project, options.writeMode ?? "resumable");
+    if (options.transport) {
+      const chunks = options.url ? fetchChunkFetcher(options.url) : undefined;
+      return new Kiln(options.transport, project, options.writeMode ?? "resumable", chunks);
+    }
     const env = typeof process !== "undefined" ? process.env : {};
     const baseUrl = options.url ?? env.KILN_URL ?? DEFAULT_URL;
     // Loaded lazily so that browsers, which pass their own transport, never load Node modules.
     const { createGrpcTransport } = await import("@connectrpc/connect-node");
+    const { http2ChunkFetcher } = await import("./http2-chunk-fetcher.js");
     const transport = createGrpcTransport({ baseUrl, readMaxBytes: 256 * 1024 ** 2, writeMaxBytes: 256 * 1024 ** 2 });
-    return new Kiln(transport, project, options.writeMode ?? "stream");
+    return new Kiln(transport, project, options.writeMode ?? "stream", http2ChunkFetcher(baseUrl));
   }
 }

@@ -2,8 +2,9 @@ import type { Client } from "@connectrpc/connect";
 import { RecordBatch, Table } from "apache-arrow";
 import { batchesToIpcChunks, bytesPerElement, bytesToTensor, decodeChunk, tensorToBytes, dtypeOf } from "@kiln/data";
 import { ElementType } from "@kiln/proto/kiln/common/v1/tensor_pb";
-import { DatasetKind, StoreService, WriteMode, type DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
+import { DatasetKind, StoreService, WriteMode, type DatasetVersion, type ReadDatasetResponse } from "@kiln/proto/kiln/store/v1/store_pb";
 import { call, stream } from "./errors.js";
+import { fetchVerified, prefetchInOrder, type ChunkFetcher } from "./chunk-fetch.js";
 import { classify, type ClassifiedInput, type DatasetInput, type KindName, type TensorData } from "./inputs.js";
 import { resourceName } from "./names.js";
 import { datasetInfo, versionInfo, type DatasetInfo, type VersionInfo } from "./summaries.js";
@@ -11,6 +12,9 @@ import { sendWrite, type ProgressListener } from "./transfer.js";
 
 /** Chunks stay well under the server's 16 MiB message limit. */
 export const CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** Chunks fetched at once on a bulk read (4 MiB each). */
+const READ_AHEAD_CHUNKS = 4;
 
 export type WriteModeName = "upsert" | "create" | "append" | "replace";
 
@@ -62,6 +66,7 @@ export class Datasets {
     private readonly store: Client<typeof StoreService>,
     private readonly project: string,
     private readonly writeMode: "stream" | "resumable",
+    private readonly chunkFetcher?: ChunkFetcher,
   ) {}
 
   private name(name: string): string {
@@ -108,6 +113,7 @@ export class Datasets {
         filter: options.filter ?? "",
         offset: BigInt(options.offset ?? 0),
         limit: BigInt(options.limit ?? 0),
+        byReference: this.chunkFetcher !== undefined,
       }),
     );
     const first = await responses.next();
@@ -115,13 +121,20 @@ export class Datasets {
     const header = first.value.message.value;
     const onProgress = options.onProgress;
     const total = Number(header.byteSize);
+    const fetcher = this.chunkFetcher;
+    const load = async (res: ReadDatasetResponse): Promise<Uint8Array | undefined> => {
+      const m = res.message;
+      if (m.case === "chunk") return m.value.data;
+      if (m.case === "reference" && fetcher) return fetchVerified(fetcher, m.value);
+      return undefined;
+    };
     const chunks = (async function* () {
       let bytes = 0;
-      for await (const res of responses) {
-        if (res.message.case !== "chunk") continue;
-        bytes += res.message.value.data.length;
+      for await (const data of prefetchInOrder(responses, load, READ_AHEAD_CHUNKS)) {
+        if (!data) continue;
+        bytes += data.length;
         onProgress?.({ bytes, totalBytes: total });
-        yield res.message.value.data;
+        yield data;
       }
     })();
     return { header, chunks };

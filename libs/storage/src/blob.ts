@@ -9,11 +9,19 @@ export interface BlobInfo {
   size: number;
 }
 
+export interface GetOptions {
+  verify?: boolean;
+}
+
 export interface BlobStore {
   /** Stores the bytes; idempotent (the same bytes give the same id, stored once). */
   put(data: AsyncIterable<Uint8Array> | Uint8Array): Promise<BlobInfo>;
-  /** Streams the blob. NotFound (reason BLOB_NOT_FOUND) if missing. */
-  get(sha256: string): AsyncIterable<Uint8Array>;
+  /**
+   * Streams the blob. NotFound (reason BLOB_NOT_FOUND) if missing. `verify: false`
+   * skips the digest check, for readers that check it at their own end (an HTTP client
+   * fetching a chunk by its sha256) so the bytes are not hashed twice.
+   */
+  get(sha256: string, options?: GetOptions): AsyncIterable<Uint8Array>;
   /** Reads a whole blob into memory (for small blobs only). */
   getBytes(sha256: string): Promise<Uint8Array>;
   stat(sha256: string): Promise<BlobInfo | undefined>;

@@ -57,6 +57,8 @@ export function describeBlobStore(name: string, make: () => Promise<BlobHarness>
       await h.corrupt(info.sha256, new TextEncoder().encode("the tampered bytes"));
       await expect(readAll(h.store.get(info.sha256))).rejects.toMatchObject({ code: Code.DataLoss, reason: "BLOB_CORRUPT" });
       await expect(h.store.getBytes(info.sha256)).rejects.toMatchObject({ code: Code.DataLoss });
+      const unchecked = await readAll(h.store.get(info.sha256, { verify: false }));
+      expect(unchecked.toString()).toBe("the tampered bytes"); // the caller checks the digest itself
     });
 
     it("deletes", async () => {

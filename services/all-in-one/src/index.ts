@@ -26,6 +26,7 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
         await store.prepareStore(storeDeps);
         return {
           routes: (router) => store.register(router, storeDeps),
+          httpRoutes: store.httpRoutes(storeDeps),
           async close() {
             await bus.close();
             await storeDeps.blobs.close();

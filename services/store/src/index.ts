@@ -1,5 +1,7 @@
 import type { ConnectRouter } from "@connectrpc/connect";
+import { blobRoute, type HttpRoute } from "@kiln/core";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
+import { CHUNK_PATH_PREFIX } from "./reader.js";
 import type { StoreDeps } from "./deps.js";
 import { STORE_STREAM } from "./events.js";
 import { createStoreService } from "./service.js";
@@ -15,4 +17,9 @@ export async function prepareStore(deps: StoreDeps): Promise<void> {
 
 export function register(router: ConnectRouter, deps: StoreDeps): void {
   router.service(StoreService, createStoreService(deps));
+}
+
+/** Plain HTTP endpoints served beside the RPCs (chunk bytes for bulk reads). */
+export function httpRoutes(deps: StoreDeps): HttpRoute[] {
+  return [blobRoute(CHUNK_PATH_PREFIX, deps.blobs, deps.logger)];
 }

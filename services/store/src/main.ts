@@ -2,7 +2,7 @@ import { openBus } from "@kiln/bus";
 import { runProcess } from "@kiln/core";
 import { kilnFiles } from "@kiln/proto";
 import { openBlobStore, openMetadataStore } from "@kiln/storage";
-import { prepareStore, register, type StoreDeps } from "./index.js";
+import { httpRoutes, prepareStore, register, type StoreDeps } from "./index.js";
 
 /** The store as its own process: `node services/store/dist/main.js`, configured by KILN_* variables. */
 await runProcess({
@@ -19,6 +19,7 @@ await runProcess({
     await prepareStore(deps);
     return {
       routes: (router) => register(router, deps),
+      httpRoutes: httpRoutes(deps),
       async close() {
         await deps.bus.close();
         await deps.blobs.close();

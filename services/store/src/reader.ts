@@ -30,9 +30,13 @@ export interface PreparedRead {
   /** The version as the reader sees it (projected schema). */
   header: VersionRecord;
   chunks(): AsyncGenerator<Uint8Array>;
+  /** Set when the read returns the stored chunks unchanged, so they can be fetched by reference. */
+  stored?: VersionRecord["chunks"];
 }
 
 const FILE_PIECE_BYTES = 1024 * 1024;
+/** Where stored chunks are served for reads by reference. */
+export const CHUNK_PATH_PREFIX = "/kiln/store/v1/chunks/";
 
 export function prepareRead(deps: Pick<StoreDeps, "blobs">, record: VersionRecord, options: ReadOptions): PreparedRead {
   if (options.offset < 0 || options.limit < 0) throw invalidArgument("INVALID_RANGE", "offset and limit must not be negative");
@@ -42,12 +46,14 @@ export function prepareRead(deps: Pick<StoreDeps, "blobs">, record: VersionRecor
   switch (record.kind) {
     case DatasetKind.TABLE:
       return prepareTableRead(deps, record, options);
-    case DatasetKind.TENSOR:
-      return { header: record, chunks: () => tensorRows(deps, record, options) };
+    case DatasetKind.TENSOR: {
+      const whole = options.offset === 0 && options.limit === 0;
+      return { header: record, chunks: () => tensorRows(deps, record, options), stored: whole ? record.chunks : undefined };
+    }
     case DatasetKind.DOCUMENT:
       return { header: record, chunks: () => documents(deps, record) };
     default:
-      return { header: record, chunks: () => fileBytes(deps, record) };
+      return { header: record, chunks: () => fileBytes(deps, record), stored: record.chunks };
   }
 }
 
@@ -60,6 +66,7 @@ function prepareTableRead(deps: Pick<StoreDeps, "blobs">, record: VersionRecord,
       chunks: async function* () {
         for (const c of record.chunks) yield await deps.blobs.getBytes(c.sha256);
       },
+      stored: record.chunks,
     };
   }
   const keep = checkColumns(schema, options.columns);

@@ -13,7 +13,7 @@ import { publishDatasetEvent } from "./events.js";
 import { matchesDatasetFilter, parseDatasetFilter } from "./list-filter.js";
 import { checkId, datasetName, parseDatasetName, parseParent, parseVersionName, versionKey, versionPrefix } from "./names.js";
 import { decodePageToken, encodePageToken, pageSize } from "./paging.js";
-import { prepareRead } from "./reader.js";
+import { CHUNK_PATH_PREFIX, prepareRead } from "./reader.js";
 import { DATASETS, VERSIONS, datasetToProto, newDatasetRecord, versionToProto, type DatasetRecord, type VersionRecord } from "./records.js";
 import { createUploads } from "./uploads.js";
 import { writeSpecFromHeader } from "./write-spec.js";
@@ -172,6 +172,12 @@ export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreSer
         limit: Number(req.limit),
       });
       yield { message: { case: "header", value: versionToProto(read.header) } };
+      if (req.byReference && read.stored) {
+        for (const c of read.stored) {
+          yield { message: { case: "reference", value: { path: CHUNK_PATH_PREFIX + c.sha256, sha256: c.sha256, size: BigInt(c.size), rows: BigInt(c.rows) } } };
+        }
+        return;
+      }
       for await (const data of read.chunks()) yield { message: { case: "chunk", value: { data } } };
     },
 

@@ -1,0 +1,84 @@
+import { createHash } from "node:crypto";
+import http2 from "node:http2";
+import { UnavailableError } from "./errors.js";
+import { httpStatusError, type ChunkFetcher } from "./chunk-fetch.js";
+import { Code } from "@connectrpc/connect";
+
+const STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
+const CONNECTION_WINDOW_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Node: chunk GETs multiplexed over one HTTP/2 connection with wide flow-control
+ * windows (the defaults cap a stream at 64 KiB in flight). The session keeps the process
+ * alive only while a fetch is in flight, so an idle client never holds a script open,
+ * and it is reopened if it drops.
+ */
+export function http2ChunkFetcher(baseUrl: string): ChunkFetcher {
+  let session: http2.ClientHttp2Session | undefined;
+  let inFlight = 0;
+  const track = (s: http2.ClientHttp2Session, delta: number) => {
+    inFlight += delta;
+    if (inFlight > 0) s.ref();
+    else s.unref();
+  };
+
+  function open(): http2.ClientHttp2Session {
+    if (session && !session.closed && !session.destroyed) return session;
+    const s = http2.connect(baseUrl, { maxSessionMemory: 256, settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
+    s.on("connect", () => s.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
+    s.on("error", () => {}); // surfaced by the streams that fail
+    s.on("close", () => {
+      if (session === s) session = undefined;
+    });
+    s.unref();
+    session = s;
+    return s;
+  }
+
+  return {
+    fetch(path, size) {
+      const s = open();
+      track(s, +1);
+      const done = new Promise<{ bytes: Uint8Array; sha256?: string }>((resolve, reject) => {
+        const req = s.request({ ":path": path });
+        const body = Buffer.allocUnsafe(size);
+        const hash = createHash("sha256"); // while the bytes arrive, not in a pass of its own
+        let received = 0;
+        let failed = false;
+        const fail = (e: Error) => {
+          if (failed) return;
+          failed = true;
+          req.close(http2.constants.NGHTTP2_CANCEL);
+          reject(e);
+        };
+        req.on("response", (headers) => {
+          const status = Number(headers[":status"]);
+          if (status !== 200) fail(httpStatusError(status, path));
+        });
+        req.on("data", (piece: Buffer) => {
+          if (failed) return;
+          if (received + piece.length > size) return fail(unavailable(path, "more bytes than announced"));
+          piece.copy(body, received);
+          hash.update(piece);
+          received += piece.length;
+        });
+        req.on("end", () => {
+          if (failed) return;
+          if (received !== size) return fail(unavailable(path, `cut off after ${received} of ${size} bytes`));
+          resolve({ bytes: body, sha256: hash.digest("hex") });
+        });
+        req.on("error", (e) => fail(unavailable(path, e.message)));
+        req.end();
+      });
+      return done.finally(() => track(s, -1));
+    },
+    close() {
+      session?.close();
+      session = undefined;
+    },
+  };
+}
+
+function unavailable(path: string, why: string): Error {
+  return new UnavailableError(`chunk ${path}: ${why}`, Code.Unavailable, "CHUNK_UNAVAILABLE", { path });
+}

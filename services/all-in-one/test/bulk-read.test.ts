@@ -1,0 +1,120 @@
+import { createHash } from "node:crypto";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { Table, tableFromArrays } from "apache-arrow";
+import type { RunningProcess } from "@kiln/core";
+import type { ChunkReference } from "@kiln/proto/kiln/common/v1/chunk_pb";
+import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
+import { Kiln } from "@kiln/sdk";
+import { runEmbedded } from "../src/index.js";
+
+/** ~12 MB: several 4 MiB chunks. */
+function bigTable(): Table {
+  const n = 300_000;
+  return tableFromArrays({
+    id: Int32Array.from({ length: n }, (_, i) => i),
+    x: Float64Array.from({ length: n }, (_, i) => Math.sin(i)),
+    y: Float64Array.from({ length: n }, (_, i) => i / 7),
+    z: Float64Array.from({ length: n }, (_, i) => -i),
+    w: Float64Array.from({ length: n }, (_, i) => i % 13),
+  });
+}
+
+describe("bulk reads fetch chunks by reference over plain HTTP", () => {
+  let dir: string;
+  let running: RunningProcess;
+  let url: string;
+  let kiln: Kiln;
+  const store = () => createClient(StoreService, createGrpcTransport({ baseUrl: url }));
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-bulk-"));
+    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: dir, KILN_LOG_LEVEL: "silent" }, false);
+    url = running.server.url;
+    kiln = await Kiln.connect(url);
+    await kiln.datasets.put("big", bigTable());
+  });
+  afterAll(async () => {
+    kiln?.close();
+    await running?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function references(request: { columns?: string[]; filter?: string }): Promise<{ refs: ChunkReference[]; inline: number }> {
+    const refs: ChunkReference[] = [];
+    let inline = 0;
+    for await (const res of store().readDataset({ name: "projects/default/datasets/big", byReference: true, ...request })) {
+      if (res.message.case === "reference") refs.push(res.message.value);
+      if (res.message.case === "chunk") inline++;
+    }
+    return { refs, inline };
+  }
+
+  it("a plain read answers with references; a projected or filtered one streams inline", async () => {
+    const plain = await references({});
+    expect(plain.inline).toBe(0);
+    expect(plain.refs.length).toBeGreaterThan(2);
+    expect(plain.refs.reduce((a, r) => a + Number(r.rows), 0)).toBe(300_000);
+    expect(plain.refs[0].path).toBe(`/kiln/store/v1/chunks/${plain.refs[0].sha256}`);
+    const filtered = await references({ filter: "id < 10", columns: ["id"] });
+    expect(filtered.refs).toEqual([]);
+    expect(filtered.inline).toBe(1);
+  });
+
+  it("the SDK reads the same rows back through references, in order", async () => {
+    const back = (await kiln.datasets.get("big")) as Table;
+    expect(back.numRows).toBe(300_000);
+    const ids = back.getChild("id")!.toArray() as Int32Array;
+    expect(ids[0]).toBe(0);
+    expect(ids[299_999]).toBe(299_999);
+    expect(ids.every((v, i) => v === i)).toBe(true);
+    expect(back.getChild("y")!.get(700)).toBe(100);
+  });
+
+  it("a browser-style client (fetch over HTTP/1.1 beside a Connect transport) reads the same", async () => {
+    const web = await Kiln.connect({ transport: createConnectTransport({ baseUrl: url, httpVersion: "1.1" }), url });
+    const back = (await web.datasets.get("big", { columns: [] })) as Table;
+    expect(back.numRows).toBe(300_000);
+    expect(back.getChild("z")!.get(12)).toBe(-12);
+  });
+
+  it("GET serves a chunk whose bytes hash to its name; HEAD, bad names and unknown chunks answer plainly", async () => {
+    const [ref] = (await references({})).refs;
+    const res = await fetch(new URL(ref.path, url));
+    expect(res.status).toBe(200);
+    expect(res.headers.get("etag")).toBe(`"${ref.sha256}"`);
+    const body = Buffer.from(await res.arrayBuffer());
+    expect(body.length).toBe(Number(ref.size));
+    expect(createHash("sha256").update(body).digest("hex")).toBe(ref.sha256);
+    const head = await fetch(new URL(ref.path, url), { method: "HEAD" });
+    expect(head.headers.get("content-length")).toBe(String(ref.size));
+    expect((await fetch(new URL("/kiln/store/v1/chunks/not-a-digest", url))).status).toBe(400);
+    expect((await fetch(new URL(`/kiln/store/v1/chunks/${"0".repeat(64)}`, url))).status).toBe(404);
+    expect((await fetch(new URL(ref.path, url), { method: "POST" })).status).toBe(405);
+  });
+
+  it("a chunk changed on disk → DataLossError, checked by the reader", async () => {
+    await kiln.datasets.put("tampered", new Uint8Array(2000).fill(1), { kind: "file" });
+    const [ref] = (await (async () => {
+      const out: ChunkReference[] = [];
+      for await (const res of store().readDataset({ name: "projects/default/datasets/tampered", byReference: true })) {
+        if (res.message.case === "reference") out.push(res.message.value);
+      }
+      return out;
+    })());
+    const blob = await findBlob(join(dir, "blobs"), ref.sha256);
+    await writeFile(blob, new Uint8Array(2000).fill(2));
+    await expect(kiln.datasets.get("tampered")).rejects.toMatchObject({ name: "DataLossError", reason: "BLOB_CORRUPT" });
+  });
+});
+
+async function findBlob(root: string, sha256: string): Promise<string> {
+  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile() && entry.name.includes(sha256)) return join(entry.parentPath, entry.name);
+  }
+  throw new Error(`blob ${sha256} not found under ${root}`);
+}
