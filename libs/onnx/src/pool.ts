@@ -1,0 +1,113 @@
+import { OnnxFormatError, OnnxPoolError, OnnxRunError, trimMessage } from "./errors.js";
+import { Lru } from "./lru.js";
+import { onnxModelKey } from "./model-key.js";
+import { packForTransfer, type OnnxTensorMap } from "./tensor-data.js";
+import type { WorkerReply } from "./worker-protocol.js";
+import { WorkerSlot } from "./worker-slot.js";
+import { defaultWorkerUrl } from "./worker-url.js";
+
+export interface OnnxWorkerPoolOptions {
+  /** Most worker threads at once; they start on demand. Default 1. */
+  size?: number;
+  /** Sessions each worker keeps, least recently used released first. Default 4. */
+  cacheSize?: number;
+  /** onnxruntime's intra-op threads per session; its default uses every core, too many when size > 1. */
+  intraOpNumThreads?: number;
+  /** The worker script; defaults to the one shipped with this package. */
+  workerUrl?: URL;
+}
+
+/**
+ * onnxruntime in worker threads, so loading and running models never blocks the caller's event loop.
+ * Models are named by their bytes or, once the pool has seen them, by `onnxModelKey(bytes)`.
+ */
+export class OnnxWorkerPool {
+  readonly size: number;
+  private readonly cacheSize: number;
+  private readonly intraOpNumThreads?: number;
+  private readonly workerUrl: URL;
+  private readonly slots: WorkerSlot[] = [];
+  // References to bytes the caller passed (no copy), so a key-only run can load the model on any worker.
+  private readonly models: Lru<string, Uint8Array>;
+  private closed = false;
+
+  constructor(options: OnnxWorkerPoolOptions = {}) {
+    this.size = options.size ?? 1;
+    if (!Number.isInteger(this.size) || this.size < 1) throw new RangeError(`pool size must be a positive integer, got ${this.size}`);
+    this.cacheSize = options.cacheSize ?? 4;
+    this.intraOpNumThreads = options.intraOpNumThreads;
+    this.workerUrl = options.workerUrl ?? defaultWorkerUrl();
+    this.models = new Lru(this.cacheSize);
+  }
+
+  /** Resolves if onnxruntime can create a session from `bytes`; rejects with OnnxFormatError if not. */
+  async check(bytes: Uint8Array): Promise<void> {
+    const model = bytes.slice();
+    const reply = await this.slotFor().request({ kind: "check", bytes: model }, [model.buffer]);
+    if (!reply.ok) throw replyError(reply);
+  }
+
+  /**
+   * Runs a model given by its bytes or by `onnxModelKey(bytes)` of bytes passed before; outputs are keyed by name.
+   * Bytes are hashed on the calling thread on every call, so repeated calls on a large model should pass the key.
+   * The pool keeps a reference to the bytes (no copy): do not modify them afterwards.
+   */
+  async run(model: Uint8Array | string, feeds: OnnxTensorMap, outputNames?: string[]): Promise<OnnxTensorMap> {
+    const key = typeof model === "string" ? model : onnxModelKey(model);
+    if (typeof model !== "string") this.models.set(key, model);
+    const bytes = this.models.get(key);
+    const slot = this.slotFor(key);
+    let reply = await this.send(slot, key, slot.models.get(key) ? undefined : bytes, feeds, outputNames);
+    if (!reply.ok && reply.failure === "miss") {
+      if (!bytes) throw new OnnxPoolError(`model ${key} is not loaded in the pool: pass its bytes to run()`);
+      reply = await this.send(slot, key, bytes, feeds, outputNames);
+    }
+    if (!reply.ok) throw replyError(reply);
+    return reply.outputs ?? {};
+  }
+
+  /** Stops every worker; calls in flight and calls after this reject with OnnxPoolError. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const slots = this.slots.splice(0);
+    await Promise.all(slots.map((s) => s.terminate(new OnnxPoolError("OnnxWorkerPool was closed"))));
+  }
+
+  private send(slot: WorkerSlot, key: string, bytes: Uint8Array | undefined, feeds: OnnxTensorMap, outputNames?: string[]) {
+    const packed = packForTransfer(feeds);
+    const model = bytes?.slice();
+    if (model) slot.models.set(key, true);
+    const transfer = model ? [...packed.transfer, model.buffer] : packed.transfer;
+    return slot.request({ kind: "run", key, bytes: model, feeds: packed.tensors, outputNames }, transfer);
+  }
+
+  // The least busy worker, preferring one that has the model; a new worker while under `size` and all are busy.
+  private slotFor(key?: string): WorkerSlot {
+    if (this.closed) throw new OnnxPoolError("OnnxWorkerPool is closed");
+    const ranked = [...this.slots].sort((a, b) => a.load - b.load || Number(hasModel(b, key)) - Number(hasModel(a, key)));
+    const best = ranked[0];
+    if (best && (best.load === 0 || this.slots.length >= this.size)) return best;
+    const slot = new WorkerSlot(
+      this.workerUrl,
+      { cacheSize: this.cacheSize, intraOpNumThreads: this.intraOpNumThreads },
+      (dead) => this.forget(dead),
+    );
+    this.slots.push(slot);
+    return slot;
+  }
+
+  // A dead worker is dropped, and the next call that needs one starts a fresh worker.
+  private forget(dead: WorkerSlot): void {
+    const i = this.slots.indexOf(dead);
+    if (i >= 0) this.slots.splice(i, 1);
+  }
+}
+
+function hasModel(slot: WorkerSlot, key: string | undefined): boolean {
+  return key !== undefined && slot.models.has(key);
+}
+
+function replyError(reply: Extract<WorkerReply, { ok: false }>): Error {
+  const message = trimMessage(reply.message);
+  return reply.failure === "format" ? new OnnxFormatError(`onnxruntime cannot load the model: ${message}`) : new OnnxRunError(message);
+}

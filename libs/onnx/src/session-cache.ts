@@ -1,0 +1,57 @@
+import type { InferenceSession } from "onnxruntime-node";
+import { Lru } from "./lru.js";
+
+/** onnxruntime could not create a session from the bytes. */
+export class ModelLoadError extends Error {}
+
+interface Entry {
+  session: Promise<InferenceSession>;
+  /** Runs in progress: an evicted session is released only once they are done. */
+  active: number;
+  evicted: boolean;
+}
+
+export const MISS = Symbol("miss");
+
+/** Sessions by model key, loaded once and shared by concurrent runs, the least recently used released. */
+export class SessionCache {
+  private readonly entries: Lru<string, Entry>;
+
+  constructor(
+    capacity: number,
+    private readonly load: (bytes: Uint8Array) => Promise<InferenceSession>,
+  ) {
+    this.entries = new Lru(capacity, (_key, entry) => {
+      entry.evicted = true;
+      if (entry.active === 0) release(entry);
+    });
+  }
+
+  /** Runs `fn` on the key's session, loading it from `bytes` if needed; MISS when neither is there. */
+  async use<T>(key: string, bytes: Uint8Array | undefined, fn: (session: InferenceSession) => Promise<T>): Promise<T | typeof MISS> {
+    let entry = this.entries.get(key);
+    if (!entry) {
+      if (!bytes) return MISS;
+      entry = { session: this.load(bytes), active: 0, evicted: false };
+      this.entries.set(key, entry);
+    }
+    entry.active++;
+    try {
+      let session: InferenceSession;
+      try {
+        session = await entry.session;
+      } catch (err) {
+        if (this.entries.peek(key) === entry) this.entries.delete(key);
+        throw new ModelLoadError((err as Error).message);
+      }
+      return await fn(session);
+    } finally {
+      entry.active--;
+      if (entry.evicted && entry.active === 0) release(entry);
+    }
+  }
+}
+
+function release(entry: Entry): void {
+  entry.session.then((s) => s.release()).catch(() => {});
+}

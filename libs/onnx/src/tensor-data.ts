@@ -1,0 +1,25 @@
+import type { Tensor } from "onnxruntime-node";
+
+export type OnnxTensorType = Tensor.Type;
+
+/** A tensor as a plain object, so it can cross a worker boundary by structured clone or transfer. */
+export type OnnxTensorData = {
+  [T in OnnxTensorType]: { type: T; dims: number[]; data: Tensor.DataTypeMap[T] };
+}[OnnxTensorType];
+
+export type OnnxTensorMap = Record<string, OnnxTensorData>;
+
+/**
+ * Copies each tensor into a buffer of its own and lists those buffers for transfer: the caller's
+ * arrays stay usable, and a view into a large buffer does not drag the whole buffer across.
+ */
+export function packForTransfer(tensors: OnnxTensorMap): { tensors: OnnxTensorMap; transfer: ArrayBuffer[] } {
+  const packed: OnnxTensorMap = {};
+  const transfer: ArrayBuffer[] = [];
+  for (const [name, t] of Object.entries(tensors)) {
+    const data = Array.isArray(t.data) ? [...t.data] : t.data.slice();
+    if (!Array.isArray(data)) transfer.push(data.buffer as ArrayBuffer);
+    packed[name] = { type: t.type, dims: [...t.dims], data } as OnnxTensorData;
+  }
+  return { tensors: packed, transfer };
+}

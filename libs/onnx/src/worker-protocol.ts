@@ -1,0 +1,17 @@
+import type { OnnxTensorMap } from "./tensor-data.js";
+
+export interface WorkerConfig {
+  cacheSize: number;
+  intraOpNumThreads?: number;
+}
+
+export type WorkerRequest =
+  | { id: number; kind: "check"; bytes: Uint8Array }
+  | { id: number; kind: "run"; key: string; bytes?: Uint8Array; feeds: OnnxTensorMap; outputNames?: string[] };
+
+/** "miss": a run named a model by key alone and this worker has no session for it. */
+export type WorkerFailure = "format" | "run" | "miss";
+
+export type WorkerReply =
+  | { id: number; ok: true; outputs?: OnnxTensorMap }
+  | { id: number; ok: false; failure: WorkerFailure; message: string };

@@ -1,0 +1,72 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { linearRegressorOnnx, OnnxPoolError, OnnxWorkerPool } from "../src/index.js";
+import { dot, expectRelativelyClose, randomRows } from "./helpers.js";
+
+const runNode = promisify(execFile);
+const distIndex = new URL("../dist/index.js", import.meta.url).href;
+
+describe("OnnxWorkerPool", () => {
+  it("answers concurrent runs of different models on several workers", async () => {
+    const pool = new OnnxWorkerPool({ size: 3, cacheSize: 2, intraOpNumThreads: 1 });
+    try {
+      const calls = Array.from({ length: 24 }, (_, i) => {
+        const coef = [i, 1, -i / 2];
+        const { rows, data } = randomRows(i, 5, 3);
+        const run = pool.run(linearRegressorOnnx(coef, i % 5), { X: { type: "float32", dims: [5, 3], data } });
+        return run.then((out) => rows.forEach((row, r) => expectRelativelyClose(out.variable.data[r] as number, dot(row, coef) + (i % 5))));
+      });
+      await Promise.all(calls);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("rejects calls in flight and after close()", async () => {
+    const pool = new OnnxWorkerPool();
+    const model = linearRegressorOnnx([1], 0);
+    const inFlight = expect(pool.run(model, { X: { type: "float32", dims: [1, 1], data: Float32Array.of(1) } })).rejects.toThrow(/closed/);
+    await pool.close();
+    await inFlight;
+    await expect(pool.check(model)).rejects.toThrow(/closed/);
+    await expect(pool.run(model, {})).rejects.toThrow(OnnxPoolError);
+  });
+
+  it("rejects the calls on a crashed worker and replaces it", async () => {
+    const pool = new OnnxWorkerPool({ workerUrl: new URL("./fixtures/crashing-worker.mjs", import.meta.url) });
+    try {
+      const model = linearRegressorOnnx([1], 0);
+      await pool.check(model);
+      const crashing = [pool.run(model, {}), pool.run(model, {})];
+      for (const call of crashing) await expect(call).rejects.toThrow(/onnx worker crashed: boom in worker/);
+      await expect(pool.check(model)).resolves.toBeUndefined();
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("lets the process exit with an idle pool left open, and keeps it alive for a pending run", async () => {
+    const script = `
+      import { OnnxWorkerPool, linearRegressorOnnx } from ${JSON.stringify(distIndex)};
+      const pool = new OnnxWorkerPool();
+      for (const intercept of [1, 2, 3]) {
+        const out = await pool.run(linearRegressorOnnx([2], intercept), { X: { type: "float32", dims: [1, 1], data: Float32Array.of(3) } });
+        console.log(out.variable.data[0]);
+      }
+    `;
+    // Runs after the first are what test ref(): a starting worker keeps the process alive by itself.
+    // A file rather than --eval: workers inherit execArgv, and --input-type stops a worker from starting.
+    const dir = await mkdtemp(join(tmpdir(), "kiln-onnx-"));
+    try {
+      await writeFile(join(dir, "main.mjs"), script);
+      const { stdout } = await runNode(process.execPath, [join(dir, "main.mjs")], { timeout: 20_000 });
+      expect(stdout.trim().split("\n")).toEqual(["7", "8", "9"]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
