@@ -9,3 +9,5 @@ export { registerReflection } from "./reflection.js";
 export * from "./run.js";
 export { tracingInterceptor } from "./tracing-interceptor.js";
 export { blobRoute, type ServableBlobs } from "./blob-route.js";
+export * from "./names.js";
+export * from "./paging.js";

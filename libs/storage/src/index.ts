@@ -5,3 +5,4 @@ export { openFsBlobStore, checkBlobId } from "./fs-blob.js";
 export { openMongoMetadataStore } from "./mongo-metadata.js";
 export { openS3BlobStore, type S3BlobStoreOptions } from "./s3-blob.js";
 export { openMetadataStore, openBlobStore } from "./open.js";
+export * from "./garbage.js";

@@ -1,4 +1,4 @@
-import { aborted, alreadyExists, failedPrecondition, isKilnError, notFound, resourceExhausted } from "@kiln/core";
+import { aborted, alreadyExists, failedPrecondition, isKilnError, notFound, resourceExhausted, versionKey, versionPrefix } from "@kiln/core";
 import { Code } from "@connectrpc/connect";
 import { schemaFromIpc, schemasEqual } from "@kiln/data";
 import { DatasetKind, WriteMode } from "@kiln/proto/kiln/store/v1/store_pb";
@@ -6,7 +6,6 @@ import type { Collection } from "@kiln/storage";
 import { contentDigest, type FinishedWrite } from "./accumulator.js";
 import type { StoreDeps } from "./deps.js";
 import { publishDatasetEvent } from "./events.js";
-import { versionKey, versionPrefix } from "./names.js";
 import { DATASETS, VERSIONS, newDatasetRecord, type DatasetRecord, type VersionRecord } from "./records.js";
 import type { WriteSpec } from "./write-spec.js";
 

@@ -1,6 +1,18 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { Code } from "@connectrpc/connect";
-import { invalidArgument, isKilnError, notFound, alreadyExists } from "@kiln/core";
+import {
+  alreadyExists,
+  checkId,
+  decodePageToken,
+  encodePageToken,
+  invalidArgument,
+  isKilnError,
+  notFound,
+  pageSize,
+  parseParent,
+  versionKey,
+  versionPrefix,
+} from "@kiln/core";
 import {
   DatasetKind,
   StoreService,
@@ -11,13 +23,12 @@ import { commitWrite, latestVersion } from "./commit.js";
 import type { StoreDeps } from "./deps.js";
 import { publishDatasetEvent } from "./events.js";
 import { matchesDatasetFilter, parseDatasetFilter } from "./list-filter.js";
-import { checkId, datasetName, parseDatasetName, parseParent, parseVersionName, versionKey, versionPrefix } from "./names.js";
-import { decodePageToken, encodePageToken, pageSize } from "./paging.js";
+import { datasetName, parseDatasetName, parseVersionName } from "./names.js";
 import { CHUNK_PATH_PREFIX, prepareRead } from "./reader.js";
 import { DATASETS, VERSIONS, datasetToProto, newDatasetRecord, versionToProto, type DatasetRecord, type VersionRecord } from "./records.js";
 import { createUploads } from "./uploads.js";
 import { writeSpecFromHeader } from "./write-spec.js";
-import { markGarbage } from "./garbage.js";
+import { storeGarbage } from "./garbage.js";
 
 const SCAN_BATCH = 200;
 
@@ -132,7 +143,7 @@ export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreSer
       const dropped = (await versions.list({ prefix: versionPrefix(name) })).flatMap((v) => v.value.chunks.map((c) => c.sha256));
       await versions.deletePrefix(versionPrefix(name));
       await datasets.delete(name);
-      await markGarbage(deps, dropped);
+      await storeGarbage(deps).mark(dropped);
       await uploads.maintain();
       await publishDatasetEvent(deps.bus, "deleted", found.value, now());
       return { deleted: true };

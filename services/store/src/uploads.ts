@@ -18,7 +18,7 @@ import type { StoreDeps } from "./deps.js";
 import { versionToProto } from "./records.js";
 import { UPLOADS } from "./records.js";
 import { writeSpecFromHeader, type WriteSpec } from "./write-spec.js";
-import { markGarbage, sweepGarbage } from "./garbage.js";
+import { storeGarbage } from "./garbage.js";
 
 interface UploadRecord {
   id: string;
@@ -45,6 +45,7 @@ export function createUploads(deps: StoreDeps) {
   const now = deps.now ?? (() => new Date());
   const expired = (u: UploadRecord) => now().getTime() - Date.parse(u.touchTime ?? u.createTime) > UPLOAD_TTL_MS;
   let lastSweep = 0;
+  const garbage = storeGarbage(deps);
 
   async function load(id: string) {
     if (!UPLOAD_ID.test(id)) throw invalidArgument("INVALID_UPLOAD_ID", `invalid upload id "${id.slice(0, 80)}"`);
@@ -64,8 +65,9 @@ export function createUploads(deps: StoreDeps) {
     for (const u of all.filter((u) => expired(u.value))) {
       if (await uploads.delete(u.key, u.rev)) candidates.push(...u.value.state.chunks.map((c) => c.sha256));
     }
-    await markGarbage(deps, candidates);
-    await sweepGarbage(deps);
+    await garbage.mark(candidates);
+    const deleted = await garbage.sweep();
+    deps.logger.debug({ deleted }, "garbage swept");
   }
 
   return {

@@ -1,0 +1,63 @@
+import type { BlobStore } from "./blob.js";
+import type { MetadataStore } from "./metadata.js";
+
+/**
+ * Blobs nothing references any more are deleted in two steps. First they are marked
+ * with the time; a later sweep, a grace period on, deletes those still unreferenced. A
+ * writer that stored the same bytes meanwhile (content addressing shares blobs) has long
+ * committed by then, so its blob is seen as referenced and kept.
+ */
+export const GARBAGE_GRACE_MS = 60 * 60 * 1000;
+
+export interface BlobGarbageOptions {
+  metadata: MetadataStore;
+  blobs: BlobStore;
+  /** Collection holding the marks, one per service. */
+  collection: string;
+  /** Every blob id the service still references (versions, open uploads...). */
+  referenced(): Promise<Set<string>>;
+  now?: () => Date;
+}
+
+export interface BlobGarbage {
+  mark(candidates: Iterable<string>): Promise<void>;
+  /** Deletes marked blobs whose grace is over and that nothing references; returns how many. */
+  sweep(): Promise<number>;
+}
+
+export function blobGarbage(options: BlobGarbageOptions): BlobGarbage {
+  const marks = options.metadata.collection<{ since: string }>(options.collection);
+  const now = () => options.now?.() ?? new Date();
+  return {
+    async mark(candidates) {
+      const since = now().toISOString();
+      for (const sha256 of new Set(candidates)) {
+        if (!(await marks.get(sha256))) await marks.create(sha256, { since }).catch(() => {}); // a concurrent mark is as good
+      }
+    },
+    async sweep() {
+      const at = now().getTime();
+      const due = (await marks.list()).filter((g) => at - Date.parse(g.value.since) >= GARBAGE_GRACE_MS);
+      if (due.length === 0) return 0;
+      const referenced = await options.referenced();
+      let deleted = 0;
+      for (const g of due) {
+        if (!referenced.has(g.key) && (await options.blobs.delete(g.key))) deleted++;
+        await marks.delete(g.key, g.rev);
+      }
+      return deleted;
+    },
+  };
+}
+
+/** Collects blob ids from every record of a collection, a page at a time. */
+export async function collectReferences<T>(metadata: MetadataStore, collection: string, idsOf: (record: T) => Iterable<string>, into = new Set<string>()): Promise<Set<string>> {
+  const c = metadata.collection<T>(collection);
+  let after: string | undefined;
+  for (;;) {
+    const rows = await c.list({ after, limit: 500 });
+    for (const row of rows) for (const id of idsOf(row.value)) into.add(id);
+    if (rows.length < 500) return into;
+    after = rows[rows.length - 1].key;
+  }
+}
