@@ -30,6 +30,10 @@ export interface Config {
     maxDatasetBytes: number;
     /** Largest JSON document, in bytes. */
     maxDocumentBytes: number;
+    /** Largest model file or attachment, in bytes. */
+    maxModelBytes: number;
+    /** Largest user metadata object on a model version (as JSON), in bytes. */
+    maxMetadataBytes: number;
   };
 }
 
@@ -139,6 +143,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxMessageBytes: int(env, "KILN_MAX_MESSAGE_BYTES", 16 * 1024 ** 2, 1024, 1024 ** 3),
       maxDatasetBytes: int(env, "KILN_MAX_DATASET_BYTES", 64 * 1024 ** 3, 1024, Number.MAX_SAFE_INTEGER),
       maxDocumentBytes: int(env, "KILN_MAX_DOCUMENT_BYTES", 16 * 1024 ** 2, 16, 1024 ** 3),
+      maxModelBytes: int(env, "KILN_MAX_MODEL_BYTES", 16 * 1024 ** 3, 1024, Number.MAX_SAFE_INTEGER),
+      maxMetadataBytes: int(env, "KILN_MAX_METADATA_BYTES", 256 * 1024, 16, 64 * 1024 ** 2),
     },
   };
 }

@@ -10,3 +10,4 @@ export * from "./tensor-data.js";
 export * from "./model-key.js";
 export * from "./pool.js";
 export * from "./check.js";
+export * from "./check-process.js";

@@ -6,3 +6,4 @@ export { openMongoMetadataStore } from "./mongo-metadata.js";
 export { openS3BlobStore, type S3BlobStoreOptions } from "./s3-blob.js";
 export { openMetadataStore, openBlobStore } from "./open.js";
 export * from "./garbage.js";
+export * from "./scan-page.js";

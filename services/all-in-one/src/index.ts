@@ -2,6 +2,9 @@ import { openBus } from "@kiln/bus";
 import { runProcess, type RunningProcess } from "@kiln/core";
 import { kilnFiles } from "@kiln/proto";
 import { openBlobStore, openMetadataStore } from "@kiln/storage";
+import { join } from "node:path";
+import { checkOnnxFileInProcess } from "@kiln/onnx";
+import * as registry from "@kiln/registry";
 import * as store from "@kiln/store";
 
 /**
@@ -23,13 +26,27 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
           logger: logger.child({ service: "store" }),
           limits: config.limits,
         };
+        const registryDeps: registry.RegistryDeps = {
+          metadata,
+          blobs: await openBlobStore(config, "registry"),
+          bus,
+          logger: logger.child({ service: "registry" }),
+          limits: config.limits,
+          spoolDir: join(config.dataDir, "spool", "registry"),
+          checkOnnx: (path) => checkOnnxFileInProcess(path),
+        };
         await store.prepareStore(storeDeps);
+        await registry.prepareRegistry(registryDeps);
         return {
-          routes: (router) => store.register(router, storeDeps),
-          httpRoutes: store.httpRoutes(storeDeps),
+          routes: (router) => {
+            store.register(router, storeDeps);
+            registry.register(router, registryDeps);
+          },
+          httpRoutes: [...store.httpRoutes(storeDeps), ...registry.httpRoutes(registryDeps)],
           async close() {
             await bus.close();
             await storeDeps.blobs.close();
+            await registryDeps.blobs.close();
             await metadata.close();
           },
         };

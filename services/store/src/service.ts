@@ -25,12 +25,11 @@ import { publishDatasetEvent } from "./events.js";
 import { matchesDatasetFilter, parseDatasetFilter } from "./list-filter.js";
 import { datasetName, parseDatasetName, parseVersionName } from "./names.js";
 import { CHUNK_PATH_PREFIX, prepareRead } from "./reader.js";
+import { scanPage } from "@kiln/storage";
 import { DATASETS, VERSIONS, datasetToProto, newDatasetRecord, versionToProto, type DatasetRecord, type VersionRecord } from "./records.js";
 import { createUploads } from "./uploads.js";
 import { writeSpecFromHeader } from "./write-spec.js";
 import { storeGarbage } from "./garbage.js";
-
-const SCAN_BATCH = 200;
 
 export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreService> {
   const datasets = deps.metadata.collection<DatasetRecord>(DATASETS);
@@ -84,31 +83,15 @@ export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreSer
     async listDatasets(req) {
       const parent = parseParent(req.parent);
       const filter = req.filter ? parseDatasetFilter(req.filter) : undefined;
-      const size = pageSize(req.pageSize);
-      const prefix = `${parent}/datasets/`;
-      let cursor = decodePageToken(req.pageToken, req.filter);
-      const page: DatasetRecord[] = [];
-      let more = false;
-      // Scan in key order until a page of matches plus one more match is seen; the token
-      // is the key of the last dataset on the page.
-      scan: for (;;) {
-        const rows = await datasets.list({ prefix, after: cursor, limit: SCAN_BATCH });
-        for (const row of rows) {
-          if (filter && !matchesDatasetFilter(filter, row.value)) {
-            if (page.length < size) cursor = row.key;
-            continue;
-          }
-          if (page.length === size) {
-            more = true;
-            break scan;
-          }
-          page.push(row.value);
-          cursor = row.key;
-        }
-        if (rows.length < SCAN_BATCH) break;
-      }
+      const { items: page, nextPageToken } = await scanPage(datasets, {
+        prefix: `${parent}/datasets/`,
+        pageSize: req.pageSize,
+        pageToken: req.pageToken,
+        filterText: req.filter,
+        matches: filter && ((d) => matchesDatasetFilter(filter, d)),
+      });
       const withLatest = await Promise.all(page.map(async (d) => datasetToProto(d, await latestVersion(versions, d.name))));
-      return { datasets: withLatest, nextPageToken: more && cursor ? encodePageToken(cursor, req.filter) : "" };
+      return { datasets: withLatest, nextPageToken };
     },
 
     async updateDataset(req) {

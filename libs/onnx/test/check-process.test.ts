@@ -1,0 +1,39 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OnnxFormatError, OnnxGraphBuilder, checkOnnxFileInProcess, linearRegressorOnnx } from "../src/index.js";
+
+describe("checking a model file in a child process", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-onnx-check-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("passes a model onnxruntime loads", async () => {
+    const path = join(dir, "ok.onnx");
+    await writeFile(path, linearRegressorOnnx([1, 2], 0.5));
+    await expect(checkOnnxFileInProcess(path)).resolves.toBeUndefined();
+  });
+
+  it("rejects a model onnxruntime refuses, with its reason", async () => {
+    const g = new OnnxGraphBuilder({ opset: 17 });
+    g.input("X", "float32", ["N", 2]);
+    g.node("NoSuchOp", ["X"], ["Y"]);
+    g.output("Y", "float32", ["N", 2]);
+    const path = join(dir, "bad.onnx");
+    await writeFile(path, g.toBytes());
+    const err = await checkOnnxFileInProcess(path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OnnxFormatError);
+    expect((err as Error).message).toMatch(/NoSuchOp/);
+  });
+
+  it("rejects bytes that are no model at all", async () => {
+    const path = join(dir, "text.onnx");
+    await writeFile(path, "this is not a model\n");
+    await expect(checkOnnxFileInProcess(path)).rejects.toBeInstanceOf(OnnxFormatError);
+  });
+});

@@ -1,0 +1,25 @@
+import type { ConnectRouter } from "@connectrpc/connect";
+import { blobRoute, type HttpRoute } from "@kiln/core";
+import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
+import type { RegistryDeps } from "./deps.js";
+import { CHUNK_PATH_PREFIX } from "./download.js";
+import { REGISTRY_STREAM } from "./events.js";
+import { createRegistryService } from "./service.js";
+
+export type { RegistryDeps } from "./deps.js";
+export { createRegistryService } from "./service.js";
+export { REGISTRY_STREAM } from "./events.js";
+
+/** Prepares what the registry needs on the bus; call once before serving. */
+export async function prepareRegistry(deps: RegistryDeps): Promise<void> {
+  await deps.bus.ensureStream(REGISTRY_STREAM);
+}
+
+export function register(router: ConnectRouter, deps: RegistryDeps): void {
+  router.service(RegistryService, createRegistryService(deps));
+}
+
+/** Plain HTTP endpoints beside the RPCs (chunk bytes for downloads by reference). */
+export function httpRoutes(deps: RegistryDeps): HttpRoute[] {
+  return [blobRoute(CHUNK_PATH_PREFIX, deps.blobs, deps.logger)];
+}

@@ -1,0 +1,84 @@
+import { invalidArgument, versionKey } from "@kiln/core";
+import type { UploadHeader, UploadModelVersionRequest } from "@kiln/proto/kiln/registry/v1/registry_pb";
+import { rm } from "node:fs/promises";
+import type { RegistryDeps } from "./deps.js";
+import { publishRegistryEvent } from "./events.js";
+import { checkModelFile } from "./format-check.js";
+import { checkMetadata } from "./metadata-check.js";
+import { ensureModel } from "./models.js";
+import { checkFormat, checkTag, parseModelName } from "./names.js";
+import { receiveFile } from "./receive.js";
+import { lineageFromProto, versionToProto, type VersionRecord } from "./records.js";
+import { moveTags } from "./tags.js";
+import { collections, createNextVersion, getModel, updateModel } from "./versions.js";
+
+/** Who made a version; there is no authentication yet. */
+export const ANONYMOUS = "anonymous";
+
+/** A header checked up front, so bad input fails before any byte is stored. */
+function checkHeader(deps: RegistryDeps, header: UploadHeader) {
+  const model = parseModelName(header.parent).name;
+  const format = checkFormat(header.format || "onnx");
+  const tags = [...new Set(header.tags.map(checkTag))];
+  const metadata = checkMetadata(header.metadata, deps.limits.maxMetadataBytes);
+  return { model, format, tags, metadata };
+}
+
+/**
+ * One upload: header, bytes, format checks, then the version becomes visible at once
+ * (with its tags). A stream that ends early or fails a check leaves no version.
+ */
+export async function uploadModelVersion(deps: RegistryDeps, requests: AsyncIterable<UploadModelVersionRequest>): Promise<VersionRecord & { tags: Record<string, number> }> {
+  const now = deps.now ?? (() => new Date());
+  const it = requests[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done || first.value.message.case !== "header") throw invalidArgument("HEADER_REQUIRED", "the first message of an upload must be its header");
+  const header = first.value.message.value;
+  const { model, format, tags, metadata } = checkHeader(deps, header);
+  if (!header.createModel) await getModel(deps, model); // fail before receiving bytes
+
+  const pieces = (async function* () {
+    for (let next = await it.next(); !next.done; next = await it.next()) {
+      if (next.value.message.case !== "chunk") throw invalidArgument("CHUNK_EXPECTED", "after the header, an upload sends only chunks");
+      yield next.value.message.value;
+    }
+  })();
+  const received = await receiveFile(deps, pieces, { limit: deps.limits.maxModelBytes, what: "model file", spool: format === "onnx" });
+  try {
+    const facts = await checkModelFile(deps, format, received.spoolPath, received.file.size);
+    if (header.createModel) await ensureModel(deps, model, now()); // only once the file is accepted
+    const at = now().toISOString();
+    const record = await createNextVersion(deps, model, (version) => ({
+      model,
+      version,
+      format,
+      runnable: facts.runnable,
+      comment: header.comment,
+      author: ANONYMOUS,
+      createTime: at,
+      updateTime: at,
+      fileName: header.fileName,
+      mediaType: header.mediaType || (format === "onnx" ? "application/onnx" : "application/octet-stream"),
+      file: received.file,
+      metadata,
+      onnx: facts.onnx,
+      lineage: lineageFromProto(header.lineage),
+      attachments: [],
+    }));
+    let modelRecord = await updateModel(deps, model, (m) => ({ ...m, latestVersion: Math.max(m.latestVersion, record.version), updateTime: at })).catch(
+      async (e: unknown) => {
+        // The repository was deleted while this upload ran: its version goes with it.
+        await collections(deps).versions.delete(versionKey(model, record.version));
+        throw e;
+      },
+    );
+    await publishRegistryEvent(deps.bus, "model_version.created", { model, version: versionToProto(record, modelRecord.tags) }, now());
+    if (tags.length) modelRecord = await moveTags(deps, model, tags, record.version);
+    return { ...record, tags: modelRecord.tags };
+  } catch (e) {
+    await received.discard();
+    throw e;
+  } finally {
+    if (received.spoolPath) await rm(received.spoolPath, { force: true });
+  }
+}
