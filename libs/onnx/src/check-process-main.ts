@@ -1,12 +1,23 @@
-// Child process entry: loads the model read from a file in onnxruntime and reports on stdout.
+// Child process entry: waits for a model file's path on stdin (so it can start, and load
+// onnxruntime, while the upload is still arriving), then parses the file, loads it in
+// onnxruntime and reports on stdout.
 import { readFile } from "node:fs/promises";
 import { InferenceSession } from "onnxruntime-node";
+import { OnnxFormatError } from "./errors.js";
+import { inspectOnnx } from "./inspect.js";
 
-const path = process.argv[2];
-try {
-  const session = await InferenceSession.create(await readFile(path), { intraOpNumThreads: 1 });
-  await session.release();
-  process.stdout.write(JSON.stringify({ ok: true }));
-} catch (e) {
-  process.stdout.write(JSON.stringify({ ok: false, message: (e as Error).message ?? String(e) }));
+let input = "";
+for await (const piece of process.stdin) input += piece;
+const path = input.trim();
+if (path) {
+  try {
+    const bytes = await readFile(path);
+    const summary = inspectOnnx(bytes);
+    const session = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+    await session.release();
+    process.stdout.write(JSON.stringify({ ok: true, summary }));
+  } catch (e) {
+    const stage = e instanceof OnnxFormatError ? "parse" : "load";
+    process.stdout.write(JSON.stringify({ ok: false, stage, message: (e as Error).message ?? String(e) }));
+  }
 }

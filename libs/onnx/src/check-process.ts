@@ -1,44 +1,67 @@
 import { spawn } from "node:child_process";
 import { OnnxFormatError, trimMessage } from "./errors.js";
+import type { OnnxSummary } from "./inspect.js";
 
 export interface ProcessCheckOptions {
-  /** Kills the check after this long (default 120 s). */
+  /** Kills the check after this long once the file is given (default 120 s). */
   timeoutMs?: number;
 }
 
+/** A checker process started ahead of time; give it the file when the file is complete. */
+export interface PendingOnnxCheck {
+  check(path: string): Promise<OnnxSummary>;
+  /** Ends the process without a check (the upload failed). */
+  cancel(): void;
+}
+
+type Report = { ok: boolean; summary?: OnnxSummary; stage?: "parse" | "load"; message?: string };
+
 /**
- * Loads a model file in onnxruntime in a child process. Uploaded models are untrusted
- * input to native code: a crash or an abort there ends the child, not the server, and
- * the memory a big model takes while loading is returned when the child exits.
- * Resolves if the model loads; rejects with OnnxFormatError saying why it does not.
+ * Starts a child process that will parse a model file and load it in onnxruntime.
+ * Uploaded models are untrusted input to native code: a crash or an abort there ends
+ * the child, not the server, and the memory a big model takes while loading goes back
+ * when the child exits. Starting it before the file is complete hides its start-up.
  */
-export function checkOnnxFileInProcess(path: string, options: ProcessCheckOptions = {}): Promise<void> {
+export function startOnnxCheck(options: ProcessCheckOptions = {}): PendingOnnxCheck {
   const timeoutMs = options.timeoutMs ?? 120_000;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [entryPath(), path], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      let report: { ok: boolean; message?: string } | undefined;
+  const child = spawn(process.execPath, [entryPath()], { stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  child.stdin.on("error", () => {}); // a child that died early is reported by "close"
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code, signal) => resolve({ code, signal }));
+  });
+  closed.catch(() => {});
+  return {
+    async check(path) {
+      child.stdin.end(`${path}\n`);
+      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+      const { code, signal } = await closed.finally(() => clearTimeout(timer));
+      let report: Report | undefined;
       try {
-        report = JSON.parse(out);
+        report = JSON.parse(out) as Report;
       } catch {
         report = undefined;
       }
-      if (report?.ok) return resolve();
-      if (report) return reject(new OnnxFormatError(`onnxruntime cannot load the model: ${trimMessage(report.message ?? "")}`));
-      if (signal === "SIGKILL") return reject(new OnnxFormatError(`onnxruntime did not load the model within ${timeoutMs / 1000} s`));
-      reject(new OnnxFormatError(`onnxruntime crashed loading the model (exit ${code ?? signal}): ${trimMessage(err)}`));
-    });
-  });
+      if (report?.ok) return report.summary!;
+      if (report?.stage === "parse") throw new OnnxFormatError(report.message ?? "not an ONNX model");
+      if (report) throw new OnnxFormatError(`onnxruntime cannot load the model: ${trimMessage(report.message ?? "")}`);
+      if (signal === "SIGKILL") throw new OnnxFormatError(`onnxruntime did not load the model within ${timeoutMs / 1000} s`);
+      throw new OnnxFormatError(`onnxruntime crashed loading the model (exit ${code ?? signal}): ${trimMessage(err)}`);
+    },
+    cancel() {
+      child.stdin.end();
+      child.kill();
+    },
+  };
+}
+
+/** Checks a complete model file in a fresh child process (see startOnnxCheck). */
+export function checkOnnxFileInProcess(path: string, options: ProcessCheckOptions = {}): Promise<OnnxSummary> {
+  return startOnnxCheck(options).check(path);
 }
 
 function entryPath(): string {

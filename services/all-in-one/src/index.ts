@@ -3,7 +3,7 @@ import { runProcess, type RunningProcess } from "@kiln/core";
 import { kilnFiles } from "@kiln/proto";
 import { openBlobStore, openMetadataStore } from "@kiln/storage";
 import { join } from "node:path";
-import { checkOnnxFileInProcess } from "@kiln/onnx";
+import { startOnnxCheck } from "@kiln/onnx";
 import * as registry from "@kiln/registry";
 import * as store from "@kiln/store";
 
@@ -33,7 +33,7 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
           logger: logger.child({ service: "registry" }),
           limits: config.limits,
           spoolDir: join(config.dataDir, "spool", "registry"),
-          checkOnnx: (path) => checkOnnxFileInProcess(path),
+          startOnnxCheck: () => startOnnxCheck(),
         };
         await store.prepareStore(storeDeps);
         await registry.prepareRegistry(registryDeps);

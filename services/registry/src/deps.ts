@@ -1,5 +1,6 @@
 import type { EventBus } from "@kiln/bus";
 import type { Config, Logger } from "@kiln/core";
+import type { PendingOnnxCheck } from "@kiln/onnx";
 import type { BlobStore, MetadataStore } from "@kiln/storage";
 
 /** Everything the registry needs; tests and production build it the same way. */
@@ -12,7 +13,10 @@ export interface RegistryDeps {
   limits: Config["limits"];
   /** Where uploads are spooled while they are checked. */
   spoolDir: string;
-  /** Loads an ONNX file in onnxruntime; rejects with OnnxFormatError if it cannot. */
-  checkOnnx(path: string): Promise<void>;
+  /**
+   * Starts an ONNX check (parse, then load in onnxruntime) before the file is complete;
+   * `check(path)` gives its summary or OnnxFormatError.
+   */
+  startOnnxCheck(): PendingOnnxCheck;
   now?: () => Date;
 }

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { openBus } from "@kiln/bus";
 import { runProcess } from "@kiln/core";
-import { checkOnnxFileInProcess } from "@kiln/onnx";
+import { startOnnxCheck } from "@kiln/onnx";
 import { kilnFiles } from "@kiln/proto";
 import { openBlobStore, openMetadataStore } from "@kiln/storage";
 import { httpRoutes, prepareRegistry, register, type RegistryDeps } from "./index.js";
@@ -18,7 +18,7 @@ await runProcess({
       logger,
       limits: config.limits,
       spoolDir: join(config.dataDir, "spool", "registry"),
-      checkOnnx: (path) => checkOnnxFileInProcess(path),
+      startOnnxCheck: () => startOnnxCheck(),
     };
     await prepareRegistry(deps);
     return {

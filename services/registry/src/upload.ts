@@ -43,9 +43,13 @@ export async function uploadModelVersion(deps: RegistryDeps, requests: AsyncIter
       yield next.value.message.value;
     }
   })();
-  const received = await receiveFile(deps, pieces, { limit: deps.limits.maxModelBytes, what: "model file", spool: format === "onnx" });
+  const pending = format === "onnx" ? deps.startOnnxCheck() : undefined;
+  const received = await receiveFile(deps, pieces, { limit: deps.limits.maxModelBytes, what: "model file", spool: pending !== undefined }).catch((e: unknown) => {
+    pending?.cancel();
+    throw e;
+  });
   try {
-    const facts = await checkModelFile(deps, format, received.spoolPath, received.file.size);
+    const facts = await checkModelFile(pending, received.spoolPath, received.file.size);
     if (header.createModel) await ensureModel(deps, model, now()); // only once the file is accepted
     const at = now().toISOString();
     const record = await createNextVersion(deps, model, (version) => ({

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
 import { createMemoryBus, type BusMessage, type EventBus } from "@kiln/bus";
 import { createLogger, errorInterceptor, errorReason, loadConfig } from "@kiln/core";
-import { checkOnnxFileInProcess } from "@kiln/onnx";
+import { startOnnxCheck } from "@kiln/onnx";
 import { RegistryService, type UploadHeader } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { openFsBlobStore, openSqliteMetadataStore } from "@kiln/storage";
 import { prepareRegistry, register, type RegistryDeps } from "../src/index.js";
@@ -30,7 +30,7 @@ export async function startHarness(limits: Partial<RegistryDeps["limits"]> = {})
     logger: createLogger("test", "silent"),
     limits: { ...loadConfig({}).limits, ...limits },
     spoolDir: join(dir, "spool"),
-    checkOnnx: (path) => checkOnnxFileInProcess(path),
+    startOnnxCheck: () => startOnnxCheck(),
   };
   await prepareRegistry(deps);
   const clientFor = (d: RegistryDeps) =>
