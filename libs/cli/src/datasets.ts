@@ -4,6 +4,7 @@ import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { DatasetKind, type Kiln, type KindName, type WriteModeName } from "@kiln/sdk";
 import { decodeChunk } from "@kiln/data";
+import { parsePairs } from "./key-values.js";
 import { formatOf, mediaTypeOf, openInput, readTableFile, writeTableFile } from "./formats.js";
 import { formatBytes, printFields, printJson, printTable, type Output } from "./output.js";
 import { progressBar } from "./progress.js";
@@ -56,7 +57,7 @@ export function datasetCommands(program: Command, connect: Connect, output: () =
       const common = {
         mode: opts.mode as WriteModeName,
         description: opts.description,
-        labels: parseLabels(opts.label),
+        labels: parsePairs("--label", opts.label),
         comment: opts.comment,
         onProgress: bar.onProgress,
       };
@@ -196,16 +197,6 @@ function toInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`"${v}" is not a whole number`);
   return n;
-}
-
-function parseLabels(pairs: string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const p of pairs ?? []) {
-    const i = p.indexOf("=");
-    if (i < 1) throw new Error(`--label takes key=value, got "${p}"`);
-    out[p.slice(0, i)] = p.slice(i + 1);
-  }
-  return out;
 }
 
 async function sizeOf(path: string): Promise<number | undefined> {

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { Kiln, KilnApiError } from "@kiln/sdk";
 import { datasetCommands } from "./datasets.js";
+import { modelCommands } from "./models.js";
 import type { Output } from "./output.js";
 
 /** Runs the CLI; returns the exit code. */
@@ -27,6 +28,7 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   datasetCommands(program, connect, output);
+  modelCommands(program, connect, output);
 
   try {
     await program.parseAsync(argv);

@@ -113,7 +113,19 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
     s.on("close", () => sessions.delete(s));
   });
 
-  const front = net.createServer((socket) => routeConnection(socket, h1, h2));
+  // Every connection, and those whose first bytes have not arrived yet: close() must end
+  // both, or front.close() waits forever on a client that connected and said nothing.
+  const sockets = new Set<net.Socket>();
+  const unrouted = new Set<net.Socket>();
+  const front = net.createServer((socket) => {
+    sockets.add(socket);
+    unrouted.add(socket);
+    socket.on("close", () => {
+      sockets.delete(socket);
+      unrouted.delete(socket);
+    });
+    routeConnection(socket, h1, h2, () => unrouted.delete(socket));
+  });
   await new Promise<void>((resolve, reject) => {
     front.once("error", reject);
     front.listen(options.port, options.host, () => resolve());
@@ -131,9 +143,11 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
       const closed = new Promise<void>((resolve) => front.close(() => resolve()));
       h1.closeIdleConnections();
       for (const s of sessions) s.close();
+      for (const socket of unrouted) socket.destroy();
       const timer = setTimeout(() => {
         h1.closeAllConnections();
         for (const s of sessions) s.destroy();
+        for (const socket of sockets) socket.destroy();
       }, graceMs);
       timer.unref();
       await closed;
@@ -142,7 +156,7 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
   };
 }
 
-function routeConnection(socket: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
+function routeConnection(socket: net.Socket, h1: http.Server, h2: http2.Http2Server, routed: () => void): void {
   let head = Buffer.alloc(0);
   const onData = (chunk: Buffer) => {
     head = Buffer.concat([head, chunk]);
@@ -150,6 +164,7 @@ function routeConnection(socket: net.Socket, h1: http.Server, h2: http2.Http2Ser
     const isH2 = head.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
     if (isH2 && head.length < HTTP2_PREFACE.length) return; // wait for the whole preface
     socket.off("data", onData);
+    routed();
     socket.pause();
     socket.unshift(head);
     if (isH2) {

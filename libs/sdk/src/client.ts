@@ -1,7 +1,9 @@
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
 import { fetchChunkFetcher, type ChunkFetcher } from "./chunk-fetch.js";
 import { Datasets } from "./datasets.js";
+import { Models } from "./models.js";
 
 export const DEFAULT_URL = "http://127.0.0.1:7070";
 
@@ -23,9 +25,10 @@ export interface ConnectOptions {
   writeMode?: "stream" | "resumable";
 }
 
-/** The Kiln client: `const kiln = await Kiln.connect()`, then `kiln.datasets.put(...)`. */
+/** The Kiln client: `const kiln = await Kiln.connect()`, then `kiln.datasets.put(...)`, `kiln.models.put(...)`. */
 export class Kiln {
   readonly datasets: Datasets;
+  readonly models: Models;
 
   private constructor(
     readonly transport: Transport,
@@ -35,6 +38,7 @@ export class Kiln {
   ) {
     const store: Client<typeof StoreService> = createClient(StoreService, transport);
     this.datasets = new Datasets(store, project, writeMode, chunks);
+    this.models = new Models(createClient(RegistryService, transport), project, chunks);
   }
 
   /** Lets go of connections (they never keep the process alive anyway). */

@@ -3,18 +3,16 @@ import { RecordBatch, Table } from "apache-arrow";
 import { batchesToIpcChunks, bytesPerElement, bytesToTensor, decodeChunk, tensorToBytes, dtypeOf } from "@kiln/data";
 import { ElementType } from "@kiln/proto/kiln/common/v1/tensor_pb";
 import { DatasetKind, StoreService, WriteMode, type DatasetVersion, type ReadDatasetResponse } from "@kiln/proto/kiln/store/v1/store_pb";
-import { call, stream } from "./errors.js";
-import { fetchVerified, prefetchInOrder, type ChunkFetcher } from "./chunk-fetch.js";
+import { call } from "./errors.js";
+import type { ChunkFetcher } from "./chunk-fetch.js";
+import { CHUNK_BYTES, collect, rechunk, slices } from "./byte-sources.js";
+import { openDownload, type DownloadReader } from "./download-stream.js";
 import { classify, type ClassifiedInput, type DatasetInput, type KindName, type TensorData } from "./inputs.js";
 import { resourceName } from "./names.js";
 import { datasetInfo, versionInfo, type DatasetInfo, type VersionInfo } from "./summaries.js";
 import { sendWrite, type ProgressListener } from "./transfer.js";
 
-/** Chunks stay well under the server's 16 MiB message limit. */
-export const CHUNK_BYTES = 4 * 1024 * 1024;
-
-/** Chunks fetched at once on a bulk read (4 MiB each). */
-const READ_AHEAD_CHUNKS = 4;
+export { CHUNK_BYTES } from "./byte-sources.js";
 
 export type WriteModeName = "upsert" | "create" | "append" | "replace";
 
@@ -105,38 +103,16 @@ export class Datasets {
    * (Arrow IPC streams for tables, row bytes for tensors, NDJSON for documents, bytes for files).
    */
   async readRaw(name: string, options: ReadOptions = {}): Promise<{ header: DatasetVersion; chunks: AsyncGenerator<Uint8Array> }> {
-    const responses = stream(
-      this.store.readDataset({
-        name: this.name(name),
-        version: BigInt(options.version ?? 0),
-        columns: options.columns ?? [],
-        filter: options.filter ?? "",
-        offset: BigInt(options.offset ?? 0),
-        limit: BigInt(options.limit ?? 0),
-        byReference: this.chunkFetcher !== undefined,
-      }),
-    );
-    const first = await responses.next();
-    if (first.done || first.value.message.case !== "header") throw new Error("the server sent no header");
-    const header = first.value.message.value;
-    const onProgress = options.onProgress;
-    const total = Number(header.byteSize);
-    const fetcher = this.chunkFetcher;
-    const load = async (res: ReadDatasetResponse): Promise<Uint8Array | undefined> => {
-      const m = res.message;
-      if (m.case === "chunk") return m.value.data;
-      if (m.case === "reference" && fetcher) return fetchVerified(fetcher, m.value);
-      return undefined;
+    const request = {
+      name: this.name(name),
+      version: BigInt(options.version ?? 0),
+      columns: options.columns ?? [],
+      filter: options.filter ?? "",
+      offset: BigInt(options.offset ?? 0),
+      limit: BigInt(options.limit ?? 0),
+      byReference: this.chunkFetcher !== undefined,
     };
-    const chunks = (async function* () {
-      let bytes = 0;
-      for await (const data of prefetchInOrder(responses, load, READ_AHEAD_CHUNKS)) {
-        if (!data) continue;
-        bytes += data.length;
-        onProgress?.({ bytes, totalBytes: total });
-        yield data;
-      }
-    })();
+    const { header, chunks } = await openDownload((signal) => this.store.readDataset(request, { signal }), datasetReads, this.chunkFetcher, options.onProgress);
     return { header, chunks };
   }
 
@@ -282,43 +258,13 @@ async function* flattenBatches(source: AsyncIterable<RecordBatch | Table> | Iter
   }
 }
 
-async function* slices(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
-  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
-}
-
-/** Regroups arbitrary pieces into chunks of about `size` bytes. */
-async function* rechunk(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
-  let parts: Uint8Array[] = [];
-  let length = 0;
-  for await (const piece of source) {
-    parts.push(piece);
-    length += piece.length;
-    if (length >= size) {
-      yield concat(parts, length);
-      parts = [];
-      length = 0;
-    }
-  }
-  if (length > 0) yield concat(parts, length);
-}
-
-async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let length = 0;
-  for await (const c of chunks) {
-    parts.push(c);
-    length += c.length;
-  }
-  return concat(parts, length);
-}
-
-function concat(parts: Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const datasetReads: DownloadReader<ReadDatasetResponse, DatasetVersion> = {
+  header: (r: ReadDatasetResponse) => (r.message.case === "header" ? r.message.value : undefined),
+  piece: (r: ReadDatasetResponse) => {
+    const m = r.message;
+    if (m.case === "chunk") return { bytes: m.value.data };
+    if (m.case === "reference") return { reference: m.value };
+    return undefined;
+  },
+  totalBytes: (header: DatasetVersion) => Number(header.byteSize),
+};

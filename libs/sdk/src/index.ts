@@ -1,7 +1,12 @@
 export { Kiln, DEFAULT_URL, type ConnectOptions } from "./client.js";
 export { Datasets, CHUNK_BYTES, type PutOptions, type ReadOptions, type DatasetValue, type WriteModeName } from "./datasets.js";
+export { Models, type PutModelOptions, type DownloadedModel } from "./models.js";
+export type { ModelSource } from "./model-sources.js";
+export type { LineageInput } from "./model-lineage.js";
+export type { ModelInfo, ModelVersionInfo, TensorSignature, OnnxModelInfo, LineageInfo, AttachmentInfo } from "./model-summaries.js";
 export type { TensorData, DatasetInput, KindName } from "./inputs.js";
 export type { DatasetInfo, VersionInfo } from "./summaries.js";
 export type { Progress, ProgressListener } from "./transfer.js";
+export type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 export * from "./errors.js";
 export { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";

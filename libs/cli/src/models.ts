@@ -1,0 +1,187 @@
+import type { Command } from "commander";
+import type { Kiln, ModelSource } from "@kiln/sdk";
+import { confirm } from "./confirm.js";
+import { parseJsonPairs, parsePairs } from "./key-values.js";
+import { printModelVersion } from "./model-show.js";
+import { formatBytes, printJson, printTable, type Output } from "./output.js";
+import { progressBar } from "./progress.js";
+
+type Connect = () => Promise<Kiln>;
+
+const tagList = (tags: Record<string, number>) =>
+  Object.entries(tags)
+    .map(([tag, v]) => `${tag}=${v}`)
+    .join(", ");
+
+/** The registry's verbs (Rorodata's): models, models:push, models:log, models:show, ... */
+export function modelCommands(program: Command, connect: Connect, output: () => Output): void {
+  program
+    .command("models")
+    .description("list models with their latest version and tags")
+    .option("--filter <expr>", 'e.g. name = "churn*" AND labels.team = "risk"')
+    .action(async (opts: { filter?: string }) => {
+      const o = output();
+      const list = await (await connect()).models.list({ filter: opts.filter });
+      if (o.json) return printJson(o, list);
+      printTable(
+        o,
+        list.map((m) => ({ name: m.id, latest: m.latestVersion || "", tags: tagList(m.tags), updated: m.updateTime, description: m.description })),
+        ["name", "latest", "tags", "updated", "description"],
+      );
+    });
+
+  program
+    .command("models:create")
+    .description("create an empty model (models:push creates models by itself)")
+    .argument("<name>")
+    .option("--description <text>")
+    .option("--label <key=value...>", "labels")
+    .action(async (name: string, opts: { description?: string; label?: string[] }) => {
+      const o = output();
+      const model = await (await connect()).models.create(name, { description: opts.description, labels: parsePairs("--label", opts.label) });
+      if (o.json) return printJson(o, model);
+      o.out.write(`created ${model.id}\n`);
+    });
+
+  program
+    .command("models:push")
+    .description("upload a model file as a new version (creating the model if needed)")
+    .argument("<name>")
+    .argument("<file>", 'path, or "-" for stdin')
+    .option("--format <format>", "onnx, sklearn-pickle, pytorch, ... (default: from the extension)")
+    .option("--comment <text>")
+    .option("--tag <tag...>", "tags to point at the new version")
+    .option("--meta <key=value...>", "metadata; values that parse as JSON are JSON")
+    .option("--attach <file...>", "files to attach to the version")
+    .action(async (name: string, file: string, opts: PushFlags) => {
+      const o = output();
+      const kiln = await connect();
+      const bar = progressBar(`push ${name}`);
+      try {
+        const source: ModelSource = file === "-" ? process.stdin : file;
+        const version = await kiln.models.put(name, source, {
+          format: opts.format,
+          comment: opts.comment,
+          tags: opts.tag,
+          metadata: parseJsonPairs("--meta", opts.meta),
+          attachments: opts.attach,
+          onProgress: bar.onProgress,
+        });
+        bar.done();
+        if (o.json) return printJson(o, version);
+        const tags = version.tags.length ? `, tags ${version.tags.join(", ")}` : "";
+        o.out.write(`${version.model}: version ${version.version}, ${version.format}${version.runnable ? " (runnable)" : ""}, ${formatBytes(version.size)}${tags}\n`);
+      } finally {
+        bar.done();
+      }
+    });
+
+  program
+    .command("models:log")
+    .description("versions newest first, of one model or of all")
+    .argument("[name]")
+    .action(async (name: string | undefined) => {
+      const o = output();
+      const versions = await (await connect()).models.log(name);
+      if (o.json) return printJson(o, versions);
+      const columns = ["version", "tags", "format", "size", "author", "created", "comment"];
+      printTable(
+        o,
+        versions.map((v) => ({ model: v.model, version: v.version, tags: v.tags.join(", "), format: v.format, size: formatBytes(v.size), author: v.author, created: v.createTime, comment: v.comment })),
+        name === undefined ? ["model", ...columns] : columns,
+      );
+    });
+
+  program
+    .command("models:show")
+    .description("a version's metadata, signature, attachments and lineage")
+    .argument("<ref>", "NAME, NAME:VERSION or NAME:TAG")
+    .action(async (ref: string) => {
+      const o = output();
+      const version = await (await connect()).models.get(ref);
+      if (o.json) return printJson(o, version);
+      printModelVersion(o, version);
+    });
+
+  program
+    .command("models:download")
+    .description("write a version's model file and its attachments (under DIR/attachments/)")
+    .argument("<ref>", "NAME, NAME:VERSION or NAME:TAG")
+    .option("-o, --output <dir>", "folder to write to", ".")
+    .action(async (ref: string, opts: { output: string }) => {
+      const o = output();
+      const kiln = await connect();
+      const bar = progressBar(`download ${ref}`);
+      try {
+        const downloaded = await kiln.models.download(ref, opts.output, { onProgress: bar.onProgress });
+        bar.done();
+        if (o.json) return printJson(o, downloaded);
+        for (const path of [downloaded.model, ...downloaded.attachments]) o.out.write(`${path}\n`);
+      } finally {
+        bar.done();
+      }
+    });
+
+  program
+    .command("models:tag")
+    .description("point a tag at a version (moving it if it named another)")
+    .argument("<ref>", "NAME, NAME:VERSION or NAME:TAG")
+    .argument("<tag>")
+    .action(async (ref: string, tag: string) => {
+      const o = output();
+      const previous = await (await connect()).models.tag(ref, tag);
+      if (o.json) return printJson(o, { ref, tag, previousVersion: previous });
+      o.out.write(`${tag} → ${ref}${previous ? ` (was version ${previous})` : ""}\n`);
+    });
+
+  program
+    .command("models:untag")
+    .description("remove a tag")
+    .argument("<name>")
+    .argument("<tag>")
+    .action(async (name: string, tag: string) => {
+      const o = output();
+      const model = await (await connect()).models.untag(name, tag);
+      if (o.json) return printJson(o, model);
+      o.out.write(`removed ${tag} from ${model.id}\n`);
+    });
+
+  program
+    .command("models:meta")
+    .description("set metadata keys on a version (values that parse as JSON are JSON)")
+    .argument("<ref>", "NAME, NAME:VERSION or NAME:TAG")
+    .argument("<key=value...>")
+    .option("--replace", "replace the whole metadata object instead of setting these keys")
+    .action(async (ref: string, pairs: string[], opts: { replace?: boolean }) => {
+      const o = output();
+      const version = await (await connect()).models.setMetadata(ref, parseJsonPairs("metadata", pairs), { merge: !opts.replace });
+      if (o.json) return printJson(o, version);
+      o.out.write(`${version.model}:${version.version} ${JSON.stringify(version.metadata)}\n`);
+    });
+
+  program
+    .command("models:drop")
+    .description("delete a model with all its versions and attachments")
+    .argument("<name>")
+    .option("-y, --yes", "do not ask for confirmation")
+    .action(async (name: string, opts: { yes?: boolean }) => {
+      const o = output();
+      const kiln = await connect();
+      if (!opts.yes) {
+        const model = await kiln.models.info(name);
+        const versions = `${model.latestVersion} version${model.latestVersion === 1 ? "" : "s"}`;
+        if (!(await confirm(`drop ${model.id} and its ${versions}?`, `pass --yes to drop ${model.id}`))) return void o.err.write("not dropped\n");
+      }
+      await kiln.models.drop(name);
+      if (o.json) return printJson(o, { name, dropped: true });
+      o.out.write(`dropped ${name}\n`);
+    });
+}
+
+interface PushFlags {
+  format?: string;
+  comment?: string;
+  tag?: string[];
+  meta?: string[];
+  attach?: string[];
+}

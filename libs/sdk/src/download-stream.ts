@@ -1,0 +1,69 @@
+import { fetchVerified, prefetchInOrder, type ChunkFetcher, type ChunkRefLike } from "./chunk-fetch.js";
+import { stream } from "./errors.js";
+import type { ProgressListener } from "./transfer.js";
+
+/** Chunks fetched at once on a bulk read (4 MiB each). */
+const READ_AHEAD_CHUNKS = 4;
+
+/** One message after a download's header: bytes inline, a reference to fetch, or nothing to read. */
+export type DownloadPiece = { bytes: Uint8Array } | { reference: ChunkRefLike } | undefined;
+
+export interface DownloadReader<R, H> {
+  header(response: R): H | undefined;
+  piece(response: R): DownloadPiece;
+  totalBytes(header: H): number;
+}
+
+export interface OpenDownload<H> {
+  header: H;
+  chunks: AsyncGenerator<Uint8Array>;
+  /** Ends the call, for a caller that gives up before reading every chunk. */
+  cancel(): void;
+}
+
+/**
+ * Starts a server stream shaped "header first, then inline chunks or chunk references"
+ * (store reads, registry downloads) and splits it into the header and the bytes in order.
+ * References are fetched and verified a few at a time, so transfer overlaps the caller's work.
+ */
+export async function openDownload<R, H>(
+  start: (signal: AbortSignal) => AsyncIterable<R>,
+  reader: DownloadReader<R, H>,
+  fetcher: ChunkFetcher | undefined,
+  onProgress?: ProgressListener,
+): Promise<OpenDownload<H>> {
+  // Connect's stream iterators ignore return(), so only the signal can end a call early.
+  const controller = new AbortController();
+  const cancel = () => controller.abort();
+  const responses = stream(start(controller.signal));
+  const first = await responses.next();
+  const header = first.done ? undefined : reader.header(first.value);
+  if (header === undefined) {
+    cancel();
+    throw new Error("the server sent no header");
+  }
+  const totalBytes = reader.totalBytes(header);
+  const load = async (response: R): Promise<Uint8Array | undefined> => {
+    const piece = reader.piece(response);
+    if (!piece) return undefined;
+    if ("bytes" in piece) return piece.bytes;
+    if (!fetcher) throw new Error("the server sent a chunk reference, but this client has no URL to fetch it from");
+    return fetchVerified(fetcher, piece.reference);
+  };
+  const chunks = (async function* () {
+    let bytes = 0;
+    let finished = false;
+    try {
+      for await (const data of prefetchInOrder(responses, load, READ_AHEAD_CHUNKS)) {
+        if (!data) continue;
+        bytes += data.length;
+        onProgress?.({ bytes, totalBytes });
+        yield data;
+      }
+      finished = true;
+    } finally {
+      if (!finished) cancel();
+    }
+  })();
+  return { header, chunks, cancel };
+}

@@ -1,0 +1,49 @@
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, rm, stat } from "node:fs/promises";
+import { dirname, resolve, sep } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Code } from "@connectrpc/connect";
+import { DataLossError } from "./errors.js";
+
+// Node only (package.json maps this file away for browsers): models from and to disk.
+
+/** A file's size and its bytes as a stream, never read whole. */
+export async function openFile(path: string): Promise<{ size: number; chunks: AsyncIterable<Uint8Array> }> {
+  const { size } = await stat(path); // a missing file fails here, before any call
+  return { size, chunks: createReadStream(path, { highWaterMark: 1024 * 1024 }) };
+}
+
+/**
+ * Streams chunks into a file (making its folder), hashing them on the way; a file that
+ * does not match `sha256`, or a transfer that fails, leaves no file behind.
+ */
+export async function writeVerified(path: string, chunks: AsyncIterable<Uint8Array>, sha256: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const hash = createHash("sha256");
+  const hashed = async function* () {
+    for await (const chunk of chunks) {
+      hash.update(chunk);
+      yield chunk;
+    }
+  };
+  try {
+    await pipeline(hashed, createWriteStream(path));
+  } catch (e) {
+    await rm(path, { force: true });
+    throw e;
+  }
+  const actual = hash.digest("hex");
+  if (sha256 && actual !== sha256) {
+    await rm(path, { force: true });
+    throw new DataLossError(`${path} arrived with sha256 ${actual}, expected ${sha256}`, Code.DataLoss, "SHA256_MISMATCH", { path, expected: sha256, actual });
+  }
+}
+
+/** `dir/name`, refusing names (from the server) that would land outside `dir`. */
+export function pathInside(dir: string, name: string): string {
+  const root = resolve(dir);
+  const path = resolve(root, name);
+  if (!path.startsWith(root + sep)) throw new Error(`refusing to write "${name}" outside ${root}`);
+  return path;
+}

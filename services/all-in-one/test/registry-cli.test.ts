@@ -1,0 +1,125 @@
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningProcess } from "@kiln/core";
+import { linearRegressorOnnx } from "@kiln/onnx";
+import { runEmbedded } from "../src/index.js";
+
+const run = promisify(execFile);
+const kilnBin = join(import.meta.dirname, "../../../libs/cli/bin/kiln.js");
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+describe("kiln models:* against a real server", () => {
+  let dir: string;
+  let running: RunningProcess;
+  const kiln = async (...args: string[]) => (await run(process.execPath, [kilnBin, "--url", running.server.url, ...args])).stdout;
+  const kilnFails = async (...args: string[]) => {
+    try {
+      await run(process.execPath, [kilnBin, "--url", running.server.url, ...args]);
+    } catch (e) {
+      return e as { code: number; stderr: string };
+    }
+    throw new Error("expected the command to fail");
+  };
+  const v1 = linearRegressorOnnx([0.5, -1, 2], 0.25);
+  const v2 = linearRegressorOnnx([1, 1, 1], 0);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-registry-cli-"));
+    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent" }, false);
+    await writeFile(join(dir, "churn.onnx"), v1);
+    await writeFile(join(dir, "churn2.onnx"), v2);
+    await writeFile(join(dir, "README.md"), "# churn\n");
+    await writeFile(join(dir, "roc.csv"), "fpr,tpr\n0,0\n1,1\n");
+  });
+  afterAll(async () => {
+    await running?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("pushes with tags, metadata and attachments, then lists, logs and shows", async () => {
+    const pushed = await kiln(
+      "models:push", "churn", join(dir, "churn.onnx"),
+      "--comment", "first fit",
+      "--tag", "prod", "staging",
+      "--meta", "accuracy=0.91", "owner=ana", 'params={"lr":0.1}',
+      "--attach", join(dir, "README.md"), join(dir, "roc.csv"),
+    );
+    expect(pushed).toMatch(/^churn: version 1, onnx \(runnable\), .*tags prod, staging/);
+    expect(await kiln("models:push", "churn", join(dir, "churn2.onnx"), "--comment", "second fit")).toMatch(/version 2/);
+    await kiln("models:push", "other", join(dir, "churn.onnx"), "--comment", "elsewhere");
+
+    expect(await kiln("models")).toMatch(/^NAME\s+LATEST\s+TAGS[\s\S]*^churn\s+2\s+prod=1, staging=1/m);
+    const log = await kiln("models:log", "churn");
+    expect(log.split("\n")[0]).toMatch(/^VERSION\s+TAGS\s+FORMAT\s+SIZE\s+AUTHOR\s+CREATED\s+COMMENT$/);
+    expect(log).toMatch(/^2\s+onnx[\s\S]*second fit[\s\S]*^1\s+prod, staging\s+onnx[\s\S]*first fit/m);
+    const all = JSON.parse(await kiln("--json", "models:log")) as { model: string; version: number }[];
+    expect(all.map((v) => `${v.model}:${v.version}`)).toEqual(expect.arrayContaining(["churn:2", "churn:1", "other:1"]));
+    expect(await kiln("models:log")).toMatch(/^MODEL\s+VERSION/);
+
+    const shown = JSON.parse(await kiln("models:show", "churn:prod", "--json")) as Record<string, unknown>;
+    expect(shown).toMatchObject({
+      version: 1,
+      comment: "first fit",
+      metadata: { accuracy: 0.91, owner: "ana", params: { lr: 0.1 } },
+      signature: { inputs: [{ name: "X", elementType: "float32", shape: ["N", 3] }] },
+      attachments: [expect.objectContaining({ name: "README.md" }), expect.objectContaining({ name: "roc.csv" })],
+    });
+    const human = await kiln("models:show", "churn:prod");
+    expect(human).toMatch(/version:\s+1/);
+    expect(human).toMatch(/accuracy: 0\.91/);
+    expect(human).toMatch(/input\s+X\s+\S*float32/);
+    expect(human).toMatch(/README\.md\s+8 B/);
+  });
+
+  it("downloads the model file and its attachments with -o", async () => {
+    const out = join(dir, "out");
+    const printed = await kiln("models:download", "churn:prod", "-o", out);
+    expect(printed.trim().split("\n")).toEqual([join(out, "churn.onnx"), join(out, "attachments", "README.md"), join(out, "attachments", "roc.csv")]);
+    expect(sha256(await readFile(join(out, "churn.onnx")))).toBe(sha256(v1));
+    expect(await readFile(join(out, "attachments", "README.md"), "utf8")).toBe("# churn\n");
+    expect(await readFile(join(out, "attachments", "roc.csv"), "utf8")).toBe("fpr,tpr\n0,0\n1,1\n");
+  });
+
+  it("moves and removes tags, and sets metadata", async () => {
+    expect(await kiln("models:tag", "churn:2", "prod")).toMatch(/prod → churn:2 \(was version 1\)/);
+    expect(JSON.parse(await kiln("--json", "models:show", "churn:prod")).version).toBe(2);
+    expect(await kiln("models:untag", "churn", "staging")).toMatch(/removed staging from churn/);
+    const missing = await kilnFails("models:show", "churn:staging");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/TAG_NOT_FOUND/);
+
+    await kiln("models:meta", "churn:2", "accuracy=0.93", "note=retrained");
+    await kiln("models:meta", "churn:2", "auc=0.8");
+    expect(JSON.parse(await kiln("--json", "models:show", "churn:2")).metadata).toEqual({ accuracy: 0.93, note: "retrained", auc: 0.8 });
+    await kiln("models:meta", "churn:2", "only=true", "--replace");
+    expect(JSON.parse(await kiln("--json", "models:show", "churn:2")).metadata).toEqual({ only: true });
+  });
+
+  it("creates a model with a description and labels", async () => {
+    expect(await kiln("models:create", "empty", "--description", "nothing yet", "--label", "team=risk")).toMatch(/created empty/);
+    const list = JSON.parse(await kiln("--json", "models")) as { id: string; description: string; labels: Record<string, string> }[];
+    expect(list.find((m) => m.id === "empty")).toMatchObject({ description: "nothing yet", labels: { team: "risk" } });
+  });
+
+  it("drop asks for --yes without a terminal, then drops", async () => {
+    const refused = await kilnFails("models:drop", "other");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/--yes/);
+    expect(await kiln("models")).toMatch(/^other\s/m);
+    expect(await kiln("models:drop", "other", "--yes")).toMatch(/dropped other/);
+    expect(await kiln("models")).not.toMatch(/^other\s/m);
+    const gone = await kilnFails("models:show", "other");
+    expect(gone.stderr).toMatch(/MODEL_NOT_FOUND/);
+  });
+
+  it("a bad ref is refused before any call", async () => {
+    const bad = await kilnFails("models:show", "churn:1:2");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/invalid model ref.*INVALID_NAME/);
+  });
+});
