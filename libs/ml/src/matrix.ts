@@ -1,0 +1,85 @@
+import { Table } from "apache-arrow";
+import { InvalidInputError } from "./errors.js";
+
+/** A dense row-major float64 matrix: row r, column c is data[r * cols + c]. */
+export interface Matrix {
+  data: Float64Array;
+  rows: number;
+  cols: number;
+  /** Column names, when the input had them (Arrow tables). */
+  columns?: string[];
+}
+
+/** What estimators accept as X. */
+export type MatrixInput =
+  | Matrix
+  | { data: Float64Array | Float32Array | ArrayLike<number>; shape: readonly [number, number] }
+  | readonly (readonly number[])[]
+  | Table;
+
+export interface ToMatrixOptions {
+  /** Keep NaN as "missing" (SimpleImputer); otherwise NaN/Infinity is an error naming the column. */
+  allowNaN?: boolean;
+}
+
+/** Converts and checks X: non-empty, rectangular, finite (unless allowNaN). Always copies into float64. */
+export function toMatrix(X: MatrixInput, options: ToMatrixOptions = {}): Matrix {
+  const m = convert(X);
+  if (m.rows === 0 || m.cols === 0) throw new InvalidInputError(`X is empty (${m.rows} rows × ${m.cols} columns)`, "EMPTY_INPUT");
+  for (let i = 0; i < m.data.length; i++) {
+    const v = m.data[i];
+    if (Number.isFinite(v) || (options.allowNaN && Number.isNaN(v))) continue;
+    const col = i % m.cols;
+    const name = m.columns?.[col] ?? `column ${col}`;
+    throw new InvalidInputError(`X has ${v} in ${name} (row ${Math.floor(i / m.cols)}); remove it or use SimpleImputer`, "NON_FINITE_INPUT");
+  }
+  return m;
+}
+
+function convert(X: MatrixInput): Matrix {
+  if (X instanceof Table) return fromTable(X);
+  if (Array.isArray(X)) return fromRows(X as readonly (readonly number[])[]);
+  if ("rows" in X && "cols" in X) return { data: Float64Array.from(X.data), rows: X.rows, cols: X.cols, columns: X.columns };
+  if ("shape" in X) {
+    const [rows, cols] = X.shape;
+    if (X.data.length !== rows * cols) throw new InvalidInputError(`X has ${X.data.length} values, its shape [${rows}, ${cols}] needs ${rows * cols}`, "BAD_SHAPE");
+    return { data: Float64Array.from(X.data), rows, cols };
+  }
+  throw new InvalidInputError("X must be a matrix {data, shape}, an array of rows, or an Arrow table of numeric columns", "BAD_INPUT_TYPE");
+}
+
+function fromRows(rows: readonly (readonly number[])[]): Matrix {
+  const cols = rows[0]?.length ?? 0;
+  const data = new Float64Array(rows.length * cols);
+  rows.forEach((row, r) => {
+    if (row.length !== cols) throw new InvalidInputError(`row ${r} of X has ${row.length} values, row 0 has ${cols}`, "RAGGED_ROWS");
+    for (let c = 0; c < cols; c++) data[r * cols + c] = Number(row[c]);
+  });
+  return { data, rows: rows.length, cols };
+}
+
+function fromTable(t: Table): Matrix {
+  const columns = t.schema.fields.map((f) => f.name);
+  const data = new Float64Array(t.numRows * columns.length);
+  columns.forEach((name, c) => {
+    const field = t.schema.fields[c];
+    if (!/^(Int|Uint|Float|Bool)/.test(String(field.type))) {
+      throw new InvalidInputError(`column ${name} is ${String(field.type)}; estimators need numeric columns (encode it first, e.g. OneHotEncoder)`, "NON_NUMERIC_COLUMN");
+    }
+    const vector = t.getChildAt(c)!;
+    for (let r = 0; r < t.numRows; r++) {
+      const v = vector.get(r);
+      data[r * columns.length + c] = v === null ? NaN : Number(v);
+    }
+  });
+  return { data, rows: t.numRows, cols: columns.length, columns };
+}
+
+/** Checks X at predict time against the width the estimator was fitted on. */
+export function checkWidth(m: Matrix, expected: number, kind: string): void {
+  if (m.cols !== expected) throw new InvalidInputError(`${kind} was fitted on ${expected} columns, X has ${m.cols}`, "WRONG_WIDTH");
+}
+
+export function row(m: Matrix, r: number): Float64Array {
+  return m.data.subarray(r * m.cols, (r + 1) * m.cols);
+}
