@@ -5,6 +5,7 @@ export * from "./random.js";
 export * from "./estimator.js";
 export * from "./serialize.js";
 export * from "./onnx-export.js";
+export * from "./catalog.js";
 export * from "./metrics.js";
 export * from "./model-selection.js";
 export * from "./pipeline.js";

@@ -1,0 +1,141 @@
+// Kiln's estimators against scikit-learn on the same data and splits: fit time ratio,
+// test score of each, and ONNX prediction throughput against the TypeScript predict.
+// Usage: node bench/ml/ml.mjs [--quick] [--only Kind,Kind]
+// Needs Debian's python3 with scikit-learn (`apt-get install -y python3-sklearn`); the
+// bench installs it when run as root, else says how and stops.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as ml from "@kiln/ml";
+import { OnnxWorkerPool } from "@kiln/onnx";
+
+const quick = process.argv.includes("--quick");
+const only = process.argv.includes("--only") ? new Set(process.argv[process.argv.indexOf("--only") + 1].split(",")) : undefined;
+const PYTHON = "/usr/bin/python3"; // Debian's, where python3-sklearn installs (not pyenv's)
+const bigTrees = quick ? 20 : 50;
+
+/** Kiln params matching sklearn_side.py's estimators. */
+const PARAMS = {
+  LogisticRegression: { maxIter: 1000 },
+  SGDClassifier: { randomState: 0 },
+  DecisionTreeClassifier: { randomState: 0 },
+  RandomForestClassifier: { nEstimators: bigTrees, randomState: 0 },
+  GradientBoostingClassifier: { maxIter: 100, randomState: 0 },
+  MLPClassifier: { maxIter: 50, randomState: 0 },
+  LinearRegression: {},
+  Ridge: { alpha: 1 },
+  Lasso: { alpha: 0.1 },
+  SGDRegressor: { randomState: 0 },
+  DecisionTreeRegressor: { randomState: 0 },
+  RandomForestRegressor: { nEstimators: bigTrees, randomState: 0 },
+  GradientBoostingRegressor: { maxIter: 100, randomState: 0 },
+  MLPRegressor: { maxIter: 50, randomState: 0 },
+  KMeans: { nClusters: 8, nInit: 1, randomState: 0 },
+  MiniBatchKMeans: { nClusters: 8, nInit: 1, randomState: 0 },
+  PCA: { nComponents: 10 },
+  StandardScaler: {},
+  MinMaxScaler: {},
+};
+
+function ensureSklearn() {
+  const probe = () => existsSync(PYTHON) && spawnSync(PYTHON, ["-c", "import sklearn"]).status === 0;
+  if (probe()) return true;
+  if (process.getuid?.() === 0) {
+    console.error("installing python3-sklearn (Debian) ...");
+    spawnSync("apt-get", ["install", "-y", "python3-sklearn"], { stdio: "ignore" });
+  }
+  if (probe()) return true;
+  console.log("bench/ml skipped: scikit-learn is not available to Debian's python3. Install it with `apt-get install -y python3-sklearn` and run again.");
+  return false;
+}
+
+async function matrix(dir, name, part, cols) {
+  const bytes = await readFile(join(dir, `${name}.${part}.f64`));
+  const data = new Float64Array(bytes.buffer, bytes.byteOffset, bytes.length / 8).slice();
+  return cols ? { data, rows: data.length / cols, cols } : data;
+}
+
+function timed(fn) {
+  const start = process.hrtime.bigint();
+  const result = fn();
+  return { seconds: Number(process.hrtime.bigint() - start) / 1e9, result };
+}
+
+function kilnScore(group, kind, model, test) {
+  if (group === "classification") return ml.accuracyScore(Array.from(test.y), model.predict(test.X));
+  if (group === "regression") return ml.r2Score(test.y, model.predict(test.X));
+  if (kind.includes("KMeans")) return -inertia(model, test.X);
+  if (kind === "PCA") return model.explainedVarianceRatio.reduce((a, b) => a + b, 0);
+  return null;
+}
+
+function inertia(model, X) {
+  const d = model.transform(X);
+  let sum = 0;
+  for (let r = 0; r < d.rows; r++) {
+    let best = Infinity;
+    for (let c = 0; c < d.cols; c++) best = Math.min(best, d.data[r * d.cols + c]);
+    sum += best * best;
+  }
+  return sum;
+}
+
+async function throughput(pool, model, X) {
+  const x32 = Float32Array.from(X.data);
+  const bytes = model.toOnnx();
+  await pool.run(bytes, { X: { type: "float32", dims: [X.rows, X.cols], data: x32.slice() } }); // load once
+  const start = process.hrtime.bigint();
+  await pool.run(bytes, { X: { type: "float32", dims: [X.rows, X.cols], data: x32 } });
+  const onnx = X.rows / (Number(process.hrtime.bigint() - start) / 1e9);
+  const ts = timed(() => (typeof model.predict === "function" ? model.predict(X) : model.transform(X)));
+  return { onnx, ts: X.rows / ts.seconds };
+}
+
+if (ensureSklearn()) {
+  const dir = await mkdtemp(join(tmpdir(), "kiln-bench-ml-"));
+  const pool = new OnnxWorkerPool();
+  try {
+    console.error("scikit-learn side (exports the datasets, then fits) ...");
+    const report = JSON.parse(execFileSync(PYTHON, [join(import.meta.dirname, "sklearn_side.py"), dir, ...(quick ? ["--quick"] : [])], { maxBuffer: 1 << 26, stdio: ["ignore", "pipe", "inherit"] }).toString());
+    const meta = JSON.parse(await readFile(join(dir, "datasets.json"), "utf8"));
+    const rows = [];
+    for (const r of report.results) {
+      if (only && !only.has(r.kind)) continue;
+      const m = meta[r.dataset];
+      const group = ml.estimatorKinds().includes(r.kind) ? (["KMeans", "MiniBatchKMeans", "PCA", "StandardScaler", "MinMaxScaler"].includes(r.kind) ? "unsupervised" : m.task) : undefined;
+      if (!group) {
+        rows.push({ ...r, missing: true });
+        continue;
+      }
+      const train = { X: await matrix(dir, r.dataset, "X_train", m.cols), y: await matrix(dir, r.dataset, "y_train") };
+      const test = { X: await matrix(dir, r.dataset, "X_test", m.cols), y: await matrix(dir, r.dataset, "y_test") };
+      const model = ml.createEstimator(r.kind, PARAMS[r.kind] ?? {});
+      const fit = timed(() => (group === "unsupervised" ? model.fit(train.X) : model.fit(train.X, group === "classification" ? Array.from(train.y) : train.y)));
+      const score = kilnScore(group, r.kind, model, test);
+      const speed = await throughput(pool, model, test.X).catch((e) => ({ error: e.message }));
+      rows.push({ ...r, kilnSeconds: fit.seconds, kilnScore: score, speed });
+      console.error(`kiln    ${r.dataset.padEnd(14)} ${r.kind.padEnd(28)} ${fit.seconds.toFixed(3).padStart(8)}s`);
+    }
+    printTable(report.sklearn, rows);
+  } finally {
+    await pool.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function printTable(version, rows) {
+  const f = (x, d = 3) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
+  console.log(`\nscikit-learn ${version}; fit ratio = Kiln / sklearn (target ≤ 2 for linear, logistic, tree, forest, k-means, PCA); score: accuracy (classifiers), R² (regressors), -inertia (k-means), explained variance (PCA)`);
+  console.log(["dataset", "estimator", "kiln fit s", "sklearn fit s", "fit ratio", "kiln score", "sklearn score", "Δ score", "ONNX rows/s", "TS rows/s"].join(" | "));
+  for (const r of rows) {
+    if (r.missing) {
+      console.log([r.dataset, r.kind, "not in Kiln yet"].join(" | "));
+      continue;
+    }
+    const delta = r.kilnScore === null || r.score === null ? null : r.kilnScore - r.score;
+    const speed = r.speed.error ? [`error: ${r.speed.error.slice(0, 40)}`, "–"] : [Math.round(r.speed.onnx).toLocaleString(), Math.round(r.speed.ts).toLocaleString()];
+    console.log([r.dataset, r.kind, f(r.kilnSeconds), f(r.fit_seconds), f(r.kilnSeconds / r.fit_seconds, 2), f(r.kilnScore, 4), f(r.score, 4), f(delta, 4), ...speed].join(" | "));
+  }
+}
