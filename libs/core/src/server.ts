@@ -107,10 +107,26 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
   // handler still hashes and stores the previous one.
   const h2 = http2.createServer({ maxSessionMemory: SESSION_MEMORY_MB, settings: { initialWindowSize: STREAM_WINDOW_BYTES } }, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
+  // Open streams per session: a closing session with none left is ended at once. Node's
+  // graceful close otherwise waits for the client to hang up, which an idle client
+  // holding a pooled connection never does.
+  const openStreams = new Map<http2.ServerHttp2Session, number>();
   h2.on("session", (s) => {
     s.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
     sessions.add(s);
-    s.on("close", () => sessions.delete(s));
+    openStreams.set(s, 0);
+    s.on("stream", (stream) => {
+      openStreams.set(s, (openStreams.get(s) ?? 0) + 1);
+      stream.on("close", () => {
+        const left = (openStreams.get(s) ?? 1) - 1;
+        openStreams.set(s, left);
+        if (left === 0 && shutdown.signal.aborted) s.destroy();
+      });
+    });
+    s.on("close", () => {
+      sessions.delete(s);
+      openStreams.delete(s);
+    });
   });
 
   // Every connection, and those whose first bytes have not arrived yet: close() must end
@@ -142,8 +158,17 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
       shutdown.abort();
       const closed = new Promise<void>((resolve) => front.close(() => resolve()));
       h1.closeIdleConnections();
-      for (const s of sessions) s.close();
+      for (const s of sessions) {
+        s.close();
+        if (openStreams.get(s) === 0) s.destroy();
+      }
       for (const socket of unrouted) socket.destroy();
+      // A finished session only ends its socket's writing side, and a client that keeps a
+      // pooled connection never hangs up its own: end such half-closed sockets as they appear.
+      const reaper = setInterval(() => {
+        for (const socket of sockets) if (!socket.writable) socket.destroy();
+      }, 50);
+      reaper.unref();
       const timer = setTimeout(() => {
         h1.closeAllConnections();
         for (const s of sessions) s.destroy();
@@ -152,6 +177,7 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
       timer.unref();
       await closed;
       clearTimeout(timer);
+      clearInterval(reaper);
     },
   };
 }
