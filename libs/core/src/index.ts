@@ -8,6 +8,6 @@ export { errorInterceptor } from "./error-interceptor.js";
 export { registerReflection } from "./reflection.js";
 export * from "./run.js";
 export { tracingInterceptor } from "./tracing-interceptor.js";
-export { blobRoute, type ServableBlobs } from "./blob-route.js";
+export { blobRoute, type ServableBlobs, type BlobRouteOptions } from "./blob-route.js";
 export * from "./names.js";
 export * from "./paging.js";

@@ -20,10 +20,12 @@ type FallbackArgs = Parameters<NonNullable<Parameters<typeof connectNodeAdapter>
 export type HttpRequest = FallbackArgs[0];
 export type HttpResponse = FallbackArgs[1];
 
-/** A plain HTTP GET endpoint beside the RPCs (bulk bytes that skip the RPC framing). */
+/** A plain HTTP endpoint beside the RPCs (bulk bytes that skip the RPC framing). */
 export interface HttpRoute {
   /** Path prefix, e.g. "/kiln/store/v1/chunks/"; the rest of the path goes to handle. */
   prefix: string;
+  /** Default GET and HEAD. */
+  methods?: readonly string[];
   handle(rest: string, req: HttpRequest, res: HttpResponse): void;
 }
 
@@ -96,7 +98,7 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
       }
       const route = options.httpRoutes?.find((r) => path.startsWith(r.prefix));
       if (!route) return plain(res, 404, "not found\n");
-      if (req.method !== "GET" && req.method !== "HEAD") return plain(res, 405, "method not allowed\n");
+      if (!(route.methods ?? ["GET", "HEAD"]).includes(req.method ?? "")) return plain(res, 405, "method not allowed\n");
       route.handle(path.slice(route.prefix.length), req, res);
     },
   });

@@ -1,10 +1,12 @@
 import { Code } from "@connectrpc/connect";
-import { DataLossError, NotFoundError, UnavailableError } from "./errors.js";
+import { DataLossError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from "./errors.js";
 
-/** Fetches a stored chunk's bytes by the path a ChunkReference names. */
+/** Moves chunks over plain HTTP beside the RPCs: GET by a ChunkReference's path, PUT to upload. */
 export interface ChunkFetcher {
   /** The bytes, and their sha256 when the fetcher hashes as they arrive. */
   fetch(path: string, size: number): Promise<{ bytes: Uint8Array; sha256?: string }>;
+  /** Stores bytes at `{prefix}{sha256}` (PUT) and returns the sha256. */
+  put(prefix: string, bytes: Uint8Array): Promise<string>;
   close(): void;
 }
 
@@ -17,7 +19,7 @@ export interface ChunkRefLike {
 /** Fetches a chunk and checks its sha256. */
 export async function fetchVerified(fetcher: ChunkFetcher, ref: ChunkRefLike): Promise<Uint8Array> {
   const { bytes, sha256 } = await fetcher.fetch(ref.path, Number(ref.size));
-  const actual = sha256 ?? toHex(new Uint8Array(await globalThis.crypto.subtle.digest("SHA-256", bytes)));
+  const actual = sha256 ?? (await sha256Hex(bytes));
   if (actual !== ref.sha256) {
     throw new DataLossError(`chunk ${ref.sha256} arrived with different bytes`, Code.DataLoss, "BLOB_CORRUPT", { sha256: ref.sha256 });
   }
@@ -25,6 +27,8 @@ export async function fetchVerified(fetcher: ChunkFetcher, ref: ChunkRefLike): P
 }
 
 export function httpStatusError(status: number, path: string): Error {
+  if (status === 400) return new InvalidArgumentError(`chunk ${path} was refused: its bytes do not match its name`, Code.InvalidArgument, "CHUNK_MISMATCH", { path });
+  if (status === 413) return new ResourceExhaustedError(`chunk ${path} is larger than the server accepts`, Code.ResourceExhausted, "CHUNK_TOO_LARGE", { path });
   if (status === 404) return new NotFoundError(`chunk ${path} is gone (was the dataset deleted?)`, Code.NotFound, "CHUNK_NOT_FOUND", { path });
   return new UnavailableError(`chunk ${path}: HTTP ${status}`, Code.Unavailable, "CHUNK_UNAVAILABLE", { path, status: String(status) });
 }
@@ -36,6 +40,12 @@ export function fetchChunkFetcher(baseUrl: string): ChunkFetcher {
       const res = await fetch(new URL(path, baseUrl));
       if (!res.ok) throw httpStatusError(res.status, path);
       return { bytes: new Uint8Array(await res.arrayBuffer()) };
+    },
+    async put(prefix, bytes) {
+      const sha256 = await sha256Hex(bytes);
+      const res = await fetch(new URL(prefix + sha256, baseUrl), { method: "PUT", body: bytes });
+      if (!res.ok) throw httpStatusError(res.status, prefix + sha256);
+      return sha256;
     },
     close() {},
   };
@@ -58,6 +68,22 @@ export async function* prefetchInOrder<T, U>(source: AsyncIterable<T>, load: (it
   } finally {
     pending.length = 0;
   }
+}
+
+/** Uploads chunks a few at a time (PUT), yielding their references in order. */
+export function putInOrder(fetcher: ChunkFetcher, prefix: string, chunks: AsyncIterable<Uint8Array>, depth = 4): AsyncGenerator<{ sha256: string; size: bigint; path: string; rows: bigint }> {
+  return prefetchInOrder(
+    chunks,
+    async (bytes) => {
+      const sha256 = await fetcher.put(prefix, bytes);
+      return { sha256, size: BigInt(bytes.length), path: prefix + sha256, rows: 0n };
+    },
+    depth,
+  );
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  return toHex(new Uint8Array(await globalThis.crypto.subtle.digest("SHA-256", bytes)));
 }
 
 function toHex(bytes: Uint8Array): string {

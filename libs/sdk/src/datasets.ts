@@ -10,7 +10,7 @@ import { openDownload, type DownloadReader } from "./download-stream.js";
 import { classify, type ClassifiedInput, type DatasetInput, type KindName, type TensorData } from "./inputs.js";
 import { resourceName } from "./names.js";
 import { datasetInfo, versionInfo, type DatasetInfo, type VersionInfo } from "./summaries.js";
-import { sendWrite, type ProgressListener } from "./transfer.js";
+import { sendWrite, type ProgressListener, type WriteTarget } from "./transfer.js";
 
 export { CHUNK_BYTES } from "./byte-sources.js";
 
@@ -67,6 +67,10 @@ export class Datasets {
     private readonly chunkFetcher?: ChunkFetcher,
   ) {}
 
+  private get writer(): WriteTarget {
+    return { store: this.store, mode: this.writeMode, fetcher: this.chunkFetcher };
+  }
+
   private name(name: string): string {
     return resourceName(this.project, "datasets", name);
   }
@@ -81,14 +85,14 @@ export class Datasets {
   async write(name: string, batches: AsyncIterable<RecordBatch | Table> | Iterable<RecordBatch | Table>, options: PutOptions = {}): Promise<VersionInfo> {
     const header = this.header(name, DatasetKind.TABLE, options);
     const chunks = batchesToIpcChunks(flattenBatches(batches), CHUNK_BYTES);
-    return versionInfo(await sendWrite(this.store, this.writeMode, header, chunks, options.onProgress));
+    return versionInfo(await sendWrite(this.writer, header, chunks, options.onProgress));
   }
 
   /** Streams raw bytes into a file (or, with kind "document", JSON text) dataset. */
   async writeBytes(name: string, bytes: AsyncIterable<Uint8Array>, options: PutOptions & { totalBytes?: number } = {}): Promise<VersionInfo> {
     const kind = options.kind === "document" ? DatasetKind.DOCUMENT : DatasetKind.FILE;
     const header = this.header(name, kind, options);
-    return versionInfo(await sendWrite(this.store, this.writeMode, header, rechunk(bytes, CHUNK_BYTES), options.onProgress, options.totalBytes));
+    return versionInfo(await sendWrite(this.writer, header, rechunk(bytes, CHUNK_BYTES), options.onProgress, options.totalBytes));
   }
 
   /** Reads a table dataset as record batches, as they arrive. */
@@ -228,7 +232,7 @@ export class Datasets {
     const header = this.header(name, input.kind, options);
     switch (input.kind) {
       case DatasetKind.TABLE:
-        return sendWrite(this.store, this.writeMode, header, batchesToIpcChunks(input.table.batches, CHUNK_BYTES), options.onProgress);
+        return sendWrite(this.writer, header, batchesToIpcChunks(input.table.batches, CHUNK_BYTES), options.onProgress);
       case DatasetKind.TENSOR: {
         const { tensor } = input;
         const dtype = tensor.dtype ?? dtypeOf(tensor.data)!;
@@ -237,16 +241,16 @@ export class Datasets {
         header.dtype = elementTypes[dtype];
         header.rowShape = tensor.shape.slice(1).map(BigInt);
         const piece = Math.max(rowBytes, Math.floor(CHUNK_BYTES / rowBytes) * rowBytes);
-        return sendWrite(this.store, this.writeMode, header, slices(bytes, piece), options.onProgress, bytes.length);
+        return sendWrite(this.writer, header, slices(bytes, piece), options.onProgress, bytes.length);
       }
       case DatasetKind.DOCUMENT: {
         const text = JSON.stringify(input.document);
         if (text === undefined) throw new TypeError("a document must be a JSON value");
         const bytes = new TextEncoder().encode(text);
-        return sendWrite(this.store, this.writeMode, header, slices(bytes, CHUNK_BYTES), options.onProgress, bytes.length);
+        return sendWrite(this.writer, header, slices(bytes, CHUNK_BYTES), options.onProgress, bytes.length);
       }
       default:
-        return sendWrite(this.store, this.writeMode, header, slices(input.bytes, CHUNK_BYTES), options.onProgress, input.bytes.length);
+        return sendWrite(this.writer, header, slices(input.bytes, CHUNK_BYTES), options.onProgress, input.bytes.length);
     }
   }
 }

@@ -72,6 +72,24 @@ export function http2ChunkFetcher(baseUrl: string): ChunkFetcher {
       });
       return done.finally(() => track(s, -1));
     },
+    put(prefix, bytes) {
+      const sha256 = createHash("sha256").update(bytes).digest("hex");
+      const path = prefix + sha256;
+      const s = open();
+      track(s, +1);
+      const done = new Promise<string>((resolve, reject) => {
+        const req = s.request({ ":method": "PUT", ":path": path, "content-length": String(bytes.length) });
+        req.on("response", (headers) => {
+          const status = Number(headers[":status"]);
+          req.resume();
+          if (status === 200 || status === 201) resolve(sha256);
+          else reject(httpStatusError(status, path));
+        });
+        req.on("error", (e) => reject(unavailable(path, e.message)));
+        req.end(bytes);
+      });
+      return done.finally(() => track(s, -1));
+    },
     close() {
       session?.close();
       session = undefined;

@@ -75,7 +75,7 @@ export class Models {
       mediaType: options.mediaType ?? "",
       createModel: true,
     };
-    let version = await uploadModelVersion(this.registry, header, await openSource(model), options.onProgress);
+    let version = await uploadModelVersion(this.registry, header, await openSource(model), options.onProgress, this.chunkFetcher);
     for (const [attachmentName, source] of attachmentEntries(options.attachments)) {
       version = await this.upload(version.name, attachmentName, source);
     }
@@ -233,7 +233,7 @@ export class Models {
 
   private async upload(version: string, name: string, file: ModelSource, options: { mediaType?: string; onProgress?: ProgressListener } = {}): Promise<ModelVersion> {
     const header = { version, name, mediaType: options.mediaType ?? mediaTypeOf(name) };
-    return uploadAttachment(this.registry, header, await openSource(file), options.onProgress);
+    return uploadAttachment(this.registry, header, await openSource(file), options.onProgress, this.chunkFetcher);
   }
 
   private openModel(ref: string, onProgress?: ProgressListener): Promise<OpenDownload<ModelVersion>> {

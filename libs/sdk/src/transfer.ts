@@ -2,6 +2,7 @@ import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { StoreService, WriteHeaderSchema, type DatasetVersion, type WriteHeader } from "@kiln/proto/kiln/store/v1/store_pb";
 import { call, toApiError } from "./errors.js";
+import { putInOrder, type ChunkFetcher } from "./chunk-fetch.js";
 
 export interface Progress {
   /** Bytes sent or received so far. */
@@ -15,10 +16,23 @@ export type ProgressListener = (p: Progress) => void;
 const RETRYABLE = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.Aborted, Code.Unknown, Code.Internal]);
 const MAX_RETRIES = 8;
 
-/** Sends one write: a header and its chunks, as one stream or as a resumable upload. */
+/** Where writes go: the store client, how writes travel, and the chunk transport if there is one. */
+export interface WriteTarget {
+  store: Client<typeof StoreService>;
+  mode: "stream" | "resumable";
+  fetcher?: ChunkFetcher;
+}
+
+/** Where the store takes chunks uploaded with HTTP PUT. */
+const STORE_CHUNKS = "/kiln/store/v1/chunks/";
+
+/**
+ * Sends one write: a header and its chunks, as one stream or as a resumable upload. With
+ * a chunk transport, a streamed write PUTs the chunks (four at a time) and the stream
+ * carries only their references.
+ */
 export async function sendWrite(
-  store: Client<typeof StoreService>,
-  mode: "stream" | "resumable",
+  { store, mode, fetcher }: WriteTarget,
   header: Omit<WriteHeader, "$typeName">,
   chunks: AsyncIterable<Uint8Array>,
   onProgress?: ProgressListener,
@@ -38,7 +52,8 @@ export async function sendWrite(
       store.writeDataset(
         (async function* () {
           yield { message: { case: "header" as const, value: head } };
-          for await (const data of counted()) yield { message: { case: "chunk" as const, value: { data } } };
+          if (fetcher) for await (const reference of putInOrder(fetcher, STORE_CHUNKS, counted())) yield { message: { case: "reference" as const, value: reference } };
+          else for await (const data of counted()) yield { message: { case: "chunk" as const, value: { data } } };
         })(),
       ),
     );

@@ -20,6 +20,7 @@ export interface BlobGarbageOptions {
 }
 
 export interface BlobGarbage {
+  /** Marks blobs that may be unreferenced now, or restarts their grace period. */
   mark(candidates: Iterable<string>): Promise<void>;
   /** Deletes marked blobs whose grace is over and that nothing references; returns how many. */
   sweep(): Promise<number>;
@@ -32,7 +33,11 @@ export function blobGarbage(options: BlobGarbageOptions): BlobGarbage {
     async mark(candidates) {
       const since = now().toISOString();
       for (const sha256 of new Set(candidates)) {
-        if (!(await marks.get(sha256))) await marks.create(sha256, { since }).catch(() => {}); // a concurrent mark is as good
+        // A fresh mark restarts the grace period: a blob uploaded again just now is about
+        // to be referenced, however long ago it was first marked. Racing marks are as good.
+        const found = await marks.get(sha256);
+        if (found) await marks.update(sha256, { since }, found.rev).catch(() => {});
+        else await marks.create(sha256, { since }).catch(() => {});
       }
     },
     async sweep() {

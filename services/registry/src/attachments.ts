@@ -3,7 +3,7 @@ import type { UploadAttachmentRequest } from "@kiln/proto/kiln/registry/v1/regis
 import type { RegistryDeps } from "./deps.js";
 import { registryGarbage } from "./garbage.js";
 import { checkAttachmentName, parseVersionName } from "./names.js";
-import { receiveFile } from "./receive.js";
+import { receiveFile, uploadPieces } from "./receive.js";
 import type { AttachmentRecord, ModelRecord, VersionRecord } from "./records.js";
 import { resolveVersion, updateVersion } from "./versions.js";
 
@@ -17,12 +17,7 @@ export async function uploadAttachment(deps: RegistryDeps, requests: AsyncIterab
   const { model, ref } = parseVersionName(header.version);
   const name = checkAttachmentName(header.name);
   await resolveVersion(deps, model.name, ref); // fail before receiving bytes
-  const pieces = (async function* () {
-    for (let next = await it.next(); !next.done; next = await it.next()) {
-      if (next.value.message.case !== "chunk") throw invalidArgument("CHUNK_EXPECTED", "after the header, an upload sends only chunks");
-      yield next.value.message.value;
-    }
-  })();
+  const pieces = uploadPieces(it);
   const received = await receiveFile(deps, pieces, { limit: deps.limits.maxModelBytes, what: "attachment" });
   const attachment: AttachmentRecord = {
     name,

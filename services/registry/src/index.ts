@@ -3,6 +3,7 @@ import { blobRoute, type HttpRoute } from "@kiln/core";
 import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { RegistryDeps } from "./deps.js";
 import { CHUNK_PATH_PREFIX } from "./download.js";
+import { registryGarbage } from "./garbage.js";
 import { REGISTRY_STREAM } from "./events.js";
 import { createRegistryService } from "./service.js";
 
@@ -19,7 +20,13 @@ export function register(router: ConnectRouter, deps: RegistryDeps): void {
   router.service(RegistryService, createRegistryService(deps));
 }
 
-/** Plain HTTP endpoints beside the RPCs (chunk bytes for downloads by reference). */
+/** Plain HTTP endpoints beside the RPCs (chunk bytes for uploads and downloads by reference). */
 export function httpRoutes(deps: RegistryDeps): HttpRoute[] {
-  return [blobRoute(CHUNK_PATH_PREFIX, deps.blobs, deps.logger)];
+  const garbage = registryGarbage(deps);
+  return [
+    blobRoute(CHUNK_PATH_PREFIX, deps.blobs, deps.logger, {
+      maxPutBytes: deps.limits.maxMessageBytes,
+      onStored: (sha256) => garbage.mark([sha256]),
+    }),
+  ];
 }

@@ -3,7 +3,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { once } from "node:events";
-import { resourceExhausted } from "@kiln/core";
+import { failedPrecondition, invalidArgument, resourceExhausted } from "@kiln/core";
 import type { RegistryDeps } from "./deps.js";
 import { registryGarbage } from "./garbage.js";
 import type { BlobChunk, StoredFile } from "./records.js";
@@ -19,18 +19,36 @@ export interface ReceivedFile {
   discard(): Promise<void>;
 }
 
+/** A piece of an upload: bytes in the stream, or a chunk the client PUT beforehand. */
+export type IncomingPiece = { bytes: Uint8Array } | { reference: { sha256: string; size: bigint } };
+
+type UploadMessage = { message: { case: "chunk"; value: Uint8Array } | { case: "reference"; value: { sha256: string; size: bigint } } | { case: string | undefined } };
+
+/** The rest of an upload stream after its header: only chunks and references may follow. */
+export async function* uploadPieces(rest: AsyncIterator<UploadMessage>): AsyncGenerator<IncomingPiece> {
+  for (let next = await rest.next(); !next.done; next = await rest.next()) {
+    const m = next.value.message;
+    if (m.case === "chunk") yield { bytes: (m as { value: Uint8Array }).value };
+    else if (m.case === "reference") yield { reference: (m as { value: { sha256: string; size: bigint } }).value };
+    else throw invalidArgument("CHUNK_EXPECTED", "after the header, an upload sends only chunks or chunk references");
+  }
+}
+
 /**
- * Stores an incoming byte stream as content-addressed chunks while hashing all of it.
+ * Stores an incoming upload as content-addressed chunks while hashing all of it. Inline
+ * bytes are regrouped into chunks of CHUNK_BYTES; referenced chunks (already stored by
+ * a PUT) are adopted as they are, read back once for the file's digest and the spool.
  * Over `limit` bytes → ResourceExhausted; on any failure what was stored is marked as
  * garbage, so a cut-off upload leaves nothing behind.
  */
 export async function receiveFile(
   deps: RegistryDeps,
-  pieces: AsyncIterable<Uint8Array>,
+  pieces: AsyncIterable<IncomingPiece>,
   options: { limit: number; what: string; spool?: boolean },
 ): Promise<ReceivedFile> {
   const chunks: BlobChunk[] = [];
   const hash = createHash("sha256");
+  const buffer = new Regrouper(CHUNK_BYTES);
   let size = 0;
   let spool: WriteStream | undefined;
   let spoolPath: string | undefined;
@@ -38,22 +56,45 @@ export async function receiveFile(
     await registryGarbage(deps).mark(chunks.map((c) => c.sha256));
     if (spoolPath) await rm(spoolPath, { force: true });
   };
+  const count = (bytes: number) => {
+    size += bytes;
+    if (size > options.limit) {
+      throw resourceExhausted("MODEL_TOO_LARGE", `the ${options.what} exceeds the limit of ${options.limit} bytes (KILN_MAX_MODEL_BYTES)`);
+    }
+  };
+  const take = async (bytes: Uint8Array) => {
+    hash.update(bytes);
+    if (spool && !spool.write(bytes)) await once(spool, "drain");
+  };
+  const storeChunk = async (chunk: Uint8Array) => {
+    count(chunk.length);
+    await take(chunk);
+    const blob = await deps.blobs.put(chunk);
+    chunks.push({ sha256: blob.sha256, size: blob.size });
+  };
+  const adopt = async (ref: { sha256: string; size: bigint }) => {
+    const stored = await deps.blobs.stat(ref.sha256);
+    if (!stored) throw failedPrecondition("CHUNK_NOT_UPLOADED", `chunk ${ref.sha256} was not uploaded (PUT it first)`, { sha256: ref.sha256 });
+    if (BigInt(stored.size) !== ref.size) throw invalidArgument("CHUNK_SIZE_MISMATCH", `chunk ${ref.sha256} holds ${stored.size} bytes, the reference says ${ref.size}`);
+    count(stored.size);
+    chunks.push({ sha256: ref.sha256, size: stored.size }); // before reading, so a failure marks it
+    for await (const piece of deps.blobs.get(ref.sha256)) await take(piece);
+  };
   try {
     if (options.spool) {
       await mkdir(deps.spoolDir, { recursive: true });
       spoolPath = join(deps.spoolDir, `${randomUUID()}.upload`);
       spool = createWriteStream(spoolPath);
     }
-    for await (const chunk of rechunk(pieces, CHUNK_BYTES)) {
-      size += chunk.length;
-      if (size > options.limit) {
-        throw resourceExhausted("MODEL_TOO_LARGE", `the ${options.what} exceeds the limit of ${options.limit} bytes (KILN_MAX_MODEL_BYTES)`);
+    for await (const piece of pieces) {
+      if ("bytes" in piece) {
+        for (const chunk of buffer.add(piece.bytes)) await storeChunk(chunk);
+      } else {
+        for (const chunk of buffer.flush()) await storeChunk(chunk);
+        await adopt(piece.reference);
       }
-      hash.update(chunk);
-      if (spool && !spool.write(chunk)) await once(spool, "drain");
-      const blob = await deps.blobs.put(chunk);
-      chunks.push({ sha256: blob.sha256, size: blob.size });
     }
+    for (const chunk of buffer.flush()) await storeChunk(chunk);
     if (spool) {
       spool.end();
       await once(spool, "finish");
@@ -67,22 +108,35 @@ export async function receiveFile(
 }
 
 /** Regroups pieces into chunks of `size` bytes (the last may be shorter), copying only to join. */
-async function* rechunk(pieces: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
-  let pending: Uint8Array[] = [];
-  let pendingBytes = 0;
-  for await (let piece of pieces) {
-    while (pendingBytes + piece.length >= size) {
-      const take = size - pendingBytes;
-      pending.push(piece.subarray(0, take));
-      yield pending.length === 1 ? pending[0] : Buffer.concat(pending);
+class Regrouper {
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+
+  constructor(private readonly size: number) {}
+
+  add(piece: Uint8Array): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    while (this.pendingBytes + piece.length >= this.size) {
+      const take = this.size - this.pendingBytes;
+      this.pending.push(piece.subarray(0, take));
+      out.push(this.join());
       piece = piece.subarray(take);
-      pending = [];
-      pendingBytes = 0;
     }
     if (piece.length) {
-      pending.push(piece);
-      pendingBytes += piece.length;
+      this.pending.push(piece);
+      this.pendingBytes += piece.length;
     }
+    return out;
   }
-  if (pendingBytes) yield pending.length === 1 ? pending[0] : Buffer.concat(pending);
+
+  flush(): Uint8Array[] {
+    return this.pendingBytes ? [this.join()] : [];
+  }
+
+  private join(): Uint8Array {
+    const joined = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    return joined;
+  }
 }

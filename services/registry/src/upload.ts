@@ -7,7 +7,7 @@ import { checkModelFile } from "./format-check.js";
 import { checkMetadata } from "./metadata-check.js";
 import { ensureModel } from "./models.js";
 import { checkFormat, checkTag, parseModelName } from "./names.js";
-import { receiveFile } from "./receive.js";
+import { receiveFile, uploadPieces } from "./receive.js";
 import { lineageFromProto, versionToProto, type VersionRecord } from "./records.js";
 import { moveTags } from "./tags.js";
 import { collections, createNextVersion, getModel, updateModel } from "./versions.js";
@@ -37,12 +37,7 @@ export async function uploadModelVersion(deps: RegistryDeps, requests: AsyncIter
   const { model, format, tags, metadata } = checkHeader(deps, header);
   if (!header.createModel) await getModel(deps, model); // fail before receiving bytes
 
-  const pieces = (async function* () {
-    for (let next = await it.next(); !next.done; next = await it.next()) {
-      if (next.value.message.case !== "chunk") throw invalidArgument("CHUNK_EXPECTED", "after the header, an upload sends only chunks");
-      yield next.value.message.value;
-    }
-  })();
+  const pieces = uploadPieces(it);
   const pending = format === "onnx" ? deps.startOnnxCheck() : undefined;
   const received = await receiveFile(deps, pieces, { limit: deps.limits.maxModelBytes, what: "model file", spool: pending !== undefined }).catch((e: unknown) => {
     pending?.cancel();

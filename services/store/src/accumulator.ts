@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { invalidArgument, resourceExhausted } from "@kiln/core";
+import { failedPrecondition, invalidArgument, resourceExhausted } from "@kiln/core";
 import { DataFormatError, decodeChunk, describeFields, schemaFromIpc, schemasEqual, schemaToIpc } from "@kiln/data";
 import { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
 import type { Schema } from "apache-arrow";
@@ -43,6 +43,19 @@ export class ChunkAccumulator {
   }
 
   async add(data: Uint8Array): Promise<ChunkRef> {
+    return this.accept(data, async () => (await this.deps.blobs.put(data)).sha256);
+  }
+
+  /** A chunk the client stored beforehand with an HTTP PUT: checked like any other, not stored again. */
+  async addStored(ref: { sha256: string; size: bigint }): Promise<ChunkRef> {
+    const stored = await this.deps.blobs.stat(ref.sha256);
+    if (!stored) throw failedPrecondition("CHUNK_NOT_UPLOADED", `chunk ${ref.sha256} was not uploaded (PUT it first)`, { sha256: ref.sha256 });
+    if (BigInt(stored.size) !== ref.size) throw invalidArgument("CHUNK_SIZE_MISMATCH", `chunk ${ref.sha256} holds ${stored.size} bytes, the reference says ${ref.size}`);
+    if (stored.size > this.deps.limits.maxMessageBytes) throw invalidArgument("CHUNK_TOO_LARGE", `chunk ${ref.sha256} is larger than a message may be`);
+    return this.accept(await this.deps.blobs.getBytes(ref.sha256), async () => ref.sha256);
+  }
+
+  private async accept(data: Uint8Array, store: () => Promise<string>): Promise<ChunkRef> {
     const index = this.state.chunks.length;
     if (this.state.nextOffset + data.length > this.deps.limits.maxDatasetBytes) {
       throw resourceExhausted("DATASET_TOO_LARGE", `the write exceeds the dataset limit of ${this.deps.limits.maxDatasetBytes} bytes`);
@@ -51,8 +64,7 @@ export class ChunkAccumulator {
       throw resourceExhausted("DOCUMENT_TOO_LARGE", `the document exceeds the limit of ${this.deps.limits.maxDocumentBytes} bytes`);
     }
     const rows = this.validate(data, index);
-    const blob = await this.deps.blobs.put(data);
-    const ref = { sha256: blob.sha256, size: blob.size, rows, offset: this.state.nextOffset };
+    const ref = { sha256: await store(), size: data.length, rows, offset: this.state.nextOffset };
     this.state.chunks.push(ref);
     this.state.nextOffset += data.length;
     return ref;

@@ -1,6 +1,7 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { blobRoute, type HttpRoute } from "@kiln/core";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
+import { storeGarbage } from "./garbage.js";
 import { CHUNK_PATH_PREFIX } from "./reader.js";
 import type { StoreDeps } from "./deps.js";
 import { STORE_STREAM } from "./events.js";
@@ -21,5 +22,11 @@ export function register(router: ConnectRouter, deps: StoreDeps): void {
 
 /** Plain HTTP endpoints served beside the RPCs (chunk bytes for bulk reads). */
 export function httpRoutes(deps: StoreDeps): HttpRoute[] {
-  return [blobRoute(CHUNK_PATH_PREFIX, deps.blobs, deps.logger)];
+  const garbage = storeGarbage(deps);
+  return [
+    blobRoute(CHUNK_PATH_PREFIX, deps.blobs, deps.logger, {
+      maxPutBytes: deps.limits.maxMessageBytes,
+      onStored: (sha256) => garbage.mark([sha256]),
+    }),
+  ];
 }

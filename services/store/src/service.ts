@@ -140,12 +140,20 @@ export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreSer
       }
       const { spec } = writeSpecFromHeader(first.value.message.value);
       const accumulator = new ChunkAccumulator(spec, deps);
-      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-        const msg: WriteDatasetRequest = next.value;
-        if (msg.message.case !== "chunk") throw invalidArgument("UNEXPECTED_HEADER", "only the first message of a write is a header");
-        await accumulator.add(msg.message.value.data);
+      let version;
+      try {
+        for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+          const msg: WriteDatasetRequest = next.value;
+          if (msg.message.case === "chunk") await accumulator.add(msg.message.value.data);
+          else if (msg.message.case === "reference") await accumulator.addStored(msg.message.value);
+          else throw invalidArgument("UNEXPECTED_HEADER", "only the first message of a write is a header");
+        }
+        version = await commitWrite(deps, spec, await accumulator.finish());
+      } catch (e) {
+        // What a failed write stored is unreferenced: collected after the grace period.
+        await storeGarbage(deps).mark(accumulator.state.chunks.map((c) => c.sha256));
+        throw e;
       }
-      const version = await commitWrite(deps, spec, await accumulator.finish());
       await uploads.maintain();
       return { version: versionToProto(version) };
     },

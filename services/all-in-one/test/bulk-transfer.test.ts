@@ -3,12 +3,12 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import { Table, tableFromArrays } from "apache-arrow";
+import { Table, tableFromArrays, tableToIPC } from "apache-arrow";
 import type { RunningProcess } from "@kiln/core";
 import type { ChunkReference } from "@kiln/proto/kiln/common/v1/chunk_pb";
-import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
+import { DatasetKind, StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
 import { Kiln } from "@kiln/sdk";
 import { runEmbedded } from "../src/index.js";
 
@@ -24,7 +24,7 @@ function bigTable(): Table {
   });
 }
 
-describe("bulk reads fetch chunks by reference over plain HTTP", () => {
+describe("bulk transfers move chunks by reference over plain HTTP", () => {
   let dir: string;
   let running: RunningProcess;
   let url: string;
@@ -95,6 +95,37 @@ describe("bulk reads fetch chunks by reference over plain HTTP", () => {
     expect((await fetch(new URL("/kiln/store/v1/chunks/not-a-digest", url))).status).toBe(400);
     expect((await fetch(new URL(`/kiln/store/v1/chunks/${"0".repeat(64)}`, url))).status).toBe(404);
     expect((await fetch(new URL(ref.path, url), { method: "POST" })).status).toBe(405);
+  });
+
+  it("PUT stores a chunk under its sha256: 201 new, 200 known, 400 mismatch, 413 too large", async () => {
+    const bytes = new TextEncoder().encode("a chunk uploaded by PUT");
+    const sha = createHash("sha256").update(bytes).digest("hex");
+    const put = (name: string, body: Uint8Array) => fetch(new URL(`/kiln/store/v1/chunks/${name}`, url), { method: "PUT", body });
+    expect((await put(sha, bytes)).status).toBe(201);
+    expect((await put(sha, bytes)).status).toBe(200);
+    expect((await put("0".repeat(64), bytes)).status).toBe(400);
+    expect((await put("not-a-digest", bytes)).status).toBe(400);
+    expect((await put(createHash("sha256").update("x").digest("hex"), new Uint8Array(17 * 1024 * 1024))).status).toBe(413);
+    const back = await fetch(new URL(`/kiln/store/v1/chunks/${sha}`, url));
+    expect(Buffer.from(await back.arrayBuffer()).toString()).toBe("a chunk uploaded by PUT");
+  });
+
+  it("a write naming chunks by reference: the chunks must have been PUT and be what they claim", async () => {
+    const ipc = tableToIPC(tableFromArrays({ v: Float64Array.from([1, 2, 3]) }), "stream");
+    const sha = createHash("sha256").update(ipc).digest("hex");
+    const write = (reference: { sha256: string; size: bigint }) =>
+      store().writeDataset(
+        (async function* () {
+          yield { message: { case: "header" as const, value: { name: "projects/default/datasets/by_ref", kind: DatasetKind.TABLE } } };
+          yield { message: { case: "reference" as const, value: { ...reference, path: "", rows: 0n } } };
+        })(),
+      );
+    await expect(write({ sha256: sha, size: BigInt(ipc.length) })).rejects.toMatchObject({ code: Code.FailedPrecondition });
+    expect((await fetch(new URL(`/kiln/store/v1/chunks/${sha}`, url), { method: "PUT", body: ipc })).status).toBe(201);
+    await expect(write({ sha256: sha, size: 1n })).rejects.toMatchObject({ code: Code.InvalidArgument });
+    const { version } = await write({ sha256: sha, size: BigInt(ipc.length) });
+    expect(version?.rowCount).toBe(3n);
+    expect(((await kiln.datasets.get("by_ref")) as Table).getChild("v")!.toArray()).toEqual(Float64Array.from([1, 2, 3]));
   });
 
   it("a chunk changed on disk → DataLossError, checked by the reader", async () => {
