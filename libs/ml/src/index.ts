@@ -17,3 +17,4 @@ export * from "./ensemble/index.js";
 export * from "./cluster/index.js";
 export * from "./neural/index.js";
 export * from "./worker/index.js";
+import "./estimators.js"; // registers every estimator by name

@@ -1,1 +1,2 @@
-export {};
+export * from "./kmeans.js";
+export * from "./mini-batch-kmeans.js";

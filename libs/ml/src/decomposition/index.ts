@@ -1,1 +1,1 @@
-export {};
+export { PCA, type PCAParams } from "./pca.js";

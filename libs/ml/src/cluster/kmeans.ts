@@ -1,0 +1,131 @@
+import type { OnnxGraphBuilder } from "@kiln/onnx";
+import { registerEstimator } from "../catalog.js";
+import type { Clusterer, OnnxOutputs, Params, TrainingCallback } from "../estimator.js";
+import { InvalidInputError } from "../errors.js";
+import { BaseEstimator, type FittedState } from "../linear/base-estimator.js";
+import { toMatrix, type Matrix, type MatrixInput } from "../matrix.js";
+import { Random } from "../random.js";
+import { registerLoader, type SerializedModel } from "../serialize.js";
+import { seedOf } from "../tree/params.js";
+import { assignNearest, distancesTo } from "./distances.js";
+import { kmeansPlusPlus, randomRows } from "./kmeans-plus-plus.js";
+import { lloyd, scaledTolerance, type Clustering } from "./lloyd.js";
+import { clustersToOnnx, exportClusters } from "./onnx.js";
+
+export interface KMeansParams extends Params {
+  nClusters: number;
+  init: "k-means++" | "random";
+  /** Runs from different starts, the lowest inertia kept; "auto" is 1 for k-means++ and 10 for random, as sklearn. */
+  nInit: number | "auto";
+  maxIter: number;
+  tol: number;
+  randomState: number | null;
+}
+
+export interface ClusterState extends FittedState {
+  centers: Float64Array;
+  nClusters: number;
+  inertia: number;
+  nIter: number;
+}
+
+/** sklearn's KMeans (Lloyd). transform gives Euclidean distances to the centres; onEpoch reports each run's inertia. */
+export class KMeans extends BaseEstimator<KMeansParams, ClusterState> implements Clusterer {
+  onEpoch?: TrainingCallback;
+
+  constructor({ onEpoch, ...params }: Partial<KMeansParams> & { onEpoch?: TrainingCallback } = {}) {
+    super("KMeans", { nClusters: 8, init: "k-means++", nInit: "auto", maxIter: 300, tol: 1e-4, randomState: null }, params);
+    this.onEpoch = onEpoch;
+  }
+
+  static fromJSON(model: SerializedModel | string): KMeans {
+    return BaseEstimator.restore((p) => new KMeans(p), model);
+  }
+
+  /** nClusters × nFeatures. */
+  get clusterCenters(): Matrix {
+    const s = this.fittedState();
+    return { data: s.centers, rows: s.nClusters, cols: s.nFeatures };
+  }
+
+  /** Sum of squared distances of the training rows to their centres. */
+  get inertia(): number {
+    return this.fittedState().inertia;
+  }
+
+  get nIter(): number {
+    return this.fittedState().nIter;
+  }
+
+  fit(X: MatrixInput): this {
+    this.fitClusters(X);
+    return this;
+  }
+
+  fitPredict(X: MatrixInput): Int32Array {
+    return this.fitClusters(X).labels;
+  }
+
+  predict(X: MatrixInput): Int32Array {
+    const { m, state } = this.checkedInput(X);
+    const labels = new Int32Array(m.rows);
+    assignNearest(m, state.centers, state.nClusters, labels, new Float64Array(m.rows));
+    return labels;
+  }
+
+  transform(X: MatrixInput): Matrix {
+    const { m, state } = this.checkedInput(X);
+    return { data: distancesTo(m, state.centers, state.nClusters), rows: m.rows, cols: state.nClusters };
+  }
+
+  fitTransform(X: MatrixInput): Matrix {
+    return this.fit(X).transform(X);
+  }
+
+  /** Minus the inertia of X, as sklearn's score (higher is better). */
+  score(X: MatrixInput): number {
+    const { m, state } = this.checkedInput(X);
+    return -assignNearest(m, state.centers, state.nClusters, new Int32Array(m.rows), new Float64Array(m.rows));
+  }
+
+  override toOnnx(): Uint8Array {
+    return clustersToOnnx(this);
+  }
+
+  exportOnnx(graph: OnnxGraphBuilder, input: string, prefix: string): OnnxOutputs {
+    const s = this.fittedState();
+    return exportClusters(graph, input, prefix, s.centers, s.nClusters, s.nFeatures);
+  }
+
+  private fitClusters(X: MatrixInput): Clustering {
+    const m = toMatrix(X);
+    const p = this.params;
+    const k = checkClusters(p.nClusters, m.rows, this.kind);
+    if (!Number.isInteger(p.maxIter) || p.maxIter < 1) this.invalidParameter("maxIter", "a positive integer");
+    if (!(p.tol >= 0)) this.invalidParameter("tol", "≥ 0");
+    if (p.init !== "k-means++" && p.init !== "random") this.invalidParameter("init", `"k-means++" or "random"`);
+    const runs = p.nInit === "auto" ? (p.init === "random" ? 10 : 1) : p.nInit;
+    if (!Number.isInteger(runs) || runs < 1) this.invalidParameter("nInit", `a positive integer or "auto"`);
+    const random = new Random(seedOf(p.randomState));
+    const tolerance = scaledTolerance(m, p.tol);
+    const all = Int32Array.from({ length: m.rows }, (_, i) => i);
+    let best: Clustering | null = null;
+    for (let run = 0; run < runs; run++) {
+      const start = p.init === "random" ? randomRows(m, k, random, all) : kmeansPlusPlus(m, k, random, all);
+      const result = lloyd(m, start, k, p.maxIter, tolerance);
+      this.onEpoch?.({ epoch: run + 1, loss: result.inertia, metrics: { iterations: result.nIter } });
+      if (!best || result.inertia < best.inertia) best = result;
+    }
+    this.state = { nFeatures: m.cols, centers: best!.centers, nClusters: k, inertia: best!.inertia, nIter: best!.nIter };
+    return best!;
+  }
+}
+
+export function checkClusters(nClusters: number, rows: number, kind: string): number {
+  if (!Number.isInteger(nClusters) || nClusters < 1) throw new InvalidInputError(`${kind}: nClusters must be a positive integer, got ${nClusters}`, "BAD_PARAMETER");
+  if (rows < nClusters) throw new InvalidInputError(`${kind}: X has ${rows} rows, fewer than nClusters = ${nClusters}`, "TOO_FEW_ROWS");
+  return nClusters;
+}
+
+registerLoader("KMeans", (m) => KMeans.fromJSON(m));
+registerEstimator("KMeans", (p, onEpoch) => new KMeans({ ...p, onEpoch }));

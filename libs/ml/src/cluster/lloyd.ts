@@ -1,0 +1,163 @@
+import type { Matrix } from "../matrix.js";
+
+export interface Clustering {
+  centers: Float64Array;
+  labels: Int32Array;
+  inertia: number;
+  nIter: number;
+}
+
+/**
+ * Lloyd's iterations from the given centres until the total squared centre shift is at most
+ * `tolerance` or maxIter is reached, then labels and inertia for the final centres, as sklearn
+ * reports them. Assignments use Hamerly's bounds: a row whose distance to its centre cannot
+ * exceed half the gap to that centre's nearest neighbour, nor its bound on the second-nearest,
+ * keeps its centre without computing distances — the same assignments as plain Lloyd, far fewer distances.
+ */
+export function lloyd(X: Matrix, start: Float64Array, k: number, maxIter: number, tolerance: number): Clustering {
+  const d = X.cols;
+  let centers: Float64Array = Float64Array.from(start);
+  const labels = new Int32Array(X.rows);
+  const upper = new Float64Array(X.rows).fill(Infinity);
+  const lower = new Float64Array(X.rows);
+  const halfGap = new Float64Array(k);
+  // Per-cluster sums and counts, updated as rows change cluster rather than recomputed each iteration.
+  const sums = new Float64Array(k * d);
+  const counts = new Float64Array(k);
+  counts[0] = X.rows;
+  for (let r = 0; r < X.rows; r++) for (let j = 0; j < d; j++) sums[j] += X.data[r * d + j];
+  const tally = { sums, counts };
+  let nIter = 0;
+  while (nIter < maxIter) {
+    assign(X, centers, k, labels, upper, lower, halfGap, tally);
+    const { next, relocated } = means(X, tally, upper, k);
+    nIter++;
+    const moved = new Float64Array(k);
+    let shift = 0;
+    for (let c = 0; c < k; c++) {
+      moved[c] = Math.sqrt(distance2(next, c, centers, c, d));
+      shift += moved[c] ** 2;
+    }
+    centers = next;
+    if (relocated) upper.fill(Infinity);
+    else loosen(labels, upper, lower, moved);
+    if (shift <= tolerance) break;
+  }
+  assign(X, centers, k, labels, upper, lower, halfGap, tally);
+  let inertia = 0;
+  for (let r = 0; r < X.rows; r++) inertia += distance2(X.data, r, centers, labels[r], d);
+  return { centers, labels, inertia, nIter };
+}
+
+/** Hamerly's assignment step: upper[r] ≥ distance to labels[r]'s centre, lower[r] ≤ distance to any other. */
+function assign(
+  X: Matrix,
+  centers: Float64Array,
+  k: number,
+  labels: Int32Array,
+  upper: Float64Array,
+  lower: Float64Array,
+  halfGap: Float64Array,
+  tally: { sums: Float64Array; counts: Float64Array },
+): void {
+  const d = X.cols;
+  for (let c = 0; c < k; c++) {
+    let nearest = Infinity;
+    for (let o = 0; o < k; o++) if (o !== c) nearest = Math.min(nearest, distance2(centers, c, centers, o, d));
+    halfGap[c] = Math.sqrt(nearest) / 2;
+  }
+  for (let r = 0; r < X.rows; r++) {
+    const bound = Math.max(halfGap[labels[r]], lower[r]);
+    if (upper[r] <= bound) continue;
+    upper[r] = Math.sqrt(distance2(X.data, r, centers, labels[r], d));
+    if (upper[r] <= bound) continue;
+    let best = 0;
+    let first = Infinity;
+    let second = Infinity;
+    for (let c = 0; c < k; c++) {
+      const dist = distance2(X.data, r, centers, c, d);
+      if (dist < first) {
+        second = first;
+        [best, first] = [c, dist];
+      } else if (dist < second) second = dist;
+    }
+    if (best !== labels[r]) {
+      const was = labels[r];
+      tally.counts[was]--;
+      tally.counts[best]++;
+      for (let j = 0; j < d; j++) {
+        const v = X.data[r * d + j];
+        tally.sums[was * d + j] -= v;
+        tally.sums[best * d + j] += v;
+      }
+      labels[r] = best;
+    }
+    upper[r] = Math.sqrt(first);
+    lower[r] = Math.sqrt(second);
+  }
+}
+
+/** After centres move: a row's centre may have moved away by up to its shift, the others closer by up to the largest other shift. */
+function loosen(labels: Int32Array, upper: Float64Array, lower: Float64Array, moved: Float64Array): void {
+  let most = 0;
+  let mostAt = -1;
+  let runnerUp = 0;
+  moved.forEach((m, c) => {
+    if (m > most) [runnerUp, most, mostAt] = [most, m, c];
+    else if (m > runnerUp) runnerUp = m;
+  });
+  for (let r = 0; r < labels.length; r++) {
+    upper[r] += moved[labels[r]];
+    lower[r] -= labels[r] === mostAt ? runnerUp : most;
+  }
+}
+
+/**
+ * Centre of each cluster from the running sums. An empty cluster takes the row farthest from its
+ * centre as sklearn relocates it, judged by the rows' upper bounds (exact for every row that was
+ * just reassigned, which is most of the far ones).
+ */
+function means(X: Matrix, tally: { sums: Float64Array; counts: Float64Array }, upper: Float64Array, k: number): { next: Float64Array; relocated: boolean } {
+  const d = X.cols;
+  const next = new Float64Array(k * d);
+  let relocated = false;
+  const taken = new Set<number>();
+  for (let c = 0; c < k; c++) {
+    if (tally.counts[c] > 0) {
+      for (let j = 0; j < d; j++) next[c * d + j] = tally.sums[c * d + j] / tally.counts[c];
+      continue;
+    }
+    let far = -1;
+    for (let r = 0; r < X.rows; r++) if (!taken.has(r) && (far < 0 || upper[r] > upper[far])) far = r;
+    taken.add(far);
+    next.set(X.data.subarray(far * d, (far + 1) * d), c * d);
+    relocated = true;
+  }
+  return { next, relocated };
+}
+
+function distance2(a: Float64Array, i: number, b: Float64Array, j: number, d: number): number {
+  let s = 0;
+  const x = i * d;
+  const y = j * d;
+  for (let t = 0; t < d; t++) {
+    const diff = a[x + t] - b[y + t];
+    s += diff * diff;
+  }
+  return s;
+}
+
+/** sklearn's tolerance scale: tol × the mean variance of the features. */
+export function scaledTolerance(X: Matrix, tol: number): number {
+  const d = X.cols;
+  let total = 0;
+  for (let j = 0; j < d; j++) {
+    let mean = 0;
+    for (let r = 0; r < X.rows; r++) mean += X.data[r * d + j];
+    mean /= X.rows;
+    let variance = 0;
+    for (let r = 0; r < X.rows; r++) variance += (X.data[r * d + j] - mean) ** 2;
+    total += variance / X.rows;
+  }
+  return (tol * total) / d;
+}

@@ -1,0 +1,76 @@
+import type { Matrix } from "../matrix.js";
+import type { SgdLoss } from "./sgd-losses.js";
+
+export type LearningRate = "constant" | "optimal" | "invscaling" | "adaptive";
+
+export interface SgdSettings {
+  loss: SgdLoss;
+  alpha: number;
+  penalty: "l2" | null;
+  fitIntercept: boolean;
+  learningRate: LearningRate;
+  eta0: number;
+  powerT: number;
+}
+
+// sklearn clips the loss derivative so one outlier cannot blow the weights up.
+const MAX_DLOSS = 1e12;
+
+/** sklearn's t₀ for the "optimal" schedule (Bottou's heuristic): the first step is about 1/sqrt(alpha)^(1/2). */
+export function optimalInit(s: SgdSettings): number {
+  const typw = Math.sqrt(1 / Math.sqrt(s.alpha));
+  const initialEta0 = typw / Math.max(1, s.loss.dloss(-typw, 1));
+  return 1 / (initialEta0 * s.alpha);
+}
+
+/**
+ * One pass of sklearn's plain SGD over the rows in `order`, updating `coef` (one output's
+ * weights) and `intercept[slot]` in place. `t` counts samples seen before, from 1; `eta`
+ * is the current rate for "constant"/"adaptive". Returns the summed loss of the pass,
+ * each sample's loss taken before its update, as sklearn's stopping rule uses.
+ */
+export function sgdEpoch(
+  m: Matrix,
+  y: Float64Array,
+  order: Int32Array,
+  coef: Float64Array,
+  intercept: Float64Array,
+  slot: number,
+  t: number,
+  eta: number,
+  s: SgdSettings,
+): number {
+  const { cols: k, data } = m;
+  const init = s.learningRate === "optimal" ? optimalInit(s) : 0;
+  let b = intercept[slot];
+  // The L2 shrink multiplies every weight each step; keeping w = scale·v makes that O(1), as sklearn's WeightVector.
+  let scale = 1;
+  let sumLoss = 0;
+  for (let i = 0; i < order.length; i++, t++) {
+    const r = order[i];
+    const o = r * k;
+    const rate =
+      s.learningRate === "optimal" ? 1 / (s.alpha * (init + t - 1)) : s.learningRate === "invscaling" ? s.eta0 / Math.pow(t, s.powerT) : eta;
+    let dot = 0;
+    for (let j = 0; j < k; j++) dot += coef[j] * data[o + j];
+    const p = scale * dot + b;
+    sumLoss += s.loss.loss(p, y[r]);
+    const dloss = Math.min(MAX_DLOSS, Math.max(-MAX_DLOSS, s.loss.dloss(p, y[r])));
+    const update = -rate * dloss;
+    if (s.penalty === "l2") {
+      scale *= Math.max(0, 1 - rate * s.alpha);
+      if (scale < 1e-9) {
+        for (let j = 0; j < k; j++) coef[j] *= scale;
+        scale = 1;
+      }
+    }
+    if (update !== 0) {
+      const step = update / scale;
+      for (let j = 0; j < k; j++) coef[j] += step * data[o + j];
+      if (s.fitIntercept) b += update;
+    }
+  }
+  for (let j = 0; j < k; j++) coef[j] *= scale;
+  intercept[slot] = b;
+  return sumLoss;
+}

@@ -1,0 +1,51 @@
+/** sklearn's hidden-layer activations. */
+export type Activation = "identity" | "logistic" | "tanh" | "relu";
+/** What the last layer applies: probabilities of one class, of several, or the value itself. */
+export type OutputActivation = "logistic" | "softmax" | "identity";
+
+export const ACTIVATIONS: readonly Activation[] = ["identity", "logistic", "tanh", "relu"];
+
+/** Applies the activation in place to a[from..to). */
+export function activate(kind: Activation | OutputActivation, a: Float64Array, rows: number, width: number): void {
+  const n = rows * width;
+  switch (kind) {
+    case "relu":
+      for (let i = 0; i < n; i++) if (a[i] < 0) a[i] = 0;
+      return;
+    case "tanh":
+      for (let i = 0; i < n; i++) a[i] = Math.tanh(a[i]);
+      return;
+    case "logistic":
+      for (let i = 0; i < n; i++) a[i] = a[i] >= 0 ? 1 / (1 + Math.exp(-a[i])) : Math.exp(a[i]) / (1 + Math.exp(a[i]));
+      return;
+    case "softmax":
+      for (let r = 0; r < rows; r++) {
+        const at = r * width;
+        let max = -Infinity;
+        for (let k = 0; k < width; k++) max = Math.max(max, a[at + k]);
+        let sum = 0;
+        for (let k = 0; k < width; k++) sum += a[at + k] = Math.exp(a[at + k] - max);
+        for (let k = 0; k < width; k++) a[at + k] /= sum;
+      }
+      return;
+    case "identity":
+      return;
+  }
+}
+
+/** delta[i] *= f'(z) written through the activation's output a = f(z). */
+export function multiplyByDerivative(kind: Activation, a: Float64Array, delta: Float64Array, n: number): void {
+  switch (kind) {
+    case "relu":
+      for (let i = 0; i < n; i++) if (a[i] <= 0) delta[i] = 0;
+      return;
+    case "tanh":
+      for (let i = 0; i < n; i++) delta[i] *= 1 - a[i] * a[i];
+      return;
+    case "logistic":
+      for (let i = 0; i < n; i++) delta[i] *= a[i] * (1 - a[i]);
+      return;
+    case "identity":
+      return;
+  }
+}

@@ -1,0 +1,84 @@
+import type { Matrix } from "../matrix.js";
+import { Random } from "../random.js";
+
+/**
+ * X as small integers: feature f of row i falls in bin `bins[i * cols + f]` (row-major, so filling
+ * every feature's histogram reads each row's bins, gradient and weight once). Bin b of feature f holds the
+ * values v with edges[b - 1] < fround(v) <= edges[b]; edges are float32 because the exported
+ * ONNX trees compare float32 X against float32 thresholds, and training must split the same way.
+ */
+export interface BinnedFeatures {
+  rows: number;
+  cols: number;
+  bins: Uint8Array;
+  /** Per feature, the float32 upper edge of every bin but the last. */
+  edges: Float32Array[];
+}
+
+/** Bins per feature for decision trees and forests: exact splits for features with at most this many distinct values. */
+export const TREE_BINS = 256;
+
+/** Above this many rows the quantile edges come from a random subsample, as in scikit-learn's HistGradientBoosting. */
+const EDGE_SAMPLE = 200_000;
+
+/** Each feature's distinct values when it has at most `maxBins` of them (exact splits), otherwise its quantiles. */
+export function binFeatures(X: Matrix, maxBins: number, seed: number): BinnedFeatures {
+  const { rows, cols } = X;
+  const sample = rows > EDGE_SAMPLE ? new Random(seed).permutation(rows).subarray(0, EDGE_SAMPLE) : null;
+  const edges: Float32Array[] = [];
+  const bins = new Uint8Array(rows * cols);
+  const column = new Float32Array(rows);
+  const values = new Float32Array(sample ? sample.length : rows);
+  for (let f = 0; f < cols; f++) {
+    for (let i = 0; i < rows; i++) column[i] = X.data[i * cols + f];
+    if (sample) for (let i = 0; i < sample.length; i++) values[i] = column[sample[i]];
+    else values.set(column);
+    values.sort();
+    const e = edgesOf(values, maxBins);
+    edges.push(e);
+    for (let i = 0; i < rows; i++) bins[i * cols + f] = binOf(e, column[i]);
+  }
+  return { rows, cols, bins, edges };
+}
+
+/** The bin of value v: how many edges lie below fround(v). */
+export function binOf(edges: Float32Array, v: number): number {
+  const x = Math.fround(v);
+  let lo = 0;
+  let hi = edges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (x <= edges[mid]) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+function edgesOf(sorted: Float32Array, maxBins: number): Float32Array {
+  const distinct = distinctValues(sorted);
+  const out: number[] = [];
+  if (distinct.length <= maxBins) {
+    for (let i = 1; i < distinct.length; i++) pushEdge(out, distinct[i - 1], distinct[i]);
+  } else {
+    const n = sorted.length;
+    for (let q = 1; q < maxBins; q++) {
+      const at = Math.min(n - 1, Math.max(1, Math.floor((q * n) / maxBins)));
+      if (sorted[at - 1] < sorted[at]) pushEdge(out, sorted[at - 1], sorted[at]);
+    }
+  }
+  return Float32Array.from(out);
+}
+
+function distinctValues(sorted: Float32Array): Float32Array {
+  let k = 0;
+  const out = new Float32Array(sorted.length);
+  for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) out[k++] = sorted[i];
+  return out.subarray(0, k);
+}
+
+// The midpoint rounded to float32 can land on `above` when the two are adjacent floats; then `below` still separates them.
+function pushEdge(out: number[], below: number, above: number): void {
+  let edge = Math.fround((below + above) / 2);
+  if (edge >= above) edge = below;
+  if (out.length === 0 || edge > out[out.length - 1]) out.push(edge);
+}
