@@ -81,7 +81,7 @@ ESTIMATORS = {
 
 def unsupervised_score(kind, model, X_test):
     if kind in ("KMeans", "MiniBatchKMeans"):
-        return -float(model.score(X_test))  # inertia on the test rows
+        return float(model.score(X_test))  # minus the inertia on the test rows, as Kiln reports it
     if kind == "PCA":
         return float(np.sum(model.explained_variance_ratio_))
     return None
