@@ -1,16 +1,14 @@
-import type { OnnxGraphBuilder } from "@kiln/onnx";
 import { registerEstimator } from "../catalog.js";
-import type { Clusterer, OnnxOutputs, Params, TrainingCallback } from "../estimator.js";
+import type { Params, TrainingCallback } from "../estimator.js";
 import { InvalidInputError } from "../errors.js";
-import { BaseEstimator, type FittedState } from "../linear/base-estimator.js";
-import { toMatrix, type Matrix, type MatrixInput } from "../matrix.js";
+import { CentroidClusterer } from "./centroid-clusterer.js";
+import { BaseEstimator, type FittedState } from "../base-estimator.js";
+import { toMatrix, type MatrixInput } from "../matrix.js";
 import { Random } from "../random.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";
 import { seedOf } from "../tree/params.js";
-import { assignNearest, distancesTo } from "./distances.js";
 import { kmeansPlusPlus, randomRows } from "./kmeans-plus-plus.js";
 import { lloyd, scaledTolerance, type Clustering } from "./lloyd.js";
-import { clustersToOnnx, exportClusters } from "./onnx.js";
 
 export interface KMeansParams extends Params {
   nClusters: number;
@@ -30,7 +28,7 @@ export interface ClusterState extends FittedState {
 }
 
 /** sklearn's KMeans (Lloyd). transform gives Euclidean distances to the centres; onEpoch reports each run's inertia. */
-export class KMeans extends BaseEstimator<KMeansParams, ClusterState> implements Clusterer {
+export class KMeans extends CentroidClusterer<KMeansParams, ClusterState> {
   onEpoch?: TrainingCallback;
 
   constructor({ onEpoch, ...params }: Partial<KMeansParams> & { onEpoch?: TrainingCallback } = {}) {
@@ -42,21 +40,6 @@ export class KMeans extends BaseEstimator<KMeansParams, ClusterState> implements
     return BaseEstimator.restore((p) => new KMeans(p), model);
   }
 
-  /** nClusters × nFeatures. */
-  get clusterCenters(): Matrix {
-    const s = this.fittedState();
-    return { data: s.centers, rows: s.nClusters, cols: s.nFeatures };
-  }
-
-  /** Sum of squared distances of the training rows to their centres. */
-  get inertia(): number {
-    return this.fittedState().inertia;
-  }
-
-  get nIter(): number {
-    return this.fittedState().nIter;
-  }
-
   fit(X: MatrixInput): this {
     this.fitClusters(X);
     return this;
@@ -64,37 +47,6 @@ export class KMeans extends BaseEstimator<KMeansParams, ClusterState> implements
 
   fitPredict(X: MatrixInput): Int32Array {
     return this.fitClusters(X).labels;
-  }
-
-  predict(X: MatrixInput): Int32Array {
-    const { m, state } = this.checkedInput(X);
-    const labels = new Int32Array(m.rows);
-    assignNearest(m, state.centers, state.nClusters, labels, new Float64Array(m.rows));
-    return labels;
-  }
-
-  transform(X: MatrixInput): Matrix {
-    const { m, state } = this.checkedInput(X);
-    return { data: distancesTo(m, state.centers, state.nClusters), rows: m.rows, cols: state.nClusters };
-  }
-
-  fitTransform(X: MatrixInput): Matrix {
-    return this.fit(X).transform(X);
-  }
-
-  /** Minus the inertia of X, as sklearn's score (higher is better). */
-  score(X: MatrixInput): number {
-    const { m, state } = this.checkedInput(X);
-    return -assignNearest(m, state.centers, state.nClusters, new Int32Array(m.rows), new Float64Array(m.rows));
-  }
-
-  override toOnnx(): Uint8Array {
-    return clustersToOnnx(this);
-  }
-
-  exportOnnx(graph: OnnxGraphBuilder, input: string, prefix: string): OnnxOutputs {
-    const s = this.fittedState();
-    return exportClusters(graph, input, prefix, s.centers, s.nClusters, s.nFeatures);
   }
 
   private fitClusters(X: MatrixInput): Clustering {

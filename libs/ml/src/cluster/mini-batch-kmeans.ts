@@ -1,17 +1,16 @@
-import type { OnnxGraphBuilder } from "@kiln/onnx";
 import { registerEstimator } from "../catalog.js";
-import type { Clusterer, Incremental, OnnxOutputs, Params, TrainingCallback } from "../estimator.js";
-import { BaseEstimator } from "../linear/base-estimator.js";
+import type { Incremental, Params, TrainingCallback } from "../estimator.js";
+import { CentroidClusterer } from "./centroid-clusterer.js";
+import { BaseEstimator } from "../base-estimator.js";
 import { checkWidth, toMatrix, type Matrix, type MatrixInput } from "../matrix.js";
 import { Random } from "../random.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";
 import { seedOf } from "../tree/params.js";
-import { assignNearest, distancesTo } from "./distances.js";
+import { assignNearest } from "./distances.js";
 import { checkClusters, type ClusterState } from "./kmeans.js";
 import { kmeansPlusPlus, randomRows } from "./kmeans-plus-plus.js";
 import { scaledTolerance } from "./lloyd.js";
 import { miniBatchStep } from "./mini-batch-step.js";
-import { clustersToOnnx, exportClusters } from "./onnx.js";
 
 export interface MiniBatchKMeansParams extends Params {
   nClusters: number;
@@ -37,7 +36,7 @@ interface State extends ClusterState {
 }
 
 /** sklearn's MiniBatchKMeans: centres updated from random batches; partialFit learns from one batch at a time. */
-export class MiniBatchKMeans extends BaseEstimator<MiniBatchKMeansParams, State> implements Clusterer, Incremental {
+export class MiniBatchKMeans extends CentroidClusterer<MiniBatchKMeansParams, State> implements Incremental {
   onEpoch?: TrainingCallback;
 
   constructor({ onEpoch, ...params }: Partial<MiniBatchKMeansParams> & { onEpoch?: TrainingCallback } = {}) {
@@ -51,16 +50,6 @@ export class MiniBatchKMeans extends BaseEstimator<MiniBatchKMeansParams, State>
 
   static fromJSON(model: SerializedModel | string): MiniBatchKMeans {
     return BaseEstimator.restore((p) => new MiniBatchKMeans(p), model);
-  }
-
-  get clusterCenters(): Matrix {
-    const s = this.fittedState();
-    return { data: s.centers, rows: s.nClusters, cols: s.nFeatures };
-  }
-
-  /** Sum of squared distances to the centres of the rows last fitted (for partialFit, the last batch). */
-  get inertia(): number {
-    return this.fittedState().inertia;
   }
 
   fit(X: MatrixInput): this {
@@ -111,36 +100,6 @@ export class MiniBatchKMeans extends BaseEstimator<MiniBatchKMeansParams, State>
     s.nIter = s.steps;
     s.inertia = assignNearest(m, s.centers, s.nClusters, new Int32Array(m.rows), new Float64Array(m.rows));
     return this;
-  }
-
-  predict(X: MatrixInput): Int32Array {
-    const { m, state } = this.checkedInput(X);
-    const labels = new Int32Array(m.rows);
-    assignNearest(m, state.centers, state.nClusters, labels, new Float64Array(m.rows));
-    return labels;
-  }
-
-  transform(X: MatrixInput): Matrix {
-    const { m, state } = this.checkedInput(X);
-    return { data: distancesTo(m, state.centers, state.nClusters), rows: m.rows, cols: state.nClusters };
-  }
-
-  fitTransform(X: MatrixInput): Matrix {
-    return this.fit(X).transform(X);
-  }
-
-  score(X: MatrixInput): number {
-    const { m, state } = this.checkedInput(X);
-    return -assignNearest(m, state.centers, state.nClusters, new Int32Array(m.rows), new Float64Array(m.rows));
-  }
-
-  override toOnnx(): Uint8Array {
-    return clustersToOnnx(this);
-  }
-
-  exportOnnx(graph: OnnxGraphBuilder, input: string, prefix: string): OnnxOutputs {
-    const s = this.fittedState();
-    return exportClusters(graph, input, prefix, s.centers, s.nClusters, s.nFeatures);
   }
 
   private checkParams(rows: number): MiniBatchKMeansParams {

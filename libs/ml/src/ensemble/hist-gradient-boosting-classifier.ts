@@ -2,7 +2,7 @@ import { attr, type OnnxGraphBuilder } from "@kiln/onnx";
 import { registerEstimator } from "../catalog.js";
 import type { Classifier, OnnxOutputs, Params, TrainingCallback } from "../estimator.js";
 import { encodeClasses, type ClassLabel, type LabelInput } from "../labels.js";
-import { BaseEstimator, type FittedState } from "../linear/base-estimator.js";
+import { BaseEstimator, type FittedState } from "../base-estimator.js";
 import { toMatrix, type Matrix, type MatrixInput } from "../matrix.js";
 import { accuracyScore } from "../metrics.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";

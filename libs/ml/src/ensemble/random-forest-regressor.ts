@@ -2,7 +2,7 @@ import type { OnnxGraphBuilder } from "@kiln/onnx";
 import { registerEstimator } from "../catalog.js";
 import type { OnnxOutputs, Params, Regressor } from "../estimator.js";
 import { toTargets, type LabelInput } from "../labels.js";
-import { BaseEstimator, type FittedState } from "../linear/base-estimator.js";
+import { BaseEstimator, type FittedState } from "../base-estimator.js";
 import { toMatrix, type MatrixInput } from "../matrix.js";
 import { r2Score } from "../metrics.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";

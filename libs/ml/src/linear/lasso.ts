@@ -2,7 +2,7 @@ import { toTargets, type LabelInput } from "../labels.js";
 import { toMatrix, type MatrixInput } from "../matrix.js";
 import { Random } from "../random.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";
-import { BaseEstimator } from "./base-estimator.js";
+import { BaseEstimator } from "../base-estimator.js";
 import { lassoCoordinateDescent } from "./coordinate-descent.js";
 import { LinearRegressor, type LinearRegressorState } from "./linear-regressor.js";
 import { normalEquations } from "./normal-equations.js";

@@ -4,7 +4,7 @@ import type { Classifier, OnnxOutputs, Params } from "../estimator.js";
 import type { ClassLabel, LabelInput } from "../labels.js";
 import type { Matrix, MatrixInput } from "../matrix.js";
 import { accuracyScore } from "../metrics.js";
-import { BaseEstimator, type FittedState } from "./base-estimator.js";
+import { BaseEstimator, type FittedState } from "../base-estimator.js";
 import { linearScores } from "./linear-scores.js";
 import { classIndexOnnx, classLabelsOnnx } from "./onnx-class-labels.js";
 import { linearScoresOnnx, toFloat32Onnx } from "./onnx-linear.js";

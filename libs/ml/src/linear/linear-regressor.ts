@@ -3,7 +3,7 @@ import type { OnnxOutputs, Params, Regressor } from "../estimator.js";
 import type { LabelInput } from "../labels.js";
 import type { MatrixInput } from "../matrix.js";
 import { r2Score } from "../metrics.js";
-import { BaseEstimator, type FittedState } from "./base-estimator.js";
+import { BaseEstimator, type FittedState } from "../base-estimator.js";
 import { linearScores } from "./linear-scores.js";
 import { linearScoresOnnx, toFloat32Onnx } from "./onnx-linear.js";
 

@@ -1,7 +1,7 @@
 import { encodeClasses, type LabelInput } from "../labels.js";
 import { toMatrix, type MatrixInput } from "../matrix.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";
-import { BaseEstimator } from "./base-estimator.js";
+import { BaseEstimator } from "../base-estimator.js";
 import { minimizeLbfgs } from "./lbfgs.js";
 import { LinearClassifier, sameClasses, type LinearClassifierState } from "./linear-classifier.js";
 import { logisticObjective } from "./logistic-objective.js";

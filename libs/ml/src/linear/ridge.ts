@@ -1,7 +1,7 @@
 import { toTargets, type LabelInput } from "../labels.js";
 import { toMatrix, type MatrixInput } from "../matrix.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";
-import { BaseEstimator } from "./base-estimator.js";
+import { BaseEstimator } from "../base-estimator.js";
 import { LinearRegressor } from "./linear-regressor.js";
 import { leastSquares } from "./least-squares.js";
 

@@ -3,7 +3,7 @@ import type { Incremental, TrainingCallback } from "../estimator.js";
 import { encodeClasses, indexOfClasses, type ClassLabel, type LabelInput } from "../labels.js";
 import { checkWidth, toMatrix, type Matrix, type MatrixInput } from "../matrix.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";
-import { BaseEstimator } from "./base-estimator.js";
+import { BaseEstimator } from "../base-estimator.js";
 import { LinearClassifier, sameClasses, type LinearClassifierState } from "./linear-classifier.js";
 import type { ProbabilityLink } from "./probabilities.js";
 import { seedOf } from "./seed.js";

@@ -2,7 +2,7 @@ import type { Incremental, TrainingCallback } from "../estimator.js";
 import { toTargets, type LabelInput } from "../labels.js";
 import { checkWidth, toMatrix, type Matrix, type MatrixInput } from "../matrix.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";
-import { BaseEstimator } from "./base-estimator.js";
+import { BaseEstimator } from "../base-estimator.js";
 import { LinearRegressor, type LinearRegressorState } from "./linear-regressor.js";
 import { seedOf } from "./seed.js";
 import { squaredError } from "./sgd-losses.js";

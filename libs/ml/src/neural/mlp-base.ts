@@ -1,6 +1,6 @@
 import type { OnnxGraphBuilder } from "@kiln/onnx";
 import type { Params, TrainingCallback } from "../estimator.js";
-import { BaseEstimator } from "../linear/base-estimator.js";
+import { BaseEstimator } from "../base-estimator.js";
 import type { Matrix } from "../matrix.js";
 import { Random } from "../random.js";
 import { seedOf } from "../tree/params.js";

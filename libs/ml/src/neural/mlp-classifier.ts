@@ -3,7 +3,7 @@ import { registerEstimator } from "../catalog.js";
 import type { Classifier, Incremental, OnnxOutputs, Params, TrainingCallback } from "../estimator.js";
 import { InvalidInputError } from "../errors.js";
 import { encodeClasses, indexOfClasses, type ClassLabel, type LabelInput } from "../labels.js";
-import { BaseEstimator } from "../linear/base-estimator.js";
+import { BaseEstimator } from "../base-estimator.js";
 import { checkWidth, toMatrix, type Matrix, type MatrixInput } from "../matrix.js";
 import { accuracyScore } from "../metrics.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";

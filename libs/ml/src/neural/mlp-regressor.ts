@@ -3,7 +3,7 @@ import { registerEstimator } from "../catalog.js";
 import type { Incremental, OnnxOutputs, Params, Regressor, TrainingCallback } from "../estimator.js";
 import { InvalidInputError } from "../errors.js";
 import { toTargets, type LabelInput } from "../labels.js";
-import { BaseEstimator } from "../linear/base-estimator.js";
+import { BaseEstimator } from "../base-estimator.js";
 import { checkWidth, toMatrix, type MatrixInput } from "../matrix.js";
 import { r2Score } from "../metrics.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";

@@ -2,7 +2,7 @@ import { attr, type OnnxGraphBuilder } from "@kiln/onnx";
 import { InvalidInputError } from "../errors.js";
 import type { OnnxOutputs, Transformer } from "../estimator.js";
 import type { LabelInput } from "../labels.js";
-import { BaseEstimator, type FittedState } from "../linear/base-estimator.js";
+import { BaseEstimator, type FittedState } from "../base-estimator.js";
 import { toMatrix, type Matrix, type MatrixInput } from "../matrix.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";
 

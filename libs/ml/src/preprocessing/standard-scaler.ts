@@ -1,7 +1,7 @@
 import type { OnnxGraphBuilder } from "@kiln/onnx";
 import type { Incremental, OnnxOutputs, Transformer } from "../estimator.js";
 import type { LabelInput } from "../labels.js";
-import { BaseEstimator, type FittedState } from "../linear/base-estimator.js";
+import { BaseEstimator, type FittedState } from "../base-estimator.js";
 import { checkWidth, toMatrix, type Matrix, type MatrixInput } from "../matrix.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";
 import { mergeMoments, momentsOf } from "./moments.js";

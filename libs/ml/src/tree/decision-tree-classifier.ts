@@ -6,7 +6,7 @@ import { accuracyScore } from "../metrics.js";
 import { Random } from "../random.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";
 import { registerEstimator } from "../catalog.js";
-import { BaseEstimator, type FittedState } from "../linear/base-estimator.js";
+import { BaseEstimator, type FittedState } from "../base-estimator.js";
 import { binFeatures, TREE_BINS } from "./binning.js";
 import { ClassificationCriterion, type ClassificationImpurity } from "./classification-criterion.js";
 import { growTree } from "./grow.js";

@@ -1,9 +1,9 @@
 import type { OnnxGraphBuilder } from "@kiln/onnx";
-import { InvalidInputError, ModelFormatError, NotFittedError } from "../errors.js";
-import type { OnnxOutputs, Params } from "../estimator.js";
-import { checkWidth, toMatrix, type Matrix, type MatrixInput, type ToMatrixOptions } from "../matrix.js";
-import { modelToOnnx } from "../onnx-export.js";
-import { decodeState, encodeState, FORMAT, type SerializedModel } from "../serialize.js";
+import { InvalidInputError, ModelFormatError, NotFittedError } from "./errors.js";
+import type { OnnxOutputs, Params } from "./estimator.js";
+import { checkWidth, toMatrix, type Matrix, type MatrixInput, type ToMatrixOptions } from "./matrix.js";
+import { modelToOnnx } from "./onnx-export.js";
+import { decodeState, encodeState, FORMAT, type SerializedModel } from "./serialize.js";
 
 /** What every fitted state records, so width checks and ONNX inputs need nothing else. */
 export interface FittedState {
@@ -12,7 +12,7 @@ export interface FittedState {
 
 /**
  * Parameters (sklearn's get_params/set_params, unknown names rejected), the fitted state,
- * JSON and ONNX plumbing shared by the linear models, preprocessing and decomposition.
+ * JSON and ONNX plumbing shared by every estimator.
  * Subclasses keep everything learned in `state`, which is exactly what `toJSON` writes.
  */
 export abstract class BaseEstimator<P extends Params, S extends FittedState> {
