@@ -1,5 +1,6 @@
 import { fetchVerified, prefetchInOrder, type ChunkFetcher, type ChunkRefLike } from "./chunk-fetch.js";
-import { stream } from "./errors.js";
+import { Code } from "@connectrpc/connect";
+import { DataLossError, stream } from "./errors.js";
 import type { ProgressListener } from "./transfer.js";
 
 /** Chunks fetched at once on a bulk read (4 MiB each). */
@@ -19,6 +20,8 @@ export interface OpenDownload<H> {
   chunks: AsyncGenerator<Uint8Array>;
   /** Ends the call, for a caller that gives up before reading every chunk. */
   cancel(): void;
+  /** After the last chunk: whether every chunk came by reference, each checked against its sha256. */
+  allVerified(): boolean;
 }
 
 /**
@@ -43,10 +46,14 @@ export async function openDownload<R, H>(
     throw new Error("the server sent no header");
   }
   const totalBytes = reader.totalBytes(header);
+  let inline = false;
   const load = async (response: R): Promise<Uint8Array | undefined> => {
     const piece = reader.piece(response);
     if (!piece) return undefined;
-    if ("bytes" in piece) return piece.bytes;
+    if ("bytes" in piece) {
+      inline = true;
+      return piece.bytes;
+    }
     if (!fetcher) throw new Error("the server sent a chunk reference, but this client has no URL to fetch it from");
     return fetchVerified(fetcher, piece.reference);
   };
@@ -60,10 +67,14 @@ export async function openDownload<R, H>(
         onProgress?.({ bytes, totalBytes });
         yield data;
       }
+      // References prove each chunk, not that none is missing: the sizes must add up too.
+      if (!inline && bytes !== totalBytes) {
+        throw new DataLossError(`the download ended after ${bytes} of ${totalBytes} bytes`, Code.DataLoss, "INCOMPLETE_DOWNLOAD", {});
+      }
       finished = true;
     } finally {
       if (!finished) cancel();
     }
   })();
-  return { header, chunks, cancel };
+  return { header, chunks, cancel, allVerified: () => !inline };
 }
