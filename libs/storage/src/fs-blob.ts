@@ -1,12 +1,22 @@
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat, unlink } from "node:fs/promises";
 import { once } from "node:events";
 import { dirname, join } from "node:path";
 import { dataLoss, invalidArgument, notFound } from "@kiln/core";
 import type { BlobInfo, BlobStore } from "./blob.js";
 
 const SHA256 = /^[0-9a-f]{64}$/;
+
+/** fsync of a file or a folder (the latter makes a rename in it durable). */
+async function syncPath(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
 
 export function checkBlobId(sha256: string): string {
   if (!SHA256.test(sha256)) throw invalidArgument("INVALID_BLOB_ID", `"${sha256.slice(0, 80)}" is not a sha256 hex digest`);
@@ -15,7 +25,9 @@ export function checkBlobId(sha256: string): string {
 
 /**
  * Blobs as files named by their sha256 (dir/ab/cd/<sha256>). A put streams into a temp
- * file while hashing, then renames it into place: a blob is either whole or absent.
+ * file while hashing, syncs it to disk, then renames it into place and syncs the folder:
+ * a blob is either whole or absent, and one a put has returned survives a power cut
+ * (metadata that names it is synced by SQLite or MongoDB after the put returns).
  */
 export function openFsBlobStore(dir: string): BlobStore {
   const tmp = join(dir, "tmp");
@@ -36,10 +48,12 @@ export function openFsBlobStore(dir: string): BlobStore {
         }
         out.end();
         await once(out, "finish");
+        await syncPath(temp);
         const sha256 = hash.digest("hex");
         const final = pathOf(sha256);
         await mkdir(dirname(final), { recursive: true });
         await rename(temp, final);
+        await syncPath(dirname(final));
         return { sha256, size };
       } catch (e) {
         out.destroy();
