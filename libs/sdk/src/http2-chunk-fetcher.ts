@@ -16,10 +16,16 @@ const CONNECTION_WINDOW_BYTES = 64 * 1024 * 1024;
 export function http2ChunkFetcher(baseUrl: string): ChunkFetcher {
   let session: http2.ClientHttp2Session | undefined;
   let inFlight = 0;
-  const track = (s: http2.ClientHttp2Session, delta: number) => {
-    inFlight += delta;
-    if (inFlight > 0) s.ref();
-    else s.unref();
+  /** Runs one request on the session, which keeps the process alive only meanwhile. */
+  const withSession = async <T>(request: (s: http2.ClientHttp2Session) => Promise<T>): Promise<T> => {
+    const s = open();
+    inFlight++;
+    s.ref();
+    try {
+      return await request(s);
+    } finally {
+      if (--inFlight === 0) s.unref();
+    }
   };
 
   function open(): http2.ClientHttp2Session {
@@ -37,9 +43,7 @@ export function http2ChunkFetcher(baseUrl: string): ChunkFetcher {
 
   return {
     fetch(path, size) {
-      const s = open();
-      track(s, +1);
-      const done = new Promise<{ bytes: Uint8Array; sha256?: string }>((resolve, reject) => {
+      return withSession((s) => new Promise<{ bytes: Uint8Array; sha256?: string }>((resolve, reject) => {
         const req = s.request({ ":path": path });
         const body = Buffer.allocUnsafe(size);
         const hash = createHash("sha256"); // while the bytes arrive, not in a pass of its own
@@ -69,15 +73,12 @@ export function http2ChunkFetcher(baseUrl: string): ChunkFetcher {
         });
         req.on("error", (e) => fail(unavailable(path, e.message)));
         req.end();
-      });
-      return done.finally(() => track(s, -1));
+      }));
     },
     put(prefix, bytes) {
       const sha256 = createHash("sha256").update(bytes).digest("hex");
       const path = prefix + sha256;
-      const s = open();
-      track(s, +1);
-      const done = new Promise<string>((resolve, reject) => {
+      return withSession((s) => new Promise<string>((resolve, reject) => {
         const req = s.request({ ":method": "PUT", ":path": path, "content-length": String(bytes.length) });
         req.on("response", (headers) => {
           const status = Number(headers[":status"]);
@@ -87,8 +88,7 @@ export function http2ChunkFetcher(baseUrl: string): ChunkFetcher {
         });
         req.on("error", (e) => reject(unavailable(path, e.message)));
         req.end(bytes);
-      });
-      return done.finally(() => track(s, -1));
+      }));
     },
     close() {
       session?.close();

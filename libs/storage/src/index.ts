@@ -7,3 +7,4 @@ export { openS3BlobStore, type S3BlobStoreOptions } from "./s3-blob.js";
 export { openMetadataStore, openBlobStore } from "./open.js";
 export * from "./garbage.js";
 export * from "./scan-page.js";
+export * from "./uploaded-chunk.js";

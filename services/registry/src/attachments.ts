@@ -1,23 +1,19 @@
-import { invalidArgument, notFound } from "@kiln/core";
+import { notFound } from "@kiln/core";
 import type { UploadAttachmentRequest } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { RegistryDeps } from "./deps.js";
 import { registryGarbage } from "./garbage.js";
 import { checkAttachmentName, parseVersionName } from "./names.js";
-import { receiveFile, uploadPieces } from "./receive.js";
+import { receiveFile, splitUpload } from "./receive.js";
 import type { AttachmentRecord, ModelRecord, VersionRecord } from "./records.js";
 import { resolveVersion, updateVersion } from "./versions.js";
 
 /** Adds a named file to a version (Rorodata's attach), replacing one of the same name. */
 export async function uploadAttachment(deps: RegistryDeps, requests: AsyncIterable<UploadAttachmentRequest>): Promise<{ model: ModelRecord; version: VersionRecord }> {
   const now = deps.now ?? (() => new Date());
-  const it = requests[Symbol.asyncIterator]();
-  const first = await it.next();
-  if (first.done || first.value.message.case !== "header") throw invalidArgument("HEADER_REQUIRED", "the first message of an attachment upload must be its header");
-  const header = first.value.message.value;
+  const { header, pieces } = await splitUpload(requests, "an attachment upload");
   const { model, ref } = parseVersionName(header.version);
   const name = checkAttachmentName(header.name);
   await resolveVersion(deps, model.name, ref); // fail before receiving bytes
-  const pieces = uploadPieces(it);
   const received = await receiveFile(deps, pieces, { limit: deps.limits.maxModelBytes, what: "attachment" });
   const attachment: AttachmentRecord = {
     name,

@@ -3,7 +3,8 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { once } from "node:events";
-import { failedPrecondition, invalidArgument, resourceExhausted } from "@kiln/core";
+import { invalidArgument, resourceExhausted } from "@kiln/core";
+import { checkUploadedChunk } from "@kiln/storage";
 import type { RegistryDeps } from "./deps.js";
 import { registryGarbage } from "./garbage.js";
 import type { BlobChunk, StoredFile } from "./records.js";
@@ -22,14 +23,28 @@ export interface ReceivedFile {
 /** A piece of an upload: bytes in the stream, or a chunk the client PUT beforehand. */
 export type IncomingPiece = { bytes: Uint8Array } | { reference: { sha256: string; size: bigint } };
 
-type UploadMessage = { message: { case: "chunk"; value: Uint8Array } | { case: "reference"; value: { sha256: string; size: bigint } } | { case: string | undefined } };
+/** Upload streams (model versions, attachments): a header, then inline chunks or references. */
+type UploadMessage<H> = {
+  message:
+    | { case: "header"; value: H }
+    | { case: "chunk"; value: Uint8Array }
+    | { case: "reference"; value: { sha256: string; size: bigint } }
+    | { case: undefined; value?: undefined };
+};
 
-/** The rest of an upload stream after its header: only chunks and references may follow. */
-export async function* uploadPieces(rest: AsyncIterator<UploadMessage>): AsyncGenerator<IncomingPiece> {
+/** Reads an upload's header (InvalidArgument if the stream does not start with one); the rest are its pieces. */
+export async function splitUpload<H>(requests: AsyncIterable<UploadMessage<H>>, what: string): Promise<{ header: H; pieces: AsyncGenerator<IncomingPiece> }> {
+  const it = requests[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done || first.value.message.case !== "header") throw invalidArgument("HEADER_REQUIRED", `the first message of ${what} must be its header`);
+  return { header: first.value.message.value, pieces: uploadPieces(it) };
+}
+
+async function* uploadPieces<H>(rest: AsyncIterator<UploadMessage<H>>): AsyncGenerator<IncomingPiece> {
   for (let next = await rest.next(); !next.done; next = await rest.next()) {
     const m = next.value.message;
-    if (m.case === "chunk") yield { bytes: (m as { value: Uint8Array }).value };
-    else if (m.case === "reference") yield { reference: (m as { value: { sha256: string; size: bigint } }).value };
+    if (m.case === "chunk") yield { bytes: m.value };
+    else if (m.case === "reference") yield { reference: m.value };
     else throw invalidArgument("CHUNK_EXPECTED", "after the header, an upload sends only chunks or chunk references");
   }
 }
@@ -73,11 +88,9 @@ export async function receiveFile(
     chunks.push({ sha256: blob.sha256, size: blob.size });
   };
   const adopt = async (ref: { sha256: string; size: bigint }) => {
-    const stored = await deps.blobs.stat(ref.sha256);
-    if (!stored) throw failedPrecondition("CHUNK_NOT_UPLOADED", `chunk ${ref.sha256} was not uploaded (PUT it first)`, { sha256: ref.sha256 });
-    if (BigInt(stored.size) !== ref.size) throw invalidArgument("CHUNK_SIZE_MISMATCH", `chunk ${ref.sha256} holds ${stored.size} bytes, the reference says ${ref.size}`);
-    count(stored.size);
-    chunks.push({ sha256: ref.sha256, size: stored.size }); // before reading, so a failure marks it
+    const size = await checkUploadedChunk(deps.blobs, ref);
+    count(size);
+    chunks.push({ sha256: ref.sha256, size }); // before reading, so a failure marks it
     for await (const piece of deps.blobs.get(ref.sha256)) await take(piece);
   };
   try {

@@ -1,4 +1,4 @@
-import { invalidArgument, versionKey } from "@kiln/core";
+import { versionKey } from "@kiln/core";
 import type { UploadHeader, UploadModelVersionRequest } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { rm } from "node:fs/promises";
 import type { RegistryDeps } from "./deps.js";
@@ -7,7 +7,7 @@ import { checkModelFile } from "./format-check.js";
 import { checkMetadata } from "./metadata-check.js";
 import { ensureModel } from "./models.js";
 import { checkFormat, checkTag, parseModelName } from "./names.js";
-import { receiveFile, uploadPieces } from "./receive.js";
+import { receiveFile, splitUpload } from "./receive.js";
 import { lineageFromProto, versionToProto, type VersionRecord } from "./records.js";
 import { moveTags } from "./tags.js";
 import { collections, createNextVersion, getModel, updateModel } from "./versions.js";
@@ -30,14 +30,10 @@ function checkHeader(deps: RegistryDeps, header: UploadHeader) {
  */
 export async function uploadModelVersion(deps: RegistryDeps, requests: AsyncIterable<UploadModelVersionRequest>): Promise<VersionRecord & { tags: Record<string, number> }> {
   const now = deps.now ?? (() => new Date());
-  const it = requests[Symbol.asyncIterator]();
-  const first = await it.next();
-  if (first.done || first.value.message.case !== "header") throw invalidArgument("HEADER_REQUIRED", "the first message of an upload must be its header");
-  const header = first.value.message.value;
+  const { header, pieces } = await splitUpload(requests, "an upload");
   const { model, format, tags, metadata } = checkHeader(deps, header);
   if (!header.createModel) await getModel(deps, model); // fail before receiving bytes
 
-  const pieces = uploadPieces(it);
   const pending = format === "onnx" ? deps.startOnnxCheck() : undefined;
   const received = await receiveFile(deps, pieces, { limit: deps.limits.maxModelBytes, what: "model file", spool: pending !== undefined }).catch((e: unknown) => {
     pending?.cancel();

@@ -21,7 +21,7 @@ export async function getModel(deps: Pick<RegistryDeps, "metadata">, name: strin
 }
 
 export async function latestVersion(versions: Collection<VersionRecord>, model: string): Promise<VersionRecord | undefined> {
-  return (await versions.list({ prefix: versionPrefix(model), reverse: true, limit: 1 }))[0]?.value;
+  return (await latestEntry(versions, model))?.value;
 }
 
 /** Resolves a number, tag or "latest" to the version record (NotFound with a reason otherwise). */

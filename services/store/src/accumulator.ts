@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { failedPrecondition, invalidArgument, resourceExhausted } from "@kiln/core";
+import { invalidArgument, resourceExhausted } from "@kiln/core";
+import { checkUploadedChunk } from "@kiln/storage";
 import { DataFormatError, decodeChunk, describeFields, schemaFromIpc, schemasEqual, schemaToIpc } from "@kiln/data";
 import { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
 import type { Schema } from "apache-arrow";
@@ -48,10 +49,8 @@ export class ChunkAccumulator {
 
   /** A chunk the client stored beforehand with an HTTP PUT: checked like any other, not stored again. */
   async addStored(ref: { sha256: string; size: bigint }): Promise<ChunkRef> {
-    const stored = await this.deps.blobs.stat(ref.sha256);
-    if (!stored) throw failedPrecondition("CHUNK_NOT_UPLOADED", `chunk ${ref.sha256} was not uploaded (PUT it first)`, { sha256: ref.sha256 });
-    if (BigInt(stored.size) !== ref.size) throw invalidArgument("CHUNK_SIZE_MISMATCH", `chunk ${ref.sha256} holds ${stored.size} bytes, the reference says ${ref.size}`);
-    if (stored.size > this.deps.limits.maxMessageBytes) throw invalidArgument("CHUNK_TOO_LARGE", `chunk ${ref.sha256} is larger than a message may be`);
+    const size = await checkUploadedChunk(this.deps.blobs, ref);
+    if (size > this.deps.limits.maxMessageBytes) throw invalidArgument("CHUNK_TOO_LARGE", `chunk ${ref.sha256} is larger than a message may be`);
     return this.accept(await this.deps.blobs.getBytes(ref.sha256), async () => ref.sha256);
   }
 
