@@ -11,3 +11,4 @@ export * from "./model-key.js";
 export * from "./pool.js";
 export * from "./check.js";
 export * from "./check-process.js";
+export * from "./skeleton.js";
