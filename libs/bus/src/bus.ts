@@ -17,6 +17,8 @@ export interface StreamConfig {
   subjects: string[];
   /** "limits" keeps messages for every consumer; "workqueue" removes each once acked. */
   retention?: "limits" | "workqueue";
+  /** Messages older than this are removed (default: kept until acked or forever). */
+  maxAgeMs?: number;
 }
 
 export interface ConsumerConfig {

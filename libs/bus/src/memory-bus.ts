@@ -47,6 +47,7 @@ class MemoryBus implements EventBus {
       throw streamConflict(config.name, "retention cannot change");
     }
     existing.stream.subjects = [...config.subjects];
+    existing.stream.maxAgeMs = config.maxAgeMs;
   }
 
   async publish(subject: string, data: Uint8Array, options: PublishOptions = {}): Promise<void> {

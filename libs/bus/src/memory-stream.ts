@@ -6,6 +6,8 @@ export interface StoredMessage {
   subject: string;
   data: Uint8Array;
   headers: Record<string, string>;
+  /** When it was stored (ms since the epoch), for maxAgeMs. */
+  at: number;
 }
 
 /** JetStream's default duplicate window. */
@@ -16,6 +18,7 @@ export class MemoryStream {
   readonly name: string;
   subjects: string[];
   readonly retention: "limits" | "workqueue";
+  maxAgeMs: number | undefined;
   private readonly messages = new Map<number, StoredMessage>();
   private lastSeq = 0;
   // Insertion order is publish order, so expired ids are always at the front.
@@ -25,6 +28,7 @@ export class MemoryStream {
     this.name = config.name;
     this.subjects = [...config.subjects];
     this.retention = config.retention ?? "limits";
+    this.maxAgeMs = config.maxAgeMs;
   }
 
   get last(): number {
@@ -42,23 +46,37 @@ export class MemoryStream {
       this.recentIds.delete(id);
     }
     if (msgId !== undefined && this.recentIds.has(msgId)) return undefined;
-    const msg: StoredMessage = { seq: ++this.lastSeq, subject, data: data.slice(), headers: { ...headers } };
+    this.expire(now);
+    const msg: StoredMessage = { seq: ++this.lastSeq, subject, data: data.slice(), headers: { ...headers }, at: now };
     this.messages.set(msg.seq, msg);
     if (msgId !== undefined) this.recentIds.set(msgId, { seq: msg.seq, at: now });
     return msg;
   }
 
   get(seq: number): StoredMessage | undefined {
+    this.expire(Date.now());
     return this.messages.get(seq);
   }
 
   /** The first stored message at or after `from` that `filter` matches. */
   firstFrom(from: number, filter: string | undefined): StoredMessage | undefined {
-    for (let seq = from; seq <= this.lastSeq; seq++) {
+    this.expire(Date.now());
+    // Map order is publish order, so the first key is the oldest message still stored.
+    const oldest: number = this.messages.keys().next().value ?? this.lastSeq + 1;
+    for (let seq = Math.max(from, oldest); seq <= this.lastSeq; seq++) {
       const msg = this.messages.get(seq);
       if (msg && (filter === undefined || subjectMatches(filter, msg.subject))) return msg;
     }
     return undefined;
+  }
+
+  /** Drops messages past maxAgeMs; insertion order is publish order, so they are at the front. */
+  private expire(now: number): void {
+    if (this.maxAgeMs === undefined) return;
+    for (const msg of this.messages.values()) {
+      if (now - msg.at < this.maxAgeMs) break;
+      this.messages.delete(msg.seq);
+    }
   }
 
   remove(seq: number): void {

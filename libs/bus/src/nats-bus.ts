@@ -34,6 +34,7 @@ export interface NatsBusOptions {
 }
 
 const NANOS_PER_MS = 1_000_000;
+const DUPLICATE_WINDOW_NANOS = 2 * 60_000 * NANOS_PER_MS;
 // How long a publish keeps retrying while JetStream is unreachable (e.g. a server restart).
 const PUBLISH_RETRY_MS = 15_000;
 // A healthy server acks in milliseconds; a lost request should not stall the retry for long.
@@ -81,12 +82,15 @@ class NatsBus implements EventBus {
         if (isJetStreamCode(e, STREAM_NOT_FOUND)) return undefined;
         throw e;
       });
+      const maxAge = (config.maxAgeMs ?? 0) * NANOS_PER_MS;
+      // JetStream refuses a duplicate window longer than the max age.
+      const window = { duplicate_window: maxAge ? Math.min(maxAge, DUPLICATE_WINDOW_NANOS) : DUPLICATE_WINDOW_NANOS };
       if (!info) {
-        await this.jsm.streams.add({ name: config.name, subjects: config.subjects, retention, storage: StorageType.File });
+        await this.jsm.streams.add({ name: config.name, subjects: config.subjects, retention, storage: StorageType.File, max_age: maxAge, ...window });
       } else if (info.config.retention !== retention) {
         throw streamConflict(config.name, "retention cannot change");
-      } else if (!sameSet(info.config.subjects ?? [], config.subjects)) {
-        await this.jsm.streams.update(config.name, { subjects: config.subjects });
+      } else if (!sameSet(info.config.subjects ?? [], config.subjects) || (info.config.max_age ?? 0) !== maxAge) {
+        await this.jsm.streams.update(config.name, { subjects: config.subjects, max_age: maxAge, ...window });
       }
     } catch (e) {
       throw fromJetStream(e, ctx);

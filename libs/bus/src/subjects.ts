@@ -46,8 +46,11 @@ export function checkName(kind: "stream" | "durable", name: string): void {
 }
 
 /** The stream checks both backends make before asking their store. */
-export function checkStreamConfig(config: { name: string; subjects: string[] }): void {
+export function checkStreamConfig(config: { name: string; subjects: string[]; maxAgeMs?: number }): void {
   checkName("stream", config.name);
+  if (config.maxAgeMs !== undefined && !(Number.isFinite(config.maxAgeMs) && config.maxAgeMs > 0)) {
+    throw invalidArgument("INVALID_STREAM_CONFIG", `maxAgeMs must be positive, got ${config.maxAgeMs}`, { stream: config.name });
+  }
   if (config.subjects.length === 0) {
     throw invalidArgument("INVALID_SUBJECT", `stream ${config.name} needs at least one subject`, { stream: config.name });
   }

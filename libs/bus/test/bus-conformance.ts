@@ -116,6 +116,18 @@ export function describeEventBus(name: string, makeBus: () => Promise<BusFixture
         expect((await r.take()).subject).toBe(`${subj}.b.x`);
       });
 
+      it("removes messages older than maxAgeMs, also when set on an existing stream", async () => {
+        await bus.ensureStream({ name: stream, subjects: [`${subj}.>`] });
+        await bus.publish(`${subj}.old`, text("old"));
+        await bus.ensureStream({ name: stream, subjects: [`${subj}.>`], maxAgeMs: 300 });
+        await new Promise((r) => setTimeout(r, 700));
+        await bus.publish(`${subj}.new`, text("new"));
+        const r = await open({ durable: durable() });
+        expect((await r.take()).subject).toBe(`${subj}.new`);
+        await r.none(200);
+        await rejectsWith(bus.ensureStream({ name: stream, subjects: [`${subj}.>`], maxAgeMs: -1 }), Code.InvalidArgument, "INVALID_STREAM_CONFIG");
+      });
+
       it("refuses overlapping streams and a retention change", async () => {
         await bus.ensureStream({ name: stream, subjects: [`${subj}.>`] });
         await rejectsWith(
