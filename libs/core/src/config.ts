@@ -35,6 +35,30 @@ export interface Config {
     /** Largest user metadata object on a model version (as JSON), in bytes. */
     maxMetadataBytes: number;
   };
+  runtime: RuntimeConfig;
+}
+
+export interface RuntimeConfig {
+  /** Where a service that runs on its own finds the others: KILN_URL (the proxy in front of them all). */
+  url: string;
+  storeUrl: string;
+  registryUrl: string;
+  schedulerUrl: string;
+  /** A job's message comes back to the queue when unacknowledged this long (an executor died). */
+  jobAckWaitMs: number;
+  heartbeatMs: number;
+  /** How long job results stay readable. */
+  resultsTtlMs: number;
+  executor: {
+    /** "" picks host-pid. */
+    id: string;
+    labels: string[];
+    slots: number;
+    /** Bytes of model files kept in memory, by content hash. */
+    modelCacheBytes: number;
+    /** Embedded mode runs one executor in the process. */
+    embedded: boolean;
+  };
 }
 
 export class ConfigError extends Error {
@@ -145,6 +169,27 @@ export function loadConfig(env: Env = process.env): Config {
       maxDocumentBytes: int(env, "KILN_MAX_DOCUMENT_BYTES", 16 * 1024 ** 2, 16, 1024 ** 3),
       maxModelBytes: int(env, "KILN_MAX_MODEL_BYTES", 16 * 1024 ** 3, 1024, Number.MAX_SAFE_INTEGER),
       maxMetadataBytes: int(env, "KILN_MAX_METADATA_BYTES", 256 * 1024, 16, 64 * 1024 ** 2),
+    },
+    runtime: runtimeConfig(env),
+  };
+}
+
+function runtimeConfig(env: Env): RuntimeConfig {
+  const url = str(env, "KILN_URL", "http://127.0.0.1:7070");
+  return {
+    url,
+    storeUrl: str(env, "KILN_STORE_URL", url),
+    registryUrl: str(env, "KILN_REGISTRY_URL", url),
+    schedulerUrl: str(env, "KILN_SCHEDULER_URL", url),
+    jobAckWaitMs: int(env, "KILN_JOB_ACK_WAIT_MS", 30_000, 100, 3_600_000),
+    heartbeatMs: int(env, "KILN_EXECUTOR_HEARTBEAT_MS", 1_000, 50, 60_000),
+    resultsTtlMs: int(env, "KILN_RESULTS_TTL_MS", 3_600_000, 1_000, 30 * 86_400_000),
+    executor: {
+      id: str(env, "KILN_EXECUTOR_ID", ""),
+      labels: str(env, "KILN_EXECUTOR_LABELS", "").split(",").map((l) => l.trim()).filter(Boolean),
+      slots: int(env, "KILN_EXECUTOR_SLOTS", 2, 1, 1024),
+      modelCacheBytes: int(env, "KILN_EXECUTOR_MODEL_CACHE_BYTES", 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
+      embedded: bool(env, "KILN_EMBEDDED_EXECUTOR", true),
     },
   };
 }

@@ -10,6 +10,8 @@ export interface PageRequest<T> {
   /** The filter text the token is bound to (AIP-158), and its compiled predicate. */
   filterText: string;
   matches?: (value: T) => boolean;
+  /** Descending key order (e.g. newest first for time-ordered keys). */
+  reverse?: boolean;
 }
 
 /**
@@ -22,7 +24,7 @@ export async function scanPage<T>(collection: Collection<T>, req: PageRequest<T>
   const items: T[] = [];
   let more = false;
   scan: for (;;) {
-    const rows = await collection.list({ prefix: req.prefix, after: cursor, limit: SCAN_BATCH });
+    const rows = await collection.list({ prefix: req.prefix, after: cursor, limit: SCAN_BATCH, reverse: req.reverse });
     for (const row of rows) {
       if (req.matches && !req.matches(row.value)) {
         if (items.length < size) cursor = row.key;

@@ -1,0 +1,86 @@
+import { create, fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { invalidArgument, isKilnError } from "@kiln/core";
+import {
+  ExecutorSchema,
+  HeartbeatResponseSchema,
+  JobQueueSchema,
+  type Executor,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type ListExecutorsRequest,
+} from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { scanPage } from "@kiln/storage";
+import { isFinal, nowOf, readJob, type Scheduler } from "./job-store.js";
+import { parseExecutorName } from "./names.js";
+import { normalizeLabels, queuesServedBy } from "./queues.js";
+import { RESULTS_STREAM, RESULTS_SUBJECT_PREFIX } from "./results.js";
+import { durationFromMs } from "./time.js";
+
+interface ExecutorRecord {
+  executor: JsonValue;
+  /** Last heartbeat, ms since the epoch. */
+  seenAt: number;
+}
+
+/** Missed heartbeats before an executor no longer counts as alive. */
+const MISSED_BEATS = 3;
+
+function executors(s: Scheduler) {
+  return s.metadata.collection<ExecutorRecord>("runtime_executors");
+}
+
+/** Registers or refreshes an executor; answers with its queues and its jobs that were cancelled. */
+export async function heartbeat(s: Scheduler, req: HeartbeatRequest): Promise<HeartbeatResponse> {
+  if (!req.executor) throw invalidArgument("EXECUTOR_REQUIRED", "heartbeat needs the executor");
+  const now = nowOf(s);
+  const executor = create(ExecutorSchema, {
+    ...req.executor,
+    name: parseExecutorName(req.executor.name),
+    labels: normalizeLabels(req.executor.labels),
+    lastHeartbeat: timestampFromDate(now),
+  });
+  if (executor.slots < 1) throw invalidArgument("INVALID_SLOTS", "an executor needs at least one slot");
+  await saveExecutor(s, executor, now.getTime());
+  const queues = await queuesServedBy(s, executor.labels);
+  const cancelledJobs: string[] = [];
+  for (const name of executor.runningJobs) {
+    const job = await readJob(s, name).catch(() => undefined);
+    if (!job || isFinal(job.job.state)) cancelledJobs.push(name);
+  }
+  return create(HeartbeatResponseSchema, {
+    queues: queues.map((q) => create(JobQueueSchema, q)),
+    cancelledJobs,
+    interval: durationFromMs(s.settings.heartbeatMs),
+    resultsStream: RESULTS_STREAM.name,
+    resultsSubjectPrefix: RESULTS_SUBJECT_PREFIX,
+  });
+}
+
+async function saveExecutor(s: Scheduler, executor: Executor, seenAt: number): Promise<void> {
+  const record = { executor: toJson(ExecutorSchema, executor), seenAt };
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const stored = await executors(s).get(executor.name);
+    try {
+      if (stored) await executors(s).update(executor.name, record, stored.rev);
+      else await executors(s).create(executor.name, record);
+      return;
+    } catch (e) {
+      if (!isKilnError(e, Code.Aborted) && !isKilnError(e, Code.AlreadyExists)) throw e;
+    }
+  }
+}
+
+/** Executors heard from within the last few heartbeats, by name. */
+export async function listExecutors(s: Scheduler, req: ListExecutorsRequest): Promise<{ executors: Executor[]; nextPageToken: string }> {
+  const since = nowOf(s).getTime() - MISSED_BEATS * s.settings.heartbeatMs;
+  const page = await scanPage(executors(s), {
+    prefix: "executors/",
+    pageSize: req.pageSize,
+    pageToken: req.pageToken,
+    filterText: "alive",
+    matches: (r) => r.seenAt >= since,
+  });
+  return { executors: page.items.map((r) => fromJson(ExecutorSchema, r.executor)), nextPageToken: page.nextPageToken };
+}

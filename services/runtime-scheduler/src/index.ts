@@ -1,0 +1,28 @@
+import type { ConnectRouter } from "@connectrpc/connect";
+import { ExecutorService, RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { SchedulerDeps } from "./deps.js";
+import { EVENT_STREAM, type Scheduler } from "./job-store.js";
+import { QUEUE_STREAM } from "./queues.js";
+import { RESULTS_STREAM } from "./results.js";
+import { createExecutorService, createRuntimeService } from "./service.js";
+import { JobWatchers } from "./watchers.js";
+
+export type { SchedulerDeps, SchedulerSettings } from "./deps.js";
+export { QUEUE_STREAM } from "./queues.js";
+export { RESULTS_STREAM, RESULTS_SUBJECT_PREFIX, SEQ_HEADER, END_HEADER } from "./results.js";
+export { EVENT_STREAM } from "./job-store.js";
+export { TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "./submit.js";
+export { codeOf } from "./job-errors.js";
+
+/** Prepares the scheduler's streams (events, the job queues, results); call once before serving. */
+export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> {
+  await deps.bus.ensureStream(EVENT_STREAM);
+  await deps.bus.ensureStream(QUEUE_STREAM);
+  await deps.bus.ensureStream({ ...RESULTS_STREAM, maxAgeMs: deps.settings.resultsTtlMs });
+  return { ...deps, watchers: new JobWatchers() };
+}
+
+export function register(router: ConnectRouter, scheduler: Scheduler): void {
+  router.service(RuntimeService, createRuntimeService(scheduler));
+  router.service(ExecutorService, createExecutorService(scheduler));
+}

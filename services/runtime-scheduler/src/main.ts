@@ -1,0 +1,35 @@
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { openBus } from "@kiln/bus";
+import { runProcess } from "@kiln/core";
+import { kilnFiles } from "@kiln/proto";
+import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
+import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
+import { openMetadataStore } from "@kiln/storage";
+import { prepareScheduler, register } from "./index.js";
+
+/** The runtime scheduler as its own process: `node services/runtime-scheduler/dist/main.js`, configured by KILN_* variables. */
+await runProcess({
+  name: "kiln-runtime-scheduler",
+  files: kilnFiles,
+  async setup(config, logger) {
+    const { runtime } = config;
+    const metadata = await openMetadataStore(config, "runtime");
+    const bus = await openBus(config, "kiln-runtime-scheduler");
+    const scheduler = await prepareScheduler({
+      metadata,
+      bus,
+      logger,
+      store: createClient(StoreService, createGrpcTransport({ baseUrl: runtime.storeUrl })),
+      registry: createClient(RegistryService, createGrpcTransport({ baseUrl: runtime.registryUrl })),
+      settings: runtime,
+    });
+    return {
+      routes: (router) => register(router, scheduler),
+      async close() {
+        await bus.close();
+        await metadata.close();
+      },
+    };
+  },
+}).catch(() => process.exit(process.exitCode ?? 1));

@@ -1,0 +1,51 @@
+import { randomBytes } from "node:crypto";
+import { checkId, invalidArgument, parseParent, printable } from "@kiln/core";
+
+/** `projects/{p}/jobs/{id}` → its parts; InvalidArgument otherwise. */
+export function parseJobName(name: string): { project: string; id: string } {
+  const m = /^(projects\/[^/]+)\/jobs\/([^/]+)$/.exec(name);
+  if (!m) throw invalidArgument("INVALID_NAME", `invalid job name "${printable(name)}": expected projects/{project}/jobs/{id}`);
+  parseParent(m[1]!);
+  checkId(m[2]!, "job");
+  return { project: m[1]!, id: m[2]! };
+}
+
+/**
+ * Job ids sort by creation time (a millisecond timestamp, then randomness), so a key
+ * scan lists jobs oldest first and a reverse scan newest first.
+ */
+export function newJobId(now: Date): string {
+  const time = now.getTime().toString(36).padStart(9, "0");
+  return `${time}${randomBytes(6).toString("hex")}`;
+}
+
+export function jobsPrefix(project: string): string {
+  return `${project}/jobs/`;
+}
+
+/** `projects/{p}/models/{m}[/versions/{ref}]` → the version name (ref "latest" if none) and the model's name. */
+export function parseModelRef(ref: string): { model: string; version: string } {
+  const m = /^(projects\/[^/]+\/models\/([^/]+))(?:\/versions\/([^/]+))?$/.exec(ref);
+  if (!m) {
+    throw invalidArgument("INVALID_MODEL", `invalid model "${printable(ref)}": expected projects/{p}/models/{m} or projects/{p}/models/{m}/versions/{number|tag|latest}`);
+  }
+  checkId(m[2]!, "model");
+  return { model: m[1]!, version: `${m[1]}/versions/${m[3] ?? "latest"}` };
+}
+
+export function parseDatasetName(name: string, what: string): string {
+  const m = /^projects\/[^/]+\/datasets\/([^/]+)$/.exec(name);
+  if (!m) throw invalidArgument("INVALID_DATASET", `invalid ${what} "${printable(name)}": expected projects/{p}/datasets/{d}`);
+  checkId(m[1]!, "dataset");
+  return name;
+}
+
+export function executorName(id: string): string {
+  return `executors/${checkId(id, "executor")}`;
+}
+
+export function parseExecutorName(name: string): string {
+  const m = /^executors\/([^/]+)$/.exec(name);
+  if (!m) throw invalidArgument("INVALID_NAME", `invalid executor name "${printable(name)}": expected executors/{id}`);
+  return executorName(m[1]!);
+}

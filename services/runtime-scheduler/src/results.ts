@@ -1,0 +1,121 @@
+import { randomUUID } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import type { BusMessage } from "@kiln/bus";
+import { JobKind, JobState, ReadJobResultsResponseSchema, type Job, type ReadJobResultsResponse } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { jobFailure } from "./job-errors.js";
+import { isFinal, readJob, type Scheduler } from "./job-store.js";
+import { parseJobName } from "./names.js";
+
+export const RESULTS_STREAM_NAME = "KILN_RUNTIME_RESULTS";
+export const RESULTS_SUBJECT_PREFIX = "kiln.runtime.v1.results";
+export const RESULTS_STREAM = { name: RESULTS_STREAM_NAME, subjects: [`${RESULTS_SUBJECT_PREFIX}.>`] };
+/** Headers of a result message: its sequence number, and on the closing message the chunk count. */
+export const SEQ_HEADER = "Kiln-Seq";
+export const END_HEADER = "Kiln-End";
+
+const PRODUCES_RESULTS = new Set([JobKind.PREDICT, JobKind.PREDICT_PROBA, JobKind.TRANSFORM]);
+/** After a job succeeded, how long to wait for result messages still in flight. */
+const SETTLE_MS = 5_000;
+/** Watch the job record this often too (another scheduler may own the change). */
+const POLL_MS = 1_000;
+
+/**
+ * Streams a job's result chunks in order from the results stream, skipping repeats
+ * (a retried attempt publishes the same chunks again), until the executor's end marker.
+ * A job that fails or is cancelled ends the stream with its error.
+ */
+export async function* readJobResults(s: Scheduler, name: string): AsyncGenerator<ReadJobResultsResponse> {
+  const { id } = parseJobName(name);
+  let { job } = await readJob(s, name);
+  const durable = `results_${id}_${randomUUID().slice(0, 8)}`;
+  const sub = await s.bus.subscribe({
+    stream: RESULTS_STREAM_NAME,
+    durable,
+    filterSubject: `${RESULTS_SUBJECT_PREFIX}.${id}`,
+    deliverPolicy: "all",
+    ackWaitMs: 60_000,
+  });
+  const messages = sub[Symbol.asyncIterator]();
+  const changes = new JobChanges(s, name);
+  let pending: Promise<IteratorResult<BusMessage>> | undefined;
+  let next = 0;
+  try {
+    for (;;) {
+      if (isFinal(job.state) && job.state !== JobState.SUCCEEDED) throw jobFailure(name, job.error);
+      if (isFinal(job.state) && !PRODUCES_RESULTS.has(job.kind)) return;
+      pending ??= messages.next();
+      const settled = isFinal(job.state);
+      const winner = await Promise.race([
+        pending.then((r) => ({ kind: "message" as const, r })),
+        settled ? delay(SETTLE_MS).then(() => ({ kind: "quiet" as const })) : changes.next().then((j) => ({ kind: "job" as const, j })),
+      ]);
+      if (winner.kind === "quiet") return; // succeeded, and nothing more arrives (e.g. results expired)
+      if (winner.kind === "job") {
+        job = winner.j;
+        continue;
+      }
+      pending = undefined;
+      if (winner.r.done) return;
+      const msg = winner.r.value;
+      msg.ack();
+      const end = msg.headers[END_HEADER];
+      if (end !== undefined) {
+        if (next >= Number(end)) return;
+        continue;
+      }
+      if (Number(msg.headers[SEQ_HEADER]) !== next) continue; // a repeat from an earlier attempt
+      yield create(ReadJobResultsResponseSchema, { chunk: { arrowIpc: msg.data }, sequence: BigInt(next++) });
+    }
+  } finally {
+    changes.close();
+    await sub.stop().catch(() => {});
+    await s.bus.deleteConsumer(RESULTS_STREAM_NAME, durable).catch(() => {});
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** The job's next state: from this process's watchers at once, or from the record within a second. */
+export class JobChanges {
+  private waiting: ((job: Job) => void) | undefined;
+  private latest: Job | undefined;
+  private readonly stopListening: () => void;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly s: Scheduler,
+    private readonly name: string,
+  ) {
+    this.stopListening = s.watchers.listen(name, (job) => this.offer(job));
+    this.timer = setInterval(() => {
+      readJob(s, name).then(({ job }) => this.offer(job), () => {});
+    }, POLL_MS);
+    this.timer.unref();
+  }
+
+  next(): Promise<Job> {
+    if (this.latest) {
+      const job = this.latest;
+      this.latest = undefined;
+      return Promise.resolve(job);
+    }
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  close(): void {
+    this.stopListening();
+    clearInterval(this.timer);
+  }
+
+  private offer(job: Job): void {
+    const waiting = this.waiting;
+    if (waiting) {
+      this.waiting = undefined;
+      waiting(job);
+    } else {
+      this.latest = job;
+    }
+  }
+}
