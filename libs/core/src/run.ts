@@ -17,7 +17,15 @@ export interface ProcessSpec {
   name: string;
   files: readonly DescFile[];
   /** Opens backends and returns the routes plus a closer for what it opened. */
-  setup(config: Config, logger: Logger): Promise<{ routes: (router: ConnectRouter) => void; httpRoutes?: HttpRoute[]; close(): Promise<void> }>;
+  setup(config: Config, logger: Logger): Promise<{
+    routes: (router: ConnectRouter) => void;
+    httpRoutes?: HttpRoute[];
+    /** Runs once the server listens (e.g. an embedded client of the server itself). */
+    listening?(url: string): Promise<void>;
+    /** Runs first on stop, while the server still answers. */
+    stopping?(): Promise<void>;
+    close(): Promise<void>;
+  }>;
 }
 
 /**
@@ -51,10 +59,18 @@ export async function runProcess(spec: ProcessSpec, env: NodeJS.ProcessEnv = pro
     corsOrigins: config.corsOrigins,
   });
   logger.info({ url: server.url }, "listening");
+  try {
+    await opened.listening?.(server.url);
+  } catch (e) {
+    await server.close();
+    await opened.close();
+    throw e;
+  }
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       logger.info("stopping");
+      await opened.stopping?.();
       await server.close();
       await opened.close();
       await stopTelemetry();

@@ -11,11 +11,18 @@ export function registerEstimator(kind: string, factory: Factory): void {
 
 /** A new, unfitted estimator of a kind by name, e.g. createEstimator("Ridge", { alpha: 0.5 }). */
 export function createEstimator(kind: string, params: Record<string, unknown> = {}, onEpoch?: TrainingCallback): Estimator {
-  const make = factories.get(kind);
+  const make = factories.get(canonicalKind(kind));
   if (!make) throw new MLError(`unknown estimator "${kind}"; known: ${[...factories.keys()].sort().join(", ")}`, "UNKNOWN_ESTIMATOR");
   return make(params, onEpoch);
 }
 
 export function estimatorKinds(): string[] {
   return [...factories.keys()].sort();
+}
+
+/** The registered kind a name means: "logistic_regression", "logisticregression" and "LogisticRegression" all work. */
+export function canonicalKind(name: string): string {
+  if (factories.has(name)) return name;
+  const squash = (s: string) => s.toLowerCase().replace(/[_\-\s]/g, "");
+  return [...factories.keys()].find((k) => squash(k) === squash(name)) ?? name;
 }

@@ -4,6 +4,8 @@ import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
 import { fetchChunkFetcher, type ChunkFetcher } from "./chunk-fetch.js";
 import { Datasets } from "./datasets.js";
 import { Models } from "./models.js";
+import { Runtime } from "./runtime.js";
+import { RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 
 export const DEFAULT_URL = "http://127.0.0.1:7070";
 
@@ -29,6 +31,7 @@ export interface ConnectOptions {
 export class Kiln {
   readonly datasets: Datasets;
   readonly models: Models;
+  readonly runtime: Runtime;
 
   private constructor(
     readonly transport: Transport,
@@ -39,6 +42,7 @@ export class Kiln {
     const store: Client<typeof StoreService> = createClient(StoreService, transport);
     this.datasets = new Datasets(store, project, writeMode, chunks);
     this.models = new Models(createClient(RegistryService, transport), project, chunks);
+    this.runtime = new Runtime(createClient(RuntimeService, transport), project, this.datasets);
   }
 
   /** Lets go of connections (they never keep the process alive anyway). */

@@ -44,6 +44,12 @@ const byCode: Partial<Record<Code, typeof KilnApiError>> = {
   [Code.Canceled]: CancelledError,
 };
 
+/** The typed error for a code, e.g. a failed job's error as seen by a caller waiting on it. */
+export function apiError(code: Code, message: string, reason?: string, metadata: Record<string, string> = {}): KilnApiError {
+  const Type = byCode[code] ?? InternalError;
+  return new Type(message, code, reason, metadata);
+}
+
 /** Turns a ConnectError into the matching typed error; anything else passes through. */
 export function toApiError(e: unknown): unknown {
   if (e instanceof KilnApiError || !(e instanceof ConnectError)) return e;

@@ -10,3 +10,6 @@ export type { Progress, ProgressListener } from "./transfer.js";
 export type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 export * from "./errors.js";
 export { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
+export { Runtime, RuntimeModel, JobHandle, type JobData, type JobOptions, type JobOutcome } from "./runtime.js";
+export type { JobInfo, ExecutorInfo, JobErrorInfo, JobKindName, JobStateName } from "./job-summaries.js";
+export type { TrainedEstimator } from "./model-estimators.js";

@@ -16,6 +16,7 @@ import { lineageInit, type LineageInput } from "./model-lineage.js";
 import { modelIdOf, modelName, versionName } from "./model-refs.js";
 import { nodeFiles, openSource, type ModelSource } from "./model-sources.js";
 import { modelInfo, modelVersionInfo, type ModelInfo, type ModelVersionInfo } from "./model-summaries.js";
+import { estimatorPutOptions, estimatorSpec, isEstimator, TRAINABLE_FORMAT, type TrainedEstimator } from "./model-estimators.js";
 import { uploadAttachment, uploadModelVersion } from "./registry-uploads.js";
 import type { Progress, ProgressListener } from "./transfer.js";
 
@@ -60,7 +61,8 @@ export class Models {
    * Uploads a new version (creating the model if needed), then its attachments. If an
    * attachment fails, the version stays, with the attachments sent before it.
    */
-  async put(name: string, model: ModelSource, options: PutModelOptions = {}): Promise<ModelVersionInfo> {
+  async put(name: string, model: ModelSource | TrainedEstimator, options: PutModelOptions = {}): Promise<ModelVersionInfo> {
+    if (isEstimator(model)) return this.put(name, model.toOnnx(), estimatorPutOptions(model, options));
     const parent = modelName(this.project, name);
     const fileName = options.fileName ?? (typeof model === "string" ? baseName(model) : "");
     const format = options.format ?? guessFormat(fileName || undefined);
@@ -105,8 +107,15 @@ export class Models {
     return out;
   }
 
-  /** An empty model; `put` creates models by itself, this is for setting description and labels first. */
-  async create(name: string, options: { description?: string; labels?: Record<string, string> } = {}): Promise<ModelInfo> {
+  /**
+   * An empty model; `put` creates models by itself, this is for setting description and
+   * labels first. With `estimator` (e.g. "logistic_regression" or "LogisticRegression")
+   * and `params`, version 1 is that estimator untrained, ready for `kiln.runtime.model(name).fit(...)`.
+   */
+  async create(
+    name: string,
+    options: { description?: string; labels?: Record<string, string>; estimator?: string; params?: Record<string, unknown> } = {},
+  ): Promise<ModelInfo> {
     const full = modelName(this.project, name);
     const res = await call(() =>
       this.registry.createModel({
@@ -116,7 +125,15 @@ export class Models {
         labels: options.labels ?? {},
       }),
     );
-    return modelInfo(res.model!);
+    if (!options.estimator) return modelInfo(res.model!);
+    await this.put(full, estimatorSpec(options.estimator, options.params ?? {}), {
+      format: TRAINABLE_FORMAT,
+      fileName: `${modelIdOf(full)}.kiln-ml.json`,
+      mediaType: "application/json",
+      comment: `untrained ${options.estimator}`,
+      metadata: { estimator: options.estimator, params: (options.params ?? {}) as JsonObject },
+    });
+    return this.info(full);
   }
 
   /** Changes the fields given (labels are replaced as a whole). */

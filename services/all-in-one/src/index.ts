@@ -1,5 +1,10 @@
+import { createClient, createRouterTransport } from "@connectrpc/connect";
 import { openBus } from "@kiln/bus";
-import { runProcess, type RunningProcess } from "@kiln/core";
+import { errorInterceptor, runProcess, type RunningProcess } from "@kiln/core";
+import { startExecutor, type RunningExecutor } from "@kiln/executor";
+import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
+import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
+import * as scheduler from "@kiln/runtime-scheduler";
 import { kilnFiles } from "@kiln/proto";
 import { openBlobStore, openMetadataStore } from "@kiln/storage";
 import { join } from "node:path";
@@ -37,12 +42,39 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
         };
         await store.prepareStore(storeDeps);
         await registry.prepareRegistry(registryDeps);
+        // The scheduler reaches the store and registry in-process, without the network.
+        const local = createRouterTransport(
+          (router) => {
+            store.register(router, storeDeps);
+            registry.register(router, registryDeps);
+          },
+          { router: { interceptors: [errorInterceptor(logger)] } },
+        );
+        const runtime = await scheduler.prepareScheduler({
+          metadata,
+          bus,
+          logger: logger.child({ service: "runtime-scheduler" }),
+          store: createClient(StoreService, local),
+          registry: createClient(RegistryService, local),
+          settings: config.runtime,
+        });
+        let executor: RunningExecutor | undefined;
         return {
           routes: (router) => {
             store.register(router, storeDeps);
             registry.register(router, registryDeps);
+            scheduler.register(router, runtime);
           },
           httpRoutes: [...store.httpRoutes(storeDeps), ...registry.httpRoutes(registryDeps)],
+          // One executor in the process, a client of the server like any other.
+          async listening(url) {
+            if (!config.runtime.executor.embedded) return;
+            const self = { ...config.runtime, url, storeUrl: url, registryUrl: url, schedulerUrl: url };
+            executor = await startExecutor(self, bus, logger.child({ service: "executor" }));
+          },
+          async stopping() {
+            await executor?.stop();
+          },
           async close() {
             await bus.close();
             await storeDeps.blobs.close();

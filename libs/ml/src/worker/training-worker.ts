@@ -15,7 +15,8 @@ port.on("message", (request: TrainingRequest) => {
       estimator = createEstimator(request.kind, request.params, onEpoch);
       (estimator as unknown as { fit(X: unknown, y?: unknown): unknown }).fit(request.X, request.y);
     } else {
-      estimator = loadModel(request.model);
+      // An untrained definition (state null, from kiln.models.create) starts from its params.
+      estimator = request.model.state == null ? createEstimator(request.model.kind, request.model.params, onEpoch) : loadModel(request.model);
       const incremental = estimator as unknown as Partial<Incremental>;
       if (typeof incremental.partialFit !== "function") throw new MLError(`${estimator.kind} cannot learn from batches (no partialFit)`, "NO_PARTIAL_FIT");
       incremental.partialFit(request.X, request.y, request.classes ? { classes: request.classes } : undefined);

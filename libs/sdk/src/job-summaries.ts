@@ -1,0 +1,123 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { JobKind, JobState, type Executor, type Job, type JobError } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { apiError, type KilnApiError } from "./errors.js";
+
+export type JobKindName = "fit" | "partial_fit" | "predict" | "predict_proba" | "score" | "transform" | "noop";
+export type JobStateName = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+
+export interface JobErrorInfo {
+  /** A gRPC code name, e.g. "FAILED_PRECONDITION". */
+  code: string;
+  reason: string;
+  message: string;
+}
+
+export interface JobInfo {
+  name: string;
+  id: string;
+  kind: JobKindName;
+  state: JobStateName;
+  model: string;
+  x?: { dataset: string; version: number; temporary: boolean };
+  y?: { dataset: string; version: number; temporary: boolean };
+  params: Record<string, unknown>;
+  outputDataset: string;
+  requiredLabels: string[];
+  maxAttempts: number;
+  progress: { fraction: number; message: string; rowsDone: number; rowsTotal: number; epoch: number; metrics: Record<string, number> };
+  attempts: { number: number; executor: string; startTime?: Date; endTime?: Date; error?: JobErrorInfo }[];
+  result?: { modelVersion: string; metrics: Record<string, number>; rows: number; output?: { name: string; version: number }; ranModelVersion: string };
+  error?: JobErrorInfo;
+  createTime?: Date;
+  startTime?: Date;
+  endTime?: Date;
+}
+
+export interface ExecutorInfo {
+  name: string;
+  labels: string[];
+  slots: number;
+  runningJobs: string[];
+  host: string;
+  startTime?: Date;
+  lastHeartbeat?: Date;
+}
+
+export const kindNames: Record<JobKindName, JobKind> = {
+  fit: JobKind.FIT,
+  partial_fit: JobKind.PARTIAL_FIT,
+  predict: JobKind.PREDICT,
+  predict_proba: JobKind.PREDICT_PROBA,
+  score: JobKind.SCORE,
+  transform: JobKind.TRANSFORM,
+  noop: JobKind.NOOP,
+};
+
+export const stateNames: Record<JobStateName, JobState> = {
+  queued: JobState.QUEUED,
+  running: JobState.RUNNING,
+  succeeded: JobState.SUCCEEDED,
+  failed: JobState.FAILED,
+  cancelled: JobState.CANCELLED,
+};
+
+const lower = <T extends string>(name: string | undefined) => (name ?? "unspecified").toLowerCase() as T;
+const date = (t: Parameters<typeof timestampDate>[0] | undefined) => (t ? timestampDate(t) : undefined);
+const errorInfo = (e: JobError | undefined): JobErrorInfo | undefined => e && { code: e.code, reason: e.reason, message: e.message };
+
+export function jobInfo(job: Job): JobInfo {
+  const input = (i: Job["x"]) => i && { dataset: i.dataset, version: Number(i.version), temporary: i.temporary };
+  const p = job.progress;
+  const r = job.result;
+  return {
+    name: job.name,
+    id: job.name.slice(job.name.lastIndexOf("/") + 1),
+    kind: lower<JobKindName>(JobKind[job.kind]),
+    state: lower<JobStateName>(JobState[job.state]),
+    model: job.model,
+    x: input(job.x),
+    y: input(job.y),
+    params: (job.params ?? {}) as Record<string, unknown>,
+    outputDataset: job.outputDataset,
+    requiredLabels: job.requiredLabels,
+    maxAttempts: job.maxAttempts,
+    progress: {
+      fraction: p?.fraction ?? 0,
+      message: p?.message ?? "",
+      rowsDone: Number(p?.rowsDone ?? 0),
+      rowsTotal: Number(p?.rowsTotal ?? 0),
+      epoch: p?.epoch ?? 0,
+      metrics: p?.metrics ?? {},
+    },
+    attempts: job.attempts.map((a) => ({ number: a.number, executor: a.executor, startTime: date(a.startTime), endTime: date(a.endTime), error: errorInfo(a.error) })),
+    result: r && {
+      modelVersion: r.modelVersion,
+      metrics: r.metrics,
+      rows: Number(r.rows),
+      output: r.output && { name: r.output.name, version: Number(r.output.version) },
+      ranModelVersion: r.ranModelVersion,
+    },
+    error: errorInfo(job.error),
+    createTime: date(job.createTime),
+    startTime: date(job.startTime),
+    endTime: date(job.endTime),
+  };
+}
+
+export function executorInfo(e: Executor): ExecutorInfo {
+  return { name: e.name, labels: e.labels, slots: e.slots, runningJobs: e.runningJobs, host: e.host, startTime: date(e.startTime), lastHeartbeat: date(e.lastHeartbeat) };
+}
+
+/** A failed or cancelled job's error, typed by its code (FailedPreconditionError, DeadlineExceededError...). */
+export function jobError(info: JobInfo): KilnApiError {
+  const code = codeOf(info.error?.code ?? "UNKNOWN");
+  return apiError(code, `job ${info.id} ${info.state}: ${info.error?.message ?? "no reason given"}`, info.error?.reason, { job: info.name });
+}
+
+function codeOf(name: string): Code {
+  if (name === "CANCELLED") return Code.Canceled;
+  const pascal = name.toLowerCase().replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase());
+  const code = (Code as unknown as Record<string, Code>)[pascal];
+  return typeof code === "number" ? code : Code.Unknown;
+}

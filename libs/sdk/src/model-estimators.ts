@@ -1,0 +1,40 @@
+import type { JsonObject } from "@bufbuild/protobuf";
+import type { PutModelOptions } from "./models.js";
+
+/** The file format of an untrained estimator definition, and the attachment holding a trained one's state. */
+export const TRAINABLE_FORMAT = "kiln-ml";
+export const TRAINABLE_ATTACHMENT = "kiln-ml.json";
+
+/** What `kiln.models.put` needs of a local estimator (any @kiln/ml estimator or pipeline). */
+export interface TrainedEstimator {
+  readonly kind: string;
+  readonly fitted: boolean;
+  getParams(): Record<string, unknown>;
+  toJSON(): unknown;
+  toOnnx(): Uint8Array;
+}
+
+export function isEstimator(v: unknown): v is TrainedEstimator {
+  const e = v as Partial<TrainedEstimator>;
+  return typeof v === "object" && v !== null && typeof e.toOnnx === "function" && typeof e.toJSON === "function" && typeof e.kind === "string";
+}
+
+/**
+ * A local estimator goes up as its ONNX export (runnable) with its kiln.ml state
+ * attached, so the runtime can fit it again or continue it (partial fit).
+ */
+export function estimatorPutOptions(e: TrainedEstimator, options: PutModelOptions): PutModelOptions {
+  const attachments = Array.isArray(options.attachments) ? Object.fromEntries(options.attachments.map((p) => [p.slice(p.lastIndexOf("/") + 1), p])) : { ...options.attachments };
+  return {
+    ...options,
+    format: "onnx",
+    fileName: options.fileName ?? `${e.kind}.onnx`,
+    metadata: { estimator: e.kind, params: e.getParams() as JsonObject, ...options.metadata },
+    attachments: { ...attachments, [TRAINABLE_ATTACHMENT]: new TextEncoder().encode(JSON.stringify(e.toJSON())) },
+  };
+}
+
+/** An untrained estimator as a kiln.ml/v1 document with no state. */
+export function estimatorSpec(kind: string, params: Record<string, unknown>): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ format: "kiln.ml/v1", kind, params, state: null }));
+}

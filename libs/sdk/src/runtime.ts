@@ -1,0 +1,240 @@
+import { randomUUID } from "./random-id.js";
+import type { Client } from "@connectrpc/connect";
+import { Table, tableFromArrays } from "apache-arrow";
+import { decodeChunk } from "@kiln/data";
+import { JobKind, JobState, RuntimeService, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { Datasets } from "./datasets.js";
+import { call, stream } from "./errors.js";
+import { classify, type DatasetInput, type TensorData } from "./inputs.js";
+import { executorInfo, jobError, jobInfo, kindNames, stateNames, type ExecutorInfo, type JobInfo, type JobKindName, type JobStateName } from "./job-summaries.js";
+import { modelName, versionName } from "./model-refs.js";
+import { resourceName } from "./names.js";
+import { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
+
+/** A dataset by name (`"sales"`, `"sales@3"` for version 3), by spec, or local data to send along. */
+export type JobData = string | { dataset: string; version?: number; columns?: string[]; filter?: string } | DatasetInput;
+
+export interface JobOptions {
+  /** Estimator params for FIT (override the model's), or NOOP's sleep_ms / fail. */
+  params?: Record<string, unknown>;
+  /** PREDICT / PREDICT_PROBA / TRANSFORM also write their results to this dataset. */
+  output?: string;
+  /** Only executors with all these labels take the job (added to the runtime's `require`). */
+  labels?: string[];
+  timeoutMs?: number;
+  maxAttempts?: number;
+  /** Idempotency key: submitting the same key again returns the first job. */
+  requestId?: string;
+}
+
+/** `kiln.runtime`: OmegaML's runtime. `kiln.runtime.model("churn").fit("X", "y")` → a JobHandle at once. */
+export class Runtime {
+  constructor(
+    private readonly client: Client<typeof RuntimeService>,
+    private readonly project: string,
+    private readonly datasets: Datasets,
+    private readonly labels: string[] = [],
+  ) {}
+
+  /** A runtime whose jobs run only on executors with these labels (OmegaML's `require`). */
+  require(requirement: { labels: string[] }): Runtime {
+    return new Runtime(this.client, this.project, this.datasets, [...this.labels, ...requirement.labels]);
+  }
+
+  model(ref: string): RuntimeModel {
+    return new RuntimeModel(this, versionName(this.project, ref));
+  }
+
+  /** A handle on a job by id or name. */
+  job(idOrName: string): JobHandle {
+    return new JobHandle(this.client, resourceName(this.project, "jobs", idOrName));
+  }
+
+  /** NOOP jobs, for drills and dispatch benchmarks. */
+  noop(options: JobOptions = {}): Promise<JobHandle> {
+    return this.submit(JobKind.NOOP, "", undefined, undefined, options);
+  }
+
+  /** Newest first. */
+  async jobs(options: { states?: JobStateName[]; model?: string; label?: string; limit?: number } = {}): Promise<JobInfo[]> {
+    const out: JobInfo[] = [];
+    let pageToken = "";
+    const limit = options.limit ?? 100;
+    do {
+      const res = await call(() =>
+        this.client.listJobs({
+          parent: `projects/${this.project}`,
+          states: (options.states ?? []).map((s) => stateNames[s]),
+          model: options.model ? modelName(this.project, options.model) : "",
+          label: options.label ?? "",
+          pageSize: Math.min(limit - out.length, 1000),
+          pageToken,
+        }),
+      );
+      out.push(...res.jobs.map(jobInfo));
+      pageToken = res.nextPageToken;
+    } while (pageToken && out.length < limit);
+    return out;
+  }
+
+  async executors(): Promise<ExecutorInfo[]> {
+    const res = await call(() => this.client.listExecutors({ pageSize: 1000 }));
+    return res.executors.map(executorInfo);
+  }
+
+  /** @internal */
+  async submit(kind: JobKind, model: string, x: JobData | undefined, y: JobData | undefined, options: JobOptions): Promise<JobHandle> {
+    const temporaries: string[] = [];
+    try {
+      const job = {
+        kind,
+        model,
+        x: x === undefined ? undefined : await this.input(x, temporaries),
+        y: y === undefined ? undefined : await this.input(y, temporaries),
+        params: options.params as Job["params"],
+        outputDataset: options.output ? resourceName(this.project, "datasets", options.output) : "",
+        requiredLabels: [...this.labels, ...(options.labels ?? [])],
+        timeout: options.timeoutMs ? { seconds: BigInt(Math.floor(options.timeoutMs / 1000)), nanos: (options.timeoutMs % 1000) * 1e6 } : undefined,
+        maxAttempts: options.maxAttempts ?? 0,
+      };
+      const res = await call(() => this.client.submitJob({ parent: `projects/${this.project}`, job, requestId: options.requestId ?? "" }));
+      return new JobHandle(this.client, res.job!.name, res.job);
+    } catch (e) {
+      // Not submitted: the data sent for it has no one to clean it up.
+      await Promise.all(temporaries.map((t) => this.datasets.drop(t, { force: true }).catch(() => {})));
+      throw e;
+    }
+  }
+
+  private async input(data: JobData, temporaries: string[]) {
+    if (typeof data === "string") {
+      const at = data.lastIndexOf("@");
+      const name = at > 0 ? data.slice(0, at) : data;
+      return { dataset: resourceName(this.project, "datasets", name), version: BigInt(at > 0 ? Number(data.slice(at + 1)) : 0) };
+    }
+    if (isSpec(data)) {
+      return { dataset: resourceName(this.project, "datasets", data.dataset), version: BigInt(data.version ?? 0), columns: data.columns ?? [], filter: data.filter ?? "" };
+    }
+    // Local data travels as a temporary dataset, dropped by the scheduler once the job is over.
+    const name = `tmp-${randomUUID()}`;
+    temporaries.push(name);
+    const info = await this.datasets.put(name, asTable(data), { mode: "create", labels: { "kiln.temporary": "true" }, comment: "job input" });
+    return { dataset: resourceName(this.project, "datasets", name), version: BigInt(info.version), temporary: true };
+  }
+}
+
+function isSpec(v: unknown): v is { dataset: string; version?: number; columns?: string[]; filter?: string } {
+  return typeof v === "object" && v !== null && typeof (v as { dataset?: unknown }).dataset === "string" && Object.keys(v).every((k) => ["dataset", "version", "columns", "filter"].includes(k));
+}
+
+/** Jobs read tables; a tensor [N, k] becomes k float columns x0…x{k-1}, a vector one column "y". */
+function asTable(data: DatasetInput): Table {
+  const c = classify(data);
+  if (c.kind === DatasetKind.TABLE) return c.table;
+  if (c.kind === DatasetKind.TENSOR) return tensorTable(c.tensor);
+  if (Array.isArray(data) && data.every((v) => typeof v === "number" || typeof v === "string")) return tableFromArrays({ y: data as never });
+  throw new TypeError("job data must be a dataset name, a table (rows, columns, Arrow), a tensor {data, shape} or an array of labels");
+}
+
+function tensorTable(t: TensorData): Table {
+  const [rows = 0, width = 1] = t.shape;
+  const columns: Record<string, Float64Array> = {};
+  for (let j = 0; j < width; j++) {
+    const col = new Float64Array(rows);
+    for (let i = 0; i < rows; i++) col[i] = Number(t.data[i * width + j]);
+    columns[t.shape.length === 1 ? "y" : `x${j}`] = col;
+  }
+  return tableFromArrays(columns);
+}
+
+/** A model as the runtime sees it: each call submits a job and returns its handle. */
+export class RuntimeModel {
+  constructor(
+    private readonly runtime: Runtime,
+    readonly ref: string,
+  ) {}
+
+  fit(X: JobData, Y?: JobData, options: JobOptions = {}): Promise<JobHandle> {
+    return this.runtime.submit(JobKind.FIT, this.ref, X, Y, options);
+  }
+  partialFit(X: JobData, Y?: JobData, options: JobOptions = {}): Promise<JobHandle> {
+    return this.runtime.submit(JobKind.PARTIAL_FIT, this.ref, X, Y, options);
+  }
+  predict(X: JobData, options: JobOptions = {}): Promise<JobHandle> {
+    return this.runtime.submit(JobKind.PREDICT, this.ref, X, undefined, options);
+  }
+  predictProba(X: JobData, options: JobOptions = {}): Promise<JobHandle> {
+    return this.runtime.submit(JobKind.PREDICT_PROBA, this.ref, X, undefined, options);
+  }
+  score(X: JobData, Y: JobData, options: JobOptions = {}): Promise<JobHandle> {
+    return this.runtime.submit(JobKind.SCORE, this.ref, X, Y, options);
+  }
+  transform(X: JobData, options: JobOptions = {}): Promise<JobHandle> {
+    return this.runtime.submit(JobKind.TRANSFORM, this.ref, X, undefined, options);
+  }
+}
+
+const FINAL = new Set([JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED]);
+const TABLE_RESULTS = new Set<JobKindName>(["predict", "predict_proba", "transform"]);
+
+/** What `get()` resolves to, by job kind. */
+export type JobOutcome = Table | { modelVersion: string; metrics: Record<string, number> } | Record<string, number> | JobInfo;
+
+/** A submitted job: promise-like (`get()`), observable (`watch()`), streamable (`results()`), cancellable. */
+export class JobHandle {
+  readonly id: string;
+
+  constructor(
+    private readonly client: Client<typeof RuntimeService>,
+    readonly name: string,
+    private readonly submitted?: Job,
+  ) {
+    this.id = name.slice(name.lastIndexOf("/") + 1);
+  }
+
+  async info(): Promise<JobInfo> {
+    return jobInfo((await call(() => this.client.getJob({ name: this.name }))).job!);
+  }
+
+  /** The job now, then on every change of state or progress, until it ends. */
+  async *watch(): AsyncGenerator<JobInfo> {
+    for await (const res of stream(this.client.watchJob({ name: this.name }))) yield jobInfo(res.job!);
+  }
+
+  /** Result chunks (Arrow tables) as the executor produces them, in order. */
+  async *results(): AsyncGenerator<Table> {
+    for await (const res of stream(this.client.readJobResults({ name: this.name }))) yield decodeChunk(res.chunk!.arrowIpc);
+  }
+
+  /**
+   * Waits for the end and gives the result: predictions as one Arrow table (PREDICT,
+   * PREDICT_PROBA, TRANSFORM), metrics (SCORE), the new version and training metrics (FIT,
+   * PARTIAL_FIT). A failed or cancelled job throws its error, typed by its code.
+   */
+  async get(): Promise<JobOutcome> {
+    const kind = this.submitted ? jobInfo(this.submitted).kind : (await this.info()).kind;
+    if (TABLE_RESULTS.has(kind)) {
+      const tables: Table[] = [];
+      for await (const table of this.results()) tables.push(table);
+      await this.wait();
+      return tables.length ? tables.reduce((a, b) => a.concat(b)) : new Table();
+    }
+    const info = await this.wait();
+    if (kind === "score") return info.result?.metrics ?? {};
+    if (kind === "fit" || kind === "partial_fit") return { modelVersion: info.result?.modelVersion ?? "", metrics: info.result?.metrics ?? {} };
+    return info;
+  }
+
+  /** The job once it ends; throws the job's error unless it succeeded. */
+  async wait(): Promise<JobInfo> {
+    let last: JobInfo | undefined;
+    for await (const info of this.watch()) last = info;
+    if (!last || !FINAL.has(stateNames[last.state])) last = await this.info();
+    if (last.state !== "succeeded") throw jobError(last);
+    return last;
+  }
+
+  async cancel(): Promise<JobInfo> {
+    return jobInfo((await call(() => this.client.cancelJob({ name: this.name }))).job!);
+  }
+}

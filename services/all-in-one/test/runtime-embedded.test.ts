@@ -1,0 +1,130 @@
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Table } from "apache-arrow";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningProcess } from "@kiln/core";
+import { linearRegressorOnnx } from "@kiln/onnx";
+import { FailedPreconditionError, Kiln, NotFoundError } from "@kiln/sdk";
+import { LogisticRegression } from "@kiln/sdk/ml";
+import { runEmbedded } from "../src/index.js";
+
+const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+/** Two separable blobs: class 1 when x0 + x1 > 0. */
+function blobs(n: number) {
+  const rows = Array.from({ length: n }, (_, i) => {
+    const x0 = Math.sin(i * 12.9898) * 2;
+    const x1 = Math.cos(i * 78.233) * 2;
+    return { x0, x1, label: x0 + x1 > 0 ? 1 : 0 };
+  });
+  return { X: rows.map(({ x0, x1 }) => ({ x0, x1 })), y: rows.map(({ label }) => ({ label })), labels: rows.map((r) => r.label) };
+}
+
+describe("the runtime in embedded mode (scheduler and one executor in the server process)", () => {
+  let dir: string;
+  let running: RunningProcess;
+  let kiln: Kiln;
+  const data = blobs(400);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-runtime-embedded-"));
+    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent" }, false);
+    kiln = await Kiln.connect(running.server.url);
+    await kiln.datasets.put("blobs-x", data.X);
+    await kiln.datasets.put("blobs-y", data.y);
+  });
+  afterAll(async () => {
+    kiln?.close();
+    await running?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("creates an untrained model, fits it remotely, predicts, predicts probabilities and scores", async () => {
+    const model = unique("clf");
+    await kiln.models.create(model, { estimator: "logistic_regression", params: { C: 1 } });
+    const fit = await kiln.runtime.model(model).fit("blobs-x", "blobs-y");
+    const fitted = (await fit.get()) as { modelVersion: string; metrics: Record<string, number> };
+    expect(fitted.modelVersion).toBe(`projects/default/models/${model}/versions/2`);
+    expect(fitted.metrics.training_score).toBeGreaterThan(0.9);
+
+    const version = await kiln.models.get(`${model}:2`);
+    expect(version.runnable).toBe(true);
+    expect(version.metadata).toMatchObject({ estimator: "LogisticRegression", features: ["x0", "x1"], target: "label" });
+    expect(version.lineage).toMatchObject({ trainingJob: fit.name, parentVersion: `projects/default/models/${model}/versions/1` });
+    expect(version.lineage!.sourceDatasets.map((d) => d.name)).toEqual(["projects/default/datasets/blobs-x", "projects/default/datasets/blobs-y"]);
+
+    const predictions = (await (await kiln.runtime.model(model).predict("blobs-x")).get()) as Table;
+    expect(predictions.numRows).toBe(400);
+    const predicted = predictions.getChild("prediction")!.toArray() as BigInt64Array;
+    const agree = data.labels.filter((label, i) => Number(predicted[i]) === label).length;
+    expect(agree / 400).toBeGreaterThan(0.9);
+
+    const proba = (await (await kiln.runtime.model(model).predictProba("blobs-x")).get()) as Table;
+    expect(proba.schema.fields.map((f) => f.name)).toEqual(["probability_0", "probability_1"]);
+    const p0 = proba.getChild("probability_0")!.get(0) as number;
+    const p1 = proba.getChild("probability_1")!.get(0) as number;
+    expect(p0 + p1).toBeCloseTo(1, 5);
+
+    const score = (await (await kiln.runtime.model(model).score("blobs-x", "blobs-y")).get()) as Record<string, number>;
+    expect(score.accuracy).toBeCloseTo(agree / 400, 10);
+  });
+
+  it("takes local data (sent as a temporary dataset, dropped after the job) and writes results to an output dataset", async () => {
+    const model = unique("clf");
+    const clf = new LogisticRegression().fit(
+      data.X.map((r) => [r.x0, r.x1]),
+      data.labels,
+    );
+    await kiln.models.put(model, clf);
+    const job = await kiln.runtime.model(model).predict(data.X.slice(0, 10), { output: "blobs-predictions" });
+    const table = (await job.get()) as Table;
+    expect(table.numRows).toBe(10);
+    const info = await job.info();
+    expect(info.state).toBe("succeeded");
+    expect(info.result?.output).toEqual({ name: "projects/default/datasets/blobs-predictions", version: expect.any(Number) });
+    const written = (await kiln.datasets.get("blobs-predictions")) as Table;
+    expect(written.numRows).toBe(10);
+    expect(info.x?.temporary).toBe(true);
+    await expect.poll(async () => (await kiln.datasets.list()).some((d) => d.name === info.x!.dataset), { timeout: 5000 }).toBe(false);
+  });
+
+  it("re-fits a model put from a local estimator, and refuses to fit an uploaded ONNX model", async () => {
+    const model = unique("local");
+    await kiln.models.put(model, new LogisticRegression().fit([[0, 0], [1, 1], [0, 1], [1, 0]], [0, 1, 0, 1]));
+    const refit = (await (await kiln.runtime.model(model).fit("blobs-x", "blobs-y")).get()) as { modelVersion: string };
+    expect(refit.modelVersion).toMatch(/versions\/2$/);
+
+    const onnxOnly = unique("onnx");
+    await kiln.models.put(onnxOnly, linearRegressorOnnx([1, 2], 0));
+    const err = await kiln.runtime.model(onnxOnly).fit("blobs-x", "blobs-y").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FailedPreconditionError);
+    expect((err as FailedPreconditionError).reason).toBe("NOT_TRAINABLE");
+  });
+
+  it("rejects unknown models and datasets at submit with NotFound, and fails a job whose data lacks the model's columns", async () => {
+    await expect(kiln.runtime.model("no-such-model").predict("blobs-x")).rejects.toBeInstanceOf(NotFoundError);
+    const model = unique("clf");
+    await kiln.models.put(model, new LogisticRegression().fit([[0, 0], [1, 1]], [0, 1]));
+    await expect(kiln.runtime.model(model).predict("no-such-data")).rejects.toBeInstanceOf(NotFoundError);
+
+    await kiln.datasets.put("other-columns", [{ a: 1, b: 2 }]);
+    const job = await kiln.runtime.model(model).predict({ dataset: "other-columns", columns: ["a"] });
+    const err = await job.get().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FailedPreconditionError);
+    expect((err as FailedPreconditionError).message).toMatch(/2 features/);
+    const info = await job.info();
+    expect(info.state).toBe("failed");
+    expect(info.attempts).toHaveLength(1); // not worth a retry
+  });
+
+  it("lists jobs and the embedded executor", async () => {
+    const jobs = await kiln.runtime.jobs({ limit: 5 });
+    expect(jobs.length).toBeGreaterThan(0);
+    expect(jobs[0]!.createTime!.getTime()).toBeGreaterThanOrEqual(jobs.at(-1)!.createTime!.getTime());
+    const executors = await kiln.runtime.executors();
+    expect(executors).toHaveLength(1);
+    expect(executors[0]!.slots).toBeGreaterThan(0);
+  });
+});

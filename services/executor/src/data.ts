@@ -1,0 +1,44 @@
+import type { RecordBatch } from "apache-arrow";
+import { DatasetKind, type DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
+import type { JobInput } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { ExecutorDeps } from "./deps.js";
+import type { ColumnInfo } from "./features.js";
+import { failedPrecondition } from "./job-failure.js";
+
+/** A job input's version header (columns, row count), without reading its rows. */
+export async function describeInput(deps: ExecutorDeps, input: JobInput): Promise<{ version: DatasetVersion; columns: ColumnInfo[] }> {
+  const { version } = await deps.store.getDatasetVersion({ name: `${input.dataset}/versions/${input.version}` });
+  if (version!.kind !== DatasetKind.TABLE) {
+    throw failedPrecondition("NOT_A_TABLE", `${input.dataset} is a ${DatasetKind[version!.kind].toLowerCase()} dataset; jobs read tables (put tensors as tables of columns)`);
+  }
+  const columns = version!.fields.map((f) => ({ name: f.name, type: f.type }));
+  for (const name of input.columns) {
+    if (!columns.some((c) => c.name === name)) throw failedPrecondition("COLUMN_MISSING", `column "${name}" is not in ${input.dataset} (columns: ${columns.map((c) => c.name).join(", ")})`);
+  }
+  return { version: version!, columns };
+}
+
+/** The input's rows as record batches, as they arrive from the store. */
+export function readInput(deps: ExecutorDeps, input: JobInput, columns: string[]): AsyncGenerator<RecordBatch> {
+  return deps.kiln.datasets.read(input.dataset, { version: Number(input.version), columns, filter: input.filter || undefined });
+}
+
+/** Splits batches into slices of at most `rows` rows, so results stream in steady pieces. */
+export async function* sliceBatches(batches: AsyncIterable<RecordBatch>, rows: number): AsyncGenerator<RecordBatch> {
+  for await (const batch of batches) {
+    for (let at = 0; at < batch.numRows; at += rows) yield at === 0 && batch.numRows <= rows ? batch : batch.slice(at, Math.min(batch.numRows, at + rows));
+  }
+}
+
+/** One column's values (targets, labels), all of them. */
+export async function readValues(deps: ExecutorDeps, input: JobInput, column: string): Promise<(number | string)[]> {
+  const values: (number | string)[] = [];
+  for await (const batch of readInput(deps, input, [column])) {
+    const vector = batch.getChild(column)!;
+    for (let i = 0; i < batch.numRows; i++) {
+      const v = vector.get(i);
+      values.push(typeof v === "bigint" ? Number(v) : (v as number | string));
+    }
+  }
+  return values;
+}

@@ -1,0 +1,219 @@
+import { hostname } from "node:os";
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { BusMessage, Subscription } from "@kiln/bus";
+import {
+  ExecutorSchema,
+  QueuedJobSchema,
+  type FinishAttemptResponse,
+  type Job,
+  type JobQueue,
+  type JobResult,
+  JobState,
+} from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { QUEUE_STREAM, RESULTS_SUBJECT_PREFIX } from "@kiln/runtime-scheduler";
+import type { ExecutorDeps } from "./deps.js";
+import { JobFailure, jobErrorOf, Stopped, toJobFailure } from "./job-failure.js";
+import { ProgressReporter } from "./progress.js";
+import { ResultPublisher } from "./results.js";
+import { runJob } from "./run-job.js";
+
+type Outcome = { result: JobResult } | { failure: JobFailure } | { stopped: Stopped };
+
+const FINISH_TRIES = 5;
+
+/**
+ * Pulls jobs from every queue its labels serve, runs up to `slots` at once, keeps each
+ * message alive while its job runs, and acks only once the scheduler has the outcome:
+ * a crash before that hands the job to another executor.
+ */
+export class Executor {
+  private readonly running = new Map<string, AbortController>();
+  private readonly backlog: BusMessage[] = [];
+  private readonly queues = new Map<string, Subscription>();
+  private readonly waiting: (() => void)[] = [];
+  private readonly startTime = new Date();
+  private active = 0;
+  private stopped = false;
+  private heartbeatMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private backlogTimer: NodeJS.Timeout | undefined;
+  private resultsPrefix = RESULTS_SUBJECT_PREFIX;
+
+  constructor(private readonly deps: ExecutorDeps) {
+    this.heartbeatMs = deps.heartbeatMs;
+  }
+
+  /** Registers with the scheduler and starts pulling; resolves after the first heartbeat attempt. */
+  async start(): Promise<void> {
+    await this.beat();
+  }
+
+  /** Stops pulling; running jobs are stopped and their messages handed straight back. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.backlogTimer);
+    for (const controller of this.running.values()) controller.abort(new Stopped("shutdown"));
+    for (const msg of this.backlog.splice(0)) msg.nak();
+    await Promise.all([...this.queues.values()].map((s) => s.stop().catch(() => {})));
+    this.waiting.splice(0).forEach((wake) => wake());
+    for (let i = 0; i < 100 && this.active > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      const executor = create(ExecutorSchema, {
+        name: this.deps.name,
+        labels: this.deps.labels,
+        slots: this.deps.slots,
+        runningJobs: [...this.running.keys()],
+        host: hostname(),
+        startTime: timestampFromDate(this.startTime),
+      });
+      const res = await this.deps.control.heartbeat({ executor });
+      if (res.interval) this.heartbeatMs = Number(res.interval.seconds) * 1000 + res.interval.nanos / 1e6 || this.heartbeatMs;
+      if (res.resultsSubjectPrefix) this.resultsPrefix = res.resultsSubjectPrefix;
+      for (const name of res.cancelledJobs) this.running.get(name)?.abort(new Stopped("cancelled"));
+      for (const queue of res.queues) if (!this.queues.has(queue.consumer) && !this.stopped) await this.serve(queue);
+    } catch (e) {
+      this.deps.logger.warn({ err: e }, "heartbeat failed; retrying");
+    }
+    if (!this.stopped) this.timer = setTimeout(() => void this.beat(), this.heartbeatMs);
+  }
+
+  private async serve(queue: JobQueue): Promise<void> {
+    const sub = await this.deps.bus.subscribe({
+      stream: QUEUE_STREAM.name,
+      durable: queue.consumer,
+      filterSubject: queue.subject,
+      ackWaitMs: this.deps.jobAckWaitMs,
+      maxDeliver: -1, // the scheduler counts attempts; the queue never gives up on a job
+    });
+    this.queues.set(queue.consumer, sub);
+    this.deps.logger.info({ queue: queue.subject, labels: queue.labels }, "serving a job queue");
+    void this.pull(sub);
+  }
+
+  private async pull(sub: Subscription): Promise<void> {
+    const messages = sub[Symbol.asyncIterator]();
+    while (!this.stopped) {
+      await this.capacity();
+      if (this.stopped) break;
+      const next = await messages.next().catch((e: unknown) => {
+        this.deps.logger.warn({ err: e }, "pulling a job failed");
+        return { done: true as const, value: undefined };
+      });
+      if (next.done) break;
+      this.accept(next.value);
+    }
+  }
+
+  /** Resolves when a slot is free. Several queues may each pull one then: extras wait in the backlog. */
+  private capacity(): Promise<void> {
+    if (this.active + this.backlog.length < this.deps.slots) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private accept(msg: BusMessage): void {
+    if (this.stopped) return msg.nak();
+    if (this.active < this.deps.slots) return void this.handle(msg);
+    this.backlog.push(msg);
+    this.backlogTimer ??= setInterval(() => this.backlog.forEach((m) => m.working()), this.keepAliveMs());
+  }
+
+  private keepAliveMs(): number {
+    return Math.max(20, Math.floor(this.deps.jobAckWaitMs / 3));
+  }
+
+  private async handle(msg: BusMessage): Promise<void> {
+    this.active++;
+    const keepAlive = setInterval(() => msg.working(), this.keepAliveMs());
+    try {
+      await this.process(msg);
+    } catch (e) {
+      // The scheduler could not be reached: the job goes back to the queue for a later try.
+      this.deps.logger.warn({ err: e }, "could not hand a job's outcome to the scheduler; it will be retried");
+      msg.nak(1_000);
+    } finally {
+      clearInterval(keepAlive);
+      this.active--;
+      this.next();
+    }
+  }
+
+  private next(): void {
+    const queued = this.backlog.shift();
+    if (this.backlog.length === 0) {
+      clearInterval(this.backlogTimer);
+      this.backlogTimer = undefined;
+    }
+    if (queued) return void this.handle(queued);
+    while (this.waiting.length && this.active + this.backlog.length < this.deps.slots) this.waiting.shift()!();
+  }
+
+  private async process(msg: BusMessage): Promise<void> {
+    let name: string;
+    try {
+      name = fromBinary(QueuedJobSchema, msg.data).name;
+    } catch {
+      this.deps.logger.error({ subject: msg.subject }, "dropping a message that is not a queued job");
+      return msg.term();
+    }
+    const start = await this.deps.control.startAttempt({ name, executor: this.deps.name });
+    if (!start.run) return msg.ack(); // cancelled, finished or out of attempts
+    const outcome = await this.attempt(start.job!, start.attempt);
+    if ("stopped" in outcome && outcome.stopped.why === "shutdown") return msg.nak();
+    const finished = await this.finish(name, start.attempt, outcome);
+    if (finished.requeue) return msg.nak(Number(finished.retryDelay?.seconds ?? 0) * 1000 + (finished.retryDelay?.nanos ?? 0) / 1e6);
+    // Superseded (another executor took the job over after this one was presumed lost):
+    // its message is the other executor's to settle.
+    if ("stopped" in outcome && finished.job?.state !== JobState.CANCELLED) return;
+    msg.ack();
+  }
+
+  private async attempt(job: Job, attempt: number): Promise<Outcome> {
+    const controller = new AbortController();
+    const timeoutMs = job.timeout ? Number(job.timeout.seconds) * 1000 + job.timeout.nanos / 1e6 : 0;
+    const timer = timeoutMs > 0 ? setTimeout(() => controller.abort(new Stopped("timeout")), timeoutMs) : undefined;
+    const progress = new ProgressReporter(this.deps.control, job.name, attempt, () => controller.abort(new Stopped("cancelled")));
+    const jobId = job.name.slice(job.name.lastIndexOf("/") + 1);
+    const results = new ResultPublisher(this.deps.bus, `${this.resultsPrefix}.${jobId}`, jobId);
+    this.running.set(job.name, controller);
+    try {
+      const result = await runJob({ deps: this.deps, job, attempt, signal: controller.signal, progress, results });
+      await progress.flush();
+      return { result };
+    } catch (e) {
+      const why = controller.signal.reason;
+      if (why instanceof Stopped && why.why === "timeout") {
+        return { failure: new JobFailure("DEADLINE_EXCEEDED", "JOB_TIMEOUT", `the job ran longer than its timeout of ${timeoutMs} ms`) };
+      }
+      if (why instanceof Stopped) return { stopped: why };
+      const failure = toJobFailure(e);
+      if (failure.code === "INTERNAL") this.deps.logger.error({ err: e, job: job.name }, "a job failed unexpectedly");
+      return { failure };
+    } finally {
+      clearTimeout(timer);
+      this.running.delete(job.name);
+    }
+  }
+
+  /** Hands the outcome to the scheduler, retrying a few times if it cannot be reached. */
+  private async finish(name: string, attempt: number, outcome: Outcome): Promise<FinishAttemptResponse> {
+    const request =
+      "result" in outcome
+        ? { name, attempt, outcome: { case: "result" as const, value: outcome.result } }
+        : "failure" in outcome
+          ? { name, attempt, outcome: { case: "error" as const, value: jobErrorOf(outcome.failure) }, retryable: outcome.failure.retryable }
+          : { name, attempt, outcome: { case: "error" as const, value: jobErrorOf(new JobFailure("CANCELLED", "STOPPED", outcome.stopped.message)) } };
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.deps.control.finishAttempt(request);
+      } catch (e) {
+        if (tries >= FINISH_TRIES) throw e;
+        await new Promise((r) => setTimeout(r, 200 * 2 ** tries));
+      }
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import type { RecordBatch } from "apache-arrow";
+import type { OnnxTensorData, OnnxTensorMap } from "@kiln/onnx";
+import type { TensorSignature } from "@kiln/sdk";
+import { failedPrecondition } from "./job-failure.js";
+
+/** A dataset column as the store describes it: Arrow type names such as "Float64", "Int64", "Utf8", "Bool". */
+export interface ColumnInfo {
+  name: string;
+  type: string;
+}
+
+/** How rows of a table become a model's inputs. */
+export interface FeaturePlan {
+  /** The columns to read, in order. */
+  columns: string[];
+  feeds(batch: RecordBatch): OnnxTensorMap;
+}
+
+const NUMERIC = /^(Float|Int|Uint|Bool|Decimal)/i;
+const FLOAT_INPUTS: Record<string, "float32" | "float64"> = { float32: "float32", float: "float32", float64: "float64", double: "float64" };
+
+/**
+ * Matches a table to a model's signature before anything runs, so a missing or mistyped
+ * column fails the job at once with its name. A model with one numeric matrix input
+ * [N, k] takes k numeric columns (the ones the job names, else the ones the model was
+ * trained on, else all); a model with several inputs takes the columns named like them.
+ */
+export function planFeatures(inputs: TensorSignature[], table: ColumnInfo[], wanted: string[] | undefined): FeaturePlan {
+  if (inputs.length === 0) throw failedPrecondition("NO_INPUTS", "the model declares no inputs");
+  const byName = new Map(table.map((c) => [c.name, c]));
+  const single = inputs.length === 1 ? inputs[0]! : undefined;
+  if (single && single.shape?.length === 2 && FLOAT_INPUTS[single.elementType] && !byName.has(single.name)) {
+    const columns = wanted?.length ? wanted : table.map((c) => c.name);
+    for (const name of columns) numericColumn(byName, name);
+    const width = single.shape[1];
+    if (typeof width === "number" && width !== columns.length) {
+      throw failedPrecondition("FEATURE_COUNT", `the model takes ${width} features in input "${single.name}" and the job gives ${columns.length} (${columns.join(", ")})`);
+    }
+    return { columns, feeds: (batch) => ({ [single.name]: matrixFeed(batch, columns, FLOAT_INPUTS[single.elementType]!) }) };
+  }
+  for (const input of inputs) {
+    const column = byName.get(input.name);
+    if (!column) throw failedPrecondition("COLUMN_MISSING", `the model's input "${input.name}" has no column of that name in the data (columns: ${table.map((c) => c.name).join(", ")})`);
+    const text = input.elementType === "string";
+    if (text !== /^(Utf8|LargeUtf8|Dictionary)/i.test(column.type) || (!text && !NUMERIC.test(column.type))) {
+      throw failedPrecondition("COLUMN_TYPE", `column "${column.name}" is ${column.type}, the model's input "${input.name}" takes ${input.elementType}`);
+    }
+  }
+  return {
+    columns: inputs.map((i) => i.name),
+    feeds: (batch) => Object.fromEntries(inputs.map((input) => [input.name, columnFeed(batch, input)])),
+  };
+}
+
+function numericColumn(byName: Map<string, ColumnInfo>, name: string): void {
+  const column = byName.get(name);
+  if (!column) throw failedPrecondition("COLUMN_MISSING", `column "${name}" is not in the data (columns: ${[...byName.keys()].join(", ")})`);
+  if (!NUMERIC.test(column.type)) throw failedPrecondition("COLUMN_TYPE", `column "${name}" is ${column.type}; the model takes numbers`);
+}
+
+/** Columns side by side as a row-major [rows, columns] float matrix; nulls become NaN. */
+function matrixFeed(batch: RecordBatch, columns: string[], type: "float32" | "float64"): OnnxTensorData {
+  const rows = batch.numRows;
+  const data = type === "float32" ? new Float32Array(rows * columns.length) : new Float64Array(rows * columns.length);
+  columns.forEach((name, j) => {
+    const vector = batch.getChild(name)!;
+    const width = columns.length;
+    const values = vector.nullCount === 0 && String(vector.type) !== "Bool" ? (vector.toArray() as ArrayLike<number | bigint>) : undefined;
+    if (values && ArrayBuffer.isView(values)) {
+      // Typed-array access: far faster than get(i) on a million rows.
+      if (typeof values[0] === "bigint") for (let i = 0; i < rows; i++) data[i * width + j] = Number(values[i]);
+      else for (let i = 0; i < rows; i++) data[i * width + j] = values[i] as number;
+      return;
+    }
+    for (let i = 0; i < rows; i++) {
+      const v = vector.get(i);
+      data[i * width + j] = v === null ? NaN : Number(v);
+    }
+  });
+  return { type, dims: [rows, columns.length], data } as OnnxTensorData;
+}
+
+function columnFeed(batch: RecordBatch, input: TensorSignature): OnnxTensorData {
+  const vector = batch.getChild(input.name)!;
+  const rows = batch.numRows;
+  const dims = input.shape?.length === 1 ? [rows] : [rows, 1];
+  const values = Array.from({ length: rows }, (_, i) => vector.get(i));
+  switch (input.elementType) {
+    case "string":
+      return { type: "string", dims, data: values.map((v) => (v === null ? "" : String(v))) };
+    case "int64":
+      return { type: "int64", dims, data: BigInt64Array.from(values, (v) => BigInt(Math.trunc(Number(v ?? 0)))) };
+    case "int32":
+      return { type: "int32", dims, data: Int32Array.from(values, (v) => Number(v ?? 0)) };
+    case "float64":
+      return { type: "float64", dims, data: Float64Array.from(values, (v) => (v === null ? NaN : Number(v))) };
+    case "bool":
+      return { type: "bool", dims, data: Uint8Array.from(values, (v) => (v ? 1 : 0)) };
+    default:
+      return { type: "float32", dims, data: Float32Array.from(values, (v) => (v === null ? NaN : Number(v))) };
+  }
+}

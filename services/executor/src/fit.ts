@@ -1,0 +1,121 @@
+import { create } from "@bufbuild/protobuf";
+import { Table, type RecordBatch } from "apache-arrow";
+import { loadModel, TrainingPool, type Classifier, type SerializedModel } from "@kiln/ml";
+import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { TRAINABLE_ATTACHMENT } from "@kiln/runtime-scheduler";
+import type { ModelVersionInfo } from "@kiln/sdk";
+import { describeInput, readInput, readValues } from "./data.js";
+import { featuresOf } from "./inference.js";
+import { checkStopped, type JobContext } from "./job-context.js";
+import { failedPrecondition } from "./job-failure.js";
+
+/**
+ * FIT and PARTIAL_FIT: trains the model's estimator on the inputs in a worker thread of
+ * its own (so a cancel can stop it at once), then stores the result as a new version:
+ * the ONNX export as the file, the kiln.ml state as an attachment, lineage and training
+ * metrics. A retried attempt finds the version an earlier attempt stored and reuses it,
+ * so a job makes one version.
+ */
+export async function runFit(ctx: JobContext): Promise<JobResult> {
+  const { deps, job } = ctx;
+  const parent = await deps.models.version(job.model);
+  const done = await versionOfJob(ctx, parent);
+  if (done) return fitResult(done);
+  const spec = await deps.models.trainable(parent);
+
+  const x = job.x!;
+  const y = job.y?.dataset ? job.y : undefined;
+  const { columns } = await describeInput(deps, x);
+  const target = y ? await targetColumn(ctx, y) : undefined;
+  const sameDataset = y?.dataset === x.dataset;
+  const features = x.columns.length
+    ? x.columns
+    : (featuresOf(parent) ?? columns.map((c) => c.name).filter((c) => !(sameDataset && c === target)));
+  ctx.progress.update({ message: "reading data" });
+  const X = await readTable(ctx, x, features);
+  const labels = y && target ? await readValues(deps, y, target) : undefined;
+  if (labels && labels.length !== X.numRows) throw failedPrecondition("LENGTH_MISMATCH", `x has ${X.numRows} rows and y has ${labels.length}`);
+  checkStopped(ctx.signal);
+
+  ctx.progress.update({ message: `training ${spec.kind}` });
+  const trained = await train(ctx, spec, X, labels);
+  checkStopped(ctx.signal);
+  const estimator = loadModel(trained);
+  const metrics: Record<string, number> = {};
+  const scorer = estimator as Partial<{ score(X: Table, y: unknown): number }>;
+  if (labels && typeof scorer.score === "function") metrics.training_score = scorer.score(X, labels);
+  const classes = (estimator as Partial<Classifier>).classes;
+
+  ctx.progress.update({ message: "storing the model" });
+  const version = await deps.kiln.models.put(parent.name.split("/versions/")[0]!, estimator.toOnnx(), {
+    format: "onnx",
+    fileName: `${parent.model}.onnx`,
+    comment: `${JobKind[job.kind] === "FIT" ? "fit" : "partial fit"} of ${trained.kind} by job ${job.name}`,
+    metadata: {
+      estimator: trained.kind,
+      params: estimator.getParams() as Record<string, never>,
+      features,
+      ...(target ? { target } : {}),
+      ...(classes ? { classes } : {}),
+      ...metrics,
+    },
+    attachments: { [TRAINABLE_ATTACHMENT]: new TextEncoder().encode(JSON.stringify(trained)) },
+    lineage: {
+      sourceDatasets: [x, ...(y ? [y] : [])].filter((d) => !d.temporary).map((d) => ({ name: d.dataset, version: Number(d.version) })),
+      trainingJob: job.name,
+      parentVersion: parent.name,
+    },
+  });
+  return fitResult(version, metrics);
+}
+
+function fitResult(version: ModelVersionInfo, metrics: Record<string, number> = {}): JobResult {
+  const recorded: Record<string, number> = typeof version.metadata.training_score === "number" ? { training_score: version.metadata.training_score } : {};
+  return create(JobResultSchema, { modelVersion: version.name, ranModelVersion: version.lineage?.parentVersion ?? "", metrics: { ...recorded, ...metrics } });
+}
+
+/** A version this job stored in an earlier attempt (complete: with its trainable state). */
+async function versionOfJob(ctx: JobContext, parent: ModelVersionInfo): Promise<ModelVersionInfo | undefined> {
+  const log = await ctx.deps.kiln.models.log(parent.name.split("/versions/")[0]!);
+  return log.find((v) => v.lineage?.trainingJob === ctx.job.name && v.attachments.some((a) => a.name === TRAINABLE_ATTACHMENT));
+}
+
+async function train(ctx: JobContext, spec: SerializedModel, X: Table, y: (number | string)[] | undefined): Promise<SerializedModel> {
+  // A pool of its own: closing it is how a cancel or timeout stops training mid-epoch.
+  const pool = new TrainingPool({ size: 1 });
+  const stop = () => void pool.close();
+  ctx.signal.addEventListener("abort", stop);
+  const onEpoch = (p: { epoch: number; loss?: number; metrics?: Record<string, number> }) =>
+    ctx.progress.update({ epoch: p.epoch, metrics: { ...(p.loss === undefined ? {} : { loss: p.loss }), ...p.metrics } });
+  const params = { ...spec.params, ...ctx.job.params };
+  try {
+    if (ctx.job.kind === JobKind.PARTIAL_FIT) return await pool.partialFit({ ...spec, params }, X, y, { onEpoch });
+    return await pool.fit(spec.kind, params, X, y, { onEpoch });
+  } catch (e) {
+    checkStopped(ctx.signal);
+    throw e;
+  } finally {
+    ctx.signal.removeEventListener("abort", stop);
+    await pool.close();
+  }
+}
+
+async function readTable(ctx: JobContext, input: JobInput, columns: string[]): Promise<Table> {
+  const batches: RecordBatch[] = [];
+  for await (const batch of readInput(ctx.deps, input, columns)) {
+    checkStopped(ctx.signal);
+    batches.push(batch);
+  }
+  if (batches.length === 0) throw failedPrecondition("NO_ROWS", `${input.dataset} has no rows to train on`);
+  return new Table(batches);
+}
+
+async function targetColumn(ctx: JobContext, y: JobInput): Promise<string> {
+  if (y.columns[0]) return y.columns[0];
+  const { columns } = await describeInput(ctx.deps, y);
+  if (y.dataset === ctx.job.x!.dataset) {
+    throw failedPrecondition("TARGET_AMBIGUOUS", `x and y are both ${y.dataset}: name the target column in y's columns`);
+  }
+  if (columns.length !== 1) throw failedPrecondition("TARGET_AMBIGUOUS", `${y.dataset} has ${columns.length} columns: name the target column in y's columns`);
+  return columns[0]!.name;
+}

@@ -1,0 +1,117 @@
+import { create } from "@bufbuild/protobuf";
+import type { RecordBatch, Table } from "apache-arrow";
+import { tableToIpc } from "@kiln/data";
+import { accuracyScore, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
+import { ResourceRefSchema } from "@kiln/proto/kiln/common/v1/resource_pb";
+import { JobKind, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { ModelVersionInfo } from "@kiln/sdk";
+import { Channel } from "./channel.js";
+import { describeInput, readInput, readValues, sliceBatches } from "./data.js";
+import { planFeatures } from "./features.js";
+import { checkStopped, type JobContext } from "./job-context.js";
+import { failedPrecondition } from "./job-failure.js";
+import { runOnnx } from "./onnx-run.js";
+import { outputTable, pickOutput, predictionValues } from "./outputs.js";
+
+/** Rows per model run: big enough to amortize a call, small enough to stream steadily. */
+const BATCH_ROWS = 65_536;
+/** Result messages stay under NATS's default 1 MiB payload limit. */
+const MAX_RESULT_BYTES = 768 * 1024;
+
+/**
+ * PREDICT, PREDICT_PROBA, TRANSFORM and SCORE: the input's rows through the model in
+ * batches, each batch's results published (and written to the output dataset) before
+ * the next batch runs.
+ */
+export async function runInference(ctx: JobContext): Promise<JobResult> {
+  const { deps, job } = ctx;
+  const version = await deps.models.version(job.model);
+  const x = job.x!;
+  const { version: data, columns } = await describeInput(deps, x);
+  const plan = planFeatures(version.signature?.inputs ?? [], columns, x.columns.length ? x.columns : featuresOf(version));
+  const outputName = pickOutput(job.kind === JobKind.SCORE ? JobKind.PREDICT : job.kind, version.signature?.outputs ?? []);
+  const file = await deps.models.file(version);
+  const classes = Array.isArray(version.metadata.classes) ? (version.metadata.classes as (string | number)[]) : undefined;
+  const rowsTotal = x.filter ? 0 : Number(data.rowCount);
+  const scoring = job.kind === JobKind.SCORE;
+  const predictions: (number | string)[] = [];
+  const output = !scoring && job.outputDataset ? startOutput(ctx) : undefined;
+  let rows = 0;
+  try {
+    for await (const batch of sliceBatches(readInput(deps, x, plan.columns), BATCH_ROWS)) {
+      checkStopped(ctx.signal);
+      const outputs = await runOnnx(deps, file, version.sha256, plan.feeds(batch), [outputName]);
+      const tensor = outputs[outputName]!;
+      if (scoring) {
+        for (const v of predictionValues(tensor)) predictions.push(v);
+      } else {
+        const table = outputTable(job.kind, tensor, classes);
+        for (const piece of ipcPieces(table)) await ctx.results.publish(piece);
+        await output?.channel.push(table);
+      }
+      rows += batch.numRows;
+      ctx.progress.update({ rowsDone: BigInt(rows), rowsTotal: BigInt(rowsTotal) });
+    }
+    if (!scoring) await ctx.results.end();
+    output?.channel.close();
+  } catch (e) {
+    output?.channel.close(e);
+    throw e;
+  }
+  const result = create(JobResultSchema, { rows: BigInt(rows), ranModelVersion: version.name });
+  if (output) result.output = await output.written;
+  if (scoring) result.metrics = await scoreAgainst(ctx, predictions, isClassifier(version));
+  return result;
+}
+
+/** The columns a Kiln-trained model learned from (recorded at fit), if known. */
+export function featuresOf(version: ModelVersionInfo): string[] | undefined {
+  const f = version.metadata.features;
+  return Array.isArray(f) && f.every((c) => typeof c === "string") ? (f as string[]) : undefined;
+}
+
+function isClassifier(version: ModelVersionInfo): boolean {
+  return (version.signature?.outputs ?? []).some((o) => /prob/i.test(o.name));
+}
+
+/** Writes result tables to the output dataset as they come; one new version when done. */
+function startOutput(ctx: JobContext) {
+  const channel = new Channel<Table>(2);
+  const comment = `results of job ${ctx.job.name}`;
+  const written = (async () => {
+    const batches = (async function* () {
+      for await (const table of channel) yield* table.batches;
+    })();
+    const info = await ctx.deps.kiln.datasets.write(ctx.job.outputDataset, batches as AsyncIterable<RecordBatch>, { comment });
+    return create(ResourceRefSchema, { name: ctx.job.outputDataset, version: BigInt(info.version) });
+  })();
+  // A failed write releases the producer at once; the error surfaces when `written` is awaited.
+  written.catch((e: unknown) => channel.close(e));
+  return { channel, written };
+}
+
+function* ipcPieces(table: Table): Generator<Uint8Array> {
+  const bytes = tableToIpc(table);
+  if (bytes.length <= MAX_RESULT_BYTES || table.numRows <= 1) {
+    yield bytes;
+    return;
+  }
+  const half = Math.ceil(table.numRows / 2);
+  yield* ipcPieces(table.slice(0, half));
+  yield* ipcPieces(table.slice(half));
+}
+
+async function scoreAgainst(ctx: JobContext, predictions: (number | string)[], classifier: boolean): Promise<Record<string, number>> {
+  const y = ctx.job.y!;
+  const { columns } = await describeInput(ctx.deps, y);
+  const target = y.columns[0] ?? columns[0]?.name;
+  if (!target) throw failedPrecondition("NO_TARGET", `${y.dataset} has no columns`);
+  const truth = await readValues(ctx.deps, y, target);
+  if (truth.length !== predictions.length) {
+    throw failedPrecondition("LENGTH_MISMATCH", `x has ${predictions.length} rows and y has ${truth.length}`);
+  }
+  if (classifier) return { accuracy: accuracyScore(truth, predictions) };
+  const yTrue = truth.map(Number);
+  const yPred = predictions.map(Number);
+  return { r2: r2Score(yTrue, yPred), mse: meanSquaredError(yTrue, yPred), mae: meanAbsoluteError(yTrue, yPred) };
+}

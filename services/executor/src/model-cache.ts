@@ -1,0 +1,54 @@
+import type { Kiln, ModelVersionInfo } from "@kiln/sdk";
+import { FORMAT, type SerializedModel } from "@kiln/ml";
+import { TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/runtime-scheduler";
+import { failedPrecondition } from "./job-failure.js";
+
+/**
+ * Model files by content hash, kept in memory up to a byte budget (least recently used
+ * go first), so a model predicting batch after batch is downloaded once.
+ */
+export class ModelCache {
+  private readonly files = new Map<string, Uint8Array>();
+  private bytes = 0;
+
+  constructor(
+    private readonly kiln: Kiln,
+    private readonly maxBytes: number,
+  ) {}
+
+  version(name: string): Promise<ModelVersionInfo> {
+    return this.kiln.models.get(name);
+  }
+
+  /** The model file; `sha256` is its cache key (the registry checks every byte against it). */
+  async file(version: ModelVersionInfo): Promise<Uint8Array> {
+    const cached = this.files.get(version.sha256);
+    if (cached) {
+      this.files.delete(version.sha256);
+      this.files.set(version.sha256, cached);
+      return cached;
+    }
+    const bytes = await this.kiln.models.bytes(version.name);
+    if (bytes.length <= this.maxBytes) {
+      this.files.set(version.sha256, bytes);
+      this.bytes += bytes.length;
+      for (const [key, value] of this.files) {
+        if (this.bytes <= this.maxBytes) break;
+        this.files.delete(key);
+        this.bytes -= value.length;
+      }
+    }
+    return bytes;
+  }
+
+  /** The kiln.ml estimator a version can be trained from: its file, or its kiln-ml.json attachment. */
+  async trainable(version: ModelVersionInfo): Promise<SerializedModel> {
+    let text: string;
+    if (version.format === TRAINABLE_FORMAT) text = new TextDecoder().decode(await this.file(version));
+    else if (version.attachments.some((a) => a.name === TRAINABLE_ATTACHMENT)) text = new TextDecoder().decode(await this.kiln.models.attachment(version.name, TRAINABLE_ATTACHMENT));
+    else throw failedPrecondition("NOT_TRAINABLE", `${version.name} has no trainable state (an uploaded ${version.format} model)`);
+    const model = JSON.parse(text) as SerializedModel;
+    if (model?.format !== FORMAT || typeof model.kind !== "string") throw failedPrecondition("NOT_TRAINABLE", `${version.name}: its ${TRAINABLE_ATTACHMENT} is not a ${FORMAT} model`);
+    return model;
+  }
+}

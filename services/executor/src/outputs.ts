@@ -1,0 +1,72 @@
+import { Table, makeVector, vectorFromArray, type Vector } from "apache-arrow";
+import type { OnnxTensorData, OnnxTensorMap } from "@kiln/onnx";
+import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { TensorSignature } from "@kiln/sdk";
+import { failedPrecondition } from "./job-failure.js";
+
+/** Which of a model's outputs a job kind returns (sklearn-onnx names first). */
+export function pickOutput(kind: JobKind, outputs: TensorSignature[]): string {
+  const named = (...names: string[]) => outputs.find((o) => names.includes(o.name))?.name;
+  const tensors = outputs.filter((o) => o.kind === "tensor");
+  switch (kind) {
+    case JobKind.PREDICT_PROBA: {
+      const found = named("probabilities", "output_probability") ?? tensors.find((o) => /prob/i.test(o.name))?.name;
+      if (!found) throw failedPrecondition("NO_PROBABILITIES", `the model has no probability output (outputs: ${outputs.map((o) => o.name).join(", ")})`);
+      return found;
+    }
+    case JobKind.TRANSFORM:
+      return named("variable") ?? firstTensor(tensors);
+    default:
+      return named("label", "output_label", "variable") ?? firstTensor(tensors);
+  }
+}
+
+function firstTensor(tensors: TensorSignature[]): string {
+  if (!tensors[0]) throw failedPrecondition("NO_TENSOR_OUTPUT", "the model has no tensor output Kiln can return");
+  return tensors[0].name;
+}
+
+/**
+ * One output tensor as table columns: [N] or [N, 1] → one column; [N, k] → k columns
+ * (`probability_<class>` for probabilities when the classes are known, else `<base>_<j>`).
+ */
+export function outputTable(kind: JobKind, tensor: OnnxTensorData, classes?: (string | number)[]): Table {
+  const rows = tensor.dims[0] ?? 0;
+  const width = tensor.dims.length > 1 ? tensor.dims.slice(1).reduce((a, b) => a * b, 1) : 1;
+  const base = kind === JobKind.PREDICT_PROBA ? "probability" : kind === JobKind.TRANSFORM ? "component" : "prediction";
+  const columns: Record<string, Vector> = {};
+  if (width === 1) {
+    columns[kind === JobKind.TRANSFORM ? "component_0" : base] = column(tensor.data, rows, 1, 0);
+  } else {
+    for (let j = 0; j < width; j++) {
+      const suffix = kind === JobKind.PREDICT_PROBA && classes?.length === width ? String(classes[j]) : String(j);
+      columns[`${base}_${suffix}`] = column(tensor.data, rows, width, j);
+    }
+  }
+  return new Table(columns);
+}
+
+function column(data: OnnxTensorData["data"], rows: number, width: number, j: number): Vector {
+  if (Array.isArray(data)) return vectorFromArray(Array.from({ length: rows }, (_, i) => String(data[i * width + j])));
+  const typed = data as Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+  if (width === 1) return makeVector(typed.slice(0, rows) as Float32Array);
+  const Type = typed.constructor as new (n: number) => typeof typed;
+  const out = new Type(rows);
+  for (let i = 0; i < rows; i++) out[i] = typed[i * width + j]!;
+  return makeVector(out as Float32Array);
+}
+
+/** The predictions of a batch as plain values (for scoring). */
+export function predictionValues(tensor: OnnxTensorData): (number | string)[] {
+  const rows = tensor.dims[0] ?? 0;
+  const width = tensor.dims.length > 1 ? tensor.dims.slice(1).reduce((a, b) => a * b, 1) : 1;
+  const out: (number | string)[] = new Array(rows);
+  const data = tensor.data as ArrayLike<number | bigint | string>;
+  for (let i = 0; i < rows; i++) {
+    const v = data[i * width]!;
+    out[i] = typeof v === "bigint" ? Number(v) : v;
+  }
+  return out;
+}
+
+export type { OnnxTensorMap };

@@ -1,0 +1,52 @@
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { EventBus } from "@kiln/bus";
+import { checkId, type Logger, type RuntimeConfig } from "@kiln/core";
+import { OnnxWorkerPool } from "@kiln/onnx";
+import { ExecutorService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
+import { Kiln } from "@kiln/sdk";
+import { hostname } from "node:os";
+import type { ExecutorDeps } from "./deps.js";
+import { Executor } from "./executor.js";
+import { ModelCache } from "./model-cache.js";
+
+export interface RunningExecutor {
+  executor: Executor;
+  deps: ExecutorDeps;
+  stop(): Promise<void>;
+}
+
+/** Builds an executor from the runtime config (its own process, or embedded) and starts it. */
+export async function startExecutor(config: RuntimeConfig, bus: EventBus, logger: Logger): Promise<RunningExecutor> {
+  const id = config.executor.id || `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, "-");
+  checkId(id, "executor");
+  const kiln = await Kiln.connect({ url: config.url });
+  const grpc = (baseUrl: string) => createGrpcTransport({ baseUrl, readMaxBytes: 256 * 1024 ** 2, writeMaxBytes: 256 * 1024 ** 2 });
+  const onnx = new OnnxWorkerPool({ size: Math.max(1, Math.min(config.executor.slots, 4)), intraOpNumThreads: 1 });
+  const deps: ExecutorDeps = {
+    name: `executors/${id}`,
+    labels: config.executor.labels,
+    slots: config.executor.slots,
+    bus,
+    logger: logger.child({ executor: id }),
+    kiln,
+    store: createClient(StoreService, grpc(config.storeUrl)),
+    control: createClient(ExecutorService, grpc(config.schedulerUrl)),
+    onnx,
+    models: new ModelCache(kiln, config.executor.modelCacheBytes),
+    jobAckWaitMs: config.jobAckWaitMs,
+    heartbeatMs: config.heartbeatMs,
+  };
+  const executor = new Executor(deps);
+  await executor.start();
+  return {
+    executor,
+    deps,
+    async stop() {
+      await executor.stop();
+      await onnx.close();
+      kiln.close();
+    },
+  };
+}
