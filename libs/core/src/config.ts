@@ -182,7 +182,7 @@ function runtimeConfig(env: Env): RuntimeConfig {
     registryUrl: str(env, "KILN_REGISTRY_URL", url),
     schedulerUrl: str(env, "KILN_SCHEDULER_URL", url),
     jobAckWaitMs: int(env, "KILN_JOB_ACK_WAIT_MS", 30_000, 100, 3_600_000),
-    heartbeatMs: int(env, "KILN_EXECUTOR_HEARTBEAT_MS", 1_000, 50, 60_000),
+    heartbeatMs: int(env, "KILN_EXECUTOR_HEARTBEAT_MS", 500, 50, 60_000),
     resultsTtlMs: int(env, "KILN_RESULTS_TTL_MS", 3_600_000, 1_000, 30 * 86_400_000),
     executor: {
       id: str(env, "KILN_EXECUTOR_ID", ""),

@@ -17,6 +17,11 @@ export interface ConnectOptions {
    * `url` too and bulk reads fetch chunks with plain GETs beside it.
    */
   transport?: Transport;
+  /**
+   * Services that do not sit behind `url` (distributed mode without a proxy): each
+   * defaults to `url`. Node transport only.
+   */
+  services?: { store?: string; registry?: string; runtime?: string };
   /** Project for short names; default "default". */
   project?: string;
   /**
@@ -38,16 +43,21 @@ export class Kiln {
     readonly project: string,
     writeMode: "stream" | "resumable",
     private readonly chunks: ChunkFetcher | undefined,
+    services: Partial<Record<"store" | "registry" | "runtime", { transport: Transport; chunks?: ChunkFetcher }>> = {},
   ) {
-    const store: Client<typeof StoreService> = createClient(StoreService, transport);
-    this.datasets = new Datasets(store, project, writeMode, chunks);
-    this.models = new Models(createClient(RegistryService, transport), project, chunks);
-    this.runtime = new Runtime(createClient(RuntimeService, transport), project, this.datasets);
+    const store: Client<typeof StoreService> = createClient(StoreService, services.store?.transport ?? transport);
+    this.datasets = new Datasets(store, project, writeMode, services.store?.chunks ?? chunks);
+    this.models = new Models(createClient(RegistryService, services.registry?.transport ?? transport), project, services.registry?.chunks ?? chunks);
+    this.runtime = new Runtime(createClient(RuntimeService, services.runtime?.transport ?? transport), project, this.datasets);
+    this.ownFetchers = Object.values(services).flatMap((s) => (s.chunks ? [s.chunks] : []));
   }
+
+  private readonly ownFetchers: ChunkFetcher[];
 
   /** Lets go of connections (they never keep the process alive anyway). */
   close(): void {
     this.chunks?.close();
+    for (const fetcher of this.ownFetchers) fetcher.close();
   }
 
   static async connect(urlOrOptions?: string | ConnectOptions): Promise<Kiln> {
@@ -62,7 +72,11 @@ export class Kiln {
     // Loaded lazily so that browsers, which pass their own transport, never load Node modules.
     const { createGrpcTransport } = await import("@connectrpc/connect-node");
     const { http2ChunkFetcher } = await import("./http2-chunk-fetcher.js");
-    const transport = createGrpcTransport({ baseUrl, readMaxBytes: 256 * 1024 ** 2, writeMaxBytes: 256 * 1024 ** 2 });
-    return new Kiln(transport, project, options.writeMode ?? "stream", http2ChunkFetcher(baseUrl));
+    const grpc = (url: string) => createGrpcTransport({ baseUrl: url, readMaxBytes: 256 * 1024 ** 2, writeMaxBytes: 256 * 1024 ** 2 });
+    const services: Partial<Record<"store" | "registry" | "runtime", { transport: Transport; chunks?: ChunkFetcher }>> = {};
+    for (const [service, url] of Object.entries(options.services ?? {}) as ["store" | "registry" | "runtime", string | undefined][]) {
+      if (url && url !== baseUrl) services[service] = { transport: grpc(url), chunks: service === "runtime" ? undefined : http2ChunkFetcher(url) };
+    }
+    return new Kiln(grpc(baseUrl), project, options.writeMode ?? "stream", http2ChunkFetcher(baseUrl), services);
   }
 }

@@ -21,7 +21,7 @@ export interface RunningExecutor {
 export async function startExecutor(config: RuntimeConfig, bus: EventBus, logger: Logger): Promise<RunningExecutor> {
   const id = config.executor.id || `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, "-");
   checkId(id, "executor");
-  const kiln = await Kiln.connect({ url: config.url });
+  const kiln = await Kiln.connect({ url: config.url, services: { store: config.storeUrl, registry: config.registryUrl, runtime: config.schedulerUrl } });
   const grpc = (baseUrl: string) => createGrpcTransport({ baseUrl, readMaxBytes: 256 * 1024 ** 2, writeMaxBytes: 256 * 1024 ** 2 });
   const onnx = new OnnxWorkerPool({ size: Math.max(1, Math.min(config.executor.slots, 4)), intraOpNumThreads: 1 });
   const deps: ExecutorDeps = {

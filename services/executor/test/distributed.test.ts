@@ -1,0 +1,146 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Table } from "apache-arrow";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startNatsServer, type NatsServer } from "@kiln/bus/testing";
+import { DeadlineExceededError, InternalError, Kiln, type JobInfo } from "@kiln/sdk";
+import { startService, type ServiceProcess } from "./processes.js";
+
+const ACK_WAIT_MS = 2_000;
+
+/** Rows whose target is a linear function of the features: y = 3·a − 2·b + 1. */
+function linearRows(n: number) {
+  return Array.from({ length: n }, (_, i) => {
+    const a = ((i * 37) % 101) / 10;
+    const b = ((i * 53) % 97) / 10;
+    return { a, b, y: 3 * a - 2 * b + 1 };
+  });
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("the runtime as separate processes over NATS JetStream (store, registry, scheduler, executors)", () => {
+  let dir: string;
+  let nats: NatsServer;
+  let store: ServiceProcess;
+  let registry: ServiceProcess;
+  let scheduler: ServiceProcess;
+  const executors: ServiceProcess[] = [];
+  let kiln: Kiln;
+  let common: Record<string, string>;
+
+  const startExecutor = async (id: string, labels = "") => {
+    const executor = await startService("executor", { ...common, KILN_EXECUTOR_ID: id, KILN_EXECUTOR_LABELS: labels, KILN_EXECUTOR_SLOTS: "2" });
+    executors.push(executor);
+    return executor;
+  };
+  const running = (name: string) => until(`${name} to run`, async () => ((await kiln.runtime.job(name).info()).state === "running" ? true : undefined));
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-runtime-dist-"));
+    nats = await startNatsServer({ storeDir: join(dir, "nats") });
+    const bus = { KILN_BUS: "nats", KILN_NATS_URL: nats.url, KILN_PORT: "0" };
+    store = await startService("store", { ...bus, KILN_DATA_DIR: join(dir, "store") });
+    registry = await startService("registry", { ...bus, KILN_DATA_DIR: join(dir, "registry") });
+    const peers = { KILN_STORE_URL: store.url, KILN_REGISTRY_URL: registry.url };
+    scheduler = await startService("runtime-scheduler", { ...bus, ...peers, KILN_DATA_DIR: join(dir, "scheduler") });
+    common = { ...bus, ...peers, KILN_URL: scheduler.url, KILN_SCHEDULER_URL: scheduler.url, KILN_JOB_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_EXECUTOR_HEARTBEAT_MS: "200" };
+    await startExecutor("exec-a");
+    await startExecutor("exec-b");
+    kiln = await Kiln.connect({ url: scheduler.url, services: { store: store.url, registry: registry.url } });
+    await kiln.datasets.put("train", linearRows(200));
+    await kiln.datasets.put("big", linearRows(300_000).map(({ a, b }) => ({ a, b })));
+  }, 60_000);
+
+  afterAll(async () => {
+    kiln?.close();
+    for (const p of [...executors, scheduler, registry, store]) await p?.stop();
+    await nats?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("fits, predicts with results streamed before the job ends, and scores", async () => {
+    await kiln.models.create("lin", { estimator: "linear_regression" });
+    const fit = await kiln.runtime.model("lin").fit({ dataset: "train", columns: ["a", "b"] }, { dataset: "train", columns: ["y"] });
+    expect(await fit.get()).toMatchObject({ modelVersion: "projects/default/models/lin/versions/2" });
+
+    const predict = await kiln.runtime.model("lin").predict("big");
+    let rows = 0;
+    let firstAt = 0;
+    let first: Table | undefined;
+    for await (const chunk of predict.results()) {
+      firstAt ||= Date.now();
+      first ??= chunk;
+      rows += chunk.numRows;
+    }
+    const done = await predict.wait();
+    expect(rows).toBe(300_000);
+    expect(firstAt).toBeLessThan(done.endTime!.getTime()); // the first chunk arrived while the job still ran
+    expect(first!.getChild("prediction")!.get(1)).toBeCloseTo(3 * 3.7 - 2 * 5.3 + 1, 3);
+
+    const score = await (await kiln.runtime.model("lin").score({ dataset: "train", columns: ["a", "b"] }, { dataset: "train", columns: ["y"] })).get();
+    expect((score as Record<string, number>).r2).toBeCloseTo(1, 6);
+    const ran = new Set((await kiln.runtime.jobs({ model: "lin" })).map((j) => j.attempts[0]?.executor));
+    expect(ran.size).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("finishes a job on the other executor, once, when its executor is killed mid-job", async () => {
+    const job = await kiln.runtime.noop({ params: { sleep_ms: 2_500 } });
+    await running(job.name);
+    const victim = (await job.info()).attempts[0]!.executor;
+    const proc = executors.find((e, i) => `executors/${["exec-a", "exec-b"][i]}` === victim)!;
+    await proc.kill();
+    const info = (await job.get()) as JobInfo;
+    expect(info.state).toBe("succeeded");
+    expect(info.attempts).toHaveLength(2);
+    expect(info.attempts[0]).toMatchObject({ executor: victim, error: { reason: "EXECUTOR_LOST" } });
+    expect(info.attempts[1]!.executor).not.toBe(victim);
+    executors.splice(executors.indexOf(proc), 1);
+    await startExecutor(victim.slice("executors/".length));
+  }, 60_000);
+
+  it("keeps jobs no executor can take QUEUED, across a NATS restart, and runs them when one appears", async () => {
+    const jobs = await Promise.all([1, 2, 3].map(() => kiln.runtime.require({ labels: ["gpu"] }).noop()));
+    await new Promise((r) => setTimeout(r, 1_000));
+    for (const job of jobs) expect((await job.info()).state).toBe("queued");
+    await nats.restart();
+    await startExecutor("exec-gpu", "gpu");
+    for (const job of jobs) expect(((await job.get()) as JobInfo).attempts[0]!.executor).toBe("executors/exec-gpu");
+  }, 60_000);
+
+  it("ends a poison job FAILED after its attempts while other jobs keep flowing", async () => {
+    const poison = await kiln.runtime.noop({ params: { fail: "boom" }, maxAttempts: 2 });
+    const others = await Promise.all(Array.from({ length: 8 }, () => kiln.runtime.noop()));
+    for (const job of others) expect(((await job.get()) as JobInfo).state).toBe("succeeded");
+    const err = await poison.get().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InternalError);
+    expect((err as Error).message).toMatch(/failed after 2 attempts: boom/);
+    expect((await poison.info()).attempts.map((a) => a.error?.message)).toEqual(["boom", "boom"]);
+  }, 60_000);
+
+  it("stops a cancelled job within a second and fails a job past its timeout with DEADLINE_EXCEEDED", async () => {
+    const long = await kiln.runtime.noop({ params: { sleep_ms: 30_000 } });
+    await running(long.name);
+    const cancelledAt = Date.now();
+    expect((await long.cancel()).state).toBe("cancelled");
+    await until("the executor to drop the job", async () => {
+      const busy = (await kiln.runtime.executors()).some((e) => e.runningJobs.includes(long.name));
+      return busy ? undefined : true;
+    });
+    expect(Date.now() - cancelledAt).toBeLessThan(1_500);
+
+    const slow = await kiln.runtime.noop({ params: { sleep_ms: 10_000 }, timeoutMs: 300 });
+    const err = await slow.get().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DeadlineExceededError);
+    expect((await slow.info()).attempts).toHaveLength(1);
+  }, 60_000);
+});
