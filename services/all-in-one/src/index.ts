@@ -70,7 +70,7 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
           async listening(url) {
             if (!config.runtime.executor.embedded) return;
             const self = { ...config.runtime, url, storeUrl: url, registryUrl: url, schedulerUrl: url };
-            executor = await startExecutor(self, bus, logger.child({ service: "executor" }));
+            executor = await startExecutor(self, bus, logger.child({ service: "executor" }), scheduler.localExecutorControl(runtime));
           },
           async stopping() {
             await executor?.stop();

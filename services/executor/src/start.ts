@@ -1,4 +1,4 @@
-import { createClient } from "@connectrpc/connect";
+import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { EventBus } from "@kiln/bus";
 import { checkId, type Logger, type RuntimeConfig } from "@kiln/core";
@@ -18,7 +18,13 @@ export interface RunningExecutor {
 }
 
 /** Builds an executor from the runtime config (its own process, or embedded) and starts it. */
-export async function startExecutor(config: RuntimeConfig, bus: EventBus, logger: Logger): Promise<RunningExecutor> {
+export async function startExecutor(
+  config: RuntimeConfig,
+  bus: EventBus,
+  logger: Logger,
+  /** The scheduler's calls in-process (embedded mode) instead of over gRPC. */
+  control?: Client<typeof ExecutorService>,
+): Promise<RunningExecutor> {
   const id = config.executor.id || `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, "-");
   checkId(id, "executor");
   const kiln = await Kiln.connect({ url: config.url, services: { store: config.storeUrl, registry: config.registryUrl, runtime: config.schedulerUrl } });
@@ -32,7 +38,7 @@ export async function startExecutor(config: RuntimeConfig, bus: EventBus, logger
     logger: logger.child({ executor: id }),
     kiln,
     store: createClient(StoreService, grpc(config.storeUrl)),
-    control: createClient(ExecutorService, grpc(config.schedulerUrl)),
+    control: control ?? createClient(ExecutorService, grpc(config.schedulerUrl)),
     onnx,
     models: new ModelCache(kiln, config.executor.modelCacheBytes),
     jobAckWaitMs: config.jobAckWaitMs,

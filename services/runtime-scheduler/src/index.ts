@@ -26,3 +26,4 @@ export function register(router: ConnectRouter, scheduler: Scheduler): void {
   router.service(RuntimeService, createRuntimeService(scheduler));
   router.service(ExecutorService, createExecutorService(scheduler));
 }
+export { localExecutorControl } from "./local-control.js";

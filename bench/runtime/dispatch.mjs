@@ -1,0 +1,105 @@
+// Dispatch: N no-op jobs through the runtime, on NATS JetStream with two executors and on
+// the in-process bus (embedded, one executor with the same slots in total). Prints jobs/s
+// (first submit to last job end) and submit→start latency (the job's start_time minus its
+// create_time, both stamped by the scheduler) at p50/p99.
+// Two phases per bus: throughput (N jobs submitted by `concurrency` clients at once, so the
+// queue fills and latency includes queueing), then latency alone (jobs submitted one after
+// another by one client, the queue empty).
+// Usage: node bench/runtime/dispatch.mjs [--jobs 10000] [--concurrency 64] [--slots 8] [--latency-jobs 500]
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { startNatsServer } from "@kiln/bus/testing";
+import { Kiln } from "@kiln/sdk";
+import { arg, repoRoot, startKiln } from "../lib.mjs";
+
+const jobs = Number(arg("jobs", "10000"));
+const concurrency = Number(arg("concurrency", "64"));
+const slots = Number(arg("slots", "8"));
+const latencyJobs = Number(arg("latency-jobs", "500"));
+
+async function startExecutor(env) {
+  const child = spawn(process.execPath, [`${repoRoot}/services/executor/dist/main.js`], { env: { ...process.env, KILN_LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  for await (const line of createInterface({ input: child.stdout })) {
+    if (line.startsWith("{") && JSON.parse(line).msg === "executor running") break;
+  }
+  child.stdout.resume();
+  return child;
+}
+
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+async function submitAll(kiln, count, parallel) {
+  const names = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < count) {
+        next++;
+        names.push((await kiln.runtime.noop()).name);
+      }
+    }),
+  );
+  return names;
+}
+
+async function drained(kiln) {
+  while ((await kiln.runtime.jobs({ states: ["queued", "running"], limit: 1 })).length > 0) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** submit→start of the newest `count` jobs, sorted. */
+async function latencies(kiln, count) {
+  const all = await kiln.runtime.jobs({ limit: count });
+  return {
+    sorted: all.filter((j) => j.startTime).map((j) => j.startTime.getTime() - j.createTime.getTime()).sort((a, b) => a - b),
+    failed: all.filter((j) => j.state !== "succeeded").length,
+  };
+}
+
+async function run(label, kiln) {
+  const started = performance.now();
+  await submitAll(kiln, jobs, concurrency);
+  const submitted = performance.now();
+  await drained(kiln);
+  const rate = jobs / ((performance.now() - started) / 1000);
+  const loaded = await latencies(kiln, jobs);
+  await submitAll(kiln, latencyJobs, 1);
+  await drained(kiln);
+  const idle = await latencies(kiln, latencyJobs);
+  const p = (l, q) => `${percentile(l.sorted, q)} ms`;
+  console.log(
+    `${label.padEnd(22)} ${rate.toFixed(0).padStart(5)} jobs/s (submits ${(jobs / ((submitted - started) / 1000)).toFixed(0)}/s)` +
+      `   submit→start, queue full: p50 ${p(loaded, 50)} p99 ${p(loaded, 99)}; one at a time: p50 ${p(idle, 50)} p99 ${p(idle, 99)}` +
+      `   (${loaded.failed + idle.failed} not succeeded)`,
+  );
+  return rate;
+}
+
+const dir = await mkdtemp(join(tmpdir(), "kiln-bench-dispatch-"));
+const nats = await startNatsServer({ storeDir: join(dir, "nats") });
+const children = [];
+try {
+  // In-process bus: everything in one process, one executor with all the slots.
+  const memory = await startKiln({ KILN_DATA_DIR: join(dir, "memory"), KILN_EXECUTOR_SLOTS: String(slots * 2) });
+  children.push(memory.child);
+  const memoryKiln = await Kiln.connect(memory.url);
+  const memoryRate = await run("in-process bus", memoryKiln);
+  memoryKiln.close();
+  memory.child.kill("SIGTERM");
+
+  // JetStream: the embedded server on NATS with its executor, plus a second executor process.
+  const bus = { KILN_BUS: "nats", KILN_NATS_URL: nats.url };
+  const server = await startKiln({ ...bus, KILN_DATA_DIR: join(dir, "nats-kiln"), KILN_EXECUTOR_SLOTS: String(slots) });
+  children.push(server.child);
+  children.push(await startExecutor({ ...bus, KILN_URL: server.url, KILN_EXECUTOR_ID: "second", KILN_EXECUTOR_SLOTS: String(slots) }));
+  const kiln = await Kiln.connect(server.url);
+  const natsRate = await run("JetStream, 2 executors", kiln);
+  kiln.close();
+  console.log(`ratio JetStream / in-process: ${(natsRate / memoryRate).toFixed(2)}   (target: >= 2000 jobs/s and p50 <= 2 ms)`);
+} finally {
+  for (const child of children) child.kill("SIGTERM");
+  await nats.stop();
+  await rm(dir, { recursive: true, force: true });
+}

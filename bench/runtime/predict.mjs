@@ -1,0 +1,56 @@
+// Remote predict: N rows (default 1,000,000) through a small model as a runtime job, the
+// predictions streamed back to this client, against onnxruntime-node run in this process
+// on the same rows. Prints both times, rows/s and the ratio (in-process time / Kiln time).
+// Usage: node bench/runtime/predict.mjs [--rows 1000000] [--rounds 3]
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { tableFromArrays } from "apache-arrow";
+import { InferenceSession, Tensor } from "onnxruntime-node";
+import { LinearRegression } from "@kiln/ml";
+import { Kiln } from "@kiln/sdk";
+import { arg, startKiln, timed } from "../lib.mjs";
+
+const rows = Number(arg("rows", "1000000"));
+const rounds = Number(arg("rounds", "3"));
+const FEATURES = 4;
+
+const columns = {};
+for (let j = 0; j < FEATURES; j++) columns[`f${j}`] = Float64Array.from({ length: rows }, (_, i) => Math.sin(i * (j + 1)));
+const training = Array.from({ length: 1000 }, (_, i) => Array.from({ length: FEATURES }, (_, j) => columns[`f${j}`][i]));
+const model = new LinearRegression().fit(training, training.map((r) => r.reduce((a, b, j) => a + b * (j + 1), 0.5)));
+
+const dir = await mkdtemp(join(tmpdir(), "kiln-bench-predict-"));
+const kilnProc = await startKiln({ KILN_DATA_DIR: join(dir, "kiln") });
+try {
+  const kiln = await Kiln.connect(kilnProc.url);
+  await kiln.datasets.put("bench-rows", tableFromArrays(columns));
+  await kiln.models.put("bench-linear", model);
+
+  // The baseline: the same model and rows, one onnxruntime call in this process (float32 matrix built beforehand).
+  const session = await InferenceSession.create(model.toOnnx());
+  const matrix = new Float32Array(rows * FEATURES);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < FEATURES; j++) matrix[i * FEATURES + j] = columns[`f${j}`][i];
+  const input = new Tensor("float32", matrix, [rows, FEATURES]);
+
+  let best = { kiln: Infinity, direct: Infinity };
+  for (let round = 1; round <= rounds; round++) {
+    const direct = await timed(() => session.run({ X: input }));
+    const remote = await timed(async () => {
+      const job = await kiln.runtime.model("bench-linear").predict("bench-rows");
+      let n = 0;
+      for await (const chunk of job.results()) n += chunk.numRows;
+      if (n !== rows) throw new Error(`got ${n} rows back, expected ${rows}`);
+    });
+    best = { kiln: Math.min(best.kiln, remote.seconds), direct: Math.min(best.direct, direct.seconds) };
+  }
+  const rate = (s) => `${((rows / s) / 1e6).toFixed(2)} M rows/s`;
+  console.log(`best of ${rounds} rounds; ${rows} rows × ${FEATURES} features, linear model`);
+  console.log(`kiln remote predict (streamed back)  ${best.kiln.toFixed(3)} s  ${rate(best.kiln)}`);
+  console.log(`onnxruntime in-process               ${best.direct.toFixed(3)} s  ${rate(best.direct)}`);
+  console.log(`ratio in-process / kiln: ${(best.direct / best.kiln).toFixed(3)} (target >= 0.8)`);
+  kiln.close();
+} finally {
+  kilnProc.child.kill("SIGTERM");
+  await rm(dir, { recursive: true, force: true });
+}
