@@ -19,8 +19,10 @@ export async function describeInput(deps: ExecutorDeps, input: JobInput): Promis
 }
 
 /** The input's rows as record batches, as they arrive from the store. */
-export function readInput(deps: ExecutorDeps, input: JobInput, columns: string[]): AsyncGenerator<RecordBatch> {
-  return deps.kiln.datasets.read(input.dataset, { version: Number(input.version), columns, filter: input.filter || undefined });
+export function readInput(deps: ExecutorDeps, input: JobInput, columns: string[], all?: ColumnInfo[]): AsyncGenerator<RecordBatch> {
+  // Every column in stored order reads the stored chunks as they are (fetched by reference, in bulk).
+  const everything = all && all.length === columns.length && all.every((c, i) => c.name === columns[i]);
+  return deps.kiln.datasets.read(input.dataset, { version: Number(input.version), columns: everything ? undefined : columns, filter: input.filter || undefined });
 }
 
 /** Splits batches into slices of at most `rows` rows, so results stream in steady pieces. */

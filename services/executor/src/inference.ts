@@ -37,21 +37,30 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   const predictions: (number | string)[] = [];
   const output = !scoring && job.outputDataset ? startOutput(ctx) : undefined;
   let rows = 0;
+  // Batch n+1 runs in the model while batch n's results are published: one in flight, in order.
+  let emitting: Promise<void> = Promise.resolve();
+  const emit = async (table: Table, batchRows: number) => {
+    for (const piece of ipcPieces(table)) await ctx.results.publish(piece);
+    await output?.channel.push(table);
+    rows += batchRows;
+    ctx.progress.update({ rowsDone: BigInt(rows), rowsTotal: BigInt(rowsTotal) });
+  };
   try {
-    for await (const batch of sliceBatches(readInput(deps, x, plan.columns), BATCH_ROWS)) {
+    for await (const batch of sliceBatches(readInput(deps, x, plan.columns, columns), BATCH_ROWS)) {
       checkStopped(ctx.signal);
       const outputs = await runOnnx(deps, file, version.sha256, plan.feeds(batch), [outputName]);
       const tensor = outputs[outputName]!;
       if (scoring) {
         for (const v of predictionValues(tensor)) predictions.push(v);
-      } else {
-        const table = outputTable(job.kind, tensor, classes);
-        for (const piece of ipcPieces(table)) await ctx.results.publish(piece);
-        await output?.channel.push(table);
+        rows += batch.numRows;
+        ctx.progress.update({ rowsDone: BigInt(rows), rowsTotal: BigInt(rowsTotal) });
+        continue;
       }
-      rows += batch.numRows;
-      ctx.progress.update({ rowsDone: BigInt(rows), rowsTotal: BigInt(rowsTotal) });
+      await emitting;
+      emitting = emit(outputTable(job.kind, tensor, classes), batch.numRows);
+      emitting.catch(() => {}); // awaited before the next batch or after the loop
     }
+    await emitting;
     if (!scoring) await ctx.results.end();
     output?.channel.close();
   } catch (e) {
