@@ -1,0 +1,81 @@
+import { tableFromArrays, vectorFromArray } from "apache-arrow";
+import { describe, expect, it } from "vitest";
+import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { TensorSignature } from "@kiln/sdk";
+import { planFeatures } from "../src/features.js";
+import { JobFailure } from "../src/job-failure.js";
+import { outputTable, pickOutput } from "../src/outputs.js";
+
+const matrixInput: TensorSignature = { name: "X", kind: "tensor", elementType: "float32", shape: ["N", 2] };
+const columns = [
+  { name: "a", type: "Float64" },
+  { name: "b", type: "Int64" },
+  { name: "city", type: "Utf8" },
+];
+
+function failure(fn: () => unknown): JobFailure {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof JobFailure) return e;
+    throw e;
+  }
+  throw new Error("expected a JobFailure");
+}
+
+describe("matching a table to a model's signature", () => {
+  it("feeds named numeric columns as one float matrix, nulls as NaN", () => {
+    const plan = planFeatures([matrixInput], columns, ["a", "b"]);
+    expect(plan.columns).toEqual(["a", "b"]);
+    const batch = tableFromArrays({ a: Float64Array.from([1.5, 2.5]), b: BigInt64Array.from([3n, 4n]) }).batches[0]!;
+    const feed = plan.feeds(batch).X!;
+    expect(feed).toMatchObject({ type: "float32", dims: [2, 2] });
+    expect(Array.from(feed.data as Float32Array)).toEqual([1.5, 3, 2.5, 4]);
+    const withNull = tableFromArrays({ a: vectorFromArray([1, null]), b: vectorFromArray([2, 3]) }).batches[0]!;
+    expect(Array.from(planFeatures([matrixInput], columns, ["a", "b"]).feeds(withNull).X!.data as Float32Array)).toEqual([1, 2, NaN, 3]);
+  });
+
+  it("names the missing column, the mistyped column, and a wrong feature count", () => {
+    expect(failure(() => planFeatures([matrixInput], columns, ["a", "zip"]))).toMatchObject({ code: "FAILED_PRECONDITION", reason: "COLUMN_MISSING", message: expect.stringContaining('"zip"') });
+    expect(failure(() => planFeatures([matrixInput], columns, ["a", "city"]))).toMatchObject({ reason: "COLUMN_TYPE", message: expect.stringContaining('"city"') });
+    expect(failure(() => planFeatures([matrixInput], columns.slice(0, 1), undefined))).toMatchObject({ reason: "FEATURE_COUNT", message: expect.stringContaining("takes 2 features") });
+  });
+
+  it("maps a model with one input per column by name and type (as sklearn-onnx exports mixed tables)", () => {
+    const inputs: TensorSignature[] = [
+      { name: "a", kind: "tensor", elementType: "float32", shape: ["N", 1] },
+      { name: "city", kind: "tensor", elementType: "string", shape: ["N", 1] },
+    ];
+    const plan = planFeatures(inputs, columns, undefined);
+    const batch = tableFromArrays({ a: Float64Array.from([1, 2]), city: ["x", "y"] }).batches[0]!;
+    const feeds = plan.feeds(batch);
+    expect(feeds.a).toMatchObject({ type: "float32", dims: [2, 1] });
+    expect(feeds.city).toMatchObject({ type: "string", dims: [2, 1], data: ["x", "y"] });
+    expect(failure(() => planFeatures([{ ...inputs[1]!, name: "country" }], columns, undefined))).toMatchObject({ reason: "COLUMN_MISSING" });
+    expect(failure(() => planFeatures([{ ...inputs[1]!, name: "a" }], columns, undefined))).toMatchObject({ reason: "COLUMN_TYPE" });
+  });
+});
+
+describe("model outputs as result tables", () => {
+  const outputs: TensorSignature[] = [
+    { name: "label", kind: "tensor", elementType: "int64", shape: ["N"] },
+    { name: "probabilities", kind: "tensor", elementType: "float32", shape: ["N", 2] },
+  ];
+
+  it("picks the output each job kind returns", () => {
+    expect(pickOutput(JobKind.PREDICT, outputs)).toBe("label");
+    expect(pickOutput(JobKind.PREDICT_PROBA, outputs)).toBe("probabilities");
+    expect(pickOutput(JobKind.TRANSFORM, [{ name: "variable", kind: "tensor", elementType: "float32", shape: ["N", 3] }])).toBe("variable");
+    expect(failure(() => pickOutput(JobKind.PREDICT_PROBA, [outputs[0]!]))).toMatchObject({ reason: "NO_PROBABILITIES" });
+  });
+
+  it("makes one column per output column, named by class when the classes are known", () => {
+    const proba = outputTable(JobKind.PREDICT_PROBA, { type: "float32", dims: [2, 2], data: Float32Array.from([0.25, 0.75, 0.5, 0.5]) }, ["no", "yes"]);
+    expect(proba.schema.fields.map((f) => f.name)).toEqual(["probability_no", "probability_yes"]);
+    expect(Array.from(proba.getChild("probability_yes")!.toArray() as Float32Array)).toEqual([0.75, 0.5]);
+    const labels = outputTable(JobKind.PREDICT, { type: "int64", dims: [2], data: BigInt64Array.from([1n, 0n]) });
+    expect(labels.schema.fields.map((f) => f.name)).toEqual(["prediction"]);
+    const transformed = outputTable(JobKind.TRANSFORM, { type: "float32", dims: [1, 3], data: Float32Array.from([1, 2, 3]) });
+    expect(transformed.schema.fields.map((f) => f.name)).toEqual(["component_0", "component_1", "component_2"]);
+  });
+});
