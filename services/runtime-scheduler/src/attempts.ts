@@ -3,6 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   JobAttemptSchema,
   JobErrorSchema,
+  JobProgressSchema,
   JobState,
   type FinishAttemptRequest,
   type FinishAttemptResponse,
@@ -40,6 +41,7 @@ export async function startAttempt(s: Scheduler, req: StartAttemptRequest): Prom
       return "failed";
     }
     job.attempts.push(create(JobAttemptSchema, { number: job.attempts.length + 1, executor, startTime: timestampFromDate(now) }));
+    job.progress = create(JobProgressSchema); // each attempt reports its own progress
     job.state = JobState.RUNNING;
     job.startTime ??= timestampFromDate(now);
     run = true;
@@ -53,7 +55,7 @@ export async function reportProgress(s: Scheduler, req: ReportProgressRequest): 
   parseJobName(req.name);
   const { job } = await changeJob(s, req.name, (job) => {
     if (!isCurrent(job, req.attempt)) return undefined;
-    job.progress = req.progress;
+    if (req.progress) job.progress = req.progress;
     return "progress";
   });
   return !isCurrent(job, req.attempt);

@@ -1,5 +1,5 @@
 import { clone, create, fromJson, toBinary, toJson, type JsonValue } from "@bufbuild/protobuf";
-import { timestampFromDate, timestampNow } from "@bufbuild/protobuf/wkt";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { aborted, isKilnError, notFound } from "@kiln/core";
 import { JobEventSchema, JobSchema, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
@@ -86,7 +86,7 @@ export async function changeJob(
 async function announce(s: Scheduler, job: Job, transition: JobTransition): Promise<void> {
   s.watchers.notify(job);
   if (isFinal(job.state)) void dropTemporaryInputs(s, job);
-  const event = create(JobEventSchema, { job, time: timestampNow() });
+  const event = create(JobEventSchema, { job, time: timestampFromDate(nowOf(s)) });
   const msgId = `${job.name}:${transition}:${job.attempts.length}`;
   await s.bus.publish(`kiln.runtime.v1.job.${transition}`, toBinary(JobEventSchema, event), { msgId }).catch((e: unknown) => {
     // The job record is the truth; a lost event must not fail the change that caused it.

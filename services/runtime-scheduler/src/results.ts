@@ -38,6 +38,8 @@ export async function* readJobResults(s: Scheduler, name: string): AsyncGenerato
   const messages = sub[Symbol.asyncIterator]();
   const changes = new JobChanges(s, name);
   let pending: Promise<IteratorResult<BusMessage>> | undefined;
+  // Kept across turns like `pending`: a change that lands while a message won the race must not be lost.
+  let changed: Promise<Job> | undefined;
   let next = 0;
   try {
     for (;;) {
@@ -47,10 +49,11 @@ export async function* readJobResults(s: Scheduler, name: string): AsyncGenerato
       const settled = isFinal(job.state);
       const winner = await Promise.race([
         pending.then((r) => ({ kind: "message" as const, r })),
-        settled ? delay(SETTLE_MS).then(() => ({ kind: "quiet" as const })) : changes.next().then((j) => ({ kind: "job" as const, j })),
+        settled ? delay(SETTLE_MS).then(() => ({ kind: "quiet" as const })) : (changed ??= changes.next()).then((j) => ({ kind: "job" as const, j })),
       ]);
       if (winner.kind === "quiet") return; // succeeded, and nothing more arrives (e.g. results expired)
       if (winner.kind === "job") {
+        changed = undefined;
         job = winner.j;
         continue;
       }
@@ -81,6 +84,8 @@ function delay(ms: number): Promise<void> {
 export class JobChanges {
   private waiting: ((job: Job) => void) | undefined;
   private latest: Job | undefined;
+  /** Changes heard from this process's watchers so far. */
+  private heard = 0;
   private readonly stopListening: () => void;
   private readonly timer: NodeJS.Timeout;
 
@@ -88,9 +93,16 @@ export class JobChanges {
     private readonly s: Scheduler,
     private readonly name: string,
   ) {
-    this.stopListening = s.watchers.listen(name, (job) => this.offer(job));
+    this.stopListening = s.watchers.listen(name, (job) => {
+      this.heard++;
+      this.offer(job);
+    });
     this.timer = setInterval(() => {
-      readJob(s, name).then(({ job }) => this.offer(job), () => {});
+      // A read that overlapped a change heard meanwhile may predate it: drop it (the next read catches up).
+      const heard = this.heard;
+      readJob(s, name).then(({ job }) => {
+        if (this.heard === heard) this.offer(job);
+      }, () => {});
     }, POLL_MS);
     this.timer.unref();
   }

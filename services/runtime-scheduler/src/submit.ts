@@ -52,8 +52,10 @@ export async function submitJob(s: Scheduler, req: SubmitJobRequest): Promise<Jo
   try {
     await s.bus.publish(queue.subject, toBinary(QueuedJobSchema, create(QueuedJobSchema, { name: job.name })), { msgId: job.name });
   } catch (e) {
-    // Not queued means not accepted: take the record back, so nothing waits forever.
+    // Not queued means not accepted: take the record back, so nothing waits forever, and
+    // free the request_id, so a retry with it makes the job instead of failing REQUEST_IN_FLIGHT.
     await removeJob(s, job.name).catch(() => {});
+    if (req.requestId) await requests(s).delete(`${project}/requests/${req.requestId}`).catch(() => {});
     throw e;
   }
   return job;
@@ -75,6 +77,8 @@ async function checkedJob(s: Scheduler, project: string, given: Job): Promise<Jo
     maxAttempts,
     outputDataset: given.outputDataset ? parseDatasetName(given.outputDataset, "output_dataset") : "",
   });
+  // The job writes there, so it must be in the job's project like what it reads.
+  if (job.outputDataset) inProject(job.outputDataset, project, "output dataset");
   if (kind === JobKind.NOOP) return job;
 
   if (!given.model) throw invalidArgument("MODEL_REQUIRED", "job.model is required: projects/{p}/models/{m}[/versions/{ref}]");

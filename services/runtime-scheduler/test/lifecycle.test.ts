@@ -1,0 +1,150 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { fromBinary } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
+import type { EventBus } from "@kiln/bus";
+import { JobKind, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { DatasetEventSchema } from "@kiln/proto/kiln/store/v1/store_pb";
+import { PROJECT, Reader, eventsSoFar, failure, makeDataset, makeOnnxModel, queueMessagesSoFar, queuedJobName, startHarness, uniqueName, type Harness } from "./harness.js";
+
+const E1 = "executors/e1";
+
+/** Resolves once the store announces the dataset's deletion. */
+async function deleted(h: Harness, dataset: string): Promise<void> {
+  const sub = await h.bus.subscribe({ stream: "KILN_STORE", durable: uniqueName("deleted"), filterSubject: "kiln.store.v1.dataset.deleted", deliverPolicy: "all" });
+  const reader = new Reader(sub);
+  try {
+    for (;;) {
+      const msg = await reader.take();
+      msg.ack();
+      if (fromBinary(DatasetEventSchema, msg.data).dataset === dataset) return;
+    }
+  } finally {
+    await sub.stop();
+  }
+}
+
+const exists = async (h: Harness, dataset: string) =>
+  h.store.getDataset({ name: dataset }).then(
+    () => true,
+    (e: unknown) => {
+      if ((e as { code?: Code }).code === Code.NotFound) return false;
+      throw e;
+    },
+  );
+
+describe("temporary inputs", () => {
+  let h: Harness;
+  afterEach(async () => h?.close());
+
+  async function submitScore(x: string, y: string, xTemporary: boolean, yTemporary: boolean, maxAttempts = 3): Promise<Job> {
+    const model = await makeOnnxModel(h);
+    const { job } = await h.runtime.submitJob({
+      parent: PROJECT,
+      job: { kind: JobKind.SCORE, model, x: { dataset: x, temporary: xTemporary }, y: { dataset: y, temporary: yTemporary }, maxAttempts },
+    });
+    expect(job!.x!.temporary).toBe(xTemporary);
+    expect(job!.y!.temporary).toBe(yTemporary);
+    return job!;
+  }
+
+  it("are deleted from the store once the job succeeds; other inputs stay", async () => {
+    h = await startHarness();
+    const x = await makeDataset(h);
+    const y = await makeDataset(h, [{ t: 1 }, { t: 2 }]);
+    const job = await submitScore(x, y, true, false);
+    await h.executor.startAttempt({ name: job.name, executor: E1 });
+
+    // A retry is not the end: the inputs are still needed.
+    const retry = await h.executor.finishAttempt({ name: job.name, attempt: 1, retryable: true, outcome: { case: "error", value: { code: "UNAVAILABLE", message: "x" } } });
+    expect(retry.requeue).toBe(true);
+    expect(await exists(h, x)).toBe(true);
+
+    await h.executor.startAttempt({ name: job.name, executor: E1 });
+    await h.executor.finishAttempt({ name: job.name, attempt: 2, outcome: { case: "result", value: { metrics: { r2: 1 } } } });
+    await deleted(h, x);
+    expect(await exists(h, x)).toBe(false);
+    expect(await exists(h, y)).toBe(true);
+  });
+
+  it("are deleted when the job fails, and when a queued job is cancelled", async () => {
+    h = await startHarness();
+    const x1 = await makeDataset(h);
+    const y1 = await makeDataset(h);
+    const failing = await submitScore(x1, y1, true, true);
+    await h.executor.startAttempt({ name: failing.name, executor: E1 });
+    await h.executor.finishAttempt({ name: failing.name, attempt: 1, outcome: { case: "error", value: { code: "INTERNAL", message: "x" } } });
+    await deleted(h, x1);
+    await deleted(h, y1);
+    expect(await exists(h, x1)).toBe(false);
+    expect(await exists(h, y1)).toBe(false);
+
+    const x2 = await makeDataset(h);
+    const y2 = await makeDataset(h);
+    const cancelled = await submitScore(x2, y2, false, true);
+    await h.runtime.cancelJob({ name: cancelled.name });
+    await deleted(h, y2);
+    expect(await exists(h, y2)).toBe(false);
+    expect(await exists(h, x2)).toBe(true);
+  });
+
+  it("are deleted when a lost executor used up the last attempt", async () => {
+    h = await startHarness();
+    const x = await makeDataset(h);
+    const y = await makeDataset(h);
+    const job = await submitScore(x, y, true, false, 1);
+    await h.executor.startAttempt({ name: job.name, executor: E1 });
+    const res = await h.executor.startAttempt({ name: job.name, executor: "executors/e2" });
+    expect(res.job!.state).toBe(JobState.FAILED);
+    await deleted(h, x);
+    expect(await exists(h, x)).toBe(false);
+  });
+
+  it("a temporary input already gone does not stop the job from ending", async () => {
+    h = await startHarness();
+    const x = await makeDataset(h);
+    const y = await makeDataset(h);
+    const job = await submitScore(x, y, true, false);
+    await h.store.deleteDataset({ name: x });
+    await h.executor.startAttempt({ name: job.name, executor: E1 });
+    const done = await h.executor.finishAttempt({ name: job.name, attempt: 1, outcome: { case: "result", value: {} } });
+    expect(done.job!.state).toBe(JobState.SUCCEEDED);
+    expect((await h.runtime.getJob({ name: job.name })).job!.state).toBe(JobState.SUCCEEDED);
+  });
+});
+
+describe("a submit whose queue publish fails", () => {
+  let h: Harness;
+  afterEach(async () => h?.close());
+
+  it("is not accepted: no job remains, and a retry with the same request_id makes the job", async () => {
+    let queueDown = true;
+    h = await startHarness({
+      schedulerBus: (bus: EventBus): EventBus => ({
+        ensureStream: (c) => bus.ensureStream(c),
+        subscribe: (c) => bus.subscribe(c),
+        deleteConsumer: (s, d) => bus.deleteConsumer(s, d),
+        close: () => bus.close(),
+        async publish(subject, data, options) {
+          if (queueDown && subject.startsWith("kiln.runtime.v1.queue.")) throw new Error("bus unavailable");
+          return bus.publish(subject, data, options);
+        },
+      }),
+    });
+    const requestId = uniqueName("req");
+    const submit = () => h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.NOOP }, requestId });
+
+    const err = await failure(submit());
+    expect(err.code).toBe(Code.Internal);
+    expect(await h.metadata.collection("runtime_jobs").list()).toEqual([]);
+    expect((await h.runtime.listJobs({ parent: PROJECT })).jobs).toEqual([]);
+    expect(await h.metadata.collection("runtime_requests").list()).toEqual([]);
+
+    queueDown = false;
+    const { job } = await submit();
+    expect(job!.state).toBe(JobState.QUEUED);
+    expect((await submit()).job!.name).toBe(job!.name);
+    expect((await queueMessagesSoFar(h.bus)).map(queuedJobName)).toEqual([job!.name]);
+    const events = (await eventsSoFar(h.bus)).filter((e) => e.event.job!.name === job!.name);
+    expect(events.map((e) => e.subject)).toEqual(["kiln.runtime.v1.job.queued"]);
+  });
+});
