@@ -8,3 +8,6 @@ export { openMetadataStore, openBlobStore } from "./open.js";
 export * from "./garbage.js";
 export * from "./scan-page.js";
 export * from "./uploaded-chunk.js";
+export * from "./event-store.js";
+export { checkEventFilter, type EventFilter, type EventCondition } from "./event-filter.js";
+export { openSqliteEventStore } from "./sqlite-events.js";

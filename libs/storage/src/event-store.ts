@@ -1,0 +1,49 @@
+import type { FilterExpr } from "@kiln/data";
+
+/**
+ * Tracking events: append-only rows (experiment, run, event, dt, node, step, key, value),
+ * written in batches and read back in run, then logging, order. Each event carries an id;
+ * appending an id seen before is a no-op, which makes retried batches harmless.
+ */
+export type EventValueType = "none" | "number" | "text" | "json" | "artifact";
+
+export interface TrackedEvent {
+  id: string;
+  /** projects/{p}/experiments/{e} */
+  experiment: string;
+  run: number;
+  event: string;
+  /** Milliseconds since the epoch. */
+  dt: number;
+  node: string;
+  step: number;
+  key: string;
+  valueType: EventValueType;
+  /** For "number" (NaN and ±Infinity kept). */
+  number?: number;
+  /** For "text"; JSON text for "json" and "artifact". */
+  text?: string;
+}
+
+/** Which runs a query reads. */
+export type RunSelector = { all: true } | { runs: number[] } | { from: number; to: number };
+
+export interface EventQuery {
+  experiment: string;
+  runs: RunSelector;
+  /** Over the columns in EVENT_COLUMNS. */
+  filter?: FilterExpr;
+  /** Rows per page (default 10,000). */
+  pageSize?: number;
+}
+
+/** The columns a filter may name; `dt` compares with ISO 8601 text or epoch milliseconds. */
+export const EVENT_COLUMNS = ["run", "event", "dt", "node", "step", "key", "value"] as const;
+
+export interface EventStore {
+  append(events: TrackedEvent[]): Promise<{ accepted: number; duplicates: number }>;
+  /** Pages of matching events in (run, logging) order. */
+  query(query: EventQuery): AsyncGenerator<TrackedEvent[]>;
+  deleteExperiment(experiment: string): Promise<number>;
+  close(): Promise<void>;
+}

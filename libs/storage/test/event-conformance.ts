@@ -1,0 +1,116 @@
+import { randomUUID } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Code } from "@connectrpc/connect";
+import { parseFilter } from "@kiln/data";
+import type { EventQuery, EventStore, TrackedEvent } from "../src/index.js";
+
+export type MakeEventStore = () => Promise<{ store: EventStore; cleanup: () => Promise<void> }>;
+
+/** The behaviour every tracking event backend must have. */
+export function describeEventStore(name: string, make: MakeEventStore, options: { skip?: boolean } = {}): void {
+  describe.skipIf(options.skip)(`event store conformance: ${name}`, () => {
+    let store: EventStore;
+    let cleanup: () => Promise<void>;
+    let experiment: string;
+    beforeEach(async () => {
+      ({ store, cleanup } = await make());
+      experiment = `projects/default/experiments/e-${randomUUID().slice(0, 8)}`;
+    });
+    afterEach(async () => cleanup());
+
+    const event = (run: number, key: string, value: number | string | undefined, more: Partial<TrackedEvent> = {}): TrackedEvent => ({
+      id: randomUUID(),
+      experiment,
+      run,
+      event: "metric",
+      dt: Date.parse("2026-11-25T10:00:00Z") + run * 1000,
+      node: "node-a",
+      step: 0,
+      key,
+      valueType: value === undefined ? "none" : typeof value === "number" ? "number" : "text",
+      ...(typeof value === "number" ? { number: value } : typeof value === "string" ? { text: value } : {}),
+      ...more,
+    });
+    const all = async (q: Partial<EventQuery> & { filter?: string } = {}) => {
+      const rows: TrackedEvent[] = [];
+      const { filter, ...rest } = q;
+      for await (const page of store.query({ experiment, runs: { all: true }, ...rest, filter: filter ? parseFilter(filter) : undefined })) rows.push(...page);
+      return rows;
+    };
+
+    it("stores every field and reads events back in run, then logging, order", async () => {
+      const json = event(1, "config", undefined, { event: "param", valueType: "json", text: '{"depth":3}' });
+      const batch = [event(2, "loss", 0.5), event(1, "loss", 0.9, { step: 1, node: "node-b" }), json, event(1, "note", "hello", { event: "custom" })];
+      expect(await store.append(batch)).toEqual({ accepted: 4, duplicates: 0 });
+      const rows = await all();
+      expect(rows.map((r) => [r.run, r.key])).toEqual([[1, "loss"], [1, "config"], [1, "note"], [2, "loss"]]);
+      expect(rows[0]).toEqual(batch[1]);
+      expect(rows[1]).toEqual(json);
+      expect(rows[2]).toMatchObject({ valueType: "text", text: "hello", event: "custom" });
+    });
+
+    it("keeps NaN and ±Infinity", async () => {
+      await store.append([event(1, "a", NaN), event(1, "b", Infinity), event(1, "c", -Infinity)]);
+      const values = (await all()).map((r) => r.number);
+      expect(values[0]).toBeNaN();
+      expect(values.slice(1)).toEqual([Infinity, -Infinity]);
+    });
+
+    it("skips events whose id it has seen, so a retried batch adds nothing", async () => {
+      const batch = [event(1, "loss", 1), event(1, "loss", 2)];
+      await store.append(batch);
+      expect(await store.append([...batch, event(1, "loss", 3)])).toEqual({ accepted: 1, duplicates: 2 });
+      expect((await all()).map((r) => r.number)).toEqual([1, 2, 3]);
+    });
+
+    it("selects runs by list and range, and filters with AND / OR over every column", async () => {
+      const rows: TrackedEvent[] = [];
+      for (let run = 1; run <= 5; run++) {
+        for (let step = 0; step < 3; step++) rows.push(event(run, "loss", run + step / 10, { step }));
+        rows.push(event(run, "lr", "0.1", { event: "param" }));
+      }
+      await store.append(rows);
+      expect(new Set((await all({ runs: { runs: [1, 3] } })).map((r) => r.run))).toEqual(new Set([1, 3]));
+      expect(new Set((await all({ runs: { from: 2, to: 4 } })).map((r) => r.run))).toEqual(new Set([2, 3, 4]));
+      const filtered = await all({ filter: 'event = "metric" AND step >= 2 AND run IN (1, 2) OR key = "lr" AND run = 5' });
+      expect(filtered.map((r) => [r.run, r.key, r.step])).toEqual([[1, "loss", 2], [2, "loss", 2], [5, "lr", 0]]);
+      expect((await all({ filter: "value > 4.1" })).map((r) => r.number)).toEqual([4.2, 5, 5.1, 5.2]);
+      expect((await all({ filter: 'value = "0.1"' })).length).toBe(5);
+      expect((await all({ filter: 'dt >= "2026-11-25T10:00:04Z" AND key = "lr"' })).map((r) => r.run)).toEqual([4, 5]);
+      expect((await all({ filter: 'NOT (key = "loss")' })).length).toBe(5);
+    });
+
+    it("pages large results in order", async () => {
+      const rows = Array.from({ length: 2_500 }, (_, i) => event(1 + (i % 2), "m", i, { step: i }));
+      await store.append(rows);
+      const pages: number[] = [];
+      let total = 0;
+      let last = { run: 0, step: -1 };
+      for await (const page of store.query({ experiment, runs: { all: true }, pageSize: 1_000 })) {
+        pages.push(page.length);
+        for (const r of page) {
+          expect(r.run > last.run || (r.run === last.run && r.step > last.step)).toBe(true);
+          last = { run: r.run, step: r.step };
+        }
+        total += page.length;
+      }
+      expect(total).toBe(2_500);
+      expect(pages[0]).toBe(1_000);
+    });
+
+    it("names the position of a bad filter", async () => {
+      await expect(all({ filter: 'colour = "red"' })).rejects.toMatchObject({ code: Code.InvalidArgument, reason: "INVALID_FILTER", message: expect.stringMatching(/unknown column "colour".*position 0/) });
+      await expect(all({ filter: 'key = "a" AND step = "x"' })).rejects.toMatchObject({ reason: "INVALID_FILTER", message: expect.stringContaining("position 14") });
+    });
+
+    it("deletes an experiment's events only", async () => {
+      await store.append([event(1, "a", 1), { ...event(1, "a", 1), experiment: `${experiment}-other` }]);
+      expect(await store.deleteExperiment(experiment)).toBe(1);
+      expect(await all()).toEqual([]);
+      const other: TrackedEvent[] = [];
+      for await (const page of store.query({ experiment: `${experiment}-other`, runs: { all: true } })) other.push(...page);
+      expect(other).toHaveLength(1);
+      await store.deleteExperiment(`${experiment}-other`);
+    });
+  });
+}
