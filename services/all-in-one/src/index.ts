@@ -5,8 +5,9 @@ import { startExecutor, type RunningExecutor } from "@kiln/executor";
 import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
 import * as scheduler from "@kiln/runtime-scheduler";
+import * as tracking from "@kiln/tracking";
 import { kilnFiles } from "@kiln/proto";
-import { openBlobStore, openMetadataStore } from "@kiln/storage";
+import { openBlobStore, openMetadataStore, openSqliteEventStore } from "@kiln/storage";
 import { join } from "node:path";
 import { startOnnxCheck } from "@kiln/onnx";
 import * as registry from "@kiln/registry";
@@ -58,14 +59,24 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
           registry: createClient(RegistryService, local),
           settings: config.runtime,
         });
+        const trackingDeps: tracking.TrackingDeps = {
+          metadata,
+          events: openSqliteEventStore(join(config.dataDir, "tracking-events.sqlite")),
+          blobs: await openBlobStore(config, "tracking"),
+          bus,
+          logger: logger.child({ service: "tracking" }),
+          limits: config.limits,
+        };
+        const ingest = await tracking.prepareTracking(trackingDeps);
         let executor: RunningExecutor | undefined;
         return {
           routes: (router) => {
             store.register(router, storeDeps);
             registry.register(router, registryDeps);
             scheduler.register(router, runtime);
+            tracking.register(router, trackingDeps);
           },
-          httpRoutes: [...store.httpRoutes(storeDeps), ...registry.httpRoutes(registryDeps)],
+          httpRoutes: [...store.httpRoutes(storeDeps), ...registry.httpRoutes(registryDeps), ...tracking.httpRoutes(trackingDeps)],
           // One executor in the process, a client of the server like any other.
           async listening(url) {
             if (!config.runtime.executor.embedded) return;
@@ -74,11 +85,14 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
           },
           async stopping() {
             await executor?.stop();
+            await ingest.stop();
           },
           async close() {
             await bus.close();
             await storeDeps.blobs.close();
             await registryDeps.blobs.close();
+            await trackingDeps.events.close();
+            await trackingDeps.blobs.close();
             await metadata.close();
           },
         };

@@ -1,0 +1,73 @@
+import { Code } from "@connectrpc/connect";
+import { aborted, alreadyExists, isKilnError, notFound, parseParent } from "@kiln/core";
+import { matchesFilter, type FilterExpr } from "@kiln/data";
+import type { TrackingDeps } from "./deps.js";
+import { collections, type ExperimentRecord } from "./records.js";
+import { experimentName, parseExperimentName } from "./names.js";
+
+export function nowOf(deps: TrackingDeps): Date {
+  return deps.now?.() ?? new Date();
+}
+
+export async function createExperiment(deps: TrackingDeps, parent: string, id: string, description: string, labels: Record<string, string>): Promise<ExperimentRecord> {
+  const name = experimentName(parseParent(parent), id);
+  const record: ExperimentRecord = { name, description, labels, createTime: nowOf(deps).toISOString(), latestRun: 0 };
+  await collections(deps).experiments.create(name, record).catch((e: unknown) => {
+    if (isKilnError(e, Code.AlreadyExists)) throw alreadyExists("EXPERIMENT_EXISTS", `experiment ${name} already exists`, { experiment: name });
+    throw e;
+  });
+  return record;
+}
+
+export async function getExperiment(deps: TrackingDeps, name: string): Promise<{ record: ExperimentRecord; rev: number }> {
+  parseExperimentName(name);
+  const found = await collections(deps).experiments.get(name);
+  if (!found) throw notFound("EXPERIMENT_NOT_FOUND", `experiment ${name} does not exist`, { experiment: name });
+  return { record: found.value, rev: found.rev };
+}
+
+/** Creates the experiment unless it exists (runs opened with create_experiment). */
+export async function ensureExperiment(deps: TrackingDeps, name: string): Promise<void> {
+  const { project, id } = parseExperimentName(name);
+  if (await collections(deps).experiments.get(name)) return;
+  await createExperiment(deps, project, id, "", {}).catch((e: unknown) => {
+    if (!isKilnError(e, Code.AlreadyExists)) throw e;
+  });
+}
+
+/** Takes the next run number: 1, 2, 3... never reused while the experiment exists. */
+export async function nextRunNumber(deps: TrackingDeps, name: string): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const { record, rev } = await getExperiment(deps, name);
+    const next = { ...record, latestRun: record.latestRun + 1 };
+    try {
+      await collections(deps).experiments.update(name, next, rev);
+      return next.latestRun;
+    } catch (e) {
+      if (!isKilnError(e, Code.Aborted)) throw e;
+    }
+  }
+  throw aborted("EXPERIMENT_CONTENTION", `too many runs started at once in ${name}; try again`);
+}
+
+/** Deletes the experiment with its runs and events; the name is free again. */
+export async function deleteExperiment(deps: TrackingDeps, name: string): Promise<void> {
+  await getExperiment(deps, name);
+  const { experiments, runs, runKeys } = collections(deps);
+  await experiments.delete(name);
+  await runs.deletePrefix(`${name}/runs/`);
+  await runKeys.deletePrefix(`${name}/`);
+  await deps.events.deleteExperiment(name);
+}
+
+/** ListExperiments filters: name (the short id), description, latest_run, create_time, labels.KEY. */
+export function matchesExperimentFilter(filter: FilterExpr, e: ExperimentRecord): boolean {
+  return matchesFilter(filter, (column) => {
+    if (column.startsWith("labels.")) return e.labels[column.slice("labels.".length)];
+    if (column === "name") return e.name.slice(e.name.lastIndexOf("/") + 1);
+    if (column === "description") return e.description;
+    if (column === "latest_run") return e.latestRun;
+    if (column === "create_time") return e.createTime;
+    return undefined;
+  });
+}

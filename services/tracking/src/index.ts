@@ -1,0 +1,29 @@
+import type { ConnectRouter } from "@connectrpc/connect";
+import { blobRoute, type HttpRoute } from "@kiln/core";
+import { TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
+import type { TrackingDeps } from "./deps.js";
+import { INGEST_STREAM, startIngest } from "./ingest.js";
+import { createTrackingService } from "./service.js";
+
+export type { TrackingDeps } from "./deps.js";
+export { LIMITS } from "./deps.js";
+export { INGEST_STREAM, INGEST_SUBJECT_PREFIX } from "./ingest.js";
+export { createTrackingService } from "./service.js";
+
+/** Where artifact files go up and come down, by sha256 (PUT and GET). */
+export const ARTIFACT_PATH_PREFIX = "/kiln/tracking/v1/artifacts/";
+
+/** Prepares the ingest stream and starts consuming it; call once before serving. */
+export async function prepareTracking(deps: TrackingDeps): Promise<{ stop(): Promise<void> }> {
+  await deps.bus.ensureStream(INGEST_STREAM);
+  return startIngest(deps);
+}
+
+export function register(router: ConnectRouter, deps: TrackingDeps): void {
+  router.service(TrackingService, createTrackingService(deps));
+}
+
+export function httpRoutes(deps: TrackingDeps): HttpRoute[] {
+  // Artifacts are kept as long as their experiment: nothing to collect on upload.
+  return [blobRoute(ARTIFACT_PATH_PREFIX, deps.blobs, deps.logger, { maxPutBytes: deps.limits.maxMessageBytes, onStored: async () => {} })];
+}

@@ -1,0 +1,74 @@
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { invalidArgument, resourceExhausted } from "@kiln/core";
+import type { Event, LogEventsRequest } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
+import type { TrackedEvent } from "@kiln/storage";
+import { LIMITS, type TrackingDeps } from "./deps.js";
+import { nowOf } from "./experiments.js";
+import { parseRunName } from "./names.js";
+import { getRun } from "./runs.js";
+
+const INT32_MAX = 2 ** 31 - 1;
+
+/** A LogEvents stream: each message is one batch for one run, stored as one transaction. */
+export async function logEvents(deps: TrackingDeps, requests: AsyncIterable<LogEventsRequest>): Promise<{ accepted: bigint; duplicates: bigint }> {
+  let accepted = 0;
+  let duplicates = 0;
+  const known = new Set<string>();
+  for await (const req of requests) {
+    const { experiment, run } = parseRunName(req.run);
+    if (!known.has(req.run)) {
+      await getRun(deps, experiment, run);
+      known.add(req.run);
+    }
+    if (req.events.length > LIMITS.eventsPerRequest) {
+      throw resourceExhausted("TOO_MANY_EVENTS", `a message carries at most ${LIMITS.eventsPerRequest} events; got ${req.events.length}`);
+    }
+    const now = nowOf(deps).getTime();
+    const result = await deps.events.append(req.events.map((e) => toTracked(e, experiment, run, now)));
+    accepted += result.accepted;
+    duplicates += result.duplicates;
+  }
+  return { accepted: BigInt(accepted), duplicates: BigInt(duplicates) };
+}
+
+/** One event, checked against the documented limits, as the event store keeps it. */
+export function toTracked(e: Event, experiment: string, run: number, now: number): TrackedEvent {
+  if (!e.id || e.id.length > LIMITS.idChars) throw invalidArgument("INVALID_EVENT_ID", `every event needs an id of 1 to ${LIMITS.idChars} characters`);
+  if (!e.event || e.event.length > LIMITS.eventChars) throw invalidArgument("INVALID_EVENT", `event names are 1 to ${LIMITS.eventChars} characters (got "${e.event.slice(0, 80)}")`);
+  if (e.key.length > LIMITS.keyChars) throw invalidArgument("KEY_TOO_LONG", `keys are at most ${LIMITS.keyChars} characters; "${e.key.slice(0, 40)}…" has ${e.key.length}`);
+  if (e.node.length > LIMITS.nodeChars) throw invalidArgument("NODE_TOO_LONG", `node names are at most ${LIMITS.nodeChars} characters`);
+  const step = Number(e.step);
+  if (!Number.isSafeInteger(step) || step < 0 || step > INT32_MAX) throw invalidArgument("INVALID_STEP", `step must be from 0 to ${INT32_MAX}, got ${e.step}`);
+  const tracked: TrackedEvent = { id: e.id, experiment, run, event: e.event, dt: e.dt ? timestampMs(e.dt) : now, node: e.node, step, key: e.key, valueType: "none" };
+  const text = (valueType: TrackedEvent["valueType"], value: string) => {
+    const bytes = Buffer.byteLength(value);
+    if (bytes > LIMITS.valueBytes) {
+      throw resourceExhausted("VALUE_TOO_LARGE", `the value of "${e.key}" is ${bytes} bytes; values are at most ${LIMITS.valueBytes} bytes (log files as artifacts)`);
+    }
+    tracked.valueType = valueType;
+    tracked.text = value;
+  };
+  switch (e.value.case) {
+    case "number":
+      tracked.valueType = "number";
+      tracked.number = e.value.value;
+      break;
+    case "text":
+      text("text", e.value.value);
+      break;
+    case "json":
+      try {
+        JSON.parse(e.value.value);
+      } catch {
+        throw invalidArgument("INVALID_JSON", `the value of "${e.key}" is not valid JSON`);
+      }
+      text("json", e.value.value);
+      break;
+    case "artifact": {
+      const a = e.value.value;
+      text("artifact", JSON.stringify({ kind: a.kind, ref: a.ref, name: a.name, size: Number(a.size), mediaType: a.mediaType }));
+      break;
+    }
+  }
+  return tracked;
+}
