@@ -5,6 +5,8 @@ import { fetchChunkFetcher, type ChunkFetcher } from "./chunk-fetch.js";
 import { Datasets } from "./datasets.js";
 import { Models } from "./models.js";
 import { Runtime } from "./runtime.js";
+import { Tracking, type Experiment, type ExperimentOptions } from "./tracking.js";
+import { TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 
 export const DEFAULT_URL = "http://127.0.0.1:7070";
@@ -21,7 +23,7 @@ export interface ConnectOptions {
    * Services that do not sit behind `url` (distributed mode without a proxy): each
    * defaults to `url`. Node transport only.
    */
-  services?: { store?: string; registry?: string; runtime?: string };
+  services?: { store?: string; registry?: string; runtime?: string; tracking?: string };
   /** Project for short names; default "default". */
   project?: string;
   /**
@@ -37,22 +39,30 @@ export class Kiln {
   readonly datasets: Datasets;
   readonly models: Models;
   readonly runtime: Runtime;
+  /** List and drop experiments; `kiln.experiment(name)` opens one. */
+  readonly experiments: Tracking;
 
   private constructor(
     readonly transport: Transport,
     readonly project: string,
     writeMode: "stream" | "resumable",
     private readonly chunks: ChunkFetcher | undefined,
-    services: Partial<Record<"store" | "registry" | "runtime", { transport: Transport; chunks?: ChunkFetcher }>> = {},
+    services: Partial<Record<"store" | "registry" | "runtime" | "tracking", { transport: Transport; chunks?: ChunkFetcher }>> = {},
   ) {
     const store: Client<typeof StoreService> = createClient(StoreService, services.store?.transport ?? transport);
     this.datasets = new Datasets(store, project, writeMode, services.store?.chunks ?? chunks);
     this.models = new Models(createClient(RegistryService, services.registry?.transport ?? transport), project, services.registry?.chunks ?? chunks);
     this.runtime = new Runtime(createClient(RuntimeService, services.runtime?.transport ?? transport), project, this.datasets);
+    this.experiments = new Tracking(createClient(TrackingService, services.tracking?.transport ?? transport), project, services.tracking?.chunks ?? chunks);
     this.ownFetchers = Object.values(services).flatMap((s) => (s.chunks ? [s.chunks] : []));
   }
 
   private readonly ownFetchers: ChunkFetcher[];
+
+  /** omega-ml's `om.runtime.experiment(name)`: `await kiln.experiment("e").run(async (exp) => exp.logMetric("acc", 0.9))`. */
+  experiment(name: string, options: ExperimentOptions = {}): Experiment {
+    return this.experiments.experiment(name, options);
+  }
 
   /** Lets go of connections (they never keep the process alive anyway). */
   close(): void {
@@ -73,8 +83,8 @@ export class Kiln {
     const { createGrpcTransport } = await import("@connectrpc/connect-node");
     const { http2ChunkFetcher } = await import("./http2-chunk-fetcher.js");
     const grpc = (url: string) => createGrpcTransport({ baseUrl: url, readMaxBytes: 256 * 1024 ** 2, writeMaxBytes: 256 * 1024 ** 2 });
-    const services: Partial<Record<"store" | "registry" | "runtime", { transport: Transport; chunks?: ChunkFetcher }>> = {};
-    for (const [service, url] of Object.entries(options.services ?? {}) as ["store" | "registry" | "runtime", string | undefined][]) {
+    const services: Partial<Record<"store" | "registry" | "runtime" | "tracking", { transport: Transport; chunks?: ChunkFetcher }>> = {};
+    for (const [service, url] of Object.entries(options.services ?? {}) as ["store" | "registry" | "runtime" | "tracking", string | undefined][]) {
       if (url && url !== baseUrl) services[service] = { transport: grpc(url), chunks: service === "runtime" ? undefined : http2ChunkFetcher(url) };
     }
     return new Kiln(grpc(baseUrl), project, options.writeMode ?? "stream", http2ChunkFetcher(baseUrl), services);

@@ -13,3 +13,6 @@ export { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
 export { Runtime, RuntimeModel, JobHandle, type JobData, type JobOptions, type JobOutcome } from "./runtime.js";
 export type { JobInfo, ExecutorInfo, JobErrorInfo, JobKindName, JobStateName } from "./job-summaries.js";
 export type { TrainedEstimator } from "./model-estimators.js";
+export { Tracking, Experiment, TrackedRun, serviceProvider, type ExperimentOptions } from "./tracking.js";
+export { notrack, profiling, type TrackingProvider, type RunSink, type EventInput } from "./tracking-providers.js";
+export type { DataQuery, EventRow } from "./tracking-query.js";

@@ -14,6 +14,7 @@ import {
 import { QUEUE_STREAM, RESULTS_SUBJECT_PREFIX } from "@kiln/runtime-scheduler";
 import type { ExecutorDeps } from "./deps.js";
 import { JobFailure, jobErrorOf, Stopped, toJobFailure } from "./job-failure.js";
+import { JobTracker } from "./job-tracking.js";
 import { ProgressReporter } from "./progress.js";
 import { ResultPublisher } from "./results.js";
 import { runJob } from "./run-job.js";
@@ -176,22 +177,31 @@ export class Executor {
     const controller = new AbortController();
     const timeoutMs = job.timeout ? Number(job.timeout.seconds) * 1000 + job.timeout.nanos / 1e6 : 0;
     const timer = timeoutMs > 0 ? setTimeout(() => controller.abort(new Stopped("timeout")), timeoutMs) : undefined;
-    const progress = new ProgressReporter(this.deps.control, job.name, attempt, () => controller.abort(new Stopped("cancelled")));
+    const tracker = await JobTracker.forJob(this.deps, job, attempt).catch((e: unknown) => {
+      this.deps.logger.warn({ err: e, job: job.name }, "could not look up the job's tracking");
+      return undefined;
+    });
+    const progress = new ProgressReporter(this.deps.control, job.name, attempt, () => controller.abort(new Stopped("cancelled")), (change) => tracker?.progress(change));
     const jobId = job.name.slice(job.name.lastIndexOf("/") + 1);
     const results = new ResultPublisher(this.deps.bus, `${this.resultsPrefix}.${jobId}`, jobId);
     this.running.set(job.name, controller);
     try {
+      await tracker?.call();
       const result = await runJob({ deps: this.deps, job, attempt, signal: controller.signal, progress, results });
       await progress.flush();
+      await tracker?.success(result);
       return { result };
     } catch (e) {
       const why = controller.signal.reason;
-      if (why instanceof Stopped && why.why === "timeout") {
-        return { failure: new JobFailure("DEADLINE_EXCEEDED", "JOB_TIMEOUT", `the job ran longer than its timeout of ${timeoutMs} ms`) };
-      }
-      if (why instanceof Stopped) return { stopped: why };
-      const failure = toJobFailure(e);
+      const failure =
+        why instanceof Stopped && why.why === "timeout"
+          ? new JobFailure("DEADLINE_EXCEEDED", "JOB_TIMEOUT", `the job ran longer than its timeout of ${timeoutMs} ms`)
+          : why instanceof Stopped
+            ? undefined
+            : toJobFailure(e);
+      if (!failure) return { stopped: why as Stopped };
       if (failure.code === "INTERNAL") this.deps.logger.error({ err: e, job: job.name }, "a job failed unexpectedly");
+      await tracker?.failure(failure, !failure.retryable || attempt >= job.maxAttempts);
       return { failure };
     } finally {
       clearTimeout(timer);

@@ -23,9 +23,12 @@ export class ProgressReporter {
     private readonly job: string,
     private readonly attempt: number,
     private readonly onStop: () => void,
+    /** Sees every update (e.g. to track training epochs). */
+    private readonly onUpdate?: (change: ProgressUpdate) => void,
   ) {}
 
   update(change: ProgressUpdate): void {
+    this.onUpdate?.(change);
     Object.assign(this.current, change);
     if (this.current.rowsTotal > 0 && change.rowsDone !== undefined) {
       this.current.fraction = Math.min(1, Number(this.current.rowsDone) / Number(this.current.rowsTotal));

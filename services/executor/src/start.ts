@@ -6,6 +6,7 @@ import { OnnxWorkerPool } from "@kiln/onnx";
 import { ExecutorService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
 import { Kiln } from "@kiln/sdk";
+import { INGEST_STREAM } from "@kiln/tracking";
 import { hostname } from "node:os";
 import type { ExecutorDeps } from "./deps.js";
 import { Executor } from "./executor.js";
@@ -44,6 +45,7 @@ export async function startExecutor(
     jobAckWaitMs: config.jobAckWaitMs,
     heartbeatMs: config.heartbeatMs,
   };
+  await bus.ensureStream(INGEST_STREAM); // tracking of linked models' jobs, whether or not the tracking service is up yet
   const executor = new Executor(deps);
   await executor.start();
   return {

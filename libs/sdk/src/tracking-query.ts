@@ -1,0 +1,79 @@
+import type { Table } from "apache-arrow";
+
+/** What `exp.data()` selects; every part is optional and they combine with AND. */
+export interface DataQuery {
+  /** "latest" (default), "all", a run number, a list [1, 3], or a range {from, to}. */
+  run?: "latest" | "all" | number | number[] | { from: number; to: number };
+  event?: string | string[];
+  key?: string | string[];
+  node?: string | string[];
+  /** One step or a range. */
+  step?: number | { from?: number; to?: number };
+  since?: Date;
+  until?: Date;
+  /** More conditions in the filter language, e.g. `value > 0.9 OR event = "param"` (ANDed with the rest). */
+  filter?: string;
+}
+
+/** One row of `exp.data()`, as omega-ml documents its columns. */
+export interface EventRow {
+  experiment: string;
+  run: number;
+  event: string;
+  dt: Date;
+  node: string;
+  step: number;
+  key: string;
+  /** A number, a string, a parsed JSON value, or an artifact reference. */
+  value: unknown;
+}
+
+export function runsText(run: DataQuery["run"]): string {
+  if (run === undefined) return "latest";
+  if (typeof run === "string") return run;
+  if (typeof run === "number") return String(run);
+  if (Array.isArray(run)) return run.join(",");
+  return `${run.from}..${run.to}`;
+}
+
+export function dataFilter(q: DataQuery): string {
+  const parts: string[] = [];
+  const oneOf = (column: string, v: string | string[] | undefined) => {
+    if (v === undefined) return;
+    const values = Array.isArray(v) ? v : [v];
+    parts.push(`${column} IN (${values.map((x) => JSON.stringify(x)).join(", ")})`);
+  };
+  oneOf("event", q.event);
+  oneOf("key", q.key);
+  oneOf("node", q.node);
+  if (typeof q.step === "number") parts.push(`step = ${q.step}`);
+  else if (q.step) {
+    if (q.step.from !== undefined) parts.push(`step >= ${q.step.from}`);
+    if (q.step.to !== undefined) parts.push(`step <= ${q.step.to}`);
+  }
+  if (q.since) parts.push(`dt >= ${JSON.stringify(q.since.toISOString())}`);
+  if (q.until) parts.push(`dt <= ${JSON.stringify(q.until.toISOString())}`);
+  if (q.filter) parts.push(`(${q.filter})`);
+  return parts.join(" AND ");
+}
+
+export function eventRows(table: Table): EventRow[] {
+  const rows: EventRow[] = [];
+  const col = (name: string) => table.getChild(name)!;
+  const [experiment, run, event, dt, node, step, key, value, text, type] = ["experiment", "run", "event", "dt", "node", "step", "key", "value", "value_text", "value_type"].map(col);
+  for (let i = 0; i < table.numRows; i++) {
+    const kind = type!.get(i) as string;
+    const raw = kind === "number" ? (value!.get(i) as number | null) ?? NaN : (text!.get(i) as string | null);
+    rows.push({
+      experiment: experiment!.get(i) as string,
+      run: run!.get(i) as number,
+      event: event!.get(i) as string,
+      dt: new Date(Number(dt!.get(i))),
+      node: node!.get(i) as string,
+      step: step!.get(i) as number,
+      key: key!.get(i) as string,
+      value: kind === "json" || kind === "artifact" ? JSON.parse(raw as string) : kind === "none" ? null : raw,
+    });
+  }
+  return rows;
+}

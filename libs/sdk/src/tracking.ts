@@ -1,0 +1,251 @@
+import type { Client } from "@connectrpc/connect";
+import type { Table } from "apache-arrow";
+import { Table as ArrowTable } from "apache-arrow";
+import { decodeChunk } from "@kiln/data";
+import { RunStatus, TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
+import type { ChunkFetcher } from "./chunk-fetch.js";
+import { call, stream } from "./errors.js";
+import { resourceName } from "./names.js";
+import { EventBuffer, type BufferOptions } from "./tracking-buffer.js";
+import { notrack, profiling, type EventInput, type RunSink, type TrackingProvider } from "./tracking-providers.js";
+import { dataFilter, eventRows, runsText, type DataQuery, type EventRow } from "./tracking-query.js";
+
+export const ARTIFACT_PATH_PREFIX = "/kiln/tracking/v1/artifacts/";
+
+export interface ExperimentOptions {
+  /** "default" (the tracking service), "profiling" (also samples the machine), "notrack", or your own. */
+  provider?: "default" | "profiling" | "notrack" | TrackingProvider;
+  /** Profiling sample interval (default 1 s). */
+  profileIntervalMs?: number;
+  buffer?: BufferOptions;
+}
+
+/** `kiln.experiments`: list and drop experiments; `kiln.experiment(name)` opens one. */
+export class Tracking {
+  constructor(
+    readonly client: Client<typeof TrackingService>,
+    private readonly project: string,
+    private readonly chunks: ChunkFetcher | undefined,
+  ) {}
+
+  experiment(name: string, options: ExperimentOptions = {}): Experiment {
+    return new Experiment(this.client, resourceName(this.project, "experiments", name), this.provider(options), this.chunks);
+  }
+
+  async list(options: { filter?: string } = {}): Promise<{ name: string; latestRun: number; createTime?: Date; description: string }[]> {
+    const out: { name: string; latestRun: number; createTime?: Date; description: string }[] = [];
+    let pageToken = "";
+    do {
+      const res = await call(() => this.client.listExperiments({ parent: `projects/${this.project}`, filter: options.filter ?? "", pageSize: 1000, pageToken }));
+      for (const e of res.experiments) {
+        out.push({ name: e.name, latestRun: Number(e.latestRun), description: e.description, createTime: e.createTime && new Date(Number(e.createTime.seconds) * 1000) });
+      }
+      pageToken = res.nextPageToken;
+    } while (pageToken);
+    return out;
+  }
+
+  /** Deletes an experiment with its runs and events; the name can be used again. */
+  async drop(name: string): Promise<void> {
+    await call(() => this.client.deleteExperiment({ name: resourceName(this.project, "experiments", name) }));
+  }
+
+  private provider(options: ExperimentOptions): TrackingProvider {
+    const p = options.provider ?? "default";
+    if (typeof p !== "string") return p;
+    if (p === "notrack") return notrack;
+    const service = serviceProvider(this.client, options.buffer);
+    return p === "profiling" ? profiling(service, options.profileIntervalMs) : service;
+  }
+}
+
+/** The default provider: runs and events in the tracking service. */
+export function serviceProvider(client: Client<typeof TrackingService>, buffer?: BufferOptions): TrackingProvider {
+  return {
+    async startRun(experiment, { tags, node }) {
+      const res = await call(() => client.startRun({ parent: experiment, tags, node, createExperiment: true }));
+      const run = res.run!;
+      const events = new EventBuffer(client, run.name, buffer);
+      const statuses = { finished: RunStatus.FINISHED, failed: RunStatus.FAILED, killed: RunStatus.KILLED };
+      return {
+        run: Number(run.run),
+        name: run.name,
+        log: (e) => events.add(e),
+        flush: () => events.flush(),
+        async end(status) {
+          await events.flush();
+          await call(() => client.endRun({ name: run.name, status: statuses[status] }));
+        },
+      };
+    },
+  };
+}
+
+/** An experiment: open runs with `run(cb)` or `start()`, read what they logged with `data()`. */
+export class Experiment {
+  constructor(
+    private readonly client: Client<typeof TrackingService>,
+    readonly name: string,
+    private readonly provider: TrackingProvider,
+    private readonly chunks: ChunkFetcher | undefined,
+  ) {}
+
+  /** Opens a run: logs start and system events. Call `stop()` on it when done. */
+  async start(tags: Record<string, string> = {}): Promise<TrackedRun> {
+    const node = await nodeName();
+    const sink = await this.provider.startRun(this.name, { tags, node });
+    const run = new TrackedRun(sink, node, this.chunks);
+    sink.log({ event: "start", node, value: { case: "json", value: JSON.stringify({ tags }) } });
+    sink.log({ event: "system", node, value: { case: "json", value: JSON.stringify(systemInfo()) } });
+    return run;
+  }
+
+  /** Runs `body` in a new run; stops it when `body` ends (FAILED, and rethrown, if it throws). */
+  async run<T>(body: (run: TrackedRun) => Promise<T> | T, tags: Record<string, string> = {}): Promise<T> {
+    const run = await this.start(tags);
+    let result: T;
+    try {
+      result = await body(run);
+    } catch (e) {
+      await run.stop("failed", e);
+      throw e;
+    }
+    await run.stop("finished");
+    return result;
+  }
+
+  /** Rows of what the runs logged (the latest run by default). */
+  async data(query: DataQuery = {}): Promise<EventRow[]> {
+    return eventRows(await this.dataTable(query));
+  }
+
+  /** The same as an Arrow table: experiment, run, event, dt, node, step, key, value, value_text, value_type. */
+  async dataTable(query: DataQuery = {}): Promise<Table> {
+    const batches = [];
+    for await (const res of stream(this.client.queryEvents({ parent: this.name, runs: runsText(query.run), filter: dataFilter(query) }))) {
+      batches.push(...decodeChunk(res.arrowIpc).batches);
+    }
+    return new ArrowTable(batches);
+  }
+
+  /** Newest first. */
+  async runs(): Promise<{ run: number; status: string; startTime?: Date; endTime?: Date; node: string; tags: Record<string, string> }[]> {
+    const res = await call(() => this.client.listRuns({ parent: this.name, pageSize: 1000 }));
+    return res.runs.map((r) => ({
+      run: Number(r.run),
+      status: RunStatus[r.status].toLowerCase(),
+      startTime: r.startTime && new Date(Number(r.startTime.seconds) * 1000 + r.startTime.nanos / 1e6),
+      endTime: r.endTime && new Date(Number(r.endTime.seconds) * 1000 + r.endTime.nanos / 1e6),
+      node: r.node,
+      tags: r.tags,
+    }));
+  }
+
+  /** A metric's points in a run (the latest by default), in step order. */
+  async history(key: string, run?: number): Promise<{ step: number; value: number; dt: Date }[]> {
+    const n = run ?? (await this.latestRun());
+    const res = await call(() => this.client.getMetricHistory({ run: `${this.name}/runs/${n}`, key }));
+    return res.points.map((p) => ({ step: Number(p.step), value: p.value, dt: new Date(Number(p.dt!.seconds) * 1000 + p.dt!.nanos / 1e6) }));
+  }
+
+  /** Runs side by side: last/min/max/count of each metric, and the params. */
+  async summary(run?: DataQuery["run"]): Promise<{ run: number; status: string; metrics: Record<string, { last: number; min: number; max: number; count: number }>; params: Record<string, unknown> }[]> {
+    const res = await call(() => this.client.summarizeRuns({ parent: this.name, runs: runsText(run ?? "all") }));
+    return res.runs.map((s) => ({
+      run: Number(s.run!.run),
+      status: RunStatus[s.run!.status].toLowerCase(),
+      metrics: Object.fromEntries(Object.entries(s.metrics).map(([k, m]) => [k, { last: m.last, min: m.min, max: m.max, count: Number(m.count) }])),
+      params: Object.fromEntries(Object.entries(s.params).map(([k, v]) => [k, JSON.parse(v) as unknown])),
+    }));
+  }
+
+  private async latestRun(): Promise<number> {
+    const res = await call(() => this.client.getExperiment({ name: this.name }));
+    return Number(res.experiment!.latestRun);
+  }
+}
+
+/** An open run: log to it, then stop it. */
+export class TrackedRun {
+  private readonly started = Date.now();
+
+  constructor(
+    private readonly sink: RunSink,
+    private readonly node: string,
+    private readonly chunks: ChunkFetcher | undefined,
+  ) {}
+
+  get number(): number {
+    return this.sink.run;
+  }
+
+  logMetric(key: string, value: number, options: { step?: number } = {}): void {
+    this.sink.log({ event: "metric", key, step: BigInt(options.step ?? 0), node: this.node, value: { case: "number", value } });
+  }
+
+  logParam(key: string, value: unknown): void {
+    this.logEvent("param", key, value);
+  }
+
+  /** Any event name, e.g. "note" or "task_call"; numbers, strings or JSON. */
+  logEvent(event: string, key: string, value: unknown, options: { step?: number } = {}): void {
+    this.sink.log({ event, key, step: BigInt(options.step ?? 0), node: this.node, value: eventValue(value) });
+  }
+
+  /**
+   * Stores a file's bytes (or any JSON value) with the run; the event carries the
+   * reference. Bytes go up once, by content hash, beside the RPCs.
+   */
+  async logArtifact(value: Uint8Array | unknown, name: string, options: { step?: number; mediaType?: string } = {}): Promise<void> {
+    if (!(value instanceof Uint8Array)) {
+      this.sink.log({ event: "artifact", key: name, step: BigInt(options.step ?? 0), node: this.node, value: { case: "artifact", value: { kind: "json", ref: JSON.stringify(value), name } } });
+      return;
+    }
+    if (!this.chunks) throw new TypeError("file artifacts need the server's URL (Kiln.connect with a url)");
+    const sha256 = await this.chunks.put(ARTIFACT_PATH_PREFIX, value);
+    this.sink.log({
+      event: "artifact",
+      key: name,
+      step: BigInt(options.step ?? 0),
+      node: this.node,
+      value: { case: "artifact", value: { kind: "file", ref: sha256, name, size: BigInt(value.length), mediaType: options.mediaType ?? "application/octet-stream" } },
+    });
+  }
+
+  /** For estimators' `onEpoch`: each epoch's loss and metrics as metrics at step = epoch. */
+  readonly onEpoch = (p: { epoch: number; loss?: number; metrics?: Record<string, number> }): void => {
+    if (p.loss !== undefined) this.logMetric("loss", p.loss, { step: p.epoch });
+    for (const [key, value] of Object.entries(p.metrics ?? {})) this.logMetric(key, value, { step: p.epoch });
+  };
+
+  /** Sends what is buffered now. */
+  flush(): Promise<void> {
+    return this.sink.flush();
+  }
+
+  async stop(status: "finished" | "failed" | "killed" = "finished", error?: unknown): Promise<void> {
+    const value = JSON.stringify({ status, seconds: (Date.now() - this.started) / 1000, ...(error ? { error: String((error as Error)?.message ?? error) } : {}) });
+    this.sink.log({ event: "stop", node: this.node, value: { case: "json", value } });
+    await this.sink.end(status);
+  }
+}
+
+function eventValue(value: unknown): EventInput["value"] {
+  if (typeof value === "number") return { case: "number", value };
+  if (typeof value === "string") return { case: "text", value };
+  if (value === undefined) return { case: undefined };
+  return { case: "json", value: JSON.stringify(value) };
+}
+
+async function nodeName(): Promise<string> {
+  const { hostName } = await import("./node-profile.js");
+  return typeof hostName === "function" ? hostName() : "browser";
+}
+
+function systemInfo(): Record<string, unknown> {
+  const g = globalThis as { process?: { platform?: string; version?: string; pid?: number }; navigator?: { userAgent?: string } };
+  return g.process ? { platform: g.process.platform, runtime: `node ${g.process.version}`, pid: g.process.pid } : { runtime: g.navigator?.userAgent ?? "unknown" };
+}
+
+export type { TrackingProvider, RunSink, EventInput } from "./tracking-providers.js";
+export type { DataQuery, EventRow } from "./tracking-query.js";

@@ -1,0 +1,160 @@
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { RunningProcess } from "@kiln/core";
+import { TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
+import { InvalidArgumentError, Kiln, NotFoundError, ResourceExhaustedError, type EventRow } from "@kiln/sdk";
+import { SGDRegressor } from "@kiln/sdk/ml";
+import { runEmbedded } from "../src/index.js";
+
+const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+const COLUMNS = ["experiment", "run", "event", "dt", "node", "step", "key", "value"];
+
+describe("experiment tracking against a real server (omega-ml's examples)", () => {
+  let dir: string;
+  let running: RunningProcess;
+  let kiln: Kiln;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-tracking-"));
+    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent" }, false);
+    kiln = await Kiln.connect(running.server.url);
+  });
+  afterAll(async () => {
+    kiln?.close();
+    await running?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a run with a metric, a param and an artifact gives rows in the documented columns", async () => {
+    const exp = kiln.experiment(unique("myexp"));
+    await exp.run(async (run) => {
+      run.logParam("C", 0.1);
+      run.logMetric("accuracy", 0.93);
+      await run.logArtifact(new TextEncoder().encode("fold,score\n1,0.9\n"), "scores.csv", { mediaType: "text/csv" });
+      await run.logArtifact({ layers: [4, 2] }, "architecture");
+    });
+    const rows = await exp.data();
+    expect(Object.keys(rows[0]!)).toEqual(COLUMNS);
+    expect(rows.map((r) => r.event)).toEqual(["start", "system", "param", "metric", "artifact", "artifact", "stop"]);
+    expect(rows.find((r) => r.event === "metric")).toMatchObject({ run: 1, key: "accuracy", value: 0.93, step: 0, experiment: exp.name });
+    expect(rows.find((r) => r.event === "param")).toMatchObject({ key: "C", value: 0.1 });
+    const file = rows.find((r) => r.key === "scores.csv")!.value as { kind: string; ref: string; size: number };
+    expect(file).toMatchObject({ kind: "file", size: 17 });
+    const body = await fetch(new URL(`/kiln/tracking/v1/artifacts/${file.ref}`, running.server.url));
+    expect(await body.text()).toBe("fold,score\n1,0.9\n");
+    expect(rows.find((r) => r.key === "architecture")!.value).toMatchObject({ kind: "json", ref: '{"layers":[4,2]}' });
+    expect(rows.at(-1)!.value).toMatchObject({ status: "finished" });
+    expect((await exp.runs())[0]).toMatchObject({ run: 1, status: "finished" });
+  });
+
+  it("three runs, then all runs with a key filter; lists, ranges and AND/OR filters", async () => {
+    const exp = kiln.experiment(unique("three"));
+    for (let i = 1; i <= 3; i++) {
+      await exp.run((run) => {
+        run.logMetric("loss", 1 / i);
+        run.logMetric("acc", i / 10);
+      });
+    }
+    const loss = await exp.data({ run: "all", key: "loss" });
+    expect(loss.map((r) => [r.run, r.value])).toEqual([[1, 1], [2, 0.5], [3, 1 / 3]]);
+    expect((await exp.data({ key: "acc" })).map((r) => r.run)).toEqual([3]); // latest by default
+    expect((await exp.data({ run: [1, 3], key: "acc" })).map((r) => r.run)).toEqual([1, 3]);
+    expect((await exp.data({ run: { from: 2, to: 3 }, event: "metric" })).length).toBe(4);
+    const either = await exp.data({ run: "all", filter: 'key = "acc" AND value >= 0.2 OR key = "loss" AND run = 1' });
+    expect(either.map((r) => [r.run, r.key])).toEqual([[1, "loss"], [2, "acc"], [3, "acc"]]);
+    const summary = await exp.summary();
+    expect(summary.map((s) => s.metrics.acc!.last)).toEqual([0.1, 0.2, 0.3]);
+  });
+
+  it("a multi-step run (5 folds), its metric history, and training epochs from an estimator", async () => {
+    const exp = kiln.experiment(unique("folds"));
+    await exp.run((run) => {
+      for (let fold = 0; fold < 5; fold++) run.logMetric("score", 0.8 + fold / 100, { step: fold });
+      const X = Array.from({ length: 50 }, (_, i) => [i / 50, (i % 7) / 7]);
+      new SGDRegressor({ maxIter: 5, tol: null, randomState: 0, onEpoch: run.onEpoch }).fit(X, X.map(([a, b]) => 2 * a! - b!));
+    });
+    const folds = await exp.data({ key: "score", step: { from: 1, to: 3 } });
+    expect(folds.map((r) => r.step)).toEqual([1, 2, 3]);
+    expect((await exp.history("score")).map((p) => p.value)).toEqual([0, 1, 2, 3, 4].map((fold) => 0.8 + fold / 100));
+    expect((await exp.history("loss")).map((p) => p.step)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it("the profiling provider samples the machine; notrack logs nothing", async () => {
+    const name = unique("prof");
+    await kiln.experiment(name, { provider: "profiling", profileIntervalMs: 50 }).run(async () => {
+      await new Promise((r) => setTimeout(r, 200));
+    });
+    const profile = await kiln.experiment(name).data({ event: "profile" });
+    const keys = new Set(profile.map((r) => r.key));
+    for (const key of ["memory_load", "memory_total", "cpu_load", "cpu_count", "cpu_avg", "disk_use", "disk_total"]) expect(keys).toContain(key);
+    expect(profile.filter((r) => r.key === "cpu_count").length).toBeGreaterThanOrEqual(3);
+
+    const quiet = unique("quiet");
+    await kiln.experiment(quiet, { provider: "notrack" }).run((run) => run.logMetric("x", 1));
+    await expect(kiln.experiment(quiet).data()).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("tracks a linked model's runtime jobs as runs: task_call, the score, task_success", async () => {
+    const experiment = unique("linked");
+    const model = unique("lin");
+    await kiln.datasets.put("lin-xy", Array.from({ length: 30 }, (_, i) => ({ a: i, b: i % 4, y: 2 * i - (i % 4) })));
+    await kiln.models.create(model, { estimator: "linear_regression" });
+    await (await kiln.runtime.model(model).fit({ dataset: "lin-xy", columns: ["a", "b"] }, { dataset: "lin-xy", columns: ["y"] })).get();
+    await kiln.models.setMetadata(`${model}:2`, { tracking: { default: experiment } });
+    const job = await kiln.runtime.model(`${model}:2`).score({ dataset: "lin-xy", columns: ["a", "b"] }, { dataset: "lin-xy", columns: ["y"] });
+    await job.get();
+    const exp = kiln.experiment(experiment);
+    let rows: EventRow[] = [];
+    await expect.poll(async () => (rows = await exp.data({ run: "all" }).catch(() => [])).some((r) => r.event === "task_success"), { timeout: 10_000 }).toBe(true);
+    expect(rows.map((r) => r.event)).toEqual(["task_call", "metric", "metric", "metric", "task_success"]);
+    expect(rows[0]).toMatchObject({ key: "score", value: { model: `projects/default/models/${model}/versions/2`, x: "projects/default/datasets/lin-xy" } });
+    expect(rows.find((r) => r.key === "r2")!.value).toBeCloseTo(1, 6);
+    expect((await exp.runs())[0]!.status).toBe("finished");
+  });
+
+  it("skips events it has seen, so retried batches never duplicate rows", async () => {
+    const exp = kiln.experiment(unique("retry"));
+    const run = await exp.start();
+    const client = createClient(TrackingService, createGrpcTransport({ baseUrl: running.server.url }));
+    const events = [1, 2, 3].map((i) => ({ id: `retry-${i}`, event: "metric", key: "m", value: { case: "number" as const, value: i } }));
+    async function* once() {
+      yield { run: `${exp.name}/runs/${run.number}`, events };
+    }
+    expect(await client.logEvents(once())).toMatchObject({ accepted: 3n, duplicates: 0n });
+    expect(await client.logEvents(once())).toMatchObject({ accepted: 0n, duplicates: 3n });
+    await run.stop();
+    expect((await exp.data({ key: "m" })).map((r) => r.value)).toEqual([1, 2, 3]);
+  });
+
+  it("refuses bad input with the right codes", async () => {
+    await expect(kiln.experiment(unique("nothing")).data()).rejects.toBeInstanceOf(NotFoundError);
+    const exp = kiln.experiment(unique("bad"));
+    const run = await exp.start();
+    run.logMetric("k".repeat(300), 1);
+    await expect(run.flush()).rejects.toBeInstanceOf(InvalidArgumentError);
+
+    const other = await kiln.experiment(unique("big")).start();
+    other.logParam("blob", "x".repeat(10 * 1024 * 1024));
+    await expect(other.flush()).rejects.toBeInstanceOf(ResourceExhaustedError);
+
+    await kiln.experiment(exp.name.split("/").pop()!).run((r) => r.logMetric("ok", 1));
+    const err = await exp.data({ filter: 'key = "ok" AND (step > ' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect((err as Error).message).toMatch(/position \d+/);
+  });
+
+  it("lists and drops experiments; a dropped name can be used again", async () => {
+    const name = unique("drop");
+    await kiln.experiment(name).run((r) => r.logMetric("a", 1));
+    expect((await kiln.experiments.list()).some((e) => e.name.endsWith(`/${name}`))).toBe(true);
+    await kiln.experiments.drop(name);
+    await expect(kiln.experiment(name).data()).rejects.toBeInstanceOf(NotFoundError);
+    await kiln.experiment(name).run((r) => r.logMetric("b", 2));
+    expect((await kiln.experiment(name).data({ key: ["a", "b"] })).map((r) => [r.run, r.key])).toEqual([[1, "b"]]);
+  });
+});

@@ -1,0 +1,93 @@
+import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { EventSchema, IngestBatchSchema, RunStatus } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
+import { JobKind, type Job, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { INGEST_SUBJECT_PREFIX } from "@kiln/tracking";
+import type { ExecutorDeps } from "./deps.js";
+import type { JobFailure } from "./job-failure.js";
+import type { ProgressUpdate } from "./progress.js";
+
+type EventInit = Extract<MessageInitShape<typeof EventSchema>, { $typeName?: undefined }>;
+
+/** Epoch metrics are sent at most this often. */
+const EPOCH_FLUSH_MS = 500;
+
+/**
+ * Tracks a job on a linked model (metadata `tracking: { default: "experiment" }`) as a run
+ * of that experiment: task_call with the inputs, per-epoch metrics while training, the
+ * job's metrics, then task_success or task_failure with the duration. The run is keyed by
+ * the job, so a retried attempt continues it. Events go through the bus; the tracking
+ * service ingests them with a durable consumer.
+ */
+export class JobTracker {
+  private readonly started = Date.now();
+  private seq = 0;
+  private epochs: EventInit[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly deps: ExecutorDeps,
+    private readonly job: Job,
+    private readonly attempt: number,
+    private readonly experiment: string,
+  ) {}
+
+  /** A tracker when the job's model is linked to an experiment. */
+  static async forJob(deps: ExecutorDeps, job: Job, attempt: number): Promise<JobTracker | undefined> {
+    if (job.kind === JobKind.NOOP || !job.model) return undefined;
+    const version = await deps.models.version(job.model);
+    const tracking = version.metadata.tracking as { default?: unknown } | undefined;
+    if (typeof tracking?.default !== "string" || !tracking.default) return undefined;
+    const project = job.name.slice(0, job.name.indexOf("/jobs/"));
+    const experiment = tracking.default.startsWith("projects/") ? tracking.default : `${project}/experiments/${tracking.default}`;
+    return new JobTracker(deps, job, attempt, experiment);
+  }
+
+  async call(): Promise<void> {
+    const inputs = { model: this.job.model, x: this.job.x?.dataset, y: this.job.y?.dataset, attempt: this.attempt };
+    await this.send([this.event("task_call", JobKind[this.job.kind].toLowerCase(), { case: "json", value: JSON.stringify(inputs) })]);
+  }
+
+  /** Training progress: each epoch's loss and metrics at step = epoch. */
+  progress(change: ProgressUpdate): void {
+    if (!change.epoch) return;
+    const step = BigInt(change.epoch);
+    for (const [key, value] of Object.entries(change.metrics ?? {})) this.epochs.push(this.event("metric", key, { case: "number", value }, step));
+    this.timer ??= setTimeout(() => void this.flushEpochs(), EPOCH_FLUSH_MS);
+  }
+
+  async success(result: JobResult): Promise<void> {
+    await this.flushEpochs();
+    const metrics = Object.entries(result.metrics).map(([key, value]) => this.event("metric", key, { case: "number", value }));
+    const seconds = (Date.now() - this.started) / 1000;
+    await this.send([...metrics, this.event("task_success", JobKind[this.job.kind].toLowerCase(), { case: "number", value: seconds })], RunStatus.FINISHED);
+  }
+
+  async failure(f: JobFailure, final: boolean): Promise<void> {
+    await this.flushEpochs();
+    const value = JSON.stringify({ code: f.code, reason: f.reason, message: f.message, seconds: (Date.now() - this.started) / 1000 });
+    await this.send([this.event("task_failure", JobKind[this.job.kind].toLowerCase(), { case: "json", value })], final ? RunStatus.FAILED : RunStatus.UNSPECIFIED);
+  }
+
+  private async flushEpochs(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const events = this.epochs.splice(0);
+    if (events.length) await this.send(events);
+  }
+
+  private event(event: string, key: string, value: EventInit["value"], step = 0n): EventInit {
+    return { id: `${this.job.name}:${this.attempt}:${this.seq++}`, event, key, step, node: this.deps.name, dt: timestampFromMs(Date.now()), value };
+  }
+
+  private async send(events: EventInit[], endStatus = RunStatus.UNSPECIFIED): Promise<void> {
+    const batch = create(IngestBatchSchema, { experiment: this.experiment, runKey: this.job.name, node: this.deps.name, events, endStatus });
+    const token = this.experiment.slice(this.experiment.lastIndexOf("/") + 1).replace(/[^A-Za-z0-9_-]/g, "_");
+    try {
+      await this.deps.bus.publish(`${INGEST_SUBJECT_PREFIX}.${token}`, toBinary(IngestBatchSchema, batch), { msgId: String(events[0]?.id ?? `${this.job.name}:end`) });
+    } catch (e) {
+      // Tracking must never fail the job it observes.
+      this.deps.logger.warn({ err: e, job: this.job.name }, "could not publish tracking events");
+    }
+  }
+}
