@@ -1,30 +1,84 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, type Client } from "@connectrpc/connect";
 import type { LogEventsRequestSchema, TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
-import type { EventInput } from "./tracking-providers.js";
 import { call, KilnApiError, ResourceExhaustedError } from "./errors.js";
+import type { EventInput } from "./tracking-providers.js";
 
 /** Failures worth another try: the server was unreachable or the connection broke. */
 const RETRYABLE = new Set([Code.Unavailable, Code.Internal, Code.Unknown, Code.DeadlineExceeded, Code.Aborted]);
 
 export interface BufferOptions {
-  /** Events per message (default 10,000). */
+  /** Events per batch (default 20,000). */
   batchSize?: number;
   /** Send what is buffered at least this often (default 200 ms). */
   flushIntervalMs?: number;
   /** Most events held while the server is unreachable (default 1,000,000); beyond, logging throws. */
   maxBuffered?: number;
-  /** How long to keep retrying a batch (default 60 s). */
+  /** How long to keep retrying (default 60 s). */
   retryForMs?: number;
 }
 
+type Request = MessageInitShape<typeof LogEventsRequestSchema>;
+
+/** Events being gathered into one batch, column by column (no object per event). */
+class Columns {
+  readonly strings: string[] = [];
+  private readonly index = new Map<string, number>();
+  readonly event: number[] = [];
+  readonly key: number[] = [];
+  readonly node: number[] = [];
+  readonly step: number[] = [];
+  readonly dt: number[] = [];
+  readonly valueType: number[] = [];
+  readonly number: number[] = [];
+  readonly text: string[] = [];
+
+  get length(): number {
+    return this.event.length;
+  }
+
+  add(e: EventInput): void {
+    this.event.push(this.intern(e.event ?? ""));
+    this.key.push(this.intern(e.key ?? ""));
+    this.node.push(this.intern(e.node ?? ""));
+    this.step.push(Number(e.step ?? 0));
+    this.dt.push(Date.now());
+    const v = e.value;
+    if (v?.case === "number") {
+      this.valueType.push(1);
+      this.number.push(v.value);
+      return;
+    }
+    this.number.push(0);
+    if (v?.case === "text" || v?.case === "json") {
+      this.valueType.push(v.case === "text" ? 2 : 3);
+      this.text.push(v.value);
+    } else {
+      this.valueType.push(0);
+    }
+  }
+
+  private intern(s: string): number {
+    let i = this.index.get(s);
+    if (i === undefined) {
+      i = this.strings.length;
+      this.strings.push(s);
+      this.index.set(s, i);
+    }
+    return i;
+  }
+}
+
 /**
- * Buffers a run's events and sends them in the background, a batch per message, in
- * order. A failed send is retried with backoff: every event has an id, so the server
- * skips what an earlier try already stored.
+ * Buffers a run's events and sends them in the background as columnar batches, in order.
+ * Each batch has an id fixed when it is cut, so a retried send (after a network error)
+ * is skipped by the server if it had arrived: no event is ever stored twice. Artifacts
+ * (rare) travel as single events with ids of their own.
  */
 export class EventBuffer {
-  private pending: PendingEvent[] = [];
+  private columns = new Columns();
+  private sealed: Request[] = [];
+  private buffered = 0;
   private sending: Promise<void> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private failure: unknown;
@@ -40,7 +94,7 @@ export class EventBuffer {
     private readonly run: string,
     options: BufferOptions = {},
   ) {
-    this.batchSize = options.batchSize ?? 10_000;
+    this.batchSize = options.batchSize ?? 20_000;
     this.flushIntervalMs = options.flushIntervalMs ?? 200;
     this.maxBuffered = options.maxBuffered ?? 1_000_000;
     this.retryForMs = options.retryForMs ?? 60_000;
@@ -48,44 +102,58 @@ export class EventBuffer {
 
   add(event: EventInput): void {
     if (this.failure) throw this.failure;
-    if (this.pending.length >= this.maxBuffered) {
+    if (this.buffered >= this.maxBuffered) {
       throw new ResourceExhaustedError(`${this.maxBuffered} tracking events are waiting for the server`, Code.ResourceExhausted, "TRACKING_BUFFER_FULL", {});
     }
-    // Sequential ids: unique, and cheap for the server's index.
-    const ms = Date.now();
-    const dt = event.dt ?? { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 };
-    this.pending.push({ ...event, dt, id: `${this.idPrefix}-${(this.counter++).toString(36)}` });
-    if (this.pending.length >= this.batchSize) this.kick();
+    this.buffered++;
+    if (event.value?.case === "artifact") {
+      this.seal();
+      this.sealed.push({ run: this.run, events: [{ ...event, id: `${this.idPrefix}-e${this.counter++}`, dt: nowTimestamp() }] });
+    } else {
+      this.columns.add(event);
+      if (this.columns.length >= this.batchSize) this.seal();
+    }
+    if (this.sealed.length) this.kick();
     else this.timer ??= setTimeout(() => this.kick(), this.flushIntervalMs);
   }
 
   /** Sends everything buffered; rejects if the server kept refusing. */
   async flush(): Promise<void> {
-    while (this.pending.length || this.sending) {
+    this.seal();
+    while (this.sealed.length || this.sending) {
       this.kick();
       await this.sending;
       if (this.failure) throw this.failure;
     }
   }
 
+  private seal(): void {
+    if (this.columns.length === 0) return;
+    const c = this.columns;
+    this.columns = new Columns();
+    this.sealed.push({ run: this.run, batchId: `${this.idPrefix}-b${this.counter++}`, columns: c });
+  }
+
   private kick(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.sending || this.pending.length === 0) return;
+    if (this.sending) return;
+    this.seal();
+    if (this.sealed.length === 0) return;
     this.sending = this.drain().finally(() => {
       this.sending = undefined;
-      if (this.pending.length && !this.failure) this.timer ??= setTimeout(() => this.kick(), 0);
+      if ((this.sealed.length || this.columns.length) && !this.failure) this.timer ??= setTimeout(() => this.kick(), 0);
     });
   }
 
   private async drain(): Promise<void> {
-    const batch = this.pending.splice(0, Math.max(this.batchSize, this.pending.length));
-    const messages: MessageInitShape<typeof LogEventsRequestSchema>[] = [];
-    for (let at = 0; at < batch.length; at += this.batchSize) messages.push({ run: this.run, events: batch.slice(at, at + this.batchSize) });
+    const requests = this.sealed.splice(0);
+    const count = requests.reduce((n, r) => n + (r.columns ? (r.columns as Columns).length : (r.events?.length ?? 0)), 0);
     const deadline = Date.now() + this.retryForMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        await call(() => this.client.logEvents(iterate(messages)));
+        await call(() => this.client.logEvents(iterate(requests)));
+        this.buffered -= count;
         return;
       } catch (e) {
         if (!(e instanceof KilnApiError && RETRYABLE.has(e.code)) || Date.now() > deadline) {
@@ -98,8 +166,11 @@ export class EventBuffer {
   }
 }
 
+function nowTimestamp() {
+  const ms = Date.now();
+  return { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 };
+}
+
 async function* iterate<T>(items: T[]): AsyncGenerator<T> {
   yield* items;
 }
-
-type PendingEvent = EventInput & { id: string };

@@ -49,6 +49,39 @@ export function describeEventStore(name: string, make: MakeEventStore, options: 
       expect(rows[2]).toMatchObject({ valueType: "text", text: "hello", event: "custom" });
     });
 
+    it("stores a columnar batch once, whatever its retries", async () => {
+      const batch = {
+        batchId: `b-${randomUUID()}`,
+        experiment,
+        run: 2,
+        strings: ["metric", "loss", "node-a", "param", "lr", "note"],
+        event: [0, 0, 3, 0, 0],
+        key: [1, 1, 4, 5, 1],
+        node: [2, 2, 2, 2, 2],
+        step: [0, 1, 0, 2, 3],
+        dt: [1000, 2000, 3000, 4000, 5000],
+        valueType: [1, 1, 2, 3, 1],
+        number: [0.5, NaN, 0, 0, -Infinity],
+        text: ["0.01", '{"a":1}'],
+      };
+      expect(await store.appendBatch(batch)).toEqual({ accepted: 5, duplicates: 0 });
+      expect(await store.appendBatch(batch)).toEqual({ accepted: 0, duplicates: 5 });
+      const rows = await all();
+      expect(rows.map((r) => [r.event, r.key, r.step, r.valueType])).toEqual([
+        ["metric", "loss", 0, "number"],
+        ["metric", "loss", 1, "number"],
+        ["param", "lr", 0, "text"],
+        ["metric", "note", 2, "json"],
+        ["metric", "loss", 3, "number"],
+      ]);
+      expect(rows[0]).toMatchObject({ number: 0.5, dt: 1000, node: "node-a", run: 2 });
+      expect(rows[1]!.number).toBeNaN();
+      expect(rows[2]!.text).toBe("0.01");
+      expect(rows[3]!.text).toBe('{"a":1}');
+      expect(rows[4]!.number).toBe(-Infinity);
+      expect(new Set(rows.map((r) => r.id)).size).toBe(5);
+    });
+
     it("keeps NaN and ±Infinity", async () => {
       await store.append([event(1, "a", NaN), event(1, "b", Infinity), event(1, "c", -Infinity)]);
       const values = (await all()).map((r) => r.number);

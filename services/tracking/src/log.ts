@@ -1,7 +1,7 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { invalidArgument, resourceExhausted } from "@kiln/core";
-import type { Event, LogEventsRequest } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
-import type { TrackedEvent } from "@kiln/storage";
+import type { Event, EventColumns, LogEventsRequest } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
+import type { EventBatch, TrackedEvent } from "@kiln/storage";
 import { LIMITS, type TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
 import { parseRunName } from "./names.js";
@@ -24,9 +24,16 @@ export async function logEvents(deps: TrackingDeps, requests: AsyncIterable<LogE
       throw resourceExhausted("TOO_MANY_EVENTS", `a message carries at most ${LIMITS.eventsPerRequest} events; got ${req.events.length}`);
     }
     const now = nowOf(deps).getTime();
-    const result = await deps.events.append(req.events.map((e) => toTracked(e, experiment, run, now)));
-    accepted += result.accepted;
-    duplicates += result.duplicates;
+    if (req.events.length) {
+      const result = await deps.events.append(req.events.map((e) => toTracked(e, experiment, run, now)));
+      accepted += result.accepted;
+      duplicates += result.duplicates;
+    }
+    if (req.columns && req.columns.event.length) {
+      const result = await deps.events.appendBatch(checkedBatch(req.batchId, req.columns, experiment, run));
+      accepted += result.accepted;
+      duplicates += result.duplicates;
+    }
   }
   return { accepted: BigInt(accepted), duplicates: BigInt(duplicates) };
 }
@@ -71,4 +78,33 @@ export function toTracked(e: Event, experiment: string, run: number, now: number
     }
   }
   return tracked;
+}
+
+/** A columnar batch, checked against the same limits as single events. */
+export function checkedBatch(batchId: string, c: EventColumns, experiment: string, run: number): EventBatch {
+  if (!batchId || batchId.length > LIMITS.idChars) throw invalidArgument("INVALID_BATCH_ID", `a batch of columns needs a batch_id of 1 to ${LIMITS.idChars} characters`);
+  const n = c.event.length;
+  if (n > LIMITS.eventsPerRequest) throw resourceExhausted("TOO_MANY_EVENTS", `a message carries at most ${LIMITS.eventsPerRequest} events; got ${n}`);
+  for (const column of [c.key, c.node, c.step, c.dt, c.valueType, c.number]) {
+    if (column.length !== n) throw invalidArgument("RAGGED_COLUMNS", `every column of a batch has one entry per event (${n})`);
+  }
+  const strings = c.strings;
+  for (const s of strings) if (s.length > LIMITS.keyChars) throw invalidArgument("KEY_TOO_LONG", `keys, events and nodes are at most ${LIMITS.keyChars} characters; "${s.slice(0, 40)}…" has ${s.length}`);
+  let texts = 0;
+  for (let i = 0; i < n; i++) {
+    const at = [c.event[i]!, c.key[i]!, c.node[i]!];
+    if (at.some((x) => x < 0 || x >= strings.length)) throw invalidArgument("BAD_STRING_INDEX", `event ${i} points past the batch's strings`);
+    if (!strings[c.event[i]!]) throw invalidArgument("INVALID_EVENT", `event ${i} has no event name`);
+    const step = c.step[i]!;
+    if (!Number.isInteger(step) || step < 0) throw invalidArgument("INVALID_STEP", `step must be from 0 to ${INT32_MAX}, got ${step}`);
+    const type = c.valueType[i]!;
+    if (type < 0 || type > 3) throw invalidArgument("INVALID_VALUE_TYPE", `value_type is 0 to 3, got ${type}`);
+    if (type >= 2) texts++;
+  }
+  if (texts !== c.text.length) throw invalidArgument("RAGGED_COLUMNS", `${texts} events have text values but the batch carries ${c.text.length}`);
+  for (const t of c.text) {
+    const bytes = Buffer.byteLength(t);
+    if (bytes > LIMITS.valueBytes) throw resourceExhausted("VALUE_TOO_LARGE", `a value is ${bytes} bytes; values are at most ${LIMITS.valueBytes} bytes (log files as artifacts)`);
+  }
+  return { batchId, experiment, run, strings, event: c.event, key: c.key, node: c.node, step: c.step, dt: c.dt, valueType: c.valueType, number: c.number, text: c.text };
 }
