@@ -21,7 +21,8 @@ export async function startIngest(deps: TrackingDeps): Promise<{ stop(): Promise
     stream: INGEST_STREAM.name,
     durable: INGEST_CONSUMER,
     filterSubject: `${INGEST_SUBJECT_PREFIX}.>`,
-    ackWaitMs: 30_000,
+    // A batch stores in milliseconds; after a crash its message comes back this soon.
+    ackWaitMs: 5_000,
   });
   const done = (async () => {
     for await (const msg of sub) {

@@ -1,50 +1,54 @@
 import { Code } from "@connectrpc/connect";
-import { failedPrecondition, invalidArgument, isKilnError, notFound, unavailable } from "@kiln/core";
+import { failedPrecondition, invalidArgument, isKilnError, notFound } from "@kiln/core";
 import { RunStatus, type StartRunRequest } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import type { TrackingDeps } from "./deps.js";
 import { ensureExperiment, getExperiment, nextRunNumber, nowOf } from "./experiments.js";
 import { parseExperimentName, parseRunName, runKey } from "./names.js";
 import { collections, type RunRecord, type StatusName } from "./records.js";
 
-const KEY_WAIT_MS = 5_000;
-
 /**
  * Opens the next run. With a run_key, a second start with the same key returns the run
- * the first one opened (an executor retrying, or two starts racing).
+ * the first one opened (an executor retrying, or two starts racing). The key is claimed
+ * together with its run number, so a crash between the claim and the run record is
+ * repaired by the next start with that key.
  */
 export async function startRun(deps: TrackingDeps, req: Pick<StartRunRequest, "parent" | "tags" | "node" | "runKey" | "createExperiment">): Promise<RunRecord> {
   const { name: experiment } = parseExperimentName(req.parent);
   if (req.runKey.length > 256) throw invalidArgument("INVALID_RUN_KEY", "run_key is longer than 256 characters");
   if (req.createExperiment) await ensureExperiment(deps, experiment);
   else await getExperiment(deps, experiment);
-  const { runs, runKeys } = collections(deps);
+  const { runKeys } = collections(deps);
   const keyName = `${experiment}/${req.runKey}`;
-  if (req.runKey) {
-    const claimed = await runKeys.create(keyName, { run: 0 }).then(
-      () => true,
-      (e: unknown) => {
-        if (isKilnError(e, Code.AlreadyExists)) return false;
-        throw e;
-      },
-    );
-    if (!claimed) return runOfKey(deps, experiment, keyName);
-  }
+  const fresh = (run: number): RunRecord => ({ experiment, run, status: "RUNNING", startTime: nowOf(deps).toISOString(), tags: req.tags, node: req.node, runKey: req.runKey });
+  if (!req.runKey) return createRun(deps, fresh(await nextRunNumber(deps, experiment)));
+  const claimed = await runKeys.get(keyName);
+  if (claimed) return runOrCreate(deps, fresh(claimed.value.run));
   const run = await nextRunNumber(deps, experiment);
-  const record: RunRecord = { experiment, run, status: "RUNNING", startTime: nowOf(deps).toISOString(), tags: req.tags, node: req.node, runKey: req.runKey };
-  await runs.create(runKey(experiment, run), record);
-  if (req.runKey) await runKeys.update(keyName, { run }, 1);
+  const won = await runKeys.create(keyName, { run }).then(
+    () => true,
+    (e: unknown) => {
+      if (isKilnError(e, Code.AlreadyExists)) return false;
+      throw e;
+    },
+  );
+  if (won) return runOrCreate(deps, fresh(run));
+  return runOrCreate(deps, fresh((await runKeys.get(keyName))!.value.run)); // another start won the key
+}
+
+async function createRun(deps: TrackingDeps, record: RunRecord): Promise<RunRecord> {
+  await collections(deps).runs.create(runKey(record.experiment, record.run), record);
   return record;
 }
 
-/** The run another start with this key opened (it may still be opening it). */
-async function runOfKey(deps: TrackingDeps, experiment: string, keyName: string): Promise<RunRecord> {
-  const deadline = Date.now() + KEY_WAIT_MS;
-  for (;;) {
-    const found = await collections(deps).runKeys.get(keyName);
-    if (found && found.value.run > 0) return getRun(deps, experiment, found.value.run);
-    if (Date.now() > deadline) throw unavailable("RUN_STARTING", `the run for ${keyName} is still being opened; try again`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** The run if it exists, else this record created (a start that crashed after its claim). */
+async function runOrCreate(deps: TrackingDeps, record: RunRecord): Promise<RunRecord> {
+  const { runs } = collections(deps);
+  const found = await runs.get(runKey(record.experiment, record.run));
+  if (found) return found.value;
+  return createRun(deps, record).catch(async (e: unknown) => {
+    if (!isKilnError(e, Code.AlreadyExists)) throw e;
+    return (await runs.get(runKey(record.experiment, record.run)))!.value;
+  });
 }
 
 export async function getRun(deps: TrackingDeps, experiment: string, run: number): Promise<RunRecord> {
