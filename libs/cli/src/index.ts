@@ -1,7 +1,9 @@
 import { Command, CommanderError } from "commander";
 import { Kiln, KilnApiError } from "@kiln/sdk";
 import { datasetCommands } from "./datasets.js";
+import { jobCommands } from "./jobs.js";
 import { modelCommands } from "./models.js";
+import { runtimeCommands } from "./runtime.js";
 import type { Output } from "./output.js";
 
 /** Runs the CLI; returns the exit code. */
@@ -29,6 +31,8 @@ export async function main(argv: string[]): Promise<number> {
 
   datasetCommands(program, connect, output);
   modelCommands(program, connect, output);
+  runtimeCommands(program, connect, output);
+  jobCommands(program, connect, output);
 
   try {
     await program.parseAsync(argv);

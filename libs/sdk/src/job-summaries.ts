@@ -19,8 +19,8 @@ export interface JobInfo {
   kind: JobKindName;
   state: JobStateName;
   model: string;
-  x?: { dataset: string; version: number; temporary: boolean };
-  y?: { dataset: string; version: number; temporary: boolean };
+  x?: JobInputInfo;
+  y?: JobInputInfo;
   params: Record<string, unknown>;
   outputDataset: string;
   requiredLabels: string[];
@@ -32,6 +32,14 @@ export interface JobInfo {
   createTime?: Date;
   startTime?: Date;
   endTime?: Date;
+}
+
+export interface JobInputInfo {
+  dataset: string;
+  version: number;
+  columns: string[];
+  filter: string;
+  temporary: boolean;
 }
 
 export interface ExecutorInfo {
@@ -67,7 +75,7 @@ const date = (t: Parameters<typeof timestampDate>[0] | undefined) => (t ? timest
 const errorInfo = (e: JobError | undefined): JobErrorInfo | undefined => e && { code: e.code, reason: e.reason, message: e.message };
 
 export function jobInfo(job: Job): JobInfo {
-  const input = (i: Job["x"]) => i && { dataset: i.dataset, version: Number(i.version), temporary: i.temporary };
+  const input = (i: Job["x"]) => i && { dataset: i.dataset, version: Number(i.version), columns: i.columns, filter: i.filter, temporary: i.temporary };
   const p = job.progress;
   const r = job.result;
   return {

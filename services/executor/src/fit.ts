@@ -87,7 +87,7 @@ async function train(ctx: JobContext, spec: SerializedModel, X: Table, y: (numbe
   ctx.signal.addEventListener("abort", stop);
   const onEpoch = (p: { epoch: number; loss?: number; metrics?: Record<string, number> }) =>
     ctx.progress.update({ epoch: p.epoch, metrics: { ...(p.loss === undefined ? {} : { loss: p.loss }), ...p.metrics } });
-  const params = { ...spec.params, ...ctx.job.params };
+  const params = camelKeys({ ...spec.params, ...ctx.job.params });
   try {
     if (ctx.job.kind === JobKind.PARTIAL_FIT) return await pool.partialFit({ ...spec, params }, X, y, { onEpoch });
     return await pool.fit(spec.kind, params, X, y, { onEpoch });
@@ -118,4 +118,9 @@ async function targetColumn(ctx: JobContext, y: JobInput): Promise<string> {
   }
   if (columns.length !== 1) throw failedPrecondition("TARGET_AMBIGUOUS", `${y.dataset} has ${columns.length} columns: name the target column in y's columns`);
   return columns[0]!.name;
+}
+
+/** sklearn and OmegaML users write fit_intercept; Kiln's estimators take fitIntercept. */
+function camelKeys(params: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(params).map(([k, v]) => [k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()), v]));
 }

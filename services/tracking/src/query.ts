@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { Float64, Int32, Table, TimestampMillisecond, Utf8, makeVector, vectorFromArray } from "apache-arrow";
+import { Dictionary, Float64, Int32, Table, TimestampMillisecond, Utf8, makeData, makeVector, vectorFromArray } from "apache-arrow";
 import { tableToIpc } from "@kiln/data";
 import {
   GetMetricHistoryResponseSchema,
@@ -34,31 +34,80 @@ export async function* queryEvents(deps: TrackingDeps, req: QueryEventsRequest):
   }
 }
 
+/**
+ * A page of events as an Arrow table. The string columns repeat a few values (one
+ * experiment, a handful of events, keys and nodes), so they are dictionary-encoded:
+ * built from an index array, far faster than a string builder and a fraction of the size.
+ */
 export function eventsTable(events: TrackedEvent[]): Table {
   const n = events.length;
   const run = new Int32Array(n);
   const step = new Int32Array(n);
-  const dt = new Float64Array(n);
-  const value: (number | null)[] = new Array(n);
+  const dt = new BigInt64Array(n);
+  const value = new Float64Array(n);
+  const valueValid = new Uint8Array(Math.ceil(n / 8));
+  const experiment = new Dictionary64(n);
+  const event = new Dictionary64(n);
+  const node = new Dictionary64(n);
+  const key = new Dictionary64(n);
+  const type = new Dictionary64(n);
+  const text: (string | null)[] = new Array(n);
+  let texts = 0;
   for (let i = 0; i < n; i++) {
     const e = events[i]!;
     run[i] = e.run;
     step[i] = e.step;
-    dt[i] = e.dt;
-    value[i] = e.valueType === "number" ? e.number! : null;
+    dt[i] = BigInt(Math.round(e.dt));
+    experiment.add(i, e.experiment);
+    event.add(i, e.event);
+    node.add(i, e.node);
+    key.add(i, e.key);
+    type.add(i, e.valueType);
+    if (e.valueType === "number") {
+      value[i] = e.number!;
+      valueValid[i >> 3]! |= 1 << (i & 7);
+    }
+    text[i] = e.text ?? null;
+    if (e.text !== undefined) texts++;
   }
   return new Table({
-    experiment: vectorFromArray(events.map((e) => e.experiment), new Utf8()),
+    experiment: experiment.vector(),
     run: makeVector(run),
-    event: vectorFromArray(events.map((e) => e.event), new Utf8()),
-    dt: vectorFromArray(Array.from(dt), new TimestampMillisecond()),
-    node: vectorFromArray(events.map((e) => e.node), new Utf8()),
+    event: event.vector(),
+    dt: makeVector(makeData({ type: new TimestampMillisecond(), length: n, data: dt })),
+    node: node.vector(),
     step: makeVector(step),
-    key: vectorFromArray(events.map((e) => e.key), new Utf8()),
-    value: vectorFromArray(value, new Float64()),
-    value_text: vectorFromArray(events.map((e) => e.text ?? null), new Utf8()),
-    value_type: vectorFromArray(events.map((e) => e.valueType), new Utf8()),
+    key: key.vector(),
+    value: makeVector(makeData({ type: new Float64(), length: n, data: value, nullBitmap: valueValid })),
+    value_text: texts ? vectorFromArray(text, new Utf8()) : makeVector(makeData({ type: new Utf8(), length: n, nullCount: n, valueOffsets: new Int32Array(n + 1), data: new Uint8Array(0), nullBitmap: new Uint8Array(Math.ceil(n / 8)) })),
+    value_type: type.vector(),
   });
+}
+
+/** A dictionary-encoded string column under construction. */
+class Dictionary64 {
+  private readonly indices: Int32Array;
+  private readonly values: string[] = [];
+  private readonly index = new Map<string, number>();
+
+  constructor(length: number) {
+    this.indices = new Int32Array(length);
+  }
+
+  add(row: number, value: string): void {
+    let i = this.index.get(value);
+    if (i === undefined) {
+      i = this.values.length;
+      this.values.push(value);
+      this.index.set(value, i);
+    }
+    this.indices[row] = i;
+  }
+
+  vector() {
+    const dictionary = vectorFromArray(this.values, new Utf8());
+    return makeVector(makeData({ type: new Dictionary(new Utf8(), new Int32()), length: this.indices.length, data: this.indices, dictionary }));
+  }
 }
 
 /** One metric's points in a run, in step order (logging order within a step). */

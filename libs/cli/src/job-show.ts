@@ -1,0 +1,133 @@
+import type { ExecutorInfo, JobInfo } from "@kiln/sdk";
+import { printFields, printTable, type Output } from "./output.js";
+
+/** `projects/default/models/churn/versions/2` → `churn:2`; people type the short form, so they read it too. */
+export function shortModel(name: string): string {
+  const m = /^projects\/[^/]+\/models\/([^/]+)(?:\/versions\/(\d+))?$/.exec(name);
+  if (!m) return name;
+  return m[2] ? `${m[1]}:${m[2]}` : m[1]!;
+}
+
+/** `projects/default/datasets/sales` and version 3 → `sales@3` (the form runtime verbs take). */
+export function shortDataset(name: string, version?: number): string {
+  const m = /^projects\/[^/]+\/datasets\/([^/]+)$/.exec(name);
+  const base = m ? m[1]! : name;
+  return version ? `${base}@${version}` : base;
+}
+
+const lastSegment = (name: string) => name.slice(name.lastIndexOf("/") + 1);
+
+/** Six significant digits: enough to read a loss or a score at a glance. */
+export function formatMetric(v: number): string {
+  return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));
+}
+
+export const metricList = (metrics: Record<string, number>) =>
+  Object.entries(metrics)
+    .map(([k, v]) => `${k}=${formatMetric(v)}`)
+    .join(" ");
+
+/** How far a job is, in one short phrase: rows, fraction (unless a bar shows it), epoch and metrics, the executor's message. */
+export function progressText(info: JobInfo, options: { fraction?: boolean } = {}): string {
+  const p = info.progress;
+  const parts: string[] = [];
+  if (p.rowsTotal > 0) parts.push(`${p.rowsDone}/${p.rowsTotal} rows`);
+  else if (p.rowsDone > 0) parts.push(`${p.rowsDone} rows`);
+  else if (p.fraction > 0 && options.fraction !== false) parts.push(`${Math.round(p.fraction * 100)}%`);
+  if (p.epoch > 0) parts.push(`epoch ${p.epoch}`);
+  const metrics = metricList(p.metrics);
+  if (metrics) parts.push(metrics);
+  if (p.message && info.state === "running") parts.push(p.message);
+  return parts.join(", ");
+}
+
+/** What a finished job gave: the new version, the rows written, the metrics. */
+export function resultText(info: JobInfo): string {
+  const r = info.result;
+  if (!r) return "";
+  const parts: string[] = [];
+  if (r.modelVersion) parts.push(`version ${shortModel(r.modelVersion)}`);
+  if (r.rows > 0 || info.kind.startsWith("predict") || info.kind === "transform") parts.push(`${r.rows} rows`);
+  if (r.output) parts.push(`→ ${shortDataset(r.output.name, r.output.version)}`);
+  const metrics = metricList(r.metrics);
+  if (metrics) parts.push(metrics);
+  return parts.join(", ");
+}
+
+export function errorText(e: { code: string; reason: string; message: string } | undefined): string {
+  if (!e) return "";
+  return `${e.message} (${[e.code, e.reason].filter(Boolean).join(", ")})`;
+}
+
+/** One row of `kiln jobs`. */
+export function jobRow(info: JobInfo): Record<string, unknown> {
+  return {
+    id: info.id,
+    kind: info.kind,
+    model: shortModel(info.model),
+    state: info.state,
+    progress: info.state === "succeeded" ? resultText(info) : info.state === "failed" ? errorText(info.error) : progressText(info),
+    attempts: info.attempts.length,
+    created: info.createTime,
+  };
+}
+
+export const jobColumns = ["id", "kind", "model", "state", "progress", "attempts", "created"];
+
+/** `jobs:show` for people: the job's fields, then its attempts, result metrics and error. */
+export function printJob(o: Output, info: JobInfo): void {
+  const input = (i: JobInfo["x"]) => i && `${shortDataset(i.dataset, i.version)}${i.temporary ? " (temporary)" : ""}`;
+  const r = info.result;
+  const pairs: [string, unknown][] = [
+    ["id", info.id],
+    ["name", info.name],
+    ["kind", info.kind],
+    ["model", shortModel(info.model)],
+    ["x", input(info.x)],
+    ...(info.y ? ([["y", input(info.y)]] as [string, unknown][]) : []),
+    ["params", Object.keys(info.params).length ? info.params : ""],
+    ["labels", info.requiredLabels.join(", ")],
+    ...(info.outputDataset ? ([["output", shortDataset(info.outputDataset)]] as [string, unknown][]) : []),
+    ["state", info.state],
+    ["progress", progressText(info)],
+    ["max attempts", info.maxAttempts || ""],
+    ["created", info.createTime],
+    ["started", info.startTime],
+    ["ended", info.endTime],
+  ];
+  if (r) {
+    if (r.modelVersion) pairs.push(["model version", shortModel(r.modelVersion)]);
+    if (r.ranModelVersion) pairs.push(["ran version", shortModel(r.ranModelVersion)]);
+    if (r.rows || r.output) pairs.push(["rows", r.rows]);
+    if (r.output) pairs.push(["wrote", shortDataset(r.output.name, r.output.version)]);
+  }
+  if (info.error) pairs.push(["error", errorText(info.error)]);
+  printFields(o, pairs);
+  const metrics = Object.entries(r?.metrics ?? {});
+  if (metrics.length) {
+    o.out.write("\nmetrics:\n");
+    for (const [k, v] of metrics) o.out.write(`  ${k}: ${v}\n`);
+  }
+  if (info.attempts.length) {
+    o.out.write("\nattempts:\n");
+    printTable(
+      o,
+      info.attempts.map((a) => ({ "#": a.number, executor: lastSegment(a.executor), started: a.startTime, ended: a.endTime, error: errorText(a.error) })),
+      ["#", "executor", "started", "ended", "error"],
+    );
+  }
+}
+
+/** One row of `kiln executors`. */
+export function executorRow(e: ExecutorInfo): Record<string, unknown> {
+  return {
+    id: lastSegment(e.name),
+    host: e.host,
+    labels: e.labels.join(", "),
+    slots: e.slots,
+    running: e.runningJobs.length ? `${e.runningJobs.length} (${e.runningJobs.map(lastSegment).join(", ")})` : 0,
+    heartbeat: e.lastHeartbeat,
+  };
+}
+
+export const executorColumns = ["id", "host", "labels", "slots", "running", "heartbeat"];

@@ -1,0 +1,96 @@
+import type { Command } from "commander";
+import type { JobInfo, JobStateName, Kiln } from "@kiln/sdk";
+import { follow, jobProgress, silent } from "./job-progress.js";
+import { errorText, executorColumns, executorRow, jobColumns, jobRow, printJob, progressText, resultText } from "./job-show.js";
+import { printJson, printTable, type Output } from "./output.js";
+
+type Connect = () => Promise<Kiln>;
+
+const states: JobStateName[] = ["queued", "running", "succeeded", "failed", "cancelled"];
+const final = new Set<JobStateName>(["succeeded", "failed", "cancelled"]);
+
+/** Jobs and executors: jobs, jobs:show, jobs:watch, jobs:cancel, executors. */
+export function jobCommands(program: Command, connect: Connect, output: () => Output): void {
+  program
+    .command("jobs")
+    .description("recent jobs, newest first")
+    .option("--state <state>", `only jobs in this state (repeatable): ${states.join(", ")}`, collectState)
+    .option("--model <name>", "only jobs of this model")
+    .option("--label <label>", "only jobs that require this executor label")
+    .option("--limit <n>", "at most n jobs", positiveInt, 20)
+    .action(async (opts: { state?: JobStateName[]; model?: string; label?: string; limit: number }) => {
+      const o = output();
+      const jobs = await (await connect()).runtime.jobs({ states: opts.state, model: opts.model, label: opts.label, limit: opts.limit });
+      if (o.json) return printJson(o, jobs);
+      printTable(o, jobs.map(jobRow), jobColumns);
+    });
+
+  program
+    .command("jobs:show")
+    .description("a job: inputs, params, state, progress, each attempt, result and error")
+    .argument("<id>")
+    .action(async (id: string) => {
+      const o = output();
+      const info = await (await connect()).runtime.job(id).info();
+      if (o.json) return printJson(o, info);
+      printJob(o, info);
+    });
+
+  program
+    .command("jobs:watch")
+    .description("follow a job's progress until it ends (exit status 1 unless it succeeded)")
+    .argument("<id>")
+    .action(async (id: string) => {
+      const o = output();
+      const handle = (await connect()).runtime.job(id);
+      // A terminal gets a live line; scripts and pipes get a line per change (JSON lines with --json).
+      const live = !o.json && process.stderr.isTTY;
+      let previous = "";
+      const onChange = (info: JobInfo) => {
+        if (live) return;
+        if (o.json) return void o.out.write(JSON.stringify(info) + "\n");
+        if (final.has(info.state)) return; // the closing line says it
+        const line = [info.state, progressText(info)].filter(Boolean).join("  ");
+        if (line !== previous) o.out.write(`${line}\n`);
+        previous = line;
+      };
+      const info = await follow(handle, live ? jobProgress(`job ${id}`) : silent, onChange);
+      if (!o.json) o.out.write(`job ${info.id} ${info.state}${resultText(info) ? `: ${resultText(info)}` : ""}\n`);
+    });
+
+  program
+    .command("jobs:cancel")
+    .description("cancel a queued or running job")
+    .argument("<id>")
+    .action(async (id: string) => {
+      const o = output();
+      const handle = (await connect()).runtime.job(id);
+      // Cancelling an ended job changes nothing; asking first lets the message say so.
+      const before = await handle.info();
+      const info = final.has(before.state) ? before : await handle.cancel();
+      if (o.json) return printJson(o, info);
+      if (info !== before && info.state === "cancelled") o.out.write(`cancelled ${info.id}\n`);
+      else o.out.write(`job ${info.id} had already ${info.state === "failed" ? `failed: ${errorText(info.error)}` : info.state}; nothing to cancel\n`);
+    });
+
+  program
+    .command("executors")
+    .description("executors: labels, slots, running jobs, last heartbeat")
+    .action(async () => {
+      const o = output();
+      const executors = await (await connect()).runtime.executors();
+      if (o.json) return printJson(o, executors);
+      printTable(o, executors.map(executorRow), executorColumns);
+    });
+}
+
+function collectState(value: string, previous: JobStateName[] | undefined): JobStateName[] {
+  if (!states.includes(value as JobStateName)) throw new Error(`--state must be one of ${states.join(", ")}`);
+  return [...(previous ?? []), value as JobStateName];
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`"${v}" is not a positive whole number`);
+  return n;
+}

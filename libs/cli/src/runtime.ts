@@ -1,0 +1,202 @@
+import { unlink } from "node:fs/promises";
+import type { Command } from "commander";
+import type { JobData, JobHandle, JobOptions, Kiln } from "@kiln/sdk";
+import type { RecordBatch } from "apache-arrow";
+import { formatOf, writeTableFile } from "./formats.js";
+import { follow, jobProgress } from "./job-progress.js";
+import { formatMetric, shortDataset, shortModel } from "./job-show.js";
+import { parseJsonPairs } from "./key-values.js";
+import { printFields, printJson, type Output } from "./output.js";
+
+type Connect = () => Promise<Kiln>;
+
+/** OmegaML's runtime verbs: runtime:fit, runtime:predict, runtime:score, each a remote job. */
+export function runtimeCommands(program: Command, connect: Connect, output: () => Output): void {
+  jobFlags(
+    program
+      .command("runtime:fit")
+      .description("train a model on datasets remotely; prints the new version and its training metrics")
+      .argument("<model>", "NAME, NAME:VERSION or NAME:TAG")
+      .argument("<x>", 'features: a dataset, "sales" or "sales@3" for version 3')
+      .argument("[y]", "targets: a dataset (default: --target's column of X)")
+      .option("--param <key=value>", "estimator param (repeatable); values that parse as JSON are JSON", collect)
+      .option("--columns <a,b>", "X's feature columns (default: the model's, else all but the target)", columnList)
+      .option("--target <column>", "Y's target column")
+      .option("--partial", "partial fit: continue training the version instead of starting over"),
+  ).action(async (model: string, x: string, y: string | undefined, opts: FitFlags) => {
+    const o = output();
+    const X = jobData(x, opts.columns);
+    // `runtime:fit m sales --target price`: the target is a column of X, left out of the features.
+    const Y = y !== undefined ? jobData(y, opts.target ? [opts.target] : undefined) : opts.target ? jobData(x, [opts.target]) : undefined;
+    const runtimeModel = (await connect()).runtime.model(model);
+    const options = { ...jobOptions(opts), params: parseJsonPairs("--param", opts.param) };
+    const handle = opts.partial ? await runtimeModel.partialFit(X, Y, options) : await runtimeModel.fit(X, Y, options);
+    if (!opts.wait) return printSubmitted(o, handle);
+    const info = await follow(handle, jobProgress(`${opts.partial ? "partial fit" : "fit"} ${model} (job ${handle.id})`));
+    const modelVersion = info.result?.modelVersion ?? "";
+    const metrics = info.result?.metrics ?? {};
+    const version = Number(/\/versions\/(\d+)$/.exec(modelVersion)?.[1] ?? 0);
+    if (o.json) return printJson(o, { job: handle.id, model: shortModel(modelVersion).split(":")[0], version, modelVersion, metrics });
+    o.out.write(`${shortModel(modelVersion).split(":")[0]}: version ${version}, fitted by job ${handle.id}\n`);
+    for (const [k, v] of Object.entries(metrics)) o.out.write(`  ${k}: ${formatMetric(v)}\n`);
+  });
+
+  jobFlags(
+    program
+      .command("runtime:predict")
+      .description("run a model on a dataset remotely, streaming rows as they come (CSV on stdout unless -o names a .csv, .tsv, .json, .ndjson or .arrow file)")
+      .argument("<model>", "NAME, NAME:VERSION or NAME:TAG")
+      .argument("<x>", 'a dataset, "sales" or "sales@3" for version 3')
+      .option("--columns <a,b>", "X's feature columns (default: the model's)", columnList)
+      .option("--proba", "class probabilities (predict_proba)")
+      .option("--transform", "transform instead of predict")
+      .option("-o, --out <file>", "write rows to a file instead of stdout")
+      .option("--format <format>", "csv, tsv, json, ndjson or arrow (default: from -o's extension)")
+      .option("--output <dataset>", "also store the rows as a version of this dataset"),
+  ).action(async (model: string, x: string, opts: PredictFlags) => {
+    const o = output();
+    if (opts.proba && opts.transform) throw new Error("--proba and --transform do not go together");
+    const target = opts.out ?? "-";
+    // Checked before submitting, so a typo in -o costs no job.
+    const format = formatOf(target, opts.format ?? (target === "-" ? (o.json ? "json" : "csv") : undefined)) ?? "csv";
+    if (format === "parquet") {
+      // formats.ts refuses formats it cannot write before it touches the file: ask it now, not after the job ran.
+      await writeTableFile((async function* (): AsyncGenerator<RecordBatch> {})(), target, format);
+    }
+    const X = jobData(x, opts.columns);
+    const runtimeModel = (await connect()).runtime.model(model);
+    const options = { ...jobOptions(opts), output: opts.output };
+    const handle = opts.proba
+      ? await runtimeModel.predictProba(X, options)
+      : opts.transform
+        ? await runtimeModel.transform(X, options)
+        : await runtimeModel.predict(X, options);
+    if (!opts.wait) return printSubmitted(o, handle);
+
+    const display = jobProgress(`${opts.proba ? "predict_proba" : opts.transform ? "transform" : "predict"} ${model} (job ${handle.id})`);
+    // Progress comes from the job record, rows from the results stream: both at once.
+    const watching = follow(handle, display);
+    watching.catch(() => {}); // its error is the job's, which the results stream reports first
+    let rows = 0;
+    const batches = (async function* (): AsyncGenerator<RecordBatch> {
+      for await (const table of handle.results()) {
+        rows += table.numRows;
+        yield* table.batches;
+      }
+    })();
+    try {
+      await writeTableFile(batches, target, format);
+    } catch (e) {
+      display.done();
+      if (target !== "-") await unlink(target).catch(() => {}); // no half-written file left behind
+      throw e;
+    }
+    const info = await watching;
+    const wrote = info.result?.output;
+    const summary = { job: handle.id, rows, file: opts.out, output: wrote && { name: shortDataset(wrote.name), version: wrote.version } };
+    if (target === "-") {
+      // stdout holds the rows; the dataset written on the side is news for stderr.
+      if (wrote && !o.json) o.err.write(`stored ${rows} rows as ${shortDataset(wrote.name, wrote.version)}\n`);
+      return;
+    }
+    if (o.json) return printJson(o, summary);
+    o.out.write(`wrote ${rows} rows to ${opts.out}${wrote ? ` and ${shortDataset(wrote.name, wrote.version)}` : ""} (job ${handle.id})\n`);
+  });
+
+  jobFlags(
+    program
+      .command("runtime:score")
+      .description("score a model on features and targets remotely; prints the metrics")
+      .argument("<model>", "NAME, NAME:VERSION or NAME:TAG")
+      .argument("<x>", 'features: a dataset, "sales" or "sales@3" for version 3')
+      .argument("<y>", "targets: a dataset")
+      .option("--columns <a,b>", "X's feature columns (default: the model's)", columnList)
+      .option("--target <column>", "Y's target column"),
+  ).action(async (model: string, x: string, y: string, opts: ScoreFlags) => {
+    const o = output();
+    const handle = await (await connect()).runtime.model(model).score(jobData(x, opts.columns), jobData(y, opts.target ? [opts.target] : undefined), jobOptions(opts));
+    if (!opts.wait) return printSubmitted(o, handle);
+    const info = await follow(handle, jobProgress(`score ${model} (job ${handle.id})`));
+    const metrics = info.result?.metrics ?? {};
+    if (o.json) return printJson(o, { job: handle.id, metrics });
+    printFields(o, Object.entries(metrics).map(([k, v]) => [k, formatMetric(v)]));
+  });
+}
+
+/** The flags every runtime verb shares: where the job may run, how long, how often. */
+function jobFlags(command: Command): Command {
+  return command
+    .option("--require <label>", "run only on executors with this label (repeatable)", collect)
+    .option("--timeout <seconds>", "fail the job after this long", positiveNumber)
+    .option("--max-attempts <n>", "attempts before the job fails (default: the server's)", positiveInt)
+    .option("--no-wait", "print the job id and return at once");
+}
+
+function jobOptions(flags: JobFlags): JobOptions {
+  return {
+    labels: flags.require,
+    timeoutMs: flags.timeout === undefined ? undefined : Math.round(flags.timeout * 1000),
+    maxAttempts: flags.maxAttempts,
+  };
+}
+
+/** `sales`, `sales@3`; with columns, the {dataset, version, columns} form. */
+function jobData(ref: string, columns: string[] | undefined): JobData {
+  const at = ref.lastIndexOf("@");
+  if (at > 0 && !/^\d+$/.test(ref.slice(at + 1))) throw new Error(`"${ref}": a dataset is NAME or NAME@VERSION`);
+  if (!columns?.length) return ref;
+  return { dataset: at > 0 ? ref.slice(0, at) : ref, version: at > 0 ? Number(ref.slice(at + 1)) : undefined, columns };
+}
+
+function printSubmitted(o: Output, handle: JobHandle): void {
+  if (o.json) return printJson(o, { job: handle.id, name: handle.name });
+  o.out.write(`${handle.id}\n`);
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function columnList(v: string): string[] {
+  return v.split(",").map((c) => c.trim()).filter(Boolean);
+}
+
+function positiveNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`"${v}" is not a positive number`);
+  return n;
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`"${v}" is not a positive whole number`);
+  return n;
+}
+
+interface JobFlags {
+  require?: string[];
+  timeout?: number;
+  maxAttempts?: number;
+  wait: boolean;
+}
+
+interface FitFlags extends JobFlags {
+  param?: string[];
+  columns?: string[];
+  target?: string;
+  partial?: boolean;
+}
+
+interface PredictFlags extends JobFlags {
+  columns?: string[];
+  proba?: boolean;
+  transform?: boolean;
+  out?: string;
+  format?: string;
+  output?: string;
+}
+
+interface ScoreFlags extends JobFlags {
+  columns?: string[];
+  target?: string;
+}

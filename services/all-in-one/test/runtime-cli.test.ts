@@ -1,0 +1,184 @@
+import { execFile, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { Table } from "apache-arrow";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningProcess } from "@kiln/core";
+import { Kiln } from "@kiln/sdk";
+import { runEmbedded } from "../src/index.js";
+
+const run = promisify(execFile);
+const kilnBin = join(import.meta.dirname, "../../../libs/cli/bin/kiln.js");
+const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+/** y = 2a - 3b + 1 exactly, so a linear regression fits it with r2 = 1. */
+const rows = Array.from({ length: 50 }, (_, i) => {
+  const a = i * 0.5;
+  const b = Math.sin(i);
+  return { a, b, y: 2 * a - 3 * b + 1 };
+});
+
+describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
+  let dir: string;
+  let running: RunningProcess;
+  let sdk: Kiln;
+  const kiln = async (...args: string[]) => (await run(process.execPath, [kilnBin, "--url", running.server.url, ...args])).stdout;
+  const kilnFails = async (...args: string[]) => {
+    try {
+      await run(process.execPath, [kilnBin, "--url", running.server.url, ...args]);
+    } catch (e) {
+      return e as { code: number; stdout: string; stderr: string };
+    }
+    throw new Error("expected the command to fail");
+  };
+  /** A model fitted once on lin-x / lin-y, for the verbs that need a trained one. */
+  let fitted: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-runtime-cli-"));
+    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent" }, false);
+    sdk = await Kiln.connect(running.server.url);
+    await sdk.datasets.put("lin", rows);
+    await sdk.datasets.put("lin-x", rows.map(({ a, b }) => ({ a, b })));
+    await sdk.datasets.put("lin-y", rows.map(({ y }) => ({ y })));
+    fitted = unique("fitted");
+    await sdk.models.create(fitted, { estimator: "linear_regression" });
+    await (await sdk.runtime.model(fitted).fit("lin-x", "lin-y")).get();
+  });
+  afterAll(async () => {
+    sdk?.close();
+    await running?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("fits from X and Y datasets, and with --columns/--target from one dataset (--json)", async () => {
+    const model = unique("lin");
+    await sdk.models.create(model, { estimator: "linear_regression" });
+    const printed = await kiln("runtime:fit", model, "lin-x", "lin-y");
+    expect(printed).toMatch(new RegExp(`^${model}: version 2, fitted by job \\w+\\n  training_score: 1\\n$`));
+
+    const json = JSON.parse(await kiln("--json", "runtime:fit", model, "lin@1", "--columns", "a,b", "--target", "y", "--param", "fitIntercept=true", "--max-attempts", "2", "--timeout", "30")) as {
+      job: string;
+      model: string;
+      version: number;
+      modelVersion: string;
+      metrics: Record<string, number>;
+    };
+    expect(json).toMatchObject({ model, version: 3, modelVersion: `projects/default/models/${model}/versions/3` });
+    expect(json.metrics.training_score).toBeCloseTo(1, 9);
+    const version = await sdk.models.get(`${model}:3`);
+    expect(version.metadata).toMatchObject({ features: ["a", "b"], target: "y" });
+    const job = await sdk.runtime.job(json.job).info();
+    expect(job).toMatchObject({ kind: "fit", maxAttempts: 2, params: { fitIntercept: true } });
+  });
+
+  it("predicts to stdout as CSV, to -o files, and into a dataset with --output", async () => {
+    const csv = (await kiln("runtime:predict", fitted, "lin-x")).trim().split("\n");
+    expect(csv[0]).toBe("prediction");
+    expect(csv).toHaveLength(51);
+    expect(Number(csv[11])).toBeCloseTo(rows[10]!.y, 6);
+
+    const file = join(dir, "preds.csv");
+    const printed = await kiln("runtime:predict", fitted, "lin-x", "-o", file, "--output", "lin-preds");
+    expect(printed).toMatch(/^wrote 50 rows to .*preds\.csv and lin-preds@1 \(job \w+\)\n$/);
+    const lines = (await readFile(file, "utf8")).trim().split("\n");
+    expect(lines[0]).toBe("prediction");
+    expect(lines).toHaveLength(51);
+    expect(((await sdk.datasets.get("lin-preds")) as Table).numRows).toBe(50);
+
+    const ndjson = join(dir, "preds.ndjson");
+    const summary = JSON.parse(await kiln("--json", "runtime:predict", fitted, "lin-x@1", "-o", ndjson)) as { rows: number; file: string };
+    expect(summary).toMatchObject({ rows: 50, file: ndjson });
+    const first = JSON.parse((await readFile(ndjson, "utf8")).split("\n")[0]!) as { prediction: number };
+    expect(first.prediction).toBeCloseTo(rows[0]!.y, 6);
+  });
+
+  it("scores: r2 of 1 on exact linear data", async () => {
+    expect(await kiln("runtime:score", fitted, "lin-x", "lin-y")).toMatch(/^r2:\s+1\n/m);
+    const json = JSON.parse(await kiln("--json", "runtime:score", fitted, "lin", "lin", "--columns", "a,b", "--target", "y")) as { job: string; metrics: Record<string, number> };
+    expect(json.metrics.r2).toBeCloseTo(1, 9);
+    expect(json.metrics.mse).toBeCloseTo(0, 9);
+  });
+
+  it("lists jobs, shows one with its attempts, and watches one to its end", async () => {
+    const id = (await kiln("runtime:predict", fitted, "lin-x", "--no-wait")).trim();
+    expect(id).toMatch(/^\w+$/);
+    const watched = await kiln("jobs:watch", id);
+    expect(watched).toMatch(new RegExp(`^job ${id} succeeded: 50 rows\\n$`, "m"));
+
+    const table = await kiln("jobs", "--model", fitted, "--limit", "5");
+    expect(table.split("\n")[0]).toMatch(/^ID\s+KIND\s+MODEL\s+STATE\s+PROGRESS\s+ATTEMPTS\s+CREATED$/);
+    expect(table).toMatch(new RegExp(`^${id}\\s+predict\\s+${fitted}:2\\s+succeeded\\s+50 rows\\s+1\\s+\\d{4}-`, "m"));
+    const listed = JSON.parse(await kiln("--json", "jobs", "--model", fitted, "--state", "succeeded")) as { id: string; kind: string }[];
+    expect(listed.map((j) => j.kind)).toEqual(expect.arrayContaining(["fit", "predict"]));
+    expect(listed.every((j, i) => i === 0 || j.id <= listed[i - 1]!.id)).toBe(true);
+
+    const shown = await kiln("jobs:show", id);
+    expect(shown).toMatch(/^kind:\s+predict$/m);
+    expect(shown).toMatch(new RegExp(`^model:\\s+${fitted}:2$`, "m"));
+    expect(shown).toMatch(/^x:\s+lin-x@1$/m);
+    expect(shown).toMatch(/^state:\s+succeeded$/m);
+    expect(shown).toMatch(/^rows:\s+50$/m);
+    expect(shown).toMatch(/attempts:\n#\s+EXECUTOR\s+STARTED\s+ENDED\s+ERROR\n1\s+\S+\s+\d{4}-\S+\s+\d{4}-/);
+    const json = JSON.parse(await kiln("--json", "jobs:show", id)) as { id: string; state: string; result: { rows: number } };
+    expect(json).toMatchObject({ id, state: "succeeded", result: { rows: 50 } });
+  });
+
+  it("watches a long job change by change until it is cancelled (watch then exits 1)", async () => {
+    const long = await sdk.runtime.noop({ params: { sleep_ms: 5000 } });
+    const watcher = spawn(process.execPath, [kilnBin, "--url", running.server.url, "jobs:watch", long.id]);
+    let out = "";
+    let err = "";
+    watcher.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => watcher.on("close", resolve));
+    // Cancel once the watch has shown the job running: progress lines, then the end.
+    const seenRunning = new Promise<void>((resolve) =>
+      watcher.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (/^running\s+\d+%, sleeping$/m.test(out)) resolve();
+      }),
+    );
+    await Promise.race([seenRunning, exited.then((code) => Promise.reject(new Error(`jobs:watch exited (${code}) first: ${out}${err}`)))]);
+    expect(await kiln("jobs:cancel", long.id)).toBe(`cancelled ${long.id}\n`);
+    expect(await exited).toBe(1);
+    expect(err).toMatch(new RegExp(`job ${long.id} cancelled: the job was cancelled \\(CANCELLED_BY_USER\\)`));
+    expect(await kiln("jobs:cancel", long.id)).toMatch(/had already cancelled; nothing to cancel/);
+    expect(await kiln("jobs:show", long.id)).toMatch(/^error:\s+the job was cancelled \(CANCELLED, CANCELLED_BY_USER\)$/m);
+
+    // No executor has the label "gpu": the job waits in its queue until cancelled.
+    const queued = (await kiln("runtime:predict", fitted, "lin-x", "--require", "gpu", "--no-wait")).trim();
+    expect(await kiln("jobs", "--label", "gpu", "--state", "queued")).toMatch(new RegExp(`^${queued}\\s+predict\\s+${fitted}:2\\s+queued\\s+0\\s`, "m"));
+    expect(await kiln("jobs:cancel", queued)).toBe(`cancelled ${queued}\n`);
+  });
+
+  it("lists the embedded executor", async () => {
+    const table = (await kiln("executors")).trim().split("\n");
+    expect(table[0]).toMatch(/^ID\s+HOST\s+LABELS\s+SLOTS\s+RUNNING\s+HEARTBEAT$/);
+    expect(table).toHaveLength(2);
+    expect(table[1]).toMatch(/^\S+\s+\S+\s+.*\d+\s+\d+.*\s+\d{4}-\S+Z$/);
+    const json = JSON.parse(await kiln("--json", "executors")) as { slots: number }[];
+    expect(json).toHaveLength(1);
+    expect(json[0]!.slots).toBeGreaterThan(0);
+  });
+
+  it("fails with exit 1 and a clear message on bad input", async () => {
+    const unknown = await kilnFails("runtime:fit", "no-such-model", "lin-x", "lin-y");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/not found.*MODEL_NOT_FOUND/i);
+    const noData = await kilnFails("runtime:predict", fitted, "no-such-data");
+    expect(noData.stderr).toMatch(/DATASET_NOT_FOUND/);
+    const noJob = await kilnFails("jobs:show", "nosuchjob0000");
+    expect(noJob.code).toBe(1);
+    expect(noJob.stderr).toMatch(/does not exist \(JOB_NOT_FOUND\)/);
+    const badState = await kilnFails("jobs", "--state", "done");
+    expect(badState.stderr).toMatch(/--state must be one of queued, running/);
+    // A job that fails on the executor: the model knows a and b, this data has only y.
+    const failed = await kilnFails("runtime:predict", fitted, "lin-y", "-o", join(dir, "never.csv"));
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/column "a" is not in the data.*COLUMN_MISSING/);
+    await expect(readFile(join(dir, "never.csv"))).rejects.toThrow(/ENOENT/);
+  });
+});
