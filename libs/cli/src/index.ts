@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { Kiln, KilnApiError } from "@kiln/sdk";
 import { datasetCommands } from "./datasets.js";
+import { experimentCommands } from "./experiments.js";
 import { jobCommands } from "./jobs.js";
 import { modelCommands } from "./models.js";
 import { runtimeCommands } from "./runtime.js";
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
   modelCommands(program, connect, output);
   runtimeCommands(program, connect, output);
   jobCommands(program, connect, output);
+  experimentCommands(program, connect, output);
 
   try {
     await program.parseAsync(argv);

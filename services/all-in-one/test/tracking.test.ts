@@ -84,6 +84,17 @@ describe("experiment tracking against a real server (omega-ml's examples)", () =
     expect((await exp.history("loss")).map((p) => p.step)).toEqual([1, 2, 3, 4, 5]);
   });
 
+  it("reads back a run bigger than one page (120,000 points) as one table", async () => {
+    const exp = kiln.experiment(unique("big"));
+    await exp.run((run) => {
+      for (let i = 0; i < 120_000; i++) run.logMetric(i % 2 ? "a" : "b", i, { step: i });
+    });
+    const table = await exp.dataTable({ key: "a" });
+    expect(table.numRows).toBe(60_000);
+    const values = table.getChild("value")!.toArray() as Float64Array;
+    expect([values[0], values[59_999]]).toEqual([1, 119_999]);
+  });
+
   it("the profiling provider samples the machine; notrack logs nothing", async () => {
     const name = unique("prof");
     await kiln.experiment(name, { provider: "profiling", profileIntervalMs: 50 }).run(async () => {

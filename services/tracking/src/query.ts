@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { Dictionary, Float64, Int32, Table, TimestampMillisecond, Utf8, makeData, makeVector, vectorFromArray } from "apache-arrow";
+import { Dictionary, Field, Float64, Int32, RecordBatch, Schema, Struct, Table, TimestampMillisecond, Utf8, makeData, vectorFromArray } from "apache-arrow";
 import { tableToIpc } from "@kiln/data";
 import {
   GetMetricHistoryResponseSchema,
@@ -14,12 +14,12 @@ import {
 } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { parseFilter } from "@kiln/data";
-import type { TrackedEvent } from "@kiln/storage";
+import type { RunSelector, TrackedEvent } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { getExperiment } from "./experiments.js";
 import { parseFilterText } from "./filters.js";
 import { parseExperimentName, parseRunName } from "./names.js";
-import { runToProto } from "./records.js";
+import { collections, runToProto, type RunRecord } from "./records.js";
 import { getRun } from "./runs.js";
 import { parseRuns } from "./runs-selector.js";
 
@@ -70,18 +70,22 @@ export function eventsTable(events: TrackedEvent[]): Table {
     text[i] = e.text ?? null;
     if (e.text !== undefined) texts++;
   }
-  return new Table({
-    experiment: experiment.vector(),
-    run: makeVector(run),
-    event: event.vector(),
-    dt: makeVector(makeData({ type: new TimestampMillisecond(), length: n, data: dt })),
-    node: node.vector(),
-    step: makeVector(step),
-    key: key.vector(),
-    value: makeVector(makeData({ type: new Float64(), length: n, data: value, nullBitmap: valueValid })),
-    value_text: texts ? vectorFromArray(text, new Utf8()) : makeVector(makeData({ type: new Utf8(), length: n, nullCount: n, valueOffsets: new Int32Array(n + 1), data: new Uint8Array(0), nullBitmap: new Uint8Array(Math.ceil(n / 8)) })),
-    value_type: type.vector(),
-  });
+  const columns = {
+    experiment: experiment.data(0),
+    run: makeData({ type: new Int32(), length: n, data: run }),
+    event: event.data(1),
+    dt: makeData({ type: new TimestampMillisecond(), length: n, data: dt }),
+    node: node.data(2),
+    step: makeData({ type: new Int32(), length: n, data: step }),
+    key: key.data(3),
+    value: makeData({ type: new Float64(), length: n, data: value, nullBitmap: valueValid }),
+    value_text: texts ? vectorFromArray(text, new Utf8()).data[0]! : makeData({ type: new Utf8(), length: n, nullCount: n, valueOffsets: new Int32Array(n + 1), data: new Uint8Array(0), nullBitmap: new Uint8Array(Math.ceil(n / 8)) }),
+    value_type: type.data(4),
+  };
+  // One fixed schema (dictionary ids, nullability) for every page, so pages concatenate.
+  const fields = Object.entries(columns).map(([name, data]) => new Field(name, data.type, true));
+  const schema = new Schema(fields);
+  return new Table(schema, new RecordBatch(schema, makeData({ type: new Struct(fields), length: n, nullCount: 0, children: Object.values(columns) })));
 }
 
 /** A dictionary-encoded string column under construction. */
@@ -104,9 +108,9 @@ class Dictionary64 {
     this.indices[row] = i;
   }
 
-  vector() {
+  data(id: number) {
     const dictionary = vectorFromArray(this.values, new Utf8());
-    return makeVector(makeData({ type: new Dictionary(new Utf8(), new Int32()), length: this.indices.length, data: this.indices, dictionary }));
+    return makeData({ type: new Dictionary(new Utf8(), new Int32(), id), length: this.indices.length, data: this.indices, dictionary });
   }
 }
 
@@ -128,12 +132,14 @@ export async function summarizeRuns(deps: TrackingDeps, parent: string, runsText
   const { name } = parseExperimentName(parent);
   const { record } = await getExperiment(deps, name);
   const runs = parseRuns(runsText, record.latestRun, "all");
+  // Every selected run that exists gets a summary, also one that logged nothing.
   const summaries = new Map<number, RunSummary>();
+  for (const run of await selectedRuns(deps, name, runs)) summaries.set(run.run, create(RunSummarySchema, { run: runToProto(run) }));
   const filter = parseFilter(`event IN ("metric", "param")`);
   for await (const page of deps.events.query({ experiment: name, runs, filter })) {
     for (const e of page) {
-      let s = summaries.get(e.run);
-      if (!s) summaries.set(e.run, (s = create(RunSummarySchema, { run: runToProto(await getRun(deps, name, e.run)) })));
+      const s = summaries.get(e.run);
+      if (!s) continue;
       if (e.event === "param") {
         s.params[e.key] = e.valueType === "number" ? JSON.stringify(e.number) : e.valueType === "text" ? JSON.stringify(e.text) : (e.text ?? "null");
         continue;
@@ -149,4 +155,11 @@ export async function summarizeRuns(deps: TrackingDeps, parent: string, runsText
     }
   }
   return [...summaries.values()];
+}
+
+async function selectedRuns(deps: TrackingDeps, experiment: string, runs: RunSelector): Promise<RunRecord[]> {
+  const all = (await collections(deps).runs.list({ prefix: `${experiment}/runs/` })).map((r) => r.value);
+  if ("all" in runs) return all;
+  if ("runs" in runs) return all.filter((r) => runs.runs.includes(r.run));
+  return all.filter((r) => r.run >= runs.from && r.run <= runs.to);
 }

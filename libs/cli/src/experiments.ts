@@ -1,0 +1,162 @@
+import { unlink } from "node:fs/promises";
+import type { Command } from "commander";
+import type { DataQuery, Kiln } from "@kiln/sdk";
+import { confirm } from "./confirm.js";
+import {
+  checkFilter,
+  collect,
+  comparedRuns,
+  compareTable,
+  eventColumns,
+  eventRow,
+  parseRunSelection,
+  parseStep,
+  parseTime,
+  shortExperiment,
+  stats,
+  type Stat,
+} from "./experiment-show.js";
+import { formatOf, writeTableFile } from "./formats.js";
+import { printJson, printTable, type Output } from "./output.js";
+
+type Connect = () => Promise<Kiln>;
+
+/** Experiment tracking: experiments, experiments:show, runs:compare, experiments:drop. */
+export function experimentCommands(program: Command, connect: Connect, output: () => Output): void {
+  program
+    .command("experiments")
+    .description("list experiments with their latest run")
+    .option("--filter <expr>", 'e.g. name = "churn*" AND latest_run > 3')
+    .action(async (opts: { filter?: string }) => {
+      const o = output();
+      const list = await (await connect()).experiments.list({ filter: opts.filter });
+      if (o.json) return printJson(o, list);
+      printTable(
+        o,
+        list.map((e) => ({ name: shortExperiment(e.name), runs: e.latestRun, created: e.createTime })),
+        ["name", "runs", "created"],
+      );
+    });
+
+  program
+    .command("experiments:show")
+    .description("what runs logged, as rows (a table on a terminal; CSV with --csv; a .csv, .tsv, .json, .ndjson or .arrow file with -o)")
+    .argument("<name>")
+    .option("--run <runs>", "all, latest, 3, 1,3 or 2..5", "latest")
+    .option("--event <event>", "only this event, e.g. metric or param (repeatable)", collect)
+    .option("--key <key>", "only this key (repeatable)", collect)
+    .option("--node <node>", "only events from this node (repeatable)", collect)
+    .option("--step <steps>", "one step N, or a range A..B")
+    .option("--since <time>", "events at or after this time (ISO 8601 or epoch ms)", parseTime("--since"))
+    .option("--until <time>", "events at or before this time (ISO 8601 or epoch ms)", parseTime("--until"))
+    .option("--filter <expr>", 'more conditions, e.g. value > 0.9 OR event = "param"')
+    .option("--csv", "print CSV (every column) instead of a table")
+    .option("-o, --output <file>", "write the rows to a file; the format from its extension")
+    .action(async (name: string, opts: ShowFlags) => {
+      const o = output();
+      if (opts.csv && o.json) throw new Error("--csv and --json do not go together");
+      // Flags are checked before anything is asked of the server.
+      const query: DataQuery = {
+        run: parseRunSelection(opts.run),
+        event: opts.event,
+        key: opts.key,
+        node: opts.node,
+        step: opts.step === undefined ? undefined : parseStep(opts.step),
+        since: opts.since,
+        until: opts.until,
+        filter: opts.filter,
+      };
+      checkFilter(opts.filter);
+      const target = opts.output ?? (opts.csv ? "-" : undefined);
+      const format = target && (formatOf(target, opts.csv ? "csv" : undefined) ?? "csv");
+      if (format === "parquet") throw new Error("kiln writes CSV, TSV, JSON, NDJSON or Arrow; Parquet is read-only");
+
+      const experiment = (await connect()).experiment(name);
+      if (!target || !format) {
+        const rows = await experiment.data(query);
+        if (o.json) return printJson(o, rows);
+        printTable(o, rows.map(eventRow), eventColumns);
+        return;
+      }
+      const table = await experiment.dataTable(query);
+      try {
+        await writeTableFile(
+          (async function* () {
+            yield* table.batches;
+          })(),
+          target,
+          format,
+        );
+      } catch (e) {
+        if (target !== "-") await unlink(target).catch(() => {}); // no half-written file left behind
+        throw e;
+      }
+      if (target === "-") return;
+      if (o.json) return printJson(o, { rows: table.numRows, file: target });
+      o.out.write(`wrote ${table.numRows} rows to ${target}\n`);
+    });
+
+  program
+    .command("runs:compare")
+    .description("runs side by side: status, params and metrics (last value, with min and max)")
+    .argument("<name>")
+    .argument("<runs...>", "run numbers, or one of all, latest, 1,3, 2..5")
+    .option("--stat <stat>", `show only this statistic of each metric: ${stats.join(", ")}`, (v: string) => {
+      if (!stats.includes(v as Stat)) throw new Error(`--stat must be one of ${stats.join(", ")}`);
+      return v as Stat;
+    })
+    .action(async (name: string, args: string[], opts: { stat?: Stat }) => {
+      const o = output();
+      const selection = runsArgument(args);
+      const experiment = (await connect()).experiment(name);
+      const [existing, summaries] = await Promise.all([experiment.runs(), experiment.summary(selection)]);
+      const runs = comparedRuns(selection, existing.map((r) => r.run));
+      // Runs that logged no params or metrics have no summary; they still get a column.
+      const summarized = new Map(summaries.map((s) => [s.run, s]));
+      const status = new Map(existing.map((r) => [r.run, r.status]));
+      const all = runs.map((run) => summarized.get(run) ?? { run, status: status.get(run) ?? "", metrics: {}, params: {} });
+      if (o.json) return printJson(o, all);
+      const { rows, columns } = compareTable(runs, all, opts.stat);
+      printTable(o, rows, columns);
+    });
+
+  program
+    .command("experiments:drop")
+    .description("delete an experiment with all its runs and events")
+    .argument("<name>")
+    .option("-y, --yes", "do not ask for confirmation")
+    .action(async (name: string, opts: { yes?: boolean }) => {
+      const o = output();
+      const kiln = await connect();
+      if (!opts.yes) {
+        const runs = (await kiln.experiment(name).runs()).length;
+        const what = `${runs} run${runs === 1 ? "" : "s"}`;
+        if (!(await confirm(`drop experiment ${name} and its ${what}?`, `pass --yes to drop experiment ${name}`))) return void o.err.write("not dropped\n");
+      }
+      await kiln.experiments.drop(name);
+      if (o.json) return printJson(o, { name, dropped: true });
+      o.out.write(`dropped ${name}\n`);
+    });
+}
+
+/** `3 5 7` → [3, 5, 7]; a single `all`, `latest`, `1,3` or `2..5` as the service takes it. */
+function runsArgument(args: string[]): NonNullable<DataQuery["run"]> {
+  if (args.length === 1) return parseRunSelection(args[0]!, "RUN");
+  return args.map((a) => {
+    if (!/^\d+$/.test(a.trim())) throw new Error(`give runs as numbers (3 5 7) or as one of all, latest, 1,3 or 2..5; got "${args.join(" ")}"`);
+    return Number(a);
+  });
+}
+
+interface ShowFlags {
+  run: string;
+  event?: string[];
+  key?: string[];
+  node?: string[];
+  step?: string;
+  since?: Date;
+  until?: Date;
+  filter?: string;
+  csv?: boolean;
+  output?: string;
+}

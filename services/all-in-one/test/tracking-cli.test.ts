@@ -1,0 +1,138 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningProcess } from "@kiln/core";
+import { Kiln } from "@kiln/sdk";
+import { runEmbedded } from "../src/index.js";
+
+const run = promisify(execFile);
+const kilnBin = join(import.meta.dirname, "../../../libs/cli/bin/kiln.js");
+const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+describe("kiln experiments:* and runs:compare against a real server", () => {
+  let dir: string;
+  let running: RunningProcess;
+  let sdk: Kiln;
+  const kiln = async (...args: string[]) => (await run(process.execPath, [kilnBin, "--url", running.server.url, ...args])).stdout;
+  const kilnFails = async (...args: string[]) => {
+    try {
+      await run(process.execPath, [kilnBin, "--url", running.server.url, ...args]);
+    } catch (e) {
+      return e as { code: number; stdout: string; stderr: string };
+    }
+    throw new Error("expected the command to fail");
+  };
+  /** Two finished runs: C=1 with acc 0.5, 0.7, 0.9 at steps 1..3; C=2 with acc 0.6, 0.95 at steps 1..2. */
+  let exp: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-tracking-cli-"));
+    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent" }, false);
+    sdk = await Kiln.connect(running.server.url);
+    exp = unique("exp");
+    await sdk.experiment(exp).run((r) => {
+      r.logParam("C", 1);
+      r.logParam("solver", "lbfgs");
+      [0.5, 0.7, 0.9].forEach((acc, i) => r.logMetric("acc", acc, { step: i + 1 }));
+      r.logMetric("loss", 0.3, { step: 3 });
+    });
+    await sdk.experiment(exp).run((r) => {
+      r.logParam("C", 2);
+      [0.6, 0.95].forEach((acc, i) => r.logMetric("acc", acc, { step: i + 1 }));
+    });
+  });
+  afterAll(async () => {
+    sdk?.close();
+    await running?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("lists experiments with their latest run, as a table and as JSON", async () => {
+    const table = await kiln("experiments", "--filter", `name = "${exp}"`);
+    expect(table.trim().split("\n")).toHaveLength(2);
+    expect(table).toMatch(new RegExp(`^NAME\\s+RUNS\\s+CREATED\\n${exp}\\s+2\\s+\\d{4}-\\d\\d-\\d\\dT`));
+    const list = JSON.parse(await kiln("--json", "experiments")) as { name: string; latestRun: number }[];
+    expect(list).toContainEqual(expect.objectContaining({ name: `projects/default/experiments/${exp}`, latestRun: 2 }));
+  });
+
+  it("shows one key of all runs as a table, the latest run by default, and JSON rows", async () => {
+    const table = (await kiln("experiments:show", exp, "--run", "all", "--key", "acc")).trim().split("\n");
+    expect(table[0]).toMatch(/^RUN\s+EVENT\s+DT\s+NODE\s+STEP\s+KEY\s+VALUE$/);
+    const cells = table.slice(1).map((line) => line.split(/\s+/));
+    expect(cells.map((c) => [c[0], c[1], c[4], c[5], c[6]])).toEqual([
+      ["1", "metric", "1", "acc", "0.5"],
+      ["1", "metric", "2", "acc", "0.7"],
+      ["1", "metric", "3", "acc", "0.9"],
+      ["2", "metric", "1", "acc", "0.6"],
+      ["2", "metric", "2", "acc", "0.95"],
+    ]);
+    expect(cells[0]![2]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+
+    // Default run is the latest; repeatable --event; --step range; the global --json after the verb.
+    const rows = JSON.parse(await kiln("experiments:show", exp, "--event", "param", "--event", "metric", "--step", "0..1", "--json")) as {
+      experiment: string;
+      run: number;
+      event: string;
+      key: string;
+      step: number;
+      value: unknown;
+    }[];
+    expect(rows.every((r) => r.run === 2 && r.experiment === `projects/default/experiments/${exp}`)).toBe(true);
+    expect(rows.map((r) => [r.event, r.key, r.step, r.value])).toEqual([
+      ["param", "C", 0, 2],
+      ["metric", "acc", 1, 0.6],
+    ]);
+  });
+
+  it("prints CSV with every column, and writes -o files", async () => {
+    const csv = (await kiln("experiments:show", exp, "--run", "1,2", "--event", "metric", "--step", "2..3", "--csv")).trim().split("\n");
+    expect(csv[0]).toBe("experiment,run,event,dt,node,step,key,value,value_text,value_type");
+    expect(csv).toHaveLength(1 + 4); // run 1: acc@2, acc@3, loss@3; run 2: acc@2
+    expect(csv.slice(1).map((l) => l.split(",").filter((_, i) => [1, 5, 6, 7].includes(i)))).toEqual([
+      ["1", "2", "acc", "0.7"],
+      ["1", "3", "acc", "0.9"],
+      ["1", "3", "loss", "0.3"],
+      ["2", "2", "acc", "0.95"],
+    ]);
+
+    const file = join(dir, "acc.csv");
+    expect(await kiln("experiments:show", exp, "--run", "all", "--key", "acc", "-o", file)).toBe(`wrote 5 rows to ${file}\n`);
+    const lines = (await readFile(file, "utf8")).trim().split("\n");
+    expect(lines[0]).toMatch(/^experiment,run,event,dt,/);
+    expect(lines).toHaveLength(6);
+  });
+
+  it("compares runs side by side: params and metrics (last, min, max), or one --stat", async () => {
+    const table = (await kiln("runs:compare", exp, "1", "2")).trim().split("\n");
+    expect(table).toEqual([
+      expect.stringMatching(/^RUN\s+1\s+2$/),
+      expect.stringMatching(/^status\s+finished\s+finished$/),
+      expect.stringMatching(/^params\.C\s+1\s+2$/),
+      expect.stringMatching(/^params\.solver\s+lbfgs\s*$/),
+      expect.stringMatching(/^metrics\.acc\s+0\.9 \(min 0\.5, max 0\.9\)\s+0\.95 \(min 0\.6, max 0\.95\)$/),
+      expect.stringMatching(/^metrics\.loss\s+0\.3$/),
+    ]);
+    const json = JSON.parse(await kiln("--json", "runs:compare", exp, "2", "1")) as { run: number; params: Record<string, unknown>; metrics: Record<string, { min: number; count: number }> }[];
+    expect(json.map((s) => s.run)).toEqual([2, 1]);
+    expect(json[1]).toMatchObject({ params: { C: 1, solver: "lbfgs" }, metrics: { acc: { min: 0.5, count: 3 } } });
+  });
+
+  it("a bad filter is reported with its position and exit code 1", async () => {
+    const bad = await kilnFails("experiments:show", exp, "--key", "acc", "--filter", "value >");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/position 7/);
+  });
+
+  it("drops an experiment with --yes; showing it then fails with not found", async () => {
+    const gone = unique("gone");
+    await sdk.experiment(gone).run((r) => r.logMetric("acc", 1));
+    expect(await kiln("experiments:drop", gone, "--yes")).toBe(`dropped ${gone}\n`);
+    const missing = await kilnFails("experiments:show", gone);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/does not exist.*EXPERIMENT_NOT_FOUND/);
+  });
+});
