@@ -12,7 +12,7 @@ export interface BufferOptions {
   batchSize?: number;
   /** Send what is buffered at least this often (default 200 ms). */
   flushIntervalMs?: number;
-  /** Most events held while the server is unreachable (default 1,000,000); beyond, logging throws. */
+  /** Most events held unsent (default 5,000,000, about 250 MB); beyond, logging throws. */
   maxBuffered?: number;
   /** How long to keep retrying (default 60 s). */
   retryForMs?: number;
@@ -96,7 +96,7 @@ export class EventBuffer {
   ) {
     this.batchSize = options.batchSize ?? 20_000;
     this.flushIntervalMs = options.flushIntervalMs ?? 200;
-    this.maxBuffered = options.maxBuffered ?? 1_000_000;
+    this.maxBuffered = options.maxBuffered ?? 5_000_000;
     this.retryForMs = options.retryForMs ?? 60_000;
   }
 

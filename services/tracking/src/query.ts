@@ -29,7 +29,7 @@ export async function* queryEvents(deps: TrackingDeps, req: QueryEventsRequest):
   const { record } = await getExperiment(deps, name);
   const filter = req.filter ? parseFilterText(req.filter) : undefined;
   const runs = parseRuns(req.runs, record.latestRun);
-  for await (const page of deps.events.query({ experiment: name, runs, filter, pageSize: 50_000 })) {
+  for await (const page of deps.events.query({ experiment: name, runs, filter, pageSize: 16_384 })) {
     yield create(QueryEventsResponseSchema, { arrowIpc: tableToIpc(eventsTable(page)), rowCount: BigInt(page.length) });
   }
 }
