@@ -45,8 +45,13 @@ async function submitAll(kiln, count, parallel) {
   return names;
 }
 
-async function drained(kiln) {
-  while ((await kiln.runtime.jobs({ states: ["queued", "running"], limit: 1 })).length > 0) await new Promise((r) => setTimeout(r, 20));
+/** Waits for the jobs: the last ones submitted first (a queue drains in order), then any straggler. */
+async function drained(kiln, names) {
+  for (const name of names.slice(-concurrency)) await kiln.runtime.job(name).wait();
+  for (const name of names) {
+    const info = await kiln.runtime.job(name).info();
+    if (info.state === "queued" || info.state === "running") await kiln.runtime.job(name).wait();
+  }
 }
 
 /** submit→start of the newest `count` jobs, sorted. */
@@ -60,13 +65,12 @@ async function latencies(kiln, count) {
 
 async function run(label, kiln) {
   const started = performance.now();
-  await submitAll(kiln, jobs, concurrency);
+  const names = await submitAll(kiln, jobs, concurrency);
   const submitted = performance.now();
-  await drained(kiln);
+  await drained(kiln, names.slice(-concurrency));
   const rate = jobs / ((performance.now() - started) / 1000);
   const loaded = await latencies(kiln, jobs);
-  await submitAll(kiln, latencyJobs, 1);
-  await drained(kiln);
+  await drained(kiln, await submitAll(kiln, latencyJobs, 1));
   const idle = await latencies(kiln, latencyJobs);
   const p = (l, q) => `${percentile(l.sorted, q)} ms`;
   console.log(
