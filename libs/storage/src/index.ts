@@ -11,3 +11,4 @@ export * from "./uploaded-chunk.js";
 export * from "./event-store.js";
 export { checkEventFilter, type EventFilter, type EventCondition } from "./event-filter.js";
 export { openSqliteEventStore } from "./sqlite-events.js";
+export { openMongoEventStore, mongoEventFilter } from "./mongo-event-store.js";

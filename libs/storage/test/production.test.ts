@@ -6,8 +6,9 @@ import { afterAll, beforeAll } from "vitest";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { MongoClient } from "mongodb";
 import S3rver from "s3rver";
-import { openMongoMetadataStore, openS3BlobStore } from "../src/index.js";
+import { openMongoEventStore, openMongoMetadataStore, openS3BlobStore } from "../src/index.js";
 import { describeBlobStore } from "./blob-conformance.js";
+import { describeEventStore } from "./event-conformance.js";
 import { describeMetadataStore } from "./metadata-conformance.js";
 
 const mongoUri = process.env.KILN_TEST_MONGODB_URI;
@@ -17,6 +18,24 @@ describeMetadataStore(
   async () => {
     const database = `kiln_test_${randomUUID().slice(0, 8)}`;
     const store = await openMongoMetadataStore(mongoUri!, database);
+    return {
+      store,
+      cleanup: async () => {
+        await store.close();
+        const client = await new MongoClient(mongoUri!).connect();
+        await client.db(database).dropDatabase();
+        await client.close();
+      },
+    };
+  },
+  { skip: !mongoUri },
+);
+
+describeEventStore(
+  "MongoDB",
+  async () => {
+    const database = `kiln_test_${randomUUID().slice(0, 8)}`;
+    const store = await openMongoEventStore(mongoUri!, database);
     return {
       store,
       cleanup: async () => {

@@ -1,0 +1,172 @@
+import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, type Filter } from "mongodb";
+import { checkEventFilter, type EventFilter } from "./event-filter.js";
+import type { EventQuery, EventStore, EventValueType, TrackedEvent } from "./event-store.js";
+
+interface EventDoc {
+  /** The store-wide logging order. */
+  _id: number;
+  id?: string;
+  /** The batch a columnar event came in. */
+  batch?: string;
+  experiment: string;
+  run: number;
+  event: string;
+  dt: number;
+  node: string;
+  step: number;
+  key: string;
+  vtype: number;
+  num?: number;
+  txt?: string;
+}
+
+const TYPES: EventValueType[] = ["none", "number", "text", "json", "artifact"];
+const DUPLICATE_KEY = 11000;
+
+/**
+ * Tracking events in MongoDB: one document per event, _id a store-wide sequence reserved
+ * a block at a time, a unique (partial) index on event ids, and one document per columnar
+ * batch. Without multi-document transactions a batch is written rows first, batch record
+ * last, and a retry clears rows a failed attempt left before writing them again.
+ */
+export async function openMongoEventStore(uri: string, database: string): Promise<EventStore> {
+  const client = await new MongoClient(uri).connect();
+  const db = client.db(database);
+  const events = db.collection<EventDoc>("tracking_events");
+  const batches = db.collection<{ _id: string; experiment: string }>("tracking_batches");
+  const counters = db.collection<{ _id: string; seq: number }>("tracking_counters");
+  await events.createIndex({ id: 1 }, { unique: true, partialFilterExpression: { id: { $type: "string" } } });
+  await events.createIndex({ experiment: 1, run: 1, _id: 1 });
+  await events.createIndex({ batch: 1 }, { partialFilterExpression: { batch: { $type: "string" } } });
+
+  /** Reserves n sequence numbers; returns the first. */
+  const reserve = async (n: number): Promise<number> => {
+    const doc = await counters.findOneAndUpdate({ _id: "events" }, { $inc: { seq: n } }, { upsert: true, returnDocument: "after" });
+    return doc!.seq - n + 1;
+  };
+
+  return {
+    async append(list) {
+      if (list.length === 0) return { accepted: 0, duplicates: 0 };
+      const first = await reserve(list.length);
+      const docs = list.map((e, i) => toDoc(e, first + i));
+      const accepted = await insertIgnoringDuplicates(events, docs);
+      return { accepted, duplicates: list.length - accepted };
+    },
+    async appendBatch(b) {
+      const n = b.event.length;
+      if (await batches.findOne({ _id: b.batchId })) return { accepted: 0, duplicates: n };
+      await events.deleteMany({ batch: b.batchId }); // what an interrupted attempt left
+      const first = await reserve(n);
+      const docs: EventDoc[] = [];
+      let t = 0;
+      for (let i = 0; i < n; i++) {
+        const vtype = b.valueType[i]!;
+        const doc: EventDoc = {
+          _id: first + i,
+          batch: b.batchId,
+          experiment: b.experiment,
+          run: b.run,
+          event: b.strings[b.event[i]!]!,
+          dt: b.dt[i]!,
+          node: b.strings[b.node[i]!]!,
+          step: b.step[i]!,
+          key: b.strings[b.key[i]!]!,
+          vtype,
+        };
+        if (vtype === 1) doc.num = b.number[i]!;
+        else if (vtype >= 2) doc.txt = b.text[t++]!;
+        docs.push(doc);
+      }
+      if (docs.length) await events.insertMany(docs, { ordered: false });
+      try {
+        await batches.insertOne({ _id: b.batchId, experiment: b.experiment });
+      } catch (e) {
+        if (!(e instanceof MongoServerError && e.code === DUPLICATE_KEY)) throw e;
+        await events.deleteMany({ _id: { $gte: first, $lt: first + n } }); // a concurrent retry won
+        return { accepted: 0, duplicates: n };
+      }
+      return { accepted: n, duplicates: 0 };
+    },
+    async *query(q: EventQuery) {
+      const conditions: Filter<EventDoc>[] = [{ experiment: q.experiment }];
+      if ("runs" in q.runs) conditions.push({ run: { $in: q.runs.runs } });
+      else if ("from" in q.runs) conditions.push({ run: { $gte: q.runs.from, $lte: q.runs.to } });
+      if (q.filter) conditions.push(mongoEventFilter(checkEventFilter(q.filter)));
+      const pageSize = q.pageSize ?? 10_000;
+      const cursor = events.find({ $and: conditions }).sort({ run: 1, _id: 1 }).batchSize(Math.min(pageSize, 10_000));
+      let page: TrackedEvent[] = [];
+      try {
+        for await (const doc of cursor) {
+          page.push(fromDoc(doc));
+          if (page.length === pageSize) {
+            yield page;
+            page = [];
+          }
+        }
+        if (page.length) yield page;
+      } finally {
+        await cursor.close();
+      }
+    },
+    async deleteExperiment(experiment) {
+      await batches.deleteMany({ experiment });
+      return (await events.deleteMany({ experiment })).deletedCount;
+    },
+    async close() {
+      await client.close();
+    },
+  };
+}
+
+async function insertIgnoringDuplicates(events: Collection<EventDoc>, docs: EventDoc[]): Promise<number> {
+  try {
+    return (await events.insertMany(docs, { ordered: false })).insertedCount;
+  } catch (e) {
+    if (e instanceof MongoBulkWriteError && [e.writeErrors].flat().every((w) => w.code === DUPLICATE_KEY)) return e.insertedCount;
+    throw e;
+  }
+}
+
+function toDoc(e: TrackedEvent, seq: number): EventDoc {
+  const doc: EventDoc = { _id: seq, id: e.id, experiment: e.experiment, run: e.run, event: e.event, dt: e.dt, node: e.node, step: e.step, key: e.key, vtype: TYPES.indexOf(e.valueType) };
+  if (e.valueType === "number") doc.num = e.number;
+  else if (e.text !== undefined) doc.txt = e.text;
+  return doc;
+}
+
+function fromDoc(d: EventDoc): TrackedEvent {
+  const valueType = TYPES[d.vtype] ?? "none";
+  const e: TrackedEvent = { id: d.id ?? `#${d._id}`, experiment: d.experiment, run: d.run, event: d.event, dt: d.dt, node: d.node, step: d.step, key: d.key, valueType };
+  if (valueType === "number") e.number = d.num ?? NaN;
+  else if (d.txt !== undefined) e.text = d.txt;
+  return e;
+}
+
+const OPS = { "=": "$eq", "!=": "$ne", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte" } as const;
+
+/** The checked filter as a MongoDB query, with the SQLite backend's semantics (value compares within its kind). */
+export function mongoEventFilter(f: EventFilter): Filter<EventDoc> {
+  switch (f.type) {
+    case "and":
+      return { $and: [mongoEventFilter(f.left), mongoEventFilter(f.right)] };
+    case "or":
+      return { $or: [mongoEventFilter(f.left), mongoEventFilter(f.right)] };
+    case "not":
+      return { $nor: [mongoEventFilter(f.expr)] };
+    case "cond": {
+      if (f.op === "isNull") return { vtype: 0 };
+      if (f.op === "notNull") return { vtype: { $ne: 0 } };
+      if (f.column !== "value") {
+        if (f.op === "in") return { [f.column]: { $in: f.values } };
+        if (f.op === "notIn") return { [f.column]: { $nin: f.values } };
+        return { [f.column]: { [OPS[f.op]]: f.values[0] } };
+      }
+      const one = (v: number | string, op: keyof typeof OPS): Filter<EventDoc> =>
+        typeof v === "number" ? { vtype: 1, num: { [OPS[op]]: v } } : { vtype: { $in: [2, 3] }, txt: { [OPS[op]]: v } };
+      if (f.op === "in") return { $or: f.values.map((v) => one(v, "=")) };
+      if (f.op === "notIn") return { $and: f.values.map((v) => one(v, "!=")) };
+      return one(f.values[0]!, f.op);
+    }
+  }
+}
