@@ -20,11 +20,17 @@ export type MatrixInput =
 export interface ToMatrixOptions {
   /** Keep NaN as "missing" (SimpleImputer); otherwise NaN/Infinity is an error naming the column. */
   allowNaN?: boolean;
+  /**
+   * false: float64 input ({data, rows, cols} or {data, shape}) is used as is, not copied, as
+   * sklearn's check_array does; only for callers that neither write to X nor keep it.
+   * A fresh copy of a large X is costly (first touch of every page), often more than the fit.
+   */
+  copy?: boolean;
 }
 
-/** Converts and checks X: non-empty, rectangular, finite (unless allowNaN). Always copies into float64. */
+/** Converts and checks X: non-empty, rectangular, finite (unless allowNaN). Copies into float64 unless `copy` is false and X is float64 already. */
 export function toMatrix(X: MatrixInput, options: ToMatrixOptions = {}): Matrix {
-  const m = convert(X);
+  const m = convert(X, options.copy ?? true);
   if (m.rows === 0 || m.cols === 0) throw new InvalidInputError(`X is empty (${m.rows} rows × ${m.cols} columns)`, "EMPTY_INPUT");
   for (let i = 0; i < m.data.length; i++) {
     const v = m.data[i];
@@ -36,16 +42,23 @@ export function toMatrix(X: MatrixInput, options: ToMatrixOptions = {}): Matrix 
   return m;
 }
 
-function convert(X: MatrixInput): Matrix {
+function convert(X: MatrixInput, copy: boolean): Matrix {
   if (X instanceof Table) return fromTable(X);
   if (Array.isArray(X)) return fromRows(X as readonly (readonly number[])[]);
-  if ("rows" in X && "cols" in X) return { data: Float64Array.from(X.data), rows: X.rows, cols: X.cols, columns: X.columns };
+  if ("rows" in X && "cols" in X) return { data: toFloat64(X.data, copy), rows: X.rows, cols: X.cols, columns: X.columns };
   if ("shape" in X) {
     const [rows, cols] = X.shape;
     if (X.data.length !== rows * cols) throw new InvalidInputError(`X has ${X.data.length} values, its shape [${rows}, ${cols}] needs ${rows * cols}`, "BAD_SHAPE");
-    return { data: Float64Array.from(X.data), rows, cols };
+    return { data: toFloat64(X.data, copy), rows, cols };
   }
   throw new InvalidInputError("X must be a matrix {data, shape}, an array of rows, or an Arrow table of numeric columns", "BAD_INPUT_TYPE");
+}
+
+// Float64Array.from walks the iterator protocol; the typed-array constructor and slice are bulk copies.
+function toFloat64(data: Float64Array | Float32Array | ArrayLike<number>, copy: boolean): Float64Array {
+  if (data instanceof Float64Array) return copy ? data.slice() : data;
+  if (ArrayBuffer.isView(data)) return new Float64Array(data as Float32Array);
+  return Float64Array.from(data);
 }
 
 function fromRows(rows: readonly (readonly number[])[]): Matrix {

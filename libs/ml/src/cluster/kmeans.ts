@@ -50,7 +50,7 @@ export class KMeans extends CentroidClusterer<KMeansParams, ClusterState> {
   }
 
   private fitClusters(X: MatrixInput): Clustering {
-    const m = toMatrix(X);
+    const m = toMatrix(X, { copy: false });
     const p = this.params;
     const k = checkClusters(p.nClusters, m.rows, this.kind);
     if (!Number.isInteger(p.maxIter) || p.maxIter < 1) this.invalidParameter("maxIter", "a positive integer");

@@ -58,7 +58,7 @@ export class HistGradientBoostingClassifier extends BaseEstimator<HistGradientBo
   }
 
   fit(X: MatrixInput, y: LabelInput): this {
-    const m = toMatrix(X);
+    const m = toMatrix(X, { copy: false });
     const { classes, index } = encodeClasses(y, m.rows);
     if (this.params.loss !== "log_loss") this.invalidParameter("loss", `"log_loss"`);
     const loss = classes.length === 2 ? new BinaryLogLoss(index) : new MultinomialLogLoss(index, classes.length);

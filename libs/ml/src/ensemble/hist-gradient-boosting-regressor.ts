@@ -52,7 +52,7 @@ export class HistGradientBoostingRegressor extends BaseEstimator<HistGradientBoo
   }
 
   fit(X: MatrixInput, y: LabelInput): this {
-    const m = toMatrix(X);
+    const m = toMatrix(X, { copy: false });
     const target = toTargets(y, m.rows);
     if (this.params.loss !== "squared_error") this.invalidParameter("loss", `"squared_error"`);
     this.state = { nFeatures: m.cols, ...boost(m, new SquaredError(target), this.params, this.kind, this.onEpoch) };

@@ -54,7 +54,7 @@ export class Lasso extends LinearRegressor<LassoParams, LassoState> {
     if (!(Number.isInteger(p.maxIter) && p.maxIter >= 1)) this.invalidParameter("maxIter", "an integer ≥ 1");
     if (!(p.tol >= 0)) this.invalidParameter("tol", "a number ≥ 0");
     if (p.selection !== "cyclic" && p.selection !== "random") this.invalidParameter("selection", '"cyclic" or "random"');
-    const m = toMatrix(X);
+    const m = toMatrix(X, { copy: false });
     const ne = normalEquations(m, toTargets(y, m.rows), p.fitIntercept);
     const start = p.warmStart && this.state?.nFeatures === m.cols ? this.state.coef : undefined;
     const random = p.selection === "random" ? new Random(seedOf(p.randomState)) : undefined;

@@ -16,7 +16,7 @@ export class LinearRegression extends LinearRegressor<LinearRegressionParams> {
   }
 
   fit(X: MatrixInput, y: LabelInput): this {
-    const m = toMatrix(X);
+    const m = toMatrix(X, { copy: false });
     this.state = leastSquares(m, toTargets(y, m.rows), this.params.fitIntercept, 0);
     return this;
   }

@@ -20,7 +20,7 @@ export class Ridge extends LinearRegressor<RidgeParams> {
   fit(X: MatrixInput, y: LabelInput): this {
     const { alpha, fitIntercept } = this.params;
     if (!(alpha >= 0 && Number.isFinite(alpha))) this.invalidParameter("alpha", "a finite number ≥ 0");
-    const m = toMatrix(X);
+    const m = toMatrix(X, { copy: false });
     this.state = leastSquares(m, toTargets(y, m.rows), fitIntercept, alpha);
     return this;
   }

@@ -36,7 +36,7 @@ export class MLPClassifier extends MLPBase<MLPClassifierParams, State> implement
   }
 
   fit(X: MatrixInput, y: LabelInput): this {
-    const m = toMatrix(X);
+    const m = toMatrix(X, { copy: false });
     const { classes, index } = encodeClasses(y, m.rows);
     this.train(m, targetsOf(index, classes.length), classes.length === 2 ? "logistic" : "softmax", { classes }, (s, rows) => {
       const held = pick(m, rows);

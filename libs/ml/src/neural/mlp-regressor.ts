@@ -23,7 +23,7 @@ export class MLPRegressor extends MLPBase<MLPRegressorParams, NetworkState> impl
   }
 
   fit(X: MatrixInput, y: LabelInput): this {
-    const m = toMatrix(X);
+    const m = toMatrix(X, { copy: false });
     const target = toTargets(y, m.rows);
     this.train(m, target, "identity", {}, (_, rows) => r2Score(Float64Array.from(rows, (r) => target[r]), this.predict(pick(m, rows))));
     return this;

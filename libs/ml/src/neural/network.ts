@@ -1,5 +1,6 @@
 import type { Random } from "../random.js";
 import { activate, multiplyByDerivative, type Activation, type OutputActivation } from "./activations.js";
+import { addTransposedProduct, multiplyAddBias, multiplyTransposed } from "./matmul.js";
 
 /** A fully connected network: layer l maps sizes[l] inputs to sizes[l + 1] outputs, weights[l] row-major [in][out] as sklearn's coefs_. */
 export interface Network {
@@ -34,18 +35,8 @@ export function forward(net: Network, hidden: Activation, output: OutputActivati
     const m = net.sizes[l + 1];
     const W = net.weights[l];
     const b = net.biases[l];
-    const A = acts[l];
     const Z = acts[l + 1];
-    for (let r = 0; r < rows; r++) {
-      const z = r * m;
-      for (let j = 0; j < m; j++) Z[z + j] = b[j];
-      for (let k = 0; k < n; k++) {
-        const a = A[r * n + k];
-        if (a === 0) continue;
-        const w = k * m;
-        for (let j = 0; j < m; j++) Z[z + j] += a * W[w + j];
-      }
-    }
+    multiplyAddBias(acts[l], W, b, Z, rows, n, m);
     activate(l === L - 1 ? output : hidden, Z, rows, m);
   }
 }
@@ -84,26 +75,13 @@ export function backward(
     for (let r = 0; r < rows; r++) {
       const d = r * m;
       for (let j = 0; j < m; j++) gB[j] += D[d + j];
-      for (let k = 0; k < n; k++) {
-        const a = A[r * n + k];
-        if (a === 0) continue;
-        const w = k * m;
-        for (let j = 0; j < m; j++) gW[w + j] += a * D[d + j];
-      }
     }
+    addTransposedProduct(A, D, gW, rows, n, m);
     for (let i = 0; i < n * m; i++) gW[i] /= rows;
     for (let j = 0; j < m; j++) gB[j] /= rows;
     if (l === 0) continue;
     const P = deltas[l];
-    for (let r = 0; r < rows; r++) {
-      const d = r * m;
-      for (let k = 0; k < n; k++) {
-        const w = k * m;
-        let s = 0;
-        for (let j = 0; j < m; j++) s += D[d + j] * W[w + j];
-        P[r * n + k] = s;
-      }
-    }
+    multiplyTransposed(D, W, P, rows, m, n);
     multiplyByDerivative(hidden, A, P, rows * n);
   }
 }
@@ -126,6 +104,6 @@ export function batchLoss(output: OutputActivation, predicted: Float64Array, tar
 
 export function squaredWeights(net: Network): number {
   let s = 0;
-  for (const W of net.weights) for (const w of W) s += w * w;
+  for (const W of net.weights) for (let i = 0; i < W.length; i++) s += W[i] * W[i];
   return s;
 }

@@ -113,11 +113,8 @@ export function runEpochs(s: NetworkState, X: Matrix, T: Float64Array, p: MLPPar
     let total = 0;
     for (let start = 0; start < X.rows; start += batch) {
       const rows = Math.min(batch, X.rows - start);
-      for (let r = 0; r < rows; r++) {
-        const i = order[start + r];
-        acts[0].set(X.data.subarray(i * d, (i + 1) * d), r * d);
-        targets.set(T.subarray(i * width, (i + 1) * width), r * width);
-      }
+      gatherRows(X.data, d, order, start, rows, acts[0]);
+      gatherRows(T, width, order, start, rows, targets);
       forward(net, p.activation, s.output, acts, rows);
       const loss = batchLoss(s.output, acts[acts.length - 1], targets, rows, width) + (0.5 * p.alpha * squaredWeights(net)) / rows;
       total += loss * rows;
@@ -143,6 +140,15 @@ export function runEpochs(s: NetworkState, X: Matrix, T: Float64Array, p: MLPPar
     if (o.stop && s.noImprovement > p.nIterNoChange) break;
   }
   if (best) best.forEach((a, i) => params[i].set(a));
+}
+
+/** out[r] = row order[start + r] of `data` (rows of `width`), for r < rows; plain loops, as a subarray per row costs an allocation. */
+function gatherRows(data: Float64Array, width: number, order: Int32Array, start: number, rows: number, out: Float64Array): void {
+  for (let r = 0; r < rows; r++) {
+    const from = order[start + r] * width;
+    const to = r * width;
+    for (let j = 0; j < width; j++) out[to + j] = data[from + j];
+  }
 }
 
 /** The network's outputs for every row of X, in batches to bound memory. */
