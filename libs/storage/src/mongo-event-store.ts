@@ -26,18 +26,18 @@ const DUPLICATE_KEY = 11000;
 /**
  * Tracking events in MongoDB: one document per event, _id a store-wide sequence reserved
  * a block at a time, a unique (partial) index on event ids, and one document per columnar
- * batch. Without multi-document transactions a batch is written rows first, batch record
- * last, and a retry clears rows a failed attempt left before writing them again.
+ * batch. Without multi-document transactions a batch is claimed with its block of _ids
+ * first, rows written with those _ids (an overlapping retry writes duplicates of the same
+ * keys, never second rows), and the claim marked done last.
  */
 export async function openMongoEventStore(uri: string, database: string): Promise<EventStore> {
   const client = await new MongoClient(uri).connect();
   const db = client.db(database);
   const events = db.collection<EventDoc>("tracking_events");
-  const batches = db.collection<{ _id: string; experiment: string }>("tracking_batches");
+  const batches = db.collection<{ _id: string; experiment: string; first: number; n: number; done: boolean }>("tracking_batches");
   const counters = db.collection<{ _id: string; seq: number }>("tracking_counters");
   await events.createIndex({ id: 1 }, { unique: true, partialFilterExpression: { id: { $type: "string" } } });
   await events.createIndex({ experiment: 1, run: 1, _id: 1 });
-  await events.createIndex({ batch: 1 }, { partialFilterExpression: { batch: { $type: "string" } } });
 
   /** Reserves n sequence numbers; returns the first. */
   const reserve = async (n: number): Promise<number> => {
@@ -55,15 +55,24 @@ export async function openMongoEventStore(uri: string, database: string): Promis
     },
     async appendBatch(b) {
       const n = b.event.length;
-      if (await batches.findOne({ _id: b.batchId })) return { accepted: 0, duplicates: n };
-      await events.deleteMany({ batch: b.batchId }); // what an interrupted attempt left
-      const first = await reserve(n);
+      // Claim the batch with its block of sequence numbers first: every attempt then writes
+      // the same _ids (a repeat is a duplicate key, not a second row) and nothing is deleted.
+      let claim = await batches.findOne({ _id: b.batchId });
+      if (!claim) {
+        const first = await reserve(n);
+        claim = { _id: b.batchId, experiment: b.experiment, first, n, done: false };
+        await batches.insertOne(claim).catch(async (e: unknown) => {
+          if (!(e instanceof MongoServerError && e.code === DUPLICATE_KEY)) throw e;
+          claim = await batches.findOne({ _id: b.batchId }); // another attempt claimed it
+        });
+      }
+      if (!claim || claim.done) return { accepted: 0, duplicates: n };
       const docs: EventDoc[] = [];
       let t = 0;
       for (let i = 0; i < n; i++) {
         const vtype = b.valueType[i]!;
         const doc: EventDoc = {
-          _id: first + i,
+          _id: claim.first + i,
           batch: b.batchId,
           experiment: b.experiment,
           run: b.run,
@@ -78,15 +87,9 @@ export async function openMongoEventStore(uri: string, database: string): Promis
         else if (vtype >= 2) doc.txt = b.text[t++]!;
         docs.push(doc);
       }
-      if (docs.length) await events.insertMany(docs, { ordered: false });
-      try {
-        await batches.insertOne({ _id: b.batchId, experiment: b.experiment });
-      } catch (e) {
-        if (!(e instanceof MongoServerError && e.code === DUPLICATE_KEY)) throw e;
-        await events.deleteMany({ _id: { $gte: first, $lt: first + n } }); // a concurrent retry won
-        return { accepted: 0, duplicates: n };
-      }
-      return { accepted: n, duplicates: 0 };
+      if (docs.length) await insertIgnoringDuplicates(events, docs);
+      const done = await batches.updateOne({ _id: b.batchId, done: false }, { $set: { done: true } });
+      return done.modifiedCount ? { accepted: n, duplicates: 0 } : { accepted: 0, duplicates: n };
     },
     async *query(q: EventQuery) {
       const conditions: Filter<EventDoc>[] = [{ experiment: q.experiment }];
@@ -123,7 +126,11 @@ async function insertIgnoringDuplicates(events: Collection<EventDoc>, docs: Even
   try {
     return (await events.insertMany(docs, { ordered: false })).insertedCount;
   } catch (e) {
-    if (e instanceof MongoBulkWriteError && [e.writeErrors].flat().every((w) => w.code === DUPLICATE_KEY)) return e.insertedCount;
+    // Only per-document duplicate keys mean "already stored"; a bulk error without write
+    // errors (e.g. a network or permission failure) or with a write-concern error is a failure.
+    const writeErrors = e instanceof MongoBulkWriteError ? [e.writeErrors].flat() : [];
+    const onlyDuplicates = writeErrors.length > 0 && writeErrors.every((w) => w.code === DUPLICATE_KEY);
+    if (e instanceof MongoBulkWriteError && onlyDuplicates && !e.result?.getWriteConcernError()) return e.insertedCount;
     throw e;
   }
 }
