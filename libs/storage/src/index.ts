@@ -12,3 +12,4 @@ export * from "./event-store.js";
 export { checkEventFilter, type EventFilter, type EventCondition } from "./event-filter.js";
 export { openSqliteEventStore } from "./sqlite-events.js";
 export { openMongoEventStore, mongoEventFilter } from "./mongo-event-store.js";
+export { parseRequestFilter } from "./request-filter.js";

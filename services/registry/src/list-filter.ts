@@ -1,5 +1,5 @@
-import { invalidArgument } from "@kiln/core";
-import { FilterSyntaxError, matchesFilter, parseFilter, type FilterExpr } from "@kiln/data";
+import { matchesFilter, type FilterExpr } from "@kiln/data";
+import { parseRequestFilter } from "@kiln/storage";
 import type { ModelRecord } from "./records.js";
 
 /**
@@ -8,12 +8,7 @@ import type { ModelRecord } from "./records.js";
  * (the version the tag names).
  */
 export function parseModelFilter(text: string): FilterExpr {
-  try {
-    return parseFilter(text);
-  } catch (e) {
-    if (e instanceof FilterSyntaxError) throw invalidArgument("INVALID_FILTER", e.message, { position: String(e.position) });
-    throw e;
-  }
+  return parseRequestFilter(text);
 }
 
 export function matchesModelFilter(filter: FilterExpr, m: ModelRecord): boolean {

@@ -1,5 +1,5 @@
-import { invalidArgument } from "@kiln/core";
-import { FilterSyntaxError, matchesFilter, parseFilter, type FilterExpr } from "@kiln/data";
+import { matchesFilter, type FilterExpr } from "@kiln/data";
+import { parseRequestFilter } from "@kiln/storage";
 import { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
 import type { DatasetRecord } from "./records.js";
 
@@ -9,12 +9,7 @@ import type { DatasetRecord } from "./records.js";
  * latest_version, create_time, update_time, and labels.<key>.
  */
 export function parseDatasetFilter(text: string): FilterExpr {
-  try {
-    return parseFilter(text);
-  } catch (e) {
-    if (e instanceof FilterSyntaxError) throw invalidArgument("INVALID_FILTER", e.message, { position: String(e.position) });
-    throw e;
-  }
+  return parseRequestFilter(text);
 }
 
 export function matchesDatasetFilter(filter: FilterExpr, d: DatasetRecord): boolean {

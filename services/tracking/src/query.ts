@@ -14,10 +14,9 @@ import {
 } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { parseFilter } from "@kiln/data";
-import type { RunSelector, TrackedEvent } from "@kiln/storage";
+import { parseRequestFilter, type RunSelector, type TrackedEvent } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { getExperiment } from "./experiments.js";
-import { parseFilterText } from "./filters.js";
 import { parseExperimentName, parseRunName } from "./names.js";
 import { collections, runToProto, type RunRecord } from "./records.js";
 import { getRun } from "./runs.js";
@@ -27,7 +26,7 @@ import { parseRuns } from "./runs-selector.js";
 export async function* queryEvents(deps: TrackingDeps, req: QueryEventsRequest): AsyncGenerator<QueryEventsResponse> {
   const { name } = parseExperimentName(req.parent);
   const { record } = await getExperiment(deps, name);
-  const filter = req.filter ? parseFilterText(req.filter) : undefined;
+  const filter = req.filter ? parseRequestFilter(req.filter) : undefined;
   const runs = parseRuns(req.runs, record.latestRun);
   for await (const page of deps.events.query({ experiment: name, runs, filter, pageSize: 16_384 })) {
     yield create(QueryEventsResponseSchema, { arrowIpc: tableToIpc(eventsTable(page)), rowCount: BigInt(page.length) });

@@ -1,10 +1,9 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { parseParent } from "@kiln/core";
 import { TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
-import { scanPage } from "@kiln/storage";
+import { parseRequestFilter, scanPage } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { createExperiment, deleteExperiment, getExperiment, matchesExperimentFilter } from "./experiments.js";
-import { parseFilterText } from "./filters.js";
 import { logEvents } from "./log.js";
 import { parseExperimentName } from "./names.js";
 import { metricHistory, queryEvents, summarizeRuns } from "./query.js";
@@ -22,7 +21,7 @@ export function createTrackingService(deps: TrackingDeps): ServiceImpl<typeof Tr
     },
     async listExperiments(req) {
       const parent = parseParent(req.parent);
-      const filter = req.filter ? parseFilterText(req.filter) : undefined;
+      const filter = req.filter ? parseRequestFilter(req.filter) : undefined;
       const page = await scanPage(experiments, {
         prefix: `${parent}/experiments/`,
         pageSize: req.pageSize,

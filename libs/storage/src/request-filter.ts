@@ -1,8 +1,8 @@
 import { invalidArgument } from "@kiln/core";
 import { FilterSyntaxError, parseFilter, type FilterExpr } from "@kiln/data";
 
-/** Parses a filter; a syntax error becomes InvalidArgument naming the position. */
-export function parseFilterText(text: string): FilterExpr {
+/** A filter from a request; a syntax error becomes InvalidArgument INVALID_FILTER naming its position. */
+export function parseRequestFilter(text: string): FilterExpr {
   try {
     return parseFilter(text);
   } catch (e) {
