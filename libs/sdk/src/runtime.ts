@@ -1,3 +1,4 @@
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { randomUUID } from "./random-id.js";
 import type { Client } from "@connectrpc/connect";
 import { Table, tableFromArrays } from "apache-arrow";
@@ -94,7 +95,7 @@ export class Runtime {
         params: options.params as Job["params"],
         outputDataset: options.output ? resourceName(this.project, "datasets", options.output) : "",
         requiredLabels: [...this.labels, ...(options.labels ?? [])],
-        timeout: options.timeoutMs ? { seconds: BigInt(Math.floor(options.timeoutMs / 1000)), nanos: (options.timeoutMs % 1000) * 1e6 } : undefined,
+        timeout: options.timeoutMs ? durationFromMs(options.timeoutMs) : undefined,
         maxAttempts: options.maxAttempts ?? 0,
       };
       const res = await call(() => this.client.submitJob({ parent: `projects/${this.project}`, job, requestId: options.requestId ?? "" }));

@@ -1,4 +1,5 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, type Client } from "@connectrpc/connect";
 import type { LogEventsRequestSchema, TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { call, KilnApiError, ResourceExhaustedError } from "./errors.js";
@@ -108,7 +109,7 @@ export class EventBuffer {
     this.buffered++;
     if (event.value?.case === "artifact") {
       this.seal();
-      this.sealed.push({ run: this.run, events: [{ ...event, id: `${this.idPrefix}-e${this.counter++}`, dt: nowTimestamp() }] });
+      this.sealed.push({ run: this.run, events: [{ ...event, id: `${this.idPrefix}-e${this.counter++}`, dt: timestampFromMs(Date.now()) }] });
     } else {
       this.columns.add(event);
       if (this.columns.length >= this.batchSize) this.seal();
@@ -164,11 +165,6 @@ export class EventBuffer {
       }
     }
   }
-}
-
-function nowTimestamp() {
-  const ms = Date.now();
-  return { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 };
 }
 
 async function* iterate<T>(items: T[]): AsyncGenerator<T> {

@@ -1,3 +1,4 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import type { Table } from "apache-arrow";
 import { Table as ArrowTable } from "apache-arrow";
@@ -38,7 +39,7 @@ export class Tracking {
     do {
       const res = await call(() => this.client.listExperiments({ parent: `projects/${this.project}`, filter: options.filter ?? "", pageSize: 1000, pageToken }));
       for (const e of res.experiments) {
-        out.push({ name: e.name, latestRun: Number(e.latestRun), description: e.description, createTime: e.createTime && new Date(Number(e.createTime.seconds) * 1000) });
+        out.push({ name: e.name, latestRun: Number(e.latestRun), description: e.description, createTime: e.createTime && timestampDate(e.createTime) });
       }
       pageToken = res.nextPageToken;
     } while (pageToken);
@@ -134,8 +135,8 @@ export class Experiment {
     return res.runs.map((r) => ({
       run: Number(r.run),
       status: RunStatus[r.status].toLowerCase(),
-      startTime: r.startTime && new Date(Number(r.startTime.seconds) * 1000 + r.startTime.nanos / 1e6),
-      endTime: r.endTime && new Date(Number(r.endTime.seconds) * 1000 + r.endTime.nanos / 1e6),
+      startTime: r.startTime && timestampDate(r.startTime),
+      endTime: r.endTime && timestampDate(r.endTime),
       node: r.node,
       tags: r.tags,
     }));
@@ -145,7 +146,7 @@ export class Experiment {
   async history(key: string, run?: number): Promise<{ step: number; value: number; dt: Date }[]> {
     const n = run ?? (await this.latestRun());
     const res = await call(() => this.client.getMetricHistory({ run: `${this.name}/runs/${n}`, key }));
-    return res.points.map((p) => ({ step: Number(p.step), value: p.value, dt: new Date(Number(p.dt!.seconds) * 1000 + p.dt!.nanos / 1e6) }));
+    return res.points.map((p) => ({ step: Number(p.step), value: p.value, dt: timestampDate(p.dt!) }));
   }
 
   /** Runs side by side: last/min/max/count of each metric, and the params. */

@@ -18,7 +18,7 @@ import {
 import { RETRY_DELAY_MAX_MS, RETRY_DELAY_MS } from "./deps.js";
 import { changeJob, isFinal, type Scheduler } from "./job-store.js";
 import { parseExecutorName, parseJobName } from "./names.js";
-import { durationFromMs } from "./time.js";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
 
 /**
  * An executor took the job's message. A job already running means its previous

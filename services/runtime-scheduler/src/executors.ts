@@ -16,7 +16,7 @@ import { isFinal, nowOf, readJob, type Scheduler } from "./job-store.js";
 import { parseExecutorName } from "./names.js";
 import { normalizeLabels, queuesServedBy } from "./queues.js";
 import { RESULTS_STREAM, RESULTS_SUBJECT_PREFIX } from "./results.js";
-import { durationFromMs } from "./time.js";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
 
 interface ExecutorRecord {
   executor: JsonValue;

@@ -12,7 +12,6 @@ export { QUEUE_STREAM } from "./queues.js";
 export { RESULTS_STREAM, RESULTS_SUBJECT_PREFIX, SEQ_HEADER, END_HEADER } from "./results.js";
 export { EVENT_STREAM } from "./job-store.js";
 export { TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "./submit.js";
-export { codeOf } from "./job-errors.js";
 
 /** Prepares the scheduler's streams (events, the job queues, results); call once before serving. */
 export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> {

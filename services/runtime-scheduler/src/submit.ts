@@ -1,6 +1,6 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { durationMs } from "./time.js";
+import { durationMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { alreadyExists, checkId, errorReason, failedPrecondition, invalidArgument, isKilnError, notFound, parseParent } from "@kiln/core";
 import {

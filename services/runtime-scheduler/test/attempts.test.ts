@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
 import { JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { durationMs } from "../src/time.js";
+import { durationMs } from "@bufbuild/protobuf/wkt";
 import { failure, pullQueue, queuedJobName, startHarness, submitNoop, type Harness } from "./harness.js";
 
 const E1 = "executors/e1";
@@ -68,13 +68,13 @@ describe("attempts: the job state machine driven by ExecutorService", () => {
 
       const failed = await failWith(job.name, 1, true, "connection reset");
       expect(failed.requeue).toBe(true);
-      expect(durationMs(failed.retryDelay)).toBe(500);
+      expect(durationMs(failed.retryDelay!)).toBe(500);
       expect(failed.job).toMatchObject({ state: JobState.QUEUED });
       expect(failed.job!.error).toBeUndefined();
       expect(failed.job!.endTime).toBeUndefined();
       expect(failed.job!.attempts[0]!.error).toMatchObject({ code: "UNAVAILABLE", reason: "LOST_CONNECTION", message: "connection reset" });
       expect(failed.job!.attempts[0]!.endTime).toBeDefined();
-      first.nak(durationMs(failed.retryDelay));
+      first.nak(durationMs(failed.retryDelay!));
 
       const second = await reader.take();
       expect(queuedJobName(second)).toBe(job.name);
@@ -92,7 +92,7 @@ describe("attempts: the job state machine driven by ExecutorService", () => {
       // Each retry waits longer.
       const failedAgain = await failWith(job.name, 2, true);
       expect(failedAgain.requeue).toBe(true);
-      expect(durationMs(failedAgain.retryDelay)).toBe(1000);
+      expect(durationMs(failedAgain.retryDelay!)).toBe(1000);
       second.nak();
       (await reader.take()).ack();
       expect((await start(job.name)).attempt).toBe(3);

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { queueFor } from "../src/queues.js";
-import { durationMs } from "../src/time.js";
+import { durationMs } from "@bufbuild/protobuf/wkt";
 import { failure, startHarness, submitNoop, type Harness } from "./harness.js";
 
 describe("executors: heartbeats, liveness and label queues", () => {
@@ -18,7 +18,7 @@ describe("executors: heartbeats, liveness and label queues", () => {
     const res = await h.executor.heartbeat({
       executor: { name: "executors/e1", labels: ["gpu", "cuda=12", "gpu"], slots: 4, host: "box-1", startTime, runningJobs: [] },
     });
-    expect(durationMs(res.interval)).toBe(1_000);
+    expect(durationMs(res.interval!)).toBe(1_000);
     expect(res.cancelledJobs).toEqual([]);
     const [e1, ...rest] = await listed();
     expect(rest).toEqual([]);
