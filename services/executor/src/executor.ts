@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { create, fromBinary } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { BusMessage, Subscription } from "@kiln/bus";
 import {
   ExecutorSchema,
@@ -12,6 +12,7 @@ import {
   JobState,
 } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { QUEUE_STREAM, RESULTS_SUBJECT_PREFIX } from "@kiln/runtime-scheduler";
+import type { ModelVersionInfo } from "@kiln/sdk";
 import type { ExecutorDeps } from "./deps.js";
 import { JobFailure, jobErrorOf, Stopped, toJobFailure } from "./job-failure.js";
 import { JobTracker } from "./job-tracking.js";
@@ -73,7 +74,7 @@ export class Executor {
         startTime: timestampFromDate(this.startTime),
       });
       const res = await this.deps.control.heartbeat({ executor });
-      if (res.interval) this.heartbeatMs = Number(res.interval.seconds) * 1000 + res.interval.nanos / 1e6 || this.heartbeatMs;
+      if (res.interval) this.heartbeatMs = durationMs(res.interval) || this.heartbeatMs;
       if (res.resultsSubjectPrefix) this.resultsPrefix = res.resultsSubjectPrefix;
       for (const name of res.cancelledJobs) this.running.get(name)?.abort(new Stopped("cancelled"));
       for (const queue of res.queues) if (!this.queues.has(queue.consumer) && !this.stopped) await this.serve(queue);
@@ -166,7 +167,7 @@ export class Executor {
     const outcome = await this.attempt(start.job!, start.attempt);
     if ("stopped" in outcome && outcome.stopped.why === "shutdown") return msg.nak();
     const finished = await this.finish(name, start.attempt, outcome);
-    if (finished.requeue) return msg.nak(Number(finished.retryDelay?.seconds ?? 0) * 1000 + (finished.retryDelay?.nanos ?? 0) / 1e6);
+    if (finished.requeue) return msg.nak(finished.retryDelay ? durationMs(finished.retryDelay) : 0);
     // Superseded (another executor took the job over after this one was presumed lost):
     // its message is the other executor's to settle.
     if ("stopped" in outcome && finished.job?.state !== JobState.CANCELLED) return;
@@ -175,9 +176,11 @@ export class Executor {
 
   private async attempt(job: Job, attempt: number): Promise<Outcome> {
     const controller = new AbortController();
-    const timeoutMs = job.timeout ? Number(job.timeout.seconds) * 1000 + job.timeout.nanos / 1e6 : 0;
+    const timeoutMs = job.timeout ? durationMs(job.timeout) : 0;
     const timer = timeoutMs > 0 ? setTimeout(() => controller.abort(new Stopped("timeout")), timeoutMs) : undefined;
-    const tracker = await JobTracker.forJob(this.deps, job, attempt).catch((e: unknown) => {
+    let version: Promise<ModelVersionInfo> | undefined;
+    const model = () => (version ??= this.deps.models.version(job.model));
+    const tracker = await JobTracker.forJob(this.deps, job, attempt, model).catch((e: unknown) => {
       this.deps.logger.warn({ err: e, job: job.name }, "could not look up the job's tracking");
       return undefined;
     });
@@ -187,7 +190,7 @@ export class Executor {
     this.running.set(job.name, controller);
     try {
       await tracker?.call();
-      const result = await runJob({ deps: this.deps, job, attempt, signal: controller.signal, progress, results });
+      const result = await runJob({ deps: this.deps, job, attempt, signal: controller.signal, progress, results, model });
       await progress.flush();
       await tracker?.success(result);
       return { result };

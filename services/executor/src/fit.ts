@@ -18,7 +18,7 @@ import { failedPrecondition } from "./job-failure.js";
  */
 export async function runFit(ctx: JobContext): Promise<JobResult> {
   const { deps, job } = ctx;
-  const parent = await deps.models.version(job.model);
+  const parent = await ctx.model();
   const done = await versionOfJob(ctx, parent);
   if (done) return fitResult(done);
   const spec = await deps.models.trainable(parent);

@@ -25,7 +25,7 @@ const MAX_RESULT_BYTES = 768 * 1024;
  */
 export async function runInference(ctx: JobContext): Promise<JobResult> {
   const { deps, job } = ctx;
-  const version = await deps.models.version(job.model);
+  const version = await ctx.model();
   const x = job.x!;
   const { version: data, columns } = await describeInput(deps, x);
   const plan = planFeatures(version.signature?.inputs ?? [], columns, x.columns.length ? x.columns : featuresOf(version));

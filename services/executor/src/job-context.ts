@@ -1,4 +1,5 @@
 import type { Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { ModelVersionInfo } from "@kiln/sdk";
 import type { ExecutorDeps } from "./deps.js";
 import { Stopped } from "./job-failure.js";
 import type { ProgressReporter } from "./progress.js";
@@ -12,6 +13,8 @@ export interface JobContext {
   signal: AbortSignal;
   progress: ProgressReporter;
   results: ResultPublisher;
+  /** The job's model version, fetched once per attempt (runners and tracking share it). */
+  model(): Promise<ModelVersionInfo>;
 }
 
 /** Throws Stopped when the job was cancelled or timed out; runners call it between steps. */

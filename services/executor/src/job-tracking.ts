@@ -3,6 +3,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { EventSchema, IngestBatchSchema, RunStatus } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { JobKind, type Job, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { INGEST_SUBJECT_PREFIX } from "@kiln/tracking";
+import type { ModelVersionInfo } from "@kiln/sdk";
 import type { ExecutorDeps } from "./deps.js";
 import type { JobFailure } from "./job-failure.js";
 import type { ProgressUpdate } from "./progress.js";
@@ -33,9 +34,9 @@ export class JobTracker {
   ) {}
 
   /** A tracker when the job's model is linked to an experiment. */
-  static async forJob(deps: ExecutorDeps, job: Job, attempt: number): Promise<JobTracker | undefined> {
+  static async forJob(deps: ExecutorDeps, job: Job, attempt: number, model: () => Promise<ModelVersionInfo>): Promise<JobTracker | undefined> {
     if (job.kind === JobKind.NOOP || !job.model) return undefined;
-    const version = await deps.models.version(job.model);
+    const version = await model();
     const tracking = version.metadata.tracking as { default?: unknown } | undefined;
     if (typeof tracking?.default !== "string" || !tracking.default) return undefined;
     const project = job.name.slice(0, job.name.indexOf("/jobs/"));
