@@ -62,32 +62,6 @@ export interface EventBatch {
   text: string[];
 }
 
-export const BATCH_VALUE_TYPES: EventValueType[] = ["none", "number", "text", "json"];
-
-/** A batch's events one by one (for backends without a faster way; ids are "{batchId}:{i}"). */
-export function batchEvents(b: EventBatch): TrackedEvent[] {
-  const events: TrackedEvent[] = [];
-  let t = 0;
-  for (let i = 0; i < b.event.length; i++) {
-    const valueType = BATCH_VALUE_TYPES[b.valueType[i]!] ?? "none";
-    const e: TrackedEvent = {
-      id: `${b.batchId}:${i}`,
-      experiment: b.experiment,
-      run: b.run,
-      event: b.strings[b.event[i]!]!,
-      dt: b.dt[i]!,
-      node: b.strings[b.node[i]!]!,
-      step: b.step[i]!,
-      key: b.strings[b.key[i]!]!,
-      valueType,
-    };
-    if (valueType === "number") e.number = b.number[i]!;
-    else if (valueType !== "none") e.text = b.text[t++]!;
-    events.push(e);
-  }
-  return events;
-}
-
 export interface EventStore {
   append(events: TrackedEvent[]): Promise<{ accepted: number; duplicates: number }>;
   /** Stores a columnar batch once: a batchId seen before adds nothing. */
