@@ -11,3 +11,4 @@ export { tracingInterceptor } from "./tracing-interceptor.js";
 export { blobRoute, type ServableBlobs, type BlobRouteOptions } from "./blob-route.js";
 export * from "./names.js";
 export * from "./paging.js";
+export { removeStaleSpoolFiles } from "./spool.js";

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OnnxFormatError, OnnxGraphBuilder, checkOnnxFileInProcess, linearRegressorOnnx } from "../src/index.js";
+import { OnnxFormatError, OnnxGraphBuilder, checkOnnxFileInProcess, linearRegressorOnnx, onnxCheckers } from "../src/index.js";
 
 describe("checking a model file in a child process", () => {
   let dir: string;
@@ -39,5 +39,24 @@ describe("checking a model file in a child process", () => {
     const err = await checkOnnxFileInProcess(path).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OnnxFormatError);
     expect((err as Error).message).not.toMatch(/onnxruntime/); // caught by the parser, before the runtime
+  });
+
+  it("keeps a spare checker started ahead; one check's failure does not spoil the next", async () => {
+    const checkers = onnxCheckers();
+    try {
+      const bad = join(dir, "spare-bad.onnx");
+      await writeFile(bad, "not a model");
+      await expect(checkers.start().check(bad)).rejects.toBeInstanceOf(OnnxFormatError);
+      const files = [join(dir, "spare-1.onnx"), join(dir, "spare-2.onnx")]; // a skeleton is written beside its file
+      for (const f of files) await writeFile(f, linearRegressorOnnx([1, 2], 0.5));
+      const both = [checkers.start(), checkers.start()]; // the second starts its own
+      const summaries = await Promise.all(both.map((p, i) => p.check(files[i]!)));
+      expect(summaries.map((s) => s.inputs[0]!.shape)).toEqual([
+        ["N", 2],
+        ["N", 2],
+      ]);
+    } finally {
+      checkers.close();
+    }
   });
 });

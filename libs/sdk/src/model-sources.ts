@@ -13,7 +13,7 @@ export interface OpenedSource {
 export async function openSource(source: ModelSource): Promise<OpenedSource> {
   if (source instanceof Uint8Array) return { chunks: slices(source, CHUNK_BYTES), size: source.length };
   if (typeof source === "string") {
-    const { size, chunks } = await (await nodeFiles()).openFile(source);
+    const { size, chunks } = await (await nodeFiles()).openFile(source, CHUNK_BYTES);
     return { chunks: rechunk(chunks, CHUNK_BYTES), size };
   }
   return { chunks: rechunk(source, CHUNK_BYTES) };

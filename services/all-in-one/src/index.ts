@@ -7,9 +7,9 @@ import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
 import * as scheduler from "@kiln/runtime-scheduler";
 import * as tracking from "@kiln/tracking";
 import { kilnFiles } from "@kiln/proto";
-import { openBlobStore, openMetadataStore, openSqliteEventStore } from "@kiln/storage";
+import { openBlobStore, openMetadataStore, openSqliteEventStore, withRecentPuts } from "@kiln/storage";
 import { join } from "node:path";
-import { startOnnxCheck } from "@kiln/onnx";
+import { onnxCheckers } from "@kiln/onnx";
 import * as registry from "@kiln/registry";
 import * as store from "@kiln/store";
 
@@ -32,14 +32,15 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
           logger: logger.child({ service: "store" }),
           limits: config.limits,
         };
+        const checkers = onnxCheckers();
         const registryDeps: registry.RegistryDeps = {
           metadata,
-          blobs: await openBlobStore(config, "registry"),
+          blobs: withRecentPuts(await openBlobStore(config, "registry")),
           bus,
           logger: logger.child({ service: "registry" }),
           limits: config.limits,
           spoolDir: join(config.dataDir, "spool", "registry"),
-          startOnnxCheck: () => startOnnxCheck(),
+          startOnnxCheck: () => checkers.start(),
         };
         await store.prepareStore(storeDeps);
         await registry.prepareRegistry(registryDeps);
@@ -88,6 +89,7 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
             await ingest.stop();
           },
           async close() {
+            checkers.close();
             await bus.close();
             await storeDeps.blobs.close();
             await registryDeps.blobs.close();

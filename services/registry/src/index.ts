@@ -1,5 +1,5 @@
 import type { ConnectRouter } from "@connectrpc/connect";
-import { blobRoute, type HttpRoute } from "@kiln/core";
+import { blobRoute, removeStaleSpoolFiles, type HttpRoute } from "@kiln/core";
 import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { RegistryDeps } from "./deps.js";
 import { CHUNK_PATH_PREFIX } from "./download.js";
@@ -11,9 +11,10 @@ export type { RegistryDeps } from "./deps.js";
 export { createRegistryService } from "./service.js";
 export { REGISTRY_STREAM } from "./events.js";
 
-/** Prepares what the registry needs on the bus; call once before serving. */
+/** Prepares what the registry needs on the bus, and clears what a crash left in its spool; call once before serving. */
 export async function prepareRegistry(deps: RegistryDeps): Promise<void> {
   await deps.bus.ensureStream(REGISTRY_STREAM);
+  await removeStaleSpoolFiles(deps.spoolDir);
 }
 
 export function register(router: ConnectRouter, deps: RegistryDeps): void {

@@ -1,9 +1,9 @@
 import { join } from "node:path";
 import { openBus } from "@kiln/bus";
 import { runProcess } from "@kiln/core";
-import { startOnnxCheck } from "@kiln/onnx";
+import { onnxCheckers } from "@kiln/onnx";
 import { kilnFiles } from "@kiln/proto";
-import { openBlobStore, openMetadataStore } from "@kiln/storage";
+import { openBlobStore, openMetadataStore, withRecentPuts } from "@kiln/storage";
 import { httpRoutes, prepareRegistry, register, type RegistryDeps } from "./index.js";
 
 /** The registry as its own process: `node services/registry/dist/main.js`, configured by KILN_* variables. */
@@ -11,20 +11,22 @@ await runProcess({
   name: "kiln-registry",
   files: kilnFiles,
   async setup(config, logger) {
+    const checkers = onnxCheckers();
     const deps: RegistryDeps = {
       metadata: await openMetadataStore(config, "registry"),
-      blobs: await openBlobStore(config, "registry"),
+      blobs: withRecentPuts(await openBlobStore(config, "registry")),
       bus: await openBus(config, "kiln-registry"),
       logger,
       limits: config.limits,
       spoolDir: join(config.dataDir, "spool", "registry"),
-      startOnnxCheck: () => startOnnxCheck(),
+      startOnnxCheck: () => checkers.start(),
     };
     await prepareRegistry(deps);
     return {
       routes: (router) => register(router, deps),
       httpRoutes: httpRoutes(deps),
       async close() {
+        checkers.close();
         await deps.bus.close();
         await deps.blobs.close();
         await deps.metadata.close();

@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from "node:crypto";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
-import { join } from "node:path";
 import { once } from "node:events";
+import { join } from "node:path";
 import { invalidArgument, resourceExhausted } from "@kiln/core";
 import { checkUploadedChunk } from "@kiln/storage";
 import type { RegistryDeps } from "./deps.js";
@@ -11,6 +11,7 @@ import type { BlobChunk, StoredFile } from "./records.js";
 
 /** Stored chunks stay well under the RPC message limit, so downloads can send them whole. */
 export const CHUNK_BYTES = 4 * 1024 * 1024;
+const SPOOL_BUFFER_BYTES = 8 * 1024 * 1024;
 
 export interface ReceivedFile {
   file: StoredFile;
@@ -91,13 +92,14 @@ export async function receiveFile(
     const size = await checkUploadedChunk(deps.blobs, ref);
     count(size);
     chunks.push({ sha256: ref.sha256, size }); // before reading, so a failure marks it
-    for await (const piece of deps.blobs.get(ref.sha256)) await take(piece);
+    for await (const piece of deps.blobs.get(ref.sha256)) await take(piece); // usually still in memory (withRecentPuts)
   };
   try {
     if (options.spool) {
       await mkdir(deps.spoolDir, { recursive: true });
       spoolPath = join(deps.spoolDir, `${randomUUID()}.upload`);
-      spool = createWriteStream(spoolPath);
+      // Pieces are small (network frames): buffered, they go to the file a few writes at a time.
+      spool = createWriteStream(spoolPath, { highWaterMark: SPOOL_BUFFER_BYTES });
     }
     for await (const piece of pieces) {
       if ("bytes" in piece) {
