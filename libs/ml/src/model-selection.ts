@@ -15,7 +15,7 @@ import {
 } from "./metrics.js";
 import { Pipeline, type NamedStep, type PipelineSteps } from "./pipeline.js";
 import { seedOf } from "./linear/seed.js";
-import { Random } from "./random.js";
+import { Random, indices } from "./random.js";
 import { loadModel } from "./serialize.js";
 
 export interface TrainTestSplitOptions {
@@ -90,7 +90,7 @@ export class KFold implements Splitter {
   split(X: MatrixInput | number): Fold[] {
     const n = rowCount(X);
     if (this.nSplits > n) throw new InvalidInputError(`cannot split ${n} rows into ${this.nSplits} folds`, "TOO_FEW_ROWS");
-    const order = this.shuffle ? new Random(seedOf(this.randomState)).permutation(n) : Int32Array.from({ length: n }, (_, i) => i);
+    const order = this.shuffle ? new Random(seedOf(this.randomState)).permutation(n) : indices(n);
     const folds = new Int32Array(n);
     let start = 0;
     for (let f = 0; f < this.nSplits; f++) {

@@ -1,3 +1,10 @@
+/** 0, 1, ..., n−1. */
+export function indices(n: number): Int32Array {
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = i;
+  return out;
+}
+
 /** A small seeded generator (mulberry32): training is deterministic given `randomState`. */
 export class Random {
   private state: number;
@@ -28,10 +35,12 @@ export class Random {
 
   /** A permutation of 0..n-1 (Fisher–Yates). */
   permutation(n: number): Int32Array {
-    const p = Int32Array.from({ length: n }, (_, i) => i);
+    const p = indices(n);
     for (let i = n - 1; i > 0; i--) {
       const j = this.int(i + 1);
-      [p[i], p[j]] = [p[j], p[i]];
+      const swap = p[i];
+      p[i] = p[j];
+      p[j] = swap;
     }
     return p;
   }

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { OnnxWorkerPool } from "@kiln/onnx";
 import { KMeans, MiniBatchKMeans } from "../src/cluster/index.js";
+import { Random } from "../src/random.js";
 import { loadModel } from "../src/serialize.js";
 import { describeBadInput } from "./helpers/trees-bad-input.js";
 import { blobs, iris, take } from "./helpers/trees-data.js";
@@ -56,6 +57,15 @@ describe("KMeans", () => {
     expect(model.score(X)).toBeCloseTo(-inertia, 6);
     expect(model.inertia).toBeCloseTo(inertia, 6);
     expect(Array.from(new KMeans({ nClusters: 3, randomState: 1 }).fitPredict(X))).toEqual(Array.from(labels));
+  });
+
+  it("assigns every row its nearest centre, whatever the number of centres (the distance kernel takes them eight at a time)", () => {
+    const random = new Random(7);
+    const X = { data: Float64Array.from({ length: 2000 * 13 }, () => random.normal()), rows: 2000, cols: 13 };
+    for (const k of [3, 8, 11, 17]) {
+      const model = new KMeans({ nClusters: k, randomState: 0 });
+      expect(Array.from(model.fitPredict(X))).toEqual(Array.from(model.predict(X)));
+    }
   });
 
   it("init \"random\" with several runs also converges", () => {

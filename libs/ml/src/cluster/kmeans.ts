@@ -4,7 +4,7 @@ import { InvalidInputError } from "../errors.js";
 import { CentroidClusterer } from "./centroid-clusterer.js";
 import { BaseEstimator, type FittedState } from "../base-estimator.js";
 import { toMatrix, type MatrixInput } from "../matrix.js";
-import { Random } from "../random.js";
+import { Random, indices } from "../random.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";
 import { seedOf } from "../tree/params.js";
 import { kmeansPlusPlus, randomRows } from "./kmeans-plus-plus.js";
@@ -60,7 +60,7 @@ export class KMeans extends CentroidClusterer<KMeansParams, ClusterState> {
     if (!Number.isInteger(runs) || runs < 1) this.invalidParameter("nInit", `a positive integer or "auto"`);
     const random = new Random(seedOf(p.randomState));
     const tolerance = scaledTolerance(m, p.tol);
-    const all = Int32Array.from({ length: m.rows }, (_, i) => i);
+    const all = indices(m.rows);
     let best: Clustering | null = null;
     for (let run = 0; run < runs; run++) {
       const start = p.init === "random" ? randomRows(m, k, random, all) : kmeansPlusPlus(m, k, random, all);

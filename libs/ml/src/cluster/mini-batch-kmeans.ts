@@ -3,7 +3,7 @@ import type { Incremental, Params, TrainingCallback } from "../estimator.js";
 import { CentroidClusterer } from "./centroid-clusterer.js";
 import { BaseEstimator } from "../base-estimator.js";
 import { checkWidth, toMatrix, type Matrix, type MatrixInput } from "../matrix.js";
-import { Random } from "../random.js";
+import { Random, indices } from "../random.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";
 import { seedOf } from "../tree/params.js";
 import { assignNearest } from "./distances.js";
@@ -84,7 +84,7 @@ export class MiniBatchKMeans extends CentroidClusterer<MiniBatchKMeansParams, St
   /** One update from the batch X; the first call initialises the centres from it (k-means++ on the batch, as sklearn). */
   partialFit(X: MatrixInput): this {
     const m = toMatrix(X);
-    const all = Int32Array.from({ length: m.rows }, (_, i) => i);
+    const all = indices(m.rows);
     if (!this.state) {
       const p = this.checkParams(m.rows);
       const random = new Random(seedOf(p.randomState));

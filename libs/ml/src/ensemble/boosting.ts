@@ -1,7 +1,7 @@
 import { InvalidInputError } from "../errors.js";
 import type { TrainingCallback } from "../estimator.js";
 import type { Matrix } from "../matrix.js";
-import { Random } from "../random.js";
+import { Random, indices } from "../random.js";
 import { binFeatures } from "../tree/binning.js";
 import { GradientCriterion } from "../tree/gradient-criterion.js";
 import { growTreeWithLeaves } from "../tree/grow.js";
@@ -121,7 +121,7 @@ function noRecentImprovement(losses: number[], n: number, tol: number): boolean 
 }
 
 function holdOut(rows: number, fraction: number, random: Random): { train: Int32Array; validation: Int32Array } {
-  if (fraction <= 0) return { train: Int32Array.from({ length: rows }, (_, i) => i), validation: new Int32Array(0) };
+  if (fraction <= 0) return { train: indices(rows), validation: new Int32Array(0) };
   const order = random.permutation(rows);
   const n = Math.ceil(fraction * rows);
   return { train: order.slice(n).sort(), validation: order.slice(0, n).sort() };

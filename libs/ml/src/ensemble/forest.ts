@@ -1,6 +1,6 @@
 import { InvalidInputError } from "../errors.js";
 import type { Matrix } from "../matrix.js";
-import { Random } from "../random.js";
+import { Random, indices } from "../random.js";
 import { binFeatures, TREE_BINS } from "../tree/binning.js";
 import type { Criterion } from "../tree/criterion.js";
 import { growTree } from "../tree/grow.js";
@@ -26,7 +26,7 @@ export function growForest(X: Matrix, p: ForestParams, kind: string, criterion: 
   const seed = seedOf(p.randomState);
   const seeds = new Random(seed);
   const binned = binFeatures(X, TREE_BINS, seed);
-  const all = Int32Array.from({ length: X.rows }, (_, i) => i);
+  const all = indices(X.rows);
   const draws = drawsOf(p.maxSamples, X.rows);
   const trees: Tree[] = [];
   for (let t = 0; t < p.nEstimators; t++) {

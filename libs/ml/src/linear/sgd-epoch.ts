@@ -42,6 +42,9 @@ export function sgdEpoch(
 ): number {
   const { cols: k, data } = m;
   const init = s.learningRate === "optimal" ? optimalInit(s) : 0;
+  const { loss, dloss } = s.loss;
+  const schedule = s.learningRate === "optimal" ? 0 : s.learningRate === "invscaling" ? 1 : 2;
+  const shrinks = s.penalty === "l2";
   let b = intercept[slot];
   // The L2 shrink multiplies every weight each step; keeping w = scale·v makes that O(1), as sklearn's WeightVector.
   let scale = 1;
@@ -49,15 +52,12 @@ export function sgdEpoch(
   for (let i = 0; i < order.length; i++, t++) {
     const r = order[i];
     const o = r * k;
-    const rate =
-      s.learningRate === "optimal" ? 1 / (s.alpha * (init + t - 1)) : s.learningRate === "invscaling" ? s.eta0 / Math.pow(t, s.powerT) : eta;
-    let dot = 0;
-    for (let j = 0; j < k; j++) dot += coef[j] * data[o + j];
-    const p = scale * dot + b;
-    sumLoss += s.loss.loss(p, y[r]);
-    const dloss = Math.min(MAX_DLOSS, Math.max(-MAX_DLOSS, s.loss.dloss(p, y[r])));
-    const update = -rate * dloss;
-    if (s.penalty === "l2") {
+    const rate = schedule === 0 ? 1 / (s.alpha * (init + t - 1)) : schedule === 1 ? s.eta0 / Math.pow(t, s.powerT) : eta;
+    const p = scale * dot(coef, data, o, k) + b;
+    const target = y[r];
+    sumLoss += loss(p, target);
+    const update = -rate * Math.min(MAX_DLOSS, Math.max(-MAX_DLOSS, dloss(p, target)));
+    if (shrinks) {
       scale *= Math.max(0, 1 - rate * s.alpha);
       if (scale < 1e-9) {
         for (let j = 0; j < k; j++) coef[j] *= scale;
@@ -65,12 +65,40 @@ export function sgdEpoch(
       }
     }
     if (update !== 0) {
-      const step = update / scale;
-      for (let j = 0; j < k; j++) coef[j] += step * data[o + j];
+      addScaled(coef, data, o, k, update / scale);
       if (s.fitIntercept) b += update;
     }
   }
   for (let j = 0; j < k; j++) coef[j] *= scale;
   intercept[slot] = b;
   return sumLoss;
+}
+
+/** coef · data[o, o + k), four products at a time in separate sums (the adds do not wait on each other). */
+function dot(coef: Float64Array, data: Float64Array, o: number, k: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let j = 0;
+  for (; j + 3 < k; j += 4) {
+    s0 += coef[j] * data[o + j];
+    s1 += coef[j + 1] * data[o + j + 1];
+    s2 += coef[j + 2] * data[o + j + 2];
+    s3 += coef[j + 3] * data[o + j + 3];
+  }
+  for (; j < k; j++) s0 += coef[j] * data[o + j];
+  return s0 + s1 + (s2 + s3);
+}
+
+/** coef += step · data[o, o + k). */
+function addScaled(coef: Float64Array, data: Float64Array, o: number, k: number, step: number): void {
+  let j = 0;
+  for (; j + 3 < k; j += 4) {
+    coef[j] += step * data[o + j];
+    coef[j + 1] += step * data[o + j + 1];
+    coef[j + 2] += step * data[o + j + 2];
+    coef[j + 3] += step * data[o + j + 3];
+  }
+  for (; j < k; j++) coef[j] += step * data[o + j];
 }

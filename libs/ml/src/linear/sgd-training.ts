@@ -1,7 +1,7 @@
 import { MLError } from "../errors.js";
 import type { TrainingCallback } from "../estimator.js";
 import type { Matrix } from "../matrix.js";
-import { Random } from "../random.js";
+import { Random, indices } from "../random.js";
 import { sgdEpoch, type SgdSettings } from "./sgd-epoch.js";
 
 export interface SgdRun {
@@ -44,7 +44,7 @@ export function runSgd(m: Matrix, run: SgdRun): { epochs: number; t: number } {
     const epoch = run.epochsBefore + epochs;
     for (let c = 0; c < outputs; c++) {
       if (!active[c]) continue;
-      const order = run.shuffle ? new Random(shuffleSeed(run.seed, c, epoch)).permutation(n) : Int32Array.from({ length: n }, (_, i) => i);
+      const order = run.shuffle ? new Random(shuffleSeed(run.seed, c, epoch)).permutation(n) : indices(n);
       const coef = run.coef.subarray(c * k, (c + 1) * k);
       const sumLoss = sgdEpoch(m, run.targets[c], order, coef, run.intercept, c, run.t, eta[c], run.settings);
       if (!Number.isFinite(run.intercept[c]) || !coef.every(Number.isFinite)) {

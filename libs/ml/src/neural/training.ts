@@ -1,7 +1,7 @@
 import { InvalidInputError } from "../errors.js";
 import type { TrainingCallback } from "../estimator.js";
 import type { Matrix } from "../matrix.js";
-import type { Random } from "../random.js";
+import { indices, type Random } from "../random.js";
 import { ACTIVATIONS, type Activation, type OutputActivation } from "./activations.js";
 import { adamStep, type AdamState } from "./adam.js";
 import { backward, batchLoss, forward, layerBuffers, squaredWeights, type Network } from "./network.js";
@@ -109,7 +109,7 @@ export function runEpochs(s: NetworkState, X: Matrix, T: Float64Array, p: MLPPar
   const d = X.cols;
   let best: Float64Array[] | null = null;
   for (let epoch = 0; epoch < o.epochs; epoch++) {
-    const order = p.shuffle ? o.random.permutation(X.rows) : Int32Array.from({ length: X.rows }, (_, i) => i);
+    const order = p.shuffle ? o.random.permutation(X.rows) : indices(X.rows);
     let total = 0;
     for (let start = 0; start < X.rows; start += batch) {
       const rows = Math.min(batch, X.rows - start);

@@ -3,7 +3,7 @@ import type { Classifier, OnnxOutputs, Params } from "../estimator.js";
 import { encodeClasses, type ClassLabel, type LabelInput } from "../labels.js";
 import { toMatrix, type Matrix, type MatrixInput } from "../matrix.js";
 import { accuracyScore } from "../metrics.js";
-import { Random } from "../random.js";
+import { Random, indices } from "../random.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";
 import { registerEstimator } from "../catalog.js";
 import { BaseEstimator, type FittedState } from "../base-estimator.js";
@@ -55,7 +55,7 @@ export class DecisionTreeClassifier extends BaseEstimator<DecisionTreeClassifier
     const seed = seedOf(p.randomState);
     const options = growOptions(p, m.rows, m.cols, new Random(seed), this.kind);
     const criterion = new ClassificationCriterion(p.criterion, index, classes.length, null);
-    const rows = Int32Array.from({ length: m.rows }, (_, i) => i);
+    const rows = indices(m.rows);
     const tree = growTree(binFeatures(m, TREE_BINS, seed), rows, criterion, options);
     this.state = { nFeatures: m.cols, classes, tree };
     return this;

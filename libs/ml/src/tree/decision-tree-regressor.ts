@@ -5,7 +5,7 @@ import { toTargets, type LabelInput } from "../labels.js";
 import { BaseEstimator, type FittedState } from "../base-estimator.js";
 import { toMatrix, type MatrixInput } from "../matrix.js";
 import { r2Score } from "../metrics.js";
-import { Random } from "../random.js";
+import { Random, indices } from "../random.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";
 import { binFeatures, TREE_BINS } from "./binning.js";
 import { GradientCriterion } from "./gradient-criterion.js";
@@ -48,7 +48,7 @@ export class DecisionTreeRegressor extends BaseEstimator<DecisionTreeRegressorPa
     if (p.criterion !== "squared_error") this.invalidParameter("criterion", `"squared_error"`);
     const seed = seedOf(p.randomState);
     const options = growOptions(p, m.rows, m.cols, new Random(seed), this.kind);
-    const rows = Int32Array.from({ length: m.rows }, (_, i) => i);
+    const rows = indices(m.rows);
     const tree = growTree(binFeatures(m, TREE_BINS, seed), rows, GradientCriterion.squaredError(target, rows, null), options);
     this.state = { nFeatures: m.cols, tree };
     return this;

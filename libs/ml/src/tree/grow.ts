@@ -1,4 +1,4 @@
-import type { Random } from "../random.js";
+import { indices, type Random } from "../random.js";
 import type { BinnedFeatures } from "./binning.js";
 import type { Criterion } from "./criterion.js";
 import type { Tree } from "./tree.js";
@@ -76,7 +76,7 @@ class Grower {
     this.stride = criterion.stride;
     this.histSize = data.cols * MAX_BINS * this.stride;
     this.subtract = options.maxFeatures >= data.cols;
-    this.features = Int32Array.from({ length: data.cols }, (_, f) => f);
+    this.features = indices(data.cols);
     this.keys = new Int32Array(SORTED_BELOW);
     this.scratch = new Float64Array(2 * this.stride);
     this.single = new Float64Array(MAX_BINS * this.stride);
