@@ -19,3 +19,4 @@ export const kilnFiles: readonly DescFile[] = [
   file_kiln_runtime_v1_runtime,
   file_kiln_tracking_v1_tracking,
 ];
+export { float64Bytes, float64sFrom } from "./float64-bytes.js";

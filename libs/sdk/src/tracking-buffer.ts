@@ -2,6 +2,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, type Client } from "@connectrpc/connect";
 import type { LogEventsRequestSchema, TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
+import { float64Bytes } from "@kiln/proto";
 import { call, KilnApiError, ResourceExhaustedError } from "./errors.js";
 import type { EventInput } from "./tracking-providers.js";
 
@@ -29,9 +30,10 @@ class Columns {
   readonly key: number[] = [];
   readonly node: number[] = [];
   readonly step: number[] = [];
-  readonly dt: number[] = [];
+  // Doubles go as bytes (EventColumns.dt_f64, number_f64): one copy, where packed doubles encode one by one.
+  private readonly dt = new DoubleColumn();
   readonly valueType: number[] = [];
-  readonly number: number[] = [];
+  private readonly number = new DoubleColumn();
   readonly text: string[] = [];
 
   get length(): number {
@@ -59,6 +61,12 @@ class Columns {
     }
   }
 
+  /** The batch as EventColumns fields. */
+  toMessage() {
+    const { strings, event, key, node, step, valueType, text } = this;
+    return { strings, event, key, node, step, valueType, text, dtF64: this.dt.bytes(), numberF64: this.number.bytes() };
+  }
+
   private intern(s: string): number {
     let i = this.index.get(s);
     if (i === undefined) {
@@ -67,6 +75,25 @@ class Columns {
       this.index.set(s, i);
     }
     return i;
+  }
+}
+
+/** A growing column of doubles. */
+class DoubleColumn {
+  private values = new Float64Array(1024);
+  private length = 0;
+
+  push(v: number): void {
+    if (this.length === this.values.length) {
+      const grown = new Float64Array(this.values.length * 2);
+      grown.set(this.values);
+      this.values = grown;
+    }
+    this.values[this.length++] = v;
+  }
+
+  bytes(): Uint8Array {
+    return float64Bytes(this.values, this.length);
   }
 }
 
@@ -132,7 +159,7 @@ export class EventBuffer {
     if (this.columns.length === 0) return;
     const c = this.columns;
     this.columns = new Columns();
-    this.sealed.push({ run: this.run, batchId: `${this.idPrefix}-b${this.counter++}`, columns: c });
+    this.sealed.push({ run: this.run, batchId: `${this.idPrefix}-b${this.counter++}`, columns: c.toMessage() });
   }
 
   private kick(): void {
@@ -149,7 +176,7 @@ export class EventBuffer {
 
   private async drain(): Promise<void> {
     const requests = this.sealed.splice(0);
-    const count = requests.reduce((n, r) => n + (r.columns ? (r.columns as Columns).length : (r.events?.length ?? 0)), 0);
+    const count = requests.reduce((n, r) => n + (r.columns?.event?.length ?? r.events?.length ?? 0), 0);
     const deadline = Date.now() + this.retryForMs;
     for (let attempt = 0; ; attempt++) {
       try {

@@ -3,9 +3,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { RunningProcess } from "@kiln/core";
+import { float64Bytes } from "@kiln/proto";
 import { TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { InvalidArgumentError, Kiln, NotFoundError, ResourceExhaustedError, type EventRow } from "@kiln/sdk";
 import { SGDRegressor } from "@kiln/sdk/ml";
@@ -140,6 +141,29 @@ describe("experiment tracking against a real server (omega-ml's examples)", () =
     expect(await client.logEvents(once())).toMatchObject({ accepted: 0n, duplicates: 3n });
     await run.stop();
     expect((await exp.data({ key: "m" })).map((r) => r.value)).toEqual([1, 2, 3]);
+  });
+
+  it("takes columns of doubles either packed or as little-endian bytes, and refuses a byte column of the wrong length", async () => {
+    const exp = kiln.experiment(unique("columns"));
+    const run = await exp.start();
+    const client = createClient(TrackingService, createGrpcTransport({ baseUrl: running.server.url }));
+    const at = Date.parse("2026-01-02T03:04:05Z");
+    const base = { strings: ["metric", "m", ""], event: [0, 0], key: [1, 1], node: [2, 2], step: [0, 1], valueType: [1, 1] };
+    const send = (batchId: string, columns: object) =>
+      client.logEvents(
+        (async function* () {
+          yield { run: `${exp.name}/runs/${run.number}`, batchId, columns: { ...base, ...columns } };
+        })(),
+      );
+    await send("packed", { dt: [at, at], number: [1.5, -2] });
+    await send("bytes", { dtF64: float64Bytes(Float64Array.of(at + 1000, at + 1000)), numberF64: float64Bytes(Float64Array.of(Math.PI, 1e-300)) });
+    const err = await send("short", { dtF64: new Uint8Array(15), numberF64: new Uint8Array(16) }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: Code.InvalidArgument });
+    expect((err as Error).message).toMatch(/dt_f64 holds 15 bytes/);
+    await run.stop();
+    const rows = await exp.data({ key: "m" });
+    expect(rows.map((r) => r.value)).toEqual([1.5, -2, Math.PI, 1e-300]);
+    expect(rows.map((r) => new Date(r.dt).getTime())).toEqual([at, at, at + 1000, at + 1000]);
   });
 
   it("refuses bad input with the right codes", async () => {

@@ -1,5 +1,6 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { invalidArgument, resourceExhausted } from "@kiln/core";
+import { float64sFrom } from "@kiln/proto";
 import type { Event, EventColumns, LogEventsRequest } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import type { EventBatch, TrackedEvent } from "@kiln/storage";
 import { LIMITS, type TrackingDeps } from "./deps.js";
@@ -85,7 +86,9 @@ export function checkedBatch(batchId: string, c: EventColumns, experiment: strin
   if (!batchId || batchId.length > LIMITS.idChars) throw invalidArgument("INVALID_BATCH_ID", `a batch of columns needs a batch_id of 1 to ${LIMITS.idChars} characters`);
   const n = c.event.length;
   if (n > LIMITS.eventsPerRequest) throw resourceExhausted("TOO_MANY_EVENTS", `a message carries at most ${LIMITS.eventsPerRequest} events; got ${n}`);
-  for (const column of [c.key, c.node, c.step, c.dt, c.valueType, c.number]) {
+  const dt = c.dtF64.length ? doubles(c.dtF64, "dt_f64", n) : c.dt;
+  const number = c.numberF64.length ? doubles(c.numberF64, "number_f64", n) : c.number;
+  for (const column of [c.key, c.node, c.step, dt, c.valueType, number]) {
     if (column.length !== n) throw invalidArgument("RAGGED_COLUMNS", `every column of a batch has one entry per event (${n})`);
   }
   const strings = c.strings;
@@ -106,5 +109,11 @@ export function checkedBatch(batchId: string, c: EventColumns, experiment: strin
     const bytes = Buffer.byteLength(t);
     if (bytes > LIMITS.valueBytes) throw resourceExhausted("VALUE_TOO_LARGE", `a value is ${bytes} bytes; values are at most ${LIMITS.valueBytes} bytes (log files as artifacts)`);
   }
-  return { batchId, experiment, run, strings, event: c.event, key: c.key, node: c.node, step: c.step, dt: c.dt, valueType: c.valueType, number: c.number, text: c.text };
+  return { batchId, experiment, run, strings, event: c.event, key: c.key, node: c.node, step: c.step, dt, valueType: c.valueType, number, text: c.text };
+}
+
+/** A column sent as little-endian doubles. */
+function doubles(bytes: Uint8Array, field: string, n: number): Float64Array {
+  if (bytes.length !== n * 8) throw invalidArgument("RAGGED_COLUMNS", `${field} holds ${bytes.length} bytes; ${n} events need ${n * 8}`);
+  return float64sFrom(bytes);
 }
