@@ -98,7 +98,7 @@ if (ensureSklearn()) {
   const pool = new OnnxWorkerPool();
   try {
     console.error("scikit-learn side (exports the datasets, then fits) ...");
-    const report = JSON.parse(execFileSync(PYTHON, [join(import.meta.dirname, "sklearn_side.py"), dir, ...(quick ? ["--quick"] : [])], { maxBuffer: 1 << 26, stdio: ["ignore", "pipe", "inherit"] }).toString());
+    const report = JSON.parse(execFileSync(PYTHON, [join(import.meta.dirname, "sklearn_side.py"), dir, ...(quick ? ["--quick"] : []), ...(only ? ["--only", [...only].join(",")] : [])], { maxBuffer: 1 << 26, stdio: ["ignore", "pipe", "inherit"] }).toString());
     const meta = JSON.parse(await readFile(join(dir, "datasets.json"), "utf8"));
     const rows = [];
     for (const r of report.results) {

@@ -2,7 +2,7 @@
 splits) as raw little-endian float64 files, then fits the scikit-learn estimators on
 the same splits and prints a JSON report. Runs in Debian's python3 (python3-sklearn).
 
-usage: sklearn_side.py OUT_DIR [--quick]
+usage: sklearn_side.py OUT_DIR [--quick] [--only Kind,Kind]
 """
 import json
 import warnings
@@ -17,6 +17,7 @@ from sklearn.model_selection import train_test_split
 warnings.filterwarnings("ignore")  # convergence warnings at the benchmark's fixed max_iter are expected
 out_dir = sys.argv[1]
 quick = "--quick" in sys.argv
+only = set(sys.argv[sys.argv.index("--only") + 1].split(",")) if "--only" in sys.argv else None
 big_rows = 20_000 if quick else 100_000
 
 
@@ -95,6 +96,8 @@ def run(data):
             groups.append(("unsupervised", ESTIMATORS["unsupervised"]))
         for group, estimators in groups:
             for kind, make in estimators.items():
+                if only and kind not in only:
+                    continue
                 model = make()
                 start = time.perf_counter()
                 if group == "unsupervised":
