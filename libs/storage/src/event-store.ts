@@ -1,11 +1,16 @@
 import type { FilterExpr } from "@kiln/data";
+import type { EventPage } from "./event-page.js";
 
 /**
  * Tracking events: append-only rows (experiment, run, event, dt, node, step, key, value),
  * written in batches and read back in run, then logging, order. Each event carries an id;
- * appending an id seen before is a no-op, which makes retried batches harmless.
+ * appending an id seen before is a no-op, which makes retried batches harmless (ids serve
+ * that alone: queries leave them out).
  */
 export type EventValueType = "none" | "number" | "text" | "json" | "artifact";
+
+/** Value types by the number a backend stores (and EventBatch and EventPage carry). */
+export const EVENT_VALUE_TYPES: readonly EventValueType[] = ["none", "number", "text", "json", "artifact"];
 
 export interface TrackedEvent {
   id: string;
@@ -66,8 +71,8 @@ export interface EventStore {
   append(events: TrackedEvent[]): Promise<{ accepted: number; duplicates: number }>;
   /** Stores a columnar batch once: a batchId seen before adds nothing. */
   appendBatch(batch: EventBatch): Promise<{ accepted: number; duplicates: number }>;
-  /** Pages of matching events in (run, logging) order. */
-  query(query: EventQuery): AsyncGenerator<TrackedEvent[]>;
+  /** Pages of matching events in (run, logging) order; a page is built only when asked for. */
+  query(query: EventQuery): AsyncGenerator<EventPage>;
   deleteExperiment(experiment: string): Promise<number>;
   close(): Promise<void>;
 }

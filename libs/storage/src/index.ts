@@ -9,6 +9,7 @@ export * from "./garbage.js";
 export * from "./scan-page.js";
 export * from "./uploaded-chunk.js";
 export * from "./event-store.js";
+export { stringAt, type EventPage, type DictionaryColumn } from "./event-page.js";
 export { checkEventFilter, type EventFilter, type EventCondition } from "./event-filter.js";
 export { openSqliteEventStore } from "./sqlite-events.js";
 export { openMongoEventStore, mongoEventFilter } from "./mongo-event-store.js";

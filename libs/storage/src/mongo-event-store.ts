@@ -1,6 +1,7 @@
 import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, type Filter } from "mongodb";
 import { checkEventFilter, type EventFilter } from "./event-filter.js";
-import type { EventQuery, EventStore, EventValueType, TrackedEvent } from "./event-store.js";
+import { EventPageBuilder } from "./event-page.js";
+import { EVENT_VALUE_TYPES, type EventQuery, type EventStore, type TrackedEvent } from "./event-store.js";
 
 interface EventDoc {
   /** The store-wide logging order. */
@@ -20,7 +21,6 @@ interface EventDoc {
   txt?: string;
 }
 
-const TYPES: EventValueType[] = ["none", "number", "text", "json", "artifact"];
 const DUPLICATE_KEY = 11000;
 
 /**
@@ -98,16 +98,13 @@ export async function openMongoEventStore(uri: string, database: string): Promis
       if (q.filter) conditions.push(mongoEventFilter(checkEventFilter(q.filter)));
       const pageSize = q.pageSize ?? 10_000;
       const cursor = events.find({ $and: conditions }).sort({ run: 1, _id: 1 }).batchSize(Math.min(pageSize, 10_000));
-      let page: TrackedEvent[] = [];
+      const page = new EventPageBuilder(pageSize);
       try {
-        for await (const doc of cursor) {
-          page.push(fromDoc(doc));
-          if (page.length === pageSize) {
-            yield page;
-            page = [];
-          }
+        for await (const d of cursor) {
+          page.add(d.run, d.event, d.dt, d.node, d.step, d.key, d.vtype, d.num ?? null, d.txt ?? null);
+          if (page.full) yield page.take();
         }
-        if (page.length) yield page;
+        if (page.length) yield page.take();
       } finally {
         await cursor.close();
       }
@@ -136,18 +133,10 @@ async function insertIgnoringDuplicates(events: Collection<EventDoc>, docs: Even
 }
 
 function toDoc(e: TrackedEvent, seq: number): EventDoc {
-  const doc: EventDoc = { _id: seq, id: e.id, experiment: e.experiment, run: e.run, event: e.event, dt: e.dt, node: e.node, step: e.step, key: e.key, vtype: TYPES.indexOf(e.valueType) };
+  const doc: EventDoc = { _id: seq, id: e.id, experiment: e.experiment, run: e.run, event: e.event, dt: e.dt, node: e.node, step: e.step, key: e.key, vtype: EVENT_VALUE_TYPES.indexOf(e.valueType) };
   if (e.valueType === "number") doc.num = e.number;
   else if (e.text !== undefined) doc.txt = e.text;
   return doc;
-}
-
-function fromDoc(d: EventDoc): TrackedEvent {
-  const valueType = TYPES[d.vtype] ?? "none";
-  const e: TrackedEvent = { id: d.id ?? `#${d._id}`, experiment: d.experiment, run: d.run, event: d.event, dt: d.dt, node: d.node, step: d.step, key: d.key, valueType };
-  if (valueType === "number") e.number = d.num ?? NaN;
-  else if (d.txt !== undefined) e.text = d.txt;
-  return e;
 }
 
 const OPS = { "=": "$eq", "!=": "$ne", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte" } as const;

@@ -1,24 +1,12 @@
 import Database from "better-sqlite3";
 import type { EventFilter } from "./event-filter.js";
 import { checkEventFilter } from "./event-filter.js";
-import type { EventBatch, EventQuery, EventStore, EventValueType, TrackedEvent } from "./event-store.js";
+import { EventPageBuilder } from "./event-page.js";
+import { EVENT_VALUE_TYPES, type EventBatch, type EventQuery, type EventStore, type TrackedEvent } from "./event-store.js";
 
-const TYPES: EventValueType[] = ["none", "number", "text", "json", "artifact"];
-
-interface Row {
-  seq: number;
-  id: string | null;
-  experiment: string;
-  run: number;
-  event: string;
-  dt: number;
-  node: string;
-  step: number;
-  key: string;
-  vtype: number;
-  num: number | null;
-  txt: string | null;
-}
+/** The columns a query reads, in the order of EventPageBuilder.add; `.raw()` returns rows as such arrays. */
+type Row = [run: number, event: string, dt: number, node: string, step: number, key: string, vtype: number, num: number | null, txt: string | null];
+const ROW_COLUMNS = "run, event, dt, node, step, key, vtype, num, txt";
 
 /**
  * Tracking events in a SQLite file of their own, one row each. A batch is one
@@ -46,7 +34,7 @@ export function openSqliteEventStore(path: string): EventStore {
     let accepted = 0;
     for (const e of events) {
       const number = e.valueType === "number" && !Number.isNaN(e.number) ? e.number! : null;
-      accepted += insert.run(e.id, e.experiment, e.run, e.event, e.dt, e.node, e.step, e.key, TYPES.indexOf(e.valueType), number, e.text ?? null).changes;
+      accepted += insert.run(e.id, e.experiment, e.run, e.event, e.dt, e.node, e.step, e.key, EVENT_VALUE_TYPES.indexOf(e.valueType), number, e.text ?? null).changes;
     }
     return accepted;
   });
@@ -93,18 +81,20 @@ export function openSqliteEventStore(path: string): EventStore {
       // One pass with a cursor, on a reader of its own: writes go on meanwhile (WAL), and
       // this connection is never busy when another query starts.
       const reader = new Database(path, { readonly: true });
+      // A query reads each page once: SQLite's own default cache (2 MiB, where better-sqlite3
+      // builds with 16 MiB) keeps a long scan from holding pages it will not read again.
+      reader.pragma("cache_size = -2000");
       let rows: IterableIterator<Row> | undefined;
       try {
-        rows = reader.prepare<unknown[], Row>(`SELECT * FROM tracking_events WHERE ${where.join(" AND ")} ORDER BY run, seq`).iterate(...params);
-        let page: TrackedEvent[] = [];
-        for (const row of rows!) {
-          page.push(toEvent(row));
-          if (page.length === pageSize) {
-            yield page;
-            page = [];
-          }
+        const select = reader.prepare<unknown[], Row>(`SELECT ${ROW_COLUMNS} FROM tracking_events WHERE ${where.join(" AND ")} ORDER BY run, seq`);
+        rows = select.raw(true).iterate(...params);
+        const page = new EventPageBuilder(pageSize);
+        // Rows go straight into columns: none outlives its step of the cursor.
+        for (const row of rows) {
+          page.add(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8]);
+          if (page.full) yield page.take();
         }
-        if (page.length) yield page;
+        if (page.length) yield page.take();
       } finally {
         rows?.return?.();
         reader.close();
@@ -118,14 +108,6 @@ export function openSqliteEventStore(path: string): EventStore {
       db.close();
     },
   };
-}
-
-function toEvent(r: Row): TrackedEvent {
-  const valueType = TYPES[r.vtype] ?? "none";
-  const e: TrackedEvent = { id: r.id ?? `#${r.seq}`, experiment: r.experiment, run: r.run, event: r.event, dt: r.dt, node: r.node, step: r.step, key: r.key, valueType };
-  if (valueType === "number") e.number = r.num ?? NaN;
-  else if (r.txt !== null) e.text = r.txt;
-  return e;
 }
 
 const SQL_OPS: Record<string, string> = { "=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=" };

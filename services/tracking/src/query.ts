@@ -1,5 +1,4 @@
 import { create } from "@bufbuild/protobuf";
-import { Dictionary, Field, Float64, Int32, RecordBatch, Schema, Struct, Table, TimestampMillisecond, Utf8, makeData, vectorFromArray } from "apache-arrow";
 import { tableToIpc } from "@kiln/data";
 import {
   GetMetricHistoryResponseSchema,
@@ -14,102 +13,30 @@ import {
 } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { parseFilter } from "@kiln/data";
-import { parseRequestFilter, type RunSelector, type TrackedEvent } from "@kiln/storage";
+import { EVENT_VALUE_TYPES, parseRequestFilter, stringAt, type RunSelector } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
+import { eventsTable } from "./events-table.js";
 import { getExperiment } from "./experiments.js";
 import { parseExperimentName, parseRunName } from "./names.js";
 import { collections, runToProto, type RunRecord } from "./records.js";
 import { getRun } from "./runs.js";
 import { parseRuns } from "./runs-selector.js";
 
-/** Events as Arrow record batches, a page at a time (so a million rows never sit in memory at once). */
+// Pages of 4,096 rows (about 200 KB of IPC) read as fast as 16,384 did, with a quarter of
+// the memory in the buffers each page passes through (columns, IPC, message, frame).
+const ROWS_PER_PAGE = 4_096;
+
+/**
+ * Events as Arrow record batches, a page at a time: the next page is read only once the
+ * stream has taken this one, so a million rows never sit in memory at once.
+ */
 export async function* queryEvents(deps: TrackingDeps, req: QueryEventsRequest): AsyncGenerator<QueryEventsResponse> {
   const { name } = parseExperimentName(req.parent);
   const { record } = await getExperiment(deps, name);
   const filter = req.filter ? parseRequestFilter(req.filter) : undefined;
   const runs = parseRuns(req.runs, record.latestRun);
-  for await (const page of deps.events.query({ experiment: name, runs, filter, pageSize: 16_384 })) {
-    yield create(QueryEventsResponseSchema, { arrowIpc: tableToIpc(eventsTable(page)), rowCount: BigInt(page.length) });
-  }
-}
-
-/**
- * A page of events as an Arrow table. The string columns repeat a few values (one
- * experiment, a handful of events, keys and nodes), so they are dictionary-encoded:
- * built from an index array, far faster than a string builder and a fraction of the size.
- */
-export function eventsTable(events: TrackedEvent[]): Table {
-  const n = events.length;
-  const run = new Int32Array(n);
-  const step = new Int32Array(n);
-  const dt = new BigInt64Array(n);
-  const value = new Float64Array(n);
-  const valueValid = new Uint8Array(Math.ceil(n / 8));
-  const experiment = new Dictionary64(n);
-  const event = new Dictionary64(n);
-  const node = new Dictionary64(n);
-  const key = new Dictionary64(n);
-  const type = new Dictionary64(n);
-  const text: (string | null)[] = new Array(n);
-  let texts = 0;
-  for (let i = 0; i < n; i++) {
-    const e = events[i]!;
-    run[i] = e.run;
-    step[i] = e.step;
-    dt[i] = BigInt(Math.round(e.dt));
-    experiment.add(i, e.experiment);
-    event.add(i, e.event);
-    node.add(i, e.node);
-    key.add(i, e.key);
-    type.add(i, e.valueType);
-    if (e.valueType === "number") {
-      value[i] = e.number!;
-      valueValid[i >> 3]! |= 1 << (i & 7);
-    }
-    text[i] = e.text ?? null;
-    if (e.text !== undefined) texts++;
-  }
-  const columns = {
-    experiment: experiment.data(0),
-    run: makeData({ type: new Int32(), length: n, data: run }),
-    event: event.data(1),
-    dt: makeData({ type: new TimestampMillisecond(), length: n, data: dt }),
-    node: node.data(2),
-    step: makeData({ type: new Int32(), length: n, data: step }),
-    key: key.data(3),
-    value: makeData({ type: new Float64(), length: n, data: value, nullBitmap: valueValid }),
-    value_text: texts ? vectorFromArray(text, new Utf8()).data[0]! : makeData({ type: new Utf8(), length: n, nullCount: n, valueOffsets: new Int32Array(n + 1), data: new Uint8Array(0), nullBitmap: new Uint8Array(Math.ceil(n / 8)) }),
-    value_type: type.data(4),
-  };
-  // One fixed schema (dictionary ids, nullability) for every page, so pages concatenate.
-  const fields = Object.entries(columns).map(([name, data]) => new Field(name, data.type, true));
-  const schema = new Schema(fields);
-  return new Table(schema, new RecordBatch(schema, makeData({ type: new Struct(fields), length: n, nullCount: 0, children: Object.values(columns) })));
-}
-
-/** A dictionary-encoded string column under construction. */
-class Dictionary64 {
-  private readonly indices: Int32Array;
-  private readonly values: string[] = [];
-  private readonly index = new Map<string, number>();
-
-  constructor(length: number) {
-    this.indices = new Int32Array(length);
-  }
-
-  add(row: number, value: string): void {
-    let i = this.index.get(value);
-    if (i === undefined) {
-      i = this.values.length;
-      this.values.push(value);
-      this.index.set(value, i);
-    }
-    this.indices[row] = i;
-  }
-
-  data(id: number) {
-    const dictionary = vectorFromArray(this.values, new Utf8());
-    return makeData({ type: new Dictionary(new Utf8(), new Int32(), id), length: this.indices.length, data: this.indices, dictionary });
+  for await (const page of deps.events.query({ experiment: name, runs, filter, pageSize: ROWS_PER_PAGE })) {
+    yield create(QueryEventsResponseSchema, { arrowIpc: tableToIpc(eventsTable(name, page)), rowCount: BigInt(page.length) });
   }
 }
 
@@ -117,12 +44,17 @@ class Dictionary64 {
 export async function metricHistory(deps: TrackingDeps, runName: string, key: string): Promise<GetMetricHistoryResponse> {
   const { experiment, run } = parseRunName(runName);
   await getRun(deps, experiment, run);
-  const points: TrackedEvent[] = [];
+  const points: { step: number; value: number; dt: number }[] = [];
   const filter = parseFilter(`event = "metric" AND key = ${JSON.stringify(key)}`);
-  for await (const page of deps.events.query({ experiment, runs: { runs: [run] }, filter })) points.push(...page);
+  for await (const page of deps.events.query({ experiment, runs: { runs: [run] }, filter })) {
+    for (let i = 0; i < page.length; i++) {
+      const value = EVENT_VALUE_TYPES[page.valueType[i]!] === "number" ? page.number[i]! : NaN;
+      points.push({ step: page.step[i]!, value, dt: page.dt[i]! });
+    }
+  }
   points.sort((a, b) => a.step - b.step);
   return create(GetMetricHistoryResponseSchema, {
-    points: points.map((p) => create(MetricPointSchema, { step: BigInt(p.step), value: p.number ?? NaN, dt: timestampFromMs(p.dt) })),
+    points: points.map((p) => create(MetricPointSchema, { step: BigInt(p.step), value: p.value, dt: timestampFromMs(p.dt) })),
   });
 }
 
@@ -136,18 +68,21 @@ export async function summarizeRuns(deps: TrackingDeps, parent: string, runsText
   for (const run of await selectedRuns(deps, name, runs)) summaries.set(run.run, create(RunSummarySchema, { run: runToProto(run) }));
   const filter = parseFilter(`event IN ("metric", "param")`);
   for await (const page of deps.events.query({ experiment: name, runs, filter })) {
-    for (const e of page) {
-      const s = summaries.get(e.run);
+    for (let i = 0; i < page.length; i++) {
+      const s = summaries.get(page.run[i]!);
       if (!s) continue;
-      if (e.event === "param") {
-        s.params[e.key] = e.valueType === "number" ? JSON.stringify(e.number) : e.valueType === "text" ? JSON.stringify(e.text) : (e.text ?? "null");
+      const key = stringAt(page.key, i);
+      const type = EVENT_VALUE_TYPES[page.valueType[i]!];
+      if (stringAt(page.event, i) === "param") {
+        const text = page.text[i];
+        s.params[key] = type === "number" ? JSON.stringify(page.number[i]) : type === "text" ? JSON.stringify(text) : (text ?? "null");
         continue;
       }
-      if (e.valueType !== "number") continue;
-      const v = e.number!;
-      const m = (s.metrics[e.key] ??= create(MetricSummarySchema, { min: v, max: v, count: 0n }));
+      if (type !== "number") continue;
+      const v = page.number[i]!;
+      const m = (s.metrics[key] ??= create(MetricSummarySchema, { min: v, max: v, count: 0n }));
       m.last = v;
-      m.lastStep = BigInt(e.step);
+      m.lastStep = BigInt(page.step[i]!);
       m.min = Math.min(m.min, v);
       m.max = Math.max(m.max, v);
       m.count++;
