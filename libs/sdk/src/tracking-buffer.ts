@@ -6,8 +6,12 @@ import { float64Bytes } from "@kiln/proto";
 import { call, KilnApiError, ResourceExhaustedError } from "./errors.js";
 import type { EventInput } from "./tracking-providers.js";
 
-/** Failures worth another try: the server was unreachable or the connection broke. */
-const RETRYABLE = new Set([Code.Unavailable, Code.Internal, Code.Unknown, Code.DeadlineExceeded, Code.Aborted]);
+/**
+ * Failures worth another try: the server was unreachable or the connection broke. A
+ * connection that drops mid-call resets its HTTP/2 streams, which connect-node reports
+ * as Canceled; the buffer never cancels a send itself, so that is a broken connection too.
+ */
+const RETRYABLE = new Set([Code.Unavailable, Code.Internal, Code.Unknown, Code.DeadlineExceeded, Code.Aborted, Code.Canceled]);
 
 export interface BufferOptions {
   /** Events per batch (default 20,000). */
