@@ -14,3 +14,15 @@ export function dot(a: Float64Array, ao: number, b: Float64Array, bo: number, k:
   for (; j < k; j++) s0 += a[ao + j] * b[bo + j];
   return s0 + s1 + s2 + s3;
 }
+
+/** coef += step · data[o, o + k), four at a time. */
+export function addScaled(coef: Float64Array, data: Float64Array, o: number, k: number, step: number): void {
+  let j = 0;
+  for (; j + 3 < k; j += 4) {
+    coef[j] += step * data[o + j];
+    coef[j + 1] += step * data[o + j + 1];
+    coef[j + 2] += step * data[o + j + 2];
+    coef[j + 3] += step * data[o + j + 3];
+  }
+  for (; j < k; j++) coef[j] += step * data[o + j];
+}

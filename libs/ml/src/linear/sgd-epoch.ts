@@ -1,4 +1,5 @@
 import type { Matrix } from "../matrix.js";
+import { addScaled, dot } from "./kernels.js";
 import type { SgdLoss } from "./sgd-losses.js";
 
 export type LearningRate = "constant" | "optimal" | "invscaling" | "adaptive";
@@ -53,7 +54,7 @@ export function sgdEpoch(
     const r = order[i];
     const o = r * k;
     const rate = schedule === 0 ? 1 / (s.alpha * (init + t - 1)) : schedule === 1 ? s.eta0 / Math.pow(t, s.powerT) : eta;
-    const p = scale * dot(coef, data, o, k) + b;
+    const p = scale * dot(coef, 0, data, o, k) + b;
     const target = y[r];
     sumLoss += loss(p, target);
     const update = -rate * Math.min(MAX_DLOSS, Math.max(-MAX_DLOSS, dloss(p, target)));
@@ -72,33 +73,4 @@ export function sgdEpoch(
   for (let j = 0; j < k; j++) coef[j] *= scale;
   intercept[slot] = b;
   return sumLoss;
-}
-
-/** coef · data[o, o + k), four products at a time in separate sums (the adds do not wait on each other). */
-function dot(coef: Float64Array, data: Float64Array, o: number, k: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let j = 0;
-  for (; j + 3 < k; j += 4) {
-    s0 += coef[j] * data[o + j];
-    s1 += coef[j + 1] * data[o + j + 1];
-    s2 += coef[j + 2] * data[o + j + 2];
-    s3 += coef[j + 3] * data[o + j + 3];
-  }
-  for (; j < k; j++) s0 += coef[j] * data[o + j];
-  return s0 + s1 + (s2 + s3);
-}
-
-/** coef += step · data[o, o + k). */
-function addScaled(coef: Float64Array, data: Float64Array, o: number, k: number, step: number): void {
-  let j = 0;
-  for (; j + 3 < k; j += 4) {
-    coef[j] += step * data[o + j];
-    coef[j + 1] += step * data[o + j + 1];
-    coef[j + 2] += step * data[o + j + 2];
-    coef[j + 3] += step * data[o + j + 3];
-  }
-  for (; j < k; j++) coef[j] += step * data[o + j];
 }
