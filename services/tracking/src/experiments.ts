@@ -2,6 +2,7 @@ import { Code } from "@connectrpc/connect";
 import { aborted, alreadyExists, isKilnError, notFound, parseParent } from "@kiln/core";
 import { matchesFilter, type FilterExpr } from "@kiln/data";
 import type { TrackingDeps } from "./deps.js";
+import { artifactFiles, trackingGarbage } from "./garbage.js";
 import { collections, type ExperimentRecord } from "./records.js";
 import { experimentName, parseExperimentName } from "./names.js";
 
@@ -50,14 +51,21 @@ export async function nextRunNumber(deps: TrackingDeps, name: string): Promise<n
   throw aborted("EXPERIMENT_CONTENTION", `too many runs started at once in ${name}; try again`);
 }
 
-/** Deletes the experiment with its runs and events; the name is free again. */
+/**
+ * Deletes the experiment with its runs and events; the name is free again. Its artifact
+ * files are collected after the grace period unless another experiment logged them too.
+ */
 export async function deleteExperiment(deps: TrackingDeps, name: string): Promise<void> {
   await getExperiment(deps, name);
   const { experiments, runs, runKeys } = collections(deps);
+  const files = await artifactFiles(deps, name);
   await experiments.delete(name);
   await runs.deletePrefix(`${name}/runs/`);
   await runKeys.deletePrefix(`${name}/`);
   await deps.events.deleteExperiment(name);
+  const garbage = trackingGarbage(deps);
+  await garbage.mark(files);
+  await garbage.sweep();
 }
 
 /** ListExperiments filters: name (the short id), description, latest_run, create_time, labels.KEY. */

@@ -2,6 +2,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { blobRoute, type HttpRoute } from "@kiln/core";
 import { TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import type { TrackingDeps } from "./deps.js";
+import { trackingGarbage } from "./garbage.js";
 import { INGEST_STREAM, startIngest } from "./ingest.js";
 import { createTrackingService } from "./service.js";
 
@@ -24,6 +25,7 @@ export function register(router: ConnectRouter, deps: TrackingDeps): void {
 }
 
 export function httpRoutes(deps: TrackingDeps): HttpRoute[] {
-  // Artifacts are kept as long as their experiment: nothing to collect on upload.
-  return [blobRoute(ARTIFACT_PATH_PREFIX, deps.blobs, deps.logger, { maxPutBytes: deps.limits.maxMessageBytes, onStored: async () => {} })];
+  // An upload is garbage until an artifact event names it (checked when the marks are swept).
+  const garbage = trackingGarbage(deps);
+  return [blobRoute(ARTIFACT_PATH_PREFIX, deps.blobs, deps.logger, { maxPutBytes: deps.limits.maxMessageBytes, onStored: (sha256) => garbage.mark([sha256]) })];
 }

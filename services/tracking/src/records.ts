@@ -25,7 +25,7 @@ export interface RunRecord {
   runKey: string;
 }
 
-export function collections(deps: TrackingDeps) {
+export function collections(deps: Pick<TrackingDeps, "metadata">) {
   return {
     experiments: deps.metadata.collection<ExperimentRecord>("tracking_experiments"),
     runs: deps.metadata.collection<RunRecord>("tracking_runs"),

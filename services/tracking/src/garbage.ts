@@ -1,0 +1,43 @@
+import { parseFilter } from "@kiln/data";
+import { blobGarbage, type BlobGarbage } from "@kiln/storage";
+import type { TrackingDeps } from "./deps.js";
+import { collections } from "./records.js";
+
+const FILE_ARTIFACTS = parseFilter(`event = "artifact"`);
+
+/**
+ * The tracking service's blobs: artifact files, referenced by artifact events. Uploads
+ * are marked when they arrive (a client that never logs the artifact leaves nothing
+ * behind after the grace period), and a dropped experiment's files are marked with it.
+ */
+export function trackingGarbage(deps: Pick<TrackingDeps, "metadata" | "events" | "blobs" | "now">): BlobGarbage {
+  return blobGarbage({
+    metadata: deps.metadata,
+    blobs: deps.blobs,
+    collection: "tracking_garbage",
+    now: deps.now,
+    referenced: async () => {
+      const into = new Set<string>();
+      let after: string | undefined;
+      for (;;) {
+        const page = await collections(deps).experiments.list({ after, limit: 500 });
+        for (const e of page) for (const sha256 of await artifactFiles(deps, e.key)) into.add(sha256);
+        if (page.length < 500) return into;
+        after = page[page.length - 1]!.key;
+      }
+    },
+  });
+}
+
+/** The blobs of the file artifacts an experiment's runs logged. */
+export async function artifactFiles(deps: Pick<TrackingDeps, "events">, experiment: string): Promise<Set<string>> {
+  const files = new Set<string>();
+  for await (const page of deps.events.query({ experiment, runs: { all: true }, filter: FILE_ARTIFACTS })) {
+    for (const text of page.text) {
+      if (!text) continue;
+      const ref = JSON.parse(text) as { kind?: string; ref?: string };
+      if (ref.kind === "file" && ref.ref) files.add(ref.ref);
+    }
+  }
+  return files;
+}

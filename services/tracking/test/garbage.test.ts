@@ -1,0 +1,69 @@
+import { create } from "@bufbuild/protobuf";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMemoryBus } from "@kiln/bus";
+import { createLogger } from "@kiln/core";
+import { LogEventsRequestSchema } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
+import { openFsBlobStore, openSqliteEventStore, openSqliteMetadataStore } from "@kiln/storage";
+import type { TrackingDeps } from "../src/deps.js";
+import { deleteExperiment } from "../src/experiments.js";
+import { trackingGarbage } from "../src/garbage.js";
+import { logEvents } from "../src/log.js";
+import { startRun } from "../src/runs.js";
+
+const HOUR = 3_600_000;
+
+describe("artifact files of dropped experiments", () => {
+  let dir: string;
+  let deps: TrackingDeps;
+  let clock = Date.parse("2026-11-25T00:00:00Z");
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-tracking-garbage-"));
+    deps = {
+      metadata: openSqliteMetadataStore(join(dir, "meta.sqlite")),
+      events: openSqliteEventStore(join(dir, "events.sqlite")),
+      blobs: openFsBlobStore(join(dir, "blobs")),
+      bus: createMemoryBus(),
+      logger: createLogger("test", "silent"),
+      limits: { maxMessageBytes: 16 * 1024 * 1024 },
+      now: () => new Date(clock),
+    };
+  });
+  afterAll(async () => {
+    await deps.events.close();
+    await deps.metadata.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function logFiles(experiment: string, files: string[]): Promise<void> {
+    const run = await startRun(deps, { parent: `projects/default/experiments/${experiment}`, createExperiment: true, tags: {}, node: "", runKey: "" });
+    const events = files.map((sha256, i) => ({ id: `${experiment}-${i}`, event: "artifact", key: `f${i}`, value: { case: "artifact" as const, value: { kind: "file", ref: sha256, name: `f${i}` } } }));
+    events.push({ id: `${experiment}-json`, event: "artifact", key: "cfg", value: { case: "artifact" as const, value: { kind: "json", ref: '{"a":1}', name: "cfg" } } });
+    await logEvents(
+      deps,
+      (async function* () {
+        yield create(LogEventsRequestSchema, { run: `projects/default/experiments/${experiment}/runs/${run.run}`, events });
+      })(),
+    );
+  }
+
+  it("go after the grace period, unless another experiment logged them; uploads never logged go too", async () => {
+    const put = async (text: string) => (await deps.blobs.put(new TextEncoder().encode(text))).sha256;
+    const [shared, onlyDropped, neverLogged] = [await put("shared"), await put("only in the dropped one"), await put("uploaded, never logged")];
+    await logFiles("dropped", [shared, onlyDropped]);
+    await logFiles("kept", [shared]);
+    await trackingGarbage(deps).mark([neverLogged]); // what the upload route does
+
+    await deleteExperiment(deps, "projects/default/experiments/dropped");
+    for (const sha256 of [shared, onlyDropped, neverLogged]) expect(await deps.blobs.has(sha256)).toBe(true); // within the grace period
+
+    clock += 2 * HOUR;
+    expect(await trackingGarbage(deps).sweep()).toBe(2);
+    expect(await deps.blobs.has(shared)).toBe(true);
+    expect(await deps.blobs.has(onlyDropped)).toBe(false);
+    expect(await deps.blobs.has(neverLogged)).toBe(false);
+  });
+});
