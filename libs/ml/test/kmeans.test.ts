@@ -68,6 +68,15 @@ describe("KMeans", () => {
     }
   });
 
+  it("on an input big enough for worker threads, gives the same nearest centres and the same model twice", () => {
+    const random = new Random(11);
+    const X = { data: Float64Array.from({ length: 40_000 * 20 }, () => random.normal()), rows: 40_000, cols: 20 };
+    const first = new KMeans({ nClusters: 8, randomState: 3 });
+    expect(Array.from(first.fitPredict(X))).toEqual(Array.from(first.predict(X)));
+    const second = new KMeans({ nClusters: 8, randomState: 3 }).fit(X);
+    expect(JSON.stringify(second.toJSON())).toBe(JSON.stringify(first.toJSON()));
+  });
+
   it("init \"random\" with several runs also converges", () => {
     const data = blobs(1000, 4, 3, 3, 10, 8);
     const model = new KMeans({ nClusters: 4, init: "random", randomState: 2 }).fit(data.X);

@@ -1,5 +1,6 @@
 import type { Matrix } from "../matrix.js";
 import type { Random } from "../random.js";
+import { distance2 } from "./hamerly.js";
 
 /**
  * Greedy k-means++ as sklearn does it: each new centre is the best of 2 + ⌊ln k⌋ candidates drawn
@@ -46,10 +47,7 @@ export function randomRows(X: Matrix, k: number, random: Random, rows: Int32Arra
 }
 
 function squaredTo(X: Matrix, r: number, Y: Matrix, s: number): number {
-  let sum = 0;
-  const d = X.cols;
-  for (let j = 0; j < d; j++) sum += (X.data[r * d + j] - Y.data[s * d + j]) ** 2;
-  return sum;
+  return distance2(X.data, r, Y.data, s, X.cols);
 }
 
 function pick(weights: Float64Array, total: number, random: Random): number {
