@@ -2,13 +2,13 @@
 // rows over shared memory like the caller's thread does, then reports done. Blocking
 // waits are fine here: this thread does nothing else.
 import { workerData } from "node:worker_threads";
-import { runParts, type WorkerSetup } from "./row-assigner.js";
+import { runParts, slots, type WorkerSetup } from "./row-assigner.js";
 
 const { layout, worker } = workerData as WorkerSetup;
 const control = layout.control;
-const goAt = 2 * worker - 1;
-const doneAt = 2 * worker;
+const { go: goAt, done: doneAt, ready } = slots(worker);
 let seen = 0;
+Atomics.store(control, ready, 1);
 for (;;) {
   Atomics.wait(control, goAt, seen);
   const go = Atomics.load(control, goAt);

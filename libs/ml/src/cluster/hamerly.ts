@@ -86,6 +86,7 @@ export function assignRows(s: RowState, cs: CenterState, from: number, to: numbe
   }
 }
 
+/** Squared distance between row i of a and row j of b (d columns each), two running sums. */
 export function distance2(a: Float64Array, i: number, b: Float64Array, j: number, d: number): number {
   const x = i * d;
   const y = j * d;

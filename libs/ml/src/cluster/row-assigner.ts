@@ -36,7 +36,7 @@ export interface SharedLayout {
   centers: CenterState;
   /** Per part: k × d sums, then k counts. */
   tallies: Float64Array[];
-  /** The next part to take (entry 0); then per worker: [go, done] iteration numbers (-1 go: stop; -1 done: failed). */
+  /** The next part to take (entry 0); then per worker (slots()): go and done iteration numbers (-1 go: stop; -1 done: failed), and ready. */
   control: Int32Array;
   rows: number;
   d: number;
@@ -70,14 +70,18 @@ export function rowAssigner(X: Matrix, k: number): RowAssigner {
     lower: f64(rows),
     centers: { centers: f64(sizes.centers), halfGap: f64(sizes.halfGap), cNorms: f64(sizes.cNorms), transposed: f64(sizes.transposed) },
     tallies: Array.from({ length: PARTS }, () => f64(k * d + k)),
-    control: new Int32Array(new SharedArrayBuffer(4 * (1 + 2 * threads))),
+    control: new Int32Array(new SharedArrayBuffer(4 * (1 + 3 * threads))),
     rows,
     d,
     k,
   };
   layout.xNorms.set(rowNorms(data, rows, d));
   const workers = Array.from({ length: threads - 1 }, (_, w) => new Worker(workerUrl(), { workerData: { layout, worker: w + 1 } satisfies WorkerSetup }));
-  for (const w of workers) w.unref();
+  for (const w of workers) {
+    w.unref();
+    // A worker that fails to start takes no parts and is not waited for (awaitWorker): the caller's thread does its share.
+    w.on("error", () => {});
+  }
   let iteration = 0;
 
   return {
@@ -90,8 +94,8 @@ export function rowAssigner(X: Matrix, k: number): RowAssigner {
       iteration++;
       Atomics.store(layout.control, 0, 0);
       for (let w = 1; w < threads; w++) {
-        Atomics.store(layout.control, 2 * w - 1, iteration);
-        Atomics.notify(layout.control, 2 * w - 1);
+        Atomics.store(layout.control, slots(w).go, iteration);
+        Atomics.notify(layout.control, slots(w).go);
       }
       runParts(layout);
       for (let w = 1; w < threads; w++) awaitWorker(layout.control, w, iteration);
@@ -102,8 +106,8 @@ export function rowAssigner(X: Matrix, k: number): RowAssigner {
     },
     close() {
       for (let w = 1; w < threads; w++) {
-        Atomics.store(layout.control, 2 * w - 1, -1);
-        Atomics.notify(layout.control, 2 * w - 1);
+        Atomics.store(layout.control, slots(w).go, -1);
+        Atomics.notify(layout.control, slots(w).go);
       }
       for (const w of workers) void w.terminate();
     },
@@ -120,13 +124,25 @@ export function runParts(layout: SharedLayout): void {
   }
 }
 
-/** Control slots of worker w: its go flag at 2w − 1, its done flag at 2w. */
+/** Where worker w's flags are in the control array. */
+export function slots(w: number): { go: number; done: number; ready: number } {
+  return { go: 3 * w - 2, done: 3 * w - 1, ready: 3 * w };
+}
+
+/**
+ * Waits for worker w to finish this iteration's parts. A worker that has not started yet
+ * (or failed to load) has taken none — the caller's thread ran out the parts before
+ * waiting — so there is nothing to wait for; its own crash while assigning cannot be
+ * heard while the thread blocks, hence the timeout.
+ */
 function awaitWorker(control: Int32Array, w: number, iteration: number): void {
+  const { done: at, ready } = slots(w);
+  if (Atomics.load(control, ready) !== 1) return;
   for (;;) {
-    const done = Atomics.load(control, 2 * w);
+    const done = Atomics.load(control, at);
     if (done === iteration) return;
     if (done === -1) throw new MLError("a k-means worker thread failed", "WORKER_FAILED");
-    if (Atomics.wait(control, 2 * w, done, WORKER_TIMEOUT_MS) === "timed-out") throw new MLError("a k-means worker thread stopped answering", "WORKER_FAILED");
+    if (Atomics.wait(control, at, done, WORKER_TIMEOUT_MS) === "timed-out") throw new MLError("a k-means worker thread stopped answering", "WORKER_FAILED");
   }
 }
 
