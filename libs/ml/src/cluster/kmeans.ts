@@ -8,6 +8,7 @@ import { Random, indices } from "../random.js";
 import { registerLoader, type SerializedModel } from "../serialize.js";
 import { seedOf } from "../tree/params.js";
 import { kmeansPlusPlus, randomRows } from "./kmeans-plus-plus.js";
+import { rowAssigner } from "./row-assigner.js";
 import { lloyd, scaledTolerance, type Clustering } from "./lloyd.js";
 
 export interface KMeansParams extends Params {
@@ -62,11 +63,16 @@ export class KMeans extends CentroidClusterer<KMeansParams, ClusterState> {
     const tolerance = scaledTolerance(m, p.tol);
     const all = indices(m.rows);
     let best: Clustering | null = null;
-    for (let run = 0; run < runs; run++) {
-      const start = p.init === "random" ? randomRows(m, k, random, all) : kmeansPlusPlus(m, k, random, all);
-      const result = lloyd(m, start, k, p.maxIter, tolerance);
-      this.onEpoch?.({ epoch: run + 1, loss: result.inertia, metrics: { iterations: result.nIter } });
-      if (!best || result.inertia < best.inertia) best = result;
+    const rows = rowAssigner(m, k);
+    try {
+      for (let run = 0; run < runs; run++) {
+        const start = p.init === "random" ? randomRows(m, k, random, all) : kmeansPlusPlus(m, k, random, all);
+        const result = lloyd(m, start, k, p.maxIter, tolerance, rows);
+        this.onEpoch?.({ epoch: run + 1, loss: result.inertia, metrics: { iterations: result.nIter } });
+        if (!best || result.inertia < best.inertia) best = result;
+      }
+    } finally {
+      rows.close();
     }
     this.state = { nFeatures: m.cols, centers: best!.centers, nClusters: k, inertia: best!.inertia, nIter: best!.nIter };
     return best!;

@@ -1,6 +1,6 @@
 import type { Matrix } from "../matrix.js";
 import { distance2 } from "./hamerly.js";
-import { rowAssigner } from "./row-assigner.js";
+import type { RowAssigner } from "./row-assigner.js";
 
 export interface Clustering {
   centers: Float64Array;
@@ -15,8 +15,9 @@ export interface Clustering {
  * reports them. Assignments use Hamerly's bounds: a row whose distance to its centre cannot
  * exceed half the gap to that centre's nearest neighbour, nor its bound on the second-nearest,
  * keeps its centre without computing distances — the same assignments as plain Lloyd, far fewer distances.
+ * `rows` does the assignments (reset here, so one serves every run of a fit).
  */
-export function lloyd(X: Matrix, start: Float64Array, k: number, maxIter: number, tolerance: number): Clustering {
+export function lloyd(X: Matrix, start: Float64Array, k: number, maxIter: number, tolerance: number, rows: RowAssigner): Clustering {
   const d = X.cols;
   let centers: Float64Array = Float64Array.from(start);
   // Per-cluster sums and counts, updated as rows change cluster rather than recomputed each iteration.
@@ -25,32 +26,28 @@ export function lloyd(X: Matrix, start: Float64Array, k: number, maxIter: number
   counts[0] = X.rows;
   for (let r = 0; r < X.rows; r++) for (let j = 0; j < d; j++) sums[j] += X.data[r * d + j];
   const tally = { sums, counts };
-  const rows = rowAssigner(X, k);
-  try {
-    let nIter = 0;
-    while (nIter < maxIter) {
-      rows.assign(centers, sums, counts);
-      const { next, relocated } = means(X, tally, rows.upper, k);
-      nIter++;
-      const moved = new Float64Array(k);
-      let shift = 0;
-      for (let c = 0; c < k; c++) {
-        moved[c] = Math.sqrt(distance2(next, c, centers, c, d));
-        shift += moved[c] ** 2;
-      }
-      centers = next;
-      if (relocated) rows.upper.fill(Infinity);
-      else loosen(rows.labels, rows.upper, rows.lower, moved);
-      if (shift <= tolerance) break;
-    }
+  rows.reset();
+  let nIter = 0;
+  while (nIter < maxIter) {
     rows.assign(centers, sums, counts);
-    const labels = Int32Array.from(rows.labels);
-    let inertia = 0;
-    for (let r = 0; r < X.rows; r++) inertia += distance2(X.data, r, centers, labels[r], d);
-    return { centers, labels, inertia, nIter };
-  } finally {
-    rows.close();
+    const { next, relocated } = means(X, tally, rows.upper, k);
+    nIter++;
+    const moved = new Float64Array(k);
+    let shift = 0;
+    for (let c = 0; c < k; c++) {
+      moved[c] = Math.sqrt(distance2(next, c, centers, c, d));
+      shift += moved[c] ** 2;
+    }
+    centers = next;
+    if (relocated) rows.upper.fill(Infinity);
+    else loosen(rows.labels, rows.upper, rows.lower, moved);
+    if (shift <= tolerance) break;
   }
+  rows.assign(centers, sums, counts);
+  const labels = Int32Array.from(rows.labels);
+  let inertia = 0;
+  for (let r = 0; r < X.rows; r++) inertia += distance2(X.data, r, centers, labels[r], d);
+  return { centers, labels, inertia, nIter };
 }
 
 /** After centres move: a row's centre may have moved away by up to its shift, the others closer by up to the largest other shift. */
