@@ -1,28 +1,17 @@
-import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tableFromIPC } from "apache-arrow";
 import type { RunningProcess } from "@kiln/core";
 import { runEmbedded } from "../src/index.js";
+import { cli } from "./helpers.js";
 
-const run = promisify(execFile);
-const kilnBin = join(import.meta.dirname, "../../../libs/cli/bin/kiln.js");
 
 describe("the kiln CLI against a real server", () => {
   let dir: string;
   let running: RunningProcess;
-  const kiln = async (...args: string[]) => (await run(process.execPath, [kilnBin, "--url", running.server.url, ...args])).stdout;
-  const kilnFails = async (...args: string[]) => {
-    try {
-      await run(process.execPath, [kilnBin, "--url", running.server.url, ...args]);
-    } catch (e) {
-      return e as { code: number; stderr: string };
-    }
-    throw new Error("expected the command to fail");
-  };
+  const { kiln, kilnFails } = cli(() => running.server.url);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "kiln-cli-"));

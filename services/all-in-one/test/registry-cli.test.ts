@@ -1,30 +1,19 @@
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx } from "@kiln/onnx";
 import { runEmbedded } from "../src/index.js";
+import { cli } from "./helpers.js";
 
-const run = promisify(execFile);
-const kilnBin = join(import.meta.dirname, "../../../libs/cli/bin/kiln.js");
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
 describe("kiln models:* against a real server", () => {
   let dir: string;
   let running: RunningProcess;
-  const kiln = async (...args: string[]) => (await run(process.execPath, [kilnBin, "--url", running.server.url, ...args])).stdout;
-  const kilnFails = async (...args: string[]) => {
-    try {
-      await run(process.execPath, [kilnBin, "--url", running.server.url, ...args]);
-    } catch (e) {
-      return e as { code: number; stderr: string };
-    }
-    throw new Error("expected the command to fail");
-  };
+  const { kiln, kilnFails } = cli(() => running.server.url);
   const v1 = linearRegressorOnnx([0.5, -1, 2], 0.25);
   const v2 = linearRegressorOnnx([1, 1, 1], 0);
 

@@ -8,10 +8,10 @@ import type { RunningProcess } from "@kiln/core";
 import { binaryClassifierOnnx, linearRegressorOnnx, OnnxWorkerPool } from "@kiln/onnx";
 import { InvalidArgumentError, Kiln, NotFoundError } from "@kiln/sdk";
 import { runEmbedded } from "../src/index.js";
+import { unique } from "./helpers.js";
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 const text = (s: string) => new TextEncoder().encode(s);
-const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
 /** Rows of small whole numbers over 4, so float32 sums are exact. */
 function rows(n: number, k: number): { X: number[][]; data: Float32Array } {

@@ -1,18 +1,14 @@
-import { execFile, spawn } from "node:child_process";
-import { randomUUID } from "node:crypto";
+import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import type { Table } from "apache-arrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { Kiln } from "@kiln/sdk";
 import { runEmbedded } from "../src/index.js";
+import { cli, KILN_BIN, unique } from "./helpers.js";
 
-const run = promisify(execFile);
-const kilnBin = join(import.meta.dirname, "../../../libs/cli/bin/kiln.js");
-const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
 /** y = 2a - 3b + 1 exactly, so a linear regression fits it with r2 = 1. */
 const rows = Array.from({ length: 50 }, (_, i) => {
@@ -25,15 +21,7 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
   let dir: string;
   let running: RunningProcess;
   let sdk: Kiln;
-  const kiln = async (...args: string[]) => (await run(process.execPath, [kilnBin, "--url", running.server.url, ...args])).stdout;
-  const kilnFails = async (...args: string[]) => {
-    try {
-      await run(process.execPath, [kilnBin, "--url", running.server.url, ...args]);
-    } catch (e) {
-      return e as { code: number; stdout: string; stderr: string };
-    }
-    throw new Error("expected the command to fail");
-  };
+  const { kiln, kilnFails } = cli(() => running.server.url);
   /** A model fitted once on lin-x / lin-y, for the verbs that need a trained one. */
   let fitted: string;
 
@@ -129,7 +117,7 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
 
   it("watches a long job change by change until it is cancelled (watch then exits 1)", async () => {
     const long = await sdk.runtime.noop({ params: { sleep_ms: 5000 } });
-    const watcher = spawn(process.execPath, [kilnBin, "--url", running.server.url, "jobs:watch", long.id]);
+    const watcher = spawn(process.execPath, [KILN_BIN, "--url", running.server.url, "jobs:watch", long.id]);
     let out = "";
     let err = "";
     watcher.stderr.on("data", (d: Buffer) => (err += d.toString()));

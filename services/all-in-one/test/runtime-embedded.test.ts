@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,8 +8,8 @@ import { linearRegressorOnnx } from "@kiln/onnx";
 import { FailedPreconditionError, Kiln, NotFoundError } from "@kiln/sdk";
 import { LogisticRegression } from "@kiln/sdk/ml";
 import { runEmbedded } from "../src/index.js";
+import { unique } from "./helpers.js";
 
-const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
 /** Two separable blobs: class 1 when x0 + x1 > 0. */
 function blobs(n: number) {

@@ -1,31 +1,18 @@
-import { execFile } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { Kiln } from "@kiln/sdk";
 import { runEmbedded } from "../src/index.js";
+import { cli, unique } from "./helpers.js";
 
-const run = promisify(execFile);
-const kilnBin = join(import.meta.dirname, "../../../libs/cli/bin/kiln.js");
-const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
 describe("kiln experiments:* and runs:compare against a real server", () => {
   let dir: string;
   let running: RunningProcess;
   let sdk: Kiln;
-  const kiln = async (...args: string[]) => (await run(process.execPath, [kilnBin, "--url", running.server.url, ...args])).stdout;
-  const kilnFails = async (...args: string[]) => {
-    try {
-      await run(process.execPath, [kilnBin, "--url", running.server.url, ...args]);
-    } catch (e) {
-      return e as { code: number; stdout: string; stderr: string };
-    }
-    throw new Error("expected the command to fail");
-  };
+  const { kiln, kilnFails } = cli(() => running.server.url);
   /** Two finished runs: C=1 with acc 0.5, 0.7, 0.9 at steps 1..3; C=2 with acc 0.6, 0.95 at steps 1..2. */
   let exp: string;
 

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,8 +10,8 @@ import { TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { InvalidArgumentError, Kiln, NotFoundError, ResourceExhaustedError, type EventRow } from "@kiln/sdk";
 import { SGDRegressor } from "@kiln/sdk/ml";
 import { runEmbedded } from "../src/index.js";
+import { unique } from "./helpers.js";
 
-const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 const COLUMNS = ["experiment", "run", "event", "dt", "node", "step", "key", "value"];
 
 describe("experiment tracking against a real server (omega-ml's examples)", () => {

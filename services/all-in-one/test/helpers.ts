@@ -1,0 +1,31 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+/** The kiln CLI's entry, for tests that spawn it themselves. */
+export const KILN_BIN = join(import.meta.dirname, "../../../libs/cli/bin/kiln.js");
+
+/** A name no other test uses. */
+export const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+/**
+ * The CLI against the server at `url()` (read per call: servers start in beforeAll).
+ * `kiln(...)` resolves with its stdout; `kilnFails(...)` with the failed process's exit code and output.
+ */
+export function cli(url: () => string) {
+  const args = (rest: string[]) => [KILN_BIN, "--url", url(), ...rest];
+  return {
+    kiln: async (...rest: string[]) => (await run(process.execPath, args(rest))).stdout,
+    kilnFails: async (...rest: string[]) => {
+      try {
+        await run(process.execPath, args(rest));
+      } catch (e) {
+        return e as { code: number; stdout: string; stderr: string };
+      }
+      throw new Error("expected the command to fail");
+    },
+  };
+}
