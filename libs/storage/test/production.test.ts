@@ -13,41 +13,23 @@ import { describeMetadataStore } from "./metadata-conformance.js";
 
 const mongoUri = process.env.KILN_TEST_MONGODB_URI;
 
-describeMetadataStore(
-  "MongoDB",
-  async () => {
-    const database = `kiln_test_${randomUUID().slice(0, 8)}`;
-    const store = await openMongoMetadataStore(mongoUri!, database);
-    return {
-      store,
-      cleanup: async () => {
-        await store.close();
-        const client = await new MongoClient(mongoUri!).connect();
-        await client.db(database).dropDatabase();
-        await client.close();
-      },
-    };
-  },
-  { skip: !mongoUri },
-);
+/** A store on a database of its own, dropped afterwards. */
+async function inThrowawayDatabase<S extends { close(): Promise<void> }>(open: (uri: string, database: string) => Promise<S>) {
+  const database = `kiln_test_${randomUUID().slice(0, 8)}`;
+  const store = await open(mongoUri!, database);
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      const client = await new MongoClient(mongoUri!).connect();
+      await client.db(database).dropDatabase();
+      await client.close();
+    },
+  };
+}
 
-describeEventStore(
-  "MongoDB",
-  async () => {
-    const database = `kiln_test_${randomUUID().slice(0, 8)}`;
-    const store = await openMongoEventStore(mongoUri!, database);
-    return {
-      store,
-      cleanup: async () => {
-        await store.close();
-        const client = await new MongoClient(mongoUri!).connect();
-        await client.db(database).dropDatabase();
-        await client.close();
-      },
-    };
-  },
-  { skip: !mongoUri },
-);
+describeMetadataStore("MongoDB", () => inThrowawayDatabase(openMongoMetadataStore), { skip: !mongoUri });
+describeEventStore("MongoDB", () => inThrowawayDatabase(openMongoEventStore), { skip: !mongoUri });
 
 let s3: { close(): Promise<void>; endpoint: string; dir: string };
 beforeAll(async () => {
