@@ -11,32 +11,27 @@ export function rowNorms(centers: Float64Array, k: number, d: number): Float64Ar
   return out;
 }
 
-/** Squared distance from row r of X to centre c, by expanding ‖x‖² - 2x·c + ‖c‖² (clipped at 0). */
-function squaredDistance(X: Matrix, r: number, xNorm: number, centers: Float64Array, c: number, cNorm: number): number {
-  const d = X.cols;
-  const x = r * d;
-  const at = c * d;
-  let dot = 0;
-  for (let j = 0; j < d; j++) dot += X.data[x + j] * centers[at + j];
-  return Math.max(0, xNorm - 2 * dot + cNorm);
-}
-
 /**
  * The nearest centre of each row (first on ties) and its squared distance; returns the inertia
  * (sum of squared distances). With `rows`, only those rows, and labels[j] is the label of rows[j].
  */
 export function assignNearest(X: Matrix, centers: Float64Array, k: number, labels: Int32Array, nearest: Float64Array, rows?: Int32Array): number {
-  const norms = rowNorms(centers, k, X.cols);
+  const d = X.cols;
+  const norms = rowNorms(centers, k, d);
+  const transposed = transposeInEights(centers, k, d, new Float64Array(transposedSize(k, d)));
+  const toCenters = new Float64Array(k);
   const n = rows ? rows.length : X.rows;
   let inertia = 0;
   for (let j = 0; j < n; j++) {
     const r = rows ? rows[j] : j;
-    const xNorm = rowNorm(X, r);
+    squaredDistancesTo(X.data, r * d, rowNorm(X, r), transposed, norms, k, d, toCenters);
     let best = 0;
     let bestDistance = Infinity;
     for (let c = 0; c < k; c++) {
-      const dist = squaredDistance(X, r, xNorm, centers, c, norms[c]);
-      if (dist < bestDistance) [best, bestDistance] = [c, dist];
+      if (toCenters[c] < bestDistance) {
+        best = c;
+        bestDistance = toCenters[c];
+      }
     }
     labels[j] = best;
     nearest[j] = bestDistance;
@@ -47,13 +42,77 @@ export function assignNearest(X: Matrix, centers: Float64Array, k: number, label
 
 /** Euclidean distance of every row to every centre: rows × k. */
 export function distancesTo(X: Matrix, centers: Float64Array, k: number): Float64Array {
-  const norms = rowNorms(centers, k, X.cols);
+  const d = X.cols;
+  const norms = rowNorms(centers, k, d);
+  const transposed = transposeInEights(centers, k, d, new Float64Array(transposedSize(k, d)));
+  const toCenters = new Float64Array(k);
   const out = new Float64Array(X.rows * k);
   for (let r = 0; r < X.rows; r++) {
-    const xNorm = rowNorm(X, r);
-    for (let c = 0; c < k; c++) out[r * k + c] = Math.sqrt(squaredDistance(X, r, xNorm, centers, c, norms[c]));
+    squaredDistancesTo(X.data, r * d, rowNorm(X, r), transposed, norms, k, d, toCenters);
+    for (let c = 0; c < k; c++) out[r * k + c] = Math.sqrt(toCenters[c]);
   }
   return out;
+}
+
+/** Length of the buffer transposeInEights fills. */
+export function transposedSize(k: number, d: number): number {
+  return Math.ceil(k / 8) * d * 8;
+}
+
+/** The k × d centres into `out` in groups of eight, feature-major (see squaredDistancesTo); returns out. */
+export function transposeInEights(centers: Float64Array, k: number, d: number, out: Float64Array): Float64Array {
+  out.fill(0);
+  for (let c = 0; c < k; c++) {
+    const g = c >> 3;
+    for (let t = 0; t < d; t++) out[(g * d + t) * 8 + (c & 7)] = centers[c * d + t];
+  }
+  return out;
+}
+
+/**
+ * Squared distances from the row at data[x, x + d) to every centre, as ‖x‖² − 2x·c + ‖c‖²
+ * (clipped at 0), eight centres per pass over the row so each of its values is loaded once.
+ * `transposed` holds the centres in groups of eight, feature-major: group g, feature t,
+ * centre i at (g·d + t)·8 + i (zero past the last centre), so a pass reads it in order.
+ */
+export function squaredDistancesTo(data: Float64Array, x: number, xNorm: number, transposed: Float64Array, cNorms: Float64Array, k: number, d: number, out: Float64Array): void {
+  const full = k >> 3;
+  for (let g = 0; g < full; g++) {
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    let s4 = 0;
+    let s5 = 0;
+    let s6 = 0;
+    let s7 = 0;
+    for (let t = 0, at = g * d * 8; t < d; t++, at += 8) {
+      const v = data[x + t];
+      s0 += v * transposed[at];
+      s1 += v * transposed[at + 1];
+      s2 += v * transposed[at + 2];
+      s3 += v * transposed[at + 3];
+      s4 += v * transposed[at + 4];
+      s5 += v * transposed[at + 5];
+      s6 += v * transposed[at + 6];
+      s7 += v * transposed[at + 7];
+    }
+    const c = g * 8;
+    out[c] = Math.max(0, xNorm - 2 * s0 + cNorms[c]);
+    out[c + 1] = Math.max(0, xNorm - 2 * s1 + cNorms[c + 1]);
+    out[c + 2] = Math.max(0, xNorm - 2 * s2 + cNorms[c + 2]);
+    out[c + 3] = Math.max(0, xNorm - 2 * s3 + cNorms[c + 3]);
+    out[c + 4] = Math.max(0, xNorm - 2 * s4 + cNorms[c + 4]);
+    out[c + 5] = Math.max(0, xNorm - 2 * s5 + cNorms[c + 5]);
+    out[c + 6] = Math.max(0, xNorm - 2 * s6 + cNorms[c + 6]);
+    out[c + 7] = Math.max(0, xNorm - 2 * s7 + cNorms[c + 7]);
+  }
+  // The last k % 8 centres one at a time: eight sums for two or three centres would waste the products.
+  for (let c = full * 8; c < k; c++) {
+    let s = 0;
+    for (let t = 0, at = full * d * 8 + (c & 7); t < d; t++, at += 8) s += data[x + t] * transposed[at];
+    out[c] = Math.max(0, xNorm - 2 * s + cNorms[c]);
+  }
 }
 
 export function rowNorm(X: Matrix, r: number): number {

@@ -1,4 +1,4 @@
-import { rowNorms } from "./distances.js";
+import { rowNorms, squaredDistancesTo, transposedSize, transposeInEights } from "./distances.js";
 
 /**
  * Hamerly's assignment step over a range of rows, on plain typed arrays so that it runs
@@ -26,7 +26,7 @@ export interface CenterState {
 
 /** Sizes of the arrays of a CenterState, so shared memory can be laid out for one. */
 export function centerStateSizes(k: number, d: number) {
-  return { centers: k * d, halfGap: k, cNorms: k, transposed: Math.ceil(k / 8) * d * 8 };
+  return { centers: k * d, halfGap: k, cNorms: k, transposed: transposedSize(k, d) };
 }
 
 /** Fills `into` (halfGap, norms, the transposed copy) for these centres. */
@@ -38,11 +38,7 @@ export function prepareCenters(centers: Float64Array, k: number, d: number, into
     into.halfGap[c] = Math.sqrt(nearest) / 2;
   }
   into.cNorms.set(rowNorms(centers, k, d));
-  into.transposed.fill(0);
-  for (let c = 0; c < k; c++) {
-    const g = c >> 3;
-    for (let t = 0; t < d; t++) into.transposed[(g * d + t) * 8 + (c & 7)] = centers[c * d + t];
-  }
+  transposeInEights(centers, k, d, into.transposed);
 }
 
 /**
@@ -58,7 +54,7 @@ export function assignRows(s: RowState, cs: CenterState, from: number, to: numbe
     if (upper[r] <= bound) continue;
     upper[r] = Math.sqrt(distance2(data, r, centers, labels[r], d));
     if (upper[r] <= bound) continue;
-    squaredDistances(data, r * d, xNorms[r], transposed, cNorms, k, d, toCenters);
+    squaredDistancesTo(data, r * d, xNorms[r], transposed, cNorms, k, d, toCenters);
     let best = 0;
     let first = Infinity;
     let second = Infinity;
@@ -104,37 +100,4 @@ export function distance2(a: Float64Array, i: number, b: Float64Array, j: number
     s0 += d0 * d0;
   }
   return s0 + s1;
-}
-
-/**
- * Squared distances from the row at data[x, x + d) to every centre, as ‖x‖² − 2x·c + ‖c‖²
- * (clipped at 0), eight centres per pass over the row so each of its values is loaded once.
- * `transposed` holds the centres in groups of eight, feature-major: group g, feature t,
- * centre i at (g·d + t)·8 + i (zero past the last centre), so a pass reads it in order.
- */
-function squaredDistances(data: Float64Array, x: number, xNorm: number, transposed: Float64Array, cNorms: Float64Array, k: number, d: number, out: Float64Array): void {
-  for (let g = 0; g * 8 < k; g++) {
-    let s0 = 0;
-    let s1 = 0;
-    let s2 = 0;
-    let s3 = 0;
-    let s4 = 0;
-    let s5 = 0;
-    let s6 = 0;
-    let s7 = 0;
-    for (let t = 0, at = g * d * 8; t < d; t++, at += 8) {
-      const v = data[x + t];
-      s0 += v * transposed[at];
-      s1 += v * transposed[at + 1];
-      s2 += v * transposed[at + 2];
-      s3 += v * transposed[at + 3];
-      s4 += v * transposed[at + 4];
-      s5 += v * transposed[at + 5];
-      s6 += v * transposed[at + 6];
-      s7 += v * transposed[at + 7];
-    }
-    const c = g * 8;
-    const dots = [s0, s1, s2, s3, s4, s5, s6, s7];
-    for (let i = 0; i < 8 && c + i < k; i++) out[c + i] = Math.max(0, xNorm - 2 * dots[i]! + cNorms[c + i]);
-  }
 }
