@@ -1,5 +1,4 @@
 import { matchesFilter, type FilterExpr } from "@kiln/data";
-import { parseRequestFilter } from "@kiln/storage";
 import type { ModelRecord } from "./records.js";
 
 /**
@@ -7,10 +6,6 @@ import type { ModelRecord } from "./records.js";
  * description, latest_version, create_time, update_time, labels.KEY and tags.TAG
  * (the version the tag names).
  */
-export function parseModelFilter(text: string): FilterExpr {
-  return parseRequestFilter(text);
-}
-
 export function matchesModelFilter(filter: FilterExpr, m: ModelRecord): boolean {
   return matchesFilter(filter, (column) => {
     if (column.startsWith("labels.")) return m.labels[column.slice("labels.".length)];

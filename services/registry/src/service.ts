@@ -2,11 +2,11 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { checkId, decodePageToken, encodePageToken, invalidArgument, notFound, pageSize, parseParent, versionPrefix } from "@kiln/core";
 import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
-import { scanPage } from "@kiln/storage";
+import { parseRequestFilter, scanPage } from "@kiln/storage";
 import { deleteAttachment, findAttachment, uploadAttachment } from "./attachments.js";
 import type { RegistryDeps } from "./deps.js";
 import { fileParts } from "./download.js";
-import { matchesModelFilter, parseModelFilter } from "./list-filter.js";
+import { matchesModelFilter } from "./list-filter.js";
 import { checkMetadata } from "./metadata-check.js";
 import { createModel, deleteModel } from "./models.js";
 import { checkTag, modelName, parseModelName, parseVersionName } from "./names.js";
@@ -38,7 +38,7 @@ export function createRegistryService(deps: RegistryDeps): ServiceImpl<typeof Re
 
     async listModels(req) {
       const parent = parseParent(req.parent);
-      const filter = req.filter ? parseModelFilter(req.filter) : undefined;
+      const filter = req.filter ? parseRequestFilter(req.filter) : undefined;
       const { items, nextPageToken } = await scanPage(models, {
         prefix: `${parent}/models/`,
         pageSize: req.pageSize,

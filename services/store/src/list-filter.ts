@@ -1,5 +1,4 @@
 import { matchesFilter, type FilterExpr } from "@kiln/data";
-import { parseRequestFilter } from "@kiln/storage";
 import { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
 import type { DatasetRecord } from "./records.js";
 
@@ -8,10 +7,6 @@ import type { DatasetRecord } from "./records.js";
  * name (the short id), kind ("table", "tensor", "document", "file"), description,
  * latest_version, create_time, update_time, and labels.<key>.
  */
-export function parseDatasetFilter(text: string): FilterExpr {
-  return parseRequestFilter(text);
-}
-
 export function matchesDatasetFilter(filter: FilterExpr, d: DatasetRecord): boolean {
   return matchesFilter(filter, (column) => {
     if (column.startsWith("labels.")) return d.labels[column.slice("labels.".length)];

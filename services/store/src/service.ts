@@ -22,10 +22,10 @@ import { ChunkAccumulator } from "./accumulator.js";
 import { commitWrite, latestVersion } from "./commit.js";
 import type { StoreDeps } from "./deps.js";
 import { publishDatasetEvent } from "./events.js";
-import { matchesDatasetFilter, parseDatasetFilter } from "./list-filter.js";
+import { matchesDatasetFilter } from "./list-filter.js";
 import { datasetName, parseDatasetName, parseVersionName } from "./names.js";
 import { CHUNK_PATH_PREFIX, prepareRead } from "./reader.js";
-import { scanPage } from "@kiln/storage";
+import { parseRequestFilter, scanPage } from "@kiln/storage";
 import { DATASETS, VERSIONS, datasetToProto, newDatasetRecord, versionToProto, type DatasetRecord, type VersionRecord } from "./records.js";
 import { createUploads } from "./uploads.js";
 import { writeSpecFromHeader } from "./write-spec.js";
@@ -82,7 +82,7 @@ export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreSer
 
     async listDatasets(req) {
       const parent = parseParent(req.parent);
-      const filter = req.filter ? parseDatasetFilter(req.filter) : undefined;
+      const filter = req.filter ? parseRequestFilter(req.filter) : undefined;
       const { items: page, nextPageToken } = await scanPage(datasets, {
         prefix: `${parent}/datasets/`,
         pageSize: req.pageSize,
