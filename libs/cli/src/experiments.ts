@@ -1,4 +1,3 @@
-import { unlink } from "node:fs/promises";
 import type { Command } from "commander";
 import type { DataQuery, Kiln } from "@kiln/sdk";
 import { confirm } from "./confirm.js";
@@ -16,7 +15,7 @@ import {
   stats,
   type Stat,
 } from "./experiment-show.js";
-import { formatOf, writeTableFile } from "./formats.js";
+import { checkWritable, formatOf, writeTableFile } from "./formats.js";
 import { printJson, printTable, type Output } from "./output.js";
 
 type Connect = () => Promise<Kiln>;
@@ -69,7 +68,7 @@ export function experimentCommands(program: Command, connect: Connect, output: (
       checkFilter(opts.filter);
       const target = opts.output ?? (opts.csv ? "-" : undefined);
       const format = target && (formatOf(target, opts.csv ? "csv" : undefined) ?? "csv");
-      if (format === "parquet") throw new Error("kiln writes CSV, TSV, JSON, NDJSON or Arrow; Parquet is read-only");
+      if (format) checkWritable(format);
 
       const experiment = (await connect()).experiment(name);
       if (!target || !format) {
@@ -79,18 +78,13 @@ export function experimentCommands(program: Command, connect: Connect, output: (
         return;
       }
       const table = await experiment.dataTable(query);
-      try {
-        await writeTableFile(
-          (async function* () {
-            yield* table.batches;
-          })(),
-          target,
-          format,
-        );
-      } catch (e) {
-        if (target !== "-") await unlink(target).catch(() => {}); // no half-written file left behind
-        throw e;
-      }
+      await writeTableFile(
+        (async function* () {
+          yield* table.batches;
+        })(),
+        target,
+        format,
+      );
       if (target === "-") return;
       if (o.json) return printJson(o, { rows: table.numRows, file: target });
       o.out.write(`wrote ${table.numRows} rows to ${target}\n`);

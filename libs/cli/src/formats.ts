@@ -1,4 +1,5 @@
 import { createReadStream, createWriteStream } from "node:fs";
+import { unlink } from "node:fs/promises";
 import { extname } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -87,9 +88,23 @@ async function* jsonArrayBatches(input: Readable): AsyncGenerator<RecordBatch> {
   yield* parseNdjson(Readable.from([lines]));
 }
 
-/** Writes batches to a file (or stdout for "-") in the given format. */
-export async function writeTableFile(batches: AsyncIterable<RecordBatch>, path: string, format: TableFormat): Promise<void> {
+/** Throws unless kiln can write tables in this format; verbs call it before asking the server for anything. */
+export function checkWritable(format: TableFormat): void {
   if (format === "parquet") throw new Error("kiln writes CSV, TSV, JSON, NDJSON or Arrow; Parquet is read-only");
+}
+
+/** Writes batches to a file (or stdout for "-") in the given format; a file left half-written by a failure is removed. */
+export async function writeTableFile(batches: AsyncIterable<RecordBatch>, path: string, format: TableFormat): Promise<void> {
+  checkWritable(format);
+  try {
+    await writeTable(batches, path, format);
+  } catch (e) {
+    if (path !== "-") await unlink(path).catch(() => {});
+    throw e;
+  }
+}
+
+async function writeTable(batches: AsyncIterable<RecordBatch>, path: string, format: TableFormat): Promise<void> {
   const out = path === "-" ? process.stdout : createWriteStream(path);
   const source = (() => {
     switch (format) {

@@ -1,8 +1,7 @@
-import { unlink } from "node:fs/promises";
 import type { Command } from "commander";
 import type { JobData, JobHandle, JobOptions, Kiln } from "@kiln/sdk";
 import type { RecordBatch } from "apache-arrow";
-import { formatOf, writeTableFile } from "./formats.js";
+import { checkWritable, formatOf, writeTableFile } from "./formats.js";
 import { follow, jobProgress } from "./job-progress.js";
 import { formatMetric, shortDataset, shortModel } from "./job-show.js";
 import { parseJsonPairs } from "./key-values.js";
@@ -59,10 +58,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
     const target = opts.out ?? "-";
     // Checked before submitting, so a typo in -o costs no job.
     const format = formatOf(target, opts.format ?? (target === "-" ? (o.json ? "json" : "csv") : undefined)) ?? "csv";
-    if (format === "parquet") {
-      // formats.ts refuses formats it cannot write before it touches the file: ask it now, not after the job ran.
-      await writeTableFile((async function* (): AsyncGenerator<RecordBatch> {})(), target, format);
-    }
+    checkWritable(format);
     const X = jobData(x, opts.columns);
     const runtimeModel = (await connect()).runtime.model(model);
     const options = { ...jobOptions(opts), output: opts.output };
@@ -88,7 +84,6 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
       await writeTableFile(batches, target, format);
     } catch (e) {
       display.done();
-      if (target !== "-") await unlink(target).catch(() => {}); // no half-written file left behind
       throw e;
     }
     const info = await watching;
