@@ -8,6 +8,12 @@ export interface PublishOptions {
   /** Dedupe id (Nats-Msg-Id): a second publish with the same id within the window is dropped. */
   msgId?: string;
   headers?: Record<string, string>;
+  /**
+   * false: hand the message to the server and return without waiting for the store's
+   * acknowledgement (a fraction of the cost). For notices whose truth lives elsewhere:
+   * one may be lost if the server is down, and a reader right after may not see it yet.
+   */
+  confirm?: boolean;
 }
 
 export interface StreamConfig {

@@ -102,6 +102,11 @@ class NatsBus implements EventBus {
     checkSubject(subject, false);
     const h = natsHeaders();
     for (const [k, v] of Object.entries(options.headers ?? {})) h.set(k, v);
+    if (options.confirm === false) {
+      if (options.msgId) h.set("Nats-Msg-Id", options.msgId);
+      this.nc.publish(subject, data, { headers: h });
+      return;
+    }
     const deadline = Date.now() + PUBLISH_RETRY_MS;
     for (let attempt = 0; ; attempt++) {
       if (!(await this.conn.connected(deadline))) throw busUnavailable(`NATS is not connected; publish to ${subject} failed`);

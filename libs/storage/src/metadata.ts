@@ -23,8 +23,17 @@ export interface ListOptions {
   limit?: number;
 }
 
+/** One compare-and-set of `updateMany`. */
+export interface Replacement<T> {
+  key: string;
+  value: T;
+  expectedRev: number;
+}
+
 export interface Collection<T> {
   get(key: string): Promise<Stored<T> | undefined>;
+  /** The documents of these keys in the same order, undefined where a key is missing. */
+  getMany(keys: readonly string[]): Promise<(Stored<T> | undefined)[]>;
   /** Throws KilnError AlreadyExists (reason ALREADY_EXISTS) if the key exists. */
   create(key: string, value: T): Promise<Stored<T>>;
   /**
@@ -32,6 +41,16 @@ export interface Collection<T> {
    * REVISION_CONFLICT) on a rev mismatch, NotFound (reason NOT_FOUND) if missing.
    */
   update(key: string, value: T, expectedRev: number): Promise<Stored<T>>;
+  /**
+   * Creates every key, all or none: AlreadyExists (reason ALREADY_EXISTS) naming the
+   * first key that exists, and nothing stays created.
+   */
+  createMany(items: readonly { key: string; value: T }[]): Promise<Stored<T>[]>;
+  /**
+   * A compare-and-set per item, each on its own (a stale one does not stop the others);
+   * per item, in order: the new document, "conflict" (rev mismatch) or "missing".
+   */
+  updateMany(items: readonly Replacement<T>[]): Promise<(Stored<T> | "conflict" | "missing")[]>;
   /** Deletes the key (only at expectedRev if given). Returns whether a row was deleted. */
   delete(key: string, expectedRev?: number): Promise<boolean>;
   /** Deletes every key with the prefix; returns how many. */

@@ -1,6 +1,6 @@
-import { MongoClient, MongoServerError, type Collection as MongoCollection } from "mongodb";
+import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection as MongoCollection } from "mongodb";
 import { aborted, alreadyExists, invalidArgument, notFound } from "@kiln/core";
-import type { Collection, ListOptions, MetadataStore, Stored } from "./metadata.js";
+import type { Collection, ListOptions, MetadataStore, Replacement, Stored } from "./metadata.js";
 
 interface Doc {
   _id: string;
@@ -37,6 +37,10 @@ function mongoCollection<T>(c: MongoCollection<Doc>): Collection<T> {
       const d = await c.findOne({ _id: key });
       return d ? stored(d) : undefined;
     },
+    async getMany(keys) {
+      const found = new Map((await c.find({ _id: { $in: [...keys] } }).toArray()).map((d) => [d._id, stored(d)]));
+      return keys.map((key) => found.get(key));
+    },
     async create(key, value) {
       try {
         await c.insertOne({ _id: key, rev: 1, value });
@@ -51,6 +55,30 @@ function mongoCollection<T>(c: MongoCollection<Doc>): Collection<T> {
       if (r.matchedCount === 1) return { key, rev: expectedRev + 1, value };
       if (!(await c.findOne({ _id: key }, { projection: { _id: 1 } }))) throw notFound("NOT_FOUND", `${key} not found`);
       throw aborted("REVISION_CONFLICT", `${key} changed since revision ${expectedRev}`);
+    },
+    async createMany(items) {
+      if (items.length === 0) return [];
+      try {
+        await c.insertMany(items.map(({ key, value }) => ({ _id: key, rev: 1, value })), { ordered: true });
+      } catch (e) {
+        if (!(e instanceof MongoBulkWriteError && e.code === DUPLICATE_KEY)) throw e;
+        // No multi-document transaction here: an ordered insert stops at the duplicate,
+        // so the documents before it are the ones this call made; take them back.
+        const made = e.insertedCount;
+        await c.deleteMany({ _id: { $in: items.slice(0, made).map((i) => i.key) }, rev: 1 });
+        throw alreadyExists("ALREADY_EXISTS", `${items[made]!.key} already exists`);
+      }
+      return items.map(({ key, value }) => ({ key, rev: 1, value }));
+    },
+    async updateMany(items: readonly Replacement<T>[]) {
+      // Each its own compare-and-set; sent together, they travel concurrently.
+      return Promise.all(
+        items.map(async ({ key, value, expectedRev }): Promise<Stored<T> | "conflict" | "missing"> => {
+          const r = await c.updateOne({ _id: key, rev: expectedRev }, { $set: { value, rev: expectedRev + 1 } });
+          if (r.matchedCount === 1) return { key, rev: expectedRev + 1, value };
+          return (await c.findOne({ _id: key }, { projection: { _id: 1 } })) ? "conflict" : "missing";
+        }),
+      );
     },
     async delete(key, expectedRev) {
       const r = await c.deleteOne(expectedRev === undefined ? { _id: key } : { _id: key, rev: expectedRev });

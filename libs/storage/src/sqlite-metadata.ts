@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import { aborted, alreadyExists, invalidArgument, notFound } from "@kiln/core";
-import type { Collection, ListOptions, MetadataStore, Stored } from "./metadata.js";
+import type { Collection, ListOptions, MetadataStore, Replacement, Stored } from "./metadata.js";
 
 const COLLECTION_NAME = /^[a-z][a-z0-9_]{0,62}$/;
 
@@ -44,12 +44,28 @@ function sqliteCollection<T>(db: Database.Database, name: string): Collection<T>
     asc: db.prepare(`SELECT key, rev, value FROM "${name}" WHERE key >= ? AND key < ? AND key > ? ORDER BY key ASC LIMIT ?`),
     desc: db.prepare(`SELECT key, rev, value FROM "${name}" WHERE key >= ? AND key < ? AND key < ? ORDER BY key DESC LIMIT ?`),
   };
+  const createAll = db.transaction((items: readonly { key: string; value: T }[]) => {
+    for (const { key, value } of items) {
+      // Throwing rolls the whole transaction back.
+      if (insert.run(key, JSON.stringify(value)).changes === 0) throw alreadyExists("ALREADY_EXISTS", `${key} already exists`);
+    }
+  });
+  const updateAll = db.transaction((items: readonly Replacement<T>[]) =>
+    items.map(({ key, value, expectedRev }): Stored<T> | "conflict" | "missing" => {
+      if (update.run(JSON.stringify(value), key, expectedRev).changes === 1) return { key, rev: expectedRev + 1, value };
+      return get.get(key) ? "conflict" : "missing";
+    }),
+  );
+  const getAll = db.transaction((keys: readonly string[]) => keys.map((key) => get.get(key)));
   const row = (r: { key: string; rev: number; value: string }): Stored<T> => ({ key: r.key, rev: r.rev, value: JSON.parse(r.value) as T });
 
   return {
     async get(key) {
       const r = get.get(key);
       return r && row(r);
+    },
+    async getMany(keys) {
+      return getAll(keys).map((r) => r && row(r));
     },
     async create(key, value) {
       if (insert.run(key, JSON.stringify(value)).changes === 0) throw alreadyExists("ALREADY_EXISTS", `${key} already exists`);
@@ -59,6 +75,13 @@ function sqliteCollection<T>(db: Database.Database, name: string): Collection<T>
       if (update.run(JSON.stringify(value), key, expectedRev).changes === 1) return { key, rev: expectedRev + 1, value };
       if (!get.get(key)) throw notFound("NOT_FOUND", `${key} not found`);
       throw aborted("REVISION_CONFLICT", `${key} changed since revision ${expectedRev}`);
+    },
+    async createMany(items) {
+      createAll(items);
+      return items.map(({ key, value }) => ({ key, rev: 1, value }));
+    },
+    async updateMany(items) {
+      return updateAll(items);
     },
     async delete(key, expectedRev) {
       return (expectedRev === undefined ? del.run(key) : delAt.run(key, expectedRev)).changes > 0;

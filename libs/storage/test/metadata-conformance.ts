@@ -37,6 +37,35 @@ export function describeMetadataStore(name: string, make: MakeMetadataStore, opt
       expect((await c.get("k"))?.value).toBe(3);
     });
 
+    it("gets, creates and updates many at once", async () => {
+      const c = col<number>();
+      expect(await c.createMany([{ key: "a", value: 1 }, { key: "b", value: 2 }])).toEqual([
+        { key: "a", rev: 1, value: 1 },
+        { key: "b", rev: 1, value: 2 },
+      ]);
+      expect(await c.getMany(["b", "missing", "a"])).toEqual([{ key: "b", rev: 1, value: 2 }, undefined, { key: "a", rev: 1, value: 1 }]);
+      expect(await c.getMany([])).toEqual([]);
+      const results = await c.updateMany([
+        { key: "a", value: 10, expectedRev: 1 },
+        { key: "b", value: 20, expectedRev: 7 },
+        { key: "z", value: 30, expectedRev: 1 },
+      ]);
+      expect(results).toEqual([{ key: "a", rev: 2, value: 10 }, "conflict", "missing"]);
+      expect((await c.getMany(["a", "b"])).map((s) => s?.value)).toEqual([10, 2]);
+    });
+
+    it("creates many all or none: one existing key leaves nothing new", async () => {
+      const c = col<number>();
+      await c.create("c", 1);
+      await expect(c.createMany([{ key: "a", value: 1 }, { key: "b", value: 1 }, { key: "c", value: 2 }, { key: "d", value: 1 }])).rejects.toMatchObject({
+        code: Code.AlreadyExists,
+        reason: "ALREADY_EXISTS",
+        message: expect.stringContaining("c already exists"),
+      });
+      expect(await c.getMany(["a", "b", "c", "d"])).toEqual([undefined, undefined, { key: "c", rev: 1, value: 1 }, undefined]);
+      expect(await c.createMany([])).toEqual([]);
+    });
+
     it("lists in key order with prefix, after, reverse and limit; counts; deletes by prefix", async () => {
       const c = col<string>();
       const keys = ["p/a/1", "p/a/2", "p/a/10", "p/b/1", "q/1", "p/a/3"];

@@ -118,6 +118,35 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect(info.attempts).toHaveLength(1); // not worth a retry
   });
 
+  it("submitMany: one call for many jobs, handles in order, local data sent along; a bad spec fails the call with its index and leaves no data", async () => {
+    const model = unique("clf");
+    await kiln.models.put(model, new LogisticRegression().fit(data.X.map((r) => [r.x0, r.x1]), data.labels));
+    const handles = await kiln.runtime.submitMany([
+      { kind: "noop", params: { sleep_ms: 1 } },
+      { kind: "predict", model, x: "blobs-x" },
+      { kind: "predict", model, x: data.X.slice(0, 7) },
+      { kind: "score", model: `${model}:1`, x: "blobs-x", y: "blobs-y" },
+    ]);
+    expect(handles.map((h) => h.name)).toEqual([...handles.map((h) => h.name)].sort());
+    expect(((await handles[0]!.get()) as { state: string }).state).toBe("succeeded");
+    expect(((await handles[1]!.get()) as Table).numRows).toBe(400);
+    expect(((await handles[2]!.get()) as Table).numRows).toBe(7);
+    expect(((await handles[3]!.get()) as Record<string, number>).accuracy).toBeGreaterThan(0.9);
+
+    const before = new Set((await kiln.datasets.list()).map((d) => d.name));
+    const err = await kiln.runtime
+      .submitMany([
+        { kind: "predict", model, x: data.X.slice(0, 3) },
+        { kind: "predict", model: "no-such-model", x: "blobs-x" },
+      ])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect((err as Error).message).toMatch(/requests\[1\]: /);
+    // The first spec's local data went up as a temporary dataset; the failed call took it back.
+    expect((await kiln.datasets.list()).filter((d) => !before.has(d.name))).toEqual([]);
+    await expect(kiln.runtime.submitMany([{ kind: "nonsense" as "noop" }])).rejects.toThrow(/unknown job kind "nonsense"/);
+  });
+
   it("lists jobs and the embedded executor", async () => {
     const jobs = await kiln.runtime.jobs({ limit: 5 });
     expect(jobs.length).toBeGreaterThan(0);

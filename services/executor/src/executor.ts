@@ -1,11 +1,18 @@
 import { hostname } from "node:os";
-import { create, fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
+import { isKilnError } from "@kiln/core";
 import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { BusMessage, Subscription } from "@kiln/bus";
 import {
   ExecutorSchema,
   QueuedJobSchema,
   type FinishAttemptResponse,
+  type FinishAttemptRequestSchema,
+  type JobError,
+  JobErrorSchema,
+  type StartAttemptRequestSchema,
+  type StartAttemptResponse,
   type Job,
   type JobQueue,
   type JobResult,
@@ -18,11 +25,23 @@ import { JobFailure, jobErrorOf, Stopped, toJobFailure } from "./job-failure.js"
 import { JobTracker } from "./job-tracking.js";
 import { ProgressReporter } from "./progress.js";
 import { ResultPublisher } from "./results.js";
+import { Batcher } from "./batcher.js";
 import { runJob } from "./run-job.js";
+
+/** A batch answer's items as the Batcher takes them. */
+function outcomes<Res>(results: { outcome: { case: "response"; value: Res } | { case: "error"; value: JobError } | { case: undefined; value?: undefined } }[]): ({ response: Res } | { error: JobError })[] {
+  return results.map(({ outcome }) => {
+    if (outcome.case === "response") return { response: outcome.value };
+    if (outcome.case === "error") return { error: outcome.value };
+    return { error: create(JobErrorSchema, { code: "INTERNAL", reason: "NO_OUTCOME", message: "the scheduler answered with neither a response nor an error" }) };
+  });
+}
 
 type Outcome = { result: JobResult } | { failure: JobFailure } | { stopped: Stopped };
 
 const FINISH_TRIES = 5;
+/** Pull loops per queue (each a subscription holding at most one message). */
+const MAX_PULLERS = 8;
 
 /**
  * Pulls jobs from every queue its labels serve, runs up to `slots` at once, keeps each
@@ -32,18 +51,26 @@ const FINISH_TRIES = 5;
 export class Executor {
   private readonly running = new Map<string, AbortController>();
   private readonly backlog: BusMessage[] = [];
-  private readonly queues = new Map<string, Subscription>();
-  private readonly waiting: (() => void)[] = [];
+  private readonly queues = new Map<string, Subscription[]>();
+  /** Pull loops waiting for a free slot. */
+  private readonly waiting: { extra: boolean; wake: () => void }[] = [];
   private readonly startTime = new Date();
   private active = 0;
+  /** Pull loops waiting for a message. */
+  private pulling = 0;
   private stopped = false;
   private heartbeatMs: number;
   private timer: NodeJS.Timeout | undefined;
   private backlogTimer: NodeJS.Timeout | undefined;
   private resultsPrefix = RESULTS_SUBJECT_PREFIX;
 
+  private readonly starts: Batcher<MessageInitShape<typeof StartAttemptRequestSchema>, StartAttemptResponse>;
+  private readonly finishes: Batcher<MessageInitShape<typeof FinishAttemptRequestSchema>, FinishAttemptResponse>;
+
   constructor(private readonly deps: ExecutorDeps) {
     this.heartbeatMs = deps.heartbeatMs;
+    this.starts = new Batcher(async (requests) => outcomes<StartAttemptResponse>((await deps.control.startAttempts({ requests })).results));
+    this.finishes = new Batcher(async (requests) => outcomes<FinishAttemptResponse>((await deps.control.finishAttempts({ requests })).results));
   }
 
   /** Registers with the scheduler and starts pulling; resolves after the first heartbeat attempt. */
@@ -58,8 +85,11 @@ export class Executor {
     clearInterval(this.backlogTimer);
     for (const controller of this.running.values()) controller.abort(new Stopped("shutdown"));
     for (const msg of this.backlog.splice(0)) msg.nak();
-    await Promise.all([...this.queues.values()].map((s) => s.stop().catch(() => {})));
-    this.waiting.splice(0).forEach((wake) => wake());
+    await Promise.all([...this.queues.values()].flat().map((s) => s.stop().catch(() => {})));
+    for (const loop of this.waiting.splice(0)) {
+      this.pulling++; // what a woken loop gives back
+      loop.wake();
+    }
     for (let i = 0; i < 100 && this.active > 0; i++) await new Promise((r) => setTimeout(r, 20));
   }
 
@@ -84,37 +114,60 @@ export class Executor {
     if (!this.stopped) this.timer = setTimeout(() => void this.beat(), this.heartbeatMs);
   }
 
+  /**
+   * Pulls with several subscriptions at once (each holds at most the one message it
+   * pulled), so a busy executor has a pull under way per free slot instead of one message
+   * per round trip. Each queue's first loop pulls whenever a slot is free, as if alone (so
+   * one queue's waiting pulls never starve another queue); the others only for slots no
+   * pull under way has claimed yet.
+   */
   private async serve(queue: JobQueue): Promise<void> {
-    const sub = await this.deps.bus.subscribe({
-      stream: QUEUE_STREAM.name,
-      durable: queue.consumer,
-      filterSubject: queue.subject,
-      ackWaitMs: this.deps.jobAckWaitMs,
-      maxDeliver: -1, // the scheduler counts attempts; the queue never gives up on a job
-    });
-    this.queues.set(queue.consumer, sub);
+    const subs: Subscription[] = [];
+    for (let i = 0; i < Math.min(this.deps.slots, MAX_PULLERS); i++) {
+      subs.push(
+        await this.deps.bus.subscribe({
+          stream: QUEUE_STREAM.name,
+          durable: queue.consumer,
+          filterSubject: queue.subject,
+          ackWaitMs: this.deps.jobAckWaitMs,
+          maxDeliver: -1, // the scheduler counts attempts; the queue never gives up on a job
+        }),
+      );
+    }
+    this.queues.set(queue.consumer, subs);
     this.deps.logger.info({ queue: queue.subject, labels: queue.labels }, "serving a job queue");
-    void this.pull(sub);
+    subs.forEach((sub, i) => void this.pull(sub, i > 0));
   }
 
-  private async pull(sub: Subscription): Promise<void> {
+  private async pull(sub: Subscription, extra: boolean): Promise<void> {
     const messages = sub[Symbol.asyncIterator]();
     while (!this.stopped) {
-      await this.capacity();
-      if (this.stopped) break;
-      const next = await messages.next().catch((e: unknown) => {
-        this.deps.logger.warn({ err: e }, "pulling a job failed");
-        return { done: true as const, value: undefined };
-      });
+      await this.mayPull(extra);
+      const next = this.stopped
+        ? { done: true as const, value: undefined }
+        : await messages.next().catch((e: unknown) => {
+            this.deps.logger.warn({ err: e }, "pulling a job failed");
+            return { done: true as const, value: undefined };
+          });
+      this.pulling--;
       if (next.done) break;
       this.accept(next.value);
     }
+    this.next();
   }
 
-  /** Resolves when a slot is free. Several queues may each pull one then: extras wait in the backlog. */
-  private capacity(): Promise<void> {
-    if (this.active + this.backlog.length < this.deps.slots) return Promise.resolve();
-    return new Promise((resolve) => this.waiting.push(resolve));
+  private canPull(extra: boolean): boolean {
+    const busy = this.active + this.backlog.length;
+    return busy + (extra ? this.pulling : 0) < this.deps.slots;
+  }
+
+  /** Resolves when this loop may pull; its pull counts in `pulling` from then on. */
+  private mayPull(extra: boolean): Promise<void> {
+    if (this.canPull(extra)) {
+      this.pulling++;
+      return Promise.resolve();
+    }
+    return new Promise((wake) => this.waiting.push({ extra, wake }));
   }
 
   private accept(msg: BusMessage): void {
@@ -151,7 +204,16 @@ export class Executor {
       this.backlogTimer = undefined;
     }
     if (queued) return void this.handle(queued);
-    while (this.waiting.length && this.active + this.backlog.length < this.deps.slots) this.waiting.shift()!();
+    for (let i = 0; i < this.waiting.length; ) {
+      const loop = this.waiting[i]!;
+      if (!this.canPull(loop.extra)) {
+        i++;
+        continue;
+      }
+      this.waiting.splice(i, 1);
+      this.pulling++; // counted now, so the next check sees this loop's pull
+      loop.wake();
+    }
   }
 
   private async process(msg: BusMessage): Promise<void> {
@@ -162,7 +224,15 @@ export class Executor {
       this.deps.logger.error({ subject: msg.subject }, "dropping a message that is not a queued job");
       return msg.term();
     }
-    const start = await this.deps.control.startAttempt({ name, executor: this.deps.name });
+    const start = await this.starts.call({ name, executor: this.deps.name }).catch((e: unknown) => {
+      if (isKilnError(e, Code.NotFound)) return undefined;
+      throw e;
+    });
+    if (!start) {
+      // Its submit failed after the message went out (the job was taken back): nothing to run.
+      this.deps.logger.warn({ job: name }, "dropping a queued message of a job that does not exist");
+      return msg.ack();
+    }
     if (!start.run) return msg.ack(); // cancelled, finished or out of attempts
     const outcome = await this.attempt(start.job!, start.attempt);
     if ("stopped" in outcome && outcome.stopped.why === "shutdown") return msg.nak();
@@ -222,7 +292,7 @@ export class Executor {
           : { name, attempt, outcome: { case: "error" as const, value: jobErrorOf(new JobFailure("CANCELLED", "STOPPED", outcome.stopped.message)) } };
     for (let tries = 1; ; tries++) {
       try {
-        return await this.deps.control.finishAttempt(request);
+        return await this.finishes.call(request);
       } catch (e) {
         if (tries >= FINISH_TRIES) throw e;
         await new Promise((r) => setTimeout(r, 200 * 2 ** tries));

@@ -3,7 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Table } from "apache-arrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { connectNatsBus } from "@kiln/bus";
 import { startNatsServer, type NatsServer } from "@kiln/bus/testing";
+import { QueuedJobSchema } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { DeadlineExceededError, InternalError, Kiln, type JobInfo } from "@kiln/sdk";
 import { startService, type ServiceProcess } from "./processes.js";
 
@@ -125,6 +128,22 @@ describe("the runtime as separate processes over NATS JetStream (store, registry
     expect(err).toBeInstanceOf(InternalError);
     expect((err as Error).message).toMatch(/failed after 2 attempts: boom/);
     expect((await poison.info()).attempts.map((a) => a.error?.message)).toEqual(["boom", "boom"]);
+  }, 60_000);
+
+  it("runs jobs submitted together on both executors, and drops a queued message whose job does not exist", async () => {
+    const bus = await connectNatsBus({ servers: nats.url });
+    const stray = `projects/default/jobs/${Date.now().toString(36)}stray`;
+    await bus.publish("kiln.runtime.v1.queue.any", toBinary(QueuedJobSchema, create(QueuedJobSchema, { name: stray })));
+    await bus.close();
+    const handles = await kiln.runtime.submitMany(Array.from({ length: 60 }, (_, i) => ({ kind: "noop" as const, params: { i } })));
+    const done = (await Promise.all(handles.map((h) => h.get()))) as JobInfo[];
+    expect(done.map((j) => j.state)).toEqual(Array(60).fill("succeeded"));
+    expect(new Set(done.map((j) => j.attempts[0]!.executor)).size).toBeGreaterThan(1);
+    const dropped = () => executors.flatMap((e) => e.logs).filter((l) => l.msg === "dropping a queued message of a job that does not exist" && l.job === stray);
+    await until("the stray message to be dropped", async () => (dropped().length ? true : undefined));
+    // Acked, not put back: no executor sees it again.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(dropped()).toHaveLength(1);
   }, 60_000);
 
   it("stops a cancelled job within a second and fails a job past its timeout with DEADLINE_EXCEEDED", async () => {

@@ -9,6 +9,8 @@ export interface ServiceProcess {
   child: ChildProcess;
   /** The server's URL (services that listen). */
   url: string;
+  /** Its log entries since it was ready. */
+  logs: { msg: string; [field: string]: unknown }[];
   stop(): Promise<void>;
   /** SIGKILL: no cleanup, like a crash. */
   kill(): Promise<void>;
@@ -23,19 +25,25 @@ export async function startService(name: string, env: Record<string, string>): P
     env: { ...process.env, KILN_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   let url = "";
-  for await (const line of lines) {
-    const entry = JSON.parse(line) as { msg: string; url?: string };
+  for (let next = await lines.next(); !next.done; next = await lines.next()) {
+    const entry = JSON.parse(next.value) as { msg: string; url?: string };
     if (entry.msg === "listening") url = entry.url!;
     if (entry.msg === "listening" || entry.msg === "executor running") break;
   }
   if (child.exitCode !== null) throw new Error(`${name} exited before it was ready`);
-  child.stdout!.resume(); // keep draining its log
+  const logs: ServiceProcess["logs"] = [];
+  void (async () => {
+    for (let next = await lines.next(); !next.done; next = await lines.next()) {
+      if (next.value.startsWith("{")) logs.push(JSON.parse(next.value) as ServiceProcess["logs"][number]);
+    }
+  })();
   const exited = once(child, "exit");
   return {
     child,
     url,
+    logs,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGTERM");

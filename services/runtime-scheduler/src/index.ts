@@ -11,6 +11,7 @@ export type { SchedulerDeps, SchedulerSettings } from "./deps.js";
 export { QUEUE_STREAM } from "./queues.js";
 export { RESULTS_STREAM, RESULTS_SUBJECT_PREFIX, SEQ_HEADER, END_HEADER } from "./results.js";
 export { EVENT_STREAM } from "./job-store.js";
+export { codeName, codeOf } from "./job-errors.js";
 export { TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "./submit.js";
 
 /** Prepares the scheduler's streams (events, the job queues, results); call once before serving. */

@@ -1,8 +1,9 @@
-import { clone, create, fromJson, toBinary, toJson, type JsonValue } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { clone, fromBinary, fromJson, toBinary, type JsonValue } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { TimestampSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { aborted, isKilnError, notFound } from "@kiln/core";
-import { JobEventSchema, JobSchema, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { JobSchema, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { SchedulerDeps } from "./deps.js";
 import type { JobWatchers } from "./watchers.js";
 
@@ -10,9 +11,14 @@ export const EVENT_STREAM = { name: "KILN_RUNTIME", subjects: ["kiln.runtime.v1.
 
 export type JobTransition = "queued" | "started" | "requeued" | "succeeded" | "failed" | "cancelled";
 
+/**
+ * A stored job: the Job message as binary protobuf in base64 (a third of the cost of its
+ * JSON form to read and write, and the same bytes go into the job's events). Records
+ * written before carry `job`, the JSON form, and still read.
+ */
 export interface JobRecord {
-  /** The Job message in its JSON form. */
-  job: JsonValue;
+  pb?: string;
+  job?: JsonValue;
 }
 
 /** What handlers get: the dependencies, plus the watchers of this scheduler process. */
@@ -37,61 +43,118 @@ export function nowOf(deps: SchedulerDeps): Date {
 export async function readJob(deps: SchedulerDeps, name: string): Promise<{ job: Job; rev: number }> {
   const stored = await jobs(deps).get(name);
   if (!stored) throw notFound("JOB_NOT_FOUND", `job ${name} does not exist`, { job: name });
-  return { job: fromJson(JobSchema, stored.value.job), rev: stored.rev };
+  return { job: decodeJob(stored.value), rev: stored.rev };
 }
 
 export function decodeJob(record: JobRecord): Job {
-  return fromJson(JobSchema, record.job);
+  if (record.pb !== undefined) return fromBinary(JobSchema, Buffer.from(record.pb, "base64"));
+  return fromJson(JobSchema, record.job ?? {});
 }
 
-export async function insertJob(s: Scheduler, job: Job): Promise<void> {
-  await jobs(s).create(job.name, { job: toJson(JobSchema, job) });
-  await announce(s, job, "queued");
+/** A job encoded once, for its record and its event. */
+interface EncodedJob {
+  job: Job;
+  bytes: Uint8Array;
+  record: JobRecord;
 }
 
-export async function removeJob(deps: SchedulerDeps, name: string): Promise<void> {
-  await jobs(deps).delete(name);
+function encodeJob(job: Job): EncodedJob {
+  const bytes = toBinary(JobSchema, job);
+  return { job, bytes, record: { pb: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64") } };
+}
+
+/** Stores new jobs (all or none) and announces them queued. */
+export async function insertJobs(s: Scheduler, queued: readonly Job[]): Promise<void> {
+  const encoded = queued.map(encodeJob);
+  await jobs(s).createMany(encoded.map((e) => ({ key: e.job.name, value: e.record })));
+  await Promise.all(encoded.map((e) => announce(s, e, "queued")));
+}
+
+export async function removeJobs(deps: SchedulerDeps, names: readonly string[]): Promise<void> {
+  await Promise.all(names.map((name) => jobs(deps).delete(name)));
 }
 
 /**
- * Applies `change` to the stored job with optimistic concurrency. `change` edits its copy
- * and returns the transition it made (published on the bus), "progress" for a change
- * only watchers hear of, or undefined to leave the job as it is.
+ * Edits a copy of the job and returns the transition it made (published on the bus),
+ * "progress" for a change only watchers hear of, or undefined to leave the job as it is.
  */
-export async function changeJob(
-  s: Scheduler,
-  name: string,
-  change: (job: Job, now: Date) => JobTransition | "progress" | undefined,
-): Promise<{ job: Job; changed: JobTransition | "progress" | undefined }> {
-  for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
-    const { job: current, rev } = await readJob(s, name);
-    const job = clone(JobSchema, current);
-    const now = nowOf(s);
-    const changed = change(job, now);
-    if (!changed) return { job: current, changed };
-    job.updateTime = timestampFromDate(now);
-    try {
-      await jobs(s).update(name, { job: toJson(JobSchema, job) }, rev);
-    } catch (e) {
-      if (isKilnError(e, Code.Aborted)) continue;
-      throw e;
-    }
-    if (changed === "progress") s.watchers.notify(job);
-    else await announce(s, job, changed);
-    return { job, changed };
-  }
-  throw aborted("JOB_CONTENTION", `too many concurrent changes to ${name}; try again`);
+export type JobChange = (job: Job, now: Date) => JobTransition | "progress" | undefined;
+
+export interface ChangedJob {
+  job: Job;
+  changed: JobTransition | "progress" | undefined;
 }
 
-async function announce(s: Scheduler, job: Job, transition: JobTransition): Promise<void> {
+/** Applies `change` to the stored job with optimistic concurrency. */
+export async function changeJob(s: Scheduler, name: string, change: JobChange): Promise<ChangedJob> {
+  const [outcome] = await changeJobs(s, [{ name, change }]);
+  if (outcome instanceof Error) throw outcome;
+  return outcome!;
+}
+
+/**
+ * Applies each change to its stored job, all read in one go and written in one go, each
+ * with its own compare-and-set: a job changed meanwhile is read again and its change
+ * retried. Per change, in order: the outcome, or the error that change met (NotFound,
+ * or Aborted after too many conflicts); an Error in place of a change is passed through.
+ */
+export async function changeJobs(s: Scheduler, requests: readonly ({ name: string; change: JobChange } | Error)[]): Promise<(ChangedJob | Error)[]> {
+  const outcomes: (ChangedJob | Error | undefined)[] = requests.map((r) => (r instanceof Error ? r : undefined));
+  let pending = requests.flatMap((r, i) => (r instanceof Error ? [] : [i]));
+  const request = (i: number) => requests[i] as { name: string; change: JobChange };
+  for (let attempt = 0; attempt < MAX_TRIES && pending.length; attempt++) {
+    const stored = await jobs(s).getMany(pending.map((i) => request(i).name));
+    const now = nowOf(s);
+    const writes: { index: number; encoded: EncodedJob; changed: JobTransition | "progress"; rev: number }[] = [];
+    pending.forEach((index, k) => {
+      const { name, change } = request(index);
+      const record = stored[k];
+      if (!record) return void (outcomes[index] = notFound("JOB_NOT_FOUND", `job ${name} does not exist`, { job: name }));
+      const current = decodeJob(record.value);
+      const job = clone(JobSchema, current);
+      const changed = change(job, now);
+      if (!changed) return void (outcomes[index] = { job: current, changed });
+      job.updateTime = timestampFromDate(now);
+      writes.push({ index, encoded: encodeJob(job), changed, rev: record.rev });
+    });
+    // The same job twice in one batch: the second write meets the first's revision and is retried.
+    const written = await jobs(s).updateMany(writes.map((w) => ({ key: w.encoded.job.name, value: w.encoded.record, expectedRev: w.rev })));
+    pending = [];
+    const announced: Promise<void>[] = [];
+    written.forEach((result, k) => {
+      const { index, encoded, changed } = writes[k]!;
+      const { job } = encoded;
+      if (result === "conflict") return void pending.push(index);
+      if (result === "missing") return void (outcomes[index] = notFound("JOB_NOT_FOUND", `job ${job.name} does not exist`, { job: job.name }));
+      outcomes[index] = { job, changed };
+      if (changed === "progress") s.watchers.notify(job);
+      else announced.push(announce(s, encoded, changed));
+    });
+    await Promise.all(announced);
+  }
+  for (const index of pending) outcomes[index] = aborted("JOB_CONTENTION", `too many concurrent changes to ${request(index).name}; try again`);
+  return outcomes as (ChangedJob | Error)[];
+}
+
+async function announce(s: Scheduler, { job, bytes }: EncodedJob, transition: JobTransition): Promise<void> {
   s.watchers.notify(job);
   if (isFinal(job.state)) void dropTemporaryInputs(s, job);
-  const event = create(JobEventSchema, { job, time: timestampFromDate(nowOf(s)) });
   const msgId = `${job.name}:${transition}:${job.attempts.length}`;
-  await s.bus.publish(`kiln.runtime.v1.job.${transition}`, toBinary(JobEventSchema, event), { msgId }).catch((e: unknown) => {
+  // Events are notices (the record is the truth), so they go without waiting for JetStream's acknowledgement.
+  await s.bus.publish(`kiln.runtime.v1.job.${transition}`, jobEvent(bytes, nowOf(s)), { msgId, confirm: false }).catch((e: unknown) => {
     // The job record is the truth; a lost event must not fail the change that caused it.
     s.logger.warn({ err: e, job: job.name, transition }, "could not publish a job event");
   });
+}
+
+/** A JobEvent's bytes around the job's, already encoded: field 1 the job, field 2 the time. */
+function jobEvent(jobBytes: Uint8Array, time: Date): Uint8Array {
+  return new BinaryWriter()
+    .tag(1, WireType.LengthDelimited)
+    .bytes(jobBytes)
+    .tag(2, WireType.LengthDelimited)
+    .bytes(toBinary(TimestampSchema, timestampFromDate(time)))
+    .finish();
 }
 
 /** Inputs made for the job (from a client's local data) go once the job is over. */

@@ -14,9 +14,11 @@ export function parseJobName(name: string): { project: string; id: string } {
  * Job ids sort by creation time (a millisecond timestamp, then randomness), so a key
  * scan lists jobs oldest first and a reverse scan newest first.
  */
-export function newJobId(now: Date): string {
+/** Ids for jobs submitted together share the random part and end with their index, so they list in order. */
+export function newJobIds(now: Date, count: number): string[] {
   const time = now.getTime().toString(36).padStart(9, "0");
-  return `${time}${randomBytes(6).toString("hex")}`;
+  const batch = randomBytes(4).toString("hex");
+  return Array.from({ length: count }, (_, i) => `${time}${batch}${i.toString(16).padStart(4, "0")}`);
 }
 
 export function jobsPrefix(project: string): string {

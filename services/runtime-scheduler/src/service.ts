@@ -1,17 +1,20 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { ExecutorService, RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { finishAttempt, reportProgress, startAttempt } from "./attempts.js";
+import { finishAttempts, finishResults, reportProgress, single, startAttempts, startResults } from "./attempts.js";
 import { heartbeat, listExecutors } from "./executors.js";
 import type { Scheduler } from "./job-store.js";
 import { cancelJob, getJob, listJobs } from "./jobs.js";
 import { readJobResults } from "./results.js";
-import { submitJob } from "./submit.js";
+import { submitJob, submitJobs } from "./submit.js";
 import { watchJob } from "./watch.js";
 
 export function createRuntimeService(s: Scheduler): ServiceImpl<typeof RuntimeService> {
   return {
     async submitJob(req) {
       return { job: await submitJob(s, req) };
+    },
+    async submitJobs(req) {
+      return { jobs: await submitJobs(s, req.parent, req.requests) };
     },
     async getJob(req) {
       return { job: await getJob(s, req.name) };
@@ -37,10 +40,12 @@ export function createRuntimeService(s: Scheduler): ServiceImpl<typeof RuntimeSe
 export function createExecutorService(s: Scheduler): ServiceImpl<typeof ExecutorService> {
   return {
     heartbeat: (req) => heartbeat(s, req),
-    startAttempt: (req) => startAttempt(s, req),
+    startAttempt: async (req) => single(await startAttempts(s, [req])),
     async reportProgress(req) {
       return { stop: await reportProgress(s, req) };
     },
-    finishAttempt: (req) => finishAttempt(s, req),
+    finishAttempt: async (req) => single(await finishAttempts(s, [req])),
+    startAttempts: async (req) => ({ results: startResults(s, await startAttempts(s, req.requests)) }),
+    finishAttempts: async (req) => ({ results: finishResults(s, await finishAttempts(s, req.requests)) }),
   };
 }

@@ -2,7 +2,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { alreadyExists, checkId, errorReason, failedPrecondition, invalidArgument, isKilnError, notFound, parseParent } from "@kiln/core";
+import { alreadyExists, checkId, errorReason, failedPrecondition, invalidArgument, isKilnError, KilnError, notFound, parseParent, printable } from "@kiln/core";
 import {
   JobInputSchema,
   JobKind,
@@ -14,9 +14,10 @@ import {
   type JobInput,
   type SubmitJobRequest,
 } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT } from "./deps.js";
-import { insertJob, nowOf, readJob, removeJob, type Scheduler } from "./job-store.js";
-import { newJobId, parseDatasetName, parseModelRef } from "./names.js";
+import { insertJobs, nowOf, readJob, removeJobs, type Scheduler } from "./job-store.js";
+import { newJobIds, parseDatasetName, parseModelRef } from "./names.js";
 import { ensureQueue, normalizeLabels, queueFor } from "./queues.js";
 
 /** The attachment (or file format) that holds a model's trainable kiln.ml state. */
@@ -26,42 +27,125 @@ export const TRAINABLE_FORMAT = "kiln-ml";
 const NEEDS_Y = new Set([JobKind.SCORE]);
 const TRAINS = new Set([JobKind.FIT, JobKind.PARTIAL_FIT]);
 
+/** Jobs one SubmitJobs call may queue. */
+export const MAX_SUBMIT_BATCH = 1000;
+
 /**
  * Checks a job (its model and input datasets must exist; the model's version and the
  * inputs' versions are pinned now), stores it QUEUED and publishes it to its queue.
  */
 export async function submitJob(s: Scheduler, req: SubmitJobRequest): Promise<Job> {
-  const project = parseParent(req.parent);
-  const given = req.job ?? create(JobSchema);
+  return (await submitJobs(s, req.parent, [req], false))[0]!;
+}
+
+/**
+ * Submits jobs of one project together, all or none: every request is checked before
+ * anything is stored, the jobs are stored in one write, and if any cannot be queued
+ * none stays (a message already queued for one finds no job and is dropped). Errors
+ * name the request's index when `indexed`.
+ */
+export async function submitJobs(s: Scheduler, parent: string, reqs: readonly SubmitJobRequest[], indexed = true): Promise<Job[]> {
+  const project = parseParent(parent);
+  if (reqs.length > MAX_SUBMIT_BATCH) throw invalidArgument("TOO_MANY_JOBS", `at most ${MAX_SUBMIT_BATCH} jobs per call, got ${reqs.length}`);
+  const lookups = new Lookups(s, project);
+  const checked = await Promise.allSettled(reqs.map((req) => checkedRequest(s, project, req, lookups)));
+  const failed = checked.findIndex((c) => c.status === "rejected");
+  if (failed >= 0) throw atIndex((checked[failed] as PromiseRejectedResult).reason, failed, indexed);
+  const prepared = checked.map((c) => (c as PromiseFulfilledResult<Job | { earlier: Job }>).value);
+
+  // The same request_id twice in one call makes one job.
+  const firstWithId = new Map<string, number>();
+  const fresh: { index: number; job: Job; requestId: string }[] = [];
+  prepared.forEach((p, index) => {
+    if (!(p instanceof Object && "earlier" in p) && !(reqs[index]!.requestId && firstWithId.has(reqs[index]!.requestId))) {
+      fresh.push({ index, job: p as Job, requestId: reqs[index]!.requestId });
+      if (reqs[index]!.requestId) firstWithId.set(reqs[index]!.requestId, index);
+    }
+  });
+  const now = nowOf(s);
+  const ids = newJobIds(now, fresh.length);
+  fresh.forEach(({ job }, k) => {
+    job.name = `${project}/jobs/${ids[k]}`;
+    job.state = JobState.QUEUED;
+    job.createTime = job.updateTime = timestampFromDate(now);
+    job.progress = create(JobProgressSchema);
+  });
+
+  const claimed = fresh.filter((f) => f.requestId).map((f) => ({ key: requestKey(project, f.requestId), value: { job: f.job.name } }));
+  await requests(s).createMany(claimed).catch((e: unknown) => {
+    if (isKilnError(e, Code.AlreadyExists)) throw alreadyExists("REQUEST_IN_FLIGHT", `a job with one of these request_ids is being submitted; retry to get it`);
+    throw e;
+  });
+  const created = fresh.map((f) => f.job);
+  try {
+    const queues = new Map(created.map((job) => [job.requiredLabels.join("\n"), queueFor(job.requiredLabels)]));
+    for (const queue of queues.values()) await ensureQueue(s, queue);
+    await insertJobs(s, created);
+    const published = await Promise.allSettled(
+      created.map((job) => s.bus.publish(queueFor(job.requiredLabels).subject, toBinary(QueuedJobSchema, create(QueuedJobSchema, { name: job.name })), { msgId: job.name })),
+    );
+    const unpublished = published.find((p) => p.status === "rejected");
+    if (unpublished) throw (unpublished as PromiseRejectedResult).reason;
+  } catch (e) {
+    // Not queued means not accepted: take the records back, so nothing waits forever, and
+    // free the request_ids, so a retry with them makes the jobs instead of failing REQUEST_IN_FLIGHT.
+    await removeJobs(s, created.map((job) => job.name)).catch(() => {});
+    await Promise.all(claimed.map((c) => requests(s).delete(c.key))).catch(() => {});
+    throw e;
+  }
+  return prepared.map((p, index) => {
+    if (p instanceof Object && "earlier" in p) return p.earlier;
+    const first = firstWithId.get(reqs[index]!.requestId);
+    return first !== undefined && first !== index ? (prepared[first] as Job) : (p as Job);
+  });
+}
+
+/** The job a request asks for, checked; or the job an earlier request with its request_id made. */
+async function checkedRequest(s: Scheduler, project: string, req: SubmitJobRequest, lookups: Lookups): Promise<Job | { earlier: Job }> {
+  if (req.parent && req.parent !== project) throw invalidArgument("PARENT_MISMATCH", `a request's parent ${printable(req.parent)} is not the call's ${project}`);
   if (req.requestId) {
     checkId(req.requestId, "request_id");
     const earlier = await findByRequestId(s, project, req.requestId);
-    if (earlier) return earlier;
+    if (earlier) return { earlier };
   }
-  const job = await checkedJob(s, project, given);
-  const now = nowOf(s);
-  job.name = `${project}/jobs/${newJobId(now)}`;
-  job.state = JobState.QUEUED;
-  job.createTime = job.updateTime = timestampFromDate(now);
-  job.progress = create(JobProgressSchema);
-
-  if (req.requestId) await claimRequestId(s, project, req.requestId, job.name);
-  const queue = queueFor(job.requiredLabels);
-  await ensureQueue(s, queue);
-  await insertJob(s, job);
-  try {
-    await s.bus.publish(queue.subject, toBinary(QueuedJobSchema, create(QueuedJobSchema, { name: job.name })), { msgId: job.name });
-  } catch (e) {
-    // Not queued means not accepted: take the record back, so nothing waits forever, and
-    // free the request_id, so a retry with it makes the job instead of failing REQUEST_IN_FLIGHT.
-    await removeJob(s, job.name).catch(() => {});
-    if (req.requestId) await requests(s).delete(`${project}/requests/${req.requestId}`).catch(() => {});
-    throw e;
-  }
-  return job;
+  return checkedJob(project, req.job ?? create(JobSchema), lookups);
 }
 
-async function checkedJob(s: Scheduler, project: string, given: Job): Promise<Job> {
+function atIndex(e: unknown, index: number, indexed: boolean): unknown {
+  if (!indexed || !(e instanceof KilnError)) return e;
+  return new KilnError(e.code, e.reason, `requests[${index}]: ${e.message}`, { ...e.metadata, index: String(index) });
+}
+
+/** The model versions and dataset versions a call's jobs name, each looked up once. */
+class Lookups {
+  private readonly models = new Map<string, Promise<ModelVersion>>();
+  private readonly datasets = new Map<string, Promise<bigint>>();
+
+  constructor(
+    private readonly s: Scheduler,
+    readonly project: string,
+  ) {}
+
+  model(name: string): Promise<ModelVersion> {
+    let found = this.models.get(name);
+    if (!found) {
+      found = this.s.registry.getModelVersion({ name }).then((r) => r.version!, rethrowRemote);
+      this.models.set(name, found);
+    }
+    return found;
+  }
+
+  datasetVersion(ref: string): Promise<bigint> {
+    let found = this.datasets.get(ref);
+    if (!found) {
+      found = this.s.store.getDatasetVersion({ name: ref }).then((r) => r.version!.version, rethrowRemote);
+      this.datasets.set(ref, found);
+    }
+    return found;
+  }
+}
+
+async function checkedJob(project: string, given: Job, lookups: Lookups): Promise<Job> {
   const kind = given.kind;
   if (!JobKind[kind] || kind === JobKind.UNSPECIFIED) throw invalidArgument("INVALID_JOB_KIND", "job.kind is required (FIT, PARTIAL_FIT, PREDICT, PREDICT_PROBA, SCORE, TRANSFORM or NOOP)");
   const maxAttempts = given.maxAttempts || DEFAULT_MAX_ATTEMPTS;
@@ -82,19 +166,18 @@ async function checkedJob(s: Scheduler, project: string, given: Job): Promise<Jo
   if (kind === JobKind.NOOP) return job;
 
   if (!given.model) throw invalidArgument("MODEL_REQUIRED", "job.model is required: projects/{p}/models/{m}[/versions/{ref}]");
-  job.model = await pinModel(s, project, given.model, TRAINS.has(kind));
+  job.model = await pinModel(lookups, given.model, TRAINS.has(kind));
   if (!given.x?.dataset) throw invalidArgument("INPUT_REQUIRED", "job.x is required: the dataset of features");
-  job.x = await pinInput(s, project, given.x, "x");
-  if (given.y?.dataset) job.y = await pinInput(s, project, given.y, "y");
+  job.x = await pinInput(lookups, given.x, "x");
+  if (given.y?.dataset) job.y = await pinInput(lookups, given.y, "y");
   else if (NEEDS_Y.has(kind)) throw invalidArgument("INPUT_REQUIRED", `job.y is required for ${JobKind[kind]}: the dataset of targets`);
   return job;
 }
 
-async function pinModel(s: Scheduler, project: string, ref: string, trains: boolean): Promise<string> {
+async function pinModel(lookups: Lookups, ref: string, trains: boolean): Promise<string> {
   const { version } = parseModelRef(ref);
-  inProject(version, project, "model");
-  const found = await s.registry.getModelVersion({ name: version }).catch(rethrowRemote);
-  const v = found.version!;
+  inProject(version, lookups.project, "model");
+  const v = await lookups.model(version);
   if (trains && v.format !== TRAINABLE_FORMAT && !v.attachments.some((a) => a.name === TRAINABLE_ATTACHMENT)) {
     throw failedPrecondition(
       "NOT_TRAINABLE",
@@ -108,12 +191,11 @@ async function pinModel(s: Scheduler, project: string, ref: string, trains: bool
   return v.name;
 }
 
-async function pinInput(s: Scheduler, project: string, input: JobInput, what: string): Promise<JobInput> {
+async function pinInput(lookups: Lookups, input: JobInput, what: string): Promise<JobInput> {
   const dataset = parseDatasetName(input.dataset, `job.${what}.dataset`);
-  inProject(dataset, project, "dataset");
+  inProject(dataset, lookups.project, "dataset");
   const ref = `${dataset}/versions/${input.version ? String(input.version) : "latest"}`;
-  const found = await s.store.getDatasetVersion({ name: ref }).catch(rethrowRemote);
-  return create(JobInputSchema, { ...input, dataset, version: found.version!.version });
+  return create(JobInputSchema, { ...input, dataset, version: await lookups.datasetVersion(ref) });
 }
 
 function inProject(name: string, project: string, what: string): void {
@@ -130,15 +212,12 @@ function requests(s: Scheduler) {
   return s.metadata.collection<{ job: string }>("runtime_requests");
 }
 
-async function findByRequestId(s: Scheduler, project: string, requestId: string): Promise<Job | undefined> {
-  const found = await requests(s).get(`${project}/requests/${requestId}`);
-  if (!found) return undefined;
-  return (await readJob(s, found.value.job).catch(() => undefined))?.job;
+function requestKey(project: string, requestId: string): string {
+  return `${project}/requests/${requestId}`;
 }
 
-async function claimRequestId(s: Scheduler, project: string, requestId: string, job: string): Promise<void> {
-  await requests(s).create(`${project}/requests/${requestId}`, { job }).catch((e: unknown) => {
-    if (isKilnError(e, Code.AlreadyExists)) throw alreadyExists("REQUEST_IN_FLIGHT", `a job with request_id ${requestId} is being submitted; retry to get it`);
-    throw e;
-  });
+async function findByRequestId(s: Scheduler, project: string, requestId: string): Promise<Job | undefined> {
+  const found = await requests(s).get(requestKey(project, requestId));
+  if (!found) return undefined;
+  return (await readJob(s, found.value.job).catch(() => undefined))?.job;
 }
