@@ -56,6 +56,8 @@ export class Executor {
   private readonly waiting: { extra: boolean; wake: () => void }[] = [];
   private readonly startTime = new Date();
   private active = 0;
+  /** Messages taken and not yet settled (running, or reporting their outcome). */
+  private settling = 0;
   /** Pull loops waiting for a message. */
   private pulling = 0;
   private stopped = false;
@@ -90,7 +92,7 @@ export class Executor {
       this.pulling++; // what a woken loop gives back
       loop.wake();
     }
-    for (let i = 0; i < 100 && this.active > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && this.settling > 0; i++) await new Promise((r) => setTimeout(r, 20));
   }
 
   private async beat(): Promise<void> {
@@ -183,17 +185,26 @@ export class Executor {
 
   private async handle(msg: BusMessage): Promise<void> {
     this.active++;
+    this.settling++;
+    let released = false;
+    // The slot is free once the work is done; reporting the outcome and acking need none.
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.active--;
+      this.next();
+    };
     const keepAlive = setInterval(() => msg.working(), this.keepAliveMs());
     try {
-      await this.process(msg);
+      await this.process(msg, release);
     } catch (e) {
       // The scheduler could not be reached: the job goes back to the queue for a later try.
       this.deps.logger.warn({ err: e }, "could not hand a job's outcome to the scheduler; it will be retried");
       msg.nak(1_000);
     } finally {
       clearInterval(keepAlive);
-      this.active--;
-      this.next();
+      this.settling--;
+      release();
     }
   }
 
@@ -216,7 +227,7 @@ export class Executor {
     }
   }
 
-  private async process(msg: BusMessage): Promise<void> {
+  private async process(msg: BusMessage, release: () => void): Promise<void> {
     let name: string;
     try {
       name = fromBinary(QueuedJobSchema, msg.data).name;
@@ -235,6 +246,7 @@ export class Executor {
     }
     if (!start.run) return msg.ack(); // cancelled, finished or out of attempts
     const outcome = await this.attempt(start.job!, start.attempt);
+    release();
     if ("stopped" in outcome && outcome.stopped.why === "shutdown") return msg.nak();
     const finished = await this.finish(name, start.attempt, outcome);
     if (finished.requeue) return msg.nak(finished.retryDelay ? durationMs(finished.retryDelay) : 0);
