@@ -53,7 +53,7 @@ export class MiniBatchKMeans extends CentroidClusterer<MiniBatchKMeansParams, St
   }
 
   fit(X: MatrixInput): this {
-    const m = toMatrix(X);
+    const m = toMatrix(X, { copy: false });
     const p = this.checkParams(m.rows);
     const random = new Random(seedOf(p.randomState));
     const batch = Math.min(p.batchSize, m.rows);
@@ -66,24 +66,29 @@ export class MiniBatchKMeans extends CentroidClusterer<MiniBatchKMeansParams, St
     let smoothed = NaN;
     let best = Infinity;
     let stale = 0;
+    let taken = 0;
+    const rows = new Int32Array(batch);
     for (let step = 0; step < steps; step++) {
-      const rows = Int32Array.from({ length: batch }, () => random.int(m.rows));
+      taken = step + 1;
+      for (let i = 0; i < batch; i++) rows[i] = random.int(m.rows);
       const before = p.tol > 0 ? centers.slice() : null;
       const inertia = miniBatchStep(m, rows, centers, counts, p.nClusters, this.reassignment(step, counts, random)) / batch;
-      smoothed = Number.isNaN(smoothed) ? inertia : smoothed * (1 - alpha) + inertia * alpha;
-      if ((step + 1) % perEpoch === 0) this.onEpoch?.({ epoch: (step + 1) / perEpoch, loss: smoothed });
+      // As sklearn, the first batch (measured against the initial centres, far worse) stays out of the average.
+      if (step > 0) smoothed = Number.isNaN(smoothed) ? inertia : smoothed * (1 - alpha) + inertia * alpha;
+      if ((step + 1) % perEpoch === 0) this.onEpoch?.({ epoch: (step + 1) / perEpoch, loss: Number.isNaN(smoothed) ? inertia : smoothed });
       if (before && squaredShift(before, centers) <= tolerance) break;
+      if (step === 0) continue;
       if (smoothed < best) [best, stale] = [smoothed, 0];
       else if (p.maxNoImprovement !== null && ++stale >= p.maxNoImprovement) break;
     }
     const inertia = assignNearest(m, centers, p.nClusters, new Int32Array(m.rows), new Float64Array(m.rows));
-    this.state = { nFeatures: m.cols, centers, nClusters: p.nClusters, inertia, nIter: steps, counts, steps };
+    this.state = { nFeatures: m.cols, centers, nClusters: p.nClusters, inertia, nIter: Math.ceil(taken / perEpoch), counts, steps: taken };
     return this;
   }
 
   /** One update from the batch X; the first call initialises the centres from it (k-means++ on the batch, as sklearn). */
   partialFit(X: MatrixInput): this {
-    const m = toMatrix(X);
+    const m = toMatrix(X, { copy: false });
     const all = indices(m.rows);
     if (!this.state) {
       const p = this.checkParams(m.rows);

@@ -21,11 +21,12 @@ export function miniBatchStep(
   const inertia = assignNearest(X, centers, k, labels, new Float64Array(rows.length), rows);
   const sums = new Float64Array(k * d);
   const batchCounts = new Float64Array(k);
+  const data = X.data;
   for (let i = 0; i < rows.length; i++) {
-    const r = rows[i];
-    const c = labels[i];
-    batchCounts[c]++;
-    for (let j = 0; j < d; j++) sums[c * d + j] += X.data[r * d + j];
+    const from = rows[i] * d;
+    const to = labels[i] * d;
+    batchCounts[labels[i]]++;
+    for (let j = 0; j < d; j++) sums[to + j] += data[from + j];
   }
   for (let c = 0; c < k; c++) {
     if (batchCounts[c] === 0) continue;
