@@ -141,6 +141,19 @@ describe("MiniBatchKMeans", () => {
     expectRoundTrip(model, data.X);
   });
 
+  it("stops when the smoothed batch inertia no longer improves, and says after how many steps, leaving X as it was", () => {
+    const { X } = blobs(20_000, 6, 5, 11, 10, 8);
+    const before = X.data.slice();
+    const epochs: number[] = [];
+    const model = new MiniBatchKMeans({ nClusters: 6, batchSize: 500, randomState: 0, onEpoch: (p) => epochs.push(p.epoch) }).fit(X);
+    const state = model.toJSON().state as { steps: number; nIter: number };
+    expect(state.steps).toBeGreaterThan(10);
+    expect(state.steps).toBeLessThan(100 * 40); // maxIter epochs of 40 steps
+    expect(state.nIter).toBe(Math.ceil(state.steps / 40));
+    expect(epochs).toEqual(Array.from({ length: Math.floor(state.steps / 40) }, (_, i) => i + 1));
+    expect(X.data).toEqual(before);
+  });
+
   it("is deterministic for a randomState", () => {
     const { X } = blobs(2000, 4, 3, 10);
     const json = () => JSON.stringify(new MiniBatchKMeans({ nClusters: 4, batchSize: 100, randomState: 3 }).fit(X).toJSON());
