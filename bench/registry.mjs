@@ -37,6 +37,18 @@ async function durableCopy(from, to) {
   await handle.close();
 }
 
+/**
+ * Inputs are on disk before anything is timed: otherwise the kernel writes a fresh
+ * input's 105 MB back while the push runs (its fsyncs wait behind that writeback), but
+ * not during the copy, which comes later.
+ */
+async function writeSynced(path, bytes) {
+  await writeFile(path, bytes);
+  const handle = await open(path, "r");
+  await handle.sync();
+  await handle.close();
+}
+
 const dir = await mkdtemp(join(tmpdir(), "kiln-bench-registry-"));
 const kilnProc = await startKiln({ KILN_DATA_DIR: join(dir, "kiln") });
 try {
@@ -46,13 +58,13 @@ try {
   let bytes = 0;
   for (let round = 1; round <= rounds; round++) {
     const file = join(dir, `model-${round}.onnx`);
-    await writeFile(file, denseModel(round)); // distinct weights: no round deduplicates against another
+    await writeSynced(file, denseModel(round)); // distinct weights: no round deduplicates against another
     bytes = (await stat(file)).size;
     push = best(push, await timed(() => kiln.models.put("bench", file, { comment: `round ${round}` })));
     // Other bytes of the same size as an opaque artifact: the transfer alone, without the
     // onnxruntime load check (the same bytes would find their chunks stored already).
     const other = join(dir, `other-${round}.bin`);
-    await writeFile(other, denseModel(-round));
+    await writeSynced(other, denseModel(-round));
     pushOpaque = best(pushOpaque, await timed(() => kiln.models.put("bench-opaque", other, { format: "opaque-bench" })));
     await rm(other);
     pull = best(pull, await timed(() => kiln.models.download(`bench:${round}`, join(dir, `down-${round}`))));

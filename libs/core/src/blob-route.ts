@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { HttpRequest, HttpResponse, HttpRoute } from "./server.js";
+import { streamPieces } from "./stream-pieces.js";
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -75,7 +76,7 @@ async function receiveBlob(blobs: ServableBlobs, options: BlobRouteOptions, sha2
   }
   let size = 0;
   const body = (async function* () {
-    for await (const piece of req as AsyncIterable<Uint8Array>) {
+    for await (const piece of streamPieces(req)) {
       size += piece.length;
       if (size > options.maxPutBytes) throw new TooLarge();
       yield piece;
