@@ -61,7 +61,7 @@ function mongoCollection<T>(c: MongoCollection<Doc>): Collection<T> {
       try {
         await c.insertMany(items.map(({ key, value }) => ({ _id: key, rev: 1, value })), { ordered: true });
       } catch (e) {
-        if (!(e instanceof MongoBulkWriteError && e.code === DUPLICATE_KEY)) throw e;
+        if (!(e instanceof MongoBulkWriteError && [e.writeErrors].flat().some((w) => w.code === DUPLICATE_KEY))) throw e;
         // No multi-document transaction here: an ordered insert stops at the duplicate,
         // so the documents before it are the ones this call made; take them back.
         const made = e.insertedCount;

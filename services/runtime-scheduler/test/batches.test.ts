@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { toJson } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import type { EventBus } from "@kiln/bus";
 import { JobKind, JobSchema, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import {
   PROJECT,
   eventsSoFar,
+  failingQueuePublishes,
   failure,
   makeDataset,
   makeOnnxModel,
@@ -95,18 +95,7 @@ describe("SubmitJobs", () => {
 
   it("if any job cannot be queued, none stays and the request_ids are free again", async () => {
     let published = 0;
-    h = await startHarness({
-      schedulerBus: (bus: EventBus): EventBus => ({
-        ensureStream: (c) => bus.ensureStream(c),
-        subscribe: (c) => bus.subscribe(c),
-        deleteConsumer: (s, d) => bus.deleteConsumer(s, d),
-        close: () => bus.close(),
-        async publish(subject, data, options) {
-          if (subject.startsWith("kiln.runtime.v1.queue.") && ++published === 3) throw new Error("bus unavailable");
-          return bus.publish(subject, data, options);
-        },
-      }),
-    });
+    h = await startHarness({ schedulerBus: failingQueuePublishes(() => ++published === 3) });
     const requests = Array.from({ length: 5 }, (_, i) => ({ job: { kind: JobKind.NOOP }, requestId: `r${i}` }));
     expect((await failure(h.runtime.submitJobs({ parent: PROJECT, requests }))).code).toBe(Code.Internal);
     expect(await h.metadata.collection("runtime_jobs").list()).toEqual([]);

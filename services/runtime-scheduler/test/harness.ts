@@ -143,6 +143,20 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
 }
 
+/** The bus as a scheduler sees it when queue publishes for which `fails` says so throw (as when JetStream is down). */
+export function failingQueuePublishes(fails: () => boolean): (bus: EventBus) => EventBus {
+  return (bus) => ({
+    ensureStream: (c) => bus.ensureStream(c),
+    subscribe: (c) => bus.subscribe(c),
+    deleteConsumer: (s, d) => bus.deleteConsumer(s, d),
+    close: () => bus.close(),
+    async publish(subject, data, options) {
+      if (subject.startsWith("kiln.runtime.v1.queue.") && fails()) throw new Error("bus unavailable");
+      return bus.publish(subject, data, options);
+    },
+  });
+}
+
 export function uniqueName(prefix = "t"): string {
   return `${prefix}_${Math.random().toString(36).slice(2, 10)}`;
 }

@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { fromBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import type { EventBus } from "@kiln/bus";
 import { JobKind, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { DatasetEventSchema } from "@kiln/proto/kiln/store/v1/store_pb";
-import { PROJECT, Reader, eventsSoFar, failure, makeDataset, makeOnnxModel, queueMessagesSoFar, queuedJobName, startHarness, uniqueName, type Harness } from "./harness.js";
+import { PROJECT, Reader, eventsSoFar, failingQueuePublishes, failure, makeDataset, makeOnnxModel, queueMessagesSoFar, queuedJobName, startHarness, uniqueName, type Harness } from "./harness.js";
 
 const E1 = "executors/e1";
 
@@ -118,18 +117,7 @@ describe("a submit whose queue publish fails", () => {
 
   it("is not accepted: no job remains, and a retry with the same request_id makes the job", async () => {
     let queueDown = true;
-    h = await startHarness({
-      schedulerBus: (bus: EventBus): EventBus => ({
-        ensureStream: (c) => bus.ensureStream(c),
-        subscribe: (c) => bus.subscribe(c),
-        deleteConsumer: (s, d) => bus.deleteConsumer(s, d),
-        close: () => bus.close(),
-        async publish(subject, data, options) {
-          if (queueDown && subject.startsWith("kiln.runtime.v1.queue.")) throw new Error("bus unavailable");
-          return bus.publish(subject, data, options);
-        },
-      }),
-    });
+    h = await startHarness({ schedulerBus: failingQueuePublishes(() => queueDown) });
     const requestId = uniqueName("req");
     const submit = () => h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.NOOP }, requestId });
 
