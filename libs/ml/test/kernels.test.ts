@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { addBlockGram } from "../src/linear/gram-block.js";
+import { scalarMoments, simdMoments } from "../src/linear/normal-equations.js";
+import { gramKernel } from "../src/wasm/gram-rows.js";
 import { KMeans, Lasso, MLPRegressor, Ridge } from "../src/index.js";
 import { addTransposedProduct, multiplyAddBias, multiplyTransposed } from "../src/neural/matmul.js";
 import { Random } from "../src/random.js";
@@ -55,6 +57,38 @@ describe("tiled kernels equal the plain loops bit for bit", () => {
       for (let i = 0; i < len; i++) s += T[a * stride + i] * T[b * stride + i];
       expect(gram[a * k + b]).toBe(s);
     }
+  });
+});
+
+describe("the WebAssembly SIMD Gram kernel", () => {
+  it("is there on this Node (else the estimators fall back to the JavaScript tiles)", () => {
+    expect(gramKernel()).not.toBeNull();
+  });
+
+  // Row counts on both sides of the kernel's 256-row blocks; widths leaving every remainder of 4.
+  it.each([[1, 1], [3, 2], [257, 3], [513, 4], [600, 5], [1000, 7], [300, 50]])("gives the moments of the JavaScript tiles for %i rows × %i columns", (rows, cols) => {
+    const m = { data: values(rows * cols).map((v, i) => v + (i % cols)), rows, cols };
+    const y = values(rows).map((v) => 3 * v + 10);
+    const shift = Float64Array.from({ length: cols + 1 }, (_, j) => j * 0.9);
+    const simd = simdMoments(gramKernel()!, m, y, shift);
+    const scalar = scalarMoments(m, y, shift);
+    const w = cols + 1;
+    for (let a = 0; a < w; a++) {
+      expect(simd.sums[a]).toBeCloseTo(scalar.sums[a]!, 9);
+      for (let b = a; b < w; b++) {
+        const scale = Math.sqrt(scalar.full[a * w + a]! * scalar.full[b * w + b]!) || 1;
+        expect(Math.abs(simd.full[a * w + b]! - scalar.full[a * w + b]!) / scale).toBeLessThan(1e-13);
+      }
+    }
+  });
+
+  it("starts each call from zero, after a wider call grew its memory", () => {
+    const wide = { data: values(40 * 300), rows: 40, cols: 300 };
+    simdMoments(gramKernel()!, wide, values(40), new Float64Array(301));
+    const m = { data: Float64Array.from([1, 2, 3, 4]), rows: 2, cols: 2 };
+    const { full, sums } = simdMoments(gramKernel()!, m, Float64Array.from([1, 1]), new Float64Array(3));
+    expect(Array.from(sums)).toEqual([4, 6, 2]);
+    expect([full[0], full[1], full[2], full[4], full[5], full[8]]).toEqual([10, 14, 4, 20, 6, 2]);
   });
 });
 

@@ -1,0 +1,82 @@
+import { assembleModule, op, I32, V128, type KernelFunction } from "./assemble.js";
+
+/**
+ * gram(x, rows, width, g): G += Bᵀ·B for the block B of `rows` rows at byte x, row-major,
+ * `width` f64 a row (a multiple of 4), into G (width × width f64, row-major) at byte g.
+ * Tiles of 4 × 4 entries on and above the diagonal: per row, one f64 of the tile's rows is
+ * splat into both lanes and multiplied with two f64x2 loads of its columns, so eight vector
+ * sums and three loaded vectors stay in registers while the rows go by. Entries below the
+ * diagonal inside diagonal tiles are summed too; callers read the upper triangle.
+ */
+function gramFunction(): KernelFunction {
+  const [X, ROWS, WIDTH, G, ROW_BYTES, END, A, B, AT, ADDR] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const sum = (i: number, half: number) => 10 + i * 2 + half;
+  const [COLS0, COLS1, SPLAT] = [18, 19, 20];
+  const body: number[] = [];
+  const emit = (...parts: number[][]) => parts.forEach((p) => body.push(...p));
+  const loopWhileBelow = (counter: number, limit: number) => emit(op.block, op.loop, op.localGet(counter), op.localGet(limit), op.i32GeU, op.brIf(1));
+  const next = (counter: number, step: number | number[][]) => {
+    emit(op.localGet(counter), ...(typeof step === "number" ? [op.i32Const(step)] : step), op.i32Add, op.localSet(counter), op.br(0), op.end, op.end);
+  };
+
+  emit(op.localGet(WIDTH), op.i32Const(3), op.i32Shl, op.localSet(ROW_BYTES));
+  emit(op.localGet(ROWS), op.localGet(ROW_BYTES), op.i32Mul, op.localGet(X), op.i32Add, op.localSet(END));
+  emit(op.i32Const(0), op.localSet(A));
+  loopWhileBelow(A, ROW_BYTES);
+  emit(op.localGet(A), op.localSet(B));
+  loopWhileBelow(B, ROW_BYTES);
+  for (let k = 0; k < 8; k++) emit(op.v128Zero, op.localSet(10 + k));
+  emit(op.localGet(X), op.localSet(AT));
+  loopWhileBelow(AT, END);
+  emit(op.localGet(AT), op.localGet(B), op.i32Add, op.localTee(ADDR), op.v128Load(0), op.localSet(COLS0), op.localGet(ADDR), op.v128Load(16), op.localSet(COLS1));
+  emit(op.localGet(AT), op.localGet(A), op.i32Add, op.localSet(ADDR));
+  for (let i = 0; i < 4; i++) {
+    emit(op.localGet(ADDR), op.f64Splat(8 * i), op.localSet(SPLAT));
+    emit(op.localGet(sum(i, 0)), op.localGet(SPLAT), op.localGet(COLS0), op.f64x2Mul, op.f64x2Add, op.localSet(sum(i, 0)));
+    emit(op.localGet(sum(i, 1)), op.localGet(SPLAT), op.localGet(COLS1), op.f64x2Mul, op.f64x2Add, op.localSet(sum(i, 1)));
+  }
+  next(AT, [op.localGet(ROW_BYTES)]);
+  // G[a + i][b .. b + 4) += the tile's sums; G's row a starts at g + a · width · 8 (a here counts bytes, so a · width).
+  emit(op.localGet(G), op.localGet(A), op.localGet(WIDTH), op.i32Mul, op.i32Add, op.localGet(B), op.i32Add, op.localSet(ADDR));
+  for (let i = 0; i < 4; i++) {
+    for (let half = 0; half < 2; half++) {
+      emit(op.localGet(ADDR), op.localGet(ADDR), op.v128Load(half * 16), op.localGet(sum(i, half)), op.f64x2Add, op.v128Store(half * 16));
+    }
+    emit(op.localGet(ADDR), op.localGet(ROW_BYTES), op.i32Add, op.localSet(ADDR));
+  }
+  next(B, 32);
+  next(A, 32);
+  return { name: "gram", params: 4, locals: [{ count: 6, type: I32 }, { count: 11, type: V128 }], body };
+}
+
+export interface GramKernel {
+  gram(x: number, rows: number, width: number, g: number): void;
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+}
+
+/** The WebAssembly API as far as used here (its types come with the DOM library, which this package does not load). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: unknown };
+}
+
+let kernel: GramKernel | null | undefined;
+
+/** The SIMD kernel, or null where WebAssembly SIMD is missing (callers then compute in JavaScript). */
+export function gramKernel(): GramKernel | null {
+  if (kernel !== undefined) return kernel;
+  try {
+    const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+    kernel = wasm ? (new wasm.Instance(new wasm.Module(assembleModule(1, [gramFunction()]))).exports as GramKernel) : null;
+  } catch {
+    kernel = null;
+  }
+  return kernel;
+}
+
+/** The kernel's memory as f64, at least `bytes` long (grown if need be; earlier views may then be stale). */
+export function kernelMemory(k: GramKernel, bytes: number): Float64Array {
+  const have = k.memory.buffer.byteLength;
+  if (have < bytes) k.memory.grow(Math.ceil((bytes - have) / 65536));
+  return new Float64Array(k.memory.buffer);
+}
