@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import { addBlockGram } from "../src/linear/gram-block.js";
 import { scalarMoments, simdMoments } from "../src/linear/normal-equations.js";
 import { gramKernel } from "../src/wasm/gram-rows.js";
+import { assignNearestScalar, assignNearestSimd } from "../src/cluster/distances.js";
+import { centerDotsKernel } from "../src/wasm/center-dots.js";
 import { KMeans, Lasso, MLPRegressor, Ridge } from "../src/index.js";
 import { addTransposedProduct, multiplyAddBias, multiplyTransposed } from "../src/neural/matmul.js";
 import { Random } from "../src/random.js";
@@ -89,6 +91,25 @@ describe("the WebAssembly SIMD Gram kernel", () => {
     const { full, sums } = simdMoments(gramKernel()!, m, Float64Array.from([1, 1]), new Float64Array(3));
     expect(Array.from(sums)).toEqual([4, 6, 2]);
     expect([full[0], full[1], full[2], full[4], full[5], full[8]]).toEqual([10, 14, 4, 20, 6, 2]);
+  });
+});
+
+describe("the WebAssembly SIMD centre kernel", () => {
+  it.each([[1, 1, 1], [5, 3, 2], [300, 7, 8], [600, 13, 9], [1000, 50, 20]])("assigns %i rows × %i features to %i centres as the JavaScript loop does, to the bit", (n, d, k) => {
+    const X = { data: values(n * d), rows: n, cols: d };
+    const centers = values(k * d);
+    const simd = { labels: new Int32Array(n), nearest: new Float64Array(n) };
+    const scalar = { labels: new Int32Array(n), nearest: new Float64Array(n) };
+    const inertia = assignNearestSimd(centerDotsKernel()!, X, centers, k, simd.labels, simd.nearest);
+    expect(inertia).toBe(assignNearestScalar(X, centers, k, scalar.labels, scalar.nearest));
+    expect(simd).toEqual(scalar);
+    // A subset of rows, repeated and out of order (mini-batches).
+    const rows = Int32Array.from({ length: Math.min(n, 300) }, (_, i) => (i * 7919) % n);
+    const some = { labels: new Int32Array(rows.length), nearest: new Float64Array(rows.length) };
+    const someScalar = { labels: new Int32Array(rows.length), nearest: new Float64Array(rows.length) };
+    assignNearestSimd(centerDotsKernel()!, X, centers, k, some.labels, some.nearest, rows);
+    assignNearestScalar(X, centers, k, someScalar.labels, someScalar.nearest, rows);
+    expect(some).toEqual(someScalar);
   });
 });
 

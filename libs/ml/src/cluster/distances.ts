@@ -1,4 +1,6 @@
 import type { Matrix } from "../matrix.js";
+import { centerDotsKernel, type CenterDotsKernel } from "../wasm/center-dots.js";
+import { kernelMemory } from "../wasm/kernel-instance.js";
 
 /** Squared norms of the k rows of a row-major k × d matrix. */
 export function rowNorms(centers: Float64Array, k: number, d: number): Float64Array {
@@ -11,11 +13,21 @@ export function rowNorms(centers: Float64Array, k: number, d: number): Float64Ar
   return out;
 }
 
+// Rows copied into the SIMD kernel's memory at a time.
+const SIMD_ROWS = 256;
+
 /**
  * The nearest centre of each row (first on ties) and its squared distance; returns the inertia
  * (sum of squared distances). With `rows`, only those rows, and labels[j] is the label of rows[j].
+ * The dot products go through WebAssembly SIMD where it runs: each lane sums in the same
+ * order as squaredDistancesTo, so the answer is the same to the bit either way.
  */
 export function assignNearest(X: Matrix, centers: Float64Array, k: number, labels: Int32Array, nearest: Float64Array, rows?: Int32Array): number {
+  const kernel = centerDotsKernel();
+  return kernel ? assignNearestSimd(kernel, X, centers, k, labels, nearest, rows) : assignNearestScalar(X, centers, k, labels, nearest, rows);
+}
+
+export function assignNearestScalar(X: Matrix, centers: Float64Array, k: number, labels: Int32Array, nearest: Float64Array, rows?: Int32Array): number {
   const d = X.cols;
   const norms = rowNorms(centers, k, d);
   const transposed = transposeInEights(centers, k, d, new Float64Array(transposedSize(k, d)));
@@ -36,6 +48,47 @@ export function assignNearest(X: Matrix, centers: Float64Array, k: number, label
     labels[j] = best;
     nearest[j] = bestDistance;
     inertia += bestDistance;
+  }
+  return inertia;
+}
+
+/** assignNearest with the rows copied, a block at a time, into the kernel's memory beside the centres. */
+export function assignNearestSimd(kernel: CenterDotsKernel, X: Matrix, centers: Float64Array, k: number, labels: Int32Array, nearest: Float64Array, rows?: Int32Array): number {
+  const d = X.cols;
+  const groups = Math.ceil(k / 8);
+  const cNorms = rowNorms(centers, k, d);
+  // In f64: the centres in eights, then a block of rows, its dot products and its norms.
+  const blockAt = transposedSize(k, d);
+  const dotsAt = blockAt + SIMD_ROWS * d;
+  const normsAt = dotsAt + SIMD_ROWS * groups * 8;
+  const memory = kernelMemory(kernel.memory, (normsAt + SIMD_ROWS) * 8);
+  transposeInEights(centers, k, d, memory.subarray(0, blockAt));
+  const n = rows ? rows.length : X.rows;
+  let inertia = 0;
+  for (let start = 0; start < n; start += SIMD_ROWS) {
+    const len = Math.min(SIMD_ROWS, n - start);
+    if (rows) {
+      for (let j = 0; j < len; j++) memory.set(X.data.subarray(rows[start + j] * d, (rows[start + j] + 1) * d), blockAt + j * d);
+    } else {
+      memory.set(X.data.subarray(start * d, (start + len) * d), blockAt);
+    }
+    kernel.dots(blockAt * 8, len, d, 0, groups, dotsAt * 8, normsAt * 8);
+    for (let j = 0; j < len; j++) {
+      const xNorm = memory[normsAt + j];
+      const dots = dotsAt + j * groups * 8;
+      let best = 0;
+      let bestDistance = Infinity;
+      for (let c = 0; c < k; c++) {
+        const distance = Math.max(0, xNorm - 2 * memory[dots + c] + cNorms[c]);
+        if (distance < bestDistance) {
+          best = c;
+          bestDistance = distance;
+        }
+      }
+      labels[start + j] = best;
+      nearest[start + j] = bestDistance;
+      inertia += bestDistance;
+    }
   }
   return inertia;
 }

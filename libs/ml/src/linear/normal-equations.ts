@@ -1,5 +1,6 @@
 import type { Matrix } from "../matrix.js";
-import { gramKernel, kernelMemory, type GramKernel } from "../wasm/gram-rows.js";
+import { gramKernel, type GramKernel } from "../wasm/gram-rows.js";
+import { kernelMemory } from "../wasm/kernel-instance.js";
 import { addBlockGram } from "./gram-block.js";
 
 /** XᵀX and Xᵀy of the (optionally centered) data, with what centering took out: the sufficient statistics of least squares. */
@@ -60,7 +61,7 @@ export function simdMoments(kernel: GramKernel, m: Matrix, y: Float64Array, shif
   const w = k + 1;
   const width = Math.ceil((w + 1) / 4) * 4;
   const blockAt = width * width; // in f64: G first, then the block
-  const memory = kernelMemory(kernel, (blockAt + SIMD_ROWS * width) * 8);
+  const memory = kernelMemory(kernel.memory, (blockAt + SIMD_ROWS * width) * 8);
   memory.fill(0, 0, blockAt + SIMD_ROWS * width);
   for (let start = 0; start < n; start += SIMD_ROWS) {
     const len = Math.min(SIMD_ROWS, n - start);

@@ -5,6 +5,7 @@
  */
 
 export const I32 = 0x7f;
+export const F64 = 0x7c;
 export const V128 = 0x7b;
 
 export function uleb(n: number): number[] {
@@ -48,6 +49,11 @@ export const op = {
   end: [0x0b],
   br: (depth: number) => [0x0c, ...uleb(depth)],
   brIf: (depth: number) => [0x0d, ...uleb(depth)],
+  f64Const0: [0x44, 0, 0, 0, 0, 0, 0, 0, 0],
+  f64Load: (offset: number) => [0x2b, 0x03, ...uleb(offset)],
+  f64Store: (offset: number) => [0x39, 0x03, ...uleb(offset)],
+  f64Add: [0xa0],
+  f64Mul: [0xa2],
   /** v128.load / v128.store at a constant byte offset from the address on the stack (16-byte alignment hint). */
   v128Load: (offset: number) => [...SIMD(0x00), 0x04, ...uleb(offset)],
   v128Store: (offset: number) => [...SIMD(0x0b), 0x04, ...uleb(offset)],

@@ -1,4 +1,5 @@
-import { assembleModule, op, I32, V128, type KernelFunction } from "./assemble.js";
+import { op, I32, V128, type KernelFunction } from "./assemble.js";
+import { instantiateKernel, type KernelMemory } from "./kernel-instance.js";
 
 /**
  * gram(x, rows, width, g): G += Bᵀ·B for the block B of `rows` rows at byte x, row-major,
@@ -51,32 +52,13 @@ function gramFunction(): KernelFunction {
 
 export interface GramKernel {
   gram(x: number, rows: number, width: number, g: number): void;
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
-}
-
-/** The WebAssembly API as far as used here (its types come with the DOM library, which this package does not load). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: unknown };
+  memory: KernelMemory;
 }
 
 let kernel: GramKernel | null | undefined;
 
 /** The SIMD kernel, or null where WebAssembly SIMD is missing (callers then compute in JavaScript). */
 export function gramKernel(): GramKernel | null {
-  if (kernel !== undefined) return kernel;
-  try {
-    const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-    kernel = wasm ? (new wasm.Instance(new wasm.Module(assembleModule(1, [gramFunction()]))).exports as GramKernel) : null;
-  } catch {
-    kernel = null;
-  }
+  if (kernel === undefined) kernel = instantiateKernel<GramKernel>([gramFunction()]);
   return kernel;
-}
-
-/** The kernel's memory as f64, at least `bytes` long (grown if need be; earlier views may then be stale). */
-export function kernelMemory(k: GramKernel, bytes: number): Float64Array {
-  const have = k.memory.buffer.byteLength;
-  if (have < bytes) k.memory.grow(Math.ceil((bytes - have) / 65536));
-  return new Float64Array(k.memory.buffer);
 }
