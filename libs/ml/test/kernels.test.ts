@@ -4,6 +4,7 @@ import { scalarMoments, simdMoments } from "../src/linear/normal-equations.js";
 import { gramKernel } from "../src/wasm/gram-rows.js";
 import { assignNearestScalar, assignNearestSimd } from "../src/cluster/distances.js";
 import { centerDotsKernel } from "../src/wasm/center-dots.js";
+import { assignRows, centerStateSizes, prepareCenters, type CenterState, type RowState } from "../src/cluster/hamerly.js";
 import { KMeans, Lasso, MLPRegressor, Ridge } from "../src/index.js";
 import { addTransposedProduct, multiplyAddBias, multiplyTransposed } from "../src/neural/matmul.js";
 import { Random } from "../src/random.js";
@@ -110,6 +111,29 @@ describe("the WebAssembly SIMD centre kernel", () => {
     assignNearestSimd(centerDotsKernel()!, X, centers, k, some.labels, some.nearest, rows);
     assignNearestScalar(X, centers, k, someScalar.labels, someScalar.nearest, rows);
     expect(some).toEqual(someScalar);
+  });
+});
+
+describe("Hamerly's assignment step with the SIMD kernel", () => {
+  it.each([[700, 9, 11], [300, 50, 8], [40, 3, 2]])("moves the same rows and sums as without it, to the bit (%i rows × %i features, %i centres)", (n, d, k) => {
+    const data = values(n * d);
+    const centers = values(k * d);
+    const start = () => {
+      const s: RowState = { data, d, k, xNorms: new Float64Array(n), labels: new Int32Array(n), upper: new Float64Array(n).fill(Infinity), lower: new Float64Array(n) };
+      for (let r = 0; r < n; r++) for (let j = 0; j < d; j++) s.xNorms[r] += data[r * d + j] ** 2;
+      for (let r = 0; r < n; r++) s.labels[r] = r % k;
+      const sizes = centerStateSizes(k, d);
+      const cs: CenterState = { centers: new Float64Array(sizes.centers), halfGap: new Float64Array(sizes.halfGap), cNorms: new Float64Array(sizes.cNorms), transposed: new Float64Array(sizes.transposed) };
+      prepareCenters(centers, k, d, cs);
+      return { s, cs, sums: new Float64Array(k * d), counts: new Float64Array(k) };
+    };
+    const simd = start();
+    const plain = start();
+    assignRows(simd.s, simd.cs, 0, n, simd.sums, simd.counts, centerDotsKernel());
+    assignRows(plain.s, plain.cs, 0, n, plain.sums, plain.counts, null);
+    expect(simd.s).toEqual(plain.s);
+    expect(simd.sums).toEqual(plain.sums);
+    expect(simd.counts).toEqual(plain.counts);
   });
 });
 

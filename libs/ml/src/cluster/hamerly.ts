@@ -1,3 +1,5 @@
+import { centerDotsKernel, type CenterDotsKernel } from "../wasm/center-dots.js";
+import { kernelMemory } from "../wasm/kernel-instance.js";
 import { rowNorms, squaredDistancesTo, transposedSize, transposeInEights } from "./distances.js";
 
 /**
@@ -44,41 +46,116 @@ export function prepareCenters(centers: Float64Array, k: number, d: number, into
 /**
  * Assigns rows [from, to); a row that changes cluster moves its values between the
  * clusters' entries of `sums` and `counts` (deltas: the caller adds them to its totals).
+ * Rows whose bounds fail get their distances to every centre from the SIMD kernel where it
+ * runs, a block at a time, then are settled in row order, so sums add up in the same order
+ * and the distances are the same to the bit as squaredDistancesTo's.
  */
-export function assignRows(s: RowState, cs: CenterState, from: number, to: number, sums: Float64Array, counts: Float64Array): void {
-  const { data, d, k, xNorms, labels, upper, lower } = s;
-  const { centers, halfGap, cNorms, transposed } = cs;
+export function assignRows(
+  s: RowState,
+  cs: CenterState,
+  from: number,
+  to: number,
+  sums: Float64Array,
+  counts: Float64Array,
+  /** null: JavaScript only. */
+  kernel: CenterDotsKernel | null = centerDotsKernel(),
+): void {
+  const { data, d, k, labels, upper, lower } = s;
+  const { centers, halfGap } = cs;
+  const pending = kernel ? new PendingRows(kernel, s, cs) : undefined;
   const toCenters = new Float64Array(k);
   for (let r = from; r < to; r++) {
     const bound = Math.max(halfGap[labels[r]], lower[r]);
     if (upper[r] <= bound) continue;
     upper[r] = Math.sqrt(distance2(data, r, centers, labels[r], d));
     if (upper[r] <= bound) continue;
-    squaredDistancesTo(data, r * d, xNorms[r], transposed, cNorms, k, d, toCenters);
-    let best = 0;
-    let first = Infinity;
-    let second = Infinity;
-    for (let c = 0; c < k; c++) {
-      const dist = toCenters[c];
-      if (dist < first) {
-        second = first;
-        first = dist;
-        best = c;
-      } else if (dist < second) second = dist;
+    if (pending) {
+      if (pending.add(r)) pending.settle((row, distances) => settleRow(s, row, distances, sums, counts));
+      continue;
     }
-    if (best !== labels[r]) {
-      const was = labels[r];
-      counts[was]--;
-      counts[best]++;
-      for (let j = 0; j < d; j++) {
-        const v = data[r * d + j];
-        sums[was * d + j] -= v;
-        sums[best * d + j] += v;
-      }
-      labels[r] = best;
+    squaredDistancesTo(data, r * d, s.xNorms[r], cs.transposed, cs.cNorms, k, d, toCenters);
+    settleRow(s, r, toCenters, sums, counts);
+  }
+  pending?.settle((row, distances) => settleRow(s, row, distances, sums, counts));
+}
+
+/** Row r's nearest centre from its squared distances to all: its label, its bounds, and the sums it moves. */
+function settleRow(s: RowState, r: number, toCenters: Float64Array, sums: Float64Array, counts: Float64Array): void {
+  const { data, d, k, labels, upper, lower } = s;
+  let best = 0;
+  let first = Infinity;
+  let second = Infinity;
+  for (let c = 0; c < k; c++) {
+    const dist = toCenters[c];
+    if (dist < first) {
+      second = first;
+      first = dist;
+      best = c;
+    } else if (dist < second) second = dist;
+  }
+  if (best !== labels[r]) {
+    const was = labels[r];
+    counts[was]--;
+    counts[best]++;
+    for (let j = 0; j < d; j++) {
+      const v = data[r * d + j];
+      sums[was * d + j] -= v;
+      sums[best * d + j] += v;
     }
-    upper[r] = Math.sqrt(first);
-    lower[r] = Math.sqrt(second);
+    labels[r] = best;
+  }
+  upper[r] = Math.sqrt(first);
+  lower[r] = Math.sqrt(second);
+}
+
+const PENDING_ROWS = 256;
+
+/** Rows waiting for their distances, copied into the kernel's memory as they come. */
+class PendingRows {
+  private readonly rows = new Int32Array(PENDING_ROWS);
+  private count = 0;
+  private readonly memory: Float64Array;
+  private readonly groups: number;
+  private readonly blockAt: number;
+  private readonly dotsAt: number;
+  private readonly normsAt: number;
+  private readonly toCenters: Float64Array;
+
+  constructor(
+    private readonly kernel: CenterDotsKernel,
+    private readonly s: RowState,
+    private readonly cs: CenterState,
+  ) {
+    const { d, k } = s;
+    this.groups = Math.ceil(k / 8);
+    this.blockAt = transposedSize(k, d);
+    this.dotsAt = this.blockAt + PENDING_ROWS * d;
+    this.normsAt = this.dotsAt + PENDING_ROWS * this.groups * 8;
+    this.memory = kernelMemory(kernel.memory, (this.normsAt + PENDING_ROWS) * 8);
+    this.memory.set(cs.transposed.subarray(0, this.blockAt));
+    this.toCenters = new Float64Array(k);
+  }
+
+  /** Queues row r; true when the block is full and must be settled. */
+  add(r: number): boolean {
+    const d = this.s.d;
+    this.memory.set(this.s.data.subarray(r * d, (r + 1) * d), this.blockAt + this.count * d);
+    this.rows[this.count++] = r;
+    return this.count === PENDING_ROWS;
+  }
+
+  settle(each: (row: number, distances: Float64Array) => void): void {
+    if (this.count === 0) return;
+    const { d, k, xNorms } = this.s;
+    const { cNorms } = this.cs;
+    this.kernel.dots(this.blockAt * 8, this.count, d, 0, this.groups, this.dotsAt * 8, this.normsAt * 8);
+    for (let j = 0; j < this.count; j++) {
+      const r = this.rows[j];
+      const dots = this.dotsAt + j * this.groups * 8;
+      for (let c = 0; c < k; c++) this.toCenters[c] = Math.max(0, xNorms[r] - 2 * this.memory[dots + c] + cNorms[c]);
+      each(r, this.toCenters);
+    }
+    this.count = 0;
   }
 }
 
