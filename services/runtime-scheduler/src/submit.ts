@@ -51,16 +51,16 @@ export async function submitJobs(s: Scheduler, parent: string, reqs: readonly Su
   const checked = await Promise.allSettled(reqs.map((req) => checkedRequest(s, project, req, lookups)));
   const failed = checked.findIndex((c) => c.status === "rejected");
   if (failed >= 0) throw atIndex((checked[failed] as PromiseRejectedResult).reason, failed, indexed);
-  const prepared = checked.map((c) => (c as PromiseFulfilledResult<Job | { earlier: Job }>).value);
+  const prepared = checked.map((c) => (c as PromiseFulfilledResult<Checked>).value);
 
   // The same request_id twice in one call makes one job.
   const firstWithId = new Map<string, number>();
-  const fresh: { index: number; job: Job; requestId: string }[] = [];
+  const fresh: { job: Job; requestId: string }[] = [];
   prepared.forEach((p, index) => {
-    if (!(p instanceof Object && "earlier" in p) && !(reqs[index]!.requestId && firstWithId.has(reqs[index]!.requestId))) {
-      fresh.push({ index, job: p as Job, requestId: reqs[index]!.requestId });
-      if (reqs[index]!.requestId) firstWithId.set(reqs[index]!.requestId, index);
-    }
+    const requestId = reqs[index]!.requestId;
+    if ("earlier" in p || (requestId && firstWithId.has(requestId))) return;
+    fresh.push({ job: p.job, requestId });
+    if (requestId) firstWithId.set(requestId, index);
   });
   const now = nowOf(s);
   const ids = newJobIds(now, fresh.length);
@@ -94,21 +94,23 @@ export async function submitJobs(s: Scheduler, parent: string, reqs: readonly Su
     throw e;
   }
   return prepared.map((p, index) => {
-    if (p instanceof Object && "earlier" in p) return p.earlier;
+    if ("earlier" in p) return p.earlier;
     const first = firstWithId.get(reqs[index]!.requestId);
-    return first !== undefined && first !== index ? (prepared[first] as Job) : (p as Job);
+    return first === undefined ? p.job : (prepared[first] as { job: Job }).job;
   });
 }
 
-/** The job a request asks for, checked; or the job an earlier request with its request_id made. */
-async function checkedRequest(s: Scheduler, project: string, req: SubmitJobRequest, lookups: Lookups): Promise<Job | { earlier: Job }> {
+/** A request checked: the job to make, or the job an earlier request with its request_id made. */
+type Checked = { job: Job } | { earlier: Job };
+
+async function checkedRequest(s: Scheduler, project: string, req: SubmitJobRequest, lookups: Lookups): Promise<Checked> {
   if (req.parent && req.parent !== project) throw invalidArgument("PARENT_MISMATCH", `a request's parent ${printable(req.parent)} is not the call's ${project}`);
   if (req.requestId) {
     checkId(req.requestId, "request_id");
     const earlier = await findByRequestId(s, project, req.requestId);
     if (earlier) return { earlier };
   }
-  return checkedJob(project, req.job ?? create(JobSchema), lookups);
+  return { job: await checkedJob(project, req.job ?? create(JobSchema), lookups) };
 }
 
 function atIndex(e: unknown, index: number, indexed: boolean): unknown {
