@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { addBlockGram } from "../src/linear/gram-block.js";
 import { scalarMoments, simdMoments } from "../src/linear/normal-equations.js";
+import { logisticObjective, logisticObjectiveInJs } from "../src/linear/logistic-objective.js";
 import { gramKernel } from "../src/wasm/gram-rows.js";
 import { assignNearestScalar, assignNearestSimd } from "../src/cluster/distances.js";
 import { centerDotsKernel } from "../src/wasm/center-dots.js";
 import { assignRows, centerStateSizes, prepareCenters, type CenterState, type RowState } from "../src/cluster/hamerly.js";
-import { KMeans, Lasso, MLPRegressor, Ridge } from "../src/index.js";
+import { KMeans, Lasso, LogisticRegression, MLPRegressor, Ridge } from "../src/index.js";
 import { addTransposedProduct, multiplyAddBias, multiplyTransposed } from "../src/neural/matmul.js";
 import { Random } from "../src/random.js";
 
@@ -137,6 +138,22 @@ describe("Hamerly's assignment step with the SIMD kernel", () => {
   });
 });
 
+describe("the logistic objective with the SIMD product kernel", () => {
+  it("gives the loss and gradient of the JavaScript objective, binary and multinomial, with and without intercepts", () => {
+    for (const [n, k, outputs, intercept] of [[20_000, 5, 1, true], [5_000, 13, 4, false], [12_000, 7, 3, true]] as const) {
+      const m = { data: values(n * k), rows: n, cols: k };
+      const y = Int32Array.from({ length: n }, (_, i) => (i * 7) % Math.max(2, outputs));
+      const params = values(outputs * k + (intercept ? outputs : 0)).map((v) => v * 0.3);
+      const simd = new Float64Array(params.length);
+      const plain = new Float64Array(params.length);
+      const simdLoss = logisticObjective(m, y, outputs, intercept, 1e-3)(params, simd);
+      const plainLoss = logisticObjectiveInJs(m, y, outputs, intercept, 1e-3)(params, plain);
+      expect(simdLoss).toBeCloseTo(plainLoss, 12);
+      for (let i = 0; i < params.length; i++) expect(simd[i]).toBeCloseTo(plain[i]!, 12);
+    }
+  });
+});
+
 describe("estimators that read X in place", () => {
   it("leave the caller's float64 X and y as they were", () => {
     const X = { data: values(300 * 4), rows: 300, cols: 4 };
@@ -144,6 +161,7 @@ describe("estimators that read X in place", () => {
     const before = X.data.slice();
     const yBefore = y.slice();
     new Ridge().fit(X, y);
+    new LogisticRegression().fit(X, Array.from(y, (v) => (v > 0 ? 1 : 0)));
     new Lasso({ alpha: 0.01 }).fit(X, y);
     new KMeans({ nClusters: 3, randomState: 0 }).fit(X);
     new MLPRegressor({ hiddenLayerSizes: [5], maxIter: 2, randomState: 0 }).fit(X, y);

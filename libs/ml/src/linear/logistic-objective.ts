@@ -1,5 +1,7 @@
 import type { Matrix } from "../matrix.js";
 import { dot } from "./kernels.js";
+import { kernelMemory } from "../wasm/kernel-instance.js";
+import { linearProductsKernel, type LinearProductsKernel } from "../wasm/linear-products.js";
 import type { Objective } from "./lbfgs.js";
 
 // Rows per gradient update: one pass of the gradient row adds four rows' terms, a quarter of the loads and stores.
@@ -12,6 +14,15 @@ const BLOCK = 4;
  * row-major) followed by the intercepts when fitted.
  */
 export function logisticObjective(m: Matrix, y: Int32Array, outputs: number, fitIntercept: boolean, l2: number): Objective {
+  if (m.rows * m.cols >= SIMD_MIN_VALUES) {
+    const kernel = linearProductsKernel();
+    if (kernel) return simdLogisticObjective(kernel, m, y, outputs, fitIntercept, l2);
+  }
+  return logisticObjectiveInJs(m, y, outputs, fitIntercept, l2);
+}
+
+/** The objective in JavaScript register tiles (small X, or no WebAssembly SIMD). */
+export function logisticObjectiveInJs(m: Matrix, y: Int32Array, outputs: number, fitIntercept: boolean, l2: number): Objective {
   const { rows: n, cols: k, data } = m;
   const residual = new Float64Array(BLOCK * outputs);
   const bias = outputs * k;
@@ -22,20 +33,67 @@ export function logisticObjective(m: Matrix, y: Int32Array, outputs: number, fit
       const rows = Math.min(BLOCK, n - start);
       for (let c = 0; c < outputs; c++) addScores(residual, c, outputs, data, start * k, k, params, rows, fitIntercept ? params[bias + c] : 0);
       for (let i = 0; i < rows; i++) {
-        const z = residual.subarray(i * outputs, (i + 1) * outputs);
-        loss += outputs === 1 ? binaryLossAndResidual(z, y[start + i]) : multinomialLossAndResidual(z, y[start + i]);
+        loss += outputs === 1 ? binaryLossAndResidual(residual, i, y[start + i]) : multinomialLossAndResidual(residual, i * outputs, outputs, y[start + i]);
       }
       for (let c = 0; c < outputs; c++) addGradient(grad, c * k, data, start * k, k, residual, c, outputs, rows);
       if (fitIntercept) for (let i = 0; i < rows; i++) for (let c = 0; c < outputs; c++) grad[bias + c] += residual[i * outputs + c];
     }
-    let penalty = 0;
-    for (let i = 0; i < grad.length; i++) grad[i] /= n;
-    for (let i = 0; i < bias; i++) {
-      penalty += params[i] * params[i];
-      grad[i] += l2 * params[i];
-    }
-    return loss / n + 0.5 * l2 * penalty;
+    return finish(grad, params, bias, n, l2, loss);
   };
+}
+
+/** Below this many values of X the copy into the kernel's memory is not worth it. */
+const SIMD_MIN_VALUES = 50_000;
+/** Rows scored, then turned into residuals and into the gradient, at a time. */
+const SIMD_ROWS = 256;
+
+/**
+ * The same objective with the products in WebAssembly SIMD: X is copied once into the
+ * kernel's own memory (rows padded to a multiple of four values), then every evaluation
+ * scores a block of rows there, turns the scores into residuals here (exp and log), and
+ * adds the block's gradient there. The kernel, and X's copy with it, goes with the objective.
+ */
+function simdLogisticObjective(kernel: LinearProductsKernel, m: Matrix, y: Int32Array, outputs: number, fitIntercept: boolean, l2: number): Objective {
+  const { rows: n, cols: k, data } = m;
+  const width = Math.ceil(k / 4) * 4;
+  // In f64: X, W, the gradient, then a block's scores.
+  const wAt = n * width;
+  const gradAt = wAt + outputs * width;
+  const scoresAt = gradAt + outputs * width;
+  let memory = kernelMemory(kernel.memory, (scoresAt + SIMD_ROWS * outputs) * 8);
+  memory.fill(0, 0, scoresAt);
+  for (let r = 0; r < n; r++) memory.set(data.subarray(r * k, (r + 1) * k), r * width);
+  const bias = outputs * k;
+  return (params, grad) => {
+    memory = new Float64Array(kernel.memory.buffer);
+    for (let c = 0; c < outputs; c++) memory.set(params.subarray(c * k, (c + 1) * k), wAt + c * width);
+    memory.fill(0, gradAt, scoresAt);
+    grad.fill(0);
+    let loss = 0;
+    for (let start = 0; start < n; start += SIMD_ROWS) {
+      const rows = Math.min(SIMD_ROWS, n - start);
+      kernel.scores(start * width * 8, rows, width, wAt * 8, outputs, scoresAt * 8);
+      for (let i = 0, z = scoresAt; i < rows; i++, z += outputs) {
+        if (fitIntercept) for (let c = 0; c < outputs; c++) memory[z + c] += params[bias + c];
+        loss += outputs === 1 ? binaryLossAndResidual(memory, z, y[start + i]) : multinomialLossAndResidual(memory, z, outputs, y[start + i]);
+        if (fitIntercept) for (let c = 0; c < outputs; c++) grad[bias + c] += memory[z + c];
+      }
+      kernel.gradient(start * width * 8, rows, width, scoresAt * 8, outputs, gradAt * 8);
+    }
+    for (let c = 0; c < outputs; c++) for (let j = 0; j < k; j++) grad[c * k + j] = memory[gradAt + c * width + j];
+    return finish(grad, params, bias, n, l2, loss);
+  };
+}
+
+/** Mean loss and gradient plus the L2 penalty on the weights (not the intercepts). */
+function finish(grad: Float64Array, params: Float64Array, bias: number, n: number, l2: number, loss: number): number {
+  let penalty = 0;
+  for (let i = 0; i < grad.length; i++) grad[i] /= n;
+  for (let i = 0; i < bias; i++) {
+    penalty += params[i] * params[i];
+    grad[i] += l2 * params[i];
+  }
+  return loss / n + 0.5 * l2 * penalty;
 }
 
 /** scores[i, c] = b + W[c] · X[row i] for the block's rows, the four rows sharing each load of W[c]. */
@@ -62,26 +120,27 @@ function addScores(scores: Float64Array, c: number, outputs: number, data: Float
   scores[3 * outputs + c] = s3;
 }
 
-/** log(1 + e^s) − y·s; leaves σ(s) − y in z[0]. */
-function binaryLossAndResidual(z: Float64Array, label: number): number {
-  const s = z[0];
+/** For the score s = a[at]: log(1 + e^s) − y·s; leaves σ(s) − y in a[at]. */
+function binaryLossAndResidual(a: Float64Array, at: number, label: number): number {
+  const s = a[at];
   const e = Math.exp(-Math.abs(s));
-  z[0] = (s >= 0 ? 1 / (1 + e) : e / (1 + e)) - label;
+  a[at] = (s >= 0 ? 1 / (1 + e) : e / (1 + e)) - label;
   return Math.max(s, 0) + Math.log1p(e) - label * s;
 }
 
-/** logsumexp(z) − z_y; leaves softmax(z) − onehot(y) in z. */
-function multinomialLossAndResidual(z: Float64Array, label: number): number {
+/** For the scores z = a[at, at + outputs): logsumexp(z) − z_y; leaves softmax(z) − onehot(y) in z. */
+function multinomialLossAndResidual(a: Float64Array, at: number, outputs: number, label: number): number {
+  const end = at + outputs;
   let max = -Infinity;
-  for (let c = 0; c < z.length; c++) if (z[c] > max) max = z[c];
-  const zy = z[label];
+  for (let c = at; c < end; c++) if (a[c] > max) max = a[c];
+  const zy = a[at + label];
   let sum = 0;
-  for (let c = 0; c < z.length; c++) {
-    z[c] = Math.exp(z[c] - max);
-    sum += z[c];
+  for (let c = at; c < end; c++) {
+    a[c] = Math.exp(a[c] - max);
+    sum += a[c];
   }
-  for (let c = 0; c < z.length; c++) z[c] /= sum;
-  z[label] -= 1;
+  for (let c = at; c < end; c++) a[c] /= sum;
+  a[at + label] -= 1;
   return max + Math.log(sum) - zy;
 }
 

@@ -57,7 +57,7 @@ export class LogisticRegression extends LinearClassifier<LogisticRegressionParam
     if (!(Number.isInteger(p.maxIter) && p.maxIter >= 0)) this.invalidParameter("maxIter", "an integer ≥ 0");
     if (!(p.tol >= 0)) this.invalidParameter("tol", "a number ≥ 0");
     if (p.solver !== "lbfgs") this.invalidParameter("solver", '"lbfgs"');
-    const m = toMatrix(X);
+    const m = toMatrix(X, { copy: false });
     const { classes, index } = encodeClasses(y, m.rows);
     const outputs = classes.length === 2 ? 1 : classes.length;
     const l2 = p.penalty === "l2" ? 1 / (p.C * m.rows) : 0;

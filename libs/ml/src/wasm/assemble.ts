@@ -62,6 +62,7 @@ export const op = {
   v128Zero: [...SIMD(0x0c), ...new Array<number>(16).fill(0)],
   f64x2Add: SIMD(0xf0),
   f64x2Mul: SIMD(0xf2),
+  f64x2ExtractLane: (lane: number) => [...SIMD(0x21), lane],
 };
 
 export interface KernelFunction {

@@ -14,9 +14,21 @@ interface WasmApi {
 
 /** Instantiates a module of the functions with one memory; null where WebAssembly (with SIMD) is missing. */
 export function instantiateKernel<T extends { memory: KernelMemory }>(functions: KernelFunction[]): T | null {
+  return kernelFactory<T>(functions)?.() ?? null;
+}
+
+/**
+ * Compiles the functions once and makes instances of them, each with a memory of its own
+ * that goes with it (a module's memory never shrinks, so a kernel holding a whole X is
+ * made per fit); null where WebAssembly (with SIMD) is missing.
+ */
+export function kernelFactory<T extends { memory: KernelMemory }>(functions: KernelFunction[]): (() => T) | null {
   try {
     const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-    return wasm ? (new wasm.Instance(new wasm.Module(assembleModule(1, functions))).exports as T) : null;
+    if (!wasm) return null;
+    const module = new wasm.Module(assembleModule(1, functions));
+    new wasm.Instance(module); // fails here, not later, where SIMD is missing
+    return () => new wasm.Instance(module).exports as T;
   } catch {
     return null;
   }
