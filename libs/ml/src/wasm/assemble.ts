@@ -65,6 +65,28 @@ export const op = {
   f64x2ExtractLane: (lane: number) => [...SIMD(0x21), lane],
 };
 
+/**
+ * A function body being written: emit() appends instructions; loopWhileBelow(i, limit)
+ * opens a loop that runs while local i < local limit (unsigned), closed by next(i, step),
+ * which adds step (instructions leaving an i32) to i and jumps back; add() is that
+ * addition alone.
+ */
+export function emitter() {
+  const body: number[] = [];
+  const emit = (...parts: number[][]) => parts.forEach((p) => body.push(...p));
+  const add = (local: number, step: number[][]) => emit(op.localGet(local), ...step, op.i32Add, op.localSet(local));
+  return {
+    body,
+    emit,
+    add,
+    loopWhileBelow: (counter: number, limit: number) => emit(op.block, op.loop, op.localGet(counter), op.localGet(limit), op.i32GeU, op.brIf(1)),
+    next: (counter: number, step: number[][]) => {
+      add(counter, step);
+      emit(op.br(0), op.end, op.end);
+    },
+  };
+}
+
 export interface KernelFunction {
   name: string;
   /** Parameter count (all i32). */

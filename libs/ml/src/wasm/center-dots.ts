@@ -1,4 +1,4 @@
-import { op, F64, I32, V128, type KernelFunction } from "./assemble.js";
+import { emitter, op, F64, I32, V128, type KernelFunction } from "./assemble.js";
 import { instantiateKernel, type KernelMemory } from "./kernel-instance.js";
 
 /**
@@ -14,11 +14,7 @@ function dotsFunction(): KernelFunction {
   const [ROW_BYTES, ROW_END, ROW, END, AT, CENTER, G] = [7, 8, 9, 10, 11, 12, 13];
   const NORM = 14;
   const [S0, S1, S2, S3, SPLAT] = [15, 16, 17, 18, 19];
-  const body: number[] = [];
-  const emit = (...parts: number[][]) => parts.forEach((p) => body.push(...p));
-  const loopWhileBelow = (counter: number, limit: number) => emit(op.block, op.loop, op.localGet(counter), op.localGet(limit), op.i32GeU, op.brIf(1));
-  const next = (counter: number, step: number[][]) => emit(op.localGet(counter), ...step, op.i32Add, op.localSet(counter), op.br(0), op.end, op.end);
-  const add = (local: number, step: number[][]) => emit(op.localGet(local), ...step, op.i32Add, op.localSet(local));
+  const { body, emit, add, loopWhileBelow, next } = emitter();
 
   emit(op.localGet(D), op.i32Const(3), op.i32Shl, op.localSet(ROW_BYTES));
   emit(op.localGet(ROWS), op.localGet(ROW_BYTES), op.i32Mul, op.localGet(X), op.i32Add, op.localSet(ROW_END));

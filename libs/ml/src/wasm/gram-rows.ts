@@ -1,4 +1,4 @@
-import { op, I32, V128, type KernelFunction } from "./assemble.js";
+import { emitter, op, I32, V128, type KernelFunction } from "./assemble.js";
 import { instantiateKernel, type KernelMemory } from "./kernel-instance.js";
 
 /**
@@ -13,12 +13,7 @@ function gramFunction(): KernelFunction {
   const [X, ROWS, WIDTH, G, ROW_BYTES, END, A, B, AT, ADDR] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const sum = (i: number, half: number) => 10 + i * 2 + half;
   const [COLS0, COLS1, SPLAT] = [18, 19, 20];
-  const body: number[] = [];
-  const emit = (...parts: number[][]) => parts.forEach((p) => body.push(...p));
-  const loopWhileBelow = (counter: number, limit: number) => emit(op.block, op.loop, op.localGet(counter), op.localGet(limit), op.i32GeU, op.brIf(1));
-  const next = (counter: number, step: number | number[][]) => {
-    emit(op.localGet(counter), ...(typeof step === "number" ? [op.i32Const(step)] : step), op.i32Add, op.localSet(counter), op.br(0), op.end, op.end);
-  };
+  const { body, emit, loopWhileBelow, next } = emitter();
 
   emit(op.localGet(WIDTH), op.i32Const(3), op.i32Shl, op.localSet(ROW_BYTES));
   emit(op.localGet(ROWS), op.localGet(ROW_BYTES), op.i32Mul, op.localGet(X), op.i32Add, op.localSet(END));
@@ -45,8 +40,8 @@ function gramFunction(): KernelFunction {
     }
     emit(op.localGet(ADDR), op.localGet(ROW_BYTES), op.i32Add, op.localSet(ADDR));
   }
-  next(B, 32);
-  next(A, 32);
+  next(B, [op.i32Const(32)]);
+  next(A, [op.i32Const(32)]);
   return { name: "gram", params: 4, locals: [{ count: 6, type: I32 }, { count: 11, type: V128 }], body };
 }
 

@@ -1,17 +1,5 @@
-import { op, I32, V128, type KernelFunction } from "./assemble.js";
+import { emitter, op, I32, V128, type KernelFunction } from "./assemble.js";
 import { kernelFactory, type KernelMemory } from "./kernel-instance.js";
-
-/** Loops over [counter, limit) in steps, shared by the functions below. */
-function emitter() {
-  const body: number[] = [];
-  const emit = (...parts: number[][]) => parts.forEach((p) => body.push(...p));
-  return {
-    body,
-    emit,
-    loopWhileBelow: (counter: number, limit: number) => emit(op.block, op.loop, op.localGet(counter), op.localGet(limit), op.i32GeU, op.brIf(1)),
-    next: (counter: number, step: number[][]) => emit(op.localGet(counter), ...step, op.i32Add, op.localSet(counter), op.br(0), op.end, op.end),
-  };
-}
 
 /**
  * scores(x, rows, width, w, outputs, out): out[r·outputs + c] = X[r] · W[c] for `rows` rows
