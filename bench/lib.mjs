@@ -30,6 +30,21 @@ export function peakRssMiB(pid) {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** CPU seconds (user + system) a process has used so far (Linux /proc, 10 ms ticks). */
+export function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Runs fn and adds the CPU seconds it cost the server (pid) and this process. */
+export async function timedWithCpu(pid, fn) {
+  const server = cpuSeconds(pid);
+  const client = process.cpuUsage();
+  const run = await timed(fn);
+  const used = process.cpuUsage(client);
+  return { ...run, serverCpu: cpuSeconds(pid) - server, clientCpu: (used.user + used.system) / 1e6 };
+}
+
 export function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : fallback;

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { once } from "node:events";
 import { OnnxGraphBuilder } from "@kiln/onnx";
 import { Kiln } from "@kiln/sdk";
-import { arg, peakRssMiB, startKiln, timed } from "./lib.mjs";
+import { arg, peakRssMiB, startKiln, timed, timedWithCpu } from "./lib.mjs";
 
 const sizeMiB = Number(arg("size", "100"));
 const rounds = Number(arg("rounds", "3"));
@@ -54,13 +54,17 @@ const kilnProc = await startKiln({ KILN_DATA_DIR: join(dir, "kiln") });
 try {
   const kiln = await Kiln.connect(kilnProc.url);
   let push, pushOpaque, pull, copyIn, copyOut;
+  const pushCpu = [];
+  const copyCpu = [];
   const best = (a, b) => (a && a.seconds <= b.seconds ? a : b);
   let bytes = 0;
   for (let round = 1; round <= rounds; round++) {
     const file = join(dir, `model-${round}.onnx`);
     await writeSynced(file, denseModel(round)); // distinct weights: no round deduplicates against another
     bytes = (await stat(file)).size;
-    push = best(push, await timed(() => kiln.models.put("bench", file, { comment: `round ${round}` })));
+    const pushed = await timedWithCpu(kilnProc.pid, () => kiln.models.put("bench", file, { comment: `round ${round}` }));
+    push = best(push, pushed);
+    pushCpu.push(pushed);
     // Other bytes of the same size as an opaque artifact: the transfer alone, without the
     // onnxruntime load check (the same bytes would find their chunks stored already).
     const other = join(dir, `other-${round}.bin`);
@@ -69,7 +73,9 @@ try {
     await rm(other);
     pull = best(pull, await timed(() => kiln.models.download(`bench:${round}`, join(dir, `down-${round}`))));
     const copy = join(dir, `copy-${round}.onnx`);
-    copyIn = best(copyIn, await timed(() => durableCopy(file, copy)));
+    const copied = await timedWithCpu(kilnProc.pid, () => durableCopy(file, copy));
+    copyIn = best(copyIn, copied);
+    copyCpu.push(copied.clientCpu);
     copyOut = best(copyOut, await timed(() => pipeline(createReadStream(copy), createWriteStream(`${copy}.back`))));
     await rm(join(dir, `down-${round}`), { recursive: true, force: true });
     await rm(copy);
@@ -84,6 +90,8 @@ try {
   console.log(`kiln  push without the ONNX check ${rate(pushOpaque.seconds)} MB/s (ratio ${(copyIn.seconds / pushOpaque.seconds).toFixed(2)})`);
   console.log(`copy  in   ${rate(copyIn.seconds)} MB/s   out      ${rate(copyOut.seconds)} MB/s   round trip ${rate(copyTrip)} MB/s`);
   console.log(`ratio kiln/copy: push ${(copyIn.seconds / push.seconds).toFixed(2)}  download ${(copyOut.seconds / pull.seconds).toFixed(2)}  round trip ${(copyTrip / kilnTrip).toFixed(2)} (target >= 0.5)`);
+  const median = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1].toFixed(2);
+  console.log(`push CPU (median of ${rounds}): server ${median(pushCpu.map((p) => p.serverCpu))} s, client ${median(pushCpu.map((p) => p.clientCpu))} s; copy ${median(copyCpu)} s`);
   console.log(`server peak RSS: ${peakRssMiB(kilnProc.pid).toFixed(0)} MiB (target <= 256)`);
   kiln.close();
 } finally {
