@@ -3,9 +3,10 @@ import { addBlockGram } from "../src/linear/gram-block.js";
 import { scalarMoments, simdMoments } from "../src/linear/normal-equations.js";
 import { logisticObjective, logisticObjectiveInJs } from "../src/linear/logistic-objective.js";
 import { gramKernel } from "../src/wasm/gram-rows.js";
-import { assignNearestScalar, assignNearestSimd } from "../src/cluster/distances.js";
+import { assignNearestScalar, assignNearestSimd, squaredDistances } from "../src/cluster/distances.js";
+import { scaledTolerance } from "../src/cluster/lloyd.js";
 import { centerDotsKernel } from "../src/wasm/center-dots.js";
-import { assignRows, centerStateSizes, prepareCenters, type CenterState, type RowState } from "../src/cluster/hamerly.js";
+import { assignRows, centerStateSizes, distance2, prepareCenters, type CenterState, type RowState } from "../src/cluster/hamerly.js";
 import { KMeans, Lasso, LogisticRegression, MLPRegressor, Ridge } from "../src/index.js";
 import { addTransposedProduct, multiplyAddBias, multiplyTransposed } from "../src/neural/matmul.js";
 import { Random } from "../src/random.js";
@@ -115,6 +116,43 @@ describe("the WebAssembly SIMD centre kernel", () => {
   });
 });
 
+describe("squared distances of rows to a few centres (k-means++ candidates)", () => {
+  it.each([[1, 1, 1], [300, 7, 4], [700, 50, 1], [513, 13, 9]])("match the direct sums for %i rows × %i features, %i centres, all rows or some", (n, d, k) => {
+    const X = { data: values(n * d), rows: n, cols: d };
+    const centers = values(k * d);
+    const expectClose = (got: Float64Array, rows?: Int32Array) => {
+      const m = rows ? rows.length : n;
+      expect(got.length).toBe(m * k);
+      for (let j = 0; j < m; j++) {
+        for (let c = 0; c < k; c++) {
+          const want = distance2(X.data, rows ? rows[j] : j, centers, c, d);
+          expect(Math.abs(got[j * k + c] - want)).toBeLessThanOrEqual(1e-9 * Math.max(1, want));
+        }
+      }
+    };
+    expectClose(squaredDistances(X, centers, k, new Float64Array(n * k)));
+    const rows = Int32Array.from({ length: Math.min(n, 200) }, (_, i) => (i * 7919) % n);
+    expectClose(squaredDistances(X, centers, k, new Float64Array(rows.length * k), rows), rows);
+  });
+});
+
+describe("k-means' tolerance scale", () => {
+  it("is tol × the mean of the columns' variances", () => {
+    const [n, d] = [301, 7];
+    const X = { data: values(n * d).map((v, i) => v * (1 + (i % d))), rows: n, cols: d };
+    let total = 0;
+    for (let j = 0; j < d; j++) {
+      let mean = 0;
+      for (let r = 0; r < n; r++) mean += X.data[r * d + j];
+      mean /= n;
+      let variance = 0;
+      for (let r = 0; r < n; r++) variance += (X.data[r * d + j] - mean) ** 2;
+      total += variance / n;
+    }
+    expect(scaledTolerance(X, 1e-4)).toBe((1e-4 * total) / d);
+  });
+});
+
 describe("Hamerly's assignment step with the SIMD kernel", () => {
   it.each([[700, 9, 11], [300, 50, 8], [40, 3, 2]])("moves the same rows and sums as without it, to the bit (%i rows × %i features, %i centres)", (n, d, k) => {
     const data = values(n * d);
@@ -124,7 +162,7 @@ describe("Hamerly's assignment step with the SIMD kernel", () => {
       for (let r = 0; r < n; r++) for (let j = 0; j < d; j++) s.xNorms[r] += data[r * d + j] ** 2;
       for (let r = 0; r < n; r++) s.labels[r] = r % k;
       const sizes = centerStateSizes(k, d);
-      const cs: CenterState = { centers: new Float64Array(sizes.centers), halfGap: new Float64Array(sizes.halfGap), cNorms: new Float64Array(sizes.cNorms), transposed: new Float64Array(sizes.transposed) };
+      const cs: CenterState = { centers: new Float64Array(sizes.centers), halfGap: new Float64Array(sizes.halfGap), cNorms: new Float64Array(sizes.cNorms), transposed: new Float64Array(sizes.transposed), loosen: new Float64Array(sizes.loosen) };
       prepareCenters(centers, k, d, cs);
       return { s, cs, sums: new Float64Array(k * d), counts: new Float64Array(k) };
     };
@@ -135,6 +173,39 @@ describe("Hamerly's assignment step with the SIMD kernel", () => {
     expect(simd.s).toEqual(plain.s);
     expect(simd.sums).toEqual(plain.sums);
     expect(simd.counts).toEqual(plain.counts);
+  });
+
+  it("loosens every row's bounds by the centres' shifts before it judges them", () => {
+    const [n, d, k] = [400, 6, 5];
+    const data = values(n * d);
+    const centers = values(k * d);
+    const s: RowState = { data, d, k, xNorms: new Float64Array(n), labels: new Int32Array(n), upper: new Float64Array(n).fill(Infinity), lower: new Float64Array(n) };
+    for (let r = 0; r < n; r++) for (let j = 0; j < d; j++) s.xNorms[r] += data[r * d + j] ** 2;
+    const sizes = centerStateSizes(k, d);
+    const cs: CenterState = { centers: new Float64Array(sizes.centers), halfGap: new Float64Array(sizes.halfGap), cNorms: new Float64Array(sizes.cNorms), transposed: new Float64Array(sizes.transposed), loosen: new Float64Array(sizes.loosen) };
+    const sums = new Float64Array(k * d);
+    const counts = new Float64Array(k);
+    counts[0] = n;
+    for (let r = 0; r < n; r++) for (let j = 0; j < d; j++) sums[j] += data[r * d + j];
+    prepareCenters(centers, k, d, cs);
+    assignRows(s, cs, 0, n, sums, counts);
+    // Move the centres a little: with the shifts, every row's bounds stay true, and a second
+    // assignment gives the labels of a full search.
+    const moved = new Float64Array(k);
+    const next = centers.map((v, i) => v + 0.05 * (((i * 31) % 7) - 3));
+    for (let c = 0; c < k; c++) moved[c] = Math.sqrt(distance2(next, c, centers, c, d));
+    prepareCenters(next, k, d, cs, moved);
+    assignRows(s, cs, 0, n, sums, counts);
+    for (let r = 0; r < n; r++) {
+      const own = Math.sqrt(distance2(data, r, next, s.labels[r], d));
+      expect(s.upper[r]).toBeGreaterThanOrEqual(own - 1e-9);
+      for (let c = 0; c < k; c++) {
+        if (c === s.labels[r]) continue;
+        const other = Math.sqrt(distance2(data, r, next, c, d));
+        expect(other).toBeGreaterThanOrEqual(own - 1e-9); // the nearest centre
+        expect(s.lower[r]).toBeLessThanOrEqual(other + 1e-9);
+      }
+    }
   });
 });
 

@@ -7,7 +7,10 @@ export function rowNorms(centers: Float64Array, k: number, d: number): Float64Ar
   const out = new Float64Array(k);
   for (let c = 0; c < k; c++) {
     let s = 0;
-    for (let j = 0; j < d; j++) s += centers[c * d + j] ** 2;
+    for (let j = 0; j < d; j++) {
+      const v = centers[c * d + j];
+      s += v * v; // not ** 2, which optimised code computes with pow
+    }
     out[c] = s;
   }
   return out;
@@ -28,15 +31,16 @@ export function assignNearest(X: Matrix, centers: Float64Array, k: number, label
 }
 
 export function assignNearestScalar(X: Matrix, centers: Float64Array, k: number, labels: Int32Array, nearest: Float64Array, rows?: Int32Array): number {
-  const d = X.cols;
-  const norms = rowNorms(centers, k, d);
-  const transposed = transposeInEights(centers, k, d, new Float64Array(transposedSize(k, d)));
-  const toCenters = new Float64Array(k);
-  const n = rows ? rows.length : X.rows;
+  return nearestOf(null, X, centers, k, labels, nearest, rows);
+}
+
+export function assignNearestSimd(kernel: CenterDotsKernel, X: Matrix, centers: Float64Array, k: number, labels: Int32Array, nearest: Float64Array, rows?: Int32Array): number {
+  return nearestOf(kernel, X, centers, k, labels, nearest, rows);
+}
+
+function nearestOf(kernel: CenterDotsKernel | null, X: Matrix, centers: Float64Array, k: number, labels: Int32Array, nearest: Float64Array, rows?: Int32Array): number {
   let inertia = 0;
-  for (let j = 0; j < n; j++) {
-    const r = rows ? rows[j] : j;
-    squaredDistancesTo(X.data, r * d, rowNorm(X, r), transposed, norms, k, d, toCenters);
+  eachRowDistances(kernel, X, centers, k, rows, (j, toCenters) => {
     let best = 0;
     let bestDistance = Infinity;
     for (let c = 0; c < k; c++) {
@@ -48,27 +52,55 @@ export function assignNearestScalar(X: Matrix, centers: Float64Array, k: number,
     labels[j] = best;
     nearest[j] = bestDistance;
     inertia += bestDistance;
-  }
+  });
   return inertia;
 }
 
-/** assignNearest with the rows copied, a block at a time, into the kernel's memory beside the centres. */
-export function assignNearestSimd(kernel: CenterDotsKernel, X: Matrix, centers: Float64Array, k: number, labels: Int32Array, nearest: Float64Array, rows?: Int32Array): number {
+/** Squared distances of each row (rows[j] with `rows`) to the k centres, into out[j·k + c]. */
+export function squaredDistances(X: Matrix, centers: Float64Array, k: number, out: Float64Array, rows?: Int32Array): Float64Array {
+  eachRowDistances(centerDotsKernel(), X, centers, k, rows, (j, toCenters) => {
+    for (let c = 0; c < k; c++) out[j * k + c] = toCenters[c];
+  });
+  return out;
+}
+
+/**
+ * Calls `each` with row j's squared distances to the k centres (row rows[j] with `rows`),
+ * in row order; the array is reused. With the kernel, rows are copied a block at a time
+ * into its memory beside the centres; without, JavaScript computes the same values.
+ */
+function eachRowDistances(
+  kernel: CenterDotsKernel | null,
+  X: Matrix,
+  centers: Float64Array,
+  k: number,
+  rows: Int32Array | undefined,
+  each: (j: number, toCenters: Float64Array) => void,
+): void {
   const d = X.cols;
-  const groups = Math.ceil(k / 8);
   const cNorms = rowNorms(centers, k, d);
+  const toCenters = new Float64Array(k);
+  const n = rows ? rows.length : X.rows;
+  if (!kernel) {
+    const transposed = transposeInEights(centers, k, d, new Float64Array(transposedSize(k, d)));
+    for (let j = 0; j < n; j++) {
+      const r = rows ? rows[j] : j;
+      squaredDistancesTo(X.data, r * d, rowNorm(X, r), transposed, cNorms, k, d, toCenters);
+      each(j, toCenters);
+    }
+    return;
+  }
+  const groups = Math.ceil(k / 8);
   // In f64: the centres in eights, then a block of rows, its dot products and its norms.
   const blockAt = transposedSize(k, d);
   const dotsAt = blockAt + SIMD_ROWS * d;
   const normsAt = dotsAt + SIMD_ROWS * groups * 8;
   const memory = kernelMemory(kernel.memory, (normsAt + SIMD_ROWS) * 8);
   transposeInEights(centers, k, d, memory.subarray(0, blockAt));
-  const n = rows ? rows.length : X.rows;
-  let inertia = 0;
   for (let start = 0; start < n; start += SIMD_ROWS) {
     const len = Math.min(SIMD_ROWS, n - start);
     if (rows) {
-      for (let j = 0; j < len; j++) memory.set(X.data.subarray(rows[start + j] * d, (rows[start + j] + 1) * d), blockAt + j * d);
+      for (let j = 0; j < len; j++) copyRow(X.data, rows[start + j] * d, memory, blockAt + j * d, d);
     } else {
       memory.set(X.data.subarray(start * d, (start + len) * d), blockAt);
     }
@@ -76,21 +108,10 @@ export function assignNearestSimd(kernel: CenterDotsKernel, X: Matrix, centers: 
     for (let j = 0; j < len; j++) {
       const xNorm = memory[normsAt + j];
       const dots = dotsAt + j * groups * 8;
-      let best = 0;
-      let bestDistance = Infinity;
-      for (let c = 0; c < k; c++) {
-        const distance = Math.max(0, xNorm - 2 * memory[dots + c] + cNorms[c]);
-        if (distance < bestDistance) {
-          best = c;
-          bestDistance = distance;
-        }
-      }
-      labels[start + j] = best;
-      nearest[start + j] = bestDistance;
-      inertia += bestDistance;
+      for (let c = 0; c < k; c++) toCenters[c] = Math.max(0, xNorm - 2 * memory[dots + c] + cNorms[c]);
+      each(start + j, toCenters);
     }
   }
-  return inertia;
 }
 
 /** Euclidean distance of every row to every centre: rows × k. */
@@ -166,6 +187,11 @@ export function squaredDistancesTo(data: Float64Array, x: number, xNorm: number,
     for (let t = 0, at = full * d * 8 + (c & 7); t < d; t++, at += 8) s += data[x + t] * transposed[at];
     out[c] = Math.max(0, xNorm - 2 * s + cNorms[c]);
   }
+}
+
+/** d values from `from` at a into `to` at b: a loop, as a subarray per row costs more than it copies. */
+export function copyRow(from: Float64Array, a: number, to: Float64Array, b: number, d: number): void {
+  for (let t = 0; t < d; t++) to[b + t] = from[a + t];
 }
 
 export function rowNorm(X: Matrix, r: number): number {

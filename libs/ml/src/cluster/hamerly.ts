@@ -1,6 +1,6 @@
 import { centerDotsKernel, type CenterDotsKernel } from "../wasm/center-dots.js";
 import { kernelMemory } from "../wasm/kernel-instance.js";
-import { rowNorms, squaredDistancesTo, transposedSize, transposeInEights } from "./distances.js";
+import { copyRow, rowNorms, squaredDistancesTo, transposedSize, transposeInEights } from "./distances.js";
 
 /**
  * Hamerly's assignment step over a range of rows, on plain typed arrays so that it runs
@@ -24,15 +24,35 @@ export interface CenterState {
   halfGap: Float64Array;
   cNorms: Float64Array;
   transposed: Float64Array;
+  /**
+   * How the rows' bounds loosen before they are used (the centres moved since they were
+   * set): each centre's shift, then the largest shift, the runner-up and the centre of
+   * the largest. A row's centre may have moved away by up to its shift, the others closer
+   * by up to the largest other shift.
+   */
+  loosen: Float64Array;
 }
 
 /** Sizes of the arrays of a CenterState, so shared memory can be laid out for one. */
 export function centerStateSizes(k: number, d: number) {
-  return { centers: k * d, halfGap: k, cNorms: k, transposed: transposedSize(k, d) };
+  return { centers: k * d, halfGap: k, cNorms: k, transposed: transposedSize(k, d), loosen: k + 3 };
 }
 
-/** Fills `into` (halfGap, norms, the transposed copy) for these centres. */
-export function prepareCenters(centers: Float64Array, k: number, d: number, into: CenterState): void {
+/** Fills `into` (halfGap, norms, the transposed copy, the loosening by `moved`, if any) for these centres. */
+export function prepareCenters(centers: Float64Array, k: number, d: number, into: CenterState, moved: Float64Array | null = null): void {
+  into.loosen.fill(0);
+  into.loosen[k + 2] = -1;
+  if (moved) {
+    let most = 0;
+    let mostAt = -1;
+    let runnerUp = 0;
+    moved.forEach((m, c) => {
+      if (m > most) [runnerUp, most, mostAt] = [most, m, c];
+      else if (m > runnerUp) runnerUp = m;
+    });
+    into.loosen.set(moved);
+    into.loosen.set([most, runnerUp, mostAt], k);
+  }
   into.centers.set(centers);
   for (let c = 0; c < k; c++) {
     let nearest = Infinity;
@@ -44,7 +64,7 @@ export function prepareCenters(centers: Float64Array, k: number, d: number, into
 }
 
 /**
- * Assigns rows [from, to); a row that changes cluster moves its values between the
+ * Loosens the bounds of rows [from, to) by the centres' shifts, then assigns them; a row that changes cluster moves its values between the
  * clusters' entries of `sums` and `counts` (deltas: the caller adds them to its totals).
  * Rows whose bounds fail get their distances to every centre from the SIMD kernel where it
  * runs, a block at a time, then are settled in row order, so sums add up in the same order
@@ -61,10 +81,13 @@ export function assignRows(
   kernel: CenterDotsKernel | null = centerDotsKernel(),
 ): void {
   const { data, d, k, labels, upper, lower } = s;
-  const { centers, halfGap } = cs;
+  const { centers, halfGap, loosen } = cs;
+  const [most, runnerUp, mostAt] = [loosen[k], loosen[k + 1], loosen[k + 2]];
   const pending = kernel ? new PendingRows(kernel, s, cs) : undefined;
   const toCenters = new Float64Array(k);
   for (let r = from; r < to; r++) {
+    upper[r] += loosen[labels[r]];
+    lower[r] -= labels[r] === mostAt ? runnerUp : most;
     const bound = Math.max(halfGap[labels[r]], lower[r]);
     if (upper[r] <= bound) continue;
     upper[r] = Math.sqrt(distance2(data, r, centers, labels[r], d));
@@ -139,7 +162,7 @@ class PendingRows {
   /** Queues row r; true when the block is full and must be settled. */
   add(r: number): boolean {
     const d = this.s.d;
-    this.memory.set(this.s.data.subarray(r * d, (r + 1) * d), this.blockAt + this.count * d);
+    copyRow(this.s.data, r * d, this.memory, this.blockAt + this.count * d, d);
     this.rows[this.count++] = r;
     return this.count === PENDING_ROWS;
   }
@@ -159,22 +182,31 @@ class PendingRows {
   }
 }
 
-/** Squared distance between row i of a and row j of b (d columns each), two running sums. */
+/**
+ * Squared distance between row i of a and row j of b (d columns each). Four running sums:
+ * each add waits for the one before it on the same sum, so fewer would leave the core idle.
+ */
 export function distance2(a: Float64Array, i: number, b: Float64Array, j: number, d: number): number {
   const x = i * d;
   const y = j * d;
   let s0 = 0;
   let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
   let t = 0;
-  for (; t + 1 < d; t += 2) {
+  for (; t + 3 < d; t += 4) {
     const d0 = a[x + t] - b[y + t];
     const d1 = a[x + t + 1] - b[y + t + 1];
+    const d2 = a[x + t + 2] - b[y + t + 2];
+    const d3 = a[x + t + 3] - b[y + t + 3];
     s0 += d0 * d0;
     s1 += d1 * d1;
+    s2 += d2 * d2;
+    s3 += d3 * d3;
   }
-  if (t < d) {
+  for (; t < d; t++) {
     const d0 = a[x + t] - b[y + t];
     s0 += d0 * d0;
   }
-  return s0 + s1;
+  return s0 + s1 + (s2 + s3);
 }

@@ -1,38 +1,39 @@
 import type { Matrix } from "../matrix.js";
 import type { Random } from "../random.js";
-import { distance2 } from "./hamerly.js";
+import { squaredDistances } from "./distances.js";
 
 /**
  * Greedy k-means++ as sklearn does it: each new centre is the best of 2 + ⌊ln k⌋ candidates drawn
- * with probability proportional to the squared distance to the nearest centre so far.
+ * with probability proportional to the squared distance to the nearest centre so far. The
+ * candidates' distances to every row come in one pass (SIMD where it runs), as sklearn
+ * takes them from one call into BLAS, in its form ‖x‖² − 2x·c + ‖c‖².
  */
 export function kmeansPlusPlus(X: Matrix, k: number, random: Random, rows: Int32Array): Float64Array {
   const d = X.cols;
   const n = rows.length;
+  // All of X in order: its rows go to the kernel a block at a time rather than one by one.
+  const subset = isEveryRow(rows, X.rows) ? undefined : rows;
   const centers = new Float64Array(k * d);
   const trials = 2 + Math.floor(Math.log(k));
-  const closest = new Float64Array(n);
-  const candidate = new Float64Array(n);
-  const best = new Float64Array(n);
   const first = rows[random.int(n)];
-  centers.set(X.data.subarray(first * d, (first + 1) * d), 0);
+  centers.set(rowOf(X, first), 0);
+  const closest = squaredDistances(X, rowOf(X, first), 1, new Float64Array(n), subset);
   let potential = 0;
-  for (let j = 0; j < n; j++) potential += closest[j] = squaredTo(X, rows[j], X, first);
+  for (let j = 0; j < n; j++) potential += closest[j];
+  const candidates = new Float64Array(trials * d);
+  const toCandidates = new Float64Array(n * trials);
+  const sums = new Float64Array(trials);
   for (let c = 1; c < k; c++) {
-    let bestRow = -1;
-    let bestPotential = Infinity;
-    for (let t = 0; t < trials; t++) {
-      const row = rows[pick(closest, potential, random)];
-      let sum = 0;
-      for (let j = 0; j < n; j++) sum += candidate[j] = Math.min(closest[j], squaredTo(X, rows[j], X, row));
-      if (sum < bestPotential) {
-        [bestRow, bestPotential] = [row, sum];
-        best.set(candidate);
-      }
-    }
-    centers.set(X.data.subarray(bestRow * d, (bestRow + 1) * d), c * d);
-    closest.set(best);
-    potential = bestPotential;
+    const picked = Array.from({ length: trials }, () => rows[pick(closest, potential, random)]);
+    picked.forEach((row, t) => candidates.set(rowOf(X, row), t * d));
+    squaredDistances(X, candidates, trials, toCandidates, subset);
+    sums.fill(0);
+    for (let j = 0; j < n; j++) for (let t = 0; t < trials; t++) sums[t] += Math.min(closest[j], toCandidates[j * trials + t]);
+    let best = 0;
+    for (let t = 1; t < trials; t++) if (sums[t] < sums[best]) best = t;
+    centers.set(rowOf(X, picked[best]), c * d);
+    for (let j = 0; j < n; j++) closest[j] = Math.min(closest[j], toCandidates[j * trials + best]);
+    potential = sums[best];
   }
   return centers;
 }
@@ -46,8 +47,14 @@ export function randomRows(X: Matrix, k: number, random: Random, rows: Int32Arra
   return centers;
 }
 
-function squaredTo(X: Matrix, r: number, Y: Matrix, s: number): number {
-  return distance2(X.data, r, Y.data, s, X.cols);
+function isEveryRow(rows: Int32Array, n: number): boolean {
+  if (rows.length !== n) return false;
+  for (let j = 0; j < n; j++) if (rows[j] !== j) return false;
+  return true;
+}
+
+function rowOf(X: Matrix, r: number): Float64Array {
+  return X.data.subarray(r * X.cols, (r + 1) * X.cols);
 }
 
 function pick(weights: Float64Array, total: number, random: Random): number {

@@ -28,41 +28,30 @@ export function lloyd(X: Matrix, start: Float64Array, k: number, maxIter: number
   const tally = { sums, counts };
   rows.reset();
   let nIter = 0;
+  // How far each centre moved since the rows' bounds were set; the next assignment loosens them first.
+  let moved: Float64Array | null = null;
   while (nIter < maxIter) {
-    rows.assign(centers, sums, counts);
+    rows.assign(centers, sums, counts, moved);
     const { next, relocated } = means(X, tally, rows.upper, k);
     nIter++;
-    const moved = new Float64Array(k);
+    moved = new Float64Array(k);
     let shift = 0;
     for (let c = 0; c < k; c++) {
       moved[c] = Math.sqrt(distance2(next, c, centers, c, d));
       shift += moved[c] ** 2;
     }
     centers = next;
-    if (relocated) rows.upper.fill(Infinity);
-    else loosen(rows.labels, rows.upper, rows.lower, moved);
+    if (relocated) {
+      rows.upper.fill(Infinity);
+      moved = null;
+    }
     if (shift <= tolerance) break;
   }
-  rows.assign(centers, sums, counts);
+  rows.assign(centers, sums, counts, moved);
   const labels = Int32Array.from(rows.labels);
   let inertia = 0;
   for (let r = 0; r < X.rows; r++) inertia += distance2(X.data, r, centers, labels[r], d);
   return { centers, labels, inertia, nIter };
-}
-
-/** After centres move: a row's centre may have moved away by up to its shift, the others closer by up to the largest other shift. */
-function loosen(labels: Int32Array, upper: Float64Array, lower: Float64Array, moved: Float64Array): void {
-  let most = 0;
-  let mostAt = -1;
-  let runnerUp = 0;
-  moved.forEach((m, c) => {
-    if (m > most) [runnerUp, most, mostAt] = [most, m, c];
-    else if (m > runnerUp) runnerUp = m;
-  });
-  for (let r = 0; r < labels.length; r++) {
-    upper[r] += moved[labels[r]];
-    lower[r] -= labels[r] === mostAt ? runnerUp : most;
-  }
 }
 
 /**
@@ -89,17 +78,24 @@ function means(X: Matrix, tally: { sums: Float64Array; counts: Float64Array }, u
   return { next, relocated };
 }
 
-/** sklearn's tolerance scale: tol × the mean variance of the features. */
+/**
+ * sklearn's tolerance scale: tol × the mean variance of the features. Row by row with a
+ * sum per column (each column's sum in the same order as a pass down it, without
+ * striding through X once per column).
+ */
 export function scaledTolerance(X: Matrix, tol: number): number {
-  const d = X.cols;
-  let total = 0;
-  for (let j = 0; j < d; j++) {
-    let mean = 0;
-    for (let r = 0; r < X.rows; r++) mean += X.data[r * d + j];
-    mean /= X.rows;
-    let variance = 0;
-    for (let r = 0; r < X.rows; r++) variance += (X.data[r * d + j] - mean) ** 2;
-    total += variance / X.rows;
+  const { rows, cols: d, data } = X;
+  const means = new Float64Array(d);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < d; j++) means[j] += data[r * d + j];
+  for (let j = 0; j < d; j++) means[j] /= rows;
+  const variances = new Float64Array(d);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < d; j++) {
+      const v = data[r * d + j] - means[j];
+      variances[j] += v * v; // not ** 2, which optimised code computes with pow
+    }
   }
+  let total = 0;
+  for (let j = 0; j < d; j++) total += variances[j] / rows;
   return (tol * total) / d;
 }

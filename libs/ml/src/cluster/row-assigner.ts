@@ -6,10 +6,12 @@ import { rowNorms } from "./distances.js";
 import { assignRows, centerStateSizes, prepareCenters, type CenterState, type RowState } from "./hamerly.js";
 
 /**
- * Rows are assigned in this many parts, each with its own tally of moves, added up in
- * order: the result is the same bit for bit however many threads run the parts. Threads
- * take the next part as they finish one, so a slower thread (a worker still warming up,
- * rows that need more distances) does less of them.
+ * Big inputs are assigned in this many parts, each with its own tally of moves, added up
+ * in order: the result is the same bit for bit however many threads run the parts.
+ * Threads take the next part as they finish one, so a slower thread (a worker still
+ * warming up, rows that need more distances) does less of them. Small inputs, which run
+ * on the caller's thread alone, are one part (the number of parts depends on the input's
+ * size only, never on the machine).
  */
 const PARTS = 16;
 /** Rows × features × clusters below which starting threads costs more than they save. */
@@ -23,8 +25,12 @@ export interface RowAssigner {
   lower: Float64Array;
   /** Every row in cluster 0 with unknown bounds, for a new run from other centres. */
   reset(): void;
-  /** Assigns every row to its nearest of these centres; adds the moves to sums and counts. */
-  assign(centers: Float64Array, sums: Float64Array, counts: Float64Array): void;
+  /**
+   * Assigns every row to its nearest of these centres; adds the moves to sums and counts.
+   * `moved`: how far each centre moved since the last assignment (its bounds still hold
+   * once loosened by that), or null when they were set for these centres or reset.
+   */
+  assign(centers: Float64Array, sums: Float64Array, counts: Float64Array, moved?: Float64Array | null): void;
   close(): void;
 }
 
@@ -36,7 +42,7 @@ export interface SharedLayout {
   upper: Float64Array;
   lower: Float64Array;
   centers: CenterState;
-  /** Per part: k × d sums, then k counts. */
+  /** Per part (16, or 1 for a small input): k × d sums, then k counts. */
   tallies: Float64Array[];
   /** The next part to take (entry 0); then per worker (slots()): go and done iteration numbers (-1 go: stop; -1 done: failed), and ready. */
   control: Int32Array;
@@ -59,7 +65,8 @@ export interface WorkerSetup {
  */
 export function rowAssigner(X: Matrix, k: number): RowAssigner {
   const { rows, cols: d } = X;
-  const threads = rows * d * k >= MIN_THREADED_WORK ? Math.min(4, availableParallelism()) : 1;
+  const big = rows * d * k >= MIN_THREADED_WORK;
+  const threads = big ? Math.min(4, availableParallelism()) : 1;
   const shared = threads > 1;
   const buffer = (bytes: number) => (shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
   const f64 = (n: number) => new Float64Array(buffer(n * 8));
@@ -72,8 +79,8 @@ export function rowAssigner(X: Matrix, k: number): RowAssigner {
     labels: new Int32Array(buffer(rows * 4)),
     upper: f64(rows).fill(Infinity),
     lower: f64(rows),
-    centers: { centers: f64(sizes.centers), halfGap: f64(sizes.halfGap), cNorms: f64(sizes.cNorms), transposed: f64(sizes.transposed) },
-    tallies: Array.from({ length: PARTS }, () => f64(k * d + k)),
+    centers: { centers: f64(sizes.centers), halfGap: f64(sizes.halfGap), cNorms: f64(sizes.cNorms), transposed: f64(sizes.transposed), loosen: f64(sizes.loosen) },
+    tallies: Array.from({ length: big ? PARTS : 1 }, () => f64(k * d + k)),
     control: new Int32Array(new SharedArrayBuffer(4 * (1 + 3 * threads))),
     rows,
     d,
@@ -97,8 +104,8 @@ export function rowAssigner(X: Matrix, k: number): RowAssigner {
       layout.upper.fill(Infinity);
       layout.lower.fill(0);
     },
-    assign(centers, sums, counts) {
-      prepareCenters(centers, k, d, layout.centers);
+    assign(centers, sums, counts, moved = null) {
+      prepareCenters(centers, k, d, layout.centers, moved);
       for (const t of layout.tallies) t.fill(0);
       iteration++;
       Atomics.store(layout.control, 0, 0);
@@ -126,10 +133,11 @@ export function rowAssigner(X: Matrix, k: number): RowAssigner {
 /** Takes parts of the rows until none is left, each assigned into its own tally. */
 export function runParts(layout: SharedLayout): void {
   const { rows, k, d } = layout;
+  const parts = layout.tallies.length;
   const state: RowState = { data: layout.data, d, k, xNorms: layout.xNorms, labels: layout.labels, upper: layout.upper, lower: layout.lower };
-  for (let p = Atomics.add(layout.control, 0, 1); p < PARTS; p = Atomics.add(layout.control, 0, 1)) {
+  for (let p = Atomics.add(layout.control, 0, 1); p < parts; p = Atomics.add(layout.control, 0, 1)) {
     const tally = layout.tallies[p]!;
-    assignRows(state, layout.centers, Math.floor((p * rows) / PARTS), Math.floor(((p + 1) * rows) / PARTS), tally.subarray(0, k * d), tally.subarray(k * d));
+    assignRows(state, layout.centers, Math.floor((p * rows) / parts), Math.floor(((p + 1) * rows) / parts), tally.subarray(0, k * d), tally.subarray(k * d));
   }
 }
 
