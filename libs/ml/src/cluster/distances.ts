@@ -40,53 +40,62 @@ export function assignNearestSimd(kernel: CenterDotsKernel, X: Matrix, centers: 
 
 function nearestOf(kernel: CenterDotsKernel | null, X: Matrix, centers: Float64Array, k: number, labels: Int32Array, nearest: Float64Array, rows?: Int32Array): number {
   let inertia = 0;
-  eachRowDistances(kernel, X, centers, k, rows, (j, toCenters) => {
-    let best = 0;
-    let bestDistance = Infinity;
-    for (let c = 0; c < k; c++) {
-      if (toCenters[c] < bestDistance) {
-        best = c;
-        bestDistance = toCenters[c];
+  eachBlockDistances(kernel, X, centers, k, rows, (start, len, toCenters) => {
+    for (let j = 0; j < len; j++) {
+      let best = 0;
+      let bestDistance = Infinity;
+      for (let c = 0; c < k; c++) {
+        const distance = toCenters[j * k + c];
+        if (distance < bestDistance) {
+          best = c;
+          bestDistance = distance;
+        }
       }
+      labels[start + j] = best;
+      nearest[start + j] = bestDistance;
+      inertia += bestDistance;
     }
-    labels[j] = best;
-    nearest[j] = bestDistance;
-    inertia += bestDistance;
   });
   return inertia;
 }
 
 /** Squared distances of each row (rows[j] with `rows`) to the k centres, into out[j·k + c]. */
 export function squaredDistances(X: Matrix, centers: Float64Array, k: number, out: Float64Array, rows?: Int32Array): Float64Array {
-  eachRowDistances(centerDotsKernel(), X, centers, k, rows, (j, toCenters) => {
-    for (let c = 0; c < k; c++) out[j * k + c] = toCenters[c];
-  });
+  eachBlockDistances(centerDotsKernel(), X, centers, k, rows, (start, len, toCenters) => out.set(toCenters.subarray(0, len * k), start * k));
   return out;
 }
 
 /**
- * Calls `each` with row j's squared distances to the k centres (row rows[j] with `rows`),
- * in row order; the array is reused. With the kernel, rows are copied a block at a time
- * into its memory beside the centres; without, JavaScript computes the same values.
+ * Calls `each` with blocks of rows in order: the block's first row j, its length, and its
+ * rows' squared distances to the k centres (row j + i's at [i·k, i·k + k); rows[j + i]
+ * with `rows`), in an array that is reused. A call per block, not per row: the callers'
+ * loops stay in their own code, where V8 optimises them. With the kernel, rows are copied
+ * a block at a time into its memory beside the centres; without, JavaScript computes the
+ * same values.
  */
-function eachRowDistances(
+function eachBlockDistances(
   kernel: CenterDotsKernel | null,
   X: Matrix,
   centers: Float64Array,
   k: number,
   rows: Int32Array | undefined,
-  each: (j: number, toCenters: Float64Array) => void,
+  each: (start: number, len: number, toCenters: Float64Array) => void,
 ): void {
   const d = X.cols;
   const cNorms = rowNorms(centers, k, d);
-  const toCenters = new Float64Array(k);
+  const block = new Float64Array(SIMD_ROWS * k);
   const n = rows ? rows.length : X.rows;
   if (!kernel) {
     const transposed = transposeInEights(centers, k, d, new Float64Array(transposedSize(k, d)));
-    for (let j = 0; j < n; j++) {
-      const r = rows ? rows[j] : j;
-      squaredDistancesTo(X.data, r * d, rowNorm(X, r), transposed, cNorms, k, d, toCenters);
-      each(j, toCenters);
+    const toCenters = new Float64Array(k);
+    for (let start = 0; start < n; start += SIMD_ROWS) {
+      const len = Math.min(SIMD_ROWS, n - start);
+      for (let j = 0; j < len; j++) {
+        const r = rows ? rows[start + j] : start + j;
+        squaredDistancesTo(X.data, r * d, rowNorm(X, r), transposed, cNorms, k, d, toCenters);
+        block.set(toCenters, j * k);
+      }
+      each(start, len, block);
     }
     return;
   }
@@ -100,7 +109,7 @@ function eachRowDistances(
   for (let start = 0; start < n; start += SIMD_ROWS) {
     const len = Math.min(SIMD_ROWS, n - start);
     if (rows) {
-      for (let j = 0; j < len; j++) copyRow(X.data, rows[start + j] * d, memory, blockAt + j * d, d);
+      for (let j = 0; j < len; j++) memory.set(X.data.subarray(rows[start + j] * d, (rows[start + j] + 1) * d), blockAt + j * d);
     } else {
       memory.set(X.data.subarray(start * d, (start + len) * d), blockAt);
     }
@@ -108,9 +117,9 @@ function eachRowDistances(
     for (let j = 0; j < len; j++) {
       const xNorm = memory[normsAt + j];
       const dots = dotsAt + j * groups * 8;
-      for (let c = 0; c < k; c++) toCenters[c] = Math.max(0, xNorm - 2 * memory[dots + c] + cNorms[c]);
-      each(start + j, toCenters);
+      for (let c = 0; c < k; c++) block[j * k + c] = Math.max(0, xNorm - 2 * memory[dots + c] + cNorms[c]);
     }
+    each(start, len, block);
   }
 }
 
@@ -187,11 +196,6 @@ export function squaredDistancesTo(data: Float64Array, x: number, xNorm: number,
     for (let t = 0, at = full * d * 8 + (c & 7); t < d; t++, at += 8) s += data[x + t] * transposed[at];
     out[c] = Math.max(0, xNorm - 2 * s + cNorms[c]);
   }
-}
-
-/** d values from `from` at a into `to` at b: a loop, as a subarray per row costs more than it copies. */
-export function copyRow(from: Float64Array, a: number, to: Float64Array, b: number, d: number): void {
-  for (let t = 0; t < d; t++) to[b + t] = from[a + t];
 }
 
 export function rowNorm(X: Matrix, r: number): number {

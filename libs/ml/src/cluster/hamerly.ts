@@ -1,6 +1,6 @@
 import { centerDotsKernel, type CenterDotsKernel } from "../wasm/center-dots.js";
 import { kernelMemory } from "../wasm/kernel-instance.js";
-import { copyRow, rowNorms, squaredDistancesTo, transposedSize, transposeInEights } from "./distances.js";
+import { rowNorms, squaredDistancesTo, transposedSize, transposeInEights } from "./distances.js";
 
 /**
  * Hamerly's assignment step over a range of rows, on plain typed arrays so that it runs
@@ -162,7 +162,7 @@ class PendingRows {
   /** Queues row r; true when the block is full and must be settled. */
   add(r: number): boolean {
     const d = this.s.d;
-    copyRow(this.s.data, r * d, this.memory, this.blockAt + this.count * d, d);
+    this.memory.set(this.s.data.subarray(r * d, (r + 1) * d), this.blockAt + this.count * d);
     this.rows[this.count++] = r;
     return this.count === PENDING_ROWS;
   }
