@@ -64,8 +64,9 @@ export function prepareCenters(centers: Float64Array, k: number, d: number, into
 }
 
 /**
- * Loosens the bounds of rows [from, to) by the centres' shifts, then assigns them; a row that changes cluster moves its values between the
- * clusters' entries of `sums` and `counts` (deltas: the caller adds them to its totals).
+ * Loosens the bounds of rows [from, to) by the centres' shifts, then assigns them; a row
+ * that changes cluster moves its values between the clusters' entries of `sums` and
+ * `counts` (deltas: the caller adds them to its totals).
  * Rows whose bounds fail get their distances to every centre from the SIMD kernel where it
  * runs, a block at a time, then are settled in row order, so sums add up in the same order
  * and the distances are the same to the bit as squaredDistancesTo's.
