@@ -125,15 +125,8 @@ function eachBlockDistances(
 
 /** Euclidean distance of every row to every centre: rows × k. */
 export function distancesTo(X: Matrix, centers: Float64Array, k: number): Float64Array {
-  const d = X.cols;
-  const norms = rowNorms(centers, k, d);
-  const transposed = transposeInEights(centers, k, d, new Float64Array(transposedSize(k, d)));
-  const toCenters = new Float64Array(k);
-  const out = new Float64Array(X.rows * k);
-  for (let r = 0; r < X.rows; r++) {
-    squaredDistancesTo(X.data, r * d, rowNorm(X, r), transposed, norms, k, d, toCenters);
-    for (let c = 0; c < k; c++) out[r * k + c] = Math.sqrt(toCenters[c]);
-  }
+  const out = squaredDistances(X, centers, k, new Float64Array(X.rows * k));
+  for (let i = 0; i < out.length; i++) out[i] = Math.sqrt(out[i]);
   return out;
 }
 

@@ -66,7 +66,7 @@ export class KMeans extends CentroidClusterer<KMeansParams, ClusterState> {
     const rows = rowAssigner(m, k);
     try {
       for (let run = 0; run < runs; run++) {
-        const start = p.init === "random" ? randomRows(m, k, random, all) : kmeansPlusPlus(m, k, random, all);
+        const start = p.init === "random" ? randomRows(m, k, random, all) : kmeansPlusPlus(m, k, random);
         const result = lloyd(m, start, k, p.maxIter, tolerance, rows);
         this.onEpoch?.({ epoch: run + 1, loss: result.inertia, metrics: { iterations: result.nIter } });
         if (!best || result.inertia < best.inertia) best = result;
