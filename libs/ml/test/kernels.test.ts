@@ -6,6 +6,9 @@ import { gramKernel } from "../src/wasm/gram-rows.js";
 import { assignNearestScalar, assignNearestSimd, squaredDistances } from "../src/cluster/distances.js";
 import { scaledTolerance } from "../src/cluster/lloyd.js";
 import { centerDotsKernel } from "../src/wasm/center-dots.js";
+import { emitter, op, V128 } from "../src/wasm/assemble.js";
+import { expF64x2 } from "../src/wasm/exp.js";
+import { instantiateKernel, kernelMemory, type KernelMemory } from "../src/wasm/kernel-instance.js";
 import { assignRows, centerStateSizes, distance2, prepareCenters, type CenterState, type RowState } from "../src/cluster/hamerly.js";
 import { KMeans, Lasso, LogisticRegression, MLPRegressor, Ridge } from "../src/index.js";
 import { addTransposedProduct, multiplyAddBias, multiplyTransposed } from "../src/neural/matmul.js";
@@ -221,6 +224,27 @@ describe("the logistic objective with the SIMD product kernel", () => {
       const plainLoss = logisticObjectiveInJs(m, y, outputs, intercept, 1e-3)(params, plain);
       expect(simdLoss).toBeCloseTo(plainLoss, 12);
       for (let i = 0; i < params.length; i++) expect(simd[i]).toBeCloseTo(plain[i]!, 12);
+    }
+  });
+});
+
+describe("e^x in WebAssembly SIMD", () => {
+  it("is within 2 ulp of Math.exp over [−708, 0], and exp(−708) below that", () => {
+    const { body, emit, loopWhileBelow, next } = emitter();
+    const [AT, END, X, N, R] = [0, 1, 2, 3, 4];
+    loopWhileBelow(AT, END);
+    emit(op.localGet(AT), op.localGet(AT), op.v128Load(0), op.localSet(X), ...expF64x2(X, N, R), op.v128Store(0));
+    next(AT, [op.i32Const(16)]);
+    const kernel = instantiateKernel<{ exp(at: number, end: number): void; memory: KernelMemory }>([{ name: "exp", params: 2, locals: [{ count: 3, type: V128 }], body }]);
+    if (!kernel) return; // no WebAssembly SIMD here: the JavaScript objective is used
+    const xs = [0, -0, -1e-300, -1e-17, -0.5 * Math.LN2, -Math.LN2, -1, -10, -2, -700, -708, -708.5, -745, -1e6, ...Array.from({ length: 20_000 }, () => -Math.random() * 708), ...Array.from({ length: 1_000 }, () => -Math.random() * 1e-3)];
+    const memory = kernelMemory(kernel.memory, xs.length * 8);
+    memory.set(xs);
+    kernel.exp(0, xs.length * 8);
+    const lowest = Math.exp(-708);
+    for (let i = 0; i < xs.length; i++) {
+      const expected = xs[i] < -708 ? lowest : Math.exp(xs[i]);
+      expect(Math.abs(memory[i] - expected) / expected, `exp(${xs[i]})`).toBeLessThanOrEqual(2 * Number.EPSILON);
     }
   });
 });

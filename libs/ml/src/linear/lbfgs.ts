@@ -25,47 +25,32 @@ const C2 = 0.9;
 /** Unconstrained L-BFGS (two-loop recursion) with a weak-Wolfe bracketing line search. */
 export function minimizeLbfgs(f: Objective, x0: Float64Array, o: LbfgsOptions): LbfgsResult {
   const n = x0.length;
-  const memory = o.memory ?? 10;
   const ftol = o.ftol ?? 64 * Number.EPSILON;
   const x = x0.slice();
   const g = new Float64Array(n);
   let value = f(x, g);
-  const S: Float64Array[] = [];
-  const Y: Float64Array[] = [];
-  const rho: number[] = [];
+  const pairs = new CorrectionPairs(n, o.memory ?? 10);
   const d = new Float64Array(n);
   const xNew = new Float64Array(n);
   const gNew = new Float64Array(n);
   for (let iter = 0; iter < o.maxIter; iter++) {
     if (maxAbs(g) <= o.gtol) return { x, value, iterations: iter, converged: true };
-    direction(g, S, Y, rho, d);
+    pairs.direction(g, d);
     let dg = dot(d, g);
     if (!(dg < 0)) {
       // Curvature pairs went stale: restart from steepest descent.
-      S.length = Y.length = rho.length = 0;
+      pairs.clear();
       for (let i = 0; i < n; i++) d[i] = -g[i];
       dg = -dot(g, g);
     }
-    const initial = S.length === 0 ? Math.min(1, 1 / Math.sqrt(-dg)) : 1;
+    const initial = pairs.size === 0 ? Math.min(1, 1 / Math.sqrt(-dg)) : 1;
     const step = lineSearch(f, x, value, g, d, dg, initial, xNew, gNew, o.maxLineSearch ?? 50);
     if (step === null) return { x, value, iterations: iter, converged: false };
-    const s = new Float64Array(n);
-    const y = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      s[i] = xNew[i] - x[i];
-      y[i] = gNew[i] - g[i];
-    }
+    pairs.add(x, xNew, g, gNew);
     const previous = value;
     value = step;
     x.set(xNew);
     g.set(gNew);
-    const sy = dot(s, y);
-    if (sy > 1e-10 * dot(y, y)) {
-      S.push(s);
-      Y.push(y);
-      rho.push(1 / sy);
-      if (S.length > memory) (S.shift(), Y.shift(), rho.shift());
-    }
     if ((previous - value) / Math.max(Math.abs(previous), Math.abs(value), 1) <= ftol) {
       return { x, value, iterations: iter + 1, converged: maxAbs(g) <= o.gtol };
     }
@@ -73,21 +58,63 @@ export function minimizeLbfgs(f: Objective, x0: Float64Array, o: LbfgsOptions): 
   return { x, value, iterations: o.maxIter, converged: maxAbs(g) <= o.gtol };
 }
 
-function direction(g: Float64Array, S: Float64Array[], Y: Float64Array[], rho: number[], d: Float64Array): void {
-  const m = S.length;
-  const alpha = new Float64Array(m);
-  for (let i = 0; i < g.length; i++) d[i] = -g[i];
-  for (let j = m - 1; j >= 0; j--) {
-    alpha[j] = rho[j] * dot(S[j], d);
-    axpy(-alpha[j], Y[j], d);
+/** The last `capacity` steps s = x′ − x and gradient changes y = g′ − g, in a ring of preallocated rows. */
+class CorrectionPairs {
+  private readonly S: Float64Array[];
+  private readonly Y: Float64Array[];
+  private readonly rho: Float64Array;
+  private readonly alpha: Float64Array;
+  /** Ring index of the oldest pair. */
+  private oldest = 0;
+  size = 0;
+
+  constructor(n: number, private readonly capacity: number) {
+    this.S = Array.from({ length: capacity }, () => new Float64Array(n));
+    this.Y = Array.from({ length: capacity }, () => new Float64Array(n));
+    this.rho = new Float64Array(capacity);
+    this.alpha = new Float64Array(capacity);
   }
-  if (m > 0) {
-    const gamma = 1 / (rho[m - 1] * dot(Y[m - 1], Y[m - 1]));
-    for (let i = 0; i < d.length; i++) d[i] *= gamma;
+
+  clear(): void {
+    this.size = 0;
+    this.oldest = 0;
   }
-  for (let j = 0; j < m; j++) {
-    const beta = rho[j] * dot(Y[j], d);
-    axpy(alpha[j] - beta, S[j], d);
+
+  /** Keeps the step's pair when its curvature s·y is positive enough, dropping the oldest when full. */
+  add(x: Float64Array, xNew: Float64Array, g: Float64Array, gNew: Float64Array): void {
+    const slot = (this.oldest + this.size) % this.capacity;
+    const s = this.S[slot];
+    const y = this.Y[slot];
+    for (let i = 0; i < s.length; i++) {
+      s[i] = xNew[i] - x[i];
+      y[i] = gNew[i] - g[i];
+    }
+    const sy = dot(s, y);
+    if (!(sy > 1e-10 * dot(y, y))) return;
+    this.rho[slot] = 1 / sy;
+    if (this.size < this.capacity) this.size++;
+    else this.oldest = (this.oldest + 1) % this.capacity;
+  }
+
+  /** d = −H·g, H the inverse-Hessian estimate of the pairs (newest first, then back). */
+  direction(g: Float64Array, d: Float64Array): void {
+    const { S, Y, rho, alpha, size, capacity, oldest } = this;
+    for (let i = 0; i < g.length; i++) d[i] = -g[i];
+    for (let j = size - 1; j >= 0; j--) {
+      const at = (oldest + j) % capacity;
+      alpha[j] = rho[at] * dot(S[at], d);
+      axpy(-alpha[j], Y[at], d);
+    }
+    if (size > 0) {
+      const newest = (oldest + size - 1) % capacity;
+      const gamma = 1 / (rho[newest] * dot(Y[newest], Y[newest]));
+      for (let i = 0; i < d.length; i++) d[i] *= gamma;
+    }
+    for (let j = 0; j < size; j++) {
+      const at = (oldest + j) % capacity;
+      const beta = rho[at] * dot(Y[at], d);
+      axpy(alpha[j] - beta, S[at], d);
+    }
   }
 }
 
@@ -129,10 +156,22 @@ function lineSearch(
   return f(xNew, gNew);
 }
 
+/** In four sums, so the additions do not wait on each other. */
 function dot(a: Float64Array, b: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
+  const n = a.length;
+  const end = n - (n % 4);
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  for (let i = 0; i < end; i += 4) {
+    s0 += a[i] * b[i];
+    s1 += a[i + 1] * b[i + 1];
+    s2 += a[i + 2] * b[i + 2];
+    s3 += a[i + 3] * b[i + 3];
+  }
+  for (let i = end; i < n; i++) s0 += a[i] * b[i];
+  return s0 + s1 + (s2 + s3);
 }
 
 function axpy(a: number, x: Float64Array, y: Float64Array): void {

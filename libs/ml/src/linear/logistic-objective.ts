@@ -44,45 +44,74 @@ export function logisticObjectiveInJs(m: Matrix, y: Int32Array, outputs: number,
 
 /** Below this many values of X the copy into the kernel's memory is not worth it. */
 const SIMD_MIN_VALUES = 50_000;
-/** Rows scored, then turned into residuals and into the gradient, at a time. */
-const SIMD_ROWS = 256;
+/** Bytes of X scored, then turned into residuals and into the gradient, at a time (about L1's size). */
+const SIMD_BLOCK_BYTES = 24 << 10;
 
 /**
  * The same objective with the products in WebAssembly SIMD: X is copied once into the
- * kernel's own memory (rows padded to a multiple of four values), then every evaluation
- * scores a block of rows there, turns the scores into residuals here (exp and log), and
- * adds the block's gradient there. The kernel, and X's copy with it, goes with the objective.
+ * kernel's own memory (rows padded to a multiple of eight values, with a column of ones
+ * for the intercepts, so the kernel yields their gradient too; zero rows up to a multiple
+ * of four), then every evaluation scores a block of rows there, turns the scores into
+ * residuals here (exp and log), and adds the block's gradient there. The kernel, and X's
+ * copy with it, goes with the objective.
  */
 function simdLogisticObjective(kernel: LinearProductsKernel, m: Matrix, y: Int32Array, outputs: number, fitIntercept: boolean, l2: number): Objective {
   const { rows: n, cols: k, data } = m;
-  const width = Math.ceil(k / 4) * 4;
-  // In f64: X, W, the gradient, then a block's scores.
-  const wAt = n * width;
-  const gradAt = wAt + outputs * width;
-  const scoresAt = gradAt + outputs * width;
-  let memory = kernelMemory(kernel.memory, (scoresAt + SIMD_ROWS * outputs) * 8);
+  const width = Math.ceil((k + (fitIntercept ? 1 : 0)) / 8) * 8;
+  const quads = Math.ceil(n / 4);
+  const pairs = Math.ceil(outputs / 2);
+  const stride = 2 * pairs;
+  const blockQuads = Math.max(1, Math.floor(SIMD_BLOCK_BYTES / (32 * width)));
+  // In f64: X, W, the gradient, a block's scores, its rows' loss parts; then the labels as i32.
+  const wAt = quads * 4 * width;
+  const gradAt = wAt + stride * width;
+  const scoresAt = gradAt + stride * width;
+  const lossAt = scoresAt + blockQuads * 4 * stride;
+  const labelsAt = lossAt + blockQuads * 4 * 2;
+  const memory = kernelMemory(kernel.memory, labelsAt * 8 + n * 4);
   memory.fill(0, 0, scoresAt);
-  for (let r = 0; r < n; r++) memory.set(data.subarray(r * k, (r + 1) * k), r * width);
+  for (let r = 0; r < n; r++) {
+    memory.set(data.subarray(r * k, (r + 1) * k), r * width);
+    if (fitIntercept) memory[r * width + k] = 1;
+  }
+  new Int32Array(kernel.memory.buffer, labelsAt * 8, n).set(y);
   const bias = outputs * k;
   return (params, grad) => {
-    memory = new Float64Array(kernel.memory.buffer);
-    for (let c = 0; c < outputs; c++) memory.set(params.subarray(c * k, (c + 1) * k), wAt + c * width);
-    memory.fill(0, gradAt, scoresAt);
-    grad.fill(0);
-    let loss = 0;
-    for (let start = 0; start < n; start += SIMD_ROWS) {
-      const rows = Math.min(SIMD_ROWS, n - start);
-      kernel.scores(start * width * 8, rows, width, wAt * 8, outputs, scoresAt * 8);
-      for (let i = 0, z = scoresAt; i < rows; i++, z += outputs) {
-        if (fitIntercept) for (let c = 0; c < outputs; c++) memory[z + c] += params[bias + c];
-        loss += outputs === 1 ? binaryLossAndResidual(memory, z, y[start + i]) : multinomialLossAndResidual(memory, z, outputs, y[start + i]);
-        if (fitIntercept) for (let c = 0; c < outputs; c++) grad[bias + c] += memory[z + c];
-      }
-      kernel.gradient(start * width * 8, rows, width, scoresAt * 8, outputs, gradAt * 8);
+    for (let c = 0; c < outputs; c++) {
+      memory.set(params.subarray(c * k, (c + 1) * k), wAt + c * width);
+      if (fitIntercept) memory[wAt + c * width + k] = params[bias + c];
     }
-    for (let c = 0; c < outputs; c++) for (let j = 0; j < k; j++) grad[c * k + j] = memory[gradAt + c * width + j];
+    memory.fill(0, gradAt, scoresAt);
+    let loss = 0;
+    for (let q = 0; q < quads; q += blockQuads) {
+      const blockRows = 4 * Math.min(blockQuads, quads - q);
+      const first = 4 * q;
+      const last = Math.min(n, first + blockRows);
+      kernel.scores(first * width * 8, blockRows / 4, width, wAt * 8, pairs, scoresAt * 8);
+      if (outputs === 1) loss += binaryResiduals(memory, scoresAt, y, first, last);
+      else {
+        kernel.softmax(scoresAt * 8, last - first, pairs, outputs, labelsAt * 8 + first * 4, lossAt * 8);
+        for (let i = 0, at = lossAt; i < last - first; i++, at += 2) loss += memory[at] + Math.log(memory[at + 1]);
+      }
+      memory.fill(0, scoresAt + (last - first) * stride, scoresAt + blockRows * stride); // the padding rows add nothing
+      kernel.gradient(first * width * 8, blockRows / 4, width, scoresAt * 8, pairs, gradAt * 8);
+    }
+    for (let c = 0; c < outputs; c++) {
+      for (let j = 0; j < k; j++) grad[c * k + j] = memory[gradAt + c * width + j];
+      if (fitIntercept) grad[bias + c] = memory[gradAt + c * width + k];
+    }
     return finish(grad, params, bias, n, l2, loss);
   };
+}
+
+/** Binary rows first..last, scores at a[at] two apart (the second the padding output): the summed loss; residuals in place. */
+function binaryResiduals(a: Float64Array, at: number, y: Int32Array, first: number, last: number): number {
+  let loss = 0;
+  for (let r = first, z = at; r < last; r++, z += 2) {
+    loss += binaryLossAndResidual(a, z, y[r]);
+    a[z + 1] = 0;
+  }
+  return loss;
 }
 
 /** Mean loss and gradient plus the L2 penalty on the weights (not the intercepts). */

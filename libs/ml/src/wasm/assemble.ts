@@ -50,18 +50,37 @@ export const op = {
   br: (depth: number) => [0x0c, ...uleb(depth)],
   brIf: (depth: number) => [0x0d, ...uleb(depth)],
   f64Const0: [0x44, 0, 0, 0, 0, 0, 0, 0, 0],
+  f64Const: (v: number) => [0x44, ...new Uint8Array(Float64Array.of(v).buffer)],
+  i32And: [0x71],
+  i32ShrU: [0x76],
+  i32Load: (offset: number) => [0x28, 0x02, ...uleb(offset)],
+  /** if (i32 on the stack ≠ 0) … end, no result. */
+  if: [0x04, 0x40],
   f64Load: (offset: number) => [0x2b, 0x03, ...uleb(offset)],
   f64Store: (offset: number) => [0x39, 0x03, ...uleb(offset)],
   f64Add: [0xa0],
   f64Mul: [0xa2],
+  f64Sub: [0xa1],
+  f64Div: [0xa3],
+  f64Max: [0xa5],
   /** v128.load / v128.store at a constant byte offset from the address on the stack (16-byte alignment hint). */
   v128Load: (offset: number) => [...SIMD(0x00), 0x04, ...uleb(offset)],
   v128Store: (offset: number) => [...SIMD(0x0b), 0x04, ...uleb(offset)],
   /** v128.load64_splat: one f64 into both lanes. */
   f64Splat: (offset: number) => [...SIMD(0x0a), 0x03, ...uleb(offset)],
   v128Zero: [...SIMD(0x0c), ...new Array<number>(16).fill(0)],
+  /** Both lanes the same f64 constant. */
+  f64x2Const: (v: number) => [...SIMD(0x0c), ...new Uint8Array(Float64Array.of(v, v).buffer)],
+  /** Both lanes the same i64 constant (as a bigint). */
+  i64x2Const: (v: bigint) => [...SIMD(0x0c), ...new Uint8Array(BigInt64Array.of(v, v).buffer)],
+  f64x2Splat: SIMD(0x14),
   f64x2Add: SIMD(0xf0),
+  f64x2Sub: SIMD(0xf1),
   f64x2Mul: SIMD(0xf2),
+  f64x2Max: SIMD(0xf5),
+  /** i64x2.shl by the i32 on the stack. */
+  i64x2Shl: SIMD(0xcb),
+  i64x2Add: SIMD(0xce),
   f64x2ExtractLane: (lane: number) => [...SIMD(0x21), lane],
 };
 
