@@ -24,6 +24,13 @@ export function optimalInit(s: SgdSettings): number {
   return 1 / (initialEta0 * s.alpha);
 }
 
+/** t^p; V8's Math.pow took two thirds of an epoch's time, the square roots for sklearn's default p = 0.25 (and 0.5) are single instructions. */
+function power(t: number, p: number): number {
+  if (p === 0.25) return Math.sqrt(Math.sqrt(t));
+  if (p === 0.5) return Math.sqrt(t);
+  return Math.pow(t, p);
+}
+
 /**
  * One pass of sklearn's plain SGD over the rows in `order`, updating `coef` (one output's
  * weights) and `intercept[slot]` in place. `t` counts samples seen before, from 1; `eta`
@@ -53,7 +60,7 @@ export function sgdEpoch(
   for (let i = 0; i < order.length; i++, t++) {
     const r = order[i];
     const o = r * k;
-    const rate = schedule === 0 ? 1 / (s.alpha * (init + t - 1)) : schedule === 1 ? s.eta0 / Math.pow(t, s.powerT) : eta;
+    const rate = schedule === 0 ? 1 / (s.alpha * (init + t - 1)) : schedule === 1 ? s.eta0 / power(t, s.powerT) : eta;
     const p = scale * dot(coef, 0, data, o, k) + b;
     const target = y[r];
     sumLoss += loss(p, target);
