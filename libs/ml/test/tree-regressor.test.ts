@@ -23,6 +23,17 @@ describe("DecisionTreeRegressor", () => {
     expect(exact.score(few.X, few.y)).toBe(1);
   });
 
+  it("splits halfway between the node's own nearest values, as scikit-learn, not at the edge to the training set's next value", () => {
+    // The root splits on x0; its right child splits x1 ∈ {1, 2, 9} between 2 and 9, while 5 (in the other child) lies between them.
+    const X = [[0, 5], [0, 0], [1, 1], [1, 2], [1, 9]];
+    const tree = new DecisionTreeRegressor({ randomState: 0 }).fit(X, [10, 10, 0, 0, 1]);
+    const inner = tree.tree.feature.findIndex((f, node) => f === 1 && node > 0);
+    expect(tree.tree.threshold[inner]).toBe(5.5);
+    const [below, above] = tree.predict([[1, 4], [1, 6]]);
+    expect(below).toBeCloseTo(0, 12);
+    expect(above).toBeCloseTo(1, 12);
+  });
+
   it("predicts the mean of each leaf's rows, and a constant target with a single leaf", () => {
     const X = [[0], [1], [2], [3]];
     const tree = new DecisionTreeRegressor({ maxDepth: 1 }).fit(X, [1, 1, 5, 7]);

@@ -13,6 +13,9 @@ export interface BinnedFeatures {
   bins: Uint8Array;
   /** Per feature, the float32 upper edge of every bin but the last. */
   edges: Float32Array[];
+  /** Per feature and bin, the smallest and largest float32 training value in it (the same value for exact bins). */
+  lowest: Float32Array[];
+  highest: Float32Array[];
 }
 
 /** Bins per feature for decision trees and forests: exact splits for features with at most this many distinct values. */
@@ -26,6 +29,8 @@ export function binFeatures(X: Matrix, maxBins: number, seed: number): BinnedFea
   const { rows, cols } = X;
   const sample = rows > EDGE_SAMPLE ? new Random(seed).permutation(rows).subarray(0, EDGE_SAMPLE) : null;
   const edges: Float32Array[] = [];
+  const lowest: Float32Array[] = [];
+  const highest: Float32Array[] = [];
   const bins = new Uint8Array(rows * cols);
   const column = new Float32Array(rows);
   const values = new Float32Array(sample ? sample.length : rows);
@@ -36,9 +41,18 @@ export function binFeatures(X: Matrix, maxBins: number, seed: number): BinnedFea
     values.sort();
     const e = edgesOf(values, maxBins);
     edges.push(e);
-    for (let i = 0; i < rows; i++) bins[i * cols + f] = binOf(e, column[i]);
+    const low = new Float32Array(e.length + 1).fill(Infinity);
+    const high = new Float32Array(e.length + 1).fill(-Infinity);
+    for (let i = 0; i < rows; i++) {
+      const b = binOf(e, column[i]);
+      bins[i * cols + f] = b;
+      low[b] = Math.min(low[b], column[i]);
+      high[b] = Math.max(high[b], column[i]);
+    }
+    lowest.push(low);
+    highest.push(high);
   }
-  return { rows, cols, bins, edges };
+  return { rows, cols, bins, edges, lowest, highest };
 }
 
 /** The bin of value v: how many edges lie below fround(v). */
@@ -76,9 +90,13 @@ function distinctValues(sorted: Float32Array): Float32Array {
   return out.subarray(0, k);
 }
 
-// The midpoint rounded to float32 can land on `above` when the two are adjacent floats; then `below` still separates them.
 function pushEdge(out: number[], below: number, above: number): void {
-  let edge = Math.fround((below + above) / 2);
-  if (edge >= above) edge = below;
+  const edge = edgeBetween(below, above);
   if (out.length === 0 || edge > out[out.length - 1]) out.push(edge);
+}
+
+/** The float32 midpoint of below < above; when the two are adjacent floats the midpoint rounds onto `above`, and `below` still separates them. */
+export function edgeBetween(below: number, above: number): number {
+  const edge = Math.fround((below + above) / 2);
+  return edge >= above ? below : edge;
 }

@@ -1,5 +1,5 @@
 import { indices, type Random } from "../random.js";
-import type { BinnedFeatures } from "./binning.js";
+import { edgeBetween, type BinnedFeatures } from "./binning.js";
 import type { Criterion } from "./criterion.js";
 import type { Tree } from "./tree.js";
 
@@ -44,10 +44,15 @@ const SORTED_BELOW = 96;
  * built and the larger's got by subtraction when every feature is a candidate). Deterministic for a given `random`.
  */
 export function growTree(data: BinnedFeatures, rows: Int32Array, criterion: Criterion, options: GrowOptions): Tree {
-  return new Grower(data, criterion, options).grow(Int32Array.from(rows));
+  const grower = new Grower(data, criterion, options);
+  grower.midpointThresholds = true;
+  return grower.grow(Int32Array.from(rows));
 }
 
-/** growTree, also telling each training row's leaf (`leaf[row]`, -1 for rows not given), which boosting needs every round. */
+/**
+ * growTree, also telling each training row's leaf (`leaf[row]`, -1 for rows not given), which boosting needs every round;
+ * its thresholds are the bins' edges, as scikit-learn's histogram boosting has them.
+ */
 export function growTreeWithLeaves(data: BinnedFeatures, rows: Int32Array, criterion: Criterion, options: GrowOptions, leaf: Int32Array): Tree {
   const grower = new Grower(data, criterion, options);
   grower.leafOfRow = leaf;
@@ -66,6 +71,13 @@ class Grower {
   private readonly single: Float64Array;
   private idx: Int32Array = new Int32Array(0);
   leafOfRow: Int32Array | null = null;
+  /**
+   * Thresholds halfway between the node's own nearest values on either side, as scikit-learn's
+   * exact splitter places them, rather than at the bin's edge (halfway to the next value in the
+   * whole training set): with edges, an unpruned diabetes tree sent test rows right too often
+   * (R² −0.27 against scikit-learn's −0.16 over 40 seeds).
+   */
+  midpointThresholds = false;
   private readonly out = { feature: [] as number[], threshold: [] as number[], left: [] as number[], right: [] as number[], value: [] as number[] };
 
   constructor(
@@ -158,9 +170,15 @@ class Grower {
     const idx = this.idx;
     let i = n.start;
     let j = n.end - 1;
+    let leftBin = 0;
+    let rightBin = MAX_BINS;
     while (i <= j) {
-      if (bins[idx[i] * cols + feature] <= bin) i++;
-      else {
+      const b = bins[idx[i] * cols + feature];
+      if (b <= bin) {
+        i++;
+        if (b > leftBin) leftBin = b;
+      } else {
+        if (b < rightBin) rightBin = b;
         const t = idx[i];
         idx[i] = idx[j];
         idx[j--] = t;
@@ -171,7 +189,7 @@ class Grower {
     const right = this.node(i, n.end, n.depth + 1, rightSums);
     const o = this.out;
     o.feature[n.id] = feature;
-    o.threshold[n.id] = this.data.edges[feature][bin];
+    o.threshold[n.id] = this.midpointThresholds ? edgeBetween(this.data.highest[feature][leftBin], this.data.lowest[feature][rightBin]) : this.data.edges[feature][bin];
     o.left[n.id] = left.id;
     o.right[n.id] = right.id;
     this.childHistograms(n, left, right);
