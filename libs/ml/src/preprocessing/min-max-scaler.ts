@@ -48,15 +48,18 @@ export class MinMaxScaler extends BaseEstimator<MinMaxScalerParams, MinMaxScaler
 
   partialFit(X: MatrixInput, _y?: LabelInput): this {
     this.checkRange();
-    const m = toMatrix(X);
+    const m = toMatrix(X, { copy: false });
     if (this.state) checkWidth(m, this.state.nFeatures, this.kind);
     const k = m.cols;
     const dataMin = this.state?.dataMin.slice() ?? new Float64Array(k).fill(Infinity);
     const dataMax = this.state?.dataMax.slice() ?? new Float64Array(k).fill(-Infinity);
-    for (let i = 0; i < m.data.length; i++) {
-      const j = i % k;
-      if (m.data[i] < dataMin[j]) dataMin[j] = m.data[i];
-      if (m.data[i] > dataMax[j]) dataMax[j] = m.data[i];
+    const { data, rows } = m;
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < k; j++) {
+        const v = data[r * k + j];
+        if (v < dataMin[j]) dataMin[j] = v;
+        if (v > dataMax[j]) dataMax[j] = v;
+      }
     }
     this.state = { nFeatures: k, dataMin, dataMax, nSamplesSeen: (this.state?.nSamplesSeen ?? 0) + m.rows };
     return this;

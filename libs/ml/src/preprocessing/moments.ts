@@ -14,7 +14,12 @@ export function momentsOf(m: Matrix): Moments {
   const variance = new Float64Array(k);
   for (let r = 0; r < n; r++) for (let j = 0; j < k; j++) mean[j] += data[r * k + j];
   for (let j = 0; j < k; j++) mean[j] /= n;
-  for (let r = 0; r < n; r++) for (let j = 0; j < k; j++) variance[j] += (data[r * k + j] - mean[j]) ** 2;
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < k; j++) {
+      const d = data[r * k + j] - mean[j];
+      variance[j] += d * d;
+    }
+  }
   for (let j = 0; j < k; j++) variance[j] /= n;
   return { n, mean, variance };
 }

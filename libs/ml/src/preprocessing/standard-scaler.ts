@@ -47,7 +47,7 @@ export class StandardScaler extends BaseEstimator<StandardScalerParams, Standard
   }
 
   partialFit(X: MatrixInput, _y?: LabelInput): this {
-    const m = toMatrix(X);
+    const m = toMatrix(X, { copy: false });
     if (this.state) checkWidth(m, this.state.nFeatures, this.kind);
     const batch = momentsOf(m);
     const merged = this.state ? mergeMoments({ n: this.state.nSamplesSeen, mean: this.state.mean, variance: this.state.variance }, batch) : batch;
