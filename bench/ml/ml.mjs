@@ -59,11 +59,14 @@ async function matrix(dir, name, part, cols) {
 
 // Seeds 0..r.seeds-1 as the sklearn side chose them (k-means everywhere, every seeded
 // estimator on the small sets): time summed, score averaged.
-// Small sets (fits of milliseconds) are timed as timeit does, on both sides: one untimed
-// fit, then repeats for at least REPEAT_SECONDS (3 to REPEAT_MAX fits), the median. A
-// single fit measured how far V8 had got compiling the code rather than the code.
+// Fits are timed as timeit does, on both sides, the median of repeats. Small sets (fits of
+// milliseconds): one untimed fit, then at least 3 fits and SMALL_REPEAT_SECONDS (at most
+// REPEAT_MAX); a single fit measured how far V8 had got compiling the code rather than the
+// code. Large sets: fits until 3 are done or LARGE_REPEAT_SECONDS have passed (a fit of
+// seconds once; the machine's minute-to-minute swings moved one fit of k-means by half).
 const SMALL_BELOW_ROWS = 10_000;
-const REPEAT_SECONDS = 0.3;
+const SMALL_REPEAT_SECONDS = 0.3;
+const LARGE_REPEAT_SECONDS = 3;
 const REPEAT_MAX = 30;
 
 function timed(fn) {
@@ -74,11 +77,12 @@ function timed(fn) {
 
 /** The seconds of one fit (fit() makes a fresh model, fits and returns it) and the last model. */
 function fitSeconds(fit, small) {
-  if (!small) return timed(fit);
-  let { result } = timed(fit);
+  let result = small ? fit() : undefined;
   const times = [];
   const began = process.hrtime.bigint();
-  while (times.length < 3 || (times.length < REPEAT_MAX && Number(process.hrtime.bigint() - began) / 1e9 < REPEAT_SECONDS)) {
+  const elapsed = () => Number(process.hrtime.bigint() - began) / 1e9;
+  const more = () => (small ? times.length < 3 || (times.length < REPEAT_MAX && elapsed() < SMALL_REPEAT_SECONDS) : times.length < 3 && (times.length === 0 || elapsed() < LARGE_REPEAT_SECONDS));
+  while (more()) {
     const run = timed(fit);
     times.push(run.seconds);
     result = run.result;

@@ -87,23 +87,28 @@ ESTIMATORS = {
 SEEDED = ("KMeans", "MiniBatchKMeans")
 SEEDED_WHEN_SMALL = SEEDED + ("SGDClassifier", "SGDRegressor", "DecisionTreeClassifier", "DecisionTreeRegressor", "RandomForestClassifier", "RandomForestRegressor", "MLPClassifier", "MLPRegressor")
 SEEDS = [0, 1, 2, 3, 4]
-# Small sets (fits of milliseconds) are timed as timeit does, on both sides: one untimed
-# fit, then repeats for at least REPEAT_SECONDS (3 to REPEAT_MAX fits), the median.
+# Fits are timed as timeit does, on both sides (see ml.mjs), the median of repeats: small
+# sets one untimed fit, then at least 3 fits and SMALL_REPEAT_SECONDS; large sets fits until 3
+# are done or LARGE_REPEAT_SECONDS have passed.
 SMALL_BELOW_ROWS = 10_000
-REPEAT_SECONDS = 0.3
+SMALL_REPEAT_SECONDS = 0.3
+LARGE_REPEAT_SECONDS = 3
 REPEAT_MAX = 30
 
 
 def fit_seconds(fit, small):
     """The seconds of one fit (fit() makes a fresh model, fits and returns it) and the last model."""
-    if not small:
-        start = time.perf_counter()
-        model = fit()
-        return time.perf_counter() - start, model
-    model = fit()
+    model = fit() if small else None
     times = []
     began = time.perf_counter()
-    while len(times) < 3 or (len(times) < REPEAT_MAX and time.perf_counter() - began < REPEAT_SECONDS):
+
+    def more():
+        elapsed = time.perf_counter() - began
+        if small:
+            return len(times) < 3 or (len(times) < REPEAT_MAX and elapsed < SMALL_REPEAT_SECONDS)
+        return len(times) < 3 and (not times or elapsed < LARGE_REPEAT_SECONDS)
+
+    while more():
         start = time.perf_counter()
         model = fit()
         times.append(time.perf_counter() - start)
