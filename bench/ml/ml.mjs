@@ -87,7 +87,8 @@ function fitSeconds(fit, small) {
     times.push(run.seconds);
     result = run.result;
   }
-  return { seconds: times.sort((a, b) => a - b)[times.length >> 1], result };
+  times.sort((a, b) => a - b);
+  return { seconds: (times[(times.length - 1) >> 1] + times[times.length >> 1]) / 2, result };
 }
 
 function kilnScore(group, kind, model, test) {
