@@ -14,7 +14,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { startNatsServer } from "@kiln/bus/testing";
 import { Kiln } from "@kiln/sdk";
-import { arg, repoRoot, startKiln } from "../lib.mjs";
+import { arg, cpuSeconds, repoRoot, startKiln } from "../lib.mjs";
 
 const jobs = Number(arg("jobs", "10000"));
 const concurrency = Number(arg("concurrency", "64"));
@@ -69,22 +69,36 @@ async function latencies(kiln, count) {
   };
 }
 
-/** Submits `jobs` jobs, waits for all of them; jobs/s from first submit to last end, and submit→start under load. */
-async function throughput(kiln, submit) {
+/** CPU seconds so far of each named process (this one included). */
+function cpuOf(processes) {
+  const own = process.cpuUsage();
+  return { ...Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid)])), client: (own.user + own.system) / 1e6 };
+}
+
+/**
+ * Submits `jobs` jobs, waits for all of them; jobs/s from first submit to last end, submit→start
+ * under load, and the CPU each process spent until the last job ended (per 1,000 jobs).
+ */
+async function throughput(kiln, submit, processes) {
+  const cpuBefore = cpuOf(processes);
   const started = Date.now();
   const names = await submit();
   const submitted = Date.now();
+  await kiln.runtime.job(names.at(-1)).wait().catch(() => {});
+  const cpuAfter = cpuOf(processes);
   await drained(kiln, names);
   const loaded = await latencies(kiln, jobs);
-  return { rate: jobs / ((loaded.lastEnd - started) / 1000), submits: jobs / ((submitted - started) / 1000), loaded };
+  const cpu = Object.fromEntries(Object.keys(cpuAfter).map((name) => [name, ((cpuAfter[name] - cpuBefore[name]) * 1000 * 1000) / jobs]));
+  return { rate: jobs / ((loaded.lastEnd - started) / 1000), submits: jobs / ((submitted - started) / 1000), loaded, cpu };
 }
 
-async function run(label, kiln) {
+async function run(label, kiln, processes) {
   const p = (l, q) => `${percentile(l.sorted, q)} ms`;
   const line = (how, t) =>
-    `  ${how.padEnd(30)} ${t.rate.toFixed(0).padStart(5)} jobs/s (submits ${t.submits.toFixed(0)}/s)   submit→start, queue full: p50 ${p(t.loaded, 50)} p99 ${p(t.loaded, 99)}`;
-  const batched = await throughput(kiln, () => submitBatched(kiln, jobs));
-  const single = await throughput(kiln, () => submitAll(kiln, jobs, concurrency));
+    `  ${how.padEnd(30)} ${t.rate.toFixed(0).padStart(5)} jobs/s (submits ${t.submits.toFixed(0)}/s)   submit→start, queue full: p50 ${p(t.loaded, 50)} p99 ${p(t.loaded, 99)}\n` +
+    `  ${"".padEnd(30)} CPU ms per 1,000 jobs: ${Object.entries(t.cpu).map(([name, ms]) => `${name} ${ms.toFixed(0)}`).join(", ")}`;
+  const batched = await throughput(kiln, () => submitBatched(kiln, jobs), processes);
+  const single = await throughput(kiln, () => submitAll(kiln, jobs, concurrency), processes);
   await drained(kiln, await submitAll(kiln, latencyJobs, 1));
   const idle = await latencies(kiln, latencyJobs);
   const failed = batched.loaded.failed + single.loaded.failed + idle.failed;
@@ -103,7 +117,7 @@ try {
   const memory = await startKiln({ KILN_DATA_DIR: join(dir, "memory"), KILN_EXECUTOR_SLOTS: String(slots * 2) });
   children.push(memory.child);
   const memoryKiln = await Kiln.connect(memory.url);
-  const memoryRate = await run("In-process bus, 1 executor", memoryKiln);
+  const memoryRate = await run("In-process bus, 1 executor", memoryKiln, { server: memory.child.pid });
   memoryKiln.close();
   memory.child.kill("SIGTERM");
 
@@ -111,9 +125,10 @@ try {
   const bus = { KILN_BUS: "nats", KILN_NATS_URL: nats.url };
   const server = await startKiln({ ...bus, KILN_DATA_DIR: join(dir, "nats-kiln"), KILN_EXECUTOR_SLOTS: String(slots) });
   children.push(server.child);
-  children.push(await startExecutor({ ...bus, KILN_URL: server.url, KILN_EXECUTOR_ID: "second", KILN_EXECUTOR_SLOTS: String(slots) }));
+  const second = await startExecutor({ ...bus, KILN_URL: server.url, KILN_EXECUTOR_ID: "second", KILN_EXECUTOR_SLOTS: String(slots) });
+  children.push(second);
   const kiln = await Kiln.connect(server.url);
-  const natsRate = await run("JetStream, 2 executors", kiln);
+  const natsRate = await run("JetStream, 2 executors", kiln, { "server (scheduler + executor)": server.child.pid, "second executor": second.pid, "nats-server": nats.pid });
   kiln.close();
   console.log(`ratio JetStream / in-process (submitMany): ${(natsRate / memoryRate).toFixed(2)}   (target: >= 2000 jobs/s and p50 <= 2 ms)`);
 } finally {

@@ -20,6 +20,8 @@ export interface NatsServer {
   url: string;
   port: number;
   storeDir: string;
+  /** The running server's process id (a new one after restart()). */
+  readonly pid: number | undefined;
   /** SIGTERM and wait for exit; removes the store dir if this helper created it. */
   stop(): Promise<void>;
   /** Stop and start again on the same port and store dir: stored messages and consumers survive. */
@@ -58,6 +60,9 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     url: `nats://${HOST}:${port}`,
     port,
     storeDir,
+    get pid() {
+      return proc?.pid;
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
