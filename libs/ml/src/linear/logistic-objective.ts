@@ -14,7 +14,8 @@ const BLOCK = 4;
  * row-major) followed by the intercepts when fitted.
  */
 export function logisticObjective(m: Matrix, y: Int32Array, outputs: number, fitIntercept: boolean, l2: number): Objective {
-  if (m.rows * m.cols >= SIMD_MIN_VALUES) {
+  // X's padded copy must fit a 32-bit WebAssembly memory; past that the JavaScript objective reads X where it is.
+  if (m.rows * m.cols >= SIMD_MIN_VALUES && Math.ceil(m.rows / 4) * 4 * kernelWidth(m.cols, fitIntercept) <= SIMD_MAX_VALUES) {
     const kernel = linearProductsKernel();
     if (kernel) return simdLogisticObjective(kernel, m, y, outputs, fitIntercept, l2);
   }
@@ -44,6 +45,8 @@ export function logisticObjectiveInJs(m: Matrix, y: Int32Array, outputs: number,
 
 /** Below this many values of X the copy into the kernel's memory is not worth it. */
 const SIMD_MIN_VALUES = 50_000;
+/** 2 GiB of f64: half of what a 32-bit memory can address, leaving room for the rest. */
+const SIMD_MAX_VALUES = 2 ** 28;
 /** Bytes of X scored, then turned into residuals and into the gradient, at a time (about L1's size). */
 const SIMD_BLOCK_BYTES = 24 << 10;
 
@@ -57,7 +60,7 @@ const SIMD_BLOCK_BYTES = 24 << 10;
  */
 function simdLogisticObjective(kernel: LinearProductsKernel, m: Matrix, y: Int32Array, outputs: number, fitIntercept: boolean, l2: number): Objective {
   const { rows: n, cols: k, data } = m;
-  const width = Math.ceil((k + (fitIntercept ? 1 : 0)) / 8) * 8;
+  const width = kernelWidth(k, fitIntercept);
   const quads = Math.ceil(n / 4);
   const pairs = Math.ceil(outputs / 2);
   const stride = 2 * pairs;
@@ -102,6 +105,11 @@ function simdLogisticObjective(kernel: LinearProductsKernel, m: Matrix, y: Int32
     }
     return finish(grad, params, bias, n, l2, loss);
   };
+}
+
+/** Values a row of X takes in the kernel: its k, a one for the intercepts, zeros up to a multiple of eight. */
+function kernelWidth(k: number, fitIntercept: boolean): number {
+  return Math.ceil((k + (fitIntercept ? 1 : 0)) / 8) * 8;
 }
 
 /** Binary rows first..last, scores at a[at] two apart (the second the padding output): the summed loss; residuals in place. */
