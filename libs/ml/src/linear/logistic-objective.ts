@@ -45,8 +45,8 @@ export function logisticObjectiveInJs(m: Matrix, y: Int32Array, outputs: number,
 
 /** Below this many values of X the copy into the kernel's memory is not worth it. */
 const SIMD_MIN_VALUES = 50_000;
-/** 2 GiB of f64: half of what a 32-bit memory can address, leaving room for the rest. */
-const SIMD_MAX_VALUES = 2 ** 28;
+/** 1 GiB of f64: byte offsets stay within a signed i32, and the memory well within the 4 GiB a 32-bit one can have. */
+const SIMD_MAX_VALUES = 2 ** 27;
 /** Bytes of X scored, then turned into residuals and into the gradient, at a time (about L1's size). */
 const SIMD_BLOCK_BYTES = 24 << 10;
 
