@@ -11,48 +11,70 @@ import { expF64x2 } from "../src/wasm/exp.js";
 import { instantiateKernel, kernelMemory, type KernelMemory } from "../src/wasm/kernel-instance.js";
 import { assignRows, centerStateSizes, distance2, prepareCenters, type CenterState, type RowState } from "../src/cluster/hamerly.js";
 import { KMeans, Lasso, LogisticRegression, MLPRegressor, Ridge } from "../src/index.js";
-import { addTransposedProduct, multiplyAddBias, multiplyTransposed } from "../src/neural/matmul.js";
+import {
+  addTransposedProduct,
+  addTransposedProductInJs,
+  addTransposedProductSimd,
+  multiplyAddBias,
+  multiplyAddBiasInJs,
+  multiplyAddBiasSimd,
+  multiplyTransposed,
+} from "../src/neural/matmul.js";
+import { denseProductsKernel } from "../src/wasm/dense-products.js";
 import { Random } from "../src/random.js";
 
 const random = new Random(3);
 const values = (n: number) => Float64Array.from({ length: n }, () => random.normal());
 
-// Shapes that leave every kind of edge next to the register tiles (remainders 0, 1 and 2).
-const SHAPES: [number, number, number][] = [[1, 1, 1], [2, 5, 3], [7, 4, 5], [9, 6, 12], [200, 50, 100], [11, 13, 1]];
+// Shapes that leave every kind of edge next to the register tiles (remainders 0, 1 and 2; in
+// WebAssembly widths off a multiple of 4 and more rows than one block of 256).
+const SHAPES: [number, number, number][] = [[1, 1, 1], [2, 5, 3], [7, 4, 5], [9, 6, 12], [200, 50, 100], [11, 13, 1], [300, 7, 13], [260, 9, 4]];
+
+const dense = denseProductsKernel();
+const IMPLEMENTATIONS = [
+  ["as dispatched", multiplyAddBias, addTransposedProduct],
+  ["in JavaScript", multiplyAddBiasInJs, addTransposedProductInJs],
+  ...(dense
+    ? ([["in WebAssembly SIMD", (...a: Parameters<typeof multiplyAddBias>) => multiplyAddBiasSimd(dense, ...a), (...a: Parameters<typeof addTransposedProduct>) => addTransposedProductSimd(dense, ...a)]] as const)
+    : []),
+] as const;
 
 describe("tiled kernels equal the plain loops bit for bit", () => {
-  it.each(SHAPES)("multiplyAddBias, addTransposedProduct, multiplyTransposed for %i × %i × %i", (m, k, n) => {
-    const A = values(m * k);
-    const B = values(k * n);
-    const bias = values(n);
-    const C = new Float64Array(m * n);
-    multiplyAddBias(A, B, bias, C, m, k, n);
-    const expected = new Float64Array(m * n);
-    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
-      let s = bias[j];
-      for (let p = 0; p < k; p++) s += A[i * k + p] * B[p * n + j];
-      expected[i * n + j] = s;
-    }
-    expect(C).toEqual(expected);
+  it.each(IMPLEMENTATIONS.flatMap(([how, forward, gradient]) => SHAPES.map((shape) => [how, ...shape, forward, gradient] as const)))(
+    "multiplyAddBias, addTransposedProduct %s, and multiplyTransposed, for %i × %i × %i",
+    (_how, m, k, n, forward, gradient) => {
+      const A = values(m * k);
+      const B = values(k * n);
+      const bias = values(n);
+      const C = new Float64Array(m * n);
+      forward(A, B, bias, C, m, k, n);
+      const expected = new Float64Array(m * n);
+      for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+        let s = bias[j];
+        for (let p = 0; p < k; p++) s += A[i * k + p] * B[p * n + j];
+        expected[i * n + j] = s;
+      }
+      expect(C).toEqual(expected);
 
-    const D = values(m * n);
-    const G = values(k * n);
-    const start = G.slice();
-    addTransposedProduct(A, D, G, m, k, n);
-    for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) {
-      let s = start[p * n + j];
-      for (let r = 0; r < m; r++) s += A[r * k + p] * D[r * n + j];
-      expect(G[p * n + j]).toBe(s);
-    }
+      const D = values(m * n);
+      const G = values(k * n);
+      const start = G.slice();
+      gradient(A, D, G, m, k, n);
+      for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) {
+        let s = start[p * n + j];
+        for (let r = 0; r < m; r++) s += A[r * k + p] * D[r * n + j];
+        expect(G[p * n + j]).toBe(s);
+      }
 
-    const P = new Float64Array(m * k);
-    multiplyTransposed(D, B, P, m, n, k);
-    for (let r = 0; r < m; r++) for (let p = 0; p < k; p++) {
-      let s = 0;
-      for (let j = 0; j < n; j++) s += D[r * n + j] * B[p * n + j];
-      expect(P[r * k + p]).toBe(s);
-    }
-  });
+      const P = new Float64Array(m * k);
+      multiplyTransposed(D, B, P, m, n, k);
+      for (let r = 0; r < m; r++) for (let p = 0; p < k; p++) {
+        let s = 0;
+        for (let j = 0; j < n; j++) s += D[r * n + j] * B[p * n + j];
+        expect(P[r * k + p]).toBe(s);
+      }
+    },
+  );
 
   it.each([1, 2, 3, 4, 5, 7, 51])("addBlockGram's upper triangle for %i columns", (k) => {
     const stride = 9;

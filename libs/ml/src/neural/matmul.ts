@@ -1,3 +1,6 @@
+import { denseProductsKernel, type DenseProductsKernel } from "../wasm/dense-products.js";
+import { kernelMemory } from "../wasm/kernel-instance.js";
+
 /**
  * The three products of a dense layer's forward and backward pass, on row-major Float64Arrays.
  * Each output is computed in register tiles (3 × 3: six loads feed nine products; 2 × 4), where
@@ -7,8 +10,76 @@
  * so the results are bit for bit those of the straightforward code.
  */
 
-/** C (m × n) = bias + A (m × k) · B (k × n); bias has n entries. */
+/** Below this many multiplications copying into the SIMD kernel's memory costs more than it saves. */
+const SIMD_MIN_PRODUCTS = 8192;
+/** Rows of A (and D) copied into the kernel's memory at a time. */
+const SIMD_ROWS = 256;
+
+/** C (m × n) = bias + A (m × k) · B (k × n); bias has n entries. In WebAssembly SIMD where it runs, with the same result. */
 export function multiplyAddBias(A: Float64Array, B: Float64Array, bias: Float64Array, C: Float64Array, m: number, k: number, n: number): void {
+  const kernel = m * k * n >= SIMD_MIN_PRODUCTS ? denseProductsKernel() : null;
+  if (kernel) multiplyAddBiasSimd(kernel, A, B, bias, C, m, k, n);
+  else multiplyAddBiasInJs(A, B, bias, C, m, k, n);
+}
+
+/** C (k × n) += Aᵀ · D, for A (m × k) and D (m × n): the weight gradient summed over a batch of m rows. In WebAssembly SIMD where it runs, with the same result. */
+export function addTransposedProduct(A: Float64Array, D: Float64Array, C: Float64Array, m: number, k: number, n: number): void {
+  const kernel = m * k * n >= SIMD_MIN_PRODUCTS ? denseProductsKernel() : null;
+  if (kernel) addTransposedProductSimd(kernel, A, D, C, m, k, n);
+  else addTransposedProductInJs(A, D, C, m, k, n);
+}
+
+export function multiplyAddBiasSimd(kernel: DenseProductsKernel, A: Float64Array, B: Float64Array, bias: Float64Array, C: Float64Array, m: number, k: number, n: number): void {
+  const nw = Math.ceil(n / 4) * 4;
+  // In f64: B (k × nw), the bias, a block of A's rows, the block's rows of C.
+  const biasAt = k * nw;
+  const aAt = biasAt + nw;
+  const cAt = aAt + SIMD_ROWS * k;
+  const memory = kernelMemory(kernel.memory, (cAt + SIMD_ROWS * nw) * 8);
+  setPadded(memory, 0, B, k, n, nw);
+  setPadded(memory, biasAt, bias, 1, n, nw);
+  for (let first = 0; first < m; first += SIMD_ROWS) {
+    const rows = Math.min(SIMD_ROWS, m - first);
+    const quads = Math.ceil(rows / 4);
+    memory.set(A.subarray(first * k, (first + rows) * k), aAt);
+    memory.fill(0, aAt + rows * k, aAt + quads * 4 * k);
+    kernel.forward(aAt * 8, quads, k, 0, nw, biasAt * 8, cAt * 8);
+    if (nw === n) C.set(memory.subarray(cAt, cAt + rows * n), first * n);
+    else for (let i = 0; i < rows; i++) C.set(memory.subarray(cAt + i * nw, cAt + i * nw + n), (first + i) * n);
+  }
+}
+
+export function addTransposedProductSimd(kernel: DenseProductsKernel, A: Float64Array, D: Float64Array, C: Float64Array, m: number, k: number, n: number): void {
+  const nw = Math.ceil(n / 4) * 4;
+  const kq = Math.ceil(k / 4);
+  // In f64: C (4·kq × nw), a block of D's rows (nw each), a block of A's rows (and 4 more values the last row's tile reads past k).
+  const dAt = 4 * kq * nw;
+  const aAt = dAt + SIMD_ROWS * nw;
+  const memory = kernelMemory(kernel.memory, (aAt + SIMD_ROWS * k + 4) * 8);
+  memory.fill(0, 0, dAt);
+  setPadded(memory, 0, C, k, n, nw);
+  for (let first = 0; first < m; first += SIMD_ROWS) {
+    const rows = Math.min(SIMD_ROWS, m - first);
+    setPadded(memory, dAt, D.subarray(first * n, (first + rows) * n), rows, n, nw);
+    memory.set(A.subarray(first * k, (first + rows) * k), aAt);
+    memory.fill(0, aAt + rows * k, aAt + rows * k + 4);
+    kernel.gradient(aAt * 8, rows, k, dAt * 8, nw, 0, kq);
+  }
+  if (nw === n) C.set(memory.subarray(0, k * n));
+  else for (let i = 0; i < k; i++) C.set(memory.subarray(i * nw, i * nw + n), i * n);
+}
+
+/** rows × n values of `from` into memory at `at`, each row nw wide with zeros after its n. */
+function setPadded(memory: Float64Array, at: number, from: Float64Array, rows: number, n: number, nw: number): void {
+  if (nw === n) return void memory.set(from.subarray(0, rows * n), at);
+  for (let i = 0; i < rows; i++) {
+    memory.set(from.subarray(i * n, (i + 1) * n), at + i * nw);
+    memory.fill(0, at + i * nw + n, at + (i + 1) * nw);
+  }
+}
+
+/** multiplyAddBias in JavaScript register tiles. */
+export function multiplyAddBiasInJs(A: Float64Array, B: Float64Array, bias: Float64Array, C: Float64Array, m: number, k: number, n: number): void {
   const m3 = m - (m % 3);
   const n3 = n - (n % 3);
   for (let i = 0; i < m3; i += 3) {
@@ -64,8 +135,8 @@ export function multiplyAddBias(A: Float64Array, B: Float64Array, bias: Float64A
   }
 }
 
-/** C (k × n) += Aᵀ · D, for A (m × k) and D (m × n): the weight gradient summed over a batch of m rows. */
-export function addTransposedProduct(A: Float64Array, D: Float64Array, C: Float64Array, m: number, k: number, n: number): void {
+/** addTransposedProduct in JavaScript register tiles. */
+export function addTransposedProductInJs(A: Float64Array, D: Float64Array, C: Float64Array, m: number, k: number, n: number): void {
   const k3 = k - (k % 3);
   const n3 = n - (n % 3);
   for (let i = 0; i < k3; i += 3) {
