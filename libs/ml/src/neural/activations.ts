@@ -10,7 +10,13 @@ export function activate(kind: Activation | OutputActivation, a: Float64Array, r
   const n = rows * width;
   switch (kind) {
     case "relu":
-      for (let i = 0; i < n; i++) if (a[i] < 0) a[i] = 0;
+      // Arithmetic, not a branch: whether a unit is active is a coin flip, and a branch (or a
+      // select, which V8 compiles to one) mispredicts on half of them: 3-4x the loop's time.
+      // (+ 0 turns the −0 of a negative times 0 into 0, as the branch left it.)
+      for (let i = 0; i < n; i++) {
+        const v = a[i];
+        a[i] = v * +(v >= 0) + 0;
+      }
       return;
     case "tanh":
       for (let i = 0; i < n; i++) a[i] = Math.tanh(a[i]);
@@ -37,8 +43,8 @@ export function activate(kind: Activation | OutputActivation, a: Float64Array, r
 export function multiplyByDerivative(kind: Activation, a: Float64Array, delta: Float64Array, n: number): void {
   switch (kind) {
     case "relu":
-      // A select, not a branch: whether a unit is active is a coin flip, and mispredictions cost 3× the loop.
-      for (let i = 0; i < n; i++) delta[i] = a[i] > 0 ? delta[i] : 0;
+      // Arithmetic, not a branch or a select (see activate).
+      for (let i = 0; i < n; i++) delta[i] = delta[i] * +(a[i] > 0) + 0;
       return;
     case "tanh":
       for (let i = 0; i < n; i++) delta[i] *= 1 - a[i] * a[i];
