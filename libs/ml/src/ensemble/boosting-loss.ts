@@ -4,6 +4,8 @@
  */
 export interface BoostingLoss {
   readonly nOutputs: number;
+  /** Every hessian is 1 (squared error): trees then take the row count for the hessian sum. */
+  readonly unitHessian?: boolean;
   baseline(rows: Int32Array): Float64Array;
   /** Fills g[k][i] and h[k][i] for every row i in `rows`. */
   gradients(raw: Float64Array, rows: Int32Array, g: Float64Array[], h: Float64Array[]): void;
@@ -13,6 +15,7 @@ export interface BoostingLoss {
 /** sklearn's half squared error: g = raw - y, h = 1. */
 export class SquaredError implements BoostingLoss {
   readonly nOutputs = 1;
+  readonly unitHessian = true;
   constructor(private readonly y: Float64Array) {}
 
   baseline(rows: Int32Array): Float64Array {

@@ -86,7 +86,7 @@ export function boost(X: Matrix, loss: BoostingLoss, p: BoostingParams, kind: st
   for (let iter = 0; iter < p.maxIter; iter++) {
     loss.gradients(raw, train, g, h);
     for (let k = 0; k < K; k++) {
-      const criterion = new GradientCriterion(g[k], h[k], { l2: p.l2Regularization, minHessian: MIN_HESSIAN });
+      const criterion = new GradientCriterion(g[k], h[k], { l2: p.l2Regularization, minHessian: MIN_HESSIAN, unitHessian: loss.unitHessian });
       const tree = growTreeWithLeaves(binned, train, criterion, options, leaf);
       for (let j = 0; j < tree.value.length; j++) tree.value[j] *= p.learningRate;
       for (const i of train) raw[i * K + k] += tree.value[leaf[i]];
