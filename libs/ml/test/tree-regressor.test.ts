@@ -2,6 +2,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { OnnxWorkerPool } from "@kiln/onnx";
 import { DecisionTreeRegressor } from "../src/tree/index.js";
 import { leafCount } from "../src/tree/tree.js";
+import { binFeatures, TREE_BINS } from "../src/tree/binning.js";
+import { GradientCriterion } from "../src/tree/gradient-criterion.js";
+import { growTree } from "../src/tree/grow.js";
+import { Random } from "../src/random.js";
 import { describeBadInput } from "./helpers/trees-bad-input.js";
 import { sinRegression, split } from "./helpers/trees-data.js";
 import { expectRegressorOnnxMatches, expectRoundTrip } from "./helpers/trees-onnx.js";
@@ -71,3 +75,20 @@ describe("DecisionTreeRegressor", () => {
 });
 
 describeBadInput("DecisionTreeRegressor", () => new DecisionTreeRegressor({ randomState: 0 }), "values");
+
+describe("squared-error trees without hessian sums", () => {
+  it("grow the same tree as with a hessian of 1 summed per row", () => {
+    const { X, y } = sinRegression(2_000, 0.2, 4);
+    const binned = binFeatures(X, TREE_BINS, 0);
+    const rows = Int32Array.from({ length: X.rows }, (_, i) => i);
+    const g = Float64Array.from(y, (v) => -v);
+    const h = new Float64Array(X.rows).fill(1);
+    const grow = (unitHessian: boolean) =>
+      growTree(binned, rows, new GradientCriterion(g, h, { l2: 0, unitHessian }), {
+        maxDepth: 8, minSamplesSplit: 2, minSamplesLeaf: 5, maxFeatures: X.cols, maxLeafNodes: 31, minGain: 0, random: new Random(1),
+      });
+    const unit = grow(true);
+    expect(leafCount(unit)).toBe(31);
+    expect(unit).toEqual(grow(false));
+  });
+});
