@@ -31,13 +31,16 @@ export function binFeatures(X: Matrix, maxBins: number, seed: number): BinnedFea
   const edges: Float32Array[] = [];
   const lowest: Float32Array[] = [];
   const highest: Float32Array[] = [];
-  const bins = new Uint8Array(rows * cols);
-  const column = new Float32Array(rows);
+  // X goes column-major in one pass, and the bins come back row-major in one: reading (or
+  // writing) a column straight out of a row-major matrix walked all of it once per feature.
+  const columns = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let f = 0; f < cols; f++) columns[f * rows + i] = X.data[i * cols + f];
+  const binColumns = new Uint8Array(rows * cols);
   const values = new Float32Array(sample ? sample.length : rows);
   const scratch = new Uint32Array(values.length);
   const padded = new Float32Array(MAX_EDGES);
   for (let f = 0; f < cols; f++) {
-    for (let i = 0; i < rows; i++) column[i] = X.data[i * cols + f];
+    const column = columns.subarray(f * rows, (f + 1) * rows);
     if (sample) for (let i = 0; i < sample.length; i++) values[i] = column[sample[i]];
     else values.set(column);
     sortFloat32(values, scratch);
@@ -46,15 +49,18 @@ export function binFeatures(X: Matrix, maxBins: number, seed: number): BinnedFea
     const low = new Float32Array(e.length + 1).fill(Infinity);
     const high = new Float32Array(e.length + 1).fill(-Infinity);
     padded.fill(Infinity).set(e);
-    for (let i = 0; i < rows; i++) {
-      const b = paddedBinOf(padded, column[i]);
-      bins[i * cols + f] = b;
-      low[b] = Math.min(low[b], column[i]);
-      high[b] = Math.max(high[b], column[i]);
+    for (let i = 0, at = f * rows; i < rows; i++, at++) {
+      const v = column[i];
+      const b = paddedBinOf(padded, v);
+      binColumns[at] = b;
+      low[b] = Math.min(low[b], v);
+      high[b] = Math.max(high[b], v);
     }
     lowest.push(low);
     highest.push(high);
   }
+  const bins = new Uint8Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let f = 0; f < cols; f++) bins[i * cols + f] = binColumns[f * rows + i];
   return { rows, cols, bins, edges, lowest, highest };
 }
 
@@ -63,15 +69,20 @@ const MAX_EDGES = 256;
 
 /**
  * The bin of value v (how many edges lie below fround(v)), for edges padded with +Infinity
- * to 256: eight halvings that add the step
- * arithmetically instead of branching, since where a value falls is unpredictable (the
- * branches mispredicted on every other step).
+ * to 256: eight halvings that add the step arithmetically instead of branching, since where
+ * a value falls is unpredictable (the branches mispredicted every other step), written out
+ * so that the next values' halvings overlap this one's (a loop of them ran twice as long).
  */
-function paddedBinOf(padded: Float32Array, v: number): number {
+function paddedBinOf(p: Float32Array, v: number): number {
   const x = Math.fround(v);
-  let lo = 0;
-  for (let step = MAX_EDGES >> 1; step >= 1; step >>= 1) lo += step * +(padded[lo + step - 1] < x);
-  return lo;
+  let lo = 128 * +(p[127] < x);
+  lo += 64 * +(p[lo + 63] < x);
+  lo += 32 * +(p[lo + 31] < x);
+  lo += 16 * +(p[lo + 15] < x);
+  lo += 8 * +(p[lo + 7] < x);
+  lo += 4 * +(p[lo + 3] < x);
+  lo += 2 * +(p[lo + 1] < x);
+  return lo + +(p[lo] < x);
 }
 
 /**
