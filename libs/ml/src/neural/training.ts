@@ -144,6 +144,8 @@ export function runEpochs(s: NetworkState, X: Matrix, T: Float64Array, p: MLPPar
 
 /** Rows whose first values gatherRows reads before copying any of them. */
 const GATHER_AHEAD = 8;
+/** Where gatherRows leaves the sum of the values it read ahead, so the compiler keeps those reads. */
+let readAhead = 0;
 
 /**
  * out[r] = row order[start + r] of `data` (rows of `width`), for r < rows; plain loops, as a
@@ -162,7 +164,7 @@ function gatherRows(data: Float64Array, width: number, order: Int32Array, start:
       for (let j = 0; j < width; j++) out[to + j] = data[from + j];
     }
   }
-  if (touched !== touched) return; // keeps the reads above from being optimised away (NaN only if X had one)
+  readAhead = touched;
 }
 
 /** The network's outputs for every row of X, in batches to bound memory. */
