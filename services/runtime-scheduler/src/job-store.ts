@@ -1,4 +1,4 @@
-import { clone, fromBinary, fromJson, toBinary, type JsonValue } from "@bufbuild/protobuf";
+import { fromBinary, fromJson, toBinary, type JsonValue } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { TimestampSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
@@ -110,10 +110,11 @@ export async function changeJobs(s: Scheduler, requests: readonly ({ name: strin
       const { name, change } = request(index);
       const record = stored[k];
       if (!record) return void (outcomes[index] = notFound("JOB_NOT_FOUND", `job ${name} does not exist`, { job: name }));
-      const current = decodeJob(record.value);
-      const job = clone(JobSchema, current);
+      // The change edits the decoded job; one that makes none gets the stored job decoded afresh
+      // (it may have touched its copy), which is rarer than cloning every job changed.
+      const job = decodeJob(record.value);
       const changed = change(job, now);
-      if (!changed) return void (outcomes[index] = { job: current, changed });
+      if (!changed) return void (outcomes[index] = { job: decodeJob(record.value), changed });
       job.updateTime = timestampFromDate(now);
       writes.push({ index, encoded: encodeJob(job), changed, rev: record.rev });
     });
