@@ -11,6 +11,7 @@ import { expF64x2 } from "../src/wasm/exp.js";
 import { instantiateKernel, kernelMemory, type KernelMemory } from "../src/wasm/kernel-instance.js";
 import { assignRows, centerStateSizes, distance2, prepareCenters, type CenterState, type RowState } from "../src/cluster/hamerly.js";
 import { KMeans, Lasso, LogisticRegression, MLPRegressor, Ridge } from "../src/index.js";
+import { CorrectionPairs } from "../src/linear/lbfgs.js";
 import {
   addTransposedProduct,
   addTransposedProductInJs,
@@ -247,6 +248,29 @@ describe("the logistic objective with the SIMD product kernel", () => {
       expect(simdLoss).toBeCloseTo(plainLoss, 12);
       for (let i = 0; i < params.length; i++) expect(simd[i]).toBeCloseTo(plain[i]!, 12);
     }
+  });
+});
+
+describe("L-BFGS correction pairs", () => {
+  it("keep their newest pairs when a step without enough curvature is turned away, full or not", () => {
+    const n = 5;
+    const step = (seed: number) => values(n).map((v) => v + seed);
+    const zero = new Float64Array(n);
+    const pairs = new CorrectionPairs(n, 2);
+    const g = values(n);
+    const before = new Float64Array(n);
+    const after = new Float64Array(n);
+    for (const seed of [1, 2, 3]) {
+      const s = step(seed);
+      pairs.add(zero, s, zero, s.map((v) => 2 * v)); // y = 2s: curvature s·y > 0, kept
+    }
+    expect(pairs.size).toBe(2);
+    pairs.direction(g, before);
+    const s = step(4);
+    pairs.add(zero, s, zero, s.map((v) => -v)); // y = −s: s·y < 0, turned away
+    expect(pairs.size).toBe(2);
+    pairs.direction(g, after);
+    expect(after).toEqual(before);
   });
 });
 

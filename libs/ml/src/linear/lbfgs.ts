@@ -1,3 +1,5 @@
+import { addScaled, dot as dotAt } from "./kernels.js";
+
 /** Writes the gradient at x into `grad` and returns the objective there. */
 export type Objective = (x: Float64Array, grad: Float64Array) => number;
 
@@ -59,9 +61,12 @@ export function minimizeLbfgs(f: Objective, x0: Float64Array, o: LbfgsOptions): 
 }
 
 /** The last `capacity` steps s = x′ − x and gradient changes y = g′ − g, in a ring of preallocated rows. */
-class CorrectionPairs {
+export class CorrectionPairs {
   private readonly S: Float64Array[];
   private readonly Y: Float64Array[];
+  /** The step being added, swapped into the ring only if kept (a rejected one must not overwrite the oldest). */
+  private s: Float64Array;
+  private y: Float64Array;
   private readonly rho: Float64Array;
   private readonly alpha: Float64Array;
   /** Ring index of the oldest pair. */
@@ -71,6 +76,8 @@ class CorrectionPairs {
   constructor(n: number, private readonly capacity: number) {
     this.S = Array.from({ length: capacity }, () => new Float64Array(n));
     this.Y = Array.from({ length: capacity }, () => new Float64Array(n));
+    this.s = new Float64Array(n);
+    this.y = new Float64Array(n);
     this.rho = new Float64Array(capacity);
     this.alpha = new Float64Array(capacity);
   }
@@ -82,15 +89,16 @@ class CorrectionPairs {
 
   /** Keeps the step's pair when its curvature s·y is positive enough, dropping the oldest when full. */
   add(x: Float64Array, xNew: Float64Array, g: Float64Array, gNew: Float64Array): void {
-    const slot = (this.oldest + this.size) % this.capacity;
-    const s = this.S[slot];
-    const y = this.Y[slot];
+    const { s, y } = this;
     for (let i = 0; i < s.length; i++) {
       s[i] = xNew[i] - x[i];
       y[i] = gNew[i] - g[i];
     }
     const sy = dot(s, y);
     if (!(sy > 1e-10 * dot(y, y))) return;
+    const slot = (this.oldest + this.size) % this.capacity;
+    [this.s, this.S[slot]] = [this.S[slot], s];
+    [this.y, this.Y[slot]] = [this.Y[slot], y];
     this.rho[slot] = 1 / sy;
     if (this.size < this.capacity) this.size++;
     else this.oldest = (this.oldest + 1) % this.capacity;
@@ -156,26 +164,13 @@ function lineSearch(
   return f(xNew, gNew);
 }
 
-/** In four sums, so the additions do not wait on each other. */
 function dot(a: Float64Array, b: Float64Array): number {
-  const n = a.length;
-  const end = n - (n % 4);
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  for (let i = 0; i < end; i += 4) {
-    s0 += a[i] * b[i];
-    s1 += a[i + 1] * b[i + 1];
-    s2 += a[i + 2] * b[i + 2];
-    s3 += a[i + 3] * b[i + 3];
-  }
-  for (let i = end; i < n; i++) s0 += a[i] * b[i];
-  return s0 + s1 + (s2 + s3);
+  return dotAt(a, 0, b, 0, a.length);
 }
 
+/** y += a·x. */
 function axpy(a: number, x: Float64Array, y: Float64Array): void {
-  for (let i = 0; i < x.length; i++) y[i] += a * x[i];
+  addScaled(y, x, 0, x.length, a);
 }
 
 function maxAbs(a: Float64Array): number {
