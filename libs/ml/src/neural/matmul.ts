@@ -44,8 +44,7 @@ export function multiplyAddBiasSimd(kernel: DenseProductsKernel, A: Float64Array
     memory.set(A.subarray(first * k, (first + rows) * k), aAt);
     memory.fill(0, aAt + rows * k, aAt + quads * 4 * k);
     kernel.forward(aAt * 8, quads, k, 0, nw, biasAt * 8, cAt * 8);
-    if (nw === n) C.set(memory.subarray(cAt, cAt + rows * n), first * n);
-    else for (let i = 0; i < rows; i++) C.set(memory.subarray(cAt + i * nw, cAt + i * nw + n), (first + i) * n);
+    getPadded(memory, cAt, C, first * n, rows, n, nw);
   }
 }
 
@@ -65,8 +64,7 @@ export function addTransposedProductSimd(kernel: DenseProductsKernel, A: Float64
     memory.fill(0, aAt + rows * k, aAt + rows * k + 4);
     kernel.gradient(aAt * 8, rows, k, dAt * 8, nw, 0, kq);
   }
-  if (nw === n) C.set(memory.subarray(0, k * n));
-  else for (let i = 0; i < k; i++) C.set(memory.subarray(i * nw, i * nw + n), i * n);
+  getPadded(memory, 0, C, 0, k, n, nw);
 }
 
 /** rows × n values of `from` into memory at `at`, each row nw wide with zeros after its n. */
@@ -76,6 +74,12 @@ function setPadded(memory: Float64Array, at: number, from: Float64Array, rows: n
     memory.set(from.subarray(i * n, (i + 1) * n), at + i * nw);
     memory.fill(0, at + i * nw + n, at + (i + 1) * nw);
   }
+}
+
+/** The reverse of setPadded: rows × n values from memory at `at` (rows nw wide) into `to` at `toAt`. */
+function getPadded(memory: Float64Array, at: number, to: Float64Array, toAt: number, rows: number, n: number, nw: number): void {
+  if (nw === n) return void to.set(memory.subarray(at, at + rows * n), toAt);
+  for (let i = 0; i < rows; i++) to.set(memory.subarray(at + i * nw, at + i * nw + n), toAt + i * n);
 }
 
 /** multiplyAddBias in JavaScript register tiles. */
