@@ -7,9 +7,15 @@ export interface ProcessCheckOptions {
   timeoutMs?: number;
 }
 
+/**
+ * The model to check: one file, or the files of its consecutive parts (read in place; the
+ * checker writes its scratch files in `workDir`, which must allow sparse files to be cheap).
+ */
+export type CheckInput = { path: string } | { parts: string[]; workDir: string };
+
 /** A checker process started ahead of time; give it the file when the file is complete. */
 export interface PendingOnnxCheck {
-  check(path: string): Promise<OnnxSummary>;
+  check(file: string | CheckInput): Promise<OnnxSummary>;
   /** Ends the process without a check (the upload failed). */
   cancel(): void;
 }
@@ -27,8 +33,8 @@ export function startOnnxCheck(options: ProcessCheckOptions = {}): PendingOnnxCh
 }
 
 /** Checks a complete model file in a fresh child process (see startOnnxCheck). */
-export function checkOnnxFileInProcess(path: string, options: ProcessCheckOptions = {}): Promise<OnnxSummary> {
-  return startOnnxCheck(options).check(path);
+export function checkOnnxFileInProcess(file: string | CheckInput, options: ProcessCheckOptions = {}): Promise<OnnxSummary> {
+  return startOnnxCheck(options).check(file);
 }
 
 /** Hands out checker processes. */
@@ -91,8 +97,8 @@ function spawnChecker(options: ProcessCheckOptions): Checker {
       () => undefined,
       () => undefined,
     ),
-    async check(path) {
-      child.stdin.end(`${path}\n`);
+    async check(file) {
+      child.stdin.end(`${JSON.stringify(typeof file === "string" ? { path: file } : file)}\n`);
       const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
       const { code, signal } = await closed.finally(() => clearTimeout(timer));
       let report: Report | undefined;

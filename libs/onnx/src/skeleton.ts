@@ -1,4 +1,4 @@
-import { open, type FileHandle } from "node:fs/promises";
+import { open, writeFile, type FileHandle } from "node:fs/promises";
 import { basename } from "node:path";
 import { OnnxFormatError } from "./errors.js";
 
@@ -28,20 +28,44 @@ const BLOCK_BYTES = 1 << 20;
  * The skeleton must sit in the model's folder: onnxruntime resolves external data there.
  */
 export async function writeOnnxSkeleton(modelPath: string, skeletonPath: string): Promise<Uint8Array> {
-  const handle = await open(modelPath, "r");
-  try {
-    const file = new BlockReader(handle, (await handle.stat()).size);
-    const skeleton = concat(await rewriteMessage(file, 0, file.size, modelField(basename(modelPath))));
-    const out = await open(skeletonPath, "w");
+  return withSkeletonReader([modelPath], (file) => skeletonOf(file, basename(modelPath), skeletonPath));
+}
+
+/**
+ * A skeleton of a model stored as consecutive part files (a registry's chunks), read in
+ * place. Its external weights point into `weightsPath`, a sparse file as long as the
+ * model: onnxruntime checks every weight's length against its shape but never its
+ * values, so loading this skeleton checks what loading the model would, and the weights
+ * are neither copied into one file nor read. `weightsPath` must sit beside the skeleton.
+ */
+export async function writeOnnxSkeletonOfParts(parts: string[], skeletonPath: string, weightsPath: string): Promise<Uint8Array> {
+  return withSkeletonReader(parts, async (file) => {
+    const skeleton = await skeletonOf(file, basename(weightsPath), skeletonPath);
+    const weights = await open(weightsPath, "w");
     try {
-      await out.writeFile(skeleton);
+      await weights.truncate(file.size);
     } finally {
-      await out.close();
+      await weights.close();
     }
     return skeleton;
+  });
+}
+
+async function withSkeletonReader(parts: string[], write: (file: BlockReader) => Promise<Uint8Array>): Promise<Uint8Array> {
+  const handles: FileHandle[] = [];
+  try {
+    for (const part of parts) handles.push(await open(part, "r"));
+    const sizes = await Promise.all(handles.map(async (h) => (await h.stat()).size));
+    return await write(new BlockReader(handles, sizes));
   } finally {
-    await handle.close();
+    await Promise.all(handles.map((h) => h.close()));
   }
+}
+
+async function skeletonOf(file: BlockReader, location: string, skeletonPath: string): Promise<Uint8Array> {
+  const skeleton = concat(await rewriteMessage(file, 0, file.size, modelField(location)));
+  await writeFile(skeletonPath, skeleton);
+  return skeleton;
 }
 
 /** Rewrites one field of a message, or returns undefined to copy it unchanged. */
@@ -185,15 +209,28 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return Buffer.concat(parts);
 }
 
-/** Positional reads through a small block cache: fields are read where they lie, weights skipped. */
+/**
+ * Positional reads, across part files laid end to end, through a small block cache:
+ * fields are read where they lie, weights skipped.
+ */
 class BlockReader {
+  readonly size: number;
+  /** Where each part starts in the whole. */
+  private readonly starts: number[] = [];
   private block: Uint8Array = new Uint8Array(0);
   private blockStart = 0;
 
   constructor(
-    private readonly handle: FileHandle,
-    readonly size: number,
-  ) {}
+    private readonly parts: FileHandle[],
+    private readonly sizes: number[],
+  ) {
+    let at = 0;
+    for (const size of sizes) {
+      this.starts.push(at);
+      at += size;
+    }
+    this.size = at;
+  }
 
   async read(at: number, length: number): Promise<Uint8Array> {
     if (at < 0 || at + length > this.size) throw broken(at);
@@ -208,11 +245,30 @@ class BlockReader {
   private async readDirect(at: number, length: number): Promise<Uint8Array> {
     const buffer = Buffer.allocUnsafe(length);
     let done = 0;
+    let part = this.partAt(at);
     while (done < length) {
-      const { bytesRead } = await this.handle.read(buffer, done, length - done, at + done);
-      if (bytesRead === 0) throw broken(at + done);
+      const position = at + done - this.starts[part]!;
+      if (position >= this.sizes[part]!) {
+        part++;
+        continue;
+      }
+      const want = Math.min(length - done, this.sizes[part]! - position);
+      const { bytesRead } = await this.parts[part]!.read(buffer, done, want, position);
+      if (bytesRead === 0) throw broken(at + done); // the part shrank since it was measured
       done += bytesRead;
     }
     return buffer;
+  }
+
+  /** The last part starting at or before `at` (binary search). */
+  private partAt(at: number): number {
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid]! <= at) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
   }
 }

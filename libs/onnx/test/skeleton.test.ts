@@ -1,11 +1,11 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, TensorProto_DataLocation } from "onnx-buf";
 import { InferenceSession, Tensor } from "onnxruntime-node";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OnnxFormatError, OnnxGraphBuilder, checkOnnxFileInProcess, inspectOnnx, writeOnnxSkeleton } from "../src/index.js";
+import { OnnxFormatError, OnnxGraphBuilder, checkOnnxFileInProcess, inspectOnnx, writeOnnxSkeleton, writeOnnxSkeletonOfParts } from "../src/index.js";
 import { randomRows } from "./helpers.js";
 
 const K = 64;
@@ -91,5 +91,56 @@ describe("ONNX skeletons (weights mapped from the uploaded file)", () => {
     expect(err).toBeInstanceOf(OnnxFormatError);
     expect((err as Error).message).toMatch(/size mismatch/);
     await expect(readFile(`${path}.skeleton.onnx`)).rejects.toThrow(/ENOENT/); // the skeleton is cleaned up
+  });
+
+  describe("of a model stored as consecutive parts (a registry's chunks)", () => {
+    /** The model cut at `cuts` (inside a field's tag, inside the weights, one byte from the end) into part files. */
+    async function partsOf(bytes: Uint8Array, name: string, cuts: number[]): Promise<string[]> {
+      const bounds = [0, ...cuts, bytes.length];
+      const paths: string[] = [];
+      for (let i = 0; i + 1 < bounds.length; i++) {
+        const path = join(dir, `${name}.part${i}`);
+        await writeFile(path, bytes.subarray(bounds[i], bounds[i + 1]));
+        paths.push(path);
+      }
+      return paths;
+    }
+
+    it("reads the parts in place and points the weights at a sparse file as long as the model", async () => {
+      const bytes = denseModel();
+      const parts = await partsOf(bytes, "dense", [1, 40, 3000, 3000, bytes.length - 1]);
+      const skeletonPath = join(dir, "parts.skeleton.onnx");
+      const weightsPath = join(dir, "parts.weights");
+      const skeleton = await writeOnnxSkeletonOfParts(parts, skeletonPath, weightsPath);
+
+      expect(inspectOnnx(skeleton)).toEqual(inspectOnnx(bytes));
+      const whole = join(dir, "whole.onnx");
+      await writeFile(whole, bytes);
+      const external = (model: Uint8Array) =>
+        fromBinary(ModelProtoSchema, model).graph!.initializer.map((t) => [t.name, t.externalData.map((e) => [e.key, e.value === "whole.onnx" ? "parts.weights" : e.value])]);
+      expect(external(skeleton)).toEqual(external(await writeOnnxSkeleton(whole, join(dir, "whole.skeleton.onnx")))); // same offsets into the model
+      const weights = await stat(weightsPath);
+      expect(weights.size).toBe(bytes.length);
+      expect(weights.blocks).toBe(0); // nothing written: a hole
+      const session = await InferenceSession.create(skeletonPath); // onnxruntime finds every weight's bytes
+      await session.release();
+    });
+
+    it("is checked in a child process, which leaves nothing in its work folder", async () => {
+      const bytes = denseModel();
+      const workDir = join(dir, "work");
+      await mkdir(workDir, { recursive: true });
+      const summary = await checkOnnxFileInProcess({ parts: await partsOf(bytes, "checked", [100, 9000]), workDir });
+      expect(summary).toEqual(inspectOnnx(bytes));
+      expect(await readdir(workDir)).toEqual([]);
+    });
+
+    it("refuses parts that end before the model does", async () => {
+      const bytes = denseModel();
+      const parts = await partsOf(bytes, "cut", [5000, bytes.length - 100]);
+      const err = await checkOnnxFileInProcess({ parts: parts.slice(0, -1), workDir: dir }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OnnxFormatError);
+      expect((err as Error).message).toMatch(/protobuf decoding failed/);
+    });
   });
 });

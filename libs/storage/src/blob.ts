@@ -26,6 +26,11 @@ export interface BlobStore {
   getBytes(sha256: string): Promise<Uint8Array>;
   stat(sha256: string): Promise<BlobInfo | undefined>;
   has(sha256: string): Promise<boolean>;
+  /**
+   * Where a stored blob's bytes lie on this machine, for stores that keep them as files
+   * (so another local process can read them in place); absent for remote stores.
+   */
+  localPath?(sha256: string): string;
   /** Returns whether a blob was deleted. */
   delete(sha256: string): Promise<boolean>;
   close(): Promise<void>;

@@ -92,6 +92,10 @@ export function openFsBlobStore(dir: string): BlobStore {
       return bytes;
     },
 
+    localPath(sha256) {
+      return pathOf(checkBlobId(sha256));
+    },
+
     async stat(sha256): Promise<BlobInfo | undefined> {
       try {
         return { sha256, size: (await stat(pathOf(checkBlobId(sha256)))).size };

@@ -15,8 +15,13 @@ const SPOOL_BUFFER_BYTES = 8 * 1024 * 1024;
 
 export interface ReceivedFile {
   file: StoredFile;
-  /** A copy on local disk, when asked for (format checks); the caller removes it. */
-  spoolPath?: string;
+  /**
+   * When asked for (format checks): the file as local files to read one after another,
+   * its stored chunks in place when the blob store keeps files, else one spooled copy.
+   */
+  localParts?: string[];
+  /** Removes the spooled copy, if one was made. */
+  removeSpool(): Promise<void>;
   /** Forgets the stored chunks (they become garbage) when the file is not kept. */
   discard(): Promise<void>;
 }
@@ -53,14 +58,14 @@ async function* uploadPieces<H>(rest: AsyncIterator<UploadMessage<H>>): AsyncGen
 /**
  * Stores an incoming upload as content-addressed chunks while hashing all of it. Inline
  * bytes are regrouped into chunks of CHUNK_BYTES; referenced chunks (already stored by
- * a PUT) are adopted as they are, read back once for the file's digest and the spool.
+ * a PUT) are adopted as they are, read back once for the file's digest.
  * Over `limit` bytes → ResourceExhausted; on any failure what was stored is marked as
  * garbage, so a cut-off upload leaves nothing behind.
  */
 export async function receiveFile(
   deps: RegistryDeps,
   pieces: AsyncIterable<IncomingPiece>,
-  options: { limit: number; what: string; spool?: boolean },
+  options: { limit: number; what: string; local?: boolean },
 ): Promise<ReceivedFile> {
   const chunks: BlobChunk[] = [];
   const hash = createHash("sha256");
@@ -68,9 +73,12 @@ export async function receiveFile(
   let size = 0;
   let spool: WriteStream | undefined;
   let spoolPath: string | undefined;
+  const removeSpool = async () => {
+    if (spoolPath) await rm(spoolPath, { force: true });
+  };
   const discard = async () => {
     await registryGarbage(deps).mark(chunks.map((c) => c.sha256));
-    if (spoolPath) await rm(spoolPath, { force: true });
+    await removeSpool();
   };
   const count = (bytes: number) => {
     size += bytes;
@@ -95,7 +103,9 @@ export async function receiveFile(
     for await (const piece of deps.blobs.get(ref.sha256)) await take(piece); // usually still in memory (withRecentPuts)
   };
   try {
-    if (options.spool) {
+    // Chunks already lie on local disk as files; copying them into one more costs as
+    // much CPU as storing them did (a 100 MB push spent a quarter of its time there).
+    if (options.local && !deps.blobs.localPath) {
       await mkdir(deps.spoolDir, { recursive: true });
       spoolPath = join(deps.spoolDir, `${randomUUID()}.upload`);
       // Pieces are small (network frames): buffered, they go to the file a few writes at a time.
@@ -119,7 +129,8 @@ export async function receiveFile(
     await discard();
     throw e;
   }
-  return { file: { chunks, size, sha256: hash.digest("hex") }, spoolPath, discard };
+  const localParts = !options.local ? undefined : spoolPath ? [spoolPath] : chunks.map((c) => deps.blobs.localPath!(c.sha256));
+  return { file: { chunks, size, sha256: hash.digest("hex") }, localParts, removeSpool, discard };
 }
 
 /** Regroups pieces into chunks of `size` bytes (the last may be shorter), copying only to join. */

@@ -1,6 +1,5 @@
 import { versionKey } from "@kiln/core";
 import type { UploadHeader, UploadModelVersionRequest } from "@kiln/proto/kiln/registry/v1/registry_pb";
-import { rm } from "node:fs/promises";
 import type { RegistryDeps } from "./deps.js";
 import { publishRegistryEvent } from "./events.js";
 import { checkModelFile } from "./format-check.js";
@@ -35,12 +34,12 @@ export async function uploadModelVersion(deps: RegistryDeps, requests: AsyncIter
   if (!header.createModel) await getModel(deps, model); // fail before receiving bytes
 
   const pending = format === "onnx" ? deps.startOnnxCheck() : undefined;
-  const received = await receiveFile(deps, pieces, { limit: deps.limits.maxModelBytes, what: "model file", spool: pending !== undefined }).catch((e: unknown) => {
+  const received = await receiveFile(deps, pieces, { limit: deps.limits.maxModelBytes, what: "model file", local: pending !== undefined }).catch((e: unknown) => {
     pending?.cancel();
     throw e;
   });
   try {
-    const facts = await checkModelFile(pending, received.spoolPath, received.file.size);
+    const facts = await checkModelFile(pending, received.localParts, deps.spoolDir, received.file.size);
     if (header.createModel) await ensureModel(deps, model, now()); // only once the file is accepted
     const at = now().toISOString();
     const record = await createNextVersion(deps, model, (version) => ({
@@ -74,6 +73,6 @@ export async function uploadModelVersion(deps: RegistryDeps, requests: AsyncIter
     await received.discard();
     throw e;
   } finally {
-    if (received.spoolPath) await rm(received.spoolPath, { force: true });
+    await received.removeSpool();
   }
 }

@@ -16,6 +16,8 @@ export interface Harness {
   client: Client<typeof RegistryService>;
   /** The client on a service whose clock the test controls. */
   clientAt(now: () => Date): Client<typeof RegistryService>;
+  /** The client on a service with some deps replaced. */
+  clientWith(overrides: Partial<RegistryDeps>): Client<typeof RegistryService>;
   close(): Promise<void>;
 }
 
@@ -46,6 +48,7 @@ export async function startHarness(limits: Partial<RegistryDeps["limits"]> = {})
     bus,
     client: clientFor(deps),
     clientAt: (now) => clientFor({ ...deps, now }),
+    clientWith: (overrides) => clientFor({ ...deps, ...overrides }),
     async close() {
       await bus.close();
       await deps.blobs.close();

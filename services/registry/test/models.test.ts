@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromBinary } from "@bufbuild/protobuf";
-import { OnnxWorkerPool, binaryClassifierOnnx, linearRegressorOnnx } from "@kiln/onnx";
+import { readdir } from "node:fs/promises";
+import { OnnxGraphBuilder, OnnxWorkerPool, binaryClassifierOnnx, linearRegressorOnnx } from "@kiln/onnx";
 import { RegistryEventSchema } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { codeOf, collect, startHarness, allEvents, uniqueName, uploadStream, type Harness } from "./harness.js";
 
@@ -117,6 +119,27 @@ describe("model repositories and versions", () => {
     const { version } = await h.client.uploadModelVersion(uploadStream({ parent: `${P}/${model}`, lineage }, linearRegressorOnnx([1], 0)));
     expect(version!.lineage).toMatchObject({ trainingJob: lineage.trainingJob, run: lineage.run, parentVersion: lineage.parentVersion });
     expect(version!.lineage!.sourceDatasets.map((d) => [d.name, d.version])).toEqual([["projects/default/datasets/train", 4n]]);
+  });
+
+  it("checks a model of several chunks where they are stored, or from one spooled copy when the blob store keeps no files; leaves no scratch files", async () => {
+    const k = 1200; // 5.8 MB of weights: two chunks
+    const g = new OnnxGraphBuilder({ opset: 17, producer: "chunks-test" });
+    g.input("X", "float32", ["N", k]);
+    g.initializer("W", Float32Array.from({ length: k * k }, (_, i) => Math.sin(i)), [k, k]);
+    g.node("MatMul", ["X", "W"], ["Y"]);
+    g.output("Y", "float32", ["N", k]);
+    const bytes = g.toBytes();
+    const remoteLike = h.clientWith({ blobs: { ...h.deps.blobs, localPath: undefined } });
+    for (const client of [h.client, remoteLike]) {
+      const model = uniqueName();
+      const { version } = await client.uploadModelVersion(uploadStream({ parent: `${P}/${model}` }, bytes, 1024 * 1024));
+      expect(version).toMatchObject({ runnable: true, sha256: sha256(bytes) });
+      expect(version!.signature!.inputs[0]!.type).toBe(`tensor(float32)[N,${k}]`);
+      expect(version!.onnx!.producerName).toBe("chunks-test");
+      const bad = await codeOf(client.uploadModelVersion(uploadStream({ parent: `${P}/${model}` }, bytes.subarray(0, bytes.length - 10), 1024 * 1024)));
+      expect(bad).toMatchObject({ code: Code.InvalidArgument, reason: "INVALID_ONNX" });
+      expect(await readdir(h.deps.spoolDir)).toEqual([]);
+    }
   });
 
   it("stores other formats as opaque artifacts, flagged not runnable", async () => {
