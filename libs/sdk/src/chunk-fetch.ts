@@ -5,7 +5,7 @@ import { DataLossError, InvalidArgumentError, NotFoundError, ResourceExhaustedEr
 export interface ChunkFetcher {
   /** The bytes, and their sha256 when the fetcher hashes as they arrive. */
   fetch(path: string, size: number): Promise<{ bytes: Uint8Array; sha256?: string }>;
-  /** Stores bytes at `{prefix}{sha256}` (PUT) and returns the sha256. */
+  /** Stores bytes at `{prefix}{sha256}` (PUT) and returns the sha256, once the request is over with the bytes. */
   put(prefix: string, bytes: Uint8Array): Promise<string>;
   close(): void;
 }
@@ -70,13 +70,21 @@ export async function* prefetchInOrder<T, U>(source: AsyncIterable<T>, load: (it
   }
 }
 
-/** Uploads chunks a few at a time (PUT), yielding their references in order. */
-export function putInOrder(fetcher: ChunkFetcher, prefix: string, chunks: AsyncIterable<Uint8Array>, depth = 4): AsyncGenerator<{ sha256: string; size: bigint; path: string; rows: bigint }> {
+/** Uploads chunks a few at a time (PUT), yielding their references in order; each chunk stored goes to `done` (to be reused). */
+export function putInOrder(
+  fetcher: ChunkFetcher,
+  prefix: string,
+  chunks: AsyncIterable<Uint8Array>,
+  done?: (chunk: Uint8Array) => void,
+  depth = 4,
+): AsyncGenerator<{ sha256: string; size: bigint; path: string; rows: bigint }> {
   return prefetchInOrder(
     chunks,
     async (bytes) => {
       const sha256 = await fetcher.put(prefix, bytes);
-      return { sha256, size: BigInt(bytes.length), path: prefix + sha256, rows: 0n };
+      const size = BigInt(bytes.length);
+      done?.(bytes);
+      return { sha256, size, path: prefix + sha256, rows: 0n };
     },
     depth,
   );

@@ -80,13 +80,20 @@ export function http2ChunkFetcher(baseUrl: string): ChunkFetcher {
       const path = prefix + sha256;
       return withSession((s) => new Promise<string>((resolve, reject) => {
         const req = s.request({ ":method": "PUT", ":path": path, "content-length": String(bytes.length) });
+        let status: number | undefined;
+        let failure: Error | undefined;
         req.on("response", (headers) => {
-          const status = Number(headers[":status"]);
+          status = Number(headers[":status"]);
           req.resume();
-          if (status === 200 || status === 201) resolve(sha256);
-          else reject(httpStatusError(status, path));
         });
-        req.on("error", (e) => reject(unavailable(path, e.message)));
+        req.on("error", (e) => (failure = unavailable(path, e.message)));
+        // Settled once the stream is closed, so the bytes are no longer being sent (a server
+        // that has the chunk already answers before the body is through).
+        req.on("close", () => {
+          if (status === 200 || status === 201) resolve(sha256);
+          else if (status !== undefined) reject(httpStatusError(status, path));
+          else reject(failure ?? unavailable(path, "the stream closed without an answer"));
+        });
         req.end(bytes);
       }));
     },

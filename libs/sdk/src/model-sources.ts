@@ -7,14 +7,15 @@ export interface OpenedSource {
   chunks: AsyncIterable<Uint8Array>;
   /** When known up front. */
   size?: number;
+  /** Takes back a chunk whose upload is over, to read later ones into (files). */
+  recycle?(chunk: Uint8Array): void;
 }
 
 /** The source as CHUNK_BYTES-sized chunks; files are streamed from disk. */
 export async function openSource(source: ModelSource): Promise<OpenedSource> {
   if (source instanceof Uint8Array) return { chunks: slices(source, CHUNK_BYTES), size: source.length };
   if (typeof source === "string") {
-    const { size, chunks } = await (await nodeFiles()).openFile(source, CHUNK_BYTES);
-    return { chunks: rechunk(chunks, CHUNK_BYTES), size };
+    return (await nodeFiles()).openFile(source, CHUNK_BYTES);
   }
   return { chunks: rechunk(source, CHUNK_BYTES) };
 }

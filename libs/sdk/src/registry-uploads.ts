@@ -38,6 +38,6 @@ export async function uploadAttachment(
 async function* headerThenChunks<H>(header: H, source: OpenedSource, onProgress?: ProgressListener, fetcher?: ChunkFetcher) {
   yield { message: { case: "header" as const, value: header } };
   const chunks = counted(source.chunks, onProgress, source.size);
-  if (fetcher) for await (const reference of putInOrder(fetcher, REGISTRY_CHUNKS, chunks)) yield { message: { case: "reference" as const, value: reference } };
+  if (fetcher) for await (const reference of putInOrder(fetcher, REGISTRY_CHUNKS, chunks, source.recycle)) yield { message: { case: "reference" as const, value: reference } };
   else for await (const chunk of chunks) yield { message: { case: "chunk" as const, value: chunk } };
 }

@@ -137,7 +137,7 @@ describe("kiln.models against a real server", () => {
 
   it("a model over several chunks round-trips by reference, inline and through a file", async () => {
     const name = unique("wide");
-    const coef = Array.from({ length: 1_500_000 }, (_, i) => (i % 5) - 2); // about 6 MB of weights
+    const coef = Array.from({ length: 5_000_000 }, (_, i) => (i % 5) - 2); // about 20 MB: more chunks than uploads in flight, so read buffers are reused
     const bytes = linearRegressorOnnx(coef, 1);
     const path = join(dir, `${name}.onnx`);
     await writeFile(path, bytes);
