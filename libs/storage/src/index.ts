@@ -14,4 +14,4 @@ export { checkEventFilter, type EventFilter, type EventCondition } from "./event
 export { openSqliteEventStore } from "./sqlite-events.js";
 export { openMongoEventStore, mongoEventFilter } from "./mongo-event-store.js";
 export { parseRequestFilter } from "./request-filter.js";
-export { withRecentPuts, type RecentPutsOptions } from "./recent-puts.js";
+export { withRecentPuts, type RecentPuts, type RecentPutsOptions } from "./recent-puts.js";

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { mkdtemp, rm, unlink } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { openFsBlobStore, withRecentPuts, type BlobStore } from "../src/index.js";
+import { openFsBlobStore, withRecentPuts, type BlobStore, type RecentPuts } from "../src/index.js";
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const bytes = (n: number, fill: number) => new Uint8Array(n).fill(fill);
@@ -26,28 +26,41 @@ describe("a blob store that keeps its recent puts in memory", () => {
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
   });
-  /** Deleting a blob's file behind the wrapper's back shows whether a read came from memory. */
-  const removeFile = (sha256: string) => unlink(join(dir, sha256.slice(0, 2), sha256.slice(2, 4), sha256));
+  /** What readRecent lends, copied out (its memory is reused afterwards); undefined if not held. */
+  const lent = (blobs: RecentPuts, sha256: string) => {
+    const parts: Buffer[] = [];
+    return blobs.readRecent(sha256, (p) => parts.push(Buffer.from(p))) ? Buffer.concat(parts) : undefined;
+  };
 
-  it("serves a fresh put once from memory, then from the store", async () => {
+  it("lends a fresh put's bytes once from memory; other reads go to the store", async () => {
     const blobs = withRecentPuts(inner);
-    const data = bytes(1000, 7);
-    const { sha256 } = await blobs.put(pieces(data.subarray(0, 300), data.subarray(300)));
+    const data = Uint8Array.from({ length: 3_000_000 }, (_, i) => i % 251); // three slabs
+    const { sha256 } = await blobs.put(pieces(data.subarray(0, 300), data.subarray(300, 1_500_000), data.subarray(1_500_000)));
     expect(await inner.has(sha256)).toBe(true); // stored all the same
-    expect(await readAll(blobs.get(sha256))).toEqual(Buffer.from(data));
-    await expect(readAll(blobs.get(sha256))).resolves.toEqual(Buffer.from(data)); // second read: the store
-    await removeFile(sha256);
-    await expect(blobs.getBytes(sha256)).rejects.toThrow(/not found/);
+    expect(sha(await readAll(blobs.get(sha256)))).toBe(sha256); // from the store; still held
+    expect(sha(lent(blobs, sha256)!)).toBe(sha256);
+    expect(lent(blobs, sha256)).toBeUndefined(); // forgotten once read
   });
 
-  it("keeps at most maxBytes, dropping the oldest", async () => {
-    const blobs = withRecentPuts(inner, { maxBytes: 2500 });
-    const shas: string[] = [];
-    for (let i = 0; i < 3; i++) shas.push((await blobs.put(bytes(1000, i))).sha256);
-    for (const s of shas) await removeFile(s);
-    await expect(blobs.getBytes(shas[0]!)).rejects.toThrow(/not found/); // dropped for the third
-    expect(sha(await blobs.getBytes(shas[1]!))).toBe(shas[1]);
-    expect(sha(await blobs.getBytes(shas[2]!))).toBe(shas[2]);
+  it("reuses the memory of blobs read or dropped for later puts, with each one's own bytes", async () => {
+    const blobs = withRecentPuts(inner, { maxBytes: 2_500_000 });
+    const a = bytes(2_000_000, 1);
+    const b = bytes(2_000_000, 2);
+    const c = bytes(1_000_000, 3);
+    const shaA = (await blobs.put(a)).sha256;
+    const memory: ArrayBufferLike[] = [];
+    blobs.readRecent(shaA, (p) => memory.push(p.buffer));
+    const shaB = (await blobs.put(pieces(b.subarray(0, 10), b.subarray(10)))).sha256;
+    const reused: ArrayBufferLike[] = [];
+    const readB: Buffer[] = [];
+    expect(blobs.readRecent(shaB, (p) => (reused.push(p.buffer), readB.push(Buffer.from(p))))).toBe(true);
+    expect(sha(Buffer.concat(readB))).toBe(shaB);
+    expect(reused.length).toBe(2);
+    expect(reused.every((m) => memory.includes(m))).toBe(true); // the same slabs, now holding b
+    const shaC = (await blobs.put(c)).sha256;
+    const shaD = (await blobs.put(b.subarray(0, 1_600_000))).sha256; // drops c: over maxBytes together
+    expect(lent(blobs, shaC)).toBeUndefined();
+    expect(sha(lent(blobs, shaD)!)).toBe(shaD);
   });
 
   it("drops what is older than maxAgeMs, and never keeps a blob over maxBytes", async () => {
@@ -56,18 +69,24 @@ describe("a blob store that keeps its recent puts in memory", () => {
     const old = (await blobs.put(bytes(100, 1))).sha256;
     now = 5000;
     const fresh = (await blobs.put(bytes(100, 2))).sha256;
-    const big = (await blobs.put(bytes(2000, 3))).sha256;
-    for (const s of [old, fresh, big]) await removeFile(s);
-    await expect(blobs.getBytes(old)).rejects.toThrow(/not found/);
-    await expect(blobs.getBytes(big)).rejects.toThrow(/not found/);
-    expect(sha(await blobs.getBytes(fresh))).toBe(fresh);
+    const big = (await blobs.put(pieces(bytes(1000, 3), bytes(1000, 3)))).sha256;
+    expect(await inner.has(big)).toBe(true);
+    expect(lent(blobs, old)).toBeUndefined();
+    expect(lent(blobs, big)).toBeUndefined();
+    expect(lent(blobs, fresh)).toEqual(Buffer.from(bytes(100, 2)));
   });
 
-  it("forgets a deleted blob", async () => {
+  it("forgets a deleted blob; a failed put keeps nothing", async () => {
     const blobs = withRecentPuts(inner);
     const { sha256 } = await blobs.put(bytes(10, 9));
     expect(await blobs.delete(sha256)).toBe(true);
-    await expect(blobs.getBytes(sha256)).rejects.toThrow(/not found/);
+    expect(lent(blobs, sha256)).toBeUndefined();
     expect(await blobs.has(sha256)).toBe(false);
+    async function* failing() {
+      yield bytes(10, 1);
+      throw new Error("cut off");
+    }
+    await expect(blobs.put(failing())).rejects.toThrow(/cut off/);
+    expect(lent(blobs, sha(bytes(10, 1)))).toBeUndefined();
   });
 });

@@ -86,9 +86,12 @@ export async function receiveFile(
       throw resourceExhausted("MODEL_TOO_LARGE", `the ${options.what} exceeds the limit of ${options.limit} bytes (KILN_MAX_MODEL_BYTES)`);
     }
   };
+  const toSpool = async (bytes: Uint8Array) => {
+    if (spool && !spool.write(bytes)) await once(spool, "drain");
+  };
   const take = async (bytes: Uint8Array) => {
     hash.update(bytes);
-    if (spool && !spool.write(bytes)) await once(spool, "drain");
+    await toSpool(bytes);
   };
   const storeChunk = async (chunk: Uint8Array) => {
     count(chunk.length);
@@ -100,7 +103,14 @@ export async function receiveFile(
     const size = await checkUploadedChunk(deps.blobs, ref);
     count(size);
     chunks.push({ sha256: ref.sha256, size }); // before reading, so a failure marks it
-    for await (const piece of deps.blobs.get(ref.sha256)) await take(piece); // usually still in memory (withRecentPuts)
+    // Usually still in memory (withRecentPuts), lent for the call only: a spool keeps copies.
+    const copies: Uint8Array[] = [];
+    const lent = deps.blobs.readRecent?.(ref.sha256, (piece) => {
+      hash.update(piece);
+      if (spool) copies.push(Buffer.from(piece));
+    });
+    if (lent) for (const copy of copies) await toSpool(copy);
+    else for await (const piece of deps.blobs.get(ref.sha256)) await take(piece);
   };
   try {
     // Chunks already lie on local disk as files; copying them into one more costs as

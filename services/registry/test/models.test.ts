@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromBinary } from "@bufbuild/protobuf";
 import { readdir } from "node:fs/promises";
 import { OnnxGraphBuilder, OnnxWorkerPool, binaryClassifierOnnx, linearRegressorOnnx } from "@kiln/onnx";
+import { withRecentPuts } from "@kiln/storage";
 import { RegistryEventSchema } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { codeOf, collect, startHarness, allEvents, uniqueName, uploadStream, type Harness } from "./harness.js";
 
@@ -121,7 +122,7 @@ describe("model repositories and versions", () => {
     expect(version!.lineage!.sourceDatasets.map((d) => [d.name, d.version])).toEqual([["projects/default/datasets/train", 4n]]);
   });
 
-  it("checks a model of several chunks where they are stored, or from one spooled copy when the blob store keeps no files; leaves no scratch files", async () => {
+  it("checks a model of several chunks (inline or by reference) where they are stored, or from one spooled copy when the blob store keeps no files; leaves no scratch files", async () => {
     const k = 1200; // 5.8 MB of weights: two chunks
     const g = new OnnxGraphBuilder({ opset: 17, producer: "chunks-test" });
     g.input("X", "float32", ["N", k]);
@@ -129,11 +130,28 @@ describe("model repositories and versions", () => {
     g.node("MatMul", ["X", "W"], ["Y"]);
     g.output("Y", "float32", ["N", k]);
     const bytes = g.toBytes();
-    const remoteLike = h.clientWith({ blobs: { ...h.deps.blobs, localPath: undefined } });
-    for (const client of [h.client, remoteLike]) {
+    // Chunks PUT beforehand and named by reference are read back from withRecentPuts' memory.
+    const recent = withRecentPuts(h.deps.blobs);
+    const sent: string[] = [];
+    const byReference = async function* (parent: string) {
+      yield { message: { case: "header" as const, value: { parent, createModel: true, format: "onnx" } } };
+      for (let at = 0; at < bytes.length; at += 4 << 20) {
+        const { sha256, size } = await recent.put(bytes.subarray(at, at + (4 << 20)));
+        sent.push(sha256);
+        yield { message: { case: "reference" as const, value: { sha256, size: BigInt(size) } } };
+      }
+    };
+    const remoteLike = { blobs: { ...recent, localPath: undefined } };
+    for (const deps of [{}, { blobs: recent }, remoteLike]) {
+      const client = h.clientWith(deps);
       const model = uniqueName();
       const { version } = await client.uploadModelVersion(uploadStream({ parent: `${P}/${model}` }, bytes, 1024 * 1024));
       expect(version).toMatchObject({ runnable: true, sha256: sha256(bytes) });
+      const referenced = await client.uploadModelVersion(byReference(`${P}/${model}`));
+      expect(referenced.version).toMatchObject({ runnable: true, sha256: sha256(bytes), size: BigInt(bytes.length) });
+      const putByUs = sent.splice(0);
+      const leftInMemory = putByUs.filter((c) => recent.readRecent(c, () => {}));
+      expect(leftInMemory.length).toBe("blobs" in deps ? 0 : putByUs.length); // a registry on `recent` read each from memory
       expect(version!.signature!.inputs[0]!.type).toBe(`tensor(float32)[N,${k}]`);
       expect(version!.onnx!.producerName).toBe("chunks-test");
       const bad = await codeOf(client.uploadModelVersion(uploadStream({ parent: `${P}/${model}` }, bytes.subarray(0, bytes.length - 10), 1024 * 1024)));
