@@ -3,8 +3,8 @@ import { DataLossError, InvalidArgumentError, NotFoundError, ResourceExhaustedEr
 
 /** Moves chunks over plain HTTP beside the RPCs: GET by a ChunkReference's path, PUT to upload. */
 export interface ChunkFetcher {
-  /** The bytes, and their sha256 when the fetcher hashes as they arrive. */
-  fetch(path: string, size: number): Promise<{ bytes: Uint8Array; sha256?: string }>;
+  /** The bytes (in `into` when given and large enough), and their sha256 when the fetcher hashes as they arrive. */
+  fetch(path: string, size: number, into?: Uint8Array): Promise<{ bytes: Uint8Array; sha256?: string }>;
   /** Stores bytes at `{prefix}{sha256}` (PUT) and returns the sha256, once the request is over with the bytes. */
   put(prefix: string, bytes: Uint8Array): Promise<string>;
   close(): void;
@@ -16,9 +16,9 @@ export interface ChunkRefLike {
   size: bigint;
 }
 
-/** Fetches a chunk and checks its sha256. */
-export async function fetchVerified(fetcher: ChunkFetcher, ref: ChunkRefLike): Promise<Uint8Array> {
-  const { bytes, sha256 } = await fetcher.fetch(ref.path, Number(ref.size));
+/** Fetches a chunk (into `into`, if it fits) and checks its sha256. */
+export async function fetchVerified(fetcher: ChunkFetcher, ref: ChunkRefLike, into?: Uint8Array): Promise<Uint8Array> {
+  const { bytes, sha256 } = await fetcher.fetch(ref.path, Number(ref.size), into);
   const actual = sha256 ?? (await sha256Hex(bytes));
   if (actual !== ref.sha256) {
     throw new DataLossError(`chunk ${ref.sha256} arrived with different bytes`, Code.DataLoss, "BLOB_CORRUPT", { sha256: ref.sha256 });

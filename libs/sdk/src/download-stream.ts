@@ -22,7 +22,16 @@ export interface OpenDownload<H> {
   cancel(): void;
   /** After the last chunk: whether every chunk came by reference, each checked against its sha256. */
   allVerified(): boolean;
+  /**
+   * Hands back a chunk the caller is done with (written to disk): a later chunk is fetched
+   * into its memory. Fresh memory per chunk, alive while chunks wait their turn, reached
+   * V8's old space and cost 6–7 full collections per 100 MB download.
+   */
+  recycle(chunk: Uint8Array): void;
 }
+
+/** Buffers kept for reuse: the chunks fetched ahead plus the one being written. */
+const MAX_SPARE_BUFFERS = READ_AHEAD_CHUNKS + 2;
 
 /**
  * Starts a server stream shaped "header first, then inline chunks or chunk references"
@@ -55,8 +64,12 @@ export async function openDownload<R, H>(
       return piece.bytes;
     }
     if (!fetcher) throw new Error("the server sent a chunk reference, but this client has no URL to fetch it from");
-    return fetchVerified(fetcher, piece.reference);
+    const bytes = await fetchVerified(fetcher, piece.reference, spare.pop());
+    fetched.add(bytes.buffer);
+    return bytes;
   };
+  const fetched = new WeakSet<ArrayBufferLike>();
+  const spare: Uint8Array[] = [];
   const chunks = (async function* () {
     let bytes = 0;
     let finished = false;
@@ -76,5 +89,15 @@ export async function openDownload<R, H>(
       if (!finished) cancel();
     }
   })();
-  return { header, chunks, cancel, allVerified: () => !inline };
+  return {
+    header,
+    chunks,
+    cancel,
+    allVerified: () => !inline,
+    recycle(chunk) {
+      if (!fetched.has(chunk.buffer) || spare.length >= MAX_SPARE_BUFFERS) return;
+      fetched.delete(chunk.buffer); // handed back once, even if the caller repeats itself
+      spare.push(new Uint8Array(chunk.buffer));
+    },
+  };
 }

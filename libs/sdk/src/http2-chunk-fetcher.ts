@@ -42,10 +42,10 @@ export function http2ChunkFetcher(baseUrl: string): ChunkFetcher {
   }
 
   return {
-    fetch(path, size) {
+    fetch(path, size, into) {
       return withSession((s) => new Promise<{ bytes: Uint8Array; sha256?: string }>((resolve, reject) => {
         const req = s.request({ ":path": path });
-        const body = Buffer.allocUnsafe(size);
+        const body = into && into.length >= size ? Buffer.from(into.buffer, into.byteOffset, size) : Buffer.allocUnsafe(size);
         const hash = createHash("sha256"); // while the bytes arrive, not in a pass of its own
         let received = 0;
         let failed = false;

@@ -230,7 +230,7 @@ export class Models {
     total = version.size + version.attachments.reduce((sum, a) => sum + a.size, 0);
     const model = await writeOrCancel(download, () => {
       const path = files.pathInside(dir, baseName(version.fileName) || defaultFileName(version.model, version.version, version.format));
-      return files.writeVerified(path, download.chunks, version.sha256, this.chunkFetcher && download.allVerified).then(() => path);
+      return files.writeVerified(path, download.chunks, version.sha256, this.chunkFetcher && download.allVerified, download.recycle).then(() => path);
     });
     done += version.size;
 
@@ -240,7 +240,7 @@ export class Models {
       const attachment = await this.openAttachment(version.name, a.name, report);
       const path = await writeOrCancel(attachment, () => {
         const target = files.pathInside(files.pathInside(dir, "attachments"), a.name);
-        return files.writeVerified(target, attachment.chunks, attachment.header.sha256, this.chunkFetcher && attachment.allVerified).then(() => target);
+        return files.writeVerified(target, attachment.chunks, attachment.header.sha256, this.chunkFetcher && attachment.allVerified, attachment.recycle).then(() => target);
       });
       done += a.size;
       attachments.push(path);

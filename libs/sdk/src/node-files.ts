@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream } from "node:fs";
 import { mkdir, open, rm, stat } from "node:fs/promises";
 import { dirname, resolve, sep } from "node:path";
-import { pipeline } from "node:stream/promises";
 import { Code } from "@connectrpc/connect";
 import { DataLossError } from "./errors.js";
 
@@ -74,19 +73,29 @@ async function* readChunks(path: string, chunkBytes: number, take: () => Uint8Ar
  * Streams chunks into a file (making its folder) and checks the whole file's sha256; a
  * mismatch, or a transfer that fails, leaves no file behind. With `allVerified` (chunks
  * fetched by reference, each already checked against its own sha256) the file is not
- * hashed again unless some chunk came inline; then it is read back and hashed.
+ * hashed again unless some chunk came inline; then it is read back and hashed. Each
+ * chunk goes to `written` once the file has it, so its memory can be reused.
  */
-export async function writeVerified(path: string, chunks: AsyncIterable<Uint8Array>, sha256: string, allVerified?: () => boolean): Promise<void> {
+export async function writeVerified(
+  path: string,
+  chunks: AsyncIterable<Uint8Array>,
+  sha256: string,
+  allVerified?: () => boolean,
+  written?: (chunk: Uint8Array) => void,
+): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const hash = allVerified ? undefined : createHash("sha256");
-  const hashed = async function* () {
-    for await (const chunk of chunks) {
-      hash?.update(chunk);
-      yield chunk;
-    }
-  };
   try {
-    await pipeline(hashed, createWriteStream(path));
+    const file = await open(path, "w");
+    try {
+      for await (const chunk of chunks) {
+        hash?.update(chunk);
+        for (let at = 0; at < chunk.length; ) at += (await file.write(chunk, at)).bytesWritten;
+        written?.(chunk);
+      }
+    } finally {
+      await file.close();
+    }
   } catch (e) {
     await rm(path, { force: true });
     throw e;

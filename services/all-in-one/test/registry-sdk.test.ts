@@ -147,6 +147,8 @@ describe("kiln.models against a real server", () => {
     expect(seen.length).toBeGreaterThan(1);
     expect(seen.at(-1)).toBe(bytes.length);
     expect(sha256(await kiln.models.bytes(name))).toBe(sha256(bytes));
+    const byReference = await kiln.models.download(name, join(dir, `${name}-refs`)); // five chunks through four buffers in flight: one is reused
+    expect(sha256(await readFile(byReference.model))).toBe(sha256(bytes));
     const inline = await Kiln.connect({ transport: createGrpcTransport({ baseUrl: running.server.url }) });
     expect(sha256(await inline.models.bytes(name))).toBe(sha256(bytes));
     const downloaded = await inline.models.download(name, join(dir, `${name}-out`));
