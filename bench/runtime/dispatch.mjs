@@ -5,8 +5,10 @@
 // Three phases per bus: throughput with N jobs submitted by submitMany (one SubmitJobs call
 // per thousand, so the queue fills and latency includes queueing); throughput with one
 // SubmitJob per job from `concurrency` clients at once; then latency alone (jobs submitted
-// one after another by one client, the queue empty).
-// Usage: node bench/runtime/dispatch.mjs [--jobs 10000] [--concurrency 64] [--slots 8] [--latency-jobs 500]
+// one after another by one client, the queue empty). Before them, `warmup` jobs run untimed,
+// as timeit warms up: the first thousands of jobs through a fresh process measure V8
+// compiling the code (a fresh server ran 1,390 jobs/s, the same one warm 1,830).
+// Usage: node bench/runtime/dispatch.mjs [--jobs 10000] [--concurrency 64] [--slots 8] [--latency-jobs 500] [--warmup 3000]
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +22,7 @@ const jobs = Number(arg("jobs", "10000"));
 const concurrency = Number(arg("concurrency", "64"));
 const slots = Number(arg("slots", "8"));
 const latencyJobs = Number(arg("latency-jobs", "500"));
+const warmupJobs = Number(arg("warmup", "3000"));
 
 async function startExecutor(env) {
   const child = spawn(process.execPath, [`${repoRoot}/services/executor/dist/main.js`], { env: { ...process.env, KILN_LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "inherit"] });
@@ -97,6 +100,7 @@ async function run(label, kiln, processes) {
   const line = (how, t) =>
     `  ${how.padEnd(30)} ${t.rate.toFixed(0).padStart(5)} jobs/s (submits ${t.submits.toFixed(0)}/s)   submit→start, queue full: p50 ${p(t.loaded, 50)} p99 ${p(t.loaded, 99)}\n` +
     `  ${"".padEnd(30)} CPU ms per 1,000 jobs: ${Object.entries(t.cpu).map(([name, ms]) => `${name} ${ms.toFixed(0)}`).join(", ")}`;
+  if (warmupJobs > 0) await drained(kiln, await submitBatched(kiln, warmupJobs));
   const batched = await throughput(kiln, () => submitBatched(kiln, jobs), processes);
   const single = await throughput(kiln, () => submitAll(kiln, jobs, concurrency), processes);
   await drained(kiln, await submitAll(kiln, latencyJobs, 1));

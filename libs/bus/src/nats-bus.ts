@@ -24,6 +24,7 @@ import {
   STREAM_NOT_FOUND,
 } from "./nats-errors.js";
 import { WatchedConnection } from "./nats-connection.js";
+import { PublishAcks } from "./nats-publish-acks.js";
 import { NatsSubscription } from "./nats-subscription.js";
 import { checkName, checkStreamConfig, checkSubject } from "./subjects.js";
 
@@ -63,6 +64,7 @@ class NatsBus implements EventBus {
   private closed = false;
 
   private readonly nc: NatsConnection;
+  private readonly acks: PublishAcks;
 
   constructor(
     private readonly conn: WatchedConnection,
@@ -70,6 +72,7 @@ class NatsBus implements EventBus {
     private readonly js: JetStreamClient,
   ) {
     this.nc = conn.nc;
+    this.acks = new PublishAcks(conn.nc);
   }
 
   async ensureStream(config: StreamConfig): Promise<void> {
@@ -111,12 +114,8 @@ class NatsBus implements EventBus {
     for (let attempt = 0; ; attempt++) {
       if (!(await this.conn.connected(deadline))) throw busUnavailable(`NATS is not connected; publish to ${subject} failed`);
       try {
-        await this.js.publish(subject, data, {
-          msgID: options.msgId,
-          headers: options.headers ? h : undefined,
-          timeout: PUBLISH_ATTEMPT_TIMEOUT_MS,
-          retries: 1,
-        });
+        if (options.msgId) h.set("Nats-Msg-Id", options.msgId);
+        await this.acks.publish(subject, data, options.msgId || options.headers ? h : undefined, PUBLISH_ATTEMPT_TIMEOUT_MS);
         return;
       } catch (e) {
         if (e instanceof JetStreamApiError) throw e;
@@ -178,6 +177,7 @@ class NatsBus implements EventBus {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.acks.close(busClosed());
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
   }
