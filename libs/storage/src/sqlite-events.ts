@@ -27,27 +27,23 @@ export function openSqliteEventStore(path: string): EventStore {
   db.exec(`CREATE UNIQUE INDEX IF NOT EXISTS tracking_events_by_id ON tracking_events (id) WHERE id IS NOT NULL`);
   db.exec(`CREATE INDEX IF NOT EXISTS tracking_events_by_run ON tracking_events (experiment, run, seq)`);
   db.exec(`CREATE TABLE IF NOT EXISTS tracking_batches (batch_id TEXT PRIMARY KEY, experiment TEXT NOT NULL) WITHOUT ROWID`);
-  const insert = db.prepare(
-    `INSERT OR IGNORE INTO tracking_events (id, experiment, run, event, dt, node, step, key, vtype, num, txt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  const insertRows = rowInserter(db);
+  const appendAll = db.transaction((events: TrackedEvent[]) =>
+    insertRows(events.length, (i, row) => {
+      const e = events[i]!;
+      row(e.id, e.experiment, e.run, e.event, e.dt, e.node, e.step, e.key, EVENT_VALUE_TYPES.indexOf(e.valueType), e.valueType === "number" && !Number.isNaN(e.number) ? e.number! : null, e.text ?? null);
+    }),
   );
-  const appendAll = db.transaction((events: TrackedEvent[]) => {
-    let accepted = 0;
-    for (const e of events) {
-      const number = e.valueType === "number" && !Number.isNaN(e.number) ? e.number! : null;
-      accepted += insert.run(e.id, e.experiment, e.run, e.event, e.dt, e.node, e.step, e.key, EVENT_VALUE_TYPES.indexOf(e.valueType), number, e.text ?? null).changes;
-    }
-    return accepted;
-  });
   const claimBatch = db.prepare(`INSERT OR IGNORE INTO tracking_batches (batch_id, experiment) VALUES (?, ?)`);
   const appendColumns = db.transaction((b: EventBatch) => {
     if (claimBatch.run(b.batchId, b.experiment).changes === 0) return 0;
     let t = 0;
-    for (let i = 0; i < b.event.length; i++) {
+    insertRows(b.event.length, (i, row) => {
       const vtype = b.valueType[i]!;
       const number = vtype === 1 && !Number.isNaN(b.number[i]) ? b.number[i]! : null;
       const text = vtype >= 2 ? b.text[t++]! : null;
-      insert.run(null, b.experiment, b.run, b.strings[b.event[i]!], b.dt[i], b.strings[b.node[i]!], b.step[i], b.strings[b.key[i]!], vtype, number, text);
-    }
+      row(null, b.experiment, b.run, b.strings[b.event[i]!]!, b.dt[i]!, b.strings[b.node[i]!]!, b.step[i]!, b.strings[b.key[i]!]!, vtype, number, text);
+    });
     return b.event.length;
   });
   const deleteAll = db.prepare(`DELETE FROM tracking_events WHERE experiment = ?`);
@@ -150,3 +146,55 @@ function condition(c: Extract<EventFilter, { type: "cond" }>): { sql: string; pa
   const joiner = c.op === "notIn" ? " AND " : " OR ";
   return { sql: parts.map((p) => p.sql).join(joiner), params: parts.flatMap((p) => p.params) };
 }
+
+const INSERT_COLUMNS = "id, experiment, run, event, dt, node, step, key, vtype, num, txt";
+const VALUES_PER_ROW = 11;
+/** Rows per INSERT: one statement of 16 rows costs less than half of 16 statements of one (3.5 → 1.6 µs a row here). */
+const ROWS_PER_INSERT = 16;
+
+type RowWriter = (
+  id: string | null, experiment: string, run: number, event: string, dt: number, node: string, step: number, key: string, vtype: number, num: number | null, txt: string | null,
+) => void;
+
+/**
+ * Inserts `count` rows (INSERT OR IGNORE on the unique id) that `fill(i, row)` describes,
+ * ROWS_PER_INSERT to a statement; returns how many were inserted.
+ */
+function rowInserter(db: Database.Database) {
+  const statement = (rows: number) =>
+    db.prepare(`INSERT OR IGNORE INTO tracking_events (${INSERT_COLUMNS}) VALUES ${Array(rows).fill(`(${Array(VALUES_PER_ROW).fill("?").join(", ")})`).join(", ")}`);
+  const many = statement(ROWS_PER_INSERT);
+  const one = statement(1);
+  const values: unknown[] = new Array(ROWS_PER_INSERT * VALUES_PER_ROW);
+  let at = 0;
+  const row: RowWriter = (id, experiment, run, event, dt, node, step, key, vtype, num, txt) => {
+    values[at] = id;
+    values[at + 1] = experiment;
+    values[at + 2] = run;
+    values[at + 3] = event;
+    values[at + 4] = dt;
+    values[at + 5] = node;
+    values[at + 6] = step;
+    values[at + 7] = key;
+    values[at + 8] = vtype;
+    values[at + 9] = num;
+    values[at + 10] = txt;
+    at += VALUES_PER_ROW;
+  };
+  return (count: number, fill: (i: number, row: RowWriter) => void): number => {
+    let inserted = 0;
+    let i = 0;
+    for (; i + ROWS_PER_INSERT <= count; i += ROWS_PER_INSERT) {
+      at = 0;
+      for (let k = 0; k < ROWS_PER_INSERT; k++) fill(i + k, row);
+      inserted += many.run(values).changes;
+    }
+    for (; i < count; i++) {
+      at = 0;
+      fill(i, row);
+      inserted += one.run(values.slice(0, VALUES_PER_ROW)).changes;
+    }
+    return inserted;
+  };
+}
+

@@ -110,6 +110,14 @@ export function describeEventStore(name: string, make: MakeEventStore, options: 
       expect((await all()).map((r) => r.number)).toEqual([1, 2, 3]);
     });
 
+    it("skips seen ids in large appends too, repeated within one append or across appends", async () => {
+      const first = Array.from({ length: 20 }, (_, i) => event(1, "loss", i));
+      const fresh = Array.from({ length: 16 }, (_, i) => event(1, "loss", 100 + i));
+      expect(await store.append(first)).toEqual({ accepted: 20, duplicates: 0 });
+      expect(await store.append([...first.slice(0, 10), ...fresh, fresh[3]!, ...first.slice(10)])).toEqual({ accepted: 16, duplicates: 21 });
+      expect((await all()).map((r) => r.number)).toEqual([...first, ...fresh].map((e) => e.number));
+    });
+
     it("selects runs by list and range, and filters with AND / OR over every column", async () => {
       const rows: TrackedEvent[] = [];
       for (let run = 1; run <= 5; run++) {
