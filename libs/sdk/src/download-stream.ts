@@ -1,3 +1,4 @@
+import { BufferRecycler } from "./buffer-recycler.js";
 import { fetchVerified, prefetchInOrder, type ChunkFetcher, type ChunkRefLike } from "./chunk-fetch.js";
 import { Code } from "@connectrpc/connect";
 import { DataLossError, stream } from "./errors.js";
@@ -64,12 +65,12 @@ export async function openDownload<R, H>(
       return piece.bytes;
     }
     if (!fetcher) throw new Error("the server sent a chunk reference, but this client has no URL to fetch it from");
-    const bytes = await fetchVerified(fetcher, piece.reference, spare.pop());
-    fetched.add(bytes.buffer);
+    const into = buffers.take();
+    const bytes = await fetchVerified(fetcher, piece.reference, into);
+    buffers.lend(into && bytes.buffer === into.buffer ? into : bytes); // the whole buffer, when a chunk filled only part of it
     return bytes;
   };
-  const fetched = new WeakSet<ArrayBufferLike>();
-  const spare: Uint8Array[] = [];
+  const buffers = new BufferRecycler(MAX_SPARE_BUFFERS);
   const chunks = (async function* () {
     let bytes = 0;
     let finished = false;
@@ -94,10 +95,6 @@ export async function openDownload<R, H>(
     chunks,
     cancel,
     allVerified: () => !inline,
-    recycle(chunk) {
-      if (!fetched.has(chunk.buffer) || spare.length >= MAX_SPARE_BUFFERS) return;
-      fetched.delete(chunk.buffer); // handed back once, even if the caller repeats itself
-      spare.push(new Uint8Array(chunk.buffer));
-    },
+    recycle: (chunk) => buffers.giveBack(chunk),
   };
 }

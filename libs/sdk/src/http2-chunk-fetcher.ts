@@ -45,7 +45,8 @@ export function http2ChunkFetcher(baseUrl: string): ChunkFetcher {
     fetch(path, size, into) {
       return withSession((s) => new Promise<{ bytes: Uint8Array; sha256?: string }>((resolve, reject) => {
         const req = s.request({ ":path": path });
-        const body = into && into.length >= size ? Buffer.from(into.buffer, into.byteOffset, size) : Buffer.allocUnsafe(size);
+        // Memory of its own, never a slice of Node's shared pool: a caller may reuse it.
+        const body = into && into.length >= size ? Buffer.from(into.buffer, into.byteOffset, size) : Buffer.allocUnsafeSlow(size);
         const hash = createHash("sha256"); // while the bytes arrive, not in a pass of its own
         let received = 0;
         let failed = false;

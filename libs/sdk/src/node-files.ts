@@ -3,6 +3,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, open, rm, stat } from "node:fs/promises";
 import { dirname, resolve, sep } from "node:path";
 import { Code } from "@connectrpc/connect";
+import { BufferRecycler } from "./buffer-recycler.js";
 import { DataLossError } from "./errors.js";
 
 // Node only (package.json maps this file away for browsers): models from and to disk.
@@ -30,22 +31,13 @@ const MAX_SPARE_BUFFERS = 8;
  */
 export async function openFile(path: string, chunkBytes: number): Promise<FileChunks> {
   const { size } = await stat(path); // a missing file fails here, before any call
-  const ours = new WeakSet<ArrayBufferLike>();
-  const spare: Uint8Array[] = [];
+  const buffers = new BufferRecycler(MAX_SPARE_BUFFERS);
   const take = () => {
-    const buffer = spare.pop() ?? Buffer.allocUnsafeSlow(chunkBytes); // its own memory, not a slice of Node's pool
-    ours.add(buffer.buffer);
+    const buffer = buffers.take() ?? Buffer.allocUnsafeSlow(chunkBytes); // its own memory, not a slice of Node's pool
+    buffers.lend(buffer);
     return buffer;
   };
-  return {
-    size,
-    chunks: readChunks(path, chunkBytes, take, (b) => spare.push(b)),
-    recycle(chunk) {
-      if (!ours.has(chunk.buffer) || spare.length >= MAX_SPARE_BUFFERS) return;
-      ours.delete(chunk.buffer); // handed back once, even if the caller repeats itself
-      spare.push(new Uint8Array(chunk.buffer, 0, chunkBytes));
-    },
-  };
+  return { size, chunks: readChunks(path, chunkBytes, take, (b) => buffers.giveBack(b)), recycle: (chunk) => buffers.giveBack(chunk) };
 }
 
 async function* readChunks(path: string, chunkBytes: number, take: () => Uint8Array, putBack: (b: Uint8Array) => void): AsyncGenerator<Uint8Array> {
