@@ -1,4 +1,4 @@
-import { open, writeFile, type FileHandle } from "node:fs/promises";
+import { open, stat, writeFile, type FileHandle } from "node:fs/promises";
 import { basename } from "node:path";
 import { OnnxFormatError } from "./errors.js";
 
@@ -52,13 +52,12 @@ export async function writeOnnxSkeletonOfParts(parts: string[], skeletonPath: st
 }
 
 async function withSkeletonReader(parts: string[], write: (file: BlockReader) => Promise<Uint8Array>): Promise<Uint8Array> {
-  const handles: FileHandle[] = [];
+  const sizes = await Promise.all(parts.map(async (p) => (await stat(p)).size));
+  const file = new BlockReader(parts, sizes);
   try {
-    for (const part of parts) handles.push(await open(part, "r"));
-    const sizes = await Promise.all(handles.map(async (h) => (await h.stat()).size));
-    return await write(new BlockReader(handles, sizes));
+    return await write(file);
   } finally {
-    await Promise.all(handles.map((h) => h.close()));
+    await file.close();
   }
 }
 
@@ -220,8 +219,11 @@ class BlockReader {
   private block: Uint8Array = new Uint8Array(0);
   private blockStart = 0;
 
+  /** The part read last, kept open: a model's fields are read mostly in order. */
+  private open: { index: number; handle: FileHandle } | undefined;
+
   constructor(
-    private readonly parts: FileHandle[],
+    private readonly parts: string[],
     private readonly sizes: number[],
   ) {
     let at = 0;
@@ -253,11 +255,25 @@ class BlockReader {
         continue;
       }
       const want = Math.min(length - done, this.sizes[part]! - position);
-      const { bytesRead } = await this.parts[part]!.read(buffer, done, want, position);
+      const { bytesRead } = await (await this.handleOf(part)).read(buffer, done, want, position);
       if (bytesRead === 0) throw broken(at + done); // the part shrank since it was measured
       done += bytesRead;
     }
     return buffer;
+  }
+
+  /** One part open at a time: a 2 GB model has 512 chunk files. */
+  private async handleOf(part: number): Promise<FileHandle> {
+    if (this.open?.index === part) return this.open.handle;
+    await this.close();
+    this.open = { index: part, handle: await open(this.parts[part]!, "r") };
+    return this.open.handle;
+  }
+
+  async close(): Promise<void> {
+    const handle = this.open?.handle;
+    this.open = undefined;
+    await handle?.close();
   }
 
   /** The last part starting at or before `at` (binary search). */
