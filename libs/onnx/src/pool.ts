@@ -1,7 +1,7 @@
 import { OnnxFormatError, OnnxPoolError, OnnxRunError, trimMessage } from "./errors.js";
 import { Lru } from "./lru.js";
 import { onnxModelKey } from "./model-key.js";
-import { packForTransfer, type OnnxTensorMap } from "./tensor-data.js";
+import { copyOf, packForTransfer, type OnnxTensorMap } from "./tensor-data.js";
 import type { WorkerReply } from "./worker-protocol.js";
 import { WorkerSlot } from "./worker-slot.js";
 import { defaultWorkerUrl } from "./worker-url.js";
@@ -75,9 +75,9 @@ export class OnnxWorkerPool {
 
   private send(slot: WorkerSlot, key: string, bytes: Uint8Array | undefined, feeds: OnnxTensorMap, outputNames?: string[]) {
     const packed = packForTransfer(feeds);
-    const model = bytes?.slice();
+    const model = bytes && copyOf(bytes); // transferred: the caller's bytes stay usable (a Buffer's slice() would share them)
     if (model) slot.models.set(key, true);
-    const transfer = model ? [...packed.transfer, model.buffer] : packed.transfer;
+    const transfer = model ? [...packed.transfer, model.buffer as ArrayBuffer] : packed.transfer;
     return slot.request({ kind: "run", key, bytes: model, feeds: packed.tensors, outputNames }, transfer);
   }
 

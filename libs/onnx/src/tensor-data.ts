@@ -9,6 +9,12 @@ export type OnnxTensorData = {
 
 export type OnnxTensorMap = Record<string, OnnxTensorData>;
 
+/** A typed array copied into memory of its own: a Node Buffer's slice() is a view of the same memory. */
+export function copyOf<T extends ArrayBufferView>(array: T): T {
+  return (TYPED_ARRAY_SLICE as (this: T) => T).call(array);
+}
+const TYPED_ARRAY_SLICE = (Object.getPrototypeOf(Uint8Array.prototype) as { slice: (...a: unknown[]) => unknown }).slice;
+
 /**
  * Copies each tensor into a buffer of its own and lists those buffers for transfer: the caller's
  * arrays stay usable, and a view into a large buffer does not drag the whole buffer across.
@@ -17,7 +23,7 @@ export function packForTransfer(tensors: OnnxTensorMap): { tensors: OnnxTensorMa
   const packed: OnnxTensorMap = {};
   const transfer: ArrayBuffer[] = [];
   for (const [name, t] of Object.entries(tensors)) {
-    const data = Array.isArray(t.data) ? [...t.data] : t.data.slice();
+    const data = Array.isArray(t.data) ? [...t.data] : copyOf(t.data);
     if (!Array.isArray(data)) transfer.push(data.buffer as ArrayBuffer);
     packed[name] = { type: t.type, dims: [...t.dims], data } as OnnxTensorData;
   }

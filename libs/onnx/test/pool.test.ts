@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { linearRegressorOnnx, OnnxPoolError, OnnxWorkerPool } from "../src/index.js";
+import { packForTransfer } from "../src/tensor-data.js";
 import { dot, expectRelativelyClose, randomRows } from "./helpers.js";
 
 const runNode = promisify(execFile);
@@ -21,6 +22,27 @@ describe("OnnxWorkerPool", () => {
         return run.then((out) => rows.forEach((row, r) => expectRelativelyClose(out.variable.data[r] as number, dot(row, coef) + (i % 5))));
       });
       await Promise.all(calls);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("keeps the caller's bytes whole when a model given as a Node Buffer is loaded in several workers", async () => {
+    const pool = new OnnxWorkerPool({ size: 2, intraOpNumThreads: 1 });
+    try {
+      const onnx = linearRegressorOnnx([2, 1], 1);
+      const model = Buffer.allocUnsafeSlow(onnx.length); // as a file read from disk: a Buffer whose slice() is a view, not a copy
+      model.set(onnx);
+      const before = Buffer.from(model);
+      const feeds = { X: { type: "float32" as const, dims: [1, 2], data: Float32Array.of(1, 1) } };
+      const outs = await Promise.all([pool.run(model, feeds), pool.run(model, feeds), pool.run(model, feeds)]);
+      expect(outs.map((o) => o.variable.data[0])).toEqual([4, 4, 4]);
+      expect(model.equals(before)).toBe(true);
+      const data = Buffer.allocUnsafeSlow(3); // a Buffer as tensor data is copied before it is transferred, too
+      data.set([1, 2, 3]);
+      const packed = packForTransfer({ X: { type: "uint8", dims: [3], data } });
+      structuredClone(packed.tensors, { transfer: packed.transfer });
+      expect(Array.from(data)).toEqual([1, 2, 3]);
     } finally {
       await pool.close();
     }
