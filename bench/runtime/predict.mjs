@@ -1,31 +1,42 @@
 // Remote predict: N rows (default 1,000,000) through a small model as a runtime job, the
 // predictions streamed back to this client, against onnxruntime-node run in this process
 // on the same rows. Prints both times, rows/s and the ratio (in-process time / Kiln time).
-// Usage: node bench/runtime/predict.mjs [--rows 1000000] [--rounds 3]
+// --model picks the model: linear (the default; onnxruntime needs ~20 ms for the million rows,
+// so the ratio measures Kiln's data path), or mlp (64-64 hidden units) and forest (100 trees
+// of depth 8), whose compute is a larger share of the whole.
+// Usage: node bench/runtime/predict.mjs [--rows 1000000] [--rounds 3] [--model linear|mlp|forest]
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { tableFromArrays } from "apache-arrow";
 import { InferenceSession, Tensor } from "onnxruntime-node";
-import { LinearRegression } from "@kiln/ml";
+import { LinearRegression, MLPRegressor, RandomForestRegressor } from "@kiln/ml";
 import { Kiln } from "@kiln/sdk";
 import { arg, startKiln, timed } from "../lib.mjs";
 
 const rows = Number(arg("rows", "1000000"));
 const rounds = Number(arg("rounds", "3"));
+const modelKind = arg("model", "linear");
 const FEATURES = 4;
 
 const columns = {};
 for (let j = 0; j < FEATURES; j++) columns[`f${j}`] = Float64Array.from({ length: rows }, (_, i) => Math.sin(i * (j + 1)));
 const training = Array.from({ length: 1000 }, (_, i) => Array.from({ length: FEATURES }, (_, j) => columns[`f${j}`][i]));
-const model = new LinearRegression().fit(training, training.map((r) => r.reduce((a, b, j) => a + b * (j + 1), 0.5)));
+const target = training.map((r) => r.reduce((a, b, j) => a + b * (j + 1), 0.5));
+const estimators = {
+  linear: () => new LinearRegression(),
+  mlp: () => new MLPRegressor({ hiddenLayerSizes: [64, 64], maxIter: 20, randomState: 0 }),
+  forest: () => new RandomForestRegressor({ nEstimators: 100, maxDepth: 8, randomState: 0 }),
+};
+if (!estimators[modelKind]) throw new Error(`--model is one of ${Object.keys(estimators).join(", ")}`);
+const model = estimators[modelKind]().fit(training, target);
 
 const dir = await mkdtemp(join(tmpdir(), "kiln-bench-predict-"));
 const kilnProc = await startKiln({ KILN_DATA_DIR: join(dir, "kiln") });
 try {
   const kiln = await Kiln.connect(kilnProc.url);
   await kiln.datasets.put("bench-rows", tableFromArrays(columns));
-  await kiln.models.put("bench-linear", model);
+  await kiln.models.put(`bench-${modelKind}`, model);
 
   // The baseline: the same model and rows, one onnxruntime call in this process (float32 matrix built beforehand).
   const session = await InferenceSession.create(model.toOnnx());
@@ -37,7 +48,7 @@ try {
   for (let round = 1; round <= rounds; round++) {
     const direct = await timed(() => session.run({ X: input }));
     const remote = await timed(async () => {
-      const job = await kiln.runtime.model("bench-linear").predict("bench-rows");
+      const job = await kiln.runtime.model(`bench-${modelKind}`).predict("bench-rows");
       let n = 0;
       for await (const chunk of job.results()) n += chunk.numRows;
       if (n !== rows) throw new Error(`got ${n} rows back, expected ${rows}`);
@@ -45,7 +56,7 @@ try {
     best = { kiln: Math.min(best.kiln, remote.seconds), direct: Math.min(best.direct, direct.seconds) };
   }
   const rate = (s) => `${((rows / s) / 1e6).toFixed(2)} M rows/s`;
-  console.log(`best of ${rounds} rounds; ${rows} rows × ${FEATURES} features, linear model`);
+  console.log(`best of ${rounds} rounds; ${rows} rows × ${FEATURES} features, ${modelKind} model`);
   console.log(`kiln remote predict (streamed back)  ${best.kiln.toFixed(3)} s  ${rate(best.kiln)}`);
   console.log(`onnxruntime in-process               ${best.direct.toFixed(3)} s  ${rate(best.direct)}`);
   console.log(`ratio in-process / kiln: ${(best.direct / best.kiln).toFixed(3)} (target >= 0.8)`);

@@ -80,11 +80,17 @@ describe("the runtime as separate processes over NATS JetStream (store, registry
     let rows = 0;
     let firstAt = 0;
     let first: Table | undefined;
+    const big = linearRows(300_000);
+    let outOfPlace = 0;
     for await (const chunk of predict.results()) {
       firstAt ||= Date.now();
       first ??= chunk;
+      // Batches run a few at once; their results still come in row order.
+      const predictions = chunk.getChild("prediction")!;
+      for (let i = 0; i < chunk.numRows; i++) if (Math.abs(predictions.get(i) - big[rows + i]!.y) > 1e-3) outOfPlace++;
       rows += chunk.numRows;
     }
+    expect(outOfPlace).toBe(0);
     const done = await predict.wait();
     expect(rows).toBe(300_000);
     expect(firstAt).toBeLessThan(done.endTime!.getTime()); // the first chunk arrived while the job still ran
