@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -103,19 +103,16 @@ class NatsBus implements EventBus {
   async publish(subject: string, data: Uint8Array, options: PublishOptions = {}): Promise<void> {
     this.checkOpen();
     checkSubject(subject, false);
-    const h = natsHeaders();
-    for (const [k, v] of Object.entries(options.headers ?? {})) h.set(k, v);
+    const headers = publishHeaders(options);
     if (options.confirm === false) {
-      if (options.msgId) h.set("Nats-Msg-Id", options.msgId);
-      this.nc.publish(subject, data, { headers: h });
+      this.nc.publish(subject, data, { headers });
       return;
     }
     const deadline = Date.now() + PUBLISH_RETRY_MS;
     for (let attempt = 0; ; attempt++) {
       if (!(await this.conn.connected(deadline))) throw busUnavailable(`NATS is not connected; publish to ${subject} failed`);
       try {
-        if (options.msgId) h.set("Nats-Msg-Id", options.msgId);
-        await this.acks.publish(subject, data, options.msgId || options.headers ? h : undefined, PUBLISH_ATTEMPT_TIMEOUT_MS);
+        await this.acks.publish(subject, data, headers, PUBLISH_ATTEMPT_TIMEOUT_MS);
         return;
       } catch (e) {
         if (e instanceof JetStreamApiError) throw e;
@@ -194,6 +191,15 @@ class NatsBus implements EventBus {
   private checkOpen(): void {
     if (this.closed || this.nc.isClosed()) throw busClosed();
   }
+}
+
+/** The message's headers (with its dedupe id), or none when it has neither. */
+function publishHeaders(options: PublishOptions): MsgHdrs | undefined {
+  if (!options.msgId && !options.headers) return undefined;
+  const h = natsHeaders();
+  for (const [k, v] of Object.entries(options.headers ?? {})) h.set(k, v);
+  if (options.msgId) h.set("Nats-Msg-Id", options.msgId);
+  return h;
 }
 
 function sameSet(a: string[], b: string[]): boolean {
