@@ -10,6 +10,21 @@ export interface ChunkFetcher {
   close(): void;
 }
 
+/** A chunk's bytes read without the network (into `into` when given and large enough), or undefined if this reader has no such chunk. */
+export type LocalChunkReader = (path: string, size: number, into?: Uint8Array) => Promise<{ bytes: Uint8Array; sha256: string } | undefined>;
+
+/** `fetcher`, reading through `local` first when there is one. */
+export function withLocalReads(fetcher: ChunkFetcher, local: LocalChunkReader | undefined): ChunkFetcher {
+  if (!local) return fetcher;
+  return {
+    async fetch(path, size, into) {
+      return (await local(path, size, into)) ?? fetcher.fetch(path, size, into);
+    },
+    put: (prefix, bytes) => fetcher.put(prefix, bytes),
+    close: () => fetcher.close(),
+  };
+}
+
 export interface ChunkRefLike {
   path: string;
   sha256: string;

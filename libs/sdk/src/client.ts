@@ -1,7 +1,7 @@
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
-import { fetchChunkFetcher, type ChunkFetcher } from "./chunk-fetch.js";
+import { fetchChunkFetcher, withLocalReads, type ChunkFetcher, type LocalChunkReader } from "./chunk-fetch.js";
 import { Datasets } from "./datasets.js";
 import { Models } from "./models.js";
 import { Runtime } from "./runtime.js";
@@ -19,6 +19,11 @@ export interface ConnectOptions {
    * `url` too and bulk reads fetch chunks with plain GETs beside it.
    */
   transport?: Transport;
+  /**
+   * Reads chunks without the network where it can (a server's own blob stores, for the
+   * executor embedded in it); chunks it answers undefined for are fetched over HTTP. Node transport only.
+   */
+  localChunks?: LocalChunkReader;
   /**
    * Services that do not sit behind `url` (distributed mode without a proxy): each
    * defaults to `url`. Node transport only.
@@ -82,11 +87,12 @@ export class Kiln {
     // Loaded lazily so that browsers, which pass their own transport, never load Node modules.
     const { createGrpcTransport } = await import("@connectrpc/connect-node");
     const { http2ChunkFetcher } = await import("./http2-chunk-fetcher.js");
+    const chunksFrom = (url: string) => withLocalReads(http2ChunkFetcher(url), options.localChunks);
     const grpc = (url: string) => createGrpcTransport({ baseUrl: url, readMaxBytes: 256 * 1024 ** 2, writeMaxBytes: 256 * 1024 ** 2 });
     const services: Partial<Record<"store" | "registry" | "runtime" | "tracking", { transport: Transport; chunks?: ChunkFetcher }>> = {};
     for (const [service, url] of Object.entries(options.services ?? {}) as ["store" | "registry" | "runtime" | "tracking", string | undefined][]) {
-      if (url && url !== baseUrl) services[service] = { transport: grpc(url), chunks: service === "runtime" ? undefined : http2ChunkFetcher(url) };
+      if (url && url !== baseUrl) services[service] = { transport: grpc(url), chunks: service === "runtime" ? undefined : chunksFrom(url) };
     }
-    return new Kiln(grpc(baseUrl), project, options.writeMode ?? "stream", http2ChunkFetcher(baseUrl), services);
+    return new Kiln(grpc(baseUrl), project, options.writeMode ?? "stream", chunksFrom(baseUrl), services);
   }
 }

@@ -7,7 +7,7 @@ export type { ModelInfo, ModelVersionInfo, TensorSignature, OnnxModelInfo, Linea
 export type { TensorData, DatasetInput, KindName } from "./inputs.js";
 export type { DatasetInfo, VersionInfo } from "./summaries.js";
 export type { Progress, ProgressListener } from "./transfer.js";
-export { prefetchInOrder } from "./chunk-fetch.js";
+export { prefetchInOrder, type LocalChunkReader } from "./chunk-fetch.js";
 export type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 export * from "./errors.js";
 export { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";

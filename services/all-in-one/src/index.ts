@@ -78,11 +78,15 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
             tracking.register(router, trackingDeps);
           },
           httpRoutes: [...store.httpRoutes(storeDeps), ...registry.httpRoutes(registryDeps), ...tracking.httpRoutes(trackingDeps)],
-          // One executor in the process, a client of the server like any other.
+          // One executor in the process, a client of the server like any other except that
+          // it reaches the scheduler and the stored chunks in-process.
           async listening(url) {
             if (!config.runtime.executor.embedded) return;
             const self = { ...config.runtime, url, storeUrl: url, registryUrl: url, schedulerUrl: url };
-            executor = await startExecutor(self, bus, logger.child({ service: "executor" }), scheduler.localExecutorControl(runtime));
+            executor = await startExecutor(self, bus, logger.child({ service: "executor" }), {
+              control: scheduler.localExecutorControl(runtime),
+              blobs: { [store.CHUNK_PATH_PREFIX]: storeDeps.blobs, [registry.CHUNK_PATH_PREFIX]: registryDeps.blobs },
+            });
           },
           async stopping() {
             await executor?.stop();

@@ -10,7 +10,16 @@ import { INGEST_STREAM } from "@kiln/tracking";
 import { hostname } from "node:os";
 import type { ExecutorDeps } from "./deps.js";
 import { Executor } from "./executor.js";
+import { localChunkReader, type LocalBlobs } from "./local-chunks.js";
 import { ModelCache } from "./model-cache.js";
+
+/** Embedded mode: the services in this process, reached without the network. */
+export interface InProcessServices {
+  /** The scheduler's executor calls. */
+  control: Client<typeof ExecutorService>;
+  /** Each chunk route's prefix and the blob store behind it. */
+  blobs: Record<string, LocalBlobs>;
+}
 
 export interface RunningExecutor {
   executor: Executor;
@@ -23,12 +32,15 @@ export async function startExecutor(
   config: RuntimeConfig,
   bus: EventBus,
   logger: Logger,
-  /** The scheduler's calls in-process (embedded mode) instead of over gRPC. */
-  control?: Client<typeof ExecutorService>,
+  inProcess?: InProcessServices,
 ): Promise<RunningExecutor> {
   const id = config.executor.id || `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, "-");
   checkId(id, "executor");
-  const kiln = await Kiln.connect({ url: config.url, services: { store: config.storeUrl, registry: config.registryUrl, runtime: config.schedulerUrl } });
+  const kiln = await Kiln.connect({
+    url: config.url,
+    services: { store: config.storeUrl, registry: config.registryUrl, runtime: config.schedulerUrl },
+    localChunks: inProcess && localChunkReader(inProcess.blobs),
+  });
   const grpc = (baseUrl: string) => createGrpcTransport({ baseUrl, readMaxBytes: 256 * 1024 ** 2, writeMaxBytes: 256 * 1024 ** 2 });
   const onnx = new OnnxWorkerPool({ size: Math.max(1, Math.min(config.executor.slots, 4)), intraOpNumThreads: 1 });
   const deps: ExecutorDeps = {
@@ -39,7 +51,7 @@ export async function startExecutor(
     logger: logger.child({ executor: id }),
     kiln,
     store: createClient(StoreService, grpc(config.storeUrl)),
-    control: control ?? createClient(ExecutorService, grpc(config.schedulerUrl)),
+    control: inProcess?.control ?? createClient(ExecutorService, grpc(config.schedulerUrl)),
     onnx,
     models: new ModelCache(kiln, config.executor.modelCacheBytes),
     jobAckWaitMs: config.jobAckWaitMs,

@@ -7,6 +7,7 @@ import { registryGarbage } from "./garbage.js";
 import { REGISTRY_STREAM } from "./events.js";
 import { createRegistryService } from "./service.js";
 
+export { CHUNK_PATH_PREFIX };
 export type { RegistryDeps } from "./deps.js";
 export { createRegistryService } from "./service.js";
 export { REGISTRY_STREAM } from "./events.js";

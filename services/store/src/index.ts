@@ -7,6 +7,7 @@ import type { StoreDeps } from "./deps.js";
 import { STORE_STREAM } from "./events.js";
 import { createStoreService } from "./service.js";
 
+export { CHUNK_PATH_PREFIX };
 export type { StoreDeps } from "./deps.js";
 export { createStoreService } from "./service.js";
 export { STORE_STREAM } from "./events.js";

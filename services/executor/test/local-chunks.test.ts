@@ -1,0 +1,55 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtemp, rm, unlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { NotFoundError } from "@kiln/sdk";
+import { openFsBlobStore, type BlobStore } from "@kiln/storage";
+import { localChunkReader } from "../src/local-chunks.js";
+
+describe("localChunkReader", () => {
+  let dir: string;
+  let blobs: BlobStore;
+  const bytes = Uint8Array.from({ length: 100_000 }, (_, i) => (i * 7) % 251);
+  let sha256: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-local-chunks-"));
+    blobs = await openFsBlobStore(dir);
+    ({ sha256 } = await blobs.put(bytes));
+  });
+  afterAll(async () => {
+    await blobs.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("reads a stored chunk from its file, into the caller's memory when it fits", async () => {
+    const read = localChunkReader({ "/a/chunks/": blobs });
+    const fresh = await read(`/a/chunks/${sha256}`, bytes.length);
+    expect(fresh?.sha256).toBe(sha256);
+    expect(Buffer.compare(fresh!.bytes, bytes)).toBe(0);
+    const into = new Uint8Array(bytes.length + 10);
+    const reused = await read(`/a/chunks/${sha256}`, bytes.length, into);
+    expect(reused!.bytes.buffer).toBe(into.buffer);
+    expect(Buffer.compare(reused!.bytes, bytes)).toBe(0);
+  });
+
+  it("reads through the store's own stream when the store keeps no files (S3), which verifies the bytes", async () => {
+    const remoteLike = { get: (id: string) => blobs.get(id) };
+    const got = await localChunkReader({ "/a/chunks/": remoteLike })(`/a/chunks/${sha256}`, bytes.length);
+    expect(Buffer.compare(got!.bytes, bytes)).toBe(0);
+  });
+
+  it("leaves paths of other services to the network", async () => {
+    expect(await localChunkReader({ "/a/chunks/": blobs })(`/b/chunks/${sha256}`, bytes.length)).toBeUndefined();
+  });
+
+  it("refuses a chunk whose stored length is not the referenced one, and names a missing chunk NotFound", async () => {
+    const read = localChunkReader({ "/a/chunks/": blobs });
+    await expect(read(`/a/chunks/${sha256}`, bytes.length - 1)).rejects.toThrow(/holds 100000 bytes, not 99999/);
+    const { sha256: gone } = await blobs.put(Uint8Array.of(1, 2, 3));
+    await unlink(blobs.localPath!(gone));
+    const missing = read(`/a/chunks/${gone}`, 3);
+    await expect(missing).rejects.toBeInstanceOf(NotFoundError);
+    await expect(missing).rejects.toMatchObject({ reason: "CHUNK_NOT_FOUND" });
+  });
+});
