@@ -4,8 +4,7 @@ import type { Config } from "@kiln/core";
 import type { BlobStore } from "./blob.js";
 import type { MetadataStore } from "./metadata.js";
 import { openFsBlobStore } from "./fs-blob.js";
-import { openMongoMetadataStore } from "./mongo-metadata.js";
-import { openS3BlobStore } from "./s3-blob.js";
+import { openMongoMetadataStore, openS3BlobStore } from "./lazy-drivers.js";
 import { openSqliteMetadataStore } from "./sqlite-metadata.js";
 
 /** The metadata backend the config names; SQLite lives at <dataDir>/<name>.sqlite. */
