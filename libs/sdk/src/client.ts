@@ -85,10 +85,9 @@ export class Kiln {
     const env = typeof process !== "undefined" ? process.env : {};
     const baseUrl = options.url ?? env.KILN_URL ?? DEFAULT_URL;
     // Loaded lazily so that browsers, which pass their own transport, never load Node modules.
-    const { createGrpcTransport } = await import("@connectrpc/connect-node");
+    const grpc = await (await import("./node-grpc.js")).nodeGrpcTransports();
     const { http2ChunkFetcher } = await import("./http2-chunk-fetcher.js");
     const chunksFrom = (url: string) => withLocalReads(http2ChunkFetcher(url), options.localChunks);
-    const grpc = (url: string) => createGrpcTransport({ baseUrl: url, readMaxBytes: 256 * 1024 ** 2, writeMaxBytes: 256 * 1024 ** 2 });
     const services: Partial<Record<"store" | "registry" | "runtime" | "tracking", { transport: Transport; chunks?: ChunkFetcher }>> = {};
     for (const [service, url] of Object.entries(options.services ?? {}) as ["store" | "registry" | "runtime" | "tracking", string | undefined][]) {
       if (url && url !== baseUrl) services[service] = { transport: grpc(url), chunks: service === "runtime" ? undefined : chunksFrom(url) };

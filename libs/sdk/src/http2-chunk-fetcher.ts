@@ -3,9 +3,7 @@ import http2 from "node:http2";
 import { UnavailableError } from "./errors.js";
 import { httpStatusError, type ChunkFetcher } from "./chunk-fetch.js";
 import { Code } from "@connectrpc/connect";
-
-const STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
-const CONNECTION_WINDOW_BYTES = 64 * 1024 * 1024;
+import { CONNECTION_WINDOW_BYTES, MAX_SESSION_MEMORY_MB, STREAM_WINDOW_BYTES } from "./node-grpc.js";
 
 /**
  * Node: chunk GETs multiplexed over one HTTP/2 connection with wide flow-control
@@ -30,7 +28,7 @@ export function http2ChunkFetcher(baseUrl: string): ChunkFetcher {
 
   function open(): http2.ClientHttp2Session {
     if (session && !session.closed && !session.destroyed) return session;
-    const s = http2.connect(baseUrl, { maxSessionMemory: 256, settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
+    const s = http2.connect(baseUrl, { maxSessionMemory: MAX_SESSION_MEMORY_MB, settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
     s.on("connect", () => s.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
     s.on("error", () => {}); // surfaced by the streams that fail
     s.on("close", () => {
