@@ -1,17 +1,25 @@
 import Database from "better-sqlite3";
 import type { EventFilter } from "./event-filter.js";
 import { checkEventFilter } from "./event-filter.js";
+import { decodeBatch, encodeBatch } from "./event-batch-blob.js";
+import { matchesFilter, type EventValues } from "./event-filter-eval.js";
 import { EventPageBuilder } from "./event-page.js";
 import { EVENT_VALUE_TYPES, type EventBatch, type EventQuery, type EventStore, type TrackedEvent } from "./event-store.js";
 
-/** The columns a query reads, in the order of EventPageBuilder.add; `.raw()` returns rows as such arrays. */
-type Row = [run: number, event: string, dt: number, node: string, step: number, key: string, vtype: number, num: number | null, txt: string | null];
-const ROW_COLUMNS = "run, event, dt, node, step, key, vtype, num, txt";
+/** The columns a query reads, in the order of EventPageBuilder.add, then seq; `.raw()` returns rows as such arrays. */
+type Row = [run: number, event: string, dt: number, node: string, step: number, key: string, vtype: number, num: number | null, txt: string | null, seq: number];
+const ROW_COLUMNS = "run, event, dt, node, step, key, vtype, num, txt, seq";
+type BatchRow = [seq: number, run: number, data: Buffer];
 
 /**
- * Tracking events in a SQLite file of their own, one row each. A batch is one
- * transaction of INSERT OR IGNORE on the unique event id: retries are no-ops. SQLite
- * stores NaN as NULL, so a number event with a NULL number reads back as NaN.
+ * Tracking events in a SQLite file of their own. Events logged one by one are a row each;
+ * an append is one transaction of INSERT OR IGNORE on the unique event id, so retries are
+ * no-ops. A columnar batch (the SDK's) is one row of its own holding its columns as a blob
+ * (event-batch-blob.ts), claimed once by its batch id: a row per event cost ~2 µs of
+ * SQLite each, which bound the SDK's throughput. Both kinds share one sequence (a batch
+ * takes a range), so a query merges them in logging order; filters run as SQL on rows and
+ * in JavaScript with the same semantics on batches (event-filter-eval.ts). SQLite stores
+ * NaN as NULL, so a number event with a NULL number reads back as NaN.
  */
 export function openSqliteEventStore(path: string): EventStore {
   const db = new Database(path);
@@ -27,27 +35,39 @@ export function openSqliteEventStore(path: string): EventStore {
   db.exec(`CREATE UNIQUE INDEX IF NOT EXISTS tracking_events_by_id ON tracking_events (id) WHERE id IS NOT NULL`);
   db.exec(`CREATE INDEX IF NOT EXISTS tracking_events_by_run ON tracking_events (experiment, run, seq)`);
   db.exec(`CREATE TABLE IF NOT EXISTS tracking_batches (batch_id TEXT PRIMARY KEY, experiment TEXT NOT NULL) WITHOUT ROWID`);
+  // seq: the first of the batch's range of sequence numbers.
+  db.exec(`CREATE TABLE IF NOT EXISTS tracking_event_batches (seq INTEGER PRIMARY KEY, experiment TEXT NOT NULL, run INTEGER NOT NULL, events INTEGER NOT NULL, data BLOB NOT NULL)`);
+  db.exec(`CREATE INDEX IF NOT EXISTS tracking_event_batches_by_run ON tracking_event_batches (experiment, run, seq)`);
+  const lastRowSeq = db.prepare<[], { seq: number }>(`SELECT seq FROM tracking_events ORDER BY seq DESC LIMIT 1`);
+  const lastBatchSeq = db.prepare<[], { seq: number }>(`SELECT seq + events - 1 AS seq FROM tracking_event_batches ORDER BY seq DESC LIMIT 1`);
+  /** The next free sequence number, past rows and batch ranges alike (read inside a write transaction). */
+  const nextSeq = () => Math.max(lastRowSeq.get()?.seq ?? 0, lastBatchSeq.get()?.seq ?? 0) + 1;
   const insertRows = rowInserter(db);
-  const appendAll = db.transaction((events: TrackedEvent[]) =>
-    insertRows(events.length, (i, row) => {
+  const appendAll = db.transaction((events: TrackedEvent[]) => {
+    const first = nextSeq();
+    return insertRows(events.length, (i, row) => {
       const e = events[i]!;
-      row(e.id, e.experiment, e.run, e.event, e.dt, e.node, e.step, e.key, EVENT_VALUE_TYPES.indexOf(e.valueType), e.valueType === "number" && !Number.isNaN(e.number) ? e.number! : null, e.text ?? null);
-    }),
-  );
-  const claimBatch = db.prepare(`INSERT OR IGNORE INTO tracking_batches (batch_id, experiment) VALUES (?, ?)`);
-  const appendColumns = db.transaction((b: EventBatch) => {
-    if (claimBatch.run(b.batchId, b.experiment).changes === 0) return 0;
-    let t = 0;
-    insertRows(b.event.length, (i, row) => {
-      const vtype = b.valueType[i]!;
-      const number = vtype === 1 && !Number.isNaN(b.number[i]) ? b.number[i]! : null;
-      const text = vtype >= 2 ? b.text[t++]! : null;
-      row(null, b.experiment, b.run, b.strings[b.event[i]!]!, b.dt[i]!, b.strings[b.node[i]!]!, b.step[i]!, b.strings[b.key[i]!]!, vtype, number, text);
+      row(first + i, e.id, e.experiment, e.run, e.event, e.dt, e.node, e.step, e.key, EVENT_VALUE_TYPES.indexOf(e.valueType), e.valueType === "number" && !Number.isNaN(e.number) ? e.number! : null, e.text ?? null);
     });
-    return b.event.length;
+  });
+  const claimBatch = db.prepare(`INSERT OR IGNORE INTO tracking_batches (batch_id, experiment) VALUES (?, ?)`);
+  const insertBatch = db.prepare(`INSERT INTO tracking_event_batches (seq, experiment, run, events, data) VALUES (?, ?, ?, ?, ?)`);
+  const appendColumns = db.transaction((b: EventBatch) => {
+    const n = b.event.length;
+    if (claimBatch.run(b.batchId, b.experiment).changes === 0) return 0;
+    if (n > 0) insertBatch.run(nextSeq(), b.experiment, b.run, n, encodeBatch(b));
+    return n;
   });
   const deleteAll = db.prepare(`DELETE FROM tracking_events WHERE experiment = ?`);
+  const countBatchEvents = db.prepare<[string], { n: number | null }>(`SELECT sum(events) AS n FROM tracking_event_batches WHERE experiment = ?`);
+  const deleteBatchEvents = db.prepare(`DELETE FROM tracking_event_batches WHERE experiment = ?`);
   const deleteBatches = db.prepare(`DELETE FROM tracking_batches WHERE experiment = ?`);
+  const deleteExperiment = db.transaction((experiment: string) => {
+    const fromBatches = countBatchEvents.get(experiment)?.n ?? 0;
+    deleteBatchEvents.run(experiment);
+    deleteBatches.run(experiment);
+    return deleteAll.run(experiment).changes + fromBatches;
+  });
 
   return {
     async append(events) {
@@ -68,42 +88,90 @@ export function openSqliteEventStore(path: string): EventStore {
         where.push("run BETWEEN ? AND ?");
         params.push(q.runs.from, q.runs.to);
       }
-      if (q.filter) {
-        const compiled = toSql(checkEventFilter(q.filter));
+      const batchWhere = where.join(" AND ");
+      const batchParams = [...params];
+      const filter = q.filter ? checkEventFilter(q.filter) : undefined;
+      if (filter) {
+        const compiled = toSql(filter);
         where.push(`(${compiled.sql})`);
         params.push(...compiled.params);
       }
-      const pageSize = q.pageSize ?? 10_000;
-      // One pass with a cursor, on a reader of its own: writes go on meanwhile (WAL), and
-      // this connection is never busy when another query starts.
-      const reader = new Database(path, { readonly: true });
-      // A query reads each page once: SQLite's own default cache (2 MiB, where better-sqlite3
-      // builds with 16 MiB) keeps a long scan from holding pages it will not read again.
-      reader.pragma("cache_size = -2000");
+      const page = new EventPageBuilder(q.pageSize ?? 10_000);
+      // Cursors on readers of their own (one each: a connection runs one cursor at a time):
+      // writes go on meanwhile (WAL), and no connection is busy when another query starts.
+      const rowReader = openReader(path);
+      const batchReader = openReader(path);
       let rows: IterableIterator<Row> | undefined;
+      let batches: IterableIterator<BatchRow> | undefined;
       try {
-        const select = reader.prepare<unknown[], Row>(`SELECT ${ROW_COLUMNS} FROM tracking_events WHERE ${where.join(" AND ")} ORDER BY run, seq`);
-        rows = select.raw(true).iterate(...params);
-        const page = new EventPageBuilder(pageSize);
-        // Rows go straight into columns: none outlives its step of the cursor.
-        for (const row of rows) {
-          page.add(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8]);
-          if (page.full) yield page.take();
+        rows = rowReader.prepare<unknown[], Row>(`SELECT ${ROW_COLUMNS} FROM tracking_events WHERE ${where.join(" AND ")} ORDER BY run, seq`).raw(true).iterate(...params);
+        batches = batchReader.prepare<unknown[], BatchRow>(`SELECT seq, run, data FROM tracking_event_batches WHERE ${batchWhere} ORDER BY run, seq`).raw(true).iterate(...batchParams);
+        let row = rows.next();
+        let batch = batches.next();
+        // Merged in (run, seq) order; no row's seq falls inside a batch's range.
+        while (!row.done || !batch.done) {
+          if (!batch.done && (row.done || batch.value[1] < row.value[0] || (batch.value[1] === row.value[0] && batch.value[0] < row.value[9]))) {
+            for (const _ of addBatch(page, batch.value[1], batch.value[2], filter)) yield page.take();
+            batch = batches.next();
+          } else {
+            // Rows go straight into columns: none outlives its step of the cursor.
+            const r = row.value!;
+            page.add(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
+            if (page.full) yield page.take();
+            row = rows.next();
+          }
         }
         if (page.length) yield page.take();
       } finally {
         rows?.return?.();
-        reader.close();
+        batches?.return?.();
+        rowReader.close();
+        batchReader.close();
       }
     },
     async deleteExperiment(experiment) {
-      deleteBatches.run(experiment);
-      return deleteAll.run(experiment).changes;
+      return deleteExperiment(experiment);
     },
     async close() {
       db.close();
     },
   };
+}
+
+function openReader(path: string): Database.Database {
+  const reader = new Database(path, { readonly: true });
+  // A query reads each page once: SQLite's own default cache (2 MiB, where better-sqlite3
+  // builds with 16 MiB) keeps a long scan from holding pages it will not read again.
+  reader.pragma("cache_size = -2000");
+  return reader;
+}
+
+/** Adds a stored batch's events that pass the filter to the page; yields each time the page is full. */
+function* addBatch(page: EventPageBuilder, run: number, blob: Buffer, filter: EventFilter | undefined): Generator<void> {
+  const b = decodeBatch(blob);
+  const values: EventValues = { run, event: "", dt: 0, node: "", step: 0, key: "", vtype: 0, num: null, txt: null };
+  let t = 0;
+  for (let i = 0; i < b.length; i++) {
+    const vtype = b.valueType[i]!;
+    const number = b.number[i]!;
+    const text = vtype >= 2 ? b.text[t++]! : null;
+    const event = b.strings[b.event[i]!]!;
+    const node = b.strings[b.node[i]!]!;
+    const key = b.strings[b.key[i]!]!;
+    if (filter) {
+      values.event = event;
+      values.dt = b.dt[i]!;
+      values.node = node;
+      values.step = b.step[i]!;
+      values.key = key;
+      values.vtype = vtype;
+      values.num = vtype === 1 && !Number.isNaN(number) ? number : null;
+      values.txt = text;
+      if (!matchesFilter(filter, values)) continue;
+    }
+    page.add(run, event, b.dt[i]!, node, b.step[i]!, key, vtype, number, text);
+    if (page.full) yield;
+  }
 }
 
 const SQL_OPS: Record<string, string> = { "=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=" };
@@ -147,12 +215,13 @@ function condition(c: Extract<EventFilter, { type: "cond" }>): { sql: string; pa
   return { sql: parts.map((p) => p.sql).join(joiner), params: parts.flatMap((p) => p.params) };
 }
 
-const INSERT_COLUMNS = "id, experiment, run, event, dt, node, step, key, vtype, num, txt";
-const VALUES_PER_ROW = 11;
+const INSERT_COLUMNS = "seq, id, experiment, run, event, dt, node, step, key, vtype, num, txt";
+const VALUES_PER_ROW = 12;
 /** Rows per INSERT: one statement of 16 rows costs less than half of 16 statements of one (3.5 → 1.6 µs a row here). */
 const ROWS_PER_INSERT = 16;
 
 type RowWriter = (
+  seq: number,
   id: string | null, experiment: string, run: number, event: string, dt: number, node: string, step: number, key: string, vtype: number, num: number | null, txt: string | null,
 ) => void;
 
@@ -167,18 +236,19 @@ function rowInserter(db: Database.Database) {
   const one = statement(1);
   const values: unknown[] = new Array(ROWS_PER_INSERT * VALUES_PER_ROW);
   let at = 0;
-  const row: RowWriter = (id, experiment, run, event, dt, node, step, key, vtype, num, txt) => {
-    values[at] = id;
-    values[at + 1] = experiment;
-    values[at + 2] = run;
-    values[at + 3] = event;
-    values[at + 4] = dt;
-    values[at + 5] = node;
-    values[at + 6] = step;
-    values[at + 7] = key;
-    values[at + 8] = vtype;
-    values[at + 9] = num;
-    values[at + 10] = txt;
+  const row: RowWriter = (seq, id, experiment, run, event, dt, node, step, key, vtype, num, txt) => {
+    values[at] = seq;
+    values[at + 1] = id;
+    values[at + 2] = experiment;
+    values[at + 3] = run;
+    values[at + 4] = event;
+    values[at + 5] = dt;
+    values[at + 6] = node;
+    values[at + 7] = step;
+    values[at + 8] = key;
+    values[at + 9] = vtype;
+    values[at + 10] = num;
+    values[at + 11] = txt;
     at += VALUES_PER_ROW;
   };
   return (count: number, fill: (i: number, row: RowWriter) => void): number => {

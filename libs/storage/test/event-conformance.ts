@@ -96,6 +96,84 @@ export function describeEventStore(name: string, make: MakeEventStore, options: 
       expect(rows[4]!.number).toBe(-Infinity);
     });
 
+    /** The events as one columnar batch of a run (each event's run is ignored). */
+    const asBatch = (events: TrackedEvent[], run: number) => {
+      const strings: string[] = [];
+      const at = (v: string) => (strings.includes(v) ? strings.indexOf(v) : strings.push(v) - 1);
+      const vtype = (e: TrackedEvent) => ["none", "number", "text", "json"].indexOf(e.valueType);
+      return {
+        batchId: `b-${randomUUID()}`,
+        experiment,
+        run,
+        event: events.map((e) => at(e.event)),
+        key: events.map((e) => at(e.key)),
+        node: events.map((e) => at(e.node)),
+        step: events.map((e) => e.step),
+        dt: events.map((e) => e.dt),
+        valueType: events.map(vtype),
+        number: events.map((e) => (e.valueType === "number" ? e.number! : 0)),
+        text: events.filter((e) => e.valueType === "text" || e.valueType === "json").map((e) => e.text!),
+        strings,
+      };
+    };
+
+    it("reads events logged one by one and in batches in one (run, logging) order", async () => {
+      await store.append([event(2, "a", 1), event(1, "b", 2)]);
+      await store.appendBatch(asBatch([event(0, "c", 3), event(0, "d", 4)], 1));
+      await store.append([event(1, "e", 5)]);
+      await store.appendBatch(asBatch([event(0, "f", 6)], 2));
+      await store.appendBatch(asBatch([], 1));
+      expect((await all()).map((r) => [r.run, r.key])).toEqual([[1, "b"], [1, "c"], [1, "d"], [1, "e"], [2, "a"], [2, "f"]]);
+      expect((await all({ runs: { runs: [2] } })).map((r) => r.key)).toEqual(["a", "f"]);
+      expect((await all({ runs: { from: 1, to: 1 }, filter: 'key IN ("b", "d", "f")' })).map((r) => r.key)).toEqual(["b", "d"]);
+      const pages: number[] = [];
+      for await (const page of store.query({ experiment, runs: { all: true }, pageSize: 4 })) pages.push(page.length);
+      expect(pages).toEqual([4, 2]);
+      expect(await store.deleteExperiment(experiment)).toBe(6);
+      expect(await all()).toEqual([]);
+    });
+
+    it("filters events in batches as it filters events logged one by one", async () => {
+      // The same events for run 1 (one by one) and run 2 (a batch); dt fixed, not by run.
+      const sample = (run: number) => [
+        event(run, "loss", 0.5, { step: 1 }),
+        event(run, "loss", NaN, { step: 2 }),
+        event(run, "loss", Infinity, { step: 3 }),
+        event(run, "acc", -2, { step: 4, node: "node-b" }),
+        event(run, "lr", "0.1", { event: "param" }),
+        event(run, "cfg", undefined, { event: "param", valueType: "json", text: '{"a":1}' }),
+        event(run, "note", "😀 Ünïcode", { event: "custom", dt: Date.parse("2026-11-25T12:00:00Z") }),
+        event(run, "zzz", undefined, { event: "tag" }),
+      ].map((e) => ({ ...e, dt: e.key === "note" ? e.dt : Date.parse("2026-11-25T10:00:00Z") }));
+      await store.append(sample(1));
+      await store.appendBatch(asBatch(sample(2), 2));
+      const filters = [
+        "value > 0.2",
+        "NOT (value > 0.2)",
+        "value < 1 OR key = \"lr\"",
+        'value = "0.1"',
+        'NOT (value = "0.1")',
+        'value IN (0.5, "0.1", -2)',
+        'value NOT IN (0.5, "0.1")',
+        "value IS NULL",
+        "NOT (value IS NOT NULL) OR step >= 3",
+        'key > "cfg" AND key <= "note"',
+        'node != "node-a"',
+        'event IN ("param", "custom") AND NOT (key = "cfg")',
+        'dt >= "2026-11-25T11:00:00Z"',
+        'value > "Ü" OR value < "0"',
+        // Past the BMP: 😀 sorts after Ａ (U+FF21) in code points and UTF-8, before it in UTF-16.
+        'value > "Ａ"',
+        "step IN (1, 2) OR NOT (value >= -2)",
+      ];
+      for (const filter of filters) {
+        const rows = await all({ filter });
+        const fromRows = rows.filter((r) => r.run === 1).map(({ run: _, ...r }) => r);
+        const fromBatch = rows.filter((r) => r.run === 2).map(({ run: _, ...r }) => r);
+        expect(fromBatch, filter).toEqual(fromRows);
+      }
+    });
+
     it("keeps NaN and ±Infinity", async () => {
       await store.append([event(1, "a", NaN), event(1, "b", Infinity), event(1, "c", -Infinity)]);
       const values = (await all()).map((r) => r.number);
