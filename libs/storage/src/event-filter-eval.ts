@@ -1,17 +1,8 @@
 import type { EventCondition, EventFilter } from "./event-filter.js";
+import type { TrackedEvent } from "./event-store.js";
 
 /** One event's columns as SQLite's tracking_events row holds them (`num` NULL for NaN, `txt` NULL unless text). */
-export interface EventValues {
-  run: number;
-  event: string;
-  dt: number;
-  node: string;
-  step: number;
-  key: string;
-  vtype: number;
-  num: number | null;
-  txt: string | null;
-}
+export type EventValues = Pick<TrackedEvent, "run" | "event" | "dt" | "node" | "step" | "key"> & { vtype: number; num: number | null; txt: string | null };
 
 /** SQL's three-valued logic: null is UNKNOWN. */
 type Truth = boolean | null;
