@@ -24,6 +24,16 @@ export async function startKiln(env) {
   throw new Error("Kiln exited before listening");
 }
 
+/** Starts an executor process (KILN_* in env); resolves with its child process once it runs. */
+export async function startExecutor(env) {
+  const child = spawn(process.execPath, [`${repoRoot}/services/executor/dist/main.js`], { env: { ...process.env, KILN_LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  for await (const line of createInterface({ input: child.stdout })) {
+    if (line.startsWith("{") && JSON.parse(line).msg === "executor running") break;
+  }
+  child.stdout.resume();
+  return child;
+}
+
 /** Peak resident set size of a process, in MiB (Linux VmHWM). */
 export function peakRssMiB(pid) {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));

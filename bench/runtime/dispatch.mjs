@@ -12,26 +12,15 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import { startNatsServer } from "@kiln/bus/testing";
 import { Kiln } from "@kiln/sdk";
-import { arg, cpuSeconds, repoRoot, startKiln } from "../lib.mjs";
+import { arg, cpuSeconds, startExecutor, startKiln } from "../lib.mjs";
 
 const jobs = Number(arg("jobs", "10000"));
 const concurrency = Number(arg("concurrency", "64"));
 const slots = Number(arg("slots", "8"));
 const latencyJobs = Number(arg("latency-jobs", "500"));
 const warmupJobs = Number(arg("warmup", "3000"));
-
-async function startExecutor(env) {
-  const child = spawn(process.execPath, [`${repoRoot}/services/executor/dist/main.js`], { env: { ...process.env, KILN_LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "inherit"] });
-  for await (const line of createInterface({ input: child.stdout })) {
-    if (line.startsWith("{") && JSON.parse(line).msg === "executor running") break;
-  }
-  child.stdout.resume();
-  return child;
-}
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 

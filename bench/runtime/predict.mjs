@@ -4,7 +4,9 @@
 // --model picks the model: linear (the default; onnxruntime needs ~20 ms for the million rows,
 // so the ratio measures Kiln's data path), or mlp (64-64 hidden units) and forest (100 trees
 // of depth 8), whose compute is a larger share of the whole.
-// Usage: node bench/runtime/predict.mjs [--rows 1000000] [--rounds 3] [--model linear|mlp|forest]
+// --executor process runs the job on an executor process of its own, on NATS JetStream (the
+// embedded server keeps the store, registry and scheduler), instead of the embedded executor.
+// Usage: node bench/runtime/predict.mjs [--rows 1000000] [--rounds 3] [--model linear|mlp|forest] [--executor embedded|process]
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,11 +14,14 @@ import { tableFromArrays } from "apache-arrow";
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import { LinearRegression, MLPRegressor, RandomForestRegressor } from "@kiln/ml";
 import { Kiln } from "@kiln/sdk";
-import { arg, startKiln, timed } from "../lib.mjs";
+import { startNatsServer } from "@kiln/bus/testing";
+import { arg, startExecutor, startKiln, timed } from "../lib.mjs";
 
 const rows = Number(arg("rows", "1000000"));
 const rounds = Number(arg("rounds", "3"));
 const modelKind = arg("model", "linear");
+const executorKind = arg("executor", "embedded");
+if (!["embedded", "process"].includes(executorKind)) throw new Error("--executor is embedded or process");
 const FEATURES = 4;
 
 const columns = {};
@@ -32,7 +37,10 @@ if (!estimators[modelKind]) throw new Error(`--model is one of ${Object.keys(est
 const model = estimators[modelKind]().fit(training, target);
 
 const dir = await mkdtemp(join(tmpdir(), "kiln-bench-predict-"));
-const kilnProc = await startKiln({ KILN_DATA_DIR: join(dir, "kiln") });
+const nats = executorKind === "process" ? await startNatsServer({ storeDir: join(dir, "nats") }) : undefined;
+const bus = nats ? { KILN_BUS: "nats", KILN_NATS_URL: nats.url, KILN_EMBEDDED_EXECUTOR: "false" } : {};
+const kilnProc = await startKiln({ ...bus, KILN_DATA_DIR: join(dir, "kiln") });
+const executor = nats ? await startExecutor({ ...bus, KILN_URL: kilnProc.url, KILN_EXECUTOR_ID: "bench" }) : undefined;
 try {
   const kiln = await Kiln.connect(kilnProc.url);
   await kiln.datasets.put("bench-rows", tableFromArrays(columns));
@@ -62,12 +70,14 @@ try {
     best = { kiln: Math.min(best.kiln, remote.seconds), direct: Math.min(best.direct, direct.seconds), firstChunk: Math.min(best.firstChunk, remote.result) };
   }
   const rate = (s) => `${((rows / s) / 1e6).toFixed(2)} M rows/s`;
-  console.log(`best of ${rounds} rounds; ${rows} rows × ${FEATURES} features, ${modelKind} model`);
+  console.log(`best of ${rounds} rounds; ${rows} rows × ${FEATURES} features, ${modelKind} model, ${executorKind === "process" ? "an executor process on NATS JetStream" : "the embedded executor"}`);
   console.log(`kiln remote predict (streamed back)  ${best.kiln.toFixed(3)} s  ${rate(best.kiln)}; first chunk back after ${best.firstChunk.toFixed(0)} ms`);
   console.log(`onnxruntime in-process               ${best.direct.toFixed(3)} s  ${rate(best.direct)}`);
   console.log(`ratio in-process / kiln: ${(best.direct / best.kiln).toFixed(3)} (target >= 0.8)`);
   kiln.close();
 } finally {
+  executor?.kill("SIGTERM");
   kilnProc.child.kill("SIGTERM");
+  await nats?.stop();
   await rm(dir, { recursive: true, force: true });
 }
