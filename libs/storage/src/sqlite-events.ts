@@ -13,7 +13,7 @@ type BatchRow = [seq: number, run: number, data: Buffer];
 
 /**
  * Tracking events in a SQLite file of their own. Events logged one by one are a row each;
- * an append is one transaction of INSERT OR IGNORE on the unique event id, so retries are
+ * an append is one transaction that skips event ids already stored, so retries are
  * no-ops. A columnar batch (the SDK's) is one row of its own holding its columns as a blob
  * (event-batch-blob.ts), claimed once by its batch id: a row per event cost ~2 µs of
  * SQLite each, which bound the SDK's throughput. Both kinds share one sequence (a batch
@@ -226,12 +226,15 @@ type RowWriter = (
 ) => void;
 
 /**
- * Inserts `count` rows (INSERT OR IGNORE on the unique id) that `fill(i, row)` describes,
+ * Inserts `count` rows (skipping ids already stored) that `fill(i, row)` describes,
  * ROWS_PER_INSERT to a statement; returns how many were inserted.
  */
 function rowInserter(db: Database.Database) {
   const statement = (rows: number) =>
-    db.prepare(`INSERT OR IGNORE INTO tracking_events (${INSERT_COLUMNS}) VALUES ${Array(rows).fill(`(${Array(VALUES_PER_ROW).fill("?").join(", ")})`).join(", ")}`);
+    // Only a seen event id is skipped: a clash of sequence numbers would be a bug, and fails loudly.
+    db.prepare(
+      `INSERT INTO tracking_events (${INSERT_COLUMNS}) VALUES ${Array(rows).fill(`(${Array(VALUES_PER_ROW).fill("?").join(", ")})`).join(", ")} ON CONFLICT (id) WHERE id IS NOT NULL DO NOTHING`,
+    );
   const many = statement(ROWS_PER_INSERT);
   const one = statement(1);
   const values: unknown[] = new Array(ROWS_PER_INSERT * VALUES_PER_ROW);

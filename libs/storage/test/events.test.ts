@@ -1,3 +1,5 @@
+import Database from "better-sqlite3";
+import { describe, expect, it } from "vitest";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,4 +16,32 @@ describeEventStore("SQLite", async () => {
       await rm(dir, { recursive: true, force: true });
     },
   };
+});
+
+describe("SQLite event store files written before batches were stored as one row each", () => {
+  it("keeps their batch events (rows of their own) in order before and among new ones", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "kiln-events-old-"));
+    const path = join(dir, "events.sqlite");
+    const experiment = "projects/default/experiments/old";
+    try {
+      const first = openSqliteEventStore(path);
+      await first.close();
+      // What the previous version wrote for a batch: one row per event, no id, seq by SQLite.
+      const db = new Database(path);
+      const insert = db.prepare(`INSERT INTO tracking_events (id, experiment, run, event, dt, node, step, key, vtype, num, txt) VALUES (NULL, ?, 1, 'metric', 0, 'n', ?, 'loss', 1, ?, NULL)`);
+      for (let step = 0; step < 3; step++) insert.run(experiment, step, step / 10);
+      db.close();
+      const store = openSqliteEventStore(path);
+      const batch = { batchId: "b-new", experiment, run: 1, strings: ["metric", "loss", "n"], event: [0, 0], key: [1, 1], node: [2, 2], step: [3, 4], dt: [0, 0], valueType: [1, 1], number: [0.3, 0.4], text: [] };
+      await store.appendBatch(batch);
+      await store.append([{ id: "e-5", experiment, run: 1, event: "metric", dt: 0, node: "n", step: 5, key: "loss", valueType: "number", number: 0.5 }]);
+      const steps: number[] = [];
+      for await (const page of store.query({ experiment, runs: { all: true } })) steps.push(...page.step);
+      expect(steps).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(await store.deleteExperiment(experiment)).toBe(6);
+      await store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
