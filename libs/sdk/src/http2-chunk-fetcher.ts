@@ -41,11 +41,10 @@ export function http2ChunkFetcher(baseUrl: string): ChunkFetcher {
 
   return {
     fetch(path, size, into) {
-      return withSession((s) => new Promise<{ bytes: Uint8Array; sha256?: string }>((resolve, reject) => {
+      return withSession((s) => new Promise<{ bytes: Uint8Array }>((resolve, reject) => {
         const req = s.request({ ":path": path });
         // Memory of its own, never a slice of Node's shared pool: a caller may reuse it.
         const body = into && into.length >= size ? Buffer.from(into.buffer, into.byteOffset, size) : Buffer.allocUnsafeSlow(size);
-        const hash = createHash("sha256"); // while the bytes arrive, not in a pass of its own
         let received = 0;
         let failed = false;
         const fail = (e: Error) => {
@@ -62,13 +61,13 @@ export function http2ChunkFetcher(baseUrl: string): ChunkFetcher {
           if (failed) return;
           if (received + piece.length > size) return fail(unavailable(path, "more bytes than announced"));
           piece.copy(body, received);
-          hash.update(piece);
           received += piece.length;
         });
         req.on("end", () => {
           if (failed) return;
           if (received !== size) return fail(unavailable(path, `cut off after ${received} of ${size} bytes`));
-          resolve({ bytes: body, sha256: hash.digest("hex") });
+          // Hashed by the caller (fetchVerified), off this thread.
+          resolve({ bytes: body });
         });
         req.on("error", (e) => fail(unavailable(path, e.message)));
         req.end();
