@@ -21,15 +21,11 @@ function evaluate(f: EventFilter, e: EventValues): Truth {
   switch (f.type) {
     case "and": {
       const l = evaluate(f.left, e);
-      if (l === false) return false;
-      const r = evaluate(f.right, e);
-      return r === false ? false : l === null || r === null ? null : true;
+      return l === false ? false : and(l, evaluate(f.right, e));
     }
     case "or": {
       const l = evaluate(f.left, e);
-      if (l === true) return true;
-      const r = evaluate(f.right, e);
-      return r === true ? true : l === null || r === null ? null : false;
+      return l === true ? true : or(l, evaluate(f.right, e));
     }
     case "not": {
       const inner = evaluate(f.expr, e);
@@ -57,7 +53,16 @@ function condition(c: EventCondition, e: EventValues): Truth {
     const actual = typeof v === "number" ? e.num : e.txt;
     return actual === null ? null : test(compare(actual, v), op);
   });
-  return c.op === "notIn" ? parts.reduce<Truth>((a, b) => (a === false || b === false ? false : a === null || b === null ? null : true), true) : parts.reduce<Truth>((a, b) => (a === true || b === true ? true : a === null || b === null ? null : false), false);
+  // The SQL joins the parts with AND for NOT IN, with OR otherwise.
+  return c.op === "notIn" ? parts.reduce(and, true) : parts.reduce(or, false);
+}
+
+function and(a: Truth, b: Truth): Truth {
+  return a === false || b === false ? false : a === null || b === null ? null : true;
+}
+
+function or(a: Truth, b: Truth): Truth {
+  return a === true || b === true ? true : a === null || b === null ? null : false;
 }
 
 function test(order: number, op: "=" | "!=" | "<" | "<=" | ">" | ">="): boolean {
