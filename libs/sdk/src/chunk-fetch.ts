@@ -3,7 +3,7 @@ import { DataLossError, InvalidArgumentError, NotFoundError, ResourceExhaustedEr
 
 /** Moves chunks over plain HTTP beside the RPCs: GET by a ChunkReference's path, PUT to upload. */
 export interface ChunkFetcher {
-  /** The bytes (in `into` when given and large enough), and their sha256 when the fetcher hashes as they arrive. */
+  /** The bytes (in `into` when given and large enough), and their sha256 when the fetcher can vouch for it (a local reader of a content-addressed store); else the caller hashes them. */
   fetch(path: string, size: number, into?: Uint8Array): Promise<{ bytes: Uint8Array; sha256?: string }>;
   /** Stores bytes at `{prefix}{sha256}` (PUT) and returns the sha256, once the request is over with the bytes. */
   put(prefix: string, bytes: Uint8Array): Promise<string>;

@@ -1,24 +1,18 @@
 import type { Filter } from "mongodb";
 import type { EventFilter } from "./event-filter.js";
+import type { TrackedEvent } from "./event-store.js";
 
 /** A tracking event as a MongoDB document. */
-export interface EventDoc {
+export type EventDoc = Pick<TrackedEvent, "experiment" | "run" | "event" | "dt" | "node" | "step" | "key"> & {
   /** The store-wide logging order. */
   _id: number;
   id?: string;
   /** The batch a columnar event came in. */
   batch?: string;
-  experiment: string;
-  run: number;
-  event: string;
-  dt: number;
-  node: string;
-  step: number;
-  key: string;
   vtype: number;
   num?: number;
   txt?: string;
-}
+};
 
 const OPS = { "=": "$eq", "!=": "$ne", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte" } as const;
 
