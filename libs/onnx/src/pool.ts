@@ -51,6 +51,8 @@ export class OnnxWorkerPool {
    * Runs a model given by its bytes or by `onnxModelKey(bytes)` of bytes passed before; outputs are keyed by name.
    * Bytes are hashed on the calling thread on every call, so repeated calls on a large model should pass the key.
    * The pool keeps a reference to the bytes (no copy): do not modify them afterwards.
+   * Feeds are copied before they cross to the worker, except those whose data is in a
+   * SharedArrayBuffer: those cross as they are, so leave them unchanged until the run settles.
    */
   async run(model: Uint8Array | string, feeds: OnnxTensorMap, outputNames?: string[]): Promise<OnnxTensorMap> {
     const key = typeof model === "string" ? model : onnxModelKey(model);

@@ -15,14 +15,24 @@ export function copyOf<T extends ArrayBufferView>(array: T): T {
 }
 const TYPED_ARRAY_SLICE = (Object.getPrototypeOf(Uint8Array.prototype) as { slice: (...a: unknown[]) => unknown }).slice;
 
+/** Whether a tensor's data lives in shared memory, which crosses to a worker without a copy. */
+export function isShared(data: OnnxTensorData["data"]): boolean {
+  return !Array.isArray(data) && data.buffer instanceof SharedArrayBuffer;
+}
+
 /**
  * Copies each tensor into a buffer of its own and lists those buffers for transfer: the caller's
  * arrays stay usable, and a view into a large buffer does not drag the whole buffer across.
+ * Tensors in shared memory go as they are.
  */
 export function packForTransfer(tensors: OnnxTensorMap): { tensors: OnnxTensorMap; transfer: ArrayBuffer[] } {
   const packed: OnnxTensorMap = {};
   const transfer: ArrayBuffer[] = [];
   for (const [name, t] of Object.entries(tensors)) {
+    if (isShared(t.data)) {
+      packed[name] = t;
+      continue;
+    }
     const data = Array.isArray(t.data) ? [...t.data] : copyOf(t.data);
     if (!Array.isArray(data)) transfer.push(data.buffer as ArrayBuffer);
     packed[name] = { type: t.type, dims: [...t.dims], data } as OnnxTensorData;

@@ -48,6 +48,26 @@ describe("OnnxWorkerPool", () => {
     }
   });
 
+  it("runs feeds kept in shared memory without copying them on the caller's side", async () => {
+    const pool = new OnnxWorkerPool({ size: 2, intraOpNumThreads: 1 });
+    try {
+      const model = linearRegressorOnnx([2, 1], 1);
+      // A view at an offset into a reused shared buffer, as the executor's feed buffers are.
+      const shared = new SharedArrayBuffer(64);
+      const data = new Float32Array(shared, 8, 4);
+      data.set([1, 1, 3, 2]);
+      const packed = packForTransfer({ X: { type: "float32", dims: [2, 2], data } });
+      expect(packed.tensors.X!.data).toBe(data);
+      expect(packed.transfer).toEqual([]);
+      const out = await pool.run(model, { X: { type: "float32", dims: [2, 2], data } });
+      expect(Array.from(out.variable.data as Float32Array)).toEqual([4, 9]);
+      data.set([0, 0, 1, 1]);
+      expect(Array.from((await pool.run(model, { X: { type: "float32", dims: [2, 2], data } })).variable.data as Float32Array)).toEqual([1, 4]);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it("rejects calls in flight and after close()", async () => {
     const pool = new OnnxWorkerPool();
     const model = linearRegressorOnnx([1], 0);
