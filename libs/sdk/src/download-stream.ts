@@ -34,16 +34,23 @@ export interface OpenDownload<H> {
 /** Buffers kept for reuse: the chunks fetched ahead plus the one being written. */
 const MAX_SPARE_BUFFERS = READ_AHEAD_CHUNKS + 2;
 
+/** Spare buffers for downloads; one set may serve download after download. */
+export function downloadBuffers(): BufferRecycler {
+  return new BufferRecycler(MAX_SPARE_BUFFERS);
+}
+
 /**
  * Starts a server stream shaped "header first, then inline chunks or chunk references"
  * (store reads, registry downloads) and splits it into the header and the bytes in order.
  * References are fetched and verified a few at a time, so transfer overlaps the caller's work.
+ * Recycled chunks go to `buffers`, fresh for this download unless given.
  */
 export async function openDownload<R, H>(
   start: (signal: AbortSignal) => AsyncIterable<R>,
   reader: DownloadReader<R, H>,
   fetcher: ChunkFetcher | undefined,
   onProgress?: ProgressListener,
+  buffers = downloadBuffers(),
 ): Promise<OpenDownload<H>> {
   // Connect's stream iterators ignore return(), so only the signal can end a call early.
   const controller = new AbortController();
@@ -70,7 +77,6 @@ export async function openDownload<R, H>(
     buffers.lend(into && bytes.buffer === into.buffer ? into : bytes); // the whole buffer, when a chunk filled only part of it
     return bytes;
   };
-  const buffers = new BufferRecycler(MAX_SPARE_BUFFERS);
   const chunks = (async function* () {
     let bytes = 0;
     let finished = false;

@@ -1,5 +1,5 @@
 export { Kiln, DEFAULT_URL, type ConnectOptions } from "./client.js";
-export { Datasets, CHUNK_BYTES, type PutOptions, type ReadOptions, type DatasetValue, type WriteModeName } from "./datasets.js";
+export { Datasets, CHUNK_BYTES, type PutOptions, type ReadOptions, type DatasetValue, type LentBatches, type WriteModeName } from "./datasets.js";
 export { Models, type PutModelOptions, type DownloadedModel } from "./models.js";
 export type { ModelSource } from "./model-sources.js";
 export type { LineageInput } from "./model-lineage.js";

@@ -1,6 +1,7 @@
 import type { RecordBatch } from "apache-arrow";
 import { DatasetKind, type DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
 import type { JobInput } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { LentBatches, ReadOptions } from "@kiln/sdk";
 import type { ExecutorDeps } from "./deps.js";
 import type { ColumnInfo } from "./features.js";
 import { failedPrecondition } from "./job-failure.js";
@@ -20,16 +21,40 @@ export async function describeInput(deps: ExecutorDeps, input: JobInput): Promis
 
 /** The input's rows as record batches, as they arrive from the store. */
 export function readInput(deps: ExecutorDeps, input: JobInput, columns: string[], all?: ColumnInfo[]): AsyncGenerator<RecordBatch> {
-  // Every column in stored order reads the stored chunks as they are (fetched by reference, in bulk).
-  const everything = all && all.length === columns.length && all.every((c, i) => c.name === columns[i]);
-  return deps.kiln.datasets.read(input.dataset, { version: Number(input.version), columns: everything ? undefined : columns, filter: input.filter || undefined });
+  return deps.kiln.datasets.read(input.dataset, readOptions(input, columns, all));
 }
 
-/** Splits batches into slices of at most `rows` rows, so results stream in steady pieces. */
-export async function* sliceBatches(batches: AsyncIterable<RecordBatch>, rows: number): AsyncGenerator<RecordBatch> {
-  for await (const batch of batches) {
-    for (let at = 0; at < batch.numRows; at += rows) yield at === 0 && batch.numRows <= rows ? batch : batch.slice(at, Math.min(batch.numRows, at + rows));
+/** The input's rows a stored chunk at a time, the chunk's memory on loan until released (see Datasets.readChunks). */
+export function readInputChunks(deps: ExecutorDeps, input: JobInput, columns: string[], all?: ColumnInfo[]): AsyncGenerator<LentBatches> {
+  return deps.kiln.datasets.readChunks(input.dataset, readOptions(input, columns, all));
+}
+
+function readOptions(input: JobInput, columns: string[], all?: ColumnInfo[]): ReadOptions {
+  // Every column in stored order reads the stored chunks as they are (fetched by reference, in bulk).
+  const everything = all && all.length === columns.length && all.every((c, i) => c.name === columns[i]);
+  return { version: Number(input.version), columns: everything ? undefined : columns, filter: input.filter || undefined };
+}
+
+/** A slice of a chunk's rows; the chunk's last slice carries its release. */
+export interface Slice {
+  batch: RecordBatch;
+  release?: () => void;
+}
+
+/** Splits chunks' batches into slices of at most `rows` rows, so results stream in steady pieces. */
+export async function* sliceChunks(chunks: AsyncIterable<LentBatches>, rows: number): AsyncGenerator<Slice> {
+  for await (const { batches, release } of chunks) {
+    const slices = batches.flatMap((batch) => sliceBatch(batch, rows));
+    if (slices.length === 0) release();
+    for (let i = 0; i < slices.length; i++) yield { batch: slices[i]!, release: i === slices.length - 1 ? release : undefined };
   }
+}
+
+function sliceBatch(batch: RecordBatch, rows: number): RecordBatch[] {
+  if (batch.numRows <= rows) return batch.numRows ? [batch] : [];
+  const slices: RecordBatch[] = [];
+  for (let at = 0; at < batch.numRows; at += rows) slices.push(batch.slice(at, Math.min(batch.numRows, at + rows)));
+  return slices;
 }
 
 /** One column's values (targets, labels), all of them. */

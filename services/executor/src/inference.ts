@@ -7,7 +7,8 @@ import { JobKind, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runti
 import { prefetchInOrder, type ModelVersionInfo } from "@kiln/sdk";
 import { availableParallelism } from "node:os";
 import { Channel } from "./channel.js";
-import { describeInput, readInput, readValues, sliceBatches } from "./data.js";
+import { describeInput, readInputChunks, readValues, sliceChunks } from "./data.js";
+import { FeedBuffers } from "./feed-buffers.js";
 import { planFeatures } from "./features.js";
 import { checkStopped, type JobContext } from "./job-context.js";
 import { failedPrecondition } from "./job-failure.js";
@@ -43,6 +44,8 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   const predictions: (number | string)[] = [];
   const output = !scoring && job.outputDataset ? startOutput(ctx) : undefined;
   let rows = 0;
+  // One buffer per run in flight, and one for the batch being prepared.
+  const buffers = new FeedBuffers(RUNS_IN_FLIGHT + 1);
   // Later batches run in the model while batch n's results are published: one publish in flight, in order.
   let emitting: Promise<void> = Promise.resolve();
   const emit = async (table: Table, batchRows: number) => {
@@ -53,24 +56,30 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   };
   try {
     const runs = prefetchInOrder(
-      sliceBatches(readInput(deps, x, plan.columns, columns), BATCH_ROWS),
-      async (batch) => {
+      sliceChunks(readInputChunks(deps, x, plan.columns, columns), BATCH_ROWS),
+      async ({ batch, release }) => {
         checkStopped(ctx.signal);
-        return { batch, outputs: await runOnnx(deps, file, version.sha256, plan.feeds(batch), [outputName]) };
+        const feeds = plan.feeds(batch, buffers);
+        release?.(); // the feeds hold copies of the rows: their chunk's memory can take a later chunk
+        try {
+          return { rows: batch.numRows, outputs: await runOnnx(deps, file, version.sha256, feeds, [outputName]) };
+        } finally {
+          buffers.give(feeds);
+        }
       },
       RUNS_IN_FLIGHT,
     );
-    for await (const { batch, outputs } of runs) {
+    for await (const { rows: batchRows, outputs } of runs) {
       checkStopped(ctx.signal);
       const tensor = outputs[outputName]!;
       if (scoring) {
         for (const v of predictionValues(tensor)) predictions.push(v);
-        rows += batch.numRows;
+        rows += batchRows;
         ctx.progress.update({ rowsDone: BigInt(rows), rowsTotal: BigInt(rowsTotal) });
         continue;
       }
       await emitting;
-      emitting = emit(outputTable(job.kind, tensor, classes), batch.numRows);
+      emitting = emit(outputTable(job.kind, tensor, classes), batchRows);
       emitting.catch(() => {}); // awaited before the next batch or after the loop
     }
     await emitting;

@@ -2,6 +2,8 @@ import { tableFromArrays, vectorFromArray } from "apache-arrow";
 import { describe, expect, it } from "vitest";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { TensorSignature } from "@kiln/sdk";
+import { sliceChunks } from "../src/data.js";
+import { FeedBuffers } from "../src/feed-buffers.js";
 import { planFeatures } from "../src/features.js";
 import { JobFailure } from "../src/job-failure.js";
 import { outputTable, pickOutput } from "../src/outputs.js";
@@ -35,6 +37,23 @@ describe("matching a table to a model's signature", () => {
     expect(Array.from(planFeatures([matrixInput], columns, ["a", "b"]).feeds(withNull).X!.data as Float32Array)).toEqual([1, 2, NaN, 3]);
   });
 
+  it("builds a matrix in a reused shared buffer, doubles into floats the same as any other column", () => {
+    const plan = planFeatures([matrixInput], columns, ["a", "b"]);
+    const buffers = new FeedBuffers(1);
+    const rows = 1000;
+    const batch = tableFromArrays({ a: Float64Array.from({ length: 2 * rows }, (_, i) => i / 3), b: BigInt64Array.from({ length: 2 * rows }, (_, i) => BigInt(-i)) })
+      .batches[0]!.slice(rows, 2 * rows); // a slice: its values start partway into the column's memory
+    const first = plan.feeds(batch, buffers);
+    const data = first.X!.data as Float32Array;
+    expect(data.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(Array.from(data)).toEqual(Array.from(plan.feeds(batch).X!.data as Float32Array));
+    expect(data[0]).toBe(Math.fround(rows / 3));
+    expect(data[2 * rows - 1]).toBe(-(2 * rows - 1));
+    expect(plan.feeds(batch, buffers).X!.data.buffer).not.toBe(data.buffer); // still in use: not handed out again
+    buffers.give(first);
+    expect(plan.feeds(batch, buffers).X!.data.buffer).toBe(data.buffer);
+  });
+
   it("names the missing column, the mistyped column, and a wrong feature count", () => {
     expect(failure(() => planFeatures([matrixInput], columns, ["a", "zip"]))).toMatchObject({ code: "FAILED_PRECONDITION", reason: "COLUMN_MISSING", message: expect.stringContaining('"zip"') });
     expect(failure(() => planFeatures([matrixInput], columns, ["a", "city"]))).toMatchObject({ reason: "COLUMN_TYPE", message: expect.stringContaining('"city"') });
@@ -53,6 +72,38 @@ describe("matching a table to a model's signature", () => {
     expect(feeds.city).toMatchObject({ type: "string", dims: [2, 1], data: ["x", "y"] });
     expect(failure(() => planFeatures([{ ...inputs[1]!, name: "country" }], columns, undefined))).toMatchObject({ reason: "COLUMN_MISSING" });
     expect(failure(() => planFeatures([{ ...inputs[1]!, name: "a" }], columns, undefined))).toMatchObject({ reason: "COLUMN_TYPE" });
+  });
+});
+
+describe("FeedBuffers and sliceChunks", () => {
+  it("hands a buffer out again only after it is given back, larger ones serving smaller requests, and keeps at most `keep`", () => {
+    const buffers = new FeedBuffers(1);
+    const big = buffers.float32(100);
+    const other = buffers.float64(10);
+    expect(other.buffer).not.toBe(big.buffer);
+    buffers.give({ X: { type: "float32", dims: [100], data: big }, Y: { type: "float64", dims: [10], data: other } });
+    const small = buffers.float64(5);
+    expect(small.buffer).toBe(big.buffer); // the one kept
+    expect(buffers.float32(1).buffer).not.toBe(other.buffer); // the second was let go
+    buffers.give({ X: { type: "float32", dims: [2], data: Float32Array.of(1, 2) } }); // not shared memory: ignored
+    expect(buffers.float32(2).buffer).toBeInstanceOf(SharedArrayBuffer);
+  });
+
+  it("slices chunks into batches of at most n rows, releasing a chunk with its last slice (or at once when it has no rows)", async () => {
+    const released: string[] = [];
+    const table = (n: number) => tableFromArrays({ a: Float64Array.from({ length: n }, (_, i) => i) });
+    async function* chunks() {
+      yield { batches: [...table(5).batches, ...table(2).batches], release: () => released.push("first") };
+      yield { batches: table(0).batches, release: () => released.push("empty") };
+      yield { batches: table(3).batches, release: () => released.push("last") };
+    }
+    const seen: [number, string | undefined][] = [];
+    for await (const { batch, release } of sliceChunks(chunks(), 3)) {
+      seen.push([batch.numRows, release ? [...released, "now"].join() : undefined]);
+      release?.();
+    }
+    expect(seen).toEqual([[3, undefined], [2, undefined], [2, "now"], [3, "first,empty,now"]]);
+    expect(released).toEqual(["first", "empty", "last"]);
   });
 });
 
