@@ -21,7 +21,7 @@ export interface ConnectOptions {
   transport?: Transport;
   /**
    * Reads chunks without the network where it can (a server's own blob stores, for the
-   * executor embedded in it); chunks it answers undefined for are fetched over HTTP. Node transport only.
+   * executor embedded in it); chunks it answers undefined for are fetched over HTTP.
    */
   localChunks?: LocalChunkReader;
   /**
@@ -79,7 +79,7 @@ export class Kiln {
     const options = typeof urlOrOptions === "string" ? { url: urlOrOptions } : (urlOrOptions ?? {});
     const project = options.project ?? "default";
     if (options.transport) {
-      const chunks = options.url ? fetchChunkFetcher(options.url) : undefined;
+      const chunks = options.url ? withLocalReads(fetchChunkFetcher(options.url), options.localChunks) : undefined;
       return new Kiln(options.transport, project, options.writeMode ?? "resumable", chunks);
     }
     const env = typeof process !== "undefined" ? process.env : {};

@@ -1,4 +1,4 @@
-import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { createClient, createRouterTransport, type ConnectRouter } from "@connectrpc/connect";
 import { openBus } from "@kiln/bus";
 import { errorInterceptor, runProcess, type RunningProcess } from "@kiln/core";
 import { startExecutor, type RunningExecutor } from "@kiln/executor";
@@ -44,14 +44,13 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
         };
         await store.prepareStore(storeDeps);
         await registry.prepareRegistry(registryDeps);
-        // The scheduler reaches the store and registry in-process, without the network.
-        const local = createRouterTransport(
-          (router) => {
-            store.register(router, storeDeps);
-            registry.register(router, registryDeps);
-          },
-          { router: { interceptors: [errorInterceptor(logger)] } },
-        );
+        // Services calling each other in this process do it without the network.
+        const limits = { readMaxBytes: config.limits.maxMessageBytes, writeMaxBytes: config.limits.maxMessageBytes };
+        const inProcess = (routes: (router: ConnectRouter) => void) => createRouterTransport(routes, { router: { interceptors: [errorInterceptor(logger)], ...limits } });
+        const local = inProcess((router) => {
+          store.register(router, storeDeps);
+          registry.register(router, registryDeps);
+        });
         const runtime = await scheduler.prepareScheduler({
           metadata,
           bus,
@@ -69,23 +68,25 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
           limits: config.limits,
         };
         const ingest = await tracking.prepareTracking(trackingDeps);
+        const routes = (router: ConnectRouter) => {
+          store.register(router, storeDeps);
+          registry.register(router, registryDeps);
+          scheduler.register(router, runtime);
+          tracking.register(router, trackingDeps);
+        };
         let executor: RunningExecutor | undefined;
         return {
-          routes: (router) => {
-            store.register(router, storeDeps);
-            registry.register(router, registryDeps);
-            scheduler.register(router, runtime);
-            tracking.register(router, trackingDeps);
-          },
+          routes,
           httpRoutes: [...store.httpRoutes(storeDeps), ...registry.httpRoutes(registryDeps), ...tracking.httpRoutes(trackingDeps)],
           // One executor in the process, a client of the server like any other except that
-          // it reaches the scheduler and the stored chunks in-process.
+          // it reaches the services and the stored chunks in-process.
           async listening(url) {
             if (!config.runtime.executor.embedded) return;
             const self = { ...config.runtime, url, storeUrl: url, registryUrl: url, schedulerUrl: url };
             executor = await startExecutor(self, bus, logger.child({ service: "executor" }), {
               control: scheduler.localExecutorControl(runtime),
               blobs: { [store.CHUNK_PATH_PREFIX]: storeDeps.blobs, [registry.CHUNK_PATH_PREFIX]: registryDeps.blobs },
+              transport: inProcess(routes),
             });
           },
           async stopping() {

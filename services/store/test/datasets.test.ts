@@ -2,6 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Table, tableFromArrays } from "apache-arrow";
 import { fromBinary } from "@bufbuild/protobuf";
 import { DatasetEventSchema } from "@kiln/proto/kiln/store/v1/store_pb";
+import { Kiln, type LocalChunkReader } from "@kiln/sdk";
+import { CHUNK_PATH_PREFIX } from "../src/index.js";
 import { startHarness, takeEvents, uniqueName, type Harness } from "./harness.js";
 
 const rowsOf = (t: unknown) => (t as Table).toArray().map((r) => r.toJSON());
@@ -24,6 +26,24 @@ describe("store: datasets through the SDK", () => {
       { id: 1, city: "Berlin", vip: true },
       { id: 2, city: "Paris", vip: false },
     ]);
+  });
+
+  it("a client on a given transport reads chunks by reference through its local reader (as the embedded executor does)", async () => {
+    await h.kiln.datasets.put("local", tableFromArrays({ x: Float64Array.from({ length: 1000 }, (_, i) => i) }));
+    const asked: string[] = [];
+    const localChunks: LocalChunkReader = async (path) => {
+      asked.push(path);
+      const sha256 = path.slice(CHUNK_PATH_PREFIX.length);
+      const pieces: Uint8Array[] = [];
+      for await (const piece of h.deps.blobs.get(sha256)) pieces.push(piece);
+      return { bytes: Buffer.concat(pieces), sha256 };
+    };
+    // Nothing listens at this URL: every chunk has to come through the local reader.
+    const kiln = await Kiln.connect({ transport: h.transport, url: "http://127.0.0.1:9", localChunks });
+    const back = (await kiln.datasets.get("local")) as Table;
+    expect(back.getChild("x")!.get(999)).toBe(999);
+    expect(asked.length).toBeGreaterThan(0);
+    expect(asked.every((p) => p.startsWith(CHUNK_PATH_PREFIX))).toBe(true);
   });
 
   it("appends by default, sharing the previous version's chunks; older versions stay readable", async () => {

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createRouterTransport } from "@connectrpc/connect";
+import { createRouterTransport, type Transport } from "@connectrpc/connect";
 import { createMemoryBus, type BusMessage, type EventBus } from "@kiln/bus";
 import { createLogger, errorInterceptor, loadConfig } from "@kiln/core";
 import { Kiln } from "@kiln/sdk";
@@ -13,6 +13,8 @@ export interface Harness {
   dir: string;
   /** SDK over an in-process transport (same interceptors as the real server). */
   kiln: Kiln;
+  /** That transport. */
+  transport: Transport;
   /** The same, writing by resumable upload instead of a client stream. */
   kilnResumable: Kiln;
   bus: EventBus;
@@ -42,6 +44,7 @@ export async function startHarness(limits: Partial<StoreDeps["limits"]> = {}): P
     deps,
     dir,
     bus,
+    transport,
     kiln: await Kiln.connect({ transport, writeMode: "stream" }),
     kilnResumable: await Kiln.connect({ transport, writeMode: "resumable" }),
     kilnAt: (now) => Kiln.connect({ transport: transportFor({ ...deps, now }), writeMode: "stream" }),
