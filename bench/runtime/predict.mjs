@@ -52,9 +52,13 @@ try {
   for (let i = 0; i < rows; i++) for (let j = 0; j < FEATURES; j++) matrix[i * FEATURES + j] = columns[`f${j}`][i];
   const input = new Tensor("float32", matrix, [rows, FEATURES]);
 
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
   let best = { kiln: Infinity, direct: Infinity, firstChunk: Infinity };
   for (let round = 1; round <= rounds; round++) {
+    // A pause before each run: onnxruntime's threads spin for a while after one, and the server collects garbage after a job.
+    await settle();
     const direct = await timed(() => session.run({ X: input }));
+    await settle();
     const started = process.hrtime.bigint();
     const remote = await timed(async () => {
       const job = await kiln.runtime.model(`bench-${modelKind}`).predict("bench-rows");
