@@ -20,6 +20,8 @@ export interface Config {
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
   /** Browser origins allowed to call Kiln (CORS). */
   corsOrigins: string[];
+  /** How far V8 lets the heap grow after a full collection, in percent of what survived it (0: V8 decides). */
+  heapGrowingPercent: number;
   metadata: { backend: "sqlite" } | { backend: "mongodb"; uri: string; database: string };
   blobs: { backend: "fs" } | { backend: "s3"; s3: S3Config };
   bus: { backend: "memory" } | { backend: "nats"; servers: string[] };
@@ -135,6 +137,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, "KILN_PORT", 7070, 0, 65535),
     dataDir: str(env, "KILN_DATA_DIR", ".kiln"),
     corsOrigins: origins(env, "KILN_CORS_ORIGINS"),
+    heapGrowingPercent: int(env, "KILN_HEAP_GROWING_PERCENT", 200, 0, 1000),
     logLevel: oneOf(env, "KILN_LOG_LEVEL", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const, "info"),
     metadata:
       metadataBackend === "sqlite"

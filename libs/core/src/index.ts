@@ -7,6 +7,7 @@ export * from "./server.js";
 export { errorInterceptor } from "./error-interceptor.js";
 export { registerReflection } from "./reflection.js";
 export * from "./run.js";
+export { applyHeapGrowth } from "./heap.js";
 export { tracingInterceptor } from "./tracing-interceptor.js";
 export { blobRoute, type ServableBlobs, type BlobRouteOptions } from "./blob-route.js";
 export * from "./names.js";

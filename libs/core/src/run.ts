@@ -1,6 +1,7 @@
 import type { DescFile } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { ConfigError, loadConfig, redactConfig, type Config } from "./config.js";
+import { applyHeapGrowth } from "./heap.js";
 import { createLogger, type Logger } from "./logger.js";
 import { serve, type HttpRoute, type KilnServer } from "./server.js";
 import { startTelemetry } from "./telemetry.js";
@@ -44,6 +45,7 @@ export async function runProcess(spec: ProcessSpec, env: NodeJS.ProcessEnv = pro
     }
     throw e;
   }
+  applyHeapGrowth(config.heapGrowingPercent);
   const logger = createLogger(spec.name, config.logLevel);
   logger.info({ config: redactConfig(config) }, "starting");
   const stopTelemetry = await startTelemetry(spec.name, logger, env);

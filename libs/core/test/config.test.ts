@@ -13,6 +13,8 @@ describe("loadConfig", () => {
       bus: { backend: "memory" },
     });
     expect(c.limits.maxMessageBytes).toBe(16 * 1024 * 1024);
+    expect(c.heapGrowingPercent).toBe(200);
+    expect(loadConfig({ KILN_HEAP_GROWING_PERCENT: "0" }).heapGrowingPercent).toBe(0);
   });
 
   it("reads production backends and sizes with units", () => {
@@ -42,6 +44,7 @@ describe("loadConfig", () => {
     ["KILN_MAX_MESSAGE_BYTES", "-1"],
     ["KILN_S3_FORCE_PATH_STYLE", "maybe"],
     ["KILN_CORS_ORIGINS", "app.example.com/path"],
+    ["KILN_HEAP_GROWING_PERCENT", "5000"],
   ])("a bad %s (%s) names the variable", (name, value) => {
     const env = { [name]: value, KILN_BLOBS: name.startsWith("KILN_S3") ? "s3" : "fs", KILN_S3_BUCKET: "b" };
     expect(() => loadConfig(env)).toThrow(ConfigError);

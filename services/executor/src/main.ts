@@ -1,5 +1,5 @@
 import { openBus } from "@kiln/bus";
-import { ConfigError, createLogger, loadConfig, type Config } from "@kiln/core";
+import { applyHeapGrowth, ConfigError, createLogger, loadConfig, type Config } from "@kiln/core";
 import { startExecutor } from "./start.js";
 
 /**
@@ -13,6 +13,7 @@ try {
   if (e instanceof ConfigError) process.stderr.write(`kiln-executor: bad configuration: ${e.message}\n`);
   process.exit(2);
 }
+applyHeapGrowth(config.heapGrowingPercent);
 const logger = createLogger("kiln-executor", config.logLevel);
 const bus = await openBus(config, "kiln-executor");
 const running = await startExecutor(config.runtime, bus, logger);
