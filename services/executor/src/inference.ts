@@ -15,8 +15,12 @@ import { failedPrecondition } from "./job-failure.js";
 import { runOnnx } from "./onnx-run.js";
 import { outputTable, pickOutput, predictionValues } from "./outputs.js";
 
-/** Rows per model run: big enough to amortize a call, small enough to stream steadily. */
-const BATCH_ROWS = 65_536;
+/**
+ * Rows per model run: big enough to amortize a call and a result message, small enough to
+ * stream steadily. 131,072 (a stored 4 MiB chunk of four float64 columns is one run) made a
+ * million-row linear predict ~20% faster than 65,536, the MLP's ~5%.
+ */
+const BATCH_ROWS = 131_072;
 /**
  * Model runs in flight at once, in the worker pool (at most 4 workers): one at a time used
  * one core, which halved a compute-bound model's speed against onnxruntime on all cores.
