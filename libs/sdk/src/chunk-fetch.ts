@@ -74,15 +74,21 @@ export function fetchChunkFetcher(baseUrl: string): ChunkFetcher {
 /**
  * Maps each item through `load` with up to `depth` loads in flight, yielding results in
  * the source's order: bulk reads overlap transfer, hashing and the caller's decoding.
+ * With `firstDepth` below `depth`, the first loads go that many at a time and the number
+ * doubles with each result, so the first result is not slowed by the ones behind it.
  */
-export async function* prefetchInOrder<T, U>(source: AsyncIterable<T>, load: (item: T) => Promise<U>, depth: number): AsyncGenerator<U> {
+export async function* prefetchInOrder<T, U>(source: AsyncIterable<T>, load: (item: T) => Promise<U>, depth: number, firstDepth = depth): AsyncGenerator<U> {
   const pending: Promise<U>[] = [];
+  let limit = Math.min(firstDepth, depth);
   try {
     for await (const item of source) {
       const p = load(item);
       p.catch(() => {}); // observed when its turn comes
       pending.push(p);
-      if (pending.length >= depth) yield await pending.shift()!;
+      if (pending.length >= limit) {
+        yield await pending.shift()!;
+        limit = Math.min(depth, limit * 2);
+      }
     }
     while (pending.length) yield await pending.shift()!;
   } finally {

@@ -81,7 +81,8 @@ export async function openDownload<R, H>(
     let bytes = 0;
     let finished = false;
     try {
-      for await (const data of prefetchInOrder(responses, load, READ_AHEAD_CHUNKS)) {
+      // The first chunk alone: four at once over one connection all arrived together, ~30 ms into a read.
+      for await (const data of prefetchInOrder(responses, load, READ_AHEAD_CHUNKS, 1)) {
         if (!data) continue;
         bytes += data.length;
         onProgress?.({ bytes, totalBytes });
