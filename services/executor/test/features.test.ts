@@ -52,6 +52,11 @@ describe("matching a table to a model's signature", () => {
     expect(plan.feeds(batch, buffers).X!.data.buffer).not.toBe(data.buffer); // still in use: not handed out again
     buffers.give(first);
     expect(plan.feeds(batch, buffers).X!.data.buffer).toBe(data.buffer);
+    // A model that takes doubles gets them as they are, in a buffer of the same pool.
+    const doubles = planFeatures([{ ...matrixInput, elementType: "float64" }], columns, ["a", "b"]).feeds(batch, buffers).X!;
+    expect(doubles.type).toBe("float64");
+    expect(doubles.data.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect((doubles.data as Float64Array)[0]).toBe(rows / 3);
   });
 
   it("names the missing column, the mistyped column, and a wrong feature count", () => {
