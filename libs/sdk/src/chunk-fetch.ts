@@ -74,26 +74,52 @@ export function fetchChunkFetcher(baseUrl: string): ChunkFetcher {
 /**
  * Maps each item through `load` with up to `depth` loads in flight, yielding results in
  * the source's order: bulk reads overlap transfer, hashing and the caller's decoding.
- * With `firstDepth` below `depth`, the first loads go that many at a time and the number
+ * A finished load is yielded without waiting for the source's next item (waiting held an
+ * executor's finished batches back until its next input chunk had arrived). With
+ * `firstDepth` below `depth`, the first loads go that many at a time and the number
  * doubles with each result, so the first result is not slowed by the ones behind it.
  */
 export async function* prefetchInOrder<T, U>(source: AsyncIterable<T>, load: (item: T) => Promise<U>, depth: number, firstDepth = depth): AsyncGenerator<U> {
+  const items = source[Symbol.asyncIterator]();
   const pending: Promise<U>[] = [];
   let limit = Math.min(firstDepth, depth);
+  let next: Promise<IteratorResult<T>> | undefined; // asked of the source, not yet taken
+  let exhausted = false;
   try {
-    for await (const item of source) {
-      const p = load(item);
-      p.catch(() => {}); // observed when its turn comes
-      pending.push(p);
-      if (pending.length >= limit) {
-        yield await pending.shift()!;
-        limit = Math.min(depth, limit * 2);
+    for (;;) {
+      while (!exhausted && pending.length < limit) {
+        if (!next) {
+          next = items.next();
+          next.catch(() => {}); // observed when taken
+        }
+        if (pending.length > 0 && (await Promise.race([next.then(() => false), settled(pending[0]!)]))) break;
+        const taken = await next;
+        next = undefined;
+        if (taken.done) exhausted = true;
+        else {
+          const p = load(taken.value);
+          p.catch(() => {}); // observed when its turn comes
+          pending.push(p);
+        }
       }
+      const head = pending.shift();
+      if (!head) return;
+      yield await head;
+      limit = Math.min(depth, limit * 2);
     }
-    while (pending.length) yield await pending.shift()!;
   } finally {
     pending.length = 0;
+    // Like for-await on an early exit, close the source; behind an item still on its way, without waiting for it.
+    if (!exhausted && next) void items.return?.()?.catch(() => {});
+    else if (!exhausted) await items.return?.();
   }
+}
+
+function settled(p: Promise<unknown>): Promise<true> {
+  return p.then(
+    () => true,
+    () => true,
+  );
 }
 
 /** Uploads chunks a few at a time (PUT), yielding their references in order; each chunk stored goes to `done` (to be reused). */
