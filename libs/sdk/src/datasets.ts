@@ -121,7 +121,14 @@ export class Datasets {
   async *readChunks(name: string, options: ReadOptions = {}): AsyncGenerator<LentBatches> {
     const { header, chunks, recycle } = await this.openRead(name, options);
     if (header.kind !== DatasetKind.TABLE) throw new TypeError(`${name} is not a table`);
-    for await (const chunk of chunks) yield { batches: decodeChunk(chunk).batches, release: () => recycle(chunk) };
+    for await (const chunk of chunks) {
+      let lent = true; // a second release() of the same chunk must not hand its memory out again
+      const release = () => {
+        if (lent) recycle(chunk);
+        lent = false;
+      };
+      yield { batches: decodeChunk(chunk).batches, release };
+    }
   }
 
   /**
