@@ -2,7 +2,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import { MISS, ModelLoadError, SessionCache } from "./session-cache.js";
-import { copyOf, isShared, type OnnxTensorData, type OnnxTensorMap } from "./tensor-data.js";
+import { copyOf, sharedBufferOf, type OnnxTensorData, type OnnxTensorMap } from "./tensor-data.js";
 import type { WorkerConfig, WorkerReply, WorkerRequest } from "./worker-protocol.js";
 
 const port = parentPort!;
@@ -52,7 +52,7 @@ async function checkLoads(bytes: Uint8Array): Promise<void> {
 async function run(session: InferenceSession, feeds: OnnxTensorMap, outputNames?: string[]) {
   // onnxruntime-node refuses views of shared memory: such a feed is copied here, off the caller's thread.
   const ortFeeds = Object.fromEntries(
-    Object.entries(feeds).map(([name, t]) => [name, new Tensor(t.type, Array.isArray(t.data) || !isShared(t.data) ? t.data : copyOf(t.data), t.dims)]),
+    Object.entries(feeds).map(([name, t]) => [name, new Tensor(t.type, Array.isArray(t.data) || !sharedBufferOf(t.data) ? t.data : copyOf(t.data), t.dims)]),
   );
   const results = outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds);
   const tensors: OnnxTensorMap = {};

@@ -15,9 +15,9 @@ export function copyOf<T extends ArrayBufferView>(array: T): T {
 }
 const TYPED_ARRAY_SLICE = (Object.getPrototypeOf(Uint8Array.prototype) as { slice: (...a: unknown[]) => unknown }).slice;
 
-/** Whether a tensor's data lives in shared memory, which crosses to a worker without a copy. */
-export function isShared(data: OnnxTensorData["data"]): boolean {
-  return !Array.isArray(data) && data.buffer instanceof SharedArrayBuffer;
+/** The shared memory a tensor's data lives in, if it does: such data crosses to a worker without a copy. */
+export function sharedBufferOf(data: OnnxTensorData["data"]): SharedArrayBuffer | undefined {
+  return !Array.isArray(data) && data.buffer instanceof SharedArrayBuffer ? data.buffer : undefined;
 }
 
 /**
@@ -29,7 +29,7 @@ export function packForTransfer(tensors: OnnxTensorMap): { tensors: OnnxTensorMa
   const packed: OnnxTensorMap = {};
   const transfer: ArrayBuffer[] = [];
   for (const [name, t] of Object.entries(tensors)) {
-    if (isShared(t.data)) {
+    if (sharedBufferOf(t.data)) {
       packed[name] = t;
       continue;
     }

@@ -1,4 +1,4 @@
-import type { OnnxTensorMap } from "@kiln/onnx";
+import { sharedBufferOf, type OnnxTensorMap } from "@kiln/onnx";
 
 /**
  * Shared-memory buffers for a job's model inputs, reused from batch to batch. A feed in
@@ -23,8 +23,8 @@ export class FeedBuffers {
   /** Hands back the buffers of feeds taken from here, once the run that read them has settled. */
   give(feeds: OnnxTensorMap): void {
     for (const { data } of Object.values(feeds)) {
-      if (Array.isArray(data) || !(data.buffer instanceof SharedArrayBuffer)) continue;
-      if (this.free.length < this.keep && !this.free.includes(data.buffer)) this.free.push(data.buffer);
+      const buffer = sharedBufferOf(data);
+      if (buffer && this.free.length < this.keep && !this.free.includes(buffer)) this.free.push(buffer);
     }
   }
 
