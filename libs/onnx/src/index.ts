@@ -7,6 +7,7 @@ export * from "./attributes.js";
 export * from "./build.js";
 export * from "./examples.js";
 export * from "./tensor-data.js";
+export * from "./buffer-pool.js";
 export * from "./model-key.js";
 export * from "./pool.js";
 export * from "./check.js";

@@ -68,6 +68,24 @@ describe("OnnxWorkerPool", () => {
     }
   });
 
+  it("copies shared feeds into memory the worker reuses, without one run's rows reaching another's", async () => {
+    const pool = new OnnxWorkerPool({ size: 1, intraOpNumThreads: 1 });
+    try {
+      const model = linearRegressorOnnx([2, 1], 1);
+      const feed = (rows: number, seed: number) => {
+        const data = new Float32Array(new SharedArrayBuffer(rows * 8), 0, rows * 2);
+        for (let i = 0; i < data.length; i++) data[i] = seed + i;
+        return { data, expected: Array.from({ length: rows }, (_, r) => 2 * data[2 * r]! + data[2 * r + 1]! + 1) };
+      };
+      // Big, small, big again, several in flight on the one worker: each run sees its own rows only.
+      const feeds = [feed(1000, 0), feed(3, 5000), feed(1000, -700), feed(10, 9), feed(999, 3)];
+      const outs = await Promise.all(feeds.map(({ data }) => pool.run(model, { X: { type: "float32", dims: [data.length / 2, 2], data } })));
+      outs.forEach((out, i) => expect(Array.from(out.variable.data as Float32Array)).toEqual(feeds[i]!.expected));
+    } finally {
+      await pool.close();
+    }
+  });
+
   it("rejects calls in flight and after close()", async () => {
     const pool = new OnnxWorkerPool();
     const model = linearRegressorOnnx([1], 0);

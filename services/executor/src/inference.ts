@@ -26,6 +26,11 @@ const BATCH_ROWS = 131_072;
  * one core, which halved a compute-bound model's speed against onnxruntime on all cores.
  */
 const RUNS_IN_FLIGHT = Math.max(1, Math.min(4, availableParallelism()));
+/**
+ * Input buffers kept between jobs: one per run in flight and one for the batch being
+ * prepared, for two jobs at once, within 64 MiB (a batch of four features is 2 MiB).
+ */
+const feedBuffers = new FeedBuffers(2 * (RUNS_IN_FLIGHT + 1), 64 * 1024 ** 2);
 /** Result messages stay under NATS's default 1 MiB payload limit. */
 const MAX_RESULT_BYTES = 768 * 1024;
 
@@ -48,8 +53,6 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   const predictions: (number | string)[] = [];
   const output = !scoring && job.outputDataset ? startOutput(ctx) : undefined;
   let rows = 0;
-  // One buffer per run in flight, and one for the batch being prepared.
-  const buffers = new FeedBuffers(RUNS_IN_FLIGHT + 1);
   // Later batches run in the model while batch n's results are published: one publish in flight, in order.
   let emitting: Promise<void> = Promise.resolve();
   const emit = async (table: Table, batchRows: number) => {
@@ -63,12 +66,12 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
       sliceChunks(readInputChunks(deps, x, plan.columns, columns), BATCH_ROWS),
       async ({ batch, release }) => {
         checkStopped(ctx.signal);
-        const feeds = plan.feeds(batch, buffers);
+        const feeds = plan.feeds(batch, feedBuffers);
         release?.(); // the feeds hold copies of the rows: their chunk's memory can take a later chunk
         try {
           return { rows: batch.numRows, outputs: await runOnnx(deps, file, version.sha256, feeds, [outputName]) };
         } finally {
-          buffers.give(feeds);
+          feedBuffers.give(feeds);
         }
       },
       RUNS_IN_FLIGHT,
