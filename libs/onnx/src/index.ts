@@ -8,6 +8,7 @@ export * from "./build.js";
 export * from "./examples.js";
 export * from "./tensor-data.js";
 export * from "./buffer-pool.js";
+export * from "./columns-feed.js";
 export * from "./model-key.js";
 export * from "./pool.js";
 export * from "./check.js";

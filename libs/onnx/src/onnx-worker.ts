@@ -2,6 +2,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import { BufferPool } from "./buffer-pool.js";
+import { isColumnsFeed, matrixFromColumns, type OnnxFeed, type OnnxFeeds } from "./columns-feed.js";
 import { MISS, ModelLoadError, SessionCache } from "./session-cache.js";
 import { sharedBufferOf, type OnnxTensorData, type OnnxTensorMap } from "./tensor-data.js";
 import type { WorkerConfig, WorkerReply, WorkerRequest } from "./worker-protocol.js";
@@ -52,10 +53,15 @@ async function checkLoads(bytes: Uint8Array): Promise<void> {
   await session.release();
 }
 
-async function run(session: InferenceSession, feeds: OnnxTensorMap, outputNames?: string[]) {
+async function run(session: InferenceSession, feeds: OnnxFeeds, outputNames?: string[]) {
   const taken: ArrayBuffer[] = [];
   try {
-    const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, new Tensor(t.type, ownedData(t, taken), t.dims)]));
+    const ortFeeds = Object.fromEntries(
+      Object.entries(feeds).map(([name, feed]) => {
+        const t = ownedData(feed, taken);
+        return [name, new Tensor(t.type, t.data, t.dims)];
+      }),
+    );
     const results = outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds);
     const tensors: OnnxTensorMap = {};
     const transfer: ArrayBuffer[] = [];
@@ -70,13 +76,26 @@ async function run(session: InferenceSession, feeds: OnnxTensorMap, outputNames?
   }
 }
 
-/** onnxruntime-node refuses views of shared memory: such a feed is copied here, off the caller's thread. */
-function ownedData(t: OnnxTensorData, taken: ArrayBuffer[]): OnnxTensorData["data"] {
-  if (Array.isArray(t.data) || !sharedBufferOf(t.data)) return t.data;
-  const source = t.data as Exclude<OnnxTensorData["data"], unknown[]>;
-  const buffer = copies.take(source.byteLength);
-  taken.push(buffer);
-  const copy = new (source.constructor as new (b: ArrayBuffer, offset: number, length: number) => typeof source)(buffer, 0, source.length);
+/**
+ * The feed as onnxruntime-node takes it, in memory of this thread's when it has to be: a
+ * matrix given as columns is laid out here, and a tensor in shared memory (which
+ * onnxruntime-node refuses) is copied here, off the caller's thread.
+ */
+function ownedData(feed: OnnxFeed, taken: ArrayBuffer[]): OnnxTensorData {
+  if (isColumnsFeed(feed)) {
+    const [rows, width] = feed.dims;
+    const Matrix = feed.type === "float32" ? Float32Array : Float64Array;
+    return matrixFromColumns(feed, new Matrix(take(rows * width * Matrix.BYTES_PER_ELEMENT, taken)));
+  }
+  if (Array.isArray(feed.data) || !sharedBufferOf(feed.data)) return feed;
+  const source = feed.data as Exclude<OnnxTensorData["data"], unknown[]>;
+  const copy = new (source.constructor as new (b: ArrayBuffer, offset: number, length: number) => typeof source)(take(source.byteLength, taken), 0, source.length);
   copy.set(source as never);
-  return copy;
+  return { ...feed, data: copy } as OnnxTensorData;
+}
+
+function take(bytes: number, taken: ArrayBuffer[]): ArrayBuffer {
+  const buffer = copies.take(bytes);
+  taken.push(buffer);
+  return buffer;
 }

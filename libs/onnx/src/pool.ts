@@ -1,6 +1,7 @@
 import { OnnxFormatError, OnnxPoolError, OnnxRunError, trimMessage } from "./errors.js";
 import { Lru } from "./lru.js";
 import { onnxModelKey } from "./model-key.js";
+import type { OnnxFeeds } from "./columns-feed.js";
 import { copyOf, packForTransfer, type OnnxTensorMap } from "./tensor-data.js";
 import type { WorkerReply } from "./worker-protocol.js";
 import { WorkerSlot } from "./worker-slot.js";
@@ -53,8 +54,9 @@ export class OnnxWorkerPool {
    * The pool keeps a reference to the bytes (no copy): do not modify them afterwards.
    * Feeds are copied before they cross to the worker, except those whose data is in a
    * SharedArrayBuffer: those cross as they are, so leave them unchanged until the run settles.
+   * That includes a matrix given as columns all in shared memory, which the worker lays out.
    */
-  async run(model: Uint8Array | string, feeds: OnnxTensorMap, outputNames?: string[]): Promise<OnnxTensorMap> {
+  async run(model: Uint8Array | string, feeds: OnnxFeeds, outputNames?: string[]): Promise<OnnxTensorMap> {
     const key = typeof model === "string" ? model : onnxModelKey(model);
     if (typeof model !== "string") this.models.set(key, model);
     const bytes = this.models.get(key);
@@ -75,7 +77,7 @@ export class OnnxWorkerPool {
     await Promise.all(slots.map((s) => s.terminate(new OnnxPoolError("OnnxWorkerPool was closed"))));
   }
 
-  private send(slot: WorkerSlot, key: string, bytes: Uint8Array | undefined, feeds: OnnxTensorMap, outputNames?: string[]) {
+  private send(slot: WorkerSlot, key: string, bytes: Uint8Array | undefined, feeds: OnnxFeeds, outputNames?: string[]) {
     const packed = packForTransfer(feeds);
     const model = bytes && copyOf(bytes); // transferred: the caller's bytes stay usable (a Buffer's slice() would share them)
     if (model) slot.models.set(key, true);

@@ -1,4 +1,5 @@
 import type { Tensor } from "onnxruntime-node";
+import { isColumnsFeed, matrixFromColumns, type OnnxFeeds } from "./columns-feed.js";
 
 export type OnnxTensorType = Tensor.Type;
 
@@ -23,17 +24,19 @@ export function sharedBufferOf(data: OnnxTensorData["data"]): SharedArrayBuffer 
 /**
  * Copies each tensor into a buffer of its own and lists those buffers for transfer: the caller's
  * arrays stay usable, and a view into a large buffer does not drag the whole buffer across.
- * Tensors in shared memory go as they are.
+ * Tensors in shared memory, and matrices given as columns all in shared memory, go as they
+ * are; other matrices given as columns are laid out here.
  */
-export function packForTransfer(tensors: OnnxTensorMap): { tensors: OnnxTensorMap; transfer: ArrayBuffer[] } {
-  const packed: OnnxTensorMap = {};
+export function packForTransfer(feeds: OnnxFeeds): { tensors: OnnxFeeds; transfer: ArrayBuffer[] } {
+  const packed: OnnxFeeds = {};
   const transfer: ArrayBuffer[] = [];
-  for (const [name, t] of Object.entries(tensors)) {
-    if (sharedBufferOf(t.data)) {
-      packed[name] = t;
+  for (const [name, feed] of Object.entries(feeds)) {
+    if (isColumnsFeed(feed) ? feed.columns.every((c) => sharedBufferOf(c)) : sharedBufferOf(feed.data)) {
+      packed[name] = feed;
       continue;
     }
-    const data = Array.isArray(t.data) ? [...t.data] : copyOf(t.data);
+    const t = isColumnsFeed(feed) ? matrixFromColumns(feed) : feed;
+    const data = Array.isArray(t.data) ? [...t.data] : t === feed ? copyOf(t.data) : t.data;
     if (!Array.isArray(data)) transfer.push(data.buffer as ArrayBuffer);
     packed[name] = { type: t.type, dims: [...t.dims], data } as OnnxTensorData;
   }

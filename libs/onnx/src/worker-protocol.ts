@@ -1,3 +1,4 @@
+import type { OnnxFeeds } from "./columns-feed.js";
 import type { OnnxTensorMap } from "./tensor-data.js";
 
 export interface WorkerConfig {
@@ -7,7 +8,7 @@ export interface WorkerConfig {
 
 export type WorkerRequest =
   | { id: number; kind: "check"; bytes: Uint8Array }
-  | { id: number; kind: "run"; key: string; bytes?: Uint8Array; feeds: OnnxTensorMap; outputNames?: string[] };
+  | { id: number; kind: "run"; key: string; bytes?: Uint8Array; feeds: OnnxFeeds; outputNames?: string[] };
 
 /** "miss": a run named a model by key alone and this worker has no session for it. */
 export type WorkerFailure = "format" | "run" | "miss";

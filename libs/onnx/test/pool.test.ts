@@ -86,6 +86,30 @@ describe("OnnxWorkerPool", () => {
     }
   });
 
+  it("lays out a matrix given as columns: in the worker when they are in shared memory, before sending otherwise", async () => {
+    const pool = new OnnxWorkerPool({ size: 1, intraOpNumThreads: 1 });
+    try {
+      const model = linearRegressorOnnx([2, 1], 1);
+      const sharedColumn = (values: number[]) => {
+        const column = new Float64Array(new SharedArrayBuffer(8 * (values.length + 1)), 8, values.length); // at an offset, as a batch slice's values are
+        column.set(values);
+        return column;
+      };
+      const a = sharedColumn([1, 2, 3]);
+      const b = new Int32Array(new SharedArrayBuffer(12));
+      b.set([10, 20, 30]);
+      const feed = { type: "float32" as const, dims: [3, 2] as [number, number], columns: [a, b] };
+      const packed = packForTransfer({ X: feed });
+      expect(packed.tensors.X).toBe(feed); // crosses as it is
+      expect(Array.from((await pool.run(model, { X: feed })).variable.data as Float32Array)).toEqual([13, 25, 37]);
+      const local = { ...feed, dims: [2, 2] as [number, number], columns: [Float64Array.of(1, 2, 9), Int32Array.of(10, 20, 9)] };
+      expect(packForTransfer({ X: local }).tensors.X).toMatchObject({ type: "float32", dims: [2, 2], data: Float32Array.of(1, 10, 2, 20) });
+      expect(Array.from((await pool.run(model, { X: local })).variable.data as Float32Array)).toEqual([13, 25]);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it("rejects calls in flight and after close()", async () => {
     const pool = new OnnxWorkerPool();
     const model = linearRegressorOnnx([1], 0);

@@ -8,11 +8,20 @@ export class BufferRecycler {
   private readonly lent = new WeakSet<ArrayBufferLike>();
   private readonly spare: Uint8Array[] = [];
 
-  constructor(private readonly maxSpare: number) {}
+  /** With `allocate`, a take() that finds no spare buffer large enough gets a new one from it (and lends it). */
+  constructor(
+    private readonly maxSpare: number,
+    private readonly allocate?: (bytes: number) => Uint8Array,
+  ) {}
 
-  /** A buffer handed back earlier, if any. */
-  take(): Uint8Array | undefined {
-    return this.spare.pop();
+  /** A buffer handed back earlier that holds `bytes`, else a new one if this recycler allocates, else nothing. */
+  take(bytes: number): Uint8Array | undefined {
+    const i = this.spare.findIndex((b) => b.byteLength >= bytes);
+    if (i >= 0) return this.spare.splice(i, 1)[0];
+    if (!this.allocate) return undefined;
+    const buffer = this.allocate(bytes);
+    this.lend(buffer);
+    return buffer;
   }
 
   /** Notes a buffer going out, so it may come back. */

@@ -25,6 +25,13 @@ export interface ConnectOptions {
    */
   localChunks?: LocalChunkReader;
   /**
+   * Reads tables' chunks fetched by reference into SharedArrayBuffers, so their batches can
+   * go to worker threads without a copy (the embedded executor's model runs). Meant with
+   * `localChunks`: chunks that come over HTTP are then copied once to be hashed, as
+   * WebCrypto refuses shared memory.
+   */
+  sharedChunkMemory?: boolean;
+  /**
    * Services that do not sit behind `url` (distributed mode without a proxy): each
    * defaults to `url`. Node transport only.
    */
@@ -53,9 +60,10 @@ export class Kiln {
     writeMode: "stream" | "resumable",
     private readonly chunks: ChunkFetcher | undefined,
     services: Partial<Record<"store" | "registry" | "runtime" | "tracking", { transport: Transport; chunks?: ChunkFetcher }>> = {},
+    sharedChunkMemory = false,
   ) {
     const store: Client<typeof StoreService> = createClient(StoreService, services.store?.transport ?? transport);
-    this.datasets = new Datasets(store, project, writeMode, services.store?.chunks ?? chunks);
+    this.datasets = new Datasets(store, project, writeMode, services.store?.chunks ?? chunks, sharedChunkMemory);
     this.models = new Models(createClient(RegistryService, services.registry?.transport ?? transport), project, services.registry?.chunks ?? chunks);
     this.runtime = new Runtime(createClient(RuntimeService, services.runtime?.transport ?? transport), project, this.datasets);
     this.experiments = new Tracking(createClient(TrackingService, services.tracking?.transport ?? transport), project, services.tracking?.chunks ?? chunks);
@@ -80,7 +88,7 @@ export class Kiln {
     const project = options.project ?? "default";
     if (options.transport) {
       const chunks = options.url ? withLocalReads(fetchChunkFetcher(options.url), options.localChunks) : undefined;
-      return new Kiln(options.transport, project, options.writeMode ?? "resumable", chunks);
+      return new Kiln(options.transport, project, options.writeMode ?? "resumable", chunks, {}, options.sharedChunkMemory);
     }
     const env = typeof process !== "undefined" ? process.env : {};
     const baseUrl = options.url ?? env.KILN_URL ?? DEFAULT_URL;
@@ -92,6 +100,6 @@ export class Kiln {
     for (const [service, url] of Object.entries(options.services ?? {}) as ["store" | "registry" | "runtime" | "tracking", string | undefined][]) {
       if (url && url !== baseUrl) services[service] = { transport: grpc(url), chunks: service === "runtime" ? undefined : chunksFrom(url) };
     }
-    return new Kiln(grpc(baseUrl), project, options.writeMode ?? "stream", chunksFrom(baseUrl), services);
+    return new Kiln(grpc(baseUrl), project, options.writeMode ?? "stream", chunksFrom(baseUrl), services, options.sharedChunkMemory);
   }
 }

@@ -6,6 +6,7 @@ import { DatasetKind, StoreService, WriteMode, type DatasetVersion, type ReadDat
 import { call } from "./errors.js";
 import type { ChunkFetcher } from "./chunk-fetch.js";
 import { CHUNK_BYTES, collect, rechunk, slices } from "./byte-sources.js";
+import type { BufferRecycler } from "./buffer-recycler.js";
 import { downloadBuffers, openDownload, type DownloadReader } from "./download-stream.js";
 import { classify, type ClassifiedInput, type DatasetInput, type KindName, type TensorData } from "./inputs.js";
 import { resourceName } from "./names.js";
@@ -68,14 +69,17 @@ const elementTypes: Record<NonNullable<TensorData["dtype"]>, ElementType> = {
 /** `kiln.datasets`: OmegaML's datasets.put / get / list / drop, typed, versioned and streamed. */
 export class Datasets {
   /** Memory released by readChunks callers, for later reads to fetch into. */
-  private readonly released = downloadBuffers();
+  private readonly released: BufferRecycler;
 
   constructor(
     private readonly store: Client<typeof StoreService>,
     private readonly project: string,
     private readonly writeMode: "stream" | "resumable",
     private readonly chunkFetcher?: ChunkFetcher,
-  ) {}
+    sharedChunkMemory = false,
+  ) {
+    this.released = downloadBuffers(sharedChunkMemory);
+  }
 
   private get writer(): WriteTarget {
     return { store: this.store, mode: this.writeMode, fetcher: this.chunkFetcher };

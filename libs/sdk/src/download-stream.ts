@@ -34,9 +34,12 @@ export interface OpenDownload<H> {
 /** Buffers kept for reuse: the chunks fetched ahead plus the one being written. */
 const MAX_SPARE_BUFFERS = READ_AHEAD_CHUNKS + 2;
 
-/** Spare buffers for downloads; one set may serve download after download. */
-export function downloadBuffers(): BufferRecycler {
-  return new BufferRecycler(MAX_SPARE_BUFFERS);
+/**
+ * Spare buffers for downloads; one set may serve download after download. With `shared`,
+ * chunks are fetched into SharedArrayBuffers, which worker threads can read without a copy.
+ */
+export function downloadBuffers(shared = false): BufferRecycler {
+  return new BufferRecycler(MAX_SPARE_BUFFERS, shared ? (bytes) => new Uint8Array(new SharedArrayBuffer(bytes)) : undefined);
 }
 
 /**
@@ -72,7 +75,7 @@ export async function openDownload<R, H>(
       return piece.bytes;
     }
     if (!fetcher) throw new Error("the server sent a chunk reference, but this client has no URL to fetch it from");
-    const into = buffers.take();
+    const into = buffers.take(Number(piece.reference.size));
     const bytes = await fetchVerified(fetcher, piece.reference, into);
     buffers.lend(into && bytes.buffer === into.buffer ? into : bytes); // the whole buffer, when a chunk filled only part of it
     return bytes;

@@ -33,7 +33,7 @@ export async function openFile(path: string, chunkBytes: number): Promise<FileCh
   const { size } = await stat(path); // a missing file fails here, before any call
   const buffers = new BufferRecycler(MAX_SPARE_BUFFERS);
   const take = () => {
-    const buffer = buffers.take() ?? Buffer.allocUnsafeSlow(chunkBytes); // its own memory, not a slice of Node's pool
+    const buffer = buffers.take(chunkBytes) ?? Buffer.allocUnsafeSlow(chunkBytes); // its own memory, not a slice of Node's pool
     buffers.lend(buffer);
     return buffer;
   };

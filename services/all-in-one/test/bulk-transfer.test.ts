@@ -107,6 +107,32 @@ describe("bulk transfers move chunks by reference over plain HTTP", () => {
     expect(held!.ids.every((id, i) => id === held!.copy[i])).toBe(true); // the third read did not overwrite it
   });
 
+  it("with sharedChunkMemory, reads chunks into shared memory (hashed from a copy: WebCrypto refuses it) and reuses what is released", async () => {
+    const shared = await Kiln.connect({ url, sharedChunkMemory: true });
+    try {
+      const memories = new Set<ArrayBufferLike>();
+      for (let read = 0; read < 2; read++) {
+        let next = 0;
+        for await (const { batches, release } of shared.datasets.readChunks("big")) {
+          const memory = batches[0]!.getChild("id")!.data[0]!.values.buffer;
+          expect(memory).toBeInstanceOf(SharedArrayBuffer);
+          memories.add(memory);
+          for (const batch of batches) {
+            const ids = batch.getChild("id")!.toArray() as Int32Array;
+            const y = batch.getChild("y")!.toArray() as Float64Array;
+            for (let i = 0; i < ids.length; i++, next++) if (ids[i] !== next || y[i] !== next / 7) throw new Error(`row ${next} read back as id ${ids[i]}, y ${y[i]}`);
+          }
+          release();
+        }
+        expect(next).toBe(300_000);
+      }
+      const chunks = (await references({})).refs.length;
+      expect(memories.size).toBeLessThan(2 * chunks); // the second read landed in memory the first released
+    } finally {
+      shared.close();
+    }
+  });
+
   it("a browser-style client (fetch over HTTP/1.1 beside a Connect transport) reads the same", async () => {
     const web = await Kiln.connect({ transport: createConnectTransport({ baseUrl: url, httpVersion: "1.1" }), url });
     const back = (await web.datasets.get("big", { columns: [] })) as Table;

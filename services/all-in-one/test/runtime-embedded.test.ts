@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Table } from "apache-arrow";
+import { tableFromArrays, type Table } from "apache-arrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx } from "@kiln/onnx";
@@ -68,6 +68,30 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
 
     const score = (await (await kiln.runtime.model(model).score("blobs-x", "blobs-y")).get()) as Record<string, number>;
     expect(score.accuracy).toBeCloseTo(agree / 400, 10);
+  });
+
+  it("predicts every row of a many-chunk table as the model does locally (chunks in shared memory, each split across model runs)", async () => {
+    // ~210,000 rows (20 bytes each) a 4 MiB chunk: each is split in two model runs, whose columns the ONNX workers read from the chunk's memory.
+    const n = 400_000;
+    const columns = {
+      a: Float64Array.from({ length: n }, (_, i) => Math.sin(i) * 3),
+      b: Int32Array.from({ length: n }, (_, i) => (i % 1000) - 500),
+      c: Float64Array.from({ length: n }, (_, i) => i / n),
+    };
+    await kiln.datasets.put("wide-rows", tableFromArrays(columns));
+    const coef = [1.5, 0.01, -2];
+    const model = unique("linear");
+    await kiln.models.put(model, linearRegressorOnnx(coef, 0.25));
+    const job = await kiln.runtime.model(model).predict("wide-rows");
+    let row = 0;
+    for await (const chunk of job.results()) {
+      const values = chunk.getChild("prediction")!.toArray() as Float32Array;
+      for (let i = 0; i < values.length; i++, row++) {
+        const expected = Math.fround(columns.a[row]!) * coef[0]! + columns.b[row]! * coef[1]! + Math.fround(columns.c[row]!) * coef[2]! + 0.25;
+        if (Math.abs(values[i]! - expected) > 1e-5 * (1 + Math.abs(expected))) throw new Error(`row ${row}: predicted ${values[i]}, expected ${expected}`);
+      }
+    }
+    expect(row).toBe(n);
   });
 
   it("takes local data (sent as a temporary dataset, dropped after the job) and writes results to an output dataset", async () => {

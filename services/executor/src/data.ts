@@ -35,10 +35,10 @@ function readOptions(input: JobInput, columns: string[], all?: ColumnInfo[]): Re
   return { version: Number(input.version), columns: everything ? undefined : columns, filter: input.filter || undefined };
 }
 
-/** A slice of a chunk's rows; the chunk's last slice carries its release. */
+/** A slice of a chunk's rows; the chunk's memory is released once every one of its slices has called `release`. */
 export interface Slice {
   batch: RecordBatch;
-  release?: () => void;
+  release: () => void;
 }
 
 /** Splits chunks' batches into slices of at most `rows` rows, so results stream in steady pieces. */
@@ -46,7 +46,17 @@ export async function* sliceChunks(chunks: AsyncIterable<LentBatches>, rows: num
   for await (const { batches, release } of chunks) {
     const slices = batches.flatMap((batch) => sliceBatch(batch, rows));
     if (slices.length === 0) release();
-    for (let i = 0; i < slices.length; i++) yield { batch: slices[i]!, release: i === slices.length - 1 ? release : undefined };
+    let held = slices.length;
+    for (const batch of slices) {
+      let holding = true; // a slice releases once, however often it is called
+      yield {
+        batch,
+        release: () => {
+          if (holding && --held === 0) release();
+          holding = false;
+        },
+      };
+    }
   }
 }
 

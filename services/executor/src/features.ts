@@ -1,5 +1,5 @@
-import type { RecordBatch } from "apache-arrow";
-import type { OnnxTensorData, OnnxTensorMap } from "@kiln/onnx";
+import { DataType, Precision, type RecordBatch, type Vector } from "apache-arrow";
+import { matrixFromColumns, sharedBufferOf, type ColumnsFeed, type NumericColumn, type OnnxFeed, type OnnxFeeds, type OnnxTensorData } from "@kiln/onnx";
 import type { TensorSignature } from "@kiln/sdk";
 import type { FeedBuffers } from "./feed-buffers.js";
 import { failedPrecondition } from "./job-failure.js";
@@ -14,8 +14,12 @@ export interface ColumnInfo {
 export interface FeaturePlan {
   /** The columns to read, in order. */
   columns: string[];
-  /** A batch's inputs; a matrix input is built in a buffer from `buffers` when given. */
-  feeds(batch: RecordBatch, buffers?: FeedBuffers): OnnxTensorMap;
+  /**
+   * A batch's inputs; a matrix input is built in a buffer from `buffers` when given, or left
+   * to the ONNX worker as columns when they all sit in shared memory (the feeds then read
+   * the batch's memory until the run settles).
+   */
+  feeds(batch: RecordBatch, buffers?: FeedBuffers): OnnxFeeds;
 }
 
 const NUMERIC = /^(Float|Int|Uint|Bool|Decimal)/i;
@@ -61,19 +65,23 @@ function numericColumn(byName: Map<string, ColumnInfo>, name: string): void {
 }
 
 /** Columns side by side as a row-major [rows, columns] float matrix; nulls become NaN. */
-function matrixFeed(batch: RecordBatch, columns: string[], type: "float32" | "float64", buffers?: FeedBuffers): OnnxTensorData {
+function matrixFeed(batch: RecordBatch, columns: string[], type: "float32" | "float64", buffers?: FeedBuffers): OnnxFeed {
   const rows = batch.numRows;
-  const length = rows * columns.length;
+  const width = columns.length;
+  const vectors = columns.map((name) => batch.getChild(name)!);
+  const typed = vectors.map(numericValues);
+  if (typed.every((c) => c !== undefined)) {
+    const feed: ColumnsFeed = { type, dims: [rows, width], columns: typed };
+    if (typed.every((c) => sharedBufferOf(c))) return feed;
+    return matrixFromColumns(feed, type === "float32" ? buffers?.float32(rows * width) : buffers?.float64(rows * width));
+  }
+  const length = rows * width;
   const data = type === "float32" ? (buffers?.float32(length) ?? new Float32Array(length)) : (buffers?.float64(length) ?? new Float64Array(length));
-  columns.forEach((name, j) => {
-    const vector = batch.getChild(name)!;
-    const width = columns.length;
-    const values = vector.nullCount === 0 && String(vector.type) !== "Bool" ? (vector.toArray() as ArrayLike<number | bigint>) : undefined;
-    if (values && ArrayBuffer.isView(values)) {
-      // Typed-array access: far faster than get(i) on a million rows; doubles into floats, the common case, faster still.
-      if (values instanceof Float64Array && data instanceof Float32Array) doublesIntoFloats(values, rows, data, j, width);
-      else if (typeof values[0] === "bigint") for (let i = 0; i < rows; i++) data[i * width + j] = Number(values[i]);
-      else for (let i = 0; i < rows; i++) data[i * width + j] = values[i] as number;
+  vectors.forEach((vector, j) => {
+    // 64-bit integers in their typed array: far faster than get(i) on a million rows.
+    const values = typed[j] ?? (vector.nullCount === 0 && DataType.isInt(vector.type) ? (vector.toArray() as ArrayLike<number | bigint>) : undefined);
+    if (values) {
+      for (let i = 0; i < rows; i++) data[i * width + j] = Number(values[i]);
       return;
     }
     for (let i = 0; i < rows; i++) {
@@ -81,12 +89,14 @@ function matrixFeed(batch: RecordBatch, columns: string[], type: "float32" | "fl
       data[i * width + j] = v === null ? NaN : Number(v);
     }
   });
-  return { type, dims: [rows, columns.length], data } as OnnxTensorData;
+  return { type, dims: [rows, width], data } as OnnxTensorData;
 }
 
-/** The first `rows` values into column `column` of a row-major matrix `width` wide, with one array type each side. */
-function doublesIntoFloats(from: Float64Array, rows: number, into: Float32Array, column: number, width: number): void {
-  for (let i = 0, at = column; i < rows; i++, at += width) into[at] = from[i]!;
+/** A column's values as a typed array of numbers: floats of 32 or 64 bits and integers up to 32, without nulls. */
+function numericValues(vector: Vector): NumericColumn | undefined {
+  const type = vector.type as DataType;
+  const plain = (DataType.isFloat(type) && type.precision !== Precision.HALF) || (DataType.isInt(type) && type.bitWidth <= 32);
+  return plain && vector.nullCount === 0 ? (vector.toArray() as NumericColumn) : undefined;
 }
 
 function columnFeed(batch: RecordBatch, input: TensorSignature): OnnxTensorData {

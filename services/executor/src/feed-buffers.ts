@@ -1,4 +1,4 @@
-import { BufferPool, sharedBufferOf, type OnnxTensorMap } from "@kiln/onnx";
+import { BufferPool, isColumnsFeed, sharedBufferOf, type OnnxFeeds } from "@kiln/onnx";
 
 /**
  * Shared-memory buffers for model inputs, reused from batch to batch and job to job. A feed
@@ -23,9 +23,9 @@ export class FeedBuffers {
   }
 
   /** Hands back the buffers of feeds taken from here, once the run that read them has settled. */
-  give(feeds: OnnxTensorMap): void {
-    for (const { data } of Object.values(feeds)) {
-      const buffer = sharedBufferOf(data);
+  give(feeds: OnnxFeeds): void {
+    for (const feed of Object.values(feeds)) {
+      const buffer = isColumnsFeed(feed) ? undefined : sharedBufferOf(feed.data); // columns are the caller's memory, not ours
       if (buffer) this.pool.give(buffer);
     }
   }

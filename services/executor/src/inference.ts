@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { RecordBatch, Table } from "apache-arrow";
 import { tableToIpc } from "@kiln/data";
+import { isColumnsFeed } from "@kiln/onnx";
 import { accuracyScore, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
 import { ResourceRefSchema } from "@kiln/proto/kiln/common/v1/resource_pb";
 import { JobKind, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
@@ -67,11 +68,14 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
       async ({ batch, release }) => {
         checkStopped(ctx.signal);
         const feeds = plan.feeds(batch, feedBuffers);
-        release?.(); // the feeds hold copies of the rows: their chunk's memory can take a later chunk
+        // Feeds that copied the rows free the chunk's memory for a later chunk now; columns the worker reads, once it has.
+        const readsBatch = Object.values(feeds).some(isColumnsFeed);
+        if (!readsBatch) release();
         try {
           return { rows: batch.numRows, outputs: await runOnnx(deps, file, version.sha256, feeds, [outputName]) };
         } finally {
           feedBuffers.give(feeds);
+          if (readsBatch) release();
         }
       },
       RUNS_IN_FLIGHT,

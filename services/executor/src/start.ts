@@ -38,9 +38,10 @@ export async function startExecutor(
 ): Promise<RunningExecutor> {
   const id = config.executor.id || `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, "-");
   checkId(id, "executor");
+  // Chunks read in place land in shared memory, so model runs lay out their columns in the ONNX workers.
   const kiln = await Kiln.connect(
     inProcess
-      ? { transport: inProcess.transport, url: config.url, localChunks: localChunkReader(inProcess.blobs), writeMode: "stream" }
+      ? { transport: inProcess.transport, url: config.url, localChunks: localChunkReader(inProcess.blobs), sharedChunkMemory: true, writeMode: "stream" }
       : { url: config.url, services: { store: config.storeUrl, registry: config.registryUrl, runtime: config.schedulerUrl } },
   );
   const grpc = (baseUrl: string) => createGrpcTransport({ baseUrl, readMaxBytes: 256 * 1024 ** 2, writeMaxBytes: 256 * 1024 ** 2 });

@@ -2,7 +2,7 @@ import { tableFromArrays, vectorFromArray } from "apache-arrow";
 import { describe, expect, it } from "vitest";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { TensorSignature } from "@kiln/sdk";
-import { sliceChunks } from "../src/data.js";
+import { sliceChunks, type Slice } from "../src/data.js";
 import { FeedBuffers } from "../src/feed-buffers.js";
 import { planFeatures } from "../src/features.js";
 import { JobFailure } from "../src/job-failure.js";
@@ -59,6 +59,27 @@ describe("matching a table to a model's signature", () => {
     expect((doubles.data as Float64Array)[0]).toBe(rows / 3);
   });
 
+  it("leaves a matrix to the ONNX worker as columns when they all sit in shared memory, and builds it otherwise", () => {
+    const plan = planFeatures([matrixInput], columns, ["a", "b"]);
+    const rows = 4;
+    const shared = <T extends Float64Array | Int32Array | BigInt64Array>(Array: new (b: SharedArrayBuffer) => T, values: number[]): T => {
+      const array = new Array(new SharedArrayBuffer(values.length * 8));
+      values.forEach((v, i) => (array[i] = (typeof array[0] === "bigint" ? BigInt(v) : v) as never));
+      return array;
+    };
+    const inShared = (b: Float64Array | Int32Array | BigInt64Array) =>
+      tableFromArrays({ a: shared(Float64Array, [0.5, 1.5, 2.5, 3.5]), b }).batches[0]!.slice(1, rows); // a slice: views at an offset
+    const asColumns = plan.feeds(inShared(shared(Int32Array, [10, 20, 30, 40]))).X!;
+    expect(asColumns).toMatchObject({ type: "float32", dims: [3, 2] });
+    expect("columns" in asColumns && asColumns.columns.map((c) => [c.buffer instanceof SharedArrayBuffer, Array.from(c)])).toEqual([
+      [true, [1.5, 2.5, 3.5]],
+      [true, [20, 30, 40]],
+    ]);
+    // 64-bit integers need converting one by one: built here, in a feed buffer.
+    const built = plan.feeds(inShared(shared(BigInt64Array, [10, 20, 30, 40])), new FeedBuffers(1)).X!;
+    expect("data" in built && Array.from(built.data as Float32Array)).toEqual([1.5, 20, 2.5, 30, 3.5, 40]);
+  });
+
   it("names the missing column, the mistyped column, and a wrong feature count", () => {
     expect(failure(() => planFeatures([matrixInput], columns, ["a", "zip"]))).toMatchObject({ code: "FAILED_PRECONDITION", reason: "COLUMN_MISSING", message: expect.stringContaining('"zip"') });
     expect(failure(() => planFeatures([matrixInput], columns, ["a", "city"]))).toMatchObject({ reason: "COLUMN_TYPE", message: expect.stringContaining('"city"') });
@@ -91,10 +112,13 @@ describe("FeedBuffers and sliceChunks", () => {
     expect(small.buffer).toBe(big.buffer); // the one kept
     expect(buffers.float32(1).buffer).not.toBe(other.buffer); // the second was let go
     buffers.give({ X: { type: "float32", dims: [2], data: Float32Array.of(1, 2) } }); // not shared memory: ignored
+    const column = new Float64Array(new SharedArrayBuffer(800));
+    buffers.give({ X: { type: "float32", dims: [100, 1], columns: [column] } }); // the caller's columns, not a feed buffer: ignored
+    expect(buffers.float64(100).buffer).not.toBe(column.buffer);
     expect(buffers.float32(2).buffer).toBeInstanceOf(SharedArrayBuffer);
   });
 
-  it("slices chunks into batches of at most n rows, releasing a chunk with its last slice (or at once when it has no rows)", async () => {
+  it("slices chunks into batches of at most n rows, releasing a chunk once all its slices are, in any order (an empty one at once)", async () => {
     const released: string[] = [];
     const table = (n: number) => tableFromArrays({ a: Float64Array.from({ length: n }, (_, i) => i) });
     async function* chunks() {
@@ -102,13 +126,18 @@ describe("FeedBuffers and sliceChunks", () => {
       yield { batches: table(0).batches, release: () => released.push("empty") };
       yield { batches: table(3).batches, release: () => released.push("last") };
     }
-    const seen: [number, string | undefined][] = [];
-    for await (const { batch, release } of sliceChunks(chunks(), 3)) {
-      seen.push([batch.numRows, release ? [...released, "now"].join() : undefined]);
-      release?.();
-    }
-    expect(seen).toEqual([[3, undefined], [2, undefined], [2, "now"], [3, "first,empty,now"]]);
-    expect(released).toEqual(["first", "empty", "last"]);
+    const slices: Slice[] = [];
+    for await (const slice of sliceChunks(chunks(), 3)) slices.push(slice);
+    expect(slices.map((s) => s.batch.numRows)).toEqual([3, 2, 2, 3]);
+    expect(released).toEqual(["empty"]);
+    slices[2]!.release();
+    slices[2]!.release(); // counts once
+    slices[1]!.release();
+    expect(released).toEqual(["empty"]); // the first slice still reads the first chunk
+    slices[0]!.release();
+    expect(released).toEqual(["empty", "first"]);
+    slices[3]!.release();
+    expect(released).toEqual(["empty", "first", "last"]);
   });
 });
 
