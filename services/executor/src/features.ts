@@ -1,4 +1,4 @@
-import { DataType, Precision, type RecordBatch, type Vector } from "apache-arrow";
+import { DataType, Precision, type Decimal, type RecordBatch, type Vector } from "apache-arrow";
 import { matrixFromColumns, sharedBufferOf, type ColumnsFeed, type NumericColumn, type OnnxFeed, type OnnxFeeds, type OnnxTensorData } from "@kiln/onnx";
 import type { TensorSignature } from "@kiln/sdk";
 import type { FeedBuffers } from "./feed-buffers.js";
@@ -84,9 +84,10 @@ function matrixFeed(batch: RecordBatch, columns: string[], type: "float32" | "fl
       for (let i = 0; i < rows; i++) data[i * width + j] = Number(values[i]);
       return;
     }
+    const unit = DataType.isDecimal(vector.type) ? 10 ** (vector.type as Decimal).scale : 1; // decimals come back unscaled
     for (let i = 0; i < rows; i++) {
       const v = vector.get(i);
-      data[i * width + j] = v === null ? NaN : Number(v);
+      data[i * width + j] = v === null ? NaN : Number(v) / unit;
     }
   });
   return { type, dims: [rows, width], data } as OnnxTensorData;

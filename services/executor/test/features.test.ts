@@ -1,4 +1,4 @@
-import { tableFromArrays, vectorFromArray } from "apache-arrow";
+import { Decimal, Float16, makeData, makeVector, Table, tableFromArrays, vectorFromArray } from "apache-arrow";
 import { describe, expect, it } from "vitest";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { TensorSignature } from "@kiln/sdk";
@@ -78,6 +78,14 @@ describe("matching a table to a model's signature", () => {
     // 64-bit integers need converting one by one: built here, in a feed buffer.
     const built = plan.feeds(inShared(shared(BigInt64Array, [10, 20, 30, 40])), new FeedBuffers(1)).X!;
     expect("data" in built && Array.from(built.data as Float32Array)).toEqual([1.5, 20, 2.5, 30, 3.5, 40]);
+  });
+
+  it("reads half floats and decimals as their values, not their stored words", () => {
+    const half = vectorFromArray([1.5, -2.25], new Float16());
+    const decimal = makeVector(makeData({ type: new Decimal(2, 10, 128), length: 2, data: Uint32Array.of(150, 0, 0, 0, 7, 0, 0, 0) }));
+    const plan = planFeatures([matrixInput], [{ name: "h", type: "Float16" }, { name: "d", type: "Decimal" }], ["h", "d"]);
+    const feed = plan.feeds(new Table({ h: half, d: decimal }).batches[0]!).X!;
+    expect("data" in feed && Array.from(feed.data as Float32Array)).toEqual([1.5, 1.5, -2.25, Math.fround(0.07)]);
   });
 
   it("names the missing column, the mistyped column, and a wrong feature count", () => {
