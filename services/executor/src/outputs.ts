@@ -49,7 +49,7 @@ export function outputTable(kind: JobKind, tensor: OnnxTensorData, classes?: (st
 function column(data: OnnxTensorData["data"], rows: number, width: number, j: number): Vector {
   if (Array.isArray(data)) return vectorFromArray(Array.from({ length: rows }, (_, i) => String(data[i * width + j])));
   const typed = data as Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
-  if (width === 1) return makeVector(typed.slice(0, rows) as Float32Array);
+  if (width === 1) return makeVector((typed.length === rows ? typed : typed.slice(0, rows)) as Float32Array); // the run's output is ours to keep
   const Type = typed.constructor as new (n: number) => typeof typed;
   const out = new Type(rows);
   for (let i = 0; i < rows; i++) out[i] = typed[i * width + j]!;
