@@ -71,8 +71,12 @@ export async function* readJobResults(s: Scheduler, name: string): AsyncGenerato
     }
   } finally {
     changes.close();
-    await sub.stop().catch(() => {});
-    await s.bus.deleteConsumer(RESULTS_STREAM_NAME, durable).catch(() => {});
+    // Not awaited: the reader's stream ends at once instead of after the bus's round trips (10–40 ms on JetStream).
+    void sub
+      .stop()
+      .catch(() => {})
+      .then(() => s.bus.deleteConsumer(RESULTS_STREAM_NAME, durable))
+      .catch(() => {});
   }
 }
 
