@@ -3,6 +3,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import { BufferPool } from "./buffer-pool.js";
 import { isColumnsFeed, matrixFromColumns, type OnnxFeed, type OnnxFeeds } from "./columns-feed.js";
+import { commonRows, joinRows, keepsRows, sliceRows } from "./row-pieces.js";
 import { MISS, ModelLoadError, SessionCache } from "./session-cache.js";
 import { sharedBufferOf, type OnnxTensorData, type OnnxTensorMap } from "./tensor-data.js";
 import type { WorkerConfig, WorkerReply, WorkerRequest } from "./worker-protocol.js";
@@ -56,24 +57,41 @@ async function checkLoads(bytes: Uint8Array): Promise<void> {
 async function run(session: InferenceSession, feeds: OnnxFeeds, outputNames?: string[]) {
   const taken: ArrayBuffer[] = [];
   try {
-    const ortFeeds = Object.fromEntries(
-      Object.entries(feeds).map(([name, feed]) => {
-        const t = ownedData(feed, taken);
-        return [name, new Tensor(t.type, t.data, t.dims)];
-      }),
-    );
-    const results = outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds);
-    const tensors: OnnxTensorMap = {};
-    const transfer: ArrayBuffer[] = [];
-    for (const [name, t] of Object.entries(results)) {
-      const data = t.data as OnnxTensorData["data"];
-      if (!Array.isArray(data)) transfer.push(data.buffer as ArrayBuffer);
-      tensors[name] = { type: t.type, dims: [...t.dims], data } as OnnxTensorData;
-    }
+    const owned: OnnxTensorMap = Object.fromEntries(Object.entries(feeds).map(([name, feed]) => [name, ownedData(feed, taken)]));
+    const tensors = await runInRowPieces(session, owned, outputNames);
+    const transfer = Object.values(tensors).flatMap((t) => (Array.isArray(t.data) ? [] : [t.data.buffer as ArrayBuffer]));
     return { tensors, transfer };
   } finally {
     for (const buffer of taken) copies.give(buffer);
   }
+}
+
+/**
+ * With `rowsPerRun`, feeds of more rows run a piece of rows at a time and the outputs are
+ * joined: a 64-64 MLP ran 1.7-2x faster per row in pieces of 8,192 rows than in one run of
+ * 131,072, whose intermediate tensors (32 MiB each) spill out of the CPU's caches. A model
+ * whose outputs do not keep one row per input row runs on all the rows at once.
+ */
+async function runInRowPieces(session: InferenceSession, feeds: OnnxTensorMap, outputNames?: string[]): Promise<OnnxTensorMap> {
+  const rows = commonRows(feeds);
+  const perRun = config.rowsPerRun;
+  if (!perRun || rows === undefined || rows <= perRun) return runOnce(session, feeds, outputNames);
+  const pieces: OnnxTensorMap[] = [];
+  for (let at = 0; at < rows; at += perRun) {
+    const to = Math.min(rows, at + perRun);
+    const outputs = await runOnce(session, sliceRows(feeds, at, to), outputNames);
+    if (!keepsRows(outputs, to - at)) return runOnce(session, feeds, outputNames);
+    pieces.push(outputs);
+  }
+  return joinRows(pieces) ?? runOnce(session, feeds, outputNames);
+}
+
+async function runOnce(session: InferenceSession, feeds: OnnxTensorMap, outputNames?: string[]): Promise<OnnxTensorMap> {
+  const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, new Tensor(t.type, t.data, t.dims)]));
+  const results = outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds);
+  const tensors: OnnxTensorMap = {};
+  for (const [name, t] of Object.entries(results)) tensors[name] = { type: t.type, dims: [...t.dims], data: t.data } as OnnxTensorData;
+  return tensors;
 }
 
 /**

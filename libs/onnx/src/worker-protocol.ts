@@ -4,6 +4,7 @@ import type { OnnxTensorMap } from "./tensor-data.js";
 export interface WorkerConfig {
   cacheSize: number;
   intraOpNumThreads?: number;
+  rowsPerRun?: number;
 }
 
 export type WorkerRequest =

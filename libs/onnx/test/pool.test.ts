@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { linearRegressorOnnx, OnnxPoolError, OnnxWorkerPool } from "../src/index.js";
+import { attr, binaryClassifierOnnx, linearRegressorOnnx, OnnxGraphBuilder, OnnxPoolError, OnnxWorkerPool } from "../src/index.js";
 import { packForTransfer } from "../src/tensor-data.js";
 import { dot, expectRelativelyClose, randomRows } from "./helpers.js";
 
@@ -108,6 +108,62 @@ describe("OnnxWorkerPool", () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it("with rowsPerRun, runs many rows in pieces and joins the outputs as one run gives them", async () => {
+    const pieces = new OnnxWorkerPool({ size: 1, intraOpNumThreads: 1, rowsPerRun: 4 });
+    const whole = new OnnxWorkerPool({ size: 1, intraOpNumThreads: 1 });
+    try {
+      const { rows, data } = randomRows(7, 10, 2);
+      const X = { type: "float32" as const, dims: [10, 2], data };
+      const linear = await pieces.run(linearRegressorOnnx([3, -1], 0.5), { X });
+      expect(linear.variable!.dims).toEqual([10, 1]);
+      rows.forEach((row, r) => expectRelativelyClose(linear.variable!.data[r] as number, dot(row, [3, -1]) + 0.5));
+
+      // Strings and probabilities, from columns in shared memory laid out in the worker.
+      const classifier = binaryClassifierOnnx([1, -2], 0.1, ["no", "yes"]);
+      const columns = [0, 1].map((j) => {
+        const column = new Float64Array(new SharedArrayBuffer(8 * 10));
+        column.set(rows.map((row) => row[j]!));
+        return column;
+      });
+      const fromColumns = await pieces.run(classifier, { X: { type: "float32", dims: [10, 2], columns } });
+      const expected = await whole.run(classifier, { X });
+      expect(fromColumns.label).toEqual(expected.label);
+      expect(fromColumns.probabilities!.dims).toEqual([10, 2]);
+      expect(Array.from(fromColumns.probabilities!.data as Float32Array)).toEqual(Array.from(expected.probabilities!.data as Float32Array));
+      expect(new Set(expected.label!.data as string[]).size).toBe(2); // both labels occur, so the order of the pieces shows
+
+      // Pieces are what the model sees: a model that mixes rows (each row less the mean of the rows it is given) shows them.
+      const centered = new OnnxGraphBuilder({ opset: 17 })
+        .input("X", "float32", ["N", 2])
+        .node("ReduceMean", ["X"], ["mean"], { axes: attr.ints([0]), keepdims: attr.int(1) })
+        .node("Sub", ["X", "mean"], ["centered"])
+        .output("centered", "float32", ["N", 2])
+        .toBytes();
+      const seen = (await pieces.run(centered, { X })).centered!.data as Float32Array;
+      const pieceMean = (from: number, to: number) => rows.slice(from, to).reduce((sum, row) => sum + row[0]!, 0) / (to - from);
+      expectRelativelyClose(seen[0]!, rows[0]![0]! - pieceMean(0, 4), 1e-4);
+      expectRelativelyClose(seen[2 * 9]!, rows[9]![0]! - pieceMean(8, 10), 1e-4);
+
+      // Outputs without a row per input row: the model runs on all rows at once.
+      const columnSums = new OnnxGraphBuilder({ opset: 17 })
+        .input("X", "float32", ["N", 2])
+        .initializer("axes", BigInt64Array.of(0n), [1])
+        .node("ReduceSum", ["X", "axes"], ["total"], { keepdims: attr.int(0) })
+        .output("total", "float32", [2])
+        .toBytes();
+      const total = await pieces.run(columnSums, { X });
+      expect(total.total!.dims).toEqual([2]);
+      [0, 1].forEach((j) => expectRelativelyClose(total.total!.data[j] as number, rows.reduce((sum, row) => sum + row[j]!, 0)));
+    } finally {
+      await Promise.all([pieces.close(), whole.close()]);
+    }
+  });
+
+  it("rejects a rowsPerRun that is not a positive integer", () => {
+    expect(() => new OnnxWorkerPool({ rowsPerRun: 0 })).toThrow(RangeError);
+    expect(() => new OnnxWorkerPool({ rowsPerRun: 2.5 })).toThrow(RangeError);
   });
 
   it("rejects calls in flight and after close()", async () => {

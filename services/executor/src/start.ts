@@ -13,6 +13,14 @@ import { Executor } from "./executor.js";
 import { localChunkReader, type LocalBlobs } from "./local-chunks.js";
 import { ModelCache } from "./model-cache.js";
 
+/**
+ * Rows per onnxruntime call within a model run (see OnnxWorkerPoolOptions.rowsPerRun): a
+ * million-row predict through a 64-64 MLP took 0.17-0.19 s in pieces of 8,192 rows against
+ * 0.25-0.30 s in runs of 131,072 (4,096 and 16,384 were no better); linear and forest
+ * models were unchanged.
+ */
+const ROWS_PER_ONNX_RUN = 8192;
+
 /** Embedded mode: the services in this process, reached without the network. */
 export interface InProcessServices {
   /** The scheduler's executor calls. */
@@ -45,7 +53,7 @@ export async function startExecutor(
       : { url: config.url, services: { store: config.storeUrl, registry: config.registryUrl, runtime: config.schedulerUrl } },
   );
   const grpc = (baseUrl: string) => createGrpcTransport({ baseUrl, readMaxBytes: 256 * 1024 ** 2, writeMaxBytes: 256 * 1024 ** 2 });
-  const onnx = new OnnxWorkerPool({ size: Math.max(1, Math.min(config.executor.slots, 4)), intraOpNumThreads: 1 });
+  const onnx = new OnnxWorkerPool({ size: Math.max(1, Math.min(config.executor.slots, 4)), intraOpNumThreads: 1, rowsPerRun: ROWS_PER_ONNX_RUN });
   const deps: ExecutorDeps = {
     name: `executors/${id}`,
     labels: config.executor.labels,
