@@ -110,7 +110,7 @@ describe("OnnxWorkerPool", () => {
     }
   });
 
-  it("with rowsPerRun, runs many rows in pieces and joins the outputs as one run gives them", async () => {
+  it("with rowsPerRun, runs many rows in pieces and joins the outputs as one run gives them, or runs them whole for models that need it", async () => {
     const pieces = new OnnxWorkerPool({ size: 1, intraOpNumThreads: 1, rowsPerRun: 4 });
     const whole = new OnnxWorkerPool({ size: 1, intraOpNumThreads: 1 });
     try {
@@ -156,6 +156,16 @@ describe("OnnxWorkerPool", () => {
       const total = await pieces.run(columnSums, { X });
       expect(total.total!.dims).toEqual([2]);
       [0, 1].forEach((j) => expectRelativelyClose(total.total!.data[j] as number, rows.reduce((sum, row) => sum + row[j]!, 0)));
+
+      // A model made for exactly ten rows refuses a piece of four: it runs on all ten.
+      const fixed = new OnnxGraphBuilder({ opset: 17 })
+        .input("X", "float32", [10, 2])
+        .node("Neg", ["X"], ["negated"])
+        .output("negated", "float32", [10, 2])
+        .toBytes();
+      const negated = await pieces.run(fixed, { X });
+      expect(Array.from(negated.negated!.data as Float32Array)).toEqual(Array.from(data, (v) => -v));
+      await expect(pieces.run(fixed, { X: { type: "float32", dims: [5, 2], data: data.subarray(0, 10) } })).rejects.toThrow(/dimension|shape/i);
     } finally {
       await Promise.all([pieces.close(), whole.close()]);
     }
