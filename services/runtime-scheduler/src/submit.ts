@@ -168,12 +168,24 @@ async function checkedJob(project: string, given: Job, lookups: Lookups): Promis
   if (kind === JobKind.NOOP) return job;
 
   if (!given.model) throw invalidArgument("MODEL_REQUIRED", "job.model is required: projects/{p}/models/{m}[/versions/{ref}]");
-  job.model = await pinModel(lookups, given.model, TRAINS.has(kind));
   if (!given.x?.dataset) throw invalidArgument("INPUT_REQUIRED", "job.x is required: the dataset of features");
-  job.x = await pinInput(lookups, given.x, "x");
-  if (given.y?.dataset) job.y = await pinInput(lookups, given.y, "y");
-  else if (NEEDS_Y.has(kind)) throw invalidArgument("INPUT_REQUIRED", `job.y is required for ${JobKind[kind]}: the dataset of targets`);
+  if (!given.y?.dataset && NEEDS_Y.has(kind)) throw invalidArgument("INPUT_REQUIRED", `job.y is required for ${JobKind[kind]}: the dataset of targets`);
+  // Looked up together (each is a call to the registry or the store); a failure is reported in this order.
+  const [model, x, y] = await firstFailureInOrder([
+    pinModel(lookups, given.model, TRAINS.has(kind)),
+    pinInput(lookups, given.x, "x"),
+    given.y?.dataset ? pinInput(lookups, given.y, "y") : undefined,
+  ] as const);
+  Object.assign(job, { model, x, y });
   return job;
+}
+
+/** Awaits all; if any failed, throws the failure of the first in order, not the first in time. */
+async function firstFailureInOrder<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((s) => s.status === "rejected");
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
 async function pinModel(lookups: Lookups, ref: string, trains: boolean): Promise<string> {
