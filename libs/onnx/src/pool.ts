@@ -18,8 +18,9 @@ export interface OnnxWorkerPoolOptions {
    * Most rows per onnxruntime call: feeds with more (their first dimension, the same in
    * every feed) run in pieces of this many rows, the outputs joined along the rows. For
    * callers whose models treat rows independently, as every predict does; pieces that fit
-   * the CPU's caches run faster. A model whose outputs do not keep one row per input row
-   * runs on all the rows at once. Default: no pieces.
+   * the CPU's caches run faster. A model that refuses a piece (made for a fixed number of
+   * rows), or whose outputs do not keep one row per input row, runs on all the rows at once.
+   * Default: no pieces.
    */
   rowsPerRun?: number;
   /** The worker script; defaults to the one shipped with this package. */
