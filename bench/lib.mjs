@@ -26,7 +26,9 @@ export async function startKiln(env) {
 
 /** Starts an executor process (KILN_* in env); resolves with its child process once it runs. */
 export async function startExecutor(env) {
-  const child = spawn(process.execPath, [`${repoRoot}/services/executor/dist/main.js`], { env: { ...process.env, KILN_LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  // e.g. BENCH_EXECUTOR_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the executor.
+  const nodeArgs = (process.env.BENCH_EXECUTOR_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, `${repoRoot}/services/executor/dist/main.js`], { env: { ...process.env, KILN_LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "inherit"] });
   for await (const line of createInterface({ input: child.stdout })) {
     if (line.startsWith("{") && JSON.parse(line).msg === "executor running") break;
   }
