@@ -5,11 +5,13 @@
 // so the ratio measures Kiln's data path), or mlp (64-64 hidden units) and forest (100 trees
 // of depth 8), whose compute is a larger share of the whole.
 // --executor process runs the job on an executor process of its own, on NATS JetStream (the
-// embedded server keeps the store, registry and scheduler), instead of the embedded executor.
+// embedded server keeps the store, registry and scheduler), instead of the embedded executor;
+// add --direct-blobs to let it read chunks straight from the server's data folder
+// (KILN_EXECUTOR_DIRECT_BLOBS) rather than over HTTP.
 // Kiln's executor runs models in pieces of 8,192 rows (intermediate tensors that fit the CPU's
 // caches made the MLP ~2x faster per row), so the same pieces through onnxruntime in this process
 // are timed too: the ratio against them is what Kiln's data path costs beyond the model.
-// Usage: node bench/runtime/predict.mjs [--rows 1000000] [--rounds 3] [--model linear|mlp|forest] [--executor embedded|process]
+// Usage: node bench/runtime/predict.mjs [--rows 1000000] [--rounds 3] [--model linear|mlp|forest] [--executor embedded|process [--direct-blobs]]
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,7 +45,8 @@ const dir = await mkdtemp(join(tmpdir(), "kiln-bench-predict-"));
 const nats = executorKind === "process" ? await startNatsServer({ storeDir: join(dir, "nats") }) : undefined;
 const bus = nats ? { KILN_BUS: "nats", KILN_NATS_URL: nats.url, KILN_EMBEDDED_EXECUTOR: "false" } : {};
 const kilnProc = await startKiln({ ...bus, KILN_DATA_DIR: join(dir, "kiln") });
-const executor = nats ? await startExecutor({ ...bus, KILN_URL: kilnProc.url, KILN_EXECUTOR_ID: "bench" }) : undefined;
+const directBlobs = process.argv.includes("--direct-blobs") ? { KILN_EXECUTOR_DIRECT_BLOBS: "true", KILN_DATA_DIR: join(dir, "kiln") } : {};
+const executor = nats ? await startExecutor({ ...bus, ...directBlobs, KILN_URL: kilnProc.url, KILN_EXECUTOR_ID: "bench" }) : undefined;
 try {
   const kiln = await Kiln.connect(kilnProc.url);
   await kiln.datasets.put("bench-rows", tableFromArrays(columns));
@@ -93,7 +96,7 @@ try {
     };
   }
   const rate = (s) => `${((rows / s) / 1e6).toFixed(2)} M rows/s`;
-  console.log(`best of ${rounds} rounds; ${rows} rows × ${FEATURES} features, ${modelKind} model, ${executorKind === "process" ? "an executor process on NATS JetStream" : "the embedded executor"}`);
+  console.log(`best of ${rounds} rounds; ${rows} rows × ${FEATURES} features, ${modelKind} model, ${executorKind === "process" ? `an executor process on NATS JetStream${directBlobs.KILN_DATA_DIR ? " reading blobs directly" : ""}` : "the embedded executor"}`);
   console.log(`kiln remote predict (streamed back)  ${best.kiln.toFixed(3)} s  ${rate(best.kiln)}; first chunk back after ${best.firstChunk.toFixed(0)} ms`);
   console.log(`onnxruntime in-process               ${best.direct.toFixed(3)} s  ${rate(best.direct)}`);
   console.log(`onnxruntime in-process, ${PIECE_ROWS} rows a call ${best.inPieces.toFixed(3)} s  ${rate(best.inPieces)}`);

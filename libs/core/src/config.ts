@@ -60,6 +60,12 @@ export interface RuntimeConfig {
     modelCacheBytes: number;
     /** Embedded mode runs one executor in the process. */
     embedded: boolean;
+    /**
+     * An executor process reads chunks straight from the services' blob stores (the
+     * KILN_DATA_DIR or S3 bucket it is configured with, as they are), not over HTTP; a
+     * chunk it cannot read there is fetched over HTTP as usual.
+     */
+    directBlobs: boolean;
   };
 }
 
@@ -193,6 +199,7 @@ function runtimeConfig(env: Env): RuntimeConfig {
       slots: int(env, "KILN_EXECUTOR_SLOTS", 2, 1, 1024),
       modelCacheBytes: int(env, "KILN_EXECUTOR_MODEL_CACHE_BYTES", 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
       embedded: bool(env, "KILN_EMBEDDED_EXECUTOR", true),
+      directBlobs: bool(env, "KILN_EXECUTOR_DIRECT_BLOBS", false),
     },
   };
 }

@@ -28,6 +28,33 @@ export function localChunkReader(blobsByPrefix: Record<string, LocalBlobs>): Loc
   };
 }
 
+/** What a direct reader tells its caller: the first chunk read in place, and the first that had to come over HTTP. */
+export interface DirectReadEvents {
+  onRead?(): void;
+  onMiss?(path: string, error: unknown): void;
+}
+
+/**
+ * An executor process's chunk reads, straight from the blob stores the services use (a
+ * shared KILN_DATA_DIR, the same S3 bucket) instead of through the store over HTTP: the
+ * store would read the same bytes and send them, and the executor hash them again. A chunk
+ * this process cannot read there (another data folder, no access, not there) is fetched
+ * over HTTP, the authority on whether it exists.
+ */
+export function directChunkReader(blobsByPrefix: Record<string, LocalBlobs>, events: DirectReadEvents = {}): LocalChunkReader {
+  const read = localChunkReader(blobsByPrefix);
+  return async (path, size, into) => {
+    try {
+      const found = await read(path, size, into);
+      if (found) events.onRead?.();
+      return found;
+    } catch (e) {
+      events.onMiss?.(path, e);
+      return undefined;
+    }
+  };
+}
+
 /** Reads a file into `into` if it is exactly as long; returns the file's length. */
 async function readFileInto(path: string, sha256: string, into: Uint8Array): Promise<number> {
   const handle = await open(path, "r").catch((e: NodeJS.ErrnoException) => {

@@ -1,5 +1,6 @@
 import { openBus } from "@kiln/bus";
-import { applyHeapGrowth, ConfigError, createLogger, loadConfig, type Config } from "@kiln/core";
+import { applyHeapGrowth, ConfigError, createLogger, loadConfig, REGISTRY_CHUNK_PATH_PREFIX, STORE_CHUNK_PATH_PREFIX, type Config } from "@kiln/core";
+import { openBlobStore } from "@kiln/storage";
 import { startExecutor } from "./start.js";
 
 /**
@@ -16,7 +17,11 @@ try {
 applyHeapGrowth(config.heapGrowingPercent);
 const logger = createLogger("kiln-executor", config.logLevel);
 const bus = await openBus(config, "kiln-executor");
-const running = await startExecutor(config.runtime, bus, logger);
+// With KILN_EXECUTOR_DIRECT_BLOBS, the services' blob stores as this process's config names them.
+const directBlobs = config.runtime.executor.directBlobs
+  ? { [STORE_CHUNK_PATH_PREFIX]: await openBlobStore(config, "store"), [REGISTRY_CHUNK_PATH_PREFIX]: await openBlobStore(config, "registry") }
+  : undefined;
+const running = await startExecutor(config.runtime, bus, logger, undefined, directBlobs);
 logger.info({ name: running.deps.name, labels: running.deps.labels, slots: running.deps.slots }, "executor running");
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, () => {

@@ -10,7 +10,7 @@ import { INGEST_STREAM } from "@kiln/tracking";
 import { hostname } from "node:os";
 import type { ExecutorDeps } from "./deps.js";
 import { Executor } from "./executor.js";
-import { localChunkReader, type LocalBlobs } from "./local-chunks.js";
+import { directChunkReader, localChunkReader, type DirectReadEvents, type LocalBlobs } from "./local-chunks.js";
 import { ModelCache } from "./model-cache.js";
 
 /**
@@ -37,12 +37,17 @@ export interface RunningExecutor {
   stop(): Promise<void>;
 }
 
-/** Builds an executor from the runtime config (its own process, or embedded) and starts it. */
+/**
+ * Builds an executor from the runtime config (its own process, or embedded) and starts it.
+ * An executor process given `directBlobs` (the services' blob stores by chunk path prefix)
+ * reads chunks from them before trying HTTP.
+ */
 export async function startExecutor(
   config: RuntimeConfig,
   bus: EventBus,
   logger: Logger,
   inProcess?: InProcessServices,
+  directBlobs?: Record<string, LocalBlobs>,
 ): Promise<RunningExecutor> {
   const id = config.executor.id || `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, "-");
   checkId(id, "executor");
@@ -50,7 +55,11 @@ export async function startExecutor(
   const kiln = await Kiln.connect(
     inProcess
       ? { transport: inProcess.transport, url: config.url, localChunks: localChunkReader(inProcess.blobs), sharedChunkMemory: true, writeMode: "stream" }
-      : { url: config.url, services: { store: config.storeUrl, registry: config.registryUrl, runtime: config.schedulerUrl } },
+      : {
+          url: config.url,
+          services: { store: config.storeUrl, registry: config.registryUrl, runtime: config.schedulerUrl },
+          ...(directBlobs && { localChunks: directChunkReader(directBlobs, directReadLogging(logger)), sharedChunkMemory: true }),
+        },
   );
   const grpc = (baseUrl: string) => createGrpcTransport({ baseUrl, readMaxBytes: 256 * 1024 ** 2, writeMaxBytes: 256 * 1024 ** 2 });
   const onnx = new OnnxWorkerPool({ size: Math.max(1, Math.min(config.executor.slots, 4)), intraOpNumThreads: 1, rowsPerRun: ROWS_PER_ONNX_RUN });
@@ -78,6 +87,22 @@ export async function startExecutor(
       await executor.stop();
       await onnx.close();
       kiln.close();
+    },
+  };
+}
+
+/** Says once that chunks are read straight from the blob stores, and once that one had to come over HTTP (and why). */
+function directReadLogging(logger: Logger): DirectReadEvents {
+  let read = false;
+  let missed = false;
+  return {
+    onRead() {
+      if (!read) logger.info("reading chunks straight from the blob store");
+      read = true;
+    },
+    onMiss(path, error) {
+      if (!missed) logger.info({ path, reason: error instanceof Error ? error.message : String(error) }, "a chunk is not readable in the blob store; fetching such chunks over HTTP");
+      missed = true;
     },
   };
 }

@@ -41,8 +41,8 @@ describe("the runtime as separate processes over NATS JetStream (store, registry
   let kiln: Kiln;
   let common: Record<string, string>;
 
-  const startExecutor = async (id: string, labels = "") => {
-    const executor = await startService("executor", { ...common, KILN_EXECUTOR_ID: id, KILN_EXECUTOR_LABELS: labels, KILN_EXECUTOR_SLOTS: "2" });
+  const startExecutor = async (id: string, labels = "", env: Record<string, string> = {}) => {
+    const executor = await startService("executor", { ...common, KILN_EXECUTOR_ID: id, KILN_EXECUTOR_LABELS: labels, KILN_EXECUTOR_SLOTS: "2", ...env });
     executors.push(executor);
     return executor;
   };
@@ -167,5 +167,29 @@ describe("the runtime as separate processes over NATS JetStream (store, registry
     const err = await slow.get().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DeadlineExceededError);
     expect((await slow.info()).attempts).toHaveLength(1);
+  }, 60_000);
+
+  it("with KILN_EXECUTOR_DIRECT_BLOBS, an executor reads chunks from the blob store it shares with the store, and others over HTTP", async () => {
+    // Its data folder is the store's: dataset chunks are read in place; the registry's blobs live elsewhere, so model files come over HTTP.
+    const direct = await startExecutor("exec-direct", "direct", { KILN_EXECUTOR_DIRECT_BLOBS: "true", KILN_DATA_DIR: join(dir, "store") });
+    try {
+      const runtime = kiln.runtime.require({ labels: ["direct"] });
+      await kiln.models.create("lin-direct", { estimator: "linear_regression" });
+      await (await runtime.model("lin-direct").fit({ dataset: "train", columns: ["a", "b"] }, { dataset: "train", columns: ["y"] })).get();
+      const predict = await runtime.model("lin-direct").predict("big");
+      const predictions = ((await predict.get()) as Table).getChild("prediction")!;
+      const big = linearRows(300_000);
+      expect(predictions.length).toBe(300_000);
+      let outOfPlace = 0;
+      for (let i = 0; i < big.length; i++) if (Math.abs(predictions.get(i) - big[i]!.y) > 1e-3) outOfPlace++;
+      expect(outOfPlace).toBe(0);
+      expect((await predict.info()).attempts[0]!.executor).toBe("executors/exec-direct");
+      const said = direct.logs.map((l) => l.msg);
+      expect(said).toContain("reading chunks straight from the blob store");
+      expect(said).toContain("a chunk is not readable in the blob store; fetching such chunks over HTTP");
+    } finally {
+      await direct.stop();
+      executors.splice(executors.indexOf(direct), 1);
+    }
   }, 60_000);
 });

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NotFoundError } from "@kiln/sdk";
 import { openFsBlobStore, type BlobStore } from "@kiln/storage";
-import { localChunkReader } from "../src/local-chunks.js";
+import { directChunkReader, localChunkReader } from "../src/local-chunks.js";
 
 describe("localChunkReader", () => {
   let dir: string;
@@ -51,5 +51,40 @@ describe("localChunkReader", () => {
     const missing = read(`/a/chunks/${gone}`, 3);
     await expect(missing).rejects.toBeInstanceOf(NotFoundError);
     await expect(missing).rejects.toMatchObject({ reason: "CHUNK_NOT_FOUND" });
+  });
+});
+
+describe("directChunkReader", () => {
+  let dir: string;
+  let blobs: BlobStore;
+  const bytes = Uint8Array.from({ length: 50_000 }, (_, i) => (i * 13) % 251);
+  let sha256: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-direct-chunks-"));
+    blobs = await openFsBlobStore(dir);
+    ({ sha256 } = await blobs.put(bytes));
+  });
+  afterAll(async () => {
+    await blobs.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("reads a chunk in place, and leaves one it cannot read there (missing, another length) to HTTP, saying why", async () => {
+    const reads: string[] = [];
+    const misses: string[] = [];
+    const read = directChunkReader({ "/a/chunks/": blobs }, { onRead: () => reads.push("read"), onMiss: (path, e) => misses.push(`${path}: ${(e as Error).message}`) });
+    const found = await read(`/a/chunks/${sha256}`, bytes.length);
+    expect(found?.sha256).toBe(sha256);
+    expect(Buffer.compare(found!.bytes, bytes)).toBe(0);
+    expect(reads).toEqual(["read"]);
+
+    const { sha256: gone } = await blobs.put(Uint8Array.of(9, 8, 7));
+    await unlink(blobs.localPath!(gone));
+    expect(await read(`/a/chunks/${gone}`, 3)).toBeUndefined();
+    expect(await read(`/a/chunks/${sha256}`, bytes.length + 1)).toBeUndefined();
+    expect(await read(`/b/chunks/${sha256}`, bytes.length)).toBeUndefined(); // another service's path: not even tried
+    expect(misses).toEqual([expect.stringMatching(new RegExp(`^/a/chunks/${gone}: .*gone`)), expect.stringMatching(/holds 50000 bytes, not 50001/)]);
+    expect(reads).toEqual(["read"]);
   });
 });

@@ -1,9 +1,10 @@
+import { REGISTRY_CHUNK_PATH_PREFIX } from "@kiln/core";
 import type { ChunkReference } from "@kiln/proto/kiln/common/v1/chunk_pb";
 import type { RegistryDeps } from "./deps.js";
 import type { StoredFile } from "./records.js";
 
 /** Where stored chunks are served for downloads by reference. */
-export const CHUNK_PATH_PREFIX = "/kiln/registry/v1/chunks/";
+export const CHUNK_PATH_PREFIX = REGISTRY_CHUNK_PATH_PREFIX;
 
 export type FilePart = { case: "chunk"; value: Uint8Array } | { case: "reference"; value: Omit<ChunkReference, "$typeName"> };
 

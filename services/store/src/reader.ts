@@ -1,4 +1,4 @@
-import { invalidArgument } from "@kiln/core";
+import { invalidArgument, STORE_CHUNK_PATH_PREFIX } from "@kiln/core";
 import {
   FilterSyntaxError,
   compileFilter,
@@ -36,7 +36,7 @@ export interface PreparedRead {
 
 const FILE_PIECE_BYTES = 1024 * 1024;
 /** Where stored chunks are served for reads by reference. */
-export const CHUNK_PATH_PREFIX = "/kiln/store/v1/chunks/";
+export const CHUNK_PATH_PREFIX = STORE_CHUNK_PATH_PREFIX;
 
 export function prepareRead(deps: Pick<StoreDeps, "blobs">, record: VersionRecord, options: ReadOptions): PreparedRead {
   if (options.offset < 0 || options.limit < 0) throw invalidArgument("INVALID_RANGE", "offset and limit must not be negative");
