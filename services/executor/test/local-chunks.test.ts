@@ -3,7 +3,8 @@ import { mkdtemp, rm, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NotFoundError } from "@kiln/sdk";
-import { openFsBlobStore, type BlobStore } from "@kiln/storage";
+import { openFsBlobStore, openS3BlobStore, type BlobStore } from "@kiln/storage";
+import S3rver from "s3rver";
 import { directChunkReader, localChunkReader } from "../src/local-chunks.js";
 
 describe("localChunkReader", () => {
@@ -86,5 +87,37 @@ describe("directChunkReader", () => {
     expect(await read(`/b/chunks/${sha256}`, bytes.length)).toBeUndefined(); // another service's path: not even tried
     expect(misses).toEqual([expect.stringMatching(new RegExp(`^/a/chunks/${gone}: .*gone`)), expect.stringMatching(/holds 50000 bytes, not 50001/)]);
     expect(reads).toEqual(["read"]);
+  });
+});
+
+describe("directChunkReader on an S3 blob store (s3rver)", () => {
+  let dir: string;
+  let server: S3rver;
+  let blobs: BlobStore;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-direct-s3-"));
+    server = new S3rver({ port: 0, address: "127.0.0.1", silent: true, directory: dir, configureBuckets: [{ name: "kiln", configs: [] }] });
+    const { port } = (await server.run()) as { port: number };
+    blobs = await openS3BlobStore({ bucket: "kiln", prefix: "store/", endpoint: `http://127.0.0.1:${port}`, accessKeyId: "S3RVER", secretAccessKey: "S3RVER", forcePathStyle: true });
+  });
+  afterAll(async () => {
+    await blobs?.close();
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("reads a chunk from the bucket the store writes to, and leaves a key that is not there to HTTP", async () => {
+    const bytes = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 31) % 251);
+    const { sha256 } = await blobs.put(bytes);
+    const misses: string[] = [];
+    const read = directChunkReader({ "/a/chunks/": blobs }, { onMiss: (path) => misses.push(path) });
+    const into = new Uint8Array(bytes.length);
+    const found = await read(`/a/chunks/${sha256}`, bytes.length, into);
+    expect(found?.bytes.buffer).toBe(into.buffer);
+    expect(Buffer.compare(found!.bytes, bytes)).toBe(0);
+    const absent = "0".repeat(64);
+    expect(await read(`/a/chunks/${absent}`, 10)).toBeUndefined();
+    expect(misses).toEqual([`/a/chunks/${absent}`]);
   });
 });
