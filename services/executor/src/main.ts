@@ -18,9 +18,7 @@ applyHeapGrowth(config.heapGrowingPercent);
 const logger = createLogger("kiln-executor", config.logLevel);
 const bus = await openBus(config, "kiln-executor");
 // With KILN_EXECUTOR_DIRECT_BLOBS, the services' blob stores as this process's config names them.
-const directBlobs = config.runtime.executor.directBlobs
-  ? { [STORE_CHUNK_PATH_PREFIX]: await openBlobStore(config, "store"), [REGISTRY_CHUNK_PATH_PREFIX]: await openBlobStore(config, "registry") }
-  : undefined;
+const directBlobs = config.runtime.executor.directBlobs ? await openDirectBlobs(config) : undefined;
 const running = await startExecutor(config.runtime, bus, logger, undefined, directBlobs);
 logger.info({ name: running.deps.name, labels: running.deps.labels, slots: running.deps.slots }, "executor running");
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
@@ -33,4 +31,13 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
         () => process.exit(1),
       );
   });
+}
+
+async function openDirectBlobs(config: Config) {
+  try {
+    return { [STORE_CHUNK_PATH_PREFIX]: await openBlobStore(config, "store"), [REGISTRY_CHUNK_PATH_PREFIX]: await openBlobStore(config, "registry") };
+  } catch (e) {
+    process.stderr.write(`kiln-executor: KILN_EXECUTOR_DIRECT_BLOBS: cannot open the blob stores: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(2);
+  }
 }
