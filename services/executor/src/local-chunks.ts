@@ -28,7 +28,7 @@ export function localChunkReader(blobsByPrefix: Record<string, LocalBlobs>): Loc
   };
 }
 
-/** What a direct reader tells its caller: the first chunk read in place, and the first that had to come over HTTP. */
+/** What a direct reader tells its caller: each chunk it read in place, and each one it left to HTTP, with why. */
 export interface DirectReadEvents {
   onRead?(): void;
   onMiss?(path: string, error: unknown): void;
