@@ -9,6 +9,7 @@ export * from "./examples.js";
 export * from "./tensor-data.js";
 export * from "./buffer-pool.js";
 export * from "./columns-feed.js";
+export { rowWidth } from "./row-pieces.js";
 export * from "./model-key.js";
 export * from "./pool.js";
 export * from "./check.js";

@@ -61,6 +61,7 @@ export function joinRows(pieces: OnnxTensorMap[]): OnnxTensorMap | undefined {
   return joined;
 }
 
-function rowWidth(dims: readonly number[]): number {
+/** Values in one row of a tensor of these dims (1 for a vector or a scalar). */
+export function rowWidth(dims: readonly number[]): number {
   return dims.slice(1).reduce((a, b) => a * b, 1);
 }

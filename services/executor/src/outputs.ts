@@ -1,5 +1,5 @@
 import { Table, makeVector, vectorFromArray, type Vector } from "apache-arrow";
-import type { OnnxTensorData, OnnxTensorMap } from "@kiln/onnx";
+import { rowWidth, type OnnxTensorData, type OnnxTensorMap } from "@kiln/onnx";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { TensorSignature } from "@kiln/sdk";
 import { failedPrecondition } from "./job-failure.js";
@@ -32,7 +32,7 @@ function firstTensor(tensors: TensorSignature[]): string {
  */
 export function outputTable(kind: JobKind, tensor: OnnxTensorData, classes?: (string | number)[]): Table {
   const rows = tensor.dims[0] ?? 0;
-  const width = tensor.dims.length > 1 ? tensor.dims.slice(1).reduce((a, b) => a * b, 1) : 1;
+  const width = rowWidth(tensor.dims);
   const base = kind === JobKind.PREDICT_PROBA ? "probability" : kind === JobKind.TRANSFORM ? "component" : "prediction";
   const columns: Record<string, Vector> = {};
   if (width === 1) {
@@ -59,7 +59,7 @@ function column(data: OnnxTensorData["data"], rows: number, width: number, j: nu
 /** The predictions of a batch as plain values (for scoring). */
 export function predictionValues(tensor: OnnxTensorData): (number | string)[] {
   const rows = tensor.dims[0] ?? 0;
-  const width = tensor.dims.length > 1 ? tensor.dims.slice(1).reduce((a, b) => a * b, 1) : 1;
+  const width = rowWidth(tensor.dims);
   const out: (number | string)[] = new Array(rows);
   const data = tensor.data as ArrayLike<number | bigint | string>;
   for (let i = 0; i < rows; i++) {
