@@ -48,10 +48,10 @@ export async function submitJobs(s: Scheduler, parent: string, reqs: readonly Su
   const project = parseParent(parent);
   if (reqs.length > MAX_SUBMIT_BATCH) throw invalidArgument("TOO_MANY_JOBS", `at most ${MAX_SUBMIT_BATCH} jobs per call, got ${reqs.length}`);
   const lookups = new Lookups(s, project);
-  const checked = await Promise.allSettled(reqs.map((req) => checkedRequest(s, project, req, lookups)));
-  const failed = checked.findIndex((c) => c.status === "rejected");
-  if (failed >= 0) throw atIndex((checked[failed] as PromiseRejectedResult).reason, failed, indexed);
-  const prepared = checked.map((c) => (c as PromiseFulfilledResult<Checked>).value);
+  const prepared = await firstFailureInOrder(
+    reqs.map((req) => checkedRequest(s, project, req, lookups)),
+    (e, index) => atIndex(e, index, indexed),
+  );
 
   // The same request_id twice in one call makes one job.
   const firstWithId = new Map<string, number>();
@@ -180,11 +180,14 @@ async function checkedJob(project: string, given: Job, lookups: Lookups): Promis
   return job;
 }
 
-/** Awaits all; if any failed, throws the failure of the first in order, not the first in time. */
-async function firstFailureInOrder<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+/** Awaits all; if any failed, throws the failure of the first in order (not the first in time), as `wrap` gives it with its index. */
+async function firstFailureInOrder<T extends readonly unknown[]>(
+  promises: T,
+  wrap: (e: unknown, index: number) => unknown = (e) => e,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
   const settled = await Promise.allSettled(promises);
-  const failed = settled.find((s) => s.status === "rejected");
-  if (failed) throw failed.reason;
+  const failed = settled.findIndex((s) => s.status === "rejected");
+  if (failed >= 0) throw wrap((settled[failed] as PromiseRejectedResult).reason, failed);
   return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
