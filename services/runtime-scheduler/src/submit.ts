@@ -81,11 +81,10 @@ export async function submitJobs(s: Scheduler, parent: string, reqs: readonly Su
     const queues = new Map(created.map((job) => [job.requiredLabels.join("\n"), queueFor(job.requiredLabels)]));
     for (const queue of queues.values()) await ensureQueue(s, queue);
     await insertJobs(s, created);
-    const published = await Promise.allSettled(
+    // Every publish settles before the records are taken back on a failure.
+    await firstFailureInOrder(
       created.map((job) => s.bus.publish(queueFor(job.requiredLabels).subject, toBinary(QueuedJobSchema, create(QueuedJobSchema, { name: job.name })), { msgId: job.name })),
     );
-    const unpublished = published.find((p) => p.status === "rejected");
-    if (unpublished) throw (unpublished as PromiseRejectedResult).reason;
   } catch (e) {
     // Not queued means not accepted: take the records back, so nothing waits forever, and
     // free the request_ids, so a retry with them makes the jobs instead of failing REQUEST_IN_FLIGHT.
