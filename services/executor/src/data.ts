@@ -41,10 +41,21 @@ export interface Slice {
   release: () => void;
 }
 
-/** Splits chunks' batches into slices of at most `rows` rows, so results stream in steady pieces. */
-export async function* sliceChunks(chunks: AsyncIterable<LentBatches>, rows: number): AsyncGenerator<Slice> {
+/**
+ * Splits chunks' batches into slices so results stream in steady pieces: the first slice
+ * has at most `firstRows` rows, each next one at most twice as many as the one before,
+ * up to `rows`. A small first slice brings the first results back sooner.
+ */
+export async function* sliceChunks(chunks: AsyncIterable<LentBatches>, rows: number, firstRows = rows): AsyncGenerator<Slice> {
+  let limit = Math.min(rows, firstRows);
   for await (const { batches, release } of chunks) {
-    const slices = batches.flatMap((batch) => sliceBatch(batch, rows));
+    const slices: RecordBatch[] = [];
+    for (const batch of batches) {
+      for (let at = 0; at < batch.numRows; at += limit, limit = Math.min(rows, limit * 2)) {
+        const end = Math.min(batch.numRows, at + limit);
+        slices.push(at === 0 && end === batch.numRows ? batch : batch.slice(at, end));
+      }
+    }
     if (slices.length === 0) release();
     let held = slices.length;
     for (const batch of slices) {
@@ -58,13 +69,6 @@ export async function* sliceChunks(chunks: AsyncIterable<LentBatches>, rows: num
       };
     }
   }
-}
-
-function sliceBatch(batch: RecordBatch, rows: number): RecordBatch[] {
-  if (batch.numRows <= rows) return batch.numRows ? [batch] : [];
-  const slices: RecordBatch[] = [];
-  for (let at = 0; at < batch.numRows; at += rows) slices.push(batch.slice(at, Math.min(batch.numRows, at + rows)));
-  return slices;
 }
 
 /** One column's values (targets, labels), all of them. */

@@ -147,6 +147,19 @@ describe("FeedBuffers and sliceChunks", () => {
     slices[3]!.release();
     expect(released).toEqual(["empty", "first", "last"]);
   });
+
+  it("starts with a small slice and doubles it up to n rows, across batches and chunks", async () => {
+    const table = (n: number) => tableFromArrays({ a: Float64Array.from({ length: n }, (_, i) => i) });
+    async function* chunks() {
+      yield { batches: table(10).batches, release: () => {} };
+      yield { batches: [...table(3).batches, ...table(20).batches], release: () => {} };
+    }
+    const slices: Slice[] = [];
+    for await (const slice of sliceChunks(chunks(), 8, 1)) slices.push(slice);
+    expect(slices.map((s) => s.batch.numRows)).toEqual([1, 2, 4, 3, 3, 8, 8, 4]);
+    const values = slices.flatMap((s) => [...(s.batch.getChild("a")!.toArray() as Float64Array)]);
+    expect(values).toEqual([...Array.from({ length: 10 }, (_, i) => i), 0, 1, 2, ...Array.from({ length: 20 }, (_, i) => i)]);
+  });
 });
 
 describe("model outputs as result tables", () => {
