@@ -84,9 +84,11 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
             if (!config.runtime.executor.embedded) return;
             const self = { ...config.runtime, url, storeUrl: url, registryUrl: url, schedulerUrl: url };
             executor = await startExecutor(self, bus, logger.child({ service: "executor" }), {
-              control: scheduler.localExecutorControl(runtime),
-              blobs: { [store.CHUNK_PATH_PREFIX]: storeDeps.blobs, [registry.CHUNK_PATH_PREFIX]: registryDeps.blobs },
-              transport: inProcess(routes),
+              inProcess: {
+                control: scheduler.localExecutorControl(runtime),
+                blobs: { [store.CHUNK_PATH_PREFIX]: storeDeps.blobs, [registry.CHUNK_PATH_PREFIX]: registryDeps.blobs },
+                transport: inProcess(routes),
+              },
             });
           },
           async stopping() {

@@ -19,7 +19,7 @@ const logger = createLogger("kiln-executor", config.logLevel);
 const bus = await openBus(config, "kiln-executor");
 // With KILN_EXECUTOR_DIRECT_BLOBS, the services' blob stores as this process's config names them.
 const directBlobs = config.runtime.executor.directBlobs ? await openDirectBlobs(config) : undefined;
-const running = await startExecutor(config.runtime, bus, logger, undefined, directBlobs);
+const running = await startExecutor(config.runtime, bus, logger, { directBlobs });
 logger.info({ name: running.deps.name, labels: running.deps.labels, slots: running.deps.slots }, "executor running");
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, () => {

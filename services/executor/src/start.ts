@@ -31,24 +31,23 @@ export interface InProcessServices {
   transport: Transport;
 }
 
+/**
+ * How an executor reaches the services: in-process (embedded mode), or over the network,
+ * reading chunks straight from the services' blob stores (by chunk path prefix) before
+ * trying HTTP when `directBlobs` names them.
+ */
+export type ServiceAccess = { inProcess: InProcessServices } | { directBlobs?: Record<string, LocalBlobs> };
+
 export interface RunningExecutor {
   executor: Executor;
   deps: ExecutorDeps;
   stop(): Promise<void>;
 }
 
-/**
- * Builds an executor from the runtime config (its own process, or embedded) and starts it.
- * An executor process given `directBlobs` (the services' blob stores by chunk path prefix)
- * reads chunks from them before trying HTTP.
- */
-export async function startExecutor(
-  config: RuntimeConfig,
-  bus: EventBus,
-  logger: Logger,
-  inProcess?: InProcessServices,
-  directBlobs?: Record<string, LocalBlobs>,
-): Promise<RunningExecutor> {
+/** Builds an executor from the runtime config (its own process, or embedded) and starts it. */
+export async function startExecutor(config: RuntimeConfig, bus: EventBus, logger: Logger, access: ServiceAccess = {}): Promise<RunningExecutor> {
+  const inProcess = "inProcess" in access ? access.inProcess : undefined;
+  const directBlobs = "directBlobs" in access ? access.directBlobs : undefined;
   const id = config.executor.id || `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, "-");
   checkId(id, "executor");
   // Chunks read in place land in shared memory, so model runs lay out their columns in the ONNX workers.
