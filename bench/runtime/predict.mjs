@@ -17,29 +17,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { tableFromArrays } from "apache-arrow";
 import { InferenceSession, Tensor } from "onnxruntime-node";
-import { LinearRegression, MLPRegressor, RandomForestRegressor } from "@kiln/ml";
 import { Kiln } from "@kiln/sdk";
 import { startNatsServer } from "@kiln/bus/testing";
 import { arg, startExecutor, startKiln, timed } from "../lib.mjs";
+import { FEATURES, featureColumns, fittedModel, inputTensor } from "./rows.mjs";
 
 const rows = Number(arg("rows", "1000000"));
 const rounds = Number(arg("rounds", "3"));
 const modelKind = arg("model", "linear");
 const executorKind = arg("executor", "embedded");
 if (!["embedded", "process"].includes(executorKind)) throw new Error("--executor is embedded or process");
-const FEATURES = 4;
 
-const columns = {};
-for (let j = 0; j < FEATURES; j++) columns[`f${j}`] = Float64Array.from({ length: rows }, (_, i) => Math.sin(i * (j + 1)));
-const training = Array.from({ length: 1000 }, (_, i) => Array.from({ length: FEATURES }, (_, j) => columns[`f${j}`][i]));
-const target = training.map((r) => r.reduce((a, b, j) => a + b * (j + 1), 0.5));
-const estimators = {
-  linear: () => new LinearRegression(),
-  mlp: () => new MLPRegressor({ hiddenLayerSizes: [64, 64], maxIter: 20, randomState: 0 }),
-  forest: () => new RandomForestRegressor({ nEstimators: 100, maxDepth: 8, randomState: 0 }),
-};
-if (!estimators[modelKind]) throw new Error(`--model is one of ${Object.keys(estimators).join(", ")}`);
-const model = estimators[modelKind]().fit(training, target);
+const columns = featureColumns(rows);
+const model = fittedModel(modelKind, columns);
 
 const dir = await mkdtemp(join(tmpdir(), "kiln-bench-predict-"));
 const nats = executorKind === "process" ? await startNatsServer({ storeDir: join(dir, "nats") }) : undefined;
@@ -54,14 +44,12 @@ try {
 
   // The baseline: the same model and rows, one onnxruntime call in this process (float32 matrix built beforehand).
   const session = await InferenceSession.create(model.toOnnx());
-  const matrix = new Float32Array(rows * FEATURES);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < FEATURES; j++) matrix[i * FEATURES + j] = columns[`f${j}`][i];
-  const input = new Tensor("float32", matrix, [rows, FEATURES]);
+  const input = inputTensor(columns);
   const PIECE_ROWS = 8192;
   const pieces = [];
   for (let at = 0; at < rows; at += PIECE_ROWS) {
     const to = Math.min(rows, at + PIECE_ROWS);
-    pieces.push(new Tensor("float32", matrix.subarray(at * FEATURES, to * FEATURES), [to - at, FEATURES]));
+    pieces.push(new Tensor("float32", input.data.subarray(at * FEATURES, to * FEATURES), [to - at, FEATURES]));
   }
   const runPieces = async () => {
     for (const piece of pieces) await session.run({ X: piece });

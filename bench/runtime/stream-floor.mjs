@@ -11,16 +11,15 @@ import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { tableFromArrays } from "apache-arrow";
-import { InferenceSession, Tensor } from "onnxruntime-node";
-import { LinearRegression } from "@kiln/ml";
+import { InferenceSession } from "onnxruntime-node";
 import { Kiln } from "@kiln/sdk";
 import { decodeChunk, tableToIpc } from "@kiln/data";
 import { ReadJobResultsResponseSchema, RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { arg, timed } from "../lib.mjs";
+import { featureColumns, fittedModel, inputTensor } from "./rows.mjs";
 
 const ROWS = 1_000_000;
 const PER_MESSAGE = 125_000;
-const FEATURES = 4;
 
 if (process.argv[2] === "client") await client(Number(process.argv[3]), Number(arg("rounds", "30")));
 else await server();
@@ -49,13 +48,9 @@ async function server() {
 async function client(port, rounds) {
   const kiln = await Kiln.connect(`http://127.0.0.1:${port}`); // the SDK's own gRPC transport
   const results = createClient(RuntimeService, kiln.transport);
-  const columns = Array.from({ length: FEATURES }, (_, j) => Float64Array.from({ length: ROWS }, (_, i) => Math.sin(i * (j + 1))));
-  const training = Array.from({ length: 1000 }, (_, i) => columns.map((c) => c[i]));
-  const model = new LinearRegression().fit(training, training.map((r) => r.reduce((a, b, j) => a + b * (j + 1), 0.5)));
-  const session = await InferenceSession.create(model.toOnnx());
-  const matrix = new Float32Array(ROWS * FEATURES);
-  for (let i = 0; i < ROWS; i++) for (let j = 0; j < FEATURES; j++) matrix[i * FEATURES + j] = columns[j][i];
-  const input = new Tensor("float32", matrix, [ROWS, FEATURES]);
+  const columns = featureColumns(ROWS);
+  const session = await InferenceSession.create(fittedModel("linear", columns).toOnnx());
+  const input = inputTensor(columns);
 
   let best = { stream: Infinity, direct: Infinity };
   for (let round = 0; round < rounds; round++) {
