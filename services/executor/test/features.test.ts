@@ -110,7 +110,7 @@ describe("matching a table to a model's signature", () => {
 });
 
 describe("FeedBuffers and sliceChunks", () => {
-  it("hands a buffer out again only after it is given back, larger ones serving smaller requests, and keeps at most `keep`", () => {
+  it("hands a buffer out again only after it is given back, larger ones serving smaller requests, keeps at most `keep`, and takes back only its own", () => {
     const buffers = new FeedBuffers(1);
     const big = buffers.float32(100);
     const other = buffers.float64(10);
@@ -123,6 +123,9 @@ describe("FeedBuffers and sliceChunks", () => {
     const column = new Float64Array(new SharedArrayBuffer(800));
     buffers.give({ X: { type: "float32", dims: [100, 1], columns: [column] } }); // the caller's columns, not a feed buffer: ignored
     expect(buffers.float64(100).buffer).not.toBe(column.buffer);
+    const chunkMemory = new Float32Array(new SharedArrayBuffer(4000));
+    buffers.give({ X: { type: "float32", dims: [1000], data: chunkMemory } }); // shared memory it did not lend: ignored
+    expect(buffers.float32(1000).buffer).not.toBe(chunkMemory.buffer);
     expect(buffers.float32(2).buffer).toBeInstanceOf(SharedArrayBuffer);
   });
 
