@@ -58,10 +58,6 @@ export function checkFilter(filter: string | undefined): void {
   }
 }
 
-/** Repeatable flags collect into a list. */
-export function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
 
 export const eventColumns = ["run", "event", "dt", "node", "step", "key", "value"];
 

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import type { DataQuery, Kiln } from "@kiln/sdk";
 import { confirm } from "./confirm.js";
+import { collect } from "./key-values.js";
 import {
   checkFilter,
-  collect,
   comparedRuns,
   compareTable,
   eventColumns,

@@ -23,3 +23,8 @@ function jsonOrString(text: string): JsonValue {
     return text;
   }
 }
+
+/** Repeatable flags collect into a list. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import type { Kiln, ModelSource } from "@kiln/sdk";
+import { createEstimator } from "@kiln/sdk/ml";
 import { confirm } from "./confirm.js";
-import { parseJsonPairs, parsePairs } from "./key-values.js";
+import { collect, parseJsonPairs, parsePairs } from "./key-values.js";
 import { printModelVersion } from "./model-show.js";
 import { formatBytes, printJson, printTable, type Output } from "./output.js";
 import { progressBar } from "./progress.js";
@@ -32,15 +33,22 @@ export function modelCommands(program: Command, connect: Connect, output: () => 
 
   program
     .command("models:create")
-    .description("create an empty model (models:push creates models by itself)")
+    .description("create an empty model, or with --estimator an untrained built-in estimator to fit with runtime:fit (models:push creates models by itself)")
     .argument("<name>")
     .option("--description <text>")
     .option("--label <key=value...>", "labels")
-    .action(async (name: string, opts: { description?: string; label?: string[] }) => {
+    .option("--estimator <kind>", "version 1 is this estimator untrained, e.g. logistic_regression, RandomForestClassifier")
+    .option("--param <key=value>", "the estimator's param (repeatable); values that parse as JSON are JSON", collect)
+    .action(async (name: string, opts: CreateFlags) => {
       const o = output();
-      const model = await (await connect()).models.create(name, { description: opts.description, labels: parsePairs("--label", opts.label) });
+      const params = parseJsonPairs("--param", opts.param);
+      if (opts.param && !opts.estimator) throw new Error("--param needs --estimator");
+      // An unknown kind or param name fails here, before the model exists (its values are checked when it is fitted).
+      const estimator = opts.estimator ? createEstimator(opts.estimator, params).kind : undefined;
+      const kiln = await connect();
+      const model = await kiln.models.create(name, { description: opts.description, labels: parsePairs("--label", opts.label), estimator, params: estimator ? params : undefined });
       if (o.json) return printJson(o, model);
-      o.out.write(`created ${model.id}\n`);
+      o.out.write(`created ${model.id}${estimator ? `, version 1: ${estimator} (untrained)` : ""}\n`);
     });
 
   program
@@ -176,6 +184,13 @@ export function modelCommands(program: Command, connect: Connect, output: () => 
       if (o.json) return printJson(o, { name, dropped: true });
       o.out.write(`dropped ${name}\n`);
     });
+}
+
+interface CreateFlags {
+  description?: string;
+  label?: string[];
+  estimator?: string;
+  param?: string[];
 }
 
 interface PushFlags {

@@ -4,7 +4,7 @@ import type { RecordBatch } from "apache-arrow";
 import { checkWritable, formatOf, writeTableFile } from "./formats.js";
 import { follow, jobProgress } from "./job-progress.js";
 import { formatMetric, shortDataset, shortModel } from "./job-show.js";
-import { parseJsonPairs } from "./key-values.js";
+import { collect, parseJsonPairs } from "./key-values.js";
 import { printFields, printJson, type Output } from "./output.js";
 
 type Connect = () => Promise<Kiln>;
@@ -146,10 +146,6 @@ function jobData(ref: string, columns: string[] | undefined): JobData {
 function printSubmitted(o: Output, handle: JobHandle): void {
   if (o.json) return printJson(o, { job: handle.id, name: handle.name });
   o.out.write(`${handle.id}\n`);
-}
-
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
 }
 
 function columnList(v: string): string[] {

@@ -63,6 +63,28 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(job).toMatchObject({ kind: "fit", maxAttempts: 2, params: { fitIntercept: true } });
   });
 
+  it("models:create --estimator defines an untrained estimator that runtime:fit trains; a bad kind or param creates nothing", async () => {
+    const model = unique("ridge");
+    expect(await kiln("models:create", model, "--estimator", "ridge", "--param", "alpha=0.001")).toBe(`created ${model}, version 1: Ridge (untrained)\n`);
+    const untrained = await sdk.models.get(`${model}:1`);
+    expect(untrained).toMatchObject({ format: "kiln-ml", metadata: { estimator: "Ridge", params: { alpha: 0.001 } } });
+    expect(await kiln("runtime:fit", model, "lin-x", "lin-y")).toMatch(new RegExp(`^${model}: version 2, fitted by job \\w+\\n  training_score: (1|0\\.99\\d*)\\n$`));
+    expect((await sdk.models.get(`${model}:2`)).metadata).toMatchObject({ estimator: "Ridge", params: { alpha: 0.001 } });
+
+    const failures = [
+      [["--estimator", "no_such_estimator"], /unknown estimator "no_such_estimator"; known: .*LinearRegression/],
+      [["--estimator", "ridge", "--param", "no_such_param=1"], /Ridge has no parameter "no_such_param" \(it has alpha/],
+      [["--param", "alpha=1"], /--param needs --estimator/],
+    ] as const;
+    for (const [flags, message] of failures) {
+      const name = unique("bad");
+      const failed = await kilnFails("models:create", name, ...flags);
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toMatch(message);
+      await expect(sdk.models.info(name)).rejects.toMatchObject({ reason: "MODEL_NOT_FOUND" });
+    }
+  });
+
   it("predicts to stdout as CSV, to -o files, and into a dataset with --output", async () => {
     const csv = (await kiln("runtime:predict", fitted, "lin-x")).trim().split("\n");
     expect(csv[0]).toBe("prediction");
