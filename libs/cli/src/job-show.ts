@@ -66,13 +66,19 @@ export function jobRow(info: JobInfo): Record<string, unknown> {
     kind: info.kind,
     model: shortModel(info.model),
     state: info.state,
-    progress: info.state === "succeeded" ? resultText(info) : info.state === "failed" ? errorText(info.error) : progressText(info),
     attempts: info.attempts.length,
     created: info.createTime,
+    progress: clip(info.state === "succeeded" ? resultText(info) : info.state === "failed" ? errorText(info.error) : progressText(info), PROGRESS_WIDTH),
   };
 }
 
-export const jobColumns = ["id", "kind", "model", "state", "progress", "attempts", "created"];
+/** The free text (progress, result, error) goes last and is cut short: one long error widened every row. `jobs:show` has it whole. */
+export const jobColumns = ["id", "kind", "model", "state", "attempts", "created", "progress"];
+const PROGRESS_WIDTH = 100;
+
+function clip(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}
 
 /** `jobs:show` for people: the job's fields, then its attempts, result metrics and error. */
 export function printJob(o: Output, info: JobInfo): void {

@@ -120,11 +120,21 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(watched).toMatch(new RegExp(`^job ${id} succeeded: 50 rows\\n$`, "m"));
 
     const table = await kiln("jobs", "--model", fitted, "--limit", "5");
-    expect(table.split("\n")[0]).toMatch(/^ID\s+KIND\s+MODEL\s+STATE\s+PROGRESS\s+ATTEMPTS\s+CREATED$/);
-    expect(table).toMatch(new RegExp(`^${id}\\s+predict\\s+${fitted}:2\\s+succeeded\\s+50 rows\\s+1\\s+\\d{4}-`, "m"));
+    expect(table.split("\n")[0]).toMatch(/^ID\s+KIND\s+MODEL\s+STATE\s+ATTEMPTS\s+CREATED\s+PROGRESS$/);
+    expect(table).toMatch(new RegExp(`^${id}\\s+predict\\s+${fitted}:2\\s+succeeded\\s+1\\s+\\d{4}-\\S+\\s+50 rows$`, "m"));
     const listed = JSON.parse(await kiln("--json", "jobs", "--model", fitted, "--state", "succeeded")) as { id: string; kind: string }[];
     expect(listed.map((j) => j.kind)).toEqual(expect.arrayContaining(["fit", "predict"]));
     expect(listed.every((j, i) => i === 0 || j.id <= listed[i - 1]!.id)).toBe(true);
+
+    // A long error is cut short in the list (it used to widen every row), and shown whole by jobs:show.
+    const broken = unique("broken");
+    await sdk.models.create(broken, { estimator: "no_such_estimator" });
+    const failed = await sdk.runtime.model(broken).fit("lin-x", "lin-y");
+    await expect(failed.get()).rejects.toMatchObject({ reason: "UNKNOWN_ESTIMATOR" });
+    const row = (await kiln("jobs", "--model", broken)).split("\n")[1]!;
+    expect(row).toMatch(new RegExp(`^${failed.id}\\s+fit\\s+${broken}:1\\s+failed\\s+1\\s+\\S+\\s+unknown estimator "no_such_estimator"; known: .{20,}…$`));
+    expect(row.slice(row.indexOf("unknown"))).toHaveLength(100);
+    expect(await kiln("jobs:show", failed.id)).toMatch(/StandardScaler/);
 
     const shown = await kiln("jobs:show", id);
     expect(shown).toMatch(/^kind:\s+predict$/m);
