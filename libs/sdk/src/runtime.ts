@@ -167,6 +167,7 @@ export class Runtime {
     // Local data travels as a temporary dataset, dropped by the scheduler once the job is over.
     const name = `tmp-${randomUUID()}`;
     temporaries.push(name);
+    // The label lets the scheduler drop it: it refuses to treat a dataset without it as temporary.
     const info = await this.datasets.put(name, asTable(data), { mode: "create", labels: { "kiln.temporary": "true" }, comment: "job input" });
     return { dataset: resourceName(this.project, "datasets", name), version: BigInt(info.version), temporary: true };
   }

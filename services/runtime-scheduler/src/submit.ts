@@ -23,6 +23,11 @@ import { ensureQueue, normalizeLabels, queueFor } from "./queues.js";
 /** The attachment (or file format) that holds a model's trainable kiln.ml state. */
 export const TRAINABLE_ATTACHMENT = "kiln-ml.json";
 export const TRAINABLE_FORMAT = "kiln-ml";
+/**
+ * The label on a dataset a client made from a job's local data (the SDK's `tmp-…` inputs).
+ * Only such a dataset may be marked temporary, since the scheduler deletes it after the job.
+ */
+export const TEMPORARY_INPUT_LABEL = "kiln.temporary";
 
 const NEEDS_Y = new Set([JobKind.SCORE]);
 const TRAINS = new Set([JobKind.FIT, JobKind.PARTIAL_FIT]);
@@ -136,6 +141,12 @@ class Lookups {
     return found;
   }
 
+  /** Whether the dataset was made as a job's temporary input (its labels say so). */
+  async madeTemporary(dataset: string): Promise<boolean> {
+    const found = await this.s.store.getDataset({ name: dataset }).then((r) => r.dataset!, rethrowRemote);
+    return found.labels[TEMPORARY_INPUT_LABEL] === "true";
+  }
+
   datasetVersion(ref: string): Promise<bigint> {
     let found = this.datasets.get(ref);
     if (!found) {
@@ -211,7 +222,15 @@ async function pinInput(lookups: Lookups, input: JobInput, what: string): Promis
   const dataset = parseDatasetName(input.dataset, `job.${what}.dataset`);
   inProject(dataset, lookups.project, "dataset");
   const ref = `${dataset}/versions/${input.version ? String(input.version) : "latest"}`;
-  return create(JobInputSchema, { ...input, dataset, version: await lookups.datasetVersion(ref) });
+  const [version, temporary] = await firstFailureInOrder([lookups.datasetVersion(ref), input.temporary ? lookups.madeTemporary(dataset) : true] as const);
+  if (!temporary) {
+    throw failedPrecondition(
+      "NOT_TEMPORARY",
+      `job.${what} marks ${dataset} temporary, to be deleted after the job, but it was not made as a job's input (label ${TEMPORARY_INPUT_LABEL}=true); refer to it without temporary`,
+      { dataset },
+    );
+  }
+  return create(JobInputSchema, { ...input, dataset, version });
 }
 
 function inProject(name: string, project: string, what: string): void {

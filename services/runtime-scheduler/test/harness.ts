@@ -22,7 +22,7 @@ import * as registry from "@kiln/registry";
 import { Kiln } from "@kiln/sdk";
 import { openFsBlobStore, openSqliteMetadataStore, type BlobStore, type MetadataStore } from "@kiln/storage";
 import * as store from "@kiln/store";
-import { QUEUE_STREAM, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT, prepareScheduler, register, type SchedulerDeps } from "../src/index.js";
+import { QUEUE_STREAM, TEMPORARY_INPUT_LABEL, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT, prepareScheduler, register, type SchedulerDeps } from "../src/index.js";
 
 export const PROJECT = "projects/default";
 
@@ -164,6 +164,13 @@ export function uniqueName(prefix = "t"): string {
 /** A table dataset with a few rows; its full name. */
 export async function makeDataset(h: Harness, rows: Record<string, number>[] = [{ a: 1, b: 2 }, { a: 3, b: 4 }], name = uniqueName("ds")): Promise<string> {
   await h.kiln.datasets.put(name, rows);
+  return `${PROJECT}/datasets/${name}`;
+}
+
+/** A dataset made as a job's temporary input (labelled as the SDK labels local data), which a job may mark temporary. */
+export async function makeTemporaryDataset(h: Harness, rows: Record<string, number>[] = [{ a: 1, b: 2 }, { a: 3, b: 4 }]): Promise<string> {
+  const name = uniqueName("tmp");
+  await h.kiln.datasets.put(name, rows, { labels: { [TEMPORARY_INPUT_LABEL]: "true" } });
   return `${PROJECT}/datasets/${name}`;
 }
 

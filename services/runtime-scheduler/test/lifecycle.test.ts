@@ -3,7 +3,21 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { JobKind, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { DatasetEventSchema } from "@kiln/proto/kiln/store/v1/store_pb";
-import { PROJECT, Reader, eventsSoFar, failingQueuePublishes, failure, makeDataset, makeOnnxModel, queueMessagesSoFar, queuedJobName, startHarness, uniqueName, type Harness } from "./harness.js";
+import {
+  PROJECT,
+  Reader,
+  eventsSoFar,
+  failingQueuePublishes,
+  failure,
+  makeDataset,
+  makeOnnxModel,
+  makeTemporaryDataset,
+  queueMessagesSoFar,
+  queuedJobName,
+  startHarness,
+  uniqueName,
+  type Harness,
+} from "./harness.js";
 
 const E1 = "executors/e1";
 
@@ -48,7 +62,7 @@ describe("temporary inputs", () => {
 
   it("are deleted from the store once the job succeeds; other inputs stay", async () => {
     h = await startHarness();
-    const x = await makeDataset(h);
+    const x = await makeTemporaryDataset(h);
     const y = await makeDataset(h, [{ t: 1 }, { t: 2 }]);
     const job = await submitScore(x, y, true, false);
     await h.executor.startAttempt({ name: job.name, executor: E1 });
@@ -67,8 +81,8 @@ describe("temporary inputs", () => {
 
   it("are deleted when the job fails, and when a queued job is cancelled", async () => {
     h = await startHarness();
-    const x1 = await makeDataset(h);
-    const y1 = await makeDataset(h);
+    const x1 = await makeTemporaryDataset(h);
+    const y1 = await makeTemporaryDataset(h);
     const failing = await submitScore(x1, y1, true, true);
     await h.executor.startAttempt({ name: failing.name, executor: E1 });
     await h.executor.finishAttempt({ name: failing.name, attempt: 1, outcome: { case: "error", value: { code: "INTERNAL", message: "x" } } });
@@ -78,7 +92,7 @@ describe("temporary inputs", () => {
     expect(await exists(h, y1)).toBe(false);
 
     const x2 = await makeDataset(h);
-    const y2 = await makeDataset(h);
+    const y2 = await makeTemporaryDataset(h);
     const cancelled = await submitScore(x2, y2, false, true);
     await h.runtime.cancelJob({ name: cancelled.name });
     await deleted(h, y2);
@@ -88,7 +102,7 @@ describe("temporary inputs", () => {
 
   it("are deleted when a lost executor used up the last attempt", async () => {
     h = await startHarness();
-    const x = await makeDataset(h);
+    const x = await makeTemporaryDataset(h);
     const y = await makeDataset(h);
     const job = await submitScore(x, y, true, false, 1);
     await h.executor.startAttempt({ name: job.name, executor: E1 });
@@ -98,9 +112,27 @@ describe("temporary inputs", () => {
     expect(await exists(h, x)).toBe(false);
   });
 
-  it("a temporary input already gone does not stop the job from ending", async () => {
+  it("may only be datasets made as one: marking another temporary fails FailedPrecondition at submit, and it stays", async () => {
     h = await startHarness();
     const x = await makeDataset(h);
+    const y = await makeTemporaryDataset(h);
+    const model = await makeOnnxModel(h);
+    for (const job of [
+      { kind: JobKind.PREDICT, model, x: { dataset: x, temporary: true } },
+      { kind: JobKind.SCORE, model, x: { dataset: y, temporary: true }, y: { dataset: x, temporary: true } },
+    ]) {
+      const err = await failure(h.runtime.submitJob({ parent: PROJECT, job }));
+      expect(err.code).toBe(Code.FailedPrecondition);
+      expect(err.reason).toBe("NOT_TEMPORARY");
+      expect(err.message).toContain(`job.${job.y ? "y" : "x"} marks ${x} temporary`);
+    }
+    expect((await h.runtime.listJobs({ parent: PROJECT })).jobs).toEqual([]);
+    expect(await exists(h, x)).toBe(true);
+  });
+
+  it("a temporary input already gone does not stop the job from ending", async () => {
+    h = await startHarness();
+    const x = await makeTemporaryDataset(h);
     const y = await makeDataset(h);
     const job = await submitScore(x, y, true, false);
     await h.store.deleteDataset({ name: x });
