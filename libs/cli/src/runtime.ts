@@ -4,6 +4,7 @@ import type { RecordBatch } from "apache-arrow";
 import { checkWritable, formatOf, writeTableFile } from "./formats.js";
 import { follow, jobProgress } from "./job-progress.js";
 import { formatMetric, shortDataset, shortModel } from "./job-show.js";
+import { featuresAndTarget, jobData } from "./job-data.js";
 import { collect, parseJsonPairs } from "./key-values.js";
 import { printFields, printJson, type Output } from "./output.js";
 
@@ -16,17 +17,17 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
       .command("runtime:fit")
       .description("train a model on datasets remotely; prints the new version and its training metrics")
       .argument("<model>", "NAME, NAME:VERSION or NAME:TAG")
-      .argument("<x>", 'features: a dataset, "sales" or "sales@3" for version 3')
-      .argument("[y]", "targets: a dataset (default: --target's column of X)")
+      .argument("<x>", 'features: a dataset, "sales" or "sales@3" for version 3, or a local file such as ./sales.csv')
+      .argument("[y]", "targets: a dataset or a local file (default: --target's column of X)")
       .option("--param <key=value>", "estimator param (repeatable); values that parse as JSON are JSON", collect)
       .option("--columns <a,b>", "X's feature columns (default: the model's, else all but the target)", columnList)
       .option("--target <column>", "Y's target column")
       .option("--partial", "partial fit: continue training the version instead of starting over"),
   ).action(async (model: string, x: string, y: string | undefined, opts: FitFlags) => {
     const o = output();
-    const X = jobData(x, opts.columns);
     // `runtime:fit m sales --target price`: the target is a column of X, left out of the features.
-    const Y = y !== undefined ? jobData(y, opts.target ? [opts.target] : undefined) : opts.target ? jobData(x, [opts.target]) : undefined;
+    const { X, Y } =
+      y === undefined && opts.target ? featuresAndTarget(x, opts.columns, opts.target) : { X: jobData(x, opts.columns), Y: y === undefined ? undefined : jobData(y, opts.target ? [opts.target] : undefined) };
     const runtimeModel = (await connect()).runtime.model(model);
     const options = { ...jobOptions(opts), params: parseJsonPairs("--param", opts.param) };
     const handle = opts.partial ? await runtimeModel.partialFit(X, Y, options) : await runtimeModel.fit(X, Y, options);
@@ -45,7 +46,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
       .command("runtime:predict")
       .description("run a model on a dataset remotely, streaming rows as they come (CSV on stdout unless -o names a .csv, .tsv, .json, .ndjson or .arrow file)")
       .argument("<model>", "NAME, NAME:VERSION or NAME:TAG")
-      .argument("<x>", 'a dataset, "sales" or "sales@3" for version 3')
+      .argument("<x>", 'a dataset, "sales" or "sales@3" for version 3, or a local file such as ./new.csv')
       .option("--columns <a,b>", "X's feature columns (default: the model's)", columnList)
       .option("--proba", "class probabilities (predict_proba)")
       .option("--transform", "transform instead of predict")
@@ -103,8 +104,8 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
       .command("runtime:score")
       .description("score a model on features and targets remotely; prints the metrics")
       .argument("<model>", "NAME, NAME:VERSION or NAME:TAG")
-      .argument("<x>", 'features: a dataset, "sales" or "sales@3" for version 3')
-      .argument("<y>", "targets: a dataset")
+      .argument("<x>", 'features: a dataset, "sales" or "sales@3" for version 3, or a local file such as ./sales.csv')
+      .argument("<y>", "targets: a dataset or a local file")
       .option("--columns <a,b>", "X's feature columns (default: the model's)", columnList)
       .option("--target <column>", "Y's target column"),
   ).action(async (model: string, x: string, y: string, opts: ScoreFlags) => {
@@ -136,13 +137,6 @@ function jobOptions(flags: JobFlags): JobOptions {
 }
 
 /** `sales`, `sales@3`; with columns, the {dataset, version, columns} form. */
-function jobData(ref: string, columns: string[] | undefined): JobData {
-  const at = ref.lastIndexOf("@");
-  if (at > 0 && !/^\d+$/.test(ref.slice(at + 1))) throw new Error(`"${ref}": a dataset is NAME or NAME@VERSION`);
-  if (!columns?.length) return ref;
-  return { dataset: at > 0 ? ref.slice(0, at) : ref, version: at > 0 ? Number(ref.slice(at + 1)) : undefined, columns };
-}
-
 function printSubmitted(o: Output, handle: JobHandle): void {
   if (o.json) return printJson(o, { job: handle.id, name: handle.name });
   o.out.write(`${handle.id}\n`);

@@ -1,7 +1,7 @@
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { randomUUID } from "./random-id.js";
 import type { Client } from "@connectrpc/connect";
-import { Table, tableFromArrays } from "apache-arrow";
+import { Table, tableFromArrays, type RecordBatch } from "apache-arrow";
 import { decodeChunk } from "@kiln/data";
 import { JobKind, JobState, RuntimeService, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Datasets } from "./datasets.js";
@@ -12,8 +12,14 @@ import { modelName, versionName } from "./model-refs.js";
 import { resourceName } from "./names.js";
 import { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
 
-/** A dataset by name (`"sales"`, `"sales@3"` for version 3), by spec, or local data to send along. */
-export type JobData = string | { dataset: string; version?: number; columns?: string[]; filter?: string } | DatasetInput;
+/** Data sent along with a job: a table (rows, columns, Arrow), a tensor, or record batches streamed (from a file). */
+export type LocalJobData = DatasetInput | AsyncIterable<RecordBatch | Table>;
+
+/**
+ * A dataset by name (`"sales"`, `"sales@3"` for version 3), by spec, or local data to send
+ * along (as a temporary dataset, dropped after the job), alone or with the columns to use.
+ */
+export type JobData = string | { dataset: string; version?: number; columns?: string[]; filter?: string } | { local: LocalJobData; columns?: string[] } | LocalJobData;
 
 export interface JobOptions {
   /** Estimator params for FIT (override the model's), or NOOP's sleep_ms / fail. */
@@ -164,13 +170,29 @@ export class Runtime {
     if (isSpec(data)) {
       return { dataset: resourceName(this.project, "datasets", data.dataset), version: BigInt(data.version ?? 0), columns: data.columns ?? [], filter: data.filter ?? "" };
     }
-    // Local data travels as a temporary dataset, dropped by the scheduler once the job is over.
+    if (isLocalSpec(data)) return { ...(await this.upload(data.local, temporaries)), columns: data.columns ?? [] };
+    return this.upload(data, temporaries);
+  }
+
+  /** Local data travels as a temporary dataset, dropped by the scheduler once the job is over. */
+  private async upload(data: LocalJobData, temporaries: string[]) {
     const name = `tmp-${randomUUID()}`;
     temporaries.push(name);
     // The label lets the scheduler drop it: it refuses to treat a dataset without it as temporary.
-    const info = await this.datasets.put(name, asTable(data), { mode: "create", labels: { "kiln.temporary": "true" }, comment: "job input" });
+    const options = { mode: "create", labels: { "kiln.temporary": "true" }, comment: "job input" } as const;
+    const info = isAsyncIterable(data) ? await this.datasets.write(name, data, options) : await this.datasets.put(name, asTable(data), options);
     return { dataset: resourceName(this.project, "datasets", name), version: BigInt(info.version), temporary: true };
   }
+}
+
+function isAsyncIterable(v: unknown): v is AsyncIterable<RecordBatch | Table> {
+  return typeof v === "object" && v !== null && Symbol.asyncIterator in v;
+}
+
+function isLocalSpec(v: unknown): v is { local: LocalJobData; columns?: string[] } {
+  if (typeof v !== "object" || v === null || !("local" in v)) return false;
+  const { columns } = v as { columns?: unknown };
+  return Object.keys(v).every((k) => k === "local" || k === "columns") && (columns === undefined || (Array.isArray(columns) && columns.every((c) => typeof c === "string")));
 }
 
 function isSpec(v: unknown): v is { dataset: string; version?: number; columns?: string[]; filter?: string } {

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Table } from "apache-arrow";
@@ -182,6 +182,32 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     const json = JSON.parse(await kiln("--json", "executors")) as { slots: number }[];
     expect(json).toHaveLength(1);
     expect(json[0]!.slots).toBeGreaterThan(0);
+  });
+
+  it("takes local files as X and Y (paths with a /), sent as temporary datasets that are gone after the job", async () => {
+    const csv = (cols: (keyof (typeof rows)[number])[]) => [cols.join(","), ...rows.map((r) => cols.map((c) => r[c]).join(","))].join("\n") + "\n";
+    await writeFile(join(dir, "x.csv"), csv(["b", "a"])); // the model's features, in another order: matched by name
+    await writeFile(join(dir, "y.csv"), csv(["y"]));
+    await writeFile(join(dir, "all.csv"), csv(["a", "b", "y"]));
+    const before = (await sdk.datasets.list()).length;
+
+    const predicted = (await kiln("runtime:predict", fitted, join(dir, "x.csv"))).trim().split("\n");
+    expect(predicted).toHaveLength(51);
+    expect(Number(predicted[11])).toBeCloseTo(rows[10]!.y, 6);
+    expect(await kiln("runtime:score", fitted, join(dir, "x.csv"), join(dir, "y.csv"))).toMatch(/^r2:\s+1\n/);
+
+    // Features and target from one file: the target is left out of the features.
+    const model = unique("from-file");
+    await sdk.models.create(model, { estimator: "linear_regression" });
+    expect(await kiln("runtime:fit", model, join(dir, "all.csv"), "--target", "y")).toMatch(/training_score: 1\n$/);
+    expect((await sdk.models.get(`${model}:2`)).metadata).toMatchObject({ features: ["a", "b"], target: "y" });
+    await kiln("runtime:fit", model, join(dir, "all.csv"), "--target", "y", "--columns", "a");
+    expect((await sdk.models.get(`${model}:3`)).metadata).toMatchObject({ features: ["a"], target: "y" });
+
+    await expect.poll(async () => (await sdk.datasets.list()).length, { timeout: 5000 }).toBe(before);
+    expect((await kilnFails("runtime:predict", fitted, join(dir, "missing.csv"))).stderr).toMatch(/missing\.csv: no such file/);
+    expect((await kilnFails("runtime:predict", fitted, join(dir, "x.csv"), "--columns", "a,zz")).stderr).toMatch(/x\.csv has no column "zz" \(columns: b, a\)/);
+    expect((await kilnFails("runtime:predict", fitted, join(dir, "x.txt"))).stderr).toMatch(/read as CSV, TSV, JSON, NDJSON, Arrow or Parquet/);
   });
 
   it("fails with exit 1 and a clear message on bad input", async () => {

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { tableFromArrays, type Table } from "apache-arrow";
+import { tableFromArrays, tableFromJSON, type Table } from "apache-arrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx } from "@kiln/onnx";
@@ -111,6 +111,16 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect(written.numRows).toBe(10);
     expect(info.x?.temporary).toBe(true);
     await expect.poll(async () => (await kiln.datasets.list()).some((d) => d.name === info.x!.dataset), { timeout: 5000 }).toBe(false);
+
+    // Record batches streamed, with the columns to use: here the features in the order of the local rows' names.
+    const rows = data.X.slice(0, 10).map((r) => ({ extra: 99, x1: r.x1, x0: r.x0 }));
+    async function* batches() {
+      yield* tableFromJSON(rows.slice(0, 4)).batches;
+      yield* tableFromJSON(rows.slice(4)).batches;
+    }
+    const streamed = await kiln.runtime.model(model).predict({ local: batches(), columns: ["x0", "x1"] });
+    expect([...((await streamed.get()) as Table).getChildAt(0)!]).toEqual([...table.getChildAt(0)!]);
+    expect((await streamed.info()).x).toMatchObject({ temporary: true, columns: ["x0", "x1"] });
   });
 
   it("re-fits a model put from a local estimator, and refuses to fit an uploaded ONNX model", async () => {
