@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Table } from "apache-arrow";
+import { tableFromArrays, type Table } from "apache-arrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { Kiln } from "@kiln/sdk";
@@ -172,6 +172,19 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     const queued = (await kiln("runtime:predict", fitted, "lin-x", "--require", "gpu", "--no-wait")).trim();
     expect(await kiln("jobs", "--label", "gpu", "--state", "queued")).toMatch(new RegExp(`^${queued}\\s+predict\\s+${fitted}:2\\s+queued\\s+0\\s`, "m"));
     expect(await kiln("jobs:cancel", queued)).toBe(`cancelled ${queued}\n`);
+  });
+
+  it("stops quietly with exit 0 when its reader goes away (runtime:predict ... | head)", async () => {
+    const n = 300_000;
+    await sdk.datasets.put("many-x", tableFromArrays({ a: Float64Array.from({ length: n }, (_, i) => i), b: new Float64Array(n) }));
+    const predict = spawn(process.execPath, [KILN_BIN, "--url", running.server.url, "runtime:predict", fitted, "many-x"]);
+    let err = "";
+    predict.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => predict.on("close", resolve));
+    await new Promise<void>((resolve) => predict.stdout.once("data", () => resolve()));
+    predict.stdout.destroy(); // like head after its lines
+    expect(await exited).toBe(0);
+    expect(err).not.toMatch(/EPIPE|Error/);
   });
 
   it("lists the embedded executor", async () => {
