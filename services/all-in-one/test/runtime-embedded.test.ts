@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx } from "@kiln/onnx";
 import { FailedPreconditionError, Kiln, NotFoundError } from "@kiln/sdk";
-import { LogisticRegression } from "@kiln/sdk/ml";
+import { LogisticRegression, PCA } from "@kiln/sdk/ml";
 import { runEmbedded } from "../src/index.js";
 import { unique } from "./helpers.js";
 
@@ -121,6 +121,27 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     const streamed = await kiln.runtime.model(model).predict({ local: batches(), columns: ["x0", "x1"] });
     expect([...((await streamed.get()) as Table).getChildAt(0)!]).toEqual([...table.getChildAt(0)!]);
     expect((await streamed.info()).x).toMatchObject({ temporary: true, columns: ["x0", "x1"] });
+  });
+
+  it("transforms with a transformer (the same matrix as locally) and refuses to transform with a classifier", async () => {
+    const local = new PCA({ nComponents: 2 }).fit(data.X.map((r) => [r.x0, r.x1]));
+    const model = unique("pca");
+    await kiln.models.put(model, local);
+    const remote = (await (await kiln.runtime.model(model).transform("blobs-x")).get()) as Table;
+    expect(remote.schema.fields.map((f) => f.name)).toEqual(["component_0", "component_1"]);
+    const expected = local.transform(data.X.map((r) => [r.x0, r.x1]));
+    for (const i of [0, 1, 199, 399]) {
+      expect(remote.getChild("component_0")!.get(i)).toBeCloseTo(expected.data[i * 2]!, 4);
+      expect(remote.getChild("component_1")!.get(i)).toBeCloseTo(expected.data[i * 2 + 1]!, 4);
+    }
+
+    const clf = unique("clf");
+    await kiln.models.put(clf, new LogisticRegression().fit([[0, 0], [1, 1]], [0, 1]));
+    const job = await kiln.runtime.model(clf).transform("blobs-x");
+    const err = await job.get().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FailedPreconditionError);
+    expect(err).toMatchObject({ reason: "NOT_A_TRANSFORMER", message: expect.stringMatching(/classifier \(outputs: label, probabilities\)/) });
+    expect((await job.info()).attempts).toHaveLength(1);
   });
 
   it("re-fits a model put from a local estimator, and refuses to fit an uploaded ONNX model", async () => {

@@ -14,8 +14,13 @@ export function pickOutput(kind: JobKind, outputs: TensorSignature[]): string {
       if (!found) throw failedPrecondition("NO_PROBABILITIES", `the model has no probability output (outputs: ${outputs.map((o) => o.name).join(", ")})`);
       return found;
     }
-    case JobKind.TRANSFORM:
+    case JobKind.TRANSFORM: {
+      // A classifier's first output is its labels, which transform would have returned as "component_0".
+      if (named("label", "output_label")) {
+        throw failedPrecondition("NOT_A_TRANSFORMER", `the model is a classifier (outputs: ${outputs.map((o) => o.name).join(", ")}): it predicts, it does not transform`);
+      }
       return named("variable") ?? firstTensor(tensors);
+    }
     default:
       return named("label", "output_label", "variable") ?? firstTensor(tensors);
   }

@@ -176,6 +176,8 @@ describe("model outputs as result tables", () => {
     expect(pickOutput(JobKind.PREDICT_PROBA, outputs)).toBe("probabilities");
     expect(pickOutput(JobKind.TRANSFORM, [{ name: "variable", kind: "tensor", elementType: "float32", shape: ["N", 3] }])).toBe("variable");
     expect(failure(() => pickOutput(JobKind.PREDICT_PROBA, [outputs[0]!]))).toMatchObject({ reason: "NO_PROBABILITIES" });
+    expect(failure(() => pickOutput(JobKind.TRANSFORM, outputs))).toMatchObject({ code: "FAILED_PRECONDITION", reason: "NOT_A_TRANSFORMER" });
+    expect(pickOutput(JobKind.TRANSFORM, [{ name: "embedding", kind: "tensor", elementType: "float32", shape: ["N", 8] }])).toBe("embedding");
   });
 
   it("makes one column per output column, named by class when the classes are known", () => {
