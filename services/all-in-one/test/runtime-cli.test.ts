@@ -197,6 +197,19 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(json[0]!.slots).toBeGreaterThan(0);
   });
 
+  it("partial fits with --partial, a new version each time; a classifier's first batch takes --param classes=[...]", async () => {
+    const model = unique("sgdr");
+    await kiln("models:create", model, "--estimator", "sgd_regressor");
+    expect(await kiln("runtime:fit", model, "lin-x", "lin-y", "--partial")).toMatch(new RegExp(`^${model}: version 2, fitted by job \\w+\\n`));
+    expect(await kiln("runtime:fit", model, "lin-x", "lin-y", "--partial")).toMatch(new RegExp(`^${model}: version 3, fitted by job \\w+\\n`));
+
+    await sdk.datasets.put("signs", rows.map(({ y }) => ({ sign: y > 10 ? 1 : 0 })));
+    const clf = unique("sgdc");
+    await kiln("models:create", clf, "--estimator", "sgd_classifier");
+    expect((await kilnFails("runtime:fit", clf, "lin-x", "signs", "--partial")).stderr).toMatch(/needs every class y will ever have: pass them as params\.classes.*\(CLASSES_REQUIRED\)/);
+    expect(await kiln("runtime:fit", clf, "lin-x", "signs", "--partial", "--param", "classes=[0,1]")).toMatch(new RegExp(`^${clf}: version 2, fitted by job`));
+  });
+
   it("takes local files as X and Y (paths with a /), sent as temporary datasets that are gone after the job", async () => {
     const csv = (cols: (keyof (typeof rows)[number])[]) => [cols.join(","), ...rows.map((r) => cols.map((c) => r[c]).join(","))].join("\n") + "\n";
     await writeFile(join(dir, "x.csv"), csv(["b", "a"])); // the model's features, in another order: matched by name

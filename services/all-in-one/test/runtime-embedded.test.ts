@@ -123,6 +123,27 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect((await streamed.info()).x).toMatchObject({ temporary: true, columns: ["x0", "x1"] });
   });
 
+  it("partial fits batch after batch, each a new version on its parent; a classifier's first batch needs its classes", async () => {
+    const model = unique("sgd");
+    await kiln.models.create(model, { estimator: "sgd_classifier", params: { randomState: 0 } });
+    const half = (rows: object[], part: number) => rows.slice(part * 200, part * 200 + 200);
+
+    const noClasses = await kiln.runtime.model(model).partialFit(half(data.X, 0), half(data.y, 0));
+    await expect(noClasses.get()).rejects.toMatchObject({ reason: "CLASSES_REQUIRED", message: expect.stringMatching(/params\.classes/) });
+    expect((await noClasses.info()).attempts).toHaveLength(1);
+    await expect((await kiln.runtime.model(model).fit("blobs-x", "blobs-y", { params: { classes: [0, 1] } })).get()).rejects.toMatchObject({ reason: "CLASSES_NOT_TAKEN" });
+
+    const first = (await (await kiln.runtime.model(model).partialFit(half(data.X, 0), half(data.y, 0), { params: { classes: [0, 1] } })).get()) as { modelVersion: string };
+    expect(first.modelVersion).toMatch(/versions\/2$/);
+    const second = (await (await kiln.runtime.model(model).partialFit(half(data.X, 1), half(data.y, 1))).get()) as { modelVersion: string };
+    expect(second.modelVersion).toMatch(/versions\/3$/);
+    const v3 = await kiln.models.get(`${model}:3`);
+    expect(v3.lineage?.parentVersion).toBe(`projects/default/models/${model}/versions/2`);
+    expect(v3.metadata).toMatchObject({ estimator: "SGDClassifier", classes: [0, 1] });
+    const scored = (await (await kiln.runtime.model(`${model}:3`).score("blobs-x", "blobs-y")).get()) as Record<string, number>;
+    expect(scored.accuracy).toBeGreaterThan(0.9);
+  });
+
   it("transforms with a transformer (the same matrix as locally) and refuses to transform with a classifier", async () => {
     const local = new PCA({ nComponents: 2 }).fit(data.X.map((r) => [r.x0, r.x1]));
     const model = unique("pca");

@@ -1,13 +1,13 @@
 import { create } from "@bufbuild/protobuf";
 import { Table, type RecordBatch } from "apache-arrow";
-import { loadModel, TrainingPool, type Classifier, type SerializedModel } from "@kiln/ml";
+import { loadModel, MLError, TrainingPool, type Classifier, type SerializedModel } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { TRAINABLE_ATTACHMENT } from "@kiln/runtime-scheduler";
 import type { ModelVersionInfo } from "@kiln/sdk";
 import { describeInput, readInput, readValues } from "./data.js";
 import { featuresOf } from "./inference.js";
 import { checkStopped, type JobContext } from "./job-context.js";
-import { failedPrecondition } from "./job-failure.js";
+import { failedPrecondition, invalidInput } from "./job-failure.js";
 
 /**
  * FIT and PARTIAL_FIT: trains the model's estimator on the inputs in a worker thread of
@@ -87,12 +87,18 @@ async function train(ctx: JobContext, spec: SerializedModel, X: Table, y: (numbe
   ctx.signal.addEventListener("abort", stop);
   const onEpoch = (p: { epoch: number; loss?: number; metrics?: Record<string, number> }) =>
     ctx.progress.update({ epoch: p.epoch, metrics: { ...(p.loss === undefined ? {} : { loss: p.loss }), ...p.metrics } });
-  const params = camelKeys({ ...spec.params, ...ctx.job.params });
+  // `classes` is not an estimator param but what sklearn's first partial_fit takes: every class y will have.
+  const { classes, ...jobParams } = (ctx.job.params ?? {}) as Record<string, unknown>;
+  const params = camelKeys({ ...spec.params, ...jobParams });
   try {
-    if (ctx.job.kind === JobKind.PARTIAL_FIT) return await pool.partialFit({ ...spec, params }, X, y, { onEpoch });
+    if (ctx.job.kind === JobKind.PARTIAL_FIT) return await pool.partialFit({ ...spec, params }, X, y, { onEpoch, classes: classList(classes) });
+    if (classes !== undefined) throw invalidInput("CLASSES_NOT_TAKEN", "params.classes is for PARTIAL_FIT (a classifier's first batch); FIT learns the classes from y");
     return await pool.fit(spec.kind, params, X, y, { onEpoch });
   } catch (e) {
     checkStopped(ctx.signal);
+    if (e instanceof MLError && e.reason === "CLASSES_REQUIRED") {
+      throw failedPrecondition("CLASSES_REQUIRED", "the first partial fit of a classifier needs every class y will ever have: pass them as params.classes (e.g. --param 'classes=[0,1]')");
+    }
     throw e;
   } finally {
     ctx.signal.removeEventListener("abort", stop);
@@ -118,6 +124,14 @@ async function targetColumn(ctx: JobContext, y: JobInput): Promise<string> {
   }
   if (columns.length !== 1) throw failedPrecondition("TARGET_AMBIGUOUS", `${y.dataset} has ${columns.length} columns: name the target column in y's columns`);
   return columns[0]!.name;
+}
+
+function classList(classes: unknown): (number | string)[] | undefined {
+  if (classes === undefined) return undefined;
+  if (!Array.isArray(classes) || classes.length === 0 || !classes.every((c) => typeof c === "number" || typeof c === "string")) {
+    throw invalidInput("INVALID_CLASSES", `params.classes must be a list of class labels (numbers or strings), got ${JSON.stringify(classes)}`);
+  }
+  return classes as (number | string)[];
 }
 
 /** sklearn and OmegaML users write fit_intercept; Kiln's estimators take fitIntercept. */
