@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx } from "@kiln/onnx";
 import { FailedPreconditionError, Kiln, NotFoundError } from "@kiln/sdk";
-import { LogisticRegression, PCA } from "@kiln/sdk/ml";
+import { KMeans, LogisticRegression, PCA } from "@kiln/sdk/ml";
 import { runEmbedded } from "../src/index.js";
 import { unique } from "./helpers.js";
 
@@ -156,12 +156,21 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
       expect(remote.getChild("component_1")!.get(i)).toBeCloseTo(expected.data[i * 2 + 1]!, 4);
     }
 
+    // A clusterer transforms into distances to its centers, as sklearn's KMeans.transform.
+    const clusters = new KMeans({ nClusters: 3, randomState: 0 }).fit(data.X.map((r) => [r.x0, r.x1]));
+    const km = unique("kmeans");
+    await kiln.models.put(km, clusters);
+    const distances = (await (await kiln.runtime.model(km).transform("blobs-x")).get()) as Table;
+    expect(distances.numCols).toBe(3);
+    const expectedDistances = clusters.transform(data.X.map((r) => [r.x0, r.x1]));
+    expect(distances.getChild("component_2")!.get(7)).toBeCloseTo(expectedDistances.data[7 * 3 + 2]!, 4);
+
     const clf = unique("clf");
     await kiln.models.put(clf, new LogisticRegression().fit([[0, 0], [1, 1]], [0, 1]));
     const job = await kiln.runtime.model(clf).transform("blobs-x");
     const err = await job.get().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FailedPreconditionError);
-    expect(err).toMatchObject({ reason: "NOT_A_TRANSFORMER", message: expect.stringMatching(/classifier \(outputs: label, probabilities\)/) });
+    expect(err).toMatchObject({ reason: "NOT_A_TRANSFORMER", message: expect.stringMatching(/predicts labels \(outputs: label, probabilities\)/) });
     expect((await job.info()).attempts).toHaveLength(1);
   });
 

@@ -15,11 +15,14 @@ export function pickOutput(kind: JobKind, outputs: TensorSignature[]): string {
       return found;
     }
     case JobKind.TRANSFORM: {
-      // A classifier's first output is its labels, which transform would have returned as "component_0".
+      // A clusterer transforms into its distances to the centers ("scores", as sklearn's KMeans.transform);
+      // a classifier does not transform (its first output, the labels, came back as "component_0").
+      const found = named("variable", "scores");
+      if (found) return found;
       if (named("label", "output_label")) {
-        throw failedPrecondition("NOT_A_TRANSFORMER", `the model is a classifier (outputs: ${outputs.map((o) => o.name).join(", ")}): it predicts, it does not transform`);
+        throw failedPrecondition("NOT_A_TRANSFORMER", `the model predicts labels (outputs: ${outputs.map((o) => o.name).join(", ")}): it does not transform`);
       }
-      return named("variable") ?? firstTensor(tensors);
+      return firstTensor(tensors);
     }
     default:
       return named("label", "output_label", "variable") ?? firstTensor(tensors);

@@ -178,6 +178,7 @@ describe("model outputs as result tables", () => {
     expect(failure(() => pickOutput(JobKind.PREDICT_PROBA, [outputs[0]!]))).toMatchObject({ reason: "NO_PROBABILITIES" });
     expect(failure(() => pickOutput(JobKind.TRANSFORM, outputs))).toMatchObject({ code: "FAILED_PRECONDITION", reason: "NOT_A_TRANSFORMER" });
     expect(pickOutput(JobKind.TRANSFORM, [{ name: "embedding", kind: "tensor", elementType: "float32", shape: ["N", 8] }])).toBe("embedding");
+    expect(pickOutput(JobKind.TRANSFORM, [outputs[0]!, { name: "scores", kind: "tensor", elementType: "float32", shape: ["N", 3] }])).toBe("scores"); // a clusterer's distances
   });
 
   it("makes one column per output column, named by class when the classes are known", () => {
