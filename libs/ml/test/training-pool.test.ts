@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { InvalidInputError, MLError, TrainingPool, createEstimator, estimatorKinds, loadModel, type Regressor } from "../src/index.js";
+import { InvalidInputError, MLError, Pipeline, Ridge, StandardScaler, TrainingPool, createEstimator, estimatorKinds, loadModel, type Regressor } from "../src/index.js";
 
 /** y = 3·x0 − 2·x1 + 1, exactly. */
 function line(rows: number) {
@@ -37,6 +37,16 @@ describe("training on worker threads", () => {
     const more = await pool.partialFit(first, X, y);
     expect(more.kind).toBe("SGDRegressor");
     expect(JSON.stringify(more.state)).not.toBe(JSON.stringify(first.state));
+  });
+
+  it("refits a Pipeline's shape anew on other data, with step params set first", async () => {
+    const { X, y } = line(200);
+    const shape = new Pipeline([new StandardScaler(), new Ridge({ alpha: 5 })]).fit([[0, 0], [1, 2], [2, 1]], [0, 1, 2]).toJSON();
+    const model = await pool.refit(shape, { ridge__alpha: 1e-9 }, X, y);
+    const refit = loadModel(model) as Pipeline;
+    expect(refit.getParams()).toMatchObject({ ridge__alpha: 1e-9 });
+    expect((refit.predict([[2, 3]]) as Float64Array)[0]).toBeCloseTo(1, 5); // learned from X, y, not the shape's three rows
+    await expect(pool.refit(shape, { nope__alpha: 1 }, X, y)).rejects.toMatchObject({ reason: "UNKNOWN_PARAMETER" });
   });
 
   it("runs several fits at once and keeps each result with its call", async () => {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx } from "@kiln/onnx";
 import { FailedPreconditionError, Kiln, NotFoundError } from "@kiln/sdk";
-import { KMeans, LogisticRegression, PCA } from "@kiln/sdk/ml";
+import { KMeans, LogisticRegression, PCA, Pipeline, StandardScaler, loadModel } from "@kiln/sdk/ml";
 import { runEmbedded } from "../src/index.js";
 import { unique } from "./helpers.js";
 
@@ -172,6 +172,20 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect(err).toBeInstanceOf(FailedPreconditionError);
     expect(err).toMatchObject({ reason: "NOT_A_TRANSFORMER", message: expect.stringMatching(/predicts labels \(outputs: label, probabilities\)/) });
     expect((await job.info()).attempts).toHaveLength(1);
+  });
+
+  it("re-fits a Pipeline put from a local one: its steps fitted anew on the job's data, step params from the job", async () => {
+    const model = unique("pipe");
+    const local = new Pipeline([new StandardScaler(), new LogisticRegression()]).fit([[0, 0], [1, 1], [0, 1], [1, 0]], [0, 1, 0, 1]);
+    await kiln.models.put(model, local);
+    const refit = (await (await kiln.runtime.model(model).fit("blobs-x", "blobs-y", { params: { logisticregression__C: 0.5 } })).get()) as { modelVersion: string; metrics: Record<string, number> };
+    expect(refit.modelVersion).toMatch(/versions\/2$/);
+    expect(refit.metrics.training_score).toBeGreaterThan(0.9);
+    const version = await kiln.models.get(`${model}:2`);
+    expect(version.metadata).toMatchObject({ estimator: "Pipeline", features: ["x0", "x1"], classes: [0, 1] });
+    const trained = loadModel(new TextDecoder().decode(await kiln.models.attachment(`${model}:2`, "kiln-ml.json"))) as Pipeline;
+    expect(trained.getParams()).toMatchObject({ logisticregression__C: 0.5 });
+    await expect((await kiln.runtime.model(model).fit("blobs-x", "blobs-y", { params: { nope__C: 1 } })).get()).rejects.toMatchObject({ reason: "UNKNOWN_PARAMETER" });
   });
 
   it("re-fits a model put from a local estimator, and refuses to fit an uploaded ONNX model", async () => {

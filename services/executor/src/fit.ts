@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Table, type RecordBatch } from "apache-arrow";
-import { loadModel, MLError, TrainingPool, type Classifier, type SerializedModel } from "@kiln/ml";
+import { canonicalKind, estimatorKinds, loadModel, MLError, TrainingPool, type Classifier, type SerializedModel } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { TRAINABLE_ATTACHMENT } from "@kiln/runtime-scheduler";
 import type { ModelVersionInfo } from "@kiln/sdk";
@@ -93,6 +93,8 @@ async function train(ctx: JobContext, spec: SerializedModel, X: Table, y: (numbe
   try {
     if (ctx.job.kind === JobKind.PARTIAL_FIT) return await pool.partialFit({ ...spec, params }, X, y, { onEpoch, classes: classList(classes) });
     if (classes !== undefined) throw invalidInput("CLASSES_NOT_TAKEN", "params.classes is for PARTIAL_FIT (a classifier's first batch); FIT learns the classes from y");
+    // A composite (a Pipeline put from a local estimator) is no kind with params: refit its shape, job params set on it.
+    if (spec.state != null && !isEstimatorKind(spec.kind)) return await pool.refit(spec, camelKeys(jobParams), X, y, { onEpoch });
     return await pool.fit(spec.kind, params, X, y, { onEpoch });
   } catch (e) {
     checkStopped(ctx.signal);
@@ -126,6 +128,10 @@ async function targetColumn(ctx: JobContext, y: JobInput): Promise<string> {
   return columns[0]!.name;
 }
 
+function isEstimatorKind(kind: string): boolean {
+  return estimatorKinds().includes(canonicalKind(kind));
+}
+
 function classList(classes: unknown): (number | string)[] | undefined {
   if (classes === undefined) return undefined;
   if (!Array.isArray(classes) || classes.length === 0 || !classes.every((c) => typeof c === "number" || typeof c === "string")) {
@@ -134,7 +140,8 @@ function classList(classes: unknown): (number | string)[] | undefined {
   return classes as (number | string)[];
 }
 
-/** sklearn and OmegaML users write fit_intercept; Kiln's estimators take fitIntercept. */
-function camelKeys(params: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(params).map(([k, v]) => [k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()), v]));
+/** sklearn and OmegaML users write fit_intercept; Kiln's estimators take fitIntercept (and a Pipeline's lr__fit_intercept, lr__fitIntercept). */
+export function camelKeys(params: Record<string, unknown>): Record<string, unknown> {
+  const camel = (part: string) => part.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  return Object.fromEntries(Object.entries(params).map(([k, v]) => [k.split("__").map(camel).join("__"), v]));
 }

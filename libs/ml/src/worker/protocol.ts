@@ -3,6 +3,7 @@ import type { SerializedModel } from "../serialize.js";
 
 export type TrainingRequest =
   | { id: number; op: "fit"; kind: string; params: Record<string, unknown>; X: MatrixMessage; y?: LabelInput }
+  | { id: number; op: "refit"; model: SerializedModel; params: Record<string, unknown>; X: MatrixMessage; y?: LabelInput }
   | { id: number; op: "partialFit"; model: SerializedModel; X: MatrixMessage; y?: LabelInput; classes?: (number | string)[] };
 
 export interface MatrixMessage {

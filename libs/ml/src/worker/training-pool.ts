@@ -42,6 +42,14 @@ export class TrainingPool {
     return this.submit({ op: "fit", kind, params, X: message(X), y: y && Array.from(y as ArrayLike<number | string>) }, options);
   }
 
+  /**
+   * Fits anew an estimator shaped like `model` (a fitted model's structure, such as a
+   * Pipeline's steps, which no kind and params can describe), with `params` set first.
+   */
+  refit(model: SerializedModel, params: Record<string, unknown>, X: MatrixInput, y?: LabelInput, options: TrainOptions = {}): Promise<SerializedModel> {
+    return this.submit({ op: "refit", model, params, X: message(X), y: y && Array.from(y as ArrayLike<number | string>) }, options);
+  }
+
   /** Continues a fitted model on one more batch (sklearn's partial_fit). */
   partialFit(model: SerializedModel, X: MatrixInput, y?: LabelInput, options: TrainOptions & { classes?: (number | string)[] } = {}): Promise<SerializedModel> {
     return this.submit({ op: "partialFit", model, X: message(X), y: y && Array.from(y as ArrayLike<number | string>), classes: options.classes }, options);

@@ -14,6 +14,10 @@ port.on("message", (request: TrainingRequest) => {
     if (request.op === "fit") {
       estimator = createEstimator(request.kind, request.params, onEpoch);
       (estimator as unknown as { fit(X: unknown, y?: unknown): unknown }).fit(request.X, request.y);
+    } else if (request.op === "refit") {
+      // fit() starts over, as sklearn's does: the loaded state only gives the shape.
+      estimator = loadModel(request.model).setParams(request.params);
+      (estimator as unknown as { fit(X: unknown, y?: unknown): unknown }).fit(request.X, request.y);
     } else {
       // An untrained definition (state null, from kiln.models.create) starts from its params.
       estimator = request.model.state == null ? createEstimator(request.model.kind, request.model.params, onEpoch) : loadModel(request.model);
