@@ -58,7 +58,6 @@ export function checkFilter(filter: string | undefined): void {
   }
 }
 
-
 export const eventColumns = ["run", "event", "dt", "node", "step", "key", "value"];
 
 /** One row of `experiments:show`: dt to the millisecond (events a few ms apart must read apart). */

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { JobData, JobHandle, JobOptions, Kiln } from "@kiln/sdk";
+import type { JobHandle, JobOptions, Kiln } from "@kiln/sdk";
 import type { RecordBatch } from "apache-arrow";
 import { checkWritable, formatOf, writeTableFile } from "./formats.js";
 import { follow, jobProgress } from "./job-progress.js";
@@ -136,7 +136,6 @@ function jobOptions(flags: JobFlags): JobOptions {
   };
 }
 
-/** `sales`, `sales@3`; with columns, the {dataset, version, columns} form. */
 function printSubmitted(o: Output, handle: JobHandle): void {
   if (o.json) return printJson(o, { job: handle.id, name: handle.name });
   o.out.write(`${handle.id}\n`);
