@@ -20,7 +20,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
       .argument("<x>", 'features: a dataset, "sales" or "sales@3" for version 3, or a local file such as ./sales.csv')
       .argument("[y]", "targets: a dataset or a local file (default: --target's column of X)")
       .option("--param <key=value>", "estimator param (repeatable); values that parse as JSON are JSON", collect)
-      .option("--columns <a,b>", "X's feature columns (default: the model's, else all but the target)", columnList)
+      .option("--columns <a,b>", "X's feature columns (default: all but the target; with --partial, the model's)", columnList)
       .option("--target <column>", "Y's target column")
       .option("--partial", "partial fit: continue training the version instead of starting over"),
   ).action(async (model: string, x: string, y: string | undefined, opts: FitFlags) => {

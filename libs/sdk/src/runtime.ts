@@ -180,8 +180,15 @@ export class Runtime {
     temporaries.push(name);
     // The label lets the scheduler drop it: it refuses to treat a dataset without it as temporary.
     const options = { mode: "create", labels: { "kiln.temporary": "true" }, comment: "job input" } as const;
-    const info = isAsyncIterable(data) ? await this.datasets.write(name, data, options) : await this.datasets.put(name, asTable(data), options);
-    return { dataset: resourceName(this.project, "datasets", name), version: BigInt(info.version), temporary: true };
+    if (isAsyncIterable(data)) {
+      const info = await this.datasets.write(name, data, options);
+      return { dataset: resourceName(this.project, "datasets", name), version: BigInt(info.version), temporary: true };
+    }
+    const { table, positional } = asTable(data);
+    const info = await this.datasets.put(name, table, options);
+    // Positional data has no names to match a model's features by: its columns, in order, are the features.
+    const columns = positional ? table.schema.fields.map((f) => f.name) : [];
+    return { dataset: resourceName(this.project, "datasets", name), version: BigInt(info.version), temporary: true, columns };
   }
 }
 
@@ -199,13 +206,24 @@ function isSpec(v: unknown): v is { dataset: string; version?: number; columns?:
   return typeof v === "object" && v !== null && typeof (v as { dataset?: unknown }).dataset === "string" && Object.keys(v).every((k) => ["dataset", "version", "columns", "filter"].includes(k));
 }
 
-/** Jobs read tables; a tensor [N, k] becomes k float columns x0…x{k-1}, a vector one column "y". */
-function asTable(data: DatasetInput): Table {
+/**
+ * Jobs read tables. Named data (rows, columns, Arrow) keeps its names; positional data (a
+ * tensor [N, k] or an array of number rows, as sklearn's X) becomes k float columns
+ * x0…x{k-1}, and a vector one column "y".
+ */
+function asTable(data: DatasetInput): { table: Table; positional: boolean } {
+  if (isNumberRows(data)) return { table: tensorTable({ data: Float64Array.from(data.flat()), shape: [data.length, data[0]!.length] }), positional: true };
   const c = classify(data);
-  if (c.kind === DatasetKind.TABLE) return c.table;
-  if (c.kind === DatasetKind.TENSOR) return tensorTable(c.tensor);
-  if (Array.isArray(data) && data.every((v) => typeof v === "number" || typeof v === "string")) return tableFromArrays({ y: data as never });
-  throw new TypeError("job data must be a dataset name, a table (rows, columns, Arrow), a tensor {data, shape} or an array of labels");
+  if (c.kind === DatasetKind.TABLE) return { table: c.table, positional: false };
+  if (c.kind === DatasetKind.TENSOR) return { table: tensorTable(c.tensor), positional: true };
+  if (Array.isArray(data) && data.every((v) => typeof v === "number" || typeof v === "string")) return { table: tableFromArrays({ y: data as never }), positional: true };
+  throw new TypeError("job data must be a dataset name, a table (rows, columns, Arrow), a tensor {data, shape}, rows of numbers or an array of labels");
+}
+
+function isNumberRows(v: unknown): v is number[][] {
+  if (!Array.isArray(v) || v.length === 0 || !Array.isArray(v[0])) return false;
+  const width = (v[0] as unknown[]).length;
+  return width > 0 && v.every((row) => Array.isArray(row) && row.length === width && row.every((x) => typeof x === "number"));
 }
 
 function tensorTable(t: TensorData): Table {

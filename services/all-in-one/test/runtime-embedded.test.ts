@@ -123,6 +123,29 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect((await streamed.info()).x).toMatchObject({ temporary: true, columns: ["x0", "x1"] });
   });
 
+  it("takes positional data as sklearn does: rows of numbers and tensors are X column by column, named data by name", async () => {
+    const model = unique("positional");
+    await kiln.models.create(model, { estimator: "logistic_regression" });
+    const matrix = data.X.map((r) => [r.x0, r.x1]);
+    // Fit on rows of numbers: the version learns x0, x1 (the names a tensor's columns get).
+    await (await kiln.runtime.model(model).fit(matrix, data.labels)).get();
+    expect((await kiln.models.get(`${model}:2`)).metadata).toMatchObject({ features: ["x0", "x1"] });
+    const predictedBy = async (X: unknown) => [...((await (await kiln.runtime.model(`${model}:2`).predict(X as never)).get()) as Table).getChildAt(0)!].map(Number);
+    const expected = await predictedBy(matrix.slice(0, 20));
+    expect(expected.filter((p, i) => p === data.labels[i]).length).toBeGreaterThan(17);
+    // A tensor, and named columns a model of positional features takes in order.
+    expect(await predictedBy({ data: Float64Array.from(matrix.slice(0, 20).flat()), shape: [20, 2] })).toEqual(expected);
+    expect(await predictedBy(matrix.slice(0, 20).map(([p, q]) => ({ p, q })))).toEqual(expected);
+    // FIT starts over on X as given (not on the parent version's features), as sklearn's fit does.
+    await (await kiln.runtime.model(model).fit("blobs-x", "blobs-y")).get();
+    expect((await kiln.models.get(`${model}:3`)).metadata).toMatchObject({ features: ["x0", "x1"] });
+    await (await kiln.runtime.model(model).fit(data.X.map(({ x0, x1 }) => ({ first: x0, second: x1 })), data.labels)).get();
+    expect((await kiln.models.get(`${model}:4`)).metadata).toMatchObject({ features: ["first", "second"] });
+    // Named data without a named model's features still fails, naming the column.
+    const missing = await (await kiln.runtime.model(`${model}:4`).predict([{ x0: 1, x1: 2 }])).get().catch((e: unknown) => e);
+    expect(missing).toMatchObject({ reason: "COLUMN_MISSING", message: expect.stringMatching(/column "first" is not in the data/) });
+  });
+
   it("partial fits batch after batch, each a new version on its parent; a classifier's first batch needs its classes", async () => {
     const model = unique("sgd");
     await kiln.models.create(model, { estimator: "sgd_classifier", params: { randomState: 0 } });

@@ -28,9 +28,9 @@ export async function runFit(ctx: JobContext): Promise<JobResult> {
   const { columns } = await describeInput(deps, x);
   const target = y ? await targetColumn(ctx, y) : undefined;
   const sameDataset = y?.dataset === x.dataset;
-  const features = x.columns.length
-    ? x.columns
-    : (featuresOf(parent) ?? columns.map((c) => c.name).filter((c) => !(sameDataset && c === target)));
+  // FIT starts over on X, as sklearn's fit does; PARTIAL_FIT goes on with the features the version learned.
+  const learned = job.kind === JobKind.PARTIAL_FIT ? featuresOf(parent) : undefined;
+  const features = x.columns.length ? x.columns : (learned ?? columns.map((c) => c.name).filter((c) => !(sameDataset && c === target)));
   ctx.progress.update({ message: "reading data" });
   const X = await readTable(ctx, x, features);
   const labels = y && target ? await readValues(deps, y, target) : undefined;

@@ -10,7 +10,7 @@ import { availableParallelism } from "node:os";
 import { Channel } from "./channel.js";
 import { describeInput, readInputChunks, readValues, sliceChunks } from "./data.js";
 import { FeedBuffers } from "./feed-buffers.js";
-import { planFeatures } from "./features.js";
+import { planFeatures, type ColumnInfo } from "./features.js";
 import { checkStopped, type JobContext } from "./job-context.js";
 import { failedPrecondition } from "./job-failure.js";
 import { runOnnx } from "./onnx-run.js";
@@ -53,7 +53,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   const version = await ctx.model();
   const x = job.x!;
   const { version: data, columns } = await describeInput(deps, x);
-  const plan = planFeatures(version.signature?.inputs ?? [], columns, x.columns.length ? x.columns : featuresOf(version));
+  const plan = planFeatures(version.signature?.inputs ?? [], columns, x.columns.length ? x.columns : featuresFor(version, columns));
   const outputName = pickOutput(job.kind === JobKind.SCORE ? JobKind.PREDICT : job.kind, version.signature?.outputs ?? []);
   const file = await deps.models.file(version);
   const classes = Array.isArray(version.metadata.classes) ? (version.metadata.classes as (string | number)[]) : undefined;
@@ -112,6 +112,18 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   if (output) result.output = await output.written;
   if (scoring) result.metrics = await scoreAgainst(ctx, predictions, isClassifier(version));
   return result;
+}
+
+/**
+ * The columns a model takes from a table: the ones it learned from, by name. A model that
+ * learned from positional data (x0, x1, … from a tensor or rows of numbers) takes a table
+ * without those names column by column in order, as sklearn does.
+ */
+function featuresFor(version: ModelVersionInfo, table: ColumnInfo[]): string[] | undefined {
+  const learned = featuresOf(version);
+  const positional = learned?.every((name, i) => name === `x${i}`);
+  if (positional && !learned!.every((name) => table.some((c) => c.name === name))) return undefined;
+  return learned;
 }
 
 /** The columns a Kiln-trained model learned from (recorded at fit), if known. */
