@@ -187,6 +187,10 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect(distances.numCols).toBe(3);
     const expectedDistances = clusters.transform(data.X.map((r) => [r.x0, r.x1]));
     expect(distances.getChild("component_2")!.get(7)).toBeCloseTo(expectedDistances.data[7 * 3 + 2]!, 4);
+    // And scores as sklearn's KMeans.score: minus the inertia of X (y is not used).
+    const scored = (await (await kiln.runtime.model(km).score("blobs-x", "blobs-y")).get()) as Record<string, number>;
+    expect(scored.score! / clusters.score(data.X.map((r) => [r.x0, r.x1]))).toBeCloseTo(1, 4);
+    expect(scored.inertia).toBeCloseTo(-scored.score!, 6);
 
     const clf = unique("clf");
     await kiln.models.put(clf, new LogisticRegression().fit([[0, 0], [1, 1]], [0, 1]));

@@ -14,7 +14,7 @@ import { planFeatures, type ColumnInfo } from "./features.js";
 import { checkStopped, type JobContext } from "./job-context.js";
 import { failedPrecondition } from "./job-failure.js";
 import { runOnnx } from "./onnx-run.js";
-import { outputTable, pickOutput, predictionValues } from "./outputs.js";
+import { inertiaOf, outputTable, pickOutput, predictionValues } from "./outputs.js";
 
 /**
  * Rows per model run: big enough to amortize a call and a result message, small enough to
@@ -54,11 +54,14 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   const x = job.x!;
   const { version: data, columns } = await describeInput(deps, x);
   const plan = planFeatures(version.signature?.inputs ?? [], columns, x.columns.length ? x.columns : featuresFor(version, columns));
-  const outputName = pickOutput(job.kind === JobKind.SCORE ? JobKind.PREDICT : job.kind, version.signature?.outputs ?? []);
+  const scoring = job.kind === JobKind.SCORE;
+  // A clusterer scores as sklearn's KMeans.score: minus the inertia, from its distances to the centers (y is not used).
+  const clusterer = scoring && isClusterer(version);
+  let inertia = 0;
+  const outputName = clusterer ? "scores" : pickOutput(scoring ? JobKind.PREDICT : job.kind, version.signature?.outputs ?? []);
   const file = await deps.models.file(version);
   const classes = Array.isArray(version.metadata.classes) ? (version.metadata.classes as (string | number)[]) : undefined;
   const rowsTotal = x.filter ? 0 : Number(data.rowCount);
-  const scoring = job.kind === JobKind.SCORE;
   const predictions: (number | string)[] = [];
   const output = !scoring && job.outputDataset ? startOutput(ctx) : undefined;
   let rows = 0;
@@ -92,7 +95,8 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
       checkStopped(ctx.signal);
       const tensor = outputs[outputName]!;
       if (scoring) {
-        for (const v of predictionValues(tensor)) predictions.push(v);
+        if (clusterer) inertia += inertiaOf(tensor);
+        else for (const v of predictionValues(tensor)) predictions.push(v);
         rows += batchRows;
         ctx.progress.update({ rowsDone: BigInt(rows), rowsTotal: BigInt(rowsTotal) });
         continue;
@@ -110,7 +114,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   }
   const result = create(JobResultSchema, { rows: BigInt(rows), ranModelVersion: version.name });
   if (output) result.output = await output.written;
-  if (scoring) result.metrics = await scoreAgainst(ctx, predictions, isClassifier(version));
+  if (scoring) result.metrics = clusterer ? { score: -inertia, inertia } : await scoreAgainst(ctx, predictions, isClassifier(version));
   return result;
 }
 
@@ -134,6 +138,12 @@ export function featuresOf(version: ModelVersionInfo): string[] | undefined {
 
 function isClassifier(version: ModelVersionInfo): boolean {
   return (version.signature?.outputs ?? []).some((o) => /prob/i.test(o.name));
+}
+
+/** Cluster labels and distances to the centers, as sklearn-onnx names a KMeans' outputs. */
+function isClusterer(version: ModelVersionInfo): boolean {
+  const names = (version.signature?.outputs ?? []).map((o) => o.name);
+  return names.includes("label") && names.includes("scores") && !isClassifier(version);
 }
 
 /** Writes result tables to the output dataset as they come; one new version when done. */

@@ -77,4 +77,18 @@ export function predictionValues(tensor: OnnxTensorData): (number | string)[] {
   return out;
 }
 
+/** Σ over rows of the squared distance to the nearest center, from a clusterer's distances [N, k]: sklearn's inertia. */
+export function inertiaOf(distances: OnnxTensorData): number {
+  const rows = distances.dims[0] ?? 0;
+  const width = rowWidth(distances.dims);
+  const data = distances.data as ArrayLike<number>;
+  let sum = 0;
+  for (let i = 0; i < rows; i++) {
+    let nearest = Infinity;
+    for (let j = 0; j < width; j++) nearest = Math.min(nearest, data[i * width + j]!);
+    sum += nearest * nearest;
+  }
+  return sum;
+}
+
 export type { OnnxTensorMap };

@@ -6,7 +6,7 @@ import { sliceChunks, type Slice } from "../src/data.js";
 import { FeedBuffers } from "../src/feed-buffers.js";
 import { planFeatures } from "../src/features.js";
 import { JobFailure } from "../src/job-failure.js";
-import { outputTable, pickOutput } from "../src/outputs.js";
+import { inertiaOf, outputTable, pickOutput } from "../src/outputs.js";
 
 const matrixInput: TensorSignature = { name: "X", kind: "tensor", elementType: "float32", shape: ["N", 2] };
 const columns = [
@@ -179,6 +179,10 @@ describe("model outputs as result tables", () => {
     expect(failure(() => pickOutput(JobKind.TRANSFORM, outputs))).toMatchObject({ code: "FAILED_PRECONDITION", reason: "NOT_A_TRANSFORMER" });
     expect(pickOutput(JobKind.TRANSFORM, [{ name: "embedding", kind: "tensor", elementType: "float32", shape: ["N", 8] }])).toBe("embedding");
     expect(pickOutput(JobKind.TRANSFORM, [outputs[0]!, { name: "scores", kind: "tensor", elementType: "float32", shape: ["N", 3] }])).toBe("scores"); // a clusterer's distances
+  });
+
+  it("sums the squared distance to each row's nearest center (a clusterer's inertia)", () => {
+    expect(inertiaOf({ type: "float32", dims: [2, 3], data: Float32Array.from([3, 1, 2, 0.5, 4, 2]) })).toBeCloseTo(1 + 0.25, 6);
   });
 
   it("makes one column per output column, named by class when the classes are known", () => {
