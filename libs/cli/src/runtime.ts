@@ -105,12 +105,13 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
       .description("score a model on features and targets remotely; prints the metrics")
       .argument("<model>", "NAME, NAME:VERSION or NAME:TAG")
       .argument("<x>", 'features: a dataset, "sales" or "sales@3" for version 3, or a local file such as ./sales.csv')
-      .argument("<y>", "targets: a dataset or a local file")
+      .argument("[y]", "targets: a dataset or a local file (a clusterer scores without)")
       .option("--columns <a,b>", "X's feature columns (default: the model's)", columnList)
       .option("--target <column>", "Y's target column"),
-  ).action(async (model: string, x: string, y: string, opts: ScoreFlags) => {
+  ).action(async (model: string, x: string, y: string | undefined, opts: ScoreFlags) => {
     const o = output();
-    const handle = await (await connect()).runtime.model(model).score(jobData(x, opts.columns), jobData(y, opts.target ? [opts.target] : undefined), jobOptions(opts));
+    const Y = y === undefined ? undefined : jobData(y, opts.target ? [opts.target] : undefined);
+    const handle = await (await connect()).runtime.model(model).score(jobData(x, opts.columns), Y, jobOptions(opts));
     if (!opts.wait) return printSubmitted(o, handle);
     const info = await follow(handle, jobProgress(`score ${model} (job ${handle.id})`));
     const metrics = info.result?.metrics ?? {};

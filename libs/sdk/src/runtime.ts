@@ -256,7 +256,8 @@ export class RuntimeModel {
   predictProba(X: JobData, options: JobOptions = {}): Promise<JobHandle> {
     return this.runtime.submit(JobKind.PREDICT_PROBA, this.ref, X, undefined, options);
   }
-  score(X: JobData, Y: JobData, options: JobOptions = {}): Promise<JobHandle> {
+  /** Metrics against the targets Y; a clusterer scores without them (sklearn's KMeans.score(X)). */
+  score(X: JobData, Y?: JobData, options: JobOptions = {}): Promise<JobHandle> {
     return this.runtime.submit(JobKind.SCORE, this.ref, X, Y, options);
   }
   transform(X: JobData, options: JobOptions = {}): Promise<JobHandle> {

@@ -242,6 +242,7 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(unknown.stderr).toMatch(/not found.*MODEL_NOT_FOUND/i);
     const noData = await kilnFails("runtime:predict", fitted, "no-such-data");
     expect(noData.stderr).toMatch(/DATASET_NOT_FOUND/);
+    expect((await kilnFails("runtime:score", fitted, "lin-x")).stderr).toMatch(/job\.y is required for SCORE.*INPUT_REQUIRED/); // only a clusterer scores without y
     const noJob = await kilnFails("jobs:show", "nosuchjob0000");
     expect(noJob.code).toBe(1);
     expect(noJob.stderr).toMatch(/does not exist \(JOB_NOT_FOUND\)/);

@@ -179,6 +179,8 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
       expect(remote.getChild("component_1")!.get(i)).toBeCloseTo(expected.data[i * 2 + 1]!, 4);
     }
 
+    const clf = unique("clf");
+    await kiln.models.put(clf, new LogisticRegression().fit([[0, 0], [1, 1]], [0, 1]));
     // A clusterer transforms into distances to its centers, as sklearn's KMeans.transform.
     const clusters = new KMeans({ nClusters: 3, randomState: 0 }).fit(data.X.map((r) => [r.x0, r.x1]));
     const km = unique("kmeans");
@@ -191,9 +193,9 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     const scored = (await (await kiln.runtime.model(km).score("blobs-x", "blobs-y")).get()) as Record<string, number>;
     expect(scored.score! / clusters.score(data.X.map((r) => [r.x0, r.x1]))).toBeCloseTo(1, 4);
     expect(scored.inertia).toBeCloseTo(-scored.score!, 6);
+    expect(await (await kiln.runtime.model(km).score("blobs-x")).get()).toEqual(scored); // it needs no y
+    await expect(kiln.runtime.model(clf).score("blobs-x")).rejects.toMatchObject({ reason: "INPUT_REQUIRED" }); // a classifier does
 
-    const clf = unique("clf");
-    await kiln.models.put(clf, new LogisticRegression().fit([[0, 0], [1, 1]], [0, 1]));
     const job = await kiln.runtime.model(clf).transform("blobs-x");
     const err = await job.get().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FailedPreconditionError);

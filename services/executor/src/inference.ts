@@ -6,6 +6,7 @@ import { accuracyScore, meanAbsoluteError, meanSquaredError, r2Score } from "@ki
 import { ResourceRefSchema } from "@kiln/proto/kiln/common/v1/resource_pb";
 import { JobKind, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { prefetchInOrder, type ModelVersionInfo } from "@kiln/sdk";
+import { isClusterer } from "@kiln/runtime-scheduler";
 import { availableParallelism } from "node:os";
 import { Channel } from "./channel.js";
 import { describeInput, readInputChunks, readValues, sliceChunks } from "./data.js";
@@ -140,11 +141,6 @@ function isClassifier(version: ModelVersionInfo): boolean {
   return (version.signature?.outputs ?? []).some((o) => /prob/i.test(o.name));
 }
 
-/** Cluster labels and distances to the centers, as sklearn-onnx names a KMeans' outputs. */
-function isClusterer(version: ModelVersionInfo): boolean {
-  const names = (version.signature?.outputs ?? []).map((o) => o.name);
-  return names.includes("label") && names.includes("scores") && !isClassifier(version);
-}
 
 /** Writes result tables to the output dataset as they come; one new version when done. */
 function startOutput(ctx: JobContext) {

@@ -179,15 +179,22 @@ async function checkedJob(project: string, given: Job, lookups: Lookups): Promis
 
   if (!given.model) throw invalidArgument("MODEL_REQUIRED", "job.model is required: projects/{p}/models/{m}[/versions/{ref}]");
   if (!given.x?.dataset) throw invalidArgument("INPUT_REQUIRED", "job.x is required: the dataset of features");
-  if (!given.y?.dataset && NEEDS_Y.has(kind)) throw invalidArgument("INPUT_REQUIRED", `job.y is required for ${JobKind[kind]}: the dataset of targets`);
   // Looked up together (each is a call to the registry or the store); a failure is reported in this order.
   const [model, x, y] = await firstFailureInOrder([
     pinModel(lookups, given.model, TRAINS.has(kind)),
     pinInput(lookups, given.x, "x"),
     given.y?.dataset ? pinInput(lookups, given.y, "y") : undefined,
   ] as const);
-  Object.assign(job, { model, x, y });
+  // A clusterer scores without targets (sklearn's KMeans.score(X)); everything else scores against y.
+  if (!y && NEEDS_Y.has(kind) && !isClusterer(model)) throw invalidArgument("INPUT_REQUIRED", `job.y is required for ${JobKind[kind]}: the dataset of targets`);
+  Object.assign(job, { model: model.name, x, y });
   return job;
+}
+
+/** Cluster labels and distances to the centers, as sklearn-onnx names a KMeans' outputs (and no probabilities). */
+export function isClusterer(version: { signature?: { outputs: readonly { name: string }[] } }): boolean {
+  const names = (version.signature?.outputs ?? []).map((o) => o.name);
+  return names.includes("label") && names.includes("scores") && !names.some((n) => /prob/i.test(n));
 }
 
 /** Awaits all; if any failed, throws the failure of the first in order (not the first in time), as `wrap` gives it with its index. */
@@ -201,7 +208,7 @@ async function firstFailureInOrder<T extends readonly unknown[]>(
   return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
-async function pinModel(lookups: Lookups, ref: string, trains: boolean): Promise<string> {
+async function pinModel(lookups: Lookups, ref: string, trains: boolean): Promise<ModelVersion> {
   const { version } = parseModelRef(ref);
   inProject(version, lookups.project, "model");
   const v = await lookups.model(version);
@@ -215,7 +222,7 @@ async function pinModel(lookups: Lookups, ref: string, trains: boolean): Promise
   if (!trains && !v.runnable) {
     throw failedPrecondition("NOT_RUNNABLE", `${v.name} is not runnable by Kiln (format ${v.format}); fit it first or upload an ONNX model`, { model: v.name });
   }
-  return v.name;
+  return v;
 }
 
 async function pinInput(lookups: Lookups, input: JobInput, what: string): Promise<JobInput> {

@@ -53,7 +53,8 @@ describe("SubmitJob", () => {
       { job: { kind: JobKind.PREDICT, model: onnx, x: { dataset: ds, version: 9n } }, code: Code.NotFound, reason: "VERSION_NOT_FOUND" },
       // Model and data are looked up together; with both missing, the model is named, every time.
       { job: { kind: JobKind.PREDICT, model: `${PROJECT}/models/${uniqueName("nope")}`, x: { dataset: `${PROJECT}/datasets/${uniqueName("nope")}` } }, code: Code.NotFound, reason: "MODEL_NOT_FOUND" },
-      { job: { kind: JobKind.SCORE, model: `${PROJECT}/models/${uniqueName("nope")}`, x: { dataset: ds } }, code: Code.InvalidArgument, reason: "INPUT_REQUIRED" },
+      // Whether SCORE needs y depends on the model (a clusterer scores without), so a missing model is named first.
+      { job: { kind: JobKind.SCORE, model: `${PROJECT}/models/${uniqueName("nope")}`, x: { dataset: ds } }, code: Code.NotFound, reason: "MODEL_NOT_FOUND" },
       { job: { kind: JobKind.SCORE, model: onnx, x: { dataset: `${PROJECT}/datasets/${uniqueName("nope")}` }, y: { dataset: ds, version: 9n } }, code: Code.NotFound, reason: "DATASET_NOT_FOUND" },
       { job: { kind: JobKind.FIT, model: onnx, x: { dataset: ds }, y: { dataset: ds } }, code: Code.FailedPrecondition, reason: "NOT_TRAINABLE" },
       { job: { kind: JobKind.PARTIAL_FIT, model: onnx, x: { dataset: ds } }, code: Code.FailedPrecondition, reason: "NOT_TRAINABLE" },
