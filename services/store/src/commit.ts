@@ -44,7 +44,8 @@ export async function commitWrite(deps: StoreDeps, spec: WriteSpec, write: Finis
       dataset: spec.name,
       version: (previous?.version ?? 0) + 1,
       kind: spec.kind,
-      mode: spec.mode,
+      // What the write did: an upsert (no mode) records whether it created the dataset or appended to it.
+      mode: spec.mode === WriteMode.UNSPECIFIED ? (previous ? WriteMode.APPEND : WriteMode.CREATE) : spec.mode,
       arrowSchema: write.arrowSchema ?? previous?.arrowSchema,
       fields: write.fields ?? previous?.fields,
       dtype: spec.kind === DatasetKind.TENSOR ? spec.dtype : undefined,

@@ -19,13 +19,14 @@ describe("store: datasets through the SDK", () => {
       { id: 1, city: "Berlin", vip: true },
       { id: 2, city: "Paris", vip: false },
     ]);
-    expect(v1).toMatchObject({ version: 1, kind: "table", rowCount: 2, mode: "unspecified" });
+    expect(v1).toMatchObject({ version: 1, kind: "table", rowCount: 2, mode: "create" }); // an upsert records what it did
     expect(v1.fields.map((f) => f.name)).toEqual(["id", "city", "vip"]);
     const rows = rowsOf(await h.kiln.datasets.get(name));
     expect(rows).toEqual([
       { id: 1, city: "Berlin", vip: true },
       { id: 2, city: "Paris", vip: false },
     ]);
+    expect(await h.kiln.datasets.put(name, [{ id: 3, city: "Rome", vip: false }])).toMatchObject({ version: 2, rowCount: 3, mode: "append" });
   });
 
   it("a client on a given transport reads chunks by reference through its local reader (as the embedded executor does)", async () => {
