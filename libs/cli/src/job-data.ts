@@ -1,7 +1,7 @@
 import { accessSync } from "node:fs";
 import type { RecordBatch } from "apache-arrow";
 import { projectColumns } from "@kiln/data";
-import type { JobData } from "@kiln/sdk";
+import type { JobData, Kiln, RuntimeModel } from "@kiln/sdk";
 import { formatOf, readTableFile } from "./formats.js";
 
 /**
@@ -24,6 +24,12 @@ export function featuresAndTarget(ref: string, columns: string[] | undefined, ta
   if (!isLocalFile(ref)) return { X: jobData(ref, columns), Y: jobData(ref, [target]) }; // the executor leaves the target out of one dataset's features
   // A file goes up as two temporary datasets, so the target is left out of the features here.
   return { X: columns?.length ? jobData(ref, columns) : fileData(ref, (names) => names.filter((n) => n !== target)), Y: fileData(ref, () => [target]) };
+}
+
+/** The model's runtime, checked first when a local file is to be sent: a typo in the model's name should not wait for a big upload. */
+export async function runtimeModelFor(kiln: Kiln, model: string, ...inputs: (string | undefined)[]): Promise<RuntimeModel> {
+  if (inputs.some((ref) => ref !== undefined && isLocalFile(ref))) await kiln.models.get(model);
+  return kiln.runtime.model(model);
 }
 
 function isLocalFile(ref: string): boolean {

@@ -4,7 +4,7 @@ import type { RecordBatch } from "apache-arrow";
 import { checkWritable, formatOf, writeTableFile } from "./formats.js";
 import { follow, jobProgress } from "./job-progress.js";
 import { formatMetric, shortDataset, shortModel } from "./job-show.js";
-import { featuresAndTarget, jobData } from "./job-data.js";
+import { featuresAndTarget, jobData, runtimeModelFor } from "./job-data.js";
 import { collect, parseJsonPairs } from "./key-values.js";
 import { printFields, printJson, type Output } from "./output.js";
 
@@ -28,7 +28,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
     // `runtime:fit m sales --target price`: the target is a column of X, left out of the features.
     const { X, Y } =
       y === undefined && opts.target ? featuresAndTarget(x, opts.columns, opts.target) : { X: jobData(x, opts.columns), Y: y === undefined ? undefined : jobData(y, opts.target ? [opts.target] : undefined) };
-    const runtimeModel = (await connect()).runtime.model(model);
+    const runtimeModel = await runtimeModelFor(await connect(), model, x, y);
     const options = { ...jobOptions(opts), params: parseJsonPairs("--param", opts.param) };
     const handle = opts.partial ? await runtimeModel.partialFit(X, Y, options) : await runtimeModel.fit(X, Y, options);
     if (!opts.wait) return printSubmitted(o, handle);
@@ -61,7 +61,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
     const format = formatOf(target, opts.format ?? (target === "-" ? (o.json ? "json" : "csv") : undefined)) ?? "csv";
     checkWritable(format);
     const X = jobData(x, opts.columns);
-    const runtimeModel = (await connect()).runtime.model(model);
+    const runtimeModel = await runtimeModelFor(await connect(), model, x);
     const options = { ...jobOptions(opts), output: opts.output };
     const handle = opts.proba
       ? await runtimeModel.predictProba(X, options)
@@ -111,7 +111,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
   ).action(async (model: string, x: string, y: string | undefined, opts: ScoreFlags) => {
     const o = output();
     const Y = y === undefined ? undefined : jobData(y, opts.target ? [opts.target] : undefined);
-    const handle = await (await connect()).runtime.model(model).score(jobData(x, opts.columns), Y, jobOptions(opts));
+    const handle = await (await runtimeModelFor(await connect(), model, x, y)).score(jobData(x, opts.columns), Y, jobOptions(opts));
     if (!opts.wait) return printSubmitted(o, handle);
     const info = await follow(handle, jobProgress(`score ${model} (job ${handle.id})`));
     const metrics = info.result?.metrics ?? {};

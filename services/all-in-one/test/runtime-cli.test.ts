@@ -232,6 +232,7 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
 
     await expect.poll(async () => (await sdk.datasets.list()).length, { timeout: 5000 }).toBe(before);
     expect((await kilnFails("runtime:predict", fitted, join(dir, "missing.csv"))).stderr).toMatch(/missing\.csv: no such file/);
+    expect((await kilnFails("runtime:predict", "no-such-model", join(dir, "x.csv"))).stderr).toMatch(/MODEL_NOT_FOUND/); // checked before the file is sent
     expect((await kilnFails("runtime:predict", fitted, join(dir, "x.csv"), "--columns", "a,zz")).stderr).toMatch(/x\.csv has no column "zz" \(columns: b, a\)/);
     expect((await kilnFails("runtime:predict", fitted, join(dir, "x.txt"))).stderr).toMatch(/read as CSV, TSV, JSON, NDJSON, Arrow or Parquet/);
   });
