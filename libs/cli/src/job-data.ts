@@ -1,8 +1,9 @@
 import { accessSync } from "node:fs";
 import type { RecordBatch } from "apache-arrow";
 import { projectColumns } from "@kiln/data";
-import type { JobData, Kiln, RuntimeModel } from "@kiln/sdk";
+import type { JobData, Kiln, Progress, RuntimeModel } from "@kiln/sdk";
 import { formatOf, readTableFile } from "./formats.js";
+import { progressBar } from "./progress.js";
 
 /**
  * A job's X or Y as the command line names it: a dataset ("sales", "sales@3" for version 3),
@@ -30,6 +31,12 @@ export function featuresAndTarget(ref: string, columns: string[] | undefined, ta
 export async function runtimeModelFor(kiln: Kiln, model: string, ...inputs: (string | undefined)[]): Promise<RuntimeModel> {
   if (inputs.some((ref) => ref !== undefined && isLocalFile(ref))) await kiln.models.get(model);
   return kiln.runtime.model(model);
+}
+
+/** A progress bar for local files going up (over a few MB, on a terminal), or none when nothing local is sent. */
+export function uploadProgress(...inputs: (string | undefined)[]): { onProgress: (p: Progress) => void; done: () => void } | undefined {
+  const files = inputs.filter((ref): ref is string => ref !== undefined && isLocalFile(ref));
+  return files.length ? progressBar(`send ${[...new Set(files)].join(", ")}`) : undefined;
 }
 
 function isLocalFile(ref: string): boolean {

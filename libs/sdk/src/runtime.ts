@@ -5,6 +5,7 @@ import { Table, tableFromArrays, type RecordBatch } from "apache-arrow";
 import { decodeChunk } from "@kiln/data";
 import { JobKind, JobState, RuntimeService, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Datasets } from "./datasets.js";
+import type { ProgressListener } from "./transfer.js";
 import { call, stream } from "./errors.js";
 import { classify, type DatasetInput, type TensorData } from "./inputs.js";
 import { executorInfo, jobError, jobInfo, kindNames, stateNames, type ExecutorInfo, type JobInfo, type JobKindName, type JobStateName } from "./job-summaries.js";
@@ -32,6 +33,8 @@ export interface JobOptions {
   maxAttempts?: number;
   /** Idempotency key: submitting the same key again returns the first job. */
   requestId?: string;
+  /** Called as local data goes up (bytes sent so far), before the job is submitted. */
+  onUploadProgress?: ProgressListener;
 }
 
 /** One job of `submitMany`: its kind, model and data, and the options of a single submit. */
@@ -148,11 +151,12 @@ export class Runtime {
   }
 
   private async jobMessage(kind: JobKind, model: string, x: JobData | undefined, y: JobData | undefined, options: JobOptions, temporaries: string[]) {
+    const upload = acrossInputs(options.onUploadProgress);
     return {
       kind,
       model,
-      x: x === undefined ? undefined : await this.input(x, temporaries),
-      y: y === undefined ? undefined : await this.input(y, temporaries),
+      x: x === undefined ? undefined : await this.input(x, temporaries, upload()),
+      y: y === undefined ? undefined : await this.input(y, temporaries, upload()),
       params: options.params as Job["params"],
       outputDataset: options.output ? resourceName(this.project, "datasets", options.output) : "",
       requiredLabels: [...this.labels, ...(options.labels ?? [])],
@@ -161,7 +165,7 @@ export class Runtime {
     };
   }
 
-  private async input(data: JobData, temporaries: string[]) {
+  private async input(data: JobData, temporaries: string[], onProgress?: ProgressListener) {
     if (typeof data === "string") {
       const at = data.lastIndexOf("@");
       const name = at > 0 ? data.slice(0, at) : data;
@@ -170,16 +174,16 @@ export class Runtime {
     if (isSpec(data)) {
       return { dataset: resourceName(this.project, "datasets", data.dataset), version: BigInt(data.version ?? 0), columns: data.columns ?? [], filter: data.filter ?? "" };
     }
-    if (isLocalSpec(data)) return { ...(await this.upload(data.local, temporaries)), columns: data.columns ?? [] };
-    return this.upload(data, temporaries);
+    if (isLocalSpec(data)) return { ...(await this.upload(data.local, temporaries, onProgress)), columns: data.columns ?? [] };
+    return this.upload(data, temporaries, onProgress);
   }
 
   /** Local data travels as a temporary dataset, dropped by the scheduler once the job is over. */
-  private async upload(data: LocalJobData, temporaries: string[]) {
+  private async upload(data: LocalJobData, temporaries: string[], onProgress?: ProgressListener) {
     const name = `tmp-${randomUUID()}`;
     temporaries.push(name);
     // The label lets the scheduler drop it: it refuses to treat a dataset without it as temporary.
-    const options = { mode: "create", labels: { "kiln.temporary": "true" }, comment: "job input" } as const;
+    const options = { mode: "create", labels: { "kiln.temporary": "true" }, comment: "job input", onProgress } as const;
     if (isAsyncIterable(data)) {
       const info = await this.datasets.write(name, data, options);
       return { dataset: resourceName(this.project, "datasets", name), version: BigInt(info.version), temporary: true };
@@ -190,6 +194,19 @@ export class Runtime {
     const columns = positional ? table.schema.fields.map((f) => f.name) : [];
     return { dataset: resourceName(this.project, "datasets", name), version: BigInt(info.version), temporary: true, columns };
   }
+}
+
+/** One listener for a job's uploads: the bytes of Y's count on from X's. Each call gives the next input's listener. */
+function acrossInputs(listener: ProgressListener | undefined): () => ProgressListener | undefined {
+  let before = 0;
+  return () => {
+    if (!listener) return undefined;
+    const start = before;
+    return (p) => {
+      before = start + p.bytes;
+      listener({ bytes: before });
+    };
+  };
 }
 
 function isAsyncIterable(v: unknown): v is AsyncIterable<RecordBatch | Table> {

@@ -118,7 +118,15 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
       yield* tableFromJSON(rows.slice(0, 4)).batches;
       yield* tableFromJSON(rows.slice(4)).batches;
     }
-    const streamed = await kiln.runtime.model(model).predict({ local: batches(), columns: ["x0", "x1"] });
+    const sent: number[] = [];
+    const streamed = await kiln.runtime.model(model).predict({ local: batches(), columns: ["x0", "x1"] }, { onUploadProgress: (p) => sent.push(p.bytes) });
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.at(-1)).toBeGreaterThan(0);
+    // X's and Y's uploads report as one count of bytes.
+    const both: number[] = [];
+    await (await kiln.runtime.model(model).score(data.X.slice(0, 50), data.y.slice(0, 50), { onUploadProgress: (p) => both.push(p.bytes) })).get();
+    expect(both.length).toBeGreaterThan(1);
+    expect(both.every((b, i) => i === 0 || b >= both[i - 1]!)).toBe(true);
     expect([...((await streamed.get()) as Table).getChildAt(0)!]).toEqual([...table.getChildAt(0)!]);
     expect((await streamed.info()).x).toMatchObject({ temporary: true, columns: ["x0", "x1"] });
   });
