@@ -43,17 +43,20 @@ export interface Slice {
 
 /**
  * Splits chunks' batches into slices so results stream in steady pieces: the first slice
- * has at most `firstRows` rows, each next one at most twice as many as the one before,
- * up to `rows`. A small first slice brings the first results back sooner.
+ * has about `firstRows` rows, each next one up to twice as many as the one before, and
+ * none more than `rows`; the rest of a batch goes with its last slice when it is at most
+ * half a slice more. A small first slice brings the first results back sooner.
  */
 export async function* sliceChunks(chunks: AsyncIterable<LentBatches>, rows: number, firstRows = rows): AsyncGenerator<Slice> {
   let limit = Math.min(rows, firstRows);
   for await (const { batches, release } of chunks) {
     const slices: RecordBatch[] = [];
     for (const batch of batches) {
-      for (let at = 0; at < batch.numRows; at += limit, limit = Math.min(rows, limit * 2)) {
-        const end = Math.min(batch.numRows, at + limit);
+      for (let at = 0; at < batch.numRows; limit = Math.min(rows, limit * 2)) {
+        // A rest up to half again the slice goes along, rather than trail as a sliver (uneven runs leave a worker idle).
+        const end = batch.numRows - at <= Math.min(rows, limit * 1.5) ? batch.numRows : at + limit;
         slices.push(at === 0 && end === batch.numRows ? batch : batch.slice(at, end));
+        at = end;
       }
     }
     if (slices.length === 0) release();

@@ -163,6 +163,18 @@ describe("FeedBuffers and sliceChunks", () => {
     const values = slices.flatMap((s) => [...(s.batch.getChild("a")!.toArray() as Float64Array)]);
     expect(values).toEqual([...Array.from({ length: 10 }, (_, i) => i), 0, 1, 2, ...Array.from({ length: 20 }, (_, i) => i)]);
   });
+
+  it("takes a batch's short rest along with its last slice instead of leaving a sliver", async () => {
+    const table = (n: number) => tableFromArrays({ a: Float64Array.from({ length: n }, (_, i) => i) });
+    const sizes = async (n: number, rows: number, first: number) => {
+      const out: number[] = [];
+      for await (const slice of sliceChunks((async function* () { yield { batches: table(n).batches, release: () => {} }; })(), rows, first)) out.push(slice.batch.numRows);
+      return out;
+    };
+    expect(await sizes(5, 8, 4)).toEqual([5]); // 4 and a sliver of 1
+    expect(await sizes(125_000, 131_072, 16_384)).toEqual([16_384, 32_768, 75_848]); // a stored chunk: not 65,536 and 10,312
+    expect(await sizes(20, 8, 8)).toEqual([8, 8, 4]); // never more than n rows
+  });
 });
 
 describe("model outputs as result tables", () => {
