@@ -144,7 +144,6 @@ function isClassifier(version: ModelVersionInfo): boolean {
   return (version.signature?.outputs ?? []).some((o) => /prob/i.test(o.name));
 }
 
-
 /** Writes result tables to the output dataset as they come; one new version when done. */
 function startOutput(ctx: JobContext) {
   const channel = new Channel<Table>(2);

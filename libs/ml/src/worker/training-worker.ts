@@ -11,12 +11,9 @@ port.on("message", (request: TrainingRequest) => {
   const onEpoch = (p: { epoch: number; loss?: number; metrics?: Record<string, number> }) => post({ id: request.id, type: "progress", ...p });
   try {
     let estimator: Estimator;
-    if (request.op === "fit") {
-      estimator = createEstimator(request.kind, request.params, onEpoch);
-      (estimator as unknown as { fit(X: unknown, y?: unknown): unknown }).fit(request.X, request.y);
-    } else if (request.op === "refit") {
-      // fit() starts over, as sklearn's does: the loaded state only gives the shape.
-      estimator = loadModel(request.model).setParams(request.params);
+    if (request.op !== "partialFit") {
+      // A refit loads a fitted model only for its shape (a Pipeline's steps): fit() starts over, as sklearn's does.
+      estimator = request.op === "fit" ? createEstimator(request.kind, request.params, onEpoch) : loadModel(request.model).setParams(request.params);
       (estimator as unknown as { fit(X: unknown, y?: unknown): unknown }).fit(request.X, request.y);
     } else {
       // An untrained definition (state null, from kiln.models.create) starts from its params.
