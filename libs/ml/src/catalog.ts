@@ -16,6 +16,11 @@ export function createEstimator(kind: string, params: Record<string, unknown> = 
   return make(params, onEpoch);
 }
 
+/** Whether a name means a registered kind (in any of the spellings canonicalKind takes). */
+export function isEstimatorKind(name: string): boolean {
+  return factories.has(canonicalKind(name));
+}
+
 export function estimatorKinds(): string[] {
   return [...factories.keys()].sort();
 }

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { InvalidInputError, MLError, Pipeline, Ridge, StandardScaler, TrainingPool, createEstimator, estimatorKinds, loadModel, type Regressor } from "../src/index.js";
+import { InvalidInputError, MLError, Pipeline, Ridge, StandardScaler, TrainingPool, createEstimator, estimatorKinds, isEstimatorKind, loadModel, type Regressor } from "../src/index.js";
 
 /** y = 3·x0 − 2·x1 + 1, exactly. */
 function line(rows: number) {
@@ -18,6 +18,7 @@ describe("training on worker threads", () => {
       expect(estimatorKinds()).toContain(kind);
     }
     expect(() => createEstimator("NoSuchModel")).toThrow(/unknown estimator/);
+    expect([isEstimatorKind("logistic_regression"), isEstimatorKind("LogisticRegression"), isEstimatorKind("Pipeline"), isEstimatorKind("nope")]).toEqual([true, true, false, false]);
   });
 
   it("fits off the main thread and returns the fitted model, which predicts like one fitted here", async () => {

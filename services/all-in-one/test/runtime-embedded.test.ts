@@ -181,6 +181,10 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     await kiln.models.put(model, local);
     const remote = (await (await kiln.runtime.model(model).transform("blobs-x")).get()) as Table;
     expect(remote.schema.fields.map((f) => f.name)).toEqual(["component_0", "component_1"]);
+    // A transformer has no predictions (sklearn's PCA has no predict): PREDICT and SCORE say so instead of returning its components.
+    for (const job of [kiln.runtime.model(model).predict("blobs-x"), kiln.runtime.model(model).score("blobs-x", "blobs-y")]) {
+      await expect((await job).get()).rejects.toMatchObject({ reason: "NOT_A_PREDICTOR", message: expect.stringMatching(/is a PCA: it transforms/) });
+    }
     const expected = local.transform(data.X.map((r) => [r.x0, r.x1]));
     for (const i of [0, 1, 199, 399]) {
       expect(remote.getChild("component_0")!.get(i)).toBeCloseTo(expected.data[i * 2]!, 4);

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Table, type RecordBatch } from "apache-arrow";
-import { canonicalKind, estimatorKinds, loadModel, MLError, TrainingPool, type Classifier, type SerializedModel } from "@kiln/ml";
+import { isEstimatorKind, loadModel, MLError, TrainingPool, type Classifier, type SerializedModel } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { TRAINABLE_ATTACHMENT } from "@kiln/runtime-scheduler";
 import type { ModelVersionInfo } from "@kiln/sdk";
@@ -126,10 +126,6 @@ async function targetColumn(ctx: JobContext, y: JobInput): Promise<string> {
   }
   if (columns.length !== 1) throw failedPrecondition("TARGET_AMBIGUOUS", `${y.dataset} has ${columns.length} columns: name the target column in y's columns`);
   return columns[0]!.name;
-}
-
-function isEstimatorKind(kind: string): boolean {
-  return estimatorKinds().includes(canonicalKind(kind));
 }
 
 function classList(classes: unknown): (number | string)[] | undefined {

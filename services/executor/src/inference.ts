@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import type { RecordBatch, Table } from "apache-arrow";
 import { tableToIpc } from "@kiln/data";
 import { isColumnsFeed } from "@kiln/onnx";
-import { accuracyScore, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
+import { accuracyScore, createEstimator, isEstimatorKind, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
 import { ResourceRefSchema } from "@kiln/proto/kiln/common/v1/resource_pb";
 import { JobKind, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { prefetchInOrder, type ModelVersionInfo } from "@kiln/sdk";
@@ -59,6 +59,9 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   const { version: data, columns } = await describeInput(deps, x);
   const plan = planFeatures(version.signature?.inputs ?? [], columns, x.columns.length ? x.columns : featuresFor(version, columns));
   const scoring = job.kind === JobKind.SCORE;
+  if ((scoring || job.kind === JobKind.PREDICT) && transformsOnly(version)) {
+    throw failedPrecondition("NOT_A_PREDICTOR", `${version.name} is a ${String(version.metadata.estimator)}: it transforms and has nothing to ${scoring ? "score" : "predict"}; run transform`);
+  }
   // A clusterer scores as sklearn's KMeans.score: minus the inertia, from its distances to the centers (y is not used).
   const clusterer = scoring && isClusterer(version);
   let inertia = 0;
@@ -138,6 +141,14 @@ function featuresFor(version: ModelVersionInfo, table: ColumnInfo[]): string[] |
 export function featuresOf(version: ModelVersionInfo): string[] | undefined {
   const f = version.metadata.features;
   return Array.isArray(f) && f.every((c) => typeof c === "string") ? (f as string[]) : undefined;
+}
+
+/** A Kiln estimator with transform and no predict (a scaler, PCA, an encoder), as its metadata names it; unknown models are let through. */
+function transformsOnly(version: ModelVersionInfo): boolean {
+  const kind = version.metadata.estimator;
+  if (typeof kind !== "string" || !isEstimatorKind(kind)) return false;
+  const estimator = createEstimator(kind) as Partial<{ predict: unknown; transform: unknown }>;
+  return typeof estimator.transform === "function" && typeof estimator.predict !== "function";
 }
 
 function isClassifier(version: ModelVersionInfo): boolean {
