@@ -154,6 +154,17 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect(missing).toMatchObject({ reason: "COLUMN_MISSING", message: expect.stringMatching(/column "first" is not in the data/) });
   });
 
+  it("a fit's progress has a fraction: its epochs against those planned", async () => {
+    const model = unique("mlp");
+    await kiln.models.create(model, { estimator: "mlp_classifier", params: { hiddenLayerSizes: [32], maxIter: 1500, nIterNoChange: 1500, randomState: 0 } });
+    const job = await kiln.runtime.model(model).fit("blobs-x", "blobs-y");
+    const seen: { epoch: number; fraction: number }[] = [];
+    for await (const info of job.watch()) if (info.state === "running" && info.progress.epoch > 0) seen.push({ epoch: info.progress.epoch, fraction: info.progress.fraction });
+    expect(seen.length).toBeGreaterThan(0);
+    for (const { epoch, fraction } of seen) expect(fraction).toBeCloseTo(epoch / 1500, 6);
+    expect(seen.some(({ fraction }) => fraction > 0 && fraction < 1)).toBe(true);
+  });
+
   it("partial fits batch after batch, each a new version on its parent; a classifier's first batch needs its classes", async () => {
     const model = unique("sgd");
     await kiln.models.create(model, { estimator: "sgd_classifier", params: { randomState: 0 } });

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Table, type RecordBatch } from "apache-arrow";
-import { isEstimatorKind, loadModel, MLError, TrainingPool, type Classifier, type SerializedModel } from "@kiln/ml";
+import { canonicalKind, createEstimator, isEstimatorKind, loadModel, MLError, TrainingPool, type Classifier, type SerializedModel } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { TRAINABLE_ATTACHMENT } from "@kiln/runtime-scheduler";
 import type { ModelVersionInfo } from "@kiln/sdk";
@@ -85,11 +85,16 @@ async function train(ctx: JobContext, spec: SerializedModel, X: Table, y: (numbe
   const pool = new TrainingPool({ size: 1 });
   const stop = () => void pool.close();
   ctx.signal.addEventListener("abort", stop);
-  const onEpoch = (p: { epoch: number; loss?: number; metrics?: Record<string, number> }) =>
-    ctx.progress.update({ epoch: p.epoch, metrics: { ...(p.loss === undefined ? {} : { loss: p.loss }), ...p.metrics } });
   // `classes` is not an estimator param but what sklearn's first partial_fit takes: every class y will have.
   const { classes, ...jobParams } = (ctx.job.params ?? {}) as Record<string, unknown>;
   const params = camelKeys({ ...spec.params, ...jobParams });
+  const planned = ctx.job.kind === JobKind.FIT ? plannedEpochs(spec.kind, params) : undefined;
+  const onEpoch = (p: { epoch: number; loss?: number; metrics?: Record<string, number> }) =>
+    ctx.progress.update({
+      epoch: p.epoch,
+      ...(planned ? { fraction: Math.min(1, p.epoch / planned) } : {}),
+      metrics: { ...(p.loss === undefined ? {} : { loss: p.loss }), ...p.metrics },
+    });
   try {
     if (ctx.job.kind === JobKind.PARTIAL_FIT) return await pool.partialFit({ ...spec, params }, X, y, { onEpoch, classes: classList(classes) });
     if (classes !== undefined) throw invalidInput("CLASSES_NOT_TAKEN", "params.classes is for PARTIAL_FIT (a classifier's first batch); FIT learns the classes from y");
@@ -126,6 +131,22 @@ async function targetColumn(ctx: JobContext, y: JobInput): Promise<string> {
   }
   if (columns.length !== 1) throw failedPrecondition("TARGET_AMBIGUOUS", `${y.dataset} has ${columns.length} columns: name the target column in y's columns`);
   return columns[0]!.name;
+}
+
+/**
+ * The epochs a FIT plans (an upper bound: some stop early), from its estimator's params and
+ * their defaults, so progress has a fraction; none for estimators without epochs or bad params.
+ */
+export function plannedEpochs(kind: string, params: Record<string, unknown>): number | undefined {
+  if (!isEstimatorKind(kind)) return undefined;
+  let p: Record<string, unknown>;
+  try {
+    p = createEstimator(kind, params).getParams();
+  } catch {
+    return undefined; // the training reports what is wrong with the params
+  }
+  if (canonicalKind(kind) === "KMeans") return p.nInit === "auto" ? (p.init === "random" ? 10 : 1) : Number(p.nInit);
+  return typeof p.maxIter === "number" ? p.maxIter : undefined;
 }
 
 function classList(classes: unknown): (number | string)[] | undefined {
