@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Table, type RecordBatch } from "apache-arrow";
-import { canonicalKind, createEstimator, isEstimatorKind, loadModel, MLError, TrainingPool, type Classifier, type SerializedModel } from "@kiln/ml";
+import { canonicalKind, createEstimator, isEstimatorKind, kmeansRuns, loadModel, MLError, TrainingPool, type Classifier, type KMeansParams, type SerializedModel } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { TRAINABLE_ATTACHMENT } from "@kiln/runtime-scheduler";
 import type { ModelVersionInfo } from "@kiln/sdk";
@@ -145,7 +145,7 @@ export function plannedEpochs(kind: string, params: Record<string, unknown>): nu
   } catch {
     return undefined; // the training reports what is wrong with the params
   }
-  if (canonicalKind(kind) === "KMeans") return p.nInit === "auto" ? (p.init === "random" ? 10 : 1) : Number(p.nInit);
+  if (canonicalKind(kind) === "KMeans") return kmeansRuns(p as unknown as KMeansParams);
   return typeof p.maxIter === "number" ? p.maxIter : undefined;
 }
 

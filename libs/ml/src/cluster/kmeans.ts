@@ -57,7 +57,7 @@ export class KMeans extends CentroidClusterer<KMeansParams, ClusterState> {
     if (!Number.isInteger(p.maxIter) || p.maxIter < 1) this.invalidParameter("maxIter", "a positive integer");
     if (!(p.tol >= 0)) this.invalidParameter("tol", "≥ 0");
     if (p.init !== "k-means++" && p.init !== "random") this.invalidParameter("init", `"k-means++" or "random"`);
-    const runs = p.nInit === "auto" ? (p.init === "random" ? 10 : 1) : p.nInit;
+    const runs = kmeansRuns(p);
     if (!Number.isInteger(runs) || runs < 1) this.invalidParameter("nInit", `a positive integer or "auto"`);
     const random = new Random(seedOf(p.randomState));
     const tolerance = scaledTolerance(m, p.tol);
@@ -77,6 +77,11 @@ export class KMeans extends CentroidClusterer<KMeansParams, ClusterState> {
     this.state = { nFeatures: m.cols, centers: best!.centers, nClusters: k, inertia: best!.inertia, nIter: best!.nIter };
     return best!;
   }
+}
+
+/** How many runs from different starts a fit makes: nInit, where "auto" is 10 for random starts and 1 for k-means++, as sklearn. */
+export function kmeansRuns(p: Pick<KMeansParams, "nInit" | "init">): number {
+  return p.nInit === "auto" ? (p.init === "random" ? 10 : 1) : p.nInit;
 }
 
 export function checkClusters(nClusters: number, rows: number, kind: string): number {
