@@ -1,7 +1,7 @@
 import { accessSync } from "node:fs";
 import type { RecordBatch } from "apache-arrow";
 import { projectColumns } from "@kiln/data";
-import type { JobData, Kiln, Progress, RuntimeModel } from "@kiln/sdk";
+import type { JobData, JobHandle, Kiln, ProgressListener, RuntimeModel } from "@kiln/sdk";
 import { formatOf, readTableFile } from "./formats.js";
 import { progressBar } from "./progress.js";
 
@@ -27,16 +27,25 @@ export function featuresAndTarget(ref: string, columns: string[] | undefined, ta
   return { X: columns?.length ? jobData(ref, columns) : fileData(ref, (names) => names.filter((n) => n !== target)), Y: fileData(ref, () => [target]) };
 }
 
-/** The model's runtime, checked first when a local file is to be sent: a typo in the model's name should not wait for a big upload. */
-export async function runtimeModelFor(kiln: Kiln, model: string, ...inputs: (string | undefined)[]): Promise<RuntimeModel> {
-  if (inputs.some((ref) => ref !== undefined && isLocalFile(ref))) await kiln.models.get(model);
-  return kiln.runtime.model(model);
-}
-
-/** A progress bar for local files going up (over a few MB, on a terminal), or none when nothing local is sent. */
-export function uploadProgress(...inputs: (string | undefined)[]): { onProgress: (p: Progress) => void; done: () => void } | undefined {
-  const files = inputs.filter((ref): ref is string => ref !== undefined && isLocalFile(ref));
-  return files.length ? progressBar(`send ${[...new Set(files)].join(", ")}`) : undefined;
+/**
+ * Submits a job on the model, with a progress bar while local files among `inputs` go up;
+ * with files to send, the model is looked up first, so a typo in its name does not wait for
+ * a big upload.
+ */
+export async function submitJob(
+  kiln: Kiln,
+  model: string,
+  inputs: (string | undefined)[],
+  submit: (runtimeModel: RuntimeModel, onUploadProgress?: ProgressListener) => Promise<JobHandle>,
+): Promise<JobHandle> {
+  const files = [...new Set(inputs.filter((ref): ref is string => ref !== undefined && isLocalFile(ref)))];
+  if (files.length) await kiln.models.get(model);
+  const bar = files.length ? progressBar(`send ${files.join(", ")}`) : undefined;
+  try {
+    return await submit(kiln.runtime.model(model), bar?.onProgress);
+  } finally {
+    bar?.done();
+  }
 }
 
 function isLocalFile(ref: string): boolean {

@@ -4,7 +4,7 @@ import type { RecordBatch } from "apache-arrow";
 import { checkWritable, formatOf, writeTableFile } from "./formats.js";
 import { follow, jobProgress } from "./job-progress.js";
 import { formatMetric, shortDataset, shortModel } from "./job-show.js";
-import { featuresAndTarget, jobData, runtimeModelFor, uploadProgress } from "./job-data.js";
+import { featuresAndTarget, jobData, submitJob } from "./job-data.js";
 import { collect, parseJsonPairs } from "./key-values.js";
 import { printFields, printJson, type Output } from "./output.js";
 
@@ -28,10 +28,10 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
     // `runtime:fit m sales --target price`: the target is a column of X, left out of the features.
     const { X, Y } =
       y === undefined && opts.target ? featuresAndTarget(x, opts.columns, opts.target) : { X: jobData(x, opts.columns), Y: y === undefined ? undefined : jobData(y, opts.target ? [opts.target] : undefined) };
-    const runtimeModel = await runtimeModelFor(await connect(), model, x, y);
-    const upload = uploadProgress(x, y);
-    const options = { ...jobOptions(opts), params: parseJsonPairs("--param", opts.param), onUploadProgress: upload?.onProgress };
-    const handle = await (opts.partial ? runtimeModel.partialFit(X, Y, options) : runtimeModel.fit(X, Y, options)).finally(() => upload?.done());
+    const options = { ...jobOptions(opts), params: parseJsonPairs("--param", opts.param) };
+    const handle = await submitJob(await connect(), model, [x, y], (m, onUploadProgress) =>
+      opts.partial ? m.partialFit(X, Y, { ...options, onUploadProgress }) : m.fit(X, Y, { ...options, onUploadProgress }),
+    );
     if (!opts.wait) return printSubmitted(o, handle);
     const info = await follow(handle, jobProgress(`${opts.partial ? "partial fit" : "fit"} ${model} (job ${handle.id})`));
     const modelVersion = info.result?.modelVersion ?? "";
@@ -62,12 +62,10 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
     const format = formatOf(target, opts.format ?? (target === "-" ? (o.json ? "json" : "csv") : undefined)) ?? "csv";
     checkWritable(format);
     const X = jobData(x, opts.columns);
-    const runtimeModel = await runtimeModelFor(await connect(), model, x);
-    const upload = uploadProgress(x);
-    const options = { ...jobOptions(opts), output: opts.output, onUploadProgress: upload?.onProgress };
-    const handle = await (opts.proba ? runtimeModel.predictProba(X, options) : opts.transform ? runtimeModel.transform(X, options) : runtimeModel.predict(X, options)).finally(() =>
-      upload?.done(),
-    );
+    const handle = await submitJob(await connect(), model, [x], (m, onUploadProgress) => {
+      const options = { ...jobOptions(opts), output: opts.output, onUploadProgress };
+      return opts.proba ? m.predictProba(X, options) : opts.transform ? m.transform(X, options) : m.predict(X, options);
+    });
     if (!opts.wait) return printSubmitted(o, handle);
 
     const display = jobProgress(`${opts.proba ? "predict_proba" : opts.transform ? "transform" : "predict"} ${model} (job ${handle.id})`);
@@ -111,9 +109,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
   ).action(async (model: string, x: string, y: string | undefined, opts: ScoreFlags) => {
     const o = output();
     const Y = y === undefined ? undefined : jobData(y, opts.target ? [opts.target] : undefined);
-    const runtimeModel = await runtimeModelFor(await connect(), model, x, y);
-    const upload = uploadProgress(x, y);
-    const handle = await runtimeModel.score(jobData(x, opts.columns), Y, { ...jobOptions(opts), onUploadProgress: upload?.onProgress }).finally(() => upload?.done());
+    const handle = await submitJob(await connect(), model, [x, y], (m, onUploadProgress) => m.score(jobData(x, opts.columns), Y, { ...jobOptions(opts), onUploadProgress }));
     if (!opts.wait) return printSubmitted(o, handle);
     const info = await follow(handle, jobProgress(`score ${model} (job ${handle.id})`));
     const metrics = info.result?.metrics ?? {};
