@@ -6,7 +6,7 @@ import { accuracyScore, createEstimator, isEstimatorKind, meanAbsoluteError, mea
 import { ResourceRefSchema } from "@kiln/proto/kiln/common/v1/resource_pb";
 import { JobKind, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { prefetchInOrder, type ModelVersionInfo } from "@kiln/sdk";
-import { isClusterer } from "@kiln/runtime-scheduler";
+import { isClassifier, isClusterer } from "@kiln/runtime-scheduler";
 import { availableParallelism } from "node:os";
 import { Channel } from "./channel.js";
 import { describeInput, readInputChunks, readValues, sliceChunks } from "./data.js";
@@ -149,10 +149,6 @@ function transformsOnly(version: ModelVersionInfo): boolean {
   if (typeof kind !== "string" || !isEstimatorKind(kind)) return false;
   const estimator = createEstimator(kind) as Partial<{ predict: unknown; transform: unknown }>;
   return typeof estimator.transform === "function" && typeof estimator.predict !== "function";
-}
-
-function isClassifier(version: ModelVersionInfo): boolean {
-  return (version.signature?.outputs ?? []).some((o) => /prob/i.test(o.name));
 }
 
 /** Writes result tables to the output dataset as they come; one new version when done. */

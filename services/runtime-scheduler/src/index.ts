@@ -12,7 +12,7 @@ export { QUEUE_STREAM } from "./queues.js";
 export { RESULTS_STREAM, RESULTS_SUBJECT_PREFIX, SEQ_HEADER, END_HEADER } from "./results.js";
 export { EVENT_STREAM } from "./job-store.js";
 export { codeName, codeOf } from "./job-errors.js";
-export { isClusterer, TEMPORARY_INPUT_LABEL, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "./submit.js";
+export { isClassifier, isClusterer, TEMPORARY_INPUT_LABEL, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "./submit.js";
 
 /** Prepares the scheduler's streams (events, the job queues, results); call once before serving. */
 export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> {

@@ -191,10 +191,17 @@ async function checkedJob(project: string, given: Job, lookups: Lookups): Promis
   return job;
 }
 
+type WithOutputs = { signature?: { outputs: readonly { name: string }[] } };
+
+/** A model with a probability output (sklearn-onnx's "probabilities", "output_probability"). */
+export function isClassifier(version: WithOutputs): boolean {
+  return (version.signature?.outputs ?? []).some((o) => /prob/i.test(o.name));
+}
+
 /** Cluster labels and distances to the centers, as sklearn-onnx names a KMeans' outputs (and no probabilities). */
-export function isClusterer(version: { signature?: { outputs: readonly { name: string }[] } }): boolean {
+export function isClusterer(version: WithOutputs): boolean {
   const names = (version.signature?.outputs ?? []).map((o) => o.name);
-  return names.includes("label") && names.includes("scores") && !names.some((n) => /prob/i.test(n));
+  return names.includes("label") && names.includes("scores") && !isClassifier(version);
 }
 
 /** Awaits all; if any failed, throws the failure of the first in order (not the first in time), as `wrap` gives it with its index. */
