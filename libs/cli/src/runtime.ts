@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { JobHandle, JobOptions, Kiln } from "@kiln/sdk";
+import type { JobData, JobHandle, JobOptions, Kiln } from "@kiln/sdk";
 import type { RecordBatch } from "apache-arrow";
 import { checkWritable, formatOf, writeTableFile } from "./formats.js";
 import { follow, jobProgress } from "./job-progress.js";
@@ -25,9 +25,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
       .option("--partial", "partial fit: continue training the version instead of starting over"),
   ).action(async (model: string, x: string, y: string | undefined, opts: FitFlags) => {
     const o = output();
-    // `runtime:fit m sales --target price`: the target is a column of X, left out of the features.
-    const { X, Y } =
-      y === undefined && opts.target ? featuresAndTarget(x, opts.columns, opts.target) : { X: jobData(x, opts.columns), Y: y === undefined ? undefined : jobData(y, opts.target ? [opts.target] : undefined) };
+    const { X, Y } = inputs(x, y, opts);
     const options = { ...jobOptions(opts), params: parseJsonPairs("--param", opts.param) };
     const handle = await submitJob(await connect(), model, [x, y], (m, onUploadProgress) =>
       opts.partial ? m.partialFit(X, Y, { ...options, onUploadProgress }) : m.fit(X, Y, { ...options, onUploadProgress }),
@@ -103,19 +101,25 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
       .description("score a model on features and targets remotely; prints the metrics")
       .argument("<model>", "NAME, NAME:VERSION or NAME:TAG")
       .argument("<x>", 'features: a dataset, "sales" or "sales@3" for version 3, or a local file such as ./sales.csv')
-      .argument("[y]", "targets: a dataset or a local file (a clusterer scores without)")
+      .argument("[y]", "targets: a dataset or a local file (default: --target's column of X; a clusterer scores without)")
       .option("--columns <a,b>", "X's feature columns (default: the model's)", columnList)
       .option("--target <column>", "Y's target column"),
   ).action(async (model: string, x: string, y: string | undefined, opts: ScoreFlags) => {
     const o = output();
-    const Y = y === undefined ? undefined : jobData(y, opts.target ? [opts.target] : undefined);
-    const handle = await submitJob(await connect(), model, [x, y], (m, onUploadProgress) => m.score(jobData(x, opts.columns), Y, { ...jobOptions(opts), onUploadProgress }));
+    const { X, Y } = inputs(x, y, opts);
+    const handle = await submitJob(await connect(), model, [x, y], (m, onUploadProgress) => m.score(X, Y, { ...jobOptions(opts), onUploadProgress }));
     if (!opts.wait) return printSubmitted(o, handle);
     const info = await follow(handle, jobProgress(`score ${model} (job ${handle.id})`));
     const metrics = info.result?.metrics ?? {};
     if (o.json) return printJson(o, { job: handle.id, metrics });
     printFields(o, Object.entries(metrics).map(([k, v]) => [k, formatMetric(v)]));
   });
+}
+
+/** X and Y as fit and score name them: `m sales --target price` takes the target from X and leaves it out of the features. */
+function inputs(x: string, y: string | undefined, opts: { columns?: string[]; target?: string }): { X: JobData; Y?: JobData } {
+  if (y === undefined && opts.target) return featuresAndTarget(x, opts.columns, opts.target);
+  return { X: jobData(x, opts.columns), Y: y === undefined ? undefined : jobData(y, opts.target ? [opts.target] : undefined) };
 }
 
 /** The flags every runtime verb shares: where the job may run, how long, how often. */

@@ -111,6 +111,8 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     const json = JSON.parse(await kiln("--json", "runtime:score", fitted, "lin", "lin", "--columns", "a,b", "--target", "y")) as { job: string; metrics: Record<string, number> };
     expect(json.metrics.r2).toBeCloseTo(1, 9);
     expect(json.metrics.mse).toBeCloseTo(0, 9);
+    // As for runtime:fit, --target without Y takes the target from X.
+    expect(await kiln("runtime:score", fitted, "lin", "--target", "y")).toMatch(/^r2:\s+1\n/m);
   });
 
   it("lists jobs, shows one with its attempts, and watches one to its end", async () => {
@@ -229,6 +231,7 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect((await sdk.models.get(`${model}:2`)).metadata).toMatchObject({ features: ["a", "b"], target: "y" });
     await kiln("runtime:fit", model, join(dir, "all.csv"), "--target", "y", "--columns", "a");
     expect((await sdk.models.get(`${model}:3`)).metadata).toMatchObject({ features: ["a"], target: "y" });
+    expect(await kiln("runtime:score", `${model}:2`, join(dir, "all.csv"), "--target", "y")).toMatch(/^r2:\s+1\n/);
 
     await expect.poll(async () => (await sdk.datasets.list()).length, { timeout: 5000 }).toBe(before);
     expect((await kilnFails("runtime:predict", fitted, join(dir, "missing.csv"))).stderr).toMatch(/missing\.csv: no such file/);
