@@ -82,7 +82,11 @@ function clip(text: string, width: number): string {
 
 /** `jobs:show` for people: the job's fields, then its attempts, result metrics and error. */
 export function printJob(o: Output, info: JobInfo): void {
-  const input = (i: JobInfo["x"]) => i && `${shortDataset(i.dataset, i.version)}${i.temporary ? " (temporary)" : ""}`;
+  const input = (i: JobInfo["x"]) =>
+    i &&
+    [shortDataset(i.dataset, i.version), i.columns.length ? `columns ${i.columns.join(", ")}` : "", i.filter ? `where ${i.filter}` : "", i.temporary ? "(temporary)" : ""]
+      .filter(Boolean)
+      .join(" ");
   const r = info.result;
   const pairs: [string, unknown][] = [
     ["id", info.id],

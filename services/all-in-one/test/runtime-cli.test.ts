@@ -61,6 +61,9 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(version.metadata).toMatchObject({ features: ["a", "b"], target: "y" });
     const job = await sdk.runtime.job(json.job).info();
     expect(job).toMatchObject({ kind: "fit", maxAttempts: 2, params: { fitIntercept: true } });
+    const shown = await kiln("jobs:show", json.job);
+    expect(shown).toMatch(/^x:\s+lin@1 columns a, b$/m);
+    expect(shown).toMatch(/^y:\s+lin@1 columns y$/m);
   });
 
   it("models:create --estimator defines an untrained estimator that runtime:fit trains; a bad kind or param creates nothing", async () => {
