@@ -37,11 +37,13 @@ export function planFeatures(inputs: TensorSignature[], table: ColumnInfo[], wan
   const single = inputs.length === 1 ? inputs[0]! : undefined;
   if (single && single.shape?.length === 2 && FLOAT_INPUTS[single.elementType] && !byName.has(single.name)) {
     const columns = wanted?.length ? wanted : table.map((c) => c.name);
-    for (const name of columns) numericColumn(byName, name);
     const width = single.shape[1];
+    // Counted before the types are checked: a table with one column too many (its target, say) is told so, not that the target is text.
     if (typeof width === "number" && width !== columns.length) {
-      throw failedPrecondition("FEATURE_COUNT", `the model takes ${width} features in input "${single.name}" and the job gives ${columns.length} (${columns.join(", ")})`);
+      const hint = wanted?.length ? "" : `; name the ${width} to use as X's columns`;
+      throw failedPrecondition("FEATURE_COUNT", `the model takes ${width} features in input "${single.name}" and the job gives ${columns.length} (${columns.join(", ")})${hint}`);
     }
+    for (const name of columns) numericColumn(byName, name);
     return { columns, feeds: (batch, buffers) => ({ [single.name]: matrixFeed(batch, columns, FLOAT_INPUTS[single.elementType]!, buffers) }) };
   }
   for (const input of inputs) {

@@ -92,6 +92,11 @@ describe("matching a table to a model's signature", () => {
     expect(failure(() => planFeatures([matrixInput], columns, ["a", "zip"]))).toMatchObject({ code: "FAILED_PRECONDITION", reason: "COLUMN_MISSING", message: expect.stringContaining('"zip"') });
     expect(failure(() => planFeatures([matrixInput], columns, ["a", "city"]))).toMatchObject({ reason: "COLUMN_TYPE", message: expect.stringContaining('"city"') });
     expect(failure(() => planFeatures([matrixInput], columns.slice(0, 1), undefined))).toMatchObject({ reason: "FEATURE_COUNT", message: expect.stringContaining("takes 2 features") });
+    // The whole table (its text target among them): counted before typed, so the message says how to pick the features.
+    expect(failure(() => planFeatures([matrixInput], columns, undefined))).toMatchObject({
+      reason: "FEATURE_COUNT",
+      message: 'the model takes 2 features in input "X" and the job gives 3 (a, b, city); name the 2 to use as X\'s columns',
+    });
   });
 
   it("maps a model with one input per column by name and type (as sklearn-onnx exports mixed tables)", () => {

@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { KilnError } from "@kiln/core";
 import { create } from "@bufbuild/protobuf";
-import { JobErrorSchema, type JobError } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { JobErrorSchema, JobState, type Job, type JobError } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 
 /** "FAILED_PRECONDITION" → Code.FailedPrecondition; unknown names → Unknown. */
 export function codeOf(name: string): Code {
@@ -23,7 +23,9 @@ export function itemError(e: Error): JobError {
   return create(JobErrorSchema, { code: "INTERNAL", reason: "INTERNAL", message: "internal error" });
 }
 
-/** A failed or cancelled job's error as the error of a call that waited on it. */
-export function jobFailure(name: string, error: JobError | undefined): KilnError {
-  return new KilnError(codeOf(error?.code ?? "UNKNOWN"), error?.reason || "JOB_FAILED", `job ${name}: ${error?.message || "failed"}`, { job: name });
+/** A failed or cancelled job's error as the error of a call that waited on it, worded as the SDK words a failed `get()`. */
+export function jobFailure(job: Job): KilnError {
+  const id = job.name.slice(job.name.lastIndexOf("/") + 1);
+  const state = job.state === JobState.CANCELLED ? "cancelled" : "failed";
+  return new KilnError(codeOf(job.error?.code ?? "UNKNOWN"), job.error?.reason || "JOB_FAILED", `job ${id} ${state}: ${job.error?.message || "no reason given"}`, { job: job.name });
 }

@@ -43,7 +43,7 @@ export async function* readJobResults(s: Scheduler, name: string): AsyncGenerato
   let next = 0;
   try {
     for (;;) {
-      if (isFinal(job.state) && job.state !== JobState.SUCCEEDED) throw jobFailure(name, job.error);
+      if (isFinal(job.state) && job.state !== JobState.SUCCEEDED) throw jobFailure(job);
       if (isFinal(job.state) && !PRODUCES_RESULTS.has(job.kind)) return;
       pending ??= messages.next();
       const settled = isFinal(job.state);

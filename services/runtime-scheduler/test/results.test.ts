@@ -131,7 +131,7 @@ describe("ReadJobResults", () => {
       });
       const err = await failure(results.take());
       expect(err).toMatchObject({ code: Code.FailedPrecondition, reason: "COLUMN_MISSING" });
-      expect(err.message).toContain("column b is missing");
+      expect(err.message).toContain(`job ${job.name.split("/").pop()} failed: column b is missing`); // worded as the SDK's get()
     } finally {
       vi.useRealTimers();
     }
@@ -169,7 +169,7 @@ describe("ReadJobResults", () => {
     const cancelled = await submitPredict();
     const results = new Reader(h.runtime.readJobResults({ name: cancelled.name }));
     await h.runtime.cancelJob({ name: cancelled.name });
-    expect(await failure(results.take())).toMatchObject({ code: Code.Canceled, reason: "CANCELLED_BY_USER" });
+    expect(await failure(results.take())).toMatchObject({ code: Code.Canceled, reason: "CANCELLED_BY_USER", message: expect.stringContaining("cancelled: the job was cancelled") });
   });
 
   it("a job kind without result rows ends the stream empty once it succeeds", async () => {
