@@ -67,13 +67,13 @@ export class Runtime {
     return new RuntimeModel(this, versionName(this.project, ref));
   }
 
-  /** A handle on a job by id or name. */
+  /** A handle on a job by id or name (its outcome's type depends on its kind, known once it is read). */
   job(idOrName: string): JobHandle {
     return new JobHandle(this.client, resourceName(this.project, "jobs", idOrName));
   }
 
   /** NOOP jobs, for drills and dispatch benchmarks. */
-  noop(options: JobOptions = {}): Promise<JobHandle> {
+  noop(options: JobOptions = {}): Promise<JobHandle<JobInfo>> {
     return this.submit(JobKind.NOOP, "", undefined, undefined, options);
   }
 
@@ -131,12 +131,12 @@ export class Runtime {
   }
 
   /** @internal */
-  async submit(kind: JobKind, model: string, x: JobData | undefined, y: JobData | undefined, options: JobOptions): Promise<JobHandle> {
+  async submit<T extends JobOutcome>(kind: JobKind, model: string, x: JobData | undefined, y: JobData | undefined, options: JobOptions): Promise<JobHandle<T>> {
     const temporaries: string[] = [];
     return this.keepingTemporaries(temporaries, async () => {
       const job = await this.jobMessage(kind, model, x, y, options, temporaries);
       const res = await call(() => this.client.submitJob({ parent: `projects/${this.project}`, job, requestId: options.requestId ?? "" }));
-      return new JobHandle(this.client, res.job!.name, res.job);
+      return new JobHandle<T>(this.client, res.job!.name, res.job);
     });
   }
 
@@ -261,23 +261,23 @@ export class RuntimeModel {
     readonly ref: string,
   ) {}
 
-  fit(X: JobData, Y?: JobData, options: JobOptions = {}): Promise<JobHandle> {
+  fit(X: JobData, Y?: JobData, options: JobOptions = {}): Promise<JobHandle<FitOutcome>> {
     return this.runtime.submit(JobKind.FIT, this.ref, X, Y, options);
   }
-  partialFit(X: JobData, Y?: JobData, options: JobOptions = {}): Promise<JobHandle> {
+  partialFit(X: JobData, Y?: JobData, options: JobOptions = {}): Promise<JobHandle<FitOutcome>> {
     return this.runtime.submit(JobKind.PARTIAL_FIT, this.ref, X, Y, options);
   }
-  predict(X: JobData, options: JobOptions = {}): Promise<JobHandle> {
+  predict(X: JobData, options: JobOptions = {}): Promise<JobHandle<Table>> {
     return this.runtime.submit(JobKind.PREDICT, this.ref, X, undefined, options);
   }
-  predictProba(X: JobData, options: JobOptions = {}): Promise<JobHandle> {
+  predictProba(X: JobData, options: JobOptions = {}): Promise<JobHandle<Table>> {
     return this.runtime.submit(JobKind.PREDICT_PROBA, this.ref, X, undefined, options);
   }
   /** Metrics against the targets Y; a clusterer scores without them (sklearn's KMeans.score(X)). */
-  score(X: JobData, Y?: JobData, options: JobOptions = {}): Promise<JobHandle> {
+  score(X: JobData, Y?: JobData, options: JobOptions = {}): Promise<JobHandle<Metrics>> {
     return this.runtime.submit(JobKind.SCORE, this.ref, X, Y, options);
   }
-  transform(X: JobData, options: JobOptions = {}): Promise<JobHandle> {
+  transform(X: JobData, options: JobOptions = {}): Promise<JobHandle<Table>> {
     return this.runtime.submit(JobKind.TRANSFORM, this.ref, X, undefined, options);
   }
 }
@@ -285,11 +285,22 @@ export class RuntimeModel {
 const FINAL = new Set([JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED]);
 const TABLE_RESULTS = new Set<JobKindName>(["predict", "predict_proba", "transform"]);
 
-/** What `get()` resolves to, by job kind. */
-export type JobOutcome = Table | { modelVersion: string; metrics: Record<string, number> } | Record<string, number> | JobInfo;
+/** A SCORE's metrics (accuracy; r2, mse, mae; a clusterer's score and inertia), or a fit's training metrics. */
+export type Metrics = Record<string, number>;
+/** A FIT or PARTIAL_FIT's new version and its training metrics. */
+export interface FitOutcome {
+  modelVersion: string;
+  metrics: Metrics;
+}
+/**
+ * What `get()` resolves to, by job kind: a table of results (PREDICT, PREDICT_PROBA,
+ * TRANSFORM), a FitOutcome, SCORE's Metrics, or the job's info (NOOP). The handles that
+ * `model(...).predict()` and friends return are typed by their kind.
+ */
+export type JobOutcome = Table | FitOutcome | Metrics | JobInfo;
 
 /** A submitted job: promise-like (`get()`), observable (`watch()`), streamable (`results()`), cancellable. */
-export class JobHandle {
+export class JobHandle<T extends JobOutcome = JobOutcome> {
   readonly id: string;
 
   constructor(
@@ -319,7 +330,11 @@ export class JobHandle {
    * PREDICT_PROBA, TRANSFORM), metrics (SCORE), the new version and training metrics (FIT,
    * PARTIAL_FIT). A failed or cancelled job throws its error, typed by its code.
    */
-  async get(): Promise<JobOutcome> {
+  async get(): Promise<T> {
+    return (await this.outcome()) as T;
+  }
+
+  private async outcome(): Promise<JobOutcome> {
     const kind = this.submitted ? jobInfo(this.submitted).kind : (await this.info()).kind;
     if (TABLE_RESULTS.has(kind)) {
       const tables: Table[] = [];
@@ -332,6 +347,7 @@ export class JobHandle {
     if (kind === "fit" || kind === "partial_fit") return { modelVersion: info.result?.modelVersion ?? "", metrics: info.result?.metrics ?? {} };
     return info;
   }
+
 
   /** The job once it ends; throws the job's error unless it succeeded. */
   async wait(): Promise<JobInfo> {

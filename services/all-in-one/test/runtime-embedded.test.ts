@@ -44,7 +44,7 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     const model = unique("clf");
     await kiln.models.create(model, { estimator: "logistic_regression", params: { C: 1 } });
     const fit = await kiln.runtime.model(model).fit("blobs-x", "blobs-y");
-    const fitted = (await fit.get()) as { modelVersion: string; metrics: Record<string, number> };
+    const fitted = await fit.get();
     expect(fitted.modelVersion).toBe(`projects/default/models/${model}/versions/2`);
     expect(fitted.metrics.training_score).toBeGreaterThan(0.9);
 
@@ -54,19 +54,19 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect(version.lineage).toMatchObject({ trainingJob: fit.name, parentVersion: `projects/default/models/${model}/versions/1` });
     expect(version.lineage!.sourceDatasets.map((d) => d.name)).toEqual(["projects/default/datasets/blobs-x", "projects/default/datasets/blobs-y"]);
 
-    const predictions = (await (await kiln.runtime.model(model).predict("blobs-x")).get()) as Table;
+    const predictions = await (await kiln.runtime.model(model).predict("blobs-x")).get();
     expect(predictions.numRows).toBe(400);
     const predicted = predictions.getChild("prediction")!.toArray() as BigInt64Array;
     const agree = data.labels.filter((label, i) => Number(predicted[i]) === label).length;
     expect(agree / 400).toBeGreaterThan(0.9);
 
-    const proba = (await (await kiln.runtime.model(model).predictProba("blobs-x")).get()) as Table;
+    const proba = await (await kiln.runtime.model(model).predictProba("blobs-x")).get();
     expect(proba.schema.fields.map((f) => f.name)).toEqual(["probability_0", "probability_1"]);
     const p0 = proba.getChild("probability_0")!.get(0) as number;
     const p1 = proba.getChild("probability_1")!.get(0) as number;
     expect(p0 + p1).toBeCloseTo(1, 5);
 
-    const score = (await (await kiln.runtime.model(model).score("blobs-x", "blobs-y")).get()) as Record<string, number>;
+    const score = await (await kiln.runtime.model(model).score("blobs-x", "blobs-y")).get();
     expect(score.accuracy).toBeCloseTo(agree / 400, 10);
   });
 
@@ -102,7 +102,7 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     );
     await kiln.models.put(model, clf);
     const job = await kiln.runtime.model(model).predict(data.X.slice(0, 10), { output: "blobs-predictions" });
-    const table = (await job.get()) as Table;
+    const table = await job.get();
     expect(table.numRows).toBe(10);
     const info = await job.info();
     expect(info.state).toBe("succeeded");
@@ -127,7 +127,7 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     await (await kiln.runtime.model(model).score(data.X.slice(0, 50), data.y.slice(0, 50), { onUploadProgress: (p) => both.push(p.bytes) })).get();
     expect(both.length).toBeGreaterThan(1);
     expect(both.every((b, i) => i === 0 || b >= both[i - 1]!)).toBe(true);
-    expect([...((await streamed.get()) as Table).getChildAt(0)!]).toEqual([...table.getChildAt(0)!]);
+    expect([...(await streamed.get()).getChildAt(0)!]).toEqual([...table.getChildAt(0)!]);
     expect((await streamed.info()).x).toMatchObject({ temporary: true, columns: ["x0", "x1"] });
   });
 
@@ -138,7 +138,7 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     // Fit on rows of numbers: the version learns x0, x1 (the names a tensor's columns get).
     await (await kiln.runtime.model(model).fit(matrix, data.labels)).get();
     expect((await kiln.models.get(`${model}:2`)).metadata).toMatchObject({ features: ["x0", "x1"] });
-    const predictedBy = async (X: unknown) => [...((await (await kiln.runtime.model(`${model}:2`).predict(X as never)).get()) as Table).getChildAt(0)!].map(Number);
+    const predictedBy = async (X: unknown) => [...(await (await kiln.runtime.model(`${model}:2`).predict(X as never)).get()).getChildAt(0)!].map(Number);
     const expected = await predictedBy(matrix.slice(0, 20));
     expect(expected.filter((p, i) => p === data.labels[i]).length).toBeGreaterThan(17);
     // A tensor, and named columns a model of positional features takes in order.
@@ -175,14 +175,14 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect((await noClasses.info()).attempts).toHaveLength(1);
     await expect((await kiln.runtime.model(model).fit("blobs-x", "blobs-y", { params: { classes: [0, 1] } })).get()).rejects.toMatchObject({ reason: "CLASSES_NOT_TAKEN" });
 
-    const first = (await (await kiln.runtime.model(model).partialFit(half(data.X, 0), half(data.y, 0), { params: { classes: [0, 1] } })).get()) as { modelVersion: string };
+    const first = await (await kiln.runtime.model(model).partialFit(half(data.X, 0), half(data.y, 0), { params: { classes: [0, 1] } })).get();
     expect(first.modelVersion).toMatch(/versions\/2$/);
-    const second = (await (await kiln.runtime.model(model).partialFit(half(data.X, 1), half(data.y, 1))).get()) as { modelVersion: string };
+    const second = await (await kiln.runtime.model(model).partialFit(half(data.X, 1), half(data.y, 1))).get();
     expect(second.modelVersion).toMatch(/versions\/3$/);
     const v3 = await kiln.models.get(`${model}:3`);
     expect(v3.lineage?.parentVersion).toBe(`projects/default/models/${model}/versions/2`);
     expect(v3.metadata).toMatchObject({ estimator: "SGDClassifier", classes: [0, 1] });
-    const scored = (await (await kiln.runtime.model(`${model}:3`).score("blobs-x", "blobs-y")).get()) as Record<string, number>;
+    const scored = await (await kiln.runtime.model(`${model}:3`).score("blobs-x", "blobs-y")).get();
     expect(scored.accuracy).toBeGreaterThan(0.9);
   });
 
@@ -190,7 +190,7 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     const local = new PCA({ nComponents: 2 }).fit(data.X.map((r) => [r.x0, r.x1]));
     const model = unique("pca");
     await kiln.models.put(model, local);
-    const remote = (await (await kiln.runtime.model(model).transform("blobs-x")).get()) as Table;
+    const remote = await (await kiln.runtime.model(model).transform("blobs-x")).get();
     expect(remote.schema.fields.map((f) => f.name)).toEqual(["component_0", "component_1"]);
     // A transformer has no predictions (sklearn's PCA has no predict): PREDICT and SCORE say so instead of returning its components.
     for (const job of [kiln.runtime.model(model).predict("blobs-x"), kiln.runtime.model(model).score("blobs-x", "blobs-y")]) {
@@ -208,12 +208,12 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     const clusters = new KMeans({ nClusters: 3, randomState: 0 }).fit(data.X.map((r) => [r.x0, r.x1]));
     const km = unique("kmeans");
     await kiln.models.put(km, clusters);
-    const distances = (await (await kiln.runtime.model(km).transform("blobs-x")).get()) as Table;
+    const distances = await (await kiln.runtime.model(km).transform("blobs-x")).get();
     expect(distances.numCols).toBe(3);
     const expectedDistances = clusters.transform(data.X.map((r) => [r.x0, r.x1]));
     expect(distances.getChild("component_2")!.get(7)).toBeCloseTo(expectedDistances.data[7 * 3 + 2]!, 4);
     // And scores as sklearn's KMeans.score: minus the inertia of X (y is not used).
-    const scored = (await (await kiln.runtime.model(km).score("blobs-x", "blobs-y")).get()) as Record<string, number>;
+    const scored = await (await kiln.runtime.model(km).score("blobs-x", "blobs-y")).get();
     expect(scored.score! / clusters.score(data.X.map((r) => [r.x0, r.x1]))).toBeCloseTo(1, 4);
     expect(scored.inertia).toBeCloseTo(-scored.score!, 6);
     expect(await (await kiln.runtime.model(km).score("blobs-x")).get()).toEqual(scored); // it needs no y
@@ -230,7 +230,7 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     const model = unique("pipe");
     const local = new Pipeline([new StandardScaler(), new LogisticRegression()]).fit([[0, 0], [1, 1], [0, 1], [1, 0]], [0, 1, 0, 1]);
     await kiln.models.put(model, local);
-    const refit = (await (await kiln.runtime.model(model).fit("blobs-x", "blobs-y", { params: { logisticregression__C: 0.5 } })).get()) as { modelVersion: string; metrics: Record<string, number> };
+    const refit = await (await kiln.runtime.model(model).fit("blobs-x", "blobs-y", { params: { logisticregression__C: 0.5 } })).get();
     expect(refit.modelVersion).toMatch(/versions\/2$/);
     expect(refit.metrics.training_score).toBeGreaterThan(0.9);
     const version = await kiln.models.get(`${model}:2`);
@@ -243,7 +243,7 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
   it("re-fits a model put from a local estimator, and refuses to fit an uploaded ONNX model", async () => {
     const model = unique("local");
     await kiln.models.put(model, new LogisticRegression().fit([[0, 0], [1, 1], [0, 1], [1, 0]], [0, 1, 0, 1]));
-    const refit = (await (await kiln.runtime.model(model).fit("blobs-x", "blobs-y")).get()) as { modelVersion: string };
+    const refit = await (await kiln.runtime.model(model).fit("blobs-x", "blobs-y")).get();
     expect(refit.modelVersion).toMatch(/versions\/2$/);
 
     const onnxOnly = unique("onnx");
