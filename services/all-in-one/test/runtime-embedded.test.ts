@@ -131,6 +131,35 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect((await streamed.info()).x).toMatchObject({ temporary: true, columns: ["x0", "x1"] });
   });
 
+
+  it("appends results to an existing output dataset, and refuses one they do not fit before publishing any", async () => {
+    const model = unique("clf");
+    await kiln.models.put(model, new LogisticRegression().fit(data.X.map((r) => [r.x0, r.x1]), data.labels));
+    const output = unique("scores");
+    const first = await (await kiln.runtime.model(model).predict("blobs-x", { output })).get();
+    await (await kiln.runtime.model(model).predict("blobs-x", { output })).get();
+    const info = await kiln.datasets.info(output);
+    expect(info.latestVersion).toBe(2);
+    expect(info.latest?.rowCount).toBe(2 * first.numRows);
+
+    // Probabilities do not fit a dataset of labels: the job fails on its first batch, and nothing reaches the reader.
+    const proba = await kiln.runtime.model(model).predictProba("blobs-x", { output });
+    const chunks: number[] = [];
+    const reading = (async () => {
+      for await (const t of proba.results()) chunks.push(t.numRows);
+    })();
+    await expect(reading).rejects.toMatchObject({
+      reason: "SCHEMA_MISMATCH",
+      message: expect.stringMatching(/the results \(probability_0: Float32, probability_1: Float32\) cannot be appended to the output dataset projects\/default\/datasets\/scores-\S+, which has \(prediction: Int64\): name another output dataset/),
+    });
+    expect(chunks).toEqual([]);
+    expect((await kiln.datasets.info(output)).latestVersion).toBe(2);
+    expect((await proba.info()).attempts).toHaveLength(1); // a precondition: not retried
+
+    const tensor = unique("tensor");
+    await kiln.datasets.put(tensor, { data: new Float32Array(4), shape: [2, 2] });
+    await expect((await kiln.runtime.model(model).predict("blobs-x", { output: tensor })).get()).rejects.toMatchObject({ reason: "NOT_A_TABLE", message: expect.stringContaining("is a tensor dataset") });
+  });
   it("takes positional data as sklearn does: rows of numbers and tensors are X column by column, named data by name", async () => {
     const model = unique("positional");
     await kiln.models.create(model, { estimator: "logistic_regression" });

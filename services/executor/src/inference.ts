@@ -3,18 +3,17 @@ import type { RecordBatch, Table } from "apache-arrow";
 import { tableToIpc } from "@kiln/data";
 import { isColumnsFeed } from "@kiln/onnx";
 import { accuracyScore, createEstimator, isEstimatorKind, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
-import { ResourceRefSchema } from "@kiln/proto/kiln/common/v1/resource_pb";
 import { JobKind, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { prefetchInOrder, type ModelVersionInfo } from "@kiln/sdk";
 import { isClassifier, isClusterer } from "@kiln/runtime-scheduler";
 import { availableParallelism } from "node:os";
-import { Channel } from "./channel.js";
 import { describeInput, readInputChunks, readValues, sliceChunks } from "./data.js";
 import { FeedBuffers } from "./feed-buffers.js";
 import { planFeatures, type ColumnInfo } from "./features.js";
 import { checkStopped, type JobContext } from "./job-context.js";
 import { failedPrecondition } from "./job-failure.js";
 import { runOnnx } from "./onnx-run.js";
+import { startOutput } from "./output-dataset.js";
 import { inertiaOf, outputTable, pickOutput, predictionValues } from "./outputs.js";
 
 /**
@@ -75,6 +74,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   // Later batches run in the model while batch n's results are published: one publish in flight, in order.
   let emitting: Promise<void> = Promise.resolve();
   const emit = async (table: Table, batchRows: number) => {
+    if (rows === 0) await output?.check(table.schema);
     for (const piece of ipcPieces(table)) await ctx.results.publish(piece);
     await output?.channel.push(table);
     rows += batchRows;
@@ -149,22 +149,6 @@ function transformsOnly(version: ModelVersionInfo): boolean {
   if (typeof kind !== "string" || !isEstimatorKind(kind)) return false;
   const estimator = createEstimator(kind) as Partial<{ predict: unknown; transform: unknown }>;
   return typeof estimator.transform === "function" && typeof estimator.predict !== "function";
-}
-
-/** Writes result tables to the output dataset as they come; one new version when done. */
-function startOutput(ctx: JobContext) {
-  const channel = new Channel<Table>(2);
-  const comment = `results of job ${ctx.job.name}`;
-  const written = (async () => {
-    const batches = (async function* () {
-      for await (const table of channel) yield* table.batches;
-    })();
-    const info = await ctx.deps.kiln.datasets.write(ctx.job.outputDataset, batches as AsyncIterable<RecordBatch>, { comment });
-    return create(ResourceRefSchema, { name: ctx.job.outputDataset, version: BigInt(info.version) });
-  })();
-  // A failed write releases the producer at once; the error surfaces when `written` is awaited.
-  written.catch((e: unknown) => channel.close(e));
-  return { channel, written };
 }
 
 function* ipcPieces(table: Table): Generator<Uint8Array> {
