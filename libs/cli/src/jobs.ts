@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { JobInfo, JobStateName, Kiln } from "@kiln/sdk";
 import { follow, jobProgress, silent } from "./job-progress.js";
+import { resultsTarget, writeResults } from "./job-results.js";
 import { errorText, executorColumns, executorRow, jobColumns, jobRow, printJob, progressText, resultText } from "./job-show.js";
 import { printJson, printTable, type Output } from "./output.js";
 
@@ -9,7 +10,7 @@ type Connect = () => Promise<Kiln>;
 const states: JobStateName[] = ["queued", "running", "succeeded", "failed", "cancelled"];
 const final = new Set<JobStateName>(["succeeded", "failed", "cancelled"]);
 
-/** Jobs and executors: jobs, jobs:show, jobs:watch, jobs:cancel, executors. */
+/** Jobs and executors: jobs, jobs:show, jobs:watch, jobs:results, jobs:cancel, executors. */
 export function jobCommands(program: Command, connect: Connect, output: () => Output): void {
   program
     .command("jobs")
@@ -56,6 +57,24 @@ export function jobCommands(program: Command, connect: Connect, output: () => Ou
       };
       const info = await follow(handle, live ? jobProgress(`job ${id}`) : silent, onChange);
       if (!o.json) o.out.write(`job ${info.id} ${info.state}${resultText(info) ? `: ${resultText(info)}` : ""}\n`);
+    });
+
+  program
+    .command("jobs:results")
+    .description("a predict, predict_proba or transform job's rows (CSV on stdout unless -o names a .csv, .tsv, .json, .ndjson or .arrow file), streamed as they come while it runs; kept for KILN_RESULTS_TTL_MS after")
+    .argument("<id>")
+    .option("-o, --out <file>", "write rows to a file instead of stdout")
+    .option("--format <format>", "csv, tsv, json, ndjson or arrow (default: from -o's extension)")
+    .action(async (id: string, opts: { out?: string; format?: string }) => {
+      const o = output();
+      const target = resultsTarget(o, opts.out, opts.format);
+      const handle = (await connect()).runtime.job(id);
+      const { kind } = await handle.info();
+      if (!["predict", "predict_proba", "transform"].includes(kind)) throw new Error(`job ${id} is a ${kind} job: only predict, predict_proba and transform jobs have result rows (jobs:show has its result)`);
+      const { rows } = await writeResults(handle, target, kind);
+      if (target.path === "-") return;
+      if (o.json) return printJson(o, { job: id, rows, file: opts.out });
+      o.out.write(`wrote ${rows} rows to ${opts.out} (job ${id})\n`);
     });
 
   program

@@ -1,8 +1,7 @@
 import type { Command } from "commander";
 import type { JobData, JobHandle, JobOptions, Kiln } from "@kiln/sdk";
-import type { RecordBatch } from "apache-arrow";
-import { checkWritable, formatOf, writeTableFile } from "./formats.js";
 import { follow, jobProgress } from "./job-progress.js";
+import { resultsTarget, writeResults } from "./job-results.js";
 import { formatMetric, shortDataset, shortModel } from "./job-show.js";
 import { featuresAndTarget, jobData, submitJob } from "./job-data.js";
 import { collect, parseJsonPairs } from "./key-values.js";
@@ -55,38 +54,17 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
   ).action(async (model: string, x: string, opts: PredictFlags) => {
     const o = output();
     if (opts.proba && opts.transform) throw new Error("--proba and --transform do not go together");
-    const target = opts.out ?? "-";
-    // Checked before submitting, so a typo in -o costs no job.
-    const format = formatOf(target, opts.format ?? (target === "-" ? (o.json ? "json" : "csv") : undefined)) ?? "csv";
-    checkWritable(format);
+    const target = resultsTarget(o, opts.out, opts.format);
     const X = jobData(x, opts.columns);
     const handle = await submitJob(await connect(), model, [x], (m, onUploadProgress) => {
       const options = { ...jobOptions(opts), output: opts.output, onUploadProgress };
       return opts.proba ? m.predictProba(X, options) : opts.transform ? m.transform(X, options) : m.predict(X, options);
     });
     if (!opts.wait) return printSubmitted(o, handle);
-
-    const display = jobProgress(`${opts.proba ? "predict_proba" : opts.transform ? "transform" : "predict"} ${model} (job ${handle.id})`);
-    // Progress comes from the job record, rows from the results stream: both at once.
-    const watching = follow(handle, display);
-    watching.catch(() => {}); // its error is the job's, which the results stream reports first
-    let rows = 0;
-    const batches = (async function* (): AsyncGenerator<RecordBatch> {
-      for await (const table of handle.results()) {
-        rows += table.numRows;
-        yield* table.batches;
-      }
-    })();
-    try {
-      await writeTableFile(batches, target, format);
-    } catch (e) {
-      display.done();
-      throw e;
-    }
-    const info = await watching;
+    const { rows, info } = await writeResults(handle, target, `${opts.proba ? "predict_proba" : opts.transform ? "transform" : "predict"} ${model}`);
     const wrote = info.result?.output;
     const summary = { job: handle.id, rows, file: opts.out, output: wrote && { name: shortDataset(wrote.name), version: wrote.version } };
-    if (target === "-") {
+    if (target.path === "-") {
       // stdout holds the rows; the dataset written on the side is news for stderr.
       if (wrote && !o.json) o.err.write(`stored ${rows} rows as ${shortDataset(wrote.name, wrote.version)}\n`);
       return;

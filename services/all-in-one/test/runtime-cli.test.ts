@@ -124,6 +124,16 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     const watched = await kiln("jobs:watch", id);
     expect(watched).toMatch(new RegExp(`^job ${id} succeeded: 50 rows\\n$`, "m"));
 
+    // A job submitted with --no-wait has its rows read later.
+    const rowsBack = (await kiln("jobs:results", id)).trim().split("\n");
+    expect(rowsBack).toHaveLength(51);
+    expect(Number(rowsBack[1])).toBeCloseTo(rows[0]!.y, 6);
+    const file = join(dir, "later.ndjson");
+    expect(await kiln("jobs:results", id, "-o", file)).toBe(`wrote 50 rows to ${file} (job ${id})\n`);
+    expect((await readFile(file, "utf8")).trim().split("\n")).toHaveLength(50);
+    const fitJob = (await sdk.runtime.jobs({ model: fitted })).find((j) => j.kind === "fit")!;
+    expect((await kilnFails("jobs:results", fitJob.id)).stderr).toMatch(/is a fit job: only predict, predict_proba and transform jobs have result rows/);
+
     const table = await kiln("jobs", "--model", fitted, "--limit", "5");
     expect(table.split("\n")[0]).toMatch(/^ID\s+KIND\s+MODEL\s+STATE\s+ATTEMPTS\s+CREATED\s+PROGRESS$/);
     expect(table).toMatch(new RegExp(`^${id}\\s+predict\\s+${fitted}:2\\s+succeeded\\s+1\\s+\\d{4}-\\S+\\s+50 rows$`, "m"));

@@ -2,8 +2,10 @@ import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import type { BusMessage } from "@kiln/bus";
 import { JobKind, JobState, ReadJobResultsResponseSchema, type Job, type ReadJobResultsResponse } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { failedPrecondition, type KilnError } from "@kiln/core";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { jobFailure } from "./job-errors.js";
-import { isFinal, readJob, type Scheduler } from "./job-store.js";
+import { isFinal, nowOf, readJob, type Scheduler } from "./job-store.js";
 import { parseJobName } from "./names.js";
 
 export const RESULTS_STREAM_NAME = "KILN_RUNTIME_RESULTS";
@@ -27,6 +29,7 @@ const POLL_MS = 1_000;
 export async function* readJobResults(s: Scheduler, name: string): AsyncGenerator<ReadJobResultsResponse> {
   const { id } = parseJobName(name);
   let { job } = await readJob(s, name);
+  if (job.state === JobState.SUCCEEDED && PRODUCES_RESULTS.has(job.kind) && expiredBy(job, nowOf(s), s.settings.resultsTtlMs)) throw resultsExpired(s, job);
   const durable = `results_${id}_${randomUUID().slice(0, 8)}`;
   const sub = await s.bus.subscribe({
     stream: RESULTS_STREAM_NAME,
@@ -41,6 +44,8 @@ export async function* readJobResults(s: Scheduler, name: string): AsyncGenerato
   // Kept across turns like `pending`: a change that lands while a message won the race must not be lost.
   let changed: Promise<Job> | undefined;
   let next = 0;
+  /** The most chunks an end marker counted. */
+  let counted = 0;
   try {
     for (;;) {
       if (isFinal(job.state) && job.state !== JobState.SUCCEEDED) throw jobFailure(job);
@@ -51,7 +56,11 @@ export async function* readJobResults(s: Scheduler, name: string): AsyncGenerato
         pending.then((r) => ({ kind: "message" as const, r })),
         settled ? delay(SETTLE_MS).then(() => ({ kind: "quiet" as const })) : (changed ??= changes.next()).then((j) => ({ kind: "job" as const, j })),
       ]);
-      if (winner.kind === "quiet") return; // succeeded, and nothing more arrives (e.g. results expired)
+      if (winner.kind === "quiet") {
+        // Succeeded, and nothing more arrives: chunks it counted, or rows it had, that never came were lost to their age.
+        if (next < counted || (next === 0 && Number(job.result?.rows ?? 0) > 0)) throw resultsExpired(s, job);
+        return;
+      }
       if (winner.kind === "job") {
         changed = undefined;
         job = winner.j;
@@ -64,6 +73,7 @@ export async function* readJobResults(s: Scheduler, name: string): AsyncGenerato
       const end = msg.headers[END_HEADER];
       if (end !== undefined) {
         if (next >= Number(end)) return;
+        counted = Math.max(counted, Number(end));
         continue;
       }
       if (Number(msg.headers[SEQ_HEADER]) !== next) continue; // a repeat from an earlier attempt
@@ -78,6 +88,17 @@ export async function* readJobResults(s: Scheduler, name: string): AsyncGenerato
       .then(() => s.bus.deleteConsumer(RESULTS_STREAM_NAME, durable))
       .catch(() => {});
   }
+}
+
+/** Whether the job ended longer ago than results are kept. */
+function expiredBy(job: Job, now: Date, ttlMs: number): boolean {
+  return job.endTime !== undefined && now.getTime() - timestampMs(job.endTime) > ttlMs;
+}
+
+function resultsExpired(s: Scheduler, job: Job): KilnError {
+  const kept = `${Math.round(s.settings.resultsTtlMs / 60_000)} min`;
+  const where = job.outputDataset ? `they were written to ${job.outputDataset}` : "run the job again (name an output dataset to keep results)";
+  return failedPrecondition("RESULTS_EXPIRED", `the results of ${job.name} are no longer kept (results stay readable ${kept} after they are published, KILN_RESULTS_TTL_MS): ${where}`, { job: job.name });
 }
 
 function delay(ms: number): Promise<void> {

@@ -112,6 +112,46 @@ describe("ReadJobResults", () => {
     expect(all.map((r) => text(r.chunk?.arrowIpc))).toEqual(["a", "b"]);
   });
 
+  it("says the results expired, instead of ending empty, for a job that ended longer ago than they are kept", async () => {
+    const job = await submitPredict();
+    await h.executor.startAttempt({ name: job.name, executor: E1 });
+    await publishChunk(job, 0, "only");
+    await publishEnd(job, 1);
+    await h.executor.finishAttempt({ name: job.name, attempt: 1, outcome: { case: "result", value: { rows: 1n } } });
+    expect(await collect(h.runtime.readJobResults({ name: job.name }))).toHaveLength(1);
+    h.clock.advance(2 * 3_600_000); // KILN_RESULTS_TTL_MS defaults to an hour
+    expect(await failure(collect(h.runtime.readJobResults({ name: job.name })))).toMatchObject({
+      code: Code.FailedPrecondition,
+      reason: "RESULTS_EXPIRED",
+      message: expect.stringMatching(/are no longer kept \(results stay readable 60 min after they are published, KILN_RESULTS_TTL_MS\): run the job again/),
+    });
+  });
+
+  it("says the results expired when the chunks an end marker counted, or a job's rows, never come", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      // Chunk 0 is gone (each message expires by its own age); chunk 1 and the end marker are left.
+      const job = await submitPredict();
+      await h.executor.startAttempt({ name: job.name, executor: E1 });
+      await publishChunk(job, 1, "b");
+      await publishEnd(job, 2);
+      await h.executor.finishAttempt({ name: job.name, attempt: 1, outcome: { case: "result", value: { rows: 2n } } });
+      const partly = failure(collect(h.runtime.readJobResults({ name: job.name })));
+      await vi.advanceTimersByTimeAsync(6_000);
+      expect(await partly).toMatchObject({ code: Code.FailedPrecondition, reason: "RESULTS_EXPIRED" });
+
+      // Nothing left at all of a job that had rows.
+      const empty = await submitPredict();
+      await h.executor.startAttempt({ name: empty.name, executor: E1 });
+      await h.executor.finishAttempt({ name: empty.name, attempt: 1, outcome: { case: "result", value: { rows: 5n } } });
+      const none = failure(collect(h.runtime.readJobResults({ name: empty.name })));
+      await vi.advanceTimersByTimeAsync(6_000);
+      expect(await none).toMatchObject({ reason: "RESULTS_EXPIRED" });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("fails with the job's error code and reason when the job fails, also after some chunks", async () => {
     const job = await submitPredict();
     // The reader's once-a-second look at the job record is for changes made by other
