@@ -78,6 +78,15 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/**
+ * The runtime scheduler and executors, each in a process of its own, meet on NATS: with the
+ * in-process bus an executor would heartbeat and be listed but never get a job.
+ */
+export function requireSharedBus(config: Config, processName: string): void {
+  if (config.bus.backend === "nats") return;
+  throw new ConfigError("KILN_BUS", `"memory" is this process's own: a ${processName} on its own meets the others on NATS; set KILN_BUS=nats and KILN_NATS_URL (or run everything in one process with npm start)`);
+}
+
 function str(env: Env, name: string, fallback: string): string {
   const v = env[name];
   return v === undefined || v === "" ? fallback : v;

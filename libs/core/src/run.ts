@@ -17,6 +17,8 @@ export interface RunningProcess {
 export interface ProcessSpec {
   name: string;
   files: readonly DescFile[];
+  /** Refuses a configuration this process cannot work with (throws ConfigError), before anything opens. */
+  check?(config: Config): void;
   /** Opens backends and returns the routes plus a closer for what it opened. */
   setup(config: Config, logger: Logger): Promise<{
     routes: (router: ConnectRouter) => void;
@@ -38,6 +40,7 @@ export async function runProcess(spec: ProcessSpec, env: NodeJS.ProcessEnv = pro
   let config: Config;
   try {
     config = loadConfig(env);
+    spec.check?.(config);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`${spec.name}: bad configuration: ${e.message}\n`);

@@ -42,6 +42,8 @@ type Outcome = { result: JobResult } | { failure: JobFailure } | { stopped: Stop
 const FINISH_TRIES = 5;
 /** Pull loops per queue (each a subscription holding at most one message). */
 const MAX_PULLERS = 8;
+/** A scheduler that stays away is reported this often, not at every heartbeat. */
+const FAILED_BEAT_LOG_MS = 30_000;
 
 /**
  * Pulls jobs from every queue its labels serve, runs up to `slots` at once, keeps each
@@ -63,6 +65,9 @@ export class Executor {
   private stopped = false;
   private heartbeatMs: number;
   private timer: NodeJS.Timeout | undefined;
+  /** Heartbeats failed in a row, and when that was last logged. */
+  private failedBeats = 0;
+  private lastFailureLog = 0;
   private backlogTimer: NodeJS.Timeout | undefined;
   private resultsPrefix = RESULTS_SUBJECT_PREFIX;
 
@@ -110,10 +115,22 @@ export class Executor {
       if (res.resultsSubjectPrefix) this.resultsPrefix = res.resultsSubjectPrefix;
       for (const name of res.cancelledJobs) this.running.get(name)?.abort(new Stopped("cancelled"));
       for (const queue of res.queues) if (!this.queues.has(queue.consumer) && !this.stopped) await this.serve(queue);
+      if (this.failedBeats > 0) this.deps.logger.info({ failed: this.failedBeats }, "heartbeat answered again");
+      this.failedBeats = 0;
     } catch (e) {
-      this.deps.logger.warn({ err: e }, "heartbeat failed; retrying");
+      this.reportFailedBeat(e);
     }
     if (!this.stopped) this.timer = setTimeout(() => void this.beat(), this.heartbeatMs);
+  }
+
+  /** The first failure says why; a scheduler that stays away is reported every 30 s, not at every beat. */
+  private reportFailedBeat(e: unknown): void {
+    this.failedBeats++;
+    const now = Date.now();
+    if (this.failedBeats > 1 && now - this.lastFailureLog < FAILED_BEAT_LOG_MS) return;
+    this.lastFailureLog = now;
+    const error = e instanceof Error ? e.message : String(e);
+    this.deps.logger.warn({ error, failed: this.failedBeats }, this.failedBeats === 1 ? "heartbeat failed; retrying" : "heartbeat still failing; retrying");
   }
 
   /**

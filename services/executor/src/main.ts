@@ -1,5 +1,5 @@
 import { openBus } from "@kiln/bus";
-import { applyHeapGrowth, ConfigError, createLogger, loadConfig, REGISTRY_CHUNK_PATH_PREFIX, STORE_CHUNK_PATH_PREFIX, type Config } from "@kiln/core";
+import { applyHeapGrowth, ConfigError, createLogger, loadConfig, REGISTRY_CHUNK_PATH_PREFIX, requireSharedBus, STORE_CHUNK_PATH_PREFIX, type Config } from "@kiln/core";
 import { openBlobStore } from "@kiln/storage";
 import { startExecutor } from "./start.js";
 
@@ -10,6 +10,7 @@ import { startExecutor } from "./start.js";
 let config: Config;
 try {
   config = loadConfig();
+  requireSharedBus(config, "executor");
 } catch (e) {
   if (e instanceof ConfigError) process.stderr.write(`kiln-executor: bad configuration: ${e.message}\n`);
   process.exit(2);

@@ -1,7 +1,7 @@
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { openBus } from "@kiln/bus";
-import { runProcess } from "@kiln/core";
+import { requireSharedBus, runProcess } from "@kiln/core";
 import { kilnFiles } from "@kiln/proto";
 import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
@@ -12,6 +12,7 @@ import { prepareScheduler, register } from "./index.js";
 await runProcess({
   name: "kiln-runtime-scheduler",
   files: kilnFiles,
+  check: (config) => requireSharedBus(config, "runtime scheduler"),
   async setup(config, logger) {
     const { runtime } = config;
     const metadata = await openMetadataStore(config, "runtime");
