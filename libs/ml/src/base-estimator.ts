@@ -32,6 +32,10 @@ export abstract class BaseEstimator<P extends Params, S extends FittedState> {
     return this.state !== undefined;
   }
 
+  get takesMissingValues(): boolean {
+    return false;
+  }
+
   /** Width of X seen by fit; 0 before fit. */
   get nFeatures(): number {
     return this.state?.nFeatures ?? 0;

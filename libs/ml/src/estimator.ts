@@ -15,6 +15,11 @@ export interface Estimator {
   readonly fitted: boolean;
   /** Width of X seen by fit. */
   readonly nFeatures: number;
+  /**
+   * Whether predict/transform take NaN as a missing value (SimpleImputer, a Pipeline that
+   * starts with one); every other estimator refuses NaN and ±Infinity (NON_FINITE_INPUT).
+   */
+  readonly takesMissingValues: boolean;
   getParams(): Params;
   setParams(params: Params): this;
   /** The fitted state as a versioned JSON document (typed arrays encoded); see serialize.ts. */

@@ -44,7 +44,7 @@ export function toMatrix(X: MatrixInput, options: ToMatrixOptions = {}): Matrix 
 }
 
 /** Whether no value is NaN or ±Infinity: v·0 is 0 for every finite v, so four running sums of it stay 0 (twice as fast as a test per value). */
-function allFinite(data: Float64Array): boolean {
+export function allFinite(data: Float64Array | Float32Array): boolean {
   const n = data.length;
   const end = n - (n % 4);
   let a = 0;

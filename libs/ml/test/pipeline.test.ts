@@ -66,6 +66,12 @@ describe("Pipeline", () => {
     const gaps = irisWithGaps();
     const pipe = new Pipeline([new SimpleImputer(), new StandardScaler(), new LogisticRegression()]).fit(gaps.X, gaps.y);
     expect(pipe.score(gaps.X, gaps.y)).toBeGreaterThan(0.9);
+    // It says so, as its first step does; the runtime refuses missing values for the others.
+    expect(pipe.takesMissingValues).toBe(true);
+    expect(new SimpleImputer().takesMissingValues).toBe(true);
+    expect(new LogisticRegression().takesMissingValues).toBe(false);
+    expect(new Pipeline([new StandardScaler(), new SimpleImputer(), new LogisticRegression()]).takesMissingValues).toBe(false);
+    expect(() => new Pipeline([new StandardScaler(), new SimpleImputer(), new LogisticRegression()]).fit(gaps.X, gaps.y)).toThrow(InvalidInputError);
   });
 });
 

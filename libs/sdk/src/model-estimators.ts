@@ -4,11 +4,15 @@ import type { PutModelOptions } from "./models.js";
 /** The file format of an untrained estimator definition, and the attachment holding a trained one's state. */
 export const TRAINABLE_FORMAT = "kiln-ml";
 export const TRAINABLE_ATTACHMENT = "kiln-ml.json";
+/** The metadata key saying whether a Kiln model takes NaN as missing; the runtime refuses missing values where it is false. */
+export const TAKES_MISSING_VALUES = "takes_missing_values";
 
 /** What `kiln.models.put` needs of a local estimator (any @kiln/ml estimator or pipeline). */
 export interface TrainedEstimator {
   readonly kind: string;
   readonly fitted: boolean;
+  /** Whether it takes NaN as missing (an imputer first); recorded so the runtime refuses missing values for the others. */
+  readonly takesMissingValues?: boolean;
   getParams(): Record<string, unknown>;
   toJSON(): unknown;
   toOnnx(): Uint8Array;
@@ -29,7 +33,12 @@ export function estimatorPutOptions(e: TrainedEstimator, options: PutModelOption
     ...options,
     format: "onnx",
     fileName: options.fileName ?? `${e.kind}.onnx`,
-    metadata: { estimator: e.kind, params: e.getParams() as JsonObject, ...options.metadata },
+    metadata: {
+      estimator: e.kind,
+      params: e.getParams() as JsonObject,
+      ...(e.takesMissingValues === undefined ? {} : { [TAKES_MISSING_VALUES]: e.takesMissingValues }),
+      ...options.metadata,
+    },
     attachments: { ...attachments, [TRAINABLE_ATTACHMENT]: new TextEncoder().encode(JSON.stringify(e.toJSON())) },
   };
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx } from "@kiln/onnx";
 import { FailedPreconditionError, Kiln, NotFoundError } from "@kiln/sdk";
-import { KMeans, LogisticRegression, PCA, Pipeline, StandardScaler, loadModel } from "@kiln/sdk/ml";
+import { KMeans, LogisticRegression, PCA, Pipeline, SimpleImputer, StandardScaler, loadModel } from "@kiln/sdk/ml";
 import { runEmbedded } from "../src/index.js";
 import { unique } from "./helpers.js";
 
@@ -181,6 +181,27 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     // Named data without a named model's features still fails, naming the column.
     const missing = await (await kiln.runtime.model(`${model}:4`).predict([{ x0: 1, x1: 2 }])).get().catch((e: unknown) => e);
     expect(missing).toMatchObject({ reason: "COLUMN_MISSING", message: expect.stringMatching(/column "first" is not in the data/) });
+  });
+
+  it("refuses missing values, as the local predict does, unless the model starts with an imputer", async () => {
+    const model = unique("clf");
+    await kiln.models.create(model, { estimator: "logistic_regression" });
+    await (await kiln.runtime.model(model).fit("blobs-x", "blobs-y")).get();
+    expect((await kiln.models.get(`${model}:2`)).metadata).toMatchObject({ takes_missing_values: false });
+    const gaps = [{ x0: 1, x1: 2 }, { x0: null, x1: 2 }, { x0: 1, x1: NaN }];
+    // Its ONNX graph would give the null row NaN probabilities and the first class as its label, with no error.
+    const failed = await kiln.runtime.model(model).predict(gaps);
+    await expect(failed.get()).rejects.toMatchObject({ reason: "NON_FINITE_INPUT", message: expect.stringContaining('X has null in column "x0" (row 1); LogisticRegression takes no missing values') });
+    expect((await failed.info()).attempts).toHaveLength(1); // bad data: not retried
+    await expect((await kiln.runtime.model(model).score(gaps, [{ label: 1 }, { label: 1 }, { label: 1 }])).get()).rejects.toMatchObject({ reason: "NON_FINITE_INPUT" });
+
+    // With an imputer first, the gaps are filled and every row predicted, as locally.
+    const imputing = unique("imputing");
+    const local = new Pipeline([new SimpleImputer(), new LogisticRegression()]).fit(data.X.map((r) => [r.x0, r.x1]), data.labels);
+    await kiln.models.put(imputing, local);
+    expect((await kiln.models.get(imputing)).metadata).toMatchObject({ takes_missing_values: true });
+    const predicted = await (await kiln.runtime.model(imputing).predict(gaps.map((r) => [r.x0 ?? NaN, r.x1]))).get();
+    expect([...predicted.getChildAt(0)!].map(Number)).toEqual(local.predict(gaps.map((r) => [r.x0 ?? NaN, r.x1])).map(Number));
   });
 
   it("a fit's progress has a fraction: its epochs against those planned", async () => {

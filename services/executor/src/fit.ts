@@ -3,7 +3,7 @@ import { Table, type RecordBatch } from "apache-arrow";
 import { canonicalKind, createEstimator, isEstimatorKind, kmeansRuns, loadModel, MLError, TrainingPool, type Classifier, type KMeansParams, type SerializedModel } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { TRAINABLE_ATTACHMENT } from "@kiln/runtime-scheduler";
-import type { ModelVersionInfo } from "@kiln/sdk";
+import { TAKES_MISSING_VALUES, type ModelVersionInfo } from "@kiln/sdk";
 import { describeInput, readInput, readValues } from "./data.js";
 import { featuresOf } from "./inference.js";
 import { checkStopped, type JobContext } from "./job-context.js";
@@ -54,6 +54,7 @@ export async function runFit(ctx: JobContext): Promise<JobResult> {
     metadata: {
       estimator: trained.kind,
       params: estimator.getParams() as Record<string, never>,
+      [TAKES_MISSING_VALUES]: estimator.takesMissingValues,
       features,
       ...(target ? { target } : {}),
       ...(classes ? { classes } : {}),

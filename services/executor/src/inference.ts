@@ -4,7 +4,7 @@ import { tableToIpc } from "@kiln/data";
 import { isColumnsFeed } from "@kiln/onnx";
 import { accuracyScore, createEstimator, isEstimatorKind, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { prefetchInOrder, type ModelVersionInfo } from "@kiln/sdk";
+import { prefetchInOrder, TAKES_MISSING_VALUES, type ModelVersionInfo } from "@kiln/sdk";
 import { isClassifier, isClusterer } from "@kiln/runtime-scheduler";
 import { availableParallelism } from "node:os";
 import { describeInput, readInputChunks, readValues, sliceChunks } from "./data.js";
@@ -12,6 +12,7 @@ import { FeedBuffers } from "./feed-buffers.js";
 import { planFeatures, type ColumnInfo } from "./features.js";
 import { checkStopped, type JobContext } from "./job-context.js";
 import { failedPrecondition } from "./job-failure.js";
+import { checkNoMissingValues, refusesMissingValues } from "./missing-values.js";
 import { runOnnx } from "./onnx-run.js";
 import { startOutput } from "./output-dataset.js";
 import { inertiaOf, outputTable, pickOutput, predictionValues } from "./outputs.js";
@@ -81,10 +82,22 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
     ctx.progress.update({ rowsDone: BigInt(rows), rowsTotal: BigInt(rowsTotal) });
   };
   try {
+    const refusesMissing = refusesMissingValues(version);
+    let rowsRead = 0;
     const runs = prefetchInOrder(
       sliceChunks(readInputChunks(deps, x, plan.columns, columns), BATCH_ROWS, FIRST_BATCH_ROWS),
       async ({ batch, release }) => {
         checkStopped(ctx.signal);
+        const firstRow = rowsRead;
+        rowsRead += batch.numRows;
+        if (refusesMissing) {
+          try {
+            checkNoMissingValues(batch, plan.columns, firstRow, String(version.metadata.estimator ?? "the model"));
+          } catch (e) {
+            release();
+            throw e;
+          }
+        }
         const feeds = plan.feeds(batch, feedBuffers);
         // Feeds that copied the rows free the chunk's memory for a later chunk now; columns the worker reads, once it has.
         const readsBatch = Object.values(feeds).some(isColumnsFeed);

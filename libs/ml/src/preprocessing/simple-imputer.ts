@@ -27,6 +27,10 @@ export class SimpleImputer extends BaseEstimator<SimpleImputerParams, SimpleImpu
     super("SimpleImputer", { strategy: "mean", fillValue: null, keepEmptyFeatures: false }, params);
   }
 
+  override get takesMissingValues(): boolean {
+    return true;
+  }
+
   get statistics(): Float64Array {
     return this.fittedState().statistics.slice();
   }

@@ -1,0 +1,54 @@
+import { DataType, type RecordBatch, type Vector } from "apache-arrow";
+import { allFinite } from "@kiln/ml";
+import type { ModelVersionInfo } from "@kiln/sdk";
+import { TAKES_MISSING_VALUES } from "@kiln/sdk";
+import { invalidInput } from "./job-failure.js";
+
+/**
+ * A Kiln model that takes no missing values (all but an imputer, or a Pipeline starting
+ * with one) refuses them as its local predict does: its ONNX graph would turn a NaN into
+ * a NaN probability and label the row as the first class, a wrong answer with no error.
+ * Models without the metadata (uploaded ONNX, earlier versions) get their rows as they are.
+ */
+export function refusesMissingValues(version: ModelVersionInfo): boolean {
+  return version.metadata[TAKES_MISSING_VALUES] === false;
+}
+
+/** Fails on the first null, NaN or ±Infinity in the feature columns, naming the column and the input's row (`firstRow` is the batch's). */
+export function checkNoMissingValues(batch: RecordBatch, columns: string[], firstRow: number, model: string): void {
+  let found: { column: string; row: number; value: string } | undefined;
+  for (const column of columns) {
+    const bad = firstBad(batch.getChild(column)!);
+    if (bad && (!found || bad.row < found.row)) found = { column, ...bad };
+  }
+  if (!found) return;
+  throw invalidInput(
+    "NON_FINITE_INPUT",
+    `X has ${found.value} in column "${found.column}" (row ${firstRow + found.row}); ${model} takes no missing values: fill them in (a SimpleImputer first in a Pipeline) or filter those rows out`,
+  );
+}
+
+function firstBad(vector: Vector): { row: number; value: string } | undefined {
+  let row = -1;
+  let value = "";
+  if (vector.nullCount > 0) {
+    for (let i = 0; i < vector.length; i++) {
+      if (!vector.isValid(i)) {
+        [row, value] = [i, "null"];
+        break;
+      }
+    }
+  }
+  if (DataType.isFloat(vector.type)) {
+    const values = vector.toArray() as Float64Array | Float32Array;
+    if (values instanceof Float64Array || values instanceof Float32Array) {
+      if (allFinite(values)) return row < 0 ? undefined : { row, value };
+      const end = row < 0 ? values.length : row;
+      for (let i = 0; i < end; i++) {
+        // A null slot holds any number; only valid ones count.
+        if (!Number.isFinite(values[i]!) && vector.isValid(i)) return { row: i, value: String(values[i]) };
+      }
+    }
+  }
+  return row < 0 ? undefined : { row, value };
+}
