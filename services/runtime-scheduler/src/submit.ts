@@ -15,7 +15,9 @@ import {
   type SubmitJobRequest,
 } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
+import type { DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
 import { DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT } from "./deps.js";
+import { checkInput } from "./input-checks.js";
 import { insertJobs, nowOf, readJob, removeJobs, type Scheduler } from "./job-store.js";
 import { newJobIds, parseDatasetName, parseModelRef } from "./names.js";
 import { ensureQueue, normalizeLabels, queueFor } from "./queues.js";
@@ -125,7 +127,7 @@ function atIndex(e: unknown, index: number, indexed: boolean): unknown {
 /** The model versions and dataset versions a call's jobs name, each looked up once. */
 class Lookups {
   private readonly models = new Map<string, Promise<ModelVersion>>();
-  private readonly datasets = new Map<string, Promise<bigint>>();
+  private readonly datasets = new Map<string, Promise<DatasetVersion>>();
 
   constructor(
     private readonly s: Scheduler,
@@ -147,10 +149,10 @@ class Lookups {
     return found.labels[TEMPORARY_INPUT_LABEL] === "true";
   }
 
-  datasetVersion(ref: string): Promise<bigint> {
+  datasetVersion(ref: string): Promise<DatasetVersion> {
     let found = this.datasets.get(ref);
     if (!found) {
-      found = this.s.store.getDatasetVersion({ name: ref }).then((r) => r.version!.version, rethrowRemote);
+      found = this.s.store.getDatasetVersion({ name: ref }).then((r) => r.version!, rethrowRemote);
       this.datasets.set(ref, found);
     }
     return found;
@@ -244,7 +246,8 @@ async function pinInput(lookups: Lookups, input: JobInput, what: string): Promis
       { dataset },
     );
   }
-  return create(JobInputSchema, { ...input, dataset, version });
+  checkInput(version, input, what);
+  return create(JobInputSchema, { ...input, dataset, version: version.version });
 }
 
 function inProject(name: string, project: string, what: string): void {

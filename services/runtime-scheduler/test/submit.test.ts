@@ -41,6 +41,8 @@ describe("SubmitJob", () => {
     const ds = await makeDataset(h);
     const onnx = await makeOnnxModel(h);
     const trainable = await makeTrainableModel(h);
+    const tensor = `${PROJECT}/datasets/${uniqueName("tensor")}`;
+    await h.kiln.datasets.put(tensor.split("/").pop()!, { data: new Float32Array(4), shape: [2, 2] });
     const cases: { job: JobInit | undefined; code: Code; reason: string; parent?: string; requestId?: string }[] = [
       { job: undefined, code: Code.InvalidArgument, reason: "INVALID_JOB_KIND" },
       { job: {}, code: Code.InvalidArgument, reason: "INVALID_JOB_KIND" },
@@ -73,6 +75,13 @@ describe("SubmitJob", () => {
       { job: { kind: JobKind.PREDICT, model: onnx, x: { dataset: "projects/other/datasets/d" } }, code: Code.InvalidArgument, reason: "CROSS_PROJECT" },
       { job: { kind: JobKind.PREDICT, model: onnx, x: { dataset: ds }, outputDataset: "projects/other/datasets/out" }, code: Code.InvalidArgument, reason: "CROSS_PROJECT" },
       { job: { kind: JobKind.PREDICT, model: onnx, x: { dataset: ds, version: -1n } }, code: Code.InvalidArgument, reason: "INVALID_VERSION" },
+      // What a job reads of its dataset is checked as the store checks a read: a table, named columns, a filter over them.
+      { job: { kind: JobKind.PREDICT, model: onnx, x: { dataset: ds, columns: ["a", "zz"] } }, code: Code.InvalidArgument, reason: "UNKNOWN_COLUMN" },
+      { job: { kind: JobKind.SCORE, model: onnx, x: { dataset: ds }, y: { dataset: ds, columns: ["label"] } }, code: Code.InvalidArgument, reason: "UNKNOWN_COLUMN" },
+      { job: { kind: JobKind.PREDICT, model: onnx, x: { dataset: ds, filter: "a >" } }, code: Code.InvalidArgument, reason: "INVALID_FILTER" },
+      { job: { kind: JobKind.PREDICT, model: onnx, x: { dataset: ds, filter: "zz > 1" } }, code: Code.InvalidArgument, reason: "INVALID_FILTER" },
+      { job: { kind: JobKind.PREDICT, model: onnx, x: { dataset: ds, filter: 'a = "text"' } }, code: Code.InvalidArgument, reason: "INVALID_FILTER" },
+      { job: { kind: JobKind.PREDICT, model: onnx, x: { dataset: tensor } }, code: Code.FailedPrecondition, reason: "NOT_A_TABLE" },
       { job: { kind: JobKind.NOOP }, parent: "tenants/x", code: Code.InvalidArgument, reason: "INVALID_NAME" },
       { job: { kind: JobKind.NOOP }, requestId: "no/slashes", code: Code.InvalidArgument, reason: "INVALID_NAME" },
     ];
