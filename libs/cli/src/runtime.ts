@@ -55,7 +55,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
     const o = output();
     if (opts.proba && opts.transform) throw new Error("--proba and --transform do not go together");
     const target = resultsTarget(o, opts.out, opts.format);
-    const X = jobData(x, opts.columns);
+    const X = jobData(x, opts.columns, opts.filter);
     const handle = await submitJob(await connect(), model, [x], (m, onUploadProgress) => {
       const options = { ...jobOptions(opts), output: opts.output, onUploadProgress };
       return opts.proba ? m.predictProba(X, options) : opts.transform ? m.transform(X, options) : m.predict(X, options);
@@ -94,15 +94,21 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
   });
 }
 
-/** X and Y as fit and score name them: `m sales --target price` takes the target from X and leaves it out of the features. */
-function inputs(x: string, y: string | undefined, opts: { columns?: string[]; target?: string }): { X: JobData; Y?: JobData } {
-  if (y === undefined && opts.target) return featuresAndTarget(x, opts.columns, opts.target);
-  return { X: jobData(x, opts.columns), Y: y === undefined ? undefined : jobData(y, opts.target ? [opts.target] : undefined) };
+/**
+ * X and Y as fit and score name them: `m sales --target price` takes the target from X and
+ * leaves it out of the features. A filter picks rows of both only when they are one dataset:
+ * rows of two datasets filtered apart would no longer pair up.
+ */
+function inputs(x: string, y: string | undefined, opts: { columns?: string[]; target?: string; filter?: string }): { X: JobData; Y?: JobData } {
+  if (y === undefined && opts.target) return featuresAndTarget(x, opts.columns, opts.target, opts.filter);
+  if (opts.filter && y !== undefined) throw new Error("--filter picks rows of X with its --target column; with a Y of its own the rows would no longer pair up (put X and Y in one dataset)");
+  return { X: jobData(x, opts.columns, opts.filter), Y: y === undefined ? undefined : jobData(y, opts.target ? [opts.target] : undefined) };
 }
 
 /** The flags every runtime verb shares: where the job may run, how long, how often. */
 function jobFlags(command: Command): Command {
   return command
+    .option("--filter <expr>", `only X's rows this is true for, as datasets:get --filter (e.g. 'age > 30 AND country IN ("DE","FR")')`)
     .option("--require <label>", "run only on executors with this label (repeatable)", collect)
     .option("--timeout <seconds>", "fail the job after this long", positiveNumber)
     .option("--max-attempts <n>", "attempts before the job fails (default: the server's)", positiveInt)
@@ -139,6 +145,7 @@ function positiveInt(v: string): number {
 }
 
 interface JobFlags {
+  filter?: string;
   require?: string[];
   timeout?: number;
   maxAttempts?: number;

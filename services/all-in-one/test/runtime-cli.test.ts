@@ -118,6 +118,29 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(await kiln("runtime:score", fitted, "lin", "--target", "y")).toMatch(/^r2:\s+1\n/m);
   });
 
+  it("--filter picks X's rows, of a dataset or a local file, and with --target the same rows of Y", async () => {
+    const kept = rows.filter((r) => r.a >= 10);
+    const predicted = (await kiln("runtime:predict", fitted, "lin-x", "--filter", "a >= 10")).trim().split("\n");
+    expect(predicted.slice(1).map(Number)).toEqual(kept.map((r) => expect.closeTo(r.y, 4))); // float32 predictions
+    await writeFile(join(dir, "filtered.csv"), ["a,b,y", ...rows.map((r) => `${r.a},${r.b},${r.y}`)].join("\n") + "\n");
+    const fromFile = (await kiln("runtime:predict", fitted, join(dir, "filtered.csv"), "--filter", "a >= 10")).trim().split("\n");
+    expect(fromFile).toHaveLength(kept.length + 1);
+
+    // Features and target from one dataset: both filtered alike, so the job's rows pair up.
+    const model = unique("filtered");
+    await sdk.models.create(model, { estimator: "linear_regression" });
+    const json = JSON.parse(await kiln("--json", "runtime:fit", model, "lin", "--target", "y", "--filter", "a >= 10")) as { job: string; metrics: Record<string, number> };
+    expect(json.metrics.training_score).toBeCloseTo(1, 9);
+    const shown = await kiln("jobs:show", json.job);
+    expect(shown).toMatch(/^x:\s+lin@1 where a >= 10$/m);
+    expect(shown).toMatch(/^y:\s+lin@1 columns y where a >= 10$/m);
+    expect(await kiln("runtime:score", `${model}:2`, join(dir, "filtered.csv"), "--target", "y", "--filter", "a < 10")).toMatch(/^r2:\s+1\n/);
+
+    expect((await kilnFails("runtime:fit", model, "lin-x", "lin-y", "--filter", "a >= 10")).stderr).toMatch(/--filter picks rows of X with its --target column; with a Y of its own/);
+    expect((await kilnFails("runtime:predict", fitted, "lin-x", "--filter", "a >=")).stderr).toMatch(/INVALID_FILTER/);
+    expect((await kilnFails("runtime:predict", fitted, join(dir, "filtered.csv"), "--filter", "zz > 1")).stderr).toMatch(/unknown column "zz"/);
+  });
+
   it("lists jobs, shows one with its attempts, and watches one to its end", async () => {
     const id = (await kiln("runtime:predict", fitted, "lin-x", "--no-wait")).trim();
     expect(id).toMatch(/^\w+$/);
