@@ -59,6 +59,7 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(json.metrics.training_score).toBeCloseTo(1, 9);
     const version = await sdk.models.get(`${model}:3`);
     expect(version.metadata).toMatchObject({ features: ["a", "b"], target: "y" });
+    expect(version.lineage?.sourceDatasets).toEqual([{ name: "projects/default/datasets/lin", version: 1 }]); // X and Y: one dataset, named once
     const job = await sdk.runtime.job(json.job).info();
     expect(job).toMatchObject({ kind: "fit", maxAttempts: 2, params: { fitIntercept: true } });
     const shown = await kiln("jobs:show", json.job);

@@ -62,12 +62,19 @@ export async function runFit(ctx: JobContext): Promise<JobResult> {
     },
     attachments: { [TRAINABLE_ATTACHMENT]: new TextEncoder().encode(JSON.stringify(trained)) },
     lineage: {
-      sourceDatasets: [x, ...(y ? [y] : [])].filter((d) => !d.temporary).map((d) => ({ name: d.dataset, version: Number(d.version) })),
+      sourceDatasets: sourceDatasets([x, ...(y ? [y] : [])]),
       trainingJob: job.name,
       parentVersion: parent.name,
     },
   });
   return fitResult(version, metrics);
+}
+
+/** The stored datasets a fit read, each once (X and Y are often one dataset); temporary inputs are gone after the job. */
+function sourceDatasets(inputs: JobInput[]): { name: string; version: number }[] {
+  const seen = new Map<string, { name: string; version: number }>();
+  for (const d of inputs) if (!d.temporary) seen.set(`${d.dataset}@${d.version}`, { name: d.dataset, version: Number(d.version) });
+  return [...seen.values()];
 }
 
 function fitResult(version: ModelVersionInfo, metrics: Record<string, number> = {}): JobResult {
