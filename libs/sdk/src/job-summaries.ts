@@ -1,6 +1,6 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { Code } from "@connectrpc/connect";
 import { JobKind, JobState, type Executor, type Job, type JobError } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { codeOf } from "@kiln/contracts";
 import { apiError, type KilnApiError } from "./errors.js";
 
 export type JobKindName = "fit" | "partial_fit" | "predict" | "predict_proba" | "score" | "transform" | "noop";
@@ -121,11 +121,4 @@ export function executorInfo(e: Executor): ExecutorInfo {
 export function jobError(info: JobInfo): KilnApiError {
   const code = codeOf(info.error?.code ?? "UNKNOWN");
   return apiError(code, `job ${info.id} ${info.state}: ${info.error?.message ?? "no reason given"}`, info.error?.reason, { job: info.name });
-}
-
-function codeOf(name: string): Code {
-  if (name === "CANCELLED") return Code.Canceled;
-  const pascal = name.toLowerCase().replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase());
-  const code = (Code as unknown as Record<string, Code>)[pascal];
-  return typeof code === "number" ? code : Code.Unknown;
 }

@@ -1,11 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
+import { TAKES_MISSING_VALUES, TRAINABLE_ATTACHMENT } from "@kiln/contracts";
 import type { PutModelOptions } from "./models.js";
 
-/** The file format of an untrained estimator definition, and the attachment holding a trained one's state. */
-export const TRAINABLE_FORMAT = "kiln-ml";
-export const TRAINABLE_ATTACHMENT = "kiln-ml.json";
-/** The metadata key saying whether a Kiln model takes NaN as missing; the runtime refuses missing values where it is false. */
-export const TAKES_MISSING_VALUES = "takes_missing_values";
 
 /** What `kiln.models.put` needs of a local estimator (any @kiln/ml estimator or pipeline). */
 export interface TrainedEstimator {

@@ -16,7 +16,8 @@ import { lineageInit, type LineageInput } from "./model-lineage.js";
 import { modelIdOf, modelName, versionName } from "./model-refs.js";
 import { nodeFiles, openSource, type ModelSource } from "./model-sources.js";
 import { modelInfo, modelVersionInfo, type ModelInfo, type ModelVersionInfo } from "./model-summaries.js";
-import { estimatorPutOptions, estimatorSpec, isEstimator, TRAINABLE_FORMAT, type TrainedEstimator } from "./model-estimators.js";
+import { TRAINABLE_FORMAT } from "@kiln/contracts";
+import { estimatorPutOptions, estimatorSpec, isEstimator, type TrainedEstimator } from "./model-estimators.js";
 import { uploadAttachment, uploadModelVersion } from "./registry-uploads.js";
 import type { Progress, ProgressListener } from "./transfer.js";
 

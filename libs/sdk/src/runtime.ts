@@ -3,6 +3,7 @@ import { randomUUID } from "./random-id.js";
 import type { Client } from "@connectrpc/connect";
 import { Table, tableFromArrays, type RecordBatch } from "apache-arrow";
 import { decodeChunk } from "@kiln/data";
+import { TEMPORARY_INPUT_LABEL } from "@kiln/contracts";
 import { JobKind, JobState, RuntimeService, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Datasets } from "./datasets.js";
 import type { ProgressListener } from "./transfer.js";
@@ -183,7 +184,7 @@ export class Runtime {
     const name = `tmp-${randomUUID()}`;
     temporaries.push(name);
     // The label lets the scheduler drop it: it refuses to treat a dataset without it as temporary.
-    const options = { mode: "create", labels: { "kiln.temporary": "true" }, comment: "job input", onProgress } as const;
+    const options = { mode: "create", labels: { [TEMPORARY_INPUT_LABEL]: "true" }, comment: "job input", onProgress } as const;
     if (isAsyncIterable(data)) {
       const info = await this.datasets.write(name, data, options);
       return { dataset: resourceName(this.project, "datasets", name), version: BigInt(info.version), temporary: true };

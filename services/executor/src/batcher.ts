@@ -1,6 +1,6 @@
 import type { JobError } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { KilnError } from "@kiln/core";
-import { codeOf } from "@kiln/runtime-scheduler";
+import { codeOf } from "@kiln/contracts";
 
 interface Pending<Req, Res> {
   req: Req;

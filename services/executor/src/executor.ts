@@ -18,7 +18,7 @@ import {
   type JobResult,
   JobState,
 } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { QUEUE_STREAM, RESULTS_SUBJECT_PREFIX } from "@kiln/runtime-scheduler";
+import { QUEUE_STREAM, RESULTS_SUBJECT_PREFIX } from "@kiln/contracts";
 import type { ModelVersionInfo } from "@kiln/sdk";
 import type { ExecutorDeps } from "./deps.js";
 import { JobFailure, jobErrorOf, Stopped, toJobFailure } from "./job-failure.js";

@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { KilnError, errorReason } from "@kiln/core";
 import { KilnApiError } from "@kiln/sdk";
+import { codeName } from "@kiln/contracts";
 import { InvalidInputError, MLError, ModelFormatError, NotFittedError } from "@kiln/ml";
 import { OnnxFormatError, OnnxRunError } from "@kiln/onnx";
 import { create } from "@bufbuild/protobuf";
@@ -30,18 +31,6 @@ export class Stopped extends Error {
   }
 }
 
-const CODE_NAMES: Partial<Record<Code, string>> = {
-  [Code.InvalidArgument]: "INVALID_ARGUMENT",
-  [Code.NotFound]: "NOT_FOUND",
-  [Code.AlreadyExists]: "ALREADY_EXISTS",
-  [Code.FailedPrecondition]: "FAILED_PRECONDITION",
-  [Code.ResourceExhausted]: "RESOURCE_EXHAUSTED",
-  [Code.PermissionDenied]: "PERMISSION_DENIED",
-  [Code.Unavailable]: "UNAVAILABLE",
-  [Code.DeadlineExceeded]: "DEADLINE_EXCEEDED",
-  [Code.DataLoss]: "DATA_LOSS",
-  [Code.Aborted]: "ABORTED",
-};
 /** Worth another attempt: the failure was in the surroundings, not in the job. */
 const TRANSIENT = new Set([Code.Unavailable, Code.Aborted, Code.DeadlineExceeded, Code.Internal, Code.Unknown]);
 
@@ -62,5 +51,5 @@ export function jobErrorOf(f: JobFailure): JobError {
 }
 
 function remote(code: Code, reason: string | undefined, message: string): JobFailure {
-  return new JobFailure(CODE_NAMES[code] ?? "INTERNAL", reason ?? "REMOTE_ERROR", message, TRANSIENT.has(code));
+  return new JobFailure(codeName(code), reason ?? "REMOTE_ERROR", message, TRANSIENT.has(code));
 }

@@ -2,7 +2,7 @@ import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { EventSchema, IngestBatchSchema, RunStatus } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { JobKind, type Job, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { INGEST_SUBJECT_PREFIX } from "@kiln/tracking";
+import { INGEST_SUBJECT_PREFIX } from "@kiln/contracts";
 import type { ModelVersionInfo } from "@kiln/sdk";
 import type { ExecutorDeps } from "./deps.js";
 import type { JobFailure } from "./job-failure.js";

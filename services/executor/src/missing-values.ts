@@ -1,7 +1,7 @@
 import { DataType, type RecordBatch, type Vector } from "apache-arrow";
 import { allFinite } from "@kiln/ml";
+import { TAKES_MISSING_VALUES } from "@kiln/contracts";
 import type { ModelVersionInfo } from "@kiln/sdk";
-import { TAKES_MISSING_VALUES } from "@kiln/sdk";
 import { invalidInput } from "./job-failure.js";
 
 /**

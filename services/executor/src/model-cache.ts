@@ -1,6 +1,6 @@
 import type { Kiln, ModelVersionInfo } from "@kiln/sdk";
 import { FORMAT, type SerializedModel } from "@kiln/ml";
-import { TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/runtime-scheduler";
+import { TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
 import { failedPrecondition } from "./job-failure.js";
 
 /**

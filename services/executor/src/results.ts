@@ -1,5 +1,5 @@
 import type { EventBus } from "@kiln/bus";
-import { END_HEADER, SEQ_HEADER } from "@kiln/runtime-scheduler";
+import { END_HEADER, SEQ_HEADER } from "@kiln/contracts";
 
 /**
  * Publishes a job's result chunks in order. Chunk n of every attempt has the same

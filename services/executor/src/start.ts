@@ -6,7 +6,7 @@ import { OnnxWorkerPool } from "@kiln/onnx";
 import { ExecutorService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
 import { Kiln } from "@kiln/sdk";
-import { INGEST_STREAM } from "@kiln/tracking";
+import { INGEST_STREAM } from "@kiln/contracts";
 import { hostname } from "node:os";
 import type { ExecutorDeps } from "./deps.js";
 import { Executor } from "./executor.js";

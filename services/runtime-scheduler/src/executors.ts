@@ -15,7 +15,7 @@ import { scanPage } from "@kiln/storage";
 import { isFinal, nowOf, readJob, type Scheduler } from "./job-store.js";
 import { parseExecutorName } from "./names.js";
 import { normalizeLabels, queuesServedBy } from "./queues.js";
-import { RESULTS_STREAM, RESULTS_SUBJECT_PREFIX } from "./results.js";
+import { RESULTS_STREAM, RESULTS_SUBJECT_PREFIX } from "@kiln/contracts";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 
 interface ExecutorRecord {

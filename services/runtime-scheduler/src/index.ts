@@ -2,17 +2,12 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { ExecutorService, RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { SchedulerDeps } from "./deps.js";
 import { EVENT_STREAM, type Scheduler } from "./job-store.js";
-import { QUEUE_STREAM } from "./queues.js";
-import { RESULTS_STREAM } from "./results.js";
+import { QUEUE_STREAM, RESULTS_STREAM } from "@kiln/contracts";
 import { createExecutorService, createRuntimeService } from "./service.js";
 import { JobWatchers } from "./watchers.js";
 
 export type { SchedulerDeps, SchedulerSettings } from "./deps.js";
-export { QUEUE_STREAM } from "./queues.js";
-export { RESULTS_STREAM, RESULTS_SUBJECT_PREFIX, SEQ_HEADER, END_HEADER } from "./results.js";
 export { EVENT_STREAM } from "./job-store.js";
-export { codeName, codeOf } from "./job-errors.js";
-export { isClassifier, isClusterer, TEMPORARY_INPUT_LABEL, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "./submit.js";
 
 /** Prepares the scheduler's streams (events, the job queues, results); call once before serving. */
 export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> {

@@ -2,8 +2,6 @@ import { createHash } from "node:crypto";
 import { invalidArgument, printable } from "@kiln/core";
 import type { SchedulerDeps } from "./deps.js";
 
-export const QUEUE_STREAM = { name: "KILN_RUNTIME_QUEUE", subjects: ["kiln.runtime.v1.queue.>"], retention: "workqueue" as const };
-
 export interface QueueRecord {
   labels: string[];
   subject: string;

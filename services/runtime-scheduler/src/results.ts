@@ -4,16 +4,10 @@ import type { BusMessage } from "@kiln/bus";
 import { JobKind, JobState, ReadJobResultsResponseSchema, type Job, type ReadJobResultsResponse } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { failedPrecondition, type KilnError } from "@kiln/core";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { END_HEADER, RESULTS_STREAM, RESULTS_SUBJECT_PREFIX, SEQ_HEADER } from "@kiln/contracts";
 import { jobFailure } from "./job-errors.js";
 import { isFinal, nowOf, readJob, type Scheduler } from "./job-store.js";
 import { parseJobName } from "./names.js";
-
-export const RESULTS_STREAM_NAME = "KILN_RUNTIME_RESULTS";
-export const RESULTS_SUBJECT_PREFIX = "kiln.runtime.v1.results";
-export const RESULTS_STREAM = { name: RESULTS_STREAM_NAME, subjects: [`${RESULTS_SUBJECT_PREFIX}.>`] };
-/** Headers of a result message: its sequence number, and on the closing message the chunk count. */
-export const SEQ_HEADER = "Kiln-Seq";
-export const END_HEADER = "Kiln-End";
 
 const PRODUCES_RESULTS = new Set([JobKind.PREDICT, JobKind.PREDICT_PROBA, JobKind.TRANSFORM]);
 /** After a job succeeded, how long to wait for result messages still in flight. */
@@ -32,7 +26,7 @@ export async function* readJobResults(s: Scheduler, name: string): AsyncGenerato
   if (job.state === JobState.SUCCEEDED && PRODUCES_RESULTS.has(job.kind) && expiredBy(job, nowOf(s), s.settings.resultsTtlMs)) throw resultsExpired(s, job);
   const durable = `results_${id}_${randomUUID().slice(0, 8)}`;
   const sub = await s.bus.subscribe({
-    stream: RESULTS_STREAM_NAME,
+    stream: RESULTS_STREAM.name,
     durable,
     filterSubject: `${RESULTS_SUBJECT_PREFIX}.${id}`,
     deliverPolicy: "all",
@@ -85,7 +79,7 @@ export async function* readJobResults(s: Scheduler, name: string): AsyncGenerato
     void sub
       .stop()
       .catch(() => {})
-      .then(() => s.bus.deleteConsumer(RESULTS_STREAM_NAME, durable))
+      .then(() => s.bus.deleteConsumer(RESULTS_STREAM.name, durable))
       .catch(() => {});
   }
 }

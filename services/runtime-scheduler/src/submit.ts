@@ -18,18 +18,11 @@ import type { ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
 import { DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT } from "./deps.js";
 import { checkInput } from "./input-checks.js";
+import { isClusterer, TEMPORARY_INPUT_LABEL, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
 import { insertJobs, nowOf, readJob, removeJobs, type Scheduler } from "./job-store.js";
 import { newJobIds, parseDatasetName, parseModelRef } from "./names.js";
 import { ensureQueue, normalizeLabels, queueFor } from "./queues.js";
 
-/** The attachment (or file format) that holds a model's trainable kiln.ml state. */
-export const TRAINABLE_ATTACHMENT = "kiln-ml.json";
-export const TRAINABLE_FORMAT = "kiln-ml";
-/**
- * The label on a dataset a client made from a job's local data (the SDK's `tmp-…` inputs).
- * Only such a dataset may be marked temporary, since the scheduler deletes it after the job.
- */
-export const TEMPORARY_INPUT_LABEL = "kiln.temporary";
 
 const NEEDS_Y = new Set([JobKind.SCORE]);
 const TRAINS = new Set([JobKind.FIT, JobKind.PARTIAL_FIT]);
@@ -191,19 +184,6 @@ async function checkedJob(project: string, given: Job, lookups: Lookups): Promis
   if (!y && NEEDS_Y.has(kind) && !isClusterer(model)) throw invalidArgument("INPUT_REQUIRED", `job.y is required for ${JobKind[kind]}: the dataset of targets`);
   Object.assign(job, { model: model.name, x, y });
   return job;
-}
-
-type WithOutputs = { signature?: { outputs: readonly { name: string }[] } };
-
-/** A model with a probability output (sklearn-onnx's "probabilities", "output_probability"). */
-export function isClassifier(version: WithOutputs): boolean {
-  return (version.signature?.outputs ?? []).some((o) => /prob/i.test(o.name));
-}
-
-/** Cluster labels and distances to the centers, as sklearn-onnx names a KMeans' outputs (and no probabilities). */
-export function isClusterer(version: WithOutputs): boolean {
-  const names = (version.signature?.outputs ?? []).map((o) => o.name);
-  return names.includes("label") && names.includes("scores") && !isClassifier(version);
 }
 
 /** Awaits all; if any failed, throws the failure of the first in order (not the first in time), as `wrap` gives it with its index. */

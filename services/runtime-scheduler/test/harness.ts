@@ -22,7 +22,8 @@ import * as registry from "@kiln/registry";
 import { Kiln } from "@kiln/sdk";
 import { openFsBlobStore, openSqliteMetadataStore, type BlobStore, type MetadataStore } from "@kiln/storage";
 import * as store from "@kiln/store";
-import { QUEUE_STREAM, TEMPORARY_INPUT_LABEL, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT, prepareScheduler, register, type SchedulerDeps } from "../src/index.js";
+import { QUEUE_STREAM, TEMPORARY_INPUT_LABEL, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
+import { prepareScheduler, register, type SchedulerDeps } from "../src/index.js";
 
 export const PROJECT = "projects/default";
 

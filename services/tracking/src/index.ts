@@ -3,12 +3,12 @@ import { blobRoute, type HttpRoute } from "@kiln/core";
 import { TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import type { TrackingDeps } from "./deps.js";
 import { trackingGarbage } from "./garbage.js";
-import { INGEST_STREAM, startIngest } from "./ingest.js";
+import { INGEST_STREAM } from "@kiln/contracts";
+import { startIngest } from "./ingest.js";
 import { createTrackingService } from "./service.js";
 
 export type { TrackingDeps } from "./deps.js";
 export { LIMITS } from "./deps.js";
-export { INGEST_STREAM, INGEST_SUBJECT_PREFIX } from "./ingest.js";
 export { createTrackingService } from "./service.js";
 
 /** Where artifact files go up and come down, by sha256 (PUT and GET). */

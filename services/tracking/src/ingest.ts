@@ -1,5 +1,6 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import type { Subscription } from "@kiln/bus";
+import { INGEST_STREAM, INGEST_SUBJECT_PREFIX } from "@kiln/contracts";
 import { IngestBatchSchema, RunStatus } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
@@ -7,8 +8,6 @@ import { toTracked } from "./log.js";
 import { runName } from "./names.js";
 import { endRun, startRun } from "./runs.js";
 
-export const INGEST_STREAM = { name: "KILN_TRACKING", subjects: ["kiln.tracking.>"] };
-export const INGEST_SUBJECT_PREFIX = "kiln.tracking.v1.ingest";
 const INGEST_CONSUMER = "tracking_ingest";
 
 /**

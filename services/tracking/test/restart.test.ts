@@ -7,7 +7,7 @@ import { connectNatsBus, type EventBus } from "@kiln/bus";
 import { startNatsServer, type NatsServer } from "@kiln/bus/testing";
 import { IngestBatchSchema, RunStatus } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { Kiln } from "@kiln/sdk";
-import { INGEST_STREAM, INGEST_SUBJECT_PREFIX } from "../src/index.js";
+import { INGEST_STREAM, INGEST_SUBJECT_PREFIX } from "@kiln/contracts";
 import { startService, type ServiceProcess } from "../../executor/test/processes.js";
 
 const JOBS = 20;

@@ -1,0 +1,24 @@
+/** The file format of an untrained estimator definition (kiln.models.create). */
+export const TRAINABLE_FORMAT = "kiln-ml";
+/** The attachment holding a trained Kiln model's kiln.ml state, which a FIT or PARTIAL_FIT continues from. */
+export const TRAINABLE_ATTACHMENT = "kiln-ml.json";
+/** The metadata key saying whether a Kiln model takes NaN as missing (an imputer first); the runtime refuses missing values where it is false. */
+export const TAKES_MISSING_VALUES = "takes_missing_values";
+/**
+ * The label on a dataset a client made from a job's local data (the SDK's `tmp-…` inputs).
+ * Only such a dataset may be marked temporary, since the scheduler deletes it after the job.
+ */
+export const TEMPORARY_INPUT_LABEL = "kiln.temporary";
+
+type WithOutputs = { signature?: { outputs: readonly { name: string }[] } };
+
+/** A model with a probability output (sklearn-onnx's "probabilities", "output_probability"). */
+export function isClassifier(version: WithOutputs): boolean {
+  return (version.signature?.outputs ?? []).some((o) => /prob/i.test(o.name));
+}
+
+/** Cluster labels and distances to the centers, as sklearn-onnx names a KMeans' outputs (and no probabilities). */
+export function isClusterer(version: WithOutputs): boolean {
+  const names = (version.signature?.outputs ?? []).map((o) => o.name);
+  return names.includes("label") && names.includes("scores") && !isClassifier(version);
+}
