@@ -32,7 +32,12 @@ describe("server bootstrap", () => {
     exporter.reset();
     const grpc = createClient(Health, createGrpcTransport({ baseUrl: server.url }));
     await grpc.check({ service: "" });
-    const err = await grpc.check({ service: "nope" }).catch((e) => ConnectError.from(e));
+    const err = await grpc.check({ service: "nope" }).then(
+      () => {
+        throw new Error("Check of an unknown service succeeded");
+      },
+      (e) => ConnectError.from(e),
+    );
     expect(err.code).toBe(Code.NotFound);
     const spans = exporter.getFinishedSpans();
     expect(spans.map((s) => s.name)).toEqual(["grpc.health.v1.Health/Check", "grpc.health.v1.Health/Check"]);

@@ -1,8 +1,9 @@
 import net from "node:net";
 import { describe, expect, it } from "vitest";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
+import { StoreService, type ReadDatasetResponseSchema } from "@kiln/proto/kiln/store/v1/store_pb";
 import { createLogger } from "../src/logger.js";
 import { serve } from "../src/server.js";
 
@@ -16,7 +17,7 @@ function twoMessageServer() {
     maxMessageBytes: 1 << 20,
     routes: (router) =>
       router.service(StoreService, {
-        async *readDataset() {
+        async *readDataset(): AsyncGenerator<MessageInitShape<typeof ReadDatasetResponseSchema>> {
           yield { message: { case: "header", value: {} } };
           yield { message: { case: "chunk", value: { data: new Uint8Array(10) } } };
         },

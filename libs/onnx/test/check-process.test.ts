@@ -51,7 +51,12 @@ describe("checking a model file in a child process", () => {
       for (const f of files) await writeFile(f, linearRegressorOnnx([1, 2], 0.5));
       const both = [checkers.start(), checkers.start()]; // the second starts its own
       const summaries = await Promise.all(both.map((p, i) => p.check(files[i]!)));
-      expect(summaries.map((s) => s.inputs[0]!.shape)).toEqual([
+      const shapes = summaries.map((s) => {
+        const input = s.inputs[0]!;
+        if (input.kind !== "tensor") throw new Error(`input ${input.name} is a ${input.kind}, not a tensor`);
+        return input.shape;
+      });
+      expect(shapes).toEqual([
         ["N", 2],
         ["N", 2],
       ]);

@@ -7,6 +7,7 @@ describe("matrixFromColumns", () => {
     expect(matrixFromColumns(feed)).toEqual({ type: "float32", dims: [2, 3], data: Float32Array.of(0.1, -1, 255, 0.2, 2, 0) });
     const into = new Float32Array(10).fill(7);
     const laid = matrixFromColumns(feed, into);
+    if (Array.isArray(laid.data)) throw new Error("laid out as an array of strings");
     expect(laid.data.buffer).toBe(into.buffer);
     expect(Array.from(into)).toEqual([...Float32Array.of(0.1, -1, 255, 0.2, 2, 0)].concat([7, 7, 7, 7]));
     const doubles = matrixFromColumns({ ...feed, type: "float64" });

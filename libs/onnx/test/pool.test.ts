@@ -57,7 +57,9 @@ describe("OnnxWorkerPool", () => {
       const data = new Float32Array(shared, 8, 4);
       data.set([1, 1, 3, 2]);
       const packed = packForTransfer({ X: { type: "float32", dims: [2, 2], data } });
-      expect(packed.tensors.X!.data).toBe(data);
+      const packedX = packed.tensors.X!;
+      if (!("data" in packedX)) throw new Error("packed as columns");
+      expect(packedX.data).toBe(data);
       expect(packed.transfer).toEqual([]);
       const out = await pool.run(model, { X: { type: "float32", dims: [2, 2], data } });
       expect(Array.from(out.variable.data as Float32Array)).toEqual([4, 9]);

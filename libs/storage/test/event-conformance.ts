@@ -46,7 +46,7 @@ export function describeEventStore(name: string, make: MakeEventStore, options: 
       ...(typeof value === "number" ? { number: value } : typeof value === "string" ? { text: value } : {}),
       ...more,
     });
-    const all = async (q: Partial<EventQuery> & { filter?: string } = {}) => {
+    const all = async (q: Partial<Omit<EventQuery, "filter">> & { filter?: string } = {}) => {
       const rows: ReadEvent[] = [];
       const { filter, ...rest } = q;
       for await (const page of store.query({ experiment, runs: { all: true }, ...rest, filter: filter ? parseFilter(filter) : undefined })) rows.push(...eventsOf(page, experiment));

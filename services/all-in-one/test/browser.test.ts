@@ -69,8 +69,9 @@ describe.skipIf(!process.env.CI && !existsSync(CHROMIUM))("the SDK in a real bro
   it("puts, appends and reads back a filtered table from a page on another origin", async () => {
     const tab = await browser.newPage();
     await tab.goto(pageOrigin);
-    await tab.waitForFunction(() => "runKiln" in window);
-    const result = await tab.evaluate((url) => (window as unknown as { runKiln(u: string): Promise<unknown> }).runKiln(url), running.server.url);
+    // These functions run in the page, where globalThis is its window (this program has no DOM types).
+    await tab.waitForFunction(() => "runKiln" in globalThis);
+    const result = await tab.evaluate((url) => (globalThis as unknown as { runKiln(u: string): Promise<unknown> }).runKiln(url), running.server.url);
     expect(result).toEqual({
       v1: 1,
       rows: [{ b: "y" }, { b: "z" }, { b: "w" }],

@@ -1,5 +1,6 @@
 import { Decimal, Float16, makeData, makeVector, Table, tableFromArrays, vectorFromArray } from "apache-arrow";
 import { describe, expect, it } from "vitest";
+import type { OnnxFeed, OnnxTensorData } from "@kiln/onnx";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { TensorSignature } from "@kiln/sdk";
 import { sliceChunks, type Slice } from "../src/data.js";
@@ -8,7 +9,7 @@ import { planFeatures } from "../src/features.js";
 import { JobFailure } from "../src/job-failure.js";
 import { inertiaOf, outputTable, pickOutput } from "../src/outputs.js";
 
-const matrixInput: TensorSignature = { name: "X", kind: "tensor", elementType: "float32", shape: ["N", 2] };
+const matrixInput: TensorSignature = { name: "X", kind: "tensor", elementType: "float32", shape: ["N", 2], type: "tensor(float32)[N,2]" };
 const columns = [
   { name: "a", type: "Float64" },
   { name: "b", type: "Int64" },
@@ -25,6 +26,14 @@ function failure(fn: () => unknown): JobFailure {
   throw new Error("expected a JobFailure");
 }
 
+/** The numbers of a feed the plan built as a tensor, not left to the ONNX worker as columns. */
+function numbersOf(feed: OnnxFeed | undefined): Exclude<OnnxTensorData["data"], string[]> {
+  if (!feed) throw new Error("no such feed");
+  if (!("data" in feed)) throw new Error("a matrix left as columns, not built");
+  if (Array.isArray(feed.data)) throw new Error(`a ${feed.type} tensor, not numbers`);
+  return feed.data;
+}
+
 describe("matching a table to a model's signature", () => {
   it("feeds named numeric columns as one float matrix, nulls as NaN", () => {
     const plan = planFeatures([matrixInput], columns, ["a", "b"]);
@@ -32,9 +41,9 @@ describe("matching a table to a model's signature", () => {
     const batch = tableFromArrays({ a: Float64Array.from([1.5, 2.5]), b: BigInt64Array.from([3n, 4n]) }).batches[0]!;
     const feed = plan.feeds(batch).X!;
     expect(feed).toMatchObject({ type: "float32", dims: [2, 2] });
-    expect(Array.from(feed.data as Float32Array)).toEqual([1.5, 3, 2.5, 4]);
-    const withNull = tableFromArrays({ a: vectorFromArray([1, null]), b: vectorFromArray([2, 3]) }).batches[0]!;
-    expect(Array.from(planFeatures([matrixInput], columns, ["a", "b"]).feeds(withNull).X!.data as Float32Array)).toEqual([1, 2, NaN, 3]);
+    expect(Array.from(numbersOf(feed) as Float32Array)).toEqual([1.5, 3, 2.5, 4]);
+    const withNull = new Table({ a: vectorFromArray([1, null]), b: vectorFromArray([2, 3]) }).batches[0]!;
+    expect(Array.from(numbersOf(planFeatures([matrixInput], columns, ["a", "b"]).feeds(withNull).X) as Float32Array)).toEqual([1, 2, NaN, 3]);
   });
 
   it("builds a matrix in a reused shared buffer, doubles into floats the same as any other column", () => {
@@ -44,19 +53,19 @@ describe("matching a table to a model's signature", () => {
     const batch = tableFromArrays({ a: Float64Array.from({ length: 2 * rows }, (_, i) => i / 3), b: BigInt64Array.from({ length: 2 * rows }, (_, i) => BigInt(-i)) })
       .batches[0]!.slice(rows, 2 * rows); // a slice: its values start partway into the column's memory
     const first = plan.feeds(batch, buffers);
-    const data = first.X!.data as Float32Array;
+    const data = numbersOf(first.X) as Float32Array;
     expect(data.buffer).toBeInstanceOf(SharedArrayBuffer);
-    expect(Array.from(data)).toEqual(Array.from(plan.feeds(batch).X!.data as Float32Array));
+    expect(Array.from(data)).toEqual(Array.from(numbersOf(plan.feeds(batch).X) as Float32Array));
     expect(data[0]).toBe(Math.fround(rows / 3));
     expect(data[2 * rows - 1]).toBe(-(2 * rows - 1));
-    expect(plan.feeds(batch, buffers).X!.data.buffer).not.toBe(data.buffer); // still in use: not handed out again
+    expect(numbersOf(plan.feeds(batch, buffers).X).buffer).not.toBe(data.buffer); // still in use: not handed out again
     buffers.give(first);
-    expect(plan.feeds(batch, buffers).X!.data.buffer).toBe(data.buffer);
+    expect(numbersOf(plan.feeds(batch, buffers).X).buffer).toBe(data.buffer);
     // A model that takes doubles gets them as they are, in a buffer of the same pool.
-    const doubles = planFeatures([{ ...matrixInput, elementType: "float64" }], columns, ["a", "b"]).feeds(batch, buffers).X!;
+    const doubles = planFeatures([{ ...matrixInput, elementType: "float64", type: "tensor(float64)[N,2]" }], columns, ["a", "b"]).feeds(batch, buffers).X!;
     expect(doubles.type).toBe("float64");
-    expect(doubles.data.buffer).toBeInstanceOf(SharedArrayBuffer);
-    expect((doubles.data as Float64Array)[0]).toBe(rows / 3);
+    expect(numbersOf(doubles).buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect((numbersOf(doubles) as Float64Array)[0]).toBe(rows / 3);
   });
 
   it("leaves a matrix to the ONNX worker as columns when they all sit in shared memory, and builds it otherwise", () => {
@@ -101,8 +110,8 @@ describe("matching a table to a model's signature", () => {
 
   it("maps a model with one input per column by name and type (as sklearn-onnx exports mixed tables)", () => {
     const inputs: TensorSignature[] = [
-      { name: "a", kind: "tensor", elementType: "float32", shape: ["N", 1] },
-      { name: "city", kind: "tensor", elementType: "string", shape: ["N", 1] },
+      { name: "a", kind: "tensor", elementType: "float32", shape: ["N", 1], type: "tensor(float32)[N,1]" },
+      { name: "city", kind: "tensor", elementType: "string", shape: ["N", 1], type: "tensor(string)[N,1]" },
     ];
     const plan = planFeatures(inputs, columns, undefined);
     const batch = tableFromArrays({ a: Float64Array.from([1, 2]), city: ["x", "y"] }).batches[0]!;
@@ -184,18 +193,18 @@ describe("FeedBuffers and sliceChunks", () => {
 
 describe("model outputs as result tables", () => {
   const outputs: TensorSignature[] = [
-    { name: "label", kind: "tensor", elementType: "int64", shape: ["N"] },
-    { name: "probabilities", kind: "tensor", elementType: "float32", shape: ["N", 2] },
+    { name: "label", kind: "tensor", elementType: "int64", shape: ["N"], type: "tensor(int64)[N]" },
+    { name: "probabilities", kind: "tensor", elementType: "float32", shape: ["N", 2], type: "tensor(float32)[N,2]" },
   ];
 
   it("picks the output each job kind returns", () => {
     expect(pickOutput(JobKind.PREDICT, outputs)).toBe("label");
     expect(pickOutput(JobKind.PREDICT_PROBA, outputs)).toBe("probabilities");
-    expect(pickOutput(JobKind.TRANSFORM, [{ name: "variable", kind: "tensor", elementType: "float32", shape: ["N", 3] }])).toBe("variable");
+    expect(pickOutput(JobKind.TRANSFORM, [{ name: "variable", kind: "tensor", elementType: "float32", shape: ["N", 3], type: "tensor(float32)[N,3]" }])).toBe("variable");
     expect(failure(() => pickOutput(JobKind.PREDICT_PROBA, [outputs[0]!]))).toMatchObject({ reason: "NO_PROBABILITIES" });
     expect(failure(() => pickOutput(JobKind.TRANSFORM, outputs))).toMatchObject({ code: "FAILED_PRECONDITION", reason: "NOT_A_TRANSFORMER" });
-    expect(pickOutput(JobKind.TRANSFORM, [{ name: "embedding", kind: "tensor", elementType: "float32", shape: ["N", 8] }])).toBe("embedding");
-    expect(pickOutput(JobKind.TRANSFORM, [outputs[0]!, { name: "scores", kind: "tensor", elementType: "float32", shape: ["N", 3] }])).toBe("scores"); // a clusterer's distances
+    expect(pickOutput(JobKind.TRANSFORM, [{ name: "embedding", kind: "tensor", elementType: "float32", shape: ["N", 8], type: "tensor(float32)[N,8]" }])).toBe("embedding");
+    expect(pickOutput(JobKind.TRANSFORM, [outputs[0]!, { name: "scores", kind: "tensor", elementType: "float32", shape: ["N", 3], type: "tensor(float32)[N,3]" }])).toBe("scores"); // a clusterer's distances
   });
 
   it("sums the squared distance to each row's nearest center (a clusterer's inertia)", () => {

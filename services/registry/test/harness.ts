@@ -1,11 +1,12 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
 import { createMemoryBus, type BusMessage, type EventBus } from "@kiln/bus";
 import { createLogger, errorInterceptor, errorReason, loadConfig } from "@kiln/core";
 import { startOnnxCheck } from "@kiln/onnx";
-import { RegistryService, type UploadHeader } from "@kiln/proto/kiln/registry/v1/registry_pb";
+import { RegistryService, type UploadHeaderSchema } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { openFsBlobStore, openSqliteMetadataStore } from "@kiln/storage";
 import { prepareRegistry, register, type RegistryDeps } from "../src/index.js";
 
@@ -58,7 +59,7 @@ export async function startHarness(limits: Partial<RegistryDeps["limits"]> = {})
   };
 }
 
-export type HeaderInit = Partial<Omit<UploadHeader, "$typeName">>;
+export type HeaderInit = MessageInitShape<typeof UploadHeaderSchema>;
 
 /** One upload stream: a header, then the bytes in pieces of `pieceBytes`. */
 export async function* uploadStream(header: HeaderInit, bytes: Uint8Array, pieceBytes = 64 * 1024) {

@@ -28,7 +28,7 @@ async function codeOf(p: Promise<unknown>): Promise<{ code: Code; reason?: strin
   throw new Error("expected the call to fail");
 }
 
-const ipc = (cols: Record<string, unknown>) => tableToIPC(tableFromArrays(cols as never), "stream");
+const ipc = (cols: Parameters<typeof tableFromArrays>[0]) => tableToIPC(tableFromArrays(cols), "stream");
 
 describe("store: bad input changes nothing", () => {
   let h: Harness;
@@ -105,7 +105,7 @@ describe("store: bad input changes nothing", () => {
         })(),
       ),
     );
-    expect(cut.code).not.toBe(Code.OK);
+    expect(cut.code).toBeDefined(); // codeOf throws if the write succeeds: Connect has no OK code
     const info = await h.kiln.datasets.info(name);
     expect(info.latestVersion).toBe(1);
     expect(info.latest?.rowCount).toBe(1);
