@@ -29,26 +29,12 @@ export function checkNoMissingValues(batch: RecordBatch, columns: string[], firs
 }
 
 function firstBad(vector: Vector): { row: number; value: string } | undefined {
-  let row = -1;
-  let value = "";
-  if (vector.nullCount > 0) {
-    for (let i = 0; i < vector.length; i++) {
-      if (!vector.isValid(i)) {
-        [row, value] = [i, "null"];
-        break;
-      }
-    }
+  const values: unknown = DataType.isFloat(vector.type) ? vector.toArray() : undefined;
+  const floats = values instanceof Float64Array || values instanceof Float32Array ? values : undefined;
+  if (vector.nullCount === 0 && (!floats || allFinite(floats))) return undefined; // the usual case, without a look at each row
+  for (let i = 0; i < vector.length; i++) {
+    if (!vector.isValid(i)) return { row: i, value: "null" }; // its slot holds any number
+    if (floats && !Number.isFinite(floats[i]!)) return { row: i, value: String(floats[i]) };
   }
-  if (DataType.isFloat(vector.type)) {
-    const values = vector.toArray() as Float64Array | Float32Array;
-    if (values instanceof Float64Array || values instanceof Float32Array) {
-      if (allFinite(values)) return row < 0 ? undefined : { row, value };
-      const end = row < 0 ? values.length : row;
-      for (let i = 0; i < end; i++) {
-        // A null slot holds any number; only valid ones count.
-        if (!Number.isFinite(values[i]!) && vector.isValid(i)) return { row: i, value: String(values[i]) };
-      }
-    }
-  }
-  return row < 0 ? undefined : { row, value };
+  return undefined;
 }
