@@ -16,7 +16,7 @@ export function jobCommands(program: Command, connect: Connect, output: () => Ou
     .command("jobs")
     .description("recent jobs, newest first")
     .option("--state <state>", `only jobs in this state (repeatable): ${states.join(", ")}`, collectState)
-    .option("--model <name>", "only jobs of this model")
+    .option("--model <name>", "only jobs of this model (NAME:VERSION or NAME:TAG: of that version)")
     .option("--label <label>", "only jobs that require this executor label")
     .option("--limit <n>", "at most n jobs", positiveInt, 20)
     .action(async (opts: { state?: JobStateName[]; model?: string; label?: string; limit: number }) => {

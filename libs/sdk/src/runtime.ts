@@ -88,7 +88,8 @@ export class Runtime {
         this.client.listJobs({
           parent: `projects/${this.project}`,
           states: (options.states ?? []).map((s) => stateNames[s]),
-          model: options.model ? modelName(this.project, options.model) : "",
+          // "churn": any version's jobs; "churn:3" or "churn:prod": that version's.
+          model: options.model ? (options.model.includes(":") ? versionName(this.project, options.model) : modelName(this.project, options.model)) : "",
           label: options.label ?? "",
           pageSize: Math.min(limit - out.length, 1000),
           pageToken,

@@ -164,6 +164,10 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     const listed = JSON.parse(await kiln("--json", "jobs", "--model", fitted, "--state", "succeeded")) as { id: string; kind: string }[];
     expect(listed.map((j) => j.kind)).toEqual(expect.arrayContaining(["fit", "predict"]));
     expect(listed.every((j, i) => i === 0 || j.id <= listed[i - 1]!.id)).toBe(true);
+    // One version's jobs: version 1 (untrained) was only fitted.
+    const ofVersion1 = JSON.parse(await kiln("--json", "jobs", "--model", `${fitted}:1`)) as { kind: string }[];
+    expect(ofVersion1.length).toBeGreaterThan(0);
+    expect(new Set(ofVersion1.map((j) => j.kind))).toEqual(new Set(["fit"]));
 
     // A long error is cut short in the list (it used to widen every row), and shown whole by jobs:show.
     const broken = unique("broken");

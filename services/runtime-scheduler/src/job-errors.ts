@@ -1,4 +1,5 @@
-import { KilnError } from "@kiln/core";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { errorReason, KilnError, notFound } from "@kiln/core";
 import { codeName, codeOf } from "@kiln/contracts";
 import { create } from "@bufbuild/protobuf";
 import { JobErrorSchema, JobState, type Job, type JobError } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
@@ -14,4 +15,10 @@ export function jobFailure(job: Job): KilnError {
   const id = job.name.slice(job.name.lastIndexOf("/") + 1);
   const state = job.state === JobState.CANCELLED ? "cancelled" : "failed";
   return new KilnError(codeOf(job.error?.code ?? "UNKNOWN"), job.error?.reason || "JOB_FAILED", `job ${id} ${state}: ${job.error?.message || "no reason given"}`, { job: job.name });
+}
+
+/** Errors from the store and registry keep their code (NotFound stays NotFound) and message. */
+export function rethrowRemote(e: unknown): never {
+  if (e instanceof ConnectError && e.code === Code.NotFound) throw notFound(errorReason(e) ?? "NOT_FOUND", e.rawMessage);
+  throw e;
 }

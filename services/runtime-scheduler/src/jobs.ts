@@ -3,6 +3,7 @@ import { parseParent } from "@kiln/core";
 import { JobState, type Job, type ListJobsRequest } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { scanPage } from "@kiln/storage";
 import { endJob, jobError } from "./attempts.js";
+import { rethrowRemote } from "./job-errors.js";
 import { changeJob, decodeJob, isFinal, jobs, readJob, type Scheduler } from "./job-store.js";
 import { jobsPrefix, parseJobName, parseModelRef } from "./names.js";
 
@@ -11,14 +12,14 @@ export async function getJob(s: Scheduler, name: string): Promise<Job> {
   return (await readJob(s, name)).job;
 }
 
-/** Newest first, filtered by state, model and required label. */
+/** Newest first, filtered by state, model (or model version) and required label. */
 export async function listJobs(s: Scheduler, req: ListJobsRequest): Promise<{ jobs: Job[]; nextPageToken: string }> {
   const project = parseParent(req.parent);
-  const model = req.model ? parseModelRef(req.model).model : "";
+  const model = req.model ? await modelFilter(s, req.model) : "";
   const states = new Set(req.states);
   const keep = (job: Job) =>
     (states.size === 0 || states.has(job.state)) &&
-    (!model || job.model.startsWith(`${model}/versions/`)) &&
+    (!model || (model.endsWith("/") ? job.model.startsWith(model) : job.model === model)) &&
     (!req.label || job.requiredLabels.includes(req.label));
   const page = await scanPage(jobs(s), {
     prefix: jobsPrefix(project),
@@ -29,6 +30,17 @@ export async function listJobs(s: Scheduler, req: ListJobsRequest): Promise<{ jo
     reverse: true,
   });
   return { jobs: page.items.map(decodeJob), nextPageToken: page.nextPageToken };
+}
+
+/**
+ * What a job's (pinned) model version must be: any version of a model (a prefix ending in
+ * "/"), or one version, a tag resolved to the version it points to now.
+ */
+async function modelFilter(s: Scheduler, ref: string): Promise<string> {
+  const { model, version } = parseModelRef(ref);
+  if (!/\/versions\//.test(ref)) return `${model}/versions/`;
+  if (/\/versions\/\d+$/.test(version)) return version;
+  return (await s.registry.getModelVersion({ name: version }).catch(rethrowRemote)).version!.name;
 }
 
 /** Queued jobs never start; running ones are told to stop by their executor's next heartbeat or progress report. */

@@ -1,8 +1,8 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { durationMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
-import { alreadyExists, checkId, errorReason, failedPrecondition, invalidArgument, isKilnError, KilnError, notFound, parseParent, printable } from "@kiln/core";
+import { Code } from "@connectrpc/connect";
+import { alreadyExists, checkId, failedPrecondition, invalidArgument, isKilnError, KilnError, parseParent, printable } from "@kiln/core";
 import {
   JobInputSchema,
   JobKind,
@@ -18,6 +18,7 @@ import type { ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
 import { DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT } from "./deps.js";
 import { checkInput } from "./input-checks.js";
+import { rethrowRemote } from "./job-errors.js";
 import { isClusterer, TEMPORARY_INPUT_LABEL, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
 import { insertJobs, nowOf, readJob, removeJobs, type Scheduler } from "./job-store.js";
 import { newJobIds, parseDatasetName, parseModelRef } from "./names.js";
@@ -232,12 +233,6 @@ async function pinInput(lookups: Lookups, input: JobInput, what: string): Promis
 
 function inProject(name: string, project: string, what: string): void {
   if (!name.startsWith(`${project}/`)) throw invalidArgument("CROSS_PROJECT", `the ${what} ${name} is not in ${project}`);
-}
-
-/** Errors from the store and registry keep their code (NotFound stays NotFound) and message. */
-function rethrowRemote(e: unknown): never {
-  if (e instanceof ConnectError && e.code === Code.NotFound) throw notFound(errorReason(e) ?? "NOT_FOUND", e.rawMessage);
-  throw e;
 }
 
 function requests(s: Scheduler) {

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Collection, MetadataStore } from "@kiln/storage";
 import { Code } from "@connectrpc/connect";
 import { JobKind, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { linearRegressorOnnx } from "@kiln/onnx";
 import { PROJECT, Reader, collect, eventsSoFar, failure, makeDataset, makeOnnxModel, startHarness, submitNoop, type Harness } from "./harness.js";
 
 const E1 = "executors/e1";
@@ -18,6 +19,23 @@ describe("ListJobs", () => {
   }
 
   const names = (jobs: Job[]) => jobs.map((j) => j.name);
+
+  it("filters by one version of a model, by number or by tag as it points now", async () => {
+    const ds = await makeDataset(h);
+    const model = await makeOnnxModel(h);
+    const id = model.split("/").pop()!;
+    const predict = (ref: string) => later(async () => (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.PREDICT, model: ref, x: { dataset: ds } } })).job!);
+    const first = await predict(model); // version 1, the latest then
+    await h.kiln.models.put(id, linearRegressorOnnx([3, 4], 0.5), { format: "onnx", tags: ["prod"] });
+    const second = await predict(model); // version 2
+    const list = async (ref: string) => names((await h.runtime.listJobs({ parent: PROJECT, model: ref })).jobs);
+    expect(await list(model)).toEqual([second.name, first.name]);
+    expect(await list(`${model}/versions/1`)).toEqual([first.name]);
+    expect(await list(`${model}/versions/2`)).toEqual([second.name]);
+    expect(await list(`${model}/versions/prod`)).toEqual([second.name]);
+    expect(await list(`${model}/versions/3`)).toEqual([]);
+    expect((await failure(h.runtime.listJobs({ parent: PROJECT, model: `${model}/versions/nosuchtag` }))).code).toBe(Code.NotFound);
+  });
 
   it("lists newest first, filters by state, model and label, and pages", async () => {
     const ds = await makeDataset(h);
@@ -47,7 +65,7 @@ describe("ListJobs", () => {
     expect(await list({ states: [JobState.RUNNING, JobState.SUCCEEDED] })).toEqual([b.name, a.name]);
     expect(await list({ states: [JobState.FAILED] })).toEqual([]);
     expect(await list({ model: m1 })).toEqual([d.name, a.name]);
-    expect(await list({ model: `${m1}/versions/1` })).toEqual([d.name, a.name]);
+    expect(await list({ model: `${m1}/versions/1` })).toEqual([d.name, a.name]); // its only version
     expect(await list({ model: m2 })).toEqual([b.name]);
     expect(await list({ label: "gpu" })).toEqual([c.name, a.name]);
     expect(await list({ label: "big" })).toEqual([c.name]);
