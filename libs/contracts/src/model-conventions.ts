@@ -4,6 +4,8 @@ export const TRAINABLE_FORMAT = "kiln-ml";
 export const TRAINABLE_ATTACHMENT = "kiln-ml.json";
 /** The metadata key saying whether a Kiln model takes NaN as missing (an imputer first); the runtime refuses missing values where it is false. */
 export const TAKES_MISSING_VALUES = "takes_missing_values";
+/** The metadata key saying whether a Kiln model predicts; PREDICT and SCORE refuse one where it is false (a transformer). */
+export const PREDICTS = "predicts";
 /**
  * The label on a dataset a client made from a job's local data (the SDK's `tmp-…` inputs).
  * Only such a dataset may be marked temporary, since the scheduler deletes it after the job.

@@ -36,6 +36,10 @@ export abstract class BaseEstimator<P extends Params, S extends FittedState> {
     return false;
   }
 
+  get predicts(): boolean {
+    return typeof (this as { predict?: unknown }).predict === "function";
+  }
+
   /** Width of X seen by fit; 0 before fit. */
   get nFeatures(): number {
     return this.state?.nFeatures ?? 0;

@@ -20,6 +20,11 @@ export interface Estimator {
    * starts with one); every other estimator refuses NaN and ±Infinity (NON_FINITE_INPUT).
    */
   readonly takesMissingValues: boolean;
+  /**
+   * Whether it predicts (classifiers, regressors, clusterers); a transformer (a scaler, PCA,
+   * an encoder) only transforms. A Pipeline predicts when its last step does.
+   */
+  readonly predicts: boolean;
   getParams(): Params;
   setParams(params: Params): this;
   /** The fitted state as a versioned JSON document (typed arrays encoded); see serialize.ts. */

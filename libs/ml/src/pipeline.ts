@@ -59,6 +59,11 @@ export class Pipeline<Final extends Estimator = Estimator> implements Estimator 
     return this.steps.every(([, step]) => step.fitted);
   }
 
+  /** As its last step: a pipeline ending in a transformer transforms, whatever came before. */
+  get predicts(): boolean {
+    return this.steps.at(-1)![1].predicts;
+  }
+
   /** As its first step: an imputer first fills the missing values before any other step sees them. */
   get takesMissingValues(): boolean {
     return this.steps[0]![1].takesMissingValues;

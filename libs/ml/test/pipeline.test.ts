@@ -41,6 +41,14 @@ describe("Pipeline", () => {
     expect(pipe.steps.map(([name]) => name)).toEqual(["standardscaler-1", "pca", "standardscaler-2", "logisticregression"]);
   });
 
+  it("predicts when its last step does; a transformer only transforms", () => {
+    expect(new LogisticRegression().predicts).toBe(true);
+    expect(new StandardScaler().predicts).toBe(false);
+    expect(new PCA().predicts).toBe(false);
+    expect(new Pipeline([new StandardScaler(), new LogisticRegression()]).predicts).toBe(true);
+    expect(new Pipeline([new StandardScaler(), new PCA()]).predicts).toBe(false);
+  });
+
   it("getParams/setParams address parameters as step__param", () => {
     const pipe = new Pipeline([
       ["scale", new StandardScaler()],

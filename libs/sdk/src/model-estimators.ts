@@ -1,5 +1,5 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { TAKES_MISSING_VALUES, TRAINABLE_ATTACHMENT } from "@kiln/contracts";
+import { PREDICTS, TAKES_MISSING_VALUES, TRAINABLE_ATTACHMENT } from "@kiln/contracts";
 import type { PutModelOptions } from "./models.js";
 
 
@@ -9,6 +9,8 @@ export interface TrainedEstimator {
   readonly fitted: boolean;
   /** Whether it takes NaN as missing (an imputer first); recorded so the runtime refuses missing values for the others. */
   readonly takesMissingValues?: boolean;
+  /** Whether it predicts (a transformer only transforms); recorded so the runtime refuses to predict with a transformer. */
+  readonly predicts?: boolean;
   getParams(): Record<string, unknown>;
   toJSON(): unknown;
   toOnnx(): Uint8Array;
@@ -33,6 +35,7 @@ export function estimatorPutOptions(e: TrainedEstimator, options: PutModelOption
       estimator: e.kind,
       params: e.getParams() as JsonObject,
       ...(e.takesMissingValues === undefined ? {} : { [TAKES_MISSING_VALUES]: e.takesMissingValues }),
+      ...(e.predicts === undefined ? {} : { [PREDICTS]: e.predicts }),
       ...options.metadata,
     },
     attachments: { ...attachments, [TRAINABLE_ATTACHMENT]: new TextEncoder().encode(JSON.stringify(e.toJSON())) },

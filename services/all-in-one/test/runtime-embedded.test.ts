@@ -244,8 +244,14 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect(remote.schema.fields.map((f) => f.name)).toEqual(["component_0", "component_1"]);
     // A transformer has no predictions (sklearn's PCA has no predict): PREDICT and SCORE say so instead of returning its components.
     for (const job of [kiln.runtime.model(model).predict("blobs-x"), kiln.runtime.model(model).score("blobs-x", "blobs-y")]) {
-      await expect((await job).get()).rejects.toMatchObject({ reason: "NOT_A_PREDICTOR", message: expect.stringMatching(/is a PCA: it transforms/) });
+      await expect((await job).get()).rejects.toMatchObject({ reason: "NOT_A_PREDICTOR", message: expect.stringMatching(/\(PCA\) only transforms: it has nothing to (predict|score)/) });
     }
+    // So does a Pipeline that ends in a transformer; one that ends in a predictor predicts.
+    const scaling = unique("scaling");
+    await kiln.models.put(scaling, new Pipeline([new StandardScaler(), new PCA({ nComponents: 1 })]).fit(data.X.map((r) => [r.x0, r.x1])));
+    expect((await kiln.models.get(scaling)).metadata).toMatchObject({ predicts: false });
+    await expect((await kiln.runtime.model(scaling).predict("blobs-x")).get()).rejects.toMatchObject({ reason: "NOT_A_PREDICTOR", message: expect.stringContaining("(Pipeline) only transforms") });
+    expect((await (await kiln.runtime.model(scaling).transform("blobs-x")).get()).numCols).toBe(1);
     const expected = local.transform(data.X.map((r) => [r.x0, r.x1]));
     for (const i of [0, 1, 199, 399]) {
       expect(remote.getChild("component_0")!.get(i)).toBeCloseTo(expected.data[i * 2]!, 4);

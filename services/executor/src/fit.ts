@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { Table, type RecordBatch } from "apache-arrow";
 import { canonicalKind, createEstimator, isEstimatorKind, kmeansRuns, loadModel, MLError, TrainingPool, type Classifier, type KMeansParams, type SerializedModel } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { TAKES_MISSING_VALUES, TRAINABLE_ATTACHMENT } from "@kiln/contracts";
+import { PREDICTS, TAKES_MISSING_VALUES, TRAINABLE_ATTACHMENT } from "@kiln/contracts";
 import type { ModelVersionInfo } from "@kiln/sdk";
 import { describeInput, readInput, readValues } from "./data.js";
 import { featuresOf } from "./inference.js";
@@ -55,6 +55,7 @@ export async function runFit(ctx: JobContext): Promise<JobResult> {
       estimator: trained.kind,
       params: estimator.getParams() as Record<string, never>,
       [TAKES_MISSING_VALUES]: estimator.takesMissingValues,
+      [PREDICTS]: estimator.predicts,
       features,
       ...(target ? { target } : {}),
       ...(classes ? { classes } : {}),

@@ -2,10 +2,10 @@ import { create } from "@bufbuild/protobuf";
 import type { RecordBatch, Table } from "apache-arrow";
 import { tableToIpc } from "@kiln/data";
 import { isColumnsFeed } from "@kiln/onnx";
-import { accuracyScore, createEstimator, isEstimatorKind, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
+import { accuracyScore, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { prefetchInOrder, type ModelVersionInfo } from "@kiln/sdk";
-import { isClassifier, isClusterer } from "@kiln/contracts";
+import { isClassifier, isClusterer, PREDICTS } from "@kiln/contracts";
 import { availableParallelism } from "node:os";
 import { describeInput, readInputChunks, readValues, sliceChunks } from "./data.js";
 import { FeedBuffers } from "./feed-buffers.js";
@@ -60,7 +60,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   const plan = planFeatures(version.signature?.inputs ?? [], columns, x.columns.length ? x.columns : featuresFor(version, columns));
   const scoring = job.kind === JobKind.SCORE;
   if ((scoring || job.kind === JobKind.PREDICT) && transformsOnly(version)) {
-    throw failedPrecondition("NOT_A_PREDICTOR", `${version.name} is a ${String(version.metadata.estimator)}: it transforms and has nothing to ${scoring ? "score" : "predict"}; run transform`);
+    throw failedPrecondition("NOT_A_PREDICTOR", `${version.name} (${String(version.metadata.estimator)}) only transforms: it has nothing to ${scoring ? "score" : "predict"}; run transform`);
   }
   // A clusterer scores as sklearn's KMeans.score: minus the inertia, from its distances to the centers (y is not used).
   const clusterer = scoring && isClusterer(version);
@@ -156,12 +156,9 @@ export function featuresOf(version: ModelVersionInfo): string[] | undefined {
   return Array.isArray(f) && f.every((c) => typeof c === "string") ? (f as string[]) : undefined;
 }
 
-/** A Kiln estimator with transform and no predict (a scaler, PCA, an encoder), as its metadata names it; unknown models are let through. */
+/** A Kiln transformer (a scaler, PCA, an encoder, a Pipeline ending in one), as its metadata says; other models are let through. */
 function transformsOnly(version: ModelVersionInfo): boolean {
-  const kind = version.metadata.estimator;
-  if (typeof kind !== "string" || !isEstimatorKind(kind)) return false;
-  const estimator = createEstimator(kind) as Partial<{ predict: unknown; transform: unknown }>;
-  return typeof estimator.transform === "function" && typeof estimator.predict !== "function";
+  return version.metadata[PREDICTS] === false;
 }
 
 function* ipcPieces(table: Table): Generator<Uint8Array> {
