@@ -273,6 +273,10 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect(scored.score! / clusters.score(data.X.map((r) => [r.x0, r.x1]))).toBeCloseTo(1, 4);
     expect(scored.inertia).toBeCloseTo(-scored.score!, 6);
     expect(await (await kiln.runtime.model(km).score("blobs-x")).get()).toEqual(scored); // it needs no y
+    // Fitted again remotely (no y), it reports its training score the same way, and its inertia.
+    const refit = await (await kiln.runtime.model(km).fit("blobs-x")).get();
+    expect(refit.metrics.inertia! / clusters.inertia).toBeCloseTo(1, 4);
+    expect(refit.metrics.training_score).toBeCloseTo(-refit.metrics.inertia!, 6);
     await expect(kiln.runtime.model(clf).score("blobs-x")).rejects.toMatchObject({ reason: "INPUT_REQUIRED" }); // a classifier does
 
     const job = await kiln.runtime.model(clf).transform("blobs-x");

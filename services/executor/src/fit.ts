@@ -42,8 +42,13 @@ export async function runFit(ctx: JobContext): Promise<JobResult> {
   checkStopped(ctx.signal);
   const estimator = loadModel(trained);
   const metrics: Record<string, number> = {};
-  const scorer = estimator as Partial<{ score(X: Table, y: unknown): number }>;
+  const scorer = estimator as Partial<{ score(X: Table, y?: unknown): number; inertia: number }>;
   if (labels && typeof scorer.score === "function") metrics.training_score = scorer.score(X, labels);
+  // A clusterer scores without labels: minus its inertia on the training rows, as sklearn's KMeans.score(X).
+  if (!labels && typeof scorer.score === "function" && typeof scorer.inertia === "number") {
+    metrics.training_score = scorer.score(X);
+    metrics.inertia = -metrics.training_score;
+  }
   const classes = (estimator as Partial<Classifier>).classes;
 
   ctx.progress.update({ message: "storing the model" });
