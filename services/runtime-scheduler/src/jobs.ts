@@ -49,8 +49,10 @@ export async function cancelJob(s: Scheduler, name: string): Promise<Job> {
   const { job } = await changeJob(s, name, (job, now) => {
     if (isFinal(job.state)) return undefined;
     const attempt = job.attempts.at(-1);
-    if (job.state === JobState.RUNNING && attempt && !attempt.endTime) attempt.endTime = timestampFromDate(now);
-    endJob(job, now, JobState.CANCELLED, jobError("CANCELLED", "CANCELLED_BY_USER", "the job was cancelled"));
+    const error = jobError("CANCELLED", "CANCELLED_BY_USER", "the job was cancelled");
+    // The running attempt ends here, and says why (its executor's own report comes too late to count).
+    if (job.state === JobState.RUNNING && attempt && !attempt.endTime) Object.assign(attempt, { endTime: timestampFromDate(now), error });
+    endJob(job, now, JobState.CANCELLED, error);
     return "cancelled";
   });
   return job;

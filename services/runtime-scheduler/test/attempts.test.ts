@@ -287,6 +287,7 @@ describe("CancelJob", () => {
     const cancelled = (await h.runtime.cancelJob({ name: job.name })).job!;
     expect(cancelled.state).toBe(JobState.CANCELLED);
     expect(cancelled.attempts[0]!.endTime).toBeDefined();
+    expect(cancelled.attempts[0]!.error).toMatchObject({ code: "CANCELLED", reason: "CANCELLED_BY_USER" }); // why it ended
     expect(cancelled.endTime).toBeDefined();
 
     const progress = await h.executor.reportProgress({ name: job.name, attempt: 1, progress: { fraction: 0.6 } });
