@@ -126,6 +126,13 @@ describe("experiment tracking against a real server (omega-ml's examples)", () =
     expect(rows[0]).toMatchObject({ key: "score", value: { model: `projects/default/models/${model}/versions/2`, x: "projects/default/datasets/lin-xy" } });
     expect(rows.find((r) => r.key === "r2")!.value).toBeCloseTo(1, 6);
     expect((await exp.runs())[0]!.status).toBe("finished");
+
+    // A fit of the linked version is tracked too, names the version it made, and that version stays linked.
+    const fit = await kiln.runtime.model(`${model}:2`).fit({ dataset: "lin-xy", columns: ["a", "b"] }, { dataset: "lin-xy", columns: ["y"] });
+    await fit.get();
+    await expect.poll(async () => (rows = await exp.data({ run: "all" }).catch(() => [])).filter((r) => r.event === "task_success").length, { timeout: 10_000 }).toBe(2);
+    expect(rows.find((r) => r.event === "model")).toMatchObject({ key: "model_version", value: `projects/default/models/${model}/versions/3` });
+    expect((await kiln.models.get(`${model}:3`)).metadata).toMatchObject({ tracking: { default: experiment } });
   });
 
   it("skips events it has seen, so retried batches never duplicate rows", async () => {

@@ -61,6 +61,8 @@ export async function runFit(ctx: JobContext): Promise<JobResult> {
       params: estimator.getParams() as Record<string, never>,
       [TAKES_MISSING_VALUES]: estimator.takesMissingValues,
       [PREDICTS]: estimator.predicts,
+      // The experiment link is the model's: a version fitted from a tracked one stays tracked.
+      ...(parent.metadata.tracking === undefined ? {} : { tracking: parent.metadata.tracking }),
       features,
       ...(target ? { target } : {}),
       ...(classes ? { classes } : {}),

@@ -16,7 +16,8 @@ const EPOCH_FLUSH_MS = 500;
 /**
  * Tracks a job on a linked model (metadata `tracking: { default: "experiment" }`) as a run
  * of that experiment: task_call with the inputs, per-epoch metrics while training, the
- * job's metrics, then task_success or task_failure with the duration. The run is keyed by
+ * job's metrics (and a fit's new version, event "model"), then task_success or
+ * task_failure with the duration. The run is keyed by
  * the job, so a retried attempt continues it. Events go through the bus; the tracking
  * service ingests them with a durable consumer.
  */
@@ -60,6 +61,8 @@ export class JobTracker {
   async success(result: JobResult): Promise<void> {
     await this.flushEpochs();
     const metrics = Object.entries(result.metrics).map(([key, value]) => this.event("metric", key, { case: "number", value }));
+    // A fit's run names the version it made, as MLflow's run logs its model.
+    if (result.modelVersion) metrics.push(this.event("model", "model_version", { case: "text", value: result.modelVersion }));
     const seconds = (Date.now() - this.started) / 1000;
     await this.send([...metrics, this.event("task_success", JobKind[this.job.kind].toLowerCase(), { case: "number", value: seconds })], RunStatus.FINISHED);
   }
