@@ -287,6 +287,9 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(unknown.stderr).toMatch(/not found.*MODEL_NOT_FOUND/i);
     const noData = await kilnFails("runtime:predict", fitted, "no-such-data");
     expect(noData.stderr).toMatch(/DATASET_NOT_FOUND/);
+    // No server at the URL: said so, with what to do (the last --url wins).
+    const away = await kilnFails("--url", "http://127.0.0.1:9", "jobs");
+    expect(away.stderr).toMatch(/ECONNREFUSED[^]*is Kiln running at http:\/\/127\.0\.0\.1:9\? Start it with npm start, or point --url or KILN_URL at it/);
     expect((await kilnFails("runtime:score", fitted, "lin-x")).stderr).toMatch(/job\.y is required for SCORE.*INPUT_REQUIRED/); // only a clusterer scores without y
     const noJob = await kilnFails("jobs:show", "nosuchjob0000");
     expect(noJob.code).toBe(1);
