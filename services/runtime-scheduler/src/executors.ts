@@ -26,6 +26,8 @@ interface ExecutorRecord {
 
 /** Missed heartbeats before an executor no longer counts as alive. */
 const MISSED_BEATS = 3;
+/** How long the record of an executor that stopped is kept. */
+const FORGET_AFTER_MS = 24 * 3_600_000;
 
 function executors(s: Scheduler) {
   return s.metadata.collection<ExecutorRecord>("runtime_executors");
@@ -64,11 +66,21 @@ async function saveExecutor(s: Scheduler, executor: Executor, seenAt: number): P
     const stored = await executors(s).get(executor.name);
     try {
       if (stored) await executors(s).update(executor.name, record, stored.rev);
-      else await executors(s).create(executor.name, record);
+      else {
+        await executors(s).create(executor.name, record);
+        await forgetGone(s, seenAt); // a new executor (each process start names one) is when old ones pile up
+      }
       return;
     } catch (e) {
       if (!isKilnError(e, Code.Aborted) && !isKilnError(e, Code.AlreadyExists)) throw e;
     }
+  }
+}
+
+/** Records of executors not heard from for a day: ListExecutors no longer shows them, and nothing else reads them. */
+async function forgetGone(s: Scheduler, now: number): Promise<void> {
+  for (const { key, value, rev } of await executors(s).list({ prefix: "executors/" })) {
+    if (value.seenAt < now - FORGET_AFTER_MS) await executors(s).delete(key, rev).catch(() => {});
   }
 }
 

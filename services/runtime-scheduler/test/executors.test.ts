@@ -46,6 +46,20 @@ describe("executors: heartbeats, liveness and label queues", () => {
     expect((await listed()).map((e) => e.name)).toEqual(["executors/old"]);
   });
 
+  it("forgets executors not heard from for a day when a new one registers, so restarts do not pile records up", async () => {
+    const records = async () => (await h.metadata.collection("runtime_executors").list()).map((r) => r.key);
+    await h.executor.heartbeat({ executor: { name: "executors/host-101", slots: 1 } });
+    await h.executor.heartbeat({ executor: { name: "executors/host-102", slots: 1 } });
+    h.clock.advance(23 * 3_600_000);
+    await h.executor.heartbeat({ executor: { name: "executors/host-102", slots: 1 } }); // still running
+    h.clock.advance(2 * 3_600_000);
+    await h.executor.heartbeat({ executor: { name: "executors/host-103", slots: 1 } }); // a restart: a new name
+    expect(await records()).toEqual(["executors/host-102", "executors/host-103"]);
+    // One that comes back after all registers again.
+    await h.executor.heartbeat({ executor: { name: "executors/host-101", slots: 1 } });
+    expect((await listed()).map((e) => e.name)).toEqual(["executors/host-101", "executors/host-103"]);
+  });
+
   it("pages through the live executors", async () => {
     for (const id of ["a", "b", "c", "d", "e"]) await h.executor.heartbeat({ executor: { name: `executors/${id}`, slots: 1 } });
     h.clock.advance(2_500);
