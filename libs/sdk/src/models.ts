@@ -18,7 +18,7 @@ import { nodeFiles, openSource, type ModelSource } from "./model-sources.js";
 import { modelInfo, modelVersionInfo, type ModelInfo, type ModelVersionInfo } from "./model-summaries.js";
 import { TRAINABLE_FORMAT } from "@kiln/contracts";
 import { estimatorPutOptions, estimatorSpec, isEstimator, type TrainedEstimator } from "./model-estimators.js";
-import { uploadAttachment, uploadModelVersion } from "./registry-uploads.js";
+import { uploadAttachment, uploadModelVersion, type UploadRoute } from "./registry-uploads.js";
 import type { Progress, ProgressListener } from "./transfer.js";
 
 export interface PutModelOptions {
@@ -56,6 +56,8 @@ export class Models {
     private readonly registry: Client<typeof RegistryService>,
     private readonly project: string,
     private readonly chunkFetcher?: ChunkFetcher,
+    /** Whether requests can stream (not in browsers): uploads then go as one message each. */
+    private readonly streaming = true,
   ) {}
 
   /**
@@ -78,7 +80,7 @@ export class Models {
       mediaType: options.mediaType ?? "",
       createModel: true,
     };
-    let version = await uploadModelVersion(this.registry, header, await openSource(model), options.onProgress, this.chunkFetcher);
+    let version = await uploadModelVersion(this.registry, header, await openSource(model), this.uploadRoute(), options.onProgress);
     for (const [attachmentName, source] of attachmentEntries(options.attachments)) {
       version = await this.upload(version.name, attachmentName, source);
     }
@@ -251,7 +253,11 @@ export class Models {
 
   private async upload(version: string, name: string, file: ModelSource, options: { mediaType?: string; onProgress?: ProgressListener } = {}): Promise<ModelVersion> {
     const header = { version, name, mediaType: options.mediaType ?? mediaTypeOf(name) };
-    return uploadAttachment(this.registry, header, await openSource(file), options.onProgress, this.chunkFetcher);
+    return uploadAttachment(this.registry, header, await openSource(file), this.uploadRoute(), options.onProgress);
+  }
+
+  private uploadRoute(): UploadRoute {
+    return { streaming: this.streaming, fetcher: this.chunkFetcher };
   }
 
   private openModel(ref: string, onProgress?: ProgressListener): Promise<OpenDownload<ModelVersion>> {

@@ -12,15 +12,22 @@ type Registry = Client<typeof RegistryService>;
 /** Where the registry takes chunks uploaded with HTTP PUT. */
 const REGISTRY_CHUNKS = "/kiln/registry/v1/chunks/";
 
-/** One client stream: the header, then the file's chunks. The version exists once it returns. */
+/** How files go up: one client stream (header, then chunks), or, where requests cannot stream (browsers), one message. */
+export interface UploadRoute {
+  streaming: boolean;
+  fetcher?: ChunkFetcher;
+}
+
+/** A new version: the header, then the file's chunks. The version exists once it returns. */
 export async function uploadModelVersion(
   registry: Registry,
   header: MessageInitShape<typeof UploadHeaderSchema>,
   source: OpenedSource,
+  route: UploadRoute,
   onProgress?: ProgressListener,
-  fetcher?: ChunkFetcher,
 ): Promise<ModelVersion> {
-  return (await call(() => registry.uploadModelVersion(headerThenChunks(header, source, onProgress, fetcher)))).version!;
+  if (!route.streaming) return (await call(async () => registry.putModelVersion({ header, pieces: await inlinePieces(source, onProgress) }))).version!;
+  return (await call(() => registry.uploadModelVersion(headerThenChunks(header, source, onProgress, route.fetcher)))).version!;
 }
 
 /** Adds (or replaces) a named file on a version; returns the version as it is now. */
@@ -28,10 +35,18 @@ export async function uploadAttachment(
   registry: Registry,
   header: MessageInitShape<typeof AttachmentHeaderSchema>,
   source: OpenedSource,
+  route: UploadRoute,
   onProgress?: ProgressListener,
-  fetcher?: ChunkFetcher,
 ): Promise<ModelVersion> {
-  return (await call(() => registry.uploadAttachment(headerThenChunks(header, source, onProgress, fetcher)))).version!;
+  if (!route.streaming) return (await call(async () => registry.putAttachment({ header, pieces: await inlinePieces(source, onProgress) }))).version!;
+  return (await call(() => registry.uploadAttachment(headerThenChunks(header, source, onProgress, route.fetcher)))).version!;
+}
+
+/** The whole file in one message (within the server's message limit): what a browser can send. */
+async function inlinePieces(source: OpenedSource, onProgress?: ProgressListener): Promise<{ piece: { case: "chunk"; value: Uint8Array } }[]> {
+  const pieces: { piece: { case: "chunk"; value: Uint8Array } }[] = [];
+  for await (const chunk of counted(source.chunks, onProgress, source.size)) pieces.push({ piece: { case: "chunk", value: chunk } });
+  return pieces;
 }
 
 /** With a chunk transport the file's chunks go by PUT (four at a time) and the stream carries references. */

@@ -27,6 +27,22 @@ window.runKiln = async (baseUrl) => {
   try { await kiln.datasets.get("nope"); } catch (e) { missing = e.name + ":" + e.reason; }
   return { v1: v1.version, rows: table.toArray().map((r) => r.toJSON()), versions: versions.map((v) => v.version), missing };
 };
+// OmegaML's runtime from a page: local data up (as temporary datasets), a remote fit, a
+// predict whose rows stream back while the job's progress is watched.
+window.runRuntime = async (baseUrl) => {
+  const kiln = await Kiln.connect({ transport: createConnectTransport({ baseUrl }) });
+  const rows = Array.from({ length: 40 }, (_, i) => ({ a: i, b: i % 3 }));
+  await kiln.models.create("in_browser", { estimator: "linear_regression" });
+  const fit = await (await kiln.runtime.model("in_browser").fit(rows, rows.map((r) => ({ y: 2 * r.a - r.b + 1 })))).get();
+  await kiln.datasets.put("from_browser_x", [{ a: 1, b: 0 }, { a: 5, b: 2 }]);
+  const job = await kiln.runtime.model("in_browser").predict("from_browser_x");
+  const states = [];
+  const watching = (async () => { for await (const info of job.watch()) states.push(info.state); })();
+  const predictions = [];
+  for await (const table of job.results()) predictions.push(...table.getChild("prediction").toArray());
+  await watching;
+  return { version: fit.modelVersion, r2: fit.metrics.training_score, predictions: predictions.map((v) => Math.round(v * 1000) / 1000), last: states.at(-1) };
+};
 `;
 
 // In CI the browser is installed by .ci/run and must be there; elsewhere the test needs it installed.
@@ -78,6 +94,15 @@ describe.skipIf(!process.env.CI && !existsSync(CHROMIUM))("the SDK in a real bro
       versions: [2, 1],
       missing: "NotFoundError:DATASET_NOT_FOUND",
     });
+  });
+
+  it("runs the runtime from a page: a fit on local data, a predict streamed back, the job watched", async () => {
+    const tab = await browser.newPage();
+    await tab.goto(pageOrigin);
+    await tab.waitForFunction(() => "runRuntime" in globalThis);
+    const result = (await tab.evaluate((url) => (globalThis as unknown as { runRuntime(u: string): Promise<unknown> }).runRuntime(url), running.server.url)) as Record<string, unknown>;
+    expect(result).toMatchObject({ version: "projects/default/models/in_browser/versions/2", predictions: [3, 9], last: "succeeded" });
+    expect(result.r2).toBeCloseTo(1, 6);
   });
 
   it("refuses origins that are not allowed", async () => {

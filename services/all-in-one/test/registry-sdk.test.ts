@@ -135,6 +135,17 @@ describe("kiln.models against a real server", () => {
     expect(out.label.data).toEqual(["churns", "stays"]);
   });
 
+  it("without streaming requests (as in a browser), puts a version and its attachments in one message each", async () => {
+    const oneMessage = await Kiln.connect({ transport: createGrpcTransport({ baseUrl: running.server.url }), writeMode: "resumable" });
+    const name = unique("one-message");
+    const bytes = linearRegressorOnnx([1, 2], 3);
+    const version = await oneMessage.models.put(name, bytes, { tags: ["prod"], attachments: { "notes.txt": new TextEncoder().encode("hello") } });
+    expect(version).toMatchObject({ version: 1, tags: ["prod"], sha256: sha256(bytes) });
+    expect(version.attachments.map((a) => a.name)).toEqual(["notes.txt"]);
+    expect(sha256(await oneMessage.models.bytes(`${name}:prod`))).toBe(sha256(bytes));
+    oneMessage.close();
+  });
+
   it("a model over several chunks round-trips by reference, inline and through a file", async () => {
     const name = unique("wide");
     const coef = Array.from({ length: 5_000_000 }, (_, i) => (i % 5) - 2); // about 20 MB: more chunks than uploads in flight, so read buffers are reused

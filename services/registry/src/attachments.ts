@@ -1,14 +1,14 @@
 import { notFound } from "@kiln/core";
-import type { UploadAttachmentRequest } from "@kiln/proto/kiln/registry/v1/registry_pb";
+import type { AttachmentHeader } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { RegistryDeps } from "./deps.js";
 import { registryGarbage } from "./garbage.js";
 import { checkAttachmentName, parseVersionName } from "./names.js";
-import { receiveFile, splitUpload } from "./receive.js";
+import { receiveFile, splitUpload, type UploadMessage } from "./receive.js";
 import type { AttachmentRecord, ModelRecord, VersionRecord } from "./records.js";
 import { resolveVersion, updateVersion } from "./versions.js";
 
 /** Adds a named file to a version (Rorodata's attach), replacing one of the same name. */
-export async function uploadAttachment(deps: RegistryDeps, requests: AsyncIterable<UploadAttachmentRequest>): Promise<{ model: ModelRecord; version: VersionRecord }> {
+export async function uploadAttachment(deps: RegistryDeps, requests: AsyncIterable<UploadMessage<AttachmentHeader>>): Promise<{ model: ModelRecord; version: VersionRecord }> {
   const now = deps.now ?? (() => new Date());
   const { header, pieces } = await splitUpload(requests, "an attachment upload");
   const { model, ref } = parseVersionName(header.version);

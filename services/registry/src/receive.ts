@@ -5,6 +5,7 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { invalidArgument, resourceExhausted } from "@kiln/core";
 import { checkUploadedChunk } from "@kiln/storage";
+import type { FilePiece } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { RegistryDeps } from "./deps.js";
 import { registryGarbage } from "./garbage.js";
 import type { BlobChunk, StoredFile } from "./records.js";
@@ -30,7 +31,7 @@ export interface ReceivedFile {
 export type IncomingPiece = { bytes: Uint8Array } | { reference: { sha256: string; size: bigint } };
 
 /** Upload streams (model versions, attachments): a header, then inline chunks or references. */
-type UploadMessage<H> = {
+export type UploadMessage<H> = {
   message:
     | { case: "header"; value: H }
     | { case: "chunk"; value: Uint8Array }
@@ -44,6 +45,17 @@ export async function splitUpload<H>(requests: AsyncIterable<UploadMessage<H>>, 
   const first = await it.next();
   if (first.done || first.value.message.case !== "header") throw invalidArgument("HEADER_REQUIRED", `the first message of ${what} must be its header`);
   return { header: first.value.message.value, pieces: uploadPieces(it) };
+}
+
+/** A one-message upload (PutModelVersion, PutAttachment) as the stream its streaming form reads: the header, then the pieces. */
+export async function* asUpload<H>(header: H | undefined, pieces: readonly FilePiece[], what: string): AsyncGenerator<UploadMessage<H>> {
+  if (!header) throw invalidArgument("HEADER_REQUIRED", `${what} needs its header`);
+  yield { message: { case: "header", value: header } };
+  for (const { piece } of pieces) {
+    if (piece.case === "chunk") yield { message: { case: "chunk", value: piece.value } };
+    else if (piece.case === "reference") yield { message: { case: "reference", value: piece.value } };
+    else throw invalidArgument("CHUNK_EXPECTED", `each piece of ${what} is a chunk or a chunk reference`);
+  }
 }
 
 async function* uploadPieces<H>(rest: AsyncIterator<UploadMessage<H>>): AsyncGenerator<IncomingPiece> {

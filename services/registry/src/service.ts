@@ -11,6 +11,7 @@ import { checkMetadata } from "./metadata-check.js";
 import { createModel, deleteModel } from "./models.js";
 import { checkTag, modelName, parseModelName, parseVersionName } from "./names.js";
 import { lineageFromProto, modelToProto, versionToProto, type ModelRecord, type VersionRecord } from "./records.js";
+import { asUpload } from "./receive.js";
 import { moveTags, removeTag } from "./tags.js";
 import { uploadModelVersion } from "./upload.js";
 import { collections, getModel, latestVersion, resolveVersion, updateModel, updateVersion } from "./versions.js";
@@ -72,6 +73,11 @@ export function createRegistryService(deps: RegistryDeps): ServiceImpl<typeof Re
 
     async uploadModelVersion(requests) {
       const record = await uploadModelVersion(deps, requests);
+      return { version: versionToProto(record, record.tags) };
+    },
+
+    async putModelVersion(req) {
+      const record = await uploadModelVersion(deps, asUpload(req.header, req.pieces, "a model version"));
       return { version: versionToProto(record, record.tags) };
     },
 
@@ -143,6 +149,11 @@ export function createRegistryService(deps: RegistryDeps): ServiceImpl<typeof Re
 
     async uploadAttachment(requests) {
       const { model, version } = await uploadAttachment(deps, requests);
+      return { version: shown(version, model) };
+    },
+
+    async putAttachment(req) {
+      const { model, version } = await uploadAttachment(deps, asUpload(req.header, req.pieces, "an attachment"));
       return { version: shown(version, model) };
     },
 

@@ -1,12 +1,12 @@
 import { versionKey } from "@kiln/core";
-import type { UploadHeader, UploadModelVersionRequest } from "@kiln/proto/kiln/registry/v1/registry_pb";
+import type { UploadHeader } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { RegistryDeps } from "./deps.js";
 import { publishRegistryEvent } from "./events.js";
 import { checkModelFile } from "./format-check.js";
 import { checkMetadata } from "./metadata-check.js";
 import { ensureModel } from "./models.js";
 import { checkFormat, checkTag, parseModelName } from "./names.js";
-import { receiveFile, splitUpload } from "./receive.js";
+import { receiveFile, splitUpload, type UploadMessage } from "./receive.js";
 import { lineageFromProto, versionToProto, type VersionRecord } from "./records.js";
 import { moveTags } from "./tags.js";
 import { collections, createNextVersion, getModel, updateModel } from "./versions.js";
@@ -27,7 +27,7 @@ function checkHeader(deps: RegistryDeps, header: UploadHeader) {
  * One upload: header, bytes, format checks, then the version becomes visible at once
  * (with its tags). A stream that ends early or fails a check leaves no version.
  */
-export async function uploadModelVersion(deps: RegistryDeps, requests: AsyncIterable<UploadModelVersionRequest>): Promise<VersionRecord & { tags: Record<string, number> }> {
+export async function uploadModelVersion(deps: RegistryDeps, requests: AsyncIterable<UploadMessage<UploadHeader>>): Promise<VersionRecord & { tags: Record<string, number> }> {
   const now = deps.now ?? (() => new Date());
   const { header, pieces } = await splitUpload(requests, "an upload");
   const { model, format, tags, metadata } = checkHeader(deps, header);

@@ -169,6 +169,26 @@ describe("model repositories and versions", () => {
     expect(await download(`${P}/${model}/versions/1`)).toEqual(Buffer.from(pickle));
   });
 
+  it("PutModelVersion and PutAttachment take an upload in one message (for browsers): the same version, the same checks", async () => {
+    const model = uniqueName();
+    const bytes = linearRegressorOnnx([2, -1, 0.5], 3);
+    const pieces = [bytes.subarray(0, 100), bytes.subarray(100)].map((value) => ({ piece: { case: "chunk" as const, value } }));
+    const { version } = await h.client.putModelVersion({ header: { parent: `${P}/${model}`, createModel: true, fileName: "model.onnx", tags: ["prod"] }, pieces });
+    expect(version).toMatchObject({ name: `${P}/${model}/versions/1`, format: "onnx", runnable: true, tags: ["prod"] });
+    expect(version!.sha256).toBe(sha256(bytes));
+    expect(sha256(await download(`${P}/${model}/versions/prod`))).toBe(sha256(bytes));
+
+    const attached = await h.client.putAttachment({ header: { version: `${P}/${model}/versions/1`, name: "notes.txt", mediaType: "text/plain" }, pieces: [{ piece: { case: "chunk", value: new TextEncoder().encode("fitted in a browser") } }] });
+    expect(attached.version!.attachments.map((a) => [a.name, a.size])).toEqual([["notes.txt", 19n]]);
+
+    // Bad input is refused as the stream refuses it, and stores nothing.
+    expect(await codeOf(h.client.putModelVersion({ pieces }))).toMatchObject({ code: Code.InvalidArgument, reason: "HEADER_REQUIRED" });
+    const notOnnx = [{ piece: { case: "chunk" as const, value: new TextEncoder().encode("not a model") } }];
+    expect(await codeOf(h.client.putModelVersion({ header: { parent: `${P}/${model}`, format: "onnx" }, pieces: notOnnx }))).toMatchObject({ code: Code.InvalidArgument });
+    expect(await codeOf(h.client.putAttachment({ header: { version: `${P}/${model}/versions/1`, name: "x.txt" }, pieces: [{ piece: { case: undefined } }] }))).toMatchObject({ reason: "CHUNK_EXPECTED" });
+    expect((await h.client.listModelVersions({ parent: `${P}/${model}` })).versions).toHaveLength(1);
+  });
+
   it("attachments: any number, named, listed with size and media type, replaced by name, downloaded, deleted", async () => {
     const model = uniqueName();
     await h.client.uploadModelVersion(uploadStream({ parent: `${P}/${model}` }, linearRegressorOnnx([1], 0)));
