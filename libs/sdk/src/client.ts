@@ -66,7 +66,7 @@ export class Kiln {
     this.datasets = new Datasets(store, project, writeMode, services.store?.chunks ?? chunks, sharedChunkMemory);
     this.models = new Models(createClient(RegistryService, services.registry?.transport ?? transport), project, services.registry?.chunks ?? chunks, writeMode === "stream");
     this.runtime = new Runtime(createClient(RuntimeService, services.runtime?.transport ?? transport), project, this.datasets);
-    this.experiments = new Tracking(createClient(TrackingService, services.tracking?.transport ?? transport), project, services.tracking?.chunks ?? chunks);
+    this.experiments = new Tracking(createClient(TrackingService, services.tracking?.transport ?? transport), project, services.tracking?.chunks ?? chunks, writeMode === "stream");
     this.ownFetchers = Object.values(services).flatMap((s) => (s.chunks ? [s.chunks] : []));
   }
 

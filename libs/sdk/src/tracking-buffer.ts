@@ -125,6 +125,8 @@ export class EventBuffer {
     private readonly client: Client<typeof TrackingService>,
     private readonly run: string,
     options: BufferOptions = {},
+    /** Whether requests can stream (not in browsers): batches then go in one AppendEvents message. */
+    private readonly streaming = true,
   ) {
     this.batchSize = options.batchSize ?? 20_000;
     this.flushIntervalMs = options.flushIntervalMs ?? 200;
@@ -184,7 +186,7 @@ export class EventBuffer {
     const deadline = Date.now() + this.retryForMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        await call(() => this.client.logEvents(iterate(requests)));
+        await call<unknown>(() => (this.streaming ? this.client.logEvents(iterate(requests)) : this.client.appendEvents({ batches: requests })));
         this.buffered -= count;
         return;
       } catch (e) {

@@ -27,6 +27,8 @@ export class Tracking {
     readonly client: Client<typeof TrackingService>,
     private readonly project: string,
     private readonly chunks: ChunkFetcher | undefined,
+    /** Whether requests can stream (not in browsers). */
+    private readonly streaming = true,
   ) {}
 
   experiment(name: string, options: ExperimentOptions = {}): Experiment {
@@ -55,18 +57,18 @@ export class Tracking {
     const p = options.provider ?? "default";
     if (typeof p !== "string") return p;
     if (p === "notrack") return notrack;
-    const service = serviceProvider(this.client, options.buffer);
+    const service = serviceProvider(this.client, options.buffer, this.streaming);
     return p === "profiling" ? profiling(service, options.profileIntervalMs) : service;
   }
 }
 
 /** The default provider: runs and events in the tracking service. */
-export function serviceProvider(client: Client<typeof TrackingService>, buffer?: BufferOptions): TrackingProvider {
+export function serviceProvider(client: Client<typeof TrackingService>, buffer?: BufferOptions, streaming = true): TrackingProvider {
   return {
     async startRun(experiment, { tags, node }) {
       const res = await call(() => client.startRun({ parent: experiment, tags, node, createExperiment: true }));
       const run = res.run!;
-      const events = new EventBuffer(client, run.name, buffer);
+      const events = new EventBuffer(client, run.name, buffer, streaming);
       const statuses = { finished: RunStatus.FINISHED, failed: RunStatus.FAILED, killed: RunStatus.KILLED };
       return {
         run: Number(run.run),

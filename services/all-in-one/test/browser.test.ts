@@ -41,7 +41,14 @@ window.runRuntime = async (baseUrl) => {
   const predictions = [];
   for await (const table of job.results()) predictions.push(...table.getChild("prediction").toArray());
   await watching;
-  return { version: fit.modelVersion, r2: fit.metrics.training_score, predictions: predictions.map((v) => Math.round(v * 1000) / 1000), last: states.at(-1) };
+  // Tracking from the page: events go in one AppendEvents message per send (requests cannot stream here).
+  const exp = kiln.experiment("from_browser");
+  await exp.run(async (run) => {
+    run.logParam("C", 0.5);
+    for (let step = 1; step <= 3; step++) run.logMetric("auc", 0.8 + step / 100, { step });
+  });
+  const logged = (await exp.data()).filter((r) => r.event === "metric" || r.event === "param").map((r) => [r.event, r.key, r.step, r.value]);
+  return { version: fit.modelVersion, r2: fit.metrics.training_score, predictions: predictions.map((v) => Math.round(v * 1000) / 1000), last: states.at(-1), logged };
 };
 `;
 
@@ -96,12 +103,16 @@ describe.skipIf(!process.env.CI && !existsSync(CHROMIUM))("the SDK in a real bro
     });
   });
 
-  it("runs the runtime from a page: a fit on local data, a predict streamed back, the job watched", async () => {
+  it("runs the runtime and tracking from a page: a fit on local data, a predict streamed back, the job watched, a run logged", async () => {
     const tab = await browser.newPage();
     await tab.goto(pageOrigin);
     await tab.waitForFunction(() => "runRuntime" in globalThis);
     const result = (await tab.evaluate((url) => (globalThis as unknown as { runRuntime(u: string): Promise<unknown> }).runRuntime(url), running.server.url)) as Record<string, unknown>;
     expect(result).toMatchObject({ version: "projects/default/models/in_browser/versions/2", predictions: [3, 9], last: "succeeded" });
+    expect(result.logged).toEqual([
+      ["param", "C", 0, 0.5],
+      ...[1, 2, 3].map((step) => ["metric", "auc", step, 0.8 + step / 100]), // as the page computed them
+    ]);
     expect(result.r2).toBeCloseTo(1, 6);
   });
 

@@ -145,8 +145,11 @@ describe("experiment tracking against a real server (omega-ml's examples)", () =
     }
     expect(await client.logEvents(once())).toMatchObject({ accepted: 3n, duplicates: 0n });
     expect(await client.logEvents(once())).toMatchObject({ accepted: 0n, duplicates: 3n });
+    // AppendEvents (one message, for browsers) skips them the same way, and takes the new ones.
+    const more = [...events, { id: "retry-4", event: "metric", key: "m", value: { case: "number" as const, value: 4 } }];
+    expect(await client.appendEvents({ batches: [{ run: `${exp.name}/runs/${run.number}`, events: more }] })).toMatchObject({ accepted: 1n, duplicates: 3n });
     await run.stop();
-    expect((await exp.data({ key: "m" })).map((r) => r.value)).toEqual([1, 2, 3]);
+    expect((await exp.data({ key: "m" })).map((r) => r.value)).toEqual([1, 2, 3, 4]);
   });
 
   it("takes columns of doubles either packed or as little-endian bytes, and refuses a byte column of the wrong length", async () => {

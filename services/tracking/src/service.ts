@@ -51,10 +51,15 @@ export function createTrackingService(deps: TrackingDeps): ServiceImpl<typeof Tr
       return { run: runToProto(await endRun(deps, req.name, req.status)) };
     },
     logEvents: (requests) => logEvents(deps, requests),
+    appendEvents: (req) => logEvents(deps, inOrder(req.batches)),
     queryEvents: (req) => queryEvents(deps, req),
     getMetricHistory: (req) => metricHistory(deps, req.run, req.key),
     async summarizeRuns(req) {
       return { runs: await summarizeRuns(deps, req.parent, req.runs) };
     },
   };
+}
+
+async function* inOrder<T>(items: readonly T[]): AsyncGenerator<T> {
+  yield* items;
 }
