@@ -6,12 +6,14 @@ type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
 type Handler = (req: Request, res: Response) => void;
 
-const ALLOW_METHODS = connectCors.allowedMethods.join(", ");
+// PUT: chunks go straight to the chunk routes (tracking artifacts, big model files).
+const ALLOW_METHODS = [...connectCors.allowedMethods, "PUT"].join(", ");
 const ALLOW_HEADERS = [...connectCors.allowedHeaders, "Traceparent", "Tracestate"].join(", ");
 const EXPOSE_HEADERS = connectCors.exposedHeaders.join(", ");
 
 /**
- * Lets browser apps on the configured origins call every RPC (Connect and gRPC-Web).
+ * Lets browser apps on the configured origins call every RPC (Connect and gRPC-Web) and
+ * the chunk routes.
  * Requests from other origins get no CORS headers, so browsers refuse them; non-browser
  * clients send no Origin and are not affected. `*` allows any origin.
  */

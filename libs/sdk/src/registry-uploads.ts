@@ -1,6 +1,6 @@
 import type { Client } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { AttachmentHeaderSchema, ModelVersion, RegistryService, UploadHeaderSchema } from "@kiln/proto/kiln/registry/v1/registry_pb";
+import type { AttachmentHeaderSchema, FilePieceSchema, ModelVersion, RegistryService, UploadHeaderSchema } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { counted } from "./byte-sources.js";
 import { call } from "./errors.js";
 import { putInOrder, type ChunkFetcher } from "./chunk-fetch.js";
@@ -26,7 +26,7 @@ export async function uploadModelVersion(
   route: UploadRoute,
   onProgress?: ProgressListener,
 ): Promise<ModelVersion> {
-  if (!route.streaming) return (await call(async () => registry.putModelVersion({ header, pieces: await inlinePieces(source, onProgress) }))).version!;
+  if (!route.streaming) return (await call(async () => registry.putModelVersion({ header, pieces: await allPieces(source, onProgress, route.fetcher) }))).version!;
   return (await call(() => registry.uploadModelVersion(headerThenChunks(header, source, onProgress, route.fetcher)))).version!;
 }
 
@@ -38,14 +38,19 @@ export async function uploadAttachment(
   route: UploadRoute,
   onProgress?: ProgressListener,
 ): Promise<ModelVersion> {
-  if (!route.streaming) return (await call(async () => registry.putAttachment({ header, pieces: await inlinePieces(source, onProgress) }))).version!;
+  if (!route.streaming) return (await call(async () => registry.putAttachment({ header, pieces: await allPieces(source, onProgress, route.fetcher) }))).version!;
   return (await call(() => registry.uploadAttachment(headerThenChunks(header, source, onProgress, route.fetcher)))).version!;
 }
 
-/** The whole file in one message (within the server's message limit): what a browser can send. */
-async function inlinePieces(source: OpenedSource, onProgress?: ProgressListener): Promise<{ piece: { case: "chunk"; value: Uint8Array } }[]> {
-  const pieces: { piece: { case: "chunk"; value: Uint8Array } }[] = [];
-  for await (const chunk of counted(source.chunks, onProgress, source.size)) pieces.push({ piece: { case: "chunk", value: chunk } });
+/**
+ * The whole file for one message, what a browser can send: its chunks PUT beforehand and
+ * referenced when there is a chunk route, else inline (within the server's message limit).
+ */
+async function allPieces(source: OpenedSource, onProgress?: ProgressListener, fetcher?: ChunkFetcher): Promise<MessageInitShape<typeof FilePieceSchema>[]> {
+  const chunks = counted(source.chunks, onProgress, source.size);
+  const pieces: MessageInitShape<typeof FilePieceSchema>[] = [];
+  if (fetcher) for await (const reference of putInOrder(fetcher, REGISTRY_CHUNKS, chunks, source.recycle)) pieces.push({ piece: { case: "reference", value: reference } });
+  else for await (const chunk of chunks) pieces.push({ piece: { case: "chunk", value: chunk } });
   return pieces;
 }
 

@@ -28,9 +28,10 @@ window.runKiln = async (baseUrl) => {
   return { v1: v1.version, rows: table.toArray().map((r) => r.toJSON()), versions: versions.map((v) => v.version), missing };
 };
 // OmegaML's runtime from a page: local data up (as temporary datasets), a remote fit, a
-// predict whose rows stream back while the job's progress is watched.
+// predict whose rows stream back while the job's progress is watched. With the url too,
+// files go to the chunk routes by PUT (the model file here, an artifact below).
 window.runRuntime = async (baseUrl) => {
-  const kiln = await Kiln.connect({ transport: createConnectTransport({ baseUrl }) });
+  const kiln = await Kiln.connect({ transport: createConnectTransport({ baseUrl }), url: baseUrl });
   const rows = Array.from({ length: 40 }, (_, i) => ({ a: i, b: i % 3 }));
   await kiln.models.create("in_browser", { estimator: "linear_regression" });
   const fit = await (await kiln.runtime.model("in_browser").fit(rows, rows.map((r) => ({ y: 2 * r.a - r.b + 1 })))).get();
@@ -46,9 +47,12 @@ window.runRuntime = async (baseUrl) => {
   await exp.run(async (run) => {
     run.logParam("C", 0.5);
     for (let step = 1; step <= 3; step++) run.logMetric("auc", 0.8 + step / 100, { step });
+    await run.logArtifact(new TextEncoder().encode("a confusion matrix"), "confusion.txt", { mediaType: "text/plain" });
   });
-  const logged = (await exp.data()).filter((r) => r.event === "metric" || r.event === "param").map((r) => [r.event, r.key, r.step, r.value]);
-  return { version: fit.modelVersion, r2: fit.metrics.training_score, predictions: predictions.map((v) => Math.round(v * 1000) / 1000), last: states.at(-1), logged };
+  const events = await exp.data();
+  const logged = events.filter((r) => r.event === "metric" || r.event === "param").map((r) => [r.event, r.key, r.step, r.value]);
+  const artifact = events.find((r) => r.event === "artifact")?.value;
+  return { version: fit.modelVersion, r2: fit.metrics.training_score, predictions: predictions.map((v) => Math.round(v * 1000) / 1000), last: states.at(-1), logged, artifact };
 };
 `;
 
@@ -114,6 +118,7 @@ describe.skipIf(!process.env.CI && !existsSync(CHROMIUM))("the SDK in a real bro
       ...[1, 2, 3].map((step) => ["metric", "auc", step, 0.8 + step / 100]), // as the page computed them
     ]);
     expect(result.r2).toBeCloseTo(1, 6);
+    expect(result.artifact).toMatchObject({ kind: "file", name: "confusion.txt", size: 18, mediaType: "text/plain" });
   });
 
   it("refuses origins that are not allowed", async () => {
