@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NotFoundError } from "@kiln/sdk";
 import { openFsBlobStore, openS3BlobStore, type BlobStore } from "@kiln/storage";
-import S3rver from "s3rver";
+import { startS3rver, type TestS3Server } from "@kiln/storage/testing";
 import { directChunkReader, localChunkReader } from "../src/local-chunks.js";
 
 describe("reading chunks in place from a folder blob store", () => {
@@ -74,20 +74,16 @@ describe("reading chunks in place from a folder blob store", () => {
 });
 
 describe("directChunkReader on an S3 blob store (s3rver)", () => {
-  let dir: string;
-  let server: S3rver;
+  let s3: TestS3Server;
   let blobs: BlobStore;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "kiln-direct-s3-"));
-    server = new S3rver({ port: 0, address: "127.0.0.1", silent: true, directory: dir, configureBuckets: [{ name: "kiln", configs: [] }] });
-    const { port } = (await server.run()) as { port: number };
-    blobs = await openS3BlobStore({ bucket: "kiln", prefix: "store/", endpoint: `http://127.0.0.1:${port}`, accessKeyId: "S3RVER", secretAccessKey: "S3RVER", forcePathStyle: true });
+    s3 = await startS3rver();
+    blobs = await openS3BlobStore(s3.options("store/"));
   });
   afterAll(async () => {
     await blobs?.close();
-    await server?.close();
-    await rm(dir, { recursive: true, force: true });
+    await s3?.stop();
   });
 
   it("reads a chunk from the bucket the store writes to, and leaves a key that is not there to HTTP", async () => {
