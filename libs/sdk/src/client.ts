@@ -33,7 +33,8 @@ export interface ConnectOptions {
   sharedChunkMemory?: boolean;
   /**
    * Services that do not sit behind `url` (distributed mode without a proxy): each
-   * defaults to `url`. Node transport only.
+   * defaults to KILN_STORE_URL, KILN_REGISTRY_URL, KILN_SCHEDULER_URL or KILN_TRACKING_URL
+   * (the variables the services themselves use), else `url`. Node transport only.
    */
   services?: { store?: string; registry?: string; runtime?: string; tracking?: string };
   /** Project for short names; default "default". */
@@ -97,7 +98,8 @@ export class Kiln {
     const { http2ChunkFetcher } = await import("./http2-chunk-fetcher.js");
     const chunksFrom = (url: string) => withLocalReads(http2ChunkFetcher(url), options.localChunks);
     const services: Partial<Record<"store" | "registry" | "runtime" | "tracking", { transport: Transport; chunks?: ChunkFetcher }>> = {};
-    for (const [service, url] of Object.entries(options.services ?? {}) as ["store" | "registry" | "runtime" | "tracking", string | undefined][]) {
+    const given = options.services ?? { store: env.KILN_STORE_URL, registry: env.KILN_REGISTRY_URL, runtime: env.KILN_SCHEDULER_URL, tracking: env.KILN_TRACKING_URL };
+    for (const [service, url] of Object.entries(given) as ["store" | "registry" | "runtime" | "tracking", string | undefined][]) {
       if (url && url !== baseUrl) services[service] = { transport: grpc(url), chunks: service === "runtime" ? undefined : chunksFrom(url) };
     }
     return new Kiln(grpc(baseUrl), project, options.writeMode ?? "stream", chunksFrom(baseUrl), services, options.sharedChunkMemory);

@@ -1,4 +1,6 @@
+import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
+import { promisify } from "node:util";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Table } from "apache-arrow";
@@ -151,6 +153,17 @@ describe("the runtime as separate processes over NATS JetStream (store, registry
     await new Promise((r) => setTimeout(r, 1_500));
     expect(dropped()).toHaveLength(1);
   }, 60_000);
+
+  it("the kiln CLI reaches each service at its own URL by the services' variables (no proxy in front)", async () => {
+    await kiln.models.create("seen-by-cli", { estimator: "linear_regression" });
+    const noop = await kiln.runtime.noop();
+    const cli = join(import.meta.dirname, "../../../libs/cli/bin/kiln.js");
+    const env = { ...process.env, KILN_URL: scheduler.url, KILN_STORE_URL: store.url, KILN_REGISTRY_URL: registry.url };
+    const run = (...args: string[]) => promisify(execFile)(process.execPath, [cli, "--json", ...args], { env }).then((r) => JSON.parse(r.stdout) as { name: string }[]);
+    expect((await run("datasets")).map((d) => d.name)).toContain("projects/default/datasets/train");
+    expect((await run("models")).map((m) => m.name)).toContain("projects/default/models/seen-by-cli");
+    expect((await run("jobs", "--limit", "1")).map((j) => j.name)).toEqual([noop.name]);
+  });
 
   it("stops a cancelled job within a second and fails a job past its timeout with DEADLINE_EXCEEDED", async () => {
     const long = await kiln.runtime.noop({ params: { sleep_ms: 30_000 } });
