@@ -186,7 +186,9 @@ export class EventBuffer {
     const deadline = Date.now() + this.retryForMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        await call<unknown>(() => (this.streaming ? this.client.logEvents(iterate(requests)) : this.client.appendEvents({ batches: requests })));
+        if (this.streaming) await call(() => this.client.logEvents(iterate(requests)));
+        // A batch a message keeps each under the message limit; a retry sends them all again, and the server skips the ones it has.
+        else for (const batch of requests) await call(() => this.client.appendEvents({ batches: [batch] }));
         this.buffered -= count;
         return;
       } catch (e) {

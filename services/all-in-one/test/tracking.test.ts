@@ -135,6 +135,18 @@ describe("experiment tracking against a real server (omega-ml's examples)", () =
     expect((await kiln.models.get(`${model}:3`)).metadata).toMatchObject({ tracking: { default: experiment } });
   });
 
+  it("without streaming requests (as in a browser), sends each batch in one AppendEvents message and loses none", async () => {
+    const oneMessage = await Kiln.connect({ transport: createGrpcTransport({ baseUrl: running.server.url }), writeMode: "resumable" });
+    const name = unique("one-message");
+    await oneMessage.experiment(name, { buffer: { batchSize: 100 } }).run(async (run) => {
+      for (let step = 0; step < 1050; step++) run.logMetric("loss", 1 / (step + 1), { step });
+    });
+    const rows = await kiln.experiment(name).data({ key: "loss" });
+    expect(rows).toHaveLength(1050);
+    expect(rows.at(-1)).toMatchObject({ step: 1049, value: 1 / 1050 });
+    oneMessage.close();
+  });
+
   it("skips events it has seen, so retried batches never duplicate rows", async () => {
     const exp = kiln.experiment(unique("retry"));
     const run = await exp.start();
