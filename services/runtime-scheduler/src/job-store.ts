@@ -1,8 +1,7 @@
 import { fromBinary, fromJson, toBinary, type JsonValue } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { TimestampSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code } from "@connectrpc/connect";
-import { aborted, isKilnError, notFound } from "@kiln/core";
+import { aborted, notFound } from "@kiln/core";
 import { JobSchema, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { SchedulerDeps } from "./deps.js";
 import type { JobWatchers } from "./watchers.js";

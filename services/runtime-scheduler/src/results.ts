@@ -108,10 +108,7 @@ export class JobChanges {
   private readonly stopListening: () => void;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(
-    private readonly s: Scheduler,
-    private readonly name: string,
-  ) {
+  constructor(s: Scheduler, name: string) {
     this.stopListening = s.watchers.listen(name, (job) => {
       this.heard++;
       this.offer(job);
