@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { DEFAULT_URL, Kiln, KilnApiError, UnavailableError } from "@kiln/sdk";
+import { Kiln, KilnApiError, UnavailableError } from "@kiln/sdk";
 import { datasetCommands } from "./datasets.js";
 import { experimentCommands } from "./experiments.js";
 import { jobCommands } from "./jobs.js";
@@ -43,15 +43,11 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode;
     if (e instanceof KilnApiError) {
       process.stderr.write(`kiln: ${e.message}${e.reason ? ` (${e.reason})` : ""}\n`);
-      if (unreachable(e)) process.stderr.write(`kiln: is Kiln running at ${serverUrl(program.opts().url)}? Start it with npm start, or point --url or KILN_URL at it\n`);
+      if (unreachable(e)) process.stderr.write(`kiln: is Kiln running at ${kiln?.url}? Start it with npm start, or point --url or KILN_URL at it\n`);
       return 1;
     }
     throw e;
   }
-}
-
-function serverUrl(flag: string | undefined): string {
-  return flag ?? process.env.KILN_URL ?? DEFAULT_URL;
 }
 
 /** No server answered at all (nothing listens, no such host), as opposed to one that answered with an error. */

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { JobInfo, JobStateName, Kiln } from "@kiln/sdk";
+import { hasResultRows, type JobInfo, type JobStateName, type Kiln } from "@kiln/sdk";
 import { follow, jobProgress, silent } from "./job-progress.js";
 import { resultsTarget, writeResults } from "./job-results.js";
 import { errorText, executorColumns, executorRow, jobColumns, jobRow, printJob, progressText, resultText } from "./job-show.js";
@@ -70,7 +70,7 @@ export function jobCommands(program: Command, connect: Connect, output: () => Ou
       const target = resultsTarget(o, opts.out, opts.format);
       const handle = (await connect()).runtime.job(id);
       const { kind } = await handle.info();
-      if (!["predict", "predict_proba", "transform"].includes(kind)) throw new Error(`job ${id} is a ${kind} job: only predict, predict_proba and transform jobs have result rows (jobs:show has its result)`);
+      if (!hasResultRows(kind)) throw new Error(`job ${id} is a ${kind} job: only predict, predict_proba and transform jobs have result rows (jobs:show has its result)`);
       const { rows } = await writeResults(handle, target, kind);
       if (target.path === "-") return;
       if (o.json) return printJson(o, { job: id, rows, file: opts.out });

@@ -62,6 +62,8 @@ export class Kiln {
     private readonly chunks: ChunkFetcher | undefined,
     services: Partial<Record<"store" | "registry" | "runtime" | "tracking", { transport: Transport; chunks?: ChunkFetcher }>> = {},
     sharedChunkMemory = false,
+    /** The server's URL, when known (always with the Node transport). */
+    readonly url?: string,
   ) {
     const store: Client<typeof StoreService> = createClient(StoreService, services.store?.transport ?? transport);
     this.datasets = new Datasets(store, project, writeMode, services.store?.chunks ?? chunks, sharedChunkMemory);
@@ -89,7 +91,7 @@ export class Kiln {
     const project = options.project ?? "default";
     if (options.transport) {
       const chunks = options.url ? withLocalReads(fetchChunkFetcher(options.url), options.localChunks) : undefined;
-      return new Kiln(options.transport, project, options.writeMode ?? "resumable", chunks, {}, options.sharedChunkMemory);
+      return new Kiln(options.transport, project, options.writeMode ?? "resumable", chunks, {}, options.sharedChunkMemory, options.url);
     }
     const env = typeof process !== "undefined" ? process.env : {};
     const baseUrl = options.url ?? env.KILN_URL ?? DEFAULT_URL;
@@ -102,6 +104,6 @@ export class Kiln {
     for (const [service, url] of Object.entries(given) as ["store" | "registry" | "runtime" | "tracking", string | undefined][]) {
       if (url && url !== baseUrl) services[service] = { transport: grpc(url), chunks: service === "runtime" ? undefined : chunksFrom(url) };
     }
-    return new Kiln(grpc(baseUrl), project, options.writeMode ?? "stream", chunksFrom(baseUrl), services, options.sharedChunkMemory);
+    return new Kiln(grpc(baseUrl), project, options.writeMode ?? "stream", chunksFrom(baseUrl), services, options.sharedChunkMemory, baseUrl);
   }
 }

@@ -287,6 +287,11 @@ export class RuntimeModel {
 const FINAL = new Set([JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED]);
 const TABLE_RESULTS = new Set<JobKindName>(["predict", "predict_proba", "transform"]);
 
+/** Whether jobs of this kind have result rows to read (`results()`): PREDICT, PREDICT_PROBA and TRANSFORM. */
+export function hasResultRows(kind: JobKindName): boolean {
+  return TABLE_RESULTS.has(kind);
+}
+
 /** A SCORE's metrics (accuracy; r2, mse, mae; a clusterer's score and inertia), or a fit's training metrics. */
 export type Metrics = Record<string, number>;
 /** A FIT or PARTIAL_FIT's new version and its training metrics. */
@@ -338,7 +343,7 @@ export class JobHandle<T extends JobOutcome = JobOutcome> {
 
   private async outcome(): Promise<JobOutcome> {
     const kind = this.submitted ? jobInfo(this.submitted).kind : (await this.info()).kind;
-    if (TABLE_RESULTS.has(kind)) {
+    if (hasResultRows(kind)) {
       const tables: Table[] = [];
       for await (const table of this.results()) tables.push(table);
       await this.wait();
