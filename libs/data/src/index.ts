@@ -7,3 +7,4 @@ export * from "./rows.js";
 export * from "./tensors.js";
 export * from "./csv.js";
 export * from "./ndjson.js";
+export * from "./local-data.js";

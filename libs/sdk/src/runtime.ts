@@ -2,7 +2,7 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { randomUUID } from "./random-id.js";
 import type { Client } from "@connectrpc/connect";
 import { Table, tableFromArrays, type RecordBatch } from "apache-arrow";
-import { decodeChunk } from "@kiln/data";
+import { decodeChunk, isLabels, isNumberRows, labelsTable, positionalTable, tableToIpc } from "@kiln/data";
 import { TEMPORARY_INPUT_LABEL } from "@kiln/contracts";
 import { JobKind, JobState, RuntimeService, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Datasets } from "./datasets.js";
@@ -115,50 +115,49 @@ export class Runtime {
   async submitMany(specs: readonly JobSpec[]): Promise<JobHandle[]> {
     const handles: JobHandle[] = [];
     for (let start = 0; start < specs.length; start += SUBMIT_BATCH) {
-      const temporaries: string[] = [];
-      await this.keepingTemporaries(temporaries, async () => {
-        const batch = specs.slice(start, start + SUBMIT_BATCH);
+      const batch = specs.slice(start, start + SUBMIT_BATCH);
+      const jobs = await this.sending(async (sent) => {
         const requests: { job: Awaited<ReturnType<Runtime["jobMessage"]>>; requestId: string }[] = [];
         for (const spec of batch) {
           const kind = kindNames[spec.kind];
           if (kind === undefined) throw new TypeError(`unknown job kind "${spec.kind}": use one of ${Object.keys(kindNames).join(", ")}`);
           const model = spec.model === undefined ? "" : versionName(this.project, spec.model);
-          requests.push({ job: await this.jobMessage(kind, model, spec.x, spec.y, spec, temporaries), requestId: spec.requestId ?? "" });
+          requests.push({ job: await this.jobMessage(kind, model, spec.x, spec.y, spec, sent), requestId: spec.requestId ?? "" });
         }
-        const res = await call(() => this.client.submitJobs({ parent: `projects/${this.project}`, requests }));
-        handles.push(...res.jobs.map((job) => new JobHandle(this.client, job.name, job)));
+        return (await call(() => this.client.submitJobs({ parent: `projects/${this.project}`, requests }))).jobs;
       });
+      handles.push(...jobs.map((job) => new JobHandle(this.client, job.name, job)));
     }
     return handles;
   }
 
   /** @internal */
   async submit<T extends JobOutcome>(kind: JobKind, model: string, x: JobData | undefined, y: JobData | undefined, options: JobOptions): Promise<JobHandle<T>> {
-    const temporaries: string[] = [];
-    return this.keepingTemporaries(temporaries, async () => {
-      const job = await this.jobMessage(kind, model, x, y, options, temporaries);
-      const res = await call(() => this.client.submitJob({ parent: `projects/${this.project}`, job, requestId: options.requestId ?? "" }));
-      return new JobHandle<T>(this.client, res.job!.name, res.job);
+    const job = await this.sending(async (sent) => {
+      const message = await this.jobMessage(kind, model, x, y, options, sent);
+      return (await call(() => this.client.submitJob({ parent: `projects/${this.project}`, job: message, requestId: options.requestId ?? "" }))).job!;
     });
+    return new JobHandle<T>(this.client, job.name, job);
   }
 
-  /** Runs a submit; if it fails, the data sent for it has no one to clean it up, so it is dropped here. */
-  private async keepingTemporaries<T>(temporaries: string[], submit: () => Promise<T>): Promise<T> {
+  /** Runs a submit; if it fails, the data uploaded for it has no one to clean it up, so it is dropped here. */
+  private async sending<T>(submit: (sent: LocalDataSent) => Promise<T>): Promise<T> {
+    const sent: LocalDataSent = { temporaries: [], inlineBytesLeft: INLINE_INPUT_BYTES };
     try {
-      return await submit();
+      return await submit(sent);
     } catch (e) {
-      await Promise.all(temporaries.map((t) => this.datasets.drop(t, { force: true }).catch(() => {})));
+      await Promise.all(sent.temporaries.map((t) => this.datasets.drop(t, { force: true }).catch(() => {})));
       throw e;
     }
   }
 
-  private async jobMessage(kind: JobKind, model: string, x: JobData | undefined, y: JobData | undefined, options: JobOptions, temporaries: string[]) {
+  private async jobMessage(kind: JobKind, model: string, x: JobData | undefined, y: JobData | undefined, options: JobOptions, sent: LocalDataSent) {
     const upload = acrossInputs(options.onUploadProgress);
     return {
       kind,
       model,
-      x: x === undefined ? undefined : await this.input(x, temporaries, upload()),
-      y: y === undefined ? undefined : await this.input(y, temporaries, upload()),
+      x: x === undefined ? undefined : await this.input(x, sent, upload()),
+      y: y === undefined ? undefined : await this.input(y, sent, upload()),
       params: options.params as Job["params"],
       outputDataset: options.output ? resourceName(this.project, "datasets", options.output) : "",
       requiredLabels: [...this.labels, ...(options.labels ?? [])],
@@ -167,7 +166,7 @@ export class Runtime {
     };
   }
 
-  private async input(data: JobData, temporaries: string[], onProgress?: ProgressListener) {
+  private async input(data: JobData, sent: LocalDataSent, onProgress?: ProgressListener) {
     if (typeof data === "string") {
       const at = data.lastIndexOf("@");
       const name = at > 0 ? data.slice(0, at) : data;
@@ -176,26 +175,51 @@ export class Runtime {
     if (isSpec(data)) {
       return { dataset: resourceName(this.project, "datasets", data.dataset), version: BigInt(data.version ?? 0), columns: data.columns ?? [], filter: data.filter ?? "" };
     }
-    if (isLocalSpec(data)) return { ...(await this.upload(data.local, temporaries, onProgress)), columns: data.columns ?? [] };
-    return this.upload(data, temporaries, onProgress);
+    if (isLocalSpec(data)) return { ...(await this.local(data.local, sent, onProgress)), columns: data.columns ?? [] };
+    return this.local(data, sent, onProgress);
   }
 
-  /** Local data travels as a temporary dataset, dropped by the scheduler once the job is over. */
-  private async upload(data: LocalJobData, temporaries: string[], onProgress?: ProgressListener) {
+  /**
+   * Local data travels in the submit itself while the call's share allows (the scheduler
+   * stores it), else as a temporary dataset uploaded first; either is dropped by the
+   * scheduler once the job is over.
+   */
+  private async local(data: LocalJobData, sent: LocalDataSent, onProgress?: ProgressListener) {
     const name = `tmp-${randomUUID()}`;
-    temporaries.push(name);
     // The label lets the scheduler drop it: it refuses to treat a dataset without it as temporary.
     const options = { mode: "create", labels: { [TEMPORARY_INPUT_LABEL]: "true" }, comment: "job input", onProgress } as const;
     if (isAsyncIterable(data)) {
+      sent.temporaries.push(name);
       const info = await this.datasets.write(name, data, options);
       return { dataset: resourceName(this.project, "datasets", name), version: BigInt(info.version), temporary: true };
     }
     const { table, positional } = asTable(data);
-    const info = await this.datasets.put(name, table, options);
     // Positional data has no names to match a model's features by: its columns, in order, are the features.
     const columns = positional ? table.schema.fields.map((f) => f.name) : [];
+    const ipc = tableToIpc(table);
+    if (ipc.byteLength <= sent.inlineBytesLeft) {
+      sent.inlineBytesLeft -= ipc.byteLength;
+      onProgress?.({ bytes: ipc.byteLength });
+      return { local: { case: "arrowIpc" as const, value: ipc }, columns };
+    }
+    sent.temporaries.push(name);
+    const info = await this.datasets.put(name, table, options);
     return { dataset: resourceName(this.project, "datasets", name), version: BigInt(info.version), temporary: true, columns };
   }
+}
+
+/**
+ * Local data a submit call may carry in itself, in Arrow IPC bytes (the rest is uploaded as
+ * temporary datasets first): no upload calls before the submit, and nothing left behind
+ * if the client goes away between them (the scheduler drops what a refused submit stored).
+ * Well within any server's message limit (KILN_MAX_MESSAGE_BYTES, at least 8 MiB).
+ */
+const INLINE_INPUT_BYTES = 1024 * 1024;
+
+/** What a submit call sent of its local data: datasets uploaded, and what it may still carry in itself. */
+interface LocalDataSent {
+  temporaries: string[];
+  inlineBytesLeft: number;
 }
 
 /** One listener for a job's uploads: the bytes of Y's count on from X's. Each call gives the next input's listener. */
@@ -231,18 +255,12 @@ function isSpec(v: unknown): v is { dataset: string; version?: number; columns?:
  * x0…x{k-1}, and a vector one column "y".
  */
 function asTable(data: DatasetInput): { table: Table; positional: boolean } {
-  if (isNumberRows(data)) return { table: tensorTable({ data: Float64Array.from(data.flat()), shape: [data.length, data[0]!.length] }), positional: true };
+  if (isNumberRows(data)) return { table: positionalTable(data), positional: true };
   const c = classify(data);
   if (c.kind === DatasetKind.TABLE) return { table: c.table, positional: false };
   if (c.kind === DatasetKind.TENSOR) return { table: tensorTable(c.tensor), positional: true };
-  if (Array.isArray(data) && data.every((v) => typeof v === "number" || typeof v === "string")) return { table: tableFromArrays({ y: data as never }), positional: true };
+  if (isLabels(data)) return { table: labelsTable(data), positional: true };
   throw new TypeError("job data must be a dataset name, a table (rows, columns, Arrow), a tensor {data, shape}, rows of numbers or an array of labels");
-}
-
-function isNumberRows(v: unknown): v is number[][] {
-  if (!Array.isArray(v) || v.length === 0 || !Array.isArray(v[0])) return false;
-  const width = (v[0] as unknown[]).length;
-  return width > 0 && v.every((row) => Array.isArray(row) && row.length === width && row.every((x) => typeof x === "number"));
 }
 
 function tensorTable(t: TensorData): Table {

@@ -1,7 +1,12 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { tableFromArrays, tableFromJSON, type Table } from "apache-arrow";
+import { tableFromArrays, tableFromIPC, tableFromJSON, type Table } from "apache-arrow";
+import { fromJson } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { JobKind, RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx } from "@kiln/onnx";
@@ -356,6 +361,58 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     // The first spec's local data went up as a temporary dataset; the failed call took it back.
     expect((await kiln.datasets.list()).filter((d) => !before.has(d.name))).toEqual([]);
     await expect(kiln.runtime.submitMany([{ kind: "nonsense" as "noop" }])).rejects.toThrow(/unknown job kind "nonsense"/);
+  });
+
+  it("local data travels in the submit up to 1 MiB of Arrow (the scheduler stores it), and is uploaded first beyond", async () => {
+    const model = unique("lin");
+    await kiln.models.put(model, linearRegressorOnnx([1, 2], 0.5));
+    const matrix = (n: number) => Array.from({ length: n }, (_, i) => [Math.sin(i), Math.cos(i)]);
+    /** Submits a predict no executor takes (it stays queued, its input stored), reads how its input was stored, then cancels it. */
+    async function howStored(X: number[][]): Promise<{ comment: string; rows: number }> {
+      const job = await kiln.runtime.require({ labels: ["nobody"] }).model(model).predict(X);
+      const x = (await job.info()).x!;
+      expect(x).toMatchObject({ temporary: true, columns: ["x0", "x1"] });
+      const name = x.dataset.split("/").pop()!;
+      const [version] = await kiln.datasets.versions(name);
+      const rows = ((await kiln.datasets.get(name)) as Table).numRows;
+      await job.cancel();
+      await expect.poll(async () => (await kiln.datasets.list()).some((d) => d.name === name), { timeout: 5000 }).toBe(false);
+      return { comment: version!.comment, rows };
+    }
+    expect(await howStored(matrix(10))).toEqual({ comment: "job input from the request", rows: 10 });
+    expect(await howStored(matrix(80_000))).toEqual({ comment: "job input", rows: 80_000 });
+    // Either way the job predicts every row.
+    const predicted = await (await kiln.runtime.model(model).predict(matrix(80_000))).get();
+    expect(predicted.numRows).toBe(80_000);
+    expect(predicted.getChildAt(0)!.get(7)).toBeCloseTo(Math.sin(7) + 2 * Math.cos(7) + 0.5, 5);
+  });
+
+  it("any gRPC client predicts on rows carried in the submit, and reads the results stream; JSON over HTTP/1.1 submits the same, as curl does", async () => {
+    const model = unique("lin");
+    await kiln.models.put(model, linearRegressorOnnx([1, 2], 0.5));
+    const runtime = createClient(RuntimeService, createGrpcTransport({ baseUrl: running.server.url }));
+    const { job } = await runtime.submitJob({
+      parent: "projects/default",
+      job: { kind: JobKind.PREDICT, model: `projects/default/models/${model}`, x: { local: { case: "data", value: fromJson(ValueSchema, [[1, 2], [3, 4], [-1, 0.5]]) } } },
+    });
+    const predictions: number[] = [];
+    for await (const { chunk } of runtime.readJobResults({ name: job!.name })) predictions.push(...(tableFromIPC(chunk!.arrowIpc).getChild("prediction")!.toArray() as Float32Array));
+    expect(predictions).toEqual([5.5, 11.5, 0.5]);
+
+    const post = async (method: string, body: unknown) => {
+      const res = await fetch(`${running.server.url}/kiln.runtime.v1.RuntimeService/${method}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as Record<string, any> };
+    };
+    const submitted = await post("SubmitJob", { parent: "projects/default", job: { kind: "JOB_KIND_PREDICT", model: `projects/default/models/${model}`, x: { data: [{ x0: 1, x1: 2 }] }, outputDataset: "projects/default/datasets/curl-predictions" } });
+    expect(submitted.status).toBe(200);
+    expect(submitted.body.job.x).toMatchObject({ temporary: true });
+    expect(submitted.body.job.x.data).toBeUndefined();
+    await expect.poll(async () => (await post("GetJob", { name: submitted.body.job.name })).body.job.state, { timeout: 10_000 }).toBe("JOB_STATE_SUCCEEDED");
+    expect([...((await kiln.datasets.get("curl-predictions")) as Table).getChild("prediction")!]).toEqual([5.5]);
+    // Bad data is refused with the field named, as JSON like any error.
+    const refused = await post("SubmitJob", { parent: "projects/default", job: { kind: "JOB_KIND_PREDICT", model: `projects/default/models/${model}`, x: { data: "1,2" } } });
+    expect(refused.status).toBe(400);
+    expect(refused.body).toMatchObject({ code: "invalid_argument", message: expect.stringContaining("job.x.data takes an array of row objects") });
   });
 
   it("lists jobs and the embedded executor", async () => {

@@ -20,6 +20,7 @@ import { DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT } from "./deps.js";
 import { checkInput } from "./input-checks.js";
 import { rethrowRemote } from "./job-errors.js";
 import { isClusterer, TEMPORARY_INPUT_LABEL, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
+import { hasLocalData, storeLocalInput } from "./local-inputs.js";
 import { insertJobs, nowOf, readJob, removeJobs, type Scheduler } from "./job-store.js";
 import { newJobIds, parseDatasetName, parseModelRef } from "./names.js";
 import { ensureQueue, normalizeLabels, queueFor } from "./queues.js";
@@ -49,6 +50,20 @@ export async function submitJobs(s: Scheduler, parent: string, reqs: readonly Su
   const project = parseParent(parent);
   if (reqs.length > MAX_SUBMIT_BATCH) throw invalidArgument("TOO_MANY_JOBS", `at most ${MAX_SUBMIT_BATCH} jobs per call, got ${reqs.length}`);
   const lookups = new Lookups(s, project);
+  try {
+    const jobs = await submitChecked(s, project, reqs, lookups, indexed);
+    // Data in a request whose request_id an earlier one in the call had made a dataset no job reads.
+    const read = new Set(jobs.flatMap((job) => [job.x?.dataset, job.y?.dataset]));
+    await dropDatasets(s, lookups.made.filter((name) => !read.has(name)));
+    return jobs;
+  } catch (e) {
+    // Not accepted changes nothing: datasets made from the requests' data go too.
+    await dropDatasets(s, lookups.made);
+    throw e;
+  }
+}
+
+async function submitChecked(s: Scheduler, project: string, reqs: readonly SubmitJobRequest[], lookups: Lookups, indexed: boolean): Promise<Job[]> {
   const prepared = await firstFailureInOrder(
     reqs.map((req) => checkedRequest(s, project, req, lookups)),
     (e, index) => atIndex(e, index, indexed),
@@ -118,13 +133,24 @@ function atIndex(e: unknown, index: number, indexed: boolean): unknown {
   return new KilnError(e.code, e.reason, `requests[${index}]: ${e.message}`, { ...e.metadata, index: String(index) });
 }
 
-/** The model versions and dataset versions a call's jobs name, each looked up once. */
+async function dropDatasets(s: Scheduler, names: readonly string[]): Promise<void> {
+  await Promise.all(
+    names.map((name) =>
+      s.store.deleteDataset({ name, allowMissing: true }).catch((e: unknown) => {
+        s.logger.warn({ err: e, dataset: name }, "could not drop a dataset made from a refused request's data");
+      }),
+    ),
+  );
+}
+
+/** The model versions and dataset versions a call's jobs name, each looked up once, and the datasets made from its requests' data. */
 class Lookups {
   private readonly models = new Map<string, Promise<ModelVersion>>();
   private readonly datasets = new Map<string, Promise<DatasetVersion>>();
+  readonly made: string[] = [];
 
   constructor(
-    private readonly s: Scheduler,
+    readonly s: Scheduler,
     readonly project: string,
   ) {}
 
@@ -174,12 +200,12 @@ async function checkedJob(project: string, given: Job, lookups: Lookups): Promis
   if (kind === JobKind.NOOP) return job;
 
   if (!given.model) throw invalidArgument("MODEL_REQUIRED", "job.model is required: projects/{p}/models/{m}[/versions/{ref}]");
-  if (!given.x?.dataset) throw invalidArgument("INPUT_REQUIRED", "job.x is required: the dataset of features");
+  if (!given.x?.dataset && !hasLocalData(given.x)) throw invalidArgument("INPUT_REQUIRED", "job.x is required: the dataset of features, or its data");
   // Looked up together (each is a call to the registry or the store); a failure is reported in this order.
   const [model, x, y] = await firstFailureInOrder([
     pinModel(lookups, given.model, TRAINS.has(kind)),
-    pinInput(lookups, given.x, "x"),
-    given.y?.dataset ? pinInput(lookups, given.y, "y") : undefined,
+    pinInput(lookups, given.x!, "x"),
+    given.y && (given.y.dataset || hasLocalData(given.y)) ? pinInput(lookups, given.y, "y") : undefined,
   ] as const);
   // A clusterer scores without targets (sklearn's KMeans.score(X)); everything else scores against y.
   if (!y && NEEDS_Y.has(kind) && !isClusterer(model)) throw invalidArgument("INPUT_REQUIRED", `job.y is required for ${JobKind[kind]}: the dataset of targets`);
@@ -216,6 +242,11 @@ async function pinModel(lookups: Lookups, ref: string, trains: boolean): Promise
 }
 
 async function pinInput(lookups: Lookups, input: JobInput, what: string): Promise<JobInput> {
+  if (hasLocalData(input)) {
+    const stored = await storeLocalInput(lookups.s, lookups.project, input, what, lookups.made);
+    checkInput(stored.version, stored.input, what, `the data of job.${what}`);
+    return stored.input;
+  }
   const dataset = parseDatasetName(input.dataset, `job.${what}.dataset`);
   inProject(dataset, lookups.project, "dataset");
   const ref = `${dataset}/versions/${input.version ? String(input.version) : "latest"}`;
