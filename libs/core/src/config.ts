@@ -182,7 +182,9 @@ export function loadConfig(env: Env = process.env): Config {
         ? { backend: "memory" }
         : { backend: "nats", servers: required(env, "KILN_NATS_URL", "when KILN_BUS=nats").split(",") },
     limits: {
-      maxMessageBytes: int(env, "KILN_MAX_MESSAGE_BYTES", 16 * 1024 ** 2, 1024, 1024 ** 3),
+      // At least 8 MiB: the SDK sends data in 4 MiB chunks (CHUNK_BYTES), inline or by PUT, and a
+      // lower limit failed every bigger write half-way rather than at start.
+      maxMessageBytes: int(env, "KILN_MAX_MESSAGE_BYTES", 16 * 1024 ** 2, 8 * 1024 ** 2, 1024 ** 3),
       maxDatasetBytes: int(env, "KILN_MAX_DATASET_BYTES", 64 * 1024 ** 3, 1024, Number.MAX_SAFE_INTEGER),
       maxDocumentBytes: int(env, "KILN_MAX_DOCUMENT_BYTES", 16 * 1024 ** 2, 16, 1024 ** 3),
       maxModelBytes: int(env, "KILN_MAX_MODEL_BYTES", 16 * 1024 ** 3, 1024, Number.MAX_SAFE_INTEGER),

@@ -26,11 +26,11 @@ describe("loadConfig", () => {
       KILN_S3_SECRET_ACCESS_KEY: "shh",
       KILN_BUS: "nats",
       KILN_NATS_URL: "nats://a:4222,nats://b:4222",
-      KILN_MAX_MESSAGE_BYTES: "4MiB",
+      KILN_MAX_MESSAGE_BYTES: "32MiB",
     });
     expect(c.metadata).toEqual({ backend: "mongodb", uri: "mongodb://u:pw123@db:27017", database: "kiln" });
     expect(c.bus).toEqual({ backend: "nats", servers: ["nats://a:4222", "nats://b:4222"] });
-    expect(c.limits.maxMessageBytes).toBe(4 * 1024 * 1024);
+    expect(c.limits.maxMessageBytes).toBe(32 * 1024 * 1024);
     const shown = JSON.stringify(redactConfig(c));
     expect(shown).not.toContain("pw123");
     expect(shown).not.toContain("shh");
@@ -42,6 +42,8 @@ describe("loadConfig", () => {
     ["KILN_METADATA", "postgres"],
     ["KILN_LOG_LEVEL", "loud"],
     ["KILN_MAX_MESSAGE_BYTES", "-1"],
+    // Below the SDK's 4 MiB chunks and their framing.
+    ["KILN_MAX_MESSAGE_BYTES", "4MiB"],
     ["KILN_S3_FORCE_PATH_STYLE", "maybe"],
     ["KILN_CORS_ORIGINS", "app.example.com/path"],
     ["KILN_HEAP_GROWING_PERCENT", "5000"],

@@ -53,6 +53,8 @@ export function apiError(code: Code, message: string, reason?: string, metadata:
 /** Turns a ConnectError into the matching typed error; anything else passes through. */
 export function toApiError(e: unknown): unknown {
   if (e instanceof KilnApiError || !(e instanceof ConnectError)) return e;
+  // A call whose request stream failed on this side (e.g. a chunk's PUT refused) ends Internal; the failure itself says more.
+  if (e.cause instanceof KilnApiError) return e.cause;
   const info = e.findDetails(ErrorInfoSchema)[0];
   const Type = byCode[e.code] ?? InternalError;
   return new Type(e.rawMessage, e.code, info?.reason, info ? { ...info.metadata } : {}, e);
