@@ -1,0 +1,83 @@
+import { execFile, execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { promisify } from "node:util";
+import { tableFromIPC } from "apache-arrow";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningProcess } from "@kiln/core";
+import { Kiln } from "@kiln/sdk";
+import { runEmbedded } from "../src/index.js";
+import { unique } from "./helpers.js";
+
+const run = promisify(execFile);
+const PROTO_DIR = join(import.meta.dirname, "../../../proto");
+const CLIENT = join(import.meta.dirname, "python/runtime_client.py");
+/** Debian's python3 (python3-grpcio, python3-protobuf) and protoc (protobuf-compiler); not the pyenv python first on PATH. */
+const PYTHON = "/usr/bin/python3";
+
+function hasPythonGrpc(): boolean {
+  try {
+    execFileSync(PYTHON, ["-c", "import grpc, google.protobuf"], { stdio: "ignore" });
+    execFileSync("protoc", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// CI installs them (.ci/run); elsewhere the test says what is missing rather than fail.
+const available = hasPythonGrpc();
+if (!available && process.env.CI === "true") throw new Error("CI needs python3-grpcio and protobuf-compiler for the Python client test");
+
+describe.skipIf(!available)("a Python client (grpcio and protoc-generated messages, no SDK)", () => {
+  let dir: string;
+  let running: RunningProcess;
+  let kiln: Kiln;
+  let generated: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-python-"));
+    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent" }, false);
+    kiln = await Kiln.connect(running.server.url);
+    generated = join(dir, "gen");
+    await mkdir(generated);
+    const protos = (await readdir(join(PROTO_DIR, "kiln"), { recursive: true })).filter((f) => f.endsWith(".proto")).map((f) => relative(PROTO_DIR, join(PROTO_DIR, "kiln", f)));
+    await run("protoc", ["-I", PROTO_DIR, "-I", "/usr/include", `--python_out=${generated}`, ...protos]);
+  });
+  afterAll(async () => {
+    kiln?.close();
+    await running?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("fits on rows carried in the submit, streams predictions back, scores, and gets a refused submit's code and words", async () => {
+    const model = unique("pyclf");
+    await kiln.models.create(model, { estimator: "logistic_regression" });
+    const target = new URL(running.server.url).host;
+    const { stdout } = await run(PYTHON, [CLIENT, target, model], { env: { ...process.env, PYTHONPATH: generated } });
+    const out = JSON.parse(stdout) as {
+      fit: { state: string; model_version: string; x_temporary: boolean; x_columns: string[] };
+      predict: { name: string; state: string; chunks: { sequence: number; arrow_ipc: string }[] };
+      score: { state: string; metrics: Record<string, number> };
+      refused: { code: string; message: string };
+    };
+    expect(out.fit).toEqual({ state: "JOB_STATE_SUCCEEDED", model_version: `projects/default/models/${model}/versions/2`, x_temporary: true, x_columns: ["x0", "x1"] });
+
+    // The rows Python read are the predictions the SDK reads for the same job.
+    expect(out.predict.state).toBe("JOB_STATE_SUCCEEDED");
+    expect(out.predict.chunks.map((c) => c.sequence)).toEqual(out.predict.chunks.map((_, i) => i));
+    const fromPython = out.predict.chunks.flatMap((c) => tableFromIPC(Buffer.from(c.arrow_ipc, "base64")).toArray().map((r) => ({ ...r.toJSON() })));
+    const fromSdk = (await kiln.runtime.job(out.predict.name).get()) as import("apache-arrow").Table;
+    expect(fromPython).toEqual(fromSdk.toArray().map((r) => ({ ...r.toJSON() })));
+    expect(fromPython).toHaveLength(3);
+    expect(fromPython[0]!.probability_0).toBeGreaterThan(0.5);
+    expect(fromPython[1]!.probability_1).toBeGreaterThan(0.5);
+
+    expect(out.score).toEqual({ state: "JOB_STATE_SUCCEEDED", metrics: { accuracy: 1 } });
+    expect(out.refused.code).toBe("INVALID_ARGUMENT");
+    expect(out.refused.message).toContain("job.x.data takes an array of row objects");
+    // The temporary datasets made from the requests' data are gone once the jobs are.
+    await expect.poll(async () => (await kiln.datasets.list()).filter((d) => d.labels["kiln.temporary"] === "true"), { timeout: 5000 }).toEqual([]);
+  });
+});
