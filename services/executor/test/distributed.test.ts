@@ -100,6 +100,9 @@ describe("the runtime as separate processes over NATS JetStream (store, registry
 
     const score = await (await kiln.runtime.model("lin").score({ dataset: "train", columns: ["a", "b"] }, { dataset: "train", columns: ["y"] })).get();
     expect((score as Record<string, number>).r2).toBeCloseTo(1, 6);
+    // Local rows carried in the submit: the scheduler process stores them in the store process for the job.
+    const local = await (await kiln.runtime.model("lin").predict([{ a: 1, b: 2 }, { a: 0, b: 0 }])).get();
+    expect([...local.getChild("prediction")!].map((v) => Math.round(Number(v) * 1000) / 1000)).toEqual([3 * 1 - 2 * 2 + 1, 1]);
     const ran = new Set((await kiln.runtime.jobs({ model: "lin" })).map((j) => j.attempts[0]?.executor));
     expect(ran.size).toBeGreaterThan(0);
   }, 60_000);
