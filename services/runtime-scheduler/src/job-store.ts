@@ -4,6 +4,7 @@ import { TimestampSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { aborted, notFound } from "@kiln/core";
 import { JobSchema, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { SchedulerDeps } from "./deps.js";
+import { dropTemporaryInputs } from "./temporaries.js";
 import type { JobWatchers } from "./watchers.js";
 
 export const EVENT_STREAM = { name: "KILN_RUNTIME", subjects: ["kiln.runtime.v1.job.>"] };
@@ -155,14 +156,4 @@ function jobEvent(jobBytes: Uint8Array, time: Date): Uint8Array {
     .tag(2, WireType.LengthDelimited)
     .bytes(toBinary(TimestampSchema, timestampFromDate(time)))
     .finish();
-}
-
-/** Inputs made for the job (from a client's local data) go once the job is over. */
-async function dropTemporaryInputs(s: Scheduler, job: Job): Promise<void> {
-  for (const input of [job.x, job.y]) {
-    if (!input?.temporary) continue;
-    await s.store.deleteDataset({ name: input.dataset, allowMissing: true }).catch((e: unknown) => {
-      s.logger.warn({ err: e, job: job.name, dataset: input.dataset }, "could not drop a job's temporary input");
-    });
-  }
 }

@@ -21,6 +21,7 @@ import { checkInput } from "./input-checks.js";
 import { rethrowRemote } from "./job-errors.js";
 import { isClusterer, TEMPORARY_INPUT_LABEL, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
 import { hasLocalData, storeLocalInput } from "./local-inputs.js";
+import { dropTemporaries } from "./temporaries.js";
 import { insertJobs, nowOf, readJob, removeJobs, type Scheduler } from "./job-store.js";
 import { newJobIds, parseDatasetName, parseModelRef } from "./names.js";
 import { ensureQueue, normalizeLabels, queueFor } from "./queues.js";
@@ -54,11 +55,11 @@ export async function submitJobs(s: Scheduler, parent: string, reqs: readonly Su
     const jobs = await submitChecked(s, project, reqs, lookups, indexed);
     // Data in a request whose request_id an earlier one in the call had made a dataset no job reads.
     const read = new Set(jobs.flatMap((job) => [job.x?.dataset, job.y?.dataset]));
-    await dropDatasets(s, lookups.made.filter((name) => !read.has(name)));
+    await dropTemporaries(s, lookups.made.filter((name) => !read.has(name)), "a submit whose request_id was taken");
     return jobs;
   } catch (e) {
     // Not accepted changes nothing: datasets made from the requests' data go too.
-    await dropDatasets(s, lookups.made);
+    await dropTemporaries(s, lookups.made, "a refused submit");
     throw e;
   }
 }
@@ -131,16 +132,6 @@ async function checkedRequest(s: Scheduler, project: string, req: SubmitJobReque
 function atIndex(e: unknown, index: number, indexed: boolean): unknown {
   if (!indexed || !(e instanceof KilnError)) return e;
   return new KilnError(e.code, e.reason, `requests[${index}]: ${e.message}`, { ...e.metadata, index: String(index) });
-}
-
-async function dropDatasets(s: Scheduler, names: readonly string[]): Promise<void> {
-  await Promise.all(
-    names.map((name) =>
-      s.store.deleteDataset({ name, allowMissing: true }).catch((e: unknown) => {
-        s.logger.warn({ err: e, dataset: name }, "could not drop a dataset made from a refused request's data");
-      }),
-    ),
-  );
 }
 
 /** The model versions and dataset versions a call's jobs name, each looked up once, and the datasets made from its requests' data. */

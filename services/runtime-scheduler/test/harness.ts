@@ -70,6 +70,8 @@ export interface HarnessOptions {
   schedulerBus?: (bus: EventBus) => EventBus;
   /** The metadata store as the scheduler sees it (e.g. one whose reads the test holds back). */
   schedulerMetadata?: (metadata: MetadataStore) => MetadataStore;
+  /** The store's client as the scheduler sees it (e.g. one whose deletes fail for a while). */
+  schedulerStore?: (store: Client<typeof StoreService>) => Client<typeof StoreService>;
 }
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
@@ -109,7 +111,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     metadata: options.schedulerMetadata?.(metadatas[2]!) ?? metadatas[2]!,
     bus: options.schedulerBus?.(bus) ?? bus,
     logger,
-    store: storeClient,
+    store: options.schedulerStore?.(storeClient) ?? storeClient,
     registry: registryClient,
     settings: { ...config.runtime, ...options.settings },
     now: clock.now,

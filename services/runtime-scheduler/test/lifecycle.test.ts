@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { fromBinary } from "@bufbuild/protobuf";
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { JobKind, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { DatasetEventSchema } from "@kiln/proto/kiln/store/v1/store_pb";
 import {
@@ -15,9 +15,11 @@ import {
   queueMessagesSoFar,
   queuedJobName,
   startHarness,
+  submitNoop,
   uniqueName,
   type Harness,
 } from "./harness.js";
+import { DROP_RETRY_MS } from "../src/temporaries.js";
 
 const E1 = "executors/e1";
 
@@ -128,6 +130,35 @@ describe("temporary inputs", () => {
     }
     expect((await h.runtime.listJobs({ parent: PROJECT })).jobs).toEqual([]);
     expect(await exists(h, x)).toBe(true);
+  });
+
+  it("a temporary input the store cannot drop when its job ends is dropped on a later job's end, once the store answers", async () => {
+    let storeAway = true;
+    h = await startHarness({
+      schedulerStore: (store) => ({
+        ...store,
+        deleteDataset: async (req) => {
+          if (storeAway) throw new ConnectError("store unavailable", Code.Unavailable);
+          return store.deleteDataset(req);
+        },
+      }),
+    });
+    const x = await makeTemporaryDataset(h);
+    const y = await makeDataset(h);
+    const end = async (job: { name: string }) => {
+      await h.executor.startAttempt({ name: job.name, executor: E1 });
+      await h.executor.finishAttempt({ name: job.name, attempt: 1, outcome: { case: "result", value: {} } });
+    };
+    await end(await submitScore(x, y, true, false));
+    await expect.poll(() => h.metadata.collection("runtime_pending_drops").count()).toBe(1);
+    expect(await exists(h, x)).toBe(true);
+
+    storeAway = false;
+    h.clock.advance(DROP_RETRY_MS);
+    await end(await submitNoop(h));
+    await expect.poll(() => exists(h, x)).toBe(false);
+    await expect.poll(() => h.metadata.collection("runtime_pending_drops").count()).toBe(0);
+    expect(await exists(h, y)).toBe(true);
   });
 
   it("a temporary input already gone does not stop the job from ending", async () => {
