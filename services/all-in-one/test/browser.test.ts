@@ -27,9 +27,10 @@ window.runKiln = async (baseUrl) => {
   try { await kiln.datasets.get("nope"); } catch (e) { missing = e.name + ":" + e.reason; }
   return { v1: v1.version, rows: table.toArray().map((r) => r.toJSON()), versions: versions.map((v) => v.version), missing };
 };
-// OmegaML's runtime from a page: local data up (as temporary datasets), a remote fit, a
-// predict whose rows stream back while the job's progress is watched. With the url too,
-// files go to the chunk routes by PUT (the model file here, an artifact below).
+// OmegaML's runtime from a page: local data carried in the submit (the scheduler stores it as
+// temporary datasets), a remote fit, a predict whose rows stream back while the job's progress
+// is watched. With the url too, files go to the chunk routes by PUT (the model file here, an
+// artifact below).
 window.runRuntime = async (baseUrl) => {
   const kiln = await Kiln.connect({ transport: createConnectTransport({ baseUrl }), url: baseUrl });
   const rows = Array.from({ length: 40 }, (_, i) => ({ a: i, b: i % 3 }));
