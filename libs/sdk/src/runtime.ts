@@ -185,11 +185,14 @@ export class Runtime {
    * scheduler once the job is over.
    */
   private async local(data: LocalJobData, sent: LocalDataSent, onProgress?: ProgressListener) {
-    const name = `tmp-${randomUUID()}`;
-    // The label lets the scheduler drop it: it refuses to treat a dataset without it as temporary.
-    const options = { mode: "create", labels: { [TEMPORARY_INPUT_LABEL]: "true" }, comment: "job input", onProgress } as const;
-    if (isAsyncIterable(data)) {
+    const temporary = () => {
+      const name = `tmp-${randomUUID()}`;
       sent.temporaries.push(name);
+      // The label lets the scheduler drop it: it refuses to treat a dataset without it as temporary.
+      return { name, options: { mode: "create", labels: { [TEMPORARY_INPUT_LABEL]: "true" }, comment: "job input", onProgress } as const };
+    };
+    if (isAsyncIterable(data)) {
+      const { name, options } = temporary();
       const info = await this.datasets.write(name, data, options);
       return { dataset: resourceName(this.project, "datasets", name), version: BigInt(info.version), temporary: true };
     }
@@ -202,7 +205,7 @@ export class Runtime {
       onProgress?.({ bytes: ipc.byteLength });
       return { local: { case: "arrowIpc" as const, value: ipc }, columns };
     }
-    sent.temporaries.push(name);
+    const { name, options } = temporary();
     const info = await this.datasets.put(name, table, options);
     return { dataset: resourceName(this.project, "datasets", name), version: BigInt(info.version), temporary: true, columns };
   }

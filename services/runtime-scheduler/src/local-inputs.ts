@@ -1,13 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { create, toJson, type MessageInitShape } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { errorReason, invalidArgument, KilnError } from "@kiln/core";
 import { DataFormatError, jsonTable, tableToIpc } from "@kiln/data";
 import { TEMPORARY_INPUT_LABEL } from "@kiln/contracts";
 import { JobInputSchema, type JobInput } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { DatasetKind, WriteMode, type DatasetVersion, type WriteDatasetRequestSchema } from "@kiln/proto/kiln/store/v1/store_pb";
 import type { Scheduler } from "./job-store.js";
+
+/** What the store answers about the data itself (rather than about being reachable). */
+const REFUSALS = new Set([Code.InvalidArgument, Code.ResourceExhausted, Code.FailedPrecondition]);
 
 /** Whether a job input carries its data in the request rather than naming a dataset. */
 export function hasLocalData(input: JobInput | undefined): boolean {
@@ -27,7 +30,7 @@ export async function storeLocalInput(
   what: string,
   made: string[],
 ): Promise<{ input: JobInput; version: DatasetVersion }> {
-  if (input.dataset) throw invalidArgument("AMBIGUOUS_INPUT", `job.${what} names a dataset and carries ${input.local.case}; give one of them`);
+  if (input.dataset) throw invalidArgument("AMBIGUOUS_INPUT", `job.${what} names a dataset and carries ${fieldName(input)}; give one of them`);
   if (input.temporary) throw invalidArgument("AMBIGUOUS_INPUT", `job.${what}.temporary is for a dataset made beforehand; data in the request is made temporary by the scheduler`);
   const { ipc, positionalColumns } = encode(input, what);
   const name = `${project}/datasets/tmp-${randomUUID()}`;
@@ -40,8 +43,8 @@ export async function storeLocalInput(
   const version = await s.store.writeDataset(asStream(requests)).then(
     (r) => r.version!,
     (e: unknown) => {
-      // The store checked the bytes (an Arrow stream, one schema): its word, said of the field.
-      if (e instanceof ConnectError) throw new KilnError(e.code, errorReason(e) ?? "INVALID_INPUT_DATA", `job.${what}.${fieldName(input)}: ${e.rawMessage}`);
+      // The store checked the bytes (an Arrow stream, one schema, within its limits): its word, said of the field.
+      if (e instanceof ConnectError && REFUSALS.has(e.code)) throw new KilnError(e.code, errorReason(e) ?? "INVALID_INPUT_DATA", `job.${what}.${fieldName(input)}: ${e.rawMessage}`);
       throw e;
     },
   );

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { tableFromArrays, type StructRowProxy, type Table } from "apache-arrow";
 import { TEMPORARY_INPUT_LABEL } from "@kiln/contracts";
 import { tableToIpc } from "@kiln/data";
@@ -75,6 +75,7 @@ describe("job inputs with their data in the request", () => {
     const before = await datasetNames();
     const cases: { job: JobInit; code: Code; reason: string; says: string }[] = [
       { job: { kind: JobKind.PREDICT, model, x: { ...json([[1, 2]]), dataset: ds } }, code: Code.InvalidArgument, reason: "AMBIGUOUS_INPUT", says: "job.x names a dataset and carries data" },
+      { job: { kind: JobKind.PREDICT, model, x: { ...arrow(new Uint8Array([1])), dataset: ds } }, code: Code.InvalidArgument, reason: "AMBIGUOUS_INPUT", says: "job.x names a dataset and carries arrow_ipc" },
       { job: { kind: JobKind.PREDICT, model, x: { ...json([[1, 2]]), temporary: true } }, code: Code.InvalidArgument, reason: "AMBIGUOUS_INPUT", says: "made temporary by the scheduler" },
       { job: { kind: JobKind.PREDICT, model, x: json(42) }, code: Code.InvalidArgument, reason: "INVALID_INPUT_DATA", says: "job.x.data takes an array of row objects" },
       { job: { kind: JobKind.PREDICT, model, x: json([]) }, code: Code.InvalidArgument, reason: "INVALID_INPUT_DATA", says: "got an empty array" },
@@ -97,6 +98,23 @@ describe("job inputs with their data in the request", () => {
     }
     expect((await h.runtime.listJobs({ parent: PROJECT })).jobs).toEqual([]);
     expect(await datasetNames()).toEqual(before);
+  });
+
+  it("with the store away the submit fails Unavailable, as for a dataset, and queues nothing", async () => {
+    await h.close(); // the harness beforeEach made: this one's scheduler has a store whose writes fail
+    h = await startHarness({
+      schedulerStore: (store) => ({
+        ...store,
+        writeDataset: async () => {
+          throw new ConnectError("store unavailable", Code.Unavailable);
+        },
+      }),
+    });
+    const model = await makeOnnxModel(h);
+    const err = await failure(submit({ kind: JobKind.PREDICT, model, x: json([[1, 2]]) }));
+    expect(Code[err.code]).toBe(Code[Code.Unavailable]);
+    expect(err.message).not.toContain("job.x.data");
+    expect((await h.runtime.listJobs({ parent: PROJECT })).jobs).toEqual([]);
   });
 
   it("a repeated request_id returns the first job without storing its data again", async () => {
