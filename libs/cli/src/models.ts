@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { Kiln, ModelSource } from "@kiln/sdk";
-import { createEstimator } from "@kiln/sdk/ml";
+import { estimatorFromParams } from "@kiln/sdk/ml";
 import { confirm } from "./confirm.js";
 import { collect, parseJsonPairs, parsePairs } from "./key-values.js";
 import { printModelVersion } from "./model-show.js";
@@ -44,7 +44,7 @@ export function modelCommands(program: Command, connect: Connect, output: () => 
       const params = parseJsonPairs("--param", opts.param);
       if (opts.param && !opts.estimator) throw new Error("--param needs --estimator");
       // An unknown kind or param name fails here, before the model exists (its values are checked when it is fitted).
-      const estimator = opts.estimator ? createEstimator(opts.estimator, params).kind : undefined;
+      const estimator = opts.estimator ? estimatorFromParams(opts.estimator, params).kind : undefined;
       const kiln = await connect();
       const model = await kiln.models.create(name, { description: opts.description, labels: parsePairs("--label", opts.label), estimator, params: estimator ? params : undefined });
       if (o.json) return printJson(o, model);

@@ -18,3 +18,4 @@ export * from "./cluster/index.js";
 export * from "./neural/index.js";
 export * from "./worker/index.js";
 import "./estimators.js"; // registers every estimator by name
+export * from "./trainable.js";

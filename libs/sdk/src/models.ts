@@ -129,13 +129,19 @@ export class Models {
       }),
     );
     if (!options.estimator) return modelInfo(res.model!);
-    await this.put(full, estimatorSpec(options.estimator, options.params ?? {}), {
-      format: TRAINABLE_FORMAT,
-      fileName: `${modelIdOf(full)}.kiln-ml.json`,
-      mediaType: "application/json",
-      comment: `untrained ${options.estimator}`,
-      metadata: { estimator: options.estimator, params: (options.params ?? {}) as JsonObject },
-    });
+    try {
+      await this.put(full, estimatorSpec(options.estimator, options.params ?? {}), {
+        format: TRAINABLE_FORMAT,
+        fileName: `${modelIdOf(full)}.kiln-ml.json`,
+        mediaType: "application/json",
+        comment: `untrained ${options.estimator}`,
+        metadata: { estimator: options.estimator, params: (options.params ?? {}) as JsonObject },
+      });
+    } catch (e) {
+      // The registry refused the estimator (an unknown kind or param): the model it was to be goes too.
+      await call(() => this.registry.deleteModel({ name: full })).catch(() => {});
+      throw e;
+    }
     return this.info(full);
   }
 

@@ -244,6 +244,21 @@ describe("kiln.models against a real server", () => {
     expect([...(await readFile(downloaded.model))]).toEqual([...pickle]);
   });
 
+  it("creates an untrained estimator only if the runtime could fit it: a bad kind or param is refused and creates nothing", async () => {
+    const name = unique("untrained");
+    expect(await kiln.models.create(name, { estimator: "ridge", params: { alpha: 0.5, fit_intercept: false } })).toMatchObject({ id: name, latestVersion: 1 });
+    for (const [spec, reason] of [
+      [{ estimator: "logistic_regresion" }, "UNKNOWN_ESTIMATOR"],
+      [{ estimator: "logistic_regression", params: { Cx: 1 } }, "UNKNOWN_PARAMETER"],
+    ] as const) {
+      const bad = unique("bad");
+      const err = await kiln.models.create(bad, spec).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      expect(err).toMatchObject({ reason });
+      await expect(kiln.models.info(bad)).rejects.toMatchObject({ reason: "MODEL_NOT_FOUND" });
+    }
+  });
+
   it("creates and updates a model's description and labels", async () => {
     const name = unique("described");
     const created = await kiln.models.create(name, { description: "churn risk", labels: { team: "risk" } });

@@ -74,6 +74,9 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(untrained).toMatchObject({ format: "kiln-ml", metadata: { estimator: "Ridge", params: { alpha: 0.001 } } });
     expect(await kiln("runtime:fit", model, "lin-x", "lin-y")).toMatch(new RegExp(`^${model}: version 2, fitted by job \\w+\\n  training_score: (1|0\\.99\\d*)\\n$`));
     expect((await sdk.models.get(`${model}:2`)).metadata).toMatchObject({ estimator: "Ridge", params: { alpha: 0.001 } });
+    // Params in sklearn's snake_case, as runtime:fit --param takes them.
+    const snake = unique("snake");
+    expect(await kiln("models:create", snake, "--estimator", "logistic_regression", "--param", "fit_intercept=false", "--param", "max_iter=50")).toBe(`created ${snake}, version 1: LogisticRegression (untrained)\n`);
 
     const failures = [
       [["--estimator", "no_such_estimator"], /unknown estimator "no_such_estimator"; known: .*LinearRegression/],
@@ -171,13 +174,13 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
 
     // A long error is cut short in the list (it used to widen every row), and shown whole by jobs:show.
     const broken = unique("broken");
-    await sdk.models.create(broken, { estimator: "no_such_estimator" });
-    const failed = await sdk.runtime.model(broken).fit("lin-x", "lin-y");
-    await expect(failed.get()).rejects.toMatchObject({ reason: "UNKNOWN_ESTIMATOR" });
+    await sdk.models.create(broken, { estimator: "logistic_regression" });
+    const failed = await sdk.runtime.model(broken).fit("lin-x", "lin-y", { params: { no_such_param: 1 } });
+    await expect(failed.get()).rejects.toMatchObject({ reason: "UNKNOWN_PARAMETER" });
     const row = (await kiln("jobs", "--model", broken)).split("\n")[1]!;
-    expect(row).toMatch(new RegExp(`^${failed.id}\\s+fit\\s+${broken}:1\\s+failed\\s+1\\s+\\S+\\s+unknown estimator "no_such_estimator"; known: .{20,}…$`));
-    expect(row.slice(row.indexOf("unknown"))).toHaveLength(100);
-    expect(await kiln("jobs:show", failed.id)).toMatch(/StandardScaler/);
+    expect(row).toMatch(new RegExp(`^${failed.id}\\s+fit\\s+${broken}:1\\s+failed\\s+1\\s+\\S+\\s+LogisticRegression has no parameter "no_such_param" \\(it has .{10,}…$`));
+    expect(row.slice(row.indexOf("LogisticRegression"))).toHaveLength(100);
+    expect(await kiln("jobs:show", failed.id)).toMatch(/warmStart\)/);
 
     const shown = await kiln("jobs:show", id);
     expect(shown).toMatch(/^kind:\s+predict$/m);

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Table, type RecordBatch } from "apache-arrow";
-import { canonicalKind, createEstimator, isEstimatorKind, kmeansRuns, loadModel, MLError, TrainingPool, type Classifier, type KMeansParams, type SerializedModel } from "@kiln/ml";
+import { camelKeys, canonicalKind, createEstimator, saidAsGiven, isEstimatorKind, kmeansRuns, loadModel, MLError, TrainingPool, type Classifier, type KMeansParams, type SerializedModel } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { PREDICTS, TAKES_MISSING_VALUES, TRAINABLE_ATTACHMENT } from "@kiln/contracts";
 import type { ModelVersionInfo } from "@kiln/sdk";
@@ -119,6 +119,7 @@ async function train(ctx: JobContext, spec: SerializedModel, X: Table, y: (numbe
     return await pool.fit(spec.kind, params, X, y, { onEpoch });
   } catch (e) {
     checkStopped(ctx.signal);
+    saidAsGiven(e, { ...spec.params, ...jobParams });
     if (e instanceof MLError && e.reason === "CLASSES_REQUIRED") {
       throw failedPrecondition("CLASSES_REQUIRED", "the first partial fit of a classifier needs every class y will ever have: pass them as params.classes (e.g. --param 'classes=[0,1]')");
     }
@@ -171,10 +172,4 @@ function classList(classes: unknown): (number | string)[] | undefined {
     throw invalidInput("INVALID_CLASSES", `params.classes must be a list of class labels (numbers or strings), got ${JSON.stringify(classes)}`);
   }
   return classes as (number | string)[];
-}
-
-/** sklearn and OmegaML users write fit_intercept; Kiln's estimators take fitIntercept (and a Pipeline's lr__fit_intercept, lr__fitIntercept). */
-export function camelKeys(params: Record<string, unknown>): Record<string, unknown> {
-  const camel = (part: string) => part.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-  return Object.fromEntries(Object.entries(params).map(([k, v]) => [k.split("__").map(camel).join("__"), v]));
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { camelKeys, plannedEpochs } from "../src/fit.js";
+import { camelKeys } from "@kiln/ml";
+import { plannedEpochs } from "../src/fit.js";
 
 describe("job params for Kiln's estimators", () => {
   it("camel-cases sklearn's snake_case names, each side of a Pipeline's step__param separator", () => {

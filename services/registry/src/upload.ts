@@ -2,7 +2,8 @@ import { versionKey } from "@kiln/core";
 import type { UploadHeader } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { RegistryDeps } from "./deps.js";
 import { publishRegistryEvent } from "./events.js";
-import { checkModelFile } from "./format-check.js";
+import { checkModelFile, checkTrainableFile } from "./format-check.js";
+import { TRAINABLE_FORMAT } from "@kiln/contracts";
 import { checkMetadata } from "./metadata-check.js";
 import { ensureModel } from "./models.js";
 import { checkFormat, checkTag, parseModelName } from "./names.js";
@@ -34,12 +35,13 @@ export async function uploadModelVersion(deps: RegistryDeps, requests: AsyncIter
   if (!header.createModel) await getModel(deps, model); // fail before receiving bytes
 
   const pending = format === "onnx" ? deps.startOnnxCheck() : undefined;
-  const received = await receiveFile(deps, pieces, { limit: deps.limits.maxModelBytes, what: "model file", local: pending !== undefined }).catch((e: unknown) => {
+  const trainable = format === TRAINABLE_FORMAT;
+  const received = await receiveFile(deps, pieces, { limit: deps.limits.maxModelBytes, what: "model file", local: pending !== undefined || trainable }).catch((e: unknown) => {
     pending?.cancel();
     throw e;
   });
   try {
-    const facts = await checkModelFile(pending, received.localParts, deps.spoolDir, received.file.size);
+    const facts = trainable ? await checkTrainableFile(received.localParts!, received.file.size) : await checkModelFile(pending, received.localParts, deps.spoolDir, received.file.size);
     if (header.createModel) await ensureModel(deps, model, now()); // only once the file is accepted
     const at = now().toISOString();
     const record = await createNextVersion(deps, model, (version) => ({

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
+import { LinearRegression } from "@kiln/ml";
 import { OnnxGraphBuilder, linearRegressorOnnx } from "@kiln/onnx";
 import { codeOf, collect, startHarness, uniqueName, uploadStream, type Harness } from "./harness.js";
 
@@ -25,6 +26,33 @@ describe("bad input to the registry: clear errors, nothing changed", () => {
     }
     expect(await versionCount()).toBe(before);
     expect((await codeOf(h.client.getModel({ name: `${P}/${model}` }))).reason).toBe("MODEL_NOT_FOUND");
+  });
+
+  it("a kiln-ml file the runtime could not fit → InvalidArgument with @kiln/ml's reason; no version, no repository", async () => {
+    const before = await versionCount();
+    const doc = (kind: unknown, params: unknown = {}, state: unknown = null) => new TextEncoder().encode(JSON.stringify({ format: "kiln.ml/v1", kind, params, state }));
+    const cases: [Uint8Array, string, RegExp][] = [
+      [new TextEncoder().encode("{ not json"), "INVALID_TRAINABLE", /JSON/],
+      [new TextEncoder().encode(JSON.stringify({ format: "sklearn", kind: "LinearRegression" })), "UNKNOWN_FORMAT", /not a kiln.ml\/v1 model/],
+      [doc("logistic_regresion"), "UNKNOWN_ESTIMATOR", /unknown estimator "logistic_regresion"; known: .*LogisticRegression/],
+      [doc("logistic_regression", { Cx: 1 }), "UNKNOWN_PARAMETER", /LogisticRegression has no parameter "Cx"/],
+      [doc(42), "UNKNOWN_FORMAT", /names its estimator/],
+      [doc("LinearRegression", {}, { coef: "nonsense" }), "", /./],
+    ];
+    for (const [bytes, reason, says] of cases) {
+      const model = uniqueName();
+      const err = await codeOf(h.client.uploadModelVersion(uploadStream({ parent: `${P}/${model}`, format: "kiln-ml" }, bytes)));
+      expect(err.code, String(reason)).toBe(Code.InvalidArgument);
+      if (reason) expect(err.reason).toBe(reason);
+      expect(err.message).toMatch(says);
+      expect((await codeOf(h.client.getModel({ name: `${P}/${model}` }))).reason).toBe("MODEL_NOT_FOUND");
+    }
+    expect(await versionCount()).toBe(before);
+    // What the runtime fits is taken: params in snake_case (as for jobs), and a fitted estimator's state.
+    const untrained = await h.client.uploadModelVersion(uploadStream({ parent: `${P}/${uniqueName()}`, format: "kiln-ml" }, doc("logistic_regression", { fit_intercept: false, C: 0.5 })));
+    expect(untrained.version!.runnable).toBe(false);
+    const fitted = new LinearRegression().fit([[0], [1], [2]], [1, 3, 5]);
+    await h.client.uploadModelVersion(uploadStream({ parent: `${P}/${uniqueName()}`, format: "kiln-ml" }, new TextEncoder().encode(JSON.stringify(fitted.toJSON()))));
   });
 
   it("an ONNX file onnxruntime cannot load → InvalidArgument naming its reason", async () => {
