@@ -185,7 +185,7 @@ export async function makeOnnxModel(h: Harness, name = uniqueName("m")): Promise
 
 /** A model holding kiln.ml trainable state (format kiln-ml: trainable, not runnable); the model's full name. */
 export async function makeTrainableModel(h: Harness, name = uniqueName("m")): Promise<string> {
-  await h.kiln.models.put(name, new TextEncoder().encode(JSON.stringify({ estimator: "LinearRegression" })), { format: TRAINABLE_FORMAT });
+  await h.kiln.models.put(name, new TextEncoder().encode(JSON.stringify({ format: "kiln.ml/v1", kind: "LinearRegression", params: {}, state: null })), { format: TRAINABLE_FORMAT });
   return `${PROJECT}/models/${name}`;
 }
 
