@@ -1,6 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, type Client } from "@connectrpc/connect";
+import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import type { LogEventsRequestSchema, TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { float64Bytes } from "@kiln/proto";
 import { call, KilnApiError, ResourceExhaustedError } from "./errors.js";
@@ -186,7 +187,7 @@ export class EventBuffer {
     const deadline = Date.now() + this.retryForMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        if (this.streaming) await call(() => this.client.logEvents(iterate(requests)));
+        if (this.streaming) await call(() => this.client.logEvents(createAsyncIterable(requests)));
         // A batch a message keeps each under the message limit; a retry sends them all again, and the server skips the ones it has.
         else for (const batch of requests) await call(() => this.client.appendEvents({ batches: [batch] }));
         this.buffered -= count;
@@ -200,8 +201,4 @@ export class EventBuffer {
       }
     }
   }
-}
-
-async function* iterate<T>(items: T[]): AsyncGenerator<T> {
-  yield* items;
 }

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { create, toJson, type MessageInitShape } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { errorReason, invalidArgument, KilnError } from "@kiln/core";
 import { DataFormatError, jsonTable, tableToIpc } from "@kiln/data";
 import { TEMPORARY_INPUT_LABEL } from "@kiln/contracts";
@@ -40,7 +41,7 @@ export async function storeLocalInput(
     { message: { case: "header", value: header } },
     { message: { case: "chunk", value: { data: ipc } } },
   ];
-  const version = await s.store.writeDataset(asStream(requests)).then(
+  const version = await s.store.writeDataset(createAsyncIterable(requests)).then(
     (r) => r.version!,
     (e: unknown) => {
       // The store checked the bytes (an Arrow stream, one schema, within its limits): its word, said of the field.
@@ -71,8 +72,4 @@ function encode(input: JobInput, what: string): { ipc: Uint8Array; positionalCol
 
 function fieldName(input: JobInput): string {
   return input.local.case === "arrowIpc" ? "arrow_ipc" : "data";
-}
-
-async function* asStream<T>(items: T[]): AsyncIterable<T> {
-  yield* items;
 }

@@ -1,4 +1,5 @@
 import type { ServiceImpl } from "@connectrpc/connect";
+import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { parseParent } from "@kiln/core";
 import { TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { parseRequestFilter, scanPage } from "@kiln/storage";
@@ -51,15 +52,11 @@ export function createTrackingService(deps: TrackingDeps): ServiceImpl<typeof Tr
       return { run: runToProto(await endRun(deps, req.name, req.status)) };
     },
     logEvents: (requests) => logEvents(deps, requests),
-    appendEvents: (req) => logEvents(deps, inOrder(req.batches)),
+    appendEvents: (req) => logEvents(deps, createAsyncIterable(req.batches)),
     queryEvents: (req) => queryEvents(deps, req),
     getMetricHistory: (req) => metricHistory(deps, req.run, req.key),
     async summarizeRuns(req) {
       return { runs: await summarizeRuns(deps, req.parent, req.runs) };
     },
   };
-}
-
-async function* inOrder<T>(items: readonly T[]): AsyncGenerator<T> {
-  yield* items;
 }
