@@ -22,7 +22,7 @@ export function jsonTable(value: unknown): LocalTable {
   if (isNumberRows(value)) return { table: positionalTable(value), positional: true };
   if (isRowObjects(value)) return { table: rowsToTable(value), positional: false };
   if (isLabels(value)) return { table: labelsTable(value), positional: true };
-  if (isColumnArrays(value)) return { table: columnsToTable(value), positional: false };
+  if (isColumnDict(value)) return { table: columnsToTable(value), positional: false };
   throw new DataFormatError(
     `takes an array of row objects, an object of equal-length column arrays, an array of number arrays (rows as sklearn's X) or an array of numbers or strings (targets); got ${describe(value)}`,
   );
@@ -55,16 +55,21 @@ export function isLabels(v: unknown): v is (number | string)[] {
   return Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "number" || typeof x === "string");
 }
 
-function isRowObjects(v: unknown): v is Record<string, unknown>[] {
+/** A non-empty array of plain objects, one per row. */
+export function isRowObjects(v: unknown): v is Record<string, unknown>[] {
   return Array.isArray(v) && v.length > 0 && v.every(isPlainObject);
 }
 
-function isColumnArrays(v: unknown): v is Record<string, unknown[]> {
+/** A plain object of equal-length, non-empty columns: typed arrays, or arrays of scalars (null, number, string, boolean, bigint, Date). */
+export function isColumnDict(v: unknown): v is Record<string, ArrayLike<unknown>> {
   if (!isPlainObject(v)) return false;
   const columns = Object.values(v);
-  if (columns.length === 0 || !columns.every((c) => Array.isArray(c) && c.every((x) => x === null || typeof x !== "object"))) return false;
-  const length = (columns[0] as unknown[]).length;
-  return length > 0 && columns.every((c) => (c as unknown[]).length === length);
+  const isColumn = (c: unknown) =>
+    (ArrayBuffer.isView(c) && !(c instanceof DataView)) ||
+    (Array.isArray(c) && c.every((x) => x === null || ["number", "string", "boolean", "bigint"].includes(typeof x) || x instanceof Date));
+  if (columns.length === 0 || !columns.every(isColumn)) return false;
+  const length = (columns[0] as ArrayLike<unknown>).length;
+  return length > 0 && columns.every((c) => (c as ArrayLike<unknown>).length === length);
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

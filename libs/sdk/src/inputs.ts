@@ -1,5 +1,5 @@
 import { Table, RecordBatch } from "apache-arrow";
-import { columnsToTable, dtypeOf, rowsToTable } from "@kiln/data";
+import { columnsToTable, dtypeOf, isColumnDict, isRowObjects, rowsToTable } from "@kiln/data";
 import { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
 
 export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
@@ -45,8 +45,8 @@ export function classify(value: unknown, kind?: KindName): ClassifiedInput {
   if (value instanceof RecordBatch) return { kind: DatasetKind.TABLE, table: new Table(value) };
   if (isTensor(value)) return { kind: DatasetKind.TENSOR, tensor: value };
   if (value instanceof Uint8Array && kind !== "table") return { kind: DatasetKind.FILE, bytes: value };
-  if (isRows(value)) return { kind: DatasetKind.TABLE, table: rowsToTable(value) };
-  if (isColumns(value)) return { kind: DatasetKind.TABLE, table: columnsToTable(value as Record<string, ArrayLike<unknown>>) };
+  if (isRowObjects(value)) return { kind: DatasetKind.TABLE, table: rowsToTable(value) };
+  if (isColumnDict(value)) return { kind: DatasetKind.TABLE, table: columnsToTable(value) };
   if (kind === "table") throw new TypeError("a table takes an Arrow Table, an array of row objects, or a dict of equal-length columns");
   if (kind === "tensor") throw new TypeError("a tensor takes {data: TypedArray, shape: number[]}");
   return { kind: DatasetKind.DOCUMENT, document: value };
@@ -58,18 +58,3 @@ function isTensor(v: unknown): v is TensorData {
   return ArrayBuffer.isView(t.data) && Array.isArray(t.shape) && t.shape.every((d) => Number.isInteger(d) && d >= 0) && dtypeOf(t.data as TypedArray) !== undefined;
 }
 
-function isRows(v: unknown): v is Record<string, unknown>[] {
-  return Array.isArray(v) && v.length > 0 && v.every((r) => typeof r === "object" && r !== null && !Array.isArray(r) && Object.getPrototypeOf(r) === Object.prototype);
-}
-
-function isColumns(v: unknown): boolean {
-  if (typeof v !== "object" || v === null || Array.isArray(v) || Object.getPrototypeOf(v) !== Object.prototype) return false;
-  const columns = Object.values(v as object);
-  if (columns.length === 0) return false;
-  const isColumn = (c: unknown) =>
-    (ArrayBuffer.isView(c) && !(c instanceof DataView)) ||
-    (Array.isArray(c) && c.every((x) => x === null || ["number", "string", "boolean", "bigint"].includes(typeof x) || x instanceof Date));
-  if (!columns.every(isColumn)) return false;
-  const length = (columns[0] as ArrayLike<unknown>).length;
-  return length > 0 && columns.every((c) => (c as ArrayLike<unknown>).length === length);
-}
