@@ -154,7 +154,8 @@ export class Datasets {
       limit: BigInt(options.limit ?? 0),
       byReference: this.chunkFetcher !== undefined,
     };
-    return openDownload((signal) => this.store.readDataset(request, { signal }), datasetReads, this.chunkFetcher, options.onProgress, this.released);
+    const whole = !request.columns.length && !request.filter && !request.offset && !request.limit;
+    return openDownload((signal) => this.store.readDataset(request, { signal }), datasetReads(whole), this.chunkFetcher, options.onProgress, this.released);
   }
 
   /**
@@ -299,7 +300,8 @@ async function* flattenBatches(source: AsyncIterable<RecordBatch | Table> | Iter
   }
 }
 
-const datasetReads: DownloadReader<ReadDatasetResponse, DatasetVersion> = {
+/** Reads of a dataset version; only a `whole` read (no columns, filter, offset or limit) carries the version's byte size. */
+const datasetReads = (whole: boolean): DownloadReader<ReadDatasetResponse, DatasetVersion> => ({
   header: (r: ReadDatasetResponse) => (r.message.case === "header" ? r.message.value : undefined),
   piece: (r: ReadDatasetResponse) => {
     const m = r.message;
@@ -307,5 +309,5 @@ const datasetReads: DownloadReader<ReadDatasetResponse, DatasetVersion> = {
     if (m.case === "reference") return { reference: m.value };
     return undefined;
   },
-  totalBytes: (header: DatasetVersion) => Number(header.byteSize),
-};
+  totalBytes: (header: DatasetVersion) => (whole ? Number(header.byteSize) : undefined),
+});

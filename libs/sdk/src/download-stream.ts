@@ -13,7 +13,8 @@ export type DownloadPiece = { bytes: Uint8Array } | { reference: ChunkRefLike } 
 export interface DownloadReader<R, H> {
   header(response: R): H | undefined;
   piece(response: R): DownloadPiece;
-  totalBytes(header: H): number;
+  /** The bytes the download carries, when the header says (a filtered read's size is not known up front). */
+  totalBytes(header: H): number | undefined;
 }
 
 export interface OpenDownload<H> {
@@ -92,7 +93,7 @@ export async function openDownload<R, H>(
         yield data;
       }
       // References prove each chunk, not that none is missing: the sizes must add up too.
-      if (!inline && bytes !== totalBytes) {
+      if (!inline && totalBytes !== undefined && bytes !== totalBytes) {
         throw new DataLossError(`the download ended after ${bytes} of ${totalBytes} bytes`, Code.DataLoss, "INCOMPLETE_DOWNLOAD", {});
       }
       finished = true;

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx } from "@kiln/onnx";
 import { FailedPreconditionError, Kiln, NotFoundError } from "@kiln/sdk";
-import { KMeans, LogisticRegression, PCA, Pipeline, SimpleImputer, StandardScaler, loadModel } from "@kiln/sdk/ml";
+import { KMeans, LogisticRegression, PCA, Pipeline, RandomForestClassifier, SimpleImputer, StandardScaler, loadModel } from "@kiln/sdk/ml";
 import { runEmbedded } from "../src/index.js";
 import { unique } from "./helpers.js";
 
@@ -136,6 +136,32 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect((await streamed.info()).x).toMatchObject({ temporary: true, columns: ["x0", "x1"] });
   });
 
+
+  it("a job on no rows (a filter that matches none) returns the model's columns, and its output dataset gets an empty version with them", async () => {
+    const none = { dataset: "blobs-x", filter: "x0 > 100" };
+    const X = data.X.map((r) => [r.x0, r.x1]);
+    const clf = unique("clf");
+    await kiln.models.put(clf, new LogisticRegression().fit(X, data.labels));
+    const predicted = await (await kiln.runtime.model(clf).predict(none)).get();
+    expect([predicted.numRows, predicted.schema.fields.map((f) => f.name)]).toEqual([0, ["prediction"]]);
+    const job = await kiln.runtime.model(clf).predictProba(none, { output: unique("no-rows") });
+    const proba = await job.get();
+    expect([proba.numRows, proba.schema.fields.map((f) => f.name)]).toEqual([0, ["probability_0", "probability_1"]]);
+    const written = (await kiln.datasets.get((await job.info()).result!.output!.name)) as Table;
+    expect([written.numRows, written.schema.fields.map((f) => f.name)]).toEqual([0, ["probability_0", "probability_1"]]);
+    // Tree ensembles, transformers and uploaded ONNX models run on no rows too.
+    const forest = unique("forest");
+    await kiln.models.put(forest, new RandomForestClassifier({ nEstimators: 3, randomState: 0 }).fit(X, data.labels));
+    expect((await (await kiln.runtime.model(forest).predictProba(none)).get()).numCols).toBe(2);
+    const pca = unique("pca");
+    await kiln.models.put(pca, new PCA({ nComponents: 2 }).fit(X));
+    expect((await (await kiln.runtime.model(pca).transform(none)).get()).schema.fields.map((f) => f.name)).toEqual(["component_0", "component_1"]);
+    const onnx = unique("onnx");
+    await kiln.models.put(onnx, linearRegressorOnnx([1, 2], 0));
+    expect((await (await kiln.runtime.model(onnx).predict(none)).get()).schema.fields.map((f) => f.name)).toEqual(["prediction"]);
+    // Scoring needs rows: it says which input has none.
+    await expect((await kiln.runtime.model(clf).score(none, "blobs-y")).get()).rejects.toMatchObject({ reason: "NO_ROWS", message: expect.stringContaining("blobs-x where x0 > 100 has no rows to score") });
+  });
 
   it("appends results to an existing output dataset, and refuses one they do not fit before publishing any", async () => {
     const model = unique("clf");

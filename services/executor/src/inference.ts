@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
-import type { RecordBatch, Table } from "apache-arrow";
-import { tableToIpc } from "@kiln/data";
+import { RecordBatch, type Table } from "apache-arrow";
+import { schemaFromIpc, tableToIpc } from "@kiln/data";
 import { isColumnsFeed } from "@kiln/onnx";
 import { accuracyScore, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
@@ -126,12 +126,19 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
       emitting.catch(() => {}); // awaited before the next batch or after the loop
     }
     await emitting;
+    if (rowsRead === 0 && !scoring) {
+      // No rows (an empty dataset, a filter that matched none): the results still have their columns, the model's on no rows.
+      const none = new RecordBatch(schemaFromIpc(data.arrowSchema).select(plan.columns), undefined);
+      const outputs = await runOnnx(deps, file, version.sha256, plan.feeds(none), [outputName]);
+      await emit(outputTable(job.kind, outputs[outputName]!, classes), 0);
+    }
     if (!scoring) await ctx.results.end();
     output?.channel.close();
   } catch (e) {
     output?.channel.close(e);
     throw e;
   }
+  if (scoring && rows === 0) throw failedPrecondition("NO_ROWS", `${x.dataset}${x.filter ? ` where ${x.filter}` : ""} has no rows to score`);
   const result = create(JobResultSchema, { rows: BigInt(rows), ranModelVersion: version.name });
   if (output) result.output = await output.written;
   if (scoring) result.metrics = clusterer ? { score: -inertia, inertia } : await scoreAgainst(ctx, predictions, isClassifier(version));

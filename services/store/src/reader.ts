@@ -60,7 +60,7 @@ export function prepareRead(deps: Pick<StoreDeps, "blobs">, record: VersionRecor
 function prepareTableRead(deps: Pick<StoreDeps, "blobs">, record: VersionRecord, options: ReadOptions): PreparedRead {
   const schema = schemaFromIpc(Buffer.from(record.arrowSchema ?? "", "base64"));
   const plain = !options.filter && options.columns.length === 0 && options.offset === 0 && options.limit === 0;
-  if (plain) {
+  if (plain && record.chunks.length > 0) {
     return {
       header: record,
       chunks: async function* () {
@@ -88,10 +88,11 @@ function prepareTableRead(deps: Pick<StoreDeps, "blobs">, record: VersionRecord,
   return {
     header,
     chunks: async function* () {
+      let sent = false;
       let skip = options.offset;
       let left = options.limit || Infinity;
       for (const c of record.chunks) {
-        if (left <= 0) return;
+        if (left <= 0) break;
         if (!filter && skip >= c.rows) {
           skip -= c.rows; // whole chunk skipped without reading it
           continue;
@@ -109,8 +110,13 @@ function prepareTableRead(deps: Pick<StoreDeps, "blobs">, record: VersionRecord,
           left -= batch.numRows;
           if (batch.numRows > 0) out.push(keep ? projectColumns(batch, keep) : batch);
         }
-        if (out.length) yield batchesToIpc(out);
+        if (out.length) {
+          sent = true;
+          yield batchesToIpc(out);
+        }
       }
+      // No rows: one chunk with the schema alone, so a reader that only sees chunks still gets the columns.
+      if (!sent) yield schemaToIpc(projected);
     },
   };
 }

@@ -1,7 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Table, tableFromArrays } from "apache-arrow";
 import { fromBinary } from "@bufbuild/protobuf";
-import { DatasetEventSchema } from "@kiln/proto/kiln/store/v1/store_pb";
+import { createClient } from "@connectrpc/connect";
+import { createAsyncIterable } from "@connectrpc/connect/protocol";
+import { DatasetEventSchema, DatasetKind, StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
+import { schemaToIpc } from "@kiln/data";
 import { Kiln, type LocalChunkReader } from "@kiln/sdk";
 import { CHUNK_PATH_PREFIX } from "../src/index.js";
 import { startHarness, takeEvents, uniqueName, type Harness } from "./harness.js";
@@ -112,6 +115,28 @@ describe("store: datasets through the SDK", () => {
     expect(acrossChunks).toEqual([{ name: "e" }, { name: "f" }]);
   });
 
+  it("a read of no rows still carries the columns, in one chunk with the schema alone, also for a client that reads by reference", async () => {
+    const name = uniqueName();
+    await h.kiln.datasets.put(name, [{ name: "a", age: 25 }, { name: "b", age: 35 }]);
+    // A version written with a schema and no chunk at all.
+    const empty = uniqueName();
+    const store = createClient(StoreService, h.transport);
+    const header = { name: `projects/default/datasets/${empty}`, kind: DatasetKind.TABLE, arrowSchema: schemaToIpc(tableFromArrays({ x: new Float64Array(0) }).schema) };
+    await store.writeDataset(createAsyncIterable([{ message: { case: "header" as const, value: header } }]));
+    // Nothing listens at this URL, and there is nothing to fetch by reference: a filtered read comes inline, an empty version has no chunk.
+    const byReference = await Kiln.connect({ transport: h.transport, url: "http://127.0.0.1:9", localChunks: () => Promise.reject(new Error("no chunk to fetch")) });
+    for (const kiln of [h.kiln, byReference]) {
+      const none = (await kiln.datasets.get(name, { filter: "age > 99", columns: ["age"] })) as Table;
+      expect(none.numRows).toBe(0);
+      expect(none.schema.fields.map((f) => f.name)).toEqual(["age"]);
+      const whole = (await kiln.datasets.get(empty)) as Table;
+      expect([whole.numRows, whole.schema.fields.map((f) => f.name)]).toEqual([0, ["x"]]);
+    }
+    const messages = [];
+    for await (const m of store.readDataset({ name: `projects/default/datasets/${name}`, filter: "age > 99" })) messages.push(m.message.case);
+    expect(messages).toEqual(["header", "chunk"]);
+  });
+
   it("streams record batches in and out", async () => {
     const name = uniqueName();
     const batches = Array.from({ length: 5 }, (_, i) => tableFromArrays({ i: Int32Array.from({ length: 1000 }, (_, j) => i * 1000 + j) }));
@@ -189,7 +214,7 @@ describe("store: datasets through the SDK", () => {
 
     const seen: string[] = [];
     let token = "";
-    const store = (h.kiln.datasets as unknown as { store: import("@connectrpc/connect").Client<typeof import("@kiln/proto/kiln/store/v1/store_pb").StoreService> }).store;
+    const store = createClient(StoreService, h.transport);
     do {
       const page = await store.listDatasets({ parent: "projects/default", pageSize: 3, pageToken: token, filter: 'labels.team = "ops"' });
       expect(page.datasets.length).toBeLessThanOrEqual(3);
