@@ -51,6 +51,8 @@ export interface RuntimeConfig {
   heartbeatMs: number;
   /** How long job results stay readable. */
   resultsTtlMs: number;
+  /** A temporary job input older than this that no job still to end claims is dropped. */
+  temporaryTtlMs: number;
   executor: {
     /** "" picks host-pid. */
     id: string;
@@ -204,6 +206,7 @@ function runtimeConfig(env: Env): RuntimeConfig {
     jobAckWaitMs: int(env, "KILN_JOB_ACK_WAIT_MS", 30_000, 100, 3_600_000),
     heartbeatMs: int(env, "KILN_EXECUTOR_HEARTBEAT_MS", 500, 50, 60_000),
     resultsTtlMs: int(env, "KILN_RESULTS_TTL_MS", 3_600_000, 1_000, 30 * 86_400_000),
+    temporaryTtlMs: int(env, "KILN_TEMPORARY_TTL_MS", 3_600_000, 10_000, 30 * 86_400_000),
     executor: {
       id: str(env, "KILN_EXECUTOR_ID", ""),
       labels: str(env, "KILN_EXECUTOR_LABELS", "").split(",").map((l) => l.trim()).filter(Boolean),

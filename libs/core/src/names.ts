@@ -15,6 +15,9 @@ export function checkId(id: string, what: string): string {
   return id;
 }
 
+/** A list's parent for every project (AIP-159's wildcard). */
+export const ALL_PROJECTS = "projects/-";
+
 /** `projects/{project}`; empty means the default project. */
 export function parseParent(parent: string): string {
   if (!parent) return DEFAULT_PROJECT;

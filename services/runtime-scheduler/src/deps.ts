@@ -12,6 +12,8 @@ export interface SchedulerSettings {
   heartbeatMs: number;
   /** How long result chunks stay readable on the bus. */
   resultsTtlMs: number;
+  /** A temporary input older than this that no job still to end claims is dropped (a submit must take one within half of it). */
+  temporaryTtlMs: number;
 }
 
 /** Everything the scheduler needs; tests and production build it the same way. */

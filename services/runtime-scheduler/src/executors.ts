@@ -15,6 +15,7 @@ import { scanPage } from "@kiln/storage";
 import { isFinal, nowOf, readJob, type Scheduler } from "./job-store.js";
 import { parseExecutorName } from "./names.js";
 import { normalizeLabels, queuesServedBy } from "./queues.js";
+import { sweepTemporaries } from "./temporaries.js";
 import { RESULTS_STREAM, RESULTS_SUBJECT_PREFIX } from "@kiln/contracts";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 
@@ -45,6 +46,8 @@ export async function heartbeat(s: Scheduler, req: HeartbeatRequest): Promise<He
   });
   if (executor.slots < 1) throw invalidArgument("INVALID_SLOTS", "an executor needs at least one slot");
   await saveExecutor(s, executor, now.getTime());
+  // Heartbeats come steadily, busy or idle: the sweep of old temporary inputs rides on them.
+  void sweepTemporaries(s).catch((e: unknown) => s.logger.warn({ err: e }, "the sweep of temporary inputs failed; the next one tries again"));
   const queues = await queuesServedBy(s, executor.labels);
   const cancelledJobs: string[] = [];
   for (const name of executor.runningJobs) {

@@ -15,13 +15,13 @@ import {
   type SubmitJobRequest,
 } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
-import type { DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
+import type { Dataset, DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
 import { DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT } from "./deps.js";
 import { checkInput } from "./input-checks.js";
 import { rethrowRemote } from "./job-errors.js";
-import { isClusterer, TEMPORARY_INPUT_LABEL, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
+import { isClusterer, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
 import { hasLocalData, storeLocalInput } from "./local-inputs.js";
-import { dropTemporaries } from "./temporaries.js";
+import { checkTemporary, claimTemporaries, dropTemporaries, unclaimTemporaries } from "./temporaries.js";
 import { insertJobs, nowOf, readJob, removeJobs, type Scheduler } from "./job-store.js";
 import { newJobIds, parseDatasetName, parseModelRef } from "./names.js";
 import { ensureQueue, normalizeLabels, queueFor } from "./queues.js";
@@ -94,7 +94,9 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
     throw e;
   });
   const created = fresh.map((f) => f.job);
+  let temporaries: string[] = [];
   try {
+    temporaries = await claimTemporaries(s, created);
     const queues = new Map(created.map((job) => [job.requiredLabels.join("\n"), queueFor(job.requiredLabels)]));
     for (const queue of queues.values()) await ensureQueue(s, queue);
     await insertJobs(s, created);
@@ -107,6 +109,7 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
     // free the request_ids, so a retry with them makes the jobs instead of failing REQUEST_IN_FLIGHT.
     await removeJobs(s, created.map((job) => job.name)).catch(() => {});
     await Promise.all(claimed.map((c) => requests(s).delete(c.key))).catch(() => {});
+    await unclaimTemporaries(s, temporaries);
     throw e;
   }
   return prepared.map((p, index) => {
@@ -154,10 +157,8 @@ class Lookups {
     return found;
   }
 
-  /** Whether the dataset was made as a job's temporary input (its labels say so). */
-  async madeTemporary(dataset: string): Promise<boolean> {
-    const found = await this.s.store.getDataset({ name: dataset }).then((r) => r.dataset!, rethrowRemote);
-    return found.labels[TEMPORARY_INPUT_LABEL] === "true";
+  dataset(name: string): Promise<Dataset> {
+    return this.s.store.getDataset({ name }).then((r) => r.dataset!, rethrowRemote);
   }
 
   datasetVersion(ref: string): Promise<DatasetVersion> {
@@ -241,14 +242,8 @@ async function pinInput(lookups: Lookups, input: JobInput, what: string): Promis
   const dataset = parseDatasetName(input.dataset, `job.${what}.dataset`);
   inProject(dataset, lookups.project, "dataset");
   const ref = `${dataset}/versions/${input.version ? String(input.version) : "latest"}`;
-  const [version, temporary] = await firstFailureInOrder([lookups.datasetVersion(ref), input.temporary ? lookups.madeTemporary(dataset) : true] as const);
-  if (!temporary) {
-    throw failedPrecondition(
-      "NOT_TEMPORARY",
-      `job.${what} marks ${dataset} temporary, to be deleted after the job, but it was not made as a job's input (label ${TEMPORARY_INPUT_LABEL}=true); refer to it without temporary`,
-      { dataset },
-    );
-  }
+  const [version, made] = await firstFailureInOrder([lookups.datasetVersion(ref), input.temporary ? lookups.dataset(dataset) : undefined] as const);
+  if (made) checkTemporary(lookups.s, made, what);
   checkInput(version, input, what);
   return create(JobInputSchema, { ...input, dataset, version: version.version });
 }

@@ -1,58 +1,153 @@
+import { Code } from "@connectrpc/connect";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { ALL_PROJECTS, failedPrecondition, isKilnError } from "@kiln/core";
+import { TEMPORARY_INPUT_LABEL } from "@kiln/contracts";
 import type { Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { nowOf, type Scheduler } from "./job-store.js";
+import type { Dataset } from "@kiln/proto/kiln/store/v1/store_pb";
+import { isFinal, nowOf, readJob, type Scheduler } from "./job-store.js";
 
-/** How often at most the datasets whose drop failed are tried again (on the next job to end). */
-export const DROP_RETRY_MS = 60_000;
-
-interface PendingDrop {
-  /** Why it goes: the job that ended, or the refused submit that made it. */
-  why: string;
+/**
+ * Which job reads a temporary input, written before the job is stored. A temporary input
+ * lives while a job that is not over claims it; the sweep drops the others once they are
+ * older than KILN_TEMPORARY_TTL_MS, whatever left them behind: a client gone between its
+ * upload and its submit, a scheduler gone between storing a request's data and its job, a
+ * store away when the job ended.
+ */
+interface Claim {
+  job: string;
   since: string;
 }
 
-const lastRetry = new WeakMap<Scheduler, number>();
+/** Claims read per round of the sweep. */
+const CLAIMS_PAGE = 500;
+/** The sweep runs at most this often (on executors' heartbeats), and twice per TTL when that is shorter. */
+const SWEEP_EVERY_MS = 10 * 60_000;
 
-/** Inputs made for the job (from a client's local data) go once the job is over. */
-export async function dropTemporaryInputs(s: Scheduler, job: Job): Promise<void> {
-  const names = [job.x, job.y].filter((input) => input?.temporary).map((input) => input!.dataset);
-  await dropTemporaries(s, names, job.name);
-  await retryPendingDrops(s);
+const lastSweep = new WeakMap<Scheduler, number>();
+
+function claims(s: Scheduler) {
+  return s.metadata.collection<Claim>("runtime_temporaries");
+}
+
+function temporaryInputs(job: Job): string[] {
+  return [...new Set([job.x, job.y].filter((input) => input?.temporary).map((input) => input!.dataset))];
 }
 
 /**
- * Drops datasets made for jobs. One the store cannot drop now (it is away, say) is written
- * down and tried again later, so a job's input is not kept forever for want of one call.
+ * Checks that a dataset a job marks temporary was made as a job's input, and recently: a
+ * submit has half of KILN_TEMPORARY_TTL_MS to claim it, so the sweep (which drops unclaimed
+ * ones after the whole TTL) never drops one a submit is claiming.
  */
-export async function dropTemporaries(s: Scheduler, names: readonly string[], why: string): Promise<void> {
-  await Promise.all(
-    names.map(async (name) => {
-      try {
-        await s.store.deleteDataset({ name, allowMissing: true });
-      } catch (e) {
-        s.logger.warn({ err: e, dataset: name, why }, "could not drop a job's temporary input; it is tried again later");
-        await pending(s)
-          .create(name, { why, since: nowOf(s).toISOString() })
-          .catch(() => {}); // already written down
-      }
-    }),
-  );
-}
-
-/** Tries the written-down drops again, at most once per DROP_RETRY_MS per scheduler. */
-export async function retryPendingDrops(s: Scheduler): Promise<void> {
-  const now = nowOf(s).getTime();
-  if (now - (lastRetry.get(s) ?? -Infinity) < DROP_RETRY_MS) return;
-  lastRetry.set(s, now);
-  for (const { key } of await pending(s).list().catch(() => [])) {
-    try {
-      await s.store.deleteDataset({ name: key, allowMissing: true });
-      await pending(s).delete(key);
-    } catch {
-      return; // the store is still away: the next round tries again
-    }
+export function checkTemporary(s: Scheduler, dataset: Dataset, what: string): void {
+  if (dataset.labels[TEMPORARY_INPUT_LABEL] !== "true") {
+    throw failedPrecondition(
+      "NOT_TEMPORARY",
+      `job.${what} marks ${dataset.name} temporary, to be deleted after the job, but it was not made as a job's input (label ${TEMPORARY_INPUT_LABEL}=true); refer to it without temporary`,
+      { dataset: dataset.name },
+    );
+  }
+  const age = dataset.createTime ? nowOf(s).getTime() - timestampMs(dataset.createTime) : 0;
+  const window = s.settings.temporaryTtlMs / 2;
+  if (age > window) {
+    throw failedPrecondition(
+      "TEMPORARY_EXPIRED",
+      `job.${what}: ${dataset.name} was made ${minutes(age)} ago, and a job must take a temporary input within ${minutes(window)} (half of KILN_TEMPORARY_TTL_MS); put the data again`,
+      { dataset: dataset.name },
+    );
   }
 }
 
-function pending(s: Scheduler) {
-  return s.metadata.collection<PendingDrop>("runtime_pending_drops");
+/** Claims the jobs' temporary inputs before the jobs are stored; a temporary input serves one job. */
+export async function claimTemporaries(s: Scheduler, jobs: readonly Job[]): Promise<string[]> {
+  const byDataset = new Map<string, string>();
+  for (const job of jobs) {
+    for (const name of temporaryInputs(job)) {
+      if (byDataset.has(name)) throw takenTemporary(name);
+      byDataset.set(name, job.name);
+    }
+  }
+  const since = nowOf(s).toISOString();
+  await claims(s)
+    .createMany([...byDataset].map(([key, job]) => ({ key, value: { job, since } })))
+    .catch((e: unknown) => {
+      if (isKilnError(e, Code.AlreadyExists)) throw takenTemporary(e.message.replace(/ already exists$/, ""));
+      throw e;
+    });
+  return [...byDataset.keys()];
+}
+
+/** Takes back the claims of jobs that were not stored after all. */
+export async function unclaimTemporaries(s: Scheduler, names: readonly string[]): Promise<void> {
+  await Promise.all(names.map((name) => claims(s).delete(name))).catch(() => {}); // the sweep finds them
+}
+
+function takenTemporary(name: string) {
+  return failedPrecondition("TEMPORARY_TAKEN", `${name} is another job's temporary input, deleted after that job; a temporary input serves one job`, { dataset: name });
+}
+
+/** Inputs made for the job (from a client's local data) go once the job is over. */
+export async function dropTemporaryInputs(s: Scheduler, job: Job): Promise<void> {
+  await dropTemporaries(s, temporaryInputs(job), job.name);
+}
+
+/**
+ * Drops datasets made for jobs, and their claims. One the store cannot drop now (it is
+ * away, say) is left to the sweep, so a job's input is not kept forever for want of one call.
+ */
+export async function dropTemporaries(s: Scheduler, names: readonly string[], why: string): Promise<void> {
+  await Promise.all(names.map((name) => drop(s, name, why)));
+}
+
+async function drop(s: Scheduler, name: string, why: string): Promise<void> {
+  try {
+    await s.store.deleteDataset({ name, allowMissing: true });
+    await claims(s).delete(name);
+  } catch (e) {
+    s.logger.warn({ err: e, dataset: name, why }, "could not drop a job's temporary input; the sweep drops it once it is older than KILN_TEMPORARY_TTL_MS");
+  }
+}
+
+/**
+ * Drops the temporary inputs older than KILN_TEMPORARY_TTL_MS that no job still to end
+ * claims; at most every SWEEP_EVERY_MS (or half the TTL) per scheduler. Cheap when there
+ * is nothing to do: the store lists only old temporary datasets.
+ */
+export async function sweepTemporaries(s: Scheduler): Promise<void> {
+  const now = nowOf(s).getTime();
+  const ttl = s.settings.temporaryTtlMs;
+  if (now - (lastSweep.get(s) ?? -Infinity) < Math.min(SWEEP_EVERY_MS, ttl / 2)) return;
+  lastSweep.set(s, now);
+  const before = new Date(now - ttl).toISOString();
+  // Claimed by a job that is over (its drop failed) or that was never stored.
+  for (let after: string | undefined; ; ) {
+    const page = await claims(s).list({ after, limit: CLAIMS_PAGE });
+    for (const { key, value } of page) {
+      if (value.since < before && !(await notOver(s, value.job))) await drop(s, key, "a job that is over");
+    }
+    if (page.length < CLAIMS_PAGE) break;
+    after = page.at(-1)!.key;
+  }
+  // Claimed by no job.
+  const filter = `labels.${TEMPORARY_INPUT_LABEL} = "true" AND create_time < "${before}"`;
+  let pageToken = "";
+  do {
+    const page = await s.store.listDatasets({ parent: ALL_PROJECTS, filter, pageToken });
+    for (const dataset of page.datasets) {
+      if (!(await claims(s).get(dataset.name))) await drop(s, dataset.name, "no job took it");
+    }
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+}
+
+/** Whether the job is stored and not over yet. */
+async function notOver(s: Scheduler, name: string): Promise<boolean> {
+  const found = await readJob(s, name).catch((e: unknown) => {
+    if (isKilnError(e, Code.NotFound)) return undefined;
+    throw e;
+  });
+  return found !== undefined && !isFinal(found.job.state);
+}
+
+function minutes(ms: number): string {
+  return ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`;
 }

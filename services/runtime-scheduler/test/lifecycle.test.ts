@@ -19,7 +19,6 @@ import {
   uniqueName,
   type Harness,
 } from "./harness.js";
-import { DROP_RETRY_MS } from "../src/temporaries.js";
 
 const E1 = "executors/e1";
 
@@ -132,9 +131,14 @@ describe("temporary inputs", () => {
     expect(await exists(h, x)).toBe(true);
   });
 
-  it("a temporary input the store cannot drop when its job ends is dropped on a later job's end, once the store answers", async () => {
+  const TTL = 60_000;
+  const heartbeat = () => h.executor.heartbeat({ executor: { name: E1, slots: 1 } });
+  const claims = () => h.metadata.collection("runtime_temporaries").count();
+
+  it("one the store cannot drop when its job ends is dropped by the sweep once older than KILN_TEMPORARY_TTL_MS", async () => {
     let storeAway = true;
     h = await startHarness({
+      settings: { temporaryTtlMs: TTL },
       schedulerStore: (store) => ({
         ...store,
         deleteDataset: async (req) => {
@@ -143,22 +147,59 @@ describe("temporary inputs", () => {
         },
       }),
     });
+    await heartbeat(); // the first sweep: nothing old yet
     const x = await makeTemporaryDataset(h);
     const y = await makeDataset(h);
-    const end = async (job: { name: string }) => {
-      await h.executor.startAttempt({ name: job.name, executor: E1 });
-      await h.executor.finishAttempt({ name: job.name, attempt: 1, outcome: { case: "result", value: {} } });
-    };
-    await end(await submitScore(x, y, true, false));
-    await expect.poll(() => h.metadata.collection("runtime_pending_drops").count()).toBe(1);
+    const job = await submitScore(x, y, true, false);
+    expect(await claims()).toBe(1);
+    await h.executor.startAttempt({ name: job.name, executor: E1 });
+    await h.executor.finishAttempt({ name: job.name, attempt: 1, outcome: { case: "result", value: {} } });
+    storeAway = false;
+    h.clock.advance(TTL / 2);
+    await heartbeat(); // the next sweep: not old enough
     expect(await exists(h, x)).toBe(true);
 
-    storeAway = false;
-    h.clock.advance(DROP_RETRY_MS);
-    await end(await submitNoop(h));
+    h.clock.advance(TTL);
+    await heartbeat();
     await expect.poll(() => exists(h, x)).toBe(false);
-    await expect.poll(() => h.metadata.collection("runtime_pending_drops").count()).toBe(0);
+    await expect.poll(claims).toBe(0);
     expect(await exists(h, y)).toBe(true);
+  });
+
+  it("one no job took (its client went away after the upload) is dropped by the sweep; one a queued job claims stays until the job ends", async () => {
+    h = await startHarness({ settings: { temporaryTtlMs: TTL } });
+    await heartbeat();
+    const orphan = await makeTemporaryDataset(h);
+    const claimed = await makeTemporaryDataset(h);
+    const y = await makeDataset(h);
+    const queued = await submitScore(claimed, y, true, false);
+    h.clock.advance(2 * TTL);
+    await heartbeat();
+    await expect.poll(() => exists(h, orphan)).toBe(false);
+    expect(await exists(h, claimed)).toBe(true);
+    expect(await exists(h, y)).toBe(true);
+
+    await h.runtime.cancelJob({ name: queued.name });
+    await expect.poll(() => exists(h, claimed)).toBe(false);
+    expect(await claims()).toBe(0);
+  });
+
+  it("a job takes one within half the TTL of its making (TEMPORARY_EXPIRED), and only one no other job took (TEMPORARY_TAKEN)", async () => {
+    h = await startHarness({ settings: { temporaryTtlMs: TTL } });
+    const x = await makeTemporaryDataset(h);
+    const y = await makeDataset(h);
+    await submitScore(x, y, true, false);
+    const taken = await failure(submitScore(x, y, true, false));
+    expect(taken).toMatchObject({ code: Code.FailedPrecondition, reason: "TEMPORARY_TAKEN" });
+    expect(taken.message).toContain(`${x} is another job's temporary input`);
+
+    const late = await makeTemporaryDataset(h);
+    h.clock.advance(TTL / 2 + 1_000);
+    const expired = await failure(submitScore(late, y, true, false));
+    expect(expired).toMatchObject({ code: Code.FailedPrecondition, reason: "TEMPORARY_EXPIRED" });
+    expect(expired.message).toMatch(new RegExp(`job.x: ${late} was made 3\\d s ago, and a job must take a temporary input within 30 s`));
+    expect((await h.runtime.listJobs({ parent: PROJECT })).jobs).toHaveLength(1);
+    expect(await claims()).toBe(1);
   });
 
   it("a temporary input already gone does not stop the job from ending", async () => {

@@ -9,6 +9,7 @@ import {
   isKilnError,
   notFound,
   pageSize,
+  ALL_PROJECTS,
   parseParent,
   versionKey,
   versionPrefix,
@@ -81,10 +82,11 @@ export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreSer
     },
 
     async listDatasets(req) {
-      const parent = parseParent(req.parent);
+      // Dataset records are keyed by name alone, so every project's are those under "projects/".
+      const prefix = req.parent === ALL_PROJECTS ? "projects/" : `${parseParent(req.parent)}/datasets/`;
       const filter = req.filter ? parseRequestFilter(req.filter) : undefined;
       const { items: page, nextPageToken } = await scanPage(datasets, {
-        prefix: `${parent}/datasets/`,
+        prefix,
         pageSize: req.pageSize,
         pageToken: req.pageToken,
         filterText: req.filter,

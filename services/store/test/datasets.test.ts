@@ -228,6 +228,19 @@ describe("store: datasets through the SDK", () => {
     expect((await h.kiln.datasets.info(`${prefix}_0`)).description).toBe("zero");
   });
 
+  it("lists the datasets of every project under projects/-", async () => {
+    const label = uniqueName();
+    const other = await Kiln.connect({ transport: h.transport, project: "other", writeMode: "stream" });
+    await h.kiln.datasets.put("mine", [{ a: 1 }], { labels: { sweep: label } });
+    await other.datasets.put("theirs", [{ a: 1 }], { labels: { sweep: label } });
+    await other.datasets.put("unlabelled", [{ a: 1 }]);
+    const store = createClient(StoreService, h.transport);
+    const all = await store.listDatasets({ parent: "projects/-", filter: `labels.sweep = "${label}"` });
+    expect(all.datasets.map((d) => d.name)).toEqual(["projects/default/datasets/mine", "projects/other/datasets/theirs"]);
+    const one = await store.listDatasets({ parent: "projects/other", filter: `labels.sweep = "${label}"` });
+    expect(one.datasets.map((d) => d.name)).toEqual(["projects/other/datasets/theirs"]);
+  });
+
   it("drop deletes for real and the name can be used again; unused chunks go after a grace period", async () => {
     let clock = Date.now();
     const kiln = await h.kilnAt(() => new Date(clock));
