@@ -53,6 +53,20 @@ export function openInput(path: string): Readable {
 
 /** Record batches from a table file, streamed. */
 export function readTableFile(path: string, format: TableFormat): AsyncIterable<RecordBatch> {
+  return notEmpty(tableBatches(path, format), path);
+}
+
+/** Fails a file that gave no batch at all: it has no columns either (an empty CSV, a JSON `[]`), so it is no table. */
+async function* notEmpty(batches: AsyncIterable<RecordBatch>, path: string): AsyncGenerator<RecordBatch> {
+  let any = false;
+  for await (const batch of batches) {
+    any = true;
+    yield batch;
+  }
+  if (!any) throw new Error(`${path === "-" ? "stdin" : path} holds no table: a table needs at least its columns (a CSV header line, a JSON row)`);
+}
+
+function tableBatches(path: string, format: TableFormat): AsyncIterable<RecordBatch> {
   if (format === "parquet" && path === "-") throw new Error("Parquet is read from a file, not stdin");
   const input = openInput(path);
   switch (format) {

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { Kiln, KilnApiError, UnavailableError } from "@kiln/sdk";
 import { datasetCommands } from "./datasets.js";
@@ -44,10 +45,18 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof KilnApiError) {
       process.stderr.write(`kiln: ${e.message}${e.reason ? ` (${e.reason})` : ""}\n`);
       if (unreachable(e)) process.stderr.write(`kiln: is Kiln running at ${kiln?.url}? Start it with npm start, or point --url or KILN_URL at it\n`);
+      const file = localFileNamedLike(e);
+      if (file) process.stderr.write(`kiln: ${file} is a file here; a local file is given by a path with a "/": ./${file}\n`);
       return 1;
     }
     throw e;
   }
+}
+
+/** A dataset not found whose name is a file in the working directory (`runtime:predict m new.csv`, meant as ./new.csv). */
+function localFileNamedLike(e: KilnApiError): string | undefined {
+  const id = e.reason === "DATASET_NOT_FOUND" ? e.metadata.dataset?.split("/").pop() : undefined;
+  return id && existsSync(id) ? id : undefined;
 }
 
 /** No server answered at all (nothing listens, no such host), as opposed to one that answered with an error. */

@@ -56,3 +56,8 @@ export function toConnectError(e: unknown): ConnectError {
 export function errorReason(e: ConnectError): string | undefined {
   return e.findDetails(ErrorInfoSchema)[0]?.reason;
 }
+
+/** The ErrorInfo metadata attached to a ConnectError (what it is about: a dataset, a model...). */
+export function errorMetadata(e: ConnectError): Record<string, string> {
+  return e.findDetails(ErrorInfoSchema)[0]?.metadata ?? {};
+}

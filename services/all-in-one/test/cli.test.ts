@@ -11,7 +11,10 @@ import { cli } from "./helpers.js";
 describe("the kiln CLI against a real server", () => {
   let dir: string;
   let running: RunningProcess;
-  const { kiln, kilnFails } = cli(() => running.server.url);
+  const { kiln, kilnFails } = cli(
+    () => running.server.url,
+    () => dir,
+  );
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "kiln-cli-"));
@@ -68,6 +71,25 @@ describe("the kiln CLI against a real server", () => {
     await writeFile(join(dir, "cfg.json"), JSON.stringify({ lr: 0.1, layers: [64, 32] }));
     await kiln("datasets:put", "cfg", join(dir, "cfg.json"), "--kind", "document");
     expect(JSON.parse(await kiln("datasets:get", "cfg"))).toEqual({ lr: 0.1, layers: [64, 32] });
+  });
+
+  it("refuses a file with no columns, and hints at ./FILE when a dataset not found is a file here", async () => {
+    await writeFile(join(dir, "empty.csv"), "");
+    await writeFile(join(dir, "none.json"), "[]");
+    for (const file of ["empty.csv", "none.json"]) {
+      const refused = await kilnFails("datasets:put", "nothing", file);
+      expect(refused.stderr).toBe(`kiln: ${file} holds no table: a table needs at least its columns (a CSV header line, a JSON row)\n`);
+    }
+    expect((await kilnFails("datasets:show", "nothing")).stderr).toMatch(/DATASET_NOT_FOUND/); // nothing stored
+    await writeFile(join(dir, "header.csv"), "a,b\n");
+    expect(await kiln("datasets:put", "header-only", "header.csv")).toMatch(/version 1, 0 rows/);
+    expect(await kiln("datasets:get", "header-only")).toBe("a,b\n");
+
+    const missing = await kilnFails("datasets:get", "people.csv");
+    expect(missing.stderr).toBe(
+      'kiln: dataset projects/default/datasets/people.csv not found (DATASET_NOT_FOUND)\nkiln: people.csv is a file here; a local file is given by a path with a "/": ./people.csv\n',
+    );
+    expect((await kilnFails("datasets:get", "elsewhere.csv")).stderr).not.toMatch(/is a file here/);
   });
 
   it("a bad filter is reported with its position and exit code 1", async () => {

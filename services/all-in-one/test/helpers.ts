@@ -12,16 +12,18 @@ export const KILN_BIN = join(import.meta.dirname, "../../../libs/cli/bin/kiln.js
 export const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
 /**
- * The CLI against the server at `url()` (read per call: servers start in beforeAll).
- * `kiln(...)` resolves with its stdout; `kilnFails(...)` with the failed process's exit code and output.
+ * The CLI against the server at `url()` (read per call: servers start in beforeAll), run in
+ * `cwd()` when given. `kiln(...)` resolves with its stdout; `kilnFails(...)` with the failed
+ * process's exit code and output.
  */
-export function cli(url: () => string) {
+export function cli(url: () => string, cwd?: () => string) {
   const args = (rest: string[]) => [KILN_BIN, "--url", url(), ...rest];
+  const options = () => ({ cwd: cwd?.() });
   return {
-    kiln: async (...rest: string[]) => (await run(process.execPath, args(rest))).stdout,
+    kiln: async (...rest: string[]) => (await run(process.execPath, args(rest), options())).stdout,
     kilnFails: async (...rest: string[]) => {
       try {
-        await run(process.execPath, args(rest));
+        await run(process.execPath, args(rest), options());
       } catch (e) {
         return e as { code: number; stdout: string; stderr: string };
       }

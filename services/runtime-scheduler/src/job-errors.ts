@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { errorReason, KilnError, notFound } from "@kiln/core";
+import { errorMetadata, errorReason, KilnError, notFound } from "@kiln/core";
 import { codeName, codeOf } from "@kiln/contracts";
 import { create } from "@bufbuild/protobuf";
 import { JobErrorSchema, JobState, type Job, type JobError } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
@@ -19,6 +19,6 @@ export function jobFailure(job: Job): KilnError {
 
 /** Errors from the store and registry keep their code (NotFound stays NotFound) and message. */
 export function rethrowRemote(e: unknown): never {
-  if (e instanceof ConnectError && e.code === Code.NotFound) throw notFound(errorReason(e) ?? "NOT_FOUND", e.rawMessage);
+  if (e instanceof ConnectError && e.code === Code.NotFound) throw notFound(errorReason(e) ?? "NOT_FOUND", e.rawMessage, errorMetadata(e));
   throw e;
 }
