@@ -14,6 +14,6 @@ export { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
 export { Runtime, RuntimeModel, JobHandle, hasResultRows, type JobData, type LocalJobData, type JobOptions, type JobOutcome, type FitOutcome, type Metrics, type JobSpec } from "./runtime.js";
 export type { JobInfo, ExecutorInfo, JobErrorInfo, JobKindName, JobStateName } from "./job-summaries.js";
 export type { TrainedEstimator } from "./model-estimators.js";
-export { Tracking, Experiment, TrackedRun, serviceProvider, type ExperimentOptions } from "./tracking.js";
+export { Tracking, Experiment, TrackedRun, eventValue, serviceProvider, type ExperimentOptions } from "./tracking.js";
 export { notrack, profiling, type TrackingProvider, type RunSink, type EventInput } from "./tracking-providers.js";
 export type { DataQuery, EventRow } from "./tracking-query.js";

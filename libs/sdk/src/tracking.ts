@@ -233,7 +233,8 @@ export class TrackedRun {
   }
 }
 
-function eventValue(value: unknown): EventInput["value"] {
+/** A logged value as an event's: numbers and strings as they are, anything else as JSON. */
+export function eventValue(value: unknown): EventInput["value"] {
   if (typeof value === "number") return { case: "number", value };
   if (typeof value === "string") return { case: "text", value };
   if (value === undefined) return { case: undefined };

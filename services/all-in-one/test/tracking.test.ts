@@ -127,11 +127,13 @@ describe("experiment tracking against a real server (omega-ml's examples)", () =
     expect(rows.find((r) => r.key === "r2")!.value).toBeCloseTo(1, 6);
     expect((await exp.runs())[0]!.status).toBe("finished");
 
-    // A fit of the linked version is tracked too, names the version it made, and that version stays linked.
-    const fit = await kiln.runtime.model(`${model}:2`).fit({ dataset: "lin-xy", columns: ["a", "b"] }, { dataset: "lin-xy", columns: ["y"] });
+    // A fit of the linked version is tracked too, with its params, names the version it made, and that version stays linked.
+    const fit = await kiln.runtime.model(`${model}:2`).fit({ dataset: "lin-xy", columns: ["a", "b"] }, { dataset: "lin-xy", columns: ["y"] }, { params: { fit_intercept: false } });
     await fit.get();
     await expect.poll(async () => (rows = await exp.data({ run: "all" }).catch(() => [])).filter((r) => r.event === "task_success").length, { timeout: 10_000 }).toBe(2);
     expect(rows.find((r) => r.event === "model")).toMatchObject({ key: "model_version", value: `projects/default/models/${model}/versions/3` });
+    expect(rows.filter((r) => r.event === "param")).toMatchObject([{ key: "fit_intercept", value: false }]);
+    expect((await exp.summary()).at(-1)!.params).toEqual({ fit_intercept: false });
     expect((await kiln.models.get(`${model}:3`)).metadata).toMatchObject({ tracking: { default: experiment } });
   });
 

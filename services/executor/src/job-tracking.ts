@@ -3,7 +3,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { EventSchema, IngestBatchSchema, RunStatus } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { JobKind, type Job, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { INGEST_SUBJECT_PREFIX } from "@kiln/contracts";
-import type { ModelVersionInfo } from "@kiln/sdk";
+import { eventValue, type ModelVersionInfo } from "@kiln/sdk";
 import type { ExecutorDeps } from "./deps.js";
 import type { JobFailure } from "./job-failure.js";
 import type { ProgressUpdate } from "./progress.js";
@@ -45,9 +45,11 @@ export class JobTracker {
     return new JobTracker(deps, job, attempt, experiment);
   }
 
+  /** task_call with the inputs, and the job's params as `param` events (as MLflow logs a run's params), so runs compare by them. */
   async call(): Promise<void> {
     const inputs = { model: this.job.model, x: this.job.x?.dataset, y: this.job.y?.dataset, attempt: this.attempt };
-    await this.send([this.event("task_call", JobKind[this.job.kind].toLowerCase(), { case: "json", value: JSON.stringify(inputs) })]);
+    const params = Object.entries(this.job.params ?? {}).map(([key, value]) => this.event("param", key, eventValue(value)));
+    await this.send([this.event("task_call", JobKind[this.job.kind].toLowerCase(), { case: "json", value: JSON.stringify(inputs) }), ...params]);
   }
 
   /** Training progress: each epoch's loss and metrics at step = epoch. */
