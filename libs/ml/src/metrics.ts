@@ -205,10 +205,21 @@ function labelsOf(y: LabelInput): ClassLabel[] {
   return Array.from(y as ArrayLike<ClassLabel>);
 }
 
+/** What labels are, in words: numbers, strings, or both (which no classifier's classes are). */
+export function labelType(labels: ArrayLike<ClassLabel>): "numbers" | "strings" | "numbers and strings" {
+  let strings = 0;
+  for (let i = 0; i < labels.length; i++) if (typeof labels[i] === "string") strings++;
+  return strings === 0 ? "numbers" : strings === labels.length ? "strings" : "numbers and strings";
+}
+
 function paired(yTrue: LabelInput, yPred: LabelInput): [ClassLabel[], ClassLabel[]] {
   const t = labelsOf(yTrue);
   checkRows(yPred.length, t.length, "yPred");
-  return [t, Array.from(yPred as ArrayLike<ClassLabel>)];
+  const p = Array.from(yPred as ArrayLike<ClassLabel>);
+  // As sklearn: labels of two types never match, so the score would be a silent 0.
+  const [tType, pType] = [labelType(t), labelType(p)];
+  if (tType !== pType) throw new InvalidInputError(`yTrue holds ${tType} and yPred ${pType}: labels of one type are needed`, "MIXED_LABEL_TYPES");
+  return [t, p];
 }
 
 function targets(yTrue: LabelInput, yPred: LabelInput): [Float64Array, Float64Array] {

@@ -23,6 +23,11 @@ describe("classification metrics", () => {
     expect(accuracyScore(["a", "b"], ["a", "a"])).toBe(0.5);
   });
 
+  it("refuses labels of two types, as sklearn does, instead of scoring them a silent 0", () => {
+    expect(() => accuracyScore([0, 1], ["no", "yes"])).toThrow(expect.objectContaining({ reason: "MIXED_LABEL_TYPES", message: "yTrue holds numbers and yPred strings: labels of one type are needed" }));
+    expect(() => f1Score(["a", 1], ["a", "b"], { average: "macro" })).toThrow(/yTrue holds numbers and strings and yPred strings/);
+  });
+
   it("precision, recall and F1 with macro, weighted and micro averages", () => {
     expect(precisionScore(yTrue, yPred, { average: "macro" })).toBeCloseTo(0.75, 14);
     expect(recallScore(yTrue, yPred, { average: "macro" })).toBeCloseTo(0.7833333333333333, 14);

@@ -11,6 +11,8 @@ export interface TrainedEstimator {
   readonly takesMissingValues?: boolean;
   /** Whether it predicts (a transformer only transforms); recorded so the runtime refuses to predict with a transformer. */
   readonly predicts?: boolean;
+  /** A classifier's classes, recorded so the runtime names probability columns by class and checks labels it scores against. */
+  readonly classes?: readonly (number | string)[];
   getParams(): Record<string, unknown>;
   toJSON(): unknown;
   toOnnx(): Uint8Array;
@@ -36,6 +38,7 @@ export function estimatorPutOptions(e: TrainedEstimator, options: PutModelOption
       params: e.getParams() as JsonObject,
       ...(e.takesMissingValues === undefined ? {} : { [TAKES_MISSING_VALUES]: e.takesMissingValues }),
       ...(e.predicts === undefined ? {} : { [PREDICTS]: e.predicts }),
+      ...(e.classes?.length ? { classes: [...e.classes] } : {}),
       ...options.metadata,
     },
     attachments: { ...attachments, [TRAINABLE_ATTACHMENT]: new TextEncoder().encode(JSON.stringify(e.toJSON())) },

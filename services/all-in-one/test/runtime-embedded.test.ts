@@ -73,6 +73,17 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
 
     const score = await (await kiln.runtime.model(model).score("blobs-x", "blobs-y")).get();
     expect(score.accuracy).toBeCloseTo(agree / 400, 10);
+
+    // A model put from a local classifier records its classes as a remote fit does: probability columns by class.
+    const named = unique("named");
+    await kiln.models.put(named, new LogisticRegression().fit(data.X.map((r) => [r.x0, r.x1]), data.labels.map((l) => (l ? "yes" : "no"))));
+    expect((await kiln.models.get(named)).metadata.classes).toEqual(["no", "yes"]);
+    expect((await (await kiln.runtime.model(named).predictProba("blobs-x")).get()).schema.fields.map((f) => f.name)).toEqual(["probability_no", "probability_yes"]);
+    // Labels of another type than the model's classes would score a silent 0: the job says so instead.
+    await expect((await kiln.runtime.model(named).score("blobs-x", "blobs-y")).get()).rejects.toMatchObject({
+      reason: "LABEL_TYPE_MISMATCH",
+      message: expect.stringContaining(`projects/default/datasets/blobs-y's label holds numbers and the model predicts strings (its classes: "no", "yes")`),
+    });
   });
 
   it("predicts every row of a many-chunk table as the model does locally (chunks in shared memory, each split across model runs)", async () => {

@@ -1,8 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { Table, type RecordBatch } from "apache-arrow";
-import { camelKeys, canonicalKind, createEstimator, saidAsGiven, isEstimatorKind, kmeansRuns, loadModel, MLError, TrainingPool, type Classifier, type KMeansParams, type SerializedModel } from "@kiln/ml";
+import { camelKeys, canonicalKind, createEstimator, saidAsGiven, isEstimatorKind, kmeansRuns, loadModel, MLError, TrainingPool, type KMeansParams, type SerializedModel } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { PREDICTS, TAKES_MISSING_VALUES, TRAINABLE_ATTACHMENT } from "@kiln/contracts";
+import { TRAINABLE_ATTACHMENT } from "@kiln/contracts";
 import type { ModelVersionInfo } from "@kiln/sdk";
 import { describeInput, readInput, readValues } from "./data.js";
 import { featuresOf } from "./inference.js";
@@ -49,26 +49,18 @@ export async function runFit(ctx: JobContext): Promise<JobResult> {
     metrics.training_score = scorer.score(X);
     metrics.inertia = -metrics.training_score;
   }
-  const classes = (estimator as Partial<Classifier>).classes;
-
   ctx.progress.update({ message: "storing the model" });
-  const version = await deps.kiln.models.put(parent.name.split("/versions/")[0]!, estimator.toOnnx(), {
-    format: "onnx",
+  // Stored as a local estimator is put (its ONNX export, its state attached, estimator, params, classes...), with what the job knows.
+  const version = await deps.kiln.models.put(parent.name.split("/versions/")[0]!, estimator, {
     fileName: `${parent.model}.onnx`,
     comment: `${JobKind[job.kind] === "FIT" ? "fit" : "partial fit"} of ${trained.kind} by job ${job.name}`,
     metadata: {
-      estimator: trained.kind,
-      params: estimator.getParams() as Record<string, never>,
-      [TAKES_MISSING_VALUES]: estimator.takesMissingValues,
-      [PREDICTS]: estimator.predicts,
       // The experiment link is the model's: a version fitted from a tracked one stays tracked.
       ...(parent.metadata.tracking === undefined ? {} : { tracking: parent.metadata.tracking }),
       features,
       ...(target ? { target } : {}),
-      ...(classes ? { classes } : {}),
       ...metrics,
     },
-    attachments: { [TRAINABLE_ATTACHMENT]: new TextEncoder().encode(JSON.stringify(trained)) },
     lineage: {
       sourceDatasets: sourceDatasets([x, ...(y ? [y] : [])]),
       trainingJob: job.name,

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { RecordBatch, type Table } from "apache-arrow";
 import { schemaFromIpc, tableToIpc } from "@kiln/data";
 import { isColumnsFeed } from "@kiln/onnx";
-import { accuracyScore, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
+import { accuracyScore, labelType, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { prefetchInOrder, type ModelVersionInfo } from "@kiln/sdk";
 import { isClassifier, isClusterer, PREDICTS } from "@kiln/contracts";
@@ -141,7 +141,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   if (scoring && rows === 0) throw failedPrecondition("NO_ROWS", `${x.dataset}${x.filter ? ` where ${x.filter}` : ""} has no rows to score`);
   const result = create(JobResultSchema, { rows: BigInt(rows), ranModelVersion: version.name });
   if (output) result.output = await output.written;
-  if (scoring) result.metrics = clusterer ? { score: -inertia, inertia } : await scoreAgainst(ctx, predictions, isClassifier(version));
+  if (scoring) result.metrics = clusterer ? { score: -inertia, inertia } : await scoreAgainst(ctx, predictions, version);
   return result;
 }
 
@@ -179,7 +179,8 @@ function* ipcPieces(table: Table): Generator<Uint8Array> {
   yield* ipcPieces(table.slice(half));
 }
 
-async function scoreAgainst(ctx: JobContext, predictions: (number | string)[], classifier: boolean): Promise<Record<string, number>> {
+async function scoreAgainst(ctx: JobContext, predictions: (number | string)[], version: ModelVersionInfo): Promise<Record<string, number>> {
+  const classifier = isClassifier(version);
   const y = ctx.job.y!;
   const { columns } = await describeInput(ctx.deps, y);
   const target = y.columns[0] ?? columns[0]?.name;
@@ -188,7 +189,14 @@ async function scoreAgainst(ctx: JobContext, predictions: (number | string)[], c
   if (truth.length !== predictions.length) {
     throw failedPrecondition("LENGTH_MISMATCH", `x has ${predictions.length} rows and y has ${truth.length}`);
   }
-  if (classifier) return { accuracy: accuracyScore(truth, predictions) };
+  if (classifier) {
+    const [truthType, predictedType] = [labelType(truth), labelType(predictions)];
+    if (truthType !== predictedType) {
+      const classes = Array.isArray(version.metadata.classes) ? ` (its classes: ${(version.metadata.classes as unknown[]).map((c) => JSON.stringify(c)).join(", ")})` : "";
+      throw failedPrecondition("LABEL_TYPE_MISMATCH", `${y.dataset}'s ${target} holds ${truthType} and the model predicts ${predictedType}${classes}: score against labels of the model's classes`);
+    }
+    return { accuracy: accuracyScore(truth, predictions) };
+  }
   const yTrue = truth.map(Number);
   const yPred = predictions.map(Number);
   return { r2: r2Score(yTrue, yPred), mse: meanSquaredError(yTrue, yPred), mae: meanAbsoluteError(yTrue, yPred) };
