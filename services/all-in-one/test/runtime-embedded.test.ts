@@ -82,8 +82,10 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     // Labels of another type than the model's classes would score a silent 0: the job says so instead.
     await expect((await kiln.runtime.model(named).score("blobs-x", "blobs-y")).get()).rejects.toMatchObject({
       reason: "LABEL_TYPE_MISMATCH",
-      message: expect.stringContaining(`projects/default/datasets/blobs-y's label holds numbers and the model predicts strings (its classes: "no", "yes")`),
+      message: expect.stringContaining(`column "label" of projects/default/datasets/blobs-y holds numbers and the model predicts strings (its classes: "no", "yes")`),
     });
+    // Local data is named as such, not by the temporary dataset it travelled as.
+    await expect((await kiln.runtime.model(named).score(data.X, data.labels)).get()).rejects.toMatchObject({ message: expect.stringContaining(`column "y" of the local y holds numbers`) });
   });
 
   it("predicts every row of a many-chunk table as the model does locally (chunks in shared memory, each split across model runs)", async () => {

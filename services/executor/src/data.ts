@@ -6,15 +6,24 @@ import type { ExecutorDeps } from "./deps.js";
 import type { ColumnInfo } from "./features.js";
 import { failedPrecondition } from "./job-failure.js";
 
+/**
+ * A job input as messages name it: its dataset, or "the local x" for data the client sent
+ * (stored as a temporary dataset, whose name the user never saw), with its filter if asked.
+ */
+export function inputName(input: JobInput, which: "x" | "y", withFilter = false): string {
+  const name = input.temporary ? `the local ${which}` : input.dataset;
+  return withFilter && input.filter ? `${name} where ${input.filter}` : name;
+}
+
 /** A job input's version header (columns, row count), without reading its rows. */
-export async function describeInput(deps: ExecutorDeps, input: JobInput): Promise<{ version: DatasetVersion; columns: ColumnInfo[] }> {
+export async function describeInput(deps: ExecutorDeps, input: JobInput, which: "x" | "y"): Promise<{ version: DatasetVersion; columns: ColumnInfo[] }> {
   const { version } = await deps.store.getDatasetVersion({ name: `${input.dataset}/versions/${input.version}` });
   if (version!.kind !== DatasetKind.TABLE) {
-    throw failedPrecondition("NOT_A_TABLE", `${input.dataset} is a ${DatasetKind[version!.kind].toLowerCase()} dataset; jobs read tables (put tensors as tables of columns)`);
+    throw failedPrecondition("NOT_A_TABLE", `${inputName(input, which)} is a ${DatasetKind[version!.kind].toLowerCase()} dataset; jobs read tables (put tensors as tables of columns)`);
   }
   const columns = version!.fields.map((f) => ({ name: f.name, type: f.type }));
   for (const name of input.columns) {
-    if (!columns.some((c) => c.name === name)) throw failedPrecondition("COLUMN_MISSING", `column "${name}" is not in ${input.dataset} (columns: ${columns.map((c) => c.name).join(", ")})`);
+    if (!columns.some((c) => c.name === name)) throw failedPrecondition("COLUMN_MISSING", `column "${name}" is not in ${inputName(input, which)} (columns: ${columns.map((c) => c.name).join(", ")})`);
   }
   return { version: version!, columns };
 }

@@ -4,7 +4,7 @@ import { camelKeys, canonicalKind, createEstimator, saidAsGiven, isEstimatorKind
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { TRAINABLE_ATTACHMENT } from "@kiln/contracts";
 import type { ModelVersionInfo } from "@kiln/sdk";
-import { describeInput, readInput, readValues } from "./data.js";
+import { describeInput, inputName, readInput, readValues } from "./data.js";
 import { featuresOf } from "./inference.js";
 import { checkStopped, type JobContext } from "./job-context.js";
 import { failedPrecondition, invalidInput } from "./job-failure.js";
@@ -25,7 +25,7 @@ export async function runFit(ctx: JobContext): Promise<JobResult> {
 
   const x = job.x!;
   const y = job.y?.dataset ? job.y : undefined;
-  const { columns } = await describeInput(deps, x);
+  const { columns } = await describeInput(deps, x, "x");
   const target = y ? await targetColumn(ctx, y) : undefined;
   const sameDataset = y?.dataset === x.dataset;
   // FIT starts over on X, as sklearn's fit does; PARTIAL_FIT goes on with the features the version learned.
@@ -128,17 +128,18 @@ async function readTable(ctx: JobContext, input: JobInput, columns: string[]): P
     checkStopped(ctx.signal);
     batches.push(batch);
   }
-  if (batches.length === 0) throw failedPrecondition("NO_ROWS", `${input.dataset} has no rows to train on`);
-  return new Table(batches);
+  const table = new Table(batches);
+  if (table.numRows === 0) throw failedPrecondition("NO_ROWS", `${inputName(input, "x", true)} has no rows to train on`);
+  return table;
 }
 
 async function targetColumn(ctx: JobContext, y: JobInput): Promise<string> {
   if (y.columns[0]) return y.columns[0];
-  const { columns } = await describeInput(ctx.deps, y);
+  const { columns } = await describeInput(ctx.deps, y, "y");
   if (y.dataset === ctx.job.x!.dataset) {
-    throw failedPrecondition("TARGET_AMBIGUOUS", `x and y are both ${y.dataset}: name the target column in y's columns`);
+    throw failedPrecondition("TARGET_AMBIGUOUS", `x and y are both ${inputName(y, "y")}: name the target column in y's columns`);
   }
-  if (columns.length !== 1) throw failedPrecondition("TARGET_AMBIGUOUS", `${y.dataset} has ${columns.length} columns: name the target column in y's columns`);
+  if (columns.length !== 1) throw failedPrecondition("TARGET_AMBIGUOUS", `${inputName(y, "y")} has ${columns.length} columns: name the target column in y's columns`);
   return columns[0]!.name;
 }
 

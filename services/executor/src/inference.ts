@@ -7,7 +7,7 @@ import { JobKind, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runti
 import { prefetchInOrder, type ModelVersionInfo } from "@kiln/sdk";
 import { isClassifier, isClusterer, PREDICTS } from "@kiln/contracts";
 import { availableParallelism } from "node:os";
-import { describeInput, readInputChunks, readValues, sliceChunks } from "./data.js";
+import { describeInput, inputName, readInputChunks, readValues, sliceChunks } from "./data.js";
 import { FeedBuffers } from "./feed-buffers.js";
 import { planFeatures, type ColumnInfo } from "./features.js";
 import { checkStopped, type JobContext } from "./job-context.js";
@@ -56,7 +56,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   const { deps, job } = ctx;
   const version = await ctx.model();
   const x = job.x!;
-  const { version: data, columns } = await describeInput(deps, x);
+  const { version: data, columns } = await describeInput(deps, x, "x");
   const plan = planFeatures(version.signature?.inputs ?? [], columns, x.columns.length ? x.columns : featuresFor(version, columns));
   const scoring = job.kind === JobKind.SCORE;
   if ((scoring || job.kind === JobKind.PREDICT) && transformsOnly(version)) {
@@ -138,7 +138,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
     output?.channel.close(e);
     throw e;
   }
-  if (scoring && rows === 0) throw failedPrecondition("NO_ROWS", `${x.dataset}${x.filter ? ` where ${x.filter}` : ""} has no rows to score`);
+  if (scoring && rows === 0) throw failedPrecondition("NO_ROWS", `${inputName(x, "x", true)} has no rows to score`);
   const result = create(JobResultSchema, { rows: BigInt(rows), ranModelVersion: version.name });
   if (output) result.output = await output.written;
   if (scoring) result.metrics = clusterer ? { score: -inertia, inertia } : await scoreAgainst(ctx, predictions, version);
@@ -182,9 +182,9 @@ function* ipcPieces(table: Table): Generator<Uint8Array> {
 async function scoreAgainst(ctx: JobContext, predictions: (number | string)[], version: ModelVersionInfo): Promise<Record<string, number>> {
   const classifier = isClassifier(version);
   const y = ctx.job.y!;
-  const { columns } = await describeInput(ctx.deps, y);
+  const { columns } = await describeInput(ctx.deps, y, "y");
   const target = y.columns[0] ?? columns[0]?.name;
-  if (!target) throw failedPrecondition("NO_TARGET", `${y.dataset} has no columns`);
+  if (!target) throw failedPrecondition("NO_TARGET", `${inputName(y, "y")} has no columns`);
   const truth = await readValues(ctx.deps, y, target);
   if (truth.length !== predictions.length) {
     throw failedPrecondition("LENGTH_MISMATCH", `x has ${predictions.length} rows and y has ${truth.length}`);
@@ -193,7 +193,7 @@ async function scoreAgainst(ctx: JobContext, predictions: (number | string)[], v
     const [truthType, predictedType] = [labelType(truth), labelType(predictions)];
     if (truthType !== predictedType) {
       const classes = Array.isArray(version.metadata.classes) ? ` (its classes: ${(version.metadata.classes as unknown[]).map((c) => JSON.stringify(c)).join(", ")})` : "";
-      throw failedPrecondition("LABEL_TYPE_MISMATCH", `${y.dataset}'s ${target} holds ${truthType} and the model predicts ${predictedType}${classes}: score against labels of the model's classes`);
+      throw failedPrecondition("LABEL_TYPE_MISMATCH", `column "${target}" of ${inputName(y, "y")} holds ${truthType} and the model predicts ${predictedType}${classes}: score against labels of the model's classes`);
     }
     return { accuracy: accuracyScore(truth, predictions) };
   }
