@@ -67,13 +67,15 @@ export async function claimTemporaries(s: Scheduler, jobs: readonly Job[]): Prom
     }
   }
   const since = nowOf(s).toISOString();
-  await claims(s)
-    .createMany([...byDataset].map(([key, job]) => ({ key, value: { job, since } })))
-    .catch((e: unknown) => {
-      if (isKilnError(e, Code.AlreadyExists)) throw takenTemporary(e.message.replace(/ already exists$/, ""));
-      throw e;
-    });
-  return [...byDataset.keys()];
+  const names = [...byDataset.keys()];
+  try {
+    await claims(s).createMany([...byDataset].map(([key, job]) => ({ key, value: { job, since } })));
+  } catch (e) {
+    if (!isKilnError(e, Code.AlreadyExists)) throw e;
+    const found = await claims(s).getMany(names);
+    throw takenTemporary(names.find((_, i) => found[i]) ?? names[0]!);
+  }
+  return names;
 }
 
 /** Takes back the claims of jobs that were not stored after all. */
