@@ -24,7 +24,7 @@ export function jsonTable(value: unknown): LocalTable {
   if (isLabels(value)) return { table: labelsTable(value), positional: true };
   if (isColumnDict(value)) return { table: columnsToTable(value), positional: false };
   throw new DataFormatError(
-    `takes an array of row objects, an object of equal-length column arrays, an array of number arrays (rows as sklearn's X) or an array of numbers or strings (targets); got ${describe(value)}`,
+    `takes an array of row objects, an object of equal-length column arrays, an array of number arrays (rows as sklearn's X) or an array of numbers or strings (targets); got ${describeValue(value)}`,
   );
 }
 
@@ -76,12 +76,18 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
 }
 
-function describe(value: unknown): string {
+/** What a value that is no table is, in words, for errors: "an empty array", "an object whose values are not column arrays of one length"... */
+export function describeValue(value: unknown): string {
   if (Array.isArray(value)) {
     if (value.length === 0) return "an empty array";
     if (isNumberRows(value.slice(0, 1))) return "arrays of numbers of different lengths, or with other values";
     return "an array mixing kinds of values";
   }
-  if (isPlainObject(value)) return Object.keys(value).length === 0 ? "an empty object" : "an object whose values are not column arrays of one length";
+  if (isPlainObject(value)) {
+    const columns = Object.values(value);
+    if (columns.length === 0) return "an empty object";
+    if (columns.every((c) => Array.isArray(c) && c.length === 0)) return "columns with no rows";
+    return "an object whose values are not column arrays of one length";
+  }
   return value === null ? "null" : `a ${typeof value}`;
 }

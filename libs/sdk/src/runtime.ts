@@ -2,7 +2,7 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { randomUUID } from "./random-id.js";
 import type { Client } from "@connectrpc/connect";
 import { Table, tableFromArrays, type RecordBatch } from "apache-arrow";
-import { decodeChunk, isLabels, isNumberRows, labelsTable, positionalTable, tableToIpc } from "@kiln/data";
+import { decodeChunk, describeValue, isLabels, isNumberRows, labelsTable, positionalTable, tableToIpc } from "@kiln/data";
 import { TEMPORARY_INPUT_LABEL } from "@kiln/contracts";
 import { JobKind, JobState, RuntimeService, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Datasets } from "./datasets.js";
@@ -263,7 +263,7 @@ function asTable(data: DatasetInput): { table: Table; positional: boolean } {
   if (c.kind === DatasetKind.TABLE) return { table: c.table, positional: false };
   if (c.kind === DatasetKind.TENSOR) return { table: tensorTable(c.tensor), positional: true };
   if (isLabels(data)) return { table: labelsTable(data), positional: true };
-  throw new TypeError("job data must be a dataset name, a table (rows, columns, Arrow), a tensor {data, shape}, rows of numbers or an array of labels");
+  throw new TypeError(`job data must be a dataset name, a table (rows, columns, Arrow), a tensor {data, shape}, rows of numbers or an array of labels; got ${describeValue(data)}`);
 }
 
 function tensorTable(t: TensorData): Table {

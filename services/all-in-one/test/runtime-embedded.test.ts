@@ -172,6 +172,11 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     const onnx = unique("onnx");
     await kiln.models.put(onnx, linearRegressorOnnx([1, 2], 0));
     expect((await (await kiln.runtime.model(onnx).predict(none)).get()).schema.fields.map((f) => f.name)).toEqual(["prediction"]);
+    // Local data of no rows says nothing of its columns: an empty Arrow table goes, an empty array is refused in words.
+    const arrow = tableFromArrays({ x0: new Float64Array(0), x1: new Float64Array(0) });
+    expect((await (await kiln.runtime.model(clf).predict(arrow)).get()).schema.fields.map((f) => f.name)).toEqual(["prediction"]);
+    await expect(kiln.runtime.model(clf).predict([])).rejects.toThrow(/; got an empty array$/);
+    await expect(kiln.runtime.model(clf).predict({ x0: [], x1: [] })).rejects.toThrow(/; got columns with no rows$/);
     // Scoring needs rows: it says which input has none.
     await expect((await kiln.runtime.model(clf).score(none, "blobs-y")).get()).rejects.toMatchObject({ reason: "NO_ROWS", message: expect.stringContaining("blobs-x where x0 > 100 has no rows to score") });
   });
