@@ -37,6 +37,8 @@ window.runRuntime = async (baseUrl) => {
   await kiln.models.create("in_browser", { estimator: "linear_regression" });
   const fit = await (await kiln.runtime.model("in_browser").fit(rows, rows.map((r) => ({ y: 2 * r.a - r.b + 1 })))).get();
   await kiln.datasets.put("from_browser_x", [{ a: 1, b: 0 }, { a: 5, b: 2 }]);
+  // A filtered read of no rows, by a client that fetches chunks by reference: its columns, no rows.
+  const none = await kiln.datasets.get("from_browser_x", { filter: "a > 99" });
   const job = await kiln.runtime.model("in_browser").predict("from_browser_x");
   const states = [];
   const watching = (async () => { for await (const info of job.watch()) states.push(info.state); })();
@@ -53,7 +55,8 @@ window.runRuntime = async (baseUrl) => {
   const events = await exp.data();
   const logged = events.filter((r) => r.event === "metric" || r.event === "param").map((r) => [r.event, r.key, r.step, r.value]);
   const artifact = events.find((r) => r.event === "artifact")?.value;
-  return { version: fit.modelVersion, r2: fit.metrics.training_score, predictions: predictions.map((v) => Math.round(v * 1000) / 1000), last: states.at(-1), logged, artifact };
+  const noRows = [none.numRows, none.schema.fields.map((f) => f.name)];
+  return { version: fit.modelVersion, r2: fit.metrics.training_score, predictions: predictions.map((v) => Math.round(v * 1000) / 1000), last: states.at(-1), logged, artifact, noRows };
 };
 `;
 
@@ -113,7 +116,7 @@ describe.skipIf(!process.env.CI && !existsSync(CHROMIUM))("the SDK in a real bro
     await tab.goto(pageOrigin);
     await tab.waitForFunction(() => "runRuntime" in globalThis);
     const result = (await tab.evaluate((url) => (globalThis as unknown as { runRuntime(u: string): Promise<unknown> }).runRuntime(url), running.server.url)) as Record<string, unknown>;
-    expect(result).toMatchObject({ version: "projects/default/models/in_browser/versions/2", predictions: [3, 9], last: "succeeded" });
+    expect(result).toMatchObject({ version: "projects/default/models/in_browser/versions/2", predictions: [3, 9], last: "succeeded", noRows: [0, ["a", "b"]] });
     expect(result.logged).toEqual([
       ["param", "C", 0, 0.5],
       ...[1, 2, 3].map((step) => ["metric", "auc", step, 0.8 + step / 100]), // as the page computed them
