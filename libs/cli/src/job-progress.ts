@@ -1,5 +1,5 @@
 import cliProgress from "cli-progress";
-import type { JobHandle, JobInfo } from "@kiln/sdk";
+import type { JobHandle, JobInfo, Kiln } from "@kiln/sdk";
 import { progressText } from "./job-show.js";
 
 export interface JobDisplay {
@@ -48,8 +48,10 @@ export function jobProgress(label: string, stream: NodeJS.WriteStream = process.
  * Follows a job to its end, showing each change; returns it if it succeeded and throws
  * its typed error (FailedPreconditionError, CancelledError...) if not.
  */
-export async function follow(handle: JobHandle, display: JobDisplay, onChange?: (info: JobInfo) => void): Promise<JobInfo> {
+export async function follow(handle: JobHandle, display: JobDisplay, onChange?: (info: JobInfo) => void, kiln?: Kiln): Promise<JobInfo> {
   let last: JobInfo | undefined;
+  // A job still queued after a while may have no executor to go to: say so once, rather than wait in silence.
+  const check = kiln && setTimeout(() => void (last?.state === "queued" && warnIfNoExecutor(kiln, last, display)), QUEUED_CHECK_MS);
   try {
     for await (const info of handle.watch()) {
       last = info;
@@ -57,9 +59,21 @@ export async function follow(handle: JobHandle, display: JobDisplay, onChange?: 
       onChange?.(info);
     }
   } finally {
+    clearTimeout(check);
     display.done();
   }
   if (last?.state === "succeeded") return last;
   // wait() throws the job's error, or waits on if the watch ended before the job did.
   return handle.wait();
+}
+
+/** How long a job may stay queued before `follow` looks for an executor that can take it. */
+const QUEUED_CHECK_MS = 3_000;
+
+async function warnIfNoExecutor(kiln: Kiln, job: JobInfo, display: JobDisplay): Promise<void> {
+  const executors = await kiln.runtime.executors().catch(() => undefined);
+  if (!executors || executors.some((e) => job.requiredLabels.every((label) => e.labels.includes(label)))) return;
+  const wanted = job.requiredLabels.length ? `no executor has the label${job.requiredLabels.length > 1 ? "s" : ""} ${job.requiredLabels.join(", ")}` : "no executor is running";
+  display.done(); // the live line comes back with the next change
+  process.stderr.write(`kiln: ${wanted}: job ${job.id} waits in the queue until one starts (kiln jobs:cancel ${job.id} drops it)\n`);
 }

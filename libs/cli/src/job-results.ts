@@ -1,5 +1,5 @@
 import type { RecordBatch } from "apache-arrow";
-import type { JobHandle, JobInfo } from "@kiln/sdk";
+import type { JobHandle, JobInfo, Kiln } from "@kiln/sdk";
 import { checkWritable, formatOf, writeTableFile, type TableFormat } from "./formats.js";
 import { follow, jobProgress } from "./job-progress.js";
 import type { Output } from "./output.js";
@@ -22,10 +22,10 @@ export function resultsTarget(o: Output, out: string | undefined, format: string
  * Streams a job's result rows to the target as they come, with its progress on a terminal;
  * resolves once the job succeeded (rejects with its error otherwise).
  */
-export async function writeResults(handle: JobHandle, target: ResultsTarget, label: string): Promise<{ rows: number; info: JobInfo }> {
+export async function writeResults(handle: JobHandle, target: ResultsTarget, label: string, kiln: Kiln): Promise<{ rows: number; info: JobInfo }> {
   const display = jobProgress(`${label} (job ${handle.id})`);
   // Progress comes from the job record, rows from the results stream: both at once.
-  const watching = follow(handle, display);
+  const watching = follow(handle, display, undefined, kiln);
   watching.catch(() => {}); // its error is the job's, which the results stream reports first
   let rows = 0;
   const batches = (async function* (): AsyncGenerator<RecordBatch> {

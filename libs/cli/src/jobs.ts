@@ -43,7 +43,8 @@ export function jobCommands(program: Command, connect: Connect, output: () => Ou
     .argument("<id>")
     .action(async (id: string) => {
       const o = output();
-      const handle = (await connect()).runtime.job(id);
+      const kiln = await connect();
+      const handle = kiln.runtime.job(id);
       // A terminal gets a live line; scripts and pipes get a line per change (JSON lines with --json).
       const live = !o.json && process.stderr.isTTY;
       let previous = "";
@@ -55,7 +56,7 @@ export function jobCommands(program: Command, connect: Connect, output: () => Ou
         if (line !== previous) o.out.write(`${line}\n`);
         previous = line;
       };
-      const info = await follow(handle, live ? jobProgress(`job ${id}`) : silent, onChange);
+      const info = await follow(handle, live ? jobProgress(`job ${id}`) : silent, onChange, kiln);
       if (!o.json) o.out.write(`job ${info.id} ${info.state}${resultText(info) ? `: ${resultText(info)}` : ""}\n`);
     });
 
@@ -71,7 +72,7 @@ export function jobCommands(program: Command, connect: Connect, output: () => Ou
       const handle = (await connect()).runtime.job(id);
       const { kind } = await handle.info();
       if (!hasResultRows(kind)) throw new Error(`job ${id} is a ${kind} job: only predict, predict_proba and transform jobs have result rows (jobs:show has its result)`);
-      const { rows } = await writeResults(handle, target, kind);
+      const { rows } = await writeResults(handle, target, kind, await connect());
       if (target.path === "-") return;
       if (o.json) return printJson(o, { job: id, rows, file: opts.out });
       o.out.write(`wrote ${rows} rows to ${opts.out} (job ${id})\n`);

@@ -218,6 +218,22 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     const queued = (await kiln("runtime:predict", fitted, "lin-x", "--require", "gpu", "--no-wait")).trim();
     expect(await kiln("jobs", "--label", "gpu", "--state", "queued")).toMatch(new RegExp(`^${queued}\\s+predict\\s+${fitted}:2\\s+queued\\s+0\\s`, "m"));
     expect(await kiln("jobs:cancel", queued)).toBe(`cancelled ${queued}\n`);
+
+    // Waiting on such a job, the CLI says why after a few seconds, once, and the job ends when cancelled.
+    const waiting = spawn(process.execPath, [KILN_BIN, "--url", running.server.url, "runtime:predict", fitted, "lin-x", "--require", "gpu"]);
+    let said = "";
+    const ended = new Promise<number | null>((resolve) => waiting.on("close", resolve));
+    const hint = await new Promise<string>((resolve, reject) => {
+      waiting.stderr.on("data", (d: Buffer) => {
+        said += d.toString();
+        const m = /^kiln: no executor has the label gpu: job (\w+) waits in the queue until one starts \(kiln jobs:cancel \1 drops it\)$/m.exec(said);
+        if (m) resolve(m[1]!);
+      });
+      void ended.then((code) => reject(new Error(`runtime:predict exited (${code}) first: ${said}`)));
+    });
+    expect(await kiln("jobs:cancel", hint)).toBe(`cancelled ${hint}\n`);
+    expect(await ended).toBe(1);
+    expect(said.match(/no executor has/g)).toHaveLength(1);
   });
 
   it("stops quietly with exit 0 when its reader goes away (runtime:predict ... | head)", async () => {
