@@ -134,6 +134,11 @@ describe("experiment tracking against a real server (omega-ml's examples)", () =
     expect(rows.find((r) => r.event === "model")).toMatchObject({ key: "model_version", value: `projects/default/models/${model}/versions/3` });
     expect(rows.filter((r) => r.event === "param")).toMatchObject([{ key: "fit_intercept", value: false }]);
     expect((await exp.summary()).at(-1)!.params).toEqual({ fit_intercept: false });
+
+    // A job on local data names it as such, not by the temporary dataset it travelled as.
+    await (await kiln.runtime.model(`${model}:2`).predict([{ a: 1, b: 0 }])).get();
+    await expect.poll(async () => (rows = await exp.data({ run: "all" }).catch(() => [])).filter((r) => r.event === "task_success").length, { timeout: 10_000 }).toBe(3);
+    expect(rows.filter((r) => r.event === "task_call").at(-1)).toMatchObject({ key: "predict", value: { x: "the local x" } });
     expect((await kiln.models.get(`${model}:3`)).metadata).toMatchObject({ tracking: { default: experiment } });
   });
 

@@ -4,6 +4,7 @@ import { EventSchema, IngestBatchSchema, RunStatus } from "@kiln/proto/kiln/trac
 import { JobKind, type Job, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { INGEST_SUBJECT_PREFIX } from "@kiln/contracts";
 import { eventValue, type ModelVersionInfo } from "@kiln/sdk";
+import { inputName } from "./data.js";
 import type { ExecutorDeps } from "./deps.js";
 import type { JobFailure } from "./job-failure.js";
 import type { ProgressUpdate } from "./progress.js";
@@ -47,7 +48,9 @@ export class JobTracker {
 
   /** task_call with the inputs, and the job's params as `param` events (as MLflow logs a run's params), so runs compare by them. */
   async call(): Promise<void> {
-    const inputs = { model: this.job.model, x: this.job.x?.dataset, y: this.job.y?.dataset, attempt: this.attempt };
+    const { x, y } = this.job;
+    // Local data is named as such: the temporary dataset it travelled as is gone after the job.
+    const inputs = { model: this.job.model, x: x && inputName(x, "x"), y: y?.dataset ? inputName(y, "y") : undefined, attempt: this.attempt };
     const params = Object.entries(this.job.params ?? {}).map(([key, value]) => this.event("param", key, eventValue(value)));
     await this.send([this.event("task_call", JobKind[this.job.kind].toLowerCase(), { case: "json", value: JSON.stringify(inputs) }), ...params]);
   }
