@@ -66,8 +66,9 @@ export async function claimTemporaries(s: Scheduler, jobs: readonly Job[]): Prom
       byDataset.set(name, job.name);
     }
   }
-  const since = nowOf(s).toISOString();
   const names = [...byDataset.keys()];
+  if (names.length === 0) return names;
+  const since = nowOf(s).toISOString();
   try {
     await claims(s).createMany([...byDataset].map(([key, job]) => ({ key, value: { job, since } })));
   } catch (e) {
