@@ -8,6 +8,7 @@ import { parsePairs } from "./key-values.js";
 import { formatOf, mediaTypeOf, openInput, readTableFile, writeTableFile } from "./formats.js";
 import { formatBytes, printFields, printJson, printTable, type Output } from "./output.js";
 import { progressBar } from "./progress.js";
+import { columnList, positiveInt, wholeNumber } from "./option-values.js";
 
 type Connect = () => Promise<Kiln>;
 
@@ -83,11 +84,11 @@ export function datasetCommands(program: Command, connect: Connect, output: () =
     .command("datasets:get")
     .description("read a dataset (tables as CSV on stdout unless -o names a .csv, .tsv, .json, .ndjson or .arrow file)")
     .argument("<name>")
-    .option("--version <n>", "a version number (default: latest)", toInt)
-    .option("--columns <a,b>", "only these columns", (v: string) => v.split(",").map((c) => c.trim()).filter(Boolean))
+    .option("--version <n>", "a version number (default: latest)", positiveInt)
+    .option("--columns <a,b>", "only these columns", columnList)
     .option("--filter <expr>", 'e.g. age > 30 AND country IN ("DE","FR")')
-    .option("--limit <n>", "at most n rows", toInt)
-    .option("--offset <n>", "skip n rows", toInt)
+    .option("--limit <n>", "at most n rows", positiveInt)
+    .option("--offset <n>", "skip n rows", wholeNumber)
     .option("--format <format>", "csv, tsv, json, ndjson or arrow")
     .option("-o, --output <file>", "write to a file instead of stdout")
     .action(async (name: string, opts: GetFlags) => {
@@ -191,12 +192,6 @@ interface GetFlags {
   offset?: number;
   format?: string;
   output?: string;
-}
-
-function toInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`"${v}" is not a whole number`);
-  return n;
 }
 
 async function sizeOf(path: string): Promise<number | undefined> {

@@ -4,6 +4,7 @@ import { follow, jobProgress, silent } from "./job-progress.js";
 import { resultsTarget, writeResults } from "./job-results.js";
 import { errorText, executorColumns, executorRow, jobColumns, jobRow, printJob, progressText, resultText } from "./job-show.js";
 import { printJson, printTable, type Output } from "./output.js";
+import { positiveInt } from "./option-values.js";
 
 type Connect = () => Promise<Kiln>;
 
@@ -109,8 +110,3 @@ function collectState(value: string, previous: JobStateName[] | undefined): JobS
   return [...(previous ?? []), value as JobStateName];
 }
 
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`"${v}" is not a positive whole number`);
-  return n;
-}

@@ -6,6 +6,7 @@ import { formatMetric, shortDataset, shortModel } from "./job-show.js";
 import { featuresAndTarget, jobData, submitJob } from "./job-data.js";
 import { collect, parseJsonPairs } from "./key-values.js";
 import { printFields, printJson, type Output } from "./output.js";
+import { columnList, positiveInt, positiveNumber } from "./option-values.js";
 
 type Connect = () => Promise<Kiln>;
 
@@ -128,21 +129,8 @@ function printSubmitted(o: Output, handle: JobHandle): void {
   o.out.write(`${handle.id}\n`);
 }
 
-function columnList(v: string): string[] {
-  return v.split(",").map((c) => c.trim()).filter(Boolean);
-}
 
-function positiveNumber(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`"${v}" is not a positive number`);
-  return n;
-}
 
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`"${v}" is not a positive whole number`);
-  return n;
-}
 
 interface JobFlags {
   filter?: string;

@@ -85,6 +85,17 @@ describe("the kiln CLI against a real server", () => {
     expect(await kiln("datasets:put", "header-only", "header.csv")).toMatch(/version 1, 0 rows/);
     expect(await kiln("datasets:get", "header-only")).toBe("a,b\n");
 
+    // Option values are checked before anything is asked: --limit 0 and --version 0 meant "all" and "latest" to the server.
+    for (const [option, value, says] of [
+      ["--limit", "0", "a whole number of at least 1"],
+      ["--version", "0", "a whole number of at least 1"],
+      ["--offset", "-1", "a whole number (0 or more)"],
+    ]) {
+      const bad = await kilnFails("datasets:get", "header-only", option!, value!);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(new RegExp(`^error: option '${option} <n>' argument '${value}' is invalid\\. It takes ${says.replace(/[()]/g, "\\$&")}\\.\n`));
+    }
+
     const missing = await kilnFails("datasets:get", "people.csv");
     expect(missing.stderr).toBe(
       'kiln: dataset projects/default/datasets/people.csv not found (DATASET_NOT_FOUND)\nkiln: people.csv is a file here; a local file is given by a path with a "/": ./people.csv\n',
