@@ -69,6 +69,11 @@ describe("experiment tracking against a real server (omega-ml's examples)", () =
     expect(either.map((r) => [r.run, r.key])).toEqual([[1, "loss"], [2, "acc"], [3, "acc"]]);
     const summary = await exp.summary();
     expect(summary.map((s) => s.metrics.acc!.last)).toEqual([0.1, 0.2, 0.3]);
+    // A run past the latest is not found, rather than an empty answer; runs count from 1.
+    await expect(exp.data({ run: [1, 9] })).rejects.toMatchObject({ reason: "RUN_NOT_FOUND", message: "no run 9: the experiment has runs 1 to 3" });
+    await expect(exp.data({ run: { from: 4, to: 6 } })).rejects.toBeInstanceOf(NotFoundError);
+    expect((await exp.data({ run: { from: 3, to: 6 }, key: "acc" })).map((r) => r.run)).toEqual([3]); // a range may reach past it
+    await expect(exp.summary([0])).rejects.toMatchObject({ reason: "INVALID_RUNS" });
   });
 
   it("a multi-step run (5 folds), its metric history, and training epochs from an estimator", async () => {
