@@ -46,11 +46,12 @@ export function jobProgress(label: string, stream: NodeJS.WriteStream = process.
 
 /**
  * Follows a job to its end, showing each change; returns it if it succeeded and throws
- * its typed error (FailedPreconditionError, CancelledError...) if not.
+ * its typed error (FailedPreconditionError, CancelledError...) if not. With `kiln`, a job
+ * still queued after a few seconds that no executor can take is said so, once, on stderr.
  */
-export async function follow(handle: JobHandle, display: JobDisplay, onChange?: (info: JobInfo) => void, kiln?: Kiln): Promise<JobInfo> {
+export async function follow(handle: JobHandle, display: JobDisplay, options: { onChange?: (info: JobInfo) => void; kiln?: Kiln } = {}): Promise<JobInfo> {
+  const { onChange, kiln } = options;
   let last: JobInfo | undefined;
-  // A job still queued after a while may have no executor to go to: say so once, rather than wait in silence.
   const check = kiln && setTimeout(() => void (last?.state === "queued" && warnIfNoExecutor(kiln, last, display)), QUEUED_CHECK_MS);
   try {
     for await (const info of handle.watch()) {

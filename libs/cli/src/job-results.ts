@@ -25,7 +25,7 @@ export function resultsTarget(o: Output, out: string | undefined, format: string
 export async function writeResults(handle: JobHandle, target: ResultsTarget, label: string, kiln: Kiln): Promise<{ rows: number; info: JobInfo }> {
   const display = jobProgress(`${label} (job ${handle.id})`);
   // Progress comes from the job record, rows from the results stream: both at once.
-  const watching = follow(handle, display, undefined, kiln);
+  const watching = follow(handle, display, { kiln });
   watching.catch(() => {}); // its error is the job's, which the results stream reports first
   let rows = 0;
   const batches = (async function* (): AsyncGenerator<RecordBatch> {

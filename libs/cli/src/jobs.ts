@@ -57,7 +57,7 @@ export function jobCommands(program: Command, connect: Connect, output: () => Ou
         if (line !== previous) o.out.write(`${line}\n`);
         previous = line;
       };
-      const info = await follow(handle, live ? jobProgress(`job ${id}`) : silent, onChange, kiln);
+      const info = await follow(handle, live ? jobProgress(`job ${id}`) : silent, { onChange, kiln });
       if (!o.json) o.out.write(`job ${info.id} ${info.state}${resultText(info) ? `: ${resultText(info)}` : ""}\n`);
     });
 
@@ -70,10 +70,11 @@ export function jobCommands(program: Command, connect: Connect, output: () => Ou
     .action(async (id: string, opts: { out?: string; format?: string }) => {
       const o = output();
       const target = resultsTarget(o, opts.out, opts.format);
-      const handle = (await connect()).runtime.job(id);
+      const kiln = await connect();
+      const handle = kiln.runtime.job(id);
       const { kind } = await handle.info();
       if (!hasResultRows(kind)) throw new Error(`job ${id} is a ${kind} job: only predict, predict_proba and transform jobs have result rows (jobs:show has its result)`);
-      const { rows } = await writeResults(handle, target, kind, await connect());
+      const { rows } = await writeResults(handle, target, kind, kiln);
       if (target.path === "-") return;
       if (o.json) return printJson(o, { job: id, rows, file: opts.out });
       o.out.write(`wrote ${rows} rows to ${opts.out} (job ${id})\n`);
@@ -109,4 +110,3 @@ function collectState(value: string, previous: JobStateName[] | undefined): JobS
   if (!states.includes(value as JobStateName)) throw new Error(`--state must be one of ${states.join(", ")}`);
   return [...(previous ?? []), value as JobStateName];
 }
-

@@ -31,7 +31,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
       opts.partial ? m.partialFit(X, Y, { ...options, onUploadProgress }) : m.fit(X, Y, { ...options, onUploadProgress }),
     );
     if (!opts.wait) return printSubmitted(o, handle);
-    const info = await follow(handle, jobProgress(`${opts.partial ? "partial fit" : "fit"} ${model} (job ${handle.id})`), undefined, await connect());
+    const info = await follow(handle, jobProgress(`${opts.partial ? "partial fit" : "fit"} ${model} (job ${handle.id})`), { kiln: await connect() });
     const modelVersion = info.result?.modelVersion ?? "";
     const metrics = info.result?.metrics ?? {};
     const version = Number(/\/versions\/(\d+)$/.exec(modelVersion)?.[1] ?? 0);
@@ -88,7 +88,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
     const { X, Y } = inputs(x, y, opts);
     const handle = await submitJob(await connect(), model, [x, y], (m, onUploadProgress) => m.score(X, Y, { ...jobOptions(opts), onUploadProgress }));
     if (!opts.wait) return printSubmitted(o, handle);
-    const info = await follow(handle, jobProgress(`score ${model} (job ${handle.id})`), undefined, await connect());
+    const info = await follow(handle, jobProgress(`score ${model} (job ${handle.id})`), { kiln: await connect() });
     const metrics = info.result?.metrics ?? {};
     if (o.json) return printJson(o, { job: handle.id, metrics });
     printFields(o, Object.entries(metrics).map(([k, v]) => [k, formatMetric(v)]));
