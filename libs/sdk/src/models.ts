@@ -36,6 +36,8 @@ export interface PutModelOptions {
   mediaType?: string;
   /** Progress of the model file's upload. */
   onProgress?: ProgressListener;
+  /** Create the model if it does not exist (the default); with false, a model that is gone is NotFound. */
+  createModel?: boolean;
 }
 
 export interface DownloadedModel {
@@ -61,7 +63,7 @@ export class Models {
   ) {}
 
   /**
-   * Uploads a new version (creating the model if needed), then its attachments. If an
+   * Uploads a new version (creating the model if needed, unless `createModel` is false), then its attachments. If an
    * attachment fails, the version stays, with the attachments sent before it.
    */
   async put(name: string, model: ModelSource | TrainedEstimator, options: PutModelOptions = {}): Promise<ModelVersionInfo> {
@@ -78,7 +80,7 @@ export class Models {
       lineage: options.lineage && lineageInit(this.project, options.lineage),
       fileName,
       mediaType: options.mediaType ?? "",
-      createModel: true,
+      createModel: options.createModel ?? true,
     };
     let version = await uploadModelVersion(this.registry, header, await openSource(model), this.uploadRoute(), options.onProgress);
     for (const [attachmentName, source] of attachmentEntries(options.attachments)) {

@@ -209,6 +209,19 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     await kiln.datasets.put(tensor, { data: new Float32Array(4), shape: [2, 2] });
     await expect((await kiln.runtime.model(model).predict("blobs-x", { output: tensor })).get()).rejects.toMatchObject({ reason: "NOT_A_TABLE", message: expect.stringContaining("is a tensor dataset") });
   });
+  it("a model dropped while its fit trains stays dropped: the fit fails MODEL_DELETED instead of storing it under that name again", async () => {
+    const model = unique("dropped");
+    await kiln.models.create(model, { estimator: "mlp_classifier", params: { hidden_layer_sizes: [32], max_iter: 300, n_iter_no_change: 300, random_state: 0 } });
+    const X = Array.from({ length: 3000 }, (_, i) => [Math.sin(i), Math.cos(i * 1.7)]);
+    const job = await kiln.runtime.model(model).fit(X, X.map(([a, b]) => (a! * b! > 0 ? 1 : 0)));
+    for await (const info of job.watch()) if (info.progress.message.startsWith("training")) break;
+    await kiln.models.drop(model);
+    await expect(job.get()).rejects.toMatchObject({ reason: "MODEL_DELETED", message: expect.stringContaining(`projects/default/models/${model} was deleted while the job trained`) });
+    await expect(kiln.models.info(model)).rejects.toBeInstanceOf(NotFoundError);
+    // The SDK's put refuses the same way when asked not to create the model.
+    await expect(kiln.models.put(model, new LogisticRegression().fit([[0], [1]], [0, 1]), { createModel: false })).rejects.toBeInstanceOf(NotFoundError);
+  });
+
   it("takes positional data as sklearn does: rows of numbers and tensors are X column by column, named data by name", async () => {
     const model = unique("positional");
     await kiln.models.create(model, { estimator: "logistic_regression" });

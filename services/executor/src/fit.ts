@@ -3,7 +3,7 @@ import { Table, type RecordBatch } from "apache-arrow";
 import { camelKeys, canonicalKind, createEstimator, saidAsGiven, isEstimatorKind, kmeansRuns, loadModel, MLError, TrainingPool, type KMeansParams, type SerializedModel } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { TRAINABLE_ATTACHMENT } from "@kiln/contracts";
-import type { ModelVersionInfo } from "@kiln/sdk";
+import { NotFoundError, type ModelVersionInfo } from "@kiln/sdk";
 import { describeInput, inputName, readInput, readValues } from "./data.js";
 import { featuresOf } from "./inference.js";
 import { checkStopped, type JobContext } from "./job-context.js";
@@ -51,7 +51,10 @@ export async function runFit(ctx: JobContext): Promise<JobResult> {
   }
   ctx.progress.update({ message: "storing the model" });
   // Stored as a local estimator is put (its ONNX export, its state attached, estimator, params, classes...), with what the job knows.
-  const version = await deps.kiln.models.put(parent.name.split("/versions/")[0]!, estimator, {
+  const model = parent.name.split("/versions/")[0]!;
+  const version = await deps.kiln.models.put(model, estimator, {
+    // A model dropped while the job trained stays dropped: the fit is not stored in a new one of that name.
+    createModel: false,
     fileName: `${parent.model}.onnx`,
     comment: `${JobKind[job.kind] === "FIT" ? "fit" : "partial fit"} of ${trained.kind} by job ${job.name}`,
     metadata: {
@@ -66,6 +69,9 @@ export async function runFit(ctx: JobContext): Promise<JobResult> {
       trainingJob: job.name,
       parentVersion: parent.name,
     },
+  }).catch((e: unknown) => {
+    if (e instanceof NotFoundError) throw failedPrecondition("MODEL_DELETED", `${model} was deleted while the job trained; the fitted model is not stored`);
+    throw e;
   });
   return fitResult(version, metrics);
 }
