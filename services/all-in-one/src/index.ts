@@ -59,6 +59,8 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
           registry: createClient(RegistryService, local),
           settings: config.runtime,
         });
+        // The in-process bus starts empty: jobs a stopped process had queued or running go back on their queues.
+        if (config.bus.backend === "memory") await scheduler.requeueAfterRestart(runtime);
         const trackingDeps: tracking.TrackingDeps = {
           metadata,
           events: openSqliteEventStore(join(config.dataDir, "tracking-events.sqlite")),

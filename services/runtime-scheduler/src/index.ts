@@ -22,3 +22,4 @@ export function register(router: ConnectRouter, scheduler: Scheduler): void {
   router.service(ExecutorService, createExecutorService(scheduler));
 }
 export { localExecutorControl } from "./local-control.js";
+export { requeueAfterRestart } from "./lost-queue.js";

@@ -1,5 +1,7 @@
 import { createHash } from "node:crypto";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { invalidArgument, printable } from "@kiln/core";
+import { QueuedJobSchema, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { SchedulerDeps } from "./deps.js";
 
 export interface QueueRecord {
@@ -41,6 +43,11 @@ export async function ensureQueue(deps: SchedulerDeps, queue: QueueRecord): Prom
   await queues(deps).create(queue.consumer, queue).catch(async (e: unknown) => {
     if (!(await queues(deps).get(queue.consumer))) throw e;
   });
+}
+
+/** Puts the job's message on its queue (keyed by the job, so a repeat within the bus's window is one message). */
+export function enqueue(deps: SchedulerDeps, job: Job): Promise<void> {
+  return deps.bus.publish(queueFor(job.requiredLabels).subject, toBinary(QueuedJobSchema, create(QueuedJobSchema, { name: job.name })), { msgId: job.name });
 }
 
 /** The queues an executor with these labels serves. */

@@ -1,4 +1,4 @@
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
@@ -9,7 +9,6 @@ import {
   JobProgressSchema,
   JobSchema,
   JobState,
-  QueuedJobSchema,
   type Job,
   type JobInput,
   type SubmitJobRequest,
@@ -24,7 +23,7 @@ import { hasLocalData, storeLocalInput } from "./local-inputs.js";
 import { checkTemporary, claimTemporaries, dropTemporaries, unclaimTemporaries } from "./temporaries.js";
 import { insertJobs, nowOf, readJob, removeJobs, type Scheduler } from "./job-store.js";
 import { newJobIds, parseDatasetName, parseModelRef } from "./names.js";
-import { ensureQueue, normalizeLabels, queueFor } from "./queues.js";
+import { enqueue, ensureQueue, normalizeLabels, queueFor } from "./queues.js";
 
 
 const NEEDS_Y = new Set([JobKind.SCORE]);
@@ -101,9 +100,7 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
     for (const queue of queues.values()) await ensureQueue(s, queue);
     await insertJobs(s, created);
     // Every publish settles before the records are taken back on a failure.
-    await firstFailureInOrder(
-      created.map((job) => s.bus.publish(queueFor(job.requiredLabels).subject, toBinary(QueuedJobSchema, create(QueuedJobSchema, { name: job.name })), { msgId: job.name })),
-    );
+    await firstFailureInOrder(created.map((job) => enqueue(s, job)));
   } catch (e) {
     // Not queued means not accepted: take the records back, so nothing waits forever, and
     // free the request_ids, so a retry with them makes the jobs instead of failing REQUEST_IN_FLIGHT.

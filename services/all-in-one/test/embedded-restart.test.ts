@@ -1,0 +1,38 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { RunningProcess } from "@kiln/core";
+import { Kiln } from "@kiln/sdk";
+import { runEmbedded } from "../src/index.js";
+
+describe("embedded mode restarted (its in-process bus starts empty)", () => {
+  let dir: string;
+  let running: RunningProcess | undefined;
+  let kiln: Kiln | undefined;
+  afterEach(async () => {
+    kiln?.close();
+    await running?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("runs the jobs the stopped process had queued or running, none lost", async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-restart-"));
+    const env = { KILN_PORT: "0", KILN_DATA_DIR: dir, KILN_LOG_LEVEL: "silent" };
+    running = await runEmbedded(env, false);
+    kiln = await Kiln.connect(running.server.url);
+    // One waits for an executor labelled "later"; one is running when the process stops.
+    const waiting = await kiln.runtime.require({ labels: ["later"] }).noop();
+    const long = await kiln.runtime.noop({ params: { sleep_ms: 2_000 } });
+    await expect.poll(async () => (await long.info()).state, { timeout: 10_000 }).toBe("running");
+    kiln.close();
+    await running.stop();
+
+    running = await runEmbedded({ ...env, KILN_EXECUTOR_LABELS: "later" }, false);
+    kiln = await Kiln.connect(running.server.url);
+    expect((await kiln.runtime.job(waiting.id).wait()).state).toBe("succeeded");
+    const rerun = await kiln.runtime.job(long.id).wait();
+    expect(rerun.state).toBe("succeeded");
+    expect(rerun.attempts.map((a) => a.error?.reason ?? "")).toEqual(["EXECUTOR_LOST", ""]);
+  });
+});
