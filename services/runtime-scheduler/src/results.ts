@@ -92,7 +92,7 @@ function expiredBy(job: Job, now: Date, ttlMs: number): boolean {
 function resultsExpired(s: Scheduler, job: Job): KilnError {
   const kept = `${Math.round(s.settings.resultsTtlMs / 60_000)} min`;
   const where = job.outputDataset ? `they were written to ${job.outputDataset}` : "run the job again (name an output dataset to keep results)";
-  return failedPrecondition("RESULTS_EXPIRED", `the results of ${job.name} are no longer kept (results stay readable ${kept} after they are published, KILN_RESULTS_TTL_MS): ${where}`, { job: job.name });
+  return failedPrecondition("RESULTS_EXPIRED", `the results of ${job.name} are no longer kept (results stay readable ${kept} after they are published, KILN_RESULTS_TTL_MS, and on the in-process bus of embedded mode only while the process runs): ${where}`, { job: job.name });
 }
 
 function delay(ms: number): Promise<void> {

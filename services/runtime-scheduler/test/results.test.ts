@@ -123,7 +123,7 @@ describe("ReadJobResults", () => {
     expect(await failure(collect(h.runtime.readJobResults({ name: job.name })))).toMatchObject({
       code: Code.FailedPrecondition,
       reason: "RESULTS_EXPIRED",
-      message: expect.stringMatching(/are no longer kept \(results stay readable 60 min after they are published, KILN_RESULTS_TTL_MS\): run the job again/),
+      message: expect.stringMatching(/are no longer kept \(results stay readable 60 min after they are published, KILN_RESULTS_TTL_MS, and on the in-process bus of embedded mode only while the process runs\): run the job again/),
     });
   });
 
