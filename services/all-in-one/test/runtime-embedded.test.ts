@@ -9,7 +9,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { JobKind, RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
-import { linearRegressorOnnx } from "@kiln/onnx";
+import { linearRegressorOnnx, OnnxGraphBuilder } from "@kiln/onnx";
 import { FailedPreconditionError, Kiln, NotFoundError } from "@kiln/sdk";
 import { KMeans, LogisticRegression, PCA, Pipeline, RandomForestClassifier, SimpleImputer, StandardScaler, loadModel } from "@kiln/sdk/ml";
 import { runEmbedded } from "../src/index.js";
@@ -172,6 +172,19 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     const onnx = unique("onnx");
     await kiln.models.put(onnx, linearRegressorOnnx([1, 2], 0));
     expect((await (await kiln.runtime.model(onnx).predict(none)).get()).schema.fields.map((f) => f.name)).toEqual(["prediction"]);
+    // A graph that fails on an empty batch (it subtracts the first row) gets its columns from its signature.
+    const firstRow = unique("first-row");
+    const graph = new OnnxGraphBuilder({ opset: 17, producer: "test", graphName: "first_row" })
+      .input("X", "float32", ["N", 2])
+      .initializer("zero", BigInt64Array.of(0n), [1])
+      .node("Gather", ["X", "zero"], ["first"])
+      .node("Sub", ["X", "first"], ["variable"])
+      .output("variable", "float32", ["N", 2])
+      .toBytes();
+    await kiln.models.put(firstRow, graph);
+    expect((await (await kiln.runtime.model(firstRow).transform({ dataset: "blobs-x", filter: "x0 < 0" })).get()).numRows).toBeGreaterThan(0);
+    const shaped = await (await kiln.runtime.model(firstRow).transform(none)).get();
+    expect([shaped.numRows, shaped.schema.fields.map((f) => [f.name, String(f.type)])]).toEqual([0, [["component_0", "Float32"], ["component_1", "Float32"]]]);
     // Local data of no rows says nothing of its columns: an empty Arrow table goes, an empty array is refused in words.
     const arrow = tableFromArrays({ x0: new Float64Array(0), x1: new Float64Array(0) });
     expect((await (await kiln.runtime.model(clf).predict(arrow)).get()).schema.fields.map((f) => f.name)).toEqual(["prediction"]);

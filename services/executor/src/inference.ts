@@ -1,10 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import { RecordBatch, type Table } from "apache-arrow";
 import { schemaFromIpc, tableToIpc } from "@kiln/data";
-import { isColumnsFeed } from "@kiln/onnx";
+import { isColumnsFeed, type OnnxTensorData } from "@kiln/onnx";
 import { accuracyScore, labelType, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { prefetchInOrder, type ModelVersionInfo } from "@kiln/sdk";
+import { prefetchInOrder, type ModelVersionInfo, type TensorSignature } from "@kiln/sdk";
 import { isClassifier, isClusterer, PREDICTS } from "@kiln/contracts";
 import { availableParallelism } from "node:os";
 import { describeInput, inputName, readInputChunks, readValues, sliceChunks } from "./data.js";
@@ -127,10 +127,11 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
     }
     await emitting;
     if (rowsRead === 0 && !scoring) {
-      // No rows (an empty dataset, a filter that matched none): the results still have their columns, the model's on no rows.
+      // No rows (an empty dataset, a filter that matched none): the results still have their columns.
       const none = new RecordBatch(schemaFromIpc(data.arrowSchema).select(plan.columns), undefined);
-      const outputs = await runOnnx(deps, file, version.sha256, plan.feeds(none), [outputName]);
-      await emit(outputTable(job.kind, outputs[outputName]!, classes), 0);
+      const run = async () => (await runOnnx(deps, file, version.sha256, plan.feeds(none), [outputName]))[outputName]!;
+      const signature = version.signature?.outputs.find((o) => o.name === outputName);
+      await emit(outputTable(job.kind, await noRowsOutput(run, signature), classes), 0);
     }
     if (!scoring) await ctx.results.end();
     output?.channel.close();
@@ -167,6 +168,29 @@ export function featuresOf(version: ModelVersionInfo): string[] | undefined {
 function transformsOnly(version: ModelVersionInfo): boolean {
   return version.metadata[PREDICTS] === false;
 }
+
+/**
+ * A model's output on no rows: its own (so the columns are exactly those of its results), or,
+ * for a graph that fails on an empty batch, an empty tensor shaped by its signature.
+ */
+async function noRowsOutput(run: () => Promise<OnnxTensorData>, signature: TensorSignature | undefined): Promise<OnnxTensorData> {
+  try {
+    return await run();
+  } catch {
+    const width = typeof signature?.shape?.[1] === "number" ? signature.shape[1] : 1;
+    // outputTable reads only the dims and the data's kind (typed array or strings).
+    return { type: signature?.elementType, dims: [0, width], data: EMPTY_DATA[signature?.elementType ?? ""]?.() ?? new Float32Array(0) } as OnnxTensorData;
+  }
+}
+
+const EMPTY_DATA: Record<string, () => OnnxTensorData["data"]> = {
+  float32: () => new Float32Array(0),
+  float64: () => new Float64Array(0),
+  int32: () => new Int32Array(0),
+  int64: () => new BigInt64Array(0),
+  bool: () => new Uint8Array(0),
+  string: () => [],
+};
 
 function* ipcPieces(table: Table): Generator<Uint8Array> {
   const bytes = tableToIpc(table);
