@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { RecordBatch, type Table } from "apache-arrow";
 import { schemaFromIpc, tableToIpc } from "@kiln/data";
-import { isColumnsFeed, type OnnxTensorData } from "@kiln/onnx";
+import { isColumnsFeed, OnnxRunError, type OnnxTensorData } from "@kiln/onnx";
 import { accuracyScore, labelType, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { prefetchInOrder, type ModelVersionInfo, type TensorSignature } from "@kiln/sdk";
@@ -176,7 +176,8 @@ function transformsOnly(version: ModelVersionInfo): boolean {
 async function noRowsOutput(run: () => Promise<OnnxTensorData>, signature: TensorSignature | undefined): Promise<OnnxTensorData> {
   try {
     return await run();
-  } catch {
+  } catch (e) {
+    if (!(e instanceof OnnxRunError)) throw e;
     const width = typeof signature?.shape?.[1] === "number" ? signature.shape[1] : 1;
     // outputTable reads only the dims and the data's kind (typed array or strings).
     return { type: signature?.elementType, dims: [0, width], data: EMPTY_DATA[signature?.elementType ?? ""]?.() ?? new Float32Array(0) } as OnnxTensorData;
