@@ -4,7 +4,7 @@ import { ALL_PROJECTS, failedPrecondition, isKilnError } from "@kiln/core";
 import { TEMPORARY_INPUT_LABEL } from "@kiln/contracts";
 import type { Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Dataset } from "@kiln/proto/kiln/store/v1/store_pb";
-import { isFinal, nowOf, readJob, type Scheduler } from "./job-store.js";
+import { decodeJob, isFinal, jobs, nowOf, type Scheduler } from "./job-store.js";
 
 /**
  * Which job reads a temporary input, written before the job is stored. A temporary input
@@ -124,8 +124,11 @@ export async function sweepTemporaries(s: Scheduler): Promise<void> {
   // Claimed by a job that is over (its drop failed) or that was never stored.
   for (let after: string | undefined; ; ) {
     const page = await claims(s).list({ after, limit: CLAIMS_PAGE });
-    for (const { key, value } of page) {
-      if (value.since < before && !(await notOver(s, value.job))) await drop(s, key, "a job that is over");
+    const old = page.filter(({ value }) => value.since < before);
+    const claimants = await jobs(s).getMany(old.map(({ value }) => value.job));
+    for (const [i, { key }] of old.entries()) {
+      const job = claimants[i];
+      if (!job || isFinal(decodeJob(job.value).state)) await drop(s, key, "a job that is over");
     }
     if (page.length < CLAIMS_PAGE) break;
     after = page.at(-1)!.key;
@@ -135,20 +138,10 @@ export async function sweepTemporaries(s: Scheduler): Promise<void> {
   let pageToken = "";
   do {
     const page = await s.store.listDatasets({ parent: ALL_PROJECTS, filter, pageToken });
-    for (const dataset of page.datasets) {
-      if (!(await claims(s).get(dataset.name))) await drop(s, dataset.name, "no job took it");
-    }
+    const claimed = await claims(s).getMany(page.datasets.map((d) => d.name));
+    for (const [i, dataset] of page.datasets.entries()) if (!claimed[i]) await drop(s, dataset.name, "no job took it");
     pageToken = page.nextPageToken;
   } while (pageToken);
-}
-
-/** Whether the job is stored and not over yet. */
-async function notOver(s: Scheduler, name: string): Promise<boolean> {
-  const found = await readJob(s, name).catch((e: unknown) => {
-    if (isKilnError(e, Code.NotFound)) return undefined;
-    throw e;
-  });
-  return found !== undefined && !isFinal(found.job.state);
 }
 
 function minutes(ms: number): string {
