@@ -13,12 +13,15 @@ const PAGE = 1_000;
  */
 export async function requeueAfterRestart(s: Scheduler): Promise<number> {
   let requeued = 0;
+  const ensured = new Set<string>();
   for (let after: string | undefined; ; ) {
     const page = await jobs(s).list({ after, limit: PAGE });
     for (const { value } of page) {
       const job = decodeJob(value);
       if (isFinal(job.state)) continue;
-      await ensureQueue(s, queueFor(job.requiredLabels));
+      const queue = queueFor(job.requiredLabels);
+      if (!ensured.has(queue.consumer)) await ensureQueue(s, queue);
+      ensured.add(queue.consumer);
       await enqueue(s, job);
       requeued++;
     }
