@@ -1,6 +1,6 @@
 import { Bool, DataType, Field, Float64, Int64, RecordBatch, Schema, Struct, TimestampMillisecond, Utf8, makeData, vectorFromArray, type Data } from "apache-arrow";
 import { DataFormatError } from "./errors.js";
-import { plainValue } from "./rows.js";
+import { textValue } from "./rows.js";
 
 export interface CsvOptions {
   delimiter?: string;
@@ -179,7 +179,7 @@ export async function* tableToCsv(batches: AsyncIterable<RecordBatch> | Iterable
     const vectors = fields.map((f) => batch.getChild(f.name)!);
     const lines: string[] = [];
     for (let i = 0; i < batch.numRows; i++) {
-      lines.push(fields.map((f, c) => cellText(plainValue(vectors[c].get(i), f.type), quote)).join(d));
+      lines.push(fields.map((f, c) => cellText(textValue(vectors[c].get(i), f.type), quote)).join(d));
     }
     if (lines.length) yield lines.join("\n") + "\n";
   }

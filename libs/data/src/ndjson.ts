@@ -1,6 +1,6 @@
 import type { RecordBatch, Schema } from "apache-arrow";
 import { DataFormatError } from "./errors.js";
-import { plainValue, rowsToBatch, rowsToTable } from "./rows.js";
+import { rowsToBatch, rowsToTable, textValue } from "./rows.js";
 
 type TextSource = string | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>;
 
@@ -58,7 +58,7 @@ export async function* batchesToNdjson(batches: AsyncIterable<RecordBatch> | Ite
     const lines: string[] = [];
     for (let i = 0; i < batch.numRows; i++) {
       const row: Record<string, unknown> = {};
-      fields.forEach((f, c) => (row[f.name] = plainValue(vectors[c].get(i), f.type)));
+      fields.forEach((f, c) => (row[f.name] = textValue(vectors[c].get(i), f.type)));
       lines.push(JSON.stringify(row, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
     }
     if (lines.length) yield lines.join("\n") + "\n";

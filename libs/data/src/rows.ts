@@ -3,6 +3,7 @@ import {
   DataType,
   Float64,
   Int64,
+  Precision,
   RecordBatch,
   Schema,
   Struct,
@@ -95,6 +96,28 @@ export function plainValue(value: unknown, type: DataType): unknown {
   if (typeof value === "bigint") return Number.isSafeInteger(Number(value)) ? Number(value) : value;
   if (DataType.isTimestamp(type) || DataType.isDate(type)) return new Date(Number(value));
   return value;
+}
+
+/**
+ * A value as text formats write it: plainValue, but a Float32 as the shortest decimal that
+ * reads back as the same float32 (0.9, not 0.8999999761581421, as numpy prints it).
+ */
+export function textValue(value: unknown, type: DataType): unknown {
+  if (typeof value === "number" && DataType.isFloat(type) && type.precision === Precision.SINGLE) return shortestFloat32(value);
+  return plainValue(value, type);
+}
+
+const MIN_NORMAL_FLOAT32 = 2 ** -126;
+
+/** The shortest decimal (as a double) whose float32 is this float32's value. */
+export function shortestFloat32(x: number): number {
+  if (!Number.isFinite(x) || x === 0) return x;
+  // Six digits always fit in a normal float32's precision, so a shorter decimal that reads back shows at six; a subnormal has fewer.
+  for (let digits = Math.abs(x) < MIN_NORMAL_FLOAT32 ? 1 : 6; digits < 9; digits++) {
+    const shorter = Number(x.toPrecision(digits));
+    if (Math.fround(shorter) === x) return shorter;
+  }
+  return Number(x.toPrecision(9)); // nine significant digits always round-trip a float32
 }
 
 export function tableToRows(table: Table | RecordBatch): Record<string, unknown>[] {

@@ -18,6 +18,7 @@ import {
   schemaToIpc,
   selectRows,
   tableToColumns,
+  shortestFloat32,
   tableToCsv,
   tableToRows,
   tensorToBytes,
@@ -165,6 +166,18 @@ describe("CSV and NDJSON", () => {
     expect(text).toBe('s,n,nil\n"a,""b""",1,\n"line\nbreak",2.5,\n');
     const [again] = await all(parseCsv(text));
     expect(tableToRows(new Table(again)).map((r) => r.s)).toEqual(['a,"b"', "line\nbreak"]);
+  });
+
+  it("writes a Float32 as the shortest decimal that reads back as the same float32, as numpy prints it", async () => {
+    const values = new Float32Array([0.9, 0.97703617811203, 1 / 3, 16777217, 1e-40, -0, Number.NaN]);
+    const t = columnsToTable({ p: values, d: Float64Array.from([0.9, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]) });
+    const csv = (await all(tableToCsv(t.batches))).join("").trim().split("\n").slice(1);
+    expect(csv.map((line) => line.split(",")[0])).toEqual(["0.9", "0.9770362", "0.33333334", "16777216", "1e-40", "0", "NaN"]);
+    expect(csv[0]).toBe("0.9,0.9"); // a Float64 keeps its own digits
+    for (const [i, text] of csv.entries()) if (i < 5) expect(Math.fround(Number(text.split(",")[0]))).toBe(values[i]);
+    const json = (await all(batchesToNdjson(t.batches))).join("").trim().split("\n").map((l) => JSON.parse(l).p);
+    expect(json).toEqual([0.9, 0.9770362, 0.33333334, 16777216, 1e-40, 0, null]);
+    expect(shortestFloat32(Math.fround(3.4e38))).toBe(3.4e38);
   });
 
   it("reads NDJSON in batches with the first batch's schema, and writes it", async () => {
