@@ -14,3 +14,4 @@ export * from "./names.js";
 export * from "./chunk-paths.js";
 export * from "./paging.js";
 export { removeStaleSpoolFiles } from "./spool.js";
+export { wantsJsonRows } from "./row-encoding.js";

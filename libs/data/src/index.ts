@@ -8,3 +8,4 @@ export * from "./tensors.js";
 export * from "./csv.js";
 export * from "./ndjson.js";
 export * from "./local-data.js";
+export * from "./json-rows.js";

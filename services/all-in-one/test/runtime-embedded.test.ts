@@ -473,12 +473,34 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
       const res = await fetch(`${running.server.url}/kiln.runtime.v1.RuntimeService/${method}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
       return { status: res.status, body: (await res.json()) as Record<string, any> };
     };
+    /** A server-streaming call with the Connect protocol's JSON envelopes: a flags byte and a 4-byte length before each message. */
+    const postStream = async (method: string, body: unknown) => {
+      const json = Buffer.from(JSON.stringify(body));
+      const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), json]);
+      envelope.writeUInt32BE(json.length, 1);
+      const res = await fetch(`${running.server.url}/kiln.runtime.v1.RuntimeService/${method}`, { method: "POST", headers: { "content-type": "application/connect+json" }, body: envelope });
+      expect(res.status).toBe(200);
+      const bytes = Buffer.from(await res.arrayBuffer());
+      const messages: Record<string, any>[] = [];
+      for (let at = 0; at < bytes.length; at += 5 + bytes.readUInt32BE(at + 1)) {
+        const message = JSON.parse(bytes.subarray(at + 5, at + 5 + bytes.readUInt32BE(at + 1)).toString());
+        messages.push(bytes[at]! & 2 ? { end: message } : message);
+      }
+      return messages;
+    };
     const submitted = await post("SubmitJob", { parent: "projects/default", job: { kind: "JOB_KIND_PREDICT", model: `projects/default/models/${model}`, x: { data: [{ x0: 1, x1: 2 }] }, outputDataset: "projects/default/datasets/curl-predictions" } });
     expect(submitted.status).toBe(200);
     expect(submitted.body.job.x).toMatchObject({ temporary: true });
     expect(submitted.body.job.x.data).toBeUndefined();
     await expect.poll(async () => (await post("GetJob", { name: submitted.body.job.name })).body.job.state, { timeout: 10_000 }).toBe("JOB_STATE_SUCCEEDED");
     expect([...((await kiln.datasets.get("curl-predictions")) as Table).getChild("prediction")!]).toEqual([5.5]);
+    // The results stream as JSON rows: Connect's streaming protocol (one enveloped request, enveloped messages back), as curl sends it.
+    const { job: many } = (await post("SubmitJob", { parent: "projects/default", job: { kind: "JOB_KIND_PREDICT", model: `projects/default/models/${model}`, x: { data: { x0: [1, 3, -1], x1: [2, 4, 0.5] } } } })).body;
+    const messages = await postStream("ReadJobResults", { name: many.name, encoding: "ROW_ENCODING_JSON" });
+    expect(messages.at(-1)).toEqual({ end: {} }); // the end of the stream, without an error
+    expect(messages.slice(0, -1)).toEqual([{ json: { rows: [{ prediction: 5.5 }, { prediction: 11.5 }, { prediction: 0.5 }], columns: ["prediction"] } }]); // sequence 0, the default, is left out of JSON
+    const refusedEncoding = await postStream("ReadJobResults", { name: many.name, encoding: 7 });
+    expect(refusedEncoding).toEqual([{ end: { error: expect.objectContaining({ code: "invalid_argument", message: expect.stringContaining("encoding 7 is not a RowEncoding") }) } }]);
     // Bad data is refused with the field named, as JSON like any error.
     const refused = await post("SubmitJob", { parent: "projects/default", job: { kind: "JOB_KIND_PREDICT", model: `projects/default/models/${model}`, x: { data: "1,2" } } });
     expect(refused.status).toBe(400);

@@ -2,8 +2,10 @@ import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import type { BusMessage } from "@kiln/bus";
 import { JobKind, JobState, ReadJobResultsResponseSchema, type Job, type ReadJobResultsResponse } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { failedPrecondition, type KilnError } from "@kiln/core";
+import { failedPrecondition, wantsJsonRows, type KilnError } from "@kiln/core";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { decodeChunk, jsonRowPieces } from "@kiln/data";
+import { RowEncoding } from "@kiln/proto/kiln/common/v1/table_pb";
 import { END_HEADER, RESULTS_STREAM, RESULTS_SUBJECT_PREFIX, SEQ_HEADER } from "@kiln/contracts";
 import { jobFailure } from "./job-errors.js";
 import { isFinal, nowOf, readJob, type Scheduler } from "./job-store.js";
@@ -18,9 +20,11 @@ const POLL_MS = 1_000;
 /**
  * Streams a job's result chunks in order from the results stream, skipping repeats
  * (a retried attempt publishes the same chunks again), until the executor's end marker.
- * A job that fails or is cancelled ends the stream with its error.
+ * A job that fails or is cancelled ends the stream with its error. With JSON encoding,
+ * each chunk goes as JSON rows instead, in pieces within the message limit.
  */
-export async function* readJobResults(s: Scheduler, name: string): AsyncGenerator<ReadJobResultsResponse> {
+export async function* readJobResults(s: Scheduler, name: string, encoding = RowEncoding.ARROW_IPC): AsyncGenerator<ReadJobResultsResponse> {
+  const json = wantsJsonRows(encoding);
   const { id } = parseJobName(name);
   let { job } = await readJob(s, name);
   if (job.state === JobState.SUCCEEDED && PRODUCES_RESULTS.has(job.kind) && expiredBy(job, nowOf(s), s.settings.resultsTtlMs)) throw resultsExpired(s, job);
@@ -37,7 +41,10 @@ export async function* readJobResults(s: Scheduler, name: string): AsyncGenerato
   let pending: Promise<IteratorResult<BusMessage>> | undefined;
   // Kept across turns like `pending`: a change that lands while a message won the race must not be lost.
   let changed: Promise<Job> | undefined;
+  /** The next chunk's number on the bus. */
   let next = 0;
+  /** Messages sent to the reader (JSON may split a chunk into several). */
+  let sent = 0;
   /** The most chunks an end marker counted. */
   let counted = 0;
   try {
@@ -71,7 +78,9 @@ export async function* readJobResults(s: Scheduler, name: string): AsyncGenerato
         continue;
       }
       if (Number(msg.headers[SEQ_HEADER]) !== next) continue; // a repeat from an earlier attempt
-      yield create(ReadJobResultsResponseSchema, { chunk: { arrowIpc: msg.data }, sequence: BigInt(next++) });
+      next++;
+      if (!json) yield create(ReadJobResultsResponseSchema, { chunk: { arrowIpc: msg.data }, sequence: BigInt(sent++) });
+      else for (const json of jsonRowPieces(decodeChunk(msg.data).batches)) yield create(ReadJobResultsResponseSchema, { json, sequence: BigInt(sent++) });
     }
   } finally {
     changes.close();

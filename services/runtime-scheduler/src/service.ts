@@ -29,7 +29,7 @@ export function createRuntimeService(s: Scheduler): ServiceImpl<typeof RuntimeSe
       for await (const job of watchJob(s, req.name)) yield { job };
     },
     readJobResults(req) {
-      return readJobResults(s, req.name);
+      return readJobResults(s, req.name, req.encoding);
     },
     async listExecutors(req) {
       return listExecutors(s, req);

@@ -1,5 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Code } from "@connectrpc/connect";
+import { tableFromArrays } from "apache-arrow";
+import { tableToIpc } from "@kiln/data";
+import { RowEncoding } from "@kiln/proto/kiln/common/v1/table_pb";
 import { JobKind, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { END_HEADER, RESULTS_STREAM, RESULTS_SUBJECT_PREFIX, SEQ_HEADER } from "@kiln/contracts";
 import { PROJECT, Reader, collect, failure, makeDataset, makeOnnxModel, startHarness, submitNoop, type Harness } from "./harness.js";
@@ -67,6 +70,26 @@ describe("ReadJobResults", () => {
     expect(all.map((r) => [r.sequence, text(r.chunk?.arrowIpc)])).toEqual([0, 1, 2, 3, 4].map((i) => [BigInt(i), `chunk ${i}`]));
     // Readers do not take results away from each other.
     expect(await collect(h.runtime.readJobResults({ name: job.name }))).toHaveLength(5);
+  });
+
+  it("sends the rows as JSON when asked, a big chunk in several messages, numbered in order, a repeat skipped", async () => {
+    const job = await submitPredict();
+    await h.executor.startAttempt({ name: job.name, executor: E1 });
+    const chunk = (from: number, n: number) => tableToIpc(tableFromArrays({ prediction: Float32Array.from({ length: n }, (_, i) => (from + i) / 10) }));
+    await h.bus.publish(`${RESULTS_SUBJECT_PREFIX}.${job.name.split("/").at(-1)}`, chunk(0, 100_000), { headers: { [SEQ_HEADER]: "0" } });
+    await h.bus.publish(`${RESULTS_SUBJECT_PREFIX}.${job.name.split("/").at(-1)}`, chunk(0, 100_000), { headers: { [SEQ_HEADER]: "0" } }); // a retried attempt's repeat
+    await h.bus.publish(`${RESULTS_SUBJECT_PREFIX}.${job.name.split("/").at(-1)}`, chunk(100_000, 3), { headers: { [SEQ_HEADER]: "1" } });
+    await publishEnd(job, 2);
+    await h.executor.finishAttempt({ name: job.name, attempt: 1, outcome: { case: "result", value: { rows: 100_003n } } });
+    const all = await collect(h.runtime.readJobResults({ name: job.name, encoding: RowEncoding.JSON }));
+    expect(all.length).toBeGreaterThan(2);
+    expect(all.map((r) => r.sequence)).toEqual(all.map((_, i) => BigInt(i)));
+    expect(all.every((r) => r.chunk === undefined && r.json!.columns.join() === "prediction")).toBe(true);
+    const rows = all.flatMap((r) => r.json!.rows);
+    expect(rows).toHaveLength(100_003);
+    expect(rows.every((r, i) => Math.fround(r.prediction as number) === Math.fround(i / 10))).toBe(true);
+    expect(rows.slice(0, 3)).toEqual([{ prediction: 0 }, { prediction: 0.1 }, { prediction: 0.2 }]);
+    expect(rows.at(-1)).toEqual({ prediction: 10000.2 });
   });
 
   it("skips chunks a retried attempt publishes again, and only counts the end marker once all chunks are read", async () => {

@@ -13,12 +13,14 @@ import {
   parseParent,
   versionKey,
   versionPrefix,
+  wantsJsonRows,
 } from "@kiln/core";
 import {
   DatasetKind,
   StoreService,
   type WriteDatasetRequest,
 } from "@kiln/proto/kiln/store/v1/store_pb";
+import { decodeChunk, jsonRowPieces } from "@kiln/data";
 import { ChunkAccumulator } from "./accumulator.js";
 import { commitWrite, latestVersion } from "./commit.js";
 import type { StoreDeps } from "./deps.js";
@@ -175,7 +177,13 @@ export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreSer
         offset: Number(req.offset),
         limit: Number(req.limit),
       });
+      const json = wantsJsonRows(req.encoding);
+      if (json && read.header.kind !== DatasetKind.TABLE) throw invalidArgument("NOT_A_TABLE", `JSON rows are read from tables; ${read.header.dataset} is a ${DatasetKind[read.header.kind]}`);
       yield { message: { case: "header", value: versionToProto(read.header) } };
+      if (json) {
+        for await (const data of read.chunks()) for (const json of jsonRowPieces(decodeChunk(data).batches)) yield { message: { case: "json", value: json } };
+        return;
+      }
       if (req.byReference && read.stored) {
         for (const c of read.stored) {
           yield { message: { case: "reference", value: { path: CHUNK_PATH_PREFIX + c.sha256, sha256: c.sha256, size: BigInt(c.size), rows: BigInt(c.rows) } } };

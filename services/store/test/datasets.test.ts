@@ -1,10 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Table, tableFromArrays } from "apache-arrow";
 import { fromBinary } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { DatasetEventSchema, DatasetKind, StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
 import { schemaToIpc } from "@kiln/data";
+import { RowEncoding } from "@kiln/proto/kiln/common/v1/table_pb";
 import { Kiln, type LocalChunkReader } from "@kiln/sdk";
 import { CHUNK_PATH_PREFIX } from "../src/index.js";
 import { startHarness, takeEvents, uniqueName, type Harness } from "./harness.js";
@@ -135,6 +136,42 @@ describe("store: datasets through the SDK", () => {
     const messages = [];
     for await (const m of store.readDataset({ name: `projects/default/datasets/${name}`, filter: "age > 99" })) messages.push(m.message.case);
     expect(messages).toEqual(["header", "chunk"]);
+  });
+
+  it("reads a table as JSON rows for clients without Arrow: filtered, projected, in pieces, never by reference; other kinds are refused", async () => {
+    const name = uniqueName();
+    const rows = Array.from({ length: 30_000 }, (_, i) => ({ id: i, city: i % 2 ? "Paris" : "Berlin", score: i / 4 }));
+    await h.kiln.datasets.put(name, rows);
+    const store = createClient(StoreService, h.transport);
+    const read = async (request: { byReference?: boolean; filter?: string; columns?: string[] }) => {
+      const cases: (string | undefined)[] = [];
+      const got: unknown[] = [];
+      const columns = new Set<string>();
+      for await (const m of store.readDataset({ name: `projects/default/datasets/${name}`, encoding: RowEncoding.JSON, ...request })) {
+        cases.push(m.message.case);
+        if (m.message.case === "json") got.push(...m.message.value.rows), columns.add(m.message.value.columns.join());
+      }
+      return { cases, rows: got, columns: [...columns] };
+    };
+    const whole = await read({ byReference: true });
+    expect(whole.rows).toEqual(rows);
+    expect(whole.columns).toEqual(["id,city,score"]);
+    expect(whole.cases[0]).toBe("header");
+    expect(new Set(whole.cases.slice(1))).toEqual(new Set(["json"]));
+    expect(whole.cases.length).toBeGreaterThan(2); // a megabyte of rows a message at most
+    const some = await read({ filter: "id >= 29998 AND city = \"Berlin\"", columns: ["score", "id"] });
+    expect(some).toMatchObject({ rows: [{ score: 7499.5, id: 29998 }], columns: ["score,id"] });
+    expect(await read({ filter: "id < 0" })).toEqual({ cases: ["header"], rows: [], columns: [] });
+
+    await h.kiln.datasets.put(`${name}-t`, { data: new Float32Array(4), shape: [2, 2] });
+    const refused = (async () => {
+      for await (const _ of store.readDataset({ name: `projects/default/datasets/${name}-t`, encoding: RowEncoding.JSON }));
+    })();
+    await expect(refused).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringMatching(/JSON rows are read from tables; .* is a TENSOR/) });
+    const unknown = (async () => {
+      for await (const _ of store.readDataset({ name: `projects/default/datasets/${name}`, encoding: 7 as RowEncoding }));
+    })();
+    await expect(unknown).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringContaining("encoding 7 is not a RowEncoding") });
   });
 
   it("streams record batches in and out", async () => {

@@ -1,10 +1,9 @@
 """A Python user of Kiln's runtime through plain grpcio and protoc-generated messages (no SDK):
 fit a model on rows carried in the submit, predict on more rows with the results streamed
-back, score, and one refused submit. Prints one JSON object for the test to check.
+back as JSON rows (no Arrow library needed), score, and one refused submit. Prints one JSON object for the test to check.
 
 Usage: PYTHONPATH=<protoc --python_out dir> python3 runtime_client.py HOST:PORT MODEL
 """
-import base64
 import json
 import sys
 import time
@@ -12,6 +11,7 @@ import time
 import grpc
 from google.protobuf import json_format, struct_pb2
 
+from kiln.common.v1 import table_pb2
 from kiln.runtime.v1 import runtime_pb2 as rt
 
 target, model = sys.argv[1], sys.argv[2]
@@ -49,7 +49,8 @@ fitted = wait(fit.name)
 
 new_rows = [{"x0": 0.05, "x1": 0.0}, {"x0": 1.1, "x1": 1.0}, {"x0": 0.5, "x1": 0.6}]
 predict = submit(rt.SubmitJobRequest(parent=parent, job=rt.Job(kind=rt.JOB_KIND_PREDICT_PROBA, model=fitted.result.model_version, x=rt.JobInput(data=data(new_rows)))), timeout=10).job
-chunks = [{"sequence": r.sequence, "arrow_ipc": base64.b64encode(r.chunk.arrow_ipc).decode()} for r in read_results(rt.ReadJobResultsRequest(name=predict.name), timeout=30)]
+messages = list(read_results(rt.ReadJobResultsRequest(name=predict.name, encoding=table_pb2.ROW_ENCODING_JSON), timeout=30))
+rows = [json_format.MessageToDict(row) for m in messages for row in m.json.rows]
 
 score = wait(submit(rt.SubmitJobRequest(parent=parent, job=rt.Job(kind=rt.JOB_KIND_SCORE, model=fitted.result.model_version, x=rt.JobInput(data=data(X)), y=rt.JobInput(data=data(y)))), timeout=10).job.name)
 
@@ -61,7 +62,7 @@ except grpc.RpcError as e:
 
 print(json.dumps({
     "fit": {"state": rt.JobState.Name(fitted.state), "model_version": fitted.result.model_version, "x_temporary": fitted.x.temporary, "x_columns": list(fitted.x.columns)},
-    "predict": {"name": predict.name, "chunks": chunks, "state": rt.JobState.Name(wait(predict.name).state)},
+    "predict": {"name": predict.name, "sequences": [m.sequence for m in messages], "columns": list(messages[0].json.columns), "rows": rows, "state": rt.JobState.Name(wait(predict.name).state)},
     "score": {"state": rt.JobState.Name(score.state), "metrics": dict(score.result.metrics)},
     "refused": refused,
 }))

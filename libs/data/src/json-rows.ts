@@ -1,0 +1,80 @@
+import { DataType, type RecordBatch } from "apache-arrow";
+import { textValue } from "./rows.js";
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonRow = { [column: string]: JsonValue };
+/** Rows and their columns in order (an object's keys may lose it on the way). */
+export interface JsonRowPiece {
+  columns: string[];
+  rows: JsonRow[];
+}
+
+/** About this many bytes of JSON in one piece of rows (a message of a JSON read). */
+export const JSON_PIECE_BYTES = 1024 ** 2;
+
+/**
+ * Record batches as JSON rows with their columns, for clients without an Arrow library, in pieces of about
+ * `pieceBytes` each (estimated as the rows are made) so no message outgrows its limit.
+ * A batch with no rows gives no piece.
+ */
+export function* jsonRowPieces(batches: Iterable<RecordBatch>, pieceBytes = JSON_PIECE_BYTES): Generator<JsonRowPiece> {
+  for (const batch of batches) {
+    const fields = batch.schema.fields;
+    const columns = fields.map((f) => f.name);
+    const vectors = fields.map((f) => batch.getChild(f.name)!);
+    let rows: JsonRow[] = [];
+    let bytes = 0;
+    for (let i = 0; i < batch.numRows; i++) {
+      const row: JsonRow = {};
+      for (let c = 0; c < fields.length; c++) {
+        const value = jsonValue(vectors[c]!.get(i), fields[c]!.type);
+        row[fields[c]!.name] = value;
+        bytes += fields[c]!.name.length + estimatedBytes(value);
+      }
+      rows.push(row);
+      if (bytes >= pieceBytes) {
+        yield { columns, rows };
+        rows = [];
+        bytes = 0;
+      }
+    }
+    if (rows.length) yield { columns, rows };
+  }
+}
+
+/** One Arrow value as JSON: see JsonRows in kiln/common/v1/table.proto for the mapping. */
+export function jsonValue(value: unknown, type: DataType): JsonValue {
+  const plain = textValue(value, type);
+  if (plain === null || plain === undefined) return null;
+  switch (typeof plain) {
+    case "number":
+      return Number.isFinite(plain) ? plain : null;
+    case "bigint":
+      return plain.toString();
+    case "string":
+    case "boolean":
+      return plain;
+  }
+  if (plain instanceof Date) return Number.isNaN(plain.getTime()) ? null : plain.toISOString();
+  if (plain instanceof Uint8Array) return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength).toString("base64");
+  if (DataType.isList(type) || DataType.isFixedSizeList(type)) {
+    const child = type.children[0]!.type;
+    return Array.from(plain as Iterable<unknown>, (v) => jsonValue(v, child));
+  }
+  if (DataType.isStruct(type)) {
+    const row = plain as Record<string, unknown>;
+    return Object.fromEntries(type.children.map((f) => [f.name, jsonValue(row[f.name], f.type)]));
+  }
+  if (DataType.isMap(type)) {
+    const [keyField, valueField] = (type.children[0]!.type as DataType).children as { type: DataType }[];
+    return Object.fromEntries(Array.from(plain as Iterable<[unknown, unknown]>, ([k, v]) => [String(jsonValue(k, keyField!.type)), jsonValue(v, valueField!.type)]));
+  }
+  return String(plain); // decimals, intervals and the like: their text
+}
+
+function estimatedBytes(value: JsonValue): number {
+  if (value === null || typeof value === "boolean") return 8;
+  if (typeof value === "number") return 16;
+  if (typeof value === "string") return value.length + 8;
+  return JSON.stringify(value).length + 8;
+}
