@@ -108,12 +108,23 @@ export function textValue(value: unknown, type: DataType): unknown {
 }
 
 const MIN_NORMAL_FLOAT32 = 2 ** -126;
+const POWERS_OF_TEN = Array.from({ length: 23 }, (_, i) => 10 ** i); // exact doubles
 
 /** The shortest decimal (as a double) whose float32 is this float32's value. */
 export function shortestFloat32(x: number): number {
   if (!Number.isFinite(x) || x === 0) return x;
-  // Six digits always fit in a normal float32's precision, so a shorter decimal that reads back shows at six; a subnormal has fewer.
-  for (let digits = Math.abs(x) < MIN_NORMAL_FLOAT32 ? 1 : 6; digits < 9; digits++) {
+  const magnitude = Math.abs(x);
+  if (magnitude >= 1e-7 && magnitude < 1e9) {
+    // Round to 6, 7, 8, 9 significant digits with exact powers of ten (toPrecision costs twice as much).
+    // Six digits always fit in a normal float32's precision, so a shorter decimal that reads back shows at six.
+    const exponent = Math.floor(Math.log10(magnitude));
+    for (let places = 5 - exponent; places <= 8 - exponent; places++) {
+      const decimal = places >= 0 ? Math.round(x * POWERS_OF_TEN[places]!) / POWERS_OF_TEN[places]! : Math.round(x / POWERS_OF_TEN[-places]!) * POWERS_OF_TEN[-places]!;
+      if (Math.fround(decimal) === x) return decimal;
+    }
+  }
+  // A subnormal has fewer digits of precision than six.
+  for (let digits = magnitude < MIN_NORMAL_FLOAT32 ? 1 : 6; digits < 9; digits++) {
     const shorter = Number(x.toPrecision(digits));
     if (Math.fround(shorter) === x) return shorter;
   }

@@ -178,6 +178,20 @@ describe("CSV and NDJSON", () => {
     const json = (await all(batchesToNdjson(t.batches))).join("").trim().split("\n").map((l) => JSON.parse(l).p);
     expect(json).toEqual([0.9, 0.9770362, 0.33333334, 16777216, 1e-40, 0, null]);
     expect(shortestFloat32(Math.fround(3.4e38))).toBe(3.4e38);
+    // Random float32s of every magnitude: each reads back, and none is longer than the shortest toPrecision finds.
+    const bits = new Uint32Array(1);
+    const float = new Float32Array(bits.buffer);
+    const digits = (v: number) => v.toExponential().replace(/^-/, "").replace(/e.*$/, "").replace(".", "").length;
+    for (let i = 0; i < 20_000; i++) {
+      bits[0] = (Math.random() * 2 ** 32) >>> 0;
+      // Half any bits, half the magnitudes predictions have (1e-7 to 1e9), which take the fast path.
+      const x = i % 2 ? float[0]! : Math.fround((Math.random() < 0.5 ? -1 : 1) * 10 ** (Math.random() * 16 - 7));
+      if (!Number.isFinite(x)) continue;
+      const shortest = shortestFloat32(x);
+      expect(Math.fround(shortest)).toBe(x);
+      const byPrecision = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((p) => Number(x.toPrecision(p))).find((v) => Math.fround(v) === x)!;
+      expect(digits(shortest)).toBeLessThanOrEqual(digits(byPrecision));
+    }
   });
 
   it("reads NDJSON in batches with the first batch's schema, and writes it", async () => {
