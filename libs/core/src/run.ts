@@ -52,7 +52,16 @@ export async function runProcess(spec: ProcessSpec, env: NodeJS.ProcessEnv = pro
   const logger = createLogger(spec.name, config.logLevel);
   logger.info({ config: redactConfig(config) }, "starting");
   const stopTelemetry = await startTelemetry(spec.name, logger, env);
-  const opened = await spec.setup(config, logger);
+  const failed = async (e: unknown, close: () => Promise<void>): Promise<never> => {
+    // Said once, in words, on stderr (a process's log may be silenced or go elsewhere); the log has the details.
+    logger.error({ err: e }, "could not start");
+    process.stderr.write(`${spec.name}: could not start: ${startFailure(e, config)}\n`);
+    process.exitCode = 1;
+    await close().catch(() => {});
+    await stopTelemetry().catch(() => {});
+    throw e;
+  };
+  const opened = await spec.setup(config, logger).catch((e: unknown) => failed(e, async () => {}));
   const server = await serve({
     host: config.host,
     port: config.port,
@@ -62,14 +71,15 @@ export async function runProcess(spec: ProcessSpec, env: NodeJS.ProcessEnv = pro
     files: spec.files,
     maxMessageBytes: config.limits.maxMessageBytes,
     corsOrigins: config.corsOrigins,
-  });
+  }).catch((e: unknown) => failed(e, () => opened.close()));
   logger.info({ url: server.url }, "listening");
   try {
     await opened.listening?.(server.url);
   } catch (e) {
-    await server.close();
-    await opened.close();
-    throw e;
+    await failed(e, async () => {
+      await server.close();
+      await opened.close();
+    });
   }
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -87,4 +97,14 @@ export async function runProcess(spec: ProcessSpec, env: NodeJS.ProcessEnv = pro
     }
   }
   return { server, config, logger, stop };
+}
+
+/** Why a process could not start, in words for whoever started it. */
+function startFailure(e: unknown, config: Config): string {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  const where = `${config.host}:${config.port}`;
+  if (code === "EADDRINUSE") return `${where} is already in use (another Kiln running?): stop that process, or set KILN_PORT to another port (0 picks a free one)`;
+  if (code === "EACCES" && (e as NodeJS.ErrnoException).syscall === "listen") return `no permission to listen on ${where}: set KILN_PORT above 1023`;
+  if (code === "EADDRNOTAVAIL") return `${config.host} is not an address of this machine: set KILN_HOST`;
+  return e instanceof Error ? e.message : String(e);
 }

@@ -17,10 +17,10 @@ try {
 }
 applyHeapGrowth(config.heapGrowingPercent);
 const logger = createLogger("kiln-executor", config.logLevel);
-const bus = await openBus(config, "kiln-executor");
+const bus = await openBus(config, "kiln-executor").catch(couldNotStart);
 // With KILN_EXECUTOR_DIRECT_BLOBS, the services' blob stores as this process's config names them.
 const directBlobs = config.runtime.executor.directBlobs ? await openDirectBlobs(config) : undefined;
-const running = await startExecutor(config.runtime, bus, logger, { directBlobs });
+const running = await startExecutor(config.runtime, bus, logger, { directBlobs }).catch(couldNotStart);
 logger.info({ name: running.deps.name, labels: running.deps.labels, slots: running.deps.slots }, "executor running");
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, () => {
@@ -41,4 +41,10 @@ async function openDirectBlobs(config: Config) {
     process.stderr.write(`kiln-executor: KILN_EXECUTOR_DIRECT_BLOBS: cannot open the blob stores: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exit(2);
   }
+}
+
+function couldNotStart(e: unknown): never {
+  logger.error({ err: e }, "could not start");
+  process.stderr.write(`kiln-executor: could not start: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
 }

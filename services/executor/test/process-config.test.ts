@@ -29,7 +29,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-describe("the scheduler and executors as processes of their own", () => {
+describe("Kiln's processes on their own: configuration and start-up", () => {
   let dir: string;
   let nats: NatsServer;
   beforeAll(async () => {
@@ -46,6 +46,25 @@ describe("the scheduler and executors as processes of their own", () => {
       const { code, stderr } = await runToExit(name, { KILN_BUS: "memory", KILN_PORT: "0", KILN_DATA_DIR: join(dir, name) });
       expect(code).toBe(2);
       expect(stderr).toMatch(/bad configuration: KILN_BUS: "memory" is this process's own: .* set KILN_BUS=nats and KILN_NATS_URL/);
+    }
+  });
+
+  it("a process that cannot start says why on stderr, in words, and exits 1", async () => {
+    const taken = createServer().listen(0, "127.0.0.1");
+    await once(taken, "listening");
+    const { port } = taken.address() as { port: number };
+    try {
+      const busy = await runToExit("all-in-one", { KILN_PORT: String(port), KILN_DATA_DIR: join(dir, "busy"), KILN_LOG_LEVEL: "silent" });
+      expect(busy.code).toBe(1);
+      expect(busy.stderr).toBe(`kiln: could not start: 127.0.0.1:${port} is already in use (another Kiln running?): stop that process, or set KILN_PORT to another port (0 picks a free one)\n`);
+    } finally {
+      taken.close();
+    }
+    const noNats = `nats://127.0.0.1:${await closedPort()}`;
+    for (const name of ["store", "executor"]) {
+      const { code, stderr } = await runToExit(name, { KILN_BUS: "nats", KILN_NATS_URL: noNats, KILN_PORT: "0", KILN_DATA_DIR: join(dir, `no-nats-${name}`), KILN_LOG_LEVEL: "silent" });
+      expect(code).toBe(1);
+      expect(stderr).toBe(`kiln-${name}: could not start: cannot connect to NATS at ${noNats}: connection refused\n`);
     }
   });
 
