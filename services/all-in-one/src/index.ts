@@ -1,13 +1,14 @@
 import { createClient, createRouterTransport, type ConnectRouter } from "@connectrpc/connect";
 import { openBus } from "@kiln/bus";
-import { errorInterceptor, runProcess, type RunningProcess } from "@kiln/core";
+import { errorInterceptor, runProcess, type Config, type RunningProcess } from "@kiln/core";
 import { startExecutor, type RunningExecutor } from "@kiln/executor";
 import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
 import * as scheduler from "@kiln/runtime-scheduler";
+import { holdInProcessBus } from "@kiln/runtime-scheduler";
 import * as tracking from "@kiln/tracking";
 import { kilnFiles } from "@kiln/proto";
-import { openBlobStore, openMetadataStore, openSqliteEventStore, withRecentPuts } from "@kiln/storage";
+import { openBlobStore, openMetadataStore, openSqliteEventStore, withRecentPuts, type MetadataStore } from "@kiln/storage";
 import { join } from "node:path";
 import { onnxCheckers } from "@kiln/onnx";
 import * as registry from "@kiln/registry";
@@ -24,6 +25,7 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
       files: kilnFiles,
       async setup(config, logger) {
         const metadata = await openMetadataStore(config);
+        const lease = config.bus.backend === "memory" ? await holdInProcessBus(metadata, logger, { where: metadataPlace(config) }).catch(closeAndRethrow(metadata)) : undefined;
         const bus = await openBus(config);
         const storeDeps: store.StoreDeps = {
           metadata,
@@ -104,6 +106,7 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
             await registryDeps.blobs.close();
             await trackingDeps.events.close();
             await trackingDeps.blobs.close();
+            await lease?.release();
             await metadata.close();
           },
         };
@@ -113,4 +116,17 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
     handleSignals,
   );
   return running;
+}
+
+/** Where this process's metadata is, as its user configured it. */
+function metadataPlace(config: Config): string {
+  return config.metadata.backend === "sqlite" ? `KILN_DATA_DIR ${config.dataDir}` : `MongoDB database ${config.metadata.database}`;
+}
+
+/** Closes what setup opened before a refusal, then passes the refusal on. */
+function closeAndRethrow(metadata: MetadataStore): (e: unknown) => Promise<never> {
+  return async (e) => {
+    await metadata.close();
+    throw e;
+  };
 }

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { Kiln } from "@kiln/sdk";
 import { runEmbedded } from "../src/index.js";
@@ -34,5 +34,28 @@ describe("embedded mode restarted (its in-process bus starts empty)", () => {
     const rerun = await kiln.runtime.job(long.id).wait();
     expect(rerun.state).toBe("succeeded");
     expect(rerun.attempts.map((a) => a.error?.reason ?? "")).toEqual(["EXECUTOR_LOST", ""]);
+  });
+
+  it("refuses a second embedded server on the same data while the first runs (it would run the first one's jobs twice)", async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-restart-"));
+    const env = { KILN_PORT: "0", KILN_DATA_DIR: dir, KILN_LOG_LEVEL: "silent" };
+    running = await runEmbedded(env, false);
+    kiln = await Kiln.connect(running.server.url);
+    const waiting = await kiln.runtime.require({ labels: ["later"] }).noop();
+    const stderr = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    try {
+      await expect(runEmbedded({ ...env, KILN_EXECUTOR_LABELS: "later" }, false)).rejects.toThrow(`another Kiln process (pid ${process.pid} on ${hostname()}`);
+      expect(String(stderr.mock.calls[0]?.[0])).toMatch(new RegExp(`^kiln: could not start: .*runs embedded on this metadata \\(KILN_DATA_DIR ${dir}\\)`));
+    } finally {
+      stderr.mockRestore();
+      process.exitCode = undefined;
+    }
+    // The job the first one queued stays its own; once it stops, the next one takes the data and runs it.
+    expect((await waiting.info()).state).toBe("queued");
+    kiln.close();
+    await running.stop();
+    running = await runEmbedded({ ...env, KILN_EXECUTOR_LABELS: "later" }, false);
+    kiln = await Kiln.connect(running.server.url);
+    expect((await kiln.runtime.job(waiting.id).wait()).state).toBe("succeeded");
   });
 });

@@ -23,3 +23,4 @@ export function register(router: ConnectRouter, scheduler: Scheduler): void {
 }
 export { localExecutorControl } from "./local-control.js";
 export { requeueAfterRestart } from "./lost-queue.js";
+export { holdInProcessBus, type BusLease } from "./bus-lease.js";
