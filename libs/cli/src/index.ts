@@ -27,7 +27,8 @@ export async function main(argv: string[]): Promise<number> {
       // Server code stays out of the CLI's dependencies; it is loaded only for this command.
       const entry = "@kiln/all-in-one";
       const { runEmbedded } = (await import(entry)) as { runEmbedded: () => Promise<unknown> };
-      await runEmbedded();
+      // A start that fails has said why on stderr, with its exit status.
+      await runEmbedded().catch(() => process.exit(process.exitCode ?? 1));
       await new Promise(() => {}); // serve until a signal stops the process
     });
 
