@@ -5,7 +5,6 @@ import { startExecutor, type RunningExecutor } from "@kiln/executor";
 import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
 import * as scheduler from "@kiln/runtime-scheduler";
-import { holdInProcessBus } from "@kiln/runtime-scheduler";
 import * as tracking from "@kiln/tracking";
 import { kilnFiles } from "@kiln/proto";
 import { openBlobStore, openMetadataStore, openSqliteEventStore, withRecentPuts, type MetadataStore } from "@kiln/storage";
@@ -25,7 +24,7 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
       files: kilnFiles,
       async setup(config, logger) {
         const metadata = await openMetadataStore(config);
-        const lease = config.bus.backend === "memory" ? await holdInProcessBus(metadata, logger, { where: metadataPlace(config) }).catch(closeAndRethrow(metadata)) : undefined;
+        const lease = config.bus.backend === "memory" ? await scheduler.holdInProcessBus(metadata, logger, { where: metadataPlace(config) }).catch(closeAndRethrow(metadata)) : undefined;
         const bus = await openBus(config);
         const storeDeps: store.StoreDeps = {
           metadata,
