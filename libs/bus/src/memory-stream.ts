@@ -1,5 +1,5 @@
 import type { StreamConfig } from "./bus.js";
-import { subjectMatches } from "./subjects.js";
+import { subjectMatcher, subjectMatches } from "./subjects.js";
 
 export interface StoredMessage {
   seq: number;
@@ -20,6 +20,11 @@ export class MemoryStream {
   readonly retention: "limits" | "workqueue";
   maxAgeMs: number | undefined;
   private readonly messages = new Map<number, StoredMessage>();
+  /**
+   * Sequence numbers of the stored messages by subject, in order, so a consumer filtered on
+   * one subject (a job's results) finds its messages without reading the whole stream.
+   */
+  private readonly bySubject = new Map<string, SubjectSeqs>();
   private lastSeq = 0;
   // Insertion order is publish order, so expired ids are always at the front.
   private readonly recentIds = new Map<string, { seq: number; at: number }>();
@@ -49,6 +54,9 @@ export class MemoryStream {
     this.expire(now);
     const msg: StoredMessage = { seq: ++this.lastSeq, subject, data: data.slice(), headers: { ...headers }, at: now };
     this.messages.set(msg.seq, msg);
+    let seqs = this.bySubject.get(subject);
+    if (!seqs) this.bySubject.set(subject, (seqs = new SubjectSeqs()));
+    seqs.add(msg.seq);
     if (msgId !== undefined) this.recentIds.set(msgId, { seq: msg.seq, at: now });
     return msg;
   }
@@ -61,11 +69,23 @@ export class MemoryStream {
   /** The first stored message at or after `from` that `filter` matches. */
   firstFrom(from: number, filter: string | undefined): StoredMessage | undefined {
     this.expire(Date.now());
+    if (filter !== undefined && !hasWildcard(filter)) return this.firstOfSubject(from, filter);
+    const matches = filter === undefined ? () => true : subjectMatcher(filter);
     // Map order is publish order, so the first key is the oldest message still stored.
     const oldest: number = this.messages.keys().next().value ?? this.lastSeq + 1;
     for (let seq = Math.max(from, oldest); seq <= this.lastSeq; seq++) {
       const msg = this.messages.get(seq);
-      if (msg && (filter === undefined || subjectMatches(filter, msg.subject))) return msg;
+      if (msg && matches(msg.subject)) return msg;
+    }
+    return undefined;
+  }
+
+  private firstOfSubject(from: number, subject: string): StoredMessage | undefined {
+    const seqs = this.bySubject.get(subject);
+    if (!seqs) return undefined;
+    for (let i = seqs.firstAtOrAfter(from); i < seqs.list.length; i++) {
+      const msg = this.messages.get(seqs.list[i]!);
+      if (msg) return msg; // one a work queue removed out of order is skipped
     }
     return undefined;
   }
@@ -75,11 +95,66 @@ export class MemoryStream {
     if (this.maxAgeMs === undefined) return;
     for (const msg of this.messages.values()) {
       if (now - msg.at < this.maxAgeMs) break;
-      this.messages.delete(msg.seq);
+      this.remove(msg.seq);
     }
   }
 
   remove(seq: number): void {
+    const msg = this.messages.get(seq);
+    if (!msg) return;
     this.messages.delete(seq);
+    const seqs = this.bySubject.get(msg.subject)!;
+    seqs.removed((s) => this.messages.has(s));
+    if (seqs.empty) this.bySubject.delete(msg.subject); // one subject a job: none may outlive its messages
   }
+}
+
+/** One subject's sequence numbers in order; the ones before `head`, and some after it, are gone. */
+class SubjectSeqs {
+  list: number[] = [];
+  private head = 0;
+  /** How many of them are still stored. */
+  private stored = 0;
+
+  get empty(): boolean {
+    return this.stored === 0;
+  }
+
+  add(seq: number): void {
+    this.list.push(seq);
+    this.stored++;
+  }
+
+  /** The index of the first sequence number at or after `seq` (binary search). */
+  firstAtOrAfter(seq: number): number {
+    let low = this.head;
+    let high = this.list.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (this.list[mid]! < seq) low = mid + 1;
+      else high = mid;
+    }
+    return low;
+  }
+
+  /**
+   * After one of them is gone: moves past the gone ones at the front, and drops the gone
+   * ones further on once they are most of the list (a work queue acks out of order).
+   */
+  removed(isStored: (seq: number) => boolean): void {
+    this.stored--;
+    while (this.head < this.list.length && !isStored(this.list[this.head]!)) this.head++;
+    const kept = this.list.length - this.head;
+    if (kept > 1024 && kept > 2 * this.stored) {
+      this.list = this.list.slice(this.head).filter(isStored);
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.list.length) {
+      this.list = this.list.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+function hasWildcard(filter: string): boolean {
+  return filter.includes("*") || filter.includes(">");
 }

@@ -2,14 +2,26 @@ import { invalidArgument } from "@kiln/core";
 
 /** Whether `subject` (no wildcards) is matched by `filter` (may hold `*` and a trailing `>`). */
 export function subjectMatches(filter: string, subject: string): boolean {
-  const f = filter.split(".");
-  const s = subject.split(".");
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === ">") return s.length > i;
-    if (i >= s.length) return false;
-    if (f[i] !== "*" && f[i] !== s[i]) return false;
+  return subjectMatcher(filter)(subject);
+}
+
+/** subjectMatches with the filter split once, for testing many subjects against it. */
+export function subjectMatcher(filter: string): (subject: string) => boolean {
+  if (!filter.includes("*")) {
+    if (!filter.endsWith(">")) return (subject) => subject === filter;
+    const prefix = filter.slice(0, -1); // "a.b.>" matches what starts "a.b." and goes on
+    return (subject) => subject.length > prefix.length && subject.startsWith(prefix);
   }
-  return f.length === s.length;
+  const f = filter.split(".");
+  return (subject) => {
+    const s = subject.split(".");
+    for (let i = 0; i < f.length; i++) {
+      if (f[i] === ">") return s.length > i;
+      if (i >= s.length) return false;
+      if (f[i] !== "*" && f[i] !== s[i]) return false;
+    }
+    return f.length === s.length;
+  };
 }
 
 /** Whether some subject is matched by both patterns (JetStream's rule for overlapping streams and work-queue consumers). */
