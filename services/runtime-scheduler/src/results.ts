@@ -80,7 +80,7 @@ export async function* readJobResults(s: Scheduler, name: string, encoding = Row
       if (Number(msg.headers[SEQ_HEADER]) !== next) continue; // a repeat from an earlier attempt
       next++;
       if (!json) yield create(ReadJobResultsResponseSchema, { chunk: { arrowIpc: msg.data }, sequence: BigInt(sent++) });
-      else for (const json of jsonRowPieces(decodeChunk(msg.data).batches)) yield create(ReadJobResultsResponseSchema, { json, sequence: BigInt(sent++) });
+      else for (const rows of jsonRowPieces(decodeChunk(msg.data).batches)) yield create(ReadJobResultsResponseSchema, { json: rows, sequence: BigInt(sent++) });
     }
   } finally {
     changes.close();
