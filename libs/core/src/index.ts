@@ -15,3 +15,4 @@ export * from "./chunk-paths.js";
 export * from "./paging.js";
 export { removeStaleSpoolFiles } from "./spool.js";
 export { wantsJsonRows } from "./row-encoding.js";
+export { untilCommit, type WriteStreamMessage } from "./write-commit.js";

@@ -5,7 +5,7 @@ import { counted } from "./byte-sources.js";
 import { call } from "./errors.js";
 import { putInOrder, type ChunkFetcher } from "./chunk-fetch.js";
 import type { OpenedSource } from "./model-sources.js";
-import type { ProgressListener } from "./transfer.js";
+import { thenCommit, type ProgressListener } from "./transfer.js";
 
 type Registry = Client<typeof RegistryService>;
 
@@ -56,8 +56,12 @@ async function allPieces(source: OpenedSource, onProgress?: ProgressListener, fe
 
 /** With a chunk transport the file's chunks go by PUT (four at a time) and the stream carries references. */
 async function* headerThenChunks<H>(header: H, source: OpenedSource, onProgress?: ProgressListener, fetcher?: ChunkFetcher) {
-  yield { message: { case: "header" as const, value: header } };
+  yield { message: { case: "header" as const, value: { ...header, endsWithCommit: true } } };
   const chunks = counted(source.chunks, onProgress, source.size);
-  if (fetcher) for await (const reference of putInOrder(fetcher, REGISTRY_CHUNKS, chunks, source.recycle)) yield { message: { case: "reference" as const, value: reference } };
-  else for await (const chunk of chunks) yield { message: { case: "chunk" as const, value: chunk } };
+  yield* thenCommit(
+    (async function* () {
+      if (fetcher) for await (const reference of putInOrder(fetcher, REGISTRY_CHUNKS, chunks, source.recycle)) yield { message: { case: "reference" as const, value: reference } };
+      else for await (const chunk of chunks) yield { message: { case: "chunk" as const, value: chunk } };
+    })(),
+  );
 }

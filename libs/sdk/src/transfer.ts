@@ -33,7 +33,7 @@ const STORE_CHUNKS = "/kiln/store/v1/chunks/";
  */
 export async function sendWrite(
   { store, mode, fetcher }: WriteTarget,
-  header: Omit<WriteHeader, "$typeName">,
+  header: Omit<WriteHeader, "$typeName" | "endsWithCommit">,
   chunks: AsyncIterable<Uint8Array>,
   onProgress?: ProgressListener,
   totalBytes?: number,
@@ -48,12 +48,15 @@ export async function sendWrite(
     }
   };
   if (mode === "stream") {
+    const pieces = async function* () {
+      if (fetcher) for await (const reference of putInOrder(fetcher, STORE_CHUNKS, counted())) yield { message: { case: "reference" as const, value: reference } };
+      else for await (const data of counted()) yield { message: { case: "chunk" as const, value: { data } } };
+    };
     const res = await call(() =>
       store.writeDataset(
         (async function* () {
-          yield { message: { case: "header" as const, value: head } };
-          if (fetcher) for await (const reference of putInOrder(fetcher, STORE_CHUNKS, counted())) yield { message: { case: "reference" as const, value: reference } };
-          else for await (const data of counted()) yield { message: { case: "chunk" as const, value: { data } } };
+          yield { message: { case: "header" as const, value: { ...head, endsWithCommit: true } } };
+          yield* thenCommit(pieces());
         })(),
       ),
     );
@@ -64,6 +67,20 @@ export async function sendWrite(
   for await (const data of counted()) offset = await appendWithRetry(store, uploadId, offset, data);
   const res = await call(() => store.commitUpload({ uploadId, size: offset }));
   return res.version!;
+}
+
+/**
+ * A write stream's pieces, then the commit that makes them count (its header sets
+ * endsWithCommit). Should the pieces fail, no commit goes: the server stores nothing,
+ * even though the HTTP/2 stream may reach it as a normal end.
+ */
+export async function* thenCommit<M>(pieces: AsyncIterable<M>): AsyncGenerator<M | { message: { case: "commit"; value: { pieces: bigint } } }> {
+  let count = 0n;
+  for await (const piece of pieces) {
+    count++;
+    yield piece;
+  }
+  yield { message: { case: "commit" as const, value: { pieces: count } } };
 }
 
 /** Appends at offset; after a failure, asks the server where it stands and resends only if needed. */

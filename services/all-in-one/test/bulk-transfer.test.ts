@@ -186,6 +186,34 @@ describe("bulk transfers move chunks by reference over plain HTTP", () => {
     expect(((await kiln.datasets.get("by_ref")) as Table).getChild("v")!.toArray()).toEqual(Float64Array.from([1, 2, 3]));
   });
 
+  it("a write or an upload whose client fails midway stores nothing, though HTTP/2 carries the client's stop as a normal end of its stream", async () => {
+    const failing = async function* <T>(pieces: T[]): AsyncGenerator<T> {
+      yield* pieces;
+      await new Promise((r) => setTimeout(r, 500)); // the pieces are on their way
+      throw new Error("the client's source failed");
+    };
+    const table = bigTable();
+    // More chunks than the SDK PUTs ahead (four), so references reach the server before the failure.
+    const batches = [...table.batches, ...table.batches, ...table.batches];
+    await expect(kiln.datasets.write("cut-short", failing(batches))).rejects.toThrow("the client's source failed");
+    // A write over gRPC without the SDK's flow, one that counts on the commit and ends without it, is refused in words.
+    const raw = store().writeDataset(
+      (async function* () {
+        yield { message: { case: "header" as const, value: { name: "projects/default/datasets/cut-short", kind: DatasetKind.TABLE, endsWithCommit: true } } };
+        yield { message: { case: "chunk" as const, value: { data: tableToIPC(tableFromArrays({ x: [1, 2] })) } } };
+      })(),
+    );
+    await expect(raw).rejects.toMatchObject({ code: Code.Aborted, rawMessage: expect.stringContaining("the write of projects/default/datasets/cut-short ended before its commit message") });
+    expect((await kiln.datasets.list()).map((d) => d.name)).not.toContain("cut-short");
+
+    const bytes = new Uint8Array(9 * 1024 * 1024).fill(7);
+    await expect(kiln.models.put("cut-short", failing([bytes.subarray(0, 5 * 1024 * 1024), bytes.subarray(5 * 1024 * 1024)]), { format: "bin" })).rejects.toThrow("the client's source failed");
+    expect((await kiln.models.list()).map((m) => m.name)).not.toContain("cut-short");
+    // The same put, whole, stores the model.
+    await kiln.models.put("cut-short", bytes, { format: "bin" });
+    expect((await kiln.models.log("cut-short")).map((v) => v.size)).toEqual([bytes.length]);
+  });
+
   it("a chunk changed on disk → DataLossError, checked by the reader", async () => {
     await kiln.datasets.put("tampered", new Uint8Array(2000).fill(1), { kind: "file" });
     const [ref] = (await (async () => {

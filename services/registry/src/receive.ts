@@ -3,7 +3,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { once } from "node:events";
 import { join } from "node:path";
-import { invalidArgument, resourceExhausted } from "@kiln/core";
+import { invalidArgument, resourceExhausted, untilCommit } from "@kiln/core";
 import { checkUploadedChunk } from "@kiln/storage";
 import type { FilePiece } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { RegistryDeps } from "./deps.js";
@@ -36,15 +36,20 @@ export type UploadMessage<H> = {
     | { case: "header"; value: H }
     | { case: "chunk"; value: Uint8Array }
     | { case: "reference"; value: { sha256: string; size: bigint } }
+    | { case: "commit"; value: { pieces: bigint } }
     | { case: undefined; value?: undefined };
 };
 
-/** Reads an upload's header (InvalidArgument if the stream does not start with one); the rest are its pieces. */
-export async function splitUpload<H>(requests: AsyncIterable<UploadMessage<H>>, what: string): Promise<{ header: H; pieces: AsyncGenerator<IncomingPiece> }> {
+/**
+ * Reads an upload's header (InvalidArgument if the stream does not start with one); the
+ * rest are its pieces, up to the commit the header may ask for (see untilCommit).
+ */
+export async function splitUpload<H extends { endsWithCommit: boolean }>(requests: AsyncIterable<UploadMessage<H>>, what: string): Promise<{ header: H; pieces: AsyncGenerator<IncomingPiece> }> {
   const it = requests[Symbol.asyncIterator]();
   const first = await it.next();
   if (first.done || first.value.message.case !== "header") throw invalidArgument("HEADER_REQUIRED", `the first message of ${what} must be its header`);
-  return { header: first.value.message.value, pieces: uploadPieces(it) };
+  const header = first.value.message.value;
+  return { header, pieces: uploadPieces(untilCommit(it, header.endsWithCommit, what)) };
 }
 
 /** A one-message upload (PutModelVersion, PutAttachment) as the stream its streaming form reads: the header, then the pieces. */
@@ -56,11 +61,12 @@ export async function* asUpload<H>(header: H | undefined, pieces: readonly FileP
     else if (piece.case === "reference") yield { message: { case: "reference", value: piece.value } };
     else throw invalidArgument("CHUNK_EXPECTED", `each piece of ${what} is a chunk or a chunk reference`);
   }
+  // One message is whole: it commits itself.
+  yield { message: { case: "commit", value: { pieces: BigInt(pieces.length) } } };
 }
 
-async function* uploadPieces<H>(rest: AsyncIterator<UploadMessage<H>>): AsyncGenerator<IncomingPiece> {
-  for (let next = await rest.next(); !next.done; next = await rest.next()) {
-    const m = next.value.message;
+async function* uploadPieces<H>(rest: AsyncIterable<UploadMessage<H>>): AsyncGenerator<IncomingPiece> {
+  for await (const { message: m } of rest) {
     if (m.case === "chunk") yield { bytes: m.value };
     else if (m.case === "reference") yield { reference: m.value };
     else throw invalidArgument("CHUNK_EXPECTED", "after the header, an upload sends only chunks or chunk references");

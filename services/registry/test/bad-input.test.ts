@@ -78,6 +78,30 @@ describe("bad input to the registry: clear errors, nothing changed", () => {
     expect((await h.client.getModel({ name: `${P}/${model}` })).model!.latestVersion).toBe(0n);
   });
 
+  it("an upload whose header asks for a commit and ends without it → Aborted WRITE_NOT_COMMITTED; no version, no attachment", async () => {
+    const model = uniqueName();
+    await h.client.createModel({ parent: "projects/default", modelId: model });
+    const piece = { message: { case: "chunk" as const, value: new Uint8Array(1000).fill(3) } };
+    const version = (async function* () {
+      yield { message: { case: "header" as const, value: { parent: `${P}/${model}`, format: "joblib", endsWithCommit: true } } };
+      yield piece;
+    })();
+    expect(await codeOf(h.client.uploadModelVersion(version))).toMatchObject({ code: Code.Aborted, reason: "WRITE_NOT_COMMITTED" });
+    expect((await h.client.getModel({ name: `${P}/${model}` })).model!.latestVersion).toBe(0n);
+    const committed = (async function* () {
+      yield { message: { case: "header" as const, value: { parent: `${P}/${model}`, format: "joblib", endsWithCommit: true } } };
+      yield piece;
+      yield { message: { case: "commit" as const, value: { pieces: 1n } } };
+    })();
+    expect((await h.client.uploadModelVersion(committed)).version!.version).toBe(1n);
+    const attachment = (async function* () {
+      yield { message: { case: "header" as const, value: { version: `${P}/${model}/versions/1`, name: "notes.txt", endsWithCommit: true } } };
+      yield piece;
+    })();
+    expect(await codeOf(h.client.uploadAttachment(attachment))).toMatchObject({ code: Code.Aborted, reason: "WRITE_NOT_COMMITTED" });
+    expect((await h.client.getModelVersion({ name: `${P}/${model}/versions/1` })).version!.attachments).toEqual([]);
+  });
+
   it("missing model, version or tag → NotFound with a reason; tagging a missing version too", async () => {
     const model = uniqueName();
     await h.client.uploadModelVersion(uploadStream({ parent: `${P}/${model}` }, linearRegressorOnnx([1], 0)));

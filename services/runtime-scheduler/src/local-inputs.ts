@@ -36,10 +36,11 @@ export async function storeLocalInput(
   const { ipc, positionalColumns } = encode(input, what);
   const name = `${project}/datasets/tmp-${randomUUID()}`;
   made.push(name);
-  const header = { name, kind: DatasetKind.TABLE, mode: WriteMode.CREATE, labels: { [TEMPORARY_INPUT_LABEL]: "true" }, comment: "job input from the request" };
+  const header = { name, kind: DatasetKind.TABLE, mode: WriteMode.CREATE, labels: { [TEMPORARY_INPUT_LABEL]: "true" }, comment: "job input from the request", endsWithCommit: true };
   const requests: MessageInitShape<typeof WriteDatasetRequestSchema>[] = [
     { message: { case: "header", value: header } },
     { message: { case: "chunk", value: { data: ipc } } },
+    { message: { case: "commit", value: { pieces: 1n } } },
   ];
   const version = await s.store.writeDataset(createAsyncIterable(requests)).then(
     (r) => r.version!,

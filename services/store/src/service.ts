@@ -13,6 +13,7 @@ import {
   parseParent,
   versionKey,
   versionPrefix,
+  untilCommit,
   wantsJsonRows,
 } from "@kiln/core";
 import {
@@ -142,12 +143,12 @@ export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreSer
       if (first.done || first.value.message.case !== "header") {
         throw invalidArgument("MISSING_HEADER", "a write starts with a header message");
       }
-      const { spec } = writeSpecFromHeader(first.value.message.value);
+      const header = first.value.message.value;
+      const { spec } = writeSpecFromHeader(header);
       const accumulator = new ChunkAccumulator(spec, deps);
       let version;
       try {
-        for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-          const msg: WriteDatasetRequest = next.value;
+        for await (const msg of untilCommit<WriteDatasetRequest>(iterator, header.endsWithCommit, `the write of ${header.name}`)) {
           if (msg.message.case === "chunk") await accumulator.add(msg.message.value.data);
           else if (msg.message.case === "reference") await accumulator.addStored(msg.message.value);
           else throw invalidArgument("UNEXPECTED_HEADER", "only the first message of a write is a header");

@@ -111,6 +111,42 @@ describe("store: bad input changes nothing", () => {
     expect(info.latest?.rowCount).toBe(1);
   });
 
+  it("a write whose header asks for a commit stores only what the commit counts, at the stream's end; older clients still commit at the end", async () => {
+    const store = rawClient(h);
+    const name = uniqueName();
+    const full = `projects/default/datasets/${name}`;
+    const chunk = { message: { case: "chunk" as const, value: { data: ipc({ a: new Int32Array([1]) }) } } };
+    const write = (...rest: unknown[]) =>
+      codeOf(
+        store.writeDataset(
+          (async function* () {
+            yield { message: { case: "header" as const, value: { name: full, kind: DatasetKind.TABLE, endsWithCommit: true } } };
+            yield* rest as never[];
+          })(),
+        ),
+      );
+    expect(await write(chunk, chunk)).toMatchObject({ code: Code.Aborted, reason: "WRITE_NOT_COMMITTED", message: `the write of ${full} ended before its commit message (the client stopped: an error or a cancel on its side): nothing was stored` });
+    expect(await write(chunk, chunk, { message: { case: "commit", value: { pieces: 3n } } })).toMatchObject({ code: Code.InvalidArgument, reason: "COMMIT_MISMATCH", message: expect.stringContaining("counts 3 pieces, the stream carried 2") });
+    expect(await write(chunk, { message: { case: "commit", value: { pieces: 1n } } }, chunk)).toMatchObject({ code: Code.InvalidArgument, reason: "MESSAGE_AFTER_COMMIT" });
+    await expect(h.kiln.datasets.info(name)).rejects.toMatchObject({ reason: "DATASET_NOT_FOUND" });
+    // Committed: stored. Without the header's flag (a client from before it), the end of the stream commits.
+    const committed = await store.writeDataset(
+      (async function* () {
+        yield { message: { case: "header" as const, value: { name: full, kind: DatasetKind.TABLE, endsWithCommit: true } } };
+        yield chunk;
+        yield { message: { case: "commit" as const, value: { pieces: 1n } } };
+      })(),
+    );
+    expect(committed.version?.rowCount).toBe(1n);
+    const older = await store.writeDataset(
+      (async function* () {
+        yield { message: { case: "header" as const, value: { name: full, kind: DatasetKind.TABLE } } };
+        yield chunk;
+      })(),
+    );
+    expect(older.version?.rowCount).toBe(2n);
+  });
+
   it("a message over the limit → ResourceExhausted", async () => {
     const store = rawClient(h);
     const r = await codeOf(
