@@ -1,3 +1,4 @@
+import { isStorageFull, storageFull } from "./storage-full.js";
 import type { Logger } from "pino";
 import type { HttpRequest, HttpResponse, HttpRoute } from "./server.js";
 import { streamPieces } from "./stream-pieces.js";
@@ -40,6 +41,7 @@ export function blobRoute(prefix: string, blobs: ServableBlobs, logger: Logger, 
         logger.warn({ err: e, sha256: rest, method: req.method }, "chunk transfer failed");
         // Headers may be out already: cutting the stream tells the client it is incomplete.
         if (res.headersSent) res.destroy();
+        else if (isStorageFull(e)) text(res, 507, `${storageFull().message}\n`);
         else text(res, 500, "chunk transfer failed\n");
       });
     },

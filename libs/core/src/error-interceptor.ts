@@ -3,6 +3,7 @@ import { aroundCall } from "./around-call.js";
 import { ConnectError, Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { KilnError, toConnectError } from "./errors.js";
+import { isStorageFull, storageFull } from "./storage-full.js";
 
 /**
  * The one place internal errors become wire errors. Unexpected errors are logged with
@@ -15,6 +16,10 @@ export function errorInterceptor(logger: Logger): Interceptor {
       if (signal.aborted || (e as { code?: unknown } | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE") {
         logger.info({ procedure }, "the client went away before the call ended");
         return new ConnectError("the client went away", Code.Canceled);
+      }
+      if (isStorageFull(e)) {
+        logger.error({ err: e, procedure }, "storage full");
+        return toConnectError(storageFull());
       }
       logger.error({ err: e, procedure }, "unexpected error");
     } else if (e instanceof ConnectError && e.code === Code.Internal) {
