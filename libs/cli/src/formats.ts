@@ -140,15 +140,15 @@ async function writeTable(batches: AsyncIterable<RecordBatch>, path: string, for
   }
 }
 
+/** NDJSON blocks (whole lines) as one JSON array, a block at a time. */
 async function* jsonArray(ndjson: AsyncIterable<string>): AsyncGenerator<string> {
   let first = true;
   yield "[";
   for await (const block of ndjson) {
-    for (const line of block.split("\n")) {
-      if (!line) continue;
-      yield (first ? "\n" : ",\n") + line;
-      first = false;
-    }
+    const lines = block.trimEnd();
+    if (!lines) continue;
+    yield (first ? "\n" : ",\n") + lines.replaceAll("\n", ",\n");
+    first = false;
   }
   yield first ? "]\n" : "\n]\n";
 }

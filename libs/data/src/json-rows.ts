@@ -19,19 +19,12 @@ export const JSON_PIECE_BYTES = 1024 ** 2;
  */
 export function* jsonRowPieces(batches: Iterable<RecordBatch>, pieceBytes = JSON_PIECE_BYTES): Generator<JsonRowPiece> {
   for (const batch of batches) {
-    const fields = batch.schema.fields;
-    const columns = fields.map((f) => f.name);
-    const readers = fields.map((f) => columnReader(batch.getChild(f.name)!, f.type));
+    const columns = batch.schema.fields.map((f) => f.name);
     let rows: JsonRow[] = [];
     let bytes = 0;
-    for (let i = 0; i < batch.numRows; i++) {
-      const row: JsonRow = {};
-      for (let c = 0; c < fields.length; c++) {
-        const value = readers[c]!(i);
-        row[columns[c]!] = value;
-        bytes += columns[c]!.length + estimatedBytes(value);
-      }
+    for (const row of batchJsonRows(batch)) {
       rows.push(row);
+      for (const column of columns) bytes += column.length + estimatedBytes(row[column]!);
       if (bytes >= pieceBytes) {
         yield { columns, rows };
         rows = [];
@@ -39,6 +32,38 @@ export function* jsonRowPieces(batches: Iterable<RecordBatch>, pieceBytes = JSON
       }
     }
     if (rows.length) yield { columns, rows };
+  }
+}
+
+/**
+ * A record batch's rows as JSON text, a line each: what JSON.stringify makes of
+ * batchJsonRows' objects, written without making them (half the time, a tenth the garbage).
+ */
+export function batchJsonLines(batch: RecordBatch): string[] {
+  const fields = batch.schema.fields;
+  const readers = fields.map((f) => columnReader(batch.getChild(f.name)!, f.type));
+  const keys = fields.map((f, c) => (c ? "," : "{") + JSON.stringify(f.name) + ":");
+  const lines = new Array<string>(batch.numRows);
+  for (let i = 0; i < batch.numRows; i++) {
+    let line = "";
+    for (let c = 0; c < readers.length; c++) line += keys[c] + jsonText(readers[c]!(i));
+    lines[i] = readers.length ? line + "}" : "{}";
+  }
+  return lines;
+}
+
+function jsonText(value: JsonValue): string {
+  return typeof value === "number" ? String(value) : JSON.stringify(value); // finite: the readers gave null for the rest
+}
+
+/** A record batch's rows as JSON objects, one by one. */
+export function* batchJsonRows(batch: RecordBatch): Generator<JsonRow> {
+  const fields = batch.schema.fields;
+  const readers = fields.map((f) => columnReader(batch.getChild(f.name)!, f.type));
+  for (let i = 0; i < batch.numRows; i++) {
+    const row: JsonRow = {};
+    for (let c = 0; c < fields.length; c++) row[fields[c]!.name] = readers[c]!(i);
+    yield row;
   }
 }
 

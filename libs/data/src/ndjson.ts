@@ -1,6 +1,7 @@
 import type { RecordBatch, Schema } from "apache-arrow";
 import { DataFormatError } from "./errors.js";
-import { rowsToBatch, rowsToTable, textValue } from "./rows.js";
+import { batchJsonLines } from "./json-rows.js";
+import { rowsToBatch, rowsToTable } from "./rows.js";
 
 type TextSource = string | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>;
 
@@ -50,17 +51,10 @@ export async function* parseNdjson(source: TextSource, options: { batchRows?: nu
   yield* flush();
 }
 
-/** Record batches as NDJSON text, one object per row. */
+/** Record batches as NDJSON text, one object per row, as JSON rows map values (see json-rows.ts). */
 export async function* batchesToNdjson(batches: AsyncIterable<RecordBatch> | Iterable<RecordBatch>): AsyncGenerator<string> {
   for await (const batch of batches) {
-    const fields = batch.schema.fields;
-    const vectors = fields.map((f) => batch.getChild(f.name)!);
-    const lines: string[] = [];
-    for (let i = 0; i < batch.numRows; i++) {
-      const row: Record<string, unknown> = {};
-      fields.forEach((f, c) => (row[f.name] = textValue(vectors[c].get(i), f.type)));
-      lines.push(JSON.stringify(row, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
-    }
+    const lines = batchJsonLines(batch);
     if (lines.length) yield lines.join("\n") + "\n";
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Field, Float64, Int32, List, Struct, Table, TimestampMillisecond, Utf8, vectorFromArray, Binary } from "apache-arrow";
-import { columnsToTable, jsonRowPieces, rowsToTable } from "../src/index.js";
+import { batchJsonLines, batchJsonRows, columnsToTable, jsonRowPieces, rowsToTable } from "../src/index.js";
 
 describe("JSON rows", () => {
   it("maps every kind of value to JSON, with nulls for what JSON lacks", () => {
@@ -29,6 +29,11 @@ describe("JSON rows", () => {
     ]);
     // Every row survives the trip through JSON text unchanged (what a Connect JSON client reads).
     expect(JSON.parse(JSON.stringify(rows))).toEqual(rows);
+    // The text written without making the objects is what JSON.stringify makes of them, also for names and strings to escape.
+    const awkward = rowsToTable([{ 'say "hi"': 'a "quoted"\nline', ünï: "ü", n: null }, { 'say "hi"': "", ünï: "\u2028", n: 1.5 }]);
+    for (const batch of [...table.batches, ...more.batches, ...awkward.batches]) {
+      expect(batchJsonLines(batch)).toEqual([...batchJsonRows(batch)].map((row) => JSON.stringify(row)));
+    }
   });
 
   it("splits a big batch into pieces of about the size asked, keeping every row in order", () => {
