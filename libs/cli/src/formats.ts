@@ -4,7 +4,7 @@ import { extname } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { RecordBatchReader, RecordBatchStreamWriter, type RecordBatch } from "apache-arrow";
-import { batchesToNdjson, parseCsv, parseNdjson, tableToCsv } from "@kiln/data";
+import { batchesToNdjson, DataFormatError, parseCsv, parseJsonArray, parseNdjson, tableToCsv } from "@kiln/data";
 import { readParquetFile } from "./parquet.js";
 
 export type TableFormat = "csv" | "tsv" | "json" | "ndjson" | "arrow" | "parquet";
@@ -92,14 +92,14 @@ async function* arrowBatches(input: Readable): AsyncGenerator<RecordBatch> {
   }
 }
 
-/** A JSON array of row objects; read whole (JSON arrays cannot be parsed in pieces cheaply). */
+/** A JSON array of row objects, read as it streams in. */
 async function* jsonArrayBatches(input: Readable): AsyncGenerator<RecordBatch> {
-  const parts: Buffer[] = [];
-  for await (const p of input) parts.push(p as Buffer);
-  const value = JSON.parse(Buffer.concat(parts).toString("utf8")) as unknown;
-  if (!Array.isArray(value)) throw new Error("a .json table file holds an array of row objects (use --kind document to store any JSON)");
-  const lines = value.map((row) => JSON.stringify(row)).join("\n");
-  yield* parseNdjson(Readable.from([lines]));
+  try {
+    yield* parseJsonArray(input as AsyncIterable<Uint8Array>);
+  } catch (e) {
+    if (e instanceof DataFormatError && e.message.startsWith("a .json table file holds")) throw new Error(`${e.message} (use --kind document to store any JSON)`);
+    throw e;
+  }
 }
 
 /** Throws unless kiln can write tables in this format; verbs call it before asking the server for anything. */

@@ -9,3 +9,4 @@ export * from "./csv.js";
 export * from "./ndjson.js";
 export * from "./local-data.js";
 export * from "./json-rows.js";
+export * from "./json-array.js";

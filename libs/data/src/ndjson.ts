@@ -5,27 +5,35 @@ import { rowsToBatch, rowsToTable } from "./rows.js";
 
 type TextSource = string | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>;
 
+/** Rows as they are read, into record batches: the first batch's schema holds for the later ones. */
+export class RowBatcher {
+  rows: Record<string, unknown>[] = [];
+  private schema: Schema | undefined;
+
+  flush(): RecordBatch[] {
+    if (!this.rows.length) return [];
+    let batches: RecordBatch[];
+    if (!this.schema) {
+      const table = rowsToTable(this.rows);
+      this.schema = table.schema;
+      batches = table.batches;
+    } else {
+      batches = [rowsToBatch(this.rows, this.schema)];
+    }
+    this.rows.length = 0;
+    return batches;
+  }
+}
+
 /** Newline-delimited JSON objects into record batches; the first batch fixes the schema. */
 export async function* parseNdjson(source: TextSource, options: { batchRows?: number } = {}): AsyncGenerator<RecordBatch> {
   const batchRows = options.batchRows ?? 65_536;
   const decoder = new TextDecoder();
-  let schema: Schema | undefined;
-  let rows: Record<string, unknown>[] = [];
+  const batcher = new RowBatcher();
+  const rows = batcher.rows;
+  const flush = () => batcher.flush();
   let rest = "";
   let line = 0;
-  const flush = (): RecordBatch[] => {
-    if (!rows.length) return [];
-    let batches: RecordBatch[];
-    if (!schema) {
-      const table = rowsToTable(rows);
-      schema = table.schema;
-      batches = table.batches;
-    } else {
-      batches = [rowsToBatch(rows, schema)];
-    }
-    rows = [];
-    return batches;
-  };
   const take = (text: string) => {
     line++;
     if (!text.trim()) return;

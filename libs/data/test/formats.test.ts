@@ -11,6 +11,7 @@ import {
   decodeChunk,
   describeFields,
   parseCsv,
+  parseJsonArray,
   parseNdjson,
   rowsToTable,
   schemaFromIpc,
@@ -192,6 +193,25 @@ describe("CSV and NDJSON", () => {
       const byPrecision = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((p) => Number(x.toPrecision(p))).find((v) => Math.fround(v) === x)!;
       expect(digits(shortest)).toBeLessThanOrEqual(digits(byPrecision));
     }
+  });
+
+  it("reads a JSON array of rows as it streams in, split at any byte, strings with brackets, commas and escapes", async () => {
+    const rows = Array.from({ length: 50 }, (_, i) => ({ id: i, text: i % 3 ? `a, [b] {c} "q\\" ${i}` : "ü ∑ 😀", nested: { list: [i, [i + 1]], ok: i % 2 === 0 } }));
+    const text = "\ufeff [\n" + rows.map((r) => JSON.stringify(r)).join(" ,\n") + "\n] \n";
+    const bytes = new TextEncoder().encode(text);
+    const expected = rows.map((r) => ({ ...r, nested: JSON.stringify(r.nested) })); // objects go in as JSON text columns
+    for (const size of [1, 2, 3, 7, 64, bytes.length]) {
+      const pieces = Array.from({ length: Math.ceil(bytes.length / size) }, (_, k) => bytes.subarray(k * size, (k + 1) * size));
+      const batches = await all(parseJsonArray(pieces, { batchRows: 16 }));
+      expect(tableToRows(new Table(batches))).toEqual(expected);
+    }
+    expect(await all(parseJsonArray([new TextEncoder().encode("[ ]")]))).toEqual([]);
+    const refused = async (json: string) => all(parseJsonArray([new TextEncoder().encode(json)])).then(() => "", (e: Error) => e.message);
+    expect(await refused('{"a": 1}')).toBe("a .json table file holds an array of row objects");
+    expect(await refused('[{"a": 1}, 2]')).toBe("JSON array element 2 is not a row object");
+    expect(await refused('[{"a": 1}, {"a": 2}')).toBe("the JSON array ends early (no closing ])");
+    expect(await refused('[{"a": 1}] x')).toBe("text after the end of the JSON array");
+    expect(await refused('[{"a": 1}, {"a" 2}]')).toMatch(/^JSON array, after element 0: /); // parsed as one run: the error names where the run starts
   });
 
   it("reads NDJSON in batches with the first batch's schema, and writes it", async () => {
