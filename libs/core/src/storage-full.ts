@@ -8,5 +8,5 @@ export function isStorageFull(e: unknown): boolean {
 
 /** What a caller hears when the server's storage is full: nothing was stored, and it is no fault of the request. */
 export function storageFull(): KilnError {
-  return resourceExhausted("STORAGE_FULL", "the server's storage is full: nothing was stored; free space there (or raise its quota) and try again");
+  return resourceExhausted("STORAGE_FULL", "the server's storage is full: nothing was stored; free space there (or raise its quota) and try again (what a drop frees is deleted an hour after it)");
 }

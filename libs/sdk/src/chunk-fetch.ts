@@ -49,7 +49,7 @@ export async function fetchVerified(fetcher: ChunkFetcher, ref: ChunkRefLike, in
 export function httpStatusError(status: number, path: string): Error {
   if (status === 400) return new InvalidArgumentError(`chunk ${path} was refused: its bytes do not match its name`, Code.InvalidArgument, "CHUNK_MISMATCH", { path });
   if (status === 413) return new ResourceExhaustedError(`chunk ${path} is larger than the server accepts`, Code.ResourceExhausted, "CHUNK_TOO_LARGE", { path });
-  if (status === 507) return new ResourceExhaustedError(`chunk ${path} was not stored: the server's storage is full; free space there and try again`, Code.ResourceExhausted, "STORAGE_FULL", { path });
+  if (status === 507) return new ResourceExhaustedError(`chunk ${path} was not stored: the server's storage is full; free space there and try again (what a drop frees is deleted an hour after it)`, Code.ResourceExhausted, "STORAGE_FULL", { path });
   if (status === 404) return new NotFoundError(`chunk ${path} is gone (was the dataset deleted?)`, Code.NotFound, "CHUNK_NOT_FOUND", { path });
   return new UnavailableError(`chunk ${path}: HTTP ${status}`, Code.Unavailable, "CHUNK_UNAVAILABLE", { path, status: String(status) });
 }
