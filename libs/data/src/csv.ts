@@ -12,7 +12,18 @@ export interface CsvOptions {
 
 type TextSource = string | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>;
 
-const INT = /^[-+]?\d{1,15}$/;
+const INT = /^[-+]?\d{1,19}$/;
+const DIGITS = /^[-+]?\d+$/;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** A whole number an Int64 holds exactly (an id of 19 digits too; a double would round it past 2^53). */
+function isInt64(cell: string): boolean {
+  if (!INT.test(cell)) return false;
+  if (cell.replace(/^[-+]/, "").length < 19) return true;
+  const n = BigInt(cell);
+  return n >= INT64_MIN && n <= INT64_MAX;
+}
 const FLOAT = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?(inf|infinity|nan)$/i;
 const BOOL = /^(true|false)$/i;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
@@ -122,7 +133,8 @@ function inferSchema(names: string[], rows: string[][]): Schema {
       let type: DataType | undefined;
       const cells = rows.map((r) => r[c]).filter((v) => v !== "");
       if (cells.length === 0) type = new Utf8();
-      else if (cells.every((v) => INT.test(v))) type = new Int64();
+      else if (cells.every(isInt64)) type = new Int64();
+      else if (cells.every((v) => DIGITS.test(v))) type = new Utf8(); // whole numbers past Int64 (ids): their text, not a rounded double
       else if (cells.every((v) => FLOAT.test(v))) type = new Float64();
       else if (cells.every((v) => BOOL.test(v))) type = new Bool();
       else if (cells.every((v) => TIMESTAMP.test(v))) type = new TimestampMillisecond();
@@ -150,7 +162,7 @@ function toBatch(schema: Schema, rows: string[][], firstLine: number): RecordBat
 }
 
 function cellParser(type: DataType): (cell: string) => unknown {
-  if (DataType.isInt(type)) return (s) => (INT.test(s) ? BigInt(s) : undefined);
+  if (DataType.isInt(type)) return (s) => (isInt64(s) ? BigInt(s) : undefined);
   if (DataType.isFloat(type)) return (s) => (FLOAT.test(s) ? parseFloatCell(s) : undefined);
   if (DataType.isBool(type)) return (s) => (BOOL.test(s) ? s.toLowerCase() === "true" : undefined);
   if (DataType.isTimestamp(type)) return (s) => (TIMESTAMP.test(s) ? Date.parse(s.length === 10 ? `${s}T00:00:00Z` : s) : undefined);

@@ -158,6 +158,19 @@ describe("CSV and NDJSON", () => {
     await expect(all(parseCsv('a\n"open\n'))).rejects.toThrow(DataFormatError);
   });
 
+  it("reads whole numbers of up to 19 digits as Int64, exactly (ids past 2^53 do not round), and longer ones as their text", async () => {
+    const csv = "id,big,small\n9007199254740993,123456789012345678901,1\n-9223372036854775808,1,2\n";
+    const [batch] = await all(parseCsv(csv));
+    expect(describeFields(batch!.schema).map((f) => f.type)).toEqual(["Int64", "Utf8", "Int64"]);
+    expect(tableToRows(new Table([batch!]))).toEqual([
+      { id: 9007199254740993n, big: "123456789012345678901", small: 1 },
+      { id: -9223372036854775808n, big: "1", small: 2 },
+    ]);
+    const [past] = await all(parseCsv("id\n9223372036854775808\n"));
+    expect(describeFields(past!.schema).map((f) => f.type)).toEqual(["Utf8"]);
+    expect((await all(tableToCsv([batch!]))).join("")).toBe("id,big,small\n9007199254740993,123456789012345678901,1\n-9223372036854775808,1,2\n");
+  });
+
   it("writes CSV with RFC 4180 quoting and reads it back the same", async () => {
     const t = rowsToTable([
       { s: 'a,"b"', n: 1, nil: null },
