@@ -142,9 +142,12 @@ function compareColumn(vector: Vector, rows: number, test: (x: unknown) => numbe
 
 function compare(x: unknown, op: CompareOp, lit: Literal): number {
   if (lit.kind === "null") return UNKNOWN;
-  let a: number | string | boolean;
-  let b: number | string | boolean;
-  if (typeof x === "bigint") {
+  let a: number | bigint | string | boolean;
+  let b: number | bigint | string | boolean;
+  if (typeof x === "bigint" && lit.kind === "number" && lit.integer !== undefined) {
+    a = x; // both exact: an Int64 past 2^53 against a whole number written out
+    b = lit.integer;
+  } else if (typeof x === "bigint") {
     a = Number(x);
     b = lit.value as number;
   } else if (x instanceof Date || (typeof x === "number" && lit.kind === "string")) {

@@ -6,7 +6,7 @@ import { FilterSyntaxError } from "./errors.js";
  * Columns are identifiers (dots allowed, e.g. labels.team) or `backtick quoted`;
  * strings are "double" or 'single' quoted.
  */
-export type Literal = { kind: "number"; value: number } | { kind: "string"; value: string } | { kind: "boolean"; value: boolean } | { kind: "null" };
+export type Literal = { kind: "number"; value: number; /** A whole number's exact value, for Int64 columns past 2^53. */ integer?: bigint } | { kind: "string"; value: string } | { kind: "boolean"; value: boolean } | { kind: "null" };
 
 export type CompareOp = "=" | "!=" | "<" | "<=" | ">" | ">=";
 
@@ -41,7 +41,8 @@ function tokenize(text: string): Token[] {
     const op = /^(<=|>=|!=|<>|=|<|>|\(|\)|,)/.exec(rest);
     const num = NUMBER.exec(rest);
     if (num && (/\d|\./.test(c) || (/[-+]/.test(c) && /[\d.]/.test(text[i + 1] ?? "")))) {
-      tokens.push({ t: "literal", v: { kind: "number", value: Number(num[0]) }, pos: i });
+      const integer = /^[-+]?\d+$/.test(num[0]) ? BigInt(num[0]) : undefined;
+      tokens.push({ t: "literal", v: { kind: "number", value: Number(num[0]), ...(integer !== undefined && { integer }) }, pos: i });
       i += num[0].length;
     } else if (op) {
       tokens.push({ t: "op", v: op[0] === "<>" ? "!=" : op[0], pos: i });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { tableFromArrays, vectorFromArray, Table, Utf8, Float64, Bool, TimestampMillisecond } from "apache-arrow";
+import { tableFromArrays, vectorFromArray, Table, Utf8, Float64, Bool, Int64, TimestampMillisecond } from "apache-arrow";
 import { compileFilter, FilterSyntaxError, matchesFilter, parseFilter, selectRows, tableToRows } from "../src/index.js";
 
 const people = new Table({
@@ -92,5 +92,17 @@ describe("filter language", () => {
     expect(matchesFilter(f, get({ "labels.team": "risk", kind: "table", latest_version: 1 }))).toBe(true);
     expect(matchesFilter(f, get({ "labels.team": "ops", kind: "table", latest_version: 4 }))).toBe(true);
     expect(matchesFilter(f, get({ kind: "table", latest_version: 1 }))).toBe(false);
+  });
+});
+
+describe("filters on Int64 past 2^53", () => {
+  it("compare a whole number written out exactly, = and IN and ranges, where a double would round", () => {
+    const table = new Table({ id: vectorFromArray([9007199254740993n, 9007199254740992n, 12n], new Int64()) });
+    const batch = table.batches[0]!;
+    const ids = (filter: string) => [...selectRows(batch, compileFilter(parseFilter(filter), table.schema)(batch)).getChild("id")!];
+    expect(ids("id = 9007199254740993")).toEqual([9007199254740993n]);
+    expect(ids("id IN (9007199254740992, 12)")).toEqual([9007199254740992n, 12n]);
+    expect(ids("id > 9007199254740992")).toEqual([9007199254740993n]);
+    expect(ids("id < 1e3")).toEqual([12n]); // not a whole number written out: compared as a double
   });
 });
