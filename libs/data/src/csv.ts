@@ -1,6 +1,6 @@
 import { Bool, DataType, Field, Float64, Int64, RecordBatch, Schema, Struct, TimestampMillisecond, Utf8, makeData, vectorFromArray, type Data } from "apache-arrow";
 import { DataFormatError } from "./errors.js";
-import { textValue } from "./rows.js";
+import { parseTimestamp, textValue } from "./rows.js";
 
 export interface CsvOptions {
   delimiter?: string;
@@ -165,7 +165,7 @@ function cellParser(type: DataType): (cell: string) => unknown {
   if (DataType.isInt(type)) return (s) => (isInt64(s) ? BigInt(s) : undefined);
   if (DataType.isFloat(type)) return (s) => (FLOAT.test(s) ? parseFloatCell(s) : undefined);
   if (DataType.isBool(type)) return (s) => (BOOL.test(s) ? s.toLowerCase() === "true" : undefined);
-  if (DataType.isTimestamp(type)) return (s) => (TIMESTAMP.test(s) ? Date.parse(s.length === 10 ? `${s}T00:00:00Z` : s) : undefined);
+  if (DataType.isTimestamp(type)) return (s) => (TIMESTAMP.test(s) ? parseTimestamp(s) : undefined);
   return (s) => s;
 }
 

@@ -1,6 +1,7 @@
 import { DataType, type Field, type RecordBatch, type Schema, type Vector } from "apache-arrow";
 import { FilterSyntaxError } from "./errors.js";
 import type { CompareOp, FilterExpr, Literal } from "./filter-parser.js";
+import { parseTimestamp } from "./rows.js";
 
 /** Picks the rows of a batch that a filter keeps, as ascending row indices. */
 export type RowFilter = (batch: RecordBatch) => Uint32Array;
@@ -78,7 +79,7 @@ function fits(kind: ColumnKind, v: Literal): boolean {
     case "boolean":
       return v.kind === "boolean";
     case "time":
-      return v.kind === "number" || (v.kind === "string" && !Number.isNaN(Date.parse(v.value)));
+      return v.kind === "number" || (v.kind === "string" && !Number.isNaN(parseTimestamp(v.value)));
   }
 }
 
@@ -152,7 +153,7 @@ function compare(x: unknown, op: CompareOp, lit: Literal): number {
     b = lit.value as number;
   } else if (x instanceof Date || (typeof x === "number" && lit.kind === "string")) {
     a = x instanceof Date ? x.getTime() : x;
-    b = Date.parse(lit.value as string);
+    b = parseTimestamp(lit.value as string);
   } else {
     a = x as number | string | boolean;
     b = lit.value;

@@ -153,3 +153,16 @@ export function tableToColumns(table: Table): Record<string, unknown[] | ArrayLi
   return out;
 }
 
+
+/**
+ * A timestamp's text as ms since the epoch, one without a zone ("2026-12-04 08:00", a
+ * date alone) read as UTC: its meaning must not depend on the zone of the machine that
+ * reads it, as Date.parse's would (local time). NaN if it is no timestamp.
+ */
+export function parseTimestamp(text: string): number {
+  const s = text.trim();
+  if (/^\d{4}-\d{2}-\d{2}$/.test(s)) return Date.parse(`${s}T00:00:00Z`);
+  const naive = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(:\d{2}(\.\d+)?)?)$/.exec(s);
+  if (naive) return Date.parse(`${naive[1]}T${naive[2]}Z`);
+  return Date.parse(s);
+}

@@ -12,6 +12,7 @@ import {
   describeFields,
   parseCsv,
   parseJsonArray,
+  parseTimestamp,
   parseNdjson,
   rowsToTable,
   schemaFromIpc,
@@ -169,6 +170,23 @@ describe("CSV and NDJSON", () => {
     const [past] = await all(parseCsv("id\n9223372036854775808\n"));
     expect(describeFields(past!.schema).map((f) => f.type)).toEqual(["Utf8"]);
     expect((await all(tableToCsv([batch!]))).join("")).toBe("id,big,small\n9007199254740993,123456789012345678901,1\n-9223372036854775808,1,2\n");
+  });
+
+  it("reads a timestamp without a zone as UTC, whatever the zone of the machine reading it", async () => {
+    const csv = "when\n2026-12-04 08:00:00\n2026-12-04T08:00\n2026-12-04\n2026-12-04T08:00:00+02:00\n";
+    const expected = [Date.UTC(2026, 11, 4, 8), Date.UTC(2026, 11, 4, 8), Date.UTC(2026, 11, 4), Date.UTC(2026, 11, 4, 6)];
+    const zone = process.env.TZ;
+    try {
+      for (const tz of ["UTC", "America/New_York", "Asia/Tokyo"]) {
+        process.env.TZ = tz; // V8 reads TZ again when it changes
+        const [batch] = await all(parseCsv(csv));
+        expect([...batch!.getChild("when")!].map(Number)).toEqual(expected);
+        expect(parseTimestamp("2026-12-04 08:00")).toBe(Date.UTC(2026, 11, 4, 8));
+      }
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
   });
 
   it("writes CSV with RFC 4180 quoting and reads it back the same", async () => {

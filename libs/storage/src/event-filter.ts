@@ -1,5 +1,5 @@
 import { invalidArgument } from "@kiln/core";
-import type { FilterExpr, Literal } from "@kiln/data";
+import { parseTimestamp, type FilterExpr, type Literal } from "@kiln/data";
 import { EVENT_COLUMNS } from "./event-store.js";
 
 /** A filter's comparisons, checked and normalized, for a backend to translate. */
@@ -41,7 +41,7 @@ export function checkEventFilter(expr: FilterExpr): EventFilter {
 function literalFor(column: string, l: Literal, position: number): number | string {
   if (column === "dt") {
     if (l.kind === "number") return l.value;
-    if (l.kind === "string" && !Number.isNaN(Date.parse(l.value))) return Date.parse(l.value);
+    if (l.kind === "string" && !Number.isNaN(parseTimestamp(l.value))) return parseTimestamp(l.value);
     throw bad(`dt compares with an ISO 8601 time ("2026-01-31T12:00:00Z") or epoch milliseconds`, position);
   }
   if (NUMERIC.has(column)) {
