@@ -16,14 +16,6 @@ const INT = /^[-+]?\d{1,19}$/;
 const DIGITS = /^[-+]?\d+$/;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
-
-/** A whole number an Int64 holds exactly (an id of 19 digits too; a double would round it past 2^53). */
-function isInt64(cell: string): boolean {
-  if (!INT.test(cell)) return false;
-  if (cell.replace(/^[-+]/, "").length < 19) return true;
-  const n = BigInt(cell);
-  return n >= INT64_MIN && n <= INT64_MAX;
-}
 const FLOAT = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?(inf|infinity|nan)$/i;
 const BOOL = /^(true|false)$/i;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
@@ -159,6 +151,14 @@ function toBatch(schema: Schema, rows: string[][], firstLine: number): RecordBat
     return vectorFromArray(values, f.type).data[0];
   });
   return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: rows.length, children, nullCount: 0 }));
+}
+
+/** A whole number an Int64 holds exactly (an id of 19 digits too; a double would round it past 2^53). */
+function isInt64(cell: string): boolean {
+  if (!INT.test(cell)) return false;
+  if (cell.replace(/^[-+]/, "").length < 19) return true;
+  const n = BigInt(cell);
+  return n >= INT64_MIN && n <= INT64_MAX;
 }
 
 function cellParser(type: DataType): (cell: string) => unknown {

@@ -153,7 +153,6 @@ export function tableToColumns(table: Table): Record<string, unknown[] | ArrayLi
   return out;
 }
 
-
 /**
  * A timestamp's text as ms since the epoch, one without a zone ("2026-12-04 08:00", a
  * date alone) read as UTC: its meaning must not depend on the zone of the machine that

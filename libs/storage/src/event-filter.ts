@@ -41,7 +41,8 @@ export function checkEventFilter(expr: FilterExpr): EventFilter {
 function literalFor(column: string, l: Literal, position: number): number | string {
   if (column === "dt") {
     if (l.kind === "number") return l.value;
-    if (l.kind === "string" && !Number.isNaN(parseTimestamp(l.value))) return parseTimestamp(l.value);
+    const ms = l.kind === "string" ? parseTimestamp(l.value) : Number.NaN;
+    if (!Number.isNaN(ms)) return ms;
     throw bad(`dt compares with an ISO 8601 time ("2026-01-31T12:00:00Z") or epoch milliseconds`, position);
   }
   if (NUMERIC.has(column)) {
