@@ -30,8 +30,6 @@ export async function* parseNdjson(source: TextSource, options: { batchRows?: nu
   const batchRows = options.batchRows ?? 65_536;
   const decoder = new TextDecoder();
   const batcher = new RowBatcher();
-  const rows = batcher.rows;
-  const flush = () => batcher.flush();
   let rest = "";
   let line = 0;
   const take = (text: string) => {
@@ -44,7 +42,7 @@ export async function* parseNdjson(source: TextSource, options: { batchRows?: nu
       throw new DataFormatError(`NDJSON line ${line}: ${(e as Error).message}`);
     }
     if (typeof value !== "object" || value === null || Array.isArray(value)) throw new DataFormatError(`NDJSON line ${line} is not an object`);
-    rows.push(value as Record<string, unknown>);
+    batcher.rows.push(value as Record<string, unknown>);
   };
   for await (const piece of typeof source === "string" ? [source] : source) {
     const text = rest + (typeof piece === "string" ? piece : decoder.decode(piece, { stream: true }));
@@ -52,11 +50,11 @@ export async function* parseNdjson(source: TextSource, options: { batchRows?: nu
     rest = lines.pop()!;
     for (const l of lines) {
       take(l);
-      if (rows.length >= batchRows) yield* flush();
+      if (batcher.rows.length >= batchRows) yield* batcher.flush();
     }
   }
   take(rest);
-  yield* flush();
+  yield* batcher.flush();
 }
 
 /** Record batches as NDJSON text, one object per row, as JSON rows map values (see json-rows.ts). */
