@@ -1,35 +1,46 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { Kiln } from "@kiln/sdk";
 import { runEmbedded } from "../src/index.js";
 
 describe("embedded mode restarted (its in-process bus starts empty)", () => {
   let dir: string;
+  let env: Record<string, string>;
   let running: RunningProcess | undefined;
-  let kiln: Kiln | undefined;
+  let client: Kiln | undefined;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-restart-"));
+    env = { KILN_PORT: "0", KILN_DATA_DIR: dir, KILN_LOG_LEVEL: "silent" };
+  });
   afterEach(async () => {
-    kiln?.close();
-    await running?.stop();
+    await stop();
     await rm(dir, { recursive: true, force: true });
   });
 
+  /** An embedded server on the test's data (its executor with these labels), and a client of it. */
+  async function start(more: Record<string, string> = {}): Promise<Kiln> {
+    running = await runEmbedded({ ...env, ...more }, false);
+    return (client = await Kiln.connect(running.server.url));
+  }
+
+  async function stop(): Promise<void> {
+    client?.close();
+    await running?.stop();
+    client = running = undefined;
+  }
+
   it("runs the jobs the stopped process had queued or running, none lost", async () => {
-    dir = await mkdtemp(join(tmpdir(), "kiln-restart-"));
-    const env = { KILN_PORT: "0", KILN_DATA_DIR: dir, KILN_LOG_LEVEL: "silent" };
-    running = await runEmbedded(env, false);
-    kiln = await Kiln.connect(running.server.url);
+    let kiln = await start();
     // One waits for an executor labelled "later"; one is running when the process stops.
     const waiting = await kiln.runtime.require({ labels: ["later"] }).noop();
     const long = await kiln.runtime.noop({ params: { sleep_ms: 2_000 } });
     await expect.poll(async () => (await long.info()).state, { timeout: 10_000 }).toBe("running");
-    kiln.close();
-    await running.stop();
+    await stop();
 
-    running = await runEmbedded({ ...env, KILN_EXECUTOR_LABELS: "later" }, false);
-    kiln = await Kiln.connect(running.server.url);
+    kiln = await start({ KILN_EXECUTOR_LABELS: "later" });
     expect((await kiln.runtime.job(waiting.id).wait()).state).toBe("succeeded");
     const rerun = await kiln.runtime.job(long.id).wait();
     expect(rerun.state).toBe("succeeded");
@@ -37,10 +48,7 @@ describe("embedded mode restarted (its in-process bus starts empty)", () => {
   });
 
   it("refuses a second embedded server on the same data while the first runs (it would run the first one's jobs twice)", async () => {
-    dir = await mkdtemp(join(tmpdir(), "kiln-restart-"));
-    const env = { KILN_PORT: "0", KILN_DATA_DIR: dir, KILN_LOG_LEVEL: "silent" };
-    running = await runEmbedded(env, false);
-    kiln = await Kiln.connect(running.server.url);
+    let kiln = await start();
     const waiting = await kiln.runtime.require({ labels: ["later"] }).noop();
     const stderr = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
     try {
@@ -52,10 +60,8 @@ describe("embedded mode restarted (its in-process bus starts empty)", () => {
     }
     // The job the first one queued stays its own; once it stops, the next one takes the data and runs it.
     expect((await waiting.info()).state).toBe("queued");
-    kiln.close();
-    await running.stop();
-    running = await runEmbedded({ ...env, KILN_EXECUTOR_LABELS: "later" }, false);
-    kiln = await Kiln.connect(running.server.url);
+    await stop();
+    kiln = await start({ KILN_EXECUTOR_LABELS: "later" });
     expect((await kiln.runtime.job(waiting.id).wait()).state).toBe("succeeded");
   });
 });
