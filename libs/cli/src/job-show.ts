@@ -98,6 +98,7 @@ export function printJob(o: Output, info: JobInfo): void {
     ["params", Object.keys(info.params).length ? info.params : ""],
     ["labels", info.requiredLabels.join(", ")],
     ...(info.outputDataset ? ([["output", shortDataset(info.outputDataset)]] as [string, unknown][]) : []),
+    ...(info.keepColumns.length ? ([["keep", info.keepColumns.join(", ")]] as [string, unknown][]) : []),
     ["state", info.state],
     ["progress", progressText(info)],
     ["max attempts", info.maxAttempts || ""],

@@ -49,6 +49,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
       .option("--columns <a,b>", "X's feature columns (default: the model's)", columnList)
       .option("--proba", "class probabilities (predict_proba)")
       .option("--transform", "transform instead of predict")
+      .option("--keep <a,b>", "X's columns to copy into each result row before the outputs (an id, say)", columnList)
       .option("-o, --out <file>", "write rows to a file instead of stdout")
       .option("--format <format>", "csv, tsv, json, ndjson or arrow (default: from -o's extension)")
       .option("--output <dataset>", "also store the rows as a version of this dataset"),
@@ -58,7 +59,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
     const target = resultsTarget(o, opts.out, opts.format);
     const X = jobData(x, opts.columns, opts.filter);
     const handle = await submitJob(await connect(), model, [x], (m, onUploadProgress) => {
-      const options = { ...jobOptions(opts), output: opts.output, onUploadProgress };
+      const options = { ...jobOptions(opts), output: opts.output, keep: opts.keep, onUploadProgress };
       return opts.proba ? m.predictProba(X, options) : opts.transform ? m.transform(X, options) : m.predict(X, options);
     });
     if (!opts.wait) return printSubmitted(o, handle);
@@ -151,6 +152,7 @@ interface PredictFlags extends JobFlags {
   columns?: string[];
   proba?: boolean;
   transform?: boolean;
+  keep?: string[];
   out?: string;
   format?: string;
   output?: string;

@@ -23,6 +23,8 @@ export interface JobInfo {
   y?: JobInputInfo;
   params: Record<string, unknown>;
   outputDataset: string;
+  /** X's columns copied into the results beside the outputs. */
+  keepColumns: string[];
   requiredLabels: string[];
   maxAttempts: number;
   progress: { fraction: number; message: string; rowsDone: number; rowsTotal: number; epoch: number; metrics: Record<string, number> };
@@ -88,6 +90,7 @@ export function jobInfo(job: Job): JobInfo {
     y: input(job.y),
     params: (job.params ?? {}) as Record<string, unknown>,
     outputDataset: job.outputDataset,
+    keepColumns: job.keepColumns,
     requiredLabels: job.requiredLabels,
     maxAttempts: job.maxAttempts,
     progress: {

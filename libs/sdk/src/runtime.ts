@@ -28,6 +28,8 @@ export interface JobOptions {
   params?: Record<string, unknown>;
   /** PREDICT / PREDICT_PROBA / TRANSFORM also write their results to this dataset. */
   output?: string;
+  /** PREDICT / PREDICT_PROBA / TRANSFORM: X's columns (an id, say) copied into each result row before the outputs. */
+  keep?: string[];
   /** Only executors with all these labels take the job (added to the runtime's `require`). */
   labels?: string[];
   timeoutMs?: number;
@@ -160,6 +162,7 @@ export class Runtime {
       y: y === undefined ? undefined : await this.input(y, sent, upload()),
       params: options.params as Job["params"],
       outputDataset: options.output ? resourceName(this.project, "datasets", options.output) : "",
+      keepColumns: options.keep ?? [],
       requiredLabels: [...this.labels, ...(options.labels ?? [])],
       timeout: options.timeoutMs ? durationFromMs(options.timeoutMs) : undefined,
       maxAttempts: options.maxAttempts ?? 0,

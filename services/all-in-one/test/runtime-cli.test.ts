@@ -126,6 +126,13 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     const kept = rows.filter((r) => r.a >= 10);
     const predicted = (await kiln("runtime:predict", fitted, "lin-x", "--filter", "a >= 10")).trim().split("\n");
     expect(predicted.slice(1).map(Number)).toEqual(kept.map((r) => expect.closeTo(r.y, 4))); // float32 predictions
+    // --keep copies X's columns into each row, so the filtered rows say which they are.
+    const keptRows = (await kiln("runtime:predict", fitted, "lin", "--columns", "a,b", "--filter", "a >= 10", "--keep", "a,y")).trim().split("\n");
+    expect(keptRows[0]).toBe("a,y,prediction");
+    expect(keptRows.slice(1).map((line) => line.split(",").map(Number))).toEqual(kept.map((r) => [r.a, r.y, expect.closeTo(r.y, 4)]));
+    const keepJob = JSON.parse((await kiln("--json", "jobs", "--limit", "1")))[0] as { id: string };
+    expect(await kiln("jobs:show", keepJob.id)).toMatch(/^keep:\s+a, y$/m);
+    expect((await kilnFails("runtime:predict", fitted, "lin", "--columns", "a,b", "--keep", "z")).stderr).toMatch(/job.keep_columns: projects\/default\/datasets\/lin has no column "z" \(it has a, b, y\) \(UNKNOWN_COLUMN\)/);
     await writeFile(join(dir, "filtered.csv"), ["a,b,y", ...rows.map((r) => `${r.a},${r.b},${r.y}`)].join("\n") + "\n");
     const fromFile = (await kiln("runtime:predict", fitted, join(dir, "filtered.csv"), "--filter", "a >= 10")).trim().split("\n");
     expect(fromFile).toHaveLength(kept.length + 1);

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { tableFromArrays, tableFromIPC, tableFromJSON, type Table } from "apache-arrow";
+import { makeVector, Table, tableFromArrays, tableFromIPC, tableFromJSON, Utf8, vectorFromArray } from "apache-arrow";
 import { fromJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
@@ -10,7 +10,7 @@ import { JobKind, RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb"
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx, OnnxGraphBuilder } from "@kiln/onnx";
-import { FailedPreconditionError, Kiln, NotFoundError } from "@kiln/sdk";
+import { FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError, type JobHandle } from "@kiln/sdk";
 import { KMeans, LogisticRegression, PCA, Pipeline, RandomForestClassifier, SimpleImputer, StandardScaler, loadModel } from "@kiln/sdk/ml";
 import { runEmbedded } from "../src/index.js";
 import { unique } from "./helpers.js";
@@ -192,6 +192,57 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     await expect(kiln.runtime.model(clf).predict({ x0: [], x1: [] })).rejects.toThrow(/; got columns with no rows$/);
     // Scoring needs rows: it says which input has none.
     await expect((await kiln.runtime.model(clf).score(none, "blobs-y")).get()).rejects.toMatchObject({ reason: "NO_ROWS", message: expect.stringContaining("blobs-x where x0 > 100 has no rows to score") });
+  });
+
+  it("keeps X's columns (ids) beside the outputs in every result row, after a filter and across chunks, and in the output dataset", async () => {
+    // ~150,000 rows a 4 MiB chunk: four chunks, their results in several messages each.
+    const n = 500_000;
+    const a = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 3);
+    const b = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 3.1) * 3);
+    const id = BigInt64Array.from({ length: n }, (_, i) => BigInt(i) * 7n + 1n);
+    const tag = vectorFromArray(Array.from({ length: n }, (_, i) => `r${i}`), new Utf8());
+    const name = unique("keyed");
+    await kiln.datasets.put(name, new Table({ a: makeVector(a), b: makeVector(b), id: makeVector(id), tag }));
+    const model = unique("linear");
+    await kiln.models.put(model, linearRegressorOnnx([2, -1], 0.5));
+    const keep = ["tag", "id"];
+    /** Each result row's kept columns name the input row whose prediction it carries; returns the rows read. */
+    const checkRows = async (job: JobHandle<Table>, where: (i: number) => boolean) => {
+      let rows = 0;
+      for await (const chunk of job.results()) {
+        expect(chunk.schema.fields.map((f) => `${f.name}: ${f.type}`)).toEqual(["tag: Utf8", "id: Int64", "prediction: Float32"]);
+        const [tags, ids, predictions] = ["tag", "id", "prediction"].map((c) => chunk.getChild(c)!);
+        for (let r = 0; r < chunk.numRows; r++, rows++) {
+          const i = Number((ids!.get(r) as bigint) - 1n) / 7;
+          const expected = 2 * a[i]! - b[i]! + 0.5;
+          if (!where(i) || tags!.get(r) !== `r${i}` || Math.abs(predictions!.get(r) - expected) > 1e-5 * (1 + Math.abs(expected))) {
+            throw new Error(`result row ${rows}: id ${ids!.get(r)}, tag ${tags!.get(r)}, prediction ${predictions!.get(r)}; expected row ${i} to predict ${expected}`);
+          }
+        }
+      }
+      return rows;
+    };
+    // Every row: the stored chunks come whole (the features and the kept columns are all the columns).
+    expect(await checkRows(await kiln.runtime.model(model).predict({ dataset: name, columns: ["a", "b"] }, { keep }), () => true)).toBe(n);
+    const X = { dataset: name, columns: ["a", "b"], filter: "a > 1" };
+    const output = unique("keyed-predictions");
+    const job = await kiln.runtime.model(model).predict(X, { keep, output });
+    const rows = await checkRows(job, (i) => a[i]! > 1);
+    expect(rows).toBe(a.filter((v) => v > 1).length);
+    expect(await job.wait()).toMatchObject({ keepColumns: keep, result: { rows } });
+    const written = await kiln.datasets.info(output);
+    expect([written.latest?.rowCount, written.latest?.fields.map((f) => f.name)]).toEqual([rows, ["tag", "id", "prediction"]]);
+    // No rows: the kept columns are still there, typed as in X.
+    const none = await (await kiln.runtime.model(model).predict({ ...X, filter: "a > 100" }, { keep: ["id"] })).get();
+    expect([none.numRows, none.schema.fields.map((f) => `${f.name}: ${f.type}`)]).toEqual([0, ["id: Int64", "prediction: Float32"]]);
+
+    // Bad requests change nothing: checked at submit against X's columns and the job's kind.
+    await expect(kiln.runtime.model(model).predict(X, { keep: ["nope"] })).rejects.toMatchObject({ reason: "UNKNOWN_COLUMN", message: expect.stringContaining('job.keep_columns: projects/default/datasets/keyed') });
+    await expect(kiln.runtime.model(model).predict(X, { keep: ["id", "id"] })).rejects.toMatchObject({ reason: "INVALID_KEEP_COLUMNS", message: 'job.keep_columns: "id" is named twice' });
+    await expect(kiln.runtime.model(model).score(X, "blobs-y", { keep: ["id"] })).rejects.toBeInstanceOf(InvalidArgumentError);
+    // A kept column named like an output fails the job before any result is published.
+    const clash = await kiln.runtime.model(model).predict({ local: [{ a: 1, b: 2, prediction: 3 }], columns: ["a", "b"] }, { keep: ["prediction"] });
+    await expect(clash.get()).rejects.toMatchObject({ reason: "KEEP_COLUMN_CONFLICT", message: expect.stringContaining('the kept column "prediction" has the name of an output column') });
   });
 
   it("appends results to an existing output dataset, and refuses one they do not fit before publishing any", async () => {

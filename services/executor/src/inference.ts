@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { RecordBatch, type Table } from "apache-arrow";
+import { RecordBatch, Table } from "apache-arrow";
 import { schemaFromIpc, tableToIpc } from "@kiln/data";
 import { isColumnsFeed, OnnxRunError, type OnnxTensorData } from "@kiln/onnx";
 import { accuracyScore, labelType, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
@@ -15,7 +15,7 @@ import { failedPrecondition } from "./job-failure.js";
 import { checkNoMissingValues, refusesMissingValues } from "./missing-values.js";
 import { runOnnx } from "./onnx-run.js";
 import { startOutput } from "./output-dataset.js";
-import { inertiaOf, outputTable, pickOutput, predictionValues } from "./outputs.js";
+import { copyColumns, inertiaOf, outputTable, pickOutput, predictionValues, withKept } from "./outputs.js";
 
 /**
  * Rows per model run: big enough to amortize a call and a result message, small enough to
@@ -71,6 +71,9 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   const rowsTotal = x.filter ? 0 : Number(data.rowCount);
   const predictions: (number | string)[] = [];
   const output = !scoring && job.outputDataset ? startOutput(ctx) : undefined;
+  const keep = job.keepColumns;
+  // Kept columns ride along with the features, read in stored order (all of them in it is the bulk read).
+  const read = keep.length ? columns.map((c) => c.name).filter((n) => plan.columns.includes(n) || keep.includes(n)) : plan.columns;
   let rows = 0;
   // Later batches run in the model while batch n's results are published: one publish in flight, in order.
   let emitting: Promise<void> = Promise.resolve();
@@ -85,9 +88,10 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
     const refusesMissing = refusesMissingValues(version);
     let rowsRead = 0;
     const runs = prefetchInOrder(
-      sliceChunks(readInputChunks(deps, x, plan.columns, columns), BATCH_ROWS, FIRST_BATCH_ROWS),
+      sliceChunks(readInputChunks(deps, x, read, columns), BATCH_ROWS, FIRST_BATCH_ROWS),
       async ({ batch, release }) => {
         checkStopped(ctx.signal);
+        const kept = keep.length && !scoring ? copyColumns(batch, keep) : undefined;
         const firstRow = rowsRead;
         rowsRead += batch.numRows;
         if (refusesMissing) {
@@ -103,7 +107,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
         const readsBatch = Object.values(feeds).some(isColumnsFeed);
         if (!readsBatch) release();
         try {
-          return { rows: batch.numRows, outputs: await runOnnx(deps, file, version.sha256, feeds, [outputName]) };
+          return { rows: batch.numRows, kept, outputs: await runOnnx(deps, file, version.sha256, feeds, [outputName]) };
         } finally {
           feedBuffers.give(feeds);
           if (readsBatch) release();
@@ -111,7 +115,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
       },
       RUNS_IN_FLIGHT,
     );
-    for await (const { rows: batchRows, outputs } of runs) {
+    for await (const { rows: batchRows, kept, outputs } of runs) {
       checkStopped(ctx.signal);
       const tensor = outputs[outputName]!;
       if (scoring) {
@@ -122,16 +126,18 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
         continue;
       }
       await emitting;
-      emitting = emit(outputTable(job.kind, tensor, classes), batchRows);
+      emitting = emit(withKept(kept, outputTable(job.kind, tensor, classes)), batchRows);
       emitting.catch(() => {}); // awaited before the next batch or after the loop
     }
     await emitting;
     if (rowsRead === 0 && !scoring) {
       // No rows (an empty dataset, a filter that matched none): the results still have their columns.
-      const none = new RecordBatch(schemaFromIpc(data.arrowSchema).select(plan.columns), undefined);
+      const schema = schemaFromIpc(data.arrowSchema);
+      const none = new RecordBatch(schema.select(plan.columns), undefined);
       const run = async () => (await runOnnx(deps, file, version.sha256, plan.feeds(none), [outputName]))[outputName]!;
       const signature = version.signature?.outputs.find((o) => o.name === outputName);
-      await emit(outputTable(job.kind, await noRowsOutput(run, signature), classes), 0);
+      const kept = keep.length ? new Table(schema.select(keep)) : undefined;
+      await emit(withKept(kept, outputTable(job.kind, await noRowsOutput(run, signature), classes)), 0);
     }
     if (!scoring) await ctx.results.end();
     output?.channel.close();

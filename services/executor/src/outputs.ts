@@ -1,4 +1,5 @@
-import { Table, makeVector, vectorFromArray, type Vector } from "apache-arrow";
+import { Table, makeVector, vectorFromArray, type RecordBatch, type Vector } from "apache-arrow";
+import { decodeChunk, tableToIpc } from "@kiln/data";
 import { rowWidth, type OnnxTensorData, type OnnxTensorMap } from "@kiln/onnx";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { TensorSignature } from "@kiln/sdk";
@@ -62,6 +63,25 @@ function column(data: OnnxTensorData["data"], rows: number, width: number, j: nu
   const out = new Type(rows);
   for (let i = 0; i < rows; i++) out[i] = typed[i * width + j]!;
   return makeVector(out as Float32Array);
+}
+
+/** Columns of an input batch copied out of its memory, which goes back to the reader's pool once the batch is released. */
+export function copyColumns(batch: RecordBatch, names: string[]): Table {
+  // Not batch.select: Arrow JS 21 leaves the picked columns at their old places in the batch (holes before them).
+  const at = names.map((name) => batch.schema.fields.findIndex((f) => f.name === name));
+  return decodeChunk(tableToIpc(new Table(batch.selectAt(at) as RecordBatch)));
+}
+
+/** A job's kept input columns, then the model's outputs, row for row (job.keep_columns). */
+export function withKept(kept: Table | undefined, outputs: Table): Table {
+  if (!kept) return outputs;
+  const names = new Set(kept.schema.fields.map((f) => f.name));
+  const clash = outputs.schema.fields.find((f) => names.has(f.name));
+  if (clash) {
+    throw failedPrecondition("KEEP_COLUMN_CONFLICT", `the kept column "${clash.name}" has the name of an output column of the model; rename it in X or keep other columns`);
+  }
+  const columns = [...kept.schema.fields, ...outputs.schema.fields].map((f) => [f.name, (names.has(f.name) ? kept : outputs).getChild(f.name)!] as const);
+  return new Table(Object.fromEntries(columns) as Record<string, Vector>);
 }
 
 /** The predictions of a batch as plain values (for scoring). */

@@ -1,4 +1,4 @@
-import { Decimal, Float16, makeData, makeVector, Table, tableFromArrays, vectorFromArray } from "apache-arrow";
+import { Decimal, Float16, makeData, makeVector, Table, tableFromArrays, Utf8, vectorFromArray } from "apache-arrow";
 import { describe, expect, it } from "vitest";
 import type { OnnxFeed, OnnxTensorData } from "@kiln/onnx";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
@@ -7,7 +7,7 @@ import { sliceChunks, type Slice } from "../src/data.js";
 import { FeedBuffers } from "../src/feed-buffers.js";
 import { planFeatures } from "../src/features.js";
 import { JobFailure } from "../src/job-failure.js";
-import { inertiaOf, outputTable, pickOutput } from "../src/outputs.js";
+import { copyColumns, inertiaOf, outputTable, pickOutput, withKept } from "../src/outputs.js";
 
 const matrixInput: TensorSignature = { name: "X", kind: "tensor", elementType: "float32", shape: ["N", 2], type: "tensor(float32)[N,2]" };
 const columns = [
@@ -219,5 +219,24 @@ describe("model outputs as result tables", () => {
     expect(labels.schema.fields.map((f) => f.name)).toEqual(["prediction"]);
     const transformed = outputTable(JobKind.TRANSFORM, { type: "float32", dims: [1, 3], data: Float32Array.from([1, 2, 3]) });
     expect(transformed.schema.fields.map((f) => f.name)).toEqual(["component_0", "component_1", "component_2"]);
+  });
+
+  it("copies kept columns out of a lent batch's memory and puts them before the outputs; refuses a kept column named like an output", () => {
+    const ids = BigInt64Array.of(10n, 11n, 12n);
+    const batch = new Table({ x: makeVector(Float32Array.of(1, 2, 3)), id: makeVector(ids), tag: vectorFromArray(["a", "b", "c"], new Utf8()) }).batches[0]!;
+    const kept = copyColumns(batch.slice(1, 3), ["tag", "id"]);
+    ids.fill(0n); // the reader reuses a released chunk's memory for a later chunk
+    const outputs = outputTable(JobKind.PREDICT, { type: "float32", dims: [2], data: Float32Array.of(0.5, 0.25) });
+    const rows = withKept(kept, outputs);
+    expect(rows.schema.fields.map((f) => `${f.name}: ${f.type}`)).toEqual(["tag: Utf8", "id: Int64", "prediction: Float32"]);
+    expect(rows.toArray().map((r) => r.toJSON())).toEqual([
+      { tag: "b", id: 11n, prediction: 0.5 },
+      { tag: "c", id: 12n, prediction: 0.25 },
+    ]);
+    expect(withKept(undefined, outputs)).toBe(outputs);
+    expect(failure(() => withKept(copyColumns(new Table({ prediction: makeVector(Float32Array.of(1, 2)) }).batches[0]!, ["prediction"]), outputs))).toMatchObject({
+      code: "FAILED_PRECONDITION",
+      reason: "KEEP_COLUMN_CONFLICT",
+    });
   });
 });

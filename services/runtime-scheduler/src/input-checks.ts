@@ -1,6 +1,7 @@
-import { failedPrecondition, invalidArgument } from "@kiln/core";
+import { failedPrecondition, invalidArgument, printable } from "@kiln/core";
 import { compileFilter, FilterSyntaxError, parseFilter, schemaFromIpc } from "@kiln/data";
-import type { JobInput } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { JobKind, type JobInput } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { PRODUCES_RESULTS } from "./results.js";
 import { DatasetKind, type DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
 
 /**
@@ -8,15 +9,19 @@ import { DatasetKind, type DatasetVersion } from "@kiln/proto/kiln/store/v1/stor
  * a table, the columns it names, a filter that parses and compares its columns rightly.
  * A typo is then an error at once, with nothing queued, rather than a failed job later.
  */
-export function checkInput(version: DatasetVersion, input: JobInput, what: string, shown = input.dataset): void {
+export function checkInput(version: DatasetVersion, input: JobInput, what: string, shown = input.dataset, keep: string[] = []): void {
   if (version.kind !== DatasetKind.TABLE) {
     throw failedPrecondition("NOT_A_TABLE", `job.${what}: ${shown} is a ${DatasetKind[version.kind].toLowerCase()} dataset; jobs read tables (put tensors as tables of columns)`, { dataset: input.dataset });
   }
   const known = version.fields.map((f) => f.name);
-  const missing = input.columns.filter((c) => !known.includes(c));
-  if (missing.length) {
-    throw invalidArgument("UNKNOWN_COLUMN", `job.${what}.columns: ${shown} has no column ${missing.map((c) => `"${c}"`).join(", ")} (it has ${known.join(", ")})`, { dataset: input.dataset });
-  }
+  const named = (field: string, columns: string[]) => {
+    const missing = columns.filter((c) => !known.includes(c));
+    if (missing.length) {
+      throw invalidArgument("UNKNOWN_COLUMN", `${field}: ${shown} has no column ${missing.map((c) => `"${c}"`).join(", ")} (it has ${known.join(", ")})`, { dataset: input.dataset });
+    }
+  };
+  named(`job.${what}.columns`, input.columns);
+  named("job.keep_columns", keep);
   if (!input.filter) return;
   try {
     compileFilter(parseFilter(input.filter), schemaFromIpc(version.arrowSchema));
@@ -24,4 +29,19 @@ export function checkInput(version: DatasetVersion, input: JobInput, what: strin
     if (e instanceof FilterSyntaxError) throw invalidArgument("INVALID_FILTER", `job.${what}.filter: ${e.message}`, { dataset: input.dataset, position: String(e.position) });
     throw e;
   }
+}
+
+/** job.keep_columns: only for jobs with result rows, each column named once. */
+export function checkKeepColumns(kind: JobKind, keep: string[]): string[] {
+  if (keep.length === 0) return [];
+  if (!PRODUCES_RESULTS.has(kind)) {
+    throw invalidArgument("INVALID_KEEP_COLUMNS", `job.keep_columns: a ${JobKind[kind]} job has no result rows to keep columns in (PREDICT, PREDICT_PROBA and TRANSFORM have)`);
+  }
+  const seen = new Set<string>();
+  for (const name of keep) {
+    if (!name) throw invalidArgument("INVALID_KEEP_COLUMNS", "job.keep_columns: a column name is empty");
+    if (seen.has(name)) throw invalidArgument("INVALID_KEEP_COLUMNS", `job.keep_columns: "${printable(name)}" is named twice`);
+    seen.add(name);
+  }
+  return keep;
 }

@@ -16,7 +16,7 @@ import {
 import type { ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { Dataset, DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
 import { DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT } from "./deps.js";
-import { checkInput } from "./input-checks.js";
+import { checkInput, checkKeepColumns } from "./input-checks.js";
 import { rethrowRemote } from "./job-errors.js";
 import { isClusterer, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
 import { hasLocalData, storeLocalInput } from "./local-inputs.js";
@@ -176,6 +176,7 @@ async function checkedJob(project: string, given: Job, lookups: Lookups): Promis
     throw invalidArgument("INVALID_MAX_ATTEMPTS", `max_attempts must be from 1 to ${MAX_ATTEMPTS_LIMIT}, got ${given.maxAttempts}`);
   }
   if (given.timeout && durationMs(given.timeout) < 0) throw invalidArgument("INVALID_TIMEOUT", "timeout must not be negative");
+  const keepColumns = checkKeepColumns(kind, given.keepColumns);
   const job = create(JobSchema, {
     kind,
     params: given.params,
@@ -183,6 +184,7 @@ async function checkedJob(project: string, given: Job, lookups: Lookups): Promis
     timeout: given.timeout,
     maxAttempts,
     outputDataset: given.outputDataset ? parseDatasetName(given.outputDataset, "output_dataset") : "",
+    keepColumns,
   });
   // The job writes there, so it must be in the job's project like what it reads.
   if (job.outputDataset) inProject(job.outputDataset, project, "output dataset");
@@ -193,7 +195,7 @@ async function checkedJob(project: string, given: Job, lookups: Lookups): Promis
   // Looked up together (each is a call to the registry or the store); a failure is reported in this order.
   const [model, x, y] = await firstFailureInOrder([
     pinModel(lookups, given.model, TRAINS.has(kind)),
-    pinInput(lookups, given.x!, "x"),
+    pinInput(lookups, given.x!, "x", keepColumns),
     given.y && (given.y.dataset || hasLocalData(given.y)) ? pinInput(lookups, given.y, "y") : undefined,
   ] as const);
   // A clusterer scores without targets (sklearn's KMeans.score(X)); everything else scores against y.
@@ -230,10 +232,10 @@ async function pinModel(lookups: Lookups, ref: string, trains: boolean): Promise
   return v;
 }
 
-async function pinInput(lookups: Lookups, input: JobInput, what: string): Promise<JobInput> {
+async function pinInput(lookups: Lookups, input: JobInput, what: string, keep?: string[]): Promise<JobInput> {
   if (hasLocalData(input)) {
     const stored = await storeLocalInput(lookups.s, lookups.project, input, what, lookups.made);
-    checkInput(stored.version, stored.input, what, `the data of job.${what}`);
+    checkInput(stored.version, stored.input, what, `the data of job.${what}`, keep);
     return stored.input;
   }
   const dataset = parseDatasetName(input.dataset, `job.${what}.dataset`);
@@ -241,7 +243,7 @@ async function pinInput(lookups: Lookups, input: JobInput, what: string): Promis
   const ref = `${dataset}/versions/${input.version ? String(input.version) : "latest"}`;
   const [version, made] = await firstFailureInOrder([lookups.datasetVersion(ref), input.temporary ? lookups.dataset(dataset) : undefined] as const);
   if (made) checkTemporary(lookups.s, made, what);
-  checkInput(version, input, what);
+  checkInput(version, input, what, input.dataset, keep);
   return create(JobInputSchema, { ...input, dataset, version: version.version });
 }
 
