@@ -86,7 +86,7 @@ type Env = Record<string, string | undefined>;
  */
 export function requireSharedBus(config: Config, processName: string): void {
   if (config.bus.backend === "nats") return;
-  throw new ConfigError("KILN_BUS", `"memory" is this process's own: a ${processName} on its own meets the others on NATS; set KILN_BUS=nats and KILN_NATS_URL (or run everything in one process with npm start)`);
+  throw new ConfigError("KILN_BUS", `"memory" is this process's own: ${processName} on its own meets the others on NATS; set KILN_BUS=nats and KILN_NATS_URL (or run everything in one process with npm start)`);
 }
 
 function str(env: Env, name: string, fallback: string): string {

@@ -10,7 +10,7 @@ import { startExecutor } from "./start.js";
 let config: Config;
 try {
   config = loadConfig();
-  requireSharedBus(config, "executor");
+  requireSharedBus(config, "an executor");
 } catch (e) {
   if (e instanceof ConfigError) process.stderr.write(`kiln-executor: bad configuration: ${e.message}\n`);
   process.exit(2);

@@ -12,7 +12,7 @@ import { prepareScheduler, register } from "./index.js";
 await runProcess({
   name: "kiln-runtime-scheduler",
   files: kilnFiles,
-  check: (config) => requireSharedBus(config, "runtime scheduler"),
+  check: (config) => requireSharedBus(config, "a runtime scheduler"),
   async setup(config, logger) {
     const { runtime } = config;
     const metadata = await openMetadataStore(config, "runtime");
