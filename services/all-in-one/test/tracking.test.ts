@@ -128,7 +128,11 @@ describe("experiment tracking against a real server (omega-ml's examples)", () =
     let rows: EventRow[] = [];
     await expect.poll(async () => (rows = await exp.data({ run: "all" }).catch(() => [])).some((r) => r.event === "task_success"), { timeout: 10_000 }).toBe(true);
     expect(rows.map((r) => r.event)).toEqual(["task_call", "metric", "metric", "metric", "task_success"]);
-    expect(rows[0]).toMatchObject({ key: "score", value: { model: `projects/default/models/${model}/versions/2`, x: "projects/default/datasets/lin-xy" } });
+    // The run names the job and what it read, versions and all, so it can be traced back and run again.
+    expect(rows[0]).toMatchObject({
+      key: "score",
+      value: { job: job.name, model: `projects/default/models/${model}/versions/2`, x: "projects/default/datasets/lin-xy@1 columns a, b", y: "projects/default/datasets/lin-xy@1 columns y" },
+    });
     expect(rows.find((r) => r.key === "r2")!.value).toBeCloseTo(1, 6);
     expect((await exp.runs())[0]!.status).toBe("finished");
 

@@ -1,7 +1,7 @@
 import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { EventSchema, IngestBatchSchema, RunStatus } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
-import { JobKind, type Job, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { JobKind, type Job, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { INGEST_SUBJECT_PREFIX } from "@kiln/contracts";
 import { eventValue, type ModelVersionInfo } from "@kiln/sdk";
 import { inputName } from "./data.js";
@@ -16,7 +16,7 @@ const EPOCH_FLUSH_MS = 500;
 
 /**
  * Tracks a job on a linked model (metadata `tracking: { default: "experiment" }`) as a run
- * of that experiment: task_call with the inputs, per-epoch metrics while training, the
+ * of that experiment: task_call with the job and its inputs, per-epoch metrics while training, the
  * job's metrics (and a fit's new version, event "model"), then task_success or
  * task_failure with the duration. The run is keyed by
  * the job, so a retried attempt continues it. Events go through the bus; the tracking
@@ -49,8 +49,7 @@ export class JobTracker {
   /** task_call with the inputs, and the job's params as `param` events (as MLflow logs a run's params), so runs compare by them. */
   async call(): Promise<void> {
     const { x, y } = this.job;
-    // Local data is named as such: the temporary dataset it travelled as is gone after the job.
-    const inputs = { model: this.job.model, x: x && inputName(x, "x"), y: y?.dataset ? inputName(y, "y") : undefined, attempt: this.attempt };
+    const inputs = { job: this.job.name, model: this.job.model, x: x && inputText(x, "x"), y: y?.dataset ? inputText(y, "y") : undefined, attempt: this.attempt };
     const params = Object.entries(this.job.params ?? {}).map(([key, value]) => this.event("param", key, eventValue(value)));
     await this.send([this.event("task_call", JobKind[this.job.kind].toLowerCase(), { case: "json", value: JSON.stringify(inputs) }), ...params]);
   }
@@ -99,4 +98,14 @@ export class JobTracker {
       this.deps.logger.warn({ err: e, job: this.job.name }, "could not publish tracking events");
     }
   }
+}
+
+/**
+ * An input as a run records it, with the version read, as `kiln jobs:show` prints it:
+ * "projects/p/datasets/sales@3 columns a, b where year >= 2024". Local data is named as
+ * such: the temporary dataset it travelled as is gone after the job.
+ */
+function inputText(input: JobInput, which: "x" | "y"): string {
+  const name = input.temporary ? inputName(input, which) : `${input.dataset}@${input.version}`;
+  return [name, input.columns.length ? `columns ${input.columns.join(", ")}` : "", input.filter ? `where ${input.filter}` : ""].filter(Boolean).join(" ");
 }
