@@ -1,3 +1,5 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { ModelProtoSchema, TensorProto_DataType, ValueInfoProtoSchema } from "onnx-buf";
 import { attr } from "./attributes.js";
 import { OnnxGraphBuilder } from "./build.js";
 
@@ -40,4 +42,35 @@ export function binaryClassifierOnnx(coef: number[], intercept: number, labels: 
     .output("label", "string", ["N"])
     .output("probabilities", "float32", ["N", 2])
     .toBytes();
+}
+
+/**
+ * The classifier of binaryClassifierOnnx as sklearn-onnx exports a binary LogisticRegression
+ * by default: ai.onnx.ml's LinearClassifier, its probabilities normalized, then given as
+ * ZipMap's sequence of maps (class → probability, one map a row), which onnxruntime-node
+ * cannot return. Outputs "output_label" and "output_probability", sklearn-onnx's names.
+ */
+export function zipMapClassifierOnnx(coef: number[], intercept: number, labels: [string, string]): Uint8Array {
+  const model = new OnnxGraphBuilder({ opset: OPSET, producer: "kiln", graphName: "zipmap_classifier" })
+    .input("X", "float32", ["N", coef.length])
+    .node(
+      "LinearClassifier",
+      ["X"],
+      ["output_label", "probability_tensor"],
+      {
+        classlabels_strings: attr.strings(labels),
+        coefficients: attr.floats([...coef.map((c) => -c), ...coef]),
+        intercepts: attr.floats([-intercept, intercept]),
+        post_transform: attr.string("LOGISTIC"),
+      },
+      "ai.onnx.ml",
+    )
+    .node("Normalizer", ["probability_tensor"], ["probabilities"], { norm: attr.string("L1") }, "ai.onnx.ml")
+    .node("ZipMap", ["probabilities"], ["output_probability"], { classlabels_strings: attr.strings(labels) }, "ai.onnx.ml")
+    .output("output_label", "string", ["N"])
+    .toModel();
+  const probability = { value: { case: "tensorType" as const, value: { elemType: TensorProto_DataType.FLOAT } } };
+  const row = { value: { case: "mapType" as const, value: { keyType: TensorProto_DataType.STRING, valueType: probability } } };
+  model.graph!.output.push(create(ValueInfoProtoSchema, { name: "output_probability", type: { value: { case: "sequenceType", value: { elemType: row } } } }));
+  return toBinary(ModelProtoSchema, model);
 }

@@ -15,3 +15,4 @@ export * from "./pool.js";
 export * from "./check.js";
 export * from "./check-process.js";
 export * from "./skeleton.js";
+export * from "./zipmap.js";

@@ -2,14 +2,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeVector, Table, tableFromArrays, tableFromIPC, tableFromJSON, Utf8, vectorFromArray } from "apache-arrow";
-import { fromJson } from "@bufbuild/protobuf";
+import { create, fromJson, toBinary } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { JobKind, RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
-import { linearRegressorOnnx, OnnxGraphBuilder } from "@kiln/onnx";
+import { linearRegressorOnnx, OnnxGraphBuilder, zipMapClassifierOnnx } from "@kiln/onnx";
+import { ModelProtoSchema, TensorProto_DataType, ValueInfoProtoSchema } from "onnx-buf";
 import { FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError, type JobHandle } from "@kiln/sdk";
 import { KMeans, LogisticRegression, PCA, Pipeline, RandomForestClassifier, SimpleImputer, StandardScaler, loadModel } from "@kiln/sdk/ml";
 import { runEmbedded } from "../src/index.js";
@@ -243,6 +244,31 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     // A kept column named like an output fails the job before any result is published.
     const clash = await kiln.runtime.model(model).predict({ local: [{ a: 1, b: 2, prediction: 3 }], columns: ["a", "b"] }, { keep: ["prediction"] });
     await expect(clash.get()).rejects.toMatchObject({ reason: "KEEP_COLUMN_CONFLICT", message: expect.stringContaining('the kept column "prediction" has the name of an output column') });
+  });
+
+  it("runs a classifier exported with sklearn-onnx's default ZipMap: probabilities from the ZipMap's input, its columns named by ZipMap's labels", async () => {
+    const coef = [0.75, 1.25];
+    const zipped = unique("zipmap");
+    await kiln.models.put(zipped, zipMapClassifierOnnx(coef, -0.5, ["no", "yes"]));
+    const proba = await (await kiln.runtime.model(zipped).predictProba("blobs-x")).get();
+    expect(proba.schema.fields.map((f) => f.name)).toEqual(["probability_no", "probability_yes"]);
+    const yes = proba.getChild("probability_yes")!.toArray() as Float32Array;
+    data.X.forEach(({ x0, x1 }, i) => expect(yes[i]).toBeCloseTo(1 / (1 + Math.exp(-(Math.fround(x0) * 0.75 + Math.fround(x1) * 1.25 - 0.5))), 5));
+    const labels = await (await kiln.runtime.model(zipped).predict("blobs-x")).get();
+    expect(labels.getChild("prediction")!.toArray().slice(0, 3)).toEqual([...yes.slice(0, 3)].map((p) => (p > 0.5 ? "yes" : "no")));
+    // No rows: the columns still come from the ZipMap's labels.
+    const none = await (await kiln.runtime.model(zipped).predictProba({ dataset: "blobs-x", filter: "x0 > 100" })).get();
+    expect([none.numRows, none.schema.fields.map((f) => f.name)]).toEqual([0, ["probability_no", "probability_yes"]]);
+
+    // Any other output onnxruntime cannot return is refused in words, not with onnxruntime's.
+    const sequence = unique("sequence");
+    const graph = new OnnxGraphBuilder({ opset: 17, producer: "test", graphName: "sequence" }).input("X", "float32", ["N", 2]).node("SequenceConstruct", ["X"], ["probabilities"]).toModel();
+    graph.graph!.output.push(create(ValueInfoProtoSchema, { name: "probabilities", type: { value: { case: "sequenceType", value: { elemType: { value: { case: "tensorType", value: { elemType: TensorProto_DataType.FLOAT } } } } } } }));
+    await kiln.models.put(sequence, toBinary(ModelProtoSchema, graph));
+    await expect((await kiln.runtime.model(sequence).predictProba("blobs-x")).get()).rejects.toMatchObject({
+      reason: "NOT_A_TENSOR_OUTPUT",
+      message: expect.stringContaining('the model\'s output "probabilities" is seq(tensor(float32)), which onnxruntime cannot return'),
+    });
   });
 
   it("appends results to an existing output dataset, and refuses one they do not fit before publishing any", async () => {

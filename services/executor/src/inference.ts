@@ -15,6 +15,7 @@ import { failedPrecondition } from "./job-failure.js";
 import { checkNoMissingValues, refusesMissingValues } from "./missing-values.js";
 import { runOnnx } from "./onnx-run.js";
 import { startOutput } from "./output-dataset.js";
+import { runnableOutput } from "./runnable-output.js";
 import { copyColumns, inertiaOf, outputTable, pickOutput, predictionValues, withKept } from "./outputs.js";
 
 /**
@@ -65,9 +66,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   // A clusterer scores as sklearn's KMeans.score: minus the inertia, from its distances to the centers (y is not used).
   const clusterer = scoring && isClusterer(version);
   let inertia = 0;
-  const outputName = clusterer ? "scores" : pickOutput(scoring ? JobKind.PREDICT : job.kind, version.signature?.outputs ?? []);
-  const file = await deps.models.file(version);
-  const classes = Array.isArray(version.metadata.classes) ? (version.metadata.classes as (string | number)[]) : undefined;
+  const { file, key, output: outputName, signature, classes } = await runnableOutput(deps, version, clusterer ? "scores" : pickOutput(scoring ? JobKind.PREDICT : job.kind, version.signature?.outputs ?? []));
   const rowsTotal = x.filter ? 0 : Number(data.rowCount);
   const predictions: (number | string)[] = [];
   const output = !scoring && job.outputDataset ? startOutput(ctx) : undefined;
@@ -107,7 +106,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
         const readsBatch = Object.values(feeds).some(isColumnsFeed);
         if (!readsBatch) release();
         try {
-          return { rows: batch.numRows, kept, outputs: await runOnnx(deps, file, version.sha256, feeds, [outputName]) };
+          return { rows: batch.numRows, kept, outputs: await runOnnx(deps, file, key, feeds, [outputName]) };
         } finally {
           feedBuffers.give(feeds);
           if (readsBatch) release();
@@ -134,8 +133,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
       // No rows (an empty dataset, a filter that matched none): the results still have their columns.
       const schema = schemaFromIpc(data.arrowSchema);
       const none = new RecordBatch(schema.select(plan.columns), undefined);
-      const run = async () => (await runOnnx(deps, file, version.sha256, plan.feeds(none), [outputName]))[outputName]!;
-      const signature = version.signature?.outputs.find((o) => o.name === outputName);
+      const run = async () => (await runOnnx(deps, file, key, plan.feeds(none), [outputName]))[outputName]!;
       const kept = keep.length ? new Table(schema.select(keep)) : undefined;
       await emit(withKept(kept, outputTable(job.kind, await noRowsOutput(run, signature), classes)), 0);
     }

@@ -1,7 +1,10 @@
 import type { Kiln, ModelVersionInfo } from "@kiln/sdk";
 import { FORMAT, type SerializedModel } from "@kiln/ml";
 import { TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
+import { onnxModelKey, withFloatOutputs } from "@kiln/onnx";
 import { failedPrecondition } from "./job-failure.js";
+
+const MAX_EXPOSING = 8;
 
 /**
  * Model files by content hash, kept in memory up to a byte budget (least recently used
@@ -10,6 +13,8 @@ import { failedPrecondition } from "./job-failure.js";
 export class ModelCache {
   private readonly files = new Map<string, Uint8Array>();
   private bytes = 0;
+  /** Files with a value added to their outputs (see withFloatOutput), by sha256 and value. */
+  private readonly exposing = new Map<string, { bytes: Uint8Array; key: string }>();
 
   constructor(
     private readonly kiln: Kiln,
@@ -39,6 +44,19 @@ export class ModelCache {
       }
     }
     return bytes;
+  }
+
+  /** The model file with one more graph output (a ZipMap's input), and its key in the worker pool; the last few are kept. */
+  async withFloatOutput(version: ModelVersionInfo, value: string): Promise<{ bytes: Uint8Array; key: string }> {
+    const id = `${version.sha256}+${value}`;
+    let found = this.exposing.get(id);
+    if (!found) {
+      const bytes = withFloatOutputs(await this.file(version), [value]);
+      found = { bytes, key: onnxModelKey(bytes) };
+      this.exposing.set(id, found);
+      if (this.exposing.size > MAX_EXPOSING) this.exposing.delete(this.exposing.keys().next().value!);
+    }
+    return found;
   }
 
   /** The kiln.ml estimator a version can be trained from: its file, or its kiln-ml.json attachment. */
