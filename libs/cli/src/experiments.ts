@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { DataQuery, Kiln } from "@kiln/sdk";
+import { writeFile } from "node:fs/promises";
 import { confirm } from "./confirm.js";
 import { collect } from "./key-values.js";
 import {
@@ -16,11 +17,12 @@ import {
   type Stat,
 } from "./experiment-show.js";
 import { checkWritable, formatOf, writeTableFile } from "./formats.js";
+import { positiveInt } from "./option-values.js";
 import { printJson, printTable, type Output } from "./output.js";
 
 type Connect = () => Promise<Kiln>;
 
-/** Experiment tracking: experiments, experiments:show, runs:compare, experiments:drop. */
+/** Experiment tracking: experiments, experiments:show, experiments:artifact, runs:compare, experiments:drop. */
 export function experimentCommands(program: Command, connect: Connect, output: () => Output): void {
   program
     .command("experiments")
@@ -88,6 +90,30 @@ export function experimentCommands(program: Command, connect: Connect, output: (
       if (target === "-") return;
       if (o.json) return printJson(o, { rows: table.numRows, file: target });
       o.out.write(`wrote ${table.numRows} rows to ${target}\n`);
+    });
+
+  program
+    .command("experiments:artifact")
+    .description("an artifact a run logged: a file's bytes (to -o FILE, or stdout), or a JSON value printed")
+    .argument("<name>", "the experiment")
+    .argument("<artifact>", "the artifact's name, as logged")
+    .option("--run <n>", "the run (default: the latest)", positiveInt)
+    .option("-o, --output <file>", "write a file artifact here")
+    .action(async (name: string, artifact: string, opts: { run?: number; output?: string }) => {
+      const o = output();
+      const value = await (await connect()).experiment(name).artifact(artifact, { run: opts.run });
+      if (!(value instanceof Uint8Array)) {
+        if (opts.output) await writeFile(opts.output, JSON.stringify(value, null, 2) + "\n");
+        else o.out.write(JSON.stringify(value, null, 2) + "\n");
+        return;
+      }
+      if (!opts.output) {
+        await new Promise<void>((resolve, reject) => o.out.write(value, (e) => (e ? reject(e) : resolve())));
+        return;
+      }
+      await writeFile(opts.output, value);
+      if (o.json) return printJson(o, { file: opts.output, bytes: value.length });
+      o.out.write(`wrote ${value.length} bytes to ${opts.output}\n`);
     });
 
   program

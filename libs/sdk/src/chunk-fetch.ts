@@ -143,7 +143,7 @@ export function putInOrder(
   );
 }
 
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   // WebCrypto refuses views of shared memory: such bytes are hashed from a copy.
   const hashable = typeof SharedArrayBuffer !== "undefined" && bytes.buffer instanceof SharedArrayBuffer ? new Uint8Array(bytes) : bytes;
   return toHex(new Uint8Array(await globalThis.crypto.subtle.digest("SHA-256", hashable)));

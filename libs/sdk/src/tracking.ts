@@ -4,14 +4,30 @@ import type { Table } from "apache-arrow";
 import { Table as ArrowTable } from "apache-arrow";
 import { decodeChunk } from "@kiln/data";
 import { RunStatus, TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
-import type { ChunkFetcher } from "./chunk-fetch.js";
-import { call, stream } from "./errors.js";
+import { Code } from "@connectrpc/connect";
+import { CHUNK_BYTES, slices } from "./byte-sources.js";
+import { fetchVerified, prefetchInOrder, putInOrder, sha256Hex, type ChunkFetcher } from "./chunk-fetch.js";
+import { call, FailedPreconditionError, NotFoundError, stream } from "./errors.js";
 import { resourceName } from "./names.js";
 import { EventBuffer, type BufferOptions } from "./tracking-buffer.js";
 import { notrack, profiling, type EventInput, type RunSink, type TrackingProvider } from "./tracking-providers.js";
 import { dataFilter, eventRows, runsText, type DataQuery, type EventRow } from "./tracking-query.js";
 
 export const ARTIFACT_PATH_PREFIX = "/kiln/tracking/v1/artifacts/";
+
+/** An artifact event's value, as the tracking service keeps it. */
+interface ArtifactValue {
+  kind: string;
+  ref: string;
+  name: string;
+  size: number;
+  mediaType: string;
+  chunks?: { sha256: string; size: number }[];
+}
+
+async function* toAsync<T>(items: readonly T[]): AsyncGenerator<T> {
+  yield* items;
+}
 
 export interface ExperimentOptions {
   /** "default" (the tracking service), "profiling" (also samples the machine), "notrack", or your own. */
@@ -131,6 +147,33 @@ export class Experiment {
     return new ArrowTable(batches);
   }
 
+  /**
+   * What a run (the latest by default) logged as the artifact `name` (the last one, if it
+   * logged several by that name): a file's bytes, each chunk checked against its sha256,
+   * or the JSON value. NotFoundError (ARTIFACT_NOT_FOUND) if the run logged none so named.
+   */
+  async artifact(name: string, options: { run?: number } = {}): Promise<Uint8Array | unknown> {
+    const rows = await this.data({ run: options.run, event: "artifact", key: name });
+    const found = rows.at(-1)?.value as ArtifactValue | undefined;
+    if (!found) {
+      const run = options.run ?? "the latest run";
+      throw new NotFoundError(`${typeof run === "number" ? `run ${run}` : run} of ${this.name} logged no artifact "${name}"`, Code.NotFound, "ARTIFACT_NOT_FOUND", { artifact: name });
+    }
+    if (found.kind === "json") return JSON.parse(found.ref) as unknown;
+    if (found.kind !== "file") throw new FailedPreconditionError(`artifact "${name}" is a ${found.kind} reference (${found.ref}), not a file`, Code.FailedPrecondition, "NOT_A_FILE", { artifact: name });
+    if (!this.chunks) throw new TypeError("file artifacts need the server's URL (Kiln.connect with a url)");
+    const chunks = this.chunks;
+    const pieces = found.chunks ?? [{ sha256: found.ref, size: found.size }];
+    const bytes = new Uint8Array(found.size);
+    let at = 0;
+    const fetched = prefetchInOrder(toAsync(pieces), (c) => fetchVerified(chunks, { path: ARTIFACT_PATH_PREFIX + c.sha256, sha256: c.sha256, size: BigInt(c.size) }), 4);
+    for await (const piece of fetched) {
+      bytes.set(piece, at);
+      at += piece.length;
+    }
+    return bytes;
+  }
+
   /** Newest first. */
   async runs(): Promise<{ run: number; status: string; startTime?: Date; endTime?: Date; node: string; tags: Record<string, string> }[]> {
     const res = await call(() => this.client.listRuns({ parent: this.name, pageSize: 1000 }));
@@ -197,7 +240,8 @@ export class TrackedRun {
 
   /**
    * Stores a file's bytes (or any JSON value) with the run; the event carries the
-   * reference. Bytes go up once, by content hash, beside the RPCs.
+   * reference. Bytes go up once, by content hash, beside the RPCs: a file of more than
+   * 4 MiB in 4 MiB chunks, four at a time (any size, as MLflow's artifacts).
    */
   async logArtifact(value: Uint8Array | unknown, name: string, options: { step?: number; mediaType?: string } = {}): Promise<void> {
     if (!(value instanceof Uint8Array)) {
@@ -205,13 +249,19 @@ export class TrackedRun {
       return;
     }
     if (!this.chunks) throw new TypeError("file artifacts need the server's URL (Kiln.connect with a url)");
-    const sha256 = await this.chunks.put(ARTIFACT_PATH_PREFIX, value);
+    let ref: string;
+    const chunks: { sha256: string; size: bigint }[] = [];
+    if (value.length <= CHUNK_BYTES) ref = await this.chunks.put(ARTIFACT_PATH_PREFIX, value);
+    else {
+      for await (const { sha256, size } of putInOrder(this.chunks, ARTIFACT_PATH_PREFIX, slices(value, CHUNK_BYTES))) chunks.push({ sha256, size });
+      ref = await sha256Hex(value);
+    }
     this.sink.log({
       event: "artifact",
       key: name,
       step: BigInt(options.step ?? 0),
       node: this.node,
-      value: { case: "artifact", value: { kind: "file", ref: sha256, name, size: BigInt(value.length), mediaType: options.mediaType ?? "application/octet-stream" } },
+      value: { case: "artifact", value: { kind: "file", ref, name, size: BigInt(value.length), mediaType: options.mediaType ?? "application/octet-stream", chunks } },
     });
   }
 

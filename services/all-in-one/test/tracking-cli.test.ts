@@ -108,6 +108,21 @@ describe("kiln experiments:* and runs:compare against a real server", () => {
     expect(json[1]).toMatchObject({ params: { C: 1, solver: "lbfgs" }, metrics: { acc: { min: 0.5, count: 3 } } });
   });
 
+  it("writes an artifact a run logged: a file to -o or stdout, a JSON value printed; one not logged is an error", async () => {
+    const logged = unique("artifacts");
+    await sdk.experiment(logged).run(async (r) => {
+      await r.logArtifact(new TextEncoder().encode("fold,score\n1,0.9\n"), "scores.csv");
+      await r.logArtifact({ layers: [4, 2] }, "architecture");
+    });
+    expect(await kiln("experiments:artifact", logged, "scores.csv")).toBe("fold,score\n1,0.9\n");
+    const file = join(dir, "scores.csv");
+    expect(await kiln("experiments:artifact", logged, "scores.csv", "--run", "1", "-o", file)).toBe(`wrote 17 bytes to ${file}\n`);
+    expect(await readFile(file, "utf8")).toBe("fold,score\n1,0.9\n");
+    expect(JSON.parse(await kiln("experiments:artifact", logged, "architecture"))).toEqual({ layers: [4, 2] });
+    expect((await kilnFails("experiments:artifact", logged, "nope")).stderr).toMatch(/logged no artifact "nope" \(ARTIFACT_NOT_FOUND\)/);
+    expect((await kilnFails("experiments:artifact", logged, "scores.csv", "--run", "0")).stderr).toMatch(/--run/);
+  });
+
   it("a bad filter is reported with its position and exit code 1", async () => {
     const bad = await kilnFails("experiments:show", exp, "--key", "acc", "--filter", "value >");
     expect(bad.code).toBe(1);

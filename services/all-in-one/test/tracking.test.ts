@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,6 +51,21 @@ describe("experiment tracking against a real server (omega-ml's examples)", () =
     expect(rows.find((r) => r.key === "architecture")!.value).toMatchObject({ kind: "json", ref: '{"layers":[4,2]}' });
     expect(rows.at(-1)!.value).toMatchObject({ status: "finished" });
     expect((await exp.runs())[0]).toMatchObject({ run: 1, status: "finished" });
+    // Read back as logged: a file's bytes, a JSON value.
+    expect(new TextDecoder().decode((await exp.artifact("scores.csv")) as Uint8Array)).toBe("fold,score\n1,0.9\n");
+    expect(await exp.artifact("architecture", { run: 1 })).toEqual({ layers: [4, 2] });
+    await expect(exp.artifact("weights")).rejects.toMatchObject({ reason: "ARTIFACT_NOT_FOUND", message: `the latest run of ${exp.name} logged no artifact "weights"` });
+  });
+
+  it("logs files of any size as artifacts (in 4 MiB chunks, beyond the server's message limit) and reads them back whole", async () => {
+    const exp = kiln.experiment(unique("big-artifact"));
+    const weights = randomBytes(20 * 1024 * 1024 + 3); // more than KILN_MAX_MESSAGE_BYTES (16 MiB)
+    await exp.run((run) => run.logArtifact(weights, "weights.bin"));
+    const [row] = await exp.data({ event: "artifact" });
+    const ref = row!.value as { ref: string; size: number; chunks: { sha256: string; size: number }[] };
+    expect(ref).toMatchObject({ ref: createHash("sha256").update(weights).digest("hex"), size: weights.length });
+    expect(ref.chunks.map((c) => c.size)).toEqual([...Array(5).fill(4 * 1024 * 1024), 3]);
+    expect(Buffer.from((await exp.artifact("weights.bin")) as Uint8Array).equals(weights)).toBe(true);
   });
 
   it("three runs, then all runs with a key filter; lists, ranges and AND/OR filters", async () => {

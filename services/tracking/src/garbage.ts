@@ -29,14 +29,16 @@ export function trackingGarbage(deps: Pick<TrackingDeps, "metadata" | "events" |
   });
 }
 
-/** The blobs of the file artifacts an experiment's runs logged. */
+/** The blobs of the file artifacts an experiment's runs logged (a file's chunks, when it is in several). */
 export async function artifactFiles(deps: Pick<TrackingDeps, "events">, experiment: string): Promise<Set<string>> {
   const files = new Set<string>();
   for await (const page of deps.events.query({ experiment, runs: { all: true }, filter: FILE_ARTIFACTS })) {
     for (const text of page.text) {
       if (!text) continue;
-      const ref = JSON.parse(text) as { kind?: string; ref?: string };
-      if (ref.kind === "file" && ref.ref) files.add(ref.ref);
+      const ref = JSON.parse(text) as { kind?: string; ref?: string; chunks?: { sha256: string }[] };
+      if (ref.kind !== "file") continue;
+      if (ref.chunks) for (const c of ref.chunks) files.add(c.sha256);
+      else if (ref.ref) files.add(ref.ref);
     }
   }
   return files;

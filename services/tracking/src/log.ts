@@ -74,11 +74,28 @@ export function toTracked(e: Event, experiment: string, run: number, now: number
       break;
     case "artifact": {
       const a = e.value.value;
-      text("artifact", JSON.stringify({ kind: a.kind, ref: a.ref, name: a.name, size: Number(a.size), mediaType: a.mediaType }));
+      const chunks = a.chunks.map((c) => ({ sha256: c.sha256, size: Number(c.size) }));
+      if (chunks.length) checkChunks(e.key, a.kind, a.ref, Number(a.size), chunks);
+      text("artifact", JSON.stringify({ kind: a.kind, ref: a.ref, name: a.name, size: Number(a.size), mediaType: a.mediaType, ...(chunks.length ? { chunks } : {}) }));
       break;
     }
   }
   return tracked;
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** A file artifact's pieces: blobs by sha256, sizes that add up to the file's. */
+function checkChunks(key: string, kind: string, ref: string, size: number, chunks: { sha256: string; size: number }[]): void {
+  const bad = (why: string) => invalidArgument("INVALID_ARTIFACT", `artifact "${key}": ${why}`);
+  if (kind !== "file") throw bad(`only a file artifact has chunks, not a ${kind || "kindless"} one`);
+  if (!SHA256.test(ref)) throw bad("the ref of a file in chunks is the whole file's sha256 (64 lowercase hex digits)");
+  for (const c of chunks) {
+    if (!SHA256.test(c.sha256)) throw bad(`chunk "${c.sha256.slice(0, 80)}" is not a sha256 (64 lowercase hex digits)`);
+    if (!Number.isSafeInteger(c.size) || c.size <= 0) throw bad(`chunk ${c.sha256} has a size of ${c.size}`);
+  }
+  const total = chunks.reduce((sum, c) => sum + c.size, 0);
+  if (total !== size) throw bad(`its chunks hold ${total} bytes and its size says ${size}`);
 }
 
 /** A columnar batch, checked against the same limits as single events. */

@@ -66,4 +66,33 @@ describe("artifact files of dropped experiments", () => {
     expect(await deps.blobs.has(onlyDropped)).toBe(false);
     expect(await deps.blobs.has(neverLogged)).toBe(false);
   });
+
+  it("keep a file logged in chunks (its pieces) while its experiment lives, and collect them once it is dropped", async () => {
+    const put = async (text: string) => ({ sha256: (await deps.blobs.put(new TextEncoder().encode(text))).sha256, size: BigInt(text.length) });
+    const pieces = [await put("first piece, "), await put("second piece")];
+    const marks = trackingGarbage(deps);
+    await marks.mark(pieces.map((p) => p.sha256)); // as uploaded
+    const run = await startRun(deps, { parent: "projects/default/experiments/chunked", createExperiment: true, tags: {}, node: "", runKey: "" });
+    const logged = (value: { kind: string; ref: string; size: bigint; chunks: typeof pieces }) =>
+      logEvents(
+        deps,
+        (async function* () {
+          yield create(LogEventsRequestSchema, { run: `projects/default/experiments/chunked/runs/${run.run}`, events: [{ id: `chunked-${value.ref}-${value.size}`, event: "artifact", key: "weights", value: { case: "artifact", value: { ...value, name: "weights" } } }] });
+        })(),
+      );
+    const whole = "ab".repeat(32);
+    await logged({ kind: "file", ref: whole, size: 25n, chunks: pieces });
+    // Pieces that do not add up, or a ref that is not a sha256, are refused with nothing stored.
+    await expect(logged({ kind: "file", ref: whole, size: 26n, chunks: pieces })).rejects.toMatchObject({ reason: "INVALID_ARTIFACT", message: 'artifact "weights": its chunks hold 25 bytes and its size says 26' });
+    await expect(logged({ kind: "json", ref: "{}", size: 25n, chunks: pieces })).rejects.toMatchObject({ reason: "INVALID_ARTIFACT" });
+    await expect(logged({ kind: "file", ref: "weights.bin", size: 25n, chunks: pieces })).rejects.toMatchObject({ reason: "INVALID_ARTIFACT" });
+
+    clock += 2 * HOUR;
+    await marks.sweep();
+    for (const p of pieces) expect(await deps.blobs.has(p.sha256)).toBe(true);
+    await deleteExperiment(deps, "projects/default/experiments/chunked");
+    clock += 2 * HOUR;
+    expect(await trackingGarbage(deps).sweep()).toBe(2);
+    for (const p of pieces) expect(await deps.blobs.has(p.sha256)).toBe(false);
+  });
 });
