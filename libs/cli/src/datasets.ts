@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { DatasetKind, type Kiln, type KindName, type WriteModeName } from "@kiln/sdk";
 import { decodeChunk } from "@kiln/data";
 import { parsePairs } from "./key-values.js";
-import { formatOf, mediaTypeOf, openInput, readTableFile, writeTableFile } from "./formats.js";
+import { checkWritable, formatOf, mediaTypeOf, openInput, readTableFile, writeTableFile } from "./formats.js";
 import { formatBytes, printFields, printJson, printTable, type Output } from "./output.js";
 import { progressBar } from "./progress.js";
 import { columnList, positiveInt, wholeNumber } from "./option-values.js";
@@ -82,18 +82,20 @@ export function datasetCommands(program: Command, connect: Connect, output: () =
 
   program
     .command("datasets:get")
-    .description("read a dataset (tables as CSV on stdout unless -o names a .csv, .tsv, .json, .ndjson or .arrow file)")
+    .description("read a dataset (tables as CSV on stdout unless -o names a .csv, .tsv, .json, .ndjson, .arrow or .parquet file)")
     .argument("<name>")
     .option("--version <n>", "a version number (default: latest)", positiveInt)
     .option("--columns <a,b>", "only these columns", columnList)
     .option("--filter <expr>", 'e.g. age > 30 AND country IN ("DE","FR")')
     .option("--limit <n>", "at most n rows", positiveInt)
     .option("--offset <n>", "skip n rows", wholeNumber)
-    .option("--format <format>", "csv, tsv, json, ndjson or arrow")
+    .option("--format <format>", "csv, tsv, json, ndjson, arrow or parquet")
     .option("-o, --output <file>", "write to a file instead of stdout")
     .action(async (name: string, opts: GetFlags) => {
       const kiln = await connect();
       const target = opts.output ?? "-";
+      const wanted = formatOf(target, opts.format);
+      if (wanted) checkWritable(wanted, target);
       const bar = progressBar(`get ${name}`);
       try {
         const { header, chunks } = await kiln.datasets.readRaw(name, { ...opts, onProgress: bar.onProgress });

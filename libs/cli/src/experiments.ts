@@ -41,7 +41,7 @@ export function experimentCommands(program: Command, connect: Connect, output: (
 
   program
     .command("experiments:show")
-    .description("what runs logged, as rows (a table on a terminal; CSV with --csv; a .csv, .tsv, .json, .ndjson or .arrow file with -o)")
+    .description("what runs logged, as rows (a table on a terminal; CSV with --csv; a .csv, .tsv, .json, .ndjson, .arrow or .parquet file with -o)")
     .argument("<name>")
     .option("--run <runs>", "all, latest, 3, 1,3 or 2..5", "latest")
     .option("--event <event>", "only this event, e.g. metric or param (repeatable)", collect)
@@ -70,7 +70,7 @@ export function experimentCommands(program: Command, connect: Connect, output: (
       checkFilter(opts.filter);
       const target = opts.output ?? (opts.csv ? "-" : undefined);
       const format = target && (formatOf(target, opts.csv ? "csv" : undefined) ?? "csv");
-      if (format) checkWritable(format);
+      if (format) checkWritable(format, target);
 
       const experiment = (await connect()).experiment(name);
       if (!target || !format) {

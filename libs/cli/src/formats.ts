@@ -5,7 +5,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { RecordBatchReader, RecordBatchStreamWriter, type RecordBatch } from "apache-arrow";
 import { batchesToNdjson, DataFormatError, parseCsv, parseJsonArray, parseNdjson, tableToCsv } from "@kiln/data";
-import { readParquetFile } from "./parquet.js";
+import { readParquetFile, writeParquetFile } from "./parquet.js";
 
 export type TableFormat = "csv" | "tsv" | "json" | "ndjson" | "arrow" | "parquet";
 
@@ -24,7 +24,7 @@ const byExtension: Record<string, TableFormat> = {
 
 export function formatOf(path: string, override?: string): TableFormat | undefined {
   if (override) {
-    if (!Object.values(byExtension).includes(override as TableFormat)) throw new Error(`unknown format "${override}": use csv, tsv, json, ndjson, arrow or parquet (parquet is read-only)`);
+    if (!Object.values(byExtension).includes(override as TableFormat)) throw new Error(`unknown format "${override}": use csv, tsv, json, ndjson, arrow or parquet`);
     return override as TableFormat;
   }
   return byExtension[extname(path).toLowerCase()];
@@ -102,16 +102,21 @@ async function* jsonArrayBatches(input: Readable): AsyncGenerator<RecordBatch> {
   }
 }
 
-/** Throws unless kiln can write tables in this format; verbs call it before asking the server for anything. */
-export function checkWritable(format: TableFormat): void {
-  if (format === "parquet") throw new Error("kiln writes CSV, TSV, JSON, NDJSON or Arrow; Parquet is read-only");
+/** Throws unless kiln can write tables in this format there; verbs call it before asking the server for anything. */
+export function checkWritable(format: TableFormat, path: string): void {
+  if (format === "parquet" && path === "-") throw new Error("Parquet is written to a file (-o FILE.parquet), not stdout");
 }
 
 /** Writes batches to a file (or stdout for "-") in the given format; a file left half-written by a failure is removed. */
 export async function writeTableFile(batches: AsyncIterable<RecordBatch>, path: string, format: TableFormat): Promise<void> {
-  checkWritable(format);
+  checkWritable(format, path);
+  if (format === "parquet") return removedOnFailure(path, () => writeParquetFile(batches, path));
+  return removedOnFailure(path, () => writeTable(batches, path, format));
+}
+
+async function removedOnFailure(path: string, write: () => Promise<void>): Promise<void> {
   try {
-    await writeTable(batches, path, format);
+    await write();
   } catch (e) {
     if (path !== "-") await unlink(path).catch(() => {});
     throw e;

@@ -14,7 +14,7 @@ export interface ResultsTarget {
 export function resultsTarget(o: Output, out: string | undefined, format: string | undefined): ResultsTarget {
   const path = out ?? "-";
   const resolved = formatOf(path, format ?? (path === "-" ? (o.json ? "json" : "csv") : undefined)) ?? "csv";
-  checkWritable(resolved);
+  checkWritable(resolved, path);
   return { path, format: resolved };
 }
 

@@ -63,10 +63,10 @@ export function jobCommands(program: Command, connect: Connect, output: () => Ou
 
   program
     .command("jobs:results")
-    .description("a predict, predict_proba or transform job's rows (CSV on stdout unless -o names a .csv, .tsv, .json, .ndjson or .arrow file), streamed as they come while it runs; kept for KILN_RESULTS_TTL_MS after")
+    .description("a predict, predict_proba or transform job's rows (CSV on stdout unless -o names a .csv, .tsv, .json, .ndjson, .arrow or .parquet file), streamed as they come while it runs; kept for KILN_RESULTS_TTL_MS after")
     .argument("<id>")
     .option("-o, --out <file>", "write rows to a file instead of stdout")
-    .option("--format <format>", "csv, tsv, json, ndjson or arrow (default: from -o's extension)")
+    .option("--format <format>", "csv, tsv, json, ndjson, arrow or parquet (default: from -o's extension)")
     .action(async (id: string, opts: { out?: string; format?: string }) => {
       const o = output();
       const target = resultsTarget(o, opts.out, opts.format);

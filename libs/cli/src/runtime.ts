@@ -43,7 +43,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
   jobFlags(
     program
       .command("runtime:predict")
-      .description("run a model on a dataset remotely, streaming rows as they come (CSV on stdout unless -o names a .csv, .tsv, .json, .ndjson or .arrow file)")
+      .description("run a model on a dataset remotely, streaming rows as they come (CSV on stdout unless -o names a .csv, .tsv, .json, .ndjson, .arrow or .parquet file)")
       .argument("<model>", "NAME, NAME:VERSION or NAME:TAG")
       .argument("<x>", 'a dataset, "sales" or "sales@3" for version 3, or a local file such as ./new.csv')
       .option("--columns <a,b>", "X's feature columns (default: the model's)", columnList)
@@ -51,7 +51,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
       .option("--transform", "transform instead of predict")
       .option("--keep <a,b>", "X's columns to copy into each result row before the outputs (an id, say)", columnList)
       .option("-o, --out <file>", "write rows to a file instead of stdout")
-      .option("--format <format>", "csv, tsv, json, ndjson or arrow (default: from -o's extension)")
+      .option("--format <format>", "csv, tsv, json, ndjson, arrow or parquet (default: from -o's extension)")
       .option("--output <dataset>", "also store the rows as a version of this dataset"),
   ).action(async (model: string, x: string, opts: PredictFlags) => {
     const o = output();

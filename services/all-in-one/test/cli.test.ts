@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tableFromIPC } from "apache-arrow";
+import { Bool, Field, Float32, Float64, Int16, Int64, List, Table, tableFromIPC, tableToIPC, TimestampMillisecond, Utf8, vectorFromArray } from "apache-arrow";
 import type { RunningProcess } from "@kiln/core";
 import { runEmbedded } from "../src/index.js";
 import { cli } from "./helpers.js";
@@ -124,5 +124,44 @@ describe("the kiln CLI against a real server", () => {
     expect(await kiln("datasets:put", "cities", join(dir, "cities.parquet"))).toMatch(/version 1, 3 rows/);
     const csv = await kiln("datasets:get", "cities", "--filter", "score > 1");
     expect(csv.trim().split("\n")).toEqual(["id,city,score", "2,Paris,1.5", "3,,2.5"]);
+  });
+
+  it("writes Parquet files with -o, each column typed as in the dataset; not to stdout", async () => {
+    const typed = new Table({
+      id: vectorFromArray([9007199254740993n, 2n, 3n], new Int64()),
+      name: vectorFromArray(["ana", null, "cy"], new Utf8()),
+      score: vectorFromArray([0.5, 1.25, null], new Float64()),
+      weight: vectorFromArray([0.1, 0.2, 0.3], new Float32()),
+      small: vectorFromArray([-3, 0, 7], new Int16()),
+      vip: vectorFromArray([true, false, null], new Bool()),
+      at: vectorFromArray([Date.parse("2026-12-04T08:00:00Z"), null, 0], new TimestampMillisecond()),
+      tags: vectorFromArray([["a", "b"], [], null], new List(new Field("item", new Utf8(), true))),
+    });
+    await writeFile(join(dir, "typed.arrow"), tableToIPC(typed, "stream"));
+    await kiln("datasets:put", "typed", join(dir, "typed.arrow"));
+    const file = join(dir, "typed.parquet");
+    expect(await kiln("datasets:get", "typed", "-o", file)).toBe("");
+    const bytes = await readFile(file);
+    const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    const { parquetMetadata, parquetReadObjects } = await import("hyparquet");
+    expect(parquetMetadata(buffer).schema.slice(1).map((e) => [e.name, e.type, e.converted_type])).toEqual([
+      ["id", "INT64", undefined],
+      ["name", "BYTE_ARRAY", "UTF8"],
+      ["score", "DOUBLE", undefined],
+      ["weight", "FLOAT", undefined],
+      ["small", "INT32", "INT_16"],
+      ["vip", "BOOLEAN", undefined],
+      ["at", "INT64", "TIMESTAMP_MILLIS"],
+      ["tags", "BYTE_ARRAY", "JSON"],
+    ]);
+    expect(await parquetReadObjects({ file: buffer })).toEqual([
+      { id: 9007199254740993n, name: "ana", score: 0.5, weight: Math.fround(0.1), small: -3, vip: true, at: new Date("2026-12-04T08:00:00Z"), tags: ["a", "b"] },
+      { id: 2n, name: null, score: 1.25, weight: Math.fround(0.2), small: 0, vip: false, at: null, tags: [] },
+      { id: 3n, name: "cy", score: null, weight: Math.fround(0.3), small: 7, vip: null, at: new Date(0), tags: null },
+    ]);
+    // Back in as a dataset: the ids exactly.
+    await kiln("datasets:put", "typed-again", file);
+    expect((await kiln("datasets:get", "typed-again", "--columns", "id,name")).trim().split("\n")).toEqual(["id,name", "9007199254740993,ana", "2,", "3,cy"]);
+    expect((await kilnFails("datasets:get", "typed", "--format", "parquet")).stderr).toMatch(/Parquet is written to a file \(-o FILE.parquet\), not stdout/);
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { tableFromArrays, type Table } from "apache-arrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import type { RunningProcess } from "@kiln/core";
 import { Kiln } from "@kiln/sdk";
 import { runEmbedded } from "../src/index.js";
@@ -111,6 +112,16 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(summary).toMatchObject({ rows: 50, file: ndjson });
     const first = JSON.parse((await readFile(ndjson, "utf8")).split("\n")[0]!) as { prediction: number };
     expect(first.prediction).toBeCloseTo(rows[0]!.y, 6);
+
+    // Parquet, as pandas reads it: the float32 predictions as FLOAT.
+    const parquet = join(dir, "preds.parquet");
+    expect(await kiln("runtime:predict", fitted, "lin", "--columns", "a,b", "--keep", "a", "-o", parquet)).toMatch(/^wrote 50 rows to .*preds\.parquet/);
+    const bytes = await readFile(parquet);
+    const written = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    expect(parquetMetadata(written).schema.slice(1).map((e) => [e.name, e.type])).toEqual([["a", "DOUBLE"], ["prediction", "FLOAT"]]);
+    const read = (await parquetReadObjects({ file: written })) as { a: number; prediction: number }[];
+    expect(read.map((r) => r.a)).toEqual(rows.map((r) => r.a));
+    read.forEach((r, i) => expect(r.prediction).toBeCloseTo(rows[i]!.y, 4));
   });
 
   it("scores: r2 of 1 on exact linear data", async () => {
