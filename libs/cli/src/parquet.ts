@@ -1,30 +1,86 @@
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type DecodedArray, type SchemaElement } from "hyparquet";
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema, type DecodedArray, type SchemaElement } from "hyparquet";
 import { fileWriter, ParquetWriter } from "hyparquet-writer";
-import { DataType, Precision, type Decimal, type Dictionary, type Field, type Float, type Int, type RecordBatch, type Schema, type Vector } from "apache-arrow";
-import { jsonValue, rowsToBatch, rowsToTable } from "@kiln/data";
+import {
+  Binary,
+  Bool,
+  DataType,
+  DateDay,
+  Field,
+  Float32,
+  Float64,
+  Int,
+  Int32,
+  Int64,
+  Precision,
+  RecordBatch,
+  Schema,
+  TimestampMillisecond,
+  Utf8,
+  type Decimal,
+  type Dictionary,
+  type Float,
+  type Vector,
+} from "apache-arrow";
+import { jsonValue, rowsToBatch } from "@kiln/data";
 
 /**
  * A Parquet file as record batches, one row group at a time (hyparquet: pure JS, no
- * native download). The first row group's inferred schema holds for the rest.
+ * native download), each column typed by the file's schema: INT32 as Int32 (INT_8 and
+ * the like as theirs), INT64 as Int64, FLOAT as Float32, DOUBLE as Float64, strings as
+ * Utf8, timestamps as Timestamp, DATE as DateDay, other byte arrays as Binary, decimals
+ * as Float64, and nested columns (lists, structs, maps) as their JSON text.
  */
 export async function* readParquetFile(path: string): AsyncGenerator<RecordBatch> {
   const file = await asyncBufferFromFile(path);
   const metadata = await parquetMetadataAsync(file);
-  let schema: Schema | undefined;
+  const schema = new Schema(parquetSchema(metadata).children.map((c) => arrowField(c.element, c.children.length > 0)));
   let rowStart = 0;
   for (const group of metadata.row_groups) {
     const rowEnd = rowStart + Number(group.num_rows);
-    const rows = (await parquetReadObjects({ file, metadata, rowStart, rowEnd })) as Record<string, unknown>[];
+    const rows = (await parquetReadObjects({ file, metadata, rowStart, rowEnd, utf8: false })) as Record<string, unknown>[];
     rowStart = rowEnd;
-    if (!schema) {
-      const table = rowsToTable(rows);
-      schema = table.schema;
-      yield* table.batches;
-    } else {
-      yield rowsToBatch(rows, schema);
-    }
+    yield rowsToBatch(rows, schema);
+  }
+  if (rowStart === 0) yield new RecordBatch(schema);
+}
+
+function arrowField(e: SchemaElement, nested: boolean): Field {
+  return new Field(e.name, nested ? new Utf8() : leafType(e), e.repetition_type !== "REQUIRED");
+}
+
+function leafType(e: SchemaElement): DataType {
+  const logical = e.logical_type;
+  const converted = e.converted_type;
+  if (converted === "DECIMAL" || logical?.type === "DECIMAL") return new Float64();
+  if (converted === "UTF8" || converted === "ENUM" || converted === "JSON" || ["STRING", "ENUM", "JSON", "UUID"].includes(logical?.type ?? "")) return new Utf8();
+  if (converted?.startsWith("TIMESTAMP") || logical?.type === "TIMESTAMP" || e.type === "INT96") return new TimestampMillisecond();
+  if (converted === "DATE" || logical?.type === "DATE") return new DateDay();
+  const integer = logical?.type === "INTEGER" ? logical : INTEGERS[converted ?? ""];
+  switch (e.type) {
+    case "BOOLEAN":
+      return new Bool();
+    case "INT32":
+    case "INT64":
+      return integer ? new Int(integer.isSigned, integer.bitWidth as 8 | 16 | 32 | 64) : e.type === "INT32" ? new Int32() : new Int64();
+    case "FLOAT":
+      return new Float32();
+    case "DOUBLE":
+      return new Float64();
+    default:
+      return logical?.type === "FLOAT16" ? new Float32() : new Binary();
   }
 }
+
+const INTEGERS: Record<string, { bitWidth: number; isSigned: boolean }> = {
+  INT_8: { bitWidth: 8, isSigned: true },
+  INT_16: { bitWidth: 16, isSigned: true },
+  INT_32: { bitWidth: 32, isSigned: true },
+  INT_64: { bitWidth: 64, isSigned: true },
+  UINT_8: { bitWidth: 8, isSigned: false },
+  UINT_16: { bitWidth: 16, isSigned: false },
+  UINT_32: { bitWidth: 32, isSigned: false },
+  UINT_64: { bitWidth: 64, isSigned: false },
+};
 
 type Column = { element: SchemaElement; values: (vector: Vector) => DecodedArray };
 

@@ -48,10 +48,16 @@ export function inferType(values: Iterable<unknown>): DataType {
 
 function normalise(value: unknown, type: DataType): unknown {
   if (value === undefined || value === null) return null;
-  if (DataType.isUtf8(type) && typeof value !== "string") return typeof value === "object" && !(value instanceof Date) ? JSON.stringify(value) : String(value);
+  if (DataType.isUtf8(type) && typeof value !== "string") return typeof value === "object" && !(value instanceof Date) ? JSON.stringify(value, bigintAsJson) : String(value);
   if (DataType.isFloat(type) && typeof value === "bigint") return Number(value);
   if (DataType.isTimestamp(type) && value instanceof Date) return value.getTime();
   return value;
+}
+
+/** A 64-bit integer in JSON text, as the JSON outputs write it: a number when a double holds it exactly, else its digits as a string. */
+function bigintAsJson(_key: string, value: unknown): unknown {
+  if (typeof value !== "bigint") return value;
+  return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
 }
 
 /** Builds a column of the given type from plain values. */

@@ -124,6 +124,38 @@ describe("the kiln CLI against a real server", () => {
     expect(await kiln("datasets:put", "cities", join(dir, "cities.parquet"))).toMatch(/version 1, 3 rows/);
     const csv = await kiln("datasets:get", "cities", "--filter", "score > 1");
     expect(csv.trim().split("\n")).toEqual(["id,city,score", "2,Paris,1.5", "3,,2.5"]);
+
+    // Column types come from the file's schema, not from the values of its first row group.
+    const typed = parquetWriteBuffer({
+      columnData: [
+        { name: "small", data: [1, 2, 3], type: "INT32" },
+        { name: "big", data: [9007199254740993n, 2n, 3n], type: "INT64" },
+        { name: "weight", data: [0.5, 0.25, 0.125], type: "FLOAT" },
+        { name: "late", data: [null, null, 2.5], type: "DOUBLE" }, // all null in the first row group
+        { name: "at", data: [new Date("2026-12-04T08:00:00Z"), null, new Date(0)], type: "TIMESTAMP" },
+        { name: "raw", data: [Uint8Array.of(1, 2), Uint8Array.of(), null], type: "BYTE_ARRAY" },
+        { name: "meta", data: [{ a: 1 }, [1, 2], null], type: "JSON" },
+      ],
+      rowGroupSize: 2,
+    });
+    await writeFile(join(dir, "typed-in.parquet"), new Uint8Array(typed));
+    await kiln("datasets:put", "typed-in", join(dir, "typed-in.parquet"));
+    const shown = JSON.parse(await kiln("--json", "datasets:show", "typed-in")) as { latest: { fields: { name: string; type: string }[] } };
+    expect(shown.latest.fields.map((f) => `${f.name}: ${f.type}`)).toEqual([
+      "small: Int32",
+      "big: Int64",
+      "weight: Float32",
+      "late: Float64",
+      "at: Timestamp<MILLISECOND>",
+      "raw: Binary",
+      "meta: Utf8",
+    ]);
+    expect((await kiln("datasets:get", "typed-in", "--columns", "big,weight,late,at,meta")).trim().split("\n")).toEqual([
+      "big,weight,late,at,meta",
+      '9007199254740993,0.5,,2026-12-04T08:00:00.000Z,"{""a"":1}"',
+      '2,0.25,,,"[1,2]"',
+      "3,0.125,2.5,1970-01-01T00:00:00.000Z,",
+    ]);
   });
 
   it("writes Parquet files with -o, each column typed as in the dataset; not to stdout", async () => {
