@@ -225,6 +225,16 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     };
     // Every row: the stored chunks come whole (the features and the kept columns are all the columns).
     expect(await checkRows(await kiln.runtime.model(model).predict({ dataset: name, columns: ["a", "b"] }, { keep }), () => true)).toBe(n);
+    // Features in another order than stored, and columns the job does not use, read whole all the same: each by its name.
+    let row = 0;
+    for await (const chunk of (await kiln.runtime.model(model).predict({ dataset: name, columns: ["b", "a"] })).results()) {
+      const predictions = chunk.getChild("prediction")!.toArray() as Float32Array;
+      for (let r = 0; r < chunk.numRows; r++, row++) {
+        const expected = 2 * b[row]! - a[row]! + 0.5;
+        if (Math.abs(predictions[r]! - expected) > 1e-5 * (1 + Math.abs(expected))) throw new Error(`row ${row}: predicted ${predictions[r]}, expected ${expected}`);
+      }
+    }
+    expect(row).toBe(n);
     const X = { dataset: name, columns: ["a", "b"], filter: "a > 1" };
     const output = unique("keyed-predictions");
     const job = await kiln.runtime.model(model).predict(X, { keep, output });

@@ -28,6 +28,35 @@ export async function describeInput(deps: ExecutorDeps, input: JobInput, which: 
   return { version: version!, columns };
 }
 
+/**
+ * The columns a job reads to use `used`: every column (the stored chunks whole) when that
+ * costs less than the store's projection, else just those. A projection is decoded, cut
+ * and re-encoded by the store and comes over RPC; whole chunks come in bulk, straight from
+ * the blob store for an executor that reads it. A million rows through a linear model on
+ * the embedded executor: 4 float64 columns of 5 took 45–85 ms read whole against 215–343
+ * ms projected; beside a 200-character text column, 125–207 against 469–597. Over HTTP
+ * what is left out is bytes on the network: chunks are read whole when the columns left
+ * out are at most as wide as those used. A filter is the store's to apply: its rows come
+ * projected.
+ */
+export function columnsToRead(all: ColumnInfo[], used: string[], input: JobInput, localChunks: boolean): string[] {
+  const stored = all.map((c) => c.name);
+  if (input.filter) return used;
+  if (localChunks || used.length === stored.length) return stored;
+  const width = (columns: ColumnInfo[]) => columns.reduce((sum, c) => sum + bytesPerValue(c.type), 0);
+  const usedWidth = width(all.filter((c) => used.includes(c.name)));
+  return width(all.filter((c) => !used.includes(c.name))) <= usedWidth ? stored : used;
+}
+
+/** A rough width of a column's values by its type name (text and other variable widths as 32 bytes). */
+function bytesPerValue(type: string): number {
+  const bits = /^(?:Int|Uint|Float)(8|16|32|64)$/.exec(type)?.[1];
+  if (bits) return Number(bits) / 8;
+  if (type === "Bool") return 1;
+  if (/^(Timestamp|Date)/.test(type)) return 8;
+  return 32;
+}
+
 /** The input's rows as record batches, as they arrive from the store. */
 export function readInput(deps: ExecutorDeps, input: JobInput, columns: string[], all?: ColumnInfo[]): AsyncGenerator<RecordBatch> {
   return deps.kiln.datasets.read(input.dataset, readOptions(input, columns, all));

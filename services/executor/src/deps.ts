@@ -22,6 +22,8 @@ export interface ExecutorDeps {
   control: Client<typeof ExecutorService>;
   onnx: OnnxWorkerPool;
   models: ModelCache;
+  /** Stored chunks are read straight from the services' blob stores (embedded, or KILN_EXECUTOR_DIRECT_BLOBS). */
+  localChunks: boolean;
   /** The job queues' ack wait (KILN_JOB_ACK_WAIT_MS): messages are kept alive well within it. */
   jobAckWaitMs: number;
   /** Until the scheduler says otherwise. */

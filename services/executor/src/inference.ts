@@ -7,7 +7,7 @@ import { JobKind, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runti
 import { prefetchInOrder, type ModelVersionInfo, type TensorSignature } from "@kiln/sdk";
 import { isClassifier, isClusterer, PREDICTS } from "@kiln/contracts";
 import { availableParallelism } from "node:os";
-import { describeInput, inputName, readInputChunks, readValues, sliceChunks } from "./data.js";
+import { columnsToRead, describeInput, inputName, readInputChunks, readValues, sliceChunks } from "./data.js";
 import { FeedBuffers } from "./feed-buffers.js";
 import { planFeatures, type ColumnInfo } from "./features.js";
 import { checkStopped, type JobContext } from "./job-context.js";
@@ -71,8 +71,9 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   const predictions: (number | string)[] = [];
   const output = !scoring && job.outputDataset ? startOutput(ctx) : undefined;
   const keep = job.keepColumns;
-  // Kept columns ride along with the features, read in stored order (all of them in it is the bulk read).
-  const read = keep.length ? columns.map((c) => c.name).filter((n) => plan.columns.includes(n) || keep.includes(n)) : plan.columns;
+  // Kept columns ride along with the features, in stored order: all of them in it reads whole chunks.
+  const used = keep.length ? columns.map((c) => c.name).filter((n) => plan.columns.includes(n) || keep.includes(n)) : plan.columns;
+  const read = columnsToRead(columns, used, x, deps.localChunks);
   let rows = 0;
   // Later batches run in the model while batch n's results are published: one publish in flight, in order.
   let emitting: Promise<void> = Promise.resolve();

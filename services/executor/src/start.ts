@@ -73,6 +73,7 @@ export async function startExecutor(config: RuntimeConfig, bus: EventBus, logger
     control: inProcess?.control ?? createClient(ExecutorService, grpc(config.schedulerUrl)),
     onnx,
     models: new ModelCache(kiln, config.executor.modelCacheBytes),
+    localChunks: Boolean(inProcess ?? directBlobs),
     jobAckWaitMs: config.jobAckWaitMs,
     heartbeatMs: config.heartbeatMs,
   };

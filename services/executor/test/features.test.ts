@@ -1,9 +1,10 @@
 import { Decimal, Float16, makeData, makeVector, Table, tableFromArrays, Utf8, vectorFromArray } from "apache-arrow";
 import { describe, expect, it } from "vitest";
 import type { OnnxFeed, OnnxTensorData } from "@kiln/onnx";
-import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { create } from "@bufbuild/protobuf";
+import { JobInputSchema, JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { TensorSignature } from "@kiln/sdk";
-import { sliceChunks, type Slice } from "../src/data.js";
+import { columnsToRead, sliceChunks, type Slice } from "../src/data.js";
 import { FeedBuffers } from "../src/feed-buffers.js";
 import { planFeatures } from "../src/features.js";
 import { JobFailure } from "../src/job-failure.js";
@@ -238,5 +239,29 @@ describe("model outputs as result tables", () => {
       code: "FAILED_PRECONDITION",
       reason: "KEEP_COLUMN_CONFLICT",
     });
+  });
+});
+
+describe("the columns a job reads", () => {
+  const table = [
+    { name: "a", type: "Float64" },
+    { name: "b", type: "Float32" },
+    { name: "label", type: "Utf8" },
+    { name: "id", type: "Int64" },
+  ];
+  const input = (filter = "") => create(JobInputSchema, { dataset: "projects/p/datasets/d", filter });
+
+  it("reads whole chunks (every column, in stored order) when the executor reads the blob store, or when nothing is left out", () => {
+    expect(columnsToRead(table, ["b", "a"], input(), true)).toEqual(["a", "b", "label", "id"]);
+    expect(columnsToRead(table, ["id", "label", "b", "a"], input(), false)).toEqual(["a", "b", "label", "id"]);
+  });
+
+  it("over HTTP, reads whole chunks only when the columns left out are at most as wide as those used", () => {
+    expect(columnsToRead(table, ["a", "b", "id"], input(), false)).toEqual(["a", "b", "id"]); // text (32) > 20 bytes used
+    expect(columnsToRead(table, ["a", "label"], input(), false)).toEqual(["a", "b", "label", "id"]); // 12 left out < 40 used
+  });
+
+  it("lets the store filter and project when the job has a filter", () => {
+    expect(columnsToRead(table, ["b", "a"], input("a > 1"), true)).toEqual(["b", "a"]);
   });
 });
