@@ -244,8 +244,8 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     const written = await kiln.datasets.info(output);
     expect([written.latest?.rowCount, written.latest?.fields.map((f) => f.name)]).toEqual([rows, ["tag", "id", "prediction"]]);
     // No rows: the kept columns are still there, typed as in X.
-    const none = await (await kiln.runtime.model(model).predict({ ...X, filter: "a > 100" }, { keep: ["id"] })).get();
-    expect([none.numRows, none.schema.fields.map((f) => `${f.name}: ${f.type}`)]).toEqual([0, ["id: Int64", "prediction: Float32"]]);
+    const none = await (await kiln.runtime.model(model).predict({ ...X, filter: "a > 100" }, { keep })).get();
+    expect([none.numRows, none.schema.fields.map((f) => `${f.name}: ${f.type}`)]).toEqual([0, ["tag: Utf8", "id: Int64", "prediction: Float32"]]);
 
     // Bad requests change nothing: checked at submit against X's columns and the job's kind.
     await expect(kiln.runtime.model(model).predict(X, { keep: ["nope"] })).rejects.toMatchObject({ reason: "UNKNOWN_COLUMN", message: expect.stringContaining('job.keep_columns: projects/default/datasets/keyed') });

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { RecordBatch, Table } from "apache-arrow";
+import { RecordBatch, Schema, Table } from "apache-arrow";
 import { schemaFromIpc, tableToIpc } from "@kiln/data";
 import { isColumnsFeed, OnnxRunError, type OnnxTensorData } from "@kiln/onnx";
 import { accuracyScore, labelType, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
@@ -135,7 +135,8 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
       const schema = schemaFromIpc(data.arrowSchema);
       const none = new RecordBatch(schema.select(plan.columns), undefined);
       const run = async () => (await runOnnx(deps, file, key, plan.feeds(none), [outputName]))[outputName]!;
-      const kept = keep.length ? new Table(schema.select(keep)) : undefined;
+      // In keep's order, as copyColumns gives them (Schema.select keeps the stored order).
+      const kept = keep.length ? new Table(new Schema(keep.map((name) => schema.fields.find((f) => f.name === name)!))) : undefined;
       await emit(withKept(kept, outputTable(job.kind, await noRowsOutput(run, signature), classes)), 0);
     }
     if (!scoring) await ctx.results.end();
