@@ -1,6 +1,7 @@
 import {
   Bool,
   DataType,
+  DateUnit,
   Float64,
   Int64,
   Precision,
@@ -12,6 +13,7 @@ import {
   Utf8,
   makeData,
   vectorFromArray,
+  type Date_ as DateType,
   type Vector,
 } from "apache-arrow";
 
@@ -106,10 +108,13 @@ export function plainValue(value: unknown, type: DataType): unknown {
 
 /**
  * A value as text formats write it: plainValue, but a Float32 as the shortest decimal that
- * reads back as the same float32 (0.9, not 0.8999999761581421, as numpy prints it).
+ * reads back as the same float32 (0.9, not 0.8999999761581421, as numpy prints it), and a
+ * DateDay as its day.
  */
 export function textValue(value: unknown, type: DataType): unknown {
   if (typeof value === "number" && DataType.isFloat(type) && type.precision === Precision.SINGLE) return shortestFloat32(value);
+  // A day is written as one (2026-12-04), as pandas and SQL write dates, not as a midnight.
+  if (value !== null && value !== undefined && DataType.isDate(type) && (type as DateType).unit === DateUnit.DAY) return new Date(Number(value)).toISOString().slice(0, 10);
   return plainValue(value, type);
 }
 

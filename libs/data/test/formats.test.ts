@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Table, tableFromArrays, RecordBatch } from "apache-arrow";
+import { DateDay, RecordBatch, Table, tableFromArrays, TimestampMillisecond, vectorFromArray } from "apache-arrow";
 import {
   batchesToIpc,
   batchesToIpcChunks,
@@ -200,6 +200,18 @@ describe("CSV and NDJSON", () => {
     expect(text).toBe('s,n,nil\n"a,""b""",1,\n"line\nbreak",2.5,\n');
     const [again] = await all(parseCsv(text));
     expect(tableToRows(new Table(again)).map((r) => r.s)).toEqual(['a,"b"', "line\nbreak"]);
+  });
+
+  it("writes a DateDay as its day and a timestamp in full, in CSV and JSON", async () => {
+    const t = new Table({
+      day: vectorFromArray([Date.parse("2026-12-04T00:00:00Z"), null], new DateDay()),
+      at: vectorFromArray([Date.parse("2026-12-04T08:30:00Z"), 0], new TimestampMillisecond()),
+    });
+    expect((await all(tableToCsv(t.batches))).join("")).toBe("day,at\n2026-12-04,2026-12-04T08:30:00.000Z\n,1970-01-01T00:00:00.000Z\n");
+    expect((await all(batchesToNdjson(t.batches))).join("").trim().split("\n").map((l) => JSON.parse(l))).toEqual([
+      { day: "2026-12-04", at: "2026-12-04T08:30:00.000Z" },
+      { day: null, at: "1970-01-01T00:00:00.000Z" },
+    ]);
   });
 
   it("writes a Float32 as the shortest decimal that reads back as the same float32, as numpy prints it", async () => {
