@@ -66,6 +66,12 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     const shown = await kiln("jobs:show", json.job);
     expect(shown).toMatch(/^x:\s+lin@1 columns a, b$/m);
     expect(shown).toMatch(/^y:\s+lin@1 columns y$/m);
+
+    // Features in another order than stored, read with the target in one pass: each by its name.
+    const reversed = JSON.parse(await kiln("--json", "runtime:fit", `${model}:1`, "lin", "--columns", "b,a", "--target", "y")) as { version: number };
+    expect((await sdk.models.get(`${model}:${reversed.version}`)).metadata).toMatchObject({ features: ["b", "a"], target: "y" });
+    const predicted = (await kiln("runtime:predict", `${model}:${reversed.version}`, "lin-x")).trim().split("\n").slice(1).map(Number);
+    expect(predicted).toEqual(rows.map((r) => expect.closeTo(r.y, 4)));
   });
 
   it("models:create --estimator defines an untrained estimator that runtime:fit trains; a bad kind or param creates nothing", async () => {

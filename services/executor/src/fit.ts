@@ -1,10 +1,10 @@
 import { create } from "@bufbuild/protobuf";
-import { Table, type RecordBatch } from "apache-arrow";
+import { Table } from "apache-arrow";
 import { camelKeys, canonicalKind, createEstimator, saidAsGiven, isEstimatorKind, kmeansRuns, loadModel, MLError, TrainingPool, type KMeansParams, type SerializedModel } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { TRAINABLE_ATTACHMENT } from "@kiln/contracts";
 import { NotFoundError, type ModelVersionInfo } from "@kiln/sdk";
-import { describeInput, inputName, readInput, readValues } from "./data.js";
+import { describeInput, inputName, readFeaturesAndTargets } from "./data.js";
 import { featuresOf } from "./inference.js";
 import { checkStopped, type JobContext } from "./job-context.js";
 import { failedPrecondition, invalidInput } from "./job-failure.js";
@@ -32,8 +32,10 @@ export async function runFit(ctx: JobContext): Promise<JobResult> {
   const learned = job.kind === JobKind.PARTIAL_FIT ? featuresOf(parent) : undefined;
   const features = x.columns.length ? x.columns : (learned ?? columns.map((c) => c.name).filter((c) => !(sameDataset && c === target)));
   ctx.progress.update({ message: "reading data" });
-  const X = await readTable(ctx, x, features);
-  const labels = y && target ? await readValues(deps, y, target) : undefined;
+  const read = await readFeaturesAndTargets(deps, x, features, columns, y && target ? { input: y, column: target } : undefined, () => checkStopped(ctx.signal));
+  const X = new Table(read.X);
+  if (X.numRows === 0) throw failedPrecondition("NO_ROWS", `${inputName(x, "x", true)} has no rows to train on`);
+  const labels = read.labels;
   if (labels && labels.length !== X.numRows) throw failedPrecondition("LENGTH_MISMATCH", `x has ${X.numRows} rows and y has ${labels.length}`);
   checkStopped(ctx.signal);
 
@@ -126,17 +128,6 @@ async function train(ctx: JobContext, spec: SerializedModel, X: Table, y: (numbe
     ctx.signal.removeEventListener("abort", stop);
     await pool.close();
   }
-}
-
-async function readTable(ctx: JobContext, input: JobInput, columns: string[]): Promise<Table> {
-  const batches: RecordBatch[] = [];
-  for await (const batch of readInput(ctx.deps, input, columns)) {
-    checkStopped(ctx.signal);
-    batches.push(batch);
-  }
-  const table = new Table(batches);
-  if (table.numRows === 0) throw failedPrecondition("NO_ROWS", `${inputName(input, "x", true)} has no rows to train on`);
-  return table;
 }
 
 async function targetColumn(ctx: JobContext, y: JobInput): Promise<string> {

@@ -3,6 +3,7 @@ import { decodeChunk, tableToIpc } from "@kiln/data";
 import { rowWidth, type OnnxTensorData, type OnnxTensorMap } from "@kiln/onnx";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { TensorSignature } from "@kiln/sdk";
+import { pickColumns } from "./data.js";
 import { failedPrecondition } from "./job-failure.js";
 
 /** Which of a model's outputs a job kind returns (sklearn-onnx names first). */
@@ -67,9 +68,7 @@ function column(data: OnnxTensorData["data"], rows: number, width: number, j: nu
 
 /** Columns of an input batch copied out of its memory, which goes back to the reader's pool once the batch is released. */
 export function copyColumns(batch: RecordBatch, names: string[]): Table {
-  // Not batch.select: Arrow JS 21 leaves the picked columns at their old places in the batch (holes before them).
-  const at = names.map((name) => batch.schema.fields.findIndex((f) => f.name === name));
-  return decodeChunk(tableToIpc(new Table(batch.selectAt(at) as RecordBatch)));
+  return decodeChunk(tableToIpc(new Table(pickColumns(batch, names))));
 }
 
 /** A job's kept input columns, then the model's outputs, row for row (job.keep_columns). */
