@@ -115,7 +115,7 @@ export async function* sliceChunks(chunks: AsyncIterable<LentBatches>, rows: num
 /** One column's values (targets, labels), all of them. */
 export async function readValues(deps: ExecutorDeps, input: JobInput, column: string): Promise<(number | string)[]> {
   const values: (number | string)[] = [];
-  for await (const batch of readInput(deps, input, [column])) pushValues(values, batch, column);
+  for await (const batch of readInput(deps, input, [column])) for (const v of columnValues(batch, column)) values.push(v);
   return values;
 }
 
@@ -132,7 +132,7 @@ export async function readFeaturesAndTargets(
   y?: { input: JobInput; column: string },
   checkStopped = () => {},
 ): Promise<{ X: RecordBatch[]; labels?: (number | string)[] }> {
-  const together = y && y.input.dataset === x.dataset && y.input.version === x.version && y.input.filter === x.filter;
+  const together = y && sameRows(x, y.input);
   const used = together ? [...features, y.column] : features;
   const read = columnsToRead(all, used, x, deps.localChunks);
   const X: RecordBatch[] = [];
@@ -140,10 +140,15 @@ export async function readFeaturesAndTargets(
   for await (const batch of readInput(deps, x, read, all)) {
     checkStopped();
     X.push(pickColumns(batch, features));
-    if (together) pushValues(labels, batch, y.column);
+    if (together) for (const v of columnValues(batch, y.column)) labels.push(v);
   }
   if (y && !together) return { X, labels: await readValues(deps, y.input, y.column) };
   return { X, labels: y ? labels : undefined };
+}
+
+/** Whether two inputs are the same rows: one dataset version, one filter (X and Y of `--target`). */
+export function sameRows(a: JobInput, b: JobInput): boolean {
+  return a.dataset === b.dataset && a.version === b.version && a.filter === b.filter;
 }
 
 /** Some of a batch's columns, in this order, without copying them. */
@@ -153,10 +158,13 @@ export function pickColumns(batch: RecordBatch, names: string[]): RecordBatch {
   return batch.selectAt(names.map((name) => batch.schema.fields.findIndex((f) => f.name === name))) as RecordBatch;
 }
 
-function pushValues(values: (number | string)[], batch: RecordBatch, column: string): void {
+/** A column's values as plain numbers and strings (targets, labels). */
+export function columnValues(batch: RecordBatch, column: string): (number | string)[] {
   const vector = batch.getChild(column)!;
+  const values = new Array<number | string>(batch.numRows);
   for (let i = 0; i < batch.numRows; i++) {
     const v = vector.get(i);
-    values.push(typeof v === "bigint" ? Number(v) : (v as number | string));
+    values[i] = typeof v === "bigint" ? Number(v) : (v as number | string);
   }
+  return values;
 }

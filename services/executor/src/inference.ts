@@ -3,11 +3,11 @@ import { RecordBatch, Schema, Table } from "apache-arrow";
 import { schemaFromIpc, tableToIpc } from "@kiln/data";
 import { isColumnsFeed, OnnxRunError, type OnnxTensorData } from "@kiln/onnx";
 import { accuracyScore, labelType, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
-import { JobKind, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { prefetchInOrder, type ModelVersionInfo, type TensorSignature } from "@kiln/sdk";
 import { isClassifier, isClusterer, PREDICTS } from "@kiln/contracts";
 import { availableParallelism } from "node:os";
-import { columnsToRead, describeInput, inputName, readInputChunks, readValues, sliceChunks } from "./data.js";
+import { columnsToRead, columnValues, describeInput, inputName, readInputChunks, readValues, sameRows, sliceChunks } from "./data.js";
 import { FeedBuffers } from "./feed-buffers.js";
 import { planFeatures, type ColumnInfo } from "./features.js";
 import { checkStopped, type JobContext } from "./job-context.js";
@@ -71,9 +71,13 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   const predictions: (number | string)[] = [];
   const output = !scoring && job.outputDataset ? startOutput(ctx) : undefined;
   const keep = job.keepColumns;
-  // Kept columns ride along with the features, in stored order: all of them in it reads whole chunks.
-  const used = keep.length ? columns.map((c) => c.name).filter((n) => plan.columns.includes(n) || keep.includes(n)) : plan.columns;
+  // SCORE against a target of X's own rows (`--target`): read with the features, in the same pass.
+  const target = scoring && !clusterer && job.y?.dataset && sameRows(x, job.y) ? (job.y.columns[0] ?? columns[0]?.name) : undefined;
+  const extra = target ? [...keep, target] : keep;
+  // Kept columns and the target ride along with the features, in stored order: all of them in it reads whole chunks.
+  const used = extra.length ? columns.map((c) => c.name).filter((n) => plan.columns.includes(n) || extra.includes(n)) : plan.columns;
   const read = columnsToRead(columns, used, x, deps.localChunks);
+  const truth: (number | string)[] = [];
   let rows = 0;
   // Later batches run in the model while batch n's results are published: one publish in flight, in order.
   let emitting: Promise<void> = Promise.resolve();
@@ -92,6 +96,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
       async ({ batch, release }) => {
         checkStopped(ctx.signal);
         const kept = keep.length && !scoring ? copyColumns(batch, keep) : undefined;
+        const targets = target ? columnValues(batch, target) : undefined;
         const firstRow = rowsRead;
         rowsRead += batch.numRows;
         if (refusesMissing) {
@@ -107,7 +112,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
         const readsBatch = Object.values(feeds).some(isColumnsFeed);
         if (!readsBatch) release();
         try {
-          return { rows: batch.numRows, kept, outputs: await runOnnx(deps, file, key, feeds, [outputName]) };
+          return { rows: batch.numRows, kept, targets, outputs: await runOnnx(deps, file, key, feeds, [outputName]) };
         } finally {
           feedBuffers.give(feeds);
           if (readsBatch) release();
@@ -115,12 +120,13 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
       },
       RUNS_IN_FLIGHT,
     );
-    for await (const { rows: batchRows, kept, outputs } of runs) {
+    for await (const { rows: batchRows, kept, targets, outputs } of runs) {
       checkStopped(ctx.signal);
       const tensor = outputs[outputName]!;
       if (scoring) {
         if (clusterer) inertia += inertiaOf(tensor);
         else for (const v of predictionValues(tensor)) predictions.push(v);
+        if (targets) for (const v of targets) truth.push(v);
         rows += batchRows;
         ctx.progress.update({ rowsDone: BigInt(rows), rowsTotal: BigInt(rowsTotal) });
         continue;
@@ -148,7 +154,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   if (scoring && rows === 0) throw failedPrecondition("NO_ROWS", `${inputName(x, "x", true)} has no rows to score`);
   const result = create(JobResultSchema, { rows: BigInt(rows), ranModelVersion: version.name });
   if (output) result.output = await output.written;
-  if (scoring) result.metrics = clusterer ? { score: -inertia, inertia } : await scoreAgainst(ctx, predictions, version);
+  if (scoring) result.metrics = clusterer ? { score: -inertia, inertia } : await scoreAgainst(ctx, predictions, version, target ? { target, truth } : undefined);
   return result;
 }
 
@@ -210,13 +216,19 @@ function* ipcPieces(table: Table): Generator<Uint8Array> {
   yield* ipcPieces(table.slice(half));
 }
 
-async function scoreAgainst(ctx: JobContext, predictions: (number | string)[], version: ModelVersionInfo): Promise<Record<string, number>> {
-  const classifier = isClassifier(version);
-  const y = ctx.job.y!;
+async function targetOf(ctx: JobContext, y: JobInput): Promise<string> {
   const { columns } = await describeInput(ctx.deps, y, "y");
   const target = y.columns[0] ?? columns[0]?.name;
   if (!target) throw failedPrecondition("NO_TARGET", `${inputName(y, "y")} has no columns`);
-  const truth = await readValues(ctx.deps, y, target);
+  return target;
+}
+
+/** Metrics of the predictions against Y's target: read here, unless it came with X's rows (`read`). */
+async function scoreAgainst(ctx: JobContext, predictions: (number | string)[], version: ModelVersionInfo, read?: { target: string; truth: (number | string)[] }): Promise<Record<string, number>> {
+  const classifier = isClassifier(version);
+  const y = ctx.job.y!;
+  const target = read?.target ?? (await targetOf(ctx, y));
+  const truth = read?.truth ?? (await readValues(ctx.deps, y, target));
   if (truth.length !== predictions.length) {
     throw failedPrecondition("LENGTH_MISMATCH", `x has ${predictions.length} rows and y has ${truth.length}`);
   }
