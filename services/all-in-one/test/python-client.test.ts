@@ -57,7 +57,7 @@ describe.skipIf(!available)("a Python client (grpcio and protoc-generated messag
     const { stdout } = await run(PYTHON, [CLIENT, target, model], { env: { ...process.env, PYTHONPATH: generated } });
     const out = JSON.parse(stdout) as {
       fit: { state: string; model_version: string; x_temporary: boolean; x_columns: string[] };
-      predict: { name: string; state: string; sequences: number[]; columns: string[]; rows: Record<string, number>[] };
+      predict: { name: string; state: string; sequences: number[]; columns: string[]; rows: Record<string, number | string>[] };
       score: { state: string; metrics: Record<string, number> };
       refused: { code: string; message: string };
     };
@@ -68,9 +68,12 @@ describe.skipIf(!available)("a Python client (grpcio and protoc-generated messag
     expect(out.predict.sequences).toEqual(out.predict.sequences.map((_, i) => i));
     const fromSdk = ((await kiln.runtime.job(out.predict.name).get()) as import("apache-arrow").Table).toArray().map((r) => ({ ...r.toJSON() }) as Record<string, number>);
     expect(out.predict.rows).toHaveLength(3);
-    expect(out.predict.columns).toEqual(Object.keys(fromSdk[0]!)); // a Struct's keys come in any order: the columns say it
+    // The kept column first, then the probabilities; a Struct's keys come in any order: the columns say it.
+    expect(out.predict.columns).toEqual(["customer", "probability_0", "probability_1"]);
+    expect(out.predict.columns).toEqual(Object.keys(fromSdk[0]!));
     expect(out.predict.rows.map((row) => Object.keys(row).sort())).toEqual(fromSdk.map((row) => Object.keys(row).sort()));
-    out.predict.rows.forEach((row, i) => Object.entries(row).forEach(([column, value]) => expect(Math.fround(value)).toBe(fromSdk[i]![column])));
+    expect(out.predict.rows.map((row) => row.customer)).toEqual(["ana", "bo", "cy"]);
+    out.predict.rows.forEach((row, i) => ["probability_0", "probability_1"].forEach((column) => expect(Math.fround(row[column] as number)).toBe(fromSdk[i]![column])));
     expect(out.predict.rows[0]!.probability_0).toBeGreaterThan(0.5);
     expect(out.predict.rows[1]!.probability_1).toBeGreaterThan(0.5);
 

@@ -47,8 +47,8 @@ model_name = f"{parent}/models/{model}"
 fit = submit(rt.SubmitJobRequest(parent=parent, job=rt.Job(kind=rt.JOB_KIND_FIT, model=model_name, x=rt.JobInput(data=data(X)), y=rt.JobInput(data=data(y)))), timeout=10).job
 fitted = wait(fit.name)
 
-new_rows = [{"x0": 0.05, "x1": 0.0}, {"x0": 1.1, "x1": 1.0}, {"x0": 0.5, "x1": 0.6}]
-predict = submit(rt.SubmitJobRequest(parent=parent, job=rt.Job(kind=rt.JOB_KIND_PREDICT_PROBA, model=fitted.result.model_version, x=rt.JobInput(data=data(new_rows)))), timeout=10).job
+new_rows = [{"customer": "ana", "x0": 0.05, "x1": 0.0}, {"customer": "bo", "x0": 1.1, "x1": 1.0}, {"customer": "cy", "x0": 0.5, "x1": 0.6}]
+predict = submit(rt.SubmitJobRequest(parent=parent, job=rt.Job(kind=rt.JOB_KIND_PREDICT_PROBA, model=fitted.result.model_version, x=rt.JobInput(data=data(new_rows)), keep_columns=["customer"])), timeout=10).job
 messages = list(read_results(rt.ReadJobResultsRequest(name=predict.name, encoding=table_pb2.ROW_ENCODING_JSON), timeout=30))
 rows = [json_format.MessageToDict(row) for m in messages for row in m.json.rows]
 
