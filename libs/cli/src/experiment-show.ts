@@ -1,6 +1,7 @@
 import type { DataQuery, EventRow } from "@kiln/sdk";
 import { FilterSyntaxError, parseFilter } from "@kiln/data";
 import { formatMetric } from "./job-show.js";
+import { formatBytes } from "./output.js";
 
 type RunSelection = NonNullable<DataQuery["run"]>;
 type Summary = { run: number; status: string; metrics: Record<string, { last: number; min: number; max: number; count: number }>; params: Record<string, unknown> };
@@ -62,7 +63,15 @@ export const eventColumns = ["run", "event", "dt", "node", "step", "key", "value
 
 /** One row of `experiments:show`: dt to the millisecond (events a few ms apart must read apart). */
 export function eventRow(r: EventRow): Record<string, unknown> {
-  return { ...r, dt: r.dt.toISOString() };
+  return { ...r, dt: r.dt.toISOString(), value: r.event === "artifact" ? artifactText(r.value) : r.value };
+}
+
+/** An artifact in a table: a file by its size and media type (its chunks and hashes are for `experiments:artifact`), a JSON value as itself. */
+function artifactText(value: unknown): unknown {
+  const a = value as { kind?: string; ref?: string; size?: number; mediaType?: string } | null;
+  if (a?.kind === "file") return `file, ${formatBytes(a.size ?? 0)}${a.mediaType ? `, ${a.mediaType}` : ""}`;
+  if (a?.kind === "json" && typeof a.ref === "string") return a.ref;
+  return value;
 }
 
 /** Runs `runs:compare` shows, in the order asked (numbers) or ascending (all, a range, latest). */

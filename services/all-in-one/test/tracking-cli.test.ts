@@ -115,6 +115,12 @@ describe("kiln experiments:* and runs:compare against a real server", () => {
       await r.logArtifact({ layers: [4, 2] }, "architecture");
     });
     expect(await kiln("experiments:artifact", logged, "scores.csv")).toBe("fold,score\n1,0.9\n");
+    // The table says what each is; its hashes and chunks are in --json.
+    const table = (await kiln("experiments:show", logged, "--event", "artifact")).trim().split("\n");
+    expect(table.slice(1).map((line) => line.split(/\s{2,}/).slice(-2))).toEqual([
+      ["scores.csv", "file, 17 B, application/octet-stream"],
+      ["architecture", '{"layers":[4,2]}'],
+    ]);
     const file = join(dir, "scores.csv");
     expect(await kiln("experiments:artifact", logged, "scores.csv", "--run", "1", "-o", file)).toBe(`wrote 17 bytes to ${file}\n`);
     expect(await readFile(file, "utf8")).toBe("fold,score\n1,0.9\n");
