@@ -10,3 +10,4 @@ export * from "./ndjson.js";
 export * from "./local-data.js";
 export * from "./json-rows.js";
 export * from "./json-array.js";
+export * from "./json-exact.js";

@@ -1,5 +1,6 @@
 import type { RecordBatch } from "apache-arrow";
 import { DataFormatError } from "./errors.js";
+import { parseJsonExact } from "./json-exact.js";
 import { RowBatcher } from "./ndjson.js";
 
 const OPEN_BRACKET = 0x5b;
@@ -31,7 +32,7 @@ export async function* parseJsonArray(source: AsyncIterable<Uint8Array> | Iterab
     if (!text.trim()) return; // an empty array, or nothing between two cuts
     let values: unknown[];
     try {
-      values = JSON.parse(`[${text}]`) as unknown[];
+      values = parseJsonExact(`[${text}]`) as unknown[];
     } catch (e) {
       throw new DataFormatError(`JSON array, after element ${elements}: ${(e as Error).message}`);
     }

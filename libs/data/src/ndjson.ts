@@ -1,6 +1,7 @@
 import type { RecordBatch, Schema } from "apache-arrow";
 import { DataFormatError } from "./errors.js";
 import { batchJsonLines } from "./json-rows.js";
+import { parseJsonExact } from "./json-exact.js";
 import { rowsToBatch, rowsToTable } from "./rows.js";
 
 type TextSource = string | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>;
@@ -9,6 +10,7 @@ type TextSource = string | AsyncIterable<Uint8Array | string> | Iterable<Uint8Ar
 export class RowBatcher {
   rows: Record<string, unknown>[] = [];
   private schema: Schema | undefined;
+  private flushed = 0;
 
   flush(): RecordBatch[] {
     if (!this.rows.length) return [];
@@ -18,8 +20,9 @@ export class RowBatcher {
       this.schema = table.schema;
       batches = table.batches;
     } else {
-      batches = [rowsToBatch(this.rows, this.schema)];
+      batches = [rowsToBatch(this.rows, this.schema, this.flushed)];
     }
+    this.flushed += this.rows.length;
     this.rows.length = 0;
     return batches;
   }
@@ -37,7 +40,7 @@ export async function* parseNdjson(source: TextSource, options: { batchRows?: nu
     if (!text.trim()) return;
     let value: unknown;
     try {
-      value = JSON.parse(text);
+      value = parseJsonExact(text);
     } catch (e) {
       throw new DataFormatError(`NDJSON line ${line}: ${(e as Error).message}`);
     }

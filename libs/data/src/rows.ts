@@ -2,6 +2,7 @@ import {
   Bool,
   DataType,
   DateUnit,
+  type Int,
   Float64,
   Int64,
   Precision,
@@ -16,6 +17,7 @@ import {
   type Date_ as DateType,
   type Vector,
 } from "apache-arrow";
+import { DataFormatError } from "./errors.js";
 
 /**
  * How JavaScript values become Arrow columns (and come back unchanged):
@@ -25,15 +27,19 @@ import {
  */
 export function inferType(values: Iterable<unknown>): DataType {
   let type: "number" | "bigint" | "string" | "boolean" | "date" | "json" | undefined;
+  let fractions = false;
   for (const v of values) {
     if (v === null || v === undefined) continue;
     const t = typeof v === "number" ? "number" : typeof v === "bigint" ? "bigint" : typeof v === "string" ? "string" : typeof v === "boolean" ? "boolean" : v instanceof Date ? "date" : "json";
+    if (t === "number" && !Number.isInteger(v)) fractions = true;
     if (type === undefined) type = t;
     else if (type !== t) {
-      if ((type === "number" && t === "bigint") || (type === "bigint" && t === "number")) type = "number";
+      if ((type === "number" && t === "bigint") || (type === "bigint" && t === "number")) type = "bigint";
       else type = type === "json" || t === "json" ? "json" : "string";
     }
   }
+  // Whole numbers beside integers a double cannot hold (ids past 2^53) are Int64, so none rounds.
+  if (type === "bigint" && fractions) type = "number";
   switch (type) {
     case "number":
       return new Float64();
@@ -52,8 +58,20 @@ function normalise(value: unknown, type: DataType): unknown {
   if (value === undefined || value === null) return null;
   if (DataType.isUtf8(type) && typeof value !== "string") return typeof value === "object" && !(value instanceof Date) ? JSON.stringify(value, bigintAsJson) : String(value);
   if (DataType.isFloat(type) && typeof value === "bigint") return Number(value);
-  if (DataType.isTimestamp(type) && value instanceof Date) return value.getTime();
+  if (DataType.isInt(type) && (type as Int).bitWidth === 64 && typeof value === "number") return BigInt(value);
+  if ((DataType.isTimestamp(type) || DataType.isDate(type)) && value instanceof Date) return value.getTime();
   return value;
+}
+
+/** Whether a value belongs in a column of this type (text takes anything, as its text). */
+function fits(value: unknown, type: DataType): boolean {
+  if (value === undefined || value === null || DataType.isUtf8(type)) return true;
+  if (DataType.isBool(type)) return typeof value === "boolean";
+  if (DataType.isInt(type)) return typeof value === "bigint" || (typeof value === "number" && Number.isInteger(value));
+  if (DataType.isFloat(type)) return typeof value === "number" || typeof value === "bigint";
+  if (DataType.isTimestamp(type) || DataType.isDate(type)) return value instanceof Date || typeof value === "number";
+  if (DataType.isBinary(type)) return value instanceof Uint8Array;
+  return true;
 }
 
 /** A 64-bit integer in JSON text, as the JSON outputs write it: a number when a double holds it exactly, else its digits as a string. */
@@ -79,10 +97,30 @@ export function rowsToTable(rows: Record<string, unknown>[]): Table {
   return new Table(columns);
 }
 
-/** Rows into batches of an existing schema (later NDJSON batches must match the first). */
-export function rowsToBatch(rows: Record<string, unknown>[], schema: Schema): RecordBatch {
-  const children = schema.fields.map((f) => columnFromValues(rows.map((r) => r[f.name]), f.type).data[0]);
+/**
+ * Rows into a batch of an existing schema (later NDJSON or JSON batches must match the first
+ * one's): a value of another type, or a column the schema lacks, is a DataFormatError naming
+ * its row (counted from 1 after `rowsBefore`) rather than a value coerced or dropped.
+ */
+export function rowsToBatch(rows: Record<string, unknown>[], schema: Schema, rowsBefore = 0): RecordBatch {
+  const known = new Set(schema.fields.map((f) => f.name));
+  rows.forEach((row, i) => {
+    for (const name of Object.keys(row)) {
+      if (!known.has(name)) throw new DataFormatError(`row ${rowsBefore + i + 1} has a column "${name}" the first rows did not have (columns come from the first rows)`);
+    }
+  });
+  const children = schema.fields.map((f) => {
+    const values = rows.map((r) => r[f.name]);
+    const bad = values.findIndex((v) => !fits(v, f.type));
+    if (bad >= 0) throw new DataFormatError(`row ${rowsBefore + bad + 1}, column "${f.name}": ${shown(values[bad])} is not ${f.type} (types come from the first rows)`);
+    return columnFromValues(values, f.type).data[0];
+  });
   return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: rows.length, children, nullCount: 0 }));
+}
+
+function shown(value: unknown): string {
+  const text = typeof value === "bigint" ? value.toString() : JSON.stringify(value, bigintAsJson) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 export function columnsToTable(columns: Record<string, ArrayLike<unknown>>): Table {

@@ -12,6 +12,7 @@ import {
   describeFields,
   parseCsv,
   parseJsonArray,
+  parseJsonExact,
   parseTimestamp,
   parseNdjson,
   rowsToTable,
@@ -266,5 +267,33 @@ describe("CSV and NDJSON", () => {
     const text = (await all(batchesToNdjson(batches))).join("");
     expect(text.trim().split("\n").map((l) => JSON.parse(l))).toEqual(Array.from({ length: 5 }, (_, i) => ({ i, tag: i % 2 ? "odd" : "even" })));
     await expect(all(parseNdjson('{"a":1}\n{oops}\n'))).rejects.toThrow(/NDJSON line 2/);
+  });
+
+  it("reads whole numbers past 2^53 in JSON exactly (Int64), and ones past Int64 as their text", async () => {
+    expect(parseJsonExact('{"id": 9007199254740993, "s": "12345678901234567890", "f": 1.2345678901234567e5, "n": -9223372036854775808, "big": 99999999999999999999, "small": 1234567890123456, "t": "a\\"9007199254740993"}')).toEqual({
+      id: 9007199254740993n,
+      s: "12345678901234567890",
+      f: 123456.78901234567,
+      n: -9223372036854775808n,
+      big: "99999999999999999999",
+      small: 1234567890123456,
+      t: 'a"9007199254740993', // digits in a string (after an escaped quote) stay in it
+    });
+    const ids = ['{"id": 9007199254740993, "x": 1}', '{"id": 12, "x": 2.5}'];
+    for (const batches of [await all(parseNdjson(ids.join("\n"))), await all(parseJsonArray([new TextEncoder().encode(`[${ids.join(",")}]`)]))]) {
+      const t = new Table(batches);
+      expect(describeFields(t.schema).map((f) => `${f.name}: ${f.type}`)).toEqual(["id: Int64", "x: Float64"]);
+      expect(t.getChild("id")!.toArray()).toEqual(BigInt64Array.of(9007199254740993n, 12n));
+    }
+  });
+
+  it("refuses a later row that does not fit the first rows' columns or types, naming it, instead of coercing or dropping it", async () => {
+    const read = (rows: unknown[]) => all(parseNdjson(rows.map((r) => JSON.stringify(r)).join("\n"), { batchRows: 2 }));
+    await expect(read([{ v: true }, { v: false }, { v: "x" }])).rejects.toThrow('row 3, column "v": "x" is not Bool (types come from the first rows)');
+    await expect(read([{ v: 1.5 }, { v: 2 }, { v: null }, { v: "x" }])).rejects.toThrow('row 4, column "v": "x" is not Float64');
+    await expect(read([{ v: 1 }, { v: 2 }, { v: 3, w: 4 }])).rejects.toThrow('row 3 has a column "w" the first rows did not have');
+    // Text takes anything, as its text; a missing key is a null.
+    const t = new Table(await read([{ v: "a", n: 1 }, { v: "b", n: 2 }, { v: 3 }]));
+    expect(tableToRows(t)).toEqual([{ v: "a", n: 1 }, { v: "b", n: 2 }, { v: "3", n: null }]);
   });
 });
