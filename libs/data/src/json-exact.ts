@@ -4,18 +4,41 @@ const LONG_DIGITS = /\d{16}/;
 const MARK = "\u0000kiln-int:";
 const MARK_TEXT = "\\u0000kiln-int:";
 
+/** A whole number of 16 digits or more where a JSON value starts and ends. */
+const CANDIDATE = /(?<=[\s:,[])-?\d{16,}(?=[\s,\]}])/g;
+
 /**
  * JSON.parse, but a whole number a double cannot hold exactly (an id past 2^53) comes back
  * as a bigint instead of rounded (beyond Int64, as its digits): Node 20's JSON.parse gives no
- * access to a number's text.
- * Text without 16 digits in a row is parsed as it is; other text has such numbers quoted
- * (with a mark no JSON text holds) before parsing, and the marked strings turned back.
+ * access to a number's text. Text without 16 digits in a row is parsed as it is. Otherwise
+ * such numbers are written as marked strings (a mark no JSON text holds) and turned back as
+ * they are parsed: found by a pattern first (a float's digits, after its ".", never match);
+ * one the pattern found inside a string breaks that string (two strings in a row), so on a
+ * syntax error the text is scanned string by string instead.
  */
 export function parseJsonExact(text: string): unknown {
   if (!LONG_DIGITS.test(text)) return JSON.parse(text);
-  const marked = markLongIntegers(text);
-  if (marked === text) return JSON.parse(text);
-  return JSON.parse(marked, (_key, value: unknown) => (typeof value === "string" && value.startsWith(MARK) ? exactInteger(value.slice(MARK.length)) : value));
+  let marked = false;
+  const quick = text.replace(CANDIDATE, (literal) => {
+    if (Number.isSafeInteger(Number(literal))) return literal;
+    marked = true;
+    return `"${MARK_TEXT}${literal}"`;
+  });
+  if (!marked) return JSON.parse(text);
+  try {
+    return JSON.parse(quick, revive);
+  } catch {
+    const careful = markLongIntegers(text);
+    try {
+      return JSON.parse(careful, revive);
+    } catch {
+      return JSON.parse(text); // throws the text's own syntax error, at its own position
+    }
+  }
+}
+
+function revive(_key: string, value: unknown): unknown {
+  return typeof value === "string" && value.startsWith(MARK) ? exactInteger(value.slice(MARK.length)) : value;
 }
 
 const INT64_MIN = -(2n ** 63n);

@@ -279,6 +279,9 @@ describe("CSV and NDJSON", () => {
       small: 1234567890123456,
       t: 'a"9007199254740993', // digits in a string (after an escaped quote) stay in it
     });
+    // Such a number inside a string stays text there (the quick pattern matches it; the careful scan does not), and bad JSON fails as JSON.parse fails.
+    expect(parseJsonExact('{"note": "ids: [ 9007199254740993, 2 ]", "id": 9007199254740995}')).toEqual({ note: "ids: [ 9007199254740993, 2 ]", id: 9007199254740995n });
+    expect(() => parseJsonExact('{"id": 9007199254740993,}')).toThrow(/in JSON at position 24/);
     const ids = ['{"id": 9007199254740993, "x": 1}', '{"id": 12, "x": 2.5}'];
     for (const batches of [await all(parseNdjson(ids.join("\n"))), await all(parseJsonArray([new TextEncoder().encode(`[${ids.join(",")}]`)]))]) {
       const t = new Table(batches);
