@@ -125,7 +125,11 @@ function parquetColumn(field: Field): Column {
     const converted = `${isSigned ? "INT" : "UINT"}_${bitWidth}` as SchemaElement["converted_type"];
     return { element: element({ type: "INT32", ...(bitWidth < 32 ? { converted_type: converted } : {}) }), values: typed };
   }
-  if (DataType.isFloat(type)) return { element: element({ type: (type as Float).precision === Precision.DOUBLE ? "DOUBLE" : "FLOAT" }), values: typed };
+  if (DataType.isFloat(type)) {
+    const precision = (type as Float).precision;
+    // A half float's typed array holds its bits: its values come one by one.
+    return { element: element({ type: precision === Precision.DOUBLE ? "DOUBLE" : "FLOAT" }), values: precision === Precision.HALF ? same : typed };
+  }
   if (DataType.isUtf8(type) || DataType.isLargeUtf8(type)) return { element: element({ type: "BYTE_ARRAY", converted_type: "UTF8" }), values: same };
   if (DataType.isBinary(type) || DataType.isLargeBinary(type) || DataType.isFixedSizeBinary(type)) return { element: element({ type: "BYTE_ARRAY" }), values: same };
   if (DataType.isTimestamp(type)) return { element: element({ type: "INT64", converted_type: "TIMESTAMP_MILLIS" }), values: each((v) => BigInt(Math.round(Number(v)))) };

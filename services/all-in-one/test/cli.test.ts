@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Bool, Field, Float32, Float64, Int16, Int64, List, Table, tableFromIPC, tableToIPC, TimestampMillisecond, Utf8, vectorFromArray } from "apache-arrow";
+import { Bool, Field, Float16, Float32, Float64, Int16, Int64, List, Table, tableFromIPC, tableToIPC, TimestampMillisecond, Utf8, vectorFromArray } from "apache-arrow";
 import type { RunningProcess } from "@kiln/core";
 import { runEmbedded } from "../src/index.js";
 import { cli } from "./helpers.js";
@@ -164,6 +164,7 @@ describe("the kiln CLI against a real server", () => {
       name: vectorFromArray(["ana", null, "cy"], new Utf8()),
       score: vectorFromArray([0.5, 1.25, null], new Float64()),
       weight: vectorFromArray([0.1, 0.2, 0.3], new Float32()),
+      half: vectorFromArray([0.5, -1.5, null], new Float16()),
       small: vectorFromArray([-3, 0, 7], new Int16()),
       vip: vectorFromArray([true, false, null], new Bool()),
       at: vectorFromArray([Date.parse("2026-12-04T08:00:00Z"), null, 0], new TimestampMillisecond()),
@@ -181,15 +182,16 @@ describe("the kiln CLI against a real server", () => {
       ["name", "BYTE_ARRAY", "UTF8"],
       ["score", "DOUBLE", undefined],
       ["weight", "FLOAT", undefined],
+      ["half", "FLOAT", undefined],
       ["small", "INT32", "INT_16"],
       ["vip", "BOOLEAN", undefined],
       ["at", "INT64", "TIMESTAMP_MILLIS"],
       ["tags", "BYTE_ARRAY", "JSON"],
     ]);
     expect(await parquetReadObjects({ file: buffer })).toEqual([
-      { id: 9007199254740993n, name: "ana", score: 0.5, weight: Math.fround(0.1), small: -3, vip: true, at: new Date("2026-12-04T08:00:00Z"), tags: ["a", "b"] },
-      { id: 2n, name: null, score: 1.25, weight: Math.fround(0.2), small: 0, vip: false, at: null, tags: [] },
-      { id: 3n, name: "cy", score: null, weight: Math.fround(0.3), small: 7, vip: null, at: new Date(0), tags: null },
+      { id: 9007199254740993n, name: "ana", score: 0.5, weight: Math.fround(0.1), half: 0.5, small: -3, vip: true, at: new Date("2026-12-04T08:00:00Z"), tags: ["a", "b"] },
+      { id: 2n, name: null, score: 1.25, weight: Math.fround(0.2), half: -1.5, small: 0, vip: false, at: null, tags: [] },
+      { id: 3n, name: "cy", score: null, weight: Math.fround(0.3), half: null, small: 7, vip: null, at: new Date(0), tags: null },
     ]);
     // Back in as a dataset: the ids exactly.
     await kiln("datasets:put", "typed-again", file);
