@@ -5,10 +5,13 @@ import type { Command } from "commander";
 import { DatasetKind, type Kiln, type KindName, type WriteModeName } from "@kiln/sdk";
 import { decodeChunk } from "@kiln/data";
 import { parsePairs } from "./key-values.js";
-import { checkWritable, formatOf, mediaTypeOf, openInput, readTableFile, writeTableFile } from "./formats.js";
+import { checkWritable, formatOf, mediaTypeOf, openInput, readTableFile, writeTableFile, type TableFormat } from "./formats.js";
 import { formatBytes, printFields, printJson, printTable, type Output } from "./output.js";
 import { progressBar } from "./progress.js";
 import { columnList, positiveInt, wholeNumber } from "./option-values.js";
+
+/** Formats whose column types are inferred from their text (Arrow and Parquet files carry theirs). */
+const TEXT_FORMATS = new Set<TableFormat>(["csv", "tsv", "json", "ndjson"]);
 
 type Connect = () => Promise<Kiln>;
 
@@ -63,9 +66,12 @@ export function datasetCommands(program: Command, connect: Connect, output: () =
         onProgress: bar.onProgress,
       };
       const format = opts.kind === "file" || opts.kind === "document" ? undefined : formatOf(file, opts.format);
+      // Rows appended to a table are read into its columns' types: a day of whole amounts is not an Int64 column beside Float64 ones.
+      const appending = format && TEXT_FORMATS.has(format) && (opts.mode === "upsert" || opts.mode === "append");
+      const schema = appending ? await kiln.datasets.tableSchema(name) : undefined;
       try {
         const version = format
-          ? await kiln.datasets.write(name, readTableFile(file, format), common)
+          ? await kiln.datasets.write(name, readTableFile(file, format, schema && { schema, from: `dataset ${name}` }), common)
           : await kiln.datasets.writeBytes(name, openInput(file), {
               ...common,
               kind: (opts.kind as KindName | undefined) ?? "file",

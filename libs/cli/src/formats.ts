@@ -3,7 +3,7 @@ import { unlink } from "node:fs/promises";
 import { extname } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { RecordBatchReader, RecordBatchStreamWriter, type RecordBatch } from "apache-arrow";
+import { RecordBatchReader, RecordBatchStreamWriter, type RecordBatch, type Schema } from "apache-arrow";
 import { batchesToNdjson, DataFormatError, parseCsv, parseJsonArray, parseNdjson, tableToCsv } from "@kiln/data";
 import { readParquetFile, writeParquetFile } from "./parquet.js";
 
@@ -51,9 +51,15 @@ export function openInput(path: string): Readable {
   return path === "-" ? process.stdin : createReadStream(path, { highWaterMark: 1024 * 1024 });
 }
 
-/** Record batches from a table file, streamed. */
-export function readTableFile(path: string, format: TableFormat): AsyncIterable<RecordBatch> {
-  return notEmpty(tableBatches(path, format), path);
+/** Columns' types to read a text table file into (those of the dataset it is appended to), and where they come from. */
+export interface GivenSchema {
+  schema: Schema;
+  from: string;
+}
+
+/** Record batches from a table file, streamed; a text format's columns typed as `given` has them. */
+export function readTableFile(path: string, format: TableFormat, given?: GivenSchema): AsyncIterable<RecordBatch> {
+  return notEmpty(tableBatches(path, format, given), path);
 }
 
 /** Fails a file that gave no batch at all: it has no columns either (an empty CSV, a JSON `[]`), so it is no table. */
@@ -66,18 +72,19 @@ async function* notEmpty(batches: AsyncIterable<RecordBatch>, path: string): Asy
   if (!any) throw new Error(`${path === "-" ? "stdin" : path} holds no table: a table needs at least its columns (a CSV header line, a JSON row)`);
 }
 
-function tableBatches(path: string, format: TableFormat): AsyncIterable<RecordBatch> {
+function tableBatches(path: string, format: TableFormat, given?: GivenSchema): AsyncIterable<RecordBatch> {
   if (format === "parquet" && path === "-") throw new Error("Parquet is read from a file, not stdin");
   const input = openInput(path);
+  const types = given && { types: new Map(given.schema.fields.map((f) => [f.name, f.type])), typesFrom: given.from };
   switch (format) {
     case "csv":
-      return parseCsv(input);
+      return parseCsv(input, types);
     case "tsv":
-      return parseCsv(input, { delimiter: "\t" });
+      return parseCsv(input, { delimiter: "\t", ...types });
     case "ndjson":
-      return parseNdjson(input);
+      return parseNdjson(input, { schema: given });
     case "json":
-      return jsonArrayBatches(input);
+      return jsonArrayBatches(input, given);
     case "arrow":
       return arrowBatches(input);
     case "parquet":
@@ -93,9 +100,9 @@ async function* arrowBatches(input: Readable): AsyncGenerator<RecordBatch> {
 }
 
 /** A JSON array of row objects, read as it streams in. */
-async function* jsonArrayBatches(input: Readable): AsyncGenerator<RecordBatch> {
+async function* jsonArrayBatches(input: Readable, given?: GivenSchema): AsyncGenerator<RecordBatch> {
   try {
-    yield* parseJsonArray(input as AsyncIterable<Uint8Array>);
+    yield* parseJsonArray(input as AsyncIterable<Uint8Array>, { schema: given });
   } catch (e) {
     if (e instanceof DataFormatError && e.message.startsWith("a .json table file holds")) throw new Error(`${e.message} (use --kind document to store any JSON)`);
     throw e;

@@ -1,4 +1,4 @@
-import { Bool, DataType, Field, Float64, Int64, RecordBatch, Schema, Struct, TimestampMillisecond, Utf8, makeData, vectorFromArray, type Data } from "apache-arrow";
+import { Bool, DataType, Field, Float64, Int64, RecordBatch, Schema, Struct, TimestampMillisecond, Utf8, makeData, vectorFromArray, type Data, type Int } from "apache-arrow";
 import { DataFormatError } from "./errors.js";
 import { parseTimestamp, textValue } from "./rows.js";
 
@@ -8,6 +8,14 @@ export interface CsvOptions {
   header?: boolean;
   /** Rows per record batch (default 65,536); types are inferred from the first batch. */
   batchRows?: number;
+  /**
+   * Types of columns by name, instead of inferring them (e.g. those of the dataset a file
+   * is appended to): integers, floats, booleans, timestamps, dates and text; a column of
+   * another type here is inferred.
+   */
+  types?: Map<string, DataType>;
+  /** Where `types` come from, for errors (e.g. "dataset sales"). */
+  typesFrom?: string;
 }
 
 type TextSource = string | AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>;
@@ -81,7 +89,7 @@ export async function* parseCsvRecords(source: TextSource, delimiter = ","): Asy
   }
 }
 
-/** CSV into record batches with inferred column types (Int64, Float64, Bool, Timestamp, Utf8); empty cells are nulls. */
+/** CSV into record batches with inferred column types (Int64, Float64, Bool, Timestamp, Utf8), or given ones; empty cells are nulls. */
 export async function* parseCsv(source: TextSource, options: CsvOptions = {}): AsyncGenerator<RecordBatch> {
   const batchRows = options.batchRows ?? 65_536;
   let names: string[] | undefined;
@@ -89,8 +97,8 @@ export async function* parseCsv(source: TextSource, options: CsvOptions = {}): A
   let rows: string[][] = [];
   let line = 0;
   const flush = () => {
-    schema ??= inferSchema(names!, rows);
-    const batch = toBatch(schema, rows, line - rows.length);
+    schema ??= inferSchema(names!, rows, options.types);
+    const batch = toBatch(schema, rows, line - rows.length, options);
     rows = [];
     return batch;
   };
@@ -119,9 +127,11 @@ function uniqueNames(header: string[]): string[] {
   });
 }
 
-function inferSchema(names: string[], rows: string[][]): Schema {
+function inferSchema(names: string[], rows: string[][], given?: Map<string, DataType>): Schema {
   return new Schema(
     names.map((name, c) => {
+      const known = given?.get(name);
+      if (known && PARSEABLE.some((is) => is(known))) return new Field(name, known, true);
       let type: DataType | undefined;
       const cells = rows.map((r) => r[c]).filter((v) => v !== "");
       if (cells.length === 0) type = new Utf8();
@@ -136,15 +146,16 @@ function inferSchema(names: string[], rows: string[][]): Schema {
   );
 }
 
-function toBatch(schema: Schema, rows: string[][], firstLine: number): RecordBatch {
+function toBatch(schema: Schema, rows: string[][], firstLine: number, options: CsvOptions): RecordBatch {
   const children: Data[] = schema.fields.map((f, c) => {
     const parse = cellParser(f.type);
+    const origin = options.types?.get(f.name) === f.type ? `as the column is in ${options.typesFrom ?? "the types given"}` : "types come from the first rows";
     const values = rows.map((r, i) => {
       const cell = r[c];
       if (cell === "") return null;
       const v = parse(cell);
       if (v === undefined) {
-        throw new DataFormatError(`CSV row ${firstLine + i + 1}, column "${f.name}": "${cell.slice(0, 40)}" is not ${f.type} (types come from the first rows)`);
+        throw new DataFormatError(`CSV row ${firstLine + i + 1}, column "${f.name}": "${cell.slice(0, 40)}" is not ${f.type} (${origin})`);
       }
       return v;
     });
@@ -161,11 +172,19 @@ function isInt64(cell: string): boolean {
   return n >= INT64_MIN && n <= INT64_MAX;
 }
 
+/** The column types cells can be parsed into. */
+const PARSEABLE = [DataType.isInt, DataType.isFloat, DataType.isBool, DataType.isTimestamp, DataType.isDate, DataType.isUtf8, DataType.isLargeUtf8];
+
 function cellParser(type: DataType): (cell: string) => unknown {
-  if (DataType.isInt(type)) return (s) => (isInt64(s) ? BigInt(s) : undefined);
+  if (DataType.isInt(type)) {
+    const { bitWidth, isSigned } = type as Int;
+    if (bitWidth === 64) return (s) => (isInt64(s) && (isSigned || !s.startsWith("-")) ? BigInt(s) : undefined);
+    const [min, max] = isSigned ? [-(2 ** (bitWidth - 1)), 2 ** (bitWidth - 1) - 1] : [0, 2 ** bitWidth - 1];
+    return (s) => (INT.test(s) && Number(s) >= min && Number(s) <= max ? Number(s) : undefined);
+  }
   if (DataType.isFloat(type)) return (s) => (FLOAT.test(s) ? parseFloatCell(s) : undefined);
   if (DataType.isBool(type)) return (s) => (BOOL.test(s) ? s.toLowerCase() === "true" : undefined);
-  if (DataType.isTimestamp(type)) return (s) => (TIMESTAMP.test(s) ? parseTimestamp(s) : undefined);
+  if (DataType.isTimestamp(type) || DataType.isDate(type)) return (s) => (TIMESTAMP.test(s) ? parseTimestamp(s) : undefined);
   return (s) => s;
 }
 

@@ -1,7 +1,7 @@
 import type { RecordBatch } from "apache-arrow";
 import { DataFormatError } from "./errors.js";
 import { parseJsonExact } from "./json-exact.js";
-import { RowBatcher } from "./ndjson.js";
+import { RowBatcher, type JsonTableOptions } from "./ndjson.js";
 
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
@@ -17,9 +17,9 @@ const BACKSLASH = 0x5c;
  * of whole elements is parsed with one JSON.parse, so memory holds a batch of rows, not the
  * file. UTF-8 never puts these ASCII bytes inside a multi-byte character.
  */
-export async function* parseJsonArray(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: { batchRows?: number } = {}): AsyncGenerator<RecordBatch> {
+export async function* parseJsonArray(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: JsonTableOptions = {}): AsyncGenerator<RecordBatch> {
   const batchRows = options.batchRows ?? 65_536;
-  const batcher = new RowBatcher();
+  const batcher = new RowBatcher(options.schema);
   const decoder = new TextDecoder();
   let carry: Uint8Array = new Uint8Array(0);
   let state: "before" | "inside" | "after" = "before";

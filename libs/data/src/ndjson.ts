@@ -11,6 +11,13 @@ export class RowBatcher {
   rows: Record<string, unknown>[] = [];
   private schema: Schema | undefined;
   private flushed = 0;
+  private readonly schemaFrom: string;
+
+  /** With a schema (the dataset's rows are appended to, named by `schemaFrom`), every batch takes its types. */
+  constructor(given?: { schema: Schema; from: string }) {
+    this.schema = given?.schema;
+    this.schemaFrom = given?.from ?? "the first rows";
+  }
 
   flush(): RecordBatch[] {
     if (!this.rows.length) return [];
@@ -20,7 +27,7 @@ export class RowBatcher {
       this.schema = table.schema;
       batches = table.batches;
     } else {
-      batches = [rowsToBatch(this.rows, this.schema, this.flushed)];
+      batches = [rowsToBatch(this.rows, this.schema, this.flushed, this.schemaFrom)];
     }
     this.flushed += this.rows.length;
     this.rows.length = 0;
@@ -28,11 +35,17 @@ export class RowBatcher {
   }
 }
 
+export interface JsonTableOptions {
+  batchRows?: number;
+  /** Types and columns to read the rows into (the dataset's they are appended to), instead of inferring them from the first batch. */
+  schema?: { schema: Schema; from: string };
+}
+
 /** Newline-delimited JSON objects into record batches; the first batch fixes the schema. */
-export async function* parseNdjson(source: TextSource, options: { batchRows?: number } = {}): AsyncGenerator<RecordBatch> {
+export async function* parseNdjson(source: TextSource, options: JsonTableOptions = {}): AsyncGenerator<RecordBatch> {
   const batchRows = options.batchRows ?? 65_536;
   const decoder = new TextDecoder();
-  const batcher = new RowBatcher();
+  const batcher = new RowBatcher(options.schema);
   let rest = "";
   let line = 0;
   const take = (text: string) => {

@@ -60,6 +60,7 @@ function normalise(value: unknown, type: DataType): unknown {
   if (DataType.isFloat(type) && typeof value === "bigint") return Number(value);
   if (DataType.isInt(type) && (type as Int).bitWidth === 64 && typeof value === "number") return BigInt(value);
   if ((DataType.isTimestamp(type) || DataType.isDate(type)) && value instanceof Date) return value.getTime();
+  if ((DataType.isTimestamp(type) || DataType.isDate(type)) && typeof value === "string") return parseTimestamp(value);
   return value;
 }
 
@@ -69,7 +70,7 @@ function fits(value: unknown, type: DataType): boolean {
   if (DataType.isBool(type)) return typeof value === "boolean";
   if (DataType.isInt(type)) return typeof value === "bigint" || (typeof value === "number" && Number.isInteger(value));
   if (DataType.isFloat(type)) return typeof value === "number" || typeof value === "bigint";
-  if (DataType.isTimestamp(type) || DataType.isDate(type)) return value instanceof Date || typeof value === "number";
+  if (DataType.isTimestamp(type) || DataType.isDate(type)) return value instanceof Date || typeof value === "number" || (typeof value === "string" && Number.isFinite(parseTimestamp(value)));
   if (DataType.isBinary(type)) return value instanceof Uint8Array;
   return true;
 }
@@ -99,20 +100,22 @@ export function rowsToTable(rows: Record<string, unknown>[]): Table {
 
 /**
  * Rows into a batch of an existing schema (later NDJSON or JSON batches must match the first
- * one's): a value of another type, or a column the schema lacks, is a DataFormatError naming
- * its row (counted from 1 after `rowsBefore`) rather than a value coerced or dropped.
+ * one's, or the dataset's they are appended to: `schemaFrom`): a value of another type, or a
+ * column the schema lacks, is a DataFormatError naming its row (counted from 1 after
+ * `rowsBefore`) rather than a value coerced or dropped; text in a timestamp column is read
+ * as a timestamp.
  */
-export function rowsToBatch(rows: Record<string, unknown>[], schema: Schema, rowsBefore = 0): RecordBatch {
+export function rowsToBatch(rows: Record<string, unknown>[], schema: Schema, rowsBefore = 0, schemaFrom = "the first rows"): RecordBatch {
   const known = new Set(schema.fields.map((f) => f.name));
   rows.forEach((row, i) => {
     for (const name of Object.keys(row)) {
-      if (!known.has(name)) throw new DataFormatError(`row ${rowsBefore + i + 1} has a column "${name}" the first rows did not have (columns come from the first rows)`);
+      if (!known.has(name)) throw new DataFormatError(`row ${rowsBefore + i + 1} has a column "${name}" not in ${schemaFrom} (columns come from ${schemaFrom})`);
     }
   });
   const children = schema.fields.map((f) => {
     const values = rows.map((r) => r[f.name]);
     const bad = values.findIndex((v) => !fits(v, f.type));
-    if (bad >= 0) throw new DataFormatError(`row ${rowsBefore + bad + 1}, column "${f.name}": ${shown(values[bad])} is not ${f.type} (types come from the first rows)`);
+    if (bad >= 0) throw new DataFormatError(`row ${rowsBefore + bad + 1}, column "${f.name}": ${shown(values[bad])} is not ${f.type} (types come from ${schemaFrom})`);
     return columnFromValues(values, f.type).data[0];
   });
   return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: rows.length, children, nullCount: 0 }));

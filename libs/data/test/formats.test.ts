@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DateDay, RecordBatch, Table, tableFromArrays, TimestampMillisecond, vectorFromArray } from "apache-arrow";
+import { DataType, DateDay, Field, Float64, Int32, List, RecordBatch, Table, tableFromArrays, TimestampMillisecond, Utf8, vectorFromArray } from "apache-arrow";
 import {
   batchesToIpc,
   batchesToIpcChunks,
@@ -175,6 +175,23 @@ describe("CSV and NDJSON", () => {
     expect((await all(tableToCsv([batch!]))).join("")).toBe("id,big,small\n9007199254740993,123456789012345678901,1\n-9223372036854775808,1,2\n");
   });
 
+  it("reads CSV cells into given column types (a dataset's, to append to it), inferring the others", async () => {
+    const types = new Map<string, DataType>([
+      ["amount", new Float64()],
+      ["count", new Int32()],
+      ["day", new DateDay()],
+      ["tags", new List(new Field("item", new Utf8()))], // not a cell's type: inferred
+    ]);
+    const csv = "amount,count,day,tags,other\n3,7,2026-12-04,x,1\n4,,2026-12-05,y,2\n";
+    const [batch] = await all(parseCsv(csv, { types, typesFrom: "dataset sales" }));
+    expect(describeFields(batch!.schema).map((f) => `${f.name}: ${f.type}`)).toEqual(["amount: Float64", "count: Int32", "day: Date32<DAY>", "tags: Utf8", "other: Int64"]);
+    expect(tableToRows(new Table([batch!]))).toEqual([
+      { amount: 3, count: 7, day: new Date("2026-12-04T00:00:00Z"), tags: "x", other: 1 },
+      { amount: 4, count: null, day: new Date("2026-12-05T00:00:00Z"), tags: "y", other: 2 },
+    ]);
+    await expect(all(parseCsv("count\n3000000000\n", { types, typesFrom: "dataset sales" }))).rejects.toThrow('CSV row 1, column "count": "3000000000" is not Int32 (as the column is in dataset sales)');
+  });
+
   it("reads a timestamp without a zone as UTC, whatever the zone of the machine reading it", async () => {
     const csv = "when\n2026-12-04 08:00:00\n2026-12-04T08:00\n2026-12-04\n2026-12-04T08:00:00+02:00\n";
     const expected = [Date.UTC(2026, 11, 4, 8), Date.UTC(2026, 11, 4, 8), Date.UTC(2026, 11, 4), Date.UTC(2026, 11, 4, 6)];
@@ -294,7 +311,7 @@ describe("CSV and NDJSON", () => {
     const read = (rows: unknown[]) => all(parseNdjson(rows.map((r) => JSON.stringify(r)).join("\n"), { batchRows: 2 }));
     await expect(read([{ v: true }, { v: false }, { v: "x" }])).rejects.toThrow('row 3, column "v": "x" is not Bool (types come from the first rows)');
     await expect(read([{ v: 1.5 }, { v: 2 }, { v: null }, { v: "x" }])).rejects.toThrow('row 4, column "v": "x" is not Float64');
-    await expect(read([{ v: 1 }, { v: 2 }, { v: 3, w: 4 }])).rejects.toThrow('row 3 has a column "w" the first rows did not have');
+    await expect(read([{ v: 1 }, { v: 2 }, { v: 3, w: 4 }])).rejects.toThrow('row 3 has a column "w" not in the first rows (columns come from the first rows)');
     // Text takes anything, as its text; a missing key is a null.
     const t = new Table(await read([{ v: "a", n: 1 }, { v: "b", n: 2 }, { v: 3 }]));
     expect(tableToRows(t)).toEqual([{ v: "a", n: 1 }, { v: "b", n: 2 }, { v: "3", n: null }]);

@@ -1,9 +1,9 @@
 import type { Client } from "@connectrpc/connect";
-import { RecordBatch, Table } from "apache-arrow";
-import { batchesToIpcChunks, bytesPerElement, bytesToTensor, decodeChunk, tensorToBytes, dtypeOf } from "@kiln/data";
+import { RecordBatch, Table, type Schema } from "apache-arrow";
+import { batchesToIpcChunks, bytesPerElement, bytesToTensor, decodeChunk, schemaFromIpc, tensorToBytes, dtypeOf } from "@kiln/data";
 import { ElementType } from "@kiln/proto/kiln/common/v1/tensor_pb";
 import { DatasetKind, StoreService, WriteMode, type DatasetVersion, type ReadDatasetResponse } from "@kiln/proto/kiln/store/v1/store_pb";
-import { call } from "./errors.js";
+import { call, NotFoundError } from "./errors.js";
 import type { ChunkFetcher } from "./chunk-fetch.js";
 import { CHUNK_BYTES, collect, rechunk, slices } from "./byte-sources.js";
 import type { BufferRecycler } from "./buffer-recycler.js";
@@ -206,6 +206,16 @@ export class Datasets {
 
   async info(name: string): Promise<DatasetInfo> {
     return datasetInfo((await call(() => this.store.getDataset({ name: this.name(name) }))).dataset!);
+  }
+
+  /** The Arrow schema of a table's latest version; undefined when there is no such dataset, or it holds no table yet. */
+  async tableSchema(name: string): Promise<Schema | undefined> {
+    const found = await call(() => this.store.getDataset({ name: this.name(name) })).catch((e: unknown) => {
+      if (e instanceof NotFoundError) return undefined;
+      throw e;
+    });
+    const latest = found?.dataset?.latest;
+    return latest?.kind === DatasetKind.TABLE && latest.arrowSchema.length ? schemaFromIpc(latest.arrowSchema) : undefined;
   }
 
   /** Every dataset of the project matching the filter (all pages). */

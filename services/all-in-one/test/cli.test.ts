@@ -103,6 +103,29 @@ describe("the kiln CLI against a real server", () => {
     expect((await kilnFails("datasets:get", "elsewhere.csv")).stderr).not.toMatch(/is a file here/);
   });
 
+  it("appends text files in the dataset's column types (a day of whole amounts to a Float64 column), refusing what does not fit them", async () => {
+    const put = async (file: string, text: string, ...flags: string[]) => {
+      await writeFile(join(dir, file), text);
+      return kiln("datasets:put", "sales", join(dir, file), ...flags);
+    };
+    await put("d1.csv", "day,store,amount\n2026-12-01,a,1.5\n2026-12-01,b,2.25\n", "--mode", "create");
+    expect(await put("d2.csv", "day,store,amount\n2026-12-02,a,3\n2026-12-02,b,4\n")).toMatch(/version 2, 4 rows/); // inferred alone: amount Int64
+    expect(await put("d3.ndjson", '{"day": "2026-12-03", "store": "c", "amount": 5}\n{"day": "2026-12-03", "amount": 6.5}\n', "--mode", "append")).toMatch(/version 3, 6 rows/);
+    const shown = JSON.parse(await kiln("--json", "datasets:show", "sales")) as { latest: { fields: { name: string; type: string }[] } };
+    expect(shown.latest.fields.map((f) => `${f.name}: ${f.type}`)).toEqual(["day: Timestamp<MILLISECOND>", "store: Utf8", "amount: Float64"]);
+    expect((await kiln("datasets:get", "sales", "--columns", "store,amount")).trim().split("\n").slice(3)).toEqual(["a,3", "b,4", "c,5", ",6.5"]);
+    // What does not fit is refused naming the dataset, and nothing is stored.
+    await writeFile(join(dir, "d4.csv"), "day,store,amount\n2026-12-04,a,lots\n");
+    expect((await kilnFails("datasets:put", "sales", join(dir, "d4.csv"))).stderr).toContain('CSV row 1, column "amount": "lots" is not Float64 (as the column is in dataset sales)');
+    await writeFile(join(dir, "d5.ndjson"), '{"day": "2026-12-05", "amount": 1, "extra": true}\n');
+    expect((await kilnFails("datasets:put", "sales", join(dir, "d5.ndjson"))).stderr).toContain('row 1 has a column "extra" not in dataset sales');
+    expect(JSON.parse(await kiln("--json", "datasets:show", "sales")).latestVersion).toBe(3);
+    // Replacing starts over: types inferred from the file again.
+    expect(await put("d6.csv", "day,store,amount\n2026-12-06,a,3\n", "--mode", "replace")).toMatch(/version 4, 1 rows/);
+    const replaced = JSON.parse(await kiln("--json", "datasets:show", "sales")) as { latest: { fields: { name: string; type: string }[] } };
+    expect(replaced.latest.fields.map((f) => f.type)).toEqual(["Timestamp<MILLISECOND>", "Utf8", "Int64"]);
+  });
+
   it("a bad filter is reported with its position and exit code 1", async () => {
     await kiln("datasets:put", "f", join(dir, "people.csv"));
     const bad = await kilnFails("datasets:get", "f", "--filter", "age >");
