@@ -126,6 +126,26 @@ function shown(value: unknown): string {
   return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
+/**
+ * A dict of equal-length columns as a batch of an existing schema (the dataset's it is
+ * appended to), checked as rowsToBatch checks rows: a column the schema lacks, or a value
+ * that does not fit its column, is a DataFormatError; a column it lacks is all nulls.
+ */
+export function columnsToBatch(columns: Record<string, ArrayLike<unknown>>, schema: Schema, schemaFrom: string): RecordBatch {
+  const known = new Set(schema.fields.map((f) => f.name));
+  for (const name of Object.keys(columns)) {
+    if (!known.has(name)) throw new DataFormatError(`column "${name}" is not in ${schemaFrom} (columns come from ${schemaFrom})`);
+  }
+  const length = Object.values(columns)[0]?.length ?? 0;
+  const children = schema.fields.map((f) => {
+    const values = columns[f.name] ? Array.from(columns[f.name]!) : new Array<unknown>(length).fill(null);
+    const bad = values.findIndex((v) => !fits(v, f.type));
+    if (bad >= 0) throw new DataFormatError(`row ${bad + 1}, column "${f.name}": ${shown(values[bad])} is not ${f.type} (types come from ${schemaFrom})`);
+    return columnFromValues(values, f.type).data[0];
+  });
+  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length, children, nullCount: 0 }));
+}
+
 export function columnsToTable(columns: Record<string, ArrayLike<unknown>>): Table {
   const vectors: Record<string, Vector> = {};
   for (const [name, column] of Object.entries(columns)) {

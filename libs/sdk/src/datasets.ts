@@ -1,6 +1,6 @@
 import type { Client } from "@connectrpc/connect";
 import { RecordBatch, Table, type Schema } from "apache-arrow";
-import { batchesToIpcChunks, bytesPerElement, bytesToTensor, decodeChunk, schemaFromIpc, tensorToBytes, dtypeOf } from "@kiln/data";
+import { batchesToIpcChunks, bytesPerElement, bytesToTensor, columnsToBatch, DataFormatError, decodeChunk, isColumnDict, isRowObjects, rowsToBatch, schemaFromIpc, tensorToBytes, dtypeOf } from "@kiln/data";
 import { ElementType } from "@kiln/proto/kiln/common/v1/tensor_pb";
 import { DatasetKind, StoreService, WriteMode, type DatasetVersion, type ReadDatasetResponse } from "@kiln/proto/kiln/store/v1/store_pb";
 import { call, NotFoundError } from "./errors.js";
@@ -89,9 +89,18 @@ export class Datasets {
     return resourceName(this.project, "datasets", name);
   }
 
-  /** Stores a value as a new version: tables, tensors, JSON documents or bytes. */
+  /**
+   * Stores a value as a new version: tables, tensors, JSON documents or bytes. Rows or
+   * columns of plain values appended to a table (upsert, append) take that table's column
+   * types when they fit them, as a file put by the CLI does: whole numbers into an Int64
+   * column, a column of nulls keeping its type (rows that do not fit go as they are, for
+   * the store to refuse with SCHEMA_MISMATCH).
+   */
   async put(name: string, value: DatasetInput, options: PutOptions = {}): Promise<VersionInfo> {
-    const input = classify(value, options.kind);
+    const appending = (options.mode ?? "upsert") === "upsert" || options.mode === "append";
+    const plain = isRowObjects(value) || (isColumnDict(value) && !Object.values(value).some((c) => ArrayBuffer.isView(c)));
+    const schema = appending && plain && (!options.kind || options.kind === "table") ? await this.tableSchema(name) : undefined;
+    const input = (schema && asTable(value, schema, `dataset ${name}`)) || classify(value, options.kind);
     return versionInfo(await this.send(name, input, options));
   }
 
@@ -321,3 +330,14 @@ const datasetReads = (whole: boolean): DownloadReader<ReadDatasetResponse, Datas
   },
   totalBytes: (header: DatasetVersion) => (whole ? Number(header.byteSize) : undefined),
 });
+
+/** Plain rows or columns as a table of a given schema, or undefined when they do not fit it. */
+function asTable(value: unknown, schema: Schema, from: string): ClassifiedInput | undefined {
+  try {
+    const batch = isRowObjects(value) ? rowsToBatch(value, schema, 0, from) : columnsToBatch(value as Record<string, ArrayLike<unknown>>, schema, from);
+    return { kind: DatasetKind.TABLE, table: new Table(batch) };
+  } catch (e) {
+    if (e instanceof DataFormatError) return undefined;
+    throw e;
+  }
+}

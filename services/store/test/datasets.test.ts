@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Table, tableFromArrays } from "apache-arrow";
+import { Float64, Int64, Table, tableFromArrays, Utf8, vectorFromArray } from "apache-arrow";
 import { fromBinary } from "@bufbuild/protobuf";
 import { Code, createClient } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
@@ -80,6 +80,19 @@ describe("store: datasets through the SDK", () => {
       name: "NotFoundError",
       reason: "DATASET_NOT_FOUND",
     });
+  });
+
+  it("appends plain rows and columns in the table's column types (whole numbers to Int64, a column of nulls keeping its type)", async () => {
+    const name = uniqueName();
+    await h.kiln.datasets.put(name, new Table({ id: vectorFromArray([1n, 2n], new Int64()), v: vectorFromArray([0.5, 1.5], new Float64()), s: vectorFromArray(["a", "b"], new Utf8()) }));
+    // Alone, these would be id Float64 and s Utf8-of-nothing: each append would be a SCHEMA_MISMATCH.
+    await h.kiln.datasets.put(name, [{ id: 3, v: 2, s: null }, { id: 9007199254740993n, v: null }]);
+    await h.kiln.datasets.put(name, { id: [4], v: [null], s: ["x"] });
+    const info = await h.kiln.datasets.info(name);
+    expect([info.latestVersion, info.latest?.fields.map((f) => `${f.name}: ${f.type}`)]).toEqual([3, ["id: Int64", "v: Float64", "s: Utf8"]]);
+    const t = (await h.kiln.datasets.get(name)) as Table;
+    expect(Array.from(t.getChild("id")!.toArray() as BigInt64Array)).toEqual([1n, 2n, 3n, 9007199254740993n, 4n]);
+    expect(rowsOf(t).map((r) => [r.v, r.s])).toEqual([[0.5, "a"], [1.5, "b"], [2, null], [null, null], [null, "x"]]);
   });
 
   it("appending a different schema fails and makes no version", async () => {
