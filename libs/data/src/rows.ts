@@ -112,13 +112,18 @@ export function rowsToBatch(rows: Record<string, unknown>[], schema: Schema, row
       if (!known.has(name)) throw new DataFormatError(`row ${rowsBefore + i + 1} has a column "${name}" not in ${schemaFrom} (columns come from ${schemaFrom})`);
     }
   });
+  return checkedBatch(schema, rows.length, (name) => rows.map((r) => r[name]), rowsBefore, schemaFrom);
+}
+
+/** A batch of the schema from each column's values, every value checked to fit its column. */
+function checkedBatch(schema: Schema, length: number, valuesOf: (column: string) => unknown[], rowsBefore: number, schemaFrom: string): RecordBatch {
   const children = schema.fields.map((f) => {
-    const values = rows.map((r) => r[f.name]);
+    const values = valuesOf(f.name);
     const bad = values.findIndex((v) => !fits(v, f.type));
     if (bad >= 0) throw new DataFormatError(`row ${rowsBefore + bad + 1}, column "${f.name}": ${shown(values[bad])} is not ${f.type} (types come from ${schemaFrom})`);
     return columnFromValues(values, f.type).data[0];
   });
-  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: rows.length, children, nullCount: 0 }));
+  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length, children, nullCount: 0 }));
 }
 
 function shown(value: unknown): string {
@@ -137,13 +142,7 @@ export function columnsToBatch(columns: Record<string, ArrayLike<unknown>>, sche
     if (!known.has(name)) throw new DataFormatError(`column "${name}" is not in ${schemaFrom} (columns come from ${schemaFrom})`);
   }
   const length = Object.values(columns)[0]?.length ?? 0;
-  const children = schema.fields.map((f) => {
-    const values = columns[f.name] ? Array.from(columns[f.name]!) : new Array<unknown>(length).fill(null);
-    const bad = values.findIndex((v) => !fits(v, f.type));
-    if (bad >= 0) throw new DataFormatError(`row ${bad + 1}, column "${f.name}": ${shown(values[bad])} is not ${f.type} (types come from ${schemaFrom})`);
-    return columnFromValues(values, f.type).data[0];
-  });
-  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length, children, nullCount: 0 }));
+  return checkedBatch(schema, length, (name) => (columns[name] ? Array.from(columns[name]!) : new Array<unknown>(length).fill(null)), 0, schemaFrom);
 }
 
 export function columnsToTable(columns: Record<string, ArrayLike<unknown>>): Table {
