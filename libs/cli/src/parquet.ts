@@ -1,4 +1,4 @@
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema, type DecodedArray, type SchemaElement } from "hyparquet";
+import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema, type ColumnData, type DecodedArray, type SchemaElement } from "hyparquet";
 import { fileWriter, ParquetWriter } from "hyparquet-writer";
 import {
   Binary,
@@ -14,14 +14,18 @@ import {
   Precision,
   RecordBatch,
   Schema,
+  Struct,
   TimestampMillisecond,
   Utf8,
+  makeData,
+  makeVector,
+  type Data,
   type Decimal,
   type Dictionary,
   type Float,
   type Vector,
 } from "apache-arrow";
-import { jsonValue, rowsToBatch } from "@kiln/data";
+import { columnsToBatch, jsonValue } from "@kiln/data";
 
 /**
  * A Parquet file as record batches, one row group at a time (hyparquet: pure JS, no
@@ -37,12 +41,41 @@ export async function* readParquetFile(path: string): AsyncGenerator<RecordBatch
   let rowStart = 0;
   for (const group of metadata.row_groups) {
     const rowEnd = rowStart + Number(group.num_rows);
-    const rows = (await parquetReadObjects({ file, metadata, rowStart, rowEnd, utf8: false })) as Record<string, unknown>[];
+    // Column by column, not as row objects: a million-row group took 1.1 GB and 4.6 s as objects.
+    const pieces = new Map<string, ColumnData[]>();
+    await parquetRead({ file, metadata, rowStart, rowEnd, utf8: false, onChunk: (c) => void (pieces.get(c.columnName) ?? pieces.set(c.columnName, []).get(c.columnName)!).push(c) });
+    const children = schema.fields.map((f) => columnVector(f, columnValues(pieces.get(f.name) ?? [], rowStart, rowEnd)));
+    yield new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: rowEnd - rowStart, children, nullCount: 0 }));
     rowStart = rowEnd;
-    yield rowsToBatch(rows, schema);
   }
   if (rowStart === 0) yield new RecordBatch(schema);
 }
+
+/** A column's values for rows [start, end) from the pieces hyparquet decoded (which may reach past that range). */
+function columnValues(pieces: ColumnData[], start: number, end: number): ArrayLike<unknown> {
+  const covering = pieces.length === 1 && pieces[0]!.rowStart === start && pieces[0]!.rowEnd === end ? pieces[0]!.columnData : undefined;
+  if (covering) return covering;
+  const values = new Array<unknown>(end - start).fill(null);
+  for (const { columnData, rowStart } of pieces) {
+    for (let i = Math.max(start, rowStart); i < Math.min(end, rowStart + columnData.length); i++) values[i - start] = columnData[i - rowStart];
+  }
+  return values;
+}
+
+/** A column's Arrow data: a typed array of the column's own type as it is, anything else value by value (checked to fit). */
+function columnVector(field: Field, values: ArrayLike<unknown>): Data {
+  const same = TYPED_ARRAYS.find(([is, Typed]) => is(field.type) && values instanceof Typed);
+  if (same) return makeVector(values as Float64Array).data[0]!;
+  return columnsToBatch({ [field.name]: values }, new Schema([field]), "the Parquet file's schema").data.children[0]!;
+}
+
+/** Typed arrays whose values Arrow takes as a column of that type as they are. */
+const TYPED_ARRAYS: [(t: DataType) => boolean, new (n: number) => ArrayLike<unknown>][] = [
+  [(t) => DataType.isFloat(t) && (t as Float).precision === Precision.DOUBLE, Float64Array],
+  [(t) => DataType.isFloat(t) && (t as Float).precision === Precision.SINGLE, Float32Array],
+  [(t) => DataType.isInt(t) && (t as Int).bitWidth === 32 && (t as Int).isSigned, Int32Array],
+  [(t) => DataType.isInt(t) && (t as Int).bitWidth === 64 && (t as Int).isSigned, BigInt64Array],
+];
 
 function arrowField(e: SchemaElement, nested: boolean): Field {
   return new Field(e.name, nested ? new Utf8() : leafType(e), e.repetition_type !== "REQUIRED");
