@@ -148,6 +148,21 @@ describe("the kiln CLI against a real server", () => {
     const csv = await kiln("datasets:get", "cities", "--filter", "score > 1");
     expect(csv.trim().split("\n")).toEqual(["id,city,score", "2,Paris,1.5", "3,,2.5"]);
 
+    // Row groups of many pages (each decoded piece placed at its rows), values with nulls and without.
+    const n = 1000;
+    const paged = parquetWriteBuffer({
+      columnData: [
+        { name: "i", data: Array.from({ length: n }, (_, i) => i), type: "INT32", nullable: false },
+        { name: "x", data: Array.from({ length: n }, (_, i) => (i % 7 ? i / 4 : null)), type: "DOUBLE" },
+      ],
+      rowGroupSize: 600,
+      pageSize: 256,
+    });
+    await writeFile(join(dir, "paged.parquet"), new Uint8Array(paged));
+    await kiln("datasets:put", "paged", join(dir, "paged.parquet"));
+    const back = (await kiln("datasets:get", "paged")).trim().split("\n").slice(1);
+    expect(back).toEqual(Array.from({ length: n }, (_, i) => `${i},${i % 7 ? i / 4 : ""}`));
+
     // Column types come from the file's schema, not from the values of its first row group.
     const typed = parquetWriteBuffer({
       columnData: [
