@@ -1,4 +1,5 @@
-import type { RecordBatch } from "apache-arrow";
+import type { RecordBatch, Schema } from "apache-arrow";
+import { compileFilter, parseFilter, selectRows, type RowFilter } from "@kiln/data";
 import { DatasetKind, type DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
 import type { JobInput } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { LentBatches, ReadOptions } from "@kiln/sdk";
@@ -65,6 +66,30 @@ export function readInput(deps: ExecutorDeps, input: JobInput, columns: string[]
 /** The input's rows a stored chunk at a time, the chunk's memory on loan until released (see Datasets.readChunks). */
 export function readInputChunks(deps: ExecutorDeps, input: JobInput, columns: string[], all?: ColumnInfo[]): AsyncGenerator<LentBatches> {
   return deps.kiln.datasets.readChunks(input.dataset, readOptions(input, columns, all));
+}
+
+/**
+ * A job's rows of the columns it uses, a stored chunk at a time (see columnsToRead). An
+ * executor that reads the blob store filters whole chunks itself rather than have the store
+ * filter, re-encode and send the rows over RPC.
+ */
+export function readJobRows(deps: ExecutorDeps, input: JobInput, used: string[], all: ColumnInfo[], schema: Schema): AsyncIterable<LentBatches> {
+  if (!input.filter || !deps.localChunks) return readInputChunks(deps, input, columnsToRead(all, used, input, deps.localChunks), all);
+  const filter = compileFilter(parseFilter(input.filter), schema);
+  return filteredHere(readInputChunks(deps, { ...input, filter: "" } as JobInput, all.map((c) => c.name), all), filter);
+}
+
+async function* filteredHere(chunks: AsyncIterable<LentBatches>, filter: RowFilter): AsyncGenerator<LentBatches> {
+  for await (const { batches, release } of chunks) {
+    const kept = batches.map((b) => selectRows(b, filter(b)));
+    // Rows picked out are copies, so the chunk's memory goes back now; a batch that kept every row is the chunk's own.
+    if (kept.some((k, i) => k === batches[i])) {
+      yield { batches: kept, release };
+    } else {
+      release();
+      yield { batches: kept, release: () => {} };
+    }
+  }
 }
 
 function readOptions(input: JobInput, columns: string[], all?: ColumnInfo[]): ReadOptions {

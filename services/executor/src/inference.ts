@@ -7,7 +7,7 @@ import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/p
 import { prefetchInOrder, type ModelVersionInfo, type TensorSignature } from "@kiln/sdk";
 import { isClassifier, isClusterer, PREDICTS } from "@kiln/contracts";
 import { availableParallelism } from "node:os";
-import { columnsToRead, columnValues, describeInput, inputName, readInputChunks, readValues, sameRows, sliceChunks } from "./data.js";
+import { columnValues, describeInput, inputName, readJobRows, readValues, sameRows, sliceChunks } from "./data.js";
 import { FeedBuffers } from "./feed-buffers.js";
 import { planFeatures, type ColumnInfo } from "./features.js";
 import { checkStopped, type JobContext } from "./job-context.js";
@@ -76,7 +76,6 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   const extra = target ? [...keep, target] : keep;
   // Kept columns and the target ride along with the features, in stored order: all of them in it reads whole chunks.
   const used = extra.length ? columns.map((c) => c.name).filter((n) => plan.columns.includes(n) || extra.includes(n)) : plan.columns;
-  const read = columnsToRead(columns, used, x, deps.localChunks);
   const truth: (number | string)[] = [];
   let rows = 0;
   // Later batches run in the model while batch n's results are published: one publish in flight, in order.
@@ -92,7 +91,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
     const refusesMissing = refusesMissingValues(version);
     let rowsRead = 0;
     const runs = prefetchInOrder(
-      sliceChunks(readInputChunks(deps, x, read, columns), BATCH_ROWS, FIRST_BATCH_ROWS),
+      sliceChunks(readJobRows(deps, x, used, columns, schemaFromIpc(data.arrowSchema)), BATCH_ROWS, FIRST_BATCH_ROWS),
       async ({ batch, release }) => {
         checkStopped(ctx.signal);
         const kept = keep.length && !scoring ? copyColumns(batch, keep) : undefined;
