@@ -58,6 +58,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   const version = await ctx.model();
   const x = job.x!;
   const { version: data, columns } = await describeInput(deps, x, "x");
+  const schema = schemaFromIpc(data.arrowSchema);
   const plan = planFeatures(version.signature?.inputs ?? [], columns, x.columns.length ? x.columns : featuresFor(version, columns));
   const scoring = job.kind === JobKind.SCORE;
   if ((scoring || job.kind === JobKind.PREDICT) && transformsOnly(version)) {
@@ -91,7 +92,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
     const refusesMissing = refusesMissingValues(version);
     let rowsRead = 0;
     const runs = prefetchInOrder(
-      sliceChunks(readJobRows(deps, x, used, columns, schemaFromIpc(data.arrowSchema)), BATCH_ROWS, FIRST_BATCH_ROWS),
+      sliceChunks(readJobRows(deps, x, used, columns, schema), BATCH_ROWS, FIRST_BATCH_ROWS),
       async ({ batch, release }) => {
         checkStopped(ctx.signal);
         const kept = keep.length && !scoring ? copyColumns(batch, keep) : undefined;
@@ -137,7 +138,6 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
     await emitting;
     if (rowsRead === 0 && !scoring) {
       // No rows (an empty dataset, a filter that matched none): the results still have their columns.
-      const schema = schemaFromIpc(data.arrowSchema);
       const none = new RecordBatch(schema.select(plan.columns), undefined);
       const run = async () => (await runOnnx(deps, file, key, plan.feeds(none), [outputName]))[outputName]!;
       // In keep's order, as copyColumns gives them (Schema.select keeps the stored order).
