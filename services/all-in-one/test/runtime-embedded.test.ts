@@ -368,6 +368,25 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect([...predicted.getChildAt(0)!].map(Number)).toEqual(local.predict(gaps.map((r) => [r.x0 ?? NaN, r.x1])).map(Number));
   });
 
+  it("fits and scores only the rows a filter picks (the embedded executor filters whole chunks itself)", async () => {
+    // y = 2a exactly where a >= 0; noise elsewhere.
+    const rows = Array.from({ length: 400 }, (_, i) => {
+      const a = (i - 200) / 10;
+      return { a, y: a >= 0 ? 2 * a : Math.sin(i * 7.7) * 50 };
+    });
+    const name = unique("half-linear");
+    await kiln.datasets.put(name, rows);
+    const model = unique("lin");
+    await kiln.models.create(model, { estimator: "linear_regression" });
+    const picked = { dataset: name, columns: ["a"], filter: "a >= 0" };
+    const fit = await (await kiln.runtime.model(model).fit(picked, { ...picked, columns: ["y"] })).get();
+    expect(fit.metrics.training_score).toBeCloseTo(1, 9);
+    const all = await (await kiln.runtime.model(model).fit({ dataset: name, columns: ["a"] }, { dataset: name, columns: ["y"] })).get();
+    expect(all.metrics.training_score).toBeLessThan(0.9);
+    const score = await (await kiln.runtime.model(`${model}:2`).score(picked, { ...picked, columns: ["y"] })).get();
+    expect(score.r2).toBeCloseTo(1, 9);
+  });
+
   it("a fit's progress has a fraction: its epochs against those planned", async () => {
     const model = unique("mlp");
     await kiln.models.create(model, { estimator: "mlp_classifier", params: { hiddenLayerSizes: [32], maxIter: 1500, nIterNoChange: 1500, randomState: 0 } });

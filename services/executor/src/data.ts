@@ -74,9 +74,15 @@ export function readInputChunks(deps: ExecutorDeps, input: JobInput, columns: st
  * filter, re-encode and send the rows over RPC.
  */
 export function readJobRows(deps: ExecutorDeps, input: JobInput, used: string[], all: ColumnInfo[], schema: Schema): AsyncIterable<LentBatches> {
-  if (!input.filter || !deps.localChunks) return readInputChunks(deps, input, columnsToRead(all, used, input, deps.localChunks), all);
-  const filter = compileFilter(parseFilter(input.filter), schema);
-  return filteredHere(readInputChunks(deps, { ...input, filter: "" } as JobInput, all.map((c) => c.name), all), filter);
+  const plan = readPlan(deps, input, used, all, schema);
+  const chunks = readInputChunks(deps, plan.input, plan.columns, all);
+  return plan.filter ? filteredHere(chunks, plan.filter) : chunks;
+}
+
+/** What a job asks the store for, and the filter it applies itself (see readJobRows). */
+function readPlan(deps: ExecutorDeps, input: JobInput, used: string[], all: ColumnInfo[], schema: Schema): { input: JobInput; columns: string[]; filter?: RowFilter } {
+  if (!input.filter || !deps.localChunks) return { input, columns: columnsToRead(all, used, input, deps.localChunks) };
+  return { input: { ...input, filter: "" } as JobInput, columns: all.map((c) => c.name), filter: compileFilter(parseFilter(input.filter), schema) };
 }
 
 async function* filteredHere(chunks: AsyncIterable<LentBatches>, filter: RowFilter): AsyncGenerator<LentBatches> {
@@ -147,23 +153,25 @@ export async function readValues(deps: ExecutorDeps, input: JobInput, column: st
 /**
  * A fit's features, and its targets when they are a column of the same rows (X and Y one
  * dataset, version and filter, as `--target` makes them), in one read of whole chunks when
- * that is cheaper (see columnsToRead) instead of one read for each.
+ * that is cheaper (see columnsToRead and readJobRows) instead of one read for each.
  */
 export async function readFeaturesAndTargets(
   deps: ExecutorDeps,
   x: JobInput,
   features: string[],
   all: ColumnInfo[],
+  schema: Schema,
   y?: { input: JobInput; column: string },
   checkStopped = () => {},
 ): Promise<{ X: RecordBatch[]; labels?: (number | string)[] }> {
   const together = y && sameRows(x, y.input);
   const used = together ? [...features, y.column] : features;
-  const read = columnsToRead(all, used, x, deps.localChunks);
+  const plan = readPlan(deps, x, used, all, schema);
   const X: RecordBatch[] = [];
   const labels: (number | string)[] = [];
-  for await (const batch of readInput(deps, x, read, all)) {
+  for await (const read of readInput(deps, plan.input, plan.columns, all)) {
     checkStopped();
+    const batch = plan.filter ? selectRows(read, plan.filter(read)) : read;
     X.push(pickColumns(batch, features));
     if (together) for (const v of columnValues(batch, y.column)) labels.push(v);
   }

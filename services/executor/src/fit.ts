@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Table } from "apache-arrow";
+import { schemaFromIpc } from "@kiln/data";
 import { camelKeys, canonicalKind, createEstimator, saidAsGiven, isEstimatorKind, kmeansRuns, loadModel, MLError, TrainingPool, type KMeansParams, type SerializedModel } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { TRAINABLE_ATTACHMENT } from "@kiln/contracts";
@@ -25,14 +26,14 @@ export async function runFit(ctx: JobContext): Promise<JobResult> {
 
   const x = job.x!;
   const y = job.y?.dataset ? job.y : undefined;
-  const { columns } = await describeInput(deps, x, "x");
+  const { version: data, columns } = await describeInput(deps, x, "x");
   const target = y ? await targetColumn(ctx, y) : undefined;
   const sameDataset = y?.dataset === x.dataset;
   // FIT starts over on X, as sklearn's fit does; PARTIAL_FIT goes on with the features the version learned.
   const learned = job.kind === JobKind.PARTIAL_FIT ? featuresOf(parent) : undefined;
   const features = x.columns.length ? x.columns : (learned ?? columns.map((c) => c.name).filter((c) => !(sameDataset && c === target)));
   ctx.progress.update({ message: "reading data" });
-  const read = await readFeaturesAndTargets(deps, x, features, columns, y && target ? { input: y, column: target } : undefined, () => checkStopped(ctx.signal));
+  const read = await readFeaturesAndTargets(deps, x, features, columns, schemaFromIpc(data.arrowSchema), y && target ? { input: y, column: target } : undefined, () => checkStopped(ctx.signal));
   const X = new Table(read.X);
   if (X.numRows === 0) throw failedPrecondition("NO_ROWS", `${inputName(x, "x", true)} has no rows to train on`);
   const labels = read.labels;
