@@ -53,6 +53,8 @@ export interface RuntimeConfig {
   resultsTtlMs: number;
   /** A temporary job input older than this that no job still to end claims is dropped. */
   temporaryTtlMs: number;
+  /** Jobs that ended longer ago than this are deleted; 0 keeps them. */
+  jobRetentionMs: number;
   executor: {
     /** "" picks host-pid. */
     id: string;
@@ -207,6 +209,7 @@ function runtimeConfig(env: Env): RuntimeConfig {
     heartbeatMs: int(env, "KILN_EXECUTOR_HEARTBEAT_MS", 500, 50, 60_000),
     resultsTtlMs: int(env, "KILN_RESULTS_TTL_MS", 3_600_000, 1_000, 30 * 86_400_000),
     temporaryTtlMs: int(env, "KILN_TEMPORARY_TTL_MS", 3_600_000, 10_000, 30 * 86_400_000),
+    jobRetentionMs: int(env, "KILN_JOB_RETENTION_MS", 0, 0, 100 * 365 * 86_400_000),
     executor: {
       id: str(env, "KILN_EXECUTOR_ID", ""),
       labels: str(env, "KILN_EXECUTOR_LABELS", "").split(",").map((l) => l.trim()).filter(Boolean),

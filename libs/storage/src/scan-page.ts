@@ -18,7 +18,7 @@ export interface PageRequest<T> {
  * One page of a filtered list in key order. Scans until a page of matches plus one
  * more is seen; the token is the key of the last record on the page.
  */
-export async function scanPage<T>(collection: Collection<T>, req: PageRequest<T>): Promise<{ items: T[]; nextPageToken: string }> {
+export async function scanPage<T>(collection: Pick<Collection<T>, "list">, req: PageRequest<T>): Promise<{ items: T[]; nextPageToken: string }> {
   const size = pageSize(req.pageSize);
   let cursor = decodePageToken(req.pageToken, req.filterText);
   const items: T[] = [];

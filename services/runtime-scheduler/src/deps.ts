@@ -14,6 +14,8 @@ export interface SchedulerSettings {
   resultsTtlMs: number;
   /** A temporary input older than this that no job still to end claims is dropped (a submit must take one within half of it). */
   temporaryTtlMs: number;
+  /** Jobs that ended longer ago than this are deleted (KILN_JOB_RETENTION_MS); 0 keeps them. */
+  jobRetentionMs: number;
 }
 
 /** Everything the scheduler needs; tests and production build it the same way. */

@@ -4,6 +4,7 @@ import { TimestampSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { aborted, notFound } from "@kiln/core";
 import { JobSchema, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { SchedulerDeps } from "./deps.js";
+import { markOpen, unmarkOpen } from "./open-jobs.js";
 import { dropTemporaryInputs } from "./temporaries.js";
 import type { JobWatchers } from "./watchers.js";
 
@@ -63,15 +64,17 @@ function encodeJob(job: Job): EncodedJob {
   return { job, bytes, record: { pb: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64") } };
 }
 
-/** Stores new jobs (all or none) and announces them queued. */
+/** Stores new jobs (all or none; their entries in the index of open jobs first) and announces them queued. */
 export async function insertJobs(s: Scheduler, queued: readonly Job[]): Promise<void> {
   const encoded = queued.map(encodeJob);
+  await markOpen(s, queued.map((job) => job.name));
   await jobs(s).createMany(encoded.map((e) => ({ key: e.job.name, value: e.record })));
   await Promise.all(encoded.map((e) => announce(s, e, "queued")));
 }
 
 export async function removeJobs(deps: SchedulerDeps, names: readonly string[]): Promise<void> {
   await Promise.all(names.map((name) => jobs(deps).delete(name)));
+  await unmarkOpen(deps, names);
 }
 
 /**
@@ -122,6 +125,7 @@ export async function changeJobs(s: Scheduler, requests: readonly ({ name: strin
     const written = await jobs(s).updateMany(writes.map((w) => ({ key: w.encoded.job.name, value: w.encoded.record, expectedRev: w.rev })));
     pending = [];
     const announced: Promise<void>[] = [];
+    const ended: string[] = [];
     written.forEach((result, k) => {
       const { index, encoded, changed } = writes[k]!;
       const { job } = encoded;
@@ -130,8 +134,11 @@ export async function changeJobs(s: Scheduler, requests: readonly ({ name: strin
       outcomes[index] = { job, changed };
       if (changed === "progress") s.watchers.notify(job);
       else announced.push(announce(s, encoded, changed));
+      if (isFinal(job.state)) ended.push(job.name);
     });
     await Promise.all(announced);
+    // Left behind if this fails or the process dies first: readers of the index drop such entries.
+    await unmarkOpen(s, ended).catch((e: unknown) => s.logger.warn({ err: e }, "could not take ended jobs out of the index of open jobs"));
   }
   for (const index of pending) outcomes[index] = aborted("JOB_CONTENTION", `too many concurrent changes to ${request(index).name}; try again`);
   return outcomes as (ChangedJob | Error)[];

@@ -4,7 +4,8 @@ import { JobState, type Job, type ListJobsRequest } from "@kiln/proto/kiln/runti
 import { scanPage } from "@kiln/storage";
 import { endJob, jobError } from "./attempts.js";
 import { rethrowRemote } from "./job-errors.js";
-import { changeJob, decodeJob, isFinal, jobs, readJob, type Scheduler } from "./job-store.js";
+import { changeJob, decodeJob, isFinal, jobs, readJob, type JobRecord, type Scheduler } from "./job-store.js";
+import { openJobRecords } from "./open-jobs.js";
 import { jobsPrefix, parseJobName, parseModelRef } from "./names.js";
 
 export async function getJob(s: Scheduler, name: string): Promise<Job> {
@@ -17,26 +18,30 @@ export async function listJobs(s: Scheduler, req: ListJobsRequest): Promise<{ jo
   const project = parseParent(req.parent);
   const model = req.model ? await modelFilter(s, req.model) : "";
   const states = new Set(req.states);
-  const keep = (job: Job) =>
-    (states.size === 0 || states.has(job.state)) &&
-    (!model || (model.endsWith("/") ? job.model.startsWith(model) : job.model === model)) &&
-    (!req.label || job.requiredLabels.includes(req.label));
-  const page = await scanPage(jobs(s), {
+  const keep = (job: Job) => (states.size === 0 || states.has(job.state)) && ofModel(job, model) && (!req.label || job.requiredLabels.includes(req.label));
+  // Queued or running jobs are found in the index of open jobs rather than among all jobs ever run.
+  const onlyOpen = states.size > 0 && [...states].every((state) => !isFinal(state));
+  const page = await scanPage<JobRecord | undefined>(onlyOpen ? openJobRecords(s) : jobs(s), {
     prefix: jobsPrefix(project),
     pageSize: req.pageSize,
     pageToken: req.pageToken,
     filterText: JSON.stringify([[...states].sort(), model, req.label]),
-    matches: (record) => keep(decodeJob(record)),
+    matches: (record) => record !== undefined && keep(decodeJob(record)),
     reverse: true,
   });
-  return { jobs: page.items.map(decodeJob), nextPageToken: page.nextPageToken };
+  return { jobs: page.items.map((record) => decodeJob(record!)), nextPageToken: page.nextPageToken };
+}
+
+/** Whether a job ran `model`: a model's version name, or a model's name and "/versions/" for any of its versions. */
+export function ofModel(job: Job, model: string): boolean {
+  return !model || (model.endsWith("/") ? job.model.startsWith(model) : job.model === model);
 }
 
 /**
  * What a job's (pinned) model version must be: any version of a model (a prefix ending in
  * "/"), or one version, a tag resolved to the version it points to now.
  */
-async function modelFilter(s: Scheduler, ref: string): Promise<string> {
+export async function modelFilter(s: Scheduler, ref: string): Promise<string> {
   const { model, version } = parseModelRef(ref);
   if (!/\/versions\//.test(ref)) return `${model}/versions/`;
   if (/\/versions\/\d+$/.test(version)) return version;

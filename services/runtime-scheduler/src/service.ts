@@ -2,6 +2,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { ExecutorService, RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { finishAttempts, finishResults, reportProgress, single, startAttempts, startResults } from "./attempts.js";
 import { heartbeat, listExecutors } from "./executors.js";
+import { deleteJob, purgeJobs } from "./job-deletion.js";
 import type { Scheduler } from "./job-store.js";
 import { cancelJob, getJob, listJobs } from "./jobs.js";
 import { readJobResults } from "./results.js";
@@ -25,6 +26,11 @@ export function createRuntimeService(s: Scheduler): ServiceImpl<typeof RuntimeSe
     async cancelJob(req) {
       return { job: await cancelJob(s, req.name) };
     },
+    async deleteJob(req) {
+      await deleteJob(s, req.name);
+      return {};
+    },
+    purgeJobs: (req) => purgeJobs(s, req),
     async *watchJob(req) {
       for await (const job of watchJob(s, req.name)) yield { job };
     },

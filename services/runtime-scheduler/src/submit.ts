@@ -21,7 +21,8 @@ import { rethrowRemote } from "./job-errors.js";
 import { isClusterer, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
 import { hasLocalData, storeLocalInput } from "./local-inputs.js";
 import { checkTemporary, claimTemporaries, dropTemporaries, unclaimTemporaries } from "./temporaries.js";
-import { insertJobs, nowOf, readJob, removeJobs, type Scheduler } from "./job-store.js";
+import { insertJobs, nowOf, removeJobs, type Scheduler } from "./job-store.js";
+import { findByRequestId, requestIds, requestKey } from "./request-ids.js";
 import { newJobIds, parseDatasetName, parseModelRef } from "./names.js";
 import { enqueue, ensureQueue, normalizeLabels, queueFor } from "./queues.js";
 
@@ -75,6 +76,7 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
   prepared.forEach((p, index) => {
     const requestId = reqs[index]!.requestId;
     if ("earlier" in p || (requestId && firstWithId.has(requestId))) return;
+    if (requestId) p.job.requestId = requestId;
     fresh.push({ job: p.job, requestId });
     if (requestId) firstWithId.set(requestId, index);
   });
@@ -88,7 +90,7 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
   });
 
   const claimed = fresh.filter((f) => f.requestId).map((f) => ({ key: requestKey(project, f.requestId), value: { job: f.job.name } }));
-  await requests(s).createMany(claimed).catch((e: unknown) => {
+  await requestIds(s).createMany(claimed).catch((e: unknown) => {
     if (isKilnError(e, Code.AlreadyExists)) throw alreadyExists("REQUEST_IN_FLIGHT", `a job with one of these request_ids is being submitted; retry to get it`);
     throw e;
   });
@@ -105,7 +107,7 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
     // Not queued means not accepted: take the records back, so nothing waits forever, and
     // free the request_ids, so a retry with them makes the jobs instead of failing REQUEST_IN_FLIGHT.
     await removeJobs(s, created.map((job) => job.name)).catch(() => {});
-    await Promise.all(claimed.map((c) => requests(s).delete(c.key))).catch(() => {});
+    await Promise.all(claimed.map((c) => requestIds(s).delete(c.key))).catch(() => {});
     await unclaimTemporaries(s, temporaries);
     throw e;
   }
@@ -249,18 +251,4 @@ async function pinInput(lookups: Lookups, input: JobInput, what: string, keep?: 
 
 function inProject(name: string, project: string, what: string): void {
   if (!name.startsWith(`${project}/`)) throw invalidArgument("CROSS_PROJECT", `the ${what} ${name} is not in ${project}`);
-}
-
-function requests(s: Scheduler) {
-  return s.metadata.collection<{ job: string }>("runtime_requests");
-}
-
-function requestKey(project: string, requestId: string): string {
-  return `${project}/requests/${requestId}`;
-}
-
-async function findByRequestId(s: Scheduler, project: string, requestId: string): Promise<Job | undefined> {
-  const found = await requests(s).get(requestKey(project, requestId));
-  if (!found) return undefined;
-  return (await readJob(s, found.value.job).catch(() => undefined))?.job;
 }

@@ -24,6 +24,7 @@ import { openFsBlobStore, openSqliteMetadataStore, type BlobStore, type Metadata
 import * as store from "@kiln/store";
 import { QUEUE_STREAM, TEMPORARY_INPUT_LABEL, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
 import { prepareScheduler, register, type SchedulerDeps } from "../src/index.js";
+import type { Scheduler } from "../src/job-store.js";
 
 export const PROJECT = "projects/default";
 
@@ -54,6 +55,8 @@ export interface Harness {
   registry: Client<typeof RegistryService>;
   runtime: Client<typeof RuntimeService>;
   executor: Client<typeof ExecutorService>;
+  /** The scheduler behind `runtime` and `executor`, for what it does outside calls (sweeps, restarts). */
+  scheduler: Scheduler;
   /** A second scheduler process on the same metadata and bus (its own watchers), as when several run. */
   anotherScheduler(): Promise<{ runtime: Client<typeof RuntimeService>; executor: Client<typeof ExecutorService> }>;
   close(): Promise<void>;
@@ -118,9 +121,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   };
   const schedulerTransport = async () => {
     const scheduler = await prepareScheduler(schedulerDeps);
-    return createRouterTransport((router) => register(router, scheduler), { router: { interceptors: [errorInterceptor(logger)] } });
+    return { scheduler, transport: createRouterTransport((router) => register(router, scheduler), { router: { interceptors: [errorInterceptor(logger)] } }) };
   };
-  const runtimeTransport = await schedulerTransport();
+  const { scheduler, transport: runtimeTransport } = await schedulerTransport();
   const kiln = await Kiln.connect({ transport: platform, writeMode: "stream" });
   return {
     dir,
@@ -132,8 +135,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     registry: registryClient,
     runtime: createClient(RuntimeService, runtimeTransport),
     executor: createClient(ExecutorService, runtimeTransport),
+    scheduler,
     async anotherScheduler() {
-      const transport = await schedulerTransport();
+      const { transport } = await schedulerTransport();
       return { runtime: createClient(RuntimeService, transport), executor: createClient(ExecutorService, transport) };
     },
     async close() {
