@@ -36,15 +36,6 @@ export function parseStep(text: string): DataQuery["step"] {
   throw new Error(`--step is a step number or a range A..B (either end may be left open); got "${text}"`);
 }
 
-export function parseTime(flag: string): (text: string) => Date {
-  return (text) => {
-    const n = Number(text);
-    const d = Number.isFinite(n) && text.trim() !== "" ? new Date(n) : new Date(text);
-    if (Number.isNaN(d.getTime())) throw new Error(`${flag} takes an ISO 8601 time ("2026-01-31T12:00:00Z") or epoch milliseconds; got "${text}"`);
-    return d;
-  };
-}
-
 /**
  * Checks the filter's syntax here, so a typo is reported at its position in what the
  * user typed (the service sees it combined with the other flags, where positions shift).

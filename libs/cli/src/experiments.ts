@@ -11,13 +11,12 @@ import {
   eventRow,
   parseRunSelection,
   parseStep,
-  parseTime,
   shortExperiment,
   stats,
   type Stat,
 } from "./experiment-show.js";
 import { checkWritable, formatOf, writeTableFile } from "./formats.js";
-import { positiveInt } from "./option-values.js";
+import { parseTime, positiveInt } from "./option-values.js";
 import { printJson, printTable, type Output } from "./output.js";
 
 type Connect = () => Promise<Kiln>;

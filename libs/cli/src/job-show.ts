@@ -99,6 +99,7 @@ export function printJob(o: Output, info: JobInfo): void {
     ["labels", info.requiredLabels.join(", ")],
     ...(info.outputDataset ? ([["output", shortDataset(info.outputDataset)]] as [string, unknown][]) : []),
     ...(info.keepColumns.length ? ([["keep", info.keepColumns.join(", ")]] as [string, unknown][]) : []),
+    ...(info.requestId ? ([["request id", info.requestId]] as [string, unknown][]) : []),
     ["state", info.state],
     ["progress", progressText(info)],
     ["max attempts", info.maxAttempts || ""],

@@ -4,19 +4,20 @@ import { follow, jobProgress, silent } from "./job-progress.js";
 import { resultsTarget, writeResults } from "./job-results.js";
 import { errorText, executorColumns, executorRow, jobColumns, jobRow, printJob, progressText, resultText } from "./job-show.js";
 import { printJson, printTable, type Output } from "./output.js";
-import { positiveInt } from "./option-values.js";
+import { parsePastTime, positiveInt } from "./option-values.js";
+import { confirm } from "./confirm.js";
 
 type Connect = () => Promise<Kiln>;
 
 const states: JobStateName[] = ["queued", "running", "succeeded", "failed", "cancelled"];
 const final = new Set<JobStateName>(["succeeded", "failed", "cancelled"]);
 
-/** Jobs and executors: jobs, jobs:show, jobs:watch, jobs:results, jobs:cancel, executors. */
+/** Jobs and executors: jobs, jobs:show, jobs:watch, jobs:results, jobs:cancel, jobs:delete, jobs:purge, executors. */
 export function jobCommands(program: Command, connect: Connect, output: () => Output): void {
   program
     .command("jobs")
     .description("recent jobs, newest first")
-    .option("--state <state>", `only jobs in this state (repeatable): ${states.join(", ")}`, collectState)
+    .option("--state <state>", `only jobs in this state (repeatable): ${states.join(", ")}`, stateOption(states))
     .option("--model <name>", "only jobs of this model (NAME:VERSION or NAME:TAG: of that version)")
     .option("--label <label>", "only jobs that require this executor label")
     .option("--limit <n>", "at most n jobs", positiveInt, 20)
@@ -96,6 +97,48 @@ export function jobCommands(program: Command, connect: Connect, output: () => Ou
     });
 
   program
+    .command("jobs:delete")
+    .description("delete jobs that are over (their records and results; model versions and datasets they made stay)")
+    .argument("<ids...>")
+    .action(async (ids: string[]) => {
+      const o = output();
+      const kiln = await connect();
+      for (const id of ids) {
+        await kiln.runtime.job(id).delete();
+        if (!o.json) o.out.write(`deleted ${id}\n`);
+      }
+      if (o.json) printJson(o, { deleted: ids });
+    });
+
+  program
+    .command("jobs:purge")
+    .description("delete the jobs that ended before a time (asks first; --dry-run only counts them)")
+    .requiredOption("--ended-before <when>", 'an age ("30d", "12h", "2w") or a time (ISO 8601, epoch ms)', parsePastTime("--ended-before"))
+    .option("--state <state>", `only jobs in this final state (repeatable): ${[...final].join(", ")}`, stateOption([...final], ": only jobs that are over are deleted"))
+    .option("--model <name>", "only jobs of this model (NAME:VERSION or NAME:TAG: of that version)")
+    .option("--label <label>", "only jobs that require this executor label")
+    .option("--dry-run", "count them, delete nothing")
+    .option("-y, --yes", "do not ask for confirmation")
+    .action(async (opts: { endedBefore: Date; state?: JobStateName[]; model?: string; label?: string; dryRun?: boolean; yes?: boolean }) => {
+      const o = output();
+      const runtime = (await connect()).runtime;
+      const which = { endedBefore: opts.endedBefore, states: opts.state, model: opts.model, label: opts.label };
+      const when = opts.endedBefore.toISOString();
+      if (opts.dryRun || !opts.yes) {
+        const found = await runtime.purgeJobs({ ...which, dryRun: true });
+        if (opts.dryRun || found.count === 0) {
+          if (o.json) return printJson(o, { ...found, deleted: false });
+          return void o.out.write(`${jobCount(found.count)} ended before ${when}${sampleText(found.sample, found.count)}\n`);
+        }
+        const asked = `delete ${jobCount(found.count)} that ended before ${when}${sampleText(found.sample, found.count)}?`;
+        if (!(await confirm(asked, "pass --yes to delete them, or --dry-run to count them"))) return void o.err.write("nothing deleted\n");
+      }
+      const purged = await runtime.purgeJobs(which);
+      if (o.json) return printJson(o, { ...purged, deleted: true });
+      o.out.write(`deleted ${jobCount(purged.count)} that ended before ${when}\n`);
+    });
+
+  program
     .command("executors")
     .description("executors: labels, slots, running jobs, last heartbeat")
     .action(async () => {
@@ -106,7 +149,21 @@ export function jobCommands(program: Command, connect: Connect, output: () => Ou
     });
 }
 
-function collectState(value: string, previous: JobStateName[] | undefined): JobStateName[] {
-  if (!states.includes(value as JobStateName)) throw new Error(`--state must be one of ${states.join(", ")}`);
-  return [...(previous ?? []), value as JobStateName];
+function jobCount(n: number): string {
+  return `${n.toLocaleString("en-US")} job${n === 1 ? "" : "s"}`;
+}
+
+/** " (a, b, c, …)": the first few of a purge's jobs. */
+function sampleText(sample: string[], count: number): string {
+  if (sample.length === 0) return "";
+  const shown = sample.slice(0, 3);
+  return ` (${shown.join(", ")}${count > shown.length ? ", …" : ""})`;
+}
+
+/** A repeatable --state of these states. */
+function stateOption(allowed: readonly JobStateName[], why = ""): (value: string, previous: JobStateName[] | undefined) => JobStateName[] {
+  return (value, previous) => {
+    if (!allowed.includes(value as JobStateName)) throw new Error(`--state must be one of ${allowed.join(", ")}${why}`);
+    return [...(previous ?? []), value as JobStateName];
+  };
 }

@@ -27,6 +27,8 @@ export interface JobInfo {
   keepColumns: string[];
   requiredLabels: string[];
   maxAttempts: number;
+  /** The idempotency key it was submitted with ("" if none). */
+  requestId: string;
   progress: { fraction: number; message: string; rowsDone: number; rowsTotal: number; epoch: number; metrics: Record<string, number> };
   attempts: { number: number; executor: string; startTime?: Date; endTime?: Date; error?: JobErrorInfo }[];
   result?: { modelVersion: string; metrics: Record<string, number>; rows: number; output?: { name: string; version: number }; ranModelVersion: string };
@@ -93,6 +95,7 @@ export function jobInfo(job: Job): JobInfo {
     keepColumns: job.keepColumns,
     requiredLabels: job.requiredLabels,
     maxAttempts: job.maxAttempts,
+    requestId: job.requestId,
     progress: {
       fraction: p?.fraction ?? 0,
       message: p?.message ?? "",

@@ -1,4 +1,4 @@
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { randomUUID } from "./random-id.js";
 import type { Client } from "@connectrpc/connect";
 import { Table, tableFromArrays, type RecordBatch } from "apache-arrow";
@@ -49,6 +49,20 @@ export interface JobSpec extends JobOptions {
   y?: JobData;
 }
 
+/** Which jobs `purgeJobs` deletes. */
+export interface PurgeOptions {
+  /** Jobs that ended before this time. */
+  endedBefore: Date;
+  /** Only jobs in these final states (default: succeeded, failed and cancelled). */
+  states?: JobStateName[];
+  /** `name`: any version's jobs; `name:3`, `name:prod`: that version's. */
+  model?: string;
+  /** Only jobs that require this executor label. */
+  label?: string;
+  /** Count them; delete nothing. */
+  dryRun?: boolean;
+}
+
 /** Jobs per SubmitJobs call (the server's limit). */
 const SUBMIT_BATCH = 1000;
 
@@ -80,6 +94,11 @@ export class Runtime {
     return this.submit(JobKind.NOOP, "", undefined, undefined, options);
   }
 
+  /** "churn": any version's jobs; "churn:3" or "churn:prod": that version's. */
+  private modelFilter(model: string): string {
+    return model.includes(":") ? versionName(this.project, model) : modelName(this.project, model);
+  }
+
   /** Newest first. */
   async jobs(options: { states?: JobStateName[]; model?: string; label?: string; limit?: number } = {}): Promise<JobInfo[]> {
     const out: JobInfo[] = [];
@@ -90,8 +109,7 @@ export class Runtime {
         this.client.listJobs({
           parent: `projects/${this.project}`,
           states: (options.states ?? []).map((s) => stateNames[s]),
-          // "churn": any version's jobs; "churn:3" or "churn:prod": that version's.
-          model: options.model ? (options.model.includes(":") ? versionName(this.project, options.model) : modelName(this.project, options.model)) : "",
+          model: options.model ? this.modelFilter(options.model) : "",
           label: options.label ?? "",
           pageSize: Math.min(limit - out.length, 1000),
           pageToken,
@@ -101,6 +119,26 @@ export class Runtime {
       pageToken = res.nextPageToken;
     } while (pageToken && out.length < limit);
     return out;
+  }
+
+  /**
+   * Deletes the jobs that ended before `endedBefore` (all that are over, or those in
+   * `states`, of a model, with a label), or with `dryRun` only counts them. Gives how many,
+   * and up to 100 of their ids, oldest first. What the jobs made (model versions, output
+   * datasets) stays.
+   */
+  async purgeJobs(options: PurgeOptions): Promise<{ count: number; sample: string[] }> {
+    const res = await call(() =>
+      this.client.purgeJobs({
+        parent: `projects/${this.project}`,
+        endBefore: timestampFromDate(options.endedBefore),
+        states: (options.states ?? []).map((s) => stateNames[s]),
+        model: options.model ? this.modelFilter(options.model) : "",
+        label: options.label ?? "",
+        force: !options.dryRun,
+      }),
+    );
+    return { count: Number(res.purgeCount), sample: res.purgeSample.map((name) => name.slice(name.lastIndexOf("/") + 1)) };
   }
 
   async executors(): Promise<ExecutorInfo[]> {
@@ -391,5 +429,10 @@ export class JobHandle<T extends JobOutcome = JobOutcome> {
 
   async cancel(): Promise<JobInfo> {
     return jobInfo((await call(() => this.client.cancelJob({ name: this.name }))).job!);
+  }
+
+  /** Deletes the job once it is over (FailedPreconditionError while it is queued or running: cancel it first). */
+  async delete(): Promise<void> {
+    await call(() => this.client.deleteJob({ name: this.name }));
   }
 }

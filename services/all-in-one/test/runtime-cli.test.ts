@@ -273,6 +273,40 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(err).not.toMatch(/EPIPE|Error/);
   });
 
+  it("deletes jobs that are over (jobs:delete) and purges them by end time, asking first (jobs:purge)", async () => {
+    const model = unique("purged");
+    await sdk.models.create(model, { estimator: "linear_regression" });
+    const fits: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const handle = await sdk.runtime.model(model).fit("lin-x", "lin-y");
+      await handle.get();
+      fits.push(handle.id);
+    }
+    // No executor has the label "gpu": the job stays queued.
+    const queued = (await kiln("runtime:predict", model, "lin-x", "--require", "gpu", "--no-wait")).trim();
+    expect((await kilnFails("jobs:delete", queued)).stderr).toMatch(new RegExp(`job projects/default/jobs/${queued} is queued: only a job that is over can be deleted; cancel it first`));
+
+    expect(await kiln("jobs:delete", fits[0]!)).toBe(`deleted ${fits[0]}\n`);
+    expect((await kilnFails("jobs:show", fits[0]!)).stderr).toMatch(/does not exist/);
+    expect((await sdk.models.get(`${model}:2`)).version).toBe(2); // what the job made stays
+
+    const dry = await kiln("jobs:purge", "--ended-before", "0s", "--model", model, "--dry-run");
+    expect(dry).toMatch(new RegExp(`^2 jobs ended before \\d{4}-\\S+Z \\(${fits[1]}, ${fits[2]}\\)\n$`));
+    expect((await kilnFails("jobs:purge", "--ended-before", "0s", "--model", model)).stderr).toMatch(/pass --yes to delete them, or --dry-run to count them/);
+    expect(await kiln("jobs:purge", "--ended-before", "0s", "--model", model, "--yes")).toMatch(/^deleted 2 jobs that ended before \d{4}-\S+Z\n$/);
+    expect((await sdk.runtime.jobs({ model })).map((j) => j.id)).toEqual([queued]);
+
+    await sdk.runtime.job(queued).cancel();
+    const json = JSON.parse(await kiln("--json", "jobs:purge", "--ended-before", new Date(Date.now() + 1000).toISOString(), "--model", model, "--state", "cancelled", "--yes"));
+    expect(json).toEqual({ count: 1, sample: [queued], deleted: true });
+    // Nothing to delete: no question asked.
+    expect(await kiln("jobs:purge", "--ended-before", "1h", "--model", model)).toMatch(/^0 jobs ended before \d{4}-\S+Z\n$/);
+
+    expect((await kilnFails("jobs:purge", "--ended-before", "0s", "--state", "queued")).stderr).toMatch(/--state must be one of succeeded, failed, cancelled: only jobs that are over are deleted/);
+    expect((await kilnFails("jobs:purge", "--ended-before", "last week")).stderr).toMatch(/--ended-before takes an age \("30d", "12h", "90m", "2w"\) or a time/);
+    expect((await kilnFails("jobs:purge", "--model", model)).stderr).toMatch(/required option '--ended-before <when>' not specified/);
+  });
+
   it("lists the embedded executor", async () => {
     const table = (await kiln("executors")).trim().split("\n");
     expect(table[0]).toMatch(/^ID\s+HOST\s+LABELS\s+SLOTS\s+RUNNING\s+HEARTBEAT$/);

@@ -1,3 +1,5 @@
+import { Code } from "@connectrpc/connect";
+import { isKilnError } from "@kiln/core";
 import type { Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Collection, Stored } from "@kiln/storage";
 import type { SchedulerDeps } from "./deps.js";
@@ -45,15 +47,22 @@ export async function buildOpenJobsIndex(deps: SchedulerDeps): Promise<number> {
     const indexed = await openJobs(deps).getMany(open);
     for (const [i, key] of open.entries()) {
       if (indexed[i]) continue;
-      await openJobs(deps).create(key, {}).catch(() => {}); // another scheduler's build made it meanwhile
+      await createIfAbsent(openJobs(deps), key, {});
       added++;
     }
     if (page.length < PAGE) break;
     after = page.at(-1)!.key;
   }
-  await indexState(deps).create(BUILT, { builtAt: new Date().toISOString() }).catch(() => {});
+  await createIfAbsent(indexState(deps), BUILT, { builtAt: new Date().toISOString() });
   if (added) deps.logger.info({ jobs: added }, "indexed the jobs not over yet");
   return added;
+}
+
+/** Creates the key unless it exists: another scheduler's build may make it meanwhile. */
+async function createIfAbsent<T>(collection: Collection<T>, key: string, value: T): Promise<void> {
+  await collection.create(key, value).catch((e: unknown) => {
+    if (!isKilnError(e, Code.AlreadyExists)) throw e;
+  });
 }
 
 /**

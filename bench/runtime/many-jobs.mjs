@@ -1,0 +1,73 @@
+// Many jobs kept: N finished no-op jobs on an embedded server, then what still has to be
+// quick: listing the queued and running jobs (`kiln jobs --state running`), against the
+// newest page of all jobs (the baseline: a read of 100 records), and a restart, against a
+// restart on an empty data dir. Then a purge of them all (PurgeJobs, force), in jobs/s.
+// Usage: node bench/runtime/many-jobs.mjs [--jobs 100000]
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Kiln } from "@kiln/sdk";
+import { arg, startKiln } from "../lib.mjs";
+
+const jobs = Number(arg("jobs", "100000"));
+const BATCH = 10_000;
+
+const best = async (rounds, fn) => {
+  let min = Infinity;
+  for (let r = 0; r < rounds; r++) {
+    const t = performance.now();
+    await fn();
+    min = Math.min(min, performance.now() - t);
+  }
+  return min;
+};
+
+async function stopped(server) {
+  server.child.kill("SIGTERM");
+  await new Promise((resolve) => server.child.once("exit", resolve));
+}
+
+/** Milliseconds from spawning a server on `dir` to its listening. */
+async function restart(dir) {
+  const t = performance.now();
+  const server = await startKiln({ KILN_DATA_DIR: dir });
+  const ms = performance.now() - t;
+  await stopped(server);
+  return ms;
+}
+
+const root = await mkdtemp(join(tmpdir(), "kiln-many-jobs-"));
+const dir = join(root, "data");
+try {
+  let server = await startKiln({ KILN_DATA_DIR: dir, KILN_EXECUTOR_SLOTS: "16" });
+  let kiln = await Kiln.connect(server.url);
+  const started = performance.now();
+  for (let done = 0; done < jobs; done += BATCH) {
+    const handles = await kiln.runtime.submitMany(Array.from({ length: Math.min(BATCH, jobs - done) }, () => ({ kind: "noop" })));
+    await handles.at(-1).wait();
+    process.stderr.write(`\r${(done + handles.length).toLocaleString("en-US")} jobs run`);
+  }
+  process.stderr.write("\n");
+  console.log(`${jobs.toLocaleString("en-US")} no-op jobs run in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+  const open = await best(5, () => kiln.runtime.jobs({ states: ["queued", "running"] }));
+  const newest = await best(5, () => kiln.runtime.jobs({ limit: 100 }));
+  console.log(`list queued and running: ${open.toFixed(1)} ms   newest 100 of all: ${newest.toFixed(1)} ms   ratio ${(open / newest).toFixed(2)}`);
+  kiln.close();
+  await stopped(server);
+
+  const full = Math.min(await restart(dir), await restart(dir));
+  const empty = Math.min(await restart(join(root, "empty")), await restart(join(root, "empty")));
+  console.log(`restart to listening: ${full.toFixed(0)} ms with the jobs   ${empty.toFixed(0)} ms on an empty data dir   ratio ${(full / empty).toFixed(2)}`);
+
+  server = await startKiln({ KILN_DATA_DIR: dir });
+  kiln = await Kiln.connect(server.url);
+  const t = performance.now();
+  const { count } = await kiln.runtime.purgeJobs({ endedBefore: new Date() });
+  const purgeMs = performance.now() - t;
+  console.log(`purge: ${count.toLocaleString("en-US")} jobs in ${(purgeMs / 1000).toFixed(1)} s (${Math.round(count / (purgeMs / 1000)).toLocaleString("en-US")} jobs/s)`);
+  kiln.close();
+  await stopped(server);
+} finally {
+  await rm(root, { recursive: true, force: true });
+}
