@@ -1,5 +1,5 @@
 export * from "./bus.js";
-export { createMemoryBus } from "./memory-bus.js";
+export { createMemoryBus, type MemoryBusOptions } from "./memory-bus.js";
 export { connectNatsBus } from "./nats-open.js";
 export type { NatsBusOptions } from "./nats-bus.js";
 export { openBus } from "./open.js";

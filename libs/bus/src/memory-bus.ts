@@ -10,6 +10,7 @@ import {
   streamNotFound,
 } from "./errors.js";
 import { MemoryConsumer } from "./memory-consumer.js";
+import { PayloadSpill } from "./payload-spill.js";
 import { MemoryStream } from "./memory-stream.js";
 import { MemorySubscription } from "./memory-subscription.js";
 import { checkStreamConfig, checkSubject, subjectsCollide } from "./subjects.js";
@@ -21,14 +22,26 @@ interface StreamEntry {
   consumers: Map<string, MemoryConsumer>;
 }
 
+export interface MemoryBusOptions {
+  /** A folder of this bus's own for large payloads (job results), kept there rather than in memory. */
+  spillDir?: string;
+  /** Payloads of at least this many bytes go to the spill folder (default 64 KiB). */
+  spillAtBytes?: number;
+}
+
 /** An in-process bus with JetStream's semantics, for embedded mode and tests. Nothing survives the process. */
-export function createMemoryBus(): EventBus {
-  return new MemoryBus();
+export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
+  return new MemoryBus(options);
 }
 
 class MemoryBus implements EventBus {
   private readonly streams = new Map<string, StreamEntry>();
+  private readonly spill: PayloadSpill | undefined;
   private closed = false;
+
+  constructor(options: MemoryBusOptions) {
+    this.spill = options.spillDir === undefined ? undefined : new PayloadSpill({ dir: options.spillDir, atBytes: options.spillAtBytes });
+  }
 
   async ensureStream(config: StreamConfig): Promise<void> {
     this.checkOpen();
@@ -40,7 +53,7 @@ class MemoryBus implements EventBus {
     }
     const existing = this.streams.get(config.name);
     if (!existing) {
-      this.streams.set(config.name, { stream: new MemoryStream(config), consumers: new Map() });
+      this.streams.set(config.name, { stream: new MemoryStream(config, this.spill), consumers: new Map() });
       return;
     }
     if ((config.retention ?? "limits") !== existing.stream.retention) {
@@ -102,6 +115,7 @@ class MemoryBus implements EventBus {
     for (const { consumers } of this.streams.values()) {
       for (const consumer of consumers.values()) consumer.dispose();
     }
+    this.spill?.close();
   }
 
   private checkOpen(): void {

@@ -90,7 +90,7 @@ export class MemoryConsumer {
     this.arm(d, this.settings.ackWaitMs, () => this.expire(d));
     return {
       subject: msg.subject,
-      data: msg.data.slice(),
+      data: this.stream.dataOf(msg),
       headers: { ...msg.headers },
       seq: msg.seq,
       deliveryCount: count,

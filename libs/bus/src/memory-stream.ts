@@ -1,10 +1,12 @@
 import type { StreamConfig } from "./bus.js";
+import type { Payload, PayloadSpill } from "./payload-spill.js";
 import { subjectMatcher, subjectMatches } from "./subjects.js";
 
 export interface StoredMessage {
   seq: number;
   subject: string;
-  data: Uint8Array;
+  /** Its bytes: read them with the stream's `dataOf`. */
+  payload: Payload;
   headers: Record<string, string>;
   /** When it was stored (ms since the epoch), for maxAgeMs. */
   at: number;
@@ -29,7 +31,11 @@ export class MemoryStream {
   // Insertion order is publish order, so expired ids are always at the front.
   private readonly recentIds = new Map<string, { seq: number; at: number }>();
 
-  constructor(config: StreamConfig) {
+  /** With a spill, large payloads are kept on disk rather than in memory. */
+  constructor(
+    config: StreamConfig,
+    private readonly spill?: PayloadSpill,
+  ) {
     this.name = config.name;
     this.subjects = [...config.subjects];
     this.retention = config.retention ?? "limits";
@@ -52,13 +58,19 @@ export class MemoryStream {
     }
     if (msgId !== undefined && this.recentIds.has(msgId)) return undefined;
     this.expire(now);
-    const msg: StoredMessage = { seq: ++this.lastSeq, subject, data: data.slice(), headers: { ...headers }, at: now };
+    const payload = this.spill?.store(data) ?? { bytes: data.slice(), offset: 0, length: data.byteLength };
+    const msg: StoredMessage = { seq: ++this.lastSeq, subject, payload, headers: { ...headers }, at: now };
     this.messages.set(msg.seq, msg);
     let seqs = this.bySubject.get(subject);
     if (!seqs) this.bySubject.set(subject, (seqs = new SubjectSeqs()));
     seqs.add(msg.seq);
     if (msgId !== undefined) this.recentIds.set(msgId, { seq: msg.seq, at: now });
     return msg;
+  }
+
+  /** A fresh copy of a stored message's bytes. */
+  dataOf(msg: StoredMessage): Uint8Array {
+    return this.spill ? this.spill.read(msg.payload) : msg.payload.bytes!.slice();
   }
 
   get(seq: number): StoredMessage | undefined {
@@ -103,6 +115,7 @@ export class MemoryStream {
     const msg = this.messages.get(seq);
     if (!msg) return;
     this.messages.delete(seq);
+    this.spill?.release(msg.payload);
     const seqs = this.bySubject.get(msg.subject)!;
     seqs.removed((s) => this.messages.has(s));
     if (seqs.empty) this.bySubject.delete(msg.subject); // one subject a job: none may outlive its messages

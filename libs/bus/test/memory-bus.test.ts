@@ -1,7 +1,22 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createMemoryBus } from "../src/index.js";
 import { describeEventBus } from "./bus-conformance.js";
 
 describeEventBus("memory", async () => {
   const bus = createMemoryBus();
   return { bus, cleanup: () => bus.close() };
+});
+
+describeEventBus("memory, every payload spilled to disk", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "kiln-spill-"));
+  const bus = createMemoryBus({ spillDir: join(dir, "spill"), spillAtBytes: 0 });
+  return {
+    bus,
+    async cleanup() {
+      await bus.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 });
