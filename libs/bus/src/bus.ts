@@ -23,8 +23,22 @@ export interface StreamConfig {
   subjects: string[];
   /** "limits" keeps messages for every consumer; "workqueue" removes each once acked. */
   retention?: "limits" | "workqueue";
-  /** Messages older than this are removed (default: kept until acked or forever). */
+  /** Messages older than this are removed (default: the bus's defaultMaxAgeMs for a limits stream, else kept until acked or forever). */
   maxAgeMs?: number;
+}
+
+/** Options every bus takes. */
+export interface BusOptions {
+  /**
+   * How long a limits stream configured without maxAgeMs keeps messages (event streams,
+   * whose readers are other systems); unset: forever. Work queues keep theirs until acked.
+   */
+  defaultMaxAgeMs?: number;
+}
+
+/** The max age a stream gets on a bus with these options. */
+export function streamMaxAgeMs(config: StreamConfig, options: BusOptions): number | undefined {
+  return config.maxAgeMs ?? ((config.retention ?? "limits") === "limits" ? options.defaultMaxAgeMs : undefined);
 }
 
 export interface ConsumerConfig {

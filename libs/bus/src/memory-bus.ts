@@ -1,4 +1,4 @@
-import type { ConsumerConfig, EventBus, PublishOptions, StreamConfig, Subscription } from "./bus.js";
+import { streamMaxAgeMs, type BusOptions, type ConsumerConfig, type EventBus, type PublishOptions, type StreamConfig, type Subscription } from "./bus.js";
 import { consumerSettings, type ConsumerSettings } from "./consumer-settings.js";
 import {
   busClosed,
@@ -22,7 +22,7 @@ interface StreamEntry {
   consumers: Map<string, MemoryConsumer>;
 }
 
-export interface MemoryBusOptions {
+export interface MemoryBusOptions extends BusOptions {
   /** A folder of this bus's own for large payloads (job results), kept there rather than in memory. */
   spillDir?: string;
   /** Payloads of at least this many bytes go to the spill folder (default 64 KiB). */
@@ -39,13 +39,14 @@ class MemoryBus implements EventBus {
   private readonly spill: PayloadSpill | undefined;
   private closed = false;
 
-  constructor(options: MemoryBusOptions) {
+  constructor(private readonly options: MemoryBusOptions) {
     this.spill = options.spillDir === undefined ? undefined : new PayloadSpill({ dir: options.spillDir, atBytes: options.spillAtBytes });
   }
 
-  async ensureStream(config: StreamConfig): Promise<void> {
+  async ensureStream(given: StreamConfig): Promise<void> {
     this.checkOpen();
-    checkStreamConfig(config);
+    checkStreamConfig(given);
+    const config = { ...given, maxAgeMs: streamMaxAgeMs(given, this.options) };
     for (const [name, other] of this.streams) {
       if (name === config.name) continue;
       const clash = config.subjects.some((a) => other.stream.subjects.some((b) => subjectsCollide(a, b)));

@@ -12,7 +12,7 @@ export interface StoredMessage {
   at: number;
 }
 
-/** JetStream's default duplicate window. */
+/** JetStream's default duplicate window; as there, never longer than the stream's max age. */
 export const DEDUPE_WINDOW_MS = 2 * 60_000;
 
 /** Message storage of one in-process stream: sequence numbers, msgId dedupe, work-queue removal. */
@@ -53,7 +53,7 @@ export class MemoryStream {
   append(subject: string, data: Uint8Array, headers: Record<string, string>, msgId?: string): StoredMessage | undefined {
     const now = Date.now();
     for (const [id, entry] of this.recentIds) {
-      if (now - entry.at < DEDUPE_WINDOW_MS) break;
+      if (now - entry.at < Math.min(DEDUPE_WINDOW_MS, this.maxAgeMs ?? Infinity)) break;
       this.recentIds.delete(id);
     }
     if (msgId !== undefined && this.recentIds.has(msgId)) return undefined;

@@ -12,7 +12,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
 } from "@nats-io/jetstream";
-import type { ConsumerConfig, EventBus, PublishOptions, StreamConfig, Subscription } from "./bus.js";
+import { streamMaxAgeMs, type BusOptions, type ConsumerConfig, type EventBus, type PublishOptions, type StreamConfig, type Subscription } from "./bus.js";
 import { consumerSettings } from "./consumer-settings.js";
 import { busClosed, busUnavailable, noStreamForSubject, streamConflict } from "./errors.js";
 import {
@@ -28,7 +28,7 @@ import { PublishAcks } from "./nats-publish-acks.js";
 import { NatsSubscription } from "./nats-subscription.js";
 import { checkName, checkStreamConfig, checkSubject } from "./subjects.js";
 
-export interface NatsBusOptions {
+export interface NatsBusOptions extends BusOptions {
   servers: string | string[];
   /** Connection name shown by the server's monitoring. */
   name?: string;
@@ -52,7 +52,7 @@ export async function connectNatsBus(opts: NatsBusOptions): Promise<EventBus> {
     throw busUnavailable(`cannot connect to NATS at ${String(opts.servers)}: ${(e as Error).message}`);
   }
   try {
-    return new NatsBus(conn, await jetstreamManager(conn.nc), jetstream(conn.nc));
+    return new NatsBus(conn, await jetstreamManager(conn.nc), jetstream(conn.nc), opts);
   } catch (e) {
     await conn.nc.close();
     throw busUnavailable(`JetStream unavailable at ${String(opts.servers)}: ${(e as Error).message}`);
@@ -70,6 +70,7 @@ class NatsBus implements EventBus {
     private readonly conn: WatchedConnection,
     private readonly jsm: JetStreamManager,
     private readonly js: JetStreamClient,
+    private readonly options: BusOptions = {},
   ) {
     this.nc = conn.nc;
     this.acks = new PublishAcks(conn.nc);
@@ -85,7 +86,7 @@ class NatsBus implements EventBus {
         if (isJetStreamCode(e, STREAM_NOT_FOUND)) return undefined;
         throw e;
       });
-      const maxAge = (config.maxAgeMs ?? 0) * NANOS_PER_MS;
+      const maxAge = (streamMaxAgeMs(config, this.options) ?? 0) * NANOS_PER_MS;
       // JetStream refuses a duplicate window longer than the max age.
       const window = { duplicate_window: maxAge ? Math.min(maxAge, DUPLICATE_WINDOW_NANOS) : DUPLICATE_WINDOW_NANOS };
       if (!info) {

@@ -10,6 +10,7 @@ import { connectNatsBus } from "./nats-open.js";
  * in a folder of this process's under KILN_DATA_DIR/bus), NATS JetStream otherwise.
  */
 export async function openBus(config: Config, name = "kiln"): Promise<EventBus> {
-  if (config.bus.backend === "nats") return connectNatsBus({ servers: config.bus.servers, name });
-  return createMemoryBus({ spillDir: spillDirFor(join(config.dataDir, "bus")) });
+  const defaultMaxAgeMs = config.bus.eventsTtlMs;
+  if (config.bus.backend === "nats") return connectNatsBus({ servers: config.bus.servers, name, defaultMaxAgeMs });
+  return createMemoryBus({ spillDir: spillDirFor(join(config.dataDir, "bus")), defaultMaxAgeMs });
 }

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
 import { isKilnError } from "@kiln/core";
-import type { BusMessage, EventBus } from "../src/index.js";
+import type { BusMessage, BusOptions, EventBus } from "../src/index.js";
 import { Reader, str, text } from "./reader.js";
 
 export interface BusFixture {
@@ -25,7 +25,7 @@ async function rejectsWith(p: Promise<unknown>, code: Code, reason: string): Pro
 }
 
 /** The one suite every EventBus backend passes. */
-export function describeEventBus(name: string, makeBus: () => Promise<BusFixture>): void {
+export function describeEventBus(name: string, makeBus: (options?: BusOptions) => Promise<BusFixture>): void {
   describe(`EventBus conformance: ${name}`, () => {
     let fx: BusFixture;
     let bus: EventBus;
@@ -126,6 +126,43 @@ export function describeEventBus(name: string, makeBus: () => Promise<BusFixture
         expect((await r.take()).subject).toBe(`${subj}.new`);
         await r.none(200);
         await rejectsWith(bus.ensureStream({ name: stream, subjects: [`${subj}.>`], maxAgeMs: -1 }), Code.InvalidArgument, "INVALID_STREAM_CONFIG");
+      });
+
+      it("keeps a limits stream's messages for the bus's defaultMaxAgeMs unless the stream sets its own; a work queue's until acked", async () => {
+        const other = await makeBus({ defaultMaxAgeMs: 300 });
+        const events = other.bus;
+        const readers: Reader[] = [];
+        const read = async (config: Parameters<EventBus["subscribe"]>[0]) => {
+          const r = new Reader(await events.subscribe(config));
+          readers.push(r);
+          return r;
+        };
+        try {
+          await events.ensureStream({ name: `${stream}_E`, subjects: [`${subj}.e.>`] });
+          await events.ensureStream({ name: `${stream}_K`, subjects: [`${subj}.k.>`], maxAgeMs: 60_000 });
+          await events.ensureStream({ name: `${stream}_Q`, subjects: [`${subj}.q.>`], retention: "workqueue" });
+          for (const s of ["e", "k", "q"]) await events.publish(`${subj}.${s}.old`, text("old"));
+          await new Promise((r) => setTimeout(r, 700));
+          await events.publish(`${subj}.e.new`, text("new"));
+          const e = await read({ stream: `${stream}_E`, durable: durable() });
+          expect((await e.take()).subject).toBe(`${subj}.e.new`);
+          await e.none(200);
+          expect((await (await read({ stream: `${stream}_K`, durable: durable() })).take()).subject).toBe(`${subj}.k.old`);
+          expect((await (await read({ stream: `${stream}_Q`, durable: durable() })).take()).subject).toBe(`${subj}.q.old`);
+        } finally {
+          await Promise.all(readers.map((r) => r.sub.stop()));
+          await other.cleanup();
+        }
+      });
+
+      it("remembers a msgId no longer than the stream keeps messages", async () => {
+        await bus.ensureStream({ name: stream, subjects: [`${subj}.>`], maxAgeMs: 300 });
+        await bus.publish(`${subj}.x`, text("first"), { msgId: "id-1" });
+        await new Promise((r) => setTimeout(r, 700));
+        await bus.publish(`${subj}.x`, text("again"), { msgId: "id-1" });
+        const r = await open({ durable: durable() });
+        expect(str((await r.take()).data)).toBe("again");
+        await r.none(200);
       });
 
       it("refuses overlapping streams and a retention change", async () => {

@@ -4,14 +4,14 @@ import { join } from "node:path";
 import { createMemoryBus } from "../src/index.js";
 import { describeEventBus } from "./bus-conformance.js";
 
-describeEventBus("memory", async () => {
-  const bus = createMemoryBus();
+describeEventBus("memory", async (options) => {
+  const bus = createMemoryBus(options);
   return { bus, cleanup: () => bus.close() };
 });
 
-describeEventBus("memory, every payload spilled to disk", async () => {
+describeEventBus("memory, every payload spilled to disk", async (options) => {
   const dir = await mkdtemp(join(tmpdir(), "kiln-spill-"));
-  const bus = createMemoryBus({ spillDir: join(dir, "spill"), spillAtBytes: 0 });
+  const bus = createMemoryBus({ ...options, spillDir: join(dir, "spill"), spillAtBytes: 0 });
   return {
     bus,
     async cleanup() {

@@ -15,8 +15,8 @@ afterAll(async () => {
   await server?.stop();
 });
 
-describeEventBus("nats", async () => {
-  const bus = await connectNatsBus({ servers: server.url, name: "bus-conformance" });
+describeEventBus("nats", async (options) => {
+  const bus = await connectNatsBus({ ...options, servers: server.url, name: "bus-conformance" });
   return { bus, cleanup: () => bus.close() };
 });
 

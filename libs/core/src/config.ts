@@ -24,7 +24,8 @@ export interface Config {
   heapGrowingPercent: number;
   metadata: { backend: "sqlite" } | { backend: "mongodb"; uri: string; database: string };
   blobs: { backend: "fs" } | { backend: "s3"; s3: S3Config };
-  bus: { backend: "memory" } | { backend: "nats"; servers: string[] };
+  /** eventsTtlMs: how long event streams (job transitions, dataset and model changes) keep their messages. */
+  bus: ({ backend: "memory" } | { backend: "nats"; servers: string[] }) & { eventsTtlMs: number };
   limits: {
     /** Largest single RPC message, in bytes. */
     maxMessageBytes: number;
@@ -181,10 +182,11 @@ export function loadConfig(env: Env = process.env): Config {
               forcePathStyle: bool(env, "KILN_S3_FORCE_PATH_STYLE", true),
             },
           },
-    bus:
-      busBackend === "memory"
-        ? { backend: "memory" }
-        : { backend: "nats", servers: required(env, "KILN_NATS_URL", "when KILN_BUS=nats").split(",") },
+    bus: {
+      ...(busBackend === "memory" ? { backend: "memory" as const } : { backend: "nats" as const, servers: required(env, "KILN_NATS_URL", "when KILN_BUS=nats").split(",") }),
+      // Nothing outside the process can read the in-process bus, so its events need not wait long for readers.
+      eventsTtlMs: int(env, "KILN_EVENTS_TTL_MS", busBackend === "memory" ? 10_000 : 86_400_000, 1_000, 365 * 86_400_000),
+    },
     limits: {
       // At least 8 MiB: the SDK sends data in 4 MiB chunks (CHUNK_BYTES), inline or by PUT, and a
       // lower limit failed every bigger write half-way rather than at start.

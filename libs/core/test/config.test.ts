@@ -10,7 +10,7 @@ describe("loadConfig", () => {
       dataDir: ".kiln",
       metadata: { backend: "sqlite" },
       blobs: { backend: "fs" },
-      bus: { backend: "memory" },
+      bus: { backend: "memory", eventsTtlMs: 10_000 },
     });
     expect(c.limits.maxMessageBytes).toBe(16 * 1024 * 1024);
     expect(c.heapGrowingPercent).toBe(200);
@@ -29,7 +29,8 @@ describe("loadConfig", () => {
       KILN_MAX_MESSAGE_BYTES: "32MiB",
     });
     expect(c.metadata).toEqual({ backend: "mongodb", uri: "mongodb://u:pw123@db:27017", database: "kiln" });
-    expect(c.bus).toEqual({ backend: "nats", servers: ["nats://a:4222", "nats://b:4222"] });
+    expect(c.bus).toEqual({ backend: "nats", servers: ["nats://a:4222", "nats://b:4222"], eventsTtlMs: 86_400_000 });
+    expect(loadConfig({ KILN_EVENTS_TTL_MS: "5000" }).bus.eventsTtlMs).toBe(5000);
     expect(c.limits.maxMessageBytes).toBe(32 * 1024 * 1024);
     const shown = JSON.stringify(redactConfig(c));
     expect(shown).not.toContain("pw123");
