@@ -3,19 +3,19 @@ import { ExecutorService, RuntimeService } from "@kiln/proto/kiln/runtime/v1/run
 import type { SchedulerDeps } from "./deps.js";
 import { EVENT_STREAM, type Scheduler } from "./job-store.js";
 import { QUEUE_STREAM, RESULTS_STREAM } from "@kiln/contracts";
-import { buildOpenJobsIndex } from "./open-jobs.js";
+import { buildJobIndexes } from "./job-indexes.js";
 import { createExecutorService, createRuntimeService } from "./service.js";
 import { JobWatchers } from "./watchers.js";
 
 export type { SchedulerDeps, SchedulerSettings } from "./deps.js";
 export { EVENT_STREAM } from "./job-store.js";
 
-/** Prepares the scheduler's streams (events, the job queues, results) and its index of open jobs; call once before serving. */
+/** Prepares the scheduler's streams (events, the job queues, results) and its indexes of jobs; call once before serving. */
 export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> {
   await deps.bus.ensureStream(EVENT_STREAM);
   await deps.bus.ensureStream(QUEUE_STREAM);
   await deps.bus.ensureStream({ ...RESULTS_STREAM, maxAgeMs: deps.settings.resultsTtlMs });
-  await buildOpenJobsIndex(deps);
+  await buildJobIndexes(deps);
   return { ...deps, watchers: new JobWatchers() };
 }
 

@@ -5,7 +5,7 @@ import { JobEventSchema, JobState, PurgeJobsResponseSchema, type Job, type Purge
 import { decodeJob, isFinal, jobs, nowOf, readJob, type Scheduler } from "./job-store.js";
 import { modelFilter, ofModel } from "./jobs.js";
 import { jobsPrefix, parseJobName } from "./names.js";
-import { unmarkOpen } from "./open-jobs.js";
+import { unindexJobs } from "./job-indexes.js";
 import { forgetRequestId } from "./request-ids.js";
 
 /** Jobs read per round of a purge. */
@@ -32,12 +32,12 @@ export async function deleteJob(s: Scheduler, name: string): Promise<void> {
 }
 
 /**
- * Deletes a job that is over, if it is still at `rev`: its record, its request_id and any
- * stale entry in the index of open jobs; announces it. False if it changed meanwhile.
+ * Deletes a job that is over, if it is still at `rev`: its record, its request_id and its
+ * index entries; announces it. False if it changed meanwhile.
  */
 async function removeEnded(s: Scheduler, job: Job, rev: number): Promise<boolean> {
   if (!(await jobs(s).delete(job.name, rev))) return false;
-  await Promise.all([forgetRequestId(s, job), unmarkOpen(s, [job.name])]);
+  await Promise.all([forgetRequestId(s, job), unindexJobs(s, [job])]);
   const event = toBinary(JobEventSchema, create(JobEventSchema, { job, time: timestampFromDate(nowOf(s)) }));
   await s.bus.publish("kiln.runtime.v1.job.deleted", event, { msgId: `${job.name}:deleted`, confirm: false }).catch((e: unknown) => {
     s.logger.warn({ err: e, job: job.name }, "could not publish a job's deletion");

@@ -4,7 +4,7 @@ import { TimestampSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { aborted, notFound } from "@kiln/core";
 import { JobSchema, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { SchedulerDeps } from "./deps.js";
-import { markOpen, unmarkOpen } from "./open-jobs.js";
+import { indexNewJobs, unindexJobs, unmarkOpen } from "./job-indexes.js";
 import { dropTemporaryInputs } from "./temporaries.js";
 import type { JobWatchers } from "./watchers.js";
 
@@ -64,17 +64,18 @@ function encodeJob(job: Job): EncodedJob {
   return { job, bytes, record: { pb: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64") } };
 }
 
-/** Stores new jobs (all or none; their entries in the index of open jobs first) and announces them queued. */
+/** Stores new jobs (all or none; their index entries first) and announces them queued. */
 export async function insertJobs(s: Scheduler, queued: readonly Job[]): Promise<void> {
   const encoded = queued.map(encodeJob);
-  await markOpen(s, queued.map((job) => job.name));
+  await indexNewJobs(s, queued);
   await jobs(s).createMany(encoded.map((e) => ({ key: e.job.name, value: e.record })));
   await Promise.all(encoded.map((e) => announce(s, e, "queued")));
 }
 
-export async function removeJobs(deps: SchedulerDeps, names: readonly string[]): Promise<void> {
-  await Promise.all(names.map((name) => jobs(deps).delete(name)));
-  await unmarkOpen(deps, names);
+/** Takes back jobs that were not accepted after all. */
+export async function removeJobs(deps: SchedulerDeps, removed: readonly Job[]): Promise<void> {
+  await Promise.all(removed.map((job) => jobs(deps).delete(job.name)));
+  await unindexJobs(deps, removed);
 }
 
 /**

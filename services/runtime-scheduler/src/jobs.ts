@@ -5,7 +5,7 @@ import { scanPage } from "@kiln/storage";
 import { endJob, jobError } from "./attempts.js";
 import { rethrowRemote } from "./job-errors.js";
 import { changeJob, decodeJob, isFinal, jobs, readJob, type JobRecord, type Scheduler } from "./job-store.js";
-import { openJobRecords } from "./open-jobs.js";
+import { indexedJobRecords, JOBS_BY_MODEL, modelJobsPrefix, OPEN_JOBS } from "./job-indexes.js";
 import { jobsPrefix, parseJobName, parseModelRef } from "./names.js";
 
 export async function getJob(s: Scheduler, name: string): Promise<Job> {
@@ -18,11 +18,18 @@ export async function listJobs(s: Scheduler, req: ListJobsRequest): Promise<{ jo
   const project = parseParent(req.parent);
   const model = req.model ? await modelFilter(s, req.model) : "";
   const states = new Set(req.states);
-  const keep = (job: Job) => (states.size === 0 || states.has(job.state)) && ofModel(job, model) && (!req.label || job.requiredLabels.includes(req.label));
-  // Queued or running jobs are found in the index of open jobs rather than among all jobs ever run.
+  const keep = (job: Job) =>
+    job.name.startsWith(jobsPrefix(project)) && (states.size === 0 || states.has(job.state)) && ofModel(job, model) && (!req.label || job.requiredLabels.includes(req.label));
+  // Queued or running jobs are found in the index of open jobs, a model's in the index by
+  // model, rather than among all jobs ever run.
   const onlyOpen = states.size > 0 && [...states].every((state) => !isFinal(state));
-  const page = await scanPage<JobRecord | undefined>(onlyOpen ? openJobRecords(s) : jobs(s), {
-    prefix: jobsPrefix(project),
+  const [records, prefix] = onlyOpen
+    ? [indexedJobRecords(s, OPEN_JOBS), jobsPrefix(project)]
+    : model
+      ? [indexedJobRecords(s, JOBS_BY_MODEL), modelJobsPrefix(model)]
+      : [jobs(s), jobsPrefix(project)];
+  const page = await scanPage<JobRecord | undefined>(records, {
+    prefix,
     pageSize: req.pageSize,
     pageToken: req.pageToken,
     filterText: JSON.stringify([[...states].sort(), model, req.label]),

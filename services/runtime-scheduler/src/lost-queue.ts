@@ -1,5 +1,5 @@
 import type { Scheduler } from "./job-store.js";
-import { eachOpenJob } from "./open-jobs.js";
+import { eachOpenJob } from "./job-indexes.js";
 import { enqueue, ensureQueue, queueFor } from "./queues.js";
 
 /**

@@ -106,7 +106,7 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
   } catch (e) {
     // Not queued means not accepted: take the records back, so nothing waits forever, and
     // free the request_ids, so a retry with them makes the jobs instead of failing REQUEST_IN_FLIGHT.
-    await removeJobs(s, created.map((job) => job.name)).catch(() => {});
+    await removeJobs(s, created).catch(() => {});
     await Promise.all(claimed.map((c) => requestIds(s).delete(c.key))).catch(() => {});
     await unclaimTemporaries(s, temporaries);
     throw e;

@@ -158,11 +158,12 @@ describe("deleting jobs: one at a time, purges, and the retention sweep", () => 
   });
 });
 
-describe("the index of open jobs", () => {
+describe("the indexes of open jobs and of jobs by model", () => {
   let h: Harness;
   afterEach(async () => h?.close());
 
   const open = () => h.metadata.collection("runtime_open_jobs");
+  const byModel = () => h.metadata.collection("runtime_model_jobs");
 
   it("lists queued and running jobs from the index, newest first and a page at a time, and holds only open jobs", async () => {
     h = await startHarness();
@@ -205,18 +206,53 @@ describe("the index of open jobs", () => {
     expect((await open().list()).map((e) => e.key)).toEqual([job.name]);
   });
 
-  it("is built once from the jobs a Kiln without it stored", async () => {
+  it("lists a model's jobs from the index by model, newest first and a page at a time; a deleted job leaves it", async () => {
     h = await startHarness();
+    const x = await makeDataset(h);
+    const [m1, m2] = [await makeOnnxModel(h), await makeOnnxModel(h)];
+    const predict = async (model: string) => (await h.runtime.submitJob({ parent: PROJECT, job: { kind: 3, model, x: { dataset: x } } })).job!;
+    const ofM1: Job[] = [];
+    for (let i = 0; i < 3; i++) {
+      ofM1.push(await predict(m1));
+      await predict(m2);
+      await submitNoop(h);
+      h.clock.advance(5);
+    }
+    const pages: string[][] = [];
+    let pageToken = "";
+    do {
+      const page = await h.runtime.listJobs({ parent: PROJECT, model: m1, pageSize: 2, pageToken });
+      pages.push(page.jobs.map((j) => j.name));
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    expect(pages).toEqual([[ofM1[2]!.name, ofM1[1]!.name], [ofM1[0]!.name]]);
+    expect(await byModel().count(`${m1}/jobs/`)).toBe(3);
+    // Another project's listing of this model lists none of them.
+    expect((await h.runtime.listJobs({ parent: "projects/other", model: m1 })).jobs).toEqual([]);
+
+    await h.runtime.cancelJob({ name: ofM1[1]!.name });
+    await h.runtime.deleteJob({ name: ofM1[1]!.name });
+    expect((await h.runtime.listJobs({ parent: PROJECT, model: m1 })).jobs.map((j) => j.name)).toEqual([ofM1[2]!.name, ofM1[0]!.name]);
+    expect(await byModel().count(`${m1}/jobs/`)).toBe(2);
+  });
+
+  it("are built once from the jobs a Kiln without them stored", async () => {
+    h = await startHarness();
+    const model = await makeOnnxModel(h);
+    const { job: predict } = await h.runtime.submitJob({ parent: PROJECT, job: { kind: 3, model, x: { dataset: await makeDataset(h) } } });
     const queued = await submitNoop(h);
     const done = await submitNoop(h);
     await h.runtime.cancelJob({ name: done.name });
-    // As a Kiln before the index left its metadata: jobs, no index.
+    // As a Kiln before the indexes left its metadata: jobs, no indexes.
     await open().deletePrefix("");
+    await byModel().deletePrefix("");
     await h.metadata.collection("runtime_indexes").deletePrefix("");
 
     const other = await h.anotherScheduler();
-    expect((await other.runtime.listJobs({ parent: PROJECT, states: [JobState.QUEUED] })).jobs.map((j) => j.name)).toEqual([queued.name]);
-    expect((await open().list()).map((e) => e.key)).toEqual([queued.name]);
+    expect((await other.runtime.listJobs({ parent: PROJECT, states: [JobState.QUEUED] })).jobs.map((j) => j.name)).toEqual([queued.name, predict!.name]);
+    expect((await other.runtime.listJobs({ parent: PROJECT, model })).jobs.map((j) => j.name)).toEqual([predict!.name]);
+    expect((await open().list()).map((e) => e.key)).toEqual([predict!.name, queued.name]);
     expect(await h.metadata.collection("runtime_indexes").get("open-jobs")).toBeDefined();
+    expect(await h.metadata.collection("runtime_indexes").get("jobs-by-model")).toBeDefined();
   });
 });
