@@ -1,7 +1,7 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, readSync, rmSync, unlinkSync, write } from "node:fs";
 import { join } from "node:path";
 
-/** Where a stored message's bytes are: in memory, or in a segment file of the spill. */
+/** Where a stored message's bytes are: in memory, or in a segment file of the spill (and in memory until written there). */
 export interface Payload {
   bytes?: Uint8Array;
   segment?: Segment;
@@ -15,6 +15,8 @@ interface Segment {
   size: number;
   /** Payloads in it not yet released. */
   live: number;
+  /** Writes to it not yet done. */
+  writing: number;
 }
 
 export interface SpillOptions {
@@ -31,7 +33,10 @@ export interface SpillOptions {
  * storage keeps them: job results stay readable for an hour, and a server predicting
  * millions of rows an hour held every result chunk in memory meanwhile (40 predicts of a
  * million rows: +250 MiB). Segment files are appended to and deleted once every payload
- * in them is released; reads come from the page cache.
+ * in them is released; reads come from the page cache. A payload is written on the thread
+ * pool and kept in memory until it is, so a reader right behind the writer (a job's
+ * results streamed while it runs) reads memory, and the event loop never waits on the disk
+ * to store.
  */
 export class PayloadSpill {
   private readonly atBytes: number;
@@ -40,6 +45,9 @@ export class PayloadSpill {
   private readonly open = new Set<Segment>();
   private segments = 0;
   private closed = false;
+  /** Writes under way, and who waits for there to be none. */
+  private writes = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly options: SpillOptions) {
     this.atBytes = options.atBytes ?? 64 * 1024;
@@ -50,13 +58,34 @@ export class PayloadSpill {
 
   /** Keeps a copy of the bytes: small ones in memory, the others in the current segment. */
   store(data: Uint8Array): Payload {
-    if (data.byteLength < this.atBytes || this.closed) return { bytes: data.slice(), offset: 0, length: data.byteLength };
-    const segment = this.segmentFor(data.byteLength);
-    const offset = segment.size;
-    for (let written = 0; written < data.byteLength; ) written += writeSync(segment.fd, data, written, data.byteLength - written, offset + written);
-    segment.size += data.byteLength;
+    const bytes = data.slice();
+    if (bytes.byteLength < this.atBytes || this.closed) return { bytes, offset: 0, length: bytes.byteLength };
+    const segment = this.segmentFor(bytes.byteLength);
+    const payload: Payload = { bytes, segment, offset: segment.size, length: bytes.byteLength };
+    segment.size += bytes.byteLength;
     segment.live++;
-    return { segment, offset, length: data.byteLength };
+    segment.writing++;
+    this.writes++;
+    writeAll(segment.fd, bytes, payload.offset, (err) => {
+      segment.writing--;
+      this.writes--;
+      if (this.closed) {
+        // Closed while this write was under way: its descriptor was left open for it (closing it
+        // earlier could have let the write land in a file opened later under the same number).
+        if (segment.writing === 0) closeSync(segment.fd);
+      } else {
+        // A payload whose write failed (a full disk) stays in memory: nothing stored is lost.
+        if (!err) payload.bytes = undefined;
+        if (segment.live === 0 && segment.writing === 0 && segment !== this.current) this.drop(segment);
+      }
+      if (this.writes === 0) for (const resolve of this.waiting.splice(0)) resolve();
+    });
+    return payload;
+  }
+
+  /** Resolves once every write started so far is done. */
+  async flushed(): Promise<void> {
+    while (this.writes > 0) await new Promise<void>((resolve) => this.waiting.push(resolve));
   }
 
   /** A fresh copy of the payload's bytes. */
@@ -76,13 +105,13 @@ export class PayloadSpill {
     if (!segment || this.closed) return;
     payload.segment = undefined;
     segment.live--;
-    if (segment.live === 0 && segment !== this.current) this.drop(segment);
+    if (segment.live === 0 && segment.writing === 0 && segment !== this.current) this.drop(segment);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const segment of this.open) closeSync(segment.fd);
+    for (const segment of this.open) if (segment.writing === 0) closeSync(segment.fd);
     this.open.clear();
     this.current = undefined;
     rmSync(this.options.dir, { recursive: true, force: true });
@@ -91,9 +120,9 @@ export class PayloadSpill {
   private segmentFor(bytes: number): Segment {
     const current = this.current;
     if (current && current.size + bytes <= this.segmentBytes) return current;
-    if (current && current.live === 0) this.drop(current);
+    if (current && current.live === 0 && current.writing === 0) this.drop(current);
     const path = join(this.options.dir, `segment-${++this.segments}`);
-    this.current = { path, fd: openSync(path, "w+"), size: 0, live: 0 };
+    this.current = { path, fd: openSync(path, "w+"), size: 0, live: 0, writing: 0 };
     this.open.add(this.current);
     return this.current;
   }
@@ -103,6 +132,15 @@ export class PayloadSpill {
     closeSync(segment.fd);
     unlinkSync(segment.path);
   }
+}
+
+/** Writes all of `bytes` at `position`, however many calls that takes. */
+function writeAll(fd: number, bytes: Uint8Array, position: number, done: (err: Error | null) => void, from = 0): void {
+  write(fd, bytes, from, bytes.byteLength - from, position + from, (err, written) => {
+    if (err) return done(err);
+    if (from + written < bytes.byteLength) return writeAll(fd, bytes, position, done, from + written);
+    done(null);
+  });
 }
 
 /**

@@ -19,10 +19,12 @@ describe("the in-process bus's payloads on disk", () => {
 
   const files = () => readdirSync(dir).sort();
 
-  it("keeps small payloads in memory and large ones in segment files, each read back as a fresh copy", () => {
+  it("keeps small payloads in memory and large ones in segment files (in memory until written), each read back as a fresh copy", async () => {
     const spill = new PayloadSpill({ dir, atBytes: 1024 });
     const small = spill.store(filled(10, 1));
     const large = spill.store(filled(5000, 2));
+    expect(spill.read(large)).toEqual(filled(5000, 2)); // from memory: its write may be under way
+    await spill.flushed();
     expect(small.bytes).toBeDefined();
     expect(large.bytes).toBeUndefined();
     expect(files()).toEqual(["segment-1"]);
@@ -35,14 +37,16 @@ describe("the in-process bus's payloads on disk", () => {
     expect(existsSync(dir)).toBe(false);
   });
 
-  it("starts a new segment when one is full and deletes a segment once every payload in it is released", () => {
+  it("starts a new segment when one is full and deletes a segment once every payload in it is released and written", async () => {
     const spill = new PayloadSpill({ dir, atBytes: 0, segmentBytes: 10_000 });
     const a = spill.store(filled(6000, 1));
     const b = spill.store(filled(6000, 2)); // does not fit beside a
     const c = spill.store(filled(3000, 3));
     expect(files()).toEqual(["segment-1", "segment-2"]);
-    spill.release(a);
+    spill.release(a); // its write may be under way: the segment goes once it is done
+    await spill.flushed();
     expect(files()).toEqual(["segment-2"]);
+    expect([b.bytes, c.bytes]).toEqual([undefined, undefined]);
     expect([spill.read(b)[0], spill.read(c)[2999]]).toEqual([2, 3]);
     spill.release(b);
     spill.release(c);
@@ -50,6 +54,14 @@ describe("the in-process bus's payloads on disk", () => {
     spill.store(filled(9000, 4));
     expect(files()).toEqual(["segment-3"]);
     spill.close();
+  });
+
+  it("closes with writes under way without losing track of them", async () => {
+    const spill = new PayloadSpill({ dir, atBytes: 0 });
+    for (let i = 0; i < 20; i++) spill.store(filled(100_000, i));
+    spill.close();
+    await spill.flushed();
+    expect(existsSync(dir)).toBe(false);
   });
 
   it("empties its folder at start (what a killed process left)", () => {
@@ -69,7 +81,7 @@ describe("the in-process bus's payloads on disk", () => {
     expect(readdirSync(busRoot).sort()).toEqual([String(process.ppid)]);
   });
 
-  it("a stream's messages expired by age release their segment", () => {
+  it("a stream's messages expired by age release their segment", async () => {
     vi.useFakeTimers({ now: new Date("2026-12-04T12:00:00Z") });
     try {
       const spill = new PayloadSpill({ dir, atBytes: 1024, segmentBytes: 100_000 });
@@ -78,6 +90,7 @@ describe("the in-process bus's payloads on disk", () => {
       expect(stream.dataOf(first)).toEqual(filled(80_000, 7));
       vi.advanceTimersByTime(30_000);
       stream.append("r.2", filled(80_000, 8), {}); // a second segment
+      await spill.flushed();
       expect(files()).toEqual(["segment-1", "segment-2"]);
       vi.advanceTimersByTime(40_000);
       expect(stream.get(first.seq)).toBeUndefined();
