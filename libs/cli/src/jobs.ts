@@ -6,6 +6,7 @@ import { errorText, executorColumns, executorRow, jobColumns, jobRow, printJob, 
 import { printJson, printTable, type Output } from "./output.js";
 import { parsePastTime, positiveInt } from "./option-values.js";
 import { confirm } from "./confirm.js";
+import { countBar } from "./progress.js";
 
 type Connect = () => Promise<Kiln>;
 
@@ -124,8 +125,10 @@ export function jobCommands(program: Command, connect: Connect, output: () => Ou
       const runtime = (await connect()).runtime;
       const which = { endedBefore: opts.endedBefore, states: opts.state, model: opts.model, label: opts.label };
       const when = opts.endedBefore.toISOString();
+      let total: number | undefined;
       if (opts.dryRun || !opts.yes) {
         const found = await runtime.purgeJobs({ ...which, dryRun: true });
+        total = found.count;
         if (opts.dryRun || found.count === 0) {
           if (o.json) return printJson(o, { ...found, deleted: false });
           return void o.out.write(`${jobCount(found.count)} ended before ${when}${sampleText(found.sample, found.count)}\n`);
@@ -133,7 +136,8 @@ export function jobCommands(program: Command, connect: Connect, output: () => Ou
         const asked = `delete ${jobCount(found.count)} that ended before ${when}${sampleText(found.sample, found.count)}?`;
         if (!(await confirm(asked, "pass --yes to delete them, or --dry-run to count them"))) return void o.err.write("nothing deleted\n");
       }
-      const purged = await runtime.purgeJobs(which);
+      const bar = countBar("deleting", "jobs", total);
+      const purged = await runtime.purgeJobs({ ...which, onProgress: bar.update }).finally(bar.done);
       if (o.json) return printJson(o, { ...purged, deleted: true });
       o.out.write(`deleted ${jobCount(purged.count)} that ended before ${when}\n`);
     });

@@ -36,3 +36,20 @@ export function progressBar(label: string, stream: NodeJS.WriteStream = process.
     },
   };
 }
+
+/** A bar counting things done (jobs deleted, say) on stderr when it is a terminal; `total` if known. */
+export function countBar(label: string, unit: string, total?: number, stream: NodeJS.WriteStream = process.stderr): { update: (done: number) => void; done: () => void } {
+  if (!stream.isTTY) return { update: () => {}, done: () => {} };
+  const bar = new cliProgress.SingleBar(
+    { stream, format: total ? `${label} [{bar}] {value} / {total} ${unit}` : `${label} {value} ${unit}`, hideCursor: true, clearOnComplete: true },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total ?? 0, 0);
+  return {
+    update(done) {
+      if (!total) bar.setTotal(done);
+      bar.update(done);
+    },
+    done: () => bar.stop(),
+  };
+}

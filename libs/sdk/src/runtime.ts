@@ -61,7 +61,12 @@ export interface PurgeOptions {
   label?: string;
   /** Count them; delete nothing. */
   dryRun?: boolean;
+  /** Called with the count deleted so far: the jobs go 10,000 a call instead of in one. */
+  onProgress?: (deleted: number) => void;
 }
+
+/** Jobs deleted per call of a purge that reports its progress. */
+const PURGE_BATCH = 10_000;
 
 /** Jobs per SubmitJobs call (the server's limit). */
 const SUBMIT_BATCH = 1000;
@@ -128,17 +133,26 @@ export class Runtime {
    * datasets) stays.
    */
   async purgeJobs(options: PurgeOptions): Promise<{ count: number; sample: string[] }> {
-    const res = await call(() =>
-      this.client.purgeJobs({
-        parent: `projects/${this.project}`,
-        endBefore: timestampFromDate(options.endedBefore),
-        states: (options.states ?? []).map((s) => stateNames[s]),
-        model: options.model ? this.modelFilter(options.model) : "",
-        label: options.label ?? "",
-        force: !options.dryRun,
-      }),
-    );
-    return { count: Number(res.purgeCount), sample: res.purgeSample.map((name) => name.slice(name.lastIndexOf("/") + 1)) };
+    const force = !options.dryRun;
+    const batch = force && options.onProgress ? PURGE_BATCH : 0;
+    const request = {
+      parent: `projects/${this.project}`,
+      endBefore: timestampFromDate(options.endedBefore),
+      states: (options.states ?? []).map((s) => stateNames[s]),
+      model: options.model ? this.modelFilter(options.model) : "",
+      label: options.label ?? "",
+      force,
+      maxCount: BigInt(batch),
+    };
+    let count = 0;
+    const sample: string[] = [];
+    for (;;) {
+      const res = await call(() => this.client.purgeJobs(request));
+      count += Number(res.purgeCount);
+      sample.push(...res.purgeSample.slice(0, 100 - sample.length).map((name) => name.slice(name.lastIndexOf("/") + 1)));
+      if (force) options.onProgress?.(count);
+      if (!batch || res.purgeCount < BigInt(batch)) return { count, sample };
+    }
   }
 
   async executors(): Promise<ExecutorInfo[]> {

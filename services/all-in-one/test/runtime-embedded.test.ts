@@ -46,6 +46,25 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     await rm(dir, { recursive: true, force: true });
   });
 
+  it("purges many jobs 10,000 a call when asked for progress, the oldest first", async () => {
+    const own = await Kiln.connect({ url: running.server.url, project: unique("purging") });
+    try {
+      const handles = await own.runtime.submitMany(Array.from({ length: 10_050 }, () => ({ kind: "noop" as const })));
+      await handles.at(-1)!.wait();
+      for (const h of handles.slice(-20)) await h.wait();
+      const endedBefore = new Date(Date.now() + 1000);
+      expect((await own.runtime.purgeJobs({ endedBefore, dryRun: true })).count).toBe(10_050);
+      const progress: number[] = [];
+      const purged = await own.runtime.purgeJobs({ endedBefore, onProgress: (n) => progress.push(n) });
+      expect(progress).toEqual([10_000, 10_050]);
+      expect(purged.count).toBe(10_050);
+      expect(purged.sample).toEqual(handles.slice(0, 100).map((h) => h.id));
+      expect(await own.runtime.jobs()).toEqual([]);
+    } finally {
+      own.close();
+    }
+  });
+
   it("creates an untrained model, fits it remotely, predicts, predicts probabilities and scores", async () => {
     const model = unique("clf");
     await kiln.models.create(model, { estimator: "logistic_regression", params: { C: 1 } });

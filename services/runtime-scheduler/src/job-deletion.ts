@@ -54,7 +54,9 @@ export async function purgeJobs(s: Scheduler, req: PurgeJobsRequest): Promise<Pu
   const states = new Set(req.states);
   const model = req.model ? await modelFilter(s, req.model) : "";
   const matches = (job: Job) => (states.size === 0 || states.has(job.state)) && ofModel(job, model) && (!req.label || job.requiredLabels.includes(req.label));
-  const { count, sample } = await purge(s, { prefix: jobsPrefix(project), before: timestampDate(req.endBefore), matches, force: req.force });
+  if (req.maxCount < 0n) throw invalidArgument("INVALID_MAX_COUNT", "max_count must not be negative");
+  const limit = req.force && req.maxCount > 0n ? Number(req.maxCount) : undefined;
+  const { count, sample } = await purge(s, { prefix: jobsPrefix(project), before: timestampDate(req.endBefore), matches, force: req.force, limit });
   return create(PurgeJobsResponseSchema, { purgeCount: BigInt(count), purgeSample: sample });
 }
 
@@ -64,6 +66,8 @@ interface Purge {
   before: Date;
   matches: (job: Job) => boolean;
   force: boolean;
+  /** With force: stop after deleting this many. */
+  limit?: number;
 }
 
 /**
@@ -72,7 +76,7 @@ interface Purge {
  * first job created at or after `before`: a sweep visits what expired since the last one,
  * plus the old jobs that are still running.
  */
-async function purge(s: Scheduler, { prefix, before, matches, force }: Purge): Promise<{ count: number; sample: string[] }> {
+async function purge(s: Scheduler, { prefix, before, matches, force, limit = Infinity }: Purge): Promise<{ count: number; sample: string[] }> {
   const beforeMs = before.getTime();
   let count = 0;
   const sample: string[] = [];
@@ -89,9 +93,10 @@ async function purge(s: Scheduler, { prefix, before, matches, force }: Purge): P
       }
       if (isFinal(job.state) && job.endTime && timestampMs(job.endTime) < beforeMs && matches(job)) found.push({ job, rev });
     }
-    const purged = force ? await removeAll(s, found) : found.map(({ job }) => job);
+    const purged = force ? await removeAll(s, found.slice(0, limit - count)) : found.map(({ job }) => job);
     count += purged.length;
     for (const job of purged) if (sample.length < SAMPLE) sample.push(job.name);
+    if (count >= limit) break;
     if (nextProject) {
       if (prefix !== EVERY_PROJECT) break;
       after = nextProject;

@@ -12,16 +12,20 @@ describe("deleting jobs: one at a time, purges, and the retention sweep", () => 
   let h: Harness;
   afterEach(async () => h?.close());
 
+  // Each a few ms after the last, so that the oldest are well defined (ids sort by creation time).
   const cancelled = async (job = {}, requestId = ""): Promise<Job> => {
+    h.clock.advance(5);
     const made = await submitNoop(h, job, requestId);
     return (await h.runtime.cancelJob({ name: made.name })).job!;
   };
   const succeeded = async (): Promise<Job> => {
+    h.clock.advance(5);
     const made = await submitNoop(h);
     const { attempt } = await h.executor.startAttempt({ name: made.name, executor: E1 });
     return (await h.executor.finishAttempt({ name: made.name, attempt, outcome: { case: "result", value: { rows: 1n } } })).job!;
   };
   const failed = async (): Promise<Job> => {
+    h.clock.advance(5);
     const made = await submitNoop(h, { maxAttempts: 1 });
     const { attempt } = await h.executor.startAttempt({ name: made.name, executor: E1 });
     return (await h.executor.finishAttempt({ name: made.name, attempt, outcome: { case: "error", value: { code: "INTERNAL", reason: "BOOM", message: "boom" } } })).job!;
@@ -101,6 +105,18 @@ describe("deleting jobs: one at a time, purges, and the retention sweep", () => 
     const now = await h.runtime.purgeJobs({ parent: PROJECT, endBefore: timestampFromDate(h.clock.now()), force: true });
     expect(now.purgeSample).toEqual([recent.name]);
     expect(await listed()).toEqual([queued.name]);
+  });
+
+  it("PurgeJobs with max_count deletes that many, the oldest, and the next call the rest", async () => {
+    h = await startHarness();
+    const ended: Job[] = [];
+    for (let i = 0; i < 5; i++) ended.push(await cancelled());
+    const endBefore = timestampFromDate(new Date(h.clock.now().getTime() + 1000));
+    expect((await h.runtime.purgeJobs({ parent: PROJECT, endBefore, maxCount: 2n })).purgeCount).toBe(5n); // a dry run counts them all
+    expect(await h.runtime.purgeJobs({ parent: PROJECT, endBefore, force: true, maxCount: 2n })).toMatchObject({ purgeCount: 2n, purgeSample: [ended[0]!.name, ended[1]!.name] });
+    expect(await listed()).toEqual(ended.slice(2).map((j) => j.name).reverse());
+    expect((await h.runtime.purgeJobs({ parent: PROJECT, endBefore, force: true, maxCount: 10n })).purgeCount).toBe(3n);
+    expect(await failure(h.runtime.purgeJobs({ parent: PROJECT, endBefore, force: true, maxCount: -1n }))).toMatchObject({ code: Code.InvalidArgument, reason: "INVALID_MAX_COUNT" });
   });
 
   it("PurgeJobs filters by model and label, and refuses a purge without end_before or of open states", async () => {
