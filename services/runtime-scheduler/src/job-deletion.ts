@@ -1,9 +1,9 @@
-import { create, toBinary } from "@bufbuild/protobuf";
-import { timestampDate, timestampFromDate, timestampMs } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
+import { timestampDate, timestampMs } from "@bufbuild/protobuf/wkt";
 import { aborted, failedPrecondition, invalidArgument, parseParent } from "@kiln/core";
-import { JobEventSchema, JobState, PurgeJobsResponseSchema, type Job, type PurgeJobsRequest, type PurgeJobsResponse } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { decodeJob, isFinal, jobs, nowOf, readJob, type Scheduler } from "./job-store.js";
-import { modelFilter, ofModel } from "./jobs.js";
+import { JobState, PurgeJobsResponseSchema, type Job, type PurgeJobsRequest, type PurgeJobsResponse } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { decodeJob, isFinal, jobs, nowOf, publishJobEvent, readJob, type Scheduler } from "./job-store.js";
+import { matchesJob, modelFilter } from "./jobs.js";
 import { jobsPrefix, parseJobName } from "./names.js";
 import { unindexJobs } from "./job-indexes.js";
 import { forgetRequestId } from "./request-ids.js";
@@ -38,10 +38,7 @@ export async function deleteJob(s: Scheduler, name: string): Promise<void> {
 async function removeEnded(s: Scheduler, job: Job, rev: number): Promise<boolean> {
   if (!(await jobs(s).delete(job.name, rev))) return false;
   await Promise.all([forgetRequestId(s, job), unindexJobs(s, [job])]);
-  const event = toBinary(JobEventSchema, create(JobEventSchema, { job, time: timestampFromDate(nowOf(s)) }));
-  await s.bus.publish("kiln.runtime.v1.job.deleted", event, { msgId: `${job.name}:deleted`, confirm: false }).catch((e: unknown) => {
-    s.logger.warn({ err: e, job: job.name }, "could not publish a job's deletion");
-  });
+  await publishJobEvent(s, job, undefined, "deleted", `${job.name}:deleted`);
   return true;
 }
 
@@ -53,7 +50,7 @@ export async function purgeJobs(s: Scheduler, req: PurgeJobsRequest): Promise<Pu
   }
   const states = new Set(req.states);
   const model = req.model ? await modelFilter(s, req.model) : "";
-  const matches = (job: Job) => (states.size === 0 || states.has(job.state)) && ofModel(job, model) && (!req.label || job.requiredLabels.includes(req.label));
+  const matches = (job: Job) => matchesJob(job, states, model, req.label);
   if (req.maxCount < 0n) throw invalidArgument("INVALID_MAX_COUNT", "max_count must not be negative");
   const limit = req.force && req.maxCount > 0n ? Number(req.maxCount) : undefined;
   const { count, sample } = await purge(s, { prefix: jobsPrefix(project), before: timestampDate(req.endBefore), matches, force: req.force, limit });

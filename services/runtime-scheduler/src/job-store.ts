@@ -148,11 +148,18 @@ export async function changeJobs(s: Scheduler, requests: readonly ({ name: strin
 async function announce(s: Scheduler, { job, bytes }: EncodedJob, transition: JobTransition): Promise<void> {
   s.watchers.notify(job);
   if (isFinal(job.state)) void dropTemporaryInputs(s, job);
-  const msgId = `${job.name}:${transition}:${job.attempts.length}`;
-  // Events are notices (the record is the truth), so they go without waiting for JetStream's acknowledgement.
-  await s.bus.publish(`kiln.runtime.v1.job.${transition}`, jobEvent(bytes, nowOf(s)), { msgId, confirm: false }).catch((e: unknown) => {
-    // The job record is the truth; a lost event must not fail the change that caused it.
-    s.logger.warn({ err: e, job: job.name, transition }, "could not publish a job event");
+  await publishJobEvent(s, job, bytes, transition, `${job.name}:${transition}:${job.attempts.length}`);
+}
+
+/**
+ * Publishes kiln.runtime.v1.job.<event> with the job (`bytes`: it encoded, when at hand).
+ * Events are notices (the record is the truth), so they go without waiting for JetStream's
+ * acknowledgement, and a lost one is logged rather than failing the change that caused it.
+ */
+export async function publishJobEvent(s: SchedulerDeps, job: Job, bytes: Uint8Array | undefined, event: JobTransition | "deleted", msgId: string): Promise<void> {
+  const data = jobEvent(bytes ?? toBinary(JobSchema, job), nowOf(s));
+  await s.bus.publish(`kiln.runtime.v1.job.${event}`, data, { msgId, confirm: false }).catch((e: unknown) => {
+    s.logger.warn({ err: e, job: job.name, event }, "could not publish a job event");
   });
 }
 

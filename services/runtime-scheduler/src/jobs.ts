@@ -18,8 +18,7 @@ export async function listJobs(s: Scheduler, req: ListJobsRequest): Promise<{ jo
   const project = parseParent(req.parent);
   const model = req.model ? await modelFilter(s, req.model) : "";
   const states = new Set(req.states);
-  const keep = (job: Job) =>
-    job.name.startsWith(jobsPrefix(project)) && (states.size === 0 || states.has(job.state)) && ofModel(job, model) && (!req.label || job.requiredLabels.includes(req.label));
+  const keep = (job: Job) => job.name.startsWith(jobsPrefix(project)) && matchesJob(job, states, model, req.label);
   // Queued or running jobs are found in the index of open jobs, a model's in the index by
   // model, rather than among all jobs ever run.
   const onlyOpen = states.size > 0 && [...states].every((state) => !isFinal(state));
@@ -39,9 +38,17 @@ export async function listJobs(s: Scheduler, req: ListJobsRequest): Promise<{ jo
   return { jobs: page.items.map((record) => decodeJob(record!)), nextPageToken: page.nextPageToken };
 }
 
-/** Whether a job ran `model`: a model's version name, or a model's name and "/versions/" for any of its versions. */
-export function ofModel(job: Job, model: string): boolean {
-  return !model || (model.endsWith("/") ? job.model.startsWith(model) : job.model === model);
+/**
+ * Whether a job is in one of `states` (any, if none), ran `model` (as modelFilter gives it:
+ * a version's name, or a model's name and "/versions/" for any of its versions) and requires
+ * `label` (each, if empty: any).
+ */
+export function matchesJob(job: Job, states: ReadonlySet<JobState>, model: string, label: string): boolean {
+  return (
+    (states.size === 0 || states.has(job.state)) &&
+    (!model || (model.endsWith("/") ? job.model.startsWith(model) : job.model === model)) &&
+    (!label || job.requiredLabels.includes(label))
+  );
 }
 
 /**
