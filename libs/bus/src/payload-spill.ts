@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readSync, rmSync, unlinkSync, write } from "node:fs";
 import { join } from "node:path";
+import { isProcessRunning } from "@kiln/core";
 
 /** Where a stored message's bytes are: in memory, or in a segment file of the spill (and in memory until written there). */
 export interface Payload {
@@ -151,16 +152,7 @@ export function spillDirFor(root: string, pid = process.pid): string {
   mkdirSync(root, { recursive: true });
   for (const entry of readdirSync(root)) {
     const other = Number(entry);
-    if (Number.isInteger(other) && other !== pid && !isRunning(other)) rmSync(join(root, entry), { recursive: true, force: true });
+    if (Number.isInteger(other) && other !== pid && !isProcessRunning(other)) rmSync(join(root, entry), { recursive: true, force: true });
   }
   return join(root, String(pid));
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

@@ -14,5 +14,6 @@ export * from "./names.js";
 export * from "./chunk-paths.js";
 export * from "./paging.js";
 export { removeStaleSpoolFiles } from "./spool.js";
+export { isProcessRunning } from "./process-alive.js";
 export { wantsJsonRows } from "./row-encoding.js";
 export { untilCommit, type WriteStreamMessage } from "./write-commit.js";

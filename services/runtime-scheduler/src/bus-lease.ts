@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import type { Logger } from "@kiln/core";
+import { isProcessRunning, type Logger } from "@kiln/core";
 import type { MetadataStore } from "@kiln/storage";
 
 const KEY = "in-process-bus";
@@ -51,7 +50,7 @@ export async function holdInProcessBus(metadata: MetadataStore, logger: Logger, 
   const host = options.host ?? hostname();
   const pid = options.pid ?? process.pid;
   const instance = options.instance ?? PROCESS_INSTANCE;
-  const alive = options.alive ?? isRunning;
+  const alive = options.alive ?? isProcessRunning;
   const since = new Date(now()).toISOString();
   const mine = (): Lease => ({ host, pid, instance, since, renewed: now() });
 
@@ -91,23 +90,4 @@ function refuse(where: string, holder: Lease | undefined): never {
     `${who} runs embedded on this metadata (${where}); its jobs wait on its in-process bus, which this process cannot see, so two would run them twice. ` +
       "Stop it first, or give this one its own KILN_DATA_DIR (or run both on NATS: KILN_BUS=nats)",
   );
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"; // running, as another user
-  }
-  return !isZombie(pid);
-}
-
-/** Whether the process has ended and only waits for its parent to collect it (Linux; elsewhere, false). */
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z";
-  } catch {
-    return false;
-  }
 }
