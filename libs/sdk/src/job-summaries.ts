@@ -2,6 +2,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { JobKind, JobState, type Executor, type Job, type JobError } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { codeOf } from "@kiln/contracts";
 import { apiError, type KilnApiError } from "./errors.js";
+import { shortName } from "./names.js";
 
 export type JobKindName = "fit" | "partial_fit" | "predict" | "predict_proba" | "score" | "transform" | "noop";
 export type JobStateName = "queued" | "running" | "succeeded" | "failed" | "cancelled";
@@ -84,7 +85,7 @@ export function jobInfo(job: Job): JobInfo {
   const r = job.result;
   return {
     name: job.name,
-    id: job.name.slice(job.name.lastIndexOf("/") + 1),
+    id: shortName(job.name),
     kind: lower<JobKindName>(JobKind[job.kind]),
     state: lower<JobStateName>(JobState[job.state]),
     model: job.model,

@@ -11,7 +11,7 @@ import { call, stream } from "./errors.js";
 import { classify, type DatasetInput, type TensorData } from "./inputs.js";
 import { executorInfo, jobError, jobInfo, kindNames, stateNames, type ExecutorInfo, type JobInfo, type JobKindName, type JobStateName } from "./job-summaries.js";
 import { modelName, versionName } from "./model-refs.js";
-import { resourceName } from "./names.js";
+import { resourceName, shortName } from "./names.js";
 import { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
 
 /** Data sent along with a job: a table (rows, columns, Arrow), a tensor, or record batches streamed (from a file). */
@@ -149,7 +149,7 @@ export class Runtime {
     for (;;) {
       const res = await call(() => this.client.purgeJobs(request));
       count += Number(res.purgeCount);
-      sample.push(...res.purgeSample.slice(0, 100 - sample.length).map((name) => name.slice(name.lastIndexOf("/") + 1)));
+      sample.push(...res.purgeSample.slice(0, 100 - sample.length).map(shortName));
       if (force) options.onProgress?.(count);
       if (!batch || res.purgeCount < BigInt(batch)) return { count, sample };
     }
@@ -391,7 +391,7 @@ export class JobHandle<T extends JobOutcome = JobOutcome> {
     readonly name: string,
     private readonly submitted?: Job,
   ) {
-    this.id = name.slice(name.lastIndexOf("/") + 1);
+    this.id = shortName(name);
   }
 
   async info(): Promise<JobInfo> {
