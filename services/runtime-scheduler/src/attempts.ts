@@ -51,6 +51,7 @@ export async function startAttempts(s: Scheduler, reqs: readonly StartAttemptReq
       job.attempts.push(create(JobAttemptSchema, { number: job.attempts.length + 1, executor, startTime: timestampFromDate(now) }));
       job.progress = create(JobProgressSchema); // each attempt reports its own progress
       job.state = JobState.RUNNING;
+      job.waitingFor = []; // a job that waited is on its queue once its last wait is settled, before this says so
       job.startTime ??= timestampFromDate(now);
       run[i] = true;
       return "started";
@@ -143,6 +144,7 @@ export function isCurrent(job: Job, attempt: number): boolean {
 
 export function endJob(job: Job, now: Date, state: JobState, error?: JobError): void {
   job.state = state;
+  job.waitingFor = [];
   job.endTime = timestampFromDate(now);
   if (error) job.error = error;
 }

@@ -17,6 +17,7 @@ import { parseExecutorName } from "./names.js";
 import { normalizeLabels, queuesServedBy } from "./queues.js";
 import { sweepTemporaries } from "./temporaries.js";
 import { sweepExpiredJobs } from "./job-deletion.js";
+import { sweepSuccessors } from "./successors.js";
 import { RESULTS_STREAM, RESULTS_SUBJECT_PREFIX } from "@kiln/contracts";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 
@@ -47,9 +48,10 @@ export async function heartbeat(s: Scheduler, req: HeartbeatRequest): Promise<He
   });
   if (executor.slots < 1) throw invalidArgument("INVALID_SLOTS", "an executor needs at least one slot");
   await saveExecutor(s, executor, now.getTime());
-  // Heartbeats come steadily, busy or idle: the sweeps of old temporary inputs and of expired jobs ride on them.
+  // Heartbeats come steadily, busy or idle: the sweeps of old temporary inputs, of expired jobs and of waiting jobs ride on them.
   void sweepTemporaries(s).catch((e: unknown) => s.logger.warn({ err: e }, "the sweep of temporary inputs failed; the next one tries again"));
   void sweepExpiredJobs(s).catch((e: unknown) => s.logger.warn({ err: e }, "the sweep of expired jobs failed; the next one tries again"));
+  void sweepSuccessors(s).catch((e: unknown) => s.logger.warn({ err: e }, "the sweep of waiting jobs failed; the next one tries again"));
   const queues = await queuesServedBy(s, executor.labels);
   const cancelledJobs: string[] = [];
   for (const name of executor.runningJobs) {

@@ -12,7 +12,8 @@ import { parseJobName } from "./names.js";
  * finished jobs made `kiln jobs --state running` take 5.7 s and a restart 1.5 s more).
  *
  * - open: the jobs not over, keyed by job name;
- * - by model: every job of a model, keyed `projects/{p}/models/{m}/jobs/{id}`.
+ * - by model: every job of a model, keyed `projects/{p}/models/{m}/jobs/{id}`;
+ * - successors: the jobs waiting for a job (see SUCCESSORS).
  *
  * An index holds every job it should and maybe some more: entries are written before their
  * job and removed after it (the open one's once the job's final state is stored), so a
@@ -48,7 +49,28 @@ export const JOBS_BY_MODEL: JobIndex = {
   },
 };
 
-const INDEXES = { "open-jobs": OPEN_JOBS, "jobs-by-model": JOBS_BY_MODEL };
+const successorKey = (before: string, job: Job) => `${before}/then/${parseJobName(job.name).id}`;
+
+/**
+ * Of each job others wait for, the jobs waiting (`{before}/then/{id}`): an entry is removed
+ * once the waiting job has been told how the job before it ended.
+ */
+export const SUCCESSORS: JobIndex = {
+  collection: (deps) => deps.metadata.collection<Record<string, never>>("runtime_job_successors"),
+  keysOf: (job) => job.waitingFor.map((before) => successorKey(before, job)),
+  everKeysOf: (job) => job.after.map((before) => successorKey(before, job)),
+  jobOf: (key) => {
+    const m = /^(projects\/[^/]+)\/jobs\/[^/]+\/then\/([^/]+)$/.exec(key)!;
+    return `${m[1]}/jobs/${m[2]}`;
+  },
+};
+
+/** The prefix of the SUCCESSORS entries of a job others wait for. */
+export function successorsPrefix(before: string): string {
+  return `${before}/then/`;
+}
+
+const INDEXES = { "open-jobs": OPEN_JOBS, "jobs-by-model": JOBS_BY_MODEL, successors: SUCCESSORS };
 
 /** The prefix of the jobs-by-model keys of a model, from its name or any of its versions' names. */
 export function modelJobsPrefix(model: string): string {

@@ -5,6 +5,7 @@ import { aborted, notFound } from "@kiln/core";
 import { JobSchema, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { SchedulerDeps } from "./deps.js";
 import { indexNewJobs, unindexJobs, unmarkOpen } from "./job-indexes.js";
+import { settleSuccessors } from "./successors.js";
 import { dropTemporaryInputs } from "./temporaries.js";
 import type { JobWatchers } from "./watchers.js";
 
@@ -126,7 +127,7 @@ export async function changeJobs(s: Scheduler, requests: readonly ({ name: strin
     const written = await jobs(s).updateMany(writes.map((w) => ({ key: w.encoded.job.name, value: w.encoded.record, expectedRev: w.rev })));
     pending = [];
     const announced: Promise<void>[] = [];
-    const ended: string[] = [];
+    const ended: Job[] = [];
     written.forEach((result, k) => {
       const { index, encoded, changed } = writes[k]!;
       const { job } = encoded;
@@ -135,11 +136,16 @@ export async function changeJobs(s: Scheduler, requests: readonly ({ name: strin
       outcomes[index] = { job, changed };
       if (changed === "progress") s.watchers.notify(job);
       else announced.push(announce(s, encoded, changed));
-      if (isFinal(job.state)) ended.push(job.name);
+      if (isFinal(job.state)) ended.push(job);
     });
     await Promise.all(announced);
     // Left behind if this fails or the process dies first: readers of the index drop such entries.
-    await unmarkOpen(s, ended).catch((e: unknown) => s.logger.warn({ err: e }, "could not take ended jobs out of the index of open jobs"));
+    await unmarkOpen(s, ended.map((job) => job.name)).catch((e: unknown) => s.logger.warn({ err: e }, "could not take ended jobs out of the index of open jobs"));
+    if (ended.length) {
+      void settleSuccessors(s, ended.map((job) => ({ name: job.name, job }))).catch((e: unknown) => {
+        s.logger.warn({ err: e }, "could not tell the jobs waiting for ended jobs how they ended; the sweep does");
+      });
+    }
   }
   for (const index of pending) outcomes[index] = aborted("JOB_CONTENTION", `too many concurrent changes to ${request(index).name}; try again`);
   return outcomes as (ChangedJob | Error)[];

@@ -19,11 +19,13 @@ import { DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT } from "./deps.js";
 import { checkInput, checkKeepColumns } from "./input-checks.js";
 import { rethrowRemote } from "./job-errors.js";
 import { isClusterer, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
+import { checkAfter } from "./after.js";
+import { settleEndedBefore } from "./successors.js";
 import { hasLocalData, storeLocalInput } from "./local-inputs.js";
 import { checkTemporary, claimTemporaries, dropTemporaries, unclaimTemporaries } from "./temporaries.js";
 import { insertJobs, nowOf, removeJobs, type Scheduler } from "./job-store.js";
 import { findByRequestId, requestIds, requestKey } from "./request-ids.js";
-import { newJobIds, parseDatasetName, parseModelRef } from "./names.js";
+import { newJobIds, parseDatasetName, parseJobName, parseModelRef } from "./names.js";
 import { enqueue, ensureQueue, normalizeLabels, queueFor } from "./queues.js";
 
 
@@ -101,8 +103,8 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
     const queues = new Map(created.map((job) => [job.requiredLabels.join("\n"), queueFor(job.requiredLabels)]));
     for (const queue of queues.values()) await ensureQueue(s, queue);
     await insertJobs(s, created);
-    // Every publish settles before the records are taken back on a failure.
-    await firstFailureInOrder(created.map((job) => enqueue(s, job)));
+    // Every publish settles before the records are taken back on a failure. Jobs that wait go on their queue when they leave the wait.
+    await firstFailureInOrder(created.filter((job) => job.waitingFor.length === 0).map((job) => enqueue(s, job)));
   } catch (e) {
     // Not queued means not accepted: take the records back, so nothing waits forever, and
     // free the request_ids, so a retry with them makes the jobs instead of failing REQUEST_IN_FLIGHT.
@@ -111,6 +113,7 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
     await unclaimTemporaries(s, temporaries);
     throw e;
   }
+  await settleEndedBefore(s, created);
   return prepared.map((p, index) => {
     if ("earlier" in p) return p.earlier;
     const first = firstWithId.get(reqs[index]!.requestId);
@@ -179,6 +182,7 @@ async function checkedJob(project: string, given: Job, lookups: Lookups): Promis
   }
   if (given.timeout && durationMs(given.timeout) < 0) throw invalidArgument("INVALID_TIMEOUT", "timeout must not be negative");
   const keepColumns = checkKeepColumns(kind, given.keepColumns);
+  const after = await checkAfter(lookups.s, project, given.after);
   const job = create(JobSchema, {
     kind,
     params: given.params,
@@ -187,6 +191,8 @@ async function checkedJob(project: string, given: Job, lookups: Lookups): Promis
     maxAttempts,
     outputDataset: given.outputDataset ? parseDatasetName(given.outputDataset, "output_dataset") : "",
     keepColumns,
+    after: after.names,
+    waitingFor: after.waiting.map((j) => j.name),
   });
   // The job writes there, so it must be in the job's project like what it reads.
   if (job.outputDataset) inProject(job.outputDataset, project, "output dataset");
@@ -194,16 +200,64 @@ async function checkedJob(project: string, given: Job, lookups: Lookups): Promis
 
   if (!given.model) throw invalidArgument("MODEL_REQUIRED", "job.model is required: projects/{p}/models/{m}[/versions/{ref}]");
   if (!given.x?.dataset && !hasLocalData(given.x)) throw invalidArgument("INPUT_REQUIRED", "job.x is required: the dataset of features, or its data");
+  const { version } = parseModelRef(given.model);
+  inProject(version, project, "model");
+  job.model = version;
+  job.x = given.x;
+  if (given.y && (given.y.dataset || hasLocalData(given.y))) job.y = given.y;
+  await pinJob(job, lookups, deferredBy(job, after.waiting));
+  return job;
+}
+
+/** Which of a job's references to leave as they are rather than pin (and check) now. */
+interface Leave {
+  model: boolean;
+  x: boolean;
+  y: boolean;
+}
+
+/**
+ * At submit, what jobs still to run will make: a model reference that is not a number
+ * while one of them trains that model, an input's latest version while one writes it.
+ */
+function deferredBy(job: Job, waiting: readonly Job[]): Leave {
+  const trained = new Set(waiting.filter((j) => TRAINS.has(j.kind)).map((j) => parseModelRef(j.model).model));
+  const written = new Set(waiting.map((j) => j.outputDataset).filter(Boolean));
+  const defers = (input: JobInput | undefined) => !!input && !hasLocalData(input) && !input.version && written.has(parseDatasetName(input.dataset, "dataset"));
+  return { model: !isPinnedModel(job.model) && trained.has(parseModelRef(job.model).model), x: defers(job.x), y: defers(job.y) };
+}
+
+/** Pins the job's model version and input versions, checking them, but for what `leave` names. */
+async function pinJob(job: Job, lookups: Lookups, leave: Leave): Promise<void> {
   // Looked up together (each is a call to the registry or the store); a failure is reported in this order.
   const [model, x, y] = await firstFailureInOrder([
-    pinModel(lookups, given.model, TRAINS.has(kind)),
-    pinInput(lookups, given.x!, "x", keepColumns),
-    given.y && (given.y.dataset || hasLocalData(given.y)) ? pinInput(lookups, given.y, "y") : undefined,
+    leave.model ? undefined : pinModel(lookups, job.model, TRAINS.has(job.kind)),
+    leave.x ? job.x : pinInput(lookups, job.x!, "x", job.keepColumns),
+    !job.y || leave.y ? job.y : pinInput(lookups, job.y, "y"),
   ] as const);
   // A clusterer scores without targets (sklearn's KMeans.score(X)); everything else scores against y.
-  if (!y && NEEDS_Y.has(kind) && !isClusterer(model)) throw invalidArgument("INPUT_REQUIRED", `job.y is required for ${JobKind[kind]}: the dataset of targets`);
-  Object.assign(job, { model: model.name, x, y });
-  return job;
+  if (model && !y && NEEDS_Y.has(job.kind) && !isClusterer(model)) throw invalidArgument("INPUT_REQUIRED", `job.y is required for ${JobKind[job.kind]}: the dataset of targets`);
+  if (model) job.model = model.name;
+  job.x = x;
+  job.y = y;
+}
+
+/**
+ * What a job that waited left unpinned at submit, pinned and checked now that the jobs
+ * it ran after made it. What was pinned stays (a temporary input is not checked for its
+ * age again).
+ */
+export async function pinDeferred(s: Scheduler, job: Job): Promise<Pick<Job, "model" | "x" | "y">> {
+  const pinned = create(JobSchema, { name: job.name, kind: job.kind, model: job.model, x: job.x, y: job.y, keepColumns: job.keepColumns });
+  if (job.kind !== JobKind.NOOP) {
+    const leave = { model: isPinnedModel(job.model), x: !!job.x?.version, y: !job.y || !!job.y.version };
+    await pinJob(pinned, new Lookups(s, parseJobName(job.name).project), leave);
+  }
+  return { model: pinned.model, x: pinned.x, y: pinned.y };
+}
+
+function isPinnedModel(version: string): boolean {
+  return /\/versions\/\d+$/.test(version);
 }
 
 /** Awaits all; if any failed, throws the failure of the first in order (not the first in time), as `wrap` gives it with its index. */

@@ -1,0 +1,213 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { toBinary } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
+import { linearRegressorOnnx } from "@kiln/onnx";
+import { JobKind, JobSchema, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { requeueAfterRestart } from "../src/index.js";
+import { sweepSuccessors } from "../src/successors.js";
+import {
+  PROJECT,
+  failure,
+  makeDataset,
+  makeOnnxModel,
+  makeTrainableModel,
+  queueMessagesSoFar,
+  queuedJobName,
+  startHarness,
+  submitNoop,
+  uniqueName,
+  type Harness,
+} from "./harness.js";
+
+const E1 = "executors/e1";
+
+describe("jobs that run after others", () => {
+  let h: Harness;
+  afterEach(async () => h?.close());
+
+  const getJob = async (name: string) => (await h.runtime.getJob({ name })).job!;
+  const queued = async () => (await queueMessagesSoFar(h.bus)).map(queuedJobName);
+
+  /** Polls the job until `done` holds (settling runs after the change that ended the job before). */
+  async function until(name: string, done: (job: Job) => boolean): Promise<Job> {
+    for (let i = 0; i < 500; i++) {
+      const job = await getJob(name);
+      if (done(job)) return job;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`job ${name} never got there: ${JSON.stringify(await getJob(name))}`);
+  }
+
+  async function succeed(job: Job): Promise<void> {
+    const { attempt } = await h.executor.startAttempt({ name: job.name, executor: E1 });
+    await h.executor.finishAttempt({ name: job.name, attempt, outcome: { case: "result", value: {} } });
+  }
+
+  async function fail(job: Job, message: string): Promise<void> {
+    const { attempt } = await h.executor.startAttempt({ name: job.name, executor: E1 });
+    await h.executor.finishAttempt({ name: job.name, attempt, outcome: { case: "error", value: { code: "INVALID_ARGUMENT", reason: "BAD", message } } });
+  }
+
+  it("waits off the queue until every job it runs after succeeded, then goes on its queue", async () => {
+    h = await startHarness();
+    const a = await submitNoop(h);
+    const b = await submitNoop(h);
+    const c = await submitNoop(h, { after: [a.name, b.name, a.name] });
+    expect(c.state).toBe(JobState.QUEUED);
+    expect(c.after).toEqual([a.name, b.name]);
+    expect(c.waitingFor).toEqual([a.name, b.name]);
+    expect(await queued()).toEqual([a.name, b.name]);
+
+    await succeed(a);
+    expect((await until(c.name, (j) => j.waitingFor.length === 1)).waitingFor).toEqual([b.name]);
+    expect(await queued()).not.toContain(c.name);
+
+    await succeed(b);
+    const ready = await until(c.name, (j) => j.waitingFor.length === 0);
+    expect(ready.state).toBe(JobState.QUEUED);
+    expect(ready.after).toEqual([a.name, b.name]);
+    expect(await queued()).toContain(c.name);
+    await succeed(ready);
+    expect((await getJob(c.name)).state).toBe(JobState.SUCCEEDED);
+  });
+
+  it("after a job that already succeeded is queued at once", async () => {
+    h = await startHarness();
+    const a = await submitNoop(h);
+    await succeed(a);
+    const b = await submitNoop(h, { after: [a.name] });
+    expect(b.waitingFor).toEqual([]);
+    expect(await queued()).toContain(b.name);
+  });
+
+  it("fails when a job it runs after fails, and so do the jobs after it, none of them run", async () => {
+    h = await startHarness();
+    const a = await submitNoop(h);
+    const b = await submitNoop(h, { after: [a.name] });
+    const c = await submitNoop(h, { after: [b.name] });
+    await fail(a, "no good");
+    const failed = await until(b.name, (j) => j.state === JobState.FAILED);
+    expect(failed.error).toMatchObject({ code: "FAILED_PRECONDITION", reason: "AFTER_JOB_FAILED" });
+    expect(failed.error!.message).toContain("no good");
+    expect(failed.waitingFor).toEqual([]);
+    expect(failed.attempts).toEqual([]);
+    const cascaded = await until(c.name, (j) => j.state === JobState.FAILED);
+    expect(cascaded.error!.reason).toBe("AFTER_JOB_FAILED");
+    expect(await queued()).toEqual([a.name]);
+  });
+
+  it("is cancelled when a job it runs after is cancelled; cancelled itself, it stays so", async () => {
+    h = await startHarness();
+    const a = await submitNoop(h);
+    const b = await submitNoop(h, { after: [a.name] });
+    await h.runtime.cancelJob({ name: a.name });
+    const cancelled = await until(b.name, (j) => j.state === JobState.CANCELLED);
+    expect(cancelled.error).toMatchObject({ code: "CANCELLED", reason: "AFTER_JOB_CANCELLED" });
+
+    const d = await submitNoop(h);
+    const e = await submitNoop(h, { after: [d.name] });
+    await h.runtime.cancelJob({ name: e.name });
+    await succeed(d);
+    await until(d.name, (j) => j.state === JobState.SUCCEEDED);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await getJob(e.name)).state).toBe(JobState.CANCELLED);
+    expect(await queued()).not.toContain(e.name);
+  });
+
+  it("refuses what could never run, storing nothing", async () => {
+    h = await startHarness();
+    const missing = `${PROJECT}/jobs/nosuchjob`;
+    expect(await failure(submitNoop(h, { after: [missing] }))).toMatchObject({ code: Code.NotFound, reason: "JOB_NOT_FOUND" });
+    expect(await failure(submitNoop(h, { after: ["projects/other/jobs/x1"] }))).toMatchObject({ code: Code.InvalidArgument, reason: "CROSS_PROJECT" });
+    expect(await failure(submitNoop(h, { after: ["not a job"] }))).toMatchObject({ code: Code.InvalidArgument, reason: "INVALID_NAME" });
+    const a = await submitNoop(h);
+    const many = Array.from({ length: 101 }, (_, i) => `${PROJECT}/jobs/j${i}`);
+    expect(await failure(submitNoop(h, { after: many }))).toMatchObject({ code: Code.InvalidArgument, reason: "TOO_MANY_AFTER" });
+    await fail(a, "broken");
+    const refused = await failure(submitNoop(h, { after: [a.name] }));
+    expect(refused).toMatchObject({ code: Code.FailedPrecondition, reason: "AFTER_JOB_FAILED" });
+    const c = await submitNoop(h);
+    await h.runtime.cancelJob({ name: c.name });
+    expect(await failure(submitNoop(h, { after: [c.name] }))).toMatchObject({ code: Code.FailedPrecondition, reason: "AFTER_JOB_CANCELLED" });
+    expect((await h.runtime.listJobs({ parent: PROJECT })).jobs.map((j) => j.name).sort()).toEqual([a.name, c.name].sort());
+  });
+
+  it("a predict after a fit of its model uses the version the fit made", async () => {
+    h = await startHarness();
+    const model = await makeTrainableModel(h);
+    const x = await makeDataset(h);
+    const fit = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.FIT, model, x: { dataset: x } } })).job!;
+    // An untrained model cannot predict, unless after the fit that trains it.
+    expect(await failure(h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.PREDICT, model, x: { dataset: x } } }))).toMatchObject({ reason: "NOT_RUNNABLE" });
+    const predict = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.PREDICT, model, x: { dataset: x }, after: [fit.name] } })).job!;
+    expect(predict.model).toBe(`${model}/versions/latest`);
+    expect(predict.x!.version).toBe(1n); // nothing before writes it: pinned now
+
+    await h.kiln.models.put(model.split("/").at(-1)!, linearRegressorOnnx([1, 2], 0.5), { format: "onnx" }); // what the fit's executor stores
+    await succeed(fit);
+    const released = await until(predict.name, (j) => j.waitingFor.length === 0);
+    expect(released.model).toBe(`${model}/versions/2`);
+    expect(await queued()).toContain(predict.name);
+  });
+
+  it("reads the output dataset a job before it writes, at the version it wrote; fails if that never came", async () => {
+    h = await startHarness();
+    const model = await makeOnnxModel(h);
+    const x = await makeDataset(h);
+    const out = `${PROJECT}/datasets/${uniqueName("out")}`;
+    const transform = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.PREDICT, model, x: { dataset: x }, outputDataset: out } })).job!;
+    const score = (
+      await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.SCORE, model, x: { dataset: out, columns: ["a", "b"] }, y: { dataset: x, columns: ["a"] }, after: [transform.name] } })
+    ).job!;
+    expect(score.x).toMatchObject({ dataset: out, version: 0n });
+    await h.kiln.datasets.put(out.split("/").at(-1)!, [{ a: 1, b: 2, prediction: 5.5 }]);
+    await succeed(transform);
+    expect((await until(score.name, (j) => j.waitingFor.length === 0)).x!.version).toBe(1n);
+
+    // A dataset nothing before writes must exist at submit.
+    expect(await failure(h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.SCORE, model, x: { dataset: `${out}x` }, y: { dataset: x }, after: [transform.name] } }))).toMatchObject({
+      code: Code.NotFound,
+    });
+
+    const never = `${PROJECT}/datasets/${uniqueName("never")}`;
+    const t2 = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.PREDICT, model, x: { dataset: x }, outputDataset: never } })).job!;
+    const p2 = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.PREDICT, model, x: { dataset: never }, after: [t2.name] } })).job!;
+    await succeed(t2);
+    const failed = await until(p2.name, (j) => j.state === JobState.FAILED);
+    expect(failed.error!.code).toBe("NOT_FOUND");
+    expect(await queued()).not.toContain(p2.name);
+  });
+
+  it("a settle the scheduler missed (it stopped, or the registry was away) is done by the sweep", async () => {
+    h = await startHarness();
+    const a = await submitNoop(h);
+    const b = await submitNoop(h, { after: [a.name] });
+    // a ends as a scheduler that stopped before telling b would leave it: stored, nothing else.
+    const jobs = h.metadata.collection<{ pb: string }>("runtime_jobs");
+    const stored = (await jobs.get(a.name))!;
+    const ended: Job = { ...a, state: JobState.SUCCEEDED };
+    await jobs.update(a.name, { pb: Buffer.from(toBinary(JobSchema, ended)).toString("base64") }, stored.rev);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await getJob(b.name)).waitingFor).toEqual([a.name]);
+
+    // A restart on the in-process bus leaves a waiting job off its queue.
+    expect(await requeueAfterRestart(h.scheduler)).toBe(0);
+    expect(await queued()).not.toContain(b.name);
+
+    await sweepSuccessors(h.scheduler);
+    expect((await getJob(b.name)).waitingFor).toEqual([]);
+    expect(await queued()).toContain(b.name);
+    expect(await h.metadata.collection("runtime_job_successors").list({})).toEqual([]);
+  });
+
+  it("deleting a job that waited removes its index entries", async () => {
+    h = await startHarness();
+    const a = await submitNoop(h);
+    const b = await submitNoop(h, { after: [a.name] });
+    await h.runtime.cancelJob({ name: b.name });
+    await h.runtime.deleteJob({ name: b.name });
+    expect(await h.metadata.collection("runtime_job_successors").list({})).toEqual([]);
+    await succeed(a);
+    expect((await until(a.name, (j) => j.state === JobState.SUCCEEDED)).state).toBe(JobState.SUCCEEDED);
+  });
+});
