@@ -11,7 +11,7 @@ export { prefetchInOrder, type LocalChunkReader } from "./chunk-fetch.js";
 export type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 export * from "./errors.js";
 export { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
-export { Runtime, RuntimeModel, JobHandle, hasResultRows, type JobData, type LocalJobData, type JobOptions, type JobOutcome, type FitOutcome, type Metrics, type JobSpec, type PurgeOptions } from "./runtime.js";
+export { Runtime, RuntimeModel, JobHandle, hasResultRows, type JobData, type LocalJobData, type JobOptions, type JobOutcome, type FitOutcome, type Metrics, type JobSpec, type PurgeOptions, type JobRef } from "./runtime.js";
 export type { JobInfo, ExecutorInfo, JobErrorInfo, JobKindName, JobStateName } from "./job-summaries.js";
 export type { TrainedEstimator } from "./model-estimators.js";
 export { Tracking, Experiment, TrackedRun, eventValue, serviceProvider, type ExperimentOptions } from "./tracking.js";

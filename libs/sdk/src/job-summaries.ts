@@ -30,6 +30,10 @@ export interface JobInfo {
   maxAttempts: number;
   /** The idempotency key it was submitted with ("" if none). */
   requestId: string;
+  /** The jobs (names) that had to succeed before it ran. */
+  after: string[];
+  /** Those of them that have not succeeded yet: while any is left the job waits, queued but on no queue. */
+  waitingFor: string[];
   progress: { fraction: number; message: string; rowsDone: number; rowsTotal: number; epoch: number; metrics: Record<string, number> };
   attempts: { number: number; executor: string; startTime?: Date; endTime?: Date; error?: JobErrorInfo }[];
   result?: { modelVersion: string; metrics: Record<string, number>; rows: number; output?: { name: string; version: number }; ranModelVersion: string };
@@ -97,6 +101,8 @@ export function jobInfo(job: Job): JobInfo {
     requiredLabels: job.requiredLabels,
     maxAttempts: job.maxAttempts,
     requestId: job.requestId,
+    after: job.after,
+    waitingFor: job.waitingFor,
     progress: {
       fraction: p?.fraction ?? 0,
       message: p?.message ?? "",

@@ -36,6 +36,11 @@ export interface JobOptions {
   maxAttempts?: number;
   /** Idempotency key: submitting the same key again returns the first job. */
   requestId?: string;
+  /**
+   * Jobs (handles, ids or names) that must succeed first: the job waits, queued, until they
+   * did, and fails or is cancelled with them (added to the runtime's `after`).
+   */
+  after?: JobRef | readonly JobRef[];
   /** Called as local data goes up (bytes sent so far), before the job is submitted. */
   onUploadProgress?: ProgressListener;
 }
@@ -65,6 +70,9 @@ export interface PurgeOptions {
   onProgress?: (deleted: number) => void;
 }
 
+/** A job by handle, id or name. */
+export type JobRef = JobHandle | string;
+
 /** Jobs deleted per call of a purge that reports its progress. */
 const PURGE_BATCH = 10_000;
 
@@ -78,11 +86,42 @@ export class Runtime {
     private readonly project: string,
     private readonly datasets: Datasets,
     private readonly labels: string[] = [],
+    private readonly before: string[] = [],
   ) {}
 
   /** A runtime whose jobs run only on executors with these labels (OmegaML's `require`). */
   require(requirement: { labels: string[] }): Runtime {
-    return new Runtime(this.client, this.project, this.datasets, [...this.labels, ...requirement.labels]);
+    return new Runtime(this.client, this.project, this.datasets, [...this.labels, ...requirement.labels], this.before);
+  }
+
+  /**
+   * A runtime whose jobs run after these have succeeded, and fail or are cancelled with
+   * them: `kiln.runtime.after(fit).model("churn").predict("X")` predicts with the version
+   * the fit makes. Several jobs after the same ones run in parallel; one after several is
+   * a reduce step.
+   */
+  after(...jobs: JobRef[]): Runtime {
+    return new Runtime(this.client, this.project, this.datasets, this.labels, [...this.before, ...jobs.map((j) => this.jobName(j))]);
+  }
+
+  /**
+   * Submits jobs that run one after another (omega-ml's `runtime.sequence()`): each step
+   * gets a runtime whose jobs run after the previous step's, and the steps are all
+   * submitted at once, without waiting for any to run. A failed step fails the ones after it.
+   *
+   *     const [fit, predictions] = await kiln.runtime.sequence([
+   *       (rt) => rt.model("churn").fit("X", "y"),
+   *       (rt) => rt.model("churn").predict("X_new"),
+   *     ]);
+   */
+  async sequence(steps: readonly ((runtime: Runtime) => Promise<JobHandle>)[]): Promise<JobHandle[]> {
+    const handles: JobHandle[] = [];
+    for (const step of steps) handles.push(await step(handles.length ? this.after(handles.at(-1)!) : this));
+    return handles;
+  }
+
+  private jobName(job: JobRef): string {
+    return typeof job === "string" ? resourceName(this.project, "jobs", job) : job.name;
   }
 
   model(ref: string): RuntimeModel {
@@ -218,6 +257,7 @@ export class Runtime {
       requiredLabels: [...this.labels, ...(options.labels ?? [])],
       timeout: options.timeoutMs ? durationFromMs(options.timeoutMs) : undefined,
       maxAttempts: options.maxAttempts ?? 0,
+      after: [...this.before, ...[options.after ?? []].flat().map((j) => this.jobName(j))],
     };
   }
 

@@ -515,6 +515,41 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect((err as FailedPreconditionError).reason).toBe("NOT_TRAINABLE");
   });
 
+  it("runs a sequence (fit, then predict with the version the fit made into a dataset, then score what it wrote) and fails what comes after a failed step", async () => {
+    const model = unique("seq");
+    const out = unique("seq-out");
+    await kiln.models.create(model, { estimator: "logistic_regression" });
+    const [fit, predict, score] = await kiln.runtime.sequence([
+      (rt) => rt.model(model).fit("blobs-x", "blobs-y"),
+      (rt) => rt.model(model).predict("blobs-x", { output: out, keep: ["x0", "x1"] }),
+      (rt) => rt.model(model).score({ dataset: out, columns: ["x0", "x1"] }, "blobs-y"),
+    ]);
+    expect((await score!.info()).after).toEqual([predict!.name]);
+    const metrics = (await score!.get()) as Record<string, number>;
+    expect(metrics.accuracy).toBeGreaterThan(0.9);
+    const fitted = await fit!.get();
+    const predicted = await predict!.info();
+    expect(predicted.model).toBe(fitted.modelVersion);
+    expect(predicted.after).toEqual([fit!.name]);
+    expect((await score!.info()).x).toMatchObject({ dataset: `projects/default/datasets/${out}`, version: 1 });
+
+    // Two predicts after one fit run side by side; a step after a failed fit never runs.
+    const broken = unique("seq-broken");
+    await kiln.models.create(broken, { estimator: "logistic_regression" });
+    const badFit = await kiln.runtime.model(broken).fit("blobs-x", { dataset: "blobs-x", columns: ["x0"] });
+    const after = kiln.runtime.after(badFit);
+    const [p1, p2] = await Promise.all([after.model(broken).predict("blobs-x"), after.model(broken).predict("blobs-x")]);
+    for (const p of [p1, p2]) {
+      const err = await p.get().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FailedPreconditionError);
+      expect((err as FailedPreconditionError).reason).toBe("AFTER_JOB_FAILED");
+      expect((await p.info()).attempts).toEqual([]);
+    }
+    const late = await kiln.runtime.model(broken).predict("blobs-x", { after: badFit }).catch((e: unknown) => e);
+    expect(late).toBeInstanceOf(FailedPreconditionError);
+    expect((late as FailedPreconditionError).reason).toBe("AFTER_JOB_FAILED");
+  });
+
   it("rejects unknown models and datasets at submit with NotFound, and fails a job whose data lacks the model's columns", async () => {
     await expect(kiln.runtime.model("no-such-model").predict("blobs-x")).rejects.toBeInstanceOf(NotFoundError);
     const model = unique("clf");

@@ -6,10 +6,18 @@ import { parseJobName } from "./names.js";
 /** Jobs one job may run after. */
 export const MAX_AFTER = 100;
 
-/** A job's `after` checked: the names (unique, in order) and those jobs that have not succeeded yet. */
+/** Jobs read, at most, to learn what the jobs a new job waits for themselves wait for. */
+const MAX_UPSTREAM = 10_000;
+
+/**
+ * A job's `after` checked: the names (unique, in order), those jobs that have not
+ * succeeded yet, and every job still to run that they wait for, near or far (what those
+ * make, a new job reads only once they ran).
+ */
 export interface CheckedAfter {
   names: string[];
   waiting: Job[];
+  upstream: Job[];
 }
 
 /**
@@ -18,7 +26,7 @@ export interface CheckedAfter {
  */
 export async function checkAfter(s: Scheduler, project: string, after: readonly string[]): Promise<CheckedAfter> {
   const names = [...new Set(after)];
-  if (names.length === 0) return { names, waiting: [] };
+  if (names.length === 0) return { names, waiting: [], upstream: [] };
   if (names.length > MAX_AFTER) throw invalidArgument("TOO_MANY_AFTER", `a job may run after at most ${MAX_AFTER} jobs, got ${names.length}`);
   for (const name of names) {
     if (parseJobName(name).project !== project) throw invalidArgument("CROSS_PROJECT", `job.after names ${name}, which is not in ${project}`);
@@ -35,5 +43,17 @@ export async function checkAfter(s: Scheduler, project: string, after: readonly 
     }
     if (job.state !== JobState.SUCCEEDED) waiting.push(job);
   });
-  return { names, waiting };
+  return { names, waiting, upstream: await upstreamOf(s, waiting) };
+}
+
+/** The jobs given and, level by level, the jobs they wait for that are not over. */
+async function upstreamOf(s: Scheduler, waiting: readonly Job[]): Promise<Job[]> {
+  const seen = new Map(waiting.map((job) => [job.name, job]));
+  for (let level = [...waiting]; level.length && seen.size < MAX_UPSTREAM; ) {
+    const next = [...new Set(level.flatMap((job) => job.waitingFor))].filter((name) => !seen.has(name));
+    const stored = await jobs(s).getMany(next);
+    level = stored.flatMap((record) => (record ? [decodeJob(record.value)] : [])).filter((job) => job.state !== JobState.SUCCEEDED);
+    for (const job of level) seen.set(job.name, job);
+  }
+  return [...seen.values()];
 }

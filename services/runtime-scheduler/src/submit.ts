@@ -205,7 +205,7 @@ async function checkedJob(project: string, given: Job, lookups: Lookups): Promis
   job.model = version;
   job.x = given.x;
   if (given.y && (given.y.dataset || hasLocalData(given.y))) job.y = given.y;
-  await pinJob(job, lookups, deferredBy(job, after.waiting));
+  await pinJob(job, lookups, deferredBy(job, after.upstream));
   return job;
 }
 
@@ -217,12 +217,13 @@ interface Leave {
 }
 
 /**
- * At submit, what jobs still to run will make: a model reference that is not a number
- * while one of them trains that model, an input's latest version while one writes it.
+ * At submit, what jobs still to run before it (`upstream`) will make: a model reference
+ * that is not a number while one of them trains that model, an input's latest version
+ * while one writes it.
  */
-function deferredBy(job: Job, waiting: readonly Job[]): Leave {
-  const trained = new Set(waiting.filter((j) => TRAINS.has(j.kind)).map((j) => parseModelRef(j.model).model));
-  const written = new Set(waiting.map((j) => j.outputDataset).filter(Boolean));
+function deferredBy(job: Job, upstream: readonly Job[]): Leave {
+  const trained = new Set(upstream.filter((j) => TRAINS.has(j.kind)).map((j) => parseModelRef(j.model).model));
+  const written = new Set(upstream.map((j) => j.outputDataset).filter(Boolean));
   const defers = (input: JobInput | undefined) => !!input && !hasLocalData(input) && !input.version && written.has(parseDatasetName(input.dataset, "dataset"));
   return { model: !isPinnedModel(job.model) && trained.has(parseModelRef(job.model).model), x: defers(job.x), y: defers(job.y) };
 }

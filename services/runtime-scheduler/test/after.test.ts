@@ -142,12 +142,17 @@ describe("jobs that run after others", () => {
     const predict = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.PREDICT, model, x: { dataset: x }, after: [fit.name] } })).job!;
     expect(predict.model).toBe(`${model}/versions/latest`);
     expect(predict.x!.version).toBe(1n); // nothing before writes it: pinned now
+    // Also after a job that itself waits for the fit.
+    const then = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.PREDICT, model, x: { dataset: x }, after: [predict.name] } })).job!;
+    expect(then.model).toBe(`${model}/versions/latest`);
 
     await h.kiln.models.put(model.split("/").at(-1)!, linearRegressorOnnx([1, 2], 0.5), { format: "onnx" }); // what the fit's executor stores
     await succeed(fit);
     const released = await until(predict.name, (j) => j.waitingFor.length === 0);
     expect(released.model).toBe(`${model}/versions/2`);
     expect(await queued()).toContain(predict.name);
+    await succeed(released);
+    expect((await until(then.name, (j) => j.waitingFor.length === 0)).model).toBe(`${model}/versions/2`);
   });
 
   it("reads the output dataset a job before it writes, at the version it wrote; fails if that never came", async () => {
