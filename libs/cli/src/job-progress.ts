@@ -72,6 +72,7 @@ export async function follow(handle: JobHandle, display: JobDisplay, options: { 
 const QUEUED_CHECK_MS = 3_000;
 
 async function warnIfNoExecutor(kiln: Kiln, job: JobInfo, display: JobDisplay): Promise<void> {
+  if (job.waitingFor.length) return; // on no queue yet
   const executors = await kiln.runtime.executors().catch(() => undefined);
   if (!executors || executors.some((e) => job.requiredLabels.every((label) => e.labels.includes(label)))) return;
   const wanted = job.requiredLabels.length ? `no executor has the label${job.requiredLabels.length > 1 ? "s" : ""} ${job.requiredLabels.join(", ")}` : "no executor is running";

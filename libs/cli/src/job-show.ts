@@ -1,9 +1,12 @@
 import type { ExecutorInfo, JobInfo } from "@kiln/sdk";
 import { printFields, printTable, type Output } from "./output.js";
 
-/** `projects/default/models/churn/versions/2` → `churn:2`; people type the short form, so they read it too. */
+/**
+ * `projects/default/models/churn/versions/2` → `churn:2` (a job waiting for the fit that
+ * trains its model shows `churn:latest` or `churn:TAG`); people type the short form, so they read it too.
+ */
 export function shortModel(name: string): string {
-  const m = /^projects\/[^/]+\/models\/([^/]+)(?:\/versions\/(\d+))?$/.exec(name);
+  const m = /^projects\/[^/]+\/models\/([^/]+)(?:\/versions\/([^/]+))?$/.exec(name);
   if (!m) return name;
   return m[2] ? `${m[1]}:${m[2]}` : m[1]!;
 }
@@ -31,6 +34,7 @@ export const metricList = (metrics: Record<string, number>) =>
 export function progressText(info: JobInfo, options: { fraction?: boolean } = {}): string {
   const p = info.progress;
   const parts: string[] = [];
+  if (info.state === "queued" && info.waitingFor.length) parts.push(`waiting for ${info.waitingFor.map(lastSegment).join(", ")}`);
   if (p.rowsTotal > 0) parts.push(`${p.rowsDone}/${p.rowsTotal} rows`);
   else if (p.rowsDone > 0) parts.push(`${p.rowsDone} rows`);
   else if (p.fraction > 0 && options.fraction !== false) parts.push(`${Math.round(p.fraction * 100)}%`);
@@ -100,6 +104,7 @@ export function printJob(o: Output, info: JobInfo): void {
     ...(info.outputDataset ? ([["output", shortDataset(info.outputDataset)]] as [string, unknown][]) : []),
     ...(info.keepColumns.length ? ([["keep", info.keepColumns.join(", ")]] as [string, unknown][]) : []),
     ...(info.requestId ? ([["request id", info.requestId]] as [string, unknown][]) : []),
+    ...(info.after.length ? ([["after", info.after.map(lastSegment).join(", ")]] as [string, unknown][]) : []),
     ["state", info.state],
     ["progress", progressText(info)],
     ["max attempts", info.maxAttempts || ""],

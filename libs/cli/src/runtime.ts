@@ -114,6 +114,7 @@ function jobFlags(command: Command): Command {
     .option("--require <label>", "run only on executors with this label (repeatable)", collect)
     .option("--timeout <seconds>", "fail the job after this long", positiveNumber)
     .option("--max-attempts <n>", "attempts before the job fails (default: the server's)", positiveInt)
+    .option("--after <job>", "run once this job succeeded, and fail with it if it fails (repeatable; with --no-wait, chains jobs)", collect)
     .option("--no-wait", "print the job id and return at once");
 }
 
@@ -122,6 +123,7 @@ function jobOptions(flags: JobFlags): JobOptions {
     labels: flags.require,
     timeoutMs: flags.timeout === undefined ? undefined : Math.round(flags.timeout * 1000),
     maxAttempts: flags.maxAttempts,
+    after: flags.after,
   };
 }
 
@@ -138,6 +140,7 @@ interface JobFlags {
   require?: string[];
   timeout?: number;
   maxAttempts?: number;
+  after?: string[];
   wait: boolean;
 }
 

@@ -217,6 +217,28 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(json).toMatchObject({ id, state: "succeeded", result: { rows: 50 } });
   });
 
+  it("chains jobs with --after and --no-wait: a predict after the fit it needs uses the version the fit made", async () => {
+    const model = unique("chain");
+    await sdk.models.create(model, { estimator: "linear_regression" });
+    const fitId = (await kiln("runtime:fit", model, "lin-x", "lin-y", "--no-wait")).trim();
+    const predictId = (await kiln("runtime:predict", model, "lin-x", "--after", fitId, "--no-wait")).trim();
+    expect(await kiln("jobs:show", predictId)).toMatch(new RegExp(`^after:\\s+${fitId}$`, "m"));
+    expect(await kiln("jobs:watch", predictId)).toMatch(new RegExp(`^job ${predictId} succeeded: 50 rows\\n$`, "m"));
+    expect(await kiln("jobs:show", predictId)).toMatch(new RegExp(`^model:\\s+${model}:2$`, "m"));
+
+    const badFit = (await kiln("runtime:fit", model, "lin-x", "lin-x", "--no-wait")).trim(); // two targets: a linear regression takes one
+    await kilnFails("jobs:watch", badFit);
+    const refused = await kilnFails("runtime:predict", model, "lin-x", "--after", badFit);
+    expect(refused.stderr).toMatch(new RegExp(`job.after names \\S+${badFit}, which failed, so this job would never run`));
+
+    // A job waits for one no executor takes; the list says so; cancelling the first cancels it.
+    const stuck = (await kiln("runtime:fit", model, "lin-x", "lin-y", "--require", "gpu", "--no-wait")).trim();
+    const waiting = (await kiln("runtime:score", model, "lin-x", "lin-y", "--after", stuck, "--no-wait")).trim();
+    expect(await kiln("jobs", "--state", "queued")).toMatch(new RegExp(`^${waiting}\\s+score\\s+${model}:latest\\s+queued\\s+0\\s+\\S+\\s+waiting for ${stuck}$`, "m"));
+    await kiln("jobs:cancel", stuck);
+    expect((await kilnFails("jobs:watch", waiting)).stderr).toMatch(/cancelled: job \w+, which this job runs after, was cancelled/);
+  });
+
   it("watches a long job change by change until it is cancelled (watch then exits 1)", async () => {
     const long = await sdk.runtime.noop({ params: { sleep_ms: 5000 } });
     const watcher = spawn(process.execPath, [KILN_BIN, "--url", running.server.url, "jobs:watch", long.id]);
