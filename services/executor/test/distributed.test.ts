@@ -107,6 +107,18 @@ describe("the runtime as separate processes over NATS JetStream (store, registry
     expect(ran.size).toBeGreaterThan(0);
   }, 60_000);
 
+  it("runs a sequence over JetStream: a score after the fit it needs, settled by the scheduler process", async () => {
+    await kiln.models.create("lin-chain", { estimator: "linear_regression" });
+    const [fit, score] = await kiln.runtime.sequence([
+      (rt) => rt.model("lin-chain").fit({ dataset: "train", columns: ["a", "b"] }, { dataset: "train", columns: ["y"] }),
+      (rt) => rt.model("lin-chain").score({ dataset: "train", columns: ["a", "b"] }, { dataset: "train", columns: ["y"] }),
+    ]);
+    expect(((await score!.get()) as Record<string, number>).r2).toBeCloseTo(1, 6);
+    const scored = await score!.info();
+    expect(scored.model).toBe(((await fit!.get()) as { modelVersion: string }).modelVersion);
+    expect(scored.after).toEqual([fit!.name]);
+  }, 60_000);
+
   it("finishes a job on the other executor, once, when its executor is killed mid-job", async () => {
     const job = await kiln.runtime.noop({ params: { sleep_ms: 2_500 } });
     await running(job.name);

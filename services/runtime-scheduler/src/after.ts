@@ -1,7 +1,8 @@
 import { failedPrecondition, invalidArgument, notFound } from "@kiln/core";
 import { JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { TRAINS } from "./deps.js";
 import { decodeJob, jobs, type Scheduler } from "./job-store.js";
-import { parseJobName } from "./names.js";
+import { parseJobName, parseModelRef } from "./names.js";
 
 /** Jobs one job may run after. */
 export const MAX_AFTER = 100;
@@ -56,4 +57,45 @@ async function upstreamOf(s: Scheduler, waiting: readonly Job[]): Promise<Job[]>
     for (const job of level) seen.set(job.name, job);
   }
   return [...seen.values()];
+}
+
+/** A model (its name) or a dataset a job reads, that jobs before it may have made. */
+type Made = { model: string } | { dataset: string };
+
+/**
+ * The version of a model or dataset that the nearest jobs a job ran after made (trained,
+ * or wrote as their output): walking back through `after`, a path stops at the first job
+ * that made it; the highest version found. Undefined if none did.
+ */
+export async function madeBefore(s: Scheduler, job: Job, what: { model: string }): Promise<string | undefined>;
+export async function madeBefore(s: Scheduler, job: Job, what: { dataset: string }): Promise<bigint | undefined>;
+export async function madeBefore(s: Scheduler, job: Job, what: Made): Promise<string | bigint | undefined> {
+  let found: { number: bigint; made: string | bigint } | undefined;
+  const seen = new Set<string>();
+  for (let level = [...job.after]; level.length && seen.size < MAX_UPSTREAM; ) {
+    const names = [...new Set(level)].filter((name) => !seen.has(name));
+    for (const name of names) seen.add(name);
+    const stored = await jobs(s).getMany(names);
+    level = [];
+    for (const record of stored) {
+      if (!record) continue;
+      const before = decodeJob(record.value);
+      const made = madeBy(before, what);
+      if (made === undefined) level.push(...before.after);
+      else if (!found || made.number > found.number) found = made;
+    }
+  }
+  return found?.made;
+}
+
+/** What a job that is over made of `what`: its version, and that version's number. */
+function madeBy(job: Job, what: Made): { number: bigint; made: string | bigint } | undefined {
+  const result = job.result;
+  if ("model" in what) {
+    const version = result?.modelVersion ?? "";
+    if (!TRAINS.has(job.kind) || !version || parseModelRef(version).model !== what.model) return undefined;
+    return { number: BigInt(/\/versions\/(\d+)$/.exec(version)?.[1] ?? 0), made: version };
+  }
+  const output = result?.output;
+  return output?.name === what.dataset && output.version > 0n ? { number: output.version, made: output.version } : undefined;
 }

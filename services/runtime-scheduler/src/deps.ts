@@ -4,6 +4,7 @@ import type { Logger } from "@kiln/core";
 import type { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
 import type { MetadataStore } from "@kiln/storage";
+import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 
 export interface SchedulerSettings {
   /** How long a queued job's message may go unacknowledged before another executor gets it. */
@@ -35,3 +36,6 @@ export const MAX_ATTEMPTS_LIMIT = 100;
 /** First retry delay; doubles with every attempt, capped at RETRY_DELAY_MAX_MS. */
 export const RETRY_DELAY_MS = 500;
 export const RETRY_DELAY_MAX_MS = 30_000;
+
+/** The kinds of jobs that train their model (and make a version of it). */
+export const TRAINS = new Set([JobKind.FIT, JobKind.PARTIAL_FIT]);

@@ -107,7 +107,8 @@ const PAGE = 1_000;
  * that kept no such index. Run before serving.
  */
 export async function buildJobIndexes(deps: SchedulerDeps): Promise<void> {
-  for (const [name, index] of Object.entries(INDEXES)) {
+  // Jobs from before the index of successors cannot wait for others (`after` came with it).
+  for (const [name, index] of Object.entries(INDEXES).filter(([, index]) => index !== SUCCESSORS)) {
     if (await indexState(deps).get(name)) continue;
     let added = 0;
     for (let after: string | undefined; ; ) {

@@ -1,4 +1,4 @@
-import { create } from "@bufbuild/protobuf";
+import { clone, create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
@@ -15,11 +15,11 @@ import {
 } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { Dataset, DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
-import { DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT } from "./deps.js";
+import { DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT, TRAINS } from "./deps.js";
 import { checkInput, checkKeepColumns } from "./input-checks.js";
 import { rethrowRemote } from "./job-errors.js";
 import { isClusterer, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
-import { checkAfter } from "./after.js";
+import { checkAfter, madeBefore } from "./after.js";
 import { settleEndedBefore } from "./successors.js";
 import { hasLocalData, storeLocalInput } from "./local-inputs.js";
 import { checkTemporary, claimTemporaries, dropTemporaries, unclaimTemporaries } from "./temporaries.js";
@@ -30,7 +30,6 @@ import { enqueue, ensureQueue, normalizeLabels, queueFor } from "./queues.js";
 
 
 const NEEDS_Y = new Set([JobKind.SCORE]);
-const TRAINS = new Set([JobKind.FIT, JobKind.PARTIAL_FIT]);
 
 /** Jobs one SubmitJobs call may queue. */
 export const MAX_SUBMIT_BATCH = 1000;
@@ -224,7 +223,8 @@ interface Leave {
 function deferredBy(job: Job, upstream: readonly Job[]): Leave {
   const trained = new Set(upstream.filter((j) => TRAINS.has(j.kind)).map((j) => parseModelRef(j.model).model));
   const written = new Set(upstream.map((j) => j.outputDataset).filter(Boolean));
-  const defers = (input: JobInput | undefined) => !!input && !hasLocalData(input) && !input.version && written.has(parseDatasetName(input.dataset, "dataset"));
+  // Compared as given: a name that is not valid is no output dataset, and pinInput words its error.
+  const defers = (input: JobInput | undefined) => !!input && !hasLocalData(input) && !input.version && written.has(input.dataset);
   return { model: !isPinnedModel(job.model) && trained.has(parseModelRef(job.model).model), x: defers(job.x), y: defers(job.y) };
 }
 
@@ -245,15 +245,23 @@ async function pinJob(job: Job, lookups: Lookups, leave: Leave): Promise<void> {
 
 /**
  * What a job that waited left unpinned at submit, pinned and checked now that the jobs
- * it ran after made it. What was pinned stays (a temporary input is not checked for its
- * age again).
+ * it ran after made it: a model's latest version is the version the nearest jobs before
+ * that trained it made, a dataset's the version the nearest that wrote it wrote (so jobs
+ * after fits of one model side by side each get their own fit's); without such a job (it
+ * was deleted), or for a tag, what the reference points to now. What was pinned stays (a
+ * temporary input is not checked for its age again).
  */
 export async function pinDeferred(s: Scheduler, job: Job): Promise<Pick<Job, "model" | "x" | "y">> {
-  const pinned = create(JobSchema, { name: job.name, kind: job.kind, model: job.model, x: job.x, y: job.y, keepColumns: job.keepColumns });
-  if (job.kind !== JobKind.NOOP) {
-    const leave = { model: isPinnedModel(job.model), x: !!job.x?.version, y: !job.y || !!job.y.version };
-    await pinJob(pinned, new Lookups(s, parseJobName(job.name).project), leave);
+  const copy = (input: JobInput | undefined) => input && clone(JobInputSchema, input);
+  const pinned = create(JobSchema, { name: job.name, kind: job.kind, model: job.model, x: copy(job.x), y: copy(job.y), keepColumns: job.keepColumns });
+  if (job.kind === JobKind.NOOP) return { model: pinned.model, x: pinned.x, y: pinned.y };
+  const leave = { model: isPinnedModel(job.model), x: !!job.x?.version, y: !job.y || !!job.y.version };
+  const { model, version } = parseModelRef(job.model);
+  if (!leave.model && version === `${model}/versions/latest`) pinned.model = (await madeBefore(s, job, { model })) ?? pinned.model;
+  for (const input of [leave.x ? undefined : pinned.x, leave.y ? undefined : pinned.y]) {
+    if (input) input.version = (await madeBefore(s, job, { dataset: input.dataset })) ?? 0n;
   }
+  await pinJob(pinned, new Lookups(s, parseJobName(job.name).project), leave);
   return { model: pinned.model, x: pinned.x, y: pinned.y };
 }
 

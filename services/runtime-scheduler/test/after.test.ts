@@ -155,6 +155,32 @@ describe("jobs that run after others", () => {
     expect((await until(then.name, (j) => j.waitingFor.length === 0)).model).toBe(`${model}/versions/2`);
   });
 
+  it("jobs after fits of one model side by side each run their own fit's version, not the latest", async () => {
+    h = await startHarness();
+    const model = await makeTrainableModel(h);
+    const short = model.split("/").at(-1)!;
+    const x = await makeDataset(h);
+    const submit = async (kind: JobKind, after: string[] = []) => (await h.runtime.submitJob({ parent: PROJECT, job: { kind, model, x: { dataset: x }, after } })).job!;
+    const [fit1, fit2] = [await submit(JobKind.FIT), await submit(JobKind.FIT)];
+    const [p1, p2] = [await submit(JobKind.PREDICT, [fit1.name]), await submit(JobKind.PREDICT, [fit2.name])];
+    const chained = await submit(JobKind.PREDICT, [p1.name]); // the fit is two steps back
+    const refit = await submit(JobKind.PARTIAL_FIT, [fit2.name]); // trains on from fit2's version
+
+    // What the fits' executors store: version 2 for fit1, then 3 for fit2, before either ends.
+    for (const _ of [2, 3]) await h.kiln.models.put(short, linearRegressorOnnx([1, 2], 0.5), { format: "onnx", attachments: { "kiln-ml.json": new TextEncoder().encode("{}") } });
+    const finish = async (job: Job, modelVersion: string) => {
+      const { attempt } = await h.executor.startAttempt({ name: job.name, executor: E1 });
+      await h.executor.finishAttempt({ name: job.name, attempt, outcome: { case: "result", value: { modelVersion } } });
+    };
+    await finish(fit2, `${model}/versions/3`);
+    await finish(fit1, `${model}/versions/2`);
+    expect((await until(p1.name, (j) => j.waitingFor.length === 0)).model).toBe(`${model}/versions/2`);
+    expect((await until(p2.name, (j) => j.waitingFor.length === 0)).model).toBe(`${model}/versions/3`);
+    expect((await until(refit.name, (j) => j.waitingFor.length === 0)).model).toBe(`${model}/versions/3`);
+    await succeed(p1);
+    expect((await until(chained.name, (j) => j.waitingFor.length === 0)).model).toBe(`${model}/versions/2`);
+  });
+
   it("reads the output dataset a job before it writes, at the version it wrote; fails if that never came", async () => {
     h = await startHarness();
     const model = await makeOnnxModel(h);
@@ -165,8 +191,11 @@ describe("jobs that run after others", () => {
       await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.SCORE, model, x: { dataset: out, columns: ["a", "b"] }, y: { dataset: x, columns: ["a"] }, after: [transform.name] } })
     ).job!;
     expect(score.x).toMatchObject({ dataset: out, version: 0n });
+    // The transform wrote version 1; someone else appended version 2 before it ended.
     await h.kiln.datasets.put(out.split("/").at(-1)!, [{ a: 1, b: 2, prediction: 5.5 }]);
-    await succeed(transform);
+    await h.kiln.datasets.put(out.split("/").at(-1)!, [{ a: 3, b: 4, prediction: 6.5 }], { mode: "append" });
+    const { attempt } = await h.executor.startAttempt({ name: transform.name, executor: E1 });
+    await h.executor.finishAttempt({ name: transform.name, attempt, outcome: { case: "result", value: { rows: 2n, output: { name: out, version: 1n } } } });
     expect((await until(score.name, (j) => j.waitingFor.length === 0)).x!.version).toBe(1n);
 
     // A dataset nothing before writes must exist at submit.
