@@ -114,10 +114,10 @@ export class Runtime {
    *       (rt) => rt.model("churn").predict("X_new"),
    *     ]);
    */
-  async sequence(steps: readonly ((runtime: Runtime) => Promise<JobHandle>)[]): Promise<JobHandle[]> {
+  async sequence<T extends readonly ((runtime: Runtime) => Promise<JobHandle<JobOutcome>>)[]>(steps: readonly [...T]): Promise<{ -readonly [K in keyof T]: Awaited<ReturnType<T[K]>> }> {
     const handles: JobHandle[] = [];
     for (const step of steps) handles.push(await step(handles.length ? this.after(handles.at(-1)!) : this));
-    return handles;
+    return handles as { -readonly [K in keyof T]: Awaited<ReturnType<T[K]>> };
   }
 
   private jobName(job: JobRef): string {

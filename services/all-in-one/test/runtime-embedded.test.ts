@@ -524,14 +524,14 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
       (rt) => rt.model(model).predict("blobs-x", { output: out, keep: ["x0", "x1"] }),
       (rt) => rt.model(model).score({ dataset: out, columns: ["x0", "x1"] }, "blobs-y"),
     ]);
-    expect((await score!.info()).after).toEqual([predict!.name]);
-    const metrics = (await score!.get()) as Record<string, number>;
+    expect((await score.info()).after).toEqual([predict.name]);
+    const metrics = await score.get();
     expect(metrics.accuracy).toBeGreaterThan(0.9);
-    const fitted = await fit!.get();
-    const predicted = await predict!.info();
+    const fitted = await fit.get();
+    const predicted = await predict.info();
     expect(predicted.model).toBe(fitted.modelVersion);
-    expect(predicted.after).toEqual([fit!.name]);
-    expect((await score!.info()).x).toMatchObject({ dataset: `projects/default/datasets/${out}`, version: 1 });
+    expect(predicted.after).toEqual([fit.name]);
+    expect((await score.info()).x).toMatchObject({ dataset: `projects/default/datasets/${out}`, version: 1 });
 
     // Two predicts after one fit run side by side; a step after a failed fit never runs.
     const broken = unique("seq-broken");

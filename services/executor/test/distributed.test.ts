@@ -113,10 +113,10 @@ describe("the runtime as separate processes over NATS JetStream (store, registry
       (rt) => rt.model("lin-chain").fit({ dataset: "train", columns: ["a", "b"] }, { dataset: "train", columns: ["y"] }),
       (rt) => rt.model("lin-chain").score({ dataset: "train", columns: ["a", "b"] }, { dataset: "train", columns: ["y"] }),
     ]);
-    expect(((await score!.get()) as Record<string, number>).r2).toBeCloseTo(1, 6);
-    const scored = await score!.info();
-    expect(scored.model).toBe(((await fit!.get()) as { modelVersion: string }).modelVersion);
-    expect(scored.after).toEqual([fit!.name]);
+    expect((await score.get()).r2).toBeCloseTo(1, 6);
+    const scored = await score.info();
+    expect(scored.model).toBe((await fit.get()).modelVersion);
+    expect(scored.after).toEqual([fit.name]);
   }, 60_000);
 
   it("finishes a job on the other executor, once, when its executor is killed mid-job", async () => {
