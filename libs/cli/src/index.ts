@@ -6,6 +6,7 @@ import { experimentCommands } from "./experiments.js";
 import { jobCommands } from "./jobs.js";
 import { modelCommands } from "./models.js";
 import { runtimeCommands } from "./runtime.js";
+import { gridSearchCommand } from "./grid-search.js";
 import type { Output } from "./output.js";
 
 /** Runs the CLI; returns the exit code. */
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
   datasetCommands(program, connect, output);
   modelCommands(program, connect, output);
   runtimeCommands(program, connect, output);
+  gridSearchCommand(program, connect, output);
   jobCommands(program, connect, output);
   experimentCommands(program, connect, output);
 

@@ -80,7 +80,7 @@ export function jobRow(info: JobInfo): Record<string, unknown> {
 export const jobColumns = ["id", "kind", "model", "state", "attempts", "created", "progress"];
 const PROGRESS_WIDTH = 100;
 
-function clip(text: string, width: number): string {
+export function clip(text: string, width: number): string {
   return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
 }
 

@@ -16,7 +16,7 @@ export function parseJsonPairs(what: string, pairs: string[] | undefined): JsonO
   return Object.fromEntries(Object.entries(parsePairs(what, pairs)).map(([k, v]) => [k, jsonOrString(v)]));
 }
 
-function jsonOrString(text: string): JsonValue {
+export function jsonOrString(text: string): JsonValue {
   try {
     return JSON.parse(text) as JsonValue;
   } catch {

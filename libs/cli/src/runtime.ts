@@ -101,24 +101,29 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
  * leaves it out of the features. A filter picks rows of both only when they are one dataset:
  * rows of two datasets filtered apart would no longer pair up.
  */
-function inputs(x: string, y: string | undefined, opts: { columns?: string[]; target?: string; filter?: string }): { X: JobData; Y?: JobData } {
+export function inputs(x: string, y: string | undefined, opts: { columns?: string[]; target?: string; filter?: string }): { X: JobData; Y?: JobData } {
   if (y === undefined && opts.target) return featuresAndTarget(x, opts.columns, opts.target, opts.filter);
   if (opts.filter && y !== undefined) throw new Error("--filter picks rows of X with its --target column; with a Y of its own the rows would no longer pair up (put X and Y in one dataset)");
   return { X: jobData(x, opts.columns, opts.filter), Y: y === undefined ? undefined : jobData(y, opts.target ? [opts.target] : undefined) };
 }
 
-/** The flags every runtime verb shares: where the job may run, how long, how often. */
-function jobFlags(command: Command): Command {
+/** The flags of every job a verb runs: which rows, where it may run, how long, how often. */
+export function runFlags(command: Command): Command {
   return command
     .option("--filter <expr>", `only X's rows this is true for, as datasets:get --filter (e.g. 'age > 30 AND country IN ("DE","FR")')`)
     .option("--require <label>", "run only on executors with this label (repeatable)", collect)
     .option("--timeout <seconds>", "fail the job after this long", positiveNumber)
-    .option("--max-attempts <n>", "attempts before the job fails (default: the server's)", positiveInt)
+    .option("--max-attempts <n>", "attempts before the job fails (default: the server's)", positiveInt);
+}
+
+/** The flags every runtime verb of one job shares: runFlags, and when it runs. */
+function jobFlags(command: Command): Command {
+  return runFlags(command)
     .option("--after <job>", "run once this job succeeded, and fail with it if it fails (repeatable; with --no-wait, chains jobs)", collect)
     .option("--no-wait", "print the job id and return at once");
 }
 
-function jobOptions(flags: JobFlags): JobOptions {
+export function jobOptions(flags: RunFlags & { after?: string[] }): JobOptions {
   return {
     labels: flags.require,
     timeoutMs: flags.timeout === undefined ? undefined : Math.round(flags.timeout * 1000),
@@ -135,11 +140,14 @@ function printSubmitted(o: Output, handle: JobHandle): void {
 
 
 
-interface JobFlags {
+export interface RunFlags {
   filter?: string;
   require?: string[];
   timeout?: number;
   maxAttempts?: number;
+}
+
+interface JobFlags extends RunFlags {
   after?: string[];
   wait: boolean;
 }

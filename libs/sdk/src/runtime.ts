@@ -13,6 +13,7 @@ import { executorInfo, jobError, jobInfo, kindNames, stateNames, type ExecutorIn
 import { modelName, versionName } from "./model-refs.js";
 import { resourceName, shortName } from "./names.js";
 import { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
+import { gridSearch, type GridSearchOptions, type GridSearchResult } from "./grid-search.js";
 
 /** Data sent along with a job: a table (rows, columns, Arrow), a tensor, or record batches streamed (from a file). */
 export type LocalJobData = DatasetInput | AsyncIterable<RecordBatch | Table>;
@@ -397,6 +398,14 @@ export class RuntimeModel {
   }
   transform(X: JobData, options: JobOptions = {}): Promise<JobHandle<Table>> {
     return this.runtime.submit(JobKind.TRANSFORM, this.ref, X, undefined, options);
+  }
+  /**
+   * Fits every combination of `grid`'s params (each a new version), scores each on
+   * `scoreOn` (or the training data) and ranks them (omega-ml's gridsearch, without its
+   * cross-validation): `best.modelVersion` is the version to use.
+   */
+  gridSearch(X: JobData, Y: JobData | undefined, options: GridSearchOptions): Promise<GridSearchResult> {
+    return gridSearch(this.runtime, this.ref, X, Y, options);
   }
 }
 

@@ -239,6 +239,30 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect((await kilnFails("jobs:watch", waiting)).stderr).toMatch(/cancelled: job \w+, which this job runs after, was cancelled/);
   });
 
+  it("grid-searches with runtime:gridsearch: a fit per combination, ranked by score, the best version named", async () => {
+    const model = unique("grid");
+    await sdk.models.create(model, { estimator: "linear_regression" });
+    const printed = await kiln("runtime:gridsearch", model, "lin", "--target", "y", "--grid", "fit_intercept=true,false");
+    const lines = printed.trim().split("\n");
+    expect(lines[0]).toMatch(/^#\s+VERSION\s+FIT_INTERCEPT\s+R2\s+ERROR$/);
+    // The two fits run side by side: either may make version 2.
+    const best = new RegExp(`^1\\s+(${model}:[23])\\s+true\\s+1\\s*$`).exec(lines[1]!)?.[1];
+    expect(best).toBeDefined();
+    expect(lines[2]).toMatch(new RegExp(`^2\\s+${model}:[23]\\s+false\\s+0\\.\\d+\\s*$`));
+    expect(lines[3]).toBe(`best: ${best} (fit_intercept=true), r2 1`);
+
+    const json = JSON.parse(await kiln("--json", "runtime:gridsearch", model, "lin-x", "lin-y", "--grid", "fit_intercept=false", "--metric", "mse")) as {
+      metric: string;
+      lowerIsBetter: boolean;
+      best: { modelVersion: string; params: Record<string, unknown> };
+      candidates: { fitJob: string; scoreJob: string }[];
+    };
+    expect(json).toMatchObject({ metric: "mse", lowerIsBetter: true, best: { modelVersion: `projects/default/models/${model}/versions/4`, params: { fit_intercept: false } } });
+    expect(json.candidates).toHaveLength(1);
+    expect((await kilnFails("runtime:gridsearch", model, "lin-x", "lin-y")).stderr).toMatch(/needs at least one --grid param=v1,v2/);
+    expect((await kilnFails("runtime:gridsearch", model, "lin-x", "lin-y", "--grid", "C")).stderr).toMatch(/--grid takes param=v1,v2,..., got "C"/);
+  });
+
   it("watches a long job change by change until it is cancelled (watch then exits 1)", async () => {
     const long = await sdk.runtime.noop({ params: { sleep_ms: 5000 } });
     const watcher = spawn(process.execPath, [KILN_BIN, "--url", running.server.url, "jobs:watch", long.id]);

@@ -550,6 +550,33 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect((late as FailedPreconditionError).reason).toBe("AFTER_JOB_FAILED");
   });
 
+  it("grid-searches a model: a fit per combination, each scored on held-out data with its own version, the best picked", async () => {
+    const model = unique("grid");
+    await kiln.models.create(model, { estimator: "logistic_regression" });
+    const held = blobs(100);
+    await kiln.datasets.put("grid-test-x", held.X.map(({ x0, x1 }) => ({ x0: x0 + 0.1, x1 })));
+    await kiln.datasets.put("grid-test-y", held.y);
+    const progress: number[] = [];
+    const search = await kiln.runtime.model(model).gridSearch("blobs-x", "blobs-y", {
+      grid: { C: [0.0001, 1, -1] },
+      params: { maxIter: 50 },
+      scoreOn: ["grid-test-x", "grid-test-y"],
+      onProgress: (done) => progress.push(done),
+    });
+    expect(search.metric).toBe("accuracy");
+    expect(progress).toEqual([1, 2, 3]);
+    expect(search.candidates.map((c) => c.params)).toEqual([{ maxIter: 50, C: 0.0001 }, { maxIter: 50, C: 1 }, { maxIter: 50, C: -1 }]);
+    const [weak, strong, refused] = search.candidates;
+    expect(refused!.error).toBeInstanceOf(InvalidArgumentError); // the estimator refuses C = -1
+    expect(refused!.metrics).toBeUndefined();
+    for (const c of [weak!, strong!]) expect((await c.score.info()).model).toBe(c.modelVersion); // each scored its own fit's version
+    expect(new Set([weak!.modelVersion, strong!.modelVersion]).size).toBe(2);
+    const best = [weak!, strong!].reduce((a, b) => (b.metrics!.accuracy! > a.metrics!.accuracy! ? b : a));
+    expect(search.best.modelVersion).toBe(best.modelVersion);
+    expect(search.best.metrics.accuracy).toBeGreaterThan(0.9);
+    await expect(kiln.runtime.model(model).gridSearch([{ x0: 1, x1: 2 }], undefined, { grid: { C: [1] } })).rejects.toThrow(/put local data with kiln.datasets.put first/);
+  });
+
   it("rejects unknown models and datasets at submit with NotFound, and fails a job whose data lacks the model's columns", async () => {
     await expect(kiln.runtime.model("no-such-model").predict("blobs-x")).rejects.toBeInstanceOf(NotFoundError);
     const model = unique("clf");
