@@ -138,8 +138,12 @@ function atIndex(e: unknown, index: number, indexed: boolean): unknown {
   return new KilnError(e.code, e.reason, `requests[${index}]: ${e.message}`, { ...e.metadata, index: String(index) });
 }
 
-/** The model versions and dataset versions a call's jobs name, each looked up once, and the datasets made from its requests' data. */
-class Lookups {
+/**
+ * The model versions and dataset versions a call's jobs name, each looked up once, and the
+ * datasets made from its requests' data; also the versions the jobs released by one job's
+ * end name (all after the same job, they mostly name the same).
+ */
+export class Lookups {
   private readonly models = new Map<string, Promise<ModelVersion>>();
   private readonly datasets = new Map<string, Promise<DatasetVersion>>();
   readonly made: string[] = [];
@@ -251,7 +255,7 @@ async function pinJob(job: Job, lookups: Lookups, leave: Leave): Promise<void> {
  * was deleted), or for a tag, what the reference points to now. What was pinned stays (a
  * temporary input is not checked for its age again).
  */
-export async function pinDeferred(s: Scheduler, job: Job): Promise<Pick<Job, "model" | "x" | "y">> {
+export async function pinDeferred(s: Scheduler, job: Job, lookups = new Lookups(s, parseJobName(job.name).project)): Promise<Pick<Job, "model" | "x" | "y">> {
   const copy = (input: JobInput | undefined) => input && clone(JobInputSchema, input);
   const pinned = create(JobSchema, { name: job.name, kind: job.kind, model: job.model, x: copy(job.x), y: copy(job.y), keepColumns: job.keepColumns });
   if (job.kind === JobKind.NOOP) return { model: pinned.model, x: pinned.x, y: pinned.y };
@@ -261,7 +265,7 @@ export async function pinDeferred(s: Scheduler, job: Job): Promise<Pick<Job, "mo
   for (const input of [leave.x ? undefined : pinned.x, leave.y ? undefined : pinned.y]) {
     if (input) input.version = (await madeBefore(s, job, { dataset: input.dataset })) ?? 0n;
   }
-  await pinJob(pinned, new Lookups(s, parseJobName(job.name).project), leave);
+  await pinJob(pinned, lookups, leave);
   return { model: pinned.model, x: pinned.x, y: pinned.y };
 }
 

@@ -6,7 +6,8 @@ import { endJob, jobError } from "./attempts.js";
 import { SUCCESSORS, successorsPrefix } from "./job-indexes.js";
 import { changeJob, decodeJob, isFinal, jobs, nowOf, type Scheduler } from "./job-store.js";
 import { enqueue, ensureQueue, queueFor } from "./queues.js";
-import { pinDeferred } from "./submit.js";
+import { parseJobName } from "./names.js";
+import { Lookups, pinDeferred } from "./submit.js";
 
 /** A job others wait for that is over, or gone (deleted before they heard of it). */
 interface Ended {
@@ -32,13 +33,14 @@ const REFUSALS = new Set([Code.InvalidArgument, Code.NotFound, Code.FailedPrecon
 export async function settleSuccessors(s: Scheduler, ended: readonly Ended[]): Promise<void> {
   for (const before of ended) {
     const index = SUCCESSORS.collection(s);
+    const lookups = new Lookups(s, parseJobName(before.name).project);
     for (;;) {
       // Settled entries are removed, so each round reads from the start.
       const page = await index.list({ prefix: successorsPrefix(before.name), limit: PAGE });
       for (let i = 0; i < page.length; i += AT_ONCE) {
         await Promise.all(
           page.slice(i, i + AT_ONCE).map(async ({ key }) => {
-            await settle(s, before, SUCCESSORS.jobOf(key));
+            await settle(s, before, SUCCESSORS.jobOf(key), lookups);
             await index.delete(key);
           }),
         );
@@ -68,7 +70,7 @@ async function endedOf(s: Scheduler, names: readonly string[]): Promise<Ended[]>
   });
 }
 
-async function settle(s: Scheduler, before: Ended, name: string): Promise<void> {
+async function settle(s: Scheduler, before: Ended, name: string, lookups: Lookups): Promise<void> {
   if (before.job?.state === JobState.SUCCEEDED) {
     const changed = await changeJob(s, name, (job) => {
       // The last one stays named until the job is on its queue (release), so a sweep after a crash in between releases it again.
@@ -77,7 +79,7 @@ async function settle(s: Scheduler, before: Ended, name: string): Promise<void> 
       return "progress";
     }).catch(ignoreGone);
     const job = changed?.job;
-    if (job && waitsFor(job, before.name) && job.waitingFor.length === 1) await release(s, job, before.name);
+    if (job && waitsFor(job, before.name) && job.waitingFor.length === 1) await release(s, job, before.name, lookups);
     return;
   }
   const error = beforeError(before);
@@ -103,10 +105,10 @@ function beforeError(before: Ended): JobError {
  * does not resolve, or an input that does not fit, fails the job; a service that is away
  * leaves it waiting for the sweep to try again.
  */
-async function release(s: Scheduler, job: Job, last: string): Promise<void> {
+async function release(s: Scheduler, job: Job, last: string, lookups: Lookups): Promise<void> {
   let pinned: Pick<Job, "model" | "x" | "y">;
   try {
-    pinned = await pinDeferred(s, job);
+    pinned = await pinDeferred(s, job, lookups);
   } catch (e) {
     const refusal = refusalOf(e);
     if (!refusal) throw e;
