@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { createServer, type AddressInfo } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import { promisify } from "node:util";
 import { tmpdir } from "node:os";
@@ -23,6 +24,14 @@ function linearRows(n: number) {
   });
 }
 
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -39,6 +48,7 @@ describe("the runtime as separate processes over NATS JetStream (store, registry
   let store: ServiceProcess;
   let registry: ServiceProcess;
   let scheduler: ServiceProcess;
+  let schedulerEnv: Record<string, string>;
   const executors: ServiceProcess[] = [];
   let kiln: Kiln;
   let common: Record<string, string>;
@@ -57,7 +67,9 @@ describe("the runtime as separate processes over NATS JetStream (store, registry
     store = await startService("store", { ...bus, KILN_DATA_DIR: join(dir, "store") });
     registry = await startService("registry", { ...bus, KILN_DATA_DIR: join(dir, "registry") });
     const peers = { KILN_STORE_URL: store.url, KILN_REGISTRY_URL: registry.url };
-    scheduler = await startService("runtime-scheduler", { ...bus, ...peers, KILN_DATA_DIR: join(dir, "scheduler") });
+    // A port of its own, so a restarted scheduler is where the executors and the SDK look for it.
+    schedulerEnv = { ...bus, ...peers, KILN_DATA_DIR: join(dir, "scheduler"), KILN_PORT: String(await freePort()) };
+    scheduler = await startService("runtime-scheduler", schedulerEnv);
     common = { ...bus, ...peers, KILN_URL: scheduler.url, KILN_SCHEDULER_URL: scheduler.url, KILN_JOB_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_EXECUTOR_HEARTBEAT_MS: "200" };
     await startExecutor("exec-a");
     await startExecutor("exec-b");
@@ -117,6 +129,18 @@ describe("the runtime as separate processes over NATS JetStream (store, registry
     const scored = await score.info();
     expect(scored.model).toBe((await fit.get()).modelVersion);
     expect(scored.after).toEqual([fit.name]);
+  }, 60_000);
+
+  it("loses nothing when the scheduler is killed: a running job ends through its restart, and the job waiting for it then runs", async () => {
+    const slow = await kiln.runtime.noop({ params: { sleep_ms: 1_500 } });
+    const next = await kiln.runtime.noop({ after: slow });
+    await running(slow.name);
+    await scheduler.kill();
+    scheduler = await startService("runtime-scheduler", schedulerEnv);
+    const done = (await next.get()) as JobInfo;
+    expect(done.state).toBe("succeeded");
+    expect(done.after).toEqual([slow.name]);
+    expect((await slow.info()).state).toBe("succeeded");
   }, 60_000);
 
   it("finishes a job on the other executor, once, when its executor is killed mid-job", async () => {
