@@ -11,7 +11,7 @@ import type { JobWatchers } from "./watchers.js";
 
 export const EVENT_STREAM = { name: "KILN_RUNTIME", subjects: ["kiln.runtime.v1.job.>"] };
 
-export type JobTransition = "queued" | "started" | "requeued" | "succeeded" | "failed" | "cancelled";
+export type JobTransition = "queued" | "released" | "started" | "requeued" | "succeeded" | "failed" | "cancelled";
 
 /**
  * A stored job: the Job message as binary protobuf in base64 (a third of the cost of its

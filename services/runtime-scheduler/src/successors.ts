@@ -130,7 +130,7 @@ async function release(s: Scheduler, job: Job, last: string, lookups: Lookups): 
   await changeJob(s, job.name, (j) => {
     if (!j.waitingFor.includes(last)) return undefined; // it started meanwhile (starting clears it) or ended
     j.waitingFor = [];
-    return "progress";
+    return "released";
   }).catch(ignoreGone);
 }
 

@@ -7,6 +7,7 @@ import { requeueAfterRestart } from "../src/index.js";
 import { sweepSuccessors } from "../src/successors.js";
 import {
   PROJECT,
+  eventsSoFar,
   failure,
   makeDataset,
   makeOnnxModel,
@@ -67,6 +68,8 @@ describe("jobs that run after others", () => {
     expect(ready.state).toBe(JobState.QUEUED);
     expect(ready.after).toEqual([a.name, b.name]);
     expect(await queued()).toContain(c.name);
+    const released = (await eventsSoFar(h.bus)).filter((e) => e.subject === "kiln.runtime.v1.job.released");
+    expect(released.map((e) => [e.event.job!.name, e.event.job!.waitingFor])).toEqual([[c.name, []]]);
     await succeed(ready);
     expect((await getJob(c.name)).state).toBe(JobState.SUCCEEDED);
   });
