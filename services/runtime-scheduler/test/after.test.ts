@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { toBinary } from "@bufbuild/protobuf";
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { linearRegressorOnnx } from "@kiln/onnx";
 import { JobKind, JobSchema, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { requeueAfterRestart } from "../src/index.js";
@@ -235,6 +235,39 @@ describe("jobs that run after others", () => {
     expect((await getJob(b.name)).waitingFor).toEqual([]);
     expect(await queued()).toContain(b.name);
     expect(await h.metadata.collection("runtime_job_successors").list({})).toEqual([]);
+  });
+
+  it("a store away when the job before ends leaves the job waiting, and the sweep releases it once the store is back", async () => {
+    let storeAway = false;
+    h = await startHarness({
+      schedulerStore: (store) => ({
+        ...store,
+        getDatasetVersion: async (req) => {
+          if (storeAway) throw new ConnectError("store unavailable", Code.Unavailable);
+          return store.getDatasetVersion(req);
+        },
+      }),
+    });
+    const model = await makeOnnxModel(h);
+    const x = await makeDataset(h);
+    const out = `${PROJECT}/datasets/${uniqueName("out")}`;
+    const transform = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.PREDICT, model, x: { dataset: x }, outputDataset: out } })).job!;
+    const next = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.PREDICT, model, x: { dataset: out, columns: ["a", "b"] }, after: [transform.name] } })).job!;
+    await h.kiln.datasets.put(out.split("/").at(-1)!, [{ a: 1, b: 2, prediction: 5.5 }]);
+    storeAway = true;
+    await succeed(transform);
+    await new Promise((r) => setTimeout(r, 100));
+    const waiting = await getJob(next.name);
+    expect(waiting.state).toBe(JobState.QUEUED); // not failed: the store may come back
+    expect(waiting.waitingFor).toEqual([transform.name]);
+    expect(await queued()).not.toContain(next.name);
+
+    storeAway = false;
+    await sweepSuccessors(h.scheduler);
+    const released = await getJob(next.name);
+    expect(released.waitingFor).toEqual([]);
+    expect(released.x!.version).toBe(1n);
+    expect(await queued()).toContain(next.name);
   });
 
   it("deleting a job that waited removes its index entries", async () => {
