@@ -1,7 +1,8 @@
 // Many jobs kept: N finished no-op jobs on an embedded server, then what still has to be
 // quick: listing the queued and running jobs (`kiln jobs --state running`), against the
 // newest page of all jobs (the baseline: a read of 100 records), listing the jobs of a model
-// whose 5 predicts came before them all (`kiln jobs --model m`), and a restart, against a
+// whose 5 predicts came before them all (`kiln jobs --model m`), the 5 jobs that required an
+// executor label (`kiln jobs --label gpu`), and a restart, against a
 // restart on an empty data dir. Then a purge of them all (PurgeJobs, force), in jobs/s.
 // Usage: node bench/runtime/many-jobs.mjs [--jobs 100000]
 import { mkdtemp, rm } from "node:fs/promises";
@@ -41,11 +42,12 @@ async function restart(dir) {
 const root = await mkdtemp(join(tmpdir(), "kiln-many-jobs-"));
 const dir = join(root, "data");
 try {
-  let server = await startKiln({ KILN_DATA_DIR: dir, KILN_EXECUTOR_SLOTS: "16" });
+  let server = await startKiln({ KILN_DATA_DIR: dir, KILN_EXECUTOR_SLOTS: "16", KILN_EXECUTOR_LABELS: "gpu" });
   let kiln = await Kiln.connect(server.url);
   await kiln.datasets.put("x", [{ a: 1, b: 2 }]);
   await kiln.models.put("m", linearRegressorOnnx([1, 2], 0.5));
   for (let i = 0; i < 5; i++) await (await kiln.runtime.model("m").predict("x")).get();
+  for (let i = 0; i < 5; i++) await (await kiln.runtime.require({ labels: ["gpu"] }).noop()).wait();
   const started = performance.now();
   for (let done = 0; done < jobs; done += BATCH) {
     const handles = await kiln.runtime.submitMany(Array.from({ length: Math.min(BATCH, jobs - done) }, () => ({ kind: "noop" })));
@@ -58,7 +60,10 @@ try {
   const open = await best(5, () => kiln.runtime.jobs({ states: ["queued", "running"] }));
   const newest = await best(5, () => kiln.runtime.jobs({ limit: 100 }));
   const ofModel = await best(5, () => kiln.runtime.jobs({ model: "m" }));
-  console.log(`list queued and running: ${open.toFixed(1)} ms   a model's 5 jobs: ${ofModel.toFixed(1)} ms   newest 100 of all: ${newest.toFixed(1)} ms   ratios ${(open / newest).toFixed(2)}, ${(ofModel / newest).toFixed(2)}`);
+  const ofLabel = await best(5, () => kiln.runtime.jobs({ label: "gpu" }));
+  console.log(
+    `list queued and running: ${open.toFixed(1)} ms   a model's 5 jobs: ${ofModel.toFixed(1)} ms   a label's 5 jobs: ${ofLabel.toFixed(1)} ms   newest 100 of all: ${newest.toFixed(1)} ms   ratios ${[open, ofModel, ofLabel].map((ms) => (ms / newest).toFixed(2)).join(", ")}`,
+  );
   kiln.close();
   await stopped(server);
 

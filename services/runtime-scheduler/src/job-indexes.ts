@@ -13,6 +13,7 @@ import { parseJobName } from "./names.js";
  *
  * - open: the jobs not over, keyed by job name;
  * - by model: every job of a model, keyed `projects/{p}/models/{m}/jobs/{id}`;
+ * - by label: every job under each executor label it requires, keyed `projects/{p}/labels/{label}/jobs/{id}`;
  * - successors: the jobs waiting for a job (see SUCCESSORS).
  *
  * An index holds every job it should and maybe some more: entries are written before their
@@ -49,6 +50,27 @@ export const JOBS_BY_MODEL: JobIndex = {
   },
 };
 
+const labelKeysOf = (job: Job) => {
+  const { project, id } = parseJobName(job.name);
+  return job.requiredLabels.map((label) => `${labelJobsPrefix(project, label)}${id}`);
+};
+
+/** Every job that requires an executor label, under each of its labels. */
+export const JOBS_BY_LABEL: JobIndex = {
+  collection: (deps) => deps.metadata.collection<Record<string, never>>("runtime_label_jobs"),
+  keysOf: labelKeysOf,
+  everKeysOf: labelKeysOf,
+  jobOf: (key) => {
+    const m = /^(projects\/[^/]+)\/labels\/[^/]+\/jobs\/([^/]+)$/.exec(key)!;
+    return `${m[1]}/jobs/${m[2]}`;
+  },
+};
+
+/** The prefix of the jobs-by-label keys of a project's jobs that require `label` (labels have no "/"). */
+export function labelJobsPrefix(project: string, label: string): string {
+  return `${project}/labels/${label}/jobs/`;
+}
+
 const successorKey = (before: string, job: Job) => `${before}/then/${parseJobName(job.name).id}`;
 
 /**
@@ -70,7 +92,7 @@ export function successorsPrefix(before: string): string {
   return `${before}/then/`;
 }
 
-const INDEXES = { "open-jobs": OPEN_JOBS, "jobs-by-model": JOBS_BY_MODEL, successors: SUCCESSORS };
+const INDEXES = { "open-jobs": OPEN_JOBS, "jobs-by-model": JOBS_BY_MODEL, "jobs-by-label": JOBS_BY_LABEL, successors: SUCCESSORS };
 
 /** The prefix of the jobs-by-model keys of a model, from its name or any of its versions' names. */
 export function modelJobsPrefix(model: string): string {

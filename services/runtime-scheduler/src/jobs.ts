@@ -5,7 +5,7 @@ import { scanPage } from "@kiln/storage";
 import { endJob, jobError } from "./attempts.js";
 import { rethrowRemote } from "./job-errors.js";
 import { changeJob, decodeJob, isFinal, jobs, readJob, type JobRecord, type Scheduler } from "./job-store.js";
-import { indexedJobRecords, JOBS_BY_MODEL, modelJobsPrefix, OPEN_JOBS } from "./job-indexes.js";
+import { indexedJobRecords, JOBS_BY_LABEL, JOBS_BY_MODEL, labelJobsPrefix, modelJobsPrefix, OPEN_JOBS } from "./job-indexes.js";
 import { jobsPrefix, parseJobName, parseModelRef } from "./names.js";
 
 export async function getJob(s: Scheduler, name: string): Promise<Job> {
@@ -20,13 +20,15 @@ export async function listJobs(s: Scheduler, req: ListJobsRequest): Promise<{ jo
   const states = new Set(req.states);
   const keep = (job: Job) => job.name.startsWith(jobsPrefix(project)) && matchesJob(job, states, model, req.label);
   // Queued or running jobs are found in the index of open jobs, a model's in the index by
-  // model, rather than among all jobs ever run.
+  // model, a label's in the index by label, rather than among all jobs ever run.
   const onlyOpen = states.size > 0 && [...states].every((state) => !isFinal(state));
   const [records, prefix] = onlyOpen
     ? [indexedJobRecords(s, OPEN_JOBS), jobsPrefix(project)]
     : model
       ? [indexedJobRecords(s, JOBS_BY_MODEL), modelJobsPrefix(model)]
-      : [jobs(s), jobsPrefix(project)];
+      : req.label
+        ? [indexedJobRecords(s, JOBS_BY_LABEL), labelJobsPrefix(project, req.label)]
+        : [jobs(s), jobsPrefix(project)];
   const page = await scanPage<JobRecord | undefined>(records, {
     prefix,
     pageSize: req.pageSize,

@@ -262,6 +262,7 @@ describe("the indexes of open jobs and of jobs by model", () => {
     // As a Kiln before the indexes left its metadata: jobs, no indexes.
     await open().deletePrefix("");
     await byModel().deletePrefix("");
+    await h.metadata.collection("runtime_label_jobs").deletePrefix("");
     await h.metadata.collection("runtime_indexes").deletePrefix("");
 
     const other = await h.anotherScheduler();
@@ -270,5 +271,30 @@ describe("the indexes of open jobs and of jobs by model", () => {
     expect((await open().list()).map((e) => e.key)).toEqual([predict!.name, queued.name]);
     expect(await h.metadata.collection("runtime_indexes").get("open-jobs")).toBeDefined();
     expect(await h.metadata.collection("runtime_indexes").get("jobs-by-model")).toBeDefined();
+    expect(await h.metadata.collection("runtime_indexes").get("jobs-by-label")).toBeDefined();
+  });
+
+  it("lists a label's jobs from the index by label, a page at a time; a deleted job leaves it", async () => {
+    h = await startHarness();
+    const gpu: Job[] = [];
+    for (let i = 0; i < 3; i++) {
+      gpu.push(await submitNoop(h, { requiredLabels: ["gpu", "big"] }));
+      await submitNoop(h, { requiredLabels: ["cpu"] });
+      await submitNoop(h);
+      h.clock.advance(5);
+    }
+    const byLabel = () => h.metadata.collection("runtime_label_jobs");
+    const list = (pageToken = "") => h.runtime.listJobs({ parent: PROJECT, label: "gpu", pageSize: 2, pageToken });
+    const first = await list();
+    expect(first.jobs.map((j) => j.name)).toEqual([gpu[2]!.name, gpu[1]!.name]);
+    expect((await list(first.nextPageToken)).jobs.map((j) => j.name)).toEqual([gpu[0]!.name]);
+    expect(await byLabel().count(`${PROJECT}/labels/gpu/jobs/`)).toBe(3);
+    expect(await byLabel().count(`${PROJECT}/labels/big/jobs/`)).toBe(3);
+    expect((await h.runtime.listJobs({ parent: "projects/other", label: "gpu" })).jobs).toEqual([]);
+
+    await h.runtime.cancelJob({ name: gpu[1]!.name });
+    await h.runtime.deleteJob({ name: gpu[1]!.name });
+    expect((await h.runtime.listJobs({ parent: PROJECT, label: "gpu" })).jobs.map((j) => j.name)).toEqual([gpu[2]!.name, gpu[0]!.name]);
+    expect(await byLabel().count(`${PROJECT}/labels/`)).toBe(7); // gpu and big 2 each, cpu 3
   });
 });
