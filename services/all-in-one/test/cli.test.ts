@@ -163,6 +163,21 @@ describe("the kiln CLI against a real server", () => {
     const back = (await kiln("datasets:get", "paged")).trim().split("\n").slice(1);
     expect(back).toEqual(Array.from({ length: n }, (_, i) => `${i},${i % 7 ? i / 4 : ""}`));
 
+    // Strings come in as their UTF-8 bytes: nulls, empty strings, any script, dictionary-encoded repeats, across pages and row groups.
+    const texts = Array.from({ length: n }, (_, i) => (i % 11 === 0 ? null : i % 13 === 0 ? "" : i % 2 ? `wörld-${i % 7}-😀` : `id-${i}`));
+    const stringy = parquetWriteBuffer({
+      columnData: [
+        { name: "s", data: texts, type: "STRING" },
+        { name: "k", data: texts.map((_, i) => `k${i % 3}`), type: "STRING", nullable: false },
+      ],
+      rowGroupSize: 600,
+      pageSize: 256,
+    });
+    await writeFile(join(dir, "strings.parquet"), new Uint8Array(stringy));
+    await kiln("datasets:put", "strings", join(dir, "strings.parquet"));
+    const rowsBack = (await kiln("datasets:get", "strings", "--format", "ndjson")).trim().split("\n").map((line) => JSON.parse(line) as { s: string | null; k: string });
+    expect(rowsBack).toEqual(texts.map((t, i) => ({ s: t, k: `k${i % 3}` })));
+
     // Column types come from the file's schema, not from the values of its first row group.
     const typed = parquetWriteBuffer({
       columnData: [
