@@ -75,7 +75,11 @@ export async function gridSearch(runtime: Runtime, ref: string, X: JobData, Y: J
   // The model without a version: "latest" after a fit means the version that fit made.
   const model = ref.replace(/\/versions\/[^/]+$/, "");
   const [scoreX, scoreY] = scoreOn ?? [X, Y];
-  const scores = await runtime.submitMany(fits.map((fit) => ({ ...jobOptions, kind: "score" as const, model, x: scoreX, y: scoreY, after: fit })));
+  const scores = await runtime.submitMany(fits.map((fit) => ({ ...jobOptions, kind: "score" as const, model, x: scoreX, y: scoreY, after: fit }))).catch(async (e: unknown) => {
+    // Fits nothing will score are not worth running.
+    await Promise.all(fits.map((fit) => fit.cancel().catch(() => {})));
+    throw e;
+  });
 
   const candidates: GridCandidate[] = combos.map((combo, i) => ({ params: { ...params, ...combo }, fit: fits[i]!, score: scores[i]! }));
   let done = 0;

@@ -575,6 +575,11 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect(search.best.modelVersion).toBe(best.modelVersion);
     expect(search.best.metrics.accuracy).toBeGreaterThan(0.9);
     await expect(kiln.runtime.model(model).gridSearch([{ x0: 1, x1: 2 }], undefined, { grid: { C: [1] } })).rejects.toThrow(/put local data with kiln.datasets.put first/);
+    // Scores that cannot be submitted (no such held-out data): the fits submitted for them are cancelled.
+    const unscored = kiln.runtime.model(model).gridSearch("blobs-x", "blobs-y", { grid: { C: [1, 2] }, scoreOn: ["no-such-data", "blobs-y"], labels: ["nowhere"] });
+    await expect(unscored).rejects.toBeInstanceOf(NotFoundError);
+    const fits = await kiln.runtime.jobs({ model, label: "nowhere" });
+    expect(fits.map((j) => [j.kind, j.state])).toEqual([["fit", "cancelled"], ["fit", "cancelled"]]);
   });
 
   it("rejects unknown models and datasets at submit with NotFound, and fails a job whose data lacks the model's columns", async () => {
