@@ -67,3 +67,14 @@ export async function timed(fn) {
   const result = await fn();
   return { seconds: Number(process.hrtime.bigint() - start) / 1e9, result };
 }
+
+/** The fastest of `rounds` runs of fn, in milliseconds. */
+export async function bestMs(rounds, fn) {
+  let min = Infinity;
+  for (let r = 0; r < rounds; r++) {
+    const t = performance.now();
+    await fn();
+    min = Math.min(min, performance.now() - t);
+  }
+  return min;
+}

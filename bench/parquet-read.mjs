@@ -8,19 +8,9 @@ import { join } from "node:path";
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead } from "hyparquet";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { readParquetFile } from "../libs/cli/dist/parquet.js";
-import { arg } from "./lib.mjs";
+import { arg, bestMs } from "./lib.mjs";
 
 const rows = Number(arg("rows", "1000000"));
-
-async function best(rounds, fn) {
-  let min = Infinity;
-  for (let r = 0; r < rounds; r++) {
-    const t = performance.now();
-    await fn();
-    min = Math.min(min, performance.now() - t);
-  }
-  return min;
-}
 
 const dir = await mkdtemp(join(tmpdir(), "kiln-bench-parquet-"));
 try {
@@ -33,12 +23,12 @@ try {
   ];
   await writeFile(path, new Uint8Array(parquetWriteBuffer({ columnData, rowGroupSize: 250_000 })));
 
-  const kiln = await best(3, async () => {
+  const kiln = await bestMs(3, async () => {
     let n = 0;
     for await (const batch of readParquetFile(path)) n += batch.numRows;
     if (n !== rows) throw new Error(`read ${n} rows`);
   });
-  const hyparquet = await best(3, async () => {
+  const hyparquet = await bestMs(3, async () => {
     const file = await asyncBufferFromFile(path);
     const metadata = await parquetMetadataAsync(file);
     let n = 0;

@@ -10,20 +10,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kiln } from "@kiln/sdk";
 import { linearRegressorOnnx } from "@kiln/onnx";
-import { arg, startKiln } from "../lib.mjs";
+import { arg, bestMs, startKiln } from "../lib.mjs";
 
 const jobs = Number(arg("jobs", "100000"));
 const BATCH = 10_000;
-
-const best = async (rounds, fn) => {
-  let min = Infinity;
-  for (let r = 0; r < rounds; r++) {
-    const t = performance.now();
-    await fn();
-    min = Math.min(min, performance.now() - t);
-  }
-  return min;
-};
 
 async function stopped(server) {
   server.child.kill("SIGTERM");
@@ -57,10 +47,10 @@ try {
   process.stderr.write("\n");
   console.log(`${jobs.toLocaleString("en-US")} no-op jobs run in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
-  const open = await best(5, () => kiln.runtime.jobs({ states: ["queued", "running"] }));
-  const newest = await best(5, () => kiln.runtime.jobs({ limit: 100 }));
-  const ofModel = await best(5, () => kiln.runtime.jobs({ model: "m" }));
-  const ofLabel = await best(5, () => kiln.runtime.jobs({ label: "gpu" }));
+  const open = await bestMs(5, () => kiln.runtime.jobs({ states: ["queued", "running"] }));
+  const newest = await bestMs(5, () => kiln.runtime.jobs({ limit: 100 }));
+  const ofModel = await bestMs(5, () => kiln.runtime.jobs({ model: "m" }));
+  const ofLabel = await bestMs(5, () => kiln.runtime.jobs({ label: "gpu" }));
   console.log(
     `list queued and running: ${open.toFixed(1)} ms   a model's 5 jobs: ${ofModel.toFixed(1)} ms   a label's 5 jobs: ${ofLabel.toFixed(1)} ms   newest 100 of all: ${newest.toFixed(1)} ms   ratios ${[open, ofModel, ofLabel].map((ms) => (ms / newest).toFixed(2)).join(", ")}`,
   );
