@@ -1,4 +1,4 @@
-import type { JobData, JobHandle, JobOptions, Metrics, Runtime } from "./runtime.js";
+import type { JobData, JobHandle, JobOptions, JobSpec, Metrics, Runtime } from "./runtime.js";
 import { jobError } from "./job-summaries.js";
 
 /** How `gridSearch` fits and ranks. */
@@ -60,7 +60,8 @@ export function paramGrid(grid: Record<string, readonly unknown[]>): Record<stri
 /**
  * Fits the model once per combination of the grid (all submitted at once, each fit a new
  * version, as many at a time as executors have slots), scores each fit's version on the
- * held-out data (a score after its fit, so it runs that fit's version), and ranks them.
+ * held-out data (a score after its fit, so it runs that fit's version; each pair submitted
+ * in one call, so a refused score leaves no fit), and ranks them.
  * X and Y are datasets (put local data first): every fit reads them.
  */
 export async function gridSearch(runtime: Runtime, ref: string, X: JobData, Y: JobData | undefined, options: GridSearchOptions): Promise<GridSearchResult> {
@@ -71,15 +72,17 @@ export async function gridSearch(runtime: Runtime, ref: string, X: JobData, Y: J
   }
   const combos = paramGrid(options.grid);
   const { grid: _grid, params, scoreOn, metric: _metric, lowerIsBetter: _lower, onProgress, ...jobOptions } = options;
-  const fits = await runtime.submitMany(combos.map((combo) => ({ ...jobOptions, kind: "fit" as const, model: ref, x: X, y: Y, params: { ...params, ...combo } })));
   // The model without a version: "latest" after a fit means the version that fit made.
   const model = ref.replace(/\/versions\/[^/]+$/, "");
   const [scoreX, scoreY] = scoreOn ?? [X, Y];
-  const scores = await runtime.submitMany(fits.map((fit) => ({ ...jobOptions, kind: "score" as const, model, x: scoreX, y: scoreY, after: fit }))).catch(async (e: unknown) => {
-    // Fits nothing will score are not worth running.
-    await Promise.all(fits.map((fit) => fit.cancel().catch(() => {})));
-    throw e;
-  });
+  // Each fit and the score after it side by side, so a call (1,000 jobs) holds whole pairs: all or none.
+  const specs = combos.flatMap((combo, i): JobSpec[] => [
+    { ...jobOptions, kind: "fit", model: ref, x: X, y: Y, params: { ...params, ...combo } },
+    { ...jobOptions, kind: "score", model, x: scoreX, y: scoreY, after: 2 * i },
+  ]);
+  const handles = await runtime.submitMany(specs);
+  const fits = handles.filter((_, i) => i % 2 === 0);
+  const scores = handles.filter((_, i) => i % 2 === 1);
 
   const candidates: GridCandidate[] = combos.map((combo, i) => ({ params: { ...params, ...combo }, fit: fits[i]!, score: scores[i]! }));
   let done = 0;

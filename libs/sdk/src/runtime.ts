@@ -47,12 +47,14 @@ export interface JobOptions {
 }
 
 /** One job of `submitMany`: its kind, model and data, and the options of a single submit. */
-export interface JobSpec extends JobOptions {
+export interface JobSpec extends Omit<JobOptions, "after"> {
   kind: JobKindName;
   /** `name`, `name:3`, `name:prod` (not for noop). */
   model?: string;
   x?: JobData;
   y?: JobData;
+  /** As JobOptions' `after`; a number is the index of an earlier spec of the same `submitMany`. */
+  after?: JobRef | number | readonly (JobRef | number)[];
 }
 
 /** Which jobs `purgeJobs` deletes. */
@@ -122,7 +124,8 @@ export class Runtime {
   }
 
   private jobName(job: JobRef): string {
-    return typeof job === "string" ? resourceName(this.project, "jobs", job) : job.name;
+    if (typeof job !== "string") return job.name;
+    return /^requests\/\d+$/.test(job) ? job : resourceName(this.project, "jobs", job);
   }
 
   model(ref: string): RuntimeModel {
@@ -212,11 +215,17 @@ export class Runtime {
       const batch = specs.slice(start, start + SUBMIT_BATCH);
       const jobs = await this.sending(async (sent) => {
         const requests: { job: Awaited<ReturnType<Runtime["jobMessage"]>>; requestId: string }[] = [];
-        for (const spec of batch) {
+        for (const [k, spec] of batch.entries()) {
           const kind = kindNames[spec.kind];
           if (kind === undefined) throw new TypeError(`unknown job kind "${spec.kind}": use one of ${Object.keys(kindNames).join(", ")}`);
           const model = spec.model === undefined ? "" : versionName(this.project, spec.model);
-          requests.push({ job: await this.jobMessage(kind, model, spec.x, spec.y, spec, sent), requestId: spec.requestId ?? "" });
+          // An earlier spec of this call is its request (requests/{i}); of an earlier call, its job.
+          const after = [spec.after ?? []].flat().map((ref) => {
+            if (typeof ref !== "number") return ref;
+            if (!Number.isInteger(ref) || ref < 0 || ref >= start + k) throw new TypeError(`specs[${start + k}].after: ${ref} is not the index of an earlier spec`);
+            return ref < start ? handles[ref]! : `requests/${ref - start}`;
+          });
+          requests.push({ job: await this.jobMessage(kind, model, spec.x, spec.y, { ...spec, after }, sent), requestId: spec.requestId ?? "" });
         }
         return (await call(() => this.client.submitJobs({ parent: `projects/${this.project}`, requests }))).jobs;
       });

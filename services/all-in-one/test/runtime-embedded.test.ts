@@ -575,11 +575,14 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect(search.best.modelVersion).toBe(best.modelVersion);
     expect(search.best.metrics.accuracy).toBeGreaterThan(0.9);
     await expect(kiln.runtime.model(model).gridSearch([{ x0: 1, x1: 2 }], undefined, { grid: { C: [1] } })).rejects.toThrow(/put local data with kiln.datasets.put first/);
-    // Scores that cannot be submitted (no such held-out data): the fits submitted for them are cancelled.
+    // Each fit and its score go in one call, all or none: scores that cannot be submitted (no such held-out data) leave no fit.
     const unscored = kiln.runtime.model(model).gridSearch("blobs-x", "blobs-y", { grid: { C: [1, 2] }, scoreOn: ["no-such-data", "blobs-y"], labels: ["nowhere"] });
     await expect(unscored).rejects.toBeInstanceOf(NotFoundError);
-    const fits = await kiln.runtime.jobs({ model, label: "nowhere" });
-    expect(fits.map((j) => [j.kind, j.state])).toEqual([["fit", "cancelled"], ["fit", "cancelled"]]);
+    expect(await kiln.runtime.jobs({ label: "nowhere" })).toEqual([]);
+    // submitMany names an earlier spec of the same call by its index; a later one is refused before any call.
+    const [first, second] = await kiln.runtime.submitMany([{ kind: "noop" }, { kind: "noop", after: 0 }]);
+    expect((await second!.info()).after).toEqual([first!.name]);
+    await expect(kiln.runtime.submitMany([{ kind: "noop", after: 1 }, { kind: "noop" }])).rejects.toThrow(/specs\[0\].after: 1 is not the index of an earlier spec/);
   });
 
   it("rejects unknown models and datasets at submit with NotFound, and fails a job whose data lacks the model's columns", async () => {

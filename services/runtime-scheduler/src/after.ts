@@ -11,52 +11,86 @@ export const MAX_AFTER = 100;
 const MAX_UPSTREAM = 10_000;
 
 /**
- * A job's `after` checked: the names (unique, in order), those jobs that have not
- * succeeded yet, and every job still to run that they wait for, near or far (what those
- * make, a new job reads only once they ran).
+ * In SubmitJobs, `requests/{i}` in a job's `after` names the job the call's i-th request
+ * makes (an earlier request): a whole graph of jobs is submitted in one call, all or none.
+ */
+const EARLIER_REQUEST = /^requests\/(\d+)$/;
+
+/** The job an earlier request of the same SubmitJobs call makes (unnamed yet), or had made (its request_id seen before). */
+export type EarlierInCall = (index: number) => Promise<Job>;
+
+/**
+ * A job's `after` checked: the names as given (unique, in order; `requests/{i}` stays so
+ * until the call's jobs are named), those of the jobs that have not succeeded yet, those
+ * jobs, and every job still to run that they wait for, near or far (what those make, a new
+ * job reads only once they ran).
  */
 export interface CheckedAfter {
   names: string[];
+  waitingNames: string[];
   waiting: Job[];
   upstream: Job[];
 }
 
 /**
- * The jobs a new job runs after must be of its project and exist; one that failed or was
- * cancelled already fails the submit, since the job would never run.
+ * The jobs a new job runs after must be of its project and exist (or be made by an earlier
+ * request of the same call); one that failed or was cancelled already fails the submit,
+ * since the job would never run.
  */
-export async function checkAfter(s: Scheduler, project: string, after: readonly string[]): Promise<CheckedAfter> {
+export async function checkAfter(s: Scheduler, project: string, after: readonly string[], earlierInCall?: EarlierInCall): Promise<CheckedAfter> {
   const names = [...new Set(after)];
-  if (names.length === 0) return { names, waiting: [], upstream: [] };
+  if (names.length === 0) return { names, waitingNames: [], waiting: [], upstream: [] };
   if (names.length > MAX_AFTER) throw invalidArgument("TOO_MANY_AFTER", `a job may run after at most ${MAX_AFTER} jobs, got ${names.length}`);
-  for (const name of names) {
-    if (parseJobName(name).project !== project) throw invalidArgument("CROSS_PROJECT", `job.after names ${name}, which is not in ${project}`);
-  }
-  const stored = await jobs(s).getMany(names);
+  const found = await Promise.all(names.map((name) => afterJob(s, project, name, earlierInCall)));
+  const waitingNames: string[] = [];
   const waiting: Job[] = [];
-  stored.forEach((record, i) => {
+  found.forEach((job, i) => {
     const name = names[i]!;
-    if (!record) throw notFound("JOB_NOT_FOUND", `job.after names ${name}, which does not exist`, { job: name });
-    const job = decodeJob(record.value);
     if (job.state === JobState.FAILED || job.state === JobState.CANCELLED) {
       const [state, reason] = job.state === JobState.FAILED ? ["failed", "AFTER_JOB_FAILED"] : ["was cancelled", "AFTER_JOB_CANCELLED"];
-      throw failedPrecondition(reason, `job.after names ${name}, which ${state}, so this job would never run`, { job: name });
+      throw failedPrecondition(reason, `job.after names ${job.name || name}, which ${state}, so this job would never run`, { job: job.name || name });
     }
-    if (job.state !== JobState.SUCCEEDED) waiting.push(job);
+    if (job.state !== JobState.SUCCEEDED) {
+      waitingNames.push(name);
+      waiting.push(job);
+    }
   });
-  return { names, waiting, upstream: await upstreamOf(s, waiting) };
+  return { names, waitingNames, waiting, upstream: await upstreamOf(s, waiting, earlierInCall) };
 }
 
-/** The jobs given and, level by level, the jobs they wait for that are not over. */
-async function upstreamOf(s: Scheduler, waiting: readonly Job[]): Promise<Job[]> {
-  const seen = new Map(waiting.map((job) => [job.name, job]));
-  for (let level = [...waiting]; level.length && seen.size < MAX_UPSTREAM; ) {
-    const next = [...new Set(level.flatMap((job) => job.waitingFor))].filter((name) => !seen.has(name));
-    const stored = await jobs(s).getMany(next);
-    level = stored.flatMap((record) => (record ? [decodeJob(record.value)] : [])).filter((job) => job.state !== JobState.SUCCEEDED);
-    for (const job of level) seen.set(job.name, job);
+/** The job `name` names in a job's `after`: stored, or made by an earlier request of the call. */
+async function afterJob(s: Scheduler, project: string, name: string, earlierInCall: EarlierInCall | undefined): Promise<Job> {
+  const earlier = EARLIER_REQUEST.exec(name);
+  if (earlier) {
+    if (!earlierInCall) throw invalidArgument("INVALID_AFTER", `job.after names ${name}: requests/{i} names the job of an earlier request of the same SubmitJobs call`);
+    return earlierInCall(Number(earlier[1]));
   }
-  return [...seen.values()];
+  if (parseJobName(name).project !== project) throw invalidArgument("CROSS_PROJECT", `job.after names ${name}, which is not in ${project}`);
+  const stored = await jobs(s).get(name);
+  if (!stored) throw notFound("JOB_NOT_FOUND", `job.after names ${name}, which does not exist`, { job: name });
+  return decodeJob(stored.value);
+}
+
+/** The jobs given and, level by level, the jobs they wait for that are not over (new ones of the same call too). */
+async function upstreamOf(s: Scheduler, waiting: readonly Job[], earlierInCall: EarlierInCall | undefined): Promise<Job[]> {
+  const seen = new Set<string>(waiting.map((job) => job.name).filter(Boolean));
+  const upstream = [...waiting];
+  for (let level = [...waiting]; level.length && upstream.length < MAX_UPSTREAM; ) {
+    const next = [...new Set(level.flatMap((job) => job.waitingFor))].filter((name) => !seen.has(name));
+    for (const name of next) seen.add(name);
+    const inCall = next.filter((name) => EARLIER_REQUEST.test(name));
+    const stored = await jobs(s).getMany(next.filter((name) => !EARLIER_REQUEST.test(name)));
+    const made = earlierInCall ? await Promise.all(inCall.map((name) => earlierInCall(Number(EARLIER_REQUEST.exec(name)![1])))) : [];
+    level = [...stored.flatMap((record) => (record ? [decodeJob(record.value)] : [])), ...made].filter((job) => job.state !== JobState.SUCCEEDED);
+    upstream.push(...level);
+  }
+  return upstream;
+}
+
+/** `requests/{i}` in a job's `after` or `waiting_for` as the name of the job the i-th request made. */
+export function namedAfter(name: string, jobOfRequest: (index: number) => Job): string {
+  const earlier = EARLIER_REQUEST.exec(name);
+  return earlier ? jobOfRequest(Number(earlier[1])).name : name;
 }
 
 /** A model (its name) or a dataset a job reads, that jobs before it may have made. */

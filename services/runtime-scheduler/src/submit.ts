@@ -19,7 +19,7 @@ import { DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT, TRAINS } from "./deps.js";
 import { checkInput, checkKeepColumns } from "./input-checks.js";
 import { rethrowRemote } from "./job-errors.js";
 import { isClusterer, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
-import { checkAfter, madeBefore } from "./after.js";
+import { checkAfter, madeBefore, namedAfter, type EarlierInCall } from "./after.js";
 import { settleEndedBefore } from "./successors.js";
 import { hasLocalData, storeLocalInput } from "./local-inputs.js";
 import { checkTemporary, claimTemporaries, dropTemporaries, unclaimTemporaries } from "./temporaries.js";
@@ -66,10 +66,17 @@ export async function submitJobs(s: Scheduler, parent: string, reqs: readonly Su
 }
 
 async function submitChecked(s: Scheduler, project: string, reqs: readonly SubmitJobRequest[], lookups: Lookups, indexed: boolean): Promise<Job[]> {
-  const prepared = await firstFailureInOrder(
-    reqs.map((req) => checkedRequest(s, project, req, lookups)),
-    (e, index) => atIndex(e, index, indexed),
-  );
+  // Checked together; a request whose job runs after an earlier one's (requests/{i}) waits for that one's check.
+  const checks: Promise<Checked>[] = [];
+  for (const [index, req] of reqs.entries()) {
+    const earlierInCall: EarlierInCall = async (i) => {
+      if (i >= index) throw invalidArgument("INVALID_AFTER", `job.after names requests/${i}: only an earlier request of the call may be named (this is requests/${index})`);
+      const checked = await checks[i]!;
+      return "earlier" in checked ? checked.earlier : checked.job;
+    };
+    checks.push(checkedRequest(s, project, req, lookups, indexed ? earlierInCall : undefined)); // SubmitJob has no other requests
+  }
+  const prepared = await firstFailureInOrder(checks, (e, index) => atIndex(e, index, indexed));
 
   // The same request_id twice in one call makes one job.
   const firstWithId = new Map<string, number>();
@@ -89,6 +96,17 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
     job.createTime = job.updateTime = timestampFromDate(now);
     job.progress = create(JobProgressSchema);
   });
+  // The job each request stands for: its own, an earlier request's with its request_id, or the one that request_id made before.
+  const jobOfRequest = (index: number): Job => {
+    const p = prepared[index]!;
+    if ("earlier" in p) return p.earlier;
+    const first = firstWithId.get(reqs[index]!.requestId);
+    return first === undefined ? p.job : (prepared[first] as { job: Job }).job;
+  };
+  for (const { job } of fresh) {
+    job.after = [...new Set(job.after.map((name) => namedAfter(name, jobOfRequest)))];
+    job.waitingFor = [...new Set(job.waitingFor.map((name) => namedAfter(name, jobOfRequest)))];
+  }
 
   const claimed = fresh.filter((f) => f.requestId).map((f) => ({ key: requestKey(project, f.requestId), value: { job: f.job.name } }));
   await requestIds(s).createMany(claimed).catch((e: unknown) => {
@@ -113,24 +131,20 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
     throw e;
   }
   await settleEndedBefore(s, created);
-  return prepared.map((p, index) => {
-    if ("earlier" in p) return p.earlier;
-    const first = firstWithId.get(reqs[index]!.requestId);
-    return first === undefined ? p.job : (prepared[first] as { job: Job }).job;
-  });
+  return prepared.map((_, index) => jobOfRequest(index));
 }
 
 /** A request checked: the job to make, or the job an earlier request with its request_id made. */
 type Checked = { job: Job } | { earlier: Job };
 
-async function checkedRequest(s: Scheduler, project: string, req: SubmitJobRequest, lookups: Lookups): Promise<Checked> {
+async function checkedRequest(s: Scheduler, project: string, req: SubmitJobRequest, lookups: Lookups, earlierInCall?: EarlierInCall): Promise<Checked> {
   if (req.parent && req.parent !== project) throw invalidArgument("PARENT_MISMATCH", `a request's parent ${printable(req.parent)} is not the call's ${project}`);
   if (req.requestId) {
     checkId(req.requestId, "request_id");
     const earlier = await findByRequestId(s, project, req.requestId);
     if (earlier) return { earlier };
   }
-  return { job: await checkedJob(project, req.job ?? create(JobSchema), lookups) };
+  return { job: await checkedJob(project, req.job ?? create(JobSchema), lookups, earlierInCall) };
 }
 
 function atIndex(e: unknown, index: number, indexed: boolean): unknown {
@@ -176,7 +190,7 @@ export class Lookups {
   }
 }
 
-async function checkedJob(project: string, given: Job, lookups: Lookups): Promise<Job> {
+async function checkedJob(project: string, given: Job, lookups: Lookups, earlierInCall?: EarlierInCall): Promise<Job> {
   const kind = given.kind;
   if (!JobKind[kind] || kind === JobKind.UNSPECIFIED) throw invalidArgument("INVALID_JOB_KIND", "job.kind is required (FIT, PARTIAL_FIT, PREDICT, PREDICT_PROBA, SCORE, TRANSFORM or NOOP)");
   const maxAttempts = given.maxAttempts || DEFAULT_MAX_ATTEMPTS;
@@ -185,7 +199,7 @@ async function checkedJob(project: string, given: Job, lookups: Lookups): Promis
   }
   if (given.timeout && durationMs(given.timeout) < 0) throw invalidArgument("INVALID_TIMEOUT", "timeout must not be negative");
   const keepColumns = checkKeepColumns(kind, given.keepColumns);
-  const after = await checkAfter(lookups.s, project, given.after);
+  const after = await checkAfter(lookups.s, project, given.after, earlierInCall);
   const job = create(JobSchema, {
     kind,
     params: given.params,
@@ -195,7 +209,7 @@ async function checkedJob(project: string, given: Job, lookups: Lookups): Promis
     outputDataset: given.outputDataset ? parseDatasetName(given.outputDataset, "output_dataset") : "",
     keepColumns,
     after: after.names,
-    waitingFor: after.waiting.map((j) => j.name),
+    waitingFor: after.waitingNames,
   });
   // The job writes there, so it must be in the job's project like what it reads.
   if (job.outputDataset) inProject(job.outputDataset, project, "output dataset");

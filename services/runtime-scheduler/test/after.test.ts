@@ -135,6 +135,47 @@ describe("jobs that run after others", () => {
     expect((await h.runtime.listJobs({ parent: PROJECT })).jobs.map((j) => j.name).sort()).toEqual([a.name, c.name].sort());
   });
 
+  it("in SubmitJobs, requests/{i} names the job of an earlier request of the same call: a graph submitted all or none", async () => {
+    h = await startHarness();
+    const model = await makeTrainableModel(h);
+    const x = await makeDataset(h);
+    const call = (requests: { job: Record<string, unknown>; requestId?: string }[]) =>
+      h.runtime.submitJobs({ parent: PROJECT, requests: requests.map((r) => ({ job: r.job, requestId: r.requestId ?? "" })) });
+    const { jobs } = await call([
+      { job: { kind: JobKind.FIT, model, x: { dataset: x } } },
+      { job: { kind: JobKind.PREDICT, model, x: { dataset: x }, after: ["requests/0"] } }, // an untrained model: accepted after its fit
+      { job: { kind: JobKind.NOOP, after: ["requests/1", "requests/0"] } },
+    ]);
+    const [fit, predict, noop] = jobs;
+    expect(predict!.after).toEqual([fit!.name]);
+    expect(predict!.waitingFor).toEqual([fit!.name]);
+    expect(predict!.model).toBe(`${model}/versions/latest`);
+    expect(noop!.after).toEqual([predict!.name, fit!.name]);
+    expect(await queued()).toEqual([fit!.name]);
+    await h.kiln.models.put(model.split("/").at(-1)!, linearRegressorOnnx([1, 2], 0.5), { format: "onnx" });
+    const { attempt } = await h.executor.startAttempt({ name: fit!.name, executor: E1 });
+    await h.executor.finishAttempt({ name: fit!.name, attempt, outcome: { case: "result", value: { modelVersion: `${model}/versions/2` } } });
+    expect((await until(predict!.name, (j) => j.waitingFor.length === 0)).model).toBe(`${model}/versions/2`);
+    expect((await getJob(noop!.name)).waitingFor).toEqual([predict!.name]);
+
+    // A later request, or any in SubmitJob, cannot be named; a bad request stores none of the call's jobs.
+    const before = (await h.runtime.listJobs({ parent: PROJECT })).jobs.length;
+    expect(await failure(call([{ job: { kind: JobKind.NOOP, after: ["requests/1"] } }, { job: { kind: JobKind.NOOP } }]))).toMatchObject({ code: Code.InvalidArgument, reason: "INVALID_AFTER" });
+    expect(await failure(submitNoop(h, { after: ["requests/0"] }))).toMatchObject({ code: Code.InvalidArgument, reason: "INVALID_AFTER" });
+    const refused = await failure(call([{ job: { kind: JobKind.NOOP } }, { job: { kind: JobKind.NOOP, after: ["requests/0"] } }, { job: { kind: JobKind.NOOP, maxAttempts: -1 } }]));
+    expect(refused).toMatchObject({ code: Code.InvalidArgument, reason: "INVALID_MAX_ATTEMPTS" });
+    expect(refused.message).toMatch(/^requests\[2\]/);
+    expect((await h.runtime.listJobs({ parent: PROJECT })).jobs.length).toBe(before);
+
+    // A request_id seen before stands for the job it made: after one that succeeded, a job waits for nothing.
+    const done = await submitNoop(h, {}, "prep");
+    await succeed(done);
+    const again = await call([{ job: { kind: JobKind.NOOP }, requestId: "prep" }, { job: { kind: JobKind.NOOP, after: ["requests/0"] } }]);
+    expect(again.jobs[0]!.name).toBe(done.name);
+    expect(again.jobs[1]).toMatchObject({ after: [done.name], waitingFor: [] });
+    expect(await queued()).toContain(again.jobs[1]!.name);
+  });
+
   it("a predict after a fit of its model uses the version the fit made", async () => {
     h = await startHarness();
     const model = await makeTrainableModel(h);
