@@ -38,16 +38,19 @@ export const OPEN_JOBS: JobIndex = {
   jobOf: (key) => key,
 };
 
+/** The job an entry keyed `projects/{p}/…/{id}` stands for: `projects/{p}/jobs/{id}`. */
+function jobOfKey(key: string): string {
+  const parts = key.split("/");
+  return `${parts[0]}/${parts[1]}/jobs/${parts.at(-1)}`;
+}
+
 const modelKeysOf = (job: Job) => (job.model ? [`${modelJobsPrefix(job.model)}${parseJobName(job.name).id}`] : []);
 
 export const JOBS_BY_MODEL: JobIndex = {
   collection: (deps) => deps.metadata.collection<Record<string, never>>("runtime_model_jobs"),
   keysOf: modelKeysOf,
   everKeysOf: modelKeysOf,
-  jobOf: (key) => {
-    const m = /^(projects\/[^/]+)\/models\/[^/]+\/jobs\/([^/]+)$/.exec(key)!;
-    return `${m[1]}/jobs/${m[2]}`;
-  },
+  jobOf: jobOfKey,
 };
 
 const labelKeysOf = (job: Job) => {
@@ -60,10 +63,7 @@ export const JOBS_BY_LABEL: JobIndex = {
   collection: (deps) => deps.metadata.collection<Record<string, never>>("runtime_label_jobs"),
   keysOf: labelKeysOf,
   everKeysOf: labelKeysOf,
-  jobOf: (key) => {
-    const m = /^(projects\/[^/]+)\/labels\/[^/]+\/jobs\/([^/]+)$/.exec(key)!;
-    return `${m[1]}/jobs/${m[2]}`;
-  },
+  jobOf: jobOfKey,
 };
 
 /** The prefix of the jobs-by-label keys of a project's jobs that require `label` (labels have no "/"). */
@@ -81,10 +81,7 @@ export const SUCCESSORS: JobIndex = {
   collection: (deps) => deps.metadata.collection<Record<string, never>>("runtime_job_successors"),
   keysOf: (job) => job.waitingFor.map((before) => successorKey(before, job)),
   everKeysOf: (job) => job.after.map((before) => successorKey(before, job)),
-  jobOf: (key) => {
-    const m = /^(projects\/[^/]+)\/jobs\/[^/]+\/then\/([^/]+)$/.exec(key)!;
-    return `${m[1]}/jobs/${m[2]}`;
-  },
+  jobOf: jobOfKey,
 };
 
 /** The prefix of the SUCCESSORS entries of a job others wait for. */
