@@ -41,11 +41,17 @@ export async function checkAfter(s: Scheduler, project: string, after: readonly 
   const names = [...new Set(after)];
   if (names.length === 0) return { names, waitingNames: [], waiting: [], upstream: [] };
   if (names.length > MAX_AFTER) throw invalidArgument("TOO_MANY_AFTER", `a job may run after at most ${MAX_AFTER} jobs, got ${names.length}`);
-  const found = await Promise.all(names.map((name) => afterJob(s, project, name, earlierInCall)));
+  for (const name of names) {
+    if (EARLIER_REQUEST.test(name)) {
+      if (!earlierInCall) throw invalidArgument("INVALID_AFTER", `job.after names ${name}: requests/{i} names the job of an earlier request of the same SubmitJobs call`);
+    } else if (parseJobName(name).project !== project) throw invalidArgument("CROSS_PROJECT", `job.after names ${name}, which is not in ${project}`);
+  }
+  const found = await jobsNamed(s, names, earlierInCall);
   const waitingNames: string[] = [];
   const waiting: Job[] = [];
   found.forEach((job, i) => {
     const name = names[i]!;
+    if (!job) throw notFound("JOB_NOT_FOUND", `job.after names ${name}, which does not exist`, { job: name });
     if (job.state === JobState.FAILED || job.state === JobState.CANCELLED) {
       const [state, reason] = job.state === JobState.FAILED ? ["failed", "AFTER_JOB_FAILED"] : ["was cancelled", "AFTER_JOB_CANCELLED"];
       throw failedPrecondition(reason, `job.after names ${job.name || name}, which ${state}, so this job would never run`, { job: job.name || name });
@@ -58,17 +64,22 @@ export async function checkAfter(s: Scheduler, project: string, after: readonly 
   return { names, waitingNames, waiting, upstream: await upstreamOf(s, waiting, earlierInCall) };
 }
 
-/** The job `name` names in a job's `after`: stored, or made by an earlier request of the call. */
-async function afterJob(s: Scheduler, project: string, name: string, earlierInCall: EarlierInCall | undefined): Promise<Job> {
-  const earlier = EARLIER_REQUEST.exec(name);
-  if (earlier) {
-    if (!earlierInCall) throw invalidArgument("INVALID_AFTER", `job.after names ${name}: requests/{i} names the job of an earlier request of the same SubmitJobs call`);
-    return earlierInCall(Number(earlier[1]));
-  }
-  if (parseJobName(name).project !== project) throw invalidArgument("CROSS_PROJECT", `job.after names ${name}, which is not in ${project}`);
-  const stored = await jobs(s).get(name);
-  if (!stored) throw notFound("JOB_NOT_FOUND", `job.after names ${name}, which does not exist`, { job: name });
-  return decodeJob(stored.value);
+/**
+ * The jobs `names` name, in order (undefined for one not stored): stored ones read in one
+ * go, `requests/{i}` the job of that earlier request of the call.
+ */
+async function jobsNamed(s: Scheduler, names: readonly string[], earlierInCall: EarlierInCall | undefined): Promise<(Job | undefined)[]> {
+  const earlier = names.map((name) => EARLIER_REQUEST.exec(name));
+  const stored = await jobs(s).getMany(names.filter((_, i) => !earlier[i]));
+  let next = 0;
+  return Promise.all(
+    names.map((_, i) => {
+      const m = earlier[i];
+      if (m) return earlierInCall!(Number(m[1]));
+      const record = stored[next++];
+      return record && decodeJob(record.value);
+    }),
+  );
 }
 
 /** The jobs given and, level by level, the jobs they wait for that are not over (new ones of the same call too). */
@@ -78,10 +89,7 @@ async function upstreamOf(s: Scheduler, waiting: readonly Job[], earlierInCall: 
   for (let level = [...waiting]; level.length && upstream.length < MAX_UPSTREAM; ) {
     const next = [...new Set(level.flatMap((job) => job.waitingFor))].filter((name) => !seen.has(name));
     for (const name of next) seen.add(name);
-    const inCall = next.filter((name) => EARLIER_REQUEST.test(name));
-    const stored = await jobs(s).getMany(next.filter((name) => !EARLIER_REQUEST.test(name)));
-    const made = earlierInCall ? await Promise.all(inCall.map((name) => earlierInCall(Number(EARLIER_REQUEST.exec(name)![1])))) : [];
-    level = [...stored.flatMap((record) => (record ? [decodeJob(record.value)] : [])), ...made].filter((job) => job.state !== JobState.SUCCEEDED);
+    level = (await jobsNamed(s, next, earlierInCall)).filter((job): job is Job => job !== undefined && job.state !== JobState.SUCCEEDED);
     upstream.push(...level);
   }
   return upstream;
