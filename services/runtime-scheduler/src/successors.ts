@@ -3,6 +3,7 @@ import { errorReason, KilnError } from "@kiln/core";
 import { codeName } from "@kiln/contracts";
 import { JobState, type Job, type JobError } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { endJob, jobError } from "./attempts.js";
+import { itemError } from "./job-errors.js";
 import { SUCCESSORS, successorsPrefix } from "./job-indexes.js";
 import { changeJob, decodeJob, isFinal, jobs, nowOf, type Scheduler } from "./job-store.js";
 import { enqueue, ensureQueue, queueFor } from "./queues.js";
@@ -139,7 +140,7 @@ function waitsFor(job: Job, before: string): boolean {
 }
 
 function refusalOf(e: unknown): JobError | undefined {
-  if (e instanceof KilnError && REFUSALS.has(e.code)) return jobError(codeName(e.code), e.reason, e.message);
+  if (e instanceof KilnError && REFUSALS.has(e.code)) return itemError(e);
   if (e instanceof ConnectError && REFUSALS.has(e.code)) return jobError(codeName(e.code), errorReason(e) ?? codeName(e.code), e.rawMessage);
   return undefined;
 }
