@@ -60,8 +60,7 @@ export function gridSearchCommand(program: Command, connect: Connect, output: ()
       })
       .finally(bar.done);
     const value = (c: GridCandidate) => c.metrics?.[search.metric];
-    // Best first; candidates without a score last, in the grid's order (the sort is stable).
-    const ranked = [...search.candidates].sort((a, b) => order(value(a), value(b), search.lowerIsBetter));
+    const { ranked } = search;
     if (o.json) {
       return printJson(o, {
         metric: search.metric,
@@ -97,11 +96,4 @@ function gridOf(flags: string[] | undefined): Record<string, unknown[]> {
     grid[flag.slice(0, eq)] = flag.slice(eq + 1).split(",").map(jsonOrString);
   }
   return grid;
-}
-
-/** Scored before unscored, then best first. */
-function order(a: number | undefined, b: number | undefined, lowerIsBetter: boolean): number {
-  const scored = (v: number | undefined) => v !== undefined && !Number.isNaN(v);
-  if (!scored(a) || !scored(b)) return Number(!scored(a)) - Number(!scored(b));
-  return lowerIsBetter ? a! - b! : b! - a!;
 }

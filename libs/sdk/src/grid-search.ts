@@ -35,6 +35,8 @@ export interface GridSearchResult {
   best: GridCandidate & { modelVersion: string; metrics: Metrics };
   /** Every candidate, in the grid's order. */
   candidates: GridCandidate[];
+  /** Every candidate, best first; those without a score last, in the grid's order. */
+  ranked: GridCandidate[];
   /** The metric they were ranked by, and which way. */
   metric: string;
   lowerIsBetter: boolean;
@@ -76,15 +78,16 @@ export async function gridSearch(runtime: Runtime, ref: string, X: JobData, Y: J
   const model = ref.replace(/\/versions\/[^/]+$/, "");
   const [scoreX, scoreY] = scoreOn ?? [X, Y];
   // Each fit and the score after it side by side, so a call (1,000 jobs) holds whole pairs: all or none.
-  const specs = combos.flatMap((combo, i): JobSpec[] => [
-    { ...jobOptions, kind: "fit", model: ref, x: X, y: Y, params: { ...params, ...combo } },
+  const paramsOf = combos.map((combo) => ({ ...params, ...combo }));
+  const specs = paramsOf.flatMap((fitParams, i): JobSpec[] => [
+    { ...jobOptions, kind: "fit", model: ref, x: X, y: Y, params: fitParams },
     { ...jobOptions, kind: "score", model, x: scoreX, y: scoreY, after: 2 * i },
   ]);
   const handles = await runtime.submitMany(specs);
   const fits = handles.filter((_, i) => i % 2 === 0);
   const scores = handles.filter((_, i) => i % 2 === 1);
 
-  const candidates: GridCandidate[] = combos.map((combo, i) => ({ params: { ...params, ...combo }, fit: fits[i]!, score: scores[i]! }));
+  const candidates: GridCandidate[] = paramsOf.map((fitParams, i) => ({ params: fitParams, fit: fits[i]!, score: scores[i]! }));
   let done = 0;
   let next = 0;
   await Promise.all(
@@ -117,9 +120,11 @@ function rank(candidates: GridCandidate[], options: GridSearchOptions): GridSear
     throw new TypeError(`the scores have no metric ${metric ?? ""}: they have ${Object.keys(scored[0]!.metrics!).join(", ")}`);
   }
   const lowerIsBetter = options.lowerIsBetter ?? LOWER_IS_BETTER.has(metric);
-  const value = (c: GridCandidate) => c.metrics![metric] ?? NaN;
-  const best = scored.reduce((a, b) => (better(value(b), value(a), lowerIsBetter) ? b : a));
-  return { best: best as GridSearchResult["best"], candidates, metric, lowerIsBetter };
+  const value = (c: GridCandidate) => (c.modelVersion ? c.metrics?.[metric] : undefined) ?? NaN;
+  // A stable sort: ties, and the candidates without a score, keep the grid's order.
+  const ranked = [...candidates].sort((a, b) => (better(value(a), value(b), lowerIsBetter) ? -1 : better(value(b), value(a), lowerIsBetter) ? 1 : 0));
+  const best = ranked.find((c) => scored.includes(c))!;
+  return { best: best as GridSearchResult["best"], candidates, ranked, metric, lowerIsBetter };
 }
 
 /** Whether `a` ranks before `b`; NaN ranks last. */

@@ -574,6 +574,8 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     const best = [weak!, strong!].reduce((a, b) => (b.metrics!.accuracy! > a.metrics!.accuracy! ? b : a));
     expect(search.best.modelVersion).toBe(best.modelVersion);
     expect(search.best.metrics.accuracy).toBeGreaterThan(0.9);
+    expect(search.ranked[0]).toBe(search.best);
+    expect(search.ranked.at(-1)).toBe(refused); // unscored last
     await expect(kiln.runtime.model(model).gridSearch([{ x0: 1, x1: 2 }], undefined, { grid: { C: [1] } })).rejects.toThrow(/put local data with kiln.datasets.put first/);
     // Each fit and its score go in one call, all or none: scores that cannot be submitted (no such held-out data) leave no fit.
     const unscored = kiln.runtime.model(model).gridSearch("blobs-x", "blobs-y", { grid: { C: [1, 2] }, scoreOn: ["no-such-data", "blobs-y"], labels: ["nowhere"] });
