@@ -1,5 +1,5 @@
 import type { StreamConfig } from "./bus.js";
-import type { Payload, PayloadSpill } from "./payload-spill.js";
+import { inMemory, readPayload, type Payload, type PayloadSpill } from "./payload-spill.js";
 import { subjectMatcher, subjectMatches } from "./subjects.js";
 
 export interface StoredMessage {
@@ -58,7 +58,7 @@ export class MemoryStream {
     }
     if (msgId !== undefined && this.recentIds.has(msgId)) return undefined;
     this.expire(now);
-    const payload = this.spill?.store(data) ?? { bytes: data.slice(), offset: 0, length: data.byteLength };
+    const payload = this.spill?.store(data) ?? inMemory(data);
     const msg: StoredMessage = { seq: ++this.lastSeq, subject, payload, headers: { ...headers }, at: now };
     this.messages.set(msg.seq, msg);
     let seqs = this.bySubject.get(subject);
@@ -70,7 +70,7 @@ export class MemoryStream {
 
   /** A fresh copy of a stored message's bytes. */
   dataOf(msg: StoredMessage): Uint8Array {
-    return this.spill ? this.spill.read(msg.payload) : msg.payload.bytes!.slice();
+    return readPayload(msg.payload);
   }
 
   get(seq: number): StoredMessage | undefined {

@@ -59,8 +59,8 @@ export class PayloadSpill {
 
   /** Keeps a copy of the bytes: small ones in memory, the others in the current segment. */
   store(data: Uint8Array): Payload {
+    if (data.byteLength < this.atBytes || this.closed) return inMemory(data);
     const bytes = data.slice();
-    if (bytes.byteLength < this.atBytes || this.closed) return { bytes, offset: 0, length: bytes.byteLength };
     const segment = this.segmentFor(bytes.byteLength);
     const payload: Payload = { bytes, segment, offset: segment.size, length: bytes.byteLength };
     segment.size += bytes.byteLength;
@@ -87,18 +87,6 @@ export class PayloadSpill {
   /** Resolves once every write started so far is done. */
   async flushed(): Promise<void> {
     while (this.writes > 0) await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-
-  /** A fresh copy of the payload's bytes. */
-  read(payload: Payload): Uint8Array {
-    if (payload.bytes) return payload.bytes.slice();
-    const out = new Uint8Array(payload.length);
-    for (let done = 0; done < out.byteLength; ) {
-      const n = readSync(payload.segment!.fd, out, done, out.byteLength - done, payload.offset + done);
-      if (n === 0) throw new Error(`spilled payload cut short in ${payload.segment!.path}`);
-      done += n;
-    }
-    return out;
   }
 
   release(payload: Payload): void {
@@ -133,6 +121,23 @@ export class PayloadSpill {
     closeSync(segment.fd);
     unlinkSync(segment.path);
   }
+}
+
+/** A payload kept in memory: a copy of the bytes. */
+export function inMemory(data: Uint8Array): Payload {
+  return { bytes: data.slice(), offset: 0, length: data.byteLength };
+}
+
+/** A fresh copy of a payload's bytes, from memory or from its segment. */
+export function readPayload(payload: Payload): Uint8Array {
+  if (payload.bytes) return payload.bytes.slice();
+  const out = new Uint8Array(payload.length);
+  for (let done = 0; done < out.byteLength; ) {
+    const n = readSync(payload.segment!.fd, out, done, out.byteLength - done, payload.offset + done);
+    if (n === 0) throw new Error(`spilled payload cut short in ${payload.segment!.path}`);
+    done += n;
+  }
+  return out;
 }
 
 /** Writes all of `bytes` at `position`, however many calls that takes. */

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { MemoryStream } from "../src/memory-stream.js";
-import { PayloadSpill, spillDirFor } from "../src/payload-spill.js";
+import { PayloadSpill, readPayload, spillDirFor } from "../src/payload-spill.js";
 
 const filled = (n: number, byte: number) => new Uint8Array(n).fill(byte);
 
@@ -23,16 +23,16 @@ describe("the in-process bus's payloads on disk", () => {
     const spill = new PayloadSpill({ dir, atBytes: 1024 });
     const small = spill.store(filled(10, 1));
     const large = spill.store(filled(5000, 2));
-    expect(spill.read(large)).toEqual(filled(5000, 2)); // from memory: its write may be under way
+    expect(readPayload(large)).toEqual(filled(5000, 2)); // from memory: its write may be under way
     await spill.flushed();
     expect(small.bytes).toBeDefined();
     expect(large.bytes).toBeUndefined();
     expect(files()).toEqual(["segment-1"]);
-    const read = spill.read(large);
+    const read = readPayload(large);
     expect(read).toEqual(filled(5000, 2));
     read[0] = 9;
-    expect(spill.read(large)[0]).toBe(2);
-    expect(spill.read(small)).toEqual(filled(10, 1));
+    expect(readPayload(large)[0]).toBe(2);
+    expect(readPayload(small)).toEqual(filled(10, 1));
     spill.close();
     expect(existsSync(dir)).toBe(false);
   });
@@ -47,7 +47,7 @@ describe("the in-process bus's payloads on disk", () => {
     await spill.flushed();
     expect(files()).toEqual(["segment-2"]);
     expect([b.bytes, c.bytes]).toEqual([undefined, undefined]);
-    expect([spill.read(b)[0], spill.read(c)[2999]]).toEqual([2, 3]);
+    expect([readPayload(b)[0], readPayload(c)[2999]]).toEqual([2, 3]);
     spill.release(b);
     spill.release(c);
     expect(files()).toEqual(["segment-2"]); // the current one is written on until it is full
