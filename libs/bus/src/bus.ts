@@ -2,7 +2,8 @@
  * Event bus: durable publish, and durable consumers that ack. Subjects follow
  * `kiln.<service>.v1.<resource>.<past-tense>`; one stream per service holds
  * `kiln.<service>.>`. Semantics match JetStream so the in-process backend and NATS
- * pass one conformance suite.
+ * pass one conformance suite. Besides the streams, core request/reply: requests and replies
+ * go straight from requester to responder and are never stored.
  */
 export interface PublishOptions {
   /** Dedupe id (Nats-Msg-Id): a second publish with the same id within the window is dropped. */
@@ -77,6 +78,33 @@ export interface Subscription extends AsyncIterable<BusMessage> {
   stop(): Promise<void>;
 }
 
+/** A request as a responder sees it. */
+export interface BusRequest {
+  /** The subject the request was sent to (never a wildcard). */
+  subject: string;
+  data: Uint8Array;
+  headers: Record<string, string>;
+}
+
+/** What a responder answers, and what a requester gets back. */
+export interface BusReply {
+  data: Uint8Array;
+  /** The header `Kiln-Error` is the bus's own (it marks a failed handler on NATS); do not set it. */
+  headers: Record<string, string>;
+}
+
+export interface RequestOptions {
+  /** How long to wait for a reply. Default 5,000 ms. */
+  timeoutMs?: number;
+  headers?: Record<string, string>;
+}
+
+/** Answers requests until stopped. */
+export interface Responder {
+  /** Stops taking requests; resolves once the ones already taken are answered. */
+  stop(): Promise<void>;
+}
+
 export interface EventBus {
   /** Creates the stream or updates its subjects; idempotent. */
   ensureStream(config: StreamConfig): Promise<void>;
@@ -85,5 +113,24 @@ export interface EventBus {
   /** Creates (or binds to) the durable consumer and delivers its messages. */
   subscribe(config: ConsumerConfig): Promise<Subscription>;
   deleteConsumer(stream: string, durable: string): Promise<void>;
+  /**
+   * Core request/reply, never stored: answers requests on `subject` (wildcards allowed) with `handler`;
+   * responders sharing a `queue` name split the requests (each goes to one of them), as NATS queue groups do.
+   * A request goes to one member of every queue group with a matching responder, and the first
+   * reply wins. Handlers run concurrently, one call per request. The subject must not be one a
+   * stream holds (on NATS, JetStream would store the request and answer it with its own ack).
+   * Resolves once the responder takes requests.
+   */
+  respond(subject: string, queue: string, handler: (request: BusRequest) => Promise<BusReply>): Promise<Responder>;
+  /**
+   * Sends a request to one responder and resolves with its reply. Rejects with a KilnError:
+   * UNAVAILABLE reason NO_RESPONDERS when nothing answers on the subject; DEADLINE_EXCEEDED reason
+   * REQUEST_TIMEOUT after timeoutMs (a reply arriving later is dropped); INTERNAL reason
+   * RESPONDER_FAILED (with the handler's error message, never its stack) when the handler threw;
+   * UNAVAILABLE BUS_CLOSED on a closed bus, also for requests pending when it closes;
+   * UNAVAILABLE BUS_UNAVAILABLE when NATS stays unreachable for timeoutMs.
+   */
+  request(subject: string, data: Uint8Array, options?: RequestOptions): Promise<BusReply>;
+  /** Rejects pending requests, stops responders (waiting for the requests they took) and subscriptions. */
   close(): Promise<void>;
 }

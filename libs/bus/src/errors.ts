@@ -1,4 +1,4 @@
-import { failedPrecondition, invalidArgument, notFound, unavailable, type KilnError } from "@kiln/core";
+import { failedPrecondition, internal, invalidArgument, KilnError, notFound, unavailable } from "@kiln/core";
 
 // One set of reasons for both backends, so callers and the conformance suite match on them.
 
@@ -26,3 +26,25 @@ export const busUnavailable = (detail: string): KilnError => unavailable("BUS_UN
 
 export const filterOutsideStream = (stream: string, filter: string): KilnError =>
   invalidArgument("FILTER_NOT_IN_STREAM", `filter ${filter} matches no subject of stream ${stream}`, { stream, filter });
+
+export const noResponders = (subject: string): KilnError =>
+  unavailable("NO_RESPONDERS", `no responder for ${subject}`, { subject });
+
+// @kiln/core has no helper for this code; gRPC's DEADLINE_EXCEEDED is 4 (Code.DeadlineExceeded in
+// @connectrpc/connect, which the bus does not depend on), typed here through KilnError's own field.
+const DEADLINE_EXCEEDED = 4 as KilnError["code"];
+
+export const requestTimeout = (subject: string, timeoutMs: number): KilnError =>
+  new KilnError(DEADLINE_EXCEEDED, "REQUEST_TIMEOUT", `no reply to a request to ${subject} within ${timeoutMs} ms`, {
+    subject,
+  });
+
+/** `detail` is the handler's error message only: its stack stays with the responder. */
+export const responderFailed = (subject: string, detail: string): KilnError =>
+  internal("RESPONDER_FAILED", `responder for ${subject} failed: ${detail}`, { subject });
+
+export const invalidTimeout = (timeoutMs: number): KilnError =>
+  invalidArgument("INVALID_TIMEOUT", `timeoutMs must be positive, got ${timeoutMs}`);
+
+export const invalidRequest = (subject: string, detail: string): KilnError =>
+  invalidArgument("INVALID_REQUEST", `request to ${subject}: ${detail}`, { subject });

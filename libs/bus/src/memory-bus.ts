@@ -1,4 +1,16 @@
-import { streamMaxAgeMs, type BusOptions, type ConsumerConfig, type EventBus, type PublishOptions, type StreamConfig, type Subscription } from "./bus.js";
+import {
+  streamMaxAgeMs,
+  type BusOptions,
+  type BusReply,
+  type BusRequest,
+  type ConsumerConfig,
+  type EventBus,
+  type PublishOptions,
+  type RequestOptions,
+  type Responder,
+  type StreamConfig,
+  type Subscription,
+} from "./bus.js";
 import { consumerSettings, type ConsumerSettings } from "./consumer-settings.js";
 import {
   busClosed,
@@ -10,10 +22,12 @@ import {
   streamNotFound,
 } from "./errors.js";
 import { MemoryConsumer } from "./memory-consumer.js";
+import { MemoryReplies } from "./memory-replies.js";
 import { PayloadSpill } from "./payload-spill.js";
 import { MemoryStream } from "./memory-stream.js";
 import { MemorySubscription } from "./memory-subscription.js";
-import { checkStreamConfig, checkSubject, subjectsCollide } from "./subjects.js";
+import { requestTimeoutMs } from "./request-reply.js";
+import { checkName, checkStreamConfig, checkSubject, subjectsCollide } from "./subjects.js";
 
 const MSG_ID_HEADER = "Nats-Msg-Id";
 
@@ -37,6 +51,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): EventBus {
 class MemoryBus implements EventBus {
   private readonly streams = new Map<string, StreamEntry>();
   private readonly spill: PayloadSpill | undefined;
+  private readonly replies = new MemoryReplies();
   private closed = false;
 
   constructor(private readonly options: MemoryBusOptions) {
@@ -110,9 +125,23 @@ class MemoryBus implements EventBus {
     consumer.dispose();
   }
 
+  async respond(subject: string, queue: string, handler: (request: BusRequest) => Promise<BusReply>): Promise<Responder> {
+    this.checkOpen();
+    checkSubject(subject, true);
+    checkName("queue", queue);
+    return this.replies.respond(subject, queue, handler);
+  }
+
+  async request(subject: string, data: Uint8Array, options: RequestOptions = {}): Promise<BusReply> {
+    this.checkOpen();
+    checkSubject(subject, false);
+    return this.replies.request(subject, data, options.headers ?? {}, requestTimeoutMs(options));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.replies.close();
     for (const { consumers } of this.streams.values()) {
       for (const consumer of consumers.values()) consumer.dispose();
     }

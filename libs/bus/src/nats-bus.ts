@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { headers as natsHeaders, InvalidArgumentError, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -12,9 +12,30 @@ import {
   type JetStreamClient,
   type JetStreamManager,
 } from "@nats-io/jetstream";
-import { streamMaxAgeMs, type BusOptions, type ConsumerConfig, type EventBus, type PublishOptions, type StreamConfig, type Subscription } from "./bus.js";
+import {
+  streamMaxAgeMs,
+  type BusOptions,
+  type BusReply,
+  type BusRequest,
+  type ConsumerConfig,
+  type EventBus,
+  type PublishOptions,
+  type RequestOptions,
+  type Responder,
+  type StreamConfig,
+  type Subscription,
+} from "./bus.js";
 import { consumerSettings } from "./consumer-settings.js";
-import { busClosed, busUnavailable, noStreamForSubject, streamConflict } from "./errors.js";
+import {
+  busClosed,
+  busUnavailable,
+  invalidRequest,
+  noResponders,
+  noStreamForSubject,
+  requestTimeout,
+  responderFailed,
+  streamConflict,
+} from "./errors.js";
 import {
   CONSUMER_EXISTS,
   fromJetStream,
@@ -24,8 +45,11 @@ import {
   STREAM_NOT_FOUND,
 } from "./nats-errors.js";
 import { WatchedConnection } from "./nats-connection.js";
+import { fromNatsHeaders, toNatsHeaders } from "./nats-headers.js";
 import { PublishAcks } from "./nats-publish-acks.js";
+import { NatsResponder } from "./nats-responder.js";
 import { NatsSubscription } from "./nats-subscription.js";
+import { requestTimeoutMs, RESPONDER_ERROR_HEADER } from "./request-reply.js";
 import { checkName, checkStreamConfig, checkSubject } from "./subjects.js";
 
 export interface NatsBusOptions extends BusOptions {
@@ -61,6 +85,9 @@ export async function connectNatsBus(opts: NatsBusOptions): Promise<EventBus> {
 
 class NatsBus implements EventBus {
   private readonly subscriptions = new Set<NatsSubscription>();
+  private readonly responders = new Set<NatsResponder>();
+  /** Rejects each pending request (close). */
+  private readonly pending = new Set<(e: Error) => void>();
   private closed = false;
 
   private readonly nc: NatsConnection;
@@ -172,10 +199,71 @@ class NatsBus implements EventBus {
     }
   }
 
+  async respond(subject: string, queue: string, handler: (request: BusRequest) => Promise<BusReply>): Promise<Responder> {
+    this.checkOpen();
+    checkSubject(subject, true);
+    checkName("queue", queue);
+    const responder = new NatsResponder(this.nc, subject, queue, handler, () => this.nc.flush(), (r) => this.responders.delete(r));
+    this.responders.add(responder);
+    // Once the server has the subscription, requests from any connection reach it.
+    try {
+      await this.nc.flush();
+    } catch (e) {
+      await responder.stop();
+      this.checkOpen();
+      throw busUnavailable(`cannot answer on ${subject}: ${(e as Error).message}`);
+    }
+    return responder;
+  }
+
+  async request(subject: string, data: Uint8Array, options: RequestOptions = {}): Promise<BusReply> {
+    this.checkOpen();
+    checkSubject(subject, false);
+    const timeoutMs = requestTimeoutMs(options);
+    let headers: MsgHdrs | undefined;
+    try {
+      headers = toNatsHeaders(options.headers);
+    } catch (e) {
+      throw invalidRequest(subject, (e as Error).message);
+    }
+    return new Promise<BusReply>((resolve, reject) => {
+      this.pending.add(reject);
+      this.sendRequest(subject, data, headers, timeoutMs)
+        .then(resolve, reject)
+        .finally(() => this.pending.delete(reject));
+    });
+  }
+
+  private async sendRequest(subject: string, data: Uint8Array, headers: MsgHdrs | undefined, timeoutMs: number): Promise<BusReply> {
+    const deadline = Date.now() + timeoutMs;
+    // nats.js drops what is written while disconnected: wait for the link within the timeout.
+    if (!(await this.conn.connected(deadline))) {
+      this.checkOpen();
+      throw busUnavailable(`NATS is not connected; request to ${subject} failed`);
+    }
+    let reply: Msg;
+    try {
+      reply = await this.nc.request(subject, data, { timeout: Math.max(1, deadline - Date.now()), headers });
+    } catch (e) {
+      if (isNoResponders(e)) throw noResponders(subject);
+      if (isTimeout(e)) throw requestTimeout(subject, timeoutMs);
+      this.checkOpen();
+      // e.g. a request over the server's max payload
+      if (e instanceof InvalidArgumentError) throw invalidRequest(subject, e.message);
+      throw busUnavailable(`request to ${subject} failed: ${(e as Error).message}`);
+    }
+    const replyHeaders = fromNatsHeaders(reply.headers);
+    if (Object.hasOwn(replyHeaders, RESPONDER_ERROR_HEADER)) throw responderFailed(subject, new TextDecoder().decode(reply.data));
+    return { data: reply.data, headers: replyHeaders };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.acks.close(busClosed());
+    for (const reject of [...this.pending]) reject(busClosed());
+    // Responders first: the requests they took are answered before the connection drains.
+    await Promise.all([...this.responders].map((r) => r.stop()));
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     if (!this.nc.isClosed()) await this.nc.drain().catch(() => this.nc.close());
   }

@@ -1,15 +1,14 @@
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { BusMessage, Subscription } from "./bus.js";
+import { fromNatsHeaders } from "./nats-headers.js";
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
 export function toBusMessage(m: JsMsg): BusMessage {
-  const headers: Record<string, string> = {};
-  for (const key of m.headers?.keys() ?? []) headers[key] = m.headers!.get(key);
   return {
     subject: m.subject,
     data: m.data,
-    headers,
+    headers: fromNatsHeaders(m.headers),
     seq: m.seq,
     deliveryCount: m.info.deliveryCount,
     ack: () => m.ack(),

@@ -52,8 +52,11 @@ export function checkSubject(subject: string, allowWildcards: boolean): void {
 
 const NAME = /^[^\s.*>/\\]+$/;
 
-/** Stream and durable names are single subject tokens in JetStream's API, so the same characters are banned. */
-export function checkName(kind: "stream" | "durable", name: string): void {
+/**
+ * Stream and durable names are single subject tokens in JetStream's API, so the same characters
+ * are banned; queue group names follow the same rule.
+ */
+export function checkName(kind: "stream" | "durable" | "queue", name: string): void {
   if (!NAME.test(name)) throw invalidArgument("INVALID_NAME", `invalid ${kind} name "${name}"`, { [kind]: name });
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
 import { isKilnError } from "@kiln/core";
-import type { BusMessage, BusOptions, EventBus } from "../src/index.js";
+import type { BusMessage, BusOptions, BusReply, BusRequest, EventBus } from "../src/index.js";
 import { Reader, str, text } from "./reader.js";
 
 export interface BusFixture {
@@ -22,6 +22,23 @@ async function rejectsWith(p: Promise<unknown>, code: Code, reason: string): Pro
   expect(err, `expected ${reason}`).toBeDefined();
   if (!isKilnError(err)) throw err;
   expect({ code: err.code, reason: err.reason }).toEqual({ code, reason });
+}
+
+/** A promise and the function that resolves it. */
+function signal<T = void>(): { promise: Promise<T>; fire: (value: T) => void } {
+  let fire!: (value: T) => void;
+  const promise = new Promise<T>((resolve) => (fire = resolve));
+  return { promise, fire };
+}
+
+/** The KilnError a promise rejects with (fails if it resolves or throws something else). */
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!isKilnError(err)) throw new Error(`expected a KilnError, got ${String(err)}`);
+  return err;
 }
 
 /** The one suite every EventBus backend passes. */
@@ -445,6 +462,191 @@ export function describeEventBus(name: string, makeBus: (options?: BusOptions) =
         const [ra, rb] = readers.slice(0, 2);
         expect((await ra.take()).subject).toBe(`${subj}.a.1`);
         expect((await rb.take()).subject).toBe(`${subj}.b.1`);
+      });
+    });
+
+    describe("request and reply", () => {
+      const echo = (prefix: string) => async (req: BusRequest): Promise<BusReply> => ({
+        data: text(`${prefix}${str(req.data)}`),
+        headers: { ...req.headers, "X-Subject": req.subject },
+      });
+
+      it("a request gets its responder's reply, with headers both ways", async () => {
+        const seen: BusRequest[] = [];
+        let sent = false;
+        let handledAfterSend = false;
+        await bus.respond(`${subj}.greet`, "greeters", async (req) => {
+          handledAfterSend = sent;
+          seen.push(req);
+          return { data: text(`hello ${str(req.data)}`), headers: { "X-Reply": "r1" } };
+        });
+        const pending = bus.request(`${subj}.greet`, text("kiln"), { headers: { "X-Trace": "t1" } });
+        sent = true;
+        const reply = await pending;
+        // The handler never runs inside request() itself.
+        expect(handledAfterSend).toBe(true);
+        expect(str(reply.data)).toBe("hello kiln");
+        expect(reply.headers).toEqual({ "X-Reply": "r1" });
+        expect(seen.map((r) => [r.subject, str(r.data), r.headers])).toEqual([[`${subj}.greet`, "kiln", { "X-Trace": "t1" }]]);
+
+        // Without headers either way, both sides see none.
+        await bus.respond(`${subj}.bare`, "bare", async (req) => ({ data: req.data, headers: {} }));
+        const bare = await bus.request(`${subj}.bare`, new Uint8Array([0, 255, 7]));
+        expect([...bare.data]).toEqual([0, 255, 7]);
+        expect(bare.headers).toEqual({});
+      });
+
+      it("splits requests between the members of a queue group", async () => {
+        const answered = new Map<string, string[]>([["a", []], ["b", []]]);
+        for (const who of ["a", "b"]) {
+          await bus.respond(`${subj}.work`, "workers", async (req) => {
+            answered.get(who)!.push(str(req.data));
+            return { data: text(who), headers: {} };
+          });
+        }
+        const replies = [];
+        for (let i = 0; i < 20; i++) replies.push(str((await bus.request(`${subj}.work`, text(`job-${i}`))).data));
+
+        const a = answered.get("a")!;
+        const b = answered.get("b")!;
+        expect(a.length).toBeGreaterThan(0);
+        expect(b.length).toBeGreaterThan(0);
+        expect(a.length + b.length).toBe(20);
+        expect(new Set([...a, ...b]).size).toBe(20);
+        expect(replies.filter((who) => who === "a").length).toBe(a.length);
+      });
+
+      it("delivers a request to every queue group; the first reply wins", async () => {
+        const got = { fast: signal<string>(), slow: signal<string>() };
+        const release = signal();
+        await bus.respond(`${subj}.ask`, "fast", async (req) => {
+          got.fast.fire(str(req.data));
+          return { data: text("fast"), headers: {} };
+        });
+        await bus.respond(`${subj}.ask`, "slow", async (req) => {
+          got.slow.fire(str(req.data));
+          await release.promise;
+          return { data: text("slow"), headers: {} };
+        });
+        const reply = await bus.request(`${subj}.ask`, text("q"));
+        expect(str(reply.data)).toBe("fast");
+        expect(await Promise.all([got.fast.promise, got.slow.promise])).toEqual(["q", "q"]);
+        release.fire();
+      });
+
+      it("answers on a wildcard subject and checks subjects, queue names and timeouts", async () => {
+        await bus.respond(`${subj}.items.*`, "items", echo("item "));
+        await bus.respond(`${subj}.deep.>`, "deep", echo("deep "));
+        const item = await bus.request(`${subj}.items.42`, text("x"));
+        expect([str(item.data), item.headers["X-Subject"]]).toEqual(["item x", `${subj}.items.42`]);
+        const deep = await bus.request(`${subj}.deep.a.b`, text("y"));
+        expect([str(deep.data), deep.headers["X-Subject"]]).toEqual(["deep y", `${subj}.deep.a.b`]);
+
+        await rejectsWith(bus.request(`${subj}.items.*`, text("x")), Code.InvalidArgument, "INVALID_SUBJECT");
+        await rejectsWith(bus.respond(`${subj}..x`, "q", echo("")), Code.InvalidArgument, "INVALID_SUBJECT");
+        await rejectsWith(bus.respond(`${subj}.x`, "a.b", echo("")), Code.InvalidArgument, "INVALID_NAME");
+        await rejectsWith(bus.respond(`${subj}.x`, "", echo("")), Code.InvalidArgument, "INVALID_NAME");
+        await rejectsWith(bus.request(`${subj}.items.1`, text("x"), { timeoutMs: 0 }), Code.InvalidArgument, "INVALID_TIMEOUT");
+      });
+
+      it("rejects with NO_RESPONDERS when nothing listens, also after stop()", async () => {
+        await rejectsWith(bus.request(`${subj}.nobody`, text("x")), Code.Unavailable, "NO_RESPONDERS");
+        const r = await bus.respond(`${subj}.once`, "once", echo(""));
+        await rejectsWith(bus.request(`${subj}.other`, text("x")), Code.Unavailable, "NO_RESPONDERS");
+        expect(str((await bus.request(`${subj}.once`, text("here"))).data)).toBe("here");
+        await r.stop();
+        await r.stop();
+        await rejectsWith(bus.request(`${subj}.once`, text("x")), Code.Unavailable, "NO_RESPONDERS");
+      });
+
+      it("rejects with REQUEST_TIMEOUT when the handler is slow, and drops its late reply", async () => {
+        const release = signal();
+        let calls = 0;
+        await bus.respond(`${subj}.slow`, "slow", async (req) => {
+          if (++calls === 1) await release.promise;
+          return { data: req.data, headers: {} };
+        });
+        const t0 = Date.now();
+        await rejectsWith(bus.request(`${subj}.slow`, text("late"), { timeoutMs: 200 }), Code.DeadlineExceeded, "REQUEST_TIMEOUT");
+        expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+        expect(Date.now() - t0).toBeLessThan(1_000);
+        release.fire();
+        // The first request's answer, sent now, reaches no one; the next request gets its own.
+        expect(str((await bus.request(`${subj}.slow`, text("next"))).data)).toBe("next");
+      });
+
+      it("rejects with RESPONDER_FAILED and the handler's message, without its stack", async () => {
+        await bus.respond(`${subj}.fail`, "fail", async () => {
+          throw new Error("bad input: no such model");
+        });
+        const err = await rejection(bus.request(`${subj}.fail`, text("x")));
+        expect(err).toMatchObject({ code: Code.Internal, reason: "RESPONDER_FAILED" });
+        expect(err.message).toContain("bad input: no such model");
+        expect(err.message).not.toMatch(/\n\s*at /);
+        expect(JSON.stringify((err as { metadata?: unknown }).metadata ?? {})).not.toMatch(/\bat /);
+      });
+
+      it("stop() stops taking requests and resolves once the one in flight is answered", async () => {
+        const entered = signal();
+        const release = signal();
+        const r = await bus.respond(`${subj}.inflight`, "inflight", async (req) => {
+          entered.fire();
+          await release.promise;
+          return { data: text(`done ${str(req.data)}`), headers: {} };
+        });
+        const pending = bus.request(`${subj}.inflight`, text("x"));
+        await entered.promise;
+        let stopped = false;
+        const stopping = r.stop().then(() => (stopped = true));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(stopped).toBe(false);
+        release.fire();
+        await stopping;
+        expect(str((await pending).data)).toBe("done x");
+        await rejectsWith(bus.request(`${subj}.inflight`, text("y")), Code.Unavailable, "NO_RESPONDERS");
+      });
+
+      it("answers many concurrent requests, each with its own reply", async () => {
+        await bus.respond(`${subj}.many.*`, "many", async (req) => {
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 20));
+          return { data: text(`re:${str(req.data)}`), headers: { n: req.headers.n } };
+        });
+        const n = 200;
+        const replies = await Promise.all(
+          Array.from({ length: n }, (_, i) => bus.request(`${subj}.many.${i % 7}`, text(`req-${i}`), { headers: { n: String(i) } })),
+        );
+        expect(replies.map((r) => [str(r.data), r.headers.n])).toEqual(Array.from({ length: n }, (_, i) => [`re:req-${i}`, String(i)]));
+      });
+
+      it("carries a 1 MiB payload both ways", async () => {
+        const big = new Uint8Array(1024 * 1024);
+        for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff;
+        await bus.respond(`${subj}.big`, "big", async (req) => ({ data: req.data.map((b) => 255 - b), headers: {} }));
+        const reply = await bus.request(`${subj}.big`, big);
+        expect(reply.data.length).toBe(big.length);
+        expect(reply.data.every((b, i) => b === 255 - big[i])).toBe(true);
+      });
+
+      it("close() rejects pending requests with BUS_CLOSED; request and respond then fail", async () => {
+        const entered = signal();
+        const release = signal();
+        let answered = false;
+        await bus.respond(`${subj}.closing`, "closing", async (req) => {
+          entered.fire();
+          await release.promise;
+          answered = true;
+          return { data: req.data, headers: {} };
+        });
+        const pending = bus.request(`${subj}.closing`, text("x"));
+        await entered.promise;
+        const closing = bus.close();
+        await rejectsWith(pending, Code.Unavailable, "BUS_CLOSED");
+        release.fire();
+        await closing;
+        // close() waited for the request its responder had taken.
+        expect(answered).toBe(true);
+        await rejectsWith(bus.request(`${subj}.closing`, text("x")), Code.Unavailable, "BUS_CLOSED");
+        await rejectsWith(bus.respond(`${subj}.closing`, "closing", echo("")), Code.Unavailable, "BUS_CLOSED");
       });
     });
 

@@ -1,0 +1,19 @@
+import type { RequestOptions } from "./bus.js";
+import { invalidTimeout } from "./errors.js";
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+
+/** The reply header that marks a handler's failure on NATS; the reply's data is then the error message. */
+export const RESPONDER_ERROR_HEADER = "Kiln-Error";
+
+/** The request's timeout, checked. */
+export function requestTimeoutMs(options: RequestOptions): number {
+  const ms = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  if (!(Number.isFinite(ms) && ms > 0)) throw invalidTimeout(ms);
+  return ms;
+}
+
+/** What a requester learns of a handler's failure: the message, never the stack. */
+export function failureMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
