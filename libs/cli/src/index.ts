@@ -7,6 +7,7 @@ import { jobCommands } from "./jobs.js";
 import { modelCommands } from "./models.js";
 import { runtimeCommands } from "./runtime.js";
 import { gridSearchCommand } from "./grid-search.js";
+import { deploymentCommands } from "./deployments.js";
 import type { Output } from "./output.js";
 
 /** Runs the CLI; returns the exit code. */
@@ -38,6 +39,7 @@ export async function main(argv: string[]): Promise<number> {
   runtimeCommands(program, connect, output);
   gridSearchCommand(program, connect, output);
   jobCommands(program, connect, output);
+  deploymentCommands(program, connect, output);
   experimentCommands(program, connect, output);
 
   try {

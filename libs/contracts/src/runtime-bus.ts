@@ -7,3 +7,9 @@ export const RESULTS_STREAM = { name: "KILN_RUNTIME_RESULTS", subjects: [`${RESU
 /** Headers of a result message: its sequence number, and on the closing message the chunk count. */
 export const SEQ_HEADER = "Kiln-Seq";
 export const END_HEADER = "Kiln-End";
+
+/**
+ * Rows an online prediction carries each way (request and answer, as Arrow IPC): NATS takes
+ * messages of up to 1 MiB with their framing. More rows go to a predict job.
+ */
+export const MAX_ONLINE_ROWS_BYTES = 1000 * 1024;

@@ -56,6 +56,8 @@ export interface RuntimeConfig {
   temporaryTtlMs: number;
   /** Jobs that ended longer ago than this are deleted; 0 keeps them. */
   jobRetentionMs: number;
+  /** How long an online Predict waits for a deployment's executor to answer. */
+  predictTimeoutMs: number;
   executor: {
     /** "" picks host-pid. */
     id: string;
@@ -212,6 +214,7 @@ function runtimeConfig(env: Env): RuntimeConfig {
     resultsTtlMs: int(env, "KILN_RESULTS_TTL_MS", 3_600_000, 1_000, 30 * 86_400_000),
     temporaryTtlMs: int(env, "KILN_TEMPORARY_TTL_MS", 3_600_000, 10_000, 30 * 86_400_000),
     jobRetentionMs: int(env, "KILN_JOB_RETENTION_MS", 0, 0, 100 * 365 * 86_400_000),
+    predictTimeoutMs: int(env, "KILN_PREDICT_TIMEOUT_MS", 30_000, 10, 600_000),
     executor: {
       id: str(env, "KILN_EXECUTOR_ID", ""),
       labels: str(env, "KILN_EXECUTOR_LABELS", "").split(",").map((l) => l.trim()).filter(Boolean),

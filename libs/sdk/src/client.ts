@@ -5,6 +5,8 @@ import { fetchChunkFetcher, withLocalReads, type ChunkFetcher, type LocalChunkRe
 import { Datasets } from "./datasets.js";
 import { Models } from "./models.js";
 import { Runtime } from "./runtime.js";
+import { Deployments } from "./deployments.js";
+import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { Tracking, type Experiment, type ExperimentOptions } from "./tracking.js";
 import { TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
@@ -52,6 +54,8 @@ export class Kiln {
   readonly datasets: Datasets;
   readonly models: Models;
   readonly runtime: Runtime;
+  /** Online serving: models kept loaded on executors, answering predictions in milliseconds. */
+  readonly deployments: Deployments;
   /** List and drop experiments; `kiln.experiment(name)` opens one. */
   readonly experiments: Tracking;
 
@@ -69,6 +73,7 @@ export class Kiln {
     this.datasets = new Datasets(store, project, writeMode, services.store?.chunks ?? chunks, sharedChunkMemory);
     this.models = new Models(createClient(RegistryService, services.registry?.transport ?? transport), project, services.registry?.chunks ?? chunks, writeMode === "stream");
     this.runtime = new Runtime(createClient(RuntimeService, services.runtime?.transport ?? transport), project, this.datasets);
+    this.deployments = new Deployments(createClient(DeploymentService, services.runtime?.transport ?? transport), project);
     this.experiments = new Tracking(createClient(TrackingService, services.tracking?.transport ?? transport), project, services.tracking?.chunks ?? chunks, writeMode === "stream");
     this.ownFetchers = Object.values(services).flatMap((s) => (s.chunks ? [s.chunks] : []));
   }

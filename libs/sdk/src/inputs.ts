@@ -1,5 +1,5 @@
-import { Table, RecordBatch } from "apache-arrow";
-import { columnsToTable, dtypeOf, isColumnDict, isRowObjects, rowsToTable } from "@kiln/data";
+import { Table, RecordBatch, tableFromArrays } from "apache-arrow";
+import { columnsToTable, describeValue, dtypeOf, isColumnDict, isLabels, isNumberRows, isRowObjects, labelsTable, positionalTable, rowsToTable } from "@kiln/data";
 import { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
 
 export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
@@ -58,3 +58,23 @@ function isTensor(v: unknown): v is TensorData {
   return ArrayBuffer.isView(t.data) && Array.isArray(t.shape) && t.shape.every((d) => Number.isInteger(d) && d >= 0) && dtypeOf(t.data as TypedArray) !== undefined;
 }
 
+/** Local data as the table a job or a prediction reads; rows of numbers and tensors are positional (columns x0, x1, ...). */
+export function asTable(data: DatasetInput): { table: Table; positional: boolean } {
+  if (isNumberRows(data)) return { table: positionalTable(data), positional: true };
+  const c = classify(data);
+  if (c.kind === DatasetKind.TABLE) return { table: c.table, positional: false };
+  if (c.kind === DatasetKind.TENSOR) return { table: tensorTable(c.tensor), positional: true };
+  if (isLabels(data)) return { table: labelsTable(data), positional: true };
+  throw new TypeError(`job data must be a dataset name, a table (rows, columns, Arrow), a tensor {data, shape}, rows of numbers or an array of labels; got ${describeValue(data)}`);
+}
+
+function tensorTable(t: TensorData): Table {
+  const [rows = 0, width = 1] = t.shape;
+  const columns: Record<string, Float64Array> = {};
+  for (let j = 0; j < width; j++) {
+    const col = new Float64Array(rows);
+    for (let i = 0; i < rows; i++) col[i] = Number(t.data[i * width + j]);
+    columns[t.shape.length === 1 ? "y" : `x${j}`] = col;
+  }
+  return tableFromArrays(columns);
+}

@@ -1,18 +1,17 @@
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { randomUUID } from "./random-id.js";
 import type { Client } from "@connectrpc/connect";
-import { Table, tableFromArrays, type RecordBatch } from "apache-arrow";
-import { decodeChunk, describeValue, isLabels, isNumberRows, labelsTable, positionalTable, tableToIpc } from "@kiln/data";
+import { Table, type RecordBatch } from "apache-arrow";
+import { decodeChunk, tableToIpc } from "@kiln/data";
 import { TEMPORARY_INPUT_LABEL } from "@kiln/contracts";
 import { JobKind, JobState, RuntimeService, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Datasets } from "./datasets.js";
 import type { ProgressListener } from "./transfer.js";
 import { call, stream } from "./errors.js";
-import { classify, type DatasetInput, type TensorData } from "./inputs.js";
+import { asTable, type DatasetInput } from "./inputs.js";
 import { executorInfo, jobError, jobInfo, kindNames, stateNames, type ExecutorInfo, type JobInfo, type JobKindName, type JobStateName } from "./job-summaries.js";
 import { modelName, versionName } from "./model-refs.js";
 import { resourceName, shortName } from "./names.js";
-import { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
 import { gridSearch, type GridSearchOptions, type GridSearchResult } from "./grid-search.js";
 
 /** Data sent along with a job: a table (rows, columns, Arrow), a tensor, or record batches streamed (from a file). */
@@ -362,26 +361,6 @@ function isSpec(v: unknown): v is { dataset: string; version?: number; columns?:
  * tensor [N, k] or an array of number rows, as sklearn's X) becomes k float columns
  * x0…x{k-1}, and a vector one column "y".
  */
-function asTable(data: DatasetInput): { table: Table; positional: boolean } {
-  if (isNumberRows(data)) return { table: positionalTable(data), positional: true };
-  const c = classify(data);
-  if (c.kind === DatasetKind.TABLE) return { table: c.table, positional: false };
-  if (c.kind === DatasetKind.TENSOR) return { table: tensorTable(c.tensor), positional: true };
-  if (isLabels(data)) return { table: labelsTable(data), positional: true };
-  throw new TypeError(`job data must be a dataset name, a table (rows, columns, Arrow), a tensor {data, shape}, rows of numbers or an array of labels; got ${describeValue(data)}`);
-}
-
-function tensorTable(t: TensorData): Table {
-  const [rows = 0, width = 1] = t.shape;
-  const columns: Record<string, Float64Array> = {};
-  for (let j = 0; j < width; j++) {
-    const col = new Float64Array(rows);
-    for (let i = 0; i < rows; i++) col[i] = Number(t.data[i * width + j]);
-    columns[t.shape.length === 1 ? "y" : `x${j}`] = col;
-  }
-  return tableFromArrays(columns);
-}
-
 /** A model as the runtime sees it: each call submits a job and returns its handle. */
 export class RuntimeModel {
   constructor(

@@ -27,6 +27,7 @@ import { ProgressReporter } from "./progress.js";
 import { ResultPublisher } from "./results.js";
 import { Batcher } from "./batcher.js";
 import { runJob } from "./run-job.js";
+import { Serving } from "./serving.js";
 
 /** A batch answer's items as the Batcher takes them. */
 function outcomes<Res>(results: { outcome: { case: "response"; value: Res } | { case: "error"; value: JobError } | { case: undefined; value?: undefined } }[]): ({ response: Res } | { error: JobError })[] {
@@ -70,12 +71,17 @@ export class Executor {
   private lastFailureLog = 0;
   private backlogTimer: NodeJS.Timeout | undefined;
   private resultsPrefix = RESULTS_SUBJECT_PREFIX;
+  private readonly serving: Serving;
+  /** A heartbeat is under way; another asked for meanwhile follows it at once. */
+  private beating = false;
+  private beatAgain = false;
 
   private readonly starts: Batcher<MessageInitShape<typeof StartAttemptRequestSchema>, StartAttemptResponse>;
   private readonly finishes: Batcher<MessageInitShape<typeof FinishAttemptRequestSchema>, FinishAttemptResponse>;
 
   constructor(private readonly deps: ExecutorDeps) {
     this.heartbeatMs = deps.heartbeatMs;
+    this.serving = new Serving(deps, () => this.beatSoon());
     this.starts = new Batcher(async (requests) => outcomes<StartAttemptResponse>((await deps.control.startAttempts({ requests })).results));
     this.finishes = new Batcher(async (requests) => outcomes<FinishAttemptResponse>((await deps.control.finishAttempts({ requests })).results));
   }
@@ -92,6 +98,7 @@ export class Executor {
     clearInterval(this.backlogTimer);
     for (const controller of this.running.values()) controller.abort(new Stopped("shutdown"));
     for (const msg of this.backlog.splice(0)) msg.nak();
+    await this.serving.stop();
     await Promise.all([...this.queues.values()].flat().map((s) => s.stop().catch(() => {})));
     for (const loop of this.waiting.splice(0)) {
       this.pulling++; // what a woken loop gives back
@@ -100,7 +107,19 @@ export class Executor {
     for (let i = 0; i < 100 && this.settling > 0; i++) await new Promise((r) => setTimeout(r, 20));
   }
 
+  /** A heartbeat now rather than at its time (a deployment finished loading). */
+  private beatSoon(): void {
+    if (this.stopped) return;
+    if (this.beating) {
+      this.beatAgain = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    void this.beat();
+  }
+
   private async beat(): Promise<void> {
+    this.beating = true;
     try {
       const executor = create(ExecutorSchema, {
         name: this.deps.name,
@@ -109,18 +128,23 @@ export class Executor {
         runningJobs: [...this.running.keys()],
         host: hostname(),
         startTime: timestampFromDate(this.startTime),
+        serving: this.serving.status(),
       });
       const res = await this.deps.control.heartbeat({ executor });
       if (res.interval) this.heartbeatMs = durationMs(res.interval) || this.heartbeatMs;
       if (res.resultsSubjectPrefix) this.resultsPrefix = res.resultsSubjectPrefix;
       for (const name of res.cancelledJobs) this.running.get(name)?.abort(new Stopped("cancelled"));
       for (const queue of res.queues) if (!this.queues.has(queue.consumer) && !this.stopped) await this.serve(queue);
+      if (!this.stopped) this.serving.reconcile(res.deployments);
       if (this.failedBeats > 0) this.deps.logger.info({ failed: this.failedBeats }, "heartbeat answered again");
       this.failedBeats = 0;
     } catch (e) {
       this.reportFailedBeat(e);
     }
-    if (!this.stopped) this.timer = setTimeout(() => void this.beat(), this.heartbeatMs);
+    this.beating = false;
+    const again = this.beatAgain;
+    this.beatAgain = false;
+    if (!this.stopped) this.timer = setTimeout(() => void this.beat(), again ? 0 : this.heartbeatMs);
   }
 
   /** The first failure says why; a scheduler that stays away is reported every 30 s, not at every beat. */

@@ -162,7 +162,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
  * learned from positional data (x0, x1, … from a tensor or rows of numbers) takes a table
  * without those names column by column in order, as sklearn does.
  */
-function featuresFor(version: ModelVersionInfo, table: ColumnInfo[]): string[] | undefined {
+export function featuresFor(version: ModelVersionInfo, table: ColumnInfo[]): string[] | undefined {
   const learned = featuresOf(version);
   const positional = learned?.every((name, i) => name === `x${i}`);
   if (positional && !learned!.every((name) => table.some((c) => c.name === name))) return undefined;
@@ -176,7 +176,7 @@ export function featuresOf(version: ModelVersionInfo): string[] | undefined {
 }
 
 /** A Kiln transformer (a scaler, PCA, an encoder, a Pipeline ending in one), as its metadata says; other models are let through. */
-function transformsOnly(version: ModelVersionInfo): boolean {
+export function transformsOnly(version: ModelVersionInfo): boolean {
   return version.metadata[PREDICTS] === false;
 }
 

@@ -17,6 +17,8 @@ export interface SchedulerSettings {
   temporaryTtlMs: number;
   /** Jobs that ended longer ago than this are deleted (KILN_JOB_RETENTION_MS); 0 keeps them. */
   jobRetentionMs: number;
+  /** How long an online Predict waits for a deployment's executor to answer (KILN_PREDICT_TIMEOUT_MS). */
+  predictTimeoutMs: number;
 }
 
 /** Everything the scheduler needs; tests and production build it the same way. */

@@ -20,6 +20,7 @@ import { sweepExpiredJobs } from "./job-deletion.js";
 import { sweepSuccessors } from "./successors.js";
 import { RESULTS_STREAM, RESULTS_SUBJECT_PREFIX } from "@kiln/contracts";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { deploymentsServedBy } from "./assignments.js";
 
 interface ExecutorRecord {
   executor: JsonValue;
@@ -52,7 +53,7 @@ export async function heartbeat(s: Scheduler, req: HeartbeatRequest): Promise<He
   void sweepTemporaries(s).catch((e: unknown) => s.logger.warn({ err: e }, "the sweep of temporary inputs failed; the next one tries again"));
   void sweepExpiredJobs(s).catch((e: unknown) => s.logger.warn({ err: e }, "the sweep of expired jobs failed; the next one tries again"));
   void sweepSuccessors(s).catch((e: unknown) => s.logger.warn({ err: e }, "the sweep of waiting jobs failed; the next one tries again"));
-  const queues = await queuesServedBy(s, executor.labels);
+  const [queues, deployments] = await Promise.all([queuesServedBy(s, executor.labels), deploymentsServedBy(s, executor)]);
   const cancelledJobs: string[] = [];
   for (const name of executor.runningJobs) {
     const job = await readJob(s, name).catch(() => undefined);
@@ -64,6 +65,7 @@ export async function heartbeat(s: Scheduler, req: HeartbeatRequest): Promise<He
     interval: durationFromMs(s.settings.heartbeatMs),
     resultsStream: RESULTS_STREAM.name,
     resultsSubjectPrefix: RESULTS_SUBJECT_PREFIX,
+    deployments,
   });
 }
 
@@ -89,6 +91,13 @@ async function forgetGone(s: Scheduler, now: number): Promise<void> {
   for (const { key, value, rev } of await executors(s).list({ prefix: "executors/" })) {
     if (value.seenAt < now - FORGET_AFTER_MS) await executors(s).delete(key, rev).catch(() => {});
   }
+}
+
+/** Every executor heard from within the last few heartbeats. */
+export async function aliveExecutors(s: Scheduler): Promise<Executor[]> {
+  const since = nowOf(s).getTime() - MISSED_BEATS * s.settings.heartbeatMs;
+  const all = await executors(s).list({ prefix: "executors/" });
+  return all.filter((r) => r.value.seenAt >= since).map((r) => fromJson(ExecutorSchema, r.value.executor));
 }
 
 /** Executors heard from within the last few heartbeats, by name. */

@@ -4,7 +4,8 @@ import type { SchedulerDeps } from "./deps.js";
 import { EVENT_STREAM, type Scheduler } from "./job-store.js";
 import { QUEUE_STREAM, RESULTS_STREAM } from "@kiln/contracts";
 import { buildJobIndexes } from "./job-indexes.js";
-import { createExecutorService, createRuntimeService } from "./service.js";
+import { createDeploymentService, createExecutorService, createRuntimeService } from "./service.js";
+import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { JobWatchers } from "./watchers.js";
 
 export type { SchedulerDeps, SchedulerSettings } from "./deps.js";
@@ -22,6 +23,7 @@ export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> 
 export function register(router: ConnectRouter, scheduler: Scheduler): void {
   router.service(RuntimeService, createRuntimeService(scheduler));
   router.service(ExecutorService, createExecutorService(scheduler));
+  router.service(DeploymentService, createDeploymentService(scheduler));
 }
 export { localExecutorControl } from "./local-control.js";
 export { requeueAfterRestart } from "./lost-queue.js";

@@ -1,5 +1,8 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { ExecutorService, RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
+import { createDeployment, deleteDeployment, getDeployment, listDeployments, updateDeployment } from "./deployments.js";
+import { predictOnline } from "./online-predict.js";
 import { finishAttempts, finishResults, reportProgress, single, startAttempts, startResults } from "./attempts.js";
 import { heartbeat, listExecutors } from "./executors.js";
 import { deleteJob, purgeJobs } from "./job-deletion.js";
@@ -53,5 +56,19 @@ export function createExecutorService(s: Scheduler): ServiceImpl<typeof Executor
     finishAttempt: async (req) => single(await finishAttempts(s, [req])),
     startAttempts: async (req) => ({ results: startResults(s, await startAttempts(s, req.requests)) }),
     finishAttempts: async (req) => ({ results: finishResults(s, await finishAttempts(s, req.requests)) }),
+  };
+}
+
+export function createDeploymentService(s: Scheduler): ServiceImpl<typeof DeploymentService> {
+  return {
+    createDeployment: async (req) => ({ deployment: await createDeployment(s, req) }),
+    getDeployment: async (req) => ({ deployment: await getDeployment(s, req.name) }),
+    listDeployments: (req) => listDeployments(s, req),
+    updateDeployment: async (req) => ({ deployment: await updateDeployment(s, req) }),
+    async deleteDeployment(req) {
+      await deleteDeployment(s, req.name);
+      return {};
+    },
+    predict: (req) => predictOnline(s, req),
   };
 }

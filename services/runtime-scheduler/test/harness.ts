@@ -156,6 +156,8 @@ export function failingQueuePublishes(fails: () => boolean): (bus: EventBus) => 
     ensureStream: (c) => bus.ensureStream(c),
     subscribe: (c) => bus.subscribe(c),
     deleteConsumer: (s, d) => bus.deleteConsumer(s, d),
+    respond: (s, q, handler) => bus.respond(s, q, handler),
+    request: (s, data, options) => bus.request(s, data, options),
     close: () => bus.close(),
     async publish(subject, data, options) {
       if (subject.startsWith("kiln.runtime.v1.queue.") && fails()) throw new Error("bus unavailable");

@@ -1,0 +1,164 @@
+import type { Command } from "commander";
+import { Table, type RecordBatch } from "apache-arrow";
+import { AlreadyExistsError, type DeploymentInfo, type DeploymentSpec, type Kiln } from "@kiln/sdk";
+import { formatOf, readTableFile, writeTableFile } from "./formats.js";
+import { resultsTarget } from "./job-results.js";
+import { shortModel } from "./job-show.js";
+import { collect } from "./key-values.js";
+import { printFields, printJson, printTable, type Output } from "./output.js";
+import { columnList, positiveInt, wholeNumber } from "./option-values.js";
+
+type Connect = () => Promise<Kiln>;
+
+interface DeployFlags {
+  replicas?: number;
+  label?: string[];
+  maxBatchRows?: number;
+  maxBatchDelay?: number;
+  wait: boolean;
+}
+
+interface PredictFlags {
+  proba?: boolean;
+  transform?: boolean;
+  keep?: string[];
+  out?: string;
+  format?: string;
+}
+
+const columns = ["id", "model", "state", "ready", "labels"];
+
+/** Online serving: deploy, deployments, deployments:show, deployments:delete, predict. */
+export function deploymentCommands(program: Command, connect: Connect, output: () => Output): void {
+  program
+    .command("deploy")
+    .description("serve a model online: executors keep it loaded and answer `kiln predict` in milliseconds; an existing deployment moves to the model given (a tag resolves again)")
+    .argument("<id>", "the deployment's name")
+    .argument("<model>", "NAME, NAME:VERSION or NAME:TAG")
+    .option("--replicas <n>", "executors that keep it loaded (default 1)", positiveInt)
+    .option("--label <label>", "only executors with this label serve it (repeatable)", collect)
+    .option("--max-batch-rows <n>", "rows of requests run together at most (default 4096)", positiveInt)
+    .option("--max-batch-delay <ms>", "how long a request may wait for others when the model is idle (default 0)", wholeNumber)
+    .option("--no-wait", "return at once instead of waiting until it is ready")
+    .action(async (id: string, model: string, opts: DeployFlags) => {
+      const o = output();
+      const kiln = await connect();
+      const spec: DeploymentSpec & { model: string } = {
+        model,
+        replicas: opts.replicas,
+        labels: opts.label,
+        maxBatchRows: opts.maxBatchRows,
+        maxBatchDelayMs: opts.maxBatchDelay,
+      };
+      const wait = { wait: opts.wait };
+      if (!o.json && opts.wait) o.err.write(`deploying ${model} as ${id}…\n`);
+      const info = await kiln.deployments.create(id, spec, wait).catch((e: unknown) => {
+        if (!(e instanceof AlreadyExistsError)) throw e;
+        return kiln.deployments.update(id, spec, wait);
+      });
+      if (o.json) return printJson(o, info);
+      o.out.write(`${info.id}: ${shortModel(info.modelVersion)} ${info.state} (${info.readyReplicas} of ${info.replicas} replicas)\n`);
+    });
+
+  program
+    .command("deployments")
+    .description("deployments and their state")
+    .action(async () => {
+      const o = output();
+      const all = await (await connect()).deployments.list();
+      if (o.json) return printJson(o, all);
+      printTable(o, all.map(row), columns);
+    });
+
+  program
+    .command("deployments:show")
+    .description("a deployment: model version, replicas, the executors serving it, batching, and why it failed")
+    .argument("<id>")
+    .action(async (id: string) => {
+      const o = output();
+      const info = await (await connect()).deployments.get(id);
+      if (o.json) return printJson(o, info);
+      printFields(o, [
+        ["name", info.name],
+        ["model", `${shortModel(info.modelVersion)} (as asked: ${shortModel(info.model)})`],
+        ["state", info.state],
+        ["replicas", `${info.readyReplicas} of ${info.replicas} ready`],
+        ["executors", info.executors.join(", ")],
+        ["labels", info.requiredLabels.join(", ")],
+        ["batching", `up to ${info.maxBatchRows} rows, waiting up to ${info.maxBatchDelayMs} ms`],
+        ...(info.error ? ([["error", `${info.error.message} (${info.error.reason})`]] as [string, unknown][]) : []),
+        ["created", info.createTime],
+        ["updated", info.updateTime],
+      ]);
+    });
+
+  program
+    .command("deployments:delete")
+    .description("stop serving a deployment")
+    .argument("<id...>")
+    .action(async (ids: string[]) => {
+      const o = output();
+      const kiln = await connect();
+      for (const id of ids) {
+        await kiln.deployments.delete(id);
+        if (!o.json) o.out.write(`deleted deployment ${id}\n`);
+      }
+      if (o.json) printJson(o, { deleted: ids });
+    });
+
+  program
+    .command("predict")
+    .description("predict rows with a deployment: JSON rows ('[{\"x\": 1}]', or rows of numbers) or a table file (./rows.csv); CSV on stdout unless -o names a file")
+    .argument("<id>", "the deployment")
+    .argument("<rows>", "JSON, a table file (a path with a \"/\"), or - for JSON on stdin")
+    .option("--proba", "class probabilities (predict_proba)")
+    .option("--transform", "transform instead of predict")
+    .option("--keep <a,b>", "input columns to copy into each result row before the outputs", columnList)
+    .option("-o, --out <file>", "write rows to a file instead of stdout")
+    .option("--format <format>", "csv, tsv, json, ndjson, arrow or parquet (default: from -o's extension)")
+    .action(async (id: string, rows: string, opts: PredictFlags) => {
+      const o = output();
+      if (opts.proba && opts.transform) throw new Error("--proba and --transform do not go together");
+      const target = resultsTarget(o, opts.out, opts.format);
+      const X = await readRows(rows);
+      const deployments = (await connect()).deployments;
+      const options = { keep: opts.keep };
+      const out = opts.proba ? await deployments.predictProba(id, X, options) : opts.transform ? await deployments.transform(id, X, options) : await deployments.predict(id, X, options);
+      await writeTableFile(batchesOf(out), target.path, target.format);
+      if (target.path !== "-" && !o.json) o.out.write(`wrote ${out.numRows} rows to ${target.path}\n`);
+    });
+}
+
+function row(d: DeploymentInfo): Record<string, unknown> {
+  return { id: d.id, model: shortModel(d.modelVersion), state: d.state, ready: `${d.readyReplicas}/${d.replicas}`, labels: d.requiredLabels.join(",") };
+}
+
+/** The rows to predict: inline JSON, JSON on stdin, or a table file. */
+async function readRows(arg: string): Promise<unknown> {
+  if (arg === "-") return parseJson(await readStdin(), "stdin");
+  if (/^\s*[[{]/.test(arg)) return parseJson(arg, "the rows");
+  if (!arg.includes("/")) throw new Error(`"${arg}": rows are JSON ('[{"x": 1}]'), a file path with a "/" (./${arg}), or - for stdin`);
+  const format = formatOf(arg);
+  if (!format) throw new Error(`${arg}: cannot tell its format from the extension (.csv, .tsv, .json, .ndjson, .arrow, .parquet)`);
+  const batches: RecordBatch[] = [];
+  for await (const batch of readTableFile(arg, format)) batches.push(batch);
+  return new Table(batches);
+}
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${what} are not JSON: ${(e as Error).message}`);
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+async function* batchesOf(table: Table): AsyncGenerator<RecordBatch> {
+  yield* table.batches;
+}

@@ -1,0 +1,198 @@
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs, durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
+import { Code, type Client } from "@connectrpc/connect";
+import type { Table } from "apache-arrow";
+import { decodeChunk, tableToIpc } from "@kiln/data";
+import { DeploymentSchema, DeploymentService, DeploymentState, type Deployment } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
+import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { apiError, call } from "./errors.js";
+import { asTable, type DatasetInput } from "./inputs.js";
+import type { JobErrorInfo } from "./job-summaries.js";
+import { versionName } from "./model-refs.js";
+import { resourceName, shortName } from "./names.js";
+
+export type DeploymentStateName = "pending" | "ready" | "degraded" | "failed";
+
+export interface DeploymentInfo {
+  name: string;
+  id: string;
+  /** The model reference as given (projects/{p}/models/{m}/versions/{number|tag|latest}). */
+  model: string;
+  /** The version served. */
+  modelVersion: string;
+  replicas: number;
+  requiredLabels: string[];
+  maxBatchRows: number;
+  maxBatchDelayMs: number;
+  state: DeploymentStateName;
+  readyReplicas: number;
+  /** The executors serving it now. */
+  executors: string[];
+  /** Why executors could not load the model. */
+  error?: JobErrorInfo;
+  createTime?: Date;
+  updateTime?: Date;
+}
+
+export interface DeploymentSpec {
+  /** `name`, `name:3`, `name:prod`: resolved to a version when deployed. */
+  model?: string;
+  /** Executors that keep the model loaded (default 1). */
+  replicas?: number;
+  /** Only executors with all these labels serve it. */
+  labels?: string[];
+  /** Rows of requests run together at most (default 4,096). */
+  maxBatchRows?: number;
+  /** How long a request may wait for others when the model is idle (default 0). */
+  maxBatchDelayMs?: number;
+}
+
+export interface DeployOptions {
+  /** Wait until the deployment is READY (default), up to this many ms (true: 60 s); false returns at once. */
+  wait?: boolean | number;
+}
+
+export interface OnlinePredictOptions {
+  /** Input columns copied into each result row before the outputs (an id, say). */
+  keep?: string[];
+}
+
+const STATE_NAMES: Record<DeploymentState, DeploymentStateName> = {
+  [DeploymentState.UNSPECIFIED]: "pending",
+  [DeploymentState.PENDING]: "pending",
+  [DeploymentState.READY]: "ready",
+  [DeploymentState.DEGRADED]: "degraded",
+  [DeploymentState.FAILED]: "failed",
+};
+const DEFAULT_WAIT_MS = 60_000;
+const WAIT_POLL_MS = 100;
+
+/**
+ * Online serving (KServe's InferenceService, MLflow's `models serve`): a model version kept
+ * loaded on executors that answer predictions of a few rows in milliseconds.
+ * `await kiln.deployments.create("churn", { model: "churn:production" })`, then
+ * `await kiln.deployments.predict("churn", [{ age: 34, income: 5.2 }])`.
+ */
+export class Deployments {
+  constructor(
+    private readonly client: Client<typeof DeploymentService>,
+    private readonly project: string,
+  ) {}
+
+  /** Deploys a model version; waits until it is READY unless `wait` is false. */
+  async create(id: string, spec: DeploymentSpec & { model: string }, options: DeployOptions = {}): Promise<DeploymentInfo> {
+    const res = await call(() =>
+      this.client.createDeployment({ parent: `projects/${this.project}`, deploymentId: id, deployment: this.message(spec) }),
+    );
+    return this.settle(deploymentInfo(res.deployment!), options);
+  }
+
+  async get(id: string): Promise<DeploymentInfo> {
+    const res = await call(() => this.client.getDeployment({ name: this.name(id) }));
+    return deploymentInfo(res.deployment!);
+  }
+
+  async list(): Promise<DeploymentInfo[]> {
+    const all: DeploymentInfo[] = [];
+    let pageToken = "";
+    do {
+      const res = await call(() => this.client.listDeployments({ parent: `projects/${this.project}`, pageSize: 1000, pageToken }));
+      all.push(...res.deployments.map(deploymentInfo));
+      pageToken = res.nextPageToken;
+    } while (pageToken);
+    return all;
+  }
+
+  /** Changes what `spec` gives (a new model reference is resolved again); waits until READY unless `wait` is false. */
+  async update(id: string, spec: DeploymentSpec, options: DeployOptions = {}): Promise<DeploymentInfo> {
+    const mask = [
+      spec.model !== undefined && "model",
+      spec.replicas !== undefined && "replicas",
+      spec.labels !== undefined && "required_labels",
+      spec.maxBatchRows !== undefined && "max_batch_rows",
+      spec.maxBatchDelayMs !== undefined && "max_batch_delay",
+    ].filter((f): f is string => typeof f === "string");
+    const deployment = this.message(spec);
+    deployment.name = this.name(id);
+    const res = await call(() => this.client.updateDeployment({ deployment, updateMask: mask }));
+    return this.settle(deploymentInfo(res.deployment!), options);
+  }
+
+  async delete(id: string): Promise<void> {
+    await call(() => this.client.deleteDeployment({ name: this.name(id) }));
+  }
+
+  /** Resolves once the deployment is READY; rejects if it FAILED or did not get there within `timeoutMs`. */
+  async waitReady(id: string, timeoutMs = DEFAULT_WAIT_MS): Promise<DeploymentInfo> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const info = await this.get(id);
+      if (info.state === "ready") return info;
+      if (info.state === "failed") throw apiError(Code.FailedPrecondition, `deployment ${info.id} failed: ${info.error?.message ?? "no reason given"}`, info.error?.reason ?? "DEPLOYMENT_FAILED", { deployment: info.name });
+      if (Date.now() >= deadline) {
+        throw apiError(Code.DeadlineExceeded, `deployment ${info.id} is not ready after ${timeoutMs} ms (${info.state}, ${info.readyReplicas} of ${info.replicas} replicas)`, "DEPLOYMENT_NOT_READY", { deployment: info.name });
+      }
+      await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
+    }
+  }
+
+  /** The model's predictions of the rows (objects, columns, number rows, a tensor, Arrow), one row each, in order. */
+  predict(id: string, X: DatasetInput, options: OnlinePredictOptions = {}): Promise<Table> {
+    return this.run(id, JobKind.PREDICT, X, options);
+  }
+
+  /** A classifier's probability of each class ("probability_<class>" columns). */
+  predictProba(id: string, X: DatasetInput, options: OnlinePredictOptions = {}): Promise<Table> {
+    return this.run(id, JobKind.PREDICT_PROBA, X, options);
+  }
+
+  transform(id: string, X: DatasetInput, options: OnlinePredictOptions = {}): Promise<Table> {
+    return this.run(id, JobKind.TRANSFORM, X, options);
+  }
+
+  private async run(id: string, kind: JobKind, X: DatasetInput, options: OnlinePredictOptions): Promise<Table> {
+    const { table } = asTable(X);
+    const res = await call(() =>
+      this.client.predict({ deployment: this.name(id), input: { case: "arrowIpc", value: tableToIpc(table) }, kind, keepColumns: options.keep ?? [] }),
+    );
+    return decodeChunk(res.chunk!.arrowIpc);
+  }
+
+  private async settle(info: DeploymentInfo, options: DeployOptions): Promise<DeploymentInfo> {
+    if (options.wait === false || info.state === "ready") return info;
+    return this.waitReady(info.id, typeof options.wait === "number" ? options.wait : DEFAULT_WAIT_MS);
+  }
+
+  private message(spec: DeploymentSpec): Deployment {
+    return create(DeploymentSchema, {
+      model: spec.model === undefined ? "" : versionName(this.project, spec.model),
+      replicas: spec.replicas ?? 0,
+      requiredLabels: spec.labels ?? [],
+      maxBatchRows: spec.maxBatchRows ?? 0,
+      maxBatchDelay: spec.maxBatchDelayMs ? durationFromMs(spec.maxBatchDelayMs) : undefined,
+    });
+  }
+
+  private name(id: string): string {
+    return resourceName(this.project, "deployments", id);
+  }
+}
+
+export function deploymentInfo(d: Deployment): DeploymentInfo {
+  return {
+    name: d.name,
+    id: shortName(d.name),
+    model: d.model,
+    modelVersion: d.modelVersion,
+    replicas: d.replicas,
+    requiredLabels: d.requiredLabels,
+    maxBatchRows: d.maxBatchRows,
+    maxBatchDelayMs: d.maxBatchDelay ? durationMs(d.maxBatchDelay) : 0,
+    state: STATE_NAMES[d.state] ?? "pending",
+    readyReplicas: d.readyReplicas,
+    executors: d.executors,
+    error: d.error && { code: d.error.code, reason: d.error.reason, message: d.error.message },
+    createTime: d.createTime ? timestampDate(d.createTime) : undefined,
+    updateTime: d.updateTime ? timestampDate(d.updateTime) : undefined,
+  };
+}

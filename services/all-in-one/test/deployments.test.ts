@@ -1,0 +1,211 @@
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
+import { fromJson } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningProcess } from "@kiln/core";
+import { linearRegressorOnnx } from "@kiln/onnx";
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError, UnavailableError } from "@kiln/sdk";
+import { LogisticRegression, StandardScaler } from "@kiln/sdk/ml";
+import { runEmbedded } from "../src/index.js";
+import { cli, unique } from "./helpers.js";
+
+/** Two separable blobs: class 1 when x0 + x1 > 0. */
+function blobs(n: number) {
+  const rows = Array.from({ length: n }, (_, i) => ({ x0: Math.sin(i * 12.9898) * 2, x1: Math.cos(i * 78.233) * 2 }));
+  return { X: rows, labels: rows.map((r) => (r.x0 + r.x1 > 0 ? 1 : 0)) };
+}
+
+const until = async (check: () => Promise<boolean>, ms = 10_000) => {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+
+describe("online serving in embedded mode (deployments on the embedded executor)", () => {
+  let dir: string;
+  let running: RunningProcess;
+  let kiln: Kiln;
+  const data = blobs(300);
+  const { kiln: kilnCli, kilnFails } = cli(() => running.server.url, () => dir);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-deployments-"));
+    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent", KILN_EXECUTOR_HEARTBEAT_MS: "200" }, false);
+    kiln = await Kiln.connect(running.server.url);
+  });
+  afterAll(async () => {
+    kiln?.close();
+    await running?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("deploys a model version, answers predictions of its rows as the model does locally, and lists it", async () => {
+    const model = unique("clf");
+    const local = new LogisticRegression().fit(data.X.map((r) => [r.x0, r.x1]), data.labels);
+    await kiln.models.put(model, local);
+    const id = unique("churn");
+    const info = await kiln.deployments.create(id, { model });
+    expect(info).toMatchObject({ id, state: "ready", readyReplicas: 1, replicas: 1, modelVersion: `projects/default/models/${model}/versions/1`, model: `projects/default/models/${model}/versions/latest` });
+    expect(info.executors).toHaveLength(1);
+
+    const rows = data.X.slice(0, 20);
+    const predicted = await kiln.deployments.predict(id, rows);
+    expect(predicted.schema.fields.map((f) => f.name)).toEqual(["prediction"]);
+    expect(Array.from(predicted.getChild("prediction")!.toArray() as BigInt64Array, Number)).toEqual(Array.from(local.predict(rows.map((r) => [r.x0, r.x1])), Number));
+
+    // Rows of numbers are positional, as the model learned from; probabilities are named by class; kept columns come first.
+    const proba = await kiln.deployments.predictProba(id, [[1, 1], [-1, -1]]);
+    expect(proba.schema.fields.map((f) => f.name)).toEqual(["probability_0", "probability_1"]);
+    expect(proba.getChild("probability_1")!.get(0)).toBeGreaterThan(0.5);
+    expect(proba.getChild("probability_1")!.get(1)).toBeLessThan(0.5);
+    const kept = await kiln.deployments.predict(id, [{ id: "a", x0: 2, x1: 2 }, { id: "b", x0: -2, x1: -2 }], { keep: ["id"] });
+    expect(kept.toArray().map((r) => ({ ...r.toJSON(), prediction: Number(r.prediction) }))).toEqual([{ id: "a", prediction: 1 }, { id: "b", prediction: 0 }]);
+
+    expect((await kiln.deployments.list()).map((d) => d.id)).toContain(id);
+    expect(await kiln.deployments.get(id)).toMatchObject({ state: "ready", readyReplicas: 1 });
+  });
+
+  it("answers JSON with JSON and Arrow with Arrow through the generated client, naming the version and executor that answered", async () => {
+    const model = unique("linear");
+    await kiln.models.put(model, linearRegressorOnnx([2, -1], 0.5));
+    const id = unique("lin");
+    await kiln.deployments.create(id, { model });
+    const client = createClient(DeploymentService, createGrpcTransport({ baseUrl: running.server.url }));
+    const name = `projects/default/deployments/${id}`;
+    const json = await client.predict({ deployment: name, input: { case: "data", value: fromJson(ValueSchema, [{ a: 1, b: 1 }, { a: 0, b: 3 }]) } });
+    expect(json.json?.columns).toEqual(["prediction"]);
+    expect(json.json?.rows).toEqual([{ prediction: 1.5 }, { prediction: -2.5 }]);
+    expect(json.modelVersion).toBe(`projects/default/models/${model}/versions/1`);
+    expect(json.executor).toMatch(/^executors\//);
+    const arrow = await client.predict({ deployment: name, input: { case: "arrowIpc", value: tableToIpcBytes({ a: [3], b: [1] }) } });
+    expect(tableFromIPC(arrow.chunk!.arrowIpc).getChild("prediction")!.get(0)).toBeCloseTo(5.5, 5);
+  });
+
+  it("batches concurrent requests and answers each with its own rows", async () => {
+    const model = unique("linear");
+    await kiln.models.put(model, linearRegressorOnnx([1, 1000], 0));
+    const id = unique("many");
+    await kiln.deployments.create(id, { model });
+    const answers = await Promise.all(Array.from({ length: 300 }, (_, i) => kiln.deployments.predict(id, [{ a: i, b: 0 }, { a: 0, b: i }])));
+    answers.forEach((t, i) => expect(Array.from(t.getChild("prediction")!.toArray() as Float32Array)).toEqual([i, 1000 * i]));
+  });
+
+  it("moves to a new version on update, answering throughout", async () => {
+    const model = unique("linear");
+    await kiln.models.put(model, linearRegressorOnnx([1], 0));
+    const id = unique("moving");
+    await kiln.deployments.create(id, { model: `${model}:1` });
+    await kiln.models.put(model, linearRegressorOnnx([10], 0));
+    let stop = false;
+    const answered: number[] = [];
+    const traffic = (async () => {
+      while (!stop) answered.push((await kiln.deployments.predict(id, [{ x: 1 }])).getChild("prediction")!.get(0) as number);
+    })();
+    const updated = await kiln.deployments.update(id, { model: `${model}:latest` });
+    expect(updated).toMatchObject({ state: "ready", modelVersion: `projects/default/models/${model}/versions/2` });
+    await until(async () => answered.at(-1) === 10);
+    stop = true;
+    await traffic;
+    expect(new Set(answered)).toEqual(new Set([1, 10]));
+    expect(answered.indexOf(10)).toBeGreaterThan(0);
+    expect(answered.slice(answered.indexOf(10)).every((v) => v === 10)).toBe(true);
+  });
+
+  it("refuses bad deployments and bad rows with the right codes, storing nothing", async () => {
+    const model = unique("linear");
+    await kiln.models.put(model, linearRegressorOnnx([1, 2], 0));
+    const id = unique("checked");
+    await expect(kiln.deployments.create(id, { model: unique("nothing") })).rejects.toBeInstanceOf(NotFoundError);
+    await expect(kiln.deployments.create(id, { model, replicas: 101 })).rejects.toMatchObject({ reason: "INVALID_REPLICAS" });
+    await expect(kiln.deployments.create(id, { model, maxBatchRows: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    const untrained = unique("untrained");
+    await kiln.models.create(untrained, { estimator: "logistic_regression" });
+    await expect(kiln.deployments.create(id, { model: untrained })).rejects.toMatchObject({ reason: "NOT_RUNNABLE" });
+    await expect(kiln.deployments.get(id)).rejects.toBeInstanceOf(NotFoundError);
+
+    await kiln.deployments.create(id, { model });
+    await expect(kiln.deployments.create(id, { model })).rejects.toBeInstanceOf(AlreadyExistsError);
+    await expect(kiln.deployments.predict(id, [{ a: 1, b: 2, c: 3 }])).rejects.toMatchObject({ reason: "FEATURE_COUNT" });
+    await expect(kiln.deployments.predict(id, [{ a: 1, b: "x" }])).rejects.toBeInstanceOf(FailedPreconditionError);
+    await expect(kiln.deployments.predict(id, [{ a: 1, b: 2 }], { keep: ["nope"] })).rejects.toMatchObject({ reason: "KEEP_COLUMN_MISSING" });
+    await expect(kiln.deployments.predictProba(id, [{ a: 1, b: 2 }])).rejects.toMatchObject({ reason: "NO_PROBABILITIES" });
+    const tooMany = { a: new Float64Array(70_000), b: new Float64Array(70_000) };
+    await expect(kiln.deployments.predict(id, tooMany)).rejects.toMatchObject({ reason: "PREDICT_TOO_LARGE", message: expect.stringContaining("predict them with a job") });
+    await expect(kiln.deployments.predict(unique("nowhere"), [{ a: 1, b: 2 }])).rejects.toMatchObject({ reason: "DEPLOYMENT_NOT_FOUND" });
+    // It still answers after all that.
+    expect((await kiln.deployments.predict(id, [{ a: 1, b: 2 }])).getChild("prediction")!.get(0)).toBe(5);
+  });
+
+  it("stays pending without an executor having its labels, and says why a prediction cannot be answered", async () => {
+    const model = unique("linear");
+    await kiln.models.put(model, linearRegressorOnnx([1], 0));
+    const id = unique("gpu");
+    const info = await kiln.deployments.create(id, { model, labels: ["gpu"] }, { wait: false });
+    expect(info).toMatchObject({ state: "pending", readyReplicas: 0, requiredLabels: ["gpu"] });
+    const refused = kiln.deployments.predict(id, [{ x: 1 }]);
+    await expect(refused).rejects.toBeInstanceOf(UnavailableError);
+    await expect(refused).rejects.toMatchObject({ reason: "DEPLOYMENT_NOT_READY", message: expect.stringContaining("no executor with labels gpu") });
+    await expect(kiln.deployments.waitReady(id, 300)).rejects.toMatchObject({ reason: "DEPLOYMENT_NOT_READY" });
+  });
+
+  it("transforms with a transformer and refuses to predict with it", async () => {
+    const model = unique("scaler");
+    await kiln.models.put(model, new StandardScaler().fit([[0, 10], [2, 30]]));
+    const id = unique("scale");
+    await kiln.deployments.create(id, { model });
+    const out = await kiln.deployments.transform(id, [[1, 20]]);
+    expect(out.toArray().map((r) => r.toJSON())).toEqual([{ component_0: 0, component_1: 0 }]);
+    await expect(kiln.deployments.predict(id, [[1, 20]])).rejects.toMatchObject({ reason: "NOT_A_PREDICTOR" });
+  });
+
+  it("deploys, lists, shows, predicts JSON and files, moves to a new version and deletes from the command line", async () => {
+    const model = unique("cli-linear");
+    await kiln.models.put(model, linearRegressorOnnx([2, 1], 0));
+    const id = unique("cli");
+    expect(await kilnCli("deploy", id, `${model}:1`)).toBe(`${id}: ${model}:1 ready (1 of 1 replicas)\n`);
+    expect(await kilnCli("deployments")).toMatch(new RegExp(`${id}\\s+${model}:1\\s+ready\\s+1/1`));
+    const shown = JSON.parse(await kilnCli("--json", "deployments:show", id)) as { state: string; executors: string[]; maxBatchRows: number };
+    expect(shown).toMatchObject({ state: "ready", maxBatchRows: 4096 });
+    expect(shown.executors).toHaveLength(1);
+
+    expect(await kilnCli("predict", id, '[{"a": 1, "b": 1}, {"a": 2, "b": 0}]')).toBe("prediction\n3\n4\n");
+    await writeFile(join(dir, "rows.csv"), "id,a,b\nr1,1,2\nr2,0,5\n");
+    expect(await kilnCli("predict", id, "./rows.csv", "--keep", "id", "-o", "out.json")).toBe("wrote 2 rows to out.json\n");
+    expect(JSON.parse(await readFile(join(dir, "out.json"), "utf8"))).toEqual([{ id: "r1", prediction: 4 }, { id: "r2", prediction: 5 }]);
+
+    // Deploying again moves it to the version asked for.
+    await kiln.models.put(model, linearRegressorOnnx([0, 0], 7));
+    expect(await kilnCli("deploy", id, model)).toBe(`${id}: ${model}:2 ready (1 of 1 replicas)\n`);
+    await until(async () => (await kilnCli("predict", id, "[[1, 1]]")) === "prediction\n7\n");
+
+    const refused = await kilnFails("predict", id, "[[1, 1]]", "--proba");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/no probability output .*\(NO_PROBABILITIES\)/);
+    expect((await kilnFails("predict", id, "rows.csv")).stderr).toContain("a file path with a \"/\" (./rows.csv)");
+    expect(await kilnCli("deployments:delete", id)).toBe(`deleted deployment ${id}\n`);
+    expect((await kilnFails("deployments:show", id)).stderr).toContain("DEPLOYMENT_NOT_FOUND");
+  });
+
+  it("stops serving a deleted deployment", async () => {
+    const model = unique("linear");
+    await kiln.models.put(model, linearRegressorOnnx([1], 0));
+    const id = unique("gone");
+    await kiln.deployments.create(id, { model });
+    await kiln.deployments.delete(id);
+    await expect(kiln.deployments.get(id)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(kiln.deployments.delete(id)).rejects.toBeInstanceOf(NotFoundError);
+    await until(async () => kiln.deployments.predict(id, [{ x: 1 }]).then(() => false, (e: { reason?: string }) => e.reason === "DEPLOYMENT_NOT_FOUND"));
+  });
+});
+
+function tableToIpcBytes(columns: Record<string, number[]>): Uint8Array {
+  return tableToIPC(tableFromArrays(Object.fromEntries(Object.entries(columns).map(([k, v]) => [k, Float64Array.from(v)]))), "stream");
+}

@@ -1,0 +1,105 @@
+import { RecordBatch, Table, vectorFromArray, type Vector } from "apache-arrow";
+import type { ModelVersionInfo } from "@kiln/sdk";
+import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { ExecutorDeps } from "./deps.js";
+import { planFeatures, type FeaturePlan } from "./features.js";
+import { featuresFor, transformsOnly } from "./inference.js";
+import { failedPrecondition } from "./job-failure.js";
+import { checkNoMissingValues, refusesMissingValues } from "./missing-values.js";
+import { runOnnx } from "./onnx-run.js";
+import { outputTable, pickOutput } from "./outputs.js";
+import { runnableOutput, type RunnableOutput } from "./runnable-output.js";
+
+/**
+ * A model version loaded to answer online requests: its file in the model cache, and per
+ * kind of request and shape of rows what to run (worked out once, then reused).
+ */
+export class OnlineModel {
+  private readonly outputs = new Map<JobKind, Promise<RunnableOutput>>();
+  private readonly plans = new Map<string, FeaturePlan>();
+
+  private constructor(
+    private readonly deps: ExecutorDeps,
+    readonly version: ModelVersionInfo,
+  ) {}
+
+  /** Fetches the version and its file, and runs it once so the first request finds a session ready. */
+  static async load(deps: ExecutorDeps, name: string): Promise<OnlineModel> {
+    const version = await deps.models.version(name);
+    await deps.models.file(version);
+    const model = new OnlineModel(deps, version);
+    await model.warm();
+    return model;
+  }
+
+  /**
+   * Checks that rows of this shape can be run as `kind`, and names the batch they may join:
+   * requests of one kind whose columns and types are the same run together. Columns kept
+   * (copied into the answer) are not features, unless the model learned from them by name.
+   */
+  async prepare(kind: JobKind, table: Table, keep: string[]): Promise<string> {
+    const key = `${kind}\n${keep.join(",")}\n${table.schema.fields.map((f) => `${f.name}:${String(f.type)}`).join("\n")}`;
+    if (!this.plans.has(key)) {
+      if (kind === JobKind.PREDICT && transformsOnly(this.version)) {
+        throw failedPrecondition("NOT_A_PREDICTOR", `${this.version.name} (${String(this.version.metadata.estimator)}) only transforms: it has nothing to predict; ask for TRANSFORM`);
+      }
+      await this.output(kind);
+      const columns = table.schema.fields.map((f) => ({ name: f.name, type: String(f.type) }));
+      const features = featuresFor(this.version, columns) ?? columns.map((c) => c.name).filter((name) => !keep.includes(name));
+      this.plans.set(key, planFeatures(this.version.signature?.inputs ?? [], columns, features));
+    }
+    return key;
+  }
+
+  /** The model's outputs for the rows of `tables` (all of the shape `key` names), one table each. */
+  async run(key: string, tables: Table[]): Promise<Table[]> {
+    const kind = Number(key.slice(0, key.indexOf("\n"))) as JobKind;
+    const plan = this.plans.get(key)!;
+    const batch = oneBatch(tables);
+    if (refusesMissingValues(this.version)) checkNoMissingValues(batch, plan.columns, 0, String(this.version.metadata.estimator ?? "the model"));
+    const { file, key: modelKey, output, classes } = await this.output(kind);
+    const outputs = await runOnnx(this.deps, file, modelKey, plan.feeds(batch), [output]);
+    const all = outputTable(kind, outputs[output]!, classes);
+    let at = 0;
+    return tables.map((t) => {
+      const part = all.slice(at, at + t.numRows);
+      at += t.numRows;
+      return part;
+    });
+  }
+
+  private output(kind: JobKind): Promise<RunnableOutput> {
+    let found = this.outputs.get(kind);
+    if (!found) {
+      found = runnableOutput(this.deps, this.version, pickOutput(kind, this.version.signature?.outputs ?? []));
+      this.outputs.set(kind, found);
+      found.catch(() => this.outputs.delete(kind));
+    }
+    return found;
+  }
+
+  /** A row of zeros through a model with one float matrix input of known width; other models load on their first request. */
+  private async warm(): Promise<void> {
+    const inputs = this.version.signature?.inputs ?? [];
+    const width = inputs[0]?.shape?.[1];
+    if (inputs.length !== 1 || typeof width !== "number" || !/^float(32)?$|^double$|^float64$/.test(inputs[0]!.elementType)) return;
+    const type = inputs[0]!.elementType === "float32" || inputs[0]!.elementType === "float" ? "float32" : "float64";
+    const data = type === "float32" ? new Float32Array(width) : new Float64Array(width);
+    const { file, key, output } = await this.output(JobKind.PREDICT).catch(() => this.output(JobKind.TRANSFORM));
+    await runOnnx(this.deps, file, key, { [inputs[0]!.name]: { type, dims: [1, width], data } as never }, [output]).catch(() => {});
+  }
+}
+
+/** The rows of several tables of one schema as one record batch (the common case, one table of one batch, as it is). */
+function oneBatch(tables: Table[]): RecordBatch {
+  if (tables.length === 1 && tables[0]!.batches.length === 1) return tables[0]!.batches[0]!;
+  const fields = tables[0]!.schema.fields;
+  const columns: Record<string, Vector> = {};
+  for (const field of fields) {
+    const values: unknown[] = [];
+    for (const table of tables) for (const v of table.getChild(field.name)!) values.push(v);
+    columns[field.name] = vectorFromArray(values, field.type);
+  }
+  const table = new Table(columns);
+  return table.batches.length === 1 ? table.batches[0]! : new RecordBatch(table.schema, undefined);
+}

@@ -1,0 +1,172 @@
+import { availableParallelism } from "node:os";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { durationMs } from "@bufbuild/protobuf/wkt";
+import { Table } from "apache-arrow";
+import type { BusReply, BusRequest, Responder } from "@kiln/bus";
+import { DataFormatError, decodeChunk, tableToIpc } from "@kiln/data";
+import { ServeReplySchema, ServeRequestSchema } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
+import { JobKind, ServedDeploymentSchema, ServedState, type DeploymentAssignment, type JobError, type ServedDeployment } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { ExecutorDeps } from "./deps.js";
+import { failedPrecondition, invalidInput, JobFailure, jobErrorOf, toJobFailure } from "./job-failure.js";
+import { MAX_ONLINE_ROWS_BYTES } from "@kiln/contracts";
+import { OnlineBatching } from "./online-batching.js";
+import { OnlineModel } from "./online-model.js";
+import { copyColumns, withKept } from "./outputs.js";
+
+/** Runs of one deployment in flight at once (the ONNX worker pool has at most 4 workers). */
+const RUNS_IN_FLIGHT = Math.max(1, Math.min(4, availableParallelism()));
+
+/** One deployment as this executor serves it: loading, answering, or failed to load. */
+class Served {
+  state = ServedState.LOADING;
+  error: JobError | undefined;
+  private responder: Responder | undefined;
+  private model: OnlineModel | undefined;
+  private batching: OnlineBatching | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly deps: ExecutorDeps,
+    readonly assignment: DeploymentAssignment,
+  ) {}
+
+  /** Loads the model and starts answering; a failure is kept (and reported) rather than thrown. */
+  async start(): Promise<void> {
+    const a = this.assignment;
+    try {
+      const model = await OnlineModel.load(this.deps, a.modelVersion);
+      this.model = model;
+      const options = { maxRows: a.maxBatchRows || 4096, maxDelayMs: a.maxBatchDelay ? durationMs(a.maxBatchDelay) : 0, concurrency: RUNS_IN_FLIGHT };
+      this.batching = new OnlineBatching((key, tables) => model.run(key, tables), options);
+      if (this.stopped) return;
+      this.responder = await this.deps.bus.respond(a.subject, a.queue, (req) => this.answer(req));
+      if (this.stopped) return void (await this.responder.stop());
+      this.state = ServedState.READY;
+      this.deps.logger.info({ deployment: a.deployment, model: a.modelVersion }, "serving a deployment");
+    } catch (e) {
+      this.state = ServedState.FAILED;
+      this.error = jobErrorOf(toJobFailure(e));
+      this.deps.logger.warn({ deployment: a.deployment, model: a.modelVersion, error: this.error.message }, "could not load a deployment's model");
+    }
+  }
+
+  /** Stops answering; requests already taken are answered first. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.responder?.stop();
+  }
+
+  status(): ServedDeployment {
+    return create(ServedDeploymentSchema, { deployment: this.assignment.deployment, modelVersion: this.assignment.modelVersion, state: this.state, error: this.error });
+  }
+
+  private async answer(req: BusRequest): Promise<BusReply> {
+    const from = { modelVersion: this.assignment.modelVersion, executor: this.deps.name };
+    try {
+      const request = fromBinary(ServeRequestSchema, req.data);
+      if (request.deployment !== this.assignment.deployment) {
+        throw failedPrecondition("WRONG_DEPLOYMENT", `this executor serves ${this.assignment.deployment} on this subject, not ${request.deployment}`);
+      }
+      const table = decodeRows(request.arrowIpc);
+      const kept = keptColumns(table, request.keepColumns);
+      const kind = request.kind || JobKind.PREDICT;
+      const key = await this.model!.prepare(kind, table, request.keepColumns);
+      const out = tableToIpc(withKept(kept, await this.batching!.submit(key, table)));
+      if (out.length > MAX_ONLINE_ROWS_BYTES) {
+        throw new JobFailure("RESOURCE_EXHAUSTED", "PREDICT_TOO_LARGE", `the answer takes ${out.length} bytes as Arrow, more than an online prediction gives back (${MAX_ONLINE_ROWS_BYTES}): send fewer rows, or predict them with a job`);
+      }
+      return reply({ ...from, arrowIpc: out });
+    } catch (e) {
+      return reply({ ...from, error: jobErrorOf(toJobFailure(e)) });
+    }
+  }
+}
+
+function reply(init: Parameters<typeof create<typeof ServeReplySchema>>[1]): BusReply {
+  return { data: toBinary(ServeReplySchema, create(ServeReplySchema, init)), headers: {} };
+}
+
+function decodeRows(ipc: Uint8Array): Table {
+  let table: Table;
+  try {
+    table = decodeChunk(ipc);
+  } catch (e) {
+    if (e instanceof DataFormatError) throw invalidInput("INVALID_INPUT_DATA", `arrow_ipc: ${e.message}`);
+    throw e;
+  }
+  if (table.numRows === 0) throw invalidInput("NO_ROWS", "the request has no rows");
+  return table;
+}
+
+function keptColumns(table: Table, names: string[]): Table | undefined {
+  if (names.length === 0) return undefined;
+  const missing = names.find((n) => !table.schema.fields.some((f) => f.name === n));
+  if (missing) throw invalidInput("KEEP_COLUMN_MISSING", `keep_columns names "${missing}", which the rows do not have`);
+  return new Table(Object.fromEntries(names.map((n) => [n, table.getChild(n)!])));
+}
+
+/**
+ * The deployments this executor serves, as the scheduler's heartbeat answers assign them:
+ * a new one (or a new version of one) is loaded and then answers; one no longer assigned
+ * stops after answering what it took. A new version answers before the old one stops, so
+ * an update leaves no gap.
+ */
+export class Serving {
+  private readonly served = new Map<string, Served>();
+  /** Versions that answer until the one replacing them is ready, by deployment. */
+  private readonly retiring = new Map<string, Served[]>();
+
+  constructor(
+    private readonly deps: ExecutorDeps,
+    /** Called when a deployment finished loading (or failed to), so the scheduler hears of it soon. */
+    private readonly changed: () => void,
+  ) {}
+
+  reconcile(assignments: DeploymentAssignment[]): void {
+    const wanted = new Map(assignments.map((a) => [a.deployment, a]));
+    for (const [name, served] of this.served) {
+      if (wanted.has(name)) continue;
+      this.served.delete(name);
+      for (const old of [served, ...this.retire(name)]) void old.stop();
+    }
+    for (const a of assignments) {
+      const current = this.served.get(a.deployment);
+      if (current && sameAssignment(current.assignment, a)) continue;
+      if (current) this.retiring.set(a.deployment, [...(this.retiring.get(a.deployment) ?? []), current]);
+      const next = new Served(this.deps, a);
+      this.served.set(a.deployment, next);
+      void next.start().then(async () => {
+        if (this.served.get(a.deployment) !== next) return void (await next.stop());
+        // A version that failed to load leaves the one before it answering.
+        if (next.state === ServedState.READY) await Promise.all(this.retire(a.deployment).map((old) => old.stop()));
+        this.changed();
+      });
+    }
+  }
+
+  status(): ServedDeployment[] {
+    return [...this.served.values()].map((s) => s.status());
+  }
+
+  async stop(): Promise<void> {
+    const all = [...this.served.values(), ...[...this.retiring.values()].flat()];
+    this.served.clear();
+    this.retiring.clear();
+    await Promise.all(all.map((s) => s.stop()));
+  }
+
+  private retire(deployment: string): Served[] {
+    const old = this.retiring.get(deployment) ?? [];
+    this.retiring.delete(deployment);
+    return old;
+  }
+}
+
+function sameAssignment(a: DeploymentAssignment, b: DeploymentAssignment): boolean {
+  return (
+    a.modelVersion === b.modelVersion &&
+    a.subject === b.subject &&
+    a.maxBatchRows === b.maxBatchRows &&
+    (a.maxBatchDelay ? durationMs(a.maxBatchDelay) : 0) === (b.maxBatchDelay ? durationMs(b.maxBatchDelay) : 0)
+  );
+}

@@ -1,0 +1,181 @@
+import { createHash } from "node:crypto";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { alreadyExists, checkId, failedPrecondition, invalidArgument, isKilnError, notFound, parseParent, printable } from "@kiln/core";
+import {
+  DeploymentSchema,
+  DeploymentState,
+  type CreateDeploymentRequest,
+  type Deployment,
+  type ListDeploymentsRequest,
+  type UpdateDeploymentRequest,
+} from "@kiln/proto/kiln/runtime/v1/deployments_pb";
+import { ServedState, type Executor } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { scanPage } from "@kiln/storage";
+import { aliveExecutors } from "./executors.js";
+import { rethrowRemote } from "./job-errors.js";
+import { nowOf, type Scheduler } from "./job-store.js";
+import { parseModelRef } from "./names.js";
+import { normalizeLabels } from "./queues.js";
+
+/** A stored deployment: the Deployment message (its spec, model_version and times) as binary protobuf in base64. */
+interface DeploymentRecord {
+  pb: string;
+}
+
+export const DEFAULT_MAX_BATCH_ROWS = 4096;
+const MAX_BATCH_ROWS_LIMIT = 1_000_000;
+const MAX_BATCH_DELAY_MS = 1_000;
+const MAX_REPLICAS = 100;
+const MUTABLE = new Set(["model", "replicas", "required_labels", "max_batch_rows", "max_batch_delay"]);
+
+export function deployments(s: Scheduler) {
+  return s.metadata.collection<DeploymentRecord>("runtime_deployments");
+}
+
+export function decodeDeployment(record: DeploymentRecord): Deployment {
+  return fromBinary(DeploymentSchema, Buffer.from(record.pb, "base64"));
+}
+
+function encodeDeployment(d: Deployment): DeploymentRecord {
+  // Only what is stored: the status fields are worked out from the executors when read.
+  const stored = create(DeploymentSchema, { ...d, state: DeploymentState.UNSPECIFIED, readyReplicas: 0, executors: [], error: undefined });
+  return { pb: Buffer.from(toBinary(DeploymentSchema, stored)).toString("base64") };
+}
+
+/** `projects/{p}/deployments/{id}` → its project; InvalidArgument otherwise. */
+export function parseDeploymentName(name: string): { project: string; id: string } {
+  const m = /^(projects\/[^/]+)\/deployments\/([^/]+)$/.exec(name);
+  if (!m) throw invalidArgument("INVALID_NAME", `invalid deployment name "${printable(name)}": expected projects/{project}/deployments/{id}`);
+  parseParent(m[1]!);
+  checkId(m[2]!, "deployment");
+  return { project: m[1]!, id: m[2]! };
+}
+
+/** The bus subject a deployment's requests go on, and the queue group its executors share (ids may hold dots, subjects may not). */
+export function deploymentRoute(name: string): { subject: string; queue: string } {
+  const key = createHash("sha256").update(name).digest("hex").slice(0, 24);
+  return { subject: `kiln.runtime.v1.serve.${key}`, queue: `serve_${key}` };
+}
+
+export async function readDeployment(s: Scheduler, name: string): Promise<{ deployment: Deployment; rev: number }> {
+  parseDeploymentName(name);
+  const stored = await deployments(s).get(name);
+  if (!stored) throw notFound("DEPLOYMENT_NOT_FOUND", `deployment ${name} does not exist`, { deployment: name });
+  return { deployment: decodeDeployment(stored.value), rev: stored.rev };
+}
+
+export async function createDeployment(s: Scheduler, req: CreateDeploymentRequest): Promise<Deployment> {
+  const project = parseParent(req.parent);
+  if (!req.deploymentId) throw invalidArgument("DEPLOYMENT_ID_REQUIRED", "deployment_id is required");
+  const name = `${project}/deployments/${checkId(req.deploymentId, "deployment")}`;
+  const given = req.deployment ?? create(DeploymentSchema);
+  const now = timestampFromDate(nowOf(s));
+  const deployment = create(DeploymentSchema, { name, createTime: now, updateTime: now });
+  applySpec(deployment, given, MUTABLE);
+  deployment.modelVersion = await servableVersion(s, project, deployment.model);
+  try {
+    await deployments(s).create(name, encodeDeployment(deployment));
+  } catch (e) {
+    if (isKilnError(e, Code.AlreadyExists)) throw alreadyExists("DEPLOYMENT_EXISTS", `deployment ${name} already exists`, { deployment: name });
+    throw e;
+  }
+  return withStatus(deployment, await aliveExecutors(s));
+}
+
+export async function getDeployment(s: Scheduler, name: string): Promise<Deployment> {
+  const { deployment } = await readDeployment(s, name);
+  return withStatus(deployment, await aliveExecutors(s));
+}
+
+export async function listDeployments(s: Scheduler, req: ListDeploymentsRequest): Promise<{ deployments: Deployment[]; nextPageToken: string }> {
+  const project = parseParent(req.parent);
+  const page = await scanPage(deployments(s), { prefix: `${project}/deployments/`, pageSize: req.pageSize, pageToken: req.pageToken, filterText: "" });
+  const alive = page.items.length ? await aliveExecutors(s) : [];
+  return { deployments: page.items.map((r) => withStatus(decodeDeployment(r), alive)), nextPageToken: page.nextPageToken };
+}
+
+export async function updateDeployment(s: Scheduler, req: UpdateDeploymentRequest): Promise<Deployment> {
+  if (!req.deployment) throw invalidArgument("DEPLOYMENT_REQUIRED", "deployment is required");
+  const { project } = parseDeploymentName(req.deployment.name);
+  if (req.updateMask.length === 0) throw invalidArgument("UPDATE_MASK_REQUIRED", `update_mask is required: any of ${[...MUTABLE].join(", ")}`);
+  for (const path of req.updateMask) {
+    if (!MUTABLE.has(path)) throw invalidArgument("INVALID_UPDATE_MASK", `update_mask "${printable(path)}" is not a field that can change: ${[...MUTABLE].join(", ")}`);
+  }
+  const mask = new Set(req.updateMask);
+  const modelVersion = mask.has("model") ? await servableVersion(s, project, req.deployment.model) : undefined;
+  for (let attempt = 0; ; attempt++) {
+    const { deployment, rev } = await readDeployment(s, req.deployment.name);
+    applySpec(deployment, req.deployment, mask);
+    if (modelVersion) deployment.modelVersion = modelVersion;
+    deployment.updateTime = timestampFromDate(nowOf(s));
+    try {
+      await deployments(s).update(deployment.name, encodeDeployment(deployment), rev);
+      return withStatus(deployment, await aliveExecutors(s));
+    } catch (e) {
+      if (!isKilnError(e, Code.Aborted) || attempt >= 10) throw e;
+    }
+  }
+}
+
+export async function deleteDeployment(s: Scheduler, name: string): Promise<void> {
+  parseDeploymentName(name);
+  if (!(await deployments(s).delete(name))) throw notFound("DEPLOYMENT_NOT_FOUND", `deployment ${name} does not exist`, { deployment: name });
+}
+
+/** Copies the fields of `fields` from `given` into `into`, checked and with their defaults. */
+function applySpec(into: Deployment, given: Deployment, fields: Set<string>): void {
+  if (fields.has("model")) {
+    if (!given.model) throw invalidArgument("MODEL_REQUIRED", "deployment.model is required: projects/{p}/models/{m}[/versions/{number|tag|latest}]");
+    into.model = parseModelRef(given.model).version;
+  }
+  if (fields.has("replicas")) {
+    const replicas = given.replicas || 1;
+    if (replicas < 1 || replicas > MAX_REPLICAS) throw invalidArgument("INVALID_REPLICAS", `replicas must be 1 to ${MAX_REPLICAS}, got ${given.replicas}`);
+    into.replicas = replicas;
+  }
+  if (fields.has("required_labels")) into.requiredLabels = normalizeLabels(given.requiredLabels);
+  if (fields.has("max_batch_rows")) {
+    const rows = given.maxBatchRows || DEFAULT_MAX_BATCH_ROWS;
+    if (rows < 1 || rows > MAX_BATCH_ROWS_LIMIT) throw invalidArgument("INVALID_MAX_BATCH_ROWS", `max_batch_rows must be 1 to ${MAX_BATCH_ROWS_LIMIT}, got ${given.maxBatchRows}`);
+    into.maxBatchRows = rows;
+  }
+  if (fields.has("max_batch_delay")) {
+    const ms = given.maxBatchDelay ? durationMs(given.maxBatchDelay) : 0;
+    if (!(ms >= 0 && ms <= MAX_BATCH_DELAY_MS)) throw invalidArgument("INVALID_MAX_BATCH_DELAY", `max_batch_delay must be 0 to ${MAX_BATCH_DELAY_MS} ms`);
+    into.maxBatchDelay = given.maxBatchDelay;
+  }
+}
+
+/** The version a model reference names now, if Kiln can run it. */
+async function servableVersion(s: Scheduler, project: string, ref: string): Promise<string> {
+  const { version } = parseModelRef(ref);
+  if (!version.startsWith(`${project}/`)) throw invalidArgument("CROSS_PROJECT", `the model ${version} is not in ${project}`);
+  const v = await s.registry.getModelVersion({ name: version }).then((r) => r.version!, rethrowRemote);
+  if (!v.runnable) throw failedPrecondition("NOT_RUNNABLE", `${v.name} is not runnable by Kiln (format ${v.format}); fit it first or upload an ONNX model`, { model: v.name });
+  return v.name;
+}
+
+/** The deployment with its state: which executors alive now report its version loaded, or failing to load. */
+export function withStatus(d: Deployment, alive: Executor[]): Deployment {
+  const out = create(DeploymentSchema, d);
+  out.executors = [];
+  let failure;
+  for (const executor of alive) {
+    const served = executor.serving.find((x) => x.deployment === d.name && x.modelVersion === d.modelVersion);
+    if (served?.state === ServedState.READY) out.executors.push(executor.name);
+    else if (served?.state === ServedState.FAILED) failure ??= served.error;
+  }
+  out.readyReplicas = out.executors.length;
+  out.error = failure;
+  out.state =
+    out.readyReplicas >= d.replicas
+      ? DeploymentState.READY
+      : out.readyReplicas > 0
+        ? DeploymentState.DEGRADED
+        : failure
+          ? DeploymentState.FAILED
+          : DeploymentState.PENDING;
+  return out;
+}

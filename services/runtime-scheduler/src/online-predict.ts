@@ -1,0 +1,80 @@
+import { create, fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { invalidArgument, isKilnError, KilnError, resourceExhausted, unavailable, wantsJsonRows } from "@kiln/core";
+import { DataFormatError, decodeChunk, jsonRowPieces, jsonTable, tableToIpc } from "@kiln/data";
+import { codeOf, MAX_ONLINE_ROWS_BYTES } from "@kiln/contracts";
+import { RowEncoding } from "@kiln/proto/kiln/common/v1/table_pb";
+import {
+  DeploymentState,
+  PredictResponseSchema,
+  ServeReplySchema,
+  ServeRequestSchema,
+  type PredictRequest,
+  type PredictResponse,
+} from "@kiln/proto/kiln/runtime/v1/deployments_pb";
+import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { deploymentRoute, getDeployment, parseDeploymentName } from "./deployments.js";
+import type { Scheduler } from "./job-store.js";
+
+const ONLINE_KINDS = new Set([JobKind.PREDICT, JobKind.PREDICT_PROBA, JobKind.TRANSFORM]);
+
+
+/**
+ * Sends a Predict to the executors serving the deployment (by request/reply on its subject,
+ * one of them answering) and gives back their rows, as Arrow or JSON.
+ */
+export async function predictOnline(s: Scheduler, req: PredictRequest): Promise<PredictResponse> {
+  parseDeploymentName(req.deployment);
+  const kind = req.kind || JobKind.PREDICT;
+  if (!ONLINE_KINDS.has(kind)) throw invalidArgument("INVALID_KIND", `kind must be PREDICT, PREDICT_PROBA or TRANSFORM, got ${JobKind[kind] ?? kind}`);
+  const json = req.encoding === RowEncoding.UNSPECIFIED ? req.input.case === "data" : wantsJsonRows(req.encoding);
+  const input = inputIpc(req);
+  if (input.length > MAX_ONLINE_ROWS_BYTES) {
+    throw resourceExhausted("PREDICT_TOO_LARGE", `the rows take ${input.length} bytes as Arrow, more than an online prediction takes (${MAX_ONLINE_ROWS_BYTES}): predict them with a job (kiln runtime:predict)`);
+  }
+  const request = create(ServeRequestSchema, { deployment: req.deployment, arrowIpc: input, kind, keepColumns: req.keepColumns });
+  const reply = await s.bus.request(deploymentRoute(req.deployment).subject, toBinary(ServeRequestSchema, request), { timeoutMs: s.settings.predictTimeoutMs }).catch(async (e: unknown) => {
+    throw await whyNoAnswer(s, req.deployment, e);
+  });
+  const answer = fromBinary(ServeReplySchema, reply.data);
+  if (answer.error) throw new KilnError(codeOf(answer.error.code), answer.error.reason, answer.error.message, { deployment: req.deployment });
+  const table = decodeChunk(answer.arrowIpc);
+  const from = { modelVersion: answer.modelVersion, executor: answer.executor };
+  if (!json) return create(PredictResponseSchema, { ...from, chunk: { arrowIpc: answer.arrowIpc, rowCount: BigInt(table.numRows) } });
+  const rows = [];
+  for (const piece of jsonRowPieces(table.batches)) rows.push(...piece.rows);
+  return create(PredictResponseSchema, { ...from, json: { columns: table.schema.fields.map((f) => f.name), rows } });
+}
+
+/** The request's rows as one Arrow IPC stream. */
+function inputIpc(req: PredictRequest): Uint8Array {
+  const input = req.input;
+  if (input.case === "arrowIpc") {
+    if (input.value.length === 0) throw invalidArgument("INVALID_INPUT_DATA", "arrow_ipc is empty");
+    return input.value;
+  }
+  if (input.case !== "data") throw invalidArgument("INPUT_REQUIRED", "the request has no rows: give data (JSON) or arrow_ipc");
+  try {
+    return tableToIpc(jsonTable(toJson(ValueSchema, input.value)).table);
+  } catch (e) {
+    if (e instanceof DataFormatError) throw invalidArgument("INVALID_INPUT_DATA", `data ${e.message}`);
+    throw e;
+  }
+}
+
+/** Nobody answered: the deployment does not exist, no executor has it loaded yet, or it took too long. */
+async function whyNoAnswer(s: Scheduler, name: string, e: unknown): Promise<unknown> {
+  if (isKilnError(e) && e.reason === "REQUEST_TIMEOUT") {
+    return new KilnError(Code.DeadlineExceeded, "PREDICT_TIMEOUT", `deployment ${name} did not answer within ${s.settings.predictTimeoutMs} ms`, { deployment: name });
+  }
+  if (!isKilnError(e) || e.reason !== "NO_RESPONDERS") return e;
+  const deployment = await getDeployment(s, name);
+  const why =
+    deployment.state === DeploymentState.FAILED
+      ? `its executors could not load ${deployment.modelVersion}: ${deployment.error?.message ?? "no reason given"}`
+      : deployment.requiredLabels.length
+        ? `no executor with labels ${deployment.requiredLabels.join(", ")} has loaded ${deployment.modelVersion} yet`
+        : `no executor has loaded ${deployment.modelVersion} yet`;
+  return unavailable("DEPLOYMENT_NOT_READY", `deployment ${name} is not ready: ${why}`, { deployment: name });
+}
