@@ -7,6 +7,7 @@ import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
+import { GRPCInferenceService } from "@kiln/proto/inference/grpc_predict_v2_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx } from "@kiln/onnx";
@@ -192,6 +193,43 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect((await kilnFails("predict", id, "rows.csv")).stderr).toContain("a file path with a \"/\" (./rows.csv)");
     expect(await kilnCli("deployments:delete", id)).toBe(`deleted deployment ${id}\n`);
     expect((await kilnFails("deployments:show", id)).stderr).toContain("DEPLOYMENT_NOT_FOUND");
+  });
+
+  it("speaks the Open Inference Protocol (KServe V2 gRPC): health, metadata, and inference with typed or raw tensors", async () => {
+    const model = unique("oip");
+    const local = new LogisticRegression().fit(data.X.map((r) => [r.x0, r.x1]), data.labels.map((l) => (l ? "yes" : "no")));
+    await kiln.models.put(model, local);
+    const id = unique("oip");
+    await kiln.deployments.create(id, { model });
+    const oip = createClient(GRPCInferenceService, createGrpcTransport({ baseUrl: running.server.url }));
+    expect(await oip.serverLive({})).toMatchObject({ live: true });
+    expect(await oip.serverReady({})).toMatchObject({ ready: true });
+    expect((await oip.serverMetadata({})).name).toBe("kiln");
+    expect(await oip.modelReady({ name: id })).toMatchObject({ ready: true });
+    const meta = await oip.modelMetadata({ name: id });
+    expect(meta).toMatchObject({ name: id, versions: ["1"], platform: "onnxruntime_onnx" });
+    expect(meta.inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape.map(Number) }))).toEqual([{ name: "X", datatype: "FP32", shape: [-1, 2] }]);
+
+    // A [N, 2] FP32 matrix in typed contents: the labels, as the model predicts them locally.
+    const rows = data.X.slice(0, 5).map((r) => [r.x0, r.x1]);
+    const typed = await oip.modelInfer({ modelName: id, id: "req-1", inputs: [{ name: "X", datatype: "FP32", shape: [5n, 2n], contents: { fp32Contents: rows.flat() } }] });
+    expect(typed).toMatchObject({ modelName: id, modelVersion: "1", id: "req-1" });
+    expect(typed.outputs.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape.map(Number) }))).toEqual([{ name: "prediction", datatype: "BYTES", shape: [5] }]);
+    expect(typed.outputs[0]!.contents!.bytesContents.map((b) => new TextDecoder().decode(b))).toEqual(local.predict(rows).map(String));
+
+    // Raw contents in, raw contents out; probabilities as one [N, 2] tensor when asked for by output name.
+    const raw = new Uint8Array(Float32Array.from(rows.flat()).buffer);
+    const proba = await oip.modelInfer({ modelName: id, modelVersion: "1", inputs: [{ name: "X", datatype: "FP32", shape: [5n, 2n] }], rawInputContents: [raw], outputs: [{ name: "probability" }] });
+    expect(proba.outputs.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape.map(Number) }))).toEqual([{ name: "probability", datatype: "FP32", shape: [5, 2] }]);
+    expect(proba.outputs[0]!.parameters.columns?.parameterChoice.value).toBe("probability_no,probability_yes");
+    const p = new Float32Array(proba.rawOutputContents[0]!.slice().buffer);
+    for (let i = 0; i < 5; i++) expect(p[2 * i]! + p[2 * i + 1]!).toBeCloseTo(1, 5);
+
+    const code = async (call: Promise<unknown>) => call.then(() => "ok", (e: { code: number }) => e.code);
+    expect(await code(oip.modelInfer({ modelName: id, modelVersion: "7", inputs: [{ name: "X", datatype: "FP32", shape: [1n, 2n], contents: { fp32Contents: [0, 0] } }] }))).toBe(5); // NotFound
+    expect(await code(oip.modelInfer({ modelName: id, inputs: [{ name: "X", datatype: "FP32", shape: [2n, 2n], contents: { fp32Contents: [0, 0, 1] } }] }))).toBe(3); // InvalidArgument
+    expect(await code(oip.modelInfer({ modelName: id, inputs: [{ name: "X", datatype: "FP16", shape: [1n, 2n] }], rawInputContents: [new Uint8Array(4)] }))).toBe(3);
+    expect(await code(oip.modelReady({ name: unique("nothing") }))).toBe(5);
   });
 
   it("stops serving a deleted deployment", async () => {

@@ -8,16 +8,18 @@ import type { RunningProcess } from "@kiln/core";
 import { Kiln } from "@kiln/sdk";
 import { runEmbedded } from "../src/index.js";
 import { unique } from "./helpers.js";
+import { linearRegressorOnnx } from "@kiln/onnx";
 
 const run = promisify(execFile);
 const PROTO_DIR = join(import.meta.dirname, "../../../proto");
 const CLIENT = join(import.meta.dirname, "python/runtime_client.py");
+const OIP_CLIENT = join(import.meta.dirname, "python/oip_client.py");
 /** Debian's python3 (python3-grpcio, python3-protobuf) and protoc (protobuf-compiler); not the pyenv python first on PATH. */
 const PYTHON = "/usr/bin/python3";
 
 function hasPythonGrpc(): boolean {
   try {
-    execFileSync(PYTHON, ["-c", "import grpc, google.protobuf"], { stdio: "ignore" });
+    execFileSync(PYTHON, ["-c", "import grpc, google.protobuf, numpy"], { stdio: "ignore" });
     execFileSync("protoc", ["--version"], { stdio: "ignore" });
     return true;
   } catch {
@@ -27,7 +29,7 @@ function hasPythonGrpc(): boolean {
 
 // CI installs them (.ci/run); elsewhere the test says what is missing rather than fail.
 const available = hasPythonGrpc();
-if (!available && process.env.CI === "true") throw new Error("CI needs python3-grpcio and protobuf-compiler for the Python client test");
+if (!available && process.env.CI === "true") throw new Error("CI needs python3-grpcio, python3-numpy and protobuf-compiler for the Python client tests");
 
 describe.skipIf(!available)("a Python client (grpcio and protoc-generated messages, no SDK, no Arrow)", () => {
   let dir: string;
@@ -41,7 +43,7 @@ describe.skipIf(!available)("a Python client (grpcio and protoc-generated messag
     kiln = await Kiln.connect(running.server.url);
     generated = join(dir, "gen");
     await mkdir(generated);
-    const protos = (await readdir(join(PROTO_DIR, "kiln"), { recursive: true })).filter((f) => f.endsWith(".proto")).map((f) => relative(PROTO_DIR, join(PROTO_DIR, "kiln", f)));
+    const protos = (await readdir(PROTO_DIR, { recursive: true })).filter((f) => f.endsWith(".proto")).map((f) => relative(PROTO_DIR, join(PROTO_DIR, f)));
     await run("protoc", ["-I", PROTO_DIR, "-I", "/usr/include", `--python_out=${generated}`, ...protos]);
   });
   afterAll(async () => {
@@ -82,5 +84,21 @@ describe.skipIf(!available)("a Python client (grpcio and protoc-generated messag
     expect(out.refused.message).toContain("job.x.data takes an array of row objects");
     // The temporary datasets made from the requests' data are gone once the jobs are.
     await expect.poll(async () => (await kiln.datasets.list()).filter((d) => d.labels["kiln.temporary"] === "true"), { timeout: 5000 }).toEqual([]);
+  });
+
+  it("calls a deployment as an Open Inference Protocol client does (the protocol's messages and service path, NumPy raw contents)", async () => {
+    const model = unique("pylinear");
+    await kiln.models.put(model, linearRegressorOnnx([2, -1], 0.5));
+    const id = unique("pyoip");
+    await kiln.deployments.create(id, { model });
+    const target = new URL(running.server.url).host;
+    const { stdout } = await run(PYTHON, [OIP_CLIENT, target, id], { env: { ...process.env, PYTHONPATH: generated } });
+    expect(JSON.parse(stdout)).toEqual({
+      live: true,
+      ready: true,
+      metadata: { name: id, versions: ["1"], platform: "onnxruntime_onnx", inputs: [{ name: "X", datatype: "FP32", shape: [-1, 2] }] },
+      infer: { id: "py-1", model_version: "1", name: "prediction", datatype: "FP32", shape: [3], values: [0.5, 2.5, 6.5] },
+      refused: { code: "INVALID_ARGUMENT", message: expect.stringContaining("has 3 elements for shape [2, 2]") },
+    });
   });
 });

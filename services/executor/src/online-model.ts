@@ -35,17 +35,19 @@ export class OnlineModel {
   /**
    * Checks that rows of this shape can be run as `kind`, and names the batch they may join:
    * requests of one kind whose columns and types are the same run together. Columns kept
-   * (copied into the answer) are not features, unless the model learned from them by name.
+   * (copied into the answer) are not features, unless the model learned from them by name;
+   * positional columns are the features in order, whatever the names the model learned.
    */
-  async prepare(kind: JobKind, table: Table, keep: string[]): Promise<string> {
-    const key = `${kind}\n${keep.join(",")}\n${table.schema.fields.map((f) => `${f.name}:${String(f.type)}`).join("\n")}`;
+  async prepare(kind: JobKind, table: Table, keep: string[], positional: boolean): Promise<string> {
+    const key = `${kind}\n${positional ? "*" : keep.join(",")}\n${table.schema.fields.map((f) => `${f.name}:${String(f.type)}`).join("\n")}`;
     if (!this.plans.has(key)) {
       if (kind === JobKind.PREDICT && transformsOnly(this.version)) {
         throw failedPrecondition("NOT_A_PREDICTOR", `${this.version.name} (${String(this.version.metadata.estimator)}) only transforms: it has nothing to predict; ask for TRANSFORM`);
       }
       await this.output(kind);
       const columns = table.schema.fields.map((f) => ({ name: f.name, type: String(f.type) }));
-      const features = featuresFor(this.version, columns) ?? columns.map((c) => c.name).filter((name) => !keep.includes(name));
+      const named = positional ? undefined : featuresFor(this.version, columns);
+      const features = named ?? columns.map((c) => c.name).filter((name) => !keep.includes(name));
       this.plans.set(key, planFeatures(this.version.signature?.inputs ?? [], columns, features));
     }
     return key;

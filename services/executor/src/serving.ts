@@ -70,7 +70,7 @@ class Served {
       const table = decodeRows(request.arrowIpc);
       const kept = keptColumns(table, request.keepColumns);
       const kind = request.kind || JobKind.PREDICT;
-      const key = await this.model!.prepare(kind, table, request.keepColumns);
+      const key = await this.model!.prepare(kind, table, request.keepColumns, request.positional);
       const out = tableToIpc(withKept(kept, await this.batching!.submit(key, table)));
       if (out.length > MAX_ONLINE_ROWS_BYTES) {
         throw new JobFailure("RESOURCE_EXHAUSTED", "PREDICT_TOO_LARGE", `the answer takes ${out.length} bytes as Arrow, more than an online prediction gives back (${MAX_ONLINE_ROWS_BYTES}): send fewer rows, or predict them with a job`);

@@ -6,6 +6,11 @@ import { QUEUE_STREAM, RESULTS_STREAM } from "@kiln/contracts";
 import { buildJobIndexes } from "./job-indexes.js";
 import { createDeploymentService, createExecutorService, createRuntimeService } from "./service.js";
 import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
+import { GRPCInferenceService } from "@kiln/proto/inference/grpc_predict_v2_pb";
+import { createRequire } from "node:module";
+import { createInferenceService } from "./inference-protocol.js";
+
+const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
 import { JobWatchers } from "./watchers.js";
 
 export type { SchedulerDeps, SchedulerSettings } from "./deps.js";
@@ -24,6 +29,7 @@ export function register(router: ConnectRouter, scheduler: Scheduler): void {
   router.service(RuntimeService, createRuntimeService(scheduler));
   router.service(ExecutorService, createExecutorService(scheduler));
   router.service(DeploymentService, createDeploymentService(scheduler));
+  router.service(GRPCInferenceService, createInferenceService(scheduler, version));
 }
 export { localExecutorControl } from "./local-control.js";
 export { requeueAfterRestart } from "./lost-queue.js";

@@ -12,6 +12,7 @@ import {
   ServeRequestSchema,
   type PredictRequest,
   type PredictResponse,
+  type ServeReply,
 } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { deploymentRoute, getDeployment, parseDeploymentName } from "./deployments.js";
@@ -29,22 +30,31 @@ export async function predictOnline(s: Scheduler, req: PredictRequest): Promise<
   const kind = req.kind || JobKind.PREDICT;
   if (!ONLINE_KINDS.has(kind)) throw invalidArgument("INVALID_KIND", `kind must be PREDICT, PREDICT_PROBA or TRANSFORM, got ${JobKind[kind] ?? kind}`);
   const json = req.encoding === RowEncoding.UNSPECIFIED ? req.input.case === "data" : wantsJsonRows(req.encoding);
-  const input = inputIpc(req);
-  if (input.length > MAX_ONLINE_ROWS_BYTES) {
-    throw resourceExhausted("PREDICT_TOO_LARGE", `the rows take ${input.length} bytes as Arrow, more than an online prediction takes (${MAX_ONLINE_ROWS_BYTES}): predict them with a job (kiln runtime:predict)`);
-  }
-  const request = create(ServeRequestSchema, { deployment: req.deployment, arrowIpc: input, kind, keepColumns: req.keepColumns });
-  const reply = await s.bus.request(deploymentRoute(req.deployment).subject, toBinary(ServeRequestSchema, request), { timeoutMs: s.settings.predictTimeoutMs }).catch(async (e: unknown) => {
-    throw await whyNoAnswer(s, req.deployment, e);
-  });
-  const answer = fromBinary(ServeReplySchema, reply.data);
-  if (answer.error) throw new KilnError(codeOf(answer.error.code), answer.error.reason, answer.error.message, { deployment: req.deployment });
+  const answer = await askDeployment(s, req.deployment, { rows: inputIpc(req), kind, keepColumns: req.keepColumns });
   const table = decodeChunk(answer.arrowIpc);
   const from = { modelVersion: answer.modelVersion, executor: answer.executor };
   if (!json) return create(PredictResponseSchema, { ...from, chunk: { arrowIpc: answer.arrowIpc, rowCount: BigInt(table.numRows) } });
   const rows = [];
   for (const piece of jsonRowPieces(table.batches)) rows.push(...piece.rows);
   return create(PredictResponseSchema, { ...from, json: { columns: table.schema.fields.map((f) => f.name), rows } });
+}
+
+/** What an executor serving the deployment answers for these rows (Arrow IPC), or the error it met. */
+export async function askDeployment(
+  s: Scheduler,
+  deployment: string,
+  ask: { rows: Uint8Array; kind: JobKind; keepColumns?: string[]; positional?: boolean },
+): Promise<ServeReply> {
+  if (ask.rows.length > MAX_ONLINE_ROWS_BYTES) {
+    throw resourceExhausted("PREDICT_TOO_LARGE", `the rows take ${ask.rows.length} bytes as Arrow, more than an online prediction takes (${MAX_ONLINE_ROWS_BYTES}): predict them with a job (kiln runtime:predict)`);
+  }
+  const request = create(ServeRequestSchema, { deployment, arrowIpc: ask.rows, kind: ask.kind, keepColumns: ask.keepColumns, positional: ask.positional });
+  const reply = await s.bus.request(deploymentRoute(deployment).subject, toBinary(ServeRequestSchema, request), { timeoutMs: s.settings.predictTimeoutMs }).catch(async (e: unknown) => {
+    throw await whyNoAnswer(s, deployment, e);
+  });
+  const answer = fromBinary(ServeReplySchema, reply.data);
+  if (answer.error) throw new KilnError(codeOf(answer.error.code), answer.error.reason, answer.error.message, { deployment });
+  return answer;
 }
 
 /** The request's rows as one Arrow IPC stream. */

@@ -1,0 +1,119 @@
+import { create } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { DEFAULT_PROJECT, invalidArgument, notFound, printable } from "@kiln/core";
+import { decodeChunk, tableToIpc } from "@kiln/data";
+import {
+  GRPCInferenceService,
+  ModelInferResponseSchema,
+  ModelMetadataResponse_TensorMetadataSchema,
+  type InferParameter,
+  type ModelInferRequest,
+  type ModelInferResponse,
+  type ModelMetadataResponse,
+} from "@kiln/proto/inference/grpc_predict_v2_pb";
+import { DeploymentState, type Deployment } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
+import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { ValueInfo } from "@kiln/proto/kiln/registry/v1/registry_pb";
+import { getDeployment } from "./deployments.js";
+import { rethrowRemote } from "./job-errors.js";
+import type { Scheduler } from "./job-store.js";
+import { askDeployment } from "./online-predict.js";
+import { datatypeOfElement, tableToTensors, tensorsToTable } from "./oip-tensors.js";
+
+const KINDS: Record<string, JobKind> = { predict: JobKind.PREDICT, predict_proba: JobKind.PREDICT_PROBA, transform: JobKind.TRANSFORM };
+
+/**
+ * The Open Inference Protocol (KServe V2) over Kiln's deployments, so Triton, KServe and
+ * MLServer clients call them unchanged: a model is a deployment (its id, or its full name
+ * for another project than the default), its version the model version it serves.
+ */
+export function createInferenceService(s: Scheduler, version: string): ServiceImpl<typeof GRPCInferenceService> {
+  return {
+    serverLive: () => ({ live: true }),
+    serverReady: () => ({ ready: true }),
+    serverMetadata: () => ({ name: "kiln", version, extensions: [] }),
+    async modelReady(req) {
+      const d = await deploymentOf(s, req.name, req.version);
+      return { ready: d.state === DeploymentState.READY || d.state === DeploymentState.DEGRADED };
+    },
+    modelMetadata: (req) => modelMetadata(s, req.name, req.version),
+    modelInfer: (req) => modelInfer(s, req),
+  };
+}
+
+async function modelInfer(s: Scheduler, req: ModelInferRequest): Promise<ModelInferResponse> {
+  const deployment = req.modelVersion ? await deploymentOf(s, req.modelName, req.modelVersion) : undefined;
+  const name = deployment?.name ?? deploymentName(req.modelName);
+  const { table, positional } = tensorsToTable(req.inputs, req.rawInputContents);
+  const answer = await askDeployment(s, name, { rows: tableToIpc(table), kind: kindOf(req), positional });
+  const { outputs, rawOutputContents } = tableToTensors(decodeChunk(answer.arrowIpc), req.rawInputContents.length > 0);
+  const wanted = req.outputs.map((o) => o.name);
+  const unknown = wanted.find((w) => !outputs.some((o) => o.name === w));
+  if (unknown) throw invalidArgument("OUTPUT_NOT_FOUND", `the model gives no output "${printable(unknown)}" for this request (outputs: ${outputs.map((o) => o.name).join(", ")})`);
+  const keep = outputs.map((o, i) => ({ o, raw: rawOutputContents[i] })).filter(({ o }) => wanted.length === 0 || wanted.includes(o.name));
+  return create(ModelInferResponseSchema, {
+    modelName: req.modelName,
+    modelVersion: versionNumber(answer.modelVersion),
+    id: req.id,
+    outputs: keep.map(({ o }) => o),
+    rawOutputContents: rawOutputContents.length ? keep.map(({ raw }) => raw!) : [],
+  });
+}
+
+/**
+ * What to run: the request's `kind` parameter (predict, predict_proba, transform), else
+ * probabilities when a requested output is named so, else a prediction.
+ */
+function kindOf(req: ModelInferRequest): JobKind {
+  const asked = stringParam(req.parameters.kind);
+  if (asked !== undefined) {
+    const kind = KINDS[asked.toLowerCase()];
+    if (!kind) throw invalidArgument("INVALID_KIND", `parameter kind "${printable(asked)}" is not one of ${Object.keys(KINDS).join(", ")}`);
+    return kind;
+  }
+  if (req.outputs.some((o) => /prob/i.test(o.name))) return JobKind.PREDICT_PROBA;
+  if (req.outputs.some((o) => /^component|^transform/i.test(o.name))) return JobKind.TRANSFORM;
+  return JobKind.PREDICT;
+}
+
+function stringParam(p: InferParameter | undefined): string | undefined {
+  return p?.parameterChoice.case === "stringParam" ? p.parameterChoice.value : undefined;
+}
+
+async function modelMetadata(s: Scheduler, model: string, version: string): Promise<ModelMetadataResponse> {
+  const d = await deploymentOf(s, model, version);
+  const v = await s.registry.getModelVersion({ name: d.modelVersion }).then((r) => r.version!, rethrowRemote);
+  const tensor = (t: ValueInfo) =>
+    create(ModelMetadataResponse_TensorMetadataSchema, {
+      name: t.name,
+      datatype: datatypeOfElement(t.elementType),
+      shape: t.shape.map((dim) => (dim.value.case === "size" ? dim.value.value : -1n)),
+    });
+  return {
+    $typeName: "inference.ModelMetadataResponse",
+    name: model,
+    versions: [versionNumber(d.modelVersion)],
+    platform: "onnxruntime_onnx",
+    inputs: (v.signature?.inputs ?? []).map(tensor),
+    outputs: (v.signature?.outputs ?? []).map(tensor),
+  };
+}
+
+/** The deployment a model name names; a version given must be the one it serves. */
+async function deploymentOf(s: Scheduler, model: string, version: string): Promise<Deployment> {
+  const d = await getDeployment(s, deploymentName(model));
+  if (version && version !== versionNumber(d.modelVersion)) {
+    throw notFound("MODEL_VERSION_NOT_SERVED", `model ${model} serves version ${versionNumber(d.modelVersion)}, not ${printable(version)}`, { deployment: d.name });
+  }
+  return d;
+}
+
+function deploymentName(model: string): string {
+  if (!model) throw invalidArgument("MODEL_NAME_REQUIRED", "the model name (a deployment's id) is required");
+  return model.startsWith("projects/") ? model : `${DEFAULT_PROJECT}/deployments/${model}`;
+}
+
+/** projects/p/models/m/versions/3 → "3". */
+function versionNumber(modelVersion: string): string {
+  return modelVersion.slice(modelVersion.lastIndexOf("/") + 1);
+}
