@@ -71,11 +71,12 @@ class Served {
       const kept = keptColumns(table, request.keepColumns);
       const kind = request.kind || JobKind.PREDICT;
       const key = await this.model!.prepare(kind, table, request.keepColumns, request.positional);
-      const out = tableToIpc(withKept(kept, await this.batching!.submit(key, table)));
+      const answer = withKept(kept, await this.batching!.submit(key, table));
+      const out = tableToIpc(answer);
       if (out.length > MAX_ONLINE_ROWS_BYTES) {
         throw new JobFailure("RESOURCE_EXHAUSTED", "PREDICT_TOO_LARGE", `the answer takes ${out.length} bytes as Arrow, more than an online prediction gives back (${MAX_ONLINE_ROWS_BYTES}): send fewer rows, or predict them with a job`);
       }
-      return reply({ ...from, arrowIpc: out });
+      return reply({ ...from, arrowIpc: out, rowCount: BigInt(answer.numRows) });
     } catch (e) {
       return reply({ ...from, error: jobErrorOf(toJobFailure(e)) });
     }

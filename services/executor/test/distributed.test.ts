@@ -4,11 +4,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { promisify } from "node:util";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Table } from "apache-arrow";
+import { tableFromArrays, tableFromIPC, tableToIPC, type Table } from "apache-arrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create, toBinary } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { connectNatsBus } from "@kiln/bus";
 import { startNatsServer, type NatsServer } from "@kiln/bus/testing";
+import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { QueuedJobSchema } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { DeadlineExceededError, InternalError, Kiln, type JobInfo } from "@kiln/sdk";
 import { startService, type ServiceProcess } from "./processes.js";
@@ -53,10 +56,21 @@ describe("the runtime as separate processes over NATS JetStream (store, registry
   let kiln: Kiln;
   let common: Record<string, string>;
 
+  const executorIds = new Map<ServiceProcess, string>();
   const startExecutor = async (id: string, labels = "", env: Record<string, string> = {}) => {
     const executor = await startService("executor", { ...common, KILN_EXECUTOR_ID: id, KILN_EXECUTOR_LABELS: labels, KILN_EXECUTOR_SLOTS: "2", ...env });
     executors.push(executor);
+    executorIds.set(executor, id);
     return executor;
+  };
+  /** The process of executors/{id}. */
+  const executorNamed = (name: string) => executors.find((e) => `executors/${executorIds.get(e)}` === name)!;
+  /** Starts a killed executor (one without labels) again in its place in `executors`, whose order later tests count on. */
+  const restartExecutor = async (dead: ServiceProcess) => {
+    const again = await startExecutor(executorIds.get(dead)!);
+    executors.pop();
+    executors[executors.indexOf(dead)] = again;
+    return again;
   };
   const running = (name: string) => until(`${name} to run`, async () => ((await kiln.runtime.job(name).info()).state === "running" ? true : undefined));
 
@@ -118,6 +132,96 @@ describe("the runtime as separate processes over NATS JetStream (store, registry
     const ran = new Set((await kiln.runtime.jobs({ model: "lin" })).map((j) => j.attempts[0]?.executor));
     expect(ran.size).toBeGreaterThan(0);
   }, 60_000);
+
+  describe("online serving (deployments) over NATS request/reply", () => {
+    /** Rows of a request, different in each, and what the linear model "lin" predicts for them. */
+    const request = (i: number) => {
+      const a = [i / 10, (i % 7) - 3];
+      const b = [(i % 13) / 4, -i / 20];
+      return { rows: tableToIPC(tableFromArrays({ a: Float64Array.from(a), b: Float64Array.from(b) }), "stream"), expected: a.map((x, j) => 3 * x - 2 * b[j]! + 1) };
+    };
+    let client: ReturnType<typeof createClient<typeof DeploymentService>> | undefined;
+    /** A Predict through the scheduler's DeploymentService, whose answer names the executor that answered (the SDK's does not). */
+    const predict = async (id: string, i: number) => {
+      // The scheduler keeps its port across restarts: one client does.
+      client ??= createClient(DeploymentService, createGrpcTransport({ baseUrl: scheduler.url }));
+      const { rows, expected } = request(i);
+      const res = await client.predict({ deployment: `projects/default/deployments/${id}`, input: { case: "arrowIpc", value: rows } });
+      const predictions = [...tableFromIPC(res.chunk!.arrowIpc).getChild("prediction")!].map(Number);
+      return { predictions, expected, executor: res.executor, modelVersion: res.modelVersion };
+    };
+    const checkAll = (answers: Awaited<ReturnType<typeof predict>>[]) => {
+      let wrong = 0;
+      for (const { predictions, expected } of answers) if (predictions.length !== expected.length || predictions.some((p, j) => Math.abs(p - expected[j]!) > 1e-3)) wrong++;
+      expect(wrong).toBe(0);
+    };
+
+    it("serves a deployment from both executors over NATS", async () => {
+      const info = await kiln.deployments.create("lin-online", { model: "lin", replicas: 2 });
+      expect(info).toMatchObject({ state: "ready", readyReplicas: 2, replicas: 2, modelVersion: "projects/default/models/lin/versions/2" });
+      expect([...info.executors].sort()).toEqual(["executors/exec-a", "executors/exec-b"]);
+
+      const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => predict("lin-online", i)));
+      checkAll(answers);
+      expect(new Set(answers.map((a) => a.modelVersion))).toEqual(new Set(["projects/default/models/lin/versions/2"]));
+      expect([...new Set(answers.map((a) => a.executor))].sort()).toEqual(["executors/exec-a", "executors/exec-b"]);
+      // The SDK's predict, the same way.
+      const table = await kiln.deployments.predict("lin-online", [{ a: 1, b: 2 }, { a: 0, b: 0 }]);
+      expect([...table.getChild("prediction")!].map((v) => Math.round(Number(v) * 1000) / 1000)).toEqual([0, 1]);
+    }, 30_000);
+
+    it("keeps answering when an executor serving it is killed", async () => {
+      // Replicas 2: the survivor answers every request sent after the kill (NATS dropped the dead one's subscription).
+      const [victim, survivor] = (await kiln.deployments.get("lin-online")).executors as [string, string];
+      await executorNamed(victim).kill();
+      const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => predict("lin-online", 100 + i)));
+      checkAll(answers);
+      expect(new Set(answers.map((a) => a.executor))).toEqual(new Set([survivor]));
+      // Once it missed its heartbeats, the deployment is DEGRADED on the survivor (no third executor to take the replica)...
+      const degraded = await until("the deployment to be degraded", async () => {
+        const d = await kiln.deployments.get("lin-online");
+        return d.state === "degraded" ? d : undefined;
+      });
+      expect(degraded).toMatchObject({ readyReplicas: 1, executors: [survivor] });
+      // ...and READY on both again when the executor is back.
+      await restartExecutor(executorNamed(victim));
+      expect([...(await kiln.deployments.waitReady("lin-online", 10_000)).executors].sort()).toEqual(["executors/exec-a", "executors/exec-b"]);
+      checkAll(await Promise.all(Array.from({ length: 20 }, (_, i) => predict("lin-online", 200 + i))));
+    }, 30_000);
+
+    it("moves a deployment of one replica to the other executor when the executor serving it is killed", async () => {
+      const info = await kiln.deployments.create("lin-single", { model: "lin", replicas: 1 });
+      const [victim] = info.executors as [string];
+      const survivor = ["executors/exec-a", "executors/exec-b"].find((e) => e !== victim)!;
+      expect((await predict("lin-single", 0)).executor).toBe(victim);
+      await executorNamed(victim).kill();
+      const killedAt = Date.now();
+      // Nothing answers until the scheduler no longer counts the dead executor alive and the survivor has loaded the model: 3 heartbeats
+      // of the scheduler's interval, which it gives the executors (500 ms, its default: schedulerEnv does not set the 200 ms of `common`).
+      const refusals = new Set<string | undefined>();
+      await until("the survivor to answer", () =>
+        kiln.deployments.predict("lin-single", [{ a: 1, b: 1 }]).then(
+          () => true,
+          (e: { reason?: string }) => void refusals.add(e.reason),
+        ),
+      );
+      const gap = Date.now() - killedAt;
+      expect(refusals).toEqual(new Set(["DEPLOYMENT_NOT_READY"]));
+      expect(gap).toBeLessThan(5_000);
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => predict("lin-single", i)));
+      checkAll(answers);
+      expect(new Set(answers.map((a) => a.executor))).toEqual(new Set([survivor]));
+      expect(await kiln.deployments.get("lin-single")).toMatchObject({ state: "ready", readyReplicas: 1, executors: [survivor] });
+      // The executor back does not take the deployment from the one that has it loaded.
+      await restartExecutor(executorNamed(victim));
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(await kiln.deployments.get("lin-single")).toMatchObject({ state: "ready", executors: [survivor] });
+      expect((await predict("lin-single", 1)).executor).toBe(survivor);
+      // Later tests see executors serving nothing.
+      await kiln.deployments.delete("lin-single");
+      await kiln.deployments.delete("lin-online");
+    }, 30_000);
+  });
 
   it("runs a sequence over JetStream: a score after the fit it needs, settled by the scheduler process", async () => {
     await kiln.models.create("lin-chain", { estimator: "linear_regression" });

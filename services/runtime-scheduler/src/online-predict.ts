@@ -11,6 +11,7 @@ import {
   ServeReplySchema,
   ServeRequestSchema,
   type PredictRequest,
+  type Deployment,
   type PredictResponse,
   type ServeReply,
 } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
@@ -31,9 +32,9 @@ export async function predictOnline(s: Scheduler, req: PredictRequest): Promise<
   if (!ONLINE_KINDS.has(kind)) throw invalidArgument("INVALID_KIND", `kind must be PREDICT, PREDICT_PROBA or TRANSFORM, got ${JobKind[kind] ?? kind}`);
   const json = req.encoding === RowEncoding.UNSPECIFIED ? req.input.case === "data" : wantsJsonRows(req.encoding);
   const answer = await askDeployment(s, req.deployment, { rows: inputIpc(req), kind, keepColumns: req.keepColumns });
-  const table = decodeChunk(answer.arrowIpc);
   const from = { modelVersion: answer.modelVersion, executor: answer.executor };
-  if (!json) return create(PredictResponseSchema, { ...from, chunk: { arrowIpc: answer.arrowIpc, rowCount: BigInt(table.numRows) } });
+  if (!json) return create(PredictResponseSchema, { ...from, chunk: { arrowIpc: answer.arrowIpc, rowCount: answer.rowCount } });
+  const table = decodeChunk(answer.arrowIpc);
   const rows = [];
   for (const piece of jsonRowPieces(table.batches)) rows.push(...piece.rows);
   return create(PredictResponseSchema, { ...from, json: { columns: table.schema.fields.map((f) => f.name), rows } });
@@ -80,11 +81,14 @@ async function whyNoAnswer(s: Scheduler, name: string, e: unknown): Promise<unkn
   }
   if (!isKilnError(e) || e.reason !== "NO_RESPONDERS") return e;
   const deployment = await getDeployment(s, name);
-  const why =
-    deployment.state === DeploymentState.FAILED
-      ? `its executors could not load ${deployment.modelVersion}: ${deployment.error?.message ?? "no reason given"}`
-      : deployment.requiredLabels.length
-        ? `no executor with labels ${deployment.requiredLabels.join(", ")} has loaded ${deployment.modelVersion} yet`
-        : `no executor has loaded ${deployment.modelVersion} yet`;
-  return unavailable("DEPLOYMENT_NOT_READY", `deployment ${name} is not ready: ${why}`, { deployment: name });
+  return unavailable("DEPLOYMENT_NOT_READY", `deployment ${name} is not ready: ${notAnswering(deployment)}`, { deployment: name });
+}
+
+function notAnswering(d: Deployment): string {
+  if (d.state === DeploymentState.READY || d.state === DeploymentState.DEGRADED) {
+    return `the executors serving it do not answer (one may have stopped: another takes ${d.modelVersion} over within three heartbeats)`;
+  }
+  if (d.state === DeploymentState.FAILED) return `its executors could not load ${d.modelVersion}: ${d.error?.message ?? "no reason given"}`;
+  const which = d.requiredLabels.length ? `no executor with labels ${d.requiredLabels.join(", ")}` : "no executor";
+  return `${which} has loaded ${d.modelVersion} yet`;
 }

@@ -144,7 +144,7 @@ describe("deployments: records, assignment to executors, and predictions routed 
         const rows = tableFromIPC(request.arrowIpc);
         seen.push({ kind: request.kind, keep: request.keepColumns, rows: rows.numRows });
         const out = tableFromArrays({ prediction: Float32Array.from(rows.getChild("a")!.toArray() as Float64Array, (v) => v * 2) });
-        return { data: toBinary(ServeReplySchema, create(ServeReplySchema, { arrowIpc: tableToIPC(out, "stream"), modelVersion: assignment!.modelVersion, executor: "executors/e1" })), headers: {} };
+        return { data: toBinary(ServeReplySchema, create(ServeReplySchema, { arrowIpc: tableToIPC(out, "stream"), rowCount: BigInt(out.numRows), modelVersion: assignment!.modelVersion, executor: "executors/e1" })), headers: {} };
       }),
     );
     const json = await deployments.predict({ deployment: d.name, input: { case: "data", value: fromJson(ValueSchema, [{ a: 1 }, { a: 2.5 }]) }, keepColumns: ["a"] });
