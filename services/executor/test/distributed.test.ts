@@ -189,6 +189,23 @@ describe("the runtime as separate processes over NATS JetStream (store, registry
       checkAll(await Promise.all(Array.from({ length: 20 }, (_, i) => predict("lin-online", 200 + i))));
     }, 30_000);
 
+    it("answers the requests a killed executor had taken, from the other one, within seconds", async () => {
+      // A second of batching delay holds each request on the executor that took it while that one is killed.
+      const info = await kiln.deployments.create("lin-held", { model: "lin", replicas: 2, maxBatchDelayMs: 1_000 });
+      const [victim, survivor] = info.executors as [string, string];
+      const started = Date.now();
+      const answering = Promise.all(Array.from({ length: 20 }, (_, i) => predict("lin-held", i).then((a) => ({ ...a, ms: Date.now() - started }))));
+      await new Promise((r) => setTimeout(r, 300));
+      await executorNamed(victim).kill();
+      const answers = await answering;
+      checkAll(answers);
+      // Those the survivor took come after its delay; those the victim took are sent again once it misses its heartbeats.
+      expect(new Set(answers.map((a) => a.executor))).toEqual(new Set([survivor]));
+      expect(Math.max(...answers.map((a) => a.ms))).toBeLessThan(6_000);
+      await restartExecutor(executorNamed(victim));
+      await kiln.deployments.delete("lin-held");
+    }, 30_000);
+
     it("moves a deployment of one replica to the other executor when the executor serving it is killed", async () => {
       const info = await kiln.deployments.create("lin-single", { model: "lin", replicas: 1 });
       const [victim] = info.executors as [string];

@@ -13,6 +13,7 @@ import {
 } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { scanPage } from "@kiln/storage";
 import { isFinal, nowOf, readJob, type Scheduler } from "./job-store.js";
+import type { SchedulerDeps } from "./deps.js";
 import { parseExecutorName } from "./names.js";
 import { normalizeLabels, queuesServedBy } from "./queues.js";
 import { sweepTemporaries } from "./temporaries.js";
@@ -33,7 +34,7 @@ const MISSED_BEATS = 3;
 /** How long the record of an executor that stopped is kept. */
 const FORGET_AFTER_MS = 24 * 3_600_000;
 
-function executors(s: Scheduler) {
+function executors(s: SchedulerDeps) {
   return s.metadata.collection<ExecutorRecord>("runtime_executors");
 }
 
@@ -94,7 +95,7 @@ async function forgetGone(s: Scheduler, now: number): Promise<void> {
 }
 
 /** Every executor heard from within the last few heartbeats. */
-export async function aliveExecutors(s: Scheduler): Promise<Executor[]> {
+export async function aliveExecutors(s: SchedulerDeps): Promise<Executor[]> {
   const since = nowOf(s).getTime() - MISSED_BEATS * s.settings.heartbeatMs;
   const all = await executors(s).list({ prefix: "executors/" });
   return all.filter((r) => r.value.seenAt >= since).map((r) => fromJson(ExecutorSchema, r.value.executor));

@@ -12,6 +12,8 @@ import { createInferenceService } from "./inference-protocol.js";
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
 import { JobWatchers } from "./watchers.js";
+import { AliveExecutors } from "./alive-executors.js";
+import { aliveExecutors } from "./executors.js";
 
 export type { SchedulerDeps, SchedulerSettings } from "./deps.js";
 export { EVENT_STREAM } from "./job-store.js";
@@ -22,7 +24,7 @@ export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> 
   await deps.bus.ensureStream(QUEUE_STREAM);
   await deps.bus.ensureStream({ ...RESULTS_STREAM, maxAgeMs: deps.settings.resultsTtlMs });
   await buildJobIndexes(deps);
-  return { ...deps, watchers: new JobWatchers() };
+  return { ...deps, watchers: new JobWatchers(), alive: new AliveExecutors(() => aliveExecutors(deps), deps.settings.heartbeatMs / 2) };
 }
 
 export function register(router: ConnectRouter, scheduler: Scheduler): void {

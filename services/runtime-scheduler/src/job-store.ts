@@ -8,6 +8,7 @@ import { indexNewJobs, unindexJobs, unmarkOpen } from "./job-indexes.js";
 import { settleSuccessors } from "./successors.js";
 import { dropTemporaryInputs } from "./temporaries.js";
 import type { JobWatchers } from "./watchers.js";
+import type { AliveExecutors } from "./alive-executors.js";
 
 export const EVENT_STREAM = { name: "KILN_RUNTIME", subjects: ["kiln.runtime.v1.job.>"] };
 
@@ -23,9 +24,10 @@ export interface JobRecord {
   job?: JsonValue;
 }
 
-/** What handlers get: the dependencies, plus the watchers of this scheduler process. */
+/** What handlers get: the dependencies, plus the watchers of this scheduler process and its view of the executors alive. */
 export interface Scheduler extends SchedulerDeps {
   watchers: JobWatchers;
+  alive: AliveExecutors;
 }
 
 const MAX_TRIES = 20;

@@ -18,6 +18,7 @@ import {
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { deploymentRoute, getDeployment, parseDeploymentName } from "./deployments.js";
 import type { Scheduler } from "./job-store.js";
+import { requestPrediction } from "./deployment-requests.js";
 
 const ONLINE_KINDS = new Set([JobKind.PREDICT, JobKind.PREDICT_PROBA, JobKind.TRANSFORM]);
 
@@ -50,7 +51,7 @@ export async function askDeployment(
     throw resourceExhausted("PREDICT_TOO_LARGE", `the rows take ${ask.rows.length} bytes as Arrow, more than an online prediction takes (${MAX_ONLINE_ROWS_BYTES}): predict them with a job (kiln runtime:predict)`);
   }
   const request = create(ServeRequestSchema, { deployment, arrowIpc: ask.rows, kind: ask.kind, keepColumns: ask.keepColumns, positional: ask.positional });
-  const reply = await s.bus.request(deploymentRoute(deployment).subject, toBinary(ServeRequestSchema, request), { timeoutMs: s.settings.predictTimeoutMs }).catch(async (e: unknown) => {
+  const reply = await requestPrediction(s, deployment, deploymentRoute(deployment).subject, toBinary(ServeRequestSchema, request)).catch(async (e: unknown) => {
     throw await whyNoAnswer(s, deployment, e);
   });
   const answer = fromBinary(ServeReplySchema, reply.data);

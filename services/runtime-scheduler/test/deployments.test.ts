@@ -180,4 +180,43 @@ describe("deployments: records, assignment to executors, and predictions routed 
     slow = true;
     expect(await failure(deployments.predict({ deployment: d.name, input: rows }))).toMatchObject({ code: Code.DeadlineExceeded, reason: "PREDICT_TIMEOUT" });
   });
+
+  describe("a request the executor that took it never answers (it was killed)", () => {
+    let quick: Harness;
+    afterEach(async () => quick?.close());
+
+    it("is sent again once that executor misses its heartbeats, and the other one answers", async () => {
+      quick = await startHarness({ settings: { heartbeatMs: 100, predictTimeoutMs: 10_000 } });
+      const client = createClient(DeploymentService, createRouterTransport((router) => router.service(DeploymentService, createDeploymentService(quick.scheduler))));
+      const model = await makeOnnxModel(quick);
+      const d = (await client.createDeployment({ parent: PROJECT, deploymentId: "d", deployment: { model, replicas: 2 } })).deployment!;
+      const beatAs = async (name: string) =>
+        (await quick.executor.heartbeat({ executor: { name, slots: 1, serving: [{ deployment: d.name, modelVersion: d.modelVersion, state: ServedState.READY }] } })).deployments;
+      const [assignment] = await beatAs("executors/dying");
+      await beatAs("executors/staying");
+      let releaseDying = () => {};
+      const released = new Promise<void>((resolve) => (releaseDying = resolve));
+      const taken: string[] = [];
+      const answer = (executor: string) => async () => {
+        taken.push(executor);
+        if (executor === "executors/dying") await released; // took it, and will never answer
+        const out = tableFromArrays({ prediction: Float32Array.of(1) });
+        return { data: toBinary(ServeReplySchema, create(ServeReplySchema, { arrowIpc: tableToIPC(out, "stream"), rowCount: 1n, executor })), headers: {} };
+      };
+      // The in-process bus hands a queue group's requests round, the first to the first member.
+      const responders = [await quick.bus.respond(assignment!.subject, assignment!.queue, answer("executors/dying")), await quick.bus.respond(assignment!.subject, assignment!.queue, answer("executors/staying"))];
+      const beating = setInterval(() => void beatAs("executors/staying"), 50);
+      try {
+        const started = Date.now();
+        const res = await client.predict({ deployment: d.name, input: { case: "data", value: fromJson(ValueSchema, [{ a: 1 }]) } });
+        expect(res.executor).toBe("executors/staying");
+        expect(taken).toEqual(["executors/dying", "executors/staying"]);
+        expect(Date.now() - started).toBeLessThan(2_000);
+      } finally {
+        clearInterval(beating);
+        releaseDying();
+        await Promise.all(responders.map((r) => r.stop()));
+      }
+    });
+  });
 });

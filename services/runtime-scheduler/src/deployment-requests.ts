@@ -1,0 +1,70 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { BusReply } from "@kiln/bus";
+import { isKilnError } from "@kiln/core";
+import { ServedState } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { Scheduler } from "./job-store.js";
+
+/** Sends of one prediction at most: the first, and again after executors that served it were lost. */
+const MAX_SENDS = 4;
+
+type Outcome = { reply: BusReply } | { error: unknown };
+
+/**
+ * Asks a deployment's executors (one of them takes it) and waits for the answer until
+ * KILN_PREDICT_TIMEOUT_MS. NATS says nothing when the executor that took a request dies
+ * with it, so while it waits it looks at the executors serving the deployment every
+ * heartbeat interval: when one of them is gone (three heartbeats missed), or when none
+ * served it and one does now, it sends the request again (a prediction is pure, so a
+ * second answer is harmless; the first one wins). A killed executor then costs its
+ * requests about two seconds instead of the whole timeout.
+ */
+export async function requestPrediction(s: Scheduler, deployment: string, subject: string, data: Uint8Array): Promise<BusReply> {
+  const deadline = Date.now() + s.settings.predictTimeoutMs;
+  const sends: Promise<Outcome>[] = [];
+  let lastFailed = false;
+  const send = () => {
+    const sent = s.bus.request(subject, data, { timeoutMs: Math.max(1, deadline - Date.now()) }).then(
+      (reply): Outcome => ({ reply }),
+      (error: unknown): Outcome => {
+        if (sent === sends.at(-1)) lastFailed = isKilnError(error) && error.reason === "NO_RESPONDERS";
+        return { error };
+      },
+    );
+    sends.push(sent);
+  };
+  let serving = await servingExecutors(s, deployment);
+  send();
+  for (;;) {
+    const left = deadline - Date.now();
+    const look = new AbortController();
+    const pause = left > 0 ? [sleep(Math.min(s.settings.heartbeatMs, left), undefined, { signal: look.signal }).then(() => undefined, () => undefined)] : [];
+    const outcome = await Promise.race([firstAnswer(sends), ...pause]);
+    look.abort();
+    if (outcome && "reply" in outcome) return outcome.reply;
+    if (outcome) throw outcome.error;
+    const now = await servingExecutors(s, deployment);
+    const lost = serving.some((name) => !now.includes(name));
+    if (sends.length < MAX_SENDS && (lost || (lastFailed && now.length > 0))) send();
+    serving = now;
+  }
+}
+
+/** The first reply of any send; once every send failed, the last one's error. */
+function firstAnswer(sends: readonly Promise<Outcome>[]): Promise<Outcome> {
+  const all = [...sends];
+  return new Promise((resolve) => {
+    let failed = 0;
+    for (const sent of all) {
+      void sent.then((outcome) => {
+        if ("reply" in outcome) resolve(outcome);
+        else if (++failed === all.length) resolve(outcome);
+      });
+    }
+  });
+}
+
+/** The executors alive now that report the deployment loaded (any version of it). */
+async function servingExecutors(s: Scheduler, deployment: string): Promise<string[]> {
+  const alive = await s.alive.get();
+  return alive.filter((e) => e.serving.some((x) => x.deployment === deployment && x.state === ServedState.READY)).map((e) => e.name);
+}
