@@ -143,8 +143,9 @@ export function executorRow(e: ExecutorInfo): Record<string, unknown> {
     labels: e.labels.join(", "),
     slots: e.slots,
     running: e.runningJobs.length ? `${e.runningJobs.length} (${e.runningJobs.map(lastSegment).join(", ")})` : 0,
+    serving: e.serving.map((d) => `${lastSegment(d.deployment)}${d.state === "ready" ? "" : ` (${d.state})`}`).join(", "),
     heartbeat: e.lastHeartbeat,
   };
 }
 
-export const executorColumns = ["id", "host", "labels", "slots", "running", "heartbeat"];
+export const executorColumns = ["id", "host", "labels", "slots", "running", "serving", "heartbeat"];

@@ -1,5 +1,5 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { JobKind, JobState, type Executor, type Job, type JobError } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { JobKind, JobState, ServedState, type Executor, type Job, type JobError } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { codeOf } from "@kiln/contracts";
 import { apiError, type KilnApiError } from "./errors.js";
 import { shortName } from "./names.js";
@@ -59,6 +59,8 @@ export interface ExecutorInfo {
   host: string;
   startTime?: Date;
   lastHeartbeat?: Date;
+  /** The deployments it serves (online predictions), and how far it got loading each. */
+  serving: { deployment: string; modelVersion: string; state: "loading" | "ready" | "failed"; error?: JobErrorInfo }[];
 }
 
 export const kindNames: Record<JobKindName, JobKind> = {
@@ -127,7 +129,8 @@ export function jobInfo(job: Job): JobInfo {
 }
 
 export function executorInfo(e: Executor): ExecutorInfo {
-  return { name: e.name, labels: e.labels, slots: e.slots, runningJobs: e.runningJobs, host: e.host, startTime: date(e.startTime), lastHeartbeat: date(e.lastHeartbeat) };
+  const serving = e.serving.map((d) => ({ deployment: d.deployment, modelVersion: d.modelVersion, state: lower<"loading" | "ready" | "failed">(ServedState[d.state]), error: errorInfo(d.error) }));
+  return { name: e.name, labels: e.labels, slots: e.slots, runningJobs: e.runningJobs, host: e.host, startTime: date(e.startTime), lastHeartbeat: date(e.lastHeartbeat), serving };
 }
 
 /** A failed or cancelled job's error, typed by its code (FailedPreconditionError, DeadlineExceededError...). */

@@ -176,6 +176,10 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     const shown = JSON.parse(await kilnCli("--json", "deployments:show", id)) as { state: string; executors: string[]; maxBatchRows: number };
     expect(shown).toMatchObject({ state: "ready", maxBatchRows: 4096 });
     expect(shown.executors).toHaveLength(1);
+    // The executor says what it serves.
+    expect(await kilnCli("executors")).toContain(id);
+    const [executor] = JSON.parse(await kilnCli("--json", "executors")) as { serving: { deployment: string; state: string }[] }[];
+    expect(executor!.serving).toContainEqual(expect.objectContaining({ deployment: `projects/default/deployments/${id}`, state: "ready" }));
 
     expect(await kilnCli("predict", id, '[{"a": 1, "b": 1}, {"a": 2, "b": 0}]')).toBe("prediction\n3\n4\n");
     await writeFile(join(dir, "rows.csv"), "id,a,b\nr1,1,2\nr2,0,5\n");

@@ -355,7 +355,7 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
 
   it("lists the embedded executor", async () => {
     const table = (await kiln("executors")).trim().split("\n");
-    expect(table[0]).toMatch(/^ID\s+HOST\s+LABELS\s+SLOTS\s+RUNNING\s+HEARTBEAT$/);
+    expect(table[0]).toMatch(/^ID\s+HOST\s+LABELS\s+SLOTS\s+RUNNING\s+SERVING\s+HEARTBEAT$/);
     expect(table).toHaveLength(2);
     expect(table[1]).toMatch(/^\S+\s+\S+\s+.*\d+\s+\d+.*\s+\d{4}-\S+Z$/);
     const json = JSON.parse(await kiln("--json", "executors")) as { slots: number }[];

@@ -4,6 +4,7 @@ import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { alreadyExists, checkId, failedPrecondition, invalidArgument, isKilnError, notFound, parseParent, printable } from "@kiln/core";
 import {
+  DeploymentEventSchema,
   DeploymentSchema,
   DeploymentState,
   type CreateDeploymentRequest,
@@ -81,6 +82,7 @@ export async function createDeployment(s: Scheduler, req: CreateDeploymentReques
     if (isKilnError(e, Code.AlreadyExists)) throw alreadyExists("DEPLOYMENT_EXISTS", `deployment ${name} already exists`, { deployment: name });
     throw e;
   }
+  await publishDeploymentEvent(s, deployment, "created");
   return withStatus(deployment, await aliveExecutors(s));
 }
 
@@ -112,6 +114,7 @@ export async function updateDeployment(s: Scheduler, req: UpdateDeploymentReques
     deployment.updateTime = timestampFromDate(nowOf(s));
     try {
       await deployments(s).update(deployment.name, encodeDeployment(deployment), rev);
+      await publishDeploymentEvent(s, deployment, "updated");
       return withStatus(deployment, await aliveExecutors(s));
     } catch (e) {
       if (!isKilnError(e, Code.Aborted) || attempt >= 10) throw e;
@@ -120,8 +123,18 @@ export async function updateDeployment(s: Scheduler, req: UpdateDeploymentReques
 }
 
 export async function deleteDeployment(s: Scheduler, name: string): Promise<void> {
-  parseDeploymentName(name);
-  if (!(await deployments(s).delete(name))) throw notFound("DEPLOYMENT_NOT_FOUND", `deployment ${name} does not exist`, { deployment: name });
+  const { deployment, rev } = await readDeployment(s, name);
+  if (!(await deployments(s).delete(name, rev))) throw notFound("DEPLOYMENT_NOT_FOUND", `deployment ${name} does not exist`, { deployment: name });
+  await publishDeploymentEvent(s, deployment, "deleted");
+}
+
+/** Publishes kiln.runtime.v1.deployment.<event>: a notice (the record is the truth), so a lost one is logged, not failed on. */
+async function publishDeploymentEvent(s: Scheduler, deployment: Deployment, event: "created" | "updated" | "deleted"): Promise<void> {
+  const data = toBinary(DeploymentEventSchema, create(DeploymentEventSchema, { deployment, time: timestampFromDate(nowOf(s)) }));
+  const msgId = `${deployment.name}:${event}:${deployment.updateTime?.seconds ?? 0}.${deployment.updateTime?.nanos ?? 0}`;
+  await s.bus.publish(`kiln.runtime.v1.deployment.${event}`, data, { msgId, confirm: false }).catch((e: unknown) => {
+    s.logger.warn({ err: e, deployment: deployment.name, event }, "could not publish a deployment event");
+  });
 }
 
 /** Copies the fields of `fields` from `given` into `into`, checked and with their defaults. */

@@ -10,7 +10,7 @@ import { dropTemporaryInputs } from "./temporaries.js";
 import type { JobWatchers } from "./watchers.js";
 import type { AliveExecutors } from "./alive-executors.js";
 
-export const EVENT_STREAM = { name: "KILN_RUNTIME", subjects: ["kiln.runtime.v1.job.>"] };
+export const EVENT_STREAM = { name: "KILN_RUNTIME", subjects: ["kiln.runtime.v1.job.>", "kiln.runtime.v1.deployment.>"] };
 
 export type JobTransition = "queued" | "released" | "started" | "requeued" | "succeeded" | "failed" | "cancelled";
 

@@ -6,6 +6,7 @@ import { Code, createClient, createRouterTransport } from "@connectrpc/connect";
 import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
 import { createLogger, errorInterceptor } from "@kiln/core";
 import {
+  DeploymentEventSchema,
   DeploymentService,
   DeploymentState,
   ServeReplySchema,
@@ -48,6 +49,20 @@ describe("deployments: records, assignment to executors, and predictions routed 
     return res.deployments;
   };
   const names = (assigned: DeploymentAssignment[]) => assigned.map((a) => a.deployment);
+  /** The deployment events published so far (the stream holds nothing else of deployments). */
+  const deploymentEvents = async (on: Harness) => {
+    const sub = await on.bus.subscribe({ stream: "KILN_RUNTIME", durable: uniqueName("dev"), filterSubject: "kiln.runtime.v1.deployment.>" });
+    const out: { subject: string; event: ReturnType<typeof fromBinary<typeof DeploymentEventSchema>> }[] = [];
+    const it = sub[Symbol.asyncIterator]();
+    for (;;) {
+      const next = await Promise.race([it.next(), new Promise<undefined>((r) => setTimeout(() => r(undefined), 200))]);
+      if (!next || next.done) break;
+      next.value.ack();
+      out.push({ subject: next.value.subject, event: fromBinary(DeploymentEventSchema, next.value.data) });
+    }
+    await sub.stop();
+    return out;
+  };
 
   it("stores a deployment with its model resolved and its defaults; gets, lists, updates and deletes it", async () => {
     const model = await makeOnnxModel(h);
@@ -69,6 +84,14 @@ describe("deployments: records, assignment to executors, and predictions routed 
     expect((await deployments.listDeployments({ parent: PROJECT })).deployments.map((x) => x.name)).toEqual([other.name, d.name]);
     await deployments.deleteDeployment({ name: d.name });
     expect(await failure(deployments.getDeployment({ name: d.name }))).toMatchObject({ code: Code.NotFound, reason: "DEPLOYMENT_NOT_FOUND" });
+    // Each change is an event on the runtime's stream.
+    const events = await deploymentEvents(h);
+    expect(events.map((e) => [e.subject, e.event.deployment!.name, e.event.deployment!.modelVersion])).toEqual([
+      ["kiln.runtime.v1.deployment.created", d.name, `${model}/versions/1`],
+      ["kiln.runtime.v1.deployment.updated", d.name, `${model}/versions/2`],
+      ["kiln.runtime.v1.deployment.created", other.name, `${model}/versions/2`],
+      ["kiln.runtime.v1.deployment.deleted", d.name, `${model}/versions/2`],
+    ]);
     expect(await failure(deployments.deleteDeployment({ name: d.name }))).toMatchObject({ code: Code.NotFound });
   });
 

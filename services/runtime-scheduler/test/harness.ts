@@ -292,7 +292,7 @@ export async function eventsSoFar(bus: EventBus): Promise<{ subject: string; eve
       const msg = await reader.take();
       msg.ack();
       if (msg.subject === marker) return out;
-      if (msg.subject.startsWith("kiln.runtime.v1.job.marker_")) continue;
+      if (msg.subject.startsWith("kiln.runtime.v1.job.marker_") || !msg.subject.startsWith("kiln.runtime.v1.job.")) continue;
       out.push({ subject: msg.subject, event: fromBinary(JobEventSchema, msg.data) });
     }
   } finally {
