@@ -80,7 +80,7 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
         let executor: RunningExecutor | undefined;
         return {
           routes,
-          httpRoutes: [...store.httpRoutes(storeDeps), ...registry.httpRoutes(registryDeps), ...tracking.httpRoutes(trackingDeps)],
+          httpRoutes: [...store.httpRoutes(storeDeps), ...registry.httpRoutes(registryDeps), ...tracking.httpRoutes(trackingDeps), ...scheduler.httpRoutes(runtime)],
           // One executor in the process, a client of the server like any other except that
           // it reaches the services and the stored chunks in-process.
           async listening(url) {

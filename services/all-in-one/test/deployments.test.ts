@@ -236,6 +236,47 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect(await code(oip.modelReady({ name: unique("nothing") }))).toBe(5);
   });
 
+  it("speaks the Open Inference Protocol's REST form too: /v2 health, metadata, readiness and JSON inference", async () => {
+    const model = unique("rest");
+    await kiln.models.put(model, linearRegressorOnnx([2, -1], 0.5));
+    const id = unique("rest");
+    await kiln.deployments.create(id, { model });
+    const url = running.server.url;
+    const get = async (path: string) => {
+      const res = await fetch(`${url}${path}`);
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    expect(await get("/v2/health/live")).toEqual({ status: 200, body: { live: true } });
+    expect(await get("/v2/health/ready")).toEqual({ status: 200, body: { ready: true } });
+    expect((await get("/v2")).body).toMatchObject({ name: "kiln" });
+    expect(await get(`/v2/models/${id}/ready`)).toEqual({ status: 200, body: { name: id, ready: true } });
+    expect((await get(`/v2/models/${id}`)).body).toEqual({
+      name: id,
+      versions: ["1"],
+      platform: "onnxruntime_onnx",
+      inputs: [{ name: "X", datatype: "FP32", shape: [-1, 2] }],
+      outputs: [{ name: "variable", datatype: "FP32", shape: [-1, 1] }],
+    });
+
+    // Nested data (row-major) as KServe's examples send it, and flat data with a version in the path.
+    const nested = await post(`/v2/models/${id}/infer`, { id: "r1", inputs: [{ name: "X", shape: [2, 2], datatype: "FP32", data: [[1, 1], [0, 3]] }] });
+    expect(nested).toEqual({ status: 200, body: { model_name: id, model_version: "1", id: "r1", outputs: [{ name: "prediction", datatype: "FP32", shape: [2], data: [1.5, -2.5] }] } });
+    const flat = await post(`/v2/models/${id}/versions/1/infer`, { inputs: [{ name: "X", shape: [1, 2], datatype: "FP64", data: [2, 1] }] });
+    expect(flat.body.outputs).toEqual([{ name: "prediction", datatype: "FP32", shape: [1], data: [3.5] }]);
+
+    // Errors as {"error"} with the HTTP status of their code.
+    expect(await post(`/v2/models/${unique("none")}/infer`, { inputs: [{ name: "X", shape: [1, 2], datatype: "FP32", data: [1, 2] }] })).toMatchObject({ status: 404, body: { error: expect.stringContaining("does not exist") } });
+    expect(await post(`/v2/models/${id}/versions/9/infer`, { inputs: [{ name: "X", shape: [1, 2], datatype: "FP32", data: [1, 2] }] })).toMatchObject({ status: 404, body: { error: expect.stringContaining("serves version 1, not 9") } });
+    expect(await post(`/v2/models/${id}/infer`, { inputs: [{ name: "X", shape: [2, 2], datatype: "FP32", data: [1, 2, 3] }] })).toMatchObject({ status: 400, body: { error: expect.stringContaining("3 elements for shape [2, 2]") } });
+    expect(await post(`/v2/models/${id}/infer`, "not json")).toMatchObject({ status: 400, body: { error: expect.stringContaining("not JSON") } });
+    expect(await post(`/v2/models/${id}/infer`, { inputs: [{ name: "X", shape: [1, 2], datatype: "FP32", data: ["a", "b"] }] })).toMatchObject({ status: 400 });
+    expect((await get(`/v2/nothing`)).status).toBe(404);
+  });
+
   it("stops serving a deleted deployment", async () => {
     const model = unique("linear");
     await kiln.models.put(model, linearRegressorOnnx([1], 0));

@@ -9,6 +9,8 @@ import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { GRPCInferenceService } from "@kiln/proto/inference/grpc_predict_v2_pb";
 import { createRequire } from "node:module";
 import { createInferenceService } from "./inference-protocol.js";
+import { inferenceRestRoute } from "./inference-rest.js";
+import type { HttpRoute } from "@kiln/core";
 
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
 import { JobWatchers } from "./watchers.js";
@@ -25,6 +27,11 @@ export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> 
   await deps.bus.ensureStream({ ...RESULTS_STREAM, maxAgeMs: deps.settings.resultsTtlMs });
   await buildJobIndexes(deps);
   return { ...deps, watchers: new JobWatchers(), alive: new AliveExecutors(() => aliveExecutors(deps), deps.settings.heartbeatMs / 2) };
+}
+
+/** The Open Inference Protocol's REST form (/v2/...), beside the gRPC services. */
+export function httpRoutes(scheduler: Scheduler): HttpRoute[] {
+  return [inferenceRestRoute(scheduler, version)];
 }
 
 export function register(router: ConnectRouter, scheduler: Scheduler): void {

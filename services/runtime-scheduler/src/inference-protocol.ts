@@ -32,16 +32,19 @@ export function createInferenceService(s: Scheduler, version: string): ServiceIm
     serverLive: () => ({ live: true }),
     serverReady: () => ({ ready: true }),
     serverMetadata: () => ({ name: "kiln", version, extensions: [] }),
-    async modelReady(req) {
-      const d = await deploymentOf(s, req.name, req.version);
-      return { ready: d.state === DeploymentState.READY || d.state === DeploymentState.DEGRADED };
-    },
+    modelReady: async (req) => ({ ready: await modelReady(s, req.name, req.version) }),
     modelMetadata: (req) => modelMetadata(s, req.name, req.version),
     modelInfer: (req) => modelInfer(s, req),
   };
 }
 
-async function modelInfer(s: Scheduler, req: ModelInferRequest): Promise<ModelInferResponse> {
+/** Whether the deployment answers now (READY, or DEGRADED: fewer replicas, answering). */
+export async function modelReady(s: Scheduler, model: string, version: string): Promise<boolean> {
+  const d = await deploymentOf(s, model, version);
+  return d.state === DeploymentState.READY || d.state === DeploymentState.DEGRADED;
+}
+
+export async function modelInfer(s: Scheduler, req: ModelInferRequest): Promise<ModelInferResponse> {
   const deployment = req.modelVersion ? await deploymentOf(s, req.modelName, req.modelVersion) : undefined;
   const name = deployment?.name ?? deploymentName(req.modelName);
   const { table, positional } = tensorsToTable(req.inputs, req.rawInputContents);
@@ -80,7 +83,7 @@ function stringParam(p: InferParameter | undefined): string | undefined {
   return p?.parameterChoice.case === "stringParam" ? p.parameterChoice.value : undefined;
 }
 
-async function modelMetadata(s: Scheduler, model: string, version: string): Promise<ModelMetadataResponse> {
+export async function modelMetadata(s: Scheduler, model: string, version: string): Promise<ModelMetadataResponse> {
   const d = await deploymentOf(s, model, version);
   const v = await s.registry.getModelVersion({ name: d.modelVersion }).then((r) => r.version!, rethrowRemote);
   const tensor = (t: ValueInfo) =>

@@ -1,0 +1,180 @@
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
+import { invalidArgument, isKilnError, notFound, printable, resourceExhausted, unavailable, type HttpRequest, type HttpResponse, type HttpRoute } from "@kiln/core";
+import {
+  InferTensorContentsSchema,
+  ModelInferRequestSchema,
+  type InferParameter,
+  type InferParameterSchema,
+  type InferTensorContents,
+  type ModelInferResponse,
+} from "@kiln/proto/inference/grpc_predict_v2_pb";
+import type { Scheduler } from "./job-store.js";
+import { modelInfer, modelMetadata, modelReady } from "./inference-protocol.js";
+
+/** A request body at most: an online prediction carries about 1 MB of rows as Arrow, several times that as JSON numbers. */
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/**
+ * The Open Inference Protocol's HTTP/REST form (KServe V2, as `curl` and the REST clients
+ * of Triton, KServe and Seldon call it), beside its gRPC form on the same port:
+ * GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{name}[/versions/{v}][/ready],
+ * POST /v2/models/{name}[/versions/{v}]/infer with tensors as JSON (`data` flat or nested,
+ * row-major). Errors are `{"error": "..."}` with the HTTP status of their code.
+ */
+export function inferenceRestRoute(s: Scheduler, version: string): HttpRoute {
+  return {
+    prefix: "/v2",
+    methods: ["GET", "HEAD", "POST"],
+    handle(rest, req, res) {
+      void answer(s, version, rest, req).then(
+        (body) => send(res, 200, body),
+        (e: unknown) => {
+          if (!isKilnError(e)) s.logger.error({ err: e, path: rest }, "an inference request failed");
+          send(res, isKilnError(e) ? codeToHttpStatus(e.code) : 500, { error: isKilnError(e) ? e.message : "internal error" });
+        },
+      );
+    },
+  };
+}
+
+async function answer(s: Scheduler, version: string, rest: string, req: HttpRequest): Promise<Json> {
+  const post = req.method === "POST";
+  if (!post && (rest === "" || rest === "/")) return { name: "kiln", version, extensions: [] };
+  if (!post && rest === "/health/live") return { live: true };
+  if (!post && rest === "/health/ready") return { ready: true };
+  const m = /^\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?$/.exec(rest);
+  if (!m) throw notARoute(rest);
+  const [model, modelVersion] = [decodeURIComponent(m[1]!), m[2] ? decodeURIComponent(m[2]) : ""];
+  const action = m[3] ?? "";
+  if (action === "/infer" && post) return inferJson(await modelInfer(s, inferRequest(await readJson(req), model, modelVersion)));
+  if (post) throw notARoute(rest);
+  if (action === "/ready") {
+    const ready = await modelReady(s, model, modelVersion);
+    if (!ready) throw unavailable("DEPLOYMENT_NOT_READY", `model ${model} is not ready: no executor has it loaded`);
+    return { name: model, ready };
+  }
+  const meta = await modelMetadata(s, model, modelVersion);
+  const tensor = (t: (typeof meta.inputs)[number]) => ({ name: t.name, datatype: t.datatype, shape: t.shape.map(Number) });
+  return { name: meta.name, versions: meta.versions, platform: meta.platform, inputs: meta.inputs.map(tensor), outputs: meta.outputs.map(tensor) };
+}
+
+function notARoute(rest: string) {
+  return notFound("NOT_A_ROUTE", `no inference route /v2${printable(rest)}: GET /v2/models/{name}[/ready], POST /v2/models/{name}/infer`);
+}
+
+async function readJson(req: HttpRequest): Promise<Record<string, Json>> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > MAX_BODY_BYTES) throw resourceExhausted("REQUEST_TOO_LARGE", `the request body is over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch (e) {
+    throw invalidArgument("INVALID_JSON", `the request body is not JSON: ${(e as Error).message}`);
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalidArgument("INVALID_JSON", "the request body is a JSON object with `inputs`");
+  return body as Record<string, Json>;
+}
+
+/** A V2 JSON inference request as the gRPC message: each input's `data` (flat or nested) in its datatype's contents field. */
+function inferRequest(body: Record<string, Json>, modelName: string, modelVersion: string) {
+  const inputs = body.inputs;
+  if (!Array.isArray(inputs)) throw invalidArgument("INPUT_REQUIRED", "the request has no `inputs` array");
+  return create(ModelInferRequestSchema, {
+    modelName,
+    modelVersion,
+    id: typeof body.id === "string" ? body.id : "",
+    parameters: parameters(body.parameters),
+    inputs: inputs.map((input, i) => {
+      if (typeof input !== "object" || input === null || Array.isArray(input)) throw invalidArgument("INVALID_INPUT", `inputs[${i}] is not an object`);
+      const { name, datatype, shape, data } = input;
+      if (typeof name !== "string" || typeof datatype !== "string" || !Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && (d as number) >= 0)) {
+        throw invalidArgument("INVALID_INPUT", `inputs[${i}] needs a name, a datatype and a shape of whole numbers`);
+      }
+      return { name, datatype, shape: shape.map((d) => BigInt(d as number)), parameters: parameters(input.parameters), contents: contents(flatten(data), datatype.toUpperCase(), name) };
+    }),
+    outputs: Array.isArray(body.outputs) ? body.outputs.map((o) => ({ name: typeof o === "object" && o !== null && !Array.isArray(o) && typeof o.name === "string" ? o.name : "" })) : [],
+  });
+}
+
+function parameters(value: Json | undefined): Record<string, MessageInitShape<typeof InferParameterSchema>> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return {};
+  const out: Record<string, MessageInitShape<typeof InferParameterSchema>> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v === "boolean") out[key] = { parameterChoice: { case: "boolParam", value: v } };
+    else if (typeof v === "number" && Number.isInteger(v)) out[key] = { parameterChoice: { case: "int64Param", value: BigInt(v) } };
+    else if (typeof v === "string") out[key] = { parameterChoice: { case: "stringParam", value: v } };
+  }
+  return out;
+}
+
+function flatten(data: Json | undefined): Json[] {
+  if (!Array.isArray(data)) throw invalidArgument("INVALID_INPUT", "an input's `data` is an array (flat or nested, row-major)");
+  return data.flat(Infinity as 1) as Json[];
+}
+
+const INT_FIELDS: Record<string, "intContents" | "int64Contents" | "uintContents" | "uint64Contents" | "fp32Contents" | "fp64Contents"> = {
+  INT8: "intContents",
+  INT16: "intContents",
+  INT32: "intContents",
+  INT64: "int64Contents",
+  UINT8: "uintContents",
+  UINT16: "uintContents",
+  UINT32: "uintContents",
+  UINT64: "uint64Contents",
+  FP32: "fp32Contents",
+  FP64: "fp64Contents",
+};
+
+function contents(values: Json[], datatype: string, name: string): InferTensorContents {
+  const field = INT_FIELDS[datatype];
+  if (field) {
+    if (!values.every((v) => typeof v === "number")) throw invalidArgument("INVALID_INPUT", `input "${name}" is ${datatype}: its data are numbers`);
+    const wide = field === "int64Contents" || field === "uint64Contents";
+    return create(InferTensorContentsSchema, { [field]: wide ? (values as number[]).map((v) => BigInt(Math.trunc(v))) : values });
+  }
+  if (datatype === "BOOL") return create(InferTensorContentsSchema, { boolContents: values.map((v) => v === true || v === 1) });
+  if (datatype === "BYTES") return create(InferTensorContentsSchema, { bytesContents: values.map((v) => new TextEncoder().encode(String(v))) });
+  // Anything else the gRPC form refuses by its datatype (UNSUPPORTED_DATATYPE).
+  return create(InferTensorContentsSchema);
+}
+
+function inferJson(res: ModelInferResponse): Json {
+  return {
+    model_name: res.modelName,
+    model_version: res.modelVersion,
+    ...(res.id ? { id: res.id } : {}),
+    outputs: res.outputs.map((o) => ({
+      name: o.name,
+      datatype: o.datatype,
+      shape: o.shape.map(Number),
+      ...(Object.keys(o.parameters).length ? { parameters: Object.fromEntries(Object.entries(o.parameters).map(([k, p]) => [k, parameterJson(p)])) } : {}),
+      data: dataOf(o.contents),
+    })),
+  };
+}
+
+function parameterJson(p: InferParameter): Json {
+  const v = p.parameterChoice.value;
+  return typeof v === "bigint" ? Number(v) : (v ?? null);
+}
+
+function dataOf(c: InferTensorContents | undefined): Json[] {
+  if (!c) return [];
+  for (const values of [c.fp32Contents, c.fp64Contents, c.intContents, c.uintContents, c.boolContents]) if (values.length) return values;
+  for (const values of [c.int64Contents, c.uint64Contents]) if (values.length) return values.map(Number);
+  return c.bytesContents.map((b) => new TextDecoder().decode(b));
+}
+
+function send(res: HttpResponse, status: number, body: Json): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
