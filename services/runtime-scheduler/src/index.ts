@@ -11,11 +11,12 @@ import { createRequire } from "node:module";
 import { createInferenceService } from "./inference-protocol.js";
 import { inferenceRestRoute } from "./inference-rest.js";
 import type { HttpRoute } from "@kiln/core";
-
-const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
 import { JobWatchers } from "./watchers.js";
 import { AliveExecutors } from "./alive-executors.js";
 import { aliveExecutors } from "./executors.js";
+
+/** The scheduler's version, as the inference protocol's server metadata gives it. */
+const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
 
 export type { SchedulerDeps, SchedulerSettings } from "./deps.js";
 export { EVENT_STREAM } from "./job-store.js";
