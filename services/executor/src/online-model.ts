@@ -1,4 +1,4 @@
-import { RecordBatch, Table, vectorFromArray, type Vector } from "apache-arrow";
+import { Table, vectorFromArray, type RecordBatch, type Vector } from "apache-arrow";
 import type { ModelVersionInfo } from "@kiln/sdk";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ExecutorDeps } from "./deps.js";
@@ -102,6 +102,8 @@ function oneBatch(tables: Table[]): RecordBatch {
     for (const table of tables) for (const v of table.getChild(field.name)!) values.push(v);
     columns[field.name] = vectorFromArray(values, field.type);
   }
-  const table = new Table(columns);
-  return table.batches.length === 1 ? table.batches[0]! : new RecordBatch(table.schema, undefined);
+  // Vectors built from values are one chunk each, so their table is one batch.
+  const [batch, ...more] = new Table(columns).batches;
+  if (!batch || more.length) throw new Error(`${tables.length} tables of rows made ${more.length + (batch ? 1 : 0)} batches, not one`);
+  return batch;
 }

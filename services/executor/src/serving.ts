@@ -11,7 +11,7 @@ import { failedPrecondition, invalidInput, JobFailure, jobErrorOf, toJobFailure 
 import { MAX_ONLINE_ROWS_BYTES } from "@kiln/contracts";
 import { OnlineBatching } from "./online-batching.js";
 import { OnlineModel } from "./online-model.js";
-import { copyColumns, withKept } from "./outputs.js";
+import { withKept } from "./outputs.js";
 
 /** Runs of one deployment in flight at once (the ONNX worker pool has at most 4 workers). */
 const RUNS_IN_FLIGHT = Math.max(1, Math.min(4, availableParallelism()));
