@@ -86,6 +86,7 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
         ["executors", info.executors.join(", ")],
         ["labels", info.requiredLabels.join(", ")],
         ["batching", `up to ${info.maxBatchRows} rows, waiting up to ${info.maxBatchDelayMs} ms`],
+        ["answered", `${info.stats.requests} requests, ${info.stats.rows} rows in ${info.stats.runs} model runs, ${info.stats.failures} failed`],
         ...(info.error ? ([["error", `${info.error.message} (${info.error.reason})`]] as [string, unknown][]) : []),
         ["created", info.createTime],
         ["updated", info.updateTime],

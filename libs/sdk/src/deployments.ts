@@ -30,6 +30,11 @@ export interface DeploymentInfo {
   executors: string[];
   /** Why executors could not load the model. */
   error?: JobErrorInfo;
+  /**
+   * What the executors serving it now answered since they loaded it: requests, rows
+   * predicted, the model runs they took (fewer than the requests when batched), failures.
+   */
+  stats: { requests: number; rows: number; runs: number; failures: number };
   createTime?: Date;
   updateTime?: Date;
 }
@@ -192,6 +197,7 @@ export function deploymentInfo(d: Deployment): DeploymentInfo {
     readyReplicas: d.readyReplicas,
     executors: d.executors,
     error: d.error && { code: d.error.code, reason: d.error.reason, message: d.error.message },
+    stats: { requests: Number(d.stats?.requests ?? 0), rows: Number(d.stats?.rows ?? 0), runs: Number(d.stats?.runs ?? 0), failures: Number(d.stats?.failures ?? 0) },
     createTime: d.createTime ? timestampDate(d.createTime) : undefined,
     updateTime: d.updateTime ? timestampDate(d.updateTime) : undefined,
   };

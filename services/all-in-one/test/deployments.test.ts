@@ -97,6 +97,12 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     await kiln.deployments.create(id, { model });
     const answers = await Promise.all(Array.from({ length: 300 }, (_, i) => kiln.deployments.predict(id, [{ a: i, b: 0 }, { a: 0, b: i }])));
     answers.forEach((t, i) => expect(Array.from(t.getChild("prediction")!.toArray() as Float32Array)).toEqual([i, 1000 * i]));
+    // The executor says so in its next heartbeat: every request answered, in fewer model runs than requests.
+    await until(async () => (await kiln.deployments.get(id)).stats.requests === 300);
+    const { stats } = await kiln.deployments.get(id);
+    expect(stats).toMatchObject({ requests: 300, rows: 600, failures: 0 });
+    expect(stats.runs).toBeGreaterThan(0);
+    expect(stats.runs).toBeLessThan(300);
   });
 
   it("moves to a new version on update, answering throughout", async () => {
@@ -141,8 +147,10 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     const tooMany = { a: new Float64Array(70_000), b: new Float64Array(70_000) };
     await expect(kiln.deployments.predict(id, tooMany)).rejects.toMatchObject({ reason: "PREDICT_TOO_LARGE", message: expect.stringContaining("predict them with a job") });
     await expect(kiln.deployments.predict(unique("nowhere"), [{ a: 1, b: 2 }])).rejects.toMatchObject({ reason: "DEPLOYMENT_NOT_FOUND" });
-    // It still answers after all that.
+    // It still answers after all that, and counts what it refused.
     expect((await kiln.deployments.predict(id, [{ a: 1, b: 2 }])).getChild("prediction")!.get(0)).toBe(5);
+    await until(async () => (await kiln.deployments.get(id)).stats.requests === 5); // the one too large never left the scheduler
+    expect((await kiln.deployments.get(id)).stats).toMatchObject({ requests: 5, rows: 1, failures: 4 });
   });
 
   it("stays pending without an executor having its labels, and says why a prediction cannot be answered", async () => {

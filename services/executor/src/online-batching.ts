@@ -31,6 +31,8 @@ export class OnlineBatching {
   private readonly queue: Waiting[] = [];
   private running = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Model runs so far (a batch run again request by request counts each). */
+  runs = 0;
 
   constructor(
     private readonly run: RunTogether,
@@ -93,6 +95,7 @@ export class OnlineBatching {
   }
 
   private async execute(batch: Waiting[]): Promise<void> {
+    this.runs++;
     try {
       const outs = await this.run(batch[0]!.key, batch.map((w) => w.table));
       batch.forEach((w, i) => w.resolve(outs[i]!));

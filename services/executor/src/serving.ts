@@ -24,6 +24,7 @@ class Served {
   private model: OnlineModel | undefined;
   private batching: OnlineBatching | undefined;
   private stopped = false;
+  private readonly stats = { requests: 0n, rows: 0n, failures: 0n };
 
   constructor(
     private readonly deps: ExecutorDeps,
@@ -57,11 +58,13 @@ class Served {
   }
 
   status(): ServedDeployment {
-    return create(ServedDeploymentSchema, { deployment: this.assignment.deployment, modelVersion: this.assignment.modelVersion, state: this.state, error: this.error });
+    const stats = { ...this.stats, runs: BigInt(this.batching?.runs ?? 0) };
+    return create(ServedDeploymentSchema, { deployment: this.assignment.deployment, modelVersion: this.assignment.modelVersion, state: this.state, error: this.error, stats });
   }
 
   private async answer(req: BusRequest): Promise<BusReply> {
     const from = { modelVersion: this.assignment.modelVersion, executor: this.deps.name };
+    this.stats.requests++;
     try {
       const request = fromBinary(ServeRequestSchema, req.data);
       if (request.deployment !== this.assignment.deployment) {
@@ -76,8 +79,10 @@ class Served {
       if (out.length > MAX_ONLINE_ROWS_BYTES) {
         throw new JobFailure("RESOURCE_EXHAUSTED", "PREDICT_TOO_LARGE", `the answer takes ${out.length} bytes as Arrow, more than an online prediction gives back (${MAX_ONLINE_ROWS_BYTES}): send fewer rows, or predict them with a job`);
       }
+      this.stats.rows += BigInt(answer.numRows);
       return reply({ ...from, arrowIpc: out, rowCount: BigInt(answer.numRows) });
     } catch (e) {
+      this.stats.failures++;
       return reply({ ...from, error: jobErrorOf(toJobFailure(e)) });
     }
   }

@@ -12,7 +12,7 @@ import {
   type ListDeploymentsRequest,
   type UpdateDeploymentRequest,
 } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
-import { ServedState, type Executor } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { DeploymentStatsSchema, ServedState, type Executor } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { scanPage } from "@kiln/storage";
 import { aliveExecutors } from "./executors.js";
 import { rethrowRemote } from "./job-errors.js";
@@ -41,7 +41,7 @@ export function decodeDeployment(record: DeploymentRecord): Deployment {
 
 function encodeDeployment(d: Deployment): DeploymentRecord {
   // Only what is stored: the status fields are worked out from the executors when read.
-  const stored = create(DeploymentSchema, { ...d, state: DeploymentState.UNSPECIFIED, readyReplicas: 0, executors: [], error: undefined });
+  const stored = create(DeploymentSchema, { ...d, state: DeploymentState.UNSPECIFIED, readyReplicas: 0, executors: [], error: undefined, stats: undefined });
   return { pb: Buffer.from(toBinary(DeploymentSchema, stored)).toString("base64") };
 }
 
@@ -174,12 +174,20 @@ async function servableVersion(s: Scheduler, project: string, ref: string): Prom
 export function withStatus(d: Deployment, alive: Executor[]): Deployment {
   const out = create(DeploymentSchema, d);
   out.executors = [];
+  const stats = create(DeploymentStatsSchema);
   let failure;
   for (const executor of alive) {
     const served = executor.serving.find((x) => x.deployment === d.name && x.modelVersion === d.modelVersion);
     if (served?.state === ServedState.READY) out.executors.push(executor.name);
     else if (served?.state === ServedState.FAILED) failure ??= served.error;
+    if (served?.stats) {
+      stats.requests += served.stats.requests;
+      stats.rows += served.stats.rows;
+      stats.runs += served.stats.runs;
+      stats.failures += served.stats.failures;
+    }
   }
+  out.stats = stats;
   out.readyReplicas = out.executors.length;
   out.error = failure;
   out.state =
