@@ -177,6 +177,10 @@ try {
       `, client ${perRequest(kilnLoad.cpu.client)}`,
   );
   console.log(`answers checked against onnxruntime in this process: all ${requests} under load and the first 20 sequential each round, ${warmup} warm-up`);
+  // The executor's counts reach the scheduler with its next heartbeat.
+  await new Promise((resolve) => setTimeout(resolve, 1_200));
+  const { stats } = await kiln.deployments.get("bench");
+  console.log(`the deployment answered ${stats.requests.toLocaleString("en-US")} requests in ${stats.runs.toLocaleString("en-US")} model runs (${(stats.requests / Math.max(1, stats.runs)).toFixed(2)} requests a run, all rounds and warm-up)`);
   await kiln.deployments.delete("bench");
 } finally {
   kiln?.close();
