@@ -45,6 +45,9 @@ window.runRuntime = async (baseUrl) => {
   const predictions = [];
   for await (const table of job.results()) predictions.push(...table.getChild("prediction").toArray());
   await watching;
+  // Online: the fitted version deployed, a prediction answered from the page.
+  await kiln.deployments.create("in_browser", { model: "in_browser" });
+  const online = (await kiln.deployments.predict("in_browser", [{ a: 1, b: 0 }, { a: 5, b: 2 }])).getChild("prediction").toArray();
   // Tracking from the page: events go in one AppendEvents message per send (requests cannot stream here).
   const exp = kiln.experiment("from_browser");
   await exp.run(async (run) => {
@@ -56,7 +59,8 @@ window.runRuntime = async (baseUrl) => {
   const logged = events.filter((r) => r.event === "metric" || r.event === "param").map((r) => [r.event, r.key, r.step, r.value]);
   const artifact = events.find((r) => r.event === "artifact")?.value;
   const noRows = [none.numRows, none.schema.fields.map((f) => f.name)];
-  return { version: fit.modelVersion, r2: fit.metrics.training_score, predictions: predictions.map((v) => Math.round(v * 1000) / 1000), last: states.at(-1), logged, artifact, noRows };
+  const round = (values) => Array.from(values, (v) => Math.round(v * 1000) / 1000);
+  return { version: fit.modelVersion, r2: fit.metrics.training_score, predictions: round(predictions), online: round(online), last: states.at(-1), logged, artifact, noRows };
 };
 `;
 
@@ -111,12 +115,12 @@ describe.skipIf(!process.env.CI && !existsSync(CHROMIUM))("the SDK in a real bro
     });
   });
 
-  it("runs the runtime and tracking from a page: a fit on local data, a predict streamed back, the job watched, a run logged", async () => {
+  it("runs the runtime and tracking from a page: a fit on local data, a predict streamed back, the job watched, the model deployed and asked, a run logged", async () => {
     const tab = await browser.newPage();
     await tab.goto(pageOrigin);
     await tab.waitForFunction(() => "runRuntime" in globalThis);
     const result = (await tab.evaluate((url) => (globalThis as unknown as { runRuntime(u: string): Promise<unknown> }).runRuntime(url), running.server.url)) as Record<string, unknown>;
-    expect(result).toMatchObject({ version: "projects/default/models/in_browser/versions/2", predictions: [3, 9], last: "succeeded", noRows: [0, ["a", "b"]] });
+    expect(result).toMatchObject({ version: "projects/default/models/in_browser/versions/2", predictions: [3, 9], online: [3, 9], last: "succeeded", noRows: [0, ["a", "b"]] });
     expect(result.logged).toEqual([
       ["param", "C", 0, 0.5],
       ...[1, 2, 3].map((step) => ["metric", "auc", step, 0.8 + step / 100]), // as the page computed them
