@@ -156,9 +156,9 @@ export class Deployments {
   }
 
   private async run(id: string, kind: JobKind, X: DatasetInput, options: OnlinePredictOptions): Promise<Table> {
-    const { table } = asTable(X);
+    const { table, positional } = asTable(X);
     const res = await call(() =>
-      this.client.predict({ deployment: this.name(id), input: { case: "arrowIpc", value: tableToIpc(table) }, kind, keepColumns: options.keep ?? [] }),
+      this.client.predict({ deployment: this.name(id), input: { case: "arrowIpc", value: tableToIpc(table) }, kind, keepColumns: options.keep ?? [], positional }),
     );
     return decodeChunk(res.chunk!.arrowIpc);
   }

@@ -90,6 +90,21 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect(tableFromIPC(arrow.chunk!.arrowIpc).getChild("prediction")!.get(0)).toBeCloseTo(5.5, 5);
   });
 
+  it("takes rows of numbers as the features in order, for a model that learned them by name", async () => {
+    const model = unique("named");
+    await kiln.models.create(model, { estimator: "linear_regression" });
+    const rows = Array.from({ length: 20 }, (_, i) => ({ a: i, b: i % 4 }));
+    await (await kiln.runtime.model(model).fit(rows, rows.map((r) => ({ y: 2 * r.a - r.b + 1 })))).get();
+    const id = unique("named");
+    await kiln.deployments.create(id, { model });
+    const round = (t: import("apache-arrow").Table) => Array.from(t.getChild("prediction")!.toArray() as Float32Array, (v) => Math.round(v * 1000) / 1000);
+    expect(round(await kiln.deployments.predict(id, [{ a: 3, b: 1 }]))).toEqual([6]);
+    expect(round(await kiln.deployments.predict(id, [[3, 1], [0, 0]]))).toEqual([6, 1]);
+    const client = createClient(DeploymentService, createGrpcTransport({ baseUrl: running.server.url }));
+    const json = await client.predict({ deployment: `projects/default/deployments/${id}`, input: { case: "data", value: fromJson(ValueSchema, [[3, 1]]) } });
+    expect(Math.round((json.json!.rows[0]!.prediction as number) * 1000) / 1000).toBe(6);
+  });
+
   it("batches concurrent requests and answers each with its own rows", async () => {
     const model = unique("linear");
     await kiln.models.put(model, linearRegressorOnnx([1, 1000], 0));

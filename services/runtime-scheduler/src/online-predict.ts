@@ -10,8 +10,8 @@ import {
   PredictResponseSchema,
   ServeReplySchema,
   ServeRequestSchema,
-  type PredictRequest,
   type Deployment,
+  type PredictRequest,
   type PredictResponse,
   type ServeReply,
 } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
@@ -22,7 +22,6 @@ import { requestPrediction } from "./deployment-requests.js";
 
 const ONLINE_KINDS = new Set([JobKind.PREDICT, JobKind.PREDICT_PROBA, JobKind.TRANSFORM]);
 
-
 /**
  * Sends a Predict to the executors serving the deployment (by request/reply on its subject,
  * one of them answering) and gives back their rows, as Arrow or JSON.
@@ -32,7 +31,8 @@ export async function predictOnline(s: Scheduler, req: PredictRequest): Promise<
   const kind = req.kind || JobKind.PREDICT;
   if (!ONLINE_KINDS.has(kind)) throw invalidArgument("INVALID_KIND", `kind must be PREDICT, PREDICT_PROBA or TRANSFORM, got ${JobKind[kind] ?? kind}`);
   const json = req.encoding === RowEncoding.UNSPECIFIED ? req.input.case === "data" : wantsJsonRows(req.encoding);
-  const answer = await askDeployment(s, req.deployment, { rows: inputIpc(req), kind, keepColumns: req.keepColumns });
+  const input = inputRows(req);
+  const answer = await askDeployment(s, req.deployment, { rows: input.rows, kind, keepColumns: req.keepColumns, positional: input.positional || req.positional });
   const from = { modelVersion: answer.modelVersion, executor: answer.executor };
   if (!json) return create(PredictResponseSchema, { ...from, chunk: { arrowIpc: answer.arrowIpc, rowCount: answer.rowCount } });
   const table = decodeChunk(answer.arrowIpc);
@@ -59,16 +59,17 @@ export async function askDeployment(
   return answer;
 }
 
-/** The request's rows as one Arrow IPC stream. */
-function inputIpc(req: PredictRequest): Uint8Array {
+/** The request's rows as one Arrow IPC stream; JSON rows of numbers are positional. */
+function inputRows(req: PredictRequest): { rows: Uint8Array; positional: boolean } {
   const input = req.input;
   if (input.case === "arrowIpc") {
     if (input.value.length === 0) throw invalidArgument("INVALID_INPUT_DATA", "arrow_ipc is empty");
-    return input.value;
+    return { rows: input.value, positional: false };
   }
   if (input.case !== "data") throw invalidArgument("INPUT_REQUIRED", "the request has no rows: give data (JSON) or arrow_ipc");
   try {
-    return tableToIpc(jsonTable(toJson(ValueSchema, input.value)).table);
+    const { table, positional } = jsonTable(toJson(ValueSchema, input.value));
+    return { rows: tableToIpc(table), positional };
   } catch (e) {
     if (e instanceof DataFormatError) throw invalidArgument("INVALID_INPUT_DATA", `data ${e.message}`);
     throw e;
