@@ -16,10 +16,16 @@ import { withKept } from "./outputs.js";
 /** Runs of one deployment in flight at once (the ONNX worker pool has at most 4 workers). */
 const RUNS_IN_FLIGHT = Math.max(1, Math.min(4, availableParallelism()));
 
+/** A deployment whose model failed to load is tried again after this, doubling up to RETRY_MAX_MS. */
+const RETRY_BASE_MS = 1_000;
+const RETRY_MAX_MS = 60_000;
+
 /** One deployment as this executor serves it: loading, answering, or failed to load. */
 class Served {
   state = ServedState.LOADING;
   error: JobError | undefined;
+  /** When its load failed, for the next try's backoff. */
+  failedAt = 0;
   private responder: Responder | undefined;
   private model: OnlineModel | undefined;
   private batching: OnlineBatching | undefined;
@@ -29,7 +35,14 @@ class Served {
   constructor(
     private readonly deps: ExecutorDeps,
     readonly assignment: DeploymentAssignment,
+    /** Loads tried before this one that failed, in a row. */
+    readonly failedLoads = 0,
   ) {}
+
+  /** Whether a failed load is due to be tried again (a registry away for a while, say). */
+  dueForRetry(now: number, baseMs: number): boolean {
+    return this.state === ServedState.FAILED && now - this.failedAt >= Math.min(RETRY_MAX_MS, baseMs * 2 ** this.failedLoads);
+  }
 
   /** Loads the model and starts answering; a failure is kept (and reported) rather than thrown. */
   async start(): Promise<void> {
@@ -46,8 +59,9 @@ class Served {
       this.deps.logger.info({ deployment: a.deployment, model: a.modelVersion }, "serving a deployment");
     } catch (e) {
       this.state = ServedState.FAILED;
+      this.failedAt = Date.now();
       this.error = jobErrorOf(toJobFailure(e));
-      this.deps.logger.warn({ deployment: a.deployment, model: a.modelVersion, error: this.error.message }, "could not load a deployment's model");
+      this.deps.logger.warn({ deployment: a.deployment, model: a.modelVersion, error: this.error.message, failedLoads: this.failedLoads + 1 }, "could not load a deployment's model; trying again later");
     }
   }
 
@@ -126,6 +140,7 @@ export class Serving {
     private readonly deps: ExecutorDeps,
     /** Called when a deployment finished loading (or failed to), so the scheduler hears of it soon. */
     private readonly changed: () => void,
+    private readonly retryBaseMs = RETRY_BASE_MS,
   ) {}
 
   reconcile(assignments: DeploymentAssignment[]): void {
@@ -135,11 +150,14 @@ export class Serving {
       this.served.delete(name);
       for (const old of [served, ...this.retire(name)]) void old.stop();
     }
+    const now = Date.now();
     for (const a of assignments) {
       const current = this.served.get(a.deployment);
-      if (current && sameAssignment(current.assignment, a)) continue;
-      if (current) this.retiring.set(a.deployment, [...(this.retiring.get(a.deployment) ?? []), current]);
-      const next = new Served(this.deps, a);
+      const same = current !== undefined && sameAssignment(current.assignment, a);
+      if (same && !current.dueForRetry(now, this.retryBaseMs)) continue;
+      // One that answers keeps answering until the next is ready; one that failed to load answers nothing.
+      if (current && current.state !== ServedState.FAILED) this.retiring.set(a.deployment, [...(this.retiring.get(a.deployment) ?? []), current]);
+      const next = new Served(this.deps, a, same ? current.failedLoads + 1 : 0);
       this.served.set(a.deployment, next);
       void next.start().then(async () => {
         if (this.served.get(a.deployment) !== next) return void (await next.stop());
