@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { InvalidArgumentError, type Command } from "commander";
 import { Table, type RecordBatch } from "apache-arrow";
 import { AlreadyExistsError, type DeploymentInfo, type DeploymentSpec, type Kiln } from "@kiln/sdk";
 import { formatOf, readTableFile, writeTableFile } from "./formats.js";
@@ -11,6 +11,7 @@ import { columnList, positiveInt, wholeNumber } from "./option-values.js";
 type Connect = () => Promise<Kiln>;
 
 interface DeployFlags {
+  canary?: number;
   replicas?: number;
   label?: string[];
   maxBatchRows?: number;
@@ -39,25 +40,46 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
     .option("--label <label>", "only executors with this label serve it (repeatable)", collect)
     .option("--max-batch-rows <n>", "rows of requests run together at most (default 4096)", positiveInt)
     .option("--max-batch-delay <ms>", "how long a request may wait for others when the model is idle (default 0)", wholeNumber)
+    .option("--canary <percent>", "deploy the model as a canary of the deployment's model, answering this share (0-100) of the requests; deployments:promote makes it the model", percentOption)
     .option("--no-wait", "return at once instead of waiting until it is ready")
     .action(async (id: string, model: string, opts: DeployFlags) => {
       const o = output();
       const kiln = await connect();
-      const spec: DeploymentSpec & { model: string } = {
-        model,
-        replicas: opts.replicas,
-        labels: opts.label,
-        maxBatchRows: opts.maxBatchRows,
-        maxBatchDelayMs: opts.maxBatchDelay,
-      };
+      const settings = { replicas: opts.replicas, labels: opts.label, maxBatchRows: opts.maxBatchRows, maxBatchDelayMs: opts.maxBatchDelay };
       const wait = { wait: opts.wait };
-      if (!o.json && opts.wait) o.err.write(`deploying ${model} as ${id}…\n`);
-      const info = await kiln.deployments.create(id, spec, wait).catch((e: unknown) => {
-        if (!(e instanceof AlreadyExistsError)) throw e;
-        return kiln.deployments.update(id, spec, wait);
-      });
+      if (!o.json && opts.wait) o.err.write(`deploying ${model} as ${opts.canary === undefined ? "" : `a canary (${opts.canary}%) of `}${id}…\n`);
+      const info =
+        opts.canary === undefined
+          ? await kiln.deployments.create(id, { model, canary: null, ...settings }, wait).catch((e: unknown) => {
+              if (!(e instanceof AlreadyExistsError)) throw e;
+              return kiln.deployments.update(id, { model, canary: null, ...settings }, wait);
+            })
+          : await kiln.deployments.update(id, { canary: { model, percent: opts.canary }, ...settings }, wait);
       if (o.json) return printJson(o, info);
-      o.out.write(`${info.id}: ${shortModel(info.modelVersion)} ${info.state} (${info.readyReplicas} of ${info.replicas} replicas)\n`);
+      o.out.write(`${info.id}: ${modelsOf(info)} ${info.state} (${info.readyReplicas} of ${info.replicas} replicas)\n`);
+    });
+
+  program
+    .command("deployments:promote")
+    .description("make a deployment's canary its model, taking all the requests (the executors answer throughout)")
+    .argument("<id>")
+    .option("--no-wait", "return at once instead of waiting until it is ready")
+    .action(async (id: string, opts: { wait: boolean }) => {
+      const o = output();
+      const info = await (await connect()).deployments.promote(id, { wait: opts.wait });
+      if (o.json) return printJson(o, info);
+      o.out.write(`${info.id}: ${modelsOf(info)} ${info.state} (${info.readyReplicas} of ${info.replicas} replicas)\n`);
+    });
+
+  program
+    .command("deployments:rollback")
+    .description("drop a deployment's canary: its model takes all the requests again")
+    .argument("<id>")
+    .action(async (id: string) => {
+      const o = output();
+      const info = await (await connect()).deployments.update(id, { canary: null });
+      if (o.json) return printJson(o, info);
+      o.out.write(`${info.id}: ${modelsOf(info)} ${info.state} (${info.readyReplicas} of ${info.replicas} replicas)\n`);
     });
 
   program
@@ -81,6 +103,7 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
       printFields(o, [
         ["name", info.name],
         ["model", `${shortModel(info.modelVersion)} (as asked: ${shortModel(info.model)})`],
+        ...(info.canary ? ([["canary", `${shortModel(info.canary.modelVersion)} (as asked: ${shortModel(info.canary.model)}), ${info.canary.percent}% of the requests`]] as [string, unknown][]) : []),
         ["state", info.state],
         ["replicas", `${info.readyReplicas} of ${info.replicas} ready`],
         ["executors", info.executors.join(", ")],
@@ -131,7 +154,19 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
 }
 
 function row(d: DeploymentInfo): Record<string, unknown> {
-  return { id: d.id, model: shortModel(d.modelVersion), state: d.state, ready: `${d.readyReplicas}/${d.replicas}`, labels: d.requiredLabels.join(",") };
+  return { id: d.id, model: modelsOf(d), state: d.state, ready: `${d.readyReplicas}/${d.replicas}`, labels: d.requiredLabels.join(",") };
+}
+
+/** "churn:4", or with a canary "churn:4 + churn:5 (10%)". */
+function modelsOf(d: DeploymentInfo): string {
+  const model = shortModel(d.modelVersion);
+  return d.canary ? `${model} + ${shortModel(d.canary.modelVersion)} (${d.canary.percent}%)` : model;
+}
+
+function percentOption(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 100) throw new InvalidArgumentError("It takes a whole number from 0 to 100.");
+  return n;
 }
 
 /** The rows to predict: inline JSON, JSON on stdin, or a table file. */

@@ -35,6 +35,8 @@ export interface DeploymentInfo {
    * predicted, the model runs they took (fewer than the requests when batched), failures.
    */
   stats: { requests: number; rows: number; runs: number; failures: number };
+  /** A canary version beside the model version, answering `percent` of the requests. */
+  canary?: { model: string; modelVersion: string; percent: number };
   createTime?: Date;
   updateTime?: Date;
 }
@@ -50,6 +52,11 @@ export interface DeploymentSpec {
   maxBatchRows?: number;
   /** How long a request may wait for others when the model is idle (default 0). */
   maxBatchDelayMs?: number;
+  /**
+   * A canary (KServe's canaryTrafficPercent): another model (`name:5`) loaded beside the
+   * model, answering `percent` (0–100) of the requests; null drops it.
+   */
+  canary?: { model: string; percent: number } | null;
 }
 
 export interface DeployOptions {
@@ -116,11 +123,20 @@ export class Deployments {
       spec.labels !== undefined && "required_labels",
       spec.maxBatchRows !== undefined && "max_batch_rows",
       spec.maxBatchDelayMs !== undefined && "max_batch_delay",
+      spec.canary !== undefined && "canary_model",
+      spec.canary !== undefined && "canary_traffic_percent",
     ].filter((f): f is string => typeof f === "string");
     const deployment = this.message(spec);
     deployment.name = this.name(id);
     const res = await call(() => this.client.updateDeployment({ deployment, updateMask: mask }));
     return this.settle(deploymentInfo(res.deployment!), options);
+  }
+
+  /** Makes the canary the model (all the traffic), as KServe's promotion: its executors answer throughout. */
+  async promote(id: string, options: DeployOptions = {}): Promise<DeploymentInfo> {
+    const { canary } = await this.get(id);
+    if (!canary) throw apiError(Code.FailedPrecondition, `deployment ${id} has no canary to promote`, "NO_CANARY", { deployment: this.name(id) });
+    return this.update(id, { model: canary.model, canary: null }, options);
   }
 
   async delete(id: string): Promise<void> {
@@ -175,6 +191,8 @@ export class Deployments {
       requiredLabels: spec.labels ?? [],
       maxBatchRows: spec.maxBatchRows ?? 0,
       maxBatchDelay: spec.maxBatchDelayMs ? durationFromMs(spec.maxBatchDelayMs) : undefined,
+      canaryModel: spec.canary ? versionName(this.project, spec.canary.model) : "",
+      canaryTrafficPercent: spec.canary?.percent ?? 0,
     });
   }
 
@@ -198,6 +216,7 @@ export function deploymentInfo(d: Deployment): DeploymentInfo {
     executors: d.executors,
     error: d.error && { code: d.error.code, reason: d.error.reason, message: d.error.message },
     stats: { requests: Number(d.stats?.requests ?? 0), rows: Number(d.stats?.rows ?? 0), runs: Number(d.stats?.runs ?? 0), failures: Number(d.stats?.failures ?? 0) },
+    canary: d.canaryModel ? { model: d.canaryModel, modelVersion: d.canaryModelVersion, percent: d.canaryTrafficPercent } : undefined,
     createTime: d.createTime ? timestampDate(d.createTime) : undefined,
     updateTime: d.updateTime ? timestampDate(d.updateTime) : undefined,
   };

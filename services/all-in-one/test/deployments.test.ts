@@ -141,6 +141,35 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect(answered.slice(answered.indexOf(10)).every((v) => v === 10)).toBe(true);
   });
 
+  it("splits requests between the model and a canary, then promotes or drops the canary", async () => {
+    const model = unique("canary");
+    await kiln.models.put(model, linearRegressorOnnx([1], 0)); // version 1: y = x
+    await kiln.models.put(model, linearRegressorOnnx([10], 0)); // version 2: y = 10x
+    const id = unique("canary");
+    await kiln.deployments.create(id, { model: `${model}:1` });
+    const withCanary = await kiln.deployments.update(id, { canary: { model: `${model}:2`, percent: 30 } });
+    expect(withCanary).toMatchObject({ state: "ready", modelVersion: `projects/default/models/${model}/versions/1`, canary: { modelVersion: `projects/default/models/${model}/versions/2`, percent: 30 } });
+    const answers = async (n: number) => {
+      const values = await Promise.all(Array.from({ length: n }, () => kiln.deployments.predict(id, [{ x: 1 }]).then((t) => t.getChild("prediction")!.get(0) as number)));
+      return { v1: values.filter((v) => v === 1).length, v2: values.filter((v) => v === 10).length };
+    };
+    const split = await answers(400);
+    expect(split.v1 + split.v2).toBe(400);
+    // 30% of 400 is 120, with a standard deviation of about 9: far inside 60..180.
+    expect(split.v2).toBeGreaterThan(60);
+    expect(split.v2).toBeLessThan(180);
+
+    // Dropping the canary sends everything to the model again; promoting one makes it the model.
+    await kiln.deployments.update(id, { canary: null });
+    await until(async () => (await answers(20)).v2 === 0);
+    await kiln.deployments.update(id, { canary: { model: `${model}:2`, percent: 5 } });
+    const promoted = await kiln.deployments.promote(id);
+    expect(promoted).toMatchObject({ state: "ready", modelVersion: `projects/default/models/${model}/versions/2` });
+    expect(promoted.canary).toBeUndefined();
+    await until(async () => (await answers(20)).v1 === 0);
+    await expect(kiln.deployments.promote(id)).rejects.toMatchObject({ reason: "NO_CANARY" });
+  });
+
   it("refuses bad deployments and bad rows with the right codes, storing nothing", async () => {
     const model = unique("linear");
     await kiln.models.put(model, linearRegressorOnnx([1, 2], 0));
@@ -213,6 +242,12 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     await kiln.models.put(model, linearRegressorOnnx([0, 0], 7));
     expect(await kilnCli("deploy", id, model)).toBe(`${id}: ${model}:2 ready (1 of 1 replicas)\n`);
     await until(async () => (await kilnCli("predict", id, "[[1, 1]]")) === "prediction\n7\n");
+    // A canary of version 1 beside it, shown in the list; promoted, it is the model.
+    expect(await kilnCli("deploy", id, `${model}:1`, "--canary", "25")).toBe(`${id}: ${model}:2 + ${model}:1 (25%) ready (1 of 1 replicas)\n`);
+    expect(await kilnCli("deployments")).toContain(`${model}:2 + ${model}:1 (25%)`);
+    expect(await kilnCli("deployments:show", id)).toMatch(new RegExp(`canary: +${model}:1 \\(as asked: ${model}:1\\), 25% of the requests`));
+    expect(await kilnCli("deployments:promote", id)).toBe(`${id}: ${model}:1 ready (1 of 1 replicas)\n`);
+    expect((await kilnFails("deploy", id, model, "--canary", "101")).stderr).toContain("from 0 to 100");
 
     const refused = await kilnFails("predict", id, "[[1, 1]]", "--proba");
     expect(refused.code).toBe(1);

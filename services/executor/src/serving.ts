@@ -20,6 +20,12 @@ const RUNS_IN_FLIGHT = Math.max(1, Math.min(4, availableParallelism()));
 const RETRY_BASE_MS = 1_000;
 const RETRY_MAX_MS = 60_000;
 
+interface LoadedVersion {
+  name: string;
+  model: OnlineModel;
+  batching: OnlineBatching;
+}
+
 /** One deployment as this executor serves it: loading, answering, or failed to load. */
 class Served {
   state = ServedState.LOADING;
@@ -27,8 +33,8 @@ class Served {
   /** When its load failed, for the next try's backoff. */
   failedAt = 0;
   private responder: Responder | undefined;
-  private model: OnlineModel | undefined;
-  private batching: OnlineBatching | undefined;
+  /** The model version, and the canary beside it if the deployment has one. */
+  private versions: LoadedVersion[] = [];
   private stopped = false;
   private readonly stats = { requests: 0n, rows: 0n, failures: 0n };
 
@@ -48,10 +54,14 @@ class Served {
   async start(): Promise<void> {
     const a = this.assignment;
     try {
-      const model = await OnlineModel.load(this.deps, a.modelVersion);
-      this.model = model;
       const options = { maxRows: a.maxBatchRows || 4096, maxDelayMs: a.maxBatchDelay ? durationMs(a.maxBatchDelay) : 0, concurrency: RUNS_IN_FLIGHT };
-      this.batching = new OnlineBatching((key, tables) => model.run(key, tables), options);
+      const names = a.canaryModelVersion ? [a.modelVersion, a.canaryModelVersion] : [a.modelVersion];
+      this.versions = await Promise.all(
+        names.map(async (name) => {
+          const model = await OnlineModel.load(this.deps, name);
+          return { name, model, batching: new OnlineBatching((key, tables) => model.run(key, tables), options) };
+        }),
+      );
       if (this.stopped) return;
       this.responder = await this.deps.bus.respond(a.subject, a.queue, (req) => this.answer(req));
       if (this.stopped) return void (await this.responder.stop());
@@ -72,12 +82,20 @@ class Served {
   }
 
   status(): ServedDeployment {
-    const stats = { ...this.stats, runs: BigInt(this.batching?.runs ?? 0) };
-    return create(ServedDeploymentSchema, { deployment: this.assignment.deployment, modelVersion: this.assignment.modelVersion, state: this.state, error: this.error, stats });
+    const stats = { ...this.stats, runs: BigInt(this.versions.reduce((n, v) => n + v.batching.runs, 0)) };
+    const { deployment, modelVersion, canaryModelVersion } = this.assignment;
+    return create(ServedDeploymentSchema, { deployment, modelVersion, canaryModelVersion, state: this.state, error: this.error, stats });
+  }
+
+  /** The canary for its share of the requests, else the model version. */
+  private pick(): LoadedVersion {
+    const [main, canary] = this.versions as [LoadedVersion, LoadedVersion | undefined];
+    return canary && Math.random() * 100 < this.assignment.canaryTrafficPercent ? canary : main;
   }
 
   private async answer(req: BusRequest): Promise<BusReply> {
-    const from = { modelVersion: this.assignment.modelVersion, executor: this.deps.name };
+    const version = this.pick();
+    const from = { modelVersion: version.name, executor: this.deps.name };
     this.stats.requests++;
     try {
       const request = fromBinary(ServeRequestSchema, req.data);
@@ -87,8 +105,8 @@ class Served {
       const table = decodeRows(request.arrowIpc);
       const kept = keptColumns(table, request.keepColumns);
       const kind = request.kind || JobKind.PREDICT;
-      const key = await this.model!.prepare(kind, table, request.keepColumns, request.positional);
-      const answer = withKept(kept, await this.batching!.submit(key, table));
+      const key = await version.model.prepare(kind, table, request.keepColumns, request.positional);
+      const answer = withKept(kept, await version.batching.submit(key, table));
       const out = tableToIpc(answer);
       if (out.length > MAX_ONLINE_ROWS_BYTES) {
         throw new JobFailure("RESOURCE_EXHAUSTED", "PREDICT_TOO_LARGE", `the answer takes ${out.length} bytes as Arrow, more than an online prediction gives back (${MAX_ONLINE_ROWS_BYTES}): send fewer rows, or predict them with a job`);
@@ -189,6 +207,8 @@ export class Serving {
 function sameAssignment(a: DeploymentAssignment, b: DeploymentAssignment): boolean {
   return (
     a.modelVersion === b.modelVersion &&
+    a.canaryModelVersion === b.canaryModelVersion &&
+    a.canaryTrafficPercent === b.canaryTrafficPercent &&
     a.subject === b.subject &&
     a.maxBatchRows === b.maxBatchRows &&
     (a.maxBatchDelay ? durationMs(a.maxBatchDelay) : 0) === (b.maxBatchDelay ? durationMs(b.maxBatchDelay) : 0)

@@ -32,6 +32,8 @@ export async function deploymentsServedBy(s: Scheduler, executor: Executor): Pro
         queue: route.queue,
         maxBatchRows: deployment.maxBatchRows,
         maxBatchDelay: deployment.maxBatchDelay,
+        canaryModelVersion: deployment.canaryModelVersion,
+        canaryTrafficPercent: deployment.canaryTrafficPercent,
       }),
     );
   }

@@ -29,7 +29,7 @@ export const DEFAULT_MAX_BATCH_ROWS = 4096;
 const MAX_BATCH_ROWS_LIMIT = 1_000_000;
 const MAX_BATCH_DELAY_MS = 1_000;
 const MAX_REPLICAS = 100;
-const MUTABLE = new Set(["model", "replicas", "required_labels", "max_batch_rows", "max_batch_delay"]);
+const MUTABLE = new Set(["model", "replicas", "required_labels", "max_batch_rows", "max_batch_delay", "canary_model", "canary_traffic_percent"]);
 
 export function deployments(s: Scheduler) {
   return s.metadata.collection<DeploymentRecord>("runtime_deployments");
@@ -76,6 +76,7 @@ export async function createDeployment(s: Scheduler, req: CreateDeploymentReques
   const deployment = create(DeploymentSchema, { name, createTime: now, updateTime: now });
   applySpec(deployment, given, MUTABLE);
   deployment.modelVersion = await servableVersion(s, project, deployment.model);
+  if (deployment.canaryModel) deployment.canaryModelVersion = await servableVersion(s, project, deployment.canaryModel);
   try {
     await deployments(s).create(name, encodeDeployment(deployment));
   } catch (e) {
@@ -107,10 +108,12 @@ export async function updateDeployment(s: Scheduler, req: UpdateDeploymentReques
   }
   const mask = new Set(req.updateMask);
   const modelVersion = mask.has("model") ? await servableVersion(s, project, req.deployment.model) : undefined;
+  const canaryVersion = mask.has("canary_model") && req.deployment.canaryModel ? await servableVersion(s, project, req.deployment.canaryModel) : undefined;
   for (let attempt = 0; ; attempt++) {
     const { deployment, rev } = await readDeployment(s, req.deployment.name);
     applySpec(deployment, req.deployment, mask);
     if (modelVersion) deployment.modelVersion = modelVersion;
+    if (mask.has("canary_model")) deployment.canaryModelVersion = canaryVersion ?? "";
     deployment.updateTime = timestampFromDate(nowOf(s));
     try {
       await deployments(s).update(deployment.name, encodeDeployment(deployment), rev);
@@ -159,6 +162,18 @@ function applySpec(into: Deployment, given: Deployment, fields: Set<string>): vo
     if (!(ms >= 0 && ms <= MAX_BATCH_DELAY_MS)) throw invalidArgument("INVALID_MAX_BATCH_DELAY", `max_batch_delay must be 0 to ${MAX_BATCH_DELAY_MS} ms`);
     into.maxBatchDelay = given.maxBatchDelay;
   }
+  if (fields.has("canary_model")) into.canaryModel = given.canaryModel ? parseModelRef(given.canaryModel).version : "";
+  if (fields.has("canary_traffic_percent")) {
+    const percent = given.canaryTrafficPercent;
+    if (!(percent >= 0 && percent <= 100)) throw invalidArgument("INVALID_CANARY_TRAFFIC", `canary_traffic_percent must be 0 to 100, got ${percent}`);
+    into.canaryTrafficPercent = percent;
+  }
+  if (!into.canaryModel) {
+    if (fields.has("canary_traffic_percent") && into.canaryTrafficPercent > 0) {
+      throw invalidArgument("CANARY_MODEL_REQUIRED", `canary_traffic_percent ${into.canaryTrafficPercent} needs a canary_model to send that traffic to`);
+    }
+    into.canaryTrafficPercent = 0;
+  }
 }
 
 /** The version a model reference names now, if Kiln can run it. */
@@ -177,7 +192,7 @@ export function withStatus(d: Deployment, alive: Executor[]): Deployment {
   const stats = create(DeploymentStatsSchema);
   let failure;
   for (const executor of alive) {
-    const served = executor.serving.find((x) => x.deployment === d.name && x.modelVersion === d.modelVersion);
+    const served = executor.serving.find((x) => x.deployment === d.name && x.modelVersion === d.modelVersion && x.canaryModelVersion === d.canaryModelVersion);
     if (served?.state === ServedState.READY) out.executors.push(executor.name);
     else if (served?.state === ServedState.FAILED) failure ??= served.error;
     if (served?.stats) {

@@ -116,6 +116,30 @@ describe("deployments: records, assignment to executors, and predictions routed 
     expect((await deployments.getDeployment({ name: d.name })).deployment).toMatchObject({ modelVersion: `${model}/versions/1`, replicas: 1 });
   });
 
+  it("keeps a canary beside the model: resolved, checked, assigned with its share, and READY only where both are loaded", async () => {
+    const model = await makeOnnxModel(h);
+    const trainable = await makeTrainableModel(h);
+    const d = await deploy(model);
+    const update = (deployment: Record<string, unknown>, updateMask: string[]) => deployments.updateDeployment({ deployment: { name: d.name, ...deployment }, updateMask });
+    expect(await failure(update({ canaryTrafficPercent: 10 }, ["canary_traffic_percent"]))).toMatchObject({ code: Code.InvalidArgument, reason: "CANARY_MODEL_REQUIRED" });
+    expect(await failure(update({ canaryModel: model, canaryTrafficPercent: 101 }, ["canary_model", "canary_traffic_percent"]))).toMatchObject({ reason: "INVALID_CANARY_TRAFFIC" });
+    expect(await failure(update({ canaryModel: trainable, canaryTrafficPercent: 10 }, ["canary_model", "canary_traffic_percent"]))).toMatchObject({ reason: "NOT_RUNNABLE" });
+    expect((await deployments.getDeployment({ name: d.name })).deployment).toMatchObject({ canaryModel: "", canaryTrafficPercent: 0 });
+
+    const withCanary = (await update({ canaryModel: model, canaryTrafficPercent: 10 }, ["canary_model", "canary_traffic_percent"])).deployment!;
+    expect(withCanary).toMatchObject({ canaryModel: `${model}/versions/latest`, canaryModelVersion: `${model}/versions/1`, canaryTrafficPercent: 10 });
+    const [assigned] = await beat("e1");
+    expect(assigned).toMatchObject({ modelVersion: `${model}/versions/1`, canaryModelVersion: `${model}/versions/1`, canaryTrafficPercent: 10 });
+    // Loaded without the canary (an executor still on the assignment before): not counted.
+    await beat("e1", [], [{ deployment: d.name, modelVersion: d.modelVersion }]);
+    expect((await deployments.getDeployment({ name: d.name })).deployment!.state).toBe(DeploymentState.PENDING);
+    await h.executor.heartbeat({ executor: { name: "executors/e1", slots: 1, serving: [{ deployment: d.name, modelVersion: d.modelVersion, canaryModelVersion: `${model}/versions/1`, state: ServedState.READY }] } });
+    expect((await deployments.getDeployment({ name: d.name })).deployment!.state).toBe(DeploymentState.READY);
+
+    // Clearing the canary clears its share.
+    expect((await update({ canaryModel: "" }, ["canary_model"])).deployment).toMatchObject({ canaryModel: "", canaryModelVersion: "", canaryTrafficPercent: 0 });
+  });
+
   it("assigns a deployment to `replicas` executors having its labels, keeps it where it is loaded, and moves it when one is gone", async () => {
     const model = await makeOnnxModel(h);
     const d = await deploy(model, { replicas: 2, requiredLabels: ["cpu"] });
