@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { BusReply } from "@kiln/bus";
 import { isKilnError } from "@kiln/core";
 import { ServedState } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
@@ -36,10 +35,11 @@ export async function requestPrediction(s: Scheduler, deployment: string, subjec
   send();
   for (;;) {
     const left = deadline - Date.now();
-    const look = new AbortController();
-    const pause = left > 0 ? [sleep(Math.min(s.settings.heartbeatMs, left), undefined, { signal: look.signal }).then(() => undefined, () => undefined)] : [];
+    // A plain timer, cleared once answered: aborting a signal would build an AbortError per request.
+    let timer: NodeJS.Timeout | undefined;
+    const pause = left > 0 ? [new Promise<undefined>((resolve) => (timer = setTimeout(resolve, Math.min(s.settings.heartbeatMs, left), undefined)))] : [];
     const outcome = await Promise.race([firstAnswer(sends), ...pause]);
-    look.abort();
+    clearTimeout(timer);
     if (outcome && "reply" in outcome) return outcome.reply;
     if (outcome) throw outcome.error;
     const now = await servingExecutors(s, deployment);
