@@ -9,16 +9,16 @@ const MAX_SENDS = 4;
 type Outcome = { reply: BusReply } | { error: unknown };
 
 /**
- * Asks a deployment's executors (one of them takes it) and waits for the answer until
- * KILN_PREDICT_TIMEOUT_MS. NATS says nothing when the executor that took a request dies
+ * Asks a deployment's executors (one of them takes it) and waits for the answer for
+ * `timeoutMs` (KILN_PREDICT_TIMEOUT_MS, or less if the caller's deadline is sooner). NATS says nothing when the executor that took a request dies
  * with it, so while it waits it looks at the executors serving the deployment every
  * heartbeat interval: when one of them is gone (three heartbeats missed), or when none
  * served it and one does now, it sends the request again (a prediction is pure, so a
  * second answer is harmless; the first one wins). A killed executor then costs its
  * requests about two seconds instead of the whole timeout.
  */
-export async function requestPrediction(s: Scheduler, deployment: string, subject: string, data: Uint8Array): Promise<BusReply> {
-  const deadline = Date.now() + s.settings.predictTimeoutMs;
+export async function requestPrediction(s: Scheduler, deployment: string, subject: string, data: Uint8Array, timeoutMs: number): Promise<BusReply> {
+  const deadline = Date.now() + timeoutMs;
   const sends: Promise<Outcome>[] = [];
   let lastFailed = false;
   const send = () => {

@@ -34,7 +34,7 @@ export function createInferenceService(s: Scheduler, version: string): ServiceIm
     serverMetadata: () => ({ name: "kiln", version, extensions: [] }),
     modelReady: async (req) => ({ ready: await modelReady(s, req.name, req.version) }),
     modelMetadata: (req) => modelMetadata(s, req.name, req.version),
-    modelInfer: (req) => modelInfer(s, req),
+    modelInfer: (req, ctx) => modelInfer(s, req, ctx.timeoutMs()),
   };
 }
 
@@ -44,11 +44,11 @@ export async function modelReady(s: Scheduler, model: string, version: string): 
   return d.state === DeploymentState.READY || d.state === DeploymentState.DEGRADED;
 }
 
-export async function modelInfer(s: Scheduler, req: ModelInferRequest): Promise<ModelInferResponse> {
+export async function modelInfer(s: Scheduler, req: ModelInferRequest, callerTimeoutMs?: number): Promise<ModelInferResponse> {
   const deployment = req.modelVersion ? await deploymentOf(s, req.modelName, req.modelVersion) : undefined;
   const name = deployment?.name ?? deploymentName(req.modelName);
   const { table, positional } = tensorsToTable(req.inputs, req.rawInputContents);
-  const answer = await askDeployment(s, name, { rows: tableToIpc(table), kind: kindOf(req), positional });
+  const answer = await askDeployment(s, name, { rows: tableToIpc(table), kind: kindOf(req), positional, callerTimeoutMs });
   const { outputs, rawOutputContents } = tableToTensors(decodeChunk(answer.arrowIpc), req.rawInputContents.length > 0);
   const wanted = req.outputs.map((o) => o.name);
   const unknown = wanted.find((w) => !outputs.some((o) => o.name === w));

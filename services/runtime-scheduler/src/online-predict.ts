@@ -26,13 +26,13 @@ const ONLINE_KINDS = new Set([JobKind.PREDICT, JobKind.PREDICT_PROBA, JobKind.TR
  * Sends a Predict to the executors serving the deployment (by request/reply on its subject,
  * one of them answering) and gives back their rows, as Arrow or JSON.
  */
-export async function predictOnline(s: Scheduler, req: PredictRequest): Promise<PredictResponse> {
+export async function predictOnline(s: Scheduler, req: PredictRequest, callerTimeoutMs?: number): Promise<PredictResponse> {
   parseDeploymentName(req.deployment);
   const kind = req.kind || JobKind.PREDICT;
   if (!ONLINE_KINDS.has(kind)) throw invalidArgument("INVALID_KIND", `kind must be PREDICT, PREDICT_PROBA or TRANSFORM, got ${JobKind[kind] ?? kind}`);
   const json = req.encoding === RowEncoding.UNSPECIFIED ? req.input.case === "data" : wantsJsonRows(req.encoding);
   const input = inputRows(req);
-  const answer = await askDeployment(s, req.deployment, { rows: input.rows, kind, keepColumns: req.keepColumns, positional: input.positional || req.positional });
+  const answer = await askDeployment(s, req.deployment, { rows: input.rows, kind, keepColumns: req.keepColumns, positional: input.positional || req.positional, callerTimeoutMs });
   const from = { modelVersion: answer.modelVersion, executor: answer.executor };
   if (!json) return create(PredictResponseSchema, { ...from, chunk: { arrowIpc: answer.arrowIpc, rowCount: answer.rowCount } });
   const table = decodeChunk(answer.arrowIpc);
@@ -45,14 +45,16 @@ export async function predictOnline(s: Scheduler, req: PredictRequest): Promise<
 export async function askDeployment(
   s: Scheduler,
   deployment: string,
-  ask: { rows: Uint8Array; kind: JobKind; keepColumns?: string[]; positional?: boolean },
+  ask: { rows: Uint8Array; kind: JobKind; keepColumns?: string[]; positional?: boolean; callerTimeoutMs?: number },
 ): Promise<ServeReply> {
   if (ask.rows.length > MAX_ONLINE_ROWS_BYTES) {
     throw resourceExhausted("PREDICT_TOO_LARGE", `the rows take ${ask.rows.length} bytes as Arrow, more than an online prediction takes (${MAX_ONLINE_ROWS_BYTES}): predict them with a job (kiln runtime:predict)`);
   }
   const request = create(ServeRequestSchema, { deployment, arrowIpc: ask.rows, kind: ask.kind, keepColumns: ask.keepColumns, positional: ask.positional });
-  const reply = await requestPrediction(s, deployment, deploymentRoute(deployment).subject, toBinary(ServeRequestSchema, request)).catch(async (e: unknown) => {
-    throw await whyNoAnswer(s, deployment, e);
+  // The caller's deadline, when sooner than the server's: nobody waits for an answer after it.
+  const timeoutMs = Math.max(1, Math.min(s.settings.predictTimeoutMs, ask.callerTimeoutMs ?? Infinity));
+  const reply = await requestPrediction(s, deployment, deploymentRoute(deployment).subject, toBinary(ServeRequestSchema, request), timeoutMs).catch(async (e: unknown) => {
+    throw await whyNoAnswer(s, deployment, e, timeoutMs);
   });
   const answer = fromBinary(ServeReplySchema, reply.data);
   if (answer.error) throw new KilnError(codeOf(answer.error.code), answer.error.reason, answer.error.message, { deployment });
@@ -77,9 +79,9 @@ function inputRows(req: PredictRequest): { rows: Uint8Array; positional: boolean
 }
 
 /** Nobody answered: the deployment does not exist, no executor has it loaded yet, or it took too long. */
-async function whyNoAnswer(s: Scheduler, name: string, e: unknown): Promise<unknown> {
+async function whyNoAnswer(s: Scheduler, name: string, e: unknown, timeoutMs: number): Promise<unknown> {
   if (isKilnError(e) && e.reason === "REQUEST_TIMEOUT") {
-    return new KilnError(Code.DeadlineExceeded, "PREDICT_TIMEOUT", `deployment ${name} did not answer within ${s.settings.predictTimeoutMs} ms`, { deployment: name });
+    return new KilnError(Code.DeadlineExceeded, "PREDICT_TIMEOUT", `deployment ${name} did not answer within ${timeoutMs} ms`, { deployment: name });
   }
   if (!isKilnError(e) || e.reason !== "NO_RESPONDERS") return e;
   const deployment = await getDeployment(s, name);

@@ -69,6 +69,6 @@ export function createDeploymentService(s: Scheduler): ServiceImpl<typeof Deploy
       await deleteDeployment(s, req.name);
       return {};
     },
-    predict: (req) => predictOnline(s, req),
+    predict: (req, ctx) => predictOnline(s, req, ctx.timeoutMs()),
   };
 }
