@@ -39,4 +39,8 @@ export class Lru<K, V> {
   delete(key: K): void {
     this.entries.delete(key);
   }
+
+  get size(): number {
+    return this.entries.size;
+  }
 }

@@ -35,7 +35,11 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
       await checkLoads(request.bytes);
       return { reply: { id, ok: true }, transfer: [] };
     }
-    const outputs = await sessions.use(request.key, request.bytes, (session) => run(session, request.feeds, request.outputNames));
+    if (request.kind === "unpin") {
+      sessions.unpin(request.key);
+      return { reply: { id, ok: true }, transfer: [] };
+    }
+    const outputs = await sessions.use(request.key, request.bytes, (session) => run(session, request.feeds, request.outputNames), request.pin);
     if (outputs === MISS) return { reply: { id, ok: false, failure: "miss", message: `no session for ${request.key}` }, transfer: [] };
     return { reply: { id, ok: true, outputs: outputs.tensors }, transfer: outputs.transfer };
   } catch (err) {

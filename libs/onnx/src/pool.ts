@@ -40,6 +40,8 @@ export class OnnxWorkerPool {
   private readonly slots: WorkerSlot[] = [];
   // References to bytes the caller passed (no copy), so a key-only run can load the model on any worker.
   private readonly models: Lru<string, Uint8Array>;
+  /** Pinned models: their bytes, and how many pinned them. */
+  private readonly pins = new Map<string, { bytes: Uint8Array; count: number }>();
   private closed = false;
 
   constructor(options: OnnxWorkerPoolOptions = {}) {
@@ -73,7 +75,7 @@ export class OnnxWorkerPool {
   async run(model: Uint8Array | string, feeds: OnnxFeeds, outputNames?: string[]): Promise<OnnxTensorMap> {
     const key = typeof model === "string" ? model : onnxModelKey(model);
     if (typeof model !== "string") this.models.set(key, model);
-    const bytes = this.models.get(key);
+    const bytes = this.pins.get(key)?.bytes ?? this.models.get(key);
     const slot = this.slotFor(key);
     let reply = await this.send(slot, key, slot.models.get(key) ? undefined : bytes, feeds, outputNames);
     if (!reply.ok && reply.failure === "miss") {
@@ -96,7 +98,26 @@ export class OnnxWorkerPool {
     const model = bytes && copyOf(bytes); // transferred: the caller's bytes stay usable (a Buffer's slice() would share them)
     if (model) slot.models.set(key, true);
     const transfer = model ? [...packed.transfer, model.buffer as ArrayBuffer] : packed.transfer;
-    return slot.request({ kind: "run", key, bytes: model, feeds: packed.tensors, outputNames }, transfer);
+    return slot.request({ kind: "run", key, bytes: model, feeds: packed.tensors, outputNames, pin: this.pins.has(key) }, transfer);
+  }
+
+  /**
+   * Keeps a model's sessions loaded, on every worker that runs it, whatever else runs:
+   * for models that answer online requests, which a reload would hold up. Pins count;
+   * each pin needs its unpin. `key` is `onnxModelKey(bytes)`.
+   */
+  pin(key: string, bytes: Uint8Array): void {
+    const pinned = this.pins.get(key);
+    if (pinned) pinned.count++;
+    else this.pins.set(key, { bytes, count: 1 });
+  }
+
+  /** Undoes a pin; once none is left the model's sessions go least recently used first again. */
+  unpin(key: string): void {
+    const pinned = this.pins.get(key);
+    if (!pinned || --pinned.count > 0) return;
+    this.pins.delete(key);
+    for (const slot of this.slots) void slot.request({ kind: "unpin", key }).catch(() => {}); // a worker gone has nothing pinned
   }
 
   // The least busy worker, preferring one that has the model; a new worker while under `size` and all are busy.

@@ -13,9 +13,14 @@ interface Entry {
 
 export const MISS = Symbol("miss");
 
-/** Sessions by model key, loaded once and shared by concurrent runs, the least recently used released. */
+/**
+ * Sessions by model key, loaded once and shared by concurrent runs, the least recently used
+ * released; pinned ones (models kept loaded to answer online requests) are never released
+ * until unpinned, however many others come and go.
+ */
 export class SessionCache {
   private readonly entries: Lru<string, Entry>;
+  private readonly pinned = new Map<string, Entry>();
 
   constructor(
     capacity: number,
@@ -27,13 +32,17 @@ export class SessionCache {
     });
   }
 
-  /** Runs `fn` on the key's session, loading it from `bytes` if needed; MISS when neither is there. */
-  async use<T>(key: string, bytes: Uint8Array | undefined, fn: (session: InferenceSession) => Promise<T>): Promise<T | typeof MISS> {
-    let entry = this.entries.get(key);
+  /** Runs `fn` on the key's session, loading it from `bytes` if needed (and pinning it with `pin`); MISS when neither is there. */
+  async use<T>(key: string, bytes: Uint8Array | undefined, fn: (session: InferenceSession) => Promise<T>, pin = false): Promise<T | typeof MISS> {
+    let entry = this.pinned.get(key) ?? this.entries.get(key);
     if (!entry) {
       if (!bytes) return MISS;
       entry = { session: this.load(bytes), active: 0, evicted: false };
-      this.entries.set(key, entry);
+      if (pin) this.pinned.set(key, entry);
+      else this.entries.set(key, entry);
+    } else if (pin && !this.pinned.has(key)) {
+      this.entries.delete(key);
+      this.pinned.set(key, entry);
     }
     entry.active++;
     try {
@@ -42,6 +51,7 @@ export class SessionCache {
         session = await entry.session;
       } catch (err) {
         if (this.entries.peek(key) === entry) this.entries.delete(key);
+        if (this.pinned.get(key) === entry) this.pinned.delete(key);
         throw new ModelLoadError((err as Error).message);
       }
       return await fn(session);
@@ -49,6 +59,19 @@ export class SessionCache {
       entry.active--;
       if (entry.evicted && entry.active === 0) release(entry);
     }
+  }
+
+  /** Lets the key's session go the way of the others again (least recently used first). */
+  unpin(key: string): void {
+    const entry = this.pinned.get(key);
+    if (!entry) return;
+    this.pinned.delete(key);
+    this.entries.set(key, entry);
+  }
+
+  /** Sessions kept now, pinned or not. */
+  get size(): number {
+    return this.pinned.size + this.entries.size;
   }
 }
 

@@ -9,7 +9,8 @@ export interface WorkerConfig {
 
 export type WorkerRequest =
   | { id: number; kind: "check"; bytes: Uint8Array }
-  | { id: number; kind: "run"; key: string; bytes?: Uint8Array; feeds: OnnxFeeds; outputNames?: string[] };
+  | { id: number; kind: "run"; key: string; bytes?: Uint8Array; feeds: OnnxFeeds; outputNames?: string[]; pin?: boolean }
+  | { id: number; kind: "unpin"; key: string };
 
 /** "miss": a run named a model by key alone and this worker has no session for it. */
 export type WorkerFailure = "format" | "run" | "miss";

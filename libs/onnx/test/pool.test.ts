@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { attr, binaryClassifierOnnx, linearRegressorOnnx, OnnxGraphBuilder, OnnxPoolError, OnnxWorkerPool } from "../src/index.js";
+import { attr, binaryClassifierOnnx, linearRegressorOnnx, onnxModelKey, OnnxGraphBuilder, OnnxPoolError, OnnxWorkerPool } from "../src/index.js";
 import { packForTransfer } from "../src/tensor-data.js";
 import { dot, expectRelativelyClose, randomRows } from "./helpers.js";
 
@@ -170,6 +170,30 @@ describe("OnnxWorkerPool", () => {
       await expect(pieces.run(fixed, { X: { type: "float32", dims: [5, 2], data: data.subarray(0, 10) } })).rejects.toThrow(/dimension|shape/i);
     } finally {
       await Promise.all([pieces.close(), whole.close()]);
+    }
+  });
+
+  it("keeps a pinned model runnable by its key while other models come and go, until it is unpinned", async () => {
+    // One worker keeping one session (and the pool the bytes of one model): anything else crowds out what is not pinned.
+    const pool = new OnnxWorkerPool({ size: 1, cacheSize: 1, intraOpNumThreads: 1 });
+    try {
+      const served = linearRegressorOnnx([3, 1], 0);
+      const key = onnxModelKey(served);
+      const feeds = { X: { type: "float32" as const, dims: [1, 2], data: Float32Array.of(1, 1) } };
+      pool.pin(key, served);
+      pool.pin(key, served); // two deployments of one model
+      expect((await pool.run(key, feeds)).variable.data[0]).toBe(4);
+      for (let i = 0; i < 6; i++) await pool.run(linearRegressorOnnx([i, 0], 0), feeds);
+      expect((await Promise.all([pool.run(key, feeds), pool.run(key, feeds)])).map((o) => o.variable.data[0])).toEqual([4, 4]);
+      pool.unpin(key);
+      for (let i = 0; i < 3; i++) await pool.run(linearRegressorOnnx([0, i], 0), feeds);
+      expect((await pool.run(key, feeds)).variable.data[0]).toBe(4); // one pin is left
+      pool.unpin(key);
+      for (let i = 0; i < 3; i++) await pool.run(linearRegressorOnnx([i, i], 0), feeds);
+      // Unpinned and crowded out: by key alone it is not there any more.
+      await expect(pool.run(key, feeds)).rejects.toBeInstanceOf(OnnxPoolError);
+    } finally {
+      await pool.close();
     }
   });
 

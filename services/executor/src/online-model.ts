@@ -17,6 +17,9 @@ import { runnableOutput, type RunnableOutput } from "./runnable-output.js";
 export class OnlineModel {
   private readonly outputs = new Map<JobKind, Promise<RunnableOutput>>();
   private readonly plans = new Map<string, FeaturePlan>();
+  /** Models pinned in the worker pool (a graph per output kind may differ), unpinned by close(). */
+  private readonly pinned = new Set<string>();
+  private closed = false;
 
   private constructor(
     private readonly deps: ExecutorDeps,
@@ -70,10 +73,24 @@ export class OnlineModel {
     });
   }
 
+  /** Lets the model's sessions go: the deployment no longer serves this version here. */
+  close(): void {
+    this.closed = true;
+    for (const key of this.pinned) this.deps.onnx.unpin(key);
+    this.pinned.clear();
+  }
+
+  /** What to run for a kind; its graph is pinned in the worker pool so jobs running other models never unload it. */
   private output(kind: JobKind): Promise<RunnableOutput> {
     let found = this.outputs.get(kind);
     if (!found) {
-      found = runnableOutput(this.deps, this.version, pickOutput(kind, this.version.signature?.outputs ?? []));
+      found = runnableOutput(this.deps, this.version, pickOutput(kind, this.version.signature?.outputs ?? [])).then((out) => {
+        if (!this.closed && !this.pinned.has(out.key)) {
+          this.deps.onnx.pin(out.key, out.file);
+          this.pinned.add(out.key);
+        }
+        return out;
+      });
       this.outputs.set(kind, found);
       found.catch(() => this.outputs.delete(kind));
     }

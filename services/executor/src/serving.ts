@@ -56,15 +56,18 @@ class Served {
     try {
       const options = { maxRows: a.maxBatchRows || 4096, maxDelayMs: a.maxBatchDelay ? durationMs(a.maxBatchDelay) : 0, concurrency: RUNS_IN_FLIGHT };
       const names = a.canaryModelVersion ? [a.modelVersion, a.canaryModelVersion] : [a.modelVersion];
-      this.versions = await Promise.all(
-        names.map(async (name) => {
-          const model = await OnlineModel.load(this.deps, name);
-          return { name, model, batching: new OnlineBatching((key, tables) => model.run(key, tables), options) };
-        }),
-      );
-      if (this.stopped) return;
+      const loading = names.map((name) => OnlineModel.load(this.deps, name));
+      const loaded = await Promise.allSettled(loading);
+      const failed = loaded.find((r) => r.status === "rejected");
+      if (failed) {
+        for (const r of loaded) if (r.status === "fulfilled") r.value.close();
+        throw failed.reason;
+      }
+      const models = loaded.map((r) => (r as PromiseFulfilledResult<OnlineModel>).value);
+      this.versions = models.map((model, i) => ({ name: names[i]!, model, batching: new OnlineBatching((key, tables) => model.run(key, tables), options) }));
+      if (this.stopped) return this.closeModels();
       this.responder = await this.deps.bus.respond(a.subject, a.queue, (req) => this.answer(req));
-      if (this.stopped) return void (await this.responder.stop());
+      if (this.stopped) return await this.stop();
       this.state = ServedState.READY;
       this.deps.logger.info({ deployment: a.deployment, model: a.modelVersion }, "serving a deployment");
     } catch (e) {
@@ -75,10 +78,15 @@ class Served {
     }
   }
 
-  /** Stops answering; requests already taken are answered first. */
+  /** Stops answering; requests already taken are answered first, then the models are let go. */
   async stop(): Promise<void> {
     this.stopped = true;
     await this.responder?.stop();
+    this.closeModels();
+  }
+
+  private closeModels(): void {
+    for (const v of this.versions.splice(0)) v.model.close();
   }
 
   status(): ServedDeployment {
