@@ -2,26 +2,26 @@ import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { DeploymentAssignmentSchema, ServedState, type DeploymentAssignment, type Executor } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Deployment } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
-import { decodeDeployment, deploymentRoute, deployments } from "./deployments.js";
+import { deploymentRoute } from "./deployments.js";
 import { aliveExecutors } from "./executors.js";
 import type { Scheduler } from "./job-store.js";
 
 /**
  * The deployments an executor should serve. Every scheduler works out the same answer from
- * the stored deployments and the executors alive, so nothing about who serves what is stored:
+ * the deployments (as this process read them within half a heartbeat) and the executors
+ * alive, so nothing about who serves what is stored:
  * of the executors having a deployment's labels, those that already serve it come first (a
  * new executor does not take a model from one that has it loaded), then the rest in an order
  * fixed per deployment (rendezvous hashing, which spreads deployments over executors and
  * moves few when one comes or goes); the first `replicas` serve it.
  */
 export async function deploymentsServedBy(s: Scheduler, executor: Executor): Promise<DeploymentAssignment[]> {
-  const stored = await deployments(s).list({ prefix: "projects/" });
-  if (stored.length === 0) return [];
+  const all = await s.deployments.get();
+  if (all.length === 0) return [];
   const alive = await aliveExecutors(s);
   if (!alive.some((e) => e.name === executor.name)) alive.push(executor);
   const assigned: DeploymentAssignment[] = [];
-  for (const record of stored) {
-    const deployment = decodeDeployment(record.value);
+  for (const deployment of all) {
     if (!chosenExecutors(deployment, alive).includes(executor.name)) continue;
     const route = deploymentRoute(deployment.name);
     assigned.push(

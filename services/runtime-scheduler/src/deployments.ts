@@ -17,6 +17,7 @@ import { scanPage } from "@kiln/storage";
 import { aliveExecutors } from "./executors.js";
 import { rethrowRemote } from "./job-errors.js";
 import { nowOf, type Scheduler } from "./job-store.js";
+import type { SchedulerDeps } from "./deps.js";
 import { parseModelRef } from "./names.js";
 import { normalizeLabels } from "./queues.js";
 
@@ -31,8 +32,13 @@ const MAX_BATCH_DELAY_MS = 1_000;
 const MAX_REPLICAS = 100;
 const MUTABLE = new Set(["model", "replicas", "required_labels", "max_batch_rows", "max_batch_delay", "canary_model", "canary_traffic_percent"]);
 
-export function deployments(s: Scheduler) {
+export function deployments(s: SchedulerDeps) {
   return s.metadata.collection<DeploymentRecord>("runtime_deployments");
+}
+
+/** Every project's deployments. */
+export async function allDeployments(s: SchedulerDeps): Promise<Deployment[]> {
+  return (await deployments(s).list({ prefix: "projects/" })).map((r) => decodeDeployment(r.value));
 }
 
 export function decodeDeployment(record: DeploymentRecord): Deployment {
@@ -79,6 +85,7 @@ export async function createDeployment(s: Scheduler, req: CreateDeploymentReques
   if (deployment.canaryModel) deployment.canaryModelVersion = await servableVersion(s, project, deployment.canaryModel);
   try {
     await deployments(s).create(name, encodeDeployment(deployment));
+    s.deployments.forget();
   } catch (e) {
     if (isKilnError(e, Code.AlreadyExists)) throw alreadyExists("DEPLOYMENT_EXISTS", `deployment ${name} already exists`, { deployment: name });
     throw e;
@@ -117,6 +124,7 @@ export async function updateDeployment(s: Scheduler, req: UpdateDeploymentReques
     deployment.updateTime = timestampFromDate(nowOf(s));
     try {
       await deployments(s).update(deployment.name, encodeDeployment(deployment), rev);
+      s.deployments.forget();
       await publishDeploymentEvent(s, deployment, "updated");
       return withStatus(deployment, await aliveExecutors(s));
     } catch (e) {
@@ -128,6 +136,7 @@ export async function updateDeployment(s: Scheduler, req: UpdateDeploymentReques
 export async function deleteDeployment(s: Scheduler, name: string): Promise<void> {
   const { deployment, rev } = await readDeployment(s, name);
   if (!(await deployments(s).delete(name, rev))) throw notFound("DEPLOYMENT_NOT_FOUND", `deployment ${name} does not exist`, { deployment: name });
+  s.deployments.forget();
   await publishDeploymentEvent(s, deployment, "deleted");
 }
 

@@ -12,8 +12,9 @@ import { createInferenceService } from "./inference-protocol.js";
 import { inferenceRestRoute } from "./inference-rest.js";
 import type { HttpRoute } from "@kiln/core";
 import { JobWatchers } from "./watchers.js";
-import { AliveExecutors } from "./alive-executors.js";
+import { Recent } from "./recent.js";
 import { aliveExecutors } from "./executors.js";
+import { allDeployments } from "./deployments.js";
 
 /** The scheduler's version, as the inference protocol's server metadata gives it. */
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
@@ -27,7 +28,8 @@ export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> 
   await deps.bus.ensureStream(QUEUE_STREAM);
   await deps.bus.ensureStream({ ...RESULTS_STREAM, maxAgeMs: deps.settings.resultsTtlMs });
   await buildJobIndexes(deps);
-  return { ...deps, watchers: new JobWatchers(), alive: new AliveExecutors(() => aliveExecutors(deps), deps.settings.heartbeatMs / 2) };
+  const recently = deps.settings.heartbeatMs / 2;
+  return { ...deps, watchers: new JobWatchers(), alive: new Recent(() => aliveExecutors(deps), recently), deployments: new Recent(() => allDeployments(deps), recently) };
 }
 
 /** The Open Inference Protocol's REST form (/v2/...), beside the gRPC services. */

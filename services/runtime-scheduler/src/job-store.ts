@@ -8,7 +8,9 @@ import { indexNewJobs, unindexJobs, unmarkOpen } from "./job-indexes.js";
 import { settleSuccessors } from "./successors.js";
 import { dropTemporaryInputs } from "./temporaries.js";
 import type { JobWatchers } from "./watchers.js";
-import type { AliveExecutors } from "./alive-executors.js";
+import type { Recent } from "./recent.js";
+import type { Executor } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { Deployment } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 
 export const EVENT_STREAM = { name: "KILN_RUNTIME", subjects: ["kiln.runtime.v1.job.>", "kiln.runtime.v1.deployment.>"] };
 
@@ -24,10 +26,11 @@ export interface JobRecord {
   job?: JsonValue;
 }
 
-/** What handlers get: the dependencies, plus the watchers of this scheduler process and its view of the executors alive. */
+/** What handlers get: the dependencies, plus the watchers of this scheduler process and its recent views of the executors alive and the deployments. */
 export interface Scheduler extends SchedulerDeps {
   watchers: JobWatchers;
-  alive: AliveExecutors;
+  alive: Recent<Executor[]>;
+  deployments: Recent<Deployment[]>;
 }
 
 const MAX_TRIES = 20;
