@@ -333,6 +333,8 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect(await post(`/v2/models/${id}/infer`, "not json")).toMatchObject({ status: 400, body: { error: expect.stringContaining("not JSON") } });
     expect(await post(`/v2/models/${id}/infer`, { inputs: [{ name: "X", shape: [1, 2], datatype: "FP32", data: ["a", "b"] }] })).toMatchObject({ status: 400 });
     expect((await get(`/v2/nothing`)).status).toBe(404);
+    expect((await get(`/v2/models/${id}/infer`)).status).toBe(404); // inference is a POST
+    expect((await get(`/v2/models/%E0%A4%A/ready`)).status).toBe(400);
   });
 
   it("stops serving a deleted deployment", async () => {

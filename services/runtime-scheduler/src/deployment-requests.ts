@@ -10,9 +10,9 @@ type Outcome = { reply: BusReply } | { error: unknown };
 
 /**
  * Asks a deployment's executors (one of them takes it) and waits for the answer for
- * `timeoutMs` (KILN_PREDICT_TIMEOUT_MS, or less if the caller's deadline is sooner). NATS says nothing when the executor that took a request dies
- * with it, so while it waits it looks at the executors serving the deployment every
- * heartbeat interval: when one of them is gone (three heartbeats missed), or when none
+ * `timeoutMs` (KILN_PREDICT_TIMEOUT_MS, or less if the caller's deadline is sooner). NATS
+ * says nothing when the executor that took a request dies with it, so while it waits it
+ * looks at the executors serving the deployment every heartbeat interval: when one of them is gone (three heartbeats missed), or when none
  * served it and one does now, it sends the request again (a prediction is pure, so a
  * second answer is harmless; the first one wins). A killed executor then costs its
  * requests about two seconds instead of the whole timeout.

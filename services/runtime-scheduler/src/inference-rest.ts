@@ -47,10 +47,11 @@ async function answer(s: Scheduler, version: string, rest: string, req: HttpRequ
   if (!post && rest === "/health/ready") return { ready: true };
   const m = /^\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?$/.exec(rest);
   if (!m) throw notARoute(rest);
-  const [model, modelVersion] = [decodeURIComponent(m[1]!), m[2] ? decodeURIComponent(m[2]) : ""];
+  const [model, modelVersion] = [pathPart(m[1]!), m[2] ? pathPart(m[2]) : ""];
   const action = m[3] ?? "";
-  if (action === "/infer" && post) return inferJson(await modelInfer(s, inferRequest(await readJson(req), model, modelVersion)));
-  if (post) throw notARoute(rest);
+  // Inference is a POST, the rest GETs.
+  if (post !== (action === "/infer")) throw notARoute(rest);
+  if (post) return inferJson(await modelInfer(s, inferRequest(await readJson(req), model, modelVersion)));
   if (action === "/ready") {
     const ready = await modelReady(s, model, modelVersion);
     if (!ready) throw unavailable("DEPLOYMENT_NOT_READY", `model ${model} is not ready: no executor has it loaded`);
@@ -61,8 +62,16 @@ async function answer(s: Scheduler, version: string, rest: string, req: HttpRequ
   return { name: meta.name, versions: meta.versions, platform: meta.platform, inputs: meta.inputs.map(tensor), outputs: meta.outputs.map(tensor) };
 }
 
+function pathPart(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw invalidArgument("INVALID_PATH", `"${printable(text)}" in the path is not valid percent-encoding`);
+  }
+}
+
 function notARoute(rest: string) {
-  return notFound("NOT_A_ROUTE", `no inference route /v2${printable(rest)}: GET /v2/models/{name}[/ready], POST /v2/models/{name}/infer`);
+  return notFound("NOT_A_ROUTE", `no inference route for that method at /v2${printable(rest)}: GET /v2/models/{name}[/ready], POST /v2/models/{name}/infer`);
 }
 
 async function readJson(req: HttpRequest): Promise<Record<string, Json>> {
