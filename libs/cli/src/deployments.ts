@@ -29,7 +29,7 @@ interface PredictFlags {
 
 const columns = ["id", "model", "state", "ready", "labels"];
 
-/** Online serving: deploy, deployments, deployments:show, deployments:delete, predict. */
+/** Online serving: deploy, deployments, deployments:show, deployments:promote, deployments:rollback, deployments:delete, predict. */
 export function deploymentCommands(program: Command, connect: Connect, output: () => Output): void {
   program
     .command("deploy")
@@ -55,8 +55,7 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
               return kiln.deployments.update(id, { model, canary: null, ...settings }, wait);
             })
           : await kiln.deployments.update(id, { canary: { model, percent: opts.canary }, ...settings }, wait);
-      if (o.json) return printJson(o, info);
-      o.out.write(`${info.id}: ${modelsOf(info)} ${info.state} (${info.readyReplicas} of ${info.replicas} replicas)\n`);
+      printDeployed(o, info);
     });
 
   program
@@ -67,8 +66,7 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
     .action(async (id: string, opts: { wait: boolean }) => {
       const o = output();
       const info = await (await connect()).deployments.promote(id, { wait: opts.wait });
-      if (o.json) return printJson(o, info);
-      o.out.write(`${info.id}: ${modelsOf(info)} ${info.state} (${info.readyReplicas} of ${info.replicas} replicas)\n`);
+      printDeployed(o, info);
     });
 
   program
@@ -78,8 +76,7 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
     .action(async (id: string) => {
       const o = output();
       const info = await (await connect()).deployments.update(id, { canary: null });
-      if (o.json) return printJson(o, info);
-      o.out.write(`${info.id}: ${modelsOf(info)} ${info.state} (${info.readyReplicas} of ${info.replicas} replicas)\n`);
+      printDeployed(o, info);
     });
 
   program
@@ -155,6 +152,12 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
 
 function row(d: DeploymentInfo): Record<string, unknown> {
   return { id: d.id, model: modelsOf(d), state: d.state, ready: `${d.readyReplicas}/${d.replicas}`, labels: d.requiredLabels.join(",") };
+}
+
+/** "churn: churn:4 ready (1 of 1 replicas)", or the deployment as JSON. */
+function printDeployed(o: Output, info: DeploymentInfo): void {
+  if (o.json) return printJson(o, info);
+  o.out.write(`${info.id}: ${modelsOf(info)} ${info.state} (${info.readyReplicas} of ${info.replicas} replicas)\n`);
 }
 
 /** "churn:4", or with a canary "churn:4 + churn:5 (10%)". */
