@@ -8,6 +8,7 @@ import { modelCommands } from "./models.js";
 import { runtimeCommands } from "./runtime.js";
 import { gridSearchCommand } from "./grid-search.js";
 import { deploymentCommands } from "./deployments.js";
+import { initCommand } from "./init.js";
 import type { Output } from "./output.js";
 
 /** Runs the CLI; returns the exit code. */
@@ -40,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
   gridSearchCommand(program, connect, output);
   jobCommands(program, connect, output);
   deploymentCommands(program, connect, output);
+  initCommand(program, output);
   experimentCommands(program, connect, output);
 
   try {
