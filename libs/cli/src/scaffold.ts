@@ -109,7 +109,7 @@ function readme(o: ScaffoldOptions): string {
 A model trained and served by Kiln, made by \`kiln init\`.
 
 \`\`\`sh
-npm install                # @kiln/sdk
+npm install                # @kiln/sdk (not on the npm registry yet: npm install <a Kiln clone>/libs/sdk)
 npm run train              # data.csv → datasets ${o.name}-x, ${o.name}-y → a ${o.estimator} fitted on Kiln → deployment ${o.name}
 npm run predict            # two sample rows through the deployment
 npm run predict -- '[{"x0": 1.5, "x1": 0.2}]'
