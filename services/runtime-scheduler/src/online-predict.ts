@@ -16,7 +16,7 @@ import {
   type ServeReply,
 } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { deploymentRoute, getDeployment, parseDeploymentName } from "./deployments.js";
+import { deploymentRoute, getDeployment, parseDeploymentName, readDeployment } from "./deployments.js";
 import type { Scheduler } from "./job-store.js";
 import { requestPrediction } from "./deployment-requests.js";
 
@@ -50,6 +50,7 @@ export async function askDeployment(
   if (ask.rows.length > MAX_ONLINE_ROWS_BYTES) {
     throw resourceExhausted("PREDICT_TOO_LARGE", `the rows take ${ask.rows.length} bytes as Arrow, more than an online prediction takes (${MAX_ONLINE_ROWS_BYTES}): predict them with a job (kiln runtime:predict)`);
   }
+  await mustExist(s, deployment);
   const request = create(ServeRequestSchema, { deployment, arrowIpc: ask.rows, kind: ask.kind, keepColumns: ask.keepColumns, positional: ask.positional });
   // The caller's deadline, when sooner than the server's: nobody waits for an answer after it.
   const timeoutMs = Math.max(1, Math.min(s.settings.predictTimeoutMs, ask.callerTimeoutMs ?? Infinity));
@@ -59,6 +60,17 @@ export async function askDeployment(
   const answer = fromBinary(ServeReplySchema, reply.data);
   if (answer.error) throw new KilnError(codeOf(answer.error.code), answer.error.reason, answer.error.message, { deployment });
   return answer;
+}
+
+/**
+ * A prediction for a deployment this scheduler has not seen (it reads them at most every
+ * half heartbeat) is checked against the store before NotFound; one it deleted is gone at
+ * once, although its executors answer until their next heartbeat.
+ */
+async function mustExist(s: Scheduler, name: string): Promise<void> {
+  if ((await s.deployments.get()).some((d) => d.name === name)) return;
+  await readDeployment(s, name);
+  s.deployments.forget();
 }
 
 /** The request's rows as one Arrow IPC stream; JSON rows of numbers are positional. */
