@@ -118,6 +118,16 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect(stats).toMatchObject({ requests: 300, rows: 600, failures: 0 });
     expect(stats.runs).toBeGreaterThan(0);
     expect(stats.runs).toBeLessThan(300);
+    // The same counts for Prometheus, per deployment and executor.
+    const metrics = await (await fetch(`${running.server.url}/metrics`)).text();
+    const name = `projects/default/deployments/${id}`;
+    const sample = (metric: string) => Number(new RegExp(`^${metric}\\{deployment="${name}"(?:,executor="[^"]+")?\\} (\\d+)$`, "m").exec(metrics)?.[1]);
+    expect(sample("kiln_deployment_requests_total")).toBe(300);
+    expect(sample("kiln_deployment_rows_total")).toBe(600);
+    expect(sample("kiln_deployment_model_runs_total")).toBe(stats.runs);
+    expect(sample("kiln_deployment_ready_replicas")).toBe(1);
+    expect(metrics).toContain("# TYPE kiln_deployment_requests_total counter");
+    expect(metrics).toMatch(/^kiln_executors_alive 1$/m);
   });
 
   it("moves to a new version on update, answering throughout", async () => {

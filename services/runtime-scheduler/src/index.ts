@@ -10,6 +10,7 @@ import { GRPCInferenceService } from "@kiln/proto/inference/grpc_predict_v2_pb";
 import { createRequire } from "node:module";
 import { createInferenceService } from "./inference-protocol.js";
 import { inferenceRestRoute } from "./inference-rest.js";
+import { metricsRoute } from "./metrics-route.js";
 import type { HttpRoute } from "@kiln/core";
 import { JobWatchers } from "./watchers.js";
 import { Recent } from "./recent.js";
@@ -32,9 +33,9 @@ export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> 
   return { ...deps, watchers: new JobWatchers(), alive: new Recent(() => aliveExecutors(deps), recently), deployments: new Recent(() => allDeployments(deps), recently) };
 }
 
-/** The Open Inference Protocol's REST form (/v2/...), beside the gRPC services. */
+/** The Open Inference Protocol's REST form (/v2/...) beside the gRPC services, and Prometheus' /metrics. */
 export function httpRoutes(scheduler: Scheduler): HttpRoute[] {
-  return [inferenceRestRoute(scheduler, version)];
+  return [inferenceRestRoute(scheduler, version), metricsRoute(scheduler)];
 }
 
 export function register(router: ConnectRouter, scheduler: Scheduler): void {
