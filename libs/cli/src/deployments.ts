@@ -107,6 +107,7 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
         ["labels", info.requiredLabels.join(", ")],
         ["batching", `up to ${info.maxBatchRows} rows, waiting up to ${info.maxBatchDelayMs} ms`],
         ["answered", `${info.stats.requests} requests, ${info.stats.rows} rows in ${info.stats.runs} model runs, ${info.stats.failures} failed`],
+        ["latency", `p50 ${info.stats.latencyP50Ms.toFixed(2)} ms, p99 ${info.stats.latencyP99Ms.toFixed(2)} ms on the executor`],
         ...(info.error ? ([["error", `${info.error.message} (${info.error.reason})`]] as [string, unknown][]) : []),
         ["created", info.createTime],
         ["updated", info.updateTime],

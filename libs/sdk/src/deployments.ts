@@ -32,9 +32,10 @@ export interface DeploymentInfo {
   error?: JobErrorInfo;
   /**
    * What the executors serving it now answered since they loaded it: requests, rows
-   * predicted, the model runs they took (fewer than the requests when batched), failures.
+   * predicted, the model runs they took (fewer than the requests when batched), failures,
+   * and how long the slowest of them took to answer (median and 99th percentile of its last 1,000).
    */
-  stats: { requests: number; rows: number; runs: number; failures: number };
+  stats: { requests: number; rows: number; runs: number; failures: number; latencyP50Ms: number; latencyP99Ms: number };
   /** A canary version beside the model version, answering `percent` of the requests. */
   canary?: { model: string; modelVersion: string; percent: number };
   createTime?: Date;
@@ -215,7 +216,14 @@ export function deploymentInfo(d: Deployment): DeploymentInfo {
     readyReplicas: d.readyReplicas,
     executors: d.executors,
     error: d.error && { code: d.error.code, reason: d.error.reason, message: d.error.message },
-    stats: { requests: Number(d.stats?.requests ?? 0), rows: Number(d.stats?.rows ?? 0), runs: Number(d.stats?.runs ?? 0), failures: Number(d.stats?.failures ?? 0) },
+    stats: {
+      requests: Number(d.stats?.requests ?? 0),
+      rows: Number(d.stats?.rows ?? 0),
+      runs: Number(d.stats?.runs ?? 0),
+      failures: Number(d.stats?.failures ?? 0),
+      latencyP50Ms: d.stats?.latencyP50Ms ?? 0,
+      latencyP99Ms: d.stats?.latencyP99Ms ?? 0,
+    },
     canary: d.canaryModel ? { model: d.canaryModel, modelVersion: d.canaryModelVersion, percent: d.canaryTrafficPercent } : undefined,
     createTime: d.createTime ? timestampDate(d.createTime) : undefined,
     updateTime: d.updateTime ? timestampDate(d.updateTime) : undefined,

@@ -128,6 +128,10 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect(sample("kiln_deployment_ready_replicas")).toBe(1);
     expect(metrics).toContain("# TYPE kiln_deployment_requests_total counter");
     expect(metrics).toMatch(/^kiln_executors_alive 1$/m);
+    // How long the executor took to answer them.
+    expect(stats.latencyP50Ms).toBeGreaterThan(0);
+    expect(stats.latencyP99Ms).toBeGreaterThanOrEqual(stats.latencyP50Ms);
+    expect(metrics).toMatch(new RegExp(`^kiln_deployment_latency_seconds\\{deployment="${name}",executor="[^"]+",quantile="0.99"\\} [0-9.e-]+$`, "m"));
   });
 
   it("moves to a new version on update, answering throughout", async () => {

@@ -11,6 +11,7 @@ import { failedPrecondition, invalidInput, JobFailure, jobErrorOf, toJobFailure 
 import { MAX_ONLINE_ROWS_BYTES } from "@kiln/contracts";
 import { OnlineBatching } from "./online-batching.js";
 import { OnlineModel } from "./online-model.js";
+import { Latencies } from "./latencies.js";
 import { withKept } from "./outputs.js";
 
 /** Runs of one deployment in flight at once (the ONNX worker pool has at most 4 workers). */
@@ -37,6 +38,7 @@ class Served {
   private versions: LoadedVersion[] = [];
   private stopped = false;
   private readonly stats = { requests: 0n, rows: 0n, failures: 0n };
+  private readonly latencies = new Latencies();
 
   constructor(
     private readonly deps: ExecutorDeps,
@@ -90,7 +92,12 @@ class Served {
   }
 
   status(): ServedDeployment {
-    const stats = { ...this.stats, runs: BigInt(this.versions.reduce((n, v) => n + v.batching.runs, 0)) };
+    const stats = {
+      ...this.stats,
+      runs: BigInt(this.versions.reduce((n, v) => n + v.batching.runs, 0)),
+      latencyP50Ms: this.latencies.quantile(0.5),
+      latencyP99Ms: this.latencies.quantile(0.99),
+    };
     const { deployment, modelVersion, canaryModelVersion } = this.assignment;
     return create(ServedDeploymentSchema, { deployment, modelVersion, canaryModelVersion, state: this.state, error: this.error, stats });
   }
@@ -102,6 +109,15 @@ class Served {
   }
 
   private async answer(req: BusRequest): Promise<BusReply> {
+    const started = performance.now();
+    try {
+      return await this.answerRows(req);
+    } finally {
+      this.latencies.add(performance.now() - started);
+    }
+  }
+
+  private async answerRows(req: BusRequest): Promise<BusReply> {
     const version = this.pick();
     const from = { modelVersion: version.name, executor: this.deps.name };
     this.stats.requests++;

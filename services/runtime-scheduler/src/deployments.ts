@@ -209,6 +209,8 @@ export function withStatus(d: Deployment, alive: Executor[]): Deployment {
       stats.rows += served.stats.rows;
       stats.runs += served.stats.runs;
       stats.failures += served.stats.failures;
+      stats.latencyP50Ms = Math.max(stats.latencyP50Ms, served.stats.latencyP50Ms);
+      stats.latencyP99Ms = Math.max(stats.latencyP99Ms, served.stats.latencyP99Ms);
     }
   }
   out.stats = stats;

@@ -47,6 +47,14 @@ async function exposition(s: Scheduler): Promise<string> {
   counter("kiln_deployment_rows_total", "Rows an executor predicted for a deployment.", (x) => x.rows);
   counter("kiln_deployment_model_runs_total", "Model runs those rows took (fewer than requests when batched).", (x) => x.runs);
   counter("kiln_deployment_failures_total", "Predictions answered with an error.", (x) => x.failures);
+  out.gauge(
+    "kiln_deployment_latency_seconds",
+    "How long an executor took to answer a prediction (batching wait and model run), over its last 1,000.",
+    served.flatMap(({ labels, stats }) => [
+      [{ ...labels, quantile: "0.5" }, stats.latencyP50Ms / 1000],
+      [{ ...labels, quantile: "0.99" }, stats.latencyP99Ms / 1000],
+    ]),
+  );
   return out.text();
 }
 
