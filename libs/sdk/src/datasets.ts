@@ -12,6 +12,7 @@ import { classify, type ClassifiedInput, type DatasetInput, type KindName, type 
 import { resourceName } from "./names.js";
 import { datasetInfo, versionInfo, type DatasetInfo, type VersionInfo } from "./summaries.js";
 import { sendWrite, type ProgressListener, type WriteTarget } from "./transfer.js";
+import { allPages } from "./pages.js";
 
 export { CHUNK_BYTES } from "./byte-sources.js";
 
@@ -229,28 +230,18 @@ export class Datasets {
 
   /** Every dataset of the project matching the filter (all pages). */
   async list(options: { filter?: string } = {}): Promise<DatasetInfo[]> {
-    const out: DatasetInfo[] = [];
-    let pageToken = "";
-    do {
-      const res = await call(() =>
-        this.store.listDatasets({ parent: `projects/${this.project}`, filter: options.filter ?? "", pageSize: 1000, pageToken }),
-      );
-      out.push(...res.datasets.map(datasetInfo));
-      pageToken = res.nextPageToken;
-    } while (pageToken);
-    return out;
+    return allPages(async (pageToken) => {
+      const res = await call(() => this.store.listDatasets({ parent: `projects/${this.project}`, filter: options.filter ?? "", pageSize: 1000, pageToken }));
+      return { items: res.datasets.map(datasetInfo), nextPageToken: res.nextPageToken };
+    });
   }
 
   /** Versions, newest first. */
   async versions(name: string): Promise<VersionInfo[]> {
-    const out: VersionInfo[] = [];
-    let pageToken = "";
-    do {
+    return allPages(async (pageToken) => {
       const res = await call(() => this.store.listDatasetVersions({ parent: this.name(name), pageSize: 1000, pageToken }));
-      out.push(...res.versions.map(versionInfo));
-      pageToken = res.nextPageToken;
-    } while (pageToken);
-    return out;
+      return { items: res.versions.map(versionInfo), nextPageToken: res.nextPageToken };
+    });
   }
 
   async update(name: string, changes: { description?: string; labels?: Record<string, string> }): Promise<DatasetInfo> {

@@ -10,6 +10,7 @@ import { asTable, type DatasetInput } from "./inputs.js";
 import type { JobErrorInfo } from "./job-summaries.js";
 import { versionName } from "./model-refs.js";
 import { resourceName, shortName } from "./names.js";
+import { allPages } from "./pages.js";
 
 export type DeploymentStateName = "pending" | "ready" | "degraded" | "failed";
 
@@ -106,14 +107,10 @@ export class Deployments {
   }
 
   async list(): Promise<DeploymentInfo[]> {
-    const all: DeploymentInfo[] = [];
-    let pageToken = "";
-    do {
+    return allPages(async (pageToken) => {
       const res = await call(() => this.client.listDeployments({ parent: `projects/${this.project}`, pageSize: 1000, pageToken }));
-      all.push(...res.deployments.map(deploymentInfo));
-      pageToken = res.nextPageToken;
-    } while (pageToken);
-    return all;
+      return { items: res.deployments.map(deploymentInfo), nextPageToken: res.nextPageToken };
+    });
   }
 
   /** Changes what `spec` gives (a new model reference is resolved again); waits until READY unless `wait` is false. */

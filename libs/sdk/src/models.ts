@@ -20,6 +20,7 @@ import { TRAINABLE_FORMAT } from "@kiln/contracts";
 import { estimatorPutOptions, estimatorSpec, isEstimator, type TrainedEstimator } from "./model-estimators.js";
 import { uploadAttachment, uploadModelVersion, type UploadRoute } from "./registry-uploads.js";
 import type { Progress, ProgressListener } from "./transfer.js";
+import { allPages } from "./pages.js";
 
 export interface PutModelOptions {
   /** "onnx" (checked, runnable) or any other format stored as is; default from the file name, "onnx" for bare bytes. */
@@ -102,14 +103,10 @@ export class Models {
 
   /** Every model of the project matching the filter (all pages), e.g. `labels.team = "risk"`. */
   async list(options: { filter?: string } = {}): Promise<ModelInfo[]> {
-    const out: ModelInfo[] = [];
-    let pageToken = "";
-    do {
+    return allPages(async (pageToken) => {
       const res = await call(() => this.registry.listModels({ parent: `projects/${this.project}`, filter: options.filter ?? "", pageSize: 1000, pageToken }));
-      out.push(...res.models.map((m) => modelInfo(m)));
-      pageToken = res.nextPageToken;
-    } while (pageToken);
-    return out;
+      return { items: res.models.map((m) => modelInfo(m)), nextPageToken: res.nextPageToken };
+    });
   }
 
   /**
@@ -167,14 +164,10 @@ export class Models {
   /** Versions newest first: of one model, or of every model when `name` is omitted (all pages). */
   async log(name?: string): Promise<ModelVersionInfo[]> {
     const parent = name === undefined ? `projects/${this.project}/models/-` : modelName(this.project, name);
-    const out: ModelVersionInfo[] = [];
-    let pageToken = "";
-    do {
+    return allPages(async (pageToken) => {
       const res = await call(() => this.registry.listModelVersions({ parent, pageSize: 1000, pageToken }));
-      out.push(...res.versions.map(modelVersionInfo));
-      pageToken = res.nextPageToken;
-    } while (pageToken);
-    return out;
+      return { items: res.versions.map(modelVersionInfo), nextPageToken: res.nextPageToken };
+    });
   }
 
   /** Points `tag` at the version `ref` names; returns the version it named before, 0 if it is new. */

@@ -12,6 +12,7 @@ import { resourceName } from "./names.js";
 import { EventBuffer, type BufferOptions } from "./tracking-buffer.js";
 import { notrack, profiling, type EventInput, type RunSink, type TrackingProvider } from "./tracking-providers.js";
 import { dataFilter, eventRows, runsText, type DataQuery, type EventRow } from "./tracking-query.js";
+import { allPages } from "./pages.js";
 
 export const ARTIFACT_PATH_PREFIX = "/kiln/tracking/v1/artifacts/";
 
@@ -52,16 +53,11 @@ export class Tracking {
   }
 
   async list(options: { filter?: string } = {}): Promise<{ name: string; latestRun: number; createTime?: Date; description: string }[]> {
-    const out: { name: string; latestRun: number; createTime?: Date; description: string }[] = [];
-    let pageToken = "";
-    do {
+    return allPages(async (pageToken) => {
       const res = await call(() => this.client.listExperiments({ parent: `projects/${this.project}`, filter: options.filter ?? "", pageSize: 1000, pageToken }));
-      for (const e of res.experiments) {
-        out.push({ name: e.name, latestRun: Number(e.latestRun), description: e.description, createTime: e.createTime && timestampDate(e.createTime) });
-      }
-      pageToken = res.nextPageToken;
-    } while (pageToken);
-    return out;
+      const items = res.experiments.map((e) => ({ name: e.name, latestRun: Number(e.latestRun), description: e.description, createTime: e.createTime && timestampDate(e.createTime) }));
+      return { items, nextPageToken: res.nextPageToken };
+    });
   }
 
   /** Deletes an experiment with its runs and events; the name can be used again. */
