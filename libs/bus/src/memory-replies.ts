@@ -1,6 +1,6 @@
 import type { BusReply, BusRequest, Responder } from "./bus.js";
 import { busClosed, noResponders, requestTimeout, responderFailed } from "./errors.js";
-import { failureMessage } from "./request-reply.js";
+import { failureMessage, InFlight } from "./request-reply.js";
 import { subjectMatcher } from "./subjects.js";
 
 type Handler = (request: BusRequest) => Promise<BusReply>;
@@ -73,8 +73,7 @@ export class MemoryReplies {
 class MemoryResponder implements Responder {
   readonly matches: (subject: string) => boolean;
   private stopped = false;
-  private inflight = 0;
-  private idle: Array<() => void> = [];
+  private readonly handling = new InFlight();
 
   constructor(
     subject: string,
@@ -86,10 +85,7 @@ class MemoryResponder implements Responder {
   }
 
   take(request: BusRequest, answer: (outcome: Outcome) => void): void {
-    this.inflight++;
-    void this.run(request, answer).finally(() => {
-      if (--this.inflight === 0) for (const wake of this.idle.splice(0)) wake();
-    });
+    this.handling.track(this.run(request, answer));
   }
 
   async stop(): Promise<void> {
@@ -97,7 +93,7 @@ class MemoryResponder implements Responder {
       this.stopped = true;
       this.onStop(this);
     }
-    if (this.inflight > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    await this.handling.drained();
   }
 
   private async run(request: BusRequest, answer: (outcome: Outcome) => void): Promise<void> {

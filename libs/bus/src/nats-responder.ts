@@ -1,7 +1,7 @@
 import type { Msg, NatsConnection, Subscription as NatsCoreSubscription } from "@nats-io/transport-node";
 import type { BusReply, BusRequest, Responder } from "./bus.js";
 import { fromNatsHeaders, toNatsHeaders } from "./nats-headers.js";
-import { failureMessage, RESPONDER_ERROR_HEADER } from "./request-reply.js";
+import { failureMessage, InFlight, RESPONDER_ERROR_HEADER } from "./request-reply.js";
 
 const encoder = new TextEncoder();
 
@@ -12,8 +12,7 @@ const encoder = new TextEncoder();
  */
 export class NatsResponder implements Responder {
   private readonly sub: NatsCoreSubscription;
-  private inflight = 0;
-  private idle: Array<() => void> = [];
+  private readonly handling = new InFlight();
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -42,16 +41,13 @@ export class NatsResponder implements Responder {
     this.onStop(this);
     // Unsubscribes and waits until the server has it; requests that arrived before are taken.
     await this.sub.drain().catch(() => {});
-    if (this.inflight > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    await this.handling.drained();
     await this.flush().catch(() => {});
   }
 
   private take(msg: Msg): void {
     if (!msg.reply) return; // a plain publish, not a request: nobody waits for an answer
-    this.inflight++;
-    void this.answer(msg).finally(() => {
-      if (--this.inflight === 0) for (const wake of this.idle.splice(0)) wake();
-    });
+    this.handling.track(this.answer(msg));
   }
 
   private async answer(msg: Msg): Promise<void> {

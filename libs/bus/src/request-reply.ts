@@ -17,3 +17,22 @@ export function requestTimeoutMs(options: RequestOptions): number {
 export function failureMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/** A responder's handlers running now, and a wait until none is (its stop). */
+export class InFlight {
+  private count = 0;
+  private idle: Array<() => void> = [];
+
+  /** Counts the handler until it settles. */
+  track(handling: Promise<void>): void {
+    this.count++;
+    void handling.finally(() => {
+      if (--this.count === 0) for (const wake of this.idle.splice(0)) wake();
+    });
+  }
+
+  /** Resolves once no handler runs. */
+  async drained(): Promise<void> {
+    if (this.count > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+  }
+}
