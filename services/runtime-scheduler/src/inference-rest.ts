@@ -11,6 +11,7 @@ import {
 } from "@kiln/proto/inference/grpc_predict_v2_pb";
 import type { Scheduler } from "./job-store.js";
 import { modelInfer, modelMetadata, modelReady } from "./inference-protocol.js";
+import { numericContentsField } from "./oip-tensors.js";
 
 /** A request body at most: an online prediction carries about 1 MB of rows as Arrow, several times that as JSON numbers. */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -129,21 +130,8 @@ function flatten(data: Json | undefined): Json[] {
   return data.flat(Infinity as 1) as Json[];
 }
 
-const INT_FIELDS: Record<string, "intContents" | "int64Contents" | "uintContents" | "uint64Contents" | "fp32Contents" | "fp64Contents"> = {
-  INT8: "intContents",
-  INT16: "intContents",
-  INT32: "intContents",
-  INT64: "int64Contents",
-  UINT8: "uintContents",
-  UINT16: "uintContents",
-  UINT32: "uintContents",
-  UINT64: "uint64Contents",
-  FP32: "fp32Contents",
-  FP64: "fp64Contents",
-};
-
 function contents(values: Json[], datatype: string, name: string): InferTensorContents {
-  const field = INT_FIELDS[datatype];
+  const field = numericContentsField(datatype);
   if (field) {
     if (!values.every((v) => typeof v === "number")) throw invalidArgument("INVALID_INPUT", `input "${name}" is ${datatype}: its data are numbers`);
     const wide = field === "int64Contents" || field === "uint64Contents";

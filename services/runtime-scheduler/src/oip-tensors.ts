@@ -88,6 +88,11 @@ export function tableToTensors(table: Table, raw: boolean): { outputs: ModelInfe
   return { outputs, rawOutputContents };
 }
 
+/** The field of InferTensorContents that holds a numeric datatype's elements (undefined for BOOL, BYTES and others). */
+export function numericContentsField(datatype: string): NumericType["field"] | undefined {
+  return NUMERIC[datatype]?.field;
+}
+
 /** Kiln's element types (an ONNX signature's) as the protocol names them. */
 export function datatypeOfElement(elementType: string): string {
   const map: Record<string, string> = {
