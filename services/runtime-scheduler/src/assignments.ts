@@ -43,10 +43,14 @@ export async function deploymentsServedBy(s: Scheduler, executor: Executor): Pro
 /** The names of the executors that serve a deployment, out of those alive. */
 export function chosenExecutors(deployment: Deployment, alive: Executor[]): string[] {
   const able = alive.filter((e) => deployment.requiredLabels.every((l) => e.labels.includes(l)));
-  const serving = (e: Executor) => e.serving.some((x) => x.deployment === deployment.name && x.state === ServedState.READY);
-  const ranked = able.map((e) => ({ name: e.name, serving: serving(e), weight: weight(deployment.name, e.name) }));
+  const ranked = able.map((e) => ({ name: e.name, serving: servesDeployment(e, deployment.name), weight: weight(deployment.name, e.name) }));
   ranked.sort((a, b) => Number(b.serving) - Number(a.serving) || (a.weight < b.weight ? 1 : a.weight > b.weight ? -1 : 0));
   return ranked.slice(0, deployment.replicas).map((r) => r.name);
+}
+
+/** Whether the executor reports the deployment loaded and answering (any version of it). */
+export function servesDeployment(executor: Executor, deployment: string): boolean {
+  return executor.serving.some((x) => x.deployment === deployment && x.state === ServedState.READY);
 }
 
 function weight(deployment: string, executor: string): string {

@@ -1,6 +1,6 @@
 import type { BusReply } from "@kiln/bus";
 import { isKilnError } from "@kiln/core";
-import { ServedState } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { servesDeployment } from "./assignments.js";
 import type { Scheduler } from "./job-store.js";
 
 /** Sends of one prediction at most: the first, and again after executors that served it were lost. */
@@ -65,6 +65,5 @@ function firstAnswer(sends: readonly Promise<Outcome>[]): Promise<Outcome> {
 
 /** The executors alive now that report the deployment loaded (any version of it). */
 async function servingExecutors(s: Scheduler, deployment: string): Promise<string[]> {
-  const alive = await s.alive.get();
-  return alive.filter((e) => e.serving.some((x) => x.deployment === deployment && x.state === ServedState.READY)).map((e) => e.name);
+  return (await s.alive.get()).filter((e) => servesDeployment(e, deployment)).map((e) => e.name);
 }
