@@ -94,22 +94,27 @@ async function forgetGone(s: Scheduler, now: number): Promise<void> {
   }
 }
 
+/** Whether an executor's record says it was heard from within the last few heartbeats. */
+function aliveNow(s: SchedulerDeps): (record: ExecutorRecord) => boolean {
+  const since = nowOf(s).getTime() - MISSED_BEATS * s.settings.heartbeatMs;
+  return (record) => record.seenAt >= since;
+}
+
 /** Every executor heard from within the last few heartbeats. */
 export async function aliveExecutors(s: SchedulerDeps): Promise<Executor[]> {
-  const since = nowOf(s).getTime() - MISSED_BEATS * s.settings.heartbeatMs;
+  const alive = aliveNow(s);
   const all = await executors(s).list({ prefix: "executors/" });
-  return all.filter((r) => r.value.seenAt >= since).map((r) => fromJson(ExecutorSchema, r.value.executor));
+  return all.filter((r) => alive(r.value)).map((r) => fromJson(ExecutorSchema, r.value.executor));
 }
 
 /** Executors heard from within the last few heartbeats, by name. */
 export async function listExecutors(s: Scheduler, req: ListExecutorsRequest): Promise<{ executors: Executor[]; nextPageToken: string }> {
-  const since = nowOf(s).getTime() - MISSED_BEATS * s.settings.heartbeatMs;
   const page = await scanPage(executors(s), {
     prefix: "executors/",
     pageSize: req.pageSize,
     pageToken: req.pageToken,
     filterText: "alive",
-    matches: (r) => r.seenAt >= since,
+    matches: aliveNow(s),
   });
   return { executors: page.items.map((r) => fromJson(ExecutorSchema, r.executor)), nextPageToken: page.nextPageToken };
 }
