@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { create, toJson, type MessageInitShape } from "@bufbuild/protobuf";
-import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { ValueSchema, type Value } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { errorReason, invalidArgument, KilnError } from "@kiln/core";
@@ -56,17 +56,25 @@ export async function storeLocalInput(
 
 /** The request's data as one Arrow IPC stream; positional JSON data also gives its columns in order (the features). */
 function encode(input: JobInput, what: string): { ipc: Uint8Array; positionalColumns: string[] } {
-  const local = input.local;
-  if (local.case === "arrowIpc") {
-    if (local.value.length === 0) throw invalidArgument("INVALID_INPUT_DATA", `job.${what}.arrow_ipc is empty`);
-    return { ipc: local.value, positionalColumns: [] };
+  if (input.local.case === undefined) throw new Error("an input without local data");
+  return rowsInRequest(input.local, `job.${what}.`);
+}
+
+/**
+ * Rows a request carries (a job's local input, an online prediction's) as one Arrow IPC
+ * stream; positional JSON data (rows of numbers) also gives its columns in order, the
+ * features. `field` prefixes the fields' names in errors ("job.x.").
+ */
+export function rowsInRequest(rows: { case: "arrowIpc"; value: Uint8Array } | { case: "data"; value: Value }, field = ""): { ipc: Uint8Array; positionalColumns: string[] } {
+  if (rows.case === "arrowIpc") {
+    if (rows.value.length === 0) throw invalidArgument("INVALID_INPUT_DATA", `${field}arrow_ipc is empty`);
+    return { ipc: rows.value, positionalColumns: [] };
   }
-  if (local.case !== "data") throw new Error("an input without local data");
   try {
-    const { table, positional } = jsonTable(toJson(ValueSchema, local.value));
+    const { table, positional } = jsonTable(toJson(ValueSchema, rows.value));
     return { ipc: tableToIpc(table), positionalColumns: positional ? table.schema.fields.map((f) => f.name) : [] };
   } catch (e) {
-    if (e instanceof DataFormatError) throw invalidArgument("INVALID_INPUT_DATA", `job.${what}.data ${e.message}`);
+    if (e instanceof DataFormatError) throw invalidArgument("INVALID_INPUT_DATA", `${field}data ${e.message}`);
     throw e;
   }
 }

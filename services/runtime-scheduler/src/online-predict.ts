@@ -1,8 +1,7 @@
-import { create, fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
-import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { invalidArgument, isKilnError, KilnError, resourceExhausted, unavailable, wantsJsonRows } from "@kiln/core";
-import { DataFormatError, decodeChunk, jsonRowPieces, jsonTable, tableToIpc } from "@kiln/data";
+import { decodeChunk, jsonRowPieces } from "@kiln/data";
 import { codeOf, MAX_ONLINE_ROWS_BYTES } from "@kiln/contracts";
 import { RowEncoding } from "@kiln/proto/kiln/common/v1/table_pb";
 import {
@@ -19,6 +18,7 @@ import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { deploymentRoute, getDeployment, parseDeploymentName, readDeployment } from "./deployments.js";
 import type { Scheduler } from "./job-store.js";
 import { requestPrediction } from "./deployment-requests.js";
+import { rowsInRequest } from "./local-inputs.js";
 
 const ONLINE_KINDS = new Set([JobKind.PREDICT, JobKind.PREDICT_PROBA, JobKind.TRANSFORM]);
 
@@ -75,19 +75,9 @@ async function mustExist(s: Scheduler, name: string): Promise<void> {
 
 /** The request's rows as one Arrow IPC stream; JSON rows of numbers are positional. */
 function inputRows(req: PredictRequest): { rows: Uint8Array; positional: boolean } {
-  const input = req.input;
-  if (input.case === "arrowIpc") {
-    if (input.value.length === 0) throw invalidArgument("INVALID_INPUT_DATA", "arrow_ipc is empty");
-    return { rows: input.value, positional: false };
-  }
-  if (input.case !== "data") throw invalidArgument("INPUT_REQUIRED", "the request has no rows: give data (JSON) or arrow_ipc");
-  try {
-    const { table, positional } = jsonTable(toJson(ValueSchema, input.value));
-    return { rows: tableToIpc(table), positional };
-  } catch (e) {
-    if (e instanceof DataFormatError) throw invalidArgument("INVALID_INPUT_DATA", `data ${e.message}`);
-    throw e;
-  }
+  if (req.input.case === undefined) throw invalidArgument("INPUT_REQUIRED", "the request has no rows: give data (JSON) or arrow_ipc");
+  const { ipc, positionalColumns } = rowsInRequest(req.input);
+  return { rows: ipc, positional: positionalColumns.length > 0 };
 }
 
 /** Nobody answered: the deployment does not exist, no executor has it loaded yet, or it took too long. */
