@@ -1,58 +1,11 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
+import { startNodeService, type ServiceProcess } from "@kiln/core/testing";
+
+export type { ServiceProcess };
 
 const services = join(import.meta.dirname, "../..");
 
-export interface ServiceProcess {
-  child: ChildProcess;
-  /** The server's URL (services that listen). */
-  url: string;
-  /** Its log entries since it was ready. */
-  logs: { msg: string; [field: string]: unknown }[];
-  stop(): Promise<void>;
-  /** SIGKILL: no cleanup, like a crash. */
-  kill(): Promise<void>;
-}
-
-/**
- * Starts `services/{name}/dist/main.js` with KILN_* variables and waits for the log line
- * saying it is ready ("listening" for servers, "executor running" for executors).
- */
-export async function startService(name: string, env: Record<string, string>): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [join(services, name, "dist/main.js")], {
-    env: { ...process.env, KILN_LOG_LEVEL: "info", ...env },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  let url = "";
-  for (let next = await lines.next(); !next.done; next = await lines.next()) {
-    const entry = JSON.parse(next.value) as { msg: string; url?: string };
-    if (entry.msg === "listening") url = entry.url!;
-    if (entry.msg === "listening" || entry.msg === "executor running") break;
-  }
-  if (child.exitCode !== null) throw new Error(`${name} exited before it was ready`);
-  const logs: ServiceProcess["logs"] = [];
-  void (async () => {
-    for (let next = await lines.next(); !next.done; next = await lines.next()) {
-      if (next.value.startsWith("{")) logs.push(JSON.parse(next.value) as ServiceProcess["logs"][number]);
-    }
-  })();
-  const exited = once(child, "exit");
-  return {
-    child,
-    url,
-    logs,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      await exited;
-    },
-    async kill() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGKILL");
-      await exited;
-    },
-  };
+/** Starts `services/{name}/dist/main.js` with KILN_* variables and waits until it is ready. */
+export function startService(name: string, env: Record<string, string>): Promise<ServiceProcess> {
+  return startNodeService(join(services, name, "dist/main.js"), env);
 }

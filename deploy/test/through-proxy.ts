@@ -1,0 +1,128 @@
+import { execFile } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { Table } from "apache-arrow";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Kiln } from "@kiln/sdk";
+import { REPO, type StackPlan } from "./plan.js";
+import { startStack, type Stack } from "./stack.js";
+
+/** y = 3a − 2b + 1 over a spread of a and b. */
+function linearRows(n: number) {
+  return Array.from({ length: n }, (_, i) => {
+    const a = ((i * 37) % 101) / 10;
+    const b = ((i * 53) % 97) / 10;
+    return { a, b, y: 3 * a - 2 * b + 1 };
+  });
+}
+
+const round = (v: unknown) => Math.round(Number(v) * 1000) / 1000;
+
+/**
+ * What a user does against a deployed Kiln, all through the proxy's one origin: the SDK and
+ * CLI over gRPC (HTTP/2 cleartext), a browser's Connect over HTTP/1.1, plain HTTP for chunks,
+ * artifacts, the inference protocol and metrics.
+ */
+export function describeThroughProxy(what: string, plan: () => StackPlan, expectExecutors: (names: string[]) => void): void {
+  describe(`${what}, used through its proxy alone`, () => {
+    let stack: Stack;
+    let kiln: Kiln;
+
+    beforeAll(async () => {
+      stack = await startStack(plan());
+      // services: {} so no KILN_*_URL of this machine's environment sends a call past the proxy.
+      kiln = await Kiln.connect({ url: stack.url, services: {} });
+    }, 60_000);
+
+    afterAll(async () => {
+      kiln?.close();
+      await stack?.stop();
+    });
+
+    it("stores and reads datasets (chunks by plain HTTP/2 through the proxy), fits and predicts on the executors", async () => {
+      await kiln.datasets.put("train", linearRows(200));
+      const big = linearRows(400_000).map(({ a, b }) => ({ a, b }));
+      await kiln.datasets.put("big", big);
+      const back = (await kiln.datasets.get("big")) as Table;
+      expect(back.numRows).toBe(400_000);
+      expect([...back.getChild("b")!.toArray().slice(0, 3)]).toEqual(big.slice(0, 3).map((r) => r.b));
+
+      await kiln.models.create("lin", { estimator: "linear_regression" });
+      const fit = await kiln.runtime.model("lin").fit({ dataset: "train", columns: ["a", "b"] }, { dataset: "train", columns: ["y"] });
+      expect(await fit.get()).toMatchObject({ modelVersion: "projects/default/models/lin/versions/2" });
+      const predict = await kiln.runtime.model("lin").predict("big");
+      let rows = 0;
+      let wrong = 0;
+      for await (const chunk of predict.results()) {
+        const predictions = chunk.getChild("prediction")!;
+        for (let i = 0; i < chunk.numRows; i++) {
+          const { a, b } = big[rows + i]!;
+          if (Math.abs(predictions.get(i) - (3 * a - 2 * b + 1)) > 1e-3) wrong++;
+        }
+        rows += chunk.numRows;
+      }
+      expect([rows, wrong]).toEqual([400_000, 0]);
+      expectExecutors((await kiln.runtime.executors()).map((e) => e.name));
+    }, 60_000);
+
+    it("serves a deployment, by the SDK and by the inference protocol's REST form, and shows it in /metrics", async () => {
+      await kiln.deployments.create("lin-online", { model: "lin", replicas: 2 });
+      const table = await kiln.deployments.predict("lin-online", [{ a: 1, b: 2 }, { a: 0, b: 0 }]);
+      expect([...table.getChild("prediction")!].map(round)).toEqual([0, 1]);
+
+      const infer = await fetch(`${stack.url}/v2/models/lin-online/infer`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ inputs: [{ name: "X", shape: [2, 2], datatype: "FP64", data: [1, 2, 0, 0] }] }),
+      });
+      expect(infer.status).toBe(200);
+      const answer = (await infer.json()) as { outputs: { name: string; data: number[] }[] };
+      expect(answer.outputs[0]!.data.map(round)).toEqual([0, 1]);
+
+      const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+      expect(metrics).toMatch(/kiln_deployment_replicas\{deployment="projects\/default\/deployments\/lin-online"\} 2/);
+    }, 30_000);
+
+    it("tracks an experiment with an artifact larger than one message, read back by plain HTTP", async () => {
+      const weights = randomBytes(9 * 1024 * 1024);
+      const exp = kiln.experiment("deployed");
+      await exp.run(async (run) => {
+        run.logMetric("accuracy", 0.93);
+        await run.logArtifact(weights, "weights.bin");
+      });
+      const rows = await exp.data({ event: "metric" });
+      expect(rows[0]).toMatchObject({ key: "accuracy", value: 0.93 });
+      expect(Buffer.from((await exp.artifact("weights.bin")) as Uint8Array).equals(weights)).toBe(true);
+      const [file] = await exp.data({ event: "artifact" });
+      const first = (file!.value as { chunks: { sha256: string }[] }).chunks[0]!.sha256;
+      const plain = await fetch(`${stack.url}/kiln/tracking/v1/artifacts/${first}`);
+      expect(plain.status).toBe(200);
+      expect(createHash("sha256").update(Buffer.from(await plain.arrayBuffer())).digest("hex")).toBe(first);
+    }, 30_000);
+
+    it("passes a browser's Connect calls (HTTP/1.1) and errors with their codes, and answers unknown paths itself", async () => {
+      const call = (path: string, body: unknown) => fetch(`${stack.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      const list = await call("/kiln.store.v1.StoreService/ListDatasets", { parent: "projects/default" });
+      expect(list.status).toBe(200);
+      expect(((await list.json()) as { datasets: { name: string }[] }).datasets.map((d) => d.name).sort()).toEqual(["projects/default/datasets/big", "projects/default/datasets/train"]);
+      const missing = await call("/kiln.registry.v1.RegistryService/GetModel", { name: "projects/default/models/nope" });
+      expect(missing.status).toBe(404);
+      expect(await missing.json()).toMatchObject({ code: "not_found" });
+      // The same over gRPC (a trailers-only answer through the proxy).
+      await expect(kiln.models.get("nope")).rejects.toMatchObject({ code: 5 });
+
+      expect(await (await fetch(`${stack.url}/healthz`)).text()).toBe("ok");
+      const unknown = await fetch(`${stack.url}/kiln.nothing.v1.Service/Call`, { method: "POST" });
+      expect(unknown.status).toBe(404);
+      expect(await unknown.text()).toMatch(/no Kiln service serves/);
+    }, 30_000);
+
+    it("is what the CLI talks to with KILN_URL alone", async () => {
+      const cli = join(REPO, "libs/cli/bin/kiln.js");
+      const env = { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", KILN_URL: stack.url };
+      const { stdout } = await promisify(execFile)(process.execPath, [cli, "deployments"], { env });
+      expect(stdout).toMatch(/lin-online\s.*ready/i);
+    }, 30_000);
+  });
+}

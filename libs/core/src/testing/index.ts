@@ -1,0 +1,1 @@
+export { startNodeService, type ServiceProcess } from "./node-service.js";
