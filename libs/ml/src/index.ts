@@ -9,6 +9,7 @@ export * from "./catalog.js";
 export * from "./metrics.js";
 export * from "./model-selection.js";
 export * from "./pipeline.js";
+export * from "./graph/index.js";
 export * from "./linear/index.js";
 export * from "./preprocessing/index.js";
 export * from "./decomposition/index.js";

@@ -6,8 +6,8 @@ import type { Matrix, MatrixInput } from "./matrix.js";
 import { modelToOnnx } from "./onnx-export.js";
 import { FORMAT, loadModel, registerLoader, type SerializedModel } from "./serialize.js";
 
-/** What a pipeline needs of a step: fit, and transform for every step but the last. */
-type Step = Estimator & {
+/** What a pipeline (or a graph) needs of a step: fit, and transform for every step but the last. */
+export type Step = Estimator & {
   fit(X: MatrixInput, y?: LabelInput): Estimator;
   transform?(X: MatrixInput): Matrix;
   fitTransform?(X: MatrixInput, y?: LabelInput): Matrix;
@@ -23,7 +23,8 @@ export type NamedStep<E extends Estimator = Estimator> = readonly [name: string,
 /** The steps: any transformers, then the final estimator, each bare or named. */
 export type PipelineSteps<Final extends Estimator> = readonly [...(NamedStep | Estimator)[], Final | NamedStep<Final>];
 
-type Returned<F, M extends string> = F extends { [K in M]: (...args: never[]) => infer R } ? R : never;
+/** What method M of F returns (never when F has no M). */
+export type Returned<F, M extends string> = F extends { [K in M]: (...args: never[]) => infer R } ? R : never;
 
 interface PipelineState {
   steps: { name: string; model: SerializedModel }[];
@@ -112,20 +113,11 @@ export class Pipeline<Final extends Estimator = Estimator> implements Estimator 
 
   /** sklearn's get_params(deep=True), without the step objects: "step__param" for every step's parameters. */
   getParams(): Params {
-    return Object.fromEntries(this.steps.flatMap(([name, step]) => Object.entries(step.getParams()).map(([key, value]) => [`${name}__${key}`, value])));
+    return stepParams(this.steps);
   }
 
   setParams(params: Params): this {
-    const byStep = new Map<string, Params>();
-    for (const [key, value] of Object.entries(params)) {
-      const split = key.indexOf("__");
-      const name = key.slice(0, split);
-      if (split < 0 || !this.namedSteps[name]) {
-        throw new InvalidInputError(`Pipeline parameter "${key}" must be "step__param" with a step among ${this.steps.map(([n]) => n).join(", ")}`, "UNKNOWN_PARAMETER");
-      }
-      byStep.set(name, { ...byStep.get(name), [key.slice(split + 2)]: value });
-    }
-    for (const [name, stepParams] of byStep) this.namedSteps[name].setParams(stepParams);
+    setStepParams(this.steps, params, "Pipeline");
     return this;
   }
 
@@ -192,7 +184,28 @@ export class Pipeline<Final extends Estimator = Estimator> implements Estimator 
   }
 }
 
-function nameSteps(steps: readonly (NamedStep | Estimator)[]): NamedStep[] {
+/** "step__param" for every parameter of every step. */
+export function stepParams(steps: readonly NamedStep[]): Params {
+  return Object.fromEntries(steps.flatMap(([name, step]) => Object.entries(step.getParams()).map(([key, value]) => [`${name}__${key}`, value])));
+}
+
+/** Sets "step__param" parameters on the steps they name; an unknown step changes nothing. */
+export function setStepParams(steps: readonly NamedStep[], params: Params, owner: string): void {
+  const named = Object.fromEntries(steps);
+  const byStep = new Map<string, Params>();
+  for (const [key, value] of Object.entries(params)) {
+    const split = key.indexOf("__");
+    const name = key.slice(0, split);
+    if (split < 0 || !named[name]) {
+      throw new InvalidInputError(`${owner} parameter "${key}" must be "step__param" with a step among ${steps.map(([n]) => n).join(", ")}`, "UNKNOWN_PARAMETER");
+    }
+    byStep.set(name, { ...byStep.get(name), [key.slice(split + 2)]: value });
+  }
+  for (const [name, values] of byStep) named[name]!.setParams(values);
+}
+
+/** Names bare estimators as make_pipeline does (lowercased kind, "-1", "-2"… when a kind repeats); names must be unique. */
+export function nameSteps(steps: readonly (NamedStep | Estimator)[], owner = "Pipeline"): NamedStep[] {
   const kinds = steps.filter((s) => !Array.isArray(s)).map((s) => (s as Estimator).kind.toLowerCase());
   const repeated = new Set(kinds.filter((k, i) => kinds.indexOf(k) !== i));
   const counts = new Map<string, number>();
@@ -206,8 +219,8 @@ function nameSteps(steps: readonly (NamedStep | Estimator)[]): NamedStep[] {
   });
   const seen = new Set<string>();
   for (const [name] of named) {
-    if (!name || name.includes("__")) throw new InvalidInputError(`Pipeline step name "${name}" must be non-empty and contain no "__"`, "BAD_PIPELINE");
-    if (seen.has(name)) throw new InvalidInputError(`Pipeline step name "${name}" is used twice`, "BAD_PIPELINE");
+    if (!name || name.includes("__")) throw new InvalidInputError(`${owner} step name "${name}" must be non-empty and contain no "__"`, "BAD_PIPELINE");
+    if (seen.has(name)) throw new InvalidInputError(`${owner} step name "${name}" is used twice`, "BAD_PIPELINE");
     seen.add(name);
   }
   return named;

@@ -1,5 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { PREDICTS, TAKES_MISSING_VALUES, TRAINABLE_ATTACHMENT } from "@kiln/contracts";
+import { Code } from "@connectrpc/connect";
+import { InvalidArgumentError } from "./errors.js";
 import type { PutModelOptions } from "./models.js";
 
 
@@ -45,7 +47,22 @@ export function estimatorPutOptions(e: TrainedEstimator, options: PutModelOption
   };
 }
 
-/** An untrained estimator as a kiln.ml/v1 document with no state. */
-export function estimatorSpec(kind: string, params: Record<string, unknown>): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify({ format: "kiln.ml/v1", kind, params, state: null }));
+/** What `kiln.models.create` takes as a definition besides a kind by name: a composite (a Pipeline, a Graph), fitted or not. */
+export interface UntrainedEstimator {
+  readonly kind: string;
+  getParams(): Record<string, unknown>;
+  toJSON(): unknown;
+}
+
+/**
+ * An untrained model's kiln.ml/v1 document: a kind with params (no state), or a composite's
+ * own document (its shape and its layers' params), which carries its params itself.
+ */
+export function untrainedSpec(estimator: string | UntrainedEstimator, params: Record<string, unknown> | undefined): { kind: string; params: Record<string, unknown>; spec: Uint8Array } {
+  const encode = (doc: unknown) => new TextEncoder().encode(JSON.stringify(doc));
+  if (typeof estimator === "string") return { kind: estimator, params: params ?? {}, spec: encode({ format: "kiln.ml/v1", kind: estimator, params: params ?? {}, state: null }) };
+  if (params !== undefined) {
+    throw new InvalidArgumentError(`params go with an estimator named by kind; ${estimator.kind} carries its own (set them on it: setParams)`, Code.InvalidArgument, "PARAMS_WITH_ESTIMATOR", {});
+  }
+  return { kind: estimator.kind, params: estimator.getParams(), spec: encode(estimator.toJSON()) };
 }

@@ -17,7 +17,7 @@ import { modelIdOf, modelName, versionName } from "./model-refs.js";
 import { nodeFiles, openSource, type ModelSource } from "./model-sources.js";
 import { modelInfo, modelVersionInfo, type ModelInfo, type ModelVersionInfo } from "./model-summaries.js";
 import { TRAINABLE_FORMAT } from "@kiln/contracts";
-import { estimatorPutOptions, estimatorSpec, isEstimator, type TrainedEstimator } from "./model-estimators.js";
+import { estimatorPutOptions, isEstimator, untrainedSpec, type TrainedEstimator, type UntrainedEstimator } from "./model-estimators.js";
 import { uploadAttachment, uploadModelVersion, type UploadRoute } from "./registry-uploads.js";
 import type { Progress, ProgressListener } from "./transfer.js";
 import { allPages } from "./pages.js";
@@ -116,9 +116,10 @@ export class Models {
    */
   async create(
     name: string,
-    options: { description?: string; labels?: Record<string, string>; estimator?: string; params?: Record<string, unknown> } = {},
+    options: { description?: string; labels?: Record<string, string>; estimator?: string | UntrainedEstimator; params?: Record<string, unknown> } = {},
   ): Promise<ModelInfo> {
     const full = modelName(this.project, name);
+    const untrained = options.estimator === undefined ? undefined : untrainedSpec(options.estimator, options.params);
     const res = await call(() =>
       this.registry.createModel({
         parent: full.slice(0, full.indexOf("/models/")),
@@ -127,14 +128,15 @@ export class Models {
         labels: options.labels ?? {},
       }),
     );
-    if (!options.estimator) return modelInfo(res.model!);
+    if (!untrained) return modelInfo(res.model!);
+    const { kind, params, spec } = untrained;
     try {
-      await this.put(full, estimatorSpec(options.estimator, options.params ?? {}), {
+      await this.put(full, spec, {
         format: TRAINABLE_FORMAT,
         fileName: `${modelIdOf(full)}.kiln-ml.json`,
         mediaType: "application/json",
-        comment: `untrained ${options.estimator}`,
-        metadata: { estimator: options.estimator, params: (options.params ?? {}) as JsonObject },
+        comment: `untrained ${kind}`,
+        metadata: { estimator: kind, params: params as JsonObject },
       });
     } catch (e) {
       // The registry refused the estimator (an unknown kind or param): the model it was to be goes too.

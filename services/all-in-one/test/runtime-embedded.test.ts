@@ -12,7 +12,7 @@ import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx, OnnxGraphBuilder, zipMapClassifierOnnx } from "@kiln/onnx";
 import { ModelProtoSchema, TensorProto_DataType, ValueInfoProtoSchema } from "onnx-buf";
 import { FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError, type JobHandle } from "@kiln/sdk";
-import { KMeans, LogisticRegression, PCA, Pipeline, RandomForestClassifier, SimpleImputer, StandardScaler, loadModel } from "@kiln/sdk/ml";
+import { Graph, KMeans, LogisticRegression, PCA, Pipeline, RandomForestClassifier, Ridge, SimpleImputer, StandardScaler, concat, input, loadModel } from "@kiln/sdk/ml";
 import { runEmbedded } from "../src/index.js";
 import { unique } from "./helpers.js";
 
@@ -500,6 +500,32 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     const trained = loadModel(new TextDecoder().decode(await kiln.models.attachment(`${model}:2`, "kiln-ml.json"))) as Pipeline;
     expect(trained.getParams()).toMatchObject({ logisticregression__C: 0.5 });
     await expect((await kiln.runtime.model(model).fit("blobs-x", "blobs-y", { params: { nope__C: 1 } })).get()).rejects.toMatchObject({ reason: "UNKNOWN_PARAMETER" });
+  });
+
+  it("fits a Graph defined here and never fitted (traced expressions and layers, sent as data) on the executor", async () => {
+    // y = 2a² − b + ab: a linear model on [scaled a, b; a², b²; ab] fits it; on a, b alone it cannot.
+    const rows = Array.from({ length: 300 }, (_, i) => {
+      const a = Math.sin(i * 1.3) * 3;
+      const b = Math.cos(i * 0.7) * 2;
+      return { a, b, y: 2 * a * a - b + a * b };
+    });
+    const name = unique("quadratic");
+    await kiln.datasets.put(name, rows);
+    const x = input();
+    const graph = new Graph(x, concat(x.pipe(new StandardScaler(), "scale"), x.square(), x.col(0).mul(x.col(1))).pipe(new Ridge({ alpha: 1 }), "ridge"));
+    const model = unique("graph");
+    await kiln.models.create(model, { estimator: graph });
+    expect((await kiln.models.get(`${model}:1`)).metadata).toMatchObject({ estimator: "Graph", params: { ridge__alpha: 1, scale__withMean: true } });
+    const fit = await (await kiln.runtime.model(model).fit({ dataset: name, columns: ["a", "b"] }, { dataset: name, columns: ["y"] }, { params: { ridge__alpha: 1e-6 } })).get();
+    expect(fit.metrics.training_score).toBeGreaterThan(0.9999);
+
+    const local = graph.setParams({ ridge__alpha: 1e-6 }).fit(rows.map((r) => [r.a, r.b]), rows.map((r) => r.y));
+    const remote = await (await kiln.runtime.model(model).predict(rows.slice(0, 20).map(({ a, b }) => ({ a, b })))).get();
+    const expected = local.predict(rows.slice(0, 20).map((r) => [r.a, r.b]));
+    [...remote.getChild("prediction")!].forEach((v, i) => expect(Number(v)).toBeCloseTo(expected[i]!, 3));
+    const refused = unique("graph");
+    await expect(kiln.models.create(refused, { estimator: graph, params: { ridge__alpha: 2 } })).rejects.toMatchObject({ reason: "PARAMS_WITH_ESTIMATOR" });
+    await expect(kiln.models.get(refused)).rejects.toMatchObject({ reason: "MODEL_NOT_FOUND" });
   });
 
   it("re-fits a model put from a local estimator, and refuses to fit an uploaded ONNX model", async () => {

@@ -1,0 +1,2 @@
+export { Graph } from "./graph.js";
+export { Sym, concat, input, type Constant } from "./symbol.js";
