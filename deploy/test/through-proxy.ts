@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
+import http2 from "node:http2";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Table } from "apache-arrow";
@@ -65,6 +66,34 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
       expect([rows, wrong]).toEqual([400_000, 0]);
       expectExecutors((await kiln.runtime.executors()).map((e) => e.name));
     }, 60_000);
+
+    it("takes a 4 MiB chunk the store has, PUT 160 times, four at a time, on one connection", async () => {
+      // Each answered once its body is through: answered before, the rest of each body reached
+      // the store on a closed stream, and uploads through the proxy stalled for good within a
+      // hundred such PUTs four at a time (a dataset written for the fourth time, in the benchmark).
+      const bytes = randomBytes(4 * 1024 * 1024);
+      const path = `/kiln/store/v1/chunks/${createHash("sha256").update(bytes).digest("hex")}`;
+      const session = http2.connect(stack.url);
+      const put = () =>
+        new Promise<number>((resolve, reject) => {
+          const req = session.request({ ":method": "PUT", ":path": path, "content-length": String(bytes.length) });
+          let status = 0;
+          req.on("response", (h) => ((status = Number(h[":status"])), req.resume()));
+          req.on("error", reject);
+          req.on("close", () => resolve(status));
+          req.end(bytes);
+        });
+      try {
+        const statuses = [];
+        statuses.push(await put());
+        // Four at a time, as the SDK writes a dataset's chunks.
+        for (let i = 0; i < 40; i++) statuses.push(...(await Promise.all([put(), put(), put(), put()])));
+        expect(statuses[0]).toBe(201);
+        expect(new Set(statuses.slice(1))).toEqual(new Set([200]));
+      } finally {
+        session.close();
+      }
+    }, 30_000);
 
     it("serves a deployment, by the SDK and by the inference protocol's REST form, and shows it in /metrics", async () => {
       await kiln.deployments.create("lin-online", { model: "lin", replicas: 2 });

@@ -72,7 +72,11 @@ async function receiveBlob(blobs: ServableBlobs, options: BlobRouteOptions, sha2
   const declared = Number(req.headers["content-length"] ?? NaN);
   if (declared > options.maxPutBytes) return text(res, 413, `a chunk may hold at most ${options.maxPutBytes} bytes\n`);
   if (await blobs.stat(sha256)) {
-    req.resume(); // already stored: the body is not needed
+    // Already stored: the body is read to its end and dropped, then answered. An answer
+    // before the end leaves the rest of the body arriving on a closed stream, which a proxy
+    // in between (Caddy) turns into stalled uploads and, after enough of them, a connection
+    // the server ends with ENHANCE_YOUR_CALM.
+    for await (const piece of streamPieces(req)) void piece;
     await options.onStored(sha256);
     return text(res, 200, "stored\n");
   }

@@ -1,3 +1,5 @@
+import { once } from "node:events";
+import http2 from "node:http2";
 import { createHash } from "node:crypto";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -166,6 +168,30 @@ describe("bulk transfers move chunks by reference over plain HTTP", () => {
     expect((await put(createHash("sha256").update("x").digest("hex"), new Uint8Array(17 * 1024 * 1024))).status).toBe(413);
     const back = await fetch(new URL(`/kiln/store/v1/chunks/${sha}`, url));
     expect(Buffer.from(await back.arrayBuffer()).toString()).toBe("a chunk uploaded by PUT");
+  });
+
+  it("answers a PUT of a chunk it has only once the body is through (an early answer stalls uploads through a proxy)", async () => {
+    const bytes = new TextEncoder().encode("a chunk sent twice, the second time slowly");
+    const sha = createHash("sha256").update(bytes).digest("hex");
+    expect((await fetch(new URL(`/kiln/store/v1/chunks/${sha}`, url), { method: "PUT", body: bytes })).status).toBe(201);
+    const session = http2.connect(url);
+    try {
+      const req = session.request({ ":method": "PUT", ":path": `/kiln/store/v1/chunks/${sha}`, "content-length": String(bytes.length) });
+      let answeredAt = 0;
+      req.on("response", () => (answeredAt = Date.now()));
+      req.write(bytes.subarray(0, 10));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(answeredAt).toBe(0); // half the body sent: no answer yet
+      const endedAt = Date.now();
+      req.end(bytes.subarray(10));
+      const [headers] = (await once(req, "response")) as [http2.IncomingHttpHeaders];
+      expect(headers[":status"]).toBe(200);
+      expect(answeredAt).toBeGreaterThanOrEqual(endedAt);
+      req.resume();
+      await once(req, "close");
+    } finally {
+      session.close();
+    }
   });
 
   it("a write naming chunks by reference: the chunks must have been PUT and be what they claim", async () => {
