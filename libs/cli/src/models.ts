@@ -1,6 +1,7 @@
 import type { Command } from "commander";
+import { TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
 import type { Kiln, ModelSource } from "@kiln/sdk";
-import { estimatorFromParams } from "@kiln/sdk/ml";
+import { drawModel, estimatorFromParams, loadModel, type SerializedModel } from "@kiln/sdk/ml";
 import { confirm } from "./confirm.js";
 import { collect, parseJsonPairs, parsePairs } from "./key-values.js";
 import { printModelVersion } from "./model-show.js";
@@ -109,6 +110,25 @@ export function modelCommands(program: Command, connect: Connect, output: () => 
       const version = await (await connect()).models.get(ref);
       if (o.json) return printJson(o, version);
       printModelVersion(o, version);
+    });
+
+  program
+    .command("models:graph")
+    .description("draw a version's pipeline (a Graph, a Pipeline, one estimator) as Mermaid, or Graphviz DOT")
+    .argument("<ref>", "NAME, NAME:VERSION or NAME:TAG")
+    .option("--dot", "Graphviz DOT (dot -Tsvg) instead of Mermaid")
+    .action(async (ref: string, opts: { dot?: boolean }) => {
+      const kiln = await connect();
+      const version = await kiln.models.get(ref);
+      // An untrained definition (models:create --estimator) is the version's file; a trained one's state is attached.
+      let state: Uint8Array;
+      if (version.format === TRAINABLE_FORMAT) state = await kiln.models.bytes(ref);
+      else if (version.attachments.some((a) => a.name === TRAINABLE_ATTACHMENT)) state = await kiln.models.attachment(ref, TRAINABLE_ATTACHMENT);
+      else throw new Error(`${ref} has no ${TRAINABLE_ATTACHMENT} (a model file uploaded as it is): there is no pipeline to draw`);
+      const doc = JSON.parse(new TextDecoder().decode(state)) as SerializedModel;
+      // A kind by name has no state until it is fitted.
+      const model = doc.state == null ? estimatorFromParams(doc.kind, doc.params) : loadModel(doc);
+      output().out.write(drawModel(model, opts.dot ? "dot" : "mermaid"));
     });
 
   program

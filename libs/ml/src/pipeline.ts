@@ -4,6 +4,7 @@ import type { Estimator, OnnxOutputs, Params } from "./estimator.js";
 import type { ClassLabel, LabelInput } from "./labels.js";
 import type { Matrix, MatrixInput } from "./matrix.js";
 import { modelToOnnx } from "./onnx-export.js";
+import { chainDrawing, drawDot, drawMermaid, type DrawnNode } from "./graph/draw.js";
 import { FORMAT, loadModel, registerLoader, type SerializedModel } from "./serialize.js";
 
 /** What a pipeline (or a graph) needs of a step: fit, and transform for every step but the last. */
@@ -149,6 +150,20 @@ export class Pipeline<Final extends Estimator = Estimator> implements Estimator 
       out = step.exportOnnx(graph, current, `${prefix}_${name.replace(/[^A-Za-z0-9_]/g, "_")}`);
     }
     return out!;
+  }
+
+  /** The steps drawn in Mermaid's flowchart syntax, each with its width once fitted. */
+  toMermaid(): string {
+    return drawMermaid(this.drawing());
+  }
+
+  /** The steps drawn in Graphviz's DOT. */
+  toDot(): string {
+    return drawDot(this.drawing());
+  }
+
+  private drawing(): DrawnNode[] {
+    return chainDrawing(this.nFeatures, this.steps.map(([name, step]) => ({ label: `${name}: ${step.kind}`, nFeatures: step.nFeatures })));
   }
 
   private last(): Step {

@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx } from "@kiln/onnx";
+import { Kiln } from "@kiln/sdk";
+import { Graph, LogisticRegression, PCA, Pipeline, StandardScaler, concat, input } from "@kiln/sdk/ml";
 import { runEmbedded } from "../src/index.js";
 import { cli } from "./helpers.js";
 
@@ -104,6 +106,26 @@ describe("kiln models:* against a real server", () => {
     expect(await kiln("models")).not.toMatch(/^other\s/m);
     const gone = await kilnFails("models:show", "other");
     expect(gone.stderr).toMatch(/MODEL_NOT_FOUND/);
+  });
+
+  it("draws a version's pipeline: a Graph, a Pipeline, an untrained estimator; refuses a plain model file", async () => {
+    const sdk = await Kiln.connect(running.server.url);
+    try {
+      const x = input();
+      const data = [[1, 2, 0], [2, 1, 1], [3, 3, 0], [0, 1, 1]];
+      await sdk.models.put("drawn-graph", new Graph(x, concat(x.cols(0, 2).pipe(new StandardScaler(), "scale"), x.col(2)).pipe(new LogisticRegression(), "clf")).fit(data, [0, 1, 0, 1]));
+      await sdk.models.put("drawn-pipe", new Pipeline([new StandardScaler(), new PCA({ nComponents: 2 })]).fit(data));
+    } finally {
+      sdk.close();
+    }
+    expect(await kiln("models:graph", "drawn-graph")).toBe(
+      ["flowchart LR", '  n0["X [3]"]', '  n1["columns 0,1 [2]"]', '  n2["scale: StandardScaler [2]"]', '  n3["columns 2 [1]"]', '  n4["concat [3]"]', '  n5["clf: LogisticRegression"]', "  n0 --> n1", "  n1 --> n2", "  n0 --> n3", "  n2 --> n4", "  n3 --> n4", "  n4 --> n5", ""].join("\n"),
+    );
+    expect(await kiln("models:graph", "drawn-pipe", "--dot")).toMatch(/n0 \[label="X \[3\]"\];\n {2}n1 \[label="standardscaler: StandardScaler \[3\]"\];\n {2}n2 \[label="pca: PCA"\];/);
+    await kiln("models:create", "drawn-kind", "--estimator", "ridge");
+    expect(await kiln("models:graph", "drawn-kind")).toMatch(/n0\["X"\]\n {2}n1\["Ridge"\]\n {2}n0 --> n1/);
+    const plain = await kilnFails("models:graph", "churn:1");
+    expect(plain.stderr).toMatch(/churn:1 has no kiln-ml.json \(a model file uploaded as it is\): there is no pipeline to draw/);
   });
 
   it("a bad ref is refused before any call", async () => {

@@ -23,3 +23,12 @@ export function drawDot(nodes: readonly DrawnNode[]): string {
   lines.push("}");
   return `${lines.join("\n")}\n`;
 }
+
+/** A chain of steps drawn as a graph: X, then each step reading the one before (a Pipeline, or one estimator). */
+export function chainDrawing(nFeatures: number, steps: readonly { label: string; nFeatures: number }[]): DrawnNode[] {
+  return [
+    { label: "X", width: nFeatures, reads: [] },
+    // A step's output is as wide as the next one's input.
+    ...steps.map((step, i) => ({ label: step.label, width: steps[i + 1]?.nFeatures ?? 0, reads: [i] })),
+  ];
+}
