@@ -1,3 +1,4 @@
+import { tableFromArrays } from "apache-arrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OnnxWorkerPool } from "@kiln/onnx";
 import { PCA } from "../src/decomposition/index.js";
@@ -134,6 +135,29 @@ describe("Graph (a pipeline as a graph of traced expressions and layers)", () =>
     g.fit(data, y);
     expect(again.predict(data)).toEqual(g.predict(data));
     expect(Buffer.from(again.toOnnx()).equals(Buffer.from(g.toOnnx()))).toBe(true);
+  });
+
+  it("selects columns by name when its input is given them, and takes X only with those names in that order", () => {
+    const { X: data, y } = iris();
+    const names = ["sepal_length", "sepal_width", "petal_length", "petal_width"];
+    const column = (j: number) => Float64Array.from({ length: data.rows }, (_, r) => data.data[r * 4 + j]!);
+    const table = tableFromArrays(Object.fromEntries(names.map((n, j) => [n, column(j)])));
+    const x = input(names);
+    const g = new Graph(x, concat(x.col("petal_length").mul(x.col("petal_width")), x.select(["sepal_width", 0])).pipe(new LogisticRegression()));
+    expect(g.columns).toEqual(names);
+    g.fit(table, y);
+    expect(g.predict(table)).toEqual(g.predict(data)); // a matrix without names goes by position
+    const swapped = tableFromArrays({ sepal_width: column(1), sepal_length: column(0), petal_length: column(2), petal_width: column(3) });
+    expect(() => g.predict(swapped)).toThrow(/X's columns are sepal_width, sepal_length, petal_length, petal_width; the Graph's input takes sepal_length, sepal_width, petal_length, petal_width, in this order/);
+    expect(() => g.fit(tableFromArrays({ a: column(0) }), y)).toThrow(/the Graph's input has 4 columns/);
+    expect(() => x.col("petal")).toThrow(/X has no column "petal" \(it has sepal_length/);
+    expect(() => input().col("a")).toThrow(/only an input given column names/);
+    expect(() => x.log1p().col("sepal_length")).toThrow(/only an input given column names/);
+    expect(() => input(["a", "a"])).toThrow(/distinct non-empty strings/);
+    const again = loadModel(JSON.stringify(g.toJSON())) as Graph<LogisticRegression>;
+    expect(again.columns).toEqual(names);
+    expect(again.predict(table)).toEqual(g.predict(table));
+    expect(g.toMermaid()).toContain('n0["X: sepal_length, sepal_width, petal_length, petal_width [4]"]');
   });
 
   it("addresses layer parameters as layer__param, refusing unknown ones without changing any", () => {

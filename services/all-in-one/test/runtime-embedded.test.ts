@@ -511,8 +511,8 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     });
     const name = unique("quadratic");
     await kiln.datasets.put(name, rows);
-    const x = input();
-    const graph = new Graph(x, concat(x.pipe(new StandardScaler(), "scale"), x.square(), x.col(0).mul(x.col(1))).pipe(new Ridge({ alpha: 1 }), "ridge"));
+    const x = input(["a", "b"]);
+    const graph = new Graph(x, concat(x.pipe(new StandardScaler(), "scale"), x.square(), x.col("a").mul(x.col("b"))).pipe(new Ridge({ alpha: 1 }), "ridge"));
     const model = unique("graph");
     await kiln.models.create(model, { estimator: graph });
     expect((await kiln.models.get(`${model}:1`)).metadata).toMatchObject({ estimator: "Graph", params: { ridge__alpha: 1, scale__withMean: true } });
@@ -520,7 +520,8 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect(fit.metrics.training_score).toBeGreaterThan(0.9999);
 
     const local = graph.setParams({ ridge__alpha: 1e-6 }).fit(rows.map((r) => [r.a, r.b]), rows.map((r) => r.y));
-    const remote = await (await kiln.runtime.model(model).predict(rows.slice(0, 20).map(({ a, b }) => ({ a, b })))).get();
+    // Rows name their columns in any order: the executor lays them out as the model's features.
+    const remote = await (await kiln.runtime.model(model).predict(rows.slice(0, 20).map(({ a, b }) => ({ b, a })))).get();
     const expected = local.predict(rows.slice(0, 20).map((r) => [r.a, r.b]));
     [...remote.getChild("prediction")!].forEach((v, i) => expect(Number(v)).toBeCloseTo(expected[i]!, 3));
     const refused = unique("graph");

@@ -74,6 +74,11 @@ export class Graph<Output = unknown> implements Estimator {
     return new Graph(x, fn(x));
   }
 
+  /** The names of X's columns, when its input was given them. */
+  get columns(): readonly string[] | undefined {
+    return this.input.node.op === "input" ? this.input.node.columns : undefined;
+  }
+
   get fitted(): boolean {
     return this.fittedShape !== undefined && this.layers.every(([, e]) => e.fitted);
   }
@@ -99,7 +104,7 @@ export class Graph<Output = unknown> implements Estimator {
   }
 
   fit(X: MatrixInput, y?: LabelInput): this {
-    const m = toMatrix(X, { allowNaN: this.takesMissingValues });
+    const m = this.checkedColumns(toMatrix(X, { allowNaN: this.takesMissingValues }));
     const widths = new Array<number>(this.nodes.length).fill(0);
     this.run(m, (layer, input, isOutput) => {
       const step = layer.estimator as Step;
@@ -226,9 +231,20 @@ export class Graph<Output = unknown> implements Estimator {
   /** The matrix of node `upTo` (default: the output) for X, with every layer before it fitted. */
   private forward(X: MatrixInput, upTo = this.nodes.length - 1): Matrix {
     if (!this.fitted) throw new NotFittedError(this.kind);
-    const m = toMatrix(X, { allowNaN: this.takesMissingValues });
+    const m = this.checkedColumns(toMatrix(X, { allowNaN: this.takesMissingValues }));
     if (m.cols !== this.nFeatures) throw new MLError(`Graph was fitted on ${this.nFeatures} columns, X has ${m.cols}`, "FEATURE_COUNT");
     return this.run(m, (layer, input) => (layer.estimator as Step).transform!(input), undefined, upTo)!;
+  }
+
+  /** X as the input's names have it: as many columns, and the same names in the same order when X has names. */
+  private checkedColumns(m: Matrix): Matrix {
+    const names = this.columns;
+    if (!names) return m;
+    if (m.cols !== names.length) throw new InvalidInputError(`the Graph's input has ${names.length} columns (${names.join(", ")}), X has ${m.cols}`, "FEATURE_COUNT");
+    if (m.columns && m.columns.some((c, i) => c !== names[i])) {
+      throw new InvalidInputError(`X's columns are ${m.columns.join(", ")}; the Graph's input takes ${names.join(", ")}, in this order`, "COLUMN_MISMATCH");
+    }
+    return m;
   }
 
   /**
@@ -278,7 +294,7 @@ function label(s: Sym, name: string | undefined): string {
   const n = s.node;
   switch (n.op) {
     case "input":
-      return "X";
+      return n.columns ? `X: ${n.columns.join(", ")}` : "X";
     case "layer":
       return `${name}: ${n.estimator.kind}`;
     case "unary":

@@ -4,7 +4,7 @@ import { BINARY, REDUCE, Sym, UNARY, concat, input, type Binary, type Reduce, ty
 
 /** A graph node as data: what it reads by index (always an earlier node), a layer's model inline. */
 export type SerializedNode =
-  | { op: "input" }
+  | { op: "input"; columns?: string[] }
   | { op: "unary"; fn: Unary; x: number }
   | { op: "binary"; fn: Binary; a: number; b: number }
   | { op: "binary"; fn: Binary; a: number; constant: number | number[] }
@@ -20,7 +20,7 @@ export function encodeNodes(nodes: readonly Sym[], index: ReadonlyMap<Sym, numbe
     const n = s.node;
     switch (n.op) {
       case "input":
-        return { op: "input" };
+        return n.columns ? { op: "input", columns: [...n.columns] } : { op: "input" };
       case "unary":
       case "reduce":
         return { op: n.op, fn: n.fn, x: at(n.x) } as SerializedNode;
@@ -51,7 +51,7 @@ export function decodeNodes(nodes: readonly SerializedNode[]): Sym[] {
     switch (n?.op) {
       case "input":
         if (i !== 0) bad(i, "a Graph has one input, its first node");
-        syms.push(input());
+        syms.push(input(n.columns));
         return;
       // Through the Syms' own methods (named as the functions), which check their arguments as when traced.
       case "unary":

@@ -13,7 +13,8 @@ export type Constant = number | readonly number[];
 
 /** What a node of a pipeline graph computes from the nodes it reads. */
 export type SymOp =
-  | { op: "input" }
+  /** X; with the names of its columns when given, so columns can be selected by name. */
+  | { op: "input"; columns?: readonly string[] }
   | { op: "unary"; fn: Unary; x: Sym }
   | { op: "binary"; fn: Binary; a: Sym; b: Sym | Constant }
   | { op: "clip"; x: Sym; min: number; max: number }
@@ -116,10 +117,11 @@ export class Sym<Output = unknown> {
     return new Sym({ op: "clip", x: this, min, max });
   }
 
-  /** The columns at these indices, in this order. */
-  select(columns: readonly number[]): Sym {
-    if (columns.length === 0 || columns.some((c) => !Number.isInteger(c) || c < 0)) throw new InvalidInputError(`select: columns are indices from 0, got ${JSON.stringify(columns)}`, "BAD_GRAPH");
-    return new Sym({ op: "select", x: this, columns: [...columns] });
+  /** The columns at these indices (or, of an input given names, with these names), in this order. */
+  select(columns: readonly (number | string)[]): Sym {
+    const indices = columns.map((c) => (typeof c === "string" ? this.columnNamed(c) : c));
+    if (indices.length === 0 || indices.some((c) => !Number.isInteger(c) || c < 0)) throw new InvalidInputError(`select: columns are indices from 0, got ${JSON.stringify(columns)}`, "BAD_GRAPH");
+    return new Sym({ op: "select", x: this, columns: indices });
   }
 
   /** Columns start … end − 1 (Python's x[:, start:end]). */
@@ -128,8 +130,8 @@ export class Sym<Output = unknown> {
     return this.select(Array.from({ length: end - start }, (_, i) => start + i));
   }
 
-  col(index: number): Sym {
-    return this.select([index]);
+  col(column: number | string): Sym {
+    return this.select([column]);
   }
 
   /** Across the columns of each row: one column. */
@@ -155,6 +157,14 @@ export class Sym<Output = unknown> {
     return new Sym<E>({ op: "layer", x: this, estimator, name });
   }
 
+  private columnNamed(name: string): number {
+    const names = this.node.op === "input" ? this.node.columns : undefined;
+    if (!names) throw new InvalidInputError(`select: "${name}" is a name, and only an input given column names, input(["a", …]), selects by name`, "BAD_GRAPH");
+    const at = names.indexOf(name);
+    if (at < 0) throw new InvalidInputError(`select: X has no column "${name}" (it has ${names.join(", ")})`, "BAD_GRAPH");
+    return at;
+  }
+
   private unary(fn: Unary): Sym {
     return new Sym({ op: "unary", fn, x: this });
   }
@@ -172,9 +182,15 @@ export class Sym<Output = unknown> {
   }
 }
 
-/** The graph's input: the feature matrix X. */
-export function input(): Sym {
-  return new Sym({ op: "input" });
+/**
+ * The graph's input: the feature matrix X. Given its column names, columns select by name,
+ * and X, when it has names (an Arrow table), must have these, in this order.
+ */
+export function input(columns?: readonly string[]): Sym {
+  if (columns !== undefined && (columns.length === 0 || new Set(columns).size !== columns.length || columns.some((c) => typeof c !== "string" || c === ""))) {
+    throw new InvalidInputError(`input: column names are distinct non-empty strings, got ${JSON.stringify(columns)}`, "BAD_GRAPH");
+  }
+  return new Sym(columns === undefined ? { op: "input" } : { op: "input", columns: [...columns] });
 }
 
 /** The columns of each, side by side (sklearn's FeatureUnion, numpy's hstack). */
