@@ -59,6 +59,8 @@ export class Graph<Output = unknown> implements Estimator {
       "Graph",
     );
     layerSyms.forEach((s, i) => this.names.set(s, this.layers[i]![0]));
+    const reused = this.layers.find(([, e], i) => this.layers.findIndex(([, other]) => other === e) !== i);
+    if (reused) throw new InvalidInputError(`layer "${reused[0]}" is an estimator another layer is too: each layer fits its own (make a new ${reused[1].kind})`, "BAD_GRAPH");
     for (const s of layerSyms) {
       const { estimator } = s.node as Layer;
       if (typeof (estimator as Step).fit !== "function") throw new InvalidInputError(`layer "${this.names.get(s)}" (${estimator.kind}) has no fit()`, "BAD_GRAPH");
