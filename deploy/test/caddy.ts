@@ -29,6 +29,7 @@ export async function startCaddy(caddyfile: string, env: Record<string, string>,
   });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  child.on("error", (e) => (stderr = `${e.message} (is Caddy installed? apt-get install caddy)`));
   const url = `http://127.0.0.1:${port}`;
   await untilAnswering(child, `${url}/healthz`, () => stderr);
   const exited = once(child, "exit");
@@ -45,7 +46,7 @@ export async function startCaddy(caddyfile: string, env: Record<string, string>,
 async function untilAnswering(child: ChildProcess, url: string, log: () => string): Promise<void> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`caddy exited (${child.exitCode}): ${log()}`);
+    if (child.exitCode !== null || child.pid === undefined) throw new Error(`caddy did not start: ${log()}`);
     const ok = await fetch(url).then((r) => r.ok, () => false);
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`caddy did not answer ${url} within 15 s: ${log()}`);

@@ -12,10 +12,6 @@ import { REPO, type KilnProcess, type StackPlan } from "./plan.js";
 export interface Stack {
   /** The proxy: the one origin clients use. */
   url: string;
-  /** Each Kiln service's processes, by compose service or Deployment name. */
-  processes: Map<string, ServiceProcess[]>;
-  /** Where the metadata went: "mongodb" with KILN_TEST_MONGODB_URI set, else each service's own SQLite. */
-  metadata: "mongodb" | "sqlite";
   stop(): Promise<void>;
 }
 
@@ -27,7 +23,7 @@ export interface Stack {
  * (loopback), KILN_PORT, KILN_DATA_DIR (a temp folder), MongoDB (each service's SQLite,
  * unless KILN_TEST_MONGODB_URI names a server) and the S3 endpoint and keys (s3rver's).
  */
-export async function startStack(plan: StackPlan, overrides: Record<string, string> = {}): Promise<Stack> {
+export async function startStack(plan: StackPlan): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), "kiln-stack-"));
   const addresses = new Addresses();
   const processes = new Map<string, ServiceProcess[]>();
@@ -60,18 +56,17 @@ export async function startStack(plan: StackPlan, overrides: Record<string, stri
     const proxyPort = await freePort("127.0.0.1");
     for (const a of plan.proxy.addresses) addresses.set(a, proxyPort);
 
-    const metadata = process.env.KILN_TEST_MONGODB_URI ? "mongodb" : "sqlite";
     for (const p of plan.kiln) {
       const started: ServiceProcess[] = [];
       processes.set(p.name, started);
       for (let i = 0; i < p.replicas; i++) {
         const local = localEnv(p.env, { pod: `${p.name}-${i}`, port: ports.get(p), dataDir: join(dir, `${p.name}-${i}`), s3, run });
-        const env = Object.fromEntries(Object.entries({ ...local, ...overrides }).map(([k, v]) => [k, addresses.rewrite(v, `${p.name} ${k}`)]));
+        const env = Object.fromEntries(Object.entries(local).map(([k, v]) => [k, addresses.rewrite(v, `${p.name} ${k}`)]));
         started.push(await startNodeService(join(REPO, p.script), env));
       }
     }
     caddy = await startCaddy(plan.proxy.caddyfile, plan.proxy.env, proxyPort, addresses, join(dir, "caddy"));
-    return { url: caddy.url, processes, metadata, stop };
+    return { url: caddy.url, stop };
   } catch (e) {
     await stop();
     throw e;
