@@ -45,23 +45,23 @@ export function startOrder(file: ComposeFile): string[] {
   return order;
 }
 
-/** The Kiln services of a compose file (those on the Kiln image), the proxy and NATS. */
-export function composePlan(path: string): StackPlan {
+/** The Kiln services of a compose file (those on the Kiln image), the proxy and NATS; `${…}` filled from `env`, as compose does from its shell. */
+export function composePlan(path: string, env: Record<string, string> = {}): StackPlan {
   const file = readCompose(path);
   const kiln: KilnProcess[] = [];
   for (const name of startOrder(file)) {
     const service = file.services[name]!;
     if (service.image !== "kiln:latest") continue;
-    const env = Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, interpolate(String(v ?? ""))]));
+    const given = Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, interpolate(String(v ?? ""), env)]));
     const script = scriptOf(service.command ?? [], `compose service ${name}`);
-    const port = servesPort(script) ? Number(env.KILN_PORT ?? 7070) : undefined;
-    kiln.push({ name, script, env, replicas: service.deploy?.replicas ?? 1, addresses: port === undefined ? [] : [`${name}:${port}`], port });
+    const port = servesPort(script) ? Number(given.KILN_PORT ?? 7070) : undefined;
+    kiln.push({ name, script, env: given, replicas: service.deploy?.replicas ?? 1, addresses: port === undefined ? [] : [`${name}:${port}`], port });
   }
   const proxy = file.services.proxy;
   if (!proxy) throw new Error("compose: no proxy service");
   const mount = (proxy.volumes ?? []).map((v) => v.split(":")).find(([, target]) => target === "/etc/caddy/Caddyfile");
   if (!mount) throw new Error("compose: the proxy mounts no Caddyfile at /etc/caddy/Caddyfile");
-  const proxyPort = Number(interpolate(String(proxy.environment?.KILN_PROXY_PORT ?? "8080")));
+  const proxyPort = Number(interpolate(String(proxy.environment?.KILN_PROXY_PORT ?? "8080"), env));
   return {
     kiln,
     proxy: { caddyfile: resolve(dirname(path), mount[0]!), env: {}, addresses: [`proxy:${proxyPort}`] },
