@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
 import type { Kiln, ModelSource } from "@kiln/sdk";
@@ -38,18 +39,20 @@ export function modelCommands(program: Command, connect: Connect, output: () => 
     .argument("<name>")
     .option("--description <text>")
     .option("--label <key=value...>", "labels")
-    .option("--estimator <kind>", "version 1 is this estimator untrained, e.g. logistic_regression, RandomForestClassifier")
+    .option("--estimator <kind|./file>", "version 1 is this estimator untrained, e.g. logistic_regression, RandomForestClassifier, or a kiln.ml document (a Pipeline, a Graph) in a file given by a path with a /")
     .option("--param <key=value>", "the estimator's param (repeatable); values that parse as JSON are JSON", collect)
     .action(async (name: string, opts: CreateFlags) => {
       const o = output();
       const params = parseJsonPairs("--param", opts.param);
       if (opts.param && !opts.estimator) throw new Error("--param needs --estimator");
-      // An unknown kind or param name fails here, before the model exists (its values are checked when it is fitted).
-      const estimator = opts.estimator ? estimatorFromParams(opts.estimator, params).kind : undefined;
+      // An unknown kind or param name, or a document that does not load, fails here, before the model exists.
+      const fromFile = opts.estimator?.includes("/") ? loadModel(await readFile(opts.estimator, "utf8")) : undefined;
+      if (fromFile && opts.param) throw new Error(`--param goes with an estimator named by kind; ${opts.estimator} carries its own params`);
+      const estimator = fromFile ?? (opts.estimator ? estimatorFromParams(opts.estimator, params).kind : undefined);
       const kiln = await connect();
-      const model = await kiln.models.create(name, { description: opts.description, labels: parsePairs("--label", opts.label), estimator, params: estimator ? params : undefined });
+      const model = await kiln.models.create(name, { description: opts.description, labels: parsePairs("--label", opts.label), estimator, params: typeof estimator === "string" ? params : undefined });
       if (o.json) return printJson(o, model);
-      o.out.write(`created ${model.id}${estimator ? `, version 1: ${estimator} (untrained)` : ""}\n`);
+      o.out.write(`created ${model.id}${estimator ? `, version 1: ${typeof estimator === "string" ? estimator : estimator.kind} (untrained)` : ""}\n`);
     });
 
   program

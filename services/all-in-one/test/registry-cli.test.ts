@@ -128,6 +128,20 @@ describe("kiln models:* against a real server", () => {
     expect(plain.stderr).toMatch(/churn:1 has no kiln-ml.json \(a model file uploaded as it is\): there is no pipeline to draw/);
   });
 
+  it("creates an untrained model from a kiln.ml document in a file (a Graph written anywhere)", async () => {
+    const x = input(["a", "b"]);
+    const graph = new Graph(x, concat(x, x.col("a").mul(x.col("b"))).pipe(new StandardScaler(), "scale").pipe(new LogisticRegression(), "clf"));
+    await writeFile(join(dir, "graph.json"), JSON.stringify(graph.toJSON()));
+    expect(await kiln("models:create", "from-file", "--estimator", join(dir, "graph.json"))).toMatch(/created from-file, version 1: Graph \(untrained\)/);
+    expect(await kiln("models:graph", "from-file")).toContain('n0["X: a, b"]');
+    await writeFile(join(dir, "bad-graph.json"), JSON.stringify({ ...graph.toJSON(), state: { nodes: [{ op: "input" }, { op: "unary", fn: "eval", x: 0 }] } }));
+    const bad = await kilnFails("models:create", "bad-file", "--estimator", join(dir, "bad-graph.json"));
+    expect(bad.stderr).toMatch(/Graph node 1: unknown unary "eval"/);
+    const withParam = await kilnFails("models:create", "bad-file", "--estimator", join(dir, "graph.json"), "--param", "clf__C=2");
+    expect(withParam.stderr).toMatch(/--param goes with an estimator named by kind/);
+    expect(await kiln("models")).not.toMatch(/^bad-file\s/m);
+  });
+
   it("a bad ref is refused before any call", async () => {
     const bad = await kilnFails("models:show", "churn:1:2");
     expect(bad.code).toBe(1);
