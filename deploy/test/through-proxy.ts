@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Table } from "apache-arrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { STORE_CHUNK_PATH_PREFIX, TRACKING_ARTIFACT_PATH_PREFIX } from "@kiln/contracts";
 import { Kiln } from "@kiln/sdk";
 import { REPO, type StackPlan } from "./plan.js";
 import { startStack, type Stack } from "./stack.js";
@@ -72,7 +73,7 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
       // the store on a closed stream, and uploads through the proxy stalled for good within a
       // hundred such PUTs four at a time (a dataset written for the fourth time, in the benchmark).
       const bytes = randomBytes(4 * 1024 * 1024);
-      const path = `/kiln/store/v1/chunks/${createHash("sha256").update(bytes).digest("hex")}`;
+      const path = `${STORE_CHUNK_PATH_PREFIX}${createHash("sha256").update(bytes).digest("hex")}`;
       const session = http2.connect(stack.url);
       const put = () =>
         new Promise<number>((resolve, reject) => {
@@ -125,7 +126,7 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
       expect(Buffer.from((await exp.artifact("weights.bin")) as Uint8Array).equals(weights)).toBe(true);
       const [file] = await exp.data({ event: "artifact" });
       const first = (file!.value as { chunks: { sha256: string }[] }).chunks[0]!.sha256;
-      const plain = await fetch(`${stack.url}/kiln/tracking/v1/artifacts/${first}`);
+      const plain = await fetch(`${stack.url}${TRACKING_ARTIFACT_PATH_PREFIX}${first}`);
       expect(plain.status).toBe(200);
       expect(createHash("sha256").update(Buffer.from(await plain.arrayBuffer())).digest("hex")).toBe(first);
     }, 30_000);

@@ -7,3 +7,4 @@ export * from "./runtime-bus.js";
 export * from "./tracking-bus.js";
 export * from "./error-codes.js";
 export * from "./model-conventions.js";
+export * from "./http-paths.js";

@@ -11,7 +11,6 @@ export { applyHeapGrowth } from "./heap.js";
 export { tracingInterceptor } from "./tracing-interceptor.js";
 export { blobRoute, type ServableBlobs, type BlobRouteOptions } from "./blob-route.js";
 export * from "./names.js";
-export * from "./chunk-paths.js";
 export * from "./paging.js";
 export { removeStaleSpoolFiles } from "./spool.js";
 export { isProcessRunning } from "./process-alive.js";

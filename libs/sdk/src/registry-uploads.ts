@@ -1,3 +1,4 @@
+import { REGISTRY_CHUNK_PATH_PREFIX } from "@kiln/contracts";
 import type { Client } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { AttachmentHeaderSchema, FilePieceSchema, ModelVersion, RegistryService, UploadHeaderSchema } from "@kiln/proto/kiln/registry/v1/registry_pb";
@@ -10,7 +11,6 @@ import { thenCommit, type ProgressListener } from "./transfer.js";
 type Registry = Client<typeof RegistryService>;
 
 /** Where the registry takes chunks uploaded with HTTP PUT. */
-const REGISTRY_CHUNKS = "/kiln/registry/v1/chunks/";
 
 /** How files go up: one client stream (header, then chunks), or, where requests cannot stream (browsers), one message. */
 export interface UploadRoute {
@@ -49,7 +49,7 @@ export async function uploadAttachment(
 async function allPieces(source: OpenedSource, onProgress?: ProgressListener, fetcher?: ChunkFetcher): Promise<MessageInitShape<typeof FilePieceSchema>[]> {
   const chunks = counted(source.chunks, onProgress, source.size);
   const pieces: MessageInitShape<typeof FilePieceSchema>[] = [];
-  if (fetcher) for await (const reference of putInOrder(fetcher, REGISTRY_CHUNKS, chunks, source.recycle)) pieces.push({ piece: { case: "reference", value: reference } });
+  if (fetcher) for await (const reference of putInOrder(fetcher, REGISTRY_CHUNK_PATH_PREFIX, chunks, source.recycle)) pieces.push({ piece: { case: "reference", value: reference } });
   else for await (const chunk of chunks) pieces.push({ piece: { case: "chunk", value: chunk } });
   return pieces;
 }
@@ -60,7 +60,7 @@ async function* headerThenChunks<H>(header: H, source: OpenedSource, onProgress?
   const chunks = counted(source.chunks, onProgress, source.size);
   yield* thenCommit(
     (async function* () {
-      if (fetcher) for await (const reference of putInOrder(fetcher, REGISTRY_CHUNKS, chunks, source.recycle)) yield { message: { case: "reference" as const, value: reference } };
+      if (fetcher) for await (const reference of putInOrder(fetcher, REGISTRY_CHUNK_PATH_PREFIX, chunks, source.recycle)) yield { message: { case: "reference" as const, value: reference } };
       else for await (const chunk of chunks) yield { message: { case: "chunk" as const, value: chunk } };
     })(),
   );

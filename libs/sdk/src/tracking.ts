@@ -1,3 +1,4 @@
+import { TRACKING_ARTIFACT_PATH_PREFIX } from "@kiln/contracts";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import type { Table } from "apache-arrow";
@@ -13,8 +14,6 @@ import { EventBuffer, type BufferOptions } from "./tracking-buffer.js";
 import { notrack, profiling, type EventInput, type RunSink, type TrackingProvider } from "./tracking-providers.js";
 import { dataFilter, eventRows, runsText, type DataQuery, type EventRow } from "./tracking-query.js";
 import { allPages } from "./pages.js";
-
-export const ARTIFACT_PATH_PREFIX = "/kiln/tracking/v1/artifacts/";
 
 /** An artifact event's value, as the tracking service keeps it. */
 interface ArtifactValue {
@@ -162,7 +161,7 @@ export class Experiment {
     const pieces = found.chunks ?? [{ sha256: found.ref, size: found.size }];
     const bytes = new Uint8Array(found.size);
     let at = 0;
-    const fetched = prefetchInOrder(toAsync(pieces), (c) => fetchVerified(chunks, { path: ARTIFACT_PATH_PREFIX + c.sha256, sha256: c.sha256, size: BigInt(c.size) }), 4);
+    const fetched = prefetchInOrder(toAsync(pieces), (c) => fetchVerified(chunks, { path: TRACKING_ARTIFACT_PATH_PREFIX + c.sha256, sha256: c.sha256, size: BigInt(c.size) }), 4);
     for await (const piece of fetched) {
       bytes.set(piece, at);
       at += piece.length;
@@ -247,9 +246,9 @@ export class TrackedRun {
     if (!this.chunks) throw new TypeError("file artifacts need the server's URL (Kiln.connect with a url)");
     let ref: string;
     const chunks: { sha256: string; size: bigint }[] = [];
-    if (value.length <= CHUNK_BYTES) ref = await this.chunks.put(ARTIFACT_PATH_PREFIX, value);
+    if (value.length <= CHUNK_BYTES) ref = await this.chunks.put(TRACKING_ARTIFACT_PATH_PREFIX, value);
     else {
-      for await (const { sha256, size } of putInOrder(this.chunks, ARTIFACT_PATH_PREFIX, slices(value, CHUNK_BYTES))) chunks.push({ sha256, size });
+      for await (const { sha256, size } of putInOrder(this.chunks, TRACKING_ARTIFACT_PATH_PREFIX, slices(value, CHUNK_BYTES))) chunks.push({ sha256, size });
       ref = await sha256Hex(value);
     }
     this.sink.log({

@@ -1,3 +1,4 @@
+import { STORE_CHUNK_PATH_PREFIX } from "@kiln/contracts";
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { StoreService, WriteHeaderSchema, type DatasetVersion, type WriteHeader } from "@kiln/proto/kiln/store/v1/store_pb";
@@ -24,7 +25,6 @@ export interface WriteTarget {
 }
 
 /** Where the store takes chunks uploaded with HTTP PUT. */
-const STORE_CHUNKS = "/kiln/store/v1/chunks/";
 
 /**
  * Sends one write: a header and its chunks, as one stream or as a resumable upload. With
@@ -49,7 +49,7 @@ export async function sendWrite(
   };
   if (mode === "stream") {
     const pieces = async function* () {
-      if (fetcher) for await (const reference of putInOrder(fetcher, STORE_CHUNKS, counted())) yield { message: { case: "reference" as const, value: reference } };
+      if (fetcher) for await (const reference of putInOrder(fetcher, STORE_CHUNK_PATH_PREFIX, counted())) yield { message: { case: "reference" as const, value: reference } };
       else for await (const data of counted()) yield { message: { case: "chunk" as const, value: { data } } };
     };
     const res = await call(() =>

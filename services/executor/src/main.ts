@@ -1,5 +1,6 @@
 import { openBus } from "@kiln/bus";
-import { applyHeapGrowth, ConfigError, createLogger, loadConfig, REGISTRY_CHUNK_PATH_PREFIX, requireSharedBus, STORE_CHUNK_PATH_PREFIX, type Config } from "@kiln/core";
+import { REGISTRY_CHUNK_PATH_PREFIX, STORE_CHUNK_PATH_PREFIX } from "@kiln/contracts";
+import { applyHeapGrowth, ConfigError, createLogger, loadConfig, requireSharedBus, type Config } from "@kiln/core";
 import { openBlobStore } from "@kiln/storage";
 import { startExecutor } from "./start.js";
 

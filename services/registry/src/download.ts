@@ -1,4 +1,4 @@
-import { REGISTRY_CHUNK_PATH_PREFIX } from "@kiln/core";
+import { REGISTRY_CHUNK_PATH_PREFIX } from "@kiln/contracts";
 import type { ChunkReference } from "@kiln/proto/kiln/common/v1/chunk_pb";
 import type { RegistryDeps } from "./deps.js";
 import type { StoredFile } from "./records.js";

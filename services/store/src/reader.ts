@@ -1,4 +1,5 @@
-import { invalidArgument, STORE_CHUNK_PATH_PREFIX } from "@kiln/core";
+import { STORE_CHUNK_PATH_PREFIX } from "@kiln/contracts";
+import { invalidArgument } from "@kiln/core";
 import {
   FilterSyntaxError,
   compileFilter,

@@ -3,16 +3,13 @@ import { blobRoute, type HttpRoute } from "@kiln/core";
 import { TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import type { TrackingDeps } from "./deps.js";
 import { trackingGarbage } from "./garbage.js";
-import { INGEST_STREAM } from "@kiln/contracts";
+import { INGEST_STREAM, TRACKING_ARTIFACT_PATH_PREFIX } from "@kiln/contracts";
 import { startIngest } from "./ingest.js";
 import { createTrackingService } from "./service.js";
 
 export type { TrackingDeps } from "./deps.js";
 export { LIMITS } from "./deps.js";
 export { createTrackingService } from "./service.js";
-
-/** Where artifact files go up and come down, by sha256 (PUT and GET). */
-export const ARTIFACT_PATH_PREFIX = "/kiln/tracking/v1/artifacts/";
 
 /** Prepares the ingest stream and starts consuming it; call once before serving. */
 export async function prepareTracking(deps: TrackingDeps): Promise<{ stop(): Promise<void> }> {
@@ -27,5 +24,5 @@ export function register(router: ConnectRouter, deps: TrackingDeps): void {
 export function httpRoutes(deps: TrackingDeps): HttpRoute[] {
   // An upload is garbage until an artifact event names it (checked when the marks are swept).
   const garbage = trackingGarbage(deps);
-  return [blobRoute(ARTIFACT_PATH_PREFIX, deps.blobs, deps.logger, { maxPutBytes: deps.limits.maxMessageBytes, onStored: (sha256) => garbage.mark([sha256]) })];
+  return [blobRoute(TRACKING_ARTIFACT_PATH_PREFIX, deps.blobs, deps.logger, { maxPutBytes: deps.limits.maxMessageBytes, onStored: (sha256) => garbage.mark([sha256]) })];
 }
