@@ -38,6 +38,8 @@ export class Graph<Output = unknown> implements Estimator {
   readonly layers: readonly NamedStep[];
   private readonly index = new Map<Sym, number>();
   private readonly names = new Map<Sym, string>();
+  /** For each node, the index of the last node reading it (-1: none), after which its matrix can go. */
+  private readonly lastReader: number[];
   private fittedShape?: { nFeatures: number; widths: number[] };
 
   constructor(
@@ -47,6 +49,8 @@ export class Graph<Output = unknown> implements Estimator {
     if (input.node.op !== "input") throw new InvalidInputError("a Graph starts at an input() Sym", "BAD_GRAPH");
     this.nodes = topologicalOrder(output);
     this.nodes.forEach((s, i) => this.index.set(s, i));
+    this.lastReader = new Array<number>(this.nodes.length).fill(-1);
+    this.nodes.forEach((s, i) => s.inputs.forEach((r) => (this.lastReader[this.index.get(r)!] = i)));
     const inputs = this.nodes.filter((s) => s.node.op === "input");
     if (!inputs.includes(input)) throw new InvalidInputError("the Graph's output does not read its input", "BAD_GRAPH");
     if (inputs.length > 1) throw new InvalidInputError(`the Graph's output reads ${inputs.length} inputs; a Graph has one, X (select columns of it instead)`, "BAD_GRAPH");
@@ -254,15 +258,16 @@ export class Graph<Output = unknown> implements Estimator {
    * the last node reading it has run. Returns node upTo's matrix.
    */
   private run(m: Matrix, layer: (node: Layer, input: Matrix, isOutput: boolean) => Matrix | undefined, widths?: number[], upTo = this.nodes.length - 1): Matrix | undefined {
-    const lastRead = new Array<number>(this.nodes.length).fill(-1);
-    this.nodes.forEach((s, i) => s.inputs.forEach((r) => (lastRead[this.index.get(r)!] = i)));
     const values: (Matrix | undefined)[] = [];
+    const read = (r: Sym) => values[this.index.get(r)!]!;
     for (let i = 0; i <= upTo; i++) {
       const node = this.nodes[i]!.node;
-      const read = (r: Sym) => values[this.index.get(r)!]!;
       values[i] = node.op === "input" ? m : node.op === "layer" ? layer(node, read(node.x), this.nodes[i] === this.output) : evaluate(node, read);
       if (widths && values[i]) widths[i] = values[i]!.cols;
-      for (const r of this.nodes[i]!.inputs) if (lastRead[this.index.get(r)!] === i && this.index.get(r)! !== upTo) values[this.index.get(r)!] = undefined;
+      for (const r of this.nodes[i]!.inputs) {
+        const at = this.index.get(r)!;
+        if (this.lastReader[at] === i && at !== upTo) values[at] = undefined;
+      }
     }
     return values[upTo];
   }
