@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { Kiln, KilnApiError, UnavailableError } from "@kiln/sdk";
+import { Kiln, KilnApiError, UnauthenticatedError, UnavailableError } from "@kiln/sdk";
 import { datasetCommands } from "./datasets.js";
 import { experimentCommands } from "./experiments.js";
 import { jobCommands } from "./jobs.js";
@@ -9,6 +9,7 @@ import { runtimeCommands } from "./runtime.js";
 import { gridSearchCommand } from "./grid-search.js";
 import { deploymentCommands } from "./deployments.js";
 import { initCommand } from "./init.js";
+import { tokenCommands } from "./tokens.js";
 import type { Output } from "./output.js";
 
 /** Runs the CLI; returns the exit code. */
@@ -43,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
   deploymentCommands(program, connect, output);
   initCommand(program, output);
   experimentCommands(program, connect, output);
+  tokenCommands(program, output);
 
   try {
     await program.parseAsync(argv);
@@ -51,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode;
     if (e instanceof KilnApiError) {
       process.stderr.write(`kiln: ${e.message}${e.reason ? ` (${e.reason})` : ""}\n`);
+      if (e instanceof UnauthenticatedError) process.stderr.write("kiln: set KILN_TOKEN to a token this server accepts (`kiln tokens:create` mints one where its KILN_AUTH_SECRETS are)\n");
       if (unreachable(e)) process.stderr.write(`kiln: is Kiln running at ${kiln?.url}? Start it with npm start, or point --url or KILN_URL at it\n`);
       const file = localFileNamedLike(e);
       if (file) process.stderr.write(`kiln: ${file} is a file here; a local file is given by a path with a "/": ./${file}\n`);

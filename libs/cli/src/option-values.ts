@@ -55,3 +55,13 @@ export function parsePastTime(flag: string, now: () => Date = () => new Date()):
     return new Date(now().getTime() - Number(age[1]) * AGE_UNITS_MS[age[2]!]!);
   };
 }
+
+/** How long something lasts: "90d", "12h", "2w", "30m", "45s", or "never" (undefined). */
+export function parseLifetime(flag: string): (text: string) => number | undefined {
+  return (text) => {
+    if (text.trim() === "never") return undefined;
+    const m = /^(\d+(?:\.\d+)?)\s*([smhdw])$/.exec(text.trim());
+    if (!m || Number(m[1]) <= 0) throw new InvalidArgumentError(`${flag} takes a length of time ("90d", "12h", "2w", "30m", "45s") or "never".`);
+    return Number(m[1]) * AGE_UNITS_MS[m[2]!]!;
+  };
+}

@@ -1,3 +1,5 @@
+import { MIN_SECRET_LENGTH } from "./auth/token.js";
+
 /**
  * All configuration comes from KILN_* environment variables, read once at start by
  * one pure function. Defaults give embedded mode; a bad value stops start-up with a
@@ -20,6 +22,8 @@ export interface Config {
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
   /** Browser origins allowed to call Kiln (CORS). */
   corsOrigins: string[];
+  /** Secrets whose tokens are accepted (the first one signs new tokens); empty: no token checks. */
+  authSecrets: string[];
   /** How far V8 lets the heap grow after a full collection, in percent of what survived it (0: V8 decides). */
   heapGrowingPercent: number;
   metadata: { backend: "sqlite" } | { backend: "mongodb"; uri: string; database: string };
@@ -47,6 +51,8 @@ export interface RuntimeConfig {
   storeUrl: string;
   registryUrl: string;
   schedulerUrl: string;
+  /** The token this process shows the other services (KILN_TOKEN), when they check tokens. */
+  token?: string;
   /** A job's message comes back to the queue when unacknowledged this long (an executor died). */
   jobAckWaitMs: number;
   heartbeatMs: number;
@@ -149,6 +155,15 @@ function origins(env: Env, name: string): string[] {
   return list;
 }
 
+/** Comma-separated secrets, each long enough to sign with. */
+function secrets(env: Env, name: string): string[] {
+  const list = str(env, name, "").split(",").map((s) => s.trim()).filter(Boolean);
+  for (const [i, secret] of list.entries()) {
+    if (secret.length < MIN_SECRET_LENGTH) throw new ConfigError(name, `secret ${i + 1} has ${secret.length} characters; each needs at least ${MIN_SECRET_LENGTH} (e.g. openssl rand -hex 32)`);
+  }
+  return list;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const metadataBackend = oneOf(env, "KILN_METADATA", ["sqlite", "mongodb"] as const, "sqlite");
   const blobBackend = oneOf(env, "KILN_BLOBS", ["fs", "s3"] as const, "fs");
@@ -159,6 +174,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, "KILN_PORT", 7070, 0, 65535),
     dataDir: str(env, "KILN_DATA_DIR", ".kiln"),
     corsOrigins: origins(env, "KILN_CORS_ORIGINS"),
+    authSecrets: secrets(env, "KILN_AUTH_SECRETS"),
     heapGrowingPercent: int(env, "KILN_HEAP_GROWING_PERCENT", 200, 0, 1000),
     logLevel: oneOf(env, "KILN_LOG_LEVEL", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const, "info"),
     metadata:
@@ -209,6 +225,7 @@ function runtimeConfig(env: Env): RuntimeConfig {
     storeUrl: str(env, "KILN_STORE_URL", url),
     registryUrl: str(env, "KILN_REGISTRY_URL", url),
     schedulerUrl: str(env, "KILN_SCHEDULER_URL", url),
+    ...(env.KILN_TOKEN && { token: env.KILN_TOKEN }),
     jobAckWaitMs: int(env, "KILN_JOB_ACK_WAIT_MS", 30_000, 100, 3_600_000),
     heartbeatMs: int(env, "KILN_EXECUTOR_HEARTBEAT_MS", 500, 50, 60_000),
     resultsTtlMs: int(env, "KILN_RESULTS_TTL_MS", 3_600_000, 1_000, 30 * 86_400_000),
@@ -230,7 +247,8 @@ function runtimeConfig(env: Env): RuntimeConfig {
 export function redactConfig(config: Config): unknown {
   return JSON.parse(
     JSON.stringify(config, (key, value) => {
-      if (key === "secretAccessKey" || key === "accessKeyId") return value ? "***" : value;
+      if (key === "secretAccessKey" || key === "accessKeyId" || key === "token") return value ? "***" : value;
+      if (key === "authSecrets") return (value as string[]).map(() => "***");
       if (typeof value === "string") return value.replace(/\/\/([^/@:]+):([^/@]+)@/, "//$1:***@");
       return value;
     }),

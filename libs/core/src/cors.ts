@@ -8,7 +8,7 @@ type Handler = (req: Request, res: Response) => void;
 
 // PUT: chunks go straight to the chunk routes (tracking artifacts, big model files).
 const ALLOW_METHODS = [...connectCors.allowedMethods, "PUT"].join(", ");
-const ALLOW_HEADERS = [...connectCors.allowedHeaders, "Traceparent", "Tracestate"].join(", ");
+const ALLOW_HEADERS = [...connectCors.allowedHeaders, "Authorization", "Traceparent", "Tracestate"].join(", ");
 const EXPOSE_HEADERS = connectCors.exposedHeaders.join(", ");
 
 /**

@@ -32,6 +32,8 @@ export const aborted = make(Code.Aborted);
 export const dataLoss = make(Code.DataLoss);
 export const unavailable = make(Code.Unavailable);
 export const internal = make(Code.Internal);
+export const unauthenticated = make(Code.Unauthenticated);
+export const permissionDenied = make(Code.PermissionDenied);
 
 export function isKilnError(e: unknown, code?: Code): e is KilnError {
   return e instanceof KilnError && (code === undefined || e.code === code);

@@ -16,3 +16,4 @@ export { removeStaleSpoolFiles } from "./spool.js";
 export { isProcessRunning } from "./process-alive.js";
 export { wantsJsonRows } from "./row-encoding.js";
 export { untilCommit, type WriteStreamMessage } from "./write-commit.js";
+export * from "./auth/index.js";

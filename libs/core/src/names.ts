@@ -4,8 +4,12 @@ import { invalidArgument } from "./errors.js";
 const ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 export const DEFAULT_PROJECT = "projects/default";
 
+export function isId(id: string): boolean {
+  return ID.test(id) && !id.includes("..");
+}
+
 export function checkId(id: string, what: string): string {
-  if (!ID.test(id) || id.includes("..")) {
+  if (!isId(id)) {
     throw invalidArgument(
       "INVALID_NAME",
       `invalid ${what} "${printable(id)}": use 1 to 128 letters, digits, "_", "-" or "." (not starting with "." or "-", no "..")`,

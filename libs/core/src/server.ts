@@ -9,6 +9,9 @@ import type { Logger } from "pino";
 import { withCors } from "./cors.js";
 import { errorInterceptor } from "./error-interceptor.js";
 import { tracingInterceptor } from "./tracing-interceptor.js";
+import { authInterceptor } from "./auth/auth-interceptor.js";
+import type { Authorizer } from "./auth/authorizer.js";
+import { defaultHttpAccess, httpDenial, type HttpAccess } from "./auth/http-access.js";
 import { HealthState, registerHealth } from "./health.js";
 import { registerReflection } from "./reflection.js";
 import { file_health_v1_health } from "@kiln/proto/health/v1/health_pb";
@@ -26,6 +29,8 @@ export interface HttpRoute {
   prefix: string;
   /** Default GET and HEAD. */
   methods?: readonly string[];
+  /** What a request needs when the server checks tokens (default: reads need read, the rest write, in any project). */
+  access?(rest: string, method: string): HttpAccess;
   handle(rest: string, req: HttpRequest, res: HttpResponse): void;
 }
 
@@ -43,6 +48,8 @@ export interface ServeOptions {
   /** /readyz answers 200 only while this holds (default: always). */
   ready?: () => boolean | Promise<boolean>;
   httpRoutes?: readonly HttpRoute[];
+  /** Checks every call's bearer token (KILN_AUTH_SECRETS); absent: anyone who reaches the port may do anything. */
+  auth?: Authorizer;
 }
 
 export interface KilnServer {
@@ -84,7 +91,7 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
     // ~20 MB/s on Arrow and tensor bytes, five times slower than the whole read path.
     compressMinBytes: Number.MAX_SAFE_INTEGER,
     // Tracing sees errors after they are mapped, so spans carry the code callers get.
-    interceptors: [tracingInterceptor(), errorInterceptor(logger)],
+    interceptors: [tracingInterceptor(), errorInterceptor(logger), ...(options.auth ? [authInterceptor(options.auth)] : [])],
     shutdownSignal: shutdown.signal,
     fallback: (req, res) => {
       const path = (req.url ?? "").split("?")[0];
@@ -99,7 +106,17 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
       const route = options.httpRoutes?.find((r) => path.startsWith(r.prefix));
       if (!route) return plain(res, 404, "not found\n");
       if (!(route.methods ?? ["GET", "HEAD"]).includes(req.method ?? "")) return plain(res, 405, "method not allowed\n");
-      route.handle(path.slice(route.prefix.length), req, res);
+      const rest = path.slice(route.prefix.length);
+      if (options.auth) {
+        const access: HttpAccess = route.access?.(rest, req.method ?? "") ?? defaultHttpAccess(req.method ?? "");
+        const denial = httpDenial(options.auth, access, req.headers.authorization, `${req.method} ${route.prefix}`);
+        if (denial) {
+          // The body of a refused upload is not read; the connection's other streams go on.
+          if (denial.status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="kiln"');
+          return plain(res, denial.status, denial.message + "\n");
+        }
+      }
+      route.handle(rest, req, res);
     },
   });
 

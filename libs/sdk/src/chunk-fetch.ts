@@ -1,5 +1,5 @@
 import { Code } from "@connectrpc/connect";
-import { DataLossError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from "./errors.js";
+import { DataLossError, InvalidArgumentError, NotFoundError, PermissionDeniedError, ResourceExhaustedError, UnauthenticatedError, UnavailableError } from "./errors.js";
 
 /** Moves chunks over plain HTTP beside the RPCs: GET by a ChunkReference's path, PUT to upload. */
 export interface ChunkFetcher {
@@ -47,6 +47,8 @@ export async function fetchVerified(fetcher: ChunkFetcher, ref: ChunkRefLike, in
 }
 
 export function httpStatusError(status: number, path: string): Error {
+  if (status === 401) return new UnauthenticatedError(`chunk ${path}: the server wants a token (KILN_TOKEN, or the token option), or took it for a bad one`, Code.Unauthenticated, "TOKEN_REQUIRED", { path });
+  if (status === 403) return new PermissionDeniedError(`chunk ${path}: the token's role is too low for this`, Code.PermissionDenied, "ROLE_TOO_LOW", { path });
   if (status === 400) return new InvalidArgumentError(`chunk ${path} was refused: its bytes do not match its name`, Code.InvalidArgument, "CHUNK_MISMATCH", { path });
   if (status === 413) return new ResourceExhaustedError(`chunk ${path} is larger than the server accepts`, Code.ResourceExhausted, "CHUNK_TOO_LARGE", { path });
   if (status === 507) return new ResourceExhaustedError(`chunk ${path} was not stored: the server's storage is full; free space there and try again (what a drop frees is deleted an hour after it)`, Code.ResourceExhausted, "STORAGE_FULL", { path });
@@ -55,16 +57,17 @@ export function httpStatusError(status: number, path: string): Error {
 }
 
 /** Browsers (and any runtime with fetch): one GET per chunk. */
-export function fetchChunkFetcher(baseUrl: string): ChunkFetcher {
+export function fetchChunkFetcher(baseUrl: string, token?: string): ChunkFetcher {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   return {
     async fetch(path) {
-      const res = await fetch(new URL(path, baseUrl));
+      const res = await fetch(new URL(path, baseUrl), { headers });
       if (!res.ok) throw httpStatusError(res.status, path);
       return { bytes: new Uint8Array(await res.arrayBuffer()) };
     },
     async put(prefix, bytes) {
       const sha256 = await sha256Hex(bytes);
-      const res = await fetch(new URL(prefix + sha256, baseUrl), { method: "PUT", body: bytes });
+      const res = await fetch(new URL(prefix + sha256, baseUrl), { method: "PUT", body: bytes, headers });
       if (!res.ok) throw httpStatusError(res.status, prefix + sha256);
       return sha256;
     },

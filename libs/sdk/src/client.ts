@@ -1,6 +1,7 @@
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
+import { withToken } from "./with-token.js";
 import { fetchChunkFetcher, withLocalReads, type ChunkFetcher, type LocalChunkReader } from "./chunk-fetch.js";
 import { Datasets } from "./datasets.js";
 import { Models } from "./models.js";
@@ -39,6 +40,11 @@ export interface ConnectOptions {
    * (the variables the services themselves use), else `url`. Node transport only.
    */
   services?: { store?: string; registry?: string; runtime?: string; tracking?: string };
+  /**
+   * The bearer token sent with every call, for servers that check them (KILN_AUTH_SECRETS);
+   * default KILN_TOKEN. With a given transport it is added to that transport's calls too.
+   */
+  token?: string;
   /** Project for short names; default "default". */
   project?: string;
   /**
@@ -94,16 +100,18 @@ export class Kiln {
   static async connect(urlOrOptions?: string | ConnectOptions): Promise<Kiln> {
     const options = typeof urlOrOptions === "string" ? { url: urlOrOptions } : (urlOrOptions ?? {});
     const project = options.project ?? "default";
-    if (options.transport) {
-      const chunks = options.url ? withLocalReads(fetchChunkFetcher(options.url), options.localChunks) : undefined;
-      return new Kiln(options.transport, project, options.writeMode ?? "resumable", chunks, {}, options.sharedChunkMemory, options.url);
-    }
     const env = typeof process !== "undefined" ? process.env : {};
+    const token = options.token ?? (env.KILN_TOKEN || undefined);
+    if (options.transport) {
+      const chunks = options.url ? withLocalReads(fetchChunkFetcher(options.url, token), options.localChunks) : undefined;
+      return new Kiln(withToken(options.transport, token), project, options.writeMode ?? "resumable", chunks, {}, options.sharedChunkMemory, options.url);
+    }
     const baseUrl = options.url ?? env.KILN_URL ?? DEFAULT_URL;
     // Loaded lazily so that browsers, which pass their own transport, never load Node modules.
-    const grpc = await (await import("./node-grpc.js")).nodeGrpcTransports();
+    const nodeGrpc = await (await import("./node-grpc.js")).nodeGrpcTransports();
+    const grpc = (url: string) => withToken(nodeGrpc(url), token);
     const { http2ChunkFetcher } = await import("./http2-chunk-fetcher.js");
-    const chunksFrom = (url: string) => withLocalReads(http2ChunkFetcher(url), options.localChunks);
+    const chunksFrom = (url: string) => withLocalReads(http2ChunkFetcher(url, token), options.localChunks);
     const services: Partial<Record<"store" | "registry" | "runtime" | "tracking", { transport: Transport; chunks?: ChunkFetcher }>> = {};
     const given = options.services ?? { store: env.KILN_STORE_URL, registry: env.KILN_REGISTRY_URL, runtime: env.KILN_SCHEDULER_URL, tracking: env.KILN_TRACKING_URL };
     for (const [service, url] of Object.entries(given) as ["store" | "registry" | "runtime" | "tracking", string | undefined][]) {

@@ -11,7 +11,8 @@ import { CONNECTION_WINDOW_BYTES, MAX_SESSION_MEMORY_MB, STREAM_WINDOW_BYTES } f
  * alive only while a fetch is in flight, so an idle client never holds a script open,
  * and it is reopened if it drops.
  */
-export function http2ChunkFetcher(baseUrl: string): ChunkFetcher {
+export function http2ChunkFetcher(baseUrl: string, token?: string): ChunkFetcher {
+  const authorization = token ? { authorization: `Bearer ${token}` } : {};
   let session: http2.ClientHttp2Session | undefined;
   let inFlight = 0;
   /** Runs one request on the session, which keeps the process alive only meanwhile. */
@@ -42,7 +43,7 @@ export function http2ChunkFetcher(baseUrl: string): ChunkFetcher {
   return {
     fetch(path, size, into) {
       return withSession((s) => new Promise<{ bytes: Uint8Array }>((resolve, reject) => {
-        const req = s.request({ ":path": path });
+        const req = s.request({ ":path": path, ...authorization });
         // Memory of its own, never a slice of Node's shared pool: a caller may reuse it.
         const body = into && into.length >= size ? Buffer.from(into.buffer, into.byteOffset, size) : Buffer.allocUnsafeSlow(size);
         let received = 0;
@@ -77,7 +78,7 @@ export function http2ChunkFetcher(baseUrl: string): ChunkFetcher {
       const sha256 = createHash("sha256").update(bytes).digest("hex");
       const path = prefix + sha256;
       return withSession((s) => new Promise<string>((resolve, reject) => {
-        const req = s.request({ ":method": "PUT", ":path": path, "content-length": String(bytes.length) });
+        const req = s.request({ ":method": "PUT", ":path": path, "content-length": String(bytes.length), ...authorization });
         let status: number | undefined;
         let failure: Error | undefined;
         req.on("response", (headers) => {

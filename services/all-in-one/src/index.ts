@@ -1,6 +1,6 @@
 import { createClient, createRouterTransport, type ConnectRouter } from "@connectrpc/connect";
 import { openBus } from "@kiln/bus";
-import { errorInterceptor, runProcess, type Config, type RunningProcess } from "@kiln/core";
+import { errorInterceptor, runProcess, serviceToken, type Config, type RunningProcess } from "@kiln/core";
 import { startExecutor, type RunningExecutor } from "@kiln/executor";
 import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
@@ -85,7 +85,7 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
           // it reaches the services and the stored chunks in-process.
           async listening(url) {
             if (!config.runtime.executor.embedded) return;
-            const self = { ...config.runtime, url, storeUrl: url, registryUrl: url, schedulerUrl: url };
+            const self = { ...config.runtime, url, storeUrl: url, registryUrl: url, schedulerUrl: url, token: serviceToken(config, "kiln-embedded-executor") };
             executor = await startExecutor(self, bus, logger.child({ service: "executor" }), {
               inProcess: {
                 control: scheduler.localExecutorControl(runtime),

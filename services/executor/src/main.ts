@@ -1,6 +1,6 @@
 import { openBus } from "@kiln/bus";
 import { REGISTRY_CHUNK_PATH_PREFIX, STORE_CHUNK_PATH_PREFIX } from "@kiln/contracts";
-import { applyHeapGrowth, ConfigError, createLogger, loadConfig, requireSharedBus, type Config } from "@kiln/core";
+import { applyHeapGrowth, ConfigError, createLogger, loadConfig, requireSharedBus, serviceToken, type Config } from "@kiln/core";
 import { openBlobStore } from "@kiln/storage";
 import { startExecutor } from "./start.js";
 
@@ -21,7 +21,8 @@ const logger = createLogger("kiln-executor", config.logLevel);
 const bus = await openBus(config, "kiln-executor").catch(couldNotStart);
 // With KILN_EXECUTOR_DIRECT_BLOBS, the services' blob stores as this process's config names them.
 const directBlobs = config.runtime.executor.directBlobs ? await openDirectBlobs(config) : undefined;
-const running = await startExecutor(config.runtime, bus, logger, { directBlobs }).catch(couldNotStart);
+const token = serviceToken(config, "kiln-executor");
+const running = await startExecutor({ ...config.runtime, token }, bus, logger, { directBlobs }).catch(couldNotStart);
 logger.info({ name: running.deps.name, labels: running.deps.labels, slots: running.deps.slots }, "executor running");
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.once(signal, () => {

@@ -1,7 +1,7 @@
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { EventBus } from "@kiln/bus";
-import { checkId, type Logger, type RuntimeConfig } from "@kiln/core";
+import { checkId, sendToken, type Logger, type RuntimeConfig } from "@kiln/core";
 import { OnnxWorkerPool } from "@kiln/onnx";
 import { ExecutorService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
@@ -53,14 +53,15 @@ export async function startExecutor(config: RuntimeConfig, bus: EventBus, logger
   // Chunks read in place land in shared memory, so model runs lay out their columns in the ONNX workers.
   const kiln = await Kiln.connect(
     inProcess
-      ? { transport: inProcess.transport, url: config.url, localChunks: localChunkReader(inProcess.blobs), sharedChunkMemory: true, writeMode: "stream" }
+      ? { transport: inProcess.transport, url: config.url, token: config.token, localChunks: localChunkReader(inProcess.blobs), sharedChunkMemory: true, writeMode: "stream" }
       : {
           url: config.url,
+          token: config.token,
           services: { store: config.storeUrl, registry: config.registryUrl, runtime: config.schedulerUrl },
           ...(directBlobs && { localChunks: directChunkReader(directBlobs, directReadLogging(logger)), sharedChunkMemory: true }),
         },
   );
-  const grpc = (baseUrl: string) => createGrpcTransport({ baseUrl, readMaxBytes: 256 * 1024 ** 2, writeMaxBytes: 256 * 1024 ** 2 });
+  const grpc = (baseUrl: string) => createGrpcTransport({ baseUrl, readMaxBytes: 256 * 1024 ** 2, writeMaxBytes: 256 * 1024 ** 2, interceptors: sendToken(config.token) });
   const onnx = new OnnxWorkerPool({ size: Math.max(1, Math.min(config.executor.slots, 4)), intraOpNumThreads: 1, rowsPerRun: ROWS_PER_ONNX_RUN });
   const deps: ExecutorDeps = {
     name: `executors/${id}`,

@@ -1,6 +1,6 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
-import { invalidArgument, isKilnError, notFound, printable, resourceExhausted, unavailable, type HttpRequest, type HttpResponse, type HttpRoute } from "@kiln/core";
+import { invalidArgument, isKilnError, notFound, printable, resourceExhausted, unavailable, type HttpAccess, type HttpRequest, type HttpResponse, type HttpRoute } from "@kiln/core";
 import {
   InferTensorContentsSchema,
   ModelInferRequestSchema,
@@ -29,6 +29,7 @@ export function inferenceRestRoute(s: Scheduler, version: string): HttpRoute {
   return {
     prefix: "/v2",
     methods: ["GET", "HEAD", "POST"],
+    access: restAccess,
     handle(rest, req, res) {
       void answer(s, version, rest, req).then(
         (body) => send(res, 200, body),
@@ -61,6 +62,23 @@ async function answer(s: Scheduler, version: string, rest: string, req: HttpRequ
   const meta = await modelMetadata(s, model, modelVersion);
   const tensor = (t: (typeof meta.inputs)[number]) => ({ name: t.name, datatype: t.datatype, shape: t.shape.map(Number) });
   return { name: meta.name, versions: meta.versions, platform: meta.platform, inputs: meta.inputs.map(tensor), outputs: meta.outputs.map(tensor) };
+}
+
+/**
+ * The server's own health and metadata are open, as probes call them; a model's need read
+ * (infer: write) in the deployment's project, "projects/p/deployments/d" or the default one.
+ */
+function restAccess(rest: string, method: string): HttpAccess {
+  const m = /^\/models\/([^/]+)/.exec(rest);
+  if (!m) return { role: "open" };
+  let model: string;
+  try {
+    model = decodeURIComponent(m[1]!);
+  } catch {
+    return { role: "read" }; // a bad path: answered 400 once a token is shown
+  }
+  const project = /^projects\/([^/]*)/.exec(model)?.[1] ?? "default";
+  return { role: method === "POST" ? "write" : "read", projects: [project] };
 }
 
 function pathPart(text: string): string {

@@ -1,7 +1,7 @@
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { openBus } from "@kiln/bus";
-import { requireSharedBus, runProcess } from "@kiln/core";
+import { requireSharedBus, runProcess, sendToken, serviceToken } from "@kiln/core";
 import { kilnFiles } from "@kiln/proto";
 import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
@@ -15,14 +15,15 @@ await runProcess({
   check: (config) => requireSharedBus(config, "a runtime scheduler"),
   async setup(config, logger) {
     const { runtime } = config;
+    const token = serviceToken(config, "kiln-runtime-scheduler");
     const metadata = await openMetadataStore(config, "runtime");
     const bus = await openBus(config, "kiln-runtime-scheduler");
     const scheduler = await prepareScheduler({
       metadata,
       bus,
       logger,
-      store: createClient(StoreService, createGrpcTransport({ baseUrl: runtime.storeUrl })),
-      registry: createClient(RegistryService, createGrpcTransport({ baseUrl: runtime.registryUrl })),
+      store: createClient(StoreService, createGrpcTransport({ baseUrl: runtime.storeUrl, interceptors: sendToken(token) })),
+      registry: createClient(RegistryService, createGrpcTransport({ baseUrl: runtime.registryUrl, interceptors: sendToken(token) })),
       settings: runtime,
     });
     return {

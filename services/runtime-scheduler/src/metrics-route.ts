@@ -15,6 +15,8 @@ type Labels = Record<string, string>;
 export function metricsRoute(s: Scheduler): HttpRoute {
   return {
     prefix: "/metrics",
+    // Counters of every project's deployments: for a token that reaches them all (a scraper's, bearer_token_file).
+    access: () => ({ role: "read", projects: ["-"] }),
     handle(rest, _req, res) {
       const reply = (status: number, type: string, text: string) => {
         res.writeHead(status, { "content-type": type });
