@@ -13,12 +13,12 @@ export const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}
 
 /**
  * The CLI against the server at `url()` (read per call: servers start in beforeAll), run in
- * `cwd()` when given. `kiln(...)` resolves with its stdout; `kilnFails(...)` with the failed
+ * `cwd()` when given, with `env()` when given. `kiln(...)` resolves with its stdout; `kilnFails(...)` with the failed
  * process's exit code and output.
  */
-export function cli(url: () => string, cwd?: () => string) {
+export function cli(url: () => string, cwd?: () => string, env?: () => NodeJS.ProcessEnv) {
   const args = (rest: string[]) => [KILN_BIN, "--url", url(), ...rest];
-  const options = () => ({ cwd: cwd?.() });
+  const options = () => ({ cwd: cwd?.(), ...(env && { env: env() }) });
   return {
     kiln: async (...rest: string[]) => (await run(process.execPath, args(rest), options())).stdout,
     kilnFails: async (...rest: string[]) => {

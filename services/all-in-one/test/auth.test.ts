@@ -1,0 +1,175 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { STORE_CHUNK_PATH_PREFIX } from "@kiln/contracts";
+import { EVERY_PROJECT, mintToken, type Role, type RunningProcess } from "@kiln/core";
+import { LogisticRegression } from "@kiln/ml";
+import { Health, HealthCheckResponse_ServingStatus } from "@kiln/proto/health/v1/health_pb";
+import { Kiln, KilnApiError, PermissionDeniedError, UnauthenticatedError } from "@kiln/sdk";
+import { runEmbedded } from "../src/index.js";
+import { cli, unique } from "./helpers.js";
+
+const SECRET = "s".repeat(24) + "0123456789abcdef";
+const RETIRED = "r".repeat(40);
+
+async function failure(p: Promise<unknown>): Promise<KilnApiError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof KilnApiError) return e;
+    throw e;
+  }
+  throw new Error("expected the call to fail");
+}
+
+describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
+  let dir: string;
+  let running: RunningProcess;
+  let url: string;
+  const token = (role: Role, projects: string[], secret = SECRET, expiresInSeconds?: number) => mintToken(secret, { subject: `${role}-user`, role, projects, ...(expiresInSeconds !== undefined && { expiresInSeconds }) });
+  const connect = (t: string | undefined, project?: string) => Kiln.connect({ url, token: t, ...(project && { project }) });
+  const { kiln, kilnFails } = cli(() => url, undefined, () => ({ ...process.env, KILN_TOKEN: token("read", ["default"]), KILN_AUTH_SECRETS: SECRET }));
+  const noToken = cli(() => url, undefined, () => ({ ...process.env, KILN_TOKEN: "" }));
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-auth-"));
+    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: dir, KILN_LOG_LEVEL: "silent", KILN_AUTH_SECRETS: `${SECRET},${RETIRED}`, KILN_CORS_ORIGINS: "http://app.example" }, false);
+    url = running.server.url;
+  });
+  afterAll(async () => {
+    await running?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("refuses a call without a token, with a bad one and with an expired one, saying which", async () => {
+    const none = await failure((await connect(undefined)).datasets.list());
+    expect(none).toBeInstanceOf(UnauthenticatedError);
+    expect([none.reason, none.message]).toEqual(["TOKEN_REQUIRED", expect.stringContaining("KILN_TOKEN")]);
+    const forged = await failure((await connect(token("admin", [EVERY_PROJECT], "f".repeat(32)))).datasets.list());
+    expect(forged.reason).toBe("TOKEN_INVALID");
+    const expired = await failure((await connect(token("read", ["default"], SECRET, -1))).datasets.list());
+    expect([expired.reason, expired.message]).toEqual(["TOKEN_EXPIRED", expect.stringContaining("read-user")]);
+    // A token signed by the second secret still works (rotation: retire it once tokens are re-minted).
+    await expect((await connect(token("read", ["default"], RETIRED))).datasets.list()).resolves.toBeDefined();
+  });
+
+  it("leaves health checks open to probes", async () => {
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${url}/v2/health/live`)).status).toBe(200);
+    const health = createClient(Health, createGrpcTransport({ baseUrl: url }));
+    expect((await health.check({})).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+  });
+
+  it("lets a writer put data, fit and predict on the executor, and read it all back; a reader only read", async () => {
+    const writer = await connect(token("write", ["default"]));
+    const name = unique("features");
+    const X = Array.from({ length: 200 }, (_, i) => ({ a: Math.sin(i), b: Math.cos(i * 3) }));
+    await writer.datasets.put(name, X);
+    await writer.datasets.put(`${name}-y`, X.map((r) => ({ y: r.a + r.b > 0 ? 1 : 0 })));
+    const model = unique("clf");
+    await writer.models.create(model, { estimator: "logistic_regression" });
+    const fitted = await (await writer.runtime.model(model).fit(name, `${name}-y`)).get();
+    expect(fitted.modelVersion).toBe(`projects/default/models/${model}/versions/2`);
+    const job = await writer.runtime.model(model).predict(name);
+    let rows = 0;
+    for await (const chunk of job.results()) rows += chunk.numRows;
+    expect(rows).toBe(200);
+
+    const reader = await connect(token("read", ["default"]));
+    expect(((await reader.datasets.get(name)) as import("apache-arrow").Table).numRows).toBe(200);
+    const denied = await failure(reader.datasets.put(unique("nope"), [{ a: 1 }]));
+    expect(denied).toBeInstanceOf(PermissionDeniedError);
+    expect([denied.reason, denied.message]).toEqual(["ROLE_TOO_LOW", expect.stringContaining("it needs write")]);
+    await expect(reader.runtime.model(model).predict(name)).rejects.toMatchObject({ reason: "ROLE_TOO_LOW" });
+  });
+
+  it("keeps a token to its projects, also when a request names another project deep inside, and creates nothing then", async () => {
+    const writer = await connect(token("write", ["default"]));
+    const elsewhere = await connect(token("write", ["default"]), "fraud");
+    const name = unique("other");
+    const denied = await failure(elsewhere.datasets.put(name, [{ a: 1 }]));
+    expect([denied.reason, denied.message]).toEqual(["PROJECT_NOT_ALLOWED", "write-user's token does not reach project fraud; it reaches default"]);
+    const admin = await connect(token("admin", [EVERY_PROJECT]), "fraud");
+    expect((await admin.datasets.list()).map((d) => d.name)).not.toContain(`projects/fraud/datasets/${name}`);
+    // A job in its own project that reads a dataset of another one.
+    await admin.datasets.put(name, [{ a: 1 }]);
+    const crossing = await failure(writer.runtime.model("any").predict({ dataset: `projects/fraud/datasets/${name}` }));
+    expect(crossing.reason).toBe("PROJECT_NOT_ALLOWED");
+  });
+
+  it("leaves deleting to admins", async () => {
+    const writer = await connect(token("write", ["default"]));
+    const name = unique("keep");
+    await writer.datasets.put(name, [{ a: 1 }]);
+    expect((await failure(writer.datasets.drop(name))).reason).toBe("ROLE_TOO_LOW");
+    await (await connect(token("admin", ["default"]))).datasets.drop(name);
+    expect((await writer.datasets.list()).map((d) => d.name)).not.toContain(`projects/default/datasets/${name}`);
+  });
+
+  it("checks the plain HTTP routes: chunks, inference REST, metrics", async () => {
+    const chunk = `${url}${STORE_CHUNK_PATH_PREFIX}${"0".repeat(64)}`;
+    const anonymous = await fetch(chunk);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get("www-authenticate")).toBe('Bearer realm="kiln"');
+    expect(await anonymous.text()).toContain("KILN_TOKEN");
+    expect((await fetch(chunk, { headers: { authorization: `Bearer ${token("read", ["default"])}` } })).status).toBe(404);
+    const put = await fetch(chunk, { method: "PUT", body: "x", headers: { authorization: `Bearer ${token("read", ["default"])}` } });
+    expect([put.status, await put.text()]).toEqual([403, expect.stringContaining("it needs write")]);
+
+    const infer = `${url}/v2/models/${encodeURIComponent("projects/fraud/deployments/d")}/infer`;
+    const body = JSON.stringify({ inputs: [] });
+    expect((await fetch(infer, { method: "POST", body })).status).toBe(401);
+    const other = await fetch(infer, { method: "POST", body, headers: { authorization: `Bearer ${token("write", ["default"])}` } });
+    expect([other.status, await other.text()]).toEqual([403, expect.stringContaining("project fraud")]);
+
+    expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token("read", ["default"])}` } })).status).toBe(403);
+    const scraped = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token("read", [EVERY_PROJECT])}` } });
+    expect([scraped.status, await scraped.text()]).toEqual([200, expect.stringContaining("kiln_executors_alive")]);
+  });
+
+  it("stores a tracking artifact of several chunks by PUT with the token, and reads it back", async () => {
+    const writer = await connect(token("write", ["default"]));
+    const experiment = unique("exp");
+    const exp = writer.experiment(experiment);
+    const bytes = new Uint8Array(9 * 1024 * 1024).map((_, i) => i % 251);
+    await exp.run(async (run) => {
+      run.logMetric("auc", 0.9);
+      await run.logArtifact(bytes, "weights.bin");
+    });
+    const back = (await (await connect(token("read", ["default"]))).experiment(experiment).artifact("weights.bin")) as Uint8Array;
+    expect(back.length).toBe(bytes.length);
+    expect(Buffer.from(back).equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  it("takes the token from browsers: CORS lets them send it, Connect JSON carries it", async () => {
+    const preflight = await fetch(`${url}/kiln.store.v1.StoreService/ListDatasets`, {
+      method: "OPTIONS",
+      headers: { origin: "http://app.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
+    });
+    expect(preflight.headers.get("access-control-allow-headers")).toMatch(/Authorization/);
+    const call = (headers: Record<string, string>) => fetch(`${url}/kiln.store.v1.StoreService/ListDatasets`, { method: "POST", body: "{}", headers: { "content-type": "application/json", ...headers } });
+    const refused = await call({});
+    expect([refused.status, ((await refused.json()) as { code: string }).code]).toEqual([401, "unauthenticated"]);
+    expect((await call({ authorization: `Bearer ${token("read", ["default"])}` })).status).toBe(200);
+  });
+
+  it("the CLI sends KILN_TOKEN, mints tokens where the secret is, and says what a token is", async () => {
+    await kiln("datasets");
+    const refused = await noToken.kilnFails("datasets");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("kiln tokens:create");
+    const minted = (await kiln("tokens:create", "ci-bot", "--role", "write", "--project", "default", "--project", "churn", "--expires", "2h")).trim();
+    const shown = await kiln("tokens:show", minted);
+    expect(shown).toMatch(/subject:\s+ci-bot/);
+    expect(shown).toMatch(/role:\s+write/);
+    expect(shown).toMatch(/projects:\s+default, churn/);
+    await expect((await connect(minted)).datasets.put(unique("by-bot"), [{ a: 1 }])).resolves.toBeDefined();
+    expect((await kilnFails("tokens:create", "x", "--role", "owner", "--project", "p")).stderr).toContain("--role takes one of read, write, admin, service");
+    expect((await kilnFails("tokens:create", "x", "--role", "read")).stderr).toContain("--project");
+    expect((await noToken.kilnFails("tokens:create", "x", "--role", "read", "--project", "p")).stderr).toContain("KILN_AUTH_SECRETS is not set here");
+  });
+});
