@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser } from "playwright-core";
 import { launchChromium, noBrowser, RUNTIME_LOGGED, RUNTIME_RESULT, runInPage, servePage } from "../../services/all-in-one/test/browser-page.js";
 import { composePlan } from "./compose-plan.js";
+import { COMPOSE_SHELL } from "./operator.js";
 import { DEPLOY } from "./plan.js";
 import { startStack, type Stack } from "./stack.js";
 
@@ -14,7 +15,7 @@ describe.skipIf(noBrowser)("a page on another origin using Kiln through the comp
   beforeAll(async () => {
     page = await servePage();
     // As `KILN_CORS_ORIGINS=<the page's origin> docker compose up` would.
-    stack = await startStack(composePlan(join(DEPLOY, "compose.yaml"), { KILN_CORS_ORIGINS: page.origin }));
+    stack = await startStack(composePlan(join(DEPLOY, "compose.yaml"), { ...COMPOSE_SHELL, KILN_CORS_ORIGINS: page.origin }));
     browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
@@ -24,8 +25,8 @@ describe.skipIf(noBrowser)("a page on another origin using Kiln through the comp
   });
 
   it("writes and reads datasets, fits, predicts, deploys and tracks from the page, each call to the service its path names", async () => {
-    expect(await runInPage(browser, page.origin, "runKiln", stack.url)).toMatchObject({ v1: 1, rows: [{ b: "y" }, { b: "z" }, { b: "w" }], missing: "NotFoundError:DATASET_NOT_FOUND" });
-    const result = await runInPage(browser, page.origin, "runRuntime", stack.url);
+    expect(await runInPage(browser, page.origin, "runKiln", stack.url, stack.token)).toMatchObject({ v1: 1, rows: [{ b: "y" }, { b: "z" }, { b: "w" }], missing: "NotFoundError:DATASET_NOT_FOUND" });
+    const result = await runInPage(browser, page.origin, "runRuntime", stack.url, stack.token);
     expect(result).toMatchObject(RUNTIME_RESULT);
     expect(result.logged).toEqual(RUNTIME_LOGGED);
     expect(result.artifact).toMatchObject({ kind: "file", name: "confusion.txt", size: 18 });
@@ -33,7 +34,7 @@ describe.skipIf(noBrowser)("a page on another origin using Kiln through the comp
 
   it("answers a preflight from the page's origin, and none from another", async () => {
     const preflight = (origin: string) =>
-      fetch(`${stack.url}/kiln.runtime.v1.RuntimeService/SubmitJob`, { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type" } });
+      fetch(`${stack.url}/kiln.runtime.v1.RuntimeService/SubmitJob`, { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" } });
     expect((await preflight(page.origin)).headers.get("access-control-allow-origin")).toBe(page.origin);
     expect((await preflight("http://evil.example")).headers.get("access-control-allow-origin")).toBeNull();
   });

@@ -20,9 +20,15 @@ export function readCompose(path: string): ComposeFile {
   return parse(readFileSync(path, "utf8"), { merge: true }) as ComposeFile;
 }
 
-/** `${NAME:-default}` as compose fills it in from the environment it runs in (empty here). */
+/** `${NAME:-default}` and `${NAME:?why}` as compose fills them in from the environment it runs in (the latter refusing to start without it). */
 export function interpolate(value: string, env: Record<string, string | undefined> = {}): string {
-  return value.replace(/\$\{([A-Z0-9_]+)(?::-([^}]*))?\}/g, (_, name: string, fallback = "") => env[name] || fallback).replace(/\$\$/g, "$");
+  return value
+    .replace(/\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}/g, (_, name: string, kind: string | undefined, text = "") => {
+      if (env[name]) return env[name]!;
+      if (kind === "?") throw new Error(`compose: ${name}: ${text}`);
+      return kind === "-" ? text : "";
+    })
+    .replace(/\$\$/g, "$");
 }
 
 export function dependencies(service: ComposeService): string[] {

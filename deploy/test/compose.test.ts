@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { composePlan, readCompose } from "./compose-plan.js";
 import { hasEntryPoint, undocumented } from "./documented.js";
+import { COMPOSE_SHELL } from "./operator.js";
 import { DEPLOY, REPO } from "./plan.js";
 import { describeThroughProxy } from "./through-proxy.js";
 
@@ -18,7 +19,7 @@ function dockerignored(patterns: string): (path: string) => boolean {
 
 describe("deploy/compose.yaml and deploy/Dockerfile", () => {
   it("run each Kiln service from an entry point of the image, with documented variables, NATS, MongoDB and S3", () => {
-    const plan = composePlan(COMPOSE);
+    const plan = composePlan(COMPOSE, COMPOSE_SHELL);
     expect(plan.kiln.map((p) => p.name)).toEqual(["store", "registry", "tracking", "runtime-scheduler", "executor"]);
     for (const p of plan.kiln) {
       expect(hasEntryPoint(p.script), p.script).toBe(true);
@@ -32,9 +33,14 @@ describe("deploy/compose.yaml and deploy/Dockerfile", () => {
     expect(plan.proxy.caddyfile).toBe(join(DEPLOY, "proxy/Caddyfile"));
   });
 
+  it("refuse to start without the secret tokens are signed with, and give it to every Kiln service", () => {
+    expect(() => composePlan(COMPOSE)).toThrow(/KILN_AUTH_SECRETS: set KILN_AUTH_SECRETS to a secret of 32 or more characters/);
+    for (const p of composePlan(COMPOSE, COMPOSE_SHELL).kiln) expect(p.env.KILN_AUTH_SECRETS, p.name).toBe(COMPOSE_SHELL.KILN_AUTH_SECRETS);
+  });
+
   it("wait for a service's /readyz before starting what needs it", () => {
     const file = readCompose(COMPOSE);
-    for (const p of composePlan(COMPOSE).kiln.filter((k) => k.port !== undefined)) {
+    for (const p of composePlan(COMPOSE, COMPOSE_SHELL).kiln.filter((k) => k.port !== undefined)) {
       expect(JSON.stringify(file.services[p.name]!.healthcheck), p.name).toContain(`127.0.0.1:${p.port}/readyz`);
     }
     expect(file.services.proxy!.depends_on).toMatchObject({ store: { condition: "service_healthy" }, "runtime-scheduler": { condition: "service_healthy" } });
@@ -54,4 +60,4 @@ describe("deploy/compose.yaml and deploy/Dockerfile", () => {
   });
 });
 
-describeThroughProxy("the compose file's stack", () => composePlan(COMPOSE), (names) => expect(names).toHaveLength(2));
+describeThroughProxy("the compose file's stack", () => composePlan(COMPOSE, COMPOSE_SHELL), (names) => expect(names).toHaveLength(2));

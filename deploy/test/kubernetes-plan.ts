@@ -83,7 +83,7 @@ export function environment(objects: KubeObject[], container: Container): Record
   for (const from of container.envFrom ?? []) {
     const [kind, name] = "configMapRef" in from ? ["ConfigMap", from.configMapRef.name] : ["Secret", from.secretRef.name];
     const source = objects.find((o) => o.kind === kind && o.metadata.name === name);
-    if (!source) throw new Error(`${container.name}: envFrom names ${kind} ${name}, which is not in the manifests`);
+    if (!source) throw new Error(`${container.name}: envFrom names ${kind} ${name}, which is neither in the manifests nor created beside them`);
     Object.assign(env, source.data, source.stringData);
   }
   for (const v of container.env ?? []) {
@@ -109,8 +109,11 @@ function caddyfileOf(kustomization: Kustomization, pod: PodTemplate, container: 
   throw new Error(`proxy: nothing mounted at ${config} comes from a generated ConfigMap`);
 }
 
-export function kubernetesPlan(dir = DEPLOY): StackPlan {
-  const { kustomization, objects } = readKustomization(dir);
+/** The stack the manifests describe, beside `created`: what the operator makes with kubectl apart from them (the kiln-auth Secret). */
+export function kubernetesPlan(dir = DEPLOY, created: readonly KubeObject[] = []): StackPlan {
+  const read = readKustomization(dir);
+  const { kustomization } = read;
+  const objects = [...read.objects, ...created];
   const kiln: KilnProcess[] = [];
   let proxy: StackPlan["proxy"] | undefined;
   let nats: string[] = [];

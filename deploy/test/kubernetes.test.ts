@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { hasEntryPoint, undocumented } from "./documented.js";
 import { environment, kubernetesPlan, readKustomization, services, workloads, type Container } from "./kubernetes-plan.js";
 import { describeThroughProxy } from "./through-proxy.js";
+import { AUTH_SECRET, KILN_AUTH_SECRET } from "./operator.js";
 
 describe("deploy/kustomization.yaml and deploy/kubernetes", () => {
   const { kustomization, objects } = readKustomization();
@@ -32,17 +33,22 @@ describe("deploy/kustomization.yaml and deploy/kubernetes", () => {
     expect(kilnContainers.map((c) => c.name).sort()).toEqual(["executor", "registry", "runtime-scheduler", "store", "tracking"]);
     for (const c of kilnContainers) {
       expect(hasEntryPoint(c.command![1]!), c.name).toBe(true);
-      expect(undocumented(environment(objects, c)), c.name).toEqual([]);
+      expect(undocumented(environment([...objects, KILN_AUTH_SECRET], c)), c.name).toEqual([]);
       if (c.name !== "executor") expect(c.readinessProbe?.httpGet?.path, c.name).toBe("/readyz");
     }
     expect(kustomization.images?.map((i) => i.name)).toContain("kiln");
   });
 
+  it("keep the token secret out of the files: the services need the kiln-auth Secret the operator creates", () => {
+    expect(() => kubernetesPlan()).toThrow(/envFrom names Secret kiln-auth, which is neither in the manifests nor created beside them/);
+    for (const p of kubernetesPlan(undefined, [KILN_AUTH_SECRET]).kiln) expect(p.env.KILN_AUTH_SECRETS, p.name).toBe(AUTH_SECRET);
+  });
+
   it("put the proxy's Caddyfile where its command reads it", () => {
-    expect(kubernetesPlan().proxy.caddyfile).toMatch(/deploy\/proxy\/Caddyfile$/);
-    expect(kubernetesPlan().proxy.addresses).toEqual(["kiln:80"]);
+    expect(kubernetesPlan(undefined, [KILN_AUTH_SECRET]).proxy.caddyfile).toMatch(/deploy\/proxy\/Caddyfile$/);
+    expect(kubernetesPlan(undefined, [KILN_AUTH_SECRET]).proxy.addresses).toEqual(["kiln:80"]);
   });
 });
 
 // Executors named by their pods (KILN_EXECUTOR_ID from metadata.name), as the harness names them.
-describeThroughProxy("the Kubernetes manifests' stack", () => kubernetesPlan(), (names) => expect(names.sort()).toEqual(["executors/executor-0", "executors/executor-1"]));
+describeThroughProxy("the Kubernetes manifests' stack", () => kubernetesPlan(undefined, [KILN_AUTH_SECRET]), (names) => expect(names.sort()).toEqual(["executors/executor-0", "executors/executor-1"]));

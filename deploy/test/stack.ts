@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, startNatsServer, type NatsServer } from "@kiln/bus/testing";
+import { EVERY_PROJECT, mintToken } from "@kiln/core";
 import { startNodeService, type ServiceProcess } from "@kiln/core/testing";
 import { startS3rver, type TestS3Server } from "@kiln/storage/testing";
 import { Addresses } from "./addresses.js";
@@ -12,6 +13,8 @@ import { REPO, type KilnProcess, type StackPlan } from "./plan.js";
 export interface Stack {
   /** The proxy: the one origin clients use. */
   url: string;
+  /** An admin's token for every project, signed with the secret the services are given (as an operator mints one with kiln tokens:create). */
+  token: string;
   stop(): Promise<void>;
 }
 
@@ -66,11 +69,18 @@ export async function startStack(plan: StackPlan): Promise<Stack> {
       }
     }
     caddy = await startCaddy(plan.proxy.caddyfile, plan.proxy.env, proxyPort, addresses, join(dir, "caddy"));
-    return { url: caddy.url, stop };
+    return { url: caddy.url, token: operatorToken(plan), stop };
   } catch (e) {
     await stop();
     throw e;
   }
+}
+
+function operatorToken(plan: StackPlan): string {
+  const secrets = new Set(plan.kiln.map((p) => p.env.KILN_AUTH_SECRETS));
+  const [secret] = [...secrets][0]?.split(",") ?? [];
+  if (secrets.size !== 1 || !secret) throw new Error("every Kiln service must be given the same KILN_AUTH_SECRETS");
+  return mintToken(secret, { subject: "operator", role: "admin", projects: [EVERY_PROJECT] });
 }
 
 interface Local {

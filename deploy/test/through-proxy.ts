@@ -34,7 +34,7 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
     beforeAll(async () => {
       stack = await startStack(plan());
       // services: {} so no KILN_*_URL of this machine's environment sends a call past the proxy.
-      kiln = await Kiln.connect({ url: stack.url, services: {} });
+      kiln = await Kiln.connect({ url: stack.url, services: {}, token: stack.token });
     }, 60_000);
 
     afterAll(async () => {
@@ -77,7 +77,7 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
       const session = http2.connect(stack.url);
       const put = () =>
         new Promise<number>((resolve, reject) => {
-          const req = session.request({ ":method": "PUT", ":path": path, "content-length": String(bytes.length) });
+          const req = session.request({ ":method": "PUT", ":path": path, "content-length": String(bytes.length), authorization: `Bearer ${stack.token}` });
           let status = 0;
           req.on("response", (h) => ((status = Number(h[":status"])), req.resume()));
           req.on("error", reject);
@@ -103,14 +103,14 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
 
       const infer = await fetch(`${stack.url}/v2/models/lin-online/infer`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", authorization: `Bearer ${stack.token}` },
         body: JSON.stringify({ inputs: [{ name: "X", shape: [2, 2], datatype: "FP64", data: [1, 2, 0, 0] }] }),
       });
       expect(infer.status).toBe(200);
       const answer = (await infer.json()) as { outputs: { name: string; data: number[] }[] };
       expect(answer.outputs[0]!.data.map(round)).toEqual([0, 1]);
 
-      const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+      const metrics = await (await fetch(`${stack.url}/metrics`, { headers: { authorization: `Bearer ${stack.token}` } })).text();
       expect(metrics).toMatch(/kiln_deployment_replicas\{deployment="projects\/default\/deployments\/lin-online"\} 2/);
     }, 30_000);
 
@@ -126,21 +126,29 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
       expect(Buffer.from((await exp.artifact("weights.bin")) as Uint8Array).equals(weights)).toBe(true);
       const [file] = await exp.data({ event: "artifact" });
       const first = (file!.value as { chunks: { sha256: string }[] }).chunks[0]!.sha256;
-      const plain = await fetch(`${stack.url}${TRACKING_ARTIFACT_PATH_PREFIX}${first}`);
+      const artifactUrl = `${stack.url}${TRACKING_ARTIFACT_PATH_PREFIX}${first}`;
+      expect((await fetch(artifactUrl)).status).toBe(401);
+      const plain = await fetch(artifactUrl, { headers: { authorization: `Bearer ${stack.token}` } });
       expect(plain.status).toBe(200);
       expect(createHash("sha256").update(Buffer.from(await plain.arrayBuffer())).digest("hex")).toBe(first);
     }, 30_000);
 
     it("passes a browser's Connect calls (HTTP/1.1) and errors with their codes, and answers unknown paths itself", async () => {
-      const call = (path: string, body: unknown) => fetch(`${stack.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      const call = (path: string, body: unknown, token = stack.token) =>
+        fetch(`${stack.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...(token && { authorization: `Bearer ${token}` }) }, body: JSON.stringify(body) });
+      const anonymous = await call("/kiln.store.v1.StoreService/ListDatasets", { parent: "projects/default" }, "");
+      expect([anonymous.status, ((await anonymous.json()) as { code: string }).code]).toEqual([401, "unauthenticated"]);
       const list = await call("/kiln.store.v1.StoreService/ListDatasets", { parent: "projects/default" });
       expect(list.status).toBe(200);
       expect(((await list.json()) as { datasets: { name: string }[] }).datasets.map((d) => d.name).sort()).toEqual(["projects/default/datasets/big", "projects/default/datasets/train"]);
       const missing = await call("/kiln.registry.v1.RegistryService/GetModel", { name: "projects/default/models/nope" });
       expect(missing.status).toBe(404);
       expect(await missing.json()).toMatchObject({ code: "not_found" });
-      // The same over gRPC (a trailers-only answer through the proxy).
+      // The same over gRPC (a trailers-only answer through the proxy), and a refusal of no token there.
       await expect(kiln.models.get("nope")).rejects.toMatchObject({ code: 5 });
+      const anonymousSdk = await Kiln.connect({ url: stack.url, services: {}, token: "" });
+      await expect(anonymousSdk.models.list()).rejects.toMatchObject({ code: 16, reason: "TOKEN_REQUIRED" });
+      anonymousSdk.close();
 
       expect(await (await fetch(`${stack.url}/healthz`)).text()).toBe("ok");
       const unknown = await fetch(`${stack.url}/kiln.nothing.v1.Service/Call`, { method: "POST" });
@@ -148,9 +156,9 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
       expect(await unknown.text()).toMatch(/no Kiln service serves/);
     }, 30_000);
 
-    it("is what the CLI talks to with KILN_URL alone", async () => {
+    it("is what the CLI talks to with KILN_URL and KILN_TOKEN alone", async () => {
       const cli = join(REPO, "libs/cli/bin/kiln.js");
-      const env = { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", KILN_URL: stack.url };
+      const env = { PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp", KILN_URL: stack.url, KILN_TOKEN: stack.token };
       const { stdout } = await promisify(execFile)(process.execPath, [cli, "deployments"], { env });
       expect(stdout).toMatch(/lin-online\s.*ready/i);
     }, 30_000);

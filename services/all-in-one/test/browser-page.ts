@@ -12,8 +12,8 @@ const repoRoot = join(import.meta.dirname, "../../..");
 const pageScript = `
 import { Kiln } from "@kiln/sdk";
 import { createConnectTransport } from "@connectrpc/connect-web";
-window.runKiln = async (baseUrl) => {
-  const kiln = await Kiln.connect({ transport: createConnectTransport({ baseUrl }) });
+window.runKiln = async (baseUrl, token) => {
+  const kiln = await Kiln.connect({ transport: createConnectTransport({ baseUrl }), token });
   const v1 = await kiln.datasets.put("from_browser", [{ a: 1, b: "x" }, { a: 2, b: "y" }, { a: 3, b: "z" }]);
   await kiln.datasets.put("from_browser", { a: [4], b: ["w"] });
   const table = await kiln.datasets.get("from_browser", { filter: "a >= 2", columns: ["b"] });
@@ -26,8 +26,8 @@ window.runKiln = async (baseUrl) => {
 // temporary datasets), a remote fit, a predict whose rows stream back while the job's progress
 // is watched. With the url too, files go to the chunk routes by PUT (the model file here, an
 // artifact below).
-window.runRuntime = async (baseUrl) => {
-  const kiln = await Kiln.connect({ transport: createConnectTransport({ baseUrl }), url: baseUrl });
+window.runRuntime = async (baseUrl, token) => {
+  const kiln = await Kiln.connect({ transport: createConnectTransport({ baseUrl }), url: baseUrl, token });
   const rows = Array.from({ length: 40 }, (_, i) => ({ a: i, b: i % 3 }));
   await kiln.models.create("in_browser", { estimator: "linear_regression" });
   const fit = await (await kiln.runtime.model("in_browser").fit(rows, rows.map((r) => ({ y: 2 * r.a - r.b + 1 })))).get();
@@ -87,13 +87,13 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-background-networking", "--disable-gpu"] });
 }
 
-/** Opens the page and runs one of its functions (runKiln, runRuntime) against a Kiln URL. */
-export async function runInPage(browser: Browser, origin: string, fn: "runKiln" | "runRuntime", kilnUrl: string): Promise<Record<string, unknown>> {
+/** Opens the page and runs one of its functions (runKiln, runRuntime) against a Kiln URL, with a token for a server that checks them. */
+export async function runInPage(browser: Browser, origin: string, fn: "runKiln" | "runRuntime", kilnUrl: string, token?: string): Promise<Record<string, unknown>> {
   const tab: Page = await browser.newPage();
   await tab.goto(origin);
   // These functions run in the page, where globalThis is its window (this program has no DOM types).
   await tab.waitForFunction((name) => name in globalThis, fn);
-  return (await tab.evaluate(([name, url]) => (globalThis as unknown as Record<string, (u: string) => Promise<unknown>>)[name]!(url), [fn, kilnUrl] as const)) as Record<string, unknown>;
+  return (await tab.evaluate(([name, url, t]) => (globalThis as unknown as Record<string, (u: string, t?: string) => Promise<unknown>>)[name]!(url, t), [fn, kilnUrl, token] as const)) as Record<string, unknown>;
 }
 
 /** What runRuntime answers, wherever it ran: a fit, a streamed predict, a deployment, a tracked run. */
