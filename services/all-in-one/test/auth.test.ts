@@ -87,6 +87,25 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
     await expect(reader.runtime.model(model).predict(name)).rejects.toMatchObject({ reason: "ROLE_TOO_LOW" });
   });
 
+  it("lets an app holding a read token predict online, by the SDK and the inference protocol's REST form, but not deploy", async () => {
+    const writer = await connect(token("write", ["default"]));
+    const model = unique("online");
+    const X = Array.from({ length: 100 }, (_, i) => [Math.sin(i), Math.cos(i * 3)]);
+    await writer.models.put(model, new LogisticRegression().fit(X, X.map(([a, b]) => (a! + b! > 0 ? 1 : 0))));
+    const id = unique("serve");
+    await writer.deployments.create(id, { model });
+    const app = await connect(token("read", ["default"]));
+    const predicted = await app.deployments.predict(id, [[2, 2], [-2, -2]]);
+    expect(Array.from(predicted.getChild("prediction")!.toArray() as BigInt64Array, Number)).toEqual([1, 0]);
+    const rest = await fetch(`${url}/v2/models/${id}/infer`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token("read", ["default"])}` },
+      body: JSON.stringify({ inputs: [{ name: "X", shape: [1, 2], datatype: "FP64", data: [2, 2] }] }),
+    });
+    expect(rest.status).toBe(200);
+    expect((await failure(app.deployments.create(unique("mine"), { model }))).reason).toBe("ROLE_TOO_LOW");
+  });
+
   it("keeps a token to its projects, also when a request names another project deep inside, and creates nothing then", async () => {
     const writer = await connect(token("write", ["default"]));
     const elsewhere = await connect(token("write", ["default"]), "fraud");

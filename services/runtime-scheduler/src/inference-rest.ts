@@ -65,10 +65,10 @@ async function answer(s: Scheduler, version: string, rest: string, req: HttpRequ
 }
 
 /**
- * The server's own health and metadata are open, as probes call them; a model's need read
- * (infer: write) in the deployment's project, "projects/p/deployments/d" or the default one.
+ * The server's own health and metadata are open, as probes call them; a model's, inference
+ * included, need read in the deployment's project, "projects/p/deployments/d" or the default one.
  */
-function restAccess(rest: string, method: string): HttpAccess {
+function restAccess(rest: string): HttpAccess {
   const m = /^\/models\/([^/]+)/.exec(rest);
   if (!m) return { role: "open" };
   let model: string;
@@ -78,7 +78,7 @@ function restAccess(rest: string, method: string): HttpAccess {
     return { role: "read" }; // a bad path: answered 400 once a token is shown
   }
   const project = /^projects\/([^/]*)/.exec(model)?.[1] ?? "default";
-  return { role: method === "POST" ? "write" : "read", projects: [project] };
+  return { role: "read", projects: [project] };
 }
 
 function pathPart(text: string): string {

@@ -12,7 +12,8 @@ type Table = Record<string, Partial<Record<Role | "open" | "unscoped-read", read
 
 // Every method of every service, listed: a method missing here is refused (tests check that none is).
 // Deleting a whole dataset, model, experiment or deployment, and purging jobs, is an admin's;
-// tags, attachments, a job that is over, a run's events are a writer's.
+// tags, attachments, a job that is over, a run's events are a writer's. Online predictions
+// change nothing and reveal what reading the model would: an app that only predicts needs read.
 const TABLE: Table = {
   "kiln.store.v1.StoreService": {
     read: ["GetDataset", "ListDatasets", "GetUpload", "ReadDataset", "GetDatasetVersion", "ListDatasetVersions"],
@@ -34,8 +35,8 @@ const TABLE: Table = {
     service: ["Heartbeat", "StartAttempt", "ReportProgress", "FinishAttempt", "StartAttempts", "FinishAttempts"],
   },
   "kiln.runtime.v1.DeploymentService": {
-    read: ["GetDeployment", "ListDeployments"],
-    write: ["CreateDeployment", "UpdateDeployment", "Predict"],
+    read: ["GetDeployment", "ListDeployments", "Predict"],
+    write: ["CreateDeployment", "UpdateDeployment"],
     admin: ["DeleteDeployment"],
   },
   "kiln.tracking.v1.TrackingService": {
@@ -45,8 +46,7 @@ const TABLE: Table = {
   },
   "inference.GRPCInferenceService": {
     "unscoped-read": ["ServerLive", "ServerReady", "ServerMetadata"],
-    read: ["ModelReady", "ModelMetadata"],
-    write: ["ModelInfer"],
+    read: ["ModelReady", "ModelMetadata", "ModelInfer"],
   },
 };
 
