@@ -78,3 +78,34 @@ export async function bestMs(rounds, fn) {
   }
   return min;
 }
+
+export const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+/** n calls of fn(i), `inFlight` at a time: per-call milliseconds (p50, p99) and calls per second. */
+export async function load(n, inFlight, fn) {
+  const ms = [];
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < n) {
+        const i = next++;
+        const t = performance.now();
+        await fn(i);
+        ms.push(performance.now() - t);
+      }
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  ms.sort((a, b) => a - b);
+  return { p50: percentile(ms, 50), p99: percentile(ms, 99), perSecond: n / seconds };
+}
+
+/** The best figure of each name over rounds: keep(name, value, lower) for latencies, keep(name, value, higher) for rates. */
+export function bestOfRounds() {
+  const best = {};
+  const keep = (name, value, better) => {
+    if (best[name] === undefined || better(value, best[name])) best[name] = value;
+  };
+  return { best, keep, lower: (a, b) => a < b, higher: (a, b) => a > b };
+}

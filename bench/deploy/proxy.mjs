@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { tableFromArrays, tableToIPC } from "apache-arrow";
 import { Kiln } from "@kiln/sdk";
 import { freePort } from "@kiln/bus/testing";
-import { arg, repoRoot, startKiln } from "../lib.mjs";
+import { arg, load, repoRoot, startKiln, bestOfRounds } from "../lib.mjs";
 import { featureColumns, fittedModel } from "../runtime/rows.mjs";
 
 const requests = Number(arg("requests", "2000"));
@@ -28,8 +28,6 @@ const rounds = Number(arg("rounds", "3"));
 for (const [name, n] of Object.entries({ requests, concurrency, rows, rounds })) {
   if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} is a whole number >= 1`);
 }
-
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 async function startCaddy(upstream, home) {
   const port = await freePort("127.0.0.1");
@@ -43,26 +41,6 @@ async function startCaddy(upstream, home) {
     if (child.exitCode !== null || i > 300) throw new Error("caddy did not start (is it installed? apt-get install caddy)");
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/** n calls of fn(i), `inFlight` at a time: per-call milliseconds, sorted, and calls per second. */
-async function load(n, inFlight, fn) {
-  const ms = [];
-  let next = 0;
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (next < n) {
-        const i = next++;
-        const t = performance.now();
-        await fn(i);
-        ms.push(performance.now() - t);
-      }
-    }),
-  );
-  const seconds = (performance.now() - start) / 1000;
-  ms.sort((a, b) => a - b);
-  return { p50: percentile(ms, 50), p99: percentile(ms, 99), perSecond: n / seconds };
 }
 
 const dir = await mkdtemp(join(tmpdir(), "kiln-bench-proxy-"));
@@ -84,12 +62,7 @@ try {
   const megabytes = tableToIPC(table, "stream").byteLength / 1e6;
   await direct.datasets.put("wide", table);
 
-  const best = {};
-  const keep = (name, value, better) => {
-    if (best[name] === undefined || better(value, best[name])) best[name] = value;
-  };
-  const lower = (a, b) => a < b;
-  const higher = (a, b) => a > b;
+  const { best, keep, lower, higher } = bestOfRounds();
   for (let round = 1; round <= rounds; round++) {
     for (const [side, kiln] of [["direct", direct], ["proxy", proxied]]) {
       const predict = (i) => kiln.deployments.predict("bench", inputs[i % inputs.length]);

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startNatsServer } from "@kiln/bus/testing";
 import { Kiln } from "@kiln/sdk";
-import { arg, cpuSeconds, startExecutor, startKiln } from "../lib.mjs";
+import { arg, percentile, cpuSeconds, startExecutor, startKiln } from "../lib.mjs";
 
 const jobs = Number(arg("jobs", "10000"));
 const concurrency = Number(arg("concurrency", "64"));
@@ -22,7 +22,6 @@ const slots = Number(arg("slots", "8"));
 const latencyJobs = Number(arg("latency-jobs", "500"));
 const warmupJobs = Number(arg("warmup", "3000"));
 
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 async function submitBatched(kiln, count) {
   return (await kiln.runtime.submitMany(Array.from({ length: count }, () => ({ kind: "noop" })))).map((h) => h.name);

@@ -30,7 +30,7 @@ import { Kiln } from "@kiln/sdk";
 import { createClient } from "@connectrpc/connect";
 import { GRPCInferenceService } from "@kiln/proto/inference/grpc_predict_v2_pb";
 import { startNatsServer } from "@kiln/bus/testing";
-import { arg, cpuSeconds, startExecutor, startKiln } from "../lib.mjs";
+import { arg, percentile, cpuSeconds, startExecutor, startKiln } from "../lib.mjs";
 import { FEATURES, featureColumns, fittedModel } from "./rows.mjs";
 
 const modelKind = arg("model", "linear");
@@ -56,7 +56,6 @@ const inputs = Array.from({ length: DISTINCT }, (_, i) => {
   return { table: tableFromArrays(slice), tensor: new Tensor("float32", matrix, [rows, FEATURES]) };
 });
 
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
 const now = () => process.hrtime.bigint();
 const msSince = (start) => Number(process.hrtime.bigint() - start) / 1e6;

@@ -9,14 +9,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kiln } from "@kiln/sdk";
-import { arg, startKiln } from "../lib.mjs";
+import { arg, percentile, startKiln } from "../lib.mjs";
 import { FEATURES, featureColumns, fittedModel } from "./rows.mjs";
 
 const rows = Number(arg("rows", "10"));
 const calls = Number(arg("calls", "300"));
 const warmup = Number(arg("warmup", "50"));
 
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 async function latencies(fn) {
   for (let i = 0; i < warmup; i++) await fn();

@@ -53,6 +53,9 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
       await kiln.models.create("lin", { estimator: "linear_regression" });
       const fit = await kiln.runtime.model("lin").fit({ dataset: "train", columns: ["a", "b"] }, { dataset: "train", columns: ["y"] });
       expect(await fit.get()).toMatchObject({ modelVersion: "projects/default/models/lin/versions/2" });
+      // An executor process stored it (its own service token) on behalf of whoever submitted the job.
+      expect((await fit.info()).creator).toBe("operator");
+      expect((await kiln.models.get("lin:2")).author).toBe("operator");
       const predict = await kiln.runtime.model("lin").predict("big");
       let rows = 0;
       let wrong = 0;

@@ -104,6 +104,7 @@ export function printJob(o: Output, info: JobInfo): void {
     ...(info.outputDataset ? ([["output", shortDataset(info.outputDataset)]] as [string, unknown][]) : []),
     ...(info.keepColumns.length ? ([["keep", info.keepColumns.join(", ")]] as [string, unknown][]) : []),
     ...(info.requestId ? ([["request id", info.requestId]] as [string, unknown][]) : []),
+    ...(info.creator ? ([["creator", info.creator]] as [string, unknown][]) : []),
     ...(info.after.length ? ([["after", info.after.map(lastSegment).join(", ")]] as [string, unknown][]) : []),
     ["state", info.state],
     ["progress", progressText(info)],

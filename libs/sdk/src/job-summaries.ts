@@ -30,6 +30,8 @@ export interface JobInfo {
   maxAttempts: number;
   /** The idempotency key it was submitted with ("" if none). */
   requestId: string;
+  /** Who submitted it (its token's subject); "" where the server checks no tokens. */
+  creator: string;
   /** The jobs (names) that had to succeed before it ran. */
   after: string[];
   /** Those of them that have not succeeded yet: while any is left the job waits, queued but on no queue. */
@@ -103,6 +105,7 @@ export function jobInfo(job: Job): JobInfo {
     requiredLabels: job.requiredLabels,
     maxAttempts: job.maxAttempts,
     requestId: job.requestId,
+    creator: job.creator,
     after: job.after,
     waitingFor: job.waitingFor,
     progress: {

@@ -39,6 +39,8 @@ export interface PutModelOptions {
   onProgress?: ProgressListener;
   /** Create the model if it does not exist (the default); with false, a model that is gone is NotFound. */
   createModel?: boolean;
+  /** The version's author when a service stores it for someone (a token of role service only). */
+  onBehalfOf?: string;
 }
 
 export interface DownloadedModel {
@@ -82,6 +84,7 @@ export class Models {
       fileName,
       mediaType: options.mediaType ?? "",
       createModel: options.createModel ?? true,
+      onBehalfOf: options.onBehalfOf ?? "",
     };
     let version = await uploadModelVersion(this.registry, header, await openSource(model), this.uploadRoute(), options.onProgress);
     for (const [attachmentName, source] of attachmentEntries(options.attachments)) {

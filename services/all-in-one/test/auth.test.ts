@@ -72,8 +72,13 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
     await writer.datasets.put(`${name}-y`, X.map((r) => ({ y: r.a + r.b > 0 ? 1 : 0 })));
     const model = unique("clf");
     await writer.models.create(model, { estimator: "logistic_regression" });
-    const fitted = await (await writer.runtime.model(model).fit(name, `${name}-y`)).get();
+    const fit = await writer.runtime.model(model).fit(name, `${name}-y`);
+    const fitted = await fit.get();
     expect(fitted.modelVersion).toBe(`projects/default/models/${model}/versions/2`);
+    // Who did it is recorded: the job's creator, and the fitted version's author (the executor stored it on the submitter's behalf).
+    expect((await fit.info()).creator).toBe("write-user");
+    expect((await writer.models.get(`${model}:2`)).author).toBe("write-user");
+    expect((await writer.models.get(`${model}:1`)).author).toBe("write-user");
     const job = await writer.runtime.model(model).predict(name);
     let rows = 0;
     for await (const chunk of job.results()) rows += chunk.numRows;
@@ -85,6 +90,9 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
     expect(denied).toBeInstanceOf(PermissionDeniedError);
     expect([denied.reason, denied.message]).toEqual(["ROLE_TOO_LOW", expect.stringContaining("it needs write")]);
     await expect(reader.runtime.model(model).predict(name)).rejects.toMatchObject({ reason: "ROLE_TOO_LOW" });
+    // Only a service stores a version on someone else's behalf; nothing is stored otherwise.
+    await expect(writer.models.put(model, new LogisticRegression().fit([[0], [1]], [0, 1]), { onBehalfOf: "someone-else" })).rejects.toMatchObject({ reason: "ON_BEHALF_NOT_ALLOWED" });
+    expect((await writer.models.log(model)).map((v) => v.version).sort()).toEqual([1, 2]);
   });
 
   it("lets an app holding a read token predict online, by the SDK and the inference protocol's REST form, but not deploy", async () => {

@@ -58,6 +58,8 @@ export async function runFit(ctx: JobContext): Promise<JobResult> {
   const version = await deps.kiln.models.put(model, estimator, {
     // A model dropped while the job trained stays dropped: the fit is not stored in a new one of that name.
     createModel: false,
+    // Its author is whoever submitted the job, not this executor.
+    onBehalfOf: job.creator,
     fileName: `${parent.model}.onnx`,
     comment: `${JobKind[job.kind] === "FIT" ? "fit" : "partial fit"} of ${trained.kind} by job ${job.name}`,
     metadata: {

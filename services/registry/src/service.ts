@@ -1,6 +1,6 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { checkId, decodePageToken, encodePageToken, invalidArgument, notFound, pageSize, parseParent, versionPrefix } from "@kiln/core";
+import { CALLER, checkId, decodePageToken, encodePageToken, invalidArgument, notFound, pageSize, parseParent, versionPrefix } from "@kiln/core";
 import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { parseRequestFilter, scanPage } from "@kiln/storage";
 import { deleteAttachment, findAttachment, uploadAttachment } from "./attachments.js";
@@ -71,13 +71,13 @@ export function createRegistryService(deps: RegistryDeps): ServiceImpl<typeof Re
       return {};
     },
 
-    async uploadModelVersion(requests) {
-      const record = await uploadModelVersion(deps, requests);
+    async uploadModelVersion(requests, ctx) {
+      const record = await uploadModelVersion(deps, requests, ctx.values.get(CALLER));
       return { version: versionToProto(record, record.tags) };
     },
 
-    async putModelVersion(req) {
-      const record = await uploadModelVersion(deps, asUpload(req.header, req.pieces, "a model version"));
+    async putModelVersion(req, ctx) {
+      const record = await uploadModelVersion(deps, asUpload(req.header, req.pieces, "a model version"), ctx.values.get(CALLER));
       return { version: versionToProto(record, record.tags) };
     },
 

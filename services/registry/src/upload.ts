@@ -1,4 +1,4 @@
-import { versionKey } from "@kiln/core";
+import { invalidArgument, permissionDenied, printable, versionKey, type TokenClaims } from "@kiln/core";
 import type { UploadHeader } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { RegistryDeps } from "./deps.js";
 import { publishRegistryEvent } from "./events.js";
@@ -12,26 +12,36 @@ import { lineageFromProto, versionToProto, type VersionRecord } from "./records.
 import { moveTags } from "./tags.js";
 import { collections, createNextVersion, getModel, updateModel } from "./versions.js";
 
-/** Who made a version; there is no authentication yet. */
+/** Who made a version where the server checks no tokens. */
 export const ANONYMOUS = "anonymous";
 
 /** A header checked up front, so bad input fails before any byte is stored. */
-function checkHeader(deps: RegistryDeps, header: UploadHeader) {
+function checkHeader(deps: RegistryDeps, header: UploadHeader, caller: TokenClaims | undefined) {
   const model = parseModelName(header.parent).name;
   const format = checkFormat(header.format || "onnx");
   const tags = [...new Set(header.tags.map(checkTag))];
   const metadata = checkMetadata(header.metadata, deps.limits.maxMetadataBytes);
-  return { model, format, tags, metadata };
+  return { model, format, tags, metadata, author: authorOf(header, caller) };
+}
+
+/** The caller, or whom a service stores the version for. */
+function authorOf(header: UploadHeader, caller: TokenClaims | undefined): string {
+  if (!header.onBehalfOf) return caller?.sub ?? ANONYMOUS;
+  if (caller && caller.role !== "service") {
+    throw permissionDenied("ON_BEHALF_NOT_ALLOWED", `${printable(caller.sub)}'s token (role ${caller.role}) cannot store a version on behalf of another: only a service's can`, { subject: caller.sub });
+  }
+  if (header.onBehalfOf.length > 200) throw invalidArgument("INVALID_AUTHOR", "on_behalf_of is longer than 200 characters");
+  return header.onBehalfOf;
 }
 
 /**
  * One upload: header, bytes, format checks, then the version becomes visible at once
  * (with its tags). A stream that ends early or fails a check leaves no version.
  */
-export async function uploadModelVersion(deps: RegistryDeps, requests: AsyncIterable<UploadMessage<UploadHeader>>): Promise<VersionRecord & { tags: Record<string, number> }> {
+export async function uploadModelVersion(deps: RegistryDeps, requests: AsyncIterable<UploadMessage<UploadHeader>>, caller?: TokenClaims): Promise<VersionRecord & { tags: Record<string, number> }> {
   const now = deps.now ?? (() => new Date());
   const { header, pieces } = await splitUpload(requests, "an upload");
-  const { model, format, tags, metadata } = checkHeader(deps, header);
+  const { model, format, tags, metadata, author } = checkHeader(deps, header, caller);
   if (!header.createModel) await getModel(deps, model); // fail before receiving bytes
 
   const pending = format === "onnx" ? deps.startOnnxCheck() : undefined;
@@ -50,7 +60,7 @@ export async function uploadModelVersion(deps: RegistryDeps, requests: AsyncIter
       format,
       runnable: facts.runnable,
       comment: header.comment,
-      author: ANONYMOUS,
+      author,
       createTime: at,
       updateTime: at,
       fileName: header.fileName,

@@ -1,4 +1,5 @@
 import type { ServiceImpl } from "@connectrpc/connect";
+import { callerOf } from "@kiln/core";
 import { ExecutorService, RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { createDeployment, deleteDeployment, getDeployment, listDeployments, updateDeployment } from "./deployments.js";
@@ -14,11 +15,11 @@ import { watchJob } from "./watch.js";
 
 export function createRuntimeService(s: Scheduler): ServiceImpl<typeof RuntimeService> {
   return {
-    async submitJob(req) {
-      return { job: await submitJob(s, req) };
+    async submitJob(req, ctx) {
+      return { job: await submitJob(s, req, callerOf(ctx)) };
     },
-    async submitJobs(req) {
-      return { jobs: await submitJobs(s, req.parent, req.requests) };
+    async submitJobs(req, ctx) {
+      return { jobs: await submitJobs(s, req.parent, req.requests, true, callerOf(ctx)) };
     },
     async getJob(req) {
       return { job: await getJob(s, req.name) };

@@ -38,22 +38,22 @@ export const MAX_SUBMIT_BATCH = 1000;
  * Checks a job (its model and input datasets must exist; the model's version and the
  * inputs' versions are pinned now), stores it QUEUED and publishes it to its queue.
  */
-export async function submitJob(s: Scheduler, req: SubmitJobRequest): Promise<Job> {
-  return (await submitJobs(s, req.parent, [req], false))[0]!;
+export async function submitJob(s: Scheduler, req: SubmitJobRequest, creator = ""): Promise<Job> {
+  return (await submitJobs(s, req.parent, [req], false, creator))[0]!;
 }
 
 /**
  * Submits jobs of one project together, all or none: every request is checked before
  * anything is stored, the jobs are stored in one write, and if any cannot be queued
  * none stays (a message already queued for one finds no job and is dropped). Errors
- * name the request's index when `indexed`.
+ * name the request's index when `indexed`. `creator`: who submits them (the token's subject).
  */
-export async function submitJobs(s: Scheduler, parent: string, reqs: readonly SubmitJobRequest[], indexed = true): Promise<Job[]> {
+export async function submitJobs(s: Scheduler, parent: string, reqs: readonly SubmitJobRequest[], indexed = true, creator = ""): Promise<Job[]> {
   const project = parseParent(parent);
   if (reqs.length > MAX_SUBMIT_BATCH) throw invalidArgument("TOO_MANY_JOBS", `at most ${MAX_SUBMIT_BATCH} jobs per call, got ${reqs.length}`);
   const lookups = new Lookups(s, project);
   try {
-    const jobs = await submitChecked(s, project, reqs, lookups, indexed);
+    const jobs = await submitChecked(s, project, reqs, lookups, indexed, creator);
     // Data in a request whose request_id an earlier one in the call had made a dataset no job reads.
     const read = new Set(jobs.flatMap((job) => [job.x?.dataset, job.y?.dataset]));
     await dropTemporaries(s, lookups.made.filter((name) => !read.has(name)), "a submit whose request_id was taken");
@@ -65,7 +65,7 @@ export async function submitJobs(s: Scheduler, parent: string, reqs: readonly Su
   }
 }
 
-async function submitChecked(s: Scheduler, project: string, reqs: readonly SubmitJobRequest[], lookups: Lookups, indexed: boolean): Promise<Job[]> {
+async function submitChecked(s: Scheduler, project: string, reqs: readonly SubmitJobRequest[], lookups: Lookups, indexed: boolean, creator: string): Promise<Job[]> {
   // Checked together; a request whose job runs after an earlier one's (requests/{i}) waits for that one's check.
   const checks: Promise<Checked>[] = [];
   for (const [index, req] of reqs.entries()) {
@@ -95,6 +95,7 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
     job.state = JobState.QUEUED;
     job.createTime = job.updateTime = timestampFromDate(now);
     job.progress = create(JobProgressSchema);
+    job.creator = creator;
   });
   // The job each request stands for: its own, an earlier request's with its request_id, or the one that request_id made before.
   const jobOfRequest = (index: number): Job => {

@@ -3,6 +3,7 @@ import { permissionDenied } from "../errors.js";
 import { projectsTouched, type Authorizer } from "./authorizer.js";
 import { methodAccess } from "./method-access.js";
 import { projectsNamed } from "./projects-named.js";
+import { CALLER } from "./caller.js";
 
 /**
  * Every RPC's token check. A request stream (an upload) is checked message by message as
@@ -17,6 +18,7 @@ export function authInterceptor(authorizer: Authorizer): Interceptor {
     if (access && access.role === "open") return next(req);
     const claims = authorizer.authenticate(req.header.get("authorization"));
     if (!access) throw permissionDenied("METHOD_NOT_ALLOWED", `${what} is not open to any token`);
+    req.contextValues.set(CALLER, claims);
     const role = access.role;
     const check = (message: unknown) => authorizer.authorize(claims, { role, what, projects: access.unscoped ? new Set() : projectsTouched(projectsNamed(message)) });
     if (!req.stream) {

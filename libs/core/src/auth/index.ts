@@ -6,3 +6,4 @@ export { projectsNamed } from "./projects-named.js";
 export { defaultHttpAccess, httpDenial, type HttpAccess } from "./http-access.js";
 export { sendToken } from "./send-token.js";
 export { serviceToken } from "./service-token.js";
+export { CALLER, callerOf } from "./caller.js";

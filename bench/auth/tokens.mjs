@@ -1,0 +1,103 @@
+// What checking tokens costs: the same client work against two embedded servers, one with
+// KILN_AUTH_SECRETS (every call's bearer token verified: a cached lookup after its first
+// HMAC) and one without, in the same run, rounds alternating between them.
+// Measured, best of --rounds each:
+//   a small unary call (GetDataset) one after another, p50;
+//   online predict: --requests 1-row predictions of a deployed linear model one after another
+//     (p50) and with --concurrency in flight (requests/s);
+//   dataset read: a table of --rows rows of 8 float64 columns read back by chunk GETs, MB/s.
+// And in this process: verifying a token (HMAC-SHA256 and its claims) vs the authorizer's
+// cached lookup, per call.
+// Prints each figure without and with tokens, and with / without (latency: higher is worse;
+// throughput: lower is worse).
+// Usage: node bench/auth/tokens.mjs [--requests 2000] [--concurrency 32] [--rows 1000000] [--rounds 3]
+import { once } from "node:events";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { tableFromArrays } from "apache-arrow";
+import { Authorizer, EVERY_PROJECT, mintToken, verifyToken } from "@kiln/core";
+import { Kiln } from "@kiln/sdk";
+import { arg, load, startKiln, bestOfRounds } from "../lib.mjs";
+import { featureColumns, fittedModel } from "../runtime/rows.mjs";
+
+const requests = Number(arg("requests", "2000"));
+const concurrency = Number(arg("concurrency", "32"));
+const rows = Number(arg("rows", "1000000"));
+const rounds = Number(arg("rounds", "3"));
+for (const [name, n] of Object.entries({ requests, concurrency, rows, rounds })) {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} is a whole number >= 1`);
+}
+
+const SECRET = "bench-secret-0123456789abcdef0123456789";
+const token = mintToken(SECRET, { subject: "bench", role: "admin", projects: [EVERY_PROJECT] });
+
+function perCallMicros(n, fn) {
+  const t = performance.now();
+  for (let i = 0; i < n; i++) fn();
+  return ((performance.now() - t) * 1000) / n;
+}
+const authorizer = new Authorizer([SECRET]);
+const header = `Bearer ${token}`;
+const verifyUs = perCallMicros(20_000, () => verifyToken(token, [SECRET]));
+const cachedUs = perCallMicros(200_000, () => authorizer.authenticate(header));
+
+const dir = await mkdtemp(join(tmpdir(), "kiln-bench-auth-"));
+const servers = [];
+const clients = [];
+try {
+  const open = await startKiln({ KILN_DATA_DIR: join(dir, "open") });
+  const checked = await startKiln({ KILN_DATA_DIR: join(dir, "checked"), KILN_AUTH_SECRETS: SECRET });
+  servers.push(open, checked);
+  const sides = [
+    ["without", await Kiln.connect({ url: open.url, services: {}, token: "" })],
+    ["with", await Kiln.connect({ url: checked.url, services: {}, token })],
+  ];
+  const columns = featureColumns(1000);
+  const inputs = Array.from({ length: 256 }, (_, i) => tableFromArrays(Object.fromEntries(Object.entries(columns).map(([k, c]) => [k, c.slice(i, i + 1)]))));
+  const wide = tableFromArrays(Object.fromEntries(Array.from({ length: 8 }, (_, j) => [`c${j}`, Float64Array.from({ length: rows }, (_, i) => Math.sin(i * (j + 1)))])));
+  for (const [, kiln] of sides) {
+    clients.push(kiln);
+    await kiln.models.put("bench-linear", fittedModel("linear", columns));
+    await kiln.deployments.create("bench", { model: "bench-linear" });
+    await kiln.datasets.put("wide", wide);
+  }
+
+  const { best, keep, lower, higher } = bestOfRounds();
+  for (let round = 1; round <= rounds; round++) {
+    for (const [side, kiln] of sides) {
+      process.stderr.write(`round ${round} of ${rounds}: ${side} tokens\n`);
+      const unary = () => kiln.datasets.info("wide");
+      await load(100, 1, unary);
+      keep(`${side}.unary`, (await load(requests, 1, unary)).p50, lower);
+      const predict = (i) => kiln.deployments.predict("bench", inputs[i % inputs.length]);
+      await load(100, 1, predict);
+      keep(`${side}.p50`, (await load(requests, 1, predict)).p50, lower);
+      keep(`${side}.loaded`, (await load(requests, concurrency, predict)).perSecond, higher);
+      const t = performance.now();
+      const { chunks } = await kiln.datasets.readRaw("wide");
+      let bytes = 0;
+      for await (const c of chunks) bytes += c.byteLength;
+      keep(`${side}.read`, bytes / 1e6 / ((performance.now() - t) / 1000), higher);
+    }
+  }
+
+  const row = (label, unit, name, digits) => {
+    const a = best[`without.${name}`];
+    const b = best[`with.${name}`];
+    console.log(`${label.padEnd(36)} without ${a.toFixed(digits).padStart(8)} ${unit.padEnd(6)} with ${b.toFixed(digits).padStart(8)} ${unit.padEnd(6)} with/without ${(b / a).toFixed(2)}`);
+  };
+  console.log(`tokens checked vs not, best of ${rounds} rounds; ${requests} calls each, ${concurrency} in flight; a ${(rows * 64 / 1e6).toFixed(0)} MB table`);
+  row("unary call p50 (GetDataset)", "ms", "unary", 3);
+  row("online predict p50 (sequential)", "ms", "p50", 3);
+  row(`online predict, ${concurrency} in flight`, "req/s", "loaded", 0);
+  row("dataset read (chunk GETs)", "MB/s", "read", 0);
+  console.log(`${"a token verified (HMAC, claims)".padEnd(36)} ${verifyUs.toFixed(2)} µs a call; cached ${cachedUs.toFixed(2)} µs (${(verifyUs / cachedUs).toFixed(1)}x)`);
+} finally {
+  for (const c of clients) c.close();
+  for (const s of servers) {
+    s.child.kill("SIGTERM");
+    await once(s.child, "exit");
+  }
+  await rm(dir, { recursive: true, force: true });
+}
