@@ -91,7 +91,7 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
     // ~20 MB/s on Arrow and tensor bytes, five times slower than the whole read path.
     compressMinBytes: Number.MAX_SAFE_INTEGER,
     // Tracing sees errors after they are mapped, so spans carry the code callers get.
-    interceptors: [tracingInterceptor(), errorInterceptor(logger), ...(options.auth ? [authInterceptor(options.auth)] : [])],
+    interceptors: [tracingInterceptor(), errorInterceptor(logger), ...(options.auth ? [authInterceptor(options.auth, logger)] : [])],
     shutdownSignal: shutdown.signal,
     fallback: (req, res) => {
       const path = (req.url ?? "").split("?")[0];

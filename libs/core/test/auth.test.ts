@@ -3,9 +3,13 @@ import { Code } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { kilnFiles } from "@kiln/proto";
 import { SubmitJobRequestSchema, JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { Authorizer, methodAccess, mintToken, projectsNamed, readTokenClaims, verifyToken, EVERY_PROJECT, type TokenClaims } from "../src/auth/index.js";
+import { createClient, createRouterTransport, type ConnectError } from "@connectrpc/connect";
+import pino from "pino";
+import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
+import { authInterceptor, callerOf, Authorizer, methodAccess, mintToken, projectsNamed, readTokenClaims, verifyToken, EVERY_PROJECT, type TokenClaims } from "../src/auth/index.js";
 import { ConfigError, loadConfig, redactConfig } from "../src/config.js";
 import { KilnError } from "../src/errors.js";
+import { errorInterceptor } from "../src/error-interceptor.js";
 
 const SECRET = "a".repeat(32);
 const OLD_SECRET = "b".repeat(40);
@@ -113,5 +117,50 @@ describe("auth configuration", () => {
     expect(loadConfig({}).authSecrets).toEqual([]);
     expect(() => loadConfig({ KILN_AUTH_SECRETS: "short" })).toThrow(ConfigError);
     expect(() => loadConfig({ KILN_AUTH_SECRETS: "short" })).toThrow(/KILN_AUTH_SECRETS: secret 1 has 5 characters/);
+  });
+});
+
+describe("the auth interceptor", () => {
+  it("hands handlers the caller, logs deletes and refusals with who, and refuses an upload at its first message", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const seen: string[] = [];
+    const transport = createRouterTransport(
+      (router) =>
+        router.service(StoreService, {
+          getDataset: (_req, ctx) => {
+            seen.push(callerOf(ctx));
+            return {};
+          },
+          deleteDataset: () => ({}),
+          async writeDataset(requests) {
+            for await (const _ of requests) seen.push("written");
+            return {};
+          },
+        }),
+      // As the server orders them: errors mapped to codes around the token check.
+      { router: { interceptors: [errorInterceptor(pino({ level: "silent" })), authInterceptor(new Authorizer([SECRET]), logger)] } },
+    );
+    const as = (role: TokenClaims["role"], projects = ["churn"]) => ({ headers: { authorization: `Bearer ${mintToken(SECRET, { subject: `erin-${role}`, role, projects })}` } });
+    const store = createClient(StoreService, transport);
+    await store.getDataset({ name: "projects/churn/datasets/x" }, as("read"));
+    expect(seen).toEqual(["erin-read"]);
+    await store.deleteDataset({ name: "projects/churn/datasets/x" }, as("admin"));
+    await expect(store.deleteDataset({ name: "projects/churn/datasets/x" }, as("write"))).rejects.toMatchObject({ code: Code.PermissionDenied });
+    await expect(store.getDataset({ name: "projects/churn/datasets/x" })).rejects.toMatchObject({ code: Code.Unauthenticated });
+    const upload = async function* () {
+      yield { message: { case: "header" as const, value: { name: "projects/fraud/datasets/y" } } };
+      yield { message: { case: "chunk" as const, value: { data: new Uint8Array(8) } } };
+    };
+    const refused = (await store.writeDataset(upload() as never, as("write")).catch((e: unknown) => e)) as ConnectError;
+    expect([refused.code, refused.rawMessage]).toEqual([Code.PermissionDenied, "erin-write's token does not reach project fraud; it reaches churn"]);
+    expect(seen).toEqual(["erin-read"]);
+    const logged = lines.map((l) => [l.msg, l.subject ?? null, l.procedure, l.reason ?? null]);
+    expect(logged).toEqual([
+      ["call", "erin-admin", "StoreService/DeleteDataset", null],
+      ["call refused", "erin-write", "StoreService/DeleteDataset", "ROLE_TOO_LOW"],
+      ["call refused", null, "StoreService/GetDataset", "TOKEN_REQUIRED"],
+      ["call refused", "erin-write", "StoreService/WriteDataset", "PROJECT_NOT_ALLOWED"],
+    ]);
   });
 });
