@@ -124,6 +124,7 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
         run.logMetric("accuracy", 0.93);
         await run.logArtifact(weights, "weights.bin");
       });
+      expect((await exp.runs()).map((r) => r.creator)).toEqual(["operator"]);
       const rows = await exp.data({ event: "metric" });
       expect(rows[0]).toMatchObject({ key: "accuracy", value: 0.93 });
       expect(Buffer.from((await exp.artifact("weights.bin")) as Uint8Array).equals(weights)).toBe(true);

@@ -169,8 +169,8 @@ export class Experiment {
     return bytes;
   }
 
-  /** Newest first. */
-  async runs(): Promise<{ run: number; status: string; startTime?: Date; endTime?: Date; node: string; tags: Record<string, string> }[]> {
+  /** Newest first: each run's status, times, host, tags, and who opened it (its token's subject; "" without token checks). */
+  async runs(): Promise<{ run: number; status: string; startTime?: Date; endTime?: Date; node: string; tags: Record<string, string>; creator: string }[]> {
     const res = await call(() => this.client.listRuns({ parent: this.name, pageSize: 1000 }));
     return res.runs.map((r) => ({
       run: Number(r.run),
@@ -178,6 +178,7 @@ export class Experiment {
       startTime: r.startTime && timestampDate(r.startTime),
       endTime: r.endTime && timestampDate(r.endTime),
       node: r.node,
+      creator: r.creator,
       tags: r.tags,
     }));
   }

@@ -79,10 +79,21 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
     expect((await fit.info()).creator).toBe("write-user");
     expect((await writer.models.get(`${model}:2`)).author).toBe("write-user");
     expect((await writer.models.get(`${model}:1`)).author).toBe("write-user");
-    const job = await writer.runtime.model(model).predict(name);
+    // A tracked model's jobs record runs for whoever submitted them.
+    const tracked = unique("tracked");
+    await writer.models.setMetadata(`${model}:2`, { tracking: { default: tracked } });
+    const job = await writer.runtime.model(`${model}:2`).predict(name);
     let rows = 0;
     for await (const chunk of job.results()) rows += chunk.numRows;
     expect(rows).toBe(200);
+    await job.get();
+    const deadline = Date.now() + 10_000;
+    let runs: Awaited<ReturnType<ReturnType<Kiln["experiment"]>["runs"]>> = [];
+    while (runs.length === 0 && Date.now() < deadline) {
+      runs = await writer.experiment(tracked).runs().catch(() => []);
+      if (runs.length === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(runs.map((r) => r.creator)).toEqual(["write-user"]);
 
     const reader = await connect(token("read", ["default"]));
     expect(((await reader.datasets.get(name)) as import("apache-arrow").Table).numRows).toBe(200);
@@ -168,6 +179,7 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
       await run.logArtifact(bytes, "weights.bin");
     });
     const back = (await (await connect(token("read", ["default"]))).experiment(experiment).artifact("weights.bin")) as Uint8Array;
+    expect((await exp.runs()).map((r) => r.creator)).toEqual(["write-user"]);
     expect(back.length).toBe(bytes.length);
     expect(Buffer.from(back).equals(Buffer.from(bytes))).toBe(true);
   });

@@ -89,7 +89,7 @@ export class JobTracker {
   }
 
   private async send(events: EventInit[], endStatus = RunStatus.UNSPECIFIED): Promise<void> {
-    const batch = create(IngestBatchSchema, { experiment: this.experiment, runKey: this.job.name, node: this.deps.name, events, endStatus });
+    const batch = create(IngestBatchSchema, { experiment: this.experiment, runKey: this.job.name, node: this.deps.name, events, endStatus, creator: this.job.creator });
     const token = this.experiment.slice(this.experiment.lastIndexOf("/") + 1).replace(/[^A-Za-z0-9_-]/g, "_");
     try {
       await this.deps.bus.publish(`${INGEST_SUBJECT_PREFIX}.${token}`, toBinary(IngestBatchSchema, batch), { msgId: String(events[0]?.id ?? `${this.job.name}:end`) });

@@ -27,7 +27,7 @@ export async function startIngest(deps: TrackingDeps): Promise<{ stop(): Promise
     for await (const msg of sub) {
       try {
         const batch = fromBinary(IngestBatchSchema, msg.data);
-        const run = await startRun(deps, { parent: batch.experiment, tags: {}, node: batch.node, runKey: batch.runKey, createExperiment: true });
+        const run = await startRun(deps, { parent: batch.experiment, tags: {}, node: batch.node, runKey: batch.runKey, createExperiment: true }, batch.creator);
         const now = nowOf(deps).getTime();
         if (batch.events.length) await deps.events.append(batch.events.map((e) => toTracked(e, batch.experiment, run.run, now)));
         if (batch.endStatus !== RunStatus.UNSPECIFIED) await endRun(deps, runName(batch.experiment, run.run), batch.endStatus);

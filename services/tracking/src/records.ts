@@ -23,6 +23,8 @@ export interface RunRecord {
   tags: Record<string, string>;
   node: string;
   runKey: string;
+  /** Absent in runs recorded before tokens. */
+  creator?: string;
 }
 
 export function collections(deps: Pick<TrackingDeps, "metadata">) {
@@ -54,5 +56,6 @@ export function runToProto(r: RunRecord): Run {
     tags: r.tags,
     node: r.node,
     runKey: r.runKey,
+    creator: r.creator ?? "",
   });
 }

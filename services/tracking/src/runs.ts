@@ -12,14 +12,14 @@ import { collections, type RunRecord, type StatusName } from "./records.js";
  * together with its run number, so a crash between the claim and the run record is
  * repaired by the next start with that key.
  */
-export async function startRun(deps: TrackingDeps, req: Pick<StartRunRequest, "parent" | "tags" | "node" | "runKey" | "createExperiment">): Promise<RunRecord> {
+export async function startRun(deps: TrackingDeps, req: Pick<StartRunRequest, "parent" | "tags" | "node" | "runKey" | "createExperiment">, creator = ""): Promise<RunRecord> {
   const { name: experiment } = parseExperimentName(req.parent);
   if (req.runKey.length > 256) throw invalidArgument("INVALID_RUN_KEY", "run_key is longer than 256 characters");
   if (req.createExperiment) await ensureExperiment(deps, experiment);
   else await getExperiment(deps, experiment);
   const { runKeys } = collections(deps);
   const keyName = `${experiment}/${req.runKey}`;
-  const fresh = (run: number): RunRecord => ({ experiment, run, status: "RUNNING", startTime: nowOf(deps).toISOString(), tags: req.tags, node: req.node, runKey: req.runKey });
+  const fresh = (run: number): RunRecord => ({ experiment, run, status: "RUNNING", startTime: nowOf(deps).toISOString(), tags: req.tags, node: req.node, runKey: req.runKey, ...(creator && { creator }) });
   if (!req.runKey) return createRun(deps, fresh(await nextRunNumber(deps, experiment)));
   const claimed = await runKeys.get(keyName);
   if (claimed) return runOrCreate(deps, fresh(claimed.value.run));

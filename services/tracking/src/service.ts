@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
-import { parseParent } from "@kiln/core";
+import { callerOf, parseParent } from "@kiln/core";
 import { TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { parseRequestFilter, scanPage } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
@@ -36,8 +36,8 @@ export function createTrackingService(deps: TrackingDeps): ServiceImpl<typeof Tr
       await deleteExperiment(deps, req.name);
       return {};
     },
-    async startRun(req) {
-      return { run: runToProto(await startRun(deps, req)) };
+    async startRun(req, ctx) {
+      return { run: runToProto(await startRun(deps, req, callerOf(ctx))) };
     },
     async getRun(req) {
       return { run: runToProto(await getRunByName(deps, req.name)) };
