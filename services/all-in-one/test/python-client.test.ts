@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunningProcess } from "@kiln/core";
+import { EVERY_PROJECT, mintToken, type RunningProcess } from "@kiln/core";
 import { Kiln } from "@kiln/sdk";
 import { runEmbedded } from "../src/index.js";
 import { unique } from "./helpers.js";
@@ -93,12 +93,40 @@ describe.skipIf(!available)("a Python client (grpcio and protoc-generated messag
     await kiln.deployments.create(id, { model });
     const target = new URL(running.server.url).host;
     const { stdout } = await run(PYTHON, [OIP_CLIENT, target, id], { env: { ...process.env, PYTHONPATH: generated } });
-    expect(JSON.parse(stdout)).toEqual({
-      live: true,
-      ready: true,
-      metadata: { name: id, versions: ["1"], platform: "onnxruntime_onnx", inputs: [{ name: "X", datatype: "FP32", shape: [-1, 2] }] },
-      infer: { id: "py-1", model_version: "1", name: "prediction", datatype: "FP32", shape: [3], values: [0.5, 2.5, 6.5] },
-      refused: { code: "INVALID_ARGUMENT", message: expect.stringContaining("has 3 elements for shape [2, 2]") },
-    });
+    expect(JSON.parse(stdout)).toEqual(oipAnswers(id));
+  });
+
+  it("calls a deployment of a server that checks tokens with one in the call's metadata, as Triton's clients send headers", async () => {
+    const secured = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "secured"), KILN_LOG_LEVEL: "silent", KILN_AUTH_SECRETS: SECRET }, false);
+    try {
+      const admin = await Kiln.connect({ url: secured.server.url, token: mintToken(SECRET, { subject: "admin", role: "admin", projects: [EVERY_PROJECT] }) });
+      const model = unique("pylinear");
+      await admin.models.put(model, linearRegressorOnnx([2, -1], 0.5));
+      const id = unique("pyoip");
+      await admin.deployments.create(id, { model });
+      admin.close();
+      const target = new URL(secured.server.url).host;
+      const python = (token: string) => run(PYTHON, [OIP_CLIENT, target, id], { env: { ...process.env, PYTHONPATH: generated, KILN_TOKEN: token } });
+      const { stdout } = await python(mintToken(SECRET, { subject: "py-app", role: "read", projects: ["default"] }));
+      expect(JSON.parse(stdout)).toEqual(oipAnswers(id));
+      const refused = (await python("").catch((e: unknown) => e)) as { code: number; stderr: string };
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/StatusCode.UNAUTHENTICATED[\s\S]*this server needs a token/);
+    } finally {
+      await secured.stop();
+    }
   });
 });
+
+const SECRET = "python-client-secret-0123456789abcdef";
+
+/** What oip_client.py prints for a deployment of linearRegressorOnnx([2, -1], 0.5). */
+function oipAnswers(id: string) {
+  return {
+    live: true,
+    ready: true,
+    metadata: { name: id, versions: ["1"], platform: "onnxruntime_onnx", inputs: [{ name: "X", datatype: "FP32", shape: [-1, 2] }] },
+    infer: { id: "py-1", model_version: "1", name: "prediction", datatype: "FP32", shape: [3], values: [0.5, 2.5, 6.5] },
+    refused: { code: "INVALID_ARGUMENT", message: expect.stringContaining("has 3 elements for shape [2, 2]") },
+  };
+}

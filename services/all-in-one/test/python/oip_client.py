@@ -1,11 +1,13 @@
 """An Open Inference Protocol (KServe V2 gRPC) client as Triton's and KServe's Python clients
 call a server: the protocol's own messages (protoc-generated from proto/inference), the
 service path /inference.GRPCInferenceService/..., NumPy arrays as raw little-endian contents.
-It knows nothing of Kiln. Prints one JSON object for the test to check.
+It knows nothing of Kiln. Prints one JSON object for the test to check. With KILN_TOKEN set,
+every call carries it as the `authorization` metadata (Triton's clients: headers=...).
 
-Usage: PYTHONPATH=<protoc --python_out dir> python3 oip_client.py HOST:PORT MODEL
+Usage: [KILN_TOKEN=...] PYTHONPATH=<protoc --python_out dir> python3 oip_client.py HOST:PORT MODEL
 """
 import json
+import os
 import sys
 
 import grpc
@@ -15,10 +17,13 @@ from inference import grpc_predict_v2_pb2 as pb
 
 target, model = sys.argv[1], sys.argv[2]
 channel = grpc.insecure_channel(target)
+token = os.environ.get("KILN_TOKEN")
+metadata = [("authorization", f"Bearer {token}")] if token else []
 
 
 def rpc(method, request_type, response_type):
-    return channel.unary_unary(f"/inference.GRPCInferenceService/{method}", request_serializer=request_type.SerializeToString, response_deserializer=response_type.FromString)
+    call = channel.unary_unary(f"/inference.GRPCInferenceService/{method}", request_serializer=request_type.SerializeToString, response_deserializer=response_type.FromString)
+    return lambda request, timeout: call(request, timeout=timeout, metadata=metadata)
 
 
 live = rpc("ServerLive", pb.ServerLiveRequest, pb.ServerLiveResponse)(pb.ServerLiveRequest(), timeout=10).live
