@@ -24,6 +24,8 @@ export interface Config {
   corsOrigins: string[];
   /** Secrets whose tokens are accepted (the first one signs new tokens); empty: no token checks. */
   authSecrets: string[];
+  /** Ids (jti) of tokens refused although their secret is still in use: leaked or retired ones. */
+  revokedTokens: string[];
   /** How far V8 lets the heap grow after a full collection, in percent of what survived it (0: V8 decides). */
   heapGrowingPercent: number;
   metadata: { backend: "sqlite" } | { backend: "mongodb"; uri: string; database: string };
@@ -175,6 +177,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: str(env, "KILN_DATA_DIR", ".kiln"),
     corsOrigins: origins(env, "KILN_CORS_ORIGINS"),
     authSecrets: secrets(env, "KILN_AUTH_SECRETS"),
+    revokedTokens: str(env, "KILN_AUTH_REVOKED_TOKENS", "").split(",").map((id) => id.trim()).filter(Boolean),
     heapGrowingPercent: int(env, "KILN_HEAP_GROWING_PERCENT", 200, 0, 1000),
     logLevel: oneOf(env, "KILN_LOG_LEVEL", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const, "info"),
     metadata:

@@ -72,7 +72,7 @@ export async function runProcess(spec: ProcessSpec, env: NodeJS.ProcessEnv = pro
     files: spec.files,
     maxMessageBytes: config.limits.maxMessageBytes,
     corsOrigins: config.corsOrigins,
-    ...(config.authSecrets.length > 0 && { auth: new Authorizer(config.authSecrets) }),
+    ...(config.authSecrets.length > 0 && { auth: new Authorizer(config.authSecrets, config.revokedTokens) }),
   }).catch((e: unknown) => failed(e, () => opened.close()));
   logger.info({ url: server.url }, "listening");
   try {

@@ -66,6 +66,14 @@ describe("the authorizer", () => {
   const auth = new Authorizer([SECRET]);
   const bearer = (claims: { role: TokenClaims["role"]; projects: string[] }) => `Bearer ${mintToken(SECRET, { subject: "dana", ...claims })}`;
 
+  it("refuses a revoked token, by its id, while others of its secret still work", () => {
+    const leaked = mintToken(SECRET, { subject: "leaky", role: "admin", projects: [EVERY_PROJECT] });
+    const strict = new Authorizer([SECRET], [readTokenClaims(leaked).jti]);
+    const e = refusal(() => strict.authenticate(`Bearer ${leaked}`));
+    expect([e.code, e.reason, e.message]).toEqual([Code.Unauthenticated, "TOKEN_REVOKED", expect.stringContaining("of leaky was revoked")]);
+    expect(strict.authenticate(bearer({ role: "read", projects: ["p"] })).sub).toBe("dana");
+  });
+
   it("wants a bearer token", () => {
     expect(refusal(() => auth.authenticate(undefined)).reason).toBe("TOKEN_REQUIRED");
     expect(refusal(() => auth.authenticate("Basic abc")).message).toContain('not "Bearer <token>"');
@@ -115,6 +123,7 @@ describe("auth configuration", () => {
     expect(c.runtime.token).toBe("t.o.k");
     expect(JSON.stringify(redactConfig(c))).not.toMatch(/aaaa|bbbb|t\.o\.k/);
     expect(loadConfig({}).authSecrets).toEqual([]);
+    expect(loadConfig({ KILN_AUTH_REVOKED_TOKENS: " a-1, b-2 ," }).revokedTokens).toEqual(["a-1", "b-2"]);
     expect(() => loadConfig({ KILN_AUTH_SECRETS: "short" })).toThrow(ConfigError);
     expect(() => loadConfig({ KILN_AUTH_SECRETS: "short" })).toThrow(/KILN_AUTH_SECRETS: secret 1 has 5 characters/);
   });

@@ -21,9 +21,15 @@ export interface Need {
  */
 export class Authorizer {
   private readonly verified = new Map<string, TokenClaims>();
+  private readonly revoked: ReadonlySet<string>;
 
-  constructor(private readonly secrets: readonly string[]) {
+  /** `revoked`: ids (jti) of tokens refused although signed by one of the secrets. */
+  constructor(
+    private readonly secrets: readonly string[],
+    revoked: readonly string[] = [],
+  ) {
     if (secrets.length === 0) throw new Error("an authorizer needs at least one secret");
+    this.revoked = new Set(revoked);
   }
 
   /** The caller's claims from an Authorization header ("Bearer <token>"); Unauthenticated without a good one. */
@@ -40,6 +46,7 @@ export class Authorizer {
     const known = this.verified.get(token);
     if (known && (known.exp === undefined || known.exp > now)) return known;
     const claims = verifyToken(token, this.secrets, now);
+    if (this.revoked.has(claims.jti)) throw unauthenticated("TOKEN_REVOKED", `the token ${claims.jti} of ${printable(claims.sub)} was revoked (KILN_AUTH_REVOKED_TOKENS)`, { subject: claims.sub });
     if (this.verified.size >= CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
     this.verified.set(token, claims);
     return claims;
