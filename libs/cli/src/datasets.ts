@@ -165,8 +165,8 @@ export function datasetCommands(program: Command, connect: Connect, output: () =
       if (o.json) return printJson(o, versions);
       printTable(
         o,
-        versions.map((v) => ({ version: v.version, mode: v.mode, rows: v.rowCount, size: formatBytes(v.byteSize), chunks: v.chunkCount, created: v.createTime, comment: v.comment })),
-        ["version", "mode", "rows", "size", "chunks", "created", "comment"],
+        versions.map((v) => ({ version: v.version, mode: v.mode, rows: v.rowCount, size: formatBytes(v.byteSize), chunks: v.chunkCount, author: v.author, created: v.createTime, comment: v.comment })),
+        ["version", "mode", "rows", "size", "chunks", "author", "created", "comment"],
       );
     });
 

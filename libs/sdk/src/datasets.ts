@@ -26,6 +26,8 @@ export interface PutOptions {
   description?: string;
   labels?: Record<string, string>;
   comment?: string;
+  /** The version's author when a service writes it for someone (a token of role service only). */
+  onBehalfOf?: string;
   /** For files. */
   mediaType?: string;
   onProgress?: ProgressListener;
@@ -273,6 +275,7 @@ export class Datasets {
       rowShape: [] as bigint[],
       mediaType: options.mediaType ?? "",
       comment: options.comment ?? "",
+      onBehalfOf: options.onBehalfOf ?? "",
     };
   }
 

@@ -31,6 +31,8 @@ export interface VersionInfo {
   chunkCount: number;
   createTime?: Date;
   comment: string;
+  /** Who wrote it (its token's subject, or the job's creator for a job's results); "" without token checks. */
+  author: string;
 }
 
 export const kindName = (k: DatasetKind) => (DatasetKind[k] ?? "UNSPECIFIED").toLowerCase();
@@ -65,5 +67,6 @@ export function versionInfo(v: DatasetVersion): VersionInfo {
     chunkCount: v.chunkCount,
     createTime: v.createTime && timestampDate(v.createTime),
     comment: v.comment,
+    author: v.author,
   };
 }

@@ -125,6 +125,23 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
     expect((await failure(app.deployments.create(unique("mine"), { model }))).reason).toBe("ROLE_TOO_LOW");
   });
 
+  it("records who wrote each dataset version: the writer, or the submitter of the job whose results it holds", async () => {
+    const writer = await connect(token("write", ["default"]));
+    const name = unique("authored");
+    await writer.datasets.put(name, [{ a: 1, b: 2 }]);
+    const resumable = await Kiln.connect({ url, token: token("admin", ["default"]), writeMode: "resumable" });
+    await resumable.datasets.put(name, [{ a: 3, b: 4 }]);
+    const model = unique("lin");
+    await writer.models.create(model, { estimator: "linear_regression" });
+    await (await writer.runtime.model(model).fit({ dataset: name, columns: ["a"] }, { dataset: name, columns: ["b"] })).get();
+    const scores = unique("scores");
+    await (await writer.runtime.model(model).predict({ dataset: name, columns: ["a"] }, { output: scores })).get();
+    expect((await writer.datasets.versions(name)).map((v) => [v.version, v.author])).toEqual([[2, "admin-user"], [1, "write-user"]]);
+    expect((await writer.datasets.versions(scores)).map((v) => v.author)).toEqual(["write-user"]);
+    await expect(writer.datasets.put(name, [{ a: 5, b: 6 }], { onBehalfOf: "someone-else" })).rejects.toMatchObject({ reason: "ON_BEHALF_NOT_ALLOWED" });
+    expect(await writer.datasets.versions(name)).toHaveLength(2);
+  });
+
   it("keeps a token to its projects, also when a request names another project deep inside, and creates nothing then", async () => {
     const writer = await connect(token("write", ["default"]));
     const elsewhere = await connect(token("write", ["default"]), "fraud");

@@ -32,7 +32,8 @@ export function startOutput(ctx: JobContext): OutputWriter {
     const batches = (async function* () {
       for await (const table of channel) yield* table.batches;
     })();
-    const info = await ctx.deps.kiln.datasets.write(name, batches as AsyncIterable<RecordBatch>, { comment });
+    // Its author is whoever submitted the job, not this executor.
+    const info = await ctx.deps.kiln.datasets.write(name, batches as AsyncIterable<RecordBatch>, { comment, onBehalfOf: ctx.job.creator });
     return create(ResourceRefSchema, { name, version: BigInt(info.version) });
   })();
   // A failed write releases the producer at once; the error surfaces when `written` is awaited.

@@ -1,4 +1,4 @@
-import { invalidArgument, permissionDenied, printable, versionKey, type TokenClaims } from "@kiln/core";
+import { authorOf, versionKey, type TokenClaims } from "@kiln/core";
 import type { UploadHeader } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { RegistryDeps } from "./deps.js";
 import { publishRegistryEvent } from "./events.js";
@@ -21,17 +21,7 @@ function checkHeader(deps: RegistryDeps, header: UploadHeader, caller: TokenClai
   const format = checkFormat(header.format || "onnx");
   const tags = [...new Set(header.tags.map(checkTag))];
   const metadata = checkMetadata(header.metadata, deps.limits.maxMetadataBytes);
-  return { model, format, tags, metadata, author: authorOf(header, caller) };
-}
-
-/** The caller, or whom a service stores the version for. */
-function authorOf(header: UploadHeader, caller: TokenClaims | undefined): string {
-  if (!header.onBehalfOf) return caller?.sub ?? ANONYMOUS;
-  if (caller && caller.role !== "service") {
-    throw permissionDenied("ON_BEHALF_NOT_ALLOWED", `${printable(caller.sub)}'s token (role ${caller.role}) cannot store a version on behalf of another: only a service's can`, { subject: caller.sub });
-  }
-  if (header.onBehalfOf.length > 200) throw invalidArgument("INVALID_AUTHOR", "on_behalf_of is longer than 200 characters");
-  return header.onBehalfOf;
+  return { model, format, tags, metadata, author: authorOf(header.onBehalfOf, caller, "a model version") || ANONYMOUS };
 }
 
 /**

@@ -57,6 +57,7 @@ export async function commitWrite(deps: StoreDeps, spec: WriteSpec, write: Finis
       chunks,
       createTime: now().toISOString(),
       comment: spec.comment,
+      ...(spec.author && { author: spec.author }),
     };
     try {
       await versions.create(versionKey(spec.name, record.version), record);

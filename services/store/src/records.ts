@@ -51,6 +51,8 @@ export interface VersionRecord {
   chunks: ChunkRef[];
   createTime: string;
   comment: string;
+  /** Absent where the writer was not known (no token checks, or versions from before them). */
+  author?: string;
 }
 
 export function newDatasetRecord(name: string, kind: DatasetKind, description: string, labels: Record<string, string>, at: Date): DatasetRecord {
@@ -80,6 +82,7 @@ export function versionToProto(r: VersionRecord): DatasetVersion {
     chunkCount: r.chunks.length,
     createTime: timestampFromDate(new Date(r.createTime)),
     comment: r.comment,
+    author: r.author ?? "",
   });
 }
 

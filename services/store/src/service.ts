@@ -15,6 +15,7 @@ import {
   versionPrefix,
   untilCommit,
   wantsJsonRows,
+  CALLER,
 } from "@kiln/core";
 import {
   DatasetKind,
@@ -137,14 +138,14 @@ export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreSer
       return { deleted: true };
     },
 
-    async writeDataset(requests) {
+    async writeDataset(requests, ctx) {
       const iterator = requests[Symbol.asyncIterator]();
       const first = await iterator.next();
       if (first.done || first.value.message.case !== "header") {
         throw invalidArgument("MISSING_HEADER", "a write starts with a header message");
       }
       const header = first.value.message.value;
-      const { spec } = writeSpecFromHeader(header);
+      const { spec } = writeSpecFromHeader(header, ctx.values.get(CALLER));
       const accumulator = new ChunkAccumulator(spec, deps);
       let version;
       try {
@@ -163,7 +164,7 @@ export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreSer
       return { version: versionToProto(version) };
     },
 
-    beginUpload: (req) => uploads.begin(req),
+    beginUpload: (req, ctx) => uploads.begin(req, ctx.values.get(CALLER)),
     appendUpload: (req) => uploads.append(req),
     getUpload: (req) => uploads.get(req),
     commitUpload: (req) => uploads.commit(req),

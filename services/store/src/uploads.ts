@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { Code } from "@connectrpc/connect";
-import { failedPrecondition, invalidArgument, isKilnError, notFound } from "@kiln/core";
+import { failedPrecondition, invalidArgument, isKilnError, notFound, type TokenClaims } from "@kiln/core";
 import { create } from "@bufbuild/protobuf";
 import { ElementType } from "@kiln/proto/kiln/common/v1/tensor_pb";
 import {
@@ -74,9 +74,10 @@ export function createUploads(deps: StoreDeps) {
     /** Housekeeping, at most hourly: run it from any RPC, it returns at once when not due. */
     maintain: sweep,
 
-    async begin(req: BeginUploadRequest) {
+    /** `caller`: the claims of the upload's token, where tokens are checked. */
+    async begin(req: BeginUploadRequest, caller?: TokenClaims) {
       await sweep();
-      const { spec } = writeSpecFromHeader(req.header);
+      const { spec } = writeSpecFromHeader(req.header, caller);
       new ChunkAccumulator(spec, deps); // validates the header's schema now, not at the first append
       const record: UploadRecord = { id: randomUUID(), spec, state: { chunks: [], nextOffset: 0, arrowSchema: spec.arrowSchema }, createTime: now().toISOString() };
       await uploads.create(record.id, record);

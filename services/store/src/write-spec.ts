@@ -1,4 +1,4 @@
-import { invalidArgument } from "@kiln/core";
+import { authorOf, invalidArgument, type TokenClaims } from "@kiln/core";
 import { ElementType } from "@kiln/proto/kiln/common/v1/tensor_pb";
 import { DatasetKind, WriteMode, type WriteHeader } from "@kiln/proto/kiln/store/v1/store_pb";
 import { parseDatasetName, type DatasetName } from "./names.js";
@@ -15,9 +15,12 @@ export interface WriteSpec {
   rowShape: number[];
   mediaType: string;
   comment: string;
+  /** Absent in uploads begun before tokens. */
+  author?: string;
 }
 
-export function writeSpecFromHeader(header: WriteHeader | undefined): { spec: WriteSpec; dataset: DatasetName } {
+/** `caller`: the claims of the write's token, where tokens are checked. */
+export function writeSpecFromHeader(header: WriteHeader | undefined, caller?: TokenClaims): { spec: WriteSpec; dataset: DatasetName } {
   if (!header) throw invalidArgument("MISSING_HEADER", "a write starts with a header");
   const dataset = parseDatasetName(header.name);
   if (header.kind === DatasetKind.UNSPECIFIED || !DatasetKind[header.kind]) {
@@ -46,6 +49,7 @@ export function writeSpecFromHeader(header: WriteHeader | undefined): { spec: Wr
       rowShape,
       mediaType: header.mediaType || (header.kind === DatasetKind.FILE ? "application/octet-stream" : ""),
       comment: header.comment,
+      author: authorOf(header.onBehalfOf, caller, "a dataset version"),
     },
   };
 }

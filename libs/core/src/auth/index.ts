@@ -7,3 +7,4 @@ export { defaultHttpAccess, httpDenial, type HttpAccess } from "./http-access.js
 export { sendToken } from "./send-token.js";
 export { serviceToken } from "./service-token.js";
 export { CALLER, callerOf } from "./caller.js";
+export { authorOf } from "./author.js";
