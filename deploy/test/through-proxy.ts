@@ -99,6 +99,30 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
       }
     }, 30_000);
 
+    it("refuses 4 MiB PUTs without a token, four at a time, and the connection goes on serving", async () => {
+      // Answered once the body is through, as a chunk it has is (an answer before it stalls streams through the proxy).
+      const bytes = randomBytes(4 * 1024 * 1024);
+      const path = `${STORE_CHUNK_PATH_PREFIX}${createHash("sha256").update(bytes).digest("hex")}`;
+      const session = http2.connect(stack.url);
+      const put = (headers: Record<string, string> = {}) =>
+        new Promise<number>((resolve, reject) => {
+          const req = session.request({ ":method": "PUT", ":path": path, "content-length": String(bytes.length), ...headers });
+          let status = 0;
+          req.on("response", (h) => ((status = Number(h[":status"])), req.resume()));
+          req.on("error", reject);
+          req.on("close", () => resolve(status));
+          req.end(bytes);
+        });
+      try {
+        const statuses = [];
+        for (let i = 0; i < 20; i++) statuses.push(...(await Promise.all([put(), put(), put(), put()])));
+        expect(new Set(statuses)).toEqual(new Set([401]));
+        expect(await put({ authorization: `Bearer ${stack.token}` })).toBe(201);
+      } finally {
+        session.close();
+      }
+    }, 30_000);
+
     it("serves a deployment, by the SDK and by the inference protocol's REST form, and shows it in /metrics", async () => {
       await kiln.deployments.create("lin-online", { model: "lin", replicas: 2 });
       const table = await kiln.deployments.predict("lin-online", [{ a: 1, b: 2 }, { a: 0, b: 0 }]);

@@ -2,6 +2,7 @@ import { isStorageFull, storageFull } from "./storage-full.js";
 import type { Logger } from "pino";
 import type { HttpRequest, HttpResponse, HttpRoute } from "./server.js";
 import { streamPieces } from "./stream-pieces.js";
+import { answerAfterBody, discardBody } from "./discard-body.js";
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -68,15 +69,14 @@ async function serveBlob(blobs: ServableBlobs, sha256: string, req: HttpRequest,
 }
 
 async function receiveBlob(blobs: ServableBlobs, options: BlobRouteOptions, sha256: string, req: HttpRequest, res: HttpResponse): Promise<void> {
-  if (!SHA256_HEX.test(sha256)) return text(res, 400, "a chunk is named by its lowercase hex sha256\n");
+  // Every answer waits for the body's end (discardBody says why).
+  const refuse = (status: number, body: string) => answerAfterBody(req, () => text(res, status, body));
+  if (!SHA256_HEX.test(sha256)) return refuse(400, "a chunk is named by its lowercase hex sha256\n");
   const declared = Number(req.headers["content-length"] ?? NaN);
-  if (declared > options.maxPutBytes) return text(res, 413, `a chunk may hold at most ${options.maxPutBytes} bytes\n`);
+  if (declared > options.maxPutBytes) return refuse(413, `a chunk may hold at most ${options.maxPutBytes} bytes\n`);
   if (await blobs.stat(sha256)) {
-    // Already stored: the body is read to its end and dropped, then answered. An answer
-    // before the end leaves the rest of the body arriving on a closed stream, which a proxy
-    // in between (Caddy) turns into stalled uploads and, after enough of them, a connection
-    // the server ends with ENHANCE_YOUR_CALM.
-    for await (const piece of streamPieces(req)) void piece;
+    // Already stored: the body is dropped, then answered.
+    await discardBody(req, Number.POSITIVE_INFINITY);
     await options.onStored(sha256);
     return text(res, 200, "stored\n");
   }
@@ -92,7 +92,7 @@ async function receiveBlob(blobs: ServableBlobs, options: BlobRouteOptions, sha2
   try {
     stored = await blobs.put(body);
   } catch (e) {
-    if (e instanceof TooLarge) return text(res, 413, `a chunk may hold at most ${options.maxPutBytes} bytes\n`);
+    if (e instanceof TooLarge) return refuse(413, `a chunk may hold at most ${options.maxPutBytes} bytes\n`);
     throw e;
   }
   await options.onStored(stored.sha256);

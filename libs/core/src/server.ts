@@ -7,6 +7,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { withCors } from "./cors.js";
+import { answerAfterBody } from "./discard-body.js";
 import { errorInterceptor } from "./error-interceptor.js";
 import { tracingInterceptor } from "./tracing-interceptor.js";
 import { authInterceptor } from "./auth/auth-interceptor.js";
@@ -103,17 +104,18 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
         );
         return;
       }
+      // Refusals are answered once a request's body is through (see discardBody).
+      const refuse = (status: number, text: string) => answerAfterBody(req, () => plain(res, status, text));
       const route = options.httpRoutes?.find((r) => path.startsWith(r.prefix));
-      if (!route) return plain(res, 404, "not found\n");
-      if (!(route.methods ?? ["GET", "HEAD"]).includes(req.method ?? "")) return plain(res, 405, "method not allowed\n");
+      if (!route) return refuse(404, "not found\n");
+      if (!(route.methods ?? ["GET", "HEAD"]).includes(req.method ?? "")) return refuse(405, "method not allowed\n");
       const rest = path.slice(route.prefix.length);
       if (options.auth) {
         const access: HttpAccess = route.access?.(rest, req.method ?? "") ?? defaultHttpAccess(req.method ?? "");
         const denial = httpDenial(options.auth, access, req.headers.authorization, `${req.method} ${route.prefix}`);
         if (denial) {
-          // The body of a refused upload is not read; the connection's other streams go on.
           if (denial.status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="kiln"');
-          return plain(res, denial.status, denial.message + "\n");
+          return refuse(denial.status, denial.message + "\n");
         }
       }
       route.handle(rest, req, res);

@@ -10,7 +10,7 @@ import { LogisticRegression } from "@kiln/ml";
 import { Health, HealthCheckResponse_ServingStatus } from "@kiln/proto/health/v1/health_pb";
 import { Kiln, KilnApiError, PermissionDeniedError, UnauthenticatedError } from "@kiln/sdk";
 import { runEmbedded } from "../src/index.js";
-import { cli, unique } from "./helpers.js";
+import { cli, putInTwoParts, unique } from "./helpers.js";
 
 const SECRET = "s".repeat(24) + "0123456789abcdef";
 const RETIRED = "r".repeat(40);
@@ -174,6 +174,10 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
     expect((await fetch(chunk, { headers: { authorization: `Bearer ${token("read", ["default"])}` } })).status).toBe(404);
     const put = await fetch(chunk, { method: "PUT", body: "x", headers: { authorization: `Bearer ${token("read", ["default"])}` } });
     expect([put.status, await put.text()]).toEqual([403, expect.stringContaining("it needs write")]);
+    // Refused only once the body is through, as a proxy in between needs.
+    const slow = new Uint8Array(64 * 1024);
+    expect(await putInTwoParts(url, `${STORE_CHUNK_PATH_PREFIX}${"0".repeat(64)}`, slow)).toEqual({ status: 401, answeredEarly: false });
+    expect(await putInTwoParts(url, `${STORE_CHUNK_PATH_PREFIX}${"0".repeat(64)}`, slow, { authorization: `Bearer ${token("read", ["default"])}` })).toEqual({ status: 403, answeredEarly: false });
 
     const infer = `${url}/v2/models/${encodeURIComponent("projects/fraud/deployments/d")}/infer`;
     const body = JSON.stringify({ inputs: [] });

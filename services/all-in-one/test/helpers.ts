@@ -1,4 +1,6 @@
 import { execFile } from "node:child_process";
+import { once } from "node:events";
+import http2 from "node:http2";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -30,4 +32,27 @@ export function cli(url: () => string, cwd?: () => string, env?: () => NodeJS.Pr
       throw new Error("expected the command to fail");
     },
   };
+}
+
+/**
+ * A PUT whose body goes in two parts 300 ms apart: its status, and whether the server
+ * answered before the second part (a proxy in between stalls on such early answers).
+ */
+export async function putInTwoParts(url: string, path: string, body: Uint8Array, headers: Record<string, string> = {}): Promise<{ status: number; answeredEarly: boolean }> {
+  const session = http2.connect(url);
+  try {
+    const req = session.request({ ":method": "PUT", ":path": path, "content-length": String(body.length), ...headers });
+    let answered = false;
+    req.on("response", () => (answered = true));
+    req.write(body.subarray(0, 10));
+    await new Promise((r) => setTimeout(r, 300));
+    const answeredEarly = answered;
+    req.end(body.subarray(10));
+    const [response] = (await once(req, "response").catch(() => [{}])) as [http2.IncomingHttpHeaders];
+    req.resume();
+    await once(req, "close");
+    return { status: Number(response[":status"] ?? 0), answeredEarly };
+  } finally {
+    session.close();
+  }
 }
