@@ -21,6 +21,19 @@ function linearRows(n: number) {
 
 const round = (v: unknown) => Math.round(Number(v) * 1000) / 1000;
 
+/** A PUT of `bytes` to the store's chunk path for them on an open session: its status, once the stream closes. */
+function putChunk(session: http2.ClientHttp2Session, bytes: Uint8Array, headers: Record<string, string>): Promise<number> {
+  const path = `${STORE_CHUNK_PATH_PREFIX}${createHash("sha256").update(bytes).digest("hex")}`;
+  return new Promise<number>((resolve, reject) => {
+    const req = session.request({ ":method": "PUT", ":path": path, "content-length": String(bytes.length), ...headers });
+    let status = 0;
+    req.on("response", (h) => ((status = Number(h[":status"])), req.resume()));
+    req.on("error", reject);
+    req.on("close", () => resolve(status));
+    req.end(bytes);
+  });
+}
+
 /**
  * What a user does against a deployed Kiln, all through the proxy's one origin: the SDK and
  * CLI over gRPC (HTTP/2 cleartext), a browser's Connect over HTTP/1.1, plain HTTP for chunks,
@@ -76,17 +89,8 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
       // the store on a closed stream, and uploads through the proxy stalled for good within a
       // hundred such PUTs four at a time (a dataset written for the fourth time, in the benchmark).
       const bytes = randomBytes(4 * 1024 * 1024);
-      const path = `${STORE_CHUNK_PATH_PREFIX}${createHash("sha256").update(bytes).digest("hex")}`;
       const session = http2.connect(stack.url);
-      const put = () =>
-        new Promise<number>((resolve, reject) => {
-          const req = session.request({ ":method": "PUT", ":path": path, "content-length": String(bytes.length), authorization: `Bearer ${stack.token}` });
-          let status = 0;
-          req.on("response", (h) => ((status = Number(h[":status"])), req.resume()));
-          req.on("error", reject);
-          req.on("close", () => resolve(status));
-          req.end(bytes);
-        });
+      const put = () => putChunk(session, bytes, { authorization: `Bearer ${stack.token}` });
       try {
         const statuses = [];
         statuses.push(await put());
@@ -102,17 +106,8 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
     it("refuses 4 MiB PUTs without a token, four at a time, and the connection goes on serving", async () => {
       // Answered once the body is through, as a chunk it has is (an answer before it stalls streams through the proxy).
       const bytes = randomBytes(4 * 1024 * 1024);
-      const path = `${STORE_CHUNK_PATH_PREFIX}${createHash("sha256").update(bytes).digest("hex")}`;
       const session = http2.connect(stack.url);
-      const put = (headers: Record<string, string> = {}) =>
-        new Promise<number>((resolve, reject) => {
-          const req = session.request({ ":method": "PUT", ":path": path, "content-length": String(bytes.length), ...headers });
-          let status = 0;
-          req.on("response", (h) => ((status = Number(h[":status"])), req.resume()));
-          req.on("error", reject);
-          req.on("close", () => resolve(status));
-          req.end(bytes);
-        });
+      const put = (headers: Record<string, string> = {}) => putChunk(session, bytes, headers);
       try {
         const statuses = [];
         for (let i = 0; i < 20; i++) statuses.push(...(await Promise.all([put(), put(), put(), put()])));
