@@ -46,7 +46,7 @@ function sampleData(): string {
 }
 
 const TRAIN = `// Trains the model on data.csv on Kiln's executors, then serves it online:
-//   npm run train            (KILN_URL, or kiln.json's url, names the server)
+//   npm run train            (KILN_URL, or kiln.json's url, names the server; KILN_TOKEN is sent if set)
 import { readFile } from "node:fs/promises";
 import { AlreadyExistsError, Kiln } from "@kiln/sdk";
 
@@ -115,7 +115,8 @@ npm run predict            # two sample rows through the deployment
 npm run predict -- '[{"x0": 1.5, "x1": 0.2}]'
 \`\`\`
 
-\`kiln.json\` says where Kiln runs (\`url\`; \`KILN_URL\` overrides it), what to call the model
+\`kiln.json\` says where Kiln runs (\`url\`; \`KILN_URL\` overrides it; a server that checks
+tokens takes the one in \`KILN_TOKEN\`, never kept in the project), what to call the model
 and the deployment, the estimator and its params, the data and its target column. Change
 data.csv (or the estimator) and train again: a new version, and the deployment moves to it.
 With the \`kiln\` CLI: \`kiln models:show ${o.name}\`, \`kiln deployments:show ${o.name}\`,
