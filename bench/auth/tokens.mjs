@@ -33,15 +33,15 @@ for (const [name, n] of Object.entries({ requests, concurrency, rows, rounds }))
 const SECRET = "bench-secret-0123456789abcdef0123456789";
 const token = mintToken(SECRET, { subject: "bench", role: "admin", projects: [EVERY_PROJECT] });
 
-function perCallMicros(n, fn) {
+async function perCallMicros(n, fn) {
   const t = performance.now();
-  for (let i = 0; i < n; i++) fn();
+  for (let i = 0; i < n; i++) await fn();
   return ((performance.now() - t) * 1000) / n;
 }
-const authorizer = new Authorizer([SECRET]);
+const authorizer = new Authorizer({ secrets: [SECRET] });
 const header = `Bearer ${token}`;
-const verifyUs = perCallMicros(20_000, () => verifyToken(token, [SECRET]));
-const cachedUs = perCallMicros(200_000, () => authorizer.authenticate(header));
+const verifyUs = await perCallMicros(20_000, () => verifyToken(token, [SECRET]));
+const cachedUs = await perCallMicros(200_000, () => authorizer.authenticate(header));
 
 const dir = await mkdtemp(join(tmpdir(), "kiln-bench-auth-"));
 const servers = [];

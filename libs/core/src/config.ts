@@ -26,6 +26,8 @@ export interface Config {
   authSecrets: string[];
   /** Ids (jti) of tokens refused although their secret is still in use: leaked or retired ones. */
   revokedTokens: string[];
+  /** An OpenID Connect provider whose tokens are taken too (KILN_AUTH_ISSUER). */
+  identityProvider?: IdentityProviderConfig;
   /** How far V8 lets the heap grow after a full collection, in percent of what survived it (0: V8 decides). */
   heapGrowingPercent: number;
   metadata: { backend: "sqlite" } | { backend: "mongodb"; uri: string; database: string };
@@ -45,6 +47,15 @@ export interface Config {
     maxMetadataBytes: number;
   };
   runtime: RuntimeConfig;
+}
+
+export interface IdentityProviderConfig {
+  issuer: string;
+  /** Its JSON Web Key Set; default: the jwks_uri its discovery document names. */
+  jwksUrl?: string;
+  audience?: string;
+  roleClaim: string;
+  projectsClaim: string;
 }
 
 export interface RuntimeConfig {
@@ -166,6 +177,28 @@ function secrets(env: Env, name: string): string[] {
   return list;
 }
 
+/** KILN_AUTH_ISSUER and the variables that go with it, all or nothing. */
+function identityProvider(env: Env): { identityProvider?: IdentityProviderConfig } {
+  const issuer = str(env, "KILN_AUTH_ISSUER", "");
+  const related = ["KILN_AUTH_JWKS_URL", "KILN_AUTH_AUDIENCE", "KILN_AUTH_ROLE_CLAIM", "KILN_AUTH_PROJECTS_CLAIM"].filter((name) => env[name]);
+  if (!issuer) {
+    if (related.length > 0) throw new ConfigError(related[0]!, "needs KILN_AUTH_ISSUER, the identity provider whose tokens it is about");
+    return {};
+  }
+  if (!/^https?:\/\/\S+$/.test(issuer)) throw new ConfigError("KILN_AUTH_ISSUER", `must be the provider's issuer URL (its tokens' iss), got "${issuer}"`);
+  const jwksUrl = str(env, "KILN_AUTH_JWKS_URL", "");
+  if (jwksUrl && !/^https?:\/\/\S+$/.test(jwksUrl)) throw new ConfigError("KILN_AUTH_JWKS_URL", `must be an http(s) URL, got "${jwksUrl}"`);
+  return {
+    identityProvider: {
+      issuer,
+      ...(jwksUrl && { jwksUrl }),
+      ...(env.KILN_AUTH_AUDIENCE && { audience: env.KILN_AUTH_AUDIENCE }),
+      roleClaim: str(env, "KILN_AUTH_ROLE_CLAIM", "kiln_role"),
+      projectsClaim: str(env, "KILN_AUTH_PROJECTS_CLAIM", "kiln_projects"),
+    },
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const metadataBackend = oneOf(env, "KILN_METADATA", ["sqlite", "mongodb"] as const, "sqlite");
   const blobBackend = oneOf(env, "KILN_BLOBS", ["fs", "s3"] as const, "fs");
@@ -178,6 +211,7 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: origins(env, "KILN_CORS_ORIGINS"),
     authSecrets: secrets(env, "KILN_AUTH_SECRETS"),
     revokedTokens: str(env, "KILN_AUTH_REVOKED_TOKENS", "").split(",").map((id) => id.trim()).filter(Boolean),
+    ...identityProvider(env),
     heapGrowingPercent: int(env, "KILN_HEAP_GROWING_PERCENT", 200, 0, 1000),
     logLevel: oneOf(env, "KILN_LOG_LEVEL", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const, "info"),
     metadata:

@@ -3,7 +3,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { ConfigError, loadConfig, redactConfig, type Config } from "./config.js";
 import { applyHeapGrowth } from "./heap.js";
 import { createLogger, type Logger } from "./logger.js";
-import { Authorizer } from "./auth/authorizer.js";
+import { configuredAuthorizer } from "./auth/configured.js";
 import { serve, type HttpRoute, type KilnServer } from "./server.js";
 import { startTelemetry } from "./telemetry.js";
 
@@ -72,7 +72,7 @@ export async function runProcess(spec: ProcessSpec, env: NodeJS.ProcessEnv = pro
     files: spec.files,
     maxMessageBytes: config.limits.maxMessageBytes,
     corsOrigins: config.corsOrigins,
-    ...(config.authSecrets.length > 0 && { auth: new Authorizer(config.authSecrets, config.revokedTokens) }),
+    auth: configuredAuthorizer(config, logger),
   }).catch((e: unknown) => failed(e, () => opened.close()));
   logger.info({ url: server.url }, "listening");
   try {

@@ -110,15 +110,16 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
       if (!route) return refuse(404, "not found\n");
       if (!(route.methods ?? ["GET", "HEAD"]).includes(req.method ?? "")) return refuse(405, "method not allowed\n");
       const rest = path.slice(route.prefix.length);
-      if (options.auth) {
-        const access: HttpAccess = route.access?.(rest, req.method ?? "") ?? defaultHttpAccess(req.method ?? "");
-        const denial = httpDenial(options.auth, access, req.headers.authorization, `${req.method} ${route.prefix}`);
-        if (denial) {
-          if (denial.status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="kiln"');
-          return refuse(denial.status, denial.message + "\n");
-        }
-      }
-      route.handle(rest, req, res);
+      if (!options.auth) return route.handle(rest, req, res);
+      const access: HttpAccess = route.access?.(rest, req.method ?? "") ?? defaultHttpAccess(req.method ?? "");
+      void httpDenial(options.auth, access, req.headers.authorization, `${req.method} ${route.prefix}`).then((denial) => {
+        if (!denial) return route.handle(rest, req, res);
+        if (denial.status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="kiln"');
+        refuse(denial.status, denial.message + "\n");
+      }, (e: unknown) => {
+        logger.error({ err: e, path }, "a token check failed");
+        refuse(500, "internal error\n");
+      });
     },
   });
 

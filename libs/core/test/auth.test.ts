@@ -14,6 +14,18 @@ import { errorInterceptor } from "../src/error-interceptor.js";
 const SECRET = "a".repeat(32);
 const OLD_SECRET = "b".repeat(40);
 
+async function refusalOf(p: Promise<unknown>): Promise<KilnError> {
+  return p.then(
+    () => {
+      throw new Error("expected a refusal");
+    },
+    (e: unknown) => {
+      if (e instanceof KilnError) return e;
+      throw e;
+    },
+  );
+}
+
 function refusal(f: () => unknown): KilnError {
   try {
     f();
@@ -63,24 +75,25 @@ describe("tokens", () => {
 });
 
 describe("the authorizer", () => {
-  const auth = new Authorizer([SECRET]);
+  const auth = new Authorizer({ secrets: [SECRET] });
   const bearer = (claims: { role: TokenClaims["role"]; projects: string[] }) => `Bearer ${mintToken(SECRET, { subject: "dana", ...claims })}`;
 
-  it("refuses a revoked token, by its id, while others of its secret still work", () => {
+  it("refuses a revoked token, by its id, while others of its secret still work", async () => {
     const leaked = mintToken(SECRET, { subject: "leaky", role: "admin", projects: [EVERY_PROJECT] });
-    const strict = new Authorizer([SECRET], [readTokenClaims(leaked).jti]);
-    const e = refusal(() => strict.authenticate(`Bearer ${leaked}`));
+    const strict = new Authorizer({ secrets: [SECRET], revoked: [readTokenClaims(leaked).jti] });
+    const e = await refusalOf(strict.authenticate(`Bearer ${leaked}`));
     expect([e.code, e.reason, e.message]).toEqual([Code.Unauthenticated, "TOKEN_REVOKED", expect.stringContaining("of leaky was revoked")]);
-    expect(strict.authenticate(bearer({ role: "read", projects: ["p"] })).sub).toBe("dana");
+    expect((await strict.authenticate(bearer({ role: "read", projects: ["p"] }))).sub).toBe("dana");
   });
 
-  it("wants a bearer token", () => {
-    expect(refusal(() => auth.authenticate(undefined)).reason).toBe("TOKEN_REQUIRED");
-    expect(refusal(() => auth.authenticate("Basic abc")).message).toContain('not "Bearer <token>"');
+  it("wants a bearer token", async () => {
+    expect((await refusalOf(auth.authenticate(undefined))).reason).toBe("TOKEN_REQUIRED");
+    expect((await refusalOf(auth.authenticate("Basic abc"))).message).toContain('not "Bearer <token>"');
+    expect((await refusalOf(auth.authenticate("Bearer e30.e30.x"))).message).toContain("this server takes Kiln's tokens (HS256) only");
   });
 
-  it("lets a role do what the roles below it do, in the projects it names", () => {
-    const writer = auth.authenticate(bearer({ role: "write", projects: ["churn"] }));
+  it("lets a role do what the roles below it do, in the projects it names", async () => {
+    const writer = await auth.authenticate(bearer({ role: "write", projects: ["churn"] }));
     expect(() => auth.authorize(writer, { role: "read", projects: new Set(["churn"]), what: "X/Get" })).not.toThrow();
     expect(() => auth.authorize(writer, { role: "write", projects: new Set(["churn"]), what: "X/Put" })).not.toThrow();
     const low = refusal(() => auth.authorize(writer, { role: "admin", projects: new Set(["churn"]), what: "StoreService/DeleteDataset" }));
@@ -88,7 +101,7 @@ describe("the authorizer", () => {
     const elsewhere = refusal(() => auth.authorize(writer, { role: "read", projects: new Set(["churn", "fraud"]), what: "X/Get" }));
     expect([elsewhere.reason, elsewhere.message]).toEqual(["PROJECT_NOT_ALLOWED", "dana's token does not reach project fraud; it reaches churn"]);
     expect(refusal(() => auth.authorize(writer, { role: "read", projects: new Set(["-"]), what: "X/List" })).message).toContain("every project (projects/-)");
-    const everywhere = auth.authenticate(bearer({ role: "read", projects: [EVERY_PROJECT] }));
+    const everywhere = await auth.authenticate(bearer({ role: "read", projects: [EVERY_PROJECT] }));
     expect(() => auth.authorize(everywhere, { role: "read", projects: new Set(["-", "fraud"]), what: "X/List" })).not.toThrow();
   });
 });
@@ -148,7 +161,7 @@ describe("the auth interceptor", () => {
           },
         }),
       // As the server orders them: errors mapped to codes around the token check.
-      { router: { interceptors: [errorInterceptor(pino({ level: "silent" })), authInterceptor(new Authorizer([SECRET]), logger)] } },
+      { router: { interceptors: [errorInterceptor(pino({ level: "silent" })), authInterceptor(new Authorizer({ secrets: [SECRET] }), logger)] } },
     );
     const as = (role: TokenClaims["role"], projects = ["churn"]) => ({ headers: { authorization: `Bearer ${mintToken(SECRET, { subject: `erin-${role}`, role, projects })}` } });
     const store = createClient(StoreService, transport);

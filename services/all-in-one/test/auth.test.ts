@@ -6,6 +6,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { STORE_CHUNK_PATH_PREFIX } from "@kiln/contracts";
 import { EVERY_PROJECT, mintToken, type Role, type RunningProcess } from "@kiln/core";
+import { startTestIdentityProvider, type TestIdentityProvider } from "@kiln/core/testing";
 import { LogisticRegression } from "@kiln/ml";
 import { Health, HealthCheckResponse_ServingStatus } from "@kiln/proto/health/v1/health_pb";
 import { Kiln, KilnApiError, PermissionDeniedError, UnauthenticatedError } from "@kiln/sdk";
@@ -231,5 +232,50 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
     expect((await kilnFails("tokens:create", "x", "--role", "owner", "--project", "p")).stderr).toContain("--role takes one of read, write, admin, service");
     expect((await kilnFails("tokens:create", "x", "--role", "read")).stderr).toContain("--project");
     expect((await noToken.kilnFails("tokens:create", "x", "--role", "read", "--project", "p")).stderr).toContain("KILN_AUTH_SECRETS is not set here");
+  });
+});
+
+describe("tokens: an embedded server taking an OpenID Connect provider's tokens (KILN_AUTH_ISSUER alone)", () => {
+  let dir: string;
+  let idp: TestIdentityProvider;
+  let running: RunningProcess;
+  let url: string;
+  const person = (kiln_role: string | string[], kiln_projects: string[]) => ({ sub: "f3a1", preferred_username: "grace", aud: "kiln", kiln_role, kiln_projects });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-oidc-"));
+    idp = await startTestIdentityProvider();
+    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: dir, KILN_LOG_LEVEL: "silent", KILN_AUTH_ISSUER: idp.issuer, KILN_AUTH_AUDIENCE: "kiln" }, false);
+    url = running.server.url;
+  });
+  afterAll(async () => {
+    await running?.stop();
+    await idp?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("lets a person signed in at the provider put data, fit on the embedded executor and predict, as their role and projects allow", async () => {
+    const grace = await Kiln.connect({ url, token: idp.token(person("write", ["default"])) });
+    const name = unique("oidc");
+    const X = Array.from({ length: 60 }, (_, i) => ({ a: i, b: i % 5 }));
+    await grace.datasets.put(name, X);
+    await grace.datasets.put(`${name}-y`, X.map((r) => ({ y: 3 * r.a - r.b })));
+    const model = unique("lin");
+    await grace.models.create(model, { estimator: "linear_regression" });
+    const fit = await grace.runtime.model(model).fit(name, `${name}-y`);
+    expect((await fit.get()).modelVersion).toBe(`projects/default/models/${model}/versions/2`);
+    expect((await fit.info()).creator).toBe("grace");
+    expect((await grace.models.get(`${model}:2`)).author).toBe("grace");
+    const predictions = (await (await grace.runtime.model(model).predict(name)).get()) as import("apache-arrow").Table;
+    expect(predictions.numRows).toBe(60);
+
+    const viewer = await Kiln.connect({ url, token: idp.token(person("read", ["default"])) });
+    expect((await failure(viewer.datasets.put(unique("no"), [{ a: 1 }]))).reason).toBe("ROLE_TOO_LOW");
+    const elsewhere = await Kiln.connect({ url, token: idp.token(person("admin", ["fraud"])) });
+    expect((await failure(elsewhere.datasets.list())).reason).toBe("PROJECT_NOT_ALLOWED");
+    const foreign = await Kiln.connect({ url, token: mintToken("x".repeat(32), { subject: "mallory", role: "admin", projects: [EVERY_PROJECT] }) });
+    expect((await failure(foreign.datasets.list())).reason).toBe("TOKEN_INVALID");
+    const chunk = await fetch(`${url}${STORE_CHUNK_PATH_PREFIX}${"0".repeat(64)}`, { headers: { authorization: `Bearer ${idp.token(person("read", ["default"]))}` } });
+    expect(chunk.status).toBe(404);
   });
 });

@@ -18,16 +18,19 @@ export function authInterceptor(authorizer: Authorizer, logger: Logger): Interce
     const access = methodAccess(req.method.parent.typeName, req.method.name);
     if (access && access.role === "open") return next(req);
     let subject: string | undefined;
+    const refused = (e: unknown): never => {
+      if (isKilnError(e)) logger.warn({ subject, procedure: what, reason: e.reason }, "call refused");
+      throw e;
+    };
     /** Runs a check; a refusal is logged with who was refused, then thrown. */
     const checked = <T>(decide: () => T): T => {
       try {
         return decide();
       } catch (e) {
-        if (isKilnError(e)) logger.warn({ subject, procedure: what, reason: e.reason }, "call refused");
-        throw e;
+        return refused(e);
       }
     };
-    const claims = checked(() => authorizer.authenticate(req.header.get("authorization")));
+    const claims = await authorizer.authenticate(req.header.get("authorization")).catch(refused);
     subject = claims.sub;
     if (!access) {
       return checked(() => {

@@ -14,10 +14,10 @@ export function defaultHttpAccess(method: string): HttpAccess {
  * The token check of a plain HTTP route: undefined when the request may go on, else the
  * status and text to answer with (401 with a Bearer challenge, or 403).
  */
-export function httpDenial(authorizer: Authorizer, access: HttpAccess, authorization: string | undefined, what: string): { status: number; message: string } | undefined {
+export async function httpDenial(authorizer: Authorizer, access: HttpAccess, authorization: string | undefined, what: string): Promise<{ status: number; message: string } | undefined> {
   if (access.role === "open") return undefined;
   try {
-    const claims = authorizer.authenticate(authorization);
+    const claims = await authorizer.authenticate(authorization);
     authorizer.authorize(claims, { role: access.role, projects: new Set(access.projects ?? []), what });
     return undefined;
   } catch (e) {

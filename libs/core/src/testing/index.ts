@@ -1,1 +1,2 @@
 export { startNodeService, type ServiceProcess } from "./node-service.js";
+export { startTestIdentityProvider, type TestIdentityProvider } from "./identity-provider.js";
