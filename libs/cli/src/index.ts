@@ -53,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode;
     if (e instanceof KilnApiError) {
       process.stderr.write(`kiln: ${e.message}${e.reason ? ` (${e.reason})` : ""}\n`);
-      if (e instanceof UnauthenticatedError) process.stderr.write("kiln: set KILN_TOKEN to a token this server accepts (`kiln tokens:create` mints one where its KILN_AUTH_SECRETS are)\n");
+      if (e instanceof UnauthenticatedError) process.stderr.write("kiln: set KILN_TOKEN to a token this server accepts: one `kiln tokens:create` mints where its KILN_AUTH_SECRETS are, or its identity provider's\n");
       if (unreachable(e)) process.stderr.write(`kiln: is Kiln running at ${kiln?.url}? Start it with npm start, or point --url or KILN_URL at it\n`);
       const file = localFileNamedLike(e);
       if (file) process.stderr.write(`kiln: ${file} is a file here; a local file is given by a path with a "/": ./${file}\n`);
