@@ -10,6 +10,7 @@ import { gridSearchCommand } from "./grid-search.js";
 import { deploymentCommands } from "./deployments.js";
 import { initCommand } from "./init.js";
 import { tokenCommands } from "./tokens.js";
+import { loginCommands } from "./login.js";
 import type { Output } from "./output.js";
 
 /** Runs the CLI; returns the exit code. */
@@ -45,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
   initCommand(program, output);
   experimentCommands(program, connect, output);
   tokenCommands(program, output);
+  loginCommands(program, output);
 
   try {
     await program.parseAsync(argv);

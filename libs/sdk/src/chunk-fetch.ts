@@ -1,4 +1,5 @@
 import { Code } from "@connectrpc/connect";
+import { authorizationHeader, type TokenSource } from "./token-source.js";
 import { DataLossError, InvalidArgumentError, NotFoundError, PermissionDeniedError, ResourceExhaustedError, UnauthenticatedError, UnavailableError } from "./errors.js";
 
 /** Moves chunks over plain HTTP beside the RPCs: GET by a ChunkReference's path, PUT to upload. */
@@ -57,17 +58,16 @@ export function httpStatusError(status: number, path: string): Error {
 }
 
 /** Browsers (and any runtime with fetch): one GET per chunk. */
-export function fetchChunkFetcher(baseUrl: string, token?: string): ChunkFetcher {
-  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+export function fetchChunkFetcher(baseUrl: string, token?: TokenSource): ChunkFetcher {
   return {
     async fetch(path) {
-      const res = await fetch(new URL(path, baseUrl), { headers });
+      const res = await fetch(new URL(path, baseUrl), { headers: await authorizationHeader(token) });
       if (!res.ok) throw httpStatusError(res.status, path);
       return { bytes: new Uint8Array(await res.arrayBuffer()) };
     },
     async put(prefix, bytes) {
       const sha256 = await sha256Hex(bytes);
-      const res = await fetch(new URL(prefix + sha256, baseUrl), { method: "PUT", body: bytes, headers });
+      const res = await fetch(new URL(prefix + sha256, baseUrl), { method: "PUT", body: bytes, headers: await authorizationHeader(token) });
       if (!res.ok) throw httpStatusError(res.status, prefix + sha256);
       return sha256;
     },

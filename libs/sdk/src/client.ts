@@ -2,6 +2,7 @@ import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
 import { withToken } from "./with-token.js";
+import type { TokenSource } from "./token-source.js";
 import { fetchChunkFetcher, withLocalReads, type ChunkFetcher, type LocalChunkReader } from "./chunk-fetch.js";
 import { Datasets } from "./datasets.js";
 import { Models } from "./models.js";
@@ -41,10 +42,12 @@ export interface ConnectOptions {
    */
   services?: { store?: string; registry?: string; runtime?: string; tracking?: string };
   /**
-   * The bearer token sent with every call, for servers that check them (KILN_AUTH_SECRETS);
-   * default KILN_TOKEN. With a given transport it is added to that transport's calls too.
+   * The bearer token sent with every call, for servers that check them, or a function
+   * giving the current one (a login that renews itself). Default: KILN_TOKEN, else (Node)
+   * the login `kiln login` stored. With a given transport it is added to that transport's
+   * calls too.
    */
-  token?: string;
+  token?: TokenSource;
   /** Project for short names; default "default". */
   project?: string;
   /**
@@ -53,6 +56,13 @@ export interface ConnectOptions {
    * Default: "stream" for the Node transport, "resumable" for a given transport.
    */
   writeMode?: "stream" | "resumable";
+}
+
+/** The login `kiln login` stored, as a token source that renews it; undefined without one. Node only. */
+async function storedLogin(): Promise<TokenSource | undefined> {
+  const { readCredentials, storedLoginToken } = await import("./stored-login.js");
+  const stored = await readCredentials();
+  return stored && storedLoginToken(stored);
 }
 
 /** The Kiln client: `const kiln = await Kiln.connect()`, then `kiln.datasets.put(...)`, `kiln.models.put(...)`. */
@@ -101,12 +111,14 @@ export class Kiln {
     const options = typeof urlOrOptions === "string" ? { url: urlOrOptions } : (urlOrOptions ?? {});
     const project = options.project ?? "default";
     const env = typeof process !== "undefined" ? process.env : {};
-    const token = options.token ?? (env.KILN_TOKEN || undefined);
+    const givenToken = options.token ?? (env.KILN_TOKEN || undefined);
     if (options.transport) {
+      const token = givenToken;
       const chunks = options.url ? withLocalReads(fetchChunkFetcher(options.url, token), options.localChunks) : undefined;
       return new Kiln(withToken(options.transport, token), project, options.writeMode ?? "resumable", chunks, {}, options.sharedChunkMemory, options.url);
     }
     const baseUrl = options.url ?? env.KILN_URL ?? DEFAULT_URL;
+    const token = givenToken ?? (await storedLogin());
     // Loaded lazily so that browsers, which pass their own transport, never load Node modules.
     const nodeGrpc = await (await import("./node-grpc.js")).nodeGrpcTransports();
     const grpc = (url: string) => withToken(nodeGrpc(url), token);

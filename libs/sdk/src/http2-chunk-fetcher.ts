@@ -3,6 +3,7 @@ import http2 from "node:http2";
 import { UnavailableError } from "./errors.js";
 import { httpStatusError, type ChunkFetcher } from "./chunk-fetch.js";
 import { Code } from "@connectrpc/connect";
+import { authorizationHeader, type TokenSource } from "./token-source.js";
 import { CONNECTION_WINDOW_BYTES, MAX_SESSION_MEMORY_MB, STREAM_WINDOW_BYTES } from "./node-grpc.js";
 
 /**
@@ -11,8 +12,7 @@ import { CONNECTION_WINDOW_BYTES, MAX_SESSION_MEMORY_MB, STREAM_WINDOW_BYTES } f
  * alive only while a fetch is in flight, so an idle client never holds a script open,
  * and it is reopened if it drops.
  */
-export function http2ChunkFetcher(baseUrl: string, token?: string): ChunkFetcher {
-  const authorization = token ? { authorization: `Bearer ${token}` } : {};
+export function http2ChunkFetcher(baseUrl: string, token?: TokenSource): ChunkFetcher {
   let session: http2.ClientHttp2Session | undefined;
   let inFlight = 0;
   /** Runs one request on the session, which keeps the process alive only meanwhile. */
@@ -41,7 +41,8 @@ export function http2ChunkFetcher(baseUrl: string, token?: string): ChunkFetcher
   }
 
   return {
-    fetch(path, size, into) {
+    async fetch(path, size, into) {
+      const authorization = await authorizationHeader(token);
       return withSession((s) => new Promise<{ bytes: Uint8Array }>((resolve, reject) => {
         const req = s.request({ ":path": path, ...authorization });
         // Memory of its own, never a slice of Node's shared pool: a caller may reuse it.
@@ -74,9 +75,10 @@ export function http2ChunkFetcher(baseUrl: string, token?: string): ChunkFetcher
         req.end();
       }));
     },
-    put(prefix, bytes) {
+    async put(prefix, bytes) {
       const sha256 = createHash("sha256").update(bytes).digest("hex");
       const path = prefix + sha256;
+      const authorization = await authorizationHeader(token);
       return withSession((s) => new Promise<string>((resolve, reject) => {
         const req = s.request({ ":method": "PUT", ":path": path, "content-length": String(bytes.length), ...authorization });
         let status: number | undefined;

@@ -1,4 +1,6 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,7 +13,7 @@ import { LogisticRegression } from "@kiln/ml";
 import { Health, HealthCheckResponse_ServingStatus } from "@kiln/proto/health/v1/health_pb";
 import { Kiln, KilnApiError, PermissionDeniedError, UnauthenticatedError } from "@kiln/sdk";
 import { runEmbedded } from "../src/index.js";
-import { cli, putInTwoParts, unique } from "./helpers.js";
+import { cli, KILN_BIN, putInTwoParts, unique } from "./helpers.js";
 
 const SECRET = "s".repeat(24) + "0123456789abcdef";
 const RETIRED = "r".repeat(40);
@@ -277,5 +279,48 @@ describe("tokens: an embedded server taking an OpenID Connect provider's tokens 
     expect((await failure(foreign.datasets.list())).reason).toBe("TOKEN_INVALID");
     const chunk = await fetch(`${url}${STORE_CHUNK_PATH_PREFIX}${"0".repeat(64)}`, { headers: { authorization: `Bearer ${idp.token(person("read", ["default"]))}` } });
     expect(chunk.status).toBe(404);
+  });
+
+  it("kiln login signs in by the provider's device login, keeps the login for this user alone, renews it as it expires, and kiln logout forgets it", async () => {
+    const home = join(dir, "home");
+    const env = { ...process.env, XDG_CONFIG_HOME: home, KILN_TOKEN: "", KILN_AUTH_ISSUER: idp.issuer, KILN_AUTH_CLIENT_ID: idp.clientId };
+    idp.setAccessTokenSeconds(30); // shorter than the 60 s before expiry when a login is renewed: every call below renews it
+    const login = spawn(process.execPath, [KILN_BIN, "login"], { env });
+    let said = "";
+    login.stderr.on("data", (piece: Buffer) => {
+      said += piece.toString();
+      const code = /enter the code (\S+)/.exec(said)?.[1];
+      if (code && !said.includes("approved")) {
+        said += "approved";
+        idp.approve(code, person("write", ["default"]));
+      }
+    });
+    const [exitCode] = (await once(login, "exit")) as [number];
+    expect(exitCode).toBe(0);
+    expect(said).toMatch(new RegExp(`open ${idp.issuer}/activate\\?code=KILN-\\d+ and enter the code KILN-\\d+`));
+    expect(said).toContain("Signed in as grace");
+    const stored = join(home, "kiln", "credentials.json");
+    expect((await stat(stored)).mode & 0o777).toBe(0o600);
+
+    // No KILN_TOKEN: the CLI (the SDK under it) sends the stored login's token.
+    const { kiln: kilnCli, kilnFails } = cli(() => url, undefined, () => env);
+    const refreshed = idp.refreshes();
+    const csv = join(dir, "rows.csv");
+    await writeFile(csv, "a,b\n1,2\n");
+    const name = unique("by-login");
+    await kilnCli("datasets:put", name, csv);
+    expect(idp.refreshes()).toBe(refreshed);
+    // A login about to expire is renewed (once, however many calls) and kept again.
+    const kept = JSON.parse(await readFile(stored, "utf8")) as { token: string; expiresAt: number };
+    await writeFile(stored, JSON.stringify({ ...kept, expiresAt: Date.now() + 2_000 }));
+    expect(await kilnCli("datasets")).toContain(name);
+    expect(idp.refreshes()).toBe(refreshed + 1);
+    expect((JSON.parse(await readFile(stored, "utf8")) as { token: string }).token).not.toBe(kept.token);
+    const versions = JSON.parse(await kilnCli("--json", "datasets:log", name)) as { author: string }[];
+    expect(versions.map((v) => v.author)).toEqual(["grace"]);
+    await kilnCli("logout");
+    await expect(stat(stored)).rejects.toMatchObject({ code: "ENOENT" });
+    const refused = await kilnFails("datasets");
+    expect(refused.stderr).toContain("TOKEN_REQUIRED");
   });
 });

@@ -53,10 +53,10 @@ export async function startExecutor(config: RuntimeConfig, bus: EventBus, logger
   // Chunks read in place land in shared memory, so model runs lay out their columns in the ONNX workers.
   const kiln = await Kiln.connect(
     inProcess
-      ? { transport: inProcess.transport, url: config.url, token: config.token, localChunks: localChunkReader(inProcess.blobs), sharedChunkMemory: true, writeMode: "stream" }
+      ? { transport: inProcess.transport, url: config.url, token: config.token ?? "", localChunks: localChunkReader(inProcess.blobs), sharedChunkMemory: true, writeMode: "stream" }
       : {
           url: config.url,
-          token: config.token,
+          token: config.token ?? "", // a service never sends a login stored for the user running it
           services: { store: config.storeUrl, registry: config.registryUrl, runtime: config.schedulerUrl },
           ...(directBlobs && { localChunks: directChunkReader(directBlobs, directReadLogging(logger)), sharedChunkMemory: true }),
         },
