@@ -74,10 +74,15 @@ export function storedLoginToken(initial: StoredCredentials, path = credentialsP
     if (!credentials.refreshToken) {
       throw new UnauthenticatedError(`the login at ${credentials.issuer} expired at ${new Date(credentials.expiresAt).toISOString()}: run kiln login again`, Code.Unauthenticated, "LOGIN_EXPIRED", {});
     }
-    renewing ??= renew(credentials).finally(() => (renewing = undefined));
-    credentials = await renewing;
-    await writeCredentials(credentials, path);
-    return credentials.token;
+    // Renewed and stored once, whoever asks meanwhile waits for that one.
+    renewing ??= renew(credentials)
+      .then(async (renewed) => {
+        await writeCredentials(renewed, path);
+        credentials = renewed;
+        return renewed;
+      })
+      .finally(() => (renewing = undefined));
+    return (await renewing).token;
   };
 }
 
