@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { create, fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { isKilnError } from "@kiln/core";
 import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { BusMessage, Subscription } from "@kiln/bus";
@@ -154,6 +154,11 @@ export class Executor {
     if (this.failedBeats > 1 && now - this.lastFailureLog < FAILED_BEAT_LOG_MS) return;
     this.lastFailureLog = now;
     const error = e instanceof Error ? e.message : String(e);
+    // Until the scheduler takes its token it gives this executor no queue, so no job reaches it.
+    if (e instanceof ConnectError && (e.code === Code.Unauthenticated || e.code === Code.PermissionDenied)) {
+      this.deps.logger.error({ error, failed: this.failedBeats }, "the scheduler refuses this executor's token: give it KILN_AUTH_SECRETS, or a KILN_TOKEN of role service for every project; retrying");
+      return;
+    }
     this.deps.logger.warn({ error, failed: this.failedBeats }, this.failedBeats === 1 ? "heartbeat failed; retrying" : "heartbeat still failing; retrying");
   }
 

@@ -6,7 +6,7 @@ export interface ServiceProcess {
   child: ChildProcess;
   /** The server's URL (services that listen). */
   url: string;
-  /** Its log entries since it was ready. */
+  /** Its log entries, from its start. */
   logs: { msg: string; [field: string]: unknown }[];
   stop(): Promise<void>;
   /** SIGKILL: no cleanup, like a crash. */
@@ -25,13 +25,14 @@ export async function startNodeService(script: string, env: Record<string, strin
   });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   let url = "";
+  const logs: ServiceProcess["logs"] = [];
   for (let next = await lines.next(); !next.done; next = await lines.next()) {
-    const entry = JSON.parse(next.value) as { msg: string; url?: string };
+    const entry = JSON.parse(next.value) as ServiceProcess["logs"][number] & { url?: string };
+    logs.push(entry);
     if (entry.msg === "listening") url = entry.url!;
     if (entry.msg === "listening" || entry.msg === "executor running") break;
   }
   if (child.exitCode !== null) throw new Error(`${script} exited before it was ready`);
-  const logs: ServiceProcess["logs"] = [];
   void (async () => {
     for (let next = await lines.next(); !next.done; next = await lines.next()) {
       if (next.value.startsWith("{")) logs.push(JSON.parse(next.value) as ServiceProcess["logs"][number]);
