@@ -8,7 +8,7 @@
 //     (p50) and with --concurrency in flight (requests/s);
 //   dataset read: a table of --rows rows of 8 float64 columns read back by chunk GETs, MB/s.
 // And in this process: verifying a token (HMAC-SHA256 and its claims) vs the authorizer's
-// cached lookup, per call.
+// cached lookup, per call; an identity provider's tokens (RS256, ES256) the first time each is seen.
 // Prints each figure without and with tokens, and with / without (latency: higher is worse;
 // throughput: lower is worse).
 // Usage: node bench/auth/tokens.mjs [--requests 2000] [--concurrency 32] [--rows 1000000] [--rounds 3]
@@ -17,7 +17,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { tableFromArrays } from "apache-arrow";
-import { Authorizer, EVERY_PROJECT, mintToken, verifyToken } from "@kiln/core";
+import { Authorizer, configuredAuthorizer, EVERY_PROJECT, loadConfig, mintToken, verifyToken } from "@kiln/core";
+import { startTestIdentityProvider } from "@kiln/core/testing";
 import { Kiln } from "@kiln/sdk";
 import { arg, load, startKiln, bestOfRounds } from "../lib.mjs";
 import { featureColumns, fittedModel } from "../runtime/rows.mjs";
@@ -42,6 +43,18 @@ const authorizer = new Authorizer({ secrets: [SECRET] });
 const header = `Bearer ${token}`;
 const verifyUs = await perCallMicros(20_000, () => verifyToken(token, [SECRET]));
 const cachedUs = await perCallMicros(200_000, () => authorizer.authenticate(header));
+// An identity provider's tokens: a signature check with its public key the first time a token is seen.
+const idp = await startTestIdentityProvider();
+const withProvider = configuredAuthorizer(loadConfig({ KILN_AUTH_ISSUER: idp.issuer }), { warn() {} }) // the key set's only log;
+const person = { sub: "bench", kiln_role: "read", kiln_projects: ["*"] };
+await withProvider.authenticate(`Bearer ${idp.token(person)}`); // fetches the key set once
+const providerUs = {};
+for (const alg of ["RS256", "ES256"]) {
+  const fresh = Array.from({ length: 2_000 }, () => `Bearer ${idp.token(person, { alg })}`);
+  let i = 0;
+  providerUs[alg] = await perCallMicros(fresh.length, () => withProvider.authenticate(fresh[i++]));
+}
+await idp.close();
 
 const dir = await mkdtemp(join(tmpdir(), "kiln-bench-auth-"));
 const servers = [];
@@ -95,6 +108,7 @@ try {
   row(`online predict, ${concurrency} in flight`, "req/s", "loaded", 0);
   row("dataset read (chunk GETs)", "MB/s", "read", 0);
   console.log(`${"a token verified (HMAC, claims)".padEnd(36)} ${verifyUs.toFixed(2)} µs a call; cached ${cachedUs.toFixed(2)} µs (${(verifyUs / cachedUs).toFixed(1)}x)`);
+  console.log(`${"a provider's token seen first".padEnd(36)} RS256 ${providerUs.RS256.toFixed(1)} µs, ES256 ${providerUs.ES256.toFixed(1)} µs (${(providerUs.RS256 / cachedUs).toFixed(0)}x, ${(providerUs.ES256 / cachedUs).toFixed(0)}x a cached one)`);
 } finally {
   for (const c of clients) c.close();
   for (const s of servers) {
