@@ -117,7 +117,7 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
         if (denial.status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="kiln"');
         refuse(denial.status, denial.message + "\n");
       }, (e: unknown) => {
-        logger.error({ err: e, path }, "a token check failed");
+        logger.error({ err: e, path }, "a plain HTTP request failed (its token check or its route)");
         refuse(500, "internal error\n");
       });
     },
