@@ -169,6 +169,7 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
       expect(await missing.json()).toMatchObject({ code: "not_found" });
       // The same over gRPC (a trailers-only answer through the proxy), and a refusal of no token there.
       await expect(kiln.models.get("nope")).rejects.toMatchObject({ code: 5 });
+      expect(await kiln.whoami()).toMatchObject({ tokensChecked: true, subject: "operator", role: "admin", projects: ["*"], issuer: "kiln" });
       const anonymousSdk = await Kiln.connect({ url: stack.url, services: {}, token: "" });
       await expect(anonymousSdk.models.list()).rejects.toMatchObject({ code: 16, reason: "TOKEN_REQUIRED" });
       anonymousSdk.close();

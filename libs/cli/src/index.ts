@@ -46,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
   initCommand(program, output);
   experimentCommands(program, connect, output);
   tokenCommands(program, output);
-  loginCommands(program, output);
+  loginCommands(program, connect, output);
 
   try {
     await program.parseAsync(argv);

@@ -1,8 +1,26 @@
 import type { Command } from "commander";
-import type { Output } from "./output.js";
+import type { Kiln } from "@kiln/sdk";
+import { printFields, printJson, type Output } from "./output.js";
 
 /** Signing in at the identity provider the servers take tokens of (KILN_AUTH_ISSUER), so no one copies tokens around. */
-export function loginCommands(program: Command, output: () => Output): void {
+export function loginCommands(program: Command, connect: () => Promise<Kiln>, output: () => Output): void {
+  program
+    .command("whoami")
+    .description("who the server takes you for: the subject, role, projects and expiry of the token sent (KILN_TOKEN, or kiln login's), and who issued it")
+    .action(async () => {
+      const me = await (await connect()).whoami();
+      const o = output();
+      if (o.json) return printJson(o, me);
+      if (!me.tokensChecked) return void o.out.write("this server checks no tokens: every call is taken\n");
+      printFields(o, [
+        ["subject", me.subject],
+        ["role", me.role],
+        ["projects", me.projects.join(", ")],
+        ["expires", me.expireTime ?? "never"],
+        ["issuer", me.issuer],
+      ]);
+    });
+
   program
     .command("login")
     .description("sign in at the identity provider (OpenID Connect device login: approve a code in any browser); calls then carry its token, renewed as it expires, unless KILN_TOKEN is set")

@@ -12,6 +12,7 @@ import { errorInterceptor } from "./error-interceptor.js";
 import { tracingInterceptor } from "./tracing-interceptor.js";
 import { authInterceptor } from "./auth/auth-interceptor.js";
 import type { Authorizer } from "./auth/authorizer.js";
+import { registerAuthService } from "./auth/whoami.js";
 import { defaultHttpAccess, httpDenial, type HttpAccess } from "./auth/http-access.js";
 import { HealthState, registerHealth } from "./health.js";
 import { registerReflection } from "./reflection.js";
@@ -83,6 +84,7 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
     routes: (router) => {
       options.routes(router);
       registerHealth(router, health);
+      registerAuthService(router, options.auth !== undefined);
       registerReflection(router, [...options.files, file_health_v1_health, file_grpc_reflection_v1_reflection, file_grpc_reflection_v1alpha_reflection]);
       for (const h of router.handlers) health.set(h.service.typeName, 1);
     },

@@ -9,6 +9,7 @@ import { file_kiln_runtime_v1_deployments } from "./gen/kiln/runtime/v1/deployme
 import { file_inference_grpc_predict_v2 } from "./gen/inference/grpc_predict_v2_pb.js";
 import { file_kiln_store_v1_store } from "./gen/kiln/store/v1/store_pb.js";
 import { file_kiln_tracking_v1_tracking } from "./gen/kiln/tracking/v1/tracking_pb.js";
+import { file_kiln_auth_v1_auth } from "./gen/kiln/auth/v1/auth_pb.js";
 
 /** Every Kiln contract file (and the Open Inference Protocol's), for server reflection. Import messages from the subpaths. */
 export const kilnFiles: readonly DescFile[] = [
@@ -22,5 +23,6 @@ export const kilnFiles: readonly DescFile[] = [
   file_kiln_runtime_v1_deployments,
   file_inference_grpc_predict_v2,
   file_kiln_tracking_v1_tracking,
+  file_kiln_auth_v1_auth,
 ];
 export { float64Bytes, float64sFrom } from "./float64-bytes.js";

@@ -12,6 +12,9 @@ import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { Tracking, type Experiment, type ExperimentOptions } from "./tracking.js";
 import { TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { AuthService } from "@kiln/proto/kiln/auth/v1/auth_pb";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { call } from "./errors.js";
 
 export const DEFAULT_URL = "http://127.0.0.1:7070";
 
@@ -99,6 +102,12 @@ export class Kiln {
   /** omega-ml's `om.runtime.experiment(name)`: `await kiln.experiment("e").run(async (exp) => exp.logMetric("acc", 0.9))`. */
   experiment(name: string, options: ExperimentOptions = {}): Experiment {
     return this.experiments.experiment(name, options);
+  }
+
+  /** The caller as the server sees it: `{ tokensChecked: false }` from a server that checks no tokens. */
+  async whoami(): Promise<{ tokensChecked: boolean; subject: string; role: string; projects: string[]; expireTime?: Date; issuer: string }> {
+    const res = await call(() => createClient(AuthService, this.transport).whoAmI({}));
+    return { tokensChecked: res.tokensChecked, subject: res.subject, role: res.role, projects: res.projects, expireTime: res.expireTime && timestampDate(res.expireTime), issuer: res.issuer };
   }
 
   /** Lets go of connections (they never keep the process alive anyway). */

@@ -59,6 +59,13 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
     await expect((await connect(token("read", ["default"], RETIRED))).datasets.list()).resolves.toBeDefined();
   });
 
+  it("says whom it takes the caller for (AuthService/WhoAmI), and refuses one without a token", async () => {
+    const me = await (await connect(mintToken(SECRET, { subject: "ops", role: "admin", projects: ["default", "fraud"], expiresInSeconds: 3600 }))).whoami();
+    expect(me).toMatchObject({ tokensChecked: true, subject: "ops", role: "admin", projects: ["default", "fraud"], issuer: "kiln" });
+    expect(me.expireTime!.getTime()).toBeGreaterThan(Date.now() + 3_500_000);
+    expect((await failure((await connect(undefined)).whoami())).reason).toBe("TOKEN_REQUIRED");
+  });
+
   it("leaves health checks open to probes", async () => {
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
@@ -222,6 +229,7 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
 
   it("the CLI sends KILN_TOKEN, mints tokens where the secret is, and says what a token is", async () => {
     await kiln("datasets");
+    expect(await kiln("whoami")).toMatch(/subject:\s+read-user\nrole:\s+read\nprojects:\s+default\nexpires:\s+never\nissuer:\s+kiln/);
     const refused = await noToken.kilnFails("datasets");
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("kiln tokens:create");
@@ -312,10 +320,11 @@ describe("tokens: an embedded server taking an OpenID Connect provider's tokens 
     expect(idp.refreshes()).toBe(refreshed);
     // A login about to expire is renewed (once, however many calls) and kept again.
     const kept = JSON.parse(await readFile(stored, "utf8")) as { token: string; expiresAt: number };
-    await writeFile(stored, JSON.stringify({ ...kept, expiresAt: Date.now() + 2_000 }));
+    await writeFile(stored, JSON.stringify({ ...kept, obtainedAt: Date.now() - 3_600_000, expiresAt: Date.now() + 2_000 }));
     expect(await kilnCli("datasets")).toContain(name);
     expect(idp.refreshes()).toBe(refreshed + 1);
     expect((JSON.parse(await readFile(stored, "utf8")) as { token: string }).token).not.toBe(kept.token);
+    expect(JSON.parse(await kilnCli("--json", "whoami"))).toMatchObject({ tokensChecked: true, subject: "grace", role: "write", projects: ["default"], issuer: idp.issuer });
     const versions = JSON.parse(await kilnCli("--json", "datasets:log", name)) as { author: string }[];
     expect(versions.map((v) => v.author)).toEqual(["grace"]);
     await kilnCli("logout");

@@ -110,6 +110,11 @@ describe("embedded Kiln over real HTTP/2 and HTTP/1.1 on one port", () => {
     expect(res.dataset?.latestVersion).toBe(1n);
   });
 
+  it("says it checks no tokens when asked who the caller is", async () => {
+    const kiln = await Kiln.connect({ url, token: "" });
+    expect(await kiln.whoami()).toMatchObject({ tokensChecked: false, subject: "" });
+  });
+
   it("serves health over gRPC and /healthz, /readyz over HTTP/1.1", async () => {
     const health = createClient(Health, createGrpcTransport({ baseUrl: url }));
     expect((await health.check({ service: "" })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);

@@ -44,6 +44,9 @@ const TABLE: Table = {
     write: ["CreateExperiment", "StartRun", "EndRun", "LogEvents", "AppendEvents"],
     admin: ["DeleteExperiment"],
   },
+  "kiln.auth.v1.AuthService": {
+    "unscoped-read": ["WhoAmI"],
+  },
   "inference.GRPCInferenceService": {
     "unscoped-read": ["ServerLive", "ServerReady", "ServerMetadata"],
     read: ["ModelReady", "ModelMetadata", "ModelInfer"],

@@ -65,6 +65,7 @@ export async function verifyProviderToken(parts: [string, string, string], heade
     iat: typeof claims.iat === "number" ? claims.iat : nowSeconds,
     exp: claims.exp,
     jti: typeof claims.jti === "string" ? claims.jti : parts[2].slice(0, 32),
+    iss: idp.issuer,
   };
 }
 

@@ -21,6 +21,8 @@ export interface TokenClaims {
   exp?: number;
   /** The token's own id. */
   jti: string;
+  /** An identity provider's issuer URL; absent for Kiln's own tokens. */
+  iss?: string;
 }
 
 export interface MintOptions {
