@@ -109,8 +109,8 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
         ["answered", `${info.stats.requests} requests, ${info.stats.rows} rows in ${info.stats.runs} model runs, ${info.stats.failures} failed`],
         ["latency", `p50 ${info.stats.latencyP50Ms.toFixed(2)} ms, p99 ${info.stats.latencyP99Ms.toFixed(2)} ms on the executor`],
         ...(info.error ? ([["error", `${info.error.message} (${info.error.reason})`]] as [string, unknown][]) : []),
-        ["created", info.createTime],
-        ["updated", info.updateTime],
+        ["created", info.creator ? `${info.createTime?.toISOString() ?? ""} by ${info.creator}` : info.createTime],
+        ["updated", info.updater ? `${info.updateTime?.toISOString() ?? ""} by ${info.updater}` : info.updateTime],
       ]);
     });
 

@@ -41,6 +41,9 @@ export interface DeploymentInfo {
   canary?: { model: string; modelVersion: string; percent: number };
   createTime?: Date;
   updateTime?: Date;
+  /** Who created it and who changed it last (their tokens' subjects; "" without token checks). */
+  creator: string;
+  updater: string;
 }
 
 export interface DeploymentSpec {
@@ -224,5 +227,7 @@ export function deploymentInfo(d: Deployment): DeploymentInfo {
     canary: d.canaryModel ? { model: d.canaryModel, modelVersion: d.canaryModelVersion, percent: d.canaryTrafficPercent } : undefined,
     createTime: d.createTime ? timestampDate(d.createTime) : undefined,
     updateTime: d.updateTime ? timestampDate(d.updateTime) : undefined,
+    creator: d.creator,
+    updater: d.updater,
   };
 }

@@ -133,6 +133,9 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
     });
     expect(rest.status).toBe(200);
     expect((await failure(app.deployments.create(unique("mine"), { model }))).reason).toBe("ROLE_TOO_LOW");
+    const ops = await connect(token("admin", ["default"]));
+    await ops.deployments.update(id, { replicas: 1 });
+    expect(await app.deployments.get(id)).toMatchObject({ creator: "write-user", updater: "admin-user" });
   });
 
   it("records who wrote each dataset version: the writer, or the submitter of the job whose results it holds", async () => {

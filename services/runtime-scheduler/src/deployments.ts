@@ -73,13 +73,14 @@ export async function readDeployment(s: Scheduler, name: string): Promise<{ depl
   return { deployment: decodeDeployment(stored.value), rev: stored.rev };
 }
 
-export async function createDeployment(s: Scheduler, req: CreateDeploymentRequest): Promise<Deployment> {
+/** `caller`: who creates it (the token's subject, "" without token checks). */
+export async function createDeployment(s: Scheduler, req: CreateDeploymentRequest, caller = ""): Promise<Deployment> {
   const project = parseParent(req.parent);
   if (!req.deploymentId) throw invalidArgument("DEPLOYMENT_ID_REQUIRED", "deployment_id is required");
   const name = `${project}/deployments/${checkId(req.deploymentId, "deployment")}`;
   const given = req.deployment ?? create(DeploymentSchema);
   const now = timestampFromDate(nowOf(s));
-  const deployment = create(DeploymentSchema, { name, createTime: now, updateTime: now });
+  const deployment = create(DeploymentSchema, { name, createTime: now, updateTime: now, creator: caller, updater: caller });
   applySpec(deployment, given, MUTABLE);
   deployment.modelVersion = await servableVersion(s, project, deployment.model);
   if (deployment.canaryModel) deployment.canaryModelVersion = await servableVersion(s, project, deployment.canaryModel);
@@ -106,7 +107,8 @@ export async function listDeployments(s: Scheduler, req: ListDeploymentsRequest)
   return { deployments: page.items.map((r) => withStatus(decodeDeployment(r), alive)), nextPageToken: page.nextPageToken };
 }
 
-export async function updateDeployment(s: Scheduler, req: UpdateDeploymentRequest): Promise<Deployment> {
+/** `caller`: who changes it (the token's subject, "" without token checks). */
+export async function updateDeployment(s: Scheduler, req: UpdateDeploymentRequest, caller = ""): Promise<Deployment> {
   if (!req.deployment) throw invalidArgument("DEPLOYMENT_REQUIRED", "deployment is required");
   const { project } = parseDeploymentName(req.deployment.name);
   if (req.updateMask.length === 0) throw invalidArgument("UPDATE_MASK_REQUIRED", `update_mask is required: any of ${[...MUTABLE].join(", ")}`);
@@ -122,6 +124,7 @@ export async function updateDeployment(s: Scheduler, req: UpdateDeploymentReques
     if (modelVersion) deployment.modelVersion = modelVersion;
     if (mask.has("canary_model")) deployment.canaryModelVersion = canaryVersion ?? "";
     deployment.updateTime = timestampFromDate(nowOf(s));
+    deployment.updater = caller;
     try {
       await deployments(s).update(deployment.name, encodeDeployment(deployment), rev);
       s.deployments.forget();

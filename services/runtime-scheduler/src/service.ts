@@ -62,10 +62,10 @@ export function createExecutorService(s: Scheduler): ServiceImpl<typeof Executor
 
 export function createDeploymentService(s: Scheduler): ServiceImpl<typeof DeploymentService> {
   return {
-    createDeployment: async (req) => ({ deployment: await createDeployment(s, req) }),
+    createDeployment: async (req, ctx) => ({ deployment: await createDeployment(s, req, callerOf(ctx)) }),
     getDeployment: async (req) => ({ deployment: await getDeployment(s, req.name) }),
     listDeployments: (req) => listDeployments(s, req),
-    updateDeployment: async (req) => ({ deployment: await updateDeployment(s, req) }),
+    updateDeployment: async (req, ctx) => ({ deployment: await updateDeployment(s, req, callerOf(ctx)) }),
     async deleteDeployment(req) {
       await deleteDeployment(s, req.name);
       return {};
