@@ -112,8 +112,12 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     await kiln.deployments.create(id, { model });
     const answers = await Promise.all(Array.from({ length: 300 }, (_, i) => kiln.deployments.predict(id, [{ a: i, b: 0 }, { a: 0, b: i }])));
     answers.forEach((t, i) => expect(Array.from(t.getChild("prediction")!.toArray() as Float32Array)).toEqual([i, 1000 * i]));
-    // The executor says so in its next heartbeat: every request answered, in fewer model runs than requests.
-    await until(async () => (await kiln.deployments.get(id)).stats.requests === 300);
+    // The executor says so in a later heartbeat: every request answered, in fewer model runs than requests.
+    // (A heartbeat between the requests' arrival and their answers counts them but not yet their rows.)
+    await until(async () => {
+      const { stats } = await kiln.deployments.get(id);
+      return stats.requests === 300 && stats.rows === 600;
+    });
     const { stats } = await kiln.deployments.get(id);
     expect(stats).toMatchObject({ requests: 300, rows: 600, failures: 0 });
     expect(stats.runs).toBeGreaterThan(0);
@@ -207,7 +211,11 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     await expect(kiln.deployments.predict(unique("nowhere"), [{ a: 1, b: 2 }])).rejects.toMatchObject({ reason: "DEPLOYMENT_NOT_FOUND" });
     // It still answers after all that, and counts what it refused.
     expect((await kiln.deployments.predict(id, [{ a: 1, b: 2 }])).getChild("prediction")!.get(0)).toBe(5);
-    await until(async () => (await kiln.deployments.get(id)).stats.requests === 5); // the one too large never left the scheduler
+    // The one too large never left the scheduler; a heartbeat may count a request before its answer.
+    await until(async () => {
+      const { stats } = await kiln.deployments.get(id);
+      return stats.requests === 5 && stats.rows + stats.failures === 5;
+    });
     expect((await kiln.deployments.get(id)).stats).toMatchObject({ requests: 5, rows: 1, failures: 4 });
   });
 
