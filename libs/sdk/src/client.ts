@@ -61,11 +61,16 @@ export interface ConnectOptions {
   writeMode?: "stream" | "resumable";
 }
 
-/** The login `kiln login` stored, as a token source that renews it; undefined without one. Node only. */
+/**
+ * The login `kiln login` stored, as a token source that renews it; undefined without one,
+ * or with a file that is not one (a server that checks tokens then says a token is
+ * needed, and `kiln login` writes it anew). Node only.
+ */
 async function storedLogin(): Promise<TokenSource | undefined> {
   const { readCredentials, storedLoginToken } = await import("./stored-login.js");
-  const stored = await readCredentials();
-  return stored && storedLoginToken(stored);
+  const stored = await readCredentials().catch(() => undefined);
+  const usable = stored && typeof stored.token === "string" && typeof stored.expiresAt === "number" && typeof stored.tokenEndpoint === "string";
+  return usable ? storedLoginToken(stored) : undefined;
 }
 
 /** The Kiln client: `const kiln = await Kiln.connect()`, then `kiln.datasets.put(...)`, `kiln.models.put(...)`. */

@@ -1,9 +1,10 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Kiln } from "../src/index.js";
 import { credentialsPath, readCredentials, storedLoginToken, writeCredentials, type StoredCredentials } from "../src/login.js";
 
 const jwt = (n: number) => `e30.${Buffer.from(JSON.stringify({ n })).toString("base64url")}.sig`;
@@ -66,6 +67,21 @@ describe("a stored login (kiln login's)", () => {
     expect(JSON.parse(await readFile(path, "utf8"))).toMatchObject({ token: jwt(before + 1), refreshToken: "good" });
     expect(await token()).toBe(jwt(before + 1)); // an hour left: not renewed
     expect(grants.length).toBe(before + 1);
+  });
+
+  it("is left out when its file is not one: Kiln.connect goes on without a token", async () => {
+    const home = join(dir, "corrupt");
+    await mkdir(join(home, "kiln"), { recursive: true });
+    await writeFile(join(home, "kiln", "credentials.json"), "{ not json");
+    const before = process.env.XDG_CONFIG_HOME;
+    process.env.XDG_CONFIG_HOME = home;
+    try {
+      const kiln = await Kiln.connect({ url: "http://127.0.0.1:1" });
+      kiln.close();
+    } finally {
+      if (before === undefined) delete process.env.XDG_CONFIG_HOME;
+      else process.env.XDG_CONFIG_HOME = before;
+    }
   });
 
   it("says to log in again when it cannot be renewed", async () => {
