@@ -62,6 +62,17 @@ export function arg(name, fallback) {
   return i > 0 ? process.argv[i + 1] : fallback;
 }
 
+/** Counts given as --name N (whole numbers of at least 1), each with its default: { requests: 2000, … }. */
+export function countArgs(defaults) {
+  return Object.fromEntries(
+    Object.entries(defaults).map(([name, fallback]) => {
+      const n = Number(arg(name, String(fallback)));
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} is a whole number >= 1`);
+      return [name, n];
+    }),
+  );
+}
+
 export async function timed(fn) {
   const start = process.hrtime.bigint();
   const result = await fn();

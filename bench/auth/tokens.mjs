@@ -20,16 +20,10 @@ import { tableFromArrays } from "apache-arrow";
 import { Authorizer, configuredAuthorizer, EVERY_PROJECT, loadConfig, mintToken, verifyToken } from "@kiln/core";
 import { startTestIdentityProvider } from "@kiln/core/testing";
 import { Kiln } from "@kiln/sdk";
-import { arg, load, startKiln, bestOfRounds } from "../lib.mjs";
+import { bestOfRounds, countArgs, load, startKiln } from "../lib.mjs";
 import { featureColumns, fittedModel } from "../runtime/rows.mjs";
 
-const requests = Number(arg("requests", "2000"));
-const concurrency = Number(arg("concurrency", "32"));
-const rows = Number(arg("rows", "1000000"));
-const rounds = Number(arg("rounds", "3"));
-for (const [name, n] of Object.entries({ requests, concurrency, rows, rounds })) {
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} is a whole number >= 1`);
-}
+const { requests, concurrency, rows, rounds } = countArgs({ requests: 2000, concurrency: 32, rows: 1_000_000, rounds: 3 });
 
 const SECRET = "bench-secret-0123456789abcdef0123456789";
 const token = mintToken(SECRET, { subject: "bench", role: "admin", projects: [EVERY_PROJECT] });

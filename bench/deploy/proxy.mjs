@@ -18,16 +18,10 @@ import { join } from "node:path";
 import { tableFromArrays, tableToIPC } from "apache-arrow";
 import { Kiln } from "@kiln/sdk";
 import { freePort } from "@kiln/bus/testing";
-import { arg, load, repoRoot, startKiln, bestOfRounds } from "../lib.mjs";
+import { bestOfRounds, countArgs, load, repoRoot, startKiln } from "../lib.mjs";
 import { featureColumns, fittedModel } from "../runtime/rows.mjs";
 
-const requests = Number(arg("requests", "2000"));
-const concurrency = Number(arg("concurrency", "32"));
-const rows = Number(arg("rows", "2000000"));
-const rounds = Number(arg("rounds", "3"));
-for (const [name, n] of Object.entries({ requests, concurrency, rows, rounds })) {
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} is a whole number >= 1`);
-}
+const { requests, concurrency, rows, rounds } = countArgs({ requests: 2000, concurrency: 32, rows: 2_000_000, rounds: 3 });
 
 async function startCaddy(upstream, home) {
   const port = await freePort("127.0.0.1");

@@ -30,20 +30,14 @@ import { Kiln } from "@kiln/sdk";
 import { createClient } from "@connectrpc/connect";
 import { GRPCInferenceService } from "@kiln/proto/inference/grpc_predict_v2_pb";
 import { startNatsServer } from "@kiln/bus/testing";
-import { arg, percentile, cpuSeconds, startExecutor, startKiln } from "../lib.mjs";
+import { arg, percentile, cpuSeconds, startExecutor, startKiln, countArgs } from "../lib.mjs";
 import { FEATURES, featureColumns, fittedModel } from "./rows.mjs";
 
 const modelKind = arg("model", "linear");
-const requests = Number(arg("requests", "2000"));
-const rows = Number(arg("rows", "1"));
-const concurrency = Number(arg("concurrency", "32"));
+const { requests, rows, concurrency, rounds } = countArgs({ requests: 2000, rows: 1, concurrency: 32, rounds: 3 });
 const executorKind = arg("executor", "embedded");
-const rounds = Number(arg("rounds", "3"));
 const warmup = Number(arg("warmup", "50"));
 if (!["embedded", "process"].includes(executorKind)) throw new Error("--executor is embedded or process");
-for (const [name, n] of Object.entries({ requests, rows, concurrency, rounds })) {
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} is a whole number >= 1`);
-}
 
 // Distinct requests (up to 256 of them, reused in turn): request i is rows [i*R, (i+1)*R).
 const DISTINCT = Math.min(requests, 256);
