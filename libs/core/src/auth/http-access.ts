@@ -1,3 +1,4 @@
+import { Code } from "@connectrpc/connect";
 import { isKilnError } from "../errors.js";
 import type { Authorizer } from "./authorizer.js";
 import type { Role } from "./token.js";
@@ -22,6 +23,6 @@ export async function httpDenial(authorizer: Authorizer, access: HttpAccess, aut
     return undefined;
   } catch (e) {
     if (!isKilnError(e)) throw e;
-    return { status: e.reason.startsWith("TOKEN_") ? 401 : 403, message: e.message };
+    return { status: e.code === Code.Unauthenticated ? 401 : 403, message: e.message };
   }
 }
