@@ -40,7 +40,7 @@ export function loginCommands(program: Command, connect: () => Promise<Kiln>, ou
         onCode: (p) => o.err.write(`To sign in, open ${p.verificationUriComplete ?? p.verificationUri} and enter the code ${p.userCode} (it expires in ${Math.round(p.expiresInSeconds / 60)} min)\n`),
       });
       await writeCredentials(credentials);
-      const who = tokenSubject(credentials.token);
+      const who = await tokenSubject(credentials.token);
       o.err.write(`Signed in${who ? ` as ${who}` : ""} at ${issuer}; the login is kept in ${credentialsPath()}\n`);
     });
 
@@ -54,12 +54,14 @@ export function loginCommands(program: Command, connect: () => Promise<Kiln>, ou
     });
 }
 
-/** The person a provider's token names, for saying who signed in (the servers decide what it is worth). */
-function tokenSubject(token: string): string | undefined {
+/** The person a provider's token names, as the servers will name them, for saying who signed in (the servers decide what it is worth). */
+async function tokenSubject(token: string): Promise<string> {
+  // Server code (the claims' rule) loads for this command only.
+  const core = "@kiln/core";
+  const { personOf } = (await import(core)) as typeof import("@kiln/core");
   try {
-    const claims = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as Record<string, unknown>;
-    return [claims.preferred_username, claims.email, claims.sub].find((v): v is string => typeof v === "string" && v !== "");
+    return personOf(JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as Record<string, unknown>);
   } catch {
-    return undefined;
+    return "";
   }
 }

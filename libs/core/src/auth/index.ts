@@ -2,7 +2,7 @@ export * from "./token.js";
 export { Authorizer, type AuthorizerOptions, type Need } from "./authorizer.js";
 export { configuredAuthorizer } from "./configured.js";
 export { JwksKeys } from "./jwks.js";
-export type { IdentityProvider } from "./provider-token.js";
+export { personOf, type IdentityProvider } from "./provider-token.js";
 export { authInterceptor } from "./auth-interceptor.js";
 export { methodAccess, type MethodAccess } from "./method-access.js";
 export { projectsNamed } from "./projects-named.js";

@@ -54,7 +54,7 @@ export async function verifyProviderToken(parts: [string, string, string], heade
     throw unauthenticated("TOKEN_INVALID", `the token is for ${JSON.stringify(claims.aud)}, not ${idp.audience} (KILN_AUTH_AUDIENCE)`);
   }
   if (typeof claims.exp !== "number") throw unauthenticated("TOKEN_MALFORMED", "the identity provider's token has no expiry (exp)");
-  const subject = [claims.preferred_username, claims.email, claims.sub].find((v): v is string => typeof v === "string" && v !== "") ?? "";
+  const subject = personOf(claims);
   if (claims.exp + LEEWAY_SECONDS <= nowSeconds) throw unauthenticated("TOKEN_EXPIRED", `the token of ${printable(subject)} expired at ${new Date(claims.exp * 1000).toISOString()}`, { subject });
   if (typeof claims.nbf === "number" && claims.nbf - LEEWAY_SECONDS > nowSeconds) throw unauthenticated("TOKEN_INVALID", `the token of ${printable(subject)} is not valid before ${new Date(claims.nbf * 1000).toISOString()}`);
   if (!subject) throw unauthenticated("TOKEN_MALFORMED", "the token names no one (preferred_username, email or sub)");
@@ -67,6 +67,11 @@ export async function verifyProviderToken(parts: [string, string, string], heade
     jti: typeof claims.jti === "string" ? claims.jti : parts[2].slice(0, 32),
     iss: idp.issuer,
   };
+}
+
+/** Whom a provider's token names: preferred_username, else email, else sub ("" when none). */
+export function personOf(claims: Record<string, unknown>): string {
+  return [claims.preferred_username, claims.email, claims.sub].find((v): v is string => typeof v === "string" && v !== "") ?? "";
 }
 
 function checkSignature([header, payload, signature]: [string, string, string], key: KeyObject, alg: (typeof ALGORITHMS)[string]): boolean {
