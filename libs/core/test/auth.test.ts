@@ -8,33 +8,11 @@ import pino from "pino";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
 import { authInterceptor, callerOf, Authorizer, methodAccess, mintToken, projectsNamed, readTokenClaims, verifyToken, EVERY_PROJECT, type TokenClaims } from "../src/auth/index.js";
 import { ConfigError, loadConfig, redactConfig } from "../src/config.js";
-import { KilnError } from "../src/errors.js";
 import { errorInterceptor } from "../src/error-interceptor.js";
+import { refusal, refusalOf } from "./refusals.js";
 
 const SECRET = "a".repeat(32);
 const OLD_SECRET = "b".repeat(40);
-
-async function refusalOf(p: Promise<unknown>): Promise<KilnError> {
-  return p.then(
-    () => {
-      throw new Error("expected a refusal");
-    },
-    (e: unknown) => {
-      if (e instanceof KilnError) return e;
-      throw e;
-    },
-  );
-}
-
-function refusal(f: () => unknown): KilnError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof KilnError) return e;
-    throw e;
-  }
-  throw new Error("expected a refusal");
-}
 
 describe("tokens", () => {
   it("are HS256 JSON Web Tokens whose claims come back as minted", () => {

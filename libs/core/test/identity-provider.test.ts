@@ -3,16 +3,10 @@ import pino from "pino";
 import { Code } from "@connectrpc/connect";
 import { configuredAuthorizer, mintToken, serviceToken, type Authorizer } from "../src/auth/index.js";
 import { ConfigError, loadConfig } from "../src/config.js";
-import { KilnError } from "../src/errors.js";
+import { refusalOf } from "./refusals.js";
 import { startTestIdentityProvider, type TestIdentityProvider } from "../src/testing/index.js";
 
 const silent = pino({ level: "silent" });
-
-async function refusal(p: Promise<unknown>): Promise<KilnError> {
-  const e = await p.then(() => undefined, (e: unknown) => e);
-  if (!(e instanceof KilnError)) throw new Error(`expected a refusal, got ${String(e)}`);
-  return e;
-}
 
 describe("tokens of an OpenID Connect provider (KILN_AUTH_ISSUER)", () => {
   let idp: TestIdentityProvider;
@@ -37,17 +31,17 @@ describe("tokens of an OpenID Connect provider (KILN_AUTH_ISSUER)", () => {
   });
 
   it("are refused from another issuer, for another audience, expired, tampered with, or without a Kiln role", async () => {
-    const reasons = async (claims: Record<string, unknown>) => (await refusal(auth.authenticate(`Bearer ${idp.token(claims)}`))).message;
+    const reasons = async (claims: Record<string, unknown>) => (await refusalOf(auth.authenticate(`Bearer ${idp.token(claims)}`))).message;
     expect(await reasons({ ...person, iss: "https://evil.example" })).toContain("was issued by \"https://evil.example\"");
     expect(await reasons({ ...person, aud: "grafana" })).toContain('is for "grafana", not kiln');
-    const expired = await refusal(auth.authenticate(`Bearer ${idp.token({ ...person, exp: Math.floor(Date.now() / 1000) - 120 })}`));
+    const expired = await refusalOf(auth.authenticate(`Bearer ${idp.token({ ...person, exp: Math.floor(Date.now() / 1000) - 120 })}`));
     expect([expired.code, expired.reason]).toEqual([Code.Unauthenticated, "TOKEN_EXPIRED"]);
     const [h, p, s] = idp.token(person).split(".");
     const raised = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p!, "base64url").toString()), kiln_role: "admin" })).toString("base64url");
-    expect((await refusal(auth.authenticate(`Bearer ${h}.${raised}.${s}`))).message).toContain("does not match the identity provider's key");
-    const roleless = await refusal(auth.authenticate(`Bearer ${idp.token({ ...person, kiln_role: undefined })}`));
+    expect((await refusalOf(auth.authenticate(`Bearer ${h}.${raised}.${s}`))).message).toContain("does not match the identity provider's key");
+    const roleless = await refusalOf(auth.authenticate(`Bearer ${idp.token({ ...person, kiln_role: undefined })}`));
     expect([roleless.reason, roleless.message]).toEqual(["TOKEN_NO_ROLE", expect.stringContaining("no Kiln role in its kiln_role claim")]);
-    expect((await refusal(auth.authenticate(`Bearer ${idp.token({ ...person, kiln_projects: [] })}`))).message).toContain("names no project in its kiln_projects claim");
+    expect((await refusalOf(auth.authenticate(`Bearer ${idp.token({ ...person, kiln_projects: [] })}`))).message).toContain("names no project in its kiln_projects claim");
   });
 
   it("follows the provider's key rotation, fetching its keys again for a key it has not seen, but not more than every 30 s", async () => {
@@ -55,7 +49,7 @@ describe("tokens of an OpenID Connect provider (KILN_AUTH_ISSUER)", () => {
     const kid = idp.rotate();
     expect((await auth.authenticate(`Bearer ${idp.token(person)}`)).sub).toBe("alice");
     expect(idp.fetches()).toBe(before + 1);
-    const unknown = await refusal(auth.authenticate(`Bearer ${idp.token(person, { kid: "key-99" })}`));
+    const unknown = await refusalOf(auth.authenticate(`Bearer ${idp.token(person, { kid: "key-99" })}`));
     expect(unknown.message).toContain("key-99 is not in the identity provider's key set");
     expect(idp.fetches()).toBe(before + 1);
     expect(kid).toBe("key-2");
@@ -66,7 +60,7 @@ describe("tokens of an OpenID Connect provider (KILN_AUTH_ISSUER)", () => {
     const both = configuredAuthorizer(config, silent)!;
     expect((await both.authenticate(`Bearer ${serviceToken(config, "kiln-embedded-executor")}`)).role).toBe("service");
     const foreign = mintToken("f".repeat(32), { subject: "mallory", role: "admin", projects: ["*"] });
-    expect((await refusal(both.authenticate(`Bearer ${foreign}`))).reason).toBe("TOKEN_INVALID");
+    expect((await refusalOf(both.authenticate(`Bearer ${foreign}`))).reason).toBe("TOKEN_INVALID");
   });
 
   it("are configured all or nothing", () => {
