@@ -16,12 +16,11 @@ import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { tableFromArrays } from "apache-arrow";
 import { Authorizer, configuredAuthorizer, EVERY_PROJECT, loadConfig, mintToken, verifyToken } from "@kiln/core";
 import { startTestIdentityProvider } from "@kiln/core/testing";
 import { Kiln } from "@kiln/sdk";
 import { bestOfRounds, countArgs, load, startKiln } from "../lib.mjs";
-import { featureColumns, fittedModel } from "../runtime/rows.mjs";
+import { featureColumns, fittedModel, oneRowTables, rawReadMBps, wideTable } from "../runtime/rows.mjs";
 
 const { requests, concurrency, rows, rounds } = countArgs({ requests: 2000, concurrency: 32, rows: 1_000_000, rounds: 3 });
 
@@ -62,8 +61,8 @@ try {
     ["with", await Kiln.connect({ url: checked.url, services: {}, token })],
   ];
   const columns = featureColumns(1000);
-  const inputs = Array.from({ length: 256 }, (_, i) => tableFromArrays(Object.fromEntries(Object.entries(columns).map(([k, c]) => [k, c.slice(i, i + 1)]))));
-  const wide = tableFromArrays(Object.fromEntries(Array.from({ length: 8 }, (_, j) => [`c${j}`, Float64Array.from({ length: rows }, (_, i) => Math.sin(i * (j + 1)))])));
+  const inputs = oneRowTables(columns);
+  const wide = wideTable(rows);
   for (const [, kiln] of sides) {
     clients.push(kiln);
     await kiln.models.put("bench-linear", fittedModel("linear", columns));
@@ -83,11 +82,7 @@ try {
       await load(100, 1, predict);
       keep(`${side}.p50`, (await load(requests, 1, predict)).p50, lower);
       keep(`${side}.loaded`, (await load(requests, concurrency, predict)).perSecond, higher);
-      const t = performance.now();
-      const { chunks } = await kiln.datasets.readRaw("wide");
-      let bytes = 0;
-      for await (const c of chunks) bytes += c.byteLength;
-      keep(`${side}.read`, bytes / 1e6 / ((performance.now() - t) / 1000), higher);
+      keep(`${side}.read`, await rawReadMBps(kiln, "wide"), higher);
     }
   }
 

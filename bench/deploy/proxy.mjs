@@ -15,11 +15,11 @@ import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { tableFromArrays, tableToIPC } from "apache-arrow";
+import { tableToIPC } from "apache-arrow";
 import { Kiln } from "@kiln/sdk";
 import { freePort } from "@kiln/bus/testing";
 import { bestOfRounds, countArgs, load, repoRoot, startKiln } from "../lib.mjs";
-import { featureColumns, fittedModel } from "../runtime/rows.mjs";
+import { featureColumns, fittedModel, oneRowTables, rawReadMBps, wideTable } from "../runtime/rows.mjs";
 
 const { requests, concurrency, rows, rounds } = countArgs({ requests: 2000, concurrency: 32, rows: 2_000_000, rounds: 3 });
 
@@ -49,10 +49,9 @@ try {
   clients.push(direct, proxied);
   await direct.models.put("bench-linear", fittedModel("linear", columns));
   await direct.deployments.create("bench", { model: "bench-linear" });
-  const inputs = Array.from({ length: 256 }, (_, i) => tableFromArrays(Object.fromEntries(Object.entries(columns).map(([k, c]) => [k, c.slice(i, i + 1)]))));
+  const inputs = oneRowTables(columns);
 
-  const wide = Object.fromEntries(Array.from({ length: 8 }, (_, j) => [`c${j}`, Float64Array.from({ length: rows }, (_, i) => Math.sin(i * (j + 1)))]));
-  const table = tableFromArrays(wide);
+  const table = wideTable(rows);
   const megabytes = tableToIPC(table, "stream").byteLength / 1e6;
   await direct.datasets.put("wide", table);
 
@@ -67,13 +66,9 @@ try {
       keep(`${side}.p99`, seq.p99, lower);
       keep(`${side}.loaded`, (await load(requests, concurrency, predict)).perSecond, higher);
 
-      let t = performance.now();
-      const { chunks } = await kiln.datasets.readRaw("wide");
-      let bytes = 0;
-      for await (const c of chunks) bytes += c.byteLength;
-      keep(`${side}.read`, bytes / 1e6 / ((performance.now() - t) / 1000), higher);
+      keep(`${side}.read`, await rawReadMBps(kiln, "wide"), higher);
 
-      t = performance.now();
+      const t = performance.now();
       await kiln.datasets.put(`wide-${side}`, table);
       keep(`${side}.write`, megabytes / ((performance.now() - t) / 1000), higher);
     }

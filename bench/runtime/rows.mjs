@@ -1,4 +1,5 @@
 // The rows the runtime benches predict, and the models they predict them with.
+import { tableFromArrays } from "apache-arrow";
 import { Tensor } from "onnxruntime-node";
 import { LinearRegression, MLPRegressor, RandomForestRegressor } from "@kiln/ml";
 
@@ -32,4 +33,23 @@ export function inputTensor(columns) {
   const matrix = new Float32Array(rows * FEATURES);
   for (let i = 0; i < rows; i++) for (let j = 0; j < FEATURES; j++) matrix[i * FEATURES + j] = columns[`f${j}`][i];
   return new Tensor("float32", matrix, [rows, FEATURES]);
+}
+
+/** One-row tables of the columns' first `n` rows: the requests of the online benchmarks. */
+export function oneRowTables(columns, n = 256) {
+  return Array.from({ length: n }, (_, i) => tableFromArrays(Object.fromEntries(Object.entries(columns).map(([k, c]) => [k, c.slice(i, i + 1)]))));
+}
+
+/** A table of `rows` rows of 8 float64 columns, for read and write throughput. */
+export function wideTable(rows) {
+  return tableFromArrays(Object.fromEntries(Array.from({ length: 8 }, (_, j) => [`c${j}`, Float64Array.from({ length: rows }, (_, i) => Math.sin(i * (j + 1)))])));
+}
+
+/** MB/s of reading a dataset's stored chunks as they come (no Arrow decoding). */
+export async function rawReadMBps(kiln, dataset) {
+  const t = performance.now();
+  const { chunks } = await kiln.datasets.readRaw(dataset);
+  let bytes = 0;
+  for await (const c of chunks) bytes += c.byteLength;
+  return bytes / 1e6 / ((performance.now() - t) / 1000);
 }
