@@ -24,3 +24,12 @@ export function isClusterer(version: WithOutputs): boolean {
   const names = (version.signature?.outputs ?? []).map((o) => o.name);
   return names.includes("label") && names.includes("scores") && !isClassifier(version);
 }
+
+/**
+ * The comment on the output dataset version a job writes: how the scheduler tells that the
+ * version is still the one that job wrote (a dataset dropped and made again restarts its
+ * numbers) before reusing its results.
+ */
+export function jobOutputComment(job: string): string {
+  return `results of job ${job}`;
+}

@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { RecordBatch, Schema, Table } from "apache-arrow";
 import { schemaFromIpc, schemasEqual } from "@kiln/data";
+import { jobOutputComment } from "@kiln/contracts";
 import { ResourceRefSchema, type ResourceRef } from "@kiln/proto/kiln/common/v1/resource_pb";
 import { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
 import { Channel } from "./channel.js";
@@ -27,7 +28,7 @@ export function startOutput(ctx: JobContext): OutputWriter {
   const channel = new Channel<Table>(2);
   const existing = existingSchema(ctx, name);
   existing.catch(() => {}); // awaited by check
-  const comment = `results of job ${ctx.job.name}`;
+  const comment = jobOutputComment(ctx.job.name);
   const written = (async () => {
     const batches = (async function* () {
       for await (const table of channel) yield* table.batches;

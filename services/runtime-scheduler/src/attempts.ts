@@ -24,6 +24,7 @@ import { itemError } from "./job-errors.js";
 import { RETRY_DELAY_MAX_MS, RETRY_DELAY_MS } from "./deps.js";
 import { changeJob, changeJobs, isFinal, type JobChange, type Scheduler } from "./job-store.js";
 import { parseExecutorName, parseJobName } from "./names.js";
+import { rememberResults } from "./reuse.js";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 
 /**
@@ -102,7 +103,11 @@ export async function finishAttempts(s: Scheduler, reqs: readonly FinishAttemptR
     };
     return { name: req.name, change };
   }));
-  return (await changeJobs(s, changes)).map((outcome, i) => {
+  const outcomes = await changeJobs(s, changes);
+  const succeeded = outcomes.flatMap((o) => (o instanceof Error || o.changed !== "succeeded" ? [] : [o.job]));
+  // Before the answer, so a job submitted once this one is over finds its result to reuse.
+  await rememberResults(s, succeeded).catch((e: unknown) => s.logger.warn({ err: e }, "could not note the results of succeeded jobs for reuse"));
+  return outcomes.map((outcome, i) => {
     if (outcome instanceof Error) return outcome;
     const delay = Math.min(RETRY_DELAY_MS * 2 ** Math.max(0, outcome.job.attempts.length - 1), RETRY_DELAY_MAX_MS);
     return create(FinishAttemptResponseSchema, { job: outcome.job, requeue: requeue[i], retryDelay: requeue[i] ? durationFromMs(delay) : undefined });

@@ -7,6 +7,7 @@ import { matchesJob, modelFilter } from "./jobs.js";
 import { jobsPrefix, parseJobName } from "./names.js";
 import { unindexJobs } from "./job-indexes.js";
 import { forgetRequestId } from "./request-ids.js";
+import { forgetResults } from "./reuse.js";
 
 /** Jobs read per round of a purge. */
 const PAGE = 500;
@@ -37,7 +38,7 @@ export async function deleteJob(s: Scheduler, name: string): Promise<void> {
  */
 async function removeEnded(s: Scheduler, job: Job, rev: number): Promise<boolean> {
   if (!(await jobs(s).delete(job.name, rev))) return false;
-  await Promise.all([forgetRequestId(s, job), unindexJobs(s, [job])]);
+  await Promise.all([forgetRequestId(s, job), forgetResults(s, job), unindexJobs(s, [job])]);
   await publishJobEvent(s, job, undefined, "deleted", `${job.name}:deleted`);
   return true;
 }

@@ -70,12 +70,12 @@ function encodeJob(job: Job): EncodedJob {
   return { job, bytes, record: { pb: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64") } };
 }
 
-/** Stores new jobs (all or none; their index entries first) and announces them queued. */
-export async function insertJobs(s: Scheduler, queued: readonly Job[]): Promise<void> {
-  const encoded = queued.map(encodeJob);
-  await indexNewJobs(s, queued);
+/** Stores new jobs (all or none; their index entries first) and announces them queued, or succeeded (those that reused a result). */
+export async function insertJobs(s: Scheduler, created: readonly Job[]): Promise<void> {
+  const encoded = created.map(encodeJob);
+  await indexNewJobs(s, created);
   await jobs(s).createMany(encoded.map((e) => ({ key: e.job.name, value: e.record })));
-  await Promise.all(encoded.map((e) => announce(s, e, "queued")));
+  await Promise.all(encoded.map((e) => announce(s, e, e.job.state === JobState.SUCCEEDED ? "succeeded" : "queued")));
 }
 
 /** Takes back jobs that were not accepted after all. */

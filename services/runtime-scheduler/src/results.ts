@@ -25,9 +25,12 @@ const POLL_MS = 1_000;
  */
 export async function* readJobResults(s: Scheduler, name: string, encoding = RowEncoding.ARROW_IPC): AsyncGenerator<ReadJobResultsResponse> {
   const json = wantsJsonRows(encoding);
-  const { id } = parseJobName(name);
+  parseJobName(name);
   let { job } = await readJob(s, name);
-  if (job.state === JobState.SUCCEEDED && PRODUCES_RESULTS.has(job.kind) && expiredBy(job, nowOf(s), s.settings.resultsTtlMs)) throw resultsExpired(s, job);
+  // A job that reused another's result reads that job's results.
+  const ran = job.reusedFrom ? await readJob(s, job.reusedFrom).then((r) => r.job, () => undefined) : job;
+  if (job.state === JobState.SUCCEEDED && PRODUCES_RESULTS.has(job.kind) && (!ran || expiredBy(ran, nowOf(s), s.settings.resultsTtlMs))) throw resultsExpired(s, job);
+  const { id } = parseJobName((ran ?? job).name);
   const durable = `results_${id}_${randomUUID().slice(0, 8)}`;
   const sub = await s.bus.subscribe({
     stream: RESULTS_STREAM.name,
@@ -101,7 +104,8 @@ function expiredBy(job: Job, now: Date, ttlMs: number): boolean {
 function resultsExpired(s: Scheduler, job: Job): KilnError {
   const kept = `${Math.round(s.settings.resultsTtlMs / 60_000)} min`;
   const where = job.outputDataset ? `they were written to ${job.outputDataset}` : "run the job again (name an output dataset to keep results)";
-  return failedPrecondition("RESULTS_EXPIRED", `the results of ${job.name} are no longer kept (results stay readable ${kept} after they are published, KILN_RESULTS_TTL_MS, and on the in-process bus of embedded mode only while the process runs): ${where}`, { job: job.name });
+  const whose = job.reusedFrom ? `${job.name} (those of ${job.reusedFrom}, whose result it reused)` : job.name;
+  return failedPrecondition("RESULTS_EXPIRED", `the results of ${whose} are no longer kept (results stay readable ${kept} after they are published, KILN_RESULTS_TTL_MS, and on the in-process bus of embedded mode only while the process runs): ${where}`, { job: job.name });
 }
 
 function delay(ms: number): Promise<void> {

@@ -23,7 +23,9 @@ import { checkAfter, madeBefore, namedAfter, type EarlierInCall } from "./after.
 import { settleEndedBefore } from "./successors.js";
 import { hasLocalData, storeLocalInput } from "./local-inputs.js";
 import { checkTemporary, claimTemporaries, dropTemporaries, unclaimTemporaries } from "./temporaries.js";
-import { insertJobs, nowOf, removeJobs, type Scheduler } from "./job-store.js";
+import { insertJobs, isFinal, nowOf, removeJobs, type Scheduler } from "./job-store.js";
+import { fingerprintOf } from "./fingerprint.js";
+import { reusableJob, takeResult } from "./reuse.js";
 import { findByRequestId, requestIds, requestKey } from "./request-ids.js";
 import { newJobIds, parseDatasetName, parseJobName, parseModelRef } from "./names.js";
 import { enqueue, ensureQueue, normalizeLabels, queueFor } from "./queues.js";
@@ -108,6 +110,7 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
     job.after = [...new Set(job.after.map((name) => namedAfter(name, jobOfRequest)))];
     job.waitingFor = [...new Set(job.waitingFor.map((name) => namedAfter(name, jobOfRequest)))];
   }
+  await reuseResults(s, fresh.map((f) => f.job), lookups, now);
 
   const claimed = fresh.filter((f) => f.requestId).map((f) => ({ key: requestKey(project, f.requestId), value: { job: f.job.name } }));
   await requestIds(s).createMany(claimed).catch((e: unknown) => {
@@ -122,7 +125,7 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
     for (const queue of queues.values()) await ensureQueue(s, queue);
     await insertJobs(s, created);
     // Every publish settles before the records are taken back on a failure. Jobs that wait go on their queue when they leave the wait.
-    await firstFailureInOrder(created.filter((job) => job.waitingFor.length === 0).map((job) => enqueue(s, job)));
+    await firstFailureInOrder(created.filter((job) => job.waitingFor.length === 0 && !isFinal(job.state)).map((job) => enqueue(s, job)));
   } catch (e) {
     // Not queued means not accepted: take the records back, so nothing waits forever, and
     // free the request_ids, so a retry with them makes the jobs instead of failing REQUEST_IN_FLIGHT.
@@ -133,6 +136,17 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
   }
   await settleEndedBefore(s, created);
   return prepared.map((_, index) => jobOfRequest(index));
+}
+
+/** New jobs that ask for reuse and need not wait: those whose work an earlier job did end now with its result. */
+async function reuseResults(s: Scheduler, created: readonly Job[], lookups: Lookups, now: Date): Promise<void> {
+  await Promise.all(
+    created.map(async (job) => {
+      if (job.waitingFor.length) return;
+      const earlier = await reusableJob(s, job, lookups);
+      if (earlier) takeResult(job, earlier, now);
+    }),
+  );
 }
 
 /** A request checked: the job to make, or the job an earlier request with its request_id made. */
@@ -173,6 +187,8 @@ export class Lookups {
     if (!found) {
       found = this.s.registry.getModelVersion({ name }).then((r) => r.version!, rethrowRemote);
       this.models.set(name, found);
+      // Also under the number a tag or "latest" resolved to, which the pinned job names.
+      found.then((v) => this.models.has(v.name) || this.models.set(v.name, found!), () => {});
     }
     return found;
   }
@@ -181,11 +197,17 @@ export class Lookups {
     return this.s.store.getDataset({ name }).then((r) => r.dataset!, rethrowRemote);
   }
 
+  /** A version this call made (local data stored), so looking it up costs no call. */
+  knowDatasetVersion(version: DatasetVersion): void {
+    this.datasets.set(version.name, Promise.resolve(version));
+  }
+
   datasetVersion(ref: string): Promise<DatasetVersion> {
     let found = this.datasets.get(ref);
     if (!found) {
       found = this.s.store.getDatasetVersion({ name: ref }).then((r) => r.version!, rethrowRemote);
       this.datasets.set(ref, found);
+      found.then((v) => this.datasets.has(v.name) || this.datasets.set(v.name, found!), () => {});
     }
     return found;
   }
@@ -211,6 +233,7 @@ async function checkedJob(project: string, given: Job, lookups: Lookups, earlier
     keepColumns,
     after: after.names,
     waitingFor: after.waitingNames,
+    reuse: given.reuse,
   });
   // The job writes there, so it must be in the job's project like what it reads.
   if (job.outputDataset) inProject(job.outputDataset, project, "output dataset");
@@ -224,6 +247,7 @@ async function checkedJob(project: string, given: Job, lookups: Lookups, earlier
   job.x = given.x;
   if (given.y && (given.y.dataset || hasLocalData(given.y))) job.y = given.y;
   await pinJob(job, lookups, deferredBy(job, after.upstream));
+  job.fingerprint = (await fingerprintOf(job, lookups)) ?? "";
   return job;
 }
 
@@ -270,10 +294,11 @@ async function pinJob(job: Job, lookups: Lookups, leave: Leave): Promise<void> {
  * was deleted), or for a tag, what the reference points to now. What was pinned stays (a
  * temporary input is not checked for its age again).
  */
-export async function pinDeferred(s: Scheduler, job: Job, lookups = new Lookups(s, parseJobName(job.name).project)): Promise<Pick<Job, "model" | "x" | "y">> {
+export async function pinDeferred(s: Scheduler, job: Job, lookups = new Lookups(s, parseJobName(job.name).project)): Promise<Pinned> {
   const copy = (input: JobInput | undefined) => input && clone(JobInputSchema, input);
-  const pinned = create(JobSchema, { name: job.name, kind: job.kind, model: job.model, x: copy(job.x), y: copy(job.y), keepColumns: job.keepColumns });
-  if (job.kind === JobKind.NOOP) return { model: pinned.model, x: pinned.x, y: pinned.y };
+  const { name, kind, model: ref, params, keepColumns, outputDataset } = job;
+  const pinned = create(JobSchema, { name, kind, model: ref, x: copy(job.x), y: copy(job.y), params, keepColumns, outputDataset });
+  if (job.kind === JobKind.NOOP) return { model: pinned.model, x: pinned.x, y: pinned.y, fingerprint: "" };
   const leave = { model: isPinnedModel(job.model), x: !!job.x?.version, y: !job.y || !!job.y.version };
   const { model, version } = parseModelRef(job.model);
   if (!leave.model && version === `${model}/versions/latest`) pinned.model = (await madeBefore(s, job, { model })) ?? pinned.model;
@@ -281,8 +306,11 @@ export async function pinDeferred(s: Scheduler, job: Job, lookups = new Lookups(
     if (input) input.version = (await madeBefore(s, job, { dataset: input.dataset })) ?? 0n;
   }
   await pinJob(pinned, lookups, leave);
-  return { model: pinned.model, x: pinned.x, y: pinned.y };
+  return { model: pinned.model, x: pinned.x, y: pinned.y, fingerprint: (await fingerprintOf(pinned, lookups)) ?? "" };
 }
+
+/** What a job that waited gets once the jobs before it made what it reads. */
+export type Pinned = Pick<Job, "model" | "x" | "y" | "fingerprint">;
 
 function isPinnedModel(version: string): boolean {
   return /\/versions\/\d+$/.test(version);
@@ -319,6 +347,7 @@ async function pinModel(lookups: Lookups, ref: string, trains: boolean): Promise
 async function pinInput(lookups: Lookups, input: JobInput, what: string, keep?: string[]): Promise<JobInput> {
   if (hasLocalData(input)) {
     const stored = await storeLocalInput(lookups.s, lookups.project, input, what, lookups.made);
+    lookups.knowDatasetVersion(stored.version);
     checkInput(stored.version, stored.input, what, `the data of job.${what}`, keep);
     return stored.input;
   }

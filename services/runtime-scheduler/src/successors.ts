@@ -8,7 +8,8 @@ import { SUCCESSORS, successorsPrefix } from "./job-indexes.js";
 import { changeJob, decodeJob, isFinal, jobs, nowOf, type Scheduler } from "./job-store.js";
 import { enqueue, ensureQueue, queueFor } from "./queues.js";
 import { parseJobName } from "./names.js";
-import { Lookups, pinDeferred } from "./submit.js";
+import { Lookups, pinDeferred, type Pinned } from "./submit.js";
+import { reusableJob, takeResult } from "./reuse.js";
 
 /** A job others wait for that is over, or gone (deleted before they heard of it). */
 interface Ended {
@@ -102,12 +103,13 @@ function beforeError(before: Ended): JobError {
 
 /**
  * The last job it waited for succeeded: pins what the job left unpinned (what that job
- * made), then puts it on its queue, then marks it no longer waiting. A reference that
+ * made), then puts it on its queue, then marks it no longer waiting; or, asked to reuse
+ * and an earlier job did the same work, ends it with that job's result. A reference that
  * does not resolve, or an input that does not fit, fails the job; a service that is away
  * leaves it waiting for the sweep to try again.
  */
 async function release(s: Scheduler, job: Job, last: string, lookups: Lookups): Promise<void> {
-  let pinned: Pick<Job, "model" | "x" | "y">;
+  let pinned: Pinned;
   try {
     pinned = await pinDeferred(s, job, lookups);
   } catch (e) {
@@ -120,11 +122,15 @@ async function release(s: Scheduler, job: Job, last: string, lookups: Lookups): 
     }).catch(ignoreGone);
     return;
   }
-  const ready = await changeJob(s, job.name, (j) => {
+  const earlier = await reusableJob(s, { ...job, ...pinned }, lookups);
+  const ready = await changeJob(s, job.name, (j, now) => {
     if (!waitsFor(j, last)) return undefined;
     Object.assign(j, pinned);
-    return "progress";
+    if (!earlier) return "progress";
+    takeResult(j, earlier, now);
+    return "succeeded";
   }).catch(ignoreGone);
+  if (ready?.job.state === JobState.SUCCEEDED) return;
   if (!ready?.changed) return;
   await ensureQueue(s, queueFor(ready.job.requiredLabels));
   await enqueue(s, ready.job);
