@@ -18,7 +18,7 @@ export function shortDataset(name: string, version?: number): string {
   return version ? `${base}@${version}` : base;
 }
 
-const lastSegment = (name: string) => name.slice(name.lastIndexOf("/") + 1);
+export const lastSegment = (name: string) => name.slice(name.lastIndexOf("/") + 1);
 
 /** Six significant digits: enough to read a loss or a score at a glance. */
 export function formatMetric(v: number): string {
@@ -107,6 +107,7 @@ export function printJob(o: Output, info: JobInfo): void {
     ...(info.creator ? ([["creator", info.creator]] as [string, unknown][]) : []),
     ...(info.after.length ? ([["after", info.after.map(lastSegment).join(", ")]] as [string, unknown][]) : []),
     ["state", info.state],
+    ...(info.reusedFrom ? ([["reused from", lastSegment(info.reusedFrom)]] as [string, unknown][]) : []),
     ["progress", progressText(info)],
     ["max attempts", info.maxAttempts || ""],
     ["created", info.createTime],

@@ -1,8 +1,8 @@
 import type { Command } from "commander";
-import type { JobData, JobHandle, JobOptions, Kiln } from "@kiln/sdk";
+import type { JobData, JobHandle, JobInfo, JobOptions, Kiln } from "@kiln/sdk";
 import { follow, jobProgress } from "./job-progress.js";
 import { resultsTarget, writeResults } from "./job-results.js";
-import { formatMetric, shortDataset, shortModel } from "./job-show.js";
+import { formatMetric, lastSegment, shortDataset, shortModel } from "./job-show.js";
 import { featuresAndTarget, jobData, submitJob } from "./job-data.js";
 import { collect, parseJsonPairs } from "./key-values.js";
 import { printFields, printJson, type Output } from "./output.js";
@@ -35,7 +35,8 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
     const modelVersion = info.result?.modelVersion ?? "";
     const metrics = info.result?.metrics ?? {};
     const version = Number(/\/versions\/(\d+)$/.exec(modelVersion)?.[1] ?? 0);
-    if (o.json) return printJson(o, { job: handle.id, model: shortModel(modelVersion).split(":")[0], version, modelVersion, metrics });
+    if (o.json) return printJson(o, { job: handle.id, model: shortModel(modelVersion).split(":")[0], version, modelVersion, metrics, ...reuseOf(info) });
+    noteReuse(o, info);
     o.out.write(`${shortModel(modelVersion).split(":")[0]}: version ${version}, fitted by job ${handle.id}\n`);
     for (const [k, v] of Object.entries(metrics)) o.out.write(`  ${k}: ${formatMetric(v)}\n`);
   });
@@ -65,7 +66,8 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
     if (!opts.wait) return printSubmitted(o, handle);
     const { rows, info } = await writeResults(handle, target, `${opts.proba ? "predict_proba" : opts.transform ? "transform" : "predict"} ${model}`, await connect());
     const wrote = info.result?.output;
-    const summary = { job: handle.id, rows, file: opts.out, output: wrote && { name: shortDataset(wrote.name), version: wrote.version } };
+    const summary = { job: handle.id, rows, file: opts.out, output: wrote && { name: shortDataset(wrote.name), version: wrote.version }, ...reuseOf(info) };
+    noteReuse(o, info);
     if (target.path === "-") {
       // stdout holds the rows; the dataset written on the side is news for stderr.
       if (wrote && !o.json) o.err.write(`stored ${rows} rows as ${shortDataset(wrote.name, wrote.version)}\n`);
@@ -91,7 +93,8 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
     if (!opts.wait) return printSubmitted(o, handle);
     const info = await follow(handle, jobProgress(`score ${model} (job ${handle.id})`), { kiln: await connect() });
     const metrics = info.result?.metrics ?? {};
-    if (o.json) return printJson(o, { job: handle.id, metrics });
+    if (o.json) return printJson(o, { job: handle.id, metrics, ...reuseOf(info) });
+    noteReuse(o, info);
     printFields(o, Object.entries(metrics).map(([k, v]) => [k, formatMetric(v)]));
   });
 }
@@ -113,7 +116,8 @@ export function runFlags(command: Command): Command {
     .option("--filter <expr>", `only X's rows this is true for, as datasets:get --filter (e.g. 'age > 30 AND country IN ("DE","FR")')`)
     .option("--require <label>", "run only on executors with this label (repeatable)", collect)
     .option("--timeout <seconds>", "fail the job after this long", positiveNumber)
-    .option("--max-attempts <n>", "attempts before the job fails (default: the server's)", positiveInt);
+    .option("--max-attempts <n>", "attempts before the job fails (default: the server's)", positiveInt)
+    .option("--reuse", "reuse the result of an earlier job that did the same work (same model version, data, params), if what it made is still there, instead of running");
 }
 
 /** The flags every runtime verb of one job shares: runFlags, and when it runs. */
@@ -129,7 +133,17 @@ export function jobOptions(flags: RunFlags & { after?: string[] }): JobOptions {
     timeoutMs: flags.timeout === undefined ? undefined : Math.round(flags.timeout * 1000),
     maxAttempts: flags.maxAttempts,
     after: flags.after,
+    reuse: flags.reuse,
   };
+}
+
+/** A job that reused another's result says so on stderr (its output is that job's), and in JSON. */
+function noteReuse(o: Output, info: JobInfo): void {
+  if (info.reusedFrom && !o.json) o.err.write(`reused the result of job ${lastSegment(info.reusedFrom)}: nothing ran (--reuse)\n`);
+}
+
+function reuseOf(info: JobInfo): { reusedFrom?: string } {
+  return info.reusedFrom ? { reusedFrom: lastSegment(info.reusedFrom) } : {};
 }
 
 function printSubmitted(o: Output, handle: JobHandle): void {
@@ -145,6 +159,7 @@ export interface RunFlags {
   require?: string[];
   timeout?: number;
   maxAttempts?: number;
+  reuse?: boolean;
 }
 
 interface JobFlags extends RunFlags {

@@ -36,6 +36,12 @@ export interface JobInfo {
   after: string[];
   /** Those of them that have not succeeded yet: while any is left the job waits, queued but on no queue. */
   waitingFor: string[];
+  /** Whether it was submitted to reuse an earlier job's result. */
+  reuse: boolean;
+  /** The job whose result it reused instead of running ("" for a job that ran). */
+  reusedFrom: string;
+  /** sha256 of the work it does (equal for jobs doing the same work); "" for noop or while a reference waits to be pinned. */
+  fingerprint: string;
   progress: { fraction: number; message: string; rowsDone: number; rowsTotal: number; epoch: number; metrics: Record<string, number> };
   attempts: { number: number; executor: string; startTime?: Date; endTime?: Date; error?: JobErrorInfo }[];
   result?: { modelVersion: string; metrics: Record<string, number>; rows: number; output?: { name: string; version: number }; ranModelVersion: string };
@@ -108,6 +114,9 @@ export function jobInfo(job: Job): JobInfo {
     creator: job.creator,
     after: job.after,
     waitingFor: job.waitingFor,
+    reuse: job.reuse,
+    reusedFrom: job.reusedFrom,
+    fingerprint: job.fingerprint,
     progress: {
       fraction: p?.fraction ?? 0,
       message: p?.message ?? "",

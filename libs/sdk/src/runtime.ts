@@ -41,6 +41,13 @@ export interface JobOptions {
    * did, and fails or is cancelled with them (added to the runtime's `after`).
    */
   after?: JobRef | readonly JobRef[];
+  /**
+   * Reuse the result of an earlier job of the project that did the same work (the same
+   * kind, model version, input content, params, keep and output) while what it made is
+   * still there: the job ends succeeded at once, `reusedFrom` naming that job, without
+   * running (Megatron's cached outputs). Also `kiln.runtime.reusing()`.
+   */
+  reuse?: boolean;
   /** Called as local data goes up (bytes sent so far), before the job is submitted. */
   onUploadProgress?: ProgressListener;
 }
@@ -89,11 +96,21 @@ export class Runtime {
     private readonly datasets: Datasets,
     private readonly labels: string[] = [],
     private readonly before: string[] = [],
+    private readonly reuse = false,
   ) {}
 
   /** A runtime whose jobs run only on executors with these labels (OmegaML's `require`). */
   require(requirement: { labels: string[] }): Runtime {
-    return new Runtime(this.client, this.project, this.datasets, [...this.labels, ...requirement.labels], this.before);
+    return new Runtime(this.client, this.project, this.datasets, [...this.labels, ...requirement.labels], this.before, this.reuse);
+  }
+
+  /**
+   * A runtime whose jobs reuse what earlier jobs that did the same work made (JobOptions'
+   * `reuse`): a pipeline submitted again, `kiln.runtime.reusing().sequence([...])`, runs
+   * only the steps whose model, data or params changed, and the steps after them.
+   */
+  reusing(): Runtime {
+    return new Runtime(this.client, this.project, this.datasets, this.labels, this.before, true);
   }
 
   /**
@@ -103,7 +120,7 @@ export class Runtime {
    * a reduce step.
    */
   after(...jobs: JobRef[]): Runtime {
-    return new Runtime(this.client, this.project, this.datasets, this.labels, [...this.before, ...jobs.map((j) => this.jobName(j))]);
+    return new Runtime(this.client, this.project, this.datasets, this.labels, [...this.before, ...jobs.map((j) => this.jobName(j))], this.reuse);
   }
 
   /**
@@ -267,6 +284,7 @@ export class Runtime {
       timeout: options.timeoutMs ? durationFromMs(options.timeoutMs) : undefined,
       maxAttempts: options.maxAttempts ?? 0,
       after: [...this.before, ...[options.after ?? []].flat().map((j) => this.jobName(j))],
+      reuse: options.reuse ?? this.reuse,
     };
   }
 

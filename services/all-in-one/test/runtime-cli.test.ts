@@ -139,6 +139,30 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(await kiln("runtime:score", fitted, "lin", "--target", "y")).toMatch(/^r2:\s+1\n/m);
   });
 
+  it("--reuse takes the result of an earlier job that did the same work instead of running", async () => {
+    const model = unique("reused");
+    await sdk.models.create(model, { estimator: "linear_regression" });
+    type Fitted = { job: string; version: number; reusedFrom?: string };
+    const fit = async () => JSON.parse(await kiln("--json", "runtime:fit", `${model}:1`, "lin-x", "lin-y", "--reuse")) as Fitted;
+    const first = await fit();
+    expect(first.reusedFrom).toBeUndefined();
+    const second = await fit();
+    expect(second).toMatchObject({ version: first.version, reusedFrom: first.job });
+    expect(second.job).not.toBe(first.job);
+    const shown = await kiln("jobs:show", second.job);
+    expect(shown).toMatch(new RegExp(`^reused from:\\s+${first.job}$`, "m"));
+    expect(shown).not.toMatch(/^attempts:/m);
+    // Without --reuse the same fit runs again: a new version.
+    expect((JSON.parse(await kiln("--json", "runtime:fit", `${model}:1`, "lin-x", "lin-y")) as Fitted).version).toBe(first.version + 1);
+
+    const score = async () => JSON.parse(await kiln("--json", "runtime:score", fitted, "lin-x", "lin-y", "--reuse")) as { job: string; metrics: Record<string, number>; reusedFrom?: string };
+    const scored = await score();
+    expect(await score()).toEqual({ job: expect.any(String), metrics: scored.metrics, reusedFrom: scored.job });
+    // The rows of a reused predict are the earlier one's, streamed as they were.
+    const predicted = await kiln("runtime:predict", fitted, "lin-x", "--reuse");
+    expect(await kiln("runtime:predict", fitted, "lin-x", "--reuse")).toBe(predicted);
+  });
+
   it("--filter picks X's rows, of a dataset or a local file, and with --target the same rows of Y", async () => {
     const kept = rows.filter((r) => r.a >= 10);
     const predicted = (await kiln("runtime:predict", fitted, "lin-x", "--filter", "a >= 10")).trim().split("\n");

@@ -577,6 +577,62 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect((late as FailedPreconditionError).reason).toBe("AFTER_JOB_FAILED");
   });
 
+  it("reuses what earlier jobs that did the same work made: a pipeline submitted again runs only what changed", async () => {
+    const model = unique("reuse");
+    const out = unique("reuse-out");
+    await kiln.models.create(model, { estimator: "logistic_regression", params: { C: 1 } });
+    const pipeline = (C: number) =>
+      kiln.runtime.reusing().sequence([
+        (rt) => rt.model(`${model}:1`).fit("blobs-x", "blobs-y", { params: { C } }), // from the definition: "latest" moves with every fit
+        (rt) => rt.model(model).predict("blobs-x", { output: out }), // the version the fit before made
+        (rt) => rt.model(model).score("blobs-x", "blobs-y"),
+      ]);
+    const first = await pipeline(1);
+    const accuracy = (await first[2].get()).accuracy;
+    expect(accuracy).toBeGreaterThan(0.9);
+    const firstInfos = await Promise.all(first.map((h) => h.info()));
+    expect(firstInfos.map((i) => [i.reuse, i.reusedFrom])).toEqual([[true, ""], [true, ""], [true, ""]]);
+
+    // The same pipeline again: nothing runs, every step takes what the first made.
+    const again = await pipeline(1);
+    expect((await again[2].get()).accuracy).toBe(accuracy);
+    const infos = await Promise.all(again.map((h) => h.info()));
+    expect(infos.map((i) => i.reusedFrom)).toEqual(first.map((h) => h.name));
+    expect(infos.map((i) => i.attempts.length)).toEqual([0, 0, 0]);
+    expect(infos[0]!.result!.modelVersion).toBe(`projects/default/models/${model}/versions/2`);
+    expect((await kiln.models.log(model)).map((v) => v.version)).toEqual([2, 1]); // no new version
+    expect((await kiln.datasets.info(out)).latestVersion).toBe(1); // nothing appended
+    // The reused predict's rows are the first one's.
+    const rows = async (h: JobHandle) => {
+      let n = 0;
+      for await (const chunk of h.results()) n += chunk.numRows;
+      return n;
+    };
+    expect(await rows(again[1])).toBe(400);
+
+    // Another C: the fit runs, and so do the steps after it, on what it made.
+    const changed = await pipeline(0.001);
+    await changed[2].get();
+    const changedInfos = await Promise.all(changed.map((h) => h.info()));
+    expect(changedInfos.map((i) => i.reusedFrom)).toEqual(["", "", ""]);
+    expect(changedInfos[0]!.result!.modelVersion).toBe(`projects/default/models/${model}/versions/3`);
+    expect(changedInfos[1]!.model).toBe(`projects/default/models/${model}/versions/3`);
+    expect(changedInfos[1]!.result!.output).toEqual({ name: `projects/default/datasets/${out}`, version: 2 });
+
+    // And C = 1 once more: the first run's jobs are still what that work made (version 2, out@1).
+    const back = await pipeline(1);
+    await back[2].get();
+    expect((await Promise.all(back.map((h) => h.info()))).map((i) => i.reusedFrom)).toEqual(first.map((h) => h.name));
+
+    // A grid search run again reuses every fit and score.
+    const grid = { grid: { C: [0.1, 1] }, params: { maxIter: 30 }, scoreOn: ["blobs-x", "blobs-y"] as [string, string], reuse: true };
+    const search = await kiln.runtime.model(`${model}:1`).gridSearch("blobs-x", "blobs-y", grid);
+    const rerun = await kiln.runtime.model(`${model}:1`).gridSearch("blobs-x", "blobs-y", grid);
+    expect(rerun.candidates.map((c) => c.modelVersion)).toEqual(search.candidates.map((c) => c.modelVersion));
+    expect(rerun.candidates.map((c) => c.metrics)).toEqual(search.candidates.map((c) => c.metrics));
+    for (const c of rerun.candidates) expect((await c.fit.info()).reusedFrom).not.toBe("");
+  });
+
   it("grid-searches a model: a fit per combination, each scored on held-out data with its own version, the best picked", async () => {
     const model = unique("grid");
     await kiln.models.create(model, { estimator: "logistic_regression" });

@@ -105,16 +105,16 @@ export function namedAfter(name: string, jobOfRequest: (index: number) => Job): 
 type Made = { model: string } | { dataset: string };
 
 /**
- * The version of a model or dataset that the nearest jobs a job ran after made (trained,
+ * The version of a model or dataset that the nearest jobs a job runs after (`after`) made (trained,
  * or wrote as their output): walking back through `after`, a path stops at the first job
  * that made it; the highest version found. Undefined if none did.
  */
-export async function madeBefore(s: Scheduler, job: Job, what: { model: string }): Promise<string | undefined>;
-export async function madeBefore(s: Scheduler, job: Job, what: { dataset: string }): Promise<bigint | undefined>;
-export async function madeBefore(s: Scheduler, job: Job, what: Made): Promise<string | bigint | undefined> {
+export async function madeBefore(s: Scheduler, after: readonly string[], what: { model: string }): Promise<string | undefined>;
+export async function madeBefore(s: Scheduler, after: readonly string[], what: { dataset: string }): Promise<bigint | undefined>;
+export async function madeBefore(s: Scheduler, after: readonly string[], what: Made): Promise<string | bigint | undefined> {
   let found: { number: bigint; made: string | bigint } | undefined;
   const seen = new Set<string>();
-  for (let level = [...job.after]; level.length && seen.size < MAX_UPSTREAM; ) {
+  for (let level = [...after]; level.length && seen.size < MAX_UPSTREAM; ) {
     const names = [...new Set(level)].filter((name) => !seen.has(name));
     for (const name of names) seen.add(name);
     const stored = await jobs(s).getMany(names);

@@ -244,9 +244,12 @@ async function checkedJob(project: string, given: Job, lookups: Lookups, earlier
   const { version } = parseModelRef(given.model);
   inProject(version, project, "model");
   job.model = version;
-  job.x = given.x;
-  if (given.y && (given.y.dataset || hasLocalData(given.y))) job.y = given.y;
-  await pinJob(job, lookups, deferredBy(job, after.upstream));
+  job.x = clone(JobInputSchema, given.x!);
+  if (given.y && (given.y.dataset || hasLocalData(given.y))) job.y = clone(JobInputSchema, given.y);
+  const deferred = deferredBy(job, after.upstream);
+  // What the jobs it runs after made, that are over already, is what it reads, as for those still to run.
+  if (after.names.length) await takeWhatJobsBeforeMade(lookups.s, job, deferred);
+  await pinJob(job, lookups, deferred);
   job.fingerprint = (await fingerprintOf(job, lookups)) ?? "";
   return job;
 }
@@ -300,17 +303,25 @@ export async function pinDeferred(s: Scheduler, job: Job, lookups = new Lookups(
   const pinned = create(JobSchema, { name, kind, model: ref, x: copy(job.x), y: copy(job.y), params, keepColumns, outputDataset });
   if (job.kind === JobKind.NOOP) return { model: pinned.model, x: pinned.x, y: pinned.y, fingerprint: "" };
   const leave = { model: isPinnedModel(job.model), x: !!job.x?.version, y: !job.y || !!job.y.version };
-  const { model, version } = parseModelRef(job.model);
-  if (!leave.model && version === `${model}/versions/latest`) pinned.model = (await madeBefore(s, job, { model })) ?? pinned.model;
-  for (const input of [leave.x ? undefined : pinned.x, leave.y ? undefined : pinned.y]) {
-    if (input) input.version = (await madeBefore(s, job, { dataset: input.dataset })) ?? 0n;
-  }
+  await takeWhatJobsBeforeMade(s, pinned, leave, job.after);
   await pinJob(pinned, lookups, leave);
   return { model: pinned.model, x: pinned.x, y: pinned.y, fingerprint: (await fingerprintOf(pinned, lookups)) ?? "" };
 }
 
 /** What a job that waited gets once the jobs before it made what it reads. */
 export type Pinned = Pick<Job, "model" | "x" | "y" | "fingerprint">;
+
+/**
+ * A model's "latest" and an input's latest version, as the nearest jobs the job runs after
+ * made them (see madeBefore), where one did; but for what `leave` names.
+ */
+async function takeWhatJobsBeforeMade(s: Scheduler, job: Job, leave: Leave, after = job.after): Promise<void> {
+  const { model, version } = parseModelRef(job.model);
+  if (!leave.model && version === `${model}/versions/latest`) job.model = (await madeBefore(s, after, { model })) ?? job.model;
+  for (const input of [leave.x ? undefined : job.x, leave.y ? undefined : job.y]) {
+    if (input && !hasLocalData(input) && !input.version) input.version = (await madeBefore(s, after, { dataset: input.dataset })) ?? 0n;
+  }
+}
 
 function isPinnedModel(version: string): boolean {
   return /\/versions\/\d+$/.test(version);

@@ -225,6 +225,36 @@ describe("jobs that run after others", () => {
     expect((await until(chained.name, (j) => j.waitingFor.length === 0)).model).toBe(`${model}/versions/2`);
   });
 
+  it("a job submitted after jobs that are over already reads what they made, not what came later", async () => {
+    h = await startHarness();
+    const model = await makeTrainableModel(h);
+    const short = model.split("/").at(-1)!;
+    const x = await makeDataset(h);
+    const out = `${PROJECT}/datasets/${uniqueName("out")}`;
+    const fit = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.FIT, model, x: { dataset: x } } })).job!;
+    const transform = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.PREDICT, model: await makeOnnxModel(h), x: { dataset: x }, outputDataset: out } })).job!;
+    await h.kiln.models.put(short, linearRegressorOnnx([1, 2], 0.5), { format: "onnx" }); // version 2, the fit's
+    const { attempt } = await h.executor.startAttempt({ name: fit.name, executor: E1 });
+    await h.executor.finishAttempt({ name: fit.name, attempt, outcome: { case: "result", value: { modelVersion: `${model}/versions/2` } } });
+    await h.kiln.datasets.put(out.split("/").at(-1)!, [{ a: 1, b: 2, prediction: 5.5 }]); // version 1, the transform's
+    const t = await h.executor.startAttempt({ name: transform.name, executor: E1 });
+    await h.executor.finishAttempt({ name: transform.name, attempt: t.attempt, outcome: { case: "result", value: { rows: 1n, output: { name: out, version: 1n } } } });
+    // Later: another version of each, made by no job this one runs after.
+    await h.kiln.models.put(short, linearRegressorOnnx([3, 4], 0.5), { format: "onnx" });
+    await h.kiln.datasets.put(out.split("/").at(-1)!, [{ a: 3, b: 4, prediction: 6.5 }], { mode: "append" });
+
+    const after = [fit.name, transform.name];
+    const predict = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.PREDICT, model, x: { dataset: out, columns: ["a", "b"] }, after } })).job!;
+    expect(predict.waitingFor).toEqual([]);
+    expect(predict.model).toBe(`${model}/versions/2`);
+    expect(predict.x!.version).toBe(1n);
+    // Named versions stay as named; without an `after`, latest is the latest.
+    const pinned = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.PREDICT, model: `${model}/versions/3`, x: { dataset: out, version: 2n }, after } })).job!;
+    expect([pinned.model, pinned.x!.version]).toEqual([`${model}/versions/3`, 2n]);
+    const free = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.PREDICT, model, x: { dataset: out, columns: ["a", "b"] } } })).job!;
+    expect([free.model, free.x!.version]).toEqual([`${model}/versions/3`, 2n]);
+  });
+
   it("reads the output dataset a job before it writes, at the version it wrote; fails if that never came", async () => {
     h = await startHarness();
     const model = await makeOnnxModel(h);
