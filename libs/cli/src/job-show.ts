@@ -33,6 +33,7 @@ export const metricList = (metrics: Record<string, number>) =>
 /** How far a job is, in one short phrase: rows, fraction (unless a bar shows it), epoch and metrics, the executor's message. */
 export function progressText(info: JobInfo, options: { fraction?: boolean } = {}): string {
   const p = info.progress;
+  if (info.reusedFrom) return "reused"; // nothing ran: jobs:show names whose result it took
   const parts: string[] = [];
   if (info.state === "queued" && info.waitingFor.length) parts.push(`waiting for ${info.waitingFor.map(lastSegment).join(", ")}`);
   if (p.rowsTotal > 0) parts.push(`${p.rowsDone}/${p.rowsTotal} rows`);
@@ -49,7 +50,7 @@ export function progressText(info: JobInfo, options: { fraction?: boolean } = {}
 export function resultText(info: JobInfo): string {
   const r = info.result;
   if (!r) return "";
-  const parts: string[] = [];
+  const parts: string[] = info.reusedFrom ? [`reused ${lastSegment(info.reusedFrom)}`] : [];
   if (r.modelVersion) parts.push(`version ${shortModel(r.modelVersion)}`);
   if (r.rows > 0 || info.kind.startsWith("predict") || info.kind === "transform") parts.push(`${r.rows} rows`);
   if (r.output) parts.push(`→ ${shortDataset(r.output.name, r.output.version)}`);
