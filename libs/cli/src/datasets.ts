@@ -4,7 +4,8 @@ import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { DatasetKind, type Kiln, type KindName, type WriteModeName } from "@kiln/sdk";
 import { decodeChunk } from "@kiln/data";
-import { parsePairs } from "./key-values.js";
+import { sqlBatches, redactedSource } from "@kiln/sdk/sql";
+import { collect, parsePairs } from "./key-values.js";
 import { checkWritable, formatOf, mediaTypeOf, openInput, readTableFile, writeTableFile, type TableFormat } from "./formats.js";
 import { formatBytes, printFields, printJson, printTable, type Output } from "./output.js";
 import { progressBar } from "./progress.js";
@@ -43,19 +44,24 @@ export function datasetCommands(program: Command, connect: Connect, output: () =
 
   program
     .command("datasets:put")
-    .description("store a file as a new dataset version (CSV, TSV, JSON, NDJSON, Arrow, Parquet; anything else as a file)")
+    .description("store a file as a new dataset version (CSV, TSV, JSON, NDJSON, Arrow, Parquet; anything else as a file), or a SQL query's rows (--sql, --from)")
     .argument("<name>")
-    .argument("<file>", 'path, or "-" for stdin')
+    .argument("[file]", 'path, or "-" for stdin')
     .option("--mode <mode>", `one of ${modes.join(", ")}`, "upsert")
     .option("--kind <kind>", `force ${kinds.join(", ")}`)
     .option("--format <format>", "csv, tsv, json, ndjson, arrow or parquet (default: from the extension)")
     .option("--description <text>")
     .option("--label <key=value...>", "labels for a new dataset")
     .option("--comment <text>")
-    .action(async (name: string, file: string, opts: PutFlags) => {
+    .option("--sql <query>", "store this query's rows instead of a file (read-only), from --from")
+    .option("--from <source>", "where --sql reads: sqlite:PATH, or postgres://user@host:port/db (the password from PGPASSWORD rather than the command line)")
+    .option("--sql-param <value>", "a value for the query's next placeholder (? in SQLite, $1, $2… in PostgreSQL; repeatable)", collect)
+    .action(async (name: string, file: string | undefined, opts: PutFlags) => {
       const o = output();
       if (!modes.includes(opts.mode)) throw new Error(`--mode must be one of ${modes.join(", ")}`);
       if (opts.kind && !kinds.includes(opts.kind)) throw new Error(`--kind must be one of ${kinds.join(", ")}`);
+      const rows = sqlRows(file, opts);
+      if (!rows && file === undefined) throw new Error("name a file to store (or - for stdin), or a query with --sql and --from");
       const kiln = await connect();
       const bar = progressBar(`put ${name}`);
       const common = {
@@ -65,6 +71,17 @@ export function datasetCommands(program: Command, connect: Connect, output: () =
         comment: opts.comment,
         onProgress: bar.onProgress,
       };
+      if (rows) {
+        try {
+          const version = await kiln.datasets.write(name, rows, common);
+          if (o.json) return printJson(o, version);
+          o.out.write(`${name}: version ${version.version}, ${version.rowCount} rows, ${formatBytes(version.byteSize)} (from ${redactedSource(opts.from!)})\n`);
+          return;
+        } finally {
+          bar.done();
+        }
+      }
+      file = file!;
       const format = opts.kind === "file" || opts.kind === "document" ? undefined : formatOf(file, opts.format);
       // Rows appended to a table are read into its columns' types: a day of whole amounts is not an Int64 column beside Float64 ones.
       const appending = format && TEXT_FORMATS.has(format) && (opts.mode === "upsert" || opts.mode === "append");
@@ -183,7 +200,20 @@ export function datasetCommands(program: Command, connect: Connect, output: () =
     });
 }
 
+/** A query's rows, when the flags ask for them (and not with a file). */
+function sqlRows(file: string | undefined, opts: PutFlags) {
+  if (opts.sql === undefined && opts.from === undefined) return undefined;
+  if (opts.sql === undefined || opts.from === undefined) throw new Error("--sql and --from go together: the query, and the database it reads (sqlite:PATH or postgres://…)");
+  if (file !== undefined) throw new Error(`store a file or a query's rows, not both (got ${file} and --sql)`);
+  if (opts.kind && opts.kind !== "table") throw new Error("a query's rows are a table: leave out --kind, or say --kind table");
+  if (opts.format) throw new Error("--format is for files; a query's rows come typed by the database");
+  return sqlBatches(opts.from, opts.sql, { params: opts.sqlParam });
+}
+
 interface PutFlags {
+  sql?: string;
+  from?: string;
+  sqlParam?: string[];
   mode: string;
   kind?: string;
   format?: string;

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Bool, Field, Float16, Float32, Float64, Int16, Int64, List, Table, tableFromIPC, tableToIPC, TimestampMillisecond, Utf8, vectorFromArray } from "apache-arrow";
+import Database from "better-sqlite3";
 import type { RunningProcess } from "@kiln/core";
 import { runEmbedded } from "../src/index.js";
 import { cli } from "./helpers.js";
@@ -124,6 +125,25 @@ describe("the kiln CLI against a real server", () => {
     expect(await put("d6.csv", "day,store,amount\n2026-12-06,a,3\n", "--mode", "replace")).toMatch(/version 4, 1 rows/);
     const replaced = JSON.parse(await kiln("--json", "datasets:show", "sales")) as { latest: { fields: { name: string; type: string }[] } };
     expect(replaced.latest.fields.map((f) => f.type)).toEqual(["Timestamp<MILLISECOND>", "Utf8", "Int64"]);
+  });
+
+  it("puts a SQL query's rows (--sql, --from sqlite:…), typed by the database, and refuses a query without its source", async () => {
+    const file = join(dir, "shop.db");
+    const db = new Database(file);
+    db.exec("CREATE TABLE sales (id INTEGER, region TEXT, amount REAL)");
+    const insert = db.prepare("INSERT INTO sales VALUES (?, ?, ?)");
+    for (let i = 1; i <= 5; i++) insert.run(BigInt(i), i % 2 ? "EU" : "US", i * 1.5);
+    db.close();
+    const printed = await kiln("datasets:put", "eu-sales", "--sql", "SELECT id, amount FROM sales WHERE region = ? ORDER BY id", "--sql-param", "EU", "--from", `sqlite:${file}`);
+    expect(printed).toMatch(new RegExp(`^eu-sales: version 1, 3 rows, .* \\(from sqlite:${file}\\)$`, "m"));
+    expect((await kiln("datasets:get", "eu-sales")).trim().split("\n")).toEqual(["id,amount", "1,1.5", "3,4.5", "5,7.5"]);
+    const info = JSON.parse(await kiln("--json", "datasets:show", "eu-sales")) as { latest: { fields: { name: string; type: string }[] } };
+    expect(info.latest.fields.map((f) => [f.name, f.type])).toEqual([["id", "Int64"], ["amount", "Float64"]]);
+    expect((await kilnFails("datasets:put", "x", "--sql", "SELECT 1")).stderr).toMatch(/--sql and --from go together/);
+    expect((await kilnFails("datasets:put", "x", join(dir, "people.csv"), "--sql", "SELECT 1", "--from", `sqlite:${file}`)).stderr).toMatch(/not both/);
+    expect((await kilnFails("datasets:put", "x")).stderr).toMatch(/name a file to store/);
+    expect((await kilnFails("datasets:put", "x", "--sql", "SELECT nope FROM sales", "--from", `sqlite:${file}`)).stderr).toMatch(/no such column: nope/);
+    expect((await kilnFails("datasets:show", "x")).code).toBe(1); // nothing stored by a refused put
   });
 
   it("a bad filter is reported with its position and exit code 1", async () => {

@@ -13,6 +13,8 @@ import { linearRegressorOnnx, OnnxGraphBuilder, zipMapClassifierOnnx } from "@ki
 import { ModelProtoSchema, TensorProto_DataType, ValueInfoProtoSchema } from "onnx-buf";
 import { FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError, type JobHandle } from "@kiln/sdk";
 import { Graph, KMeans, LogisticRegression, PCA, Pipeline, RandomForestClassifier, Ridge, SimpleImputer, StandardScaler, concat, input, loadModel } from "@kiln/sdk/ml";
+import { sqlBatches } from "@kiln/sdk/sql";
+import Database from "better-sqlite3";
 import { runEmbedded } from "../src/index.js";
 import { unique } from "./helpers.js";
 
@@ -167,6 +169,15 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect(both.every((b, i) => i === 0 || b >= both[i - 1]!)).toBe(true);
     expect([...(await streamed.get()).getChildAt(0)!]).toEqual([...table.getChildAt(0)!]);
     expect((await streamed.info()).x).toMatchObject({ temporary: true, columns: ["x0", "x1"] });
+
+    // A SQL query's rows, streamed up as they are read.
+    const db = new Database(join(dir, "blobs.db"));
+    db.exec("CREATE TABLE blobs (x0 REAL, x1 REAL)");
+    const insert = db.prepare("INSERT INTO blobs VALUES (?, ?)");
+    for (const r of data.X.slice(0, 10)) insert.run(r.x0, r.x1);
+    db.close();
+    const fromSql = await kiln.runtime.model(model).predict({ local: sqlBatches(`sqlite:${join(dir, "blobs.db")}`, "SELECT x0, x1 FROM blobs ORDER BY rowid", { batchRows: 4 }) });
+    expect([...(await fromSql.get()).getChildAt(0)!]).toEqual([...table.getChildAt(0)!]);
   });
 
 

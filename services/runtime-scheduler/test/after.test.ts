@@ -18,6 +18,7 @@ import {
   submitNoop,
   uniqueName,
   type Harness,
+  untilJob,
 } from "./harness.js";
 
 const E1 = "executors/e1";
@@ -30,14 +31,7 @@ describe("jobs that run after others", () => {
   const queued = async () => (await queueMessagesSoFar(h.bus)).map(queuedJobName);
 
   /** Polls the job until `done` holds (settling runs after the change that ended the job before). */
-  async function until(name: string, done: (job: Job) => boolean): Promise<Job> {
-    for (let i = 0; i < 500; i++) {
-      const job = await getJob(name);
-      if (done(job)) return job;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    throw new Error(`job ${name} never got there: ${JSON.stringify(await getJob(name))}`);
-  }
+  const until = (name: string, done: (job: Job) => boolean) => untilJob(h, name, done);
 
   async function succeed(job: Job): Promise<void> {
     const { attempt } = await h.executor.startAttempt({ name: job.name, executor: E1 });

@@ -326,6 +326,17 @@ export async function queueMessagesSoFar(bus: EventBus): Promise<BusMessage[]> {
   }
 }
 
+/** Polls the job until `done` holds (settling runs after the change that ended the job before), for up to 5 s. */
+export async function untilJob(h: Harness, name: string, done: (job: Job) => boolean): Promise<Job> {
+  const read = async () => (await h.runtime.getJob({ name })).job!;
+  for (let i = 0; i < 500; i++) {
+    const job = await read();
+    if (done(job)) return job;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`job ${name} never got there: ${JSON.stringify(await read())}`);
+}
+
 export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const x of it) out.push(x);

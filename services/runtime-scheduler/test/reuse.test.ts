@@ -19,6 +19,7 @@ import {
   submitNoop,
   uniqueName,
   type Harness,
+  untilJob,
 } from "./harness.js";
 
 const E1 = "executors/e1";
@@ -41,14 +42,7 @@ describe("reusing an earlier job's result (Job.reuse)", () => {
     return done!;
   }
 
-  async function until(name: string, done: (job: Job) => boolean): Promise<Job> {
-    for (let i = 0; i < 500; i++) {
-      const job = await getJob(name);
-      if (done(job)) return job;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    throw new Error(`job ${name} never got there: ${JSON.stringify(await getJob(name))}`);
-  }
+  const until = (name: string, done: (job: Job) => boolean) => untilJob(h, name, done);
 
   async function scoreJob(extra: JobInit = {}): Promise<JobInit> {
     return <JobInit>{ kind: JobKind.SCORE, model: await makeOnnxModel(h), x: { dataset: await makeDataset(h) }, y: { dataset: await makeDataset(h, [{ y: 1 }, { y: 2 }]) }, ...extra };
