@@ -12,7 +12,7 @@ import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx, OnnxGraphBuilder, zipMapClassifierOnnx } from "@kiln/onnx";
 import { ModelProtoSchema, TensorProto_DataType, ValueInfoProtoSchema } from "onnx-buf";
 import { FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError, type JobHandle } from "@kiln/sdk";
-import { Graph, KMeans, LogisticRegression, PCA, Pipeline, RandomForestClassifier, Ridge, SimpleImputer, StandardScaler, concat, input, loadModel } from "@kiln/sdk/ml";
+import { Graph, KMeans, LogisticRegression, PCA, Pipeline, RandomForestClassifier, Ridge, SGDClassifier, SimpleImputer, StandardScaler, concat, input, loadModel } from "@kiln/sdk/ml";
 import { sqlBatches } from "@kiln/sdk/sql";
 import Database from "better-sqlite3";
 import { runEmbedded } from "../src/index.js";
@@ -447,6 +447,39 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect(v3.metadata).toMatchObject({ estimator: "SGDClassifier", classes: [0, 1] });
     const scored = await (await kiln.runtime.model(`${model}:3`).score("blobs-x", "blobs-y")).get();
     expect(scored.accuracy).toBeGreaterThan(0.9);
+  });
+
+  it("partial fits a dataset batch after batch in one job (params.batch_rows, epochs), as the same batches fitted locally", async () => {
+    const model = unique("batched");
+    await kiln.models.create(model, { estimator: "sgd_classifier", params: { randomState: 3 } });
+    const watched: { epoch: number; rowsDone: number; rowsTotal: number }[] = [];
+    const job = await kiln.runtime.model(model).partialFit("blobs-x", "blobs-y", { params: { classes: [0, 1], batch_rows: 150, epochs: 2 } });
+    for await (const info of job.watch()) watched.push({ epoch: info.progress.epoch, rowsDone: info.progress.rowsDone, rowsTotal: info.progress.rowsTotal });
+    const fitted = await job.get();
+    expect(fitted.metrics).toEqual({ rows_trained: 800 });
+    expect(watched.at(-1)).toMatchObject({ epoch: 2, rowsDone: 800, rowsTotal: 800 });
+
+    // Locally: the same estimator, partialFit on rows 0-149, 150-299, 300-399, twice over.
+    const local = new SGDClassifier({ randomState: 3 });
+    const X = data.X.map((r) => [r.x0, r.x1]);
+    for (let epoch = 0; epoch < 2; epoch++) for (let at = 0; at < 400; at += 150) local.partialFit(X.slice(at, at + 150), data.labels.slice(at, at + 150), { classes: [0, 1] });
+    const remote = loadModel(new TextDecoder().decode(await kiln.models.attachment(fitted.modelVersion, "kiln-ml.json"))) as SGDClassifier;
+    expect(Array.from(remote.predict(X) as ArrayLike<number>)).toEqual(Array.from(local.predict(X) as ArrayLike<number>));
+    expect(JSON.stringify(remote.toJSON().state)).toBe(JSON.stringify(local.toJSON().state));
+
+    // Y from its own dataset, read alongside X; the same rows of one dataset with --target work too.
+    await kiln.datasets.put("blobs-xy", data.X.map((r, i) => ({ ...r, label: data.labels[i]! })));
+    const together = await (await kiln.runtime.model(model).partialFit({ dataset: "blobs-xy", columns: ["x0", "x1"] }, { dataset: "blobs-xy", columns: ["label"] }, { params: { batch_rows: 64 } })).get();
+    expect(together.metrics.rows_trained).toBe(400);
+    // Bad batching is refused before any training, and only PARTIAL_FIT batches.
+    await expect((await kiln.runtime.model(model).partialFit("blobs-x", "blobs-y", { params: { batch_rows: 0 } })).get()).rejects.toMatchObject({ reason: "INVALID_BATCH_ROWS" });
+    await expect((await kiln.runtime.model(model).partialFit("blobs-x", "blobs-y", { params: { batch_rows: 10, epochs: 1.5 } })).get()).rejects.toMatchObject({ reason: "INVALID_EPOCHS" });
+    await expect((await kiln.runtime.model(model).fit("blobs-x", "blobs-y", { params: { batch_rows: 10 } })).get()).rejects.toMatchObject({ reason: "BATCHES_NEED_PARTIAL_FIT" });
+    await kiln.datasets.put("blobs-y-short", data.y.slice(0, 399));
+    await expect((await kiln.runtime.model(model).partialFit("blobs-x", "blobs-y-short", { params: { batch_rows: 100 } })).get()).rejects.toMatchObject({
+      reason: "LENGTH_MISMATCH",
+      message: expect.stringMatching(/x has 400 rows and y has 399/),
+    });
   });
 
   it("transforms with a transformer (the same matrix as locally) and refuses to transform with a classifier", async () => {

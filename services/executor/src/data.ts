@@ -164,19 +164,81 @@ export async function readFeaturesAndTargets(
   y?: { input: JobInput; column: string },
   checkStopped = () => {},
 ): Promise<{ X: RecordBatch[]; labels?: (number | string)[] }> {
+  for await (const group of featureAndTargetGroups(deps, x, features, all, schema, y, Infinity, checkStopped)) return group;
+  return { X: [], labels: y ? [] : undefined };
+}
+
+/**
+ * The same rows in groups of `rows` (the last one smaller), read as they stream in, so a
+ * fit can learn batch after batch from more data than it could hold: features and targets
+ * side by side, whether the targets are a column of the same rows or another dataset's
+ * (read alongside, a group at a time). X and Y of different lengths is FailedPrecondition
+ * LENGTH_MISMATCH, found when the shorter one ends.
+ */
+export async function* featureAndTargetGroups(
+  deps: ExecutorDeps,
+  x: JobInput,
+  features: string[],
+  all: ColumnInfo[],
+  schema: Schema,
+  y: { input: JobInput; column: string } | undefined,
+  rows: number,
+  checkStopped = () => {},
+): AsyncGenerator<{ X: RecordBatch[]; labels?: (number | string)[] }> {
   const together = y && sameRows(x, y.input);
   const used = together ? [...features, y.column] : features;
   const plan = readPlan(deps, x, used, all, schema);
-  const X: RecordBatch[] = [];
-  const labels: (number | string)[] = [];
-  for await (const read of readInput(deps, plan.input, plan.columns, all)) {
-    checkStopped();
-    const batch = plan.filter ? selectRows(read, plan.filter(read)) : read;
-    X.push(pickColumns(batch, features));
-    if (together) for (const v of columnValues(batch, y.column)) labels.push(v);
+  async function* filtered(): AsyncGenerator<RecordBatch> {
+    for await (const read of readInput(deps, plan.input, plan.columns, all)) {
+      checkStopped();
+      yield plan.filter ? selectRows(read, plan.filter(read)) : read;
+    }
   }
-  if (y && !together) return { X, labels: await readValues(deps, y.input, y.column) };
-  return { X, labels: y ? labels : undefined };
+  const targets = y && !together ? rowGroups(readInput(deps, y.input, [y.column]), rows)[Symbol.asyncIterator]() : undefined;
+  let xRows = 0;
+  let yRows = 0;
+  for await (const group of rowGroups(filtered(), rows)) {
+    xRows += countRows(group);
+    const X = group.map((batch) => pickColumns(batch, features));
+    if (!y) {
+      yield { X };
+      continue;
+    }
+    const labels = together ? group.flatMap((batch) => columnValues(batch, y.column)) : await nextLabels(targets!, y.column);
+    yRows += labels.length;
+    if (labels.length !== countRows(group)) break;
+    yield { X, labels };
+  }
+  if (targets) for (let next = await targets.next(); !next.done; next = await targets.next()) yRows += countRows(next.value);
+  // X without rows is the fit's to refuse (NO_ROWS), whatever Y has.
+  if (y && xRows > 0 && xRows !== yRows) throw failedPrecondition("LENGTH_MISMATCH", `x has ${xRows} rows and y has ${yRows}`);
+}
+
+async function nextLabels(targets: AsyncIterator<RecordBatch[]>, column: string): Promise<(number | string)[]> {
+  const next = await targets.next();
+  return next.done ? [] : next.value.flatMap((batch) => columnValues(batch, column));
+}
+
+const countRows = (batches: readonly RecordBatch[]) => batches.reduce((n, b) => n + b.numRows, 0);
+
+/** Batches regrouped into groups of exactly `rows` rows (the last one fewer; Infinity: one group of all), slicing without copying. */
+async function* rowGroups(batches: AsyncIterable<RecordBatch>, rows: number): AsyncGenerator<RecordBatch[]> {
+  let group: RecordBatch[] = [];
+  let n = 0;
+  for await (const batch of batches) {
+    for (let at = 0; at < batch.numRows; ) {
+      const take = Math.min(rows - n, batch.numRows - at);
+      group.push(at === 0 && take === batch.numRows ? batch : batch.slice(at, at + take));
+      at += take;
+      n += take;
+      if (n === rows) {
+        yield group;
+        group = [];
+        n = 0;
+      }
+    }
+  }
+  if (n > 0 || (group.length === 0 && rows === Infinity)) yield group;
 }
 
 /** Whether two inputs are the same rows: one dataset version, one filter (X and Y of `--target`). */

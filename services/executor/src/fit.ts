@@ -5,7 +5,8 @@ import { camelKeys, canonicalKind, createEstimator, saidAsGiven, isEstimatorKind
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { TRAINABLE_ATTACHMENT } from "@kiln/contracts";
 import { NotFoundError, type ModelVersionInfo } from "@kiln/sdk";
-import { describeInput, inputName, readFeaturesAndTargets } from "./data.js";
+import { describeInput, featureAndTargetGroups, inputName, readFeaturesAndTargets } from "./data.js";
+import { splitBatching, trainInBatches } from "./fit-batches.js";
 import { featuresOf } from "./inference.js";
 import { checkStopped, type JobContext } from "./job-context.js";
 import { failedPrecondition, invalidInput } from "./job-failure.js";
@@ -32,26 +33,42 @@ export async function runFit(ctx: JobContext): Promise<JobResult> {
   // FIT starts over on X, as sklearn's fit does; PARTIAL_FIT goes on with the features the version learned.
   const learned = job.kind === JobKind.PARTIAL_FIT ? featuresOf(parent) : undefined;
   const features = x.columns.length ? x.columns : (learned ?? columns.map((c) => c.name).filter((c) => !(sameDataset && c === target)));
-  ctx.progress.update({ message: "reading data" });
-  const read = await readFeaturesAndTargets(deps, x, features, columns, schemaFromIpc(data.arrowSchema), y && target ? { input: y, column: target } : undefined, () => checkStopped(ctx.signal));
-  const X = new Table(read.X);
-  if (X.numRows === 0) throw failedPrecondition("NO_ROWS", `${inputName(x, "x", true)} has no rows to train on`);
-  const labels = read.labels;
-  if (labels && labels.length !== X.numRows) throw failedPrecondition("LENGTH_MISMATCH", `x has ${X.numRows} rows and y has ${labels.length}`);
-  checkStopped(ctx.signal);
-
-  ctx.progress.update({ message: `training ${spec.kind}` });
-  const trained = await train(ctx, spec, X, labels);
-  checkStopped(ctx.signal);
-  const estimator = loadModel(trained);
+  // `classes` is not an estimator param but what sklearn's first partial_fit takes: every class y will have.
+  const { classes, ...given } = (job.params ?? {}) as Record<string, unknown>;
+  const { batching, params: jobParams } = splitBatching(job, given);
+  const noRows = () => failedPrecondition("NO_ROWS", `${inputName(x, "x", true)} has no rows to train on`);
+  const targets = y && target ? { input: y, column: target } : undefined;
+  const schema = schemaFromIpc(data.arrowSchema);
+  const stop = () => checkStopped(ctx.signal);
   const metrics: Record<string, number> = {};
-  const scorer = estimator as Partial<{ score(X: Table, y?: unknown): number; inertia: number }>;
-  if (labels && typeof scorer.score === "function") metrics.training_score = scorer.score(X, labels);
-  // A clusterer scores without labels: minus its inertia on the training rows, as sklearn's KMeans.score(X).
-  if (!labels && typeof scorer.score === "function" && typeof scorer.inertia === "number") {
-    metrics.training_score = scorer.score(X);
-    metrics.inertia = -metrics.training_score;
+  let estimator: ReturnType<typeof loadModel>;
+  if (batching) {
+    // Batch after batch, as the rows stream in: no more than a batch in memory, however big X is.
+    ctx.progress.update({ message: `training ${spec.kind} on batches of ${batching.rows} rows` });
+    const groups = () => featureAndTargetGroups(deps, x, features, columns, schema, targets, batching.rows, stop);
+    const totalRows = x.filter ? undefined : Number(data.rowCount);
+    const trained = await train(ctx, spec, jobParams, (pool, params) => trainInBatches(ctx, pool, { ...spec, params }, groups, batching, { classes: classList(classes), totalRows }));
+    if (trained.rows === 0) throw noRows();
+    estimator = loadModel(trained.model);
+    metrics.rows_trained = trained.rows;
+  } else {
+    ctx.progress.update({ message: "reading data" });
+    const read = await readFeaturesAndTargets(deps, x, features, columns, schema, targets, stop);
+    const X = new Table(read.X);
+    if (X.numRows === 0) throw noRows();
+    const labels = read.labels;
+    stop();
+    ctx.progress.update({ message: `training ${spec.kind}` });
+    estimator = loadModel(await train(ctx, spec, jobParams, (pool, params) => trainAtOnce(ctx, pool, spec, params, jobParams, X, labels, classes)));
+    const scorer = estimator as Partial<{ score(X: Table, y?: unknown): number; inertia: number }>;
+    if (labels && typeof scorer.score === "function") metrics.training_score = scorer.score(X, labels);
+    // A clusterer scores without labels: minus its inertia on the training rows, as sklearn's KMeans.score(X).
+    if (!labels && typeof scorer.score === "function" && typeof scorer.inertia === "number") {
+      metrics.training_score = scorer.score(X);
+      metrics.inertia = -metrics.training_score;
+    }
   }
+  stop();
   ctx.progress.update({ message: "storing the model" });
   // Stored as a local estimator is put (its ONNX export, its state attached, estimator, params, classes...), with what the job knows.
   const model = parent.name.split("/versions/")[0]!;
@@ -61,7 +78,7 @@ export async function runFit(ctx: JobContext): Promise<JobResult> {
     // Its author is whoever submitted the job, not this executor.
     onBehalfOf: job.creator,
     fileName: `${parent.model}.onnx`,
-    comment: `${JobKind[job.kind] === "FIT" ? "fit" : "partial fit"} of ${trained.kind} by job ${job.name}`,
+    comment: `${JobKind[job.kind] === "FIT" ? "fit" : "partial fit"} of ${estimator.kind} by job ${job.name}`,
     metadata: {
       // The experiment link is the model's: a version fitted from a tracked one stays tracked.
       ...(parent.metadata.tracking === undefined ? {} : { tracking: parent.metadata.tracking }),
@@ -99,27 +116,17 @@ async function versionOfJob(ctx: JobContext, parent: ModelVersionInfo): Promise<
   return log.find((v) => v.lineage?.trainingJob === ctx.job.name && v.attachments.some((a) => a.name === TRAINABLE_ATTACHMENT));
 }
 
-async function train(ctx: JobContext, spec: SerializedModel, X: Table, y: (number | string)[] | undefined): Promise<SerializedModel> {
-  // A pool of its own: closing it is how a cancel or timeout stops training mid-epoch.
+/**
+ * Runs `work` on a training pool of its own (closing it is how a cancel or timeout stops
+ * training mid-epoch), with the estimator's params and the job's merged; errors come back
+ * naming params as the job gave them.
+ */
+async function train<T>(ctx: JobContext, spec: SerializedModel, jobParams: Record<string, unknown>, work: (pool: TrainingPool, params: Record<string, unknown>) => Promise<T>): Promise<T> {
   const pool = new TrainingPool({ size: 1 });
   const stop = () => void pool.close();
   ctx.signal.addEventListener("abort", stop);
-  // `classes` is not an estimator param but what sklearn's first partial_fit takes: every class y will have.
-  const { classes, ...jobParams } = (ctx.job.params ?? {}) as Record<string, unknown>;
-  const params = camelKeys({ ...spec.params, ...jobParams });
-  const planned = ctx.job.kind === JobKind.FIT ? plannedEpochs(spec.kind, params) : undefined;
-  const onEpoch = (p: { epoch: number; loss?: number; metrics?: Record<string, number> }) =>
-    ctx.progress.update({
-      epoch: p.epoch,
-      ...(planned ? { fraction: Math.min(1, p.epoch / planned) } : {}),
-      metrics: { ...(p.loss === undefined ? {} : { loss: p.loss }), ...p.metrics },
-    });
   try {
-    if (ctx.job.kind === JobKind.PARTIAL_FIT) return await pool.partialFit({ ...spec, params }, X, y, { onEpoch, classes: classList(classes) });
-    if (classes !== undefined) throw invalidInput("CLASSES_NOT_TAKEN", "params.classes is for PARTIAL_FIT (a classifier's first batch); FIT learns the classes from y");
-    // A composite (a Pipeline put from a local estimator) is no kind with params: refit its shape, job params set on it.
-    if (spec.state != null && !isEstimatorKind(spec.kind)) return await pool.refit(spec, camelKeys(jobParams), X, y, { onEpoch });
-    return await pool.fit(spec.kind, params, X, y, { onEpoch });
+    return await work(pool, camelKeys({ ...spec.params, ...jobParams }));
   } catch (e) {
     checkStopped(ctx.signal);
     saidAsGiven(e, { ...spec.params, ...jobParams });
@@ -131,6 +138,31 @@ async function train(ctx: JobContext, spec: SerializedModel, X: Table, y: (numbe
     ctx.signal.removeEventListener("abort", stop);
     await pool.close();
   }
+}
+
+/** FIT, or PARTIAL_FIT on all of X as one batch; progress per epoch, with a fraction where the epochs are planned. */
+function trainAtOnce(
+  ctx: JobContext,
+  pool: TrainingPool,
+  spec: SerializedModel,
+  params: Record<string, unknown>,
+  jobParams: Record<string, unknown>,
+  X: Table,
+  y: (number | string)[] | undefined,
+  classes: unknown,
+): Promise<SerializedModel> {
+  const planned = ctx.job.kind === JobKind.FIT ? plannedEpochs(spec.kind, params) : undefined;
+  const onEpoch = (p: { epoch: number; loss?: number; metrics?: Record<string, number> }) =>
+    ctx.progress.update({
+      epoch: p.epoch,
+      ...(planned ? { fraction: Math.min(1, p.epoch / planned) } : {}),
+      metrics: { ...(p.loss === undefined ? {} : { loss: p.loss }), ...p.metrics },
+    });
+  if (ctx.job.kind === JobKind.PARTIAL_FIT) return pool.partialFit({ ...spec, params }, X, y, { onEpoch, classes: classList(classes) });
+  if (classes !== undefined) throw invalidInput("CLASSES_NOT_TAKEN", "params.classes is for PARTIAL_FIT (a classifier's first batch); FIT learns the classes from y");
+  // A composite (a Pipeline put from a local estimator) is no kind with params: refit its shape, job params set on it.
+  if (spec.state != null && !isEstimatorKind(spec.kind)) return pool.refit(spec, camelKeys(jobParams), X, y, { onEpoch });
+  return pool.fit(spec.kind, params, X, y, { onEpoch });
 }
 
 async function targetColumn(ctx: JobContext, y: JobInput): Promise<string> {
