@@ -175,6 +175,10 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
       anonymousSdk.close();
 
       expect(await (await fetch(`${stack.url}/healthz`)).text()).toBe("ok");
+      // The web console's page and script, from the scheduler, on the proxy's one origin its calls go to.
+      const consolePage = await fetch(`${stack.url}/ui/`);
+      expect([consolePage.status, await consolePage.text()]).toEqual([200, expect.stringContaining('src="app.js"')]);
+      expect((await fetch(`${stack.url}/ui/app.js`)).headers.get("content-type")).toBe("text/javascript; charset=utf-8");
       const unknown = await fetch(`${stack.url}/kiln.nothing.v1.Service/Call`, { method: "POST" });
       expect(unknown.status).toBe(404);
       expect(await unknown.text()).toMatch(/no Kiln service serves/);

@@ -11,23 +11,50 @@ export class KilnApiError extends Error {
     override readonly cause?: unknown,
   ) {
     super(message);
+    // Each subclass names itself as a literal too: a minifying bundler renames classes, and `name` is how callers tell errors apart.
     this.name = new.target.name;
   }
 }
 
-export class InvalidArgumentError extends KilnApiError {}
-export class NotFoundError extends KilnApiError {}
-export class AlreadyExistsError extends KilnApiError {}
-export class FailedPreconditionError extends KilnApiError {}
-export class ResourceExhaustedError extends KilnApiError {}
-export class PermissionDeniedError extends KilnApiError {}
-export class UnauthenticatedError extends KilnApiError {}
-export class UnavailableError extends KilnApiError {}
-export class DataLossError extends KilnApiError {}
-export class AbortedError extends KilnApiError {}
-export class DeadlineExceededError extends KilnApiError {}
-export class CancelledError extends KilnApiError {}
-export class InternalError extends KilnApiError {}
+export class InvalidArgumentError extends KilnApiError {
+  override name = "InvalidArgumentError";
+}
+export class NotFoundError extends KilnApiError {
+  override name = "NotFoundError";
+}
+export class AlreadyExistsError extends KilnApiError {
+  override name = "AlreadyExistsError";
+}
+export class FailedPreconditionError extends KilnApiError {
+  override name = "FailedPreconditionError";
+}
+export class ResourceExhaustedError extends KilnApiError {
+  override name = "ResourceExhaustedError";
+}
+export class PermissionDeniedError extends KilnApiError {
+  override name = "PermissionDeniedError";
+}
+export class UnauthenticatedError extends KilnApiError {
+  override name = "UnauthenticatedError";
+}
+export class UnavailableError extends KilnApiError {
+  override name = "UnavailableError";
+}
+export class DataLossError extends KilnApiError {
+  override name = "DataLossError";
+}
+export class AbortedError extends KilnApiError {
+  override name = "AbortedError";
+}
+export class DeadlineExceededError extends KilnApiError {
+  override name = "DeadlineExceededError";
+}
+export class CancelledError extends KilnApiError {
+  override name = "CancelledError";
+}
+export class InternalError extends KilnApiError {
+  override name = "InternalError";
+}
 
 const byCode: Partial<Record<Code, typeof KilnApiError>> = {
   [Code.InvalidArgument]: InvalidArgumentError,

@@ -1,4 +1,5 @@
 import type { ConnectRouter } from "@connectrpc/connect";
+import { consoleRoute } from "@kiln/console";
 import { ExecutorService, RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { SchedulerDeps } from "./deps.js";
 import { EVENT_STREAM, type Scheduler } from "./job-store.js";
@@ -33,9 +34,14 @@ export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> 
   return { ...deps, watchers: new JobWatchers(), alive: new Recent(() => aliveExecutors(deps), recently), deployments: new Recent(() => allDeployments(deps), recently) };
 }
 
-/** The Open Inference Protocol's REST form (/v2/...) beside the gRPC services, and Prometheus' /metrics. */
+/**
+ * The Open Inference Protocol's REST form (/v2/...) beside the gRPC services, Prometheus'
+ * /metrics, and the web console's files (/ui/): the scheduler gives them out as any process
+ * could; the page calls every service through the origin it came from (the proxy, or the
+ * embedded server).
+ */
 export function httpRoutes(scheduler: Scheduler): HttpRoute[] {
-  return [inferenceRestRoute(scheduler, version), metricsRoute(scheduler)];
+  return [inferenceRestRoute(scheduler, version), metricsRoute(scheduler), consoleRoute()];
 }
 
 export function register(router: ConnectRouter, scheduler: Scheduler): void {

@@ -1,0 +1,101 @@
+import type { Kiln } from "@kiln/sdk";
+import type { Table } from "apache-arrow";
+import { bytes, fields, h, link, number, table, when } from "./dom.js";
+
+/** Rows of a table dataset shown on its page. */
+const PREVIEW_ROWS = 20;
+
+export async function datasetsView(kiln: Kiln): Promise<Node[]> {
+  const list = await kiln.datasets.list();
+  return [
+    h("h1", {}, "Datasets"),
+    table(list, [
+      { title: "name", cell: (d) => link(`#/datasets/${encodeURIComponent(d.id)}`, d.id) },
+      { title: "kind", cell: (d) => d.kind },
+      { title: "version", cell: (d) => d.latestVersion, numeric: true },
+      { title: "rows", cell: (d) => d.latest?.rowCount ?? "", numeric: true },
+      { title: "size", cell: (d) => (d.latest ? bytes(d.latest.byteSize) : ""), numeric: true },
+      { title: "updated", cell: (d) => when(d.updateTime) },
+    ]),
+  ];
+}
+
+export async function datasetView(kiln: Kiln, id: string): Promise<Node[]> {
+  const [info, versions] = await Promise.all([kiln.datasets.info(id), kiln.datasets.versions(id)]);
+  const latest = info.latest;
+  const out: Node[] = [
+    h("h1", {}, `Dataset ${id}`),
+    fields([
+      ["kind", info.kind],
+      ["description", info.description],
+      ["labels", Object.entries(info.labels).map(([k, v]) => `${k}=${v}`).join(", ")],
+      ["columns", latest?.fields.map((f) => `${f.name} ${f.type}`).join(", ") ?? ""],
+    ]),
+    h("h2", {}, "Versions"),
+    table(versions, [
+      { title: "version", cell: (v) => v.version, numeric: true },
+      { title: "rows", cell: (v) => v.rowCount, numeric: true },
+      { title: "size", cell: (v) => bytes(v.byteSize), numeric: true },
+      { title: "written", cell: (v) => v.mode },
+      { title: "author", cell: (v) => v.author },
+      { title: "comment", cell: (v) => v.comment },
+      { title: "created", cell: (v) => when(v.createTime) },
+    ]),
+  ];
+  if (info.kind === "table") {
+    const rows = (await kiln.datasets.get(id, { limit: PREVIEW_ROWS })) as Table;
+    const names = rows.schema.fields.map((f) => f.name);
+    out.push(
+      h("h2", {}, `First ${Math.min(PREVIEW_ROWS, rows.numRows)} rows`),
+      table(rows.toArray() as Record<string, unknown>[], names.map((name) => ({ title: name, cell: (r: Record<string, unknown>) => shown(r[name]) }))),
+    );
+  }
+  return out;
+}
+
+export async function modelsView(kiln: Kiln): Promise<Node[]> {
+  const list = await kiln.models.list();
+  return [
+    h("h1", {}, "Models"),
+    table(list, [
+      { title: "name", cell: (m) => link(`#/models/${encodeURIComponent(m.id)}`, m.id) },
+      { title: "latest", cell: (m) => m.latestVersion, numeric: true },
+      { title: "tags", cell: (m) => Object.entries(m.tags).map(([t, v]) => `${t}→${v}`).join(", ") },
+      { title: "description", cell: (m) => m.description },
+      { title: "updated", cell: (m) => when(m.updateTime) },
+    ]),
+  ];
+}
+
+export async function modelView(kiln: Kiln, id: string): Promise<Node[]> {
+  const versions = await kiln.models.log(id);
+  return [
+    h("h1", {}, `Model ${id}`),
+    table(versions, [
+      { title: "version", cell: (v) => v.version, numeric: true },
+      { title: "tags", cell: (v) => v.tags.join(", ") },
+      { title: "format", cell: (v) => v.format },
+      { title: "metrics", cell: (v) => metricsOf(v.metadata) },
+      { title: "trained by", cell: (v) => (v.lineage?.trainingJob ? link(`#/jobs/${encodeURIComponent(v.lineage.trainingJob.split("/").at(-1)!)}`, v.lineage.trainingJob.split("/").at(-1)!) : "") },
+      { title: "from", cell: (v) => (v.lineage?.parentVersion ? `${id}:${v.lineage.parentVersion.split("/").at(-1)}` : "") },
+      { title: "data", cell: (v) => (v.lineage?.sourceDatasets ?? []).map((d) => `${d.name.split("/").at(-1)}@${d.version}`).join(", ") },
+      { title: "author", cell: (v) => v.author },
+      { title: "created", cell: (v) => when(v.createTime) },
+    ]),
+  ];
+}
+
+/** The numbers among a version's metadata (training score, inertia…). */
+function metricsOf(metadata: Record<string, unknown>): string {
+  return Object.entries(metadata)
+    .filter(([, v]) => typeof v === "number")
+    .map(([k, v]) => `${k}=${number(v as number)}`)
+    .join(" ");
+}
+
+function shown(v: unknown): string {
+  if (v === null || v === undefined) return "";
+  if (v instanceof Date) return v.toISOString();
+  if (typeof v === "object") return JSON.stringify(v, (_, x: unknown) => (typeof x === "bigint" ? x.toString() : x));
+  return String(v);
+}

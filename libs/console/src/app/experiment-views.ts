@@ -1,0 +1,46 @@
+import type { Kiln } from "@kiln/sdk";
+import { h, link, number, table, when } from "./dom.js";
+import { lineChart } from "./chart.js";
+
+export async function experimentsView(kiln: Kiln): Promise<Node[]> {
+  const list = await kiln.experiments.list();
+  return [
+    h("h1", {}, "Experiments"),
+    table(list, [
+      { title: "name", cell: (e) => link(`#/experiments/${encodeURIComponent(e.name)}`, e.name) },
+      { title: "runs", cell: (e) => e.latestRun, numeric: true },
+      { title: "description", cell: (e) => e.description },
+      { title: "created", cell: (e) => when(e.createTime) },
+    ]),
+  ];
+}
+
+/** An experiment's runs side by side (MLflow's runs table): status, params, each metric's last value; a metric's history drawn. */
+export async function experimentView(kiln: Kiln, name: string, metric?: string): Promise<Node[]> {
+  const exp = kiln.experiment(name);
+  const runs = await exp.summary("all");
+  const params = [...new Set(runs.flatMap((r) => Object.keys(r.params)))].sort();
+  const metrics = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))].sort();
+  const out: Node[] = [
+    h("h1", {}, `Experiment ${name}`),
+    table(runs, [
+      { title: "run", cell: (r) => r.run, numeric: true },
+      { title: "status", cell: (r) => r.status },
+      ...params.map((p) => ({ title: p, cell: (r: (typeof runs)[number]) => shownParam(r.params[p]) })),
+      ...metrics.map((m) => ({ title: m, cell: (r: (typeof runs)[number]) => (r.metrics[m] ? number(r.metrics[m]!.last) : ""), numeric: true })),
+    ]),
+  ];
+  if (metrics.length) {
+    const shown = metric && metrics.includes(metric) ? metric : metrics[0]!;
+    out.push(
+      h("h2", {}, `${shown} by step, run ${runs.at(-1)!.run}`),
+      h("p", {}, ...metrics.flatMap((m) => [link(`#/experiments/${encodeURIComponent(name)}/${encodeURIComponent(m)}`, m), " "])),
+      lineChart(await exp.history(shown, runs.at(-1)!.run)),
+    );
+  }
+  return out;
+}
+
+function shownParam(v: unknown): string {
+  return v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v);
+}

@@ -1,0 +1,84 @@
+import type { JobInfo, Kiln } from "@kiln/sdk";
+import { fields, h, lastSegment, link, number, state, table, when } from "./dom.js";
+
+/** Jobs a page lists: the newest. */
+const JOBS = 100;
+
+export async function jobsView(kiln: Kiln): Promise<Node[]> {
+  const jobs = await kiln.runtime.jobs({ limit: JOBS });
+  return [
+    h("h1", {}, "Jobs"),
+    table(jobs, [
+      { title: "id", cell: (j) => link(`#/jobs/${encodeURIComponent(j.id)}`, j.id) },
+      { title: "kind", cell: (j) => j.kind },
+      { title: "model", cell: (j) => modelRef(j.model) },
+      { title: "state", cell: (j) => state(j.state) },
+      { title: "progress", cell: progressOf },
+      { title: "creator", cell: (j) => j.creator },
+      { title: "created", cell: (j) => when(j.createTime) },
+    ]),
+  ];
+}
+
+export async function jobView(kiln: Kiln, id: string): Promise<Node[]> {
+  const j = await kiln.runtime.job(id).info();
+  const r = j.result;
+  const out: Node[] = [
+    h("h1", {}, `Job ${j.id}`),
+    fields([
+      ["kind", j.kind],
+      ["state", state(j.state)],
+      ["progress", progressOf(j)],
+      ["model", modelRef(j.model)],
+      ["x", j.x ? `${lastSegment(j.x.dataset)}@${j.x.version}${j.x.filter ? ` where ${j.x.filter}` : ""}` : ""],
+      ["y", j.y ? `${lastSegment(j.y.dataset)}@${j.y.version}` : ""],
+      ["params", Object.keys(j.params).length ? JSON.stringify(j.params) : ""],
+      ["after", j.after.map(lastSegment).join(", ")],
+      ["reused from", j.reusedFrom ? link(`#/jobs/${lastSegment(j.reusedFrom)}`, lastSegment(j.reusedFrom)) : ""],
+      ["creator", j.creator],
+      ["created", when(j.createTime)],
+      ["ended", when(j.endTime)],
+      ["made", r?.modelVersion ? modelRef(r.modelVersion) : r?.output ? `${lastSegment(r.output.name)}@${r.output.version}` : ""],
+      ["metrics", Object.entries(r?.metrics ?? {}).map(([k, v]) => `${k}=${number(v)}`).join(" ")],
+      ["error", j.error ? h("span", { class: "error" }, `${j.error.message} (${j.error.code}, ${j.error.reason})`) : ""],
+    ]),
+    h("h2", {}, "Attempts"),
+    table(j.attempts, [
+      { title: "#", cell: (a) => a.number, numeric: true },
+      { title: "executor", cell: (a) => lastSegment(a.executor) },
+      { title: "started", cell: (a) => when(a.startTime) },
+      { title: "ended", cell: (a) => when(a.endTime) },
+      { title: "error", cell: (a) => (a.error ? h("span", { class: "error" }, a.error.message) : "") },
+    ], j.reusedFrom ? "none: it reused another job's result" : "none yet"),
+  ];
+  return out;
+}
+
+export async function deploymentsView(kiln: Kiln): Promise<Node[]> {
+  const list = await kiln.deployments.list();
+  return [
+    h("h1", {}, "Deployments"),
+    table(list, [
+      { title: "id", cell: (d) => d.id },
+      { title: "serves", cell: (d) => modelRef(d.modelVersion) },
+      { title: "state", cell: (d) => state(d.state) },
+      { title: "ready", cell: (d) => `${d.readyReplicas} of ${d.replicas}` },
+      { title: "executors", cell: (d) => d.executors.map(lastSegment).join(", ") },
+    ]),
+  ];
+}
+
+function progressOf(j: JobInfo): string {
+  if (j.reusedFrom) return "reused";
+  if (j.state === "queued" && j.waitingFor.length) return `waiting for ${j.waitingFor.map(lastSegment).join(", ")}`;
+  const p = j.progress;
+  if (p.rowsTotal > 0) return `${p.rowsDone}/${p.rowsTotal} rows`;
+  if (p.fraction > 0) return `${Math.round(p.fraction * 100)}%`;
+  return p.epoch ? `epoch ${p.epoch}` : "";
+}
+
+/** projects/p/models/churn/versions/3 → churn:3 */
+function modelRef(name: string): string {
+  const m = /models\/([^/]+)(?:\/versions\/([^/]+))?$/.exec(name);
+  return m ? (m[2] ? `${m[1]}:${m[2]}` : m[1]!) : name;
+}

@@ -1,0 +1,1 @@
+export { consoleRoute } from "./route.js";

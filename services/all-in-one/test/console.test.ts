@@ -1,0 +1,120 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser, Page } from "playwright-core";
+import type { RunningProcess } from "@kiln/core";
+import { mintToken } from "@kiln/core";
+import { Kiln } from "@kiln/sdk";
+import { runEmbedded } from "../src/index.js";
+import { launchChromium, noBrowser } from "./browser-page.js";
+
+const SECRET = "console-test-secret-0123456789abcdef";
+
+describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
+  let dir: string;
+  let running: RunningProcess;
+  let browser: Browser;
+  let kiln: Kiln;
+  let fitJob: string;
+  const token = mintToken(SECRET, { subject: "ana", role: "read", projects: ["*"], expiresInSeconds: 3600 });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-console-"));
+    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: dir, KILN_LOG_LEVEL: "silent", KILN_AUTH_SECRETS: SECRET }, false);
+    const admin = mintToken(SECRET, { subject: "bo", role: "admin", projects: ["*"], expiresInSeconds: 3600 });
+    kiln = await Kiln.connect({ url: running.server.url, token: admin });
+    const rows = Array.from({ length: 30 }, (_, i) => ({ a: i, b: i % 4, y: 2 * i - (i % 4) + 1 }));
+    await kiln.datasets.put("sales", rows, { comment: "the first load" });
+    await kiln.models.create("churn", { estimator: "linear_regression" });
+    const fit = await kiln.runtime.model("churn").fit({ dataset: "sales", columns: ["a", "b"] }, { dataset: "sales", columns: ["y"] });
+    await fit.get();
+    fitJob = fit.id;
+    await kiln.models.tag("churn:2", "prod");
+    await kiln.experiment("tuning").run(async (run) => {
+      run.logParam("C", 0.5);
+      for (let step = 1; step <= 4; step++) run.logMetric("auc", 0.7 + step / 20, { step });
+    });
+    browser = await launchChromium();
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    kiln?.close();
+    await running?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A tab whose checks (strings run in the page) the console's CSP lets through; without it, no markup runs either. */
+  async function openPage(): Promise<Page> {
+    return (await browser.newContext({ bypassCSP: true })).newPage();
+  }
+
+  /** The page's main area once it shows the view under `heading` (an earlier view may still be there a moment) and that says `expected`. */
+  async function viewText(page: Page, hash: string, heading: string | null, expected = ""): Promise<string> {
+    await page.goto(`${running.server.url}/ui/${hash}`);
+    // Run in the page (this program has no DOM types).
+    const headingShown = heading === null ? "true" : `document.querySelector("#view h1")?.textContent === ${JSON.stringify(heading)}`;
+    await page.waitForFunction(`${headingShown} && document.getElementById("view")?.textContent?.includes(${JSON.stringify(expected)})`, undefined, { timeout: 10_000 });
+    return (await page.textContent("#view")) ?? "";
+  }
+
+  it("serves its files open to all, with a policy that lets scripts and calls come only from the server", async () => {
+    const page = await fetch(`${running.server.url}/ui/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    expect(page.headers.get("content-security-policy")).toContain("default-src 'self'");
+    expect(await page.text()).toContain('<script type="module" src="app.js">');
+    expect((await fetch(`${running.server.url}/ui/app.js`)).headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    expect((await fetch(`${running.server.url}/ui/../package.json`)).status).toBe(404);
+    expect((await fetch(`${running.server.url}/ui/secrets.txt`)).status).toBe(404);
+  });
+
+  it("asks for a token where the server checks them, then shows datasets, models, jobs, deployments and experiments", async () => {
+    const page = await openPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    expect(await viewText(page, "#/datasets", null, "token")).toMatch(/Give a token above/);
+
+    await page.fill("#token", token);
+    await page.click("#session button");
+    await page.waitForFunction(`document.getElementById("who")?.textContent === "ana (read)"`);
+    await page.waitForFunction(`document.getElementById("view")?.textContent?.includes("sales")`);
+    expect(await page.textContent("#view")).toMatch(/sales\s*table\s*1\s*30/);
+
+    const dataset = await viewText(page, "#/datasets/sales", "Dataset sales", "First 20 rows");
+    expect(dataset).toContain("the first load");
+    expect(dataset).toContain("a Float64");
+    expect(await page.locator("#view table").nth(1).locator("tbody tr").count()).toBe(20);
+
+    expect(await viewText(page, "#/models", "Models", "churn")).toMatch(/churn\s*2\s*prod→2/);
+    const versions = await viewText(page, "#/models/churn", "Model churn", "training_score");
+    expect(versions).toContain(fitJob);
+    expect(versions).toContain("sales@1");
+
+    expect(await viewText(page, "#/jobs", "Jobs", fitJob)).toMatch(/fit\s*churn:1\s*succeeded/);
+    const job = await viewText(page, `#/jobs/${fitJob}`, `Job ${fitJob}`, "Attempts");
+    expect(job).toContain("churn:2");
+    expect(job).toContain("training_score=1");
+
+    const exp = await viewText(page, "#/experiments/tuning", "Experiment tuning", "auc by step");
+    expect(exp).toMatch(/1\s*finished\s*0\.5\s*0\.9/);
+    expect(await page.locator("svg.chart path").getAttribute("d")).toMatch(/^M[\d.]+,[\d.]+( L[\d.]+,[\d.]+){3}$/);
+    expect(await viewText(page, "#/deployments", "Deployments")).toContain("none yet");
+    // Nothing a dataset says is read as HTML.
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it("shows what data says as text, never as markup", async () => {
+    await kiln.datasets.put("tricky", [{ note: '<img src=x onerror="window.hacked=1">' }]);
+    const page = await openPage();
+    await page.goto(`${running.server.url}/ui/#/datasets/tricky`);
+    await page.evaluate(`sessionStorage.setItem("kiln.token", ${JSON.stringify(token)})`);
+    await page.reload(); // the tab's session now has the token
+    const text = await viewText(page, "#/datasets/tricky", "Dataset tricky", "First 1 rows");
+    expect(text).toContain('<img src=x onerror="window.hacked=1">');
+    expect(await page.evaluate("window.hacked")).toBeUndefined();
+    expect(await page.locator("#view img").count()).toBe(0);
+    await page.close();
+  });
+});
