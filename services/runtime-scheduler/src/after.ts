@@ -1,7 +1,7 @@
 import { failedPrecondition, invalidArgument, notFound } from "@kiln/core";
 import { JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { TRAINS } from "./deps.js";
-import { decodeJob, jobs, type Scheduler } from "./job-store.js";
+import { decodeJob, isFinal, jobs, type Scheduler } from "./job-store.js";
 import { parseJobName, parseModelRef } from "./names.js";
 
 /** Jobs one job may run after. */
@@ -107,7 +107,9 @@ type Made = { model: string } | { dataset: string };
 /**
  * The version of a model or dataset that the nearest jobs a job runs after (`after`) made (trained,
  * or wrote as their output): walking back through `after`, a path stops at the first job
- * that made it; the highest version found. Undefined if none did.
+ * that made it, or at a job still to run that reads it pinned (it resolved the same walk
+ * when it was pinned; a chain of jobs waiting in turn costs one step, not its length); the
+ * highest version found. Undefined if none did.
  */
 export async function madeBefore(s: Scheduler, after: readonly string[], what: { model: string }): Promise<string | undefined>;
 export async function madeBefore(s: Scheduler, after: readonly string[], what: { dataset: string }): Promise<bigint | undefined>;
@@ -122,12 +124,24 @@ export async function madeBefore(s: Scheduler, after: readonly string[], what: M
     for (const record of stored) {
       if (!record) continue;
       const before = decodeJob(record.value);
-      const made = madeBy(before, what);
+      const made = madeBy(before, what) ?? (isFinal(before.state) ? undefined : pinnedBy(before, what));
       if (made === undefined) level.push(...before.after);
       else if (!found || made.number > found.number) found = made;
     }
   }
   return found?.made;
+}
+
+/** The version of `what` a job reads, when it is pinned to a number (and the job does not make `what` itself). */
+function pinnedBy(job: Job, what: Made): { number: bigint; made: string | bigint } | undefined {
+  if ("model" in what) {
+    if (TRAINS.has(job.kind)) return undefined;
+    const version = /\/versions\/(\d+)$/.exec(job.model);
+    return version && parseModelRef(job.model).model === what.model ? { number: BigInt(version[1]!), made: job.model } : undefined;
+  }
+  if (job.outputDataset === what.dataset) return undefined;
+  const input = [job.x, job.y].find((i) => i?.dataset === what.dataset && i.version > 0n);
+  return input && { number: input.version, made: input.version };
 }
 
 /** What a job that is over made of `what`: its version, and that version's number. */

@@ -247,6 +247,10 @@ describe("jobs that run after others", () => {
     expect([pinned.model, pinned.x!.version]).toEqual([`${model}/versions/3`, 2n]);
     const free = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.PREDICT, model, x: { dataset: out, columns: ["a", "b"] } } })).job!;
     expect([free.model, free.x!.version]).toEqual([`${model}/versions/3`, 2n]);
+    // After a job still to run that reads them pinned (the predict above, queued): what it reads, in one step.
+    const next = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.SCORE, model, x: { dataset: out, columns: ["a", "b"] }, y: { dataset: out, columns: ["prediction"] }, after: [predict.name] } })).job!;
+    expect(next.waitingFor).toEqual([predict.name]);
+    expect([next.model, next.x!.version, next.y!.version]).toEqual([`${model}/versions/2`, 1n, 1n]);
   });
 
   it("reads the output dataset a job before it writes, at the version it wrote; fails if that never came", async () => {
