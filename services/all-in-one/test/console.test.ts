@@ -31,10 +31,12 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     await fit.get();
     fitJob = fit.id;
     await kiln.models.tag("churn:2", "prod");
-    await kiln.experiment("tuning").run(async (run) => {
-      run.logParam("C", 0.5);
-      for (let step = 1; step <= 4; step++) run.logMetric("auc", 0.7 + step / 20, { step });
-    });
+    for (const C of [0.5, 2]) {
+      await kiln.experiment("tuning").run(async (run) => {
+        run.logParam("C", C);
+        for (let step = 1; step <= 4; step++) run.logMetric("auc", 0.7 + step / (C === 0.5 ? 20 : 40), { step });
+      });
+    }
     browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
@@ -96,9 +98,13 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     expect(job).toContain("churn:2");
     expect(job).toContain("training_score=1");
 
-    const exp = await viewText(page, "#/experiments/tuning", "Experiment tuning", "auc by step");
-    expect(exp).toMatch(/1\s*finished\s*0\.5\s*0\.9/);
-    expect(await page.locator("svg.chart path").getAttribute("d")).toMatch(/^M[\d.]+,[\d.]+( L[\d.]+,[\d.]+){3}$/);
+    const exp = await viewText(page, "#/experiments/tuning", "Experiment tuning", "auc by step, the last 2 runs");
+    expect(exp).toMatch(/1\s*finished\s*0\.5\s*0\.9\s*2\s*finished\s*2\s*0\.8/);
+    // A line per run, four steps each, and a legend naming them.
+    const paths = page.locator("svg.chart path");
+    expect(await paths.count()).toBe(2);
+    for (let i = 0; i < 2; i++) expect(await paths.nth(i).getAttribute("d")).toMatch(/^M[\d.]+,[\d.]+( L[\d.]+,[\d.]+){3}$/);
+    expect(await page.locator("svg.chart text").allTextContents()).toEqual(expect.arrayContaining(["run 1", "run 2"]));
     expect(await viewText(page, "#/deployments", "Deployments")).toContain("none yet");
     // Nothing a dataset says is read as HTML.
     expect(errors).toEqual([]);

@@ -15,7 +15,10 @@ export async function experimentsView(kiln: Kiln): Promise<Node[]> {
   ];
 }
 
-/** An experiment's runs side by side (MLflow's runs table): status, params, each metric's last value; a metric's history drawn. */
+/** Runs whose history one chart draws: the latest. */
+const CHART_RUNS = 10;
+
+/** An experiment's runs side by side (MLflow's runs table): status, params, each metric's last value; a metric's history drawn, a line per run. */
 export async function experimentView(kiln: Kiln, name: string, metric?: string): Promise<Node[]> {
   const exp = kiln.experiment(name);
   const runs = await exp.summary("all");
@@ -32,10 +35,12 @@ export async function experimentView(kiln: Kiln, name: string, metric?: string):
   ];
   if (metrics.length) {
     const shown = metric && metrics.includes(metric) ? metric : metrics[0]!;
+    const drawn = runs.filter((r) => r.metrics[shown]).slice(-CHART_RUNS);
+    const series = await Promise.all(drawn.map(async (r) => ({ label: `run ${r.run}`, points: await exp.history(shown, r.run) })));
     out.push(
-      h("h2", {}, `${shown} by step, run ${runs.at(-1)!.run}`),
+      h("h2", {}, `${shown} by step, ${drawn.length === 1 ? `run ${drawn[0]!.run}` : `the last ${drawn.length} runs that logged it`}`),
       h("p", {}, ...metrics.flatMap((m) => [link(`#/experiments/${encodeURIComponent(name)}/${encodeURIComponent(m)}`, m), " "])),
-      lineChart(await exp.history(shown, runs.at(-1)!.run)),
+      lineChart(series),
     );
   }
   return out;
