@@ -17,6 +17,7 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
   let browser: Browser;
   let kiln: Kiln;
   let fitJob: string;
+  let predictJob: string;
   const token = mintToken(SECRET, { subject: "ana", role: "read", projects: ["*"], expiresInSeconds: 3600 });
 
   beforeAll(async () => {
@@ -31,6 +32,9 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     await fit.get();
     fitJob = fit.id;
     await kiln.models.tag("churn:2", "prod");
+    const predicted = await kiln.runtime.model("churn").predict({ dataset: "sales", columns: ["a", "b"] });
+    await predicted.get();
+    predictJob = predicted.id;
     for (const C of [0.5, 2]) {
       await kiln.experiment("tuning").run(async (run) => {
         run.logParam("C", C);
@@ -92,11 +96,15 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     const versions = await viewText(page, "#/models/churn", "Model churn", "training_score");
     expect(versions).toContain(fitJob);
     expect(versions).toContain("sales@1");
+    expect(versions).toContain("Signature of version 2");
+    expect(versions).toMatch(/featuresa, b\s*targety/);
 
     expect(await viewText(page, "#/jobs", "Jobs", fitJob)).toMatch(/fit\s*churn:1\s*succeeded/);
     const job = await viewText(page, `#/jobs/${fitJob}`, `Job ${fitJob}`, "Attempts");
     expect(job).toContain("churn:2");
     expect(job).toContain("training_score=1");
+    const predictions = await viewText(page, `#/jobs/${predictJob}`, `Job ${predictJob}`, "First 20 result rows");
+    expect(predictions).toMatch(/prediction\s*1\s*2/); // y = 2a - b + 1: rows a=0,b=0 → 1; a=1,b=1 → 2
 
     const exp = await viewText(page, "#/experiments/tuning", "Experiment tuning", "auc by step, the last 2 runs");
     expect(exp).toMatch(/1\s*finished\s*0\.5\s*0\.9\s*2\s*finished\s*2\s*0\.8/);

@@ -69,6 +69,7 @@ export async function modelsView(kiln: Kiln): Promise<Node[]> {
 
 export async function modelView(kiln: Kiln, id: string): Promise<Node[]> {
   const versions = await kiln.models.log(id);
+  const latest = versions.find((v) => v.signature);
   return [
     h("h1", {}, `Model ${id}`),
     table(versions, [
@@ -82,7 +83,29 @@ export async function modelView(kiln: Kiln, id: string): Promise<Node[]> {
       { title: "author", cell: (v) => v.author },
       { title: "created", cell: (v) => when(v.createTime) },
     ]),
+    ...(latest?.signature
+      ? [
+          h("h2", {}, `Signature of version ${latest.version}`),
+          table(
+            [...latest.signature.inputs.map((t) => ({ ...t, side: "input" })), ...latest.signature.outputs.map((t) => ({ ...t, side: "output" }))],
+            [
+              { title: "", cell: (t) => t.side },
+              { title: "name", cell: (t) => t.name },
+              { title: "type", cell: (t) => t.type },
+            ],
+          ),
+          fields([
+            ["features", listed(latest.metadata.features)],
+            ["target", listed(latest.metadata.target)],
+            ["classes", listed(latest.metadata.classes)],
+          ]),
+        ]
+      : []),
   ];
+}
+
+function listed(v: unknown): string {
+  return Array.isArray(v) ? v.join(", ") : v === undefined || v === null ? "" : String(v);
 }
 
 /** The numbers among a version's metadata (training score, inertia…). */

@@ -51,7 +51,29 @@ export async function jobView(kiln: Kiln, id: string): Promise<Node[]> {
       { title: "error", cell: (a) => (a.error ? h("span", { class: "error" }, a.error.message) : "") },
     ], j.reusedFrom ? "none: it reused another job's result" : "none yet"),
   ];
+  if (j.state === "succeeded" && (r?.rows ?? 0) > 0) out.push(...(await resultRows(kiln, j.id)));
   return out;
+}
+
+/** Rows of a job's results a page shows: the first ones. */
+const RESULT_ROWS = 20;
+
+/** The first rows of a predict's results, while they are kept (KILN_RESULTS_TTL_MS). */
+async function resultRows(kiln: Kiln, id: string): Promise<Node[]> {
+  try {
+    for await (const chunk of kiln.runtime.job(id).results()) {
+      const rows = chunk.slice(0, RESULT_ROWS).toArray() as Record<string, unknown>[];
+      const names = chunk.schema.fields.map((f) => f.name);
+      return [h("h2", {}, `First ${rows.length} result rows`), table(rows, names.map((name) => ({ title: name, cell: (row: Record<string, unknown>) => shownValue(row[name]) })))];
+    }
+    return [];
+  } catch (e) {
+    return [h("h2", {}, "Results"), h("p", { class: "muted" }, (e as Error).message)];
+  }
+}
+
+function shownValue(v: unknown): string {
+  return v === null || v === undefined ? "" : typeof v === "number" ? number(v) : String(v);
 }
 
 export async function deploymentsView(kiln: Kiln): Promise<Node[]> {
