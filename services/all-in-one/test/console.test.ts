@@ -35,6 +35,10 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     const predicted = await kiln.runtime.model("churn").predict({ dataset: "sales", columns: ["a", "b"] });
     await predicted.get();
     predictJob = predicted.id;
+    await kiln.deployments.create("churn-online", { model: "churn:prod" });
+    await kiln.deployments.predict("churn-online", [{ a: 3, b: 1 }]);
+    // Its counts come with the executor's heartbeats: the page shows them once the scheduler has them.
+    await expect.poll(async () => (await kiln.deployments.get("churn-online")).stats.requests, { timeout: 20_000 }).toBe(1);
     for (const C of [0.5, 2]) {
       await kiln.experiment("tuning").run(async (run) => {
         run.logParam("C", C);
@@ -99,7 +103,11 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     expect(versions).toContain("Signature of version 2");
     expect(versions).toMatch(/featuresa, b\s*targety/);
 
-    expect(await viewText(page, "#/jobs", "Jobs", fitJob)).toMatch(/fit\s*churn:1\s*succeeded/);
+    const jobs = await viewText(page, "#/jobs", "Jobs", fitJob);
+    expect(jobs).toMatch(/fit\s*churn:1\s*succeeded/);
+    // The embedded executor, alive, serving the deployment.
+    expect(jobs).toMatch(/Executors.*churn-online \(ready\)\d{4}-\d{2}-\d{2} /s);
+    expect(await viewText(page, "#/jobs?state=failed", "Jobs", "no failed jobs")).not.toContain(fitJob);
     const job = await viewText(page, `#/jobs/${fitJob}`, `Job ${fitJob}`, "Attempts");
     expect(job).toContain("churn:2");
     expect(job).toContain("training_score=1");
@@ -113,7 +121,8 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     expect(await paths.count()).toBe(2);
     for (let i = 0; i < 2; i++) expect(await paths.nth(i).getAttribute("d")).toMatch(/^M[\d.]+,[\d.]+( L[\d.]+,[\d.]+){3}$/);
     expect(await page.locator("svg.chart text").allTextContents()).toEqual(expect.arrayContaining(["run 1", "run 2"]));
-    expect(await viewText(page, "#/deployments", "Deployments")).toContain("none yet");
+    // Served, with what it answered: one request of one row.
+    expect(await viewText(page, "#/deployments", "Deployments", "churn-online")).toMatch(/churn-online\s*churn:2\s*ready\s*1 of 1\s*\S+\s*1\s*1\s*0/);
     // Nothing a dataset says is read as HTML.
     expect(errors).toEqual([]);
     await page.close();

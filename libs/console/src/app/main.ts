@@ -9,8 +9,9 @@ import { h } from "./dom.js";
 const REFRESH_MS = 2000;
 
 type View = (kiln: Kiln, ...path: string[]) => Promise<Node[]>;
+type ListView = (kiln: Kiln, query: URLSearchParams) => Promise<Node[]>;
 
-const ROUTES: Record<string, { list: View; one?: View }> = {
+const ROUTES: Record<string, { list: ListView; one?: View }> = {
   datasets: { list: datasetsView, one: datasetView },
   models: { list: modelsView, one: modelView },
   jobs: { list: jobsView, one: jobView },
@@ -46,13 +47,14 @@ function connect(): Promise<Kiln> {
 async function render(): Promise<void> {
   window.clearTimeout(timer);
   const view = document.getElementById("view")!;
-  const [section = "datasets", ...path] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
-  const route = ROUTES[section] ?? ROUTES.datasets!;
+  const [route = "", search = ""] = location.hash.replace(/^#\/?/, "").split("?");
+  const [section = "datasets", ...path] = route.split("/").filter(Boolean).map(decodeURIComponent);
+  const pages = ROUTES[section] ?? ROUTES.datasets!;
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.getAttribute("href") === `#/${section}`);
   const turn = ++shown;
   try {
     const k = await connect();
-    const nodes = path.length && route.one ? await route.one(k, ...path) : await route.list(k);
+    const nodes = path.length && pages.one ? await pages.one(k, ...path) : await pages.list(k, new URLSearchParams(search));
     if (turn !== shown) return; // another page was asked for meanwhile
     view.replaceChildren(...nodes);
     if (section === "jobs") timer = window.setTimeout(() => void render(), REFRESH_MS);

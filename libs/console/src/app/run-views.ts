@@ -1,13 +1,18 @@
-import type { JobInfo, Kiln } from "@kiln/sdk";
+import type { JobInfo, JobStateName, Kiln } from "@kiln/sdk";
 import { fields, h, lastSegment, link, number, state, table, when } from "./dom.js";
 
 /** Jobs a page lists: the newest. */
 const JOBS = 100;
 
-export async function jobsView(kiln: Kiln): Promise<Node[]> {
-  const jobs = await kiln.runtime.jobs({ limit: JOBS });
+/** States a jobs page may be narrowed to (`#/jobs?state=running`). */
+const STATES: readonly JobStateName[] = ["queued", "running", "succeeded", "failed", "cancelled"];
+
+export async function jobsView(kiln: Kiln, query = new URLSearchParams()): Promise<Node[]> {
+  const picked = STATES.filter((s) => query.getAll("state").includes(s));
+  const [jobs, executors] = await Promise.all([kiln.runtime.jobs({ limit: JOBS, states: picked.length ? picked : undefined }), kiln.runtime.executors()]);
   return [
     h("h1", {}, "Jobs"),
+    h("p", {}, "show: ", link("#/jobs", "all"), ...STATES.flatMap((s) => [" ", link(`#/jobs?state=${s}`, s)])),
     table(jobs, [
       { title: "id", cell: (j) => link(`#/jobs/${encodeURIComponent(j.id)}`, j.id) },
       { title: "kind", cell: (j) => j.kind },
@@ -16,7 +21,16 @@ export async function jobsView(kiln: Kiln): Promise<Node[]> {
       { title: "progress", cell: progressOf },
       { title: "creator", cell: (j) => j.creator },
       { title: "created", cell: (j) => when(j.createTime) },
-    ]),
+    ], picked.length ? `no ${picked.join(" or ")} jobs` : "none yet"),
+    h("h2", {}, "Executors"),
+    table(executors, [
+      { title: "executor", cell: (e) => lastSegment(e.name) },
+      { title: "labels", cell: (e) => e.labels.join(", ") },
+      { title: "slots", cell: (e) => e.slots, numeric: true },
+      { title: "running", cell: (e) => e.runningJobs.map(lastSegment).join(", ") },
+      { title: "serving", cell: (e) => e.serving.map((d) => `${lastSegment(d.deployment)} (${d.state})`).join(", ") },
+      { title: "last heartbeat", cell: (e) => when(e.lastHeartbeat) },
+    ], "none alive"),
   ];
 }
 
@@ -86,6 +100,13 @@ export async function deploymentsView(kiln: Kiln): Promise<Node[]> {
       { title: "state", cell: (d) => state(d.state) },
       { title: "ready", cell: (d) => `${d.readyReplicas} of ${d.replicas}` },
       { title: "executors", cell: (d) => d.executors.map(lastSegment).join(", ") },
+      { title: "requests", cell: (d) => d.stats.requests, numeric: true },
+      { title: "rows", cell: (d) => d.stats.rows, numeric: true },
+      { title: "failures", cell: (d) => d.stats.failures, numeric: true },
+      { title: "p50 ms", cell: (d) => number(d.stats.latencyP50Ms), numeric: true },
+      { title: "p99 ms", cell: (d) => number(d.stats.latencyP99Ms), numeric: true },
+      { title: "canary", cell: (d) => (d.canary ? `${modelRef(d.canary.modelVersion)} ${d.canary.percent}%` : "") },
+      { title: "error", cell: (d) => (d.error ? h("span", { class: "error" }, d.error.message) : "") },
     ]),
   ];
 }
