@@ -114,6 +114,12 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     const job = await viewText(page, `#/jobs/${fitJob}`, `Job ${fitJob}`, "Attempts");
     expect(job).toContain("churn:2");
     expect(job).toContain("training_score=1");
+    // A job still to end is read again every 2 s; one that is over stays as it is.
+    const waiting = await kiln.runtime.require({ labels: ["nowhere"] }).noop();
+    expect(await viewText(page, `#/jobs/${waiting.id}`, `Job ${waiting.id}`, "queued")).toMatch(/statequeued/);
+    await waiting.cancel();
+    await page.waitForFunction(`document.getElementById("view")?.textContent?.includes("statecancelled")`, undefined, { timeout: 10_000 });
+    expect(await page.locator("#view h1").getAttribute("data-live")).toBeNull();
     const predictions = await viewText(page, `#/jobs/${predictJob}`, `Job ${predictJob}`, "First 20 result rows");
     expect(predictions).toMatch(/prediction\s*1\s*2/); // y = 2a - b + 1: rows a=0,b=0 → 1; a=1,b=1 → 2
 

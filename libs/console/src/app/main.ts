@@ -5,7 +5,7 @@ import { deploymentsView, jobsView, jobView } from "./run-views.js";
 import { experimentsView, experimentView } from "./experiment-views.js";
 import { h } from "./dom.js";
 
-/** The jobs page reads itself again this often, so states and progress move. */
+/** A page that shows jobs still to end (marked data-live) reads itself again this often, so states and progress move. */
 const REFRESH_MS = 2000;
 
 type View = (kiln: Kiln, ...path: string[]) => Promise<Node[]>;
@@ -57,7 +57,7 @@ async function render(): Promise<void> {
     const nodes = path.length && pages.one ? await pages.one(k, ...path) : await pages.list(k, new URLSearchParams(search));
     if (turn !== shown) return; // another page was asked for meanwhile
     view.replaceChildren(...nodes);
-    if (section === "jobs") timer = window.setTimeout(() => void render(), REFRESH_MS);
+    if (view.querySelector("[data-live]")) timer = window.setTimeout(() => void render(), REFRESH_MS);
   } catch (e) {
     if (turn !== shown) return;
     const err = e as { name?: string; reason?: string; message?: string };

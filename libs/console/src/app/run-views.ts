@@ -11,7 +11,7 @@ export async function jobsView(kiln: Kiln, query = new URLSearchParams()): Promi
   const picked = STATES.filter((s) => query.getAll("state").includes(s));
   const [jobs, executors] = await Promise.all([kiln.runtime.jobs({ limit: JOBS, states: picked.length ? picked : undefined }), kiln.runtime.executors()]);
   return [
-    h("h1", {}, "Jobs"),
+    h("h1", { "data-live": "" }, "Jobs"),
     h("p", {}, "show: ", link("#/jobs", "all"), ...STATES.flatMap((s) => [" ", link(`#/jobs?state=${s}`, s)])),
     table(jobs, [
       { title: "id", cell: (j) => link(`#/jobs/${encodeURIComponent(j.id)}`, j.id) },
@@ -37,8 +37,10 @@ export async function jobsView(kiln: Kiln, query = new URLSearchParams()): Promi
 export async function jobView(kiln: Kiln, id: string): Promise<Node[]> {
   const j = await kiln.runtime.job(id).info();
   const r = j.result;
+  const over = j.state === "succeeded" || j.state === "failed" || j.state === "cancelled";
   const out: Node[] = [
-    h("h1", {}, `Job ${j.id}`),
+    // A job still to end is read again (see main.ts); one that is over stays as it is.
+    h("h1", over ? {} : { "data-live": "" }, `Job ${j.id}`),
     fields([
       ["kind", j.kind],
       ["state", state(j.state)],
