@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import type { BusMessage } from "@kiln/bus";
 import { JobKind, JobState, ReadJobResultsResponseSchema, type Job, type ReadJobResultsResponse } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { failedPrecondition, wantsJsonRows, type KilnError } from "@kiln/core";
-import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { decodeChunk, jsonRowPieces } from "@kiln/data";
 import { RowEncoding } from "@kiln/proto/kiln/common/v1/table_pb";
 import { END_HEADER, RESULTS_STREAM, RESULTS_SUBJECT_PREFIX, SEQ_HEADER } from "@kiln/contracts";
@@ -98,7 +98,12 @@ export async function* readJobResults(s: Scheduler, name: string, encoding = Row
 
 /** Whether the job ended longer ago than results are kept. */
 function expiredBy(job: Job, now: Date, ttlMs: number): boolean {
-  return job.endTime !== undefined && now.getTime() - timestampMs(job.endTime) > ttlMs;
+  return job.endTime !== undefined && resultsKeptForMs(job.endTime, now, ttlMs) < 0;
+}
+
+/** How much longer the results of a job that ended then are kept (negative once they are gone). */
+export function resultsKeptForMs(endTime: Timestamp, now: Date, ttlMs: number): number {
+  return ttlMs - (now.getTime() - timestampMs(endTime));
 }
 
 function resultsExpired(s: Scheduler, job: Job): KilnError {

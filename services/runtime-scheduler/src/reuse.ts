@@ -1,5 +1,4 @@
 import { clone, create } from "@bufbuild/protobuf";
-import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { isKilnError } from "@kiln/core";
 import { jobOutputComment } from "@kiln/contracts";
@@ -8,7 +7,7 @@ import { endJob } from "./attempts.js";
 import { TRAINS } from "./deps.js";
 import { nowOf, readJob, type Scheduler } from "./job-store.js";
 import { parseJobName } from "./names.js";
-import { PRODUCES_RESULTS } from "./results.js";
+import { PRODUCES_RESULTS, resultsKeptForMs } from "./results.js";
 import type { Lookups } from "./submit.js";
 
 /** A reused predict's results must stay readable this much longer (or half the time results are kept, if shorter). */
@@ -84,8 +83,7 @@ async function stillThere(s: Scheduler, earlier: Job, lookups: Lookups): Promise
   if (PRODUCES_RESULTS.has(earlier.kind)) {
     if (!earlier.endTime) return false;
     const ttl = s.settings.resultsTtlMs;
-    const left = ttl - (nowOf(s).getTime() - timestampMs(earlier.endTime));
-    return left > Math.min(RESULTS_LEFT_MS, ttl / 2);
+    return resultsKeptForMs(earlier.endTime, nowOf(s), ttl) > Math.min(RESULTS_LEFT_MS, ttl / 2);
   }
   return true;
 }
