@@ -2,7 +2,7 @@ import { failedPrecondition, invalidArgument, notFound } from "@kiln/core";
 import { JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { TRAINS } from "./deps.js";
 import { decodeJob, isFinal, jobs, type Scheduler } from "./job-store.js";
-import { parseJobName, parseModelRef } from "./names.js";
+import { parseJobName, parseModelRef, versionNumber } from "./names.js";
 
 /** Jobs one job may run after. */
 export const MAX_AFTER = 100;
@@ -136,8 +136,8 @@ export async function madeBefore(s: Scheduler, after: readonly string[], what: M
 function pinnedBy(job: Job, what: Made): { number: bigint; made: string | bigint } | undefined {
   if ("model" in what) {
     if (TRAINS.has(job.kind)) return undefined;
-    const version = /\/versions\/(\d+)$/.exec(job.model);
-    return version && parseModelRef(job.model).model === what.model ? { number: BigInt(version[1]!), made: job.model } : undefined;
+    const number = versionNumber(job.model);
+    return number !== undefined && parseModelRef(job.model).model === what.model ? { number, made: job.model } : undefined;
   }
   if (job.outputDataset === what.dataset) return undefined;
   const input = [job.x, job.y].find((i) => i?.dataset === what.dataset && i.version > 0n);
@@ -150,7 +150,7 @@ function madeBy(job: Job, what: Made): { number: bigint; made: string | bigint }
   if ("model" in what) {
     const version = result?.modelVersion ?? "";
     if (!TRAINS.has(job.kind) || !version || parseModelRef(version).model !== what.model) return undefined;
-    return { number: BigInt(/\/versions\/(\d+)$/.exec(version)?.[1] ?? 0), made: version };
+    return { number: versionNumber(version) ?? 0n, made: version };
   }
   const output = result?.output;
   return output?.name === what.dataset && output.version > 0n ? { number: output.version, made: output.version } : undefined;

@@ -3,6 +3,7 @@ import type { JsonValue } from "@bufbuild/protobuf";
 import { JobKind, type Job, type JobInput } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
+import { versionNumber } from "./names.js";
 import type { Lookups } from "./submit.js";
 
 /** Bumped when what goes into a fingerprint changes, so older ones stop matching. */
@@ -16,7 +17,7 @@ const FORMAT = 1;
  * reference still to pin.
  */
 export async function fingerprintOf(job: Job, lookups: Lookups): Promise<string | undefined> {
-  if (job.kind === JobKind.NOOP || !/\/versions\/\d+$/.test(job.model)) return undefined;
+  if (job.kind === JobKind.NOOP || versionNumber(job.model) === undefined) return undefined;
   if (!job.x?.version || (job.y && !job.y.version)) return undefined;
   const [model, x, y] = await Promise.all([
     lookups.model(job.model),

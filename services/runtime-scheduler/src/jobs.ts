@@ -6,7 +6,7 @@ import { endJob, jobError } from "./attempts.js";
 import { rethrowRemote } from "./job-errors.js";
 import { changeJob, decodeJob, isFinal, jobs, readJob, type JobRecord, type Scheduler } from "./job-store.js";
 import { indexedJobRecords, JOBS_BY_LABEL, JOBS_BY_MODEL, labelJobsPrefix, modelJobsPrefix, OPEN_JOBS } from "./job-indexes.js";
-import { jobsPrefix, parseJobName, parseModelRef } from "./names.js";
+import { jobsPrefix, parseJobName, parseModelRef, versionNumber } from "./names.js";
 
 export async function getJob(s: Scheduler, name: string): Promise<Job> {
   parseJobName(name);
@@ -60,7 +60,7 @@ export function matchesJob(job: Job, states: ReadonlySet<JobState>, model: strin
 export async function modelFilter(s: Scheduler, ref: string): Promise<string> {
   const { model, version } = parseModelRef(ref);
   if (!/\/versions\//.test(ref)) return `${model}/versions/`;
-  if (/\/versions\/\d+$/.test(version)) return version;
+  if (versionNumber(version) !== undefined) return version;
   return (await s.registry.getModelVersion({ name: version }).catch(rethrowRemote)).version!.name;
 }
 

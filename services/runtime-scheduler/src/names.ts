@@ -35,6 +35,12 @@ export function parseModelRef(ref: string): { model: string; version: string } {
   return { model: m[1]!, version: `${m[1]}/versions/${m[3] ?? "latest"}` };
 }
 
+/** The number a model version name ends with (`…/versions/3` → 3n); undefined for a tag, "latest" or a model's name. */
+export function versionNumber(ref: string): bigint | undefined {
+  const m = /\/versions\/(\d+)$/.exec(ref);
+  return m ? BigInt(m[1]!) : undefined;
+}
+
 export function parseDatasetName(name: string, what: string): string {
   const m = /^projects\/[^/]+\/datasets\/([^/]+)$/.exec(name);
   if (!m) throw invalidArgument("INVALID_DATASET", `invalid ${what} "${printable(name)}": expected projects/{p}/datasets/{d}`);

@@ -27,7 +27,7 @@ import { insertJobs, isFinal, nowOf, removeJobs, type Scheduler } from "./job-st
 import { fingerprintOf } from "./fingerprint.js";
 import { reusableJob, takeResult } from "./reuse.js";
 import { findByRequestId, requestIds, requestKey } from "./request-ids.js";
-import { newJobIds, parseDatasetName, parseJobName, parseModelRef } from "./names.js";
+import { newJobIds, parseDatasetName, parseJobName, parseModelRef, versionNumber } from "./names.js";
 import { enqueue, ensureQueue, normalizeLabels, queueFor } from "./queues.js";
 
 
@@ -324,7 +324,7 @@ async function takeWhatJobsBeforeMade(s: Scheduler, job: Job, leave: Leave, afte
 }
 
 function isPinnedModel(version: string): boolean {
-  return /\/versions\/\d+$/.test(version);
+  return versionNumber(version) !== undefined;
 }
 
 /** Awaits all; if any failed, throws the failure of the first in order (not the first in time), as `wrap` gives it with its index. */
