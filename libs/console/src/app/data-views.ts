@@ -1,6 +1,6 @@
 import type { Kiln } from "@kiln/sdk";
 import type { Table } from "apache-arrow";
-import { bytes, fields, h, link, number, table, when } from "./dom.js";
+import { bytes, fields, h, lastSegment, link, number, table, when } from "./dom.js";
 
 /** Rows of a table dataset shown on its page. */
 const PREVIEW_ROWS = 20;
@@ -77,9 +77,9 @@ export async function modelView(kiln: Kiln, id: string): Promise<Node[]> {
       { title: "tags", cell: (v) => v.tags.join(", ") },
       { title: "format", cell: (v) => v.format },
       { title: "metrics", cell: (v) => metricsOf(v.metadata) },
-      { title: "trained by", cell: (v) => (v.lineage?.trainingJob ? link(`#/jobs/${encodeURIComponent(v.lineage.trainingJob.split("/").at(-1)!)}`, v.lineage.trainingJob.split("/").at(-1)!) : "") },
-      { title: "from", cell: (v) => (v.lineage?.parentVersion ? `${id}:${v.lineage.parentVersion.split("/").at(-1)}` : "") },
-      { title: "data", cell: (v) => (v.lineage?.sourceDatasets ?? []).map((d) => `${d.name.split("/").at(-1)}@${d.version}`).join(", ") },
+      { title: "trained by", cell: (v) => (v.lineage?.trainingJob ? link(`#/jobs/${encodeURIComponent(lastSegment(v.lineage.trainingJob))}`, lastSegment(v.lineage.trainingJob)) : "") },
+      { title: "from", cell: (v) => (v.lineage?.parentVersion ? `${id}:${lastSegment(v.lineage.parentVersion)}` : "") },
+      { title: "data", cell: (v) => (v.lineage?.sourceDatasets ?? []).map((d) => `${lastSegment(d.name)}@${d.version}`).join(", ") },
       { title: "author", cell: (v) => v.author },
       { title: "created", cell: (v) => when(v.createTime) },
     ]),
