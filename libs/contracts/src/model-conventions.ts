@@ -6,6 +6,34 @@ export const TRAINABLE_ATTACHMENT = "kiln-ml.json";
 export const TAKES_MISSING_VALUES = "takes_missing_values";
 /** The metadata key saying whether a Kiln model predicts; PREDICT and SCORE refuse one where it is false (a transformer). */
 export const PREDICTS = "predicts";
+/** The metadata key where a Kiln model lists the columns of X it learned from, in order. */
+export const FEATURES = "features";
+
+export function featuresIn(metadata: Record<string, unknown>): string[] | undefined {
+  const f = metadata[FEATURES];
+  return Array.isArray(f) && f.every((c) => typeof c === "string") ? (f as string[]) : undefined;
+}
+
+/**
+ * The metadata key where a fit's version records the stored X it learned from, as
+ * `{ dataset, version, filter }` (its columns are the version's `features`): the baseline
+ * its drift is measured against. Absent when X was local data, which is not kept.
+ */
+export const TRAINING_DATA = "training_data";
+
+export interface TrainingData {
+  dataset: string;
+  version: number;
+  filter: string;
+}
+
+/** A version's training data, if its metadata records it. */
+export function trainingDataOf(metadata: Record<string, unknown>): TrainingData | undefined {
+  const v = metadata[TRAINING_DATA] as Partial<TrainingData> | undefined;
+  if (typeof v !== "object" || v === null || typeof v.dataset !== "string" || typeof v.version !== "number") return undefined;
+  return { dataset: v.dataset, version: v.version, filter: typeof v.filter === "string" ? v.filter : "" };
+}
+
 /**
  * The label on a dataset a client made from a job's local data (the SDK's `tmp-…` inputs).
  * Only such a dataset may be marked temporary, since the scheduler deletes it after the job.

@@ -11,3 +11,4 @@ export * from "./local-data.js";
 export * from "./json-rows.js";
 export * from "./json-array.js";
 export * from "./json-exact.js";
+export * from "./profile/index.js";

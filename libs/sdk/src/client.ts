@@ -95,8 +95,11 @@ export class Kiln {
   ) {
     const store: Client<typeof StoreService> = createClient(StoreService, services.store?.transport ?? transport);
     this.datasets = new Datasets(store, project, writeMode, services.store?.chunks ?? chunks, sharedChunkMemory);
-    this.models = new Models(createClient(RegistryService, services.registry?.transport ?? transport), project, services.registry?.chunks ?? chunks, writeMode === "stream");
     this.runtime = new Runtime(createClient(RuntimeService, services.runtime?.transport ?? transport), project, this.datasets);
+    this.models = new Models(createClient(RegistryService, services.registry?.transport ?? transport), project, services.registry?.chunks ?? chunks, writeMode === "stream", {
+      datasets: this.datasets,
+      runtime: this.runtime,
+    });
     this.deployments = new Deployments(createClient(DeploymentService, services.runtime?.transport ?? transport), project);
     this.experiments = new Tracking(createClient(TrackingService, services.tracking?.transport ?? transport), project, services.tracking?.chunks ?? chunks, writeMode === "stream");
     this.ownFetchers = Object.values(services).flatMap((s) => (s.chunks ? [s.chunks] : []));

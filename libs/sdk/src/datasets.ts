@@ -13,6 +13,8 @@ import { resourceName } from "./names.js";
 import { datasetInfo, versionInfo, type DatasetInfo, type VersionInfo } from "./summaries.js";
 import { sendWrite, type ProgressListener, type WriteTarget } from "./transfer.js";
 import { allPages } from "./pages.js";
+import { datasetSelection, type DatasetRef } from "./dataset-refs.js";
+import { driftFromProto, profileFromProto, type DatasetProfile, type DriftOptions, type DriftReport } from "./drift.js";
 
 export { CHUNK_BYTES } from "./byte-sources.js";
 
@@ -255,6 +257,34 @@ export class Datasets {
       }),
     );
     return datasetInfo(res.dataset!);
+  }
+
+  /**
+   * A table's profile, column by column (omega-ml's drift snapshot): counts, nulls, moments,
+   * percentiles and value counts, of a version (`"sales@3"`; default the latest) or a
+   * selection of it (`{ dataset, version, columns, filter }`). The store computes it once per
+   * version and selection.
+   */
+  async profile(ref: DatasetRef): Promise<DatasetProfile> {
+    const res = await call(() => this.store.profileDataset({ selection: datasetSelection(this.project, ref) }));
+    return profileFromProto(res.profile!);
+  }
+
+  /**
+   * Data drift: the target's columns compared with the baseline's (PSI over the baseline's
+   * deciles or the values, a KS or chi-squared test), each flagged when its PSI reaches
+   * `psiThreshold` (0.2), or its p-value falls below `pValueThreshold` if given.
+   */
+  async drift(baseline: DatasetRef, target: DatasetRef, options: DriftOptions = {}): Promise<DriftReport> {
+    const res = await call(() =>
+      this.store.compareDatasets({
+        baseline: datasetSelection(this.project, baseline),
+        target: datasetSelection(this.project, target),
+        psiThreshold: options.psiThreshold ?? 0,
+        pValueThreshold: options.pValueThreshold ?? 0,
+      }),
+    );
+    return driftFromProto(res);
   }
 
   /** Deletes the dataset and its versions; returns false if it did not exist and `force` is set. */

@@ -21,6 +21,9 @@ import { estimatorPutOptions, isEstimator, untrainedSpec, type TrainedEstimator,
 import { uploadAttachment, uploadModelVersion, type UploadRoute } from "./registry-uploads.js";
 import type { Progress, ProgressListener } from "./transfer.js";
 import { allPages } from "./pages.js";
+import type { DatasetRef } from "./dataset-refs.js";
+import type { DriftOptions } from "./drift.js";
+import { modelDrift, type ModelDriftDeps, type ModelDriftReport } from "./model-drift.js";
 
 export interface PutModelOptions {
   /** "onnx" (checked, runnable) or any other format stored as is; default from the file name, "onnx" for bare bytes. */
@@ -63,6 +66,8 @@ export class Models {
     private readonly chunkFetcher?: ChunkFetcher,
     /** Whether requests can stream (not in browsers): uploads then go as one message each. */
     private readonly streaming = true,
+    /** What drift needs besides the registry (the Kiln client passes it). */
+    private readonly driftDeps?: ModelDriftDeps,
   ) {}
 
   /**
@@ -96,6 +101,17 @@ export class Models {
   async get(ref: string): Promise<ModelVersionInfo> {
     const res = await call(() => this.registry.getModelVersion({ name: versionName(this.project, ref) }));
     return modelVersionInfo(res.version!);
+  }
+
+  /**
+   * Drift of new data from what a version was trained on (omega-ml's ModelDriftMonitor): the
+   * stored X its fit read (the version, and the filter, it read), on the features it
+   * learned, compared with `data`, which may hold other columns too. NO_TRAINING_DATA
+   * (FailedPrecondition) for a version fitted on local data, uploaded or only defined.
+   */
+  async drift(ref: string, data: DatasetRef, options: DriftOptions = {}): Promise<ModelDriftReport> {
+    if (!this.driftDeps) throw new Error("models.drift needs the Kiln client's datasets and runtime");
+    return modelDrift(this.driftDeps, await this.get(ref), data, options);
   }
 
   /** The model, with its latest version when it has one. */

@@ -13,6 +13,7 @@ import { executorInfo, jobError, jobInfo, kindNames, stateNames, type ExecutorIn
 import { modelName, versionName } from "./model-refs.js";
 import { resourceName, shortName } from "./names.js";
 import { gridSearch, type GridSearchOptions, type GridSearchResult } from "./grid-search.js";
+import { datasetSelection, isDatasetSpec, type DatasetRef } from "./dataset-refs.js";
 
 /** Data sent along with a job: a table (rows, columns, Arrow), a tensor, or record batches streamed (from a file). */
 export type LocalJobData = DatasetInput | AsyncIterable<RecordBatch | Table>;
@@ -21,7 +22,7 @@ export type LocalJobData = DatasetInput | AsyncIterable<RecordBatch | Table>;
  * A dataset by name (`"sales"`, `"sales@3"` for version 3), by spec, or local data to send
  * along (as a temporary dataset, dropped after the job), alone or with the columns to use.
  */
-export type JobData = string | { dataset: string; version?: number; columns?: string[]; filter?: string } | { local: LocalJobData; columns?: string[] } | LocalJobData;
+export type JobData = DatasetRef | { local: LocalJobData; columns?: string[] } | LocalJobData;
 
 export interface JobOptions {
   /** Estimator params for FIT (override the model's), or NOOP's sleep_ms / fail. */
@@ -289,13 +290,9 @@ export class Runtime {
   }
 
   private async input(data: JobData, sent: LocalDataSent, onProgress?: ProgressListener) {
-    if (typeof data === "string") {
-      const at = data.lastIndexOf("@");
-      const name = at > 0 ? data.slice(0, at) : data;
-      return { dataset: resourceName(this.project, "datasets", name), version: BigInt(at > 0 ? Number(data.slice(at + 1)) : 0) };
-    }
-    if (isSpec(data)) {
-      return { dataset: resourceName(this.project, "datasets", data.dataset), version: BigInt(data.version ?? 0), columns: data.columns ?? [], filter: data.filter ?? "" };
+    if (typeof data === "string" || isDatasetSpec(data)) {
+      const { name, ...selection } = datasetSelection(this.project, data);
+      return { dataset: name, ...selection };
     }
     if (isLocalSpec(data)) return { ...(await this.local(data.local, sent, onProgress)), columns: data.columns ?? [] };
     return this.local(data, sent, onProgress);
@@ -368,10 +365,6 @@ function isLocalSpec(v: unknown): v is { local: LocalJobData; columns?: string[]
   if (typeof v !== "object" || v === null || !("local" in v)) return false;
   const { columns } = v as { columns?: unknown };
   return Object.keys(v).every((k) => k === "local" || k === "columns") && (columns === undefined || (Array.isArray(columns) && columns.every((c) => typeof c === "string")));
-}
-
-function isSpec(v: unknown): v is { dataset: string; version?: number; columns?: string[]; filter?: string } {
-  return typeof v === "object" && v !== null && typeof (v as { dataset?: unknown }).dataset === "string" && Object.keys(v).every((k) => ["dataset", "version", "columns", "filter"].includes(k));
 }
 
 /**

@@ -3,7 +3,7 @@ import { Table } from "apache-arrow";
 import { schemaFromIpc } from "@kiln/data";
 import { camelKeys, canonicalKind, createEstimator, saidAsGiven, isEstimatorKind, kmeansRuns, loadModel, MLError, TrainingPool, type KMeansParams, type SerializedModel } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { TRAINABLE_ATTACHMENT } from "@kiln/contracts";
+import { TRAINABLE_ATTACHMENT, TRAINING_DATA } from "@kiln/contracts";
 import { NotFoundError, type ModelVersionInfo } from "@kiln/sdk";
 import { describeInput, featureAndTargetGroups, inputName, readFeaturesAndTargets } from "./data.js";
 import { splitBatching, trainInBatches } from "./fit-batches.js";
@@ -84,6 +84,7 @@ export async function runFit(ctx: JobContext): Promise<JobResult> {
       ...(parent.metadata.tracking === undefined ? {} : { tracking: parent.metadata.tracking }),
       features,
       ...(target ? { target } : {}),
+      ...(x.temporary ? {} : { [TRAINING_DATA]: { dataset: x.dataset, version: Number(x.version), filter: x.filter } }),
       ...metrics,
     },
     lineage: {

@@ -5,7 +5,7 @@ import { isColumnsFeed, OnnxRunError, type OnnxTensorData } from "@kiln/onnx";
 import { accuracyScore, labelType, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { prefetchInOrder, type ModelVersionInfo, type TensorSignature } from "@kiln/sdk";
-import { isClassifier, isClusterer, PREDICTS } from "@kiln/contracts";
+import { featuresIn, isClassifier, isClusterer, PREDICTS } from "@kiln/contracts";
 import { availableParallelism } from "node:os";
 import { columnValues, describeInput, inputName, readJobRows, readValues, sameRows, sliceChunks } from "./data.js";
 import { FeedBuffers } from "./feed-buffers.js";
@@ -171,8 +171,7 @@ export function featuresFor(version: ModelVersionInfo, table: ColumnInfo[]): str
 
 /** The columns a Kiln-trained model learned from (recorded at fit), if known. */
 export function featuresOf(version: ModelVersionInfo): string[] | undefined {
-  const f = version.metadata.features;
-  return Array.isArray(f) && f.every((c) => typeof c === "string") ? (f as string[]) : undefined;
+  return featuresIn(version.metadata);
 }
 
 /** A Kiln transformer (a scaler, PCA, an encoder, a Pipeline ending in one), as its metadata says; other models are let through. */

@@ -31,6 +31,8 @@ export interface PreparedRead {
   /** The version as the reader sees it (projected schema). */
   header: VersionRecord;
   chunks(): AsyncGenerator<Uint8Array>;
+  /** TABLE: the rows read, a chunk's batches at a time. */
+  batches?(): AsyncGenerator<RecordBatch[]>;
   /** Set when the read returns the stored chunks unchanged, so they can be fetched by reference. */
   stored?: VersionRecord["chunks"];
 }
@@ -67,6 +69,9 @@ function prepareTableRead(deps: Pick<StoreDeps, "blobs">, record: VersionRecord,
       chunks: async function* () {
         for (const c of record.chunks) yield await deps.blobs.getBytes(c.sha256);
       },
+      batches: async function* () {
+        for (const c of record.chunks) yield decodeChunk(await deps.blobs.getBytes(c.sha256)).batches;
+      },
       stored: record.chunks,
     };
   }
@@ -86,35 +91,39 @@ function prepareTableRead(deps: Pick<StoreDeps, "blobs">, record: VersionRecord,
     arrowSchema: Buffer.from(schemaToIpc(projected)).toString("base64"),
     fields: describeFields(projected),
   };
-  return {
-    header,
-    chunks: async function* () {
-      let sent = false;
-      let skip = options.offset;
-      let left = options.limit || Infinity;
-      for (const c of record.chunks) {
+  const batches = async function* (): AsyncGenerator<RecordBatch[]> {
+    let skip = options.offset;
+    let left = options.limit || Infinity;
+    for (const c of record.chunks) {
+      if (left <= 0) break;
+      if (!filter && skip >= c.rows) {
+        skip -= c.rows; // whole chunk skipped without reading it
+        continue;
+      }
+      const out: RecordBatch[] = [];
+      for (let batch of decodeChunk(await deps.blobs.getBytes(c.sha256)).batches) {
         if (left <= 0) break;
-        if (!filter && skip >= c.rows) {
-          skip -= c.rows; // whole chunk skipped without reading it
+        if (filter) batch = selectRows(batch, filter(batch));
+        if (skip >= batch.numRows) {
+          skip -= batch.numRows;
           continue;
         }
-        const out: RecordBatch[] = [];
-        for (let batch of decodeChunk(await deps.blobs.getBytes(c.sha256)).batches) {
-          if (left <= 0) break;
-          if (filter) batch = selectRows(batch, filter(batch));
-          if (skip >= batch.numRows) {
-            skip -= batch.numRows;
-            continue;
-          }
-          if (skip > 0 || batch.numRows > left) batch = batch.slice(skip, Math.min(batch.numRows, skip + left));
-          skip = 0;
-          left -= batch.numRows;
-          if (batch.numRows > 0) out.push(keep ? projectColumns(batch, keep) : batch);
-        }
-        if (out.length) {
-          sent = true;
-          yield batchesToIpc(out);
-        }
+        if (skip > 0 || batch.numRows > left) batch = batch.slice(skip, Math.min(batch.numRows, skip + left));
+        skip = 0;
+        left -= batch.numRows;
+        if (batch.numRows > 0) out.push(keep ? projectColumns(batch, keep) : batch);
+      }
+      if (out.length) yield out;
+    }
+  };
+  return {
+    header,
+    batches,
+    chunks: async function* () {
+      let sent = false;
+      for await (const out of batches()) {
+        sent = true;
+        yield batchesToIpc(out);
       }
       // No rows: one chunk with the schema alone, so a reader that only sees chunks still gets the columns.
       if (!sent) yield schemaToIpc(projected);

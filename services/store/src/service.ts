@@ -35,6 +35,7 @@ import { DATASETS, VERSIONS, datasetToProto, newDatasetRecord, versionToProto, t
 import { createUploads } from "./uploads.js";
 import { writeSpecFromHeader } from "./write-spec.js";
 import { storeGarbage } from "./garbage.js";
+import { createProfiles } from "./profiles.js";
 
 export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreService> {
   const datasets = deps.metadata.collection<DatasetRecord>(DATASETS);
@@ -61,6 +62,8 @@ export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreSer
     }
     return record;
   }
+
+  const profiles = createProfiles(deps, getVersion);
 
   return {
     async createDataset(req) {
@@ -132,6 +135,7 @@ export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreSer
       const dropped = (await versions.list({ prefix: versionPrefix(name) })).flatMap((v) => v.value.chunks.map((c) => c.sha256));
       await versions.deletePrefix(versionPrefix(name));
       await datasets.delete(name);
+      await profiles.forget(name);
       await storeGarbage(deps).mark(dropped);
       await uploads.maintain();
       await publishDatasetEvent(deps.bus, "deleted", found.value, now());
@@ -211,6 +215,8 @@ export function createStoreService(deps: StoreDeps): ServiceImpl<typeof StoreSer
         nextPageToken: rows.length > size ? encodePageToken(page[page.length - 1].key, "") : "",
       };
     },
+  
+    profileDataset: async (req) => ({ profile: await profiles.profile(req.selection) }),
+    compareDatasets: (req) => profiles.compare(req),
   };
 }
-

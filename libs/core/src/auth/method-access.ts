@@ -16,7 +16,7 @@ type Table = Record<string, Partial<Record<Role | "open" | "unscoped-read", read
 // change nothing and reveal what reading the model would: an app that only predicts needs read.
 const TABLE: Table = {
   "kiln.store.v1.StoreService": {
-    read: ["GetDataset", "ListDatasets", "GetUpload", "ReadDataset", "GetDatasetVersion", "ListDatasetVersions"],
+    read: ["GetDataset", "ListDatasets", "GetUpload", "ReadDataset", "GetDatasetVersion", "ListDatasetVersions", "ProfileDataset", "CompareDatasets"],
     write: ["CreateDataset", "UpdateDataset", "WriteDataset", "BeginUpload", "AppendUpload", "CommitUpload", "AbortUpload"],
     admin: ["DeleteDataset"],
   },

@@ -1,0 +1,84 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { ColumnDriftData, ColumnKindName, ColumnProfileData } from "@kiln/data";
+import { ColumnKind, type CompareDatasetsResponse, type DatasetProfile as DatasetProfileMessage } from "@kiln/proto/kiln/store/v1/store_pb";
+import { shortName } from "./names.js";
+
+export type { ColumnProfileData as ColumnProfile, ColumnDriftData as ColumnDrift, DriftOptions } from "@kiln/data";
+
+/** A table's profile (omega-ml's drift snapshot): what was profiled, and each column's counts, moments, percentiles and values. */
+export interface DatasetProfile {
+  selection: { dataset: string; version: number; columns: string[]; filter: string };
+  rows: number;
+  columns: ColumnProfileData[];
+  createTime: Date;
+}
+
+/** A target's columns compared with a baseline's. */
+export interface DriftReport {
+  baseline: DatasetProfile;
+  target: DatasetProfile;
+  columns: ColumnDriftData[];
+  /** The baseline's columns the target lacks (they count as drift), and the target's the baseline lacks. */
+  missingColumns: string[];
+  newColumns: string[];
+  driftedCount: number;
+  drifted: boolean;
+}
+
+const KIND_NAMES: Record<ColumnKind, ColumnKindName | undefined> = {
+  [ColumnKind.UNSPECIFIED]: undefined,
+  [ColumnKind.NUMERIC]: "numeric",
+  [ColumnKind.CATEGORICAL]: "categorical",
+  [ColumnKind.OTHER]: "other",
+};
+
+const kindName = (k: ColumnKind): ColumnKindName => KIND_NAMES[k] ?? "other";
+
+export function profileFromProto(p: DatasetProfileMessage): DatasetProfile {
+  const s = p.selection!;
+  return {
+    selection: { dataset: shortName(s.name), version: Number(s.version), columns: s.columns, filter: s.filter },
+    rows: Number(p.rows),
+    createTime: p.createTime ? timestampDate(p.createTime) : new Date(0),
+    columns: p.columns.map((c) => ({
+      name: c.name,
+      type: c.type,
+      kind: kindName(c.kind),
+      count: Number(c.count),
+      nulls: Number(c.nulls),
+      min: c.min,
+      max: c.max,
+      mean: c.mean,
+      std: c.std,
+      percentiles: c.percentiles,
+      sampled: Number(c.sampled),
+      values: c.values.map((v) => ({ value: v.value, count: Number(v.count) })),
+      valuesComplete: c.valuesComplete,
+      distinct: Number(c.distinct),
+    })),
+  };
+}
+
+export function driftFromProto(r: CompareDatasetsResponse): DriftReport {
+  return {
+    baseline: profileFromProto(r.baseline!),
+    target: profileFromProto(r.target!),
+    columns: r.columns.map((c) => ({
+      column: c.column,
+      kind: kindName(c.kind),
+      psi: c.psi,
+      test: c.test === "ks" || c.test === "chi2" ? c.test : "",
+      statistic: c.statistic,
+      pValue: c.pValue,
+      meanShift: c.meanShift,
+      missingShareChange: c.missingShareChange,
+      newValues: c.newValues,
+      drifted: c.drifted,
+      note: c.note,
+    })),
+    missingColumns: r.missingColumns,
+    newColumns: r.newColumns,
+    driftedCount: r.driftedCount,
+    drifted: r.drifted,
+  };
+}
