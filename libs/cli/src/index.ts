@@ -7,6 +7,7 @@ import { jobCommands } from "./jobs.js";
 import { modelCommands } from "./models.js";
 import { runtimeCommands } from "./runtime.js";
 import { gridSearchCommand } from "./grid-search.js";
+import { driftCommands } from "./drift.js";
 import { deploymentCommands } from "./deployments.js";
 import { initCommand } from "./init.js";
 import { tokenCommands } from "./tokens.js";
@@ -39,6 +40,7 @@ export async function main(argv: string[]): Promise<number> {
 
   datasetCommands(program, connect, output);
   modelCommands(program, connect, output);
+  driftCommands(program, connect, output);
   runtimeCommands(program, connect, output);
   gridSearchCommand(program, connect, output);
   jobCommands(program, connect, output);

@@ -431,6 +431,37 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect((await kilnFails("runtime:predict", fitted, join(dir, "x.txt"))).stderr).toMatch(/read as CSV, TSV, JSON, NDJSON, Arrow or Parquet/);
   });
 
+  it("profiles tables and measures drift: datasets:profile, datasets:drift and models:drift (--fail-on-drift exits 1)", async () => {
+    const profile = await kiln("datasets:profile", "lin@1", "--columns", "a,b");
+    expect(profile).toMatch(/^lin@1: 50 rows\n/);
+    expect(profile).toMatch(/^COLUMN\s+TYPE\s+PRESENT\s+MISSING\s+DISTINCT\s+MIN\s+MEDIAN\s+MEAN\s+MAX\s+STD/m);
+    expect(profile).toMatch(/^a\s+Float64\s+50\s+0\s+50\s+0\s+12\.25\s+12\.25\s+24\.5\s+7\.215/m);
+    const json = JSON.parse(await kiln("--json", "datasets:profile", "lin", "--filter", "a < 5")) as { rows: number; columns: { name: string; count: number }[] };
+    expect(json.rows).toBe(10);
+    expect(json.columns.map((c) => c.name)).toEqual(["a", "b", "y"]);
+
+    const later = unique("lin-later");
+    await sdk.datasets.put(later, rows.map(({ a, b }) => ({ a: a + 20, b })));
+    const calm = await kiln("datasets:drift", "lin-x", "lin-x", "--columns", "a,b");
+    expect(calm).toMatch(/^lin-x@1 \(50 rows\) → lin-x@1 \(50 rows\)\n/);
+    expect(calm).toMatch(/no drift in 2 columns\n$/);
+    const moved = await kilnFails("datasets:drift", "lin-x", later, "--fail-on-drift");
+    expect(moved.code).toBe(1);
+    expect(moved.stdout).toMatch(/^a\s+numeric\s+[\d.]+\s+ks\s+0\.8\s+<0\.0001\s+\+2\.77\d*\s+yes/m);
+    expect(moved.stdout).toMatch(/^b\s+numeric\s+0\s+ks\s+0\s+1\s+0\s*$/m);
+    expect(moved.stdout).toMatch(/1 of 2 columns drifted: a\n$/);
+
+    const model = await kiln("models:drift", fitted, later);
+    expect(model).toMatch(new RegExp(`^${fitted}:2 trained on lin-x@1 \\(50 rows\\) → ${later}@1 \\(50 rows\\)\\n`));
+    expect(model).toMatch(/1 of 2 columns drifted: a\n$/);
+    const report = JSON.parse(await kiln("--json", "models:drift", fitted, "lin", "--psi-threshold", "0.5")) as { drifted: boolean; columns: { column: string }[]; modelVersion: string };
+    expect(report).toMatchObject({ drifted: false, modelVersion: `projects/default/models/${fitted}/versions/2` });
+    expect(report.columns.map((c) => c.column)).toEqual(["a", "b"]);
+    const untrained = await kilnFails("models:drift", `${fitted}:1`, "lin");
+    expect(untrained.stderr).toMatch(/records no stored training data.*\(NO_TRAINING_DATA\)/);
+    expect((await kilnFails("datasets:drift", "lin", "lin", "--p-value-threshold", "2")).stderr).toMatch(/--p-value-threshold.*between 0 and 1/);
+  });
+
   it("fails with exit 1 and a clear message on bad input", async () => {
     const unknown = await kilnFails("runtime:fit", "no-such-model", "lin-x", "lin-y");
     expect(unknown.code).toBe(1);

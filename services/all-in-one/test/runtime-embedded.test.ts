@@ -417,6 +417,46 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect(score.r2).toBeCloseTo(1, 9);
   });
 
+  it("measures a model's drift: new data against the X its fit read (that version, that filter), on the features it learned", async () => {
+    const model = unique("drifting");
+    await kiln.models.create(model, { estimator: "logistic_regression" });
+    const both = unique("blobs-both");
+    await kiln.datasets.put(both, data.X.map((r, i) => ({ ...r, label: data.labels[i]! })));
+    await (await kiln.runtime.model(model).fit({ dataset: both, columns: ["x0", "x1"], filter: "x0 > -1.5" }, { dataset: both, columns: ["label"], filter: "x0 > -1.5" })).get();
+    const version = await kiln.models.get(model);
+    expect(version.metadata.training_data).toEqual({ dataset: `projects/default/datasets/${both}`, version: 1, filter: "x0 > -1.5" });
+
+    const kept = data.X.filter((r) => r.x0 > -1.5);
+    const same = unique("blobs-same");
+    await kiln.datasets.put(same, kept.map((r, i) => ({ id: i, ...r })));
+    const calm = await kiln.models.drift(model, same);
+    expect(calm).toMatchObject({ modelVersion: version.name, drifted: false, driftedCount: 0, missingColumns: [], newColumns: [] });
+    expect(calm.columns.map((c) => [c.column, c.psi])).toEqual([["x0", 0], ["x1", 0]]);
+    expect(calm.baseline.selection).toEqual({ dataset: both, version: 1, columns: ["x0", "x1"], filter: "x0 > -1.5" });
+
+    const moved = unique("blobs-moved");
+    await kiln.datasets.put(moved, kept.map((r) => ({ x0: r.x0 + 3, x1: r.x1 })));
+    const drift = await kiln.models.drift(model, moved);
+    expect(drift.columns.map((c) => [c.column, c.drifted])).toEqual([["x0", true], ["x1", false]]);
+    expect(drift.columns[0]!.meanShift).toBeGreaterThan(2);
+    expect(drift).toMatchObject({ drifted: true, driftedCount: 1 });
+
+    const lacking = unique("blobs-x0");
+    await kiln.datasets.put(lacking, kept.map((r) => ({ x0: r.x0 })));
+    expect(await kiln.models.drift(model, lacking)).toMatchObject({ drifted: true, driftedCount: 0, missingColumns: ["x1"] });
+
+    // A version from before training_data was recorded: its fit job's X, while the job is kept.
+    const { model: file } = await kiln.models.download(`${model}:${version.version}`, join(dir, unique("dl")));
+    const older = await kiln.models.put(model, file, { metadata: { features: ["x0", "x1"] }, lineage: { trainingJob: version.lineage!.trainingJob } });
+    expect((await kiln.models.drift(`${model}:${older.version}`, moved)).baseline.selection).toMatchObject({ dataset: both, filter: "x0 > -1.5" });
+
+    const local = unique("local-fit");
+    await kiln.models.create(local, { estimator: "logistic_regression" });
+    await (await kiln.runtime.model(local).fit(data.X.slice(0, 50), data.y.slice(0, 50))).get();
+    await expect(kiln.models.drift(local, same)).rejects.toMatchObject({ constructor: FailedPreconditionError, reason: "NO_TRAINING_DATA" });
+    await expect(kiln.models.drift(`${local}:1`, same)).rejects.toMatchObject({ reason: "NO_TRAINING_DATA" });
+  });
+
   it("a fit's progress has a fraction: its epochs against those planned", async () => {
     const model = unique("mlp");
     await kiln.models.create(model, { estimator: "mlp_classifier", params: { hiddenLayerSizes: [32], maxIter: 1500, nIterNoChange: 1500, randomState: 0 } });

@@ -1,0 +1,163 @@
+import { CommanderError, InvalidArgumentError, type Command } from "commander";
+import type { ColumnProfile, DatasetProfile, DatasetSpec, DriftOptions, DriftReport, Kiln } from "@kiln/sdk";
+import { printJson, printTable, type Output } from "./output.js";
+import { columnList, positiveInt } from "./option-values.js";
+
+type Connect = () => Promise<Kiln>;
+
+interface ThresholdFlags {
+  psiThreshold?: number;
+  pValueThreshold?: number;
+  failOnDrift?: boolean;
+}
+
+/** Data drift (omega-ml's drift monitors): profiles of tables, and tables or a model's training data compared with new data. */
+export function driftCommands(program: Command, connect: Connect, output: () => Output): void {
+  program
+    .command("datasets:profile")
+    .description("a table's columns summarised: counts, missing values, min, median, mean, max, std, most frequent values (NAME or NAME@VERSION)")
+    .argument("<name>")
+    .option("--columns <a,b>", "only these columns", columnList)
+    .option("--filter <expr>", 'only the rows it keeps, e.g. age > 30 AND country = "DE"')
+    .option("--version <n>", "a version (default: the latest)", positiveInt)
+    .action(async (name: string, opts: { columns?: string[]; filter?: string; version?: number }) => {
+      const o = output();
+      const profile = await (await connect()).datasets.profile(spec(name, opts));
+      if (o.json) return printJson(o, profile);
+      o.out.write(`${describe(profile)}: ${profile.rows} rows\n`);
+      printTable(o, profile.columns.map(profileRow), ["column", "type", "present", "missing", "distinct", "min", "median", "mean", "max", "std", "most frequent"]);
+    });
+
+  thresholdOptions(
+    program
+      .command("datasets:drift")
+      .description("data drift: each column of TARGET compared with BASELINE (PSI, a KS or chi-squared test); NAME or NAME@VERSION each")
+      .argument("<baseline>")
+      .argument("<target>")
+      .option("--columns <a,b>", "only these columns, of both", columnList)
+      .option("--filter <expr>", "the target's rows it keeps")
+      .option("--baseline-filter <expr>", "the baseline's rows it keeps"),
+  ).action(async (baseline: string, target: string, opts: ThresholdFlags & { columns?: string[]; filter?: string; baselineFilter?: string }) => {
+    const o = output();
+    const kiln = await connect();
+    const report = await kiln.datasets.drift(spec(baseline, { columns: opts.columns, filter: opts.baselineFilter }), spec(target, opts), driftOptions(opts));
+    printDrift(o, report, `${describe(report.baseline)} (${report.baseline.rows} rows) → ${describe(report.target)} (${report.target.rows} rows)`);
+    failOnDrift(opts, report);
+  });
+
+  thresholdOptions(
+    program
+      .command("models:drift")
+      .description("a model's drift: DATA (NAME or NAME@VERSION) compared with what the version was trained on, on the features it learned")
+      .argument("<model>", "NAME, NAME:VERSION or NAME:TAG")
+      .argument("<data>")
+      .option("--filter <expr>", "the data's rows it keeps"),
+  ).action(async (model: string, data: string, opts: ThresholdFlags & { filter?: string }) => {
+    const o = output();
+    const kiln = await connect();
+    const report = await kiln.models.drift(model, spec(data, opts), driftOptions(opts));
+    const version = report.modelVersion.replace(/^.*\/models\//, "").replace("/versions/", ":");
+    printDrift(o, report, `${version} trained on ${describe(report.baseline)} (${report.baseline.rows} rows) → ${describe(report.target)} (${report.target.rows} rows)`);
+    failOnDrift(opts, report);
+  });
+}
+
+function thresholdOptions(command: Command): Command {
+  return command
+    .option("--psi-threshold <x>", "a column drifted at this PSI or above (default 0.2)", nonNegative)
+    .option("--p-value-threshold <p>", "a column also drifted when its test's p-value is below this (e.g. 0.05)", probability)
+    .option("--fail-on-drift", "exit status 1 when anything drifted (for scheduled checks)");
+}
+
+function driftOptions(opts: ThresholdFlags): DriftOptions {
+  return { psiThreshold: opts.psiThreshold, pValueThreshold: opts.pValueThreshold };
+}
+
+function failOnDrift(opts: ThresholdFlags, report: DriftReport): void {
+  if (opts.failOnDrift && report.drifted) throw new CommanderError(1, "kiln.drifted", "drifted");
+}
+
+function spec(ref: string, opts: { columns?: string[]; filter?: string; version?: number }): DatasetSpec {
+  const at = ref.lastIndexOf("@");
+  const named = at > 0 && /^\d+$/.test(ref.slice(at + 1)) ? { dataset: ref.slice(0, at), version: Number(ref.slice(at + 1)) } : { dataset: ref };
+  return { ...named, ...(opts.version ? { version: opts.version } : {}), columns: opts.columns, filter: opts.filter };
+}
+
+function describe(p: DatasetProfile): string {
+  const s = p.selection;
+  return `${s.dataset}@${s.version}${s.filter ? ` where ${s.filter}` : ""}`;
+}
+
+function printDrift(o: Output, report: DriftReport, heading: string): void {
+  if (o.json) return printJson(o, report);
+  o.out.write(`${heading}\n`);
+  printTable(
+    o,
+    report.columns.map((c) => ({
+      column: c.column,
+      kind: c.kind,
+      psi: c.test || c.psi ? number(c.psi) : "",
+      test: c.test,
+      statistic: c.test ? number(c.statistic) : "",
+      "p-value": c.test ? pValue(c.pValue) : "",
+      "mean shift": c.kind === "numeric" && c.test ? signed(c.meanShift) : "",
+      "missing Δ": c.missingShareChange ? signed(c.missingShareChange) : "",
+      "new values": c.newValues.join(", "),
+      drifted: c.drifted ? "yes" : "",
+      note: c.note,
+    })),
+    ["column", "kind", "psi", "test", "statistic", "p-value", "mean shift", "missing Δ", "new values", "drifted", "note"],
+  );
+  if (report.missingColumns.length) o.out.write(`missing from the target: ${report.missingColumns.join(", ")}\n`);
+  const drifted = report.columns.filter((c) => c.drifted).map((c) => c.column);
+  o.out.write(
+    drifted.length
+      ? `${drifted.length} of ${report.columns.length} columns drifted: ${drifted.join(", ")}\n`
+      : report.missingColumns.length
+        ? "drifted: columns are missing\n"
+        : `no drift in ${report.columns.length} columns\n`,
+  );
+}
+
+function profileRow(c: ColumnProfile): Record<string, unknown> {
+  const numeric = c.kind === "numeric" && c.count > 0;
+  const show = (x: number) => (/^(Timestamp|Date)/.test(c.type) ? new Date(x).toISOString() : number(x));
+  return {
+    column: c.name,
+    type: c.type,
+    present: c.count,
+    missing: c.nulls,
+    distinct: c.kind === "other" ? "" : `${c.distinct}${c.valuesComplete ? "" : "+"}`,
+    min: numeric ? show(c.min) : "",
+    median: numeric ? show(c.percentiles[50]!) : "",
+    mean: numeric ? show(c.mean) : "",
+    max: numeric ? show(c.max) : "",
+    std: numeric ? number(c.std) : "",
+    "most frequent": c.kind === "categorical" ? c.values.slice(0, 3).map((v) => `${v.value} (${v.count})`).join(", ") : "",
+  };
+}
+
+/** Four significant digits: enough to read, short enough to line up. */
+function number(x: number): string {
+  return Number.isFinite(x) ? String(Number(x.toPrecision(4))) : String(x);
+}
+
+function signed(x: number): string {
+  return x > 0 ? `+${number(x)}` : number(x);
+}
+
+function pValue(p: number): string {
+  return p < 1e-4 ? "<0.0001" : number(p);
+}
+
+function nonNegative(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("It takes a number of 0 or more.");
+  return n;
+}
+
+function probability(v: string): number {
+  const n = Number(v);
+  if (!(n > 0 && n < 1)) throw new InvalidArgumentError("It takes a number between 0 and 1.");
+  return n;
+}
