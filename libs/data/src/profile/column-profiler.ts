@@ -62,7 +62,7 @@ export class ColumnProfiler {
       sampled: this.sample ? Math.min(this.count, SAMPLE_SIZE) : 0,
       values: this.kind === "other" ? [] : values,
       valuesComplete: this.kind !== "other" && this.complete,
-      distinct: this.kind === "other" ? 0 : this.counts.size,
+      distinct: this.kind === "other" ? 0 : this.complete ? this.counts.size : Math.max(this.counts.size, MAX_TRACKED_VALUES + 1),
     };
   }
 
@@ -99,10 +99,15 @@ export class ColumnProfiler {
   }
 
   private countValue(value: number | string): void {
+    if (!this.complete && this.kind === "numeric") return;
     const seen = this.counts.get(value);
     if (seen !== undefined) this.counts.set(value, seen + 1);
     else if (this.counts.size < MAX_TRACKED_VALUES) this.counts.set(value, 1);
-    else this.complete = false;
+    else {
+      this.complete = false;
+      // Numbers of many values compare by their percentiles: counts of some of them serve nothing.
+      if (this.kind === "numeric") this.counts.clear();
+    }
   }
 }
 

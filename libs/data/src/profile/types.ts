@@ -15,7 +15,7 @@ export interface ColumnProfileData {
   /** Numeric columns: the 0th to 100th percentiles, exact over `sampled` values (all, or a uniform sample). */
   percentiles: number[];
   sampled: number;
-  /** Distinct values and their counts, most frequent first; all of them when `valuesComplete`. */
+  /** Distinct values and their counts, most frequent first: all of them when `valuesComplete`; else a category's first 1,000 seen, a number's none. */
   values: ValueCountData[];
   valuesComplete: boolean;
   /** Exact when `valuesComplete`, else a lower bound. */
