@@ -16,6 +16,9 @@ interface DeployFlags {
   label?: string[];
   maxBatchRows?: number;
   maxBatchDelay?: number;
+  /** A dataset; false: stop logging. */
+  logRequests?: string | false;
+  logSample?: number;
   wait: boolean;
 }
 
@@ -41,11 +44,16 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
     .option("--max-batch-rows <n>", "rows of requests run together at most (default 4096)", positiveInt)
     .option("--max-batch-delay <ms>", "how long a request may wait for others when the model is idle (default 0)", wholeNumber)
     .option("--canary <percent>", "deploy the model as a canary of the deployment's model, answering this share (0-100) of the requests; deployments:promote makes it the model", percentOption)
+    .option("--log-requests <dataset>", "log the requests (features, kept columns, answers) to DATASET-YYYY-MM-DD, a dataset a UTC day, for models:drift")
+    .option("--log-sample <percent>", "log this share (1-100) of the requests (default 100)", sharePercent)
+    .option("--no-log-requests", "stop logging the requests")
     .option("--no-wait", "return at once instead of waiting until it is ready")
     .action(async (id: string, model: string, opts: DeployFlags) => {
       const o = output();
+      if (opts.logSample !== undefined && typeof opts.logRequests !== "string") throw new Error("--log-sample goes with --log-requests DATASET");
       const kiln = await connect();
-      const settings = { replicas: opts.replicas, labels: opts.label, maxBatchRows: opts.maxBatchRows, maxBatchDelayMs: opts.maxBatchDelay };
+      const settings: DeploymentSpec = { replicas: opts.replicas, labels: opts.label, maxBatchRows: opts.maxBatchRows, maxBatchDelayMs: opts.maxBatchDelay };
+      if (opts.logRequests !== undefined) settings.requestLog = opts.logRequests === false ? null : { dataset: opts.logRequests, samplePercent: opts.logSample };
       const wait = { wait: opts.wait };
       if (!o.json && opts.wait) o.err.write(`deploying ${model} as ${opts.canary === undefined ? "" : `a canary (${opts.canary}%) of `}${id}…\n`);
       const info =
@@ -108,6 +116,9 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
         ["batching", `up to ${info.maxBatchRows} rows, waiting up to ${info.maxBatchDelayMs} ms`],
         ["answered", `${info.stats.requests} requests, ${info.stats.rows} rows in ${info.stats.runs} model runs, ${info.stats.failures} failed`],
         ["latency", `p50 ${info.stats.latencyP50Ms.toFixed(2)} ms, p99 ${info.stats.latencyP99Ms.toFixed(2)} ms on the executor`],
+        ...(info.requestLog
+          ? ([["request log", `${info.requestLog.dataset}-YYYY-MM-DD, ${info.requestLog.samplePercent}% of the requests: ${info.stats.loggedRows} rows logged, ${info.stats.unloggedRows} dropped`]] as [string, unknown][])
+          : []),
         ...(info.error ? ([["error", `${info.error.message} (${info.error.reason})`]] as [string, unknown][]) : []),
         ["created", info.creator ? `${info.createTime?.toISOString() ?? ""} by ${info.creator}` : info.createTime],
         ["updated", info.updater ? `${info.updateTime?.toISOString() ?? ""} by ${info.updater}` : info.updateTime],
@@ -170,6 +181,12 @@ function modelsOf(d: DeploymentInfo): string {
 function percentOption(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 100) throw new InvalidArgumentError("It takes a whole number from 0 to 100.");
+  return n;
+}
+
+function sharePercent(v: string): number {
+  const n = Number(v);
+  if (!(n > 0 && n <= 100)) throw new InvalidArgumentError("It takes a share of the requests above 0 and up to 100.");
   return n;
 }
 

@@ -92,6 +92,8 @@ export interface RuntimeConfig {
      * chunk it cannot read there is fetched over HTTP as usual.
      */
     directBlobs: boolean;
+    /** How often a deployment's logged requests are written to their dataset. */
+    requestLogFlushMs: number;
   };
 }
 
@@ -276,6 +278,7 @@ function runtimeConfig(env: Env): RuntimeConfig {
       modelCacheBytes: int(env, "KILN_EXECUTOR_MODEL_CACHE_BYTES", 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
       embedded: bool(env, "KILN_EMBEDDED_EXECUTOR", true),
       directBlobs: bool(env, "KILN_EXECUTOR_DIRECT_BLOBS", false),
+      requestLogFlushMs: int(env, "KILN_REQUEST_LOG_FLUSH_MS", 60_000, 100, 3_600_000),
     },
   };
 }

@@ -36,9 +36,11 @@ export interface DeploymentInfo {
    * predicted, the model runs they took (fewer than the requests when batched), failures,
    * and how long the slowest of them took to answer (median and 99th percentile of its last 1,000).
    */
-  stats: { requests: number; rows: number; runs: number; failures: number; latencyP50Ms: number; latencyP99Ms: number };
+  stats: { requests: number; rows: number; runs: number; failures: number; latencyP50Ms: number; latencyP99Ms: number; loggedRows: number; unloggedRows: number };
   /** A canary version beside the model version, answering `percent` of the requests. */
   canary?: { model: string; modelVersion: string; percent: number };
+  /** Where its requests are logged: `{dataset}-{YYYY-MM-DD}` a UTC day, `samplePercent` of them. */
+  requestLog?: { dataset: string; samplePercent: number };
   createTime?: Date;
   updateTime?: Date;
   /** Who created it and who changed it last (their tokens' subjects; "" without token checks). */
@@ -62,6 +64,12 @@ export interface DeploymentSpec {
    * model, answering `percent` (0–100) of the requests; null drops it.
    */
   canary?: { model: string; percent: number } | null;
+  /**
+   * Logs requests (KServe's request logger): `samplePercent` (1–100, default 100) of them go,
+   * as the model saw them and with its answers, to the dataset `{dataset}-{YYYY-MM-DD}` of
+   * the UTC day they were answered on, for `models.drift`; null stops it.
+   */
+  requestLog?: { dataset: string; samplePercent?: number } | null;
 }
 
 export interface DeployOptions {
@@ -126,6 +134,7 @@ export class Deployments {
       spec.maxBatchDelayMs !== undefined && "max_batch_delay",
       spec.canary !== undefined && "canary_model",
       spec.canary !== undefined && "canary_traffic_percent",
+      spec.requestLog !== undefined && "request_log",
     ].filter((f): f is string => typeof f === "string");
     const deployment = this.message(spec);
     deployment.name = this.name(id);
@@ -194,6 +203,7 @@ export class Deployments {
       maxBatchDelay: spec.maxBatchDelayMs ? durationFromMs(spec.maxBatchDelayMs) : undefined,
       canaryModel: spec.canary ? versionName(this.project, spec.canary.model) : "",
       canaryTrafficPercent: spec.canary?.percent ?? 0,
+      requestLog: spec.requestLog ? { dataset: spec.requestLog.dataset, samplePercent: spec.requestLog.samplePercent ?? 0 } : undefined,
     });
   }
 
@@ -223,8 +233,11 @@ export function deploymentInfo(d: Deployment): DeploymentInfo {
       failures: Number(d.stats?.failures ?? 0),
       latencyP50Ms: d.stats?.latencyP50Ms ?? 0,
       latencyP99Ms: d.stats?.latencyP99Ms ?? 0,
+      loggedRows: Number(d.stats?.loggedRows ?? 0),
+      unloggedRows: Number(d.stats?.unloggedRows ?? 0),
     },
     canary: d.canaryModel ? { model: d.canaryModel, modelVersion: d.canaryModelVersion, percent: d.canaryTrafficPercent } : undefined,
+    requestLog: d.requestLog?.dataset ? { dataset: d.requestLog.dataset, samplePercent: d.requestLog.samplePercent } : undefined,
     createTime: d.createTime ? timestampDate(d.createTime) : undefined,
     updateTime: d.updateTime ? timestampDate(d.updateTime) : undefined,
     creator: d.creator,

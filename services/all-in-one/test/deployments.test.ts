@@ -39,7 +39,7 @@ describe("online serving in embedded mode (deployments on the embedded executor)
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "kiln-deployments-"));
-    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent", KILN_EXECUTOR_HEARTBEAT_MS: "200" }, false);
+    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent", KILN_EXECUTOR_HEARTBEAT_MS: "200", KILN_REQUEST_LOG_FLUSH_MS: "200" }, false);
     kiln = await Kiln.connect(running.server.url);
   });
   afterAll(async () => {
@@ -186,6 +186,76 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect(promoted.canary).toBeUndefined();
     await until(async () => (await answers(20)).v1 === 0);
     await expect(kiln.deployments.promote(id)).rejects.toMatchObject({ reason: "NO_CANARY" });
+  });
+
+  it("logs requests to a dataset a day (features by the model's names, kept columns and answers as JSON), samples them, and feeds models.drift", async () => {
+    const model = unique("logged");
+    const x = unique("logged-x");
+    await kiln.datasets.put(x, data.X);
+    await kiln.datasets.put(`${x}-y`, data.labels.map((label) => ({ label })));
+    await kiln.models.create(model, { estimator: "logistic_regression" });
+    await (await kiln.runtime.model(model).fit(x, `${x}-y`)).get();
+    const id = unique("logging");
+    const info = await kiln.deployments.create(id, { model, requestLog: { dataset: `${id}-requests` } });
+    expect(info.requestLog).toEqual({ dataset: `${id}-requests`, samplePercent: 100 });
+
+    const named = await kiln.deployments.predict(id, [{ id: "a", x0: 2, x1: 2 }, { id: "b", x0: -2, x1: -2 }], { keep: ["id"] });
+    const positional = await kiln.deployments.predictProba(id, [[1, 1]]);
+    const day = new Date().toISOString().slice(0, 10);
+    await until(async () => (await kiln.deployments.get(id)).stats.loggedRows === 3);
+    const log = (await kiln.datasets.get(`${id}-requests-${day}`)) as import("apache-arrow").Table;
+    expect(log.schema.fields.map((f) => `${f.name}:${String(f.type)}`)).toEqual(["x0:Float64", "x1:Float64", "kept:Utf8", "request_time:Timestamp<MILLISECOND>", "model_version:Int32", "request_kind:Utf8", "output:Utf8"]);
+    const rows = log.toArray().map((r) => r.toJSON() as Record<string, unknown>);
+    expect(rows.map((r) => [r.x0, r.x1, r.kept, r.model_version, r.request_kind])).toEqual([
+      [2, 2, '{"id":"a"}', 2, "predict"],
+      [-2, -2, '{"id":"b"}', 2, "predict"],
+      [1, 1, null, 2, "predict_proba"],
+    ]);
+    const outputs = rows.map((r) => JSON.parse(r.output as string) as Record<string, number>);
+    expect(outputs.slice(0, 2)).toEqual([{ prediction: Number(named.getChild("prediction")!.get(0)) }, { prediction: Number(named.getChild("prediction")!.get(1)) }]);
+    // Probabilities are float32, written shortest (as the JSON answers write them).
+    expect(Object.keys(outputs[2]!)).toEqual(["probability_0", "probability_1"]);
+    expect(Math.fround(outputs[2]!.probability_1!)).toBe(positional.getChild("probability_1")!.get(0));
+    expect(Math.abs((rows[0]!.request_time as number) - Date.now())).toBeLessThan(60_000);
+
+    // The log is data like any: what the deployment saw, compared with what the model learned from.
+    for (let i = 0; i < 10; i++) await kiln.deployments.predict(id, data.X.slice(i * 30, i * 30 + 30));
+    await until(async () => (await kiln.deployments.get(id)).stats.loggedRows === 303);
+    const drift = await kiln.models.drift(model, `${id}-requests-${day}`);
+    expect(drift.columns.map((c) => [c.column, c.drifted])).toEqual([["x0", false], ["x1", false]]);
+    expect(drift.target.rows).toBe(303);
+
+    // A share of them; moved to another dataset, and stopped, without loading the model again.
+    await kiln.deployments.update(id, { requestLog: { dataset: `${id}-sampled`, samplePercent: 30 } });
+    await until(async () => (await kiln.deployments.get(id)).requestLog?.dataset === `${id}-sampled`);
+    await new Promise((r) => setTimeout(r, 500)); // the executor's next heartbeat brings the change
+    for (let i = 0; i < 200; i++) await kiln.deployments.predict(id, [data.X[i]!]);
+    await until(async () => (await kiln.datasets.list()).some((d) => d.id === `${id}-sampled-${day}`));
+    await new Promise((r) => setTimeout(r, 400));
+    const sampled = (await kiln.datasets.info(`${id}-sampled-${day}`)).latest!.rowCount;
+    expect(sampled).toBeGreaterThan(30);
+    expect(sampled).toBeLessThan(100);
+    expect((await kiln.deployments.get(id)).stats.unloggedRows).toBe(0);
+
+    // Rows the store refuses (a dataset of that day already holding other columns) are counted, not retried; answers go on.
+    await kiln.datasets.put(`${id}-clash-${day}`, [{ a: 1 }]);
+    await kiln.deployments.update(id, { requestLog: { dataset: `${id}-clash` } });
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await kiln.deployments.predict(id, data.X.slice(0, 2))).numRows).toBe(2);
+    await until(async () => (await kiln.deployments.get(id)).stats.unloggedRows === 2);
+    const stopped = await kiln.deployments.update(id, { requestLog: null });
+    expect(stopped.requestLog).toBeUndefined();
+
+    await kilnCli("deploy", id, model, "--log-requests", `${id}-cli`, "--log-sample", "50");
+    expect(await kilnCli("deployments:show", id)).toMatch(new RegExp(`^request log:\\s+${id}-cli-YYYY-MM-DD, 50% of the requests: 0 rows logged, 0 dropped$`, "m"));
+    await kilnCli("deploy", id, model, "--no-log-requests");
+    expect(await kilnCli("deployments:show", id)).not.toMatch(/request log/);
+    expect((await kilnFails("deploy", id, model, "--log-sample", "5")).stderr).toMatch(/--log-sample goes with --log-requests DATASET/);
+
+    await expect(kiln.deployments.update(id, { requestLog: { dataset: "no/slashes" } })).rejects.toMatchObject({ constructor: InvalidArgumentError, reason: "INVALID_NAME" });
+    await expect(kiln.deployments.update(id, { requestLog: { dataset: "fine", samplePercent: 101 } })).rejects.toMatchObject({ reason: "INVALID_REQUEST_LOG" });
+    await expect(kiln.deployments.update(id, { requestLog: { dataset: "", samplePercent: 5 } })).rejects.toMatchObject({ reason: "REQUEST_LOG_DATASET_REQUIRED" });
+    expect((await kiln.deployments.get(id)).requestLog).toBeUndefined();
   });
 
   it("refuses bad deployments and bad rows with the right codes, storing nothing", async () => {

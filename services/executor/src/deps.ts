@@ -28,4 +28,6 @@ export interface ExecutorDeps {
   jobAckWaitMs: number;
   /** Until the scheduler says otherwise. */
   heartbeatMs: number;
+  /** How often deployments' request logs are written (KILN_REQUEST_LOG_FLUSH_MS). */
+  requestLogFlushMs: number;
 }

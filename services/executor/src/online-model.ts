@@ -1,5 +1,6 @@
 import { Table, vectorFromArray, type RecordBatch, type Vector } from "apache-arrow";
 import type { ModelVersionInfo } from "@kiln/sdk";
+import { featuresIn } from "@kiln/contracts";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ExecutorDeps } from "./deps.js";
 import { planFeatures, type FeaturePlan } from "./features.js";
@@ -54,6 +55,14 @@ export class OnlineModel {
       this.plans.set(key, planFeatures(this.version.signature?.inputs ?? [], columns, features));
     }
     return key;
+  }
+
+  /** The request columns rows of shape `key` give the model, named as it learned them (as they are, where it learned no names). */
+  loggedFeatures(key: string): { name: string; column: string }[] {
+    const columns = this.plans.get(key)!.columns;
+    const learned = featuresIn(this.version.metadata);
+    const names = learned?.length === columns.length ? learned : columns;
+    return columns.map((column, i) => ({ name: names[i]!, column }));
   }
 
   /** The model's outputs for the rows of `tables` (all of the shape `key` names), one table each. */

@@ -5,7 +5,7 @@ import { Table } from "apache-arrow";
 import type { BusReply, BusRequest, Responder } from "@kiln/bus";
 import { DataFormatError, decodeChunk, tableToIpc } from "@kiln/data";
 import { ServeReplySchema, ServeRequestSchema } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
-import { JobKind, ServedDeploymentSchema, ServedState, type DeploymentAssignment, type JobError, type ServedDeployment } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { JobKind, ServedDeploymentSchema, ServedState, type DeploymentAssignment, type JobError, type RequestLog, type ServedDeployment } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ExecutorDeps } from "./deps.js";
 import { failedPrecondition, invalidInput, JobFailure, jobErrorOf, toJobFailure } from "./job-failure.js";
 import { MAX_ONLINE_ROWS_BYTES } from "@kiln/contracts";
@@ -13,6 +13,7 @@ import { OnlineBatching } from "./online-batching.js";
 import { OnlineModel } from "./online-model.js";
 import { Latencies } from "./latencies.js";
 import { withKept } from "./outputs.js";
+import { RequestLogger } from "./request-log.js";
 
 /** Runs of one deployment in flight at once (the ONNX worker pool has at most 4 workers). */
 const RUNS_IN_FLIGHT = Math.max(1, Math.min(4, availableParallelism()));
@@ -39,13 +40,27 @@ class Served {
   private stopped = false;
   private readonly stats = { requests: 0n, rows: 0n, failures: 0n };
   private readonly latencies = new Latencies();
+  private log: RequestLogger | undefined;
 
   constructor(
     private readonly deps: ExecutorDeps,
     readonly assignment: DeploymentAssignment,
     /** Loads tried before this one that failed, in a row. */
     readonly failedLoads = 0,
-  ) {}
+  ) {
+    this.logTo(assignment.requestLog);
+  }
+
+  /** Starts, moves or stops logging requests, without loading the model again. */
+  logTo(spec: RequestLog | undefined): void {
+    if (spec?.dataset && this.log) this.log.logTo(spec);
+    else if (spec?.dataset) this.log = new RequestLogger(this.deps, this.assignment.deployment, spec, this.deps.requestLogFlushMs);
+    else if (this.log) {
+      const stopped = this.log;
+      this.log = undefined;
+      void stopped.stop();
+    }
+  }
 
   /** Whether a failed load is due to be tried again (a registry away for a while, say). */
   dueForRetry(now: number, baseMs: number): boolean {
@@ -85,6 +100,7 @@ class Served {
     this.stopped = true;
     await this.responder?.stop();
     this.closeModels();
+    await this.log?.stop();
   }
 
   private closeModels(): void {
@@ -94,6 +110,8 @@ class Served {
   status(): ServedDeployment {
     const stats = {
       ...this.stats,
+      loggedRows: this.log?.stats.logged ?? 0n,
+      unloggedRows: this.log?.stats.unlogged ?? 0n,
       runs: BigInt(this.versions.reduce((n, v) => n + v.batching.runs, 0)),
       latencyP50Ms: this.latencies.quantile(0.5),
       latencyP99Ms: this.latencies.quantile(0.99),
@@ -130,16 +148,29 @@ class Served {
       const kept = keptColumns(table, request.keepColumns);
       const kind = request.kind || JobKind.PREDICT;
       const key = await version.model.prepare(kind, table, request.keepColumns, request.positional);
-      const answer = withKept(kept, await version.batching.submit(key, table));
+      const outputs = await version.batching.submit(key, table);
+      const answer = withKept(kept, outputs);
       const out = tableToIpc(answer);
       if (out.length > MAX_ONLINE_ROWS_BYTES) {
         throw new JobFailure("RESOURCE_EXHAUSTED", "PREDICT_TOO_LARGE", `the answer takes ${out.length} bytes as Arrow, more than an online prediction gives back (${MAX_ONLINE_ROWS_BYTES}): send fewer rows, or predict them with a job`);
       }
       this.stats.rows += BigInt(answer.numRows);
+      if (this.log?.sampled()) this.logRequest(this.log, { version, key, table, kept: request.keepColumns, outputs, kind });
       return reply({ ...from, arrowIpc: out, rowCount: BigInt(answer.numRows) });
     } catch (e) {
       this.stats.failures++;
       return reply({ ...from, error: jobErrorOf(toJobFailure(e)) });
+    }
+  }
+
+  /** Rows the log cannot make are counted unlogged: logging never fails an answer. */
+  private logRequest(log: RequestLogger, r: { version: LoadedVersion; key: string; table: Table; kept: string[]; outputs: Table; kind: JobKind }): void {
+    try {
+      const modelVersion = Number(r.version.name.slice(r.version.name.lastIndexOf("/") + 1));
+      log.add({ features: r.version.model.loggedFeatures(r.key), rows: r.table, kept: r.kept, outputs: r.outputs, kind: r.kind, modelVersion, time: new Date() });
+    } catch (e) {
+      log.stats.unlogged += BigInt(r.table.numRows);
+      this.deps.logger.warn({ err: e, deployment: this.assignment.deployment }, "could not log a request");
     }
   }
 }
@@ -196,7 +227,10 @@ export class Serving {
     for (const a of assignments) {
       const current = this.served.get(a.deployment);
       const same = current !== undefined && sameAssignment(current.assignment, a);
-      if (same && !current.dueForRetry(now, this.retryBaseMs)) continue;
+      if (same && !current.dueForRetry(now, this.retryBaseMs)) {
+        current.logTo(a.requestLog);
+        continue;
+      }
       // One that answers keeps answering until the next is ready; one that failed to load answers nothing.
       if (current && current.state !== ServedState.FAILED) this.retiring.set(a.deployment, [...(this.retiring.get(a.deployment) ?? []), current]);
       const next = new Served(this.deps, a, same ? current.failedLoads + 1 : 0);

@@ -77,6 +77,7 @@ export async function startExecutor(config: RuntimeConfig, bus: EventBus, logger
     localChunks: Boolean(inProcess ?? directBlobs),
     jobAckWaitMs: config.jobAckWaitMs,
     heartbeatMs: config.heartbeatMs,
+    requestLogFlushMs: config.executor.requestLogFlushMs,
   };
   await bus.ensureStream(INGEST_STREAM); // tracking of linked models' jobs, whether or not the tracking service is up yet
   const executor = new Executor(deps);

@@ -34,6 +34,7 @@ export async function deploymentsServedBy(s: Scheduler, executor: Executor): Pro
         maxBatchDelay: deployment.maxBatchDelay,
         canaryModelVersion: deployment.canaryModelVersion,
         canaryTrafficPercent: deployment.canaryTrafficPercent,
+        requestLog: deployment.requestLog,
       }),
     );
   }

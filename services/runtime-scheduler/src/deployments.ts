@@ -12,7 +12,7 @@ import {
   type ListDeploymentsRequest,
   type UpdateDeploymentRequest,
 } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
-import { DeploymentStatsSchema, ServedState, type Executor } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { DeploymentStatsSchema, RequestLogSchema, ServedState, type Executor, type RequestLog } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { scanPage } from "@kiln/storage";
 import { aliveExecutors } from "./executors.js";
 import { rethrowRemote } from "./job-errors.js";
@@ -30,7 +30,7 @@ export const DEFAULT_MAX_BATCH_ROWS = 4096;
 const MAX_BATCH_ROWS_LIMIT = 1_000_000;
 const MAX_BATCH_DELAY_MS = 1_000;
 const MAX_REPLICAS = 100;
-const MUTABLE = new Set(["model", "replicas", "required_labels", "max_batch_rows", "max_batch_delay", "canary_model", "canary_traffic_percent"]);
+const MUTABLE = new Set(["model", "replicas", "required_labels", "max_batch_rows", "max_batch_delay", "canary_model", "canary_traffic_percent", "request_log"]);
 
 export function deployments(s: SchedulerDeps) {
   return s.metadata.collection<DeploymentRecord>("runtime_deployments");
@@ -180,12 +180,27 @@ function applySpec(into: Deployment, given: Deployment, fields: Set<string>): vo
     if (!(percent >= 0 && percent <= 100)) throw invalidArgument("INVALID_CANARY_TRAFFIC", `canary_traffic_percent must be 0 to 100, got ${percent}`);
     into.canaryTrafficPercent = percent;
   }
+  if (fields.has("request_log")) into.requestLog = requestLog(given.requestLog);
   if (!into.canaryModel) {
     if (fields.has("canary_traffic_percent") && into.canaryTrafficPercent > 0) {
       throw invalidArgument("CANARY_MODEL_REQUIRED", `canary_traffic_percent ${into.canaryTrafficPercent} needs a canary_model to send that traffic to`);
     }
     into.canaryTrafficPercent = 0;
   }
+}
+
+/** A request log checked, with its default share; none when it names no dataset. */
+function requestLog(given: RequestLog | undefined): RequestLog | undefined {
+  if (!given?.dataset) {
+    if (given?.samplePercent) throw invalidArgument("REQUEST_LOG_DATASET_REQUIRED", `request_log.sample_percent ${given.samplePercent} needs a dataset to log to`);
+    return undefined;
+  }
+  checkId(given.dataset, "request_log.dataset");
+  // The day's date is added to the id, which has at most 128 characters.
+  if (given.dataset.length > 117) throw invalidArgument("INVALID_REQUEST_LOG", `request_log.dataset "${printable(given.dataset)}" is too long: at most 117 characters, as -YYYY-MM-DD is added to it`);
+  const percent = given.samplePercent || 100;
+  if (!(percent >= 1 && percent <= 100)) throw invalidArgument("INVALID_REQUEST_LOG", `request_log.sample_percent must be 1 to 100 (0 takes 100), got ${given.samplePercent}`);
+  return create(RequestLogSchema, { dataset: given.dataset, samplePercent: percent });
 }
 
 /** The version a model reference names now, if Kiln can run it. */
@@ -212,6 +227,8 @@ export function withStatus(d: Deployment, alive: Executor[]): Deployment {
       stats.rows += served.stats.rows;
       stats.runs += served.stats.runs;
       stats.failures += served.stats.failures;
+      stats.loggedRows += served.stats.loggedRows;
+      stats.unloggedRows += served.stats.unloggedRows;
       stats.latencyP50Ms = Math.max(stats.latencyP50Ms, served.stats.latencyP50Ms);
       stats.latencyP99Ms = Math.max(stats.latencyP99Ms, served.stats.latencyP99Ms);
     }
