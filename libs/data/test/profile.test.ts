@@ -101,7 +101,7 @@ describe("drift", () => {
     const age = Array.from(normals(20_000, 40, 10, 8), (v, i) => (i % 10 < 3 ? null : v));
     const target = profile(
       new Table({
-        x: vectorFromArray(normals(20_000, 0.5, 1, 9), new Float64()),
+        x: vectorFromArray(Array.from(normals(20_000, 0.5, 1, 9)), new Float64()),
         city: vectorFromArray(pick(["a", "b", "c", "d"], [0.2, 0.3, 0.2, 0.3], 20_000, 10), new Utf8()),
         age: vectorFromArray(age, new Float64()),
       }),
