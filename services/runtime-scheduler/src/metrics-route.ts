@@ -49,6 +49,8 @@ async function exposition(s: Scheduler): Promise<string> {
   counter("kiln_deployment_rows_total", "Rows an executor predicted for a deployment.", (x) => x.rows);
   counter("kiln_deployment_model_runs_total", "Model runs those rows took (fewer than requests when batched).", (x) => x.runs);
   counter("kiln_deployment_failures_total", "Predictions answered with an error.", (x) => x.failures);
+  counter("kiln_deployment_logged_rows_total", "Rows an executor wrote to a deployment's request log.", (x) => x.loggedRows);
+  counter("kiln_deployment_unlogged_rows_total", "Rows a deployment's request log dropped (the store refused them, or was away past the buffer).", (x) => x.unloggedRows);
   out.gauge(
     "kiln_deployment_latency_seconds",
     "How long an executor took to answer a prediction (batching wait and model run), over its last 1,000.",

@@ -1,4 +1,4 @@
-import type { Kiln } from "@kiln/sdk";
+import type { ColumnProfile, Kiln } from "@kiln/sdk";
 import type { Table } from "apache-arrow";
 import { bytes, fields, h, lastSegment, link, number, table, when } from "./dom.js";
 
@@ -43,6 +43,7 @@ export async function datasetView(kiln: Kiln, id: string): Promise<Node[]> {
     ]),
   ];
   if (info.kind === "table") {
+    out.push(h("h2", {}, "Columns"), profileOf(kiln, id));
     const rows = (await kiln.datasets.get(id, { limit: PREVIEW_ROWS })) as Table;
     const names = rows.schema.fields.map((f) => f.name);
     out.push(
@@ -51,6 +52,33 @@ export async function datasetView(kiln: Kiln, id: string): Promise<Node[]> {
     );
   }
   return out;
+}
+
+/** The latest version's profile, filled in when the store has it (a first one of a big table takes a while), so the page does not wait. */
+function profileOf(kiln: Kiln, id: string): HTMLElement {
+  const slot = h("div", {}, "profiling…");
+  kiln.datasets.profile(id).then(
+    (p) => {
+      const numeric = (c: ColumnProfile) => c.kind === "numeric" && c.count > 0;
+      slot.replaceChildren(
+        table(p.columns, [
+          { title: "column", cell: (c) => c.name },
+          { title: "type", cell: (c) => c.type },
+          { title: "present", cell: (c) => c.count, numeric: true },
+          { title: "missing", cell: (c) => c.nulls, numeric: true },
+          { title: "distinct", cell: (c) => (c.kind === "other" ? "" : `${c.distinct}${c.valuesComplete ? "" : "+"}`), numeric: true },
+          { title: "min", cell: (c) => (numeric(c) ? number(c.min) : ""), numeric: true },
+          { title: "median", cell: (c) => (numeric(c) ? number(c.percentiles[50]!) : ""), numeric: true },
+          { title: "mean", cell: (c) => (numeric(c) ? number(c.mean) : ""), numeric: true },
+          { title: "max", cell: (c) => (numeric(c) ? number(c.max) : ""), numeric: true },
+          { title: "std", cell: (c) => (numeric(c) ? number(c.std) : ""), numeric: true },
+          { title: "most frequent", cell: (c) => (c.kind === "categorical" ? c.values.slice(0, 3).map((v) => `${v.value} (${v.count})`).join(", ") : "") },
+        ]),
+      );
+    },
+    (e: unknown) => slot.replaceChildren(h("span", { class: "error" }, `no profile: ${e instanceof Error ? e.message : String(e)}`)),
+  );
+  return slot;
 }
 
 export async function modelsView(kiln: Kiln): Promise<Node[]> {

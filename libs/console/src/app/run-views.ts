@@ -108,6 +108,7 @@ export async function deploymentsView(kiln: Kiln): Promise<Node[]> {
       { title: "p50 ms", cell: (d) => number(d.stats.latencyP50Ms), numeric: true },
       { title: "p99 ms", cell: (d) => number(d.stats.latencyP99Ms), numeric: true },
       { title: "canary", cell: (d) => (d.canary ? `${modelRef(d.canary.modelVersion)} ${d.canary.percent}%` : "") },
+      { title: "request log", cell: (d) => (d.requestLog ? `${d.requestLog.dataset}-YYYY-MM-DD ${d.requestLog.samplePercent}%: ${d.stats.loggedRows} rows (${d.stats.unloggedRows} dropped)` : "") },
       { title: "error", cell: (d) => (d.error ? h("span", { class: "error" }, d.error.message) : "") },
     ]),
   ];
