@@ -8,6 +8,11 @@ const FLUSH_ROWS = 10_000;
 /** Rows a log holds while the store is away; more are dropped (and counted). */
 const MAX_PENDING_ROWS = 100_000;
 
+export interface RequestLogStats {
+  logged: bigint;
+  unlogged: bigint;
+}
+
 /** What a request gave and got, as a log row set: see RequestLog in runtime.proto. */
 export interface LoggedRequest {
   /** Request columns by the names the model learned them as. */
@@ -26,7 +31,6 @@ export interface LoggedRequest {
  * they were answered on, so answering never waits for the store.
  */
 export class RequestLogger {
-  readonly stats = { logged: 0n, unlogged: 0n };
   private pending: { dataset: string; table: Table }[] = [];
   private pendingRows = 0;
   private writing: Promise<void> = Promise.resolve();
@@ -37,6 +41,8 @@ export class RequestLogger {
     private readonly deployment: string,
     private spec: RequestLog,
     flushMs: number,
+    /** Rows written and dropped, kept by the deployment across logs (a log stopped or moved). */
+    readonly stats: RequestLogStats,
   ) {
     this.timer = setInterval(() => void this.flush(), flushMs);
     this.timer.unref();

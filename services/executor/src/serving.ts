@@ -13,7 +13,7 @@ import { OnlineBatching } from "./online-batching.js";
 import { OnlineModel } from "./online-model.js";
 import { Latencies } from "./latencies.js";
 import { withKept } from "./outputs.js";
-import { RequestLogger } from "./request-log.js";
+import { RequestLogger, type RequestLogStats } from "./request-log.js";
 
 /** Runs of one deployment in flight at once (the ONNX worker pool has at most 4 workers). */
 const RUNS_IN_FLIGHT = Math.max(1, Math.min(4, availableParallelism()));
@@ -41,6 +41,7 @@ class Served {
   private readonly stats = { requests: 0n, rows: 0n, failures: 0n };
   private readonly latencies = new Latencies();
   private log: RequestLogger | undefined;
+  private readonly logStats: RequestLogStats = { logged: 0n, unlogged: 0n };
 
   constructor(
     private readonly deps: ExecutorDeps,
@@ -54,7 +55,7 @@ class Served {
   /** Starts, moves or stops logging requests, without loading the model again. */
   logTo(spec: RequestLog | undefined): void {
     if (spec?.dataset && this.log) this.log.logTo(spec);
-    else if (spec?.dataset) this.log = new RequestLogger(this.deps, this.assignment.deployment, spec, this.deps.requestLogFlushMs);
+    else if (spec?.dataset) this.log = new RequestLogger(this.deps, this.assignment.deployment, spec, this.deps.requestLogFlushMs, this.logStats);
     else if (this.log) {
       const stopped = this.log;
       this.log = undefined;
@@ -110,8 +111,8 @@ class Served {
   status(): ServedDeployment {
     const stats = {
       ...this.stats,
-      loggedRows: this.log?.stats.logged ?? 0n,
-      unloggedRows: this.log?.stats.unlogged ?? 0n,
+      loggedRows: this.logStats.logged,
+      unloggedRows: this.logStats.unlogged,
       runs: BigInt(this.versions.reduce((n, v) => n + v.batching.runs, 0)),
       latencyP50Ms: this.latencies.quantile(0.5),
       latencyP99Ms: this.latencies.quantile(0.99),
@@ -169,7 +170,7 @@ class Served {
       const modelVersion = Number(r.version.name.slice(r.version.name.lastIndexOf("/") + 1));
       log.add({ features: r.version.model.loggedFeatures(r.key), rows: r.table, kept: r.kept, outputs: r.outputs, kind: r.kind, modelVersion, time: new Date() });
     } catch (e) {
-      log.stats.unlogged += BigInt(r.table.numRows);
+      this.logStats.unlogged += BigInt(r.table.numRows);
       this.deps.logger.warn({ err: e, deployment: this.assignment.deployment }, "could not log a request");
     }
   }
