@@ -1,4 +1,4 @@
-import { DataType, Float64, Int32, Precision, RecordBatch, Table, TimestampMillisecond, Utf8, vectorFromArray, type Vector } from "apache-arrow";
+import { Bool, DataType, Float64, Int32, Table, TimestampMillisecond, Utf8, vectorFromArray, type RecordBatch } from "apache-arrow";
 import { batchJsonLines } from "@kiln/data";
 import { JobKind, type RequestLog } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ExecutorDeps } from "./deps.js";
@@ -25,13 +25,30 @@ export interface LoggedRequest {
   time: Date;
 }
 
+type LoggedType = "number" | "bool" | "text";
+
+/** Rows waiting for one dataset, with one set of features: plain values by column, made into one table when written. */
+interface Pending {
+  dataset: string;
+  features: { name: string; type: LoggedType }[];
+  values: unknown[][];
+  rows: number;
+}
+
+const META_COLUMNS = ["kept", "request_time", "model_version", "request_kind", "output"];
+const KIND_NAMES: Partial<Record<JobKind, string>> = { [JobKind.PREDICT]: "predict", [JobKind.PREDICT_PROBA]: "predict_proba", [JobKind.TRANSFORM]: "transform" };
+
 /**
  * A deployment's requests as this executor logs them (KServe's request logger): a share of
- * them, buffered and appended every interval (or FLUSH_ROWS) to the dataset of the UTC day
- * they were answered on, so answering never waits for the store.
+ * them, buffered as plain values and appended every interval (or FLUSH_ROWS) as one table
+ * to the dataset of the UTC day they were answered on, so answering never waits for the
+ * store. A row is the request's features by the model's names (numbers as Float64, so
+ * requests sending ints or floats append alike), its kept columns and its answer each as a
+ * JSON object (one column whatever the request kept or the kind asked, so every request
+ * appends to one schema), when, by which version, and what was asked.
  */
 export class RequestLogger {
-  private pending: { dataset: string; table: Table }[] = [];
+  private pending = new Map<string, Pending>();
   private pendingRows = 0;
   private writing: Promise<void> = Promise.resolve();
   private readonly timer: NodeJS.Timeout;
@@ -58,19 +75,40 @@ export class RequestLogger {
     return this.spec.samplePercent >= 100 || Math.random() * 100 < this.spec.samplePercent;
   }
 
-  add(request: LoggedRequest): void {
-    const rows = request.rows.numRows;
-    if (this.pendingRows + rows > MAX_PENDING_ROWS) {
-      this.stats.unlogged += BigInt(rows);
+  add(r: LoggedRequest): void {
+    const n = r.rows.numRows;
+    if (this.pendingRows + n > MAX_PENDING_ROWS) {
+      this.stats.unlogged += BigInt(n);
       return;
     }
     const project = this.deployment.slice(0, this.deployment.indexOf("/deployments/"));
-    this.pending.push({ dataset: `${project}/datasets/${this.spec.dataset}-${request.time.toISOString().slice(0, 10)}`, table: logTable(request) });
-    this.pendingRows += rows;
+    const dataset = `${project}/datasets/${this.spec.dataset}-${r.time.toISOString().slice(0, 10)}`;
+    const features = r.features.filter((f) => !META_COLUMNS.includes(f.name)).map((f) => ({ ...f, type: loggedType(r.rows.getChild(f.column)!.type) }));
+    const key = `${dataset}\n${features.map((f) => `${f.name}:${f.type}`).join("\n")}`;
+    let waiting = this.pending.get(key);
+    if (!waiting) this.pending.set(key, (waiting = { dataset, features, values: [...features, ...META_COLUMNS].map(() => []), rows: 0 }));
+    const { values } = waiting;
+    features.forEach((f, c) => {
+      const vector = r.rows.getChild(f.column)!;
+      for (let i = 0; i < n; i++) values[c]!.push(loggedValue(vector.get(i), f.type));
+    });
+    const at = features.length;
+    const kept = r.kept.length ? jsonLines(r.rows.select(r.kept)) : new Array<null>(n).fill(null);
+    const outputs = jsonLines(r.outputs);
+    const kind = KIND_NAMES[r.kind] ?? JobKind[r.kind]!.toLowerCase();
+    for (let i = 0; i < n; i++) {
+      values[at]!.push(kept[i]);
+      values[at + 1]!.push(r.time.getTime());
+      values[at + 2]!.push(r.modelVersion);
+      values[at + 3]!.push(kind);
+      values[at + 4]!.push(outputs[i]);
+    }
+    waiting.rows += n;
+    this.pendingRows += n;
     if (this.pendingRows >= FLUSH_ROWS) void this.flush();
   }
 
-  /** Writes what waits, one write after the other: a version per dataset and shape of rows. */
+  /** Writes what waits, one write after the other: a version per dataset and set of features. */
   flush(): Promise<void> {
     this.writing = this.writing.then(() => this.write());
     return this.writing;
@@ -82,60 +120,45 @@ export class RequestLogger {
   }
 
   private async write(): Promise<void> {
-    const taken = this.pending;
-    this.pending = [];
+    const taken = [...this.pending.values()];
+    this.pending = new Map();
     this.pendingRows = 0;
-    for (const group of groups(taken)) {
-      const rows = group.tables.reduce((n, t) => n + t.numRows, 0);
+    for (const p of taken) {
       try {
-        await this.deps.kiln.datasets.write(group.dataset, group.tables, { mode: "upsert", comment: `requests to ${this.deployment} logged by ${this.deps.name}` });
-        this.stats.logged += BigInt(rows);
+        await this.deps.kiln.datasets.write(p.dataset, [logTable(p)], { mode: "upsert", comment: `requests to ${this.deployment} logged by ${this.deps.name}` });
+        this.stats.logged += BigInt(p.rows);
       } catch (e) {
-        this.stats.unlogged += BigInt(rows);
-        this.deps.logger.warn({ err: e, deployment: this.deployment, dataset: group.dataset, rows }, "could not log a deployment's requests; those rows are dropped");
+        this.stats.unlogged += BigInt(p.rows);
+        this.deps.logger.warn({ err: e, deployment: this.deployment, dataset: p.dataset, rows: p.rows }, "could not log a deployment's requests; those rows are dropped");
       }
     }
   }
 }
 
-/** Runs of pending tables with one dataset and one schema, each one write. */
-function groups(pending: { dataset: string; table: Table }[]): { dataset: string; tables: Table[] }[] {
-  const out: { dataset: string; shape: string; tables: Table[] }[] = [];
-  for (const p of pending) {
-    const shape = p.table.schema.fields.map((f) => `${f.name}:${String(f.type)}`).join(",");
-    const last = out.at(-1);
-    if (last && last.dataset === p.dataset && last.shape === shape) last.tables.push(p.table);
-    else out.push({ dataset: p.dataset, shape, tables: [p.table] });
-  }
-  return out;
+function logTable(p: Pending): Table {
+  const types = { number: new Float64(), bool: new Bool(), text: new Utf8() };
+  const at = p.features.length;
+  return new Table({
+    ...Object.fromEntries(p.features.map((f, c) => [f.name, vectorFromArray(p.values[c]!, types[f.type])])),
+    kept: vectorFromArray(p.values[at]!, new Utf8()),
+    request_time: vectorFromArray(p.values[at + 1]! as number[], new TimestampMillisecond()),
+    model_version: vectorFromArray(p.values[at + 2]! as number[], new Int32()),
+    request_kind: vectorFromArray(p.values[at + 3]!, new Utf8()),
+    output: vectorFromArray(p.values[at + 4]!, new Utf8()),
+  });
 }
 
-const KIND_NAMES: Partial<Record<JobKind, string>> = { [JobKind.PREDICT]: "predict", [JobKind.PREDICT_PROBA]: "predict_proba", [JobKind.TRANSFORM]: "transform" };
-
-/**
- * The rows logged for a request: its features by the model's names (numbers as Float64, so
- * requests sending ints or floats append alike), its kept columns and its answer each as a
- * JSON object per row (one column whatever the request kept or the kind asked, so every
- * request appends to one schema), when, by which version and what was asked.
- */
-export function logTable(r: LoggedRequest): Table {
-  const n = r.rows.numRows;
-  const columns: Record<string, Vector> = {};
-  for (const f of r.features) columns[f.name] = asLogged(r.rows.getChild(f.column)!);
-  columns.kept = r.kept.length ? jsonColumn(new Table(Object.fromEntries(r.kept.map((k) => [k, r.rows.getChild(k)!])))) : vectorFromArray(new Array<null>(n).fill(null), new Utf8());
-  columns.request_time = vectorFromArray(new Array<number>(n).fill(r.time.getTime()), new TimestampMillisecond());
-  columns.model_version = vectorFromArray(new Array<number>(n).fill(r.modelVersion), new Int32());
-  columns.request_kind = vectorFromArray(new Array<string>(n).fill(KIND_NAMES[r.kind] ?? JobKind[r.kind]!.toLowerCase()), new Utf8());
-  columns.output = jsonColumn(r.outputs);
-  return new Table(columns);
+function loggedType(type: DataType): LoggedType {
+  if (DataType.isInt(type) || DataType.isFloat(type)) return "number";
+  return DataType.isBool(type) ? "bool" : "text";
 }
 
-/** Each row of a table as a JSON object, in one text column: any columns, one schema. */
-function jsonColumn(table: Table): Vector {
-  return vectorFromArray(table.batches.flatMap((b: RecordBatch) => batchJsonLines(b)), new Utf8());
+function loggedValue(v: unknown, type: LoggedType): unknown {
+  if (v === null || v === undefined) return null;
+  return type === "number" ? Number(v as number | bigint) : type === "bool" ? v : String(v);
 }
 
-function asLogged(vector: Vector): Vector {
-  if (!(DataType.isInt(vector.type) || DataType.isFloat(vector.type)) || (DataType.isFloat(vector.type) && vector.type.precision === Precision.DOUBLE)) return vector;
-  return vectorFromArray(Array.from(vector, (v: unknown) => (v === null || v === undefined ? null : Number(v as number | bigint))), new Float64());
+/** Each row of a table as a JSON object. */
+function jsonLines(table: Table): string[] {
+  return table.batches.flatMap((b: RecordBatch) => batchJsonLines(b));
 }
