@@ -9,6 +9,7 @@ interface ThresholdFlags {
   psiThreshold?: number;
   pValueThreshold?: number;
   failOnDrift?: boolean;
+  experiment?: string;
 }
 
 /** Data drift (omega-ml's drift monitors): profiles of tables, and tables or a model's training data compared with new data. */
@@ -42,6 +43,7 @@ export function driftCommands(program: Command, connect: Connect, output: () => 
     const kiln = await connect();
     const report = await kiln.datasets.drift(spec(baseline, { columns: opts.columns, filter: opts.baselineFilter }), spec(target, opts), driftOptions(opts));
     printDrift(o, report, `${describe(report.baseline)} (${report.baseline.rows} rows) → ${describe(report.target)} (${report.target.rows} rows)`);
+    await logToExperiment(o, kiln, opts, report);
     failOnDrift(opts, report);
   });
 
@@ -58,6 +60,7 @@ export function driftCommands(program: Command, connect: Connect, output: () => 
     const report = await kiln.models.drift(model, spec(data, opts), driftOptions(opts));
     const version = report.modelVersion.replace(/^.*\/models\//, "").replace("/versions/", ":");
     printDrift(o, report, `${version} trained on ${describe(report.baseline)} (${report.baseline.rows} rows) → ${describe(report.target)} (${report.target.rows} rows)`);
+    await logToExperiment(o, kiln, opts, report);
     failOnDrift(opts, report);
   });
 }
@@ -66,7 +69,18 @@ function thresholdOptions(command: Command): Command {
   return command
     .option("--psi-threshold <x>", "a column drifted at this PSI or above (default 0.2)", nonNegative)
     .option("--p-value-threshold <p>", "a column also drifted when its test's p-value is below this (e.g. 0.05)", probability)
-    .option("--fail-on-drift", "exit status 1 when anything drifted (for scheduled checks)");
+    .option("--fail-on-drift", "exit status 1 when anything drifted (for scheduled checks)")
+    .option("--experiment <name>", "also log the report as a run of this experiment (params, each column's PSI and p-value as metrics, drift.json)");
+}
+
+/** A run per check: the experiment's runs table is then the drift's history. */
+async function logToExperiment(o: Output, kiln: Kiln, opts: ThresholdFlags, report: DriftReport): Promise<void> {
+  if (!opts.experiment) return;
+  const run = await kiln.experiment(opts.experiment).run(async (r) => {
+    await r.logDrift(report);
+    return r.number;
+  });
+  o.err.write(`logged to experiment ${opts.experiment}, run ${run}\n`);
 }
 
 function driftOptions(opts: ThresholdFlags): DriftOptions {

@@ -13,6 +13,8 @@ import { resourceName } from "./names.js";
 import { EventBuffer, type BufferOptions } from "./tracking-buffer.js";
 import { notrack, profiling, type EventInput, type RunSink, type TrackingProvider } from "./tracking-providers.js";
 import { dataFilter, eventRows, runsText, type DataQuery, type EventRow } from "./tracking-query.js";
+import type { DriftReport } from "./drift.js";
+import type { ModelDriftReport } from "./model-drift.js";
 import { allPages } from "./pages.js";
 
 /** An artifact event's value, as the tracking service keeps it. */
@@ -259,6 +261,28 @@ export class TrackedRun {
       node: this.node,
       value: { case: "artifact", value: { kind: "file", ref, name, size: BigInt(value.length), mediaType: options.mediaType ?? "application/octet-stream", chunks } },
     });
+  }
+
+  /**
+   * A drift report as this run's events, as omega-ml keeps its drift monitors' results in
+   * experiments: what was compared as params (`drift.baseline`, `drift.target`, and
+   * `drift.model_version` for a model's), each column's PSI and p-value and the count of
+   * drifted columns as metrics (`drift.psi.age`, `drift.p_value.age`, `drift.drifted_columns`,
+   * `drift.drifted` 1 or 0), and the columns' results as the JSON artifact "drift.json".
+   * A run per check makes the runs table a history of the drift.
+   */
+  async logDrift(report: DriftReport | ModelDriftReport): Promise<void> {
+    const selected = (p: DriftReport["baseline"]) => `${p.selection.dataset}@${p.selection.version}${p.selection.filter ? ` where ${p.selection.filter}` : ""}`;
+    this.logParam("drift.baseline", selected(report.baseline));
+    this.logParam("drift.target", selected(report.target));
+    if ("modelVersion" in report) this.logParam("drift.model_version", report.modelVersion);
+    for (const c of report.columns) {
+      this.logMetric(`drift.psi.${c.column}`, c.psi);
+      if (c.test) this.logMetric(`drift.p_value.${c.column}`, c.pValue);
+    }
+    this.logMetric("drift.drifted_columns", report.driftedCount);
+    this.logMetric("drift.drifted", report.drifted ? 1 : 0);
+    await this.logArtifact({ columns: report.columns, missingColumns: report.missingColumns, newColumns: report.newColumns, rows: { baseline: report.baseline.rows, target: report.target.rows } }, "drift.json");
   }
 
   /** For estimators' `onEpoch`: each epoch's loss and metrics as metrics at step = epoch. */

@@ -457,6 +457,21 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     const report = JSON.parse(await kiln("--json", "models:drift", fitted, "lin", "--psi-threshold", "0.5")) as { drifted: boolean; columns: { column: string }[]; modelVersion: string };
     expect(report).toMatchObject({ drifted: false, modelVersion: `projects/default/models/${fitted}/versions/2` });
     expect(report.columns.map((c) => c.column)).toEqual(["a", "b"]);
+    // Each check logged as a run of an experiment: its runs table is the drift's history.
+    const watch = unique("drift-watch");
+    await kiln("models:drift", fitted, later, "--experiment", watch);
+    await kiln("models:drift", fitted, "lin", "--experiment", watch);
+    const logged = await sdk.experiment(watch).data({ run: "all", filter: 'event = "metric" OR event = "param"' });
+    const value = (run: number, key: string) => logged.find((e) => e.run === run && e.key === key)?.value;
+    expect([value(1, "drift.drifted"), value(2, "drift.drifted")]).toEqual([1, 0]);
+    expect(value(1, "drift.psi.a")).toBeGreaterThan(0.2);
+    expect(value(1, "drift.p_value.b")).toBe(1);
+    expect(value(1, "drift.drifted_columns")).toBe(1);
+    expect(value(1, "drift.baseline")).toBe("lin-x@1");
+    expect(value(2, "drift.target")).toBe("lin@1");
+    expect(value(2, "drift.model_version")).toBe(`projects/default/models/${fitted}/versions/2`);
+    expect(await sdk.experiment(watch).artifact("drift.json", { run: 1 })).toMatchObject({ rows: { baseline: 50, target: 50 }, missingColumns: [] });
+
     const untrained = await kilnFails("models:drift", `${fitted}:1`, "lin");
     expect(untrained.stderr).toMatch(/records no stored training data.*\(NO_TRAINING_DATA\)/);
     expect((await kilnFails("datasets:drift", "lin", "lin", "--p-value-threshold", "2")).stderr).toMatch(/--p-value-threshold.*between 0 and 1/);
