@@ -14,6 +14,7 @@ const run = promisify(execFile);
 const PROTO_DIR = join(import.meta.dirname, "../../../proto");
 const CLIENT = join(import.meta.dirname, "python/runtime_client.py");
 const OIP_CLIENT = join(import.meta.dirname, "python/oip_client.py");
+const DRIFT_CLIENT = join(import.meta.dirname, "python/drift_client.py");
 /** Debian's python3 (python3-grpcio, python3-protobuf) and protoc (protobuf-compiler); not the pyenv python first on PATH. */
 const PYTHON = "/usr/bin/python3";
 
@@ -84,6 +85,22 @@ describe.skipIf(!available)("a Python client (grpcio and protoc-generated messag
     expect(out.refused.message).toContain("job.x.data takes an array of row objects");
     // The temporary datasets made from the requests' data are gone once the jobs are.
     await expect.poll(async () => (await kiln.datasets.list()).filter((d) => d.labels["kiln.temporary"] === "true"), { timeout: 5000 }).toEqual([]);
+  });
+
+  it("profiles a dataset and compares new data with it (data drift), as a Python monitoring script would", async () => {
+    const baseline = unique("pybase");
+    const later = unique("pylater");
+    await kiln.datasets.put(baseline, Array.from({ length: 400 }, (_, i) => ({ age: 20 + (i % 40), city: i % 2 ? "berlin" : "paris" })));
+    await kiln.datasets.put(later, Array.from({ length: 400 }, (_, i) => ({ age: 20 + (i % 40), city: ["berlin", "paris", "rome"][i % 3]! })));
+    const target = new URL(running.server.url).host;
+    const { stdout } = await run(PYTHON, [DRIFT_CLIENT, target, baseline, later], { env: { ...process.env, PYTHONPATH: generated } });
+    const out = JSON.parse(stdout) as { profile: unknown; drifted: boolean; columns: Record<string, { drifted: boolean; test: string; psi: number; p_value: number; new_values: string[] }>; refused: { code: string; message: string } };
+    expect(out.profile).toEqual({ rows: 400, column: "age", kind: "COLUMN_KIND_NUMERIC", mean: expect.closeTo(39.5, 9), median: 39.5 });
+    expect(out.drifted).toBe(true);
+    expect(out.columns.age).toMatchObject({ drifted: false, test: "ks", psi: 0, p_value: 1 });
+    expect(out.columns.city).toMatchObject({ drifted: true, test: "chi2", new_values: ["rome"] });
+    expect(out.refused.code).toBe("INVALID_ARGUMENT");
+    expect(out.refused.message).toContain("psi_threshold must be a number ≥ 0");
   });
 
   it("calls a deployment as an Open Inference Protocol client does (the protocol's messages and service path, NumPy raw contents)", async () => {
