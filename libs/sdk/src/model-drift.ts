@@ -30,14 +30,9 @@ export async function modelDrift(deps: ModelDriftDeps, version: ModelVersionInfo
     );
   }
   const features = featuresIn(version.metadata) ?? [];
+  // The baseline is the features alone, so only they are compared; the data's other columns (ids, the label) are not new features.
   const report = await deps.datasets.drift({ dataset: training.dataset, version: training.version, filter: training.filter, columns: features }, data, options);
-  if (features.length === 0) return { ...report, modelVersion: version.name };
-  // Only the features matter: the target's other columns (ids, the label) are not drift.
-  const wanted = new Set(features);
-  const columns = report.columns.filter((c) => wanted.has(c.column));
-  const missingColumns = features.filter((f) => !report.target.columns.some((c) => c.name === f));
-  const driftedCount = columns.filter((c) => c.drifted).length;
-  return { ...report, columns, missingColumns, newColumns: [], driftedCount, drifted: driftedCount > 0 || missingColumns.length > 0, modelVersion: version.name };
+  return { ...report, newColumns: features.length ? [] : report.newColumns, modelVersion: version.name };
 }
 
 /** Versions fitted before their metadata named their data: the X input of the job that trained them, while it is kept. */

@@ -13,7 +13,7 @@ export class TableProfiler {
 
   add(batch: RecordBatch): void {
     this.rows += batch.numRows;
-    this.schema.fields.forEach((f, i) => this.columns[i]!.add(batch.getChildAt(i)!));
+    this.schema.fields.forEach((f, i) => this.columns[i]!.add(batch.getChild(f.name)!));
   }
 
   finish(): TableProfileData {
