@@ -2,6 +2,7 @@ import { CommanderError, InvalidArgumentError, type Command } from "commander";
 import type { ColumnProfile, DatasetProfile, DatasetSpec, DriftOptions, DriftReport, Kiln } from "@kiln/sdk";
 import { printJson, printTable, type Output } from "./output.js";
 import { columnList, positiveInt } from "./option-values.js";
+import { shortModel } from "./job-show.js";
 
 type Connect = () => Promise<Kiln>;
 
@@ -42,9 +43,7 @@ export function driftCommands(program: Command, connect: Connect, output: () => 
     const o = output();
     const kiln = await connect();
     const report = await kiln.datasets.drift(spec(baseline, { columns: opts.columns, filter: opts.baselineFilter }), spec(target, opts), driftOptions(opts));
-    printDrift(o, report, `${describe(report.baseline)} (${report.baseline.rows} rows) → ${describe(report.target)} (${report.target.rows} rows)`);
-    await logToExperiment(o, kiln, opts, report);
-    failOnDrift(opts, report);
+    await conclude(o, kiln, opts, report, sides(report));
   });
 
   thresholdOptions(
@@ -58,11 +57,27 @@ export function driftCommands(program: Command, connect: Connect, output: () => 
     const o = output();
     const kiln = await connect();
     const report = await kiln.models.drift(model, spec(data, opts), driftOptions(opts));
-    const version = report.modelVersion.replace(/^.*\/models\//, "").replace("/versions/", ":");
-    printDrift(o, report, `${version} trained on ${describe(report.baseline)} (${report.baseline.rows} rows) → ${describe(report.target)} (${report.target.rows} rows)`);
-    await logToExperiment(o, kiln, opts, report);
-    failOnDrift(opts, report);
+    await conclude(o, kiln, opts, report, `${shortModel(report.modelVersion)} trained on ${sides(report)}`);
   });
+
+  thresholdOptions(
+    program
+      .command("deployments:drift")
+      .description("a deployment's drift: the requests it logged on a UTC day, answered by the version it serves, compared with what that version was trained on")
+      .argument("<id>")
+      .option("--day <day>", "YYYY-MM-DD, today or yesterday (default today)", "today"),
+  ).action(async (id: string, opts: ThresholdFlags & { day: string }) => {
+    const o = output();
+    const kiln = await connect();
+    const report = await kiln.deployments.drift(id, { ...driftOptions(opts), day: utcDay(opts.day) });
+    await conclude(o, kiln, opts, report, `${id} (${shortModel(report.modelVersion)}) trained on ${sides(report)}`);
+  });
+}
+
+/** today, yesterday or a YYYY-MM-DD as is (UTC, as the request logs' days). */
+function utcDay(day: string): string {
+  const back = { today: 0, yesterday: 1 }[day];
+  return back === undefined ? day : new Date(Date.now() - back * 86_400_000).toISOString().slice(0, 10);
 }
 
 function thresholdOptions(command: Command): Command {
@@ -87,8 +102,16 @@ function driftOptions(opts: ThresholdFlags): DriftOptions {
   return { psiThreshold: opts.psiThreshold, pValueThreshold: opts.pValueThreshold };
 }
 
-function failOnDrift(opts: ThresholdFlags, report: DriftReport): void {
+/** The report printed, logged to an experiment if asked, and exit status 1 if asked and anything drifted. */
+async function conclude(o: Output, kiln: Kiln, opts: ThresholdFlags, report: DriftReport, heading: string): Promise<void> {
+  printDrift(o, report, heading);
+  await logToExperiment(o, kiln, opts, report);
   if (opts.failOnDrift && report.drifted) throw new CommanderError(1, "kiln.drifted", "drifted");
+}
+
+/** What was compared with what: "customers@1 where … (8000 rows) → new@1 (393 rows)". */
+function sides(report: DriftReport): string {
+  return `${describe(report.baseline)} (${report.baseline.rows} rows) → ${describe(report.target)} (${report.target.rows} rows)`;
 }
 
 function spec(ref: string, opts: { columns?: string[]; filter?: string; version?: number }): DatasetSpec {

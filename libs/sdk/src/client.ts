@@ -100,7 +100,7 @@ export class Kiln {
       datasets: this.datasets,
       runtime: this.runtime,
     });
-    this.deployments = new Deployments(createClient(DeploymentService, services.runtime?.transport ?? transport), project);
+    this.deployments = new Deployments(createClient(DeploymentService, services.runtime?.transport ?? transport), project, this.models);
     this.experiments = new Tracking(createClient(TrackingService, services.tracking?.transport ?? transport), project, services.tracking?.chunks ?? chunks, writeMode === "stream");
     this.ownFetchers = Object.values(services).flatMap((s) => (s.chunks ? [s.chunks] : []));
   }

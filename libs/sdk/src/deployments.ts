@@ -10,6 +10,9 @@ import { asTable, type DatasetInput } from "./inputs.js";
 import type { JobErrorInfo } from "./job-summaries.js";
 import { versionName } from "./model-refs.js";
 import { resourceName, shortName } from "./names.js";
+import type { DriftOptions } from "./drift.js";
+import type { ModelDriftReport } from "./model-drift.js";
+import type { Models } from "./models.js";
 import { allPages } from "./pages.js";
 
 export type DeploymentStateName = "pending" | "ready" | "degraded" | "failed";
@@ -102,7 +105,25 @@ export class Deployments {
   constructor(
     private readonly client: Client<typeof DeploymentService>,
     private readonly project: string,
+    /** For drift (the Kiln client passes it). */
+    private readonly models?: Models,
   ) {}
+
+  /**
+   * Drift of what a deployment was asked on a UTC day (default today) from what its version
+   * was trained on: its request log's dataset of that day, the rows the version it serves
+   * now answered (a canary's, or an earlier version's, left out), compared as models.drift
+   * does. NO_REQUEST_LOG (FailedPrecondition) for a deployment that logs none.
+   */
+  async drift(id: string, options: DriftOptions & { day?: Date | string } = {}): Promise<ModelDriftReport> {
+    if (!this.models) throw new Error("deployments.drift needs the Kiln client's models");
+    const info = await this.get(id);
+    if (!info.requestLog) throw apiError(Code.FailedPrecondition, `deployment ${id} logs no requests: give it a request log (--log-requests) first`, "NO_REQUEST_LOG", { deployment: info.name });
+    const day = typeof options.day === "string" ? options.day : (options.day ?? new Date()).toISOString().slice(0, 10);
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw apiError(Code.InvalidArgument, `a day is YYYY-MM-DD, not "${day}"`, "INVALID_DAY", { deployment: info.name });
+    const served = info.modelVersion.slice(info.modelVersion.lastIndexOf("/") + 1);
+    return this.models.drift(info.modelVersion, { dataset: `${info.requestLog.dataset}-${day}`, filter: `model_version = ${served}` }, options);
+  }
 
   /** Deploys a model version; waits until it is READY unless `wait` is false. */
   async create(id: string, spec: DeploymentSpec & { model: string }, options: DeployOptions = {}): Promise<DeploymentInfo> {

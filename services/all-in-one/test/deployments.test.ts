@@ -224,6 +224,13 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     const drift = await kiln.models.drift(model, `${id}-requests-${day}`);
     expect(drift.columns.map((c) => [c.column, c.drifted])).toEqual([["x0", false], ["x1", false]]);
     expect(drift.target.rows).toBe(303);
+    // The same, by the deployment: its log's dataset of the day, the rows its version answered.
+    const byDeployment = await kiln.deployments.drift(id);
+    expect(byDeployment.target.selection).toMatchObject({ dataset: `${id}-requests-${day}`, filter: "model_version = 2" });
+    expect(byDeployment).toMatchObject({ drifted: false, modelVersion: `projects/default/models/${model}/versions/2`, target: { rows: 303 } });
+    const printed = await kilnCli("deployments:drift", id, "--day", "today");
+    expect(printed.split("\n")[0]).toBe(`${id} (${model}:2) trained on ${x}@1 (300 rows) → ${id}-requests-${day}@${byDeployment.target.selection.version} where model_version = 2 (303 rows)`);
+    expect((await kilnFails("deployments:drift", id, "--day", "yesterday")).stderr).toMatch(/not found \(DATASET_NOT_FOUND\)/);
 
     // A share of them; moved to another dataset, and stopped, without loading the model again.
     await kiln.deployments.update(id, { requestLog: { dataset: `${id}-sampled`, samplePercent: 30 } });
@@ -255,6 +262,7 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect(await kilnCli("deployments:show", id)).not.toMatch(/request log/);
     expect((await kilnFails("deploy", id, model, "--log-sample", "5")).stderr).toMatch(/--log-sample goes with --log-requests DATASET/);
 
+    await expect(kiln.deployments.drift(id)).rejects.toMatchObject({ constructor: FailedPreconditionError, reason: "NO_REQUEST_LOG" });
     await expect(kiln.deployments.update(id, { requestLog: { dataset: "no/slashes" } })).rejects.toMatchObject({ constructor: InvalidArgumentError, reason: "INVALID_NAME" });
     await expect(kiln.deployments.update(id, { requestLog: { dataset: "fine", samplePercent: 101 } })).rejects.toMatchObject({ reason: "INVALID_REQUEST_LOG" });
     await expect(kiln.deployments.update(id, { requestLog: { dataset: "", samplePercent: 5 } })).rejects.toMatchObject({ reason: "REQUEST_LOG_DATASET_REQUIRED" });
