@@ -14,6 +14,8 @@ import { TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { AuthService } from "@kiln/proto/kiln/auth/v1/auth_pb";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { ScheduleService } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
+import { Schedules } from "./schedules.js";
 import { call } from "./errors.js";
 
 export const DEFAULT_URL = "http://127.0.0.1:7070";
@@ -78,6 +80,8 @@ export class Kiln {
   readonly datasets: Datasets;
   readonly models: Models;
   readonly runtime: Runtime;
+  /** Jobs on a schedule: `kiln.schedules.create("nightly", { cron: "0 2 * * *", job: { kind: "fit", … } })`. */
+  readonly schedules: Schedules;
   /** Online serving: models kept loaded on executors, answering predictions in milliseconds. */
   readonly deployments: Deployments;
   /** List and drop experiments; `kiln.experiment(name)` opens one. */
@@ -101,6 +105,7 @@ export class Kiln {
       runtime: this.runtime,
     });
     this.deployments = new Deployments(createClient(DeploymentService, services.runtime?.transport ?? transport), project, this.models);
+    this.schedules = new Schedules(createClient(ScheduleService, services.runtime?.transport ?? transport), project, this.runtime);
     this.experiments = new Tracking(createClient(TrackingService, services.tracking?.transport ?? transport), project, services.tracking?.chunks ?? chunks, writeMode === "stream");
     this.ownFetchers = Object.values(services).flatMap((s) => (s.chunks ? [s.chunks] : []));
   }

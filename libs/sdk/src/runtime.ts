@@ -64,6 +64,14 @@ export interface JobSpec extends Omit<JobOptions, "after"> {
   after?: JobRef | number | readonly (JobRef | number)[];
 }
 
+/** A job a schedule submits: its data named, not carried along, and after no other job. */
+export interface ScheduledJobSpec extends Omit<JobOptions, "after" | "requestId" | "onUploadProgress"> {
+  kind: JobKindName;
+  model?: string;
+  x?: DatasetRef;
+  y?: DatasetRef;
+}
+
 /** Which jobs `purgeJobs` deletes. */
 export interface PurgeOptions {
   /** Jobs that ended before this time. */
@@ -274,17 +282,37 @@ export class Runtime {
   private async jobMessage(kind: JobKind, model: string, x: JobData | undefined, y: JobData | undefined, options: JobOptions, sent: LocalDataSent) {
     const upload = acrossInputs(options.onUploadProgress);
     return {
+      ...this.jobFields(options),
       kind,
       model,
       x: x === undefined ? undefined : await this.input(x, sent, upload()),
       y: y === undefined ? undefined : await this.input(y, sent, upload()),
+      after: [...this.before, ...[options.after ?? []].flat().map((j) => this.jobName(j))],
+    };
+  }
+
+  /** @internal A job as a schedule keeps it: its model and data named (stored datasets only), "latest" left to each submit. */
+  scheduledJob(spec: ScheduledJobSpec) {
+    const kind = kindNames[spec.kind];
+    if (kind === undefined) throw new TypeError(`unknown job kind "${spec.kind}": use one of ${Object.keys(kindNames).join(", ")}`);
+    const named = (data: DatasetRef | undefined, what: string) => {
+      if (data === undefined) return undefined;
+      if (typeof data !== "string" && !isDatasetSpec(data)) throw new TypeError(`a scheduled job's ${what} is a stored dataset ("name", "name@3" or { dataset, columns, filter }): put local data first`);
+      const { name, ...selection } = datasetSelection(this.project, data);
+      return { dataset: name, ...selection };
+    };
+    return { ...this.jobFields(spec), kind, model: spec.model === undefined ? "" : versionName(this.project, spec.model), x: named(spec.x, "x"), y: named(spec.y, "y") };
+  }
+
+  /** What a job message takes from the options, whatever its data. */
+  private jobFields(options: Omit<JobOptions, "after">) {
+    return {
       params: options.params as Job["params"],
       outputDataset: options.output ? resourceName(this.project, "datasets", options.output) : "",
       keepColumns: options.keep ?? [],
       requiredLabels: [...this.labels, ...(options.labels ?? [])],
       timeout: options.timeoutMs ? durationFromMs(options.timeoutMs) : undefined,
       maxAttempts: options.maxAttempts ?? 0,
-      after: [...this.before, ...[options.after ?? []].flat().map((j) => this.jobName(j))],
       reuse: options.reuse ?? this.reuse,
     };
   }

@@ -62,6 +62,7 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
         });
         // The in-process bus starts empty: jobs a stopped process had queued or running go back on their queues.
         if (config.bus.backend === "memory") await scheduler.requeueAfterRestart(runtime);
+        const scheduled = scheduler.startSchedules(runtime);
         const trackingDeps: tracking.TrackingDeps = {
           metadata,
           events: openSqliteEventStore(join(config.dataDir, "tracking-events.sqlite")),
@@ -95,6 +96,7 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
             });
           },
           async stopping() {
+            await scheduled.stop();
             await executor?.stop();
             await ingest.stop();
           },

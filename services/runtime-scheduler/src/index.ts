@@ -5,7 +5,8 @@ import type { SchedulerDeps } from "./deps.js";
 import { EVENT_STREAM, type Scheduler } from "./job-store.js";
 import { QUEUE_STREAM, RESULTS_STREAM } from "@kiln/contracts";
 import { buildJobIndexes } from "./job-indexes.js";
-import { createDeploymentService, createExecutorService, createRuntimeService } from "./service.js";
+import { createDeploymentService, createExecutorService, createRuntimeService, createScheduleService } from "./service.js";
+import { ScheduleService } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { GRPCInferenceService } from "@kiln/proto/inference/grpc_predict_v2_pb";
 import { createRequire } from "node:module";
@@ -48,8 +49,10 @@ export function register(router: ConnectRouter, scheduler: Scheduler): void {
   router.service(RuntimeService, createRuntimeService(scheduler));
   router.service(ExecutorService, createExecutorService(scheduler));
   router.service(DeploymentService, createDeploymentService(scheduler));
+  router.service(ScheduleService, createScheduleService(scheduler));
   router.service(GRPCInferenceService, createInferenceService(scheduler, version));
 }
 export { localExecutorControl } from "./local-control.js";
 export { requeueAfterRestart } from "./lost-queue.js";
 export { holdInProcessBus, type BusLease } from "./bus-lease.js";
+export { startSchedules } from "./schedule-runner.js";

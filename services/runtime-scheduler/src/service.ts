@@ -2,6 +2,8 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { callerOf } from "@kiln/core";
 import { ExecutorService, RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
+import { ScheduleService } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
+import { createSchedule, deleteSchedule, listSchedules, readSchedule, updateSchedule } from "./schedules.js";
 import { createDeployment, deleteDeployment, getDeployment, listDeployments, updateDeployment } from "./deployments.js";
 import { predictOnline } from "./online-predict.js";
 import { finishAttempts, finishResults, reportProgress, single, startAttempts, startResults } from "./attempts.js";
@@ -57,6 +59,19 @@ export function createExecutorService(s: Scheduler): ServiceImpl<typeof Executor
     finishAttempt: async (req) => single(await finishAttempts(s, [req])),
     startAttempts: async (req) => ({ results: startResults(s, await startAttempts(s, req.requests)) }),
     finishAttempts: async (req) => ({ results: finishResults(s, await finishAttempts(s, req.requests)) }),
+  };
+}
+
+export function createScheduleService(s: Scheduler): ServiceImpl<typeof ScheduleService> {
+  return {
+    createSchedule: async (req, ctx) => ({ schedule: await createSchedule(s, req, callerOf(ctx)) }),
+    getSchedule: async (req) => ({ schedule: (await readSchedule(s, req.name)).schedule }),
+    listSchedules: (req) => listSchedules(s, req),
+    updateSchedule: async (req, ctx) => ({ schedule: await updateSchedule(s, req, callerOf(ctx)) }),
+    async deleteSchedule(req) {
+      await deleteSchedule(s, req.name);
+      return {};
+    },
   };
 }
 

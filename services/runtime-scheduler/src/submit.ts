@@ -162,6 +162,17 @@ async function checkedRequest(s: Scheduler, project: string, req: SubmitJobReque
   return { job: await checkedJob(project, req.job ?? create(JobSchema), lookups, earlierInCall) };
 }
 
+/**
+ * Checks a job as a submit would (its model and data exist, its params and limits are
+ * right) without storing it: what a schedule submits later. Its data must be stored
+ * datasets, and it runs after no job.
+ */
+export async function checkJobSpec(s: Scheduler, project: string, job: Job): Promise<void> {
+  if (hasLocalData(job.x) || hasLocalData(job.y)) throw invalidArgument("LOCAL_DATA_IN_SCHEDULE", "a scheduled job reads stored datasets: put the data first and name it");
+  if (job.after.length) throw invalidArgument("AFTER_IN_SCHEDULE", "a scheduled job runs after no other job: schedule the first, or the last, of a sequence");
+  await checkedJob(project, job, new Lookups(s, project));
+}
+
 function atIndex(e: unknown, index: number, indexed: boolean): unknown {
   if (!indexed || !(e instanceof KilnError)) return e;
   return new KilnError(e.code, e.reason, `requests[${index}]: ${e.message}`, { ...e.metadata, index: String(index) });

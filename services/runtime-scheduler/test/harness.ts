@@ -18,6 +18,7 @@ import {
   type JobEvent,
 } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
+import { ScheduleService } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import * as registry from "@kiln/registry";
 import { Kiln } from "@kiln/sdk";
 import { openFsBlobStore, openSqliteMetadataStore, type BlobStore, type MetadataStore } from "@kiln/storage";
@@ -55,6 +56,7 @@ export interface Harness {
   registry: Client<typeof RegistryService>;
   runtime: Client<typeof RuntimeService>;
   executor: Client<typeof ExecutorService>;
+  schedules: Client<typeof ScheduleService>;
   /** The scheduler behind `runtime` and `executor`, for what it does outside calls (sweeps, restarts). */
   scheduler: Scheduler;
   /** A second scheduler process on the same metadata and bus (its own watchers), as when several run. */
@@ -135,6 +137,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     registry: registryClient,
     runtime: createClient(RuntimeService, runtimeTransport),
     executor: createClient(ExecutorService, runtimeTransport),
+    schedules: createClient(ScheduleService, runtimeTransport),
     scheduler,
     async anotherScheduler() {
       const { transport } = await schedulerTransport();

@@ -34,6 +34,10 @@ const TABLE: Table = {
   "kiln.runtime.v1.ExecutorService": {
     service: ["Heartbeat", "StartAttempt", "ReportProgress", "FinishAttempt", "StartAttempts", "FinishAttempts"],
   },
+  "kiln.runtime.v1.ScheduleService": {
+    read: ["GetSchedule", "ListSchedules"],
+    write: ["CreateSchedule", "UpdateSchedule", "DeleteSchedule"],
+  },
   "kiln.runtime.v1.DeploymentService": {
     read: ["GetDeployment", "ListDeployments", "Predict"],
     write: ["CreateDeployment", "UpdateDeployment"],

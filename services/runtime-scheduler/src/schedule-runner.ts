@@ -1,0 +1,96 @@
+import { createHash } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { isKilnError, KilnError } from "@kiln/core";
+import { SubmitJobRequestSchema, type SubmitJobRequest } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { nowOf, type Scheduler } from "./job-store.js";
+import { decodeSchedule, dueAt, encodeSchedule, nextTime, parseScheduleName, schedules } from "./schedules.js";
+import { submitJobs } from "./submit.js";
+
+/** How often the scheduler looks for schedules that are due. */
+const TICK_MS = 500;
+
+/**
+ * Submits the jobs of the schedules that are due, every TICK_MS, until stopped. Each
+ * occurrence's job is submitted with a request_id made from the schedule and the time it
+ * was due, so schedulers that find it due together (or one that submits again after a
+ * crash before it moved the schedule on) make one job.
+ */
+export function startSchedules(s: Scheduler): { stop(): Promise<void> } {
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const timer = setInterval(() => {
+    running = running
+      .then(async () => {
+        if (!stopped) await runDueSchedules(s);
+      })
+      .catch((e: unknown) => s.logger.warn({ err: e }, "running the schedules that are due failed; the next tick tries again"));
+  }, TICK_MS);
+  timer.unref();
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+/** Submits every due schedule's job once and moves each on to its next time; returns how many were due. */
+export async function runDueSchedules(s: Scheduler): Promise<number> {
+  const now = nowOf(s);
+  const due = (await schedules(s).list({ prefix: "projects/" })).map((r) => decodeSchedule(r.value)).filter((sch) => !sch.paused && (dueAt(sch)?.getTime() ?? Infinity) <= now.getTime());
+  for (const schedule of due) await runOnce(s, schedule.name, dueAt(schedule)!);
+  return due.length;
+}
+
+async function runOnce(s: Scheduler, name: string, due: Date): Promise<void> {
+  const found = await schedules(s).get(name);
+  if (!found) return;
+  const template = decodeSchedule(found.value);
+  // Moved on, paused or changed since it was listed: nothing is due at that time any more.
+  if (template.paused || dueAt(template)?.getTime() !== due.getTime()) return;
+  const { project } = parseScheduleName(name);
+  const requestId = `schedule-${createHash("sha256").update(`${name}@${due.toISOString()}`).digest("hex").slice(0, 40)}`;
+  let job = "";
+  let error = "";
+  try {
+    job = await submitWhileInFlight(s, project, create(SubmitJobRequestSchema, { parent: project, job: template.job, requestId }), template.creator);
+  } catch (e) {
+    error = e instanceof Error ? e.message : String(e);
+    s.logger.warn({ schedule: name, due, error }, "a schedule's job was refused; the schedule goes on");
+  }
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const current = await schedules(s).get(name);
+    if (!current) return;
+    const schedule = decodeSchedule(current.value);
+    if (dueAt(schedule)?.getTime() !== due.getTime()) return; // another scheduler recorded it
+    // Times missed while the scheduler was away are not made up: the next is after now.
+    const next = nextTime(schedule, new Date(Math.max(nowOf(s).getTime(), due.getTime())));
+    schedule.nextRunTime = next ? timestampFromDate(next) : undefined;
+    schedule.lastRunTime = timestampFromDate(due);
+    schedule.lastJob = job;
+    schedule.lastError = error;
+    if (job) schedule.runCount++;
+    try {
+      await schedules(s).update(name, encodeSchedule(schedule), current.rev);
+      return;
+    } catch (e) {
+      if (!isKilnError(e, Code.Aborted)) throw e;
+    }
+  }
+}
+
+/** Submits the occurrence's job; while another scheduler is submitting it (its request_id taken, the job not stored yet), asks again for that job. */
+async function submitWhileInFlight(s: Scheduler, project: string, req: SubmitJobRequest, creator: string): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const [submitted] = await submitJobs(s, project, [req], false, creator);
+      return submitted!.name;
+    } catch (e) {
+      if (!(e instanceof KilnError && e.reason === "REQUEST_IN_FLIGHT") || attempt >= 50) throw e;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}

@@ -1,0 +1,155 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { alreadyExists, checkId, invalidArgument, isKilnError, notFound, parseParent, printable } from "@kiln/core";
+import { JobSchema, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { ScheduleSchema, type CreateScheduleRequest, type ListSchedulesRequest, type Schedule, type UpdateScheduleRequest } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
+import { scanPage } from "@kiln/storage";
+import { Cron } from "croner";
+import type { SchedulerDeps } from "./deps.js";
+import { nowOf, type Scheduler } from "./job-store.js";
+import { checkJobSpec } from "./submit.js";
+
+/** A stored schedule: the Schedule message as binary protobuf in base64. */
+interface ScheduleRecord {
+  pb: string;
+}
+
+const MUTABLE = new Set(["cron", "time_zone", "job", "paused"]);
+const DEFAULT_TIME_ZONE = "UTC";
+
+export function schedules(s: SchedulerDeps) {
+  return s.metadata.collection<ScheduleRecord>("runtime_schedules");
+}
+
+export function decodeSchedule(record: ScheduleRecord): Schedule {
+  return fromBinary(ScheduleSchema, Buffer.from(record.pb, "base64"));
+}
+
+export function encodeSchedule(schedule: Schedule): ScheduleRecord {
+  return { pb: Buffer.from(toBinary(ScheduleSchema, schedule)).toString("base64") };
+}
+
+export function parseScheduleName(name: string): { project: string; id: string } {
+  const m = /^(projects\/[^/]+)\/schedules\/([^/]+)$/.exec(name);
+  if (!m) throw invalidArgument("INVALID_NAME", `invalid schedule name "${printable(name)}": expected projects/{project}/schedules/{id}`);
+  parseParent(m[1]!);
+  checkId(m[2]!, "schedule");
+  return { project: m[1]!, id: m[2]! };
+}
+
+/** The first time after `after` the schedule's expression names, in its time zone. */
+export function nextTime(schedule: Pick<Schedule, "cron" | "timeZone">, after: Date): Date | undefined {
+  return new Cron(schedule.cron, { timezone: schedule.timeZone || DEFAULT_TIME_ZONE, paused: true }).nextRun(after) ?? undefined;
+}
+
+export async function readSchedule(s: Scheduler, name: string): Promise<{ schedule: Schedule; rev: number }> {
+  parseScheduleName(name);
+  const stored = await schedules(s).get(name);
+  if (!stored) throw notFound("SCHEDULE_NOT_FOUND", `schedule ${name} does not exist`, { schedule: name });
+  return { schedule: decodeSchedule(stored.value), rev: stored.rev };
+}
+
+/** `caller`: who creates it; its jobs are submitted as theirs. */
+export async function createSchedule(s: Scheduler, req: CreateScheduleRequest, caller = ""): Promise<Schedule> {
+  const project = parseParent(req.parent);
+  if (!req.scheduleId) throw invalidArgument("SCHEDULE_ID_REQUIRED", "schedule_id is required");
+  const name = `${project}/schedules/${checkId(req.scheduleId, "schedule")}`;
+  const now = nowOf(s);
+  const schedule = create(ScheduleSchema, { name, createTime: timestampFromDate(now), updateTime: timestampFromDate(now), creator: caller, updater: caller });
+  await applySpec(s, project, schedule, req.schedule ?? create(ScheduleSchema), MUTABLE, now);
+  try {
+    await schedules(s).create(name, encodeSchedule(schedule));
+  } catch (e) {
+    if (isKilnError(e, Code.AlreadyExists)) throw alreadyExists("SCHEDULE_EXISTS", `schedule ${name} already exists`, { schedule: name });
+    throw e;
+  }
+  s.logger.info({ schedule: name, cron: schedule.cron, timeZone: schedule.timeZone }, "schedule created");
+  return schedule;
+}
+
+export async function listSchedules(s: Scheduler, req: ListSchedulesRequest): Promise<{ schedules: Schedule[]; nextPageToken: string }> {
+  const project = parseParent(req.parent);
+  const page = await scanPage(schedules(s), { prefix: `${project}/schedules/`, pageSize: req.pageSize, pageToken: req.pageToken, filterText: "" });
+  return { schedules: page.items.map(decodeSchedule), nextPageToken: page.nextPageToken };
+}
+
+export async function updateSchedule(s: Scheduler, req: UpdateScheduleRequest, caller = ""): Promise<Schedule> {
+  if (!req.schedule) throw invalidArgument("SCHEDULE_REQUIRED", "schedule is required");
+  const { project } = parseScheduleName(req.schedule.name);
+  if (req.updateMask.length === 0) throw invalidArgument("UPDATE_MASK_REQUIRED", `update_mask is required: any of ${[...MUTABLE].join(", ")}`);
+  for (const path of req.updateMask) {
+    if (!MUTABLE.has(path)) throw invalidArgument("INVALID_UPDATE_MASK", `update_mask "${printable(path)}" is not a field that can change: ${[...MUTABLE].join(", ")}`);
+  }
+  for (let attempt = 0; ; attempt++) {
+    const { schedule, rev } = await readSchedule(s, req.schedule.name);
+    const now = nowOf(s);
+    await applySpec(s, project, schedule, req.schedule, new Set(req.updateMask), now);
+    schedule.updateTime = timestampFromDate(now);
+    schedule.updater = caller;
+    try {
+      await schedules(s).update(schedule.name, encodeSchedule(schedule), rev);
+      return schedule;
+    } catch (e) {
+      if (!isKilnError(e, Code.Aborted) || attempt >= 10) throw e;
+    }
+  }
+}
+
+export async function deleteSchedule(s: Scheduler, name: string): Promise<void> {
+  const { rev } = await readSchedule(s, name);
+  if (!(await schedules(s).delete(name, rev))) throw notFound("SCHEDULE_NOT_FOUND", `schedule ${name} does not exist`, { schedule: name });
+}
+
+/** Copies the fields of `fields` from `given` into `into`, checked; the next time follows from them. */
+async function applySpec(s: Scheduler, project: string, into: Schedule, given: Schedule, fields: Set<string>, now: Date): Promise<void> {
+  if (fields.has("cron")) into.cron = given.cron.trim();
+  if (fields.has("time_zone")) into.timeZone = given.timeZone || DEFAULT_TIME_ZONE;
+  if (fields.has("paused")) into.paused = given.paused;
+  if (!into.cron) throw invalidArgument("CRON_REQUIRED", "schedule.cron is required, e.g. \"0 2 * * *\" for 02:00 every day");
+  checkTimeZone(into.timeZone);
+  let next: Date | undefined;
+  try {
+    next = nextTime(into, now);
+  } catch (e) {
+    throw invalidArgument("INVALID_CRON", `schedule.cron "${printable(into.cron)}" is not a cron expression (minute hour day-of-month month day-of-week, or seconds first): ${(e as Error).message}`);
+  }
+  if (!next) throw invalidArgument("INVALID_CRON", `schedule.cron "${printable(into.cron)}" names no time from now on`);
+  if (fields.has("job")) {
+    if (!given.job) throw invalidArgument("JOB_REQUIRED", "schedule.job is required: the job to submit, as SubmitJob takes it");
+    await checkJobSpec(s, project, create(JobSchema, given.job));
+    into.job = jobTemplate(given.job);
+  }
+  // Changed or resumed, it goes on from now: times missed while paused are not made up.
+  into.nextRunTime = into.paused ? undefined : timestampFromDate(next);
+}
+
+/** What a schedule keeps of a job: what a submit reads, as given ("latest" stays "latest"). */
+function jobTemplate(job: Job): Job {
+  return create(JobSchema, {
+    kind: job.kind,
+    model: job.model,
+    x: job.x,
+    y: job.y,
+    params: job.params,
+    requiredLabels: job.requiredLabels,
+    timeout: job.timeout,
+    maxAttempts: job.maxAttempts,
+    outputDataset: job.outputDataset,
+    keepColumns: job.keepColumns,
+    reuse: job.reuse,
+  });
+}
+
+function checkTimeZone(zone: string): void {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: zone });
+  } catch {
+    throw invalidArgument("INVALID_TIME_ZONE", `schedule.time_zone "${printable(zone)}" is not an IANA time zone (e.g. "UTC", "Europe/Berlin")`);
+  }
+}
+
+/** When a schedule is next due, as a Date (undefined while paused). */
+export function dueAt(schedule: Schedule): Date | undefined {
+  return schedule.nextRunTime ? timestampDate(schedule.nextRunTime) : undefined;
+}

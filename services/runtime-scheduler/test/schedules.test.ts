@@ -1,0 +1,129 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { Schedule } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
+import { runDueSchedules } from "../src/schedule-runner.js";
+import { failure, makeDataset, makeOnnxModel, PROJECT, startHarness, uniqueName, type Harness } from "./harness.js";
+
+const at = (iso: string) => new Date(iso);
+const time = (t: Schedule["nextRunTime"]) => (t ? timestampDate(t).toISOString() : undefined);
+
+describe("schedules: jobs submitted on a cron", () => {
+  let h: Harness;
+  beforeEach(async () => (h = await startHarness()));
+  afterEach(async () => h.close());
+
+  const create = async (id: string, schedule: Parameters<Harness["schedules"]["createSchedule"]>[0]["schedule"]) =>
+    (await h.schedules.createSchedule({ parent: PROJECT, scheduleId: id, schedule })).schedule!;
+  const get = async (id: string) => (await h.schedules.getSchedule({ name: `${PROJECT}/schedules/${id}` })).schedule!;
+
+  it("submits each time's job once, moves on to the next time, and records what it made", async () => {
+    h.clock.freeze(at("2026-12-05T01:59:59Z"));
+    const made = await create("nightly", { cron: "0 2 * * *", job: { kind: JobKind.NOOP } });
+    expect(made).toMatchObject({ name: `${PROJECT}/schedules/nightly`, cron: "0 2 * * *", timeZone: "UTC", paused: false, runCount: 0n, lastJob: "" });
+    expect(time(made.nextRunTime)).toBe("2026-12-05T02:00:00.000Z");
+    expect(await runDueSchedules(h.scheduler)).toBe(0);
+
+    h.clock.advance(1000);
+    // Two ticks that find it due together (two schedulers, say) make one job.
+    expect(await Promise.all([runDueSchedules(h.scheduler), runDueSchedules(h.scheduler)])).toEqual([1, 1]);
+    const ran = await get("nightly");
+    expect(ran).toMatchObject({ runCount: 1n, lastError: "" });
+    expect(time(ran.lastRunTime)).toBe("2026-12-05T02:00:00.000Z");
+    expect(time(ran.nextRunTime)).toBe("2026-12-06T02:00:00.000Z");
+    const jobs = (await h.runtime.listJobs({ parent: PROJECT })).jobs;
+    expect(jobs.map((j) => j.name)).toEqual([ran.lastJob]);
+    expect(jobs[0]!.requestId).toMatch(/^schedule-[0-9a-f]{40}$/);
+    expect(await runDueSchedules(h.scheduler)).toBe(0);
+
+    // Days missed (no scheduler running) are not made up: one job, then the next time after now.
+    h.clock.freeze(at("2026-12-09T13:00:00Z"));
+    expect(await runDueSchedules(h.scheduler)).toBe(1);
+    const later = await get("nightly");
+    expect(later.runCount).toBe(2n);
+    expect(time(later.lastRunTime)).toBe("2026-12-06T02:00:00.000Z");
+    expect(time(later.nextRunTime)).toBe("2026-12-10T02:00:00.000Z");
+  });
+
+  it("reads the expression in its time zone, and takes seconds first", async () => {
+    h.clock.freeze(at("2026-12-05T00:00:00Z"));
+    expect(time((await create("berlin", { cron: "0 2 * * *", timeZone: "Europe/Berlin", job: { kind: JobKind.NOOP } })).nextRunTime)).toBe("2026-12-05T01:00:00.000Z");
+    expect(time((await create("often", { cron: "*/10 * * * * *", job: { kind: JobKind.NOOP } })).nextRunTime)).toBe("2026-12-05T00:00:10.000Z");
+  });
+
+  it("resolves the job's references at each submit: latest data, pinned then", async () => {
+    h.clock.freeze(at("2026-12-05T00:00:00Z"));
+    const model = await makeOnnxModel(h);
+    const x = await makeDataset(h, [{ a: 1, b: 2 }]);
+    await create("hourly", { cron: "0 * * * *", job: { kind: JobKind.PREDICT, model, x: { dataset: x } } });
+    h.clock.advance(3_600_000);
+    await runDueSchedules(h.scheduler);
+    const first = (await h.runtime.getJob({ name: (await get("hourly")).lastJob })).job!;
+    await h.kiln.datasets.put(x.split("/").pop()!, [{ a: 3, b: 4 }]);
+    h.clock.advance(3_600_000);
+    await runDueSchedules(h.scheduler);
+    const second = (await h.runtime.getJob({ name: (await get("hourly")).lastJob })).job!;
+    expect([first.x!.version, second.x!.version]).toEqual([1n, 2n]);
+    expect(first.model).toBe(`${model}/versions/1`);
+    // The schedule keeps the job as given.
+    expect((await get("hourly")).job!.x!.version).toBe(0n);
+  });
+
+  it("a job refused when due is recorded with why; the schedule goes on", async () => {
+    h.clock.freeze(at("2026-12-05T00:00:00Z"));
+    const model = await makeOnnxModel(h);
+    const x = await makeDataset(h);
+    await create("fragile", { cron: "0 * * * *", job: { kind: JobKind.PREDICT, model, x: { dataset: x } } });
+    await h.kiln.datasets.drop(x.split("/").pop()!);
+    h.clock.advance(3_600_000);
+    expect(await runDueSchedules(h.scheduler)).toBe(1);
+    const refused = await get("fragile");
+    expect(refused).toMatchObject({ runCount: 0n, lastJob: "" });
+    expect(refused.lastError).toMatch(/not found/);
+    expect(time(refused.nextRunTime)).toBe("2026-12-05T02:00:00.000Z");
+  });
+
+  it("pauses (nothing due), resumes from the next time after now, changes its time, and is deleted (its jobs stay)", async () => {
+    h.clock.freeze(at("2026-12-05T00:00:00Z"));
+    await create("weekly", { cron: "0 6 * * 1", job: { kind: JobKind.NOOP } });
+    const name = `${PROJECT}/schedules/weekly`;
+    const paused = (await h.schedules.updateSchedule({ schedule: { name, paused: true }, updateMask: ["paused"] })).schedule!;
+    expect(paused.nextRunTime).toBeUndefined();
+    h.clock.freeze(at("2026-12-20T00:00:00Z"));
+    expect(await runDueSchedules(h.scheduler)).toBe(0);
+    const resumed = (await h.schedules.updateSchedule({ schedule: { name, paused: false }, updateMask: ["paused"] })).schedule!;
+    expect(time(resumed.nextRunTime)).toBe("2026-12-21T06:00:00.000Z");
+    const moved = (await h.schedules.updateSchedule({ schedule: { name, cron: "30 7 * * *" }, updateMask: ["cron"] })).schedule!;
+    expect(time(moved.nextRunTime)).toBe("2026-12-20T07:30:00.000Z");
+    expect(moved.job!.kind).toBe(JobKind.NOOP);
+    h.clock.freeze(at("2026-12-20T07:30:00Z"));
+    await runDueSchedules(h.scheduler);
+    const job = (await get("weekly")).lastJob;
+    await h.schedules.deleteSchedule({ name });
+    expect(await failure(get("weekly"))).toMatchObject({ code: Code.NotFound, reason: "SCHEDULE_NOT_FOUND" });
+    expect((await h.runtime.getJob({ name: job })).job!.name).toBe(job);
+    expect((await h.schedules.listSchedules({ parent: PROJECT })).schedules).toEqual([]);
+  });
+
+  it("refuses bad schedules with the right codes, storing nothing", async () => {
+    const model = await makeOnnxModel(h);
+    const x = await makeDataset(h);
+    const job = { kind: JobKind.PREDICT, model, x: { dataset: x } };
+    const refused = (id: string, schedule: Parameters<typeof create>[1]) => failure(create(id, schedule));
+    expect(await refused("a", { cron: "61 * * * *", job })).toMatchObject({ code: Code.InvalidArgument, reason: "INVALID_CRON" });
+    expect(await refused("a", { cron: "", job })).toMatchObject({ code: Code.InvalidArgument, reason: "CRON_REQUIRED" });
+    expect(await refused("a", { cron: "0 * * * *", timeZone: "Mars/Base", job })).toMatchObject({ code: Code.InvalidArgument, reason: "INVALID_TIME_ZONE" });
+    expect(await refused("a", { cron: "0 * * * *" })).toMatchObject({ code: Code.InvalidArgument, reason: "JOB_REQUIRED" });
+    expect(await refused("a", { cron: "0 * * * *", job: { ...job, model: `${PROJECT}/models/${uniqueName("none")}` } })).toMatchObject({ code: Code.NotFound });
+    expect(await refused("a", { cron: "0 * * * *", job: { kind: JobKind.PREDICT, model, x: { local: { case: "arrowIpc", value: new Uint8Array([1, 2]) } } } })).toMatchObject({ reason: "LOCAL_DATA_IN_SCHEDULE" });
+    expect(await refused("a", { cron: "0 * * * *", job: { ...job, after: [`${PROJECT}/jobs/x`] } })).toMatchObject({ reason: "AFTER_IN_SCHEDULE" });
+    expect(await refused("bad/id", { cron: "0 * * * *", job })).toMatchObject({ code: Code.InvalidArgument });
+    expect((await h.schedules.listSchedules({ parent: PROJECT })).schedules).toEqual([]);
+    await create("a", { cron: "0 * * * *", job });
+    expect(await refused("a", { cron: "0 * * * *", job })).toMatchObject({ code: Code.AlreadyExists, reason: "SCHEDULE_EXISTS" });
+    expect(await failure(h.schedules.updateSchedule({ schedule: { name: `${PROJECT}/schedules/a`, cron: "nope" }, updateMask: ["cron"] }))).toMatchObject({ reason: "INVALID_CRON" });
+    expect(await failure(h.schedules.updateSchedule({ schedule: { name: `${PROJECT}/schedules/a` }, updateMask: ["creator"] }))).toMatchObject({ reason: "INVALID_UPDATE_MASK" });
+    expect((await get("a")).cron).toBe("0 * * * *");
+  });
+});
