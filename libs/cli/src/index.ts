@@ -8,6 +8,7 @@ import { modelCommands } from "./models.js";
 import { runtimeCommands } from "./runtime.js";
 import { gridSearchCommand } from "./grid-search.js";
 import { driftCommands } from "./drift.js";
+import { scheduleCommands } from "./schedules.js";
 import { deploymentCommands } from "./deployments.js";
 import { initCommand } from "./init.js";
 import { tokenCommands } from "./tokens.js";
@@ -41,6 +42,7 @@ export async function main(argv: string[]): Promise<number> {
   datasetCommands(program, connect, output);
   modelCommands(program, connect, output);
   driftCommands(program, connect, output);
+  scheduleCommands(program, connect, output);
   runtimeCommands(program, connect, output);
   gridSearchCommand(program, connect, output);
   jobCommands(program, connect, output);

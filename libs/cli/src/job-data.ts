@@ -55,7 +55,7 @@ export async function submitJob(
   }
 }
 
-function isLocalFile(ref: string): boolean {
+export function isLocalFile(ref: string): boolean {
   return ref.includes("/");
 }
 

@@ -477,6 +477,42 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect((await kilnFails("datasets:drift", "lin", "lin", "--p-value-threshold", "2")).stderr).toMatch(/--p-value-threshold.*between 0 and 1/);
   });
 
+  it("schedules a job on a cron: schedules:create, schedules, schedules:show, pause, resume and delete", async () => {
+    const id = unique("every-second");
+    const out = unique("scheduled-out");
+    const created = await kiln("schedules:create", id, "predict", fitted, "lin-x", "--cron", "* * * * * *", "--output", out);
+    expect(created).toMatch(new RegExp(`^schedule ${id}: predict ${fitted}:latest on lin-x at \\* \\* \\* \\* \\* \\* \\(UTC\\), next \\S+Z\\n$`));
+    const until = async (check: () => Promise<boolean>) => {
+      const deadline = Date.now() + 15_000;
+      while (!(await check())) {
+        if (Date.now() > deadline) throw new Error("timed out");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await until(async () => (await sdk.schedules.get(id)).runCount >= 2);
+    const shown = await kiln("schedules:show", id);
+    expect(shown).toMatch(/^cron:\s+\* \* \* \* \* \* \(UTC\)$/m);
+    expect(shown).toMatch(new RegExp(`^job:\\s+predict ${fitted}:latest on lin-x$`, "m"));
+    expect(shown).toMatch(/^last:\s+\S+Z: job \w+$/m);
+    expect(await kiln("schedules")).toMatch(new RegExp(`^${id}\\s+\\* \\* \\* \\* \\* \\*\\s+predict ${fitted}:latest on lin-x\\s+\\S+Z\\s+\\S+Z\\s+\\d+\\s+\\w+$`, "m"));
+
+    expect(await kiln("schedules:pause", id)).toBe(`schedule ${id} paused\n`);
+    const { runCount, lastJob } = await sdk.schedules.get(id);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await sdk.schedules.get(id)).runCount).toBe(runCount);
+    // Its jobs ran as runtime:predict does: their rows went to the output dataset.
+    await sdk.runtime.job(lastJob).wait();
+    expect((await sdk.datasets.info(out)).latest!.rowCount).toBeGreaterThanOrEqual(2 * rows.length);
+    expect(await kiln("schedules:resume", id)).toMatch(new RegExp(`^schedule ${id} resumed: next \\S+Z\\n$`));
+    expect(await kiln("schedules:delete", id)).toBe(`deleted schedule ${id}\n`);
+    expect((await sdk.schedules.list()).map((x) => x.id)).not.toContain(id);
+    await sdk.runtime.job(lastJob).info(); // its jobs stay
+
+    expect((await kilnFails("schedules:create", "x", "predict", fitted, "./lin.csv", "--cron", "* * * * *")).stderr).toMatch(/a schedule reads stored datasets/);
+    expect((await kilnFails("schedules:create", "x", "predict", fitted, "lin-x", "--cron", "99 * * * *")).stderr).toMatch(/\(INVALID_CRON\)/);
+    expect((await kilnFails("schedules:create", "x", "noop", fitted, "lin-x", "--cron", "* * * * *")).stderr).toMatch(/kind is one of fit, partial_fit/);
+  });
+
   it("fails with exit 1 and a clear message on bad input", async () => {
     const unknown = await kilnFails("runtime:fit", "no-such-model", "lin-x", "lin-y");
     expect(unknown.code).toBe(1);

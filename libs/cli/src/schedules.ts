@@ -1,0 +1,132 @@
+import type { Command } from "commander";
+import type { DatasetRef, JobKindName, Kiln, ScheduleInfo } from "@kiln/sdk";
+import { isLocalFile } from "./job-data.js";
+import { shortDataset, shortModel } from "./job-show.js";
+import { collect, parseJsonPairs } from "./key-values.js";
+import { printFields, printJson, printTable, type Output } from "./output.js";
+import { columnList } from "./option-values.js";
+import { inputs, jobOptions, runFlags, type RunFlags } from "./runtime.js";
+
+type Connect = () => Promise<Kiln>;
+
+const KINDS: JobKindName[] = ["fit", "partial_fit", "predict", "predict_proba", "transform", "score"];
+
+interface CreateFlags extends RunFlags {
+  cron: string;
+  timeZone?: string;
+  paused?: boolean;
+  param?: string[];
+  columns?: string[];
+  target?: string;
+  keep?: string[];
+  output?: string;
+}
+
+/** Jobs on a schedule: schedules, schedules:create, schedules:show, schedules:pause, schedules:resume, schedules:delete. */
+export function scheduleCommands(program: Command, connect: Connect, output: () => Output): void {
+  program
+    .command("schedules")
+    .description("the schedules: when each submits its job next, and what its last submit made")
+    .action(async () => {
+      const o = output();
+      const list = await (await connect()).schedules.list();
+      if (o.json) return printJson(o, list);
+      printTable(o, list.map(row), ["id", "cron", "job", "next", "last", "runs", "last job"]);
+    });
+
+  runFlags(
+    program
+      .command("schedules:create")
+      .description("submit a job on a cron (as runtime:fit, runtime:predict… would, each time): KIND is fit, partial_fit, predict, predict_proba, transform or score; X and Y are datasets (NAME or NAME@VERSION)")
+      .argument("<id>")
+      .argument("<kind>")
+      .argument("<model>", "NAME, NAME:VERSION or NAME:TAG (a tag or latest resolves at each submit)")
+      .argument("<x>")
+      .argument("[y]")
+      .requiredOption("--cron <expr>", 'when: "0 2 * * *" is 02:00 every day, "*/15 * * * *" every quarter hour (six fields: seconds first)')
+      .option("--time-zone <zone>", "the IANA time zone the cron is read in (default UTC)")
+      .option("--paused", "create it paused")
+      .option("--param <key=value>", "estimator param of a fit (repeatable)", collect)
+      .option("--columns <a,b>", "X's feature columns", columnList)
+      .option("--target <column>", "Y's target column (of X's dataset when Y is not given)")
+      .option("--keep <a,b>", "X's columns copied into each result row", columnList)
+      .option("--output <dataset>", "a predict's or transform's rows also go to this dataset"),
+  ).action(async (id: string, kind: string, model: string, x: string, y: string | undefined, opts: CreateFlags) => {
+    const o = output();
+    if (!KINDS.includes(kind as JobKindName)) throw new Error(`a scheduled job's kind is one of ${KINDS.join(", ")}, not "${kind}"`);
+    for (const ref of [x, y]) if (ref !== undefined && isLocalFile(ref)) throw new Error(`${ref}: a schedule reads stored datasets; put the file first (datasets:put) and name the dataset`);
+    const { X, Y } = inputs(x, y, opts);
+    const job = { ...jobOptions(opts), kind: kind as JobKindName, model, x: X as DatasetRef, y: Y as DatasetRef | undefined, params: parseJsonPairs("--param", opts.param), keep: opts.keep, output: opts.output };
+    const made = await (await connect()).schedules.create(id, { cron: opts.cron, timeZone: opts.timeZone, paused: opts.paused, job });
+    if (o.json) return printJson(o, made);
+    o.out.write(`schedule ${made.id}: ${describeJob(made)} at ${made.cron} (${made.timeZone}), ${made.paused ? "paused" : `next ${when(made.nextRunTime)}`}\n`);
+  });
+
+  program
+    .command("schedules:show")
+    .description("a schedule: its cron, its job, when it submits next, its last submit")
+    .argument("<id>")
+    .action(async (id: string) => {
+      const o = output();
+      const s = await (await connect()).schedules.get(id);
+      if (o.json) return printJson(o, s);
+      printFields(o, [
+        ["name", s.name],
+        ["cron", `${s.cron} (${s.timeZone})`],
+        ["job", describeJob(s)],
+        ["state", s.paused ? "paused" : "active"],
+        ["next", when(s.nextRunTime)],
+        ["last", s.lastRunTime ? `${when(s.lastRunTime)}: ${s.lastJob ? `job ${s.lastJob.split("/").pop()}` : `refused: ${s.lastError}`}` : "never"],
+        ["runs", s.runCount],
+        ["created", s.creator ? `${when(s.createTime)} by ${s.creator}` : when(s.createTime)],
+        ["updated", s.updater ? `${when(s.updateTime)} by ${s.updater}` : when(s.updateTime)],
+      ]);
+    });
+
+  for (const [verb, paused] of [["pause", true], ["resume", false]] as const) {
+    program
+      .command(`schedules:${verb}`)
+      .description(paused ? "stop a schedule submitting jobs" : "submit a paused schedule's jobs again, from its next time after now")
+      .argument("<id>")
+      .action(async (id: string) => {
+        const o = output();
+        const kiln = await connect();
+        const s = paused ? await kiln.schedules.pause(id) : await kiln.schedules.resume(id);
+        if (o.json) return printJson(o, s);
+        o.out.write(`schedule ${s.id} ${paused ? "paused" : `resumed: next ${when(s.nextRunTime)}`}\n`);
+      });
+  }
+
+  program
+    .command("schedules:delete")
+    .description("delete a schedule (the jobs it submitted stay)")
+    .argument("<id>")
+    .action(async (id: string) => {
+      const o = output();
+      await (await connect()).schedules.delete(id);
+      if (o.json) return printJson(o, { id, deleted: true });
+      o.out.write(`deleted schedule ${id}\n`);
+    });
+}
+
+function row(s: ScheduleInfo): Record<string, unknown> {
+  return {
+    id: s.id,
+    cron: s.timeZone === "UTC" ? s.cron : `${s.cron} ${s.timeZone}`,
+    job: describeJob(s),
+    next: s.paused ? "paused" : when(s.nextRunTime),
+    last: s.lastRunTime ? when(s.lastRunTime) : "",
+    runs: s.runCount,
+    "last job": s.lastJob ? s.lastJob.split("/").pop() : s.lastError ? `refused: ${s.lastError}` : "",
+  };
+}
+
+/** "fit churn:latest on customers, churned". */
+function describeJob(s: ScheduleInfo): string {
+  const data = [s.job.x, s.job.y].filter((d) => d !== undefined).map((d) => shortDataset(d.dataset, d.version || undefined));
+  return `${s.job.kind} ${shortModel(s.job.model)}${data.length ? ` on ${data.join(", ")}` : ""}`;
+}
+
+function when(d: Date | undefined): string {
+  return d ? d.toISOString().replace(/\.\d{3}Z$/, "Z") : "";
+}
