@@ -37,6 +37,7 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     predictJob = predicted.id;
     await kiln.deployments.create("churn-online", { model: "churn:prod" });
     await kiln.deployments.predict("churn-online", [{ a: 3, b: 1 }]);
+    await kiln.schedules.create("nightly", { cron: "0 2 * * *", timeZone: "Europe/Berlin", job: { kind: "predict", model: "churn", x: { dataset: "sales", columns: ["a", "b"] } } });
     // Its counts come with the executor's heartbeats: the page shows them once the scheduler has them.
     for (let i = 0; (await kiln.deployments.get("churn-online")).stats.requests < 1; i++) {
       if (i > 200) throw new Error("the deployment's answer was never counted");
@@ -135,6 +136,7 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     for (let i = 0; i < 2; i++) expect(await paths.nth(i).getAttribute("d")).toMatch(/^M[\d.]+,[\d.]+( L[\d.]+,[\d.]+){3}$/);
     expect(await page.locator("svg.chart text").allTextContents()).toEqual(expect.arrayContaining(["run 1", "run 2"]));
     // Served, with what it answered: one request of one row.
+    expect(await viewText(page, "#/schedules", "Schedules", "nightly")).toMatch(/nightly\s*0 2 \* \* \* Europe\/Berlin\s*predict churn:latest on sales\s*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s*0/);
     expect(await viewText(page, "#/deployments", "Deployments", "churn-online")).toMatch(/churn-online\s*churn:2\s*ready\s*1 of 1\s*\S+\s*1\s*1\s*0/);
     // Nothing a dataset says is read as HTML.
     expect(errors).toEqual([]);

@@ -114,6 +114,22 @@ export async function deploymentsView(kiln: Kiln): Promise<Node[]> {
   ];
 }
 
+export async function schedulesView(kiln: Kiln): Promise<Node[]> {
+  const list = await kiln.schedules.list();
+  return [
+    h("h1", {}, "Schedules"),
+    table(list, [
+      { title: "id", cell: (s) => s.id },
+      { title: "cron", cell: (s) => (s.timeZone === "UTC" ? s.cron : `${s.cron} ${s.timeZone}`) },
+      { title: "job", cell: (s) => `${s.job.kind} ${modelRef(s.job.model)}${s.job.x ? ` on ${lastSegment(s.job.x.dataset)}` : ""}` },
+      { title: "next", cell: (s) => (s.paused ? "paused" : when(s.nextRunTime)) },
+      { title: "last", cell: (s) => when(s.lastRunTime) },
+      { title: "runs", cell: (s) => s.runCount, numeric: true },
+      { title: "last job", cell: (s) => (s.lastJob ? link(`#/jobs/${encodeURIComponent(lastSegment(s.lastJob))}`, lastSegment(s.lastJob)) : s.lastError ? h("span", { class: "error" }, s.lastError) : "") },
+    ]),
+  ];
+}
+
 function progressOf(j: JobInfo): string {
   if (j.reusedFrom) return "reused";
   if (j.state === "queued" && j.waitingFor.length) return `waiting for ${j.waitingFor.map(lastSegment).join(", ")}`;
