@@ -18,7 +18,7 @@ import { aliveExecutors } from "./executors.js";
 import { rethrowRemote } from "./job-errors.js";
 import { nowOf, type Scheduler } from "./job-store.js";
 import type { SchedulerDeps } from "./deps.js";
-import { parseModelRef } from "./names.js";
+import { parseModelRef, parseResourceName } from "./names.js";
 import { normalizeLabels } from "./queues.js";
 
 /** A stored deployment: the Deployment message (its spec, model_version and times) as binary protobuf in base64. */
@@ -51,13 +51,8 @@ function encodeDeployment(d: Deployment): DeploymentRecord {
   return { pb: Buffer.from(toBinary(DeploymentSchema, stored)).toString("base64") };
 }
 
-/** `projects/{p}/deployments/{id}` → its project; InvalidArgument otherwise. */
 export function parseDeploymentName(name: string): { project: string; id: string } {
-  const m = /^(projects\/[^/]+)\/deployments\/([^/]+)$/.exec(name);
-  if (!m) throw invalidArgument("INVALID_NAME", `invalid deployment name "${printable(name)}": expected projects/{project}/deployments/{id}`);
-  parseParent(m[1]!);
-  checkId(m[2]!, "deployment");
-  return { project: m[1]!, id: m[2]! };
+  return parseResourceName(name, "deployments");
 }
 
 /** The bus subject a deployment's requests go on, and the queue group its executors share (ids may hold dots, subjects may not). */

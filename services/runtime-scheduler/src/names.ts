@@ -1,13 +1,18 @@
 import { randomBytes } from "node:crypto";
 import { checkId, invalidArgument, parseParent, printable } from "@kiln/core";
 
-/** `projects/{p}/jobs/{id}` → its parts; InvalidArgument otherwise. */
-export function parseJobName(name: string): { project: string; id: string } {
-  const m = /^(projects\/[^/]+)\/jobs\/([^/]+)$/.exec(name);
-  if (!m) throw invalidArgument("INVALID_NAME", `invalid job name "${printable(name)}": expected projects/{project}/jobs/{id}`);
+/** `projects/{p}/{collection}/{id}` (a job's, a deployment's, a schedule's) → its parts; InvalidArgument otherwise. */
+export function parseResourceName(name: string, collection: "jobs" | "deployments" | "schedules"): { project: string; id: string } {
+  const what = collection.slice(0, -1);
+  const m = new RegExp(`^(projects/[^/]+)/${collection}/([^/]+)$`).exec(name);
+  if (!m) throw invalidArgument("INVALID_NAME", `invalid ${what} name "${printable(name)}": expected projects/{project}/${collection}/{id}`);
   parseParent(m[1]!);
-  checkId(m[2]!, "job");
+  checkId(m[2]!, what);
   return { project: m[1]!, id: m[2]! };
+}
+
+export function parseJobName(name: string): { project: string; id: string } {
+  return parseResourceName(name, "jobs");
 }
 
 /**

@@ -8,6 +8,7 @@ import { scanPage } from "@kiln/storage";
 import { Cron } from "croner";
 import type { SchedulerDeps } from "./deps.js";
 import { nowOf, type Scheduler } from "./job-store.js";
+import { parseResourceName } from "./names.js";
 import { checkJobSpec } from "./submit.js";
 
 /** A stored schedule: the Schedule message as binary protobuf in base64. */
@@ -31,11 +32,7 @@ export function encodeSchedule(schedule: Schedule): ScheduleRecord {
 }
 
 export function parseScheduleName(name: string): { project: string; id: string } {
-  const m = /^(projects\/[^/]+)\/schedules\/([^/]+)$/.exec(name);
-  if (!m) throw invalidArgument("INVALID_NAME", `invalid schedule name "${printable(name)}": expected projects/{project}/schedules/{id}`);
-  parseParent(m[1]!);
-  checkId(m[2]!, "schedule");
-  return { project: m[1]!, id: m[2]! };
+  return parseResourceName(name, "schedules");
 }
 
 /** The first time after `after` the schedule's expression names, in its time zone. */
