@@ -6,7 +6,8 @@ export const SAMPLE_SIZE = 65_536;
  * generator, so the same data always gives the same profile.
  */
 export class Reservoir {
-  private readonly values = new Float64Array(SAMPLE_SIZE);
+  // Grown as values come (a wide table of short columns does not hold 512 KB per column).
+  private values = new Float64Array(1024);
   private seen = 0;
   private state: number;
 
@@ -15,8 +16,14 @@ export class Reservoir {
   }
 
   add(x: number): void {
-    if (this.seen < SAMPLE_SIZE) this.values[this.seen] = x;
-    else {
+    if (this.seen < SAMPLE_SIZE) {
+      if (this.seen === this.values.length) {
+        const grown = new Float64Array(Math.min(SAMPLE_SIZE, this.values.length * 2));
+        grown.set(this.values);
+        this.values = grown;
+      }
+      this.values[this.seen] = x;
+    } else {
       const j = Math.floor(this.random() * (this.seen + 1));
       if (j < SAMPLE_SIZE) this.values[j] = x;
     }
