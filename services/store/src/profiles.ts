@@ -23,6 +23,7 @@ import type { VersionRecord } from "./records.js";
 export const PROFILES = "dataset_profiles";
 /** Bumped when a profile's contents change, so profiles kept from before are computed anew. */
 const PROFILE_FORMAT = 1;
+const MAX_KEPT_CHARS = 4 * 1024 * 1024;
 
 interface ProfileRecord {
   selection: { name: string; version: number; columns: string[]; filter: string };
@@ -53,6 +54,8 @@ export function createProfiles(deps: StoreDeps, getVersion: (dataset: string, ve
       profile: profiler.finish(),
       createTime: now().toISOString(),
     };
+    // A profile of very many long values is computed each time rather than kept (a MongoDB document holds 16 MB).
+    if (JSON.stringify(made).length > MAX_KEPT_CHARS) return made;
     try {
       await kept.create(key, made);
     } catch (e) {
