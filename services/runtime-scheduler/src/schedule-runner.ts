@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { isKilnError, KilnError } from "@kiln/core";
 import { SubmitJobRequestSchema, type SubmitJobRequest } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { nowOf, type Scheduler } from "./job-store.js";
@@ -41,8 +41,16 @@ export function startSchedules(s: Scheduler): { stop(): Promise<void> } {
 export async function runDueSchedules(s: Scheduler): Promise<number> {
   const now = nowOf(s);
   const due = (await schedules(s).list({ prefix: "projects/" })).map((r) => decodeSchedule(r.value)).filter((sch) => !sch.paused && (dueAt(sch)?.getTime() ?? Infinity) <= now.getTime());
-  for (const schedule of due) await runOnce(s, schedule.name, dueAt(schedule)!);
+  for (const schedule of due) {
+    await runOnce(s, schedule.name, dueAt(schedule)!).catch((e: unknown) => s.logger.warn({ err: e, schedule: schedule.name }, "a due schedule could not be run; the next tick tries again"));
+  }
   return due.length;
+}
+
+/** Errors a later try may not meet (a service away, a write that lost a race): the occurrence is tried again, not given up. */
+function transient(e: unknown): boolean {
+  const code = e instanceof KilnError || e instanceof ConnectError ? e.code : Code.Internal;
+  return [Code.Unavailable, Code.DeadlineExceeded, Code.Aborted, Code.Internal, Code.Unknown, Code.ResourceExhausted].includes(code);
 }
 
 async function runOnce(s: Scheduler, name: string, due: Date): Promise<void> {
@@ -58,6 +66,8 @@ async function runOnce(s: Scheduler, name: string, due: Date): Promise<void> {
   try {
     job = await submitWhileInFlight(s, project, create(SubmitJobRequestSchema, { parent: project, job: template.job, requestId }), template.creator);
   } catch (e) {
+    // The same request_id next tick: still one job for the occurrence however often it is tried.
+    if (transient(e)) throw e;
     error = e instanceof Error ? e.message : String(e);
     s.logger.warn({ schedule: name, due, error }, "a schedule's job was refused; the schedule goes on");
   }

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Schedule } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import { runDueSchedules } from "../src/schedule-runner.js";
@@ -125,5 +125,39 @@ describe("schedules: jobs submitted on a cron", () => {
     expect(await failure(h.schedules.updateSchedule({ schedule: { name: `${PROJECT}/schedules/a`, cron: "nope" }, updateMask: ["cron"] }))).toMatchObject({ reason: "INVALID_CRON" });
     expect(await failure(h.schedules.updateSchedule({ schedule: { name: `${PROJECT}/schedules/a` }, updateMask: ["creator"] }))).toMatchObject({ reason: "INVALID_UPDATE_MASK" });
     expect((await get("a")).cron).toBe("0 * * * *");
+  });
+});
+
+describe("schedules: a store away when a job is due", () => {
+  let h: Harness;
+  let away = false;
+  beforeEach(async () => {
+    h = await startHarness({
+      schedulerStore: (store) =>
+        new Proxy(store, {
+          get: (target, method) => (away ? () => Promise.reject(new ConnectError("store away", Code.Unavailable)) : Reflect.get(target, method)),
+        }),
+    });
+  });
+  afterEach(async () => h.close());
+
+  it("tries the occurrence again at the next tick rather than give it up", async () => {
+    h.clock.freeze(at("2026-12-05T00:00:00Z"));
+    const model = await makeOnnxModel(h);
+    const x = await makeDataset(h);
+    await h.schedules.createSchedule({ parent: PROJECT, scheduleId: "patient", schedule: { cron: "0 * * * *", job: { kind: JobKind.PREDICT, model, x: { dataset: x } } } });
+    h.clock.advance(3_600_000);
+    away = true;
+    await runDueSchedules(h.scheduler);
+    const name = `${PROJECT}/schedules/patient`;
+    const waiting = (await h.schedules.getSchedule({ name })).schedule!;
+    expect(waiting).toMatchObject({ runCount: 0n, lastJob: "", lastError: "" });
+    expect(time(waiting.nextRunTime)).toBe("2026-12-05T01:00:00.000Z");
+    away = false;
+    await runDueSchedules(h.scheduler);
+    const ran = (await h.schedules.getSchedule({ name })).schedule!;
+    expect(ran.runCount).toBe(1n);
+    expect(time(ran.lastRunTime)).toBe("2026-12-05T01:00:00.000Z");
+    expect((await h.runtime.listJobs({ parent: PROJECT })).jobs).toHaveLength(1);
   });
 });
