@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { DatasetRef, JobKindName, Kiln, ScheduleInfo } from "@kiln/sdk";
+import { NotFoundError, type DatasetRef, type JobKindName, type Kiln, type ScheduleInfo } from "@kiln/sdk";
 import { isLocalFile } from "./job-data.js";
 import { shortDataset, shortModel } from "./job-show.js";
 import { collect, parseJsonPairs } from "./key-values.js";
@@ -68,7 +68,8 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
     .argument("<id>")
     .action(async (id: string) => {
       const o = output();
-      const s = await (await connect()).schedules.get(id);
+      const kiln = await connect();
+      const s = await kiln.schedules.get(id);
       if (o.json) return printJson(o, s);
       printFields(o, [
         ["name", s.name],
@@ -81,6 +82,25 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
         ["created", s.creator ? `${when(s.createTime)} by ${s.creator}` : when(s.createTime)],
         ["updated", s.updater ? `${when(s.updateTime)} by ${s.updater}` : when(s.updateTime)],
       ]);
+      if (s.recentJobs.length === 0) return;
+      // Each job as it is now; one deleted since (jobs:delete, a purge) says so.
+      const jobs = await Promise.all(
+        s.recentJobs.map((name) =>
+          kiln.runtime
+            .job(name)
+            .info()
+            .catch((e: unknown) => {
+              if (e instanceof NotFoundError) return undefined;
+              throw e;
+            }),
+        ),
+      );
+      o.out.write("\n");
+      printTable(
+        o,
+        s.recentJobs.map((name, i) => ({ job: name.split("/").pop(), state: jobs[i]?.state ?? "deleted", submitted: when(jobs[i]?.createTime), ended: when(jobs[i]?.endTime) })),
+        ["job", "state", "submitted", "ended"],
+      );
     });
 
   for (const [verb, paused] of [["pause", true], ["resume", false]] as const) {

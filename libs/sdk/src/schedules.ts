@@ -33,6 +33,8 @@ export interface ScheduleInfo {
   lastJob: string;
   lastError: string;
   runCount: number;
+  /** The jobs it submitted last (names), newest first, up to 20. */
+  recentJobs: string[];
   createTime?: Date;
   updateTime?: Date;
   creator: string;
@@ -117,6 +119,7 @@ export function scheduleInfo(s: Schedule): ScheduleInfo {
     lastJob: s.lastJob,
     lastError: s.lastError,
     runCount: Number(s.runCount),
+    recentJobs: s.recentJobs,
     createTime: s.createTime ? timestampDate(s.createTime) : undefined,
     updateTime: s.updateTime ? timestampDate(s.updateTime) : undefined,
     creator: s.creator,

@@ -494,6 +494,7 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(shown).toMatch(/^cron:\s+\* \* \* \* \* \* \(UTC\)$/m);
     expect(shown).toMatch(new RegExp(`^job:\\s+predict ${fitted}:latest on lin-x$`, "m"));
     expect(shown).toMatch(/^last:\s+\S+Z: job \w+$/m);
+    expect(shown).toMatch(/^JOB\s+STATE\s+SUBMITTED\s+ENDED\n\w+\s+(queued|running|succeeded)\s+\S+Z/m);
     expect(await kiln("schedules")).toMatch(new RegExp(`^${id}\\s+\\* \\* \\* \\* \\* \\*\\s+predict ${fitted}:latest on lin-x\\s+\\S+Z\\s+\\S+Z\\s+\\d+\\s+\\w+$`, "m"));
 
     expect(await kiln("schedules:pause", id)).toBe(`schedule ${id} paused\n`);

@@ -10,6 +10,8 @@ import { submitJobs } from "./submit.js";
 
 /** How often the scheduler looks for schedules that are due. */
 const TICK_MS = 500;
+/** The jobs a schedule names as its last ones. */
+const RECENT_JOBS = 20;
 
 /**
  * Submits the jobs of the schedules that are due, every TICK_MS, until stopped. Each
@@ -82,7 +84,10 @@ async function runOnce(s: Scheduler, name: string, due: Date): Promise<void> {
     schedule.lastRunTime = timestampFromDate(due);
     schedule.lastJob = job;
     schedule.lastError = error;
-    if (job) schedule.runCount++;
+    if (job) {
+      schedule.runCount++;
+      schedule.recentJobs = [job, ...schedule.recentJobs.filter((j) => j !== job)].slice(0, RECENT_JOBS);
+    }
     try {
       await schedules(s).update(name, encodeSchedule(schedule), current.rev);
       return;

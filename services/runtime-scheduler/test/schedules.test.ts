@@ -44,6 +44,7 @@ describe("schedules: jobs submitted on a cron", () => {
     expect(later.runCount).toBe(2n);
     expect(time(later.lastRunTime)).toBe("2026-12-06T02:00:00.000Z");
     expect(time(later.nextRunTime)).toBe("2026-12-10T02:00:00.000Z");
+    expect(later.recentJobs).toEqual([later.lastJob, ran.lastJob]);
   });
 
   it("reads the expression in its time zone, and takes seconds first", async () => {
