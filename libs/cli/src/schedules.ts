@@ -141,9 +141,9 @@ function row(s: ScheduleInfo): Record<string, unknown> {
   };
 }
 
-/** "fit churn:latest on customers, churned". */
+/** "fit churn:1 on customers, customers[churned]". */
 function describeJob(s: ScheduleInfo): string {
-  const data = [s.job.x, s.job.y].filter((d) => d !== undefined).map((d) => shortDataset(d.dataset, d.version || undefined));
+  const data = [s.job.x, s.job.y].filter((d) => d !== undefined).map((d) => `${shortDataset(d.dataset, d.version || undefined)}${d.columns.length ? `[${d.columns.join(",")}]` : ""}`);
   return `${s.job.kind} ${shortModel(s.job.model)}${data.length ? ` on ${data.join(", ")}` : ""}`;
 }
 
