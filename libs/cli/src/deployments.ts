@@ -19,6 +19,7 @@ interface DeployFlags {
   /** A dataset; false: stop logging. */
   logRequests?: string | false;
   logSample?: number;
+  logRetentionDays?: number;
   wait: boolean;
 }
 
@@ -46,14 +47,15 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
     .option("--canary <percent>", "deploy the model as a canary of the deployment's model, answering this share (0-100) of the requests; deployments:promote makes it the model", percentOption)
     .option("--log-requests <dataset>", "log the requests (features, kept columns, answers) to DATASET-YYYY-MM-DD, a dataset a UTC day, for models:drift")
     .option("--log-sample <percent>", "log this share (1-100) of the requests (default 100)", sharePercent)
+    .option("--log-retention-days <n>", "keep this many days of the request log; older days' datasets are dropped (default: all)", positiveInt)
     .option("--no-log-requests", "stop logging the requests")
     .option("--no-wait", "return at once instead of waiting until it is ready")
     .action(async (id: string, model: string, opts: DeployFlags) => {
       const o = output();
-      if (opts.logSample !== undefined && typeof opts.logRequests !== "string") throw new Error("--log-sample goes with --log-requests DATASET");
+      if ((opts.logSample ?? opts.logRetentionDays) !== undefined && typeof opts.logRequests !== "string") throw new Error("--log-sample and --log-retention-days go with --log-requests DATASET");
       const kiln = await connect();
       const settings: DeploymentSpec = { replicas: opts.replicas, labels: opts.label, maxBatchRows: opts.maxBatchRows, maxBatchDelayMs: opts.maxBatchDelay };
-      if (opts.logRequests !== undefined) settings.requestLog = opts.logRequests === false ? null : { dataset: opts.logRequests, samplePercent: opts.logSample };
+      if (opts.logRequests !== undefined) settings.requestLog = opts.logRequests === false ? null : { dataset: opts.logRequests, samplePercent: opts.logSample, retentionDays: opts.logRetentionDays };
       const wait = { wait: opts.wait };
       if (!o.json && opts.wait) o.err.write(`deploying ${model} as ${opts.canary === undefined ? "" : `a canary (${opts.canary}%) of `}${id}…\n`);
       const info =
@@ -117,7 +119,7 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
         ["answered", `${info.stats.requests} requests, ${info.stats.rows} rows in ${info.stats.runs} model runs, ${info.stats.failures} failed`],
         ["latency", `p50 ${info.stats.latencyP50Ms.toFixed(2)} ms, p99 ${info.stats.latencyP99Ms.toFixed(2)} ms on the executor`],
         ...(info.requestLog
-          ? ([["request log", `${info.requestLog.dataset}-YYYY-MM-DD, ${info.requestLog.samplePercent}% of the requests: ${info.stats.loggedRows} rows logged, ${info.stats.unloggedRows} dropped`]] as [string, unknown][])
+          ? ([["request log", `${info.requestLog.dataset}-YYYY-MM-DD, ${info.requestLog.samplePercent}% of the requests${info.requestLog.retentionDays ? `, ${info.requestLog.retentionDays} days kept` : ""}: ${info.stats.loggedRows} rows logged, ${info.stats.unloggedRows} dropped`]] as [string, unknown][])
           : []),
         ...(info.error ? ([["error", `${info.error.message} (${info.error.reason})`]] as [string, unknown][]) : []),
         ["created", info.creator ? `${info.createTime?.toISOString() ?? ""} by ${info.creator}` : info.createTime],

@@ -34,6 +34,9 @@ export function trainingDataOf(metadata: Record<string, unknown>): TrainingData 
   return { dataset: v.dataset, version: v.version, filter: typeof v.filter === "string" ? v.filter : "" };
 }
 
+/** The label on the datasets a deployment's request log writes, so a sweep drops only those when their days are past. */
+export const REQUEST_LOG_LABEL = "kiln.request_log";
+
 /**
  * The label on a dataset a client made from a job's local data (the SDK's `tmp-…` inputs).
  * Only such a dataset may be marked temporary, since the scheduler deletes it after the job.

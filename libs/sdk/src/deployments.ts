@@ -42,8 +42,8 @@ export interface DeploymentInfo {
   stats: { requests: number; rows: number; runs: number; failures: number; latencyP50Ms: number; latencyP99Ms: number; loggedRows: number; unloggedRows: number };
   /** A canary version beside the model version, answering `percent` of the requests. */
   canary?: { model: string; modelVersion: string; percent: number };
-  /** Where its requests are logged: `{dataset}-{YYYY-MM-DD}` a UTC day, `samplePercent` of them. */
-  requestLog?: { dataset: string; samplePercent: number };
+  /** Where its requests are logged: `{dataset}-{YYYY-MM-DD}` a UTC day, `samplePercent` of them, `retentionDays` kept (0: all). */
+  requestLog?: { dataset: string; samplePercent: number; retentionDays: number };
   createTime?: Date;
   updateTime?: Date;
   /** Who created it and who changed it last (their tokens' subjects; "" without token checks). */
@@ -70,9 +70,10 @@ export interface DeploymentSpec {
   /**
    * Logs requests (KServe's request logger): `samplePercent` (1–100, default 100) of them go,
    * as the model saw them and with its answers, to the dataset `{dataset}-{YYYY-MM-DD}` of
-   * the UTC day they were answered on, for `models.drift`; null stops it.
+   * the UTC day they were answered on, for `models.drift`; `retentionDays` days of them are
+   * kept (default 0: all), older days' datasets dropped; null stops it.
    */
-  requestLog?: { dataset: string; samplePercent?: number } | null;
+  requestLog?: { dataset: string; samplePercent?: number; retentionDays?: number } | null;
 }
 
 export interface DeployOptions {
@@ -224,7 +225,7 @@ export class Deployments {
       maxBatchDelay: spec.maxBatchDelayMs ? durationFromMs(spec.maxBatchDelayMs) : undefined,
       canaryModel: spec.canary ? versionName(this.project, spec.canary.model) : "",
       canaryTrafficPercent: spec.canary?.percent ?? 0,
-      requestLog: spec.requestLog ? { dataset: spec.requestLog.dataset, samplePercent: spec.requestLog.samplePercent ?? 0 } : undefined,
+      requestLog: spec.requestLog ? { dataset: spec.requestLog.dataset, samplePercent: spec.requestLog.samplePercent ?? 0, retentionDays: spec.requestLog.retentionDays ?? 0 } : undefined,
     });
   }
 
@@ -258,7 +259,7 @@ export function deploymentInfo(d: Deployment): DeploymentInfo {
       unloggedRows: Number(d.stats?.unloggedRows ?? 0),
     },
     canary: d.canaryModel ? { model: d.canaryModel, modelVersion: d.canaryModelVersion, percent: d.canaryTrafficPercent } : undefined,
-    requestLog: d.requestLog?.dataset ? { dataset: d.requestLog.dataset, samplePercent: d.requestLog.samplePercent } : undefined,
+    requestLog: d.requestLog?.dataset ? { dataset: d.requestLog.dataset, samplePercent: d.requestLog.samplePercent, retentionDays: d.requestLog.retentionDays } : undefined,
     createTime: d.createTime ? timestampDate(d.createTime) : undefined,
     updateTime: d.updateTime ? timestampDate(d.updateTime) : undefined,
     creator: d.creator,

@@ -197,7 +197,7 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     await (await kiln.runtime.model(model).fit(x, `${x}-y`)).get();
     const id = unique("logging");
     const info = await kiln.deployments.create(id, { model, requestLog: { dataset: `${id}-requests` } });
-    expect(info.requestLog).toEqual({ dataset: `${id}-requests`, samplePercent: 100 });
+    expect(info.requestLog).toEqual({ dataset: `${id}-requests`, samplePercent: 100, retentionDays: 0 });
 
     const named = await kiln.deployments.predict(id, [{ id: "a", x0: 2, x1: 2 }, { id: "b", x0: -2, x1: -2 }], { keep: ["id"] });
     const positional = await kiln.deployments.predictProba(id, [[1, 1]]);
@@ -250,17 +250,29 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     await new Promise((r) => setTimeout(r, 500));
     expect((await kiln.deployments.predict(id, data.X.slice(0, 2))).numRows).toBe(2);
     await until(async () => (await kiln.deployments.get(id)).stats.unloggedRows === 2);
+    // Days past the log's retention are dropped: the datasets the log wrote (labelled so), not one of the user's named alike.
+    const labelled = { labels: { "kiln.request_log": "true" } };
+    await kiln.datasets.put(`${id}-kept-2026-01-01`, [{ a: 1 }], labelled);
+    await kiln.datasets.put(`${id}-kept-2026-01-02`, [{ a: 1 }]);
+    await kiln.datasets.put(`${id}-kept-${day}`, [{ a: 1 }], labelled);
+    const kept = await kiln.deployments.update(id, { requestLog: { dataset: `${id}-kept`, retentionDays: 7 } });
+    expect(kept.requestLog).toEqual({ dataset: `${id}-kept`, samplePercent: 100, retentionDays: 7 });
+    const names = async () => (await kiln.datasets.list()).map((d) => d.id).filter((n) => n.startsWith(`${id}-kept-`));
+    await until(async () => !(await names()).includes(`${id}-kept-2026-01-01`));
+    expect((await names()).sort()).toEqual([`${id}-kept-2026-01-02`, `${id}-kept-${day}`]);
+    await expect(kiln.deployments.update(id, { requestLog: { dataset: "fine", retentionDays: -1 } })).rejects.toMatchObject({ reason: "INVALID_REQUEST_LOG" });
+
     const stopped = await kiln.deployments.update(id, { requestLog: null });
     expect(stopped.requestLog).toBeUndefined();
     // What the deployment logged is still counted after its log stops.
     await new Promise((r) => setTimeout(r, 500));
     expect((await kiln.deployments.get(id)).stats).toMatchObject({ loggedRows: 303 + sampled, unloggedRows: 2 });
 
-    await kilnCli("deploy", id, model, "--log-requests", `${id}-cli`, "--log-sample", "50");
-    expect(await kilnCli("deployments:show", id)).toMatch(new RegExp(`^request log:\\s+${id}-cli-YYYY-MM-DD, 50% of the requests: \\d+ rows logged, 2 dropped$`, "m"));
+    await kilnCli("deploy", id, model, "--log-requests", `${id}-cli`, "--log-sample", "50", "--log-retention-days", "30");
+    expect(await kilnCli("deployments:show", id)).toMatch(new RegExp(`^request log:\\s+${id}-cli-YYYY-MM-DD, 50% of the requests, 30 days kept: \\d+ rows logged, 2 dropped$`, "m"));
     await kilnCli("deploy", id, model, "--no-log-requests");
     expect(await kilnCli("deployments:show", id)).not.toMatch(/request log/);
-    expect((await kilnFails("deploy", id, model, "--log-sample", "5")).stderr).toMatch(/--log-sample goes with --log-requests DATASET/);
+    expect((await kilnFails("deploy", id, model, "--log-sample", "5")).stderr).toMatch(/--log-sample and --log-retention-days go with --log-requests DATASET/);
 
     await expect(kiln.deployments.drift(id)).rejects.toMatchObject({ constructor: FailedPreconditionError, reason: "NO_REQUEST_LOG" });
     await expect(kiln.deployments.update(id, { requestLog: { dataset: "no/slashes" } })).rejects.toMatchObject({ constructor: InvalidArgumentError, reason: "INVALID_NAME" });

@@ -1,4 +1,5 @@
 import { Bool, DataType, Float64, Int32, Table, TimestampMillisecond, Utf8, vectorFromArray, type RecordBatch } from "apache-arrow";
+import { REQUEST_LOG_LABEL } from "@kiln/contracts";
 import { batchJsonLines } from "@kiln/data";
 import { JobKind, type RequestLog } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ExecutorDeps } from "./deps.js";
@@ -125,7 +126,7 @@ export class RequestLogger {
     this.pendingRows = 0;
     for (const p of taken) {
       try {
-        await this.deps.kiln.datasets.write(p.dataset, [logTable(p)], { mode: "upsert", comment: `requests to ${this.deployment} logged by ${this.deps.name}` });
+        await this.deps.kiln.datasets.write(p.dataset, [logTable(p)], { mode: "upsert", labels: { [REQUEST_LOG_LABEL]: "true" }, comment: `requests to ${this.deployment} logged by ${this.deps.name}` });
         this.stats.logged += BigInt(p.rows);
       } catch (e) {
         this.stats.unlogged += BigInt(p.rows);

@@ -20,6 +20,7 @@ import { nowOf, type Scheduler } from "./job-store.js";
 import type { SchedulerDeps } from "./deps.js";
 import { parseModelRef, parseResourceName } from "./names.js";
 import { normalizeLabels } from "./queues.js";
+import { dropExpiredDays } from "./request-log-retention.js";
 
 /** A stored deployment: the Deployment message (its spec, model_version and times) as binary protobuf in base64. */
 interface DeploymentRecord {
@@ -30,6 +31,7 @@ export const DEFAULT_MAX_BATCH_ROWS = 4096;
 const MAX_BATCH_ROWS_LIMIT = 1_000_000;
 const MAX_BATCH_DELAY_MS = 1_000;
 const MAX_REPLICAS = 100;
+const MAX_RETENTION_DAYS = 36_500;
 const MUTABLE = new Set(["model", "replicas", "required_labels", "max_batch_rows", "max_batch_delay", "canary_model", "canary_traffic_percent", "request_log"]);
 
 export function deployments(s: SchedulerDeps) {
@@ -87,6 +89,7 @@ export async function createDeployment(s: Scheduler, req: CreateDeploymentReques
     throw e;
   }
   await publishDeploymentEvent(s, deployment, "created");
+  dropExpiredDaysSoon(s, deployment);
   return withStatus(deployment, await aliveExecutors(s));
 }
 
@@ -124,6 +127,7 @@ export async function updateDeployment(s: Scheduler, req: UpdateDeploymentReques
       await deployments(s).update(deployment.name, encodeDeployment(deployment), rev);
       s.deployments.forget();
       await publishDeploymentEvent(s, deployment, "updated");
+      if (mask.has("request_log")) dropExpiredDaysSoon(s, deployment);
       return withStatus(deployment, await aliveExecutors(s));
     } catch (e) {
       if (!isKilnError(e, Code.Aborted) || attempt >= 10) throw e;
@@ -184,6 +188,11 @@ function applySpec(into: Deployment, given: Deployment, fields: Set<string>): vo
   }
 }
 
+/** A log given a retention drops its older days now, not at the next sweep; the answer does not wait for it. */
+function dropExpiredDaysSoon(s: Scheduler, deployment: Deployment): void {
+  void dropExpiredDays(s, deployment).catch((e: unknown) => s.logger.warn({ err: e, deployment: deployment.name }, "dropping a request log's old days failed; the next sweep tries again"));
+}
+
 /** A request log checked, with its default share; none when it names no dataset. */
 function requestLog(given: RequestLog | undefined): RequestLog | undefined {
   if (!given?.dataset) {
@@ -195,7 +204,8 @@ function requestLog(given: RequestLog | undefined): RequestLog | undefined {
   if (given.dataset.length > 117) throw invalidArgument("INVALID_REQUEST_LOG", `request_log.dataset "${printable(given.dataset)}" is too long: at most 117 characters, as -YYYY-MM-DD is added to it`);
   const percent = given.samplePercent || 100;
   if (!(percent >= 1 && percent <= 100)) throw invalidArgument("INVALID_REQUEST_LOG", `request_log.sample_percent must be 1 to 100 (0 takes 100), got ${given.samplePercent}`);
-  return create(RequestLogSchema, { dataset: given.dataset, samplePercent: percent });
+  if (!(given.retentionDays >= 0 && given.retentionDays <= MAX_RETENTION_DAYS)) throw invalidArgument("INVALID_REQUEST_LOG", `request_log.retention_days must be 0 (keep all) to ${MAX_RETENTION_DAYS}, got ${given.retentionDays}`);
+  return create(RequestLogSchema, { dataset: given.dataset, samplePercent: percent, retentionDays: given.retentionDays });
 }
 
 /** The version a model reference names now, if Kiln can run it. */

@@ -19,6 +19,7 @@ import { normalizeLabels, queuesServedBy } from "./queues.js";
 import { sweepTemporaries } from "./temporaries.js";
 import { sweepExpiredJobs } from "./job-deletion.js";
 import { sweepSuccessors } from "./successors.js";
+import { sweepRequestLogs } from "./request-log-retention.js";
 import { RESULTS_STREAM, RESULTS_SUBJECT_PREFIX } from "@kiln/contracts";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { deploymentsServedBy } from "./assignments.js";
@@ -54,6 +55,7 @@ export async function heartbeat(s: Scheduler, req: HeartbeatRequest): Promise<He
   void sweepTemporaries(s).catch((e: unknown) => s.logger.warn({ err: e }, "the sweep of temporary inputs failed; the next one tries again"));
   void sweepExpiredJobs(s).catch((e: unknown) => s.logger.warn({ err: e }, "the sweep of expired jobs failed; the next one tries again"));
   void sweepSuccessors(s).catch((e: unknown) => s.logger.warn({ err: e }, "the sweep of waiting jobs failed; the next one tries again"));
+  void sweepRequestLogs(s).catch((e: unknown) => s.logger.warn({ err: e }, "the sweep of request logs failed; the next one tries again"));
   const [queues, deployments] = await Promise.all([queuesServedBy(s, executor.labels), deploymentsServedBy(s, executor)]);
   const cancelledJobs: string[] = [];
   for (const name of executor.runningJobs) {
