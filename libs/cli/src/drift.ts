@@ -3,6 +3,9 @@ import type { ColumnProfile, DatasetProfile, DatasetSpec, DriftOptions, DriftRep
 import { printJson, printTable, type Output } from "./output.js";
 import { columnList, positiveInt } from "./option-values.js";
 import { shortModel } from "./job-show.js";
+import { isLocalFile } from "./job-data.js";
+import { localProfile } from "./local-profile.js";
+import { compareProfiles } from "@kiln/data";
 
 type Connect = () => Promise<Kiln>;
 
@@ -17,14 +20,14 @@ interface ThresholdFlags {
 export function driftCommands(program: Command, connect: Connect, output: () => Output): void {
   program
     .command("datasets:profile")
-    .description("a table's columns summarised: counts, missing values, min, median, mean, max, std, most frequent values (NAME or NAME@VERSION)")
+    .description("a table's columns summarised: counts, missing values, min, median, mean, max, std, most frequent values (NAME, NAME@VERSION, or a local file such as ./sales.csv, profiled here)")
     .argument("<name>")
     .option("--columns <a,b>", "only these columns", columnList)
     .option("--filter <expr>", 'only the rows it keeps, e.g. age > 30 AND country = "DE"')
     .option("--version <n>", "a version (default: the latest)", positiveInt)
     .action(async (name: string, opts: { columns?: string[]; filter?: string; version?: number }) => {
       const o = output();
-      const profile = await (await connect()).datasets.profile(spec(name, opts));
+      const profile = isLocalFile(name) ? await localProfile(name, opts.columns, opts.filter) : await (await connect()).datasets.profile(spec(name, opts));
       if (o.json) return printJson(o, profile);
       o.out.write(`${describe(profile)}: ${profile.rows} rows\n`);
       printTable(o, profile.columns.map(profileRow), ["column", "type", "present", "missing", "distinct", "min", "median", "mean", "max", "std", "most frequent"]);
@@ -33,7 +36,7 @@ export function driftCommands(program: Command, connect: Connect, output: () => 
   thresholdOptions(
     program
       .command("datasets:drift")
-      .description("data drift: each column of TARGET compared with BASELINE (PSI, a KS or chi-squared test); NAME or NAME@VERSION each")
+      .description("data drift: each column of TARGET compared with BASELINE (PSI, a KS or chi-squared test); NAME, NAME@VERSION or a local file (./new.csv) each")
       .argument("<baseline>")
       .argument("<target>")
       .option("--columns <a,b>", "only these columns, of both", columnList)
@@ -41,8 +44,13 @@ export function driftCommands(program: Command, connect: Connect, output: () => 
       .option("--baseline-filter <expr>", "the baseline's rows it keeps"),
   ).action(async (baseline: string, target: string, opts: ThresholdFlags & { columns?: string[]; filter?: string; baselineFilter?: string }) => {
     const o = output();
-    const kiln = await connect();
-    const report = await kiln.datasets.drift(spec(baseline, { columns: opts.columns, filter: opts.baselineFilter }), spec(target, opts), driftOptions(opts));
+    const base = spec(baseline, { columns: opts.columns, filter: opts.baselineFilter });
+    const compared = spec(target, opts);
+    // With a local file on either side, both profiles meet here; the server is reached only for a dataset (or --experiment).
+    const local = isLocalFile(baseline) || isLocalFile(target);
+    const needsServer = !isLocalFile(baseline) || !isLocalFile(target) || opts.experiment !== undefined;
+    const kiln = needsServer ? await connect() : undefined;
+    const report = local ? await compareHere(kiln, base, compared, opts) : await kiln!.datasets.drift(base, compared, driftOptions(opts));
     await conclude(o, kiln, opts, report, sides(report));
   });
 
@@ -89,8 +97,8 @@ function thresholdOptions(command: Command): Command {
 }
 
 /** A run per check: the experiment's runs table is then the drift's history. */
-async function logToExperiment(o: Output, kiln: Kiln, opts: ThresholdFlags, report: DriftReport): Promise<void> {
-  if (!opts.experiment) return;
+async function logToExperiment(o: Output, kiln: Kiln | undefined, opts: ThresholdFlags, report: DriftReport): Promise<void> {
+  if (!opts.experiment || !kiln) return;
   const run = await kiln.experiment(opts.experiment).run(async (r) => {
     await r.logDrift(report);
     return r.number;
@@ -102,8 +110,15 @@ function driftOptions(opts: ThresholdFlags): DriftOptions {
   return { psiThreshold: opts.psiThreshold, pValueThreshold: opts.pValueThreshold };
 }
 
+/** Two profiles, each of a local file or a dataset, compared here as the store compares them. */
+async function compareHere(kiln: Kiln | undefined, baseline: DatasetSpec, target: DatasetSpec, opts: ThresholdFlags): Promise<DriftReport> {
+  const profile = (ref: DatasetSpec) => (isLocalFile(ref.dataset) ? localProfile(ref.dataset, ref.columns, ref.filter) : kiln!.datasets.profile(ref));
+  const [b, t] = await Promise.all([profile(baseline), profile(target)]);
+  return { baseline: b, target: t, ...compareProfiles(b, t, driftOptions(opts)) };
+}
+
 /** The report printed, logged to an experiment if asked, and exit status 1 if asked and anything drifted. */
-async function conclude(o: Output, kiln: Kiln, opts: ThresholdFlags, report: DriftReport, heading: string): Promise<void> {
+async function conclude(o: Output, kiln: Kiln | undefined, opts: ThresholdFlags, report: DriftReport, heading: string): Promise<void> {
   printDrift(o, report, heading);
   await logToExperiment(o, kiln, opts, report);
   if (opts.failOnDrift && report.drifted) throw new CommanderError(1, "kiln.drifted", "drifted");
@@ -122,7 +137,7 @@ function spec(ref: string, opts: { columns?: string[]; filter?: string; version?
 
 function describe(p: DatasetProfile): string {
   const s = p.selection;
-  return `${s.dataset}@${s.version}${s.filter ? ` where ${s.filter}` : ""}`;
+  return `${s.dataset}${isLocalFile(s.dataset) ? "" : `@${s.version}`}${s.filter ? ` where ${s.filter}` : ""}`;
 }
 
 function printDrift(o: Output, report: DriftReport, heading: string): void {

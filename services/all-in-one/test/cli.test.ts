@@ -6,7 +6,11 @@ import { Bool, Field, Float16, Float32, Float64, Int16, Int64, List, Table, tabl
 import Database from "better-sqlite3";
 import type { RunningProcess } from "@kiln/core";
 import { runEmbedded } from "../src/index.js";
-import { cli } from "./helpers.js";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { cli, KILN_BIN } from "./helpers.js";
+
+const run = promisify(execFile);
 
 
 describe("the kiln CLI against a real server", () => {
@@ -144,6 +148,23 @@ describe("the kiln CLI against a real server", () => {
     expect((await kilnFails("datasets:put", "x")).stderr).toMatch(/name a file to store/);
     expect((await kilnFails("datasets:put", "x", "--sql", "SELECT nope FROM sales", "--from", `sqlite:${file}`)).stderr).toMatch(/no such column: nope/);
     expect((await kilnFails("datasets:show", "x")).code).toBe(1); // nothing stored by a refused put
+  });
+
+  it("profiles a local file and compares it with a dataset or another file, here (datasets:profile ./x.csv, datasets:drift)", async () => {
+    await writeFile(join(dir, "later.csv"), "name,age,country,vip\nfy,70,JP,false\ngus,75,JP,true\nha,80,JP,false\nio,85,JP,false\n");
+    const profile = await kiln("datasets:profile", "./people.csv", "--columns", "age,country");
+    expect(profile).toMatch(/^\.\/people\.csv: 4 rows\n/);
+    expect(profile).toMatch(/^age\s+Int64\s+4\s+0\s+4\s+25\s+37\s+37\.5\s+51/m);
+    expect(profile).toMatch(/^country\s+Utf8\s+4\s+0\s+3\s+FR \(2\), DE \(1\), US \(1\)$/m);
+    // No server needed for two files: a URL nothing listens at is never called.
+    const files = await run(process.execPath, [KILN_BIN, "--url", "http://127.0.0.1:9", "datasets:drift", "./people.csv", "./later.csv", "--columns", "age,country"], { cwd: dir });
+    expect(files.stdout).toMatch(/^\.\/people\.csv \(4 rows\) → \.\/later\.csv \(4 rows\)\n/);
+    expect(files.stdout).toMatch(/^country\s+categorical\s+\S+\s+chi2\s+\S+\s+\S+\s+JP\s+yes/m);
+    expect(files.stdout).toMatch(/2 of 2 columns drifted: age, country\n$/);
+    await kiln("datasets:put", "people-drift", join(dir, "people.csv"));
+    const mixed = await kiln("datasets:drift", "people-drift@1", "./people.csv", "--columns", "age,vip");
+    expect(mixed).toMatch(/^people-drift@1 \(4 rows\) → \.\/people\.csv \(4 rows\)\n/);
+    expect(mixed).toMatch(/no drift in 2 columns\n$/);
   });
 
   it("a bad filter is reported with its position and exit code 1", async () => {
