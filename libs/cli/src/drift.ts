@@ -1,5 +1,5 @@
 import { CommanderError, InvalidArgumentError, type Command } from "commander";
-import type { ColumnProfile, DatasetProfile, DatasetSpec, DriftOptions, DriftReport, Kiln } from "@kiln/sdk";
+import { parseDatasetRef, selectionText, type ColumnProfile, type DatasetSpec, type DriftOptions, type DriftReport, type Kiln } from "@kiln/sdk";
 import { printJson, printTable, type Output } from "./output.js";
 import { columnList, positiveInt } from "./option-values.js";
 import { shortModel } from "./job-show.js";
@@ -29,7 +29,7 @@ export function driftCommands(program: Command, connect: Connect, output: () => 
       const o = output();
       const profile = isLocalFile(name) ? await localProfile(name, opts.columns, opts.filter) : await (await connect()).datasets.profile(spec(name, opts));
       if (o.json) return printJson(o, profile);
-      o.out.write(`${describe(profile)}: ${profile.rows} rows\n`);
+      o.out.write(`${selectionText(profile)}: ${profile.rows} rows\n`);
       printTable(o, profile.columns.map(profileRow), ["column", "type", "present", "missing", "distinct", "min", "median", "mean", "max", "std", "most frequent"]);
     });
 
@@ -126,18 +126,13 @@ async function conclude(o: Output, kiln: Kiln | undefined, opts: ThresholdFlags,
 
 /** What was compared with what: "customers@1 where … (8000 rows) → new@1 (393 rows)". */
 function sides(report: DriftReport): string {
-  return `${describe(report.baseline)} (${report.baseline.rows} rows) → ${describe(report.target)} (${report.target.rows} rows)`;
+  return `${selectionText(report.baseline)} (${report.baseline.rows} rows) → ${selectionText(report.target)} (${report.target.rows} rows)`;
 }
 
+/** NAME, NAME@VERSION (as the SDK reads them) or a local file's path, with the selection's flags. */
 function spec(ref: string, opts: { columns?: string[]; filter?: string; version?: number }): DatasetSpec {
-  const at = ref.lastIndexOf("@");
-  const named = at > 0 && /^\d+$/.test(ref.slice(at + 1)) ? { dataset: ref.slice(0, at), version: Number(ref.slice(at + 1)) } : { dataset: ref };
+  const named = isLocalFile(ref) ? { dataset: ref } : parseDatasetRef(ref);
   return { ...named, ...(opts.version ? { version: opts.version } : {}), columns: opts.columns, filter: opts.filter };
-}
-
-function describe(p: DatasetProfile): string {
-  const s = p.selection;
-  return `${s.dataset}${isLocalFile(s.dataset) ? "" : `@${s.version}`}${s.filter ? ` where ${s.filter}` : ""}`;
 }
 
 function printDrift(o: Output, report: DriftReport, heading: string): void {

@@ -13,13 +13,18 @@ export function printJson(o: Output, value: unknown): void {
 export function printTable(o: Output, rows: Record<string, unknown>[], columns: string[]): void {
   const cell = (v: unknown) => {
     if (v === undefined || v === null) return "";
-    if (v instanceof Date) return v.toISOString().replace(/\.\d{3}Z$/, "Z");
+    if (v instanceof Date) return shortTime(v);
     if (typeof v === "object") return JSON.stringify(v);
     return String(v).replace(/\s+/g, " ");
   };
   const grid = [columns.map((c) => c.toUpperCase()), ...rows.map((r) => columns.map((c) => cell(r[c])))];
   const widths = columns.map((_, i) => Math.max(...grid.map((row) => row[i].length)));
   for (const row of grid) o.out.write(row.map((v, i) => (i === row.length - 1 ? v : v.padEnd(widths[i]))).join("  ") + "\n");
+}
+
+/** A time to the second, as tables show it: "2026-12-05T06:34:00Z" ("" for none). */
+export function shortTime(d: Date | undefined): string {
+  return d ? d.toISOString().replace(/\.\d{3}Z$/, "Z") : "";
 }
 
 export function printFields(o: Output, pairs: [string, unknown][]): void {

@@ -3,7 +3,7 @@ import { NotFoundError, type DatasetRef, type JobKindName, type Kiln, type Sched
 import { isLocalFile } from "./job-data.js";
 import { shortDataset, shortModel } from "./job-show.js";
 import { collect, parseJsonPairs } from "./key-values.js";
-import { printFields, printJson, printTable, type Output } from "./output.js";
+import { printFields, printJson, printTable, shortTime, type Output } from "./output.js";
 import { columnList } from "./option-values.js";
 import { inputs, jobOptions, runFlags, type RunFlags } from "./runtime.js";
 
@@ -59,7 +59,7 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
     const job = { ...jobOptions(opts), kind: kind as JobKindName, model, x: X as DatasetRef, y: Y as DatasetRef | undefined, params: parseJsonPairs("--param", opts.param), keep: opts.keep, output: opts.output };
     const made = await (await connect()).schedules.create(id, { cron: opts.cron, timeZone: opts.timeZone, paused: opts.paused, job });
     if (o.json) return printJson(o, made);
-    o.out.write(`schedule ${made.id}: ${describeJob(made)} at ${made.cron} (${made.timeZone}), ${made.paused ? "paused" : `next ${when(made.nextRunTime)}`}\n`);
+    o.out.write(`schedule ${made.id}: ${describeJob(made)} at ${made.cron} (${made.timeZone}), ${made.paused ? "paused" : `next ${shortTime(made.nextRunTime)}`}\n`);
   });
 
   program
@@ -76,11 +76,11 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
         ["cron", `${s.cron} (${s.timeZone})`],
         ["job", describeJob(s)],
         ["state", s.paused ? "paused" : "active"],
-        ["next", when(s.nextRunTime)],
-        ["last", s.lastRunTime ? `${when(s.lastRunTime)}: ${s.lastJob ? `job ${s.lastJob.split("/").pop()}` : `refused: ${s.lastError}`}` : "never"],
+        ["next", shortTime(s.nextRunTime)],
+        ["last", s.lastRunTime ? `${shortTime(s.lastRunTime)}: ${s.lastJob ? `job ${s.lastJob.split("/").pop()}` : `refused: ${s.lastError}`}` : "never"],
         ["runs", s.runCount],
-        ["created", s.creator ? `${when(s.createTime)} by ${s.creator}` : when(s.createTime)],
-        ["updated", s.updater ? `${when(s.updateTime)} by ${s.updater}` : when(s.updateTime)],
+        ["created", s.creator ? `${shortTime(s.createTime)} by ${s.creator}` : shortTime(s.createTime)],
+        ["updated", s.updater ? `${shortTime(s.updateTime)} by ${s.updater}` : shortTime(s.updateTime)],
       ]);
       if (s.recentJobs.length === 0) return;
       // Each job as it is now; one deleted since (jobs:delete, a purge) says so.
@@ -98,7 +98,7 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
       o.out.write("\n");
       printTable(
         o,
-        s.recentJobs.map((name, i) => ({ job: name.split("/").pop(), state: jobs[i]?.state ?? "deleted", submitted: when(jobs[i]?.createTime), ended: when(jobs[i]?.endTime) })),
+        s.recentJobs.map((name, i) => ({ job: name.split("/").pop(), state: jobs[i]?.state ?? "deleted", submitted: shortTime(jobs[i]?.createTime), ended: shortTime(jobs[i]?.endTime) })),
         ["job", "state", "submitted", "ended"],
       );
     });
@@ -113,7 +113,7 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
         const kiln = await connect();
         const s = paused ? await kiln.schedules.pause(id) : await kiln.schedules.resume(id);
         if (o.json) return printJson(o, s);
-        o.out.write(`schedule ${s.id} ${paused ? "paused" : `resumed: next ${when(s.nextRunTime)}`}\n`);
+        o.out.write(`schedule ${s.id} ${paused ? "paused" : `resumed: next ${shortTime(s.nextRunTime)}`}\n`);
       });
   }
 
@@ -134,8 +134,8 @@ function row(s: ScheduleInfo): Record<string, unknown> {
     id: s.id,
     cron: s.timeZone === "UTC" ? s.cron : `${s.cron} ${s.timeZone}`,
     job: describeJob(s),
-    next: s.paused ? "paused" : when(s.nextRunTime),
-    last: s.lastRunTime ? when(s.lastRunTime) : "",
+    next: s.paused ? "paused" : shortTime(s.nextRunTime),
+    last: s.lastRunTime ? shortTime(s.lastRunTime) : "",
     runs: s.runCount,
     "last job": s.lastJob ? s.lastJob.split("/").pop() : s.lastError ? `refused: ${s.lastError}` : "",
   };
@@ -145,8 +145,4 @@ function row(s: ScheduleInfo): Record<string, unknown> {
 function describeJob(s: ScheduleInfo): string {
   const data = [s.job.x, s.job.y].filter((d) => d !== undefined).map((d) => `${shortDataset(d.dataset, d.version || undefined)}${d.columns.length ? `[${d.columns.join(",")}]` : ""}`);
   return `${s.job.kind} ${shortModel(s.job.model)}${data.length ? ` on ${data.join(", ")}` : ""}`;
-}
-
-function when(d: Date | undefined): string {
-  return d ? d.toISOString().replace(/\.\d{3}Z$/, "Z") : "";
 }

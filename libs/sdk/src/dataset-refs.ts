@@ -19,7 +19,7 @@ export function isDatasetSpec(v: unknown): v is DatasetSpec {
 
 /** A ref as the API's selection (full dataset name, version 0 for the latest). */
 export function datasetSelection(project: string, ref: DatasetRef): { name: string; version: bigint; columns: string[]; filter: string } {
-  const spec: DatasetSpec = typeof ref === "string" ? parseAt(ref) : ref;
+  const spec: DatasetSpec = typeof ref === "string" ? parseDatasetRef(ref) : ref;
   const version = spec.version ?? 0;
   if (!Number.isSafeInteger(version) || version < 0) {
     throw new InvalidArgumentError(`a dataset version is a whole number ≥ 1 (0 or none: the latest), not ${String(spec.version)}`, Code.InvalidArgument, "INVALID_VERSION", { dataset: spec.dataset });
@@ -27,7 +27,8 @@ export function datasetSelection(project: string, ref: DatasetRef): { name: stri
   return { name: resourceName(project, "datasets", spec.dataset), version: BigInt(version), columns: spec.columns ?? [], filter: spec.filter ?? "" };
 }
 
-function parseAt(ref: string): DatasetSpec {
+/** "sales" or "sales@3" as a spec; InvalidArgumentError INVALID_VERSION when what follows @ is not a number. */
+export function parseDatasetRef(ref: string): DatasetSpec {
   const at = ref.lastIndexOf("@");
   if (at <= 0) return { dataset: ref };
   const version = ref.slice(at + 1);

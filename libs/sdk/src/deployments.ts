@@ -122,8 +122,7 @@ export class Deployments {
     if (!info.requestLog) throw apiError(Code.FailedPrecondition, `deployment ${id} logs no requests: give it a request log (--log-requests) first`, "NO_REQUEST_LOG", { deployment: info.name });
     const day = typeof options.day === "string" ? options.day : (options.day ?? new Date()).toISOString().slice(0, 10);
     if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw apiError(Code.InvalidArgument, `a day is YYYY-MM-DD, not "${day}"`, "INVALID_DAY", { deployment: info.name });
-    const served = info.modelVersion.slice(info.modelVersion.lastIndexOf("/") + 1);
-    return this.models.drift(info.modelVersion, { dataset: `${info.requestLog.dataset}-${day}`, filter: `model_version = ${served}` }, options);
+    return this.models.drift(info.modelVersion, { dataset: `${info.requestLog.dataset}-${day}`, filter: `model_version = ${shortName(info.modelVersion)}` }, options);
   }
 
   /** Deploys a model version; waits until it is READY unless `wait` is false. */

@@ -34,6 +34,12 @@ const KIND_NAMES: Record<ColumnKind, ColumnKindName | undefined> = {
 
 const kindName = (k: ColumnKind): ColumnKindName => KIND_NAMES[k] ?? "other";
 
+/** What a profile is of, as people read it: "customers@3 where region = \"EU\"" (a local file's profile, version 0, by its path alone). */
+export function selectionText(profile: DatasetProfile): string {
+  const s = profile.selection;
+  return `${s.dataset}${s.version ? `@${s.version}` : ""}${s.filter ? ` where ${s.filter}` : ""}`;
+}
+
 export function profileFromProto(p: DatasetProfileMessage): DatasetProfile {
   const s = p.selection!;
   return {

@@ -13,7 +13,7 @@ import { resourceName } from "./names.js";
 import { EventBuffer, type BufferOptions } from "./tracking-buffer.js";
 import { notrack, profiling, type EventInput, type RunSink, type TrackingProvider } from "./tracking-providers.js";
 import { dataFilter, eventRows, runsText, type DataQuery, type EventRow } from "./tracking-query.js";
-import type { DriftReport } from "./drift.js";
+import { selectionText, type DriftReport } from "./drift.js";
 import type { ModelDriftReport } from "./model-drift.js";
 import { allPages } from "./pages.js";
 
@@ -272,9 +272,8 @@ export class TrackedRun {
    * A run per check makes the runs table a history of the drift.
    */
   async logDrift(report: DriftReport | ModelDriftReport): Promise<void> {
-    const selected = (p: DriftReport["baseline"]) => `${p.selection.dataset}@${p.selection.version}${p.selection.filter ? ` where ${p.selection.filter}` : ""}`;
-    this.logParam("drift.baseline", selected(report.baseline));
-    this.logParam("drift.target", selected(report.target));
+    this.logParam("drift.baseline", selectionText(report.baseline));
+    this.logParam("drift.target", selectionText(report.target));
     if ("modelVersion" in report) this.logParam("drift.model_version", report.modelVersion);
     for (const c of report.columns) {
       this.logMetric(`drift.psi.${c.column}`, c.psi);

@@ -167,8 +167,7 @@ class Served {
   /** Rows the log cannot make are counted unlogged: logging never fails an answer. */
   private logRequest(log: RequestLogger, r: { version: LoadedVersion; key: string; table: Table; kept: string[]; outputs: Table; kind: JobKind }): void {
     try {
-      const modelVersion = Number(r.version.name.slice(r.version.name.lastIndexOf("/") + 1));
-      log.add({ features: r.version.model.loggedFeatures(r.key), rows: r.table, kept: r.kept, outputs: r.outputs, kind: r.kind, modelVersion, time: new Date() });
+      log.add({ features: r.version.model.loggedFeatures(r.key), rows: r.table, kept: r.kept, outputs: r.outputs, kind: r.kind, modelVersion: r.version.model.version.version, time: new Date() });
     } catch (e) {
       this.logStats.unlogged += BigInt(r.table.numRows);
       this.deps.logger.warn({ err: e, deployment: this.assignment.deployment }, "could not log a request");
