@@ -43,10 +43,11 @@ export function createProfiles(deps: StoreDeps, getVersion: (dataset: string, ve
     const dataset = parseDatasetName(selection.name).name;
     const record = await getVersion(dataset, Number(selection.version));
     if (record.kind !== DatasetKind.TABLE) throw invalidArgument("NOT_A_TABLE", `profiles are of tables; ${dataset} is a ${DatasetKind[record.kind]}`, { dataset });
-    const read = prepareRead(deps, record, { columns: selection.columns, filter: selection.filter, offset: 0, limit: 0 });
     const key = `${dataset}/${record.version}/${createHash("sha256").update(JSON.stringify([PROFILE_FORMAT, record.sha256, selection.columns, selection.filter])).digest("hex")}`;
+    // A kept profile's selection was checked when it was made.
     const found = await kept.get(key);
     if (found) return found.value;
+    const read = prepareRead(deps, record, { columns: selection.columns, filter: selection.filter, offset: 0, limit: 0 });
     const profiler = new TableProfiler(schemaFromIpc(Buffer.from(read.header.arrowSchema ?? "", "base64")));
     for await (const batches of read.batches!()) for (const batch of batches) profiler.add(batch);
     const made: ProfileRecord = {
