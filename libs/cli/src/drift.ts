@@ -1,5 +1,5 @@
 import { CommanderError, InvalidArgumentError, type Command } from "commander";
-import { parseDatasetRef, selectionText, type ColumnProfile, type DatasetSpec, type DriftOptions, type DriftReport, type Kiln } from "@kiln/sdk";
+import { parseDatasetRef, selectionText, type ColumnProfile, type DatasetSpec, type DriftOptions, type DriftReport, type JobDriftInfo, type Kiln } from "@kiln/sdk";
 import { printJson, printTable, type Output } from "./output.js";
 import { columnList, positiveInt } from "./option-values.js";
 import { shortModel } from "./job-show.js";
@@ -88,10 +88,15 @@ function utcDay(day: string): string {
   return back === undefined ? day : new Date(Date.now() - back * 86_400_000).toISOString().slice(0, 10);
 }
 
-function thresholdOptions(command: Command): Command {
+/** --psi-threshold and --p-value-threshold: when a column counts as drifted. */
+export function driftThresholdFlags(command: Command): Command {
   return command
     .option("--psi-threshold <x>", "a column drifted at this PSI or above (default 0.2)", nonNegative)
-    .option("--p-value-threshold <p>", "a column also drifted when its test's p-value is below this (e.g. 0.05)", probability)
+    .option("--p-value-threshold <p>", "a column also drifted when its test's p-value is below this (e.g. 0.05)", probability);
+}
+
+function thresholdOptions(command: Command): Command {
+  return driftThresholdFlags(command)
     .option("--fail-on-drift", "exit status 1 when anything drifted (for scheduled checks)")
     .option("--experiment <name>", "also log the report as a run of this experiment (params, each column's PSI and p-value as metrics, drift.json)");
 }
@@ -129,6 +134,11 @@ function sides(report: DriftReport): string {
   return `${selectionText(report.baseline)} (${report.baseline.rows} rows) → ${selectionText(report.target)} (${report.target.rows} rows)`;
 }
 
+/** The same for a DRIFT job's comparison. */
+export function jobDriftSides(drift: JobDriftInfo): string {
+  return `${selectionText(drift.baseline)} (${drift.baselineRows} rows) → ${selectionText(drift.target)} (${drift.targetRows} rows)`;
+}
+
 /** NAME, NAME@VERSION (as the SDK reads them) or a local file's path, with the selection's flags. */
 function spec(ref: string, opts: { columns?: string[]; filter?: string; version?: number }): DatasetSpec {
   const named = isLocalFile(ref) ? { dataset: ref } : parseDatasetRef(ref);
@@ -137,6 +147,11 @@ function spec(ref: string, opts: { columns?: string[]; filter?: string; version?
 
 function printDrift(o: Output, report: DriftReport, heading: string): void {
   if (o.json) return printJson(o, report);
+  printDriftTable(o, report, heading);
+}
+
+/** Each column's figures, the columns missing, and what drifted, under a heading saying what was compared. */
+export function printDriftTable(o: Output, report: Pick<DriftReport, "columns" | "missingColumns">, heading: string): void {
   o.out.write(`${heading}\n`);
   printTable(
     o,

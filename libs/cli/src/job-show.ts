@@ -1,4 +1,5 @@
-import type { ExecutorInfo, JobInfo } from "@kiln/sdk";
+import type { ExecutorInfo, JobDriftInfo, JobInfo } from "@kiln/sdk";
+import { jobDriftSides, printDriftTable } from "./drift.js";
 import { printFields, printTable, type Output } from "./output.js";
 
 /**
@@ -54,9 +55,17 @@ export function resultText(info: JobInfo): string {
   if (r.modelVersion) parts.push(`version ${shortModel(r.modelVersion)}`);
   if (r.rows > 0 || info.kind.startsWith("predict") || info.kind === "transform") parts.push(`${r.rows} rows`);
   if (r.output) parts.push(`→ ${shortDataset(r.output.name, r.output.version)}`);
+  if (r.drift) return [...parts, driftText(r.drift)].join(", "); // its metrics are each feature's
   const metrics = metricList(r.metrics);
   if (metrics) parts.push(metrics);
   return parts.join(", ");
+}
+
+/** "no drift in 5 features", or "drift in 2 of 5 features: age, income". */
+export function driftText(d: JobDriftInfo): string {
+  const drifted = [...d.columns.filter((c) => c.drifted).map((c) => c.column), ...d.missingColumns];
+  const of = d.columns.length + d.missingColumns.length;
+  return drifted.length ? `drift in ${drifted.length} of ${of} features: ${drifted.join(", ")}` : `no drift in ${of} features`;
 }
 
 export function errorText(e: { code: string; reason: string; message: string } | undefined): string {
@@ -106,6 +115,7 @@ export function printJob(o: Output, info: JobInfo): void {
     ...(info.keepColumns.length ? ([["keep", info.keepColumns.join(", ")]] as [string, unknown][]) : []),
     ...(info.requestId ? ([["request id", info.requestId]] as [string, unknown][]) : []),
     ...(info.creator ? ([["creator", info.creator]] as [string, unknown][]) : []),
+    ...(info.schedule ? ([["schedule", lastSegment(info.schedule)]] as [string, unknown][]) : []),
     ...(info.after.length ? ([["after", info.after.map(lastSegment).join(", ")]] as [string, unknown][]) : []),
     ["state", info.state],
     ...(info.reusedFrom ? ([["reused from", lastSegment(info.reusedFrom)]] as [string, unknown][]) : []),
@@ -123,7 +133,11 @@ export function printJob(o: Output, info: JobInfo): void {
   }
   if (info.error) pairs.push(["error", errorText(info.error)]);
   printFields(o, pairs);
-  const metrics = Object.entries(r?.metrics ?? {});
+  if (r?.drift) {
+    o.out.write("\n");
+    printDriftTable(o, r.drift, `trained on ${jobDriftSides(r.drift)}`);
+  }
+  const metrics = r?.drift ? [] : Object.entries(r?.metrics ?? {});
   if (metrics.length) {
     o.out.write("\nmetrics:\n");
     for (const [k, v] of metrics) o.out.write(`  ${k}: ${v}\n`);

@@ -21,10 +21,11 @@ export function jobCommands(program: Command, connect: Connect, output: () => Ou
     .option("--state <state>", `only jobs in this state (repeatable): ${states.join(", ")}`, stateOption(states))
     .option("--model <name>", "only jobs of this model (NAME:VERSION or NAME:TAG: of that version)")
     .option("--label <label>", "only jobs that require this executor label")
+    .option("--schedule <id>", "only jobs this schedule submitted")
     .option("--limit <n>", "at most n jobs", positiveInt, 20)
-    .action(async (opts: { state?: JobStateName[]; model?: string; label?: string; limit: number }) => {
+    .action(async (opts: { state?: JobStateName[]; model?: string; label?: string; schedule?: string; limit: number }) => {
       const o = output();
-      const jobs = await (await connect()).runtime.jobs({ states: opts.state, model: opts.model, label: opts.label, limit: opts.limit });
+      const jobs = await (await connect()).runtime.jobs({ states: opts.state, model: opts.model, label: opts.label, schedule: opts.schedule, limit: opts.limit });
       if (o.json) return printJson(o, jobs);
       printTable(o, jobs.map(jobRow), jobColumns);
     });

@@ -6,6 +6,7 @@ import { formatMetric, lastSegment, shortDataset, shortModel } from "./job-show.
 import { featuresAndTarget, jobData, submitJob } from "./job-data.js";
 import { collect, parseJsonPairs } from "./key-values.js";
 import { printFields, printJson, type Output } from "./output.js";
+import { driftThresholdFlags, jobDriftSides, printDriftTable } from "./drift.js";
 import { columnList, positiveInt, positiveNumber } from "./option-values.js";
 
 type Connect = () => Promise<Kiln>;
@@ -97,6 +98,29 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
     noteReuse(o, info);
     printFields(o, Object.entries(metrics).map(([k, v]) => [k, formatMetric(v)]));
   });
+
+  driftThresholdFlags(
+    jobFlags(
+      program
+        .command("runtime:drift")
+        .description("a model's drift as a job (what a schedule runs, kept with the jobs): X compared with what the version was trained on, on the features it learned, as models:drift")
+        .argument("<model>", "NAME, NAME:VERSION or NAME:TAG")
+        .argument("<x>", 'the data: a dataset, "sales" or "sales@3" for version 3, or a local file such as ./new.csv'),
+    ),
+  )
+    .option("--fail-on-drift", "drift fails the job (DATA_DRIFT), so the exit status is 1")
+    .action(async (model: string, x: string, opts: DriftFlags) => {
+      const o = output();
+      const X = jobData(x, undefined, opts.filter);
+      const options = { ...jobOptions(opts), psiThreshold: opts.psiThreshold, pValueThreshold: opts.pValueThreshold, failOnDrift: opts.failOnDrift };
+      const handle = await submitJob(await connect(), model, [x], (m, onUploadProgress) => m.drift(X, { ...options, onUploadProgress }));
+      if (!opts.wait) return printSubmitted(o, handle);
+      const info = await follow(handle, jobProgress(`drift ${model} (job ${handle.id})`), { kiln: await connect() });
+      const drift = info.result!.drift!;
+      if (o.json) return printJson(o, { job: handle.id, modelVersion: info.result!.ranModelVersion, ...drift, ...reuseOf(info) });
+      noteReuse(o, info);
+      printDriftTable(o, drift, `${shortModel(info.result!.ranModelVersion)} trained on ${jobDriftSides(drift)}`);
+    });
 }
 
 /**
@@ -182,6 +206,12 @@ interface PredictFlags extends JobFlags {
   out?: string;
   format?: string;
   output?: string;
+}
+
+interface DriftFlags extends JobFlags {
+  psiThreshold?: number;
+  pValueThreshold?: number;
+  failOnDrift?: boolean;
 }
 
 interface ScoreFlags extends JobFlags {

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { NotFoundError, type DatasetRef, type JobKindName, type Kiln, type ScheduleInfo } from "@kiln/sdk";
 import { isLocalFile } from "./job-data.js";
-import { shortDataset, shortModel } from "./job-show.js";
+import { clip, errorText, resultText, shortDataset, shortModel } from "./job-show.js";
+import { driftThresholdFlags } from "./drift.js";
 import { collect, parseJsonPairs } from "./key-values.js";
 import { printFields, printJson, printTable, shortTime, type Output } from "./output.js";
 import { columnList } from "./option-values.js";
@@ -9,7 +10,10 @@ import { inputs, jobOptions, runFlags, type RunFlags } from "./runtime.js";
 
 type Connect = () => Promise<Kiln>;
 
-const KINDS: JobKindName[] = ["fit", "partial_fit", "predict", "predict_proba", "transform", "score"];
+/** A recent job's result or error is cut to this in schedules:show; jobs:show has it whole. */
+const RESULT_WIDTH = 80;
+
+const KINDS: JobKindName[] = ["fit", "partial_fit", "predict", "predict_proba", "transform", "score", "drift"];
 
 interface CreateFlags extends RunFlags {
   cron: string;
@@ -20,6 +24,9 @@ interface CreateFlags extends RunFlags {
   target?: string;
   keep?: string[];
   output?: string;
+  psiThreshold?: number;
+  pValueThreshold?: number;
+  failOnDrift?: boolean;
 }
 
 /** Jobs on a schedule: schedules, schedules:create, schedules:show, schedules:pause, schedules:resume, schedules:delete. */
@@ -34,10 +41,14 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
       printTable(o, list.map(row), ["id", "cron", "job", "next", "last", "runs", "last job"]);
     });
 
-  runFlags(
-    program
-      .command("schedules:create")
-      .description("submit a job on a cron (as runtime:fit, runtime:predict… would, each time): KIND is fit, partial_fit, predict, predict_proba, transform or score; X and Y are datasets (NAME or NAME@VERSION)")
+  driftThresholdFlags(
+    runFlags(
+      program
+        .command("schedules:create")
+        .description(
+          "submit a job on a cron (as runtime:fit, runtime:drift… would, each time): KIND is fit, partial_fit, predict, predict_proba, transform, score or drift; X and Y are datasets (NAME or NAME@VERSION). " +
+            "Names, --filter and --param values may hold the date it is due: {{date}}, {{date-1}}, {{date_nodash}} (requests-{{date-1}}: yesterday's request log)",
+        )
       .argument("<id>")
       .argument("<kind>")
       .argument("<model>", "NAME, NAME:VERSION or NAME:TAG (a tag or latest resolves at each submit)")
@@ -50,13 +61,17 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
       .option("--columns <a,b>", "X's feature columns", columnList)
       .option("--target <column>", "Y's target column (of X's dataset when Y is not given)")
       .option("--keep <a,b>", "X's columns copied into each result row", columnList)
-      .option("--output <dataset>", "a predict's or transform's rows also go to this dataset"),
+        .option("--output <dataset>", "a predict's or transform's rows also go to this dataset")
+        .option("--fail-on-drift", "a drift job that finds drift fails (DATA_DRIFT)"),
+    ),
   ).action(async (id: string, kind: string, model: string, x: string, y: string | undefined, opts: CreateFlags) => {
     const o = output();
     if (!KINDS.includes(kind as JobKindName)) throw new Error(`a scheduled job's kind is one of ${KINDS.join(", ")}, not "${kind}"`);
     for (const ref of [x, y]) if (ref !== undefined && isLocalFile(ref)) throw new Error(`${ref}: a schedule reads stored datasets; put the file first (datasets:put) and name the dataset`);
     const { X, Y } = inputs(x, y, opts);
-    const job = { ...jobOptions(opts), kind: kind as JobKindName, model, x: X as DatasetRef, y: Y as DatasetRef | undefined, params: parseJsonPairs("--param", opts.param), keep: opts.keep, output: opts.output };
+    const drift = { psiThreshold: opts.psiThreshold, pValueThreshold: opts.pValueThreshold, failOnDrift: opts.failOnDrift };
+    if (kind !== "drift" && Object.values(drift).some((v) => v !== undefined)) throw new Error("--psi-threshold, --p-value-threshold and --fail-on-drift are a drift job's");
+    const job = { ...jobOptions(opts), ...drift, kind: kind as JobKindName, model, x: X as DatasetRef, y: Y as DatasetRef | undefined, params: parseJsonPairs("--param", opts.param), keep: opts.keep, output: opts.output };
     const made = await (await connect()).schedules.create(id, { cron: opts.cron, timeZone: opts.timeZone, paused: opts.paused, job });
     if (o.json) return printJson(o, made);
     o.out.write(`schedule ${made.id}: ${describeJob(made)} at ${made.cron} (${made.timeZone}), ${made.paused ? "paused" : `next ${shortTime(made.nextRunTime)}`}\n`);
@@ -98,8 +113,12 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
       o.out.write("\n");
       printTable(
         o,
-        s.recentJobs.map((name, i) => ({ job: name.split("/").pop(), state: jobs[i]?.state ?? "deleted", submitted: shortTime(jobs[i]?.createTime), ended: shortTime(jobs[i]?.endTime) })),
-        ["job", "state", "submitted", "ended"],
+        s.recentJobs.map((name, i) => {
+          const job = jobs[i];
+          const outcome = job?.state === "succeeded" ? resultText(job) : job?.state === "failed" ? errorText(job.error) : "";
+          return { job: name.split("/").pop(), state: job?.state ?? "deleted", submitted: shortTime(job?.createTime), ended: shortTime(job?.endTime), result: clip(outcome, RESULT_WIDTH) };
+        }),
+        ["job", "state", "submitted", "ended", "result"],
       );
     });
 

@@ -1,6 +1,6 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ColumnDriftData, ColumnKindName, ColumnProfileData } from "@kiln/data";
-import { ColumnKind, type CompareDatasetsResponse, type DatasetProfile as DatasetProfileMessage } from "@kiln/proto/kiln/store/v1/store_pb";
+import { ColumnKind, type ColumnDrift, type CompareDatasetsResponse, type DatasetProfile as DatasetProfileMessage } from "@kiln/proto/kiln/store/v1/store_pb";
 import { shortName } from "./names.js";
 
 export type { ColumnProfileData as ColumnProfile, ColumnDriftData as ColumnDrift, DriftOptions } from "@kiln/data";
@@ -35,9 +35,25 @@ const KIND_NAMES: Record<ColumnKind, ColumnKindName | undefined> = {
 const kindName = (k: ColumnKind): ColumnKindName => KIND_NAMES[k] ?? "other";
 
 /** What a profile is of, as people read it: "customers@3 where region = \"EU\"" (a local file's profile, version 0, by its path alone). */
-export function selectionText(profile: DatasetProfile): string {
-  const s = profile.selection;
+export function selectionText(of: DatasetProfile | DatasetProfile["selection"]): string {
+  const s = "selection" in of ? of.selection : of;
   return `${s.dataset}${s.version ? `@${s.version}` : ""}${s.filter ? ` where ${s.filter}` : ""}`;
+}
+
+/**
+ * A drift check's figures as metrics, as runs and DRIFT jobs keep them: each column's PSI and
+ * p-value (`drift.psi.age`, `drift.p_value.age`; a column no test applies to has no p-value),
+ * the count of drifted columns and `drift.drifted` (1 or 0).
+ */
+export function driftMetrics(report: { columns: readonly { column: string; psi: number; test: string; pValue: number }[]; driftedCount: number; drifted: boolean }): Record<string, number> {
+  const metrics: Record<string, number> = {};
+  for (const c of report.columns) {
+    metrics[`drift.psi.${c.column}`] = c.psi;
+    if (c.test) metrics[`drift.p_value.${c.column}`] = c.pValue;
+  }
+  metrics["drift.drifted_columns"] = report.driftedCount;
+  metrics["drift.drifted"] = report.drifted ? 1 : 0;
+  return metrics;
 }
 
 export function profileFromProto(p: DatasetProfileMessage): DatasetProfile {
@@ -65,23 +81,27 @@ export function profileFromProto(p: DatasetProfileMessage): DatasetProfile {
   };
 }
 
+export function columnDriftFromProto(c: ColumnDrift): ColumnDriftData {
+  return {
+    column: c.column,
+    kind: kindName(c.kind),
+    psi: c.psi,
+    test: c.test === "ks" || c.test === "chi2" ? c.test : "",
+    statistic: c.statistic,
+    pValue: c.pValue,
+    meanShift: c.meanShift,
+    missingShareChange: c.missingShareChange,
+    newValues: c.newValues,
+    drifted: c.drifted,
+    note: c.note,
+  };
+}
+
 export function driftFromProto(r: CompareDatasetsResponse): DriftReport {
   return {
     baseline: profileFromProto(r.baseline!),
     target: profileFromProto(r.target!),
-    columns: r.columns.map((c) => ({
-      column: c.column,
-      kind: kindName(c.kind),
-      psi: c.psi,
-      test: c.test === "ks" || c.test === "chi2" ? c.test : "",
-      statistic: c.statistic,
-      pValue: c.pValue,
-      meanShift: c.meanShift,
-      missingShareChange: c.missingShareChange,
-      newValues: c.newValues,
-      drifted: c.drifted,
-      note: c.note,
-    })),
+    columns: r.columns.map(columnDriftFromProto),
     missingColumns: r.missingColumns,
     newColumns: r.newColumns,
     driftedCount: r.driftedCount,

@@ -1,10 +1,12 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { JobKind, JobState, ServedState, type Executor, type Job, type JobError } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { JobKind, JobState, ServedState, type Executor, type Job, type JobDrift, type JobError } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { ColumnDriftData } from "@kiln/data";
+import { columnDriftFromProto } from "./drift.js";
 import { codeOf } from "@kiln/contracts";
 import { apiError, type KilnApiError } from "./errors.js";
 import { shortName } from "./names.js";
 
-export type JobKindName = "fit" | "partial_fit" | "predict" | "predict_proba" | "score" | "transform" | "noop";
+export type JobKindName = "fit" | "partial_fit" | "predict" | "predict_proba" | "score" | "transform" | "drift" | "noop";
 export type JobStateName = "queued" | "running" | "succeeded" | "failed" | "cancelled";
 
 export interface JobErrorInfo {
@@ -32,6 +34,8 @@ export interface JobInfo {
   requestId: string;
   /** Who submitted it (its token's subject); "" where the server checks no tokens. */
   creator: string;
+  /** The schedule that submitted it ("" for a job submitted by a call). */
+  schedule: string;
   /** The jobs (names) that had to succeed before it ran. */
   after: string[];
   /** Those of them that have not succeeded yet: while any is left the job waits, queued but on no queue. */
@@ -44,11 +48,40 @@ export interface JobInfo {
   fingerprint: string;
   progress: { fraction: number; message: string; rowsDone: number; rowsTotal: number; epoch: number; metrics: Record<string, number> };
   attempts: { number: number; executor: string; startTime?: Date; endTime?: Date; error?: JobErrorInfo }[];
-  result?: { modelVersion: string; metrics: Record<string, number>; rows: number; output?: { name: string; version: number }; ranModelVersion: string };
+  result?: {
+    modelVersion: string;
+    metrics: Record<string, number>;
+    rows: number;
+    output?: { name: string; version: number };
+    ranModelVersion: string;
+    /** DRIFT: X compared with the version's training data. */
+    drift?: JobDriftInfo;
+  };
   error?: JobErrorInfo;
   createTime?: Date;
   startTime?: Date;
   endTime?: Date;
+}
+
+/** A DRIFT job's comparison: what was compared, and each feature's figures. */
+export interface JobDriftInfo {
+  baseline: DatasetSelectionInfo;
+  target: DatasetSelectionInfo;
+  baselineRows: number;
+  targetRows: number;
+  columns: ColumnDriftData[];
+  /** Features X lacks (they count as drift). */
+  missingColumns: string[];
+  driftedCount: number;
+  drifted: boolean;
+}
+
+export interface DatasetSelectionInfo {
+  /** The dataset's name, e.g. "customers". */
+  dataset: string;
+  version: number;
+  columns: string[];
+  filter: string;
 }
 
 export interface JobInputInfo {
@@ -78,6 +111,7 @@ export const kindNames: Record<JobKindName, JobKind> = {
   predict_proba: JobKind.PREDICT_PROBA,
   score: JobKind.SCORE,
   transform: JobKind.TRANSFORM,
+  drift: JobKind.DRIFT,
   noop: JobKind.NOOP,
 };
 
@@ -112,6 +146,7 @@ export function jobInfo(job: Job): JobInfo {
     maxAttempts: job.maxAttempts,
     requestId: job.requestId,
     creator: job.creator,
+    schedule: job.schedule,
     after: job.after,
     waitingFor: job.waitingFor,
     reuse: job.reuse,
@@ -132,6 +167,7 @@ export function jobInfo(job: Job): JobInfo {
       rows: Number(r.rows),
       output: r.output && { name: r.output.name, version: Number(r.output.version) },
       ranModelVersion: r.ranModelVersion,
+      drift: r.drift && jobDriftInfo(r.drift),
     },
     error: errorInfo(job.error),
     createTime: date(job.createTime),
@@ -149,4 +185,18 @@ export function executorInfo(e: Executor): ExecutorInfo {
 export function jobError(info: JobInfo): KilnApiError {
   const code = codeOf(info.error?.code ?? "UNKNOWN");
   return apiError(code, `job ${info.id} ${info.state}: ${info.error?.message ?? "no reason given"}`, info.error?.reason, { job: info.name });
+}
+
+function jobDriftInfo(d: JobDrift): JobDriftInfo {
+  const selection = (s: JobDrift["baseline"]) => ({ dataset: shortName(s?.name ?? ""), version: Number(s?.version ?? 0), columns: s?.columns ?? [], filter: s?.filter ?? "" });
+  return {
+    baseline: selection(d.baseline),
+    target: selection(d.target),
+    baselineRows: Number(d.baselineRows),
+    targetRows: Number(d.targetRows),
+    columns: d.columns.map(columnDriftFromProto),
+    missingColumns: d.missingColumns,
+    driftedCount: d.driftedCount,
+    drifted: d.drifted,
+  };
 }

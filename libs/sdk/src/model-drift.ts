@@ -1,6 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import { featuresIn, trainingDataOf, type TrainingData } from "@kiln/contracts";
-import type { DatasetRef } from "./dataset-refs.js";
+import type { DatasetRef, DatasetSpec } from "./dataset-refs.js";
 import type { Datasets } from "./datasets.js";
 import type { DriftOptions, DriftReport } from "./drift.js";
 import { FailedPreconditionError, NotFoundError } from "./errors.js";
@@ -19,20 +19,27 @@ export interface ModelDriftDeps {
 }
 
 export async function modelDrift(deps: ModelDriftDeps, version: ModelVersionInfo, data: DatasetRef, options: DriftOptions): Promise<ModelDriftReport> {
-  const training = trainingDataOf(version.metadata) ?? (await trainingDataOfJob(deps.runtime, version));
-  const label = `${version.model}:${version.version}`;
+  const baseline = await trainingBaseline(deps.runtime, version);
+  const report = await deps.datasets.drift(baseline, data, options);
+  return { ...report, newColumns: baseline.columns?.length ? [] : report.newColumns, modelVersion: version.name };
+}
+
+/**
+ * What a version's drift is measured against: the stored X its fit read, on the features it
+ * learned (the features alone, so the data's other columns, ids or the label, are not new
+ * features). FailedPreconditionError NO_TRAINING_DATA when it records none.
+ */
+export async function trainingBaseline(runtime: Runtime, version: ModelVersionInfo): Promise<DatasetSpec> {
+  const training = trainingDataOf(version.metadata) ?? (await trainingDataOfJob(runtime, version));
   if (!training) {
     throw new FailedPreconditionError(
-      `${label} records no stored training data (it was uploaded, defined, or fitted on local data, which is not kept): compare datasets with datasets.drift instead`,
+      `${version.model}:${version.version} records no stored training data (it was uploaded, defined, or fitted on local data, which is not kept): compare datasets with datasets.drift instead`,
       Code.FailedPrecondition,
       "NO_TRAINING_DATA",
       { model: version.name },
     );
   }
-  const features = featuresIn(version.metadata) ?? [];
-  // The baseline is the features alone, so only they are compared; the data's other columns (ids, the label) are not new features.
-  const report = await deps.datasets.drift({ dataset: training.dataset, version: training.version, filter: training.filter, columns: features }, data, options);
-  return { ...report, newColumns: features.length ? [] : report.newColumns, modelVersion: version.name };
+  return { dataset: training.dataset, version: training.version, filter: training.filter, columns: featuresIn(version.metadata) ?? [] };
 }
 
 /** Versions fitted before their metadata named their data: the X input of the job that trained them, while it is kept. */

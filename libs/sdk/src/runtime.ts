@@ -9,7 +9,8 @@ import type { Datasets } from "./datasets.js";
 import type { ProgressListener } from "./transfer.js";
 import { call, stream } from "./errors.js";
 import { asTable, type DatasetInput } from "./inputs.js";
-import { executorInfo, jobError, jobInfo, kindNames, stateNames, type ExecutorInfo, type JobInfo, type JobKindName, type JobStateName } from "./job-summaries.js";
+import { executorInfo, jobError, jobInfo, kindNames, stateNames, type ExecutorInfo, type JobDriftInfo, type JobInfo, type JobKindName, type JobStateName } from "./job-summaries.js";
+import type { DriftOptions } from "./drift.js";
 import { modelName, versionName } from "./model-refs.js";
 import { resourceName, shortName } from "./names.js";
 import { gridSearch, type GridSearchOptions, type GridSearchResult } from "./grid-search.js";
@@ -65,7 +66,7 @@ export interface JobSpec extends Omit<JobOptions, "after"> {
 }
 
 /** A job a schedule submits: its data named, not carried along, and after no other job. */
-export interface ScheduledJobSpec extends Omit<JobOptions, "after" | "requestId" | "onUploadProgress"> {
+export interface ScheduledJobSpec extends Omit<JobOptions, "after" | "requestId" | "onUploadProgress">, DriftJobOptions {
   kind: JobKindName;
   model?: string;
   x?: DatasetRef;
@@ -173,7 +174,8 @@ export class Runtime {
   }
 
   /** Newest first. */
-  async jobs(options: { states?: JobStateName[]; model?: string; label?: string; limit?: number } = {}): Promise<JobInfo[]> {
+  /** Newest first; `schedule`: the jobs that schedule (its id or name) submitted. */
+  async jobs(options: { states?: JobStateName[]; model?: string; label?: string; schedule?: string; limit?: number } = {}): Promise<JobInfo[]> {
     const out: JobInfo[] = [];
     let pageToken = "";
     const limit = options.limit ?? 100;
@@ -184,6 +186,7 @@ export class Runtime {
           states: (options.states ?? []).map((s) => stateNames[s]),
           model: options.model ? this.modelFilter(options.model) : "",
           label: options.label ?? "",
+          schedule: options.schedule ? resourceName(this.project, "schedules", options.schedule) : "",
           pageSize: Math.min(limit - out.length, 1000),
           pageToken,
         }),
@@ -301,7 +304,8 @@ export class Runtime {
       const { name, ...selection } = datasetSelection(this.project, data);
       return { dataset: name, ...selection };
     };
-    return { ...this.jobFields(spec), kind, model: spec.model === undefined ? "" : versionName(this.project, spec.model), x: named(spec.x, "x"), y: named(spec.y, "y") };
+    const params = kind === JobKind.DRIFT ? { ...spec.params, ...driftParams(spec) } : spec.params;
+    return { ...this.jobFields({ ...spec, params }), kind, model: spec.model === undefined ? "" : versionName(this.project, spec.model), x: named(spec.x, "x"), y: named(spec.y, "y") };
   }
 
   /** What a job message takes from the options, whatever its data. */
@@ -427,6 +431,15 @@ export class RuntimeModel {
     return this.runtime.submit(JobKind.TRANSFORM, this.ref, X, undefined, options);
   }
   /**
+   * X compared, on the features the version learned, with the data it was trained on, as a
+   * job (models.drift does it in the call; a job can be scheduled, and is kept): `get()`
+   * gives the comparison. `failOnDrift`: drift fails the job (FailedPreconditionError DATA_DRIFT).
+   */
+  drift(X: JobData, options: JobOptions & DriftJobOptions = {}): Promise<JobHandle<JobDriftInfo>> {
+    const { psiThreshold, pValueThreshold, failOnDrift, ...rest } = options;
+    return this.runtime.submit(JobKind.DRIFT, this.ref, X, undefined, { ...rest, params: { ...rest.params, ...driftParams({ psiThreshold, pValueThreshold, failOnDrift }) } });
+  }
+  /**
    * Fits every combination of `grid`'s params (each a new version), scores each on
    * `scoreOn` (or the training data) and ranks them (omega-ml's gridsearch, without its
    * cross-validation): `best.modelVersion` is the version to use.
@@ -444,6 +457,20 @@ export function hasResultRows(kind: JobKindName): boolean {
   return TABLE_RESULTS.has(kind);
 }
 
+export interface DriftJobOptions extends DriftOptions {
+  /** Drift fails the job (FAILED_PRECONDITION, DATA_DRIFT) instead of succeeding with `drifted`. */
+  failOnDrift?: boolean;
+}
+
+/** A DRIFT job's params, as the executor reads them. */
+export function driftParams(options: DriftJobOptions): Record<string, number | boolean> {
+  return {
+    ...(options.psiThreshold !== undefined && { psi_threshold: options.psiThreshold }),
+    ...(options.pValueThreshold !== undefined && { p_value_threshold: options.pValueThreshold }),
+    ...(options.failOnDrift !== undefined && { fail_on_drift: options.failOnDrift }),
+  };
+}
+
 /** A SCORE's metrics (accuracy; r2, mse, mae; a clusterer's score and inertia), or a fit's training metrics. */
 export type Metrics = Record<string, number>;
 /** A FIT or PARTIAL_FIT's new version and its training metrics. */
@@ -453,10 +480,10 @@ export interface FitOutcome {
 }
 /**
  * What `get()` resolves to, by job kind: a table of results (PREDICT, PREDICT_PROBA,
- * TRANSFORM), a FitOutcome, SCORE's Metrics, or the job's info (NOOP). The handles that
- * `model(...).predict()` and friends return are typed by their kind.
+ * TRANSFORM), a FitOutcome, SCORE's Metrics, DRIFT's comparison, or the job's info (NOOP).
+ * The handles that `model(...).predict()` and friends return are typed by their kind.
  */
-export type JobOutcome = Table | FitOutcome | Metrics | JobInfo;
+export type JobOutcome = Table | FitOutcome | Metrics | JobDriftInfo | JobInfo;
 
 /** A submitted job: promise-like (`get()`), observable (`watch()`), streamable (`results()`), cancellable. */
 export class JobHandle<T extends JobOutcome = JobOutcome> {
@@ -504,6 +531,7 @@ export class JobHandle<T extends JobOutcome = JobOutcome> {
     const info = await this.wait();
     if (kind === "score") return info.result?.metrics ?? {};
     if (kind === "fit" || kind === "partial_fit") return { modelVersion: info.result?.modelVersion ?? "", metrics: info.result?.metrics ?? {} };
+    if (kind === "drift" && info.result?.drift) return info.result.drift;
     return info;
   }
 

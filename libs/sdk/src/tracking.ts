@@ -13,7 +13,7 @@ import { resourceName } from "./names.js";
 import { EventBuffer, type BufferOptions } from "./tracking-buffer.js";
 import { notrack, profiling, type EventInput, type RunSink, type TrackingProvider } from "./tracking-providers.js";
 import { dataFilter, eventRows, runsText, type DataQuery, type EventRow } from "./tracking-query.js";
-import { selectionText, type DriftReport } from "./drift.js";
+import { driftMetrics, selectionText, type DriftReport } from "./drift.js";
 import type { ModelDriftReport } from "./model-drift.js";
 import { allPages } from "./pages.js";
 
@@ -275,12 +275,7 @@ export class TrackedRun {
     this.logParam("drift.baseline", selectionText(report.baseline));
     this.logParam("drift.target", selectionText(report.target));
     if ("modelVersion" in report) this.logParam("drift.model_version", report.modelVersion);
-    for (const c of report.columns) {
-      this.logMetric(`drift.psi.${c.column}`, c.psi);
-      if (c.test) this.logMetric(`drift.p_value.${c.column}`, c.pValue);
-    }
-    this.logMetric("drift.drifted_columns", report.driftedCount);
-    this.logMetric("drift.drifted", report.drifted ? 1 : 0);
+    for (const [key, value] of Object.entries(driftMetrics(report))) this.logMetric(key, value);
     await this.logArtifact({ columns: report.columns, missingColumns: report.missingColumns, newColumns: report.newColumns, rows: { baseline: report.baseline.rows, target: report.target.rows } }, "drift.json");
   }
 

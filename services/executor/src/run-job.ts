@@ -1,4 +1,5 @@
 import { JobKind, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { runDrift } from "./drift.js";
 import { runFit } from "./fit.js";
 import { runInference } from "./inference.js";
 import type { JobContext } from "./job-context.js";
@@ -9,6 +10,8 @@ export function runJob(ctx: JobContext): Promise<JobResult> {
   switch (ctx.job.kind) {
     case JobKind.NOOP:
       return runNoop(ctx);
+    case JobKind.DRIFT:
+      return runDrift(ctx);
     case JobKind.FIT:
     case JobKind.PARTIAL_FIT:
       return runFit(ctx);

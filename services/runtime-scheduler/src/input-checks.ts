@@ -1,5 +1,5 @@
 import { failedPrecondition, invalidArgument, printable } from "@kiln/core";
-import { compileFilter, FilterSyntaxError, parseFilter, schemaFromIpc } from "@kiln/data";
+import { compileFilter, FilterSyntaxError, parseFilter, schemaFromIpc, thresholdProblem } from "@kiln/data";
 import { JobKind, type JobInput } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { PRODUCES_RESULTS } from "./results.js";
 import { DatasetKind, type DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
@@ -44,4 +44,16 @@ export function checkKeepColumns(kind: JobKind, keep: string[]): string[] {
     seen.add(name);
   }
   return keep;
+}
+
+/** A DRIFT job's params: thresholds as CompareDatasets takes them, fail_on_drift true or false. */
+export function checkDriftParams(params: Record<string, unknown>): void {
+  for (const key of ["psi_threshold", "p_value_threshold"]) {
+    if (params[key] !== undefined && typeof params[key] !== "number") throw invalidArgument("INVALID_PARAMS", `params.${key} is a number, not ${printable(JSON.stringify(params[key]))}`);
+  }
+  const problem = thresholdProblem({ psiThreshold: params.psi_threshold as number | undefined, pValueThreshold: params.p_value_threshold as number | undefined });
+  if (problem) throw invalidArgument("INVALID_PARAMS", `params.${problem}`);
+  if (params.fail_on_drift !== undefined && typeof params.fail_on_drift !== "boolean") {
+    throw invalidArgument("INVALID_PARAMS", `params.fail_on_drift is true or false, not ${printable(JSON.stringify(params.fail_on_drift))}`);
+  }
 }

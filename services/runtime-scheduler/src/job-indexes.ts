@@ -14,6 +14,7 @@ import { parseJobName } from "./names.js";
  * - open: the jobs not over, keyed by job name;
  * - by model: every job of a model, keyed `projects/{p}/models/{m}/jobs/{id}`;
  * - by label: every job under each executor label it requires, keyed `projects/{p}/labels/{label}/jobs/{id}`;
+ * - by schedule: every job a schedule submitted, keyed `projects/{p}/schedules/{s}/jobs/{id}`;
  * - successors: the jobs waiting for a job (see SUCCESSORS).
  *
  * An index holds every job it should and maybe some more: entries are written before their
@@ -71,6 +72,21 @@ export function labelJobsPrefix(project: string, label: string): string {
   return `${project}/labels/${label}/jobs/`;
 }
 
+const scheduleKeysOf = (job: Job) => (job.schedule ? [`${scheduleJobsPrefix(job.schedule)}${parseJobName(job.name).id}`] : []);
+
+/** The jobs each schedule submitted. */
+export const JOBS_BY_SCHEDULE: JobIndex = {
+  collection: (deps) => deps.metadata.collection<Record<string, never>>("runtime_schedule_jobs"),
+  keysOf: scheduleKeysOf,
+  everKeysOf: scheduleKeysOf,
+  jobOf: jobOfKey,
+};
+
+/** The prefix of the jobs-by-schedule keys of a schedule, projects/{p}/schedules/{id}. */
+export function scheduleJobsPrefix(schedule: string): string {
+  return `${schedule}/jobs/`;
+}
+
 const successorKey = (before: string, job: Job) => `${before}/then/${parseJobName(job.name).id}`;
 
 /**
@@ -89,7 +105,7 @@ export function successorsPrefix(before: string): string {
   return `${before}/then/`;
 }
 
-const INDEXES = { "open-jobs": OPEN_JOBS, "jobs-by-model": JOBS_BY_MODEL, "jobs-by-label": JOBS_BY_LABEL, successors: SUCCESSORS };
+const INDEXES = { "open-jobs": OPEN_JOBS, "jobs-by-model": JOBS_BY_MODEL, "jobs-by-label": JOBS_BY_LABEL, "jobs-by-schedule": JOBS_BY_SCHEDULE, successors: SUCCESSORS };
 
 /** The prefix of the jobs-by-model keys of a model, from its name or any of its versions' names. */
 export function modelJobsPrefix(model: string): string {

@@ -1,39 +1,42 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { parseParent } from "@kiln/core";
+import { invalidArgument, parseParent } from "@kiln/core";
 import { JobState, type Job, type ListJobsRequest } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { scanPage } from "@kiln/storage";
 import { endJob, jobError } from "./attempts.js";
 import { rethrowRemote } from "./job-errors.js";
 import { changeJob, decodeJob, isFinal, jobs, readJob, type JobRecord, type Scheduler } from "./job-store.js";
-import { indexedJobRecords, JOBS_BY_LABEL, JOBS_BY_MODEL, labelJobsPrefix, modelJobsPrefix, OPEN_JOBS } from "./job-indexes.js";
-import { jobsPrefix, parseJobName, parseModelRef, versionNumber } from "./names.js";
+import { indexedJobRecords, JOBS_BY_LABEL, JOBS_BY_MODEL, JOBS_BY_SCHEDULE, labelJobsPrefix, modelJobsPrefix, OPEN_JOBS, scheduleJobsPrefix } from "./job-indexes.js";
+import { jobsPrefix, parseJobName, parseModelRef, parseResourceName, versionNumber } from "./names.js";
 
 export async function getJob(s: Scheduler, name: string): Promise<Job> {
   parseJobName(name);
   return (await readJob(s, name)).job;
 }
 
-/** Newest first, filtered by state, model (or model version) and required label. */
+/** Newest first, filtered by state, model (or model version), required label and schedule. */
 export async function listJobs(s: Scheduler, req: ListJobsRequest): Promise<{ jobs: Job[]; nextPageToken: string }> {
   const project = parseParent(req.parent);
   const model = req.model ? await modelFilter(s, req.model) : "";
+  const schedule = req.schedule ? scheduleFilter(project, req.schedule) : "";
   const states = new Set(req.states);
-  const keep = (job: Job) => job.name.startsWith(jobsPrefix(project)) && matchesJob(job, states, model, req.label);
-  // Queued or running jobs are found in the index of open jobs, a model's in the index by
-  // model, a label's in the index by label, rather than among all jobs ever run.
+  const keep = (job: Job) => job.name.startsWith(jobsPrefix(project)) && matchesJob(job, states, model, req.label) && (!schedule || job.schedule === schedule);
+  // Queued or running jobs are found in the index of open jobs, a schedule's, a model's
+  // or a label's in the index by each, rather than among all jobs ever run.
   const onlyOpen = states.size > 0 && [...states].every((state) => !isFinal(state));
   const [records, prefix] = onlyOpen
     ? [indexedJobRecords(s, OPEN_JOBS), jobsPrefix(project)]
-    : model
-      ? [indexedJobRecords(s, JOBS_BY_MODEL), modelJobsPrefix(model)]
-      : req.label
-        ? [indexedJobRecords(s, JOBS_BY_LABEL), labelJobsPrefix(project, req.label)]
-        : [jobs(s), jobsPrefix(project)];
+    : schedule
+      ? [indexedJobRecords(s, JOBS_BY_SCHEDULE), scheduleJobsPrefix(schedule)]
+      : model
+        ? [indexedJobRecords(s, JOBS_BY_MODEL), modelJobsPrefix(model)]
+        : req.label
+          ? [indexedJobRecords(s, JOBS_BY_LABEL), labelJobsPrefix(project, req.label)]
+          : [jobs(s), jobsPrefix(project)];
   const page = await scanPage<JobRecord | undefined>(records, {
     prefix,
     pageSize: req.pageSize,
     pageToken: req.pageToken,
-    filterText: JSON.stringify([[...states].sort(), model, req.label]),
+    filterText: JSON.stringify([[...states].sort(), model, req.label, schedule]),
     matches: (record) => record !== undefined && keep(decodeJob(record)),
     reverse: true,
   });
@@ -51,6 +54,13 @@ export function matchesJob(job: Job, states: ReadonlySet<JobState>, model: strin
     (!model || (model.endsWith("/") ? job.model.startsWith(model) : job.model === model)) &&
     (!label || job.requiredLabels.includes(label))
   );
+}
+
+/** ListJobs' schedule: a schedule of the listed project. */
+function scheduleFilter(project: string, name: string): string {
+  const parsed = parseResourceName(name, "schedules");
+  if (parsed.project !== project) throw invalidArgument("CROSS_PROJECT", `the schedule ${name} is not in ${project}`);
+  return name;
 }
 
 /**

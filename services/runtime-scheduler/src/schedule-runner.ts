@@ -6,7 +6,8 @@ import { isKilnError, KilnError } from "@kiln/core";
 import { SubmitJobRequestSchema, type SubmitJobRequest } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { nowOf, type Scheduler } from "./job-store.js";
 import { decodeSchedule, dueAt, encodeSchedule, nextTime, parseScheduleName, schedules } from "./schedules.js";
-import { submitJobs } from "./submit.js";
+import { expandTemplates } from "./schedule-templates.js";
+import { submitJobs, type JobOrigin } from "./submit.js";
 
 /** How often the scheduler looks for schedules that are due. */
 const TICK_MS = 500;
@@ -66,7 +67,8 @@ async function runOnce(s: Scheduler, name: string, due: Date): Promise<void> {
   let job = "";
   let error = "";
   try {
-    job = await submitWhileInFlight(s, project, create(SubmitJobRequestSchema, { parent: project, job: template.job, requestId }), template.creator);
+    const occurrence = expandTemplates(template.job!, due, template.timeZone);
+    job = await submitWhileInFlight(s, project, create(SubmitJobRequestSchema, { parent: project, job: occurrence, requestId }), { creator: template.creator, schedule: name });
   } catch (e) {
     // The same request_id next tick: still one job for the occurrence however often it is tried.
     if (transient(e)) throw e;
@@ -98,10 +100,10 @@ async function runOnce(s: Scheduler, name: string, due: Date): Promise<void> {
 }
 
 /** Submits the occurrence's job; while another scheduler is submitting it (its request_id taken, the job not stored yet), asks again for that job. */
-async function submitWhileInFlight(s: Scheduler, project: string, req: SubmitJobRequest, creator: string): Promise<string> {
+async function submitWhileInFlight(s: Scheduler, project: string, req: SubmitJobRequest, origin: JobOrigin): Promise<string> {
   for (let attempt = 0; ; attempt++) {
     try {
-      const [submitted] = await submitJobs(s, project, [req], false, creator);
+      const [submitted] = await submitJobs(s, project, [req], false, origin);
       return submitted!.name;
     } catch (e) {
       if (!(e instanceof KilnError && e.reason === "REQUEST_IN_FLIGHT") || attempt >= 50) throw e;

@@ -114,7 +114,7 @@ async function applySpec(s: Scheduler, project: string, into: Schedule, given: S
   if (!next) throw invalidArgument("INVALID_CRON", `schedule.cron "${printable(into.cron)}" names no time from now on`);
   if (fields.has("job")) {
     if (!given.job) throw invalidArgument("JOB_REQUIRED", "schedule.job is required: the job to submit, as SubmitJob takes it");
-    await checkJobSpec(s, project, create(JobSchema, given.job));
+    await checkJobSpec(s, project, create(JobSchema, given.job), into.timeZone);
     into.job = jobTemplate(given.job);
   }
   // Changed or resumed, it goes on from now: times missed while paused are not made up.

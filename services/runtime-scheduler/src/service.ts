@@ -21,7 +21,7 @@ export function createRuntimeService(s: Scheduler): ServiceImpl<typeof RuntimeSe
       return { job: await submitJob(s, req, callerOf(ctx)) };
     },
     async submitJobs(req, ctx) {
-      return { jobs: await submitJobs(s, req.parent, req.requests, true, callerOf(ctx)) };
+      return { jobs: await submitJobs(s, req.parent, req.requests, true, { creator: callerOf(ctx) }) };
     },
     async getJob(req) {
       return { job: await getJob(s, req.name) };

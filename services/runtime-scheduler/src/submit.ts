@@ -16,9 +16,10 @@ import {
 import type { ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { Dataset, DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
 import { DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT, TRAINS } from "./deps.js";
-import { checkInput, checkKeepColumns } from "./input-checks.js";
+import { checkDriftParams, checkInput, checkKeepColumns } from "./input-checks.js";
 import { rethrowRemote } from "./job-errors.js";
-import { isClusterer, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
+import { isClusterer, trainingDataOf, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
+import { checkTemplates, expandTemplates, hasTemplate } from "./schedule-templates.js";
 import { checkAfter, madeBefore, namedAfter, type EarlierInCall } from "./after.js";
 import { settleEndedBefore } from "./successors.js";
 import { hasLocalData, storeLocalInput } from "./local-inputs.js";
@@ -33,6 +34,12 @@ import { enqueue, ensureQueue, normalizeLabels, queueFor } from "./queues.js";
 
 const NEEDS_Y = new Set([JobKind.SCORE]);
 
+/** Who submits jobs: the token's subject, and the schedule whose occurrence they are. */
+export interface JobOrigin {
+  creator?: string;
+  schedule?: string;
+}
+
 /** Jobs one SubmitJobs call may queue. */
 export const MAX_SUBMIT_BATCH = 1000;
 
@@ -41,21 +48,21 @@ export const MAX_SUBMIT_BATCH = 1000;
  * inputs' versions are pinned now), stores it QUEUED and publishes it to its queue.
  */
 export async function submitJob(s: Scheduler, req: SubmitJobRequest, creator = ""): Promise<Job> {
-  return (await submitJobs(s, req.parent, [req], false, creator))[0]!;
+  return (await submitJobs(s, req.parent, [req], false, { creator }))[0]!;
 }
 
 /**
  * Submits jobs of one project together, all or none: every request is checked before
  * anything is stored, the jobs are stored in one write, and if any cannot be queued
  * none stays (a message already queued for one finds no job and is dropped). Errors
- * name the request's index when `indexed`. `creator`: who submits them (the token's subject).
+ * name the request's index when `indexed`. `origin`: who submits them (the token's subject), and the schedule that does.
  */
-export async function submitJobs(s: Scheduler, parent: string, reqs: readonly SubmitJobRequest[], indexed = true, creator = ""): Promise<Job[]> {
+export async function submitJobs(s: Scheduler, parent: string, reqs: readonly SubmitJobRequest[], indexed = true, origin: JobOrigin = {}): Promise<Job[]> {
   const project = parseParent(parent);
   if (reqs.length > MAX_SUBMIT_BATCH) throw invalidArgument("TOO_MANY_JOBS", `at most ${MAX_SUBMIT_BATCH} jobs per call, got ${reqs.length}`);
   const lookups = new Lookups(s, project);
   try {
-    const jobs = await submitChecked(s, project, reqs, lookups, indexed, creator);
+    const jobs = await submitChecked(s, project, reqs, lookups, indexed, origin);
     // Data in a request whose request_id an earlier one in the call had made a dataset no job reads.
     const read = new Set(jobs.flatMap((job) => [job.x?.dataset, job.y?.dataset]));
     await dropTemporaries(s, lookups.made.filter((name) => !read.has(name)), "a submit whose request_id was taken");
@@ -67,7 +74,7 @@ export async function submitJobs(s: Scheduler, parent: string, reqs: readonly Su
   }
 }
 
-async function submitChecked(s: Scheduler, project: string, reqs: readonly SubmitJobRequest[], lookups: Lookups, indexed: boolean, creator: string): Promise<Job[]> {
+async function submitChecked(s: Scheduler, project: string, reqs: readonly SubmitJobRequest[], lookups: Lookups, indexed: boolean, origin: JobOrigin): Promise<Job[]> {
   // Checked together; a request whose job runs after an earlier one's (requests/{i}) waits for that one's check.
   const checks: Promise<Checked>[] = [];
   for (const [index, req] of reqs.entries()) {
@@ -97,7 +104,8 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
     job.state = JobState.QUEUED;
     job.createTime = job.updateTime = timestampFromDate(now);
     job.progress = create(JobProgressSchema);
-    job.creator = creator;
+    job.creator = origin.creator ?? "";
+    job.schedule = origin.schedule ?? "";
   });
   // The job each request stands for: its own, an earlier request's with its request_id, or the one that request_id made before.
   const jobOfRequest = (index: number): Job => {
@@ -167,10 +175,17 @@ async function checkedRequest(s: Scheduler, project: string, req: SubmitJobReque
  * right) without storing it: what a schedule submits later. Its data must be stored
  * datasets, and it runs after no job.
  */
-export async function checkJobSpec(s: Scheduler, project: string, job: Job): Promise<void> {
+export async function checkJobSpec(s: Scheduler, project: string, job: Job, timeZone: string): Promise<void> {
   if (hasLocalData(job.x) || hasLocalData(job.y)) throw invalidArgument("LOCAL_DATA_IN_SCHEDULE", "a scheduled job reads stored datasets: put the data first and name it");
   if (job.after.length) throw invalidArgument("AFTER_IN_SCHEDULE", "a scheduled job runs after no other job: schedule the first, or the last, of a sequence");
-  await checkedJob(project, job, new Lookups(s, project));
+  checkTemplates(job);
+  // Checked as it would be submitted today; a dataset named by a date need not exist yet, so only its name is.
+  const today = expandTemplates(job, nowOf(s), timeZone);
+  const dated = { x: hasTemplate(job.x?.dataset), y: hasTemplate(job.y?.dataset) };
+  for (const what of ["x", "y"] as const) {
+    if (dated[what]) inProject(parseDatasetName(today[what]!.dataset, `job.${what}.dataset`), project, "dataset");
+  }
+  await checkedJob(project, today, new Lookups(s, project), undefined, dated);
 }
 
 function atIndex(e: unknown, index: number, indexed: boolean): unknown {
@@ -224,9 +239,10 @@ export class Lookups {
   }
 }
 
-async function checkedJob(project: string, given: Job, lookups: Lookups, earlierInCall?: EarlierInCall): Promise<Job> {
+/** `unchecked`: inputs whose name a schedule fills in later, left as they are. */
+async function checkedJob(project: string, given: Job, lookups: Lookups, earlierInCall?: EarlierInCall, unchecked = { x: false, y: false }): Promise<Job> {
   const kind = given.kind;
-  if (!JobKind[kind] || kind === JobKind.UNSPECIFIED) throw invalidArgument("INVALID_JOB_KIND", "job.kind is required (FIT, PARTIAL_FIT, PREDICT, PREDICT_PROBA, SCORE, TRANSFORM or NOOP)");
+  if (!JobKind[kind] || kind === JobKind.UNSPECIFIED) throw invalidArgument("INVALID_JOB_KIND", "job.kind is required (FIT, PARTIAL_FIT, PREDICT, PREDICT_PROBA, SCORE, TRANSFORM, DRIFT or NOOP)");
   const maxAttempts = given.maxAttempts || DEFAULT_MAX_ATTEMPTS;
   if (maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS_LIMIT) {
     throw invalidArgument("INVALID_MAX_ATTEMPTS", `max_attempts must be from 1 to ${MAX_ATTEMPTS_LIMIT}, got ${given.maxAttempts}`);
@@ -249,6 +265,7 @@ async function checkedJob(project: string, given: Job, lookups: Lookups, earlier
   // The job writes there, so it must be in the job's project like what it reads.
   if (job.outputDataset) inProject(job.outputDataset, project, "output dataset");
   if (kind === JobKind.NOOP) return job;
+  if (kind === JobKind.DRIFT) checkDriftParams(given.params ?? {});
 
   if (!given.model) throw invalidArgument("MODEL_REQUIRED", "job.model is required: projects/{p}/models/{m}[/versions/{ref}]");
   if (!given.x?.dataset && !hasLocalData(given.x)) throw invalidArgument("INPUT_REQUIRED", "job.x is required: the dataset of features, or its data");
@@ -256,8 +273,11 @@ async function checkedJob(project: string, given: Job, lookups: Lookups, earlier
   inProject(version, project, "model");
   job.model = version;
   job.x = clone(JobInputSchema, given.x!);
-  if (given.y && (given.y.dataset || hasLocalData(given.y))) job.y = clone(JobInputSchema, given.y);
+  // DRIFT compares X alone.
+  if (kind !== JobKind.DRIFT && given.y && (given.y.dataset || hasLocalData(given.y))) job.y = clone(JobInputSchema, given.y);
   const deferred = deferredBy(job, after.upstream);
+  deferred.x ||= unchecked.x;
+  deferred.y ||= unchecked.y;
   // What the jobs it runs after made, that are over already, is what it reads, as for those still to run.
   if (after.names.length) await takeWhatJobsBeforeMade(lookups.s, job, deferred);
   await pinJob(job, lookups, deferred);
@@ -289,7 +309,7 @@ function deferredBy(job: Job, upstream: readonly Job[]): Leave {
 async function pinJob(job: Job, lookups: Lookups, leave: Leave): Promise<void> {
   // Looked up together (each is a call to the registry or the store); a failure is reported in this order.
   const [model, x, y] = await firstFailureInOrder([
-    leave.model ? undefined : pinModel(lookups, job.model, TRAINS.has(job.kind)),
+    leave.model ? undefined : pinModel(lookups, job.model, job.kind),
     leave.x ? job.x : pinInput(lookups, job.x!, "x", job.keepColumns),
     !job.y || leave.y ? job.y : pinInput(lookups, job.y, "y"),
   ] as const);
@@ -349,10 +369,15 @@ async function firstFailureInOrder<T extends readonly unknown[]>(
   return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
-async function pinModel(lookups: Lookups, ref: string, trains: boolean): Promise<ModelVersion> {
+async function pinModel(lookups: Lookups, ref: string, kind: JobKind): Promise<ModelVersion> {
   const { version } = parseModelRef(ref);
   inProject(version, lookups.project, "model");
   const v = await lookups.model(version);
+  if (kind === JobKind.DRIFT) {
+    checkHasTrainingData(v);
+    return v;
+  }
+  const trains = TRAINS.has(kind);
   if (trains && v.format !== TRAINABLE_FORMAT && !v.attachments.some((a) => a.name === TRAINABLE_ATTACHMENT)) {
     throw failedPrecondition(
       "NOT_TRAINABLE",
@@ -364,6 +389,16 @@ async function pinModel(lookups: Lookups, ref: string, trains: boolean): Promise
     throw failedPrecondition("NOT_RUNNABLE", `${v.name} is not runnable by Kiln (format ${v.format}); fit it first or upload an ONNX model`, { model: v.name });
   }
   return v;
+}
+
+/** A DRIFT job's baseline: the stored X the version's fit recorded, or (fitted before fits recorded it) its training job's. */
+function checkHasTrainingData(v: ModelVersion): void {
+  if (trainingDataOf(v.metadata ?? {}) || v.lineage?.trainingJob) return;
+  throw failedPrecondition(
+    "NO_TRAINING_DATA",
+    `${v.name} records no stored training data (it was uploaded, defined, or fitted on local data, which is not kept): a DRIFT job has nothing to compare X with`,
+    { model: v.name },
+  );
 }
 
 async function pinInput(lookups: Lookups, input: JobInput, what: string, keep?: string[]): Promise<JobInput> {

@@ -71,6 +71,37 @@ describe("schedules: jobs submitted on a cron", () => {
     expect((await get("hourly")).job!.x!.version).toBe(0n);
   });
 
+  it("fills in the date each time is due: a dataset named by a date need not exist until then", async () => {
+    h.clock.freeze(at("2026-12-05T00:30:00Z"));
+    const model = await makeOnnxModel(h);
+    const log = uniqueName("requests");
+    const job = { kind: JobKind.PREDICT, model, x: { dataset: `${PROJECT}/datasets/${log}-{{date-1}}`, filter: 'day = "{{date-1}}"' }, params: { of: "{{date_nodash}}" } };
+    const made = await create("daily", { cron: "0 1 * * *", timeZone: "Europe/Berlin", job });
+    expect(made.job!.x!.dataset).toBe(`${PROJECT}/datasets/${log}-{{date-1}}`);
+    await h.kiln.datasets.put(`${log}-2026-12-05`, [{ a: 1, b: 2, day: "2026-12-05" }]);
+    // 01:00 in Berlin on the 6th is 00:00 UTC: the day before is the 5th.
+    h.clock.freeze(at("2026-12-06T00:00:00Z"));
+    expect(await runDueSchedules(h.scheduler)).toBe(1);
+    const ran = await get("daily");
+    expect(ran.lastError).toBe("");
+    const submitted = (await h.runtime.getJob({ name: ran.lastJob })).job!;
+    expect(submitted.x).toMatchObject({ dataset: `${PROJECT}/datasets/${log}-2026-12-05`, version: 1n, filter: 'day = "2026-12-05"' });
+    expect(submitted.params).toEqual({ of: "20261206" });
+    expect(submitted.schedule).toBe(`${PROJECT}/schedules/daily`);
+    // The next day's log is not there: refused, recorded, and the schedule goes on.
+    h.clock.freeze(at("2026-12-07T00:00:00Z"));
+    await runDueSchedules(h.scheduler);
+    expect((await get("daily")).lastError).toMatch(new RegExp(`${log}-2026-12-06.*not found|not found.*${log}-2026-12-06`));
+    // The jobs a schedule submitted, by the schedule.
+    await create("other", { cron: "0 * * * *", job: { kind: JobKind.NOOP } });
+    h.clock.freeze(at("2026-12-07T01:00:00Z"));
+    await runDueSchedules(h.scheduler);
+    const listed = (await h.runtime.listJobs({ parent: PROJECT, schedule: `${PROJECT}/schedules/daily` })).jobs;
+    expect(listed.map((j) => j.name)).toEqual([submitted.name]);
+    expect((await h.runtime.listJobs({ parent: PROJECT, schedule: `${PROJECT}/schedules/other` })).jobs).toHaveLength(1);
+    expect(await failure(h.runtime.listJobs({ parent: PROJECT, schedule: "projects/elsewhere/schedules/daily" }))).toMatchObject({ code: Code.InvalidArgument, reason: "CROSS_PROJECT" });
+  });
+
   it("a job refused when due is recorded with why; the schedule goes on", async () => {
     h.clock.freeze(at("2026-12-05T00:00:00Z"));
     const model = await makeOnnxModel(h);
@@ -120,6 +151,9 @@ describe("schedules: jobs submitted on a cron", () => {
     expect(await refused("a", { cron: "0 * * * *", job: { kind: JobKind.PREDICT, model, x: { local: { case: "arrowIpc", value: new Uint8Array([1, 2]) } } } })).toMatchObject({ reason: "LOCAL_DATA_IN_SCHEDULE" });
     expect(await refused("a", { cron: "0 * * * *", job: { ...job, after: [`${PROJECT}/jobs/x`] } })).toMatchObject({ reason: "AFTER_IN_SCHEDULE" });
     expect(await refused("bad/id", { cron: "0 * * * *", job })).toMatchObject({ code: Code.InvalidArgument });
+    expect(await refused("a", { cron: "0 * * * *", job: { ...job, x: { dataset: `${x}-{{ds}}` } } })).toMatchObject({ code: Code.InvalidArgument, reason: "INVALID_TEMPLATE" });
+    expect(await refused("a", { cron: "0 * * * *", job: { ...job, x: { dataset: `${x}-{{date}}/x` } } })).toMatchObject({ code: Code.InvalidArgument });
+    expect(await refused("a", { cron: "0 * * * *", job: { ...job, x: { dataset: `projects/elsewhere/datasets/d-{{date}}` } } })).toMatchObject({ reason: "CROSS_PROJECT" });
     expect((await h.schedules.listSchedules({ parent: PROJECT })).schedules).toEqual([]);
     await create("a", { cron: "0 * * * *", job });
     expect(await refused("a", { cron: "0 * * * *", job })).toMatchObject({ code: Code.AlreadyExists, reason: "SCHEDULE_EXISTS" });

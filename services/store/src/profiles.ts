@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { invalidArgument, isKilnError } from "@kiln/core";
-import { compareProfiles, schemaFromIpc, TableProfiler, type TableProfileData } from "@kiln/data";
+import { compareProfiles, schemaFromIpc, TableProfiler, thresholdProblem, type TableProfileData } from "@kiln/data";
 import {
   ColumnDriftSchema,
   ColumnKind,
@@ -92,8 +92,8 @@ export function createProfiles(deps: StoreDeps, getVersion: (dataset: string, ve
 }
 
 function checkThresholds(req: CompareDatasetsRequest): void {
-  if (!(req.psiThreshold >= 0) || !Number.isFinite(req.psiThreshold)) throw invalidArgument("INVALID_THRESHOLD", `psi_threshold must be a number ≥ 0 (0 takes 0.2), not ${req.psiThreshold}`);
-  if (!(req.pValueThreshold >= 0 && req.pValueThreshold < 1)) throw invalidArgument("INVALID_THRESHOLD", `p_value_threshold must be in [0, 1) (0: no test), not ${req.pValueThreshold}`);
+  const problem = thresholdProblem(req);
+  if (problem) throw invalidArgument("INVALID_THRESHOLD", problem);
 }
 
 function profileToProto(record: ProfileRecord): DatasetProfile {

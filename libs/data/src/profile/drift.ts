@@ -38,6 +38,14 @@ const MAX_NEW_VALUES = 20;
 /** The baseline's deciles bin numbers for the PSI. */
 const PSI_EDGES = [10, 20, 30, 40, 50, 60, 70, 80, 90];
 
+/** What is wrong with drift thresholds, if anything: PSI ≥ 0 (0 takes the default), a p-value in [0, 1) (0: no test). */
+export function thresholdProblem(options: DriftOptions): string | undefined {
+  const { psiThreshold = 0, pValueThreshold = 0 } = options;
+  if (!(psiThreshold >= 0) || !Number.isFinite(psiThreshold)) return `psi_threshold must be a number ≥ 0 (0 takes ${DEFAULT_PSI_THRESHOLD}), not ${psiThreshold}`;
+  if (!(pValueThreshold >= 0 && pValueThreshold < 1)) return `p_value_threshold must be in [0, 1) (0: no test), not ${pValueThreshold}`;
+  return undefined;
+}
+
 /** Compares a target's profile with a baseline's, column by column (data drift). */
 export function compareProfiles(baseline: TableProfileData, target: TableProfileData, options: DriftOptions = {}): DriftReportData {
   const psiThreshold = options.psiThreshold || DEFAULT_PSI_THRESHOLD;
