@@ -472,6 +472,24 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(value(2, "drift.model_version")).toBe(`projects/default/models/${fitted}/versions/2`);
     expect(await sdk.experiment(watch).artifact("drift.json", { run: 1 })).toMatchObject({ rows: { baseline: 50, target: 50 }, missingColumns: [] });
 
+    // The same check as a job: kept, shown by jobs:show, and a failed job with --fail-on-drift.
+    const asJob = await kiln("runtime:drift", fitted, later);
+    expect(asJob).toMatch(new RegExp(`^${fitted}:2 trained on lin-x@1 \\(50 rows\\) → ${later}@1 \\(50 rows\\)\\n`));
+    expect(asJob).toMatch(/^a\s+numeric\s+[\d.]+\s+ks\s+0\.8\s+<0\.0001\s+\+2\.77\d*\s+yes/m);
+    expect(asJob).toMatch(/1 of 2 columns drifted: a\n$/);
+    const [driftJob] = await sdk.runtime.jobs({ limit: 1 });
+    expect(driftJob).toMatchObject({ kind: "drift", state: "succeeded" });
+    const shownJob = await kiln("jobs:show", driftJob!.id);
+    expect(shownJob).toMatch(/^kind:\s+drift$/m);
+    expect(shownJob).toMatch(new RegExp(`^trained on lin-x@1 \\(50 rows\\) → ${later}@1 \\(50 rows\\)\\n`, "m"));
+    expect(shownJob).not.toMatch(/^metrics:/m);
+    expect(await kiln("jobs", "--limit", "1")).toMatch(/drift in 1 of 2 features: a/);
+    const failed = await kilnFails("runtime:drift", fitted, later, "--fail-on-drift");
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/drift in 1 of 2 features of projects\/default\/models\/\S+: a \(PSI [\d.]+, ks p [\d.e-]+\).*DATA_DRIFT/);
+    const calmJson = JSON.parse(await kiln("--json", "runtime:drift", fitted, "lin", "--psi-threshold", "0.5")) as { drifted: boolean; modelVersion: string; columns: { column: string }[] };
+    expect(calmJson).toMatchObject({ drifted: false, modelVersion: `projects/default/models/${fitted}/versions/2` });
+
     const untrained = await kilnFails("models:drift", `${fitted}:1`, "lin");
     expect(untrained.stderr).toMatch(/records no stored training data.*\(NO_TRAINING_DATA\)/);
     expect((await kilnFails("datasets:drift", "lin", "lin", "--p-value-threshold", "2")).stderr).toMatch(/--p-value-threshold.*between 0 and 1/);
@@ -494,7 +512,7 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(shown).toMatch(/^cron:\s+\* \* \* \* \* \* \(UTC\)$/m);
     expect(shown).toMatch(new RegExp(`^job:\\s+predict ${fitted}:latest on lin-x$`, "m"));
     expect(shown).toMatch(/^last:\s+\S+Z: job \w+$/m);
-    expect(shown).toMatch(/^JOB\s+STATE\s+SUBMITTED\s+ENDED\n\w+\s+(queued|running|succeeded)\s+\S+Z/m);
+    expect(shown).toMatch(/^JOB\s+STATE\s+SUBMITTED\s+ENDED\s+RESULT\n\w+\s+(queued|running|succeeded)\s+\S+Z/m);
     expect(await kiln("schedules")).toMatch(new RegExp(`^${id}\\s+\\* \\* \\* \\* \\* \\*\\s+predict ${fitted}:latest on lin-x\\s+\\S+Z\\s+\\S+Z\\s+\\d+\\s+\\w+$`, "m"));
 
     expect(await kiln("schedules:pause", id)).toBe(`schedule ${id} paused\n`);
@@ -512,6 +530,29 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect((await kilnFails("schedules:create", "x", "predict", fitted, "./lin.csv", "--cron", "* * * * *")).stderr).toMatch(/a schedule reads stored datasets/);
     expect((await kilnFails("schedules:create", "x", "predict", fitted, "lin-x", "--cron", "99 * * * *")).stderr).toMatch(/\(INVALID_CRON\)/);
     expect((await kilnFails("schedules:create", "x", "noop", fitted, "lin-x", "--cron", "* * * * *")).stderr).toMatch(/kind is one of fit, partial_fit/);
+    expect((await kilnFails("schedules:create", "x", "predict", fitted, "lin-x", "--cron", "* * * * *", "--fail-on-drift")).stderr).toMatch(/are a drift job's/);
+  });
+
+  it("schedules a drift check on the day's data by a date template: jobs --schedule, schedules:show with each job's result", async () => {
+    const id = unique("daily-drift");
+    const log = unique("requests");
+    const today = new Date().toISOString().slice(0, 10);
+    await sdk.datasets.put(`${log}-${today}`, rows.map(({ a, b }) => ({ a: a + 20, b })));
+    const created = await kiln("schedules:create", id, "drift", fitted, `${log}-{{date}}`, "--cron", "* * * * * *", "--fail-on-drift");
+    expect(created).toMatch(new RegExp(`^schedule ${id}: drift ${fitted}:latest on ${log}-\\{\\{date\\}\\} at `));
+    const deadline = Date.now() + 15_000;
+    while ((await sdk.runtime.jobs({ schedule: id, states: ["failed"] })).length === 0) {
+      if (Date.now() > deadline) throw new Error("timed out");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await kiln("schedules:pause", id);
+    const listed = await kiln("jobs", "--schedule", id);
+    expect(listed).toMatch(/drift\s+\S+:2\s+failed\s+1\s+\S+\s+drift in 1 of 2 features of/);
+    const [first] = await sdk.runtime.jobs({ schedule: id, states: ["failed"] });
+    expect(first!.x!.dataset).toBe(`projects/default/datasets/${log}-${today}`);
+    expect(await kiln("jobs:show", first!.id)).toMatch(new RegExp(`^schedule:\\s+${id}$`, "m"));
+    expect(await kiln("schedules:show", id)).toMatch(/^JOB\s+STATE\s+SUBMITTED\s+ENDED\s+RESULT\n(.*\n)*\w+\s+failed\s+\S+Z\s+\S+Z\s+drift in 1 of 2 features of /m);
+    await kiln("schedules:delete", id);
   });
 
   it("fails with exit 1 and a clear message on bad input", async () => {

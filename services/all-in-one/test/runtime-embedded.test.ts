@@ -457,6 +457,55 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     await expect(kiln.models.drift(`${local}:1`, same)).rejects.toMatchObject({ reason: "NO_TRAINING_DATA" });
   });
 
+  it("runs a model's drift as a job: kept with its result, drift as a failure when asked, linked runs logging it", async () => {
+    const model = unique("drift-job");
+    await kiln.models.create(model, { estimator: "logistic_regression" });
+    const both = unique("blobs-both");
+    await kiln.datasets.put(both, data.X.map((r, i) => ({ ...r, label: data.labels[i]! })));
+    await (await kiln.runtime.model(model).fit({ dataset: both, columns: ["x0", "x1"] }, { dataset: both, columns: ["label"] })).get();
+    const version = await kiln.models.get(model);
+
+    // X's other columns (an id, the label) are not the model's: only the features are profiled.
+    const same = unique("blobs-same");
+    await kiln.datasets.put(same, data.X.map((r, i) => ({ id: i, ...r })));
+    const calmJob = await kiln.runtime.model(model).drift(same);
+    const calm = await calmJob.get();
+    expect(calm).toMatchObject({ drifted: false, driftedCount: 0, missingColumns: [], baselineRows: 400, targetRows: 400 });
+    expect(calm.baseline).toEqual({ dataset: both, version: 1, columns: ["x0", "x1"], filter: "" });
+    expect(calm.target).toEqual({ dataset: same, version: 1, columns: ["x0", "x1"], filter: "" });
+    const info = await calmJob.info();
+    expect(info).toMatchObject({ kind: "drift", state: "succeeded", schedule: "" });
+    expect(info.result).toMatchObject({ ranModelVersion: version.name, metrics: { "drift.psi.x0": 0, "drift.psi.x1": 0, "drift.p_value.x0": 1, "drift.drifted_columns": 0, "drift.drifted": 0 } });
+
+    const moved = data.X.map((r) => ({ x0: r.x0 + 3, x1: r.x1 }));
+    // Local data goes up as a temporary dataset, as for any job.
+    const drift = await (await kiln.runtime.model(model).drift(moved, { psiThreshold: 0.5 })).get();
+    expect(drift.columns.map((c) => [c.column, c.drifted])).toEqual([["x0", true], ["x1", false]]);
+    expect(drift).toMatchObject({ drifted: true, driftedCount: 1 });
+    expect(drift.columns[0]!.meanShift).toBeGreaterThan(2);
+
+    // fail_on_drift: a failed job naming what drifted, not tried again.
+    const failing = await kiln.runtime.model(model).drift(moved, { failOnDrift: true, maxAttempts: 3 });
+    await expect(failing.get()).rejects.toMatchObject({ constructor: FailedPreconditionError, reason: "DATA_DRIFT", message: expect.stringMatching(/drift in 1 of 2 features of .*: x0 \(PSI [\d.]+, ks p [\d.e-]+\)/) });
+    expect((await failing.info()).attempts).toHaveLength(1);
+    const lacking = await (await kiln.runtime.model(model).drift(moved.map(({ x0 }) => ({ x0 })), { failOnDrift: true })).wait().catch((e: Error) => e);
+    expect(lacking).toMatchObject({ reason: "DATA_DRIFT", message: expect.stringMatching(/x1 \(missing\)/) });
+
+    // A model linked to an experiment logs each check as a run: the runs are the drift's history.
+    const watch = unique("drift-history");
+    await kiln.models.setMetadata(model, { tracking: { default: watch } });
+    await (await kiln.runtime.model(model).drift(moved)).get();
+    const logged = await kiln.experiment(watch).data({ run: "all", filter: 'event = "metric"' });
+    expect(logged.find((e) => e.key === "drift.drifted")?.value).toBe(1);
+
+    const local = unique("local-fit");
+    await kiln.models.create(local, { estimator: "logistic_regression" });
+    await (await kiln.runtime.model(local).fit(data.X.slice(0, 50), data.y.slice(0, 50))).get();
+    await expect(kiln.runtime.model(local).drift(same)).rejects.toMatchObject({ constructor: FailedPreconditionError, reason: "NO_TRAINING_DATA" });
+    await expect(kiln.runtime.model(model).drift(same, { pValueThreshold: 2 })).rejects.toMatchObject({ constructor: InvalidArgumentError, reason: "INVALID_PARAMS" });
+    await expect(kiln.runtime.model(model).drift(same, { params: { fail_on_drift: "yes" } })).rejects.toMatchObject({ reason: "INVALID_PARAMS" });
+  });
+
   it("a fit's progress has a fraction: its epochs against those planned", async () => {
     const model = unique("mlp");
     await kiln.models.create(model, { estimator: "mlp_classifier", params: { hiddenLayerSizes: [32], maxIter: 1500, nIterNoChange: 1500, randomState: 0 } });

@@ -24,7 +24,7 @@ import { checkAfter, madeBefore, namedAfter, type EarlierInCall } from "./after.
 import { settleEndedBefore } from "./successors.js";
 import { hasLocalData, storeLocalInput } from "./local-inputs.js";
 import { checkTemporary, claimTemporaries, dropTemporaries, unclaimTemporaries } from "./temporaries.js";
-import { insertJobs, isFinal, nowOf, removeJobs, type Scheduler } from "./job-store.js";
+import { decodeJob, insertJobs, isFinal, jobs, nowOf, removeJobs, type Scheduler } from "./job-store.js";
 import { fingerprintOf } from "./fingerprint.js";
 import { reusableJob, takeResult } from "./reuse.js";
 import { findByRequestId, requestIds, requestKey } from "./request-ids.js";
@@ -374,7 +374,7 @@ async function pinModel(lookups: Lookups, ref: string, kind: JobKind): Promise<M
   inProject(version, lookups.project, "model");
   const v = await lookups.model(version);
   if (kind === JobKind.DRIFT) {
-    checkHasTrainingData(v);
+    await checkHasTrainingData(lookups.s, v);
     return v;
   }
   const trains = TRAINS.has(kind);
@@ -391,9 +391,12 @@ async function pinModel(lookups: Lookups, ref: string, kind: JobKind): Promise<M
   return v;
 }
 
-/** A DRIFT job's baseline: the stored X the version's fit recorded, or (fitted before fits recorded it) its training job's. */
-function checkHasTrainingData(v: ModelVersion): void {
-  if (trainingDataOf(v.metadata ?? {}) || v.lineage?.trainingJob) return;
+/** A DRIFT job's baseline: the stored X the version's fit recorded, or (fitted before fits recorded it) its training job's while that job is kept. */
+async function checkHasTrainingData(s: Scheduler, v: ModelVersion): Promise<void> {
+  if (trainingDataOf(v.metadata ?? {})) return;
+  const trainedBy = v.lineage?.trainingJob ? (await jobs(s).get(v.lineage.trainingJob))?.value : undefined;
+  const x = trainedBy && decodeJob(trainedBy).x;
+  if (x && !x.temporary) return;
   throw failedPrecondition(
     "NO_TRAINING_DATA",
     `${v.name} records no stored training data (it was uploaded, defined, or fitted on local data, which is not kept): a DRIFT job has nothing to compare X with`,
