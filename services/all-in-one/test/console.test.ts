@@ -17,6 +17,7 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
   let browser: Browser;
   let kiln: Kiln;
   let fitJob: string;
+  let driftJob: string;
   let predictJob: string;
   const token = mintToken(SECRET, { subject: "ana", role: "read", projects: ["*"], expiresInSeconds: 3600 });
 
@@ -37,6 +38,9 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     predictJob = predicted.id;
     await kiln.deployments.create("churn-online", { model: "churn:prod" });
     await kiln.deployments.predict("churn-online", [{ a: 3, b: 1 }]);
+    const drift = await kiln.runtime.model("churn").drift(rows.map(({ a, b }) => ({ a: a + 100, b })));
+    await drift.get();
+    driftJob = drift.id;
     await kiln.schedules.create("nightly", { cron: "0 2 * * *", timeZone: "Europe/Berlin", job: { kind: "predict", model: "churn", x: { dataset: "sales", columns: ["a", "b"] } } });
     // Its counts come with the executor's heartbeats: the page shows them once the scheduler has them.
     for (let i = 0; (await kiln.deployments.get("churn-online")).stats.requests < 1; i++) {
@@ -125,6 +129,9 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     await waiting.cancel();
     await page.waitForFunction(`document.getElementById("view")?.textContent?.includes("statecancelled")`, undefined, { timeout: 10_000 });
     expect(await page.locator("#view h1").getAttribute("data-live")).toBeNull();
+    const drifted = await viewText(page, `#/jobs/${driftJob}`, `Job ${driftJob}`, "Drift");
+    expect(drifted).toMatch(/against the training data sales@1 \(30 rows\): 1 drifted/);
+    expect(drifted).toMatch(/a\s*numeric\s*[\d.]+\s*ks\s*[\d.e-]+\s*[\d.]+\s*yes\s*b\s*numeric\s*0\s*ks\s*1\s*0/);
     const predictions = await viewText(page, `#/jobs/${predictJob}`, `Job ${predictJob}`, "First 20 result rows");
     expect(predictions).toMatch(/prediction\s*1\s*2/); // y = 2a - b + 1: rows a=0,b=0 → 1; a=1,b=1 → 2
 

@@ -1,4 +1,4 @@
-import type { JobInfo, JobStateName, Kiln } from "@kiln/sdk";
+import type { JobDriftInfo, JobInfo, JobStateName, Kiln } from "@kiln/sdk";
 import { fields, h, lastSegment, link, number, state, table, when } from "./dom.js";
 
 /** Jobs a page lists: the newest. */
@@ -9,10 +9,11 @@ const STATES: readonly JobStateName[] = ["queued", "running", "succeeded", "fail
 
 export async function jobsView(kiln: Kiln, query = new URLSearchParams()): Promise<Node[]> {
   const picked = STATES.filter((s) => query.getAll("state").includes(s));
-  const [jobs, executors] = await Promise.all([kiln.runtime.jobs({ limit: JOBS, states: picked.length ? picked : undefined }), kiln.runtime.executors()]);
+  const schedule = query.get("schedule") ?? undefined;
+  const [jobs, executors] = await Promise.all([kiln.runtime.jobs({ limit: JOBS, states: picked.length ? picked : undefined, schedule }), kiln.runtime.executors()]);
   return [
-    h("h1", { "data-live": "" }, "Jobs"),
-    h("p", {}, "show: ", link("#/jobs", "all"), ...STATES.flatMap((s) => [" ", link(`#/jobs?state=${s}`, s)])),
+    h("h1", { "data-live": "" }, schedule ? `Jobs of schedule ${schedule}` : "Jobs"),
+    h("p", {}, "show: ", link("#/jobs", "all"), ...STATES.flatMap((s) => [" ", link(`#/jobs?state=${s}${schedule ? `&schedule=${encodeURIComponent(schedule)}` : ""}`, s)])),
     table(jobs, [
       { title: "id", cell: (j) => link(`#/jobs/${encodeURIComponent(j.id)}`, j.id) },
       { title: "kind", cell: (j) => j.kind },
@@ -52,10 +53,12 @@ export async function jobView(kiln: Kiln, id: string): Promise<Node[]> {
       ["after", j.after.map(lastSegment).join(", ")],
       ["reused from", j.reusedFrom ? link(`#/jobs/${lastSegment(j.reusedFrom)}`, lastSegment(j.reusedFrom)) : ""],
       ["creator", j.creator],
+      ["schedule", j.schedule ? link(`#/jobs?schedule=${encodeURIComponent(lastSegment(j.schedule))}`, lastSegment(j.schedule)) : ""],
       ["created", when(j.createTime)],
       ["ended", when(j.endTime)],
       ["made", r?.modelVersion ? modelRef(r.modelVersion) : r?.output ? `${lastSegment(r.output.name)}@${r.output.version}` : ""],
-      ["metrics", Object.entries(r?.metrics ?? {}).map(([k, v]) => `${k}=${number(v)}`).join(" ")],
+      // A drift job's metrics are its table's figures, below.
+      ["metrics", r?.drift ? "" : Object.entries(r?.metrics ?? {}).map(([k, v]) => `${k}=${number(v)}`).join(" ")],
       ["error", j.error ? h("span", { class: "error" }, `${j.error.message} (${j.error.code}, ${j.error.reason})`) : ""],
     ]),
     h("h2", {}, "Attempts"),
@@ -67,8 +70,29 @@ export async function jobView(kiln: Kiln, id: string): Promise<Node[]> {
       { title: "error", cell: (a) => (a.error ? h("span", { class: "error" }, a.error.message) : "") },
     ], j.reusedFrom ? "none: it reused another job's result" : "none yet"),
   ];
+  if (r?.drift) out.push(...driftOf(r.drift));
   if (j.state === "succeeded" && (r?.rows ?? 0) > 0) out.push(...(await resultRows(kiln, j.id)));
   return out;
+}
+
+/** A drift job's comparison: what with what, and each feature's figures. */
+function driftOf(d: JobDriftInfo): Node[] {
+  const side = (s: JobDriftInfo["baseline"], rows: number) => `${s.dataset}@${s.version}${s.filter ? ` where ${s.filter}` : ""} (${rows} rows)`;
+  return [
+    h("h2", {}, "Drift"),
+    h("p", {}, `${side(d.target, d.targetRows)} against the training data ${side(d.baseline, d.baselineRows)}: `, d.drifted ? h("span", { class: "error" }, `${d.driftedCount + d.missingColumns.length} drifted`) : "no drift"),
+    table(d.columns, [
+      { title: "feature", cell: (c) => c.column },
+      { title: "kind", cell: (c) => c.kind },
+      { title: "PSI", cell: (c) => number(c.psi), numeric: true },
+      { title: "test", cell: (c) => c.test },
+      { title: "p-value", cell: (c) => (c.test ? number(c.pValue) : ""), numeric: true },
+      { title: "mean shift", cell: (c) => (c.kind === "numeric" && c.test ? number(c.meanShift) : ""), numeric: true },
+      { title: "new values", cell: (c) => c.newValues.join(", ") },
+      { title: "drifted", cell: (c) => (c.drifted ? h("span", { class: "error" }, c.note || "yes") : c.note) },
+    ]),
+    ...(d.missingColumns.length ? [h("p", { class: "error" }, `missing from X: ${d.missingColumns.join(", ")}`)] : []),
+  ];
 }
 
 /** Rows of a job's results a page shows: the first ones. */
@@ -124,7 +148,7 @@ export async function schedulesView(kiln: Kiln): Promise<Node[]> {
       { title: "job", cell: (s) => `${s.job.kind} ${modelRef(s.job.model)}${s.job.x ? ` on ${lastSegment(s.job.x.dataset)}` : ""}` },
       { title: "next", cell: (s) => (s.paused ? "paused" : when(s.nextRunTime)) },
       { title: "last", cell: (s) => when(s.lastRunTime) },
-      { title: "runs", cell: (s) => s.runCount, numeric: true },
+      { title: "runs", cell: (s) => (s.runCount ? link(`#/jobs?schedule=${encodeURIComponent(s.id)}`, String(s.runCount)) : 0), numeric: true },
       { title: "last job", cell: (s) => (s.lastJob ? link(`#/jobs/${encodeURIComponent(lastSegment(s.lastJob))}`, lastSegment(s.lastJob)) : s.lastError ? h("span", { class: "error" }, s.lastError) : "") },
     ]),
   ];
