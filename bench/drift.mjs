@@ -2,13 +2,16 @@
 // plain read of the same rows to a client, which any client-side profile would need first;
 // a kept profile asked again; a comparison of two kept profiles; and the KS statistic Kiln
 // estimates from profiles against the exact one over every value, on a column that moved
-// by a tenth of a standard deviation and one that did not.
+// by a tenth of a standard deviation and one that did not. Then a model's drift as a DRIFT
+// job (submit, an executor asks the store, the result stored and read back) against the
+// same check in the call (models.drift), both on kept profiles: what the job costs on top.
 // Usage: node bench/drift.mjs [--rows 1000000] [--target 200000] [--rounds 3]
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { tableFromArrays } from "apache-arrow";
 import { Kiln } from "@kiln/sdk";
+import { linearRegressorOnnx } from "@kiln/onnx";
 import { bestMs, countArgs, startKiln } from "./lib.mjs";
 
 const { rows, target: targetRows, rounds } = countArgs({ rows: 1_000_000, target: 200_000, rounds: 3 });
@@ -79,6 +82,18 @@ try {
   let report;
   const compare = await bestMs(rounds, async () => (report = await kiln.datasets.drift("base", "later")));
 
+  // A version trained on base's four numbers (its metadata says so, as a fit's would).
+  const baseVersion = (await kiln.datasets.info("base")).latest.version;
+  await kiln.models.put("drifting", linearRegressorOnnx([1, 2, 3, 4], 0), {
+    format: "onnx",
+    metadata: { features: ["f0", "f1", "f2", "f3"], training_data: { dataset: "projects/default/datasets/base", version: baseVersion, filter: "" } },
+  });
+  await kiln.models.drift("drifting", "later");
+  const direct = await bestMs(rounds * 3, () => kiln.models.drift("drifting", "later"));
+  let asJob;
+  const job = await bestMs(rounds * 3, async () => (asJob = await (await kiln.runtime.model("drifting").drift("later")).get()));
+  if (asJob.columns.length !== 4) throw new Error(`the job compared ${asJob.columns.length} features`);
+
   console.log(`drift: ${rows.toLocaleString("en")} rows × 5 columns (4 Float64, 1 Utf8), embedded server`);
   console.log(`  read every row to the client (baseline)  ${(read / 1000).toFixed(3)} s`);
   console.log(`  profile, computed by the store           ${(cold / 1000).toFixed(3)} s   ratio to the read ${(cold / read).toFixed(2)}`);
@@ -91,6 +106,8 @@ try {
       `  ${name} (${name === "f0" ? "moved 0.1 std" : "unmoved"}): KS ${c.statistic.toFixed(4)} (exact ${exact.toFixed(4)}, off by ${Math.abs(c.statistic - exact).toFixed(4)}), p ${c.pValue.toPrecision(3)}, PSI ${c.psi.toFixed(4)}, mean shift ${c.meanShift.toFixed(3)}, drifted ${c.drifted}`,
     );
   }
+  console.log(`  a model's drift in the call (models.drift)  ${direct.toFixed(1)} ms`);
+  console.log(`  the same as a DRIFT job, submit to result  ${job.toFixed(1)} ms   ratio to the call ${(job / direct).toFixed(2)}`);
 } finally {
   kiln.close();
   child.kill();
