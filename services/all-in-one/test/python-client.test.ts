@@ -92,9 +92,27 @@ describe.skipIf(!available)("a Python client (grpcio and protoc-generated messag
     const later = unique("pylater");
     await kiln.datasets.put(baseline, Array.from({ length: 400 }, (_, i) => ({ age: 20 + (i % 40), city: i % 2 ? "berlin" : "paris" })));
     await kiln.datasets.put(later, Array.from({ length: 400 }, (_, i) => ({ age: 20 + (i % 40), city: ["berlin", "paris", "rome"][i % 3]! })));
+    // A version trained on the baseline, as its metadata says (what a fit records).
+    const model = unique("pydrift");
+    const trainedOn = (await kiln.datasets.info(baseline)).latest!.version;
+    await kiln.models.put(model, linearRegressorOnnx([1, 1], 0), { metadata: { features: ["age", "city"], training_data: { dataset: `projects/default/datasets/${baseline}`, version: trainedOn, filter: "" } } });
     const target = new URL(running.server.url).host;
-    const { stdout } = await run(PYTHON, [DRIFT_CLIENT, target, baseline, later], { env: { ...process.env, PYTHONPATH: generated } });
-    const out = JSON.parse(stdout) as { profile: unknown; drifted: boolean; columns: Record<string, { drifted: boolean; test: string; psi: number; p_value: number; new_values: string[] }>; refused: { code: string; message: string } };
+    const { stdout } = await run(PYTHON, [DRIFT_CLIENT, target, baseline, later, model], { env: { ...process.env, PYTHONPATH: generated } });
+    const out = JSON.parse(stdout) as {
+      profile: unknown;
+      drifted: boolean;
+      columns: Record<string, { drifted: boolean; test: string; psi: number; p_value: number; new_values: string[] }>;
+      refused: { code: string; message: string };
+      job: unknown;
+    };
+    expect(out.job).toEqual({
+      state: "JOB_STATE_SUCCEEDED",
+      baseline: `projects/default/datasets/${baseline}`,
+      target_rows: 400,
+      drifted: true,
+      columns: { age: false, city: true },
+      metrics: expect.objectContaining({ "drift.drifted": 1, "drift.drifted_columns": 1, "drift.psi.age": 0 }),
+    });
     expect(out.profile).toEqual({ rows: 400, column: "age", kind: "COLUMN_KIND_NUMERIC", mean: expect.closeTo(39.5, 9), median: 39.5 });
     expect(out.drifted).toBe(true);
     expect(out.columns.age).toMatchObject({ drifted: false, test: "ks", psi: 0, p_value: 1 });
