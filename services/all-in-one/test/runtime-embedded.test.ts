@@ -504,6 +504,7 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     await expect(kiln.runtime.model(local).drift(same)).rejects.toMatchObject({ constructor: FailedPreconditionError, reason: "NO_TRAINING_DATA" });
     await expect(kiln.runtime.model(model).drift(same, { pValueThreshold: 2 })).rejects.toMatchObject({ constructor: InvalidArgumentError, reason: "INVALID_PARAMS" });
     await expect(kiln.runtime.model(model).drift(same, { params: { fail_on_drift: "yes" } })).rejects.toMatchObject({ reason: "INVALID_PARAMS" });
+    await expect(kiln.runtime.submitMany([{ kind: "drift", model, x: same, y: same }])).rejects.toMatchObject({ constructor: InvalidArgumentError, reason: "UNEXPECTED_INPUT" });
   });
 
   it("a fit's progress has a fraction: its epochs against those planned", async () => {

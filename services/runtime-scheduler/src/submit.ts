@@ -273,8 +273,9 @@ async function checkedJob(project: string, given: Job, lookups: Lookups, earlier
   inProject(version, project, "model");
   job.model = version;
   job.x = clone(JobInputSchema, given.x!);
-  // DRIFT compares X alone.
-  if (kind !== JobKind.DRIFT && given.y && (given.y.dataset || hasLocalData(given.y))) job.y = clone(JobInputSchema, given.y);
+  const givesY = !!given.y && (!!given.y.dataset || hasLocalData(given.y));
+  if (givesY && kind === JobKind.DRIFT) throw invalidArgument("UNEXPECTED_INPUT", "job.y: a DRIFT job compares X alone with the model's training data");
+  if (givesY) job.y = clone(JobInputSchema, given.y!);
   const deferred = deferredBy(job, after.upstream);
   deferred.x ||= unchecked.x;
   deferred.y ||= unchecked.y;
