@@ -5,6 +5,7 @@
  */
 export * from "./runtime-bus.js";
 export * from "./tracking-bus.js";
+export * from "./event-streams.js";
 export * from "./error-codes.js";
 export * from "./model-conventions.js";
 export * from "./http-paths.js";

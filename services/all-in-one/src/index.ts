@@ -63,6 +63,7 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
         // The in-process bus starts empty: jobs a stopped process had queued or running go back on their queues.
         if (config.bus.backend === "memory") await scheduler.requeueAfterRestart(runtime);
         const scheduled = scheduler.startSchedules(runtime);
+        const webhooks = await scheduler.startWebhooks(runtime);
         const trackingDeps: tracking.TrackingDeps = {
           metadata,
           events: openSqliteEventStore(join(config.dataDir, "tracking-events.sqlite")),
@@ -97,6 +98,7 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
           },
           async stopping() {
             await scheduled.stop();
+            await webhooks.stop();
             await executor?.stop();
             await ingest.stop();
           },

@@ -3,7 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { EventBus } from "@kiln/bus";
 import { RegistryEventSchema, type ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
 
-export const REGISTRY_STREAM = { name: "KILN_REGISTRY", subjects: ["kiln.registry.>"] };
+export { REGISTRY_STREAM } from "@kiln/contracts";
 
 export type RegistryEventKind = "model.created" | "model.deleted" | "model_version.created" | "tag.moved";
 

@@ -5,7 +5,8 @@ import type { SchedulerDeps } from "./deps.js";
 import { EVENT_STREAM, type Scheduler } from "./job-store.js";
 import { QUEUE_STREAM, RESULTS_STREAM } from "@kiln/contracts";
 import { buildJobIndexes } from "./job-indexes.js";
-import { createDeploymentService, createExecutorService, createRuntimeService, createScheduleService } from "./service.js";
+import { createDeploymentService, createExecutorService, createRuntimeService, createScheduleService, createWebhookService } from "./service.js";
+import { WebhookService } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 import { ScheduleService } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { GRPCInferenceService } from "@kiln/proto/inference/grpc_predict_v2_pb";
@@ -18,6 +19,10 @@ import { JobWatchers } from "./watchers.js";
 import { Recent } from "./recent.js";
 import { aliveExecutors } from "./executors.js";
 import { allDeployments } from "./deployments.js";
+import { allWebhooks } from "./webhooks.js";
+
+/** How stale the list of webhooks may be in a scheduler that did not make the change. */
+const WEBHOOKS_MAX_AGE_MS = 2_000;
 
 /** The scheduler's version, as the inference protocol's server metadata gives it. */
 const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
@@ -32,7 +37,13 @@ export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> 
   await deps.bus.ensureStream({ ...RESULTS_STREAM, maxAgeMs: deps.settings.resultsTtlMs });
   await buildJobIndexes(deps);
   const recently = deps.settings.heartbeatMs / 2;
-  return { ...deps, watchers: new JobWatchers(), alive: new Recent(() => aliveExecutors(deps), recently), deployments: new Recent(() => allDeployments(deps), recently) };
+  return {
+    ...deps,
+    watchers: new JobWatchers(),
+    alive: new Recent(() => aliveExecutors(deps), recently),
+    deployments: new Recent(() => allDeployments(deps), recently),
+    webhooks: new Recent(() => allWebhooks(deps), WEBHOOKS_MAX_AGE_MS),
+  };
 }
 
 /**
@@ -50,9 +61,11 @@ export function register(router: ConnectRouter, scheduler: Scheduler): void {
   router.service(ExecutorService, createExecutorService(scheduler));
   router.service(DeploymentService, createDeploymentService(scheduler));
   router.service(ScheduleService, createScheduleService(scheduler));
+  router.service(WebhookService, createWebhookService(scheduler));
   router.service(GRPCInferenceService, createInferenceService(scheduler, version));
 }
 export { localExecutorControl } from "./local-control.js";
 export { requeueAfterRestart } from "./lost-queue.js";
 export { holdInProcessBus, type BusLease } from "./bus-lease.js";
 export { startSchedules } from "./schedule-runner.js";
+export { startWebhooks, type WebhookOptions } from "./webhook-dispatcher.js";

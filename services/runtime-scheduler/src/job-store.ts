@@ -11,8 +11,9 @@ import type { JobWatchers } from "./watchers.js";
 import type { Recent } from "./recent.js";
 import type { Executor } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Deployment } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
+import type { Webhook } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 
-export const EVENT_STREAM = { name: "KILN_RUNTIME", subjects: ["kiln.runtime.v1.job.>", "kiln.runtime.v1.deployment.>"] };
+export { RUNTIME_EVENT_STREAM as EVENT_STREAM } from "@kiln/contracts";
 
 export type JobTransition = "queued" | "released" | "started" | "requeued" | "succeeded" | "failed" | "cancelled";
 
@@ -31,6 +32,8 @@ export interface Scheduler extends SchedulerDeps {
   watchers: JobWatchers;
   alive: Recent<Executor[]>;
   deployments: Recent<Deployment[]>;
+  /** Every webhook, secrets included, as the dispatcher matches events against them. */
+  webhooks: Recent<Webhook[]>;
 }
 
 const MAX_TRIES = 20;

@@ -1,4 +1,4 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { alreadyExists, checkId, invalidArgument, isKilnError, notFound, parseParent, printable } from "@kiln/core";
@@ -6,30 +6,18 @@ import { JobSchema, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { ScheduleSchema, type CreateScheduleRequest, type ListSchedulesRequest, type Schedule, type UpdateScheduleRequest } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import { scanPage } from "@kiln/storage";
 import { Cron } from "croner";
-import type { SchedulerDeps } from "./deps.js";
+import { protoRecords } from "./proto-records.js";
 import { nowOf, type Scheduler } from "./job-store.js";
 import { parseResourceName } from "./names.js";
 import { checkJobSpec } from "./submit.js";
 
-/** A stored schedule: the Schedule message as binary protobuf in base64. */
-interface ScheduleRecord {
-  pb: string;
-}
-
 const MUTABLE = new Set(["cron", "time_zone", "job", "paused"]);
 const DEFAULT_TIME_ZONE = "UTC";
 
-export function schedules(s: SchedulerDeps) {
-  return s.metadata.collection<ScheduleRecord>("runtime_schedules");
-}
-
-export function decodeSchedule(record: ScheduleRecord): Schedule {
-  return fromBinary(ScheduleSchema, Buffer.from(record.pb, "base64"));
-}
-
-export function encodeSchedule(schedule: Schedule): ScheduleRecord {
-  return { pb: Buffer.from(toBinary(ScheduleSchema, schedule)).toString("base64") };
-}
+const records = protoRecords("runtime_schedules", ScheduleSchema);
+export const schedules = records.of;
+export const decodeSchedule = records.decode;
+export const encodeSchedule = records.encode;
 
 export function parseScheduleName(name: string): { project: string; id: string } {
   return parseResourceName(name, "schedules");

@@ -3,13 +3,16 @@ import { callerOf } from "@kiln/core";
 import { ExecutorService, RuntimeService } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { ScheduleService } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
+import { WebhookService } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
+import { createWebhook, deleteWebhook, listWebhooks, readWebhook, shown, updateWebhook } from "./webhooks.js";
+import { pingWebhook } from "./webhook-dispatcher.js";
 import { createSchedule, deleteSchedule, listSchedules, readSchedule, updateSchedule } from "./schedules.js";
 import { createDeployment, deleteDeployment, getDeployment, listDeployments, updateDeployment } from "./deployments.js";
 import { predictOnline } from "./online-predict.js";
 import { finishAttempts, finishResults, reportProgress, single, startAttempts, startResults } from "./attempts.js";
 import { heartbeat, listExecutors } from "./executors.js";
 import { deleteJob, purgeJobs } from "./job-deletion.js";
-import type { Scheduler } from "./job-store.js";
+import { nowOf, type Scheduler } from "./job-store.js";
 import { cancelJob, getJob, listJobs } from "./jobs.js";
 import { readJobResults } from "./results.js";
 import { submitJob, submitJobs } from "./submit.js";
@@ -71,6 +74,23 @@ export function createScheduleService(s: Scheduler): ServiceImpl<typeof Schedule
     async deleteSchedule(req) {
       await deleteSchedule(s, req.name);
       return {};
+    },
+  };
+}
+
+export function createWebhookService(s: Scheduler): ServiceImpl<typeof WebhookService> {
+  return {
+    createWebhook: async (req, ctx) => ({ webhook: await createWebhook(s, req, callerOf(ctx)) }),
+    getWebhook: async (req) => ({ webhook: shown((await readWebhook(s, req.name)).webhook) }),
+    listWebhooks: (req) => listWebhooks(s, req),
+    updateWebhook: async (req, ctx) => ({ webhook: await updateWebhook(s, req, callerOf(ctx)) }),
+    async deleteWebhook(req) {
+      await deleteWebhook(s, req.name);
+      return {};
+    },
+    async testWebhook(req) {
+      const { status, error, delivered } = await pingWebhook((await readWebhook(s, req.name)).webhook, nowOf(s));
+      return { status, error, delivered };
     },
   };
 }

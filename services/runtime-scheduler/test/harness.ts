@@ -19,6 +19,7 @@ import {
 } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
 import { ScheduleService } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
+import { WebhookService } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 import * as registry from "@kiln/registry";
 import { Kiln } from "@kiln/sdk";
 import { openFsBlobStore, openSqliteMetadataStore, type BlobStore, type MetadataStore } from "@kiln/storage";
@@ -57,6 +58,7 @@ export interface Harness {
   runtime: Client<typeof RuntimeService>;
   executor: Client<typeof ExecutorService>;
   schedules: Client<typeof ScheduleService>;
+  webhooks: Client<typeof WebhookService>;
   /** The scheduler behind `runtime` and `executor`, for what it does outside calls (sweeps, restarts). */
   scheduler: Scheduler;
   /** A second scheduler process on the same metadata and bus (its own watchers), as when several run. */
@@ -138,6 +140,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     runtime: createClient(RuntimeService, runtimeTransport),
     executor: createClient(ExecutorService, runtimeTransport),
     schedules: createClient(ScheduleService, runtimeTransport),
+    webhooks: createClient(WebhookService, runtimeTransport),
     scheduler,
     async anotherScheduler() {
       const { transport } = await schedulerTransport();

@@ -4,7 +4,7 @@ import type { EventBus } from "@kiln/bus";
 import { DatasetEventSchema, type DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
 import { versionToProto, type VersionRecord } from "./records.js";
 
-export const STORE_STREAM = { name: "KILN_STORE", subjects: ["kiln.store.>"] };
+export { STORE_STREAM } from "@kiln/contracts";
 
 export type DatasetEventKind = "created" | "version_created" | "deleted";
 

@@ -38,6 +38,11 @@ const TABLE: Table = {
     read: ["GetSchedule", "ListSchedules"],
     write: ["CreateSchedule", "UpdateSchedule", "DeleteSchedule"],
   },
+  // A webhook sends its project's events out, and holds a secret: an admin's, as tokens are.
+  "kiln.runtime.v1.WebhookService": {
+    read: ["GetWebhook", "ListWebhooks"],
+    admin: ["CreateWebhook", "UpdateWebhook", "DeleteWebhook", "TestWebhook"],
+  },
   "kiln.runtime.v1.DeploymentService": {
     read: ["GetDeployment", "ListDeployments", "Predict"],
     write: ["CreateDeployment", "UpdateDeployment"],

@@ -1,0 +1,155 @@
+import { createHmac } from "node:crypto";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Code } from "@connectrpc/connect";
+import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { startWebhooks, type WebhookDispatcher } from "../src/webhook-dispatcher.js";
+import { failure, PROJECT, startHarness, uniqueName, type Harness } from "./harness.js";
+
+interface Received {
+  headers: IncomingHttpHeaders;
+  body: string;
+  json: { id: string; event: string; time: string; project: string; resource: string; data: Record<string, unknown> };
+}
+
+/** A real HTTP server on port 0 that records what it is sent and answers with `status()`. */
+async function receiver(status: () => number = () => 204): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
+  const received: Received[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      received.push({ headers: req.headers, body, json: JSON.parse(body) as Received["json"] });
+      const code = status();
+      res.writeHead(code).end(code >= 300 ? "not today" : "");
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("webhooks: events POSTed to a URL", () => {
+  let h: Harness;
+  let dispatcher: WebhookDispatcher;
+  beforeEach(async () => {
+    h = await startHarness();
+    dispatcher = await startWebhooks(h.scheduler, { retryDelaysMs: [30, 30] });
+  });
+  afterEach(async () => {
+    await dispatcher.stop();
+    await h.close();
+  });
+
+  const create = async (id: string, webhook: Parameters<Harness["webhooks"]["createWebhook"]>[0]["webhook"], parent = PROJECT) =>
+    (await h.webhooks.createWebhook({ parent, webhookId: id, webhook })).webhook!;
+  const get = async (id: string) => (await h.webhooks.getWebhook({ name: `${PROJECT}/webhooks/${id}` })).webhook!;
+
+  it("delivers the events asked for, of its project, signed, with an id receivers can drop repeats by", async () => {
+    const r = await receiver();
+    const other = await receiver();
+    try {
+      const made = await create("alerts", { url: r.url, events: ["job.cancelled", "model_version.created", "dataset.*"], secret: "s3cret", description: "to the team" });
+      expect(made).toMatchObject({ url: r.url, events: ["job.cancelled", "model_version.created", "dataset.*"], secret: "", hasSecret: true, description: "to the team", deliveredCount: 0n });
+      await create("elsewhere", { url: other.url, events: ["*"] }, "projects/other");
+
+      const dataset = uniqueName("ds");
+      await h.kiln.datasets.put(dataset, [{ a: 1 }]);
+      const model = uniqueName("m");
+      await h.kiln.models.put(model, new Uint8Array([1, 2, 3]), { format: "pickle" });
+      // Queued, then cancelled: only the cancel was asked for.
+      const job = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.NOOP, requiredLabels: ["nowhere"] } })).job!;
+      await h.runtime.cancelJob({ name: job.name });
+
+      await until(() => r.received.length >= 4, "four deliveries");
+      const events = r.received.map((x) => x.json.event).sort();
+      expect(events).toEqual(["dataset.created", "dataset.version_created", "job.cancelled", "model_version.created"]);
+      const cancelled = r.received.find((x) => x.json.event === "job.cancelled")!;
+      expect(cancelled.json).toMatchObject({ project: PROJECT, resource: job.name, data: { job: { name: job.name, state: "JOB_STATE_CANCELLED", kind: "JOB_KIND_NOOP" } } });
+      expect(cancelled.headers).toMatchObject({ "content-type": "application/json", "kiln-event": "job.cancelled", "kiln-delivery": cancelled.json.id });
+      expect(cancelled.headers["kiln-signature"]).toBe(`sha256=${createHmac("sha256", "s3cret").update(cancelled.body).digest("hex")}`);
+      const version = r.received.find((x) => x.json.event === "model_version.created")!;
+      expect(version.json.resource).toBe(`${PROJECT}/models/${model}/versions/1`);
+      expect(new Set(r.received.map((x) => x.json.id)).size).toBe(4);
+      // Another project's webhook hears nothing of this one.
+      expect(other.received).toEqual([]);
+      await until(async () => (await get("alerts")).deliveredCount === 4n, "the count");
+      expect(await get("alerts")).toMatchObject({ lastStatus: 204, lastError: "", failedCount: 0n });
+    } finally {
+      await r.close();
+      await other.close();
+    }
+  });
+
+  it("tries again after a failure, gives up after its attempts and counts it; a paused one is sent nothing", async () => {
+    let calls = 0;
+    const flaky = await receiver(() => (++calls === 1 ? 503 : 200));
+    const down = await receiver(() => 500);
+    try {
+      await create("flaky", { url: flaky.url, events: ["dataset.created"] });
+      await create("down", { url: down.url, events: ["dataset.created"] });
+      await h.kiln.datasets.put(uniqueName("ds"), [{ a: 1 }]);
+      await until(async () => (await get("flaky")).deliveredCount === 1n && (await get("down")).failedCount === 1n, "both outcomes");
+      expect(flaky.received).toHaveLength(2);
+      expect(flaky.received[0]!.json.id).toBe(flaky.received[1]!.json.id);
+      expect(down.received).toHaveLength(3); // the first attempt and two more
+      expect(await get("down")).toMatchObject({ lastStatus: 500, lastError: "HTTP 500: not today", deliveredCount: 0n });
+
+      await h.webhooks.updateWebhook({ webhook: { name: `${PROJECT}/webhooks/flaky`, paused: true }, updateMask: ["paused"] });
+      await h.kiln.datasets.put(uniqueName("ds"), [{ a: 1 }]);
+      await until(async () => (await get("down")).failedCount === 2n, "the second event");
+      expect(flaky.received).toHaveLength(2);
+    } finally {
+      await flaky.close();
+      await down.close();
+    }
+  });
+
+  it("pings a URL on TestWebhook, saying how it went", async () => {
+    const r = await receiver();
+    try {
+      await create("ping", { url: r.url, events: ["*"], secret: "k" });
+      expect(await h.webhooks.testWebhook({ name: `${PROJECT}/webhooks/ping` })).toMatchObject({ delivered: true, status: 204, error: "" });
+      expect(r.received[0]!.json).toMatchObject({ event: "ping", project: PROJECT, resource: `${PROJECT}/webhooks/ping` });
+      expect(r.received[0]!.headers["kiln-signature"]).toMatch(/^sha256=[0-9a-f]{64}$/);
+    } finally {
+      await r.close();
+    }
+    // Nothing listens there now.
+    expect(await h.webhooks.testWebhook({ name: `${PROJECT}/webhooks/ping` })).toMatchObject({ delivered: false, status: 0, error: "ECONNREFUSED" });
+  });
+
+  it("changes, lists and deletes webhooks, keeping the secret unless it is changed; refuses bad ones with the right codes", async () => {
+    await create("a", { url: "https://example.invalid/a", events: ["job.failed"], secret: "x" });
+    const name = `${PROJECT}/webhooks/a`;
+    const moved = (await h.webhooks.updateWebhook({ webhook: { name, url: "https://example.invalid/b", events: ["job.*", "tag.moved"] }, updateMask: ["url", "events"] })).webhook!;
+    expect(moved).toMatchObject({ url: "https://example.invalid/b", events: ["job.*", "tag.moved"], hasSecret: true });
+    expect((await h.webhooks.updateWebhook({ webhook: { name, secret: "" }, updateMask: ["secret"] })).webhook!.hasSecret).toBe(false);
+    expect((await h.webhooks.listWebhooks({ parent: PROJECT })).webhooks.map((w) => w.name)).toEqual([name]);
+
+    const refused = (id: string, webhook: Parameters<typeof create>[1]) => failure(create(id, webhook));
+    expect(await refused("b", { events: ["*"] })).toMatchObject({ code: Code.InvalidArgument, reason: "URL_REQUIRED" });
+    expect(await refused("b", { url: "ftp://x/y", events: ["*"] })).toMatchObject({ code: Code.InvalidArgument, reason: "INVALID_URL" });
+    expect(await refused("b", { url: "not a url", events: ["*"] })).toMatchObject({ reason: "INVALID_URL" });
+    expect(await refused("b", { url: "https://x" })).toMatchObject({ reason: "EVENTS_REQUIRED" });
+    expect(await refused("b", { url: "https://x", events: ["job.exploded"] })).toMatchObject({ reason: "INVALID_EVENTS" });
+    expect(await refused("b", { url: "https://x", events: ["jobs.*"] })).toMatchObject({ reason: "INVALID_EVENTS" });
+    expect(await refused("a", { url: "https://x", events: ["*"] })).toMatchObject({ code: Code.AlreadyExists, reason: "WEBHOOK_EXISTS" });
+    expect(await failure(h.webhooks.updateWebhook({ webhook: { name }, updateMask: ["creator"] }))).toMatchObject({ reason: "INVALID_UPDATE_MASK" });
+    expect(await failure(h.webhooks.updateWebhook({ webhook: { name, url: "gopher://x" }, updateMask: ["url"] }))).toMatchObject({ reason: "INVALID_URL" });
+    expect((await get("a")).url).toBe("https://example.invalid/b");
+
+    await h.webhooks.deleteWebhook({ name });
+    expect(await failure(get("a"))).toMatchObject({ code: Code.NotFound, reason: "WEBHOOK_NOT_FOUND" });
+    expect(await failure(h.webhooks.deleteWebhook({ name }))).toMatchObject({ code: Code.NotFound });
+    expect((await h.webhooks.listWebhooks({ parent: PROJECT })).webhooks).toEqual([]);
+  });
+});
