@@ -9,6 +9,7 @@ import { runtimeCommands } from "./runtime.js";
 import { gridSearchCommand } from "./grid-search.js";
 import { driftCommands } from "./drift.js";
 import { scheduleCommands } from "./schedules.js";
+import { webhookCommands } from "./webhooks.js";
 import { deploymentCommands } from "./deployments.js";
 import { initCommand } from "./init.js";
 import { tokenCommands } from "./tokens.js";
@@ -43,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
   modelCommands(program, connect, output);
   driftCommands(program, connect, output);
   scheduleCommands(program, connect, output);
+  webhookCommands(program, connect, output);
   runtimeCommands(program, connect, output);
   gridSearchCommand(program, connect, output);
   jobCommands(program, connect, output);

@@ -16,6 +16,8 @@ import { AuthService } from "@kiln/proto/kiln/auth/v1/auth_pb";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { ScheduleService } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import { Schedules } from "./schedules.js";
+import { WebhookService } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
+import { Webhooks } from "./webhooks.js";
 import { call } from "./errors.js";
 
 export const DEFAULT_URL = "http://127.0.0.1:7070";
@@ -82,6 +84,8 @@ export class Kiln {
   readonly runtime: Runtime;
   /** Jobs on a schedule: `kiln.schedules.create("nightly", { cron: "0 2 * * *", job: { kind: "fit", … } })`. */
   readonly schedules: Schedules;
+  /** Events POSTed to a URL: `kiln.webhooks.create("alerts", { url, events: ["job.failed"] })`. */
+  readonly webhooks: Webhooks;
   /** Online serving: models kept loaded on executors, answering predictions in milliseconds. */
   readonly deployments: Deployments;
   /** List and drop experiments; `kiln.experiment(name)` opens one. */
@@ -106,6 +110,7 @@ export class Kiln {
     });
     this.deployments = new Deployments(createClient(DeploymentService, services.runtime?.transport ?? transport), project, this.models);
     this.schedules = new Schedules(createClient(ScheduleService, services.runtime?.transport ?? transport), project, this.runtime);
+    this.webhooks = new Webhooks(createClient(WebhookService, services.runtime?.transport ?? transport), project);
     this.experiments = new Tracking(createClient(TrackingService, services.tracking?.transport ?? transport), project, services.tracking?.chunks ?? chunks, writeMode === "stream");
     this.ownFetchers = Object.values(services).flatMap((s) => (s.chunks ? [s.chunks] : []));
   }

@@ -6,6 +6,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { connectNatsBus, type EventBus } from "@kiln/bus";
 import { startNatsServer, type NatsServer } from "@kiln/bus/testing";
 import type { RunningProcess } from "@kiln/core";
+import { startHttpReceiver } from "@kiln/core/testing";
 import { DatasetEventSchema } from "@kiln/proto/kiln/store/v1/store_pb";
 import { Kiln } from "@kiln/sdk";
 import { runEmbedded } from "../src/index.js";
@@ -46,5 +47,27 @@ describe("Kiln on NATS JetStream", () => {
       { subject: "kiln.store.v1.dataset.version_created", dataset: "projects/default/datasets/events", version: 1n },
       { subject: "kiln.store.v1.dataset.deleted", dataset: "projects/default/datasets/events", version: undefined },
     ]);
+  });
+
+  it("delivers events to a webhook through JetStream's durable consumers", async () => {
+    const r = await startHttpReceiver();
+    try {
+      const kiln = await Kiln.connect(running.server.url);
+      await kiln.webhooks.create("new-versions", { url: r.url, events: ["model_version.created", "dataset.version_created"], secret: "k" });
+      await kiln.datasets.put("hooked", { x: [1, 2] });
+      await kiln.models.put("hooked", new Uint8Array([1, 2, 3]), { format: "pickle" });
+      for (let i = 0; r.received.length < 2; i++) {
+        if (i > 200) throw new Error("no deliveries came");
+        await new Promise((done) => setTimeout(done, 50));
+      }
+      const bodies = r.received.map((x) => JSON.parse(x.body) as { event: string; resource: string });
+      expect(bodies.map((b) => [b.event, b.resource]).sort()).toEqual([
+        ["dataset.version_created", "projects/default/datasets/hooked"],
+        ["model_version.created", "projects/default/models/hooked/versions/1"],
+      ]);
+      expect(r.received[0]!.headers["kiln-signature"]).toMatch(/^sha256=[0-9a-f]{64}$/);
+    } finally {
+      await r.close();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,6 +7,7 @@ import { tableFromArrays, type Table } from "apache-arrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import type { RunningProcess } from "@kiln/core";
+import { startHttpReceiver } from "@kiln/core/testing";
 import { Kiln } from "@kiln/sdk";
 import { runEmbedded } from "../src/index.js";
 import { cli, KILN_BIN, unique } from "./helpers.js";
@@ -533,11 +535,16 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect((await kilnFails("schedules:create", "x", "predict", fitted, "lin-x", "--cron", "* * * * *", "--fail-on-drift")).stderr).toMatch(/are a drift job's/);
   });
 
-  it("schedules a drift check on the day's data by a date template: jobs --schedule, schedules:show with each job's result", async () => {
+  it("schedules a drift check on the day's data by a date template, its failure an alert to a webhook: jobs --schedule, schedules:show, webhooks:*", async () => {
     const id = unique("daily-drift");
     const log = unique("requests");
     const today = new Date().toISOString().slice(0, 10);
     await sdk.datasets.put(`${log}-${today}`, rows.map(({ a, b }) => ({ a: a + 20, b })));
+    const alerts = await startHttpReceiver();
+    const hook = unique("alerts");
+    const signed = cli(() => running.server.url, undefined, () => ({ ...process.env, ALERT_SECRET: "s3cret" }));
+    expect(await signed.kiln("webhooks:create", hook, alerts.url, "--event", "job.failed", "--secret-env", "ALERT_SECRET")).toBe(`webhook ${hook}: job.failed → ${alerts.url} (signed)\n`);
+    expect(await kiln("webhooks:test", hook)).toBe("delivered: HTTP 204\n");
     const created = await kiln("schedules:create", id, "drift", fitted, `${log}-{{date}}`, "--cron", "* * * * * *", "--fail-on-drift");
     expect(created).toMatch(new RegExp(`^schedule ${id}: drift ${fitted}:latest on ${log}-\\{\\{date\\}\\} at `));
     const deadline = Date.now() + 15_000;
@@ -553,6 +560,26 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(await kiln("jobs:show", first!.id)).toMatch(new RegExp(`^schedule:\\s+${id}$`, "m"));
     expect(await kiln("schedules:show", id)).toMatch(/^JOB\s+STATE\s+SUBMITTED\s+ENDED\s+RESULT\n(.*\n)*\w+\s+failed\s+\S+Z\s+\S+Z\s+drift in 1 of 2 features of /m);
     await kiln("schedules:delete", id);
+
+    // The failed check reached the webhook: the job, its schedule and why.
+    for (let i = 0; !alerts.received.some((r) => r.headers["kiln-event"] === "job.failed"); i++) {
+      if (i > 200) throw new Error("no alert came");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const alert = alerts.received.find((r) => r.headers["kiln-event"] === "job.failed")!;
+    const body = JSON.parse(alert.body) as { event: string; resource: string; data: { job: { schedule: string; error: { reason: string; message: string } } } };
+    expect((await sdk.runtime.jobs({ schedule: id })).map((j) => j.name)).toContain(body.resource);
+    expect(body).toMatchObject({ event: "job.failed", data: { job: { schedule: `projects/default/schedules/${id}`, error: { reason: "DATA_DRIFT" } } } });
+    expect(alert.headers["kiln-signature"]).toBe(`sha256=${createHmac("sha256", "s3cret").update(alert.body).digest("hex")}`);
+    expect(await kiln("webhooks")).toMatch(new RegExp(`^${hook}\\s+http://\\S+\\s+job\\.failed\\s+active\\s+[1-9]\\d*\\s+0\\s+\\S+Z: HTTP 204$`, "m"));
+    expect(await kiln("webhooks:show", hook)).toMatch(/^signed:\s+yes$/m);
+    expect(await kiln("webhooks:pause", hook)).toBe(`webhook ${hook} paused\n`);
+    await alerts.close();
+    const down = await kilnFails("webhooks:test", hook);
+    expect([down.code, down.stdout]).toEqual([1, "not delivered: ECONNREFUSED\n"]);
+    expect((await kilnFails("webhooks:create", unique("x"), "ftp://x", "--event", "job.failed")).stderr).toMatch(/\(INVALID_URL\)/);
+    expect((await kilnFails("webhooks:create", unique("x"), alerts.url, "--event", "job.exploded")).stderr).toMatch(/\(INVALID_EVENTS\)/);
+    expect(await kiln("webhooks:delete", hook)).toBe(`deleted webhook ${hook}\n`);
   });
 
   it("fails with exit 1 and a clear message on bad input", async () => {

@@ -1,32 +1,26 @@
 import { createHmac } from "node:crypto";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
+import { startHttpReceiver } from "@kiln/core/testing";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { startWebhooks, type WebhookDispatcher } from "../src/webhook-dispatcher.js";
 import { failure, PROJECT, startHarness, uniqueName, type Harness } from "./harness.js";
 
-interface Received {
-  headers: IncomingHttpHeaders;
-  body: string;
-  json: { id: string; event: string; time: string; project: string; resource: string; data: Record<string, unknown> };
+interface Delivered {
+  id: string;
+  event: string;
+  time: string;
+  project: string;
+  resource: string;
+  data: Record<string, unknown>;
 }
 
-/** A real HTTP server on port 0 that records what it is sent and answers with `status()`. */
-async function receiver(status: () => number = () => 204): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
-  const received: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      received.push({ headers: req.headers, body, json: JSON.parse(body) as Received["json"] });
-      const code = status();
-      res.writeHead(code).end(code >= 300 ? "not today" : "");
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received, close: () => new Promise((r) => server.close(() => r())) };
+/** A receiver whose requests' bodies are read as deliveries. */
+async function receiver(status?: () => number) {
+  const r = await startHttpReceiver(status);
+  return { ...r, get received() {
+    return r.received.map((x) => ({ ...x, json: JSON.parse(x.body) as Delivered }));
+  } };
 }
 
 async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
