@@ -41,6 +41,7 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     const drift = await kiln.runtime.model("churn").drift(rows.map(({ a, b }) => ({ a: a + 100, b })));
     await drift.get();
     driftJob = drift.id;
+    await kiln.webhooks.create("alerts", { url: "https://hooks.example.invalid/kiln", events: ["job.failed", "tag.moved"], secret: "x" });
     await kiln.schedules.create("nightly", { cron: "0 2 * * *", timeZone: "Europe/Berlin", job: { kind: "predict", model: "churn", x: { dataset: "sales", columns: ["a", "b"] } } });
     // Its counts come with the executor's heartbeats: the page shows them once the scheduler has them.
     for (let i = 0; (await kiln.deployments.get("churn-online")).stats.requests < 1; i++) {
@@ -144,6 +145,7 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     expect(await page.locator("svg.chart text").allTextContents()).toEqual(expect.arrayContaining(["run 1", "run 2"]));
     // Served, with what it answered: one request of one row.
     expect(await viewText(page, "#/schedules", "Schedules", "nightly")).toMatch(/nightly\s*0 2 \* \* \* Europe\/Berlin\s*predict churn:latest on sales\s*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s*0/);
+    expect(await viewText(page, "#/webhooks", "Webhooks", "alerts")).toMatch(/alerts\s*https:\/\/hooks\.example\.invalid\/kiln\s*job\.failed, tag\.moved\s*yes\s*active\s*0\s*0/);
     expect(await viewText(page, "#/deployments", "Deployments", "churn-online")).toMatch(/churn-online\s*churn:2\s*ready\s*1 of 1\s*\S+\s*1\s*1\s*0/);
     // Nothing a dataset says is read as HTML.
     expect(errors).toEqual([]);

@@ -1,7 +1,7 @@
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { Kiln } from "@kiln/sdk";
 import { datasetsView, datasetView, modelsView, modelView } from "./data-views.js";
-import { deploymentsView, jobsView, jobView, schedulesView } from "./run-views.js";
+import { deploymentsView, jobsView, jobView, schedulesView, webhooksView } from "./run-views.js";
 import { experimentsView, experimentView } from "./experiment-views.js";
 import { h } from "./dom.js";
 
@@ -17,6 +17,7 @@ const ROUTES: Record<string, { list: ListView; one?: View }> = {
   jobs: { list: jobsView, one: jobView },
   deployments: { list: deploymentsView },
   schedules: { list: schedulesView },
+  webhooks: { list: webhooksView },
   experiments: { list: experimentsView, one: experimentView },
 };
 

@@ -154,6 +154,24 @@ export async function schedulesView(kiln: Kiln): Promise<Node[]> {
   ];
 }
 
+export async function webhooksView(kiln: Kiln): Promise<Node[]> {
+  const list = await kiln.webhooks.list();
+  return [
+    h("h1", {}, "Webhooks"),
+    table(list, [
+      { title: "id", cell: (w) => w.id },
+      { title: "url", cell: (w) => w.url },
+      { title: "events", cell: (w) => w.events.join(", ") },
+      { title: "signed", cell: (w) => (w.hasSecret ? "yes" : "") },
+      { title: "state", cell: (w) => (w.paused ? "paused" : "active") },
+      { title: "delivered", cell: (w) => w.deliveredCount, numeric: true },
+      { title: "failed", cell: (w) => w.failedCount, numeric: true },
+      { title: "last", cell: (w) => (w.lastDeliveryTime ? when(w.lastDeliveryTime) : "") },
+      { title: "last error", cell: (w) => (w.lastError ? h("span", { class: "error" }, w.lastError) : "") },
+    ]),
+  ];
+}
+
 function progressOf(j: JobInfo): string {
   if (j.reusedFrom) return "reused";
   if (j.state === "queued" && j.waitingFor.length) return `waiting for ${j.waitingFor.map(lastSegment).join(", ")}`;
