@@ -20,6 +20,8 @@ import { Recent } from "./recent.js";
 import { aliveExecutors } from "./executors.js";
 import { allDeployments } from "./deployments.js";
 import { allWebhooks } from "./webhooks.js";
+import { buildDueIndex } from "./schedule-due.js";
+import { allSchedules } from "./schedules.js";
 
 /** How stale the list of webhooks may be in a scheduler that did not make the change. */
 const WEBHOOKS_MAX_AGE_MS = 2_000;
@@ -36,6 +38,7 @@ export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> 
   await deps.bus.ensureStream(QUEUE_STREAM);
   await deps.bus.ensureStream({ ...RESULTS_STREAM, maxAgeMs: deps.settings.resultsTtlMs });
   await buildJobIndexes(deps);
+  await buildDueIndex(deps, () => allSchedules(deps));
   const recently = deps.settings.heartbeatMs / 2;
   return {
     ...deps,

@@ -7,12 +7,17 @@ import { SubmitJobRequestSchema, type SubmitJobRequest } from "@kiln/proto/kiln/
 import { nowOf, type Scheduler } from "./job-store.js";
 import { decodeSchedule, dueAt, encodeSchedule, nextTime, parseScheduleName, schedules } from "./schedules.js";
 import { expandTemplates } from "./schedule-templates.js";
+import { dueEntries, dueIndex, dueKey, markDue, unmarkDue } from "./schedule-due.js";
 import { submitJobs, type JobOrigin } from "./submit.js";
 
 /** How often the scheduler looks for schedules that are due. */
 const TICK_MS = 500;
 /** The jobs a schedule names as its last ones. */
 const RECENT_JOBS = 20;
+/** Schedules a tick takes at most; more due wait for the next. */
+const DUE_PER_TICK = 1000;
+/** An index entry whose schedule is not due at its time is dropped this long after that time. */
+const STALE_AFTER_MS = 60_000;
 
 /**
  * Submits the jobs of the schedules that are due, every TICK_MS, until stopped. Each
@@ -43,9 +48,19 @@ export function startSchedules(s: Scheduler): { stop(): Promise<void> } {
 /** Submits every due schedule's job once and moves each on to its next time; returns how many were due. */
 export async function runDueSchedules(s: Scheduler): Promise<number> {
   const now = nowOf(s);
-  const due = (await schedules(s).list({ prefix: "projects/" })).map((r) => decodeSchedule(r.value)).filter((sch) => !sch.paused && (dueAt(sch)?.getTime() ?? Infinity) <= now.getTime());
-  for (const schedule of due) {
-    await runOnce(s, schedule.name, dueAt(schedule)!).catch((e: unknown) => s.logger.warn({ err: e, schedule: schedule.name }, "a due schedule could not be run; the next tick tries again"));
+  const entries = await dueEntries(s, now, DUE_PER_TICK);
+  const found = await schedules(s).getMany(entries.map((e) => e.name));
+  const due: { name: string; at: Date }[] = [];
+  const stale: string[] = [];
+  entries.forEach((entry, i) => {
+    const schedule = found[i] && decodeSchedule(found[i].value);
+    if (schedule && !schedule.paused && dueAt(schedule)?.getTime() === entry.due.getTime()) due.push({ name: entry.name, at: entry.due });
+    // Left by a crash, or by a write still under way: dropped once it is surely the former.
+    else if (now.getTime() - entry.due.getTime() > STALE_AFTER_MS) stale.push(entry.key);
+  });
+  await Promise.all(stale.map((key) => dueIndex(s).delete(key)));
+  for (const { name, at } of due) {
+    await runOnce(s, name, at).catch((e: unknown) => s.logger.warn({ err: e, schedule: name }, "a due schedule could not be run; the next tick tries again"));
   }
   return due.length;
 }
@@ -90,8 +105,10 @@ async function runOnce(s: Scheduler, name: string, due: Date): Promise<void> {
       schedule.runCount++;
       schedule.recentJobs = [job, ...schedule.recentJobs.filter((j) => j !== job)].slice(0, RECENT_JOBS);
     }
+    await markDue(s, schedule);
     try {
       await schedules(s).update(name, encodeSchedule(schedule), current.rev);
+      await unmarkDue(s, dueKey(name, due), schedule);
       return;
     } catch (e) {
       if (!isKilnError(e, Code.Aborted)) throw e;

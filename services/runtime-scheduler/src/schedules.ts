@@ -6,7 +6,9 @@ import { JobSchema, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { ScheduleSchema, type CreateScheduleRequest, type ListSchedulesRequest, type Schedule, type UpdateScheduleRequest } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import { scanPage } from "@kiln/storage";
 import { Cron } from "croner";
+import type { SchedulerDeps } from "./deps.js";
 import { protoRecords } from "./proto-records.js";
+import { markDue, scheduleDueKey, unmarkDue } from "./schedule-due.js";
 import { nowOf, type Scheduler } from "./job-store.js";
 import { parseResourceName } from "./names.js";
 import { checkJobSpec } from "./submit.js";
@@ -18,6 +20,10 @@ const records = protoRecords("runtime_schedules", ScheduleSchema);
 export const schedules = records.of;
 export const decodeSchedule = records.decode;
 export const encodeSchedule = records.encode;
+
+export async function allSchedules(deps: SchedulerDeps): Promise<Schedule[]> {
+  return (await schedules(deps).list({ prefix: "projects/" })).map((r) => decodeSchedule(r.value));
+}
 
 export function parseScheduleName(name: string): { project: string; id: string } {
   return parseResourceName(name, "schedules");
@@ -43,6 +49,7 @@ export async function createSchedule(s: Scheduler, req: CreateScheduleRequest, c
   const now = nowOf(s);
   const schedule = create(ScheduleSchema, { name, createTime: timestampFromDate(now), updateTime: timestampFromDate(now), creator: caller, updater: caller });
   await applySpec(s, project, schedule, req.schedule ?? create(ScheduleSchema), MUTABLE, now);
+  await markDue(s, schedule);
   try {
     await schedules(s).create(name, encodeSchedule(schedule));
   } catch (e) {
@@ -68,12 +75,15 @@ export async function updateSchedule(s: Scheduler, req: UpdateScheduleRequest, c
   }
   for (let attempt = 0; ; attempt++) {
     const { schedule, rev } = await readSchedule(s, req.schedule.name);
+    const before = scheduleDueKey(schedule);
     const now = nowOf(s);
     await applySpec(s, project, schedule, req.schedule, new Set(req.updateMask), now);
     schedule.updateTime = timestampFromDate(now);
     schedule.updater = caller;
+    await markDue(s, schedule);
     try {
       await schedules(s).update(schedule.name, encodeSchedule(schedule), rev);
+      await unmarkDue(s, before, schedule);
       return schedule;
     } catch (e) {
       if (!isKilnError(e, Code.Aborted) || attempt >= 10) throw e;
@@ -82,8 +92,9 @@ export async function updateSchedule(s: Scheduler, req: UpdateScheduleRequest, c
 }
 
 export async function deleteSchedule(s: Scheduler, name: string): Promise<void> {
-  const { rev } = await readSchedule(s, name);
+  const { schedule, rev } = await readSchedule(s, name);
   if (!(await schedules(s).delete(name, rev))) throw notFound("SCHEDULE_NOT_FOUND", `schedule ${name} does not exist`, { schedule: name });
+  await unmarkDue(s, scheduleDueKey(schedule));
 }
 
 /** Copies the fields of `fields` from `given` into `into`, checked; the next time follows from them. */

@@ -4,6 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Schedule } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import { runDueSchedules } from "../src/schedule-runner.js";
+import { dueIndex } from "../src/schedule-due.js";
 import { failure, makeDataset, makeOnnxModel, PROJECT, startHarness, uniqueName, type Harness } from "./harness.js";
 
 const at = (iso: string) => new Date(iso);
@@ -100,6 +101,35 @@ describe("schedules: jobs submitted on a cron", () => {
     expect(listed.map((j) => j.name)).toEqual([submitted.name]);
     expect((await h.runtime.listJobs({ parent: PROJECT, schedule: `${PROJECT}/schedules/other` })).jobs).toHaveLength(1);
     expect(await failure(h.runtime.listJobs({ parent: PROJECT, schedule: "projects/elsewhere/schedules/daily" }))).toMatchObject({ code: Code.InvalidArgument, reason: "CROSS_PROJECT" });
+  });
+
+  it("keeps an index of when each is due: entries follow the schedules, stale ones go, and schedules stored before it get theirs", async () => {
+    h.clock.freeze(at("2026-12-05T00:00:00Z"));
+    const entries = async () => (await dueIndex(h.scheduler).list({})).map((e) => e.key);
+    await create("hourly", { cron: "0 * * * *", job: { kind: JobKind.NOOP } });
+    await create("daily", { cron: "0 3 * * *", job: { kind: JobKind.NOOP } });
+    expect(await entries()).toEqual([`2026-12-05T01:00:00.000Z|${PROJECT}/schedules/hourly`, `2026-12-05T03:00:00.000Z|${PROJECT}/schedules/daily`]);
+    h.clock.freeze(at("2026-12-05T01:00:00Z"));
+    expect(await runDueSchedules(h.scheduler)).toBe(1);
+    expect(await entries()).toEqual([`2026-12-05T02:00:00.000Z|${PROJECT}/schedules/hourly`, `2026-12-05T03:00:00.000Z|${PROJECT}/schedules/daily`]);
+    await h.schedules.updateSchedule({ schedule: { name: `${PROJECT}/schedules/daily`, paused: true }, updateMask: ["paused"] });
+    await h.schedules.deleteSchedule({ name: `${PROJECT}/schedules/hourly` });
+    expect(await entries()).toEqual([]);
+
+    // An entry a crash left (its schedule never stored): skipped, then dropped once surely stale.
+    await dueIndex(h.scheduler).create(`2026-12-05T00:59:30.000Z|${PROJECT}/schedules/ghost`, {});
+    expect(await runDueSchedules(h.scheduler)).toBe(0);
+    expect(await entries()).toHaveLength(1);
+    h.clock.freeze(at("2026-12-05T01:01:00Z"));
+    expect(await runDueSchedules(h.scheduler)).toBe(0);
+    expect(await entries()).toEqual([]);
+
+    // A store whose schedules came before the index: a scheduler that starts builds it once.
+    await h.schedules.updateSchedule({ schedule: { name: `${PROJECT}/schedules/daily`, paused: false }, updateMask: ["paused"] });
+    await dueIndex(h.scheduler).delete(`2026-12-05T03:00:00.000Z|${PROJECT}/schedules/daily`);
+    await h.metadata.collection("runtime_indexes").delete("schedules-due");
+    await h.anotherScheduler();
+    expect(await entries()).toEqual([`2026-12-05T03:00:00.000Z|${PROJECT}/schedules/daily`]);
   });
 
   it("a job refused when due is recorded with why; the schedule goes on", async () => {

@@ -5,6 +5,8 @@ export interface ReceivedRequest {
   method: string;
   headers: IncomingHttpHeaders;
   body: string;
+  /** When its body had come (Date.now()). */
+  at: number;
 }
 
 export interface HttpReceiver {
@@ -25,7 +27,7 @@ export async function startHttpReceiver(status: () => number = () => 204): Promi
     let body = "";
     req.on("data", (chunk: Buffer) => (body += chunk.toString()));
     req.on("end", () => {
-      received.push({ method: req.method ?? "", headers: req.headers, body });
+      received.push({ method: req.method ?? "", headers: req.headers, body, at: Date.now() });
       const code = status();
       res.writeHead(code).end(code >= 300 ? "not today" : "");
     });
