@@ -1,4 +1,5 @@
 import { createHmac } from "node:crypto";
+import { setTimeout } from "node:timers/promises";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { isKilnError } from "@kiln/core";
@@ -28,8 +29,8 @@ export interface Attempt {
   error: string;
 }
 
-/** POSTs the delivery once, signed with the webhook's secret if it has one. */
-export async function post(webhook: Pick<Webhook, "url" | "secret">, delivery: Delivery, timeoutMs = DELIVERY_TIMEOUT_MS): Promise<Attempt> {
+/** POSTs the delivery once, signed with the webhook's secret if it has one; `stop` aborts it (and throws). */
+export async function post(webhook: Pick<Webhook, "url" | "secret">, delivery: Delivery, stop?: AbortSignal, timeoutMs = DELIVERY_TIMEOUT_MS): Promise<Attempt> {
   const headers: Record<string, string> = {
     "content-type": "application/json",
     "user-agent": "Kiln-Webhooks",
@@ -38,11 +39,13 @@ export async function post(webhook: Pick<Webhook, "url" | "secret">, delivery: D
   };
   if (webhook.secret) headers["kiln-signature"] = `sha256=${createHmac("sha256", webhook.secret).update(delivery.body).digest("hex")}`;
   try {
-    const res = await fetch(webhook.url, { method: "POST", headers, body: delivery.body, redirect: "manual", signal: AbortSignal.timeout(timeoutMs) });
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const res = await fetch(webhook.url, { method: "POST", headers, body: delivery.body, redirect: "manual", signal: stop ? AbortSignal.any([timeout, stop]) : timeout });
     const text = await res.text().catch(() => "");
     if (res.ok) return { delivered: true, status: res.status, error: "" };
     return { delivered: false, status: res.status, error: `HTTP ${res.status}${text ? `: ${text.slice(0, ERROR_BODY)}` : ""}` };
   } catch (e) {
+    stop?.throwIfAborted();
     const err = e as Error & { cause?: { code?: string; message?: string } };
     const why = err.name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : (err.cause?.code ?? err.cause?.message ?? err.message);
     return { delivered: false, status: 0, error: why };
@@ -52,13 +55,14 @@ export async function post(webhook: Pick<Webhook, "url" | "secret">, delivery: D
 /**
  * Delivers until a 2xx or the attempts run out, waiting `delaysMs` between them (calling
  * `keepAlive` meanwhile, so the event is not handed to another scheduler), and records the
- * outcome on the webhook. Resolves whether it delivered.
+ * outcome on the webhook. Resolves whether it delivered; throws, recording nothing, once
+ * `stop` aborts (the scheduler stopping: the event goes to another).
  */
-export async function deliver(s: SchedulerDeps, webhook: Webhook, delivery: Delivery, delaysMs: readonly number[], keepAlive: () => void): Promise<boolean> {
+export async function deliver(s: SchedulerDeps, webhook: Webhook, delivery: Delivery, delaysMs: readonly number[], keepAlive: () => void, stop: AbortSignal): Promise<boolean> {
   let attempt: Attempt = { delivered: false, status: 0, error: "" };
   for (let i = 0; i <= delaysMs.length; i++) {
-    if (i > 0) await waitKeepingAlive(delaysMs[i - 1]!, keepAlive);
-    attempt = await post(webhook, delivery);
+    if (i > 0) await waitKeepingAlive(delaysMs[i - 1]!, keepAlive, stop);
+    attempt = await post(webhook, delivery, stop);
     if (attempt.delivered) break;
     s.logger.warn({ webhook: webhook.name, event: delivery.event, delivery: delivery.id, attempt: i + 1, error: attempt.error }, "a webhook delivery failed");
   }
@@ -81,9 +85,9 @@ async function record(s: SchedulerDeps, name: string, attempt: Attempt): Promise
 /** Keep-alive well within any ack wait. */
 const KEEP_ALIVE_MS = 5_000;
 
-async function waitKeepingAlive(ms: number, keepAlive: () => void): Promise<void> {
+async function waitKeepingAlive(ms: number, keepAlive: () => void, stop: AbortSignal): Promise<void> {
   for (let left = ms; left > 0; left -= KEEP_ALIVE_MS) {
-    await new Promise((r) => setTimeout(r, Math.min(left, KEEP_ALIVE_MS)));
+    await setTimeout(Math.min(left, KEEP_ALIVE_MS), undefined, { signal: stop });
     keepAlive();
   }
 }

@@ -33,11 +33,13 @@ export async function startWebhooks(s: Scheduler, options: WebhookOptions = {}):
   const subs: Subscription[] = [];
   for (const stream of streams) subs.push(await s.bus.subscribe({ stream: stream.name, durable: CONSUMER, deliverPolicy: "new", ackWaitMs: 60_000 }));
   const inFlight = new Set<Promise<void>>();
+  const stopping = new AbortController();
   const handle = async (msg: BusMessage) => {
     try {
-      await dispatch(s, msg, await s.webhooks.get(), delays);
+      await dispatch(s, msg, await s.webhooks.get(), delays, stopping.signal);
       msg.ack();
     } catch (e) {
+      if (stopping.signal.aborted) return; // not acked: after the ack wait another scheduler has it
       s.logger.warn({ err: e, subject: msg.subject }, "could not deliver an event to its webhooks; it comes back shortly");
       msg.nak(1_000);
     }
@@ -51,6 +53,7 @@ export async function startWebhooks(s: Scheduler, options: WebhookOptions = {}):
   });
   return {
     async stop() {
+      stopping.abort();
       await Promise.all(subs.map((sub) => sub.stop()));
       await Promise.all(loops);
       await Promise.all(inFlight);
@@ -58,7 +61,7 @@ export async function startWebhooks(s: Scheduler, options: WebhookOptions = {}):
   };
 }
 
-async function dispatch(s: Scheduler, msg: BusMessage, webhooks: readonly Webhook[], delays: readonly number[]): Promise<void> {
+async function dispatch(s: Scheduler, msg: BusMessage, webhooks: readonly Webhook[], delays: readonly number[], stop: AbortSignal): Promise<void> {
   const event = eventName(msg.subject);
   // Most events no webhook asks for: they are not even decoded.
   const asking = webhooks.filter((w) => !w.paused && wants(w.events, event));
@@ -69,7 +72,7 @@ async function dispatch(s: Scheduler, msg: BusMessage, webhooks: readonly Webhoo
   if (targets.length === 0) return;
   const id = `${msg.subject.split(".")[1]}-${msg.seq}`;
   const body = JSON.stringify({ id, event, time: decoded.time.toISOString(), project: decoded.project, resource: decoded.resource, data: decoded.data });
-  await Promise.all(targets.map((w) => deliver(s, w, { id, event, body }, delays, () => msg.working())));
+  await Promise.all(targets.map((w) => deliver(s, w, { id, event, body }, delays, () => msg.working(), stop)));
 }
 
 /** TestWebhook: a "ping" now, once, recorded nowhere. */

@@ -107,6 +107,22 @@ describe("webhooks: events POSTed to a URL", () => {
     }
   });
 
+  it("stops mid-retry at once, recording nothing: the event is left to another scheduler", async () => {
+    await dispatcher.stop();
+    dispatcher = await startWebhooks(h.scheduler, { retryDelaysMs: [600_000] });
+    const down = await receiver(() => 500);
+    try {
+      await create("down", { url: down.url, events: ["dataset.created"] });
+      await h.kiln.datasets.put(uniqueName("ds"), [{ a: 1 }]);
+      await until(() => down.received.length === 1, "the first attempt");
+      await dispatcher.stop(); // within the test's time, not the ten minutes to the next attempt
+      expect(await get("down")).toMatchObject({ deliveredCount: 0n, failedCount: 0n });
+    } finally {
+      await down.close();
+      dispatcher = await startWebhooks(h.scheduler, { retryDelaysMs: [30, 30] });
+    }
+  });
+
   it("pings a URL on TestWebhook, saying how it went", async () => {
     const r = await receiver();
     try {
