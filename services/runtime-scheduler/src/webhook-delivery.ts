@@ -1,4 +1,6 @@
 import { createHmac } from "node:crypto";
+import http from "node:http";
+import https from "node:https";
 import { setTimeout } from "node:timers/promises";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
@@ -29,36 +31,74 @@ export interface Attempt {
   error: string;
 }
 
+/** Connections kept open between deliveries to the same URLs (node's http client: a fifth of fetch's CPU per call). */
+const AGENTS = { "http:": new http.Agent({ keepAlive: true, maxSockets: 64 }), "https:": new https.Agent({ keepAlive: true, maxSockets: 64 }) };
+
 /** POSTs the delivery once, signed with the webhook's secret if it has one; `stop` aborts it (and throws). */
 export async function post(webhook: Pick<Webhook, "url" | "secret">, delivery: Delivery, stop?: AbortSignal, timeoutMs = DELIVERY_TIMEOUT_MS): Promise<Attempt> {
   const headers: Record<string, string> = {
     "content-type": "application/json",
+    "content-length": String(Buffer.byteLength(delivery.body)),
     "user-agent": "Kiln-Webhooks",
     "kiln-event": delivery.event,
     "kiln-delivery": delivery.id,
   };
   if (webhook.secret) headers["kiln-signature"] = `sha256=${createHmac("sha256", webhook.secret).update(delivery.body).digest("hex")}`;
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = stop ? AbortSignal.any([timeout, stop]) : timeout;
   try {
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const res = await fetch(webhook.url, { method: "POST", headers, body: delivery.body, redirect: "manual", signal: stop ? AbortSignal.any([timeout, stop]) : timeout });
-    const text = await res.text().catch(() => "");
-    if (res.ok) return { delivered: true, status: res.status, error: "" };
-    return { delivered: false, status: res.status, error: `HTTP ${res.status}${text ? `: ${text.slice(0, ERROR_BODY)}` : ""}` };
+    const { status, text } = await request(webhook.url, headers, delivery.body, signal);
+    if (status >= 200 && status < 300) return { delivered: true, status, error: "" };
+    return { delivered: false, status, error: `HTTP ${status}${text ? `: ${text.slice(0, ERROR_BODY)}` : ""}` };
   } catch (e) {
     stop?.throwIfAborted();
-    const err = e as Error & { cause?: { code?: string; message?: string } };
-    const why = err.name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : (err.cause?.code ?? err.cause?.message ?? err.message);
+    const err = e as Error & { code?: string };
+    const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : (err.code ?? err.message);
     return { delivered: false, status: 0, error: why };
   }
 }
 
 /**
+ * One POST (no redirects followed): the status and the start of the answer's body. A kept
+ * connection the server had closed meanwhile is not the URL's failure: that is sent again
+ * on a new one.
+ */
+function request(url: string, headers: Record<string, string>, body: string, signal: AbortSignal, fresh = false): Promise<{ status: number; text: string }> {
+  const target = new URL(url);
+  const send = target.protocol === "https:" ? https.request : http.request;
+  return new Promise((resolve, reject) => {
+    const req = send(target, { method: "POST", headers, agent: AGENTS[target.protocol as keyof typeof AGENTS], signal }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        if (text.length < ERROR_BODY) text += chunk;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on("error", reject);
+    });
+    req.on("error", (e: Error & { code?: string }) => {
+      if (!fresh && req.reusedSocket && e.code === "ECONNRESET") request(url, headers, body, signal, true).then(resolve, reject);
+      else reject(e);
+    });
+    req.end(body);
+  });
+}
+
+/**
  * Delivers until a 2xx or the attempts run out, waiting `delaysMs` between them (calling
- * `keepAlive` meanwhile, so the event is not handed to another scheduler), and records the
- * outcome on the webhook. Resolves whether it delivered; throws, recording nothing, once
+ * `keepAlive` meanwhile, so the event is not handed to another scheduler), and hands the
+ * outcome to `outcomes`. Resolves whether it delivered; throws, recording nothing, once
  * `stop` aborts (the scheduler stopping: the event goes to another).
  */
-export async function deliver(s: SchedulerDeps, webhook: Webhook, delivery: Delivery, delaysMs: readonly number[], keepAlive: () => void, stop: AbortSignal): Promise<boolean> {
+export async function deliver(
+  s: SchedulerDeps,
+  webhook: Webhook,
+  delivery: Delivery,
+  delaysMs: readonly number[],
+  keepAlive: () => void,
+  stop: AbortSignal,
+  outcomes: DeliveryOutcomes,
+): Promise<boolean> {
   let attempt: Attempt = { delivered: false, status: 0, error: "" };
   for (let i = 0; i <= delaysMs.length; i++) {
     if (i > 0) await waitKeepingAlive(delaysMs[i - 1]!, keepAlive, stop);
@@ -66,20 +106,58 @@ export async function deliver(s: SchedulerDeps, webhook: Webhook, delivery: Deli
     if (attempt.delivered) break;
     s.logger.warn({ webhook: webhook.name, event: delivery.event, delivery: delivery.id, attempt: i + 1, error: attempt.error }, "a webhook delivery failed");
   }
-  await record(s, webhook.name, attempt).catch((e: unknown) => {
-    if (!isKilnError(e, Code.NotFound)) s.logger.warn({ err: e, webhook: webhook.name }, "could not record a webhook's delivery"); // deleted meanwhile: nothing to record
-  });
+  outcomes.add(webhook.name, attempt, nowOf(s));
   return attempt.delivered;
 }
 
-async function record(s: SchedulerDeps, name: string, attempt: Attempt): Promise<void> {
-  await changeWebhook(s, name, (webhook) => {
-    webhook.lastDeliveryTime = timestampFromDate(nowOf(s));
-    webhook.lastStatus = attempt.status;
-    webhook.lastError = attempt.error;
-    if (attempt.delivered) webhook.deliveredCount++;
-    else webhook.failedCount++;
-  });
+/** How often what was delivered is written to the webhooks: one write per webhook per flush, however many events. */
+const FLUSH_MS = 1_000;
+
+/**
+ * Deliveries' outcomes, summed per webhook and written to it every second (and when
+ * stopped): its counts, and its last delivery's time, status and error.
+ */
+export class DeliveryOutcomes {
+  private pending = new Map<string, { delivered: number; failed: number; last: Attempt; at: Date }>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly s: SchedulerDeps) {
+    this.timer = setInterval(() => void this.flush(), FLUSH_MS);
+    this.timer.unref();
+  }
+
+  add(webhook: string, attempt: Attempt, at: Date): void {
+    const sum = this.pending.get(webhook) ?? { delivered: 0, failed: 0, last: attempt, at };
+    if (attempt.delivered) sum.delivered++;
+    else sum.failed++;
+    sum.last = attempt;
+    sum.at = at;
+    this.pending.set(webhook, sum);
+  }
+
+  async flush(): Promise<void> {
+    const sums = this.pending;
+    this.pending = new Map();
+    await Promise.all(
+      [...sums].map(([name, sum]) =>
+        changeWebhook(this.s, name, (webhook) => {
+          webhook.lastDeliveryTime = timestampFromDate(sum.at);
+          webhook.lastStatus = sum.last.status;
+          webhook.lastError = sum.last.error;
+          webhook.deliveredCount += BigInt(sum.delivered);
+          webhook.failedCount += BigInt(sum.failed);
+        }).catch((e: unknown) => {
+          // Deleted meanwhile: nothing to record.
+          if (!isKilnError(e, Code.NotFound)) this.s.logger.warn({ err: e, webhook: name }, "could not record a webhook's deliveries");
+        }),
+      ),
+    );
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
 }
 
 /** Keep-alive well within any ack wait. */

@@ -3,7 +3,7 @@ import type { BusMessage, Subscription } from "@kiln/bus";
 import { REGISTRY_STREAM, RUNTIME_EVENT_STREAM, STORE_STREAM } from "@kiln/contracts";
 import type { Webhook } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 import type { Scheduler } from "./job-store.js";
-import { deliver, post, RETRY_DELAYS_MS, type Attempt, type Delivery } from "./webhook-delivery.js";
+import { deliver, DeliveryOutcomes, post, RETRY_DELAYS_MS, type Attempt, type Delivery } from "./webhook-delivery.js";
 import { decodeEvent, eventName, wants } from "./webhook-events.js";
 
 const CONSUMER = "runtime_webhooks";
@@ -34,9 +34,10 @@ export async function startWebhooks(s: Scheduler, options: WebhookOptions = {}):
   for (const stream of streams) subs.push(await s.bus.subscribe({ stream: stream.name, durable: CONSUMER, deliverPolicy: "new", ackWaitMs: 60_000 }));
   const inFlight = new Set<Promise<void>>();
   const stopping = new AbortController();
+  const outcomes = new DeliveryOutcomes(s);
   const handle = async (msg: BusMessage) => {
     try {
-      await dispatch(s, msg, await s.webhooks.get(), delays, stopping.signal);
+      await dispatch(s, msg, await s.webhooks.get(), { delays, stop: stopping.signal, outcomes });
       msg.ack();
     } catch (e) {
       if (stopping.signal.aborted) return; // not acked: after the ack wait another scheduler has it
@@ -57,11 +58,18 @@ export async function startWebhooks(s: Scheduler, options: WebhookOptions = {}):
       await Promise.all(subs.map((sub) => sub.stop()));
       await Promise.all(loops);
       await Promise.all(inFlight);
+      await outcomes.stop();
     },
   };
 }
 
-async function dispatch(s: Scheduler, msg: BusMessage, webhooks: readonly Webhook[], delays: readonly number[], stop: AbortSignal): Promise<void> {
+interface Dispatch {
+  delays: readonly number[];
+  stop: AbortSignal;
+  outcomes: DeliveryOutcomes;
+}
+
+async function dispatch(s: Scheduler, msg: BusMessage, webhooks: readonly Webhook[], how: Dispatch): Promise<void> {
   const event = eventName(msg.subject);
   // Most events no webhook asks for: they are not even decoded.
   const asking = webhooks.filter((w) => !w.paused && wants(w.events, event));
@@ -72,7 +80,7 @@ async function dispatch(s: Scheduler, msg: BusMessage, webhooks: readonly Webhoo
   if (targets.length === 0) return;
   const id = `${msg.subject.split(".")[1]}-${msg.seq}`;
   const body = JSON.stringify({ id, event, time: decoded.time.toISOString(), project: decoded.project, resource: decoded.resource, data: decoded.data });
-  await Promise.all(targets.map((w) => deliver(s, w, { id, event, body }, delays, () => msg.working(), stop)));
+  await Promise.all(targets.map((w) => deliver(s, w, { id, event, body }, how.delays, () => msg.working(), how.stop, how.outcomes)));
 }
 
 /** TestWebhook: a "ping" now, once, recorded nowhere. */
