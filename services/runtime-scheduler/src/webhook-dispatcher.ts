@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { BusMessage, Subscription } from "@kiln/bus";
 import { REGISTRY_STREAM, RUNTIME_EVENT_STREAM, STORE_STREAM } from "@kiln/contracts";
 import type { Webhook } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
@@ -19,19 +20,25 @@ export interface WebhookDispatcher {
   stop(): Promise<void>;
 }
 
+/** How often a dispatcher looks whether any webhook is active, to start or stop reading events. */
+const LOOK_MS = 250;
+
 /**
  * Delivers the services' events to the webhooks that ask for them: one durable consumer
  * per event stream, shared by every scheduler, so each event goes out once (at least once:
  * a scheduler that stops mid-delivery leaves it to another, which sends it again). An event
- * is acked once every webhook it matched has it or was given up on.
+ * is acked once every webhook it matched has it or was given up on. While no webhook is
+ * active the events are not read at all (a webhook is sent only events from its
+ * `active_since` on, so those read late are passed over).
  */
 export async function startWebhooks(s: Scheduler, options: WebhookOptions = {}): Promise<WebhookDispatcher> {
   const delays = options.retryDelaysMs ?? RETRY_DELAYS_MS;
   const streams = [RUNTIME_EVENT_STREAM, REGISTRY_STREAM, STORE_STREAM];
   for (const stream of streams) await s.bus.ensureStream(stream);
-  // Events from before the first scheduler that delivers them are not sent: no webhook asked yet.
-  const subs: Subscription[] = [];
-  for (const stream of streams) subs.push(await s.bus.subscribe({ stream: stream.name, durable: CONSUMER, deliverPolicy: "new", ackWaitMs: 60_000 }));
+  const consumer = (stream: string) => ({ stream, durable: CONSUMER, deliverPolicy: "new" as const, ackWaitMs: 60_000 });
+  // The consumers exist from the first start on, so events after it wait for a webhook made later.
+  for (const stream of streams) await (await s.bus.subscribe(consumer(stream.name))).stop();
+
   const inFlight = new Set<Promise<void>>();
   const stopping = new AbortController();
   const outcomes = new DeliveryOutcomes(s);
@@ -45,18 +52,42 @@ export async function startWebhooks(s: Scheduler, options: WebhookOptions = {}):
       msg.nak(1_000);
     }
   };
-  const loops = subs.map(async (sub) => {
-    for await (const msg of sub) {
-      const p = handle(msg).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-      if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
-    }
-  });
+  let reading: { subs: Subscription[]; loops: Promise<void>[] } | undefined;
+  const startReading = async () => {
+    const subs = await Promise.all(streams.map((stream) => s.bus.subscribe(consumer(stream.name))));
+    const loops = subs.map(async (sub) => {
+      for await (const msg of sub) {
+        const p = handle(msg).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+        if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
+      }
+    });
+    reading = { subs, loops };
+  };
+  const stopReading = async () => {
+    const was = reading;
+    reading = undefined;
+    if (!was) return;
+    await Promise.all(was.subs.map((sub) => sub.stop()));
+    await Promise.all(was.loops);
+  };
+  const look = async () => {
+    const active = (await s.webhooks.get()).some((w) => !w.paused);
+    if (active && !reading) await startReading();
+    else if (!active && reading) await stopReading();
+  };
+  let looking = look();
+  const timer = setInterval(() => {
+    looking = looking.then(look).catch((e: unknown) => s.logger.warn({ err: e }, "could not look for active webhooks"));
+  }, LOOK_MS);
+  timer.unref();
+  await looking;
   return {
     async stop() {
+      clearInterval(timer);
       stopping.abort();
-      await Promise.all(subs.map((sub) => sub.stop()));
-      await Promise.all(loops);
+      await looking.catch(() => {});
+      await stopReading();
       await Promise.all(inFlight);
       await outcomes.stop();
     },
@@ -76,7 +107,8 @@ async function dispatch(s: Scheduler, msg: BusMessage, webhooks: readonly Webhoo
   if (asking.length === 0) return;
   const decoded = decodeEvent(msg.subject, msg.data);
   if (!decoded) return;
-  const targets = asking.filter((w) => w.name.startsWith(`${decoded.project}/webhooks/`));
+  // Of its project, and from when it was made or resumed on (events read after a time nothing was active).
+  const targets = asking.filter((w) => w.name.startsWith(`${decoded.project}/webhooks/`) && (!w.activeSince || decoded.time >= timestampDate(w.activeSince)));
   if (targets.length === 0) return;
   const id = `${msg.subject.split(".")[1]}-${msg.seq}`;
   const body = JSON.stringify({ id, event, time: decoded.time.toISOString(), project: decoded.project, resource: decoded.resource, data: decoded.data });

@@ -52,7 +52,7 @@ export async function createWebhook(s: Scheduler, req: CreateWebhookRequest, cal
   if (!req.webhookId) throw invalidArgument("WEBHOOK_ID_REQUIRED", "webhook_id is required");
   const name = `${project}/webhooks/${checkId(req.webhookId, "webhook")}`;
   const now = timestampFromDate(nowOf(s));
-  const webhook = create(WebhookSchema, { name, createTime: now, updateTime: now, creator: caller, updater: caller });
+  const webhook = create(WebhookSchema, { name, createTime: now, updateTime: now, activeSince: now, creator: caller, updater: caller });
   applySpec(webhook, req.webhook ?? create(WebhookSchema), MUTABLE);
   try {
     await webhooks(s).create(name, encodeWebhook(webhook));
@@ -79,9 +79,12 @@ export async function updateWebhook(s: Scheduler, req: UpdateWebhookRequest, cal
     if (!MUTABLE.has(path)) throw invalidArgument("INVALID_UPDATE_MASK", `update_mask "${printable(path)}" is not a field that can change: ${[...MUTABLE].join(", ")}`);
   }
   const changed = await changeWebhook(s, req.webhook.name, (webhook) => {
+    const wasPaused = webhook.paused;
     applySpec(webhook, req.webhook!, new Set(req.updateMask));
     webhook.updateTime = timestampFromDate(nowOf(s));
     webhook.updater = caller;
+    // Resumed: the events of its pause are not sent, even those still to be read.
+    if (wasPaused && !webhook.paused) webhook.activeSince = webhook.updateTime;
   });
   s.webhooks.forget();
   return shown(changed);

@@ -107,6 +107,31 @@ describe("webhooks: events POSTed to a URL", () => {
     }
   });
 
+  it("is sent the events from when it was made or resumed on: not those before, nor those of its pause", async () => {
+    const r = await receiver();
+    try {
+      const before = uniqueName("before");
+      await h.kiln.datasets.put(before, [{ a: 1 }]); // no webhook active: not even read
+      const made = await create("fresh", { url: r.url, events: ["dataset.created"] });
+      expect(made.activeSince).toEqual(made.createTime);
+      const after = uniqueName("after");
+      await h.kiln.datasets.put(after, [{ a: 1 }]);
+      await until(() => r.received.length === 1, "the event after");
+      await h.webhooks.updateWebhook({ webhook: { name: `${PROJECT}/webhooks/fresh`, paused: true }, updateMask: ["paused"] });
+      const paused = uniqueName("paused");
+      await h.kiln.datasets.put(paused, [{ a: 1 }]);
+      const resumed = (await h.webhooks.updateWebhook({ webhook: { name: `${PROJECT}/webhooks/fresh`, paused: false }, updateMask: ["paused"] })).webhook!;
+      expect(resumed.activeSince).toEqual(resumed.updateTime);
+      const later = uniqueName("later");
+      await h.kiln.datasets.put(later, [{ a: 1 }]);
+      await until(() => r.received.length === 2, "the event after the resume");
+      await new Promise((done) => setTimeout(done, 300));
+      expect(r.received.map((x) => x.json.resource)).toEqual([`${PROJECT}/datasets/${after}`, `${PROJECT}/datasets/${later}`]);
+    } finally {
+      await r.close();
+    }
+  });
+
   it("stops mid-retry at once, recording nothing: the event is left to another scheduler", async () => {
     await dispatcher.stop();
     dispatcher = await startWebhooks(h.scheduler, { retryDelaysMs: [600_000] });
