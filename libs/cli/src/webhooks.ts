@@ -2,6 +2,8 @@ import { CommanderError, type Command } from "commander";
 import type { Kiln, WebhookInfo } from "@kiln/sdk";
 import { collect } from "./key-values.js";
 import { printFields, printJson, printTable, shortTime, type Output } from "./output.js";
+import { lastSegment } from "./job-show.js";
+import { positiveInt } from "./option-values.js";
 
 type Connect = () => Promise<Kiln>;
 
@@ -12,7 +14,7 @@ interface CreateFlags {
   paused?: boolean;
 }
 
-/** Events POSTed to a URL: webhooks, webhooks:create, webhooks:show, webhooks:test, webhooks:pause, webhooks:resume, webhooks:delete. */
+/** Events POSTed to a URL: webhooks, webhooks:create, webhooks:show, webhooks:test, webhooks:deliveries, webhooks:pause, webhooks:resume, webhooks:delete. */
 export function webhookCommands(program: Command, connect: Connect, output: () => Output): void {
   program
     .command("webhooks")
@@ -72,6 +74,22 @@ export function webhookCommands(program: Command, connect: Connect, output: () =
       if (o.json) printJson(o, t);
       else o.out.write(t.delivered ? `delivered: HTTP ${t.status}\n` : `not delivered: ${t.error}\n`);
       if (!t.delivered) throw new CommanderError(1, "kiln.not_delivered", "not delivered");
+    });
+
+  program
+    .command("webhooks:deliveries")
+    .description("a webhook's last deliveries, newest first (the last 100 are kept): each event, its attempts, how the URL answered")
+    .argument("<id>")
+    .option("--limit <n>", "at most n", positiveInt, 20)
+    .action(async (id: string, opts: { limit: number }) => {
+      const o = output();
+      const list = await (await connect()).webhooks.deliveries(id, { limit: opts.limit });
+      if (o.json) return printJson(o, list);
+      printTable(
+        o,
+        list.map((d) => ({ ended: shortTime(d.endTime), event: d.event, resource: lastSegment(d.resource), attempts: d.attempts, result: d.delivered ? `HTTP ${d.status}` : `failed: ${d.error}`, id: d.id })),
+        ["ended", "event", "resource", "attempts", "result", "id"],
+      );
     });
 
   for (const [verb, paused] of [["pause", true], ["resume", false]] as const) {

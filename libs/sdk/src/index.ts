@@ -16,7 +16,7 @@ export * from "./errors.js";
 export { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
 export { Runtime, RuntimeModel, JobHandle, hasResultRows, driftParams, type DriftJobOptions, type JobData, type LocalJobData, type JobOptions, type JobOutcome, type FitOutcome, type Metrics, type JobSpec, type PurgeOptions, type JobRef } from "./runtime.js";
 export { Schedules, type ScheduleSpec, type ScheduleInfo } from "./schedules.js";
-export { Webhooks, type WebhookSpec, type WebhookInfo, type WebhookTest } from "./webhooks.js";
+export { Webhooks, type WebhookSpec, type WebhookInfo, type WebhookTest, type WebhookDeliveryInfo } from "./webhooks.js";
 export type { ScheduledJobSpec } from "./runtime.js";
 export { Deployments, type DeploymentInfo, type DeploymentSpec, type DeploymentStateName, type DeployOptions, type OnlinePredictOptions } from "./deployments.js";
 export { paramGrid, type GridSearchOptions, type GridSearchResult, type GridCandidate } from "./grid-search.js";

@@ -38,6 +38,21 @@ export interface WebhookInfo {
   updater: string;
 }
 
+/** One event sent to a webhook, with every attempt it took. */
+export interface WebhookDeliveryInfo {
+  /** The event's id (the Kiln-Delivery header). */
+  id: string;
+  event: string;
+  resource: string;
+  eventTime?: Date;
+  endTime?: Date;
+  attempts: number;
+  delivered: boolean;
+  /** The last attempt's HTTP status (0: no answer) and why it failed. */
+  status: number;
+  error: string;
+}
+
 /** How a TestWebhook ping went. */
 export interface WebhookTest {
   delivered: boolean;
@@ -94,6 +109,23 @@ export class Webhooks {
   async test(id: string): Promise<WebhookTest> {
     const { delivered, status, error } = await call(() => this.client.testWebhook({ name: this.name(id) }));
     return { delivered, status, error };
+  }
+
+  /** Its last deliveries (up to 100 are kept), newest first. */
+  async deliveries(id: string, options: { limit?: number } = {}): Promise<WebhookDeliveryInfo[]> {
+    const limit = options.limit ?? 100;
+    const res = await call(() => this.client.listWebhookDeliveries({ name: this.name(id), pageSize: limit }));
+    return res.deliveries.map((d) => ({
+      id: d.id,
+      event: d.event,
+      resource: d.resource,
+      eventTime: d.eventTime ? timestampDate(d.eventTime) : undefined,
+      endTime: d.endTime ? timestampDate(d.endTime) : undefined,
+      attempts: d.attempts,
+      delivered: d.delivered,
+      status: d.status,
+      error: d.error,
+    }));
   }
 
   async delete(id: string): Promise<void> {

@@ -6,6 +6,7 @@ import { ScheduleService } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import { WebhookService } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 import { createWebhook, deleteWebhook, listWebhooks, readWebhook, shown, updateWebhook } from "./webhooks.js";
 import { pingWebhook } from "./webhook-dispatcher.js";
+import { dropDeliveries, listDeliveries } from "./webhook-outcomes.js";
 import { createSchedule, deleteSchedule, listSchedules, readSchedule, updateSchedule } from "./schedules.js";
 import { createDeployment, deleteDeployment, getDeployment, listDeployments, updateDeployment } from "./deployments.js";
 import { predictOnline } from "./online-predict.js";
@@ -86,8 +87,10 @@ export function createWebhookService(s: Scheduler): ServiceImpl<typeof WebhookSe
     updateWebhook: async (req, ctx) => ({ webhook: await updateWebhook(s, req, callerOf(ctx)) }),
     async deleteWebhook(req) {
       await deleteWebhook(s, req.name);
+      await dropDeliveries(s, req.name);
       return {};
     },
+    listWebhookDeliveries: (req) => listDeliveries(s, req),
     async testWebhook(req) {
       const { status, error, delivered } = await pingWebhook((await readWebhook(s, req.name)).webhook, nowOf(s));
       return { status, error, delivered };

@@ -2,13 +2,10 @@ import { createHmac } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
 import { setTimeout } from "node:timers/promises";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code } from "@connectrpc/connect";
-import { isKilnError } from "@kiln/core";
 import type { Webhook } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 import type { SchedulerDeps } from "./deps.js";
 import { nowOf } from "./job-store.js";
-import { changeWebhook } from "./webhooks.js";
+import type { DeliveryOutcomes } from "./webhook-outcomes.js";
 
 /** How long a URL has to answer one delivery. */
 export const DELIVERY_TIMEOUT_MS = 10_000;
@@ -21,6 +18,9 @@ const ERROR_BODY = 200;
 export interface Delivery {
   id: string;
   event: string;
+  /** What the event is about, and when it happened. */
+  resource: string;
+  time: Date;
   body: string;
 }
 
@@ -100,64 +100,16 @@ export async function deliver(
   outcomes: DeliveryOutcomes,
 ): Promise<boolean> {
   let attempt: Attempt = { delivered: false, status: 0, error: "" };
-  for (let i = 0; i <= delaysMs.length; i++) {
-    if (i > 0) await waitKeepingAlive(delaysMs[i - 1]!, keepAlive, stop);
+  let attempts = 0;
+  while (attempts <= delaysMs.length) {
+    if (attempts > 0) await waitKeepingAlive(delaysMs[attempts - 1]!, keepAlive, stop);
     attempt = await post(webhook, delivery, stop);
+    attempts++;
     if (attempt.delivered) break;
-    s.logger.warn({ webhook: webhook.name, event: delivery.event, delivery: delivery.id, attempt: i + 1, error: attempt.error }, "a webhook delivery failed");
+    s.logger.warn({ webhook: webhook.name, event: delivery.event, delivery: delivery.id, attempt: attempts, error: attempt.error }, "a webhook delivery failed");
   }
-  outcomes.add(webhook.name, attempt, nowOf(s));
+  outcomes.add(webhook.name, { delivery, attempt, attempts, at: nowOf(s) });
   return attempt.delivered;
-}
-
-/** How often what was delivered is written to the webhooks: one write per webhook per flush, however many events. */
-const FLUSH_MS = 1_000;
-
-/**
- * Deliveries' outcomes, summed per webhook and written to it every second (and when
- * stopped): its counts, and its last delivery's time, status and error.
- */
-export class DeliveryOutcomes {
-  private pending = new Map<string, { delivered: number; failed: number; last: Attempt; at: Date }>();
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(private readonly s: SchedulerDeps) {
-    this.timer = setInterval(() => void this.flush(), FLUSH_MS);
-    this.timer.unref();
-  }
-
-  add(webhook: string, attempt: Attempt, at: Date): void {
-    const sum = this.pending.get(webhook) ?? { delivered: 0, failed: 0, last: attempt, at };
-    if (attempt.delivered) sum.delivered++;
-    else sum.failed++;
-    sum.last = attempt;
-    sum.at = at;
-    this.pending.set(webhook, sum);
-  }
-
-  async flush(): Promise<void> {
-    const sums = this.pending;
-    this.pending = new Map();
-    await Promise.all(
-      [...sums].map(([name, sum]) =>
-        changeWebhook(this.s, name, (webhook) => {
-          webhook.lastDeliveryTime = timestampFromDate(sum.at);
-          webhook.lastStatus = sum.last.status;
-          webhook.lastError = sum.last.error;
-          webhook.deliveredCount += BigInt(sum.delivered);
-          webhook.failedCount += BigInt(sum.failed);
-        }).catch((e: unknown) => {
-          // Deleted meanwhile: nothing to record.
-          if (!isKilnError(e, Code.NotFound)) this.s.logger.warn({ err: e, webhook: name }, "could not record a webhook's deliveries");
-        }),
-      ),
-    );
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.flush();
-  }
 }
 
 /** Keep-alive well within any ack wait. */

@@ -96,6 +96,11 @@ describe("webhooks: events POSTed to a URL", () => {
       expect(flaky.received[0]!.json.id).toBe(flaky.received[1]!.json.id);
       expect(down.received).toHaveLength(3); // the first attempt and two more
       expect(await get("down")).toMatchObject({ lastStatus: 500, lastError: "HTTP 500: not today", deliveredCount: 0n });
+      // Each delivery with every attempt it took.
+      const [flakyDelivery] = (await h.webhooks.listWebhookDeliveries({ name: `${PROJECT}/webhooks/flaky` })).deliveries;
+      expect(flakyDelivery).toMatchObject({ id: flaky.received[0]!.json.id, event: "dataset.created", attempts: 2, delivered: true, status: 200, error: "" });
+      expect(flakyDelivery!.resource).toMatch(new RegExp(`^${PROJECT}/datasets/ds_`));
+      expect((await h.webhooks.listWebhookDeliveries({ name: `${PROJECT}/webhooks/down` })).deliveries).toMatchObject([{ attempts: 3, delivered: false, status: 500, error: "HTTP 500: not today" }]);
 
       await h.webhooks.updateWebhook({ webhook: { name: `${PROJECT}/webhooks/flaky`, paused: true }, updateMask: ["paused"] });
       await h.kiln.datasets.put(uniqueName("ds"), [{ a: 1 }]);
@@ -146,6 +151,30 @@ describe("webhooks: events POSTed to a URL", () => {
       await down.close();
       dispatcher = await startWebhooks(h.scheduler, { retryDelaysMs: [30, 30] });
     }
+  });
+
+  it("keeps each webhook's last 100 deliveries, newest first, and drops them with it", async () => {
+    const r = await receiver();
+    try {
+      await create("many", { url: r.url, events: ["job.cancelled"] });
+      const jobs = (await h.runtime.submitJobs({ parent: PROJECT, requests: Array.from({ length: 105 }, () => ({ job: { kind: JobKind.NOOP, requiredLabels: ["nowhere"] } })) })).jobs;
+      for (const job of jobs) await h.runtime.cancelJob({ name: job.name });
+      await until(async () => (await get("many")).deliveredCount === 105n, "105 deliveries counted");
+      const name = `${PROJECT}/webhooks/many`;
+      const first = await h.webhooks.listWebhookDeliveries({ name, pageSize: 60 });
+      const rest = await h.webhooks.listWebhookDeliveries({ name, pageSize: 60, pageToken: first.nextPageToken });
+      const listed = [...first.deliveries, ...rest.deliveries];
+      expect(listed).toHaveLength(100);
+      expect(rest.nextPageToken).toBe("");
+      const ends = listed.map((d) => Number(d.endTime!.seconds) * 1000 + d.endTime!.nanos / 1e6);
+      expect(ends).toEqual([...ends].sort((a, b) => b - a));
+      await h.webhooks.deleteWebhook({ name });
+      await create("many", { url: r.url, events: ["job.cancelled"] });
+      expect((await h.webhooks.listWebhookDeliveries({ name })).deliveries).toEqual([]);
+    } finally {
+      await r.close();
+    }
+    expect(await failure(h.webhooks.listWebhookDeliveries({ name: `${PROJECT}/webhooks/none` }))).toMatchObject({ code: Code.NotFound });
   });
 
   it("pings a URL on TestWebhook, saying how it went", async () => {

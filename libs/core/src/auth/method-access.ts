@@ -40,7 +40,7 @@ const TABLE: Table = {
   },
   // A webhook sends its project's events out, and holds a secret: an admin's, as tokens are.
   "kiln.runtime.v1.WebhookService": {
-    read: ["GetWebhook", "ListWebhooks"],
+    read: ["GetWebhook", "ListWebhooks", "ListWebhookDeliveries"],
     admin: ["CreateWebhook", "UpdateWebhook", "DeleteWebhook", "TestWebhook"],
   },
   "kiln.runtime.v1.DeploymentService": {
