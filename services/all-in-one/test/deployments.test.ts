@@ -231,6 +231,10 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     const printed = await kilnCli("deployments:drift", id, "--day", "today");
     expect(printed.split("\n")[0]).toBe(`${id} (${model}:2) trained on ${x}@1 (300 rows) → ${id}-requests-${day}@${byDeployment.target.selection.version} where model_version = 2 (303 rows)`);
     expect((await kilnFails("deployments:drift", id, "--day", "yesterday")).stderr).toMatch(/not found \(DATASET_NOT_FOUND\)/);
+    // As a job (what a schedule runs on requests-{{date-1}}): a request log's rows are the version's own.
+    const asJob = await (await kiln.runtime.model(model).drift({ dataset: `${id}-requests-${day}`, filter: "request_kind = \"predict\"" })).get();
+    expect(asJob.target).toMatchObject({ dataset: `${id}-requests-${day}`, filter: '(request_kind = "predict") AND model_version = 2' });
+    expect(asJob).toMatchObject({ drifted: false, targetRows: 302 }); // all but the predict_proba
 
     // A share of them; moved to another dataset, and stopped, without loading the model again.
     await kiln.deployments.update(id, { requestLog: { dataset: `${id}-sampled`, samplePercent: 30 } });

@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { JobDriftSchema, JobResultSchema, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { CompareDatasetsResponse } from "@kiln/proto/kiln/store/v1/store_pb";
 import { datasetSelection, driftMetrics, trainingBaseline } from "@kiln/sdk";
+import { REQUEST_LOG_LABEL } from "@kiln/contracts";
 import { checkStopped, type JobContext } from "./job-context.js";
 import { failedPrecondition } from "./job-failure.js";
 
@@ -25,7 +26,7 @@ export async function runDrift(ctx: JobContext): Promise<JobResult> {
   const res = await deps.store.compareDatasets(
     {
       baseline: datasetSelection(project, baseline),
-      target: { name: x.dataset, version: x.version, columns: await targetColumns(ctx, baseline.columns ?? []), filter: x.filter },
+      target: { name: x.dataset, version: x.version, columns: await targetColumns(ctx, baseline.columns ?? []), filter: await ownRows(ctx, version.version) },
       psiThreshold: params.psiThreshold,
       pValueThreshold: params.pValueThreshold,
     },
@@ -48,6 +49,18 @@ async function targetColumns(ctx: JobContext, features: string[]): Promise<strin
   const { version } = await ctx.deps.store.getDatasetVersion({ name: `${x.dataset}/versions/${x.version}` }, { signal: ctx.signal });
   const has = new Set(x.columns.length ? x.columns : version!.fields.map((f) => f.name));
   return features.filter((f) => has.has(f));
+}
+
+/**
+ * X's filter; on a deployment's request log, also only the rows this version answered (as
+ * deployments.drift reads them), since the others' are another model's data.
+ */
+async function ownRows(ctx: JobContext, version: number): Promise<string> {
+  const x = ctx.job.x!;
+  const { dataset } = await ctx.deps.store.getDataset({ name: x.dataset }, { signal: ctx.signal });
+  if (dataset?.labels[REQUEST_LOG_LABEL] !== "true") return x.filter;
+  const own = `model_version = ${version}`;
+  return x.filter ? `(${x.filter}) AND ${own}` : own;
 }
 
 function jobDrift(res: CompareDatasetsResponse) {
