@@ -573,7 +573,7 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(alert.headers["kiln-signature"]).toBe(`sha256=${createHmac("sha256", "s3cret").update(alert.body).digest("hex")}`);
     expect(await kiln("webhooks")).toMatch(new RegExp(`^${hook}\\s+http://\\S+\\s+job\\.failed\\s+active\\s+[1-9]\\d*\\s+0\\s+\\S+Z: HTTP 204$`, "m"));
     expect(await kiln("webhooks:show", hook)).toMatch(/^signed:\s+yes$/m);
-    expect(await kiln("webhooks:deliveries", hook)).toMatch(/^ENDED\s+EVENT\s+RESOURCE\s+ATTEMPTS\s+RESULT\s+ID\n\S+Z\s+job\.failed\s+\w+\s+1\s+HTTP 204\s+runtime-\d+$/m);
+    expect(await kiln("webhooks:deliveries", hook)).toMatch(/^ENDED\s+EVENT\s+RESOURCE\s+ATTEMPTS\s+RESULT\s+ID\n\S+Z\s+job\.failed\s+\w+\s+1\s+HTTP 204\s+evt-[0-9a-f]{32}$/m);
     expect(await kiln("webhooks:pause", hook)).toBe(`webhook ${hook} paused\n`);
     await alerts.close();
     const down = await kilnFails("webhooks:test", hook);

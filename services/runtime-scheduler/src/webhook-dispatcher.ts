@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { BusMessage, Subscription } from "@kiln/bus";
 import { REGISTRY_STREAM, RUNTIME_EVENT_STREAM, STORE_STREAM } from "@kiln/contracts";
@@ -111,7 +111,8 @@ async function dispatch(s: Scheduler, msg: BusMessage, webhooks: readonly Webhoo
   // Of its project, and from when it was made or resumed on (events read after a time nothing was active).
   const targets = asking.filter((w) => w.name.startsWith(`${decoded.project}/webhooks/`) && (!w.activeSince || decoded.time >= timestampDate(w.activeSince)));
   if (targets.length === 0) return;
-  const id = `${msg.subject.split(".")[1]}-${msg.seq}`;
+  // The same for every delivery of this event (a redelivery too), and no other's: the in-process bus numbers its messages anew after a restart.
+  const id = `evt-${createHash("sha256").update(msg.subject).update(msg.data).digest("hex").slice(0, 32)}`;
   const body = JSON.stringify({ id, event, time: decoded.time.toISOString(), project: decoded.project, resource: decoded.resource, data: decoded.data });
   const delivery = { id, event, resource: decoded.resource, time: decoded.time, body };
   await Promise.all(targets.map((w) => deliver(s, w, delivery, how.delays, () => msg.working(), how.stop, how.outcomes)));
