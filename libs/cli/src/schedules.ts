@@ -137,6 +137,25 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
   }
 
   program
+    .command("schedules:backfill")
+    .description("submit the jobs of the times the cron names in a past range, as if it had run then (each time once; dates in templates filled in)")
+    .argument("<id>")
+    .requiredOption("--from <time>", "the first time: YYYY-MM-DD (midnight UTC) or an ISO time")
+    .option("--to <time>", "the last time (default: now)")
+    .action(async (id: string, opts: { from: string; to?: string }) => {
+      const o = output();
+      const runs = await (await connect()).schedules.backfill(id, { from: parseTime("--from", opts.from), to: opts.to ? parseTime("--to", opts.to) : new Date() });
+      if (o.json) return printJson(o, runs);
+      printTable(
+        o,
+        runs.map((r) => ({ time: shortTime(r.time), job: r.job ? r.job.split("/").pop() : "", refused: r.error })),
+        ["time", "job", "refused"],
+      );
+      const refused = runs.filter((r) => r.error).length;
+      o.err.write(`${runs.length} times, ${runs.length - refused} jobs${refused ? `, ${refused} refused` : ""}\n`);
+    });
+
+  program
     .command("schedules:delete")
     .description("delete a schedule (the jobs it submitted stay)")
     .argument("<id>")
@@ -146,6 +165,12 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
       if (o.json) return printJson(o, { id, deleted: true });
       o.out.write(`deleted schedule ${id}\n`);
     });
+}
+
+function parseTime(flag: string, text: string): Date {
+  const time = new Date(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text);
+  if (Number.isNaN(time.getTime())) throw new Error(`${flag} ${text}: a date (2026-11-01) or an ISO time (2026-11-01T02:00:00Z)`);
+  return time;
 }
 
 function row(s: ScheduleInfo): Record<string, unknown> {

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import { JobSchema } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { ScheduleSchema, type Schedule, type ScheduleService } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
@@ -84,6 +84,16 @@ export class Schedules {
 
   resume(id: string): Promise<ScheduleInfo> {
     return this.update(id, { paused: false });
+  }
+
+  /**
+   * Submits the jobs of the times its cron names from `from` to `to` (both included, `to`
+   * not after now, at most 1,000 times), as if it had run then: each time's job once, its
+   * dates filled in. Each time's outcome, oldest first: the job, or why it was refused.
+   */
+  async backfill(id: string, range: { from: Date; to: Date }): Promise<{ time: Date; job: string; error: string }[]> {
+    const res = await call(() => this.client.backfillSchedule({ name: this.name(id), startTime: timestampFromDate(range.from), endTime: timestampFromDate(range.to) }));
+    return res.runs.map((r) => ({ time: timestampDate(r.time!), job: r.job, error: r.error }));
   }
 
   /** The jobs it submitted stay. */

@@ -553,6 +553,15 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     await kiln("schedules:pause", id);
+    // The last few seconds again: times it ran give the jobs they made, the others new ones.
+    const before = (await sdk.runtime.jobs({ schedule: id })).length;
+    const backfilled = await kiln("--json", "schedules:backfill", id, "--from", new Date(Date.now() - 4000).toISOString());
+    const runs = JSON.parse(backfilled) as { time: string; job: string; error: string }[];
+    expect(runs.length).toBeGreaterThanOrEqual(4);
+    expect(runs.every((r) => r.job && !r.error)).toBe(true);
+    expect((await sdk.runtime.jobs({ schedule: id })).length).toBeLessThanOrEqual(before + runs.length);
+    expect(new Set(runs.map((r) => r.job)).size).toBe(runs.length);
+    expect((await kilnFails("schedules:backfill", id, "--from", "2026-01-01")).stderr).toMatch(/\(TOO_MANY_TIMES\)/);
     const listed = await kiln("jobs", "--schedule", id);
     expect(listed).toMatch(/drift\s+\S+:2\s+failed\s+1\s+\S+\s+drift in 1 of 2 features of/);
     const [first] = await sdk.runtime.jobs({ schedule: id, states: ["failed"] });

@@ -4,6 +4,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { isKilnError, KilnError } from "@kiln/core";
 import { SubmitJobRequestSchema, type SubmitJobRequest } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import type { Schedule } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import { nowOf, type Scheduler } from "./job-store.js";
 import { decodeSchedule, dueAt, encodeSchedule, nextTime, parseScheduleName, schedules } from "./schedules.js";
 import { expandTemplates } from "./schedule-templates.js";
@@ -77,13 +78,10 @@ async function runOnce(s: Scheduler, name: string, due: Date): Promise<void> {
   const template = decodeSchedule(found.value);
   // Moved on, paused or changed since it was listed: nothing is due at that time any more.
   if (template.paused || dueAt(template)?.getTime() !== due.getTime()) return;
-  const { project } = parseScheduleName(name);
-  const requestId = `schedule-${createHash("sha256").update(`${name}@${due.toISOString()}`).digest("hex").slice(0, 40)}`;
   let job = "";
   let error = "";
   try {
-    const occurrence = expandTemplates(template.job!, due, template.timeZone);
-    job = await submitWhileInFlight(s, project, create(SubmitJobRequestSchema, { parent: project, job: occurrence, requestId }), { creator: template.creator, schedule: name });
+    job = await submitOccurrence(s, template, due);
   } catch (e) {
     // The same request_id next tick: still one job for the occurrence however often it is tried.
     if (transient(e)) throw e;
@@ -114,6 +112,18 @@ async function runOnce(s: Scheduler, name: string, due: Date): Promise<void> {
       if (!isKilnError(e, Code.Aborted)) throw e;
     }
   }
+}
+
+/**
+ * Submits the schedule's job for the time `due` (its dates filled in), as the schedule's
+ * creator, with a request_id made from the schedule and the time: however often, and by
+ * whichever scheduler or backfill, one job a time.
+ */
+export async function submitOccurrence(s: Scheduler, schedule: Schedule, due: Date): Promise<string> {
+  const { project } = parseScheduleName(schedule.name);
+  const requestId = `schedule-${createHash("sha256").update(`${schedule.name}@${due.toISOString()}`).digest("hex").slice(0, 40)}`;
+  const occurrence = expandTemplates(schedule.job!, due, schedule.timeZone);
+  return submitWhileInFlight(s, project, create(SubmitJobRequestSchema, { parent: project, job: occurrence, requestId }), { creator: schedule.creator, schedule: schedule.name });
 }
 
 /** Submits the occurrence's job; while another scheduler is submitting it (its request_id taken, the job not stored yet), asks again for that job. */

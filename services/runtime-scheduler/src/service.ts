@@ -6,6 +6,7 @@ import { ScheduleService } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import { WebhookService } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 import { createWebhook, deleteWebhook, listWebhooks, readWebhook, shown, updateWebhook } from "./webhooks.js";
 import { pingWebhook } from "./webhook-dispatcher.js";
+import { backfillSchedule } from "./schedule-backfill.js";
 import { dropDeliveries, listDeliveries } from "./webhook-outcomes.js";
 import { createSchedule, deleteSchedule, listSchedules, readSchedule, updateSchedule } from "./schedules.js";
 import { createDeployment, deleteDeployment, getDeployment, listDeployments, updateDeployment } from "./deployments.js";
@@ -76,6 +77,7 @@ export function createScheduleService(s: Scheduler): ServiceImpl<typeof Schedule
       await deleteSchedule(s, req.name);
       return {};
     },
+    backfillSchedule: async (req) => ({ runs: await backfillSchedule(s, req) }),
   };
 }
 

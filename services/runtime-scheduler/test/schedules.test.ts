@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Schedule } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
@@ -130,6 +130,38 @@ describe("schedules: jobs submitted on a cron", () => {
     await h.metadata.collection("runtime_indexes").delete("schedules-due");
     await h.anotherScheduler();
     expect(await entries()).toEqual([`2026-12-05T03:00:00.000Z|${PROJECT}/schedules/daily`]);
+  });
+
+  it("backfills the times of a past range, each once (the request_id the scheduler gives each time), its dates filled in", async () => {
+    h.clock.freeze(at("2026-12-05T00:30:00Z"));
+    const model = await makeOnnxModel(h);
+    const log = uniqueName("requests");
+    for (const day of ["2026-12-01", "2026-12-03"]) await h.kiln.datasets.put(`${log}-${day}`, [{ a: 1, b: 2 }]);
+    await create("daily", { cron: "0 1 * * *", paused: true, job: { kind: JobKind.PREDICT, model, x: { dataset: `${PROJECT}/datasets/${log}-{{date-1}}` } } });
+    const name = `${PROJECT}/schedules/daily`;
+    const range = (from: string, to: string) => ({ name, startTime: timestampFromDate(at(from)), endTime: timestampFromDate(at(to)) });
+    const { runs } = await h.schedules.backfillSchedule(range("2026-12-02T01:00:00Z", "2026-12-05T00:30:00Z"));
+    expect(runs.map((r) => time(r.time))).toEqual(["2026-12-02T01:00:00.000Z", "2026-12-03T01:00:00.000Z", "2026-12-04T01:00:00.000Z"]);
+    // Each reads the day before's log; the 2nd's is not there: that time alone is refused.
+    expect(runs.map((r) => !!r.job)).toEqual([true, false, true]);
+    expect(runs[1]!.error).toMatch(new RegExp(`${log}-2026-12-02.*not found|not found.*${log}-2026-12-02`));
+    const jobs = await Promise.all([runs[0]!, runs[2]!].map(async (r) => (await h.runtime.getJob({ name: r.job })).job!));
+    expect(jobs.map((j) => [j.x!.dataset, j.schedule])).toEqual([
+      [`${PROJECT}/datasets/${log}-2026-12-01`, name],
+      [`${PROJECT}/datasets/${log}-2026-12-03`, name],
+    ]);
+    expect(await get("daily")).toMatchObject({ runCount: 0n, lastJob: "" }); // its own record is the cron's
+    // Again: the same jobs, none more.
+    const again = await h.schedules.backfillSchedule(range("2026-12-02T00:00:00Z", "2026-12-04T01:00:00Z"));
+    expect(again.runs.map((r) => r.job)).toEqual(runs.map((r) => r.job));
+    expect((await h.runtime.listJobs({ parent: PROJECT, schedule: name })).jobs).toHaveLength(2);
+
+    const refused = (req: ReturnType<typeof range>) => failure(h.schedules.backfillSchedule(req));
+    expect(await refused(range("2026-12-04T00:00:00Z", "2026-12-06T00:00:00Z"))).toMatchObject({ code: Code.InvalidArgument, reason: "BACKFILL_IN_FUTURE" });
+    expect(await refused(range("2026-12-04T00:00:00Z", "2026-12-03T00:00:00Z"))).toMatchObject({ reason: "INVALID_RANGE" });
+    await create("often", { cron: "* * * * *", paused: true, job: { kind: JobKind.NOOP } });
+    expect(await failure(h.schedules.backfillSchedule({ ...range("2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z"), name: `${PROJECT}/schedules/often` }))).toMatchObject({ reason: "TOO_MANY_TIMES" });
+    expect(await failure(h.schedules.backfillSchedule({ ...range("2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z"), name: `${PROJECT}/schedules/none` }))).toMatchObject({ code: Code.NotFound });
   });
 
   it("a job refused when due is recorded with why; the schedule goes on", async () => {

@@ -36,7 +36,7 @@ const TABLE: Table = {
   },
   "kiln.runtime.v1.ScheduleService": {
     read: ["GetSchedule", "ListSchedules"],
-    write: ["CreateSchedule", "UpdateSchedule", "DeleteSchedule"],
+    write: ["CreateSchedule", "UpdateSchedule", "DeleteSchedule", "BackfillSchedule"],
   },
   // A webhook sends its project's events out, and holds a secret: an admin's, as tokens are.
   "kiln.runtime.v1.WebhookService": {
