@@ -5,7 +5,7 @@ import { clip, errorText, resultText, shortDataset, shortModel } from "./job-sho
 import { driftThresholdFlags } from "./drift.js";
 import { collect, parseJsonPairs } from "./key-values.js";
 import { printFields, printJson, printTable, shortTime, type Output } from "./output.js";
-import { columnList } from "./option-values.js";
+import { columnList, parsePastTime } from "./option-values.js";
 import { inputs, jobOptions, runFlags, type RunFlags } from "./runtime.js";
 
 type Connect = () => Promise<Kiln>;
@@ -140,11 +140,11 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
     .command("schedules:backfill")
     .description("submit the jobs of the times the cron names in a past range, as if it had run then (each time once; dates in templates filled in)")
     .argument("<id>")
-    .requiredOption("--from <time>", "the first time: YYYY-MM-DD (midnight UTC) or an ISO time")
-    .option("--to <time>", "the last time (default: now)")
-    .action(async (id: string, opts: { from: string; to?: string }) => {
+    .requiredOption("--from <time>", 'the first time: an age ("7d", "12h") before now, a date (2026-11-01, midnight UTC) or an ISO time', parsePastTime("--from"))
+    .option("--to <time>", "the last time, as --from (default: now)", parsePastTime("--to"))
+    .action(async (id: string, opts: { from: Date; to?: Date }) => {
       const o = output();
-      const runs = await (await connect()).schedules.backfill(id, { from: parseTime("--from", opts.from), to: opts.to ? parseTime("--to", opts.to) : new Date() });
+      const runs = await (await connect()).schedules.backfill(id, { from: opts.from, to: opts.to ?? new Date() });
       if (o.json) return printJson(o, runs);
       printTable(
         o,
@@ -165,12 +165,6 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
       if (o.json) return printJson(o, { id, deleted: true });
       o.out.write(`deleted schedule ${id}\n`);
     });
-}
-
-function parseTime(flag: string, text: string): Date {
-  const time = new Date(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text);
-  if (Number.isNaN(time.getTime())) throw new Error(`${flag} ${text}: a date (2026-11-01) or an ISO time (2026-11-01T02:00:00Z)`);
-  return time;
 }
 
 function row(s: ScheduleInfo): Record<string, unknown> {

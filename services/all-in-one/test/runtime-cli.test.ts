@@ -555,7 +555,7 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     await kiln("schedules:pause", id);
     // The last few seconds again: times it ran give the jobs they made, the others new ones.
     const before = (await sdk.runtime.jobs({ schedule: id })).length;
-    const backfilled = await kiln("--json", "schedules:backfill", id, "--from", new Date(Date.now() - 4000).toISOString());
+    const backfilled = await kiln("--json", "schedules:backfill", id, "--from", "4s");
     const runs = JSON.parse(backfilled) as { time: string; job: string; error: string }[];
     expect(runs.length).toBeGreaterThanOrEqual(4);
     expect(runs.every((r) => r.job && !r.error)).toBe(true);
