@@ -14,7 +14,7 @@ interface CreateFlags {
   paused?: boolean;
 }
 
-/** Events POSTed to a URL: webhooks, webhooks:create, webhooks:show, webhooks:test, webhooks:deliveries, webhooks:pause, webhooks:resume, webhooks:delete. */
+/** Events POSTed to a URL: webhooks, webhooks:create, webhooks:show, webhooks:test, webhooks:deliveries, webhooks:redeliver, webhooks:pause, webhooks:resume, webhooks:delete. */
 export function webhookCommands(program: Command, connect: Connect, output: () => Output): void {
   program
     .command("webhooks")
@@ -90,6 +90,19 @@ export function webhookCommands(program: Command, connect: Connect, output: () =
         list.map((d) => ({ ended: shortTime(d.endTime), event: d.event, resource: lastSegment(d.resource), attempts: d.attempts, result: d.delivered ? `HTTP ${d.status}` : `failed: ${d.error}`, id: d.id })),
         ["ended", "event", "resource", "attempts", "result", "id"],
       );
+    });
+
+  program
+    .command("webhooks:redeliver")
+    .description("send a kept delivery's event again now, once (same body and Kiln-Delivery id), to the webhook's URL as it is now (exit status 1 if it was not delivered)")
+    .argument("<id>")
+    .argument("<delivery>", "its id, as webhooks:deliveries lists it")
+    .action(async (id: string, delivery: string) => {
+      const o = output();
+      const d = await (await connect()).webhooks.redeliver(id, delivery);
+      if (o.json) printJson(o, d);
+      else o.out.write(d.delivered ? `delivered: HTTP ${d.status}\n` : `not delivered: ${d.error}\n`);
+      if (!d.delivered) throw new CommanderError(1, "kiln.not_delivered", "not delivered");
     });
 
   for (const [verb, paused] of [["pause", true], ["resume", false]] as const) {

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
-import { WebhookSchema, type Webhook, type WebhookService } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
+import { WebhookSchema, type Webhook, type WebhookDelivery, type WebhookService } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 import { call } from "./errors.js";
 import { resourceName, shortName } from "./names.js";
 import { allPages } from "./pages.js";
@@ -115,17 +115,12 @@ export class Webhooks {
   async deliveries(id: string, options: { limit?: number } = {}): Promise<WebhookDeliveryInfo[]> {
     const limit = options.limit ?? 100;
     const res = await call(() => this.client.listWebhookDeliveries({ name: this.name(id), pageSize: limit }));
-    return res.deliveries.map((d) => ({
-      id: d.id,
-      event: d.event,
-      resource: d.resource,
-      eventTime: d.eventTime ? timestampDate(d.eventTime) : undefined,
-      endTime: d.endTime ? timestampDate(d.endTime) : undefined,
-      attempts: d.attempts,
-      delivered: d.delivered,
-      status: d.status,
-      error: d.error,
-    }));
+    return res.deliveries.map(deliveryInfo);
+  }
+
+  /** Sends a kept delivery's event again now, once (same body and id), to the URL as it is now. */
+  async redeliver(id: string, deliveryId: string): Promise<WebhookDeliveryInfo> {
+    return deliveryInfo((await call(() => this.client.redeliverWebhookDelivery({ name: this.name(id), deliveryId }))).delivery!);
   }
 
   async delete(id: string): Promise<void> {
@@ -135,6 +130,20 @@ export class Webhooks {
   private name(id: string): string {
     return resourceName(this.project, "webhooks", id);
   }
+}
+
+function deliveryInfo(d: WebhookDelivery): WebhookDeliveryInfo {
+  return {
+    id: d.id,
+    event: d.event,
+    resource: d.resource,
+    eventTime: d.eventTime ? timestampDate(d.eventTime) : undefined,
+    endTime: d.endTime ? timestampDate(d.endTime) : undefined,
+    attempts: d.attempts,
+    delivered: d.delivered,
+    status: d.status,
+    error: d.error,
+  };
 }
 
 function message(spec: WebhookSpec): Webhook {

@@ -584,9 +584,13 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(await kiln("webhooks:show", hook)).toMatch(/^signed:\s+yes$/m);
     expect(await kiln("webhooks:deliveries", hook)).toMatch(/^ENDED\s+EVENT\s+RESOURCE\s+ATTEMPTS\s+RESULT\s+ID\n\S+Z\s+job\.failed\s+\w+\s+1\s+HTTP 204\s+evt-[0-9a-f]{32}$/m);
     expect(await kiln("webhooks:pause", hook)).toBe(`webhook ${hook} paused\n`);
+    const [kept] = await sdk.webhooks.deliveries(hook, { limit: 1 });
+    expect(await kiln("webhooks:redeliver", hook, kept!.id)).toBe("delivered: HTTP 204\n");
+    expect(alerts.received.at(-1)!.headers["kiln-delivery"]).toBe(kept!.id);
     await alerts.close();
     const down = await kilnFails("webhooks:test", hook);
     expect([down.code, down.stdout]).toEqual([1, "not delivered: ECONNREFUSED\n"]);
+    expect((await kilnFails("webhooks:redeliver", hook, kept!.id)).code).toBe(1);
     expect((await kilnFails("webhooks:create", unique("x"), "ftp://x", "--event", "job.failed")).stderr).toMatch(/\(INVALID_URL\)/);
     expect((await kilnFails("webhooks:create", unique("x"), alerts.url, "--event", "job.exploded")).stderr).toMatch(/\(INVALID_EVENTS\)/);
     expect(await kiln("webhooks:delete", hook)).toBe(`deleted webhook ${hook}\n`);

@@ -7,7 +7,7 @@ import { WebhookService } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 import { createWebhook, deleteWebhook, listWebhooks, readWebhook, shown, updateWebhook } from "./webhooks.js";
 import { pingWebhook } from "./webhook-dispatcher.js";
 import { backfillSchedule } from "./schedule-backfill.js";
-import { dropDeliveries, listDeliveries } from "./webhook-outcomes.js";
+import { dropDeliveries, listDeliveries, redeliver } from "./webhook-outcomes.js";
 import { createSchedule, deleteSchedule, listSchedules, readSchedule, updateSchedule } from "./schedules.js";
 import { createDeployment, deleteDeployment, getDeployment, listDeployments, updateDeployment } from "./deployments.js";
 import { predictOnline } from "./online-predict.js";
@@ -93,6 +93,7 @@ export function createWebhookService(s: Scheduler): ServiceImpl<typeof WebhookSe
       return {};
     },
     listWebhookDeliveries: (req) => listDeliveries(s, req),
+    redeliverWebhookDelivery: async (req) => ({ delivery: await redeliver(s, req) }),
     async testWebhook(req) {
       const { status, error, delivered } = await pingWebhook((await readWebhook(s, req.name)).webhook, nowOf(s));
       return { status, error, delivered };

@@ -1,12 +1,13 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import { isKilnError } from "@kiln/core";
-import { WebhookDeliverySchema, type ListWebhookDeliveriesRequest, type WebhookDelivery } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
+import { isKilnError, notFound, printable } from "@kiln/core";
+import { WebhookDeliverySchema, type ListWebhookDeliveriesRequest, type RedeliverWebhookDeliveryRequest, type WebhookDelivery } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 import { scanPage } from "@kiln/storage";
 import type { SchedulerDeps } from "./deps.js";
-import { protoRecords } from "./proto-records.js";
-import type { Attempt, Delivery } from "./webhook-delivery.js";
+import { nowOf } from "./job-store.js";
+import { protoRecords, type ProtoRecord } from "./proto-records.js";
+import { post, type Attempt, type Delivery } from "./webhook-delivery.js";
 import { changeWebhook, readWebhook } from "./webhooks.js";
 
 /** How often what was delivered is written: one write of the counts per webhook per flush, however many events. */
@@ -23,6 +24,13 @@ export interface Outcome {
 }
 
 const records = protoRecords("runtime_webhook_deliveries", WebhookDeliverySchema);
+
+/** A kept delivery: the message, and the body it sent, for a redelivery. */
+interface DeliveryRecord extends ProtoRecord {
+  body: string;
+}
+
+const kept = (s: SchedulerDeps) => s.metadata.collection<DeliveryRecord>("runtime_webhook_deliveries");
 
 /** A webhook's deliveries sort by when they ended: `{webhook}/deliveries/{ISO time}|{id}`. */
 const prefixOf = (webhook: string) => `${webhook}/deliveries/`;
@@ -69,9 +77,7 @@ export class DeliveryOutcomes {
         w.deliveredCount += BigInt(delivered);
         w.failedCount += BigInt(outcomes.length - delivered);
       });
-      const kept = outcomes.slice(-KEPT_DELIVERIES);
-      await records.of(this.s).createMany(kept.map((o) => ({ key: `${prefixOf(webhook)}${o.at.toISOString()}|${o.delivery.id}`, value: records.encode(deliveryOf(o)) })));
-      await prune(this.s, webhook);
+      await keep(this.s, webhook, outcomes.slice(-KEPT_DELIVERIES));
     } catch (e) {
       // Deleted meanwhile: nothing to record.
       if (!isKilnError(e, Code.NotFound) && !isKilnError(e, Code.AlreadyExists)) this.s.logger.warn({ err: e, webhook }, "could not record a webhook's deliveries");
@@ -93,20 +99,39 @@ function deliveryOf(o: Outcome): WebhookDelivery {
   });
 }
 
-/** Drops a webhook's deliveries past the newest KEPT_DELIVERIES. */
-async function prune(s: SchedulerDeps, webhook: string): Promise<void> {
-  const keys = (await records.of(s).list({ prefix: prefixOf(webhook) })).map((r) => r.key);
-  await Promise.all(keys.slice(0, Math.max(0, keys.length - KEPT_DELIVERIES)).map((key) => records.of(s).delete(key)));
+/** Adds deliveries to a webhook's log and drops those past the newest KEPT_DELIVERIES. */
+async function keep(s: SchedulerDeps, webhook: string, outcomes: readonly Outcome[]): Promise<void> {
+  await kept(s).createMany(outcomes.map((o) => ({ key: `${prefixOf(webhook)}${o.at.toISOString()}|${o.delivery.id}`, value: { ...records.encode(deliveryOf(o)), body: o.delivery.body } })));
+  const keys = (await kept(s).list({ prefix: prefixOf(webhook) })).map((r) => r.key);
+  await Promise.all(keys.slice(0, Math.max(0, keys.length - KEPT_DELIVERIES)).map((key) => kept(s).delete(key)));
+}
+
+/**
+ * RedeliverWebhookDelivery: the kept delivery's event sent again now, once, with its body
+ * and id, to the webhook's URL as it is now; recorded as a delivery of its own.
+ */
+export async function redeliver(s: SchedulerDeps, req: RedeliverWebhookDeliveryRequest): Promise<WebhookDelivery> {
+  const { webhook } = await readWebhook(s, req.name);
+  const found = (await kept(s).list({ prefix: prefixOf(req.name) })).findLast((r) => r.key.endsWith(`|${req.deliveryId}`));
+  if (!found || !req.deliveryId) {
+    throw notFound("DELIVERY_NOT_FOUND", `webhook ${req.name} keeps no delivery ${printable(req.deliveryId)} (it keeps its last ${KEPT_DELIVERIES})`, { webhook: req.name });
+  }
+  const before = records.decode(found.value);
+  const delivery = { id: before.id, event: before.event, resource: before.resource, time: timestampDate(before.eventTime!), body: found.value.body };
+  const attempt = await post(webhook, delivery);
+  const outcome = { delivery, attempt, attempts: 1, at: nowOf(s) };
+  await keep(s, req.name, [outcome]);
+  return deliveryOf(outcome);
 }
 
 /** A deleted webhook's deliveries go with it. */
 export async function dropDeliveries(s: SchedulerDeps, webhook: string): Promise<void> {
-  const keys = (await records.of(s).list({ prefix: prefixOf(webhook) })).map((r) => r.key);
-  await Promise.all(keys.map((key) => records.of(s).delete(key)));
+  const keys = (await kept(s).list({ prefix: prefixOf(webhook) })).map((r) => r.key);
+  await Promise.all(keys.map((key) => kept(s).delete(key)));
 }
 
 export async function listDeliveries(s: SchedulerDeps, req: ListWebhookDeliveriesRequest): Promise<{ deliveries: WebhookDelivery[]; nextPageToken: string }> {
   await readWebhook(s, req.name);
-  const page = await scanPage(records.of(s), { prefix: prefixOf(req.name), pageSize: req.pageSize, pageToken: req.pageToken, filterText: "", reverse: true });
+  const page = await scanPage(kept(s), { prefix: prefixOf(req.name), pageSize: req.pageSize, pageToken: req.pageToken, filterText: "", reverse: true });
   return { deliveries: page.items.map(records.decode), nextPageToken: page.nextPageToken };
 }

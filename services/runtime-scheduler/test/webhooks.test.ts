@@ -100,7 +100,22 @@ describe("webhooks: events POSTed to a URL", () => {
       const [flakyDelivery] = (await h.webhooks.listWebhookDeliveries({ name: `${PROJECT}/webhooks/flaky` })).deliveries;
       expect(flakyDelivery).toMatchObject({ id: flaky.received[0]!.json.id, event: "dataset.created", attempts: 2, delivered: true, status: 200, error: "" });
       expect(flakyDelivery!.resource).toMatch(new RegExp(`^${PROJECT}/datasets/ds_`));
-      expect((await h.webhooks.listWebhookDeliveries({ name: `${PROJECT}/webhooks/down` })).deliveries).toMatchObject([{ attempts: 3, delivered: false, status: 500, error: "HTTP 500: not today" }]);
+      const [failed] = (await h.webhooks.listWebhookDeliveries({ name: `${PROJECT}/webhooks/down` })).deliveries;
+      expect(failed).toMatchObject({ attempts: 3, delivered: false, status: 500, error: "HTTP 500: not today" });
+
+      // The receiver fixed (here: moved), the event sent again: the same body and id, recorded anew.
+      const fixed = await receiver();
+      try {
+        await h.webhooks.updateWebhook({ webhook: { name: `${PROJECT}/webhooks/down`, url: fixed.url }, updateMask: ["url"] });
+        const again = (await h.webhooks.redeliverWebhookDelivery({ name: `${PROJECT}/webhooks/down`, deliveryId: failed!.id })).delivery!;
+        expect(again).toMatchObject({ id: failed!.id, event: "dataset.created", resource: failed!.resource, attempts: 1, delivered: true, status: 204 });
+        expect(fixed.received[0]!.body).toBe(down.received[0]!.body);
+        expect(fixed.received[0]!.headers["kiln-delivery"]).toBe(failed!.id);
+        expect((await h.webhooks.listWebhookDeliveries({ name: `${PROJECT}/webhooks/down` })).deliveries.map((d) => d.delivered)).toEqual([true, false]);
+        expect(await failure(h.webhooks.redeliverWebhookDelivery({ name: `${PROJECT}/webhooks/down`, deliveryId: "evt-none" }))).toMatchObject({ code: Code.NotFound, reason: "DELIVERY_NOT_FOUND" });
+      } finally {
+        await fixed.close();
+      }
 
       await h.webhooks.updateWebhook({ webhook: { name: `${PROJECT}/webhooks/flaky`, paused: true }, updateMask: ["paused"] });
       await h.kiln.datasets.put(uniqueName("ds"), [{ a: 1 }]);

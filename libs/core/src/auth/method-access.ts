@@ -41,7 +41,7 @@ const TABLE: Table = {
   // A webhook sends its project's events out, and holds a secret: an admin's, as tokens are.
   "kiln.runtime.v1.WebhookService": {
     read: ["GetWebhook", "ListWebhooks", "ListWebhookDeliveries"],
-    admin: ["CreateWebhook", "UpdateWebhook", "DeleteWebhook", "TestWebhook"],
+    admin: ["CreateWebhook", "UpdateWebhook", "DeleteWebhook", "TestWebhook", "RedeliverWebhookDelivery"],
   },
   "kiln.runtime.v1.DeploymentService": {
     read: ["GetDeployment", "ListDeployments", "Predict"],
