@@ -19,6 +19,7 @@ interface CreateFlags extends RunFlags {
   cron: string;
   timeZone?: string;
   paused?: boolean;
+  catchUp?: boolean;
   param?: string[];
   columns?: string[];
   target?: string;
@@ -57,6 +58,7 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
       .requiredOption("--cron <expr>", 'when: "0 2 * * *" is 02:00 every day, "*/15 * * * *" every quarter hour (six fields: seconds first)')
       .option("--time-zone <zone>", "the IANA time zone the cron is read in (default UTC)")
       .option("--paused", "create it paused")
+      .option("--catch-up", "make up the times missed while no scheduler ran (the last 1,000), each with its own dates")
       .option("--param <key=value>", "estimator param of a fit (repeatable)", collect)
       .option("--columns <a,b>", "X's feature columns", columnList)
       .option("--target <column>", "Y's target column (of X's dataset when Y is not given)")
@@ -72,7 +74,7 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
     const drift = { psiThreshold: opts.psiThreshold, pValueThreshold: opts.pValueThreshold, failOnDrift: opts.failOnDrift };
     if (kind !== "drift" && Object.values(drift).some((v) => v !== undefined)) throw new Error("--psi-threshold, --p-value-threshold and --fail-on-drift are a drift job's");
     const job = { ...jobOptions(opts), ...drift, kind: kind as JobKindName, model, x: X as DatasetRef, y: Y as DatasetRef | undefined, params: parseJsonPairs("--param", opts.param), keep: opts.keep, output: opts.output };
-    const made = await (await connect()).schedules.create(id, { cron: opts.cron, timeZone: opts.timeZone, paused: opts.paused, job });
+    const made = await (await connect()).schedules.create(id, { cron: opts.cron, timeZone: opts.timeZone, paused: opts.paused, catchUp: opts.catchUp, job });
     if (o.json) return printJson(o, made);
     o.out.write(`schedule ${made.id}: ${describeJob(made)} at ${made.cron} (${made.timeZone}), ${made.paused ? "paused" : `next ${shortTime(made.nextRunTime)}`}\n`);
   });
@@ -91,6 +93,7 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
         ["cron", `${s.cron} (${s.timeZone})`],
         ["job", describeJob(s)],
         ["state", s.paused ? "paused" : "active"],
+        ["missed times", s.catchUp ? "made up (catch up)" : "not made up"],
         ["next", shortTime(s.nextRunTime)],
         ["last", s.lastRunTime ? `${shortTime(s.lastRunTime)}: ${s.lastJob ? `job ${s.lastJob.split("/").pop()}` : `refused: ${s.lastError}`}` : "never"],
         ["runs", s.runCount],

@@ -17,6 +17,8 @@ export interface ScheduleSpec {
   /** The job submitted each time; "latest" and tags resolve at each submit. */
   job: ScheduledJobSpec;
   paused?: boolean;
+  /** Make up the times missed while no scheduler ran (the last 1,000 at most), each with its own dates; default: one job, then the next time after now. */
+  catchUp?: boolean;
 }
 
 export interface ScheduleInfo {
@@ -27,6 +29,7 @@ export interface ScheduleInfo {
   /** The job it submits, as given (kind, model, x, y, params…). */
   job: Pick<JobInfo, "kind" | "model" | "x" | "y" | "params" | "outputDataset" | "keepColumns" | "requiredLabels" | "maxAttempts" | "reuse">;
   paused: boolean;
+  catchUp: boolean;
   nextRunTime?: Date;
   /** Its last submit: when it was due, the job it made ("" if refused), why it was refused. */
   lastRunTime?: Date;
@@ -70,7 +73,13 @@ export class Schedules {
 
   /** Changes what `spec` gives; a changed time, or a resume, goes on from the next time after now. */
   async update(id: string, spec: Partial<ScheduleSpec>): Promise<ScheduleInfo> {
-    const mask = [spec.cron !== undefined && "cron", spec.timeZone !== undefined && "time_zone", spec.job !== undefined && "job", spec.paused !== undefined && "paused"].filter(
+    const mask = [
+      spec.cron !== undefined && "cron",
+      spec.timeZone !== undefined && "time_zone",
+      spec.job !== undefined && "job",
+      spec.paused !== undefined && "paused",
+      spec.catchUp !== undefined && "catch_up",
+    ].filter(
       (f): f is string => typeof f === "string",
     );
     const schedule = this.message({ cron: "", ...spec } as ScheduleSpec, spec.job === undefined);
@@ -106,6 +115,7 @@ export class Schedules {
       cron: spec.cron,
       timeZone: spec.timeZone ?? "",
       paused: spec.paused ?? false,
+      catchUp: spec.catchUp ?? false,
       job: withoutJob ? undefined : create(JobSchema, this.runtime.scheduledJob(spec.job)),
     });
   }
@@ -124,6 +134,7 @@ export function scheduleInfo(s: Schedule): ScheduleInfo {
     timeZone: s.timeZone,
     job: { kind: job.kind, model: job.model, x: job.x, y: job.y, params: job.params, outputDataset: job.outputDataset, keepColumns: job.keepColumns, requiredLabels: job.requiredLabels, maxAttempts: job.maxAttempts, reuse: job.reuse },
     paused: s.paused,
+    catchUp: s.catchUp,
     nextRunTime: s.nextRunTime ? timestampDate(s.nextRunTime) : undefined,
     lastRunTime: s.lastRunTime ? timestampDate(s.lastRunTime) : undefined,
     lastJob: s.lastJob,

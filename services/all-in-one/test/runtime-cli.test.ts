@@ -545,7 +545,7 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     const signed = cli(() => running.server.url, undefined, () => ({ ...process.env, ALERT_SECRET: "s3cret" }));
     expect(await signed.kiln("webhooks:create", hook, alerts.url, "--event", "job.failed", "--secret-env", "ALERT_SECRET")).toBe(`webhook ${hook}: job.failed → ${alerts.url} (signed)\n`);
     expect(await kiln("webhooks:test", hook)).toBe("delivered: HTTP 204\n");
-    const created = await kiln("schedules:create", id, "drift", fitted, `${log}-{{date}}`, "--cron", "* * * * * *", "--fail-on-drift");
+    const created = await kiln("schedules:create", id, "drift", fitted, `${log}-{{date}}`, "--cron", "* * * * * *", "--fail-on-drift", "--catch-up");
     expect(created).toMatch(new RegExp(`^schedule ${id}: drift ${fitted}:latest on ${log}-\\{\\{date\\}\\} at `));
     const deadline = Date.now() + 15_000;
     while ((await sdk.runtime.jobs({ schedule: id, states: ["failed"] })).length === 0) {
@@ -567,6 +567,7 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     const [first] = await sdk.runtime.jobs({ schedule: id, states: ["failed"] });
     expect(first!.x!.dataset).toBe(`projects/default/datasets/${log}-${today}`);
     expect(await kiln("jobs:show", first!.id)).toMatch(new RegExp(`^schedule:\\s+${id}$`, "m"));
+    expect(await kiln("schedules:show", id)).toMatch(/^missed times:\s+made up \(catch up\)$/m);
     expect(await kiln("schedules:show", id)).toMatch(/^JOB\s+STATE\s+SUBMITTED\s+ENDED\s+RESULT\n(.*\n)*\w+\s+failed\s+\S+Z\s+\S+Z\s+drift in 1 of 2 features of /m);
     await kiln("schedules:delete", id);
 

@@ -78,31 +78,37 @@ async function runOnce(s: Scheduler, name: string, due: Date): Promise<void> {
   const template = decodeSchedule(found.value);
   // Moved on, paused or changed since it was listed: nothing is due at that time any more.
   if (template.paused || dueAt(template)?.getTime() !== due.getTime()) return;
+  // Without catch_up, times missed while no scheduler ran are not made up: this one, then the next after now.
+  const times = template.catchUp ? missedTimes(template, due, nowOf(s)) : [due];
+  const made: string[] = [];
   let job = "";
   let error = "";
-  try {
-    job = await submitOccurrence(s, template, due);
-  } catch (e) {
-    // The same request_id next tick: still one job for the occurrence however often it is tried.
-    if (transient(e)) throw e;
-    error = e instanceof Error ? e.message : String(e);
-    s.logger.warn({ schedule: name, due, error }, "a schedule's job was refused; the schedule goes on");
+  for (const time of times) {
+    try {
+      job = await submitOccurrence(s, template, time);
+      error = "";
+      made.push(job);
+    } catch (e) {
+      // The same request_ids next tick: still one job a time however often they are tried.
+      if (transient(e)) throw e;
+      job = "";
+      error = e instanceof Error ? e.message : String(e);
+      s.logger.warn({ schedule: name, due: time, error }, "a schedule's job was refused; the schedule goes on");
+    }
   }
+  const last = times.at(-1)!;
   for (let attempt = 0; attempt < 10; attempt++) {
     const current = await schedules(s).get(name);
     if (!current) return;
     const schedule = decodeSchedule(current.value);
     if (dueAt(schedule)?.getTime() !== due.getTime()) return; // another scheduler recorded it
-    // Times missed while the scheduler was away are not made up: the next is after now.
-    const next = nextTime(schedule, new Date(Math.max(nowOf(s).getTime(), due.getTime())));
+    const next = nextTime(schedule, new Date(Math.max(nowOf(s).getTime(), last.getTime())));
     schedule.nextRunTime = next ? timestampFromDate(next) : undefined;
-    schedule.lastRunTime = timestampFromDate(due);
+    schedule.lastRunTime = timestampFromDate(last);
     schedule.lastJob = job;
     schedule.lastError = error;
-    if (job) {
-      schedule.runCount++;
-      schedule.recentJobs = [job, ...schedule.recentJobs.filter((j) => j !== job)].slice(0, RECENT_JOBS);
-    }
+    schedule.runCount += BigInt(made.length);
+    schedule.recentJobs = [...new Set([...made.reverse(), ...schedule.recentJobs])].slice(0, RECENT_JOBS);
     await markDue(s, schedule);
     try {
       await schedules(s).update(name, encodeSchedule(schedule), current.rev);
@@ -112,6 +118,19 @@ async function runOnce(s: Scheduler, name: string, due: Date): Promise<void> {
       if (!isKilnError(e, Code.Aborted)) throw e;
     }
   }
+}
+
+/** Made up at most, of the times a schedule with catch_up missed: the last ones. */
+export const MAX_CATCH_UP = 1000;
+
+/** `due` and the times after it up to now, the last MAX_CATCH_UP of them. */
+export function missedTimes(schedule: Pick<Schedule, "cron" | "timeZone">, due: Date, now: Date): Date[] {
+  const times = [due];
+  for (let t = nextTime(schedule, due); t && t <= now; t = nextTime(schedule, t)) {
+    times.push(t);
+    if (times.length > 2 * MAX_CATCH_UP) times.splice(0, MAX_CATCH_UP); // keeps memory bounded on a long gap
+  }
+  return times.slice(-MAX_CATCH_UP);
 }
 
 /**

@@ -13,7 +13,7 @@ import { nowOf, type Scheduler } from "./job-store.js";
 import { parseResourceName } from "./names.js";
 import { checkJobSpec } from "./submit.js";
 
-const MUTABLE = new Set(["cron", "time_zone", "job", "paused"]);
+const MUTABLE = new Set(["cron", "time_zone", "job", "paused", "catch_up"]);
 const DEFAULT_TIME_ZONE = "UTC";
 
 const records = protoRecords("runtime_schedules", ScheduleSchema);
@@ -102,6 +102,7 @@ async function applySpec(s: Scheduler, project: string, into: Schedule, given: S
   if (fields.has("cron")) into.cron = given.cron.trim();
   if (fields.has("time_zone")) into.timeZone = given.timeZone || DEFAULT_TIME_ZONE;
   if (fields.has("paused")) into.paused = given.paused;
+  if (fields.has("catch_up")) into.catchUp = given.catchUp;
   if (!into.cron) throw invalidArgument("CRON_REQUIRED", "schedule.cron is required, e.g. \"0 2 * * *\" for 02:00 every day");
   checkTimeZone(into.timeZone);
   let next: Date | undefined;

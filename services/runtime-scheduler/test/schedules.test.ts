@@ -3,7 +3,7 @@ import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Schedule } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
-import { runDueSchedules } from "../src/schedule-runner.js";
+import { MAX_CATCH_UP, missedTimes, runDueSchedules } from "../src/schedule-runner.js";
 import { dueIndex } from "../src/schedule-due.js";
 import { failure, makeDataset, makeOnnxModel, PROJECT, startHarness, uniqueName, type Harness } from "./harness.js";
 
@@ -46,6 +46,25 @@ describe("schedules: jobs submitted on a cron", () => {
     expect(time(later.lastRunTime)).toBe("2026-12-06T02:00:00.000Z");
     expect(time(later.nextRunTime)).toBe("2026-12-10T02:00:00.000Z");
     expect(later.recentJobs).toEqual([later.lastJob, ran.lastJob]);
+  });
+
+  it("makes up the times missed while no scheduler ran when asked to (catch_up), oldest first, the last 1,000 at most", async () => {
+    h.clock.freeze(at("2026-12-05T00:00:00Z"));
+    await create("hourly", { cron: "0 * * * *", catchUp: true, job: { kind: JobKind.NOOP, params: { day: "{{date}}" } } });
+    h.clock.freeze(at("2026-12-05T05:30:00Z"));
+    expect(await runDueSchedules(h.scheduler)).toBe(1);
+    const caught = await get("hourly");
+    expect(caught).toMatchObject({ catchUp: true, runCount: 5n, lastError: "" });
+    expect(time(caught.lastRunTime)).toBe("2026-12-05T05:00:00.000Z");
+    expect(time(caught.nextRunTime)).toBe("2026-12-05T06:00:00.000Z");
+    const jobs = (await h.runtime.listJobs({ parent: PROJECT, schedule: `${PROJECT}/schedules/hourly` })).jobs;
+    expect(jobs.map((j) => j.name).sort()).toEqual([...caught.recentJobs].sort());
+    expect(jobs).toHaveLength(5);
+    // Each its own time's request_id: a second scheduler catching up the same times makes none more.
+    expect(new Set(jobs.map((j) => j.requestId)).size).toBe(5);
+    const gap = missedTimes({ cron: "* * * * *", timeZone: "UTC" }, at("2026-12-04T00:00:00Z"), at("2026-12-05T00:00:00Z"));
+    expect(gap).toHaveLength(MAX_CATCH_UP);
+    expect([gap[0]!.toISOString(), gap.at(-1)!.toISOString()]).toEqual(["2026-12-04T07:21:00.000Z", "2026-12-05T00:00:00.000Z"]);
   });
 
   it("reads the expression in its time zone, and takes seconds first", async () => {
