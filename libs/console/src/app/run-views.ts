@@ -144,7 +144,7 @@ export async function schedulesView(kiln: Kiln): Promise<Node[]> {
     h("h1", {}, "Schedules"),
     table(list, [
       { title: "id", cell: (s) => s.id },
-      { title: "cron", cell: (s) => (s.timeZone === "UTC" ? s.cron : `${s.cron} ${s.timeZone}`) },
+      { title: "cron", cell: (s) => `${s.timeZone === "UTC" ? s.cron : `${s.cron} ${s.timeZone}`}${s.catchUp ? " (catch up)" : ""}` },
       { title: "job", cell: (s) => `${s.job.kind} ${modelRef(s.job.model)}${s.job.x ? ` on ${lastSegment(s.job.x.dataset)}` : ""}` },
       { title: "next", cell: (s) => (s.paused ? "paused" : when(s.nextRunTime)) },
       { title: "last", cell: (s) => when(s.lastRunTime) },
