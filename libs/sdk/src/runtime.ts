@@ -173,7 +173,6 @@ export class Runtime {
     return model.includes(":") ? versionName(this.project, model) : modelName(this.project, model);
   }
 
-  /** Newest first. */
   /** Newest first; `schedule`: the jobs that schedule (its id or name) submitted. */
   async jobs(options: { states?: JobStateName[]; model?: string; label?: string; schedule?: string; limit?: number } = {}): Promise<JobInfo[]> {
     const out: JobInfo[] = [];
