@@ -1,13 +1,22 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ColumnDriftData, ColumnKindName, ColumnProfileData } from "@kiln/data";
-import { ColumnKind, type ColumnDrift, type CompareDatasetsResponse, type DatasetProfile as DatasetProfileMessage } from "@kiln/proto/kiln/store/v1/store_pb";
+import { ColumnKind, type ColumnDrift, type CompareDatasetsResponse, type DatasetProfile as DatasetProfileMessage, type DatasetSelection } from "@kiln/proto/kiln/store/v1/store_pb";
 import { shortName } from "./names.js";
 
 export type { ColumnProfileData as ColumnProfile, ColumnDriftData as ColumnDrift, DriftOptions } from "@kiln/data";
 
+/** Rows of a table as a profile or a comparison names them. */
+export interface DatasetSelectionInfo {
+  /** The dataset's name, e.g. "customers". */
+  dataset: string;
+  version: number;
+  columns: string[];
+  filter: string;
+}
+
 /** A table's profile (omega-ml's drift snapshot): what was profiled, and each column's counts, moments, percentiles and values. */
 export interface DatasetProfile {
-  selection: { dataset: string; version: number; columns: string[]; filter: string };
+  selection: DatasetSelectionInfo;
   rows: number;
   columns: ColumnProfileData[];
   createTime: Date;
@@ -35,7 +44,7 @@ const KIND_NAMES: Record<ColumnKind, ColumnKindName | undefined> = {
 const kindName = (k: ColumnKind): ColumnKindName => KIND_NAMES[k] ?? "other";
 
 /** What a profile is of, as people read it: "customers@3 where region = \"EU\"" (a local file's profile, version 0, by its path alone). */
-export function selectionText(of: DatasetProfile | DatasetProfile["selection"]): string {
+export function selectionText(of: DatasetProfile | DatasetSelectionInfo): string {
   const s = "selection" in of ? of.selection : of;
   return `${s.dataset}${s.version ? `@${s.version}` : ""}${s.filter ? ` where ${s.filter}` : ""}`;
 }
@@ -56,10 +65,13 @@ export function driftMetrics(report: { columns: readonly { column: string; psi: 
   return metrics;
 }
 
+export function selectionFromProto(s: DatasetSelection | undefined): DatasetSelectionInfo {
+  return { dataset: shortName(s?.name ?? ""), version: Number(s?.version ?? 0), columns: s?.columns ?? [], filter: s?.filter ?? "" };
+}
+
 export function profileFromProto(p: DatasetProfileMessage): DatasetProfile {
-  const s = p.selection!;
   return {
-    selection: { dataset: shortName(s.name), version: Number(s.version), columns: s.columns, filter: s.filter },
+    selection: selectionFromProto(p.selection),
     rows: Number(p.rows),
     createTime: p.createTime ? timestampDate(p.createTime) : new Date(0),
     columns: p.columns.map((c) => ({

@@ -7,7 +7,7 @@ export type { ModelInfo, ModelVersionInfo, TensorSignature, OnnxModelInfo, Linea
 export type { TensorData, DatasetInput, KindName } from "./inputs.js";
 export type { DatasetInfo, VersionInfo } from "./summaries.js";
 export { datasetSelection, parseDatasetRef, type DatasetRef, type DatasetSpec } from "./dataset-refs.js";
-export { driftMetrics, selectionText, type DatasetProfile, type DriftReport, type DriftOptions, type ColumnProfile, type ColumnDrift } from "./drift.js";
+export { driftMetrics, selectionText, type DatasetSelectionInfo, type DatasetProfile, type DriftReport, type DriftOptions, type ColumnProfile, type ColumnDrift } from "./drift.js";
 export { trainingBaseline, type ModelDriftReport } from "./model-drift.js";
 export type { Progress, ProgressListener } from "./transfer.js";
 export { prefetchInOrder, type LocalChunkReader } from "./chunk-fetch.js";
@@ -20,7 +20,7 @@ export { Webhooks, type WebhookSpec, type WebhookInfo, type WebhookTest, type We
 export type { ScheduledJobSpec } from "./runtime.js";
 export { Deployments, type DeploymentInfo, type DeploymentSpec, type DeploymentStateName, type DeployOptions, type OnlinePredictOptions } from "./deployments.js";
 export { paramGrid, type GridSearchOptions, type GridSearchResult, type GridCandidate } from "./grid-search.js";
-export type { JobInfo, JobDriftInfo, DatasetSelectionInfo, ExecutorInfo, JobErrorInfo, JobKindName, JobStateName } from "./job-summaries.js";
+export type { JobInfo, JobDriftInfo, ExecutorInfo, JobErrorInfo, JobKindName, JobStateName } from "./job-summaries.js";
 export type { TrainedEstimator } from "./model-estimators.js";
 export { Tracking, Experiment, TrackedRun, eventValue, serviceProvider, type ExperimentOptions } from "./tracking.js";
 export { notrack, profiling, type TrackingProvider, type RunSink, type EventInput } from "./tracking-providers.js";

@@ -1,7 +1,7 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { JobKind, JobState, ServedState, type Executor, type Job, type JobDrift, type JobError } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ColumnDriftData } from "@kiln/data";
-import { columnDriftFromProto } from "./drift.js";
+import { columnDriftFromProto, selectionFromProto, type DatasetSelectionInfo } from "./drift.js";
 import { codeOf } from "@kiln/contracts";
 import { apiError, type KilnApiError } from "./errors.js";
 import { shortName } from "./names.js";
@@ -74,14 +74,6 @@ export interface JobDriftInfo {
   missingColumns: string[];
   driftedCount: number;
   drifted: boolean;
-}
-
-export interface DatasetSelectionInfo {
-  /** The dataset's name, e.g. "customers". */
-  dataset: string;
-  version: number;
-  columns: string[];
-  filter: string;
 }
 
 export interface JobInputInfo {
@@ -188,10 +180,9 @@ export function jobError(info: JobInfo): KilnApiError {
 }
 
 function jobDriftInfo(d: JobDrift): JobDriftInfo {
-  const selection = (s: JobDrift["baseline"]) => ({ dataset: shortName(s?.name ?? ""), version: Number(s?.version ?? 0), columns: s?.columns ?? [], filter: s?.filter ?? "" });
   return {
-    baseline: selection(d.baseline),
-    target: selection(d.target),
+    baseline: selectionFromProto(d.baseline),
+    target: selectionFromProto(d.target),
     baselineRows: Number(d.baselineRows),
     targetRows: Number(d.targetRows),
     columns: d.columns.map(columnDriftFromProto),
