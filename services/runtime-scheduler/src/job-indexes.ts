@@ -131,7 +131,8 @@ export async function unindexJobs(deps: SchedulerDeps, removed: readonly Job[]):
   );
 }
 
-function indexState(deps: SchedulerDeps) {
+/** Which indexes were built from the records stored before them, by name. */
+export function indexState(deps: SchedulerDeps) {
   return deps.metadata.collection<{ builtAt: string }>("runtime_indexes");
 }
 
@@ -164,7 +165,7 @@ export async function buildJobIndexes(deps: SchedulerDeps): Promise<void> {
 }
 
 /** Creates the key unless it exists: another scheduler's build may make it meanwhile. */
-async function createIfAbsent<T>(collection: Collection<T>, key: string, value: T): Promise<void> {
+export async function createIfAbsent<T>(collection: Collection<T>, key: string, value: T): Promise<void> {
   await collection.create(key, value).catch((e: unknown) => {
     if (!isKilnError(e, Code.AlreadyExists)) throw e;
   });

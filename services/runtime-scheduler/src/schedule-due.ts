@@ -1,7 +1,7 @@
-import { Code } from "@connectrpc/connect";
-import { isKilnError } from "@kiln/core";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Schedule } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import type { SchedulerDeps } from "./deps.js";
+import { createIfAbsent, indexState } from "./job-indexes.js";
 
 /**
  * The schedules by when each is due next, keyed `{ISO time}|{name}`, so a tick reads the
@@ -20,18 +20,13 @@ export function dueKey(name: string, due: Date): string {
 /** The entry of a schedule's next time, if it has one (a paused one has none). */
 export function scheduleDueKey(schedule: Schedule): string | undefined {
   const next = schedule.nextRunTime;
-  return next ? dueKey(schedule.name, new Date(Number(next.seconds) * 1000 + Math.floor(next.nanos / 1e6))) : undefined;
+  return next ? dueKey(schedule.name, timestampDate(next)) : undefined;
 }
 
 /** Before the schedule is stored: the entry of its next time. */
 export async function markDue(deps: SchedulerDeps, schedule: Schedule): Promise<void> {
   const key = scheduleDueKey(schedule);
-  if (!key) return;
-  await dueIndex(deps)
-    .create(key, {})
-    .catch((e: unknown) => {
-      if (!isKilnError(e, Code.AlreadyExists)) throw e;
-    });
+  if (key) await createIfAbsent(dueIndex(deps), key, {});
 }
 
 /** After the schedule is stored (or deleted): the entry of the time it had, unless that is still its time. */
@@ -53,12 +48,9 @@ export async function dueEntries(deps: SchedulerDeps, now: Date, limit: number):
 
 /** Entries for the schedules stored before the index, once per metadata store. Run before serving. */
 export async function buildDueIndex(deps: SchedulerDeps, all: () => Promise<Schedule[]>): Promise<void> {
-  const built = deps.metadata.collection<{ builtAt: string }>("runtime_indexes");
-  if (await built.get(DUE_INDEX)) return;
+  if (await indexState(deps).get(DUE_INDEX)) return;
   for (const schedule of await all()) await markDue(deps, schedule);
-  await built.create(DUE_INDEX, { builtAt: new Date().toISOString() }).catch((e: unknown) => {
-    if (!isKilnError(e, Code.AlreadyExists)) throw e;
-  });
+  await createIfAbsent(indexState(deps), DUE_INDEX, { builtAt: new Date().toISOString() });
 }
 
 const DUE_INDEX = "schedules-due";
