@@ -1,5 +1,5 @@
 import { CommanderError, InvalidArgumentError, type Command } from "commander";
-import { parseDatasetRef, selectionText, type ColumnProfile, type DatasetSpec, type DriftOptions, type DriftReport, type JobDriftInfo, type Kiln } from "@kiln/sdk";
+import { parseDatasetRef, selectionText, type ColumnProfile, type DatasetSpec, type DriftJobOptions, type DriftOptions, type DriftReport, type JobDriftInfo, type Kiln } from "@kiln/sdk";
 import { printJson, printTable, type Output } from "./output.js";
 import { columnList, positiveInt } from "./option-values.js";
 import { shortModel } from "./job-show.js";
@@ -9,10 +9,7 @@ import { compareProfiles } from "@kiln/data";
 
 type Connect = () => Promise<Kiln>;
 
-interface ThresholdFlags {
-  psiThreshold?: number;
-  pValueThreshold?: number;
-  failOnDrift?: boolean;
+interface ThresholdFlags extends DriftJobOptions {
   experiment?: string;
 }
 
@@ -113,6 +110,11 @@ async function logToExperiment(o: Output, kiln: Kiln | undefined, opts: Threshol
 
 function driftOptions(opts: ThresholdFlags): DriftOptions {
   return { psiThreshold: opts.psiThreshold, pValueThreshold: opts.pValueThreshold };
+}
+
+/** A drift job's options from driftThresholdFlags and --fail-on-drift (runtime:drift, schedules:create). */
+export function driftJobOptions(opts: DriftJobOptions): DriftJobOptions {
+  return { ...driftOptions(opts), failOnDrift: opts.failOnDrift };
 }
 
 /** Two profiles, each of a local file or a dataset, compared here as the store compares them. */

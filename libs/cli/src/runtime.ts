@@ -1,12 +1,12 @@
 import type { Command } from "commander";
-import type { JobData, JobHandle, JobInfo, JobOptions, Kiln } from "@kiln/sdk";
+import type { DriftJobOptions, JobData, JobHandle, JobInfo, JobOptions, Kiln } from "@kiln/sdk";
 import { follow, jobProgress } from "./job-progress.js";
 import { resultsTarget, writeResults } from "./job-results.js";
 import { formatMetric, lastSegment, shortDataset, shortModel } from "./job-show.js";
 import { featuresAndTarget, jobData, submitJob } from "./job-data.js";
 import { collect, parseJsonPairs } from "./key-values.js";
 import { printFields, printJson, type Output } from "./output.js";
-import { driftThresholdFlags, jobDriftSides, printDriftTable } from "./drift.js";
+import { driftJobOptions, driftThresholdFlags, jobDriftSides, printDriftTable } from "./drift.js";
 import { columnList, positiveInt, positiveNumber } from "./option-values.js";
 
 type Connect = () => Promise<Kiln>;
@@ -112,7 +112,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
     .action(async (model: string, x: string, opts: DriftFlags) => {
       const o = output();
       const X = jobData(x, undefined, opts.filter);
-      const options = { ...jobOptions(opts), psiThreshold: opts.psiThreshold, pValueThreshold: opts.pValueThreshold, failOnDrift: opts.failOnDrift };
+      const options = { ...jobOptions(opts), ...driftJobOptions(opts) };
       const handle = await submitJob(await connect(), model, [x], (m, onUploadProgress) => m.drift(X, { ...options, onUploadProgress }));
       if (!opts.wait) return printSubmitted(o, handle);
       const info = await follow(handle, jobProgress(`drift ${model} (job ${handle.id})`), { kiln: await connect() });
@@ -208,11 +208,7 @@ interface PredictFlags extends JobFlags {
   output?: string;
 }
 
-interface DriftFlags extends JobFlags {
-  psiThreshold?: number;
-  pValueThreshold?: number;
-  failOnDrift?: boolean;
-}
+type DriftFlags = JobFlags & DriftJobOptions;
 
 interface ScoreFlags extends JobFlags {
   columns?: string[];

@@ -1,8 +1,8 @@
 import type { Command } from "commander";
-import { NotFoundError, type DatasetRef, type JobKindName, type Kiln, type ScheduleInfo } from "@kiln/sdk";
+import { NotFoundError, type DatasetRef, type DriftJobOptions, type JobKindName, type Kiln, type ScheduleInfo } from "@kiln/sdk";
 import { isLocalFile } from "./job-data.js";
 import { clip, errorText, resultText, shortDataset, shortModel } from "./job-show.js";
-import { driftThresholdFlags } from "./drift.js";
+import { driftJobOptions, driftThresholdFlags } from "./drift.js";
 import { collect, parseJsonPairs } from "./key-values.js";
 import { printFields, printJson, printTable, shortTime, type Output } from "./output.js";
 import { columnList, parsePastTime } from "./option-values.js";
@@ -15,7 +15,7 @@ const RESULT_WIDTH = 80;
 
 const KINDS: JobKindName[] = ["fit", "partial_fit", "predict", "predict_proba", "transform", "score", "drift"];
 
-interface CreateFlags extends RunFlags {
+interface CreateFlags extends RunFlags, DriftJobOptions {
   cron: string;
   timeZone?: string;
   paused?: boolean;
@@ -25,9 +25,6 @@ interface CreateFlags extends RunFlags {
   target?: string;
   keep?: string[];
   output?: string;
-  psiThreshold?: number;
-  pValueThreshold?: number;
-  failOnDrift?: boolean;
 }
 
 /** Jobs on a schedule: schedules, schedules:create, schedules:show, schedules:pause, schedules:resume, schedules:delete. */
@@ -50,19 +47,19 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
           "submit a job on a cron (as runtime:fit, runtime:drift… would, each time): KIND is fit, partial_fit, predict, predict_proba, transform, score or drift; X and Y are datasets (NAME or NAME@VERSION). " +
             "Names, --filter and --param values may hold the date it is due: {{date}}, {{date-1}}, {{date_nodash}} (requests-{{date-1}}: yesterday's request log)",
         )
-      .argument("<id>")
-      .argument("<kind>")
-      .argument("<model>", "NAME, NAME:VERSION or NAME:TAG (a tag or latest resolves at each submit)")
-      .argument("<x>")
-      .argument("[y]")
-      .requiredOption("--cron <expr>", 'when: "0 2 * * *" is 02:00 every day, "*/15 * * * *" every quarter hour (six fields: seconds first)')
-      .option("--time-zone <zone>", "the IANA time zone the cron is read in (default UTC)")
-      .option("--paused", "create it paused")
-      .option("--catch-up", "make up the times missed while no scheduler ran (the last 1,000), each with its own dates")
-      .option("--param <key=value>", "estimator param of a fit (repeatable)", collect)
-      .option("--columns <a,b>", "X's feature columns", columnList)
-      .option("--target <column>", "Y's target column (of X's dataset when Y is not given)")
-      .option("--keep <a,b>", "X's columns copied into each result row", columnList)
+        .argument("<id>")
+        .argument("<kind>")
+        .argument("<model>", "NAME, NAME:VERSION or NAME:TAG (a tag or latest resolves at each submit)")
+        .argument("<x>")
+        .argument("[y]")
+        .requiredOption("--cron <expr>", 'when: "0 2 * * *" is 02:00 every day, "*/15 * * * *" every quarter hour (six fields: seconds first)')
+        .option("--time-zone <zone>", "the IANA time zone the cron is read in (default UTC)")
+        .option("--paused", "create it paused")
+        .option("--catch-up", "make up the times missed while no scheduler ran (the last 1,000), each with its own dates")
+        .option("--param <key=value>", "estimator param of a fit (repeatable)", collect)
+        .option("--columns <a,b>", "X's feature columns", columnList)
+        .option("--target <column>", "Y's target column (of X's dataset when Y is not given)")
+        .option("--keep <a,b>", "X's columns copied into each result row", columnList)
         .option("--output <dataset>", "a predict's or transform's rows also go to this dataset")
         .option("--fail-on-drift", "a drift job that finds drift fails (DATA_DRIFT)"),
     ),
@@ -71,7 +68,7 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
     if (!KINDS.includes(kind as JobKindName)) throw new Error(`a scheduled job's kind is one of ${KINDS.join(", ")}, not "${kind}"`);
     for (const ref of [x, y]) if (ref !== undefined && isLocalFile(ref)) throw new Error(`${ref}: a schedule reads stored datasets; put the file first (datasets:put) and name the dataset`);
     const { X, Y } = inputs(x, y, opts);
-    const drift = { psiThreshold: opts.psiThreshold, pValueThreshold: opts.pValueThreshold, failOnDrift: opts.failOnDrift };
+    const drift = driftJobOptions(opts);
     if (kind !== "drift" && Object.values(drift).some((v) => v !== undefined)) throw new Error("--psi-threshold, --p-value-threshold and --fail-on-drift are a drift job's");
     const job = { ...jobOptions(opts), ...drift, kind: kind as JobKindName, model, x: X as DatasetRef, y: Y as DatasetRef | undefined, params: parseJsonPairs("--param", opts.param), keep: opts.keep, output: opts.output };
     const made = await (await connect()).schedules.create(id, { cron: opts.cron, timeZone: opts.timeZone, paused: opts.paused, catchUp: opts.catchUp, job });
