@@ -24,6 +24,12 @@ export interface Delivery {
   body: string;
 }
 
+/** An event as a delivery: the body every attempt POSTs, `{id, event, time, project, resource, data}`. */
+export function eventDelivery(e: Omit<Delivery, "body"> & { project: string; data: unknown }): Delivery {
+  const body = JSON.stringify({ id: e.id, event: e.event, time: e.time.toISOString(), project: e.project, resource: e.resource, data: e.data });
+  return { id: e.id, event: e.event, resource: e.resource, time: e.time, body };
+}
+
 export interface Attempt {
   delivered: boolean;
   /** The HTTP status (0: no answer came). */

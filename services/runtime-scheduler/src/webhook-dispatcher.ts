@@ -4,7 +4,8 @@ import type { BusMessage, Subscription } from "@kiln/bus";
 import { REGISTRY_STREAM, RUNTIME_EVENT_STREAM, STORE_STREAM } from "@kiln/contracts";
 import type { Webhook } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 import type { Scheduler } from "./job-store.js";
-import { deliver, post, RETRY_DELAYS_MS, type Attempt, type Delivery } from "./webhook-delivery.js";
+import { deliver, eventDelivery, post, RETRY_DELAYS_MS, type Attempt } from "./webhook-delivery.js";
+import { parseWebhookName } from "./webhooks.js";
 import { DeliveryOutcomes } from "./webhook-outcomes.js";
 import { decodeEvent, eventName, wants } from "./webhook-events.js";
 
@@ -113,16 +114,12 @@ async function dispatch(s: Scheduler, msg: BusMessage, webhooks: readonly Webhoo
   if (targets.length === 0) return;
   // The same for every delivery of this event (a redelivery too), and no other's: the in-process bus numbers its messages anew after a restart.
   const id = `evt-${createHash("sha256").update(msg.subject).update(msg.data).digest("hex").slice(0, 32)}`;
-  const body = JSON.stringify({ id, event, time: decoded.time.toISOString(), project: decoded.project, resource: decoded.resource, data: decoded.data });
-  const delivery = { id, event, resource: decoded.resource, time: decoded.time, body };
+  const delivery = eventDelivery({ id, event, ...decoded });
   await Promise.all(targets.map((w) => deliver(s, w, delivery, how.delays, () => msg.working(), how.stop, how.outcomes)));
 }
 
 /** TestWebhook: a "ping" now, once, recorded nowhere. */
 export async function pingWebhook(webhook: Webhook, now: Date): Promise<Attempt> {
-  const project = webhook.name.slice(0, webhook.name.indexOf("/webhooks/"));
-  const id = `ping-${randomUUID()}`;
-  const body = JSON.stringify({ id, event: "ping", time: now.toISOString(), project, resource: webhook.name, data: { webhook: webhook.name } });
-  const delivery: Delivery = { id, event: "ping", resource: webhook.name, time: now, body };
-  return post(webhook, delivery);
+  const { project } = parseWebhookName(webhook.name);
+  return post(webhook, eventDelivery({ id: `ping-${randomUUID()}`, event: "ping", time: now, project, resource: webhook.name, data: { webhook: webhook.name } }));
 }

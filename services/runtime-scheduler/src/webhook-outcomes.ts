@@ -23,14 +23,13 @@ export interface Outcome {
   at: Date;
 }
 
-const records = protoRecords("runtime_webhook_deliveries", WebhookDeliverySchema);
-
 /** A kept delivery: the message, and the body it sent, for a redelivery. */
 interface DeliveryRecord extends ProtoRecord {
   body: string;
 }
 
-const kept = (s: SchedulerDeps) => s.metadata.collection<DeliveryRecord>("runtime_webhook_deliveries");
+const records = protoRecords<typeof WebhookDeliverySchema, DeliveryRecord>("runtime_webhook_deliveries", WebhookDeliverySchema);
+const kept = records.of;
 
 /** A webhook's deliveries sort by when they ended: `{webhook}/deliveries/{ISO time}|{id}`. */
 const prefixOf = (webhook: string) => `${webhook}/deliveries/`;
