@@ -18,5 +18,6 @@ export * from "./ensemble/index.js";
 export * from "./cluster/index.js";
 export * from "./neural/index.js";
 export * from "./worker/index.js";
+export * from "./inspection/index.js";
 import "./estimators.js"; // registers every estimator by name
 export * from "./trainable.js";
