@@ -2,11 +2,12 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { JobKind, JobState, ServedState, type Executor, type Job, type JobDrift, type JobError } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ColumnDriftData } from "@kiln/data";
 import { columnDriftFromProto, selectionFromProto, type DatasetSelectionInfo } from "./drift.js";
+import { jobExplanationInfo, type JobExplanationInfo } from "./explain.js";
 import { codeOf } from "@kiln/contracts";
 import { apiError, type KilnApiError } from "./errors.js";
 import { shortName } from "./names.js";
 
-export type JobKindName = "fit" | "partial_fit" | "predict" | "predict_proba" | "score" | "transform" | "drift" | "noop";
+export type JobKindName = "fit" | "partial_fit" | "predict" | "predict_proba" | "score" | "transform" | "drift" | "explain" | "noop";
 export type JobStateName = "queued" | "running" | "succeeded" | "failed" | "cancelled";
 
 export interface JobErrorInfo {
@@ -56,6 +57,8 @@ export interface JobInfo {
     ranModelVersion: string;
     /** DRIFT: X compared with the version's training data. */
     drift?: JobDriftInfo;
+    /** EXPLAIN: how much each feature moved the outputs. */
+    explanation?: JobExplanationInfo;
   };
   error?: JobErrorInfo;
   createTime?: Date;
@@ -104,6 +107,7 @@ export const kindNames: Record<JobKindName, JobKind> = {
   score: JobKind.SCORE,
   transform: JobKind.TRANSFORM,
   drift: JobKind.DRIFT,
+  explain: JobKind.EXPLAIN,
   noop: JobKind.NOOP,
 };
 
@@ -160,6 +164,7 @@ export function jobInfo(job: Job): JobInfo {
       output: r.output && { name: r.output.name, version: Number(r.output.version) },
       ranModelVersion: r.ranModelVersion,
       drift: r.drift && jobDriftInfo(r.drift),
+      explanation: r.explanation && jobExplanationInfo(r.explanation),
     },
     error: errorInfo(job.error),
     createTime: date(job.createTime),

@@ -11,6 +11,7 @@ import { call, stream } from "./errors.js";
 import { asTable, type DatasetInput } from "./inputs.js";
 import { executorInfo, jobError, jobInfo, kindNames, stateNames, type ExecutorInfo, type JobDriftInfo, type JobInfo, type JobKindName, type JobStateName } from "./job-summaries.js";
 import type { DriftOptions } from "./drift.js";
+import { explainParams, type Explanation, type ExplainOptions } from "./explain.js";
 import { modelName, versionName } from "./model-refs.js";
 import { resourceName, shortName } from "./names.js";
 import { gridSearch, type GridSearchOptions, type GridSearchResult } from "./grid-search.js";
@@ -66,10 +67,11 @@ export interface JobSpec extends Omit<JobOptions, "after"> {
 }
 
 /** A job a schedule submits: its data named, not carried along, and after no other job. */
-export interface ScheduledJobSpec extends Omit<JobOptions, "after" | "requestId" | "onUploadProgress">, DriftJobOptions {
+export interface ScheduledJobSpec extends Omit<JobOptions, "after" | "requestId" | "onUploadProgress">, DriftJobOptions, ExplainOptions {
   kind: JobKindName;
   model?: string;
   x?: DatasetRef;
+  /** Targets; for explain, the background rows. */
   y?: DatasetRef;
 }
 
@@ -303,7 +305,7 @@ export class Runtime {
       const { name, ...selection } = datasetSelection(this.project, data);
       return { dataset: name, ...selection };
     };
-    const params = kind === JobKind.DRIFT ? { ...spec.params, ...driftParams(spec) } : spec.params;
+    const params = kind === JobKind.DRIFT ? { ...spec.params, ...driftParams(spec) } : kind === JobKind.EXPLAIN ? { ...spec.params, ...explainParams(spec) } : spec.params;
     return { ...this.jobFields({ ...spec, params }), kind, model: spec.model === undefined ? "" : versionName(this.project, spec.model), x: named(spec.x, "x"), y: named(spec.y, "y") };
   }
 
@@ -439,6 +441,17 @@ export class RuntimeModel {
     return this.runtime.submit(JobKind.DRIFT, this.ref, X, undefined, { ...rest, params: { ...rest.params, ...driftParams({ psiThreshold, pValueThreshold, failOnDrift }) } });
   }
   /**
+   * Why the model gave X's rows their outputs, as a job: Shapley values of each feature
+   * against background rows (`background`, else the data the version was trained on), as
+   * SHAP's explainers give them. `get()` gives the rows (`prediction`, or `class` and
+   * `probability`; `base_value`; `shap_<feature>`) and each feature's mean |value|;
+   * `results()` streams the rows as they are explained.
+   */
+  explain(X: JobData, options: JobOptions & ExplainOptions & { background?: JobData } = {}): Promise<JobHandle<Explanation>> {
+    const { background, backgroundRows, method, permutations, randomState, class: explained, ...rest } = options;
+    return this.runtime.submit(JobKind.EXPLAIN, this.ref, X, background, { ...rest, params: { ...rest.params, ...explainParams({ backgroundRows, method, permutations, randomState, class: explained }) } });
+  }
+  /**
    * Fits every combination of `grid`'s params (each a new version), scores each on
    * `scoreOn` (or the training data) and ranks them (omega-ml's gridsearch, without its
    * cross-validation): `best.modelVersion` is the version to use.
@@ -449,9 +462,9 @@ export class RuntimeModel {
 }
 
 const FINAL = new Set([JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED]);
-const TABLE_RESULTS = new Set<JobKindName>(["predict", "predict_proba", "transform"]);
+const TABLE_RESULTS = new Set<JobKindName>(["predict", "predict_proba", "transform", "explain"]);
 
-/** Whether jobs of this kind have result rows to read (`results()`): PREDICT, PREDICT_PROBA and TRANSFORM. */
+/** Whether jobs of this kind have result rows to read (`results()`): PREDICT, PREDICT_PROBA, TRANSFORM and EXPLAIN. */
 export function hasResultRows(kind: JobKindName): boolean {
   return TABLE_RESULTS.has(kind);
 }
@@ -482,7 +495,7 @@ export interface FitOutcome {
  * TRANSFORM), a FitOutcome, SCORE's Metrics, DRIFT's comparison, or the job's info (NOOP).
  * The handles that `model(...).predict()` and friends return are typed by their kind.
  */
-export type JobOutcome = Table | FitOutcome | Metrics | JobDriftInfo | JobInfo;
+export type JobOutcome = Table | FitOutcome | Metrics | JobDriftInfo | Explanation | JobInfo;
 
 /** A submitted job: promise-like (`get()`), observable (`watch()`), streamable (`results()`), cancellable. */
 export class JobHandle<T extends JobOutcome = JobOutcome> {
@@ -524,8 +537,9 @@ export class JobHandle<T extends JobOutcome = JobOutcome> {
     if (hasResultRows(kind)) {
       const tables: Table[] = [];
       for await (const table of this.results()) tables.push(table);
-      await this.wait();
-      return tables.length ? tables.reduce((a, b) => a.concat(b)) : new Table();
+      const info = await this.wait();
+      const rows = tables.length ? tables.reduce((a, b) => a.concat(b)) : new Table();
+      return kind === "explain" && info.result?.explanation ? { ...info.result.explanation, rows } : rows;
     }
     const info = await this.wait();
     if (kind === "score") return info.result?.metrics ?? {};

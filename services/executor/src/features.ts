@@ -23,7 +23,8 @@ export interface FeaturePlan {
 }
 
 const NUMERIC = /^(Float|Int|Uint|Bool|Decimal)/i;
-const FLOAT_INPUTS: Record<string, "float32" | "float64"> = { float32: "float32", float: "float32", float64: "float64", double: "float64" };
+/** ONNX element types of a float matrix input, as the matrix type fed to it. */
+export const FLOAT_INPUTS: Record<string, "float32" | "float64"> = { float32: "float32", float: "float32", float64: "float64", double: "float64" };
 
 /**
  * Matches a table to a model's signature before anything runs, so a missing or mistyped

@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { RecordBatch, Schema, Table } from "apache-arrow";
-import { schemaFromIpc, tableToIpc } from "@kiln/data";
+import { schemaFromIpc } from "@kiln/data";
 import { isColumnsFeed, OnnxRunError, type OnnxTensorData } from "@kiln/onnx";
 import { accuracyScore, labelType, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
@@ -14,7 +14,7 @@ import { checkStopped, type JobContext } from "./job-context.js";
 import { failedPrecondition } from "./job-failure.js";
 import { checkNoMissingValues, refusesMissingValues } from "./missing-values.js";
 import { runOnnx } from "./onnx-run.js";
-import { startOutput } from "./output-dataset.js";
+import { ResultRows } from "./result-rows.js";
 import { runnableOutput } from "./runnable-output.js";
 import { copyColumns, inertiaOf, outputTable, pickOutput, predictionValues, withKept } from "./outputs.js";
 
@@ -39,14 +39,12 @@ const FIRST_BATCH_ROWS = 16_384;
  * Model runs in flight at once, in the worker pool (at most 4 workers): one at a time used
  * one core, which halved a compute-bound model's speed against onnxruntime on all cores.
  */
-const RUNS_IN_FLIGHT = Math.max(1, Math.min(4, availableParallelism()));
+export const RUNS_IN_FLIGHT = Math.max(1, Math.min(4, availableParallelism()));
 /**
  * Input buffers kept between jobs: one per run in flight and one for the batch being
  * prepared, for two jobs at once, within 64 MiB (a batch of four features is 2 MiB).
  */
 const feedBuffers = new FeedBuffers(2 * (RUNS_IN_FLIGHT + 1), 64 * 1024 ** 2);
-/** Result messages stay under NATS's default 1 MiB payload limit. */
-const MAX_RESULT_BYTES = 768 * 1024;
 
 /**
  * PREDICT, PREDICT_PROBA, TRANSFORM and SCORE: the input's rows through the model in
@@ -70,7 +68,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   const { file, key, output: outputName, signature, classes } = await runnableOutput(deps, version, clusterer ? "scores" : pickOutput(scoring ? JobKind.PREDICT : job.kind, version.signature?.outputs ?? []));
   const rowsTotal = x.filter ? 0 : Number(data.rowCount);
   const predictions: (number | string)[] = [];
-  const output = !scoring && job.outputDataset ? startOutput(ctx) : undefined;
+  const results = scoring ? undefined : new ResultRows(ctx, rowsTotal);
   const keep = job.keepColumns;
   // SCORE against a target of X's own rows (`--target`): read with the features, in the same pass.
   const target = scoring && !clusterer && job.y?.dataset && sameRows(x, job.y) ? (job.y.columns[0] ?? columns[0]?.name) : undefined;
@@ -78,16 +76,9 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   // Kept columns and the target ride along with the features, in stored order: all of them in it reads whole chunks.
   const used = extra.length ? columns.map((c) => c.name).filter((n) => plan.columns.includes(n) || extra.includes(n)) : plan.columns;
   const truth: (number | string)[] = [];
-  let rows = 0;
+  let scored = 0;
   // Later batches run in the model while batch n's results are published: one publish in flight, in order.
   let emitting: Promise<void> = Promise.resolve();
-  const emit = async (table: Table, batchRows: number) => {
-    if (rows === 0) await output?.check(table.schema);
-    for (const piece of ipcPieces(table)) await ctx.results.publish(piece);
-    await output?.channel.push(table);
-    rows += batchRows;
-    ctx.progress.update({ rowsDone: BigInt(rows), rowsTotal: BigInt(rowsTotal) });
-  };
   try {
     const refusesMissing = refusesMissingValues(version);
     let rowsRead = 0;
@@ -127,12 +118,12 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
         if (clusterer) inertia += inertiaOf(tensor);
         else for (const v of predictionValues(tensor)) predictions.push(v);
         if (targets) for (const v of targets) truth.push(v);
-        rows += batchRows;
-        ctx.progress.update({ rowsDone: BigInt(rows), rowsTotal: BigInt(rowsTotal) });
+        scored += batchRows;
+        ctx.progress.update({ rowsDone: BigInt(scored), rowsTotal: BigInt(rowsTotal) });
         continue;
       }
       await emitting;
-      emitting = emit(withKept(kept, outputTable(job.kind, tensor, classes)), batchRows);
+      emitting = results!.emit(withKept(kept, outputTable(job.kind, tensor, classes)), batchRows);
       emitting.catch(() => {}); // awaited before the next batch or after the loop
     }
     await emitting;
@@ -142,17 +133,16 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
       const run = async () => (await runOnnx(deps, file, key, plan.feeds(none), [outputName]))[outputName]!;
       // In keep's order, as copyColumns gives them (Schema.select keeps the stored order).
       const kept = keep.length ? new Table(new Schema(keep.map((name) => schema.fields.find((f) => f.name === name)!))) : undefined;
-      await emit(withKept(kept, outputTable(job.kind, await noRowsOutput(run, signature), classes)), 0);
+      await results!.emit(withKept(kept, outputTable(job.kind, await noRowsOutput(run, signature), classes)), 0);
     }
-    if (!scoring) await ctx.results.end();
-    output?.channel.close();
+    await results?.end();
   } catch (e) {
-    output?.channel.close(e);
+    results?.fail(e);
     throw e;
   }
-  if (scoring && rows === 0) throw failedPrecondition("NO_ROWS", `${inputName(x, "x", true)} has no rows to score`);
-  const result = create(JobResultSchema, { rows: BigInt(rows), ranModelVersion: version.name });
-  if (output) result.output = await output.written;
+  if (scoring && scored === 0) throw failedPrecondition("NO_ROWS", `${inputName(x, "x", true)} has no rows to score`);
+  const result = create(JobResultSchema, { rows: BigInt(scoring ? scored : results!.rows), ranModelVersion: version.name });
+  if (results?.written) result.output = await results.written;
   if (scoring) result.metrics = clusterer ? { score: -inertia, inertia } : await scoreAgainst(ctx, predictions, version, target ? { target, truth } : undefined);
   return result;
 }
@@ -202,17 +192,6 @@ const EMPTY_DATA: Record<string, () => OnnxTensorData["data"]> = {
   bool: () => new Uint8Array(0),
   string: () => [],
 };
-
-function* ipcPieces(table: Table): Generator<Uint8Array> {
-  const bytes = tableToIpc(table);
-  if (bytes.length <= MAX_RESULT_BYTES || table.numRows <= 1) {
-    yield bytes;
-    return;
-  }
-  const half = Math.ceil(table.numRows / 2);
-  yield* ipcPieces(table.slice(0, half));
-  yield* ipcPieces(table.slice(half));
-}
 
 async function targetOf(ctx: JobContext, y: JobInput): Promise<string> {
   const { columns } = await describeInput(ctx.deps, y, "y");

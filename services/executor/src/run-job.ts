@@ -1,5 +1,6 @@
 import { JobKind, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { runDrift } from "./drift.js";
+import { runExplain } from "./explain.js";
 import { runFit } from "./fit.js";
 import { runInference } from "./inference.js";
 import type { JobContext } from "./job-context.js";
@@ -12,6 +13,8 @@ export function runJob(ctx: JobContext): Promise<JobResult> {
       return runNoop(ctx);
     case JobKind.DRIFT:
       return runDrift(ctx);
+    case JobKind.EXPLAIN:
+      return runExplain(ctx);
     case JobKind.FIT:
     case JobKind.PARTIAL_FIT:
       return runFit(ctx);

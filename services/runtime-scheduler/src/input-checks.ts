@@ -35,7 +35,7 @@ export function checkInput(version: DatasetVersion, input: JobInput, what: strin
 export function checkKeepColumns(kind: JobKind, keep: string[]): string[] {
   if (keep.length === 0) return [];
   if (!PRODUCES_RESULTS.has(kind)) {
-    throw invalidArgument("INVALID_KEEP_COLUMNS", `job.keep_columns: a ${JobKind[kind]} job has no result rows to keep columns in (PREDICT, PREDICT_PROBA and TRANSFORM have)`);
+    throw invalidArgument("INVALID_KEEP_COLUMNS", `job.keep_columns: a ${JobKind[kind]} job has no result rows to keep columns in (PREDICT, PREDICT_PROBA, TRANSFORM and EXPLAIN have)`);
   }
   const seen = new Set<string>();
   for (const name of keep) {
@@ -55,5 +55,28 @@ export function checkDriftParams(params: Record<string, unknown>): void {
   if (problem) throw invalidArgument("INVALID_PARAMS", `params.${problem}`);
   if (params.fail_on_drift !== undefined && typeof params.fail_on_drift !== "boolean") {
     throw invalidArgument("INVALID_PARAMS", `params.fail_on_drift is true or false, not ${printable(JSON.stringify(params.fail_on_drift))}`);
+  }
+}
+
+/** Bounds of an EXPLAIN job's params (see JOB_KIND_EXPLAIN). */
+export const EXPLAIN_LIMITS = { backgroundRows: 1000, permutations: 1000 };
+const EXPLAIN_METHODS = ["auto", "exact", "permutation"];
+
+/** An EXPLAIN job's params: whole numbers in their ranges, a known method, a class as text or a number. */
+export function checkExplainParams(params: Record<string, unknown>): void {
+  const whole = (key: string, min: number, max: number) => {
+    const v = params[key];
+    if (v !== undefined && !(typeof v === "number" && Number.isInteger(v) && v >= min && v <= max)) {
+      throw invalidArgument("INVALID_PARAMS", `params.${key} is a whole number from ${min} to ${max}, not ${printable(JSON.stringify(v))}`);
+    }
+  };
+  whole("background_rows", 1, EXPLAIN_LIMITS.backgroundRows);
+  whole("permutations", 1, EXPLAIN_LIMITS.permutations);
+  whole("random_state", 0, 2 ** 32 - 1);
+  if (params.method !== undefined && !EXPLAIN_METHODS.includes(params.method as string)) {
+    throw invalidArgument("INVALID_PARAMS", `params.method is ${EXPLAIN_METHODS.map((m) => `"${m}"`).join(", ")}, not ${printable(JSON.stringify(params.method))}`);
+  }
+  if (params.class !== undefined && typeof params.class !== "string" && typeof params.class !== "number") {
+    throw invalidArgument("INVALID_PARAMS", `params.class is a class label (text or a number), not ${printable(JSON.stringify(params.class))}`);
   }
 }

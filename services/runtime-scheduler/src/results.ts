@@ -11,7 +11,7 @@ import { jobFailure } from "./job-errors.js";
 import { isFinal, nowOf, readJob, type Scheduler } from "./job-store.js";
 import { parseJobName } from "./names.js";
 
-export const PRODUCES_RESULTS = new Set([JobKind.PREDICT, JobKind.PREDICT_PROBA, JobKind.TRANSFORM]);
+export const PRODUCES_RESULTS = new Set([JobKind.PREDICT, JobKind.PREDICT_PROBA, JobKind.TRANSFORM, JobKind.EXPLAIN]);
 /** After a job succeeded, how long to wait for result messages still in flight. */
 const SETTLE_MS = 5_000;
 /** Watch the job record this often too (another scheduler may own the change). */

@@ -16,7 +16,7 @@ import {
 import type { ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { Dataset, DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
 import { DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT, TRAINS } from "./deps.js";
-import { checkDriftParams, checkInput, checkKeepColumns } from "./input-checks.js";
+import { checkDriftParams, checkExplainParams, checkInput, checkKeepColumns } from "./input-checks.js";
 import { rethrowRemote } from "./job-errors.js";
 import { isClusterer, trainingDataOf, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
 import { checkTemplates, expandTemplates, hasTemplate } from "./schedule-templates.js";
@@ -242,7 +242,7 @@ export class Lookups {
 /** `unchecked`: inputs whose name a schedule fills in later, left as they are. */
 async function checkedJob(project: string, given: Job, lookups: Lookups, earlierInCall?: EarlierInCall, unchecked = { x: false, y: false }): Promise<Job> {
   const kind = given.kind;
-  if (!JobKind[kind] || kind === JobKind.UNSPECIFIED) throw invalidArgument("INVALID_JOB_KIND", "job.kind is required (FIT, PARTIAL_FIT, PREDICT, PREDICT_PROBA, SCORE, TRANSFORM, DRIFT or NOOP)");
+  if (!JobKind[kind] || kind === JobKind.UNSPECIFIED) throw invalidArgument("INVALID_JOB_KIND", "job.kind is required (FIT, PARTIAL_FIT, PREDICT, PREDICT_PROBA, SCORE, TRANSFORM, DRIFT, EXPLAIN or NOOP)");
   const maxAttempts = given.maxAttempts || DEFAULT_MAX_ATTEMPTS;
   if (maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS_LIMIT) {
     throw invalidArgument("INVALID_MAX_ATTEMPTS", `max_attempts must be from 1 to ${MAX_ATTEMPTS_LIMIT}, got ${given.maxAttempts}`);
@@ -266,6 +266,7 @@ async function checkedJob(project: string, given: Job, lookups: Lookups, earlier
   if (job.outputDataset) inProject(job.outputDataset, project, "output dataset");
   if (kind === JobKind.NOOP) return job;
   if (kind === JobKind.DRIFT) checkDriftParams(given.params ?? {});
+  if (kind === JobKind.EXPLAIN) checkExplainParams(given.params ?? {});
 
   if (!given.model) throw invalidArgument("MODEL_REQUIRED", "job.model is required: projects/{p}/models/{m}[/versions/{ref}]");
   if (!given.x?.dataset && !hasLocalData(given.x)) throw invalidArgument("INPUT_REQUIRED", "job.x is required: the dataset of features, or its data");
@@ -310,7 +311,7 @@ function deferredBy(job: Job, upstream: readonly Job[]): Leave {
 async function pinJob(job: Job, lookups: Lookups, leave: Leave): Promise<void> {
   // Looked up together (each is a call to the registry or the store); a failure is reported in this order.
   const [model, x, y] = await firstFailureInOrder([
-    leave.model ? undefined : pinModel(lookups, job.model, job.kind),
+    leave.model ? undefined : pinModel(lookups, job.model, job.kind, !!job.y),
     leave.x ? job.x : pinInput(lookups, job.x!, "x", job.keepColumns),
     !job.y || leave.y ? job.y : pinInput(lookups, job.y, "y"),
   ] as const);
@@ -370,14 +371,16 @@ async function firstFailureInOrder<T extends readonly unknown[]>(
   return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as { -readonly [K in keyof T]: Awaited<T[K]> };
 }
 
-async function pinModel(lookups: Lookups, ref: string, kind: JobKind): Promise<ModelVersion> {
+/** `givesY`: an EXPLAIN with its own background needs no training data. */
+async function pinModel(lookups: Lookups, ref: string, kind: JobKind, givesY: boolean): Promise<ModelVersion> {
   const { version } = parseModelRef(ref);
   inProject(version, lookups.project, "model");
   const v = await lookups.model(version);
   if (kind === JobKind.DRIFT) {
-    await checkHasTrainingData(lookups.s, v);
+    await checkHasTrainingData(lookups.s, v, "a DRIFT job has nothing to compare X with");
     return v;
   }
+  if (kind === JobKind.EXPLAIN && !givesY && v.runnable) await checkHasTrainingData(lookups.s, v, "an EXPLAIN job needs background rows: name them as job.y");
   const trains = TRAINS.has(kind);
   if (trains && v.format !== TRAINABLE_FORMAT && !v.attachments.some((a) => a.name === TRAINABLE_ATTACHMENT)) {
     throw failedPrecondition(
@@ -392,15 +395,15 @@ async function pinModel(lookups: Lookups, ref: string, kind: JobKind): Promise<M
   return v;
 }
 
-/** A DRIFT job's baseline: the stored X the version's fit recorded, or (fitted before fits recorded it) its training job's while that job is kept. */
-async function checkHasTrainingData(s: Scheduler, v: ModelVersion): Promise<void> {
+/** A DRIFT job's baseline, an EXPLAIN job's background: the stored X the version's fit recorded, or (fitted before fits recorded it) its training job's while that job is kept. */
+async function checkHasTrainingData(s: Scheduler, v: ModelVersion, why: string): Promise<void> {
   if (trainingDataOf(v.metadata ?? {})) return;
   const trainedBy = v.lineage?.trainingJob ? (await jobs(s).get(v.lineage.trainingJob))?.value : undefined;
   const x = trainedBy && decodeJob(trainedBy).x;
   if (x && !x.temporary) return;
   throw failedPrecondition(
     "NO_TRAINING_DATA",
-    `${v.name} records no stored training data (it was uploaded, defined, or fitted on local data, which is not kept): a DRIFT job has nothing to compare X with`,
+    `${v.name} records no stored training data (it was uploaded, defined, or fitted on local data, which is not kept): ${why}`,
     { model: v.name },
   );
 }

@@ -1,0 +1,149 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { tableFromArrays, type Table } from "apache-arrow";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningProcess } from "@kiln/core";
+import { linearRegressorOnnx } from "@kiln/onnx";
+import { FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError } from "@kiln/sdk";
+import { KMeans } from "@kiln/sdk/ml";
+import { runEmbedded } from "../src/index.js";
+import { unique } from "./helpers.js";
+
+const column = (table: Table, name: string) => Array.from(table.getChild(name)!.toArray() as ArrayLike<number>, Number);
+
+/** Two separable blobs: class 1 when x0 + x1 > 0. */
+function blobs(n: number) {
+  const rows = Array.from({ length: n }, (_, i) => ({ x0: Math.sin(i * 12.9898) * 2, x1: Math.cos(i * 78.233) * 2 }));
+  return { X: rows, y: rows.map(({ x0, x1 }) => ({ label: x0 + x1 > 0 ? 1 : 0 })) };
+}
+
+describe("EXPLAIN jobs: Shapley values of a model's outputs", () => {
+  let dir: string;
+  let running: RunningProcess;
+  let kiln: Kiln;
+  const n = 300;
+  const features = {
+    id: Int32Array.from({ length: n }, (_, i) => 1000 + i),
+    a: Float64Array.from({ length: n }, (_, i) => Math.sin(i)),
+    b: Float64Array.from({ length: n }, (_, i) => (i % 7) - 3),
+    c: Float64Array.from({ length: n }, (_, i) => Math.cos(i * 0.3) * 4),
+  };
+  const coef = [1.5, -0.25, 2];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-explain-"));
+    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent" }, false);
+    kiln = await Kiln.connect(running.server.url);
+    await kiln.datasets.put("explain-rows", tableFromArrays(features));
+    const data = blobs(400);
+    await kiln.datasets.put("explain-blobs-x", data.X);
+    await kiln.datasets.put("explain-blobs-y", data.y);
+  });
+  afterAll(async () => {
+    kiln?.close();
+    await running?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("gives a linear model's features each its weight times their distance from the background's mean, adding up to the prediction", async () => {
+    const model = unique("explained-linear");
+    await kiln.models.put(model, linearRegressorOnnx(coef, 0.25));
+    const X = { dataset: "explain-rows", columns: ["a", "b", "c"], filter: "id < 1010" };
+    const job = await kiln.runtime.model(model).explain(X, { background: { dataset: "explain-rows", columns: ["a", "b", "c"] }, backgroundRows: 1000, keep: ["id"], output: "explained" });
+    const explanation = await job.get();
+    const { rows } = explanation;
+    expect(rows.schema.fields.map((f) => f.name)).toEqual(["id", "prediction", "base_value", "shap_a", "shap_b", "shap_c"]);
+    expect(column(rows, "id")).toEqual(Array.from({ length: 10 }, (_, i) => 1000 + i));
+    const mean = (values: Float64Array) => values.reduce((s, v) => s + v, 0) / values.length;
+    const means = [mean(features.a), mean(features.b), mean(features.c)];
+    const base = coef.reduce((s, w, j) => s + w * means[j]!, 0.25);
+    ["a", "b", "c"].forEach((name, j) => {
+      column(rows, `shap_${name}`).forEach((v, i) => expect(v).toBeCloseTo(coef[j]! * (features[name as "a"][i]! - means[j]!), 4));
+    });
+    const predictions = column(rows, "prediction");
+    column(rows, "base_value").forEach((b, i) => {
+      expect(b).toBeCloseTo(base, 4);
+      expect(b + column(rows, "shap_a")[i]! + column(rows, "shap_b")[i]! + column(rows, "shap_c")[i]!).toBeCloseTo(predictions[i]!, 9);
+    });
+    expect(explanation).toMatchObject({ method: "exact", permutations: 0, backgroundRows: n, background: { dataset: "explain-rows", version: 1, columns: ["a", "b", "c"] } });
+    expect(explanation.outputs).toHaveLength(1);
+    expect(explanation.outputs[0]).toMatchObject({ output: "prediction", rows: 10 });
+    expect(explanation.outputs[0]!.features.map((f) => f.feature)).toEqual(["c", "a", "b"]); // largest mean |value| first
+
+    const info = await job.info();
+    expect(info).toMatchObject({ kind: "explain", state: "succeeded", result: { rows: 10, output: { name: "projects/default/datasets/explained", version: 1 } } });
+    expect(info.result!.metrics["importance.c"]).toBeCloseTo(explanation.outputs[0]!.features[0]!.meanAbs, 12);
+    const written = (await kiln.datasets.get("explained")) as Table;
+    expect(written.numRows).toBe(10);
+    expect(column(written, "shap_c")).toEqual(column(rows, "shap_c"));
+  });
+
+  it("explains each row's predicted class by its probability, or one class on every row, against the data the model was trained on", async () => {
+    const model = unique("explained-classifier");
+    await kiln.models.create(model, { estimator: "logistic_regression" });
+    await (await kiln.runtime.model(model).fit("explain-blobs-x", "explain-blobs-y")).get();
+    const X = { dataset: "explain-blobs-x", filter: "x0 > 1.5" };
+    const explanation = await (await kiln.runtime.model(model).explain(X, { backgroundRows: 50, randomState: 3 })).get();
+    const { rows } = explanation;
+    expect(rows.schema.fields.map((f) => f.name)).toEqual(["class", "probability", "base_value", "shap_x0", "shap_x1"]);
+    const proba = await (await kiln.runtime.model(model).predictProba(X)).get();
+    const classes = column(rows, "class");
+    classes.forEach((c, i) => {
+      const p = proba.getChild(`probability_${c}`)!.get(i) as number;
+      expect(column(rows, "probability")[i]).toBeCloseTo(p, 6);
+      expect(p).toBeGreaterThanOrEqual(0.5);
+      expect(column(rows, "base_value")[i]! + column(rows, "shap_x0")[i]! + column(rows, "shap_x1")[i]!).toBeCloseTo(p, 9);
+    });
+    expect(explanation).toMatchObject({ method: "exact", backgroundRows: 50, background: { dataset: "explain-blobs-x", version: 1 } });
+    expect(explanation.outputs.map((o) => o.output).sort()).toEqual([...new Set(classes.map(String))].sort());
+    expect(explanation.outputs.reduce((s, o) => s + o.rows, 0)).toBe(rows.numRows);
+
+    const ofOne = await (await kiln.runtime.model(model).explain(X, { backgroundRows: 50, randomState: 3, class: 0 })).get();
+    expect(new Set(column(ofOne.rows, "class"))).toEqual(new Set([0]));
+    expect(ofOne.outputs.map((o) => o.output)).toEqual(["0"]);
+    // The two classes' probabilities add up to 1, so their values are each other's negatives.
+    const flip = column(rows, "class").map((c) => (c === 0 ? 1 : -1));
+    column(ofOne.rows, "shap_x0").forEach((v, i) => expect(v).toBeCloseTo(flip[i]! * column(rows, "shap_x0")[i]!, 6));
+
+    await expect((await kiln.runtime.model(model).explain(X, { class: 7 })).get()).rejects.toMatchObject({ constructor: FailedPreconditionError, reason: "UNKNOWN_CLASS", message: expect.stringContaining("has no class 7 (its classes: 0, 1)") });
+  });
+
+  it("samples orderings of the features, the same for the same random_state, still adding up to the output", async () => {
+    const model = unique("explained-permutations");
+    await kiln.models.put(model, linearRegressorOnnx(coef, 0.25));
+    const options = { background: { dataset: "explain-rows", columns: ["a", "b", "c"] }, method: "permutation" as const, permutations: 3, randomState: 11 };
+    const X = { dataset: "explain-rows", columns: ["a", "b", "c"], filter: "id < 1020" };
+    const first = await (await kiln.runtime.model(model).explain(X, options)).get();
+    const again = await (await kiln.runtime.model(model).explain(X, options)).get();
+    expect(first).toMatchObject({ method: "permutation", permutations: 3, backgroundRows: 100 });
+    for (const name of ["shap_a", "shap_b", "shap_c", "base_value"]) expect(column(again.rows, name)).toEqual(column(first.rows, name));
+    const sums = column(first.rows, "base_value").map((b, i) => b + column(first.rows, "shap_a")[i]! + column(first.rows, "shap_b")[i]! + column(first.rows, "shap_c")[i]!);
+    sums.forEach((s, i) => expect(s).toBeCloseTo(column(first.rows, "prediction")[i]!, 9));
+  });
+
+  it("refuses at submit what it cannot explain, changing nothing", async () => {
+    const uploaded = unique("explained-uploaded");
+    await kiln.models.put(uploaded, linearRegressorOnnx(coef, 0.25));
+    const X = { dataset: "explain-rows", columns: ["a", "b", "c"] };
+    const before = (await kiln.runtime.jobs()).length;
+    await expect(kiln.runtime.model(uploaded).explain(X)).rejects.toMatchObject({ constructor: FailedPreconditionError, reason: "NO_TRAINING_DATA", message: expect.stringContaining("an EXPLAIN job needs background rows: name them as job.y") });
+    await expect(kiln.runtime.model(uploaded).explain(X, { background: "explain-rows", backgroundRows: 0 })).rejects.toMatchObject({ constructor: InvalidArgumentError, reason: "INVALID_PARAMS", message: "params.background_rows is a whole number from 1 to 1000, not 0" });
+    await expect(kiln.runtime.model(uploaded).explain(X, { background: "explain-rows", method: "kernel" as "exact" })).rejects.toMatchObject({ reason: "INVALID_PARAMS", message: 'params.method is "auto", "exact", "permutation", not "kernel"' });
+    await expect(kiln.runtime.model(uploaded).explain(X, { background: "nope" })).rejects.toBeInstanceOf(NotFoundError);
+    expect(await kiln.runtime.jobs()).toHaveLength(before);
+  });
+
+  it("fails a job whose model predicts nothing to explain, or whose background lacks a feature", async () => {
+    const clusters = unique("explained-kmeans");
+    await kiln.models.put(clusters, new KMeans({ nClusters: 2, randomState: 0 }).fit(blobs(50).X.map((r) => [r.x0, r.x1])));
+    await expect((await kiln.runtime.model(clusters).explain(blobs(5).X, { background: blobs(20).X })).get()).rejects.toMatchObject({ reason: "NOT_EXPLAINABLE", message: expect.stringContaining("EXPLAIN takes regressors and classifiers") });
+    const linear = unique("explained-lacking");
+    await kiln.models.put(linear, linearRegressorOnnx(coef, 0.25));
+    const X = { dataset: "explain-rows", columns: ["a", "b", "c"] };
+    await expect((await kiln.runtime.model(linear).explain(X, { background: { dataset: "explain-rows", columns: ["a", "b"] } })).get()).rejects.toMatchObject({
+      reason: "COLUMN_MISSING",
+      message: expect.stringContaining('the background projects/default/datasets/explain-rows has no column "c", a feature of'),
+    });
+  });
+});

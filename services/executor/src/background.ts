@@ -1,0 +1,57 @@
+import { create } from "@bufbuild/protobuf";
+import { Random } from "@kiln/ml";
+import { JobInputSchema, type JobInput } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { DatasetSelectionSchema, type DatasetSelection } from "@kiln/proto/kiln/store/v1/store_pb";
+import { datasetSelection, trainingBaseline, type ModelVersionInfo } from "@kiln/sdk";
+import { describeInput, inputName, readInput } from "./data.js";
+import { featureRows, matrixInput, type MatrixInput } from "./feature-matrix.js";
+import { checkStopped, type JobContext } from "./job-context.js";
+import { failedPrecondition } from "./job-failure.js";
+
+/** Rows standing for "what is usual", to compare a row's features with. */
+export interface Background {
+  /** [rows, features], row-major. */
+  matrix: Float64Array;
+  rows: number;
+  /** Where they were sampled from. */
+  selection: DatasetSelection;
+}
+
+/**
+ * Up to `size` rows of the model's features, sampled uniformly (seeded) from the job's y,
+ * or from the data the version was trained on when the job names none.
+ */
+export async function sampleBackground(ctx: JobContext, version: ModelVersionInfo, features: MatrixInput, size: number, randomState: number): Promise<Background> {
+  const source = ctx.job.y ?? (await trainingData(ctx, version));
+  const shown = `the background ${inputName(source, "y", true)}`;
+  const described = await describeInput(ctx.deps, source, "y");
+  // Columns the background names are the ones it offers.
+  const columns = source.columns.length ? described.columns.filter((c) => source.columns.includes(c.name)) : described.columns;
+  for (const name of features.features) {
+    if (!columns.some((c) => c.name === name)) throw failedPrecondition("COLUMN_MISSING", `${shown} has no column "${name}", a feature of ${version.name} (it has ${columns.map((c) => c.name).join(", ")})`);
+  }
+  const own = matrixInput(version, columns, features.features, "NOT_EXPLAINABLE", shown);
+  const width = features.features.length;
+  const sample = new Float64Array(size * width);
+  const random = new Random(randomState);
+  let seen = 0;
+  for await (const batch of readInput(ctx.deps, source, features.features)) {
+    checkStopped(ctx.signal);
+    const rows = featureRows(own, batch);
+    // Reservoir sampling: every row read so far is in the sample with the same chance.
+    for (let i = 0; i < batch.numRows; i++, seen++) {
+      const slot = seen < size ? seen : random.int(seen + 1);
+      if (slot < size) sample.set(rows.subarray(i * width, (i + 1) * width), slot * width);
+    }
+  }
+  if (seen === 0) throw failedPrecondition("NO_ROWS", `${shown} has no rows`);
+  const rows = Math.min(seen, size);
+  return { matrix: sample.subarray(0, rows * width), rows, selection: create(DatasetSelectionSchema, { name: source.dataset, version: source.version, columns: features.features, filter: source.filter }) };
+}
+
+/** The stored X the version was fitted on (NO_TRAINING_DATA when it records none, as the scheduler checked at submit). */
+async function trainingData(ctx: JobContext, version: ModelVersionInfo): Promise<JobInput> {
+  const project = ctx.job.name.slice(0, ctx.job.name.indexOf("/jobs/"));
+  const selection = datasetSelection(project, await trainingBaseline(ctx.deps.kiln.runtime, version));
+  return create(JobInputSchema, { dataset: selection.name, version: selection.version, filter: selection.filter });
+}
