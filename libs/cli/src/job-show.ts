@@ -1,5 +1,6 @@
 import type { ExecutorInfo, JobDriftInfo, JobInfo } from "@kiln/sdk";
 import { jobDriftSides, printDriftTable } from "./drift.js";
+import { explanationText, printExplanation } from "./explain.js";
 import { printFields, printTable, type Output } from "./output.js";
 
 /**
@@ -53,9 +54,10 @@ export function resultText(info: JobInfo): string {
   if (!r) return "";
   const parts: string[] = info.reusedFrom ? [`reused ${lastSegment(info.reusedFrom)}`] : [];
   if (r.modelVersion) parts.push(`version ${shortModel(r.modelVersion)}`);
-  if (r.rows > 0 || info.kind.startsWith("predict") || info.kind === "transform") parts.push(`${r.rows} rows`);
+  if (r.rows > 0 || info.kind.startsWith("predict") || info.kind === "transform" || info.kind === "explain") parts.push(`${r.rows} rows`);
   if (r.output) parts.push(`→ ${shortDataset(r.output.name, r.output.version)}`);
   if (r.drift) return [...parts, driftText(r.drift)].join(", "); // its metrics are each feature's
+  if (r.explanation) return [...parts, explanationText(r.explanation)].filter(Boolean).join(", "); // so are these
   const metrics = metricList(r.metrics);
   if (metrics) parts.push(metrics);
   return parts.join(", ");
@@ -137,7 +139,11 @@ export function printJob(o: Output, info: JobInfo): void {
     o.out.write("\n");
     printDriftTable(o, r.drift, `trained on ${jobDriftSides(r.drift)}`);
   }
-  const metrics = r?.drift ? [] : Object.entries(r?.metrics ?? {});
+  if (r?.explanation) {
+    o.out.write("\n");
+    printExplanation(o, r.explanation, `${shortModel(r.ranModelVersion)} explained on ${r.rows} rows`);
+  }
+  const metrics = r?.drift || r?.explanation ? [] : Object.entries(r?.metrics ?? {});
   if (metrics.length) {
     o.out.write("\nmetrics:\n");
     for (const [k, v] of metrics) o.out.write(`  ${k}: ${v}\n`);

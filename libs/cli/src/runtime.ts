@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { DriftJobOptions, JobData, JobHandle, JobInfo, JobOptions, Kiln } from "@kiln/sdk";
+import type { DriftJobOptions, ExplainOptions, JobData, JobHandle, JobInfo, JobOptions, Kiln } from "@kiln/sdk";
 import { follow, jobProgress } from "./job-progress.js";
 import { resultsTarget, writeResults } from "./job-results.js";
 import { formatMetric, lastSegment, shortDataset, shortModel } from "./job-show.js";
@@ -7,7 +7,8 @@ import { featuresAndTarget, jobData, submitJob } from "./job-data.js";
 import { collect, parseJsonPairs } from "./key-values.js";
 import { printFields, printJson, type Output } from "./output.js";
 import { driftJobOptions, driftThresholdFlags, jobDriftSides, printDriftTable } from "./drift.js";
-import { columnList, positiveInt, positiveNumber } from "./option-values.js";
+import { printExplanation } from "./explain.js";
+import { columnList, positiveInt, positiveNumber, wholeNumber } from "./option-values.js";
 
 type Connect = () => Promise<Kiln>;
 
@@ -121,7 +122,52 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
       noteReuse(o, info);
       printDriftTable(o, drift, `${shortModel(info.result!.ranModelVersion)} trained on ${jobDriftSides(drift)}`);
     });
+
+  jobFlags(
+    program
+      .command("runtime:explain")
+      .description(
+        "why a model gave each row of X its output: Shapley values of its features against background rows (SHAP's), streamed as rows (CSV on stdout unless -o names a file), then each feature's mean |value|",
+      )
+      .argument("<model>", "NAME, NAME:VERSION or NAME:TAG")
+      .argument("<x>", 'the rows: a dataset, "sales" or "sales@3" for version 3, or a local file such as ./new.csv')
+      .option("--background <data>", "rows standing for the usual: a dataset or a local file (default: what the version was trained on)")
+      .option("--background-rows <n>", "rows sampled from the background (default 100, at most 1000)", positiveInt)
+      .option("--method <method>", "auto, exact (every coalition of features, at most 16) or permutation (sampled orderings)")
+      .option("--permutations <n>", "orderings sampled a row, each walked both ways (default 10)", positiveInt)
+      .option("--random-state <n>", "seeds the background's sample and the orderings (default 0)", wholeNumber)
+      .option("--class <label>", "a classifier: explain this class's probability on every row (default: each row's predicted class)")
+      .option("--columns <a,b>", "X's feature columns (default: the model's)", columnList)
+      .option("--keep <a,b>", "X's columns to copy into each result row before the values (an id, say)", columnList)
+      .option("-o, --out <file>", "write rows to a file instead of stdout")
+      .option("--format <format>", "csv, tsv, json, ndjson, arrow or parquet (default: from -o's extension)")
+      .option("--output <dataset>", "also store the rows as a version of this dataset")
+      .option("--summary", "print only each feature's mean |value|, not the rows"),
+  ).action(async (model: string, x: string, opts: ExplainFlags) => {
+    const o = output();
+    const target = resultsTarget(o, opts.summary ? devNull : opts.out, opts.format ?? (opts.summary ? "csv" : undefined));
+    const X = jobData(x, opts.columns, opts.filter);
+    const background = opts.background === undefined ? undefined : jobData(opts.background);
+    const explainOptions: ExplainOptions = { backgroundRows: opts.backgroundRows, method: opts.method as ExplainOptions["method"], permutations: opts.permutations, randomState: opts.randomState, class: opts.class };
+    const handle = await submitJob(await connect(), model, [x, opts.background], (m, onUploadProgress) =>
+      m.explain(X, { ...jobOptions(opts), ...explainOptions, background, output: opts.output, keep: opts.keep, onUploadProgress }),
+    );
+    if (!opts.wait) return printSubmitted(o, handle);
+    const { rows, info } = await writeResults(handle, target, `explain ${model}`, await connect());
+    const r = info.result!;
+    const wrote = r.output;
+    if (o.json && target.path !== "-") return printJson(o, { job: handle.id, rows, file: opts.out, output: wrote && { name: shortDataset(wrote.name), version: wrote.version }, ...r.explanation, ...reuseOf(info) });
+    noteReuse(o, info);
+    // With the rows on stdout, the rest is for stderr.
+    const side = target.path === "-" ? { ...o, out: o.err } : o;
+    if (opts.out) side.out.write(`wrote ${rows} rows to ${opts.out} (job ${handle.id})\n`);
+    if (wrote) side.out.write(`stored ${rows} rows as ${shortDataset(wrote.name, wrote.version)}\n`);
+    if (!o.json && r.explanation) printExplanation(side, r.explanation, `${shortModel(r.ranModelVersion)} explained on ${rows} rows`);
+  });
 }
+
+/** Where --summary sends the rows it does not show. */
+const devNull = process.platform === "win32" ? "NUL" : "/dev/null";
 
 /**
  * X and Y as fit and score name them: `m sales --target price` takes the target from X and
@@ -209,6 +255,21 @@ interface PredictFlags extends JobFlags {
 }
 
 type DriftFlags = JobFlags & DriftJobOptions;
+
+interface ExplainFlags extends JobFlags {
+  background?: string;
+  backgroundRows?: number;
+  method?: string;
+  permutations?: number;
+  randomState?: number;
+  class?: string;
+  columns?: string[];
+  keep?: string[];
+  out?: string;
+  format?: string;
+  output?: string;
+  summary?: boolean;
+}
 
 interface ScoreFlags extends JobFlags {
   columns?: string[];

@@ -18,6 +18,7 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
   let kiln: Kiln;
   let fitJob: string;
   let driftJob: string;
+  let explainJob: string;
   let predictJob: string;
   const token = mintToken(SECRET, { subject: "ana", role: "read", projects: ["*"], expiresInSeconds: 3600 });
 
@@ -41,6 +42,9 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     const drift = await kiln.runtime.model("churn").drift(rows.map(({ a, b }) => ({ a: a + 100, b })));
     await drift.get();
     driftJob = drift.id;
+    const explained = await kiln.runtime.model("churn").explain({ dataset: "sales", columns: ["a", "b"], filter: "a < 5" });
+    await explained.get();
+    explainJob = explained.id;
     await kiln.webhooks.create("alerts", { url: "https://hooks.example.invalid/kiln", events: ["job.failed", "tag.moved"], secret: "x" });
     await kiln.schedules.create("nightly", { cron: "0 2 * * *", timeZone: "Europe/Berlin", job: { kind: "predict", model: "churn", x: { dataset: "sales", columns: ["a", "b"] } } });
     // Its counts come with the executor's heartbeats: the page shows them once the scheduler has them.
@@ -133,6 +137,12 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     const drifted = await viewText(page, `#/jobs/${driftJob}`, `Job ${driftJob}`, "Drift");
     expect(drifted).toMatch(/against the training data sales@1 \(30 rows\): 1 drifted/);
     expect(drifted).toMatch(/a\s*numeric\s*[\d.]+\s*ks\s*[\d.e-]+\s*[\d.]+\s*yes\s*b\s*numeric\s*0\s*ks\s*1\s*0/);
+    const explanation = await viewText(page, `#/jobs/${explainJob}`, `Job ${explainJob}`, "Explanation");
+    expect(explanation).toMatch(/Shapley values against 30 background rows of sales@1 \(exact: every coalition of features\)/);
+    expect(explanation).toMatch(/prediction: base value [\d.]+, 5 rows/);
+    expect(explanation).toMatch(/a\s*[\d.]+\s*-?[\d.]+\s*b\s*[\d.]+/); // a, whose weight is 2, moves the outputs most
+    expect(await page.locator("#view span.bar").count()).toBe(2);
+    expect(explanation).toMatch(/shap_a/); // the rows, below
     const predictions = await viewText(page, `#/jobs/${predictJob}`, `Job ${predictJob}`, "First 20 result rows");
     expect(predictions).toMatch(/prediction\s*1\s*2/); // y = 2a - b + 1: rows a=0,b=0 → 1; a=1,b=1 → 2
 

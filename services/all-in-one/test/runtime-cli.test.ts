@@ -141,6 +141,39 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(await kiln("runtime:score", fitted, "lin", "--target", "y")).toMatch(/^r2:\s+1\n/m);
   });
 
+  it("explains rows with runtime:explain: Shapley values as CSV, each feature's mean |value| as bars, and jobs:show and kiln jobs show them", async () => {
+    const csv = await kiln("runtime:explain", fitted, "lin-x", "--filter", "a < 2");
+    const [header, ...lines] = csv.trim().split("\n");
+    expect(header).toBe("prediction,base_value,shap_a,shap_b");
+    expect(lines).toHaveLength(4);
+    const meanA = rows.reduce((s, r) => s + r.a, 0) / rows.length;
+    const meanB = rows.reduce((s, r) => s + r.b, 0) / rows.length;
+    lines.forEach((line, i) => {
+      const [prediction, base, shapA, shapB] = line.split(",").map(Number);
+      expect(shapA).toBeCloseTo(2 * (rows[i]!.a - meanA), 3);
+      expect(shapB).toBeCloseTo(-3 * (rows[i]!.b - meanB), 3);
+      expect(base! + shapA! + shapB!).toBeCloseTo(prediction!, 6);
+    });
+
+    const summary = await kiln("runtime:explain", fitted, "lin-x", "--summary", "--background", "lin-x", "--background-rows", "20", "--method", "permutation", "--permutations", "2");
+    expect(summary).toMatch(new RegExp(`^${fitted}:2 explained on 50 rows, against 20 background rows of lin-x@1 \\(permutation: 2 orderings a row, each both ways\\)\n`));
+    expect(summary).toMatch(/^prediction: base value [\d.-]+, 50 rows$/m);
+    expect(summary).toMatch(/^FEATURE\s+MEAN \|SHAP\|\s+MEAN SHAP\s*\na\s+[\d.]+\s+[+-]?[\d.e-]+\s+█{24}\nb\s+[\d.]+\s+[+-]?[\d.e-]+\s+█+\n$/m);
+
+    const [job] = await sdk.runtime.jobs({ limit: 1 });
+    expect(job).toMatchObject({ kind: "explain", state: "succeeded" });
+    const shown = await kiln("jobs:show", job!.id);
+    expect(shown).toMatch(/^kind:\s+explain$/m);
+    expect(shown).toMatch(/^y:\s+lin-x@1$/m);
+    expect(shown).toMatch(/^prediction: base value/m);
+    expect(shown).not.toMatch(/^metrics:/m);
+    expect(await kiln("jobs", "--limit", "1")).toMatch(/50 rows, most important: a \([\d.]+\), b \([\d.]+\)/);
+    const json = JSON.parse(await kiln("--json", "runtime:explain", fitted, "lin-x", "--summary")) as { rows: number; method: string; outputs: { features: { feature: string }[] }[] };
+    expect(json).toMatchObject({ rows: 50, method: "exact" });
+    expect(json.outputs[0]!.features.map((f) => f.feature)).toEqual(["a", "b"]);
+    expect((await kilnFails("runtime:explain", fitted, "lin-x", "--class", "x")).stderr).toMatch(/params\.class: projects\/default\/models\/\S+ predicts numbers, not classes.*NOT_A_CLASSIFIER/);
+  });
+
   it("--reuse takes the result of an earlier job that did the same work instead of running", async () => {
     const model = unique("reused");
     await sdk.models.create(model, { estimator: "linear_regression" });

@@ -66,6 +66,7 @@ export async function runExplain(ctx: JobContext): Promise<JobResult> {
   });
   const base = await explainer.base();
   const labels = classifier ? classLabels(runnable, base.length) : ["prediction"];
+  if (params.class !== undefined && !classifier) throw failedPrecondition("NOT_A_CLASSIFIER", `params.class: ${version.name} predicts numbers, not classes`);
   const fixed = params.class === undefined ? undefined : classIndex(labels, params.class, version);
   const summary = new Importance(input.features, labels, base);
 

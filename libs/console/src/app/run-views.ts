@@ -1,4 +1,4 @@
-import type { JobDriftInfo, JobInfo, JobStateName, Kiln } from "@kiln/sdk";
+import type { JobDriftInfo, JobExplanationInfo, JobInfo, JobStateName, Kiln } from "@kiln/sdk";
 import { fields, h, lastSegment, link, number, state, table, when } from "./dom.js";
 
 /** Jobs a page lists: the newest. */
@@ -57,8 +57,8 @@ export async function jobView(kiln: Kiln, id: string): Promise<Node[]> {
       ["created", when(j.createTime)],
       ["ended", when(j.endTime)],
       ["made", r?.modelVersion ? modelRef(r.modelVersion) : r?.output ? `${lastSegment(r.output.name)}@${r.output.version}` : ""],
-      // A drift job's metrics are its table's figures, below.
-      ["metrics", r?.drift ? "" : Object.entries(r?.metrics ?? {}).map(([k, v]) => `${k}=${number(v)}`).join(" ")],
+      // A drift or explain job's metrics are its tables' figures, below.
+      ["metrics", r?.drift || r?.explanation ? "" : Object.entries(r?.metrics ?? {}).map(([k, v]) => `${k}=${number(v)}`).join(" ")],
       ["error", j.error ? h("span", { class: "error" }, `${j.error.message} (${j.error.code}, ${j.error.reason})`) : ""],
     ]),
     h("h2", {}, "Attempts"),
@@ -71,6 +71,7 @@ export async function jobView(kiln: Kiln, id: string): Promise<Node[]> {
     ], j.reusedFrom ? "none: it reused another job's result" : "none yet"),
   ];
   if (r?.drift) out.push(...driftOf(r.drift));
+  if (r?.explanation) out.push(...explanationOf(r.explanation));
   if (j.state === "succeeded" && (r?.rows ?? 0) > 0) out.push(...(await resultRows(kiln, j.id)));
   return out;
 }
@@ -92,6 +93,31 @@ function driftOf(d: JobDriftInfo): Node[] {
       { title: "drifted", cell: (c) => (c.drifted ? h("span", { class: "error" }, c.note || "yes") : c.note) },
     ]),
     ...(d.missingColumns.length ? [h("p", { class: "error" }, `missing from X: ${d.missingColumns.join(", ")}`)] : []),
+  ];
+}
+
+/** Length of the longest bar of an explanation, in em. */
+const BAR_EM = 12;
+
+/** An explain job's summary: where the background came from, and each output's features by mean |Shapley value|, with bars. */
+function explanationOf(e: JobExplanationInfo): Node[] {
+  const how = e.method === "permutation" ? `${e.permutations} orderings a row, each both ways` : "every coalition of features";
+  const background = `${e.background.dataset}@${e.background.version}${e.background.filter ? ` where ${e.background.filter}` : ""}`;
+  return [
+    h("h2", {}, "Explanation"),
+    h("p", {}, `Shapley values against ${e.backgroundRows} background rows of ${background} (${e.method}: ${how}).`),
+    ...e.outputs.flatMap((o) => {
+      const largest = Math.max(...o.features.map((f) => f.meanAbs), 0);
+      return [
+        h("h3", {}, `${o.output === "prediction" ? o.output : `class ${o.output}`}: base value ${number(o.baseValue)}, ${o.rows} rows`),
+        table(o.features, [
+          { title: "feature", cell: (f) => f.feature },
+          { title: "mean |SHAP|", cell: (f) => number(f.meanAbs), numeric: true },
+          { title: "mean SHAP", cell: (f) => number(f.mean), numeric: true },
+          { title: "", cell: (f) => h("span", { class: "bar", style: `width: ${largest > 0 ? ((BAR_EM * f.meanAbs) / largest).toFixed(2) : 0}em` }) },
+        ]),
+      ];
+    }),
   ];
 }
 
