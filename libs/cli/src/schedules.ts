@@ -13,7 +13,7 @@ type Connect = () => Promise<Kiln>;
 /** A recent job's result or error is cut to this in schedules:show; jobs:show has it whole. */
 const RESULT_WIDTH = 80;
 
-const KINDS: JobKindName[] = ["fit", "partial_fit", "predict", "predict_proba", "transform", "score", "drift"];
+const KINDS: JobKindName[] = ["fit", "partial_fit", "predict", "predict_proba", "transform", "score", "drift", "explain"];
 
 interface CreateFlags extends RunFlags, DriftJobOptions {
   cron: string;
@@ -44,7 +44,7 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
       program
         .command("schedules:create")
         .description(
-          "submit a job on a cron (as runtime:fit, runtime:drift… would, each time): KIND is fit, partial_fit, predict, predict_proba, transform, score or drift; X and Y are datasets (NAME or NAME@VERSION). " +
+          "submit a job on a cron (as runtime:fit, runtime:drift… would, each time): KIND is fit, partial_fit, predict, predict_proba, transform, score, drift or explain (Y: its background rows; --param background_rows=50 …); X and Y are datasets (NAME or NAME@VERSION). " +
             "Names, --filter and --param values may hold the date it is due: {{date}}, {{date-1}}, {{date_nodash}} (requests-{{date-1}}: yesterday's request log)",
         )
         .argument("<id>")
@@ -56,11 +56,11 @@ export function scheduleCommands(program: Command, connect: Connect, output: () 
         .option("--time-zone <zone>", "the IANA time zone the cron is read in (default UTC)")
         .option("--paused", "create it paused")
         .option("--catch-up", "make up the times missed while no scheduler ran (the last 1,000), each with its own dates")
-        .option("--param <key=value>", "estimator param of a fit (repeatable)", collect)
+        .option("--param <key=value>", "a fit's estimator param, or a job's param such as an explain's background_rows (repeatable)", collect)
         .option("--columns <a,b>", "X's feature columns", columnList)
         .option("--target <column>", "Y's target column (of X's dataset when Y is not given)")
         .option("--keep <a,b>", "X's columns copied into each result row", columnList)
-        .option("--output <dataset>", "a predict's or transform's rows also go to this dataset")
+        .option("--output <dataset>", "a predict's, transform's or explain's rows also go to this dataset")
         .option("--fail-on-drift", "a drift job that finds drift fails (DATA_DRIFT)"),
     ),
   ).action(async (id: string, kind: string, model: string, x: string, y: string | undefined, opts: CreateFlags) => {

@@ -5,7 +5,7 @@ import { tableFromArrays, type Table } from "apache-arrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx } from "@kiln/onnx";
-import { FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError } from "@kiln/sdk";
+import { FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError, type Explanation } from "@kiln/sdk";
 import { KMeans } from "@kiln/sdk/ml";
 import { runEmbedded } from "../src/index.js";
 import { unique } from "./helpers.js";
@@ -120,6 +120,25 @@ describe("EXPLAIN jobs: Shapley values of a model's outputs", () => {
     for (const name of ["shap_a", "shap_b", "shap_c", "base_value"]) expect(column(again.rows, name)).toEqual(column(first.rows, name));
     const sums = column(first.rows, "base_value").map((b, i) => b + column(first.rows, "shap_a")[i]! + column(first.rows, "shap_b")[i]! + column(first.rows, "shap_c")[i]!);
     sums.forEach((s, i) => expect(s).toBeCloseTo(column(first.rows, "prediction")[i]!, 9));
+  });
+
+  it("runs on a schedule, each day's rows explained by a date template against a background named as y", async () => {
+    const model = unique("explained-scheduled");
+    await kiln.models.put(model, linearRegressorOnnx(coef, 0.25));
+    const day = "2026-11-30";
+    await kiln.datasets.put(`explain-day-${day}`, tableFromArrays({ a: Float64Array.of(1, 2), b: Float64Array.of(0, 1), c: Float64Array.of(3, 3) }));
+    const id = unique("nightly-explain");
+    await kiln.schedules.create(id, {
+      cron: "0 3 * * *",
+      paused: true,
+      job: { kind: "explain", model, x: "explain-day-{{date}}", y: { dataset: "explain-rows", columns: ["a", "b", "c"] }, backgroundRows: 40, method: "permutation", permutations: 2 },
+    });
+    const [run] = await kiln.schedules.backfill(id, { from: new Date(`${day}T00:00:00Z`), to: new Date(`${day}T23:59:59Z`) });
+    expect(run).toMatchObject({ error: "" });
+    const explanation = (await kiln.runtime.job(run!.job).get()) as Explanation;
+    expect(explanation).toMatchObject({ method: "permutation", permutations: 2, backgroundRows: 40, background: { dataset: "explain-rows" } });
+    expect(explanation.rows.numRows).toBe(2);
+    expect(await kiln.runtime.job(run!.job).info()).toMatchObject({ schedule: `projects/default/schedules/${id}`, x: { dataset: `projects/default/datasets/explain-day-${day}` }, params: { background_rows: 40 } });
   });
 
   it("refuses at submit what it cannot explain, changing nothing", async () => {
