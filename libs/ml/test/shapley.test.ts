@@ -91,6 +91,19 @@ describe("Shapley values", () => {
     expect(model.calls).toBe(1 + 1 + 5);
   });
 
+  it("build the model's rows where `allocate` says, float32 for a model that takes it", async () => {
+    const seen: string[] = [];
+    const model: BatchModel = async (rows, count) => {
+      seen.push(rows.constructor.name);
+      return Float64Array.from({ length: count }, (_, i) => linear(Float64Array.from(rows.subarray(i * 4, i * 4 + 4)))[0]!);
+    };
+    const x = Float64Array.from([1, 2, 3, 4]);
+    const explainer = new ShapleyExplainer(model, background, 4, { method: "exact", allocate: (n) => new Float32Array(n) });
+    const { values } = await explainer.explain(x, 1);
+    expect(seen).toEqual(["Float64Array", "Float64Array", "Float32Array"]); // the background, the row, then its coalitions in one call
+    for (let j = 0; j < 4; j++) expect(values[j]).toBeCloseTo(weights[j]! * (x[j]! - backgroundMean[j]!), 5);
+  });
+
   it("take exact values when they cost no more model rows than the orderings", () => {
     const exactFor = (width: number, permutations?: number) => new ShapleyExplainer(modelOf(() => [0], width), new Float64Array(width), width, { permutations }).method;
     expect(exactFor(1)).toBe("exact");

@@ -63,6 +63,7 @@ export async function runExplain(ctx: JobContext): Promise<JobResult> {
     randomState: params.randomState,
     maxBatchRows: MODEL_ROWS_PER_CALL,
     concurrency: RUNS_IN_FLIGHT,
+    allocate: (length) => sharedRows(input.type, length),
   });
   const base = await explainer.base();
   const labels = classifier ? classLabels(runnable, base.length) : ["prediction"];
@@ -118,9 +119,9 @@ function modelOf(ctx: JobContext, input: MatrixInput, runnable: RunnableOutput):
   return async (rows, count) => {
     const width = input.features.length;
     // In shared memory, the rows cross to the ONNX worker without another copy.
-    const shared = new SharedArrayBuffer(rows.length * (input.type === "float32" ? 4 : 8));
-    const data = input.type === "float32" ? new Float32Array(shared) : new Float64Array(shared);
-    data.set(rows);
+    const inPlace = rows.buffer instanceof SharedArrayBuffer && (input.type === "float32" ? rows instanceof Float32Array : rows instanceof Float64Array);
+    const data = inPlace ? rows : sharedRows(input.type, rows.length);
+    if (!inPlace) data.set(rows);
     const feed = { type: input.type, dims: [count, width], data } as OnnxTensorData;
     const out = (await runOnnx(ctx.deps, runnable.file, runnable.key, { [input.name]: feed }, [runnable.output]))[runnable.output]!;
     if (Array.isArray(out.data) || out.data instanceof BigInt64Array || out.data instanceof BigUint64Array) {
@@ -128,6 +129,10 @@ function modelOf(ctx: JobContext, input: MatrixInput, runnable: RunnableOutput):
     }
     return out.data instanceof Float64Array ? out.data : Float64Array.from(out.data as ArrayLike<number>);
   };
+}
+
+function sharedRows(type: MatrixInput["type"], length: number): Float32Array | Float64Array {
+  return type === "float32" ? new Float32Array(new SharedArrayBuffer(length * 4)) : new Float64Array(new SharedArrayBuffer(length * 8));
 }
 
 /** A classifier's outputs are its classes' probabilities, named by its labels (else by position). */

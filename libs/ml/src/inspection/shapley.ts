@@ -4,7 +4,7 @@ import { Random } from "../random.js";
  * A model as Shapley values see it: `count` rows of `width` features (row-major) in, `count`
  * rows of its outputs (row-major, the same number of outputs for every call) out.
  */
-export type BatchModel = (rows: Float64Array, count: number) => Promise<Float64Array>;
+export type BatchModel = (rows: Float64Array | Float32Array, count: number) => Promise<Float64Array>;
 
 export type ShapleyMethod = "exact" | "permutation";
 
@@ -24,6 +24,11 @@ export interface ShapleyOptions {
   maxBatchRows?: number;
   /** Model calls in flight at once (default 2). */
   concurrency?: number;
+  /**
+   * Where a call's mixed rows are built (default a new Float64Array): a model that takes
+   * float32 gets them without a conversion, one in a worker thread in shared memory.
+   */
+  allocate?: (length: number) => Float64Array | Float32Array;
 }
 
 export interface ShapleyValues {
@@ -52,6 +57,7 @@ export class ShapleyExplainer {
   private readonly randomState: number;
   private readonly maxBatchRows: number;
   private readonly concurrency: number;
+  private readonly allocate: (length: number) => Float64Array | Float32Array;
   private baseValues?: Promise<Float64Array>;
   /** Exact coalitions are the same for every row. */
   private exactPlan?: { coalitions: Uint8Array[] };
@@ -72,6 +78,7 @@ export class ShapleyExplainer {
     this.randomState = options.randomState ?? 0;
     this.maxBatchRows = Math.max(options.maxBatchRows ?? 65_536, this.backgroundRows);
     this.concurrency = Math.max(1, options.concurrency ?? 2);
+    this.allocate = options.allocate ?? ((length) => new Float64Array(length));
     const method = options.method ?? "auto";
     if (method === "exact" && width > MAX_EXACT_FEATURES) throw new RangeError(`exact Shapley values take at most ${MAX_EXACT_FEATURES} features, not ${width}: use permutations`);
     this.method = method === "auto" ? (exactCoalitions(width) <= permutationCoalitions(width, this.permutations) ? "exact" : "permutation") : method;
@@ -152,13 +159,15 @@ export class ShapleyExplainer {
     const calls: (typeof units)[] = [];
     for (let at = 0; at < units.length; at += perCall) calls.push(units.slice(at, at + perCall));
     const run = async (call: typeof units) => {
-      const hybrid = new Float64Array(call.length * b * m);
+      const hybrid = this.allocate(call.length * b * m);
       call.forEach(({ row, coalition }, u) => {
+        // The background's rows, then the coalition's features set to the row's: a block copy and a few columns.
+        hybrid.set(this.background, u * b * m);
         const holds = plans[row]!.coalitions[coalition]!;
-        const x = rows.subarray(row * m, (row + 1) * m);
-        for (let r = 0; r < b; r++) {
-          const at = (u * b + r) * m;
-          for (let j = 0; j < m; j++) hybrid[at + j] = holds[j] ? x[j]! : this.background[r * m + j]!;
+        for (let j = 0; j < m; j++) {
+          if (!holds[j]) continue;
+          const value = rows[row * m + j]!;
+          for (let at = u * b * m + j, end = (u + 1) * b * m; at < end; at += m) hybrid[at] = value;
         }
       });
       const out = await this.model(hybrid, call.length * b);
