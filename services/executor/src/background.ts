@@ -5,7 +5,8 @@ import { DatasetSelectionSchema, type DatasetSelection } from "@kiln/proto/kiln/
 import { datasetSelection, trainingBaseline, type ModelVersionInfo } from "@kiln/sdk";
 import { describeInput, inputName, readInput } from "./data.js";
 import { featureRows, matrixInput, type MatrixInput } from "./feature-matrix.js";
-import { checkStopped, type JobContext } from "./job-context.js";
+import type { ExecutorDeps } from "./deps.js";
+import { checkStopped } from "./job-context.js";
 import { failedPrecondition } from "./job-failure.js";
 
 /** Rows standing for "what is usual", to compare a row's features with. */
@@ -17,14 +18,10 @@ export interface Background {
   selection: DatasetSelection;
 }
 
-/**
- * Up to `size` rows of the model's features, sampled uniformly (seeded) from the job's y,
- * or from the data the version was trained on when the job names none.
- */
-export async function sampleBackground(ctx: JobContext, version: ModelVersionInfo, features: MatrixInput, size: number, randomState: number): Promise<Background> {
-  const source = ctx.job.y ?? (await trainingData(ctx, version));
+/** Up to `size` rows of the model's features from `source`, sampled uniformly (seeded). */
+export async function sampleBackground(deps: ExecutorDeps, source: JobInput, version: ModelVersionInfo, features: MatrixInput, size: number, randomState: number, signal?: AbortSignal): Promise<Background> {
   const shown = `the background ${inputName(source, "y", true)}`;
-  const described = await describeInput(ctx.deps, source, "y");
+  const described = await describeInput(deps, source, "y");
   // Columns the background names are the ones it offers.
   const columns = source.columns.length ? described.columns.filter((c) => source.columns.includes(c.name)) : described.columns;
   for (const name of features.features) {
@@ -35,8 +32,8 @@ export async function sampleBackground(ctx: JobContext, version: ModelVersionInf
   const sample = new Float64Array(size * width);
   const random = new Random(randomState);
   let seen = 0;
-  for await (const batch of readInput(ctx.deps, source, features.features)) {
-    checkStopped(ctx.signal);
+  for await (const batch of readInput(deps, source, features.features)) {
+    if (signal) checkStopped(signal);
     const rows = featureRows(own, batch);
     // Reservoir sampling: every row read so far is in the sample with the same chance.
     for (let i = 0; i < batch.numRows; i++, seen++) {
@@ -49,9 +46,8 @@ export async function sampleBackground(ctx: JobContext, version: ModelVersionInf
   return { matrix: sample.subarray(0, rows * width), rows, selection: create(DatasetSelectionSchema, { name: source.dataset, version: source.version, columns: features.features, filter: source.filter }) };
 }
 
-/** The stored X the version was fitted on (NO_TRAINING_DATA when it records none, as the scheduler checked at submit). */
-async function trainingData(ctx: JobContext, version: ModelVersionInfo): Promise<JobInput> {
-  const project = ctx.job.name.slice(0, ctx.job.name.indexOf("/jobs/"));
-  const selection = datasetSelection(project, await trainingBaseline(ctx.deps.kiln.runtime, version));
+/** The stored X the version was fitted on, `project` being "projects/{p}" (NO_TRAINING_DATA when it records none). */
+export async function trainingData(deps: ExecutorDeps, project: string, version: ModelVersionInfo): Promise<JobInput> {
+  const selection = datasetSelection(project, await trainingBaseline(deps.kiln.runtime, version));
   return create(JobInputSchema, { dataset: selection.name, version: selection.version, filter: selection.filter });
 }
