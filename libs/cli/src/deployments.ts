@@ -26,6 +26,10 @@ interface DeployFlags {
 interface PredictFlags {
   proba?: boolean;
   transform?: boolean;
+  explain?: boolean;
+  background?: string;
+  backgroundRows?: number;
+  class?: string;
   keep?: string[];
   out?: string;
   format?: string;
@@ -148,17 +152,28 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
     .argument("<rows>", "JSON, a table file (a path with a \"/\"), or - for JSON on stdin")
     .option("--proba", "class probabilities (predict_proba)")
     .option("--transform", "transform instead of predict")
+    .option("--explain", "each row's Shapley values instead (prediction or class and probability, base_value, shap_<feature>), as runtime:explain's rows")
+    .option("--background <dataset>", "--explain: sample the background from this dataset (NAME or NAME@VERSION; default: what the version was trained on)")
+    .option("--background-rows <n>", "--explain: rows sampled from the background (default 100)", positiveInt)
+    .option("--class <label>", "--explain: this class's probability on every row (default: each row's predicted class)")
     .option("--keep <a,b>", "input columns to copy into each result row before the outputs", columnList)
     .option("-o, --out <file>", "write rows to a file instead of stdout")
     .option("--format <format>", "csv, tsv, json, ndjson, arrow or parquet (default: from -o's extension)")
     .action(async (id: string, rows: string, opts: PredictFlags) => {
       const o = output();
-      if (opts.proba && opts.transform) throw new Error("--proba and --transform do not go together");
+      if ([opts.proba, opts.transform, opts.explain].filter(Boolean).length > 1) throw new Error("--proba, --transform and --explain do not go together");
+      if (!opts.explain && (opts.background ?? opts.backgroundRows ?? opts.class) !== undefined) throw new Error("--background, --background-rows and --class go with --explain");
       const target = resultsTarget(o, opts.out, opts.format);
       const X = await readRows(rows);
       const deployments = (await connect()).deployments;
       const options = { keep: opts.keep };
-      const out = opts.proba ? await deployments.predictProba(id, X, options) : opts.transform ? await deployments.transform(id, X, options) : await deployments.predict(id, X, options);
+      const out = opts.explain
+        ? await deployments.explain(id, X, { ...options, background: opts.background, backgroundRows: opts.backgroundRows, class: opts.class })
+        : opts.proba
+          ? await deployments.predictProba(id, X, options)
+          : opts.transform
+            ? await deployments.transform(id, X, options)
+            : await deployments.predict(id, X, options);
       await writeTableFile(batchesOf(out), target.path, target.format);
       if (target.path !== "-" && !o.json) o.out.write(`wrote ${out.numRows} rows to ${target.path}\n`);
     });

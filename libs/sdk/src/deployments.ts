@@ -1,4 +1,4 @@
-import { create } from "@bufbuild/protobuf";
+import { create, type JsonObject } from "@bufbuild/protobuf";
 import { durationFromMs, durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code, type Client } from "@connectrpc/connect";
 import type { Table } from "apache-arrow";
@@ -11,6 +11,7 @@ import type { JobErrorInfo } from "./job-summaries.js";
 import { versionName } from "./model-refs.js";
 import { resourceName, shortName } from "./names.js";
 import type { DriftOptions } from "./drift.js";
+import { explainParams, type ExplainOptions } from "./explain.js";
 import type { ModelDriftReport } from "./model-drift.js";
 import type { Models } from "./models.js";
 import { allPages } from "./pages.js";
@@ -202,10 +203,21 @@ export class Deployments {
     return this.run(id, JobKind.TRANSFORM, X, options);
   }
 
-  private async run(id: string, kind: JobKind, X: DatasetInput, options: OnlinePredictOptions): Promise<Table> {
+  /**
+   * Why the model answers the rows so (KServe's explainer): each row's Shapley values, as
+   * an EXPLAIN job's rows (`prediction`, or `class` and `probability`; `base_value`;
+   * `shap_<feature>`), against a background sampled from what the version was trained on
+   * or from `background` ("name" or "name@3"), which each executor keeps for the next requests.
+   */
+  explain(id: string, X: DatasetInput, options: OnlinePredictOptions & ExplainOptions & { background?: string } = {}): Promise<Table> {
+    const { background, ...rest } = options;
+    return this.run(id, JobKind.EXPLAIN, X, options, { ...explainParams(rest), ...(background !== undefined && { background }) });
+  }
+
+  private async run(id: string, kind: JobKind, X: DatasetInput, options: OnlinePredictOptions, params?: JsonObject): Promise<Table> {
     const { table, positional } = asTable(X);
     const res = await call(() =>
-      this.client.predict({ deployment: this.name(id), input: { case: "arrowIpc", value: tableToIpc(table) }, kind, keepColumns: options.keep ?? [], positional }),
+      this.client.predict({ deployment: this.name(id), input: { case: "arrowIpc", value: tableToIpc(table) }, kind, keepColumns: options.keep ?? [], positional, params }),
     );
     return decodeChunk(res.chunk!.arrowIpc);
   }

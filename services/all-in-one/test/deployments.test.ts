@@ -356,6 +356,11 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     await writeFile(join(dir, "rows.csv"), "id,a,b\nr1,1,2\nr2,0,5\n");
     expect(await kilnCli("predict", id, "./rows.csv", "--keep", "id", "-o", "out.json")).toBe("wrote 2 rows to out.json\n");
     expect(JSON.parse(await readFile(join(dir, "out.json"), "utf8"))).toEqual([{ id: "r1", prediction: 4 }, { id: "r2", prediction: 5 }]);
+    // Why: each row's Shapley values against a background (the model was uploaded: it records no training data to sample).
+    await kiln.datasets.put(`${id}-usual`, [{ a: 0, b: 0 }, { a: 2, b: 2 }]);
+    expect(await kilnCli("predict", id, '[{"a": 1, "b": 1}, {"a": 3, "b": 0}]', "--explain", "--background", `${id}-usual`)).toBe("prediction,base_value,shap_a,shap_b\n3,3,0,0\n6,3,4,-1\n");
+    expect((await kilnFails("predict", id, '[{"a": 1, "b": 1}]', "--explain")).stderr).toMatch(/records no stored training data.*NO_TRAINING_DATA/);
+    expect((await kilnFails("predict", id, '[{"a": 1, "b": 1}]', "--class", "1")).stderr).toContain("--background, --background-rows and --class go with --explain");
 
     // Deploying again moves it to the version asked for.
     await kiln.models.put(model, linearRegressorOnnx([0, 0], 7));

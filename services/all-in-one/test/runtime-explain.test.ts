@@ -1,7 +1,10 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { tableFromArrays, type Table } from "apache-arrow";
+import { tableFromArrays, tableToIPC, type Table } from "apache-arrow";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx } from "@kiln/onnx";
@@ -139,6 +142,47 @@ describe("EXPLAIN jobs: Shapley values of a model's outputs", () => {
     expect(explanation).toMatchObject({ method: "permutation", permutations: 2, backgroundRows: 40, background: { dataset: "explain-rows" } });
     expect(explanation.rows.numRows).toBe(2);
     expect(await kiln.runtime.job(run!.job).info()).toMatchObject({ schedule: `projects/default/schedules/${id}`, x: { dataset: `projects/default/datasets/explain-day-${day}` }, params: { background_rows: 40 } });
+  });
+
+  it("explains a deployment's rows online (KServe's explainer), the background kept between requests, also over the Open Inference Protocol", async () => {
+    const uploaded = unique("explained-online");
+    await kiln.models.put(uploaded, linearRegressorOnnx(coef, 0.25));
+    const deployment = unique("why");
+    await kiln.deployments.create(deployment, { model: uploaded });
+    const rows = [{ id: 7, a: 1, b: 2, c: -1 }, { id: 8, a: 0, b: 0, c: 0 }];
+    const answer = await kiln.deployments.explain(deployment, rows, { keep: ["id"], background: "explain-rows", backgroundRows: 1000 });
+    expect(answer.schema.fields.map((f) => f.name)).toEqual(["id", "prediction", "base_value", "shap_a", "shap_b", "shap_c"]);
+    const mean = (values: Float64Array) => values.reduce((s, v) => s + v, 0) / values.length;
+    const means = [mean(features.a), mean(features.b), mean(features.c)];
+    rows.forEach((row, i) => {
+      ["a", "b", "c"].forEach((name, j) => expect(column(answer, `shap_${name}`)[i]).toBeCloseTo(coef[j]! * (row[name as "a"] - means[j]!), 4));
+      expect(column(answer, "prediction")[i]).toBeCloseTo(coef[0]! * row.a + coef[1]! * row.b + coef[2]! * row.c + 0.25, 5);
+    });
+    // The same job, the same background: the same values.
+    const asJob = await (await kiln.runtime.model(uploaded).explain(rows.map(({ a, b, c }) => ({ a, b, c })), { background: "explain-rows", backgroundRows: 1000 })).get();
+    expect(column(asJob.rows, "shap_c")).toEqual(column(answer, "shap_c"));
+
+    // The Open Inference Protocol's REST form: kind "explain" and the same params as parameters. Its tensor's
+    // columns are positional and the model learned no names, so the background's columns are taken in order.
+    await kiln.datasets.put("explain-abc", tableFromArrays({ a: features.a, b: features.b, c: features.c }));
+    const res = await fetch(`${running.server.url}/v2/models/${deployment}/infer`, {
+      method: "POST",
+      body: JSON.stringify({ parameters: { kind: "explain", background: "explain-abc", background_rows: 1000 }, inputs: [{ name: "X", shape: [1, 3], datatype: "FP64", data: [1, 2, -1] }] }),
+    });
+    const body = (await res.json()) as { outputs: { name: string; data: number[] }[] };
+    expect({ status: res.status, body }).toMatchObject({ status: 200 });
+    expect(body.outputs.map((o) => o.name)).toEqual(["prediction", "base_value", "shap_x0", "shap_x1", "shap_x2"]);
+    expect(body.outputs[2]!.data[0]).toBeCloseTo(column(answer, "shap_a")[0]!, 9);
+
+    await expect(kiln.deployments.explain(deployment, rows, { keep: ["id"] })).rejects.toMatchObject({ constructor: FailedPreconditionError, reason: "NO_TRAINING_DATA" });
+    await expect(kiln.deployments.explain(deployment, rows, { background: "explain-rows", method: "kernel" as "exact" })).rejects.toMatchObject({ constructor: InvalidArgumentError, reason: "INVALID_PARAMS" });
+    await expect(kiln.deployments.explain(deployment, rows, { keep: ["id"], background: "nope" })).rejects.toBeInstanceOf(NotFoundError);
+    await expect(kiln.deployments.explain(deployment, [[1, 2, 3]], { background: "explain-rows" })).rejects.toMatchObject({ reason: "FEATURE_COUNT", message: expect.stringContaining("has 4 columns (id, a, b, c)") });
+    const client = createClient(DeploymentService, createGrpcTransport({ baseUrl: running.server.url }));
+    await expect(client.predict({ deployment: `projects/default/deployments/${deployment}`, input: { case: "arrowIpc", value: tableToIPC(tableFromArrays({ a: [1], b: [2], c: [3] }), "stream") }, params: { background_rows: 5 } })).rejects.toMatchObject({
+      message: expect.stringContaining("params are an EXPLAIN's; a PREDICT request takes none"),
+    });
+    await kiln.deployments.delete(deployment);
   });
 
   it("refuses at submit what it cannot explain, changing nothing", async () => {

@@ -4,7 +4,7 @@ import { JobInputSchema, type JobInput } from "@kiln/proto/kiln/runtime/v1/runti
 import { DatasetSelectionSchema, type DatasetSelection } from "@kiln/proto/kiln/store/v1/store_pb";
 import { datasetSelection, trainingBaseline, type ModelVersionInfo } from "@kiln/sdk";
 import { describeInput, inputName, readInput } from "./data.js";
-import { featureRows, matrixInput, type MatrixInput } from "./feature-matrix.js";
+import { featureRows, matrixInput } from "./feature-matrix.js";
 import type { ExecutorDeps } from "./deps.js";
 import { checkStopped } from "./job-context.js";
 import { failedPrecondition } from "./job-failure.js";
@@ -18,21 +18,36 @@ export interface Background {
   selection: DatasetSelection;
 }
 
-/** Up to `size` rows of the model's features from `source`, sampled uniformly (seeded). */
-export async function sampleBackground(deps: ExecutorDeps, source: JobInput, version: ModelVersionInfo, features: MatrixInput, size: number, randomState: number, signal?: AbortSignal): Promise<Background> {
+/**
+ * Up to `size` rows of the model's `width` features from `source`, sampled uniformly
+ * (seeded): the columns named `features`, or without names (a positional request to a model
+ * that learned none) the source's columns in order, as many as the model takes.
+ */
+export async function sampleBackground(
+  deps: ExecutorDeps,
+  source: JobInput,
+  version: ModelVersionInfo,
+  { features, width }: { features?: string[]; width: number },
+  size: number,
+  randomState: number,
+  signal?: AbortSignal,
+): Promise<Background> {
   const shown = `the background ${inputName(source, "y", true)}`;
   const described = await describeInput(deps, source, "y");
   // Columns the background names are the ones it offers.
   const columns = source.columns.length ? described.columns.filter((c) => source.columns.includes(c.name)) : described.columns;
-  for (const name of features.features) {
+  const names = features ?? columns.map((c) => c.name);
+  if (!features && names.length !== width) {
+    throw failedPrecondition("FEATURE_COUNT", `${shown} has ${names.length} columns (${names.join(", ")}) and ${version.name} takes ${width} features by position: name a background of just those`);
+  }
+  for (const name of names) {
     if (!columns.some((c) => c.name === name)) throw failedPrecondition("COLUMN_MISSING", `${shown} has no column "${name}", a feature of ${version.name} (it has ${columns.map((c) => c.name).join(", ")})`);
   }
-  const own = matrixInput(version, columns, features.features, "NOT_EXPLAINABLE", shown);
-  const width = features.features.length;
+  const own = matrixInput(version, columns, names, "NOT_EXPLAINABLE", shown);
   const sample = new Float64Array(size * width);
   const random = new Random(randomState);
   let seen = 0;
-  for await (const batch of readInput(deps, source, features.features)) {
+  for await (const batch of readInput(deps, source, names)) {
     if (signal) checkStopped(signal);
     const rows = featureRows(own, batch);
     // Reservoir sampling: every row read so far is in the sample with the same chance.
@@ -43,7 +58,7 @@ export async function sampleBackground(deps: ExecutorDeps, source: JobInput, ver
   }
   if (seen === 0) throw failedPrecondition("NO_ROWS", `${shown} has no rows`);
   const rows = Math.min(seen, size);
-  return { matrix: sample.subarray(0, rows * width), rows, selection: create(DatasetSelectionSchema, { name: source.dataset, version: source.version, columns: features.features, filter: source.filter }) };
+  return { matrix: sample.subarray(0, rows * width), rows, selection: create(DatasetSelectionSchema, { name: source.dataset, version: source.version, columns: names, filter: source.filter }) };
 }
 
 /** The stored X the version was fitted on, `project` being "projects/{p}" (NO_TRAINING_DATA when it records none). */

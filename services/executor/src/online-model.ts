@@ -1,7 +1,11 @@
+import { create, type JsonObject } from "@bufbuild/protobuf";
 import { Table, vectorFromArray, type RecordBatch, type Vector } from "apache-arrow";
-import type { ModelVersionInfo } from "@kiln/sdk";
+import { parseDatasetRef, type ModelVersionInfo } from "@kiln/sdk";
 import { featuresIn } from "@kiln/contracts";
-import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { JobInputSchema, JobKind, type JobInput } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { sampleBackground, trainingData } from "./background.js";
+import { featureRows, matrixInput, type MatrixInput } from "./feature-matrix.js";
+import { checkExplainable, explainParams, ModelExplainer, type ExplainParams } from "./model-explainer.js";
 import type { ExecutorDeps } from "./deps.js";
 import { planFeatures, type FeaturePlan } from "./features.js";
 import { featuresFor, transformsOnly } from "./inference.js";
@@ -11,6 +15,9 @@ import { runOnnx } from "./onnx-run.js";
 import { outputTable, pickOutput } from "./outputs.js";
 import { runnableOutput, type RunnableOutput } from "./runnable-output.js";
 
+/** Explainers (each with its background sample) a served version keeps. */
+const KEPT_EXPLAINERS = 8;
+
 /**
  * A model version loaded to answer online requests: its file in the model cache, and per
  * kind of request and shape of rows what to run (worked out once, then reused).
@@ -18,6 +25,8 @@ import { runnableOutput, type RunnableOutput } from "./runnable-output.js";
 export class OnlineModel {
   private readonly outputs = new Map<JobKind, Promise<RunnableOutput>>();
   private readonly plans = new Map<string, FeaturePlan>();
+  /** Explainers by their params and features, each with its background sample (the newest few kept). */
+  private readonly explainers = new Map<string, Promise<ModelExplainer>>();
   /** Models pinned in the worker pool (a graph per output kind may differ), unpinned by close(). */
   private readonly pinned = new Set<string>();
   private closed = false;
@@ -82,6 +91,43 @@ export class OnlineModel {
     });
   }
 
+  /**
+   * The rows' Shapley values (an EXPLAIN job's result rows) against a background sampled,
+   * on the first request with these params, from the data the version was trained on or
+   * from `params.background`, and kept for the next ones.
+   */
+  async explain(table: Table, keep: string[], positional: boolean, given: JsonObject): Promise<Table> {
+    const params = explainParams(given);
+    checkExplainable(this.version);
+    const columns = table.schema.fields.map((f) => ({ name: f.name, type: String(f.type) }));
+    const named = positional ? undefined : featuresFor(this.version, columns);
+    const input = matrixInput(this.version, columns, named ?? columns.map((c) => c.name).filter((name) => !keep.includes(name)), "NOT_EXPLAINABLE", "an explanation mixes rows' features");
+    const batch = oneBatch([table]);
+    if (refusesMissingValues(this.version)) checkNoMissingValues(batch, input.features, 0, String(this.version.metadata.estimator ?? "the model"));
+    const explainer = await this.explainer(input, params, positional);
+    return (await explainer.explain(featureRows(input, batch), batch.numRows)).table;
+  }
+
+  private explainer(input: MatrixInput, params: ExplainParams, positional: boolean): Promise<ModelExplainer> {
+    // The background is read by the names the model learned; a positional request to a model that learned none takes its columns in order.
+    const learned = featuresIn(this.version.metadata);
+    const names = learned?.length === input.features.length ? learned : positional ? undefined : input.features;
+    const key = JSON.stringify([params, names ?? null, input.features.length, input.type]);
+    let found = this.explainers.get(key);
+    if (!found) {
+      found = (async () => {
+        const project = this.version.name.slice(0, this.version.name.indexOf("/models/"));
+        const source = params.background ? await backgroundInput(this.deps, project, params.background) : await trainingData(this.deps, project, this.version);
+        const background = await sampleBackground(this.deps, source, this.version, { features: names, width: input.features.length }, params.backgroundRows, params.randomState);
+        return ModelExplainer.create(this.deps, this.version, input, background.matrix, params);
+      })();
+      this.explainers.set(key, found);
+      found.catch(() => this.explainers.delete(key));
+      while (this.explainers.size > KEPT_EXPLAINERS) this.explainers.delete(this.explainers.keys().next().value!);
+    }
+    return found;
+  }
+
   /** Lets the model's sessions go: the deployment no longer serves this version here. */
   close(): void {
     this.closed = true;
@@ -116,6 +162,14 @@ export class OnlineModel {
     const { file, key, output } = await this.output(JobKind.PREDICT).catch(() => this.output(JobKind.TRANSFORM));
     await runOnnx(this.deps, file, key, { [inputs[0]!.name]: { type, dims: [1, width], data } as never }, [output]).catch(() => {});
   }
+}
+
+/** A dataset named "name" or "name@3" in the project, its latest version when none is given. */
+async function backgroundInput(deps: ExecutorDeps, project: string, ref: string): Promise<JobInput> {
+  const { dataset, version } = parseDatasetRef(ref);
+  const name = `${project}/datasets/${dataset}`;
+  const found = await deps.store.getDatasetVersion({ name: `${name}/versions/${version ?? "latest"}` });
+  return create(JobInputSchema, { dataset: name, version: found.version!.version });
 }
 
 /** The rows of several tables of one schema as one record batch (the common case, one table of one batch, as it is). */

@@ -148,15 +148,17 @@ class Served {
       const table = decodeRows(request.arrowIpc);
       const kept = keptColumns(table, request.keepColumns);
       const kind = request.kind || JobKind.PREDICT;
-      const key = await version.model.prepare(kind, table, request.keepColumns, request.positional);
-      const outputs = await version.batching.submit(key, table);
+      // An explanation runs the model on many mixed rows of its own: it joins no batch.
+      const explaining = kind === JobKind.EXPLAIN;
+      const key = explaining ? "" : await version.model.prepare(kind, table, request.keepColumns, request.positional);
+      const outputs = explaining ? await version.model.explain(table, request.keepColumns, request.positional, request.params ?? {}) : await version.batching.submit(key, table);
       const answer = withKept(kept, outputs);
       const out = tableToIpc(answer);
       if (out.length > MAX_ONLINE_ROWS_BYTES) {
         throw new JobFailure("RESOURCE_EXHAUSTED", "PREDICT_TOO_LARGE", `the answer takes ${out.length} bytes as Arrow, more than an online prediction gives back (${MAX_ONLINE_ROWS_BYTES}): send fewer rows, or predict them with a job`);
       }
       this.stats.rows += BigInt(answer.numRows);
-      if (this.log?.sampled()) this.logRequest(this.log, { version, key, table, kept: request.keepColumns, outputs, kind });
+      if (!explaining && this.log?.sampled()) this.logRequest(this.log, { version, key, table, kept: request.keepColumns, outputs, kind });
       return reply({ ...from, arrowIpc: out, rowCount: BigInt(answer.numRows) });
     } catch (e) {
       this.stats.failures++;

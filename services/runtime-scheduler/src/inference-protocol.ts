@@ -17,10 +17,13 @@ import type { ValueInfo } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { getDeployment } from "./deployments.js";
 import { rethrowRemote } from "./job-errors.js";
 import type { Scheduler } from "./job-store.js";
-import { askDeployment } from "./online-predict.js";
+import { askDeployment, onlineParams } from "./online-predict.js";
+import type { JsonObject } from "@bufbuild/protobuf";
 import { datatypeOfElement, tableToTensors, tensorsToTable } from "./oip-tensors.js";
 
-const KINDS: Record<string, JobKind> = { predict: JobKind.PREDICT, predict_proba: JobKind.PREDICT_PROBA, transform: JobKind.TRANSFORM };
+const KINDS: Record<string, JobKind> = { predict: JobKind.PREDICT, predict_proba: JobKind.PREDICT_PROBA, transform: JobKind.TRANSFORM, explain: JobKind.EXPLAIN };
+/** An explanation's parameters an inference request may carry beside `kind` (see PredictRequest.params). */
+const EXPLAIN_PARAMETERS = ["background_rows", "method", "permutations", "random_state", "class", "background"];
 
 /**
  * The Open Inference Protocol (KServe V2) over Kiln's deployments, so Triton, KServe and
@@ -48,7 +51,9 @@ export async function modelInfer(s: Scheduler, req: ModelInferRequest, callerTim
   const deployment = req.modelVersion ? await deploymentOf(s, req.modelName, req.modelVersion) : undefined;
   const name = deployment?.name ?? deploymentName(req.modelName);
   const { table, positional } = tensorsToTable(req.inputs, req.rawInputContents);
-  const answer = await askDeployment(s, name, { rows: tableToIpc(table), kind: kindOf(req), positional, callerTimeoutMs });
+  const kind = kindOf(req);
+  const params = kind === JobKind.EXPLAIN ? explainParameters(req) : undefined;
+  const answer = await askDeployment(s, name, { rows: tableToIpc(table), kind, positional, params, callerTimeoutMs });
   const { outputs, rawOutputContents } = tableToTensors(decodeChunk(answer.arrowIpc), req.rawInputContents.length > 0);
   const wanted = req.outputs.map((o) => o.name);
   const unknown = wanted.find((w) => !outputs.some((o) => o.name === w));
@@ -77,6 +82,17 @@ function kindOf(req: ModelInferRequest): JobKind {
   if (req.outputs.some((o) => /prob/i.test(o.name))) return JobKind.PREDICT_PROBA;
   if (req.outputs.some((o) => /^component|^transform/i.test(o.name))) return JobKind.TRANSFORM;
   return JobKind.PREDICT;
+}
+
+/** The request's explanation parameters, checked as PredictRequest's. */
+function explainParameters(req: ModelInferRequest): JsonObject {
+  const params: JsonObject = {};
+  for (const key of EXPLAIN_PARAMETERS) {
+    const p = req.parameters[key]?.parameterChoice;
+    if (p?.case === undefined) continue;
+    params[key] = typeof p.value === "bigint" ? Number(p.value) : p.value;
+  }
+  return onlineParams(JobKind.EXPLAIN, params)!;
 }
 
 function stringParam(p: InferParameter | undefined): string | undefined {

@@ -1,6 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { invalidArgument, isKilnError, KilnError, resourceExhausted, unavailable, wantsJsonRows } from "@kiln/core";
+import { invalidArgument, isKilnError, KilnError, printable, resourceExhausted, unavailable, wantsJsonRows } from "@kiln/core";
+import type { JsonObject } from "@bufbuild/protobuf";
 import { decodeChunk, jsonRowPieces } from "@kiln/data";
 import { codeOf, MAX_ONLINE_ROWS_BYTES } from "@kiln/contracts";
 import { RowEncoding } from "@kiln/proto/kiln/common/v1/table_pb";
@@ -19,8 +20,9 @@ import { deploymentRoute, getDeployment, parseDeploymentName, readDeployment } f
 import type { Scheduler } from "./job-store.js";
 import { requestPrediction } from "./deployment-requests.js";
 import { rowsInRequest } from "./local-inputs.js";
+import { checkExplainParams } from "./input-checks.js";
 
-const ONLINE_KINDS = new Set([JobKind.PREDICT, JobKind.PREDICT_PROBA, JobKind.TRANSFORM]);
+const ONLINE_KINDS = new Set([JobKind.PREDICT, JobKind.PREDICT_PROBA, JobKind.TRANSFORM, JobKind.EXPLAIN]);
 
 /**
  * Sends a Predict to the executors serving the deployment (by request/reply on its subject,
@@ -29,10 +31,11 @@ const ONLINE_KINDS = new Set([JobKind.PREDICT, JobKind.PREDICT_PROBA, JobKind.TR
 export async function predictOnline(s: Scheduler, req: PredictRequest, callerTimeoutMs?: number): Promise<PredictResponse> {
   parseDeploymentName(req.deployment);
   const kind = req.kind || JobKind.PREDICT;
-  if (!ONLINE_KINDS.has(kind)) throw invalidArgument("INVALID_KIND", `kind must be PREDICT, PREDICT_PROBA or TRANSFORM, got ${JobKind[kind] ?? kind}`);
+  if (!ONLINE_KINDS.has(kind)) throw invalidArgument("INVALID_KIND", `kind must be PREDICT, PREDICT_PROBA, TRANSFORM or EXPLAIN, got ${JobKind[kind] ?? kind}`);
+  const params = onlineParams(kind, req.params);
   const json = req.encoding === RowEncoding.UNSPECIFIED ? req.input.case === "data" : wantsJsonRows(req.encoding);
   const input = inputRows(req);
-  const answer = await askDeployment(s, req.deployment, { rows: input.rows, kind, keepColumns: req.keepColumns, positional: input.positional || req.positional, callerTimeoutMs });
+  const answer = await askDeployment(s, req.deployment, { rows: input.rows, kind, keepColumns: req.keepColumns, positional: input.positional || req.positional, params, callerTimeoutMs });
   const from = { modelVersion: answer.modelVersion, executor: answer.executor };
   if (!json) return create(PredictResponseSchema, { ...from, chunk: { arrowIpc: answer.arrowIpc, rowCount: answer.rowCount } });
   const table = decodeChunk(answer.arrowIpc);
@@ -45,13 +48,13 @@ export async function predictOnline(s: Scheduler, req: PredictRequest, callerTim
 export async function askDeployment(
   s: Scheduler,
   deployment: string,
-  ask: { rows: Uint8Array; kind: JobKind; keepColumns?: string[]; positional?: boolean; callerTimeoutMs?: number },
+  ask: { rows: Uint8Array; kind: JobKind; keepColumns?: string[]; positional?: boolean; params?: JsonObject; callerTimeoutMs?: number },
 ): Promise<ServeReply> {
   if (ask.rows.length > MAX_ONLINE_ROWS_BYTES) {
     throw resourceExhausted("PREDICT_TOO_LARGE", `the rows take ${ask.rows.length} bytes as Arrow, more than an online prediction takes (${MAX_ONLINE_ROWS_BYTES}): predict them with a job (kiln runtime:predict)`);
   }
   await mustExist(s, deployment);
-  const request = create(ServeRequestSchema, { deployment, arrowIpc: ask.rows, kind: ask.kind, keepColumns: ask.keepColumns, positional: ask.positional });
+  const request = create(ServeRequestSchema, { deployment, arrowIpc: ask.rows, kind: ask.kind, keepColumns: ask.keepColumns, positional: ask.positional, params: ask.params });
   // The caller's deadline, when sooner than the server's: nobody waits for an answer after it.
   const timeoutMs = Math.max(1, Math.min(s.settings.predictTimeoutMs, ask.callerTimeoutMs ?? Infinity));
   const reply = await requestPrediction(s, deployment, deploymentRoute(deployment).subject, toBinary(ServeRequestSchema, request), timeoutMs).catch(async (e: unknown) => {
@@ -71,6 +74,21 @@ async function mustExist(s: Scheduler, name: string): Promise<void> {
   if ((await s.deployments.get()).some((d) => d.name === name)) return;
   await readDeployment(s, name);
   s.deployments.forget();
+}
+
+/** EXPLAIN's params, checked as a job's, and a background dataset's name; other kinds take none. */
+export function onlineParams(kind: JobKind, params: JsonObject | undefined): JsonObject | undefined {
+  const given = params ?? {};
+  if (kind !== JobKind.EXPLAIN) {
+    if (Object.keys(given).length) throw invalidArgument("INVALID_PARAMS", `params are an EXPLAIN's; a ${JobKind[kind]} request takes none`);
+    return undefined;
+  }
+  const { background, ...rest } = given;
+  checkExplainParams(rest);
+  if (background !== undefined && (typeof background !== "string" || !/^[^@]+(@[1-9]\d*)?$/.test(background))) {
+    throw invalidArgument("INVALID_PARAMS", `params.background is a dataset, "name" or "name@3", not ${printable(JSON.stringify(background))}`);
+  }
+  return given;
 }
 
 /** The request's rows as one Arrow IPC stream; JSON rows of numbers are positional. */
