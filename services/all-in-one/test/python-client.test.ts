@@ -15,6 +15,7 @@ const PROTO_DIR = join(import.meta.dirname, "../../../proto");
 const CLIENT = join(import.meta.dirname, "python/runtime_client.py");
 const OIP_CLIENT = join(import.meta.dirname, "python/oip_client.py");
 const DRIFT_CLIENT = join(import.meta.dirname, "python/drift_client.py");
+const EXPLAIN_CLIENT = join(import.meta.dirname, "python/explain_client.py");
 /** Debian's python3 (python3-grpcio, python3-protobuf) and protoc (protobuf-compiler); not the pyenv python first on PATH. */
 const PYTHON = "/usr/bin/python3";
 
@@ -119,6 +120,33 @@ describe.skipIf(!available)("a Python client (grpcio and protoc-generated messag
     expect(out.columns.city).toMatchObject({ drifted: true, test: "chi2", new_values: ["rome"] });
     expect(out.refused.code).toBe("INVALID_ARGUMENT");
     expect(out.refused.message).toContain("psi_threshold must be a number ≥ 0");
+  });
+
+  it("asks why a model answers so: an EXPLAIN job on JSON rows, and a deployment's rows explained online", async () => {
+    const model = unique("pywhy");
+    await kiln.models.put(model, linearRegressorOnnx([2, -1], 0.5));
+    const background = unique("pyusual");
+    await kiln.datasets.put(background, [{ x0: 0, x1: 0 }, { x0: 2, x1: 2 }]);
+    const id = unique("pywhy");
+    await kiln.deployments.create(id, { model });
+    const target = new URL(running.server.url).host;
+    const { stdout } = await run(PYTHON, [EXPLAIN_CLIENT, target, model, id, background], { env: { ...process.env, PYTHONPATH: generated } });
+    const out = JSON.parse(stdout) as { job: unknown; online: unknown };
+    // Against a background of means x0 = 1, x1 = 1: 2·(x0 − 1) and −(x1 − 1), from 0.5 + 2 − 1 = 1.5.
+    expect(out.job).toEqual({
+      state: "JOB_STATE_SUCCEEDED",
+      method: "exact",
+      background_rows: 2,
+      outputs: [{ output: "prediction", base_value: 1.5, features: ["x0", "x1"] }],
+      metrics: { "importance.x0": 2, "importance.x1": 1 },
+    });
+    expect(out.online).toEqual({
+      columns: ["prediction", "base_value", "shap_x0", "shap_x1"],
+      rows: [
+        { prediction: 0.5, base_value: 1.5, shap_x0: 0, shap_x1: -1 },
+        { prediction: 6.5, base_value: 1.5, shap_x0: 4, shap_x1: 1 },
+      ],
+    });
   });
 
   it("calls a deployment as an Open Inference Protocol client does (the protocol's messages and service path, NumPy raw contents)", async () => {
