@@ -80,13 +80,6 @@ export async function runExplain(ctx: JobContext): Promise<JobResult> {
   return result;
 }
 
-
-
-
-
-
-
-
 /** Each explained output's rows, and Σ|φ| and Σφ of each feature over them. */
 class Importance {
   private readonly rows: number[];
