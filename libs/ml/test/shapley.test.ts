@@ -4,11 +4,11 @@ import { MAX_EXACT_FEATURES, ShapleyExplainer, type BatchModel } from "../src/in
 /** A model of one output from a function of a row, counting the rows it is asked. */
 function modelOf(f: (x: Float64Array) => number[], width: number): BatchModel & { rowsAsked: number; calls: number } {
   const model = Object.assign(
-    async (rows: Float64Array, count: number) => {
+    async (rows: Float64Array | Float32Array, count: number) => {
       model.rowsAsked += count;
       model.calls++;
       const out: number[] = [];
-      for (let i = 0; i < count; i++) out.push(...f(rows.subarray(i * width, (i + 1) * width)));
+      for (let i = 0; i < count; i++) out.push(...f(Float64Array.from(rows.subarray(i * width, (i + 1) * width))));
       return Float64Array.from(out);
     },
     { rowsAsked: 0, calls: 0 },
