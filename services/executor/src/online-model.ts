@@ -112,7 +112,8 @@ export class OnlineModel {
     // The background is read by the names the model learned; a positional request to a model that learned none takes its columns in order.
     const learned = featuresIn(this.version.metadata);
     const names = learned?.length === input.features.length ? learned : positional ? undefined : input.features;
-    const key = JSON.stringify([params, names ?? null, input.features.length, input.type]);
+    // The request's feature names name its shap_ columns.
+    const key = JSON.stringify([params, names ?? null, input.features, input.type]);
     let found = this.explainers.get(key);
     if (!found) {
       found = (async () => {

@@ -1,4 +1,4 @@
-import { create } from "@bufbuild/protobuf";
+import { create, type JsonObject } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { DEFAULT_PROJECT, invalidArgument, notFound, printable } from "@kiln/core";
 import { decodeChunk, tableToIpc } from "@kiln/data";
@@ -18,7 +18,6 @@ import { getDeployment } from "./deployments.js";
 import { rethrowRemote } from "./job-errors.js";
 import type { Scheduler } from "./job-store.js";
 import { askDeployment, onlineParams } from "./online-predict.js";
-import type { JsonObject } from "@bufbuild/protobuf";
 import { datatypeOfElement, tableToTensors, tensorsToTable } from "./oip-tensors.js";
 
 const KINDS: Record<string, JobKind> = { predict: JobKind.PREDICT, predict_proba: JobKind.PREDICT_PROBA, transform: JobKind.TRANSFORM, explain: JobKind.EXPLAIN };

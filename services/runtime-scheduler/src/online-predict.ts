@@ -1,7 +1,6 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type JsonObject } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { invalidArgument, isKilnError, KilnError, printable, resourceExhausted, unavailable, wantsJsonRows } from "@kiln/core";
-import type { JsonObject } from "@bufbuild/protobuf";
 import { decodeChunk, jsonRowPieces } from "@kiln/data";
 import { codeOf, MAX_ONLINE_ROWS_BYTES } from "@kiln/contracts";
 import { RowEncoding } from "@kiln/proto/kiln/common/v1/table_pb";
