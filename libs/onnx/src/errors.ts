@@ -14,6 +14,21 @@ export class OnnxRunError extends Error {
   }
 }
 
+/**
+ * A matrix given as columns and asked to be finite (ColumnsFeed.finite) held NaN or
+ * ±Infinity: the first such value, by row, and its column's index.
+ */
+export class NonFiniteInputError extends Error {
+  constructor(
+    readonly column: number,
+    readonly row: number,
+    readonly value: number,
+  ) {
+    super(`column ${column} holds ${value} at row ${row}`);
+    this.name = "NonFiniteInputError";
+  }
+}
+
 /** The worker pool could not do the call: it is closed, a worker crashed, or a model key is unknown. */
 export class OnnxPoolError extends Error {
   constructor(message: string) {

@@ -3,6 +3,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import { BufferPool } from "./buffer-pool.js";
 import { isColumnsFeed, matrixFromColumns, type OnnxFeed, type OnnxFeeds } from "./columns-feed.js";
+import { NonFiniteInputError } from "./errors.js";
 import { commonRows, joinRows, keepsRows, sliceRows } from "./row-pieces.js";
 import { MISS, ModelLoadError, SessionCache } from "./session-cache.js";
 import { sharedBufferOf, type OnnxTensorData, type OnnxTensorMap } from "./tensor-data.js";
@@ -43,6 +44,9 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
     if (outputs === MISS) return { reply: { id, ok: false, failure: "miss", message: `no session for ${request.key}` }, transfer: [] };
     return { reply: { id, ok: true, outputs: outputs.tensors }, transfer: outputs.transfer };
   } catch (err) {
+    if (err instanceof NonFiniteInputError) {
+      return { reply: { id, ok: false, failure: "non_finite", message: err.message, nonFinite: { column: err.column, row: err.row, value: err.value } }, transfer: [] };
+    }
     const failure = err instanceof ModelLoadError ? "format" : "run";
     return { reply: { id, ok: false, failure, message: (err as Error).message ?? String(err) }, transfer: [] };
   }

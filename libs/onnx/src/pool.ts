@@ -1,4 +1,4 @@
-import { OnnxFormatError, OnnxPoolError, OnnxRunError, trimMessage } from "./errors.js";
+import { NonFiniteInputError, OnnxFormatError, OnnxPoolError, OnnxRunError, trimMessage } from "./errors.js";
 import { Lru } from "./lru.js";
 import { onnxModelKey } from "./model-key.js";
 import type { OnnxFeeds } from "./columns-feed.js";
@@ -148,5 +148,6 @@ function hasModel(slot: WorkerSlot, key: string | undefined): boolean {
 
 function replyError(reply: Extract<WorkerReply, { ok: false }>): Error {
   const message = trimMessage(reply.message);
+  if (reply.failure === "non_finite" && reply.nonFinite) return new NonFiniteInputError(reply.nonFinite.column, reply.nonFinite.row, reply.nonFinite.value);
   return reply.failure === "format" ? new OnnxFormatError(`onnxruntime cannot load the model: ${message}`) : new OnnxRunError(message);
 }

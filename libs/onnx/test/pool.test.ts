@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { attr, binaryClassifierOnnx, linearRegressorOnnx, onnxModelKey, OnnxGraphBuilder, OnnxPoolError, OnnxWorkerPool } from "../src/index.js";
+import { attr, binaryClassifierOnnx, linearRegressorOnnx, NonFiniteInputError, onnxModelKey, OnnxGraphBuilder, OnnxPoolError, OnnxWorkerPool } from "../src/index.js";
 import { packForTransfer } from "../src/tensor-data.js";
 import { dot, expectRelativelyClose, randomRows } from "./helpers.js";
 
@@ -107,6 +107,12 @@ describe("OnnxWorkerPool", () => {
       const local = { ...feed, dims: [2, 2] as [number, number], columns: [Float64Array.of(1, 2, 9), Int32Array.of(10, 20, 9)] };
       expect(packForTransfer({ X: local }).tensors.X).toMatchObject({ type: "float32", dims: [2, 2], data: Float32Array.of(1, 10, 2, 20) });
       expect(Array.from((await pool.run(model, { X: local })).variable.data as Float32Array)).toEqual([13, 25]);
+
+      // Asked to be finite, a NaN or ±Infinity fails the run with its column and row, from the worker or from here.
+      const gap = sharedColumn([1, Infinity, NaN]);
+      await expect(pool.run(model, { X: { ...feed, columns: [gap, b], finite: true } })).rejects.toMatchObject({ constructor: NonFiniteInputError, column: 0, row: 1, value: Infinity });
+      expect(Array.from((await pool.run(model, { X: { ...feed, columns: [gap, b] } })).variable.data as Float32Array)).toEqual([13, Infinity, NaN]); // not asked: run as they are
+      await expect(pool.run(model, { X: { ...local, columns: [Float64Array.of(1, 2), Float64Array.of(NaN, 3)], finite: true } })).rejects.toMatchObject({ constructor: NonFiniteInputError, column: 1, row: 0 });
     } finally {
       await pool.close();
     }

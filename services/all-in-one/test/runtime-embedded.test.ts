@@ -377,6 +377,21 @@ describe("the runtime in embedded mode (scheduler and one executor in the server
     expect(missing).toMatchObject({ reason: "COLUMN_MISSING", message: expect.stringMatching(/column "first" is not in the data/) });
   });
 
+  it("finds a NaN deep in a large X where the ONNX worker lays the batch out, naming its column and row", async () => {
+    const model = unique("clf");
+    await kiln.models.create(model, { estimator: "logistic_regression" });
+    await (await kiln.runtime.model(model).fit("blobs-x", "blobs-y")).get();
+    const n = 100_000;
+    const x1 = Float64Array.from({ length: n }, (_, i) => Math.cos(i));
+    x1[70_000] = NaN;
+    await kiln.datasets.put(`${model}-large`, tableFromArrays({ x0: Float64Array.from({ length: n }, (_, i) => Math.sin(i)), x1 }));
+    const failed = await kiln.runtime.model(model).predict(`${model}-large`);
+    await expect(failed.get()).rejects.toMatchObject({ reason: "NON_FINITE_INPUT", message: expect.stringContaining('X has NaN in column "x1" (row 70000); LogisticRegression takes no missing values') });
+    expect((await failed.info()).attempts).toHaveLength(1);
+    const fine = await (await kiln.runtime.model(model).predict({ dataset: `${model}-large`, filter: "x1 > 0.999" })).get();
+    expect(fine.numRows).toBeGreaterThan(0);
+  });
+
   it("refuses missing values, as the local predict does, unless the model starts with an imputer", async () => {
     const model = unique("clf");
     await kiln.models.create(model, { estimator: "logistic_regression" });

@@ -1,5 +1,5 @@
 import { DataType, Precision, type Decimal, type RecordBatch, type Vector } from "apache-arrow";
-import { matrixFromColumns, sharedBufferOf, type ColumnsFeed, type NumericColumn, type OnnxFeed, type OnnxFeeds, type OnnxTensorData } from "@kiln/onnx";
+import { matrixFromColumns, NonFiniteInputError, sharedBufferOf, type ColumnsFeed, type NumericColumn, type OnnxFeed, type OnnxFeeds, type OnnxTensorData } from "@kiln/onnx";
 import type { TensorSignature } from "@kiln/sdk";
 import type { FeedBuffers } from "./feed-buffers.js";
 import { failedPrecondition } from "./job-failure.js";
@@ -17,9 +17,12 @@ export interface FeaturePlan {
   /**
    * A batch's inputs; a matrix input is built in a buffer from `buffers` when given, or left
    * to the ONNX worker as columns when they all sit in shared memory (the feeds then read
-   * the batch's memory until the run settles).
+   * the batch's memory until the run settles). `finite`: a matrix input's NaN or ±Infinity
+   * fails with NonFiniteInputError (see `checksFinite`) where it is laid out.
    */
-  feeds(batch: RecordBatch, buffers?: FeedBuffers): OnnxFeeds;
+  feeds(batch: RecordBatch, buffers?: FeedBuffers, finite?: boolean): OnnxFeeds;
+  /** Whether feeds(…, finite) checks every value: a single matrix input does, inputs per column do not. */
+  checksFinite: boolean;
 }
 
 const NUMERIC = /^(Float|Int|Uint|Bool|Decimal)/i;
@@ -45,7 +48,7 @@ export function planFeatures(inputs: TensorSignature[], table: ColumnInfo[], wan
       throw failedPrecondition("FEATURE_COUNT", `the model takes ${width} features in input "${single.name}" and the job gives ${columns.length} (${columns.join(", ")})${hint}`);
     }
     for (const name of columns) numericColumn(byName, name);
-    return { columns, feeds: (batch, buffers) => ({ [single.name]: matrixFeed(batch, columns, FLOAT_INPUTS[single.elementType]!, buffers) }) };
+    return { columns, checksFinite: true, feeds: (batch, buffers, finite) => ({ [single.name]: matrixFeed(batch, columns, FLOAT_INPUTS[single.elementType]!, buffers, finite) }) };
   }
   for (const input of inputs) {
     const column = byName.get(input.name);
@@ -57,6 +60,7 @@ export function planFeatures(inputs: TensorSignature[], table: ColumnInfo[], wan
   }
   return {
     columns: inputs.map((i) => i.name),
+    checksFinite: false,
     feeds: (batch) => Object.fromEntries(inputs.map((input) => [input.name, columnFeed(batch, input)])),
   };
 }
@@ -67,14 +71,14 @@ function numericColumn(byName: Map<string, ColumnInfo>, name: string): void {
   if (!NUMERIC.test(column.type)) throw failedPrecondition("COLUMN_TYPE", `column "${name}" is ${column.type}; the model takes numbers`);
 }
 
-/** Columns side by side as a row-major [rows, columns] float matrix; nulls become NaN. */
-function matrixFeed(batch: RecordBatch, columns: string[], type: "float32" | "float64", buffers?: FeedBuffers): OnnxFeed {
+/** Columns side by side as a row-major [rows, columns] float matrix; nulls become NaN (refused with `finite`). */
+function matrixFeed(batch: RecordBatch, columns: string[], type: "float32" | "float64", buffers?: FeedBuffers, finite = false): OnnxFeed {
   const rows = batch.numRows;
   const width = columns.length;
   const vectors = columns.map((name) => batch.getChild(name)!);
   const typed = vectors.map(numericValues);
   if (typed.every((c) => c !== undefined)) {
-    const feed: ColumnsFeed = { type, dims: [rows, width], columns: typed };
+    const feed: ColumnsFeed = { type, dims: [rows, width], columns: typed, finite };
     if (typed.every((c) => sharedBufferOf(c))) return feed;
     return matrixFromColumns(feed, type === "float32" ? buffers?.float32(rows * width) : buffers?.float64(rows * width));
   }
@@ -93,6 +97,10 @@ function matrixFeed(batch: RecordBatch, columns: string[], type: "float32" | "fl
       data[i * width + j] = v === null ? NaN : Number(v) / unit;
     }
   });
+  if (finite) {
+    const at = data.findIndex((v) => !Number.isFinite(v));
+    if (at >= 0) throw new NonFiniteInputError(at % width, Math.floor(at / width), data[at]!);
+  }
   return { type, dims: [rows, width], data } as OnnxTensorData;
 }
 

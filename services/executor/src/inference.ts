@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { RecordBatch, Schema, Table } from "apache-arrow";
 import { schemaFromIpc } from "@kiln/data";
-import { isColumnsFeed, OnnxRunError, type OnnxTensorData } from "@kiln/onnx";
+import { isColumnsFeed, OnnxRunError, type OnnxFeeds, type OnnxTensorData } from "@kiln/onnx";
 import { accuracyScore, labelType, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { prefetchInOrder, type ModelVersionInfo, type TensorSignature } from "@kiln/sdk";
@@ -12,7 +12,7 @@ import { FeedBuffers } from "./feed-buffers.js";
 import { planFeatures, type ColumnInfo } from "./features.js";
 import { checkStopped, type JobContext } from "./job-context.js";
 import { failedPrecondition } from "./job-failure.js";
-import { checkNoMissingValues, refusesMissingValues } from "./missing-values.js";
+import { checkNoMissingValues, hasNulls, nonFiniteFailure, refusesMissingValues } from "./missing-values.js";
 import { runOnnx } from "./onnx-run.js";
 import { ResultRows } from "./result-rows.js";
 import { runnableOutput } from "./runnable-output.js";
@@ -81,6 +81,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   let emitting: Promise<void> = Promise.resolve();
   try {
     const refusesMissing = refusesMissingValues(version);
+    const model = String(version.metadata.estimator ?? "the model");
     let rowsRead = 0;
     const runs = prefetchInOrder(
       sliceChunks(readJobRows(deps, x, used, columns, schema), BATCH_ROWS, FIRST_BATCH_ROWS),
@@ -90,20 +91,22 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
         const targets = target ? columnValues(batch, target) : undefined;
         const firstRow = rowsRead;
         rowsRead += batch.numRows;
-        if (refusesMissing) {
-          try {
-            checkNoMissingValues(batch, plan.columns, firstRow, String(version.metadata.estimator ?? "the model"));
-          } catch (e) {
-            release();
-            throw e;
-          }
+        let feeds: OnnxFeeds;
+        try {
+          // Nulls are looked for here (Arrow counts them), NaN and ±Infinity where the matrix is laid out, mostly in an ONNX worker.
+          if (refusesMissing && (!plan.checksFinite || hasNulls(batch, plan.columns))) checkNoMissingValues(batch, plan.columns, firstRow, model);
+          feeds = plan.feeds(batch, feedBuffers, refusesMissing);
+        } catch (e) {
+          release();
+          throw nonFiniteFailure(e, plan.columns, firstRow, model);
         }
-        const feeds = plan.feeds(batch, feedBuffers);
         // Feeds that copied the rows free the chunk's memory for a later chunk now; columns the worker reads, once it has.
         const readsBatch = Object.values(feeds).some(isColumnsFeed);
         if (!readsBatch) release();
         try {
           return { rows: batch.numRows, kept, targets, outputs: await runOnnx(deps, file, key, feeds, [outputName]) };
+        } catch (e) {
+          throw nonFiniteFailure(e, plan.columns, firstRow, model);
         } finally {
           feedBuffers.give(feeds);
           if (readsBatch) release();

@@ -1,5 +1,6 @@
 import { DataType, type RecordBatch, type Vector } from "apache-arrow";
 import { allFinite } from "@kiln/ml";
+import { NonFiniteInputError } from "@kiln/onnx";
 import { TAKES_MISSING_VALUES } from "@kiln/contracts";
 import type { ModelVersionInfo } from "@kiln/sdk";
 import { invalidInput } from "./job-failure.js";
@@ -22,9 +23,23 @@ export function checkNoMissingValues(batch: RecordBatch, columns: string[], firs
     if (bad && (!found || bad.row < found.row)) found = { column, ...bad };
   }
   if (!found) return;
-  throw invalidInput(
+  throw nonFiniteInput(found.column, firstRow + found.row, found.value, model);
+}
+
+/** Whether any of the columns holds a null: Arrow keeps the count, so nothing looks at the rows. */
+export function hasNulls(batch: RecordBatch, columns: string[]): boolean {
+  return columns.some((name) => batch.getChild(name)!.nullCount > 0);
+}
+
+/** A NonFiniteInputError from laying a batch's features out (ColumnsFeed.finite) as checkNoMissingValues words it; other errors as they are. */
+export function nonFiniteFailure(e: unknown, features: string[], firstRow: number, model: string): unknown {
+  return e instanceof NonFiniteInputError ? nonFiniteInput(features[e.column]!, firstRow + e.row, String(e.value), model) : e;
+}
+
+function nonFiniteInput(column: string, row: number, value: string, model: string) {
+  return invalidInput(
     "NON_FINITE_INPUT",
-    `X has ${found.value} in column "${found.column}" (row ${firstRow + found.row}); ${model} takes no missing values: fill them in (a SimpleImputer first in a Pipeline) or filter those rows out`,
+    `X has ${value} in column "${column}" (row ${row}); ${model} takes no missing values: fill them in (a SimpleImputer first in a Pipeline) or filter those rows out`,
   );
 }
 
