@@ -109,6 +109,13 @@ describe("EXPLAIN jobs: Shapley values of a model's outputs", () => {
     const flip = column(rows, "class").map((c) => (c === 0 ? 1 : -1));
     column(ofOne.rows, "shap_x0").forEach((v, i) => expect(v).toBeCloseTo(flip[i]! * column(rows, "shap_x0")[i]!, 6));
 
+    // A model linked to an experiment logs each explanation as a run, its features' importance as metrics.
+    const history = unique("explained-history");
+    await kiln.models.setMetadata(model, { tracking: { default: history } });
+    await (await kiln.runtime.model(model).explain(X, { backgroundRows: 50, randomState: 3 })).get();
+    const logged = await kiln.experiment(history).data({ run: "all", filter: 'event = "metric"' });
+    expect(logged.map((e) => e.key).sort()).toEqual(["importance.x0", "importance.x1"]);
+
     await expect((await kiln.runtime.model(model).explain(X, { class: 7 })).get()).rejects.toMatchObject({ constructor: FailedPreconditionError, reason: "UNKNOWN_CLASS", message: expect.stringContaining("has no class 7 (its classes: 0, 1)") });
   });
 
