@@ -1,1 +1,2 @@
 export * from "./shapley.js";
+export * from "./explain-estimator.js";

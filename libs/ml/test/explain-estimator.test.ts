@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { KMeans } from "../src/cluster/index.js";
+import { explainEstimator } from "../src/inspection/explain-estimator.js";
+import { LinearRegression, LogisticRegression } from "../src/linear/index.js";
+import { StandardScaler } from "../src/preprocessing/index.js";
+
+const X = Array.from({ length: 60 }, (_, i) => [Math.sin(i), Math.cos(i * 0.7) * 2, (i % 5) - 2]);
+const y = X.map(([a, b, c]) => 3 * a! - b! + 0.5 * c! + 1);
+
+describe("explainEstimator", () => {
+  it("gives a fitted linear regression's features each coef · (x − background mean)", async () => {
+    const model = new LinearRegression().fit(X, y);
+    const background = X.slice(0, 20);
+    const mean = [0, 1, 2].map((j) => background.reduce((s, r) => s + r[j]!, 0) / background.length);
+    const rows = X.slice(40, 43);
+    const { values, base, outputs, method } = await explainEstimator(model, rows, background);
+    expect(method).toBe("exact");
+    expect(base[0]).toBeCloseTo(model.predict([mean])[0]!, 9);
+    rows.forEach((row, i) => {
+      row.forEach((x, j) => expect(values[i * 3 + j]).toBeCloseTo(model.coef[j]! * (x - mean[j]!), 9));
+      expect(outputs[i]).toBeCloseTo(model.predict([row])[0]!, 9);
+    });
+  });
+
+  it("explains each class's probability of a classifier, the values of each row adding up to them", async () => {
+    const labels = y.map((v) => (v > 1 ? "high" : "low"));
+    const model = new LogisticRegression().fit(X, labels);
+    const { values, base, outputs } = await explainEstimator(model, X.slice(0, 4), X.slice(10, 40), { method: "permutation", permutations: 5 });
+    const proba = model.predictProba(X.slice(0, 4));
+    for (let i = 0; i < 4; i++) {
+      for (let o = 0; o < 2; o++) {
+        expect(outputs[i * 2 + o]).toBeCloseTo(proba.data[i * 2 + o]!, 12);
+        let sum = base[o]!;
+        for (let j = 0; j < 3; j++) sum += values[(i * 3 + j) * 2 + o]!;
+        expect(sum).toBeCloseTo(proba.data[i * 2 + o]!, 9);
+      }
+    }
+  });
+
+  it("refuses what predicts no quantity, and a background of other features", async () => {
+    await expect(explainEstimator(new KMeans({ nClusters: 2, randomState: 0 }).fit(X), X.slice(0, 2), X)).rejects.toMatchObject({ reason: "NOT_EXPLAINABLE" });
+    await expect(explainEstimator(new StandardScaler().fit(X), X.slice(0, 2), X)).rejects.toMatchObject({ reason: "NOT_EXPLAINABLE", message: "StandardScaler only transforms: it predicts nothing to explain" });
+    await expect(explainEstimator(new LinearRegression().fit(X, y), X.slice(0, 2), X.map((r) => r.slice(0, 2)))).rejects.toMatchObject({ reason: "FEATURE_COUNT" });
+  });
+});
