@@ -104,6 +104,18 @@ describe("Shapley values", () => {
     for (let j = 0; j < 4; j++) expect(values[j]).toBeCloseTo(weights[j]! * (x[j]! - backgroundMean[j]!), 5);
   });
 
+  it("stop between model calls once their signal is aborted, with its reason", async () => {
+    const controller = new AbortController();
+    const model = modelOf(linear, 4);
+    const slow: BatchModel = async (rows, count) => {
+      if (model.calls === 4) controller.abort(new Error("cancelled"));
+      return model(rows, count);
+    };
+    const stopping = new ShapleyExplainer(slow, background, 4, { method: "exact", maxBatchRows: 3, concurrency: 1, signal: controller.signal });
+    await expect(stopping.explain(Float64Array.from([1, 2, 3, 4]), 1)).rejects.toThrow("cancelled");
+    expect(model.calls).toBeLessThan(1 + 2 + 14); // the base and the row, then a few of the 14 coalitions' calls
+  });
+
   it("take exact values when they cost no more model rows than the orderings", () => {
     const exactFor = (width: number, permutations?: number) => new ShapleyExplainer(modelOf(() => [0], width), new Float64Array(width), width, { permutations }).method;
     expect(exactFor(1)).toBe("exact");

@@ -192,6 +192,24 @@ describe("EXPLAIN jobs: Shapley values of a model's outputs", () => {
     await kiln.deployments.delete(deployment);
   });
 
+  it("stops a long explanation within a second of its cancel, between model calls", async () => {
+    // Sixteen features, 1,000 orderings a row and 1,000 background rows: 30 million model rows a row, each row seconds long.
+    const width = 16;
+    const model = unique("explained-long");
+    await kiln.models.put(model, linearRegressorOnnx(Array.from({ length: width }, (_, j) => j + 1), 0.25));
+    const n = 1000;
+    const columns = Object.fromEntries(Array.from({ length: width }, (_, j) => [`f${j}`, Float64Array.from({ length: n }, (_, i) => Math.sin(i * (j + 1)))]));
+    await kiln.datasets.put("explain-long", tableFromArrays(columns));
+    const job = await kiln.runtime.model(model).explain("explain-long", { background: "explain-long", backgroundRows: 1000, method: "permutation", permutations: 1000 });
+    await expect.poll(async () => (await job.info()).progress.message, { interval: 50, timeout: 20_000 }).toBe("explaining");
+    await new Promise((r) => setTimeout(r, 300)); // well into the first row
+    const asked = Date.now();
+    expect((await job.cancel()).state).toBe("cancelled");
+    // The executor says in its heartbeats (every 500 ms) what it runs: the job is gone from them.
+    await expect.poll(async () => (await kiln.runtime.executors()).some((e) => e.runningJobs.includes(job.name)), { interval: 50, timeout: 10_000 }).toBe(false);
+    expect(Date.now() - asked).toBeLessThan(1500); // a heartbeat after the stop (without stopping between calls: the row's end, 2 s and more)
+  });
+
   it("refuses at submit what it cannot explain, changing nothing", async () => {
     const uploaded = unique("explained-uploaded");
     await kiln.models.put(uploaded, linearRegressorOnnx(coef, 0.25));

@@ -71,7 +71,8 @@ export class ModelExplainer {
     readonly fixed: number | undefined,
   ) {}
 
-  static async create(deps: ExecutorDeps, version: ModelVersionInfo, input: MatrixInput, background: Float64Array, params: ExplainParams): Promise<ModelExplainer> {
+  /** `signal` stops a job's explanation between model calls (cancel, timeout). */
+  static async create(deps: ExecutorDeps, version: ModelVersionInfo, input: MatrixInput, background: Float64Array, params: ExplainParams, signal?: AbortSignal): Promise<ModelExplainer> {
     checkExplainable(version);
     if (params.method === "exact" && input.features.length > MAX_EXACT_FEATURES) {
       throw failedPrecondition("TOO_MANY_FEATURES", `exact Shapley values take at most ${MAX_EXACT_FEATURES} features (2^${MAX_EXACT_FEATURES} coalitions a row) and ${version.name} has ${input.features.length}: use method "permutation"`);
@@ -87,6 +88,7 @@ export class ModelExplainer {
       maxBatchRows: MODEL_ROWS_PER_CALL,
       concurrency: RUNS_IN_FLIGHT,
       allocate: (length) => sharedRows(input.type, length),
+      signal,
     });
     const base = await explainer.base();
     const labels = classifier ? classLabels(runnable, base.length) : ["prediction"];

@@ -29,6 +29,8 @@ export interface ShapleyOptions {
    * float32 gets them without a conversion, one in a worker thread in shared memory.
    */
   allocate?: (length: number) => Float64Array | Float32Array;
+  /** Stops the work between model calls (its reason is thrown): a row's calls can take long on a slow model. */
+  signal?: AbortSignal;
 }
 
 export interface ShapleyValues {
@@ -58,6 +60,7 @@ export class ShapleyExplainer {
   private readonly maxBatchRows: number;
   private readonly concurrency: number;
   private readonly allocate: (length: number) => Float64Array | Float32Array;
+  private readonly signal?: AbortSignal;
   private baseValues?: Promise<Float64Array>;
   /** Exact coalitions are the same for every row. */
   private exactPlan?: { coalitions: Uint8Array[] };
@@ -79,6 +82,7 @@ export class ShapleyExplainer {
     this.maxBatchRows = Math.max(options.maxBatchRows ?? 65_536, this.backgroundRows);
     this.concurrency = Math.max(1, options.concurrency ?? 2);
     this.allocate = options.allocate ?? ((length) => new Float64Array(length));
+    this.signal = options.signal;
     const method = options.method ?? "auto";
     if (method === "exact" && width > MAX_EXACT_FEATURES) throw new RangeError(`exact Shapley values take at most ${MAX_EXACT_FEATURES} features, not ${width}: use permutations`);
     this.method = method === "auto" ? (exactCoalitions(width) <= permutationCoalitions(width, this.permutations) ? "exact" : "permutation") : method;
@@ -159,6 +163,7 @@ export class ShapleyExplainer {
     const calls: (typeof units)[] = [];
     for (let at = 0; at < units.length; at += perCall) calls.push(units.slice(at, at + perCall));
     const run = async (call: typeof units) => {
+      this.signal?.throwIfAborted();
       const hybrid = this.allocate(call.length * b * m);
       call.forEach(({ row, coalition }, u) => {
         // The background's rows, then the coalition's features set to the row's: a block copy and a few columns.
