@@ -87,11 +87,13 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
       .argument("<x>", 'features: a dataset, "sales" or "sales@3" for version 3, or a local file such as ./sales.csv')
       .argument("[y]", "targets: a dataset or a local file (default: --target's column of X; a clusterer scores without)")
       .option("--columns <a,b>", "X's feature columns (default: the model's)", columnList)
-      .option("--target <column>", "Y's target column"),
+      .option("--target <column>", "Y's target column")
+      .option("--metric <name>", "a metric by sklearn's name (repeatable): f1, f1_macro, roc_auc, log_loss, rmse, mape…, or all (MLflow evaluate's set); default accuracy, or r2, mse and mae", collect),
   ).action(async (model: string, x: string, y: string | undefined, opts: ScoreFlags) => {
     const o = output();
     const { X, Y } = inputs(x, y, opts);
-    const handle = await submitJob(await connect(), model, [x, y], (m, onUploadProgress) => m.score(X, Y, { ...jobOptions(opts), onUploadProgress }));
+    const asked = opts.metric?.includes("all") ? "all" : opts.metric;
+    const handle = await submitJob(await connect(), model, [x, y], (m, onUploadProgress) => m.score(X, Y, { ...jobOptions(opts), metrics: asked, onUploadProgress }));
     if (!opts.wait) return printSubmitted(o, handle);
     const info = await follow(handle, jobProgress(`score ${model} (job ${handle.id})`), { kiln: await connect() });
     const metrics = info.result?.metrics ?? {};
@@ -274,4 +276,5 @@ interface ExplainFlags extends JobFlags {
 interface ScoreFlags extends JobFlags {
   columns?: string[];
   target?: string;
+  metric?: string[];
 }

@@ -9,3 +9,4 @@ export * from "./event-streams.js";
 export * from "./error-codes.js";
 export * from "./model-conventions.js";
 export * from "./http-paths.js";
+export * from "./score-metrics.js";

@@ -132,6 +132,22 @@ export function meanAbsoluteError(yTrue: LabelInput, yPred: LabelInput): number 
   return sum / t.length;
 }
 
+/** The largest absolute error (sklearn's max_error). */
+export function maxError(yTrue: LabelInput, yPred: LabelInput): number {
+  const [t, p] = targets(yTrue, yPred);
+  let max = 0;
+  for (let i = 0; i < t.length; i++) max = Math.max(max, Math.abs(t[i] - p[i]));
+  return max;
+}
+
+/** Mean of |error| / |truth|, a truth of 0 counting as the smallest double (sklearn's mean_absolute_percentage_error: a fraction, not percent). */
+export function meanAbsolutePercentageError(yTrue: LabelInput, yPred: LabelInput): number {
+  const [t, p] = targets(yTrue, yPred);
+  let sum = 0;
+  for (let i = 0; i < t.length; i++) sum += Math.abs(t[i] - p[i]) / Math.max(Math.abs(t[i]), Number.EPSILON);
+  return sum / t.length;
+}
+
 // The order of `classes` on every classifier (numbers ascending, strings by code unit).
 function sortedLabels(labels: ClassLabel[]): ClassLabel[] {
   return encodeClasses(labels, labels.length, { minClasses: 1 }).classes;

@@ -6,6 +6,8 @@ import {
   f1Score,
   logLoss,
   meanAbsoluteError,
+  maxError,
+  meanAbsolutePercentageError,
   meanSquaredError,
   precisionScore,
   r2Score,
@@ -114,6 +116,13 @@ describe("regression metrics", () => {
     expect(r2Score(t, p)).toBeCloseTo(0.9480256276150627, 14);
     expect(meanSquaredError(t, p)).toBeCloseTo(0.318, 14);
     expect(meanAbsoluteError(t, p)).toBeCloseTo(0.46, 14);
+  });
+
+  it("max error and the mean absolute percentage error (a fraction, a truth of 0 as the smallest double), as sklearn's", () => {
+    expect(maxError(t, p)).toBe(1);
+    expect(meanAbsolutePercentageError(t, p)).toBeCloseTo((0.5 / 3 + 0.5 / 0.5 + 0 + 1 / 7 + 0.3 / 4.2) / 5, 14);
+    expect(meanAbsolutePercentageError([0, 1], [0, 1])).toBe(0);
+    expect(meanAbsolutePercentageError([0], [1e-20])).toBeCloseTo(1e-20 / Number.EPSILON, 6);
   });
 
   it("R² of a constant target is 1 when exact and 0 otherwise (sklearn's force_finite)", () => {

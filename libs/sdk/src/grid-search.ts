@@ -1,3 +1,4 @@
+import { LOWER_IS_BETTER_METRICS, SCORE_METRICS } from "@kiln/contracts";
 import type { JobData, JobHandle, JobOptions, JobSpec, Metrics, Runtime } from "./runtime.js";
 import { jobError } from "./job-summaries.js";
 
@@ -46,7 +47,7 @@ export interface GridSearchResult {
 export const MAX_GRID = 10_000;
 /** Candidates waited on at once (each wait is a stream). */
 const WAITS = 32;
-const LOWER_IS_BETTER = new Set(["mse", "mae", "inertia"]);
+const LOWER_IS_BETTER = new Set(LOWER_IS_BETTER_METRICS);
 
 /** Every combination of the grid's values, the first param varying slowest. */
 export function paramGrid(grid: Record<string, readonly unknown[]>): Record<string, unknown>[] {
@@ -81,7 +82,8 @@ export async function gridSearch(runtime: Runtime, ref: string, X: JobData, Y: J
   const paramsOf = combos.map((combo) => ({ ...params, ...combo }));
   const specs = paramsOf.flatMap((fitParams, i): JobSpec[] => [
     { ...jobOptions, kind: "fit", model: ref, x: X, y: Y, params: fitParams },
-    { ...jobOptions, kind: "score", model, x: scoreX, y: scoreY, after: 2 * i },
+    // A metric named is asked of each score (f1, roc_auc… are not among a score's defaults; a clusterer's score and inertia always are).
+    { ...jobOptions, kind: "score", model, x: scoreX, y: scoreY, after: 2 * i, ...(options.metric && SCORE_METRICS.includes(options.metric) && { params: { metrics: [options.metric] } }) },
   ]);
   const handles = await runtime.submitMany(specs);
   const fits = handles.filter((_, i) => i % 2 === 0);

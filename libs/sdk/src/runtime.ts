@@ -424,9 +424,14 @@ export class RuntimeModel {
   predictProba(X: JobData, options: JobOptions = {}): Promise<JobHandle<Table>> {
     return this.runtime.submit(JobKind.PREDICT_PROBA, this.ref, X, undefined, options);
   }
-  /** Metrics against the targets Y; a clusterer scores without them (sklearn's KMeans.score(X)). */
-  score(X: JobData, Y?: JobData, options: JobOptions = {}): Promise<JobHandle<Metrics>> {
-    return this.runtime.submit(JobKind.SCORE, this.ref, X, Y, options);
+  /**
+   * Metrics against the targets Y; a clusterer scores without them (sklearn's KMeans.score(X)).
+   * `metrics`: sklearn's scorer names (f1, f1_macro, roc_auc, log_loss, rmse, mape…) or "all"
+   * (MLflow evaluate's defaults); without, accuracy, or r2, mse and mae.
+   */
+  score(X: JobData, Y?: JobData, options: JobOptions & { metrics?: readonly string[] | "all" } = {}): Promise<JobHandle<Metrics>> {
+    const { metrics, ...rest } = options;
+    return this.runtime.submit(JobKind.SCORE, this.ref, X, Y, metrics === undefined ? rest : { ...rest, params: { ...rest.params, metrics: metrics === "all" ? "all" : [...metrics] } });
   }
   transform(X: JobData, options: JobOptions = {}): Promise<JobHandle<Table>> {
     return this.runtime.submit(JobKind.TRANSFORM, this.ref, X, undefined, options);

@@ -139,6 +139,10 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(json.metrics.mse).toBeCloseTo(0, 9);
     // As for runtime:fit, --target without Y takes the target from X.
     expect(await kiln("runtime:score", fitted, "lin", "--target", "y")).toMatch(/^r2:\s+1\n/m);
+    // Other metrics by sklearn's names, or all of MLflow evaluate's.
+    expect(await kiln("runtime:score", fitted, "lin-x", "lin-y", "--metric", "rmse", "--metric", "max_error")).toMatch(/^rmse:\s+[\d.e-]+\nmax_error:\s+[\d.e-]+\n$/);
+    expect(JSON.parse(await kiln("--json", "runtime:score", fitted, "lin-x", "lin-y", "--metric", "all")).metrics).toMatchObject({ r2: expect.any(Number), rmse: expect.any(Number), mape: expect.any(Number) });
+    expect((await kilnFails("runtime:score", fitted, "lin-x", "lin-y", "--metric", "auc")).stderr).toMatch(/"auc" is not a metric.*INVALID_PARAMS/);
   });
 
   it("explains rows with runtime:explain: Shapley values as CSV, each feature's mean |value| as bars, and jobs:show and kiln jobs show them", async () => {

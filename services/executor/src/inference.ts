@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { RecordBatch, Schema, Table } from "apache-arrow";
 import { schemaFromIpc } from "@kiln/data";
 import { isColumnsFeed, OnnxRunError, type OnnxFeeds, type OnnxTensorData } from "@kiln/onnx";
-import { accuracyScore, labelType, meanAbsoluteError, meanSquaredError, r2Score } from "@kiln/ml";
+import { labelType } from "@kiln/ml";
 import { JobKind, JobResultSchema, type JobInput, type JobResult } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { prefetchInOrder, type ModelVersionInfo, type TensorSignature } from "@kiln/sdk";
 import { featuresIn, isClassifier, isClusterer, PREDICTS } from "@kiln/contracts";
@@ -15,6 +15,7 @@ import { failedPrecondition } from "./job-failure.js";
 import { checkNoMissingValues, hasNulls, nonFiniteFailure, refusesMissingValues } from "./missing-values.js";
 import { runOnnx } from "./onnx-run.js";
 import { ResultRows } from "./result-rows.js";
+import { classifierMetrics, needsProbabilities, regressorMetrics, wantedMetrics, type Probabilities, type WantedMetrics } from "./score-metrics.js";
 import { runnableOutput } from "./runnable-output.js";
 import { copyColumns, inertiaOf, outputTable, pickOutput, predictionValues, withKept } from "./outputs.js";
 
@@ -65,7 +66,14 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   // A clusterer scores as sklearn's KMeans.score: minus the inertia, from its distances to the centers (y is not used).
   const clusterer = scoring && isClusterer(version);
   let inertia = 0;
-  const { file, key, output: outputName, signature, classes } = await runnableOutput(deps, version, clusterer ? "scores" : pickOutput(scoring ? JobKind.PREDICT : job.kind, version.signature?.outputs ?? []));
+  const runnable = await runnableOutput(deps, version, clusterer ? "scores" : pickOutput(scoring ? JobKind.PREDICT : job.kind, version.signature?.outputs ?? []));
+  const { output: outputName, signature, classes } = runnable;
+  // A SCORE asked for roc_auc or log_loss reads the probabilities too, in the same runs (of the graph that gives them).
+  const wanted = scoring ? wantedMetrics(job.params ?? {}) : undefined;
+  const proba = scoring && !clusterer && isClassifier(version) && needsProbabilities(wanted) ? await runnableOutput(deps, version, pickOutput(JobKind.PREDICT_PROBA, version.signature?.outputs ?? [])) : undefined;
+  const { file, key } = proba ?? runnable;
+  const fetched = proba ? [outputName, proba.output] : [outputName];
+  const probabilities: Float64Array[] = [];
   const rowsTotal = x.filter ? 0 : Number(data.rowCount);
   const predictions: (number | string)[] = [];
   const results = scoring ? undefined : new ResultRows(ctx, rowsTotal);
@@ -104,7 +112,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
         const readsBatch = Object.values(feeds).some(isColumnsFeed);
         if (!readsBatch) release();
         try {
-          return { rows: batch.numRows, kept, targets, outputs: await runOnnx(deps, file, key, feeds, [outputName]) };
+          return { rows: batch.numRows, kept, targets, outputs: await runOnnx(deps, file, key, feeds, fetched) };
         } catch (e) {
           throw nonFiniteFailure(e, plan.columns, firstRow, model);
         } finally {
@@ -120,6 +128,7 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
       if (scoring) {
         if (clusterer) inertia += inertiaOf(tensor);
         else for (const v of predictionValues(tensor)) predictions.push(v);
+        if (proba) probabilities.push(Float64Array.from(outputs[proba.output]!.data as Float32Array));
         if (targets) for (const v of targets) truth.push(v);
         scored += batchRows;
         ctx.progress.update({ rowsDone: BigInt(scored), rowsTotal: BigInt(rowsTotal) });
@@ -146,7 +155,10 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   if (scoring && scored === 0) throw failedPrecondition("NO_ROWS", `${inputName(x, "x", true)} has no rows to score`);
   const result = create(JobResultSchema, { rows: BigInt(scoring ? scored : results!.rows), ranModelVersion: version.name });
   if (results?.written) result.output = await results.written;
-  if (scoring) result.metrics = clusterer ? { score: -inertia, inertia } : await scoreAgainst(ctx, predictions, version, target ? { target, truth } : undefined);
+  if (scoring) {
+    const probs = proba && { data: joined(probabilities), classes: proba.classes ?? classLabelsOf(version) };
+    result.metrics = clusterer ? { score: -inertia, inertia } : await scoreAgainst(ctx, predictions, version, wanted, target ? { target, truth } : undefined, probs);
+  }
   return result;
 }
 
@@ -203,8 +215,15 @@ async function targetOf(ctx: JobContext, y: JobInput): Promise<string> {
   return target;
 }
 
-/** Metrics of the predictions against Y's target: read here, unless it came with X's rows (`read`). */
-async function scoreAgainst(ctx: JobContext, predictions: (number | string)[], version: ModelVersionInfo, read?: { target: string; truth: (number | string)[] }): Promise<Record<string, number>> {
+/** Metrics of the predictions against Y's target (read here, unless it came with X's rows: `read`): those asked for, or the defaults. */
+async function scoreAgainst(
+  ctx: JobContext,
+  predictions: (number | string)[],
+  version: ModelVersionInfo,
+  wanted: WantedMetrics,
+  read?: { target: string; truth: (number | string)[] },
+  probabilities?: Probabilities,
+): Promise<Record<string, number>> {
   const classifier = isClassifier(version);
   const y = ctx.job.y!;
   const target = read?.target ?? (await targetOf(ctx, y));
@@ -218,9 +237,22 @@ async function scoreAgainst(ctx: JobContext, predictions: (number | string)[], v
       const classes = Array.isArray(version.metadata.classes) ? ` (its classes: ${(version.metadata.classes as unknown[]).map((c) => JSON.stringify(c)).join(", ")})` : "";
       throw failedPrecondition("LABEL_TYPE_MISMATCH", `column "${target}" of ${inputName(y, "y")} holds ${truthType} and the model predicts ${predictedType}${classes}: score against labels of the model's classes`);
     }
-    return { accuracy: accuracyScore(truth, predictions) };
+    return classifierMetrics(wanted, truth, predictions, probabilities);
   }
-  const yTrue = truth.map(Number);
-  const yPred = predictions.map(Number);
-  return { r2: r2Score(yTrue, yPred), mse: meanSquaredError(yTrue, yPred), mae: meanAbsoluteError(yTrue, yPred) };
+  return regressorMetrics(wanted, truth.map(Number), predictions.map(Number));
+}
+
+/** A classifier's classes as its metadata records them, else positions. */
+function classLabelsOf(version: ModelVersionInfo): (number | string)[] {
+  return Array.isArray(version.metadata.classes) ? (version.metadata.classes as (number | string)[]) : [];
+}
+
+function joined(parts: Float64Array[]): Float64Array {
+  const out = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

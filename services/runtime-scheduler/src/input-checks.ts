@@ -2,6 +2,7 @@ import { failedPrecondition, invalidArgument, printable } from "@kiln/core";
 import { compileFilter, FilterSyntaxError, parseFilter, schemaFromIpc, thresholdProblem } from "@kiln/data";
 import { JobKind, type JobInput } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { PRODUCES_RESULTS } from "./results.js";
+import { SCORE_METRICS } from "@kiln/contracts";
 import { DatasetKind, type DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
 
 /**
@@ -79,4 +80,17 @@ export function checkExplainParams(params: Record<string, unknown>): void {
   if (params.class !== undefined && typeof params.class !== "string" && typeof params.class !== "number") {
     throw invalidArgument("INVALID_PARAMS", `params.class is a class label (text or a number), not ${printable(JSON.stringify(params.class))}`);
   }
+}
+
+/** A SCORE job's params.metrics: "all", or metrics by name (see SCORE_METRICS), each once. */
+export function checkScoreParams(params: Record<string, unknown>): void {
+  const m = params.metrics;
+  if (m === undefined || m === "all") return;
+  const names = Array.isArray(m) ? m : undefined;
+  if (!names?.length || names.some((n) => typeof n !== "string")) {
+    throw invalidArgument("INVALID_PARAMS", `params.metrics is "all" or a list of metric names, not ${printable(JSON.stringify(m))}`);
+  }
+  const unknown = names.find((n) => !SCORE_METRICS.includes(n as string));
+  if (unknown !== undefined) throw invalidArgument("INVALID_PARAMS", `params.metrics: "${printable(String(unknown))}" is not a metric (${SCORE_METRICS.join(", ")}, or "all")`);
+  if (new Set(names).size !== names.length) throw invalidArgument("INVALID_PARAMS", "params.metrics names a metric twice");
 }

@@ -16,7 +16,7 @@ import {
 import type { ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { Dataset, DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
 import { DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT, TRAINS } from "./deps.js";
-import { checkDriftParams, checkExplainParams, checkInput, checkKeepColumns } from "./input-checks.js";
+import { checkDriftParams, checkExplainParams, checkInput, checkKeepColumns, checkScoreParams } from "./input-checks.js";
 import { rethrowRemote } from "./job-errors.js";
 import { isClusterer, trainingDataOf, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
 import { checkTemplates, expandTemplates, hasTemplate } from "./schedule-templates.js";
@@ -267,6 +267,7 @@ async function checkedJob(project: string, given: Job, lookups: Lookups, earlier
   if (kind === JobKind.NOOP) return job;
   if (kind === JobKind.DRIFT) checkDriftParams(given.params ?? {});
   if (kind === JobKind.EXPLAIN) checkExplainParams(given.params ?? {});
+  if (kind === JobKind.SCORE) checkScoreParams(given.params ?? {});
 
   if (!given.model) throw invalidArgument("MODEL_REQUIRED", "job.model is required: projects/{p}/models/{m}[/versions/{ref}]");
   if (!given.x?.dataset && !hasLocalData(given.x)) throw invalidArgument("INPUT_REQUIRED", "job.x is required: the dataset of features, or its data");
