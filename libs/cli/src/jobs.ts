@@ -76,7 +76,7 @@ export function jobCommands(program: Command, connect: Connect, output: () => Ou
       const kiln = await connect();
       const handle = kiln.runtime.job(id);
       const { kind } = await handle.info();
-      if (!hasResultRows(kind)) throw new Error(`job ${id} is a ${kind} job: only predict, predict_proba and transform jobs have result rows (jobs:show has its result)`);
+      if (!hasResultRows(kind)) throw new Error(`job ${id} is a ${kind} job: only predict, predict_proba, transform and explain jobs have result rows (jobs:show has its result)`);
       const { rows } = await writeResults(handle, target, kind, kiln);
       if (target.path === "-") return;
       if (o.json) return printJson(o, { job: id, rows, file: opts.out });

@@ -249,12 +249,12 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(await kiln("jobs:results", id, "-o", file)).toBe(`wrote 50 rows to ${file} (job ${id})\n`);
     expect((await readFile(file, "utf8")).trim().split("\n")).toHaveLength(50);
     const fitJob = (await sdk.runtime.jobs({ model: fitted })).find((j) => j.kind === "fit")!;
-    expect((await kilnFails("jobs:results", fitJob.id)).stderr).toMatch(/is a fit job: only predict, predict_proba and transform jobs have result rows/);
+    expect((await kilnFails("jobs:results", fitJob.id)).stderr).toMatch(/is a fit job: only predict, predict_proba, transform and explain jobs have result rows/);
 
     const table = await kiln("jobs", "--model", fitted, "--limit", "5");
     expect(table.split("\n")[0]).toMatch(/^ID\s+KIND\s+MODEL\s+STATE\s+ATTEMPTS\s+CREATED\s+PROGRESS$/);
     expect(table).toMatch(new RegExp(`^${id}\\s+predict\\s+${fitted}:2\\s+succeeded\\s+1\\s+\\d{4}-\\S+\\s+50 rows$`, "m"));
-    const listed = JSON.parse(await kiln("--json", "jobs", "--model", fitted, "--state", "succeeded")) as { id: string; kind: string }[];
+    const listed = JSON.parse(await kiln("--json", "jobs", "--model", fitted, "--state", "succeeded", "--limit", "1000")) as { id: string; kind: string }[];
     expect(listed.map((j) => j.kind)).toEqual(expect.arrayContaining(["fit", "predict"]));
     expect(listed.every((j, i) => i === 0 || j.id <= listed[i - 1]!.id)).toBe(true);
     // One version's jobs: version 1 (untrained) was only fitted.
