@@ -20,6 +20,9 @@ interface DeployFlags {
   logRequests?: string | false;
   logSample?: number;
   logRetentionDays?: number;
+  /** A dataset; false: back to the training data. */
+  explainBackground?: string | false;
+  explainBackgroundRows?: number;
   wait: boolean;
 }
 
@@ -53,6 +56,9 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
     .option("--log-sample <percent>", "log this share (1-100) of the requests (default 100)", sharePercent)
     .option("--log-retention-days <n>", "keep this many days of the request log; older days' datasets are dropped (default: all)", positiveInt)
     .option("--no-log-requests", "stop logging the requests")
+    .option("--explain-background <dataset>", "explanations (predict --explain) against this dataset (NAME or NAME@VERSION), sampled by each executor once it has loaded the model")
+    .option("--explain-background-rows <n>", "rows sampled for explanations (default 100)", positiveInt)
+    .option("--no-explain-background", "explanations against the data the version was trained on again")
     .option("--no-wait", "return at once instead of waiting until it is ready")
     .action(async (id: string, model: string, opts: DeployFlags) => {
       const o = output();
@@ -60,6 +66,8 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
       const kiln = await connect();
       const settings: DeploymentSpec = { replicas: opts.replicas, labels: opts.label, maxBatchRows: opts.maxBatchRows, maxBatchDelayMs: opts.maxBatchDelay };
       if (opts.logRequests !== undefined) settings.requestLog = opts.logRequests === false ? null : { dataset: opts.logRequests, samplePercent: opts.logSample, retentionDays: opts.logRetentionDays };
+      if (opts.explainBackground === false) settings.explainer = null;
+      else if (opts.explainBackground !== undefined || opts.explainBackgroundRows !== undefined) settings.explainer = { background: opts.explainBackground, backgroundRows: opts.explainBackgroundRows };
       const wait = { wait: opts.wait };
       if (!o.json && opts.wait) o.err.write(`deploying ${model} as ${opts.canary === undefined ? "" : `a canary (${opts.canary}%) of `}${id}…\n`);
       const info =
@@ -125,6 +133,7 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
         ...(info.requestLog
           ? ([["request log", `${info.requestLog.dataset}-YYYY-MM-DD, ${info.requestLog.samplePercent}% of the requests${info.requestLog.retentionDays ? `, ${info.requestLog.retentionDays} days kept` : ""}: ${info.stats.loggedRows} rows logged, ${info.stats.unloggedRows} dropped`]] as [string, unknown][])
           : []),
+        ...(info.explainer ? ([["explainer", explainerText(info.explainer)]] as [string, unknown][]) : []),
         ...(info.error ? ([["error", `${info.error.message} (${info.error.reason})`]] as [string, unknown][]) : []),
         ["created", info.creator ? `${info.createTime?.toISOString() ?? ""} by ${info.creator}` : info.createTime],
         ["updated", info.updater ? `${info.updateTime?.toISOString() ?? ""} by ${info.updater}` : info.updateTime],
@@ -177,6 +186,12 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
       await writeTableFile(batchesOf(out), target.path, target.format);
       if (target.path !== "-" && !o.json) o.out.write(`wrote ${out.numRows} rows to ${target.path}\n`);
     });
+}
+
+/** "100 rows of customers@3, permutation": what explanations are against, and how. */
+function explainerText(e: NonNullable<DeploymentInfo["explainer"]>): string {
+  const how = [e.method, e.permutations && `${e.permutations} orderings a row`].filter(Boolean).join(", ");
+  return `${e.backgroundRows ?? 100} rows of ${e.background ?? "the data the version was trained on"}${how ? `, ${how}` : ""}`;
 }
 
 function row(d: DeploymentInfo): Record<string, unknown> {

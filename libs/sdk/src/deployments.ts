@@ -45,6 +45,8 @@ export interface DeploymentInfo {
   canary?: { model: string; modelVersion: string; percent: number };
   /** Where its requests are logged: `{dataset}-{YYYY-MM-DD}` a UTC day, `samplePercent` of them, `retentionDays` kept (0: all). */
   requestLog?: { dataset: string; samplePercent: number; retentionDays: number };
+  /** Its explanations' defaults (what is unset takes an EXPLAIN job's). */
+  explainer?: DeploymentExplainer;
   createTime?: Date;
   updateTime?: Date;
   /** Who created it and who changed it last (their tokens' subjects; "" without token checks). */
@@ -75,6 +77,20 @@ export interface DeploymentSpec {
    * kept (default 0: all), older days' datasets dropped; null stops it.
    */
   requestLog?: { dataset: string; samplePercent?: number; retentionDays?: number } | null;
+  /**
+   * Its explanations' defaults (KServe's explainer): the background (a dataset, "name" or
+   * "name@3"; default the data the version was trained on), which each executor samples
+   * once it has loaded the version, and how values are worked out; a request's own options
+   * win. null drops them.
+   */
+  explainer?: DeploymentExplainer | null;
+}
+
+export interface DeploymentExplainer {
+  background?: string;
+  backgroundRows?: number;
+  method?: "auto" | "exact" | "permutation";
+  permutations?: number;
 }
 
 export interface DeployOptions {
@@ -157,6 +173,7 @@ export class Deployments {
       spec.canary !== undefined && "canary_model",
       spec.canary !== undefined && "canary_traffic_percent",
       spec.requestLog !== undefined && "request_log",
+      spec.explainer !== undefined && "explainer",
     ].filter((f): f is string => typeof f === "string");
     const deployment = this.message(spec);
     deployment.name = this.name(id);
@@ -237,6 +254,9 @@ export class Deployments {
       canaryModel: spec.canary ? versionName(this.project, spec.canary.model) : "",
       canaryTrafficPercent: spec.canary?.percent ?? 0,
       requestLog: spec.requestLog ? { dataset: spec.requestLog.dataset, samplePercent: spec.requestLog.samplePercent ?? 0, retentionDays: spec.requestLog.retentionDays ?? 0 } : undefined,
+      explainer: spec.explainer
+        ? { background: spec.explainer.background ?? "", backgroundRows: spec.explainer.backgroundRows ?? 0, method: spec.explainer.method ?? "", permutations: spec.explainer.permutations ?? 0 }
+        : undefined,
     });
   }
 
@@ -271,6 +291,12 @@ export function deploymentInfo(d: Deployment): DeploymentInfo {
     },
     canary: d.canaryModel ? { model: d.canaryModel, modelVersion: d.canaryModelVersion, percent: d.canaryTrafficPercent } : undefined,
     requestLog: d.requestLog?.dataset ? { dataset: d.requestLog.dataset, samplePercent: d.requestLog.samplePercent, retentionDays: d.requestLog.retentionDays } : undefined,
+    explainer: d.explainer && {
+      ...(d.explainer.background && { background: d.explainer.background }),
+      ...(d.explainer.backgroundRows && { backgroundRows: d.explainer.backgroundRows }),
+      ...(d.explainer.method && { method: d.explainer.method as DeploymentExplainer["method"] }),
+      ...(d.explainer.permutations && { permutations: d.explainer.permutations }),
+    },
     createTime: d.createTime ? timestampDate(d.createTime) : undefined,
     updateTime: d.updateTime ? timestampDate(d.updateTime) : undefined,
     creator: d.creator,

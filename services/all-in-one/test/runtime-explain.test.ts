@@ -184,11 +184,37 @@ describe("EXPLAIN jobs: Shapley values of a model's outputs", () => {
     await expect(kiln.deployments.explain(deployment, rows, { keep: ["id"] })).rejects.toMatchObject({ constructor: FailedPreconditionError, reason: "NO_TRAINING_DATA" });
     await expect(kiln.deployments.explain(deployment, rows, { background: "explain-rows", method: "kernel" as "exact" })).rejects.toMatchObject({ constructor: InvalidArgumentError, reason: "INVALID_PARAMS" });
     await expect(kiln.deployments.explain(deployment, rows, { keep: ["id"], background: "nope" })).rejects.toBeInstanceOf(NotFoundError);
-    await expect(kiln.deployments.explain(deployment, [[1, 2, 3]], { background: "explain-rows" })).rejects.toMatchObject({ reason: "FEATURE_COUNT", message: expect.stringContaining("has 4 columns (id, a, b, c)") });
+    await expect(kiln.deployments.explain(deployment, [[1, 2, 3]], { background: "explain-rows" })).rejects.toMatchObject({ reason: "FEATURE_COUNT", message: expect.stringContaining("has 4 numeric columns (id, a, b, c)") });
     const client = createClient(DeploymentService, createGrpcTransport({ baseUrl: running.server.url }));
     await expect(client.predict({ deployment: `projects/default/deployments/${deployment}`, input: { case: "arrowIpc", value: tableToIPC(tableFromArrays({ a: [1], b: [2], c: [3] }), "stream") }, params: { background_rows: 5 } })).rejects.toMatchObject({
       message: expect.stringContaining("params are an EXPLAIN's; a PREDICT request takes none"),
     });
+    await kiln.deployments.delete(deployment);
+  });
+
+  it("takes a deployment's explainer as its explanations' defaults, its background sampled before the first request", async () => {
+    const uploaded = unique("explained-configured");
+    await kiln.models.put(uploaded, linearRegressorOnnx(coef, 0.25));
+    const usual = unique("explain-usual");
+    await kiln.datasets.put(usual, [{ a: 0, b: 0, c: 0 }, { a: 2, b: 4, c: -2 }]);
+    const deployment = unique("why-configured");
+    const info = await kiln.deployments.create(deployment, { model: uploaded, explainer: { background: usual, backgroundRows: 50 } });
+    expect(info.explainer).toEqual({ background: usual, backgroundRows: 50 });
+    // Sampled when the version was loaded: the dataset can go.
+    await kiln.datasets.drop(usual);
+    const answer = await kiln.deployments.explain(deployment, [{ a: 1, b: 2, c: -1 }]);
+    expect(["a", "b", "c"].map((name) => column(answer, `shap_${name}`)[0])).toEqual([0, 0, 0]); // the row is the background's mean
+    expect(column(answer, "base_value")[0]).toBeCloseTo(coef[0]! - 0.25 * 2 - coef[2]! + 0.25, 5);
+    // A request's own params win.
+    const own = await kiln.deployments.explain(deployment, [{ a: 1, b: 2, c: -1 }], { background: "explain-abc", backgroundRows: 1000 });
+    expect(column(own, "shap_a")[0]).not.toBe(0);
+
+    await expect(kiln.deployments.update(deployment, { explainer: { background: "bad/name" } })).rejects.toMatchObject({ constructor: InvalidArgumentError, reason: "INVALID_EXPLAINER" });
+    await expect(kiln.deployments.update(deployment, { explainer: { backgroundRows: 5000 } })).rejects.toMatchObject({ reason: "INVALID_EXPLAINER", message: expect.stringContaining("explainer.background_rows is a whole number from 1 to 1000") });
+    const dropped = await kiln.deployments.update(deployment, { explainer: null });
+    expect(dropped.explainer).toBeUndefined();
+    // Without it, an uploaded model has no training data to sample (once the executors heard of the change).
+    await expect.poll(() => kiln.deployments.explain(deployment, [{ a: 1, b: 2, c: -1 }]).then(() => "answered", (e: { reason?: string }) => e.reason), { timeout: 10_000 }).toBe("NO_TRAINING_DATA");
     await kiln.deployments.delete(deployment);
   });
 

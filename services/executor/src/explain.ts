@@ -33,7 +33,7 @@ export async function runExplain(ctx: JobContext): Promise<JobResult> {
 
   ctx.progress.update({ message: "sampling the background" });
   const source = job.y ?? (await trainingData(deps, job.name.slice(0, job.name.indexOf("/jobs/")), version));
-  const background = await sampleBackground(deps, source, version, { features: input.features, width: input.features.length }, params.backgroundRows, params.randomState, ctx.signal);
+  const background = await sampleBackground(deps, source, version, input.features, params.backgroundRows, params.randomState, ctx.signal);
   const model = await ModelExplainer.create(deps, version, input, background.matrix, params, ctx.signal);
   const explainer = model.explainer;
   const summary = new Importance(input.features, model.labels, model.base);

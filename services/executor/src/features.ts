@@ -26,6 +26,11 @@ export interface FeaturePlan {
 }
 
 const NUMERIC = /^(Float|Int|Uint|Bool|Decimal)/i;
+
+/** Whether a column of this Arrow type (its name, as the store describes it) holds numbers a model takes. */
+export function isNumericType(type: string): boolean {
+  return NUMERIC.test(type);
+}
 /** ONNX element types of a float matrix input, as the matrix type fed to it. */
 export const FLOAT_INPUTS: Record<string, "float32" | "float64"> = { float32: "float32", float: "float32", float64: "float64", double: "float64" };
 

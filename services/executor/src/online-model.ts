@@ -3,7 +3,7 @@ import { Table, vectorFromArray, type RecordBatch, type Vector } from "apache-ar
 import { parseDatasetRef, type ModelVersionInfo } from "@kiln/sdk";
 import { featuresIn } from "@kiln/contracts";
 import { JobInputSchema, JobKind, type JobInput } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { sampleBackground, trainingData } from "./background.js";
+import { backgroundColumns, sampleBackground, trainingData, type Background } from "./background.js";
 import { featureRows, matrixInput, type MatrixInput } from "./feature-matrix.js";
 import { checkExplainable, explainParams, ModelExplainer, type ExplainParams } from "./model-explainer.js";
 import type { ExecutorDeps } from "./deps.js";
@@ -15,7 +15,7 @@ import { runOnnx } from "./onnx-run.js";
 import { outputTable, pickOutput } from "./outputs.js";
 import { runnableOutput, type RunnableOutput } from "./runnable-output.js";
 
-/** Explainers (each with its background sample) a served version keeps. */
+/** Explainers, and background samples, a served version keeps (of each). */
 const KEPT_EXPLAINERS = 8;
 
 /**
@@ -25,8 +25,9 @@ const KEPT_EXPLAINERS = 8;
 export class OnlineModel {
   private readonly outputs = new Map<JobKind, Promise<RunnableOutput>>();
   private readonly plans = new Map<string, FeaturePlan>();
-  /** Explainers by their params and features, each with its background sample (the newest few kept). */
+  /** Explainers by their params and features, and the background samples they use (the newest few of each kept). */
   private readonly explainers = new Map<string, Promise<ModelExplainer>>();
+  private readonly backgrounds = new Map<string, Promise<Background>>();
   /** Models pinned in the worker pool (a graph per output kind may differ), unpinned by close(). */
   private readonly pinned = new Set<string>();
   private closed = false;
@@ -93,8 +94,8 @@ export class OnlineModel {
 
   /**
    * The rows' Shapley values (an EXPLAIN job's result rows) against a background sampled,
-   * on the first request with these params, from the data the version was trained on or
-   * from `params.background`, and kept for the next ones.
+   * on the first request with these params (or beforehand, see prepareBackground), from the
+   * data the version was trained on or from `params.background`, and kept for the next ones.
    */
   async explain(table: Table, keep: string[], positional: boolean, given: JsonObject): Promise<Table> {
     const params = explainParams(given);
@@ -108,25 +109,33 @@ export class OnlineModel {
     return (await explainer.explain(featureRows(input, batch), batch.numRows)).table;
   }
 
+  /**
+   * Samples the background explanations with these params will use, before any asks: for
+   * requests by the names the model learned, or by position when it learned none.
+   */
+  async prepareBackground(given: JsonObject): Promise<void> {
+    await this.background(explainParams(given));
+  }
+
   private explainer(input: MatrixInput, params: ExplainParams, positional: boolean): Promise<ModelExplainer> {
     // The background is read by the names the model learned; a positional request to a model that learned none takes its columns in order.
     const learned = featuresIn(this.version.metadata);
     const names = learned?.length === input.features.length ? learned : positional ? undefined : input.features;
     // The request's feature names name its shap_ columns.
-    const key = JSON.stringify([params, names ?? null, input.features, input.type]);
-    let found = this.explainers.get(key);
-    if (!found) {
-      found = (async () => {
-        const project = this.version.name.slice(0, this.version.name.indexOf("/models/"));
-        const source = params.background ? await backgroundInput(this.deps, project, params.background) : await trainingData(this.deps, project, this.version);
-        const background = await sampleBackground(this.deps, source, this.version, { features: names, width: input.features.length }, params.backgroundRows, params.randomState);
-        return ModelExplainer.create(this.deps, this.version, input, background.matrix, params);
-      })();
-      this.explainers.set(key, found);
-      found.catch(() => this.explainers.delete(key));
-      while (this.explainers.size > KEPT_EXPLAINERS) this.explainers.delete(this.explainers.keys().next().value!);
-    }
-    return found;
+    return kept(this.explainers, JSON.stringify([params, names ?? null, input.features, input.type]), async () => {
+      const background = await this.background(params);
+      return ModelExplainer.create(this.deps, this.version, input, backgroundColumns(background, names, input.features.length, this.version), params);
+    });
+  }
+
+  /** The sample explanations with these params use: of the features the model learned, or (it learned none) of all the background's numeric columns. */
+  private background(params: ExplainParams): Promise<Background> {
+    const { background, backgroundRows, randomState } = params;
+    return kept(this.backgrounds, JSON.stringify([background ?? null, backgroundRows, randomState]), async () => {
+      const project = this.version.name.slice(0, this.version.name.indexOf("/models/"));
+      const source = background ? await backgroundInput(this.deps, project, background) : await trainingData(this.deps, project, this.version);
+      return sampleBackground(this.deps, source, this.version, featuresIn(this.version.metadata), backgroundRows, randomState);
+    });
   }
 
   /** Lets the model's sessions go: the deployment no longer serves this version here. */
@@ -163,6 +172,18 @@ export class OnlineModel {
     const { file, key, output } = await this.output(JobKind.PREDICT).catch(() => this.output(JobKind.TRANSFORM));
     await runOnnx(this.deps, file, key, { [inputs[0]!.name]: { type, dims: [1, width], data } as never }, [output]).catch(() => {});
   }
+}
+
+/** What `make` gives for `key`, made once and kept (a failure is not), the oldest of more than KEPT dropped. */
+function kept<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+  let found = cache.get(key);
+  if (!found) {
+    found = make();
+    cache.set(key, found);
+    found.catch(() => cache.delete(key));
+    while (cache.size > KEPT_EXPLAINERS) cache.delete(cache.keys().next().value!);
+  }
+  return found;
 }
 
 /** A dataset named "name" or "name@3" in the project, its latest version when none is given. */

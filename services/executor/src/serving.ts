@@ -1,11 +1,11 @@
 import { availableParallelism } from "node:os";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary, type JsonObject } from "@bufbuild/protobuf";
 import { durationMs } from "@bufbuild/protobuf/wkt";
 import { Table } from "apache-arrow";
 import type { BusReply, BusRequest, Responder } from "@kiln/bus";
 import { DataFormatError, decodeChunk, tableToIpc } from "@kiln/data";
 import { ServeReplySchema, ServeRequestSchema } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
-import { JobKind, ServedDeploymentSchema, ServedState, type DeploymentAssignment, type JobError, type RequestLog, type ServedDeployment } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { JobKind, ServedDeploymentSchema, ServedState, type DeploymentAssignment, type Explainer, type JobError, type RequestLog, type ServedDeployment } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ExecutorDeps } from "./deps.js";
 import { failedPrecondition, invalidInput, JobFailure, jobErrorOf, toJobFailure } from "./job-failure.js";
 import { MAX_ONLINE_ROWS_BYTES } from "@kiln/contracts";
@@ -42,6 +42,8 @@ class Served {
   private readonly latencies = new Latencies();
   private log: RequestLogger | undefined;
   private readonly logStats: RequestLogStats = { logged: 0n, unlogged: 0n };
+  /** The deployment's explainer, as explain params (a request's own win). */
+  private explainDefaults: JsonObject = {};
 
   constructor(
     private readonly deps: ExecutorDeps,
@@ -50,6 +52,26 @@ class Served {
     readonly failedLoads = 0,
   ) {
     this.logTo(assignment.requestLog);
+    this.explainDefaults = explainerParams(assignment.explainer);
+  }
+
+  /** Takes a changed explainer without loading the model again, and samples its background now. */
+  explainWith(explainer: Explainer | undefined): void {
+    const params = explainerParams(explainer);
+    if (JSON.stringify(params) === JSON.stringify(this.explainDefaults)) return;
+    this.explainDefaults = params;
+    if (explainer) void this.prepareBackgrounds();
+  }
+
+  /** Samples the explainer's background on each loaded version; a failure is logged, and said again by the explain requests. */
+  private async prepareBackgrounds(): Promise<void> {
+    await Promise.all(
+      this.versions.map((v) =>
+        v.model.prepareBackground(this.explainDefaults).catch((e: unknown) => {
+          this.deps.logger.warn({ deployment: this.assignment.deployment, model: v.name, err: e }, "could not sample the explainer's background");
+        }),
+      ),
+    );
   }
 
   /** Starts, moves or stops logging requests, without loading the model again. */
@@ -84,6 +106,8 @@ class Served {
       const models = loaded.map((r) => (r as PromiseFulfilledResult<OnlineModel>).value);
       this.versions = models.map((model, i) => ({ name: names[i]!, model, batching: new OnlineBatching((key, tables) => model.run(key, tables), options) }));
       if (this.stopped) return this.closeModels();
+      // KServe's explainer is ready with its predictor: the background is sampled before the first request.
+      if (a.explainer) await this.prepareBackgrounds();
       this.responder = await this.deps.bus.respond(a.subject, a.queue, (req) => this.answer(req));
       if (this.stopped) return await this.stop();
       this.state = ServedState.READY;
@@ -151,7 +175,9 @@ class Served {
       // An explanation runs the model on many mixed rows of its own: it joins no batch.
       const explaining = kind === JobKind.EXPLAIN;
       const key = explaining ? "" : await version.model.prepare(kind, table, request.keepColumns, request.positional);
-      const outputs = explaining ? await version.model.explain(table, request.keepColumns, request.positional, request.params ?? {}) : await version.batching.submit(key, table);
+      const outputs = explaining
+        ? await version.model.explain(table, request.keepColumns, request.positional, { ...this.explainDefaults, ...request.params })
+        : await version.batching.submit(key, table);
       const answer = withKept(kept, outputs);
       const out = tableToIpc(answer);
       if (out.length > MAX_ONLINE_ROWS_BYTES) {
@@ -231,6 +257,7 @@ export class Serving {
       const same = current !== undefined && sameAssignment(current.assignment, a);
       if (same && !current.dueForRetry(now, this.retryBaseMs)) {
         current.logTo(a.requestLog);
+        current.explainWith(a.explainer);
         continue;
       }
       // One that answers keeps answering until the next is ready; one that failed to load answers nothing.
@@ -273,4 +300,15 @@ function sameAssignment(a: DeploymentAssignment, b: DeploymentAssignment): boole
     a.maxBatchRows === b.maxBatchRows &&
     (a.maxBatchDelay ? durationMs(a.maxBatchDelay) : 0) === (b.maxBatchDelay ? durationMs(b.maxBatchDelay) : 0)
   );
+}
+
+/** A deployment's explainer as an explain request's params (what it leaves unset, unset). */
+function explainerParams(e: Explainer | undefined): JsonObject {
+  if (!e) return {};
+  return {
+    ...(e.background && { background: e.background }),
+    ...(e.backgroundRows && { background_rows: e.backgroundRows }),
+    ...(e.method && { method: e.method }),
+    ...(e.permutations && { permutations: e.permutations }),
+  };
 }

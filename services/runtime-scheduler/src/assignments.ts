@@ -35,6 +35,7 @@ export async function deploymentsServedBy(s: Scheduler, executor: Executor): Pro
         canaryModelVersion: deployment.canaryModelVersion,
         canaryTrafficPercent: deployment.canaryTrafficPercent,
         requestLog: deployment.requestLog,
+        explainer: deployment.explainer,
       }),
     );
   }

@@ -21,6 +21,7 @@ import type { SchedulerDeps } from "./deps.js";
 import { parseModelRef, parseResourceName } from "./names.js";
 import { normalizeLabels } from "./queues.js";
 import { dropExpiredDays } from "./request-log-retention.js";
+import { checkedExplainer } from "./input-checks.js";
 
 /** A stored deployment: the Deployment message (its spec, model_version and times) as binary protobuf in base64. */
 interface DeploymentRecord {
@@ -32,7 +33,7 @@ const MAX_BATCH_ROWS_LIMIT = 1_000_000;
 const MAX_BATCH_DELAY_MS = 1_000;
 const MAX_REPLICAS = 100;
 const MAX_RETENTION_DAYS = 36_500;
-const MUTABLE = new Set(["model", "replicas", "required_labels", "max_batch_rows", "max_batch_delay", "canary_model", "canary_traffic_percent", "request_log"]);
+const MUTABLE = new Set(["model", "replicas", "required_labels", "max_batch_rows", "max_batch_delay", "canary_model", "canary_traffic_percent", "request_log", "explainer"]);
 
 export function deployments(s: SchedulerDeps) {
   return s.metadata.collection<DeploymentRecord>("runtime_deployments");
@@ -180,6 +181,7 @@ function applySpec(into: Deployment, given: Deployment, fields: Set<string>): vo
     into.canaryTrafficPercent = percent;
   }
   if (fields.has("request_log")) into.requestLog = requestLog(given.requestLog);
+  if (fields.has("explainer")) into.explainer = checkedExplainer(given.explainer);
   if (!into.canaryModel) {
     if (fields.has("canary_traffic_percent") && into.canaryTrafficPercent > 0) {
       throw invalidArgument("CANARY_MODEL_REQUIRED", `canary_traffic_percent ${into.canaryTrafficPercent} needs a canary_model to send that traffic to`);

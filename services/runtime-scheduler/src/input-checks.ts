@@ -1,6 +1,7 @@
-import { failedPrecondition, invalidArgument, printable } from "@kiln/core";
+import { failedPrecondition, invalidArgument, KilnError, printable } from "@kiln/core";
 import { compileFilter, FilterSyntaxError, parseFilter, schemaFromIpc, thresholdProblem } from "@kiln/data";
-import { JobKind, type JobInput } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { create } from "@bufbuild/protobuf";
+import { ExplainerSchema, JobKind, type Explainer, type JobInput } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { PRODUCES_RESULTS } from "./results.js";
 import { SCORE_METRICS } from "@kiln/contracts";
 import { DatasetKind, type DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
@@ -93,4 +94,26 @@ export function checkScoreParams(params: Record<string, unknown>): void {
   const unknown = names.find((n) => !SCORE_METRICS.includes(n as string));
   if (unknown !== undefined) throw invalidArgument("INVALID_PARAMS", `params.metrics: "${printable(String(unknown))}" is not a metric (${SCORE_METRICS.join(", ")}, or "all")`);
   if (new Set(names).size !== names.length) throw invalidArgument("INVALID_PARAMS", "params.metrics names a metric twice");
+}
+
+/** A dataset named "name" or "name@3", as an explanation's background. */
+const DATASET_REF = /^[^@/]+(@[1-9]\d*)?$/;
+
+/** A deployment's explainer, checked as an EXPLAIN job's params are; none when it sets nothing. */
+export function checkedExplainer(given: Explainer | undefined): Explainer | undefined {
+  if (!given || (!given.background && !given.backgroundRows && !given.method && !given.permutations)) return undefined;
+  if (given.background && !DATASET_REF.test(given.background)) {
+    throw invalidArgument("INVALID_EXPLAINER", `explainer.background is a dataset of the deployment's project, "name" or "name@3", not ${printable(JSON.stringify(given.background))}`);
+  }
+  try {
+    checkExplainParams({
+      ...(given.backgroundRows && { background_rows: given.backgroundRows }),
+      ...(given.method && { method: given.method }),
+      ...(given.permutations && { permutations: given.permutations }),
+    });
+  } catch (e) {
+    if (!(e instanceof KilnError)) throw e;
+    throw invalidArgument("INVALID_EXPLAINER", e.message.replace(/^params\./, "explainer."));
+  }
+  return create(ExplainerSchema, given);
 }
