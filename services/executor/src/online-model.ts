@@ -109,10 +109,7 @@ export class OnlineModel {
     return (await explainer.explain(featureRows(input, batch), batch.numRows)).table;
   }
 
-  /**
-   * Samples the background explanations with these params will use, before any asks: for
-   * requests by the names the model learned, or by position when it learned none.
-   */
+  /** Samples the background explanations with these params will use before any request asks (see background). */
   async prepareBackground(given: JsonObject): Promise<void> {
     await this.background(explainParams(given));
   }
