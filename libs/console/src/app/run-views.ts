@@ -159,6 +159,7 @@ export async function deploymentsView(kiln: Kiln): Promise<Node[]> {
       { title: "p99 ms", cell: (d) => number(d.stats.latencyP99Ms), numeric: true },
       { title: "canary", cell: (d) => (d.canary ? `${modelRef(d.canary.modelVersion)} ${d.canary.percent}%` : "") },
       { title: "request log", cell: (d) => (d.requestLog ? `${d.requestLog.dataset}-YYYY-MM-DD ${d.requestLog.samplePercent}%: ${d.stats.loggedRows} rows (${d.stats.unloggedRows} dropped)` : "") },
+      { title: "explainer", cell: (d) => (d.explainer ? `${d.explainer.backgroundRows ?? 100} rows of ${d.explainer.background ?? "the training data"}${d.explainer.method ? `, ${d.explainer.method}` : ""}` : "") },
       { title: "error", cell: (d) => (d.error ? h("span", { class: "error" }, d.error.message) : "") },
     ]),
   ];
