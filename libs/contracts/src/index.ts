@@ -10,3 +10,4 @@ export * from "./error-codes.js";
 export * from "./model-conventions.js";
 export * from "./http-paths.js";
 export * from "./score-metrics.js";
+export * from "./explainer-params.js";

@@ -8,7 +8,7 @@ import { ServeReplySchema, ServeRequestSchema } from "@kiln/proto/kiln/runtime/v
 import { JobKind, ServedDeploymentSchema, ServedState, type DeploymentAssignment, type Explainer, type JobError, type RequestLog, type ServedDeployment } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ExecutorDeps } from "./deps.js";
 import { failedPrecondition, invalidInput, JobFailure, jobErrorOf, toJobFailure } from "./job-failure.js";
-import { MAX_ONLINE_ROWS_BYTES } from "@kiln/contracts";
+import { explainerParams, MAX_ONLINE_ROWS_BYTES } from "@kiln/contracts";
 import { OnlineBatching } from "./online-batching.js";
 import { OnlineModel } from "./online-model.js";
 import { Latencies } from "./latencies.js";
@@ -302,13 +302,3 @@ function sameAssignment(a: DeploymentAssignment, b: DeploymentAssignment): boole
   );
 }
 
-/** A deployment's explainer as an explain request's params (what it leaves unset, unset). */
-function explainerParams(e: Explainer | undefined): JsonObject {
-  if (!e) return {};
-  return {
-    ...(e.background && { background: e.background }),
-    ...(e.backgroundRows && { background_rows: e.backgroundRows }),
-    ...(e.method && { method: e.method }),
-    ...(e.permutations && { permutations: e.permutations }),
-  };
-}

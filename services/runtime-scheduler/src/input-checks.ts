@@ -3,7 +3,7 @@ import { compileFilter, FilterSyntaxError, parseFilter, schemaFromIpc, threshold
 import { create } from "@bufbuild/protobuf";
 import { ExplainerSchema, JobKind, type Explainer, type JobInput } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { PRODUCES_RESULTS } from "./results.js";
-import { SCORE_METRICS } from "@kiln/contracts";
+import { explainerParams, SCORE_METRICS } from "@kiln/contracts";
 import { DatasetKind, type DatasetVersion } from "@kiln/proto/kiln/store/v1/store_pb";
 
 /**
@@ -96,21 +96,20 @@ export function checkScoreParams(params: Record<string, unknown>): void {
   if (new Set(names).size !== names.length) throw invalidArgument("INVALID_PARAMS", "params.metrics names a metric twice");
 }
 
-/** A dataset named "name" or "name@3", as an explanation's background. */
-const DATASET_REF = /^[^@/]+(@[1-9]\d*)?$/;
+/** A dataset named "name" or "name@3" of the caller's project, as an explanation's background. */
+export function isDatasetRef(value: unknown): value is string {
+  return typeof value === "string" && /^[^@/]+(@[1-9]\d*)?$/.test(value);
+}
 
-/** A deployment's explainer, checked as an EXPLAIN job's params are; none when it sets nothing. */
+/** A deployment's explainer, checked as an online explanation's params are; none when it sets nothing. */
 export function checkedExplainer(given: Explainer | undefined): Explainer | undefined {
-  if (!given || (!given.background && !given.backgroundRows && !given.method && !given.permutations)) return undefined;
-  if (given.background && !DATASET_REF.test(given.background)) {
-    throw invalidArgument("INVALID_EXPLAINER", `explainer.background is a dataset of the deployment's project, "name" or "name@3", not ${printable(JSON.stringify(given.background))}`);
+  const { background, ...rest } = explainerParams(given);
+  if (background === undefined && Object.keys(rest).length === 0) return undefined;
+  if (background !== undefined && !isDatasetRef(background)) {
+    throw invalidArgument("INVALID_EXPLAINER", `explainer.background is a dataset of the deployment's project, "name" or "name@3", not ${printable(JSON.stringify(background))}`);
   }
   try {
-    checkExplainParams({
-      ...(given.backgroundRows && { background_rows: given.backgroundRows }),
-      ...(given.method && { method: given.method }),
-      ...(given.permutations && { permutations: given.permutations }),
-    });
+    checkExplainParams(rest);
   } catch (e) {
     if (!(e instanceof KilnError)) throw e;
     throw invalidArgument("INVALID_EXPLAINER", e.message.replace(/^params\./, "explainer."));

@@ -19,7 +19,7 @@ import { deploymentRoute, getDeployment, parseDeploymentName, readDeployment } f
 import type { Scheduler } from "./job-store.js";
 import { requestPrediction } from "./deployment-requests.js";
 import { rowsInRequest } from "./local-inputs.js";
-import { checkExplainParams } from "./input-checks.js";
+import { checkExplainParams, isDatasetRef } from "./input-checks.js";
 
 const ONLINE_KINDS = new Set([JobKind.PREDICT, JobKind.PREDICT_PROBA, JobKind.TRANSFORM, JobKind.EXPLAIN]);
 
@@ -84,7 +84,7 @@ export function onlineParams(kind: JobKind, params: JsonObject | undefined): Jso
   }
   const { background, ...rest } = given;
   checkExplainParams(rest);
-  if (background !== undefined && (typeof background !== "string" || !/^[^@]+(@[1-9]\d*)?$/.test(background))) {
+  if (background !== undefined && !isDatasetRef(background)) {
     throw invalidArgument("INVALID_PARAMS", `params.background is a dataset, "name" or "name@3", not ${printable(JSON.stringify(background))}`);
   }
   return given;
