@@ -156,7 +156,8 @@ export async function runInference(ctx: JobContext): Promise<JobResult> {
   const result = create(JobResultSchema, { rows: BigInt(scoring ? scored : results!.rows), ranModelVersion: version.name });
   if (results?.written) result.output = await results.written;
   if (scoring) {
-    const probs = proba && { data: joined(probabilities), classes: proba.classes ?? classLabelsOf(version) };
+    // The classes runnableOutput found (recorded, or ZipMap's); none known, score-metrics takes the labels seen, sorted.
+    const probs = proba && { data: joined(probabilities), classes: proba.classes ?? [] };
     result.metrics = clusterer ? { score: -inertia, inertia } : await scoreAgainst(ctx, predictions, version, wanted, target ? { target, truth } : undefined, probs);
   }
   return result;
@@ -240,11 +241,6 @@ async function scoreAgainst(
     return classifierMetrics(wanted, truth, predictions, probabilities);
   }
   return regressorMetrics(wanted, truth.map(Number), predictions.map(Number));
-}
-
-/** A classifier's classes as its metadata records them, else positions. */
-function classLabelsOf(version: ModelVersionInfo): (number | string)[] {
-  return Array.isArray(version.metadata.classes) ? (version.metadata.classes as (number | string)[]) : [];
 }
 
 function joined(parts: Float64Array[]): Float64Array {
