@@ -17,6 +17,8 @@ export interface Background {
   rows: number;
   /** Where they were sampled from. */
   selection: DatasetSelection;
+  /** How messages name it: "the background sales where …", "the background the local y". */
+  shown: string;
 }
 
 /**
@@ -33,7 +35,7 @@ export async function sampleBackground(
   randomState: number,
   signal?: AbortSignal,
 ): Promise<Background> {
-  const shown = backgroundName(source);
+  const shown = `the background ${inputName(source, "y", true)}`;
   const described = await describeInput(deps, source, "y");
   // Columns the background names are the ones it offers.
   const columns = source.columns.length ? described.columns.filter((c) => source.columns.includes(c.name)) : described.columns;
@@ -59,7 +61,8 @@ export async function sampleBackground(
   }
   if (seen === 0) throw failedPrecondition("NO_ROWS", `${shown} has no rows`);
   const rows = Math.min(seen, size);
-  return { matrix: sample.subarray(0, rows * width), rows, selection: create(DatasetSelectionSchema, { name: source.dataset, version: source.version, columns: names, filter: source.filter }) };
+  const selection = create(DatasetSelectionSchema, { name: source.dataset, version: source.version, columns: names, filter: source.filter });
+  return { matrix: sample.subarray(0, rows * width), rows, selection, shown };
 }
 
 /**
@@ -68,8 +71,8 @@ export async function sampleBackground(
  * when they are as many as the model takes.
  */
 export function backgroundColumns(background: Background, features: string[] | undefined, width: number, version: ModelVersionInfo): Float64Array {
-  const have = background.selection.columns;
-  const shown = backgroundName({ dataset: background.selection.name, temporary: false, filter: background.selection.filter } as JobInput);
+  const { shown, selection } = background;
+  const have = selection.columns;
   if (!features) {
     if (have.length !== width) throw failedPrecondition("FEATURE_COUNT", `${shown} has ${have.length} numeric columns (${have.join(", ")}) and ${version.name} takes ${width} features by position: name a background of just those`);
     return background.matrix;
@@ -83,10 +86,6 @@ export function backgroundColumns(background: Background, features: string[] | u
   const out = new Float64Array(background.rows * width);
   for (let r = 0; r < background.rows; r++) at.forEach((i, j) => (out[r * width + j] = background.matrix[r * have.length + i]!));
   return out;
-}
-
-function backgroundName(source: JobInput): string {
-  return `the background ${inputName(source, "y", true)}`;
 }
 
 /** The stored X the version was fitted on, `project` being "projects/{p}" (NO_TRAINING_DATA when it records none). */
