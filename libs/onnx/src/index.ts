@@ -16,3 +16,6 @@ export * from "./check.js";
 export * from "./check-process.js";
 export * from "./skeleton.js";
 export * from "./zipmap.js";
+export * from "./tensor-numbers.js";
+export * from "./tree-ensemble.js";
+export * from "./tree-shap.js";
