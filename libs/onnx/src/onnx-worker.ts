@@ -7,6 +7,8 @@ import { NonFiniteInputError } from "./errors.js";
 import { commonRows, joinRows, keepsRows, sliceRows } from "./row-pieces.js";
 import { MISS, ModelLoadError, SessionCache } from "./session-cache.js";
 import { sharedBufferOf, type OnnxTensorData, type OnnxTensorMap } from "./tensor-data.js";
+import { NotTreeEnsembleError, readTreeEnsemble } from "./tree-ensemble.js";
+import { treeShap } from "./tree-shap.js";
 import type { WorkerConfig, WorkerReply, WorkerRequest } from "./worker-protocol.js";
 
 const port = parentPort!;
@@ -40,6 +42,14 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
       sessions.unpin(request.key);
       return { reply: { id, ok: true }, transfer: [] };
     }
+    if (request.kind === "readTrees") {
+      // The ensemble's arrays are in shared memory: they cross back without a copy.
+      return { reply: { id, ok: true, trees: readTreeEnsemble(request.bytes, request.input, request.output) }, transfer: [] };
+    }
+    if (request.kind === "treeShap") {
+      const shap = treeShap(request.ensemble, request.rows, request.count, request.background, request.width);
+      return { reply: { id, ok: true, shap }, transfer: [shap.values.buffer as ArrayBuffer, shap.sums.buffer as ArrayBuffer] };
+    }
     const outputs = await sessions.use(request.key, request.bytes, (session) => run(session, request.feeds, request.outputNames), request.pin);
     if (outputs === MISS) return { reply: { id, ok: false, failure: "miss", message: `no session for ${request.key}` }, transfer: [] };
     return { reply: { id, ok: true, outputs: outputs.tensors }, transfer: outputs.transfer };
@@ -47,7 +57,7 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
     if (err instanceof NonFiniteInputError) {
       return { reply: { id, ok: false, failure: "non_finite", message: err.message, nonFinite: { column: err.column, row: err.row, value: err.value } }, transfer: [] };
     }
-    const failure = err instanceof ModelLoadError ? "format" : "run";
+    const failure = err instanceof ModelLoadError ? "format" : err instanceof NotTreeEnsembleError ? "not_trees" : "run";
     return { reply: { id, ok: false, failure, message: (err as Error).message ?? String(err) }, transfer: [] };
   }
 }

@@ -5,6 +5,8 @@ import type { OnnxFeeds } from "./columns-feed.js";
 import { copyOf, packForTransfer, type OnnxTensorMap } from "./tensor-data.js";
 import type { WorkerReply } from "./worker-protocol.js";
 import { WorkerSlot } from "./worker-slot.js";
+import { NotTreeEnsembleError, type TreeEnsemble, type TreeReading } from "./tree-ensemble.js";
+import type { TreeShapValues } from "./tree-shap.js";
 import { defaultWorkerUrl } from "./worker-url.js";
 
 export interface OnnxWorkerPoolOptions {
@@ -86,6 +88,24 @@ export class OnnxWorkerPool {
     return reply.outputs ?? {};
   }
 
+  /** readTreeEnsemble on a worker, so a large forest's decoding does not hold up the caller: its arrays come back in shared memory. */
+  async readTrees(bytes: Uint8Array, input: string, output: string): Promise<TreeReading> {
+    const model = copyOf(bytes);
+    const reply = await this.slotFor().request({ kind: "readTrees", bytes: model, input, output }, [model.buffer as ArrayBuffer]);
+    if (!reply.ok) throw replyError(reply);
+    return reply.trees!;
+  }
+
+  /**
+   * treeShap on a worker (it takes CPU time in proportion to rows × background rows × the
+   * nodes where they part): split the rows over calls to use several workers.
+   */
+  async treeShap(ensemble: TreeEnsemble, rows: Float64Array, count: number, background: Float64Array, width: number): Promise<TreeShapValues> {
+    const reply = await this.slotFor().request({ kind: "treeShap", ensemble, rows, count, background, width });
+    if (!reply.ok) throw replyError(reply);
+    return reply.shap!;
+  }
+
   /** Stops every worker; calls in flight and calls after this reject with OnnxPoolError. */
   async close(): Promise<void> {
     this.closed = true;
@@ -149,5 +169,6 @@ function hasModel(slot: WorkerSlot, key: string | undefined): boolean {
 function replyError(reply: Extract<WorkerReply, { ok: false }>): Error {
   const message = trimMessage(reply.message);
   if (reply.failure === "non_finite" && reply.nonFinite) return new NonFiniteInputError(reply.nonFinite.column, reply.nonFinite.row, reply.nonFinite.value);
+  if (reply.failure === "not_trees") return new NotTreeEnsembleError(reply.message);
   return reply.failure === "format" ? new OnnxFormatError(`onnxruntime cannot load the model: ${message}`) : new OnnxRunError(message);
 }

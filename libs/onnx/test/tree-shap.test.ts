@@ -1,6 +1,6 @@
 import { InferenceSession, Tensor } from "onnxruntime-node";
-import { describe, expect, it } from "vitest";
-import { attr, linearRegressorOnnx, NotTreeEnsembleError, OnnxGraphBuilder, readTreeEnsemble, treeShap, treeSums, type TreeReading } from "../src/index.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { attr, linearRegressorOnnx, NotTreeEnsembleError, OnnxGraphBuilder, OnnxWorkerPool, readTreeEnsemble, treeShap, treeSums, type TreeReading } from "../src/index.js";
 import { randomRows, seededRandom } from "./helpers.js";
 
 interface RandomTree {
@@ -245,5 +245,30 @@ describe("tree ensembles read from ONNX, and their Shapley values (Tree SHAP)", 
     expect(() => readTreeEnsemble(linearRegressorOnnx([1, 2], 0.5), "X", "variable")).toThrow(NotTreeEnsembleError);
     expect(() => readTreeEnsemble(linearRegressorOnnx([1, 2], 0.5), "X", "variable")).toThrow(/comes from an? \w+ node, not a tree ensemble's scores/);
     expect(() => readTreeEnsemble(CASES[0]!.bytes, "other", "Y")).toThrow(/does not read the input "other"/);
+  });
+
+  describe("on the worker pool", () => {
+    const pool = new OnnxWorkerPool({ size: 2 });
+    afterAll(() => pool.close());
+
+    it("reads the ensemble and computes the values on a worker, as in-process", async () => {
+      const c = CASES[3]!;
+      const trees = await pool.readTrees(c.bytes, "X", c.output);
+      expect(trees.ensemble.feature.buffer).toBeInstanceOf(SharedArrayBuffer);
+      const here = readTreeEnsemble(c.bytes, "X", c.output);
+      expect({ ...trees, ensemble: undefined }).toEqual({ ...here, ensemble: undefined });
+      expect(Array.from(trees.ensemble.leaf)).toEqual(Array.from(here.ensemble.leaf));
+      const { data } = randomRows(12, 50, c.width);
+      const rows = Float64Array.from(data);
+      const background = rows.subarray(0, 10 * c.width);
+      const [a, b] = await Promise.all([pool.treeShap(trees.ensemble, rows.subarray(0, 25 * c.width), 25, background, c.width), pool.treeShap(trees.ensemble, rows.subarray(25 * c.width), 25, background, c.width)]);
+      const whole = treeShap(here.ensemble, rows, 50, background, c.width);
+      expect([...a.values, ...b.values]).toEqual([...whole.values]);
+      expect([...a.sums, ...b.sums]).toEqual([...whole.sums]);
+    });
+
+    it("says why a model is no tree ensemble", async () => {
+      await expect(pool.readTrees(linearRegressorOnnx([1, 2], 0.5), "X", "variable")).rejects.toThrow(NotTreeEnsembleError);
+    });
   });
 });
