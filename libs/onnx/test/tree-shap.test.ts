@@ -1,6 +1,6 @@
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { attr, linearRegressorOnnx, NotTreeEnsembleError, OnnxGraphBuilder, OnnxWorkerPool, readTreeEnsemble, treeShap, treeSums, type TreeReading } from "../src/index.js";
+import { attr, linearRegressorOnnx, NotTreeEnsembleError, OnnxGraphBuilder, OnnxWorkerPool, readTreeEnsemble, treeMargins, treeOutputs, treeShap, treeSums, type TreeReading } from "../src/index.js";
 import { randomRows, seededRandom } from "./helpers.js";
 
 interface RandomTree {
@@ -164,20 +164,6 @@ const CASES: Case[] = [
   sigmoidPair(8),
 ];
 
-/** The output's columns from the ensemble's sums, as the reading says the graph makes them. */
-function linked(reading: TreeReading, sums: Float64Array, count: number): Float64Array {
-  const k = reading.ensemble.targets;
-  const c = reading.target.length;
-  const out = new Float64Array(count * c);
-  for (let i = 0; i < count; i++) {
-    const margins = reading.target.map((t, o) => reading.sign[o]! * sums[i * k + t]!);
-    const top = Math.max(...margins);
-    const total = margins.reduce((s, m) => s + Math.exp(m - top), 0);
-    margins.forEach((m, o) => (out[i * c + o] = reading.link === "identity" ? m : reading.link === "logistic" ? 1 / (1 + Math.exp(-m)) : Math.exp(m - top) / total));
-  }
-  return out;
-}
-
 async function runModel(bytes: Uint8Array, output: string, data: Float32Array, count: number, width: number): Promise<Float32Array> {
   const session = await InferenceSession.create(bytes);
   const out = await session.run({ X: new Tensor("float32", data, [count, width]) }, [output]);
@@ -216,7 +202,7 @@ describe("tree ensembles read from ONNX, and their Shapley values (Tree SHAP)", 
       const { data } = randomRows(10, 200, c.width);
       const rows = Float64Array.from(data);
       const ort = await runModel(c.bytes, c.output, data, 200, c.width);
-      const mine = linked(reading, treeSums(reading.ensemble, rows, 200, c.width), 200);
+      const mine = treeOutputs(reading, treeMargins(reading, treeSums(reading.ensemble, rows, 200, c.width), 200), 200);
       expect(mine.length).toBe(ort.length);
       mine.forEach((v, i) => expect(Math.abs(v - ort[i]!)).toBeLessThan(1e-5));
 

@@ -11,7 +11,7 @@ import type { JobErrorInfo } from "./job-summaries.js";
 import { versionName } from "./model-refs.js";
 import { resourceName, shortName } from "./names.js";
 import type { DriftOptions } from "./drift.js";
-import { explainParams, type ExplainOptions } from "./explain.js";
+import { explainParams, type ExplainMethod, type ExplainOptions } from "./explain.js";
 import type { ModelDriftReport } from "./model-drift.js";
 import type { Models } from "./models.js";
 import { allPages } from "./pages.js";
@@ -89,7 +89,7 @@ export interface DeploymentSpec {
 export interface DeploymentExplainer {
   background?: string;
   backgroundRows?: number;
-  method?: "auto" | "exact" | "permutation";
+  method?: ExplainMethod;
   permutations?: number;
 }
 

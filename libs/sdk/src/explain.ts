@@ -2,12 +2,19 @@ import type { Table } from "apache-arrow";
 import type { JobExplanation } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { selectionFromProto, type DatasetSelectionInfo } from "./drift.js";
 
+export type ExplainMethod = "auto" | "exact" | "permutation" | "tree";
+
 /** How an EXPLAIN job works out its Shapley values (see the proto's JOB_KIND_EXPLAIN). */
 export interface ExplainOptions {
   /** Rows sampled from the background (1–1000, default 100). */
   backgroundRows?: number;
-  /** "exact" (every coalition of features, at most 16), "permutation" (sampled orderings), or "auto" (the default: exact while it costs no more). */
-  method?: "auto" | "exact" | "permutation";
+  /**
+   * "exact" (every coalition of features, at most 16), "permutation" (sampled orderings),
+   * "tree" (Tree SHAP: exact for any number of features, for tree ensembles; a boosted
+   * classifier's margin, its log-odds), or "auto" (the default: tree where it explains the
+   * output itself, else exact while it costs no more).
+   */
+  method?: ExplainMethod;
   /** Orderings of the features sampled for each row, each walked both ways (default 10). */
   permutations?: number;
   /** Seeds the background's sample and the orderings (default 0). */
@@ -55,6 +62,8 @@ export interface JobExplanationInfo {
   background: DatasetSelectionInfo;
   backgroundRows: number;
   outputs: ExplainedOutputInfo[];
+  /** What base values and values add up to: "output" (the prediction or probability), or "margin" (Tree SHAP of a boosted classifier: its log-odds; rows then carry `margin`). */
+  outputSpace: "output" | "margin";
 }
 
 /** What an EXPLAIN job's `get()` gives: each row's values (`rows`: the outputs, base_value, shap_<feature>) and the summary. */
@@ -68,6 +77,7 @@ export function jobExplanationInfo(e: JobExplanation): JobExplanationInfo {
     permutations: e.permutations,
     background: selectionFromProto(e.background),
     backgroundRows: Number(e.backgroundRows),
+    outputSpace: e.outputSpace === "margin" ? "margin" : "output",
     outputs: e.outputs.map((o) => ({ output: o.output, baseValue: o.baseValue, rows: Number(o.rows), features: o.features.map((f) => ({ feature: f.feature, meanAbs: f.meanAbs, mean: f.mean })) })),
   };
 }

@@ -132,6 +132,54 @@ describe("EXPLAIN jobs: Shapley values of a model's outputs", () => {
     sums.forEach((s, i) => expect(s).toBeCloseTo(column(first.rows, "prediction")[i]!, 9));
   });
 
+  it("explains tree ensembles by Tree SHAP: a forest's values are the exact method's, taken by auto; a boosted classifier's add up to its margin", async () => {
+    const sum = (rows: Table, names: string[], i: number) => names.reduce((s, name) => s + column(rows, name)[i]!, column(rows, "base_value")[i]!);
+    const forest = unique("explained-forest");
+    await kiln.models.create(forest, { estimator: "random_forest_regressor", params: { nEstimators: 12, maxDepth: 5, randomState: 0 } });
+    const target = Array.from({ length: n }, (_, i) => ({ y: features.a[i]! * features.c[i]! + (features.b[i]! > 0 ? 2 : 0) }));
+    await (await kiln.runtime.model(forest).fit({ dataset: "explain-rows", columns: ["a", "b", "c"] }, target)).get();
+    const X = { dataset: "explain-rows", columns: ["a", "b", "c"], filter: "id < 1040" };
+    const options = { background: { dataset: "explain-rows", columns: ["a", "b", "c"] }, backgroundRows: 60, randomState: 2 };
+    const byTree = await (await kiln.runtime.model(forest).explain(X, { ...options, method: "tree" })).get();
+    const exact = await (await kiln.runtime.model(forest).explain(X, { ...options, method: "exact" })).get();
+    const auto = await (await kiln.runtime.model(forest).explain(X, options)).get();
+    expect(byTree).toMatchObject({ method: "tree", permutations: 0, backgroundRows: 60, outputSpace: "output" });
+    expect(auto).toMatchObject({ method: "tree", outputSpace: "output" });
+    expect(exact.method).toBe("exact");
+    expect(byTree.rows.schema.fields.map((f) => f.name)).toEqual(["prediction", "base_value", "shap_a", "shap_b", "shap_c"]);
+    for (const name of ["shap_a", "shap_b", "shap_c", "base_value"]) {
+      // onnxruntime sums the exact method's leaves in float32; Tree SHAP in float64
+      column(byTree.rows, name).forEach((v, i) => expect(Math.abs(v - column(exact.rows, name)[i]!)).toBeLessThan(1e-5));
+    }
+    expect(column(auto.rows, "shap_c")).toEqual(column(byTree.rows, "shap_c"));
+    column(byTree.rows, "prediction").forEach((p, i) => expect(Math.abs(sum(byTree.rows, ["shap_a", "shap_b", "shap_c"], i) - p)).toBeLessThan(1e-5));
+    expect(column(byTree.rows, "shap_a").some((v) => Math.abs(v) > 0.1)).toBe(true);
+
+    const boosted = unique("explained-boosted");
+    await kiln.models.create(boosted, { estimator: "gradient_boosting_classifier", params: { maxIter: 15, maxDepth: 3, randomState: 0 } });
+    await (await kiln.runtime.model(boosted).fit("explain-blobs-x", "explain-blobs-y")).get();
+    const B = { dataset: "explain-blobs-x", filter: "x0 > 1" };
+    const margins = await (await kiln.runtime.model(boosted).explain(B, { backgroundRows: 80, method: "tree" })).get();
+    expect(margins).toMatchObject({ method: "tree", outputSpace: "margin" });
+    expect(margins.rows.schema.fields.map((f) => f.name)).toEqual(["class", "probability", "margin", "base_value", "shap_x0", "shap_x1"]);
+    column(margins.rows, "margin").forEach((m, i) => {
+      expect(Math.abs(sum(margins.rows, ["shap_x0", "shap_x1"], i) - m)).toBeLessThan(1e-9);
+      // the margin is the log-odds of the row's class
+      expect(1 / (1 + Math.exp(-m))).toBeCloseTo(column(margins.rows, "probability")[i]!, 5);
+    });
+    // auto keeps explaining the probability itself, which a margin's values do not add up to
+    const probabilities = await (await kiln.runtime.model(boosted).explain(B, { backgroundRows: 80 })).get();
+    expect(probabilities).toMatchObject({ method: "exact", outputSpace: "output" });
+    expect(probabilities.rows.schema.fields.map((f) => f.name)).not.toContain("margin");
+
+    const linear = unique("explained-not-trees");
+    await kiln.models.put(linear, linearRegressorOnnx(coef, 0.25));
+    await expect((await kiln.runtime.model(linear).explain({ dataset: "explain-rows", columns: ["a", "b", "c"] }, { background: "explain-rows", method: "tree" })).get()).rejects.toMatchObject({
+      reason: "NOT_A_TREE_ENSEMBLE",
+      message: expect.stringContaining('method "tree" explains tree ensembles'),
+    });
+  });
+
   it("runs on a schedule, each day's rows explained by a date template against a background named as y", async () => {
     const model = unique("explained-scheduled");
     await kiln.models.put(model, linearRegressorOnnx(coef, 0.25));
@@ -243,7 +291,7 @@ describe("EXPLAIN jobs: Shapley values of a model's outputs", () => {
     const before = (await kiln.runtime.jobs()).length;
     await expect(kiln.runtime.model(uploaded).explain(X)).rejects.toMatchObject({ constructor: FailedPreconditionError, reason: "NO_TRAINING_DATA", message: expect.stringContaining("an EXPLAIN job needs background rows: name them as job.y") });
     await expect(kiln.runtime.model(uploaded).explain(X, { background: "explain-rows", backgroundRows: 0 })).rejects.toMatchObject({ constructor: InvalidArgumentError, reason: "INVALID_PARAMS", message: "params.background_rows is a whole number from 1 to 1000, not 0" });
-    await expect(kiln.runtime.model(uploaded).explain(X, { background: "explain-rows", method: "kernel" as "exact" })).rejects.toMatchObject({ reason: "INVALID_PARAMS", message: 'params.method is "auto", "exact", "permutation", not "kernel"' });
+    await expect(kiln.runtime.model(uploaded).explain(X, { background: "explain-rows", method: "kernel" as "exact" })).rejects.toMatchObject({ reason: "INVALID_PARAMS", message: 'params.method is "auto", "exact", "permutation", "tree", not "kernel"' });
     await expect(kiln.runtime.model(uploaded).explain(X, { background: "nope" })).rejects.toBeInstanceOf(NotFoundError);
     expect(await kiln.runtime.jobs()).toHaveLength(before);
   });

@@ -74,6 +74,7 @@ export async function runExplain(ctx: JobContext): Promise<JobResult> {
     background: background.selection,
     backgroundRows: BigInt(background.rows),
     outputs: summary.outputs(model.classifier ? model.fixed : 0),
+    outputSpace: model.space,
   });
   const result = create(JobResultSchema, { rows: BigInt(results.rows), ranModelVersion: version.name, explanation, metrics: summary.metrics() });
   if (results.written) result.output = await results.written;

@@ -1,6 +1,6 @@
 import { Table, makeVector, vectorFromArray, type Vector } from "apache-arrow";
 import { MAX_EXACT_FEATURES, ShapleyExplainer, type BatchModel } from "@kiln/ml";
-import type { OnnxTensorData } from "@kiln/onnx";
+import { NotTreeEnsembleError, type OnnxTensorData } from "@kiln/onnx";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ModelVersionInfo } from "@kiln/sdk";
 import { isClassifier, isClusterer } from "@kiln/contracts";
@@ -12,13 +12,14 @@ import { refusesMissingValues } from "./missing-values.js";
 import { runOnnx } from "./onnx-run.js";
 import { pickOutput } from "./outputs.js";
 import { runnableOutput, type RunnableOutput } from "./runnable-output.js";
+import { TreeExplainer } from "./tree-explainer.js";
 
 /** Rows in one model call at most. */
 const MODEL_ROWS_PER_CALL = 65_536;
 
 export interface ExplainParams {
   backgroundRows: number;
-  method: "auto" | "exact" | "permutation";
+  method: "auto" | "exact" | "permutation" | "tree";
   permutations: number;
   randomState: number;
   class?: string | number;
@@ -57,11 +58,12 @@ export interface ExplainedRows {
 /**
  * A model version's Shapley values against a background, on the worker pool: what an
  * EXPLAIN job and a deployment's explain request share. A regressor's prediction is
- * explained; a classifier's probability of each row's predicted class, or of `class`.
+ * explained; a classifier's probability of each row's predicted class, or of `class`
+ * (its margin, with method "tree" on a boosted classifier: see TreeExplainer).
  */
 export class ModelExplainer {
   private constructor(
-    readonly explainer: ShapleyExplainer,
+    readonly explainer: ShapleyExplainer | TreeExplainer,
     readonly features: string[],
     readonly classifier: boolean,
     /** The outputs' names: "prediction", or the class labels. */
@@ -70,6 +72,11 @@ export class ModelExplainer {
     /** The class every row is explained by, if one was asked. */
     readonly fixed: number | undefined,
   ) {}
+
+  /** What base and values add up to: the outputs, or (Tree SHAP through a sigmoid or softmax) their margins. */
+  get space(): "output" | "margin" {
+    return this.explainer instanceof TreeExplainer ? this.explainer.space : "output";
+  }
 
   /** `signal` stops a job's explanation between model calls (cancel, timeout). */
   static async create(deps: ExecutorDeps, version: ModelVersionInfo, input: MatrixInput, background: Float64Array, params: ExplainParams, signal?: AbortSignal): Promise<ModelExplainer> {
@@ -81,16 +88,20 @@ export class ModelExplainer {
     if (params.class !== undefined && !classifier) throw failedPrecondition("NOT_A_CLASSIFIER", `params.class: ${version.name} predicts numbers, not classes`);
     const runnable = await runnableOutput(deps, version, pickOutput(classifier ? JobKind.PREDICT_PROBA : JobKind.PREDICT, version.signature?.outputs ?? []));
     if (refusesMissingValues(version)) checkFinite(background, input.features, "the background");
-    const explainer = new ShapleyExplainer(modelOf(deps, input, runnable), background, input.features.length, {
-      method: params.method,
-      permutations: params.permutations,
-      randomState: params.randomState,
-      maxBatchRows: MODEL_ROWS_PER_CALL,
-      concurrency: RUNS_IN_FLIGHT,
-      allocate: (length) => sharedRows(input.type, length),
-      signal,
-    });
-    const base = await explainer.base();
+    const model = modelOf(deps, input, runnable);
+    const tree = params.method === "tree" || params.method === "auto" ? await treeExplainer(deps, version, runnable, input, background, model, params.method) : undefined;
+    const explainer =
+      tree ??
+      new ShapleyExplainer(model, background, input.features.length, {
+        method: params.method as "auto" | "exact" | "permutation", // "tree" took TreeExplainer or threw
+        permutations: params.permutations,
+        randomState: params.randomState,
+        maxBatchRows: MODEL_ROWS_PER_CALL,
+        concurrency: RUNS_IN_FLIGHT,
+        allocate: (length) => sharedRows(input.type, length),
+        signal,
+      });
+    const base = explainer instanceof TreeExplainer ? explainer.base : await explainer.base();
     const labels = classifier ? classLabels(runnable, base.length) : ["prediction"];
     const fixed = params.class === undefined ? undefined : classIndex(labels, params.class, version);
     return new ModelExplainer(explainer, input.features, classifier, labels, base, fixed);
@@ -98,17 +109,20 @@ export class ModelExplainer {
 
   /** `count` rows ([count, features], row-major); `firstRow` is the first one's place in the input (it seeds the orderings). */
   async explain(rows: Float64Array, count: number, firstRow = 0): Promise<ExplainedRows> {
-    const { values, outputs } = await this.explainer.explain(rows, count, firstRow);
+    const explanation = await this.explainer.explain(rows, count, firstRow);
+    const { values, outputs } = explanation;
     const k = this.base.length;
     const explained = Int32Array.from({ length: count }, (_, i) => this.fixed ?? (this.classifier ? argmax(outputs.subarray(i * k, (i + 1) * k)) : 0));
-    return { table: this.rowsTable(values, outputs, explained), values, explained };
+    const margins = this.space === "margin" ? (explanation as { margins?: Float64Array }).margins : undefined;
+    return { table: this.rowsTable(values, outputs, explained, margins), values, explained };
   }
 
   /**
    * Result rows: the explained output (a regressor's `prediction`; a classifier's `class` and
-   * its `probability`), `base_value`, then `shap_<feature>` for each feature.
+   * its `probability`), its `margin` when that is what is explained, `base_value`, then
+   * `shap_<feature>` for each feature.
    */
-  private rowsTable(values: Float64Array, outputs: Float64Array, explained: Int32Array): Table {
+  private rowsTable(values: Float64Array, outputs: Float64Array, explained: Int32Array, margins?: Float64Array): Table {
     const n = explained.length;
     const k = this.base.length;
     const m = this.features.length;
@@ -126,9 +140,25 @@ export class ModelExplainer {
     } else {
       columns.prediction = pick((i, o) => outputs[i * k + o]!);
     }
+    if (margins) columns.margin = pick((i, o) => margins[i * k + o]!);
     columns.base_value = pick((_, o) => this.base[o]!);
     this.features.forEach((feature, j) => (columns[`shap_${feature}`] = pick((i, o) => values[(i * m + j) * k + o]!)));
     return new Table(columns);
+  }
+}
+
+/**
+ * Tree SHAP for `method` "tree", or "auto" where it explains the outputs themselves (a
+ * margin is explained only when asked for); undefined where "auto" takes ShapleyExplainer.
+ */
+async function treeExplainer(deps: ExecutorDeps, version: ModelVersionInfo, runnable: RunnableOutput, input: MatrixInput, background: Float64Array, model: BatchModel, method: "auto" | "tree"): Promise<TreeExplainer | undefined> {
+  try {
+    const tree = await TreeExplainer.create(deps, runnable, input, background, model);
+    return method === "tree" || tree.space === "output" ? tree : undefined;
+  } catch (e) {
+    if (!(e instanceof NotTreeEnsembleError)) throw e;
+    if (method === "auto") return undefined;
+    throw failedPrecondition("NOT_A_TREE_ENSEMBLE", `method "tree" explains tree ensembles, and ${version.name}'s output "${runnable.output}" is not one: ${e.message}. Use "exact" or "permutation"`);
   }
 }
 

@@ -62,7 +62,7 @@ export function checkDriftParams(params: Record<string, unknown>): void {
 
 /** Bounds of an EXPLAIN job's params (see JOB_KIND_EXPLAIN). */
 export const EXPLAIN_LIMITS = { backgroundRows: 1000, permutations: 1000 };
-const EXPLAIN_METHODS = ["auto", "exact", "permutation"];
+const EXPLAIN_METHODS = ["auto", "exact", "permutation", "tree"];
 
 /** An EXPLAIN job's params: whole numbers in their ranges, a known method, a class as text or a number. */
 export function checkExplainParams(params: Record<string, unknown>): void {
