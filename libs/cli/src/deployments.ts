@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { Table, type RecordBatch } from "apache-arrow";
-import { AlreadyExistsError, type DeploymentInfo, type DeploymentSpec, type Kiln } from "@kiln/sdk";
+import { AlreadyExistsError, type DeploymentInfo, type DeploymentSpec, type ExplainMethod, type Kiln } from "@kiln/sdk";
 import { formatOf, readTableFile, writeTableFile } from "./formats.js";
 import { resultsTarget } from "./job-results.js";
 import { shortModel } from "./job-show.js";
@@ -23,6 +23,7 @@ interface DeployFlags {
   /** A dataset; false: back to the training data. */
   explainBackground?: string | false;
   explainBackgroundRows?: number;
+  explainMethod?: string;
   wait: boolean;
 }
 
@@ -32,6 +33,7 @@ interface PredictFlags {
   explain?: boolean;
   background?: string;
   backgroundRows?: number;
+  method?: string;
   class?: string;
   keep?: string[];
   out?: string;
@@ -58,6 +60,7 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
     .option("--no-log-requests", "stop logging the requests")
     .option("--explain-background <dataset>", "explanations (predict --explain) against this dataset (NAME or NAME@VERSION), sampled by each executor once it has loaded the model")
     .option("--explain-background-rows <n>", "rows sampled for explanations (default 100)", positiveInt)
+    .option("--explain-method <method>", "how explanations are worked out: auto, exact, permutation or tree (as runtime:explain's --method)")
     .option("--no-explain-background", "explanations against the data the version was trained on again")
     .option("--no-wait", "return at once instead of waiting until it is ready")
     .action(async (id: string, model: string, opts: DeployFlags) => {
@@ -67,7 +70,9 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
       const settings: DeploymentSpec = { replicas: opts.replicas, labels: opts.label, maxBatchRows: opts.maxBatchRows, maxBatchDelayMs: opts.maxBatchDelay };
       if (opts.logRequests !== undefined) settings.requestLog = opts.logRequests === false ? null : { dataset: opts.logRequests, samplePercent: opts.logSample, retentionDays: opts.logRetentionDays };
       if (opts.explainBackground === false) settings.explainer = null;
-      else if (opts.explainBackground !== undefined || opts.explainBackgroundRows !== undefined) settings.explainer = { background: opts.explainBackground, backgroundRows: opts.explainBackgroundRows };
+      else if ((opts.explainBackground ?? opts.explainBackgroundRows ?? opts.explainMethod) !== undefined) {
+        settings.explainer = { background: opts.explainBackground, backgroundRows: opts.explainBackgroundRows, method: opts.explainMethod as ExplainMethod | undefined };
+      }
       const wait = { wait: opts.wait };
       if (!o.json && opts.wait) o.err.write(`deploying ${model} as ${opts.canary === undefined ? "" : `a canary (${opts.canary}%) of `}${id}…\n`);
       const info =
@@ -164,6 +169,7 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
     .option("--explain", "each row's Shapley values instead (prediction or class and probability, base_value, shap_<feature>), as runtime:explain's rows")
     .option("--background <dataset>", "--explain: sample the background from this dataset (NAME or NAME@VERSION; default: what the version was trained on)")
     .option("--background-rows <n>", "--explain: rows sampled from the background (default 100)", positiveInt)
+    .option("--method <method>", "--explain: auto, exact, permutation or tree (as runtime:explain's)")
     .option("--class <label>", "--explain: this class's probability on every row (default: each row's predicted class)")
     .option("--keep <a,b>", "input columns to copy into each result row before the outputs", columnList)
     .option("-o, --out <file>", "write rows to a file instead of stdout")
@@ -171,13 +177,13 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
     .action(async (id: string, rows: string, opts: PredictFlags) => {
       const o = output();
       if ([opts.proba, opts.transform, opts.explain].filter(Boolean).length > 1) throw new Error("--proba, --transform and --explain do not go together");
-      if (!opts.explain && (opts.background ?? opts.backgroundRows ?? opts.class) !== undefined) throw new Error("--background, --background-rows and --class go with --explain");
+      if (!opts.explain && (opts.background ?? opts.backgroundRows ?? opts.method ?? opts.class) !== undefined) throw new Error("--background, --background-rows, --method and --class go with --explain");
       const target = resultsTarget(o, opts.out, opts.format);
       const X = await readRows(rows);
       const deployments = (await connect()).deployments;
       const options = { keep: opts.keep };
       const out = opts.explain
-        ? await deployments.explain(id, X, { ...options, background: opts.background, backgroundRows: opts.backgroundRows, class: opts.class })
+        ? await deployments.explain(id, X, { ...options, background: opts.background, backgroundRows: opts.backgroundRows, method: opts.method as ExplainMethod | undefined, class: opts.class })
         : opts.proba
           ? await deployments.predictProba(id, X, options)
           : opts.transform

@@ -1,5 +1,5 @@
 import type { JobExplanationInfo } from "@kiln/sdk";
-import { selectionText } from "@kiln/sdk";
+import { explanationMethodText, selectionText } from "@kiln/sdk";
 import { formatMetric } from "./job-show.js";
 import { printTable, type Output } from "./output.js";
 
@@ -13,8 +13,7 @@ const NAMED_FEATURES = 3;
  * explained its base value and each feature's mean |Shapley value| as a bar (SHAP's bar plot).
  */
 export function printExplanation(o: Output, e: JobExplanationInfo, title: string): void {
-  const how = e.method === "permutation" ? `${e.permutations} orderings a row, each both ways` : "every coalition of features";
-  o.out.write(`${title}, against ${e.backgroundRows} background rows of ${selectionText(e.background)} (${e.method}: ${how})\n`);
+  o.out.write(`${title}, against ${e.backgroundRows} background rows of ${selectionText(e.background)} (${explanationMethodText(e)})\n`);
   for (const output of e.outputs) {
     o.out.write(`\n${output.output === "prediction" ? output.output : `class ${output.output}`}: base value ${formatMetric(output.baseValue)}, ${output.rows} rows\n`);
     const largest = Math.max(...output.features.map((f) => f.meanAbs), 0);

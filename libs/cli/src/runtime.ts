@@ -135,7 +135,7 @@ export function runtimeCommands(program: Command, connect: Connect, output: () =
       .argument("<x>", 'the rows: a dataset, "sales" or "sales@3" for version 3, or a local file such as ./new.csv')
       .option("--background <data>", "rows standing for the usual: a dataset or a local file (default: what the version was trained on)")
       .option("--background-rows <n>", "rows sampled from the background (default 100, at most 1000)", positiveInt)
-      .option("--method <method>", "auto, exact (every coalition of features, at most 16) or permutation (sampled orderings)")
+      .option("--method <method>", "auto, exact (every coalition of features, at most 16), permutation (sampled orderings) or tree (Tree SHAP, for tree ensembles; a boosted classifier's log-odds)")
       .option("--permutations <n>", "orderings sampled a row, each walked both ways (default 10)", positiveInt)
       .option("--random-state <n>", "seeds the background's sample and the orderings (default 0)", wholeNumber)
       .option("--class <label>", "a classifier: explain this class's probability on every row (default: each row's predicted class)")

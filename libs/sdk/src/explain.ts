@@ -71,6 +71,17 @@ export interface Explanation extends JobExplanationInfo {
   rows: Table;
 }
 
+/** "exact: every coalition of features", "tree: Tree SHAP of the margins (log-odds)"...: how the values were found, for people. */
+export function explanationMethodText(e: Pick<JobExplanationInfo, "method" | "permutations" | "outputSpace">): string {
+  const how =
+    e.method === "permutation"
+      ? `${e.permutations} orderings a row, each both ways`
+      : e.method === "tree"
+        ? `Tree SHAP${e.outputSpace === "margin" ? " of the margins (log-odds), which the base value and values add up to" : ""}`
+        : "every coalition of features";
+  return `${e.method}: ${how}`;
+}
+
 export function jobExplanationInfo(e: JobExplanation): JobExplanationInfo {
   return {
     method: e.method,

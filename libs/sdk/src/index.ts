@@ -9,7 +9,7 @@ export type { DatasetInfo, VersionInfo } from "./summaries.js";
 export { datasetSelection, parseDatasetRef, type DatasetRef, type DatasetSpec } from "./dataset-refs.js";
 export { driftMetrics, selectionText, type DatasetSelectionInfo, type DatasetProfile, type DriftReport, type DriftOptions, type ColumnProfile, type ColumnDrift } from "./drift.js";
 export { trainingBaseline, type ModelDriftReport } from "./model-drift.js";
-export { explainParams, type ExplainMethod, type ExplainOptions, type Explanation, type JobExplanationInfo, type ExplainedOutputInfo, type FeatureImportanceInfo } from "./explain.js";
+export { explainParams, explanationMethodText, type ExplainMethod, type ExplainOptions, type Explanation, type JobExplanationInfo, type ExplainedOutputInfo, type FeatureImportanceInfo } from "./explain.js";
 export type { Progress, ProgressListener } from "./transfer.js";
 export { prefetchInOrder, type LocalChunkReader } from "./chunk-fetch.js";
 export type { JsonObject, JsonValue } from "@bufbuild/protobuf";

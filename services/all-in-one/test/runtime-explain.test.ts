@@ -155,6 +155,15 @@ describe("EXPLAIN jobs: Shapley values of a model's outputs", () => {
     column(byTree.rows, "prediction").forEach((p, i) => expect(Math.abs(sum(byTree.rows, ["shap_a", "shap_b", "shap_c"], i) - p)).toBeLessThan(1e-5));
     expect(column(byTree.rows, "shap_a").some((v) => Math.abs(v) > 0.1)).toBe(true);
 
+    // Online, a deployment's explainer set to the tree method: the same values as the job's, row for row.
+    const deployment = unique("why-forest");
+    await kiln.deployments.create(deployment, { model: forest, explainer: { background: "explain-rows", backgroundRows: 60, method: "tree" } });
+    const online = await kiln.deployments.explain(deployment, [{ a: 0.5, b: 2, c: -1 }, { a: -0.2, b: -3, c: 3 }], { randomState: 2 });
+    const asJob = await (await kiln.runtime.model(forest).explain([{ a: 0.5, b: 2, c: -1 }, { a: -0.2, b: -3, c: 3 }], { background: "explain-rows", backgroundRows: 60, randomState: 2, method: "tree" })).get();
+    expect(online.schema.fields.map((f) => f.name)).toEqual(["prediction", "base_value", "shap_a", "shap_b", "shap_c"]);
+    for (const name of ["shap_a", "shap_b", "shap_c", "base_value"]) expect(column(online, name)).toEqual(column(asJob.rows, name));
+    await kiln.deployments.delete(deployment);
+
     const boosted = unique("explained-boosted");
     await kiln.models.create(boosted, { estimator: "gradient_boosting_classifier", params: { maxIter: 15, maxDepth: 3, randomState: 0 } });
     await (await kiln.runtime.model(boosted).fit("explain-blobs-x", "explain-blobs-y")).get();

@@ -1,4 +1,4 @@
-import type { JobDriftInfo, JobExplanationInfo, JobInfo, JobStateName, Kiln } from "@kiln/sdk";
+import { explanationMethodText, type JobDriftInfo, type JobExplanationInfo, type JobInfo, type JobStateName, type Kiln } from "@kiln/sdk";
 import { fields, h, lastSegment, link, number, state, table, when } from "./dom.js";
 
 /** Jobs a page lists: the newest. */
@@ -101,11 +101,10 @@ const BAR_EM = 12;
 
 /** An explain job's summary: where the background came from, and each output's features by mean |Shapley value|, with bars. */
 function explanationOf(e: JobExplanationInfo): Node[] {
-  const how = e.method === "permutation" ? `${e.permutations} orderings a row, each both ways` : "every coalition of features";
   const background = `${e.background.dataset}@${e.background.version}${e.background.filter ? ` where ${e.background.filter}` : ""}`;
   return [
     h("h2", {}, "Explanation"),
-    h("p", {}, `Shapley values against ${e.backgroundRows} background rows of ${background} (${e.method}: ${how}).`),
+    h("p", {}, `Shapley values against ${e.backgroundRows} background rows of ${background} (${explanationMethodText(e)}).`),
     ...e.outputs.flatMap((o) => {
       const largest = Math.max(...o.features.map((f) => f.meanAbs), 0);
       return [
