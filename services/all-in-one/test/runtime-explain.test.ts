@@ -135,33 +135,38 @@ describe("EXPLAIN jobs: Shapley values of a model's outputs", () => {
   it("explains tree ensembles by Tree SHAP: a forest's values are the exact method's, taken by auto; a boosted classifier's add up to its margin", async () => {
     const sum = (rows: Table, names: string[], i: number) => names.reduce((s, name) => s + column(rows, name)[i]!, column(rows, "base_value")[i]!);
     const forest = unique("explained-forest");
+    const wide = { ...features, d: Float64Array.from({ length: n }, (_, i) => ((i * 37) % 11) - 5) };
+    await kiln.datasets.put("explain-wide", tableFromArrays(wide));
+    const names = ["a", "b", "c", "d"];
+    const shaps = names.map((f) => `shap_${f}`);
     await kiln.models.create(forest, { estimator: "random_forest_regressor", params: { nEstimators: 12, maxDepth: 5, randomState: 0 } });
-    const target = Array.from({ length: n }, (_, i) => ({ y: features.a[i]! * features.c[i]! + (features.b[i]! > 0 ? 2 : 0) }));
-    await (await kiln.runtime.model(forest).fit({ dataset: "explain-rows", columns: ["a", "b", "c"] }, target)).get();
-    const X = { dataset: "explain-rows", columns: ["a", "b", "c"], filter: "id < 1040" };
-    const options = { background: { dataset: "explain-rows", columns: ["a", "b", "c"] }, backgroundRows: 60, randomState: 2 };
+    const target = Array.from({ length: n }, (_, i) => ({ y: wide.a[i]! * wide.c[i]! + (wide.b[i]! > 0 ? 2 : 0) - wide.d[i]! / 3 }));
+    await (await kiln.runtime.model(forest).fit({ dataset: "explain-wide", columns: names }, target)).get();
+    const X = { dataset: "explain-wide", columns: names, filter: "id < 1040" };
+    const options = { background: { dataset: "explain-wide", columns: names }, backgroundRows: 60, randomState: 2 };
     const byTree = await (await kiln.runtime.model(forest).explain(X, { ...options, method: "tree" })).get();
     const exact = await (await kiln.runtime.model(forest).explain(X, { ...options, method: "exact" })).get();
     const auto = await (await kiln.runtime.model(forest).explain(X, options)).get();
     expect(byTree).toMatchObject({ method: "tree", permutations: 0, backgroundRows: 60, outputSpace: "output" });
-    expect(auto).toMatchObject({ method: "tree", outputSpace: "output" });
+    expect(auto).toMatchObject({ method: "tree", outputSpace: "output" }); // 4 features or more
     expect(exact.method).toBe("exact");
-    expect(byTree.rows.schema.fields.map((f) => f.name)).toEqual(["prediction", "base_value", "shap_a", "shap_b", "shap_c"]);
-    for (const name of ["shap_a", "shap_b", "shap_c", "base_value"]) {
+    expect(byTree.rows.schema.fields.map((f) => f.name)).toEqual(["prediction", "base_value", ...shaps]);
+    for (const name of [...shaps, "base_value"]) {
       // onnxruntime sums the exact method's leaves in float32; Tree SHAP in float64
       column(byTree.rows, name).forEach((v, i) => expect(Math.abs(v - column(exact.rows, name)[i]!)).toBeLessThan(1e-5));
     }
     expect(column(auto.rows, "shap_c")).toEqual(column(byTree.rows, "shap_c"));
-    column(byTree.rows, "prediction").forEach((p, i) => expect(Math.abs(sum(byTree.rows, ["shap_a", "shap_b", "shap_c"], i) - p)).toBeLessThan(1e-5));
+    column(byTree.rows, "prediction").forEach((p, i) => expect(Math.abs(sum(byTree.rows, shaps, i) - p)).toBeLessThan(1e-5));
     expect(column(byTree.rows, "shap_a").some((v) => Math.abs(v) > 0.1)).toBe(true);
 
     // Online, a deployment's explainer set to the tree method: the same values as the job's, row for row.
     const deployment = unique("why-forest");
-    await kiln.deployments.create(deployment, { model: forest, explainer: { background: "explain-rows", backgroundRows: 60, method: "tree" } });
-    const online = await kiln.deployments.explain(deployment, [{ a: 0.5, b: 2, c: -1 }, { a: -0.2, b: -3, c: 3 }], { randomState: 2 });
-    const asJob = await (await kiln.runtime.model(forest).explain([{ a: 0.5, b: 2, c: -1 }, { a: -0.2, b: -3, c: 3 }], { background: "explain-rows", backgroundRows: 60, randomState: 2, method: "tree" })).get();
-    expect(online.schema.fields.map((f) => f.name)).toEqual(["prediction", "base_value", "shap_a", "shap_b", "shap_c"]);
-    for (const name of ["shap_a", "shap_b", "shap_c", "base_value"]) expect(column(online, name)).toEqual(column(asJob.rows, name));
+    await kiln.deployments.create(deployment, { model: forest, explainer: { background: "explain-wide", backgroundRows: 60, method: "tree" } });
+    const asked = [{ a: 0.5, b: 2, c: -1, d: 4 }, { a: -0.2, b: -3, c: 3, d: -1 }];
+    const online = await kiln.deployments.explain(deployment, asked, { randomState: 2 });
+    const asJob = await (await kiln.runtime.model(forest).explain(asked, { background: "explain-wide", backgroundRows: 60, randomState: 2, method: "tree" })).get();
+    expect(online.schema.fields.map((f) => f.name)).toEqual(["prediction", "base_value", ...shaps]);
+    for (const name of [...shaps, "base_value"]) expect(column(online, name)).toEqual(column(asJob.rows, name));
     await kiln.deployments.delete(deployment);
 
     const boosted = unique("explained-boosted");
@@ -176,7 +181,7 @@ describe("EXPLAIN jobs: Shapley values of a model's outputs", () => {
       // the margin is the log-odds of the row's class
       expect(1 / (1 + Math.exp(-m))).toBeCloseTo(column(margins.rows, "probability")[i]!, 5);
     });
-    // auto keeps explaining the probability itself, which a margin's values do not add up to
+    // auto keeps explaining the probability itself, which a margin's values do not add up to (and 2 features take exact anyway)
     const probabilities = await (await kiln.runtime.model(boosted).explain(B, { backgroundRows: 80 })).get();
     expect(probabilities).toMatchObject({ method: "exact", outputSpace: "output" });
     expect(probabilities.rows.schema.fields.map((f) => f.name)).not.toContain("margin");
