@@ -19,3 +19,4 @@ export * from "./zipmap.js";
 export * from "./tensor-numbers.js";
 export * from "./tree-ensemble.js";
 export * from "./tree-shap.js";
+export * from "./tree-outputs.js";

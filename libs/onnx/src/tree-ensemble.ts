@@ -221,27 +221,3 @@ function text(a: AttributeProto | undefined): string | undefined {
 function shared<T extends Int32Array | Float64Array | Uint8Array>(Type: { new (buffer: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number }, length: number): T {
   return new Type(new SharedArrayBuffer(length * Type.BYTES_PER_ELEMENT));
 }
-
-/** [rows, columns]: each output column's margin, sign × its target's sum (`sums` is treeSums'). */
-export function treeMargins(reading: TreeReading, sums: Float64Array, count: number): Float64Array {
-  const k = reading.ensemble.targets;
-  const c = reading.target.length;
-  const out = new Float64Array(count * c);
-  for (let i = 0; i < count; i++) for (let o = 0; o < c; o++) out[i * c + o] = reading.sign[o]! * sums[i * k + reading.target[o]!]!;
-  return out;
-}
-
-/** [rows, columns]: the output as the model makes it from the margins, by its link. */
-export function treeOutputs(reading: TreeReading, margins: Float64Array, count: number): Float64Array {
-  const c = reading.target.length;
-  const out = new Float64Array(margins.length);
-  for (let i = 0; i < count; i++) {
-    const row = margins.subarray(i * c, (i + 1) * c);
-    const top = Math.max(...row);
-    const total = row.reduce((s, v) => s + Math.exp(v - top), 0);
-    for (let o = 0; o < c; o++) {
-      out[i * c + o] = reading.link === "identity" ? row[o]! : reading.link === "logistic" ? 1 / (1 + Math.exp(-row[o]!)) : Math.exp(row[o]! - top) / total;
-    }
-  }
-  return out;
-}

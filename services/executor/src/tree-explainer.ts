@@ -1,5 +1,5 @@
 import type { BatchModel } from "@kiln/ml";
-import { asFloat32Values, NotTreeEnsembleError, treeMargins, treeOutputs, treeSums, type TreeReading } from "@kiln/onnx";
+import { asFloat32Values, NotTreeEnsembleError, treeBase, treeColumnValues, treeMargins, treeOutputs, treeSums, type TreeReading } from "@kiln/onnx";
 import type { ExecutorDeps } from "./deps.js";
 import type { MatrixInput } from "./feature-matrix.js";
 import { RUNS_IN_FLIGHT } from "./inference.js";
@@ -41,9 +41,7 @@ export class TreeExplainer {
     const count = rows.length / width;
     const sums = treeSums(reading.ensemble, rows, count, width);
     checkAgreement(reading, sums, await model(rows, count), count);
-    const base = new Float64Array(reading.target.length);
-    treeMargins(reading, sums, count).forEach((v, at) => (base[at % base.length]! += v / count));
-    return new TreeExplainer(deps, reading, model, rows, width, float32, base);
+    return new TreeExplainer(deps, reading, model, rows, width, float32, treeBase(reading, rows, count, width, sums));
   }
 
   /** Whether values are of the outputs themselves ("output") or of the margins a sigmoid or softmax makes them from. */
@@ -61,7 +59,6 @@ export class TreeExplainer {
     const x = this.float32 ? asFloat32Values(rows) : rows.slice();
     const m = this.width;
     const k = this.reading.ensemble.targets;
-    const c = this.reading.target.length;
     const pieces = Math.max(1, Math.min(RUNS_IN_FLIGHT, count));
     const per = Math.ceil(count / pieces);
     const starts = Array.from({ length: pieces }, (_, p) => p * per).filter((at) => at < count);
@@ -70,19 +67,13 @@ export class TreeExplainer {
       // Each piece's own copy: a view of a bigger buffer would cross to the worker whole.
       ...starts.map((at) => this.deps.onnx.treeShap(this.reading.ensemble, x.slice(at * m, Math.min(count, at + per) * m), Math.min(per, count - at), this.background, m)),
     ]);
-    const values = new Float64Array(count * m * c);
+    const values = new Float64Array(count * m * k);
     const sums = new Float64Array(count * k);
     starts.forEach((at, p) => {
-      const shap = shaps[p]!;
-      sums.set(shap.sums, at * k);
-      const rowsHere = shap.sums.length / k;
-      for (let i = 0; i < rowsHere; i++) {
-        for (let j = 0; j < m; j++) {
-          for (let o = 0; o < c; o++) values[((at + i) * m + j) * c + o] = this.reading.sign[o]! * shap.values[(i * m + j) * k + this.reading.target[o]!]!;
-        }
-      }
+      values.set(shaps[p]!.values, at * m * k);
+      sums.set(shaps[p]!.sums, at * k);
     });
-    return { values, outputs: outputs as Float64Array, margins: treeMargins(this.reading, sums, count) };
+    return { values: treeColumnValues(this.reading, values), outputs: outputs as Float64Array, margins: treeMargins(this.reading, sums, count) };
   }
 }
 

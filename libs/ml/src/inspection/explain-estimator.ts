@@ -1,3 +1,4 @@
+import { asFloat32Values, NotTreeEnsembleError, readTreeEnsemble, treeBase, treeColumnValues, treeMargins, treeShap } from "@kiln/onnx";
 import type { Estimator } from "../estimator.js";
 import { InvalidInputError } from "../errors.js";
 import { toMatrix, type Matrix, type MatrixInput } from "../matrix.js";
@@ -11,11 +12,22 @@ export interface EstimatorExplanation {
   values: Float64Array;
   /** [outputs]: the mean output over the background. */
   base: Float64Array;
-  /** [rows, outputs]: the estimator's outputs for X; base + Σ values. */
+  /** [rows, outputs]: the estimator's outputs for X (their margins, for a "margin" space); base + Σ values. */
   outputs: Float64Array;
-  method: ShapleyMethod;
+  method: ShapleyMethod | "tree";
+  /** "margin" for the tree method on a boosted classifier: its log-odds, before the sigmoid or softmax. */
+  space: "output" | "margin";
   rows: number;
   features: number;
+}
+
+export interface ExplainEstimatorOptions extends Omit<ShapleyOptions, "allocate" | "method"> {
+  /**
+   * ShapleyExplainer's methods, or "tree": Tree SHAP on the estimator's ONNX export (its
+   * float32 thresholds and sums, as an executor runs it), for trees, forests and boosted
+   * ensembles: exact for any number of features, a boosted classifier's margins.
+   */
+  method?: ShapleyMethod | "auto" | "tree";
 }
 
 /**
@@ -24,15 +36,39 @@ export interface EstimatorExplanation {
  * Explainer(model, background) for Kiln's estimators. An EXPLAIN job does the same on the
  * executors, with the model's ONNX graph.
  */
-export async function explainEstimator(estimator: Estimator, X: MatrixInput, background: MatrixInput, options: Omit<ShapleyOptions, "allocate"> = {}): Promise<EstimatorExplanation> {
+export async function explainEstimator(estimator: Estimator, X: MatrixInput, background: MatrixInput, options: ExplainEstimatorOptions = {}): Promise<EstimatorExplanation> {
   const model = estimatorModel(estimator);
   const allowNaN = estimator.takesMissingValues;
   const x = toMatrix(X, { allowNaN });
   const b = toMatrix(background, { allowNaN });
   if (b.cols !== x.cols) throw new InvalidInputError(`X has ${x.cols} features and the background ${b.cols}`, "FEATURE_COUNT");
-  const explainer = new ShapleyExplainer(model, b.data, x.cols, options);
+  if (options.method === "tree") return explainTrees(estimator, x, b);
+  const explainer = new ShapleyExplainer(model, b.data, x.cols, { ...options, method: options.method });
   const { values, outputs } = await explainer.explain(x.data, x.rows);
-  return { values, base: await explainer.base(), outputs, method: explainer.method, rows: x.rows, features: x.cols };
+  return { values, base: await explainer.base(), outputs, method: explainer.method, space: "output", rows: x.rows, features: x.cols };
+}
+
+/** Tree SHAP of the estimator's ONNX export, its rows rounded to the float32 the export takes. */
+function explainTrees(estimator: Estimator, x: Matrix, b: Matrix): EstimatorExplanation {
+  let reading;
+  try {
+    reading = readTreeEnsemble(estimator.toOnnx(), "X", isClassifier(estimator) ? "probabilities" : "variable");
+  } catch (e) {
+    if (!(e instanceof NotTreeEnsembleError)) throw e;
+    throw new InvalidInputError(`method "tree" explains trees and their ensembles, not ${estimator.kind} (${e.message})`, "NOT_A_TREE_ENSEMBLE");
+  }
+  const rows = asFloat32Values(Float64Array.from(x.data));
+  const backgroundRows = asFloat32Values(Float64Array.from(b.data));
+  const { values, sums } = treeShap(reading.ensemble, rows, x.rows, backgroundRows, x.cols);
+  return {
+    values: treeColumnValues(reading, values),
+    base: treeBase(reading, backgroundRows, b.rows, x.cols),
+    outputs: treeMargins(reading, sums, x.rows),
+    method: "tree",
+    space: reading.link === "identity" ? "output" : "margin",
+    rows: x.rows,
+    features: x.cols,
+  };
 }
 
 /** The estimator as the explainer's model: predictions, or a classifier's probabilities. */
