@@ -176,6 +176,13 @@ describe("kiln runtime:* and jobs:* against a real server running jobs", () => {
     expect(json).toMatchObject({ rows: 50, method: "exact" });
     expect(json.outputs[0]!.features.map((f) => f.feature)).toEqual(["a", "b"]);
     expect((await kilnFails("runtime:explain", fitted, "lin-x", "--class", "x")).stderr).toMatch(/params\.class: projects\/default\/models\/\S+ predicts numbers, not classes.*NOT_A_CLASSIFIER/);
+    expect((await kilnFails("runtime:explain", fitted, "lin-x", "--method", "tree")).stderr).toMatch(/method "tree" explains tree ensembles.*NOT_A_TREE_ENSEMBLE/);
+
+    const tree = unique("explained-tree");
+    await sdk.models.create(tree, { estimator: "decision_tree_regressor", params: { maxDepth: 4 } });
+    await (await sdk.runtime.model(tree).fit("lin-x", "lin-y")).get();
+    const byTree = await kiln("runtime:explain", tree, "lin-x", "--summary", "--method", "tree");
+    expect(byTree).toMatch(new RegExp(`^${tree}:2 explained on 50 rows, against 50 background rows of lin-x@1 \\(tree: Tree SHAP\\)\n`));
   });
 
   it("--reuse takes the result of an earlier job that did the same work instead of running", async () => {
