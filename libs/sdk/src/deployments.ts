@@ -5,7 +5,7 @@ import type { Table } from "apache-arrow";
 import { decodeChunk, tableToIpc } from "@kiln/data";
 import { DeploymentSchema, DeploymentService, DeploymentState, type Deployment } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { apiError, call } from "./errors.js";
+import { apiError, call, NotFoundError } from "./errors.js";
 import { asTable, type DatasetInput } from "./inputs.js";
 import type { JobErrorInfo } from "./job-summaries.js";
 import { versionName } from "./model-refs.js";
@@ -129,9 +129,10 @@ export class Deployments {
 
   /**
    * Drift of what a deployment was asked on a UTC day (default today) from what its version
-   * was trained on: its request log's dataset of that day, the rows the version it serves
-   * now answered (a canary's, or an earlier version's, left out), compared as models.drift
-   * does. NO_REQUEST_LOG (FailedPrecondition) for a deployment that logs none.
+   * was trained on: its request log's dataset of that day (or the version's own for the day,
+   * DATASET-YYYY-MM-DD.vN, when the day's held other features), the rows the version it
+   * serves now answered (a canary's, or an earlier version's, left out), compared as
+   * models.drift does. NO_REQUEST_LOG (FailedPrecondition) for a deployment that logs none.
    */
   async drift(id: string, options: DriftOptions & { day?: Date | string } = {}): Promise<ModelDriftReport> {
     if (!this.models) throw new Error("deployments.drift needs the Kiln client's models");
@@ -139,7 +140,15 @@ export class Deployments {
     if (!info.requestLog) throw apiError(Code.FailedPrecondition, `deployment ${id} logs no requests: give it a request log (--log-requests) first`, "NO_REQUEST_LOG", { deployment: info.name });
     const day = typeof options.day === "string" ? options.day : (options.day ?? new Date()).toISOString().slice(0, 10);
     if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw apiError(Code.InvalidArgument, `a day is YYYY-MM-DD, not "${day}"`, "INVALID_DAY", { deployment: info.name });
-    return this.models.drift(info.modelVersion, { dataset: `${info.requestLog.dataset}-${day}`, filter: `model_version = ${shortName(info.modelVersion)}` }, options);
+    const version = shortName(info.modelVersion);
+    const drift = (dataset: string) => this.models!.drift(info.modelVersion, { dataset, filter: `model_version = ${version}` }, options);
+    // A version whose features the day's log did not hold has the day's rows in a dataset of its own.
+    try {
+      return await drift(`${info.requestLog.dataset}-${day}.v${version}`);
+    } catch (e) {
+      if (!(e instanceof NotFoundError)) throw e;
+    }
+    return drift(`${info.requestLog.dataset}-${day}`);
   }
 
   /** Deploys a model version; waits until it is READY unless `wait` is false. */

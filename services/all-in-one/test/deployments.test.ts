@@ -248,8 +248,9 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect(sampled).toBeLessThan(100);
     expect((await kiln.deployments.get(id)).stats.unloggedRows).toBe(0);
 
-    // Rows the store refuses (a dataset of that day already holding other columns) are counted, not retried; answers go on.
+    // Rows the store refuses (a dataset of that day, and the version's own, already holding other columns) are counted, not retried; answers go on.
     await kiln.datasets.put(`${id}-clash-${day}`, [{ a: 1 }]);
+    await kiln.datasets.put(`${id}-clash-${day}.v2`, [{ a: 1 }]);
     await kiln.deployments.update(id, { requestLog: { dataset: `${id}-clash` } });
     await new Promise((r) => setTimeout(r, 500));
     expect((await kiln.deployments.predict(id, data.X.slice(0, 2))).numRows).toBe(2);
@@ -283,6 +284,43 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     await expect(kiln.deployments.update(id, { requestLog: { dataset: "fine", samplePercent: 101 } })).rejects.toMatchObject({ reason: "INVALID_REQUEST_LOG" });
     await expect(kiln.deployments.update(id, { requestLog: { dataset: "", samplePercent: 5 } })).rejects.toMatchObject({ reason: "REQUEST_LOG_DATASET_REQUIRED" });
     expect((await kiln.deployments.get(id)).requestLog).toBeUndefined();
+  });
+
+  it("logs a canary with other features to a dataset of its own for the day, losing no row, and drifts each version on its own rows", async () => {
+    const model = unique("logged-canary");
+    const rows = Array.from({ length: 60 }, (_, i) => ({ x0: Math.sin(i), x1: Math.cos(i), x2: i % 3 }));
+    await kiln.datasets.put(`${model}-x`, rows);
+    await kiln.datasets.put(`${model}-y`, rows.map((r) => ({ y: r.x0 + 2 * r.x1 + r.x2 })));
+    await kiln.models.create(model, { estimator: "linear_regression" });
+    await (await kiln.runtime.model(model).fit({ dataset: `${model}-x`, columns: ["x0", "x1"] }, `${model}-y`)).get();
+    await (await kiln.runtime.model(model).fit({ dataset: `${model}-x`, columns: ["x0", "x1", "x2"] }, `${model}-y`)).get();
+    const id = unique("canary-log");
+    await kiln.deployments.create(id, { model: `${model}:2`, requestLog: { dataset: `${id}-requests` } });
+    await kiln.deployments.update(id, { canary: { model: `${model}:3`, percent: 50 } });
+    await new Promise((r) => setTimeout(r, 500)); // the executor's next heartbeat brings the canary
+    for (const row of rows.slice(0, 40)) await kiln.deployments.predict(id, [row]);
+    await until(async () => (await kiln.deployments.get(id)).stats.loggedRows === 40);
+    expect((await kiln.deployments.get(id)).stats.unloggedRows).toBe(0);
+
+    const day = new Date().toISOString().slice(0, 10);
+    const main = (await kiln.datasets.get(`${id}-requests-${day}`)) as import("apache-arrow").Table;
+    const first = Number(main.getChild("model_version")!.get(0));
+    const other = first === 2 ? 3 : 2;
+    const own = (await kiln.datasets.get(`${id}-requests-${day}.v${other}`)) as import("apache-arrow").Table;
+    expect(new Set(Array.from(main.getChild("model_version")!.toArray() as Int32Array))).toEqual(new Set([first]));
+    expect(new Set(Array.from(own.getChild("model_version")!.toArray() as Int32Array))).toEqual(new Set([other]));
+    expect(main.numRows + own.numRows).toBe(40);
+    const featuresOf = (t: import("apache-arrow").Table) => t.schema.fields.map((f) => f.name).filter((n) => n.startsWith("x"));
+    expect(featuresOf(other === 3 ? own : main)).toEqual(["x0", "x1", "x2"]);
+    expect(featuresOf(other === 3 ? main : own)).toEqual(["x0", "x1"]);
+    expect((await kiln.datasets.info(`${id}-requests-${day}.v${other}`)).labels).toMatchObject({ "kiln.request_log": "true" });
+
+    // deployments.drift reads the rows of the version served, wherever the day put them.
+    const drift = await kiln.deployments.drift(id);
+    const servedRows = other === 2 ? own.numRows : main.numRows;
+    expect(drift.target.selection.dataset).toBe(other === 2 ? `${id}-requests-${day}.v2` : `${id}-requests-${day}`);
+    expect(drift.target.rows).toBe(servedRows);
+    await kiln.deployments.delete(id);
   });
 
   it("refuses bad deployments and bad rows with the right codes, storing nothing", async () => {

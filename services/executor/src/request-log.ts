@@ -28,9 +28,11 @@ export interface LoggedRequest {
 
 type LoggedType = "number" | "bool" | "text";
 
-/** Rows waiting for one dataset, with one set of features: plain values by column, made into one table when written. */
+/** Rows waiting for one dataset, of one version, with one set of features: plain values by column, made into one table when written. */
 interface Pending {
+  key: string;
   dataset: string;
+  version: number;
   features: { name: string; type: LoggedType }[];
   values: unknown[][];
   rows: number;
@@ -50,6 +52,8 @@ const KIND_NAMES: Partial<Record<JobKind, string>> = { [JobKind.PREDICT]: "predi
  */
 export class RequestLogger {
   private pending = new Map<string, Pending>();
+  /** Pending keys whose rows the day's dataset refused for their columns: they go to the version's own (see datasetOf). */
+  private readonly apart = new Set<string>();
   private pendingRows = 0;
   private writing: Promise<void> = Promise.resolve();
   private readonly timer: NodeJS.Timeout;
@@ -85,9 +89,9 @@ export class RequestLogger {
     const project = this.deployment.slice(0, this.deployment.indexOf("/deployments/"));
     const dataset = `${project}/datasets/${this.spec.dataset}-${r.time.toISOString().slice(0, 10)}`;
     const features = r.features.filter((f) => !META_COLUMNS.includes(f.name)).map((f) => ({ ...f, type: loggedType(r.rows.getChild(f.column)!.type) }));
-    const key = `${dataset}\n${features.map((f) => `${f.name}:${f.type}`).join("\n")}`;
+    const key = `${dataset}\n${r.modelVersion}\n${features.map((f) => `${f.name}:${f.type}`).join("\n")}`;
     let waiting = this.pending.get(key);
-    if (!waiting) this.pending.set(key, (waiting = { dataset, features, values: [...features, ...META_COLUMNS].map(() => []), rows: 0 }));
+    if (!waiting) this.pending.set(key, (waiting = { key, dataset, version: r.modelVersion, features, values: [...features, ...META_COLUMNS].map(() => []), rows: 0 }));
     const { values } = waiting;
     features.forEach((f, c) => {
       const vector = r.rows.getChild(f.column)!;
@@ -125,8 +129,18 @@ export class RequestLogger {
     this.pending = new Map();
     this.pendingRows = 0;
     for (const p of taken) {
+      const table = logTable(p);
+      const dataset = this.apart.has(p.key) ? versionDataset(p) : p.dataset;
       try {
-        await this.deps.kiln.datasets.write(p.dataset, [logTable(p)], { mode: "upsert", labels: { [REQUEST_LOG_LABEL]: "true" }, comment: `requests to ${this.deployment} logged by ${this.deps.name}` });
+        try {
+          await this.append(dataset, table);
+        } catch (e) {
+          if (dataset !== p.dataset || (e as { reason?: string }).reason !== "SCHEMA_MISMATCH") throw e;
+          // The day's log holds another version's features: this version's rows go to its own for the day.
+          this.apart.add(p.key);
+          this.deps.logger.info({ deployment: this.deployment, dataset: versionDataset(p), version: p.version }, "logging a version with other features to its own dataset for the day");
+          await this.append(versionDataset(p), table);
+        }
         this.stats.logged += BigInt(p.rows);
       } catch (e) {
         this.stats.unlogged += BigInt(p.rows);
@@ -134,6 +148,15 @@ export class RequestLogger {
       }
     }
   }
+
+  private append(dataset: string, table: Table): Promise<unknown> {
+    return this.deps.kiln.datasets.write(dataset, [table], { mode: "upsert", labels: { [REQUEST_LOG_LABEL]: "true" }, comment: `requests to ${this.deployment} logged by ${this.deps.name}` });
+  }
+}
+
+/** DATASET-YYYY-MM-DD.vN: a day's rows of version N when the day's log holds other features (a canary's new ones, say). */
+function versionDataset(p: Pending): string {
+  return `${p.dataset}.v${p.version}`;
 }
 
 function logTable(p: Pending): Table {
