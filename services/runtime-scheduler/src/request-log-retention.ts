@@ -18,7 +18,8 @@ export async function sweepRequestLogs(s: Scheduler): Promise<void> {
 
 /**
  * Drops the days of one deployment's request log older than its retention: datasets named
- * `{dataset}-YYYY-MM-DD` with the log's label (a dataset a user named so is left alone).
+ * `{dataset}-YYYY-MM-DD` (or `.vN` after it, a version's own) with the log's label (a dataset
+ * a user named so is left alone).
  */
 export async function dropExpiredDays(s: Scheduler, deployment: Deployment): Promise<number> {
   const log = deployment.requestLog;
@@ -26,7 +27,7 @@ export async function dropExpiredDays(s: Scheduler, deployment: Deployment): Pro
   const { project } = parseResourceName(deployment.name, "deployments");
   // Kept: today and the retention_days - 1 days before it.
   const oldestKept = new Date(nowOf(s).getTime() - (log.retentionDays - 1) * DAY_MS).toISOString().slice(0, 10);
-  const day = new RegExp(`^${escape(log.dataset)}-\\d{4}-\\d{2}-\\d{2}$`);
+  const day = new RegExp(`^${escape(log.dataset)}-\\d{4}-\\d{2}-\\d{2}(\\.v\\d+)?$`);
   const filter = `labels.${REQUEST_LOG_LABEL} = "true" AND name >= "${log.dataset}-0" AND name < "${log.dataset}-${oldestKept}"`;
   let dropped = 0;
   let pageToken = "";
