@@ -287,7 +287,7 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect((await kiln.deployments.get(id)).requestLog).toBeUndefined();
   });
 
-  it("logs a canary with other features to a dataset of its own for the day, losing no row, and drifts each version on its own rows", async () => {
+  it("logs a canary with other features to a dataset of its own for the day, losing no row, drifts each version on its own rows, and logs explanations", async () => {
     const model = unique("logged-canary");
     const rows = Array.from({ length: 60 }, (_, i) => ({ x0: Math.sin(i), x1: Math.cos(i), x2: i % 3 }));
     await kiln.datasets.put(`${model}-x`, rows);
@@ -321,6 +321,20 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     const servedRows = other === 2 ? own.numRows : main.numRows;
     expect(drift.target.selection.dataset).toBe(other === 2 ? `${id}-requests-${day}.v2` : `${id}-requests-${day}`);
     expect(drift.target.rows).toBe(servedRows);
+
+    // Explanations are logged as well: request_kind "explain", the output each row's values.
+    await kiln.deployments.update(id, { canary: null });
+    await new Promise((r) => setTimeout(r, 500));
+    await kiln.deployments.explain(id, [rows[0]!], { backgroundRows: 20 });
+    const explainedRows = async () => {
+      const v2 = (await kiln.datasets.get(other === 2 ? `${id}-requests-${day}.v2` : `${id}-requests-${day}`)) as import("apache-arrow").Table;
+      return v2.toArray().map((r) => r.toJSON() as Record<string, unknown>).filter((r) => r.request_kind === "explain");
+    };
+    await until(async () => (await explainedRows()).length > 0);
+    const explained = await explainedRows();
+    expect(explained).toHaveLength(1);
+    expect(explained[0]).toMatchObject({ x0: rows[0]!.x0, x1: rows[0]!.x1, model_version: 2 });
+    expect(Object.keys(JSON.parse(explained[0]!.output as string) as object)).toEqual(["prediction", "base_value", "shap_x0", "shap_x1"]);
     await kiln.deployments.delete(id);
   });
 

@@ -69,7 +69,11 @@ export class OnlineModel {
 
   /** The request columns rows of shape `key` give the model, named as it learned them (as they are, where it learned no names). */
   loggedFeatures(key: string): { name: string; column: string }[] {
-    const columns = this.plans.get(key)!.columns;
+    return this.logged(this.plans.get(key)!.columns);
+  }
+
+  /** The request's columns that fed the model, named as it learned them (as they are, when it learned no names). */
+  private logged(columns: string[]): { name: string; column: string }[] {
     const learned = featuresIn(this.version.metadata);
     const names = learned?.length === columns.length ? learned : columns;
     return columns.map((column, i) => ({ name: names[i]!, column }));
@@ -97,7 +101,8 @@ export class OnlineModel {
    * on the first request with these params (or beforehand, see prepareBackground), from the
    * data the version was trained on or from `params.background`, and kept for the next ones.
    */
-  async explain(table: Table, keep: string[], positional: boolean, given: JsonObject): Promise<Table> {
+  /** The rows' explanations, and the request's columns that fed the model (for the request log). */
+  async explain(table: Table, keep: string[], positional: boolean, given: JsonObject): Promise<{ table: Table; features: { name: string; column: string }[] }> {
     const params = explainParams(given);
     checkExplainable(this.version);
     const columns = table.schema.fields.map((f) => ({ name: f.name, type: String(f.type) }));
@@ -106,7 +111,7 @@ export class OnlineModel {
     const batch = oneBatch([table]);
     if (refusesMissingValues(this.version)) checkNoMissingValues(batch, input.features, 0, String(this.version.metadata.estimator ?? "the model"));
     const explainer = await this.explainer(input, params, positional);
-    return (await explainer.explain(featureRows(input, batch), batch.numRows)).table;
+    return { table: (await explainer.explain(featureRows(input, batch), batch.numRows)).table, features: this.logged(input.features) };
   }
 
   /** Samples the background explanations with these params will use before any request asks (see background). */

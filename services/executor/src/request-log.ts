@@ -39,7 +39,7 @@ interface Pending {
 }
 
 const META_COLUMNS = ["kept", "request_time", "model_version", "request_kind", "output"];
-const KIND_NAMES: Partial<Record<JobKind, string>> = { [JobKind.PREDICT]: "predict", [JobKind.PREDICT_PROBA]: "predict_proba", [JobKind.TRANSFORM]: "transform" };
+const KIND_NAMES: Partial<Record<JobKind, string>> = { [JobKind.PREDICT]: "predict", [JobKind.PREDICT_PROBA]: "predict_proba", [JobKind.TRANSFORM]: "transform", [JobKind.EXPLAIN]: "explain" };
 
 /**
  * A deployment's requests as this executor logs them (KServe's request logger): a share of

@@ -174,17 +174,24 @@ class Served {
       const kind = request.kind || JobKind.PREDICT;
       // An explanation runs the model on many mixed rows of its own: it joins no batch.
       const explaining = kind === JobKind.EXPLAIN;
-      const key = explaining ? "" : await version.model.prepare(kind, table, request.keepColumns, request.positional);
-      const outputs = explaining
-        ? await version.model.explain(table, request.keepColumns, request.positional, { ...this.explainDefaults, ...request.params })
-        : await version.batching.submit(key, table);
+      let outputs: Table;
+      let features: () => { name: string; column: string }[];
+      if (explaining) {
+        const explained = await version.model.explain(table, request.keepColumns, request.positional, { ...this.explainDefaults, ...request.params });
+        outputs = explained.table;
+        features = () => explained.features;
+      } else {
+        const key = await version.model.prepare(kind, table, request.keepColumns, request.positional);
+        outputs = await version.batching.submit(key, table);
+        features = () => version.model.loggedFeatures(key);
+      }
       const answer = withKept(kept, outputs);
       const out = tableToIpc(answer);
       if (out.length > MAX_ONLINE_ROWS_BYTES) {
         throw new JobFailure("RESOURCE_EXHAUSTED", "PREDICT_TOO_LARGE", `the answer takes ${out.length} bytes as Arrow, more than an online prediction gives back (${MAX_ONLINE_ROWS_BYTES}): send fewer rows, or predict them with a job`);
       }
       this.stats.rows += BigInt(answer.numRows);
-      if (!explaining && this.log?.sampled()) this.logRequest(this.log, { version, key, table, kept: request.keepColumns, outputs, kind });
+      if (this.log?.sampled()) this.logRequest(this.log, { version, features, table, kept: request.keepColumns, outputs, kind });
       return reply({ ...from, arrowIpc: out, rowCount: BigInt(answer.numRows) });
     } catch (e) {
       this.stats.failures++;
@@ -193,9 +200,9 @@ class Served {
   }
 
   /** Rows the log cannot make are counted unlogged: logging never fails an answer. */
-  private logRequest(log: RequestLogger, r: { version: LoadedVersion; key: string; table: Table; kept: string[]; outputs: Table; kind: JobKind }): void {
+  private logRequest(log: RequestLogger, r: { version: LoadedVersion; features: () => { name: string; column: string }[]; table: Table; kept: string[]; outputs: Table; kind: JobKind }): void {
     try {
-      log.add({ features: r.version.model.loggedFeatures(r.key), rows: r.table, kept: r.kept, outputs: r.outputs, kind: r.kind, modelVersion: r.version.model.version.version, time: new Date() });
+      log.add({ features: r.features(), rows: r.table, kept: r.kept, outputs: r.outputs, kind: r.kind, modelVersion: r.version.model.version.version, time: new Date() });
     } catch (e) {
       this.logStats.unlogged += BigInt(r.table.numRows);
       this.deps.logger.warn({ err: e, deployment: this.assignment.deployment }, "could not log a request");
