@@ -77,6 +77,8 @@ export interface RuntimeConfig {
   jobRetentionMs: number;
   /** How long an online Predict waits for a deployment's executor to answer. */
   predictTimeoutMs: number;
+  /** Where webhooks may POST: "any" (all but link-local, unspecified and multicast addresses) or "public" (not loopback or private ones either). */
+  webhookNetworks: "any" | "public";
   executor: {
     /** "" picks host-pid. */
     id: string;
@@ -271,6 +273,7 @@ function runtimeConfig(env: Env): RuntimeConfig {
     temporaryTtlMs: int(env, "KILN_TEMPORARY_TTL_MS", 3_600_000, 10_000, 30 * 86_400_000),
     jobRetentionMs: int(env, "KILN_JOB_RETENTION_MS", 0, 0, 100 * 365 * 86_400_000),
     predictTimeoutMs: int(env, "KILN_PREDICT_TIMEOUT_MS", 30_000, 10, 600_000),
+    webhookNetworks: oneOf(env, "KILN_WEBHOOK_NETWORKS", ["any", "public"] as const, "any"),
     executor: {
       id: str(env, "KILN_EXECUTOR_ID", ""),
       labels: str(env, "KILN_EXECUTOR_LABELS", "").split(",").map((l) => l.trim()).filter(Boolean),

@@ -19,6 +19,8 @@ export interface SchedulerSettings {
   jobRetentionMs: number;
   /** How long an online Predict waits for a deployment's executor to answer (KILN_PREDICT_TIMEOUT_MS). */
   predictTimeoutMs: number;
+  /** Where webhooks may POST (KILN_WEBHOOK_NETWORKS, see WebhookNetworks). */
+  webhookNetworks: "any" | "public";
 }
 
 /** Everything the scheduler needs; tests and production build it the same way. */

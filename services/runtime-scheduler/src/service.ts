@@ -95,7 +95,7 @@ export function createWebhookService(s: Scheduler): ServiceImpl<typeof WebhookSe
     listWebhookDeliveries: (req) => listDeliveries(s, req),
     redeliverWebhookDelivery: async (req) => ({ delivery: await redeliver(s, req) }),
     async testWebhook(req) {
-      const { status, error, delivered } = await pingWebhook((await readWebhook(s, req.name)).webhook, nowOf(s));
+      const { status, error, delivered } = await pingWebhook(s, (await readWebhook(s, req.name)).webhook);
       return { status, error, delivered };
     },
   };

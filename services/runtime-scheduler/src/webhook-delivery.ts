@@ -5,6 +5,7 @@ import { setTimeout } from "node:timers/promises";
 import type { Webhook } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 import type { SchedulerDeps } from "./deps.js";
 import { nowOf } from "./job-store.js";
+import { guardedLookup, refusedAddress, RefusedAddressError, type WebhookNetworks } from "./webhook-address.js";
 import type { DeliveryOutcomes } from "./webhook-outcomes.js";
 
 /** How long a URL has to answer one delivery. */
@@ -40,8 +41,16 @@ export interface Attempt {
 /** Connections kept open between deliveries to the same URLs (node's http client: a fifth of fetch's CPU per call). */
 const AGENTS = { "http:": new http.Agent({ keepAlive: true, maxSockets: 64 }), "https:": new https.Agent({ keepAlive: true, maxSockets: 64 }) };
 
-/** POSTs the delivery once, signed with the webhook's secret if it has one; `stop` aborts it (and throws). */
-export async function post(webhook: Pick<Webhook, "url" | "secret">, delivery: Delivery, stop?: AbortSignal, timeoutMs = DELIVERY_TIMEOUT_MS): Promise<Attempt> {
+export interface PostOptions {
+  /** Where it may go (KILN_WEBHOOK_NETWORKS). */
+  networks: WebhookNetworks;
+  /** Aborts the POST, which then throws. */
+  stop?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** POSTs the delivery once, signed with the webhook's secret if it has one. */
+export async function post(webhook: Pick<Webhook, "url" | "secret">, delivery: Delivery, { networks, stop, timeoutMs = DELIVERY_TIMEOUT_MS }: PostOptions): Promise<Attempt> {
   const headers: Record<string, string> = {
     "content-type": "application/json",
     "content-length": String(Buffer.byteLength(delivery.body)),
@@ -53,13 +62,13 @@ export async function post(webhook: Pick<Webhook, "url" | "secret">, delivery: D
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = stop ? AbortSignal.any([timeout, stop]) : timeout;
   try {
-    const { status, text } = await request(webhook.url, headers, delivery.body, signal);
+    const { status, text } = await request(webhook.url, headers, delivery.body, signal, networks);
     if (status >= 200 && status < 300) return { delivered: true, status, error: "" };
     return { delivered: false, status, error: `HTTP ${status}${text ? `: ${text.slice(0, ERROR_BODY)}` : ""}` };
   } catch (e) {
     stop?.throwIfAborted();
     const err = e as Error & { code?: string };
-    const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : (err.code ?? err.message);
+    const why = timeout.aborted ? `no answer within ${timeoutMs} ms` : err instanceof RefusedAddressError ? `refused: ${err.message}` : (err.code ?? err.message);
     return { delivered: false, status: 0, error: why };
   }
 }
@@ -67,13 +76,16 @@ export async function post(webhook: Pick<Webhook, "url" | "secret">, delivery: D
 /**
  * One POST (no redirects followed): the status and the start of the answer's body. A kept
  * connection the server had closed meanwhile is not the URL's failure: that is sent again
- * on a new one.
+ * on a new one. An address `networks` refuses, given or resolved, is not connected to.
  */
-function request(url: string, headers: Record<string, string>, body: string, signal: AbortSignal, fresh = false): Promise<{ status: number; text: string }> {
+function request(url: string, headers: Record<string, string>, body: string, signal: AbortSignal, networks: WebhookNetworks, fresh = false): Promise<{ status: number; text: string }> {
   const target = new URL(url);
+  const refused = refusedAddress(target.hostname.replace(/^\[|\]$/g, ""), networks);
+  if (refused) return Promise.reject(new RefusedAddressError(refused));
   const send = target.protocol === "https:" ? https.request : http.request;
   return new Promise((resolve, reject) => {
-    const req = send(target, { method: "POST", headers, agent: AGENTS[target.protocol as keyof typeof AGENTS], signal }, (res) => {
+    const options = { method: "POST", headers, agent: AGENTS[target.protocol as keyof typeof AGENTS], signal, lookup: guardedLookup(networks) };
+    const req = send(target, options, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => {
@@ -83,7 +95,7 @@ function request(url: string, headers: Record<string, string>, body: string, sig
       res.on("error", reject);
     });
     req.on("error", (e: Error & { code?: string }) => {
-      if (!fresh && req.reusedSocket && e.code === "ECONNRESET") request(url, headers, body, signal, true).then(resolve, reject);
+      if (!fresh && req.reusedSocket && e.code === "ECONNRESET") request(url, headers, body, signal, networks, true).then(resolve, reject);
       else reject(e);
     });
     req.end(body);
@@ -109,7 +121,7 @@ export async function deliver(
   let attempts = 0;
   while (attempts <= delaysMs.length) {
     if (attempts > 0) await waitKeepingAlive(delaysMs[attempts - 1]!, keepAlive, stop);
-    attempt = await post(webhook, delivery, stop);
+    attempt = await post(webhook, delivery, { networks: s.settings.webhookNetworks, stop });
     attempts++;
     if (attempt.delivered) break;
     s.logger.warn({ webhook: webhook.name, event: delivery.event, delivery: delivery.id, attempt: attempts, error: attempt.error }, "a webhook delivery failed");

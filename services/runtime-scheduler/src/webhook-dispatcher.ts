@@ -3,7 +3,8 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { BusMessage, Subscription } from "@kiln/bus";
 import { REGISTRY_STREAM, RUNTIME_EVENT_STREAM, STORE_STREAM } from "@kiln/contracts";
 import type { Webhook } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
-import type { Scheduler } from "./job-store.js";
+import type { SchedulerDeps } from "./deps.js";
+import { nowOf, type Scheduler } from "./job-store.js";
 import { deliver, eventDelivery, post, RETRY_DELAYS_MS, type Attempt } from "./webhook-delivery.js";
 import { parseWebhookName } from "./webhooks.js";
 import { DeliveryOutcomes } from "./webhook-outcomes.js";
@@ -119,7 +120,8 @@ async function dispatch(s: Scheduler, msg: BusMessage, webhooks: readonly Webhoo
 }
 
 /** TestWebhook: a "ping" now, once, recorded nowhere. */
-export async function pingWebhook(webhook: Webhook, now: Date): Promise<Attempt> {
+export async function pingWebhook(s: SchedulerDeps, webhook: Webhook): Promise<Attempt> {
   const { project } = parseWebhookName(webhook.name);
-  return post(webhook, eventDelivery({ id: `ping-${randomUUID()}`, event: "ping", time: now, project, resource: webhook.name, data: { webhook: webhook.name } }));
+  const ping = eventDelivery({ id: `ping-${randomUUID()}`, event: "ping", time: nowOf(s), project, resource: webhook.name, data: { webhook: webhook.name } });
+  return post(webhook, ping, { networks: s.settings.webhookNetworks });
 }

@@ -117,7 +117,7 @@ export async function redeliver(s: SchedulerDeps, req: RedeliverWebhookDeliveryR
   }
   const before = records.decode(found.value);
   const delivery = { id: before.id, event: before.event, resource: before.resource, time: timestampDate(before.eventTime!), body: found.value.body };
-  const attempt = await post(webhook, delivery);
+  const attempt = await post(webhook, delivery, { networks: s.settings.webhookNetworks });
   const outcome = { delivery, attempt, attempts: 1, at: nowOf(s) };
   await keep(s, req.name, [outcome]);
   return deliveryOf(outcome);

@@ -1,3 +1,4 @@
+import { refusedAddress, type WebhookNetworks } from "./webhook-address.js";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
@@ -53,7 +54,7 @@ export async function createWebhook(s: Scheduler, req: CreateWebhookRequest, cal
   const name = `${project}/webhooks/${checkId(req.webhookId, "webhook")}`;
   const now = timestampFromDate(nowOf(s));
   const webhook = create(WebhookSchema, { name, createTime: now, updateTime: now, activeSince: now, creator: caller, updater: caller });
-  applySpec(webhook, req.webhook ?? create(WebhookSchema), MUTABLE);
+  applySpec(webhook, req.webhook ?? create(WebhookSchema), MUTABLE, s.settings.webhookNetworks);
   try {
     await webhooks(s).create(name, encodeWebhook(webhook));
   } catch (e) {
@@ -80,7 +81,7 @@ export async function updateWebhook(s: Scheduler, req: UpdateWebhookRequest, cal
   }
   const changed = await changeWebhook(s, req.webhook.name, (webhook) => {
     const wasPaused = webhook.paused;
-    applySpec(webhook, req.webhook!, new Set(req.updateMask));
+    applySpec(webhook, req.webhook!, new Set(req.updateMask), s.settings.webhookNetworks);
     webhook.updateTime = timestampFromDate(nowOf(s));
     webhook.updater = caller;
     // Resumed: the events of its pause are not sent, even those still to be read.
@@ -111,8 +112,8 @@ export async function changeWebhook(s: SchedulerDeps, name: string, change: (web
 }
 
 /** Copies the fields of `fields` from `given` into `into`, checked. */
-function applySpec(into: Webhook, given: Webhook, fields: Set<string>): void {
-  if (fields.has("url")) into.url = checkUrl(given.url);
+function applySpec(into: Webhook, given: Webhook, fields: Set<string>, networks: WebhookNetworks): void {
+  if (fields.has("url")) into.url = checkUrl(given.url, networks);
   if (fields.has("events")) into.events = checkEventPatterns(given.events);
   if (fields.has("secret")) {
     if (given.secret.length > MAX_SECRET) throw invalidArgument("INVALID_SECRET", `webhook.secret is at most ${MAX_SECRET} characters`);
@@ -125,7 +126,7 @@ function applySpec(into: Webhook, given: Webhook, fields: Set<string>): void {
   if (fields.has("paused")) into.paused = given.paused;
 }
 
-function checkUrl(url: string): string {
+function checkUrl(url: string, networks: WebhookNetworks): string {
   if (!url) throw invalidArgument("URL_REQUIRED", "webhook.url is required: where the events are POSTed (http:// or https://)");
   let parsed: URL;
   try {
@@ -134,5 +135,8 @@ function checkUrl(url: string): string {
     throw invalidArgument("INVALID_URL", `webhook.url "${printable(url)}" is not a URL`);
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw invalidArgument("INVALID_URL", `webhook.url "${printable(url)}" is not http:// or https://`);
+  // A name is checked as it resolves at each delivery; an address can be refused now.
+  const refused = refusedAddress(parsed.hostname.replace(/^\[|\]$/g, ""), networks);
+  if (refused) throw invalidArgument("INVALID_URL", `webhook.url "${printable(url)}": ${refused}`);
   return url;
 }

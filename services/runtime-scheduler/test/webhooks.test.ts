@@ -4,6 +4,7 @@ import { Code } from "@connectrpc/connect";
 import { startHttpReceiver } from "@kiln/core/testing";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { startWebhooks, type WebhookDispatcher } from "../src/webhook-dispatcher.js";
+import { refusedAddress } from "../src/webhook-address.js";
 import { failure, PROJECT, startHarness, uniqueName, type Harness } from "./harness.js";
 
 interface Delivered {
@@ -204,6 +205,37 @@ describe("webhooks: events POSTed to a URL", () => {
     }
     // Nothing listens there now.
     expect(await h.webhooks.testWebhook({ name: `${PROJECT}/webhooks/ping` })).toMatchObject({ delivered: false, status: 0, error: "ECONNREFUSED" });
+  });
+
+  it("never POSTs to link-local addresses (a cloud's metadata service), refused when made or as a name resolves", async () => {
+    for (const url of ["http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/", "http://[::ffff:169.254.169.254]/", "http://0.0.0.0:8080/"]) {
+      expect(await failure(create(uniqueName("meta"), { url, events: ["*"] }))).toMatchObject({ code: Code.InvalidArgument, reason: "INVALID_URL", message: expect.stringContaining("where webhooks never POST") });
+    }
+    expect(await h.webhooks.listWebhooks({ parent: PROJECT })).toMatchObject({ webhooks: [] });
+    // Loopback and private addresses are fine by default (KILN_WEBHOOK_NETWORKS=any): the other tests' receivers are on 127.0.0.1.
+    expect(refusedAddress("127.0.0.1", "any")).toBeUndefined();
+    expect(refusedAddress("10.1.2.3", "any")).toBeUndefined();
+    expect(refusedAddress("93.184.216.34", "public")).toBeUndefined();
+    expect(refusedAddress("2606:2800:220:1::248", "public")).toBeUndefined();
+    for (const local of ["127.0.0.1", "10.1.2.3", "172.20.0.1", "192.168.1.1", "100.64.0.1", "::1", "fd12::1", "::ffff:10.0.0.1"]) expect(refusedAddress(local, "public")).toMatch(/loopback or private/);
+  });
+
+  it("with KILN_WEBHOOK_NETWORKS=public, refuses loopback and private addresses, given or as a name resolves at delivery", async () => {
+    const strict = await startHarness({ settings: { webhookNetworks: "public" } });
+    const r = await receiver();
+    try {
+      const name = (id: string) => `${PROJECT}/webhooks/${id}`;
+      expect(await failure(strict.webhooks.createWebhook({ parent: PROJECT, webhookId: "direct", webhook: { url: r.url, events: ["*"] } }))).toMatchObject({ reason: "INVALID_URL", message: expect.stringContaining('KILN_WEBHOOK_NETWORKS is "public"') });
+      // A name is resolved at each delivery, and the connection goes to the address checked.
+      const byName = r.url.replace("127.0.0.1", "localhost");
+      await strict.webhooks.createWebhook({ parent: PROJECT, webhookId: "named", webhook: { url: byName, events: ["*"] } });
+      const ping = await strict.webhooks.testWebhook({ name: name("named") });
+      expect(ping).toMatchObject({ delivered: false, status: 0, error: expect.stringMatching(/^refused: localhost resolves to (127\.0\.0\.1|::1) is a loopback or private address/) });
+      expect(r.received).toHaveLength(0);
+    } finally {
+      await r.close();
+      await strict.close();
+    }
   });
 
   it("changes, lists and deletes webhooks, keeping the secret unless it is changed; refuses bad ones with the right codes", async () => {
