@@ -15,6 +15,8 @@ describe("loadConfig", () => {
     expect(c.limits.maxMessageBytes).toBe(16 * 1024 * 1024);
     expect(c.heapGrowingPercent).toBe(200);
     expect(loadConfig({ KILN_HEAP_GROWING_PERCENT: "0" }).heapGrowingPercent).toBe(0);
+    expect(c.runtime.webhookNetworks).toBe("any");
+    expect(loadConfig({ KILN_WEBHOOK_NETWORKS: "public" }).runtime.webhookNetworks).toBe("public");
   });
 
   it("reads production backends and sizes with units", () => {
@@ -48,6 +50,7 @@ describe("loadConfig", () => {
     ["KILN_S3_FORCE_PATH_STYLE", "maybe"],
     ["KILN_CORS_ORIGINS", "app.example.com/path"],
     ["KILN_HEAP_GROWING_PERCENT", "5000"],
+    ["KILN_WEBHOOK_NETWORKS", "internal"],
   ])("a bad %s (%s) names the variable", (name, value) => {
     const env = { [name]: value, KILN_BLOBS: name.startsWith("KILN_S3") ? "s3" : "fs", KILN_S3_BUCKET: "b" };
     expect(() => loadConfig(env)).toThrow(ConfigError);
