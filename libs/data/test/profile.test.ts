@@ -152,6 +152,26 @@ describe("drift", () => {
     expect(compareProfiles(baseline, target, { psiThreshold: x!.psi / 2 }).columns[0]!.drifted).toBe(true);
   });
 
+  it("keeps a category's most frequent values past 1,000 distinct ones, wherever they come (Space-Saving)", () => {
+    // Sorted so that 3,000 values seen once come first: the first 1,000 seen would miss both frequent ones.
+    const rare = Array.from({ length: 3_000 }, (_, i) => `r${String(i).padStart(4, "0")}`);
+    const column = [...rare, ...Array<string>(5_000).fill("zA"), ...Array<string>(3_000).fill("zB")];
+    const p = profile(tableFromArrays({ city: column })).columns[0]!;
+    expect(p).toMatchObject({ valuesComplete: false, distinct: MAX_TRACKED_VALUES + 1, count: 11_000 });
+    const [a, b] = p.values;
+    // Each count is a lower bound within n / 1,000 of the true one.
+    expect(a!.value).toBe("zA");
+    expect(a!.count).toBeLessThanOrEqual(5_000);
+    expect(a!.count).toBeGreaterThanOrEqual(5_000 - 11);
+    expect(b!.value).toBe("zB");
+    expect(b!.count).toBeGreaterThanOrEqual(3_000 - 11);
+    expect(p.values.reduce((s, v) => s + v.count, 0)).toBeLessThanOrEqual(11_000);
+    // A target of the same rows in another order compares alike: not drifted.
+    const shuffled = [...column].sort((x, y) => (x.length - y.length) || (x < y ? 1 : -1));
+    const report = compareProfiles(profile(tableFromArrays({ city: column })), profile(tableFromArrays({ city: shuffled })));
+    expect(report.columns[0]!.drifted).toBe(false);
+  });
+
   it("compares columns of many values on those the baseline counted", () => {
     const ids = Array.from({ length: 5_000 }, (_, i) => `id${i}`);
     const report = compareProfiles(profile(tableFromArrays({ id: ids })), profile(tableFromArrays({ id: ids })));

@@ -1,8 +1,12 @@
 import { DataType, type Field, type Vector } from "apache-arrow";
 import { percentilesOf, Reservoir, SAMPLE_SIZE } from "./sample.js";
+import { HeavyHitters } from "./heavy-hitters.js";
 import type { ColumnKindName, ColumnProfileData, ValueCountData } from "./types.js";
 
-/** Distinct values counted per column, at most; a column with more is profiled on the first ones seen. */
+/**
+ * Distinct values counted per column, at most. A category of more keeps its most frequent
+ * ones by Space-Saving (see HeavyHitters); a number of more, none (its percentiles serve).
+ */
 export const MAX_TRACKED_VALUES = 1_000;
 const MAX_VALUE_CHARS = 256;
 
@@ -25,6 +29,8 @@ export class ColumnProfiler {
   private readonly sample: Reservoir | undefined;
   private readonly counts = new Map<number | string, number>();
   private complete = true;
+  /** A category's counts once it has more than MAX_TRACKED_VALUES distinct values. */
+  private heavy: HeavyHitters | undefined;
 
   constructor(
     private readonly field: Field,
@@ -44,7 +50,8 @@ export class ColumnProfiler {
   }
 
   finish(): ColumnProfileData {
-    const values: ValueCountData[] = [...this.counts]
+    const counted = this.heavy ? this.heavy.lowerBounds() : [...this.counts];
+    const values: ValueCountData[] = counted
       .sort((a, b) => b[1] - a[1])
       .map(([value, count]) => ({ value: typeof value === "number" ? String(value) : value, count }));
     const numeric = this.kind === "numeric" && this.count > 0;
@@ -99,7 +106,8 @@ export class ColumnProfiler {
   }
 
   private countValue(value: number | string): void {
-    if (!this.complete && this.kind === "numeric") return;
+    if (this.heavy) return this.heavy.add(value);
+    if (!this.complete) return;
     const seen = this.counts.get(value);
     if (seen !== undefined) this.counts.set(value, seen + 1);
     else if (this.counts.size < MAX_TRACKED_VALUES) this.counts.set(value, 1);
@@ -107,6 +115,10 @@ export class ColumnProfiler {
       this.complete = false;
       // Numbers of many values compare by their percentiles: counts of some of them serve nothing.
       if (this.kind === "numeric") this.counts.clear();
+      else {
+        this.heavy = new HeavyHitters(this.counts);
+        this.heavy.add(value);
+      }
     }
   }
 }

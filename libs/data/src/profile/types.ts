@@ -15,7 +15,11 @@ export interface ColumnProfileData {
   /** Numeric columns: the 0th to 100th percentiles, exact over `sampled` values (all, or a uniform sample). */
   percentiles: number[];
   sampled: number;
-  /** Distinct values and their counts, most frequent first: all of them when `valuesComplete`; else a category's first 1,000 seen, a number's none. */
+  /**
+   * Distinct values and their counts, most frequent first: all of them when `valuesComplete`;
+   * else a category's most frequent (see HeavyHitters: each count a lower bound within
+   * count/1,000), a number's none.
+   */
   values: ValueCountData[];
   valuesComplete: boolean;
   /** Exact when `valuesComplete`, else a lower bound. */
