@@ -413,10 +413,14 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     await kiln.datasets.put(`${id}-usual`, [{ a: 0, b: 0 }, { a: 2, b: 2 }]);
     expect(await kilnCli("predict", id, '[{"a": 1, "b": 1}, {"a": 3, "b": 0}]', "--explain", "--background", `${id}-usual`)).toBe("prediction,base_value,shap_a,shap_b\n3,3,0,0\n6,3,4,-1\n");
     expect((await kilnFails("predict", id, '[{"a": 1, "b": 1}]', "--explain")).stderr).toMatch(/records no stored training data.*NO_TRAINING_DATA/);
-    expect((await kilnFails("predict", id, '[{"a": 1, "b": 1}]', "--class", "1")).stderr).toContain("--background, --background-rows and --class go with --explain");
+    expect((await kilnFails("predict", id, '[{"a": 1, "b": 1}]', "--class", "1")).stderr).toContain("--background, --background-rows, --method and --class go with --explain");
+    expect(await kilnCli("predict", id, '[{"a": 3, "b": 0}]', "--explain", "--background", `${id}-usual`, "--method", "exact")).toBe("prediction,base_value,shap_a,shap_b\n6,3,4,-1\n");
+    expect((await kilnFails("predict", id, '[{"a": 3, "b": 0}]', "--explain", "--background", `${id}-usual`, "--method", "tree")).stderr).toMatch(/method "tree" explains tree ensembles.*NOT_A_TREE_ENSEMBLE/);
     // The deployment's own explainer: its background by default.
     expect(await kilnCli("deploy", id, `${model}:1`, "--explain-background", `${id}-usual`, "--explain-background-rows", "10")).toBe(`${id}: ${model}:1 ready (1 of 1 replicas)\n`);
     expect(await kilnCli("deployments:show", id)).toMatch(new RegExp(`^explainer:\\s+10 rows of ${id}-usual$`, "m"));
+    await kilnCli("deploy", id, `${model}:1`, "--explain-background", `${id}-usual`, "--explain-background-rows", "10", "--explain-method", "exact");
+    expect(await kilnCli("deployments:show", id)).toMatch(new RegExp(`^explainer:\\s+10 rows of ${id}-usual, exact$`, "m"));
     expect(await kilnCli("predict", id, '[{"a": 3, "b": 0}]', "--explain")).toBe("prediction,base_value,shap_a,shap_b\n6,3,4,-1\n");
     await kilnCli("deploy", id, `${model}:1`, "--no-explain-background");
     expect(await kilnCli("deployments:show", id)).not.toMatch(/^explainer:/m);
