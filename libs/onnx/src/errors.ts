@@ -29,6 +29,14 @@ export class NonFiniteInputError extends Error {
   }
 }
 
+/** Why a model's output is not a tree ensemble's sums that can be read (an explainer falls back to running the model). */
+export class NotTreeEnsembleError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NotTreeEnsembleError";
+  }
+}
+
 /** The worker pool could not do the call: it is closed, a worker crashed, or a model key is unknown. */
 export class OnnxPoolError extends Error {
   constructor(message: string) {

@@ -3,11 +3,11 @@ import { parentPort, workerData } from "node:worker_threads";
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import { BufferPool } from "./buffer-pool.js";
 import { isColumnsFeed, matrixFromColumns, type OnnxFeed, type OnnxFeeds } from "./columns-feed.js";
-import { NonFiniteInputError } from "./errors.js";
+import { NonFiniteInputError, NotTreeEnsembleError } from "./errors.js";
 import { commonRows, joinRows, keepsRows, sliceRows } from "./row-pieces.js";
 import { MISS, ModelLoadError, SessionCache } from "./session-cache.js";
 import { sharedBufferOf, type OnnxTensorData, type OnnxTensorMap } from "./tensor-data.js";
-import { NotTreeEnsembleError, readTreeEnsemble } from "./tree-ensemble.js";
+import { readTreeEnsemble } from "./tree-ensemble.js";
 import { treeShap } from "./tree-shap.js";
 import type { WorkerConfig, WorkerReply, WorkerRequest } from "./worker-protocol.js";
 

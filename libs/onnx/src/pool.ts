@@ -1,11 +1,11 @@
-import { NonFiniteInputError, OnnxFormatError, OnnxPoolError, OnnxRunError, trimMessage } from "./errors.js";
+import { NonFiniteInputError, NotTreeEnsembleError, OnnxFormatError, OnnxPoolError, OnnxRunError, trimMessage } from "./errors.js";
 import { Lru } from "./lru.js";
 import { onnxModelKey } from "./model-key.js";
 import type { OnnxFeeds } from "./columns-feed.js";
 import { copyOf, packForTransfer, type OnnxTensorMap } from "./tensor-data.js";
 import type { WorkerReply } from "./worker-protocol.js";
 import { WorkerSlot } from "./worker-slot.js";
-import { NotTreeEnsembleError, type TreeEnsemble, type TreeReading } from "./tree-ensemble.js";
+import type { TreeEnsemble, TreeReading } from "./tree-ensemble.js";
 import type { TreeShapValues } from "./tree-shap.js";
 import { defaultWorkerUrl } from "./worker-url.js";
 

@@ -1,6 +1,8 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type AttributeProto, type GraphProto, type NodeProto } from "onnx-buf";
+import { NotTreeEnsembleError } from "./errors.js";
 import { tensorNumbers } from "./tensor-numbers.js";
+import { traceEnsembleInput } from "./tree-input.js";
 
 /** How a split compares a row's value with its threshold (TreeEnsemble.mode). */
 export const TreeMode = { LEQ: 0, LT: 1, GTE: 2, GT: 3, EQ: 4, NEQ: 5, LEAF: 6 } as const;
@@ -52,24 +54,24 @@ export interface TreeReading {
   target: number[];
   /** -1 for the first class of a binary classifier made of one margin. */
   sign: (1 | -1)[];
+  /**
+   * When the trees read the model's input through per-feature preprocessing (a scaler, an
+   * imputer: see traceEnsembleInput): the tensor they read, to be fetched from the model,
+   * and each of its columns' feature of the model's input (null: the same columns).
+   */
+  preprocessed?: { tensor: string; columns: number[] | null };
 }
 
-/** Why a model's output is not a tree ensemble's sums that can be read (an explainer falls back to running the model). */
-export class NotTreeEnsembleError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "NotTreeEnsembleError";
-  }
-}
 
 const PASS_THROUGH = new Set(["Identity", "Cast"]);
 
 /**
  * The tree ensemble behind the graph output `output` of a model fed by its input `input`:
  * a TreeEnsembleRegressor's or TreeEnsembleClassifier's (ai.onnx.ml) output, reached from
- * the input and to the output through Identity and Cast only, or a binary classifier's
- * [1 − sigmoid(m), sigmoid(m)] of one margin m (Kiln's boosted classifiers). Anything else
- * throws NotTreeEnsembleError saying what was found.
+ * the input through per-feature preprocessing at most (see traceEnsembleInput) and to the
+ * output through Identity and Cast only, or a binary classifier's [1 − sigmoid(m),
+ * sigmoid(m)] of one margin m (Kiln's boosted classifiers). Anything else throws
+ * NotTreeEnsembleError saying what was found.
  */
 export function readTreeEnsemble(bytes: Uint8Array, input: string, output: string): TreeReading {
   const graph = fromBinary(ModelProtoSchema, bytes).graph;
@@ -90,7 +92,7 @@ export function readTreeEnsemble(bytes: Uint8Array, input: string, output: strin
   if (node.domain !== "ai.onnx.ml" || !(regressor || classifier)) {
     throw new NotTreeEnsembleError(`"${output}" comes from a${/^[AEIOU]/.test(node.opType) ? "n" : ""} ${node.opType} node, not a tree ensemble's scores`);
   }
-  if (source(node.input[0]!) !== input) throw new NotTreeEnsembleError(`the ${node.opType} does not read the input "${input}" as it is`);
+  const read = traceEnsembleInput(graph, producers, input, node.input[0]!, node.opType);
   const attrs = new Map(node.attribute.map((a) => [a.name, a]));
   const post = text(attrs.get("post_transform")) ?? "NONE";
   if (binary && post !== "NONE") throw new NotTreeEnsembleError(`a sigmoid over a ${node.opType} with post_transform ${post}`);
@@ -109,7 +111,7 @@ export function readTreeEnsemble(bytes: Uint8Array, input: string, output: strin
   const aggregate = text(attrs.get("aggregate_function")) ?? "SUM";
   if (aggregate !== "SUM" && aggregate !== "AVERAGE") throw new NotTreeEnsembleError(`the ${node.opType}'s aggregate_function ${aggregate}`);
   const ensemble = flatten(attrs, prefix, targets, aggregate === "AVERAGE");
-  return { ensemble, link, target, sign };
+  return { ensemble, link, target, sign, ...(!read.direct && { preprocessed: { tensor: node.input[0]!, columns: read.columns } }) };
 }
 
 /** m when `tensor` is Concat([1 − s, s]) along columns of s = Sigmoid(m). */

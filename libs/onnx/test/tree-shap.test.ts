@@ -1,6 +1,6 @@
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { attr, linearRegressorOnnx, NotTreeEnsembleError, OnnxGraphBuilder, OnnxWorkerPool, readTreeEnsemble, treeMargins, treeOutputs, treeShap, treeSums, type TreeReading } from "../src/index.js";
+import { attr, linearRegressorOnnx, NotTreeEnsembleError, OnnxGraphBuilder, OnnxWorkerPool, withFloatOutputs, readTreeEnsemble, treeMargins, treeOutputs, treeShap, treeSums, type TreeReading } from "../src/index.js";
 import { randomRows, seededRandom } from "./helpers.js";
 
 interface RandomTree {
@@ -230,7 +230,83 @@ describe("tree ensembles read from ONNX, and their Shapley values (Tree SHAP)", 
   it("refuses models whose output is not a tree ensemble's, saying what it found", () => {
     expect(() => readTreeEnsemble(linearRegressorOnnx([1, 2], 0.5), "X", "variable")).toThrow(NotTreeEnsembleError);
     expect(() => readTreeEnsemble(linearRegressorOnnx([1, 2], 0.5), "X", "variable")).toThrow(/comes from an? \w+ node, not a tree ensemble's scores/);
-    expect(() => readTreeEnsemble(CASES[0]!.bytes, "other", "Y")).toThrow(/does not read the input "other"/);
+    expect(() => readTreeEnsemble(CASES[0]!.bytes, "other", "Y")).toThrow(/does not come from the model's input "other"/);
+  });
+
+  describe("behind per-feature preprocessing (a scaler, an imputer, a choice of columns)", () => {
+    /** Trees over 3 of 4 input columns, each scaled, the missing ones imputed, through `prep` (default the scaler and imputer). */
+    function preprocessed(prep?: (g: OnnxGraphBuilder) => void): Uint8Array {
+      const next = seededRandom(21);
+      const trees = Array.from({ length: 6 }, () => randomTree(next, 3, 5, 1));
+      const leaves = leafLists(trees, [0]);
+      const g = new OnnxGraphBuilder({ opset: 17 }).input("X", "float32", ["N", 4]).output("Y", "float32", ["N", 1]);
+      if (prep) prep(g);
+      else {
+        g.initializer("kept", BigInt64Array.of(3n, 0n, 2n), [3])
+          .initializer("mean", Float32Array.of(0.5, -0.25, 0.1), [3])
+          .initializer("scale", Float32Array.of(2, 0.5, 1.5), [1, 3])
+          .initializer("fill", Float32Array.of(0, 1, -1), [3])
+          .node("Gather", ["X", "kept"], ["picked"], { axis: attr.int(1) })
+          .node("IsNaN", ["picked"], ["missing"])
+          .node("Where", ["missing", "fill", "picked"], ["imputed"])
+          .node("Sub", ["imputed", "mean"], ["centered"])
+          .node("Div", ["centered", "scale"], ["features"]);
+      }
+      g.node(
+        "TreeEnsembleRegressor",
+        ["features"],
+        ["Y"],
+        { ...nodeAttributes(trees), target_treeids: attr.ints(leaves.treeIds), target_nodeids: attr.ints(leaves.nodeIds), target_ids: attr.ints(leaves.ids), target_weights: attr.floats(leaves.weights), n_targets: attr.int(1) },
+        "ai.onnx.ml",
+      );
+      return g.toBytes();
+    }
+
+    it("reads which input column each of the trees' features is, and Tree SHAP on the preprocessed rows gives the model's exact Shapley values", async () => {
+      const bytes = preprocessed();
+      const reading = readTreeEnsemble(bytes, "X", "Y");
+      expect(reading.preprocessed).toEqual({ tensor: "features", columns: [3, 0, 2] });
+      const { data } = randomRows(31, 40, 4);
+      const session = await InferenceSession.create(withFloatOutputs(bytes, ["features"]));
+      const run = async (rows: Float32Array, n: number) => {
+        const out = await session.run({ X: new Tensor("float32", rows, [n, 4]) }, ["Y", "features"]);
+        return { y: out.Y!.data as Float32Array, features: Float64Array.from(out.features!.data as Float32Array) };
+      };
+      const background = data.slice(0, 20 * 4);
+      const x = data.slice(30 * 4, 33 * 4);
+      const { features: bf } = await run(background, 20);
+      const { features: xf } = await run(x, 3);
+      const { values } = treeShap(reading.ensemble, xf, 3, bf, 3);
+      // Brute force over the 4 input features, the whole model run on every coalition's rows.
+      const worth = async (row: Float32Array, mask: number) => {
+        const hybrid = background.slice();
+        for (let r = 0; r < 20; r++) for (let j = 0; j < 4; j++) if (mask & (1 << j)) hybrid[r * 4 + j] = row[j]!;
+        return (await run(hybrid, 20)).y.reduce((s, v) => s + v, 0) / 20;
+      };
+      const weights = [1 / 4, 1 / 12, 1 / 12, 1 / 4]; // |S|!(3−|S|)!/4!
+      for (let i = 0; i < 3; i++) {
+        const row = x.slice(i * 4, (i + 1) * 4);
+        const worths = await Promise.all(Array.from({ length: 16 }, (_, mask) => worth(row, mask)));
+        const exact = [0, 0, 0, 0];
+        for (let mask = 0; mask < 16; mask++) {
+          const size = [0, 1, 2, 3].filter((j) => mask & (1 << j)).length;
+          for (let j = 0; j < 4; j++) if (!(mask & (1 << j))) exact[j]! += weights[size]! * (worths[mask | (1 << j)]! - worths[mask]!);
+        }
+        // The trees' feature t is input column [3, 0, 2][t]; column 1 feeds no tree.
+        const mine = [values[i * 3 + 1]!, 0, values[i * 3 + 2]!, values[i * 3 + 0]!];
+        mine.forEach((v, j) => expect(Math.abs(v - exact[j]!)).toBeLessThan(1e-5));
+      }
+      expect(values.some((v) => Math.abs(v) > 1e-3)).toBe(true);
+    });
+
+    it("refuses preprocessing that mixes features or reads one twice", () => {
+      const mixing = preprocessed((g) => g.initializer("w", Float32Array.from({ length: 12 }, (_, i) => i), [4, 3]).node("MatMul", ["X", "w"], ["features"]));
+      expect(() => readTreeEnsemble(mixing, "X", "Y")).toThrow(/through a MatMul node, which mixes or multiplies its features/);
+      const twice = preprocessed((g) => g.initializer("kept", BigInt64Array.of(0n, 0n, 1n), [3]).node("Gather", ["X", "kept"], ["features"], { axis: attr.int(1) }));
+      expect(() => readTreeEnsemble(twice, "X", "Y")).toThrow(/reads some of the model's features more than once/);
+      const rowWise = preprocessed((g) => g.initializer("kept", BigInt64Array.of(0n, 1n, 2n), [3]).initializer("m", Float32Array.from({ length: 6 }, () => 1), [2, 3]).node("Gather", ["X", "kept"], ["picked"], { axis: attr.int(1) }).node("Mul", ["picked", "m"], ["features"]));
+      expect(() => readTreeEnsemble(rowWise, "X", "Y")).toThrow(/not one value a column/);
+    });
   });
 
   describe("on the worker pool", () => {
