@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { linearRegressorOnnx } from "@kiln/onnx";
 import { FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError, type Explanation } from "@kiln/sdk";
-import { KMeans } from "@kiln/sdk/ml";
+import { GradientBoostingRegressor, KMeans, Pipeline, SimpleImputer, StandardScaler } from "@kiln/sdk/ml";
 import { runEmbedded } from "../src/index.js";
 import { unique } from "./helpers.js";
 
@@ -168,6 +168,18 @@ describe("EXPLAIN jobs: Shapley values of a model's outputs", () => {
     expect(online.schema.fields.map((f) => f.name)).toEqual(["prediction", "base_value", ...shaps]);
     for (const name of [...shaps, "base_value"]) expect(column(online, name)).toEqual(column(asJob.rows, name));
     await kiln.deployments.delete(deployment);
+
+    // A pipeline whose preprocessing is per feature (an imputer, a scaler) before the trees: Tree SHAP on what the trees read, each feature standing for its input.
+    const piped = unique("explained-pipeline");
+    const wideRows = Array.from({ length: n }, (_, i) => names.map((f) => wide[f as keyof typeof wide][i]!));
+    await kiln.models.put(piped, new Pipeline([new SimpleImputer(), new StandardScaler(), new GradientBoostingRegressor({ maxIter: 20, maxDepth: 3 })]).fit(wideRows, target.map((t) => t.y)));
+    const pipedOptions = { background: { dataset: "explain-wide", columns: names }, backgroundRows: 60, randomState: 2 };
+    const pipedX = { dataset: "explain-wide", columns: names, filter: "id < 1020" };
+    const pipedTree = await (await kiln.runtime.model(piped).explain(pipedX, pipedOptions)).get();
+    const pipedExact = await (await kiln.runtime.model(piped).explain(pipedX, { ...pipedOptions, method: "exact" })).get();
+    expect(pipedTree).toMatchObject({ method: "tree", outputSpace: "output" });
+    for (const name of [...shaps, "base_value"]) column(pipedTree.rows, name).forEach((v, i) => expect(Math.abs(v - column(pipedExact.rows, name)[i]!)).toBeLessThan(1e-5));
+    expect(column(pipedTree.rows, "shap_d").some((v) => Math.abs(v) > 0.01)).toBe(true);
 
     const boosted = unique("explained-boosted");
     await kiln.models.create(boosted, { estimator: "gradient_boosting_classifier", params: { maxIter: 15, maxDepth: 3, randomState: 0 } });

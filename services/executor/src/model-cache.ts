@@ -46,12 +46,13 @@ export class ModelCache {
     return bytes;
   }
 
-  /** The model file with one more graph output (a ZipMap's input), and its key in the worker pool; the last few are kept. */
-  async withFloatOutput(version: ModelVersionInfo, value: string): Promise<{ bytes: Uint8Array; key: string }> {
-    const id = `${version.sha256}+${value}`;
+  /** The model file with more graph outputs (a ZipMap's input, what a tree ensemble reads), and its key in the worker pool; the last few are kept. */
+  async withFloatOutput(version: ModelVersionInfo, value: string | string[]): Promise<{ bytes: Uint8Array; key: string }> {
+    const values = typeof value === "string" ? [value] : value;
+    const id = `${version.sha256}+${values.join("+")}`;
     let found = this.exposing.get(id);
     if (!found) {
-      const bytes = withFloatOutputs(await this.file(version), [value]);
+      const bytes = withFloatOutputs(await this.file(version), values);
       found = { bytes, key: onnxModelKey(bytes) };
       this.exposing.set(id, found);
       if (this.exposing.size > MAX_EXPOSING) this.exposing.delete(this.exposing.keys().next().value!);

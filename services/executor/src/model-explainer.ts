@@ -1,6 +1,6 @@
 import { Table, makeVector, vectorFromArray, type Vector } from "apache-arrow";
 import { MAX_EXACT_FEATURES, ShapleyExplainer, type BatchModel } from "@kiln/ml";
-import { NotTreeEnsembleError, type OnnxTensorData } from "@kiln/onnx";
+import { NotTreeEnsembleError } from "@kiln/onnx";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ModelVersionInfo } from "@kiln/sdk";
 import { isClassifier, isClusterer } from "@kiln/contracts";
@@ -9,7 +9,7 @@ import type { MatrixInput } from "./feature-matrix.js";
 import { RUNS_IN_FLIGHT, transformsOnly } from "./inference.js";
 import { failedPrecondition } from "./job-failure.js";
 import { refusesMissingValues } from "./missing-values.js";
-import { runOnnx } from "./onnx-run.js";
+import { matrixFeed, outputNumbers, runOnnx, sharedRows } from "./onnx-run.js";
 import { pickOutput } from "./outputs.js";
 import { runnableOutput, type RunnableOutput } from "./runnable-output.js";
 import { TreeExplainer } from "./tree-explainer.js";
@@ -160,7 +160,7 @@ export class ModelExplainer {
  */
 async function treeExplainer(deps: ExecutorDeps, version: ModelVersionInfo, runnable: RunnableOutput, input: MatrixInput, background: Float64Array, model: BatchModel, method: "auto" | "tree"): Promise<TreeExplainer | undefined> {
   try {
-    const tree = await TreeExplainer.create(deps, runnable, input, background, model);
+    const tree = await TreeExplainer.create(deps, version, runnable, input, background, model);
     return method === "tree" || tree.space === "output" ? tree : undefined;
   } catch (e) {
     if (!(e instanceof NotTreeEnsembleError)) throw e;
@@ -172,22 +172,11 @@ async function treeExplainer(deps: ExecutorDeps, version: ModelVersionInfo, runn
 /** The model in the worker pool as the explainer asks it: float64 rows in, its outputs as float64 out. */
 function modelOf(deps: ExecutorDeps, input: MatrixInput, runnable: RunnableOutput): BatchModel {
   return async (rows, count) => {
-    const width = input.features.length;
-    // In shared memory, the rows cross to the ONNX worker without another copy.
-    const inPlace = rows.buffer instanceof SharedArrayBuffer && (input.type === "float32" ? rows instanceof Float32Array : rows instanceof Float64Array);
-    const data = inPlace ? rows : sharedRows(input.type, rows.length);
-    if (!inPlace) data.set(rows);
-    const feed = { type: input.type, dims: [count, width], data } as OnnxTensorData;
-    const out = (await runOnnx(deps, runnable.file, runnable.key, { [input.name]: feed }, [runnable.output]))[runnable.output]!;
-    if (Array.isArray(out.data) || out.data instanceof BigInt64Array || out.data instanceof BigUint64Array) {
-      throw failedPrecondition("NOT_EXPLAINABLE", `the model's output "${runnable.output}" is ${out.type}, not numbers to explain`);
-    }
-    return out.data instanceof Float64Array ? out.data : Float64Array.from(out.data as ArrayLike<number>);
+    const out = (await runOnnx(deps, runnable.file, runnable.key, { [input.name]: matrixFeed(input, rows, count) }, [runnable.output]))[runnable.output]!;
+    const numbers = outputNumbers(out);
+    if (!numbers) throw failedPrecondition("NOT_EXPLAINABLE", `the model's output "${runnable.output}" is ${out.type}, not numbers to explain`);
+    return numbers;
   };
-}
-
-function sharedRows(type: MatrixInput["type"], length: number): Float32Array | Float64Array {
-  return type === "float32" ? new Float32Array(new SharedArrayBuffer(length * 4)) : new Float64Array(new SharedArrayBuffer(length * 8));
 }
 
 /** A classifier's outputs are its classes' probabilities, named by its labels (else by position). */

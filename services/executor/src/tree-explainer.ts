@@ -1,18 +1,25 @@
 import type { BatchModel } from "@kiln/ml";
-import { asFloat32Values, NotTreeEnsembleError, treeBase, treeColumnValues, treeMargins, treeOutputs, treeSums, type TreeReading } from "@kiln/onnx";
+import { asFloat32Values, NotTreeEnsembleError, OnnxFormatError, OnnxRunError, treeBase, treeColumnValues, treeMargins, treeOutputs, treeSums, type TreeReading } from "@kiln/onnx";
 import type { ExecutorDeps } from "./deps.js";
 import type { MatrixInput } from "./feature-matrix.js";
 import { RUNS_IN_FLIGHT } from "./inference.js";
 import type { RunnableOutput } from "./runnable-output.js";
+import { matrixFeed, outputNumbers, runOnnx } from "./onnx-run.js";
+import type { ModelVersionInfo } from "@kiln/sdk";
 
 /** How far the ensemble's outputs may stray from onnxruntime's (its float32 sums) before the reading is not trusted. */
 const AGREEMENT = 1e-4;
+
+/** The model run on rows: its outputs, and the rows as its trees read them. */
+type TreeRun = (rows: Float64Array, count: number) => Promise<{ outputs: Float64Array; features: Float64Array }>;
 
 /**
  * Tree SHAP on the worker pool for a model whose output is a tree ensemble's (see
  * readTreeEnsemble): exact interventional Shapley values, as ShapleyExplainer's "exact"
  * gives, for any number of features. Values are of the output's columns; where the model
- * puts its sums through a sigmoid or softmax, of their margins.
+ * puts its sums through a sigmoid or softmax, of their margins. Behind per-feature
+ * preprocessing (a scaler, an imputer), the trees explain the rows the model makes of the
+ * input, each of their features standing for the input's feature it is made from.
  */
 export class TreeExplainer {
   readonly method = "tree";
@@ -20,7 +27,8 @@ export class TreeExplainer {
   private constructor(
     private readonly deps: ExecutorDeps,
     private readonly reading: TreeReading,
-    private readonly model: BatchModel,
+    private readonly run: TreeRun,
+    /** [background rows, tree features]: the background as the trees read it. */
     private readonly background: Float64Array,
     private readonly width: number,
     private readonly float32: boolean,
@@ -33,15 +41,21 @@ export class TreeExplainer {
    * Throws NotTreeEnsembleError when the output is not an ensemble's or the reading
    * disagrees with the model's answers.
    */
-  static async create(deps: ExecutorDeps, runnable: RunnableOutput, input: MatrixInput, background: Float64Array, model: BatchModel): Promise<TreeExplainer> {
+  static async create(deps: ExecutorDeps, version: ModelVersionInfo, runnable: RunnableOutput, input: MatrixInput, background: Float64Array, model: BatchModel): Promise<TreeExplainer> {
     const reading = await deps.onnx.readTrees(runnable.file, input.name, runnable.output);
+    const run = await treeRun(deps, version, runnable, input, reading, model);
     const width = input.features.length;
     const float32 = input.type === "float32";
-    const rows = float32 ? asFloat32Values(background) : background;
-    const count = rows.length / width;
-    const sums = treeSums(reading.ensemble, rows, count, width);
-    checkAgreement(reading, sums, await model(rows, count), count);
-    return new TreeExplainer(deps, reading, model, rows, width, float32, treeBase(reading, rows, count, width, sums));
+    const count = background.length / width;
+    const { outputs, features } = await run(float32 ? asFloat32Values(background) : background, count).catch((e: unknown) => {
+      // The model with what its trees read as an output may not load (a double tensor declared float): explain it otherwise.
+      if (!reading.preprocessed || !(e instanceof OnnxRunError || e instanceof OnnxFormatError)) throw e;
+      throw new NotTreeEnsembleError(`what its trees read ("${reading.preprocessed.tensor}") cannot be fetched: ${e.message}`);
+    });
+    const treeWidth = features.length / count;
+    const sums = treeSums(reading.ensemble, features, count, treeWidth);
+    checkAgreement(reading, sums, outputs, count);
+    return new TreeExplainer(deps, reading, run, features, width, float32, treeBase(reading, features, count, treeWidth, sums));
   }
 
   /** Whether values are of the outputs themselves ("output") or of the margins a sigmoid or softmax makes them from. */
@@ -51,30 +65,59 @@ export class TreeExplainer {
 
   /** A cost per explained row to size slices by, as ShapleyExplainer's model rows are: background rows times trees. */
   get rowsPerExplainedRow(): number {
-    return (this.background.length / this.width) * this.reading.ensemble.roots.length;
+    return (this.background.length / this.treeWidth) * this.reading.ensemble.roots.length;
   }
 
   /** `count` rows' values ([count, width, columns]), the model's outputs ([count, columns]) and the margins explained. */
   async explain(rows: Float64Array, count: number): Promise<{ values: Float64Array; outputs: Float64Array; margins: Float64Array }> {
-    const x = this.float32 ? asFloat32Values(rows) : rows.slice();
-    const m = this.width;
+    const { outputs, features } = count ? await this.run(this.float32 ? asFloat32Values(rows) : rows.slice(), count) : { outputs: new Float64Array(0), features: new Float64Array(0) };
+    const m = this.treeWidth;
     const k = this.reading.ensemble.targets;
     const pieces = Math.max(1, Math.min(RUNS_IN_FLIGHT, count));
     const per = Math.ceil(count / pieces);
     const starts = Array.from({ length: pieces }, (_, p) => p * per).filter((at) => at < count);
-    const [outputs, ...shaps] = await Promise.all([
-      count ? this.model(x, count) : Promise.resolve(new Float64Array(0)),
-      // Each piece's own copy: a view of a bigger buffer would cross to the worker whole.
-      ...starts.map((at) => this.deps.onnx.treeShap(this.reading.ensemble, x.slice(at * m, Math.min(count, at + per) * m), Math.min(per, count - at), this.background, m)),
-    ]);
+    // Each piece's own copy: a view of a bigger buffer would cross to the worker whole.
+    const shaps = await Promise.all(starts.map((at) => this.deps.onnx.treeShap(this.reading.ensemble, features.slice(at * m, Math.min(count, at + per) * m), Math.min(per, count - at), this.background, m)));
     const values = new Float64Array(count * m * k);
     const sums = new Float64Array(count * k);
     starts.forEach((at, p) => {
       values.set(shaps[p]!.values, at * m * k);
       sums.set(shaps[p]!.sums, at * k);
     });
-    return { values: treeColumnValues(this.reading, values), outputs: outputs as Float64Array, margins: treeMargins(this.reading, sums, count) };
+    return { values: this.inputValues(treeColumnValues(this.reading, values), count), outputs, margins: treeMargins(this.reading, sums, count) };
   }
+
+  private get treeWidth(): number {
+    return this.reading.preprocessed?.columns?.length ?? this.width;
+  }
+
+  /** [count, width, columns] of the input's features from [count, tree features, columns]: a feature no tree reads has 0. */
+  private inputValues(values: Float64Array, count: number): Float64Array {
+    const from = this.reading.preprocessed?.columns;
+    if (!from) return values;
+    const c = this.reading.target.length;
+    const out = new Float64Array(count * this.width * c);
+    for (let i = 0; i < count; i++) {
+      from.forEach((j, t) => {
+        for (let o = 0; o < c; o++) out[(i * this.width + j) * c + o] = values[(i * from.length + t) * c + o]!;
+      });
+    }
+    return out;
+  }
+}
+
+/** How the explainer runs the model: on its own for trees that read the input as it is, else fetching what they read too. */
+async function treeRun(deps: ExecutorDeps, version: ModelVersionInfo, runnable: RunnableOutput, input: MatrixInput, reading: TreeReading, model: BatchModel): Promise<TreeRun> {
+  const tensor = reading.preprocessed?.tensor;
+  if (!tensor) return async (rows, count) => ({ outputs: await model(rows, count), features: rows });
+  const exposed = await deps.models.withFloatOutput(version, [runnable.output, tensor]);
+  return async (rows, count) => {
+    const out = await runOnnx(deps, exposed.bytes, exposed.key, { [input.name]: matrixFeed(input, rows, count) }, [runnable.output, tensor]);
+    const outputs = outputNumbers(out[runnable.output]!);
+    const features = outputNumbers(out[tensor]!);
+    if (!outputs || !features) throw new NotTreeEnsembleError(`the model's "${runnable.output}" or its trees' input "${tensor}" is not numbers`);
+    return { outputs, features };
+  };
 }
 
 /** The reading's outputs (the link applied to the margins) against onnxruntime's, row by row. */
