@@ -3,6 +3,7 @@ import { KMeans } from "../src/cluster/index.js";
 import { explainEstimator } from "../src/inspection/explain-estimator.js";
 import { LinearRegression, LogisticRegression } from "../src/linear/index.js";
 import { StandardScaler } from "../src/preprocessing/index.js";
+import { Pipeline } from "../src/pipeline.js";
 import { GradientBoostingClassifier, GradientBoostingRegressor, RandomForestClassifier } from "../src/ensemble/index.js";
 
 const X = Array.from({ length: 60 }, (_, i) => [Math.sin(i), Math.cos(i * 0.7) * 2, (i % 5) - 2]);
@@ -69,6 +70,8 @@ describe("explainEstimator", () => {
       }
     }
     await expect(explainEstimator(new LinearRegression().fit(X, y), X.slice(0, 2), X, { method: "tree" })).rejects.toMatchObject({ reason: "NOT_A_TREE_ENSEMBLE" });
+    const piped = new Pipeline([new StandardScaler(), new GradientBoostingRegressor({ maxIter: 5 })]).fit(X, y);
+    await expect(explainEstimator(piped, X.slice(0, 2), X, { method: "tree" })).rejects.toMatchObject({ reason: "NOT_A_TREE_ENSEMBLE", message: expect.stringContaining("on an executor") });
   });
 
   it("refuses what predicts no quantity, and a background of other features", async () => {

@@ -57,6 +57,10 @@ function explainTrees(estimator: Estimator, x: Matrix, b: Matrix): EstimatorExpl
     if (!(e instanceof NotTreeEnsembleError)) throw e;
     throw new InvalidInputError(`method "tree" explains trees and their ensembles, not ${estimator.kind} (${e.message})`, "NOT_A_TREE_ENSEMBLE");
   }
+  if (reading.preprocessed) {
+    // What the trees read is the graph's to compute (onnxruntime on an executor), not this process's.
+    throw new InvalidInputError(`method "tree" explains ${estimator.kind}'s trees behind its preprocessing on an executor (an EXPLAIN job); here, use "exact" or "permutation"`, "NOT_A_TREE_ENSEMBLE");
+  }
   const rows = asFloat32Values(Float64Array.from(x.data));
   const backgroundRows = asFloat32Values(Float64Array.from(b.data));
   const { values, sums } = treeShap(reading.ensemble, rows, x.rows, backgroundRows, x.cols);
