@@ -197,6 +197,11 @@ describe("EXPLAIN jobs: Shapley values of a model's outputs", () => {
     const probabilities = await (await kiln.runtime.model(boosted).explain(B, { backgroundRows: 80 })).get();
     expect(probabilities).toMatchObject({ method: "exact", outputSpace: "output" });
     expect(probabilities.rows.schema.fields.map((f) => f.name)).not.toContain("margin");
+    const wideBoosted = unique("explained-boosted-wide");
+    await kiln.models.create(wideBoosted, { estimator: "gradient_boosting_classifier", params: { maxIter: 10, maxDepth: 3 } });
+    await (await kiln.runtime.model(wideBoosted).fit({ dataset: "explain-wide", columns: names }, target.map((t) => ({ label: t.y > 0 ? 1 : 0 })))).get();
+    const wideAuto = await (await kiln.runtime.model(wideBoosted).explain(X, options)).get();
+    expect(wideAuto).toMatchObject({ method: "exact", outputSpace: "output" }); // 4 features, but a margin is explained only when asked for
 
     const linear = unique("explained-not-trees");
     await kiln.models.put(linear, linearRegressorOnnx(coef, 0.25));

@@ -160,8 +160,7 @@ export class ModelExplainer {
  */
 async function treeExplainer(deps: ExecutorDeps, version: ModelVersionInfo, runnable: RunnableOutput, input: MatrixInput, background: Float64Array, model: BatchModel, method: "auto" | "tree"): Promise<TreeExplainer | undefined> {
   try {
-    const tree = await TreeExplainer.create(deps, version, runnable, input, background, model);
-    return method === "tree" || tree.space === "output" ? tree : undefined;
+    return await TreeExplainer.create(deps, version, runnable, input, background, model, method === "tree");
   } catch (e) {
     if (!(e instanceof NotTreeEnsembleError)) throw e;
     if (method === "auto") return undefined;

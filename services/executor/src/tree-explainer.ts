@@ -38,11 +38,12 @@ export class TreeExplainer {
 
   /**
    * Reads the ensemble and checks the reading against onnxruntime on the background rows.
-   * Throws NotTreeEnsembleError when the output is not an ensemble's or the reading
-   * disagrees with the model's answers.
+   * Throws NotTreeEnsembleError when the output is not an ensemble's (nor, unless `margins`,
+   * its sums themselves) or the reading disagrees with the model's answers.
    */
-  static async create(deps: ExecutorDeps, version: ModelVersionInfo, runnable: RunnableOutput, input: MatrixInput, background: Float64Array, model: BatchModel): Promise<TreeExplainer> {
+  static async create(deps: ExecutorDeps, version: ModelVersionInfo, runnable: RunnableOutput, input: MatrixInput, background: Float64Array, model: BatchModel, margins: boolean): Promise<TreeExplainer> {
     const reading = await deps.onnx.readTrees(runnable.file, input.name, runnable.output);
+    if (!margins && reading.link !== "identity") throw new NotTreeEnsembleError(`its trees' sums go through a ${reading.link} function, whose outputs Tree SHAP does not share out`);
     const run = await treeRun(deps, version, runnable, input, reading, model);
     const width = input.features.length;
     const float32 = input.type === "float32";
