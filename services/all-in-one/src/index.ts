@@ -63,6 +63,7 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
         // The in-process bus starts empty: jobs a stopped process had queued or running go back on their queues.
         if (config.bus.backend === "memory") await scheduler.requeueAfterRestart(runtime);
         const scheduled = scheduler.startSchedules(runtime);
+        const scaling = scheduler.startAutoscaler(runtime);
         const webhooks = await scheduler.startWebhooks(runtime);
         const trackingDeps: tracking.TrackingDeps = {
           metadata,
@@ -98,6 +99,7 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
           },
           async stopping() {
             await scheduled.stop();
+            await scaling.stop();
             await webhooks.stop();
             await executor?.stop();
             await ingest.stop();

@@ -22,6 +22,7 @@ import { parseModelRef, parseResourceName } from "./names.js";
 import { normalizeLabels } from "./queues.js";
 import { dropExpiredDays } from "./request-log-retention.js";
 import { checkedExplainer } from "./input-checks.js";
+import { checkedAutoscaling } from "./autoscaling-spec.js";
 
 /** A stored deployment: the Deployment message (its spec, model_version and times) as binary protobuf in base64. */
 interface DeploymentRecord {
@@ -33,7 +34,7 @@ const MAX_BATCH_ROWS_LIMIT = 1_000_000;
 const MAX_BATCH_DELAY_MS = 1_000;
 const MAX_REPLICAS = 100;
 const MAX_RETENTION_DAYS = 36_500;
-const MUTABLE = new Set(["model", "replicas", "required_labels", "max_batch_rows", "max_batch_delay", "canary_model", "canary_traffic_percent", "request_log", "explainer"]);
+const MUTABLE = new Set(["model", "replicas", "required_labels", "max_batch_rows", "max_batch_delay", "canary_model", "canary_traffic_percent", "request_log", "explainer", "autoscaling"]);
 
 export function deployments(s: SchedulerDeps) {
   return s.metadata.collection<DeploymentRecord>("runtime_deployments");
@@ -48,7 +49,7 @@ export function decodeDeployment(record: DeploymentRecord): Deployment {
   return fromBinary(DeploymentSchema, Buffer.from(record.pb, "base64"));
 }
 
-function encodeDeployment(d: Deployment): DeploymentRecord {
+export function encodeDeployment(d: Deployment): DeploymentRecord {
   // Only what is stored: the status fields are worked out from the executors when read.
   const stored = create(DeploymentSchema, { ...d, state: DeploymentState.UNSPECIFIED, readyReplicas: 0, executors: [], error: undefined, stats: undefined });
   return { pb: Buffer.from(toBinary(DeploymentSchema, stored)).toString("base64") };
@@ -144,7 +145,7 @@ export async function deleteDeployment(s: Scheduler, name: string): Promise<void
 }
 
 /** Publishes kiln.runtime.v1.deployment.<event>: a notice (the record is the truth), so a lost one is logged, not failed on. */
-async function publishDeploymentEvent(s: Scheduler, deployment: Deployment, event: "created" | "updated" | "deleted"): Promise<void> {
+export async function publishDeploymentEvent(s: Scheduler, deployment: Deployment, event: "created" | "updated" | "deleted"): Promise<void> {
   const data = toBinary(DeploymentEventSchema, create(DeploymentEventSchema, { deployment, time: timestampFromDate(nowOf(s)) }));
   const msgId = `${deployment.name}:${event}:${deployment.updateTime?.seconds ?? 0}.${deployment.updateTime?.nanos ?? 0}`;
   await s.bus.publish(`kiln.runtime.v1.deployment.${event}`, data, { msgId, confirm: false }).catch((e: unknown) => {
@@ -182,6 +183,8 @@ function applySpec(into: Deployment, given: Deployment, fields: Set<string>): vo
   }
   if (fields.has("request_log")) into.requestLog = requestLog(given.requestLog);
   if (fields.has("explainer")) into.explainer = checkedExplainer(given.explainer);
+  if (fields.has("autoscaling")) into.autoscaling = checkedAutoscaling(given.autoscaling, MAX_REPLICAS);
+  if (into.autoscaling) into.replicas = Math.min(Math.max(into.replicas || 1, into.autoscaling.minReplicas), into.autoscaling.maxReplicas);
   if (!into.canaryModel) {
     if (fields.has("canary_traffic_percent") && into.canaryTrafficPercent > 0) {
       throw invalidArgument("CANARY_MODEL_REQUIRED", `canary_traffic_percent ${into.canaryTrafficPercent} needs a canary_model to send that traffic to`);

@@ -71,4 +71,5 @@ export { localExecutorControl } from "./local-control.js";
 export { requeueAfterRestart } from "./lost-queue.js";
 export { holdInProcessBus, type BusLease } from "./bus-lease.js";
 export { startSchedules } from "./schedule-runner.js";
+export { startAutoscaler } from "./autoscaler.js";
 export { startWebhooks, type WebhookOptions } from "./webhook-dispatcher.js";

@@ -6,7 +6,7 @@ import { kilnFiles } from "@kiln/proto";
 import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { StoreService } from "@kiln/proto/kiln/store/v1/store_pb";
 import { openMetadataStore } from "@kiln/storage";
-import { httpRoutes, prepareScheduler, register, startSchedules, startWebhooks } from "./index.js";
+import { httpRoutes, prepareScheduler, register, startAutoscaler, startSchedules, startWebhooks } from "./index.js";
 
 /** The runtime scheduler as its own process: `node services/runtime-scheduler/dist/main.js`, configured by KILN_* variables. */
 await runProcess({
@@ -27,12 +27,14 @@ await runProcess({
       settings: runtime,
     });
     const scheduled = startSchedules(scheduler);
+    const scaling = startAutoscaler(scheduler);
     const webhooks = await startWebhooks(scheduler);
     return {
       routes: (router) => register(router, scheduler),
       httpRoutes: httpRoutes(scheduler),
       async close() {
         await scheduled.stop();
+        await scaling.stop();
         await webhooks.stop();
         await bus.close();
         await metadata.close();

@@ -1,0 +1,128 @@
+import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { isKilnError } from "@kiln/core";
+import type { Deployment } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
+import type { Executor } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
+import { deployments, publishDeploymentEvent, readDeployment, encodeDeployment } from "./deployments.js";
+import { aliveExecutors } from "./executors.js";
+import { nowOf, type Scheduler } from "./job-store.js";
+import { wantedReplicas } from "./autoscaling-spec.js";
+
+/** Heartbeats the request rate is measured over. */
+export const RATE_WINDOW_BEATS = 10;
+
+/** Each executor's count of the deployment's requests, per version it serves (a count starts at 0 when a version loads). */
+function requestCounts(d: Deployment, alive: Executor[]): Map<string, bigint> {
+  const counts = new Map<string, bigint>();
+  for (const e of alive) {
+    for (const served of e.serving) {
+      if (served.deployment === d.name && served.stats) counts.set(`${e.name}|${served.modelVersion}|${served.canaryModelVersion}`, served.stats.requests);
+    }
+  }
+  return counts;
+}
+
+interface Sample {
+  at: number;
+  counts: Map<string, bigint>;
+}
+
+/** What one scheduler remembers of a deployment between ticks. */
+interface Measure {
+  samples: Sample[];
+  /** Since when the load has wanted fewer replicas than the deployment has, and the most it wanted meanwhile. */
+  lowSince?: number;
+  lowWanted?: number;
+}
+
+/**
+ * Requests a second over the samples: the growth of each count present at both ends (one
+ * that went down restarted, and counts from 0), over the time between them.
+ */
+export function requestRate(first: Sample, last: Sample): number | undefined {
+  const seconds = (last.at - first.at) / 1000;
+  if (seconds <= 0) return undefined;
+  let requests = 0n;
+  for (const [key, now] of last.counts) {
+    const before = first.counts.get(key);
+    requests += before === undefined || now < before ? now : now - before;
+  }
+  return Number(requests) / seconds;
+}
+
+/**
+ * Scales deployments with `autoscaling` by the requests a second they answer (see
+ * Autoscaling in deployments.proto), every heartbeat. Every scheduler measures and may
+ * write; a change is written under the record's revision, so two agree rather than fight.
+ */
+export function startAutoscaler(s: Scheduler): { stop(): Promise<void> } {
+  const measures = new Map<string, Measure>();
+  let running: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const tick = async () => {
+    const scaled = (await s.deployments.get()).filter((d) => d.autoscaling);
+    for (const name of measures.keys()) if (!scaled.some((d) => d.name === name)) measures.delete(name);
+    if (!scaled.length) return;
+    const alive = await aliveExecutors(s);
+    const now = nowOf(s).getTime();
+    for (const d of scaled) {
+      const m = measures.get(d.name) ?? { samples: [] };
+      measures.set(d.name, m);
+      m.samples.push({ at: now, counts: requestCounts(d, alive) });
+      if (m.samples.length > RATE_WINDOW_BEATS + 1) m.samples.shift();
+      const rate = m.samples.length > 1 ? requestRate(m.samples[0]!, m.samples.at(-1)!) : undefined;
+      if (rate === undefined) continue;
+      const replicas = decide(d, m, wantedReplicas(d.autoscaling!, rate), now);
+      if (replicas !== undefined) await scaleTo(s, d.name, replicas, rate);
+    }
+  };
+  const timer = setInterval(() => {
+    running = running
+      .then(async () => {
+        if (!stopped) await tick();
+      })
+      .catch((e: unknown) => s.logger.warn({ err: e }, "autoscaling deployments failed; the next heartbeat tries again"));
+  }, s.settings.heartbeatMs);
+  timer.unref();
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
+
+/** The replicas to set now, if they change: up at once, down once the load has wanted fewer for the delay. */
+function decide(d: Deployment, m: Measure, wanted: number, now: number): number | undefined {
+  if (wanted >= d.replicas) {
+    m.lowSince = m.lowWanted = undefined;
+    return wanted > d.replicas ? wanted : undefined;
+  }
+  m.lowSince ??= now;
+  m.lowWanted = Math.max(m.lowWanted ?? wanted, wanted);
+  if (now - m.lowSince < durationMs(d.autoscaling!.scaleDownDelay!)) return undefined;
+  const down = m.lowWanted;
+  m.lowSince = m.lowWanted = undefined;
+  return down;
+}
+
+async function scaleTo(s: Scheduler, name: string, replicas: number, rate: number): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const { deployment, rev } = await readDeployment(s, name);
+    if (!deployment.autoscaling || deployment.replicas === replicas) return;
+    const from = deployment.replicas;
+    deployment.replicas = Math.min(Math.max(replicas, deployment.autoscaling.minReplicas), deployment.autoscaling.maxReplicas);
+    deployment.updateTime = timestampFromDate(nowOf(s));
+    deployment.updater = "autoscaler";
+    try {
+      await deployments(s).update(name, encodeDeployment(deployment), rev);
+      s.deployments.forget();
+      s.logger.info({ deployment: name, from, to: deployment.replicas, requestsPerSecond: Math.round(rate * 10) / 10 }, "scaled a deployment by its load");
+      await publishDeploymentEvent(s, deployment, "updated");
+      return;
+    } catch (e) {
+      if (!isKilnError(e, Code.Aborted) || attempt >= 10) throw e;
+    }
+  }
+}
