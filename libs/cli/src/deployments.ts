@@ -6,7 +6,7 @@ import { resultsTarget } from "./job-results.js";
 import { shortModel } from "./job-show.js";
 import { collect } from "./key-values.js";
 import { printFields, printJson, printTable, type Output } from "./output.js";
-import { columnList, positiveInt, wholeNumber } from "./option-values.js";
+import { columnList, positiveInt, positiveNumber, wholeNumber } from "./option-values.js";
 
 type Connect = () => Promise<Kiln>;
 
@@ -24,6 +24,12 @@ interface DeployFlags {
   explainBackground?: string | false;
   explainBackgroundRows?: number;
   explainMethod?: string;
+  maxReplicas?: number;
+  minReplicas?: number;
+  targetRps?: number;
+  scaleDownDelay?: number;
+  /** false: replicas stay as set. */
+  autoscale?: false;
   wait: boolean;
 }
 
@@ -62,12 +68,23 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
     .option("--explain-background-rows <n>", "rows sampled for explanations (default 100)", positiveInt)
     .option("--explain-method <method>", "how explanations are worked out: auto, exact, permutation or tree (as runtime:explain's --method)")
     .option("--no-explain-background", "explanations against the data the version was trained on again")
+    .option("--max-replicas <n>", "scale by load up to this many replicas (KServe's maxReplicas), with --target-rps", positiveInt)
+    .option("--min-replicas <n>", "scaling by load, at least this many (default 1)", positiveInt)
+    .option("--target-rps <n>", "scaling by load: the requests a second one replica should answer", positiveNumber)
+    .option("--scale-down-delay <s>", "scaling by load: how long the load must want fewer replicas before one goes (default 60)", wholeNumber)
+    .option("--no-autoscale", "stop scaling by load: replicas stay as they are (or as --replicas says)")
     .option("--no-wait", "return at once instead of waiting until it is ready")
     .action(async (id: string, model: string, opts: DeployFlags) => {
       const o = output();
       if ((opts.logSample ?? opts.logRetentionDays) !== undefined && typeof opts.logRequests !== "string") throw new Error("--log-sample and --log-retention-days go with --log-requests DATASET");
       const kiln = await connect();
       const settings: DeploymentSpec = { replicas: opts.replicas, labels: opts.label, maxBatchRows: opts.maxBatchRows, maxBatchDelayMs: opts.maxBatchDelay };
+      const scaling = opts.maxReplicas ?? opts.minReplicas ?? opts.targetRps ?? opts.scaleDownDelay;
+      if (scaling !== undefined && (opts.maxReplicas === undefined || opts.targetRps === undefined)) throw new Error("scaling by load takes --max-replicas and --target-rps (and --min-replicas, --scale-down-delay)");
+      if (opts.autoscale === false) settings.autoscaling = null;
+      else if (scaling !== undefined) {
+        settings.autoscaling = { minReplicas: opts.minReplicas, maxReplicas: opts.maxReplicas!, targetRequestsPerSecond: opts.targetRps!, scaleDownDelayMs: opts.scaleDownDelay === undefined ? undefined : opts.scaleDownDelay * 1000 };
+      }
       if (opts.logRequests !== undefined) settings.requestLog = opts.logRequests === false ? null : { dataset: opts.logRequests, samplePercent: opts.logSample, retentionDays: opts.logRetentionDays };
       if (opts.explainBackground === false) settings.explainer = null;
       else if ((opts.explainBackground ?? opts.explainBackgroundRows ?? opts.explainMethod) !== undefined) {
@@ -130,6 +147,7 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
         ...(info.canary ? ([["canary", `${shortModel(info.canary.modelVersion)} (as asked: ${shortModel(info.canary.model)}), ${info.canary.percent}% of the requests`]] as [string, unknown][]) : []),
         ["state", info.state],
         ["replicas", `${info.readyReplicas} of ${info.replicas} ready`],
+        ...(info.autoscaling ? ([["autoscaling", autoscalingText(info.autoscaling)]] as [string, unknown][]) : []),
         ["executors", info.executors.join(", ")],
         ["labels", info.requiredLabels.join(", ")],
         ["batching", `up to ${info.maxBatchRows} rows, waiting up to ${info.maxBatchDelayMs} ms`],
@@ -192,6 +210,11 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
       await writeTableFile(batchesOf(out), target.path, target.format);
       if (target.path !== "-" && !o.json) o.out.write(`wrote ${out.numRows} rows to ${target.path}\n`);
     });
+}
+
+/** "1 to 4 replicas, one for each 50 requests a second; one goes after 60 s of less". */
+function autoscalingText(a: NonNullable<DeploymentInfo["autoscaling"]>): string {
+  return `${a.minReplicas} to ${a.maxReplicas} replicas, one for each ${a.targetRequestsPerSecond} requests a second; one goes after ${a.scaleDownDelayMs / 1000} s of less`;
 }
 
 /** "100 rows of customers@3, permutation": what explanations are against, and how. */

@@ -47,6 +47,8 @@ export interface DeploymentInfo {
   requestLog?: { dataset: string; samplePercent: number; retentionDays: number };
   /** Its explanations' defaults (what is unset takes an EXPLAIN job's). */
   explainer?: DeploymentExplainer;
+  /** Replicas by load: `replicas` is then what the scheduler chose last. */
+  autoscaling?: Required<DeploymentAutoscaling>;
   createTime?: Date;
   updateTime?: Date;
   /** Who created it and who changed it last (their tokens' subjects; "" without token checks). */
@@ -84,6 +86,21 @@ export interface DeploymentSpec {
    * win. null drops them.
    */
   explainer?: DeploymentExplainer | null;
+  /**
+   * Replicas by load (KServe's minReplicas, maxReplicas and scaleTarget on requests a
+   * second): the scheduler sets `replicas` to the requests a second it answers over
+   * `targetRequestsPerSecond`, rounded up, within the bounds; more at once, fewer once the
+   * load has wanted fewer for `scaleDownDelayMs` (default 60 s). null: replicas stay as set.
+   */
+  autoscaling?: DeploymentAutoscaling | null;
+}
+
+export interface DeploymentAutoscaling {
+  /** Default 1. */
+  minReplicas?: number;
+  maxReplicas: number;
+  targetRequestsPerSecond: number;
+  scaleDownDelayMs?: number;
 }
 
 export interface DeploymentExplainer {
@@ -183,6 +200,7 @@ export class Deployments {
       spec.canary !== undefined && "canary_traffic_percent",
       spec.requestLog !== undefined && "request_log",
       spec.explainer !== undefined && "explainer",
+      spec.autoscaling !== undefined && "autoscaling",
     ].filter((f): f is string => typeof f === "string");
     const deployment = this.message(spec);
     deployment.name = this.name(id);
@@ -266,6 +284,14 @@ export class Deployments {
       explainer: spec.explainer
         ? { background: spec.explainer.background ?? "", backgroundRows: spec.explainer.backgroundRows ?? 0, method: spec.explainer.method ?? "", permutations: spec.explainer.permutations ?? 0 }
         : undefined,
+      autoscaling: spec.autoscaling
+        ? {
+            minReplicas: spec.autoscaling.minReplicas ?? 0,
+            maxReplicas: spec.autoscaling.maxReplicas,
+            targetRequestsPerSecond: spec.autoscaling.targetRequestsPerSecond,
+            scaleDownDelay: spec.autoscaling.scaleDownDelayMs === undefined ? undefined : durationFromMs(spec.autoscaling.scaleDownDelayMs),
+          }
+        : undefined,
     });
   }
 
@@ -305,6 +331,12 @@ export function deploymentInfo(d: Deployment): DeploymentInfo {
       ...(d.explainer.backgroundRows && { backgroundRows: d.explainer.backgroundRows }),
       ...(d.explainer.method && { method: d.explainer.method as DeploymentExplainer["method"] }),
       ...(d.explainer.permutations && { permutations: d.explainer.permutations }),
+    },
+    autoscaling: d.autoscaling && {
+      minReplicas: d.autoscaling.minReplicas,
+      maxReplicas: d.autoscaling.maxReplicas,
+      targetRequestsPerSecond: d.autoscaling.targetRequestsPerSecond,
+      scaleDownDelayMs: d.autoscaling.scaleDownDelay ? durationMs(d.autoscaling.scaleDownDelay) : 0,
     },
     createTime: d.createTime ? timestampDate(d.createTime) : undefined,
     updateTime: d.updateTime ? timestampDate(d.updateTime) : undefined,

@@ -19,7 +19,7 @@ export { Runtime, RuntimeModel, JobHandle, hasResultRows, driftParams, type Drif
 export { Schedules, type ScheduleSpec, type ScheduleInfo } from "./schedules.js";
 export { Webhooks, type WebhookSpec, type WebhookInfo, type WebhookTest, type WebhookDeliveryInfo } from "./webhooks.js";
 export type { ScheduledJobSpec } from "./runtime.js";
-export { Deployments, type DeploymentInfo, type DeploymentSpec, type DeploymentStateName, type DeployOptions, type OnlinePredictOptions } from "./deployments.js";
+export { Deployments, type DeploymentAutoscaling, type DeploymentExplainer, type DeploymentInfo, type DeploymentSpec, type DeploymentStateName, type DeployOptions, type OnlinePredictOptions } from "./deployments.js";
 export { paramGrid, type GridSearchOptions, type GridSearchResult, type GridCandidate } from "./grid-search.js";
 export type { JobInfo, JobDriftInfo, ExecutorInfo, JobErrorInfo, JobKindName, JobStateName } from "./job-summaries.js";
 export type { TrainedEstimator } from "./model-estimators.js";

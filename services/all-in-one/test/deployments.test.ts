@@ -524,6 +524,32 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect((await get(`/v2/models/%E0%A4%A/ready`)).status).toBe(400);
   });
 
+  it("scales a deployment by its load: more replicas under requests, back down once they stop (kiln deploy --max-replicas --target-rps)", async () => {
+    const model = unique("scaled");
+    await kiln.models.put(model, linearRegressorOnnx([1, 2], 0));
+    const id = unique("scaled");
+    expect(await kilnCli("deploy", id, model, "--max-replicas", "3", "--target-rps", "5", "--scale-down-delay", "1")).toBe(`${id}: ${model}:1 ready (1 of 1 replicas)\n`);
+    expect(await kilnCli("deployments:show", id)).toMatch(/^autoscaling:\s+1 to 3 replicas, one for each 5 requests a second; one goes after 1 s of less$/m);
+    // About 40 requests a second for two seconds: 3 replicas wanted (one executor here, so it is degraded, answering still).
+    const until3 = Date.now() + 10_000;
+    while ((await kiln.deployments.get(id)).replicas < 3) {
+      if (Date.now() > until3) throw new Error("timed out waiting for 3 replicas");
+      await Promise.all(Array.from({ length: 4 }, () => kiln.deployments.predict(id, [{ a: 1, b: 1 }])));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const busy = await kiln.deployments.get(id);
+    expect(busy).toMatchObject({ replicas: 3, state: "degraded", readyReplicas: 1, updater: "autoscaler", autoscaling: { minReplicas: 1, maxReplicas: 3, targetRequestsPerSecond: 5, scaleDownDelayMs: 1000 } });
+    expect((await kiln.deployments.predict(id, [{ a: 1, b: 1 }])).getChild("prediction")!.get(0)).toBe(3);
+    // Quiet: back to one once the window has emptied and the delay passed.
+    await until(async () => (await kiln.deployments.get(id)).replicas === 1, 15_000);
+    expect((await kiln.deployments.get(id)).state).toBe("ready");
+    // --no-autoscale: the replicas stay as they are.
+    await kilnCli("deploy", id, model, "--no-autoscale");
+    expect((await kiln.deployments.get(id)).autoscaling).toBeUndefined();
+    expect((await kilnFails("deploy", id, model, "--max-replicas", "3")).stderr).toMatch(/scaling by load takes --max-replicas and --target-rps/);
+    await kiln.deployments.delete(id);
+  });
+
   it("stops serving a deleted deployment", async () => {
     const model = unique("linear");
     await kiln.models.put(model, linearRegressorOnnx([1], 0));
