@@ -37,7 +37,7 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     const predicted = await kiln.runtime.model("churn").predict({ dataset: "sales", columns: ["a", "b"] });
     await predicted.get();
     predictJob = predicted.id;
-    await kiln.deployments.create("churn-online", { model: "churn:prod", explainer: { background: "sales", backgroundRows: 20 } });
+    await kiln.deployments.create("churn-online", { model: "churn:prod", explainer: { background: "sales", backgroundRows: 20 }, autoscaling: { maxReplicas: 2, targetRequestsPerSecond: 1000 } });
     await kiln.deployments.predict("churn-online", [{ a: 3, b: 1 }]);
     const drift = await kiln.runtime.model("churn").drift(rows.map(({ a, b }) => ({ a: a + 100, b })));
     await drift.get();
@@ -157,7 +157,7 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     expect(await viewText(page, "#/schedules", "Schedules", "nightly")).toMatch(/nightly\s*0 2 \* \* \* Europe\/Berlin\s*predict churn:latest on sales\s*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s*0/);
     expect(await viewText(page, "#/webhooks", "Webhooks", "alerts")).toMatch(/alerts\s*https:\/\/hooks\.example\.invalid\/kiln\s*job\.failed, tag\.moved\s*yes\s*active\s*0\s*0/);
     const deploymentsPage = await viewText(page, "#/deployments", "Deployments", "churn-online");
-    expect(deploymentsPage).toMatch(/churn-online\s*churn:2\s*ready\s*1 of 1\s*\S+\s*1\s*1\s*0/);
+    expect(deploymentsPage).toMatch(/churn-online\s*churn:2\s*ready\s*1 of 1 \(1–2 by load\)\s*\S+\s*1\s*1\s*0/);
     expect(deploymentsPage).toMatch(/20 rows of sales/);
     // Nothing a dataset says is read as HTML.
     expect(errors).toEqual([]);

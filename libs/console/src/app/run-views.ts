@@ -149,7 +149,7 @@ export async function deploymentsView(kiln: Kiln): Promise<Node[]> {
       { title: "id", cell: (d) => d.id },
       { title: "serves", cell: (d) => modelRef(d.modelVersion) },
       { title: "state", cell: (d) => state(d.state) },
-      { title: "ready", cell: (d) => `${d.readyReplicas} of ${d.replicas}` },
+      { title: "ready", cell: (d) => `${d.readyReplicas} of ${d.replicas}${d.autoscaling ? ` (${d.autoscaling.minReplicas}–${d.autoscaling.maxReplicas} by load)` : ""}` },
       { title: "executors", cell: (d) => d.executors.map(lastSegment).join(", ") },
       { title: "requests", cell: (d) => d.stats.requests, numeric: true },
       { title: "rows", cell: (d) => d.stats.rows, numeric: true },
