@@ -7,6 +7,7 @@ import { deployments, publishDeploymentEvent, readDeployment, encodeDeployment }
 import { aliveExecutors } from "./executors.js";
 import { nowOf, type Scheduler } from "./job-store.js";
 import { wantedReplicas } from "./autoscaling-spec.js";
+import { everyTick } from "./ticker.js";
 
 /** Heartbeats the request rate is measured over. */
 export const RATE_WINDOW_BEATS = 10;
@@ -57,8 +58,6 @@ export function requestRate(first: Sample, last: Sample): number | undefined {
  */
 export function startAutoscaler(s: Scheduler): { stop(): Promise<void> } {
   const measures = new Map<string, Measure>();
-  let running: Promise<void> = Promise.resolve();
-  let stopped = false;
   const tick = async () => {
     const scaled = (await s.deployments.get()).filter((d) => d.autoscaling);
     for (const name of measures.keys()) if (!scaled.some((d) => d.name === name)) measures.delete(name);
@@ -76,21 +75,7 @@ export function startAutoscaler(s: Scheduler): { stop(): Promise<void> } {
       if (replicas !== undefined) await scaleTo(s, d.name, replicas, rate);
     }
   };
-  const timer = setInterval(() => {
-    running = running
-      .then(async () => {
-        if (!stopped) await tick();
-      })
-      .catch((e: unknown) => s.logger.warn({ err: e }, "autoscaling deployments failed; the next heartbeat tries again"));
-  }, s.settings.heartbeatMs);
-  timer.unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return everyTick(s.settings.heartbeatMs, tick, s.logger, "autoscaling deployments failed; the next heartbeat tries again");
 }
 
 /** The replicas to set now, if they change: up at once, down once the load has wanted fewer for the delay. */

@@ -6,6 +6,7 @@ import { isKilnError, KilnError } from "@kiln/core";
 import { SubmitJobRequestSchema, type SubmitJobRequest } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Schedule } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import { nowOf, type Scheduler } from "./job-store.js";
+import { everyTick } from "./ticker.js";
 import { decodeSchedule, dueAt, encodeSchedule, nextTime, parseScheduleName, schedules } from "./schedules.js";
 import { expandTemplates } from "./schedule-templates.js";
 import { dueEntries, dueIndex, dueKey, markDue, unmarkDue } from "./schedule-due.js";
@@ -27,23 +28,7 @@ const STALE_AFTER_MS = 60_000;
  * crash before it moved the schedule on) make one job.
  */
 export function startSchedules(s: Scheduler): { stop(): Promise<void> } {
-  let running: Promise<void> = Promise.resolve();
-  let stopped = false;
-  const timer = setInterval(() => {
-    running = running
-      .then(async () => {
-        if (!stopped) await runDueSchedules(s);
-      })
-      .catch((e: unknown) => s.logger.warn({ err: e }, "running the schedules that are due failed; the next tick tries again"));
-  }, TICK_MS);
-  timer.unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return everyTick(TICK_MS, () => runDueSchedules(s), s.logger, "running the schedules that are due failed; the next tick tries again");
 }
 
 /** Submits every due schedule's job once and moves each on to its next time; returns how many were due. */
