@@ -37,18 +37,27 @@ interface Measure {
 }
 
 /**
- * Requests a second over the samples: the growth of each count present at both ends (one
- * that went down restarted, and counts from 0), over the time between them.
+ * Requests a second over the samples (oldest first): the growth of each count of the last
+ * one from sample to sample since the first that has it (a count that went down
+ * restarted, and counts from 0), over the window. A count first seen within the window (an executor back from
+ * missed heartbeats, or one that took the deployment on) counts from there, not its whole
+ * past, so a returning executor is no spike.
  */
-export function requestRate(first: Sample, last: Sample): number | undefined {
-  const seconds = (last.at - first.at) / 1000;
-  if (seconds <= 0) return undefined;
+export function requestRate(samples: Sample[]): number | undefined {
+  const first = samples[0];
+  const last = samples.at(-1);
+  if (!first || !last || last.at <= first.at) return undefined;
   let requests = 0n;
-  for (const [key, now] of last.counts) {
-    const before = first.counts.get(key);
-    requests += before === undefined || now < before ? now : now - before;
+  for (const key of last.counts.keys()) {
+    let before: bigint | undefined;
+    for (const sample of samples) {
+      const now = sample.counts.get(key);
+      if (now === undefined) continue;
+      if (before !== undefined) requests += now < before ? now : now - before;
+      before = now;
+    }
   }
-  return Number(requests) / seconds;
+  return Number(requests) / ((last.at - first.at) / 1000);
 }
 
 /**
@@ -69,7 +78,7 @@ export function startAutoscaler(s: Scheduler): { stop(): Promise<void> } {
       measures.set(d.name, m);
       m.samples.push({ at: now, counts: requestCounts(d, alive) });
       if (m.samples.length > RATE_WINDOW_BEATS + 1) m.samples.shift();
-      const rate = m.samples.length > 1 ? requestRate(m.samples[0]!, m.samples.at(-1)!) : undefined;
+      const rate = requestRate(m.samples);
       if (rate === undefined) continue;
       const replicas = decide(d, m, wantedReplicas(d.autoscaling!, rate), now);
       if (replicas !== undefined) await scaleTo(s, d.name, replicas, rate);

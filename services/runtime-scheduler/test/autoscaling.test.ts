@@ -85,10 +85,13 @@ describe("autoscaling: a deployment's replicas follow the requests a second it a
     }
   });
 
-  it("measures requests a second from each executor's counts, a restarted count from 0", () => {
+  it("measures requests a second from each executor's counts: a restarted count from 0, one first seen in the window from there", () => {
     const first = { at: 0, counts: new Map([["a|v1|", 100n], ["b|v1|", 50n]]) };
-    const last = { at: 2_000, counts: new Map([["a|v1|", 140n], ["b|v1|", 10n], ["c|v1|", 30n]]) };
-    expect(requestRate(first, last)).toBe((40 + 10 + 30) / 2);
+    const middle = { at: 1_000, counts: new Map([["a|v1|", 120n], ["b|v1|", 5n], ["c|v1|", 5_000n]]) };
+    const last = { at: 2_000, counts: new Map([["a|v1|", 140n], ["b|v1|", 60n], ["c|v1|", 5_030n]]) };
+    // a: 40; b restarted between the first two and answered 60 since; c came back from missed heartbeats with 5,000 of its past: 30 since.
+    expect(requestRate([first, middle, last])).toBe((40 + 60 + 30) / 2);
+    expect(requestRate([first])).toBeUndefined();
     const a = create(AutoscalingSchema, { minReplicas: 2, maxReplicas: 5, targetRequestsPerSecond: 10 });
     expect([0, 15, 20, 20.5, 1_000].map((rate) => wantedReplicas(a, rate))).toEqual([2, 2, 2, 3, 5]);
   });
