@@ -56,13 +56,14 @@ describe("autoscaling: a deployment's replicas follow the requests a second it a
     expect(d).toMatchObject({ replicas: 1, autoscaling: { minReplicas: 1, maxReplicas: 3, targetRequestsPerSecond: 10 } });
     const executors = ["a", "b", "c"];
     // Every executor beats each heartbeat; those serving the deployment answer 5 requests a heartbeat between them (50 a second).
-    let requests = 0;
+    const requests = new Map(executors.map((e) => [e, 0]));
     let load = true;
     const serving = new Set<string>();
     const beatAll = async () => {
-      if (load) requests += 5;
+      const answering = [...serving].sort()[0];
+      if (load && answering) requests.set(answering, requests.get(answering)! + 5);
       for (const e of executors) {
-        const served = serving.has(e) ? [{ deployment: d.name, modelVersion: d.modelVersion, requests: e === "a" ? requests : 0 }] : [];
+        const served = serving.has(e) ? [{ deployment: d.name, modelVersion: d.modelVersion, requests: requests.get(e)! }] : [];
         const assigned = await beat(e, served);
         if (assigned.includes(d.name)) serving.add(e);
         else serving.delete(e);
