@@ -28,6 +28,7 @@ interface DeployFlags {
   minReplicas?: number;
   targetRps?: number;
   scaleDownDelay?: number;
+  scaleToZero?: boolean;
   /** false: replicas stay as set. */
   autoscale?: false;
   wait: boolean;
@@ -72,6 +73,7 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
     .option("--min-replicas <n>", "scaling by load, at least this many (default 1)", positiveInt)
     .option("--target-rps <n>", "scaling by load: the requests a second one replica should answer", positiveNumber)
     .option("--scale-down-delay <s>", "scaling by load: how long the load must want fewer replicas before one goes (default 60)", wholeNumber)
+    .option("--scale-to-zero", "scaling by load: no replica at all after the delay without a request; the next request wakes it (a load's wait)")
     .option("--no-autoscale", "stop scaling by load: replicas stay as they are (or as --replicas says)")
     .option("--no-wait", "return at once instead of waiting until it is ready")
     .action(async (id: string, model: string, opts: DeployFlags) => {
@@ -79,11 +81,17 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
       if ((opts.logSample ?? opts.logRetentionDays) !== undefined && typeof opts.logRequests !== "string") throw new Error("--log-sample and --log-retention-days go with --log-requests DATASET");
       const kiln = await connect();
       const settings: DeploymentSpec = { replicas: opts.replicas, labels: opts.label, maxBatchRows: opts.maxBatchRows, maxBatchDelayMs: opts.maxBatchDelay };
-      const scaling = opts.maxReplicas ?? opts.minReplicas ?? opts.targetRps ?? opts.scaleDownDelay;
-      if (scaling !== undefined && (opts.maxReplicas === undefined || opts.targetRps === undefined)) throw new Error("scaling by load takes --max-replicas and --target-rps (and --min-replicas, --scale-down-delay)");
+      const scaling = opts.maxReplicas ?? opts.minReplicas ?? opts.targetRps ?? opts.scaleDownDelay ?? opts.scaleToZero;
+      if (scaling !== undefined && (opts.maxReplicas === undefined || opts.targetRps === undefined)) throw new Error("scaling by load takes --max-replicas and --target-rps (and --min-replicas, --scale-down-delay, --scale-to-zero)");
       if (opts.autoscale === false) settings.autoscaling = null;
       else if (scaling !== undefined) {
-        settings.autoscaling = { minReplicas: opts.minReplicas, maxReplicas: opts.maxReplicas!, targetRequestsPerSecond: opts.targetRps!, scaleDownDelayMs: opts.scaleDownDelay === undefined ? undefined : opts.scaleDownDelay * 1000 };
+        settings.autoscaling = {
+          minReplicas: opts.minReplicas,
+          maxReplicas: opts.maxReplicas!,
+          targetRequestsPerSecond: opts.targetRps!,
+          scaleDownDelayMs: opts.scaleDownDelay === undefined ? undefined : opts.scaleDownDelay * 1000,
+          scaleToZero: opts.scaleToZero,
+        };
       }
       if (opts.logRequests !== undefined) settings.requestLog = opts.logRequests === false ? null : { dataset: opts.logRequests, samplePercent: opts.logSample, retentionDays: opts.logRetentionDays };
       if (opts.explainBackground === false) settings.explainer = null;
@@ -214,7 +222,8 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
 
 /** "1 to 4 replicas, one for each 50 requests a second; one goes after 60 s of less". */
 function autoscalingText(a: NonNullable<DeploymentInfo["autoscaling"]>): string {
-  return `${a.minReplicas} to ${a.maxReplicas} replicas, one for each ${a.targetRequestsPerSecond} requests a second; one goes after ${a.scaleDownDelayMs / 1000} s of less`;
+  const floor = a.scaleToZero ? `${a.minReplicas} to ${a.maxReplicas} replicas while there are requests, none without` : `${a.minReplicas} to ${a.maxReplicas} replicas`;
+  return `${floor}, one for each ${a.targetRequestsPerSecond} requests a second; one goes after ${a.scaleDownDelayMs / 1000} s of less`;
 }
 
 /** "100 rows of customers@3, permutation": what explanations are against, and how. */

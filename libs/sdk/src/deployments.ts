@@ -101,6 +101,8 @@ export interface DeploymentAutoscaling {
   maxReplicas: number;
   targetRequestsPerSecond: number;
   scaleDownDelayMs?: number;
+  /** No replica after scaleDownDelayMs without a request; the next request wakes it, waiting for a load (KServe's minReplicas 0). */
+  scaleToZero?: boolean;
 }
 
 export interface DeploymentExplainer {
@@ -290,6 +292,7 @@ export class Deployments {
             maxReplicas: spec.autoscaling.maxReplicas,
             targetRequestsPerSecond: spec.autoscaling.targetRequestsPerSecond,
             scaleDownDelay: spec.autoscaling.scaleDownDelayMs === undefined ? undefined : durationFromMs(spec.autoscaling.scaleDownDelayMs),
+            scaleToZero: spec.autoscaling.scaleToZero ?? false,
           }
         : undefined,
     });
@@ -337,6 +340,7 @@ export function deploymentInfo(d: Deployment): DeploymentInfo {
       maxReplicas: d.autoscaling.maxReplicas,
       targetRequestsPerSecond: d.autoscaling.targetRequestsPerSecond,
       scaleDownDelayMs: d.autoscaling.scaleDownDelay ? durationMs(d.autoscaling.scaleDownDelay) : 0,
+      scaleToZero: d.autoscaling.scaleToZero,
     },
     createTime: d.createTime ? timestampDate(d.createTime) : undefined,
     updateTime: d.updateTime ? timestampDate(d.updateTime) : undefined,

@@ -550,6 +550,29 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     await kiln.deployments.delete(id);
   });
 
+  it("scales a deployment to zero with no requests, and wakes it for the next one (kiln deploy --scale-to-zero)", async () => {
+    const model = unique("sleepy");
+    await kiln.models.put(model, linearRegressorOnnx([1, 2], 0));
+    const id = unique("sleepy");
+    await kilnCli("deploy", id, model, "--max-replicas", "2", "--target-rps", "100", "--scale-down-delay", "1", "--scale-to-zero");
+    expect(await kilnCli("deployments:show", id)).toMatch(/^autoscaling:\s+1 to 2 replicas while there are requests, none without, one for each 100 requests a second; one goes after 1 s of less$/m);
+    // No request: after the rate window and the delay, no replica, and the executor unloads the model.
+    await until(async () => {
+      const d = await kiln.deployments.get(id);
+      return d.replicas === 0 && d.executors.length === 0;
+    }, 15_000);
+    expect(await kiln.deployments.get(id)).toMatchObject({ state: "ready", replicas: 0, readyReplicas: 0 });
+    // A request wakes it: it waits for a load, then is answered.
+    const woke = Date.now();
+    expect((await kiln.deployments.predict(id, [{ a: 1, b: 2 }])).getChild("prediction")!.get(0)).toBe(5);
+    const coldStartMs = Date.now() - woke;
+    expect(await kiln.deployments.get(id)).toMatchObject({ replicas: 1, readyReplicas: 1 });
+    expect(coldStartMs).toBeLessThan(10_000);
+    // Warm now: the next one does not wait.
+    expect((await kiln.deployments.predict(id, [{ a: 2, b: 2 }])).getChild("prediction")!.get(0)).toBe(6);
+    await kiln.deployments.delete(id);
+  });
+
   it("stops serving a deleted deployment", async () => {
     const model = unique("linear");
     await kiln.models.put(model, linearRegressorOnnx([1], 0));

@@ -101,12 +101,14 @@ function decide(d: Deployment, m: Measure, wanted: number, now: number): number 
   return down;
 }
 
-async function scaleTo(s: Scheduler, name: string, replicas: number, rate: number): Promise<void> {
+/** Sets the replicas (within the bounds, or 0 for one that scales to zero) under the record's revision. */
+export async function scaleTo(s: Scheduler, name: string, replicas: number, rate: number): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const { deployment, rev } = await readDeployment(s, name);
-    if (!deployment.autoscaling || deployment.replicas === replicas) return;
+    const a = deployment.autoscaling;
+    if (!a || deployment.replicas === replicas) return;
     const from = deployment.replicas;
-    deployment.replicas = Math.min(Math.max(replicas, deployment.autoscaling.minReplicas), deployment.autoscaling.maxReplicas);
+    deployment.replicas = replicas === 0 && a.scaleToZero ? 0 : Math.min(Math.max(replicas, a.minReplicas), a.maxReplicas);
     deployment.updateTime = timestampFromDate(nowOf(s));
     deployment.updater = "autoscaler";
     try {

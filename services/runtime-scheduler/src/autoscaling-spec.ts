@@ -19,10 +19,11 @@ export function checkedAutoscaling(given: Autoscaling | undefined, maxReplicas: 
   }
   const delay = given.scaleDownDelay ? durationMs(given.scaleDownDelay) : DEFAULT_SCALE_DOWN_DELAY_MS;
   if (!(delay >= 0 && delay <= MAX_SCALE_DOWN_DELAY_MS)) throw invalidArgument("INVALID_AUTOSCALING", `autoscaling.scale_down_delay must be 0 to ${MAX_SCALE_DOWN_DELAY_MS / 1000} s`);
-  return create(AutoscalingSchema, { minReplicas: min, maxReplicas: given.maxReplicas, targetRequestsPerSecond: given.targetRequestsPerSecond, scaleDownDelay: durationFromMs(delay) });
+  return create(AutoscalingSchema, { minReplicas: min, maxReplicas: given.maxReplicas, targetRequestsPerSecond: given.targetRequestsPerSecond, scaleDownDelay: durationFromMs(delay), scaleToZero: given.scaleToZero });
 }
 
-/** The replicas a request rate wants: rate / target, rounded up, within the bounds. */
+/** The replicas a request rate wants: rate / target, rounded up, within the bounds; none for no request when it may scale to zero. */
 export function wantedReplicas(a: Autoscaling, requestsPerSecond: number): number {
+  if (a.scaleToZero && requestsPerSecond === 0) return 0;
   return Math.min(a.maxReplicas, Math.max(a.minReplicas, Math.ceil(requestsPerSecond / a.targetRequestsPerSecond - 1e-9)));
 }

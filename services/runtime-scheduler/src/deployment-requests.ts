@@ -1,6 +1,7 @@
 import type { BusReply } from "@kiln/bus";
 import { isKilnError } from "@kiln/core";
 import { servesDeployment } from "./assignments.js";
+import { scaleTo } from "./autoscaler.js";
 import type { Scheduler } from "./job-store.js";
 
 /** Sends of one prediction at most: the first, and again after executors that served it were lost. */
@@ -64,6 +65,24 @@ function firstAnswer(sends: readonly Promise<Outcome>[]): Promise<Outcome> {
 }
 
 /** The executors alive now that report the deployment loaded (any version of it). */
-async function servingExecutors(s: Scheduler, deployment: string): Promise<string[]> {
+export async function servingExecutors(s: Scheduler, deployment: string): Promise<string[]> {
   return (await s.alive.get()).filter((e) => servesDeployment(e, deployment)).map((e) => e.name);
+}
+
+/**
+ * A deployment that autoscaling scaled to zero is woken by a request: its replicas go back
+ * to its floor, and the request waits, until `deadline`, for an executor to serve it (one
+ * sent before would find no one to answer). A deployment some executor serves, or that
+ * does not scale to zero, is left as it is.
+ */
+export async function wakeIfScaledToZero(s: Scheduler, deployment: string, deadline: number): Promise<void> {
+  const d = (await s.deployments.get()).find((x) => x.name === deployment);
+  if (!d?.autoscaling?.scaleToZero || (await servingExecutors(s, deployment)).length > 0) return;
+  if (d.replicas === 0) {
+    s.logger.info({ deployment }, "waking a deployment scaled to zero for a request");
+    await scaleTo(s, deployment, Math.max(1, d.autoscaling.minReplicas), 0);
+  }
+  while (Date.now() < deadline && (await servingExecutors(s, deployment)).length === 0) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(s.settings.heartbeatMs / 2, Math.max(1, deadline - Date.now()))));
+  }
 }

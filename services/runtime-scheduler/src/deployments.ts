@@ -184,7 +184,9 @@ function applySpec(into: Deployment, given: Deployment, fields: Set<string>): vo
   if (fields.has("request_log")) into.requestLog = requestLog(given.requestLog);
   if (fields.has("explainer")) into.explainer = checkedExplainer(given.explainer);
   if (fields.has("autoscaling")) into.autoscaling = checkedAutoscaling(given.autoscaling, MAX_REPLICAS);
-  if (into.autoscaling) into.replicas = Math.min(Math.max(into.replicas || 1, into.autoscaling.minReplicas), into.autoscaling.maxReplicas);
+  if (into.autoscaling && (fields.has("autoscaling") || fields.has("replicas"))) {
+    into.replicas = Math.min(Math.max(into.replicas || 1, into.autoscaling.minReplicas), into.autoscaling.maxReplicas);
+  }
   if (!into.canaryModel) {
     if (fields.has("canary_traffic_percent") && into.canaryTrafficPercent > 0) {
       throw invalidArgument("CANARY_MODEL_REQUIRED", `canary_traffic_percent ${into.canaryTrafficPercent} needs a canary_model to send that traffic to`);

@@ -17,7 +17,7 @@ import {
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { deploymentRoute, getDeployment, parseDeploymentName, readDeployment } from "./deployments.js";
 import type { Scheduler } from "./job-store.js";
-import { requestPrediction } from "./deployment-requests.js";
+import { requestPrediction, wakeIfScaledToZero } from "./deployment-requests.js";
 import { rowsInRequest } from "./local-inputs.js";
 import { checkExplainParams, isDatasetRef } from "./input-checks.js";
 
@@ -56,7 +56,10 @@ export async function askDeployment(
   const request = create(ServeRequestSchema, { deployment, arrowIpc: ask.rows, kind: ask.kind, keepColumns: ask.keepColumns, positional: ask.positional, params: ask.params });
   // The caller's deadline, when sooner than the server's: nobody waits for an answer after it.
   const timeoutMs = Math.max(1, Math.min(s.settings.predictTimeoutMs, ask.callerTimeoutMs ?? Infinity));
-  const reply = await requestPrediction(s, deployment, deploymentRoute(deployment).subject, toBinary(ServeRequestSchema, request), timeoutMs).catch(async (e: unknown) => {
+  const deadline = Date.now() + timeoutMs;
+  await wakeIfScaledToZero(s, deployment, deadline);
+  const left = Math.max(1, deadline - Date.now());
+  const reply = await requestPrediction(s, deployment, deploymentRoute(deployment).subject, toBinary(ServeRequestSchema, request), left).catch(async (e: unknown) => {
     throw await whyNoAnswer(s, deployment, e, timeoutMs);
   });
   const answer = fromBinary(ServeReplySchema, reply.data);

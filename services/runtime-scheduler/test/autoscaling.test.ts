@@ -95,6 +95,8 @@ describe("autoscaling: a deployment's replicas follow the requests a second it a
     expect(requestRate([first])).toBeUndefined();
     const a = create(AutoscalingSchema, { minReplicas: 2, maxReplicas: 5, targetRequestsPerSecond: 10 });
     expect([0, 15, 20, 20.5, 1_000].map((rate) => wantedReplicas(a, rate))).toEqual([2, 2, 2, 3, 5]);
+    const toZero = create(AutoscalingSchema, { minReplicas: 2, maxReplicas: 5, targetRequestsPerSecond: 10, scaleToZero: true });
+    expect([0, 0.1, 35].map((rate) => wantedReplicas(toZero, rate))).toEqual([0, 2, 4]);
   });
 
   it("keeps replicas within the bounds, and refuses bad bounds or targets, changing nothing", async () => {
