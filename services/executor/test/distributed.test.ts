@@ -223,7 +223,8 @@ describe("the runtime as separate processes over NATS JetStream (store, registry
         ),
       );
       const gap = Date.now() - killedAt;
-      expect(refusals).toEqual(new Set(["DEPLOYMENT_NOT_READY"]));
+      // Refused as not ready meanwhile; or, when NATS had not yet seen the killed executor's connection close, held and sent again to the survivor.
+      expect([...refusals].filter((r) => r !== "DEPLOYMENT_NOT_READY")).toEqual([]);
       expect(gap).toBeLessThan(5_000);
       const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => predict("lin-single", i)));
       checkAll(answers);
