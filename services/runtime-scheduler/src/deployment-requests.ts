@@ -1,4 +1,5 @@
 import type { BusReply } from "@kiln/bus";
+import { ServedState } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { isKilnError } from "@kiln/core";
 import { servesDeployment } from "./assignments.js";
 import { scaleTo } from "./autoscaler.js";
@@ -83,6 +84,8 @@ export async function wakeIfScaledToZero(s: Scheduler, deployment: string, deadl
     await scaleTo(s, deployment, Math.max(1, d.autoscaling.minReplicas), 0);
   }
   while (Date.now() < deadline && (await servingExecutors(s, deployment)).length === 0) {
+    // An executor that could not load the model will not serve it: the request fails now, saying why, rather than at its timeout.
+    if ((await s.alive.get()).some((e) => e.serving.some((x) => x.deployment === deployment && x.state === ServedState.FAILED))) return;
     await new Promise((resolve) => setTimeout(resolve, Math.min(s.settings.heartbeatMs / 2, Math.max(1, deadline - Date.now()))));
   }
 }

@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { create } from "@bufbuild/protobuf";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { create, fromJson } from "@bufbuild/protobuf";
+import { durationFromMs, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, createRouterTransport } from "@connectrpc/connect";
 import { createLogger, errorInterceptor } from "@kiln/core";
 import { AutoscalingSchema, DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { ServedState } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { requestRate, startAutoscaler } from "../src/autoscaler.js";
+import { requestRate, scaleTo, startAutoscaler } from "../src/autoscaler.js";
 import { wantedReplicas } from "../src/autoscaling-spec.js";
 import { createDeploymentService } from "../src/service.js";
 import { failure, makeOnnxModel, PROJECT, startHarness, uniqueName, type Harness } from "./harness.js";
@@ -97,6 +97,29 @@ describe("autoscaling: a deployment's replicas follow the requests a second it a
     expect([0, 15, 20, 20.5, 1_000].map((rate) => wantedReplicas(a, rate))).toEqual([2, 2, 2, 3, 5]);
     const toZero = create(AutoscalingSchema, { minReplicas: 2, maxReplicas: 5, targetRequestsPerSecond: 10, scaleToZero: true });
     expect([0, 0.1, 35].map((rate) => wantedReplicas(toZero, rate))).toEqual([0, 2, 4]);
+  });
+
+  it("wakes a deployment scaled to zero for a request, which fails at once, saying why, when its executor cannot load the model", async () => {
+    const model = await makeOnnxModel(h);
+    const autoscaling = { maxReplicas: 2, targetRequestsPerSecond: 10, scaleToZero: true };
+    const d = (await deployments.createDeployment({ parent: PROJECT, deploymentId: uniqueName("asleep"), deployment: { model, autoscaling } })).deployment!;
+    await scaleTo(h.scheduler, d.name, 0, 0);
+    expect((await deployments.getDeployment({ name: d.name })).deployment!.replicas).toBe(0);
+    // The executor is assigned the deployment once woken, and reports it could not load the model.
+    const failing = setInterval(() => {
+      void h.executor.heartbeat({
+        executor: { name: "executors/x", slots: 1, serving: [{ deployment: d.name, modelVersion: d.modelVersion, state: ServedState.FAILED, error: { code: "FAILED_PRECONDITION", reason: "MODEL_LOAD_FAILED", message: "no such op" } }] },
+      });
+    }, HEARTBEAT_MS);
+    try {
+      const started = Date.now();
+      const refused = await failure(deployments.predict({ deployment: d.name, input: { case: "data", value: fromJson(ValueSchema, [{ a: 1 }]) } }));
+      expect(refused).toMatchObject({ code: Code.Unavailable, reason: "DEPLOYMENT_NOT_READY", message: expect.stringContaining("no such op") });
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect((await deployments.getDeployment({ name: d.name })).deployment!.replicas).toBe(1);
+    } finally {
+      clearInterval(failing);
+    }
   });
 
   it("keeps replicas within the bounds, and refuses bad bounds or targets, changing nothing", async () => {
