@@ -155,7 +155,7 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
         ...(info.canary ? ([["canary", `${shortModel(info.canary.modelVersion)} (as asked: ${shortModel(info.canary.model)}), ${info.canary.percent}% of the requests`]] as [string, unknown][]) : []),
         ["state", info.state],
         ["replicas", `${info.readyReplicas} of ${info.replicas} ready`],
-        ...(info.autoscaling ? ([["autoscaling", autoscalingText(info.autoscaling)]] as [string, unknown][]) : []),
+        ...(info.autoscaling ? ([["autoscaling", `${autoscalingText(info.autoscaling)}; now ${formatRate(info.requestsPerSecond)} requests a second`]] as [string, unknown][]) : []),
         ["executors", info.executors.join(", ")],
         ["labels", info.requiredLabels.join(", ")],
         ["batching", `up to ${info.maxBatchRows} rows, waiting up to ${info.maxBatchDelayMs} ms`],
@@ -218,6 +218,10 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
       await writeTableFile(batchesOf(out), target.path, target.format);
       if (target.path !== "-" && !o.json) o.out.write(`wrote ${out.numRows} rows to ${target.path}\n`);
     });
+}
+
+function formatRate(rate: number): string {
+  return rate >= 10 ? rate.toFixed(0) : rate.toFixed(1);
 }
 
 /** "1 to 4 replicas, one for each 50 requests a second; one goes after 60 s of less". */

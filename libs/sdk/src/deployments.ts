@@ -49,6 +49,8 @@ export interface DeploymentInfo {
   explainer?: DeploymentExplainer;
   /** Replicas by load: `replicas` is then what the scheduler chose last. */
   autoscaling?: Required<DeploymentAutoscaling>;
+  /** With autoscaling: the requests a second the scheduler measured last (0 until it has). */
+  requestsPerSecond: number;
   createTime?: Date;
   updateTime?: Date;
   /** Who created it and who changed it last (their tokens' subjects; "" without token checks). */
@@ -342,6 +344,7 @@ export function deploymentInfo(d: Deployment): DeploymentInfo {
       scaleDownDelayMs: d.autoscaling.scaleDownDelay ? durationMs(d.autoscaling.scaleDownDelay) : 0,
       scaleToZero: d.autoscaling.scaleToZero,
     },
+    requestsPerSecond: d.requestsPerSecond,
     createTime: d.createTime ? timestampDate(d.createTime) : undefined,
     updateTime: d.updateTime ? timestampDate(d.updateTime) : undefined,
     creator: d.creator,

@@ -529,7 +529,7 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     await kiln.models.put(model, linearRegressorOnnx([1, 2], 0));
     const id = unique("scaled");
     expect(await kilnCli("deploy", id, model, "--max-replicas", "3", "--target-rps", "5", "--scale-down-delay", "1")).toBe(`${id}: ${model}:1 ready (1 of 1 replicas)\n`);
-    expect(await kilnCli("deployments:show", id)).toMatch(/^autoscaling:\s+1 to 3 replicas, one for each 5 requests a second; one goes after 1 s of less$/m);
+    expect(await kilnCli("deployments:show", id)).toMatch(/^autoscaling:\s+1 to 3 replicas, one for each 5 requests a second; one goes after 1 s of less; now [\d.]+ requests a second$/m);
     // About 40 requests a second for two seconds: 3 replicas wanted (one executor here, so it is degraded, answering still).
     const until3 = Date.now() + 10_000;
     while ((await kiln.deployments.get(id)).replicas < 3) {
@@ -539,6 +539,9 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     }
     const busy = await kiln.deployments.get(id);
     expect(busy).toMatchObject({ replicas: 3, state: "degraded", readyReplicas: 1, updater: "autoscaler", autoscaling: { minReplicas: 1, maxReplicas: 3, targetRequestsPerSecond: 5, scaleDownDelayMs: 1000 } });
+    // What it measured: more than the two replicas' worth that three replicas answer to.
+    expect(busy.requestsPerSecond).toBeGreaterThan(10);
+    expect(await kilnCli("deployments:show", id)).toMatch(/; now \d+ requests a second$/m);
     expect((await kiln.deployments.predict(id, [{ a: 1, b: 1 }])).getChild("prediction")!.get(0)).toBe(3);
     // Quiet: back to one once the window has emptied and the delay passed.
     await until(async () => (await kiln.deployments.get(id)).replicas === 1, 15_000);
@@ -555,7 +558,7 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     await kiln.models.put(model, linearRegressorOnnx([1, 2], 0));
     const id = unique("sleepy");
     await kilnCli("deploy", id, model, "--max-replicas", "2", "--target-rps", "100", "--scale-down-delay", "1", "--scale-to-zero");
-    expect(await kilnCli("deployments:show", id)).toMatch(/^autoscaling:\s+1 to 2 replicas while there are requests, none without, one for each 100 requests a second; one goes after 1 s of less$/m);
+    expect(await kilnCli("deployments:show", id)).toMatch(/^autoscaling:\s+1 to 2 replicas while there are requests, none without, one for each 100 requests a second; one goes after 1 s of less; now [\d.]+ requests a second$/m);
     // No request: after the rate window and the delay, no replica, and the executor unloads the model.
     await until(async () => {
       const d = await kiln.deployments.get(id);

@@ -8,6 +8,7 @@ import { aliveExecutors } from "./executors.js";
 import { nowOf, type Scheduler } from "./job-store.js";
 import { wantedReplicas } from "./autoscaling-spec.js";
 import { everyTick } from "./ticker.js";
+import { loadRates } from "./load-rates.js";
 
 /** Heartbeats the request rate is measured over. */
 export const RATE_WINDOW_BEATS = 10;
@@ -69,7 +70,12 @@ export function startAutoscaler(s: Scheduler): { stop(): Promise<void> } {
   const measures = new Map<string, Measure>();
   const tick = async () => {
     const scaled = (await s.deployments.get()).filter((d) => d.autoscaling);
-    for (const name of measures.keys()) if (!scaled.some((d) => d.name === name)) measures.delete(name);
+    const rates = loadRates(s);
+    for (const name of measures.keys()) {
+      if (scaled.some((d) => d.name === name)) continue;
+      measures.delete(name);
+      rates.delete(name);
+    }
     if (!scaled.length) return;
     const alive = await aliveExecutors(s);
     const now = nowOf(s).getTime();
@@ -80,6 +86,7 @@ export function startAutoscaler(s: Scheduler): { stop(): Promise<void> } {
       if (m.samples.length > RATE_WINDOW_BEATS + 1) m.samples.shift();
       const rate = requestRate(m.samples);
       if (rate === undefined) continue;
+      rates.set(d.name, rate);
       const replicas = decide(d, m, wantedReplicas(d.autoscaling!, rate), now);
       if (replicas !== undefined) await scaleTo(s, d.name, replicas, rate);
     }

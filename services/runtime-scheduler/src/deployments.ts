@@ -23,6 +23,7 @@ import { normalizeLabels } from "./queues.js";
 import { dropExpiredDays } from "./request-log-retention.js";
 import { checkedExplainer } from "./input-checks.js";
 import { checkedAutoscaling } from "./autoscaling-spec.js";
+import { loadRates } from "./load-rates.js";
 
 /** A stored deployment: the Deployment message (its spec, model_version and times) as binary protobuf in base64. */
 interface DeploymentRecord {
@@ -51,7 +52,7 @@ export function decodeDeployment(record: DeploymentRecord): Deployment {
 
 export function encodeDeployment(d: Deployment): DeploymentRecord {
   // Only what is stored: the status fields are worked out from the executors when read.
-  const stored = create(DeploymentSchema, { ...d, state: DeploymentState.UNSPECIFIED, readyReplicas: 0, executors: [], error: undefined, stats: undefined });
+  const stored = create(DeploymentSchema, { ...d, state: DeploymentState.UNSPECIFIED, readyReplicas: 0, executors: [], error: undefined, stats: undefined, requestsPerSecond: 0 });
   return { pb: Buffer.from(toBinary(DeploymentSchema, stored)).toString("base64") };
 }
 
@@ -92,19 +93,19 @@ export async function createDeployment(s: Scheduler, req: CreateDeploymentReques
   }
   await publishDeploymentEvent(s, deployment, "created");
   dropExpiredDaysSoon(s, deployment);
-  return withStatus(deployment, await aliveExecutors(s));
+  return withStatus(deployment, await aliveExecutors(s), loadRates(s));
 }
 
 export async function getDeployment(s: Scheduler, name: string): Promise<Deployment> {
   const { deployment } = await readDeployment(s, name);
-  return withStatus(deployment, await aliveExecutors(s));
+  return withStatus(deployment, await aliveExecutors(s), loadRates(s));
 }
 
 export async function listDeployments(s: Scheduler, req: ListDeploymentsRequest): Promise<{ deployments: Deployment[]; nextPageToken: string }> {
   const project = parseParent(req.parent);
   const page = await scanPage(deployments(s), { prefix: `${project}/deployments/`, pageSize: req.pageSize, pageToken: req.pageToken, filterText: "" });
   const alive = page.items.length ? await aliveExecutors(s) : [];
-  return { deployments: page.items.map((r) => withStatus(decodeDeployment(r), alive)), nextPageToken: page.nextPageToken };
+  return { deployments: page.items.map((r) => withStatus(decodeDeployment(r), alive, loadRates(s))), nextPageToken: page.nextPageToken };
 }
 
 /** `caller`: who changes it (the token's subject, "" without token checks). */
@@ -130,7 +131,7 @@ export async function updateDeployment(s: Scheduler, req: UpdateDeploymentReques
       s.deployments.forget();
       await publishDeploymentEvent(s, deployment, "updated");
       if (mask.has("request_log")) dropExpiredDaysSoon(s, deployment);
-      return withStatus(deployment, await aliveExecutors(s));
+      return withStatus(deployment, await aliveExecutors(s), loadRates(s));
     } catch (e) {
       if (!isKilnError(e, Code.Aborted) || attempt >= 10) throw e;
     }
@@ -225,8 +226,10 @@ async function servableVersion(s: Scheduler, project: string, ref: string): Prom
 }
 
 /** The deployment with its state: which executors alive now report its version loaded, or failing to load. */
-export function withStatus(d: Deployment, alive: Executor[]): Deployment {
+/** `rates`: the requests a second the autoscaler measured last, by deployment (see load-rates.ts). */
+export function withStatus(d: Deployment, alive: Executor[], rates?: Map<string, number>): Deployment {
   const out = create(DeploymentSchema, d);
+  out.requestsPerSecond = d.autoscaling ? (rates?.get(d.name) ?? 0) : 0;
   out.executors = [];
   const stats = create(DeploymentStatsSchema);
   let failure;

@@ -76,6 +76,9 @@ describe("autoscaling: a deployment's replicas follow the requests a second it a
       await until(async () => serving.size === 3, "every executor serving it");
       const scaled = (await deployments.getDeployment({ name: d.name })).deployment!;
       expect(scaled).toMatchObject({ replicas: 3, updater: "autoscaler" });
+      // 50 requests a second, as measured over the window (it may still hold the start).
+      expect(scaled.requestsPerSecond).toBeGreaterThan(20);
+      expect(scaled.requestsPerSecond).toBeLessThan(80);
       load = false;
       const quiet = Date.now();
       await until(async () => (await replicas()) === 1, "back to one replica once the load stopped");
