@@ -64,7 +64,8 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
         if (config.bus.backend === "memory") await scheduler.requeueAfterRestart(runtime);
         const scheduled = scheduler.startSchedules(runtime);
         const scaling = scheduler.startAutoscaler(runtime);
-        const webhooks = await scheduler.startWebhooks(runtime);
+        // The in-process bus starts empty: deliveries still being tried at a stop are kept for the next start.
+        const webhooks = await scheduler.startWebhooks(runtime, { keepUnfinished: config.bus.backend === "memory" });
         const trackingDeps: tracking.TrackingDeps = {
           metadata,
           events: openSqliteEventStore(join(config.dataDir, "tracking-events.sqlite")),

@@ -3,6 +3,7 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { RunningProcess } from "@kiln/core";
+import { startHttpReceiver } from "@kiln/core/testing";
 import { Kiln } from "@kiln/sdk";
 import { runEmbedded } from "../src/index.js";
 
@@ -45,6 +46,30 @@ describe("embedded mode restarted (its in-process bus starts empty)", () => {
     const rerun = await kiln.runtime.job(long.id).wait();
     expect(rerun.state).toBe("succeeded");
     expect(rerun.attempts.map((a) => a.error?.reason ?? "")).toEqual(["EXECUTOR_LOST", ""]);
+  });
+
+  it("finishes the webhook deliveries the stopped process was still trying, with the attempts they had left", async () => {
+    let status = 500;
+    const receiver = await startHttpReceiver(() => status);
+    try {
+      let kiln = await start();
+      await kiln.webhooks.create("alerts", { url: receiver.url, events: ["dataset.created"] });
+      await kiln.datasets.put("sales", [{ a: 1 }]);
+      // Its first attempt failed; the next waits a second, and the process stops meanwhile.
+      await expect.poll(() => receiver.received.length, { timeout: 10_000 }).toBe(1);
+      await stop();
+      status = 200;
+      kiln = await start();
+      await expect.poll(() => receiver.received.length, { timeout: 10_000 }).toBe(2);
+      const [first, again] = receiver.received;
+      expect(again!.headers["kiln-delivery"]).toBe(first!.headers["kiln-delivery"]);
+      expect(JSON.parse(again!.body)).toMatchObject({ event: "dataset.created", resource: "projects/default/datasets/sales" });
+      await expect.poll(async () => (await kiln.webhooks.get("alerts")).deliveredCount, { timeout: 10_000 }).toBe(1);
+      const [delivery] = await kiln.webhooks.deliveries("alerts");
+      expect(delivery).toMatchObject({ event: "dataset.created", attempts: 2, delivered: true });
+    } finally {
+      await receiver.close();
+    }
   });
 
   it("refuses a second embedded server on the same data while the first runs (it would run the first one's jobs twice)", async () => {

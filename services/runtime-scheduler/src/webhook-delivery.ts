@@ -106,7 +106,9 @@ function request(url: string, headers: Record<string, string>, body: string, sig
  * Delivers until a 2xx or the attempts run out, waiting `delaysMs` between them (calling
  * `keepAlive` meanwhile, so the event is not handed to another scheduler), and hands the
  * outcome to `outcomes`. Resolves whether it delivered; throws, recording nothing, once
- * `stop` aborts (the scheduler stopping: the event goes to another).
+ * `stop` aborts (the scheduler stopping: the event goes to another), after telling
+ * `abandoned` how many attempts were made. `made`: attempts made before (a delivery
+ * resumed after a restart), which count towards its attempts and delays.
  */
 export async function deliver(
   s: SchedulerDeps,
@@ -116,15 +118,22 @@ export async function deliver(
   keepAlive: () => void,
   stop: AbortSignal,
   outcomes: DeliveryOutcomes,
+  made = 0,
+  abandoned?: (attempts: number) => void,
 ): Promise<boolean> {
   let attempt: Attempt = { delivered: false, status: 0, error: "" };
-  let attempts = 0;
-  while (attempts <= delaysMs.length) {
-    if (attempts > 0) await waitKeepingAlive(delaysMs[attempts - 1]!, keepAlive, stop);
-    attempt = await post(webhook, delivery, { networks: s.settings.webhookNetworks, stop });
-    attempts++;
-    if (attempt.delivered) break;
-    s.logger.warn({ webhook: webhook.name, event: delivery.event, delivery: delivery.id, attempt: attempts, error: attempt.error }, "a webhook delivery failed");
+  let attempts = made;
+  try {
+    while (attempts <= delaysMs.length) {
+      if (attempts > made) await waitKeepingAlive(delaysMs[attempts - 1]!, keepAlive, stop);
+      attempt = await post(webhook, delivery, { networks: s.settings.webhookNetworks, stop });
+      attempts++;
+      if (attempt.delivered) break;
+      s.logger.warn({ webhook: webhook.name, event: delivery.event, delivery: delivery.id, attempt: attempts, error: attempt.error }, "a webhook delivery failed");
+    }
+  } catch (e) {
+    if (stop.aborted) abandoned?.(attempts);
+    throw e;
   }
   outcomes.add(webhook.name, { delivery, attempt, attempts, at: nowOf(s) });
   return attempt.delivered;

@@ -9,6 +9,7 @@ import { deliver, eventDelivery, post, RETRY_DELAYS_MS, type Attempt } from "./w
 import { parseWebhookName } from "./webhooks.js";
 import { DeliveryOutcomes } from "./webhook-outcomes.js";
 import { decodeEvent, eventName, wants } from "./webhook-events.js";
+import { keepUnfinished, resumeUnfinished, type Unfinished } from "./webhook-unfinished.js";
 
 const CONSUMER = "runtime_webhooks";
 /** Events delivered at once, so one slow URL does not hold the others up. */
@@ -17,6 +18,12 @@ const IN_FLIGHT = 64;
 export interface WebhookOptions {
   /** The waits between attempts (default 1 s, 10 s, 1 min, 5 min). */
   retryDelaysMs?: readonly number[];
+  /**
+   * Keep the deliveries still being tried when it stops, and finish them at the next
+   * start: for the in-process bus, which starts empty (with NATS another scheduler, or this
+   * one started again, gets the unacked event instead).
+   */
+  keepUnfinished?: boolean;
 }
 
 export interface WebhookDispatcher {
@@ -45,9 +52,12 @@ export async function startWebhooks(s: Scheduler, options: WebhookOptions = {}):
   const inFlight = new Set<Promise<void>>();
   const stopping = new AbortController();
   const outcomes = new DeliveryOutcomes(s);
+  const left: Unfinished[] = [];
+  const abandoned = (u: Unfinished) => void left.push(u);
+  const resumed = options.keepUnfinished ? await resumeUnfinished(s, delays, stopping.signal, outcomes, abandoned) : [];
   const handle = async (msg: BusMessage) => {
     try {
-      await dispatch(s, msg, await s.webhooks.get(), { delays, stop: stopping.signal, outcomes });
+      await dispatch(s, msg, await s.webhooks.get(), { delays, stop: stopping.signal, outcomes, abandoned });
       msg.ack();
     } catch (e) {
       if (stopping.signal.aborted) return; // not acked: after the ack wait another scheduler has it
@@ -91,7 +101,8 @@ export async function startWebhooks(s: Scheduler, options: WebhookOptions = {}):
       stopping.abort();
       await looking.catch(() => {});
       await stopReading();
-      await Promise.all(inFlight);
+      await Promise.all([...inFlight, ...resumed]);
+      if (options.keepUnfinished) await keepUnfinished(s, left);
       await outcomes.stop();
     },
   };
@@ -101,6 +112,8 @@ interface Dispatch {
   delays: readonly number[];
   stop: AbortSignal;
   outcomes: DeliveryOutcomes;
+  /** Told of each delivery the stop leaves mid-retry. */
+  abandoned: (u: Unfinished) => void;
 }
 
 async function dispatch(s: Scheduler, msg: BusMessage, webhooks: readonly Webhook[], how: Dispatch): Promise<void> {
@@ -116,7 +129,7 @@ async function dispatch(s: Scheduler, msg: BusMessage, webhooks: readonly Webhoo
   // The same for every delivery of this event (a redelivery too), and no other's: the in-process bus numbers its messages anew after a restart.
   const id = `evt-${createHash("sha256").update(msg.subject).update(msg.data).digest("hex").slice(0, 32)}`;
   const delivery = eventDelivery({ id, event, ...decoded });
-  await Promise.all(targets.map((w) => deliver(s, w, delivery, how.delays, () => msg.working(), how.stop, how.outcomes)));
+  await Promise.all(targets.map((w) => deliver(s, w, delivery, how.delays, () => msg.working(), how.stop, how.outcomes, 0, (attempts) => how.abandoned({ webhook: w.name, delivery, attempts }))));
 }
 
 /** TestWebhook: a "ping" now, once, recorded nowhere. */
