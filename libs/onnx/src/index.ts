@@ -18,6 +18,6 @@ export * from "./skeleton.js";
 export * from "./zipmap.js";
 export * from "./tensor-numbers.js";
 export * from "./tree-ensemble.js";
-export * from "./tree-input.js";
+export { traceEnsembleInput, type EnsembleInput } from "./tree-input.js";
 export * from "./tree-shap.js";
 export * from "./tree-outputs.js";

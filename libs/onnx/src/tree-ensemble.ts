@@ -2,7 +2,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type AttributeProto, type GraphProto, type NodeProto } from "onnx-buf";
 import { NotTreeEnsembleError } from "./errors.js";
 import { tensorNumbers } from "./tensor-numbers.js";
-import { traceEnsembleInput } from "./tree-input.js";
+import { aNode, PASS_THROUGH, traceEnsembleInput } from "./tree-input.js";
 
 /** How a split compares a row's value with its threshold (TreeEnsemble.mode). */
 export const TreeMode = { LEQ: 0, LT: 1, GTE: 2, GT: 3, EQ: 4, NEQ: 5, LEAF: 6 } as const;
@@ -62,9 +62,6 @@ export interface TreeReading {
   preprocessed?: { tensor: string; columns: number[] | null };
 }
 
-
-const PASS_THROUGH = new Set(["Identity", "Cast"]);
-
 /**
  * The tree ensemble behind the graph output `output` of a model fed by its input `input`:
  * a TreeEnsembleRegressor's or TreeEnsembleClassifier's (ai.onnx.ml) output, reached from
@@ -90,7 +87,7 @@ export function readTreeEnsemble(bytes: Uint8Array, input: string, output: strin
   const regressor = node.opType === "TreeEnsembleRegressor" && node.output[0] === tensor;
   const classifier = node.opType === "TreeEnsembleClassifier" && node.output[1] === tensor;
   if (node.domain !== "ai.onnx.ml" || !(regressor || classifier)) {
-    throw new NotTreeEnsembleError(`"${output}" comes from a${/^[AEIOU]/.test(node.opType) ? "n" : ""} ${node.opType} node, not a tree ensemble's scores`);
+    throw new NotTreeEnsembleError(`"${output}" comes from ${aNode(node.opType)}, not a tree ensemble's scores`);
   }
   const read = traceEnsembleInput(graph, producers, input, node.input[0]!, node.opType);
   const attrs = new Map(node.attribute.map((a) => [a.name, a]));

@@ -10,7 +10,8 @@ export interface EnsembleInput {
   columns: number[] | null;
 }
 
-const PASS_THROUGH = new Set(["Identity", "Cast"]);
+/** Ops that pass their input on as it is (a Cast between float types changes no tree's answer). */
+export const PASS_THROUGH = new Set(["Identity", "Cast"]);
 /** Ops that compute each element from the same element of their inputs (and constants broadcast along the rows). */
 const ELEMENTWISE = new Set([
   ...["IsNaN", "IsInf", "Abs", "Neg", "Floor", "Ceil", "Round", "Sqrt", "Exp", "Log", "Reciprocal", "Sign", "Sigmoid", "Tanh", "Relu", "Not", "Clip"],
@@ -42,7 +43,7 @@ export function traceEnsembleInput(graph: GraphProto, producers: Map<string, Nod
     if (PASS_THROUGH.has(op) && node.domain === "") return trace(node.input[0]!);
     if (op === "per-feature") return { direct: false, columns: trace(node.input[0]!).columns };
     if (op === "Gather" && node.domain === "") return gathered(node);
-    if (!ELEMENTWISE.has(op) || node.domain !== "") throw new NotTreeEnsembleError(`the ${ensemble} reads the model's input through a${/^[AEIOU]/.test(op) ? "n" : ""} ${op} node, which mixes or multiplies its features`);
+    if (!ELEMENTWISE.has(op) || node.domain !== "") throw new NotTreeEnsembleError(`the ${ensemble} reads the model's input through ${aNode(op)}, which mixes or multiplies its features`);
     const derived = node.input.filter((i) => i && !constantOf(i));
     for (const i of node.input) {
       const t = i ? constantOf(i) : undefined;
@@ -72,4 +73,9 @@ export function traceEnsembleInput(graph: GraphProto, producers: Map<string, Nod
 function perColumn(t: TensorProto): boolean {
   const dims = t.dims.map(Number);
   return dims.length <= 1 || (dims.length === 2 && dims[0] === 1);
+}
+
+/** "a MatMul node", "an Identity node". */
+export function aNode(op: string): string {
+  return `a${/^[AEIOU]/.test(op) ? "n" : ""} ${op} node`;
 }

@@ -54,7 +54,7 @@ export function treeShap(e: TreeEnsemble, rows: Float64Array, count: number, bac
 }
 
 /** Copies of the values as a model taking float32 sees them. */
-export function asFloat32Values(values: Float64Array): Float64Array {
+export function asFloat32Values(values: ArrayLike<number>): Float64Array {
   return Float64Array.from(values, Math.fround);
 }
 

@@ -1,6 +1,6 @@
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { attr, linearRegressorOnnx, NotTreeEnsembleError, OnnxGraphBuilder, OnnxWorkerPool, withFloatOutputs, readTreeEnsemble, treeMargins, treeOutputs, treeShap, treeSums, type TreeReading } from "../src/index.js";
+import { attr, linearRegressorOnnx, NotTreeEnsembleError, OnnxGraphBuilder, OnnxWorkerPool, withFloatOutputs, readTreeEnsemble, treeColumns, treeOutputs, treeShap, treeSums, type TreeReading } from "../src/index.js";
 import { randomRows, seededRandom } from "./helpers.js";
 
 interface RandomTree {
@@ -202,7 +202,7 @@ describe("tree ensembles read from ONNX, and their Shapley values (Tree SHAP)", 
       const { data } = randomRows(10, 200, c.width);
       const rows = Float64Array.from(data);
       const ort = await runModel(c.bytes, c.output, data, 200, c.width);
-      const mine = treeOutputs(reading, treeMargins(reading, treeSums(reading.ensemble, rows, 200, c.width), 200), 200);
+      const mine = treeOutputs(reading, treeColumns(reading, treeSums(reading.ensemble, rows, 200, c.width)));
       expect(mine.length).toBe(ort.length);
       mine.forEach((v, i) => expect(Math.abs(v - ort[i]!)).toBeLessThan(1e-5));
 

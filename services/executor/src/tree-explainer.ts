@@ -1,5 +1,5 @@
 import type { BatchModel } from "@kiln/ml";
-import { asFloat32Values, NotTreeEnsembleError, OnnxFormatError, OnnxRunError, treeBase, treeColumnValues, treeMargins, treeOutputs, treeSums, type TreeReading } from "@kiln/onnx";
+import { asFloat32Values, NotTreeEnsembleError, OnnxFormatError, OnnxRunError, treeBase, treeColumns, treeOutputs, treeOutputSpace, treeSums, type TreeReading } from "@kiln/onnx";
 import type { ExecutorDeps } from "./deps.js";
 import type { MatrixInput } from "./feature-matrix.js";
 import { RUNS_IN_FLIGHT } from "./inference.js";
@@ -61,7 +61,7 @@ export class TreeExplainer {
 
   /** Whether values are of the outputs themselves ("output") or of the margins a sigmoid or softmax makes them from. */
   get space(): "output" | "margin" {
-    return this.reading.link === "identity" ? "output" : "margin";
+    return treeOutputSpace(this.reading);
   }
 
   /** A cost per explained row to size slices by, as ShapleyExplainer's model rows are: background rows times trees. */
@@ -85,7 +85,7 @@ export class TreeExplainer {
       values.set(shaps[p]!.values, at * m * k);
       sums.set(shaps[p]!.sums, at * k);
     });
-    return { values: this.inputValues(treeColumnValues(this.reading, values), count), outputs, margins: treeMargins(this.reading, sums, count) };
+    return { values: this.inputValues(treeColumns(this.reading, values), count), outputs, margins: treeColumns(this.reading, sums) };
   }
 
   private get treeWidth(): number {
@@ -123,7 +123,7 @@ async function treeRun(deps: ExecutorDeps, version: ModelVersionInfo, runnable: 
 
 /** The reading's outputs (the link applied to the margins) against onnxruntime's, row by row. */
 function checkAgreement(reading: TreeReading, sums: Float64Array, model: Float64Array, count: number): void {
-  const mine = treeOutputs(reading, treeMargins(reading, sums, count), count);
+  const mine = treeOutputs(reading, treeColumns(reading, sums));
   const c = reading.target.length;
   if (model.length !== mine.length) throw new NotTreeEnsembleError(`the model gives ${model.length / Math.max(1, count)} outputs a row and its ensemble ${c}`);
   mine.forEach((v, at) => {

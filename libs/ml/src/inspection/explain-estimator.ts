@@ -1,4 +1,4 @@
-import { asFloat32Values, NotTreeEnsembleError, readTreeEnsemble, treeBase, treeColumnValues, treeMargins, treeShap } from "@kiln/onnx";
+import { asFloat32Values, NotTreeEnsembleError, readTreeEnsemble, treeBase, treeColumns, treeOutputSpace, treeShap } from "@kiln/onnx";
 import type { Estimator } from "../estimator.js";
 import { InvalidInputError } from "../errors.js";
 import { toMatrix, type Matrix, type MatrixInput } from "../matrix.js";
@@ -61,15 +61,15 @@ function explainTrees(estimator: Estimator, x: Matrix, b: Matrix): EstimatorExpl
     // What the trees read is the graph's to compute (onnxruntime on an executor), not this process's.
     throw new InvalidInputError(`method "tree" explains ${estimator.kind}'s trees behind its preprocessing on an executor (an EXPLAIN job); here, use "exact" or "permutation"`, "NOT_A_TREE_ENSEMBLE");
   }
-  const rows = asFloat32Values(Float64Array.from(x.data));
-  const backgroundRows = asFloat32Values(Float64Array.from(b.data));
+  const rows = asFloat32Values(x.data);
+  const backgroundRows = asFloat32Values(b.data);
   const { values, sums } = treeShap(reading.ensemble, rows, x.rows, backgroundRows, x.cols);
   return {
-    values: treeColumnValues(reading, values),
+    values: treeColumns(reading, values),
     base: treeBase(reading, backgroundRows, b.rows, x.cols),
-    outputs: treeMargins(reading, sums, x.rows),
+    outputs: treeColumns(reading, sums),
     method: "tree",
-    space: reading.link === "identity" ? "output" : "margin",
+    space: treeOutputSpace(reading),
     rows: x.rows,
     features: x.cols,
   };
