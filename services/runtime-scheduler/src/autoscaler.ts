@@ -1,9 +1,7 @@
-import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code } from "@connectrpc/connect";
-import { isKilnError } from "@kiln/core";
+import { durationMs } from "@bufbuild/protobuf/wkt";
 import type { Deployment } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import type { Executor } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { deployments, publishDeploymentEvent, readDeployment, encodeDeployment } from "./deployments.js";
+import { changeDeployment } from "./deployments.js";
 import { aliveExecutors } from "./executors.js";
 import { nowOf, type Scheduler } from "./job-store.js";
 import { wantedReplicas } from "./autoscaling-spec.js";
@@ -110,22 +108,12 @@ function decide(d: Deployment, m: Measure, wanted: number, now: number): number 
 
 /** Sets the replicas (within the bounds, or 0 for one that scales to zero) under the record's revision. */
 export async function scaleTo(s: Scheduler, name: string, replicas: number, rate: number): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const { deployment, rev } = await readDeployment(s, name);
+  let from = 0;
+  const scaled = await changeDeployment(s, name, "autoscaler", (deployment) => {
     const a = deployment.autoscaling;
-    if (!a || deployment.replicas === replicas) return;
-    const from = deployment.replicas;
+    if (!a || deployment.replicas === replicas) return false;
+    from = deployment.replicas;
     deployment.replicas = replicas === 0 && a.scaleToZero ? 0 : Math.min(Math.max(replicas, a.minReplicas), a.maxReplicas);
-    deployment.updateTime = timestampFromDate(nowOf(s));
-    deployment.updater = "autoscaler";
-    try {
-      await deployments(s).update(name, encodeDeployment(deployment), rev);
-      s.deployments.forget();
-      s.logger.info({ deployment: name, from, to: deployment.replicas, requestsPerSecond: Math.round(rate * 10) / 10 }, "scaled a deployment by its load");
-      await publishDeploymentEvent(s, deployment, "updated");
-      return;
-    } catch (e) {
-      if (!isKilnError(e, Code.Aborted) || attempt >= 10) throw e;
-    }
-  }
+  });
+  if (scaled) s.logger.info({ deployment: name, from, to: scaled.replicas, requestsPerSecond: Math.round(rate * 10) / 10 }, "scaled a deployment by its load");
 }

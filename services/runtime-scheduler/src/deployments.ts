@@ -50,7 +50,7 @@ export function decodeDeployment(record: DeploymentRecord): Deployment {
   return fromBinary(DeploymentSchema, Buffer.from(record.pb, "base64"));
 }
 
-export function encodeDeployment(d: Deployment): DeploymentRecord {
+function encodeDeployment(d: Deployment): DeploymentRecord {
   // Only what is stored: the status fields are worked out from the executors when read.
   const stored = create(DeploymentSchema, { ...d, state: DeploymentState.UNSPECIFIED, readyReplicas: 0, executors: [], error: undefined, stats: undefined, requestsPerSecond: 0 });
   return { pb: Buffer.from(toBinary(DeploymentSchema, stored)).toString("base64") };
@@ -119,22 +119,35 @@ export async function updateDeployment(s: Scheduler, req: UpdateDeploymentReques
   const mask = new Set(req.updateMask);
   const modelVersion = mask.has("model") ? await servableVersion(s, project, req.deployment.model) : undefined;
   const canaryVersion = mask.has("canary_model") && req.deployment.canaryModel ? await servableVersion(s, project, req.deployment.canaryModel) : undefined;
+  const deployment = await changeDeployment(s, req.deployment.name, caller, (d) => {
+    applySpec(d, req.deployment!, mask);
+    if (modelVersion) d.modelVersion = modelVersion;
+    if (mask.has("canary_model")) d.canaryModelVersion = canaryVersion ?? "";
+  });
+  if (mask.has("request_log")) dropExpiredDaysSoon(s, deployment!);
+  return withStatus(deployment!, await aliveExecutors(s), loadRates(s));
+}
+
+/**
+ * Reads the deployment, changes it and writes it under its revision, again if another write
+ * came between, then publishes "updated". `change` returning false leaves it as it is
+ * (nothing written, undefined returned). `updater`: who changes it.
+ */
+export async function changeDeployment(s: Scheduler, name: string, updater: string, change: (deployment: Deployment) => boolean | void): Promise<Deployment | undefined> {
   for (let attempt = 0; ; attempt++) {
-    const { deployment, rev } = await readDeployment(s, req.deployment.name);
-    applySpec(deployment, req.deployment, mask);
-    if (modelVersion) deployment.modelVersion = modelVersion;
-    if (mask.has("canary_model")) deployment.canaryModelVersion = canaryVersion ?? "";
+    const { deployment, rev } = await readDeployment(s, name);
+    if (change(deployment) === false) return undefined;
     deployment.updateTime = timestampFromDate(nowOf(s));
-    deployment.updater = caller;
+    deployment.updater = updater;
     try {
       await deployments(s).update(deployment.name, encodeDeployment(deployment), rev);
-      s.deployments.forget();
-      await publishDeploymentEvent(s, deployment, "updated");
-      if (mask.has("request_log")) dropExpiredDaysSoon(s, deployment);
-      return withStatus(deployment, await aliveExecutors(s), loadRates(s));
     } catch (e) {
       if (!isKilnError(e, Code.Aborted) || attempt >= 10) throw e;
+      continue;
     }
+    s.deployments.forget();
+    await publishDeploymentEvent(s, deployment, "updated");
+    return deployment;
   }
 }
 
@@ -146,7 +159,7 @@ export async function deleteDeployment(s: Scheduler, name: string): Promise<void
 }
 
 /** Publishes kiln.runtime.v1.deployment.<event>: a notice (the record is the truth), so a lost one is logged, not failed on. */
-export async function publishDeploymentEvent(s: Scheduler, deployment: Deployment, event: "created" | "updated" | "deleted"): Promise<void> {
+async function publishDeploymentEvent(s: Scheduler, deployment: Deployment, event: "created" | "updated" | "deleted"): Promise<void> {
   const data = toBinary(DeploymentEventSchema, create(DeploymentEventSchema, { deployment, time: timestampFromDate(nowOf(s)) }));
   const msgId = `${deployment.name}:${event}:${deployment.updateTime?.seconds ?? 0}.${deployment.updateTime?.nanos ?? 0}`;
   await s.bus.publish(`kiln.runtime.v1.deployment.${event}`, data, { msgId, confirm: false }).catch((e: unknown) => {
