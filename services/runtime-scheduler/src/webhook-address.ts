@@ -41,6 +41,11 @@ export function refusedAddress(address: string, networks: WebhookNetworks): stri
   return undefined;
 }
 
+/** Why a webhook may not POST to the URL's host when it is an address (a name is checked as it resolves: guardedLookup). */
+export function refusedHost(url: URL, networks: WebhookNetworks): string | undefined {
+  return refusedAddress(url.hostname.replace(/^\[|\]$/g, ""), networks); // IPv6 hosts come in brackets
+}
+
 /** An Error a refused address fails a delivery with; its code is what the delivery records. */
 export class RefusedAddressError extends Error {
   readonly code = "ADDRESS_REFUSED";

@@ -5,7 +5,7 @@ import { setTimeout } from "node:timers/promises";
 import type { Webhook } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 import type { SchedulerDeps } from "./deps.js";
 import { nowOf } from "./job-store.js";
-import { guardedLookup, refusedAddress, RefusedAddressError, type WebhookNetworks } from "./webhook-address.js";
+import { guardedLookup, refusedHost, RefusedAddressError, type WebhookNetworks } from "./webhook-address.js";
 import type { DeliveryOutcomes } from "./webhook-outcomes.js";
 
 /** How long a URL has to answer one delivery. */
@@ -80,7 +80,7 @@ export async function post(webhook: Pick<Webhook, "url" | "secret">, delivery: D
  */
 function request(url: string, headers: Record<string, string>, body: string, signal: AbortSignal, networks: WebhookNetworks, fresh = false): Promise<{ status: number; text: string }> {
   const target = new URL(url);
-  const refused = refusedAddress(target.hostname.replace(/^\[|\]$/g, ""), networks);
+  const refused = refusedHost(target, networks);
   if (refused) return Promise.reject(new RefusedAddressError(refused));
   const send = target.protocol === "https:" ? https.request : http.request;
   return new Promise((resolve, reject) => {

@@ -1,4 +1,3 @@
-import { refusedAddress, type WebhookNetworks } from "./webhook-address.js";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
@@ -16,6 +15,7 @@ import { nowOf, type Scheduler } from "./job-store.js";
 import { parseResourceName } from "./names.js";
 import { protoRecords } from "./proto-records.js";
 import { checkEventPatterns } from "./webhook-events.js";
+import { refusedHost, type WebhookNetworks } from "./webhook-address.js";
 
 const MUTABLE = new Set(["url", "events", "secret", "description", "paused"]);
 const MAX_DESCRIPTION = 1024;
@@ -136,7 +136,7 @@ function checkUrl(url: string, networks: WebhookNetworks): string {
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw invalidArgument("INVALID_URL", `webhook.url "${printable(url)}" is not http:// or https://`);
   // A name is checked as it resolves at each delivery; an address can be refused now.
-  const refused = refusedAddress(parsed.hostname.replace(/^\[|\]$/g, ""), networks);
+  const refused = refusedHost(parsed, networks);
   if (refused) throw invalidArgument("INVALID_URL", `webhook.url "${printable(url)}": ${refused}`);
   return url;
 }
