@@ -221,7 +221,8 @@ export function deploymentCommands(program: Command, connect: Connect, output: (
 }
 
 function formatRate(rate: number): string {
-  return rate >= 10 ? rate.toFixed(0) : rate.toFixed(1);
+  // Decided on the rounded figure, so 9.96 shows as "10", not "10.0".
+  return Number(rate.toFixed(1)) >= 10 ? rate.toFixed(0) : rate.toFixed(1);
 }
 
 /** "1 to 4 replicas, one for each 50 requests a second; one goes after 60 s of less". */
