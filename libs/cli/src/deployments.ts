@@ -266,7 +266,7 @@ function sharePercent(v: string): number {
 }
 
 /** The rows to predict: inline JSON, JSON on stdin, or a table file. */
-async function readRows(arg: string): Promise<unknown> {
+export async function readRows(arg: string): Promise<unknown> {
   if (arg === "-") return parseJson(await readStdin(), "stdin");
   if (/^\s*[[{]/.test(arg)) return parseJson(arg, "the rows");
   if (!arg.includes("/")) throw new Error(`"${arg}": rows are JSON ('[{"x": 1}]'), a file path with a "/" (./${arg}), or - for stdin`);
@@ -291,6 +291,6 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-async function* batchesOf(table: Table): AsyncGenerator<RecordBatch> {
+export async function* batchesOf(table: Table): AsyncGenerator<RecordBatch> {
   yield* table.batches;
 }

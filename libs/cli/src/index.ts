@@ -11,6 +11,7 @@ import { driftCommands } from "./drift.js";
 import { scheduleCommands } from "./schedules.js";
 import { webhookCommands } from "./webhooks.js";
 import { deploymentCommands } from "./deployments.js";
+import { inferenceGraphCommands } from "./inference-graphs.js";
 import { initCommand } from "./init.js";
 import { tokenCommands } from "./tokens.js";
 import { loginCommands } from "./login.js";
@@ -49,6 +50,7 @@ export async function main(argv: string[]): Promise<number> {
   gridSearchCommand(program, connect, output);
   jobCommands(program, connect, output);
   deploymentCommands(program, connect, output);
+  inferenceGraphCommands(program, connect, output);
   initCommand(program, output);
   experimentCommands(program, connect, output);
   tokenCommands(program, output);

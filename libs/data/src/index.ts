@@ -12,3 +12,4 @@ export * from "./json-rows.js";
 export * from "./json-array.js";
 export * from "./json-exact.js";
 export * from "./profile/index.js";
+export * from "./table-joins.js";

@@ -8,6 +8,7 @@ import { file_kiln_runtime_v1_runtime } from "./gen/kiln/runtime/v1/runtime_pb.j
 import { file_kiln_runtime_v1_deployments } from "./gen/kiln/runtime/v1/deployments_pb.js";
 import { file_kiln_runtime_v1_schedules } from "./gen/kiln/runtime/v1/schedules_pb.js";
 import { file_kiln_runtime_v1_webhooks } from "./gen/kiln/runtime/v1/webhooks_pb.js";
+import { file_kiln_runtime_v1_inference_graphs } from "./gen/kiln/runtime/v1/inference_graphs_pb.js";
 import { file_inference_grpc_predict_v2 } from "./gen/inference/grpc_predict_v2_pb.js";
 import { file_kiln_store_v1_store } from "./gen/kiln/store/v1/store_pb.js";
 import { file_kiln_tracking_v1_tracking } from "./gen/kiln/tracking/v1/tracking_pb.js";
@@ -25,6 +26,7 @@ export const kilnFiles: readonly DescFile[] = [
   file_kiln_runtime_v1_deployments,
   file_kiln_runtime_v1_schedules,
   file_kiln_runtime_v1_webhooks,
+  file_kiln_runtime_v1_inference_graphs,
   file_inference_grpc_predict_v2,
   file_kiln_tracking_v1_tracking,
   file_kiln_auth_v1_auth,

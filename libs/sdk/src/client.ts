@@ -18,6 +18,8 @@ import { ScheduleService } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import { Schedules } from "./schedules.js";
 import { WebhookService } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 import { Webhooks } from "./webhooks.js";
+import { InferenceGraphService } from "@kiln/proto/kiln/runtime/v1/inference_graphs_pb";
+import { InferenceGraphs } from "./inference-graphs.js";
 import { call } from "./errors.js";
 
 export const DEFAULT_URL = "http://127.0.0.1:7070";
@@ -88,6 +90,8 @@ export class Kiln {
   readonly webhooks: Webhooks;
   /** Online serving: models kept loaded on executors, answering predictions in milliseconds. */
   readonly deployments: Deployments;
+  /** Deployments chained, routed, ensembled or split behind one name (KServe's InferenceGraph). */
+  readonly inferenceGraphs: InferenceGraphs;
   /** List and drop experiments; `kiln.experiment(name)` opens one. */
   readonly experiments: Tracking;
 
@@ -109,6 +113,7 @@ export class Kiln {
       runtime: this.runtime,
     });
     this.deployments = new Deployments(createClient(DeploymentService, services.runtime?.transport ?? transport), project, this.models);
+    this.inferenceGraphs = new InferenceGraphs(createClient(InferenceGraphService, services.runtime?.transport ?? transport), project);
     this.schedules = new Schedules(createClient(ScheduleService, services.runtime?.transport ?? transport), project, this.runtime);
     this.webhooks = new Webhooks(createClient(WebhookService, services.runtime?.transport ?? transport), project);
     this.experiments = new Tracking(createClient(TrackingService, services.tracking?.transport ?? transport), project, services.tracking?.chunks ?? chunks, writeMode === "stream");

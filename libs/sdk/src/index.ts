@@ -17,6 +17,21 @@ export * from "./errors.js";
 export { DatasetKind } from "@kiln/proto/kiln/store/v1/store_pb";
 export { Runtime, RuntimeModel, JobHandle, hasResultRows, driftParams, type DriftJobOptions, type JobData, type LocalJobData, type JobOptions, type JobOutcome, type FitOutcome, type Metrics, type JobSpec, type PurgeOptions, type JobRef } from "./runtime.js";
 export { Schedules, type ScheduleSpec, type ScheduleInfo } from "./schedules.js";
+export {
+  InferenceGraphs,
+  graphMessage,
+  graphStepText,
+  graphDeployments,
+  type InferenceGraphSpec,
+  type InferenceGraphInfo,
+  type GraphNodeSpec,
+  type GraphStepSpec,
+  type GraphStepAnswer,
+  type RouterTypeName,
+  type CombineName,
+  type StepDataName,
+  type StepKindName,
+} from "./inference-graphs.js";
 export { Webhooks, type WebhookSpec, type WebhookInfo, type WebhookTest, type WebhookDeliveryInfo } from "./webhooks.js";
 export type { ScheduledJobSpec } from "./runtime.js";
 export { Deployments, type DeploymentAutoscaling, type DeploymentExplainer, type DeploymentInfo, type DeploymentSpec, type DeploymentStateName, type DeployOptions, type OnlinePredictOptions } from "./deployments.js";

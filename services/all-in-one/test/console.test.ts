@@ -45,6 +45,10 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     const explained = await kiln.runtime.model("churn").explain({ dataset: "sales", columns: ["a", "b"], filter: "a < 5" });
     await explained.get();
     explainJob = explained.id;
+    await kiln.inferenceGraphs.create("churn-split", {
+      description: "a <b>split</b>",
+      nodes: { root: { routerType: "switch", steps: [{ name: "small", deployment: "churn-online", condition: "a < 10" }, { name: "rest", node: "both" }] }, both: { routerType: "ensemble", combine: "mean", steps: [{ name: "one", deployment: "churn-online" }, { name: "two", deployment: "churn-online" }] } },
+    });
     await kiln.webhooks.create("alerts", { url: "https://hooks.example.invalid/kiln", events: ["job.failed", "tag.moved"], secret: "x" });
     await kiln.schedules.create("nightly", { cron: "0 2 * * *", timeZone: "Europe/Berlin", job: { kind: "predict", model: "churn", x: { dataset: "sales", columns: ["a", "b"] } } });
     // Its counts come with the executor's heartbeats: the page shows them once the scheduler has them.
@@ -156,6 +160,9 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     // Served, with what it answered: one request of one row.
     expect(await viewText(page, "#/schedules", "Schedules", "nightly")).toMatch(/nightly\s*0 2 \* \* \* Europe\/Berlin\s*predict churn:latest on sales\s*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s*0/);
     expect(await viewText(page, "#/webhooks", "Webhooks", "alerts")).toMatch(/alerts\s*https:\/\/hooks\.example\.invalid\/kiln\s*job\.failed, tag\.moved\s*yes\s*active\s*0\s*0/);
+    expect(await viewText(page, "#/inference-graphs", "Inference graphs", "churn-split")).toMatch(
+      /churn-split\s*both: ensemble \(mean\) → one: deployment churn-online; two: deployment churn-online\s*root: switch → small: deployment churn-online where a < 10; rest: node both\s*churn-online\s*a <b>split<\/b>/,
+    );
     const deploymentsPage = await viewText(page, "#/deployments", "Deployments", "churn-online");
     expect(deploymentsPage).toMatch(/churn-online\s*churn:2\s*ready\s*1 of 1 \(1–2 by load\)\s*\S+\s*1\s*1\s*0/);
     expect(deploymentsPage).toMatch(/20 rows of sales/);

@@ -5,7 +5,8 @@ import type { SchedulerDeps } from "./deps.js";
 import { EVENT_STREAM, type Scheduler } from "./job-store.js";
 import { QUEUE_STREAM, RESULTS_STREAM } from "@kiln/contracts";
 import { buildJobIndexes } from "./job-indexes.js";
-import { createDeploymentService, createExecutorService, createRuntimeService, createScheduleService, createWebhookService } from "./service.js";
+import { createDeploymentService, createExecutorService, createInferenceGraphService, createRuntimeService, createScheduleService, createWebhookService } from "./service.js";
+import { InferenceGraphService } from "@kiln/proto/kiln/runtime/v1/inference_graphs_pb";
 import { WebhookService } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 import { ScheduleService } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
@@ -65,6 +66,7 @@ export function register(router: ConnectRouter, scheduler: Scheduler): void {
   router.service(DeploymentService, createDeploymentService(scheduler));
   router.service(ScheduleService, createScheduleService(scheduler));
   router.service(WebhookService, createWebhookService(scheduler));
+  router.service(InferenceGraphService, createInferenceGraphService(scheduler));
   router.service(GRPCInferenceService, createInferenceService(scheduler, version));
 }
 export { localExecutorControl } from "./local-control.js";

@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { checkId, invalidArgument, parseParent, printable } from "@kiln/core";
 
 /** `projects/{p}/{collection}/{id}` (a job's, a deployment's, a schedule's) → its parts; InvalidArgument otherwise. */
-export function parseResourceName(name: string, collection: "jobs" | "deployments" | "schedules" | "webhooks"): { project: string; id: string } {
-  const what = collection.slice(0, -1);
+export function parseResourceName(name: string, collection: "jobs" | "deployments" | "schedules" | "webhooks" | "inferenceGraphs"): { project: string; id: string } {
+  const what = collection === "inferenceGraphs" ? "inference_graph" : collection.slice(0, -1);
   const m = new RegExp(`^(projects/[^/]+)/${collection}/([^/]+)$`).exec(name);
   if (!m) throw invalidArgument("INVALID_NAME", `invalid ${what} name "${printable(name)}": expected projects/{project}/${collection}/{id}`);
   parseParent(m[1]!);

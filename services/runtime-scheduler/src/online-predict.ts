@@ -32,15 +32,24 @@ export async function predictOnline(s: Scheduler, req: PredictRequest, callerTim
   const kind = req.kind || JobKind.PREDICT;
   if (!ONLINE_KINDS.has(kind)) throw invalidArgument("INVALID_KIND", `kind must be PREDICT, PREDICT_PROBA, TRANSFORM or EXPLAIN, got ${JobKind[kind] ?? kind}`);
   const params = onlineParams(kind, req.params);
-  const json = req.encoding === RowEncoding.UNSPECIFIED ? req.input.case === "data" : wantsJsonRows(req.encoding);
   const input = inputRows(req);
   const answer = await askDeployment(s, req.deployment, { rows: input.rows, kind, keepColumns: req.keepColumns, positional: input.positional || req.positional, params, callerTimeoutMs });
-  const from = { modelVersion: answer.modelVersion, executor: answer.executor };
-  if (!json) return create(PredictResponseSchema, { ...from, chunk: { arrowIpc: answer.arrowIpc, rowCount: answer.rowCount } });
-  const table = decodeChunk(answer.arrowIpc);
+  const rows = answerRows(answer.arrowIpc, answer.rowCount, wantsJson(req.encoding, req.input.case));
+  return create(PredictResponseSchema, { modelVersion: answer.modelVersion, executor: answer.executor, ...rows });
+}
+
+/** An answer's rows in JSON when asked so, or when the request's rows came as JSON and no encoding was asked. */
+export function wantsJson(encoding: RowEncoding, inputCase: "data" | "arrowIpc" | undefined): boolean {
+  return encoding === RowEncoding.UNSPECIFIED ? inputCase === "data" : wantsJsonRows(encoding);
+}
+
+/** Rows as a response carries them: an Arrow chunk, or JSON rows. */
+export function answerRows(arrowIpc: Uint8Array, rowCount: number | bigint, json: boolean): { chunk: { arrowIpc: Uint8Array; rowCount: bigint } } | { json: { columns: string[]; rows: JsonObject[] } } {
+  if (!json) return { chunk: { arrowIpc, rowCount: BigInt(rowCount) } };
+  const table = decodeChunk(arrowIpc);
   const rows = [];
   for (const piece of jsonRowPieces(table.batches)) rows.push(...piece.rows);
-  return create(PredictResponseSchema, { ...from, json: { columns: table.schema.fields.map((f) => f.name), rows } });
+  return { json: { columns: table.schema.fields.map((f) => f.name), rows: rows as JsonObject[] } };
 }
 
 /** What an executor serving the deployment answers for these rows (Arrow IPC), or the error it met. */

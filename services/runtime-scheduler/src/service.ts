@@ -4,6 +4,9 @@ import { ExecutorService, RuntimeService } from "@kiln/proto/kiln/runtime/v1/run
 import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { ScheduleService } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import { WebhookService } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
+import { InferenceGraphService } from "@kiln/proto/kiln/runtime/v1/inference_graphs_pb";
+import { createInferenceGraph, deleteInferenceGraph, listInferenceGraphs, readInferenceGraph, updateInferenceGraph } from "./inference-graphs.js";
+import { predictInferenceGraph } from "./inference-graph-run.js";
 import { createWebhook, deleteWebhook, listWebhooks, readWebhook, shown, updateWebhook } from "./webhooks.js";
 import { pingWebhook } from "./webhook-dispatcher.js";
 import { backfillSchedule } from "./schedule-backfill.js";
@@ -112,5 +115,19 @@ export function createDeploymentService(s: Scheduler): ServiceImpl<typeof Deploy
       return {};
     },
     predict: (req, ctx) => predictOnline(s, req, ctx.timeoutMs()),
+  };
+}
+
+export function createInferenceGraphService(s: Scheduler): ServiceImpl<typeof InferenceGraphService> {
+  return {
+    createInferenceGraph: async (req, ctx) => ({ inferenceGraph: await createInferenceGraph(s, req, callerOf(ctx)) }),
+    getInferenceGraph: async (req) => ({ inferenceGraph: (await readInferenceGraph(s, req.name)).graph }),
+    listInferenceGraphs: (req) => listInferenceGraphs(s, req),
+    updateInferenceGraph: async (req, ctx) => ({ inferenceGraph: await updateInferenceGraph(s, req, callerOf(ctx)) }),
+    async deleteInferenceGraph(req) {
+      await deleteInferenceGraph(s, req.name);
+      return {};
+    },
+    predictInferenceGraph: (req, ctx) => predictInferenceGraph(s, req, ctx.timeoutMs()),
   };
 }

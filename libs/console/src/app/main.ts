@@ -1,7 +1,7 @@
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { Kiln } from "@kiln/sdk";
 import { datasetsView, datasetView, modelsView, modelView } from "./data-views.js";
-import { deploymentsView, jobsView, jobView, schedulesView, webhooksView } from "./run-views.js";
+import { deploymentsView, inferenceGraphsView, jobsView, jobView, schedulesView, webhooksView } from "./run-views.js";
 import { experimentsView, experimentView } from "./experiment-views.js";
 import { h } from "./dom.js";
 
@@ -16,6 +16,7 @@ const ROUTES: Record<string, { list: ListView; one?: View }> = {
   models: { list: modelsView, one: modelView },
   jobs: { list: jobsView, one: jobView },
   deployments: { list: deploymentsView },
+  "inference-graphs": { list: inferenceGraphsView },
   schedules: { list: schedulesView },
   webhooks: { list: webhooksView },
   experiments: { list: experimentsView, one: experimentView },

@@ -1,4 +1,4 @@
-import { explanationMethodText, type JobDriftInfo, type JobExplanationInfo, type JobInfo, type JobStateName, type Kiln } from "@kiln/sdk";
+import { explanationMethodText, graphDeployments, graphStepText, type JobDriftInfo, type JobExplanationInfo, type JobInfo, type JobStateName, type Kiln } from "@kiln/sdk";
 import { fields, h, lastSegment, link, number, state, table, when } from "./dom.js";
 
 /** Jobs a page lists: the newest. */
@@ -194,6 +194,20 @@ export async function webhooksView(kiln: Kiln): Promise<Node[]> {
       { title: "failed", cell: (w) => w.failedCount, numeric: true },
       { title: "last", cell: (w) => (w.lastDeliveryTime ? when(w.lastDeliveryTime) : "") },
       { title: "last error", cell: (w) => (w.lastError ? h("span", { class: "error" }, w.lastError) : "") },
+    ]),
+  ];
+}
+
+export async function inferenceGraphsView(kiln: Kiln): Promise<Node[]> {
+  const list = await kiln.inferenceGraphs.list();
+  return [
+    h("h1", {}, "Inference graphs"),
+    table(list, [
+      { title: "id", cell: (g) => g.id },
+      { title: "nodes", cell: (g) => h("div", {}, ...Object.entries(g.nodes).map(([name, node]) => h("div", {}, `${name}: ${node.routerType}${node.combine === "side_by_side" ? "" : ` (${node.combine})`} → ${node.steps.map((s) => `${s.name}: ${graphStepText(s)}`).join("; ")}`))) },
+      { title: "deployments", cell: (g) => graphDeployments(g).join(", ") },
+      { title: "description", cell: (g) => g.description },
+      { title: "updated", cell: (g) => when(g.updateTime) },
     ]),
   ];
 }

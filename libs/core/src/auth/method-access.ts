@@ -48,6 +48,12 @@ const TABLE: Table = {
     write: ["CreateDeployment", "UpdateDeployment"],
     admin: ["DeleteDeployment"],
   },
+  // A graph predicts with the deployments it names, which a reader may do one by one.
+  "kiln.runtime.v1.InferenceGraphService": {
+    read: ["GetInferenceGraph", "ListInferenceGraphs", "PredictInferenceGraph"],
+    write: ["CreateInferenceGraph", "UpdateInferenceGraph"],
+    admin: ["DeleteInferenceGraph"],
+  },
   "kiln.tracking.v1.TrackingService": {
     read: ["GetExperiment", "ListExperiments", "GetRun", "ListRuns", "QueryEvents", "GetMetricHistory", "SummarizeRuns"],
     write: ["CreateExperiment", "StartRun", "EndRun", "LogEvents", "AppendEvents"],

@@ -1,0 +1,219 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Table } from "apache-arrow";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningProcess } from "@kiln/core";
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError } from "@kiln/sdk";
+import { LinearRegression, LogisticRegression, StandardScaler } from "@kiln/sdk/ml";
+import { runEmbedded } from "../src/index.js";
+import { cli, unique } from "./helpers.js";
+
+const column = (t: Table, name: string) => Array.from({ length: t.numRows }, (_, i) => Number(t.getChild(name)!.get(i)));
+
+describe("inference graphs in embedded mode (deployments chained, routed, ensembled and split)", () => {
+  let dir: string;
+  let running: RunningProcess;
+  let kiln: Kiln;
+  const { kiln: kilnCli, kilnFails } = cli(() => running.server.url, () => dir);
+  // Two regressors (2·x0 + x1 and 3·x1 − x0), a classifier behind a scaler, and one that answers the opposite.
+  const X = Array.from({ length: 200 }, (_, i) => [Math.sin(i * 12.9898) * 3, Math.cos(i * 78.233) * 3 + 10]);
+  const labels = X.map(([a, b]) => (a + b - 10 > 0 ? 1 : 0));
+  const rows = [
+    { x0: 1, x1: 2, region: "EU" },
+    { x0: -1, x1: 4, region: "US" },
+    { x0: 2, x1: 0.5, region: "EU" },
+    { x0: 0, x1: 1, region: "APAC" },
+  ];
+  const sumOf = (w: number[]) => rows.map((r) => w[0]! * r.x0 + w[1]! * r.x1);
+  const ids = { a: unique("reg-a"), b: unique("reg-b"), scaler: unique("scaler"), clf: unique("clf"), flip: unique("flip") };
+  const scaler = new StandardScaler().fit(X);
+  const clf = new LogisticRegression().fit(scaler.transform(X), labels);
+  const classes = (some: number[][]) => Array.from(clf.predict(scaler.transform(some)), Number);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-graphs-"));
+    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent", KILN_EXECUTOR_HEARTBEAT_MS: "200" }, false);
+    kiln = await Kiln.connect(running.server.url);
+    // Fitted on the runtime from named rows, as a data scientist's would be: they read their features by name.
+    const named = X.map(([x0, x1]) => ({ x0: x0!, x1: x1! }));
+    const fits: [string, string, number[] | undefined][] = [
+      [ids.a, "linear_regression", X.map(([x0, x1]) => 2 * x0! + x1!)],
+      [ids.b, "linear_regression", X.map(([x0, x1]) => 3 * x1! - x0!)],
+      [ids.scaler, "standard_scaler", undefined],
+    ];
+    for (const [id, estimator, y] of fits) {
+      await kiln.models.create(id, { estimator });
+      await (await kiln.runtime.model(id).fit(named, y)).get();
+    }
+    // Fitted here on the scaled matrix: they read a transformer's columns in order.
+    await kiln.models.put(ids.clf, clf);
+    await kiln.models.put(ids.flip, new LogisticRegression().fit(scaler.transform(X), labels.map((l) => 1 - l)));
+    for (const id of Object.values(ids)) await kiln.deployments.create(id, { model: id });
+  });
+  afterAll(async () => {
+    kiln?.close();
+    await running?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("chains a transformer's deployment into a predictor's, as the pipeline answers locally, and names who answered each step", async () => {
+    const id = unique("seq");
+    const info = await kiln.inferenceGraphs.create(id, {
+      description: "scale, then classify",
+      nodes: { root: { routerType: "Sequence", steps: [{ deployment: ids.scaler, kind: "transform" }, { serviceName: ids.clf } as never] } },
+    });
+    expect(info).toMatchObject({ id, description: "scale, then classify", nodes: { root: { routerType: "sequence", combine: "side_by_side", steps: [{ name: ids.scaler, deployment: ids.scaler, kind: "transform" }, { name: ids.clf, deployment: ids.clf, kind: "predict" }] } } });
+    const some = X.slice(0, 30).map(([x0, x1]) => ({ x0: x0!, x1: x1! }));
+    const { table, steps } = await kiln.inferenceGraphs.predictWithSteps(id, some);
+    expect(table.schema.fields.map((f) => f.name)).toEqual(["prediction"]);
+    expect(column(table, "prediction")).toEqual(classes(X.slice(0, 30)));
+    expect(steps).toEqual([
+      { node: "root", step: ids.scaler, deployment: ids.scaler, modelVersion: (await kiln.deployments.get(ids.scaler)).modelVersion, rows: 30 },
+      { node: "root", step: ids.clf, deployment: ids.clf, modelVersion: `projects/default/models/${ids.clf}/versions/1`, rows: 30 },
+    ]);
+    // REQUEST gives a step the node's rows again; RESPONSE_AND_REQUEST the answer beside them.
+    await kiln.inferenceGraphs.update(id, {
+      nodes: { root: { routerType: "sequence", steps: [{ deployment: ids.a }, { deployment: ids.b, data: "$request" }, { name: "again", deployment: ids.a, data: "response_and_request" }] } },
+    });
+    const back = await kiln.inferenceGraphs.predict(id, rows, { keep: ["region"] });
+    expect(back.schema.fields.map((f) => f.name)).toEqual(["region", "prediction"]);
+    column(back, "prediction").forEach((v, i) => expect(v).toBeCloseTo(sumOf([2, 1])[i]!, 3));
+    expect((await kiln.inferenceGraphs.get(id)).description).toBe("scale, then classify");
+    expect((await kiln.inferenceGraphs.list()).map((g) => g.id)).toContain(id);
+  });
+
+  it("routes each row by its values to the first step whose condition it meets, and answers in the rows' order", async () => {
+    const id = unique("switch");
+    await kiln.inferenceGraphs.create(id, {
+      nodes: { root: { routerType: "switch", steps: [{ name: "europe", deployment: ids.a, condition: 'region = "EU"' }, { name: "rest", deployment: ids.b }] } },
+    });
+    const { table, steps } = await kiln.inferenceGraphs.predictWithSteps(id, rows, { keep: ["region"] });
+    const a = sumOf([2, 1]);
+    const b = sumOf([-1, 3]);
+    column(table, "prediction").forEach((v, i) => expect(v).toBeCloseTo(rows[i]!.region === "EU" ? a[i]! : b[i]!, 3));
+    expect(table.getChild("region")!.toArray()).toEqual(["EU", "US", "EU", "APAC"]);
+    expect(steps.map((s) => [s.step, s.rows]).sort()).toEqual([["europe", 2], ["rest", 2]]);
+    // Only EU rows: the other step is not asked.
+    expect((await kiln.inferenceGraphs.predictWithSteps(id, [rows[0]!])).steps.map((s) => s.step)).toEqual(["europe"]);
+
+    // Without a step for the rest, a row no condition takes fails the request, naming it.
+    await kiln.inferenceGraphs.update(id, { nodes: { root: { routerType: "switch", steps: [{ deployment: ids.a, condition: 'region = "EU"' }, { deployment: ids.b, condition: 'region = "US"' }] } } });
+    const err = await kiln.inferenceGraphs.predict(id, rows).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FailedPreconditionError);
+    expect(err).toMatchObject({ reason: "NO_ROUTE", message: expect.stringMatching(/row 4 meets no step's condition/) });
+    // A condition on a column the rows lack is the request's fault.
+    await expect(kiln.inferenceGraphs.predict(id, [{ x0: 1, x1: 2 }])).rejects.toMatchObject({ name: "InvalidArgumentError", message: expect.stringMatching(/unknown column "region"/) });
+  });
+
+  it("ensembles deployments side by side, by their mean, or by vote, and nests nodes", async () => {
+    const id = unique("ensemble");
+    await kiln.inferenceGraphs.create(id, { nodes: { root: { routerType: "ensemble", steps: [{ name: "a", deployment: ids.a }, { name: "b", deployment: ids.b }] } } });
+    const side = await kiln.inferenceGraphs.predict(id, rows);
+    expect(side.schema.fields.map((f) => f.name)).toEqual(["a.prediction", "b.prediction"]);
+    column(side, "b.prediction").forEach((v, i) => expect(v).toBeCloseTo(sumOf([-1, 3])[i]!, 3));
+
+    await kiln.inferenceGraphs.update(id, { nodes: { root: { routerType: "ensemble", combine: "mean", steps: [{ deployment: ids.a }, { deployment: ids.b }] } } });
+    const mean = await kiln.inferenceGraphs.predict(id, rows);
+    expect(mean.schema.fields.map((f) => [f.name, String(f.type)])).toEqual([["prediction", "Float64"]]);
+    column(mean, "prediction").forEach((v, i) => expect(v).toBeCloseTo(sumOf([0.5, 2])[i]!, 3));
+
+    // Two of three say the classifier's answer; the scaling is a node of its own each classifier step runs after.
+    const some = X.slice(0, 20).map(([x0, x1]) => ({ x0: x0!, x1: x1! }));
+    const scaled = (name: string, deployment: string) => ({ routerType: "sequence", steps: [{ name: "scale", deployment: ids.scaler, kind: "transform" as const }, { name, deployment }] });
+    await kiln.inferenceGraphs.update(id, {
+      nodes: {
+        root: { routerType: "ensemble", combine: "vote", steps: [{ node: "one" }, { node: "flipped" }, { node: "two" }] },
+        one: scaled("clf", ids.clf),
+        two: scaled("clf", ids.clf),
+        flipped: scaled("flip", ids.flip),
+      },
+    });
+    const { table: vote, steps } = await kiln.inferenceGraphs.predictWithSteps(id, some);
+    expect(column(vote, "prediction")).toEqual(classes(X.slice(0, 20)));
+    expect(steps).toHaveLength(6);
+    expect(new Set(steps.map((s) => s.node))).toEqual(new Set(["one", "two", "flipped"]));
+
+    // A regressor's prediction and a classifier's probabilities: no column to average.
+    const proba = { routerType: "sequence", steps: [{ deployment: ids.scaler, kind: "transform" as const }, { deployment: ids.clf, kind: "predict_proba" as const }] };
+    await kiln.inferenceGraphs.update(id, { nodes: { root: { routerType: "ensemble", combine: "mean", steps: [{ deployment: ids.a }, { node: "proba" }] }, proba } });
+    await expect(kiln.inferenceGraphs.predict(id, rows)).rejects.toMatchObject({ name: "FailedPreconditionError", reason: "NOTHING_TO_COMBINE" });
+  });
+
+  it("splits requests across deployments by weight, each request answered whole by one", async () => {
+    const id = unique("split");
+    await kiln.inferenceGraphs.create(id, { nodes: { root: { routerType: "splitter", steps: [{ name: "a", deployment: ids.a, weight: 50 }, { name: "b", deployment: ids.b, weight: 50 }] } } });
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 60; i++) {
+      const { table, steps } = await kiln.inferenceGraphs.predictWithSteps(id, rows);
+      expect(steps).toHaveLength(1);
+      const step = steps[0]!.step;
+      seen.set(step, (seen.get(step) ?? 0) + 1);
+      const expected = step === "a" ? sumOf([2, 1]) : sumOf([-1, 3]);
+      column(table, "prediction").forEach((v, j) => expect(v).toBeCloseTo(expected[j]!, 3));
+    }
+    // 60 fair coin flips all landing one way: 2^-59.
+    expect([...seen.keys()].sort()).toEqual(["a", "b"]);
+  });
+
+  it("refuses graphs that cannot run, naming the node and step, and changes nothing", async () => {
+    const id = unique("bad");
+    const refused = async (nodes: Record<string, unknown>, pattern: RegExp) => {
+      const err = await kiln.inferenceGraphs.create(id, { nodes: nodes as never }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidArgumentError);
+      expect((err as Error).message).toMatch(pattern);
+    };
+    const step = { deployment: ids.a };
+    await refused({}, /at least the node "root"/);
+    await refused({ first: { routerType: "sequence", steps: [step] } }, /there is no node "root"/);
+    await refused({ root: { routerType: "sequence", steps: [] } }, /node root: a node has 1 to 32 steps, got 0/);
+    await refused({ root: { routerType: "pipeline", steps: [step] } }, /routerType is one of sequence, switch, ensemble, splitter, not "pipeline"/);
+    await refused({ root: { routerType: "sequence", steps: [{ node: "loop" }] }, loop: { routerType: "sequence", steps: [{ node: "root" }] } }, /node root is reached again from itself \(root → loop → root\)/);
+    await refused({ root: { routerType: "sequence", steps: [step] }, spare: { routerType: "sequence", steps: [step] } }, /node spare is not reached from "root"/);
+    await refused({ root: { routerType: "sequence", steps: [step, step] } }, /two steps are named/);
+    await refused({ root: { routerType: "switch", steps: [{ deployment: ids.a, condition: "region = " }, step] } }, /node root, step 1: condition "region = ": /);
+    await refused({ root: { routerType: "switch", steps: [{ name: "all", deployment: ids.a }, { deployment: ids.b, condition: 'region = "EU"' }] } }, /step all has no condition.*put it last/);
+    await refused({ root: { routerType: "splitter", steps: [{ deployment: ids.a, weight: 50 }, { deployment: ids.b, weight: 40 }] } }, /weights add up to 100, got 90/);
+    await refused({ root: { routerType: "sequence", steps: [{ deployment: ids.a, weight: 50 }] } }, /weight is a SPLITTER step's/);
+    await refused({ root: { routerType: "ensemble", steps: [{ deployment: ids.a, kind: "explain" }] } }, /kind is one of predict, predict_proba, transform/);
+    await expect(kiln.inferenceGraphs.create(id, { nodes: { root: { routerType: "sequence", steps: [{ deployment: "nowhere" }] } } })).rejects.toBeInstanceOf(NotFoundError);
+    await expect(kiln.inferenceGraphs.get(id)).rejects.toMatchObject({ name: "NotFoundError", reason: "INFERENCE_GRAPH_NOT_FOUND" });
+
+    await kiln.inferenceGraphs.create(id, { nodes: { root: { routerType: "sequence", steps: [step] } } });
+    await expect(kiln.inferenceGraphs.create(id, { nodes: { root: { routerType: "sequence", steps: [step] } } })).rejects.toBeInstanceOf(AlreadyExistsError);
+    // A refused update leaves the graph as it was.
+    await expect(kiln.inferenceGraphs.update(id, { nodes: { root: { routerType: "sequence", steps: [{ deployment: "nowhere" }] } } })).rejects.toBeInstanceOf(NotFoundError);
+    expect((await kiln.inferenceGraphs.get(id)).nodes.root!.steps).toEqual([{ name: ids.a, deployment: ids.a, kind: "predict" }]);
+    await expect(kiln.inferenceGraphs.predict(id, rows, { keep: ["nope"] })).rejects.toMatchObject({ name: "InvalidArgumentError", reason: "UNKNOWN_COLUMN" });
+
+    // A deployment deleted after: the step says so.
+    const gone = unique("gone");
+    await kiln.models.put(gone, new LinearRegression().fit(X, X.map(([x0]) => x0!)));
+    await kiln.deployments.create(gone, { model: gone });
+    await kiln.inferenceGraphs.update(id, { nodes: { root: { routerType: "sequence", steps: [{ name: "first", deployment: gone }, step] } } });
+    await kiln.deployments.delete(gone);
+    await expect(kiln.inferenceGraphs.predict(id, rows)).rejects.toMatchObject({ name: "FailedPreconditionError", reason: "DEPLOYMENT_NOT_FOUND", message: expect.stringMatching(/^node root, step first: deployment .* does not exist/) });
+
+    await kiln.inferenceGraphs.delete(id);
+    await expect(kiln.inferenceGraphs.delete(id)).rejects.toBeInstanceOf(NotFoundError);
+    // Its deployments stay.
+    expect((await kiln.deployments.get(ids.a)).state).toBe("ready");
+  });
+
+  it("kiln inference-graph applies a spec file (KServe's spelling too); inference-graphs lists, shows, predicts and deletes", async () => {
+    const id = unique("cli");
+    const spec = join(dir, `${id}.json`);
+    await writeFile(spec, JSON.stringify({ nodes: { root: { routerType: "Switch", steps: [{ serviceName: ids.a, condition: "x0 > 0" }, { serviceName: ids.b }] } } }));
+    expect(await kilnCli("inference-graph", id, spec)).toBe(`${id}: created (1 node, 2 deployments)\n`);
+    expect(await kilnCli("inference-graph", id, spec, "--description", "by sign")).toBe(`${id}: updated (1 node, 2 deployments)\n`);
+    expect(await kilnCli("inference-graphs")).toMatch(new RegExp(`^${id}\\s+1\\s+by sign$`, "m"));
+    const shown = await kilnCli("inference-graphs:show", id);
+    expect(shown).toContain(`root: switch\n  ${ids.a}: deployment ${ids.a} where x0 > 0\n  ${ids.b}: deployment ${ids.b}\n`);
+    const input = join(dir, `${id}.csv`);
+    await writeFile(input, "x0,x1\n1,2\n-1,4\n");
+    expect(await kilnCli("inference-graphs:predict", id, input)).toBe(`prediction\n4\n13\n`);
+    expect((await kilnFails("inference-graph", id, join(dir, "missing.json"))).stderr).toMatch(/missing\.json/);
+    await kilnCli("inference-graphs:delete", id);
+    expect((await kilnFails("inference-graphs:show", id)).stderr).toMatch(/does not exist/);
+  });
+});

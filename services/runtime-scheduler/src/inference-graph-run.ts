@@ -1,0 +1,197 @@
+import { create } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
+import { failedPrecondition, invalidArgument, isKilnError, KilnError, printable } from "@kiln/core";
+import {
+  compileFilter,
+  decodeChunk,
+  FilterSyntaxError,
+  interleaveRows,
+  isNumberType,
+  meanOfColumns,
+  oneBatch,
+  parseFilter,
+  selectRows,
+  sharedColumns,
+  sideBySide,
+  tableOf,
+  tableToIpc,
+  voteOfColumns,
+  withColumnsOf,
+} from "@kiln/data";
+import {
+  Combine,
+  InferenceGraphStepAnswerSchema,
+  PredictInferenceGraphResponseSchema,
+  RouterType,
+  StepData,
+  type InferenceGraph,
+  type InferenceGraphNode,
+  type InferenceGraphStep,
+  type InferenceGraphStepAnswer,
+  type PredictInferenceGraphRequest,
+  type PredictInferenceGraphResponse,
+} from "@kiln/proto/kiln/runtime/v1/inference_graphs_pb";
+import { Table } from "apache-arrow";
+import { readInferenceGraph } from "./inference-graphs.js";
+import { ROOT_NODE } from "./inference-graph-spec.js";
+import type { Scheduler } from "./job-store.js";
+import { rowsInRequest } from "./local-inputs.js";
+import { answerRows, askDeployment, wantsJson } from "./online-predict.js";
+
+/** Rows on their way through the graph; `positional`: still the request's own columns, given as a tensor's. */
+interface Rows {
+  table: Table;
+  positional: boolean;
+}
+
+interface Run {
+  s: Scheduler;
+  graph: InferenceGraph;
+  deadline: number;
+  answers: InferenceGraphStepAnswer[];
+}
+
+/** Runs the request's rows through the graph from its root node (see PredictInferenceGraph). */
+export async function predictInferenceGraph(s: Scheduler, req: PredictInferenceGraphRequest, callerTimeoutMs?: number): Promise<PredictInferenceGraphResponse> {
+  const { graph } = await readInferenceGraph(s, req.name);
+  if (req.input.case === undefined) throw invalidArgument("INPUT_REQUIRED", "the request has no rows: give data (JSON) or arrow_ipc");
+  const { ipc, positionalColumns } = rowsInRequest(req.input);
+  const input = { table: requestTable(ipc), positional: positionalColumns.length > 0 };
+  const missing = req.keepColumns.filter((c) => !input.table.getChild(c));
+  if (missing.length) throw invalidArgument("UNKNOWN_COLUMN", `keep_columns: the rows have no column ${missing.map((c) => `"${printable(c)}"`).join(", ")}`);
+  const run: Run = { s, graph, deadline: Date.now() + Math.max(1, Math.min(s.settings.predictTimeoutMs, callerTimeoutMs ?? Infinity)), answers: [] };
+  const output = await runNode(run, ROOT_NODE, input);
+  const clash = req.keepColumns.filter((c) => output.table.getChild(c));
+  if (clash.length) throw invalidArgument("KEEP_COLUMN_CLASH", `keep_columns: the graph answers a column ${clash.map((c) => `"${printable(c)}"`).join(", ")} itself`);
+  const kept = req.keepColumns.length ? withColumnsOf(projected(input.table, req.keepColumns), output.table) : output.table;
+  const rows = answerRows(tableToIpc(kept), kept.numRows, wantsJson(req.encoding, req.input.case));
+  return create(PredictInferenceGraphResponseSchema, { ...rows, steps: run.answers });
+}
+
+function requestTable(ipc: Uint8Array): Table {
+  try {
+    return decodeChunk(ipc);
+  } catch (e) {
+    throw invalidArgument("INVALID_INPUT_DATA", `arrow_ipc is not an Arrow IPC stream: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+function projected(table: Table, columns: readonly string[]): Table {
+  const batch = oneBatch(table);
+  return tableOf(columns.map((name) => ({ name, vector: batch.getChild(name)! })), batch.numRows);
+}
+
+async function runNode(run: Run, name: string, rows: Rows): Promise<Rows> {
+  const node = run.graph.nodes[name]!;
+  switch (node.routerType) {
+    case RouterType.SEQUENCE:
+      return sequence(run, name, node, rows);
+    case RouterType.SWITCH:
+      return route(run, name, node, rows);
+    case RouterType.ENSEMBLE:
+      return ensemble(run, name, node, rows);
+    case RouterType.SPLITTER:
+      return runStep(run, name, pickByWeight(node.steps), rows);
+    default:
+      throw failedPrecondition("INVALID_GRAPH", `node ${name} has no router type`);
+  }
+}
+
+async function sequence(run: Run, name: string, node: InferenceGraphNode, request: Rows): Promise<Rows> {
+  let current = request;
+  for (const step of node.steps) {
+    current = await runStep(run, name, step, stepRows(step.data, request, current));
+  }
+  return current;
+}
+
+/**
+ * What a sequence's step is given. An answer goes on as the next model's features in
+ * order, whatever their names (a transformer's columns feed a predictor, as in a
+ * Pipeline); beside the node's rows it goes by name.
+ */
+function stepRows(data: StepData, request: Rows, previous: Rows): Rows {
+  if (data === StepData.REQUEST || previous === request) return request;
+  if (data === StepData.RESPONSE_AND_REQUEST) return { table: withColumnsOf(previous.table, request.table), positional: false };
+  return { table: previous.table, positional: true };
+}
+
+/** Each row to the first step whose condition it meets; the answers back in the rows' order. */
+async function route(run: Run, name: string, node: InferenceGraphNode, rows: Rows): Promise<Rows> {
+  const batch = oneBatch(rows.table);
+  const taken = new Uint8Array(batch.numRows);
+  const parts = node.steps.map((step) => {
+    const meets = step.condition ? conditionRows(name, step, batch) : undefined;
+    const picked: number[] = [];
+    for (let i = 0; i < batch.numRows; i++) {
+      if (taken[i] || (meets && !meets.has(i))) continue;
+      taken[i] = 1;
+      picked.push(i);
+    }
+    return { step, rows: Uint32Array.from(picked) };
+  });
+  const left = taken.indexOf(0);
+  if (left >= 0) {
+    throw failedPrecondition("NO_ROUTE", `node ${name}: row ${left + 1} meets no step's condition (${node.steps.map((s) => `${s.name}: ${s.condition}`).join("; ")}); add a step without one to take the rest`, { node: name });
+  }
+  const answered = await Promise.all(
+    parts
+      .filter((p) => p.rows.length)
+      .map(async (p) => ({ rows: p.rows, table: (await runStep(run, name, p.step, { table: new Table(selectRows(batch, p.rows)), positional: rows.positional })).table })),
+  );
+  return { table: interleaveRows(batch.numRows, answered), positional: false };
+}
+
+function conditionRows(node: string, step: InferenceGraphStep, batch: ReturnType<typeof oneBatch>): Set<number> {
+  try {
+    return new Set(compileFilter(parseFilter(step.condition), batch.schema)(batch));
+  } catch (e) {
+    if (e instanceof FilterSyntaxError) throw invalidArgument("INVALID_INPUT_DATA", `node ${node}, step ${step.name}: condition ${printable(JSON.stringify(step.condition))} on these rows: ${e.message}`, { node, step: step.name });
+    throw e;
+  }
+}
+
+async function ensemble(run: Run, name: string, node: InferenceGraphNode, rows: Rows): Promise<Rows> {
+  const answers = await Promise.all(node.steps.map((step) => runStep(run, name, step, rows)));
+  const numRows = rows.table.numRows;
+  const tables = answers.map((a) => a.table);
+  if (node.combine === Combine.UNSPECIFIED) return { table: sideBySide(numRows, node.steps.map((step, i) => ({ name: step.name, table: tables[i]! }))), positional: false };
+  const mean = node.combine === Combine.MEAN;
+  const columns = sharedColumns(tables, (types) => !mean || types.every(isNumberType));
+  if (!columns.length) {
+    const what = mean ? "column of numbers" : "column";
+    throw failedPrecondition("NOTHING_TO_COMBINE", `node ${name}: no ${what} is in every step's answer (${node.steps.map((s, i) => `${s.name}: ${tables[i]!.schema.fields.map((f) => f.name).join(", ")}`).join("; ")})`, { node: name });
+  }
+  return { table: mean ? meanOfColumns(numRows, tables, columns) : voteOfColumns(numRows, tables, columns), positional: false };
+}
+
+function pickByWeight(steps: readonly InferenceGraphStep[]): InferenceGraphStep {
+  let at = Math.random() * 100;
+  for (const step of steps) {
+    at -= step.weight;
+    if (at < 0) return step;
+  }
+  return steps[steps.length - 1]!;
+}
+
+async function runStep(run: Run, node: string, step: InferenceGraphStep, rows: Rows): Promise<Rows> {
+  if (step.target.case === "node") return runNode(run, step.target.value, rows);
+  const deployment = step.target.value!;
+  const answer = create(InferenceGraphStepAnswerSchema, { node, step: step.name, deployment, rows: BigInt(rows.table.numRows) });
+  run.answers.push(answer);
+  const left = run.deadline - Date.now();
+  if (left <= 0) throw new KilnError(Code.DeadlineExceeded, "PREDICT_TIMEOUT", `inference graph ${run.graph.name} did not answer in time: node ${node}, step ${step.name} had not started`);
+  try {
+    const reply = await askDeployment(run.s, deployment, { rows: tableToIpc(rows.table), kind: step.kind, positional: rows.positional, callerTimeoutMs: left });
+    answer.modelVersion = reply.modelVersion;
+    const table = decodeChunk(reply.arrowIpc);
+    if (table.numRows !== rows.table.numRows) {
+      throw failedPrecondition("ROWS_MISMATCH", `deployment ${deployment} answered ${table.numRows} rows for ${rows.table.numRows}`);
+    }
+    return { table, positional: false };
+  } catch (e) {
+    if (!isKilnError(e)) throw e;
+    const code = e.code === Code.NotFound && e.reason === "DEPLOYMENT_NOT_FOUND" ? Code.FailedPrecondition : e.code;
+    throw new KilnError(code, e.reason, `node ${node}, step ${step.name}: ${e.message}`, { ...e.metadata, node, step: step.name });
+  }
+}

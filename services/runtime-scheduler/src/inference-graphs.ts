@@ -1,0 +1,96 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { alreadyExists, checkId, invalidArgument, isKilnError, notFound, parseParent, printable } from "@kiln/core";
+import {
+  InferenceGraphSchema,
+  type CreateInferenceGraphRequest,
+  type InferenceGraph,
+  type ListInferenceGraphsRequest,
+  type UpdateInferenceGraphRequest,
+} from "@kiln/proto/kiln/runtime/v1/inference_graphs_pb";
+import { scanPage } from "@kiln/storage";
+import { readDeployment } from "./deployments.js";
+import { checkedNodes } from "./inference-graph-spec.js";
+import { nowOf, type Scheduler } from "./job-store.js";
+import { parseResourceName } from "./names.js";
+import { protoRecords } from "./proto-records.js";
+
+const MUTABLE = new Set(["nodes", "description"]);
+const MAX_DESCRIPTION = 1024;
+
+const records = protoRecords("runtime_inference_graphs", InferenceGraphSchema);
+const graphs = records.of;
+
+export function parseInferenceGraphName(name: string): { project: string; id: string } {
+  return parseResourceName(name, "inferenceGraphs");
+}
+
+export async function readInferenceGraph(s: Scheduler, name: string): Promise<{ graph: InferenceGraph; rev: number }> {
+  parseInferenceGraphName(name);
+  const stored = await graphs(s).get(name);
+  if (!stored) throw notFound("INFERENCE_GRAPH_NOT_FOUND", `inference graph ${name} does not exist`, { inference_graph: name });
+  return { graph: records.decode(stored.value), rev: stored.rev };
+}
+
+export async function createInferenceGraph(s: Scheduler, req: CreateInferenceGraphRequest, caller = ""): Promise<InferenceGraph> {
+  const project = parseParent(req.parent);
+  if (!req.inferenceGraphId) throw invalidArgument("INFERENCE_GRAPH_ID_REQUIRED", "inference_graph_id is required");
+  const name = `${project}/inferenceGraphs/${checkId(req.inferenceGraphId, "inference_graph")}`;
+  const now = timestampFromDate(nowOf(s));
+  const graph = create(InferenceGraphSchema, { name, createTime: now, updateTime: now, creator: caller, updater: caller });
+  await applySpec(s, project, graph, req.inferenceGraph ?? create(InferenceGraphSchema), MUTABLE);
+  try {
+    await graphs(s).create(name, records.encode(graph));
+  } catch (e) {
+    if (isKilnError(e, Code.AlreadyExists)) throw alreadyExists("INFERENCE_GRAPH_EXISTS", `inference graph ${name} already exists`, { inference_graph: name });
+    throw e;
+  }
+  s.logger.info({ inferenceGraph: name }, "inference graph created");
+  return graph;
+}
+
+export async function listInferenceGraphs(s: Scheduler, req: ListInferenceGraphsRequest): Promise<{ inferenceGraphs: InferenceGraph[]; nextPageToken: string }> {
+  const project = parseParent(req.parent);
+  const page = await scanPage(graphs(s), { prefix: `${project}/inferenceGraphs/`, pageSize: req.pageSize, pageToken: req.pageToken, filterText: "" });
+  return { inferenceGraphs: page.items.map((r) => records.decode(r)), nextPageToken: page.nextPageToken };
+}
+
+export async function updateInferenceGraph(s: Scheduler, req: UpdateInferenceGraphRequest, caller = ""): Promise<InferenceGraph> {
+  if (!req.inferenceGraph) throw invalidArgument("INFERENCE_GRAPH_REQUIRED", "inference_graph is required");
+  const { project } = parseInferenceGraphName(req.inferenceGraph.name);
+  if (req.updateMask.length === 0) throw invalidArgument("UPDATE_MASK_REQUIRED", `update_mask is required: any of ${[...MUTABLE].join(", ")}`);
+  for (const path of req.updateMask) {
+    if (!MUTABLE.has(path)) throw invalidArgument("INVALID_UPDATE_MASK", `update_mask "${printable(path)}" is not a field that can change: ${[...MUTABLE].join(", ")}`);
+  }
+  for (let attempt = 0; ; attempt++) {
+    const { graph, rev } = await readInferenceGraph(s, req.inferenceGraph.name);
+    await applySpec(s, project, graph, req.inferenceGraph, new Set(req.updateMask));
+    graph.updateTime = timestampFromDate(nowOf(s));
+    graph.updater = caller;
+    try {
+      await graphs(s).update(graph.name, records.encode(graph), rev);
+      return graph;
+    } catch (e) {
+      if (!isKilnError(e, Code.Aborted) || attempt >= 10) throw e;
+    }
+  }
+}
+
+export async function deleteInferenceGraph(s: Scheduler, name: string): Promise<void> {
+  const { rev } = await readInferenceGraph(s, name);
+  if (!(await graphs(s).delete(name, rev))) throw notFound("INFERENCE_GRAPH_NOT_FOUND", `inference graph ${name} does not exist`, { inference_graph: name });
+}
+
+/** Copies the fields of `fields` from `given` into `into`, checked; the deployments named must exist. */
+async function applySpec(s: Scheduler, project: string, into: InferenceGraph, given: InferenceGraph, fields: Set<string>): Promise<void> {
+  if (fields.has("description")) {
+    if (given.description.length > MAX_DESCRIPTION) throw invalidArgument("INVALID_DESCRIPTION", `inference_graph.description is at most ${MAX_DESCRIPTION} characters`);
+    into.description = given.description;
+  }
+  if (fields.has("nodes")) {
+    const { nodes, deployments } = checkedNodes(project, given.nodes);
+    for (const deployment of deployments) await readDeployment(s, deployment);
+    into.nodes = nodes;
+  }
+}
