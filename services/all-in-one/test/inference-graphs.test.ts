@@ -140,6 +140,30 @@ describe("inference graphs in embedded mode (deployments chained, routed, ensemb
     await expect(kiln.inferenceGraphs.predict(id, rows)).rejects.toMatchObject({ name: "FailedPreconditionError", reason: "NOTHING_TO_COMBINE" });
   });
 
+  it("answers JSON rows with JSON over Connect, as curl would ask", async () => {
+    const id = unique("json");
+    await kiln.inferenceGraphs.create(id, { nodes: { root: { routerType: "ensemble", combine: "mean", steps: [{ deployment: ids.a }, { deployment: ids.b }] } } });
+    const res = await fetch(`${running.server.url}/kiln.runtime.v1.InferenceGraphService/PredictInferenceGraph`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: `projects/default/inferenceGraphs/${id}`, data: [{ id: "r1", x0: 1, x1: 2 }], keepColumns: ["id"] }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { json: { columns: string[]; rows: { id: string; prediction: number }[] }; steps: { step: string; rows: string }[] };
+    expect(body.json.columns).toEqual(["id", "prediction"]);
+    expect(body.json.rows[0]!.id).toBe("r1");
+    expect(body.json.rows[0]!.prediction).toBeCloseTo((2 * 1 + 2 + (3 * 2 - 1)) / 2, 3);
+    expect(body.steps.map((s) => [s.step, s.rows])).toEqual([[ids.a, "1"], [ids.b, "1"]]);
+    // Bad input is a Connect error with its code, nothing else.
+    const bad = await fetch(`${running.server.url}/kiln.runtime.v1.InferenceGraphService/PredictInferenceGraph`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: `projects/default/inferenceGraphs/${id}` }),
+    });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/the request has no rows/) });
+  });
+
   it("splits requests across deployments by weight, each request answered whole by one", async () => {
     const id = unique("split");
     await kiln.inferenceGraphs.create(id, { nodes: { root: { routerType: "splitter", steps: [{ name: "a", deployment: ids.a, weight: 50 }, { name: "b", deployment: ids.b, weight: 50 }] } } });

@@ -17,7 +17,8 @@ import { inferenceRestRoute } from "./inference-rest.js";
 import { metricsRoute } from "./metrics-route.js";
 import type { HttpRoute } from "@kiln/core";
 import { JobWatchers } from "./watchers.js";
-import { Recent } from "./recent.js";
+import { Recent, RecentByKey } from "./recent.js";
+import { readInferenceGraph, SERVED_GRAPH_MAX_AGE_MS } from "./inference-graphs.js";
 import { aliveExecutors } from "./executors.js";
 import { allDeployments } from "./deployments.js";
 import { allWebhooks } from "./webhooks.js";
@@ -47,6 +48,7 @@ export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> 
     alive: new Recent(() => aliveExecutors(deps), recently),
     deployments: new Recent(() => allDeployments(deps), recently),
     webhooks: new Recent(() => allWebhooks(deps), WEBHOOKS_MAX_AGE_MS),
+    inferenceGraphs: new RecentByKey(async (name) => (await readInferenceGraph(deps, name)).graph, SERVED_GRAPH_MAX_AGE_MS),
   };
 }
 

@@ -10,10 +10,10 @@ import {
   meanOfColumns,
   oneBatch,
   parseFilter,
+  projectColumns,
   selectRows,
   sharedColumns,
   sideBySide,
-  tableOf,
   tableToIpc,
   voteOfColumns,
   withColumnsOf,
@@ -32,16 +32,49 @@ import {
   type PredictInferenceGraphResponse,
 } from "@kiln/proto/kiln/runtime/v1/inference_graphs_pb";
 import { Table } from "apache-arrow";
-import { readInferenceGraph } from "./inference-graphs.js";
+import { servedInferenceGraph } from "./inference-graphs.js";
 import { ROOT_NODE } from "./inference-graph-spec.js";
 import type { Scheduler } from "./job-store.js";
 import { rowsInRequest } from "./local-inputs.js";
 import { answerRows, askDeployment, wantsJson } from "./online-predict.js";
 
-/** Rows on their way through the graph; `positional`: still the request's own columns, given as a tensor's. */
-interface Rows {
-  table: Table;
-  positional: boolean;
+/**
+ * Rows on their way through the graph, as a table or as the Arrow IPC bytes they came in:
+ * each form is made only when asked for, so rows that only pass through (a sequence's, a
+ * split's) are never decoded or encoded here. `positional`: read as the model's features in order.
+ */
+class Rows {
+  private constructor(
+    private bytes: Uint8Array | undefined,
+    private decoded: Table | undefined,
+    readonly positional: boolean,
+    private readonly count?: number,
+  ) {}
+
+  static ofTable(table: Table, positional = false): Rows {
+    return new Rows(undefined, table, positional);
+  }
+
+  static ofIpc(ipc: Uint8Array, positional: boolean, numRows?: number): Rows {
+    return new Rows(ipc, undefined, positional, numRows);
+  }
+
+  get table(): Table {
+    return (this.decoded ??= requestTable(this.bytes!));
+  }
+
+  get ipc(): Uint8Array {
+    return (this.bytes ??= tableToIpc(this.decoded!));
+  }
+
+  get numRows(): number {
+    return this.count ?? this.table.numRows;
+  }
+
+  /** The same rows, read as the model's features in order. */
+  inOrder(): Rows {
+    return new Rows(this.bytes, this.decoded, true, this.count);
+  }
 }
 
 interface Run {
@@ -53,18 +86,18 @@ interface Run {
 
 /** Runs the request's rows through the graph from its root node (see PredictInferenceGraph). */
 export async function predictInferenceGraph(s: Scheduler, req: PredictInferenceGraphRequest, callerTimeoutMs?: number): Promise<PredictInferenceGraphResponse> {
-  const { graph } = await readInferenceGraph(s, req.name);
+  const graph = await servedInferenceGraph(s, req.name);
   if (req.input.case === undefined) throw invalidArgument("INPUT_REQUIRED", "the request has no rows: give data (JSON) or arrow_ipc");
   const { ipc, positionalColumns } = rowsInRequest(req.input);
-  const input = { table: requestTable(ipc), positional: positionalColumns.length > 0 };
-  const missing = req.keepColumns.filter((c) => !input.table.getChild(c));
+  const input = Rows.ofIpc(ipc, positionalColumns.length > 0);
+  const missing = req.keepColumns.length ? req.keepColumns.filter((c) => !input.table.getChild(c)) : [];
   if (missing.length) throw invalidArgument("UNKNOWN_COLUMN", `keep_columns: the rows have no column ${missing.map((c) => `"${printable(c)}"`).join(", ")}`);
   const run: Run = { s, graph, deadline: Date.now() + Math.max(1, Math.min(s.settings.predictTimeoutMs, callerTimeoutMs ?? Infinity)), answers: [] };
   const output = await runNode(run, ROOT_NODE, input);
   const clash = req.keepColumns.filter((c) => output.table.getChild(c));
   if (clash.length) throw invalidArgument("KEEP_COLUMN_CLASH", `keep_columns: the graph answers a column ${clash.map((c) => `"${printable(c)}"`).join(", ")} itself`);
-  const kept = req.keepColumns.length ? withColumnsOf(projected(input.table, req.keepColumns), output.table) : output.table;
-  const rows = answerRows(tableToIpc(kept), kept.numRows, wantsJson(req.encoding, req.input.case));
+  const kept = req.keepColumns.length ? Rows.ofTable(withColumnsOf(new Table(projectColumns(oneBatch(input.table), req.keepColumns)), output.table)) : output;
+  const rows = answerRows(kept.ipc, kept.numRows, wantsJson(req.encoding, req.input.case));
   return create(PredictInferenceGraphResponseSchema, { ...rows, steps: run.answers });
 }
 
@@ -74,11 +107,6 @@ function requestTable(ipc: Uint8Array): Table {
   } catch (e) {
     throw invalidArgument("INVALID_INPUT_DATA", `arrow_ipc is not an Arrow IPC stream: ${e instanceof Error ? e.message : String(e)}`);
   }
-}
-
-function projected(table: Table, columns: readonly string[]): Table {
-  const batch = oneBatch(table);
-  return tableOf(columns.map((name) => ({ name, vector: batch.getChild(name)! })), batch.numRows);
 }
 
 async function runNode(run: Run, name: string, rows: Rows): Promise<Rows> {
@@ -112,8 +140,8 @@ async function sequence(run: Run, name: string, node: InferenceGraphNode, reques
  */
 function stepRows(data: StepData, request: Rows, previous: Rows): Rows {
   if (data === StepData.REQUEST || previous === request) return request;
-  if (data === StepData.RESPONSE_AND_REQUEST) return { table: withColumnsOf(previous.table, request.table), positional: false };
-  return { table: previous.table, positional: true };
+  if (data === StepData.RESPONSE_AND_REQUEST) return Rows.ofTable(withColumnsOf(previous.table, request.table));
+  return previous.inOrder();
 }
 
 /** Each row to the first step whose condition it meets; the answers back in the rows' order. */
@@ -137,9 +165,9 @@ async function route(run: Run, name: string, node: InferenceGraphNode, rows: Row
   const answered = await Promise.all(
     parts
       .filter((p) => p.rows.length)
-      .map(async (p) => ({ rows: p.rows, table: (await runStep(run, name, p.step, { table: new Table(selectRows(batch, p.rows)), positional: rows.positional })).table })),
+      .map(async (p) => ({ rows: p.rows, table: (await runStep(run, name, p.step, p.rows.length === batch.numRows ? rows : Rows.ofTable(new Table(selectRows(batch, p.rows)), rows.positional))).table })),
   );
-  return { table: interleaveRows(batch.numRows, answered), positional: false };
+  return Rows.ofTable(interleaveRows(batch.numRows, answered));
 }
 
 function conditionRows(node: string, step: InferenceGraphStep, batch: ReturnType<typeof oneBatch>): Set<number> {
@@ -153,16 +181,16 @@ function conditionRows(node: string, step: InferenceGraphStep, batch: ReturnType
 
 async function ensemble(run: Run, name: string, node: InferenceGraphNode, rows: Rows): Promise<Rows> {
   const answers = await Promise.all(node.steps.map((step) => runStep(run, name, step, rows)));
-  const numRows = rows.table.numRows;
+  const numRows = rows.numRows;
   const tables = answers.map((a) => a.table);
-  if (node.combine === Combine.UNSPECIFIED) return { table: sideBySide(numRows, node.steps.map((step, i) => ({ name: step.name, table: tables[i]! }))), positional: false };
+  if (node.combine === Combine.UNSPECIFIED) return Rows.ofTable(sideBySide(numRows, node.steps.map((step, i) => ({ name: step.name, table: tables[i]! }))));
   const mean = node.combine === Combine.MEAN;
   const columns = sharedColumns(tables, (types) => !mean || types.every(isNumberType));
   if (!columns.length) {
     const what = mean ? "column of numbers" : "column";
     throw failedPrecondition("NOTHING_TO_COMBINE", `node ${name}: no ${what} is in every step's answer (${node.steps.map((s, i) => `${s.name}: ${tables[i]!.schema.fields.map((f) => f.name).join(", ")}`).join("; ")})`, { node: name });
   }
-  return { table: mean ? meanOfColumns(numRows, tables, columns) : voteOfColumns(numRows, tables, columns), positional: false };
+  return Rows.ofTable(mean ? meanOfColumns(numRows, tables, columns) : voteOfColumns(numRows, tables, columns));
 }
 
 function pickByWeight(steps: readonly InferenceGraphStep[]): InferenceGraphStep {
@@ -177,18 +205,15 @@ function pickByWeight(steps: readonly InferenceGraphStep[]): InferenceGraphStep 
 async function runStep(run: Run, node: string, step: InferenceGraphStep, rows: Rows): Promise<Rows> {
   if (step.target.case === "node") return runNode(run, step.target.value, rows);
   const deployment = step.target.value!;
-  const answer = create(InferenceGraphStepAnswerSchema, { node, step: step.name, deployment, rows: BigInt(rows.table.numRows) });
+  const answer = create(InferenceGraphStepAnswerSchema, { node, step: step.name, deployment });
   run.answers.push(answer);
   const left = run.deadline - Date.now();
   if (left <= 0) throw new KilnError(Code.DeadlineExceeded, "PREDICT_TIMEOUT", `inference graph ${run.graph.name} did not answer in time: node ${node}, step ${step.name} had not started`);
   try {
-    const reply = await askDeployment(run.s, deployment, { rows: tableToIpc(rows.table), kind: step.kind, positional: rows.positional, callerTimeoutMs: left });
+    const reply = await askDeployment(run.s, deployment, { rows: rows.ipc, kind: step.kind, positional: rows.positional, callerTimeoutMs: left });
     answer.modelVersion = reply.modelVersion;
-    const table = decodeChunk(reply.arrowIpc);
-    if (table.numRows !== rows.table.numRows) {
-      throw failedPrecondition("ROWS_MISMATCH", `deployment ${deployment} answered ${table.numRows} rows for ${rows.table.numRows}`);
-    }
-    return { table, positional: false };
+    answer.rows = reply.rowCount;
+    return Rows.ofIpc(reply.arrowIpc, false, Number(reply.rowCount));
   } catch (e) {
     if (!isKilnError(e)) throw e;
     const code = e.code === Code.NotFound && e.reason === "DEPLOYMENT_NOT_FOUND" ? Code.FailedPrecondition : e.code;

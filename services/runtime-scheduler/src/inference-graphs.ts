@@ -12,6 +12,7 @@ import {
 import { scanPage } from "@kiln/storage";
 import { readDeployment } from "./deployments.js";
 import { checkedNodes } from "./inference-graph-spec.js";
+import type { SchedulerDeps } from "./deps.js";
 import { nowOf, type Scheduler } from "./job-store.js";
 import { parseResourceName } from "./names.js";
 import { protoRecords } from "./proto-records.js";
@@ -26,12 +27,23 @@ export function parseInferenceGraphName(name: string): { project: string; id: st
   return parseResourceName(name, "inferenceGraphs");
 }
 
-export async function readInferenceGraph(s: Scheduler, name: string): Promise<{ graph: InferenceGraph; rev: number }> {
+export async function readInferenceGraph(s: SchedulerDeps, name: string): Promise<{ graph: InferenceGraph; rev: number }> {
   parseInferenceGraphName(name);
   const stored = await graphs(s).get(name);
   if (!stored) throw notFound("INFERENCE_GRAPH_NOT_FOUND", `inference graph ${name} does not exist`, { inference_graph: name });
   return { graph: records.decode(stored.value), rev: stored.rev };
 }
+
+/**
+ * The graph as predictions run it: read at most every second by this scheduler (another
+ * scheduler's change reaches it within that), at once after its own.
+ */
+export function servedInferenceGraph(s: Scheduler, name: string): Promise<InferenceGraph> {
+  parseInferenceGraphName(name);
+  return s.inferenceGraphs.get(name);
+}
+
+export const SERVED_GRAPH_MAX_AGE_MS = 1_000;
 
 export async function createInferenceGraph(s: Scheduler, req: CreateInferenceGraphRequest, caller = ""): Promise<InferenceGraph> {
   const project = parseParent(req.parent);
@@ -46,6 +58,7 @@ export async function createInferenceGraph(s: Scheduler, req: CreateInferenceGra
     if (isKilnError(e, Code.AlreadyExists)) throw alreadyExists("INFERENCE_GRAPH_EXISTS", `inference graph ${name} already exists`, { inference_graph: name });
     throw e;
   }
+  s.inferenceGraphs.forget(name);
   s.logger.info({ inferenceGraph: name }, "inference graph created");
   return graph;
 }
@@ -70,6 +83,7 @@ export async function updateInferenceGraph(s: Scheduler, req: UpdateInferenceGra
     graph.updater = caller;
     try {
       await graphs(s).update(graph.name, records.encode(graph), rev);
+      s.inferenceGraphs.forget(graph.name);
       return graph;
     } catch (e) {
       if (!isKilnError(e, Code.Aborted) || attempt >= 10) throw e;
@@ -80,6 +94,7 @@ export async function updateInferenceGraph(s: Scheduler, req: UpdateInferenceGra
 export async function deleteInferenceGraph(s: Scheduler, name: string): Promise<void> {
   const { rev } = await readInferenceGraph(s, name);
   if (!(await graphs(s).delete(name, rev))) throw notFound("INFERENCE_GRAPH_NOT_FOUND", `inference graph ${name} does not exist`, { inference_graph: name });
+  s.inferenceGraphs.forget(name);
 }
 
 /** Copies the fields of `fields` from `given` into `into`, checked; the deployments named must exist. */

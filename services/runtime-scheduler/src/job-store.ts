@@ -8,10 +8,11 @@ import { indexNewJobs, unindexJobs, unmarkOpen } from "./job-indexes.js";
 import { settleSuccessors } from "./successors.js";
 import { dropTemporaryInputs } from "./temporaries.js";
 import type { JobWatchers } from "./watchers.js";
-import type { Recent } from "./recent.js";
+import type { Recent, RecentByKey } from "./recent.js";
 import type { Executor } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Deployment } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import type { Webhook } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
+import type { InferenceGraph } from "@kiln/proto/kiln/runtime/v1/inference_graphs_pb";
 
 export { RUNTIME_EVENT_STREAM as EVENT_STREAM } from "@kiln/contracts";
 
@@ -34,6 +35,8 @@ export interface Scheduler extends SchedulerDeps {
   deployments: Recent<Deployment[]>;
   /** Every webhook, secrets included, as the dispatcher matches events against them. */
   webhooks: Recent<Webhook[]>;
+  /** Inference graphs as predictions run them, by name. */
+  inferenceGraphs: RecentByKey<InferenceGraph>;
 }
 
 const MAX_TRIES = 20;

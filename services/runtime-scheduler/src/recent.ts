@@ -27,3 +27,28 @@ export class Recent<T> {
     this.last = undefined;
   }
 }
+
+/** Recent values by key: each read at most every `maxAgeMs`, at most `maxKeys` kept (the oldest read goes first). */
+export class RecentByKey<T> {
+  private readonly values = new Map<string, Recent<T>>();
+
+  constructor(
+    private readonly read: (key: string) => Promise<T>,
+    private readonly maxAgeMs: number,
+    private readonly maxKeys = 1000,
+  ) {}
+
+  get(key: string): Promise<T> {
+    let recent = this.values.get(key);
+    if (!recent) {
+      if (this.values.size >= this.maxKeys) this.values.delete(this.values.keys().next().value!);
+      recent = new Recent(() => this.read(key), this.maxAgeMs);
+      this.values.set(key, recent);
+    }
+    return recent.get();
+  }
+
+  forget(key: string): void {
+    this.values.delete(key);
+  }
+}
