@@ -76,6 +76,13 @@ export interface BusMessage {
 /** An async iterable of messages; stop() ends the iteration and leaves the durable in place. */
 export interface Subscription extends AsyncIterable<BusMessage> {
   stop(): Promise<void>;
+  /**
+   * Ends the iteration once the messages there are now have been handed out, for a reader
+   * stopping that must not leave them behind: the in-process bus, whose messages end with
+   * the process, hands them out first; JetStream keeps them for the next reader, so there
+   * it is stop().
+   */
+  drain(): Promise<void>;
 }
 
 /** A request as a responder sees it. */

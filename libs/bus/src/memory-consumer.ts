@@ -51,6 +51,13 @@ export class MemoryConsumer {
     if (i >= 0) this.pullers.splice(i, 1);
   }
 
+  /** A message available now, delivered, or none. */
+  takeNow(): BusMessage | undefined {
+    if (this.disposed) return undefined;
+    const next = this.take();
+    return next && this.deliver(next.msg, next.count);
+  }
+
   /** Hands available messages to waiting pullers, oldest puller first. */
   dispatch(): void {
     while (this.pullers.length > 0) {

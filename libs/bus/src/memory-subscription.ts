@@ -9,6 +9,7 @@ const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
  */
 export class MemorySubscription implements Subscription, Endable {
   private stopped = false;
+  private draining = false;
   private readonly waiting = new Map<Puller, () => void>();
 
   constructor(private readonly consumer: MemoryConsumer) {
@@ -29,6 +30,13 @@ export class MemorySubscription implements Subscription, Endable {
     this.end();
   }
 
+  /** From now on next() hands out what the consumer has at once, and ends when it has nothing. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    // A pull waiting now waits because there is nothing: it ends.
+    if (this.waiting.size) this.end();
+  }
+
   end(): void {
     if (this.stopped) return;
     this.stopped = true;
@@ -42,6 +50,12 @@ export class MemorySubscription implements Subscription, Endable {
 
   private next(): Promise<IteratorResult<BusMessage>> {
     if (this.stopped) return Promise.resolve(DONE);
+    if (this.draining) {
+      const msg = this.consumer.takeNow();
+      if (msg) return Promise.resolve({ done: false, value: msg });
+      this.end();
+      return Promise.resolve(DONE);
+    }
     return new Promise((resolve) => {
       const puller: Puller = {
         deliver: (msg) => {

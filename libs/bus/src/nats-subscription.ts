@@ -52,6 +52,11 @@ export class NatsSubscription implements Subscription {
     };
   }
 
+  /** JetStream keeps what is not read for the next reader. */
+  drain(): Promise<void> {
+    return this.stop();
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;

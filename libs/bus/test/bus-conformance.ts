@@ -298,6 +298,36 @@ export function describeEventBus(name: string, makeBus: (options?: BusOptions) =
         expect([m2.subject, m2.deliveryCount]).toEqual([`${subj}.2`, 1]);
       });
 
+      it("drain() ends a waiting iteration; every message is handed out before it ends or left for the next reader", async () => {
+        await bus.ensureStream({ name: stream, subjects: [`${subj}.>`] });
+        const d = durable();
+        const waiting = await bus.subscribe({ stream, durable: d });
+        const idle = (async () => {
+          for await (const m of waiting) m.ack();
+          return "ended";
+        })();
+        await waiting.drain();
+        expect(await idle).toBe("ended");
+
+        await publishAll(...Array.from({ length: 20 }, (_, i) => `${subj}.${i + 1}`));
+        const sub = await bus.subscribe({ stream, durable: d });
+        const seen: string[] = [];
+        for await (const m of sub) {
+          seen.push(m.subject);
+          m.ack();
+          if (seen.length === 1) await sub.drain();
+        }
+        // Whatever this reader did not get, the next one does: nothing is lost.
+        const next = await open({ durable: d });
+        while (seen.length < 20) {
+          const m = await next.take();
+          seen.push(m.subject);
+          m.ack();
+        }
+        expect(seen.sort()).toEqual(Array.from({ length: 20 }, (_, i) => `${subj}.${i + 1}`).sort());
+        await next.none(300);
+      });
+
       it("deleteConsumer ends its subscriptions; the same name then starts afresh", async () => {
         await bus.ensureStream({ name: stream, subjects: [`${subj}.>`] });
         await publishAll(`${subj}.1`);

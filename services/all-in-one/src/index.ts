@@ -98,11 +98,12 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
               },
             });
           },
+          // What makes events stops first, so those it made on the way are delivered or kept.
           async stopping() {
             await scheduled.stop();
             await scaling.stop();
-            await webhooks.stop();
             await executor?.stop();
+            await webhooks.stop();
             await ingest.stop();
           },
           async close() {

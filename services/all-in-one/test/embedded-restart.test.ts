@@ -72,6 +72,29 @@ describe("embedded mode restarted (its in-process bus starts empty)", () => {
     }
   });
 
+  it("delivers after the next start the events the stopped process had not read yet", async () => {
+    let status = 500;
+    const receiver = await startHttpReceiver(() => status);
+    try {
+      let kiln = await start();
+      await kiln.webhooks.create("alerts", { url: receiver.url, events: ["dataset.created"] });
+      // 64 deliveries are tried at once: these fail and wait to be tried again, so the last 6 events are not read when the process stops.
+      for (let i = 0; i < 70; i++) await kiln.datasets.put(`sales-${i}`, [{ a: i }]);
+      const ids = () => new Set(receiver.received.map((r) => r.headers["kiln-delivery"]));
+      await expect.poll(() => ids().size, { timeout: 10_000 }).toBe(64);
+      await stop();
+      const before = receiver.received.length;
+      status = 200;
+      kiln = await start();
+      const after = () => new Set(receiver.received.slice(before).map((r) => r.headers["kiln-delivery"]));
+      await expect.poll(() => after().size, { timeout: 15_000 }).toBe(70);
+      expect(ids().size).toBe(70);
+      await expect.poll(async () => (await kiln.webhooks.get("alerts")).deliveredCount, { timeout: 10_000 }).toBe(70);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it("refuses a second embedded server on the same data while the first runs (it would run the first one's jobs twice)", async () => {
     let kiln = await start();
     const waiting = await kiln.runtime.require({ labels: ["later"] }).noop();

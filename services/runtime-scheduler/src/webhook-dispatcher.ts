@@ -19,9 +19,9 @@ export interface WebhookOptions {
   /** The waits between attempts (default 1 s, 10 s, 1 min, 5 min). */
   retryDelaysMs?: readonly number[];
   /**
-   * Keep the deliveries still being tried when it stops, and finish them at the next
-   * start: for the in-process bus, which starts empty (with NATS another scheduler, or this
-   * one started again, gets the unacked event instead).
+   * Keep the deliveries still being tried when it stops, and those of the events not read
+   * yet, and finish them at the next start: for the in-process bus, which starts empty (with
+   * NATS another scheduler, or this one started again, gets the unacked event instead).
    */
   keepUnfinished?: boolean;
 }
@@ -77,11 +77,12 @@ export async function startWebhooks(s: Scheduler, options: WebhookOptions = {}):
     });
     reading = { subs, loops };
   };
-  const stopReading = async () => {
+  /** `drain`: the events there are now are read first (each then kept unsent, as the stop has begun). */
+  const stopReading = async (drain = false) => {
     const was = reading;
     reading = undefined;
     if (!was) return;
-    await Promise.all(was.subs.map((sub) => sub.stop()));
+    await Promise.all(was.subs.map((sub) => (drain ? sub.drain() : sub.stop())));
     await Promise.all(was.loops);
   };
   const look = async () => {
@@ -100,7 +101,7 @@ export async function startWebhooks(s: Scheduler, options: WebhookOptions = {}):
       clearInterval(timer);
       stopping.abort();
       await looking.catch(() => {});
-      await stopReading();
+      await stopReading(options.keepUnfinished);
       await Promise.all([...inFlight, ...resumed]);
       if (options.keepUnfinished) await keepUnfinished(s, left);
       await outcomes.stop();

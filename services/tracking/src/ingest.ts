@@ -42,7 +42,8 @@ export async function startIngest(deps: TrackingDeps): Promise<{ stop(): Promise
   })();
   return {
     async stop() {
-      await sub.stop();
+      // The in-process bus's batches end with the process: they are stored first.
+      await sub.drain();
       await done;
     },
   };

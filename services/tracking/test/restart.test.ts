@@ -1,29 +1,15 @@
-import { create, toBinary } from "@bufbuild/protobuf";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectNatsBus, type EventBus } from "@kiln/bus";
 import { startNatsServer, type NatsServer } from "@kiln/bus/testing";
-import { IngestBatchSchema, RunStatus } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { Kiln } from "@kiln/sdk";
 import { INGEST_STREAM, INGEST_SUBJECT_PREFIX } from "@kiln/contracts";
 import { startService, type ServiceProcess } from "../../executor/test/processes.js";
+import { jobBatches, METRICS } from "./ingest-batches.js";
 
 const JOBS = 20;
-const METRICS = 50;
-
-/** What an executor publishes for one tracked job: task_call, metrics, task_success, end of run. */
-function jobBatches(job: number): Uint8Array[] {
-  const runKey = `projects/default/jobs/j${job}`;
-  const experiment = "projects/default/experiments/restarts";
-  const metric = (i: number) => ({ id: `${runKey}:1:${i}`, event: "metric", key: "loss", step: BigInt(i), value: { case: "number" as const, value: 1 / (i + 1) } });
-  return [
-    create(IngestBatchSchema, { experiment, runKey, node: "exec", events: [{ id: `${runKey}:1:call`, event: "task_call", key: "fit" }] }),
-    create(IngestBatchSchema, { experiment, runKey, node: "exec", events: Array.from({ length: METRICS }, (_, i) => metric(i)) }),
-    create(IngestBatchSchema, { experiment, runKey, node: "exec", events: [{ id: `${runKey}:1:ok`, event: "task_success", key: "fit" }], endStatus: RunStatus.FINISHED }),
-  ].map((b) => toBinary(IngestBatchSchema, b));
-}
 
 describe("the tracking service as its own process, ingesting from NATS JetStream", () => {
   let dir: string;
