@@ -168,6 +168,16 @@ describe("the runtime as separate processes over NATS JetStream (store, registry
       // The SDK's predict, the same way.
       const table = await kiln.deployments.predict("lin-online", [{ a: 1, b: 2 }, { a: 0, b: 0 }]);
       expect([...table.getChild("prediction")!].map((v) => Math.round(Number(v) * 1000) / 1000)).toEqual([0, 1]);
+      // An inference graph, run by the scheduler process: rows with a > 0 to the deployment, the rest to a mean of it twice.
+      await kiln.inferenceGraphs.create("lin-graph", {
+        nodes: {
+          root: { routerType: "switch", steps: [{ name: "positive", deployment: "lin-online", condition: "a > 0" }, { name: "rest", node: "twice" }] },
+          twice: { routerType: "ensemble", combine: "mean", steps: [{ name: "x", deployment: "lin-online" }, { name: "y", deployment: "lin-online" }] },
+        },
+      });
+      const graph = await kiln.inferenceGraphs.predictWithSteps("lin-graph", [{ a: 1, b: 2 }, { a: 0, b: 0 }, { a: 2, b: 0 }]);
+      expect([...graph.table.getChild("prediction")!].map((v) => Math.round(Number(v) * 1000) / 1000)).toEqual([0, 1, 7]);
+      expect(graph.steps.map((s) => [s.node, s.step, s.rows]).sort()).toEqual([["root", "positive", 2], ["twice", "x", 1], ["twice", "y", 1]]);
     }, 30_000);
 
     it("keeps answering when an executor serving it is killed", async () => {

@@ -24,6 +24,7 @@ import { dropExpiredDays } from "./request-log-retention.js";
 import { checkedExplainer } from "./input-checks.js";
 import { checkedAutoscaling } from "./autoscaling-spec.js";
 import { loadRates } from "./load-rates.js";
+import { checkUpdateMask } from "./updates.js";
 
 /** A stored deployment: the Deployment message (its spec, model_version and times) as binary protobuf in base64. */
 interface DeploymentRecord {
@@ -112,10 +113,7 @@ export async function listDeployments(s: Scheduler, req: ListDeploymentsRequest)
 export async function updateDeployment(s: Scheduler, req: UpdateDeploymentRequest, caller = ""): Promise<Deployment> {
   if (!req.deployment) throw invalidArgument("DEPLOYMENT_REQUIRED", "deployment is required");
   const { project } = parseDeploymentName(req.deployment.name);
-  if (req.updateMask.length === 0) throw invalidArgument("UPDATE_MASK_REQUIRED", `update_mask is required: any of ${[...MUTABLE].join(", ")}`);
-  for (const path of req.updateMask) {
-    if (!MUTABLE.has(path)) throw invalidArgument("INVALID_UPDATE_MASK", `update_mask "${printable(path)}" is not a field that can change: ${[...MUTABLE].join(", ")}`);
-  }
+  checkUpdateMask(req.updateMask, MUTABLE);
   const mask = new Set(req.updateMask);
   const modelVersion = mask.has("model") ? await servableVersion(s, project, req.deployment.model) : undefined;
   const canaryVersion = mask.has("canary_model") && req.deployment.canaryModel ? await servableVersion(s, project, req.deployment.canaryModel) : undefined;

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import { alreadyExists, checkId, invalidArgument, isKilnError, notFound, parseParent, printable } from "@kiln/core";
+import { alreadyExists, checkId, invalidArgument, isKilnError, notFound, parseParent } from "@kiln/core";
 import {
   InferenceGraphSchema,
   type CreateInferenceGraphRequest,
@@ -16,6 +16,7 @@ import type { SchedulerDeps } from "./deps.js";
 import { nowOf, type Scheduler } from "./job-store.js";
 import { parseResourceName } from "./names.js";
 import { protoRecords } from "./proto-records.js";
+import { changeUnderRevision, checkUpdateMask } from "./updates.js";
 
 const MUTABLE = new Set(["nodes", "description"]);
 const MAX_DESCRIPTION = 1024;
@@ -72,23 +73,22 @@ export async function listInferenceGraphs(s: Scheduler, req: ListInferenceGraphs
 export async function updateInferenceGraph(s: Scheduler, req: UpdateInferenceGraphRequest, caller = ""): Promise<InferenceGraph> {
   if (!req.inferenceGraph) throw invalidArgument("INFERENCE_GRAPH_REQUIRED", "inference_graph is required");
   const { project } = parseInferenceGraphName(req.inferenceGraph.name);
-  if (req.updateMask.length === 0) throw invalidArgument("UPDATE_MASK_REQUIRED", `update_mask is required: any of ${[...MUTABLE].join(", ")}`);
-  for (const path of req.updateMask) {
-    if (!MUTABLE.has(path)) throw invalidArgument("INVALID_UPDATE_MASK", `update_mask "${printable(path)}" is not a field that can change: ${[...MUTABLE].join(", ")}`);
-  }
-  for (let attempt = 0; ; attempt++) {
-    const { graph, rev } = await readInferenceGraph(s, req.inferenceGraph.name);
-    await applySpec(s, project, graph, req.inferenceGraph, new Set(req.updateMask));
-    graph.updateTime = timestampFromDate(nowOf(s));
-    graph.updater = caller;
-    try {
-      await graphs(s).update(graph.name, records.encode(graph), rev);
-      s.inferenceGraphs.forget(graph.name);
-      return graph;
-    } catch (e) {
-      if (!isKilnError(e, Code.Aborted) || attempt >= 10) throw e;
-    }
-  }
+  checkUpdateMask(req.updateMask, MUTABLE);
+  const given = req.inferenceGraph;
+  const graph = await changeUnderRevision(
+    async () => {
+      const { graph, rev } = await readInferenceGraph(s, given.name);
+      return { value: graph, rev };
+    },
+    (graph, rev) => graphs(s).update(graph.name, records.encode(graph), rev),
+    async (graph) => {
+      await applySpec(s, project, graph, given, new Set(req.updateMask));
+      graph.updateTime = timestampFromDate(nowOf(s));
+      graph.updater = caller;
+    },
+  );
+  s.inferenceGraphs.forget(graph.name);
+  return graph;
 }
 
 export async function deleteInferenceGraph(s: Scheduler, name: string): Promise<void> {

@@ -12,6 +12,7 @@ import { markDue, scheduleDueKey, unmarkDue } from "./schedule-due.js";
 import { nowOf, type Scheduler } from "./job-store.js";
 import { parseResourceName } from "./names.js";
 import { checkJobSpec } from "./submit.js";
+import { checkUpdateMask } from "./updates.js";
 
 const MUTABLE = new Set(["cron", "time_zone", "job", "paused", "catch_up"]);
 const DEFAULT_TIME_ZONE = "UTC";
@@ -69,10 +70,7 @@ export async function listSchedules(s: Scheduler, req: ListSchedulesRequest): Pr
 export async function updateSchedule(s: Scheduler, req: UpdateScheduleRequest, caller = ""): Promise<Schedule> {
   if (!req.schedule) throw invalidArgument("SCHEDULE_REQUIRED", "schedule is required");
   const { project } = parseScheduleName(req.schedule.name);
-  if (req.updateMask.length === 0) throw invalidArgument("UPDATE_MASK_REQUIRED", `update_mask is required: any of ${[...MUTABLE].join(", ")}`);
-  for (const path of req.updateMask) {
-    if (!MUTABLE.has(path)) throw invalidArgument("INVALID_UPDATE_MASK", `update_mask "${printable(path)}" is not a field that can change: ${[...MUTABLE].join(", ")}`);
-  }
+  checkUpdateMask(req.updateMask, MUTABLE);
   for (let attempt = 0; ; attempt++) {
     const { schedule, rev } = await readSchedule(s, req.schedule.name);
     const before = scheduleDueKey(schedule);

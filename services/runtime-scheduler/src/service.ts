@@ -17,7 +17,7 @@ import { predictOnline } from "./online-predict.js";
 import { finishAttempts, finishResults, reportProgress, single, startAttempts, startResults } from "./attempts.js";
 import { heartbeat, listExecutors } from "./executors.js";
 import { deleteJob, purgeJobs } from "./job-deletion.js";
-import { nowOf, type Scheduler } from "./job-store.js";
+import type { Scheduler } from "./job-store.js";
 import { cancelJob, getJob, listJobs } from "./jobs.js";
 import { readJobResults } from "./results.js";
 import { submitJob, submitJobs } from "./submit.js";

@@ -16,6 +16,7 @@ import { parseResourceName } from "./names.js";
 import { protoRecords } from "./proto-records.js";
 import { checkEventPatterns } from "./webhook-events.js";
 import { refusedHost, type WebhookNetworks } from "./webhook-address.js";
+import { changeUnderRevision, checkUpdateMask } from "./updates.js";
 
 const MUTABLE = new Set(["url", "events", "secret", "description", "paused"]);
 const MAX_DESCRIPTION = 1024;
@@ -75,10 +76,7 @@ export async function listWebhooks(s: Scheduler, req: ListWebhooksRequest): Prom
 export async function updateWebhook(s: Scheduler, req: UpdateWebhookRequest, caller = ""): Promise<Webhook> {
   if (!req.webhook) throw invalidArgument("WEBHOOK_REQUIRED", "webhook is required");
   parseWebhookName(req.webhook.name);
-  if (req.updateMask.length === 0) throw invalidArgument("UPDATE_MASK_REQUIRED", `update_mask is required: any of ${[...MUTABLE].join(", ")}`);
-  for (const path of req.updateMask) {
-    if (!MUTABLE.has(path)) throw invalidArgument("INVALID_UPDATE_MASK", `update_mask "${printable(path)}" is not a field that can change: ${[...MUTABLE].join(", ")}`);
-  }
+  checkUpdateMask(req.updateMask, MUTABLE);
   const changed = await changeWebhook(s, req.webhook.name, (webhook) => {
     const wasPaused = webhook.paused;
     applySpec(webhook, req.webhook!, new Set(req.updateMask), s.settings.webhookNetworks);
@@ -98,17 +96,15 @@ export async function deleteWebhook(s: Scheduler, name: string): Promise<void> {
 }
 
 /** Reads, changes and writes the webhook under its revision, again if another write came between. */
-export async function changeWebhook(s: SchedulerDeps, name: string, change: (webhook: Webhook) => void): Promise<Webhook> {
-  for (let attempt = 0; ; attempt++) {
-    const { webhook, rev } = await readWebhook(s, name);
-    change(webhook);
-    try {
-      await webhooks(s).update(name, encodeWebhook(webhook), rev);
-      return webhook;
-    } catch (e) {
-      if (!isKilnError(e, Code.Aborted) || attempt >= 10) throw e;
-    }
-  }
+export function changeWebhook(s: SchedulerDeps, name: string, change: (webhook: Webhook) => void): Promise<Webhook> {
+  return changeUnderRevision(
+    async () => {
+      const { webhook, rev } = await readWebhook(s, name);
+      return { value: webhook, rev };
+    },
+    (webhook, rev) => webhooks(s).update(name, encodeWebhook(webhook), rev),
+    change,
+  );
 }
 
 /** Copies the fields of `fields` from `given` into `into`, checked. */
