@@ -4,4 +4,4 @@
  */
 export const STORE_STREAM = { name: "KILN_STORE", subjects: ["kiln.store.>"] };
 export const REGISTRY_STREAM = { name: "KILN_REGISTRY", subjects: ["kiln.registry.>"] };
-export const RUNTIME_EVENT_STREAM = { name: "KILN_RUNTIME", subjects: ["kiln.runtime.v1.job.>", "kiln.runtime.v1.deployment.>"] };
+export const RUNTIME_EVENT_STREAM = { name: "KILN_RUNTIME", subjects: ["kiln.runtime.v1.job.>", "kiln.runtime.v1.deployment.>", "kiln.runtime.v1.inference_graph.>"] };

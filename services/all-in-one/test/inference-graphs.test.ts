@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Table } from "apache-arrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
+import { startHttpReceiver } from "@kiln/core/testing";
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError } from "@kiln/sdk";
 import { LinearRegression, LogisticRegression, StandardScaler } from "@kiln/sdk/ml";
 import { runEmbedded } from "../src/index.js";
@@ -222,6 +223,27 @@ describe("inference graphs in embedded mode (deployments chained, routed, ensemb
     await expect(kiln.inferenceGraphs.delete(id)).rejects.toBeInstanceOf(NotFoundError);
     // Its deployments stay.
     expect((await kiln.deployments.get(ids.a)).state).toBe("ready");
+  });
+
+  it("tells webhooks of its graphs being made, changed and deleted", async () => {
+    const receiver = await startHttpReceiver(() => 204);
+    const hook = unique("graph-hook");
+    try {
+      await kiln.webhooks.create(hook, { url: receiver.url, events: ["inference_graph.*"] });
+      const id = unique("watched");
+      const nodes = { root: { routerType: "sequence", steps: [{ deployment: ids.a }] } };
+      await kiln.inferenceGraphs.create(id, { nodes });
+      await kiln.inferenceGraphs.update(id, { description: "now described" });
+      await kiln.inferenceGraphs.delete(id);
+      await expect.poll(() => receiver.received.length, { timeout: 10_000 }).toBe(3);
+      const bodies = receiver.received.map((r) => JSON.parse(r.body) as { event: string; resource: string; data: { inferenceGraph: { description?: string } } });
+      // Delivered at once, so in any order.
+      expect(bodies.map((b) => [b.event, b.resource]).sort()).toEqual(["created", "deleted", "updated"].map((e) => [`inference_graph.${e}`, `projects/default/inferenceGraphs/${id}`]));
+      expect(bodies.find((b) => b.event === "inference_graph.updated")!.data.inferenceGraph.description).toBe("now described");
+    } finally {
+      await kiln.webhooks.delete(hook);
+      await receiver.close();
+    }
   });
 
   it("kiln inference-graph applies a spec file (KServe's spelling too); inference-graphs lists, shows, predicts and deletes", async () => {

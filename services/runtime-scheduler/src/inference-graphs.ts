@@ -1,8 +1,9 @@
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { alreadyExists, checkId, invalidArgument, isKilnError, notFound, parseParent } from "@kiln/core";
 import {
+  InferenceGraphEventSchema,
   InferenceGraphSchema,
   type CreateInferenceGraphRequest,
   type InferenceGraph,
@@ -61,6 +62,7 @@ export async function createInferenceGraph(s: Scheduler, req: CreateInferenceGra
   }
   s.inferenceGraphs.forget(name);
   s.logger.info({ inferenceGraph: name }, "inference graph created");
+  await publishGraphEvent(s, graph, "created");
   return graph;
 }
 
@@ -88,13 +90,24 @@ export async function updateInferenceGraph(s: Scheduler, req: UpdateInferenceGra
     },
   );
   s.inferenceGraphs.forget(graph.name);
+  await publishGraphEvent(s, graph, "updated");
   return graph;
 }
 
 export async function deleteInferenceGraph(s: Scheduler, name: string): Promise<void> {
-  const { rev } = await readInferenceGraph(s, name);
+  const { graph, rev } = await readInferenceGraph(s, name);
   if (!(await graphs(s).delete(name, rev))) throw notFound("INFERENCE_GRAPH_NOT_FOUND", `inference graph ${name} does not exist`, { inference_graph: name });
   s.inferenceGraphs.forget(name);
+  await publishGraphEvent(s, graph, "deleted");
+}
+
+/** For webhooks (inference_graph.created, updated, deleted); a failed publish is logged, not the call's failure. */
+async function publishGraphEvent(s: Scheduler, graph: InferenceGraph, event: "created" | "updated" | "deleted"): Promise<void> {
+  const data = toBinary(InferenceGraphEventSchema, create(InferenceGraphEventSchema, { inferenceGraph: graph, time: timestampFromDate(nowOf(s)) }));
+  const msgId = `${graph.name}:${event}:${graph.updateTime?.seconds ?? 0}.${graph.updateTime?.nanos ?? 0}`;
+  await s.bus.publish(`kiln.runtime.v1.inference_graph.${event}`, data, { msgId, confirm: false }).catch((e: unknown) => {
+    s.logger.warn({ err: e, inferenceGraph: graph.name, event }, "could not publish an inference graph event");
+  });
 }
 
 /** Copies the fields of `fields` from `given` into `into`, checked; the deployments named must exist. */

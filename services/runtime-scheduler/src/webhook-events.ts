@@ -2,6 +2,7 @@ import { fromBinary, toJson, type DescMessage } from "@bufbuild/protobuf";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { invalidArgument, printable } from "@kiln/core";
 import { DeploymentEventSchema } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
+import { InferenceGraphEventSchema } from "@kiln/proto/kiln/runtime/v1/inference_graphs_pb";
 import { RegistryEventSchema } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { JobEventSchema } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { DatasetEventSchema } from "@kiln/proto/kiln/store/v1/store_pb";
@@ -10,6 +11,7 @@ import { DatasetEventSchema } from "@kiln/proto/kiln/store/v1/store_pb";
 const EVENTS: Record<string, readonly string[]> = {
   job: ["queued", "released", "started", "requeued", "succeeded", "failed", "cancelled", "deleted"],
   deployment: ["created", "updated", "deleted"],
+  inference_graph: ["created", "updated", "deleted"],
   model: ["created", "deleted"],
   model_version: ["created"],
   tag: ["moved"],
@@ -17,7 +19,7 @@ const EVENTS: Record<string, readonly string[]> = {
 };
 
 /** The subjects the webhooks read, on the streams that hold them. */
-export const WEBHOOK_SUBJECTS = ["kiln.runtime.v1.job.>", "kiln.runtime.v1.deployment.>", "kiln.registry.v1.>", "kiln.store.v1.>"];
+export const WEBHOOK_SUBJECTS = ["kiln.runtime.v1.job.>", "kiln.runtime.v1.deployment.>", "kiln.runtime.v1.inference_graph.>", "kiln.registry.v1.>", "kiln.store.v1.>"];
 
 /** A webhook's events, checked (INVALID_EVENTS), each once. */
 export function checkEventPatterns(patterns: readonly string[]): string[] {
@@ -56,6 +58,7 @@ export interface DecodedEvent {
 const SCHEMAS: [prefix: string, schema: DescMessage, resource: (m: never) => string][] = [
   ["kiln.runtime.v1.job.", JobEventSchema, (m: { job?: { name: string } }) => m.job?.name ?? ""],
   ["kiln.runtime.v1.deployment.", DeploymentEventSchema, (m: { deployment?: { name: string } }) => m.deployment?.name ?? ""],
+  ["kiln.runtime.v1.inference_graph.", InferenceGraphEventSchema, (m: { inferenceGraph?: { name: string } }) => m.inferenceGraph?.name ?? ""],
   ["kiln.registry.v1.", RegistryEventSchema, (m: { model: string; version?: { name: string } }) => m.version?.name || m.model],
   ["kiln.store.v1.", DatasetEventSchema, (m: { dataset: string }) => m.dataset],
 ];
