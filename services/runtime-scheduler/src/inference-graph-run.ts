@@ -165,7 +165,10 @@ async function route(run: Run, name: string, node: InferenceGraphNode, rows: Row
   const answered = await Promise.all(
     parts
       .filter((p) => p.rows.length)
-      .map(async (p) => ({ rows: p.rows, table: (await runStep(run, name, p.step, p.rows.length === batch.numRows ? rows : Rows.ofTable(new Table(selectRows(batch, p.rows)), rows.positional))).table })),
+      .map(async (p) => {
+        const given = p.rows.length === batch.numRows ? rows : Rows.ofTable(new Table(selectRows(batch, p.rows)), rows.positional);
+        return { rows: p.rows, table: sameRows(name, p.step, p.rows.length, (await runStep(run, name, p.step, given)).table) };
+      }),
   );
   return Rows.ofTable(interleaveRows(batch.numRows, answered));
 }
@@ -182,7 +185,7 @@ function conditionRows(node: string, step: InferenceGraphStep, batch: ReturnType
 async function ensemble(run: Run, name: string, node: InferenceGraphNode, rows: Rows): Promise<Rows> {
   const answers = await Promise.all(node.steps.map((step) => runStep(run, name, step, rows)));
   const numRows = rows.numRows;
-  const tables = answers.map((a) => a.table);
+  const tables = answers.map((a, i) => sameRows(name, node.steps[i]!, numRows, a.table));
   if (node.combine === Combine.UNSPECIFIED) return Rows.ofTable(sideBySide(numRows, node.steps.map((step, i) => ({ name: step.name, table: tables[i]! }))));
   const mean = node.combine === Combine.MEAN;
   const columns = sharedColumns(tables, (types) => !mean || types.every(isNumberType));
@@ -191,6 +194,12 @@ async function ensemble(run: Run, name: string, node: InferenceGraphNode, rows: 
     throw failedPrecondition("NOTHING_TO_COMBINE", `node ${name}: no ${what} is in every step's answer (${node.steps.map((s, i) => `${s.name}: ${tables[i]!.schema.fields.map((f) => f.name).join(", ")}`).join("; ")})`, { node: name });
   }
   return Rows.ofTable(mean ? meanOfColumns(numRows, tables, columns) : voteOfColumns(numRows, tables, columns));
+}
+
+/** An answer to be joined with others row by row has one row for each row it was given (a deployment's always has). */
+function sameRows(node: string, step: InferenceGraphStep, given: number, table: Table): Table {
+  if (table.numRows !== given) throw failedPrecondition("ROWS_MISMATCH", `node ${node}, step ${step.name} answered ${table.numRows} rows for ${given}`, { node, step: step.name });
+  return table;
 }
 
 function pickByWeight(steps: readonly InferenceGraphStep[]): InferenceGraphStep {
