@@ -210,7 +210,7 @@ function stepMessage(step: GraphStepSpec & { serviceName?: string; nodeName?: st
 }
 
 function named<K extends string, V>(table: Record<K, V>, key: string, what: string): V {
-  if (!(key in table)) throw invalid(`${what} is one of ${Object.keys(table).join(", ")}, not "${key}"`);
+  if (!Object.hasOwn(table, key)) throw invalid(`${what} is one of ${Object.keys(table).join(", ")}, not "${key}"`);
   return table[key as K];
 }
 

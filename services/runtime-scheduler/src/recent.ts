@@ -28,7 +28,7 @@ export class Recent<T> {
   }
 }
 
-/** Recent values by key: each read at most every `maxAgeMs`, at most `maxKeys` kept (the oldest read goes first). */
+/** Recent values by key: each read at most every `maxAgeMs`; at most `maxKeys` keys kept, the first kept going first. */
 export class RecentByKey<T> {
   private readonly values = new Map<string, Recent<T>>();
 
