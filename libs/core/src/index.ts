@@ -17,3 +17,4 @@ export { isProcessRunning } from "./process-alive.js";
 export { wantsJsonRows } from "./row-encoding.js";
 export { untilCommit, type WriteStreamMessage } from "./write-commit.js";
 export * from "./auth/index.js";
+export { Latencies } from "./latencies.js";

@@ -163,6 +163,12 @@ describe("inference graphs in embedded mode (deployments chained, routed, ensemb
     });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/the request has no rows/) });
+    // Prometheus is told what the graph answered through this scheduler.
+    const metrics = await (await fetch(`${running.server.url}/metrics`)).text();
+    const label = `{inference_graph="projects/default/inferenceGraphs/${id}"}`;
+    expect(metrics).toContain(`kiln_inference_graph_requests_total${label} 2\n`);
+    expect(metrics).toContain(`kiln_inference_graph_failures_total${label} 1\n`);
+    expect(metrics).toMatch(new RegExp(`kiln_inference_graph_latency_seconds\\{inference_graph="projects/default/inferenceGraphs/${id}",quantile="0.5"\\} [\\d.e-]+\\n`));
   });
 
   it("splits requests across deployments by weight, each request answered whole by one", async () => {

@@ -11,7 +11,7 @@ import { failedPrecondition, invalidInput, JobFailure, jobErrorOf, toJobFailure 
 import { explainerParams, MAX_ONLINE_ROWS_BYTES } from "@kiln/contracts";
 import { OnlineBatching } from "./online-batching.js";
 import { OnlineModel } from "./online-model.js";
-import { Latencies } from "./latencies.js";
+import { Latencies } from "@kiln/core";
 import { withKept } from "./outputs.js";
 import { RequestLogger, type RequestLogStats } from "./request-log.js";
 

@@ -18,6 +18,7 @@ import { metricsRoute } from "./metrics-route.js";
 import type { HttpRoute } from "@kiln/core";
 import { JobWatchers } from "./watchers.js";
 import { Recent, RecentByKey } from "./recent.js";
+import { GraphStats } from "./inference-graph-stats.js";
 import { readInferenceGraph, SERVED_GRAPH_MAX_AGE_MS } from "./inference-graphs.js";
 import { aliveExecutors } from "./executors.js";
 import { allDeployments } from "./deployments.js";
@@ -49,6 +50,7 @@ export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> 
     deployments: new Recent(() => allDeployments(deps), recently),
     webhooks: new Recent(() => allWebhooks(deps), WEBHOOKS_MAX_AGE_MS),
     inferenceGraphs: new RecentByKey(async (name) => (await readInferenceGraph(deps, name)).graph, SERVED_GRAPH_MAX_AGE_MS),
+    graphStats: new GraphStats(),
   };
 }
 

@@ -87,6 +87,18 @@ interface Run {
 /** Runs the request's rows through the graph from its root node (see PredictInferenceGraph). */
 export async function predictInferenceGraph(s: Scheduler, req: PredictInferenceGraphRequest, callerTimeoutMs?: number): Promise<PredictInferenceGraphResponse> {
   const graph = await servedInferenceGraph(s, req.name);
+  const start = performance.now();
+  try {
+    const answer = await answerGraph(s, graph, req, callerTimeoutMs);
+    s.graphStats.record(graph.name, performance.now() - start, false);
+    return answer;
+  } catch (e) {
+    s.graphStats.record(graph.name, performance.now() - start, true);
+    throw e;
+  }
+}
+
+async function answerGraph(s: Scheduler, graph: InferenceGraph, req: PredictInferenceGraphRequest, callerTimeoutMs?: number): Promise<PredictInferenceGraphResponse> {
   if (req.input.case === undefined) throw invalidArgument("INPUT_REQUIRED", "the request has no rows: give data (JSON) or arrow_ipc");
   const { ipc, positionalColumns } = rowsInRequest(req.input);
   const input = Rows.ofIpc(ipc, positionalColumns.length > 0);

@@ -98,6 +98,7 @@ export async function deleteInferenceGraph(s: Scheduler, name: string): Promise<
   const { graph, rev } = await readInferenceGraph(s, name);
   if (!(await graphs(s).delete(name, rev))) throw notFound("INFERENCE_GRAPH_NOT_FOUND", `inference graph ${name} does not exist`, { inference_graph: name });
   s.inferenceGraphs.forget(name);
+  s.graphStats.forget(name);
   await publishGraphEvent(s, graph, "deleted");
 }
 

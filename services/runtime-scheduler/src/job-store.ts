@@ -9,6 +9,7 @@ import { settleSuccessors } from "./successors.js";
 import { dropTemporaryInputs } from "./temporaries.js";
 import type { JobWatchers } from "./watchers.js";
 import type { Recent, RecentByKey } from "./recent.js";
+import type { GraphStats } from "./inference-graph-stats.js";
 import type { Executor } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Deployment } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import type { Webhook } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
@@ -37,6 +38,8 @@ export interface Scheduler extends SchedulerDeps {
   webhooks: Recent<Webhook[]>;
   /** Inference graphs as predictions run them, by name. */
   inferenceGraphs: RecentByKey<InferenceGraph>;
+  /** What each graph answered through this process. */
+  graphStats: GraphStats;
 }
 
 const MAX_TRIES = 20;

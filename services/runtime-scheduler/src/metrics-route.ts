@@ -59,6 +59,17 @@ async function exposition(s: Scheduler): Promise<string> {
       [{ ...labels, quantile: "0.99" }, stats.latencyP99Ms / 1000],
     ]),
   );
+  const graphs = s.graphStats.all();
+  out.counter("kiln_inference_graph_requests_total", "Requests an inference graph answered through this scheduler since it started.", graphs.map(([graph, c]) => [{ inference_graph: graph }, c.requests]));
+  out.counter("kiln_inference_graph_failures_total", "Of those, the ones that failed (a step's error, bad input, a timeout).", graphs.map(([graph, c]) => [{ inference_graph: graph }, c.failures]));
+  out.gauge(
+    "kiln_inference_graph_latency_seconds",
+    "How long this scheduler took to answer an inference graph's request (every step), over its last 1,000.",
+    graphs.flatMap(([graph, c]) => [
+      [{ inference_graph: graph, quantile: "0.5" }, c.latencies.quantile(0.5) / 1000],
+      [{ inference_graph: graph, quantile: "0.99" }, c.latencies.quantile(0.99) / 1000],
+    ]),
+  );
   return out.text();
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Latencies } from "../src/latencies.js";
+import { Latencies } from "../src/index.js";
 
 describe("Latencies", () => {
   it("gives the median and the 99th percentile of the last durations, nearest rank", () => {
