@@ -3,15 +3,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMemoryBus } from "@kiln/bus";
-import { createLogger } from "@kiln/core";
 import { LogEventsRequestSchema } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
-import { openFsBlobStore, openSqliteEventStore, openSqliteMetadataStore } from "@kiln/storage";
 import type { TrackingDeps } from "../src/deps.js";
 import { deleteExperiment } from "../src/experiments.js";
 import { trackingGarbage } from "../src/garbage.js";
 import { logEvents } from "../src/log.js";
 import { startRun } from "../src/runs.js";
+import { testDeps } from "./test-deps.js";
 
 const HOUR = 3_600_000;
 
@@ -22,15 +20,7 @@ describe("artifact files of dropped experiments", () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "kiln-tracking-garbage-"));
-    deps = {
-      metadata: openSqliteMetadataStore(join(dir, "meta.sqlite")),
-      events: openSqliteEventStore(join(dir, "events.sqlite")),
-      blobs: openFsBlobStore(join(dir, "blobs")),
-      bus: createMemoryBus(),
-      logger: createLogger("test", "silent"),
-      limits: { maxMessageBytes: 16 * 1024 * 1024 },
-      now: () => new Date(clock),
-    };
+    deps = testDeps(dir, () => new Date(clock));
   });
   afterAll(async () => {
     await deps.events.close();

@@ -2,13 +2,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createMemoryBus } from "@kiln/bus";
 import { INGEST_STREAM, INGEST_SUBJECT_PREFIX } from "@kiln/contracts";
-import { createLogger } from "@kiln/core";
-import { openFsBlobStore, openSqliteEventStore, openSqliteMetadataStore } from "@kiln/storage";
 import type { TrackingDeps } from "../src/deps.js";
 import { startIngest } from "../src/ingest.js";
 import { jobBatches, METRICS } from "./ingest-batches.js";
+import { testDeps } from "./test-deps.js";
 
 describe("ingesting from the in-process bus (embedded mode), whose messages end with the process", () => {
   let dir: string;
@@ -16,14 +14,7 @@ describe("ingesting from the in-process bus (embedded mode), whose messages end 
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "kiln-tracking-ingest-"));
-    deps = {
-      metadata: openSqliteMetadataStore(join(dir, "meta.sqlite")),
-      events: openSqliteEventStore(join(dir, "events.sqlite")),
-      blobs: openFsBlobStore(join(dir, "blobs")),
-      bus: createMemoryBus(),
-      logger: createLogger("test", "silent"),
-      limits: { maxMessageBytes: 16 * 1024 * 1024 },
-    };
+    deps = testDeps(dir);
     await deps.bus.ensureStream(INGEST_STREAM);
   });
   afterAll(async () => {
