@@ -126,8 +126,10 @@ export async function deliver(
   try {
     while (attempts <= delaysMs.length) {
       if (attempts > made) await waitKeepingAlive(delaysMs[attempts - 1]!, keepAlive, stop);
-      attempt = await post(webhook, delivery, { networks: s.settings.webhookNetworks, stop });
+      stop.throwIfAborted();
+      // Counted once under way: a stop during it keeps it as made (the receiver may have it).
       attempts++;
+      attempt = await post(webhook, delivery, { networks: s.settings.webhookNetworks, stop });
       if (attempt.delivered) break;
       s.logger.warn({ webhook: webhook.name, event: delivery.event, delivery: delivery.id, attempt: attempts, error: attempt.error }, "a webhook delivery failed");
     }
