@@ -134,13 +134,13 @@ export class InferenceGraphs {
     return graphInfo((await call(() => this.client.updateInferenceGraph({ inferenceGraph, updateMask }))).inferenceGraph!);
   }
 
-  /** Creates the graph, or replaces the nodes and description of the one of that id. */
+  /** Creates the graph, or replaces the nodes of the one of that id (and its description, when the spec has one). */
   async apply(id: string, spec: InferenceGraphSpec): Promise<InferenceGraphInfo> {
     try {
       return await this.create(id, spec);
     } catch (e) {
       if (!(e instanceof AlreadyExistsError)) throw e;
-      return this.update(id, { description: "", ...spec });
+      return this.update(id, spec);
     }
   }
 

@@ -258,6 +258,8 @@ describe("inference graphs in embedded mode (deployments chained, routed, ensemb
     await writeFile(spec, JSON.stringify({ nodes: { root: { routerType: "Switch", steps: [{ serviceName: ids.a, condition: "x0 > 0" }, { serviceName: ids.b }] } } }));
     expect(await kilnCli("inference-graph", id, spec)).toBe(`${id}: created (1 node, 2 deployments)\n`);
     expect(await kilnCli("inference-graph", id, spec, "--description", "by sign")).toBe(`${id}: updated (1 node, 2 deployments)\n`);
+    // Applied again without one, the description stays.
+    expect(await kilnCli("inference-graph", id, spec)).toBe(`${id}: updated (1 node, 2 deployments)\n`);
     expect(await kilnCli("inference-graphs")).toMatch(new RegExp(`^${id}\\s+1\\s+by sign$`, "m"));
     const shown = await kilnCli("inference-graphs:show", id);
     expect(shown).toContain(`root: switch\n  ${ids.a}: deployment ${ids.a} where x0 > 0\n  ${ids.b}: deployment ${ids.b}\n`);
