@@ -6,7 +6,6 @@ import { aliveExecutors } from "./executors.js";
 import { nowOf, type Scheduler } from "./job-store.js";
 import { wantedReplicas } from "./autoscaling-spec.js";
 import { everyTick } from "./ticker.js";
-import { loadRates } from "./load-rates.js";
 
 /** Heartbeats the request rate is measured over. */
 export const RATE_WINDOW_BEATS = 10;
@@ -68,7 +67,7 @@ export function startAutoscaler(s: Scheduler): { stop(): Promise<void> } {
   const measures = new Map<string, Measure>();
   const tick = async () => {
     const scaled = (await s.deployments.get()).filter((d) => d.autoscaling);
-    const rates = loadRates(s);
+    const rates = s.requestRates;
     for (const name of measures.keys()) {
       if (scaled.some((d) => d.name === name)) continue;
       measures.delete(name);

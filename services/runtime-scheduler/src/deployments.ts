@@ -23,8 +23,7 @@ import { normalizeLabels } from "./queues.js";
 import { dropExpiredDays } from "./request-log-retention.js";
 import { checkedExplainer } from "./input-checks.js";
 import { checkedAutoscaling } from "./autoscaling-spec.js";
-import { loadRates } from "./load-rates.js";
-import { checkUpdateMask } from "./updates.js";
+import { changeUnderRevision, checkUpdateMask } from "./updates.js";
 
 /** A stored deployment: the Deployment message (its spec, model_version and times) as binary protobuf in base64. */
 interface DeploymentRecord {
@@ -94,19 +93,19 @@ export async function createDeployment(s: Scheduler, req: CreateDeploymentReques
   }
   await publishDeploymentEvent(s, deployment, "created");
   dropExpiredDaysSoon(s, deployment);
-  return withStatus(deployment, await aliveExecutors(s), loadRates(s));
+  return withStatus(deployment, await aliveExecutors(s), s.requestRates);
 }
 
 export async function getDeployment(s: Scheduler, name: string): Promise<Deployment> {
   const { deployment } = await readDeployment(s, name);
-  return withStatus(deployment, await aliveExecutors(s), loadRates(s));
+  return withStatus(deployment, await aliveExecutors(s), s.requestRates);
 }
 
 export async function listDeployments(s: Scheduler, req: ListDeploymentsRequest): Promise<{ deployments: Deployment[]; nextPageToken: string }> {
   const project = parseParent(req.parent);
   const page = await scanPage(deployments(s), { prefix: `${project}/deployments/`, pageSize: req.pageSize, pageToken: req.pageToken, filterText: "" });
   const alive = page.items.length ? await aliveExecutors(s) : [];
-  return { deployments: page.items.map((r) => withStatus(decodeDeployment(r), alive, loadRates(s))), nextPageToken: page.nextPageToken };
+  return { deployments: page.items.map((r) => withStatus(decodeDeployment(r), alive, s.requestRates)), nextPageToken: page.nextPageToken };
 }
 
 /** `caller`: who changes it (the token's subject, "" without token checks). */
@@ -123,7 +122,7 @@ export async function updateDeployment(s: Scheduler, req: UpdateDeploymentReques
     if (mask.has("canary_model")) d.canaryModelVersion = canaryVersion ?? "";
   });
   if (mask.has("request_log")) dropExpiredDaysSoon(s, deployment!);
-  return withStatus(deployment!, await aliveExecutors(s), loadRates(s));
+  return withStatus(deployment!, await aliveExecutors(s), s.requestRates);
 }
 
 /**
@@ -132,21 +131,24 @@ export async function updateDeployment(s: Scheduler, req: UpdateDeploymentReques
  * (nothing written, undefined returned). `updater`: who changes it.
  */
 export async function changeDeployment(s: Scheduler, name: string, updater: string, change: (deployment: Deployment) => boolean | void): Promise<Deployment | undefined> {
-  for (let attempt = 0; ; attempt++) {
-    const { deployment, rev } = await readDeployment(s, name);
-    if (change(deployment) === false) return undefined;
-    deployment.updateTime = timestampFromDate(nowOf(s));
-    deployment.updater = updater;
-    try {
-      await deployments(s).update(deployment.name, encodeDeployment(deployment), rev);
-    } catch (e) {
-      if (!isKilnError(e, Code.Aborted) || attempt >= 10) throw e;
-      continue;
-    }
-    s.deployments.forget();
-    await publishDeploymentEvent(s, deployment, "updated");
-    return deployment;
-  }
+  let changed = false;
+  const deployment = await changeUnderRevision(
+    async () => {
+      const { deployment, rev } = await readDeployment(s, name);
+      return { value: deployment, rev };
+    },
+    (d, rev) => deployments(s).update(d.name, encodeDeployment(d), rev),
+    (d) => {
+      changed = change(d) !== false;
+      if (!changed) return false;
+      d.updateTime = timestampFromDate(nowOf(s));
+      d.updater = updater;
+    },
+  );
+  if (!changed) return undefined;
+  s.deployments.forget();
+  await publishDeploymentEvent(s, deployment, "updated");
+  return deployment;
 }
 
 export async function deleteDeployment(s: Scheduler, name: string): Promise<void> {
@@ -237,7 +239,7 @@ async function servableVersion(s: Scheduler, project: string, ref: string): Prom
 }
 
 /** The deployment with its state: which executors alive now report its version loaded, or failing to load. */
-/** `rates`: the requests a second the autoscaler measured last, by deployment (see load-rates.ts). */
+/** `rates`: the requests a second the autoscaler measured last, by deployment (Scheduler.requestRates). */
 export function withStatus(d: Deployment, alive: Executor[], rates?: Map<string, number>): Deployment {
   const out = create(DeploymentSchema, d);
   out.requestsPerSecond = d.autoscaling ? (rates?.get(d.name) ?? 0) : 0;

@@ -51,6 +51,7 @@ export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> 
     webhooks: new Recent(() => allWebhooks(deps), WEBHOOKS_MAX_AGE_MS),
     inferenceGraphs: new RecentByKey(async (name) => (await readInferenceGraph(deps, name)).graph, SERVED_GRAPH_MAX_AGE_MS),
     graphStats: new GraphStats(),
+    requestRates: new Map(),
   };
 }
 

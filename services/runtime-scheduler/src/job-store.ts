@@ -40,6 +40,8 @@ export interface Scheduler extends SchedulerDeps {
   inferenceGraphs: RecentByKey<InferenceGraph>;
   /** What each graph answered through this process. */
   graphStats: GraphStats;
+  /** The requests a second this process's autoscaler measured last, by deployment it scales. */
+  requestRates: Map<string, number>;
 }
 
 const MAX_TRIES = 20;

@@ -12,7 +12,7 @@ import { markDue, scheduleDueKey, unmarkDue } from "./schedule-due.js";
 import { nowOf, type Scheduler } from "./job-store.js";
 import { parseResourceName } from "./names.js";
 import { checkJobSpec } from "./submit.js";
-import { checkUpdateMask } from "./updates.js";
+import { changeUnderRevision, checkUpdateMask } from "./updates.js";
 
 const MUTABLE = new Set(["cron", "time_zone", "job", "paused", "catch_up"]);
 const DEFAULT_TIME_ZONE = "UTC";
@@ -71,22 +71,25 @@ export async function updateSchedule(s: Scheduler, req: UpdateScheduleRequest, c
   if (!req.schedule) throw invalidArgument("SCHEDULE_REQUIRED", "schedule is required");
   const { project } = parseScheduleName(req.schedule.name);
   checkUpdateMask(req.updateMask, MUTABLE);
-  for (let attempt = 0; ; attempt++) {
-    const { schedule, rev } = await readSchedule(s, req.schedule.name);
-    const before = scheduleDueKey(schedule);
-    const now = nowOf(s);
-    await applySpec(s, project, schedule, req.schedule, new Set(req.updateMask), now);
-    schedule.updateTime = timestampFromDate(now);
-    schedule.updater = caller;
-    await markDue(s, schedule);
-    try {
-      await schedules(s).update(schedule.name, encodeSchedule(schedule), rev);
-      await unmarkDue(s, before, schedule);
-      return schedule;
-    } catch (e) {
-      if (!isKilnError(e, Code.Aborted) || attempt >= 10) throw e;
-    }
-  }
+  const given = req.schedule;
+  let before: string | undefined;
+  const schedule = await changeUnderRevision(
+    async () => {
+      const { schedule, rev } = await readSchedule(s, given.name);
+      return { value: schedule, rev };
+    },
+    (schedule, rev) => schedules(s).update(schedule.name, encodeSchedule(schedule), rev),
+    async (schedule) => {
+      before = scheduleDueKey(schedule);
+      const now = nowOf(s);
+      await applySpec(s, project, schedule, given, new Set(req.updateMask), now);
+      schedule.updateTime = timestampFromDate(now);
+      schedule.updater = caller;
+      await markDue(s, schedule);
+    },
+  );
+  await unmarkDue(s, before, schedule);
+  return schedule;
 }
 
 export async function deleteSchedule(s: Scheduler, name: string): Promise<void> {

@@ -9,15 +9,19 @@ export function checkUpdateMask(mask: readonly string[], mutable: ReadonlySet<st
   }
 }
 
-/** Reads, changes and writes a record under its revision, again (up to 10 times) if another write came between; the value written. */
+/**
+ * Reads, changes and writes a record under its revision, again (up to 10 times) if another
+ * write came between; the value written. `change` returning false leaves the record as it
+ * is (nothing written; the value as read is returned).
+ */
 export async function changeUnderRevision<T>(
   read: () => Promise<{ value: T; rev: number }>,
   write: (value: T, rev: number) => Promise<unknown>,
-  change: (value: T) => void | Promise<void>,
+  change: (value: T) => boolean | void | Promise<boolean | void>,
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     const { value, rev } = await read();
-    await change(value);
+    if ((await change(value)) === false) return value;
     try {
       await write(value, rev);
       return value;
