@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
-import { graphDeployments, graphStepText, type InferenceGraphSpec, type Kiln } from "@kiln/sdk";
+import { graphDeployments, graphNodeText, graphStepText, type InferenceGraphSpec, type Kiln } from "@kiln/sdk";
 import { batchesOf, readRows } from "./deployments.js";
 import { writeTableFile } from "./formats.js";
 import { resultsTarget } from "./job-results.js";
@@ -51,7 +51,7 @@ export function inferenceGraphCommands(program: Command, connect: Connect, outpu
       if (o.json) return printJson(o, g);
       o.out.write(`name: ${g.name}\n${g.description ? `description: ${g.description}\n` : ""}`);
       for (const [name, node] of Object.entries(g.nodes).sort(([a], [b]) => (a === "root" ? -1 : b === "root" ? 1 : a.localeCompare(b)))) {
-        o.out.write(`${name}: ${node.routerType}${node.combine !== "side_by_side" ? ` (${node.combine})` : ""}\n`);
+        o.out.write(`${name}: ${graphNodeText(node)}\n`);
         for (const step of node.steps) o.out.write(`  ${step.name}: ${graphStepText(step)}\n`);
       }
     });

@@ -21,6 +21,7 @@ export {
   InferenceGraphs,
   graphMessage,
   graphStepText,
+  graphNodeText,
   graphDeployments,
   type InferenceGraphSpec,
   type InferenceGraphInfo,

@@ -168,6 +168,11 @@ export class InferenceGraphs {
   }
 }
 
+/** A node's router in words: "switch", "ensemble (mean)". */
+export function graphNodeText(node: InferenceGraphInfo["nodes"][string]): string {
+  return node.combine === "side_by_side" ? node.routerType : `${node.routerType} (${node.combine})`;
+}
+
 /** A step in words: "deployment churn (transform), given the request where region = \"EU\", 50%". */
 export function graphStepText(step: GraphStepSpec): string {
   const target = step.deployment !== undefined ? `deployment ${step.deployment}${step.kind && step.kind !== "predict" ? ` (${step.kind})` : ""}` : `node ${step.node}`;

@@ -1,4 +1,4 @@
-import { explanationMethodText, graphDeployments, graphStepText, type JobDriftInfo, type JobExplanationInfo, type JobInfo, type JobStateName, type Kiln } from "@kiln/sdk";
+import { explanationMethodText, graphDeployments, graphNodeText, graphStepText, type JobDriftInfo, type JobExplanationInfo, type JobInfo, type JobStateName, type Kiln } from "@kiln/sdk";
 import { fields, h, lastSegment, link, number, state, table, when } from "./dom.js";
 
 /** Jobs a page lists: the newest. */
@@ -204,7 +204,7 @@ export async function inferenceGraphsView(kiln: Kiln): Promise<Node[]> {
     h("h1", {}, "Inference graphs"),
     table(list, [
       { title: "id", cell: (g) => g.id },
-      { title: "nodes", cell: (g) => h("div", {}, ...Object.entries(g.nodes).map(([name, node]) => h("div", {}, `${name}: ${node.routerType}${node.combine === "side_by_side" ? "" : ` (${node.combine})`} → ${node.steps.map((s) => `${s.name}: ${graphStepText(s)}`).join("; ")}`))) },
+      { title: "nodes", cell: (g) => h("div", {}, ...Object.entries(g.nodes).map(([name, node]) => h("div", {}, `${name}: ${graphNodeText(node)} → ${node.steps.map((s) => `${s.name}: ${graphStepText(s)}`).join("; ")}`))) },
       { title: "deployments", cell: (g) => graphDeployments(g).join(", ") },
       { title: "description", cell: (g) => g.description },
       { title: "updated", cell: (g) => when(g.updateTime) },
