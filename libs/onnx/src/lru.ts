@@ -40,6 +40,13 @@ export class Lru<K, V> {
     this.entries.delete(key);
   }
 
+  /** Empties the map, handing back what it held; nothing counts as evicted. */
+  takeAll(): V[] {
+    const values = [...this.entries.values()];
+    this.entries.clear();
+    return values;
+  }
+
   get size(): number {
     return this.entries.size;
   }

@@ -18,9 +18,28 @@ const sessions = new SessionCache(config.cacheSize, (bytes) => InferenceSession.
 /** This thread's copies of feeds in shared memory, reused run after run. */
 const copies = new BufferPool((bytes) => new ArrayBuffer(bytes), 8, 256 * 1024 ** 2);
 
+/** Requests being handled: a close waits for them. */
+const underWay = new Set<Promise<void>>();
+
 port.on("message", (request: WorkerRequest) => {
-  void handle(request).then(({ reply, transfer }) => post(reply, transfer));
+  if (request.kind === "close") {
+    void close();
+    return;
+  }
+  const handled = handle(request).then(({ reply, transfer }) => post(reply, transfer));
+  underWay.add(handled);
+  void handled.finally(() => underWay.delete(handled));
 });
+
+// The thread ends on its own once the port is closed. Terminating it from outside during a
+// session's run aborts the whole process: the binding's answer meets a stopped V8 and throws
+// a C++ exception nothing catches.
+async function close(): Promise<void> {
+  port.removeAllListeners("message");
+  await Promise.allSettled(underWay);
+  await sessions.releaseAll();
+  port.close();
+}
 
 // Outputs may share a buffer or hold one that cannot be transferred; copying is slower but always works.
 function post(reply: WorkerReply, transfer: ArrayBuffer[]): void {
@@ -31,7 +50,7 @@ function post(reply: WorkerReply, transfer: ArrayBuffer[]): void {
   }
 }
 
-async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
+async function handle(request: Exclude<WorkerRequest, { kind: "close" }>): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
   const { id } = request;
   try {
     if (request.kind === "check") {

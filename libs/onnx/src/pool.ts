@@ -106,11 +106,14 @@ export class OnnxWorkerPool {
     return reply.shap!;
   }
 
-  /** Stops every worker; calls in flight and calls after this reject with OnnxPoolError. */
+  /**
+   * Stops every worker; calls in flight and calls after this reject with OnnxPoolError at once.
+   * Resolves when the workers have ended, each after the run it had under way.
+   */
   async close(): Promise<void> {
     this.closed = true;
     const slots = this.slots.splice(0);
-    await Promise.all(slots.map((s) => s.terminate(new OnnxPoolError("OnnxWorkerPool was closed"))));
+    await Promise.all(slots.map((s) => s.close(new OnnxPoolError("OnnxWorkerPool was closed"))));
   }
 
   private send(slot: WorkerSlot, key: string, bytes: Uint8Array | undefined, feeds: OnnxFeeds, outputNames?: string[]) {

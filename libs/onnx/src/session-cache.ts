@@ -28,7 +28,7 @@ export class SessionCache {
   ) {
     this.entries = new Lru(capacity, (_key, entry) => {
       entry.evicted = true;
-      if (entry.active === 0) release(entry);
+      if (entry.active === 0) void release(entry);
     });
   }
 
@@ -57,7 +57,7 @@ export class SessionCache {
       return await fn(session);
     } finally {
       entry.active--;
-      if (entry.evicted && entry.active === 0) release(entry);
+      if (entry.evicted && entry.active === 0) void release(entry);
     }
   }
 
@@ -69,12 +69,19 @@ export class SessionCache {
     this.entries.set(key, entry);
   }
 
+  /** Releases every session, pinned or not, and forgets them; for a worker that is closing, with no run under way. */
+  async releaseAll(): Promise<void> {
+    const entries = [...this.pinned.values(), ...this.entries.takeAll()];
+    this.pinned.clear();
+    await Promise.all(entries.map(release));
+  }
+
   /** Sessions kept now, pinned or not. */
   get size(): number {
     return this.pinned.size + this.entries.size;
   }
 }
 
-function release(entry: Entry): void {
-  entry.session.then((s) => s.release()).catch(() => {});
+function release(entry: Entry): Promise<void> {
+  return entry.session.then((s) => s.release()).catch(() => {});
 }

@@ -13,6 +13,8 @@ export type WorkerRequest =
   | { id: number; kind: "check"; bytes: Uint8Array }
   | { id: number; kind: "run"; key: string; bytes?: Uint8Array; feeds: OnnxFeeds; outputNames?: string[]; pin?: boolean }
   | { id: number; kind: "unpin"; key: string }
+  /** Finish the work under way, release every session, and end the thread. */
+  | { id: number; kind: "close" }
   | { id: number; kind: "readTrees"; bytes: Uint8Array; input: string; output: string }
   | { id: number; kind: "treeShap"; ensemble: TreeEnsemble; rows: Float64Array; count: number; background: Float64Array; width: number };
 

@@ -3,6 +3,8 @@ import { OnnxPoolError, trimMessage } from "./errors.js";
 import { Lru } from "./lru.js";
 import type { WorkerConfig, WorkerReply, WorkerRequest } from "./worker-protocol.js";
 
+const CLOSE_GRACE_MS = 30_000;
+
 type WithoutId<T> = T extends unknown ? Omit<T, "id"> : never;
 type Request = WithoutId<WorkerRequest>;
 
@@ -59,10 +61,26 @@ export class WorkerSlot {
     });
   }
 
-  /** Stops the thread; waiting calls reject with `reason`. */
-  async terminate(reason: Error): Promise<void> {
+  /**
+   * Ends the thread once the work it has under way is done, or after `graceMs` by force;
+   * waiting calls reject with `reason` at once. Forcing it during a session's run aborts the
+   * process (see onnx-worker.ts), so the grace is long; the process stays alive meanwhile,
+   * since exiting would force it too.
+   */
+  async close(reason: Error, graceMs = CLOSE_GRACE_MS): Promise<void> {
     this.failAll(reason);
-    await this.worker.terminate();
+    if (this.dead) return;
+    const exited = new Promise<void>((resolve) => this.worker.once("exit", () => resolve()));
+    this.worker.ref();
+    try {
+      this.worker.postMessage({ kind: "close", id: 0 } satisfies WorkerRequest);
+    } catch {
+      await this.worker.terminate();
+      return;
+    }
+    const force = setTimeout(() => void this.worker.terminate(), graceMs);
+    await exited;
+    clearTimeout(force);
   }
 
   private settle(reply: WorkerReply): void {

@@ -241,14 +241,47 @@ describe("OnnxWorkerPool", () => {
       }
     `;
     // Runs after the first are what test ref(): a starting worker keeps the process alive by itself.
-    // A file rather than --eval: workers inherit execArgv, and --input-type stops a worker from starting.
-    const dir = await mkdtemp(join(tmpdir(), "kiln-onnx-"));
-    try {
-      await writeFile(join(dir, "main.mjs"), script);
-      const { stdout } = await runNode(process.execPath, [join(dir, "main.mjs")], { timeout: 20_000 });
-      expect(stdout.trim().split("\n")).toEqual(["7", "8", "9"]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const { stdout } = await runScript(script);
+    expect(stdout.trim().split("\n")).toEqual(["7", "8", "9"]);
+  });
+
+  it("closes while runs are under way without taking the process down", async () => {
+    // A MatMul heavy enough that close() lands during onnxruntime's run most of the time.
+    // Terminating the worker there aborted the process ("terminate called after throwing an
+    // instance of 'Napi::Error'"), nearly always within the first two rounds.
+    const script = `
+      import { OnnxGraphBuilder, OnnxPoolError, OnnxWorkerPool } from ${JSON.stringify(distIndex)};
+      const width = 64, rows = 2000;
+      const model = new OnnxGraphBuilder({ opset: 17, producer: "kiln", graphName: "heavy" })
+        .input("X", "float32", ["N", width])
+        .initializer("W", new Float32Array(width * 2048).fill(0.5), [width, 2048])
+        .node("MatMul", ["X", "W"], ["Y"])
+        .output("Y", "float32", ["N", 2048])
+        .toBytes();
+      const X = { type: "float32", dims: [rows, width], data: new Float32Array(rows * width).fill(1) };
+      let rejected = 0;
+      for (let round = 0; round < 10; round++) {
+        const pool = new OnnxWorkerPool({ size: 2, intraOpNumThreads: 1 });
+        await pool.run(model, { X: { type: "float32", dims: [1, width], data: new Float32Array(width) } });
+        const runs = [0, 1, 2].map(() => pool.run(model, { X }).catch((err) => { if (err instanceof OnnxPoolError) rejected++; else throw err; }));
+        await new Promise((resolve) => setTimeout(resolve, round % 5));
+        await pool.close();
+        await Promise.all(runs);
+      }
+      console.log(rejected);
+    `;
+    const { stdout } = await runScript(script);
+    expect(Number(stdout.trim())).toBeGreaterThan(0);
   });
 });
+
+// A file rather than --eval: workers inherit execArgv, and --input-type stops a worker from starting.
+async function runScript(script: string): Promise<{ stdout: string }> {
+  const dir = await mkdtemp(join(tmpdir(), "kiln-onnx-"));
+  try {
+    await writeFile(join(dir, "main.mjs"), script);
+    return await runNode(process.execPath, [join(dir, "main.mjs")], { timeout: 50_000 });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
