@@ -67,7 +67,8 @@ export function inferenceGraphCommands(program: Command, connect: Connect, outpu
     .action(async (id: string, rows: string, opts: { keep?: string[]; out?: string; format?: string }) => {
       const o = output();
       const target = resultsTarget(o, opts.out, opts.format);
-      const out = await (await connect()).inferenceGraphs.predict(id, await readRows(rows), { keep: opts.keep });
+      const { table: out, steps } = await (await connect()).inferenceGraphs.predictWithSteps(id, await readRows(rows), { keep: opts.keep });
+      for (const step of steps.filter((s) => s.passedOver)) o.err.write(`passed over node ${step.node}, step ${step.step}: ${step.failure!.message}\n`);
       await writeTableFile(batchesOf(out), target.path, target.format);
       if (target.path !== "-" && !o.json) o.out.write(`wrote ${out.numRows} rows to ${target.path}\n`);
     });

@@ -8,6 +8,7 @@ import {
   InferenceGraphStepSchema,
   RouterType,
   StepData,
+  StepDependency,
   type InferenceGraph,
   type InferenceGraphNode,
   type InferenceGraphService,
@@ -25,6 +26,7 @@ export type RouterTypeName = "sequence" | "switch" | "ensemble" | "splitter";
 export type CombineName = "side_by_side" | "mean" | "vote";
 export type StepDataName = "response" | "request" | "response_and_request";
 export type StepKindName = "predict" | "predict_proba" | "transform";
+export type StepDependencyName = "hard" | "soft";
 
 /**
  * One step of a node: a deployment (its id, or its full name) or another node. KServe's
@@ -44,6 +46,12 @@ export interface GraphStepSpec {
   condition?: string;
   /** SPLITTER: its share of the requests, 1 to 100 (they add up to 100). */
   weight?: number;
+  /**
+   * "soft": a SEQUENCE or ENSEMBLE can do without it, so its failure is passed over (and
+   * shows in predictWithSteps' steps) instead of failing the request; any case (KServe's
+   * "Soft"). Default "hard".
+   */
+  dependency?: StepDependencyName | string;
 }
 
 export interface GraphNodeSpec {
@@ -71,13 +79,17 @@ export interface InferenceGraphInfo {
   updater: string;
 }
 
-/** Who answered one deployment step of a prediction. */
+/** Who answered one deployment step of a prediction, or why a SOFT step passed over failed. */
 export interface GraphStepAnswer {
   node: string;
   step: string;
+  /** Empty for a SOFT node step that failed. */
   deployment: string;
   modelVersion: string;
   rows: number;
+  failure?: { code: string; reason: string; message: string };
+  /** A SOFT step that failed, which the graph went on without. */
+  passedOver: boolean;
 }
 
 const ROUTERS: Record<RouterTypeName, RouterType> = {
@@ -94,6 +106,7 @@ const DATA: Record<StepDataName | "$request" | "$response", StepData> = {
   $request: StepData.REQUEST,
   response_and_request: StepData.RESPONSE_AND_REQUEST,
 };
+const DEPENDENCIES: Record<StepDependencyName, StepDependency> = { hard: StepDependency.UNSPECIFIED, soft: StepDependency.SOFT };
 const KINDS: Record<StepKindName, JobKind> = { predict: JobKind.PREDICT, predict_proba: JobKind.PREDICT_PROBA, transform: JobKind.TRANSFORM };
 
 /**
@@ -159,7 +172,15 @@ export class InferenceGraphs {
     const res = await call(() => this.client.predictInferenceGraph({ name: this.name(id), input: { case: "arrowIpc", value: tableToIpc(table) }, keepColumns: options.keep ?? [] }));
     return {
       table: decodeChunk(res.chunk!.arrowIpc),
-      steps: res.steps.map((s) => ({ node: s.node, step: s.step, deployment: shortName(s.deployment), modelVersion: s.modelVersion, rows: Number(s.rows) })),
+      steps: res.steps.map((s) => ({
+        node: s.node,
+        step: s.step,
+        deployment: s.deployment && shortName(s.deployment),
+        modelVersion: s.modelVersion,
+        rows: Number(s.rows),
+        passedOver: s.passedOver,
+        ...(s.failure && { failure: { code: s.failure.code, reason: s.failure.reason, message: s.failure.message } }),
+      })),
     };
   }
 
@@ -179,7 +200,8 @@ export function graphStepText(step: GraphStepSpec): string {
   const data = step.data ? `, given the ${step.data.replace(/_/g, " ")}` : "";
   const condition = step.condition ? ` where ${step.condition}` : "";
   const weight = step.weight ? `, ${step.weight}%` : "";
-  return `${target}${data}${condition}${weight}`;
+  const soft = step.dependency === "soft" ? ", soft" : "";
+  return `${target}${data}${condition}${weight}${soft}`;
 }
 
 /** The deployments a graph's steps name, each once. */
@@ -211,6 +233,7 @@ function stepMessage(step: GraphStepSpec & { serviceName?: string; nodeName?: st
     data: step.data === undefined ? StepData.UNSPECIFIED : named(DATA, step.data, `${where}: data`),
     condition: step.condition ?? "",
     weight: step.weight ?? 0,
+    dependency: step.dependency === undefined ? StepDependency.UNSPECIFIED : named(DEPENDENCIES, String(step.dependency).toLowerCase(), `${where}: dependency`),
   });
 }
 
@@ -238,6 +261,7 @@ function graphInfo(g: InferenceGraph): InferenceGraphInfo {
         ...(s.data !== StepData.UNSPECIFIED && { data: nameOf(DATA, s.data) as StepDataName }),
         ...(s.condition && { condition: s.condition }),
         ...(s.weight && { weight: s.weight }),
+        ...(s.dependency === StepDependency.SOFT && { dependency: "soft" }),
       })),
     };
   }

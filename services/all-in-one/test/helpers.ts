@@ -23,6 +23,11 @@ export function cli(url: () => string, cwd?: () => string, env?: () => NodeJS.Pr
   const options = () => ({ cwd: cwd?.(), ...(env && { env: env() }) });
   return {
     kiln: async (...rest: string[]) => (await run(process.execPath, args(rest), options())).stdout,
+    /** stdout and what the command said on stderr beside it. */
+    kilnSays: async (...rest: string[]) => {
+      const { stdout, stderr } = await run(process.execPath, args(rest), options());
+      return { stdout, stderr };
+    },
     kilnFails: async (...rest: string[]) => {
       try {
         await run(process.execPath, args(rest), options());

@@ -5,7 +5,7 @@ import type { Table } from "apache-arrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningProcess } from "@kiln/core";
 import { startHttpReceiver } from "@kiln/core/testing";
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError } from "@kiln/sdk";
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError, type InferenceGraphSpec } from "@kiln/sdk";
 import { LinearRegression, LogisticRegression, StandardScaler } from "@kiln/sdk/ml";
 import { runEmbedded } from "../src/index.js";
 import { cli, unique } from "./helpers.js";
@@ -16,7 +16,7 @@ describe("inference graphs in embedded mode (deployments chained, routed, ensemb
   let dir: string;
   let running: RunningProcess;
   let kiln: Kiln;
-  const { kiln: kilnCli, kilnFails } = cli(() => running.server.url, () => dir);
+  const { kiln: kilnCli, kilnFails, kilnSays } = cli(() => running.server.url, () => dir);
   // Two regressors (2·x0 + x1 and 3·x1 − x0), a classifier behind a scaler, and one that answers the opposite.
   const X = Array.from({ length: 200 }, (_, i) => [Math.sin(i * 12.9898) * 3, Math.cos(i * 78.233) * 3 + 10]);
   const labels = X.map(([a, b]) => (a + b - 10 > 0 ? 1 : 0));
@@ -70,8 +70,8 @@ describe("inference graphs in embedded mode (deployments chained, routed, ensemb
     expect(table.schema.fields.map((f) => f.name)).toEqual(["prediction"]);
     expect(column(table, "prediction")).toEqual(classes(X.slice(0, 30)));
     expect(steps).toEqual([
-      { node: "root", step: ids.scaler, deployment: ids.scaler, modelVersion: (await kiln.deployments.get(ids.scaler)).modelVersion, rows: 30 },
-      { node: "root", step: ids.clf, deployment: ids.clf, modelVersion: `projects/default/models/${ids.clf}/versions/1`, rows: 30 },
+      { node: "root", step: ids.scaler, deployment: ids.scaler, modelVersion: (await kiln.deployments.get(ids.scaler)).modelVersion, rows: 30, passedOver: false },
+      { node: "root", step: ids.clf, deployment: ids.clf, modelVersion: `projects/default/models/${ids.clf}/versions/1`, rows: 30, passedOver: false },
     ]);
     // REQUEST gives a step the node's rows again; RESPONSE_AND_REQUEST the answer beside them.
     await kiln.inferenceGraphs.update(id, {
@@ -187,6 +187,63 @@ describe("inference graphs in embedded mode (deployments chained, routed, ensemb
     expect([...seen.keys()].sort()).toEqual(["a", "b"]);
   });
 
+  it("passes over SOFT steps that fail, saying why, in ensembles, sequences and nested nodes", async () => {
+    const gone = unique("soft-gone");
+    await kiln.models.put(gone, new LinearRegression().fit(X, X.map(([x0]) => x0!)));
+    await kiln.deployments.create(gone, { model: gone });
+    // Each graph made while the deployment is there: one naming a deployment that does not exist is refused.
+    const graph = async (nodes: InferenceGraphSpec["nodes"]) => (await kiln.inferenceGraphs.create(unique("soft"), { nodes })).id;
+    const blend = await graph({ root: { routerType: "ensemble", combine: "mean", steps: [{ deployment: ids.a }, { deployment: ids.b }, { name: "spare", deployment: gone, dependency: "Soft" }] } });
+    const chain = await graph({ root: { routerType: "sequence", steps: [{ name: "spare", deployment: gone, dependency: "soft" }, { deployment: ids.a }] } });
+    const nested = await graph({
+      root: { routerType: "ensemble", steps: [{ name: "a", deployment: ids.a }, { name: "extra", node: "extra", dependency: "soft" }] },
+      extra: { routerType: "sequence", steps: [{ deployment: ids.b }, { name: "broken", deployment: gone }] },
+    });
+    const noneLeft = await graph({
+      root: { routerType: "ensemble", steps: [{ name: "x", node: "extra", dependency: "soft" }, { name: "y", deployment: gone, dependency: "soft" }] },
+      extra: { routerType: "sequence", steps: [{ deployment: gone }] },
+    });
+    expect((await kiln.inferenceGraphs.get(blend)).nodes.root!.steps[2]).toEqual({ name: "spare", deployment: gone, kind: "predict", dependency: "soft" });
+    expect(await kilnCli("inference-graphs:show", blend)).toContain(`  spare: deployment ${gone}, soft\n`);
+    await kiln.deployments.delete(gone);
+
+    // The mean of the two that answered.
+    const { table: mean, steps } = await kiln.inferenceGraphs.predictWithSteps(blend, rows);
+    column(mean, "prediction").forEach((v, i) => expect(v).toBeCloseTo(sumOf([0.5, 2])[i]!, 3));
+    expect(steps.find((s) => s.step === "spare")).toEqual({
+      node: "root",
+      step: "spare",
+      deployment: gone,
+      modelVersion: "",
+      rows: 0,
+      passedOver: true,
+      failure: { code: "FAILED_PRECONDITION", reason: "DEPLOYMENT_NOT_FOUND", message: expect.stringMatching(/^deployment .* does not exist/) },
+    });
+    expect(steps.filter((s) => s.passedOver)).toHaveLength(1);
+
+    // In a sequence the next step is given what it would have been without it.
+    column(await kiln.inferenceGraphs.predict(chain, rows), "prediction").forEach((v, i) => expect(v).toBeCloseTo(sumOf([2, 1])[i]!, 3));
+
+    // A SOFT node: its failing (hard) step fails the node, and the ensemble goes on without it.
+    const inner = await kiln.inferenceGraphs.predictWithSteps(nested, rows);
+    expect(inner.table.schema.fields.map((f) => f.name)).toEqual(["a.prediction"]);
+    expect(inner.steps.filter((s) => s.failure).map((s) => [s.node, s.step, s.deployment, s.passedOver, s.failure!.reason])).toEqual([
+      ["extra", "broken", gone, false, "DEPLOYMENT_NOT_FOUND"],
+      ["root", "extra", "", true, "DEPLOYMENT_NOT_FOUND"],
+    ]);
+    expect(inner.steps.find((s) => s.step === "extra")!.failure!.message).toMatch(/^node extra, step broken: deployment .* does not exist/);
+    const said = await kilnSays("inference-graphs:predict", nested, JSON.stringify(rows.slice(0, 1)));
+    expect(said.stdout).toBe(`a.prediction\n4\n`);
+    expect(said.stderr).toMatch(/^passed over node root, step extra: node extra, step broken: deployment .* does not exist/);
+
+    // When every step failed there is nothing to answer with: the first step's error.
+    await expect(kiln.inferenceGraphs.predict(noneLeft, rows)).rejects.toMatchObject({ name: "FailedPreconditionError", reason: "DEPLOYMENT_NOT_FOUND", message: expect.stringMatching(/^node extra, step soft-gone-[0-9a-f]+: deployment .* does not exist/) });
+
+    const metrics = await (await fetch(`${running.server.url}/metrics`)).text();
+    const passedOver = (id: string) => metrics.match(new RegExp(`kiln_inference_graph_steps_passed_over_total\\{inference_graph="projects/default/inferenceGraphs/${id}"\\} (\\d+)`))?.[1];
+    expect([blend, chain, nested, noneLeft].map(passedOver)).toEqual(["1", "1", "2", "0"]);
+  });
+
   it("refuses graphs that cannot run, naming the node and step, and changes nothing", async () => {
     const id = unique("bad");
     const refused = async (nodes: Record<string, unknown>, pattern: RegExp) => {
@@ -207,6 +264,9 @@ describe("inference graphs in embedded mode (deployments chained, routed, ensemb
     await refused({ root: { routerType: "splitter", steps: [{ deployment: ids.a, weight: 50 }, { deployment: ids.b, weight: 40 }] } }, /weights add up to 100, got 90/);
     await refused({ root: { routerType: "sequence", steps: [{ deployment: ids.a, weight: 50 }] } }, /weight is a SPLITTER step's/);
     await refused({ root: { routerType: "ensemble", steps: [{ deployment: ids.a, kind: "explain" }] } }, /kind is one of predict, predict_proba, transform/);
+    await refused({ root: { routerType: "switch", steps: [{ deployment: ids.a, dependency: "soft" }] } }, /node root, step .*: only SEQUENCE and ENSEMBLE steps can be SOFT/);
+    await refused({ root: { routerType: "sequence", steps: [step, { deployment: ids.b, dependency: "soft" }] } }, /node root: the last step of a SEQUENCE gives the node's answer, so it cannot be SOFT/);
+    await refused({ root: { routerType: "ensemble", steps: [{ deployment: ids.a, dependency: "optional" }] } }, /dependency is one of hard, soft, not "optional"/);
     await expect(kiln.inferenceGraphs.create(id, { nodes: { root: { routerType: "sequence", steps: [{ deployment: "nowhere" }] } } })).rejects.toBeInstanceOf(NotFoundError);
     await expect(kiln.inferenceGraphs.get(id)).rejects.toMatchObject({ name: "NotFoundError", reason: "INFERENCE_GRAPH_NOT_FOUND" });
 

@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
+import { codeName } from "@kiln/contracts";
 import { failedPrecondition, invalidArgument, isKilnError, KilnError, printable } from "@kiln/core";
 import {
   compileFilter,
@@ -21,9 +22,11 @@ import {
 import {
   Combine,
   InferenceGraphStepAnswerSchema,
+  InferenceGraphStepFailureSchema,
   PredictInferenceGraphResponseSchema,
   RouterType,
   StepData,
+  StepDependency,
   type InferenceGraph,
   type InferenceGraphNode,
   type InferenceGraphStep,
@@ -82,6 +85,8 @@ interface Run {
   graph: InferenceGraph;
   deadline: number;
   answers: InferenceGraphStepAnswer[];
+  /** SOFT steps that failed and were passed over. */
+  passedOver: number;
 }
 
 /** Runs the request's rows through the graph from its root node (see PredictInferenceGraph). */
@@ -89,28 +94,33 @@ export async function predictInferenceGraph(s: Scheduler, req: PredictInferenceG
   const graph = await servedInferenceGraph(s, req.name);
   const start = performance.now();
   try {
-    const answer = await answerGraph(s, graph, req, callerTimeoutMs);
-    s.graphStats.record(graph.name, performance.now() - start, false);
+    const { answer, passedOver } = await answerGraph(s, graph, req, callerTimeoutMs);
+    s.graphStats.record(graph.name, performance.now() - start, { failed: false, passedOver });
     return answer;
   } catch (e) {
-    s.graphStats.record(graph.name, performance.now() - start, true);
+    s.graphStats.record(graph.name, performance.now() - start, { failed: true, passedOver: 0 });
     throw e;
   }
 }
 
-async function answerGraph(s: Scheduler, graph: InferenceGraph, req: PredictInferenceGraphRequest, callerTimeoutMs?: number): Promise<PredictInferenceGraphResponse> {
+async function answerGraph(
+  s: Scheduler,
+  graph: InferenceGraph,
+  req: PredictInferenceGraphRequest,
+  callerTimeoutMs?: number,
+): Promise<{ answer: PredictInferenceGraphResponse; passedOver: number }> {
   if (req.input.case === undefined) throw invalidArgument("INPUT_REQUIRED", "the request has no rows: give data (JSON) or arrow_ipc");
   const { ipc, positionalColumns } = rowsInRequest(req.input);
   const input = Rows.ofIpc(ipc, positionalColumns.length > 0);
   const missing = req.keepColumns.length ? req.keepColumns.filter((c) => !input.table.getChild(c)) : [];
   if (missing.length) throw invalidArgument("UNKNOWN_COLUMN", `keep_columns: the rows have no column ${missing.map((c) => `"${printable(c)}"`).join(", ")}`);
-  const run: Run = { s, graph, deadline: Date.now() + Math.max(1, Math.min(s.settings.predictTimeoutMs, callerTimeoutMs ?? Infinity)), answers: [] };
+  const run: Run = { s, graph, deadline: Date.now() + Math.max(1, Math.min(s.settings.predictTimeoutMs, callerTimeoutMs ?? Infinity)), answers: [], passedOver: 0 };
   const output = await runNode(run, ROOT_NODE, input);
   const clash = req.keepColumns.filter((c) => output.table.getChild(c));
   if (clash.length) throw invalidArgument("KEEP_COLUMN_CLASH", `keep_columns: the graph answers a column ${clash.map((c) => `"${printable(c)}"`).join(", ")} itself`);
   const kept = req.keepColumns.length ? Rows.ofTable(withColumnsOf(new Table(projectColumns(oneBatch(input.table), req.keepColumns)), output.table)) : output;
   const rows = answerRows(kept.ipc, kept.numRows, wantsJson(req.encoding, req.input.case));
-  return create(PredictInferenceGraphResponseSchema, { ...rows, steps: run.answers });
+  return { answer: create(PredictInferenceGraphResponseSchema, { ...rows, steps: run.answers }), passedOver: run.passedOver };
 }
 
 function requestTable(ipc: Uint8Array): Table {
@@ -140,7 +150,8 @@ async function runNode(run: Run, name: string, rows: Rows): Promise<Rows> {
 async function sequence(run: Run, name: string, node: InferenceGraphNode, request: Rows): Promise<Rows> {
   let current = request;
   for (const step of node.steps) {
-    current = await runStep(run, name, step, stepRows(step.data, request, current));
+    const answer = await tryStep(run, name, step, stepRows(step.data, request, current));
+    if (answer instanceof Rows) current = answer;
   }
   return current;
 }
@@ -195,15 +206,20 @@ function conditionRows(node: string, step: InferenceGraphStep, batch: ReturnType
 }
 
 async function ensemble(run: Run, name: string, node: InferenceGraphNode, rows: Rows): Promise<Rows> {
-  const answers = await Promise.all(node.steps.map((step) => runStep(run, name, step, rows)));
+  const results = await Promise.all(node.steps.map((step) => tryStep(run, name, step, rows)));
   const numRows = rows.numRows;
-  const tables = answers.map((a, i) => sameRows(name, node.steps[i]!, numRows, a.table));
-  if (node.combine === Combine.UNSPECIFIED) return Rows.ofTable(sideBySide(numRows, node.steps.map((step, i) => ({ name: step.name, table: tables[i]! }))));
+  const answered = node.steps.flatMap((step, i) => {
+    const result = results[i]!;
+    return result instanceof Rows ? [{ name: step.name, table: sameRows(name, step, numRows, result.table) }] : [];
+  });
+  if (!answered.length) throw results[0] as KilnError; // every step was SOFT and failed
+  const tables = answered.map((a) => a.table);
+  if (node.combine === Combine.UNSPECIFIED) return Rows.ofTable(sideBySide(numRows, answered));
   const mean = node.combine === Combine.MEAN;
   const columns = sharedColumns(tables, (types) => !mean || types.every(isNumberType));
   if (!columns.length) {
     const what = mean ? "column of numbers" : "column";
-    throw failedPrecondition("NOTHING_TO_COMBINE", `node ${name}: no ${what} is in every step's answer (${node.steps.map((s, i) => `${s.name}: ${tables[i]!.schema.fields.map((f) => f.name).join(", ")}`).join("; ")})`, { node: name });
+    throw failedPrecondition("NOTHING_TO_COMBINE", `node ${name}: no ${what} is in every step's answer (${answered.map((a) => `${a.name}: ${a.table.schema.fields.map((f) => f.name).join(", ")}`).join("; ")})`, { node: name });
   }
   return Rows.ofTable(mean ? meanOfColumns(numRows, tables, columns) : voteOfColumns(numRows, tables, columns));
 }
@@ -223,6 +239,29 @@ function pickByWeight(steps: readonly InferenceGraphStep[]): InferenceGraphStep 
   return steps[steps.length - 1]!;
 }
 
+/**
+ * runStep, but a SOFT step's failure comes back as its error, recorded in the answer's steps,
+ * rather than thrown. The request's own deadline is never passed over.
+ */
+async function tryStep(run: Run, node: string, step: InferenceGraphStep, rows: Rows): Promise<Rows | KilnError> {
+  if (step.dependency !== StepDependency.SOFT) return runStep(run, node, step, rows);
+  try {
+    return await runStep(run, node, step, rows);
+  } catch (e) {
+    if (!passesOver(run, step, e)) throw e;
+    // A deployment step's own entry says so (runStep); a node step gets one.
+    if (step.target.case === "node") {
+      run.answers.push(create(InferenceGraphStepAnswerSchema, { node, step: step.name, failure: failureOf(e.code, e.reason, e.message), passedOver: true }));
+    }
+    run.passedOver++;
+    return e;
+  }
+}
+
+function passesOver(run: Run, step: InferenceGraphStep, e: unknown): e is KilnError {
+  return step.dependency === StepDependency.SOFT && isKilnError(e) && Date.now() < run.deadline;
+}
+
 async function runStep(run: Run, node: string, step: InferenceGraphStep, rows: Rows): Promise<Rows> {
   if (step.target.case === "node") return runNode(run, step.target.value, rows);
   const deployment = step.target.value!;
@@ -238,6 +277,12 @@ async function runStep(run: Run, node: string, step: InferenceGraphStep, rows: R
   } catch (e) {
     if (!isKilnError(e)) throw e;
     const code = e.code === Code.NotFound && e.reason === "DEPLOYMENT_NOT_FOUND" ? Code.FailedPrecondition : e.code;
+    answer.failure = failureOf(code, e.reason, e.message);
+    answer.passedOver = passesOver(run, step, e);
     throw new KilnError(code, e.reason, `node ${node}, step ${step.name}: ${e.message}`, { ...e.metadata, node, step: step.name });
   }
+}
+
+function failureOf(code: Code, reason: string, message: string) {
+  return create(InferenceGraphStepFailureSchema, { code: codeName(code), reason, message });
 }

@@ -7,6 +7,7 @@ import {
   InferenceGraphStepSchema,
   RouterType,
   StepData,
+  StepDependency,
   type InferenceGraphNode,
   type InferenceGraphStep,
 } from "@kiln/proto/kiln/runtime/v1/inference_graphs_pb";
@@ -58,6 +59,9 @@ function checkedNode(project: string, name: string, node: InferenceGraphNode, al
     const total = steps.reduce((sum, s) => sum + s.weight, 0);
     if (total !== 100) throw invalid(`${where}: a SPLITTER's weights add up to 100, got ${total}`);
   }
+  if (node.routerType === RouterType.SEQUENCE && steps[steps.length - 1]!.dependency === StepDependency.SOFT) {
+    throw invalid(`${where}: the last step of a SEQUENCE gives the node's answer, so it cannot be SOFT`);
+  }
   if (node.routerType === RouterType.SWITCH) {
     const open = steps.findIndex((s) => !s.condition);
     if (open >= 0 && open < steps.length - 1) throw invalid(`${where}: step ${steps[open]!.name} has no condition, so it takes every row left and step ${steps[open + 1]!.name} would get none: put it last`);
@@ -73,7 +77,7 @@ function checkedStep(
   all: Record<string, InferenceGraphNode>,
   deployments: Set<string>,
 ): InferenceGraphStep {
-  const out = create(InferenceGraphStepSchema, { kind: step.kind, data: step.data, condition: step.condition, weight: step.weight });
+  const out = create(InferenceGraphStepSchema, { kind: step.kind, data: step.data, condition: step.condition, weight: step.weight, dependency: step.dependency });
   let id: string;
   if (step.target.case === "deployment") {
     const deployment = step.target.value.includes("/") ? step.target.value : `${project}/deployments/${step.target.value}`;
@@ -100,6 +104,10 @@ function checkedStep(
   if (router === RouterType.SPLITTER) {
     if (step.weight < 1 || step.weight > 100) throw invalid(`${where}: weight is 1 to 100, got ${step.weight}`);
   } else if (step.weight) throw invalid(`${where}: weight is a SPLITTER step's`);
+  if (!StepDependency[step.dependency]) throw invalid(`${where}: dependency ${step.dependency} is not SOFT`);
+  if (step.dependency === StepDependency.SOFT && router !== RouterType.SEQUENCE && router !== RouterType.ENSEMBLE) {
+    throw invalid(`${where}: only SEQUENCE and ENSEMBLE steps can be SOFT (a SWITCH's or SPLITTER's rows would have no answer)`);
+  }
   return out;
 }
 

@@ -4,6 +4,8 @@ import { Latencies } from "@kiln/core";
 export interface GraphCounts {
   requests: number;
   failures: number;
+  /** SOFT steps that failed and were passed over in requests that were answered. */
+  passedOver: number;
   latencies: Latencies;
 }
 
@@ -17,15 +19,16 @@ const MAX_GRAPHS = 10_000;
 export class GraphStats {
   private readonly graphs = new Map<string, GraphCounts>();
 
-  record(graph: string, ms: number, failed: boolean): void {
+  record(graph: string, ms: number, outcome: { failed: boolean; passedOver: number }): void {
     let counts = this.graphs.get(graph);
     if (!counts) {
       if (this.graphs.size >= MAX_GRAPHS) this.graphs.delete(this.graphs.keys().next().value!);
-      counts = { requests: 0, failures: 0, latencies: new Latencies() };
+      counts = { requests: 0, failures: 0, passedOver: 0, latencies: new Latencies() };
       this.graphs.set(graph, counts);
     }
     counts.requests++;
-    if (failed) counts.failures++;
+    if (outcome.failed) counts.failures++;
+    counts.passedOver += outcome.passedOver;
     counts.latencies.add(ms);
   }
 

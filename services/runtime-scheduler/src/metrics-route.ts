@@ -62,6 +62,11 @@ async function exposition(s: Scheduler): Promise<string> {
   const graphs = s.graphStats.all();
   out.counter("kiln_inference_graph_requests_total", "Requests an inference graph answered through this scheduler since it started.", graphs.map(([graph, c]) => [{ inference_graph: graph }, c.requests]));
   out.counter("kiln_inference_graph_failures_total", "Of those, the ones that failed (a step's error, bad input, a timeout).", graphs.map(([graph, c]) => [{ inference_graph: graph }, c.failures]));
+  out.counter(
+    "kiln_inference_graph_steps_passed_over_total",
+    "SOFT steps that failed and were passed over in requests the graph answered.",
+    graphs.map(([graph, c]) => [{ inference_graph: graph }, c.passedOver]),
+  );
   out.gauge(
     "kiln_inference_graph_latency_seconds",
     "How long this scheduler took to answer an inference graph's request (every step), over its last 1,000.",
