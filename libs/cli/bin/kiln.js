@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { main } from "../dist/index.js";
+import { main } from "../dist/kiln.mjs";
 
 // A reader that stops early (`kiln runtime:predict m x | head`) is not an error: stop quietly, as Unix tools do.
 for (const stream of [process.stdout, process.stderr]) {

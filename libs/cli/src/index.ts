@@ -12,15 +12,21 @@ import { scheduleCommands } from "./schedules.js";
 import { webhookCommands } from "./webhooks.js";
 import { deploymentCommands } from "./deployments.js";
 import { inferenceGraphCommands } from "./inference-graphs.js";
-import { initCommand } from "./init.js";
+import { cliVersion, initCommand } from "./init.js";
 import { tokenCommands } from "./tokens.js";
 import { loginCommands } from "./login.js";
 import type { Output } from "./output.js";
 
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // Alone (beside the global options) only: commands take a --version of their own (a dataset's, a model's).
+  const words = argv.slice(2).filter((a, i, all) => a !== "--json" && a !== "--url" && all[i - 1] !== "--url" && !a.startsWith("--url="));
+  if (words.length === 1 && (words[0] === "--version" || words[0] === "-V")) {
+    process.stdout.write(`${cliVersion()}\n`);
+    return 0;
+  }
   const program = new Command("kiln")
-    .description("Kiln: datasets, models, runtime and tracking from the command line")
+    .description("Kiln: datasets, models, runtime and tracking from the command line (kiln --version: this CLI's)")
     .option("--url <url>", "server URL (default: $KILN_URL or http://127.0.0.1:7070)")
     .option("--json", "print JSON for scripts")
     .exitOverride()

@@ -26,11 +26,16 @@ export function initCommand(program: Command, output: () => Output): void {
       const present = await readdir(folder);
       if (present.length > 0) throw new Error(`${folder} is not empty (${present.slice(0, 3).join(", ")}${present.length > 3 ? ", …" : ""}): kiln init makes a project in a new or empty folder`);
       // The CLI and the SDK are released together: the CLI's version is the SDK's.
-      const sdkVersion = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
+      const sdkVersion = cliVersion();
       const files = scaffold({ name, estimator: opts.estimator, url: opts.url ?? process.env.KILN_URL ?? DEFAULT_URL, sdkVersion });
       for (const [file, text] of Object.entries(files)) await writeFile(join(folder, file), text);
       if (o.json) return printJson(o, { dir: folder, name, files: Object.keys(files) });
       o.out.write(`made ${name} in ${folder}: ${Object.keys(files).join(", ")}\n`);
       o.out.write(`next: ${dir === "." ? "" : `cd ${dir} && `}npm install && npm run train && npm run predict\n`);
     });
+}
+
+/** The CLI's own version (its package.json is one folder up from dist/, bundled or not). */
+export function cliVersion(): string {
+  return (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 }

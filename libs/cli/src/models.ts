@@ -2,12 +2,15 @@ import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
 import type { Kiln, ModelSource } from "@kiln/sdk";
-import { drawModel, estimatorFromParams, loadModel, type SerializedModel } from "@kiln/sdk/ml";
+import type { SerializedModel } from "@kiln/sdk/ml";
 import { confirm } from "./confirm.js";
 import { collect, parseJsonPairs, parsePairs } from "./key-values.js";
 import { printModelVersion } from "./model-show.js";
 import { formatBytes, printJson, printTable, type Output } from "./output.js";
 import { progressBar } from "./progress.js";
+
+// The estimators are loaded only by the commands that read them: a third of the CLI's modules.
+const ml = () => import("@kiln/sdk/ml");
 
 type Connect = () => Promise<Kiln>;
 
@@ -46,6 +49,7 @@ export function modelCommands(program: Command, connect: Connect, output: () => 
       const params = parseJsonPairs("--param", opts.param);
       if (opts.param && !opts.estimator) throw new Error("--param needs --estimator");
       // An unknown kind or param name, or a document that does not load, fails here, before the model exists.
+      const { estimatorFromParams, loadModel } = await ml();
       const fromFile = opts.estimator?.includes("/") ? loadModel(await readFile(opts.estimator, "utf8")) : undefined;
       if (fromFile && opts.param) throw new Error(`--param goes with an estimator named by kind; ${opts.estimator} carries its own params`);
       const estimator = fromFile ?? (opts.estimator ? estimatorFromParams(opts.estimator, params).kind : undefined);
@@ -130,6 +134,7 @@ export function modelCommands(program: Command, connect: Connect, output: () => 
       else throw new Error(`${ref} has no ${TRAINABLE_ATTACHMENT} (a model file uploaded as it is): there is no pipeline to draw`);
       const doc = JSON.parse(new TextDecoder().decode(state)) as SerializedModel;
       // A kind by name has no state until it is fitted.
+      const { drawModel, estimatorFromParams, loadModel } = await ml();
       const model = doc.state == null ? estimatorFromParams(doc.kind, doc.params) : loadModel(doc);
       output().out.write(drawModel(model, opts.dot ? "dot" : "mermaid"));
     });

@@ -34,6 +34,11 @@ describe("the kiln CLI against a real server", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it("says its version, the package's (from the bundle bin/kiln.js runs)", async () => {
+    const { version } = JSON.parse(await readFile(join(import.meta.dirname, "../../../libs/cli/package.json"), "utf8")) as { version: string };
+    expect(await kiln("--version")).toBe(`${version}\n`);
+  });
+
   it("puts a CSV, appends it, and reads it back filtered as CSV", async () => {
     expect(await kiln("datasets:put", "people", join(dir, "people.csv"))).toMatch(/version 1, 4 rows/);
     expect(await kiln("datasets:put", "people", join(dir, "people.csv"))).toMatch(/version 2, 8 rows/);
