@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Bool, Field, Float16, Float32, Float64, Int16, Int64, List, Table, tableFromIPC, tableToIPC, TimestampMillisecond, Utf8, vectorFromArray } from "apache-arrow";
 import Database from "better-sqlite3";
 import type { RunningProcess } from "@kiln/core";
+import { startNodeService } from "@kiln/core/testing";
 import { runEmbedded } from "../src/index.js";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -37,6 +38,16 @@ describe("the kiln CLI against a real server", () => {
   it("says its version, the package's (from the bundle bin/kiln.js runs)", async () => {
     const { version } = JSON.parse(await readFile(join(import.meta.dirname, "../../../libs/cli/package.json"), "utf8")) as { version: string };
     expect(await kiln("--version")).toBe(`${version}\n`);
+  });
+
+  it("kiln serve runs Kiln embedded (the server's code, outside the CLI's bundle, loaded for it alone)", async () => {
+    const served = await startNodeService(KILN_BIN, { KILN_PORT: "0", KILN_DATA_DIR: join(dir, "served") }, ["serve"]);
+    try {
+      const { kiln: againstServed } = cli(() => served.url, () => dir);
+      expect(await againstServed("jobs")).toMatch(/^ID\s+KIND\s+MODEL\s+STATE/);
+    } finally {
+      await served.stop();
+    }
   });
 
   it("puts a CSV, appends it, and reads it back filtered as CSV", async () => {

@@ -16,10 +16,11 @@ export interface ServiceProcess {
 /**
  * Starts a Kiln service's entry point (`services/{name}/dist/main.js`) in a Node.js process
  * of its own with KILN_* variables, and waits for the log line saying it is ready
- * ("listening" for servers, "executor running" for executors).
+ * ("listening" for servers, "executor running" for executors). `args` follow the script
+ * (`kiln serve`'s "serve").
  */
-export async function startNodeService(script: string, env: Record<string, string>): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [script], {
+export async function startNodeService(script: string, env: Record<string, string>, args: readonly string[] = []): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [script, ...args], {
     env: { ...process.env, KILN_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
