@@ -12,10 +12,11 @@ import { scheduleCommands } from "./schedules.js";
 import { webhookCommands } from "./webhooks.js";
 import { deploymentCommands } from "./deployments.js";
 import { inferenceGraphCommands } from "./inference-graphs.js";
-import { cliVersion, initCommand } from "./init.js";
+import { initCommand } from "./init.js";
 import { tokenCommands } from "./tokens.js";
 import { loginCommands } from "./login.js";
 import type { Output } from "./output.js";
+import { cliVersion } from "./version.js";
 
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {

@@ -1,10 +1,10 @@
 import { mkdir, readdir, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { basename, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { DEFAULT_URL } from "@kiln/sdk";
 import { printJson, type Output } from "./output.js";
 import { scaffold } from "./scaffold.js";
+import { cliVersion } from "./version.js";
 
 const ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
 
@@ -33,9 +33,4 @@ export function initCommand(program: Command, output: () => Output): void {
       o.out.write(`made ${name} in ${folder}: ${Object.keys(files).join(", ")}\n`);
       o.out.write(`next: ${dir === "." ? "" : `cd ${dir} && `}npm install && npm run train && npm run predict\n`);
     });
-}
-
-/** The CLI's own version (its package.json is one folder up from dist/, bundled or not). */
-export function cliVersion(): string {
-  return (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 }

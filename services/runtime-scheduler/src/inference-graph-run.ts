@@ -259,7 +259,7 @@ async function tryStep(run: Run, node: string, step: InferenceGraphStep, rows: R
 }
 
 function passesOver(run: Run, step: InferenceGraphStep, e: unknown): e is KilnError {
-  return step.dependency === StepDependency.SOFT && isKilnError(e) && Date.now() < run.deadline;
+  return step.dependency === StepDependency.SOFT && isKilnError(e) && e.code !== Code.Canceled && Date.now() < run.deadline;
 }
 
 async function runStep(run: Run, node: string, step: InferenceGraphStep, rows: Rows): Promise<Rows> {
