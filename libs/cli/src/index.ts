@@ -17,6 +17,7 @@ import { tokenCommands } from "./tokens.js";
 import { loginCommands } from "./login.js";
 import type { Output } from "./output.js";
 import { cliVersion } from "./version.js";
+import { completionCommand } from "./completion.js";
 
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -62,6 +63,7 @@ export async function main(argv: string[]): Promise<number> {
   experimentCommands(program, connect, output);
   tokenCommands(program, output);
   loginCommands(program, connect, output);
+  completionCommand(program, output);
 
   try {
     await program.parseAsync(argv);

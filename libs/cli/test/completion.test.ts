@@ -1,0 +1,51 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const KILN_BIN = join(import.meta.dirname, "../bin/kiln.js");
+
+describe("kiln completion bash", () => {
+  let dir: string;
+  let script: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-completion-"));
+    script = join(dir, "kiln.bash");
+    await writeFile(script, (await run(process.execPath, [KILN_BIN, "completion", "bash"])).stdout);
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** What bash offers for the line as typed so far (its words split at ":" as bash splits them). */
+  async function offered(line: string): Promise<string[]> {
+    const shell = `source ${JSON.stringify(script)}; COMP_LINE=$1; COMP_POINT=\${#COMP_LINE}; _kiln; printf '%s\\n' "\${COMPREPLY[@]}"; complete -p kiln >&2`;
+    const { stdout, stderr } = await run("bash", ["-c", shell, "bash", line]);
+    expect(stderr).toBe("complete -o default -F _kiln kiln\n");
+    return stdout.split("\n").filter(Boolean);
+  }
+
+  it("completes command names, handing back what follows the last \":\" as bash needs", async () => {
+    expect(await offered("kiln datasets:p")).toEqual(["put", "profile"]);
+    expect(await offered("kiln jobs:")).toEqual(["show", "watch", "results", "cancel", "delete", "purge"]);
+    expect(await offered("kiln jo")).toEqual(["jobs", "jobs:show", "jobs:watch", "jobs:results", "jobs:cancel", "jobs:delete", "jobs:purge"]);
+    expect(await offered("kiln --url http://127.0.0.1:7070 inference-graphs:p")).toEqual(["predict"]);
+    const all = await offered("kiln ");
+    expect(all).toEqual(expect.arrayContaining(["serve", "datasets:put", "runtime:predict", "inference-graphs:predict", "completion", "--url", "--json", "--version"]));
+    expect(all).not.toContain("help");
+  });
+
+  it("completes a command's options, and leaves its arguments to bash (file names)", async () => {
+    expect(await offered("kiln datasets:get sales --f")).toEqual(["--filter", "--format"]);
+    expect(await offered("kiln --json deploy churn churn --")).toEqual(expect.arrayContaining(["--replicas", "--help"]));
+    expect(await offered("kiln datasets:put sales ./")).toEqual([]);
+  });
+
+  it("refuses a shell it has no script for", async () => {
+    await expect(run(process.execPath, [KILN_BIN, "completion", "fish"])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/completion is for bash, not fish/) });
+  });
+});
