@@ -1,7 +1,5 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { RunningProcess } from "@kiln/core";
@@ -76,31 +74,22 @@ describe("embedded mode restarted (its in-process bus starts empty)", () => {
 
   it("counts an attempt the stop cut short as made (the receiver may have it), and sends the same id again after the next start", async () => {
     // A receiver slow to answer at first: the stop lands while the first attempt waits for it.
-    const bodies: { id: string; at: number }[] = [];
     let slow = true;
-    const server = createServer((req, res) => {
-      req.resume();
-      req.on("end", () => {
-        bodies.push({ id: String(req.headers["kiln-delivery"]), at: Date.now() });
-        if (slow) setTimeout(() => res.writeHead(200).end(), 5_000).unref();
-        else res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const receiver = await startHttpReceiver(() => 200, () => (slow ? 5_000 : 0));
     try {
       let kiln = await start();
-      await kiln.webhooks.create("alerts", { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, events: ["dataset.created"] });
+      await kiln.webhooks.create("alerts", { url: receiver.url, events: ["dataset.created"] });
       await kiln.datasets.put("sales", [{ a: 1 }]);
-      await expect.poll(() => bodies.length, { timeout: 10_000 }).toBe(1);
+      await expect.poll(() => receiver.received.length, { timeout: 10_000 }).toBe(1);
       await stop();
       slow = false;
       kiln = await start();
       await expect.poll(async () => (await kiln.webhooks.get("alerts")).deliveredCount, { timeout: 10_000 }).toBe(1);
-      expect(bodies.map((b) => b.id)).toEqual([bodies[0]!.id, bodies[0]!.id]);
+      const ids = receiver.received.map((r) => String(r.headers["kiln-delivery"]));
+      expect(ids).toEqual([ids[0], ids[0]]);
       expect((await kiln.webhooks.deliveries("alerts"))[0]).toMatchObject({ event: "dataset.created", attempts: 2, delivered: true });
     } finally {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await receiver.close();
     }
   });
 

@@ -19,9 +19,10 @@ export interface HttpReceiver {
 
 /**
  * A real HTTP server that records every request and answers with `status()` (a body of
- * "not today" for an error): what webhooks are delivered to in tests.
+ * "not today" for an error): what webhooks are delivered to in tests. `answerAfterMs()`
+ * holds each answer back that long once the body has come (a receiver slow to answer).
  */
-export async function startHttpReceiver(status: () => number = () => 204): Promise<HttpReceiver> {
+export async function startHttpReceiver(status: () => number = () => 204, answerAfterMs: () => number = () => 0): Promise<HttpReceiver> {
   const received: ReceivedRequest[] = [];
   const server = createServer((req, res) => {
     let body = "";
@@ -29,7 +30,10 @@ export async function startHttpReceiver(status: () => number = () => 204): Promi
     req.on("end", () => {
       received.push({ method: req.method ?? "", headers: req.headers, body, at: Date.now() });
       const code = status();
-      res.writeHead(code).end(code >= 300 ? "not today" : "");
+      const answer = () => res.writeHead(code).end(code >= 300 ? "not today" : "");
+      const delay = answerAfterMs();
+      if (delay > 0) setTimeout(answer, delay).unref();
+      else answer();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
