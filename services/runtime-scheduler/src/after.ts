@@ -10,6 +10,9 @@ export const MAX_AFTER = 100;
 /** Jobs read, at most, to learn what the jobs a new job waits for themselves wait for. */
 const MAX_UPSTREAM = 10_000;
 
+/** Nearest makers a job keeps, at most (see upstreamMakersOf); with more, jobs after it walk back through it instead. */
+const MAX_NEAREST_MAKERS = 1_000;
+
 /**
  * In SubmitJobs, `requests/{i}` in a job's `after` names the job the call's i-th request
  * makes (an earlier request): a whole graph of jobs is submitted in one call, all or none.
@@ -21,15 +24,16 @@ export type EarlierInCall = (index: number) => Promise<Job>;
 
 /**
  * A job's `after` checked: the names as given (unique, in order; `requests/{i}` stays so
- * until the call's jobs are named), those of the jobs that have not succeeded yet, those
- * jobs, and every job still to run that they wait for, near or far (what those make, a new
- * job reads only once they ran).
+ * until the call's jobs are named), those of the jobs that have not succeeded yet, and of
+ * those jobs and every job still to run that they wait for, near or far, those that
+ * train a model or write a dataset (what those make, a new job reads only once they ran).
+ * `nearestMakers`: the nearest of those, for the new job's record (see upstreamMakersOf).
  */
 export interface CheckedAfter {
   names: string[];
   waitingNames: string[];
-  waiting: Job[];
-  upstream: Job[];
+  makers: Job[];
+  nearestMakers: string[] | undefined;
 }
 
 /**
@@ -39,7 +43,7 @@ export interface CheckedAfter {
  */
 export async function checkAfter(s: Scheduler, project: string, after: readonly string[], earlierInCall?: EarlierInCall): Promise<CheckedAfter> {
   const names = [...new Set(after)];
-  if (names.length === 0) return { names, waitingNames: [], waiting: [], upstream: [] };
+  if (names.length === 0) return { names, waitingNames: [], makers: [], nearestMakers: [] };
   if (names.length > MAX_AFTER) throw invalidArgument("TOO_MANY_AFTER", `a job may run after at most ${MAX_AFTER} jobs, got ${names.length}`);
   for (const name of names) {
     if (EARLIER_REQUEST.test(name)) {
@@ -47,52 +51,114 @@ export async function checkAfter(s: Scheduler, project: string, after: readonly 
     } else if (parseJobName(name).project !== project) throw invalidArgument("CROSS_PROJECT", `job.after names ${name}, which is not in ${project}`);
   }
   const found = await jobsNamed(s, names, earlierInCall);
-  const waitingNames: string[] = [];
-  const waiting: Job[] = [];
-  found.forEach((job, i) => {
+  const waiting: Reached[] = [];
+  found.forEach((reached, i) => {
     const name = names[i]!;
+    const job = reached?.job;
     if (!job) throw notFound("JOB_NOT_FOUND", `job.after names ${name}, which does not exist`, { job: name });
     if (job.state === JobState.FAILED || job.state === JobState.CANCELLED) {
       const [state, reason] = job.state === JobState.FAILED ? ["failed", "AFTER_JOB_FAILED"] : ["was cancelled", "AFTER_JOB_CANCELLED"];
       throw failedPrecondition(reason, `job.after names ${job.name || name}, which ${state}, so this job would never run`, { job: job.name || name });
     }
-    if (job.state !== JobState.SUCCEEDED) {
-      waitingNames.push(name);
-      waiting.push(job);
-    }
+    if (job.state !== JobState.SUCCEEDED) waiting.push(reached);
   });
-  return { names, waitingNames, waiting, upstream: await upstreamOf(s, waiting, earlierInCall) };
+  const { makers, nearest } = await upstreamMakersOf(s, waiting, earlierInCall);
+  return { names, waitingNames: waiting.map((r) => r.name), makers, nearestMakers: nearest };
+}
+
+/** A job as reached by a name (stored, or `requests/{i}`), with the nearest makers it keeps, when it keeps them. */
+interface Reached {
+  name: string;
+  job: Job;
+  nearestMakers: readonly string[] | undefined;
+}
+
+/**
+ * The nearest makers a new job of a SubmitJobs call keeps, until it is stored (an earlier
+ * request's job is reached as an object; `requests/{i}` among them until the call's jobs are named).
+ */
+const nearestMakersInCall = new WeakMap<Job, readonly string[]>();
+
+/** Notes what checkAfter found for a job about to be made, for later requests of its call to reach. */
+export function keepNearestMakers(job: Job, after: CheckedAfter): void {
+  if (after.nearestMakers) nearestMakersInCall.set(job, after.nearestMakers);
+}
+
+/** The nearest makers a new job keeps in its record, by their names once the call's jobs are named; undefined to keep none. */
+export function nearestMakersNamed(job: Job, jobOfRequest: (index: number) => Job): string[] | undefined {
+  const kept = nearestMakersInCall.get(job);
+  return kept && [...new Set(kept.map((name) => namedAfter(name, jobOfRequest)))];
 }
 
 /**
  * The jobs `names` name, in order (undefined for one not stored): stored ones read in one
  * go, `requests/{i}` the job of that earlier request of the call.
  */
-async function jobsNamed(s: Scheduler, names: readonly string[], earlierInCall: EarlierInCall | undefined): Promise<(Job | undefined)[]> {
+async function jobsNamed(s: Scheduler, names: readonly string[], earlierInCall: EarlierInCall | undefined): Promise<(Reached | undefined)[]> {
   const earlier = names.map((name) => EARLIER_REQUEST.exec(name));
   const stored = await jobs(s).getMany(names.filter((_, i) => !earlier[i]));
   let next = 0;
   return Promise.all(
-    names.map((_, i) => {
+    names.map(async (name, i) => {
       const m = earlier[i];
-      if (m) return earlierInCall!(Number(m[1]));
+      if (m) {
+        const job = await earlierInCall!(Number(m[1]));
+        return { name, job, nearestMakers: nearestMakersInCall.get(job) };
+      }
       const record = stored[next++];
-      return record && decodeJob(record.value);
+      return record && { name, job: decodeJob(record.value), nearestMakers: record.value.nearestMakers };
     }),
   );
 }
 
-/** The jobs given and, level by level, the jobs they wait for that are not over (new ones of the same call too). */
-async function upstreamOf(s: Scheduler, waiting: readonly Job[], earlierInCall: EarlierInCall | undefined): Promise<Job[]> {
-  const seen = new Set<string>(waiting.map((job) => job.name).filter(Boolean));
-  const upstream = [...waiting];
-  for (let level = [...waiting]; level.length && upstream.length < MAX_UPSTREAM; ) {
-    const next = [...new Set(level.flatMap((job) => job.waitingFor))].filter((name) => !seen.has(name));
-    for (const name of next) seen.add(name);
-    level = (await jobsNamed(s, next, earlierInCall)).filter((job): job is Job => job !== undefined && job.state !== JobState.SUCCEEDED);
-    upstream.push(...level);
+/** What a job still to run will make: the model it trains, the dataset it writes. */
+function willMake(job: Job): string[] {
+  const made = TRAINS.has(job.kind) ? [`model ${parseModelRef(job.model).model}`] : [];
+  if (job.outputDataset) made.push(`dataset ${job.outputDataset}`);
+  return made;
+}
+
+/**
+ * Of the jobs given and, level by level, the jobs they wait for that are not over (new ones
+ * of the same call too), those that will make something; and the nearest of those, which a
+ * job keeps so that jobs after it need not walk back through everything before it (a chain
+ * of predicts, each submitted while the one before waits, would cost reads of them all for
+ * every submit). A job that keeps its nearest makers is not walked through: what a job
+ * further back makes, a nearer one makes again after it (and the further one is over once
+ * the nearer one is), or it is among them; they are read to drop those over since. A kept
+ * maker whose every thing made the job that kept it makes too is no longer nearest. Without
+ * a whole walk (too many jobs read), the nearest are undefined: none are kept.
+ */
+async function upstreamMakersOf(s: Scheduler, waiting: readonly Reached[], earlierInCall: EarlierInCall | undefined): Promise<{ makers: Job[]; nearest: string[] | undefined }> {
+  const seen = new Set<string>(waiting.map((r) => r.name));
+  const makers = new Map<string, Job>();
+  const kept: { name: string; keptBy: Job }[] = [];
+  let read = waiting.length;
+  let level = [...waiting];
+  while (level.length && read < MAX_UPSTREAM) {
+    const next: string[] = [];
+    for (const { name, job, nearestMakers } of level) {
+      if (willMake(job).length) makers.set(name, job);
+      for (const before of nearestMakers ?? job.waitingFor) {
+        if (seen.has(before)) continue;
+        seen.add(before);
+        if (nearestMakers) kept.push({ name: before, keptBy: job });
+        else next.push(before);
+      }
+    }
+    level = (await jobsNamed(s, next, earlierInCall)).filter((r): r is Reached => r !== undefined && r.job.state !== JobState.SUCCEEDED);
+    read += level.length;
   }
-  return upstream;
+  const keptJobs = kept.length ? await jobsNamed(s, kept.map((k) => k.name), earlierInCall) : [];
+  kept.forEach(({ name, keptBy }, i) => {
+    const job = keptJobs[i]?.job;
+    if (!job || job.state === JobState.SUCCEEDED) return;
+    const madeAgain = willMake(keptBy);
+    if (willMake(job).every((made) => madeAgain.includes(made))) return;
+    makers.set(name, job);
+  });
+  const whole = level.length === 0 && makers.size <= MAX_NEAREST_MAKERS;
+  return { makers: [...makers.values()], nearest: whole ? [...makers.keys()] : undefined };
 }
 
 /** `requests/{i}` in a job's `after` or `waiting_for` as the name of the job the i-th request made. */

@@ -27,6 +27,13 @@ export type JobTransition = "queued" | "released" | "started" | "requeued" | "su
 export interface JobRecord {
   pb?: string;
   job?: JsonValue;
+  /**
+   * While the job waits: the nearest jobs before it that train a model or write a dataset
+   * (see after.ts), which jobs submitted after it read instead of walking back through it.
+   * Not in the Job message: it is how the scheduler finds them, not a fact about the job.
+   * Records without it (written before, or with too many) are walked through.
+   */
+  nearestMakers?: string[];
 }
 
 /** What handlers get: the dependencies, plus the watchers of this scheduler process and its recent views of the executors alive and the deployments. */
@@ -76,14 +83,20 @@ interface EncodedJob {
   record: JobRecord;
 }
 
-function encodeJob(job: Job): EncodedJob {
+/** `nearestMakers` are kept only while the job waits: once it is released, jobs after it no longer look past it. */
+function encodeJob(job: Job, nearestMakers: string[] | undefined): EncodedJob {
   const bytes = toBinary(JobSchema, job);
-  return { job, bytes, record: { pb: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64") } };
+  const record: JobRecord = { pb: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64") };
+  if (nearestMakers && job.waitingFor.length) record.nearestMakers = nearestMakers;
+  return { job, bytes, record };
 }
 
-/** Stores new jobs (all or none; their index entries first) and announces them queued, or succeeded (those that reused a result). */
-export async function insertJobs(s: Scheduler, created: readonly Job[]): Promise<void> {
-  const encoded = created.map(encodeJob);
+/**
+ * Stores new jobs (all or none; their index entries first) and announces them queued, or
+ * succeeded (those that reused a result). `nearestMakers`: what each keeps (see JobRecord).
+ */
+export async function insertJobs(s: Scheduler, created: readonly Job[], nearestMakers: (job: Job) => string[] | undefined = () => undefined): Promise<void> {
+  const encoded = created.map((job) => encodeJob(job, nearestMakers(job)));
   await indexNewJobs(s, created);
   await jobs(s).createMany(encoded.map((e) => ({ key: e.job.name, value: e.record })));
   await Promise.all(encoded.map((e) => announce(s, e, e.job.state === JobState.SUCCEEDED ? "succeeded" : "queued")));
@@ -137,7 +150,7 @@ export async function changeJobs(s: Scheduler, requests: readonly ({ name: strin
       const changed = change(job, now);
       if (!changed) return void (outcomes[index] = { job: decodeJob(record.value), changed });
       job.updateTime = timestampFromDate(now);
-      writes.push({ index, encoded: encodeJob(job), changed, rev: record.rev });
+      writes.push({ index, encoded: encodeJob(job, record.value.nearestMakers), changed, rev: record.rev });
     });
     // The same job twice in one batch: the second write meets the first's revision and is retried.
     const written = await jobs(s).updateMany(writes.map((w) => ({ key: w.encoded.job.name, value: w.encoded.record, expectedRev: w.rev })));

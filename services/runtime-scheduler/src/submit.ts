@@ -20,7 +20,7 @@ import { checkDriftParams, checkExplainParams, checkInput, checkKeepColumns, che
 import { rethrowRemote } from "./job-errors.js";
 import { isClusterer, trainingDataOf, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
 import { checkTemplates, expandTemplates, hasTemplate } from "./schedule-templates.js";
-import { checkAfter, madeBefore, namedAfter, type EarlierInCall } from "./after.js";
+import { checkAfter, keepNearestMakers, madeBefore, namedAfter, nearestMakersNamed, type EarlierInCall } from "./after.js";
 import { settleEndedBefore } from "./successors.js";
 import { hasLocalData, storeLocalInput } from "./local-inputs.js";
 import { checkTemporary, claimTemporaries, dropTemporaries, unclaimTemporaries } from "./temporaries.js";
@@ -131,7 +131,7 @@ async function submitChecked(s: Scheduler, project: string, reqs: readonly Submi
     temporaries = await claimTemporaries(s, created);
     const queues = new Map(created.map((job) => [job.requiredLabels.join("\n"), queueFor(job.requiredLabels)]));
     for (const queue of queues.values()) await ensureQueue(s, queue);
-    await insertJobs(s, created);
+    await insertJobs(s, created, (job) => nearestMakersNamed(job, jobOfRequest));
     // Every publish settles before the records are taken back on a failure. Jobs that wait go on their queue when they leave the wait.
     await firstFailureInOrder(created.filter((job) => job.waitingFor.length === 0 && !isFinal(job.state)).map((job) => enqueue(s, job)));
   } catch (e) {
@@ -262,6 +262,7 @@ async function checkedJob(project: string, given: Job, lookups: Lookups, earlier
     waitingFor: after.waitingNames,
     reuse: given.reuse,
   });
+  keepNearestMakers(job, after);
   // The job writes there, so it must be in the job's project like what it reads.
   if (job.outputDataset) inProject(job.outputDataset, project, "output dataset");
   if (kind === JobKind.NOOP) return job;
@@ -278,7 +279,7 @@ async function checkedJob(project: string, given: Job, lookups: Lookups, earlier
   const givesY = !!given.y && (!!given.y.dataset || hasLocalData(given.y));
   if (givesY && kind === JobKind.DRIFT) throw invalidArgument("UNEXPECTED_INPUT", "job.y: a DRIFT job compares X alone with the model's training data");
   if (givesY) job.y = clone(JobInputSchema, given.y!);
-  const deferred = deferredBy(job, after.upstream);
+  const deferred = deferredBy(job, after.makers);
   deferred.x ||= unchecked.x;
   deferred.y ||= unchecked.y;
   // What the jobs it runs after made, that are over already, is what it reads, as for those still to run.
@@ -296,13 +297,13 @@ interface Leave {
 }
 
 /**
- * At submit, what jobs still to run before it (`upstream`) will make: a model reference
+ * At submit, what jobs still to run before it (`makers`) will make: a model reference
  * that is not a number while one of them trains that model, an input's latest version
  * while one writes it.
  */
-function deferredBy(job: Job, upstream: readonly Job[]): Leave {
-  const trained = new Set(upstream.filter((j) => TRAINS.has(j.kind)).map((j) => parseModelRef(j.model).model));
-  const written = new Set(upstream.map((j) => j.outputDataset).filter(Boolean));
+function deferredBy(job: Job, makers: readonly Job[]): Leave {
+  const trained = new Set(makers.filter((j) => TRAINS.has(j.kind)).map((j) => parseModelRef(j.model).model));
+  const written = new Set(makers.map((j) => j.outputDataset).filter(Boolean));
   // Compared as given: a name that is not valid is no output dataset, and pinInput words its error.
   const defers = (input: JobInput | undefined) => !!input && !hasLocalData(input) && !input.version && written.has(input.dataset);
   return { model: !isPinnedModel(job.model) && trained.has(parseModelRef(job.model).model), x: defers(job.x), y: defers(job.y) };

@@ -4,6 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { linearRegressorOnnx } from "@kiln/onnx";
 import { JobKind, JobSchema, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { requeueAfterRestart } from "../src/index.js";
+import type { JobRecord } from "../src/job-store.js";
 import { sweepSuccessors } from "../src/successors.js";
 import {
   PROJECT,
@@ -12,6 +13,7 @@ import {
   makeDataset,
   makeOnnxModel,
   makeTrainableModel,
+  withJobRecords,
   queueMessagesSoFar,
   queuedJobName,
   startHarness,
@@ -146,6 +148,9 @@ describe("jobs that run after others", () => {
     expect(predict!.model).toBe(`${model}/versions/latest`);
     expect(noop!.after).toEqual([predict!.name, fit!.name]);
     expect(await queued()).toEqual([fit!.name]);
+    // What they keep names the call's jobs as stored (requests/0 is the fit), the fit once.
+    const records = h.metadata.collection<JobRecord>("runtime_jobs");
+    for (const job of [predict!, noop!]) expect((await records.get(job.name))!.value.nearestMakers).toEqual([fit!.name]);
     await h.kiln.models.put(model.split("/").at(-1)!, linearRegressorOnnx([1, 2], 0.5), { format: "onnx" });
     const { attempt } = await h.executor.startAttempt({ name: fit!.name, executor: E1 });
     await h.executor.finishAttempt({ name: fit!.name, attempt, outcome: { case: "result", value: { modelVersion: `${model}/versions/2` } } });
@@ -251,6 +256,83 @@ describe("jobs that run after others", () => {
     const next = (await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.SCORE, model, x: { dataset: out, columns: ["a", "b"] }, y: { dataset: out, columns: ["prediction"] }, after: [predict.name] } })).job!;
     expect(next.waitingFor).toEqual([predict.name]);
     expect([next.model, next.x!.version, next.y!.version]).toEqual([`${model}/versions/2`, 1n, 1n]);
+  });
+
+  it("a chain submitted while it waits reads the same few jobs at every submit: each job keeps the nearest jobs before it that make something", async () => {
+    let reads = 0;
+    h = await startHarness({
+      schedulerMetadata: (metadata) =>
+        withJobRecords(metadata, (records) => ({
+          get: (key) => ((reads += 1), records.get(key)),
+          getMany: (keys) => ((reads += keys.length), records.getMany(keys)),
+        })),
+    });
+    const model = await makeTrainableModel(h);
+    const x = await makeDataset(h);
+    const submit = async (kind: JobKind, after: string[]) => (await h.runtime.submitJob({ parent: PROJECT, job: { kind, model, x: { dataset: x }, after } })).job!;
+    const fit = await submit(JobKind.FIT, []);
+    const readsPerSubmit: number[] = [];
+    const chain: Job[] = [];
+    let last = fit;
+    for (let i = 0; i < 40; i++) {
+      const before = reads;
+      last = await submit(JobKind.PREDICT, [last.name]);
+      readsPerSubmit.push(reads - before);
+      chain.push(last);
+    }
+    // Every predict waits (the fit has not run), each still leaves the model to its fit.
+    expect(last.waitingFor).toHaveLength(1);
+    expect(last.model).toBe(`${model}/versions/latest`);
+    // The 40th reads no more than the 2nd: the job before it, and the fit it keeps (a walk back through the chain read 40).
+    expect(readsPerSubmit[39]).toBeLessThanOrEqual(readsPerSubmit[1]!);
+    const records = h.metadata.collection<JobRecord>("runtime_jobs");
+    expect((await records.get(last.name))!.value.nearestMakers).toEqual([fit.name]);
+
+    // A fit after a fit of the same model is the nearer maker: the first is no longer kept.
+    const refit = await submit(JobKind.PARTIAL_FIT, [last.name]);
+    expect((await records.get(refit.name))!.value.nearestMakers).toEqual([fit.name]);
+    const afterRefit = await submit(JobKind.PREDICT, [refit.name]);
+    expect((await records.get(afterRefit.name))!.value.nearestMakers).toEqual([refit.name]);
+
+    await h.kiln.models.put(model.split("/").at(-1)!, linearRegressorOnnx([1, 2], 0.5), { format: "onnx" }); // what the fit's executor stores
+    const { attempt } = await h.executor.startAttempt({ name: fit.name, executor: E1 });
+    await h.executor.finishAttempt({ name: fit.name, attempt, outcome: { case: "result", value: { modelVersion: `${model}/versions/2` } } });
+    const first = await until(chain[0]!.name, (j) => j.waitingFor.length === 0);
+    expect(first.model).toBe(`${model}/versions/2`);
+    // Released, a job keeps nothing: no job is submitted behind a wait that is over.
+    expect((await records.get(first.name))!.value.nearestMakers).toBeUndefined();
+  });
+
+  it("a kept maker that succeeded since defers nothing, and a record that keeps none is walked through as before", async () => {
+    h = await startHarness();
+    const model = await makeTrainableModel(h);
+    const x = await makeDataset(h);
+    const submit = async (kind: JobKind, after: string[]) => (await h.runtime.submitJob({ parent: PROJECT, job: { kind, model, x: { dataset: x }, after } })).job!;
+    const records = h.metadata.collection<JobRecord>("runtime_jobs");
+
+    // p waits for the fit and for a no-op; it keeps the fit, which then succeeds while p still waits for the no-op.
+    const fit = await submit(JobKind.FIT, []);
+    const hold = await submitNoop(h);
+    const p = await submit(JobKind.PREDICT, [fit.name, hold.name]);
+    expect((await records.get(p.name))!.value.nearestMakers).toEqual([fit.name]);
+    const trainable = { format: "onnx", attachments: { "kiln-ml.json": new TextEncoder().encode("{}") } };
+    await h.kiln.models.put(model.split("/").at(-1)!, linearRegressorOnnx([1, 2], 0.5), trainable);
+    const { attempt } = await h.executor.startAttempt({ name: fit.name, executor: E1 });
+    await h.executor.finishAttempt({ name: fit.name, attempt, outcome: { case: "result", value: { modelVersion: `${model}/versions/2` } } });
+    expect((await until(p.name, (j) => j.waitingFor.length === 1)).waitingFor).toEqual([hold.name]);
+    // Nothing before q will train the model any more: q is pinned at submit, to the version the fit made.
+    const q = await submit(JobKind.PREDICT, [p.name]);
+    expect(q.model).toBe(`${model}/versions/2`);
+    expect((await records.get(q.name))!.value.nearestMakers).toEqual([]);
+
+    // A record written before jobs kept their makers: the jobs after it walk back through it to the fit.
+    const refit = await submit(JobKind.PARTIAL_FIT, [hold.name]);
+    const r = await submit(JobKind.PREDICT, [refit.name]);
+    const stored = (await records.get(r.name))!;
+    await records.update(r.name, { pb: stored.value.pb }, stored.rev);
+    const s2 = await submit(JobKind.PREDICT, [r.name]);
+    expect(s2.model).toBe(`${model}/versions/latest`);
+    expect((await records.get(s2.name))!.value.nearestMakers).toEqual([refit.name]);
   });
 
   it("reads the output dataset a job before it writes, at the version it wrote; fails if that never came", async () => {

@@ -22,7 +22,7 @@ import { ScheduleService } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
 import { WebhookService } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 import * as registry from "@kiln/registry";
 import { Kiln } from "@kiln/sdk";
-import { openFsBlobStore, openSqliteMetadataStore, type BlobStore, type MetadataStore } from "@kiln/storage";
+import { openFsBlobStore, openSqliteMetadataStore, type BlobStore, type Collection, type MetadataStore } from "@kiln/storage";
 import * as store from "@kiln/store";
 import { QUEUE_STREAM, TEMPORARY_INPUT_LABEL, TRAINABLE_ATTACHMENT, TRAINABLE_FORMAT } from "@kiln/contracts";
 import { prepareScheduler, register, type SchedulerDeps } from "../src/index.js";
@@ -212,6 +212,24 @@ export async function makeRunnableTrainableModel(h: Harness, name = uniqueName("
 
 /** Submits a NOOP job (no model, no inputs) with the given fields. */
 export type JobInit = MessageInitShape<typeof JobSchema>;
+
+/** The scheduler's metadata with methods of its runtime_jobs collection replaced (`replace` is given the real collection). */
+export function withJobRecords(metadata: MetadataStore, replace: <T>(records: Collection<T>) => Partial<Collection<T>>): MetadataStore {
+  return {
+    close: () => metadata.close(),
+    collection<T>(name: string): Collection<T> {
+      const records = metadata.collection<T>(name);
+      if (name !== "runtime_jobs") return records;
+      const replaced: Partial<Collection<T>> = replace(records);
+      return new Proxy(records, {
+        get(target, prop) {
+          const v = (prop in replaced ? replaced[prop as keyof Collection<T>] : Reflect.get(target, prop)) as unknown;
+          return typeof v === "function" && !(prop in replaced) ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    },
+  };
+}
 
 export async function submitNoop(h: Harness, job: JobInit = {}, requestId = ""): Promise<Job> {
   const { job: made } = await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.NOOP, ...job }, requestId });

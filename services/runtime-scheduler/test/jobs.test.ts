@@ -1,9 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { Collection, MetadataStore } from "@kiln/storage";
 import { Code } from "@connectrpc/connect";
 import { JobKind, JobState, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { linearRegressorOnnx } from "@kiln/onnx";
-import { PROJECT, Reader, collect, eventsSoFar, failure, makeDataset, makeOnnxModel, startHarness, submitNoop, type Harness } from "./harness.js";
+import { PROJECT, Reader, collect, eventsSoFar, failure, makeDataset, makeOnnxModel, startHarness, submitNoop, withJobRecords, type Harness } from "./harness.js";
 
 const E1 = "executors/e1";
 
@@ -159,31 +158,19 @@ describe("WatchJob", () => {
     // The runtime_jobs reads the test holds: the read happens at once, its answer comes when released.
     let hold: { held: () => void; release: Promise<void> } | undefined;
     h = await startHarness({
-      schedulerMetadata: (metadata: MetadataStore): MetadataStore => ({
-        close: () => metadata.close(),
-        collection<T>(name: string): Collection<T> {
-          const c = metadata.collection<T>(name);
-          if (name !== "runtime_jobs") return c;
-          return new Proxy(c, {
-            get(target, prop) {
-              if (prop === "get") {
-                return async (key: string) => {
-                  const value = await target.get(key);
-                  const h = hold;
-                  hold = undefined;
-                  if (h) {
-                    h.held();
-                    await h.release;
-                  }
-                  return value;
-                };
-              }
-              const v = Reflect.get(target, prop) as unknown;
-              return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-            },
-          });
-        },
-      }),
+      schedulerMetadata: (metadata) =>
+        withJobRecords(metadata, (records) => ({
+          get: async (key) => {
+            const value = await records.get(key);
+            const h = hold;
+            hold = undefined;
+            if (h) {
+              h.held();
+              await h.release;
+            }
+            return value;
+          },
+        })),
     });
     // The watcher's once-a-second look at the record runs when the test says.
     vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
