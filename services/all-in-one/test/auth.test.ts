@@ -197,6 +197,9 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
     expect((await fetch(infer, { method: "POST", body })).status).toBe(401);
     const other = await fetch(infer, { method: "POST", body, headers: { authorization: `Bearer ${token("write", ["default"])}` } });
     expect([other.status, await other.text()]).toEqual([403, expect.stringContaining("project fraud")]);
+    // A graph's full name as plain path segments is checked against its project too.
+    const graph = await fetch(`${url}/v2/models/projects/fraud/inferenceGraphs/g/infer`, { method: "POST", body, headers: { authorization: `Bearer ${token("write", ["default"])}` } });
+    expect([graph.status, await graph.text()]).toEqual([403, expect.stringContaining("project fraud")]);
 
     expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token("read", ["default"])}` } })).status).toBe(403);
     const scraped = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token("read", [EVERY_PROJECT])}` } });

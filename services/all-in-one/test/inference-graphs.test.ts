@@ -3,6 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Table } from "apache-arrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { GRPCInferenceService } from "@kiln/proto/inference/grpc_predict_v2_pb";
 import type { RunningProcess } from "@kiln/core";
 import { startHttpReceiver } from "@kiln/core/testing";
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError, type InferenceGraphSpec } from "@kiln/sdk";
@@ -169,6 +172,59 @@ describe("inference graphs in embedded mode (deployments chained, routed, ensemb
     expect(metrics).toContain(`kiln_inference_graph_requests_total${label} 2\n`);
     expect(metrics).toContain(`kiln_inference_graph_failures_total${label} 1\n`);
     expect(metrics).toMatch(new RegExp(`kiln_inference_graph_latency_seconds\\{inference_graph="projects/default/inferenceGraphs/${id}",quantile="0.5"\\} [\\d.e-]+\\n`));
+  });
+
+  it("answers the Open Inference Protocol as a model named inferenceGraphs/{id}, over gRPC and REST", async () => {
+    const seq = unique("oip-seq");
+    await kiln.inferenceGraphs.create(seq, { nodes: { root: { routerType: "sequence", steps: [{ deployment: ids.scaler, kind: "transform" }, { deployment: ids.clf }] } } });
+    const oip = createClient(GRPCInferenceService, createGrpcTransport({ baseUrl: running.server.url }));
+    // One [N, 2] tensor: the first step's features in order, as a client of the pipeline's model would send them.
+    const some = X.slice(0, 6);
+    const matrix = await oip.modelInfer({ modelName: `inferenceGraphs/${seq}`, id: "g1", inputs: [{ name: "X", datatype: "FP32", shape: [6n, 2n], contents: { fp32Contents: some.flat() } }] });
+    expect(matrix).toMatchObject({ modelName: `inferenceGraphs/${seq}`, modelVersion: "", id: "g1" });
+    expect(matrix.outputs.map((o) => [o.name, o.shape.map(Number)])).toEqual([["prediction", [6]]]);
+    expect(matrix.outputs[0]!.contents!.int64Contents.map(Number)).toEqual(classes(some));
+    // Its full name, raw contents in and out.
+    const raw = await oip.modelInfer({
+      modelName: `projects/default/inferenceGraphs/${seq}`,
+      inputs: [{ name: "X", datatype: "FP64", shape: [6n, 2n] }],
+      rawInputContents: [new Uint8Array(Float64Array.from(some.flat()).buffer)],
+    });
+    expect(Array.from(new BigInt64Array(raw.rawOutputContents[0]!.slice().buffer), Number)).toEqual(classes(some));
+    expect(await oip.modelReady({ name: `inferenceGraphs/${seq}` })).toMatchObject({ ready: true });
+    expect(await oip.modelMetadata({ name: `inferenceGraphs/${seq}` })).toMatchObject({ name: `inferenceGraphs/${seq}`, versions: [], platform: "kiln_inference_graph", inputs: [] });
+
+    // A switch reads its rows' columns by name: one tensor [N] per column, text as BYTES.
+    const routed = unique("oip-switch");
+    await kiln.inferenceGraphs.create(routed, { nodes: { root: { routerType: "switch", steps: [{ deployment: ids.a, condition: 'region = "EU"' }, { deployment: ids.b }] } } });
+    const columns = {
+      inputs: [
+        { name: "x0", datatype: "FP64", shape: [4], data: rows.map((r) => r.x0) },
+        { name: "x1", datatype: "FP64", shape: [4], data: rows.map((r) => r.x1) },
+        { name: "region", datatype: "BYTES", shape: [4], data: rows.map((r) => r.region) },
+      ],
+    };
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(`${running.server.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as { outputs?: { name: string; data: number[] }[]; error?: string; model_name?: string } };
+    };
+    const expected = rows.map((r, i) => (r.region === "EU" ? sumOf([2, 1])[i]! : sumOf([-1, 3])[i]!));
+    for (const path of [`/v2/models/inferenceGraphs/${routed}/infer`, `/v2/models/${encodeURIComponent(`inferenceGraphs/${routed}`)}/infer`, `/v2/models/projects/default/inferenceGraphs/${routed}/infer`]) {
+      const { status, body } = await post(path, columns);
+      expect(status).toBe(200);
+      expect(body.outputs!.map((o) => o.name)).toEqual(["prediction"]);
+      body.outputs![0]!.data.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 3));
+    }
+    const ready = await fetch(`${running.server.url}/v2/models/inferenceGraphs/${routed}/ready`);
+    expect([ready.status, await ready.json()]).toEqual([200, { name: `inferenceGraphs/${routed}`, ready: true }]);
+
+    // What a graph cannot take: a version, a kind (its steps say theirs); and one that does not exist.
+    const code = async (call: Promise<unknown>) => call.then(() => "ok", (e: { code: number; rawMessage: string }) => [e.code, e.rawMessage]);
+    const one = { inputs: [{ name: "X", datatype: "FP32", shape: [1n, 2n], contents: { fp32Contents: [0, 10] } }] };
+    expect(await code(oip.modelInfer({ modelName: `inferenceGraphs/${seq}`, modelVersion: "1", ...one }))).toEqual([5, expect.stringContaining("has no versions")]);
+    expect(await code(oip.modelInfer({ modelName: `inferenceGraphs/${seq}`, parameters: { kind: { parameterChoice: { case: "stringParam", value: "predict_proba" } } }, ...one }))).toEqual([3, expect.stringContaining("its steps say")]);
+    expect(await code(oip.modelInfer({ modelName: `inferenceGraphs/${unique("none")}`, ...one }))).toEqual([5, expect.stringContaining("does not exist")]);
+    expect((await post(`/v2/models/inferenceGraphs/${unique("none")}/infer`, columns)).status).toBe(404);
   });
 
   it("splits requests across deployments by weight, each request answered whole by one", async () => {

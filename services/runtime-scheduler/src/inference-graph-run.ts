@@ -91,36 +91,42 @@ interface Run {
 
 /** Runs the request's rows through the graph from its root node (see PredictInferenceGraph). */
 export async function predictInferenceGraph(s: Scheduler, req: PredictInferenceGraphRequest, callerTimeoutMs?: number): Promise<PredictInferenceGraphResponse> {
-  const graph = await servedInferenceGraph(s, req.name);
+  return runGraph(s, req.name, callerTimeoutMs, async (run) => {
+    if (req.input.case === undefined) throw invalidArgument("INPUT_REQUIRED", "the request has no rows: give data (JSON) or arrow_ipc");
+    const { ipc, positionalColumns } = rowsInRequest(req.input);
+    const input = Rows.ofIpc(ipc, positionalColumns.length > 0);
+    const missing = req.keepColumns.length ? req.keepColumns.filter((c) => !input.table.getChild(c)) : [];
+    if (missing.length) throw invalidArgument("UNKNOWN_COLUMN", `keep_columns: the rows have no column ${missing.map((c) => `"${printable(c)}"`).join(", ")}`);
+    const output = await runNode(run, ROOT_NODE, input);
+    const clash = req.keepColumns.filter((c) => output.table.getChild(c));
+    if (clash.length) throw invalidArgument("KEEP_COLUMN_CLASH", `keep_columns: the graph answers a column ${clash.map((c) => `"${printable(c)}"`).join(", ")} itself`);
+    const kept = req.keepColumns.length ? Rows.ofTable(withColumnsOf(new Table(projectColumns(oneBatch(input.table), req.keepColumns)), output.table)) : output;
+    const rows = answerRows(kept.ipc, kept.numRows, wantsJson(req.encoding, req.input.case));
+    return create(PredictInferenceGraphResponseSchema, { ...rows, steps: run.answers });
+  });
+}
+
+/**
+ * The graph's answer to rows given as a table (the Open Inference Protocol's tensors);
+ * `positional`: read as the features of the models that take them, in order.
+ */
+export function inferenceGraphAnswer(s: Scheduler, name: string, rows: Table, positional: boolean, callerTimeoutMs?: number): Promise<Table> {
+  return runGraph(s, name, callerTimeoutMs, async (run) => (await runNode(run, ROOT_NODE, Rows.ofTable(rows, positional))).table);
+}
+
+/** Runs `answer` on the graph the request names, within the request's time, counted in the graph's stats. */
+async function runGraph<T>(s: Scheduler, name: string, callerTimeoutMs: number | undefined, answer: (run: Run) => Promise<T>): Promise<T> {
+  const graph = await servedInferenceGraph(s, name);
   const start = performance.now();
+  const run: Run = { s, graph, deadline: Date.now() + Math.max(1, Math.min(s.settings.predictTimeoutMs, callerTimeoutMs ?? Infinity)), answers: [], passedOver: 0 };
   try {
-    const { answer, passedOver } = await answerGraph(s, graph, req, callerTimeoutMs);
-    s.graphStats.record(graph.name, performance.now() - start, { failed: false, passedOver });
-    return answer;
+    const answered = await answer(run);
+    s.graphStats.record(graph.name, performance.now() - start, { failed: false, passedOver: run.passedOver });
+    return answered;
   } catch (e) {
     s.graphStats.record(graph.name, performance.now() - start, { failed: true, passedOver: 0 });
     throw e;
   }
-}
-
-async function answerGraph(
-  s: Scheduler,
-  graph: InferenceGraph,
-  req: PredictInferenceGraphRequest,
-  callerTimeoutMs?: number,
-): Promise<{ answer: PredictInferenceGraphResponse; passedOver: number }> {
-  if (req.input.case === undefined) throw invalidArgument("INPUT_REQUIRED", "the request has no rows: give data (JSON) or arrow_ipc");
-  const { ipc, positionalColumns } = rowsInRequest(req.input);
-  const input = Rows.ofIpc(ipc, positionalColumns.length > 0);
-  const missing = req.keepColumns.length ? req.keepColumns.filter((c) => !input.table.getChild(c)) : [];
-  if (missing.length) throw invalidArgument("UNKNOWN_COLUMN", `keep_columns: the rows have no column ${missing.map((c) => `"${printable(c)}"`).join(", ")}`);
-  const run: Run = { s, graph, deadline: Date.now() + Math.max(1, Math.min(s.settings.predictTimeoutMs, callerTimeoutMs ?? Infinity)), answers: [], passedOver: 0 };
-  const output = await runNode(run, ROOT_NODE, input);
-  const clash = req.keepColumns.filter((c) => output.table.getChild(c));
-  if (clash.length) throw invalidArgument("KEEP_COLUMN_CLASH", `keep_columns: the graph answers a column ${clash.map((c) => `"${printable(c)}"`).join(", ")} itself`);
-  const kept = req.keepColumns.length ? Rows.ofTable(withColumnsOf(new Table(projectColumns(oneBatch(input.table), req.keepColumns)), output.table)) : output;
-  const rows = answerRows(kept.ipc, kept.numRows, wantsJson(req.encoding, req.input.case));
-  return { answer: create(PredictInferenceGraphResponseSchema, { ...rows, steps: run.answers }), passedOver: run.passedOver };
 }
 
 function requestTable(ipc: Uint8Array): Table {

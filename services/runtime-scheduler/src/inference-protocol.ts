@@ -1,10 +1,13 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { DEFAULT_PROJECT, invalidArgument, notFound, printable } from "@kiln/core";
+import { Code } from "@connectrpc/connect";
+import { DEFAULT_PROJECT, invalidArgument, isKilnError, notFound, printable } from "@kiln/core";
 import { decodeChunk, tableToIpc } from "@kiln/data";
+import type { Table } from "apache-arrow";
 import {
   GRPCInferenceService,
   ModelInferResponseSchema,
+  ModelMetadataResponseSchema,
   ModelMetadataResponse_TensorMetadataSchema,
   type InferParameter,
   type ModelInferRequest,
@@ -12,13 +15,19 @@ import {
   type ModelMetadataResponse,
 } from "@kiln/proto/inference/grpc_predict_v2_pb";
 import { DeploymentState, type Deployment } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
+import type { InferenceGraph } from "@kiln/proto/kiln/runtime/v1/inference_graphs_pb";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ValueInfo } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { getDeployment } from "./deployments.js";
+import { inferenceGraphAnswer } from "./inference-graph-run.js";
+import { servedInferenceGraph } from "./inference-graphs.js";
 import { rethrowRemote } from "./job-errors.js";
 import type { Scheduler } from "./job-store.js";
 import { askDeployment, onlineParams } from "./online-predict.js";
 import { datatypeOfElement, tableToTensors, tensorsToTable } from "./oip-tensors.js";
+
+/** The platform an inference graph's metadata gives (a deployment's is its model's runtime, onnxruntime_onnx). */
+const GRAPH_PLATFORM = "kiln_inference_graph";
 
 const KINDS: Record<string, JobKind> = { predict: JobKind.PREDICT, predict_proba: JobKind.PREDICT_PROBA, transform: JobKind.TRANSFORM, explain: JobKind.EXPLAIN };
 /** An explanation's parameters an inference request may carry beside `kind` (see PredictRequest.params). */
@@ -27,7 +36,8 @@ const EXPLAIN_PARAMETERS = ["background_rows", "method", "permutations", "random
 /**
  * The Open Inference Protocol (KServe V2) over Kiln's deployments, so Triton, KServe and
  * MLServer clients call them unchanged: a model is a deployment (its id, or its full name
- * for another project than the default), its version the model version it serves.
+ * for another project than the default), its version the model version it serves. An
+ * inference graph is a model too, named `inferenceGraphs/{id}` (or its full name), without versions.
  */
 export function createInferenceService(s: Scheduler, version: string): ServiceImpl<typeof GRPCInferenceService> {
   return {
@@ -40,31 +50,63 @@ export function createInferenceService(s: Scheduler, version: string): ServiceIm
   };
 }
 
-/** Whether the deployment answers now (READY, or DEGRADED: fewer replicas, answering). */
+/** Whether the deployment answers now (READY, or DEGRADED: fewer replicas, answering); a graph, whether every deployment it names does. */
 export async function modelReady(s: Scheduler, model: string, version: string): Promise<boolean> {
-  const d = await deploymentOf(s, model, version);
-  return d.state === DeploymentState.READY || d.state === DeploymentState.DEGRADED;
+  const graph = graphOf(model, version);
+  const deployments = graph ? await deploymentsOf(s, await servedInferenceGraph(s, graph)) : [await deploymentOf(s, model, version)];
+  return deployments.every((d) => d?.state === DeploymentState.READY || d?.state === DeploymentState.DEGRADED);
 }
 
 export async function modelInfer(s: Scheduler, req: ModelInferRequest, callerTimeoutMs?: number): Promise<ModelInferResponse> {
+  const graph = graphOf(req.modelName, req.modelVersion);
+  if (graph) return graphInfer(s, graph, req, callerTimeoutMs);
   const deployment = req.modelVersion ? await deploymentOf(s, req.modelName, req.modelVersion) : undefined;
   const name = deployment?.name ?? deploymentName(req.modelName);
   const { table, positional } = tensorsToTable(req.inputs, req.rawInputContents);
   const kind = kindOf(req);
   const params = kind === JobKind.EXPLAIN ? explainParameters(req) : undefined;
   const answer = await askDeployment(s, name, { rows: tableToIpc(table), kind, positional, params, callerTimeoutMs });
-  const { outputs, rawOutputContents } = tableToTensors(decodeChunk(answer.arrowIpc), req.rawInputContents.length > 0);
+  return inferResponse(req, decodeChunk(answer.arrowIpc), versionNumber(answer.modelVersion));
+}
+
+/** A graph's answer: each step asks its deployment what the graph says (its kind), so the request has no `kind`. */
+async function graphInfer(s: Scheduler, graph: string, req: ModelInferRequest, callerTimeoutMs?: number): Promise<ModelInferResponse> {
+  if (req.parameters.kind) throw invalidArgument("KIND_IN_GRAPH", `${printable(req.modelName)} is an inference graph: its steps say what each deployment is asked, not the request's kind parameter`);
+  const { table, positional } = tensorsToTable(req.inputs, req.rawInputContents);
+  return inferResponse(req, await inferenceGraphAnswer(s, graph, table, positional, callerTimeoutMs), "");
+}
+
+/** The answer's columns as the request's outputs: all of them, or those it asked for by name. */
+function inferResponse(req: ModelInferRequest, answer: Table, modelVersion: string): ModelInferResponse {
+  const { outputs, rawOutputContents } = tableToTensors(answer, req.rawInputContents.length > 0);
   const wanted = req.outputs.map((o) => o.name);
   const unknown = wanted.find((w) => !outputs.some((o) => o.name === w));
   if (unknown) throw invalidArgument("OUTPUT_NOT_FOUND", `the model gives no output "${printable(unknown)}" for this request (outputs: ${outputs.map((o) => o.name).join(", ")})`);
   const keep = outputs.map((o, i) => ({ o, raw: rawOutputContents[i] })).filter(({ o }) => wanted.length === 0 || wanted.includes(o.name));
   return create(ModelInferResponseSchema, {
     modelName: req.modelName,
-    modelVersion: versionNumber(answer.modelVersion),
+    modelVersion,
     id: req.id,
     outputs: keep.map(({ o }) => o),
     rawOutputContents: rawOutputContents.length ? keep.map(({ raw }) => raw!) : [],
   });
+}
+
+/**
+ * The inference graph a model name names, `inferenceGraphs/{id}` (the default project's) or
+ * `projects/{p}/inferenceGraphs/{id}`; undefined for a deployment. A graph has no versions.
+ */
+function graphOf(model: string, version: string): string | undefined {
+  const graph = model.startsWith("inferenceGraphs/") ? `${DEFAULT_PROJECT}/${model}` : /^projects\/[^/]+\/inferenceGraphs\//.test(model) ? model : undefined;
+  if (graph && version) throw notFound("MODEL_VERSION_NOT_SERVED", `${printable(model)} is an inference graph, which has no versions (asked for ${printable(version)})`, { inference_graph: graph });
+  return graph;
+}
+
+/** Every deployment a graph's steps name, each once (undefined for one deleted since). */
+function deploymentsOf(s: Scheduler, graph: InferenceGraph): Promise<(Deployment | undefined)[]> {
+  const steps = Object.values(graph.nodes).flatMap((node) => node.steps);
+  const names = new Set(steps.flatMap((step) => (step.target.case === "deployment" ? [step.target.value] : [])));
+  return Promise.all([...names].map((name) => getDeployment(s, name).catch((e: unknown) => (isKilnError(e, Code.NotFound) ? undefined : Promise.reject(e)))));
 }
 
 /**
@@ -99,6 +141,12 @@ function stringParam(p: InferParameter | undefined): string | undefined {
 }
 
 export async function modelMetadata(s: Scheduler, model: string, version: string): Promise<ModelMetadataResponse> {
+  const graph = graphOf(model, version);
+  if (graph) {
+    // What a graph reads and answers depends on where its routes send the rows: no tensors are named.
+    await servedInferenceGraph(s, graph);
+    return create(ModelMetadataResponseSchema, { name: model, versions: [], platform: GRAPH_PLATFORM, inputs: [], outputs: [] });
+  }
   const d = await deploymentOf(s, model, version);
   const v = await s.registry.getModelVersion({ name: d.modelVersion }).then((r) => r.version!, rethrowRemote);
   const tensor = (t: ValueInfo) =>

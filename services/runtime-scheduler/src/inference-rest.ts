@@ -23,7 +23,8 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
  * of Triton, KServe and Seldon call it), beside its gRPC form on the same port:
  * GET /v2/health/live, /v2/health/ready, /v2, /v2/models/{name}[/versions/{v}][/ready],
  * POST /v2/models/{name}[/versions/{v}]/infer with tensors as JSON (`data` flat or nested,
- * row-major). Errors are `{"error": "..."}` with the HTTP status of their code.
+ * row-major); {name} is also an inference graph's, `inferenceGraphs/{id}`. Errors are
+ * `{"error": "..."}` with the HTTP status of their code.
  */
 export function inferenceRestRoute(s: Scheduler, version: string): HttpRoute {
   return {
@@ -47,16 +48,15 @@ async function answer(s: Scheduler, version: string, rest: string, req: HttpRequ
   if (!post && (rest === "" || rest === "/")) return { name: "kiln", version, extensions: [] };
   if (!post && rest === "/health/live") return { live: true };
   if (!post && rest === "/health/ready") return { ready: true };
-  const m = /^\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?$/.exec(rest);
-  if (!m) throw notARoute(rest);
-  const [model, modelVersion] = [pathPart(m[1]!), m[2] ? pathPart(m[2]) : ""];
-  const action = m[3] ?? "";
+  const route = modelRoute(rest);
+  if (!route) throw notARoute(rest);
+  const { model, modelVersion, action } = route;
   // Inference is a POST, the rest GETs.
   if (post !== (action === "/infer")) throw notARoute(rest);
   if (post) return inferJson(await modelInfer(s, inferRequest(await readJson(req), model, modelVersion)));
   if (action === "/ready") {
     const ready = await modelReady(s, model, modelVersion);
-    if (!ready) throw unavailable("DEPLOYMENT_NOT_READY", `model ${model} is not ready: no executor has it loaded`);
+    if (!ready) throw unavailable("DEPLOYMENT_NOT_READY", `model ${model} is not ready: no executor has it loaded (a graph: one of its deployments)`);
     return { name: model, ready };
   }
   const meta = await modelMetadata(s, model, modelVersion);
@@ -69,16 +69,28 @@ async function answer(s: Scheduler, version: string, rest: string, req: HttpRequ
  * included, need read in the deployment's project, "projects/p/deployments/d" or the default one.
  */
 function restAccess(rest: string): HttpAccess {
-  const m = /^\/models\/([^/]+)/.exec(rest);
-  if (!m) return { role: "open" };
+  if (!rest.startsWith("/models/")) return { role: "open" };
   let model: string;
   try {
-    model = decodeURIComponent(m[1]!);
+    model = modelRoute(rest)?.model ?? "";
   } catch {
     return { role: "read" }; // a bad path: answered 400 once a token is shown
   }
   const project = /^projects\/([^/]*)/.exec(model)?.[1] ?? "default";
   return { role: "read", projects: [project] };
+}
+
+/** `/models/{name}[/versions/{v}][/ready|/infer]`: a deployment's id (or full name, percent-encoded). */
+const DEPLOYMENT_ROUTE = /^\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?$/;
+/** An inference graph's name, `inferenceGraphs/{id}` or `projects/{p}/inferenceGraphs/{id}`, as it is (encoded, it is a name as above). */
+const GRAPH_ROUTE = /^\/models\/((?:projects\/[^/]+\/)?inferenceGraphs\/[^/]+)(\/ready|\/infer)?$/;
+
+/** The model a path names, its version and the action asked; a deployment's route comes first (a graph named "ready" or "infer" is reached percent-encoded). */
+function modelRoute(rest: string): { model: string; modelVersion: string; action: string } | undefined {
+  const d = DEPLOYMENT_ROUTE.exec(rest);
+  if (d) return { model: pathPart(d[1]!), modelVersion: d[2] ? pathPart(d[2]) : "", action: d[3] ?? "" };
+  const g = GRAPH_ROUTE.exec(rest);
+  return g ? { model: g[1]!.split("/").map(pathPart).join("/"), modelVersion: "", action: g[2] ?? "" } : undefined;
 }
 
 function pathPart(text: string): string {
