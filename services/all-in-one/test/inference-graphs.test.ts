@@ -10,6 +10,7 @@ import type { RunningProcess } from "@kiln/core";
 import { startHttpReceiver } from "@kiln/core/testing";
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError, type InferenceGraphSpec } from "@kiln/sdk";
 import { LinearRegression, LogisticRegression, StandardScaler } from "@kiln/sdk/ml";
+import { linearRegressorOnnx } from "@kiln/onnx";
 import { runEmbedded } from "../src/index.js";
 import { cli, unique } from "./helpers.js";
 
@@ -192,7 +193,18 @@ describe("inference graphs in embedded mode (deployments chained, routed, ensemb
     });
     expect(Array.from(new BigInt64Array(raw.rawOutputContents[0]!.slice().buffer), Number)).toEqual(classes(some));
     expect(await oip.modelReady({ name: `inferenceGraphs/${seq}` })).toMatchObject({ ready: true });
-    expect(await oip.modelMetadata({ name: `inferenceGraphs/${seq}` })).toMatchObject({ name: `inferenceGraphs/${seq}`, versions: [], platform: "kiln_inference_graph", inputs: [] });
+    // Its inputs are those of the deployment that reads the request's rows (the scaler).
+    const meta = await oip.modelMetadata({ name: `inferenceGraphs/${seq}` });
+    expect(meta).toMatchObject({ name: `inferenceGraphs/${seq}`, versions: [], platform: "kiln_inference_graph", outputs: [] });
+    expect(meta.inputs.map((t) => [t.name, t.datatype, t.shape.map(Number)])).toEqual([["X", "FP32", [-1, 2]]]);
+    expect(meta.inputs).toEqual((await oip.modelMetadata({ name: ids.scaler })).inputs);
+    // Deployments that read the rows but not the same tensors: none named.
+    const wide = unique("wide");
+    await kiln.models.put(wide, linearRegressorOnnx([1, 2, 3], 0), { format: "onnx" });
+    await kiln.deployments.create(wide, { model: wide });
+    const mixed = unique("oip-mixed");
+    await kiln.inferenceGraphs.create(mixed, { nodes: { root: { routerType: "ensemble", steps: [{ deployment: ids.a }, { deployment: wide }] } } });
+    expect((await oip.modelMetadata({ name: `inferenceGraphs/${mixed}` })).inputs).toEqual([]);
 
     // A switch reads its rows' columns by name: one tensor [N] per column, text as BYTES.
     const routed = unique("oip-switch");

@@ -159,6 +159,23 @@ describe.skipIf(!available)("a Python client (grpcio and protoc-generated messag
     expect(JSON.parse(stdout)).toEqual(oipAnswers(id));
   });
 
+  it("calls an inference graph as the same client calls a model, by its name inferenceGraphs/{id}", async () => {
+    const model = unique("pylinear");
+    await kiln.models.put(model, linearRegressorOnnx([2, -1], 0.5));
+    const id = unique("pyoip");
+    await kiln.deployments.create(id, { model });
+    const graph = unique("pygraph");
+    await kiln.inferenceGraphs.create(graph, { nodes: { root: { routerType: "sequence", steps: [{ deployment: id }] } } });
+    const target = new URL(running.server.url).host;
+    const { stdout } = await run(PYTHON, [OIP_CLIENT, target, `inferenceGraphs/${graph}`], { env: { ...process.env, PYTHONPATH: generated } });
+    const answers = oipAnswers(`inferenceGraphs/${graph}`);
+    expect(JSON.parse(stdout)).toEqual({
+      ...answers,
+      metadata: { ...answers.metadata, versions: [], platform: "kiln_inference_graph" },
+      infer: { ...answers.infer, model_version: "" },
+    });
+  });
+
   it("calls a deployment of a server that checks tokens with one in the call's metadata, as Triton's clients send headers", async () => {
     const secured = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "secured"), KILN_LOG_LEVEL: "silent", KILN_AUTH_SECRETS: SECRET }, false);
     try {

@@ -1,7 +1,6 @@
-import { create, type JsonObject } from "@bufbuild/protobuf";
+import { create, equals as equalMessages, type JsonObject } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { Code } from "@connectrpc/connect";
-import { DEFAULT_PROJECT, invalidArgument, isKilnError, notFound, printable } from "@kiln/core";
+import { DEFAULT_PROJECT, invalidArgument, notFound, printable } from "@kiln/core";
 import { decodeChunk, tableToIpc } from "@kiln/data";
 import type { Table } from "apache-arrow";
 import {
@@ -13,14 +12,15 @@ import {
   type ModelInferRequest,
   type ModelInferResponse,
   type ModelMetadataResponse,
+  type ModelMetadataResponse_TensorMetadata,
 } from "@kiln/proto/inference/grpc_predict_v2_pb";
 import { DeploymentState, type Deployment } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
-import type { InferenceGraph } from "@kiln/proto/kiln/runtime/v1/inference_graphs_pb";
 import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ValueInfo } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { getDeployment } from "./deployments.js";
 import { inferenceGraphAnswer } from "./inference-graph-run.js";
 import { servedInferenceGraph } from "./inference-graphs.js";
+import { deploymentsOf, entryDeployments, graphOf } from "./inference-protocol-graphs.js";
 import { rethrowRemote } from "./job-errors.js";
 import type { Scheduler } from "./job-store.js";
 import { askDeployment, onlineParams } from "./online-predict.js";
@@ -93,23 +93,6 @@ function inferResponse(req: ModelInferRequest, answer: Table, modelVersion: stri
 }
 
 /**
- * The inference graph a model name names, `inferenceGraphs/{id}` (the default project's) or
- * `projects/{p}/inferenceGraphs/{id}`; undefined for a deployment. A graph has no versions.
- */
-function graphOf(model: string, version: string): string | undefined {
-  const graph = model.startsWith("inferenceGraphs/") ? `${DEFAULT_PROJECT}/${model}` : /^projects\/[^/]+\/inferenceGraphs\//.test(model) ? model : undefined;
-  if (graph && version) throw notFound("MODEL_VERSION_NOT_SERVED", `${printable(model)} is an inference graph, which has no versions (asked for ${printable(version)})`, { inference_graph: graph });
-  return graph;
-}
-
-/** Every deployment a graph's steps name, each once (undefined for one deleted since). */
-function deploymentsOf(s: Scheduler, graph: InferenceGraph): Promise<(Deployment | undefined)[]> {
-  const steps = Object.values(graph.nodes).flatMap((node) => node.steps);
-  const names = new Set(steps.flatMap((step) => (step.target.case === "deployment" ? [step.target.value] : [])));
-  return Promise.all([...names].map((name) => getDeployment(s, name).catch((e: unknown) => (isKilnError(e, Code.NotFound) ? undefined : Promise.reject(e)))));
-}
-
-/**
  * What to run: the request's `kind` parameter (predict, predict_proba, transform), else
  * probabilities when a requested output is named so, else a prediction.
  */
@@ -140,14 +123,29 @@ function stringParam(p: InferParameter | undefined): string | undefined {
   return p?.parameterChoice.case === "stringParam" ? p.parameterChoice.value : undefined;
 }
 
+/**
+ * A deployment's name, version, platform and its model's tensors. A graph's: no versions,
+ * and the inputs of the deployments that read the request's rows when they all read the
+ * same (what else it reads and answers depends on where its routes send the rows).
+ */
 export async function modelMetadata(s: Scheduler, model: string, version: string): Promise<ModelMetadataResponse> {
   const graph = graphOf(model, version);
   if (graph) {
-    // What a graph reads and answers depends on where its routes send the rows: no tensors are named.
-    await servedInferenceGraph(s, graph);
-    return create(ModelMetadataResponseSchema, { name: model, versions: [], platform: GRAPH_PLATFORM, inputs: [], outputs: [] });
+    const entries = await Promise.all(entryDeployments(await servedInferenceGraph(s, graph)).map(async (name) => (await signatureOf(s, await getDeployment(s, name))).inputs));
+    const same = entries.every((inputs) => sameTensors(inputs, entries[0]!));
+    return create(ModelMetadataResponseSchema, { name: model, versions: [], platform: GRAPH_PLATFORM, inputs: same ? (entries[0] ?? []) : [], outputs: [] });
   }
   const d = await deploymentOf(s, model, version);
+  const { inputs, outputs } = await signatureOf(s, d);
+  return create(ModelMetadataResponseSchema, { name: model, versions: [versionNumber(d.modelVersion)], platform: "onnxruntime_onnx", inputs, outputs });
+}
+
+function sameTensors(a: ModelMetadataResponse_TensorMetadata[], b: ModelMetadataResponse_TensorMetadata[]): boolean {
+  return a.length === b.length && a.every((t, i) => equalMessages(ModelMetadataResponse_TensorMetadataSchema, t, b[i]!));
+}
+
+/** The tensors of the model a deployment serves, as the protocol names them. */
+async function signatureOf(s: Scheduler, d: Deployment): Promise<{ inputs: ModelMetadataResponse_TensorMetadata[]; outputs: ModelMetadataResponse_TensorMetadata[] }> {
   const v = await s.registry.getModelVersion({ name: d.modelVersion }).then((r) => r.version!, rethrowRemote);
   const tensor = (t: ValueInfo) =>
     create(ModelMetadataResponse_TensorMetadataSchema, {
@@ -155,14 +153,7 @@ export async function modelMetadata(s: Scheduler, model: string, version: string
       datatype: datatypeOfElement(t.elementType),
       shape: t.shape.map((dim) => (dim.value.case === "size" ? dim.value.value : -1n)),
     });
-  return {
-    $typeName: "inference.ModelMetadataResponse",
-    name: model,
-    versions: [versionNumber(d.modelVersion)],
-    platform: "onnxruntime_onnx",
-    inputs: (v.signature?.inputs ?? []).map(tensor),
-    outputs: (v.signature?.outputs ?? []).map(tensor),
-  };
+  return { inputs: (v.signature?.inputs ?? []).map(tensor), outputs: (v.signature?.outputs ?? []).map(tensor) };
 }
 
 /** The deployment a model name names; a version given must be the one it serves. */
