@@ -118,7 +118,7 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
       }
     }, 30_000);
 
-    it("serves a deployment, by the SDK and by the inference protocol's REST form, and shows it in /metrics", async () => {
+    it("serves a deployment, by the SDK and by the inference protocols' REST forms (V2 and KServe's V1), and shows it in /metrics", async () => {
       await kiln.deployments.create("lin-online", { model: "lin", replicas: 2 });
       const table = await kiln.deployments.predict("lin-online", [{ a: 1, b: 2 }, { a: 0, b: 0 }]);
       expect([...table.getChild("prediction")!].map(round)).toEqual([0, 1]);
@@ -131,6 +131,12 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
       expect(infer.status).toBe(200);
       const answer = (await infer.json()) as { outputs: { name: string; data: number[] }[] };
       expect(answer.outputs[0]!.data.map(round)).toEqual([0, 1]);
+      const v1 = await fetch(`${stack.url}/v1/models/lin-online:predict`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${stack.token}` },
+        body: JSON.stringify({ instances: [[1, 2], [0, 0]] }),
+      });
+      expect(((await v1.json()) as { predictions: number[] }).predictions.map(round)).toEqual([0, 1]);
 
       const metrics = await (await fetch(`${stack.url}/metrics`, { headers: { authorization: `Bearer ${stack.token}` } })).text();
       expect(metrics).toMatch(/kiln_deployment_replicas\{deployment="projects\/default\/deployments\/lin-online"\} 2/);

@@ -200,6 +200,13 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
     // A graph's full name as plain path segments is checked against its project too.
     const graph = await fetch(`${url}/v2/models/projects/fraud/inferenceGraphs/g/infer`, { method: "POST", body, headers: { authorization: `Bearer ${token("write", ["default"])}` } });
     expect([graph.status, await graph.text()]).toEqual([403, expect.stringContaining("project fraud")]);
+    // KServe's V1 routes the same way; its list of models is the default project's.
+    for (const path of [`/v1/models/${encodeURIComponent("projects/fraud/deployments/d")}:predict`, "/v1/models/projects/fraud/inferenceGraphs/g:predict"]) {
+      const v1 = await fetch(`${url}${path}`, { method: "POST", body: JSON.stringify({ instances: [[1]] }), headers: { authorization: `Bearer ${token("write", ["default"])}` } });
+      expect([v1.status, await v1.text()]).toEqual([403, expect.stringContaining("project fraud")]);
+    }
+    expect((await fetch(`${url}/v1/models`)).status).toBe(401);
+    expect((await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${token("read", ["fraud"])}` } })).status).toBe(403);
 
     expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token("read", ["default"])}` } })).status).toBe(403);
     const scraped = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token("read", [EVERY_PROJECT])}` } });

@@ -239,6 +239,45 @@ describe("inference graphs in embedded mode (deployments chained, routed, ensemb
     expect((await post(`/v2/models/inferenceGraphs/${unique("none")}/infer`, columns)).status).toBe(404);
   });
 
+  it("speaks KServe's V1 protocol for deployments and graphs: instances in, predictions out", async () => {
+    const url = running.server.url;
+    const call = async (path: string, body?: unknown) => {
+      const res = await fetch(`${url}${path}`, body === undefined ? {} : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as { predictions?: unknown[]; error?: string; models?: string[] } };
+    };
+    // A deployment: rows as arrays of its features in order; probabilities as each row's values.
+    const some = X.slice(0, 5);
+    expect(await call(`/v1/models/${ids.scaler}`)).toEqual({ status: 200, body: { name: ids.scaler, ready: true } });
+    const m = scaler.transform(some);
+    const scaled = Array.from({ length: m.rows }, (_, r) => Array.from(m.data.subarray(r * m.cols, (r + 1) * m.cols)));
+    const labels = await call(`/v1/models/${ids.clf}:predict`, { instances: scaled });
+    expect(labels).toEqual({ status: 200, body: { predictions: classes(some) } });
+    const proba = await call(`/v1/models/${ids.clf}:predict`, { instances: scaled, parameters: { kind: "predict_proba" } });
+    const rowsOfProba = proba.body.predictions as number[][];
+    expect(rowsOfProba).toHaveLength(5);
+    rowsOfProba.forEach((p, i) => {
+      expect(p[0]! + p[1]!).toBeCloseTo(1, 5);
+      expect(p[1]! > 0.5 ? 1 : 0).toBe(classes(some)[i]);
+    });
+
+    // A graph: objects of named columns, as its switch reads them; its name as path segments.
+    const routed = unique("v1-switch");
+    await kiln.inferenceGraphs.create(routed, { nodes: { root: { routerType: "switch", steps: [{ deployment: ids.a, condition: 'region = "EU"' }, { deployment: ids.b }] } } });
+    const graphAnswer = await call(`/v1/models/inferenceGraphs/${routed}:predict`, { instances: rows });
+    expect(graphAnswer.status).toBe(200);
+    (graphAnswer.body.predictions as number[]).forEach((v, i) => expect(v).toBeCloseTo(rows[i]!.region === "EU" ? sumOf([2, 1])[i]! : sumOf([-1, 3])[i]!, 3));
+    expect(await call(`/v1/models/inferenceGraphs/${routed}`)).toEqual({ status: 200, body: { name: `inferenceGraphs/${routed}`, ready: true } });
+    expect((await call("/v1/models")).body.models).toEqual(expect.arrayContaining([ids.a, ids.clf, `inferenceGraphs/${routed}`]));
+
+    // Errors as {"error"} with the status of their code; nothing else answered.
+    expect(await call(`/v1/models/${ids.a}:predict`, { rows })).toMatchObject({ status: 400, body: { error: expect.stringContaining('{"instances": [...]}') } });
+    expect(await call(`/v1/models/${ids.clf}:predict`, { instances: scaled, parameters: { kind: "explain" } })).toMatchObject({ status: 400 });
+    expect(await call(`/v1/models/inferenceGraphs/${routed}:predict`, { instances: rows, parameters: { kind: "predict" } })).toMatchObject({ status: 400, body: { error: expect.stringContaining("its steps say") } });
+    expect(await call(`/v1/models/${unique("none")}:predict`, { instances: scaled })).toMatchObject({ status: 404 });
+    expect((await call(`/v1/models/${ids.a}:predict`)).status).toBe(404); // predict is a POST
+    expect((await call(`/v1/models/${ids.a}:explain`, { instances: scaled })).status).toBe(404);
+  });
+
   it("splits requests across deployments by weight, each request answered whole by one", async () => {
     const id = unique("split");
     await kiln.inferenceGraphs.create(id, { nodes: { root: { routerType: "splitter", steps: [{ name: "a", deployment: ids.a, weight: 50 }, { name: "b", deployment: ids.b, weight: 50 }] } } });

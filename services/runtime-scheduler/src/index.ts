@@ -14,6 +14,7 @@ import { GRPCInferenceService } from "@kiln/proto/inference/grpc_predict_v2_pb";
 import { createRequire } from "node:module";
 import { createInferenceService } from "./inference-protocol.js";
 import { inferenceRestRoute } from "./inference-rest.js";
+import { inferenceV1Route } from "./inference-rest-v1.js";
 import { metricsRoute } from "./metrics-route.js";
 import type { HttpRoute } from "@kiln/core";
 import { JobWatchers } from "./watchers.js";
@@ -62,7 +63,7 @@ export async function prepareScheduler(deps: SchedulerDeps): Promise<Scheduler> 
  * embedded server).
  */
 export function httpRoutes(scheduler: Scheduler): HttpRoute[] {
-  return [inferenceRestRoute(scheduler, version), metricsRoute(scheduler), consoleRoute()];
+  return [inferenceRestRoute(scheduler, version), inferenceV1Route(scheduler), metricsRoute(scheduler), consoleRoute()];
 }
 
 export function register(router: ConnectRouter, scheduler: Scheduler): void {

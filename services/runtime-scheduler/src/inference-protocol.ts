@@ -71,9 +71,13 @@ export async function modelInfer(s: Scheduler, req: ModelInferRequest, callerTim
 
 /** A graph's answer: each step asks its deployment what the graph says (its kind), so the request has no `kind`. */
 async function graphInfer(s: Scheduler, graph: string, req: ModelInferRequest, callerTimeoutMs?: number): Promise<ModelInferResponse> {
-  if (req.parameters.kind) throw invalidArgument("KIND_IN_GRAPH", `${printable(req.modelName)} is an inference graph: its steps say what each deployment is asked, not the request's kind parameter`);
+  if (req.parameters.kind) throw kindInGraph(req.modelName);
   const { table, positional } = tensorsToTable(req.inputs, req.rawInputContents);
   return inferResponse(req, await inferenceGraphAnswer(s, graph, table, positional, callerTimeoutMs), "");
+}
+
+export function kindInGraph(model: string) {
+  return invalidArgument("KIND_IN_GRAPH", `${printable(model)} is an inference graph: its steps say what each deployment is asked, not the request's kind parameter`);
 }
 
 /** The answer's columns as the request's outputs: all of them, or those it asked for by name. */
@@ -98,14 +102,17 @@ function inferResponse(req: ModelInferRequest, answer: Table, modelVersion: stri
  */
 function kindOf(req: ModelInferRequest): JobKind {
   const asked = stringParam(req.parameters.kind);
-  if (asked !== undefined) {
-    const kind = KINDS[asked.toLowerCase()];
-    if (!kind) throw invalidArgument("INVALID_KIND", `parameter kind "${printable(asked)}" is not one of ${Object.keys(KINDS).join(", ")}`);
-    return kind;
-  }
+  if (asked !== undefined) return kindNamed(asked);
   if (req.outputs.some((o) => /prob/i.test(o.name))) return JobKind.PREDICT_PROBA;
   if (req.outputs.some((o) => /^component|^transform/i.test(o.name))) return JobKind.TRANSFORM;
   return JobKind.PREDICT;
+}
+
+/** What a `kind` parameter names: predict, predict_proba, transform or explain. */
+export function kindNamed(asked: string): JobKind {
+  const kind = KINDS[asked.toLowerCase()];
+  if (!kind) throw invalidArgument("INVALID_KIND", `parameter kind "${printable(asked)}" is not one of ${Object.keys(KINDS).join(", ")}`);
+  return kind;
 }
 
 /** The request's explanation parameters, checked as PredictRequest's. */
@@ -165,7 +172,7 @@ async function deploymentOf(s: Scheduler, model: string, version: string): Promi
   return d;
 }
 
-function deploymentName(model: string): string {
+export function deploymentName(model: string): string {
   if (!model) throw invalidArgument("MODEL_NAME_REQUIRED", "the model name (a deployment's id) is required");
   return model.startsWith("projects/") ? model : `${DEFAULT_PROJECT}/deployments/${model}`;
 }

@@ -1,6 +1,5 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
-import { invalidArgument, isKilnError, notFound, printable, resourceExhausted, unavailable, type HttpAccess, type HttpRequest, type HttpResponse, type HttpRoute } from "@kiln/core";
+import { invalidArgument, notFound, printable, unavailable, type HttpAccess, type HttpRequest, type HttpRoute } from "@kiln/core";
 import {
   InferTensorContentsSchema,
   ModelInferRequestSchema,
@@ -12,11 +11,8 @@ import {
 import type { Scheduler } from "./job-store.js";
 import { modelInfer, modelMetadata, modelReady } from "./inference-protocol.js";
 import { numericContentsField } from "./oip-tensors.js";
-
-/** A request body at most: an online prediction carries about 1 MB of rows as Arrow, several times that as JSON numbers. */
-const MAX_BODY_BYTES = 16 * 1024 * 1024;
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+import { GRAPH_NAME_IN_PATH } from "./inference-protocol-graphs.js";
+import { jsonRoute, modelAccess, pathPart, readJson, type Json } from "./inference-rest-json.js";
 
 /**
  * The Open Inference Protocol's HTTP/REST form (KServe V2, as `curl` and the REST clients
@@ -27,20 +23,7 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
  * `{"error": "..."}` with the HTTP status of their code.
  */
 export function inferenceRestRoute(s: Scheduler, version: string): HttpRoute {
-  return {
-    prefix: "/v2",
-    methods: ["GET", "HEAD", "POST"],
-    access: restAccess,
-    handle(rest, req, res) {
-      void answer(s, version, rest, req).then(
-        (body) => send(res, 200, body),
-        (e: unknown) => {
-          if (!isKilnError(e)) s.logger.error({ err: e, path: rest }, "an inference request failed");
-          send(res, isKilnError(e) ? codeToHttpStatus(e.code) : 500, { error: isKilnError(e) ? e.message : "internal error" });
-        },
-      );
-    },
-  };
+  return jsonRoute(s, "/v2", restAccess, (rest, req) => answer(s, version, rest, req));
 }
 
 async function answer(s: Scheduler, version: string, rest: string, req: HttpRequest): Promise<Json> {
@@ -53,7 +36,7 @@ async function answer(s: Scheduler, version: string, rest: string, req: HttpRequ
   const { model, modelVersion, action } = route;
   // Inference is a POST, the rest GETs.
   if (post !== (action === "/infer")) throw notARoute(rest);
-  if (post) return inferJson(await modelInfer(s, inferRequest(await readJson(req), model, modelVersion)));
+  if (post) return inferJson(await modelInfer(s, inferRequest(await readJson(req, "`inputs`"), model, modelVersion)));
   if (action === "/ready") {
     const ready = await modelReady(s, model, modelVersion);
     if (!ready) throw unavailable("DEPLOYMENT_NOT_READY", `model ${model} is not ready: no executor has it loaded (a graph: one of its deployments)`);
@@ -69,58 +52,21 @@ async function answer(s: Scheduler, version: string, rest: string, req: HttpRequ
  * included, need read in the deployment's project, "projects/p/deployments/d" or the default one.
  */
 function restAccess(rest: string): HttpAccess {
-  if (!rest.startsWith("/models/")) return { role: "open" };
-  let model: string;
-  try {
-    model = modelRoute(rest)?.model ?? "";
-  } catch {
-    return { role: "read" }; // a bad path: answered 400 once a token is shown
-  }
-  const project = /^projects\/([^/]*)/.exec(model)?.[1] ?? "default";
-  return { role: "read", projects: [project] };
+  return rest.startsWith("/models/") ? modelAccess(() => modelRoute(rest)?.model) : { role: "open" };
 }
 
 /** `/models/{name}[/versions/{v}][/ready|/infer]`: a deployment's id (or full name, percent-encoded). */
 const DEPLOYMENT_ROUTE = /^\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?$/;
-/** An inference graph's name, `inferenceGraphs/{id}` or `projects/{p}/inferenceGraphs/{id}`, as it is (encoded, it is a name as above). */
-const GRAPH_ROUTE = /^\/models\/((?:projects\/[^/]+\/)?inferenceGraphs\/[^/]+)(\/ready|\/infer)?$/;
-
 /** The model a path names, its version and the action asked; a deployment's route comes first (a graph named "ready" or "infer" is reached percent-encoded). */
 function modelRoute(rest: string): { model: string; modelVersion: string; action: string } | undefined {
   const d = DEPLOYMENT_ROUTE.exec(rest);
   if (d) return { model: pathPart(d[1]!), modelVersion: d[2] ? pathPart(d[2]) : "", action: d[3] ?? "" };
-  const g = GRAPH_ROUTE.exec(rest);
-  return g ? { model: g[1]!.split("/").map(pathPart).join("/"), modelVersion: "", action: g[2] ?? "" } : undefined;
-}
-
-function pathPart(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    throw invalidArgument("INVALID_PATH", `"${printable(text)}" in the path is not valid percent-encoding`);
-  }
+  const g = /^\/models\/(.+?)(\/ready|\/infer)?$/.exec(rest);
+  return g && GRAPH_NAME_IN_PATH.test(g[1]!) ? { model: g[1]!.split("/").map(pathPart).join("/"), modelVersion: "", action: g[2] ?? "" } : undefined;
 }
 
 function notARoute(rest: string) {
   return notFound("NOT_A_ROUTE", `no inference route for that method at /v2${printable(rest)}: GET /v2/models/{name}[/ready], POST /v2/models/{name}/infer`);
-}
-
-async function readJson(req: HttpRequest): Promise<Record<string, Json>> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    if (bytes > MAX_BODY_BYTES) throw resourceExhausted("REQUEST_TOO_LARGE", `the request body is over ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-  } catch (e) {
-    throw invalidArgument("INVALID_JSON", `the request body is not JSON: ${(e as Error).message}`);
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalidArgument("INVALID_JSON", "the request body is a JSON object with `inputs`");
-  return body as Record<string, Json>;
 }
 
 /** A V2 JSON inference request as the gRPC message: each input's `data` (flat or nested) in its datatype's contents field. */
@@ -200,8 +146,3 @@ function dataOf(c: InferTensorContents | undefined): Json[] {
   return c.bytesContents.map((b) => new TextDecoder().decode(b));
 }
 
-function send(res: HttpResponse, status: number, body: Json): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}

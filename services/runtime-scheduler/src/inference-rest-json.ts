@@ -1,0 +1,77 @@
+import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
+import { invalidArgument, isKilnError, printable, resourceExhausted, type HttpAccess, type HttpRequest, type HttpResponse, type HttpRoute } from "@kiln/core";
+import type { Scheduler } from "./job-store.js";
+
+/** A request body at most: an online prediction carries about 1 MB of rows as Arrow, several times that as JSON numbers. */
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/**
+ * An inference protocol's REST form under `prefix`: `answer` gives the JSON body of a 200;
+ * errors are `{"error": "..."}` with the HTTP status of their code.
+ */
+export function jsonRoute(s: Scheduler, prefix: string, access: (rest: string) => HttpAccess, answer: (rest: string, req: HttpRequest) => Promise<Json>): HttpRoute {
+  return {
+    prefix,
+    methods: ["GET", "HEAD", "POST"],
+    access,
+    handle(rest, req, res) {
+      void answer(rest, req).then(
+        (body) => send(res, 200, body),
+        (e: unknown) => {
+          if (!isKilnError(e)) s.logger.error({ err: e, path: rest }, "an inference request failed");
+          send(res, isKilnError(e) ? codeToHttpStatus(e.code) : 500, { error: isKilnError(e) ? e.message : "internal error" });
+        },
+      );
+    },
+  };
+}
+
+/**
+ * What a model's routes need: read in its project, "projects/p/…" or the default one
+ * (undefined: a path that names none, or names it wrongly, answered once a token is shown).
+ */
+export function modelAccess(model: () => string | undefined): HttpAccess {
+  let name: string | undefined;
+  try {
+    name = model();
+  } catch {
+    return { role: "read" }; // a bad path: answered 400 once a token is shown
+  }
+  const project = /^projects\/([^/]*)/.exec(name ?? "")?.[1] ?? "default";
+  return { role: "read", projects: [project] };
+}
+
+/** The body as a JSON object; `what` says what it holds, for the error. */
+export async function readJson(req: HttpRequest, what: string): Promise<Record<string, Json>> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > MAX_BODY_BYTES) throw resourceExhausted("REQUEST_TOO_LARGE", `the request body is over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch (e) {
+    throw invalidArgument("INVALID_JSON", `the request body is not JSON: ${(e as Error).message}`);
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalidArgument("INVALID_JSON", `the request body is a JSON object with ${what}`);
+  return body as Record<string, Json>;
+}
+
+export function pathPart(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw invalidArgument("INVALID_PATH", `"${printable(text)}" in the path is not valid percent-encoding`);
+  }
+}
+
+function send(res: HttpResponse, status: number, body: Json): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
