@@ -1,16 +1,31 @@
 import type { Command } from "commander";
 import type { Output } from "./output.js";
 
-/** `kiln completion bash`: a bash completion script for the commands and options as they are now. */
+const SCRIPTS: Record<string, (program: Command) => string> = { bash: bashCompletion, zsh: zshCompletion };
+
+/** `kiln completion bash|zsh`: a completion script for the commands and options as they are now. */
 export function completionCommand(program: Command, output: () => Output): void {
   program
     .command("completion")
-    .description("print a bash completion script for kiln's commands and options: source <(kiln completion bash), or save it to ~/.local/share/bash-completion/completions/kiln")
-    .argument("[shell]", "bash (the only one for now)", "bash")
+    .description(
+      "print a completion script for kiln's commands and options: bash, source <(kiln completion bash) or save it to ~/.local/share/bash-completion/completions/kiln; zsh, source <(kiln completion zsh) after compinit, or save it as _kiln in a folder of $fpath",
+    )
+    .argument("[shell]", "bash or zsh", "bash")
     .action((shell: string) => {
-      if (shell !== "bash") throw new Error(`completion is for bash, not ${shell}`);
-      output().out.write(bashCompletion(program));
+      const script = SCRIPTS[shell];
+      if (!script) throw new Error(`completion is for ${Object.keys(SCRIPTS).join(" or ")}, not ${shell}`);
+      output().out.write(script(program));
     });
+}
+
+/** A command's options, long and short, and --help. */
+function optionsOf(command: Command): string[] {
+  return [...command.options.flatMap((o) => [o.long, o.short].filter((f): f is string => !!f)), "--help"];
+}
+
+/** The commands a script offers (commander's own help command left out). */
+function commandsOf(program: Command): Command[] {
+  return program.commands.filter((c) => c.name() !== "help");
 }
 
 /**
@@ -20,9 +35,8 @@ export function completionCommand(program: Command, output: () => Output): void 
  * back what follows the last ":" of the word.
  */
 export function bashCompletion(program: Command): string {
-  const optionsOf = (command: Command) => [...command.options.flatMap((o) => [o.long, o.short].filter((f): f is string => !!f)), "--help"].join(" ");
-  const commands = program.commands.filter((c) => c.name() !== "help");
-  const cases = commands.map((c) => `    ${c.name()}) candidates="${optionsOf(c)}" ;;`).join("\n");
+  const commands = commandsOf(program);
+  const cases = commands.map((c) => `    ${c.name()}) candidates="${optionsOf(c).join(" ")}" ;;`).join("\n");
   return `# kiln completion for bash: source <(kiln completion bash)
 _kiln() {
   local line=\${COMP_LINE:0:COMP_POINT} cur="" cmd="" skip="" word candidates
@@ -38,7 +52,7 @@ _kiln() {
     esac
   done
   case $cmd in
-    "") candidates="${commands.map((c) => c.name()).join(" ")} ${optionsOf(program)} --version" ;;
+    "") candidates="${commands.map((c) => c.name()).join(" ")} ${optionsOf(program).join(" ")} --version" ;;
 ${cases}
     *) candidates="" ;;
   esac
@@ -52,4 +66,48 @@ ${cases}
 }
 complete -o default -F _kiln kiln
 `;
+}
+
+/**
+ * The zsh script completes command names with their descriptions (zsh keeps ":" in a
+ * word; _describe needs it escaped in a name), then the command's options when the word
+ * starts with "-", and file names for its arguments. It works sourced (after compinit) or
+ * autoloaded from $fpath as _kiln, as cobra's scripts do.
+ */
+export function zshCompletion(program: Command): string {
+  const quoted = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
+  const commands = commandsOf(program);
+  const described = commands.map((c) => `    ${quoted(`${c.name().replaceAll(":", "\\:")}:${summary(c.description())}`)}`).join("\n");
+  const cases = commands.map((c) => `    ${c.name()}) options=(${optionsOf(c).join(" ")}) ;;`).join("\n");
+  return `#compdef kiln
+# kiln completion for zsh: source <(kiln completion zsh) after compinit, or save it as _kiln in a folder of $fpath
+_kiln() {
+  local -a commands options
+  local cmd="" skip="" word
+  commands=(
+${described}
+  )
+  for word in "\${(@)words[2,CURRENT-1]}"; do
+    if [[ -n $skip ]]; then skip=""; continue; fi
+    case $word in
+      --url) skip=1 ;;
+      -*) ;;
+      *) cmd=$word; break ;;
+    esac
+  done
+  case $cmd in
+    "") options=(${optionsOf(program).join(" ")} --version) ;;
+${cases}
+    *) options=() ;;
+  esac
+  if [[ $PREFIX == -* ]]; then compadd -a options; return; fi
+  if [[ -z $cmd ]]; then _describe -t commands 'kiln command' commands; else _files; fi
+}
+if [[ "\${funcstack[1]}" == "_kiln" ]]; then _kiln "$@"; else compdef _kiln kiln; fi
+`;
+}
+
+/** A command's description up to its first ":" (what follows is how to use it), on one line. */
+function summary(description: string): string {
+  return description.split(":")[0]!.replace(/\s+/g, " ").trim();
 }

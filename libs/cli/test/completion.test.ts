@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,6 +46,49 @@ describe("kiln completion bash", () => {
   });
 
   it("refuses a shell it has no script for", async () => {
-    await expect(run(process.execPath, [KILN_BIN, "completion", "fish"])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/completion is for bash, not fish/) });
+    await expect(run(process.execPath, [KILN_BIN, "completion", "fish"])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/completion is for bash or zsh, not fish/) });
   });
 });
+
+const ZSH_DRIVER = join(import.meta.dirname, "zsh-complete.zsh");
+
+describe.skipIf(!hasZsh())("kiln completion zsh", () => {
+  let dir: string;
+  let script: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-completion-zsh-"));
+    script = join(dir, "kiln.zsh");
+    await writeFile(script, (await run(process.execPath, [KILN_BIN, "completion", "zsh"])).stdout);
+    await writeFile(join(dir, "sales-2026.csv"), "a\n1\n");
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Each line as Tab completed it in an interactive zsh (see zsh-complete.zsh). */
+  async function completed(...lines: string[]): Promise<string[]> {
+    const { stdout } = await run("zsh", ["-f", ZSH_DRIVER, script, dir, ...lines]);
+    const printed = stdout.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, "").split(/\r?\n|\r/);
+    return printed.filter((l) => l.startsWith("DONE: ")).map((l) => l.slice("DONE: ".length));
+  }
+
+  it("completes command names (their \":\" kept), a command's options and the global ones, and file names for arguments", async () => {
+    expect(await completed("kiln jobs:ca", "kiln inference-graphs:pre", "kiln datasets:get sales --fo", "kiln --js", "kiln datasets:put sales sales-")).toEqual([
+      "kiln jobs:cancel",
+      "kiln inference-graphs:predict",
+      "kiln datasets:get sales --format",
+      "kiln --json",
+      "kiln datasets:put sales sales-2026.csv",
+    ]);
+  });
+});
+
+function hasZsh(): boolean {
+  try {
+    execFileSync("zsh", ["-f", "-c", "true"]);
+    return true;
+  } catch {
+    return false;
+  }
+}
