@@ -227,6 +227,8 @@ describe("inference graphs in embedded mode (deployments chained, routed, ensemb
       expect(body.outputs!.map((o) => o.name)).toEqual(["prediction"]);
       body.outputs![0]!.data.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 3));
     }
+    // A switch reads columns by name, which no model's tensors say: its metadata names none.
+    expect((await oip.modelMetadata({ name: `inferenceGraphs/${routed}` })).inputs).toEqual([]);
     const ready = await fetch(`${running.server.url}/v2/models/inferenceGraphs/${routed}/ready`);
     expect([ready.status, await ready.json()]).toEqual([200, { name: `inferenceGraphs/${routed}`, ready: true }]);
 

@@ -28,14 +28,23 @@ export function deploymentsOf(s: Scheduler, graph: InferenceGraph): Promise<(Dep
 
 /**
  * The deployments that read the request's rows themselves: a sequence's first step (and
- * those given the node's rows again), every step of the other routers, through nested nodes.
+ * those given the node's rows again), every step of the other routers, through nested
+ * nodes. Undefined when a switch reads them: its conditions read columns by name, which
+ * no model's tensors say.
  */
-export function entryDeployments(graph: InferenceGraph, node = ROOT_NODE, seen = new Set<string>()): string[] {
+export function entryDeployments(graph: InferenceGraph, node = ROOT_NODE, seen = new Set<string>()): string[] | undefined {
   const n = graph.nodes[node];
   if (!n || seen.has(node)) return [];
+  if (n.routerType === RouterType.SWITCH) return undefined;
   seen.add(node);
   const steps = n.routerType === RouterType.SEQUENCE ? n.steps.filter((step, i) => i === 0 || step.data === StepData.REQUEST) : n.steps;
-  return [...new Set(steps.flatMap((step) => (step.target.case === "node" ? entryDeployments(graph, step.target.value, seen) : deploymentOfStep(step))))];
+  const entries: string[] = [];
+  for (const step of steps) {
+    const more = step.target.case === "node" ? entryDeployments(graph, step.target.value, seen) : deploymentOfStep(step);
+    if (!more) return undefined;
+    entries.push(...more);
+  }
+  return [...new Set(entries)];
 }
 
 function deploymentOfStep(step: InferenceGraphStep): string[] {

@@ -133,12 +133,14 @@ function stringParam(p: InferParameter | undefined): string | undefined {
 /**
  * A deployment's name, version, platform and its model's tensors. A graph's: no versions,
  * and the inputs of the deployments that read the request's rows when they all read the
- * same (what else it reads and answers depends on where its routes send the rows).
+ * same and no switch reads them first (what else it reads and answers depends on where its
+ * routes send the rows).
  */
 export async function modelMetadata(s: Scheduler, model: string, version: string): Promise<ModelMetadataResponse> {
   const graph = graphOf(model, version);
   if (graph) {
-    const entries = await Promise.all(entryDeployments(await servedInferenceGraph(s, graph)).map(async (name) => (await signatureOf(s, await getDeployment(s, name))).inputs));
+    const entry = entryDeployments(await servedInferenceGraph(s, graph)) ?? [];
+    const entries = await Promise.all(entry.map(async (name) => (await signatureOf(s, await getDeployment(s, name))).inputs));
     const same = entries.every((inputs) => sameTensors(inputs, entries[0]!));
     return create(ModelMetadataResponseSchema, { name: model, versions: [], platform: GRAPH_PLATFORM, inputs: same ? (entries[0] ?? []) : [], outputs: [] });
   }
