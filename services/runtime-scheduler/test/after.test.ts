@@ -299,7 +299,7 @@ describe("jobs that run after others", () => {
     await h.executor.finishAttempt({ name: fit.name, attempt, outcome: { case: "result", value: { modelVersion: `${model}/versions/2` } } });
     const first = await until(chain[0]!.name, (j) => j.waitingFor.length === 0);
     expect(first.model).toBe(`${model}/versions/2`);
-    // Released, a job keeps nothing: no job is submitted behind a wait that is over.
+    // Released, a job keeps nothing: jobs submitted after it no longer look past it.
     expect((await records.get(first.name))!.value.nearestMakers).toBeUndefined();
   });
 

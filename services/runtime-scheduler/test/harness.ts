@@ -210,9 +210,6 @@ export async function makeRunnableTrainableModel(h: Harness, name = uniqueName("
   return `${PROJECT}/models/${name}`;
 }
 
-/** Submits a NOOP job (no model, no inputs) with the given fields. */
-export type JobInit = MessageInitShape<typeof JobSchema>;
-
 /** The scheduler's metadata with methods of its runtime_jobs collection replaced (`replace` is given the real collection). */
 export function withJobRecords(metadata: MetadataStore, replace: <T>(records: Collection<T>) => Partial<Collection<T>>): MetadataStore {
   return {
@@ -230,6 +227,9 @@ export function withJobRecords(metadata: MetadataStore, replace: <T>(records: Co
     },
   };
 }
+
+/** Submits a NOOP job (no model, no inputs) with the given fields. */
+export type JobInit = MessageInitShape<typeof JobSchema>;
 
 export async function submitNoop(h: Harness, job: JobInit = {}, requestId = ""): Promise<Job> {
   const { job: made } = await h.runtime.submitJob({ parent: PROJECT, job: { kind: JobKind.NOOP, ...job }, requestId });
