@@ -18,6 +18,18 @@ export function completionCommand(program: Command, output: () => Output): void 
     });
 }
 
+/**
+ * Shell lines, the same in bash and zsh, that find the command among the words before the
+ * one being completed (each in turn in `word`): the first that is neither an option nor
+ * --url's value.
+ */
+const FIND_COMMAND = `    if [[ -n $skip ]]; then skip=""; continue; fi
+    case $word in
+      --url) skip=1 ;;
+      -*) ;;
+      *) cmd=$word; break ;;
+    esac`;
+
 /** A command's options, long and short, and --help. */
 function optionsOf(command: Command): string[] {
   return [...command.options.flatMap((o) => [o.long, o.short].filter((f): f is string => !!f)), "--help"];
@@ -44,12 +56,7 @@ _kiln() {
   read -ra words <<< "$line"
   if [[ $line != *" " ]]; then cur=\${words[-1]}; unset 'words[-1]'; fi
   for word in "\${words[@]:1}"; do
-    if [[ -n $skip ]]; then skip=""; continue; fi
-    case $word in
-      --url) skip=1 ;;
-      -*) ;;
-      *) cmd=$word; break ;;
-    esac
+${FIND_COMMAND}
   done
   case $cmd in
     "") candidates="${commands.map((c) => c.name()).join(" ")} ${optionsOf(program).join(" ")} --version" ;;
@@ -88,12 +95,7 @@ _kiln() {
 ${described}
   )
   for word in "\${(@)words[2,CURRENT-1]}"; do
-    if [[ -n $skip ]]; then skip=""; continue; fi
-    case $word in
-      --url) skip=1 ;;
-      -*) ;;
-      *) cmd=$word; break ;;
-    esac
+${FIND_COMMAND}
   done
   case $cmd in
     "") options=(${optionsOf(program).join(" ")} --version) ;;
