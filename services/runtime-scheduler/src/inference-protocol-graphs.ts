@@ -6,9 +6,6 @@ import { getDeployment } from "./deployments.js";
 import { ROOT_NODE } from "./inference-graph-spec.js";
 import type { Scheduler } from "./job-store.js";
 
-/** An inference graph's name as a REST path gives it, in plain segments. */
-export const GRAPH_NAME_IN_PATH = /^(?:projects\/[^/]+\/)?inferenceGraphs\/[^/]+$/;
-
 /**
  * The inference graph an Open Inference Protocol model name names: `inferenceGraphs/{id}`
  * (the default project's) or `projects/{p}/inferenceGraphs/{id}`; undefined for a

@@ -62,6 +62,11 @@ export async function readJson(req: HttpRequest, what: string): Promise<Record<s
   return body as Record<string, Json>;
 }
 
+/** An inference graph's name as a REST path gives it in plain segments (`inferenceGraphs/{id}`, its project's before), decoded; undefined for another path. */
+export function graphInPath(segments: string): string | undefined {
+  return /^(?:projects\/[^/]+\/)?inferenceGraphs\/[^/]+$/.test(segments) ? segments.split("/").map(pathPart).join("/") : undefined;
+}
+
 export function pathPart(text: string): string {
   try {
     return decodeURIComponent(text);

@@ -9,8 +9,8 @@ import { listDeployments } from "./deployments.js";
 import { inferenceGraphAnswer } from "./inference-graph-run.js";
 import { listInferenceGraphs } from "./inference-graphs.js";
 import { deploymentName, kindInGraph, kindNamed, modelReady } from "./inference-protocol.js";
-import { GRAPH_NAME_IN_PATH, graphOf } from "./inference-protocol-graphs.js";
-import { jsonRoute, modelAccess, pathPart, readJson, type Json } from "./inference-rest-json.js";
+import { graphOf } from "./inference-protocol-graphs.js";
+import { graphInPath, jsonRoute, modelAccess, pathPart, readJson, type Json } from "./inference-rest-json.js";
 import type { Scheduler } from "./job-store.js";
 import { askDeployment } from "./online-predict.js";
 
@@ -48,7 +48,8 @@ function v1Route(rest: string): { model: string; verb: string } | undefined {
   if (!m) return undefined;
   const [name, verb] = [m[1]!, m[2] ?? ""];
   if (!name.includes("/")) return { model: pathPart(name), verb };
-  return GRAPH_NAME_IN_PATH.test(name) ? { model: name.split("/").map(pathPart).join("/"), verb } : undefined;
+  const graph = graphInPath(name);
+  return graph === undefined ? undefined : { model: graph, verb };
 }
 
 /** The rows `instances` holds (arrays of features in order, or objects of named columns), through the deployment or the graph. */

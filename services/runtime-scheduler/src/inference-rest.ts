@@ -11,8 +11,7 @@ import {
 import type { Scheduler } from "./job-store.js";
 import { modelInfer, modelMetadata, modelReady } from "./inference-protocol.js";
 import { numericContentsField } from "./oip-tensors.js";
-import { GRAPH_NAME_IN_PATH } from "./inference-protocol-graphs.js";
-import { jsonRoute, modelAccess, pathPart, readJson, type Json } from "./inference-rest-json.js";
+import { graphInPath, jsonRoute, modelAccess, pathPart, readJson, type Json } from "./inference-rest-json.js";
 
 /**
  * The Open Inference Protocol's HTTP/REST form (KServe V2, as `curl` and the REST clients
@@ -62,7 +61,9 @@ function modelRoute(rest: string): { model: string; modelVersion: string; action
   const d = DEPLOYMENT_ROUTE.exec(rest);
   if (d) return { model: pathPart(d[1]!), modelVersion: d[2] ? pathPart(d[2]) : "", action: d[3] ?? "" };
   const g = /^\/models\/(.+?)(\/ready|\/infer)?$/.exec(rest);
-  return g && GRAPH_NAME_IN_PATH.test(g[1]!) ? { model: g[1]!.split("/").map(pathPart).join("/"), modelVersion: "", action: g[2] ?? "" } : undefined;
+  if (!g) return undefined;
+  const graph = graphInPath(g[1]!);
+  return graph === undefined ? undefined : { model: graph, modelVersion: "", action: g[2] ?? "" };
 }
 
 function notARoute(rest: string) {
