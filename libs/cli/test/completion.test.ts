@@ -8,22 +8,26 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 const run = promisify(execFile);
 const KILN_BIN = join(import.meta.dirname, "../bin/kiln.js");
 
-describe("kiln completion bash", () => {
-  let dir: string;
-  let script: string;
-
+/** The script `kiln completion <shell>` prints, saved in a folder of its own for the tests of that shell; the folder goes after them. */
+function scriptFor(shell: "bash" | "zsh"): { dir: string; script: string } {
+  const made = { dir: "", script: "" };
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "kiln-completion-"));
-    script = join(dir, "kiln.bash");
-    await writeFile(script, (await run(process.execPath, [KILN_BIN, "completion", "bash"])).stdout);
+    made.dir = await mkdtemp(join(tmpdir(), `kiln-completion-${shell}-`));
+    made.script = join(made.dir, `kiln.${shell}`);
+    await writeFile(made.script, (await run(process.execPath, [KILN_BIN, "completion", shell])).stdout);
   });
   afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
+    await rm(made.dir, { recursive: true, force: true });
   });
+  return made;
+}
+
+describe("kiln completion bash", () => {
+  const made = scriptFor("bash");
 
   /** What bash offers for the line as typed so far (its words split at ":" as bash splits them). */
   async function offered(line: string): Promise<string[]> {
-    const shell = `source ${JSON.stringify(script)}; COMP_LINE=$1; COMP_POINT=\${#COMP_LINE}; _kiln; printf '%s\\n' "\${COMPREPLY[@]}"; complete -p kiln >&2`;
+    const shell = `source ${JSON.stringify(made.script)}; COMP_LINE=$1; COMP_POINT=\${#COMP_LINE}; _kiln; printf '%s\\n' "\${COMPREPLY[@]}"; complete -p kiln >&2`;
     const { stdout, stderr } = await run("bash", ["-c", shell, "bash", line]);
     expect(stderr).toBe("complete -o default -F _kiln kiln\n");
     return stdout.split("\n").filter(Boolean);
@@ -53,22 +57,12 @@ describe("kiln completion bash", () => {
 const ZSH_DRIVER = join(import.meta.dirname, "zsh-complete.zsh");
 
 describe.skipIf(!hasZsh())("kiln completion zsh", () => {
-  let dir: string;
-  let script: string;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "kiln-completion-zsh-"));
-    script = join(dir, "kiln.zsh");
-    await writeFile(script, (await run(process.execPath, [KILN_BIN, "completion", "zsh"])).stdout);
-    await writeFile(join(dir, "sales-2026.csv"), "a\n1\n");
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const made = scriptFor("zsh");
+  beforeAll(() => writeFile(join(made.dir, "sales-2026.csv"), "a\n1\n"));
 
   /** Each line as Tab completed it in an interactive zsh (see zsh-complete.zsh). */
   async function completed(...lines: string[]): Promise<string[]> {
-    const { stdout } = await run("zsh", ["-f", ZSH_DRIVER, script, dir, ...lines]);
+    const { stdout } = await run("zsh", ["-f", ZSH_DRIVER, made.script, made.dir, ...lines]);
     const printed = stdout.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, "").split(/\r?\n|\r/);
     return printed.filter((l) => l.startsWith("DONE: ")).map((l) => l.slice("DONE: ".length));
   }
