@@ -1,11 +1,11 @@
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
-import { invalidArgument, isKilnError, printable, resourceExhausted, type HttpAccess, type HttpRequest, type HttpResponse, type HttpRoute } from "@kiln/core";
+import { invalidArgument, isKilnError, printable, readJsonObject, sendJson, type HttpAccess, type HttpRequest, type HttpRoute, type Json } from "@kiln/core";
 import type { Scheduler } from "./job-store.js";
+
+export type { Json } from "@kiln/core";
 
 /** A request body at most: an online prediction carries about 1 MB of rows as Arrow, several times that as JSON numbers. */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
-
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 /**
  * An inference protocol's REST form under `prefix`: `answer` gives the JSON body of a 200;
@@ -18,10 +18,10 @@ export function jsonRoute(s: Scheduler, prefix: string, access: (rest: string) =
     access,
     handle(rest, req, res) {
       void answer(rest, req).then(
-        (body) => send(res, 200, body),
+        (body) => sendJson(res, 200, body),
         (e: unknown) => {
           if (!isKilnError(e)) s.logger.error({ err: e, path: rest }, "an inference request failed");
-          send(res, isKilnError(e) ? codeToHttpStatus(e.code) : 500, { error: isKilnError(e) ? e.message : "internal error" });
+          sendJson(res, isKilnError(e) ? codeToHttpStatus(e.code) : 500, { error: isKilnError(e) ? e.message : "internal error" });
         },
       );
     },
@@ -44,22 +44,8 @@ export function modelAccess(model: () => string | undefined): HttpAccess {
 }
 
 /** The body as a JSON object; `what` says what it holds, for the error. */
-export async function readJson(req: HttpRequest, what: string): Promise<Record<string, Json>> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    bytes += chunk.length;
-    if (bytes > MAX_BODY_BYTES) throw resourceExhausted("REQUEST_TOO_LARGE", `the request body is over ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-  } catch (e) {
-    throw invalidArgument("INVALID_JSON", `the request body is not JSON: ${(e as Error).message}`);
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalidArgument("INVALID_JSON", `the request body is a JSON object with ${what}`);
-  return body as Record<string, Json>;
+export function readJson(req: HttpRequest, what: string): Promise<Record<string, Json>> {
+  return readJsonObject(req, what, MAX_BODY_BYTES);
 }
 
 /** An inference graph's name as a REST path gives it in plain segments (`inferenceGraphs/{id}`, its project's before), decoded; undefined for another path. */
@@ -73,10 +59,4 @@ export function pathPart(text: string): string {
   } catch {
     throw invalidArgument("INVALID_PATH", `"${printable(text)}" in the path is not valid percent-encoding`);
   }
-}
-
-function send(res: HttpResponse, status: number, body: Json): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
 }

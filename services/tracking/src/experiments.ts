@@ -36,19 +36,25 @@ export async function ensureExperiment(deps: TrackingDeps, name: string): Promis
   });
 }
 
-/** Takes the next run number: 1, 2, 3... never reused while the experiment exists. */
-export async function nextRunNumber(deps: TrackingDeps, name: string): Promise<number> {
+/** Changes a stored experiment by a compare-and-set, as changeRun does a run. */
+export async function changeExperiment(deps: TrackingDeps, name: string, change: (e: ExperimentRecord) => ExperimentRecord): Promise<ExperimentRecord> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const { record, rev } = await getExperiment(deps, name);
-    const next = { ...record, latestRun: record.latestRun + 1 };
+    const next = change(record);
     try {
       await collections(deps).experiments.update(name, next, rev);
-      return next.latestRun;
+      return next;
     } catch (e) {
       if (!isKilnError(e, Code.Aborted)) throw e;
     }
   }
-  throw aborted("EXPERIMENT_CONTENTION", `too many runs started at once in ${name}; try again`);
+  throw aborted("EXPERIMENT_CONTENTION", `experiment ${name} is changing too often; try again`);
+}
+
+/** Takes the next run number: 1, 2, 3... never reused while the experiment exists. */
+export async function nextRunNumber(deps: TrackingDeps, name: string): Promise<number> {
+  const { latestRun } = await changeExperiment(deps, name, (e) => ({ ...e, latestRun: e.latestRun + 1 }));
+  return latestRun;
 }
 
 /**

@@ -5,6 +5,11 @@ import type { TrackingDeps } from "./deps.js";
 import { trackingGarbage } from "./garbage.js";
 import { INGEST_STREAM, TRACKING_ARTIFACT_PATH_PREFIX } from "@kiln/contracts";
 import { startIngest } from "./ingest.js";
+import { artifactEndpoints } from "./mlflow-artifacts.js";
+import { experimentEndpoints } from "./mlflow-experiments.js";
+import { mlflowRoutes } from "./mlflow-http.js";
+import { loggingEndpoints } from "./mlflow-logging.js";
+import { runEndpoints } from "./mlflow-runs.js";
 import { createTrackingService } from "./service.js";
 
 export type { TrackingDeps } from "./deps.js";
@@ -24,5 +29,9 @@ export function register(router: ConnectRouter, deps: TrackingDeps): void {
 export function httpRoutes(deps: TrackingDeps): HttpRoute[] {
   // An upload is garbage until an artifact event names it (checked when the marks are swept).
   const garbage = trackingGarbage(deps);
-  return [blobRoute(TRACKING_ARTIFACT_PATH_PREFIX, deps.blobs, deps.logger, { maxPutBytes: deps.limits.maxMessageBytes, onStored: (sha256) => garbage.mark([sha256]) })];
+  return [
+    blobRoute(TRACKING_ARTIFACT_PATH_PREFIX, deps.blobs, deps.logger, { maxPutBytes: deps.limits.maxMessageBytes, onStored: (sha256) => garbage.mark([sha256]) }),
+    // MLflow's REST API, so MLflow's own clients log to Kiln.
+    ...mlflowRoutes(deps, { ...experimentEndpoints(deps), ...runEndpoints(deps), ...loggingEndpoints(deps), ...artifactEndpoints(deps) }),
+  ];
 }

@@ -9,6 +9,8 @@ export interface ExperimentRecord {
   description: string;
   labels: Record<string, string>;
   createTime: string;
+  /** When its labels or MLflow name last changed; absent until they do. */
+  updateTime?: string;
   latestRun: number;
 }
 

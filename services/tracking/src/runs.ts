@@ -12,14 +12,19 @@ import { collections, type RunRecord, type StatusName } from "./records.js";
  * together with its run number, so a crash between the claim and the run record is
  * repaired by the next start with that key.
  */
-export async function startRun(deps: TrackingDeps, req: Pick<StartRunRequest, "parent" | "tags" | "node" | "runKey" | "createExperiment">, creator = ""): Promise<RunRecord> {
+export async function startRun(
+  deps: TrackingDeps,
+  req: Pick<StartRunRequest, "parent" | "tags" | "node" | "runKey" | "createExperiment">,
+  creator = "",
+  startTime?: Date,
+): Promise<RunRecord> {
   const { name: experiment } = parseExperimentName(req.parent);
   if (req.runKey.length > 256) throw invalidArgument("INVALID_RUN_KEY", "run_key is longer than 256 characters");
   if (req.createExperiment) await ensureExperiment(deps, experiment);
   else await getExperiment(deps, experiment);
   const { runKeys } = collections(deps);
   const keyName = `${experiment}/${req.runKey}`;
-  const fresh = (run: number): RunRecord => ({ experiment, run, status: "RUNNING", startTime: nowOf(deps).toISOString(), tags: req.tags, node: req.node, runKey: req.runKey, ...(creator && { creator }) });
+  const fresh = (run: number): RunRecord => ({ experiment, run, status: "RUNNING", startTime: (startTime ?? nowOf(deps)).toISOString(), tags: req.tags, node: req.node, runKey: req.runKey, ...(creator && { creator }) });
   if (!req.runKey) return createRun(deps, fresh(await nextRunNumber(deps, experiment)));
   const claimed = await runKeys.get(keyName);
   if (claimed) return runOrCreate(deps, fresh(claimed.value.run));
@@ -69,12 +74,20 @@ export async function endRun(deps: TrackingDeps, name: string, status: RunStatus
   const final = FINAL[status];
   if (!final) throw invalidArgument("INVALID_STATUS", "a run ends FINISHED, FAILED or KILLED");
   const { experiment, run } = parseRunName(name);
+  return changeRun(deps, experiment, run, (r) => (r.status === "RUNNING" ? { ...r, status: final, endTime: nowOf(deps).toISOString() } : undefined));
+}
+
+/**
+ * Changes a stored run (its status, times or tags) by a compare-and-set: `change` gets the
+ * run as stored and returns it changed, or undefined to leave it as it is.
+ */
+export async function changeRun(deps: TrackingDeps, experiment: string, run: number, change: (r: RunRecord) => RunRecord | undefined): Promise<RunRecord> {
   const { runs } = collections(deps);
   for (let attempt = 0; attempt < 20; attempt++) {
     const found = await runs.get(runKey(experiment, run));
-    if (!found) throw notFound("RUN_NOT_FOUND", `run ${run} of ${experiment} does not exist`);
-    if (found.value.status !== "RUNNING") return found.value;
-    const next: RunRecord = { ...found.value, status: final, endTime: nowOf(deps).toISOString() };
+    if (!found) throw notFound("RUN_NOT_FOUND", `run ${run} of ${experiment} does not exist`, { experiment, run: String(run) });
+    const next = change(found.value);
+    if (!next) return found.value;
     try {
       await runs.update(runKey(experiment, run), next, found.rev);
       return next;
@@ -82,5 +95,5 @@ export async function endRun(deps: TrackingDeps, name: string, status: RunStatus
       if (!isKilnError(e, Code.Aborted)) throw e;
     }
   }
-  throw failedPrecondition("RUN_CONTENTION", `run ${name} is changing too often; try again`);
+  throw failedPrecondition("RUN_CONTENTION", `run ${run} of ${experiment} is changing too often; try again`);
 }

@@ -1,0 +1,30 @@
+import { invalidArgument, resourceExhausted } from "./errors.js";
+import type { HttpRequest, HttpResponse } from "./server.js";
+
+/** A JSON value, as plain HTTP routes read and answer them. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** The body as a JSON object, at most `maxBytes`; `what` says what it holds, for the error. */
+export async function readJsonObject(req: HttpRequest, what: string, maxBytes: number): Promise<Record<string, Json>> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > maxBytes) throw resourceExhausted("REQUEST_TOO_LARGE", `the request body is over ${maxBytes} bytes`);
+    chunks.push(chunk);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch (e) {
+    throw invalidArgument("INVALID_JSON", `the request body is not JSON: ${(e as Error).message}`);
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalidArgument("INVALID_JSON", `the request body is a JSON object with ${what}`);
+  return body as Record<string, Json>;
+}
+
+export function sendJson(res: HttpResponse, status: number, body: Json): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,144 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { createHash } from "node:crypto";
+import { invalidArgument, type Json } from "@kiln/core";
+import { parseFilter } from "@kiln/data";
+import { EventSchema } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
+import { EVENT_VALUE_TYPES, type TrackedEvent } from "@kiln/storage";
+import type { TrackingDeps } from "./deps.js";
+import { nowOf } from "./experiments.js";
+import { toTracked } from "./log.js";
+import { doubleJson, keyValues, listOf, optionalInteger, optionalText, requiredDouble, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
+import { pageOf } from "./mlflow-search.js";
+import { runById, runIdField, runsData, setRunTags } from "./mlflow-runs.js";
+import type { RunRecord } from "./records.js";
+
+const MAX_METRICS_PER_BATCH = 1000;
+const MAX_PARAMS_TAGS_PER_BATCH = 100;
+const MAX_ENTITIES_PER_BATCH = 1000;
+
+/**
+ * Event ids made from what MLflow logs, so a client's retry stores nothing twice: a metric
+ * point by its key, value, time and step (MLflow keeps one row per such point too), a
+ * param by its key (a run has one value per param).
+ */
+function eventId(...parts: (string | number)[]): string {
+  return createHash("sha256").update(JSON.stringify(parts)).digest("hex");
+}
+
+interface MetricIn {
+  key: string;
+  value: number;
+  timestamp: number;
+  step: number;
+}
+
+function metricOf(fields: Record<string, Json>, now: number): MetricIn {
+  return { key: requiredText(fields, "key"), value: requiredDouble(fields, "value"), timestamp: optionalInteger(fields, "timestamp") ?? now, step: optionalInteger(fields, "step") ?? 0 };
+}
+
+function metricEvent(run: RunRecord, runId: string, m: MetricIn): TrackedEvent {
+  const e = create(EventSchema, { id: eventId(runId, "metric", m.key, String(m.value), m.timestamp, m.step), event: "metric", dt: timestampFromMs(m.timestamp), step: BigInt(m.step), key: m.key, value: { case: "number", value: m.value } });
+  return toTracked(e, run.experiment, run.run, m.timestamp);
+}
+
+function paramEvent(run: RunRecord, runId: string, key: string, value: string, now: number): TrackedEvent {
+  const e = create(EventSchema, { id: eventId(runId, "param", key), event: "param", dt: timestampFromMs(now), key, value: { case: "text", value } });
+  return toTracked(e, run.experiment, run.run, now);
+}
+
+/** MLflow's rule: a param, once logged, keeps its value; the same value again is fine. */
+async function checkParams(deps: TrackingDeps, run: RunRecord, runId: string, params: readonly { key: string; value: string }[]): Promise<void> {
+  const seen = new Map<string, string>();
+  for (const p of params) {
+    if (seen.has(p.key) && seen.get(p.key) !== p.value) throw invalidArgument("DUPLICATE_PARAM", `Duplicate parameter keys have been submitted: ['${p.key}']`);
+    seen.set(p.key, p.value);
+  }
+  if (!params.length) return;
+  const logged = (await runsData(deps, run.experiment, { runs: [run.run] })).get(run.run)?.params;
+  for (const p of params) {
+    const old = logged?.get(p.key);
+    if (old !== undefined && old !== p.value) {
+      throw invalidArgument("PARAM_CHANGED", `Changing param values is not allowed. Param with key='${p.key}' was already logged with value='${old}' for run ID='${runId}'. Attempted logging new value '${p.value}'.`);
+    }
+  }
+}
+
+/** Stores the events, and then checks that params that were there already (a race) hold the value asked for. */
+async function append(deps: TrackingDeps, run: RunRecord, runId: string, events: TrackedEvent[], params: readonly { key: string; value: string }[]): Promise<void> {
+  if (!events.length) return;
+  const { duplicates } = await deps.events.append(events);
+  if (duplicates && params.length) await checkParams(deps, run, runId, params);
+}
+
+async function logMetric(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+  const runId = runIdField(fields);
+  const { run } = await runById(deps, project, runId);
+  await append(deps, run, runId, [metricEvent(run, runId, metricOf(fields, nowOf(deps).getTime()))], []);
+  return {};
+}
+
+async function logParam(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+  const runId = runIdField(fields);
+  const { run } = await runById(deps, project, runId);
+  const param = { key: requiredText(fields, "key"), value: optionalText(fields, "value") ?? "" };
+  await checkParams(deps, run, runId, [param]);
+  await append(deps, run, runId, [paramEvent(run, runId, param.key, param.value, nowOf(deps).getTime())], [param]);
+  return {};
+}
+
+function entries(fields: Record<string, Json>, name: string): Record<string, Json>[] {
+  return listOf(fields, name).map((e, i) => {
+    if (typeof e !== "object" || e === null || Array.isArray(e)) throw invalidArgument("INVALID_PARAMETER", `${name}[${i}] is an object`);
+    return e;
+  });
+}
+
+/** Metrics, params and tags at once; the metrics and params are stored together or not at all. */
+async function logBatch(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+  const runId = requiredText(fields, "run_id");
+  const now = nowOf(deps).getTime();
+  const metrics = entries(fields, "metrics").map((m) => metricOf(m, now));
+  const params = keyValues(fields, "params");
+  const tags = keyValues(fields, "tags");
+  const tooMany = (limit: number, what: string, n: number) => invalidArgument("BATCH_TOO_LARGE", `A batch logging request can contain at most ${limit} ${what}. Got ${n} ${what}.`);
+  if (metrics.length > MAX_METRICS_PER_BATCH) throw tooMany(MAX_METRICS_PER_BATCH, "metrics", metrics.length);
+  if (params.length > MAX_PARAMS_TAGS_PER_BATCH) throw tooMany(MAX_PARAMS_TAGS_PER_BATCH, "params", params.length);
+  if (tags.length > MAX_PARAMS_TAGS_PER_BATCH) throw tooMany(MAX_PARAMS_TAGS_PER_BATCH, "tags", tags.length);
+  const total = metrics.length + params.length + tags.length;
+  if (total > MAX_ENTITIES_PER_BATCH) throw tooMany(MAX_ENTITIES_PER_BATCH, "entities", total);
+  const { run } = await runById(deps, project, runId);
+  await checkParams(deps, run, runId, params);
+  const events = [...params.map((p) => paramEvent(run, runId, p.key, p.value, now)), ...metrics.map((m) => metricEvent(run, runId, m))];
+  await append(deps, run, runId, events, params);
+  await setRunTags(deps, run, tags);
+  return {};
+}
+
+async function metricHistory(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+  const runId = runIdField(fields);
+  const { run } = await runById(deps, project, runId);
+  const key = requiredText(fields, "metric_key");
+  const points: { key: string; value: Json; timestamp: number; step: number }[] = [];
+  const filter = parseFilter(`event = "metric" AND key = ${JSON.stringify(key)}`);
+  for await (const page of deps.events.query({ experiment: run.experiment, runs: { runs: [run.run] }, filter })) {
+    for (let i = 0; i < page.length; i++) {
+      if (EVENT_VALUE_TYPES[page.valueType[i]!] !== "number") continue;
+      points.push({ key, value: doubleJson(page.number[i]!), timestamp: page.dt[i]!, step: page.step[i]! });
+    }
+  }
+  points.sort((a, b) => a.step - b.step);
+  const maxResults = optionalInteger(fields, "max_results");
+  if (maxResults === undefined && !fields.page_token) return { metrics: points };
+  const page = pageOf(points, maxResults, optionalText(fields, "page_token"));
+  return { metrics: page.items, ...(page.next ? { next_page_token: page.next } : {}) };
+}
+
+export function loggingEndpoints(deps: TrackingDeps): MlflowEndpoints {
+  return {
+    "mlflow/runs/log-metric": { method: "POST", role: "write", answer: (c) => logMetric(deps, c) },
+    "mlflow/runs/log-parameter": { method: "POST", role: "write", answer: (c) => logParam(deps, c) },
+    "mlflow/runs/log-batch": { method: "POST", role: "write", answer: (c) => logBatch(deps, c) },
+    "mlflow/metrics/get-history": { method: "GET", role: "read", answer: (c) => metricHistory(deps, c) },
+  };
+}

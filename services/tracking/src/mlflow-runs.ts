@@ -1,0 +1,236 @@
+import { invalidArgument, notFound, type Json } from "@kiln/core";
+import { parseFilter } from "@kiln/data";
+import { EVENT_VALUE_TYPES, stringAt, type RunSelector } from "@kiln/storage";
+import type { TrackingDeps } from "./deps.js";
+import { nowOf } from "./experiments.js";
+import { activeView, experimentById, idOfExperiment } from "./mlflow-experiments.js";
+import { doubleJson, keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
+import { parseRunId, runIdOf } from "./mlflow-ids.js";
+import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
+import { collections, type RunRecord, type StatusName } from "./records.js";
+import { runKey } from "./names.js";
+import { changeRun, startRun } from "./runs.js";
+
+export const RUN_NAME_TAG = "mlflow.runName";
+const USER_TAG = "mlflow.user";
+/** MLflow truncates longer run tags by default; Kiln refuses what it would not keep whole. */
+export const MAX_TAG_VALUE_CHARS = 8000;
+
+export interface MetricValue {
+  value: number;
+  timestamp: number;
+  step: number;
+}
+
+/** What a run logged, as MLflow shows it: each metric's latest value (highest step, then newest), and the params. */
+export interface RunData {
+  metrics: Map<string, MetricValue>;
+  params: Map<string, string>;
+}
+
+/** A run an MLflow run_id names in the project, with its experiment. */
+export async function runById(deps: TrackingDeps, project: string, runId: string): Promise<{ run: RunRecord; experimentId: string }> {
+  const { experimentId, run } = parseRunId(runId);
+  const experiment = await experimentById(deps, project, experimentId).catch(() => undefined);
+  const found = experiment && (await collections(deps).runs.get(runKey(experiment.name, run)));
+  if (!found) throw runNotFound(runId);
+  return { run: found.value, experimentId };
+}
+
+function runNotFound(runId: string) {
+  return notFound("RUN_NOT_FOUND", `Run with id=${runId} not found`);
+}
+
+/** run_id, or run_uuid as older clients name it. */
+export function runIdField(fields: Record<string, Json>): string {
+  return optionalText(fields, "run_id") ?? requiredText(fields, "run_uuid");
+}
+
+/** Each selected run's metrics and params, read in one pass over the experiment's events. */
+export async function runsData(deps: TrackingDeps, experiment: string, runs: RunSelector): Promise<Map<number, RunData>> {
+  const data = new Map<number, RunData>();
+  const filter = parseFilter(`event IN ("metric", "param")`);
+  for await (const page of deps.events.query({ experiment, runs, filter })) {
+    for (let i = 0; i < page.length; i++) {
+      const run = page.run[i]!;
+      let d = data.get(run);
+      if (!d) data.set(run, (d = { metrics: new Map(), params: new Map() }));
+      const key = stringAt(page.key, i);
+      const type = EVENT_VALUE_TYPES[page.valueType[i]!];
+      if (stringAt(page.event, i) === "param") {
+        d.params.set(key, type === "number" ? String(page.number[i]) : (page.text[i] ?? ""));
+        continue;
+      }
+      if (type !== "number") continue;
+      const point = { value: page.number[i]!, timestamp: page.dt[i]!, step: page.step[i]! };
+      const had = d.metrics.get(key);
+      if (!had || point.step > had.step || (point.step === had.step && point.timestamp >= had.timestamp)) d.metrics.set(key, point);
+    }
+  }
+  return data;
+}
+
+export function runNameOf(r: RunRecord): string {
+  return r.tags[RUN_NAME_TAG] ?? `run-${r.run}`;
+}
+
+function infoJson(experimentId: string, r: RunRecord): Json {
+  const runId = runIdOf(experimentId, r.run);
+  return {
+    run_id: runId,
+    run_uuid: runId,
+    run_name: runNameOf(r),
+    experiment_id: experimentId,
+    user_id: r.creator || r.tags[USER_TAG] || "",
+    status: r.status,
+    start_time: Date.parse(r.startTime),
+    ...(r.endTime ? { end_time: Date.parse(r.endTime) } : {}),
+    artifact_uri: `mlflow-artifacts:/${experimentId}/${runId}/artifacts`,
+    lifecycle_stage: "active",
+  };
+}
+
+export function runJson(experimentId: string, r: RunRecord, data: RunData | undefined): Json {
+  return {
+    info: infoJson(experimentId, r),
+    data: {
+      metrics: [...(data?.metrics ?? [])].map(([key, m]) => ({ key, value: doubleJson(m.value), timestamp: m.timestamp, step: m.step })),
+      params: [...(data?.params ?? [])].map(([key, value]) => ({ key, value })),
+      tags: Object.entries(r.tags).map(([key, value]) => ({ key, value })),
+    },
+    inputs: {},
+  };
+}
+
+export function checkRunTag(key: string, value: string): void {
+  if (!key || key.length > 250) throw invalidArgument("INVALID_KEY", `a tag's key is 1 to 250 characters`);
+  if (value.length > MAX_TAG_VALUE_CHARS) throw invalidArgument("VALUE_TOO_LONG", `tag '${key}' has ${value.length} characters; a run tag's value is at most ${MAX_TAG_VALUE_CHARS}`);
+}
+
+async function create(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+  const experimentId = optionalText(fields, "experiment_id") ?? "0";
+  const experiment = await experimentById(deps, project, experimentId);
+  const tags = Object.fromEntries(keyValues(fields, "tags").map((t) => [t.key, t.value]));
+  for (const [key, value] of Object.entries(tags)) checkRunTag(key, value);
+  const runName = optionalText(fields, "run_name");
+  if (runName !== undefined) {
+    if (tags[RUN_NAME_TAG] !== undefined && tags[RUN_NAME_TAG] !== runName) throw invalidArgument("RUN_NAME_MISMATCH", `run_name '${runName}' and the tag ${RUN_NAME_TAG} '${tags[RUN_NAME_TAG]}' differ`);
+    tags[RUN_NAME_TAG] = runName;
+  }
+  const userId = optionalText(fields, "user_id");
+  if (userId && tags[USER_TAG] === undefined) tags[USER_TAG] = userId;
+  const startTime = optionalInteger(fields, "start_time");
+  const run = await startRun(deps, { parent: experiment.name, tags, node: "", runKey: "", createExperiment: false }, "", startTime ? new Date(startTime) : undefined);
+  return { run: runJson(idOfExperiment(experiment), run, undefined) };
+}
+
+async function get(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+  const { run, experimentId } = await runById(deps, project, runIdField(fields));
+  const data = await runsData(deps, run.experiment, { runs: [run.run] });
+  return { run: runJson(experimentId, run, data.get(run.run)) };
+}
+
+const STATUSES: Record<string, StatusName> = { RUNNING: "RUNNING", FINISHED: "FINISHED", FAILED: "FAILED", KILLED: "KILLED", "1": "RUNNING", "3": "FINISHED", "4": "FAILED", "5": "KILLED" };
+
+/** MLflow's UpdateRun: status, end time and name, each when given (a run may go back to RUNNING, as MLflow's resume does). */
+async function update(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+  const { run, experimentId } = await runById(deps, project, runIdField(fields));
+  const statusField = fields.status;
+  const status = statusField === undefined || statusField === null ? undefined : STATUSES[String(statusField)];
+  if (statusField !== undefined && statusField !== null && !status) throw invalidArgument("INVALID_STATUS", `status is RUNNING, FINISHED, FAILED or KILLED (Kiln has no SCHEDULED runs), not ${JSON.stringify(statusField)}`);
+  const endTime = optionalInteger(fields, "end_time");
+  const runName = optionalText(fields, "run_name");
+  const changed = await changeRun(deps, run.experiment, run.run, (r) => {
+    const next = { ...r, tags: { ...r.tags } };
+    if (status) next.status = status;
+    if (endTime !== undefined) next.endTime = new Date(endTime).toISOString();
+    else if (status && status !== "RUNNING" && !r.endTime) next.endTime = nowOf(deps).toISOString();
+    if (runName !== undefined) next.tags[RUN_NAME_TAG] = runName;
+    return next;
+  });
+  return { run_info: infoJson(experimentId, changed) };
+}
+
+/** Sets (or with `value` undefined, deletes) run tags; the tag mlflow.runName is the run's name. */
+export async function setRunTags(deps: TrackingDeps, run: RunRecord, tags: readonly { key: string; value?: string }[]): Promise<void> {
+  if (!tags.length) return;
+  for (const t of tags) if (t.value !== undefined) checkRunTag(t.key, t.value);
+  await changeRun(deps, run.experiment, run.run, (r) => {
+    const next = { ...r.tags };
+    for (const t of tags) {
+      if (t.value === undefined) delete next[t.key];
+      else next[t.key] = t.value;
+    }
+    return { ...r, tags: next };
+  });
+}
+
+async function setTag(deps: TrackingDeps, { project, fields }: MlflowCall, remove: boolean): Promise<Json> {
+  const { run } = await runById(deps, project, runIdField(fields));
+  const key = requiredText(fields, "key");
+  if (remove && run.tags[key] === undefined) throw notFound("TAG_NOT_FOUND", `No tag with name: ${key} in run with id ${runIdField(fields)}`);
+  await setRunTags(deps, run, [{ key, value: remove ? undefined : (optionalText(fields, "value") ?? "") }]);
+  return {};
+}
+
+const NEWEST_FIRST: OrderKey[] = [
+  { kind: "attribute", key: "start_time", descending: true },
+  { kind: "attribute", key: "run_id", descending: false },
+];
+
+function runLookup(experimentId: string, r: RunRecord, data: RunData | undefined): Lookup {
+  return (kind, key) => {
+    if (kind === "metric") return data?.metrics.get(key)?.value;
+    if (kind === "param") return data?.params.get(key);
+    if (kind === "tag") return r.tags[key];
+    switch (key) {
+      case "run_id":
+        return runIdOf(experimentId, r.run);
+      case "run_name":
+        return runNameOf(r);
+      case "status":
+        return r.status;
+      case "user_id":
+        return r.creator || r.tags[USER_TAG] || "";
+      case "artifact_uri":
+        return `mlflow-artifacts:/${experimentId}/${runIdOf(experimentId, r.run)}/artifacts`;
+      case "start_time":
+        return Date.parse(r.startTime);
+      case "end_time":
+        return r.endTime ? Date.parse(r.endTime) : undefined;
+    }
+    return undefined;
+  };
+}
+
+async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+  const filter = parseSearchFilter(optionalText(fields, "filter") ?? "", "runs");
+  const order = parseOrder(listOf(fields, "order_by"), "runs");
+  const found: { experimentId: string; run: RunRecord; data: RunData | undefined; lookup: Lookup }[] = [];
+  if (activeView(fields, "run_view_type")) {
+    for (const id of new Set(listOf(fields, "experiment_ids").map(String))) {
+      const experiment = await experimentById(deps, project, id).catch(() => undefined);
+      if (!experiment) continue;
+      const runs = (await collections(deps).runs.list({ prefix: `${experiment.name}/runs/` })).map((r) => r.value);
+      const data = await runsData(deps, experiment.name, { all: true });
+      for (const run of runs) {
+        const lookup = runLookup(id, run, data.get(run.run));
+        if (matchesAll(filter, lookup)) found.push({ experimentId: id, run, data: data.get(run.run), lookup });
+      }
+    }
+  }
+  found.sort(orderBy([...order, ...NEWEST_FIRST], (f) => f.lookup));
+  const page = pageOf(found, optionalInteger(fields, "max_results"), optionalText(fields, "page_token"));
+  return { runs: page.items.map((f) => runJson(f.experimentId, f.run, f.data)), ...(page.next ? { next_page_token: page.next } : {}) };
+}
+
+export function runEndpoints(deps: TrackingDeps): MlflowEndpoints {
+  return {
+    "mlflow/runs/create": { method: "POST", role: "write", answer: (c) => create(deps, c) },
+    "mlflow/runs/get": { method: "GET", role: "read", answer: (c) => get(deps, c) },
+    "mlflow/runs/update": { method: "POST", role: "write", answer: (c) => update(deps, c) },
+    "mlflow/runs/set-tag": { method: "POST", role: "write", answer: (c) => setTag(deps, c, false) },
+    "mlflow/runs/delete-tag": { method: "POST", role: "write", answer: (c) => setTag(deps, c, true) },
+    "mlflow/runs/search": { method: "POST", role: "read", answer: (c) => search(deps, c) },
+  };
+}

@@ -1,0 +1,273 @@
+import { invalidArgument, printable, type Json } from "@kiln/core";
+
+/**
+ * MLflow's search filters: comparisons joined by AND, each `<type>.<key> <op> <value>`
+ * (`metrics.rmse < 0.5`, `params.model = 'tree'`, ``tags.`my tag` LIKE 'a%'``,
+ * `attributes.status = 'FINISHED'`, or an attribute by its bare name).
+ */
+export type SearchKind = "metric" | "param" | "tag" | "attribute";
+type Op = "=" | "!=" | ">" | ">=" | "<" | "<=" | "LIKE" | "ILIKE" | "IN" | "NOT IN";
+
+export interface Clause {
+  kind: SearchKind;
+  key: string;
+  op: Op;
+  value: string | number | string[];
+}
+
+const KINDS: Record<string, SearchKind> = {
+  metric: "metric",
+  metrics: "metric",
+  parameter: "param",
+  parameters: "param",
+  param: "param",
+  params: "param",
+  tag: "tag",
+  tags: "tag",
+  attribute: "attribute",
+  attributes: "attribute",
+  attr: "attribute",
+  run: "attribute",
+};
+
+const ATTRIBUTE_ALIASES: Record<string, string> = { created: "start_time", Created: "start_time", "run name": "run_name", "Run name": "run_name", "Run Name": "run_name" };
+const NUMERIC_ATTRIBUTES: Record<"runs" | "experiments", string[]> = { runs: ["start_time", "end_time"], experiments: ["creation_time", "last_update_time"] };
+const TEXT_ATTRIBUTES: Record<"runs" | "experiments", string[]> = { runs: ["run_id", "run_name", "status", "user_id", "artifact_uri"], experiments: ["name"] };
+const NUMBER_OPS: Op[] = ["=", "!=", ">", ">=", "<", "<="];
+const TEXT_OPS: Op[] = ["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"];
+
+type Token = { t: "word" | "quoted" | "string" | "number" | "op" | "punct"; v: string; at: number };
+
+function bad(text: string, why: string) {
+  return invalidArgument("INVALID_FILTER", `Invalid filter '${printable(text).slice(0, 200)}': ${why}`);
+}
+
+function tokenize(text: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
+    const at = i;
+    if (c === "'" || c === '"' || c === "`") {
+      const end = text.indexOf(c, i + 1);
+      if (end < 0) throw bad(text, `a quote opened at ${at} is not closed`);
+      tokens.push({ t: c === "'" ? "string" : c === "`" ? "quoted" : "string", v: text.slice(i + 1, end), at });
+      // A double-quoted text right after "type." is a key, not a value.
+      if (c === '"' && tokens.length > 1 && text[at - 1] === ".") tokens[tokens.length - 1]!.t = "quoted";
+      i = end + 1;
+      continue;
+    }
+    const op = /^(>=|<=|!=|=|>|<)/.exec(text.slice(i));
+    if (op) {
+      tokens.push({ t: "op", v: op[1]!, at });
+      i += op[1]!.length;
+      continue;
+    }
+    if (c === "(" || c === ")" || c === "," || c === ".") {
+      tokens.push({ t: "punct", v: c, at });
+      i++;
+      continue;
+    }
+    const num = /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/.exec(text.slice(i));
+    if (num && (tokens.length === 0 || tokens[tokens.length - 1]!.t === "op")) {
+      tokens.push({ t: "number", v: num[0], at });
+      i += num[0].length;
+      continue;
+    }
+    const word = /^[\w\-/:]+/.exec(text.slice(i));
+    if (!word) throw bad(text, `unexpected "${c}" at ${at}`);
+    tokens.push({ t: "word", v: word[0], at });
+    i += word[0].length;
+  }
+  return tokens;
+}
+
+/** Parses a filter of runs or of experiments into its AND-ed clauses (none for an empty filter). */
+export function parseSearchFilter(text: string, what: "runs" | "experiments"): Clause[] {
+  const tokens = tokenize(text);
+  const clauses: Clause[] = [];
+  let i = 0;
+  const next = () => tokens[i++];
+  const peekWord = (w: string) => tokens[i]?.t === "word" && tokens[i]!.v.toUpperCase() === w;
+  while (i < tokens.length) {
+    if (clauses.length) {
+      if (!peekWord("AND")) throw bad(text, `clauses are joined by AND only (at ${tokens[i]!.at})`);
+      i++;
+    }
+    const first = next();
+    if (!first || (first.t !== "word" && first.t !== "quoted")) throw bad(text, "expected an identifier such as metrics.rmse");
+    let kind: SearchKind = "attribute";
+    let key = first.v;
+    if (tokens[i]?.v === "." && tokens[i]!.t === "punct") {
+      const type = KINDS[first.v.toLowerCase()];
+      if (!type) throw bad(text, `"${first.v}" is not metrics, params, tags or attributes`);
+      i++;
+      const k = next();
+      if (!k || (k.t !== "word" && k.t !== "quoted")) throw bad(text, `expected a key after "${first.v}."`);
+      kind = type;
+      key = k.v;
+      // Dotted keys (metrics.val.loss) run on in words.
+      while (k.t === "word" && tokens[i]?.v === "." && tokens[i + 1]?.t === "word") {
+        key += "." + tokens[i + 1]!.v;
+        i += 2;
+      }
+    }
+    if (what === "experiments" && (kind === "metric" || kind === "param")) throw bad(text, "experiments are searched by name, creation_time, last_update_time and tags");
+    if (kind === "attribute") key = ATTRIBUTE_ALIASES[key] ?? key;
+    let opToken = next();
+    if (!opToken) throw bad(text, `expected a comparison after ${key}`);
+    let op: Op;
+    if (opToken.t === "op") op = opToken.v as Op;
+    else if (opToken.t === "word" && ["LIKE", "ILIKE", "IN"].includes(opToken.v.toUpperCase())) op = opToken.v.toUpperCase() as Op;
+    else if (opToken.t === "word" && opToken.v.toUpperCase() === "NOT" && peekWord("IN")) {
+      i++;
+      op = "NOT IN";
+    } else throw bad(text, `"${opToken.v}" is not a comparison`);
+    let value: Clause["value"];
+    if (op === "IN" || op === "NOT IN") {
+      if (next()?.v !== "(") throw bad(text, `${op} takes a list: ('a', 'b')`);
+      const list: string[] = [];
+      for (;;) {
+        const v = next();
+        if (!v || v.t !== "string") throw bad(text, `${op} lists quoted strings`);
+        list.push(v.v);
+        const sep = next();
+        if (sep?.v === ")") break;
+        if (sep?.v !== ",") throw bad(text, `${op}'s list is closed by ")"`);
+      }
+      value = list;
+    } else {
+      opToken = next()!;
+      if (!opToken || (opToken.t !== "string" && opToken.t !== "number")) throw bad(text, `expected a value after ${key} ${op}`);
+      value = opToken.t === "number" ? Number(opToken.v) : opToken.v;
+    }
+    clauses.push(checked(text, what, { kind, key, op, value }));
+  }
+  return clauses;
+}
+
+function checked(text: string, what: "runs" | "experiments", c: Clause): Clause {
+  const numeric = c.kind === "metric" || (c.kind === "attribute" && NUMERIC_ATTRIBUTES[what].includes(c.key));
+  if (c.kind === "attribute" && !numeric && !TEXT_ATTRIBUTES[what].includes(c.key)) {
+    throw bad(text, `"${c.key}" is not an attribute one can search ${what} by (${[...TEXT_ATTRIBUTES[what], ...NUMERIC_ATTRIBUTES[what]].join(", ")})`);
+  }
+  const ops = numeric ? NUMBER_OPS : TEXT_OPS;
+  if (!ops.includes(c.op)) throw bad(text, `${c.kind === "attribute" ? c.key : `${c.kind}s.${c.key}`} is compared with ${ops.join(" ")}, not ${c.op}`);
+  if (numeric && typeof c.value !== "number") throw bad(text, `${c.key} is compared with a number`);
+  if (!numeric && typeof c.value === "number") throw bad(text, `${c.key} is compared with a quoted string`);
+  return c;
+}
+
+/** What a clause reads of one run or experiment: undefined where it has no such key. */
+export type Lookup = (kind: SearchKind, key: string) => string | number | undefined;
+
+export function matchesAll(clauses: readonly Clause[], lookup: Lookup): boolean {
+  return clauses.every((c) => matches(c, lookup(c.kind, c.key)));
+}
+
+function matches(c: Clause, have: string | number | undefined): boolean {
+  if (have === undefined) return false;
+  const want = c.value;
+  switch (c.op) {
+    case "=":
+      return typeof want === "number" ? Number(have) === want : String(have) === want;
+    case "!=":
+      return typeof want === "number" ? Number(have) !== want : String(have) !== want;
+    case ">":
+      return Number(have) > (want as number);
+    case ">=":
+      return Number(have) >= (want as number);
+    case "<":
+      return Number(have) < (want as number);
+    case "<=":
+      return Number(have) <= (want as number);
+    case "LIKE":
+      return likePattern(want as string, "").test(String(have));
+    case "ILIKE":
+      return likePattern(want as string, "i").test(String(have));
+    case "IN":
+      return (want as string[]).includes(String(have));
+    case "NOT IN":
+      return !(want as string[]).includes(String(have));
+  }
+}
+
+/** SQL's LIKE: % any run of characters, _ one character. */
+function likePattern(pattern: string, flags: string): RegExp {
+  const body = pattern.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/%/g, ".*").replace(/_/g, ".");
+  return new RegExp(`^${body}$`, `s${flags}`);
+}
+
+export interface OrderKey {
+  kind: SearchKind;
+  key: string;
+  descending: boolean;
+}
+
+function parseOrderKey(entry: Json, what: "runs" | "experiments"): OrderKey {
+  if (typeof entry !== "string") throw invalidArgument("INVALID_ORDER_BY", `order_by entries are strings such as "metrics.rmse DESC"`);
+  const m = /^\s*(.+?)(?:\s+(ASC|DESC))?\s*$/i.exec(entry);
+  if (!m) throw invalidArgument("INVALID_ORDER_BY", `Invalid order_by clause '${printable(entry)}'`);
+  const descending = m[2]?.toUpperCase() === "DESC";
+  const id = /^(\w+)\.(?:`([^`]+)`|"([^"]+)"|(.+))$/.exec(m[1]!);
+  if (id && KINDS[id[1]!.toLowerCase()]) {
+    const kind = KINDS[id[1]!.toLowerCase()]!;
+    const key = id[2] ?? id[3] ?? id[4]!;
+    if (what === "experiments" && kind !== "attribute") throw invalidArgument("INVALID_ORDER_BY", `experiments are ordered by name, experiment_id, creation_time or last_update_time`);
+    return { kind, key: kind === "attribute" ? (ATTRIBUTE_ALIASES[key] ?? key) : key, descending };
+  }
+  const bare = m[1]!.replace(/^`(.*)`$/, "$1");
+  const key = ATTRIBUTE_ALIASES[bare] ?? bare;
+  const known = what === "runs" ? [...TEXT_ATTRIBUTES.runs, ...NUMERIC_ATTRIBUTES.runs] : ["name", "experiment_id", ...NUMERIC_ATTRIBUTES.experiments];
+  if (!known.includes(key)) throw invalidArgument("INVALID_ORDER_BY", `Invalid order_by clause '${printable(entry)}': ${what} are ordered by ${known.join(", ")}${what === "runs" ? ", metrics.*, params.* or tags.*" : ""}`);
+  return { kind: "attribute", key, descending };
+}
+
+export function parseOrder(entries: Json[], what: "runs" | "experiments"): OrderKey[] {
+  return entries.map((e) => parseOrderKey(e, what));
+}
+
+/**
+ * Sorts by the keys in turn; a missing value, or NaN, comes last whichever the direction
+ * (as MLflow sorts), then the fallback keys break ties.
+ */
+export function orderBy<T>(keys: readonly OrderKey[], lookup: (item: T) => Lookup): (a: T, b: T) => number {
+  return (a, b) => {
+    for (const k of keys) {
+      const x = lookup(a)(k.kind, k.key);
+      const y = lookup(b)(k.kind, k.key);
+      const xMissing = x === undefined || (typeof x === "number" && Number.isNaN(x));
+      const yMissing = y === undefined || (typeof y === "number" && Number.isNaN(y));
+      if (xMissing || yMissing) {
+        if (xMissing && yMissing) continue;
+        return xMissing ? 1 : -1;
+      }
+      const c = typeof x === "number" && typeof y === "number" ? x - y : String(x) < String(y) ? -1 : String(x) > String(y) ? 1 : 0;
+      if (c !== 0) return k.descending ? -c : c;
+    }
+    return 0;
+  };
+}
+
+const MAX_RESULTS = 50_000;
+
+/** A page of `items` from an opaque token (the offset), `maxResults` at most (default 1,000). */
+export function pageOf<T>(items: readonly T[], maxResults: number | undefined, token: string | undefined): { items: T[]; next?: string } {
+  const size = maxResults ?? 1000;
+  if (size < 1 || size > MAX_RESULTS) throw invalidArgument("INVALID_MAX_RESULTS", `max_results is from 1 to ${MAX_RESULTS}, got ${size}`);
+  let offset = 0;
+  if (token) {
+    try {
+      offset = (JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { offset: number }).offset;
+    } catch {
+      offset = NaN;
+    }
+    if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this server gave");
+  }
+  const end = offset + size;
+  return { items: items.slice(offset, end), ...(end < items.length ? { next: Buffer.from(JSON.stringify({ offset: end })).toString("base64url") } : {}) };
+}
