@@ -160,6 +160,14 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
       const plain = await fetch(artifactUrl, { headers: { authorization: `Bearer ${stack.token}` } });
       expect(plain.status).toBe(200);
       expect(createHash("sha256").update(Buffer.from(await plain.arrayBuffer())).digest("hex")).toBe(first);
+
+      // MLflow's clients reach the same experiments by MLflow's REST API, in the default project and under /projects/{p}.
+      const mlflow = (path: string) => fetch(`${stack.url}${path}`, { headers: { authorization: `Bearer ${stack.token}` } });
+      const run = (await (await mlflow("/api/2.0/mlflow/runs/get?run_id=deployed-r1")).json()) as { run: { data: { metrics: { key: string; value: number }[] } } };
+      expect(run.run.data.metrics).toMatchObject([{ key: "accuracy", value: 0.93 }]);
+      const viaArtifacts = await mlflow("/api/2.0/mlflow-artifacts/artifacts/deployed/deployed-r1/artifacts/weights.bin");
+      expect(Buffer.from(await viaArtifacts.arrayBuffer()).equals(weights)).toBe(true);
+      expect((await mlflow("/projects/default/api/2.0/mlflow/experiments/get?experiment_id=deployed")).status).toBe(200);
     }, 30_000);
 
     it("passes a browser's Connect calls (HTTP/1.1) and errors with their codes, and answers unknown paths itself", async () => {

@@ -228,6 +228,21 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
     expect(Buffer.from(back).equals(Buffer.from(bytes))).toBe(true);
   });
 
+  it("checks MLflow's clients' tokens (MLFLOW_TRACKING_TOKEN, sent as a bearer): a read token searches, a write token logs, each in its projects", async () => {
+    const call = (path: string, body: object, t?: string) =>
+      fetch(new URL(path, url), { method: "POST", headers: { "content-type": "application/json", ...(t && { authorization: `Bearer ${t}` }) }, body: JSON.stringify(body) });
+    const name = unique("mlflow-auth");
+    expect((await call("/api/2.0/mlflow/experiments/create", { name })).status).toBe(401);
+    expect((await call("/api/2.0/mlflow/experiments/create", { name }, token("read", ["default"]))).status).toBe(403);
+    const created = await call("/api/2.0/mlflow/experiments/create", { name }, token("write", ["default"]));
+    expect(created.status).toBe(200);
+    const search = await call("/api/2.0/mlflow/experiments/search", { max_results: 1000, filter: `name = '${name}'` }, token("read", ["default"]));
+    expect(((await search.json()) as { experiments: unknown[] }).experiments).toHaveLength(1);
+    // The project in the path is the one checked.
+    expect((await call("/projects/fraud/api/2.0/mlflow/experiments/create", { name }, token("write", ["default"]))).status).toBe(403);
+    expect((await call("/projects/fraud/api/2.0/mlflow/experiments/create", { name }, token("write", ["fraud"]))).status).toBe(200);
+  });
+
   it("takes the token from browsers: CORS lets them send it, Connect JSON carries it", async () => {
     const preflight = await fetch(`${url}/kiln.store.v1.StoreService/ListDatasets`, {
       method: "OPTIONS",
