@@ -1,4 +1,5 @@
 import { invalidArgument, resourceExhausted } from "./errors.js";
+import { printable } from "./names.js";
 import type { HttpRequest, HttpResponse } from "./server.js";
 
 /** A JSON value, as plain HTTP routes read and answer them. */
@@ -27,4 +28,13 @@ export function sendJson(res: HttpResponse, status: number, body: Json): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** One percent-encoded path segment, decoded; bad encoding is InvalidArgument INVALID_PATH. */
+export function pathPart(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw invalidArgument("INVALID_PATH", `"${printable(text)}" in the path is not valid percent-encoding`);
+  }
 }

@@ -18,4 +18,4 @@ export { wantsJsonRows } from "./row-encoding.js";
 export { untilCommit, type WriteStreamMessage } from "./write-commit.js";
 export * from "./auth/index.js";
 export { Latencies } from "./latencies.js";
-export { readJsonObject, sendJson, type Json } from "./http-json.js";
+export { pathPart, readJsonObject, sendJson, type Json } from "./http-json.js";

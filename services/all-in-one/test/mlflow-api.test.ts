@@ -245,6 +245,10 @@ describe("MLflow's REST API on an embedded server", () => {
     expect([notJson.status, ((await notJson.json()) as Body).error_code]).toEqual([400, "INVALID_PARAMETER_VALUE"]);
     const missing = await post("mlflow/experiments/create", {});
     expect(missing.body).toEqual({ error_code: "INVALID_PARAMETER_VALUE", message: "Missing value for required parameter 'name'." });
+    for (const project of ["bad%zz", "..x"]) {
+      const badProject = await get("mlflow/experiments/get", { experiment_id: "0" }, project);
+      expect([badProject.status, badProject.body.error_code], project).toEqual([400, "INVALID_PARAMETER_VALUE"]);
+    }
     const badRun = await get("mlflow/runs/get", { run_id: "no-such-run" });
     expect([badRun.status, badRun.body.error_code]).toEqual([404, "RESOURCE_DOES_NOT_EXIST"]);
   });

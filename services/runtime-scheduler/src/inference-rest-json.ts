@@ -1,8 +1,8 @@
 import { codeToHttpStatus } from "@connectrpc/connect/protocol-connect";
-import { invalidArgument, isKilnError, printable, readJsonObject, sendJson, type HttpAccess, type HttpRequest, type HttpRoute, type Json } from "@kiln/core";
+import { isKilnError, pathPart, readJsonObject, sendJson, type HttpAccess, type HttpRequest, type HttpRoute, type Json } from "@kiln/core";
 import type { Scheduler } from "./job-store.js";
 
-export type { Json } from "@kiln/core";
+export { pathPart, type Json } from "@kiln/core";
 
 /** A request body at most: an online prediction carries about 1 MB of rows as Arrow, several times that as JSON numbers. */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -53,10 +53,3 @@ export function graphInPath(segments: string): string | undefined {
   return /^(?:projects\/[^/]+\/)?inferenceGraphs\/[^/]+$/.test(segments) ? segments.split("/").map(pathPart).join("/") : undefined;
 }
 
-export function pathPart(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    throw invalidArgument("INVALID_PATH", `"${printable(text)}" in the path is not valid percent-encoding`);
-  }
-}

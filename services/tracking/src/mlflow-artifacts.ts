@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import { invalidArgument, notFound, printable, type HttpRequest, type HttpResponse, type Json } from "@kiln/core";
+import { invalidArgument, notFound, pathPart, printable, type HttpRequest, type HttpResponse, type Json } from "@kiln/core";
 import { parseFilter } from "@kiln/data";
 import { ArtifactRefSchema, EventSchema } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { stringAt } from "@kiln/storage";
@@ -41,14 +41,6 @@ function parseArtifactPath(text: string): ArtifactPath | undefined {
   const inner = parts.slice(3);
   for (const p of inner) if (p === "" || p === "." || p === "..") throw invalidArgument("INVALID_PATH", `Invalid artifact path: '${printable(text)}'`);
   return { experimentId: parts[0]!, runId: parts[1]!, path: inner.join("/") };
-}
-
-function decoded(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    throw invalidArgument("INVALID_PATH", `"${printable(text)}" is not valid percent-encoding`);
-  }
 }
 
 /** The run an artifact path names, checked to be of the experiment the path names too. */
@@ -107,7 +99,7 @@ async function storePieces(deps: TrackingDeps, req: HttpRequest): Promise<{ sha2
 }
 
 async function upload(deps: TrackingDeps, { project, path, req }: MlflowCall): Promise<Json> {
-  const p = parseArtifactPath(decoded(path.slice("mlflow-artifacts/artifacts/".length)));
+  const p = parseArtifactPath(pathPart(path.slice("mlflow-artifacts/artifacts/".length)));
   if (!p || !p.path) throw invalidArgument("INVALID_PATH", `an artifact is uploaded to {experiment_id}/{run_id}/artifacts/{path}, not ${printable(path)}`);
   const run = await runOfPath(deps, project, p);
   const file = await storePieces(deps, req);
@@ -127,7 +119,7 @@ async function upload(deps: TrackingDeps, { project, path, req }: MlflowCall): P
 }
 
 async function download(deps: TrackingDeps, { project, path, res }: MlflowCall): Promise<undefined> {
-  const p = parseArtifactPath(decoded(path.slice("mlflow-artifacts/artifacts/".length)));
+  const p = parseArtifactPath(pathPart(path.slice("mlflow-artifacts/artifacts/".length)));
   if (!p || !p.path) throw notFound("ARTIFACT_NOT_FOUND", `no artifact at ${printable(path)}`);
   const run = await runOfPath(deps, project, p);
   const artifact = (await artifactsOf(deps, run)).get(p.path);

@@ -1,5 +1,5 @@
 import { Code } from "@connectrpc/connect";
-import { invalidArgument, isKilnError, readJsonObject, sendJson, type HttpAccess, type HttpRequest, type HttpResponse, type HttpRoute, type Json } from "@kiln/core";
+import { invalidArgument, isKilnError, parseParent, pathPart, readJsonObject, sendJson, type HttpAccess, type HttpRequest, type HttpResponse, type HttpRoute, type Json } from "@kiln/core";
 import type { TrackingDeps } from "./deps.js";
 
 /** What one MLflow endpoint sees: the project its path names and the request's fields. */
@@ -59,7 +59,7 @@ function targetOf(endpoints: MlflowEndpoints, fullPath: string, method: string):
   const m = /^(?:\/projects\/([^/]+))?\/api\/2\.0\/(.*)$/.exec(fullPath);
   if (!m) return undefined;
   const path = m[2]!;
-  const project = m[1] ? `projects/${decodeURIComponent(m[1])}` : "projects/default";
+  const project = m[1] ? parseParent(`projects/${pathPart(m[1])}`) : "projects/default";
   const wanted = method === "HEAD" ? "GET" : method;
   const takes = (e: MlflowEndpoint) => (typeof e.method === "string" ? e.method === wanted : e.method.includes(wanted as Method));
   const pathOf = (key: string) => key.replace(/^[A-Z]+ /, "");
@@ -148,11 +148,14 @@ function mlflowError(e: unknown): { status: number; code: string } {
   }
 }
 
+function missing(name: string) {
+  return invalidArgument("MISSING_PARAMETER", `Missing value for required parameter '${name}'.`);
+}
+
 /** A required text field: missing or empty is MLflow's "Missing value for required parameter". */
 export function requiredText(fields: Record<string, Json>, name: string): string {
-  const v = fields[name];
-  if (v === undefined || v === null || v === "") throw invalidArgument("MISSING_PARAMETER", `Missing value for required parameter '${name}'.`);
-  if (typeof v !== "string") throw invalidArgument("INVALID_PARAMETER", `parameter '${name}' is a string, not ${JSON.stringify(v).slice(0, 40)}`);
+  const v = optionalText(fields, name);
+  if (v === undefined) throw missing(name);
   return v;
 }
 
@@ -180,7 +183,7 @@ export function requiredDouble(fields: Record<string, Json>, name: string): numb
   if (v === "Infinity") return Infinity;
   if (v === "-Infinity") return -Infinity;
   if (typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v))) return Number(v);
-  if (v === undefined || v === null) throw invalidArgument("MISSING_PARAMETER", `Missing value for required parameter '${name}'.`);
+  if (v === undefined || v === null) throw missing(name);
   throw invalidArgument("INVALID_PARAMETER", `parameter '${name}' is a number, not ${JSON.stringify(v).slice(0, 40)}`);
 }
 
