@@ -19,3 +19,4 @@ export { untilCommit, type WriteStreamMessage } from "./write-commit.js";
 export * from "./auth/index.js";
 export { Latencies } from "./latencies.js";
 export { pathPart, readJsonObject, sendJson, type Json } from "./http-json.js";
+export { answerAfterBody } from "./discard-body.js";

@@ -1,5 +1,5 @@
 import { Code } from "@connectrpc/connect";
-import { invalidArgument, isKilnError, parseParent, pathPart, readJsonObject, sendJson, type HttpAccess, type HttpRequest, type HttpResponse, type HttpRoute, type Json } from "@kiln/core";
+import { answerAfterBody, invalidArgument, isKilnError, parseParent, pathPart, readJsonObject, sendJson, type HttpAccess, type HttpRequest, type HttpResponse, type HttpRoute, type Json } from "@kiln/core";
 import type { TrackingDeps } from "./deps.js";
 
 /** What one MLflow endpoint sees: the project its path names and the request's fields. */
@@ -87,10 +87,9 @@ function accessOf(endpoints: MlflowEndpoints, fullPath: string, method: string):
 async function serve(deps: TrackingDeps, endpoints: MlflowEndpoints, fullPath: string, req: HttpRequest, res: HttpResponse): Promise<void> {
   try {
     const target = targetOf(endpoints, fullPath, req.method ?? "GET");
-    if (!target) return sendJson(res, 404, { error_code: "ENDPOINT_NOT_FOUND", message: `no MLflow endpoint at ${fullPath}` });
-    if (!target.endpoint) {
-      await discard(req);
-      return sendJson(res, 404, { error_code: "ENDPOINT_NOT_FOUND", message: `Kiln's MLflow API has no ${req.method} /api/2.0/${target.path}` });
+    if (!target?.endpoint) {
+      const message = target ? `Kiln's MLflow API has no ${req.method} /api/2.0/${target.path}` : `no MLflow endpoint at ${fullPath}`;
+      return answerAfterBody(req, () => sendJson(res, 404, { error_code: "ENDPOINT_NOT_FOUND", message }));
     }
     const fields = req.method === "POST" ? await readJsonObject(req, "the request's fields", MAX_BODY_BYTES) : queryFields(req.url ?? "");
     const answer = await target.endpoint.answer({ project: target.project, path: target.path, fields, req, res });
@@ -99,7 +98,10 @@ async function serve(deps: TrackingDeps, endpoints: MlflowEndpoints, fullPath: s
     if (!isKilnError(e)) deps.logger.error({ err: e, path: fullPath }, "an MLflow API request failed");
     if (res.headersSent) return void res.destroy();
     const { status, code } = mlflowError(e);
-    sendJson(res, status, { error_code: code, message: isKilnError(e) ? e.message : "internal error" });
+    const answer = () => sendJson(res, status, { error_code: code, message: isKilnError(e) ? e.message : "internal error" });
+    // A refused upload is answered once its body is through, as the server's own refusals are.
+    if (req.readableEnded) answer();
+    else answerAfterBody(req, answer);
   }
 }
 
@@ -111,10 +113,6 @@ function queryFields(url: string): Record<string, Json> {
     fields[key] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
   }
   return fields;
-}
-
-async function discard(req: HttpRequest): Promise<void> {
-  for await (const _ of req as AsyncIterable<Buffer>);
 }
 
 /**

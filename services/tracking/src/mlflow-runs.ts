@@ -1,4 +1,5 @@
-import { invalidArgument, notFound, type Json } from "@kiln/core";
+import { Code } from "@connectrpc/connect";
+import { invalidArgument, isKilnError, notFound, type Json } from "@kiln/core";
 import { parseFilter } from "@kiln/data";
 import { EVENT_VALUE_TYPES, stringAt, type RunSelector } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
@@ -31,7 +32,10 @@ export interface RunData {
 /** A run an MLflow run_id names in the project, with its experiment. */
 export async function runById(deps: TrackingDeps, project: string, runId: string): Promise<{ run: RunRecord; experimentId: string }> {
   const { experimentId, run } = parseRunId(runId);
-  const experiment = await experimentById(deps, project, experimentId).catch(() => undefined);
+  const experiment = await experimentById(deps, project, experimentId).catch((e: unknown) => {
+    if (isKilnError(e, Code.NotFound)) return undefined;
+    throw e;
+  });
   const found = experiment && (await collections(deps).runs.get(runKey(experiment.name, run)));
   if (!found) throw runNotFound(runId);
   return { run: found.value, experimentId };
@@ -209,7 +213,10 @@ async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
   const found: { experimentId: string; run: RunRecord; data: RunData | undefined; lookup: Lookup }[] = [];
   if (activeView(fields, "run_view_type")) {
     for (const id of new Set(listOf(fields, "experiment_ids").map(String))) {
-      const experiment = await experimentById(deps, project, id).catch(() => undefined);
+      const experiment = await experimentById(deps, project, id).catch((e: unknown) => {
+        if (isKilnError(e, Code.NotFound)) return undefined; // MLflow finds no runs there
+        throw e;
+      });
       if (!experiment) continue;
       const runs = (await collections(deps).runs.list({ prefix: `${experiment.name}/runs/` })).map((r) => r.value);
       const data = await runsData(deps, experiment.name, { all: true });
