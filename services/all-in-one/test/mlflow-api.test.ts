@@ -180,6 +180,36 @@ describe("MLflow's REST API on an embedded server", () => {
     }
   });
 
+  it("deletes and restores runs as MLflow's searches see them, and keeps the models and dataset inputs a run logged", async () => {
+    const experimentId = await newExperiment();
+    const kept = await newRun(experimentId, { start_time: 1 });
+    const dropped = await newRun(experimentId, { start_time: 2 });
+    await ok(post("mlflow/runs/delete", { run_id: dropped }));
+    const search = async (view?: string) =>
+      ((await ok(post("mlflow/runs/search", { experiment_ids: [experimentId], ...(view && { run_view_type: view }) }))).runs ?? []).map((r: { info: { run_id: string; lifecycle_stage: string } }) => [r.info.run_id, r.info.lifecycle_stage]);
+    expect(await search()).toEqual([[kept, "active"]]);
+    expect(await search("DELETED_ONLY")).toEqual([[dropped, "deleted"]]);
+    expect(await search("ALL")).toEqual([[dropped, "deleted"], [kept, "active"]]);
+    const refused = await post("mlflow/runs/log-metric", { run_id: dropped, key: "m", value: 1, timestamp: 1 });
+    expect([refused.status, refused.body.message]).toEqual([400, `The run ${dropped} must be in the 'active' state. Current state is deleted.`]);
+    expect((await kiln.experiment(experimentId).runs()).map((r) => r.run)).toEqual([2, 1]); // Kiln's own API keeps every run
+    await ok(post("mlflow/runs/restore", { run_id: dropped }));
+    expect(await search()).toEqual([[dropped, "active"], [kept, "active"]]);
+
+    const model = { artifact_path: "model", run_id: kept, flavors: { sklearn: { sklearn_version: "1.4" } } };
+    await ok(post("mlflow/runs/log-model", { run_id: kept, model_json: JSON.stringify(model) }));
+    await ok(post("mlflow/runs/log-model", { run_id: kept, model_json: JSON.stringify({ ...model, artifact_path: "model2" }) }));
+    const input = { tags: [{ key: "mlflow.data.context", value: "training" }], dataset: { name: "iris", digest: "abc123", source_type: "local", source: '{"uri": "iris.csv"}' } };
+    await ok(post("mlflow/runs/log-inputs", { run_id: kept, datasets: [input] }));
+    await ok(post("mlflow/runs/log-inputs", { run_id: kept, datasets: [input] })); // logged again: shown once
+    const run = (await ok(get("mlflow/runs/get", { run_id: kept }))).run;
+    const history = JSON.parse(run.data.tags.find((t: { key: string }) => t.key === "mlflow.log-model.history").value) as { artifact_path: string }[];
+    expect(history.map((m) => m.artifact_path)).toEqual(["model", "model2"]);
+    expect(run.inputs).toEqual({ dataset_inputs: [input] });
+    const badModel = await post("mlflow/runs/log-model", { run_id: kept, model_json: "not json" });
+    expect([badModel.status, badModel.body.error_code]).toEqual([400, "INVALID_PARAMETER_VALUE"]);
+  });
+
   it("creates, finds, renames, tags and deletes experiments by MLflow's names, and keeps experiment 0 (Default)", async () => {
     const name = unique("fraud");
     const experimentId = await newExperiment(name);

@@ -133,13 +133,14 @@ async function remove(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
   return {};
 }
 
-const VIEW_TYPES = ["ACTIVE_ONLY", "DELETED_ONLY", "ALL", "1", "2", "3"];
+const VIEWS: Record<string, "active" | "deleted" | "all"> = { ACTIVE_ONLY: "active", DELETED_ONLY: "deleted", ALL: "all", "1": "active", "2": "deleted", "3": "all" };
 
-/** MLflow's view_type: Kiln deletes experiments for good, so DELETED_ONLY finds none. */
-export function activeView(fields: Record<string, Json>, name: string): boolean {
+/** MLflow's view_type: which lifecycle stages a search shows. */
+export function viewOf(fields: Record<string, Json>, name: string): "active" | "deleted" | "all" {
   const v = fields[name] ?? "ACTIVE_ONLY";
-  if (!VIEW_TYPES.includes(String(v))) throw invalidArgument("INVALID_VIEW_TYPE", `${name} is ACTIVE_ONLY, DELETED_ONLY or ALL, not ${JSON.stringify(v)}`);
-  return v !== "DELETED_ONLY" && v !== "2" && v !== 2;
+  const view = VIEWS[String(v)];
+  if (!view) throw invalidArgument("INVALID_VIEW_TYPE", `${name} is ACTIVE_ONLY, DELETED_ONLY or ALL, not ${JSON.stringify(v)}`);
+  return view;
 }
 
 const LATEST_FIRST: OrderKey[] = [{ kind: "attribute", key: "last_update_time", descending: true }];
@@ -159,7 +160,8 @@ function lookupOf(e: ExperimentRecord): Lookup {
 async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
   const filter = parseSearchFilter(optionalText(fields, "filter") ?? "", "experiments");
   const order = parseOrder(listOf(fields, "order_by"), "experiments");
-  const found = activeView(fields, "view_type") ? (await allExperiments(deps, project)).filter((e) => matchesAll(filter, lookupOf(e))) : [];
+  // Kiln deletes experiments for good: none is in the deleted stage.
+  const found = viewOf(fields, "view_type") !== "deleted" ? (await allExperiments(deps, project)).filter((e) => matchesAll(filter, lookupOf(e))) : [];
   found.sort(orderBy([...(order.length ? order : LATEST_FIRST), ...TIE_BREAK], lookupOf));
   const page = pageOf(found, optionalInteger(fields, "max_results"), optionalText(fields, "page_token"));
   return { experiments: page.items.map(experimentJson), ...(page.next ? { next_page_token: page.next } : {}) };

@@ -10,7 +10,8 @@ import { nowOf } from "./experiments.js";
 import { toTracked } from "./log.js";
 import { doubleJson, keyValues, listOf, optionalInteger, optionalText, requiredDouble, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { pageOf } from "./mlflow-search.js";
-import { runById, runIdField, runsData, setRunTags } from "./mlflow-runs.js";
+import { activeRunById, INPUT_EVENT, runIdField, runsData, setRunTags } from "./mlflow-runs.js";
+import { changeRun } from "./runs.js";
 import type { RunRecord } from "./records.js";
 
 const MAX_METRICS_PER_BATCH = 1000;
@@ -73,14 +74,14 @@ async function append(deps: TrackingDeps, run: RunRecord, runId: string, events:
 
 async function logMetric(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
   const runId = runIdField(fields);
-  const { run } = await runById(deps, project, runId);
+  const { run } = await activeRunById(deps, project, runId);
   await append(deps, run, runId, [metricEvent(run, runId, metricOf(fields, nowOf(deps).getTime()))], []);
   return {};
 }
 
 async function logParam(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
   const runId = runIdField(fields);
-  const { run } = await runById(deps, project, runId);
+  const { run } = await activeRunById(deps, project, runId);
   const param = { key: requiredText(fields, "key"), value: optionalText(fields, "value") ?? "" };
   await checkParams(deps, run, runId, [param]);
   await append(deps, run, runId, [paramEvent(run, runId, param.key, param.value, nowOf(deps).getTime())], [param]);
@@ -107,7 +108,7 @@ async function logBatch(deps: TrackingDeps, { project, fields }: MlflowCall): Pr
   if (tags.length > MAX_PARAMS_TAGS_PER_BATCH) throw tooMany(MAX_PARAMS_TAGS_PER_BATCH, "tags", tags.length);
   const total = metrics.length + params.length + tags.length;
   if (total > MAX_ENTITIES_PER_BATCH) throw tooMany(MAX_ENTITIES_PER_BATCH, "entities", total);
-  const { run } = await runById(deps, project, runId);
+  const { run } = await activeRunById(deps, project, runId);
   await checkParams(deps, run, runId, params);
   const events = [...params.map((p) => paramEvent(run, runId, p.key, p.value, now)), ...metrics.map((m) => metricEvent(run, runId, m))];
   await append(deps, run, runId, events, params);
@@ -117,7 +118,7 @@ async function logBatch(deps: TrackingDeps, { project, fields }: MlflowCall): Pr
 
 async function metricHistory(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
   const runId = runIdField(fields);
-  const { run } = await runById(deps, project, runId);
+  const { run } = await activeRunById(deps, project, runId);
   const key = requiredText(fields, "metric_key");
   const points: { key: string; value: Json; timestamp: number; step: number }[] = [];
   const filter = parseFilter(`event = "metric" AND key = ${JSON.stringify(key)}`);
@@ -134,11 +135,59 @@ async function metricHistory(deps: TrackingDeps, { project, fields }: MlflowCall
   return { metrics: page.items, ...(page.next ? { next_page_token: page.next } : {}) };
 }
 
+/** Where MLflow keeps the models a run logged (LogModel): a JSON list of their MLmodel files, as MLflow's own server does. */
+const MODEL_HISTORY_TAG = "mlflow.log-model.history";
+const MAX_MODEL_HISTORY_CHARS = 64 * 1024;
+
+function jsonObject(text: string, what: string): { [key: string]: Json } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw invalidArgument("INVALID_JSON", `${what} is not JSON`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw invalidArgument("INVALID_JSON", `${what} is a JSON object`);
+  return value as { [key: string]: Json };
+}
+
+async function logModel(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+  const { run } = await activeRunById(deps, project, requiredText(fields, "run_id"));
+  const model = jsonObject(requiredText(fields, "model_json"), "model_json");
+  await changeRun(deps, run.experiment, run.run, (r) => {
+    const had = r.tags[MODEL_HISTORY_TAG];
+    const history = (had ? (JSON.parse(had) as Json[]) : []).concat([model]);
+    const text = JSON.stringify(history);
+    if (text.length > MAX_MODEL_HISTORY_CHARS) throw invalidArgument("VALUE_TOO_LONG", `the run's ${MODEL_HISTORY_TAG} would be over ${MAX_MODEL_HISTORY_CHARS} characters`);
+    return { ...r, tags: { ...r.tags, [MODEL_HISTORY_TAG]: text } };
+  });
+  return {};
+}
+
+/** MLflow's LogInputs: each dataset input an `input` event keyed by the dataset's name, its value the input as MLflow sends it. */
+async function logInputs(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+  const runId = requiredText(fields, "run_id");
+  const { run } = await activeRunById(deps, project, runId);
+  const now = nowOf(deps).getTime();
+  const events = entries(fields, "datasets").map((input, i) => {
+    const dataset = input.dataset;
+    if (typeof dataset !== "object" || dataset === null || Array.isArray(dataset)) throw invalidArgument("INVALID_PARAMETER", `datasets[${i}].dataset is an object`);
+    const name = requiredText(dataset, "name");
+    requiredText(dataset, "digest");
+    const value = JSON.stringify(input);
+    const e = create(EventSchema, { id: eventId(runId, INPUT_EVENT, value), event: INPUT_EVENT, dt: timestampFromMs(now), key: name, value: { case: "json", value } });
+    return toTracked(e, run.experiment, run.run, now);
+  });
+  if (events.length) await deps.events.append(events);
+  return {};
+}
+
 export function loggingEndpoints(deps: TrackingDeps): MlflowEndpoints {
   return {
     "mlflow/runs/log-metric": { method: "POST", role: "write", answer: (c) => logMetric(deps, c) },
     "mlflow/runs/log-parameter": { method: "POST", role: "write", answer: (c) => logParam(deps, c) },
     "mlflow/runs/log-batch": { method: "POST", role: "write", answer: (c) => logBatch(deps, c) },
+    "mlflow/runs/log-model": { method: "POST", role: "write", answer: (c) => logModel(deps, c) },
+    "mlflow/runs/log-inputs": { method: "POST", role: "write", answer: (c) => logInputs(deps, c) },
     "mlflow/metrics/get-history": { method: "GET", role: "read", answer: (c) => metricHistory(deps, c) },
   };
 }

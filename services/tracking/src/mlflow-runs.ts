@@ -4,7 +4,7 @@ import { parseFilter } from "@kiln/data";
 import { EVENT_VALUE_TYPES, stringAt, type RunSelector } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
-import { activeView, experimentById, idOfExperiment } from "./mlflow-experiments.js";
+import { experimentById, idOfExperiment, viewOf } from "./mlflow-experiments.js";
 import { doubleJson, keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { parseRunId, runIdOf } from "./mlflow-ids.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
@@ -27,7 +27,12 @@ export interface MetricValue {
 export interface RunData {
   metrics: Map<string, MetricValue>;
   params: Map<string, string>;
+  /** MLflow's dataset inputs (LogInputs) by their JSON: one logged twice shows once. */
+  inputs: Map<string, Json>;
 }
+
+/** The event a dataset input logged by MLflow's LogInputs is kept as. */
+export const INPUT_EVENT = "input";
 
 /** A run an MLflow run_id names in the project, with its experiment. */
 export async function runById(deps: TrackingDeps, project: string, runId: string): Promise<{ run: RunRecord; experimentId: string }> {
@@ -39,6 +44,13 @@ export async function runById(deps: TrackingDeps, project: string, runId: string
   const found = experiment && (await collections(deps).runs.get(runKey(experiment.name, run)));
   if (!found) throw runNotFound(runId);
   return { run: found.value, experimentId };
+}
+
+/** A run that may still change: MLflow refuses to log to a deleted one. */
+export async function activeRunById(deps: TrackingDeps, project: string, runId: string): Promise<{ run: RunRecord; experimentId: string }> {
+  const found = await runById(deps, project, runId);
+  if (found.run.deletedTime) throw invalidArgument("RUN_DELETED", `The run ${runId} must be in the 'active' state. Current state is deleted.`);
+  return found;
 }
 
 function runNotFound(runId: string) {
@@ -53,15 +65,20 @@ export function runIdField(fields: Record<string, Json>): string {
 /** Each selected run's metrics and params, read in one pass over the experiment's events. */
 export async function runsData(deps: TrackingDeps, experiment: string, runs: RunSelector): Promise<Map<number, RunData>> {
   const data = new Map<number, RunData>();
-  const filter = parseFilter(`event IN ("metric", "param")`);
+  const filter = parseFilter(`event IN ("metric", "param", "${INPUT_EVENT}")`);
   for await (const page of deps.events.query({ experiment, runs, filter })) {
     for (let i = 0; i < page.length; i++) {
       const run = page.run[i]!;
       let d = data.get(run);
-      if (!d) data.set(run, (d = { metrics: new Map(), params: new Map() }));
+      if (!d) data.set(run, (d = { metrics: new Map(), params: new Map(), inputs: new Map() }));
       const key = stringAt(page.key, i);
       const type = EVENT_VALUE_TYPES[page.valueType[i]!];
-      if (stringAt(page.event, i) === "param") {
+      const event = stringAt(page.event, i);
+      if (event === INPUT_EVENT) {
+        if (type === "json") d.inputs.set(page.text[i]!, JSON.parse(page.text[i]!) as Json);
+        continue;
+      }
+      if (event === "param") {
         d.params.set(key, type === "number" ? String(page.number[i]) : (page.text[i] ?? ""));
         continue;
       }
@@ -90,7 +107,7 @@ function infoJson(experimentId: string, r: RunRecord): Json {
     start_time: Date.parse(r.startTime),
     ...(r.endTime ? { end_time: Date.parse(r.endTime) } : {}),
     artifact_uri: `mlflow-artifacts:/${experimentId}/${runId}/artifacts`,
-    lifecycle_stage: "active",
+    lifecycle_stage: r.deletedTime ? "deleted" : "active",
   };
 }
 
@@ -102,7 +119,7 @@ export function runJson(experimentId: string, r: RunRecord, data: RunData | unde
       params: [...(data?.params ?? [])].map(([key, value]) => ({ key, value })),
       tags: Object.entries(r.tags).map(([key, value]) => ({ key, value })),
     },
-    inputs: {},
+    inputs: data?.inputs.size ? { dataset_inputs: [...data.inputs.values()] } : {},
   };
 }
 
@@ -138,7 +155,7 @@ const STATUSES: Record<string, StatusName> = { RUNNING: "RUNNING", FINISHED: "FI
 
 /** MLflow's UpdateRun: status, end time and name, each when given (a run may go back to RUNNING, as MLflow's resume does). */
 async function update(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
-  const { run, experimentId } = await runById(deps, project, runIdField(fields));
+  const { run, experimentId } = await activeRunById(deps, project, runIdField(fields));
   const statusField = fields.status;
   const status = statusField === undefined || statusField === null ? undefined : STATUSES[String(statusField)];
   if (statusField !== undefined && statusField !== null && !status) throw invalidArgument("INVALID_STATUS", `status is RUNNING, FINISHED, FAILED or KILLED (Kiln has no SCHEDULED runs), not ${JSON.stringify(statusField)}`);
@@ -170,7 +187,7 @@ export async function setRunTags(deps: TrackingDeps, run: RunRecord, tags: reado
 }
 
 async function setTag(deps: TrackingDeps, { project, fields }: MlflowCall, remove: boolean): Promise<Json> {
-  const { run } = await runById(deps, project, runIdField(fields));
+  const { run } = await activeRunById(deps, project, runIdField(fields));
   const key = requiredText(fields, "key");
   if (remove && run.tags[key] === undefined) throw notFound("TAG_NOT_FOUND", `No tag with name: ${key} in run with id ${runIdField(fields)}`);
   await setRunTags(deps, run, [{ key, value: remove ? undefined : (optionalText(fields, "value") ?? "") }]);
@@ -211,24 +228,37 @@ async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
   const filter = parseSearchFilter(optionalText(fields, "filter") ?? "", "runs");
   const order = parseOrder(listOf(fields, "order_by"), "runs");
   const found: { experimentId: string; run: RunRecord; data: RunData | undefined; lookup: Lookup }[] = [];
-  if (activeView(fields, "run_view_type")) {
-    for (const id of new Set(listOf(fields, "experiment_ids").map(String))) {
-      const experiment = await experimentById(deps, project, id).catch((e: unknown) => {
-        if (isKilnError(e, Code.NotFound)) return undefined; // MLflow finds no runs there
-        throw e;
-      });
-      if (!experiment) continue;
-      const runs = (await collections(deps).runs.list({ prefix: `${experiment.name}/runs/` })).map((r) => r.value);
-      const data = await runsData(deps, experiment.name, { all: true });
-      for (const run of runs) {
-        const lookup = runLookup(id, run, data.get(run.run));
-        if (matchesAll(filter, lookup)) found.push({ experimentId: id, run, data: data.get(run.run), lookup });
-      }
+  const view = viewOf(fields, "run_view_type");
+  const shown = (r: RunRecord) => view === "all" || (view === "deleted") === Boolean(r.deletedTime);
+  for (const id of new Set(listOf(fields, "experiment_ids").map(String))) {
+    const experiment = await experimentById(deps, project, id).catch((e: unknown) => {
+      if (isKilnError(e, Code.NotFound)) return undefined; // MLflow finds no runs there
+      throw e;
+    });
+    if (!experiment) continue;
+    const runs = (await collections(deps).runs.list({ prefix: `${experiment.name}/runs/` })).map((r) => r.value);
+    const data = await runsData(deps, experiment.name, { all: true });
+    for (const run of runs) {
+      const lookup = runLookup(id, run, data.get(run.run));
+      if (shown(run) && matchesAll(filter, lookup)) found.push({ experimentId: id, run, data: data.get(run.run), lookup });
     }
   }
   found.sort(orderBy([...order, ...NEWEST_FIRST], (f) => f.lookup));
   const page = pageOf(found, optionalInteger(fields, "max_results"), optionalText(fields, "page_token"));
   return { runs: page.items.map((f) => runJson(f.experimentId, f.run, f.data)), ...(page.next ? { next_page_token: page.next } : {}) };
+}
+
+/** MLflow's DeleteRun and RestoreRun: the run's lifecycle stage as MLflow's API shows it. */
+async function setDeleted(deps: TrackingDeps, { project, fields }: MlflowCall, deleted: boolean): Promise<Json> {
+  const { run } = await runById(deps, project, requiredText(fields, "run_id"));
+  await changeRun(deps, run.experiment, run.run, (r) => {
+    if (Boolean(r.deletedTime) === deleted) return undefined;
+    const next = { ...r };
+    if (deleted) next.deletedTime = nowOf(deps).toISOString();
+    else delete next.deletedTime;
+    return next;
+  });
+  return {};
 }
 
 export function runEndpoints(deps: TrackingDeps): MlflowEndpoints {
@@ -239,5 +269,7 @@ export function runEndpoints(deps: TrackingDeps): MlflowEndpoints {
     "mlflow/runs/set-tag": { method: "POST", role: "write", answer: (c) => setTag(deps, c, false) },
     "mlflow/runs/delete-tag": { method: "POST", role: "write", answer: (c) => setTag(deps, c, true) },
     "mlflow/runs/search": { method: "POST", role: "read", answer: (c) => search(deps, c) },
+    "mlflow/runs/delete": { method: "POST", role: "write", answer: (c) => setDeleted(deps, c, true) },
+    "mlflow/runs/restore": { method: "POST", role: "write", answer: (c) => setDeleted(deps, c, false) },
   };
 }

@@ -27,6 +27,11 @@ export interface RunRecord {
   runKey: string;
   /** Absent in runs recorded before tokens. */
   creator?: string;
+  /**
+   * Set by MLflow's DeleteRun: MLflow's searches then show the run as deleted (and its
+   * RestoreRun clears it). Kiln's own API still lists the run; it has no run deletion.
+   */
+  deletedTime?: string;
 }
 
 export function collections(deps: Pick<TrackingDeps, "metadata">) {
