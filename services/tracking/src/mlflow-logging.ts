@@ -3,14 +3,14 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { createHash } from "node:crypto";
 import { invalidArgument, type Json } from "@kiln/core";
 import { parseFilter } from "@kiln/data";
-import { EventSchema } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
-import { EVENT_VALUE_TYPES, type TrackedEvent } from "@kiln/storage";
+import { EventColumnsSchema, EventSchema } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
+import { EVENT_VALUE_TYPES, type EventBatch, type TrackedEvent } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
-import { toTracked } from "./log.js";
+import { checkedBatch, toTracked } from "./log.js";
 import { doubleJson, keyValues, listOf, optionalInteger, optionalText, requiredDouble, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { pageOf } from "./mlflow-search.js";
-import { activeRunById, INPUT_EVENT, runIdField, runsData, setRunTags } from "./mlflow-runs.js";
+import { activeRunById, checkRunTag, INPUT_EVENT, runIdField, runsData, setRunTags } from "./mlflow-runs.js";
 import { changeRun } from "./runs.js";
 import type { RunRecord } from "./records.js";
 
@@ -18,12 +18,8 @@ const MAX_METRICS_PER_BATCH = 1000;
 const MAX_PARAMS_TAGS_PER_BATCH = 100;
 const MAX_ENTITIES_PER_BATCH = 1000;
 
-/**
- * Event ids made from what MLflow logs, so a client's retry stores nothing twice: a metric
- * point by its key, value, time and step (MLflow keeps one row per such point too), a
- * param by its key (a run has one value per param).
- */
-function eventId(...parts: (string | number)[]): string {
+/** An id made from what MLflow logged, so a client's retry of the call stores nothing twice. */
+function eventId(...parts: unknown[]): string {
   return createHash("sha256").update(JSON.stringify(parts)).digest("hex");
 }
 
@@ -34,13 +30,38 @@ interface MetricIn {
   step: number;
 }
 
+const INT32_MAX = 2 ** 31 - 1;
+
 function metricOf(fields: Record<string, Json>, now: number): MetricIn {
-  return { key: requiredText(fields, "key"), value: requiredDouble(fields, "value"), timestamp: optionalInteger(fields, "timestamp") ?? now, step: optionalInteger(fields, "step") ?? 0 };
+  const m = { key: requiredText(fields, "key"), value: requiredDouble(fields, "value"), timestamp: optionalInteger(fields, "timestamp") ?? now, step: optionalInteger(fields, "step") ?? 0 };
+  if (m.step < 0 || m.step > INT32_MAX) throw invalidArgument("INVALID_STEP", `metric '${m.key}': Kiln keeps steps from 0 to ${INT32_MAX}, got ${m.step}`);
+  if (m.timestamp < 0) throw invalidArgument("INVALID_TIMESTAMP", `metric '${m.key}': a timestamp is milliseconds since the epoch, not ${m.timestamp}`);
+  return m;
 }
 
-function metricEvent(run: RunRecord, runId: string, m: MetricIn): TrackedEvent {
-  const e = create(EventSchema, { id: eventId(runId, "metric", m.key, String(m.value), m.timestamp, m.step), event: "metric", dt: timestampFromMs(m.timestamp), step: BigInt(m.step), key: m.key, value: { case: "number", value: m.value } });
-  return toTracked(e, run.experiment, run.run, m.timestamp);
+/**
+ * Metric points as one columnar batch (as the SDK sends them): its id is made from the
+ * points, so a retried request is skipped whole, and no per-point id is indexed.
+ */
+function metricsBatch(run: RunRecord, runId: string, metrics: readonly MetricIn[]): EventBatch {
+  const strings = ["metric", ""];
+  const keys = new Map<string, number>();
+  const key = metrics.map((m) => {
+    let at = keys.get(m.key);
+    if (at === undefined) keys.set(m.key, (at = strings.push(m.key) - 1));
+    return at;
+  });
+  const columns = create(EventColumnsSchema, {
+    strings,
+    event: metrics.map(() => 0),
+    key,
+    node: metrics.map(() => 1),
+    step: metrics.map((m) => m.step),
+    dt: metrics.map((m) => m.timestamp),
+    valueType: metrics.map(() => 1),
+    number: metrics.map((m) => m.value),
+  });
+  return checkedBatch(eventId(runId, "metrics", metrics.map((m) => [m.key, String(m.value), m.timestamp, m.step])), columns, run.experiment, run.run);
 }
 
 function paramEvent(run: RunRecord, runId: string, key: string, value: string, now: number): TrackedEvent {
@@ -65,17 +86,23 @@ async function checkParams(deps: TrackingDeps, run: RunRecord, runId: string, pa
   }
 }
 
-/** Stores the events, and then checks that params that were there already (a race) hold the value asked for. */
-async function append(deps: TrackingDeps, run: RunRecord, runId: string, events: TrackedEvent[], params: readonly { key: string; value: string }[]): Promise<void> {
-  if (!events.length) return;
-  const { duplicates } = await deps.events.append(events);
-  if (duplicates && params.length) await checkParams(deps, run, runId, params);
+/**
+ * Stores params (each once per key: the same value again is skipped, and a race that
+ * stored another value first is refused here) and then metric points.
+ */
+async function store(deps: TrackingDeps, run: RunRecord, runId: string, params: readonly { key: string; value: string }[], metrics: readonly MetricIn[]): Promise<void> {
+  if (params.length) {
+    const now = nowOf(deps).getTime();
+    const { duplicates } = await deps.events.append(params.map((p) => paramEvent(run, runId, p.key, p.value, now)));
+    if (duplicates) await checkParams(deps, run, runId, params);
+  }
+  if (metrics.length) await deps.events.appendBatch(metricsBatch(run, runId, metrics));
 }
 
 async function logMetric(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
   const runId = runIdField(fields);
   const { run } = await activeRunById(deps, project, runId);
-  await append(deps, run, runId, [metricEvent(run, runId, metricOf(fields, nowOf(deps).getTime()))], []);
+  await store(deps, run, runId, [], [metricOf(fields, nowOf(deps).getTime())]);
   return {};
 }
 
@@ -84,7 +111,7 @@ async function logParam(deps: TrackingDeps, { project, fields }: MlflowCall): Pr
   const { run } = await activeRunById(deps, project, runId);
   const param = { key: requiredText(fields, "key"), value: optionalText(fields, "value") ?? "" };
   await checkParams(deps, run, runId, [param]);
-  await append(deps, run, runId, [paramEvent(run, runId, param.key, param.value, nowOf(deps).getTime())], [param]);
+  await store(deps, run, runId, [param], []);
   return {};
 }
 
@@ -95,7 +122,7 @@ function entries(fields: Record<string, Json>, name: string): Record<string, Jso
   });
 }
 
-/** Metrics, params and tags at once; the metrics and params are stored together or not at all. */
+/** Metrics, params and tags at once, checked whole before anything is stored. */
 async function logBatch(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
   const runId = requiredText(fields, "run_id");
   const now = nowOf(deps).getTime();
@@ -109,9 +136,9 @@ async function logBatch(deps: TrackingDeps, { project, fields }: MlflowCall): Pr
   const total = metrics.length + params.length + tags.length;
   if (total > MAX_ENTITIES_PER_BATCH) throw tooMany(MAX_ENTITIES_PER_BATCH, "entities", total);
   const { run } = await activeRunById(deps, project, runId);
+  for (const t of tags) checkRunTag(t.key, t.value);
   await checkParams(deps, run, runId, params);
-  const events = [...params.map((p) => paramEvent(run, runId, p.key, p.value, now)), ...metrics.map((m) => metricEvent(run, runId, m))];
-  await append(deps, run, runId, events, params);
+  await store(deps, run, runId, params, metrics);
   await setRunTags(deps, run, tags);
   return {};
 }
