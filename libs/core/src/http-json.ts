@@ -5,8 +5,8 @@ import type { HttpRequest, HttpResponse } from "./server.js";
 /** A JSON value, as plain HTTP routes read and answer them. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-/** The body as a JSON object, at most `maxBytes`; `what` says what it holds, for the error. */
-export async function readJsonObject(req: HttpRequest, what: string, maxBytes: number): Promise<Record<string, Json>> {
+/** The body as a JSON object, at most `maxBytes` (an empty one as `{}` where `emptyIsObject`); `what` says what it holds, for the error. */
+export async function readJsonObject(req: HttpRequest, what: string, maxBytes: number, emptyIsObject = false): Promise<Record<string, Json>> {
   const chunks: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -14,6 +14,7 @@ export async function readJsonObject(req: HttpRequest, what: string, maxBytes: n
     if (bytes > maxBytes) throw resourceExhausted("REQUEST_TOO_LARGE", `the request body is over ${maxBytes} bytes`);
     chunks.push(chunk);
   }
+  if (emptyIsObject && bytes === 0) return {};
   let body: unknown;
   try {
     body = JSON.parse(Buffer.concat(chunks).toString("utf8"));

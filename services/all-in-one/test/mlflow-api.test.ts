@@ -210,6 +210,47 @@ describe("MLflow's REST API on an embedded server", () => {
     expect([badModel.status, badModel.body.error_code]).toEqual([400, "INVALID_PARAMETER_VALUE"]);
   });
 
+  it("keeps MLflow 3's logged models: created from a run, files of their own, finalized, searched, linked metrics stored once, deleted", async () => {
+    const experimentId = await newExperiment();
+    const runId = await newRun(experimentId);
+    await ok(post("mlflow/runs/log-metric", { run_id: runId, key: "acc", value: 0.9, timestamp: 1_700_000_000_000, step: 0 }));
+    // The calls of MLflow 3's log_model, in its order.
+    const created = (await ok(post("mlflow/logged-models", { experiment_id: experimentId, name: "model", model_type: "sklearn", source_run_id: runId, params: [{ key: "C", value: "1" }], tags: [{ key: "t", value: "v" }] }))).model;
+    const modelId = created.info.model_id as string;
+    expect(created.info).toMatchObject({ experiment_id: experimentId, name: "model", status: "LOGGED_MODEL_PENDING", source_run_id: runId, artifact_uri: `mlflow-artifacts:/${experimentId}/models/${modelId}/artifacts` });
+    await ok(post("mlflow/runs/outputs", { run_id: runId, models: [{ model_id: modelId, step: 0 }] }));
+    await ok(post("mlflow/runs/log-batch", { run_id: runId, metrics: [{ key: "acc", value: 0.9, timestamp: 1_700_000_000_000, step: 0, model_id: modelId }] }));
+    const file = (path: string) => new URL(`/api/2.0/mlflow-artifacts/artifacts/${experimentId}/models/${modelId}/artifacts/${path}`, running.server.url);
+    const weights = randomBytes(5000);
+    expect((await fetch(file("MLmodel"), { method: "PUT", body: "flavors: {}\n" })).status).toBe(200);
+    expect((await fetch(file("model.pkl"), { method: "PUT", body: weights })).status).toBe(200);
+    const patch = (path: string, body: Body, method = "PATCH") => fetch(api(`mlflow/logged-models/${path}`), { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect((await patch(modelId, { model_id: modelId, status: "LOGGED_MODEL_READY" })).status).toBe(200);
+    await ok(patch(`${modelId}/tags`, { model_id: modelId, tags: [{ key: "stage", value: "dev" }] }).then(async (r) => ({ status: r.status, body: (await r.json()) as Body })));
+    expect((await patch(`${modelId}/tags/t`, {}, "DELETE")).status).toBe(200);
+
+    const model = (await ok(get(`mlflow/logged-models/${modelId}`))).model;
+    expect(model.info).toMatchObject({ status: "LOGGED_MODEL_READY", tags: [{ key: "stage", value: "dev" }] });
+    expect(model.data).toEqual({ params: [{ key: "C", value: "1" }], metrics: [{ key: "acc", value: 0.9, timestamp: 1_700_000_000_000, step: 0, run_id: runId, model_id: modelId }] });
+    expect((await ok(get("mlflow/metrics/get-history", { run_id: runId, metric_key: "acc" }))).metrics).toHaveLength(1); // the run's point, not logged twice
+    expect((await ok(get("mlflow/runs/get", { run_id: runId }))).run.outputs).toEqual({ model_outputs: [{ model_id: modelId, step: 0 }] });
+    const search = async (filter: string) => ((await ok(post("mlflow/logged-models/search", { experiment_ids: [experimentId], filter }))).models ?? []).map((m: { info: { model_id: string } }) => m.info.model_id);
+    expect(await search("name = 'model'")).toEqual([modelId]);
+    expect(await search("params.C = '1' AND status = 'READY' AND source_run_id = '" + runId + "'")).toEqual([modelId]);
+    expect(await search("name = 'other'")).toEqual([]);
+    expect(await ok(get("mlflow-artifacts/artifacts", { path: `${experimentId}/models/${modelId}/artifacts` }))).toEqual({
+      files: [{ path: "MLmodel", is_dir: false, file_size: 12 }, { path: "model.pkl", is_dir: false, file_size: 5000 }],
+    });
+    expect(Buffer.from(await (await fetch(file("model.pkl"))).arrayBuffer()).equals(weights)).toBe(true);
+    expect((await ok(get(`mlflow/logged-models/${modelId}/artifacts/directories`))).files).toHaveLength(2);
+
+    expect((await patch(modelId, {}, "DELETE")).status).toBe(200);
+    const gone = await get(`mlflow/logged-models/${modelId}`);
+    expect([gone.status, gone.body.error_code]).toEqual([404, "RESOURCE_DOES_NOT_EXIST"]);
+    expect((await patch(modelId, { status: "LOGGED_MODEL_READY" })).status).toBe(404);
+    expect((await patch(modelId, { status: "DONE" })).status).toBe(400);
+  });
+
   it("creates, finds, renames, tags and deletes experiments by MLflow's names, and keeps experiment 0 (Default)", async () => {
     const name = unique("fraud");
     const experimentId = await newExperiment(name);

@@ -2,7 +2,7 @@ import { Code } from "@connectrpc/connect";
 import { aborted, alreadyExists, isKilnError, notFound, parseParent } from "@kiln/core";
 import { matchesFilter, type FilterExpr } from "@kiln/data";
 import type { TrackingDeps } from "./deps.js";
-import { artifactFiles, trackingGarbage } from "./garbage.js";
+import { artifactFiles, loggedModelFiles, trackingGarbage } from "./garbage.js";
 import { collections, type ExperimentRecord } from "./records.js";
 import { experimentName, parseExperimentName } from "./names.js";
 
@@ -58,19 +58,22 @@ export async function nextRunNumber(deps: TrackingDeps, name: string): Promise<n
 }
 
 /**
- * Deletes the experiment with its runs and events; the name is free again. Its artifact
- * files are collected after the grace period unless another experiment logged them too.
+ * Deletes the experiment with its runs and events (and MLflow's logged models in it); the
+ * name is free again. Its artifact files are collected after the grace period unless
+ * another experiment logged them too.
  */
 export async function deleteExperiment(deps: TrackingDeps, name: string): Promise<void> {
   await getExperiment(deps, name);
-  const { experiments, runs, runKeys } = collections(deps);
+  const { experiments, runs, runKeys, loggedModels } = collections(deps);
   const files = await artifactFiles(deps, name);
+  const models = (await loggedModels.list({ prefix: `${parseExperimentName(name).project}/` })).filter((m) => m.value.experiment === name);
   await experiments.delete(name);
   await runs.deletePrefix(`${name}/runs/`);
   await runKeys.deletePrefix(`${name}/`);
   await deps.events.deleteExperiment(name);
+  for (const m of models) await loggedModels.delete(m.key);
   const garbage = trackingGarbage(deps);
-  await garbage.mark(files);
+  await garbage.mark([...files, ...models.flatMap((m) => loggedModelFiles(m.value))]);
   await garbage.sweep();
 }
 

@@ -1,7 +1,7 @@
 import { parseFilter } from "@kiln/data";
 import { blobGarbage, type BlobGarbage } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
-import { collections } from "./records.js";
+import { collections, type LoggedModelRecord } from "./records.js";
 
 const FILE_ARTIFACTS = parseFilter(`event = "artifact"`);
 
@@ -9,6 +9,7 @@ const FILE_ARTIFACTS = parseFilter(`event = "artifact"`);
  * The tracking service's blobs: artifact files, referenced by artifact events. Uploads
  * are marked when they arrive (a client that never logs the artifact leaves nothing
  * behind after the grace period), and a dropped experiment's files are marked with it.
+ * MLflow's logged models hold files too.
  */
 export function trackingGarbage(deps: Pick<TrackingDeps, "metadata" | "events" | "blobs" | "now">): BlobGarbage {
   return blobGarbage({
@@ -22,9 +23,11 @@ export function trackingGarbage(deps: Pick<TrackingDeps, "metadata" | "events" |
       for (;;) {
         const page = await collections(deps).experiments.list({ after, limit: 500 });
         for (const e of page) for (const sha256 of await artifactFiles(deps, e.key)) into.add(sha256);
-        if (page.length < 500) return into;
+        if (page.length < 500) break;
         after = page[page.length - 1]!.key;
       }
+      for (const { value } of await collections(deps).loggedModels.list()) for (const sha256 of loggedModelFiles(value)) into.add(sha256);
+      return into;
     },
   });
 }
@@ -42,4 +45,9 @@ export async function artifactFiles(deps: Pick<TrackingDeps, "events">, experime
     }
   }
   return files;
+}
+
+/** The blobs of a logged model's files. */
+export function loggedModelFiles(m: LoggedModelRecord): string[] {
+  return Object.values(m.files).flatMap((f) => (f.kind !== "file" ? [] : f.chunks?.length ? f.chunks.map((c) => c.sha256) : [f.ref]));
 }

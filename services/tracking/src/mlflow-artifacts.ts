@@ -10,44 +10,66 @@ import { nowOf } from "./experiments.js";
 import { trackingGarbage } from "./garbage.js";
 import { toTracked } from "./log.js";
 import { optionalText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
+import { entriesUnder } from "./mlflow-artifact-tree.js";
+import { experimentIdOf } from "./mlflow-ids.js";
+import { changeLoggedModel, loggedModelById } from "./mlflow-logged-models.js";
 import { runById, runIdField } from "./mlflow-runs.js";
-import type { RunRecord } from "./records.js";
+import type { RunRecord, StoredArtifact } from "./records.js";
 
 /** As the SDK stores a file artifact: pieces of 4 MiB, each a blob, the whole file named by its sha256. */
 const PIECE_BYTES = 4 * 1024 * 1024;
 const ARTIFACTS = parseFilter(`event = "artifact"`);
 
-/** An artifact event's value, as the tracking service keeps it. */
-interface StoredArtifact {
-  kind: string;
-  ref: string;
-  name: string;
-  size: number;
-  mediaType?: string;
-  chunks?: { sha256: string; size: number }[];
-}
+/**
+ * Whose files an artifact path names: a run's (`{experiment_id}/{run_id}/artifacts/…`, a
+ * run's artifact_uri) or a logged model's (`{experiment_id}/models/{model_id}/artifacts/…`).
+ */
+type Owner = { runId: string } | { modelId: string };
 
-/** `{experiment_id}/{run_id}/artifacts[/{path}]`, as a run's artifact_uri and MLflow's artifact routes name it. */
 interface ArtifactPath {
   experimentId: string;
-  runId: string;
-  /** Inside the run's artifacts; "" for their root. */
+  owner: Owner;
+  /** Inside the owner's artifacts; "" for their root. */
   path: string;
 }
 
 function parseArtifactPath(text: string): ArtifactPath | undefined {
   const parts = text.split("/").filter((p, i, all) => p !== "" || i < all.length - 1);
-  if (parts.length < 3 || parts[2] !== "artifacts") return undefined;
-  const inner = parts.slice(3);
+  const model = parts[1] === "models" && parts[3] === "artifacts";
+  if (!model && parts[2] !== "artifacts") return undefined;
+  const inner = parts.slice(model ? 4 : 3);
   for (const p of inner) if (p === "" || p === "." || p === "..") throw invalidArgument("INVALID_PATH", `Invalid artifact path: '${printable(text)}'`);
-  return { experimentId: parts[0]!, runId: parts[1]!, path: inner.join("/") };
+  return { experimentId: parts[0]!, owner: model ? { modelId: parts[2]! } : { runId: parts[1]! }, path: inner.join("/") };
 }
 
-/** The run an artifact path names, checked to be of the experiment the path names too. */
-async function runOfPath(deps: TrackingDeps, project: string, p: ArtifactPath): Promise<RunRecord> {
-  const { run, experimentId } = await runById(deps, project, p.runId);
-  if (experimentId !== p.experimentId) throw notFound("RUN_NOT_FOUND", `Run with id=${p.runId} is not in experiment ${p.experimentId}`);
-  return run;
+/** An owner's files, and how a new one is recorded. */
+interface OwnerFiles {
+  files(): Promise<Map<string, StoredArtifact>>;
+  add(path: string, file: StoredArtifact, idOfEvent: string): Promise<void>;
+}
+
+/** The files of the run or logged model a path names, checked to be of the experiment the path names too. */
+async function ownerOf(deps: TrackingDeps, project: string, p: ArtifactPath): Promise<OwnerFiles> {
+  if ("modelId" in p.owner) {
+    const { modelId } = p.owner;
+    const model = await loggedModelById(deps, project, modelId);
+    if (experimentIdOf(model.experiment) !== p.experimentId) throw notFound("LOGGED_MODEL_NOT_FOUND", `Logged model ${modelId} is not in experiment ${p.experimentId}`);
+    return {
+      files: async () => new Map(Object.entries(model.files)),
+      add: async (path, file) => void (await changeLoggedModel(deps, project, modelId, (m) => ({ ...m, files: { ...m.files, [path]: file } }))),
+    };
+  }
+  const { runId } = p.owner;
+  const { run, experimentId } = await runById(deps, project, runId);
+  if (experimentId !== p.experimentId) throw notFound("RUN_NOT_FOUND", `Run with id=${runId} is not in experiment ${p.experimentId}`);
+  return {
+    files: () => artifactsOf(deps, run),
+    async add(path, file, idOfEvent) {
+      const ref = create(ArtifactRefSchema, { ...file, size: BigInt(file.size), chunks: (file.chunks ?? []).map((c) => ({ sha256: c.sha256, size: BigInt(c.size) })) });
+      const event = create(EventSchema, { id: idOfEvent, event: "artifact", key: path, value: { case: "artifact", value: ref } });
+      await deps.events.append([toTracked(event, run.experiment, run.run, nowOf(deps).getTime())]);
+    },
+  };
 }
 
 /** The run's artifacts by path, the last one logged at each. */
@@ -98,32 +120,30 @@ async function storePieces(deps: TrackingDeps, req: HttpRequest): Promise<{ sha2
   return { sha256: whole.digest("hex"), size, pieces };
 }
 
+const ARTIFACTS_ROUTE = "mlflow-artifacts/artifacts/";
+
 async function upload(deps: TrackingDeps, { project, path, req }: MlflowCall): Promise<Json> {
-  const p = parseArtifactPath(pathPart(path.slice("mlflow-artifacts/artifacts/".length)));
+  const p = parseArtifactPath(pathPart(path.slice(ARTIFACTS_ROUTE.length)));
   if (!p || !p.path) throw invalidArgument("INVALID_PATH", `an artifact is uploaded to {experiment_id}/{run_id}/artifacts/{path}, not ${printable(path)}`);
-  const run = await runOfPath(deps, project, p);
+  const owner = await ownerOf(deps, project, p);
   const file = await storePieces(deps, req);
-  const mediaType = String(req.headers["content-type"] ?? "") || "application/octet-stream";
-  const ref = create(ArtifactRefSchema, {
+  const stored: StoredArtifact = {
     kind: "file",
     ref: file.sha256,
     name: posix.basename(p.path),
-    size: BigInt(file.size),
-    mediaType,
-    chunks: file.pieces.length > 1 ? file.pieces.map((c) => ({ sha256: c.sha256, size: BigInt(c.size) })) : [],
-  });
-  const now = nowOf(deps).getTime();
-  const event = create(EventSchema, { id: createHash("sha256").update(JSON.stringify([p.runId, "artifact", p.path, file.sha256])).digest("hex"), event: "artifact", key: p.path, value: { case: "artifact", value: ref } });
-  await deps.events.append([toTracked(event, run.experiment, run.run, now)]);
+    size: file.size,
+    mediaType: String(req.headers["content-type"] ?? "") || "application/octet-stream",
+    ...(file.pieces.length > 1 ? { chunks: file.pieces } : {}),
+  };
+  await owner.add(p.path, stored, createHash("sha256").update(JSON.stringify([p.owner, "artifact", p.path, file.sha256])).digest("hex"));
   return {};
 }
 
 async function download(deps: TrackingDeps, { project, path, res }: MlflowCall): Promise<undefined> {
-  const p = parseArtifactPath(pathPart(path.slice("mlflow-artifacts/artifacts/".length)));
+  const p = parseArtifactPath(pathPart(path.slice(ARTIFACTS_ROUTE.length)));
   if (!p || !p.path) throw notFound("ARTIFACT_NOT_FOUND", `no artifact at ${printable(path)}`);
-  const run = await runOfPath(deps, project, p);
-  const artifact = (await artifactsOf(deps, run)).get(p.path);
-  if (!artifact) throw notFound("ARTIFACT_NOT_FOUND", `run ${p.runId} logged no artifact '${p.path}'`);
+  const artifact = (await (await ownerOf(deps, project, p)).files()).get(p.path);
+  if (!artifact) throw notFound("ARTIFACT_NOT_FOUND", `no artifact '${p.path}' there`);
   const headers = { "content-disposition": `attachment; filename="${posix.basename(p.path).replace(/["\\\r\n]/g, "_")}"`, "x-content-type-options": "nosniff" };
   if (artifact.kind !== "file") {
     // A JSON value, or a reference to a model or dataset: its JSON.
@@ -144,34 +164,12 @@ async function download(deps: TrackingDeps, { project, path, res }: MlflowCall):
   return undefined;
 }
 
-interface FileInfo {
-  path: string;
-  is_dir: boolean;
-  file_size?: number;
-}
-
-/** The entries right under `dir` ("" for the root): files with their sizes, and folders once each. A file's own path has none. */
-function entriesUnder(artifacts: Map<string, StoredArtifact>, dir: string): FileInfo[] {
-  if (dir && artifacts.has(dir)) return [];
-  const prefix = dir ? `${dir}/` : "";
-  const entries = new Map<string, FileInfo>();
-  for (const [key, a] of artifacts) {
-    if (!key.startsWith(prefix)) continue;
-    const rest = key.slice(prefix.length);
-    const slash = rest.indexOf("/");
-    if (slash >= 0) entries.set(rest.slice(0, slash), { path: rest.slice(0, slash), is_dir: true });
-    else if (!entries.has(rest)) entries.set(rest, { path: rest, is_dir: false, file_size: a.kind === "file" ? a.size : Buffer.byteLength(a.kind === "json" ? a.ref : JSON.stringify(a)) });
-  }
-  return [...entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
 /** The proxied-artifact list: `?path={experiment_id}/{run_id}/artifacts[/dir]`, entries named by their base names. */
 async function listProxied(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
   const text = optionalText(fields, "path") ?? "";
   const p = parseArtifactPath(text.replace(/^\/+/, ""));
   if (!p) return {};
-  const run = await runOfPath(deps, project, p);
-  const files = entriesUnder(await artifactsOf(deps, run), p.path);
+  const files = entriesUnder(await (await ownerOf(deps, project, p)).files(), p.path);
   return files.length ? { files: files as unknown as Json } : {};
 }
 
@@ -186,8 +184,8 @@ async function listOfRun(deps: TrackingDeps, { project, fields }: MlflowCall): P
 
 export function artifactEndpoints(deps: TrackingDeps): MlflowEndpoints {
   return {
-    "PUT mlflow-artifacts/artifacts/*": { method: "PUT", role: "write", answer: (c) => upload(deps, c) },
-    "GET mlflow-artifacts/artifacts/*": { method: "GET", role: "read", answer: (c) => download(deps, c) },
+    [`PUT ${ARTIFACTS_ROUTE}*`]: { method: "PUT", role: "write", answer: (c) => upload(deps, c) },
+    [`GET ${ARTIFACTS_ROUTE}*`]: { method: "GET", role: "read", answer: (c) => download(deps, c) },
     "mlflow-artifacts/artifacts": { method: "GET", role: "read", answer: (c) => listProxied(deps, c) },
     "mlflow/artifacts/list": { method: "GET", role: "read", answer: (c) => listOfRun(deps, c) },
   };

@@ -3,7 +3,7 @@ import { alreadyExists, invalidArgument, isKilnError, notFound, type Json } from
 import type { TrackingDeps } from "./deps.js";
 import { changeExperiment, createExperiment, deleteExperiment, nowOf } from "./experiments.js";
 import { keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
-import { DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, experimentOfId, idsForName, MLFLOW_NAME_LABEL } from "./mlflow-ids.js";
+import { DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, experimentIdOf, experimentOfId, idsForName, MLFLOW_NAME_LABEL } from "./mlflow-ids.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { collections, type ExperimentRecord } from "./records.js";
 
@@ -11,7 +11,7 @@ const MAX_NAME_CHARS = 500;
 const MAX_TAG_VALUE_CHARS = 5000;
 
 export function idOfExperiment(e: ExperimentRecord): string {
-  return e.name.slice(e.name.lastIndexOf("/") + 1);
+  return experimentIdOf(e.name);
 }
 
 export function mlflowNameOf(e: ExperimentRecord): string {

@@ -12,10 +12,10 @@ export interface MlflowCall {
   res: HttpResponse;
 }
 
-type Method = "GET" | "POST" | "PUT";
+type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 export interface MlflowEndpoint {
-  /** GET reads its fields from the query, POST from a JSON body; PUT reads the body itself. */
+  /** GET reads its fields from the query, POST, PATCH and DELETE from a JSON body; PUT reads the body itself. */
   method: Method | readonly Method[];
   /** Searches are POSTs that only read. */
   role: "read" | "write";
@@ -31,6 +31,7 @@ export interface MlflowEndpoint {
 export type MlflowEndpoints = Record<string, MlflowEndpoint>;
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
+const JSON_BODIES = ["POST", "PATCH", "DELETE"];
 
 /**
  * MLflow's REST API, as MLflow's own clients call it: under `/api/2.0/` for the default
@@ -39,7 +40,7 @@ const MAX_BODY_BYTES = 16 * 1024 * 1024;
 export function mlflowRoutes(deps: TrackingDeps, endpoints: MlflowEndpoints): HttpRoute[] {
   const route = (prefix: string): HttpRoute => ({
     prefix,
-    methods: ["GET", "HEAD", "POST", "PUT"],
+    methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
     access: (rest, method) => accessOf(endpoints, prefix + rest, method),
     handle(rest, req, res) {
       void serve(deps, endpoints, prefix + rest, req, res);
@@ -91,7 +92,7 @@ async function serve(deps: TrackingDeps, endpoints: MlflowEndpoints, fullPath: s
       const message = target ? `Kiln's MLflow API has no ${req.method} /api/2.0/${target.path}` : `no MLflow endpoint at ${fullPath}`;
       return answerAfterBody(req, () => sendJson(res, 404, { error_code: "ENDPOINT_NOT_FOUND", message }));
     }
-    const fields = req.method === "POST" ? await readJsonObject(req, "the request's fields", MAX_BODY_BYTES) : queryFields(req.url ?? "");
+    const fields = JSON_BODIES.includes(req.method ?? "") ? await readJsonObject(req, "the request's fields", MAX_BODY_BYTES, req.method !== "POST") : queryFields(req.url ?? "");
     const answer = await target.endpoint.answer({ project: target.project, path: target.path, fields, req, res });
     if (answer !== undefined) sendJson(res, 200, answer);
   } catch (e) {

@@ -19,6 +19,11 @@ export function experimentOfId(project: string, experimentId: string): string {
   return experimentName(project, experimentId);
 }
 
+/** `projects/{p}/experiments/{id}` → the id, which is MLflow's experiment_id. */
+export function experimentIdOf(name: string): string {
+  return name.slice(name.lastIndexOf("/") + 1);
+}
+
 export function runIdOf(experimentId: string, run: number): string {
   return `${experimentId}-r${run}`;
 }

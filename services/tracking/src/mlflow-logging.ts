@@ -4,13 +4,14 @@ import { createHash } from "node:crypto";
 import { invalidArgument, type Json } from "@kiln/core";
 import { parseFilter } from "@kiln/data";
 import { EventColumnsSchema, EventSchema } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
-import { EVENT_VALUE_TYPES, type EventBatch, type TrackedEvent } from "@kiln/storage";
+import { EVENT_VALUE_TYPES, stringAt, type EventBatch, type TrackedEvent } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
 import { checkedBatch, toTracked } from "./log.js";
 import { doubleJson, keyValues, listOf, optionalInteger, optionalText, requiredDouble, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { pageOf } from "./mlflow-search.js";
-import { activeRunById, checkRunTag, INPUT_EVENT, runIdField, runsData, setRunTags } from "./mlflow-runs.js";
+import { linkMetrics, loggedModelById } from "./mlflow-logged-models.js";
+import { activeRunById, checkRunTag, INPUT_EVENT, OUTPUT_EVENT, runById, runIdField, runsData, setRunTags } from "./mlflow-runs.js";
 import { changeRun } from "./runs.js";
 import type { RunRecord } from "./records.js";
 
@@ -28,12 +29,15 @@ interface MetricIn {
   value: number;
   timestamp: number;
   step: number;
+  /** MLflow 3's link of the point to a logged model. */
+  modelId?: string;
 }
 
 const INT32_MAX = 2 ** 31 - 1;
 
 function metricOf(fields: Record<string, Json>, now: number): MetricIn {
-  const m = { key: requiredText(fields, "key"), value: requiredDouble(fields, "value"), timestamp: optionalInteger(fields, "timestamp") ?? now, step: optionalInteger(fields, "step") ?? 0 };
+  const modelId = optionalText(fields, "model_id");
+  const m = { key: requiredText(fields, "key"), value: requiredDouble(fields, "value"), timestamp: optionalInteger(fields, "timestamp") ?? now, step: optionalInteger(fields, "step") ?? 0, ...(modelId && { modelId }) };
   if (m.step < 0 || m.step > INT32_MAX) throw invalidArgument("INVALID_STEP", `metric '${m.key}': Kiln keeps steps from 0 to ${INT32_MAX}, got ${m.step}`);
   if (m.timestamp < 0) throw invalidArgument("INVALID_TIMESTAMP", `metric '${m.key}': a timestamp is milliseconds since the epoch, not ${m.timestamp}`);
   return m;
@@ -88,21 +92,45 @@ async function checkParams(deps: TrackingDeps, run: RunRecord, runId: string, pa
 
 /**
  * Stores params (each once per key: the same value again is skipped, and a race that
- * stored another value first is refused here) and then metric points.
+ * stored another value first is refused here) and then metric points. Points linked to a
+ * logged model are the model's too; one the run has already (MLflow 3 logs a run's points
+ * again with the model's id when it logs a model) is not stored twice.
  */
-async function store(deps: TrackingDeps, run: RunRecord, runId: string, params: readonly { key: string; value: string }[], metrics: readonly MetricIn[]): Promise<void> {
+async function store(deps: TrackingDeps, project: string, run: RunRecord, runId: string, params: readonly { key: string; value: string }[], metrics: readonly MetricIn[]): Promise<void> {
+  const linked = metrics.filter((m): m is MetricIn & { modelId: string } => m.modelId !== undefined);
+  for (const modelId of new Set(linked.map((m) => m.modelId))) await loggedModelById(deps, project, modelId);
   if (params.length) {
     const now = nowOf(deps).getTime();
     const { duplicates } = await deps.events.append(params.map((p) => paramEvent(run, runId, p.key, p.value, now)));
     if (duplicates) await checkParams(deps, run, runId, params);
   }
-  if (metrics.length) await deps.events.appendBatch(metricsBatch(run, runId, metrics));
+  let fresh = metrics;
+  if (linked.length) {
+    const had = await pointsOf(deps, run, new Set(linked.map((m) => m.key)));
+    fresh = metrics.filter((m) => m.modelId === undefined || !had.has(pointKey(m)));
+  }
+  if (fresh.length) await deps.events.appendBatch(metricsBatch(run, runId, fresh));
+  if (linked.length) await linkMetrics(deps, project, runId, linked);
+}
+
+function pointKey(m: Pick<MetricIn, "key" | "step" | "timestamp" | "value">): string {
+  return JSON.stringify([m.key, m.step, m.timestamp, String(m.value)]);
+}
+
+/** The run's metric points of these keys, as pointKey gives them. */
+async function pointsOf(deps: TrackingDeps, run: RunRecord, keys: Set<string>): Promise<Set<string>> {
+  const had = new Set<string>();
+  const filter = parseFilter(`event = "metric" AND key IN (${[...keys].map((k) => JSON.stringify(k)).join(", ")})`);
+  for await (const page of deps.events.query({ experiment: run.experiment, runs: { runs: [run.run] }, filter })) {
+    for (let i = 0; i < page.length; i++) had.add(pointKey({ key: stringAt(page.key, i), step: page.step[i]!, timestamp: page.dt[i]!, value: page.number[i]! }));
+  }
+  return had;
 }
 
 async function logMetric(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
   const runId = runIdField(fields);
   const { run } = await activeRunById(deps, project, runId);
-  await store(deps, run, runId, [], [metricOf(fields, nowOf(deps).getTime())]);
+  await store(deps, project, run, runId, [], [metricOf(fields, nowOf(deps).getTime())]);
   return {};
 }
 
@@ -111,7 +139,7 @@ async function logParam(deps: TrackingDeps, { project, fields }: MlflowCall): Pr
   const { run } = await activeRunById(deps, project, runId);
   const param = { key: requiredText(fields, "key"), value: optionalText(fields, "value") ?? "" };
   await checkParams(deps, run, runId, [param]);
-  await store(deps, run, runId, [param], []);
+  await store(deps, project, run, runId, [param], []);
   return {};
 }
 
@@ -138,14 +166,14 @@ async function logBatch(deps: TrackingDeps, { project, fields }: MlflowCall): Pr
   const { run } = await activeRunById(deps, project, runId);
   for (const t of tags) checkRunTag(t.key, t.value);
   await checkParams(deps, run, runId, params);
-  await store(deps, run, runId, params, metrics);
+  await store(deps, project, run, runId, params, metrics);
   await setRunTags(deps, run, tags);
   return {};
 }
 
 async function metricHistory(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
   const runId = runIdField(fields);
-  const { run } = await activeRunById(deps, project, runId);
+  const { run } = await runById(deps, project, runId);
   const key = requiredText(fields, "metric_key");
   const points: { key: string; value: Json; timestamp: number; step: number }[] = [];
   const filter = parseFilter(`event = "metric" AND key = ${JSON.stringify(key)}`);
@@ -190,18 +218,26 @@ async function logModel(deps: TrackingDeps, { project, fields }: MlflowCall): Pr
   return {};
 }
 
-/** MLflow's LogInputs: each dataset input an `input` event keyed by the dataset's name, its value the input as MLflow sends it. */
-async function logInputs(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+/**
+ * MLflow's LogInputs (dataset inputs) and LogOutputs (MLflow 3's model outputs): each an
+ * `input` or `output` event, keyed by the dataset's name or the model's id, its value the
+ * JSON MLflow sent.
+ */
+async function logLinks(deps: TrackingDeps, { project, fields }: MlflowCall, event: typeof INPUT_EVENT | typeof OUTPUT_EVENT): Promise<Json> {
   const runId = requiredText(fields, "run_id");
   const { run } = await activeRunById(deps, project, runId);
   const now = nowOf(deps).getTime();
-  const events = entries(fields, "datasets").map((input, i) => {
-    const dataset = input.dataset;
-    if (typeof dataset !== "object" || dataset === null || Array.isArray(dataset)) throw invalidArgument("INVALID_PARAMETER", `datasets[${i}].dataset is an object`);
-    const name = requiredText(dataset, "name");
-    requiredText(dataset, "digest");
-    const value = JSON.stringify(input);
-    const e = create(EventSchema, { id: eventId(runId, INPUT_EVENT, value), event: INPUT_EVENT, dt: timestampFromMs(now), key: name, value: { case: "json", value } });
+  const list = event === INPUT_EVENT ? "datasets" : "models";
+  const events = entries(fields, list).map((link, i) => {
+    let key: string;
+    if (event === INPUT_EVENT) {
+      const dataset = link.dataset;
+      if (typeof dataset !== "object" || dataset === null || Array.isArray(dataset)) throw invalidArgument("INVALID_PARAMETER", `datasets[${i}].dataset is an object`);
+      key = requiredText(dataset, "name");
+      requiredText(dataset, "digest");
+    } else key = requiredText(link, "model_id");
+    const value = JSON.stringify(link);
+    const e = create(EventSchema, { id: eventId(runId, event, value), event, dt: timestampFromMs(now), key, value: { case: "json", value } });
     return toTracked(e, run.experiment, run.run, now);
   });
   if (events.length) await deps.events.append(events);
@@ -214,7 +250,8 @@ export function loggingEndpoints(deps: TrackingDeps): MlflowEndpoints {
     "mlflow/runs/log-parameter": { method: "POST", role: "write", answer: (c) => logParam(deps, c) },
     "mlflow/runs/log-batch": { method: "POST", role: "write", answer: (c) => logBatch(deps, c) },
     "mlflow/runs/log-model": { method: "POST", role: "write", answer: (c) => logModel(deps, c) },
-    "mlflow/runs/log-inputs": { method: "POST", role: "write", answer: (c) => logInputs(deps, c) },
+    "mlflow/runs/log-inputs": { method: "POST", role: "write", answer: (c) => logLinks(deps, c, INPUT_EVENT) },
+    "mlflow/runs/outputs": { method: "POST", role: "write", answer: (c) => logLinks(deps, c, OUTPUT_EVENT) },
     "mlflow/metrics/get-history": { method: "GET", role: "read", answer: (c) => metricHistory(deps, c) },
   };
 }

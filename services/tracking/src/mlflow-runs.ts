@@ -29,10 +29,13 @@ export interface RunData {
   params: Map<string, string>;
   /** MLflow's dataset inputs (LogInputs) by their JSON: one logged twice shows once. */
   inputs: Map<string, Json>;
+  /** MLflow 3's model outputs (LogOutputs), the same way. */
+  outputs: Map<string, Json>;
 }
 
-/** The event a dataset input logged by MLflow's LogInputs is kept as. */
+/** The events MLflow's dataset inputs and model outputs are kept as, their value the JSON MLflow sent. */
 export const INPUT_EVENT = "input";
+export const OUTPUT_EVENT = "output";
 
 /** A run an MLflow run_id names in the project, with its experiment. */
 export async function runById(deps: TrackingDeps, project: string, runId: string): Promise<{ run: RunRecord; experimentId: string }> {
@@ -65,17 +68,17 @@ export function runIdField(fields: Record<string, Json>): string {
 /** Each selected run's metrics and params, read in one pass over the experiment's events. */
 export async function runsData(deps: TrackingDeps, experiment: string, runs: RunSelector): Promise<Map<number, RunData>> {
   const data = new Map<number, RunData>();
-  const filter = parseFilter(`event IN ("metric", "param", "${INPUT_EVENT}")`);
+  const filter = parseFilter(`event IN ("metric", "param", "${INPUT_EVENT}", "${OUTPUT_EVENT}")`);
   for await (const page of deps.events.query({ experiment, runs, filter })) {
     for (let i = 0; i < page.length; i++) {
       const run = page.run[i]!;
       let d = data.get(run);
-      if (!d) data.set(run, (d = { metrics: new Map(), params: new Map(), inputs: new Map() }));
+      if (!d) data.set(run, (d = { metrics: new Map(), params: new Map(), inputs: new Map(), outputs: new Map() }));
       const key = stringAt(page.key, i);
       const type = EVENT_VALUE_TYPES[page.valueType[i]!];
       const event = stringAt(page.event, i);
-      if (event === INPUT_EVENT) {
-        if (type === "json") d.inputs.set(page.text[i]!, JSON.parse(page.text[i]!) as Json);
+      if (event === INPUT_EVENT || event === OUTPUT_EVENT) {
+        if (type === "json") (event === INPUT_EVENT ? d.inputs : d.outputs).set(page.text[i]!, JSON.parse(page.text[i]!) as Json);
         continue;
       }
       if (event === "param") {
@@ -120,6 +123,7 @@ export function runJson(experimentId: string, r: RunRecord, data: RunData | unde
       tags: Object.entries(r.tags).map(([key, value]) => ({ key, value })),
     },
     inputs: data?.inputs.size ? { dataset_inputs: [...data.inputs.values()] } : {},
+    ...(data?.outputs.size ? { outputs: { model_outputs: [...data.outputs.values()] } } : {}),
   };
 }
 

@@ -31,8 +31,16 @@ const KINDS: Record<string, SearchKind> = {
 };
 
 const ATTRIBUTE_ALIASES: Record<string, string> = { created: "start_time", Created: "start_time", "run name": "run_name", "Run name": "run_name", "Run Name": "run_name" };
-const NUMERIC_ATTRIBUTES: Record<"runs" | "experiments", string[]> = { runs: ["start_time", "end_time"], experiments: ["creation_time", "last_update_time"] };
-const TEXT_ATTRIBUTES: Record<"runs" | "experiments", string[]> = { runs: ["run_id", "run_name", "status", "user_id", "artifact_uri"], experiments: ["name"] };
+/** What a filter searches: runs, experiments, or MLflow 3's logged models. */
+export type Searched = "runs" | "experiments" | "models";
+
+const NUMERIC_ATTRIBUTES: Record<Searched, string[]> = { runs: ["start_time", "end_time"], experiments: ["creation_time", "last_update_time"], models: ["creation_timestamp", "last_updated_timestamp"] };
+const TEXT_ATTRIBUTES: Record<Searched, string[]> = {
+  runs: ["run_id", "run_name", "status", "user_id", "artifact_uri"],
+  experiments: ["name"],
+  models: ["name", "model_id", "status", "source_run_id", "model_type"],
+};
+const MODEL_ALIASES: Record<string, string> = { creation_time: "creation_timestamp", last_updated_time: "last_updated_timestamp" };
 const NUMBER_OPS: Op[] = ["=", "!=", ">", ">=", "<", "<="];
 const TEXT_OPS: Op[] = ["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"];
 
@@ -87,7 +95,7 @@ function tokenize(text: string): Token[] {
 }
 
 /** Parses a filter of runs or of experiments into its AND-ed clauses (none for an empty filter). */
-export function parseSearchFilter(text: string, what: "runs" | "experiments"): Clause[] {
+export function parseSearchFilter(text: string, what: Searched): Clause[] {
   const tokens = tokenize(text);
   const clauses: Clause[] = [];
   let i = 0;
@@ -117,7 +125,7 @@ export function parseSearchFilter(text: string, what: "runs" | "experiments"): C
       }
     }
     if (what === "experiments" && (kind === "metric" || kind === "param")) throw bad(text, "experiments are searched by name, creation_time, last_update_time and tags");
-    if (kind === "attribute") key = ATTRIBUTE_ALIASES[key] ?? key;
+    if (kind === "attribute") key = (what === "models" ? MODEL_ALIASES[key] : ATTRIBUTE_ALIASES[key]) ?? key;
     let opToken = next();
     if (!opToken) throw bad(text, `expected a comparison after ${key}`);
     let op: Op;
@@ -150,7 +158,7 @@ export function parseSearchFilter(text: string, what: "runs" | "experiments"): C
   return clauses;
 }
 
-function checked(text: string, what: "runs" | "experiments", c: Clause): Clause {
+function checked(text: string, what: Searched, c: Clause): Clause {
   const numeric = c.kind === "metric" || (c.kind === "attribute" && NUMERIC_ATTRIBUTES[what].includes(c.key));
   if (c.kind === "attribute" && !numeric && !TEXT_ATTRIBUTES[what].includes(c.key)) {
     throw bad(text, `"${c.key}" is not an attribute one can search ${what} by (${[...TEXT_ATTRIBUTES[what], ...NUMERIC_ATTRIBUTES[what]].join(", ")})`);
@@ -208,7 +216,7 @@ export interface OrderKey {
   descending: boolean;
 }
 
-function parseOrderKey(entry: Json, what: "runs" | "experiments"): OrderKey {
+function parseOrderKey(entry: Json, what: Searched): OrderKey {
   if (typeof entry !== "string") throw invalidArgument("INVALID_ORDER_BY", `order_by entries are strings such as "metrics.rmse DESC"`);
   const m = /^\s*(.+?)(?:\s+(ASC|DESC))?\s*$/i.exec(entry);
   if (!m) throw invalidArgument("INVALID_ORDER_BY", `Invalid order_by clause '${printable(entry)}'`);
@@ -227,7 +235,7 @@ function parseOrderKey(entry: Json, what: "runs" | "experiments"): OrderKey {
   return { kind: "attribute", key, descending };
 }
 
-export function parseOrder(entries: Json[], what: "runs" | "experiments"): OrderKey[] {
+export function parseOrder(entries: Json[], what: Searched): OrderKey[] {
   return entries.map((e) => parseOrderKey(e, what));
 }
 

@@ -34,12 +34,47 @@ export interface RunRecord {
   deletedTime?: string;
 }
 
+/** A file as the tracking service keeps it: an artifact event's value, or a logged model's file. */
+export interface StoredArtifact {
+  kind: string;
+  ref: string;
+  name: string;
+  size: number;
+  mediaType?: string;
+  chunks?: { sha256: string; size: number }[];
+}
+
+/**
+ * MLflow 3's LoggedModel: a model logged from (or beside) a run, with files of its own.
+ * Kept for MLflow's API; Kiln's own models live in the registry.
+ */
+export interface LoggedModelRecord {
+  project: string;
+  modelId: string;
+  /** The experiment's full name. */
+  experiment: string;
+  name: string;
+  modelType: string;
+  /** MLflow's run_id of the run that logged it, if one did. */
+  sourceRunId: string;
+  status: "LOGGED_MODEL_PENDING" | "LOGGED_MODEL_READY" | "LOGGED_MODEL_UPLOAD_FAILED";
+  createTime: string;
+  updateTime: string;
+  params: Record<string, string>;
+  tags: Record<string, string>;
+  metrics: { key: string; value: number; timestamp: number; step: number; runId: string }[];
+  /** Its artifacts by path. */
+  files: Record<string, StoredArtifact>;
+}
+
 export function collections(deps: Pick<TrackingDeps, "metadata">) {
   return {
     experiments: deps.metadata.collection<ExperimentRecord>("tracking_experiments"),
     runs: deps.metadata.collection<RunRecord>("tracking_runs"),
     /** run_key → run number, per experiment. */
     runKeys: deps.metadata.collection<{ run: number }>("tracking_run_keys"),
+    /** `{project}/{model_id}` → MLflow's logged model. */
+    loggedModels: deps.metadata.collection<LoggedModelRecord>("tracking_logged_models"),
   };
 }
 

@@ -8,6 +8,7 @@ import type { TrackingDeps } from "../src/deps.js";
 import { deleteExperiment } from "../src/experiments.js";
 import { trackingGarbage } from "../src/garbage.js";
 import { logEvents } from "../src/log.js";
+import { collections, type LoggedModelRecord } from "../src/records.js";
 import { startRun } from "../src/runs.js";
 import { testDeps } from "./test-deps.js";
 
@@ -84,5 +85,42 @@ describe("artifact files of dropped experiments", () => {
     clock += 2 * HOUR;
     expect(await trackingGarbage(deps).sweep()).toBe(2);
     for (const p of pieces) expect(await deps.blobs.has(p.sha256)).toBe(false);
+  });
+
+  it("keep an MLflow logged model's files while the model and its experiment live, and collect them once either is gone", async () => {
+    const put = async (text: string) => (await deps.blobs.put(new TextEncoder().encode(text))).sha256;
+    const [kept, deleted] = [await put("a kept model's weights"), await put("a deleted model's weights")];
+    const marks = trackingGarbage(deps);
+    await marks.mark([kept, deleted]); // as uploaded
+    await startRun(deps, { parent: "projects/default/experiments/models", createExperiment: true, tags: {}, node: "", runKey: "" });
+    const model = (modelId: string, sha256: string): LoggedModelRecord => ({
+      project: "projects/default",
+      modelId,
+      experiment: "projects/default/experiments/models",
+      name: "model",
+      modelType: "",
+      sourceRunId: "",
+      status: "LOGGED_MODEL_READY",
+      createTime: new Date(clock).toISOString(),
+      updateTime: new Date(clock).toISOString(),
+      params: {},
+      tags: {},
+      metrics: [],
+      files: { "model.pkl": { kind: "file", ref: sha256, name: "model.pkl", size: 10 } },
+    });
+    const { loggedModels } = collections(deps);
+    await loggedModels.create("projects/default/m-kept", model("m-kept", kept));
+    await loggedModels.create("projects/default/m-deleted", model("m-deleted", deleted));
+    await loggedModels.delete("projects/default/m-deleted");
+
+    clock += 2 * HOUR;
+    expect(await marks.sweep()).toBe(1);
+    expect(await deps.blobs.has(kept)).toBe(true);
+    expect(await deps.blobs.has(deleted)).toBe(false);
+    await deleteExperiment(deps, "projects/default/experiments/models");
+    expect(await loggedModels.get("projects/default/m-kept")).toBeUndefined();
+    clock += 2 * HOUR;
+    expect(await trackingGarbage(deps).sweep()).toBe(1);
+    expect(await deps.blobs.has(kept)).toBe(false);
   });
 });

@@ -1,0 +1,23 @@
+import type { StoredArtifact } from "./records.js";
+
+export interface FileInfo {
+  path: string;
+  is_dir: boolean;
+  file_size?: number;
+}
+
+/** The entries right under `dir` ("" for the root): files with their sizes, and folders once each. A file's own path has none. */
+export function entriesUnder(artifacts: Map<string, StoredArtifact>, dir: string): FileInfo[] {
+  if (dir && artifacts.has(dir)) return [];
+  const prefix = dir ? `${dir}/` : "";
+  const entries = new Map<string, FileInfo>();
+  for (const [key, a] of artifacts) {
+    if (!key.startsWith(prefix)) continue;
+    const rest = key.slice(prefix.length);
+    const slash = rest.indexOf("/");
+    if (slash >= 0) entries.set(rest.slice(0, slash), { path: rest.slice(0, slash), is_dir: true });
+    else if (!entries.has(rest)) entries.set(rest, { path: rest, is_dir: false, file_size: a.kind === "file" ? a.size : Buffer.byteLength(a.kind === "json" ? a.ref : JSON.stringify(a)) });
+  }
+  return [...entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
