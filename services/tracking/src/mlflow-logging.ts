@@ -11,7 +11,7 @@ import { checkedBatch, toTracked } from "./log.js";
 import { doubleJson, keyValues, listOf, optionalInteger, optionalText, requiredDouble, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { pageOf } from "./mlflow-search.js";
 import { linkMetrics, loggedModelById } from "./mlflow-logged-models.js";
-import { activeRunById, checkRunTag, INPUT_EVENT, OUTPUT_EVENT, runById, runIdField, runsData, setRunTags } from "./mlflow-runs.js";
+import { activeRunById, checkRunTag, INPUT_EVENT, OUTPUT_EVENT, paramText, runById, runIdField, setRunTags } from "./mlflow-runs.js";
 import { changeRun } from "./runs.js";
 import type { RunRecord } from "./records.js";
 
@@ -81,13 +81,26 @@ async function checkParams(deps: TrackingDeps, run: RunRecord, runId: string, pa
     seen.set(p.key, p.value);
   }
   if (!params.length) return;
-  const logged = (await runsData(deps, run.experiment, { runs: [run.run] })).get(run.run)?.params;
+  const logged = await paramsOf(deps, run, new Set(params.map((p) => p.key)));
   for (const p of params) {
-    const old = logged?.get(p.key);
+    const old = logged.get(p.key);
     if (old !== undefined && old !== p.value) {
       throw invalidArgument("PARAM_CHANGED", `Changing param values is not allowed. Param with key='${p.key}' was already logged with value='${old}' for run ID='${runId}'. Attempted logging new value '${p.value}'.`);
     }
   }
+}
+
+/** The run's params of these keys, as MLflow reads them (text). */
+async function paramsOf(deps: TrackingDeps, run: RunRecord, keys: Set<string>): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for await (const page of deps.events.query({ experiment: run.experiment, runs: { runs: [run.run] }, filter: eventsOf("param", keys) })) {
+    for (let i = 0; i < page.length; i++) found.set(stringAt(page.key, i), paramText(page, i));
+  }
+  return found;
+}
+
+function eventsOf(event: string, keys: Set<string>) {
+  return parseFilter(`event = ${JSON.stringify(event)} AND key IN (${[...keys].map((k) => JSON.stringify(k)).join(", ")})`);
 }
 
 /**
@@ -120,8 +133,7 @@ function pointKey(m: Pick<MetricIn, "key" | "step" | "timestamp" | "value">): st
 /** The run's metric points of these keys, as pointKey gives them. */
 async function pointsOf(deps: TrackingDeps, run: RunRecord, keys: Set<string>): Promise<Set<string>> {
   const had = new Set<string>();
-  const filter = parseFilter(`event = "metric" AND key IN (${[...keys].map((k) => JSON.stringify(k)).join(", ")})`);
-  for await (const page of deps.events.query({ experiment: run.experiment, runs: { runs: [run.run] }, filter })) {
+  for await (const page of deps.events.query({ experiment: run.experiment, runs: { runs: [run.run] }, filter: eventsOf("metric", keys) })) {
     for (let i = 0; i < page.length; i++) had.add(pointKey({ key: stringAt(page.key, i), step: page.step[i]!, timestamp: page.dt[i]!, value: page.number[i]! }));
   }
   return had;
@@ -228,14 +240,17 @@ async function logLinks(deps: TrackingDeps, { project, fields }: MlflowCall, eve
   const { run } = await activeRunById(deps, project, runId);
   const now = nowOf(deps).getTime();
   const list = event === INPUT_EVENT ? "datasets" : "models";
-  const events = entries(fields, list).map((link, i) => {
-    let key: string;
-    if (event === INPUT_EVENT) {
-      const dataset = link.dataset;
-      if (typeof dataset !== "object" || dataset === null || Array.isArray(dataset)) throw invalidArgument("INVALID_PARAMETER", `datasets[${i}].dataset is an object`);
-      key = requiredText(dataset, "name");
-      requiredText(dataset, "digest");
-    } else key = requiredText(link, "model_id");
+  const links = entries(fields, list);
+  const keys = links.map((link, i) => {
+    if (event === OUTPUT_EVENT) return requiredText(link, "model_id");
+    const dataset = link.dataset;
+    if (typeof dataset !== "object" || dataset === null || Array.isArray(dataset)) throw invalidArgument("INVALID_PARAMETER", `datasets[${i}].dataset is an object`);
+    requiredText(dataset, "digest");
+    return requiredText(dataset, "name");
+  });
+  if (event === OUTPUT_EVENT) for (const modelId of new Set(keys)) await loggedModelById(deps, project, modelId);
+  const events = links.map((link, i) => {
+    const key = keys[i]!;
     const value = JSON.stringify(link);
     const e = create(EventSchema, { id: eventId(runId, event, value), event, dt: timestampFromMs(now), key, value: { case: "json", value } });
     return toTracked(e, run.experiment, run.run, now);

@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { invalidArgument, isKilnError, notFound, type Json } from "@kiln/core";
 import { parseFilter } from "@kiln/data";
-import { EVENT_VALUE_TYPES, stringAt, type RunSelector } from "@kiln/storage";
+import { EVENT_VALUE_TYPES, stringAt, type EventPage, type RunSelector } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
 import { experimentById, idOfExperiment, viewOf } from "./mlflow-experiments.js";
@@ -82,7 +82,7 @@ export async function runsData(deps: TrackingDeps, experiment: string, runs: Run
         continue;
       }
       if (event === "param") {
-        d.params.set(key, type === "number" ? String(page.number[i]) : (page.text[i] ?? ""));
+        d.params.set(key, paramText(page, i));
         continue;
       }
       if (type !== "number") continue;
@@ -92,6 +92,11 @@ export async function runsData(deps: TrackingDeps, experiment: string, runs: Run
     }
   }
   return data;
+}
+
+/** A param event's value as MLflow shows params: text (Kiln's SDK logs numbers and JSON too). */
+export function paramText(page: EventPage, i: number): string {
+  return EVENT_VALUE_TYPES[page.valueType[i]!] === "number" ? String(page.number[i]) : (page.text[i] ?? "");
 }
 
 export function runNameOf(r: RunRecord): string {
