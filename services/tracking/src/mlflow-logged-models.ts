@@ -7,7 +7,7 @@ import { loggedModelFiles, trackingGarbage } from "./garbage.js";
 import { experimentById, idOfExperiment } from "./mlflow-experiments.js";
 import { doubleJson, keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { experimentIdOf } from "./mlflow-ids.js";
-import { runById } from "./mlflow-runs.js";
+import { checkRunTag, runById } from "./mlflow-runs.js";
 import { entriesUnder } from "./mlflow-artifact-tree.js";
 import { matchesAll, orderBy, pageOf, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { collections, type LoggedModelRecord } from "./records.js";
@@ -94,13 +94,20 @@ async function create(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
     status: "LOGGED_MODEL_PENDING",
     createTime: now,
     updateTime: now,
-    params: Object.fromEntries(keyValues(fields, "params").map((p) => [p.key, p.value])),
-    tags: Object.fromEntries(keyValues(fields, "tags").map((t) => [t.key, t.value])),
+    params: checkedEntries(fields, "params"),
+    tags: checkedEntries(fields, "tags"),
     metrics: [],
     files: {},
   };
   await collections(deps).loggedModels.create(modelKey(project, record.modelId), record);
   return { model: loggedModelJson(record) };
+}
+
+/** A model's params or tags, held to MLflow's limits for run tags (keys 250 characters, values 8,000). */
+function checkedEntries(fields: Record<string, Json>, name: "params" | "tags"): Record<string, string> {
+  const entries = keyValues(fields, name);
+  for (const e of entries) checkRunTag(e.key, e.value);
+  return Object.fromEntries(entries.map((e) => [e.key, e.value]));
 }
 
 /** The path after `mlflow/logged-models/`: the model's id and what follows it. */
@@ -124,8 +131,8 @@ async function getModelOrFiles(deps: TrackingDeps, { project, path, fields }: Ml
 async function finalizeOrTag(deps: TrackingDeps, { project, path, fields }: MlflowCall): Promise<Json> {
   const { modelId, rest } = modelPath(path);
   if (rest.join("/") === "tags") {
-    const tags = keyValues(fields, "tags");
-    const model = await changeLoggedModel(deps, project, modelId, (m) => ({ ...m, tags: { ...m.tags, ...Object.fromEntries(tags.map((t) => [t.key, t.value])) } }));
+    const tags = checkedEntries(fields, "tags");
+    const model = await changeLoggedModel(deps, project, modelId, (m) => ({ ...m, tags: { ...m.tags, ...tags } }));
     return { model: loggedModelJson(model) };
   }
   if (rest.length) throw notFound("ENDPOINT_NOT_FOUND", `no PATCH ${path}`);
@@ -158,8 +165,8 @@ async function removeModelOrTag(deps: TrackingDeps, { project, path }: MlflowCal
 async function logParams(deps: TrackingDeps, { project, path, fields }: MlflowCall): Promise<Json> {
   const { modelId, rest } = modelPath(path);
   if (rest.join("/") !== "params") throw notFound("ENDPOINT_NOT_FOUND", `no POST ${path}`);
-  const params = keyValues(fields, "params");
-  await changeLoggedModel(deps, project, modelId, (m) => ({ ...m, params: { ...m.params, ...Object.fromEntries(params.map((p) => [p.key, p.value])) } }));
+  const params = checkedEntries(fields, "params");
+  await changeLoggedModel(deps, project, modelId, (m) => ({ ...m, params: { ...m.params, ...params } }));
   return {};
 }
 

@@ -133,8 +133,8 @@ export function runJson(experimentId: string, r: RunRecord, data: RunData | unde
 }
 
 export function checkRunTag(key: string, value: string): void {
-  if (!key || key.length > 250) throw invalidArgument("INVALID_KEY", `a tag's key is 1 to 250 characters`);
-  if (value.length > MAX_TAG_VALUE_CHARS) throw invalidArgument("VALUE_TOO_LONG", `tag '${key}' has ${value.length} characters; a run tag's value is at most ${MAX_TAG_VALUE_CHARS}`);
+  if (!key || key.length > 250) throw invalidArgument("INVALID_KEY", `a key is 1 to 250 characters`);
+  if (value.length > MAX_TAG_VALUE_CHARS) throw invalidArgument("VALUE_TOO_LONG", `'${key}' has ${value.length} characters; a value is at most ${MAX_TAG_VALUE_CHARS}`);
 }
 
 async function create(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
