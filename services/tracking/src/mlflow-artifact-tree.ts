@@ -21,3 +21,9 @@ export function entriesUnder(artifacts: Map<string, StoredArtifact>, dir: string
   return [...entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
+
+/** The same, named by their paths from the root (as the tracking API's lists name them), for a `dir` as a request gives it. */
+export function entriesFromRoot(artifacts: Map<string, StoredArtifact>, dirAsGiven: string): FileInfo[] {
+  const dir = dirAsGiven.replace(/^\/+|\/+$/g, "");
+  return entriesUnder(artifacts, dir).map((f) => ({ ...f, path: dir ? `${dir}/${f.path}` : f.path }));
+}

@@ -10,7 +10,7 @@ import { nowOf } from "./experiments.js";
 import { trackingGarbage } from "./garbage.js";
 import { toTracked } from "./log.js";
 import { optionalText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
-import { entriesUnder } from "./mlflow-artifact-tree.js";
+import { entriesFromRoot, entriesUnder } from "./mlflow-artifact-tree.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { changeLoggedModel, loggedModelById } from "./mlflow-logged-models.js";
 import { runById, runIdField } from "./mlflow-runs.js";
@@ -177,8 +177,7 @@ async function listProxied(deps: TrackingDeps, { project, fields }: MlflowCall):
 async function listOfRun(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
   const runId = runIdField(fields);
   const { run, experimentId } = await runById(deps, project, runId);
-  const dir = (optionalText(fields, "path") ?? "").replace(/^\/+|\/+$/g, "");
-  const files = entriesUnder(await artifactsOf(deps, run), dir).map((f) => ({ ...f, path: dir ? `${dir}/${f.path}` : f.path }));
+  const files = entriesFromRoot(await artifactsOf(deps, run), optionalText(fields, "path") ?? "");
   return { root_uri: `mlflow-artifacts:/${experimentId}/${runId}/artifacts`, ...(files.length ? { files: files as unknown as Json } : {}) };
 }
 

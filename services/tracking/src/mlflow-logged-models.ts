@@ -8,7 +8,7 @@ import { experimentById, idOfExperiment } from "./mlflow-experiments.js";
 import { doubleJson, keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { checkRunTag, runById } from "./mlflow-runs.js";
-import { entriesUnder } from "./mlflow-artifact-tree.js";
+import { entriesFromRoot } from "./mlflow-artifact-tree.js";
 import { matchesAll, orderBy, pageOf, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { collections, type LoggedModelRecord } from "./records.js";
 
@@ -123,8 +123,7 @@ async function getModelOrFiles(deps: TrackingDeps, { project, path, fields }: Ml
   const model = await loggedModelById(deps, project, modelId);
   if (!rest.length) return { model: loggedModelJson(model) };
   if (rest.join("/") !== "artifacts/directories") throw notFound("ENDPOINT_NOT_FOUND", `no GET ${path}`);
-  const dir = (optionalText(fields, "artifact_directory_path") ?? "").replace(/^\/+|\/+$/g, "");
-  const files = entriesUnder(new Map(Object.entries(model.files)), dir).map((f) => ({ ...f, path: dir ? `${dir}/${f.path}` : f.path }));
+  const files = entriesFromRoot(new Map(Object.entries(model.files)), optionalText(fields, "artifact_directory_path") ?? "");
   return { root_uri: modelArtifactUri(experimentIdOf(model.experiment), modelId), ...(files.length ? { files: files as unknown as Json } : {}) };
 }
 
