@@ -241,6 +241,11 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
     // The project in the path is the one checked.
     expect((await call("/projects/fraud/api/2.0/mlflow/experiments/create", { name }, token("write", ["default"]))).status).toBe(403);
     expect((await call("/projects/fraud/api/2.0/mlflow/experiments/create", { name }, token("write", ["fraud"]))).status).toBe(200);
+    // MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD: the token as the password of Basic credentials.
+    const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`ann:${password}`).toString("base64")}` });
+    const asBasic = (password: string) => fetch(new URL(`/api/2.0/mlflow/experiments/get-by-name?experiment_name=${encodeURIComponent(name)}`, url), { headers: basic(password) });
+    expect((await asBasic(token("read", ["default"]))).status).toBe(200);
+    expect((await asBasic("not-a-token")).status).toBe(401);
   });
 
   it("takes the token from browsers: CORS lets them send it, Connect JSON carries it", async () => {

@@ -13,16 +13,27 @@ export function defaultHttpAccess(method: string): HttpAccess {
 
 /**
  * The token check of a plain HTTP route: undefined when the request may go on, else the
- * status and text to answer with (401 with a Bearer challenge, or 403).
+ * status and text to answer with (401 with a Bearer challenge, or 403). A token also comes
+ * as the password of Basic credentials, for clients that send only those (MLflow's with
+ * MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD); the user name is not read.
  */
 export async function httpDenial(authorizer: Authorizer, access: HttpAccess, authorization: string | undefined, what: string): Promise<{ status: number; message: string } | undefined> {
   if (access.role === "open") return undefined;
   try {
-    const claims = await authorizer.authenticate(authorization);
+    const claims = await authorizer.authenticate(bearerOf(authorization));
     authorizer.authorize(claims, { role: access.role, projects: new Set(access.projects ?? []), what });
     return undefined;
   } catch (e) {
     if (!isKilnError(e)) throw e;
     return { status: e.code === Code.Unauthenticated ? 401 : 403, message: e.message };
   }
+}
+
+/** Basic credentials as the bearer token their password is; anything else as it came. */
+function bearerOf(authorization: string | undefined): string | undefined {
+  const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization ?? "");
+  if (!basic) return authorization;
+  const decoded = Buffer.from(basic[1]!, "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  return colon < 0 ? authorization : `Bearer ${decoded.slice(colon + 1)}`;
 }
