@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import { invalidArgument, notFound, pathPart, printable, type HttpRequest, type HttpResponse, type Json } from "@kiln/core";
+import { invalidArgument, notFound, pathPart, printable, type HttpRequest, type Json } from "@kiln/core";
 import { parseFilter } from "@kiln/data";
 import { ArtifactRefSchema, EventSchema } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { stringAt } from "@kiln/storage";
