@@ -20,3 +20,4 @@ export * from "./auth/index.js";
 export { Latencies } from "./latencies.js";
 export { pathPart, readJsonObject, sendJson, type Json } from "./http-json.js";
 export { answerAfterBody } from "./discard-body.js";
+export { streamPieces } from "./stream-pieces.js";

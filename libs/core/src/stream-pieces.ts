@@ -7,6 +7,10 @@ import type { Readable } from "node:stream";
  * events as they are, pausing the stream while `highWaterBytes` wait unread.
  */
 export async function* streamPieces(stream: Readable, highWaterBytes = 4 * 1024 * 1024): AsyncGenerator<Uint8Array> {
+  // A stream already read to its end, or already closed, emits nothing more: waiting for
+  // its 'end' or 'close' would wait forever (a refusal after a body was read, for one).
+  if (stream.readableEnded) return;
+  if (stream.destroyed) throw new Error("the stream closed before its end");
   const queue: Uint8Array[] = [];
   let queued = 0;
   let ended = false;

@@ -33,6 +33,18 @@ describe("streamPieces", () => {
     expect(maxAhead).toBeLessThan(300); // never the whole stream ahead of the reader
   });
 
+  it("ends at once for a stream already read to its end, and fails at once for one already closed (no wait for events gone by)", async () => {
+    const read = new PassThrough();
+    read.end("body");
+    for await (const _ of read);
+    expect(read.readableEnded).toBe(true);
+    expect(await collect(read)).toBe(0);
+    const closed = new PassThrough();
+    closed.destroy();
+    await new Promise((r) => setImmediate(r));
+    await expect(collect(closed)).rejects.toThrow("the stream closed before its end");
+  });
+
   it("fails when the stream errors or closes before its end", async () => {
     const failing = new PassThrough();
     failing.write("x");

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import { invalidArgument, notFound, pathPart, printable, type HttpRequest, type Json } from "@kiln/core";
+import { invalidArgument, notFound, pathPart, printable, streamPieces, type HttpRequest, type Json } from "@kiln/core";
 import { parseFilter } from "@kiln/data";
 import { ArtifactRefSchema, EventSchema } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { stringAt } from "@kiln/storage";
@@ -100,7 +100,8 @@ async function storePieces(deps: TrackingDeps, req: HttpRequest): Promise<{ sha2
     await garbage.mark([stored.sha256]);
     pieces.push({ sha256: stored.sha256, size: piece.length });
   };
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  for await (const piece of streamPieces(req)) {
+    const chunk = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
     whole.update(chunk);
     size += chunk.length;
     let rest = chunk;

@@ -99,10 +99,8 @@ async function serve(deps: TrackingDeps, endpoints: MlflowEndpoints, fullPath: s
     if (!isKilnError(e)) deps.logger.error({ err: e, path: fullPath }, "an MLflow API request failed");
     if (res.headersSent) return void res.destroy();
     const { status, code } = mlflowError(e);
-    const answer = () => sendJson(res, status, { error_code: code, message: isKilnError(e) ? e.message : "internal error" });
     // A refused upload is answered once its body is through, as the server's own refusals are.
-    if (req.readableEnded) answer();
-    else answerAfterBody(req, answer);
+    answerAfterBody(req, () => sendJson(res, status, { error_code: code, message: isKilnError(e) ? e.message : "internal error" }));
   }
 }
 
