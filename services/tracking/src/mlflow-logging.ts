@@ -4,12 +4,13 @@ import { createHash } from "node:crypto";
 import { invalidArgument, type Json } from "@kiln/core";
 import { parseFilter } from "@kiln/data";
 import { EventColumnsSchema, EventSchema } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
-import { EVENT_VALUE_TYPES, stringAt, type EventBatch, type TrackedEvent } from "@kiln/storage";
+import { stringAt, type EventBatch, type TrackedEvent } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
 import { checkedBatch, toTracked } from "./log.js";
 import { doubleJson, keyValues, listOf, optionalInteger, optionalText, requiredDouble, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { pageOf } from "./mlflow-search.js";
+import { metricPoints } from "./query.js";
 import { linkMetrics, loggedModelById } from "./mlflow-logged-models.js";
 import { activeRunById, checkRunTag, INPUT_EVENT, OUTPUT_EVENT, paramText, runById, runIdField, setRunTags } from "./mlflow-runs.js";
 import { changeRun } from "./runs.js";
@@ -187,15 +188,7 @@ async function metricHistory(deps: TrackingDeps, { project, fields }: MlflowCall
   const runId = runIdField(fields);
   const { run } = await runById(deps, project, runId);
   const key = requiredText(fields, "metric_key");
-  const points: { key: string; value: Json; timestamp: number; step: number }[] = [];
-  const filter = parseFilter(`event = "metric" AND key = ${JSON.stringify(key)}`);
-  for await (const page of deps.events.query({ experiment: run.experiment, runs: { runs: [run.run] }, filter })) {
-    for (let i = 0; i < page.length; i++) {
-      if (EVENT_VALUE_TYPES[page.valueType[i]!] !== "number") continue;
-      points.push({ key, value: doubleJson(page.number[i]!), timestamp: page.dt[i]!, step: page.step[i]! });
-    }
-  }
-  points.sort((a, b) => a.step - b.step);
+  const points = (await metricPoints(deps, run.experiment, run.run, key)).flatMap((p) => (p.value === undefined ? [] : [{ key, value: doubleJson(p.value), timestamp: p.dt, step: p.step }]));
   const maxResults = optionalInteger(fields, "max_results");
   if (maxResults === undefined && !fields.page_token) return { metrics: points };
   const page = pageOf(points, maxResults, optionalText(fields, "page_token"));

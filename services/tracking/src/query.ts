@@ -44,18 +44,26 @@ export async function* queryEvents(deps: TrackingDeps, req: QueryEventsRequest):
 export async function metricHistory(deps: TrackingDeps, runName: string, key: string): Promise<GetMetricHistoryResponse> {
   const { experiment, run } = parseRunName(runName);
   await getRun(deps, experiment, run);
-  const points: { step: number; value: number; dt: number }[] = [];
+  const points = await metricPoints(deps, experiment, run, key);
+  return create(GetMetricHistoryResponseSchema, {
+    points: points.map((p) => create(MetricPointSchema, { step: BigInt(p.step), value: p.value ?? NaN, dt: timestampFromMs(p.dt) })),
+  });
+}
+
+/**
+ * The points of metric `key` in a run, in step order (logging order within a step); the
+ * value is undefined where the event holds no number.
+ */
+export async function metricPoints(deps: TrackingDeps, experiment: string, run: number, key: string): Promise<{ step: number; value: number | undefined; dt: number }[]> {
+  const points: { step: number; value: number | undefined; dt: number }[] = [];
   const filter = parseFilter(`event = "metric" AND key = ${JSON.stringify(key)}`);
   for await (const page of deps.events.query({ experiment, runs: { runs: [run] }, filter })) {
     for (let i = 0; i < page.length; i++) {
-      const value = EVENT_VALUE_TYPES[page.valueType[i]!] === "number" ? page.number[i]! : NaN;
+      const value = EVENT_VALUE_TYPES[page.valueType[i]!] === "number" ? page.number[i]! : undefined;
       points.push({ step: page.step[i]!, value, dt: page.dt[i]! });
     }
   }
-  points.sort((a, b) => a.step - b.step);
-  return create(GetMetricHistoryResponseSchema, {
-    points: points.map((p) => create(MetricPointSchema, { step: BigInt(p.step), value: p.value, dt: timestampFromMs(p.dt) })),
-  });
+  return points.sort((a, b) => a.step - b.step);
 }
 
 /** Per run: last/min/max/count of each metric and the params, for comparing runs side by side. */
