@@ -1,6 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { aborted, alreadyExists, isKilnError, notFound, parseParent } from "@kiln/core";
 import { matchesFilter, type FilterExpr } from "@kiln/data";
+import { changeStored } from "./compare-and-set.js";
 import type { TrackingDeps } from "./deps.js";
 import { artifactFiles, loggedModelFiles, trackingGarbage } from "./garbage.js";
 import { collections, type ExperimentRecord } from "./records.js";
@@ -38,17 +39,11 @@ export async function ensureExperiment(deps: TrackingDeps, name: string): Promis
 
 /** Changes a stored experiment by a compare-and-set, as changeRun does a run. */
 export async function changeExperiment(deps: TrackingDeps, name: string, change: (e: ExperimentRecord) => ExperimentRecord): Promise<ExperimentRecord> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const { record, rev } = await getExperiment(deps, name);
-    const next = change(record);
-    try {
-      await collections(deps).experiments.update(name, next, rev);
-      return next;
-    } catch (e) {
-      if (!isKilnError(e, Code.Aborted)) throw e;
-    }
-  }
-  throw aborted("EXPERIMENT_CONTENTION", `experiment ${name} is changing too often; try again`);
+  parseExperimentName(name);
+  return changeStored(collections(deps).experiments, name, change, {
+    missing: () => notFound("EXPERIMENT_NOT_FOUND", `experiment ${name} does not exist`, { experiment: name }),
+    busy: () => aborted("EXPERIMENT_CONTENTION", `experiment ${name} is changing too often; try again`),
+  }, 50);
 }
 
 /** Takes the next run number: 1, 2, 3... never reused while the experiment exists. */

@@ -1,6 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { randomBytes } from "node:crypto";
 import { failedPrecondition, invalidArgument, isKilnError, notFound, pathPart, type Json } from "@kiln/core";
+import { changeStored } from "./compare-and-set.js";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
 import { loggedModelFiles, trackingGarbage } from "./garbage.js";
@@ -39,19 +40,10 @@ export async function loggedModelById(deps: TrackingDeps, project: string, model
 
 /** Changes a logged model by a compare-and-set, as changeRun does a run. */
 export async function changeLoggedModel(deps: TrackingDeps, project: string, modelId: string, change: (m: LoggedModelRecord) => LoggedModelRecord): Promise<LoggedModelRecord> {
-  const { loggedModels } = collections(deps);
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const found = await loggedModels.get(modelKey(project, modelId));
-    if (!found) throw notFound("LOGGED_MODEL_NOT_FOUND", `Logged model with ID '${modelId}' not found.`);
-    const next = { ...change(found.value), updateTime: nowOf(deps).toISOString() };
-    try {
-      await loggedModels.update(modelKey(project, modelId), next, found.rev);
-      return next;
-    } catch (e) {
-      if (!isKilnError(e, Code.Aborted)) throw e;
-    }
-  }
-  throw failedPrecondition("LOGGED_MODEL_CONTENTION", `logged model ${modelId} is changing too often; try again`);
+  return changeStored(collections(deps).loggedModels, modelKey(project, modelId), (m) => ({ ...change(m), updateTime: nowOf(deps).toISOString() }), {
+    missing: () => notFound("LOGGED_MODEL_NOT_FOUND", `Logged model with ID '${modelId}' not found.`),
+    busy: () => failedPrecondition("LOGGED_MODEL_CONTENTION", `logged model ${modelId} is changing too often; try again`),
+  }, 50);
 }
 
 export function loggedModelJson(m: LoggedModelRecord): Json {

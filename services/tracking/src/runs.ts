@@ -1,6 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { failedPrecondition, invalidArgument, isKilnError, notFound } from "@kiln/core";
 import { RunStatus, type StartRunRequest } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
+import { changeStored } from "./compare-and-set.js";
 import type { TrackingDeps } from "./deps.js";
 import { ensureExperiment, getExperiment, nextRunNumber, nowOf } from "./experiments.js";
 import { parseExperimentName, parseRunName, runKey } from "./names.js";
@@ -82,18 +83,8 @@ export async function endRun(deps: TrackingDeps, name: string, status: RunStatus
  * run as stored and returns it changed, or undefined to leave it as it is.
  */
 export async function changeRun(deps: TrackingDeps, experiment: string, run: number, change: (r: RunRecord) => RunRecord | undefined): Promise<RunRecord> {
-  const { runs } = collections(deps);
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const found = await runs.get(runKey(experiment, run));
-    if (!found) throw notFound("RUN_NOT_FOUND", `run ${run} of ${experiment} does not exist`, { experiment, run: String(run) });
-    const next = change(found.value);
-    if (!next) return found.value;
-    try {
-      await runs.update(runKey(experiment, run), next, found.rev);
-      return next;
-    } catch (e) {
-      if (!isKilnError(e, Code.Aborted)) throw e;
-    }
-  }
-  throw failedPrecondition("RUN_CONTENTION", `run ${run} of ${experiment} is changing too often; try again`);
+  return changeStored(collections(deps).runs, runKey(experiment, run), change, {
+    missing: () => notFound("RUN_NOT_FOUND", `run ${run} of ${experiment} does not exist`, { experiment, run: String(run) }),
+    busy: () => failedPrecondition("RUN_CONTENTION", `run ${run} of ${experiment} is changing too often; try again`),
+  }, 20);
 }
