@@ -2,7 +2,7 @@ import { Code } from "@connectrpc/connect";
 import { alreadyExists, invalidArgument, isKilnError, notFound, type Json } from "@kiln/core";
 import type { TrackingDeps } from "./deps.js";
 import { changeExperiment, createExperiment, deleteExperiment, nowOf } from "./experiments.js";
-import { keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
+import { keyValueList, keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, experimentIdOf, experimentOfId, idsForName, MLFLOW_NAME_LABEL } from "./mlflow-ids.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { collections, type ExperimentRecord } from "./records.js";
@@ -29,9 +29,7 @@ export function experimentJson(e: ExperimentRecord): Json {
     lifecycle_stage: "active",
     creation_time: created,
     last_update_time: e.updateTime ? Date.parse(e.updateTime) : created,
-    tags: Object.entries(e.labels)
-      .filter(([key]) => key !== MLFLOW_NAME_LABEL)
-      .map(([key, value]) => ({ key, value })),
+    tags: keyValueList(Object.entries(e.labels).filter(([key]) => key !== MLFLOW_NAME_LABEL)),
   };
 }
 

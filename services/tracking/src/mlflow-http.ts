@@ -197,13 +197,25 @@ export function listOf(fields: Record<string, Json>, name: string): Json[] {
   return Array.isArray(v) ? v : [v];
 }
 
+/** A repeated message field: each entry an object (`what` says what else, for the error). */
+export function objectsOf(fields: Record<string, Json>, name: string, what = "an object"): Record<string, Json>[] {
+  return listOf(fields, name).map((entry, i) => {
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) throw invalidArgument("INVALID_PARAMETER", `${name}[${i}] is ${what}`);
+    return entry;
+  });
+}
+
 /** A repeated message field of `{key, value}` entries (MLflow's tags and params). */
 export function keyValues(fields: Record<string, Json>, name: string): { key: string; value: string }[] {
-  return listOf(fields, name).map((entry, i) => {
-    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) throw invalidArgument("INVALID_PARAMETER", `${name}[${i}] is an object with a key and a value`);
+  return objectsOf(fields, name, "an object with a key and a value").map((entry, i) => {
     const key = requiredText(entry, "key");
     const value = entry.value ?? "";
     if (typeof value !== "string") throw invalidArgument("INVALID_PARAMETER", `${name}[${i}].value is a string`);
     return { key, value };
   });
+}
+
+/** Tags or params as MLflow's JSON lists them: `[{key, value}]`. */
+export function keyValueList(entries: Iterable<[string, string]>): Json {
+  return [...entries].map(([key, value]) => ({ key, value }));
 }

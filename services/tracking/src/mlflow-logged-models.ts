@@ -6,7 +6,7 @@ import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
 import { loggedModelFiles, trackingGarbage } from "./garbage.js";
 import { experimentById, idOfExperiment } from "./mlflow-experiments.js";
-import { doubleJson, keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
+import { doubleJson, keyValueList, keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { checkRunTag, runById } from "./mlflow-runs.js";
 import { entriesFromRoot } from "./mlflow-artifact-tree.js";
@@ -59,10 +59,10 @@ export function loggedModelJson(m: LoggedModelRecord): Json {
       status: m.status,
       ...(m.modelType ? { model_type: m.modelType } : {}),
       ...(m.sourceRunId ? { source_run_id: m.sourceRunId } : {}),
-      tags: Object.entries(m.tags).map(([key, value]) => ({ key, value })),
+      tags: keyValueList(Object.entries(m.tags)),
     },
     data: {
-      params: Object.entries(m.params).map(([key, value]) => ({ key, value })),
+      params: keyValueList(Object.entries(m.params)),
       metrics: m.metrics.map((p) => ({ key: p.key, value: doubleJson(p.value), timestamp: p.timestamp, step: p.step, run_id: p.runId, model_id: m.modelId })),
     },
   };

@@ -8,7 +8,7 @@ import { stringAt, type EventBatch, type TrackedEvent } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
 import { checkedBatch, toTracked } from "./log.js";
-import { doubleJson, keyValues, listOf, optionalInteger, optionalText, requiredDouble, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
+import { doubleJson, keyValues, objectsOf, optionalInteger, optionalText, requiredDouble, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { pageOf } from "./mlflow-search.js";
 import { metricPoints } from "./query.js";
 import { linkMetrics, loggedModelById } from "./mlflow-logged-models.js";
@@ -156,18 +156,11 @@ async function logParam(deps: TrackingDeps, { project, fields }: MlflowCall): Pr
   return {};
 }
 
-function entries(fields: Record<string, Json>, name: string): Record<string, Json>[] {
-  return listOf(fields, name).map((e, i) => {
-    if (typeof e !== "object" || e === null || Array.isArray(e)) throw invalidArgument("INVALID_PARAMETER", `${name}[${i}] is an object`);
-    return e;
-  });
-}
-
 /** Metrics, params and tags at once, checked whole before anything is stored. */
 async function logBatch(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
   const runId = requiredText(fields, "run_id");
   const now = nowOf(deps).getTime();
-  const metrics = entries(fields, "metrics").map((m) => metricOf(m, now));
+  const metrics = objectsOf(fields, "metrics").map((m) => metricOf(m, now));
   const params = keyValues(fields, "params");
   const tags = keyValues(fields, "tags");
   const tooMany = (limit: number, what: string, n: number) => invalidArgument("BATCH_TOO_LARGE", `A batch logging request can contain at most ${limit} ${what}. Got ${n} ${what}.`);
@@ -233,7 +226,7 @@ async function logLinks(deps: TrackingDeps, { project, fields }: MlflowCall, eve
   const { run } = await activeRunById(deps, project, runId);
   const now = nowOf(deps).getTime();
   const list = event === INPUT_EVENT ? "datasets" : "models";
-  const links = entries(fields, list);
+  const links = objectsOf(fields, list);
   const keys = links.map((link, i) => {
     if (event === OUTPUT_EVENT) return requiredText(link, "model_id");
     const dataset = link.dataset;

@@ -5,7 +5,7 @@ import { EVENT_VALUE_TYPES, stringAt, type EventPage, type RunSelector } from "@
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
 import { experimentById, idOfExperiment, viewOf } from "./mlflow-experiments.js";
-import { doubleJson, keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
+import { doubleJson, keyValueList, keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { parseRunId, runIdOf } from "./mlflow-ids.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { collections, type RunRecord, type StatusName } from "./records.js";
@@ -124,8 +124,8 @@ export function runJson(experimentId: string, r: RunRecord, data: RunData | unde
     info: infoJson(experimentId, r),
     data: {
       metrics: [...(data?.metrics ?? [])].map(([key, m]) => ({ key, value: doubleJson(m.value), timestamp: m.timestamp, step: m.step })),
-      params: [...(data?.params ?? [])].map(([key, value]) => ({ key, value })),
-      tags: Object.entries(r.tags).map(([key, value]) => ({ key, value })),
+      params: keyValueList(data?.params ?? []),
+      tags: keyValueList(Object.entries(r.tags)),
     },
     inputs: data?.inputs.size ? { dataset_inputs: [...data.inputs.values()] } : {},
     ...(data?.outputs.size ? { outputs: { model_outputs: [...data.outputs.values()] } } : {}),
