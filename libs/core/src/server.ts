@@ -13,7 +13,8 @@ import { tracingInterceptor } from "./tracing-interceptor.js";
 import { authInterceptor } from "./auth/auth-interceptor.js";
 import type { Authorizer } from "./auth/authorizer.js";
 import { registerAuthService } from "./auth/whoami.js";
-import { defaultHttpAccess, httpDenial, type HttpAccess } from "./auth/http-access.js";
+import { checkHttpAccess, defaultHttpAccess, type HttpAccess } from "./auth/http-access.js";
+import { setHttpCaller } from "./auth/caller.js";
 import { HealthState, registerHealth } from "./health.js";
 import { registerReflection } from "./reflection.js";
 import { file_health_v1_health } from "@kiln/proto/health/v1/health_pb";
@@ -114,10 +115,13 @@ export async function serve(options: ServeOptions): Promise<KilnServer> {
       const rest = path.slice(route.prefix.length);
       if (!options.auth) return route.handle(rest, req, res);
       const access: HttpAccess = route.access?.(rest, req.method ?? "") ?? defaultHttpAccess(req.method ?? "");
-      void httpDenial(options.auth, access, req.headers.authorization, `${req.method} ${route.prefix}`).then((denial) => {
-        if (!denial) return route.handle(rest, req, res);
-        if (denial.status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="kiln"');
-        refuse(denial.status, denial.message + "\n");
+      void checkHttpAccess(options.auth, access, req.headers.authorization, `${req.method} ${route.prefix}`).then((check) => {
+        if (check.allowed) {
+          setHttpCaller(req, check.claims);
+          return route.handle(rest, req, res);
+        }
+        if (check.status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="kiln"');
+        refuse(check.status, check.message + "\n");
       }, (e: unknown) => {
         logger.error({ err: e, path }, "a plain HTTP request failed (its token check or its route)");
         refuse(500, "internal error\n");

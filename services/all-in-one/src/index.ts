@@ -71,6 +71,7 @@ export async function runEmbedded(env: NodeJS.ProcessEnv = process.env, handleSi
           events: openSqliteEventStore(join(config.dataDir, "tracking-events.sqlite")),
           blobs: await openBlobStore(config, "tracking"),
           bus,
+          registry: createClient(RegistryService, local),
           logger: logger.child({ service: "tracking" }),
           limits: config.limits,
         };

@@ -1,4 +1,6 @@
+import type { Client } from "@connectrpc/connect";
 import type { EventBus } from "@kiln/bus";
+import type { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { Logger } from "@kiln/core";
 import type { BlobStore, EventStore, MetadataStore } from "@kiln/storage";
 
@@ -9,6 +11,8 @@ export interface TrackingDeps {
   /** Artifact files, content-addressed. */
   blobs: BlobStore;
   bus: EventBus;
+  /** Kiln's registry, where MLflow's model registry API keeps registered models and their versions. */
+  registry: Client<typeof RegistryService>;
   logger: Logger;
   limits: { maxMessageBytes: number };
   now?: () => Date;

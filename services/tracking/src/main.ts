@@ -1,7 +1,10 @@
 import { join } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { openBus } from "@kiln/bus";
-import { runProcess } from "@kiln/core";
+import { runProcess, sendToken, serviceToken } from "@kiln/core";
 import { kilnFiles } from "@kiln/proto";
+import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { openBlobStore, openMetadataStore, openSqliteEventStore } from "@kiln/storage";
 import { httpRoutes, prepareTracking, register, type TrackingDeps } from "./index.js";
 
@@ -15,6 +18,8 @@ await runProcess({
       events: openSqliteEventStore(join(config.dataDir, "tracking-events.sqlite")),
       blobs: await openBlobStore(config, "tracking"),
       bus: await openBus(config, "kiln-tracking"),
+      // MLflow's model registry API stores models there, for the callers it has checked.
+      registry: createClient(RegistryService, createGrpcTransport({ baseUrl: config.runtime.registryUrl, interceptors: sendToken(serviceToken(config, "kiln-tracking")) })),
       logger,
       limits: config.limits,
     };

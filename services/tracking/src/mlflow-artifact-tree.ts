@@ -16,7 +16,7 @@ export function entriesUnder(artifacts: Map<string, StoredArtifact>, dir: string
     const rest = key.slice(prefix.length);
     const slash = rest.indexOf("/");
     if (slash >= 0) entries.set(rest.slice(0, slash), { path: rest.slice(0, slash), is_dir: true });
-    else if (!entries.has(rest)) entries.set(rest, { path: rest, is_dir: false, file_size: a.kind === "file" ? a.size : Buffer.byteLength(a.kind === "json" ? a.ref : JSON.stringify(a)) });
+    else if (!entries.has(rest)) entries.set(rest, { path: rest, is_dir: false, file_size: a.kind === "file" ? a.size : textOf(a).length });
   }
   return [...entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
@@ -26,4 +26,9 @@ export function entriesUnder(artifacts: Map<string, StoredArtifact>, dir: string
 export function entriesFromRoot(artifacts: Map<string, StoredArtifact>, dirAsGiven: string): FileInfo[] {
   const dir = dirAsGiven.replace(/^\/+|\/+$/g, "");
   return entriesUnder(artifacts, dir).map((f) => ({ ...f, path: dir ? `${dir}/${f.path}` : f.path }));
+}
+
+/** What an artifact that is not a file reads as: a JSON value's text, or the JSON of a reference to a model or dataset. */
+export function textOf(a: StoredArtifact): Buffer {
+  return Buffer.from(a.kind === "json" ? a.ref : JSON.stringify({ kind: a.kind, ref: a.ref, name: a.name }), "utf8");
 }

@@ -10,7 +10,7 @@ import { nowOf } from "./experiments.js";
 import { trackingGarbage } from "./garbage.js";
 import { toTracked } from "./log.js";
 import { optionalText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
-import { entriesFromRoot, entriesUnder } from "./mlflow-artifact-tree.js";
+import { entriesFromRoot, entriesUnder, textOf } from "./mlflow-artifact-tree.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { changeLoggedModel, loggedModelById } from "./mlflow-logged-models.js";
 import { runById, runIdField } from "./mlflow-runs.js";
@@ -26,14 +26,14 @@ const ARTIFACTS = parseFilter(`event = "artifact"`);
  */
 type Owner = { runId: string } | { modelId: string };
 
-interface ArtifactPath {
+export interface ArtifactPath {
   experimentId: string;
   owner: Owner;
   /** Inside the owner's artifacts; "" for their root. */
   path: string;
 }
 
-function parseArtifactPath(text: string): ArtifactPath | undefined {
+export function parseArtifactPath(text: string): ArtifactPath | undefined {
   const parts = text.split("/").filter((p, i, all) => p !== "" || i < all.length - 1);
   const model = parts[1] === "models" && parts[3] === "artifacts";
   if (!model && parts[2] !== "artifacts") return undefined;
@@ -43,13 +43,13 @@ function parseArtifactPath(text: string): ArtifactPath | undefined {
 }
 
 /** An owner's files, and how a new one is recorded. */
-interface OwnerFiles {
+export interface OwnerFiles {
   files(): Promise<Map<string, StoredArtifact>>;
   add(path: string, file: StoredArtifact, idOfEvent: string): Promise<void>;
 }
 
 /** The files of the run or logged model a path names, checked to be of the experiment the path names too. */
-async function ownerOf(deps: TrackingDeps, project: string, p: ArtifactPath): Promise<OwnerFiles> {
+export async function ownerOf(deps: TrackingDeps, project: string, p: ArtifactPath): Promise<OwnerFiles> {
   if ("modelId" in p.owner) {
     const { modelId } = p.owner;
     const model = await loggedModelById(deps, project, modelId);
@@ -146,23 +146,30 @@ async function download(deps: TrackingDeps, { project, path, res }: MlflowCall):
   const artifact = (await (await ownerOf(deps, project, p)).files()).get(p.path);
   if (!artifact) throw notFound("ARTIFACT_NOT_FOUND", `no artifact '${p.path}' there`);
   const headers = { "content-disposition": `attachment; filename="${posix.basename(p.path).replace(/["\\\r\n]/g, "_")}"`, "x-content-type-options": "nosniff" };
-  if (artifact.kind !== "file") {
-    // A JSON value, or a reference to a model or dataset: its JSON.
-    const text = artifact.kind === "json" ? artifact.ref : JSON.stringify({ kind: artifact.kind, ref: artifact.ref, name: artifact.name });
-    res.writeHead(200, { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-    res.end(text);
-    return undefined;
-  }
-  const pieces = artifact.chunks?.length ? artifact.chunks.map((c) => c.sha256) : [artifact.ref];
-  res.writeHead(200, { ...headers, "content-type": artifact.mediaType || "application/octet-stream", "content-length": String(artifact.size) });
-  for (const sha256 of pieces) {
-    for await (const bytes of deps.blobs.get(sha256)) {
-      if (res.destroyed) return undefined;
-      if (!res.write(bytes)) await new Promise((resolve) => res.once("drain", resolve));
-    }
+  const content = artifactContent(deps, artifact);
+  res.writeHead(200, { ...headers, "content-type": content.mediaType, "content-length": String(content.size) });
+  for await (const bytes of content.bytes()) {
+    if (res.destroyed) return undefined;
+    if (!res.write(bytes)) await new Promise((resolve) => res.once("drain", resolve));
   }
   res.end();
   return undefined;
+}
+
+/** What an artifact reads as: a file's bytes, or the JSON of a value or of a reference to a model or dataset. */
+export function artifactContent(deps: TrackingDeps, artifact: StoredArtifact): { size: number; mediaType: string; bytes(): AsyncIterable<Uint8Array> } {
+  if (artifact.kind !== "file") {
+    const text = textOf(artifact);
+    return { size: text.length, mediaType: "application/json", bytes: async function* () { yield text; } };
+  }
+  const pieces = artifact.chunks?.length ? artifact.chunks.map((c) => c.sha256) : [artifact.ref];
+  return {
+    size: artifact.size,
+    mediaType: artifact.mediaType || "application/octet-stream",
+    async *bytes() {
+      for (const sha256 of pieces) yield* deps.blobs.get(sha256);
+    },
+  };
 }
 
 /** The proxied-artifact list: `?path={experiment_id}/{run_id}/artifacts[/dir]`, entries named by their base names. */

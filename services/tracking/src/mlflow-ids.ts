@@ -40,19 +40,19 @@ export function parseRunId(runId: string): { experimentId: string; run: number }
  * an id of lowercase letters, digits, "_" and "-" (not digits only: those look like
  * MLflow's own ids, "0" among them), else a slug of it with a hash of the whole name (so two names that
  * slug alike still differ), then the same with -2, -3... for ids that a renamed
- * experiment keeps.
+ * experiment keeps. A registered model passes its own test of a name that is an id.
  */
-export function* idsForName(name: string): Generator<string> {
-  const base = /^[a-z0-9][a-z0-9_-]{0,63}$/.test(name) && !/^\d+$/.test(name) ? name : `${slug(name)}-${createHash("sha256").update(name).digest("hex").slice(0, 8)}`;
+export function* idsForName(name: string, isOwnId = (n: string) => /^[a-z0-9][a-z0-9_-]{0,63}$/.test(n) && !/^\d+$/.test(n), fallback = "experiment"): Generator<string> {
+  const base = isOwnId(name) ? name : `${slug(name, fallback)}-${createHash("sha256").update(name).digest("hex").slice(0, 8)}`;
   yield base;
   for (let i = 2; i < 100; i++) yield `${base}-${i}`;
 }
 
-function slug(name: string): string {
+function slug(name: string, fallback: string): string {
   const s = name
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-+|-+$/g, "")
     .slice(0, 60);
-  return s || "experiment";
+  return s || fallback;
 }

@@ -32,14 +32,25 @@ const KINDS: Record<string, SearchKind> = {
 
 const ATTRIBUTE_ALIASES: Record<string, string> = { created: "start_time", Created: "start_time", "run name": "run_name", "Run name": "run_name", "Run Name": "run_name" };
 /** What a filter searches: runs, experiments, or MLflow 3's logged models. */
-export type Searched = "runs" | "experiments" | "models";
+/** "models" are MLflow 3's logged models; "registered_models" and "model_versions" its model registry's. */
+export type Searched = "runs" | "experiments" | "models" | "registered_models" | "model_versions";
 
-const NUMERIC_ATTRIBUTES: Record<Searched, string[]> = { runs: ["start_time", "end_time"], experiments: ["creation_time", "last_update_time"], models: ["creation_timestamp", "last_updated_timestamp"] };
+const NUMERIC_ATTRIBUTES: Record<Searched, string[]> = {
+  runs: ["start_time", "end_time"],
+  experiments: ["creation_time", "last_update_time"],
+  models: ["creation_timestamp", "last_updated_timestamp"],
+  registered_models: ["creation_timestamp", "last_updated_timestamp"],
+  model_versions: ["version_number", "creation_timestamp", "last_updated_timestamp"],
+};
 const TEXT_ATTRIBUTES: Record<Searched, string[]> = {
   runs: ["run_id", "run_name", "status", "user_id", "artifact_uri"],
   experiments: ["name"],
   models: ["name", "model_id", "status", "source_run_id", "model_type"],
+  registered_models: ["name"],
+  model_versions: ["name", "run_id", "source_path", "current_stage", "user_id"],
 };
+/** Searches by metrics and params; the others by attributes and tags. */
+const WITH_DATA: Searched[] = ["runs", "models"];
 const MODEL_ALIASES: Record<string, string> = { creation_time: "creation_timestamp", last_updated_time: "last_updated_timestamp" };
 const NUMBER_OPS: Op[] = ["=", "!=", ">", ">=", "<", "<="];
 const TEXT_OPS: Op[] = ["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"];
@@ -94,7 +105,7 @@ function tokenize(text: string): Token[] {
   return tokens;
 }
 
-/** Parses a filter of runs or of experiments into its AND-ed clauses (none for an empty filter). */
+/** Parses a search's filter into its AND-ed clauses (none for an empty filter). */
 export function parseSearchFilter(text: string, what: Searched): Clause[] {
   const tokens = tokenize(text);
   const clauses: Clause[] = [];
@@ -124,8 +135,8 @@ export function parseSearchFilter(text: string, what: Searched): Clause[] {
         i += 2;
       }
     }
-    if (what === "experiments" && (kind === "metric" || kind === "param")) throw bad(text, "experiments are searched by name, creation_time, last_update_time and tags");
-    if (kind === "attribute") key = (what === "models" ? MODEL_ALIASES[key] : ATTRIBUTE_ALIASES[key]) ?? key;
+    if (!WITH_DATA.includes(what) && (kind === "metric" || kind === "param")) throw bad(text, `${what.replace("_", " ")} are searched by ${[...TEXT_ATTRIBUTES[what], ...NUMERIC_ATTRIBUTES[what]].join(", ")} and tags`);
+    if (kind === "attribute") key = aliasesOf(what)[key] ?? key;
     let opToken = next();
     if (!opToken) throw bad(text, `expected a comparison after ${key}`);
     let op: Op;
@@ -225,14 +236,22 @@ function parseOrderKey(entry: Json, what: Searched): OrderKey {
   if (id && KINDS[id[1]!.toLowerCase()]) {
     const kind = KINDS[id[1]!.toLowerCase()]!;
     const key = id[2] ?? id[3] ?? id[4]!;
-    if (what === "experiments" && kind !== "attribute") throw invalidArgument("INVALID_ORDER_BY", `experiments are ordered by name, experiment_id, creation_time or last_update_time`);
-    return { kind, key: kind === "attribute" ? (ATTRIBUTE_ALIASES[key] ?? key) : key, descending };
+    if (what !== "runs" && kind !== "attribute") throw invalidArgument("INVALID_ORDER_BY", `${what.replace("_", " ")} are ordered by ${orderable(what).join(", ")}`);
+    return { kind, key: kind === "attribute" ? (aliasesOf(what)[key] ?? key) : key, descending };
   }
   const bare = m[1]!.replace(/^`(.*)`$/, "$1");
-  const key = ATTRIBUTE_ALIASES[bare] ?? bare;
-  const known = what === "runs" ? [...TEXT_ATTRIBUTES.runs, ...NUMERIC_ATTRIBUTES.runs] : ["name", "experiment_id", ...NUMERIC_ATTRIBUTES.experiments];
-  if (!known.includes(key)) throw invalidArgument("INVALID_ORDER_BY", `Invalid order_by clause '${printable(entry)}': ${what} are ordered by ${known.join(", ")}${what === "runs" ? ", metrics.*, params.* or tags.*" : ""}`);
+  const key = aliasesOf(what)[bare] ?? bare;
+  const known = orderable(what);
+  if (!known.includes(key)) throw invalidArgument("INVALID_ORDER_BY", `Invalid order_by clause '${printable(entry)}': ${what.replace("_", " ")} are ordered by ${known.join(", ")}${what === "runs" ? ", metrics.*, params.* or tags.*" : ""}`);
   return { kind: "attribute", key, descending };
+}
+
+function orderable(what: Searched): string[] {
+  return what === "experiments" ? ["name", "experiment_id", ...NUMERIC_ATTRIBUTES.experiments] : [...TEXT_ATTRIBUTES[what], ...NUMERIC_ATTRIBUTES[what]];
+}
+
+function aliasesOf(what: Searched): Record<string, string> {
+  return what === "runs" || what === "experiments" ? ATTRIBUTE_ALIASES : MODEL_ALIASES;
 }
 
 export function parseOrder(entries: Json[], what: Searched): OrderKey[] {

@@ -8,3 +8,15 @@ export const CALLER = createContextKey<TokenClaims | undefined>(undefined, { des
 export function callerOf(ctx: Pick<HandlerContext, "values">): string {
   return ctx.values.get(CALLER)?.sub ?? "";
 }
+
+const httpCallers = new WeakMap<object, TokenClaims>();
+
+/** Records whose token a plain HTTP request carried, once it is checked (the server does). */
+export function setHttpCaller(req: object, claims: TokenClaims | undefined): void {
+  if (claims) httpCallers.set(req, claims);
+}
+
+/** As callerOf, for a plain HTTP request: its token's subject, or "" without token checks. */
+export function httpCallerOf(req: object): string {
+  return httpCallers.get(req)?.sub ?? "";
+}

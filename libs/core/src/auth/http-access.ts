@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { isKilnError } from "../errors.js";
 import type { Authorizer } from "./authorizer.js";
-import type { Role } from "./token.js";
+import type { Role, TokenClaims } from "./token.js";
 
 /** What a plain HTTP request needs: a role, in these projects (none: any one will do). */
 export type HttpAccess = { role: "open" } | { role: Role; projects?: readonly string[] };
@@ -11,21 +11,24 @@ export function defaultHttpAccess(method: string): HttpAccess {
   return { role: method === "GET" || method === "HEAD" ? "read" : "write" };
 }
 
+/** A plain HTTP request's token check: allowed, with the token's claims, or the status and text to answer with. */
+export type HttpCheck = { allowed: true; claims?: TokenClaims } | { allowed: false; status: number; message: string };
+
 /**
- * The token check of a plain HTTP route: undefined when the request may go on, else the
- * status and text to answer with (401 with a Bearer challenge, or 403). A token also comes
+ * The token check of a plain HTTP route: whether the request may go on, else the status
+ * and text to answer with (401 with a Bearer challenge, or 403). A token also comes
  * as the password of Basic credentials, for clients that send only those (MLflow's with
  * MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD); the user name is not read.
  */
-export async function httpDenial(authorizer: Authorizer, access: HttpAccess, authorization: string | undefined, what: string): Promise<{ status: number; message: string } | undefined> {
-  if (access.role === "open") return undefined;
+export async function checkHttpAccess(authorizer: Authorizer, access: HttpAccess, authorization: string | undefined, what: string): Promise<HttpCheck> {
+  if (access.role === "open") return { allowed: true };
   try {
     const claims = await authorizer.authenticate(bearerOf(authorization));
     authorizer.authorize(claims, { role: access.role, projects: new Set(access.projects ?? []), what });
-    return undefined;
+    return { allowed: true, claims };
   } catch (e) {
     if (!isKilnError(e)) throw e;
-    return { status: e.code === Code.Unauthenticated ? 401 : 403, message: e.message };
+    return { allowed: false, status: e.code === Code.Unauthenticated ? 401 : 403, message: e.message };
   }
 }
 

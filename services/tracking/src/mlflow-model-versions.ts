@@ -1,0 +1,186 @@
+import { Code } from "@connectrpc/connect";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { httpCallerOf, invalidArgument, isKilnError, notFound, type Json } from "@kiln/core";
+import type { Model, ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
+import type { TrackingDeps } from "./deps.js";
+import { keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
+import { experimentIdOf } from "./mlflow-ids.js";
+import { loggedModelById, modelArtifactUri } from "./mlflow-logged-models.js";
+import { modelSource } from "./mlflow-model-source.js";
+import { storeModelVersion } from "./mlflow-model-upload.js";
+import { allModels, findModel, fromRegistry, searchedTag, MLFLOW_STATE_KEY, mlflowNameOfModel, modelByName, modelVersionJson, runIdOfVersion, stageOf, stateOf, STAGES, versionsOf, versionTags, withState, type MlflowVersionState } from "./mlflow-registry.js";
+import { runById } from "./mlflow-runs.js";
+import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
+import { runName } from "./names.js";
+
+const MAX_TAG_VALUE_CHARS = 5000;
+const DEFAULT_MAX_RESULTS = 10_000;
+
+/** MLflow's stage names, whatever their case. */
+export function canonicalStage(stage: string): string {
+  const found = STAGES.find((s) => s.toLowerCase() === stage.toLowerCase());
+  if (!found) throw invalidArgument("INVALID_STAGE", `Invalid Model Version stage: ${stage}. Value must be one of ${STAGES.join(", ")}.`);
+  return found;
+}
+
+/** The version a request's `version` field names (a number, as MLflow sends it as text). */
+export async function versionOf(deps: TrackingDeps, model: Model, fields: Record<string, Json>): Promise<ModelVersion> {
+  const version = requiredText(fields, "version");
+  if (!/^\d{1,18}$/.test(version)) throw invalidArgument("INVALID_VERSION", `Model version must be an integer, got '${version.slice(0, 40)}'`);
+  try {
+    return (await fromRegistry(deps.registry.getModelVersion({ name: `${model.name}/versions/${Number(version)}` }))).version!;
+  } catch (e) {
+    if (isKilnError(e, Code.NotFound)) throw notFound("MODEL_VERSION_NOT_FOUND", `Model Version (name=${mlflowNameOfModel(model)}, version=${version}) not found`);
+    throw e;
+  }
+}
+
+async function modelAndVersion(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<{ model: Model; version: ModelVersion }> {
+  const model = await modelByName(deps, project, requiredText(fields, "name"));
+  return { model, version: await versionOf(deps, model, fields) };
+}
+
+function checkTag(key: string, value: string): void {
+  if (key === MLFLOW_STATE_KEY) throw invalidArgument("RESERVED_TAG", `the tag ${MLFLOW_STATE_KEY} holds what Kiln keeps of MLflow's version (its source, stage and status)`);
+  if (key.length > 250) throw invalidArgument("KEY_TOO_LONG", `a tag's key is at most 250 characters`);
+  if (value.length > MAX_TAG_VALUE_CHARS) throw invalidArgument("VALUE_TOO_LONG", `a model version tag's value is at most ${MAX_TAG_VALUE_CHARS} characters`);
+}
+
+/**
+ * Registers the model at `source` as the next version: its files are copied into Kiln's
+ * registry, so Kiln serves an ONNX one and keeps any other, whatever becomes of the run.
+ */
+async function create(deps: TrackingDeps, { project, fields, req }: MlflowCall): Promise<Json> {
+  const model = await modelByName(deps, project, requiredText(fields, "name"));
+  const sourceText = requiredText(fields, "source");
+  const tags = keyValues(fields, "tags");
+  for (const t of tags) checkTag(t.key, t.value);
+  const source = await modelSource(deps, project, sourceText);
+  const runId = optionalText(fields, "run_id") ?? source.runId;
+  const run = runId ? await runById(deps, project, runId) : undefined;
+  const runLink = optionalText(fields, "run_link");
+  const state: MlflowVersionState = { source: sourceText, ...(runId && { run_id: runId }), ...(runLink && { run_link: runLink }), stage: "None", status: "READY" };
+  const version = await storeModelVersion(deps, source, {
+    model: model.name,
+    comment: optionalText(fields, "description") ?? "",
+    metadata: { ...Object.fromEntries(tags.map((t) => [t.key, t.value])), [MLFLOW_STATE_KEY]: { ...state } },
+    ...(run && { run: runName(run.run.experiment, run.run.run) }),
+    author: httpCallerOf(req),
+  });
+  return { model_version: modelVersionJson(model, version) };
+}
+
+async function setState(deps: TrackingDeps, version: ModelVersion, change: Partial<MlflowVersionState>): Promise<ModelVersion> {
+  const { version: changed } = await fromRegistry(deps.registry.updateModelVersion({ name: version.name, metadata: withState(version, change), updateMask: { paths: [`metadata.${MLFLOW_STATE_KEY}`] } }));
+  return changed!;
+}
+
+/** Moves a version to a stage; with archive_existing_versions, the others in that stage go to Archived. */
+async function transitionStage(deps: TrackingDeps, call: MlflowCall): Promise<Json> {
+  const { model, version } = await modelAndVersion(deps, call);
+  const stage = canonicalStage(requiredText(call.fields, "stage"));
+  const archiveOthers = call.fields.archive_existing_versions === true || call.fields.archive_existing_versions === "true";
+  if (archiveOthers && (stage === "Staging" || stage === "Production")) {
+    for (const other of await versionsOf(deps, model)) if (other.version !== version.version && stageOf(other) === stage) await setState(deps, other, { stage: "Archived" });
+  }
+  return { model_version: modelVersionJson(model, await setState(deps, version, { stage })) };
+}
+
+async function setTag(deps: TrackingDeps, call: MlflowCall, remove: boolean): Promise<Json> {
+  const { version } = await modelAndVersion(deps, call);
+  const key = requiredText(call.fields, "key");
+  const value = remove ? "" : (optionalText(call.fields, "value") ?? "");
+  checkTag(key, value);
+  await fromRegistry(deps.registry.updateModelVersion({ name: version.name, metadata: remove ? {} : { [key]: value }, updateMask: { paths: [`metadata.${key}`] } }));
+  return {};
+}
+
+/**
+ * Where MLflow's clients download a version from: its source, as MLflow's own server
+ * answers (a logged model's id as that model's artifact URI).
+ */
+async function downloadUri(deps: TrackingDeps, call: MlflowCall): Promise<Json> {
+  const { model, version } = await modelAndVersion(deps, call);
+  const source = stateOf(version).source;
+  if (!source) {
+    throw invalidArgument("NOT_FROM_MLFLOW", `version ${version.version} of ${mlflowNameOfModel(model)} was stored through Kiln's API, not registered from MLflow artifacts: download it with Kiln (kiln models:download ${mlflowNameOfModel(model)}:${version.version})`);
+  }
+  const logged = /^models:\/+(m-[0-9a-f]+)\/?$/.exec(source);
+  if (logged) {
+    const m = await loggedModelById(deps, call.project, logged[1]!);
+    return { artifact_uri: modelArtifactUri(experimentIdOf(m.experiment), m.modelId) };
+  }
+  return { artifact_uri: source };
+}
+
+function lookupOf(model: Model, v: ModelVersion): Lookup {
+  const tags = new Map(versionTags(v));
+  return (kind, key) => {
+    if (kind === "tag") return searchedTag(tags, key);
+    switch (key) {
+      case "name":
+        return mlflowNameOfModel(model);
+      case "run_id":
+        return runIdOfVersion(v) ?? "";
+      case "source_path":
+        return stateOf(v).source ?? "";
+      case "current_stage":
+        return stageOf(v);
+      case "user_id":
+        return v.author;
+      case "version_number":
+        return Number(v.version);
+      case "creation_timestamp":
+        return v.createTime && timestampMs(v.createTime);
+      case "last_updated_timestamp":
+        return v.updateTime && timestampMs(v.updateTime);
+    }
+    return undefined;
+  };
+}
+
+const DEFAULT_ORDER: OrderKey[] = [
+  { kind: "attribute", key: "name", descending: false },
+  { kind: "attribute", key: "version_number", descending: true },
+];
+
+async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+  const filter = parseSearchFilter(optionalText(fields, "filter") ?? "", "model_versions");
+  const order = parseOrder(listOf(fields, "order_by"), "model_versions");
+  // `name = '…'`, as MLflow's clients ask for one model's versions, reads that model only.
+  const named = filter.find((c) => c.kind === "attribute" && c.key === "name" && c.op === "=");
+  const models = named ? [await findModel(deps, project, String(named.value))].filter((m) => m !== undefined) : await allModels(deps, project);
+  const found: { model: Model; version: ModelVersion }[] = [];
+  for (const model of models) for (const version of await versionsOf(deps, model)) if (matchesAll(filter, lookupOf(model, version))) found.push({ model, version });
+  found.sort(orderBy([...order, ...DEFAULT_ORDER], (f) => lookupOf(f.model, f.version)));
+  const page = pageOf(found, optionalInteger(fields, "max_results") ?? DEFAULT_MAX_RESULTS, optionalText(fields, "page_token"));
+  return { model_versions: page.items.map((f) => modelVersionJson(f.model, f.version)), ...(page.next ? { next_page_token: page.next } : {}) };
+}
+
+export function modelVersionEndpoints(deps: TrackingDeps): MlflowEndpoints {
+  return {
+    "mlflow/model-versions/create": { method: "POST", role: "write", answer: (c) => create(deps, c) },
+    "mlflow/model-versions/get": {
+      method: "GET",
+      role: "read",
+      async answer(c) {
+        const { model, version } = await modelAndVersion(deps, c);
+        return { model_version: modelVersionJson(model, version) };
+      },
+    },
+    "mlflow/model-versions/update": {
+      method: "PATCH",
+      role: "write",
+      async answer(c) {
+        const { model, version } = await modelAndVersion(deps, c);
+        const { version: changed } = await fromRegistry(deps.registry.updateModelVersion({ name: version.name, comment: optionalText(c.fields, "description") ?? "", updateMask: { paths: ["comment"] } }));
+        return { model_version: modelVersionJson(model, changed!) };
+      },
+    },
+    "mlflow/model-versions/search": { method: "GET", role: "read", answer: (c) => search(deps, c) },
+    "mlflow/model-versions/get-download-uri": { method: "GET", role: "read", answer: (c) => downloadUri(deps, c) },
+    "mlflow/model-versions/transition-stage": { method: "POST", role: "write", answer: (c) => transitionStage(deps, c) },
+    "mlflow/model-versions/set-tag": { method: "POST", role: "write", answer: (c) => setTag(deps, c, false) },
+    "mlflow/model-versions/delete-tag": { method: "DELETE", role: "write", answer: (c) => setTag(deps, c, true) },
+  };
+}
