@@ -1,14 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunningProcess } from "@kiln/core";
-import { Kiln } from "@kiln/sdk";
-import { runEmbedded } from "../src/index.js";
+import { describe, expect, it } from "vitest";
+import { embeddedServer } from "./embedded-server.js";
 import { unique } from "./helpers.js";
-
-type Body = Record<string, unknown>;
+import { mlflowRest, type Body } from "./mlflow-rest.js";
 
 /**
  * MLflow's REST API as MLflow's Python client calls it (rest_store.py): GETs with their
@@ -16,38 +10,10 @@ type Body = Record<string, unknown>;
  * as JSON numbers, NaN as "NaN", and errors read from {error_code, message}.
  */
 describe("MLflow's REST API on an embedded server", () => {
-  let dir: string;
-  let running: RunningProcess;
-  let kiln: Kiln;
-  const api = (path: string, project?: string) => new URL(`${project ? `/projects/${project}` : ""}/api/2.0/${path}`, running.server.url);
-  const get = async (path: string, fields: Record<string, string | string[]> = {}, project?: string) => {
-    const url = api(path, project);
-    for (const [k, v] of Object.entries(fields)) for (const one of [v].flat()) url.searchParams.append(k, one);
-    const res = await fetch(url);
-    return { status: res.status, body: (await res.json()) as Body };
-  };
-  const post = async (path: string, body: Body, project?: string) => {
-    const res = await fetch(api(path, project), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as Body };
-  };
-  const ok = async (reply: Promise<{ status: number; body: Body }>) => {
-    const { status, body } = await reply;
-    expect(status, JSON.stringify(body)).toBe(200);
-    return body as Record<string, any>;
-  };
+  const server = embeddedServer("mlflow");
+  const { api, get, post, ok } = mlflowRest(() => server.url);
   const newRun = async (experimentId: string, extra: Body = {}) => (await ok(post("mlflow/runs/create", { experiment_id: experimentId, start_time: Date.now(), ...extra }))).run.info.run_id as string;
   const newExperiment = async (name = unique("mlflow")) => (await ok(post("mlflow/experiments/create", { name }))).experiment_id as string;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "kiln-mlflow-"));
-    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent" }, false);
-    kiln = await Kiln.connect(running.server.url);
-  });
-  afterAll(async () => {
-    kiln?.close();
-    await running?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
 
   it("takes a script's calls (set_experiment, start_run, log_param, log_metric, log_artifact, end_run), and Kiln's SDK reads what it logged", async () => {
     const name = unique("churn model");
@@ -68,7 +34,7 @@ describe("MLflow's REST API on an embedded server", () => {
     await ok(post("mlflow/runs/log-parameter", { run_uuid: runId, run_id: runId, key: "C", value: "0.1" }));
     await ok(post("mlflow/runs/log-metric", { run_uuid: runId, run_id: runId, key: "accuracy", value: 0.93, timestamp: Date.now(), step: 0 }));
     const artifactUri = (await ok(get("mlflow/runs/get", { run_uuid: runId, run_id: runId }))).run.info.artifact_uri as string;
-    const upload = await fetch(new URL(`/api/2.0/mlflow-artifacts/artifacts/${artifactUri.slice("mlflow-artifacts:/".length)}/scores.csv`, running.server.url), {
+    const upload = await fetch(new URL(`/api/2.0/mlflow-artifacts/artifacts/${artifactUri.slice("mlflow-artifacts:/".length)}/scores.csv`, server.url), {
       method: "PUT",
       headers: { "content-type": "text/csv" },
       body: "fold,score\n1,0.9\n",
@@ -78,7 +44,7 @@ describe("MLflow's REST API on an embedded server", () => {
     expect((await ok(post("mlflow/runs/update", { run_uuid: runId, run_id: runId, status: "FINISHED", end_time: ended }))).run_info).toMatchObject({ status: "FINISHED", end_time: ended });
 
     // The same run through Kiln's own API: params, metrics and files as Kiln logs them.
-    const exp = kiln.experiment(experimentId);
+    const exp = server.kiln.experiment(experimentId);
     const rows = await exp.data();
     expect(rows.find((r) => r.event === "param")).toMatchObject({ key: "C", value: "0.1", run: 1 });
     expect(rows.find((r) => r.event === "metric")).toMatchObject({ key: "accuracy", value: 0.93, step: 0 });
@@ -88,7 +54,7 @@ describe("MLflow's REST API on an embedded server", () => {
 
   it("shows a run logged by Kiln's SDK as MLflow does: each metric's latest value (highest step), its params as text", async () => {
     const id = unique("kiln-logged");
-    const exp = kiln.experiment(id);
+    const exp = server.kiln.experiment(id);
     await exp.run(async (run) => {
       run.logParam("C", 0.5);
       run.logParam("solver", "lbfgs");
@@ -192,7 +158,7 @@ describe("MLflow's REST API on an embedded server", () => {
     expect(await search("ALL")).toEqual([[dropped, "deleted"], [kept, "active"]]);
     const refused = await post("mlflow/runs/log-metric", { run_id: dropped, key: "m", value: 1, timestamp: 1 });
     expect([refused.status, refused.body.message]).toEqual([400, `The run ${dropped} must be in the 'active' state. Current state is deleted.`]);
-    expect((await kiln.experiment(experimentId).runs()).map((r) => r.run)).toEqual([2, 1]); // Kiln's own API keeps every run
+    expect((await server.kiln.experiment(experimentId).runs()).map((r) => r.run)).toEqual([2, 1]); // Kiln's own API keeps every run
     await ok(post("mlflow/runs/restore", { run_id: dropped }));
     expect(await search()).toEqual([[dropped, "active"], [kept, "active"]]);
 
@@ -220,7 +186,7 @@ describe("MLflow's REST API on an embedded server", () => {
     expect(created.info).toMatchObject({ experiment_id: experimentId, name: "model", status: "LOGGED_MODEL_PENDING", source_run_id: runId, artifact_uri: `mlflow-artifacts:/${experimentId}/models/${modelId}/artifacts` });
     await ok(post("mlflow/runs/outputs", { run_id: runId, models: [{ model_id: modelId, step: 0 }] }));
     await ok(post("mlflow/runs/log-batch", { run_id: runId, metrics: [{ key: "acc", value: 0.9, timestamp: 1_700_000_000_000, step: 0, model_id: modelId }] }));
-    const file = (path: string) => new URL(`/api/2.0/mlflow-artifacts/artifacts/${experimentId}/models/${modelId}/artifacts/${path}`, running.server.url);
+    const file = (path: string) => new URL(`/api/2.0/mlflow-artifacts/artifacts/${experimentId}/models/${modelId}/artifacts/${path}`, server.url);
     const weights = randomBytes(5000);
     expect((await fetch(file("MLmodel"), { method: "PUT", body: "flavors: {}\n" })).status).toBe(200);
     expect((await fetch(file("model.pkl"), { method: "PUT", body: weights })).status).toBe(200);
@@ -273,7 +239,7 @@ describe("MLflow's REST API on an embedded server", () => {
     expect((await get("mlflow/experiments/get", { experiment_id: experimentId })).status).toBe(404);
     expect((await ok(get("mlflow/experiments/get", { experiment_id: "0" }))).experiment).toMatchObject({ experiment_id: "0", name: "Default" });
     const runId = (await ok(post("mlflow/runs/create", { start_time: Date.now() }))).run.info.run_id; // no experiment: MLflow's default
-    expect(runId).toBe(`0-r${(await kiln.experiment("0").runs()).length}`);
+    expect(runId).toBe(`0-r${(await server.kiln.experiment("0").runs()).length}`);
     const keep = await post("mlflow/experiments/delete", { experiment_id: "0" });
     expect([keep.status, keep.body.message]).toEqual([400, "Cannot delete the default experiment '0'."]);
   });
@@ -282,7 +248,7 @@ describe("MLflow's REST API on an embedded server", () => {
     const experimentId = await newExperiment();
     const runId = await newRun(experimentId);
     const root = `${experimentId}/${runId}/artifacts`;
-    const file = (path: string) => new URL(`/api/2.0/mlflow-artifacts/artifacts/${root}/${path}`, running.server.url);
+    const file = (path: string) => new URL(`/api/2.0/mlflow-artifacts/artifacts/${root}/${path}`, server.url);
     const big = randomBytes(9 * 1024 * 1024 + 17); // three pieces of the 4 MiB the server stores
     expect((await fetch(file("model/weights.bin"), { method: "PUT", body: big })).status).toBe(200);
     expect((await fetch(file("model/MLmodel"), { method: "PUT", body: "flavors: {}\n" })).status).toBe(200);
@@ -299,7 +265,7 @@ describe("MLflow's REST API on an embedded server", () => {
     expect(await list(`${root}/model/MLmodel`)).toEqual({}); // a file's own path lists nothing: the client reads that as "not a folder"
     const escape = await fetch(file("model/../../other/x"), { method: "PUT", body: "x" });
     expect(escape.status).toBe(400);
-    const elsewhere = await fetch(new URL(`/api/2.0/mlflow-artifacts/artifacts/0/${runId}/artifacts/x`, running.server.url), { method: "PUT", body: "x" });
+    const elsewhere = await fetch(new URL(`/api/2.0/mlflow-artifacts/artifacts/0/${runId}/artifacts/x`, server.url), { method: "PUT", body: "x" });
     expect(elsewhere.status).toBe(404);
     expect((await fetch(file("missing.txt"))).status).toBe(404);
   });
@@ -309,7 +275,7 @@ describe("MLflow's REST API on an embedded server", () => {
     const experimentId = (await ok(post("mlflow/experiments/create", { name }, "fraud"))).experiment_id;
     expect((await ok(get("mlflow/experiments/get-by-name", { experiment_name: name }, "fraud"))).experiment.experiment_id).toBe(experimentId);
     expect((await get("mlflow/experiments/get-by-name", { experiment_name: name })).status).toBe(404);
-    expect((await kiln.experiment(`projects/fraud/experiments/${experimentId}`).runs())).toEqual([]);
+    expect((await server.kiln.experiment(`projects/fraud/experiments/${experimentId}`).runs())).toEqual([]);
     const unknown = await get("mlflow/runs/list-everything");
     expect([unknown.status, unknown.body.error_code]).toEqual([404, "ENDPOINT_NOT_FOUND"]);
     const notJson = await fetch(api("mlflow/runs/create"), { method: "POST", headers: { "content-type": "application/json" }, body: "{" });
