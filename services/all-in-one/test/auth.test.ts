@@ -248,6 +248,31 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
     expect((await asBasic("not-a-token")).status).toBe(401);
   });
 
+  it("asks of MLflow's calls the role Kiln's own calls need: deleting an experiment or a registered model is an admin's, and a version's author is the caller", async () => {
+    const call = (method: string, path: string, body: object, t: string) =>
+      fetch(new URL(`/api/2.0/mlflow/${path}`, url), { method, headers: { "content-type": "application/json", authorization: `Bearer ${t}` }, body: JSON.stringify(body) });
+    const writer = token("write", ["default"]);
+    const admin = token("admin", ["default"]);
+    const answer = async (res: Response) => [res.status, (await res.json()) as Record<string, any>] as const;
+
+    const [, experiment] = await answer(await call("POST", "experiments/create", { name: unique("mlflow-roles") }, writer));
+    const [, created] = await answer(await call("POST", "runs/create", { experiment_id: experiment.experiment_id, start_time: Date.now() }, writer));
+    const artifacts = created.run.info.artifact_uri.slice("mlflow-artifacts:/".length);
+    const put = await fetch(new URL(`/api/2.0/mlflow-artifacts/artifacts/${artifacts}/model/MLmodel`, url), { method: "PUT", headers: { authorization: `Bearer ${writer}` }, body: "flavors: {}\n" });
+    expect(put.status).toBe(200);
+    const name = unique("mlflow-roles");
+    expect((await call("POST", "registered-models/create", { name }, token("read", ["default"]))).status).toBe(403);
+    expect((await answer(await call("POST", "registered-models/create", { name }, writer)))[0]).toBe(200);
+    const [status, version] = await answer(await call("POST", "model-versions/create", { name, source: `${created.run.info.artifact_uri}/model` }, writer));
+    expect([status, version.model_version.user_id]).toEqual([200, "write-user"]);
+    expect((await (await connect(writer)).models.get(`${name}:1`)).author).toBe("write-user");
+
+    expect((await call("DELETE", "registered-models/delete", { name }, writer)).status).toBe(403);
+    expect((await call("POST", "experiments/delete", { experiment_id: experiment.experiment_id }, writer)).status).toBe(403);
+    expect((await call("DELETE", "registered-models/delete", { name }, admin)).status).toBe(200);
+    expect((await call("POST", "experiments/delete", { experiment_id: experiment.experiment_id }, admin)).status).toBe(200);
+  });
+
   it("takes the token from browsers: CORS lets them send it, Connect JSON carries it", async () => {
     const preflight = await fetch(`${url}/kiln.store.v1.StoreService/ListDatasets`, {
       method: "OPTIONS",

@@ -183,6 +183,6 @@ export function experimentEndpoints(deps: TrackingDeps): MlflowEndpoints {
     "mlflow/experiments/update": { method: "POST", role: "write", answer: (c) => rename(deps, c) },
     "mlflow/experiments/set-experiment-tag": { method: "POST", role: "write", answer: (c) => setTag(deps, c, false) },
     "mlflow/experiments/delete-experiment-tag": { method: "POST", role: "write", answer: (c) => setTag(deps, c, true) },
-    "mlflow/experiments/delete": { method: "POST", role: "write", answer: (c) => remove(deps, c) },
+    "mlflow/experiments/delete": { method: "POST", role: "admin", answer: (c) => remove(deps, c) },
   };
 }

@@ -17,8 +17,11 @@ type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 export interface MlflowEndpoint {
   /** GET reads its fields from the query, POST, PATCH and DELETE from a JSON body; PUT reads the body itself. */
   method: Method | readonly Method[];
-  /** Searches are POSTs that only read. */
-  role: "read" | "write";
+  /**
+   * As the Kiln RPC that does the same needs it (method-access.ts): searches are POSTs that
+   * only read, and deleting an experiment or a model is an admin's, as in Kiln's own API.
+   */
+  role: "read" | "write" | "admin";
   /** The JSON answer, or undefined when the endpoint answered itself (a download). */
   answer(call: MlflowCall): Promise<Json | undefined>;
 }

@@ -134,7 +134,7 @@ export function registeredModelEndpoints(deps: TrackingDeps): MlflowEndpoints {
     "mlflow/registered-models/update": { method: "PATCH", role: "write", answer: (c) => update(deps, c) },
     "mlflow/registered-models/delete": {
       method: "DELETE",
-      role: "write",
+      role: "admin",
       async answer({ project, fields }) {
         const model = await modelByName(deps, project, requiredText(fields, "name"));
         await fromRegistry(deps.registry.deleteModel({ name: model.name }));
