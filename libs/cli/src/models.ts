@@ -197,16 +197,23 @@ export function modelCommands(program: Command, connect: Connect, output: () => 
 
   program
     .command("models:drop")
-    .description("delete a model with all its versions and attachments")
-    .argument("<name>")
+    .description("delete a model with all its versions and attachments, or one version of it (NAME:VERSION)")
+    .argument("<name>", "NAME, or NAME:VERSION for one version (by its number)")
     .option("-y, --yes", "do not ask for confirmation")
     .action(async (name: string, opts: { yes?: boolean }) => {
       const o = output();
       const kiln = await connect();
+      const colon = name.indexOf(":");
+      if (colon >= 0) {
+        if (!opts.yes && !(await confirm(`drop version ${name.slice(colon + 1)} of ${name.slice(0, colon)}?`, `pass --yes to drop ${name}`))) return void o.err.write("not dropped\n");
+        const model = await kiln.models.dropVersion(name);
+        if (o.json) return printJson(o, { name, dropped: true, latestVersion: model.latestVersion });
+        return void o.out.write(`dropped ${name}\n`);
+      }
       if (!opts.yes) {
         const model = await kiln.models.info(name);
-        const versions = `${model.latestVersion} version${model.latestVersion === 1 ? "" : "s"}`;
-        if (!(await confirm(`drop ${model.id} and its ${versions}?`, `pass --yes to drop ${model.id}`))) return void o.err.write("not dropped\n");
+        const versions = (await kiln.models.log(name)).length;
+        if (!(await confirm(`drop ${model.id} and its ${versions} version${versions === 1 ? "" : "s"}?`, `pass --yes to drop ${model.id}`))) return void o.err.write("not dropped\n");
       }
       await kiln.models.drop(name);
       if (o.json) return printJson(o, { name, dropped: true });

@@ -182,6 +182,15 @@ export class Models {
     await call(() => this.registry.deleteModel({ name: modelName(this.project, name) }));
   }
 
+  /**
+   * Deletes one version (`name:3`, by its number) with its attachments; the tags naming it
+   * go, and its number is not given again. An admin's, as drop is.
+   */
+  async dropVersion(ref: string): Promise<ModelInfo> {
+    const res = await call(() => this.registry.deleteModelVersion({ name: versionName(this.project, ref) }));
+    return modelInfo(res.model!);
+  }
+
   /** Versions newest first: of one model, or of every model when `name` is omitted (all pages). */
   async log(name?: string): Promise<ModelVersionInfo[]> {
     const parent = name === undefined ? `projects/${this.project}/models/-` : modelName(this.project, name);

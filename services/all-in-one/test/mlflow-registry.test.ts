@@ -147,6 +147,13 @@ describe("MLflow's model registry API on an embedded server", () => {
     const badFilter = await get("mlflow/registered-models/search", { filter: "metrics.acc > 1" });
     expect([badFilter.status, badFilter.body.error_code]).toEqual([400, "INVALID_PARAMETER_VALUE"]);
 
+    // delete_model_version: the number is not given again.
+    await ok(del("mlflow/model-versions/delete", { name, version: "1" }));
+    const deleted = await get("mlflow/model-versions/get", { name, version: "1" });
+    expect([deleted.status, deleted.body.error_code]).toEqual([404, "RESOURCE_DOES_NOT_EXIST"]);
+    expect((await ok(post("mlflow/model-versions/create", { name, source: `${artifactUri}/model`, run_id: runId }))).model_version.version).toBe("4");
+    expect(await versions(`name = '${name}'`)).toEqual(["4", "3", "2"]);
+
     // Rename keeps the Kiln model (and its id); the new name is the one MLflow finds.
     const renamed = unique("Renamed model");
     expect((await ok(post("mlflow/registered-models/rename", { name, new_name: renamed }))).registered_model).toMatchObject({ name: renamed, description: "stages", tags: [{ key: "team", value: "risk" }] });

@@ -97,7 +97,12 @@ describe("kiln models:* against a real server", () => {
     expect(list.find((m) => m.id === "empty")).toMatchObject({ description: "nothing yet", labels: { team: "risk" } });
   });
 
-  it("drop asks for --yes without a terminal, then drops", async () => {
+  it("drop asks for --yes without a terminal, then drops a version (NAME:VERSION) or the whole model", async () => {
+    await kiln("models:push", "other", join(dir, "churn2.onnx"), "--tag", "prod");
+    expect((await kilnFails("models:drop", "other:2")).stderr).toMatch(/--yes/);
+    expect(await kiln("models:drop", "other:2", "--yes")).toMatch(/dropped other:2/);
+    expect((await kilnFails("models:show", "other:prod")).stderr).toMatch(/TAG_NOT_FOUND/);
+    expect((await kilnFails("models:drop", "other:prod", "--yes")).stderr).toMatch(/VERSION_NUMBER_REQUIRED/);
     const refused = await kilnFails("models:drop", "other");
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/--yes/);

@@ -5,7 +5,7 @@ import { RegistryEventSchema, type ModelVersion } from "@kiln/proto/kiln/registr
 
 export { REGISTRY_STREAM } from "@kiln/contracts";
 
-export type RegistryEventKind = "model.created" | "model.deleted" | "model_version.created" | "tag.moved";
+export type RegistryEventKind = "model.created" | "model.deleted" | "model_version.created" | "model_version.deleted" | "tag.moved";
 
 export interface RegistryEventData {
   model: string;
@@ -26,6 +26,7 @@ export async function publishRegistryEvent(bus: EventBus, kind: RegistryEventKin
     time: timestampFromDate(at),
   });
   const subject = `kiln.registry.v1.${kind}`;
-  const msgId = `${subject}:${data.model}:${data.version?.version ?? ""}:${data.tag ?? ""}:${at.getTime()}`;
+  // A tag's move names both ends: moved to 2 and then away from 2 in the same millisecond are two events.
+  const msgId = `${subject}:${data.model}:${data.version?.version ?? ""}:${data.tag ?? ""}:${data.previousVersion ?? ""}>${data.tagVersion ?? ""}:${at.getTime()}`;
   await bus.publish(subject, toBinary(RegistryEventSchema, payload), { msgId });
 }

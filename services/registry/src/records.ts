@@ -26,6 +26,8 @@ export interface ModelRecord {
   createTime: string;
   updateTime: string;
   latestVersion: number;
+  /** The highest number a version of it ever had, set when a version is deleted: numbers are not given twice. */
+  lastNumber?: number;
   /** Tag → version. */
   tags: Record<string, number>;
 }

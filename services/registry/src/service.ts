@@ -8,6 +8,7 @@ import type { RegistryDeps } from "./deps.js";
 import { fileParts } from "./download.js";
 import { matchesModelFilter } from "./list-filter.js";
 import { checkMetadata } from "./metadata-check.js";
+import { deleteModelVersion } from "./delete-version.js";
 import { createModel, deleteModel } from "./models.js";
 import { checkTag, modelName, parseModelName, parseVersionName } from "./names.js";
 import { lineageFromProto, modelToProto, versionToProto, type ModelRecord, type VersionRecord } from "./records.js";
@@ -69,6 +70,12 @@ export function createRegistryService(deps: RegistryDeps): ServiceImpl<typeof Re
       const name = parseModelName(req.name).name;
       if (!(await deleteModel(deps, name, now()))) throw notFound("MODEL_NOT_FOUND", `model ${name} not found`, { model: name });
       return {};
+    },
+
+    async deleteModelVersion(req) {
+      const { model, ref } = parseVersionName(req.name);
+      if (ref.kind !== "number") throw invalidArgument("VERSION_NUMBER_REQUIRED", `a version is deleted by its number, not by ${ref.kind === "tag" ? `the tag "${ref.tag}"` : '"latest"'}: a tag moved meanwhile would delete another version`);
+      return { model: modelToProto(await deleteModelVersion(deps, model.name, ref.version, now())) };
     },
 
     async uploadModelVersion(requests, ctx) {

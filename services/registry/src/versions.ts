@@ -54,11 +54,15 @@ async function latestEntry(versions: Collection<VersionRecord>, model: string) {
 /**
  * Makes the next version. Numbers come from create-if-absent on the version key: of
  * two uploads racing for n, one wins and the other takes n+1, so numbers are gap-free
- * and never reused while the repository exists.
+ * and never reused while the repository exists. A deleted version's number stays taken
+ * (the model's lastNumber): the newest version is read before the model, and a delete
+ * records the number in the model before it removes the version, so one of the two
+ * reads sees it.
  */
 export async function createNextVersion(deps: RegistryDeps, model: string, build: (version: number) => VersionRecord): Promise<VersionRecord> {
   const { versions } = collections(deps);
-  let next = ((await latestVersion(versions, model))?.version ?? 0) + 1;
+  const newest = (await latestVersion(versions, model))?.version ?? 0;
+  let next = Math.max(newest, (await collections(deps).models.get(model))?.value.lastNumber ?? 0) + 1;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++, next++) {
     const record = build(next);
     try {

@@ -262,6 +262,57 @@ describe("model repositories and versions", () => {
     expect((await h.client.getModel({ name: `${P}/${model}` })).model!.latestVersion).toBe(20n);
   });
 
+  it("deletes one version: its tags go, latest moves back, its number is never given again, and its blobs are collected", async () => {
+    const model = uniqueName("dropv");
+    let clock = Date.now();
+    const client = h.clientAt(() => new Date(clock));
+    const kept = linearRegressorOnnx([1, 1], 1);
+    const dropped = linearRegressorOnnx([3, 3], 3);
+    await client.uploadModelVersion(uploadStream({ parent: `${P}/${model}`, tags: ["stable"] }, kept));
+    await client.uploadModelVersion(uploadStream({ parent: `${P}/${model}`, tags: ["prod", "candidate"] }, dropped));
+    await client.uploadAttachment(
+      (async function* () {
+        yield { message: { case: "header" as const, value: { version: `${P}/${model}/versions/2`, name: "notes.txt" } } };
+        yield { message: { case: "chunk" as const, value: new TextEncoder().encode("only v2's") } };
+      })(),
+    );
+
+    // By number only: a tag or "latest" could have moved to another version meanwhile.
+    expect(await codeOf(client.deleteModelVersion({ name: `${P}/${model}/versions/prod` }))).toMatchObject({ code: Code.InvalidArgument, reason: "VERSION_NUMBER_REQUIRED" });
+    expect(await codeOf(client.deleteModelVersion({ name: `${P}/${model}/versions/latest` }))).toMatchObject({ reason: "VERSION_NUMBER_REQUIRED" });
+    expect(await codeOf(client.deleteModelVersion({ name: `${P}/${model}/versions/9` }))).toMatchObject({ code: Code.NotFound, reason: "VERSION_NOT_FOUND" });
+    expect(await codeOf(client.deleteModelVersion({ name: `${P}/nope-${model}/versions/1` }))).toMatchObject({ code: Code.NotFound, reason: "MODEL_NOT_FOUND" });
+
+    const { model: after } = await client.deleteModelVersion({ name: `${P}/${model}/versions/2` });
+    expect(after).toMatchObject({ latestVersion: 1n, tags: { stable: 1n } });
+    expect(await codeOf(client.getModelVersion({ name: `${P}/${model}/versions/2` }))).toMatchObject({ reason: "VERSION_NOT_FOUND" });
+    expect(await codeOf(client.getModelVersion({ name: `${P}/${model}/versions/prod` }))).toMatchObject({ reason: "TAG_NOT_FOUND" });
+    expect((await client.getModelVersion({ name: `${P}/${model}/versions/latest` })).version!.version).toBe(1n);
+    expect((await client.listModelVersions({ parent: `${P}/${model}` })).versions.map((v) => v.version)).toEqual([1n]);
+
+    const third = await client.uploadModelVersion(uploadStream({ parent: `${P}/${model}` }, linearRegressorOnnx([4], 4)));
+    expect(third.version!.version).toBe(3n);
+    expect((await client.getModel({ name: `${P}/${model}` })).model!.latestVersion).toBe(3n);
+
+    // Its file and attachment are garbage once the grace period is over; the other version's file stays.
+    expect(await h.deps.blobs.has(sha256(dropped))).toBe(true);
+    clock += 2 * 3600 * 1000;
+    await client.deleteModelVersion({ name: `${P}/${model}/versions/3` }); // deleting runs the due sweep
+    expect(await h.deps.blobs.has(sha256(dropped))).toBe(false);
+    expect(await h.deps.blobs.has(sha256(new TextEncoder().encode("only v2's")))).toBe(false);
+    expect(await h.deps.blobs.has(sha256(kept))).toBe(true);
+
+    const events = (await allEvents(h.bus))
+      .map((e) => ({ subject: e.subject, event: fromBinary(RegistryEventSchema, e.data) }))
+      .filter((e) => e.event.model === `${P}/${model}` && (e.subject.endsWith(".model_version.deleted") || (e.subject.endsWith(".tag.moved") && e.event.tagVersion === 0n)));
+    expect(events.map((e) => [e.subject, e.event.version?.version ?? e.event.tag])).toEqual([
+      ["kiln.registry.v1.model_version.deleted", 2n],
+      ["kiln.registry.v1.tag.moved", "candidate"],
+      ["kiln.registry.v1.tag.moved", "prod"],
+      ["kiln.registry.v1.model_version.deleted", 3n],
+    ]);
+  });
+
   it("publishes model.created, model_version.created and model.deleted", async () => {
     const model = uniqueName("ev");
     await h.client.uploadModelVersion(uploadStream({ parent: `${P}/${model}` }, linearRegressorOnnx([1], 0)));

@@ -13,7 +13,7 @@ const EVENTS: Record<string, readonly string[]> = {
   deployment: ["created", "updated", "deleted"],
   inference_graph: ["created", "updated", "deleted"],
   model: ["created", "deleted"],
-  model_version: ["created"],
+  model_version: ["created", "deleted"],
   tag: ["moved"],
   dataset: ["created", "version_created", "deleted"],
 };

@@ -37,7 +37,7 @@ export async function storeModelVersion(deps: TrackingDeps, source: ModelSource,
   const onnx = onnxPath === undefined ? undefined : source.files.get(onnxPath);
   if (onnx?.kind === "file") {
     const content = artifactContent(deps, onnx);
-    const stored = await upload(deps, v, { format: "onnx", fileName: onnxPath!.slice(onnxPath!.lastIndexOf("/") + 1), mediaType: "application/octet-stream" }, content.bytes()).catch((e: unknown) => {
+    const stored = await upload(deps, v, { format: "onnx", fileName: onnxPath!.slice(onnxPath!.lastIndexOf("/") + 1), mediaType: "" }, content.bytes()).catch((e: unknown) => {
       if (isKilnError(e, Code.InvalidArgument)) return undefined; // not an ONNX model onnxruntime loads: kept as MLflow's
       throw e;
     });

@@ -177,6 +177,15 @@ export function modelVersionEndpoints(deps: TrackingDeps): MlflowEndpoints {
         return { model_version: modelVersionJson(model, changed!) };
       },
     },
+    "mlflow/model-versions/delete": {
+      method: "DELETE",
+      role: "admin",
+      async answer(c) {
+        const { version } = await modelAndVersion(deps, c);
+        await fromRegistry(deps.registry.deleteModelVersion({ name: version.name }));
+        return {};
+      },
+    },
     "mlflow/model-versions/search": { method: "GET", role: "read", answer: (c) => search(deps, c) },
     "mlflow/model-versions/get-download-uri": { method: "GET", role: "read", answer: (c) => downloadUri(deps, c) },
     "mlflow/model-versions/transition-stage": { method: "POST", role: "write", answer: (c) => transitionStage(deps, c) },

@@ -11,7 +11,7 @@ export type MethodAccess = { role: "open" } | { role: Role; unscoped?: boolean }
 type Table = Record<string, Partial<Record<Role | "open" | "unscoped-read", readonly string[]>>>;
 
 // Every method of every service, listed: a method missing here is refused (tests check that none is).
-// Deleting a whole dataset, model, experiment or deployment, and purging jobs, is an admin's;
+// Deleting a whole dataset, model, experiment or deployment, or a model's version, and purging jobs, is an admin's;
 // tags, attachments, a job that is over, a run's events are a writer's. Online predictions
 // change nothing and reveal what reading the model would: an app that only predicts needs read.
 const TABLE: Table = {
@@ -23,7 +23,7 @@ const TABLE: Table = {
   "kiln.registry.v1.RegistryService": {
     read: ["GetModel", "ListModels", "GetModelVersion", "ListModelVersions", "DownloadModelVersion", "DownloadAttachment"],
     write: ["CreateModel", "UpdateModel", "UploadModelVersion", "PutModelVersion", "UpdateModelVersion", "SetTag", "DeleteTag", "UploadAttachment", "PutAttachment", "DeleteAttachment"],
-    admin: ["DeleteModel"],
+    admin: ["DeleteModel", "DeleteModelVersion"],
   },
   "kiln.runtime.v1.RuntimeService": {
     read: ["GetJob", "ListJobs", "WatchJob", "ReadJobResults"],
