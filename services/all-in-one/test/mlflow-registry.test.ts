@@ -85,6 +85,9 @@ describe("MLflow's model registry API on an embedded server", () => {
     await ok(post("mlflow/registered-models/alias", { name, alias: "champion", version: "1" }));
     expect((await server.kiln.models.info(name)).tags).toEqual({ champion: 1 });
     expect((await server.kiln.models.get(`${name}:champion`)).version).toBe(1);
+    // Kiln's runtime predicts with it by the alias: y = 0.5a - b + 2c + 0.25.
+    const predicted = await (await server.kiln.runtime.model(`${name}:champion`).predict([{ a: 1, b: 1, c: 1 }, { a: 0, b: 2, c: 4 }])).get();
+    expect(Array.from(predicted.getChild("prediction")!.toArray() as Float32Array)).toEqual([1.75, 6.25]);
     expect((await ok(get("mlflow/registered-models/alias", { name, alias: "champion" }))).model_version).toMatchObject({ version: "1", aliases: ["champion"] });
     // A tag set through Kiln is an alias to MLflow.
     await server.kiln.models.tag(`${name}:1`, "prod");
