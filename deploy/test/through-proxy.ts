@@ -168,6 +168,15 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
       const viaArtifacts = await mlflow("/api/2.0/mlflow-artifacts/artifacts/deployed/deployed-r1/artifacts/weights.bin");
       expect(Buffer.from(await viaArtifacts.arrayBuffer()).equals(weights)).toBe(true);
       expect((await mlflow("/projects/default/api/2.0/mlflow/experiments/get?experiment_id=deployed")).status).toBe(200);
+
+      // MLflow's model registry: the tracking service stores the run's model in the registry service, for the caller.
+      const send = (method: string, path: string, body: unknown) =>
+        fetch(`${stack.url}${path}`, { method, headers: { "content-type": "application/json", authorization: `Bearer ${stack.token}` }, body: typeof body === "string" ? body : JSON.stringify(body) });
+      expect((await send("PUT", "/api/2.0/mlflow-artifacts/artifacts/deployed/deployed-r1/artifacts/model/MLmodel", "flavors:\n  python_function: {}\n")).status).toBe(200);
+      expect((await send("POST", "/api/2.0/mlflow/registered-models/create", { name: "deployed-mlflow" })).status).toBe(200);
+      const registered = await send("POST", "/api/2.0/mlflow/model-versions/create", { name: "deployed-mlflow", source: "runs:/deployed-r1/model" });
+      expect(((await registered.json()) as { model_version: { version: string; user_id: string } }).model_version).toMatchObject({ version: "1", user_id: "operator" });
+      expect(await kiln.models.get("deployed-mlflow:1")).toMatchObject({ format: "mlflow", author: "operator", fileName: "mlflow-model.tar" });
     }, 30_000);
 
     it("passes a browser's Connect calls (HTTP/1.1) and errors with their codes, and answers unknown paths itself", async () => {
