@@ -6,7 +6,7 @@ import type { TrackingDeps } from "./deps.js";
 import { keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { MLFLOW_NAME_LABEL } from "./mlflow-ids.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
-import { allModels, findModel, fromRegistry, searchedTag, idsForModel, latestPerStage, mlflowNameOfModel, modelByName, modelVersionJson, registeredModelJson, STAGES, versionsOf } from "./mlflow-registry.js";
+import { allModels, findModel, fromRegistry, modelIdOf, searchedTag, idsForModel, latestPerStage, mlflowNameOfModel, modelByName, modelVersionJson, registeredModelJson, STAGES, versionsOf } from "./mlflow-registry.js";
 import { canonicalStage, versionOf } from "./mlflow-model-versions.js";
 
 const MAX_NAME_CHARS = 256;
@@ -62,7 +62,7 @@ async function rename(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
   const newName = checkName(requiredText(fields, "new_name"));
   const other = await findModel(deps, project, newName);
   if (other && other.name !== model.name) throw taken(newName);
-  const id = model.name.slice(model.name.lastIndexOf("/") + 1);
+  const id = modelIdOf(model);
   return answerWith(
     deps,
     await changeLabels(deps, model, (labels) => {
@@ -160,7 +160,10 @@ export function registeredModelEndpoints(deps: TrackingDeps): MlflowEndpoints {
       role: "write",
       async answer({ project, fields }) {
         const model = await modelByName(deps, project, requiredText(fields, "name"));
-        await fromRegistry(deps.registry.deleteTag({ model: model.name, tag: aliasField(fields) }));
+        // As MLflow's: an alias already gone (deleted, or gone with its version) is no error.
+        await fromRegistry(deps.registry.deleteTag({ model: model.name, tag: aliasField(fields) })).catch((e: unknown) => {
+          if (!(isKilnError(e, Code.NotFound) && e.reason === "TAG_NOT_FOUND")) throw e;
+        });
         return {};
       },
     },
