@@ -1,38 +1,28 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { Bool, Field, Float16, Float32, Float64, Int16, Int64, List, Table, tableFromIPC, tableToIPC, TimestampMillisecond, Utf8, vectorFromArray } from "apache-arrow";
 import Database from "better-sqlite3";
-import type { RunningProcess } from "@kiln/core";
 import { startNodeService } from "@kiln/core/testing";
-import { runEmbedded } from "../src/index.js";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { embeddedServer } from "./embedded-server.js";
 import { cli, KILN_BIN } from "./helpers.js";
 
 const run = promisify(execFile);
 
-
 describe("the kiln CLI against a real server", () => {
-  let dir: string;
-  let running: RunningProcess;
+  const server = embeddedServer("cli");
   const { kiln, kilnFails } = cli(
-    () => running.server.url,
-    () => dir,
+    () => server.url,
+    () => server.dir,
   );
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "kiln-cli-"));
-    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent" }, false);
     await writeFile(
-      join(dir, "people.csv"),
+      join(server.dir, "people.csv"),
       'name,age,country,vip\nana,34,DE,false\nbo,25,FR,true\ncy,51,US,false\n"de, jr",40,FR,false\n',
     );
-  });
-  afterAll(async () => {
-    await running?.stop();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it("says its version, the package's (from the bundle bin/kiln.js runs)", async () => {
@@ -41,9 +31,9 @@ describe("the kiln CLI against a real server", () => {
   });
 
   it("kiln serve runs Kiln embedded (the server's code, outside the CLI's bundle, loaded for it alone)", async () => {
-    const served = await startNodeService(KILN_BIN, { KILN_PORT: "0", KILN_DATA_DIR: join(dir, "served") }, ["serve"]);
+    const served = await startNodeService(KILN_BIN, { KILN_PORT: "0", KILN_DATA_DIR: join(server.dir, "served") }, ["serve"]);
     try {
-      const { kiln: againstServed } = cli(() => served.url, () => dir);
+      const { kiln: againstServed } = cli(() => served.url, () => server.dir);
       expect(await againstServed("jobs")).toMatch(/^ID\s+KIND\s+MODEL\s+STATE/);
     } finally {
       await served.stop();
@@ -51,19 +41,19 @@ describe("the kiln CLI against a real server", () => {
   });
 
   it("puts a CSV, appends it, and reads it back filtered as CSV", async () => {
-    expect(await kiln("datasets:put", "people", join(dir, "people.csv"))).toMatch(/version 1, 4 rows/);
-    expect(await kiln("datasets:put", "people", join(dir, "people.csv"))).toMatch(/version 2, 8 rows/);
+    expect(await kiln("datasets:put", "people", join(server.dir, "people.csv"))).toMatch(/version 1, 4 rows/);
+    expect(await kiln("datasets:put", "people", join(server.dir, "people.csv"))).toMatch(/version 2, 8 rows/);
     const csv = await kiln("datasets:get", "people", "--filter", 'age > 30 AND country IN ("DE","FR") OR vip = true', "--columns", "name,age", "--version", "1");
     expect(csv.trim().split("\n")).toEqual(["name,age", "ana,34", "bo,25", '"de, jr",40']);
   });
 
   it("writes Arrow and JSON files with -o", async () => {
-    await kiln("datasets:get", "people", "--limit", "2", "-o", join(dir, "out.arrow"));
-    const table = tableFromIPC(await readFile(join(dir, "out.arrow")));
+    await kiln("datasets:get", "people", "--limit", "2", "-o", join(server.dir, "out.arrow"));
+    const table = tableFromIPC(await readFile(join(server.dir, "out.arrow")));
     expect(table.numRows).toBe(2);
     expect(table.schema.fields.map((f) => f.name)).toEqual(["name", "age", "country", "vip"]);
-    await kiln("datasets:get", "people", "--columns", "name", "--limit", "1", "-o", join(dir, "out.json"));
-    expect(JSON.parse(await readFile(join(dir, "out.json"), "utf8"))).toEqual([{ name: "ana" }]);
+    await kiln("datasets:get", "people", "--columns", "name", "--limit", "1", "-o", join(server.dir, "out.json"));
+    expect(JSON.parse(await readFile(join(server.dir, "out.json"), "utf8"))).toEqual([{ name: "ana" }]);
   });
 
   it("lists, shows, logs and drops, in human and --json form", async () => {
@@ -85,24 +75,24 @@ describe("the kiln CLI against a real server", () => {
   });
 
   it("stores other files as bytes and JSON documents pretty-printed", async () => {
-    await writeFile(join(dir, "notes.txt"), "hello kiln\n");
-    await kiln("datasets:put", "notes", join(dir, "notes.txt"));
+    await writeFile(join(server.dir, "notes.txt"), "hello kiln\n");
+    await kiln("datasets:put", "notes", join(server.dir, "notes.txt"));
     expect(await kiln("datasets:get", "notes")).toBe("hello kiln\n");
     expect(JSON.parse(await kiln("--json", "datasets:show", "notes")).latest.mediaType).toBe("text/plain");
-    await writeFile(join(dir, "cfg.json"), JSON.stringify({ lr: 0.1, layers: [64, 32] }));
-    await kiln("datasets:put", "cfg", join(dir, "cfg.json"), "--kind", "document");
+    await writeFile(join(server.dir, "cfg.json"), JSON.stringify({ lr: 0.1, layers: [64, 32] }));
+    await kiln("datasets:put", "cfg", join(server.dir, "cfg.json"), "--kind", "document");
     expect(JSON.parse(await kiln("datasets:get", "cfg"))).toEqual({ lr: 0.1, layers: [64, 32] });
   });
 
   it("refuses a file with no columns, and hints at ./FILE when a dataset not found is a file here", async () => {
-    await writeFile(join(dir, "empty.csv"), "");
-    await writeFile(join(dir, "none.json"), "[]");
+    await writeFile(join(server.dir, "empty.csv"), "");
+    await writeFile(join(server.dir, "none.json"), "[]");
     for (const file of ["empty.csv", "none.json"]) {
       const refused = await kilnFails("datasets:put", "nothing", file);
       expect(refused.stderr).toBe(`kiln: ${file} holds no table: a table needs at least its columns (a CSV header line, a JSON row)\n`);
     }
     expect((await kilnFails("datasets:show", "nothing")).stderr).toMatch(/DATASET_NOT_FOUND/); // nothing stored
-    await writeFile(join(dir, "header.csv"), "a,b\n");
+    await writeFile(join(server.dir, "header.csv"), "a,b\n");
     expect(await kiln("datasets:put", "header-only", "header.csv")).toMatch(/version 1, 0 rows/);
     expect(await kiln("datasets:get", "header-only")).toBe("a,b\n");
 
@@ -126,8 +116,8 @@ describe("the kiln CLI against a real server", () => {
 
   it("appends text files in the dataset's column types (a day of whole amounts to a Float64 column), refusing what does not fit them", async () => {
     const put = async (file: string, text: string, ...flags: string[]) => {
-      await writeFile(join(dir, file), text);
-      return kiln("datasets:put", "sales", join(dir, file), ...flags);
+      await writeFile(join(server.dir, file), text);
+      return kiln("datasets:put", "sales", join(server.dir, file), ...flags);
     };
     await put("d1.csv", "day,store,amount\n2026-12-01,a,1.5\n2026-12-01,b,2.25\n", "--mode", "create");
     expect(await put("d2.csv", "day,store,amount\n2026-12-02,a,3\n2026-12-02,b,4\n")).toMatch(/version 2, 4 rows/); // inferred alone: amount Int64
@@ -136,10 +126,10 @@ describe("the kiln CLI against a real server", () => {
     expect(shown.latest.fields.map((f) => `${f.name}: ${f.type}`)).toEqual(["day: Timestamp<MILLISECOND>", "store: Utf8", "amount: Float64"]);
     expect((await kiln("datasets:get", "sales", "--columns", "store,amount")).trim().split("\n").slice(3)).toEqual(["a,3", "b,4", "c,5", ",6.5"]);
     // What does not fit is refused naming the dataset, and nothing is stored.
-    await writeFile(join(dir, "d4.csv"), "day,store,amount\n2026-12-04,a,lots\n");
-    expect((await kilnFails("datasets:put", "sales", join(dir, "d4.csv"))).stderr).toContain('CSV row 1, column "amount": "lots" is not Float64 (as the column is in dataset sales)');
-    await writeFile(join(dir, "d5.ndjson"), '{"day": "2026-12-05", "amount": 1, "extra": true}\n');
-    expect((await kilnFails("datasets:put", "sales", join(dir, "d5.ndjson"))).stderr).toContain('row 1 has a column "extra" not in dataset sales');
+    await writeFile(join(server.dir, "d4.csv"), "day,store,amount\n2026-12-04,a,lots\n");
+    expect((await kilnFails("datasets:put", "sales", join(server.dir, "d4.csv"))).stderr).toContain('CSV row 1, column "amount": "lots" is not Float64 (as the column is in dataset sales)');
+    await writeFile(join(server.dir, "d5.ndjson"), '{"day": "2026-12-05", "amount": 1, "extra": true}\n');
+    expect((await kilnFails("datasets:put", "sales", join(server.dir, "d5.ndjson"))).stderr).toContain('row 1 has a column "extra" not in dataset sales');
     expect(JSON.parse(await kiln("--json", "datasets:show", "sales")).latestVersion).toBe(3);
     // Replacing starts over: types inferred from the file again.
     expect(await put("d6.csv", "day,store,amount\n2026-12-06,a,3\n", "--mode", "replace")).toMatch(/version 4, 1 rows/);
@@ -148,7 +138,7 @@ describe("the kiln CLI against a real server", () => {
   });
 
   it("puts a SQL query's rows (--sql, --from sqlite:…), typed by the database, and refuses a query without its source", async () => {
-    const file = join(dir, "shop.db");
+    const file = join(server.dir, "shop.db");
     const db = new Database(file);
     db.exec("CREATE TABLE sales (id INTEGER, region TEXT, amount REAL)");
     const insert = db.prepare("INSERT INTO sales VALUES (?, ?, ?)");
@@ -160,31 +150,31 @@ describe("the kiln CLI against a real server", () => {
     const info = JSON.parse(await kiln("--json", "datasets:show", "eu-sales")) as { latest: { fields: { name: string; type: string }[] } };
     expect(info.latest.fields.map((f) => [f.name, f.type])).toEqual([["id", "Int64"], ["amount", "Float64"]]);
     expect((await kilnFails("datasets:put", "x", "--sql", "SELECT 1")).stderr).toMatch(/--sql and --from go together/);
-    expect((await kilnFails("datasets:put", "x", join(dir, "people.csv"), "--sql", "SELECT 1", "--from", `sqlite:${file}`)).stderr).toMatch(/not both/);
+    expect((await kilnFails("datasets:put", "x", join(server.dir, "people.csv"), "--sql", "SELECT 1", "--from", `sqlite:${file}`)).stderr).toMatch(/not both/);
     expect((await kilnFails("datasets:put", "x")).stderr).toMatch(/name a file to store/);
     expect((await kilnFails("datasets:put", "x", "--sql", "SELECT nope FROM sales", "--from", `sqlite:${file}`)).stderr).toMatch(/no such column: nope/);
     expect((await kilnFails("datasets:show", "x")).code).toBe(1); // nothing stored by a refused put
   });
 
   it("profiles a local file and compares it with a dataset or another file, here (datasets:profile ./x.csv, datasets:drift)", async () => {
-    await writeFile(join(dir, "later.csv"), "name,age,country,vip\nfy,70,JP,false\ngus,75,JP,true\nha,80,JP,false\nio,85,JP,false\n");
+    await writeFile(join(server.dir, "later.csv"), "name,age,country,vip\nfy,70,JP,false\ngus,75,JP,true\nha,80,JP,false\nio,85,JP,false\n");
     const profile = await kiln("datasets:profile", "./people.csv", "--columns", "age,country");
     expect(profile).toMatch(/^\.\/people\.csv: 4 rows\n/);
     expect(profile).toMatch(/^age\s+Int64\s+4\s+0\s+4\s+25\s+37\s+37\.5\s+51/m);
     expect(profile).toMatch(/^country\s+Utf8\s+4\s+0\s+3\s+FR \(2\), DE \(1\), US \(1\)$/m);
     // No server needed for two files: a URL nothing listens at is never called.
-    const files = await run(process.execPath, [KILN_BIN, "--url", "http://127.0.0.1:9", "datasets:drift", "./people.csv", "./later.csv", "--columns", "age,country"], { cwd: dir });
+    const files = await run(process.execPath, [KILN_BIN, "--url", "http://127.0.0.1:9", "datasets:drift", "./people.csv", "./later.csv", "--columns", "age,country"], { cwd: server.dir });
     expect(files.stdout).toMatch(/^\.\/people\.csv \(4 rows\) → \.\/later\.csv \(4 rows\)\n/);
     expect(files.stdout).toMatch(/^country\s+categorical\s+\S+\s+chi2\s+\S+\s+\S+\s+JP\s+yes/m);
     expect(files.stdout).toMatch(/2 of 2 columns drifted: age, country\n$/);
-    await kiln("datasets:put", "people-drift", join(dir, "people.csv"));
+    await kiln("datasets:put", "people-drift", join(server.dir, "people.csv"));
     const mixed = await kiln("datasets:drift", "people-drift@1", "./people.csv", "--columns", "age,vip");
     expect(mixed).toMatch(/^people-drift@1 \(4 rows\) → \.\/people\.csv \(4 rows\)\n/);
     expect(mixed).toMatch(/no drift in 2 columns\n$/);
   });
 
   it("a bad filter is reported with its position and exit code 1", async () => {
-    await kiln("datasets:put", "f", join(dir, "people.csv"));
+    await kiln("datasets:put", "f", join(server.dir, "people.csv"));
     const bad = await kilnFails("datasets:get", "f", "--filter", "age >");
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/position 5/);
@@ -200,8 +190,8 @@ describe("the kiln CLI against a real server", () => {
       ],
       rowGroupSize: 2,
     });
-    await writeFile(join(dir, "cities.parquet"), new Uint8Array(buffer));
-    expect(await kiln("datasets:put", "cities", join(dir, "cities.parquet"))).toMatch(/version 1, 3 rows/);
+    await writeFile(join(server.dir, "cities.parquet"), new Uint8Array(buffer));
+    expect(await kiln("datasets:put", "cities", join(server.dir, "cities.parquet"))).toMatch(/version 1, 3 rows/);
     const csv = await kiln("datasets:get", "cities", "--filter", "score > 1");
     expect(csv.trim().split("\n")).toEqual(["id,city,score", "2,Paris,1.5", "3,,2.5"]);
 
@@ -215,8 +205,8 @@ describe("the kiln CLI against a real server", () => {
       rowGroupSize: 600,
       pageSize: 256,
     });
-    await writeFile(join(dir, "paged.parquet"), new Uint8Array(paged));
-    await kiln("datasets:put", "paged", join(dir, "paged.parquet"));
+    await writeFile(join(server.dir, "paged.parquet"), new Uint8Array(paged));
+    await kiln("datasets:put", "paged", join(server.dir, "paged.parquet"));
     const back = (await kiln("datasets:get", "paged")).trim().split("\n").slice(1);
     expect(back).toEqual(Array.from({ length: n }, (_, i) => `${i},${i % 7 ? i / 4 : ""}`));
 
@@ -230,8 +220,8 @@ describe("the kiln CLI against a real server", () => {
       rowGroupSize: 600,
       pageSize: 256,
     });
-    await writeFile(join(dir, "strings.parquet"), new Uint8Array(stringy));
-    await kiln("datasets:put", "strings", join(dir, "strings.parquet"));
+    await writeFile(join(server.dir, "strings.parquet"), new Uint8Array(stringy));
+    await kiln("datasets:put", "strings", join(server.dir, "strings.parquet"));
     const rowsBack = (await kiln("datasets:get", "strings", "--format", "ndjson")).trim().split("\n").map((line) => JSON.parse(line) as { s: string | null; k: string });
     expect(rowsBack).toEqual(texts.map((t, i) => ({ s: t, k: `k${i % 3}` })));
 
@@ -248,8 +238,8 @@ describe("the kiln CLI against a real server", () => {
       ],
       rowGroupSize: 2,
     });
-    await writeFile(join(dir, "typed-in.parquet"), new Uint8Array(typed));
-    await kiln("datasets:put", "typed-in", join(dir, "typed-in.parquet"));
+    await writeFile(join(server.dir, "typed-in.parquet"), new Uint8Array(typed));
+    await kiln("datasets:put", "typed-in", join(server.dir, "typed-in.parquet"));
     const shown = JSON.parse(await kiln("--json", "datasets:show", "typed-in")) as { latest: { fields: { name: string; type: string }[] } };
     expect(shown.latest.fields.map((f) => `${f.name}: ${f.type}`)).toEqual([
       "small: Int32",
@@ -280,9 +270,9 @@ describe("the kiln CLI against a real server", () => {
       at: vectorFromArray([Date.parse("2026-12-04T08:00:00Z"), null, 0], new TimestampMillisecond()),
       tags: vectorFromArray([["a", "b"], [], null], new List(new Field("item", new Utf8(), true))),
     });
-    await writeFile(join(dir, "typed.arrow"), tableToIPC(typed, "stream"));
-    await kiln("datasets:put", "typed", join(dir, "typed.arrow"));
-    const file = join(dir, "typed.parquet");
+    await writeFile(join(server.dir, "typed.arrow"), tableToIPC(typed, "stream"));
+    await kiln("datasets:put", "typed", join(server.dir, "typed.arrow"));
+    const file = join(server.dir, "typed.parquet");
     expect(await kiln("datasets:get", "typed", "-o", file)).toBe("");
     const bytes = await readFile(file);
     const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);

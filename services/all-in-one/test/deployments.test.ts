@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
 import { fromJson } from "@bufbuild/protobuf";
@@ -8,12 +7,11 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { GRPCInferenceService } from "@kiln/proto/inference/grpc_predict_v2_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunningProcess } from "@kiln/core";
+import { describe, expect, it } from "vitest";
 import { linearRegressorOnnx } from "@kiln/onnx";
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, Kiln, NotFoundError, UnavailableError } from "@kiln/sdk";
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError } from "@kiln/sdk";
 import { LogisticRegression, StandardScaler } from "@kiln/sdk/ml";
-import { runEmbedded } from "../src/index.js";
+import { embeddedServer } from "./embedded-server.js";
 import { cli, unique } from "./helpers.js";
 
 /** Two separable blobs: class 1 when x0 + x1 > 0. */
@@ -31,55 +29,42 @@ const until = async (check: () => Promise<boolean>, ms = 10_000) => {
 };
 
 describe("online serving in embedded mode (deployments on the embedded executor)", () => {
-  let dir: string;
-  let running: RunningProcess;
-  let kiln: Kiln;
+  const server = embeddedServer("deployments", { KILN_EXECUTOR_HEARTBEAT_MS: "200", KILN_REQUEST_LOG_FLUSH_MS: "200" });
   const data = blobs(300);
-  const { kiln: kilnCli, kilnFails } = cli(() => running.server.url, () => dir);
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "kiln-deployments-"));
-    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent", KILN_EXECUTOR_HEARTBEAT_MS: "200", KILN_REQUEST_LOG_FLUSH_MS: "200" }, false);
-    kiln = await Kiln.connect(running.server.url);
-  });
-  afterAll(async () => {
-    kiln?.close();
-    await running?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { kiln: kilnCli, kilnFails } = cli(() => server.url, () => server.dir);
 
   it("deploys a model version, answers predictions of its rows as the model does locally, and lists it", async () => {
     const model = unique("clf");
     const local = new LogisticRegression().fit(data.X.map((r) => [r.x0, r.x1]), data.labels);
-    await kiln.models.put(model, local);
+    await server.kiln.models.put(model, local);
     const id = unique("churn");
-    const info = await kiln.deployments.create(id, { model });
+    const info = await server.kiln.deployments.create(id, { model });
     expect(info).toMatchObject({ id, state: "ready", readyReplicas: 1, replicas: 1, modelVersion: `projects/default/models/${model}/versions/1`, model: `projects/default/models/${model}/versions/latest` });
     expect(info.executors).toHaveLength(1);
 
     const rows = data.X.slice(0, 20);
-    const predicted = await kiln.deployments.predict(id, rows);
+    const predicted = await server.kiln.deployments.predict(id, rows);
     expect(predicted.schema.fields.map((f) => f.name)).toEqual(["prediction"]);
     expect(Array.from(predicted.getChild("prediction")!.toArray() as BigInt64Array, Number)).toEqual(Array.from(local.predict(rows.map((r) => [r.x0, r.x1])), Number));
 
     // Rows of numbers are positional, as the model learned from; probabilities are named by class; kept columns come first.
-    const proba = await kiln.deployments.predictProba(id, [[1, 1], [-1, -1]]);
+    const proba = await server.kiln.deployments.predictProba(id, [[1, 1], [-1, -1]]);
     expect(proba.schema.fields.map((f) => f.name)).toEqual(["probability_0", "probability_1"]);
     expect(proba.getChild("probability_1")!.get(0)).toBeGreaterThan(0.5);
     expect(proba.getChild("probability_1")!.get(1)).toBeLessThan(0.5);
-    const kept = await kiln.deployments.predict(id, [{ id: "a", x0: 2, x1: 2 }, { id: "b", x0: -2, x1: -2 }], { keep: ["id"] });
+    const kept = await server.kiln.deployments.predict(id, [{ id: "a", x0: 2, x1: 2 }, { id: "b", x0: -2, x1: -2 }], { keep: ["id"] });
     expect(kept.toArray().map((r) => ({ ...r.toJSON(), prediction: Number(r.prediction) }))).toEqual([{ id: "a", prediction: 1 }, { id: "b", prediction: 0 }]);
 
-    expect((await kiln.deployments.list()).map((d) => d.id)).toContain(id);
-    expect(await kiln.deployments.get(id)).toMatchObject({ state: "ready", readyReplicas: 1 });
+    expect((await server.kiln.deployments.list()).map((d) => d.id)).toContain(id);
+    expect(await server.kiln.deployments.get(id)).toMatchObject({ state: "ready", readyReplicas: 1 });
   });
 
   it("answers JSON with JSON and Arrow with Arrow through the generated client, naming the version and executor that answered", async () => {
     const model = unique("linear");
-    await kiln.models.put(model, linearRegressorOnnx([2, -1], 0.5));
+    await server.kiln.models.put(model, linearRegressorOnnx([2, -1], 0.5));
     const id = unique("lin");
-    await kiln.deployments.create(id, { model });
-    const client = createClient(DeploymentService, createGrpcTransport({ baseUrl: running.server.url }));
+    await server.kiln.deployments.create(id, { model });
+    const client = createClient(DeploymentService, createGrpcTransport({ baseUrl: server.url }));
     const name = `projects/default/deployments/${id}`;
     const json = await client.predict({ deployment: name, input: { case: "data", value: fromJson(ValueSchema, [{ a: 1, b: 1 }, { a: 0, b: 3 }]) } });
     expect(json.json?.columns).toEqual(["prediction"]);
@@ -92,38 +77,38 @@ describe("online serving in embedded mode (deployments on the embedded executor)
 
   it("takes rows of numbers as the features in order, for a model that learned them by name", async () => {
     const model = unique("named");
-    await kiln.models.create(model, { estimator: "linear_regression" });
+    await server.kiln.models.create(model, { estimator: "linear_regression" });
     const rows = Array.from({ length: 20 }, (_, i) => ({ a: i, b: i % 4 }));
-    await (await kiln.runtime.model(model).fit(rows, rows.map((r) => ({ y: 2 * r.a - r.b + 1 })))).get();
+    await (await server.kiln.runtime.model(model).fit(rows, rows.map((r) => ({ y: 2 * r.a - r.b + 1 })))).get();
     const id = unique("named");
-    await kiln.deployments.create(id, { model });
+    await server.kiln.deployments.create(id, { model });
     const round = (t: import("apache-arrow").Table) => Array.from(t.getChild("prediction")!.toArray() as Float32Array, (v) => Math.round(v * 1000) / 1000);
-    expect(round(await kiln.deployments.predict(id, [{ a: 3, b: 1 }]))).toEqual([6]);
-    expect(round(await kiln.deployments.predict(id, [[3, 1], [0, 0]]))).toEqual([6, 1]);
-    const client = createClient(DeploymentService, createGrpcTransport({ baseUrl: running.server.url }));
+    expect(round(await server.kiln.deployments.predict(id, [{ a: 3, b: 1 }]))).toEqual([6]);
+    expect(round(await server.kiln.deployments.predict(id, [[3, 1], [0, 0]]))).toEqual([6, 1]);
+    const client = createClient(DeploymentService, createGrpcTransport({ baseUrl: server.url }));
     const json = await client.predict({ deployment: `projects/default/deployments/${id}`, input: { case: "data", value: fromJson(ValueSchema, [[3, 1]]) } });
     expect(Math.round((json.json!.rows[0]!.prediction as number) * 1000) / 1000).toBe(6);
   });
 
   it("batches concurrent requests and answers each with its own rows", async () => {
     const model = unique("linear");
-    await kiln.models.put(model, linearRegressorOnnx([1, 1000], 0));
+    await server.kiln.models.put(model, linearRegressorOnnx([1, 1000], 0));
     const id = unique("many");
-    await kiln.deployments.create(id, { model });
-    const answers = await Promise.all(Array.from({ length: 300 }, (_, i) => kiln.deployments.predict(id, [{ a: i, b: 0 }, { a: 0, b: i }])));
+    await server.kiln.deployments.create(id, { model });
+    const answers = await Promise.all(Array.from({ length: 300 }, (_, i) => server.kiln.deployments.predict(id, [{ a: i, b: 0 }, { a: 0, b: i }])));
     answers.forEach((t, i) => expect(Array.from(t.getChild("prediction")!.toArray() as Float32Array)).toEqual([i, 1000 * i]));
     // The executor says so in a later heartbeat: every request answered, in fewer model runs than requests.
     // (A heartbeat between the requests' arrival and their answers counts them but not yet their rows.)
     await until(async () => {
-      const { stats } = await kiln.deployments.get(id);
+      const { stats } = await server.kiln.deployments.get(id);
       return stats.requests === 300 && stats.rows === 600;
     });
-    const { stats } = await kiln.deployments.get(id);
+    const { stats } = await server.kiln.deployments.get(id);
     expect(stats).toMatchObject({ requests: 300, rows: 600, failures: 0 });
     expect(stats.runs).toBeGreaterThan(0);
     expect(stats.runs).toBeLessThan(300);
     // The same counts for Prometheus, per deployment and executor.
-    const metrics = await (await fetch(`${running.server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
     const name = `projects/default/deployments/${id}`;
     const sample = (metric: string) => Number(new RegExp(`^${metric}\\{deployment="${name}"(?:,executor="[^"]+")?\\} (\\d+)$`, "m").exec(metrics)?.[1]);
     expect(sample("kiln_deployment_requests_total")).toBe(300);
@@ -140,16 +125,16 @@ describe("online serving in embedded mode (deployments on the embedded executor)
 
   it("moves to a new version on update, answering throughout", async () => {
     const model = unique("linear");
-    await kiln.models.put(model, linearRegressorOnnx([1], 0));
+    await server.kiln.models.put(model, linearRegressorOnnx([1], 0));
     const id = unique("moving");
-    await kiln.deployments.create(id, { model: `${model}:1` });
-    await kiln.models.put(model, linearRegressorOnnx([10], 0));
+    await server.kiln.deployments.create(id, { model: `${model}:1` });
+    await server.kiln.models.put(model, linearRegressorOnnx([10], 0));
     let stop = false;
     const answered: number[] = [];
     const traffic = (async () => {
-      while (!stop) answered.push((await kiln.deployments.predict(id, [{ x: 1 }])).getChild("prediction")!.get(0) as number);
+      while (!stop) answered.push((await server.kiln.deployments.predict(id, [{ x: 1 }])).getChild("prediction")!.get(0) as number);
     })();
-    const updated = await kiln.deployments.update(id, { model: `${model}:latest` });
+    const updated = await server.kiln.deployments.update(id, { model: `${model}:latest` });
     expect(updated).toMatchObject({ state: "ready", modelVersion: `projects/default/models/${model}/versions/2` });
     await until(async () => answered.at(-1) === 10);
     stop = true;
@@ -161,14 +146,14 @@ describe("online serving in embedded mode (deployments on the embedded executor)
 
   it("splits requests between the model and a canary, then promotes or drops the canary", async () => {
     const model = unique("canary");
-    await kiln.models.put(model, linearRegressorOnnx([1], 0)); // version 1: y = x
-    await kiln.models.put(model, linearRegressorOnnx([10], 0)); // version 2: y = 10x
+    await server.kiln.models.put(model, linearRegressorOnnx([1], 0)); // version 1: y = x
+    await server.kiln.models.put(model, linearRegressorOnnx([10], 0)); // version 2: y = 10x
     const id = unique("canary");
-    await kiln.deployments.create(id, { model: `${model}:1` });
-    const withCanary = await kiln.deployments.update(id, { canary: { model: `${model}:2`, percent: 30 } });
+    await server.kiln.deployments.create(id, { model: `${model}:1` });
+    const withCanary = await server.kiln.deployments.update(id, { canary: { model: `${model}:2`, percent: 30 } });
     expect(withCanary).toMatchObject({ state: "ready", modelVersion: `projects/default/models/${model}/versions/1`, canary: { modelVersion: `projects/default/models/${model}/versions/2`, percent: 30 } });
     const answers = async (n: number) => {
-      const values = await Promise.all(Array.from({ length: n }, () => kiln.deployments.predict(id, [{ x: 1 }]).then((t) => t.getChild("prediction")!.get(0) as number)));
+      const values = await Promise.all(Array.from({ length: n }, () => server.kiln.deployments.predict(id, [{ x: 1 }]).then((t) => t.getChild("prediction")!.get(0) as number)));
       return { v1: values.filter((v) => v === 1).length, v2: values.filter((v) => v === 10).length };
     };
     const split = await answers(400);
@@ -178,32 +163,32 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect(split.v2).toBeLessThan(180);
 
     // Dropping the canary sends everything to the model again; promoting one makes it the model.
-    await kiln.deployments.update(id, { canary: null });
+    await server.kiln.deployments.update(id, { canary: null });
     await until(async () => (await answers(20)).v2 === 0);
-    await kiln.deployments.update(id, { canary: { model: `${model}:2`, percent: 5 } });
-    const promoted = await kiln.deployments.promote(id);
+    await server.kiln.deployments.update(id, { canary: { model: `${model}:2`, percent: 5 } });
+    const promoted = await server.kiln.deployments.promote(id);
     expect(promoted).toMatchObject({ state: "ready", modelVersion: `projects/default/models/${model}/versions/2` });
     expect(promoted.canary).toBeUndefined();
     await until(async () => (await answers(20)).v1 === 0);
-    await expect(kiln.deployments.promote(id)).rejects.toMatchObject({ reason: "NO_CANARY" });
+    await expect(server.kiln.deployments.promote(id)).rejects.toMatchObject({ reason: "NO_CANARY" });
   });
 
   it("logs requests to a dataset a day (features by the model's names, kept columns and answers as JSON), samples them, and feeds models.drift", async () => {
     const model = unique("logged");
     const x = unique("logged-x");
-    await kiln.datasets.put(x, data.X);
-    await kiln.datasets.put(`${x}-y`, data.labels.map((label) => ({ label })));
-    await kiln.models.create(model, { estimator: "logistic_regression" });
-    await (await kiln.runtime.model(model).fit(x, `${x}-y`)).get();
+    await server.kiln.datasets.put(x, data.X);
+    await server.kiln.datasets.put(`${x}-y`, data.labels.map((label) => ({ label })));
+    await server.kiln.models.create(model, { estimator: "logistic_regression" });
+    await (await server.kiln.runtime.model(model).fit(x, `${x}-y`)).get();
     const id = unique("logging");
-    const info = await kiln.deployments.create(id, { model, requestLog: { dataset: `${id}-requests` } });
+    const info = await server.kiln.deployments.create(id, { model, requestLog: { dataset: `${id}-requests` } });
     expect(info.requestLog).toEqual({ dataset: `${id}-requests`, samplePercent: 100, retentionDays: 0 });
 
-    const named = await kiln.deployments.predict(id, [{ id: "a", x0: 2, x1: 2 }, { id: "b", x0: -2, x1: -2 }], { keep: ["id"] });
-    const positional = await kiln.deployments.predictProba(id, [[1, 1]]);
+    const named = await server.kiln.deployments.predict(id, [{ id: "a", x0: 2, x1: 2 }, { id: "b", x0: -2, x1: -2 }], { keep: ["id"] });
+    const positional = await server.kiln.deployments.predictProba(id, [[1, 1]]);
     const day = new Date().toISOString().slice(0, 10);
-    await until(async () => (await kiln.deployments.get(id)).stats.loggedRows === 3);
-    const log = (await kiln.datasets.get(`${id}-requests-${day}`)) as import("apache-arrow").Table;
+    await until(async () => (await server.kiln.deployments.get(id)).stats.loggedRows === 3);
+    const log = (await server.kiln.datasets.get(`${id}-requests-${day}`)) as import("apache-arrow").Table;
     expect(log.schema.fields.map((f) => `${f.name}:${String(f.type)}`)).toEqual(["x0:Float64", "x1:Float64", "kept:Utf8", "request_time:Timestamp<MILLISECOND>", "model_version:Int32", "request_kind:Utf8", "output:Utf8"]);
     const rows = log.toArray().map((r) => r.toJSON() as Record<string, unknown>);
     expect(rows.map((r) => [r.x0, r.x1, r.kept, r.model_version, r.request_kind])).toEqual([
@@ -219,60 +204,60 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect(Math.abs((rows[0]!.request_time as number) - Date.now())).toBeLessThan(60_000);
 
     // The log is data like any: what the deployment saw, compared with what the model learned from.
-    for (let i = 0; i < 10; i++) await kiln.deployments.predict(id, data.X.slice(i * 30, i * 30 + 30));
-    await until(async () => (await kiln.deployments.get(id)).stats.loggedRows === 303);
-    const drift = await kiln.models.drift(model, `${id}-requests-${day}`);
+    for (let i = 0; i < 10; i++) await server.kiln.deployments.predict(id, data.X.slice(i * 30, i * 30 + 30));
+    await until(async () => (await server.kiln.deployments.get(id)).stats.loggedRows === 303);
+    const drift = await server.kiln.models.drift(model, `${id}-requests-${day}`);
     expect(drift.columns.map((c) => [c.column, c.drifted])).toEqual([["x0", false], ["x1", false]]);
     expect(drift.target.rows).toBe(303);
     // The same, by the deployment: its log's dataset of the day, the rows its version answered.
-    const byDeployment = await kiln.deployments.drift(id);
+    const byDeployment = await server.kiln.deployments.drift(id);
     expect(byDeployment.target.selection).toMatchObject({ dataset: `${id}-requests-${day}`, filter: "model_version = 2" });
     expect(byDeployment).toMatchObject({ drifted: false, modelVersion: `projects/default/models/${model}/versions/2`, target: { rows: 303 } });
     const printed = await kilnCli("deployments:drift", id, "--day", "today");
     expect(printed.split("\n")[0]).toBe(`${id} (${model}:2) trained on ${x}@1 (300 rows) → ${id}-requests-${day}@${byDeployment.target.selection.version} where model_version = 2 (303 rows)`);
     expect((await kilnFails("deployments:drift", id, "--day", "yesterday")).stderr).toMatch(/not found \(DATASET_NOT_FOUND\)/);
     // As a job (what a schedule runs on requests-{{date-1}}): a request log's rows are the version's own.
-    const asJob = await (await kiln.runtime.model(model).drift({ dataset: `${id}-requests-${day}`, filter: "request_kind = \"predict\"" })).get();
+    const asJob = await (await server.kiln.runtime.model(model).drift({ dataset: `${id}-requests-${day}`, filter: "request_kind = \"predict\"" })).get();
     expect(asJob.target).toMatchObject({ dataset: `${id}-requests-${day}`, filter: '(request_kind = "predict") AND model_version = 2' });
     expect(asJob).toMatchObject({ drifted: false, targetRows: 302 }); // all but the predict_proba
 
     // A share of them; moved to another dataset, and stopped, without loading the model again.
-    await kiln.deployments.update(id, { requestLog: { dataset: `${id}-sampled`, samplePercent: 30 } });
-    await until(async () => (await kiln.deployments.get(id)).requestLog?.dataset === `${id}-sampled`);
+    await server.kiln.deployments.update(id, { requestLog: { dataset: `${id}-sampled`, samplePercent: 30 } });
+    await until(async () => (await server.kiln.deployments.get(id)).requestLog?.dataset === `${id}-sampled`);
     await new Promise((r) => setTimeout(r, 500)); // the executor's next heartbeat brings the change
-    for (let i = 0; i < 200; i++) await kiln.deployments.predict(id, [data.X[i]!]);
-    await until(async () => (await kiln.datasets.list()).some((d) => d.id === `${id}-sampled-${day}`));
+    for (let i = 0; i < 200; i++) await server.kiln.deployments.predict(id, [data.X[i]!]);
+    await until(async () => (await server.kiln.datasets.list()).some((d) => d.id === `${id}-sampled-${day}`));
     await new Promise((r) => setTimeout(r, 400));
-    const sampled = (await kiln.datasets.info(`${id}-sampled-${day}`)).latest!.rowCount;
+    const sampled = (await server.kiln.datasets.info(`${id}-sampled-${day}`)).latest!.rowCount;
     expect(sampled).toBeGreaterThan(30);
     expect(sampled).toBeLessThan(100);
-    expect((await kiln.deployments.get(id)).stats.unloggedRows).toBe(0);
+    expect((await server.kiln.deployments.get(id)).stats.unloggedRows).toBe(0);
 
     // Rows the store refuses (a dataset of that day, and the version's own, already holding other columns) are counted, not retried; answers go on.
-    await kiln.datasets.put(`${id}-clash-${day}`, [{ a: 1 }]);
-    await kiln.datasets.put(`${id}-clash-${day}.v2`, [{ a: 1 }]);
-    await kiln.deployments.update(id, { requestLog: { dataset: `${id}-clash` } });
+    await server.kiln.datasets.put(`${id}-clash-${day}`, [{ a: 1 }]);
+    await server.kiln.datasets.put(`${id}-clash-${day}.v2`, [{ a: 1 }]);
+    await server.kiln.deployments.update(id, { requestLog: { dataset: `${id}-clash` } });
     await new Promise((r) => setTimeout(r, 500));
-    expect((await kiln.deployments.predict(id, data.X.slice(0, 2))).numRows).toBe(2);
-    await until(async () => (await kiln.deployments.get(id)).stats.unloggedRows === 2);
+    expect((await server.kiln.deployments.predict(id, data.X.slice(0, 2))).numRows).toBe(2);
+    await until(async () => (await server.kiln.deployments.get(id)).stats.unloggedRows === 2);
     // Days past the log's retention are dropped: the datasets the log wrote (labelled so), not one of the user's named alike.
     const labelled = { labels: { "kiln.request_log": "true" } };
-    await kiln.datasets.put(`${id}-kept-2026-01-01`, [{ a: 1 }], labelled);
-    await kiln.datasets.put(`${id}-kept-2026-01-01.v3`, [{ a: 1 }], labelled); // a version's own rows of the day go with it
-    await kiln.datasets.put(`${id}-kept-2026-01-02`, [{ a: 1 }]);
-    await kiln.datasets.put(`${id}-kept-${day}`, [{ a: 1 }], labelled);
-    const kept = await kiln.deployments.update(id, { requestLog: { dataset: `${id}-kept`, retentionDays: 7 } });
+    await server.kiln.datasets.put(`${id}-kept-2026-01-01`, [{ a: 1 }], labelled);
+    await server.kiln.datasets.put(`${id}-kept-2026-01-01.v3`, [{ a: 1 }], labelled); // a version's own rows of the day go with it
+    await server.kiln.datasets.put(`${id}-kept-2026-01-02`, [{ a: 1 }]);
+    await server.kiln.datasets.put(`${id}-kept-${day}`, [{ a: 1 }], labelled);
+    const kept = await server.kiln.deployments.update(id, { requestLog: { dataset: `${id}-kept`, retentionDays: 7 } });
     expect(kept.requestLog).toEqual({ dataset: `${id}-kept`, samplePercent: 100, retentionDays: 7 });
-    const names = async () => (await kiln.datasets.list()).map((d) => d.id).filter((n) => n.startsWith(`${id}-kept-`));
+    const names = async () => (await server.kiln.datasets.list()).map((d) => d.id).filter((n) => n.startsWith(`${id}-kept-`));
     await until(async () => !(await names()).some((n) => n.startsWith(`${id}-kept-2026-01-01`)));
     expect((await names()).sort()).toEqual([`${id}-kept-2026-01-02`, `${id}-kept-${day}`]);
-    await expect(kiln.deployments.update(id, { requestLog: { dataset: "fine", retentionDays: -1 } })).rejects.toMatchObject({ reason: "INVALID_REQUEST_LOG" });
+    await expect(server.kiln.deployments.update(id, { requestLog: { dataset: "fine", retentionDays: -1 } })).rejects.toMatchObject({ reason: "INVALID_REQUEST_LOG" });
 
-    const stopped = await kiln.deployments.update(id, { requestLog: null });
+    const stopped = await server.kiln.deployments.update(id, { requestLog: null });
     expect(stopped.requestLog).toBeUndefined();
     // What the deployment logged is still counted after its log stops.
     await new Promise((r) => setTimeout(r, 500));
-    expect((await kiln.deployments.get(id)).stats).toMatchObject({ loggedRows: 303 + sampled, unloggedRows: 2 });
+    expect((await server.kiln.deployments.get(id)).stats).toMatchObject({ loggedRows: 303 + sampled, unloggedRows: 2 });
 
     await kilnCli("deploy", id, model, "--log-requests", `${id}-cli`, "--log-sample", "50", "--log-retention-days", "30");
     expect(await kilnCli("deployments:show", id)).toMatch(new RegExp(`^request log:\\s+${id}-cli-YYYY-MM-DD, 50% of the requests, 30 days kept: \\d+ rows logged, 2 dropped$`, "m"));
@@ -280,54 +265,54 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect(await kilnCli("deployments:show", id)).not.toMatch(/request log/);
     expect((await kilnFails("deploy", id, model, "--log-sample", "5")).stderr).toMatch(/--log-sample and --log-retention-days go with --log-requests DATASET/);
 
-    await expect(kiln.deployments.drift(id)).rejects.toMatchObject({ constructor: FailedPreconditionError, reason: "NO_REQUEST_LOG" });
-    await expect(kiln.deployments.update(id, { requestLog: { dataset: "no/slashes" } })).rejects.toMatchObject({ constructor: InvalidArgumentError, reason: "INVALID_NAME" });
-    await expect(kiln.deployments.update(id, { requestLog: { dataset: "fine", samplePercent: 101 } })).rejects.toMatchObject({ reason: "INVALID_REQUEST_LOG" });
-    await expect(kiln.deployments.update(id, { requestLog: { dataset: "", samplePercent: 5 } })).rejects.toMatchObject({ reason: "REQUEST_LOG_DATASET_REQUIRED" });
-    expect((await kiln.deployments.get(id)).requestLog).toBeUndefined();
+    await expect(server.kiln.deployments.drift(id)).rejects.toMatchObject({ constructor: FailedPreconditionError, reason: "NO_REQUEST_LOG" });
+    await expect(server.kiln.deployments.update(id, { requestLog: { dataset: "no/slashes" } })).rejects.toMatchObject({ constructor: InvalidArgumentError, reason: "INVALID_NAME" });
+    await expect(server.kiln.deployments.update(id, { requestLog: { dataset: "fine", samplePercent: 101 } })).rejects.toMatchObject({ reason: "INVALID_REQUEST_LOG" });
+    await expect(server.kiln.deployments.update(id, { requestLog: { dataset: "", samplePercent: 5 } })).rejects.toMatchObject({ reason: "REQUEST_LOG_DATASET_REQUIRED" });
+    expect((await server.kiln.deployments.get(id)).requestLog).toBeUndefined();
   });
 
   it("logs a canary with other features to a dataset of its own for the day, losing no row, drifts each version on its own rows, and logs explanations", async () => {
     const model = unique("logged-canary");
     const rows = Array.from({ length: 60 }, (_, i) => ({ x0: Math.sin(i), x1: Math.cos(i), x2: i % 3 }));
-    await kiln.datasets.put(`${model}-x`, rows);
-    await kiln.datasets.put(`${model}-y`, rows.map((r) => ({ y: r.x0 + 2 * r.x1 + r.x2 })));
-    await kiln.models.create(model, { estimator: "linear_regression" });
-    await (await kiln.runtime.model(model).fit({ dataset: `${model}-x`, columns: ["x0", "x1"] }, `${model}-y`)).get();
-    await (await kiln.runtime.model(model).fit({ dataset: `${model}-x`, columns: ["x0", "x1", "x2"] }, `${model}-y`)).get();
+    await server.kiln.datasets.put(`${model}-x`, rows);
+    await server.kiln.datasets.put(`${model}-y`, rows.map((r) => ({ y: r.x0 + 2 * r.x1 + r.x2 })));
+    await server.kiln.models.create(model, { estimator: "linear_regression" });
+    await (await server.kiln.runtime.model(model).fit({ dataset: `${model}-x`, columns: ["x0", "x1"] }, `${model}-y`)).get();
+    await (await server.kiln.runtime.model(model).fit({ dataset: `${model}-x`, columns: ["x0", "x1", "x2"] }, `${model}-y`)).get();
     const id = unique("canary-log");
-    await kiln.deployments.create(id, { model: `${model}:2`, requestLog: { dataset: `${id}-requests` } });
-    await kiln.deployments.update(id, { canary: { model: `${model}:3`, percent: 50 } });
+    await server.kiln.deployments.create(id, { model: `${model}:2`, requestLog: { dataset: `${id}-requests` } });
+    await server.kiln.deployments.update(id, { canary: { model: `${model}:3`, percent: 50 } });
     await new Promise((r) => setTimeout(r, 500)); // the executor's next heartbeat brings the canary
-    for (const row of rows.slice(0, 40)) await kiln.deployments.predict(id, [row]);
-    await until(async () => (await kiln.deployments.get(id)).stats.loggedRows === 40);
-    expect((await kiln.deployments.get(id)).stats.unloggedRows).toBe(0);
+    for (const row of rows.slice(0, 40)) await server.kiln.deployments.predict(id, [row]);
+    await until(async () => (await server.kiln.deployments.get(id)).stats.loggedRows === 40);
+    expect((await server.kiln.deployments.get(id)).stats.unloggedRows).toBe(0);
 
     const day = new Date().toISOString().slice(0, 10);
-    const main = (await kiln.datasets.get(`${id}-requests-${day}`)) as import("apache-arrow").Table;
+    const main = (await server.kiln.datasets.get(`${id}-requests-${day}`)) as import("apache-arrow").Table;
     const first = Number(main.getChild("model_version")!.get(0));
     const other = first === 2 ? 3 : 2;
-    const own = (await kiln.datasets.get(`${id}-requests-${day}.v${other}`)) as import("apache-arrow").Table;
+    const own = (await server.kiln.datasets.get(`${id}-requests-${day}.v${other}`)) as import("apache-arrow").Table;
     expect(new Set(Array.from(main.getChild("model_version")!.toArray() as Int32Array))).toEqual(new Set([first]));
     expect(new Set(Array.from(own.getChild("model_version")!.toArray() as Int32Array))).toEqual(new Set([other]));
     expect(main.numRows + own.numRows).toBe(40);
     const featuresOf = (t: import("apache-arrow").Table) => t.schema.fields.map((f) => f.name).filter((n) => n.startsWith("x"));
     expect(featuresOf(other === 3 ? own : main)).toEqual(["x0", "x1", "x2"]);
     expect(featuresOf(other === 3 ? main : own)).toEqual(["x0", "x1"]);
-    expect((await kiln.datasets.info(`${id}-requests-${day}.v${other}`)).labels).toMatchObject({ "kiln.request_log": "true" });
+    expect((await server.kiln.datasets.info(`${id}-requests-${day}.v${other}`)).labels).toMatchObject({ "kiln.request_log": "true" });
 
     // deployments.drift reads the rows of the version served, wherever the day put them.
-    const drift = await kiln.deployments.drift(id);
+    const drift = await server.kiln.deployments.drift(id);
     const servedRows = other === 2 ? own.numRows : main.numRows;
     expect(drift.target.selection.dataset).toBe(other === 2 ? `${id}-requests-${day}.v2` : `${id}-requests-${day}`);
     expect(drift.target.rows).toBe(servedRows);
 
     // Explanations are logged as well: request_kind "explain", the output each row's values.
-    await kiln.deployments.update(id, { canary: null });
+    await server.kiln.deployments.update(id, { canary: null });
     await new Promise((r) => setTimeout(r, 500));
-    await kiln.deployments.explain(id, [rows[0]!], { backgroundRows: 20 });
+    await server.kiln.deployments.explain(id, [rows[0]!], { backgroundRows: 20 });
     const explainedRows = async () => {
-      const v2 = (await kiln.datasets.get(other === 2 ? `${id}-requests-${day}.v2` : `${id}-requests-${day}`)) as import("apache-arrow").Table;
+      const v2 = (await server.kiln.datasets.get(other === 2 ? `${id}-requests-${day}.v2` : `${id}-requests-${day}`)) as import("apache-arrow").Table;
       return v2.toArray().map((r) => r.toJSON() as Record<string, unknown>).filter((r) => r.request_kind === "explain");
     };
     await until(async () => (await explainedRows()).length > 0);
@@ -335,65 +320,65 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect(explained).toHaveLength(1);
     expect(explained[0]).toMatchObject({ x0: rows[0]!.x0, x1: rows[0]!.x1, model_version: 2 });
     expect(Object.keys(JSON.parse(explained[0]!.output as string) as object)).toEqual(["prediction", "base_value", "shap_x0", "shap_x1"]);
-    await kiln.deployments.delete(id);
+    await server.kiln.deployments.delete(id);
   });
 
   it("refuses bad deployments and bad rows with the right codes, storing nothing", async () => {
     const model = unique("linear");
-    await kiln.models.put(model, linearRegressorOnnx([1, 2], 0));
+    await server.kiln.models.put(model, linearRegressorOnnx([1, 2], 0));
     const id = unique("checked");
-    await expect(kiln.deployments.create(id, { model: unique("nothing") })).rejects.toBeInstanceOf(NotFoundError);
-    await expect(kiln.deployments.create(id, { model, replicas: 101 })).rejects.toMatchObject({ reason: "INVALID_REPLICAS" });
-    await expect(kiln.deployments.create(id, { model, maxBatchRows: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(server.kiln.deployments.create(id, { model: unique("nothing") })).rejects.toBeInstanceOf(NotFoundError);
+    await expect(server.kiln.deployments.create(id, { model, replicas: 101 })).rejects.toMatchObject({ reason: "INVALID_REPLICAS" });
+    await expect(server.kiln.deployments.create(id, { model, maxBatchRows: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
     const untrained = unique("untrained");
-    await kiln.models.create(untrained, { estimator: "logistic_regression" });
-    await expect(kiln.deployments.create(id, { model: untrained })).rejects.toMatchObject({ reason: "NOT_RUNNABLE" });
-    await expect(kiln.deployments.get(id)).rejects.toBeInstanceOf(NotFoundError);
+    await server.kiln.models.create(untrained, { estimator: "logistic_regression" });
+    await expect(server.kiln.deployments.create(id, { model: untrained })).rejects.toMatchObject({ reason: "NOT_RUNNABLE" });
+    await expect(server.kiln.deployments.get(id)).rejects.toBeInstanceOf(NotFoundError);
 
-    await kiln.deployments.create(id, { model });
-    await expect(kiln.deployments.create(id, { model })).rejects.toBeInstanceOf(AlreadyExistsError);
-    await expect(kiln.deployments.predict(id, [{ a: 1, b: 2, c: 3 }])).rejects.toMatchObject({ reason: "FEATURE_COUNT" });
-    await expect(kiln.deployments.predict(id, [{ a: 1, b: "x" }])).rejects.toBeInstanceOf(FailedPreconditionError);
-    await expect(kiln.deployments.predict(id, [{ a: 1, b: 2 }], { keep: ["nope"] })).rejects.toMatchObject({ reason: "KEEP_COLUMN_MISSING" });
-    await expect(kiln.deployments.predictProba(id, [{ a: 1, b: 2 }])).rejects.toMatchObject({ reason: "NO_PROBABILITIES" });
+    await server.kiln.deployments.create(id, { model });
+    await expect(server.kiln.deployments.create(id, { model })).rejects.toBeInstanceOf(AlreadyExistsError);
+    await expect(server.kiln.deployments.predict(id, [{ a: 1, b: 2, c: 3 }])).rejects.toMatchObject({ reason: "FEATURE_COUNT" });
+    await expect(server.kiln.deployments.predict(id, [{ a: 1, b: "x" }])).rejects.toBeInstanceOf(FailedPreconditionError);
+    await expect(server.kiln.deployments.predict(id, [{ a: 1, b: 2 }], { keep: ["nope"] })).rejects.toMatchObject({ reason: "KEEP_COLUMN_MISSING" });
+    await expect(server.kiln.deployments.predictProba(id, [{ a: 1, b: 2 }])).rejects.toMatchObject({ reason: "NO_PROBABILITIES" });
     const tooMany = { a: new Float64Array(70_000), b: new Float64Array(70_000) };
-    await expect(kiln.deployments.predict(id, tooMany)).rejects.toMatchObject({ reason: "PREDICT_TOO_LARGE", message: expect.stringContaining("predict them with a job") });
-    await expect(kiln.deployments.predict(unique("nowhere"), [{ a: 1, b: 2 }])).rejects.toMatchObject({ reason: "DEPLOYMENT_NOT_FOUND" });
+    await expect(server.kiln.deployments.predict(id, tooMany)).rejects.toMatchObject({ reason: "PREDICT_TOO_LARGE", message: expect.stringContaining("predict them with a job") });
+    await expect(server.kiln.deployments.predict(unique("nowhere"), [{ a: 1, b: 2 }])).rejects.toMatchObject({ reason: "DEPLOYMENT_NOT_FOUND" });
     // It still answers after all that, and counts what it refused.
-    expect((await kiln.deployments.predict(id, [{ a: 1, b: 2 }])).getChild("prediction")!.get(0)).toBe(5);
+    expect((await server.kiln.deployments.predict(id, [{ a: 1, b: 2 }])).getChild("prediction")!.get(0)).toBe(5);
     // The one too large never left the scheduler; a heartbeat may count a request before its answer.
     await until(async () => {
-      const { stats } = await kiln.deployments.get(id);
+      const { stats } = await server.kiln.deployments.get(id);
       return stats.requests === 5 && stats.rows + stats.failures === 5;
     });
-    expect((await kiln.deployments.get(id)).stats).toMatchObject({ requests: 5, rows: 1, failures: 4 });
+    expect((await server.kiln.deployments.get(id)).stats).toMatchObject({ requests: 5, rows: 1, failures: 4 });
   });
 
   it("stays pending without an executor having its labels, and says why a prediction cannot be answered", async () => {
     const model = unique("linear");
-    await kiln.models.put(model, linearRegressorOnnx([1], 0));
+    await server.kiln.models.put(model, linearRegressorOnnx([1], 0));
     const id = unique("gpu");
-    const info = await kiln.deployments.create(id, { model, labels: ["gpu"] }, { wait: false });
+    const info = await server.kiln.deployments.create(id, { model, labels: ["gpu"] }, { wait: false });
     expect(info).toMatchObject({ state: "pending", readyReplicas: 0, requiredLabels: ["gpu"] });
-    const refused = kiln.deployments.predict(id, [{ x: 1 }]);
+    const refused = server.kiln.deployments.predict(id, [{ x: 1 }]);
     await expect(refused).rejects.toBeInstanceOf(UnavailableError);
     await expect(refused).rejects.toMatchObject({ reason: "DEPLOYMENT_NOT_READY", message: expect.stringContaining("no executor with labels gpu") });
-    await expect(kiln.deployments.waitReady(id, 300)).rejects.toMatchObject({ reason: "DEPLOYMENT_NOT_READY" });
+    await expect(server.kiln.deployments.waitReady(id, 300)).rejects.toMatchObject({ reason: "DEPLOYMENT_NOT_READY" });
   });
 
   it("transforms with a transformer and refuses to predict with it", async () => {
     const model = unique("scaler");
-    await kiln.models.put(model, new StandardScaler().fit([[0, 10], [2, 30]]));
+    await server.kiln.models.put(model, new StandardScaler().fit([[0, 10], [2, 30]]));
     const id = unique("scale");
-    await kiln.deployments.create(id, { model });
-    const out = await kiln.deployments.transform(id, [[1, 20]]);
+    await server.kiln.deployments.create(id, { model });
+    const out = await server.kiln.deployments.transform(id, [[1, 20]]);
     expect(out.toArray().map((r) => r.toJSON())).toEqual([{ component_0: 0, component_1: 0 }]);
-    await expect(kiln.deployments.predict(id, [[1, 20]])).rejects.toMatchObject({ reason: "NOT_A_PREDICTOR" });
+    await expect(server.kiln.deployments.predict(id, [[1, 20]])).rejects.toMatchObject({ reason: "NOT_A_PREDICTOR" });
   });
 
   it("deploys, lists, shows, predicts JSON and files, moves to a new version and deletes from the command line", async () => {
     const model = unique("cli-linear");
-    await kiln.models.put(model, linearRegressorOnnx([2, 1], 0));
+    await server.kiln.models.put(model, linearRegressorOnnx([2, 1], 0));
     const id = unique("cli");
     expect(await kilnCli("deploy", id, `${model}:1`)).toBe(`${id}: ${model}:1 ready (1 of 1 replicas)\n`);
     expect(await kilnCli("deployments")).toMatch(new RegExp(`${id}\\s+${model}:1\\s+ready\\s+1/1`));
@@ -406,11 +391,11 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect(executor!.serving).toContainEqual(expect.objectContaining({ deployment: `projects/default/deployments/${id}`, state: "ready" }));
 
     expect(await kilnCli("predict", id, '[{"a": 1, "b": 1}, {"a": 2, "b": 0}]')).toBe("prediction\n3\n4\n");
-    await writeFile(join(dir, "rows.csv"), "id,a,b\nr1,1,2\nr2,0,5\n");
+    await writeFile(join(server.dir, "rows.csv"), "id,a,b\nr1,1,2\nr2,0,5\n");
     expect(await kilnCli("predict", id, "./rows.csv", "--keep", "id", "-o", "out.json")).toBe("wrote 2 rows to out.json\n");
-    expect(JSON.parse(await readFile(join(dir, "out.json"), "utf8"))).toEqual([{ id: "r1", prediction: 4 }, { id: "r2", prediction: 5 }]);
+    expect(JSON.parse(await readFile(join(server.dir, "out.json"), "utf8"))).toEqual([{ id: "r1", prediction: 4 }, { id: "r2", prediction: 5 }]);
     // Why: each row's Shapley values against a background (the model was uploaded: it records no training data to sample).
-    await kiln.datasets.put(`${id}-usual`, [{ a: 0, b: 0 }, { a: 2, b: 2 }]);
+    await server.kiln.datasets.put(`${id}-usual`, [{ a: 0, b: 0 }, { a: 2, b: 2 }]);
     expect(await kilnCli("predict", id, '[{"a": 1, "b": 1}, {"a": 3, "b": 0}]', "--explain", "--background", `${id}-usual`)).toBe("prediction,base_value,shap_a,shap_b\n3,3,0,0\n6,3,4,-1\n");
     expect((await kilnFails("predict", id, '[{"a": 1, "b": 1}]', "--explain")).stderr).toMatch(/records no stored training data.*NO_TRAINING_DATA/);
     expect((await kilnFails("predict", id, '[{"a": 1, "b": 1}]', "--class", "1")).stderr).toContain("--background, --background-rows, --method and --class go with --explain");
@@ -426,7 +411,7 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect(await kilnCli("deployments:show", id)).not.toMatch(/^explainer:/m);
 
     // Deploying again moves it to the version asked for.
-    await kiln.models.put(model, linearRegressorOnnx([0, 0], 7));
+    await server.kiln.models.put(model, linearRegressorOnnx([0, 0], 7));
     expect(await kilnCli("deploy", id, model)).toBe(`${id}: ${model}:2 ready (1 of 1 replicas)\n`);
     await until(async () => (await kilnCli("predict", id, "[[1, 1]]")) === "prediction\n7\n");
     // A canary of version 1 beside it, shown in the list; promoted, it is the model.
@@ -447,10 +432,10 @@ describe("online serving in embedded mode (deployments on the embedded executor)
   it("speaks the Open Inference Protocol (KServe V2 gRPC): health, metadata, and inference with typed or raw tensors", async () => {
     const model = unique("oip");
     const local = new LogisticRegression().fit(data.X.map((r) => [r.x0, r.x1]), data.labels.map((l) => (l ? "yes" : "no")));
-    await kiln.models.put(model, local);
+    await server.kiln.models.put(model, local);
     const id = unique("oip");
-    await kiln.deployments.create(id, { model });
-    const oip = createClient(GRPCInferenceService, createGrpcTransport({ baseUrl: running.server.url }));
+    await server.kiln.deployments.create(id, { model });
+    const oip = createClient(GRPCInferenceService, createGrpcTransport({ baseUrl: server.url }));
     expect(await oip.serverLive({})).toMatchObject({ live: true });
     expect(await oip.serverReady({})).toMatchObject({ ready: true });
     expect((await oip.serverMetadata({})).name).toBe("kiln");
@@ -483,10 +468,10 @@ describe("online serving in embedded mode (deployments on the embedded executor)
 
   it("speaks the Open Inference Protocol's REST form too: /v2 health, metadata, readiness and JSON inference", async () => {
     const model = unique("rest");
-    await kiln.models.put(model, linearRegressorOnnx([2, -1], 0.5));
+    await server.kiln.models.put(model, linearRegressorOnnx([2, -1], 0.5));
     const id = unique("rest");
-    await kiln.deployments.create(id, { model });
-    const url = running.server.url;
+    await server.kiln.deployments.create(id, { model });
+    const url = server.url;
     const get = async (path: string) => {
       const res = await fetch(`${url}${path}`);
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -526,67 +511,67 @@ describe("online serving in embedded mode (deployments on the embedded executor)
 
   it("scales a deployment by its load: more replicas under requests, back down once they stop (kiln deploy --max-replicas --target-rps)", async () => {
     const model = unique("scaled");
-    await kiln.models.put(model, linearRegressorOnnx([1, 2], 0));
+    await server.kiln.models.put(model, linearRegressorOnnx([1, 2], 0));
     const id = unique("scaled");
     expect(await kilnCli("deploy", id, model, "--max-replicas", "3", "--target-rps", "5", "--scale-down-delay", "1")).toBe(`${id}: ${model}:1 ready (1 of 1 replicas)\n`);
     expect(await kilnCli("deployments:show", id)).toMatch(/^autoscaling:\s+1 to 3 replicas, one for each 5 requests a second; one goes after 1 s of less; now [\d.]+ requests a second$/m);
     // About 40 requests a second for two seconds: 3 replicas wanted (one executor here, so it is degraded, answering still).
     const until3 = Date.now() + 10_000;
-    while ((await kiln.deployments.get(id)).replicas < 3) {
+    while ((await server.kiln.deployments.get(id)).replicas < 3) {
       if (Date.now() > until3) throw new Error("timed out waiting for 3 replicas");
-      await Promise.all(Array.from({ length: 4 }, () => kiln.deployments.predict(id, [{ a: 1, b: 1 }])));
+      await Promise.all(Array.from({ length: 4 }, () => server.kiln.deployments.predict(id, [{ a: 1, b: 1 }])));
       await new Promise((r) => setTimeout(r, 100));
     }
-    const busy = await kiln.deployments.get(id);
+    const busy = await server.kiln.deployments.get(id);
     expect(busy).toMatchObject({ replicas: 3, state: "degraded", readyReplicas: 1, updater: "autoscaler", autoscaling: { minReplicas: 1, maxReplicas: 3, targetRequestsPerSecond: 5, scaleDownDelayMs: 1000 } });
     // What it measured: more than the two replicas' worth that three replicas answer to.
     expect(busy.requestsPerSecond).toBeGreaterThan(10);
     // As the rate is shown: whole at 10 and over, one decimal under (the load just ended, so it may have fallen under 10 by now).
     expect(await kilnCli("deployments:show", id)).toMatch(/; now (\d{2,}|\d\.\d) requests a second$/m);
-    expect((await kiln.deployments.predict(id, [{ a: 1, b: 1 }])).getChild("prediction")!.get(0)).toBe(3);
+    expect((await server.kiln.deployments.predict(id, [{ a: 1, b: 1 }])).getChild("prediction")!.get(0)).toBe(3);
     // Quiet: back to one once the window has emptied and the delay passed.
-    await until(async () => (await kiln.deployments.get(id)).replicas === 1, 15_000);
-    expect((await kiln.deployments.get(id)).state).toBe("ready");
+    await until(async () => (await server.kiln.deployments.get(id)).replicas === 1, 15_000);
+    expect((await server.kiln.deployments.get(id)).state).toBe("ready");
     // --no-autoscale: the replicas stay as they are.
     await kilnCli("deploy", id, model, "--no-autoscale");
-    expect((await kiln.deployments.get(id)).autoscaling).toBeUndefined();
+    expect((await server.kiln.deployments.get(id)).autoscaling).toBeUndefined();
     expect((await kilnFails("deploy", id, model, "--max-replicas", "3")).stderr).toMatch(/scaling by load takes --max-replicas and --target-rps/);
-    await kiln.deployments.delete(id);
+    await server.kiln.deployments.delete(id);
   });
 
   it("scales a deployment to zero with no requests, and wakes it for the next one (kiln deploy --scale-to-zero)", async () => {
     const model = unique("sleepy");
-    await kiln.models.put(model, linearRegressorOnnx([1, 2], 0));
+    await server.kiln.models.put(model, linearRegressorOnnx([1, 2], 0));
     const id = unique("sleepy");
     await kilnCli("deploy", id, model, "--max-replicas", "2", "--target-rps", "100", "--scale-down-delay", "1", "--scale-to-zero");
     expect(await kilnCli("deployments:show", id)).toMatch(/^autoscaling:\s+1 to 2 replicas while there are requests, none without, one for each 100 requests a second; one goes after 1 s of less; now [\d.]+ requests a second$/m);
     // No request: after the rate window and the delay, no replica, and the executor unloads the model.
     await until(async () => {
-      const d = await kiln.deployments.get(id);
+      const d = await server.kiln.deployments.get(id);
       return d.replicas === 0 && d.executors.length === 0;
     }, 15_000);
-    expect(await kiln.deployments.get(id)).toMatchObject({ state: "ready", replicas: 0, readyReplicas: 0 });
+    expect(await server.kiln.deployments.get(id)).toMatchObject({ state: "ready", replicas: 0, readyReplicas: 0 });
     // A request wakes it: it waits for a load, then is answered.
     const woke = Date.now();
-    expect((await kiln.deployments.predict(id, [{ a: 1, b: 2 }])).getChild("prediction")!.get(0)).toBe(5);
+    expect((await server.kiln.deployments.predict(id, [{ a: 1, b: 2 }])).getChild("prediction")!.get(0)).toBe(5);
     const coldStartMs = Date.now() - woke;
-    expect(await kiln.deployments.get(id)).toMatchObject({ replicas: 1, readyReplicas: 1 });
+    expect(await server.kiln.deployments.get(id)).toMatchObject({ replicas: 1, readyReplicas: 1 });
     expect(coldStartMs).toBeLessThan(10_000);
     // Warm now: the next one does not wait.
-    expect((await kiln.deployments.predict(id, [{ a: 2, b: 2 }])).getChild("prediction")!.get(0)).toBe(6);
-    await kiln.deployments.delete(id);
+    expect((await server.kiln.deployments.predict(id, [{ a: 2, b: 2 }])).getChild("prediction")!.get(0)).toBe(6);
+    await server.kiln.deployments.delete(id);
   });
 
   it("stops serving a deleted deployment", async () => {
     const model = unique("linear");
-    await kiln.models.put(model, linearRegressorOnnx([1], 0));
+    await server.kiln.models.put(model, linearRegressorOnnx([1], 0));
     const id = unique("gone");
-    await kiln.deployments.create(id, { model });
-    await kiln.deployments.delete(id);
-    await expect(kiln.deployments.get(id)).rejects.toBeInstanceOf(NotFoundError);
-    await expect(kiln.deployments.delete(id)).rejects.toBeInstanceOf(NotFoundError);
+    await server.kiln.deployments.create(id, { model });
+    await server.kiln.deployments.delete(id);
+    await expect(server.kiln.deployments.get(id)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(server.kiln.deployments.delete(id)).rejects.toBeInstanceOf(NotFoundError);
     // At once, although its executor answers until its next heartbeat.
-    await expect(kiln.deployments.predict(id, [{ x: 1 }])).rejects.toMatchObject({ reason: "DEPLOYMENT_NOT_FOUND" });
+    await expect(server.kiln.deployments.predict(id, [{ x: 1 }])).rejects.toMatchObject({ reason: "DEPLOYMENT_NOT_FOUND" });
   });
 });
 

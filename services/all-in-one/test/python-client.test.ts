@@ -1,12 +1,12 @@
 import { execFile, execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EVERY_PROJECT, mintToken, type RunningProcess } from "@kiln/core";
+import { beforeAll, describe, expect, it } from "vitest";
+import { EVERY_PROJECT, mintToken } from "@kiln/core";
 import { Kiln } from "@kiln/sdk";
 import { runEmbedded } from "../src/index.js";
+import { embeddedServer } from "./embedded-server.js";
 import { unique } from "./helpers.js";
 import { linearRegressorOnnx } from "@kiln/onnx";
 
@@ -34,30 +34,20 @@ const available = hasPythonGrpc();
 if (!available && process.env.CI === "true") throw new Error("CI needs python3-grpcio, python3-numpy and protobuf-compiler for the Python client tests");
 
 describe.skipIf(!available)("a Python client (grpcio and protoc-generated messages, no SDK, no Arrow)", () => {
-  let dir: string;
-  let running: RunningProcess;
-  let kiln: Kiln;
+  const server = embeddedServer("python");
   let generated: string;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "kiln-python-"));
-    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent" }, false);
-    kiln = await Kiln.connect(running.server.url);
-    generated = join(dir, "gen");
+    generated = join(server.dir, "gen");
     await mkdir(generated);
     const protos = (await readdir(PROTO_DIR, { recursive: true })).filter((f) => f.endsWith(".proto")).map((f) => relative(PROTO_DIR, join(PROTO_DIR, f)));
     await run("protoc", ["-I", PROTO_DIR, "-I", "/usr/include", `--python_out=${generated}`, ...protos]);
   });
-  afterAll(async () => {
-    kiln?.close();
-    await running?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
 
   it("fits on rows carried in the submit, streams predictions back, scores, and gets a refused submit's code and words", async () => {
     const model = unique("pyclf");
-    await kiln.models.create(model, { estimator: "logistic_regression" });
-    const target = new URL(running.server.url).host;
+    await server.kiln.models.create(model, { estimator: "logistic_regression" });
+    const target = new URL(server.url).host;
     const { stdout } = await run(PYTHON, [CLIENT, target, model], { env: { ...process.env, PYTHONPATH: generated } });
     const out = JSON.parse(stdout) as {
       fit: { state: string; model_version: string; x_temporary: boolean; x_columns: string[] };
@@ -70,7 +60,7 @@ describe.skipIf(!available)("a Python client (grpcio and protoc-generated messag
     // The JSON rows Python read are the predictions the SDK reads for the same job as Arrow (float32, written shortest).
     expect(out.predict.state).toBe("JOB_STATE_SUCCEEDED");
     expect(out.predict.sequences).toEqual(out.predict.sequences.map((_, i) => i));
-    const fromSdk = ((await kiln.runtime.job(out.predict.name).get()) as import("apache-arrow").Table).toArray().map((r) => ({ ...r.toJSON() }) as Record<string, number>);
+    const fromSdk = ((await server.kiln.runtime.job(out.predict.name).get()) as import("apache-arrow").Table).toArray().map((r) => ({ ...r.toJSON() }) as Record<string, number>);
     expect(out.predict.rows).toHaveLength(3);
     // The kept column first, then the probabilities; a Struct's keys come in any order: the columns say it.
     expect(out.predict.columns).toEqual(["customer", "probability_0", "probability_1"]);
@@ -85,19 +75,19 @@ describe.skipIf(!available)("a Python client (grpcio and protoc-generated messag
     expect(out.refused.code).toBe("INVALID_ARGUMENT");
     expect(out.refused.message).toContain("job.x.data takes an array of row objects");
     // The temporary datasets made from the requests' data are gone once the jobs are.
-    await expect.poll(async () => (await kiln.datasets.list()).filter((d) => d.labels["kiln.temporary"] === "true"), { timeout: 5000 }).toEqual([]);
+    await expect.poll(async () => (await server.kiln.datasets.list()).filter((d) => d.labels["kiln.temporary"] === "true"), { timeout: 5000 }).toEqual([]);
   });
 
   it("profiles a dataset and compares new data with it (data drift), as a Python monitoring script would", async () => {
     const baseline = unique("pybase");
     const later = unique("pylater");
-    await kiln.datasets.put(baseline, Array.from({ length: 400 }, (_, i) => ({ age: 20 + (i % 40), city: i % 2 ? "berlin" : "paris" })));
-    await kiln.datasets.put(later, Array.from({ length: 400 }, (_, i) => ({ age: 20 + (i % 40), city: ["berlin", "paris", "rome"][i % 3]! })));
+    await server.kiln.datasets.put(baseline, Array.from({ length: 400 }, (_, i) => ({ age: 20 + (i % 40), city: i % 2 ? "berlin" : "paris" })));
+    await server.kiln.datasets.put(later, Array.from({ length: 400 }, (_, i) => ({ age: 20 + (i % 40), city: ["berlin", "paris", "rome"][i % 3]! })));
     // A version trained on the baseline, as its metadata says (what a fit records).
     const model = unique("pydrift");
-    const trainedOn = (await kiln.datasets.info(baseline)).latest!.version;
-    await kiln.models.put(model, linearRegressorOnnx([1, 1], 0), { metadata: { features: ["age", "city"], training_data: { dataset: `projects/default/datasets/${baseline}`, version: trainedOn, filter: "" } } });
-    const target = new URL(running.server.url).host;
+    const trainedOn = (await server.kiln.datasets.info(baseline)).latest!.version;
+    await server.kiln.models.put(model, linearRegressorOnnx([1, 1], 0), { metadata: { features: ["age", "city"], training_data: { dataset: `projects/default/datasets/${baseline}`, version: trainedOn, filter: "" } } });
+    const target = new URL(server.url).host;
     const { stdout } = await run(PYTHON, [DRIFT_CLIENT, target, baseline, later, model], { env: { ...process.env, PYTHONPATH: generated } });
     const out = JSON.parse(stdout) as {
       profile: unknown;
@@ -124,12 +114,12 @@ describe.skipIf(!available)("a Python client (grpcio and protoc-generated messag
 
   it("asks why a model answers so: an EXPLAIN job on JSON rows, and a deployment's rows explained online", async () => {
     const model = unique("pywhy");
-    await kiln.models.put(model, linearRegressorOnnx([2, -1], 0.5));
+    await server.kiln.models.put(model, linearRegressorOnnx([2, -1], 0.5));
     const background = unique("pyusual");
-    await kiln.datasets.put(background, [{ x0: 0, x1: 0 }, { x0: 2, x1: 2 }]);
+    await server.kiln.datasets.put(background, [{ x0: 0, x1: 0 }, { x0: 2, x1: 2 }]);
     const id = unique("pywhy");
-    await kiln.deployments.create(id, { model });
-    const target = new URL(running.server.url).host;
+    await server.kiln.deployments.create(id, { model });
+    const target = new URL(server.url).host;
     const { stdout } = await run(PYTHON, [EXPLAIN_CLIENT, target, model, id, background], { env: { ...process.env, PYTHONPATH: generated } });
     const out = JSON.parse(stdout) as { job: unknown; online: unknown };
     // Against a background of means x0 = 1, x1 = 1: 2·(x0 − 1) and −(x1 − 1), from 0.5 + 2 − 1 = 1.5.
@@ -151,22 +141,22 @@ describe.skipIf(!available)("a Python client (grpcio and protoc-generated messag
 
   it("calls a deployment as an Open Inference Protocol client does (the protocol's messages and service path, NumPy raw contents)", async () => {
     const model = unique("pylinear");
-    await kiln.models.put(model, linearRegressorOnnx([2, -1], 0.5));
+    await server.kiln.models.put(model, linearRegressorOnnx([2, -1], 0.5));
     const id = unique("pyoip");
-    await kiln.deployments.create(id, { model });
-    const target = new URL(running.server.url).host;
+    await server.kiln.deployments.create(id, { model });
+    const target = new URL(server.url).host;
     const { stdout } = await run(PYTHON, [OIP_CLIENT, target, id], { env: { ...process.env, PYTHONPATH: generated } });
     expect(JSON.parse(stdout)).toEqual(oipAnswers(id));
   });
 
   it("calls an inference graph as the same client calls a model, by its name inferenceGraphs/{id}", async () => {
     const model = unique("pylinear");
-    await kiln.models.put(model, linearRegressorOnnx([2, -1], 0.5));
+    await server.kiln.models.put(model, linearRegressorOnnx([2, -1], 0.5));
     const id = unique("pyoip");
-    await kiln.deployments.create(id, { model });
+    await server.kiln.deployments.create(id, { model });
     const graph = unique("pygraph");
-    await kiln.inferenceGraphs.create(graph, { nodes: { root: { routerType: "sequence", steps: [{ deployment: id }] } } });
-    const target = new URL(running.server.url).host;
+    await server.kiln.inferenceGraphs.create(graph, { nodes: { root: { routerType: "sequence", steps: [{ deployment: id }] } } });
+    const target = new URL(server.url).host;
     const { stdout } = await run(PYTHON, [OIP_CLIENT, target, `inferenceGraphs/${graph}`], { env: { ...process.env, PYTHONPATH: generated } });
     const answers = oipAnswers(`inferenceGraphs/${graph}`);
     expect(JSON.parse(stdout)).toEqual({
@@ -177,7 +167,7 @@ describe.skipIf(!available)("a Python client (grpcio and protoc-generated messag
   });
 
   it("calls a deployment of a server that checks tokens with one in the call's metadata, as Triton's clients send headers", async () => {
-    const secured = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "secured"), KILN_LOG_LEVEL: "silent", KILN_AUTH_SECRETS: SECRET }, false);
+    const secured = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(server.dir, "secured"), KILN_LOG_LEVEL: "silent", KILN_AUTH_SECRETS: SECRET }, false);
     try {
       const admin = await Kiln.connect({ url: secured.server.url, token: mintToken(SECRET, { subject: "admin", role: "admin", projects: [EVERY_PROJECT] }) });
       const model = unique("pylinear");

@@ -1,48 +1,39 @@
 import { createHash } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunningProcess } from "@kiln/core";
+import { beforeAll, describe, expect, it } from "vitest";
 import { linearRegressorOnnx } from "@kiln/onnx";
 import { Kiln } from "@kiln/sdk";
 import { Graph, LogisticRegression, PCA, Pipeline, StandardScaler, concat, input } from "@kiln/sdk/ml";
-import { runEmbedded } from "../src/index.js";
+import { embeddedServer } from "./embedded-server.js";
 import { cli } from "./helpers.js";
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
 describe("kiln models:* against a real server", () => {
-  let dir: string;
-  let running: RunningProcess;
-  const { kiln, kilnFails } = cli(() => running.server.url);
+  const server = embeddedServer("registry-cli");
+  const { kiln, kilnFails } = cli(() => server.url);
   const v1 = linearRegressorOnnx([0.5, -1, 2], 0.25);
   const v2 = linearRegressorOnnx([1, 1, 1], 0);
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "kiln-registry-cli-"));
-    running = await runEmbedded({ KILN_PORT: "0", KILN_DATA_DIR: join(dir, "data"), KILN_LOG_LEVEL: "silent" }, false);
-    await writeFile(join(dir, "churn.onnx"), v1);
-    await writeFile(join(dir, "churn2.onnx"), v2);
-    await writeFile(join(dir, "README.md"), "# churn\n");
-    await writeFile(join(dir, "roc.csv"), "fpr,tpr\n0,0\n1,1\n");
-  });
-  afterAll(async () => {
-    await running?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await writeFile(join(server.dir, "churn.onnx"), v1);
+    await writeFile(join(server.dir, "churn2.onnx"), v2);
+    await writeFile(join(server.dir, "README.md"), "# churn\n");
+    await writeFile(join(server.dir, "roc.csv"), "fpr,tpr\n0,0\n1,1\n");
   });
 
   it("pushes with tags, metadata and attachments, then lists, logs and shows", async () => {
     const pushed = await kiln(
-      "models:push", "churn", join(dir, "churn.onnx"),
+      "models:push", "churn", join(server.dir, "churn.onnx"),
       "--comment", "first fit",
       "--tag", "prod", "staging",
       "--meta", "accuracy=0.91", "owner=ana", 'params={"lr":0.1}',
-      "--attach", join(dir, "README.md"), join(dir, "roc.csv"),
+      "--attach", join(server.dir, "README.md"), join(server.dir, "roc.csv"),
     );
     expect(pushed).toMatch(/^churn: version 1, onnx \(runnable\), .*tags prod, staging/);
-    expect(await kiln("models:push", "churn", join(dir, "churn2.onnx"), "--comment", "second fit")).toMatch(/version 2/);
-    await kiln("models:push", "other", join(dir, "churn.onnx"), "--comment", "elsewhere");
+    expect(await kiln("models:push", "churn", join(server.dir, "churn2.onnx"), "--comment", "second fit")).toMatch(/version 2/);
+    await kiln("models:push", "other", join(server.dir, "churn.onnx"), "--comment", "elsewhere");
 
     expect(await kiln("models")).toMatch(/^NAME\s+LATEST\s+TAGS[\s\S]*^churn\s+2\s+prod=1, staging=1/m);
     const log = await kiln("models:log", "churn");
@@ -68,7 +59,7 @@ describe("kiln models:* against a real server", () => {
   });
 
   it("downloads the model file and its attachments with -o", async () => {
-    const out = join(dir, "out");
+    const out = join(server.dir, "out");
     const printed = await kiln("models:download", "churn:prod", "-o", out);
     expect(printed.trim().split("\n")).toEqual([join(out, "churn.onnx"), join(out, "attachments", "README.md"), join(out, "attachments", "roc.csv")]);
     expect(sha256(await readFile(join(out, "churn.onnx")))).toBe(sha256(v1));
@@ -98,7 +89,7 @@ describe("kiln models:* against a real server", () => {
   });
 
   it("drop asks for --yes without a terminal, then drops a version (NAME:VERSION) or the whole model", async () => {
-    await kiln("models:push", "other", join(dir, "churn2.onnx"), "--tag", "prod");
+    await kiln("models:push", "other", join(server.dir, "churn2.onnx"), "--tag", "prod");
     expect((await kilnFails("models:drop", "other:2")).stderr).toMatch(/--yes/);
     expect(await kiln("models:drop", "other:2", "--yes")).toMatch(/dropped other:2/);
     expect((await kilnFails("models:show", "other:prod")).stderr).toMatch(/TAG_NOT_FOUND/);
@@ -114,7 +105,7 @@ describe("kiln models:* against a real server", () => {
   });
 
   it("draws a version's pipeline: a Graph, a Pipeline, an untrained estimator; refuses a plain model file", async () => {
-    const sdk = await Kiln.connect(running.server.url);
+    const sdk = await Kiln.connect(server.url);
     try {
       const x = input();
       const data = [[1, 2, 0], [2, 1, 1], [3, 3, 0], [0, 1, 1]];
@@ -136,13 +127,13 @@ describe("kiln models:* against a real server", () => {
   it("creates an untrained model from a kiln.ml document in a file (a Graph written anywhere)", async () => {
     const x = input(["a", "b"]);
     const graph = new Graph(x, concat(x, x.col("a").mul(x.col("b"))).pipe(new StandardScaler(), "scale").pipe(new LogisticRegression(), "clf"));
-    await writeFile(join(dir, "graph.json"), JSON.stringify(graph.toJSON()));
-    expect(await kiln("models:create", "from-file", "--estimator", join(dir, "graph.json"))).toMatch(/created from-file, version 1: Graph \(untrained\)/);
+    await writeFile(join(server.dir, "graph.json"), JSON.stringify(graph.toJSON()));
+    expect(await kiln("models:create", "from-file", "--estimator", join(server.dir, "graph.json"))).toMatch(/created from-file, version 1: Graph \(untrained\)/);
     expect(await kiln("models:graph", "from-file")).toContain('n0["X: a, b"]');
-    await writeFile(join(dir, "bad-graph.json"), JSON.stringify({ ...graph.toJSON(), state: { nodes: [{ op: "input" }, { op: "unary", fn: "eval", x: 0 }] } }));
-    const bad = await kilnFails("models:create", "bad-file", "--estimator", join(dir, "bad-graph.json"));
+    await writeFile(join(server.dir, "bad-graph.json"), JSON.stringify({ ...graph.toJSON(), state: { nodes: [{ op: "input" }, { op: "unary", fn: "eval", x: 0 }] } }));
+    const bad = await kilnFails("models:create", "bad-file", "--estimator", join(server.dir, "bad-graph.json"));
     expect(bad.stderr).toMatch(/Graph node 1: unknown unary "eval"/);
-    const withParam = await kilnFails("models:create", "bad-file", "--estimator", join(dir, "graph.json"), "--param", "clf__C=2");
+    const withParam = await kilnFails("models:create", "bad-file", "--estimator", join(server.dir, "graph.json"), "--param", "clf__C=2");
     expect(withParam.stderr).toMatch(/--param goes with an estimator named by kind/);
     expect(await kiln("models")).not.toMatch(/^bad-file\s/m);
   });
