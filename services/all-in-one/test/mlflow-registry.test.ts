@@ -105,6 +105,33 @@ describe("MLflow's model registry API on an embedded server", () => {
     }
   });
 
+  it("copies a registered version to another model (copy_model_version's models:/ source), file and attachments byte for byte", async () => {
+    const { runId } = await runWithModel({ MLmodel: ONNX_MLMODEL, "model.onnx": linearRegressorOnnx([1, 2, 3], 0), "requirements.txt": "onnx\n" });
+    const from = unique("dev-model");
+    await ok(post("mlflow/registered-models/create", { name: from }));
+    await ok(post("mlflow/model-versions/create", { name: from, source: `runs:/${runId}/model`, run_id: runId }));
+    await ok(post("mlflow/registered-models/alias", { name: from, alias: "champion", version: "1" }));
+    await ok(post("mlflow/model-versions/transition-stage", { name: from, version: "1", stage: "Staging", archive_existing_versions: false }));
+
+    const to = unique("prod-model");
+    await ok(post("mlflow/registered-models/create", { name: to }));
+    for (const [i, source] of [`models:/${from}/1`, `models:/${from}@champion`, `models:/${from}/Staging`, `models:/${from}/latest`].entries()) {
+      const copy = (await ok(post("mlflow/model-versions/create", { name: to, source, description: "promoted" }))).model_version;
+      expect(copy).toMatchObject({ name: to, version: String(i + 1), source, run_id: runId, description: "promoted", current_stage: "None", status: "READY" });
+    }
+    const original = await server.kiln.models.get(`${from}:1`);
+    const copied = await server.kiln.models.get(`${to}:2`);
+    expect(copied).toMatchObject({ format: "onnx", runnable: true, fileName: original.fileName, sha256: original.sha256, lineage: { parentVersion: `projects/default/models/${from}/versions/1`, run: original.lineage!.run } });
+    expect(copied.attachments.map((a) => [a.name, a.sha256])).toEqual(original.attachments.map((a) => [a.name, a.sha256]));
+    expect((await ok(get("mlflow/model-versions/get-download-uri", { name: to, version: "2" }))).artifact_uri).toBe(`models:/${from}@champion`);
+
+    const none = await post("mlflow/model-versions/create", { name: to, source: `models:/${from}/Production` });
+    expect([none.status, none.body.error_code]).toEqual([404, "RESOURCE_DOES_NOT_EXIST"]);
+    const unknown = await post("mlflow/model-versions/create", { name: to, source: `models:/${unique("nothing")}/1` });
+    expect([unknown.status, unknown.body.error_code]).toEqual([404, "RESOURCE_DOES_NOT_EXIST"]);
+    expect((await server.kiln.models.info(to)).latestVersion).toBe(4);
+  });
+
   it("keeps stages, tags, descriptions and names as MLflow does, and searches models and versions", async () => {
     const { runId, artifactUri } = await runWithModel({ MLmodel: SKLEARN_MLMODEL, "model.pkl": "p" });
     const name = unique("Stage model");

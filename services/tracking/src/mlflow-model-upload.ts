@@ -5,7 +5,7 @@ import type { ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { TrackingDeps } from "./deps.js";
 import { artifactContent } from "./mlflow-artifacts.js";
 import { onnxFileOf, textFile, type ModelSource } from "./mlflow-model-source.js";
-import { fromRegistry, withState } from "./mlflow-registry.js";
+import { fromRegistry, fromRegistryStream, withState } from "./mlflow-registry.js";
 import { tarStream, type TarEntry } from "./tar.js";
 
 /** The MLflow model's folder, whole, as the file (or, beside an ONNX file, the attachment) of its version. */
@@ -21,6 +21,8 @@ export interface NewVersion {
   metadata: JsonObject;
   /** The run that logged it: projects/{p}/experiments/{e}/runs/{n}. */
   run?: string;
+  /** The version it is a copy of: projects/{p}/models/{m}/versions/{n}. */
+  parentVersion?: string;
   /** Who registers it (the caller's token's subject), "" where tokens are not checked. */
   author: string;
 }
@@ -47,9 +49,26 @@ export async function storeModelVersion(deps: TrackingDeps, source: ModelSource,
 }
 
 async function upload(deps: TrackingDeps, v: NewVersion, file: { format: string; fileName: string; mediaType: string }, bytes: AsyncIterable<Uint8Array>): Promise<ModelVersion> {
-  const header = { parent: v.model, ...file, metadata: v.metadata, comment: v.comment, ...(v.run && { lineage: { run: v.run } }), onBehalfOf: v.author, endsWithCommit: true };
+  const lineage = { run: v.run ?? "", parentVersion: v.parentVersion ?? "" };
+  const header = { parent: v.model, ...file, metadata: v.metadata, comment: v.comment, lineage, onBehalfOf: v.author, endsWithCommit: true };
   const { version } = await fromRegistry(deps.registry.uploadModelVersion(headerThenPieces(header, bytes)));
   return version!;
+}
+
+/**
+ * A copy of a registered version (MLflow's copy_model_version) as a new version of the
+ * model: its file, format and attachments, byte for byte, with `from` as its parent.
+ */
+export async function copyModelVersion(deps: TrackingDeps, from: ModelVersion, v: NewVersion): Promise<ModelVersion> {
+  const chunks = async function* <M extends { message: { case: string | undefined; value?: unknown } }>(stream: AsyncIterable<M>) {
+    for await (const m of fromRegistryStream(stream)) if (m.message.case === "chunk") yield m.message.value as Uint8Array;
+  };
+  let copy = await upload(deps, { ...v, parentVersion: from.name }, { format: from.format, fileName: from.fileName, mediaType: from.mediaType }, chunks(deps.registry.downloadModelVersion({ name: from.name })));
+  for (const a of from.attachments) {
+    const header = { version: copy.name, name: a.name, mediaType: a.mediaType, endsWithCommit: true };
+    copy = (await fromRegistry(deps.registry.uploadAttachment(headerThenPieces(header, chunks(deps.registry.downloadAttachment({ version: from.name, name: a.name })))))).version!;
+  }
+  return copy;
 }
 
 /** The folder beside the ONNX file; a version left without it reads FAILED_REGISTRATION to MLflow. */

@@ -7,13 +7,15 @@ import { keyValues, listOf, optionalInteger, optionalText, requiredText, type Ml
 import { experimentIdOf } from "./mlflow-ids.js";
 import { loggedModelById, modelArtifactUri } from "./mlflow-logged-models.js";
 import { modelSource } from "./mlflow-model-source.js";
-import { storeModelVersion } from "./mlflow-model-upload.js";
-import { allModels, findModel, fromRegistry, searchedTag, MLFLOW_STATE_KEY, mlflowNameOfModel, modelByName, modelVersionJson, runIdOfVersion, stageOf, stateOf, STAGES, versionsOf, versionTags, withState, type MlflowVersionState } from "./mlflow-registry.js";
+import { copyModelVersion, storeModelVersion } from "./mlflow-model-upload.js";
+import { allModels, findModel, fromRegistry, latestPerStage, searchedTag, MLFLOW_STATE_KEY, mlflowNameOfModel, modelByName, modelVersionJson, runIdOfVersion, stageOf, stateOf, STAGES, versionsOf, versionTags, withState, type MlflowVersionState } from "./mlflow-registry.js";
 import { runById } from "./mlflow-runs.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { runName } from "./names.js";
 
 const MAX_TAG_VALUE_CHARS = 5000;
+/** MLflow 3's logged model, `models:/m-{32 hex digits}[/path]`: files of the tracking service, not a registered version. */
+const LOGGED_MODEL_URI = /^models:\/+(m-[0-9a-f]{32})(?:\/+(.*?))?\/*$/;
 const DEFAULT_MAX_RESULTS = 10_000;
 
 /** MLflow's stage names, whatever their case. */
@@ -49,25 +51,51 @@ function checkTag(key: string, value: string): void {
 /**
  * Registers the model at `source` as the next version: its files are copied into Kiln's
  * registry, so Kiln serves an ONNX one and keeps any other, whatever becomes of the run.
+ * A registered version as the source (MLflow's copy_model_version) is copied whole.
  */
 async function create(deps: TrackingDeps, { project, fields, req }: MlflowCall): Promise<Json> {
   const model = await modelByName(deps, project, requiredText(fields, "name"));
   const sourceText = requiredText(fields, "source");
   const tags = keyValues(fields, "tags");
   for (const t of tags) checkTag(t.key, t.value);
-  const source = await modelSource(deps, project, sourceText);
-  const runId = optionalText(fields, "run_id") ?? source.runId;
+  const registered = await registeredVersionOf(deps, project, sourceText);
+  const files = registered ? undefined : await modelSource(deps, project, sourceText);
+  const runId = optionalText(fields, "run_id") ?? (registered ? runIdOfVersion(registered.version) : files!.runId);
   const run = runId ? await runById(deps, project, runId) : undefined;
   const runLink = optionalText(fields, "run_link");
   const state: MlflowVersionState = { source: sourceText, ...(runId && { run_id: runId }), ...(runLink && { run_link: runLink }), stage: "None", status: "READY" };
-  const version = await storeModelVersion(deps, source, {
+  const v = {
     model: model.name,
     comment: optionalText(fields, "description") ?? "",
     metadata: { ...Object.fromEntries(tags.map((t) => [t.key, t.value])), [MLFLOW_STATE_KEY]: { ...state } },
     ...(run && { run: runName(run.run.experiment, run.run.run) }),
     author: httpCallerOf(req),
-  });
+  };
+  const version = registered ? await copyModelVersion(deps, registered.version, v) : await storeModelVersion(deps, files!, v);
   return { model_version: modelVersionJson(model, version) };
+}
+
+/**
+ * The registered version a `models:/` URI names: `models:/{name}/{version}`, `/{stage}`,
+ * `/latest` or `models:/{name}@{alias}`. Undefined for any other source, a logged
+ * model's `models:/m-…` among them.
+ */
+async function registeredVersionOf(deps: TrackingDeps, project: string, uri: string): Promise<{ model: Model; version: ModelVersion } | undefined> {
+  if (LOGGED_MODEL_URI.test(uri)) return undefined;
+  const m = /^models:\/+([^/@]+)(?:\/([^/]+)|@([^/]+))\/?$/.exec(uri);
+  if (!m) return undefined;
+  const model = await modelByName(deps, project, m[1]!);
+  const [, , ref, alias] = m;
+  const numbered = async (n: bigint | number | undefined, what: string) => {
+    if (n === undefined) throw notFound("MODEL_VERSION_NOT_FOUND", `Registered model ${m[1]} has no ${what}`);
+    return { model, version: await versionOf(deps, model, { version: String(n) }) };
+  };
+  if (alias !== undefined) return numbered(model.tags[alias], `alias ${alias}`);
+  if (/^\d+$/.test(ref!)) return { model, version: await versionOf(deps, model, { version: ref! }) };
+  const versions = await versionsOf(deps, model);
+  if (ref!.toLowerCase() === "latest") return numbered(versions[0]?.version, "version");
+  const stage = canonicalStage(ref!);
+  return numbered(latestPerStage(versions, [stage])[0]?.version, `version in stage ${stage}`);
 }
 
 async function setState(deps: TrackingDeps, version: ModelVersion, change: Partial<MlflowVersionState>): Promise<ModelVersion> {
@@ -105,10 +133,10 @@ async function downloadUri(deps: TrackingDeps, call: MlflowCall): Promise<Json> 
   if (!source) {
     throw invalidArgument("NOT_FROM_MLFLOW", `version ${version.version} of ${mlflowNameOfModel(model)} was stored through Kiln's API, not registered from MLflow artifacts: download it with Kiln (kiln models:download ${mlflowNameOfModel(model)}:${version.version})`);
   }
-  const logged = /^models:\/+(m-[0-9a-f]+)\/?$/.exec(source);
+  const logged = LOGGED_MODEL_URI.exec(source);
   if (logged) {
     const m = await loggedModelById(deps, call.project, logged[1]!);
-    return { artifact_uri: modelArtifactUri(experimentIdOf(m.experiment), m.modelId) };
+    return { artifact_uri: modelArtifactUri(experimentIdOf(m.experiment), m.modelId) + (logged[2] ? `/${logged[2]}` : "") };
   }
   return { artifact_uri: source };
 }

@@ -47,9 +47,21 @@ export async function fromRegistry<T>(call: Promise<T>): Promise<T> {
   try {
     return await call;
   } catch (e) {
-    if (e instanceof ConnectError && e.code !== Code.Internal && e.code !== Code.Unknown) throw new KilnError(e.code, errorReason(e) ?? "REGISTRY", e.rawMessage);
-    throw e;
+    throw asKilnError(e);
   }
+}
+
+/** The same for a registry call that streams its answer. */
+export async function* fromRegistryStream<T>(stream: AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* stream;
+  } catch (e) {
+    throw asKilnError(e);
+  }
+}
+
+function asKilnError(e: unknown): unknown {
+  return e instanceof ConnectError && e.code !== Code.Internal && e.code !== Code.Unknown ? new KilnError(e.code, errorReason(e) ?? "REGISTRY", e.rawMessage) : e;
 }
 
 export function modelIdOf(model: Model): string {
