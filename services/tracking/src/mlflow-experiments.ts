@@ -3,7 +3,7 @@ import { alreadyExists, invalidArgument, isKilnError, notFound, type Json } from
 import type { TrackingDeps } from "./deps.js";
 import { changeExperiment, createExperiment, deleteExperiment, nowOf } from "./experiments.js";
 import { keyValueList, keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
-import { DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, experimentIdOf, experimentOfId, idsForName, MLFLOW_NAME_LABEL } from "./mlflow-ids.js";
+import { createUnderFreeId, DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, experimentIdOf, experimentOfId, idsForName, MLFLOW_NAME_LABEL } from "./mlflow-ids.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { collections, type ExperimentRecord } from "./records.js";
 
@@ -79,20 +79,13 @@ async function create(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
   const tags = keyValues(fields, "tags");
   for (const t of tags) checkTag(t.key, t.value);
   if (optionalText(fields, "artifact_location")) throw invalidArgument("ARTIFACT_LOCATION", "Kiln keeps every run's artifacts itself: create the experiment without an artifact_location");
-  const taken = () => alreadyExists("EXPERIMENT_EXISTS", `Experiment(name=${name}) already exists.`);
-  if (await experimentByName(deps, project, name)) throw taken();
   const labels = Object.fromEntries(tags.map((t) => [t.key, t.value]));
-  for (const id of idsForName(name)) {
-    try {
-      const record = await createExperiment(deps, project, id, "", id === name ? labels : { ...labels, [MLFLOW_NAME_LABEL]: name });
-      return { experiment_id: idOfExperiment(record) };
-    } catch (e) {
-      if (!isKilnError(e, Code.AlreadyExists)) throw e;
-      // Taken by a create that raced this one, or an id that a renamed experiment keeps (then the next id).
-      if (await experimentByName(deps, project, name)) throw taken();
-    }
-  }
-  throw taken();
+  return createUnderFreeId(
+    idsForName(name),
+    async (id) => ({ experiment_id: idOfExperiment(await createExperiment(deps, project, id, "", id === name ? labels : { ...labels, [MLFLOW_NAME_LABEL]: name })) }),
+    async () => (await experimentByName(deps, project, name)) !== undefined,
+    () => alreadyExists("EXPERIMENT_EXISTS", `Experiment(name=${name}) already exists.`),
+  );
 }
 
 async function rename(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { isId, notFound } from "@kiln/core";
+import { Code } from "@connectrpc/connect";
+import { isId, isKilnError, notFound } from "@kiln/core";
 import { experimentName } from "./names.js";
 
 /**
@@ -55,4 +56,22 @@ function slug(name: string, fallback: string): string {
     .replace(/^-+|-+$/g, "")
     .slice(0, 60);
   return s || fallback;
+}
+
+/**
+ * Creates what an MLflow name names under the first free id of `ids`. An id taken
+ * (AlreadyExists) moves on to the next: a create that raced this one took it, and then
+ * the name is taken too (`taken()`), or something renamed keeps it.
+ */
+export async function createUnderFreeId<T>(ids: Iterable<string>, create: (id: string) => Promise<T>, nameTaken: () => Promise<boolean>, taken: () => Error): Promise<T> {
+  if (await nameTaken()) throw taken();
+  for (const id of ids) {
+    try {
+      return await create(id);
+    } catch (e) {
+      if (!isKilnError(e, Code.AlreadyExists)) throw e;
+      if (await nameTaken()) throw taken();
+    }
+  }
+  throw taken();
 }

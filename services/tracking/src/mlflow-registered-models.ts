@@ -4,7 +4,7 @@ import { alreadyExists, invalidArgument, isKilnError, notFound, type Json } from
 import type { Model } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { TrackingDeps } from "./deps.js";
 import { keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
-import { MLFLOW_NAME_LABEL } from "./mlflow-ids.js";
+import { createUnderFreeId, MLFLOW_NAME_LABEL } from "./mlflow-ids.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { allModels, findModel, fromRegistry, modelIdOf, searchedTag, idsForModel, latestPerStage, mlflowNameOfModel, modelByName, modelVersionJson, registeredModelJson, STAGES, versionsOf } from "./mlflow-registry.js";
 import { canonicalStage, versionOf } from "./mlflow-model-versions.js";
@@ -31,19 +31,16 @@ async function create(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
   const tags = keyValues(fields, "tags");
   for (const t of tags) checkTag(t.key, t.value);
   const description = optionalText(fields, "description") ?? "";
-  if (await findModel(deps, project, name)) throw taken(name);
   const labels = Object.fromEntries(tags.map((t) => [t.key, t.value]));
-  for (const modelId of idsForModel(name)) {
-    try {
+  return createUnderFreeId(
+    idsForModel(name),
+    async (modelId) => {
       const { model } = await fromRegistry(deps.registry.createModel({ parent: project, modelId, description, labels: modelId === name ? labels : { ...labels, [MLFLOW_NAME_LABEL]: name } }));
       return { registered_model: registeredModelJson(model!, []) };
-    } catch (e) {
-      if (!isKilnError(e, Code.AlreadyExists)) throw e;
-      // Taken by a create that raced this one, or an id that a renamed model keeps (then the next id).
-      if (await findModel(deps, project, name)) throw taken(name);
-    }
-  }
-  throw taken(name);
+    },
+    async () => (await findModel(deps, project, name)) !== undefined,
+    () => taken(name),
+  );
 }
 
 async function answerWith(deps: TrackingDeps, model: Model): Promise<Json> {
