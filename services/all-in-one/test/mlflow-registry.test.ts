@@ -239,4 +239,22 @@ describe("MLflow's model registry API on an embedded server", () => {
     expect(other.registered_model).toMatchObject({ name, latest_versions: [] });
     expect((await ok(get("mlflow/registered-models/get", { name }))).registered_model.latest_versions).toHaveLength(1);
   });
+
+  describe("with attachments the registry refuses (KILN_MAX_MODEL_BYTES under the folder's tar)", () => {
+    const small = embeddedServer("mlflow-registry-small", { KILN_MAX_MODEL_BYTES: "2048" });
+    const rest = mlflowRest(() => small.url);
+
+    it("keeps the ONNX version it stored but marks it FAILED_REGISTRATION with the reason, as MLflow shows a registration that failed", async () => {
+      const experimentId = (await rest.ok(rest.post("mlflow/experiments/create", { name: unique("small") }))).experiment_id as string;
+      const info = (await rest.ok(rest.post("mlflow/runs/create", { experiment_id: experimentId, start_time: Date.now() }))).run.info;
+      for (const [path, body] of Object.entries({ MLmodel: ONNX_MLMODEL, "model.onnx": linearRegressorOnnx([1], 0), "requirements.txt": "onnx\n" })) await rest.putArtifact(info.artifact_uri, `model/${path}`, body);
+      const name = unique("small");
+      await rest.ok(rest.post("mlflow/registered-models/create", { name }));
+      const refused = await rest.post("mlflow/model-versions/create", { name, source: `runs:/${info.run_id}/model` });
+      expect([refused.status, refused.body.error_code]).toEqual([400, "INVALID_PARAMETER_VALUE"]);
+      const version = (await rest.ok(rest.get("mlflow/model-versions/get", { name, version: "1" }))).model_version;
+      expect(version).toMatchObject({ status: "FAILED_REGISTRATION", status_message: expect.stringContaining("its files could not all be attached") });
+      expect((await small.kiln.models.get(`${name}:1`)).attachments).toEqual([]);
+    });
+  });
 });

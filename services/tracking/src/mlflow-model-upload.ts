@@ -5,7 +5,7 @@ import type { ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { TrackingDeps } from "./deps.js";
 import { artifactContent } from "./mlflow-artifacts.js";
 import { onnxFileOf, textFile, type ModelSource } from "./mlflow-model-source.js";
-import { fromRegistry, fromRegistryStream, withState } from "./mlflow-registry.js";
+import { changeState, fromRegistry, fromRegistryStream } from "./mlflow-registry.js";
 import { tarStream, type TarEntry } from "./tar.js";
 
 /** The MLflow model's folder, whole, as the file (or, beside an ONNX file, the attachment) of its version. */
@@ -63,22 +63,29 @@ export async function copyModelVersion(deps: TrackingDeps, from: ModelVersion, v
   const chunks = async function* <M extends { message: { case: string | undefined; value?: unknown } }>(stream: AsyncIterable<M>) {
     for await (const m of fromRegistryStream(stream)) if (m.message.case === "chunk") yield m.message.value as Uint8Array;
   };
-  let copy = await upload(deps, { ...v, parentVersion: from.name }, { format: from.format, fileName: from.fileName, mediaType: from.mediaType }, chunks(deps.registry.downloadModelVersion({ name: from.name })));
-  for (const a of from.attachments) {
-    const header = { version: copy.name, name: a.name, mediaType: a.mediaType, endsWithCommit: true };
-    copy = (await fromRegistry(deps.registry.uploadAttachment(headerThenPieces(header, chunks(deps.registry.downloadAttachment({ version: from.name, name: a.name })))))).version!;
-  }
-  return copy;
+  const copy = await upload(deps, { ...v, parentVersion: from.name }, { format: from.format, fileName: from.fileName, mediaType: from.mediaType }, chunks(deps.registry.downloadModelVersion({ name: from.name })));
+  return attachOrMarkFailed(deps, copy, async (version) => {
+    for (const a of from.attachments) {
+      const header = { version: version.name, name: a.name, mediaType: a.mediaType, endsWithCommit: true };
+      version = (await fromRegistry(deps.registry.uploadAttachment(headerThenPieces(header, chunks(deps.registry.downloadAttachment({ version: from.name, name: a.name })))))).version!;
+    }
+    return version;
+  });
 }
 
-/** The folder beside the ONNX file; a version left without it reads FAILED_REGISTRATION to MLflow. */
-async function attachArchive(deps: TrackingDeps, source: ModelSource, version: ModelVersion): Promise<ModelVersion> {
+/** The folder beside the ONNX file. */
+function attachArchive(deps: TrackingDeps, source: ModelSource, version: ModelVersion): Promise<ModelVersion> {
   const header = { version: version.name, name: MLFLOW_ARCHIVE, mediaType: "application/x-tar", endsWithCommit: true };
+  return attachOrMarkFailed(deps, version, async () => (await fromRegistry(deps.registry.uploadAttachment(headerThenPieces(header, archive(deps, source))))).version!);
+}
+
+/** Attaches files to a version just stored; a version left without them reads FAILED_REGISTRATION to MLflow, with the reason. */
+async function attachOrMarkFailed(deps: TrackingDeps, version: ModelVersion, attach: (v: ModelVersion) => Promise<ModelVersion>): Promise<ModelVersion> {
   try {
-    return (await fromRegistry(deps.registry.uploadAttachment(headerThenPieces(header, archive(deps, source))))).version!;
+    return await attach(version);
   } catch (e) {
-    const message = `the model's folder could not be attached: ${e instanceof Error ? e.message : String(e)}`;
-    await fromRegistry(deps.registry.updateModelVersion({ name: version.name, metadata: withState(version, { status: "FAILED_REGISTRATION", status_message: message }), updateMask: { paths: ["metadata"] } }));
+    const message = `its files could not all be attached: ${e instanceof Error ? e.message : String(e)}`;
+    await changeState(deps, version, { status: "FAILED_REGISTRATION", status_message: message });
     throw e;
   }
 }

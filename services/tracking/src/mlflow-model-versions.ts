@@ -8,7 +8,7 @@ import { experimentIdOf } from "./mlflow-ids.js";
 import { loggedModelById, modelArtifactUri } from "./mlflow-logged-models.js";
 import { modelSource } from "./mlflow-model-source.js";
 import { copyModelVersion, storeModelVersion } from "./mlflow-model-upload.js";
-import { allModels, findModel, fromRegistry, latestPerStage, searchedTag, MLFLOW_STATE_KEY, mlflowNameOfModel, modelByName, modelVersionJson, runIdOfVersion, stageOf, stateOf, STAGES, versionsOf, versionTags, withState, type MlflowVersionState } from "./mlflow-registry.js";
+import { allModels, changeState, findModel, fromRegistry, latestPerStage, searchedTag, MLFLOW_STATE_KEY, mlflowNameOfModel, modelByName, modelVersionJson, runIdOfVersion, stageOf, stateOf, STAGES, versionsOf, versionTags, type MlflowVersionState } from "./mlflow-registry.js";
 import { runById } from "./mlflow-runs.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { runName } from "./names.js";
@@ -98,20 +98,15 @@ async function registeredVersionOf(deps: TrackingDeps, project: string, uri: str
   return numbered(latestPerStage(versions, [stage])[0]?.version, `version in stage ${stage}`);
 }
 
-async function setState(deps: TrackingDeps, version: ModelVersion, change: Partial<MlflowVersionState>): Promise<ModelVersion> {
-  const { version: changed } = await fromRegistry(deps.registry.updateModelVersion({ name: version.name, metadata: withState(version, change), updateMask: { paths: [`metadata.${MLFLOW_STATE_KEY}`] } }));
-  return changed!;
-}
-
 /** Moves a version to a stage; with archive_existing_versions, the others in that stage go to Archived. */
 async function transitionStage(deps: TrackingDeps, call: MlflowCall): Promise<Json> {
   const { model, version } = await modelAndVersion(deps, call);
   const stage = canonicalStage(requiredText(call.fields, "stage"));
   const archiveOthers = call.fields.archive_existing_versions === true || call.fields.archive_existing_versions === "true";
   if (archiveOthers && (stage === "Staging" || stage === "Production")) {
-    for (const other of await versionsOf(deps, model)) if (other.version !== version.version && stageOf(other) === stage) await setState(deps, other, { stage: "Archived" });
+    for (const other of await versionsOf(deps, model)) if (other.version !== version.version && stageOf(other) === stage) await changeState(deps, other, { stage: "Archived" });
   }
-  return { model_version: modelVersionJson(model, await setState(deps, version, { stage })) };
+  return { model_version: modelVersionJson(model, await changeState(deps, version, { stage })) };
 }
 
 async function setTag(deps: TrackingDeps, call: MlflowCall, remove: boolean): Promise<Json> {

@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
+import type { JsonValue } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { errorReason, isId, KilnError, notFound, type Json } from "@kiln/core";
 import type { Model, ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
@@ -201,7 +201,9 @@ export function registeredModelJson(model: Model, versions: readonly ModelVersio
   };
 }
 
-/** A version's metadata with its MLflow state changed. */
-export function withState(v: ModelVersion, change: Partial<MlflowVersionState>): JsonObject {
-  return { ...(v.metadata ?? {}), [MLFLOW_STATE_KEY]: { ...stateOf(v), ...change } as JsonValue };
+/** Changes what a version keeps of MLflow's state (its stage, its status), the rest of its metadata as it is. */
+export async function changeState(deps: TrackingDeps, v: ModelVersion, change: Partial<MlflowVersionState>): Promise<ModelVersion> {
+  const state = { ...stateOf(v), ...change } as JsonValue;
+  const { version } = await fromRegistry(deps.registry.updateModelVersion({ name: v.name, metadata: { [MLFLOW_STATE_KEY]: state }, updateMask: { paths: [`metadata.${MLFLOW_STATE_KEY}`] } }));
+  return version!;
 }
