@@ -1,19 +1,19 @@
 import type { Command } from "commander";
 import type { Output } from "./output.js";
 
-const SCRIPTS: Record<string, (program: Command) => string> = { bash: bashCompletion, zsh: zshCompletion };
+const SCRIPTS: Record<string, (program: Command) => string> = { bash: bashCompletion, zsh: zshCompletion, fish: fishCompletion };
 
-/** `kiln completion bash|zsh`: a completion script for the commands and options as they are now. */
+/** `kiln completion bash|zsh|fish`: a completion script for the commands and options as they are now. */
 export function completionCommand(program: Command, output: () => Output): void {
   program
     .command("completion")
     .description(
-      "print a completion script for kiln's commands and options: bash, source <(kiln completion bash) or save it to ~/.local/share/bash-completion/completions/kiln; zsh, source <(kiln completion zsh) after compinit, or save it as _kiln in a folder of $fpath",
+      "print a completion script for kiln's commands and options: bash, source <(kiln completion bash) or save it to ~/.local/share/bash-completion/completions/kiln; zsh, source <(kiln completion zsh) after compinit, or save it as _kiln in a folder of $fpath; fish, kiln completion fish > ~/.config/fish/completions/kiln.fish",
     )
-    .argument("[shell]", "bash or zsh", "bash")
+    .argument("[shell]", "bash, zsh or fish", "bash")
     .action((shell: string) => {
       const script = SCRIPTS[shell];
-      if (!script) throw new Error(`completion is for ${Object.keys(SCRIPTS).join(" or ")}, not ${shell}`);
+      if (!script) throw new Error(`completion is for ${Object.keys(SCRIPTS).join(", ")}, not ${shell}`);
       output().out.write(script(program));
     });
 }
@@ -107,6 +107,52 @@ ${cases}
 }
 if [[ "\${funcstack[1]}" == "_kiln" ]]; then _kiln "$@"; else compdef _kiln kiln; fi
 `;
+}
+
+/**
+ * The fish script: command names with their descriptions until a command is typed (and
+ * the global options), then the command's options with theirs. Arguments are left to
+ * fish's own completion (file names). __kiln_command finds the command as the bash and
+ * zsh scripts do: the first word that is neither an option nor --url's value.
+ */
+export function fishCompletion(program: Command): string {
+  const quoted = (text: string) => `'${text.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
+  const optionLines = (command: Command, condition: string) =>
+    command.options.map((o) => {
+      const flags = [o.long && `-l ${o.long.replace(/^--/, "")}`, o.short && `-s ${o.short.replace(/^-/, "")}`].filter(Boolean).join(" ");
+      return `complete -c kiln -n ${quoted(condition)} ${flags}${o.required || o.optional ? " -r" : ""} -d ${quoted(o.description.replace(/\s+/g, " ").trim())}`;
+    });
+  const commands = commandsOf(program);
+  return [
+    "# kiln completion for fish: kiln completion fish > ~/.config/fish/completions/kiln.fish",
+    "function __kiln_command",
+    "    set -l skip 0",
+    "    for word in (commandline -opc)[2..-1]",
+    "        if test $skip = 1",
+    "            set skip 0",
+    "            continue",
+    "        end",
+    "        switch $word",
+    "            case --url",
+    "                set skip 1",
+    "            case '-*'",
+    "            case '*'",
+    "                echo $word",
+    "                return 0",
+    "        end",
+    "    end",
+    "    return 1",
+    "end",
+    "function __kiln_command_is",
+    "    set -l cmd (__kiln_command)",
+    "    and test \"$cmd\" = \"$argv[1]\"",
+    "end",
+    ...commands.map((c) => `complete -c kiln -n 'not __kiln_command' -f -a ${quoted(c.name())} -d ${quoted(summary(c.description()))}`),
+    ...optionLines(program, "not __kiln_command"),
+    "complete -c kiln -n 'not __kiln_command' -l version -d 'print the version'",
+    ...commands.flatMap((c) => optionLines(c, `__kiln_command_is ${c.name()}`)),
+    "",
+  ].join("\n");
 }
 
 /** A command's description up to its first ":" (what follows is how to use it), on one line. */

@@ -9,7 +9,7 @@ const run = promisify(execFile);
 const KILN_BIN = join(import.meta.dirname, "../bin/kiln.js");
 
 /** The script `kiln completion <shell>` prints, saved in a folder of its own for the tests of that shell; the folder goes after them. */
-function scriptFor(shell: "bash" | "zsh"): { dir: string; script: string } {
+function scriptFor(shell: "bash" | "zsh" | "fish"): { dir: string; script: string } {
   const made = { dir: "", script: "" };
   beforeAll(async () => {
     made.dir = await mkdtemp(join(tmpdir(), `kiln-completion-${shell}-`));
@@ -50,13 +50,13 @@ describe("kiln completion bash", () => {
   });
 
   it("refuses a shell it has no script for", async () => {
-    await expect(run(process.execPath, [KILN_BIN, "completion", "fish"])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/completion is for bash or zsh, not fish/) });
+    await expect(run(process.execPath, [KILN_BIN, "completion", "tcsh"])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/completion is for bash, zsh, fish, not tcsh/) });
   });
 });
 
 const ZSH_DRIVER = join(import.meta.dirname, "zsh-complete.zsh");
 
-describe.skipIf(!hasZsh())("kiln completion zsh", () => {
+describe.skipIf(!has("zsh"))("kiln completion zsh", () => {
   const made = scriptFor("zsh");
   beforeAll(() => writeFile(join(made.dir, "sales-2026.csv"), "a\n1\n"));
 
@@ -78,9 +78,33 @@ describe.skipIf(!hasZsh())("kiln completion zsh", () => {
   });
 });
 
-function hasZsh(): boolean {
+describe.skipIf(!has("fish"))("kiln completion fish", () => {
+  const made = scriptFor("fish");
+  beforeAll(() => writeFile(join(made.dir, "sales-2026.csv"), "a\n1\n"));
+
+  /** What fish offers for the line as typed so far (`complete -C`), each "candidate\tdescription". */
+  async function offered(line: string): Promise<string[]> {
+    const { stdout, stderr } = await run("fish", ["--no-config", "-c", `source ${made.script}; cd ${made.dir}; complete -C $argv[1]`, line]);
+    expect(stderr).toBe("");
+    return stdout.split("\n").filter(Boolean);
+  }
+
+  it("completes command names with their descriptions, a command's options and the global ones, and file names for arguments", async () => {
+    expect(await offered("kiln jobs:ca")).toEqual(["jobs:cancel\tcancel a queued or running job"]);
+    expect(await offered("kiln --url http://127.0.0.1:7070 inference-graphs:pre")).toEqual([expect.stringMatching(/^inference-graphs:predict\t/)]);
+    expect(await offered("kiln datasets:get sales --fo")).toEqual([expect.stringMatching(/^--format\t/)]);
+    expect((await offered("kiln -")).map((c) => c.split("\t")[0])).toEqual(expect.arrayContaining(["--json", "--url", "--version"]));
+    expect(await offered("kiln datasets:put sales sales-")).toEqual(["sales-2026.csv"]);
+    const all = (await offered("kiln ")).map((c) => c.split("\t")[0]);
+    expect(all).toEqual(expect.arrayContaining(["serve", "datasets:put", "runtime:predict", "completion"]));
+    expect(all).not.toContain("help");
+  });
+});
+
+/** Whether this machine has the shell (CI installs zsh and fish). */
+function has(shell: "zsh" | "fish"): boolean {
   try {
-    execFileSync("zsh", ["-f", "-c", "true"]);
+    execFileSync(shell, shell === "zsh" ? ["-f", "-c", "true"] : ["--no-config", "-c", "true"]);
     return true;
   } catch {
     return false;
