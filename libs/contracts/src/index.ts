@@ -11,3 +11,4 @@ export * from "./model-conventions.js";
 export * from "./http-paths.js";
 export * from "./score-metrics.js";
 export * from "./explainer-params.js";
+export * from "./pages.js";

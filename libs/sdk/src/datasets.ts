@@ -12,9 +12,9 @@ import { classify, type ClassifiedInput, type DatasetInput, type KindName, type 
 import { resourceName } from "./names.js";
 import { datasetInfo, versionInfo, type DatasetInfo, type VersionInfo } from "./summaries.js";
 import { sendWrite, type ProgressListener, type WriteTarget } from "./transfer.js";
-import { allPages } from "./pages.js";
 import { datasetSelection, type DatasetRef } from "./dataset-refs.js";
 import { driftFromProto, profileFromProto, type DatasetProfile, type DriftOptions, type DriftReport } from "./drift.js";
+import { allPages } from "@kiln/contracts";
 
 export { CHUNK_BYTES } from "./byte-sources.js";
 

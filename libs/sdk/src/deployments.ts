@@ -14,7 +14,7 @@ import type { DriftOptions } from "./drift.js";
 import { explainParams, type ExplainMethod, type ExplainOptions } from "./explain.js";
 import type { ModelDriftReport } from "./model-drift.js";
 import type { Models } from "./models.js";
-import { allPages } from "./pages.js";
+import { allPages } from "@kiln/contracts";
 
 export type DeploymentStateName = "pending" | "ready" | "degraded" | "failed";
 

@@ -20,7 +20,7 @@ import type { Table } from "apache-arrow";
 import { AlreadyExistsError, call, InvalidArgumentError } from "./errors.js";
 import { asTable, type DatasetInput } from "./inputs.js";
 import { resourceName, shortName } from "./names.js";
-import { allPages } from "./pages.js";
+import { allPages } from "@kiln/contracts";
 
 export type RouterTypeName = "sequence" | "switch" | "ensemble" | "splitter";
 export type CombineName = "side_by_side" | "mean" | "vote";

@@ -6,8 +6,8 @@ import { ScheduleSchema, type Schedule, type ScheduleService } from "@kiln/proto
 import { call } from "./errors.js";
 import { jobInfo, type JobInfo } from "./job-summaries.js";
 import { resourceName, shortName } from "./names.js";
-import { allPages } from "./pages.js";
 import type { Runtime, ScheduledJobSpec } from "./runtime.js";
+import { allPages } from "@kiln/contracts";
 
 export interface ScheduleSpec {
   /** crontab's five fields (`0 2 * * *`: 02:00 every day), or six with seconds first. */

@@ -1,4 +1,4 @@
-import { TRACKING_ARTIFACT_PATH_PREFIX } from "@kiln/contracts";
+import { allPages, TRACKING_ARTIFACT_PATH_PREFIX } from "@kiln/contracts";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import type { Table } from "apache-arrow";
@@ -15,7 +15,6 @@ import { notrack, profiling, type EventInput, type RunSink, type TrackingProvide
 import { dataFilter, eventRows, runsText, type DataQuery, type EventRow } from "./tracking-query.js";
 import { driftMetrics, selectionText, type DriftReport } from "./drift.js";
 import type { ModelDriftReport } from "./model-drift.js";
-import { allPages } from "./pages.js";
 
 /** An artifact event's value, as the tracking service keeps it. */
 interface ArtifactValue {

@@ -4,7 +4,7 @@ import type { Client } from "@connectrpc/connect";
 import { WebhookSchema, type Webhook, type WebhookDelivery, type WebhookService } from "@kiln/proto/kiln/runtime/v1/webhooks_pb";
 import { call } from "./errors.js";
 import { resourceName, shortName } from "./names.js";
-import { allPages } from "./pages.js";
+import { allPages } from "@kiln/contracts";
 
 export interface WebhookSpec {
   /** Where the events are POSTed: http:// or https://. */

@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { JsonValue } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { allPages } from "@kiln/contracts";
 import { errorReason, isId, KilnError, notFound, type Json } from "@kiln/core";
 import type { Model, ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { TrackingDeps } from "./deps.js";
@@ -101,27 +102,19 @@ export function idsForModel(name: string): Generator<string> {
 }
 
 /** Every model of the project. */
-export async function allModels(deps: TrackingDeps, project: string): Promise<Model[]> {
-  const all: Model[] = [];
-  let pageToken = "";
-  do {
+export function allModels(deps: TrackingDeps, project: string): Promise<Model[]> {
+  return allPages(async (pageToken) => {
     const page = await fromRegistry(deps.registry.listModels({ parent: project, pageSize: 1000, pageToken }));
-    all.push(...page.models);
-    pageToken = page.nextPageToken;
-  } while (pageToken);
-  return all;
+    return { items: page.models, nextPageToken: page.nextPageToken };
+  });
 }
 
 /** Every version of a model, newest first. */
-export async function versionsOf(deps: TrackingDeps, model: Model): Promise<ModelVersion[]> {
-  const all: ModelVersion[] = [];
-  let pageToken = "";
-  do {
+export function versionsOf(deps: TrackingDeps, model: Model): Promise<ModelVersion[]> {
+  return allPages(async (pageToken) => {
     const page = await fromRegistry(deps.registry.listModelVersions({ parent: model.name, pageSize: 1000, pageToken }));
-    all.push(...page.versions);
-    pageToken = page.nextPageToken;
-  } while (pageToken);
-  return all;
+    return { items: page.versions, nextPageToken: page.nextPageToken };
+  });
 }
 
 export function stateOf(v: ModelVersion): MlflowVersionState {
