@@ -2,13 +2,12 @@ import { Code } from "@connectrpc/connect";
 import { alreadyExists, invalidArgument, isKilnError, notFound, type Json } from "@kiln/core";
 import type { TrackingDeps } from "./deps.js";
 import { changeExperiment, createExperiment, deleteExperiment, nowOf } from "./experiments.js";
-import { keyValueList, keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
+import { keyValueList, keyValues, listOf, optionalInteger, optionalText, requiredText, checkTag as checkMlflowTag, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { createUnderFreeId, DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, experimentIdOf, experimentOfId, idsForName, MLFLOW_NAME_LABEL } from "./mlflow-ids.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { collections, type ExperimentRecord } from "./records.js";
 
 const MAX_NAME_CHARS = 500;
-const MAX_TAG_VALUE_CHARS = 5000;
 
 export function idOfExperiment(e: ExperimentRecord): string {
   return experimentIdOf(e.name);
@@ -69,9 +68,7 @@ function checkName(name: string): string {
 }
 
 function checkTag(key: string, value: string): void {
-  if (key === MLFLOW_NAME_LABEL) throw invalidArgument("RESERVED_TAG", `the tag ${MLFLOW_NAME_LABEL} holds the experiment's name: rename it instead`);
-  if (key.length > 250) throw invalidArgument("KEY_TOO_LONG", `a tag's key is at most 250 characters`);
-  if (value.length > MAX_TAG_VALUE_CHARS) throw invalidArgument("VALUE_TOO_LONG", `an experiment tag's value is at most ${MAX_TAG_VALUE_CHARS} characters`);
+  checkMlflowTag(key, value, "an experiment", { key: MLFLOW_NAME_LABEL, holds: "the experiment's name: rename it instead" });
 }
 
 async function create(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {

@@ -227,8 +227,9 @@ export async function linkMetrics(deps: TrackingDeps, project: string, runId: st
   for (const p of points) byModel.set(p.modelId, [...(byModel.get(p.modelId) ?? []), p]);
   for (const [modelId, linked] of byModel) {
     await changeLoggedModel(deps, project, modelId, (m) => {
-      const seen = new Set(m.metrics.map((p) => JSON.stringify([p.key, p.step, p.timestamp, String(p.value), p.runId])));
-      const added = linked.map((p) => ({ key: p.key, value: p.value, timestamp: p.timestamp, step: p.step, runId })).filter((p) => !seen.has(JSON.stringify([p.key, p.step, p.timestamp, String(p.value), p.runId])));
+      const pointKey = (p: LoggedModelRecord["metrics"][number]) => JSON.stringify([p.key, p.step, p.timestamp, String(p.value), p.runId]);
+      const seen = new Set(m.metrics.map(pointKey));
+      const added = linked.map((p) => ({ key: p.key, value: p.value, timestamp: p.timestamp, step: p.step, runId })).filter((p) => !seen.has(pointKey(p)));
       return { ...m, metrics: [...m.metrics, ...added] };
     });
   }

@@ -3,7 +3,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { httpCallerOf, invalidArgument, isKilnError, notFound, type Json } from "@kiln/core";
 import type { Model, ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { TrackingDeps } from "./deps.js";
-import { keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
+import { keyValues, listOf, optionalInteger, optionalText, requiredText, checkTag as checkMlflowTag, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { loggedModelById, modelArtifactUri } from "./mlflow-logged-models.js";
 import { modelSource } from "./mlflow-model-source.js";
@@ -13,7 +13,6 @@ import { runById } from "./mlflow-runs.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { runName } from "./names.js";
 
-const MAX_TAG_VALUE_CHARS = 5000;
 /** MLflow 3's logged model, `models:/m-{32 hex digits}[/path]`: files of the tracking service, not a registered version. */
 const LOGGED_MODEL_URI = /^models:\/+(m-[0-9a-f]{32})(?:\/+(.*?))?\/*$/;
 const DEFAULT_MAX_RESULTS = 10_000;
@@ -43,9 +42,7 @@ async function modelAndVersion(deps: TrackingDeps, { project, fields }: MlflowCa
 }
 
 function checkTag(key: string, value: string): void {
-  if (key === MLFLOW_STATE_KEY) throw invalidArgument("RESERVED_TAG", `the tag ${MLFLOW_STATE_KEY} holds what Kiln keeps of MLflow's version (its source, stage and status)`);
-  if (key.length > 250) throw invalidArgument("KEY_TOO_LONG", `a tag's key is at most 250 characters`);
-  if (value.length > MAX_TAG_VALUE_CHARS) throw invalidArgument("VALUE_TOO_LONG", `a model version tag's value is at most ${MAX_TAG_VALUE_CHARS} characters`);
+  checkMlflowTag(key, value, "a model version", { key: MLFLOW_STATE_KEY, holds: "what Kiln keeps of MLflow's version (its source, stage and status)" });
 }
 
 /**
@@ -86,16 +83,20 @@ async function registeredVersionOf(deps: TrackingDeps, project: string, uri: str
   if (!m) return undefined;
   const model = await modelByName(deps, project, m[1]!);
   const [, , ref, alias] = m;
-  const numbered = async (n: bigint | number | undefined, what: string) => {
-    if (n === undefined) throw notFound("MODEL_VERSION_NOT_FOUND", `Registered model ${m[1]} has no ${what}`);
-    return { model, version: await versionOf(deps, model, { version: String(n) }) };
-  };
-  if (alias !== undefined) return numbered(model.tags[alias], `alias ${alias}`);
+  const none = (what: string) => notFound("MODEL_VERSION_NOT_FOUND", `Registered model ${m[1]} has no ${what}`);
+  if (alias !== undefined) {
+    const number = model.tags[alias];
+    if (number === undefined) throw none(`alias ${alias}`);
+    return { model, version: await versionOf(deps, model, { version: String(number) }) };
+  }
   if (/^\d+$/.test(ref!)) return { model, version: await versionOf(deps, model, { version: ref! }) };
+  // The newest version, or the newest in a stage: read from the list, not fetched again.
   const versions = await versionsOf(deps, model);
-  if (ref!.toLowerCase() === "latest") return numbered(versions[0]?.version, "version");
-  const stage = canonicalStage(ref!);
-  return numbered(latestPerStage(versions, [stage])[0]?.version, `version in stage ${stage}`);
+  const latest = ref!.toLowerCase() === "latest";
+  const stage = latest ? undefined : canonicalStage(ref!);
+  const version = stage === undefined ? versions[0] : latestPerStage(versions, [stage])[0];
+  if (!version) throw none(stage === undefined ? "version" : `version in stage ${stage}`);
+  return { model, version };
 }
 
 /** Moves a version to a stage; with archive_existing_versions, the others in that stage go to Archived. */
@@ -173,9 +174,15 @@ async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
   // `name = '…'`, as MLflow's clients ask for one model's versions, reads that model only.
   const named = filter.find((c) => c.kind === "attribute" && c.key === "name" && c.op === "=");
   const models = named ? [await findModel(deps, project, String(named.value))].filter((m) => m !== undefined) : await allModels(deps, project);
-  const found: { model: Model; version: ModelVersion }[] = [];
-  for (const model of models) for (const version of await versionsOf(deps, model)) if (matchesAll(filter, lookupOf(model, version))) found.push({ model, version });
-  found.sort(orderBy([...order, ...DEFAULT_ORDER], (f) => lookupOf(f.model, f.version)));
+  // Each version's lookup made once: the sort reads it at every comparison.
+  const found: { model: Model; version: ModelVersion; lookup: Lookup }[] = [];
+  for (const model of models) {
+    for (const version of await versionsOf(deps, model)) {
+      const lookup = lookupOf(model, version);
+      if (matchesAll(filter, lookup)) found.push({ model, version, lookup });
+    }
+  }
+  found.sort(orderBy([...order, ...DEFAULT_ORDER], (f) => f.lookup));
   const page = pageOf(found, optionalInteger(fields, "max_results") ?? DEFAULT_MAX_RESULTS, optionalText(fields, "page_token"));
   return { model_versions: page.items.map((f) => modelVersionJson(f.model, f.version)), ...(page.next ? { next_page_token: page.next } : {}) };
 }

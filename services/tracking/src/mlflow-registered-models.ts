@@ -3,14 +3,13 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { alreadyExists, invalidArgument, isKilnError, notFound, type Json } from "@kiln/core";
 import type { Model } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { TrackingDeps } from "./deps.js";
-import { keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
+import { keyValues, listOf, optionalInteger, optionalText, requiredText, checkTag as checkMlflowTag, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { createUnderFreeId, MLFLOW_NAME_LABEL } from "./mlflow-ids.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { allModels, findModel, fromRegistry, modelIdOf, searchedTag, idsForModel, latestPerStage, mlflowNameOfModel, modelByName, modelVersionJson, registeredModelJson, STAGES, versionsOf } from "./mlflow-registry.js";
 import { canonicalStage, versionOf } from "./mlflow-model-versions.js";
 
 const MAX_NAME_CHARS = 256;
-const MAX_TAG_VALUE_CHARS = 5000;
 const DEFAULT_MAX_RESULTS = 100;
 
 function checkName(name: string): string {
@@ -19,9 +18,7 @@ function checkName(name: string): string {
 }
 
 function checkTag(key: string, value: string): void {
-  if (key === MLFLOW_NAME_LABEL) throw invalidArgument("RESERVED_TAG", `the tag ${MLFLOW_NAME_LABEL} holds the registered model's name: rename it instead`);
-  if (key.length > 250) throw invalidArgument("KEY_TOO_LONG", `a tag's key is at most 250 characters`);
-  if (value.length > MAX_TAG_VALUE_CHARS) throw invalidArgument("VALUE_TOO_LONG", `a registered model tag's value is at most ${MAX_TAG_VALUE_CHARS} characters`);
+  checkMlflowTag(key, value, "a registered model", { key: MLFLOW_NAME_LABEL, holds: "the registered model's name: rename it instead" });
 }
 
 const taken = (name: string) => alreadyExists("REGISTERED_MODEL_EXISTS", `Registered Model (name=${name}) already exists.`);
