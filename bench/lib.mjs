@@ -120,3 +120,13 @@ export function bestOfRounds() {
   };
   return { best, keep, lower: (a, b) => a < b, higher: (a, b) => a > b };
 }
+
+/** A POST to MLflow's REST API at `url` (`path` after /api/2.0/mlflow/): its JSON answer, or an error naming the status. */
+export function mlflowPost(url) {
+  return async (path, body) => {
+    const res = await fetch(new URL(`/api/2.0/mlflow/${path}`, url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const answer = await res.json();
+    if (res.status !== 200) throw new Error(`${path}: ${res.status} ${JSON.stringify(answer)}`);
+    return answer;
+  };
+}

@@ -10,7 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kiln } from "@kiln/sdk";
-import { arg, startKiln, timed } from "../lib.mjs";
+import { arg, mlflowPost, startKiln, timed } from "../lib.mjs";
 
 const mib = Number(arg("mib", "64"));
 const rounds = Number(arg("rounds", "3"));
@@ -18,12 +18,7 @@ const MLMODEL = "flavors:\n  python_function:\n    loader_module: mlflow.sklearn
 
 const dir = await mkdtemp(join(tmpdir(), "kiln-bench-register-"));
 const server = await startKiln({ KILN_DATA_DIR: join(dir, "kiln") });
-const call = async (path, body) => {
-  const res = await fetch(new URL(`/api/2.0/mlflow/${path}`, server.url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  const answer = await res.json();
-  if (res.status !== 200) throw new Error(`${path}: ${res.status} ${JSON.stringify(answer)}`);
-  return answer;
-};
+const call = mlflowPost(server.url);
 const kiln = await Kiln.connect(server.url);
 try {
   const pickle = randomBytes(mib * 1024 * 1024);

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
-import { arg, startKiln, timed } from "../lib.mjs";
+import { arg, mlflowPost, startKiln, timed } from "../lib.mjs";
 
 const points = Number(arg("points", "200000"));
 const runs = Number(arg("runs", "200"));
@@ -20,12 +20,7 @@ const PER_REQUEST = 1000;
 
 const dir = await mkdtemp(join(tmpdir(), "kiln-bench-mlflow-"));
 const server = await startKiln({ KILN_DATA_DIR: join(dir, "kiln") });
-const post = async (path, body) => {
-  const res = await fetch(new URL(`/api/2.0/mlflow/${path}`, server.url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  const answer = await res.json();
-  if (res.status !== 200) throw new Error(`${path}: ${res.status} ${JSON.stringify(answer)}`);
-  return answer;
-};
+const post = mlflowPost(server.url);
 try {
   const client = createClient(TrackingService, createGrpcTransport({ baseUrl: server.url }));
   const now = Date.now();
