@@ -44,6 +44,8 @@ export function parseArtifactPath(text: string): ArtifactPath | undefined {
 
 /** An owner's files, and how a new one is recorded. */
 export interface OwnerFiles {
+  /** The run that logged them: the run itself, or a logged model's source run ("" when it has none). */
+  runId: string;
   files(): Promise<Map<string, StoredArtifact>>;
   add(path: string, file: StoredArtifact, idOfEvent: string): Promise<void>;
 }
@@ -55,6 +57,7 @@ export async function ownerOf(deps: TrackingDeps, project: string, p: ArtifactPa
     const model = await loggedModelById(deps, project, modelId);
     if (experimentIdOf(model.experiment) !== p.experimentId) throw notFound("LOGGED_MODEL_NOT_FOUND", `Logged model ${modelId} is not in experiment ${p.experimentId}`);
     return {
+      runId: model.sourceRunId,
       files: async () => new Map(Object.entries(model.files)),
       add: async (path, file) => void (await changeLoggedModel(deps, project, modelId, (m) => ({ ...m, files: { ...m.files, [path]: file } }))),
     };
@@ -63,6 +66,7 @@ export async function ownerOf(deps: TrackingDeps, project: string, p: ArtifactPa
   const { run, experimentId } = await runById(deps, project, runId);
   if (experimentId !== p.experimentId) throw notFound("RUN_NOT_FOUND", `Run with id=${runId} is not in experiment ${p.experimentId}`);
   return {
+    runId,
     files: () => artifactsOf(deps, run),
     async add(path, file, idOfEvent) {
       const ref = create(ArtifactRefSchema, { ...file, size: BigInt(file.size), chunks: (file.chunks ?? []).map((c) => ({ sha256: c.sha256, size: BigInt(c.size) })) });

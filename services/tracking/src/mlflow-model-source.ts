@@ -28,15 +28,15 @@ export async function modelSource(deps: TrackingDeps, project: string, source: s
       `Kiln registers models from the artifacts it keeps: the source is runs:/{run_id}/{path}, models:/{model_id} or an mlflow-artifacts: URI of this server, not '${printable(source.slice(0, 200))}'`,
     );
   }
-  const all = await (await ownerOf(deps, project, path)).files();
+  const owner = await ownerOf(deps, project, path);
+  const all = await owner.files();
   const files = new Map<string, StoredArtifact>();
   const single = all.get(path.path);
   if (single) files.set(path.path.slice(path.path.lastIndexOf("/") + 1), single);
   const prefix = path.path ? `${path.path}/` : "";
   for (const [key, file] of all) if (!single && key.startsWith(prefix)) files.set(key.slice(prefix.length), file);
   if (!files.size) throw invalidArgument("EMPTY_SOURCE", `there are no files at '${printable(source.slice(0, 200))}' to register`);
-  const runId = "runId" in path.owner ? path.owner.runId : (await loggedModelById(deps, project, path.owner.modelId)).sourceRunId || undefined;
-  return { files, ...(runId && { runId }) };
+  return { files, ...(owner.runId && { runId: owner.runId }) };
 }
 
 /** `mlflow-artifacts:/{path}`, `mlflow-artifacts://{host}/{path}` or `http(s)://{host}/…/api/2.0/mlflow-artifacts/artifacts/{path}`. */
@@ -59,12 +59,17 @@ async function runsUri(deps: TrackingDeps, project: string, source: string): Pro
   return parseArtifactPath(`${experimentId}/${m[1]}/artifacts/${m[2]!.replace(/\/+$/, "")}`);
 }
 
-/** `models:/{model_id}[/path]`: a logged model of MLflow 3 (`models:/{name}/{version}` names a registered one, not files here). */
+/**
+ * MLflow 3's logged model, `models:/m-{32 hex digits}[/path]`: files of the tracking
+ * service. (`models:/{name}/{version}` names a registered version, not files here.)
+ */
+export const LOGGED_MODEL_URI = /^models:\/+(m-[0-9a-f]{32})(?:\/+(.*?))?\/*$/;
+
 async function loggedModelUri(deps: TrackingDeps, project: string, source: string): Promise<ArtifactPath | undefined> {
-  const m = /^models:\/+(m-[0-9a-f]+)\/?(.*)$/.exec(source);
+  const m = LOGGED_MODEL_URI.exec(source);
   if (!m) return undefined;
   const model = await loggedModelById(deps, project, m[1]!);
-  return parseArtifactPath(`${experimentIdOf(model.experiment)}/models/${m[1]}/artifacts/${m[2]!.replace(/\/+$/, "")}`);
+  return parseArtifactPath(`${experimentIdOf(model.experiment)}/models/${m[1]}/artifacts/${m[2] ?? ""}`);
 }
 
 /** The ONNX file an MLmodel's `onnx` flavor names (`flavors: onnx: data: model.onnx`), if it has one. */

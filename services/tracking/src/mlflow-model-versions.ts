@@ -6,15 +6,13 @@ import type { TrackingDeps } from "./deps.js";
 import { keyValues, listOf, optionalInteger, optionalText, requiredText, checkTag as checkMlflowTag, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { loggedModelById, modelArtifactUri } from "./mlflow-logged-models.js";
-import { modelSource } from "./mlflow-model-source.js";
+import { LOGGED_MODEL_URI, modelSource } from "./mlflow-model-source.js";
 import { copyModelVersion, storeModelVersion } from "./mlflow-model-upload.js";
 import { allModels, changeState, findModel, fromRegistry, latestPerStage, searchedTag, MLFLOW_STATE_KEY, mlflowNameOfModel, modelByName, modelVersionJson, runIdOfVersion, stageOf, stateOf, STAGES, versionsOf, versionTags, type MlflowVersionState } from "./mlflow-registry.js";
 import { runById } from "./mlflow-runs.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { runName } from "./names.js";
 
-/** MLflow 3's logged model, `models:/m-{32 hex digits}[/path]`: files of the tracking service, not a registered version. */
-const LOGGED_MODEL_URI = /^models:\/+(m-[0-9a-f]{32})(?:\/+(.*?))?\/*$/;
 const DEFAULT_MAX_RESULTS = 10_000;
 
 /** MLflow's stage names, whatever their case. */
