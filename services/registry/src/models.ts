@@ -3,6 +3,7 @@ import { alreadyExists, isKilnError, versionPrefix } from "@kiln/core";
 import type { RegistryDeps } from "./deps.js";
 import { publishRegistryEvent } from "./events.js";
 import { registryGarbage } from "./garbage.js";
+import { checkModelNotHeld } from "./holds.js";
 import { blobsOf, newModelRecord, type ModelRecord } from "./records.js";
 import { collections } from "./versions.js";
 
@@ -31,11 +32,13 @@ export async function ensureModel(deps: RegistryDeps, name: string, at: Date): P
 
 /**
  * A real delete: versions, attachments and the repository go, the blobs nothing else
- * uses are collected after the grace period, and the name is free again.
+ * uses are collected after the grace period, and the name is free again. Refused while
+ * one of its versions is held.
  */
 export async function deleteModel(deps: RegistryDeps, name: string, at: Date): Promise<boolean> {
   const { models, versions } = collections(deps);
   if (!(await models.get(name))) return false;
+  await checkModelNotHeld(deps, name);
   const dropped = (await versions.list({ prefix: versionPrefix(name) })).flatMap((v) => blobsOf(v.value));
   await versions.deletePrefix(versionPrefix(name));
   await models.delete(name);

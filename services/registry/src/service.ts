@@ -9,6 +9,7 @@ import { fileParts } from "./download.js";
 import { matchesModelFilter } from "./list-filter.js";
 import { checkMetadata } from "./metadata-check.js";
 import { deleteModelVersion } from "./delete-version.js";
+import { releaseHolds, setHolds, withHolders } from "./holds.js";
 import { createModel, deleteModel } from "./models.js";
 import { checkTag, modelName, parseModelName, parseVersionName } from "./names.js";
 import { lineageFromProto, modelToProto, versionToProto, type ModelRecord, type VersionRecord } from "./records.js";
@@ -35,7 +36,7 @@ export function createRegistryService(deps: RegistryDeps): ServiceImpl<typeof Re
     async getModel(req) {
       const { record } = await getModel(deps, parseModelName(req.name).name);
       const latest = await latestVersion(versions, record.name);
-      return { model: modelToProto(record), latest: latest && shown(latest, record) };
+      return { model: modelToProto(record), latest: latest && (await withHolders(deps, [shown(latest, record)]))[0] };
     },
 
     async listModels(req) {
@@ -78,6 +79,14 @@ export function createRegistryService(deps: RegistryDeps): ServiceImpl<typeof Re
       return { model: modelToProto(await deleteModelVersion(deps, model.name, ref.version, now())) };
     },
 
+    async setModelVersionHolds(req) {
+      return { missingVersions: await setHolds(deps, req.holds, now()) };
+    },
+
+    async releaseModelVersionHolds(req) {
+      return { released: await releaseHolds(deps, req.holderCollection, req.keep, req.setBefore) };
+    },
+
     async uploadModelVersion(requests, ctx) {
       const record = await uploadModelVersion(deps, requests, ctx.values.get(CALLER));
       return { version: versionToProto(record, record.tags) };
@@ -91,7 +100,7 @@ export function createRegistryService(deps: RegistryDeps): ServiceImpl<typeof Re
     async getModelVersion(req) {
       const { model, ref } = parseVersionName(req.name);
       const found = await resolveVersion(deps, model.name, ref);
-      return { version: shown(found.version, found.model) };
+      return { version: (await withHolders(deps, [shown(found.version, found.model)]))[0] };
     },
 
     async listModelVersions(req) {
@@ -102,7 +111,7 @@ export function createRegistryService(deps: RegistryDeps): ServiceImpl<typeof Re
       const rows = await versions.list({ prefix: versionPrefix(record.name), reverse: true, after, limit: size + 1 });
       const page = rows.slice(0, size);
       return {
-        versions: page.map((r) => shown(r.value, record)),
+        versions: await withHolders(deps, page.map((r) => shown(r.value, record))),
         nextPageToken: rows.length > size ? encodePageToken(page[page.length - 1].key, "") : "",
       };
     },
@@ -189,7 +198,7 @@ export function createRegistryService(deps: RegistryDeps): ServiceImpl<typeof Re
     const sorted = all.map((r) => r.value).sort((a, b) => b.createTime.localeCompare(a.createTime) || b.version - a.version);
     const page = sorted.slice(start, start + size);
     return {
-      versions: page.map((v) => versionToProto(v, modelsByName.get(v.model)?.tags ?? {})),
+      versions: await withHolders(deps, page.map((v) => versionToProto(v, modelsByName.get(v.model)?.tags ?? {}))),
       nextPageToken: start + size < sorted.length ? encodePageToken(String(start + size), "-") : "",
     };
   }

@@ -24,6 +24,8 @@ const TABLE: Table = {
     read: ["GetModel", "ListModels", "GetModelVersion", "ListModelVersions", "DownloadModelVersion", "DownloadAttachment"],
     write: ["CreateModel", "UpdateModel", "UploadModelVersion", "PutModelVersion", "UpdateModelVersion", "SetTag", "DeleteTag", "UploadAttachment", "PutAttachment", "DeleteAttachment"],
     admin: ["DeleteModel", "DeleteModelVersion"],
+    // What a deployment holds is the runtime's to say: a user cannot keep a version from its admins.
+    service: ["SetModelVersionHolds", "ReleaseModelVersionHolds"],
   },
   "kiln.runtime.v1.RuntimeService": {
     read: ["GetJob", "ListJobs", "WatchJob", "ReadJobResults"],
