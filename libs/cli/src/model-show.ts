@@ -13,6 +13,7 @@ export function printModelVersion(o: Output, v: ModelVersionInfo): void {
     ["author", v.author],
     ["created", v.createTime],
     ["comment", v.comment],
+    ...(v.holders.length ? ([["in use by", v.holders.map(inProject).join(", ")]] as [string, unknown][]) : []),
     ...(v.onnx ? ([["onnx", onnxLine(v)]] as [string, unknown][]) : []),
   ]);
   const metadata = Object.entries(v.metadata);
@@ -44,6 +45,11 @@ export function printModelVersion(o: Output, v: ModelVersionInfo): void {
     ];
     for (const [k, value] of lines) if (value) o.out.write(`  ${k}: ${value}\n`);
   }
+}
+
+/** A holder as it reads beside its version, in its project: deployments/churn. */
+function inProject(holder: string): string {
+  return holder.replace(/^projects\/[^/]+\//, "");
 }
 
 function signatureRow(io: string, s: TensorSignature) {

@@ -39,6 +39,8 @@ export interface ModelVersionInfo {
   signature?: { inputs: TensorSignature[]; outputs: TensorSignature[] };
   lineage?: LineageInfo;
   attachments: AttachmentInfo[];
+  /** What uses it and keeps it from being deleted, by full name (a deployment serving it: projects/{p}/deployments/{d}); filled by get and versions. */
+  holders: string[];
 }
 
 export interface TensorSignature {
@@ -114,6 +116,7 @@ export function modelVersionInfo(v: ModelVersion): ModelVersionInfo {
     signature: v.signature && { inputs: v.signature.inputs.map(tensorSignature), outputs: v.signature.outputs.map(tensorSignature) },
     lineage: v.lineage && lineageInfo(v.lineage),
     attachments: v.attachments.map(attachmentInfo),
+    holders: [...v.holders],
   };
 }
 

@@ -425,8 +425,16 @@ describe("online serving in embedded mode (deployments on the embedded executor)
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/no probability output .*\(NO_PROBABILITIES\)/);
     expect((await kilnFails("predict", id, "rows.csv")).stderr).toContain("a file path with a \"/\" (./rows.csv)");
+    // The version it serves cannot be deleted from under it; the one it no longer serves can.
+    const held = await kilnFails("models:drop", `${model}:1`, "--yes");
+    expect(held.stderr).toMatch(new RegExp(`in use by projects/default/deployments/${id}: .*\\(VERSION_IN_USE\\)`));
+    expect(await kilnCli("models:show", `${model}:1`)).toMatch(new RegExp(`^in use by: +deployments/${id}$`, "m"));
+    expect((await kilnFails("models:drop", model, "--yes")).stderr).toContain("MODEL_IN_USE");
+    await kilnCli("models:drop", `${model}:2`, "--yes");
     expect(await kilnCli("deployments:delete", id)).toBe(`deleted deployment ${id}\n`);
     expect((await kilnFails("deployments:show", id)).stderr).toContain("DEPLOYMENT_NOT_FOUND");
+    expect(await kilnCli("models:show", `${model}:1`)).not.toContain("in use by");
+    await kilnCli("models:drop", `${model}:1`, "--yes");
   });
 
   it("speaks the Open Inference Protocol (KServe V2 gRPC): health, metadata, and inference with typed or raw tensors", async () => {

@@ -103,6 +103,17 @@ describe("MLflow's model registry API on an embedded server", () => {
       const reserved = await post("mlflow/registered-models/alias", { name, alias, version: "1" });
       expect([reserved.status, reserved.body.error_code]).toEqual([400, "INVALID_PARAMETER_VALUE"]);
     }
+
+    // Served by a deployment, neither the version nor the registered model can be deleted through MLflow either.
+    const deployment = unique("served");
+    await server.kiln.deployments.create(deployment, { model: `${name}:champion` }, { wait: false });
+    for (const [path, body] of [["mlflow/model-versions/delete", { name, version: "1" }], ["mlflow/registered-models/delete", { name }]] as const) {
+      const refused = await del(path, body);
+      expect([refused.status, refused.body.error_code]).toEqual([400, "INVALID_PARAMETER_VALUE"]);
+      expect(refused.body.message).toMatch(new RegExp(`in use.* projects/default/deployments/${deployment}`));
+    }
+    await server.kiln.deployments.delete(deployment);
+    await ok(del("mlflow/model-versions/delete", { name, version: "1" }));
   });
 
   it("copies a registered version to another model (copy_model_version's models:/ source), file and attachments byte for byte", async () => {

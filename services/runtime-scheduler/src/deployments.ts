@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { alreadyExists, checkId, failedPrecondition, invalidArgument, isKilnError, notFound, parseParent, printable } from "@kiln/core";
@@ -14,6 +14,7 @@ import {
 } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { DeploymentStatsSchema, RequestLogSchema, ServedState, type Executor, type RequestLog } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { scanPage } from "@kiln/storage";
+import { holdsChanged, syncDeploymentHolds } from "./deployment-holds.js";
 import { aliveExecutors } from "./executors.js";
 import { rethrowRemote } from "./job-errors.js";
 import { nowOf, type Scheduler } from "./job-store.js";
@@ -91,6 +92,7 @@ export async function createDeployment(s: Scheduler, req: CreateDeploymentReques
     if (isKilnError(e, Code.AlreadyExists)) throw alreadyExists("DEPLOYMENT_EXISTS", `deployment ${name} already exists`, { deployment: name });
     throw e;
   }
+  await syncDeploymentHolds(s, name, deployment);
   await publishDeploymentEvent(s, deployment, "created");
   dropExpiredDaysSoon(s, deployment);
   return withStatus(deployment, await aliveExecutors(s), s.requestRates);
@@ -132,6 +134,7 @@ export async function updateDeployment(s: Scheduler, req: UpdateDeploymentReques
  */
 export async function changeDeployment(s: Scheduler, name: string, updater: string, change: (deployment: Deployment) => boolean | void): Promise<Deployment | undefined> {
   let changed = false;
+  let before: Deployment | undefined;
   const deployment = await changeUnderRevision(
     async () => {
       const { deployment, rev } = await readDeployment(s, name);
@@ -139,6 +142,7 @@ export async function changeDeployment(s: Scheduler, name: string, updater: stri
     },
     (d, rev) => deployments(s).update(d.name, encodeDeployment(d), rev),
     (d) => {
+      before = clone(DeploymentSchema, d);
       changed = change(d) !== false;
       if (!changed) return false;
       d.updateTime = timestampFromDate(nowOf(s));
@@ -147,6 +151,7 @@ export async function changeDeployment(s: Scheduler, name: string, updater: stri
   );
   if (!changed) return undefined;
   s.deployments.forget();
+  if (holdsChanged(before!, deployment)) await syncDeploymentHolds(s, name, deployment);
   await publishDeploymentEvent(s, deployment, "updated");
   return deployment;
 }
@@ -155,6 +160,7 @@ export async function deleteDeployment(s: Scheduler, name: string): Promise<void
   const { deployment, rev } = await readDeployment(s, name);
   if (!(await deployments(s).delete(name, rev))) throw notFound("DEPLOYMENT_NOT_FOUND", `deployment ${name} does not exist`, { deployment: name });
   s.deployments.forget();
+  await syncDeploymentHolds(s, name, undefined);
   await publishDeploymentEvent(s, deployment, "deleted");
 }
 
