@@ -121,6 +121,8 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     const versions = await viewText(page, "#/models/churn", "Model churn", "training_score");
     expect(versions).toContain(fitJob);
     expect(versions).toContain("sales@1");
+    // Version 2 (prod) is served: "served by" names the deployment on its row.
+    expect(await page.locator("#view table").first().locator("tbody tr").first().locator("td").allTextContents()).toContain("churn-online");
     expect(versions).toContain("Signature of version 2");
     expect(versions).toMatch(/featuresa, b\s*targety/);
 

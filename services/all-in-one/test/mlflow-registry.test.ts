@@ -206,6 +206,43 @@ describe("MLflow's model registry API on an embedded server", () => {
     expect(await server.kiln.models.list({ filter: `labels.mlflow.name = ${JSON.stringify(renamed)}` })).toEqual([]);
   });
 
+  it("keeps MLflow 3's prompts (register_prompt, load_prompt, search_prompts) as Kiln versions whose file is the template", async () => {
+    const name = unique("greeting");
+    const isPrompt = { key: "mlflow.prompt.is_prompt", value: "true" };
+    // The requests MLflow 3.6's register_prompt sends: a registered model tagged a prompt, then versions whose tags hold the template.
+    await ok(post("mlflow/registered-models/create", { name, tags: [isPrompt] }));
+    const text = (template: string) => [isPrompt, { key: "_mlflow_prompt_type", value: "text" }, { key: "mlflow.prompt.text", value: template }];
+    await ok(post("mlflow/model-versions/create", { name, source: "dummy-source", description: "first", tags: [{ key: "author", value: "ana" }, ...text("Respond as a {{style}} AI.")] }));
+    const messages = [{ role: "system", content: "You are {{style}}." }, { role: "user", content: "{{question}}" }];
+    const chat = [isPrompt, { key: "_mlflow_prompt_type", value: "chat" }, { key: "mlflow.prompt.text", value: JSON.stringify(messages) }];
+    await ok(post("mlflow/model-versions/create", { name, source: "prompt-template", tags: chat }));
+
+    // What load_prompt reads: the version's tags, by number and by "latest".
+    const first = (await ok(get("mlflow/model-versions/get", { name, version: "1" }))).model_version;
+    expect(first).toMatchObject({ version: "1", description: "first", status: "READY", source: "dummy-source" });
+    expect(Object.fromEntries(first.tags.map((t: { key: string; value: string }) => [t.key, t.value]))).toMatchObject({ "mlflow.prompt.text": "Respond as a {{style}} AI.", author: "ana" });
+    expect((await ok(get("mlflow/registered-models/alias", { name, alias: "latest" }))).model_version).toMatchObject({ version: "2" });
+    // Kiln keeps each as a version whose file is the template.
+    expect(await server.kiln.models.get(`${name}:1`)).toMatchObject({ format: "mlflow-prompt", runnable: false, fileName: "prompt.txt", comment: "first" });
+    const downloaded = await server.kiln.models.download(`${name}:2`, join(server.dir, "prompt"));
+    expect(downloaded.model.endsWith("prompt.json")).toBe(true);
+    expect(JSON.parse(await readFile(downloaded.model, "utf8"))).toEqual(messages);
+
+    // search_prompts asks for the tag; search_registered_models leaves prompts out.
+    const prompts = (await ok(get("mlflow/registered-models/search", { filter: `tags.\`mlflow.prompt.is_prompt\` = 'true' AND name = '${name}'` }))).registered_models;
+    expect(prompts.map((m: { name: string }) => m.name)).toEqual([name]);
+    const models = (await ok(get("mlflow/registered-models/search", { filter: "tag.`mlflow.prompt.is_prompt` != 'true'", max_results: "1000" }))).registered_models ?? [];
+    expect(models.map((m: { name: string }) => m.name)).not.toContain(name);
+
+    // A template of MLflow 3's 100,000 characters is kept; one more, or none, is refused and stores nothing.
+    await ok(post("mlflow/model-versions/create", { name, source: "dummy-source", tags: text("x".repeat(100_000)) }));
+    for (const tags of [text("x".repeat(100_001)), [isPrompt]]) {
+      const refused = await post("mlflow/model-versions/create", { name, source: "dummy-source", tags });
+      expect([refused.status, refused.body.error_code]).toEqual([400, "INVALID_PARAMETER_VALUE"]);
+    }
+    expect((await server.kiln.models.info(name)).latestVersion).toBe(3);
+  });
+
   it("registers MLflow 3's logged model (models:/m-…) and points downloads at its artifacts", async () => {
     const experimentId = (await ok(post("mlflow/experiments/create", { name: unique("logged") }))).experiment_id as string;
     const model = (await ok(post("mlflow/logged-models", { experiment_id: experimentId, name: "model" }))).model.info;

@@ -224,15 +224,18 @@ export function keyValueList(entries: Iterable<[string, string]>): Json {
 }
 
 const MAX_TAG_KEY_CHARS = 250;
+/** An experiment's tag value; a registered model's and a version's take more (MLFLOW_REGISTRY_TAG_VALUE_CHARS). */
 const MAX_TAG_VALUE_CHARS = 5000;
+/** MLflow 3's bound for the registry's tags, which hold a prompt's template. */
+export const MLFLOW_REGISTRY_TAG_VALUE_CHARS = 100_000;
 
 /**
  * An experiment's, a registered model's or a model version's tag, as MLflow bounds them: a
- * key of at most 250 characters and a value of at most 5,000. `reserved` is the key Kiln
- * keeps its own state under there, and why.
+ * key of at most 250 characters and a value of at most `maxValueChars`. `reserved` is the
+ * key Kiln keeps its own state under there, and why.
  */
-export function checkTag(key: string, value: string, whose: string, reserved: { key: string; holds: string }): void {
+export function checkTag(key: string, value: string, whose: string, reserved: { key: string; holds: string }, maxValueChars = MAX_TAG_VALUE_CHARS): void {
   if (key === reserved.key) throw invalidArgument("RESERVED_TAG", `the tag ${reserved.key} holds ${reserved.holds}`);
   if (key.length > MAX_TAG_KEY_CHARS) throw invalidArgument("KEY_TOO_LONG", `a tag's key is at most ${MAX_TAG_KEY_CHARS} characters`);
-  if (value.length > MAX_TAG_VALUE_CHARS) throw invalidArgument("VALUE_TOO_LONG", `${whose} tag's value is at most ${MAX_TAG_VALUE_CHARS} characters`);
+  if (value.length > maxValueChars) throw invalidArgument("VALUE_TOO_LONG", `${whose} tag's value is at most ${maxValueChars} characters`);
 }

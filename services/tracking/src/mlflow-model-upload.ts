@@ -48,7 +48,8 @@ export async function storeModelVersion(deps: TrackingDeps, source: ModelSource,
   return upload(deps, v, { format: MLFLOW_FORMAT, fileName: MLFLOW_ARCHIVE, mediaType: "application/x-tar" }, archive(deps, source));
 }
 
-async function upload(deps: TrackingDeps, v: NewVersion, file: { format: string; fileName: string; mediaType: string }, bytes: AsyncIterable<Uint8Array>): Promise<ModelVersion> {
+/** Stores `bytes` as the file of a new version of `v.model`. */
+export async function upload(deps: TrackingDeps, v: NewVersion, file: { format: string; fileName: string; mediaType: string }, bytes: AsyncIterable<Uint8Array>): Promise<ModelVersion> {
   const lineage = { run: v.run ?? "", parentVersion: v.parentVersion ?? "" };
   const header = { parent: v.model, ...file, metadata: v.metadata, comment: v.comment, lineage, onBehalfOf: v.author, endsWithCommit: true };
   const { version } = await fromRegistry(deps.registry.uploadModelVersion(headerThenPieces(header, bytes)));

@@ -3,12 +3,13 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { httpCallerOf, invalidArgument, isKilnError, notFound, type Json } from "@kiln/core";
 import type { Model, ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { TrackingDeps } from "./deps.js";
-import { keyValues, listOf, optionalInteger, optionalText, requiredText, checkTag as checkMlflowTag, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
+import { keyValues, listOf, optionalInteger, optionalText, requiredText, checkTag as checkMlflowTag, MLFLOW_REGISTRY_TAG_VALUE_CHARS, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { loggedModelById, modelArtifactUri } from "./mlflow-logged-models.js";
 import { LOGGED_MODEL_URI, modelSource } from "./mlflow-model-source.js";
 import { copyModelVersion, storeModelVersion } from "./mlflow-model-upload.js";
 import { allModels, changeState, findModel, fromRegistry, latestPerStage, searchedTag, MLFLOW_STATE_KEY, mlflowNameOfModel, modelByName, modelVersionJson, runIdOfVersion, stageOf, stateOf, STAGES, versionsOf, versionTags, type MlflowVersionState } from "./mlflow-registry.js";
+import { isPromptVersion, storePromptVersion } from "./mlflow-prompts.js";
 import { runById } from "./mlflow-runs.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { runName } from "./names.js";
@@ -40,22 +41,24 @@ async function modelAndVersion(deps: TrackingDeps, { project, fields }: MlflowCa
 }
 
 function checkTag(key: string, value: string): void {
-  checkMlflowTag(key, value, "a model version", { key: MLFLOW_STATE_KEY, holds: "what Kiln keeps of MLflow's version (its source, stage and status)" });
+  checkMlflowTag(key, value, "a model version", { key: MLFLOW_STATE_KEY, holds: "what Kiln keeps of MLflow's version (its source, stage and status)" }, MLFLOW_REGISTRY_TAG_VALUE_CHARS);
 }
 
 /**
  * Registers the model at `source` as the next version: its files are copied into Kiln's
  * registry, so Kiln serves an ONNX one and keeps any other, whatever becomes of the run.
- * A registered version as the source (MLflow's copy_model_version) is copied whole.
+ * A registered version as the source (MLflow's copy_model_version) is copied whole; a
+ * prompt's version (MLflow 3's prompt registry) keeps its template.
  */
 async function create(deps: TrackingDeps, { project, fields, req }: MlflowCall): Promise<Json> {
   const model = await modelByName(deps, project, requiredText(fields, "name"));
   const sourceText = requiredText(fields, "source");
   const tags = keyValues(fields, "tags");
   for (const t of tags) checkTag(t.key, t.value);
-  const registered = await registeredVersionOf(deps, project, sourceText);
-  const files = registered ? undefined : await modelSource(deps, project, sourceText);
-  const runId = optionalText(fields, "run_id") ?? (registered ? runIdOfVersion(registered.version) : files!.runId);
+  const prompt = isPromptVersion(tags);
+  const registered = prompt ? undefined : await registeredVersionOf(deps, project, sourceText);
+  const files = prompt || registered ? undefined : await modelSource(deps, project, sourceText);
+  const runId = optionalText(fields, "run_id") ?? (registered ? runIdOfVersion(registered.version) : files?.runId);
   const run = runId ? await runById(deps, project, runId) : undefined;
   const runLink = optionalText(fields, "run_link");
   const state: MlflowVersionState = { source: sourceText, ...(runId && { run_id: runId }), ...(runLink && { run_link: runLink }), stage: "None", status: "READY" };
@@ -66,7 +69,7 @@ async function create(deps: TrackingDeps, { project, fields, req }: MlflowCall):
     ...(run && { run: runName(run.run.experiment, run.run.run) }),
     author: httpCallerOf(req),
   };
-  const version = registered ? await copyModelVersion(deps, registered.version, v) : await storeModelVersion(deps, files!, v);
+  const version = prompt ? await storePromptVersion(deps, v) : registered ? await copyModelVersion(deps, registered.version, v) : await storeModelVersion(deps, files!, v);
   return { model_version: modelVersionJson(model, version) };
 }
 

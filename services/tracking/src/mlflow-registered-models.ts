@@ -3,7 +3,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { alreadyExists, invalidArgument, isKilnError, notFound, type Json } from "@kiln/core";
 import type { Model } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { TrackingDeps } from "./deps.js";
-import { keyValues, listOf, optionalInteger, optionalText, requiredText, checkTag as checkMlflowTag, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
+import { keyValues, listOf, optionalInteger, optionalText, requiredText, checkTag as checkMlflowTag, MLFLOW_REGISTRY_TAG_VALUE_CHARS, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { createUnderFreeId, MLFLOW_NAME_LABEL } from "./mlflow-ids.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { allModels, findModel, fromRegistry, modelIdOf, searchedTag, idsForModel, latestPerStage, mlflowNameOfModel, modelByName, modelVersionJson, registeredModelJson, STAGES, versionsOf } from "./mlflow-registry.js";
@@ -18,7 +18,7 @@ function checkName(name: string): string {
 }
 
 function checkTag(key: string, value: string): void {
-  checkMlflowTag(key, value, "a registered model", { key: MLFLOW_NAME_LABEL, holds: "the registered model's name: rename it instead" });
+  checkMlflowTag(key, value, "a registered model", { key: MLFLOW_NAME_LABEL, holds: "the registered model's name: rename it instead" }, MLFLOW_REGISTRY_TAG_VALUE_CHARS);
 }
 
 const taken = (name: string) => alreadyExists("REGISTERED_MODEL_EXISTS", `Registered Model (name=${name}) already exists.`);
@@ -166,6 +166,11 @@ export function registeredModelEndpoints(deps: TrackingDeps): MlflowEndpoints {
       role: "read",
       async answer({ project, fields }) {
         const model = await modelByName(deps, project, requiredText(fields, "name"));
+        // As MLflow 3's server: "latest" reads as the newest version (prompts:/name@latest).
+        if (requiredText(fields, "alias").toLowerCase() === "latest") {
+          if (!model.latestVersion) throw notFound("MODEL_VERSION_NOT_FOUND", `Latest version not found for model ${mlflowNameOfModel(model)}.`);
+          return { model_version: modelVersionJson(model, await versionOf(deps, model, { version: String(model.latestVersion) })) };
+        }
         const alias = aliasField(fields);
         const version = model.tags[alias];
         if (version === undefined) throw notFoundAlias(model, alias);

@@ -108,6 +108,7 @@ export async function modelView(kiln: Kiln, id: string): Promise<Node[]> {
       { title: "trained by", cell: (v) => (v.lineage?.trainingJob ? link(`#/jobs/${encodeURIComponent(lastSegment(v.lineage.trainingJob))}`, lastSegment(v.lineage.trainingJob)) : "") },
       { title: "from", cell: (v) => (v.lineage?.parentVersion ? `${id}:${lastSegment(v.lineage.parentVersion)}` : "") },
       { title: "data", cell: (v) => (v.lineage?.sourceDatasets ?? []).map((d) => `${lastSegment(d.name)}@${d.version}`).join(", ") },
+      { title: "served by", cell: (v) => v.holders.filter((holder) => holder.includes("/deployments/")).map(lastSegment).join(", ") },
       { title: "author", cell: (v) => v.author },
       { title: "created", cell: (v) => when(v.createTime) },
     ]),
