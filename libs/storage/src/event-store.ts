@@ -36,6 +36,8 @@ export type RunSelector = { all: true } | { runs: number[] } | { from: number; t
 export interface EventQuery {
   experiment: string;
   runs: RunSelector;
+  /** Only events of these kinds (as `event IN (…)` in the filter, but a store skips whole batches that hold none of them). */
+  events?: string[];
   /** Over the columns in EVENT_COLUMNS. */
   filter?: FilterExpr;
   /** Rows per page (default 10,000). */
@@ -67,12 +69,42 @@ export interface EventBatch {
   text: string[];
 }
 
+/** What `summarize` reads: the runs' (run, event, key) summaries of these event kinds. */
+export interface SummaryQuery {
+  experiment: string;
+  runs: RunSelector;
+  events: string[];
+}
+
+/**
+ * All events of one (run, event, key): the latest (highest step, then newest dt, then the
+ * last logged: MLflow's latest metric) with its value, and over the number values (NaN
+ * left out) the least, the greatest and how many there are.
+ */
+export interface EventSummary {
+  run: number;
+  event: string;
+  key: string;
+  step: number;
+  dt: number;
+  valueType: EventValueType;
+  number?: number;
+  text?: string;
+  /** Undefined when no number value but NaN was logged. */
+  min?: number;
+  max?: number;
+  /** Events of it with a number value, NaN included. */
+  numbers: number;
+}
+
 export interface EventStore {
   append(events: TrackedEvent[]): Promise<{ accepted: number; duplicates: number }>;
   /** Stores a columnar batch once: a batchId seen before adds nothing. */
   appendBatch(batch: EventBatch): Promise<{ accepted: number; duplicates: number }>;
   /** Pages of matching events in (run, logging) order; a page is built only when asked for. */
   query(query: EventQuery): AsyncGenerator<EventPage>;
+  /** Each (run, event, key)'s summary, in (run, event, key) order, without reading the events themselves where the store keeps them. */
+  summarize(query: SummaryQuery): Promise<EventSummary[]>;
   deleteExperiment(experiment: string): Promise<number>;
   close(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, type Filter } from "mongodb";
 import { checkEventFilter } from "./event-filter.js";
 import { EventPageBuilder } from "./event-page.js";
+import { toEventSummary } from "./event-summaries.js";
 import { mongoEventFilter, type EventDoc } from "./mongo-event-filter.js";
 import { EVENT_VALUE_TYPES, type EventQuery, type EventStore, type TrackedEvent } from "./event-store.js";
 
@@ -11,7 +12,9 @@ const DUPLICATE_KEY = 11000;
  * a block at a time, a unique (partial) index on event ids, and one document per columnar
  * batch. Without multi-document transactions a batch is claimed with its block of _ids
  * first, rows written with those _ids (an overlapping retry writes duplicates of the same
- * keys, never second rows), and the claim marked done last.
+ * keys, never second rows), and the claim marked done last. Summaries are the database's
+ * aggregation over the events when asked for: without transactions, a table kept beside
+ * them could count a retried write twice.
  */
 export async function openMongoEventStore(uri: string, database: string): Promise<EventStore> {
   const client = await new MongoClient(uri).connect();
@@ -78,6 +81,7 @@ export async function openMongoEventStore(uri: string, database: string): Promis
       const conditions: Filter<EventDoc>[] = [{ experiment: q.experiment }];
       if ("runs" in q.runs) conditions.push({ run: { $in: q.runs.runs } });
       else if ("from" in q.runs) conditions.push({ run: { $gte: q.runs.from, $lte: q.runs.to } });
+      if (q.events) conditions.push({ event: { $in: q.events } });
       if (q.filter) conditions.push(mongoEventFilter(checkEventFilter(q.filter)));
       const pageSize = q.pageSize ?? 10_000;
       const cursor = events.find({ $and: conditions }).sort({ run: 1, _id: 1 }).batchSize(Math.min(pageSize, 10_000));
@@ -91,6 +95,36 @@ export async function openMongoEventStore(uri: string, database: string): Promis
       } finally {
         await cursor.close();
       }
+    },
+    async summarize(q) {
+      // Worked out by the database from the events (one pass over the runs' events of these kinds, in the server).
+      const match: Filter<EventDoc> = { experiment: q.experiment, event: { $in: q.events } };
+      if ("runs" in q.runs) match.run = { $in: q.runs.runs };
+      else if ("from" in q.runs) match.run = { $gte: q.runs.from, $lte: q.runs.to };
+      const number = { $cond: [{ $and: [{ $eq: ["$vtype", 1] }, { $ne: ["$num", NaN] }] }, "$num", null] };
+      const rows = events.aggregate<{ _id: { run: number; event: string; key: string }; step: number; dt: number; vtype: number; num: number | null; txt: string | null; lo: number | null; hi: number | null; numbers: number }>(
+        [
+          { $match: match },
+          // The latest is the last of (step, dt, logging order).
+          { $sort: { run: 1, event: 1, key: 1, step: 1, dt: 1, _id: 1 } },
+          {
+            $group: {
+              _id: { run: "$run", event: "$event", key: "$key" },
+              step: { $last: "$step" },
+              dt: { $last: "$dt" },
+              vtype: { $last: "$vtype" },
+              num: { $last: "$num" },
+              txt: { $last: "$txt" },
+              lo: { $min: number },
+              hi: { $max: number },
+              numbers: { $sum: { $cond: [{ $eq: ["$vtype", 1] }, 1, 0] } },
+            },
+          },
+          { $sort: { "_id.run": 1, "_id.event": 1, "_id.key": 1 } },
+        ],
+        { allowDiskUse: true },
+      );
+      return (await rows.toArray()).map((r) => toEventSummary({ ...r._id, step: r.step, dt: r.dt, vtype: r.vtype, num: r.num, txt: r.txt, lo: r.lo, hi: r.hi, numbers: r.numbers }));
     },
     async deleteExperiment(experiment) {
       await batches.deleteMany({ experiment });

@@ -2,6 +2,8 @@ import Database from "better-sqlite3";
 import type { EventFilter } from "./event-filter.js";
 import { checkEventFilter } from "./event-filter.js";
 import { decodeBatch, encodeBatch } from "./event-batch-blob.js";
+import { SummaryAccumulator } from "./event-summaries.js";
+import { addBatchEvents, sqliteEventSummaries } from "./sqlite-event-summaries.js";
 import { matchesFilter, type EventValues } from "./event-filter-eval.js";
 import { EventPageBuilder } from "./event-page.js";
 import { EVENT_VALUE_TYPES, type EventBatch, type EventQuery, type EventStore, type TrackedEvent } from "./event-store.js";
@@ -38,18 +40,41 @@ export function openSqliteEventStore(path: string): EventStore {
   // seq: the first of the batch's range of sequence numbers.
   db.exec(`CREATE TABLE IF NOT EXISTS tracking_event_batches (seq INTEGER PRIMARY KEY, experiment TEXT NOT NULL, run INTEGER NOT NULL, events INTEGER NOT NULL, data BLOB NOT NULL)`);
   db.exec(`CREATE INDEX IF NOT EXISTS tracking_event_batches_by_run ON tracking_event_batches (experiment, run, seq)`);
+  // The event kinds a batch holds, as a JSON list, so that a query for other kinds skips it unread (null: a batch from before).
+  if (!db.prepare<[], { name: string }>(`PRAGMA table_info(tracking_event_batches)`).all().some((c) => c.name === "kinds")) {
+    db.exec(`ALTER TABLE tracking_event_batches ADD COLUMN kinds TEXT`);
+  }
+  const summaries = sqliteEventSummaries(db);
   const lastRowSeq = db.prepare<[], { seq: number }>(`SELECT seq FROM tracking_events ORDER BY seq DESC LIMIT 1`);
   const lastBatchSeq = db.prepare<[], { seq: number }>(`SELECT seq + events - 1 AS seq FROM tracking_event_batches ORDER BY seq DESC LIMIT 1`);
   /** The next free sequence number, past rows and batch ranges alike (read inside a write transaction). */
   const nextSeq = () => Math.max(lastRowSeq.get()?.seq ?? 0, lastBatchSeq.get()?.seq ?? 0) + 1;
   const insertEvents = eventInserter(db);
-  const appendAll = db.transaction((events: TrackedEvent[]) => insertEvents(events, nextSeq()));
+  const appendAll = db.transaction((events: TrackedEvent[]) => {
+    const first = nextSeq();
+    const inserted = insertEvents(events, first);
+    const added = new SummaryAccumulator();
+    for (const seq of inserted) {
+      const e = events[seq - first]!;
+      added.add(e.experiment, e.run, e.event, e.key, e.step, e.dt, seq, EVENT_VALUE_TYPES.indexOf(e.valueType), e.valueType === "number" ? e.number! : null, e.text ?? null);
+    }
+    summaries.save(added);
+    return inserted.length;
+  });
   const claimBatch = db.prepare(`INSERT OR IGNORE INTO tracking_batches (batch_id, experiment) VALUES (?, ?)`);
-  const insertBatch = db.prepare(`INSERT INTO tracking_event_batches (seq, experiment, run, events, data) VALUES (?, ?, ?, ?, ?)`);
+  const insertBatch = db.prepare(`INSERT INTO tracking_event_batches (seq, experiment, run, events, data, kinds) VALUES (?, ?, ?, ?, ?, ?)`);
   const appendColumns = db.transaction((b: EventBatch) => {
     const n = b.event.length;
     if (claimBatch.run(b.batchId, b.experiment).changes === 0) return 0;
-    if (n > 0) insertBatch.run(nextSeq(), b.experiment, b.run, n, encodeBatch(b));
+    if (n > 0) {
+      const first = nextSeq();
+      const blob = encodeBatch(b);
+      const kinds = [...new Set(Array.from(b.event, (i) => b.strings[i]!))];
+      insertBatch.run(first, b.experiment, b.run, n, blob, JSON.stringify(kinds));
+      const added = new SummaryAccumulator();
+      addBatchEvents(added, b.experiment, b.run, first, blob);
+      summaries.save(added);
+    }
     return n;
   });
   const deleteAll = db.prepare(`DELETE FROM tracking_events WHERE experiment = ?`);
@@ -58,6 +83,7 @@ export function openSqliteEventStore(path: string): EventStore {
   const deleteBatches = db.prepare(`DELETE FROM tracking_batches WHERE experiment = ?`);
   const deleteExperiment = db.transaction((experiment: string) => {
     const fromBatches = countBatchEvents.get(experiment)?.n ?? 0;
+    summaries.deleteExperiment(experiment);
     deleteBatchEvents.run(experiment);
     deleteBatches.run(experiment);
     return deleteAll.run(experiment).changes + fromBatches;
@@ -82,8 +108,16 @@ export function openSqliteEventStore(path: string): EventStore {
         where.push("run BETWEEN ? AND ?");
         params.push(q.runs.from, q.runs.to);
       }
-      const batchWhere = where.join(" AND ");
+      const batchWhere = [...where];
       const batchParams = [...params];
+      const kinds = q.events && new Set(q.events);
+      if (q.events) {
+        const marks = q.events.map(() => "?").join(",") || "NULL";
+        where.push(`event IN (${marks})`);
+        params.push(...q.events);
+        batchWhere.push(`(kinds IS NULL OR EXISTS (SELECT 1 FROM json_each(kinds) WHERE value IN (${marks})))`);
+        batchParams.push(...q.events);
+      }
       const filter = q.filter ? checkEventFilter(q.filter) : undefined;
       if (filter) {
         const compiled = toSql(filter);
@@ -99,13 +133,13 @@ export function openSqliteEventStore(path: string): EventStore {
       let batches: IterableIterator<BatchRow> | undefined;
       try {
         rows = rowReader.prepare<unknown[], Row>(`SELECT ${ROW_COLUMNS} FROM tracking_events WHERE ${where.join(" AND ")} ORDER BY run, seq`).raw(true).iterate(...params);
-        batches = batchReader.prepare<unknown[], BatchRow>(`SELECT seq, run, data FROM tracking_event_batches WHERE ${batchWhere} ORDER BY run, seq`).raw(true).iterate(...batchParams);
+        batches = batchReader.prepare<unknown[], BatchRow>(`SELECT seq, run, data FROM tracking_event_batches WHERE ${batchWhere.join(" AND ")} ORDER BY run, seq`).raw(true).iterate(...batchParams);
         let row = rows.next();
         let batch = batches.next();
         // Merged in (run, seq) order; no row's seq falls inside a batch's range.
         while (!row.done || !batch.done) {
           if (!batch.done && (row.done || batch.value[1] < row.value[0] || (batch.value[1] === row.value[0] && batch.value[0] < row.value[9]))) {
-            for (const _ of addBatch(page, batch.value[1], batch.value[2], filter)) yield page.take();
+            for (const _ of addBatch(page, batch.value[1], batch.value[2], filter, kinds)) yield page.take();
             batch = batches.next();
           } else {
             // Rows go straight into columns: none outlives its step of the cursor.
@@ -122,6 +156,9 @@ export function openSqliteEventStore(path: string): EventStore {
         rowReader.close();
         batchReader.close();
       }
+    },
+    async summarize(q) {
+      return summaries.read(q);
     },
     async deleteExperiment(experiment) {
       return deleteExperiment(experiment);
@@ -140,8 +177,8 @@ function openReader(path: string): Database.Database {
   return reader;
 }
 
-/** Adds a stored batch's events that pass the filter to the page; yields each time the page is full. */
-function* addBatch(page: EventPageBuilder, run: number, blob: Buffer, filter: EventFilter | undefined): Generator<void> {
+/** Adds a stored batch's events of the kinds asked for that pass the filter to the page; yields each time the page is full. */
+function* addBatch(page: EventPageBuilder, run: number, blob: Buffer, filter: EventFilter | undefined, kinds: Set<string> | undefined): Generator<void> {
   const b = decodeBatch(blob);
   const values: EventValues = { run, event: "", dt: 0, node: "", step: 0, key: "", vtype: 0, num: null, txt: null };
   let t = 0;
@@ -152,6 +189,7 @@ function* addBatch(page: EventPageBuilder, run: number, blob: Buffer, filter: Ev
     const event = b.strings[b.event[i]!]!;
     const node = b.strings[b.node[i]!]!;
     const key = b.strings[b.key[i]!]!;
+    if (kinds && !kinds.has(event)) continue;
     if (filter) {
       values.event = event;
       values.dt = b.dt[i]!;
@@ -216,14 +254,14 @@ const ROWS_PER_INSERT = 16;
 
 /**
  * Inserts events as rows numbered from `firstSeq` (skipping ids already stored),
- * ROWS_PER_INSERT to a statement; returns how many were inserted.
+ * ROWS_PER_INSERT to a statement; returns the sequence numbers of those inserted.
  */
 function eventInserter(db: Database.Database) {
   const statement = (rows: number) =>
     // Only a seen event id is skipped: a clash of sequence numbers would be a bug, and fails loudly.
     db.prepare(
-      `INSERT INTO tracking_events (${INSERT_COLUMNS}) VALUES ${Array(rows).fill(`(${Array(VALUES_PER_ROW).fill("?").join(", ")})`).join(", ")} ON CONFLICT (id) WHERE id IS NOT NULL DO NOTHING`,
-    );
+      `INSERT INTO tracking_events (${INSERT_COLUMNS}) VALUES ${Array(rows).fill(`(${Array(VALUES_PER_ROW).fill("?").join(", ")})`).join(", ")} ON CONFLICT (id) WHERE id IS NOT NULL DO NOTHING RETURNING seq`,
+    ).raw(true);
   const many = statement(ROWS_PER_INSERT);
   const one = statement(1);
   const values: unknown[] = new Array(ROWS_PER_INSERT * VALUES_PER_ROW);
@@ -241,16 +279,19 @@ function eventInserter(db: Database.Database) {
     values[at + 10] = e.valueType === "number" && !Number.isNaN(e.number) ? e.number! : null;
     values[at + 11] = e.text ?? null;
   };
-  return (events: TrackedEvent[], firstSeq: number): number => {
-    let inserted = 0;
+  return (events: TrackedEvent[], firstSeq: number): number[] => {
+    const inserted: number[] = [];
+    const add = (rows: unknown[][]) => {
+      for (const [seq] of rows) inserted.push(seq as number);
+    };
     let i = 0;
     for (; i + ROWS_PER_INSERT <= events.length; i += ROWS_PER_INSERT) {
       for (let k = 0; k < ROWS_PER_INSERT; k++) put(k * VALUES_PER_ROW, firstSeq + i + k, events[i + k]!);
-      inserted += many.run(values).changes;
+      add(many.all(values) as unknown[][]);
     }
     for (; i < events.length; i++) {
       put(0, firstSeq + i, events[i]!);
-      inserted += one.run(values.slice(0, VALUES_PER_ROW)).changes;
+      add(one.all(values.slice(0, VALUES_PER_ROW)) as unknown[][]);
     }
     return inserted;
   };

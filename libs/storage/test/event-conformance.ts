@@ -238,7 +238,61 @@ export function describeEventStore(name: string, make: MakeEventStore, options: 
       const other: ReadEvent[] = [];
       for await (const page of store.query({ experiment: `${experiment}-other`, runs: { all: true } })) other.push(...eventsOf(page, `${experiment}-other`));
       expect(other).toHaveLength(1);
+      expect(await store.summarize({ experiment, runs: { all: true }, events: ["metric"] })).toEqual([]);
+      expect(await store.summarize({ experiment: `${experiment}-other`, runs: { all: true }, events: ["metric"] })).toHaveLength(1);
       await store.deleteExperiment(`${experiment}-other`);
+    });
+
+    it("summarizes each (run, event, key) of rows and batches: the latest by step, then dt, then logging order, and min, max and count of its numbers", async () => {
+      const at = (s: number) => Date.parse("2026-11-25T10:00:00Z") + s * 1000;
+      const rows = [
+        event(1, "loss", 0.9, { step: 0, dt: at(0) }),
+        event(1, "loss", 0.5, { step: 2, dt: at(2) }),
+        event(1, "loss", 0.7, { step: 1, dt: at(5) }), // logged later, at a lower step: not the latest
+        event(1, "depth", "3", { event: "param", dt: at(0) }),
+        event(1, "note", "hi", { event: "custom" }),
+        event(2, "acc", NaN, { step: 4, dt: at(1) }),
+        event(2, "acc", 0.25, { step: 4, dt: at(1) }), // the same step and time, logged after: the latest
+        event(2, "gone", NaN, { step: 0 }),
+      ];
+      expect(await store.append(rows)).toEqual({ accepted: 8, duplicates: 0 });
+      expect(await store.append(rows.slice(0, 2))).toEqual({ accepted: 0, duplicates: 2 }); // counted once
+      const batch = asBatch([event(1, "loss", 0.1, { step: 2, dt: at(3) }), event(1, "loss", 2, { step: 0, dt: at(9) }), event(1, "lr", "0.01", { event: "param" })], 1);
+      await store.appendBatch(batch);
+      await store.appendBatch(batch);
+
+      const summaries = await store.summarize({ experiment, runs: { all: true }, events: ["metric", "param"] });
+      expect(summaries.map((x) => [x.run, x.event, x.key])).toEqual([
+        [1, "metric", "loss"],
+        [1, "param", "depth"],
+        [1, "param", "lr"],
+        [2, "metric", "acc"],
+        [2, "metric", "gone"],
+      ]);
+      expect(summaries[0]).toEqual({ run: 1, event: "metric", key: "loss", step: 2, dt: at(3), valueType: "number", number: 0.1, min: 0.1, max: 2, numbers: 5 });
+      expect(summaries[1]).toEqual({ run: 1, event: "param", key: "depth", step: 0, dt: at(0), valueType: "text", text: "3", numbers: 0 });
+      expect(summaries[2]).toMatchObject({ valueType: "text", text: "0.01", numbers: 0 });
+      expect(summaries[3]).toEqual({ run: 2, event: "metric", key: "acc", step: 4, dt: at(1), valueType: "number", number: 0.25, min: 0.25, max: 0.25, numbers: 2 });
+      expect(summaries[4]).toMatchObject({ valueType: "number", numbers: 1 });
+      expect(summaries[4]!.number).toBeNaN();
+      expect(summaries[4]!.min).toBeUndefined();
+
+      expect((await store.summarize({ experiment, runs: { runs: [2] }, events: ["metric"] })).map((x) => x.key)).toEqual(["acc", "gone"]);
+      expect((await store.summarize({ experiment, runs: { from: 1, to: 1 }, events: ["custom"] })).map((x) => [x.key, x.text])).toEqual([["note", "hi"]]);
+      expect(await store.summarize({ experiment, runs: { all: true }, events: [] })).toEqual([]);
+    });
+
+    it("reads only the event kinds asked for, from rows and batches alike", async () => {
+      await store.append([event(1, "loss", 1), event(1, "data", '{"name":"iris"}', { event: "input", valueType: "json" })]);
+      await store.appendBatch(asBatch([event(1, "loss", 2), event(1, "lr", "0.1", { event: "param" })], 1));
+      await store.appendBatch(asBatch([event(2, "loss", 3)], 2));
+      const kinds = async (events: string[], filter?: string) => (await all({ events, filter })).map((r) => [r.run, r.event, r.key]);
+      expect(await kinds(["input", "param"])).toEqual([
+        [1, "input", "data"],
+        [1, "param", "lr"],
+      ]);
+      expect(await kinds(["metric"], "run = 2")).toEqual([[2, "metric", "loss"]]);
+      expect(await kinds([])).toEqual([]);
     });
   });
 }

@@ -44,4 +44,32 @@ describe("SQLite event store files written before batches were stored as one row
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it("fills the summaries of a file from before them on open, and reads its batches (kinds unknown) by kind", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "kiln-events-unsummarized-"));
+    const path = join(dir, "events.sqlite");
+    const experiment = "projects/default/experiments/before";
+    try {
+      const first = openSqliteEventStore(path);
+      await first.append([{ id: "p-1", experiment, run: 1, event: "param", dt: 0, node: "n", step: 0, key: "depth", valueType: "text", text: "3" }]);
+      await first.appendBatch({ batchId: "b-1", experiment, run: 1, strings: ["metric", "loss", "n"], event: [0, 0], key: [1, 1], node: [2, 2], step: [0, 1], dt: [0, 0], valueType: [1, 1], number: [0.9, 0.4], text: [] });
+      await first.close();
+      // What the previous version had: no summaries, no batch kinds.
+      const db = new Database(path);
+      db.exec(`DROP TABLE tracking_summaries; UPDATE tracking_event_batches SET kinds = NULL`);
+      db.close();
+      const store = openSqliteEventStore(path);
+      const summaries = await store.summarize({ experiment, runs: { all: true }, events: ["metric", "param"] });
+      expect(summaries.map((x) => [x.key, x.number ?? x.text, x.numbers])).toEqual([
+        ["loss", 0.4, 2],
+        ["depth", "3", 0],
+      ]);
+      const metrics: number[] = [];
+      for await (const page of store.query({ experiment, runs: { all: true }, events: ["metric"] })) metrics.push(...page.number);
+      expect(metrics).toEqual([0.9, 0.4]);
+      await store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

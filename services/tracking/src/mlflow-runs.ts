@@ -1,6 +1,5 @@
 import { Code } from "@connectrpc/connect";
 import { invalidArgument, isKilnError, notFound, type Json } from "@kiln/core";
-import { parseFilter } from "@kiln/data";
 import { EVENT_VALUE_TYPES, stringAt, type EventPage, type RunSelector } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
@@ -65,33 +64,41 @@ export function runIdField(fields: Record<string, Json>): string {
   return optionalText(fields, "run_id") ?? requiredText(fields, "run_uuid");
 }
 
-/** Each selected run's metrics and params, read in one pass over the experiment's events. */
+/** Each selected run's metrics and params (from the event store's summaries, not its events) and its inputs and outputs. */
 export async function runsData(deps: TrackingDeps, experiment: string, runs: RunSelector): Promise<Map<number, RunData>> {
+  const data = await runsMetricsAndParams(deps, experiment, runs);
+  await addLinks(deps, experiment, runs, data);
+  return data;
+}
+
+const emptyRunData = (): RunData => ({ metrics: new Map(), params: new Map(), inputs: new Map(), outputs: new Map() });
+
+function dataOf(data: Map<number, RunData>, run: number): RunData {
+  let d = data.get(run);
+  if (!d) data.set(run, (d = emptyRunData()));
+  return d;
+}
+
+/** Each run's latest metrics (highest step, then newest) and params, as MLflow shows them: a row per run and key, whatever was logged. */
+export async function runsMetricsAndParams(deps: TrackingDeps, experiment: string, runs: RunSelector): Promise<Map<number, RunData>> {
   const data = new Map<number, RunData>();
-  const filter = parseFilter(`event IN ("metric", "param", "${INPUT_EVENT}", "${OUTPUT_EVENT}")`);
-  for await (const page of deps.events.query({ experiment, runs, filter })) {
-    for (let i = 0; i < page.length; i++) {
-      const run = page.run[i]!;
-      let d = data.get(run);
-      if (!d) data.set(run, (d = { metrics: new Map(), params: new Map(), inputs: new Map(), outputs: new Map() }));
-      const key = stringAt(page.key, i);
-      const type = EVENT_VALUE_TYPES[page.valueType[i]!];
-      const event = stringAt(page.event, i);
-      if (event === INPUT_EVENT || event === OUTPUT_EVENT) {
-        if (type === "json") (event === INPUT_EVENT ? d.inputs : d.outputs).set(page.text[i]!, JSON.parse(page.text[i]!) as Json);
-        continue;
-      }
-      if (event === "param") {
-        d.params.set(key, paramText(page, i));
-        continue;
-      }
-      if (type !== "number") continue;
-      const point = { value: page.number[i]!, timestamp: page.dt[i]!, step: page.step[i]! };
-      const had = d.metrics.get(key);
-      if (!had || point.step > had.step || (point.step === had.step && point.timestamp >= had.timestamp)) d.metrics.set(key, point);
-    }
+  for (const s of await deps.events.summarize({ experiment, runs, events: ["metric", "param"] })) {
+    const d = dataOf(data, s.run);
+    if (s.event === "param") d.params.set(s.key, s.valueType === "number" ? String(s.number) : (s.text ?? ""));
+    else if (s.valueType === "number") d.metrics.set(s.key, { value: s.number!, timestamp: s.dt, step: s.step });
   }
   return data;
+}
+
+/** The runs' dataset inputs and model outputs (reading only events of those two kinds). */
+export async function addLinks(deps: TrackingDeps, experiment: string, runs: RunSelector, data: Map<number, RunData>): Promise<void> {
+  for await (const page of deps.events.query({ experiment, runs, events: [INPUT_EVENT, OUTPUT_EVENT] })) {
+    for (let i = 0; i < page.length; i++) {
+      if (EVENT_VALUE_TYPES[page.valueType[i]!] !== "json") continue;
+      const d = dataOf(data, page.run[i]!);
+      (stringAt(page.event, i) === INPUT_EVENT ? d.inputs : d.outputs).set(page.text[i]!, JSON.parse(page.text[i]!) as Json);
+    }
+  }
 }
 
 /** A param event's value as MLflow shows params: text (Kiln's SDK logs numbers and JSON too). */
@@ -246,7 +253,7 @@ async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
     });
     if (!experiment) continue;
     const runs = (await collections(deps).runs.list({ prefix: `${experiment.name}/runs/` })).map((r) => r.value);
-    const data = await runsData(deps, experiment.name, { all: true });
+    const data = await runsMetricsAndParams(deps, experiment.name, { all: true });
     for (const run of runs) {
       const lookup = runLookup(id, run, data.get(run.run));
       if (shown(run) && matchesAll(filter, lookup)) found.push({ experimentId: id, run, data: data.get(run.run), lookup });
@@ -254,7 +261,17 @@ async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
   }
   found.sort(orderBy([...order, ...NEWEST_FIRST], (f) => f.lookup));
   const page = pageOf(found, optionalInteger(fields, "max_results"), optionalText(fields, "page_token"));
-  return { runs: page.items.map((f) => runJson(f.experimentId, f.run, f.data)), ...(page.next ? { next_page_token: page.next } : {}) };
+  // Inputs and outputs are neither filtered nor sorted on: read for the page's runs alone.
+  const byExperiment = new Map<string, Map<number, RunData>>();
+  for (const f of page.items) {
+    f.data ??= emptyRunData();
+    byExperiment.set(f.run.experiment, (byExperiment.get(f.run.experiment) ?? new Map<number, RunData>()).set(f.run.run, f.data));
+  }
+  for (const [experiment, runs] of byExperiment) await addLinks(deps, experiment, { runs: [...runs.keys()] }, runs);
+  return {
+    runs: page.items.map((f) => runJson(f.experimentId, f.run, f.data)),
+    ...(page.next ? { next_page_token: page.next } : {}),
+  };
 }
 
 /** MLflow's DeleteRun and RestoreRun: the run's lifecycle stage as MLflow's API shows it. */

@@ -13,7 +13,7 @@ import {
 } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { parseFilter } from "@kiln/data";
-import { EVENT_VALUE_TYPES, parseRequestFilter, stringAt, type RunSelector } from "@kiln/storage";
+import { EVENT_VALUE_TYPES, parseRequestFilter, type RunSelector } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { eventsTable } from "./events-table.js";
 import { getExperiment } from "./experiments.js";
@@ -66,7 +66,7 @@ export async function metricPoints(deps: TrackingDeps, experiment: string, run: 
   return points.sort((a, b) => a.step - b.step);
 }
 
-/** Per run: last/min/max/count of each metric and the params, for comparing runs side by side. */
+/** Per run: latest/min/max/count of each metric and the params, for comparing runs side by side (from the event store's summaries). */
 export async function summarizeRuns(deps: TrackingDeps, parent: string, runsText: string): Promise<RunSummary[]> {
   const { name } = parseExperimentName(parent);
   const { record } = await getExperiment(deps, name);
@@ -74,26 +74,15 @@ export async function summarizeRuns(deps: TrackingDeps, parent: string, runsText
   // Every selected run that exists gets a summary, also one that logged nothing.
   const summaries = new Map<number, RunSummary>();
   for (const run of await selectedRuns(deps, name, runs)) summaries.set(run.run, create(RunSummarySchema, { run: runToProto(run) }));
-  const filter = parseFilter(`event IN ("metric", "param")`);
-  for await (const page of deps.events.query({ experiment: name, runs, filter })) {
-    for (let i = 0; i < page.length; i++) {
-      const s = summaries.get(page.run[i]!);
-      if (!s) continue;
-      const key = stringAt(page.key, i);
-      const type = EVENT_VALUE_TYPES[page.valueType[i]!];
-      if (stringAt(page.event, i) === "param") {
-        const text = page.text[i];
-        s.params[key] = type === "number" ? JSON.stringify(page.number[i]) : type === "text" ? JSON.stringify(text) : (text ?? "null");
-        continue;
-      }
-      if (type !== "number") continue;
-      const v = page.number[i]!;
-      const m = (s.metrics[key] ??= create(MetricSummarySchema, { min: v, max: v, count: 0n }));
-      m.last = v;
-      m.lastStep = BigInt(page.step[i]!);
-      m.min = Math.min(m.min, v);
-      m.max = Math.max(m.max, v);
-      m.count++;
+  for (const e of await deps.events.summarize({ experiment: name, runs, events: ["metric", "param"] })) {
+    const s = summaries.get(e.run);
+    if (!s) continue;
+    if (e.event === "param") {
+      s.params[e.key] = e.valueType === "number" ? JSON.stringify(e.number) : e.valueType === "text" ? JSON.stringify(e.text) : (e.text ?? "null");
+    } else if (e.numbers > 0) {
+      // The latest (highest step, then newest) when it is a number; min and max leave NaN out.
+      const last = e.valueType === "number" ? e.number! : NaN;
+      s.metrics[e.key] = create(MetricSummarySchema, { last, lastStep: BigInt(e.step), min: e.min ?? NaN, max: e.max ?? NaN, count: BigInt(e.numbers) });
     }
   }
   return [...summaries.values()];
