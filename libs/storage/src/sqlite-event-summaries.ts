@@ -74,12 +74,6 @@ function summarizeStoredEvents(db: Database.Database): SummaryAccumulator {
 }
 
 /** A stored batch's events, numbered from its first sequence number. */
-export function addBatchEvents(summaries: SummaryAccumulator, experiment: string, run: number, first: number, blob: Uint8Array): void {
-  const b = decodeBatch(blob);
-  let t = 0;
-  for (let i = 0; i < b.length; i++) {
-    const vtype = b.valueType[i]!;
-    const text = vtype >= 2 ? b.text[t++]! : null;
-    summaries.add(experiment, run, b.strings[b.event[i]!]!, b.strings[b.key[i]!]!, b.step[i]!, b.dt[i]!, first + i, vtype, vtype === 1 ? b.number[i]! : null, text);
-  }
+function addBatchEvents(summaries: SummaryAccumulator, experiment: string, run: number, first: number, blob: Uint8Array): void {
+  summaries.addBatch(experiment, run, first, decodeBatch(blob));
 }

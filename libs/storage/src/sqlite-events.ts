@@ -3,7 +3,7 @@ import type { EventFilter } from "./event-filter.js";
 import { checkEventFilter } from "./event-filter.js";
 import { decodeBatch, encodeBatch } from "./event-batch-blob.js";
 import { SummaryAccumulator } from "./event-summaries.js";
-import { addBatchEvents, sqliteEventSummaries } from "./sqlite-event-summaries.js";
+import { sqliteEventSummaries } from "./sqlite-event-summaries.js";
 import { matchesFilter, type EventValues } from "./event-filter-eval.js";
 import { EventPageBuilder } from "./event-page.js";
 import { EVENT_VALUE_TYPES, type EventBatch, type EventQuery, type EventStore, type TrackedEvent } from "./event-store.js";
@@ -40,29 +40,32 @@ export function openSqliteEventStore(path: string): EventStore {
   // seq: the first of the batch's range of sequence numbers.
   db.exec(`CREATE TABLE IF NOT EXISTS tracking_event_batches (seq INTEGER PRIMARY KEY, experiment TEXT NOT NULL, run INTEGER NOT NULL, events INTEGER NOT NULL, data BLOB NOT NULL)`);
   db.exec(`CREATE INDEX IF NOT EXISTS tracking_event_batches_by_run ON tracking_event_batches (experiment, run, seq)`);
-  // The event kinds a batch holds, as a JSON list, so that a query for other kinds skips it unread (null: a batch from before).
-  if (!db.prepare<[], { name: string }>(`PRAGMA table_info(tracking_event_batches)`).all().some((c) => c.name === "kinds")) {
-    db.exec(`ALTER TABLE tracking_event_batches ADD COLUMN kinds TEXT`);
-  }
+  // The event kinds each batch holds (a JSON list), so that a query for other kinds skips it unread; a batch from
+  // before has none (read). A table of its own: a column after the blob would be read through the blob's pages.
+  db.exec(`CREATE TABLE IF NOT EXISTS tracking_batch_kinds (seq INTEGER PRIMARY KEY, kinds TEXT NOT NULL)`);
   const summaries = sqliteEventSummaries(db);
   const lastRowSeq = db.prepare<[], { seq: number }>(`SELECT seq FROM tracking_events ORDER BY seq DESC LIMIT 1`);
   const lastBatchSeq = db.prepare<[], { seq: number }>(`SELECT seq + events - 1 AS seq FROM tracking_event_batches ORDER BY seq DESC LIMIT 1`);
   /** The next free sequence number, past rows and batch ranges alike (read inside a write transaction). */
   const nextSeq = () => Math.max(lastRowSeq.get()?.seq ?? 0, lastBatchSeq.get()?.seq ?? 0) + 1;
   const insertEvents = eventInserter(db);
+  const insertedSeqs = db.prepare<[number, number], number>(`SELECT seq FROM tracking_events WHERE seq BETWEEN ? AND ?`).pluck();
   const appendAll = db.transaction((events: TrackedEvent[]) => {
     const first = nextSeq();
     const inserted = insertEvents(events, first);
+    // The rows stored are those numbered in the range (an id seen before took none), all of them unless some were.
+    const seqs = inserted === events.length ? events.map((_, i) => first + i) : insertedSeqs.all(first, first + events.length - 1);
     const added = new SummaryAccumulator();
-    for (const seq of inserted) {
+    for (const seq of seqs) {
       const e = events[seq - first]!;
       added.add(e.experiment, e.run, e.event, e.key, e.step, e.dt, seq, EVENT_VALUE_TYPES.indexOf(e.valueType), e.valueType === "number" ? e.number! : null, e.text ?? null);
     }
     summaries.save(added);
-    return inserted.length;
+    return inserted;
   });
   const claimBatch = db.prepare(`INSERT OR IGNORE INTO tracking_batches (batch_id, experiment) VALUES (?, ?)`);
-  const insertBatch = db.prepare(`INSERT INTO tracking_event_batches (seq, experiment, run, events, data, kinds) VALUES (?, ?, ?, ?, ?, ?)`);
+  const insertBatch = db.prepare(`INSERT INTO tracking_event_batches (seq, experiment, run, events, data) VALUES (?, ?, ?, ?, ?)`);
+  const insertKinds = db.prepare(`INSERT INTO tracking_batch_kinds (seq, kinds) VALUES (?, ?)`);
   const appendColumns = db.transaction((b: EventBatch) => {
     const n = b.event.length;
     if (claimBatch.run(b.batchId, b.experiment).changes === 0) return 0;
@@ -70,9 +73,10 @@ export function openSqliteEventStore(path: string): EventStore {
       const first = nextSeq();
       const blob = encodeBatch(b);
       const kinds = [...new Set(Array.from(b.event, (i) => b.strings[i]!))];
-      insertBatch.run(first, b.experiment, b.run, n, blob, JSON.stringify(kinds));
+      insertBatch.run(first, b.experiment, b.run, n, blob);
+      insertKinds.run(first, JSON.stringify(kinds));
       const added = new SummaryAccumulator();
-      addBatchEvents(added, b.experiment, b.run, first, blob);
+      added.addBatch(b.experiment, b.run, first, b);
       summaries.save(added);
     }
     return n;
@@ -81,9 +85,11 @@ export function openSqliteEventStore(path: string): EventStore {
   const countBatchEvents = db.prepare<[string], { n: number | null }>(`SELECT sum(events) AS n FROM tracking_event_batches WHERE experiment = ?`);
   const deleteBatchEvents = db.prepare(`DELETE FROM tracking_event_batches WHERE experiment = ?`);
   const deleteBatches = db.prepare(`DELETE FROM tracking_batches WHERE experiment = ?`);
+  const deleteKinds = db.prepare(`DELETE FROM tracking_batch_kinds WHERE seq IN (SELECT seq FROM tracking_event_batches WHERE experiment = ?)`);
   const deleteExperiment = db.transaction((experiment: string) => {
     const fromBatches = countBatchEvents.get(experiment)?.n ?? 0;
     summaries.deleteExperiment(experiment);
+    deleteKinds.run(experiment);
     deleteBatchEvents.run(experiment);
     deleteBatches.run(experiment);
     return deleteAll.run(experiment).changes + fromBatches;
@@ -115,7 +121,7 @@ export function openSqliteEventStore(path: string): EventStore {
         const marks = q.events.map(() => "?").join(",") || "NULL";
         where.push(`event IN (${marks})`);
         params.push(...q.events);
-        batchWhere.push(`(kinds IS NULL OR EXISTS (SELECT 1 FROM json_each(kinds) WHERE value IN (${marks})))`);
+        batchWhere.push(`(k.kinds IS NULL OR EXISTS (SELECT 1 FROM json_each(k.kinds) WHERE value IN (${marks})))`);
         batchParams.push(...q.events);
       }
       const filter = q.filter ? checkEventFilter(q.filter) : undefined;
@@ -133,7 +139,7 @@ export function openSqliteEventStore(path: string): EventStore {
       let batches: IterableIterator<BatchRow> | undefined;
       try {
         rows = rowReader.prepare<unknown[], Row>(`SELECT ${ROW_COLUMNS} FROM tracking_events WHERE ${where.join(" AND ")} ORDER BY run, seq`).raw(true).iterate(...params);
-        batches = batchReader.prepare<unknown[], BatchRow>(`SELECT seq, run, data FROM tracking_event_batches WHERE ${batchWhere.join(" AND ")} ORDER BY run, seq`).raw(true).iterate(...batchParams);
+        batches = batchReader.prepare<unknown[], BatchRow>(`SELECT b.seq, b.run, b.data FROM tracking_event_batches b LEFT JOIN tracking_batch_kinds k ON k.seq = b.seq WHERE ${batchWhere.join(" AND ")} ORDER BY b.run, b.seq`).raw(true).iterate(...batchParams);
         let row = rows.next();
         let batch = batches.next();
         // Merged in (run, seq) order; no row's seq falls inside a batch's range.
@@ -254,14 +260,14 @@ const ROWS_PER_INSERT = 16;
 
 /**
  * Inserts events as rows numbered from `firstSeq` (skipping ids already stored),
- * ROWS_PER_INSERT to a statement; returns the sequence numbers of those inserted.
+ * ROWS_PER_INSERT to a statement; returns how many were inserted.
  */
 function eventInserter(db: Database.Database) {
   const statement = (rows: number) =>
     // Only a seen event id is skipped: a clash of sequence numbers would be a bug, and fails loudly.
     db.prepare(
-      `INSERT INTO tracking_events (${INSERT_COLUMNS}) VALUES ${Array(rows).fill(`(${Array(VALUES_PER_ROW).fill("?").join(", ")})`).join(", ")} ON CONFLICT (id) WHERE id IS NOT NULL DO NOTHING RETURNING seq`,
-    ).raw(true);
+      `INSERT INTO tracking_events (${INSERT_COLUMNS}) VALUES ${Array(rows).fill(`(${Array(VALUES_PER_ROW).fill("?").join(", ")})`).join(", ")} ON CONFLICT (id) WHERE id IS NOT NULL DO NOTHING`,
+    );
   const many = statement(ROWS_PER_INSERT);
   const one = statement(1);
   const values: unknown[] = new Array(ROWS_PER_INSERT * VALUES_PER_ROW);
@@ -279,19 +285,16 @@ function eventInserter(db: Database.Database) {
     values[at + 10] = e.valueType === "number" && !Number.isNaN(e.number) ? e.number! : null;
     values[at + 11] = e.text ?? null;
   };
-  return (events: TrackedEvent[], firstSeq: number): number[] => {
-    const inserted: number[] = [];
-    const add = (rows: unknown[][]) => {
-      for (const [seq] of rows) inserted.push(seq as number);
-    };
+  return (events: TrackedEvent[], firstSeq: number): number => {
+    let inserted = 0;
     let i = 0;
     for (; i + ROWS_PER_INSERT <= events.length; i += ROWS_PER_INSERT) {
       for (let k = 0; k < ROWS_PER_INSERT; k++) put(k * VALUES_PER_ROW, firstSeq + i + k, events[i + k]!);
-      add(many.all(values) as unknown[][]);
+      inserted += many.run(values).changes;
     }
     for (; i < events.length; i++) {
       put(0, firstSeq + i, events[i]!);
-      add(one.all(values.slice(0, VALUES_PER_ROW)) as unknown[][]);
+      inserted += one.run(values.slice(0, VALUES_PER_ROW)).changes;
     }
     return inserted;
   };

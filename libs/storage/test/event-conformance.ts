@@ -257,6 +257,7 @@ export function describeEventStore(name: string, make: MakeEventStore, options: 
       ];
       expect(await store.append(rows)).toEqual({ accepted: 8, duplicates: 0 });
       expect(await store.append(rows.slice(0, 2))).toEqual({ accepted: 0, duplicates: 2 }); // counted once
+      expect(await store.append([rows[2]!, event(2, "extra", 7, { step: 1 })])).toEqual({ accepted: 1, duplicates: 1 }); // the new one alone
       const batch = asBatch([event(1, "loss", 0.1, { step: 2, dt: at(3) }), event(1, "loss", 2, { step: 0, dt: at(9) }), event(1, "lr", "0.01", { event: "param" })], 1);
       await store.appendBatch(batch);
       await store.appendBatch(batch);
@@ -267,17 +268,19 @@ export function describeEventStore(name: string, make: MakeEventStore, options: 
         [1, "param", "depth"],
         [1, "param", "lr"],
         [2, "metric", "acc"],
+        [2, "metric", "extra"],
         [2, "metric", "gone"],
       ]);
       expect(summaries[0]).toEqual({ run: 1, event: "metric", key: "loss", step: 2, dt: at(3), valueType: "number", number: 0.1, min: 0.1, max: 2, numbers: 5 });
       expect(summaries[1]).toEqual({ run: 1, event: "param", key: "depth", step: 0, dt: at(0), valueType: "text", text: "3", numbers: 0 });
       expect(summaries[2]).toMatchObject({ valueType: "text", text: "0.01", numbers: 0 });
       expect(summaries[3]).toEqual({ run: 2, event: "metric", key: "acc", step: 4, dt: at(1), valueType: "number", number: 0.25, min: 0.25, max: 0.25, numbers: 2 });
-      expect(summaries[4]).toMatchObject({ valueType: "number", numbers: 1 });
-      expect(summaries[4]!.number).toBeNaN();
-      expect(summaries[4]!.min).toBeUndefined();
+      expect(summaries[4]).toMatchObject({ number: 7, min: 7, max: 7, numbers: 1 });
+      expect(summaries[5]).toMatchObject({ valueType: "number", numbers: 1 });
+      expect(summaries[5]!.number).toBeNaN();
+      expect(summaries[5]!.min).toBeUndefined();
 
-      expect((await store.summarize({ experiment, runs: { runs: [2] }, events: ["metric"] })).map((x) => x.key)).toEqual(["acc", "gone"]);
+      expect((await store.summarize({ experiment, runs: { runs: [2] }, events: ["metric"] })).map((x) => x.key)).toEqual(["acc", "extra", "gone"]);
       expect((await store.summarize({ experiment, runs: { from: 1, to: 1 }, events: ["custom"] })).map((x) => [x.key, x.text])).toEqual([["note", "hi"]]);
       expect(await store.summarize({ experiment, runs: { all: true }, events: [] })).toEqual([]);
     });

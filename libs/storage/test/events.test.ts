@@ -56,7 +56,7 @@ describe("SQLite event store files written before batches were stored as one row
       await first.close();
       // What the previous version had: no summaries, no batch kinds.
       const db = new Database(path);
-      db.exec(`DROP TABLE tracking_summaries; UPDATE tracking_event_batches SET kinds = NULL`);
+      db.exec(`DROP TABLE tracking_summaries; DELETE FROM tracking_batch_kinds`);
       db.close();
       const store = openSqliteEventStore(path);
       const summaries = await store.summarize({ experiment, runs: { all: true }, events: ["metric", "param"] });
