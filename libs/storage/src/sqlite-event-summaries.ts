@@ -2,6 +2,7 @@ import type Database from "better-sqlite3";
 import { decodeBatch } from "./event-batch-blob.js";
 import { SummaryAccumulator, toEventSummary, type SummaryRow } from "./event-summaries.js";
 import type { EventSummary, SummaryQuery } from "./event-store.js";
+import { runSelectorSql } from "./sqlite-run-selector.js";
 
 const COLUMNS = "experiment, run, event, key, step, dt, seq, vtype, num, txt, lo, hi, numbers";
 /** The stored latest is replaced when the new one is later: by step, then dt, then logging order (event-summaries.ts isLater). */
@@ -44,15 +45,9 @@ export function sqliteEventSummaries(db: Database.Database) {
     save,
     deleteExperiment: (experiment: string) => deleteExperiment.run(experiment),
     read(q: SummaryQuery): EventSummary[] {
-      const where = ["experiment = ?", `event IN (${q.events.map(() => "?").join(",") || "NULL"})`];
-      const params: unknown[] = [q.experiment, ...q.events];
-      if ("runs" in q.runs) {
-        where.push(`run IN (${q.runs.runs.map(() => "?").join(",") || "NULL"})`);
-        params.push(...q.runs.runs);
-      } else if ("from" in q.runs) {
-        where.push("run BETWEEN ? AND ?");
-        params.push(q.runs.from, q.runs.to);
-      }
+      const runs = runSelectorSql(q.runs);
+      const where = ["experiment = ?", `event IN (${q.events.map(() => "?").join(",") || "NULL"})`, ...runs.where];
+      const params: unknown[] = [q.experiment, ...q.events, ...runs.params];
       const rows = db.prepare<unknown[], SummaryRow>(`SELECT ${COLUMNS} FROM tracking_summaries WHERE ${where.join(" AND ")} ORDER BY run, event, key`).all(...params);
       return rows.map(toEventSummary);
     },

@@ -4,6 +4,7 @@ import { checkEventFilter } from "./event-filter.js";
 import { decodeBatch, encodeBatch } from "./event-batch-blob.js";
 import { SummaryAccumulator } from "./event-summaries.js";
 import { sqliteEventSummaries } from "./sqlite-event-summaries.js";
+import { runSelectorSql } from "./sqlite-run-selector.js";
 import { matchesFilter, type EventValues } from "./event-filter-eval.js";
 import { EventPageBuilder } from "./event-page.js";
 import { EVENT_VALUE_TYPES, type EventBatch, type EventQuery, type EventStore, type TrackedEvent } from "./event-store.js";
@@ -105,15 +106,9 @@ export function openSqliteEventStore(path: string): EventStore {
       return { accepted, duplicates: batch.event.length - accepted };
     },
     async *query(q: EventQuery) {
-      const where = ["experiment = ?"];
-      const params: unknown[] = [q.experiment];
-      if ("runs" in q.runs) {
-        where.push(`run IN (${q.runs.runs.map(() => "?").join(",") || "NULL"})`);
-        params.push(...q.runs.runs);
-      } else if ("from" in q.runs) {
-        where.push("run BETWEEN ? AND ?");
-        params.push(q.runs.from, q.runs.to);
-      }
+      const runs = runSelectorSql(q.runs);
+      const where = ["experiment = ?", ...runs.where];
+      const params: unknown[] = [q.experiment, ...runs.params];
       const batchWhere = [...where];
       const batchParams = [...params];
       const kinds = q.events && new Set(q.events);
