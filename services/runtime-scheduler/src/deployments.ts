@@ -14,7 +14,7 @@ import {
 } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { DeploymentStatsSchema, RequestLogSchema, ServedState, type Executor, type RequestLog } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { scanPage } from "@kiln/storage";
-import { holdsChanged, syncDeploymentHolds } from "./deployment-holds.js";
+import { deploymentHolds, syncHolds } from "./model-version-holds.js";
 import { aliveExecutors } from "./executors.js";
 import { rethrowRemote } from "./job-errors.js";
 import { nowOf, type Scheduler } from "./job-store.js";
@@ -92,7 +92,7 @@ export async function createDeployment(s: Scheduler, req: CreateDeploymentReques
     if (isKilnError(e, Code.AlreadyExists)) throw alreadyExists("DEPLOYMENT_EXISTS", `deployment ${name} already exists`, { deployment: name });
     throw e;
   }
-  await syncDeploymentHolds(s, name, deployment);
+  await syncHolds(s, name, deploymentHolds(deployment));
   await publishDeploymentEvent(s, deployment, "created");
   dropExpiredDaysSoon(s, deployment);
   return withStatus(deployment, await aliveExecutors(s), s.requestRates);
@@ -151,7 +151,7 @@ export async function changeDeployment(s: Scheduler, name: string, updater: stri
   );
   if (!changed) return undefined;
   s.deployments.forget();
-  if (holdsChanged(before!, deployment)) await syncDeploymentHolds(s, name, deployment);
+  if (deploymentHolds(before!).join() !== deploymentHolds(deployment).join()) await syncHolds(s, name, deploymentHolds(deployment));
   await publishDeploymentEvent(s, deployment, "updated");
   return deployment;
 }
@@ -160,7 +160,7 @@ export async function deleteDeployment(s: Scheduler, name: string): Promise<void
   const { deployment, rev } = await readDeployment(s, name);
   if (!(await deployments(s).delete(name, rev))) throw notFound("DEPLOYMENT_NOT_FOUND", `deployment ${name} does not exist`, { deployment: name });
   s.deployments.forget();
-  await syncDeploymentHolds(s, name, undefined);
+  await syncHolds(s, name, []);
   await publishDeploymentEvent(s, deployment, "deleted");
 }
 

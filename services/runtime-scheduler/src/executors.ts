@@ -20,7 +20,7 @@ import { sweepTemporaries } from "./temporaries.js";
 import { sweepExpiredJobs } from "./job-deletion.js";
 import { sweepSuccessors } from "./successors.js";
 import { sweepRequestLogs } from "./request-log-retention.js";
-import { sweepDeploymentHolds } from "./deployment-holds.js";
+import { sweepHolds } from "./model-version-holds.js";
 import { RESULTS_STREAM, RESULTS_SUBJECT_PREFIX } from "@kiln/contracts";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { deploymentsServedBy } from "./assignments.js";
@@ -57,7 +57,7 @@ export async function heartbeat(s: Scheduler, req: HeartbeatRequest): Promise<He
   void sweepExpiredJobs(s).catch((e: unknown) => s.logger.warn({ err: e }, "the sweep of expired jobs failed; the next one tries again"));
   void sweepSuccessors(s).catch((e: unknown) => s.logger.warn({ err: e }, "the sweep of waiting jobs failed; the next one tries again"));
   void sweepRequestLogs(s).catch((e: unknown) => s.logger.warn({ err: e }, "the sweep of request logs failed; the next one tries again"));
-  void sweepDeploymentHolds(s).catch((e: unknown) => s.logger.warn({ err: e }, "the sweep of deployments' model version holds failed; the next one tries again"));
+  void sweepHolds(s).catch((e: unknown) => s.logger.warn({ err: e }, "the sweep of model version holds failed; the next one tries again"));
   const [queues, deployments] = await Promise.all([queuesServedBy(s, executor.labels), deploymentsServedBy(s, executor)]);
   const cancelledJobs: string[] = [];
   for (const name of executor.runningJobs) {

@@ -9,6 +9,7 @@ import { Cron } from "croner";
 import type { SchedulerDeps } from "./deps.js";
 import { protoRecords } from "./proto-records.js";
 import { markDue, scheduleDueKey, unmarkDue } from "./schedule-due.js";
+import { scheduleHolds, syncHolds } from "./model-version-holds.js";
 import { nowOf, type Scheduler } from "./job-store.js";
 import { parseResourceName } from "./names.js";
 import { checkJobSpec } from "./submit.js";
@@ -57,6 +58,7 @@ export async function createSchedule(s: Scheduler, req: CreateScheduleRequest, c
     if (isKilnError(e, Code.AlreadyExists)) throw alreadyExists("SCHEDULE_EXISTS", `schedule ${name} already exists`, { schedule: name });
     throw e;
   }
+  await syncHolds(s, name, scheduleHolds(schedule));
   s.logger.info({ schedule: name, cron: schedule.cron, timeZone: schedule.timeZone }, "schedule created");
   return schedule;
 }
@@ -73,6 +75,7 @@ export async function updateSchedule(s: Scheduler, req: UpdateScheduleRequest, c
   checkUpdateMask(req.updateMask, MUTABLE);
   const given = req.schedule;
   let before: string | undefined;
+  let heldBefore: string[] = [];
   const schedule = await changeUnderRevision(
     async () => {
       const { schedule, rev } = await readSchedule(s, given.name);
@@ -81,6 +84,7 @@ export async function updateSchedule(s: Scheduler, req: UpdateScheduleRequest, c
     (schedule, rev) => schedules(s).update(schedule.name, encodeSchedule(schedule), rev),
     async (schedule) => {
       before = scheduleDueKey(schedule);
+      heldBefore = scheduleHolds(schedule);
       const now = nowOf(s);
       await applySpec(s, project, schedule, given, new Set(req.updateMask), now);
       schedule.updateTime = timestampFromDate(now);
@@ -89,6 +93,7 @@ export async function updateSchedule(s: Scheduler, req: UpdateScheduleRequest, c
     },
   );
   await unmarkDue(s, before, schedule);
+  if (heldBefore.join() !== scheduleHolds(schedule).join()) await syncHolds(s, schedule.name, scheduleHolds(schedule));
   return schedule;
 }
 
@@ -96,6 +101,7 @@ export async function deleteSchedule(s: Scheduler, name: string): Promise<void> 
   const { schedule, rev } = await readSchedule(s, name);
   if (!(await schedules(s).delete(name, rev))) throw notFound("SCHEDULE_NOT_FOUND", `schedule ${name} does not exist`, { schedule: name });
   await unmarkDue(s, scheduleDueKey(schedule));
+  await syncHolds(s, name, []);
 }
 
 /** Copies the fields of `fields` from `given` into `into`, checked; the next time follows from them. */

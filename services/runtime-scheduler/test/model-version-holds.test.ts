@@ -2,11 +2,12 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Code, createClient, createRouterTransport } from "@connectrpc/connect";
 import { createLogger, errorInterceptor } from "@kiln/core";
 import { DeploymentService } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
+import { JobKind } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import { linearRegressorOnnx } from "@kiln/onnx";
 import { createDeploymentService } from "../src/service.js";
-import { failure, makeOnnxModel, PROJECT, startHarness, uniqueName, type Harness } from "./harness.js";
+import { failure, makeDataset, makeOnnxModel, PROJECT, startHarness, uniqueName, type Harness } from "./harness.js";
 
-describe("deployments hold the model versions they serve in the registry", () => {
+describe("deployments and schedules hold the model versions they name in the registry", () => {
   let h: Harness;
   let deployments: ReturnType<typeof createClient<typeof DeploymentService>>;
   beforeEach(async () => {
@@ -48,24 +49,46 @@ describe("deployments hold the model versions they serve in the registry", () =>
     await h.registry.deleteModel({ name: model });
   });
 
-  it("sets the holds again and releases those of deployments gone when it sweeps, as heartbeats come", async () => {
+  it("sets the holds again and releases those of deployments and schedules gone when it sweeps, as heartbeats come", async () => {
     const model = await makeOnnxModel(h);
     const v1 = `${model}/versions/1`;
     const { deployment: d } = await deployments.createDeployment({ parent: PROJECT, deploymentId: uniqueName("d"), deployment: { model: v1 } });
     await beat(); // the first sweep
-    // A hold lost (a registry away when it was set) and one left by a deployment that went without releasing it.
+    const x = await makeDataset(h);
+    const { schedule } = await h.schedules.createSchedule({ parent: PROJECT, scheduleId: uniqueName("s"), schedule: { cron: "0 2 * * *", job: { kind: JobKind.PREDICT, model: v1, x: { dataset: x } } } });
+    // Holds lost (a registry away when they were set) and ones left by a deployment and a schedule that went without releasing them.
     const gone = `${PROJECT}/deployments/${uniqueName("gone")}`;
-    await h.registry.setModelVersionHolds({ holds: [{ holder: d!.name, versions: [] }, { holder: gone, versions: [v1] }] });
-    expect(await holdersOf(v1)).toEqual([gone]);
+    const goneSchedule = `${PROJECT}/schedules/${uniqueName("gone")}`;
+    await h.registry.setModelVersionHolds({ holds: [{ holder: d!.name, versions: [] }, { holder: schedule!.name, versions: [] }, { holder: gone, versions: [v1] }, { holder: goneSchedule, versions: [v1] }] });
+    expect(await holdersOf(v1)).toEqual([gone, goneSchedule]);
 
     h.clock.advance(30_000);
     await beat(); // within a minute of the last sweep: none
     await new Promise((r) => setTimeout(r, 200));
-    expect(await holdersOf(v1)).toEqual([gone]);
+    expect(await holdersOf(v1)).toEqual([gone, goneSchedule]);
 
-    h.clock.advance(90_000); // the next sweep; the stray hold was set over a minute before it
+    h.clock.advance(90_000); // the next sweep; the stray holds were set over a minute before it
     await beat();
-    await expect.poll(() => holdersOf(v1), { timeout: 5_000 }).toEqual([d!.name]);
+    await expect.poll(() => holdersOf(v1), { timeout: 5_000 }).toEqual([d!.name, schedule!.name].sort());
+  });
+
+  it("holds the version a schedule's job names by number, not one it names by a tag or latest", async () => {
+    const model = await makeOnnxModel(h);
+    const x = await makeDataset(h);
+    const v1 = `${model}/versions/1`;
+    const job = (ref: string) => ({ kind: JobKind.PREDICT, model: ref, x: { dataset: x } });
+    const { schedule: pinned } = await h.schedules.createSchedule({ parent: PROJECT, scheduleId: uniqueName("s"), schedule: { cron: "0 2 * * *", job: job(v1) } });
+    const { schedule: latest } = await h.schedules.createSchedule({ parent: PROJECT, scheduleId: uniqueName("s"), schedule: { cron: "0 2 * * *", job: job(`${model}/versions/latest`) } });
+    expect(await holdersOf(v1)).toEqual([pinned!.name]);
+    expect(await failure(dropVersion(v1))).toMatchObject({ code: Code.FailedPrecondition, reason: "VERSION_IN_USE", message: expect.stringContaining(pinned!.name) });
+    // Moved to "latest" it holds nothing; pinned again, and deleted, likewise.
+    await h.schedules.updateSchedule({ schedule: { name: pinned!.name, job: job(`${model}/versions/latest`) }, updateMask: ["job"] });
+    expect(await holdersOf(v1)).toEqual([]);
+    await h.schedules.updateSchedule({ schedule: { name: latest!.name, job: job(v1) }, updateMask: ["job"] });
+    expect(await holdersOf(v1)).toEqual([latest!.name]);
+    await h.schedules.deleteSchedule({ name: latest!.name });
+    expect(await holdersOf(v1)).toEqual([]);
+    await dropVersion(v1);
   });
 
   it("creates a deployment while the registry refuses holds, which the next sweep sets", async () => {
