@@ -60,3 +60,31 @@ function literalFor(column: string, l: Literal, position: number): number | stri
 function bad(detail: string, position: number) {
   return invalidArgument("INVALID_FILTER", `${detail} (at position ${position})`, { position: String(position) });
 }
+
+/**
+ * The event kinds an event must be of to pass the filter (`event = "param" AND …`), or
+ * undefined when the filter passes events of any kind: a store skips whole batches of
+ * other kinds.
+ */
+export function requiredEventKinds(f: EventFilter): string[] | undefined {
+  switch (f.type) {
+    case "cond":
+      return f.column === "event" && (f.op === "=" || f.op === "in") ? [...(f.values as string[])] : undefined;
+    case "and":
+      return intersectKinds(requiredEventKinds(f.left), requiredEventKinds(f.right));
+    case "or": {
+      const left = requiredEventKinds(f.left);
+      const right = requiredEventKinds(f.right);
+      return left && right ? [...new Set([...left, ...right])] : undefined;
+    }
+    case "not":
+      return undefined;
+  }
+}
+
+/** Kinds both allow; undefined (any kind) on either side leaves the other's. */
+export function intersectKinds(a: string[] | undefined, b: string[] | undefined): string[] | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return a.filter((kind) => b.includes(kind));
+}

@@ -10,7 +10,7 @@ export * from "./scan-page.js";
 export * from "./uploaded-chunk.js";
 export * from "./event-store.js";
 export { stringAt, type EventPage, type DictionaryColumn } from "./event-page.js";
-export { checkEventFilter, type EventFilter, type EventCondition } from "./event-filter.js";
+export { checkEventFilter, requiredEventKinds, type EventFilter, type EventCondition } from "./event-filter.js";
 export { openSqliteEventStore } from "./sqlite-events.js";
 export { mongoEventFilter } from "./mongo-event-filter.js";
 export { parseRequestFilter } from "./request-filter.js";

@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import type { EventFilter } from "./event-filter.js";
-import { checkEventFilter } from "./event-filter.js";
+import { checkEventFilter, intersectKinds, requiredEventKinds } from "./event-filter.js";
 import { decodeBatch, encodeBatch } from "./event-batch-blob.js";
 import { SummaryAccumulator } from "./event-summaries.js";
 import { sqliteEventSummaries } from "./sqlite-event-summaries.js";
@@ -111,15 +111,18 @@ export function openSqliteEventStore(path: string): EventStore {
       const params: unknown[] = [q.experiment, ...runs.params];
       const batchWhere = [...where];
       const batchParams = [...params];
-      const kinds = q.events && new Set(q.events);
-      if (q.events) {
-        const marks = q.events.map(() => "?").join(",") || "NULL";
-        where.push(`event IN (${marks})`);
-        params.push(...q.events);
-        batchWhere.push(`(k.kinds IS NULL OR EXISTS (SELECT 1 FROM json_each(k.kinds) WHERE value IN (${marks})))`);
-        batchParams.push(...q.events);
-      }
       const filter = q.filter ? checkEventFilter(q.filter) : undefined;
+      if (q.events) {
+        where.push(`event IN (${q.events.map(() => "?").join(",") || "NULL"})`);
+        params.push(...q.events);
+      }
+      // Batches holding none of the kinds asked for, or that the filter requires, are skipped unread.
+      const required = intersectKinds(q.events, filter && requiredEventKinds(filter));
+      const kinds = required && new Set(required);
+      if (required) {
+        batchWhere.push(`(k.kinds IS NULL OR EXISTS (SELECT 1 FROM json_each(k.kinds) WHERE value IN (${required.map(() => "?").join(",") || "NULL"})))`);
+        batchParams.push(...required);
+      }
       if (filter) {
         const compiled = toSql(filter);
         where.push(`(${compiled.sql})`);

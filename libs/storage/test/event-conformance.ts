@@ -296,6 +296,10 @@ export function describeEventStore(name: string, make: MakeEventStore, options: 
       ]);
       expect(await kinds(["metric"], "run = 2")).toEqual([[2, "metric", "loss"]]);
       expect(await kinds([])).toEqual([]);
+      // A filter that requires kinds reads the same as asking for them (a store may skip other batches for it).
+      const filtered = async (filter: string) => (await all({ filter })).map((r) => [r.run, r.event, r.key]);
+      expect(await filtered('event = "param" OR event = "input"')).toEqual(await kinds(["input", "param"]));
+      expect(await filtered('event IN ("param", "metric") AND NOT event = "metric"')).toEqual([[1, "param", "lr"]]);
     });
   });
 }

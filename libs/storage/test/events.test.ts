@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openSqliteEventStore } from "../src/index.js";
+import { parseFilter } from "@kiln/data";
+import { checkEventFilter, openSqliteEventStore, requiredEventKinds } from "../src/index.js";
 import { describeEventStore } from "./event-conformance.js";
 
 describeEventStore("SQLite", async () => {
@@ -71,5 +72,19 @@ describe("SQLite event store files written before batches were stored as one row
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("the event kinds a filter requires (which batches a query may skip)", () => {
+  const kinds = (text: string) => requiredEventKinds(checkEventFilter(parseFilter(text)));
+  it("names them through AND and OR, and none through NOT or other columns", () => {
+    expect(kinds('event = "param"')).toEqual(["param"]);
+    expect(kinds('event IN ("a", "b") AND key = "x"')).toEqual(["a", "b"]);
+    expect(kinds('event IN ("a", "b") AND event = "b"')).toEqual(["b"]);
+    expect(kinds('event = "a" OR event IN ("b", "a")')).toEqual(["a", "b"]);
+    expect(kinds('event = "a" OR key = "x"')).toBeUndefined();
+    expect(kinds('NOT event = "a"')).toBeUndefined();
+    expect(kinds('event != "a"')).toBeUndefined();
+    expect(kinds('key = "x" AND step > 2')).toBeUndefined();
   });
 });
