@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { alreadyExists, checkId, failedPrecondition, invalidArgument, isKilnError, notFound, parseParent, printable } from "@kiln/core";
@@ -134,7 +134,7 @@ export async function updateDeployment(s: Scheduler, req: UpdateDeploymentReques
  */
 export async function changeDeployment(s: Scheduler, name: string, updater: string, change: (deployment: Deployment) => boolean | void): Promise<Deployment | undefined> {
   let changed = false;
-  let before: Deployment | undefined;
+  let heldBefore = "";
   const deployment = await changeUnderRevision(
     async () => {
       const { deployment, rev } = await readDeployment(s, name);
@@ -142,7 +142,7 @@ export async function changeDeployment(s: Scheduler, name: string, updater: stri
     },
     (d, rev) => deployments(s).update(d.name, encodeDeployment(d), rev),
     (d) => {
-      before = clone(DeploymentSchema, d);
+      heldBefore = deploymentHolds(d).join();
       changed = change(d) !== false;
       if (!changed) return false;
       d.updateTime = timestampFromDate(nowOf(s));
@@ -151,7 +151,7 @@ export async function changeDeployment(s: Scheduler, name: string, updater: stri
   );
   if (!changed) return undefined;
   s.deployments.forget();
-  if (deploymentHolds(before!).join() !== deploymentHolds(deployment).join()) await syncHolds(s, name, deploymentHolds(deployment));
+  if (deploymentHolds(deployment).join() !== heldBefore) await syncHolds(s, name, deploymentHolds(deployment));
   await publishDeploymentEvent(s, deployment, "updated");
   return deployment;
 }
