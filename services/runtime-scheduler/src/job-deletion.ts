@@ -2,7 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampMs } from "@bufbuild/protobuf/wkt";
 import { aborted, failedPrecondition, invalidArgument, parseParent } from "@kiln/core";
 import { JobState, PurgeJobsResponseSchema, type Job, type PurgeJobsRequest, type PurgeJobsResponse } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
-import { decodeJob, isFinal, jobs, nowOf, publishJobEvent, readJob, type Scheduler } from "./job-store.js";
+import { decodeJob, isFinal, jobs, publishJobEvent, readJob, type Scheduler } from "./job-store.js";
+import { sweepPace } from "./sweep-pace.js";
 import { matchesJob, modelFilter } from "./jobs.js";
 import { jobsPrefix, parseJobName } from "./names.js";
 import { unindexJobs } from "./job-indexes.js";
@@ -16,7 +17,7 @@ const SAMPLE = 100;
 const EVERY_PROJECT = "projects/";
 /** The retention sweep runs at most this often (on executors' heartbeats), and twice per retention when that is shorter. */
 const SWEEP_EVERY_MS = 10 * 60_000;
-const lastSweep = new WeakMap<Scheduler, number>();
+const due = sweepPace();
 
 /** Deletes a job that is over; FailedPrecondition for one still queued or running. */
 export async function deleteJob(s: Scheduler, name: string): Promise<void> {
@@ -117,9 +118,8 @@ async function removeAll(s: Scheduler, found: readonly { job: Job; rev: number }
 export async function sweepExpiredJobs(s: Scheduler): Promise<number> {
   const retention = s.settings.jobRetentionMs;
   if (!retention) return 0;
-  const now = nowOf(s).getTime();
-  if (now - (lastSweep.get(s) ?? -Infinity) < Math.min(SWEEP_EVERY_MS, retention / 2)) return 0;
-  lastSweep.set(s, now);
+  const now = due(s, Math.min(SWEEP_EVERY_MS, retention / 2));
+  if (now === undefined) return 0;
   const { count } = await purge(s, { prefix: EVERY_PROJECT, before: new Date(now - retention), matches: () => true, force: true });
   if (count) s.logger.info({ jobs: count, retentionMs: retention }, "deleted the jobs that ended longer than KILN_JOB_RETENTION_MS ago");
   return count;

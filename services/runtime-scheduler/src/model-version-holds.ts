@@ -1,7 +1,8 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Deployment } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import type { Schedule } from "@kiln/proto/kiln/runtime/v1/schedules_pb";
-import { nowOf, type Scheduler } from "./job-store.js";
+import type { Scheduler } from "./job-store.js";
+import { sweepPace } from "./sweep-pace.js";
 import { allSchedules } from "./schedules.js";
 
 /** How often a scheduler sets every holder's holds again and releases those of holders gone. */
@@ -9,7 +10,7 @@ const SWEEP_EVERY_MS = 60_000;
 /** Holds set this long before a sweep began are released if their holder is gone: more than schedulers' and registries' clocks differ. */
 const CLOCK_MARGIN_MS = 60_000;
 const BATCH = 1_000;
-const lastSweep = new WeakMap<Scheduler, number>();
+const due = sweepPace();
 
 /** The versions a deployment keeps the registry from deleting: the one it serves and its canary's. */
 export function deploymentHolds(d: Deployment): string[] {
@@ -38,10 +39,9 @@ export async function syncHolds(s: Scheduler, holder: string, versions: string[]
  * schedules gone released; at most every SWEEP_EVERY_MS per scheduler.
  */
 export async function sweepHolds(s: Scheduler): Promise<void> {
-  const now = nowOf(s);
-  if (now.getTime() - (lastSweep.get(s) ?? -Infinity) < SWEEP_EVERY_MS) return;
-  lastSweep.set(s, now.getTime());
-  const setBefore = timestampFromDate(new Date(now.getTime() - CLOCK_MARGIN_MS));
+  const now = due(s, SWEEP_EVERY_MS);
+  if (now === undefined) return;
+  const setBefore = timestampFromDate(new Date(now - CLOCK_MARGIN_MS));
   const holding = (holds: { holder: string; versions: string[] }[]) => holds.filter((h) => h.versions.length > 0);
   // A holder that holds nothing is left out of both: were a hold of its left over, it is released as a gone one's.
   const holders: [collection: string, holds: { holder: string; versions: string[] }[]][] = [

@@ -2,17 +2,16 @@ import { REQUEST_LOG_LABEL } from "@kiln/contracts";
 import type { Deployment } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { parseResourceName } from "./names.js";
 import { nowOf, type Scheduler } from "./job-store.js";
+import { sweepPace } from "./sweep-pace.js";
 
 /** How often a scheduler drops the request logs' days past their retention. */
 const SWEEP_EVERY_MS = 10 * 60_000;
 const DAY_MS = 86_400_000;
-const lastSweep = new WeakMap<Scheduler, number>();
+const due = sweepPace();
 
 /** Drops, for every deployment whose request log keeps `retention_days`, the datasets of its older days; at most every SWEEP_EVERY_MS per scheduler. */
 export async function sweepRequestLogs(s: Scheduler): Promise<void> {
-  const now = nowOf(s).getTime();
-  if (now - (lastSweep.get(s) ?? -Infinity) < SWEEP_EVERY_MS) return;
-  lastSweep.set(s, now);
+  if (due(s, SWEEP_EVERY_MS) === undefined) return;
   for (const deployment of await s.deployments.get()) await dropExpiredDays(s, deployment);
 }
 

@@ -5,7 +5,8 @@ import { JobState, type Job, type JobError } from "@kiln/proto/kiln/runtime/v1/r
 import { endJob, jobError } from "./attempts.js";
 import { itemError } from "./job-errors.js";
 import { SUCCESSORS, successorsPrefix } from "./job-indexes.js";
-import { changeJob, decodeJob, isFinal, jobs, nowOf, type Scheduler } from "./job-store.js";
+import { changeJob, decodeJob, isFinal, jobs, type Scheduler } from "./job-store.js";
+import { sweepPace } from "./sweep-pace.js";
 import { enqueue, ensureQueue, queueFor } from "./queues.js";
 import { parseJobName } from "./names.js";
 import { Lookups, pinDeferred, type Pinned } from "./submit.js";
@@ -22,7 +23,7 @@ const PAGE = 500;
 const AT_ONCE = 16;
 /** The sweep runs at most this often (on executors' heartbeats). */
 const SWEEP_EVERY_MS = 60_000;
-const lastSweep = new WeakMap<Scheduler, number>();
+const due = sweepPace();
 
 /** Codes of errors that say a job cannot run (rather than that a service is away for now). */
 const REFUSALS = new Set([Code.InvalidArgument, Code.NotFound, Code.FailedPrecondition, Code.OutOfRange, Code.PermissionDenied, Code.AlreadyExists]);
@@ -161,9 +162,7 @@ function ignoreGone(e: unknown): undefined {
  * for jobs that are over. Reads the index of waiting jobs, at most every SWEEP_EVERY_MS.
  */
 export async function sweepSuccessors(s: Scheduler): Promise<void> {
-  const now = nowOf(s).getTime();
-  if (now - (lastSweep.get(s) ?? -Infinity) < SWEEP_EVERY_MS) return;
-  lastSweep.set(s, now);
+  if (due(s, SWEEP_EVERY_MS) === undefined) return;
   for (let after: string | undefined; ; ) {
     const page = await SUCCESSORS.collection(s).list({ after, limit: PAGE });
     const befores = [...new Set(page.map(({ key }) => key.slice(0, key.lastIndexOf("/then/"))))];

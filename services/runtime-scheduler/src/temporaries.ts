@@ -5,6 +5,7 @@ import { TEMPORARY_INPUT_LABEL } from "@kiln/contracts";
 import type { Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Dataset } from "@kiln/proto/kiln/store/v1/store_pb";
 import { decodeJob, isFinal, jobs, nowOf, type Scheduler } from "./job-store.js";
+import { sweepPace } from "./sweep-pace.js";
 
 /**
  * Which job reads a temporary input, written before the job is stored. A temporary input
@@ -23,7 +24,7 @@ const CLAIMS_PAGE = 500;
 /** The sweep runs at most this often (on executors' heartbeats), and twice per TTL when that is shorter. */
 const SWEEP_EVERY_MS = 10 * 60_000;
 
-const lastSweep = new WeakMap<Scheduler, number>();
+const due = sweepPace();
 
 function claims(s: Scheduler) {
   return s.metadata.collection<Claim>("runtime_temporaries");
@@ -116,10 +117,9 @@ async function drop(s: Scheduler, name: string, why: string): Promise<void> {
  * is nothing to do: the store lists only old temporary datasets.
  */
 export async function sweepTemporaries(s: Scheduler): Promise<void> {
-  const now = nowOf(s).getTime();
   const ttl = s.settings.temporaryTtlMs;
-  if (now - (lastSweep.get(s) ?? -Infinity) < Math.min(SWEEP_EVERY_MS, ttl / 2)) return;
-  lastSweep.set(s, now);
+  const now = due(s, Math.min(SWEEP_EVERY_MS, ttl / 2));
+  if (now === undefined) return;
   const before = new Date(now - ttl).toISOString();
   // Claimed by a job that is over (its drop failed) or that was never stored.
   for (let after: string | undefined; ; ) {
