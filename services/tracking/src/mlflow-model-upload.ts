@@ -49,7 +49,7 @@ export async function storeModelVersion(deps: TrackingDeps, source: ModelSource,
 }
 
 /** Stores `bytes` as the file of a new version of `v.model`. */
-export async function upload(deps: TrackingDeps, v: NewVersion, file: { format: string; fileName: string; mediaType: string }, bytes: AsyncIterable<Uint8Array>): Promise<ModelVersion> {
+export async function upload(deps: TrackingDeps, v: NewVersion, file: { format: string; fileName: string; mediaType: string }, bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<ModelVersion> {
   const lineage = { run: v.run ?? "", parentVersion: v.parentVersion ?? "" };
   const header = { parent: v.model, ...file, metadata: v.metadata, comment: v.comment, lineage, onBehalfOf: v.author, endsWithCommit: true };
   const { version } = await fromRegistry(deps.registry.uploadModelVersion(headerThenPieces(header, bytes)));
@@ -102,7 +102,7 @@ function archive(deps: TrackingDeps, source: ModelSource): AsyncIterable<Uint8Ar
 }
 
 /** An upload's messages: the header, the bytes in pieces of at most PIECE_BYTES, and the commit that counts them. */
-async function* headerThenPieces<H>(header: H, bytes: AsyncIterable<Uint8Array>) {
+async function* headerThenPieces<H>(header: H, bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
   yield { message: { case: "header" as const, value: header } };
   let pieces = 0n;
   for await (const b of bytes) {

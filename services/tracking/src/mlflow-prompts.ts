@@ -24,14 +24,10 @@ export async function storePromptVersion(deps: TrackingDeps, v: NewVersion): Pro
   if (template === undefined) throw invalidArgument("PROMPT_TEXT_REQUIRED", `a prompt's version (tagged ${IS_PROMPT_TAG}) needs its template in the tag ${TEXT_TAG}`);
   const chat = textTag(v.metadata, TYPE_TAG) === "chat";
   const file = chat ? { fileName: "prompt.json", mediaType: "application/json" } : { fileName: "prompt.txt", mediaType: "text/plain; charset=utf-8" };
-  return upload(deps, v, { format: PROMPT_FORMAT, ...file }, once(new TextEncoder().encode(template)));
+  return upload(deps, v, { format: PROMPT_FORMAT, ...file }, [new TextEncoder().encode(template)]);
 }
 
 function textTag(tags: JsonObject, key: string): string | undefined {
   const value = tags[key];
   return typeof value === "string" ? value : undefined;
-}
-
-async function* once(bytes: Uint8Array): AsyncIterable<Uint8Array> {
-  yield bytes;
 }
