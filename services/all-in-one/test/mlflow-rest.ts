@@ -9,7 +9,8 @@ export type Reply = { status: number; body: Body };
  * from {error_code, message}. `url()` is read per call (servers start in beforeAll).
  */
 export function mlflowRest(url: () => string) {
-  const api = (path: string, project?: string) => new URL(`${project ? `/projects/${project}` : ""}/api/2.0/${path}`, url());
+  /** A path under `/api/2.0/`, or under `/api/3.0/` when it starts with "3.0/". */
+  const api = (path: string, project?: string) => new URL(`${project ? `/projects/${project}` : ""}/api/${path.startsWith("3.0/") ? path : `2.0/${path}`}`, url());
   const get = async (path: string, fields: Record<string, string | string[]> = {}, project?: string): Promise<Reply> => {
     const target = api(path, project);
     for (const [k, v] of Object.entries(fields)) for (const one of [v].flat()) target.searchParams.append(k, one);

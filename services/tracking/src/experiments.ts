@@ -4,6 +4,7 @@ import { matchesFilter, type FilterExpr } from "@kiln/data";
 import { changeStored } from "./compare-and-set.js";
 import type { TrackingDeps } from "./deps.js";
 import { artifactFiles, loggedModelFiles, trackingGarbage } from "./garbage.js";
+import { deleteTraceRecords, tracesOf } from "./mlflow-trace-store.js";
 import { collections, type ExperimentRecord } from "./records.js";
 import { experimentName, parseExperimentName } from "./names.js";
 
@@ -53,20 +54,22 @@ export async function nextRunNumber(deps: TrackingDeps, name: string): Promise<n
 }
 
 /**
- * Deletes the experiment with its runs and events (and MLflow's logged models in it); the
+ * Deletes the experiment with its runs and events (and MLflow's logged models and traces in it); the
  * name is free again. Its artifact files are collected after the grace period unless
  * another experiment logged them too.
  */
 export async function deleteExperiment(deps: TrackingDeps, name: string): Promise<void> {
   await getExperiment(deps, name);
   const { experiments, runs, runKeys, loggedModels } = collections(deps);
+  const { project } = parseExperimentName(name);
   const files = await artifactFiles(deps, name);
-  const models = (await loggedModels.list({ prefix: `${parseExperimentName(name).project}/` })).filter((m) => m.value.experiment === name);
+  const models = (await loggedModels.list({ prefix: `${project}/` })).filter((m) => m.value.experiment === name);
   await experiments.delete(name);
   await runs.deletePrefix(`${name}/runs/`);
   await runKeys.deletePrefix(`${name}/`);
   await deps.events.deleteExperiment(name);
   for (const m of models) await loggedModels.delete(m.key);
+  await deleteTraceRecords(deps, project, await tracesOf(deps, name));
   const garbage = trackingGarbage(deps);
   await garbage.mark([...files, ...models.flatMap((m) => loggedModelFiles(m.value))]);
   await garbage.sweep();

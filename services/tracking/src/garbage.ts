@@ -1,7 +1,7 @@
 import { parseFilter } from "@kiln/data";
 import { blobGarbage, type BlobGarbage } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
-import { collections, type LoggedModelRecord } from "./records.js";
+import { collections, type LoggedModelRecord, type StoredArtifact, type TraceRecord } from "./records.js";
 
 const FILE_ARTIFACTS = parseFilter(`event = "artifact"`);
 
@@ -9,7 +9,7 @@ const FILE_ARTIFACTS = parseFilter(`event = "artifact"`);
  * The tracking service's blobs: artifact files, referenced by artifact events. Uploads
  * are marked when they arrive (a client that never logs the artifact leaves nothing
  * behind after the grace period), and a dropped experiment's files are marked with it.
- * MLflow's logged models hold files too.
+ * MLflow's logged models and traces hold files too.
  */
 export function trackingGarbage(deps: Pick<TrackingDeps, "metadata" | "events" | "blobs" | "now">): BlobGarbage {
   return blobGarbage({
@@ -27,6 +27,7 @@ export function trackingGarbage(deps: Pick<TrackingDeps, "metadata" | "events" |
         after = page[page.length - 1]!.key;
       }
       for (const { value } of await collections(deps).loggedModels.list()) for (const sha256 of loggedModelFiles(value)) into.add(sha256);
+      for (const { value } of await collections(deps).traces.list()) for (const sha256 of traceFiles(value)) into.add(sha256);
       return into;
     },
   });
@@ -49,5 +50,14 @@ export async function artifactFiles(deps: Pick<TrackingDeps, "events">, experime
 
 /** The blobs of a logged model's files. */
 export function loggedModelFiles(m: LoggedModelRecord): string[] {
-  return Object.values(m.files).flatMap((f) => (f.kind !== "file" ? [] : f.chunks?.length ? f.chunks.map((c) => c.sha256) : [f.ref]));
+  return blobsOf(m.files);
+}
+
+/** The blobs of a trace's files (its spans). */
+export function traceFiles(t: TraceRecord): string[] {
+  return blobsOf(t.files);
+}
+
+function blobsOf(files: Record<string, StoredArtifact>): string[] {
+  return Object.values(files).flatMap((f) => (f.kind !== "file" ? [] : f.chunks?.length ? f.chunks.map((c) => c.sha256) : [f.ref]));
 }

@@ -8,6 +8,7 @@ import { startIngest } from "./ingest.js";
 import { artifactEndpoints } from "./mlflow-artifacts.js";
 import { experimentEndpoints } from "./mlflow-experiments.js";
 import { mlflowRoutes } from "./mlflow-http.js";
+import { traceEndpoints } from "./mlflow-traces.js";
 import { loggedModelEndpoints } from "./mlflow-logged-models.js";
 import { loggingEndpoints } from "./mlflow-logging.js";
 import { modelVersionEndpoints } from "./mlflow-model-versions.js";
@@ -37,6 +38,7 @@ export function httpRoutes(deps: TrackingDeps): HttpRoute[] {
     // MLflow's REST API, so MLflow's own clients log to Kiln.
     ...mlflowRoutes(deps, { ...experimentEndpoints(deps), ...runEndpoints(deps), ...loggingEndpoints(deps), ...loggedModelEndpoints(deps),
       ...artifactEndpoints(deps),
+      ...traceEndpoints(deps),
       ...registeredModelEndpoints(deps),
       ...modelVersionEndpoints(deps),
     }),

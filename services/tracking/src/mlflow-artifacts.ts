@@ -14,6 +14,7 @@ import { entriesFromRoot, entriesUnder, textOf } from "./mlflow-artifact-tree.js
 import { experimentIdOf } from "./mlflow-ids.js";
 import { changeLoggedModel, loggedModelById } from "./mlflow-logged-models.js";
 import { runById, runIdField } from "./mlflow-runs.js";
+import { changeTrace, SOURCE_RUN_METADATA, traceById } from "./mlflow-trace-store.js";
 import type { RunRecord, StoredArtifact } from "./records.js";
 
 /** As the SDK stores a file artifact: pieces of 4 MiB, each a blob, the whole file named by its sha256. */
@@ -22,9 +23,10 @@ const ARTIFACTS = parseFilter(`event = "artifact"`);
 
 /**
  * Whose files an artifact path names: a run's (`{experiment_id}/{run_id}/artifacts/…`, a
- * run's artifact_uri) or a logged model's (`{experiment_id}/models/{model_id}/artifacts/…`).
+ * run's artifact_uri), a logged model's (`{experiment_id}/models/{model_id}/artifacts/…`)
+ * or a trace's (`{experiment_id}/traces/{trace_id}/artifacts/traces.json`).
  */
-type Owner = { runId: string } | { modelId: string };
+type Owner = { runId: string } | { modelId: string } | { traceId: string };
 
 export interface ArtifactPath {
   experimentId: string;
@@ -35,11 +37,12 @@ export interface ArtifactPath {
 
 export function parseArtifactPath(text: string): ArtifactPath | undefined {
   const parts = text.split("/").filter((p, i, all) => p !== "" || i < all.length - 1);
-  const model = parts[1] === "models" && parts[3] === "artifacts";
-  if (!model && parts[2] !== "artifacts") return undefined;
-  const inner = parts.slice(model ? 4 : 3);
+  const kind = (parts[1] === "models" || parts[1] === "traces") && parts[3] === "artifacts" ? parts[1] : undefined;
+  if (!kind && parts[2] !== "artifacts") return undefined;
+  const inner = parts.slice(kind ? 4 : 3);
   for (const p of inner) if (p === "" || p === "." || p === "..") throw invalidArgument("INVALID_PATH", `Invalid artifact path: '${printable(text)}'`);
-  return { experimentId: parts[0]!, owner: model ? { modelId: parts[2]! } : { runId: parts[1]! }, path: inner.join("/") };
+  const owner: Owner = kind === "models" ? { modelId: parts[2]! } : kind === "traces" ? { traceId: parts[2]! } : { runId: parts[1]! };
+  return { experimentId: parts[0]!, owner, path: inner.join("/") };
 }
 
 /** An owner's files, and how a new one is recorded. */
@@ -50,8 +53,18 @@ export interface OwnerFiles {
   add(path: string, file: StoredArtifact, idOfEvent: string): Promise<void>;
 }
 
-/** The files of the run or logged model a path names, checked to be of the experiment the path names too. */
+/** The files of the run, logged model or trace a path names, checked to be of the experiment the path names too. */
 export async function ownerOf(deps: TrackingDeps, project: string, p: ArtifactPath): Promise<OwnerFiles> {
+  if ("traceId" in p.owner) {
+    const { traceId } = p.owner;
+    const trace = await traceById(deps, project, traceId);
+    if (experimentIdOf(trace.experiment) !== p.experimentId) throw notFound("TRACE_NOT_FOUND", `Trace ${traceId} is not in experiment ${p.experimentId}`);
+    return {
+      runId: trace.metadata[SOURCE_RUN_METADATA] ?? "",
+      files: async () => new Map(Object.entries(trace.files)),
+      add: async (path, file) => void (await changeTrace(deps, project, traceId, (t) => ({ ...t, files: { ...t.files, [path]: file } }))),
+    };
+  }
   if ("modelId" in p.owner) {
     const { modelId } = p.owner;
     const model = await loggedModelById(deps, project, modelId);

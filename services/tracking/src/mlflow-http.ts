@@ -5,7 +5,7 @@ import type { TrackingDeps } from "./deps.js";
 /** What one MLflow endpoint sees: the project its path names and the request's fields. */
 export interface MlflowCall {
   project: string;
-  /** The path after `/api/2.0/`, still percent-encoded. */
+  /** The path after `/api/2.0/` (after `/api/3.0/` with `3.0/` before it), still percent-encoded. */
   path: string;
   fields: Record<string, Json>;
   req: HttpRequest;
@@ -27,9 +27,10 @@ export interface MlflowEndpoint {
 }
 
 /**
- * Endpoints by their path after `/api/2.0/`, e.g. "mlflow/runs/get"; `*` ends a path that
- * goes on (an artifact's). A key may start with its method ("PUT mlflow-artifacts/…") where
- * one path takes two endpoints.
+ * Endpoints by their path after `/api/2.0/`, e.g. "mlflow/runs/get", or MLflow 3's after
+ * `/api/3.0/` with `3.0/` before it ("3.0/mlflow/traces/search"); `*` ends a path that goes
+ * on (an artifact's). A key may start with its method ("PUT mlflow-artifacts/…") where one
+ * path takes two endpoints.
  */
 export type MlflowEndpoints = Record<string, MlflowEndpoint>;
 
@@ -49,20 +50,20 @@ export function mlflowRoutes(deps: TrackingDeps, endpoints: MlflowEndpoints): Ht
       void serve(deps, endpoints, prefix + rest, req, res);
     },
   });
-  return [route("/api/2.0/mlflow"), route("/projects/")];
+  return [route("/api/2.0/mlflow"), route("/api/3.0/mlflow"), route("/projects/")];
 }
 
 interface Target {
   project: string;
   endpoint?: MlflowEndpoint;
-  /** The path after `/api/2.0/`. */
+  /** The path after `/api/2.0/`, or `3.0/` and the path after `/api/3.0/`. */
   path: string;
 }
 
 function targetOf(endpoints: MlflowEndpoints, fullPath: string, method: string): Target | undefined {
-  const m = /^(?:\/projects\/([^/]+))?\/api\/2\.0\/(.*)$/.exec(fullPath);
+  const m = /^(?:\/projects\/([^/]+))?\/api\/(2\.0|3\.0)\/(.*)$/.exec(fullPath);
   if (!m) return undefined;
-  const path = m[2]!;
+  const path = m[2] === "3.0" ? `3.0/${m[3]!}` : m[3]!;
   const project = m[1] ? parseParent(`projects/${pathPart(m[1])}`) : "projects/default";
   const wanted = method === "HEAD" ? "GET" : method;
   const takes = (e: MlflowEndpoint) => (typeof e.method === "string" ? e.method === wanted : e.method.includes(wanted as Method));
@@ -92,7 +93,7 @@ async function serve(deps: TrackingDeps, endpoints: MlflowEndpoints, fullPath: s
   try {
     const target = targetOf(endpoints, fullPath, req.method ?? "GET");
     if (!target?.endpoint) {
-      const message = target ? `Kiln's MLflow API has no ${req.method} /api/2.0/${target.path}` : `no MLflow endpoint at ${fullPath}`;
+      const message = target ? `Kiln's MLflow API has no ${req.method} /api/${target.path.startsWith("3.0/") ? target.path : `2.0/${target.path}`}` : `no MLflow endpoint at ${fullPath}`;
       return answerAfterBody(req, () => sendJson(res, 404, { error_code: "ENDPOINT_NOT_FOUND", message }));
     }
     const fields = JSON_BODIES.includes(req.method ?? "") ? await readJsonObject(req, "the request's fields", MAX_BODY_BYTES, req.method !== "POST") : queryFields(req.url ?? "");
@@ -198,6 +199,20 @@ export function listOf(fields: Record<string, Json>, name: string): Json[] {
   const v = fields[name];
   if (v === undefined || v === null) return [];
   return Array.isArray(v) ? v : [v];
+}
+
+/** A message field: an object, or undefined when absent. */
+export function objectAt(fields: Record<string, Json>, name: string): Record<string, Json> | undefined {
+  const v = fields[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "object" || Array.isArray(v)) throw invalidArgument("INVALID_PARAMETER", `parameter '${name}' is an object`);
+  return v;
+}
+
+export function requiredObject(fields: Record<string, Json>, name: string): Record<string, Json> {
+  const v = objectAt(fields, name);
+  if (!v) throw invalidArgument("MISSING_PARAMETER", `Missing value for required parameter '${name}'.`);
+  return v;
 }
 
 /** A repeated message field: each entry an object (`what` says what else, for the error). */

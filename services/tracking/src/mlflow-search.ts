@@ -3,10 +3,11 @@ import { invalidArgument, printable, type Json } from "@kiln/core";
 /**
  * MLflow's search filters: comparisons joined by AND, each `<type>.<key> <op> <value>`
  * (`metrics.rmse < 0.5`, `params.model = 'tree'`, ``tags.`my tag` LIKE 'a%'``,
- * `attributes.status = 'FINISHED'`, or an attribute by its bare name).
+ * `attributes.status = 'FINISHED'`, or an attribute by its bare name). Traces are searched
+ * by their metadata, spans (`span.name`) and assessments (`feedback.relevance`) too.
  */
-export type SearchKind = "metric" | "param" | "tag" | "attribute";
-type Op = "=" | "!=" | ">" | ">=" | "<" | "<=" | "LIKE" | "ILIKE" | "IN" | "NOT IN";
+export type SearchKind = "metric" | "param" | "tag" | "attribute" | "metadata" | "span" | "feedback" | "expectation";
+type Op = "=" | "!=" | ">" | ">=" | "<" | "<=" | "LIKE" | "ILIKE" | "RLIKE" | "IN" | "NOT IN";
 
 export interface Clause {
   kind: SearchKind;
@@ -28,12 +29,22 @@ const KINDS: Record<string, SearchKind> = {
   attributes: "attribute",
   attr: "attribute",
   run: "attribute",
+  trace: "attribute",
+  metadata: "metadata",
+  request_metadata: "metadata",
+  span: "span",
+  feedback: "feedback",
+  expectation: "expectation",
 };
 
+/** The kinds of key each search takes beside attributes and tags. */
+const DATA_KINDS: Partial<Record<Searched, SearchKind[]>> = { runs: ["metric", "param"], models: ["metric", "param"], traces: ["metadata", "span", "feedback", "expectation"] };
+/** What a span is searched by: `content` is its inputs, outputs and attributes as text (MLflow's `trace.text`). */
+export const SPAN_KEYS = ["name", "type", "status", "content"];
+
 const ATTRIBUTE_ALIASES: Record<string, string> = { created: "start_time", Created: "start_time", "run name": "run_name", "Run name": "run_name", "Run Name": "run_name" };
-/** What a filter searches: runs, experiments, or MLflow 3's logged models. */
 /** "models" are MLflow 3's logged models; "registered_models" and "model_versions" its model registry's. */
-export type Searched = "runs" | "experiments" | "models" | "registered_models" | "model_versions";
+export type Searched = "runs" | "experiments" | "models" | "registered_models" | "model_versions" | "traces";
 
 const NUMERIC_ATTRIBUTES: Record<Searched, string[]> = {
   runs: ["start_time", "end_time"],
@@ -41,6 +52,7 @@ const NUMERIC_ATTRIBUTES: Record<Searched, string[]> = {
   models: ["creation_timestamp", "last_updated_timestamp"],
   registered_models: ["creation_timestamp", "last_updated_timestamp"],
   model_versions: ["version_number", "creation_timestamp", "last_updated_timestamp"],
+  traces: ["timestamp_ms", "execution_time_ms", "end_time_ms"],
 };
 const TEXT_ATTRIBUTES: Record<Searched, string[]> = {
   runs: ["run_id", "run_name", "status", "user_id", "artifact_uri"],
@@ -48,10 +60,10 @@ const TEXT_ATTRIBUTES: Record<Searched, string[]> = {
   models: ["name", "model_id", "status", "source_run_id", "model_type"],
   registered_models: ["name"],
   model_versions: ["name", "run_id", "source_path", "current_stage", "user_id"],
+  traces: ["request_id", "trace_id", "status", "state", "client_request_id", "name", "run_id", "experiment_id"],
 };
-/** Searches by metrics and params; the others by attributes and tags. */
-const WITH_DATA: Searched[] = ["runs", "models"];
 const MODEL_ALIASES: Record<string, string> = { creation_time: "creation_timestamp", last_updated_time: "last_updated_timestamp" };
+const TRACE_ALIASES: Record<string, string> = { timestamp: "timestamp_ms", execution_time: "execution_time_ms", end_time: "end_time_ms" };
 const NUMBER_OPS: Op[] = ["=", "!=", ">", ">=", "<", "<="];
 const TEXT_OPS: Op[] = ["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"];
 
@@ -135,13 +147,15 @@ export function parseSearchFilter(text: string, what: Searched): Clause[] {
         i += 2;
       }
     }
-    if (!WITH_DATA.includes(what) && (kind === "metric" || kind === "param")) throw bad(text, `${what.replace("_", " ")} are searched by ${[...TEXT_ATTRIBUTES[what], ...NUMERIC_ATTRIBUTES[what]].join(", ")} and tags`);
+    if (kind !== "attribute" && kind !== "tag" && !DATA_KINDS[what]?.includes(kind)) throw bad(text, `${what.replace("_", " ")} are searched by ${[...TEXT_ATTRIBUTES[what], ...NUMERIC_ATTRIBUTES[what]].join(", ")}, tags${DATA_KINDS[what] ? `, ${DATA_KINDS[what].join(", ")}` : ""}`);
     if (kind === "attribute") key = aliasesOf(what)[key] ?? key;
+    // MLflow's `trace.text LIKE '%…%'` searches the spans' content.
+    if (what === "traces" && kind === "attribute" && key === "text") [kind, key] = ["span", "content"];
     let opToken = next();
     if (!opToken) throw bad(text, `expected a comparison after ${key}`);
     let op: Op;
     if (opToken.t === "op") op = opToken.v as Op;
-    else if (opToken.t === "word" && ["LIKE", "ILIKE", "IN"].includes(opToken.v.toUpperCase())) op = opToken.v.toUpperCase() as Op;
+    else if (opToken.t === "word" && ["LIKE", "ILIKE", "RLIKE", "IN"].includes(opToken.v.toUpperCase())) op = opToken.v.toUpperCase() as Op;
     else if (opToken.t === "word" && opToken.v.toUpperCase() === "NOT" && peekWord("IN")) {
       i++;
       op = "NOT IN";
@@ -174,9 +188,17 @@ function checked(text: string, what: Searched, c: Clause): Clause {
   if (c.kind === "attribute" && !numeric && !TEXT_ATTRIBUTES[what].includes(c.key)) {
     throw bad(text, `"${c.key}" is not an attribute one can search ${what} by (${[...TEXT_ATTRIBUTES[what], ...NUMERIC_ATTRIBUTES[what]].join(", ")})`);
   }
-  const ops = numeric ? NUMBER_OPS : TEXT_OPS;
+  if (c.kind === "span" && !SPAN_KEYS.includes(c.key)) throw bad(text, `spans are searched by ${SPAN_KEYS.join(", ")}, not "${c.key}"`);
+  const ops = numeric ? NUMBER_OPS : what === "traces" ? [...TEXT_OPS, "RLIKE" as const] : TEXT_OPS;
   if (!ops.includes(c.op)) throw bad(text, `${c.kind === "attribute" ? c.key : `${c.kind}s.${c.key}`} is compared with ${ops.join(" ")}, not ${c.op}`);
   if (numeric && typeof c.value !== "number") throw bad(text, `${c.key} is compared with a number`);
+  if (c.op === "RLIKE") {
+    try {
+      regexOf(String(c.value));
+    } catch {
+      throw bad(text, `${printable(String(c.value)).slice(0, 80)} is not a regular expression`);
+    }
+  }
   if (!numeric && typeof c.value === "number") throw bad(text, `${c.key} is compared with a quoted string`);
   return c;
 }
@@ -208,11 +230,18 @@ function matches(c: Clause, have: string | number | undefined): boolean {
       return likePattern(want as string, "").test(String(have));
     case "ILIKE":
       return likePattern(want as string, "i").test(String(have));
+    case "RLIKE":
+      return regexOf(want as string).test(String(have));
     case "IN":
       return (want as string[]).includes(String(have));
     case "NOT IN":
       return !(want as string[]).includes(String(have));
   }
+}
+
+/** RLIKE's pattern: a regular expression found anywhere in the text (checked when parsed). */
+function regexOf(pattern: string): RegExp {
+  return new RegExp(pattern, "s");
 }
 
 /** SQL's LIKE: % any run of characters, _ one character. */
@@ -251,7 +280,7 @@ function orderable(what: Searched): string[] {
 }
 
 function aliasesOf(what: Searched): Record<string, string> {
-  return what === "runs" || what === "experiments" ? ATTRIBUTE_ALIASES : MODEL_ALIASES;
+  return what === "runs" || what === "experiments" ? ATTRIBUTE_ALIASES : what === "traces" ? TRACE_ALIASES : MODEL_ALIASES;
 }
 
 export function parseOrder(entries: Json[], what: Searched): OrderKey[] {

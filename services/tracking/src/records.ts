@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ExperimentSchema, RunSchema, RunStatus, type Experiment, type Run } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
+import type { Json } from "@kiln/core";
 import type { TrackingDeps } from "./deps.js";
 import { runName } from "./names.js";
 
@@ -67,6 +68,30 @@ export interface LoggedModelRecord {
   files: Record<string, StoredArtifact>;
 }
 
+/**
+ * MLflow's trace: what a traced call recorded, its spans in the file `traces.json` among its
+ * `files` (MLflow's clients upload it to the trace's artifact location).
+ */
+export interface TraceRecord {
+  traceId: string;
+  /** The experiment's full name. */
+  experiment: string;
+  clientRequestId: string;
+  /** Milliseconds since the epoch. */
+  requestTime: number;
+  executionMs: number;
+  state: "STATE_UNSPECIFIED" | "OK" | "ERROR" | "IN_PROGRESS";
+  requestPreview: string;
+  responsePreview: string;
+  metadata: Record<string, string>;
+  tags: Record<string, string>;
+  /** MLflow's assessments (feedback and expectations) as its JSON writes them. */
+  assessments: Record<string, Json>[];
+  /** The runs linked to it (MLflow's LinkTracesToRun), beside the run its metadata names. */
+  linkedRuns: string[];
+  files: Record<string, StoredArtifact>;
+}
+
 export function collections(deps: Pick<TrackingDeps, "metadata">) {
   return {
     experiments: deps.metadata.collection<ExperimentRecord>("tracking_experiments"),
@@ -75,6 +100,10 @@ export function collections(deps: Pick<TrackingDeps, "metadata">) {
     runKeys: deps.metadata.collection<{ run: number }>("tracking_run_keys"),
     /** `{project}/{model_id}` → MLflow's logged model. */
     loggedModels: deps.metadata.collection<LoggedModelRecord>("tracking_logged_models"),
+    /** `{experiment}/{trace_id}` → MLflow's trace. */
+    traces: deps.metadata.collection<TraceRecord>("tracking_traces"),
+    /** `{project}/{trace_id}` → the experiment that holds the trace (trace ids are the project's). */
+    traceIds: deps.metadata.collection<{ experiment: string }>("tracking_trace_ids"),
   };
 }
 

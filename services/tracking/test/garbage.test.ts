@@ -8,7 +8,8 @@ import type { TrackingDeps } from "../src/deps.js";
 import { deleteExperiment } from "../src/experiments.js";
 import { trackingGarbage } from "../src/garbage.js";
 import { logEvents } from "../src/log.js";
-import { collections, type LoggedModelRecord } from "../src/records.js";
+import { deleteTraceRecords } from "../src/mlflow-trace-store.js";
+import { collections, type LoggedModelRecord, type TraceRecord } from "../src/records.js";
 import { startRun } from "../src/runs.js";
 import { testDeps } from "./test-deps.js";
 
@@ -119,6 +120,47 @@ describe("artifact files of dropped experiments", () => {
     expect(await deps.blobs.has(deleted)).toBe(false);
     await deleteExperiment(deps, "projects/default/experiments/models");
     expect(await loggedModels.get("projects/default/m-kept")).toBeUndefined();
+    clock += 2 * HOUR;
+    expect(await trackingGarbage(deps).sweep()).toBe(1);
+    expect(await deps.blobs.has(kept)).toBe(false);
+  });
+
+  it("keep an MLflow trace's spans while the trace and its experiment live, and collect them once either is gone", async () => {
+    const put = async (text: string) => (await deps.blobs.put(new TextEncoder().encode(text))).sha256;
+    const [kept, deleted] = [await put('{"spans": ["kept"]}'), await put('{"spans": ["deleted"]}')];
+    const marks = trackingGarbage(deps);
+    await marks.mark([kept, deleted]); // as uploaded
+    const experiment = "projects/default/experiments/traced";
+    await startRun(deps, { parent: experiment, createExperiment: true, tags: {}, node: "", runKey: "" });
+    const trace = (traceId: string, sha256: string): TraceRecord => ({
+      traceId,
+      experiment,
+      clientRequestId: "",
+      requestTime: clock,
+      executionMs: 5,
+      state: "OK",
+      requestPreview: "",
+      responsePreview: "",
+      metadata: {},
+      tags: {},
+      assessments: [],
+      linkedRuns: [],
+      files: { "traces.json": { kind: "file", ref: sha256, name: "traces.json", size: 18 } },
+    });
+    const { traces, traceIds } = collections(deps);
+    for (const [id, sha256] of [["tr-kept", kept], ["tr-deleted", deleted]] as const) {
+      await traceIds.create(`projects/default/${id}`, { experiment });
+      await traces.create(`${experiment}/${id}`, trace(id, sha256));
+    }
+    await deleteTraceRecords(deps, "projects/default", [trace("tr-deleted", deleted)]);
+
+    clock += 2 * HOUR;
+    expect(await marks.sweep()).toBe(1);
+    expect(await deps.blobs.has(kept)).toBe(true);
+    expect(await deps.blobs.has(deleted)).toBe(false);
+    await deleteExperiment(deps, experiment);
+    expect(await traces.get(`${experiment}/tr-kept`)).toBeUndefined();
+    expect(await traceIds.get("projects/default/tr-kept")).toBeUndefined();
     clock += 2 * HOUR;
     expect(await trackingGarbage(deps).sweep()).toBe(1);
     expect(await deps.blobs.has(kept)).toBe(false);

@@ -1,0 +1,196 @@
+import { describe, expect, it } from "vitest";
+import { embeddedServer } from "./embedded-server.js";
+import { unique } from "./helpers.js";
+import { mlflowRest, type Body } from "./mlflow-rest.js";
+
+/**
+ * MLflow 3's tracing API as its 3.6 client calls it (rest_store.py, MlflowV3SpanExporter):
+ * StartTraceV3 when a traced call ends, then the spans uploaded as `traces.json` to the
+ * artifact location the server names; searches, tags, assessments and deletes after.
+ */
+describe("MLflow's tracing API on an embedded server", () => {
+  const server = embeddedServer("mlflow-traces");
+  const { get, post, send, ok, putArtifact } = mlflowRest(() => server.url);
+  const newExperiment = async () => (await ok(post("mlflow/experiments/create", { name: unique("traces") }))).experiment_id as string;
+  const newTraceId = () => `tr-${unique("t").replace(/[^a-z0-9]/g, "")}`;
+
+  /** A trace's info as the client sends it when a traced call ends. */
+  const traceInfo = (experimentId: string, traceId: string, extra: Body = {}) => ({
+    trace_id: traceId,
+    trace_location: { type: "MLFLOW_EXPERIMENT", mlflow_experiment: { experiment_id: experimentId } },
+    request_time: "2026-12-06T08:28:03.671Z",
+    execution_duration: "0.090s",
+    state: "OK",
+    trace_metadata: { "mlflow.source.type": "LOCAL", "mlflow.traceInputs": '{"question": "what is six times seven?"}', "mlflow.trace_schema.version": "3" },
+    tags: { "mlflow.traceName": "answer", "mlflow.user": "ana" },
+    request_preview: '{"question": "what is six times seven?"}',
+    response_preview: '"42"',
+    ...extra,
+  });
+  const startTrace = (experimentId: string, traceId: string, extra: Body = {}) => post("3.0/mlflow/traces", { trace: { trace_info: traceInfo(experimentId, traceId, extra) } });
+  /** Spans as MLflow's Span.to_dict writes them. */
+  type SpanSketch = { name: string; type: string; inputs?: unknown; status?: string };
+  const spansJson = (spans: SpanSketch[]) =>
+    JSON.stringify({
+      spans: spans.map((s, i) => ({
+        trace_id: "AAAA",
+        span_id: `span${i}`,
+        parent_span_id: i ? "span0" : null,
+        name: s.name,
+        start_time_unix_nano: 1_796_545_683_671_000_000 + i,
+        end_time_unix_nano: 1_796_545_683_761_000_000,
+        events: [],
+        status: { code: `STATUS_CODE_${s.status ?? "OK"}`, message: "" },
+        attributes: { "mlflow.spanType": JSON.stringify(s.type), "mlflow.spanInputs": JSON.stringify(s.inputs ?? {}) },
+      })),
+    });
+  const logTrace = async (experimentId: string, extra: Body = {}, spans: SpanSketch[] = [{ name: "answer", type: "CHAIN" }]) => {
+    const traceId = newTraceId();
+    const info = (await ok(startTrace(experimentId, traceId, extra))).trace.trace_info;
+    await putArtifact(info.tags["mlflow.artifactLocation"] as string, "traces.json", spansJson(spans));
+    return traceId;
+  };
+  const search = async (experimentId: string, fields: Body = {}) => {
+    const { traces, next_page_token } = await ok(post("3.0/mlflow/traces/search", { locations: [{ type: "MLFLOW_EXPERIMENT", mlflow_experiment: { experiment_id: experimentId } }], ...fields }));
+    return { ids: ((traces ?? []) as { trace_id: string }[]).map((t) => t.trace_id), next: next_page_token as string | undefined };
+  };
+
+  it("keeps a trace's info and spans as the client logs them, reads them back, and takes a retried start and tag changes", async () => {
+    const experimentId = await newExperiment();
+    const traceId = newTraceId();
+    const info = (await ok(startTrace(experimentId, traceId))).trace.trace_info;
+    const location = `mlflow-artifacts:/${experimentId}/traces/${traceId}/artifacts`;
+    expect(info).toEqual({ ...traceInfo(experimentId, traceId), assessments: [], tags: { "mlflow.traceName": "answer", "mlflow.user": "ana", "mlflow.artifactLocation": location } });
+    const spans = spansJson([{ name: "answer", type: "CHAIN" }, { name: "retrieve", type: "RETRIEVER" }]);
+    await putArtifact(location, "traces.json", spans);
+    const file = await fetch(new URL(`/api/2.0/mlflow-artifacts/artifacts/${experimentId}/traces/${traceId}/artifacts/traces.json`, server.url));
+    expect(await file.text()).toBe(spans);
+    expect((await ok(get(`3.0/mlflow/traces/${traceId}`, { trace_id: traceId }))).trace.trace_info).toEqual(info);
+
+    // Tags by the 2.0 paths the client uses; the artifact location is the server's.
+    const tag = (method: string, body: Body) => send(method, `mlflow/traces/${traceId}/tags`, body);
+    await ok(tag("PATCH", { key: "reviewed", value: "yes" }));
+    // A retried start (the exporter retries for minutes) replaces the info and keeps what came since.
+    await ok(startTrace(experimentId, traceId, { execution_duration: "0.091s", tags: { "mlflow.traceName": "answer" } }));
+    const again = (await ok(get(`3.0/mlflow/traces/${traceId}`))).trace.trace_info;
+    expect(again).toMatchObject({ execution_duration: "0.091s", tags: { reviewed: "yes", "mlflow.user": "ana", "mlflow.traceName": "answer" } });
+    expect(await (await fetch(file.url)).text()).toBe(spans);
+    await ok(tag("DELETE", { key: "reviewed" }));
+    expect((await ok(get(`3.0/mlflow/traces/${traceId}`))).trace.trace_info.tags.reviewed).toBeUndefined();
+
+    const refused = async (reply: Promise<{ status: number; body: Body }>, status: number, code: string) => expect([(await reply).status, (await reply).body.error_code]).toEqual([status, code]);
+    await refused(tag("DELETE", { key: "reviewed" }), 404, "RESOURCE_DOES_NOT_EXIST");
+    await refused(tag("PATCH", { key: "mlflow.artifactLocation", value: "s3://elsewhere" }), 400, "INVALID_PARAMETER_VALUE");
+    await refused(tag("PATCH", { key: "long", value: "x".repeat(8001) }), 400, "INVALID_PARAMETER_VALUE");
+    await refused(get("3.0/mlflow/traces/tr-missing"), 404, "RESOURCE_DOES_NOT_EXIST");
+    await refused(startTrace(await newExperiment(), traceId), 400, "RESOURCE_ALREADY_EXISTS"); // one id, one experiment
+    await refused(startTrace("no-such-experiment", newTraceId()), 404, "RESOURCE_DOES_NOT_EXIST");
+    await refused(startTrace(experimentId, newTraceId(), { execution_duration: "soon" }), 400, "INVALID_PARAMETER_VALUE");
+    await refused(startTrace(experimentId, "tr/../x"), 400, "INVALID_PARAMETER_VALUE");
+    await refused(post("3.0/mlflow/traces", { trace: {} }), 400, "INVALID_PARAMETER_VALUE");
+    await refused(get("3.0/mlflow/traces/get", { trace_id: traceId }), 404, "RESOURCE_DOES_NOT_EXIST"); // span logging to the tracking store is not served
+    const wrongPlace = await fetch(new URL(`/api/2.0/mlflow-artifacts/artifacts/${await newExperiment()}/traces/${traceId}/artifacts/traces.json`, server.url), { method: "PUT", body: "{}" });
+    expect(wrongPlace.status).toBe(404);
+  });
+
+  it("searches traces by attributes, tags, metadata, runs, spans and assessments, newest first, in pages", async () => {
+    const experimentId = await newExperiment();
+    const runId = (await ok(post("mlflow/runs/create", { experiment_id: experimentId, start_time: Date.now() }))).run.info.run_id as string;
+    const first = await logTrace(experimentId, { request_time: "2026-12-06T08:00:00.000Z", tags: { "mlflow.traceName": "answer", topic: "math" } }, [
+      { name: "answer", type: "CHAIN", inputs: { question: "six times seven" } },
+      { name: "retrieve", type: "RETRIEVER" },
+    ]);
+    const failed = await logTrace(experimentId, { request_time: "2026-12-06T09:00:00.000Z", state: "ERROR", tags: { "mlflow.traceName": "broken" } }, [{ name: "broken", type: "UNKNOWN", status: "ERROR" }]);
+    const inRun = await logTrace(experimentId, { request_time: "2026-12-06T10:00:00.000Z", trace_metadata: { "mlflow.source.type": "LOCAL", "mlflow.sourceRun": runId }, tags: { "mlflow.traceName": "answer", topic: "art" } });
+    const linked = await logTrace(experimentId, { request_time: "2026-12-06T07:00:00.000Z", execution_duration: "2.500s" });
+    await ok(post("mlflow/traces/link-to-run", { trace_ids: [linked], run_id: runId }));
+
+    expect((await search(experimentId)).ids).toEqual([inRun, failed, first, linked]);
+    const filtered = async (filter: string) => (await search(experimentId, { filter })).ids;
+    expect(await filtered("trace.status = 'OK'")).toEqual([inRun, first, linked]);
+    expect(await filtered("status = 'ERROR'")).toEqual([failed]);
+    expect(await filtered(`timestamp_ms > ${Date.parse("2026-12-06T08:30:00Z")}`)).toEqual([inRun, failed]);
+    expect(await filtered("execution_time_ms >= 2000")).toEqual([linked]);
+    expect(await filtered("tags.topic = 'math'")).toEqual([first]);
+    expect(await filtered("tags.topic LIKE '%a%' AND trace.name = 'answer'")).toEqual([inRun, first]);
+    expect(await filtered("name RLIKE '^bro'")).toEqual([failed]);
+    expect(await filtered("metadata.`mlflow.source.type` = 'LOCAL'")).toHaveLength(4);
+    expect(await filtered(`run_id = '${runId}'`)).toEqual([inRun, linked]);
+    expect(await filtered("span.name = 'retrieve'")).toEqual([first]);
+    expect(await filtered("span.type = 'RETRIEVER' AND tags.topic = 'math'")).toEqual([first]);
+    expect(await filtered("span.status = 'ERROR'")).toEqual([failed]);
+    expect(await filtered("trace.text LIKE '%six times seven%'")).toEqual([first]);
+    expect((await search(experimentId, { order_by: ["timestamp_ms ASC"] })).ids).toEqual([linked, first, failed, inRun]);
+    expect((await search(experimentId, { order_by: ["execution_time_ms DESC"] })).ids[0]).toBe(linked);
+
+    const page = await search(experimentId, { max_results: 3 });
+    expect(page.ids).toEqual([inRun, failed, first]);
+    expect(await search(experimentId, { max_results: 3, page_token: page.next })).toEqual({ ids: [linked], next: undefined });
+
+    const bad = async (fields: Body) => {
+      const reply = await post("3.0/mlflow/traces/search", { locations: [{ type: "MLFLOW_EXPERIMENT", mlflow_experiment: { experiment_id: experimentId } }], ...fields });
+      expect([reply.status, reply.body.error_code], JSON.stringify(reply.body)).toEqual([400, "INVALID_PARAMETER_VALUE"]);
+    };
+    await bad({ filter: "metrics.rmse < 1" });
+    await bad({ filter: "span.inputs = 'x'" });
+    await bad({ filter: "name RLIKE '('" });
+    await bad({ filter: "timestamp_ms > 'yesterday'" });
+    await bad({ max_results: 501 });
+    await bad({ order_by: ["tags.topic"] });
+    const linkUnknown = await post("mlflow/traces/link-to-run", { trace_ids: [first, "tr-missing"], run_id: runId });
+    expect(linkUnknown.status).toBe(404);
+    expect(await filtered(`run_id = '${runId}'`)).toEqual([inRun, linked]); // nothing linked by the refused call
+  });
+
+  it("keeps assessments: feedback and expectations, changed by a mask, overridden and restored, and searched", async () => {
+    const experimentId = await newExperiment();
+    const traceId = await logTrace(experimentId);
+    const base = "3.0/mlflow/traces/" + traceId + "/assessments";
+    const human = { source_type: "HUMAN", source_id: "ana@example.com" };
+    const feedback = (await ok(post(base, { assessment: { assessment_name: "relevance", trace_id: traceId, source: human, create_time: "2026-12-06T08:28:04.186Z", last_update_time: "2026-12-06T08:28:04.186Z", feedback: { value: true }, rationale: "on topic" } }))).assessment;
+    expect(feedback).toMatchObject({ assessment_id: expect.stringMatching(/^a-[0-9a-f]{32}$/), assessment_name: "relevance", trace_id: traceId, feedback: { value: true }, valid: true, create_time: "2026-12-06T08:28:04.186Z" });
+    const expectation = (await ok(post(base, { assessment: { assessment_name: "answer", source: human, expectation: { value: "42" } } }))).assessment;
+    expect((await ok(get(`${base}/${feedback.assessment_id}`))).assessment).toEqual(feedback);
+
+    // update_assessment sends the mask as the client's JSON writes a FieldMask: camelCase, comma-separated.
+    const updated = (await ok(send("PATCH", `${base}/${expectation.assessment_id}`, { assessment: { assessment_id: expectation.assessment_id, assessment_name: "answer", trace_id: traceId, expectation: { value: "forty-two" } }, update_mask: "assessmentName,expectation" }))).assessment;
+    expect(updated).toMatchObject({ expectation: { value: "forty-two" }, source: human, create_time: expectation.create_time });
+    const wrongKind = await send("PATCH", `${base}/${expectation.assessment_id}`, { assessment: { feedback: { value: 1 } }, update_mask: "feedback" });
+    expect(wrongKind.status).toBe(400);
+
+    const override = (await ok(post(base, { assessment: { assessment_name: "relevance", source: { source_type: "CODE", source_id: "default" }, feedback: { value: false }, overrides: feedback.assessment_id } }))).assessment;
+    const byId = async () => Object.fromEntries(((await ok(get(`3.0/mlflow/traces/${traceId}`))).trace.trace_info.assessments as Body[]).map((a) => [a.assessment_id, a]));
+    expect((await byId())[feedback.assessment_id as string]).toMatchObject({ valid: false });
+    expect((await search(experimentId, { filter: "feedback.relevance = 'false'" })).ids).toEqual([traceId]);
+    expect((await search(experimentId, { filter: "feedback.relevance = 'true'" })).ids).toEqual([]);
+    expect((await search(experimentId, { filter: "expectation.answer = 'forty-two'" })).ids).toEqual([traceId]);
+
+    await ok(send("DELETE", `${base}/${override.assessment_id}`, { trace_id: traceId, assessment_id: override.assessment_id }));
+    const after = await byId();
+    expect(Object.keys(after).sort()).toEqual([feedback.assessment_id, expectation.assessment_id].sort());
+    expect(after[feedback.assessment_id as string]).toMatchObject({ valid: true });
+    expect((await get(`${base}/${override.assessment_id}`)).status).toBe(404);
+    expect((await post(base, { assessment: { assessment_name: "x", feedback: { value: 1 }, overrides: "a-missing" } })).status).toBe(404);
+    expect((await post(base, { assessment: { assessment_name: "x" } })).status).toBe(400);
+  });
+
+  it("deletes traces by id, the oldest up to a time, and with their experiment", async () => {
+    const experimentId = await newExperiment();
+    const times = ["2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", "2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z"];
+    const [oldest, older, newer, newest] = await Promise.all(times.map((t) => logTrace(experimentId, { request_time: t })));
+    const del = (body: Body) => post("mlflow/traces/delete-traces", { experiment_id: experimentId, ...body });
+    expect((await ok(del({ request_ids: [newest, "tr-missing"] }))).traces_deleted).toBe(1);
+    expect((await ok(del({ max_timestamp_millis: Date.parse(times[2]!), max_traces: 1 }))).traces_deleted).toBe(1);
+    expect((await search(experimentId)).ids).toEqual([newer, older]);
+    expect((await get(`3.0/mlflow/traces/${oldest}`)).status).toBe(404);
+    expect((await fetch(new URL(`/api/2.0/mlflow-artifacts/artifacts/${experimentId}/traces/${oldest}/artifacts/traces.json`, server.url))).status).toBe(404);
+    expect((await del({})).status).toBe(400);
+    expect((await del({ request_ids: [older], max_timestamp_millis: 1 })).status).toBe(400);
+    expect((await del({ request_ids: [older], max_traces: 1 })).status).toBe(400);
+
+    await ok(post("mlflow/experiments/delete", { experiment_id: experimentId }));
+    expect((await get(`3.0/mlflow/traces/${older}`)).status).toBe(404);
+    // Its id is free again, in another experiment.
+    await ok(startTrace(await newExperiment(), older));
+  });
+});

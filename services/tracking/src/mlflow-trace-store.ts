@@ -1,0 +1,91 @@
+import { failedPrecondition, notFound, printable, type Json } from "@kiln/core";
+import { changeStored } from "./compare-and-set.js";
+import type { TrackingDeps } from "./deps.js";
+import { trackingGarbage, traceFiles } from "./garbage.js";
+import { experimentIdOf } from "./mlflow-ids.js";
+import { collections, type TraceRecord } from "./records.js";
+
+/**
+ * Where MLflow's traces are kept: a trace's info is a document under its experiment, found
+ * by its id through the project's index of ids; its spans are the file `traces.json` that
+ * MLflow's clients upload to the trace's artifact location, which the server names in the
+ * tag `mlflow.artifactLocation` (as MLflow's own server does without span logging).
+ */
+export const TRACE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+export const ARTIFACT_LOCATION_TAG = "mlflow.artifactLocation";
+/** The run a trace was made in, in its metadata. */
+export const SOURCE_RUN_METADATA = "mlflow.sourceRun";
+
+export function traceArtifactUri(experimentId: string, traceId: string): string {
+  return `mlflow-artifacts:/${experimentId}/traces/${traceId}/artifacts`;
+}
+
+export function indexKey(project: string, traceId: string): string {
+  return `${project}/${traceId}`;
+}
+
+export function traceKey(experiment: string, traceId: string): string {
+  return `${experiment}/${traceId}`;
+}
+
+function traceNotFound(traceId: string) {
+  return notFound("TRACE_NOT_FOUND", `Trace with ID ${printable(traceId).slice(0, 130)} not found.`);
+}
+
+/** The experiment that holds the trace, from the project's index of trace ids. */
+async function experimentOfTrace(deps: TrackingDeps, project: string, traceId: string): Promise<string> {
+  const found = TRACE_ID.test(traceId) ? await collections(deps).traceIds.get(indexKey(project, traceId)) : undefined;
+  if (!found) throw traceNotFound(traceId);
+  return found.value.experiment;
+}
+
+export async function traceById(deps: TrackingDeps, project: string, traceId: string): Promise<TraceRecord> {
+  const found = await collections(deps).traces.get(traceKey(await experimentOfTrace(deps, project, traceId), traceId));
+  if (!found) throw traceNotFound(traceId);
+  return found.value;
+}
+
+/** Changes a trace by a compare-and-set, as changeRun does a run. */
+export async function changeTrace(deps: TrackingDeps, project: string, traceId: string, change: (t: TraceRecord) => TraceRecord | undefined): Promise<TraceRecord> {
+  return changeStored(collections(deps).traces, traceKey(await experimentOfTrace(deps, project, traceId), traceId), change, {
+    missing: () => traceNotFound(traceId),
+    busy: () => failedPrecondition("TRACE_CONTENTION", `trace ${traceId} is changing too often; try again`),
+  }, 50);
+}
+
+/** A protobuf Duration as its JSON writes it. */
+function durationJson(ms: number): string {
+  return `${(ms / 1000).toFixed(3)}s`;
+}
+
+export function traceInfoJson(t: TraceRecord): Json {
+  const experimentId = experimentIdOf(t.experiment);
+  return {
+    trace_id: t.traceId,
+    ...(t.clientRequestId && { client_request_id: t.clientRequestId }),
+    trace_location: { type: "MLFLOW_EXPERIMENT", mlflow_experiment: { experiment_id: experimentId } },
+    ...(t.requestPreview && { request_preview: t.requestPreview }),
+    ...(t.responsePreview && { response_preview: t.responsePreview }),
+    request_time: new Date(t.requestTime).toISOString(),
+    execution_duration: durationJson(t.executionMs),
+    state: t.state,
+    trace_metadata: t.metadata,
+    assessments: t.assessments,
+    tags: { ...t.tags, [ARTIFACT_LOCATION_TAG]: traceArtifactUri(experimentId, t.traceId) },
+  };
+}
+
+export async function tracesOf(deps: TrackingDeps, experiment: string): Promise<TraceRecord[]> {
+  return (await collections(deps).traces.list({ prefix: `${experiment}/` })).map((s) => s.value);
+}
+
+/** Deletes the traces and their ids; their files are collected after the grace period. */
+export async function deleteTraceRecords(deps: TrackingDeps, project: string, doomed: readonly TraceRecord[]): Promise<void> {
+  const { traces, traceIds } = collections(deps);
+  for (const t of doomed) {
+    await traces.delete(traceKey(t.experiment, t.traceId));
+    await traceIds.delete(indexKey(project, t.traceId));
+  }
+  await trackingGarbage(deps).mark(doomed.flatMap(traceFiles));
+}
+

@@ -1,0 +1,300 @@
+import { Code } from "@connectrpc/connect";
+import { randomBytes } from "node:crypto";
+import { alreadyExists, invalidArgument, isKilnError, notFound, pathPart, printable, type Json } from "@kiln/core";
+import type { TrackingDeps } from "./deps.js";
+import { nowOf } from "./experiments.js";
+import { experimentById } from "./mlflow-experiments.js";
+import { listOf, objectAt, objectsOf, optionalInteger, optionalText, requiredObject, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
+import { experimentIdOf } from "./mlflow-ids.js";
+import { runById } from "./mlflow-runs.js";
+import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
+import { onAssessments } from "./mlflow-assessments.js";
+import { ARTIFACT_LOCATION_TAG, changeTrace, SOURCE_RUN_METADATA, deleteTraceRecords, indexKey, TRACE_ID, traceArtifactUri, traceById, traceInfoJson, traceKey, tracesOf } from "./mlflow-trace-store.js";
+import { spansMatch } from "./mlflow-trace-spans.js";
+import { collections, type TraceRecord } from "./records.js";
+
+/*
+ * MLflow's tracing API: MLflow 3's under `/api/3.0/`, and the calls its clients still make
+ * under `/api/2.0/` (tags, links to runs, deletes).
+ */
+
+const TRACE_NAME_TAG = "mlflow.traceName";
+/** MLflow's bounds of a trace's tags and metadata (its SQL columns). */
+const MAX_KEY_CHARS = 250;
+const MAX_VALUE_CHARS = 8000;
+const MAX_PREVIEW_CHARS = 10_000;
+const MAX_SEARCH_RESULTS = 500;
+const MAX_LINKED_TRACES = 100;
+const STATES: Record<string, TraceRecord["state"]> = { STATE_UNSPECIFIED: "STATE_UNSPECIFIED", OK: "OK", ERROR: "ERROR", IN_PROGRESS: "IN_PROGRESS", "0": "STATE_UNSPECIFIED", "1": "OK", "2": "ERROR", "3": "IN_PROGRESS" };
+/** Newest first, as MLflow lists traces when not told otherwise. */
+const DEFAULT_ORDER: OrderKey[] = [
+  { kind: "attribute", key: "timestamp_ms", descending: true },
+  { kind: "attribute", key: "request_id", descending: false },
+];
+
+/** A protobuf map<string, string> field, each entry held to MLflow's bounds. */
+function stringMap(fields: Record<string, Json>, name: string): Record<string, string> {
+  const map = objectAt(fields, name) ?? {};
+  for (const [key, value] of Object.entries(map)) {
+    if (typeof value !== "string") throw invalidArgument("INVALID_PARAMETER", `${name}.${printable(key).slice(0, 80)} is a string`);
+    checkEntry(name, key, value);
+  }
+  return map as Record<string, string>;
+}
+
+function checkEntry(what: string, key: string, value: string): void {
+  if (!key || key.length > MAX_KEY_CHARS) throw invalidArgument("INVALID_PARAMETER", `a trace's ${what} key is 1 to ${MAX_KEY_CHARS} characters`);
+  if (value.length > MAX_VALUE_CHARS) throw invalidArgument("INVALID_PARAMETER", `a trace's ${what} value is at most ${MAX_VALUE_CHARS} characters (${printable(key).slice(0, 80)} has ${value.length})`);
+}
+
+/** A protobuf Timestamp in JSON (RFC 3339), or milliseconds. */
+function timestampMs(fields: Record<string, Json>, name: string, otherwise: number): number {
+  const v = fields[name];
+  if (v === undefined || v === null || v === "") return otherwise;
+  const ms = typeof v === "number" ? v : typeof v === "string" ? Date.parse(v) : NaN;
+  if (!Number.isFinite(ms)) throw invalidArgument("INVALID_PARAMETER", `${name} is a time such as "2026-01-01T00:00:00Z", not ${printable(JSON.stringify(v)).slice(0, 60)}`);
+  return Math.trunc(ms);
+}
+
+/** A protobuf Duration in JSON ("1.5s"), as whole milliseconds. */
+function durationMs(fields: Record<string, Json>, name: string): number {
+  const v = fields[name];
+  if (v === undefined || v === null || v === "") return 0;
+  const m = typeof v === "string" ? /^(\d+(?:\.\d+)?)s$/.exec(v) : null;
+  if (!m) throw invalidArgument("INVALID_PARAMETER", `${name} is a duration such as "1.5s", not ${printable(JSON.stringify(v)).slice(0, 60)}`);
+  return Math.round(Number(m[1]) * 1000);
+}
+
+function preview(fields: Record<string, Json>, name: string): string {
+  const text = optionalText(fields, name) ?? "";
+  if (text.length > MAX_PREVIEW_CHARS) throw invalidArgument("INVALID_PARAMETER", `${name} is at most ${MAX_PREVIEW_CHARS} characters`);
+  return text;
+}
+
+/** StartTraceV3: records a trace's info when the traced call ends; again for the same trace, its info is replaced and what was added since kept. */
+async function start(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+  const info = requiredObject(requiredObject(fields, "trace"), "trace_info");
+  const location = objectAt(objectAt(info, "trace_location") ?? {}, "mlflow_experiment");
+  if (!location) throw invalidArgument("MISSING_PARAMETER", "a trace's trace_location names its experiment: {type: MLFLOW_EXPERIMENT, mlflow_experiment: {experiment_id}}");
+  const experiment = await experimentById(deps, project, requiredText(location, "experiment_id"));
+  const traceId = optionalText(info, "trace_id") ?? `tr-${randomBytes(16).toString("hex")}`;
+  if (!TRACE_ID.test(traceId)) throw invalidArgument("INVALID_PARAMETER", `a trace_id is 1 to 128 letters, digits, "_", ".", ":" and "-", not ${printable(traceId).slice(0, 130)}`);
+  const state = STATES[String(info.state ?? "STATE_UNSPECIFIED")];
+  if (!state) throw invalidArgument("INVALID_PARAMETER", `a trace's state is OK, ERROR or IN_PROGRESS, not ${printable(String(info.state)).slice(0, 40)}`);
+  const clientRequestId = optionalText(info, "client_request_id") ?? "";
+  if (clientRequestId.length > MAX_KEY_CHARS) throw invalidArgument("INVALID_PARAMETER", `a client_request_id is at most ${MAX_KEY_CHARS} characters`);
+  const tags = stringMap(info, "tags");
+  delete tags[ARTIFACT_LOCATION_TAG]; // the server's to say
+  const given: TraceRecord = {
+    traceId,
+    experiment: experiment.name,
+    clientRequestId,
+    requestTime: timestampMs(info, "request_time", nowOf(deps).getTime()),
+    executionMs: durationMs(info, "execution_duration"),
+    state,
+    requestPreview: preview(info, "request_preview"),
+    responsePreview: preview(info, "response_preview"),
+    metadata: stringMap(info, "trace_metadata"),
+    tags,
+    assessments: objectsOf(info, "assessments"),
+    linkedRuns: [],
+    files: {},
+  };
+  const { traces, traceIds } = collections(deps);
+  await traceIds.create(indexKey(project, traceId), { experiment: experiment.name }).catch(async (e: unknown) => {
+    if (!isKilnError(e, Code.AlreadyExists)) throw e;
+    const held = (await traceIds.get(indexKey(project, traceId)))?.value.experiment;
+    if (held !== experiment.name) throw alreadyExists("TRACE_EXISTS", `trace ${traceId} is in experiment ${experimentIdOf(held ?? "")}`);
+  });
+  const stored = await traces.create(traceKey(experiment.name, traceId), given).then(
+    (s) => s.value,
+    (e: unknown) => {
+      if (!isKilnError(e, Code.AlreadyExists)) throw e;
+      return changeTrace(deps, project, traceId, (had) => ({
+        ...given,
+        metadata: { ...had.metadata, ...given.metadata },
+        tags: { ...had.tags, ...given.tags },
+        assessments: given.assessments.length ? given.assessments : had.assessments,
+        linkedRuns: had.linkedRuns,
+        files: had.files,
+      }));
+    },
+  );
+  return { trace: { trace_info: traceInfoJson(stored) } };
+}
+
+/** The path after `mlflow/traces/` (of either version): the trace's id and what follows it. */
+function tracePath(path: string): { traceId: string; rest: string[] } {
+  const [traceId = "", ...rest] = path.replace(/^(3\.0\/)?mlflow\/traces\//, "").split("/").map(pathPart);
+  if (!traceId) throw invalidArgument("MISSING_PARAMETER", "Missing value for required parameter 'trace_id'.");
+  return { traceId, rest };
+}
+
+function traceLookup(t: TraceRecord): Lookup {
+  return (kind, key) => {
+    switch (kind) {
+      case "tag":
+        return key === ARTIFACT_LOCATION_TAG ? traceArtifactUri(experimentIdOf(t.experiment), t.traceId) : t.tags[key];
+      case "metadata":
+        return t.metadata[key];
+      case "feedback":
+      case "expectation":
+        return assessmentValue(t, kind, key);
+      case "attribute":
+        switch (key) {
+          case "request_id":
+          case "trace_id":
+            return t.traceId;
+          case "status":
+          case "state":
+            return t.state;
+          case "client_request_id":
+            return t.clientRequestId || undefined;
+          case "name":
+            return t.tags[TRACE_NAME_TAG];
+          case "run_id":
+            return t.metadata[SOURCE_RUN_METADATA];
+          case "experiment_id":
+            return experimentIdOf(t.experiment);
+          case "timestamp_ms":
+            return t.requestTime;
+          case "execution_time_ms":
+            return t.executionMs;
+          case "end_time_ms":
+            return t.requestTime + t.executionMs;
+        }
+    }
+    return undefined;
+  };
+}
+
+/** The value of the trace's newest valid assessment of that kind and name, as text (JSON for what is not a string). */
+function assessmentValue(t: TraceRecord, kind: "feedback" | "expectation", name: string): string | undefined {
+  const found = t.assessments.filter((a) => a.assessment_name === name && a.valid !== false && typeof a[kind] === "object" && a[kind] !== null).at(-1);
+  if (!found) return undefined;
+  const value = found[kind] as Record<string, Json>;
+  const serialized = value.serialized_value as Record<string, Json> | undefined;
+  const v = value.value !== undefined ? value.value : serialized?.value;
+  return typeof v === "string" ? v : v === undefined ? undefined : JSON.stringify(v);
+}
+
+/** Whether a trace meets the clauses: `run_id` is the run its metadata names or any run linked to it. */
+function traceMatches(clauses: readonly Clause[], t: TraceRecord): boolean {
+  const lookup = traceLookup(t);
+  return clauses.every((c) => {
+    if (c.kind === "span") return true; // read from the spans after
+    if (c.kind !== "attribute" || c.key !== "run_id") return matchesAll([c], lookup);
+    const runs = [t.metadata[SOURCE_RUN_METADATA], ...t.linkedRuns].filter((r): r is string => r !== undefined);
+    return c.op === "!=" || c.op === "NOT IN" ? runs.length > 0 && runs.every((r) => matchesAll([c], () => r)) : runs.some((r) => matchesAll([c], () => r));
+  });
+}
+
+/** SearchTracesV3: the traces of the experiments its locations name, filtered, ordered and paged. */
+async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+  const locations = objectsOf(fields, "locations");
+  if (!locations.length) throw invalidArgument("MISSING_PARAMETER", "Missing value for required parameter 'locations'.");
+  const maxResults = optionalInteger(fields, "max_results") ?? 100;
+  if (maxResults < 1 || maxResults > MAX_SEARCH_RESULTS) throw invalidArgument("INVALID_MAX_RESULTS", `max_results is from 1 to ${MAX_SEARCH_RESULTS}, got ${maxResults}`);
+  const clauses = parseSearchFilter(optionalText(fields, "filter") ?? "", "traces");
+  const order = [...parseOrder(listOf(fields, "order_by"), "traces"), ...DEFAULT_ORDER];
+  const found: TraceRecord[] = [];
+  for (const location of locations) {
+    const experimentId = optionalText(objectAt(location, "mlflow_experiment") ?? {}, "experiment_id");
+    if (!experimentId) throw invalidArgument("INVALID_PARAMETER", "Kiln keeps traces in experiments: each location is {type: MLFLOW_EXPERIMENT, mlflow_experiment: {experiment_id}}");
+    const experiment = await experimentById(deps, project, experimentId);
+    for (const t of await tracesOf(deps, experiment.name)) if (traceMatches(clauses, t)) found.push(t);
+  }
+  const spanClauses = clauses.filter((c) => c.kind === "span");
+  const matching = spanClauses.length ? await filterBySpans(deps, found, spanClauses) : found;
+  matching.sort(orderBy(order, traceLookup));
+  const page = pageOf(matching, maxResults, optionalText(fields, "page_token"));
+  return { traces: page.items.map(traceInfoJson), ...(page.next && { next_page_token: page.next }) };
+}
+
+async function filterBySpans(deps: TrackingDeps, traces: TraceRecord[], clauses: Clause[]): Promise<TraceRecord[]> {
+  const kept: TraceRecord[] = [];
+  for (const t of traces) if (await spansMatch(deps, t, clauses)) kept.push(t);
+  return kept;
+}
+
+/** DeleteTraces: by their ids, or the oldest up to a time (at most max_traces of them). */
+async function deleteTraces(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+  const experiment = await experimentById(deps, project, requiredText(fields, "experiment_id"));
+  const ids = listOf(fields, "request_ids");
+  const before = optionalInteger(fields, "max_timestamp_millis");
+  const maxTraces = optionalInteger(fields, "max_traces");
+  if ((before === undefined) === (ids.length === 0)) throw invalidArgument("INVALID_PARAMETER", "Exactly one of 'max_timestamp_millis' and 'request_ids' must be specified.");
+  if (maxTraces !== undefined && before === undefined) throw invalidArgument("INVALID_PARAMETER", "'max_traces' can only be specified with 'max_timestamp_millis'.");
+  if (maxTraces !== undefined && maxTraces < 1) throw invalidArgument("INVALID_PARAMETER", "'max_traces' is at least 1");
+  let doomed: TraceRecord[];
+  if (before !== undefined) {
+    doomed = (await tracesOf(deps, experiment.name)).filter((t) => t.requestTime <= before).sort((a, b) => a.requestTime - b.requestTime);
+    if (maxTraces !== undefined) doomed = doomed.slice(0, maxTraces);
+  } else {
+    const wanted = ids.map((id) => (typeof id === "string" ? id : ""));
+    const stored = await collections(deps).traces.getMany(wanted.map((id) => traceKey(experiment.name, id)));
+    doomed = stored.flatMap((s) => (s ? [s.value] : []));
+  }
+  await deleteTraceRecords(deps, project, doomed);
+  return { traces_deleted: doomed.length };
+}
+
+/** A tag set (PATCH) or deleted (DELETE). */
+async function changeTag(deps: TrackingDeps, project: string, traceId: string, method: string, fields: Record<string, Json>): Promise<Json> {
+  const key = requiredText(fields, "key");
+  if (key === ARTIFACT_LOCATION_TAG) throw invalidArgument("RESERVED_TAG", `the tag ${ARTIFACT_LOCATION_TAG} is where the trace's spans are, which the server says`);
+  if (method === "DELETE") {
+    await changeTrace(deps, project, traceId, (t) => {
+      if (t.tags[key] === undefined) throw notFound("TAG_NOT_FOUND", `No trace tag with key '${printable(key).slice(0, 250)}' for trace with ID '${traceId}'`);
+      const left = { ...t.tags };
+      delete left[key];
+      return { ...t, tags: left };
+    });
+    return {};
+  }
+  const value = optionalText(fields, "value") ?? "";
+  checkEntry("tag", key, value);
+  await changeTrace(deps, project, traceId, (t) => ({ ...t, tags: { ...t.tags, [key]: value } }));
+  return {};
+}
+
+/**
+ * What a path under `mlflow/traces/{id}` names: its info (GET, 3.0), its tags (PATCH and
+ * DELETE `…/tags`, either version) or its assessments (3.0).
+ */
+async function onTrace(deps: TrackingDeps, { project, path, fields, req }: MlflowCall): Promise<Json> {
+  const { traceId, rest } = tracePath(path);
+  const method = req.method ?? "GET";
+  const v3 = path.startsWith("3.0/");
+  if (rest.length === 1 && rest[0] === "tags" && (method === "PATCH" || method === "DELETE")) return changeTag(deps, project, traceId, method, fields);
+  if (v3 && rest[0] === "assessments") return onAssessments(deps, project, traceId, rest.slice(1), method, fields);
+  if (v3 && !rest.length && method === "GET") return { trace: { trace_info: traceInfoJson(await traceById(deps, project, traceId)) } };
+  throw notFound("ENDPOINT_NOT_FOUND", `Kiln's MLflow API has no ${method} /api/${v3 ? path : `2.0/${path}`}`);
+}
+
+/** LinkTracesToRun: the run is then among the trace's runs (`run_id = …` finds it). */
+async function linkToRun(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+  const runId = requiredText(fields, "run_id");
+  const ids = listOf(fields, "trace_ids");
+  if (!ids.length) throw invalidArgument("MISSING_PARAMETER", "Missing value for required parameter 'trace_ids'.");
+  if (ids.length > MAX_LINKED_TRACES) throw invalidArgument("INVALID_PARAMETER", `at most ${MAX_LINKED_TRACES} traces are linked to a run at a time, not ${ids.length}`);
+  await runById(deps, project, runId);
+  const traceIds = ids.map((id) => (typeof id === "string" ? id : ""));
+  for (const id of traceIds) await traceById(deps, project, id); // all exist before any changes
+  for (const id of traceIds) await changeTrace(deps, project, id, (t) => (t.linkedRuns.includes(runId) ? undefined : { ...t, linkedRuns: [...t.linkedRuns, runId] }));
+  return {};
+}
+
+export function traceEndpoints(deps: TrackingDeps): MlflowEndpoints {
+  const deleteEndpoint = { method: "POST", role: "write", answer: (c: MlflowCall) => deleteTraces(deps, c) } as const;
+  return {
+    "POST 3.0/mlflow/traces": { method: "POST", role: "write", answer: (c) => start(deps, c) },
+    "3.0/mlflow/traces/search": { method: "POST", role: "read", answer: (c) => search(deps, c) },
+    "3.0/mlflow/traces/delete-traces": deleteEndpoint,
+    "mlflow/traces/delete-traces": deleteEndpoint,
+    "mlflow/traces/link-to-run": { method: "POST", role: "write", answer: (c) => linkToRun(deps, c) },
+    "GET 3.0/mlflow/traces/*": { method: "GET", role: "read", answer: (c) => onTrace(deps, c) },
+    "CHANGE 3.0/mlflow/traces/*": { method: ["POST", "PATCH", "DELETE"], role: "write", answer: (c) => onTrace(deps, c) },
+    "CHANGE mlflow/traces/*": { method: ["PATCH", "DELETE"], role: "write", answer: (c) => onTrace(deps, c) },
+  };
+}
