@@ -42,3 +42,4 @@ export type { TrainedEstimator } from "./model-estimators.js";
 export { Tracking, Experiment, TrackedRun, eventValue, serviceProvider, type ExperimentOptions } from "./tracking.js";
 export { notrack, profiling, type TrackingProvider, type RunSink, type EventInput } from "./tracking-providers.js";
 export type { DataQuery, EventRow } from "./tracking-query.js";
+export { spansInTreeOrder, type TraceSummary, type TraceDetail, type TraceSpanInfo, type TraceAssessmentInfo } from "./traces.js";

@@ -15,6 +15,7 @@ import { notrack, profiling, type EventInput, type RunSink, type TrackingProvide
 import { dataFilter, eventRows, runsText, type DataQuery, type EventRow } from "./tracking-query.js";
 import { driftMetrics, selectionText, type DriftReport } from "./drift.js";
 import type { ModelDriftReport } from "./model-drift.js";
+import { traceDetail, traceSummary, type TraceDetail, type TraceSummary } from "./traces.js";
 
 /** An artifact event's value, as the tracking service keeps it. */
 interface ArtifactValue {
@@ -200,6 +201,30 @@ export class Experiment {
       metrics: Object.fromEntries(Object.entries(s.metrics).map(([k, m]) => [k, { last: m.last, min: m.min, max: m.max, count: Number(m.count) }])),
       params: Object.fromEntries(Object.entries(s.params).map(([k, v]) => [k, JSON.parse(v) as unknown])),
     }));
+  }
+
+  /**
+   * The experiment's traces (MLflow 3's tracing, logged through MLflow's API), newest first
+   * unless `orderBy` says otherwise (MLflow's entries: "timestamp_ms ASC"); `filter` is
+   * MLflow's trace filter (`trace.status = 'ERROR'`, `span.name = 'retrieve'`). At most
+   * `limit` (default 100), read in pages.
+   */
+  async traces(options: { filter?: string; orderBy?: string[]; limit?: number } = {}): Promise<TraceSummary[]> {
+    const limit = options.limit ?? 100;
+    const found: TraceSummary[] = [];
+    let pageToken = "";
+    do {
+      const res = await call(() => this.client.listTraces({ parent: this.name, filter: options.filter ?? "", orderBy: options.orderBy ?? [], pageSize: Math.min(500, limit - found.length), pageToken }));
+      found.push(...res.traces.map(traceSummary));
+      pageToken = res.nextPageToken;
+    } while (pageToken && found.length < limit);
+    return found;
+  }
+
+  /** One trace with its spans (each with its parent, type, status, times, inputs and outputs). */
+  async trace(traceId: string): Promise<TraceDetail> {
+    const res = await call(() => this.client.getTrace({ name: `${this.name}/traces/${traceId}` }));
+    return traceDetail(res.trace!);
   }
 
   private async latestRun(): Promise<number> {

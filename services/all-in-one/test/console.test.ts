@@ -62,6 +62,14 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
         for (let step = 1; step <= 4; step++) run.logMetric("auc", 0.7 + step / (C === 0.5 ? 20 : 40), { step });
       });
     }
+    // A trace as MLflow 3's tracing logs one to the experiment: its info, then its spans' file.
+    const mlflow = (method: string, path: string, body: string) => fetch(`${running.server.url}/api/${path}`, { method, headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" }, body });
+    const info = { trace_id: "tr-console", trace_location: { type: "MLFLOW_EXPERIMENT", mlflow_experiment: { experiment_id: "tuning" } }, request_time: "2026-12-06T08:00:00Z", execution_duration: "0.120s", state: "OK", tags: { "mlflow.traceName": "answer" }, request_preview: '{"q": "<b>six</b> times seven"}' };
+    expect((await mlflow("POST", "3.0/mlflow/traces", JSON.stringify({ trace: { trace_info: info } }))).status).toBe(200);
+    const span = (id: string, parent: string | null, name: string, type: string, start: number, end: number) => ({ span_id: id, parent_span_id: parent, name, start_time_unix_nano: start, end_time_unix_nano: end, status: { code: "STATUS_CODE_OK" }, attributes: { "mlflow.spanType": JSON.stringify(type), "mlflow.spanInputs": '{"q": "six times seven"}' } });
+    const at = (ms: number) => 1_796_545_683_000_000_000 + ms * 1e6; // unix nanoseconds, as the client writes them
+    const spans = { spans: [span("s1", null, "answer", "CHAIN", at(0), at(120)), span("s2", "s1", "retrieve", "RETRIEVER", at(10), at(50))] };
+    expect((await mlflow("PUT", "2.0/mlflow-artifacts/artifacts/tuning/traces/tr-console/artifacts/traces.json", JSON.stringify(spans))).status).toBe(200);
     browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
@@ -159,6 +167,11 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     expect(await paths.count()).toBe(2);
     for (let i = 0; i < 2; i++) expect(await paths.nth(i).getAttribute("d")).toMatch(/^M[\d.]+,[\d.]+( L[\d.]+,[\d.]+){3}$/);
     expect(await page.locator("svg.chart text").allTextContents()).toEqual(expect.arrayContaining(["run 1", "run 2"]));
+    expect(exp).toMatch(/Traces\s*trace\s*time\s*state\s*ms\s*name\s*request\s*response\s*tr-console\s*2026-12-06 08:00:00\s*OK\s*120\s*answer\s*\{"q": "<b>six<\/b> times seven"\}/);
+    const trace = await viewText(page, "#/experiments/tuning/traces/tr-console", "Trace tr-console", "retrieve");
+    // The spans as a tree: the retriever under the chain, 40 ms of its 120.
+    expect(trace).toMatch(/answer\s*CHAIN\s*OK\s*120\s*\{"q":"six times seven"\}\s*retrieve\s*RETRIEVER\s*OK\s*40/);
+    expect(await page.locator("#view td span[style]").nth(1).getAttribute("style")).toBe("padding-left: 1.5em");
     // Served, with what it answered: one request of one row.
     expect(await viewText(page, "#/schedules", "Schedules", "nightly")).toMatch(/nightly\s*0 2 \* \* \* Europe\/Berlin\s*predict churn:latest on sales\s*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s*0/);
     expect(await viewText(page, "#/webhooks", "Webhooks", "alerts")).toMatch(/alerts\s*https:\/\/hooks\.example\.invalid\/kiln\s*job\.failed, tag\.moved\s*yes\s*active\s*0\s*0/);

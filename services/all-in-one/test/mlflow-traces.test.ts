@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { embeddedServer } from "./embedded-server.js";
-import { unique } from "./helpers.js";
+import { cli, unique } from "./helpers.js";
 import { mlflowRest, type Body } from "./mlflow-rest.js";
 
 /**
@@ -11,6 +11,7 @@ import { mlflowRest, type Body } from "./mlflow-rest.js";
 describe("MLflow's tracing API on an embedded server", () => {
   const server = embeddedServer("mlflow-traces");
   const { get, post, send, ok, putArtifact } = mlflowRest(() => server.url);
+  const { kiln, kilnFails } = cli(() => server.url);
   const newExperiment = async () => (await ok(post("mlflow/experiments/create", { name: unique("traces") }))).experiment_id as string;
   const newTraceId = () => `tr-${unique("t").replace(/[^a-z0-9]/g, "")}`;
 
@@ -172,6 +173,37 @@ describe("MLflow's tracing API on an embedded server", () => {
     expect((await get(`${base}/${override.assessment_id}`)).status).toBe(404);
     expect((await post(base, { assessment: { assessment_name: "x", feedback: { value: 1 }, overrides: "a-missing" } })).status).toBe(404);
     expect((await post(base, { assessment: { assessment_name: "x" } })).status).toBe(400);
+  });
+
+  it("shows the traces to Kiln's SDK (ListTraces, GetTrace) and CLI: spans as a tree, assessments, the runs as Kiln's", async () => {
+    const experimentId = await newExperiment();
+    const runId = (await ok(post("mlflow/runs/create", { experiment_id: experimentId, start_time: Date.now() }))).run.info.run_id as string;
+    const older = await logTrace(experimentId, { request_time: "2026-12-06T08:00:00Z", state: "ERROR", tags: { "mlflow.traceName": "broken" } }, [{ name: "broken", type: "UNKNOWN", status: "ERROR" }]);
+    const traceId = await logTrace(experimentId, { request_time: "2026-12-06T09:00:00Z", trace_metadata: { "mlflow.sourceRun": runId } }, [
+      { name: "answer", type: "CHAIN", inputs: { question: "six times seven" } },
+      { name: "retrieve", type: "RETRIEVER", inputs: { query: "six" } },
+    ]);
+    await ok(post(`3.0/mlflow/traces/${traceId}/assessments`, { assessment: { assessment_name: "relevance", source: { source_type: "HUMAN", source_id: "ana" }, feedback: { value: true }, rationale: "on topic" } }));
+
+    const exp = server.kiln.experiment(experimentId);
+    const listed = await exp.traces();
+    expect(listed.map((t) => [t.traceId, t.state])).toEqual([[traceId, "OK"], [older, "ERROR"]]);
+    expect(listed[0]).toMatchObject({ name: `projects/default/experiments/${experimentId}/traces/${traceId}`, executionMs: 90, request: '{"question": "what is six times seven?"}', runs: [`projects/default/experiments/${experimentId}/runs/1`], requestTime: new Date("2026-12-06T09:00:00Z") });
+    expect(listed[0]!.assessments).toMatchObject([{ kind: "feedback", name: "relevance", value: true, rationale: "on topic", source: "HUMAN:ana", valid: true }]);
+    expect((await exp.traces({ filter: "trace.status = 'ERROR'" })).map((t) => t.traceId)).toEqual([older]);
+    expect((await exp.traces({ orderBy: ["timestamp_ms ASC"], limit: 1 })).map((t) => t.traceId)).toEqual([older]);
+    const detail = await exp.trace(traceId);
+    expect(detail.spans.map((sp) => [sp.name, sp.type, sp.status, sp.parentSpanId])).toEqual([["answer", "CHAIN", "OK", ""], ["retrieve", "RETRIEVER", "OK", "span0"]]);
+    expect(detail.spans[0]).toMatchObject({ inputs: { question: "six times seven" }, startTime: expect.any(Date), endTime: expect.any(Date) });
+    await expect(exp.trace("tr-missing")).rejects.toMatchObject({ name: "NotFoundError" });
+    await expect(exp.traces({ filter: "metrics.x > 1" })).rejects.toMatchObject({ name: "InvalidArgumentError" });
+    await expect(server.kiln.experiment("no-such-experiment").traces()).rejects.toMatchObject({ name: "NotFoundError" });
+
+    expect(await kiln("traces", experimentId)).toMatch(new RegExp(`${traceId}\\s+2026-12-06T09:00:00Z\\s+OK\\s+90\\s+answer\\s+\\{"question": "what is six times seven\\?"\\}\\s+1\\n${older}\\s+\\S+\\s+ERROR`));
+    const shown = await kiln("traces:show", experimentId, traceId);
+    expect(shown).toContain("feedback relevance = true by HUMAN:ana: on topic");
+    expect(shown).toMatch(/spans:\n {2}answer \[CHAIN\] 90 ms\n {4}in: {2}\{"question":"six times seven"\}\n {4}retrieve \[RETRIEVER\] 90 ms\n {6}in: {2}\{"query":"six"\}\n/);
+    expect((await kilnFails("traces", experimentId, "--filter", "span.inputs = 'x'")).stderr).toMatch(/spans are searched by name, type, status, content/);
   });
 
   it("deletes traces by id, the oldest up to a time, and with their experiment", async () => {

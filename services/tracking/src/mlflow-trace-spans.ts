@@ -6,12 +6,12 @@ import type { TraceRecord } from "./records.js";
 
 /** The file MLflow's clients upload a trace's spans in. */
 export const TRACE_DATA_FILE = "traces.json";
-const SPAN_TYPE_ATTRIBUTE = "mlflow.spanType";
+export const SPAN_TYPE_ATTRIBUTE = "mlflow.spanType";
 
-type Span = Record<string, Json>;
+export type Span = Record<string, Json>;
 
 /** The trace's spans as MLflow's client wrote them (`{spans: [...]}`); none when not uploaded, or not readable. */
-async function spansOf(deps: TrackingDeps, t: TraceRecord): Promise<Span[]> {
+export async function spansOf(deps: TrackingDeps, t: TraceRecord): Promise<Span[]> {
   const file = t.files[TRACE_DATA_FILE];
   if (!file) return [];
   const pieces: Buffer[] = [];
@@ -28,7 +28,7 @@ async function spansOf(deps: TrackingDeps, t: TraceRecord): Promise<Span[]> {
  * What a span is searched by: its name, type (the attribute `mlflow.spanType`, stored as
  * JSON), status code (OK, ERROR, UNSET) and content (the whole span as JSON text).
  */
-function spanField(span: Span, key: string): string | undefined {
+export function spanField(span: Span, key: "name" | "type" | "status" | "content" | string): string | undefined {
   switch (key) {
     case "name":
       return typeof span.name === "string" ? span.name : undefined;

@@ -7,10 +7,9 @@ import { experimentById } from "./mlflow-experiments.js";
 import { listOf, objectAt, objectsOf, optionalInteger, optionalText, requiredObject, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { runById } from "./mlflow-runs.js";
-import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { onAssessments } from "./mlflow-assessments.js";
-import { ARTIFACT_LOCATION_TAG, changeTrace, SOURCE_RUN_METADATA, deleteTraceRecords, indexKey, TRACE_ID, traceArtifactUri, traceById, traceInfoJson, traceKey, tracesOf } from "./mlflow-trace-store.js";
-import { spansMatch } from "./mlflow-trace-spans.js";
+import { ARTIFACT_LOCATION_TAG, changeTrace, deleteTraceRecords, indexKey, TRACE_ID, traceById, traceInfoJson, traceKey, tracesOf } from "./mlflow-trace-store.js";
+import { searchTraces } from "./trace-search.js";
 import { collections, type TraceRecord } from "./records.js";
 
 /*
@@ -18,19 +17,12 @@ import { collections, type TraceRecord } from "./records.js";
  * under `/api/2.0/` (tags, links to runs, deletes).
  */
 
-const TRACE_NAME_TAG = "mlflow.traceName";
 /** MLflow's bounds of a trace's tags and metadata (its SQL columns). */
 const MAX_KEY_CHARS = 250;
 const MAX_VALUE_CHARS = 8000;
 const MAX_PREVIEW_CHARS = 10_000;
-const MAX_SEARCH_RESULTS = 500;
 const MAX_LINKED_TRACES = 100;
 const STATES: Record<string, TraceRecord["state"]> = { STATE_UNSPECIFIED: "STATE_UNSPECIFIED", OK: "OK", ERROR: "ERROR", IN_PROGRESS: "IN_PROGRESS", "0": "STATE_UNSPECIFIED", "1": "OK", "2": "ERROR", "3": "IN_PROGRESS" };
-/** Newest first, as MLflow lists traces when not told otherwise. */
-const DEFAULT_ORDER: OrderKey[] = [
-  { kind: "attribute", key: "timestamp_ms", descending: true },
-  { kind: "attribute", key: "request_id", descending: false },
-];
 
 /** A protobuf map<string, string> field, each entry held to MLflow's bounds. */
 function stringMap(fields: Record<string, Json>, name: string): Record<string, string> {
@@ -130,91 +122,18 @@ function tracePath(path: string): { traceId: string; rest: string[] } {
   return { traceId, rest };
 }
 
-function traceLookup(t: TraceRecord): Lookup {
-  return (kind, key) => {
-    switch (kind) {
-      case "tag":
-        return key === ARTIFACT_LOCATION_TAG ? traceArtifactUri(experimentIdOf(t.experiment), t.traceId) : t.tags[key];
-      case "metadata":
-        return t.metadata[key];
-      case "feedback":
-      case "expectation":
-        return assessmentValue(t, kind, key);
-      case "attribute":
-        switch (key) {
-          case "request_id":
-          case "trace_id":
-            return t.traceId;
-          case "status":
-          case "state":
-            return t.state;
-          case "client_request_id":
-            return t.clientRequestId || undefined;
-          case "name":
-            return t.tags[TRACE_NAME_TAG];
-          case "run_id":
-            return t.metadata[SOURCE_RUN_METADATA];
-          case "experiment_id":
-            return experimentIdOf(t.experiment);
-          case "timestamp_ms":
-            return t.requestTime;
-          case "execution_time_ms":
-            return t.executionMs;
-          case "end_time_ms":
-            return t.requestTime + t.executionMs;
-        }
-    }
-    return undefined;
-  };
-}
-
-/** The value of the trace's newest valid assessment of that kind and name, as text (JSON for what is not a string). */
-function assessmentValue(t: TraceRecord, kind: "feedback" | "expectation", name: string): string | undefined {
-  const found = t.assessments.filter((a) => a.assessment_name === name && a.valid !== false && typeof a[kind] === "object" && a[kind] !== null).at(-1);
-  if (!found) return undefined;
-  const value = found[kind] as Record<string, Json>;
-  const serialized = value.serialized_value as Record<string, Json> | undefined;
-  const v = value.value !== undefined ? value.value : serialized?.value;
-  return typeof v === "string" ? v : v === undefined ? undefined : JSON.stringify(v);
-}
-
-/** Whether a trace meets the clauses: `run_id` is the run its metadata names or any run linked to it. */
-function traceMatches(clauses: readonly Clause[], t: TraceRecord): boolean {
-  const lookup = traceLookup(t);
-  return clauses.every((c) => {
-    if (c.kind === "span") return true; // read from the spans after
-    if (c.kind !== "attribute" || c.key !== "run_id") return matchesAll([c], lookup);
-    const runs = [t.metadata[SOURCE_RUN_METADATA], ...t.linkedRuns].filter((r): r is string => r !== undefined);
-    return c.op === "!=" || c.op === "NOT IN" ? runs.length > 0 && runs.every((r) => matchesAll([c], () => r)) : runs.some((r) => matchesAll([c], () => r));
-  });
-}
-
 /** SearchTracesV3: the traces of the experiments its locations name, filtered, ordered and paged. */
 async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
   const locations = objectsOf(fields, "locations");
   if (!locations.length) throw invalidArgument("MISSING_PARAMETER", "Missing value for required parameter 'locations'.");
-  const maxResults = optionalInteger(fields, "max_results") ?? 100;
-  if (maxResults < 1 || maxResults > MAX_SEARCH_RESULTS) throw invalidArgument("INVALID_MAX_RESULTS", `max_results is from 1 to ${MAX_SEARCH_RESULTS}, got ${maxResults}`);
-  const clauses = parseSearchFilter(optionalText(fields, "filter") ?? "", "traces");
-  const order = [...parseOrder(listOf(fields, "order_by"), "traces"), ...DEFAULT_ORDER];
-  const found: TraceRecord[] = [];
+  const experiments: string[] = [];
   for (const location of locations) {
     const experimentId = optionalText(objectAt(location, "mlflow_experiment") ?? {}, "experiment_id");
     if (!experimentId) throw invalidArgument("INVALID_PARAMETER", "Kiln keeps traces in experiments: each location is {type: MLFLOW_EXPERIMENT, mlflow_experiment: {experiment_id}}");
-    const experiment = await experimentById(deps, project, experimentId);
-    for (const t of await tracesOf(deps, experiment.name)) if (traceMatches(clauses, t)) found.push(t);
+    experiments.push((await experimentById(deps, project, experimentId)).name);
   }
-  const spanClauses = clauses.filter((c) => c.kind === "span");
-  const matching = spanClauses.length ? await filterBySpans(deps, found, spanClauses) : found;
-  matching.sort(orderBy(order, traceLookup));
-  const page = pageOf(matching, maxResults, optionalText(fields, "page_token"));
+  const page = await searchTraces(deps, experiments, { filter: optionalText(fields, "filter") ?? "", orderBy: listOf(fields, "order_by"), pageSize: optionalInteger(fields, "max_results"), pageToken: optionalText(fields, "page_token") });
   return { traces: page.items.map(traceInfoJson), ...(page.next && { next_page_token: page.next }) };
-}
-
-async function filterBySpans(deps: TrackingDeps, traces: TraceRecord[], clauses: Clause[]): Promise<TraceRecord[]> {
-  const kept: TraceRecord[] = [];
-  for (const t of traces) if (await spansMatch(deps, t, clauses)) kept.push(t);
-  return kept;
 }
 
 /** DeleteTraces: by their ids, or the oldest up to a time (at most max_traces of them). */

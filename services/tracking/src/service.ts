@@ -10,6 +10,7 @@ import { parseExperimentName } from "./names.js";
 import { metricHistory, queryEvents, summarizeRuns } from "./query.js";
 import { collections, experimentToProto, runToProto } from "./records.js";
 import { endRun, getRunByName, startRun } from "./runs.js";
+import { getTrace, listTraces } from "./traces.js";
 
 export function createTrackingService(deps: TrackingDeps): ServiceImpl<typeof TrackingService> {
   const { experiments, runs } = collections(deps);
@@ -57,6 +58,10 @@ export function createTrackingService(deps: TrackingDeps): ServiceImpl<typeof Tr
     getMetricHistory: (req) => metricHistory(deps, req.run, req.key),
     async summarizeRuns(req) {
       return { runs: await summarizeRuns(deps, req.parent, req.runs) };
+    },
+    listTraces: (req) => listTraces(deps, req),
+    async getTrace(req) {
+      return { trace: await getTrace(deps, req) };
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { Kiln } from "@kiln/sdk";
 import { h, link, number, table, when } from "./dom.js";
 import { lineChart } from "./chart.js";
+import { traceView, tracesSection } from "./trace-views.js";
 
 export async function experimentsView(kiln: Kiln): Promise<Node[]> {
   const list = await kiln.experiments.list();
@@ -18,10 +19,15 @@ export async function experimentsView(kiln: Kiln): Promise<Node[]> {
 /** Runs whose history one chart draws: the latest. */
 const CHART_RUNS = 10;
 
-/** An experiment's runs side by side (MLflow's runs table): status, params, each metric's last value; a metric's history drawn, a line per run. */
-export async function experimentView(kiln: Kiln, name: string, metric?: string): Promise<Node[]> {
+/**
+ * An experiment's runs side by side (MLflow's runs table): status, params, each metric's
+ * last value; a metric's history drawn, a line per run; its newest traces. With
+ * `traces/{id}` after the name, that trace.
+ */
+export async function experimentView(kiln: Kiln, name: string, metric?: string, traceId?: string): Promise<Node[]> {
   const exp = kiln.experiment(name);
-  const runs = await exp.summary("all");
+  if (metric === "traces" && traceId !== undefined) return traceView(exp, name, traceId);
+  const [runs, traces] = await Promise.all([exp.summary("all"), tracesSection(exp, name)]);
   const params = [...new Set(runs.flatMap((r) => Object.keys(r.params)))].sort();
   const metrics = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))].sort();
   const out: Node[] = [
@@ -43,7 +49,7 @@ export async function experimentView(kiln: Kiln, name: string, metric?: string):
       lineChart(series),
     );
   }
-  return out;
+  return [...out, ...traces];
 }
 
 function shownParam(v: unknown): string {
