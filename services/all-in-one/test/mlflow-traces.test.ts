@@ -206,6 +206,30 @@ describe("MLflow's tracing API on an embedded server", () => {
     expect((await kilnFails("traces", experimentId, "--filter", "span.inputs = 'x'")).stderr).toMatch(/spans are searched by name, type, status, content/);
   });
 
+  it("serves MLflow 2's trace API (its clients from 2.14 to 2.21): started and ended, read, searched", async () => {
+    const experimentId = await newExperiment();
+    const started = (await ok(post("mlflow/traces", { experiment_id: experimentId, timestamp_ms: 1_796_545_683_000, request_metadata: [{ key: "mlflow.traceInputs", value: '{"q": 1}' }], tags: [{ key: "mlflow.traceName", value: "answer" }] }))).trace_info;
+    const requestId = started.request_id as string;
+    expect(requestId).toMatch(/^tr-[0-9a-f]{32}$/);
+    const location = { key: "mlflow.artifactLocation", value: `mlflow-artifacts:/${experimentId}/traces/${requestId}/artifacts` };
+    expect(started).toEqual({ request_id: requestId, experiment_id: experimentId, timestamp_ms: 1_796_545_683_000, status: "IN_PROGRESS", request_metadata: [{ key: "mlflow.traceInputs", value: '{"q": 1}' }], tags: [{ key: "mlflow.traceName", value: "answer" }, location] });
+    await putArtifact(location.value, "traces.json", spansJson([{ name: "answer", type: "CHAIN" }]));
+    const ended = (await ok(send("PATCH", `mlflow/traces/${requestId}`, { request_id: requestId, timestamp_ms: 1_796_545_683_250, status: "OK", request_metadata: [{ key: "mlflow.traceOutputs", value: "42" }], tags: [{ key: "topic", value: "math" }] }))).trace_info;
+    expect(ended).toMatchObject({ status: "OK", execution_time_ms: 250, request_metadata: [{ key: "mlflow.traceInputs", value: '{"q": 1}' }, { key: "mlflow.traceOutputs", value: "42" }] });
+    expect(ended.tags).toEqual(expect.arrayContaining([{ key: "topic", value: "math" }, location]));
+    expect((await ok(get(`mlflow/traces/${requestId}/info`, { request_id: requestId }))).trace_info).toEqual(ended);
+    // The same trace through MLflow 3's API and Kiln's.
+    expect((await ok(get(`3.0/mlflow/traces/${requestId}`))).trace.trace_info).toMatchObject({ state: "OK", execution_duration: "0.250s" });
+    expect((await server.kiln.experiment(experimentId).trace(requestId)).spans.map((sp) => sp.name)).toEqual(["answer"]);
+
+    const searched = await ok(get("mlflow/traces", { experiment_ids: experimentId, filter: "tags.topic = 'math'", max_results: "10" }));
+    expect(searched).toEqual({ traces: [ended] });
+    expect((await get("mlflow/traces", {})).status).toBe(400);
+    expect((await send("PATCH", `mlflow/traces/${requestId}`, { timestamp_ms: 1, status: "DONE" })).status).toBe(400);
+    expect((await send("PATCH", "mlflow/traces/tr-missing", { timestamp_ms: 1, status: "OK" })).status).toBe(404);
+    expect((await get("mlflow/traces/tr-missing/info")).status).toBe(404);
+  });
+
   it("deletes traces by id, the oldest up to a time, and with their experiment", async () => {
     const experimentId = await newExperiment();
     const times = ["2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", "2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z"];

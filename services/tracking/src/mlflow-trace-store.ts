@@ -1,4 +1,5 @@
-import { failedPrecondition, notFound, printable, type Json } from "@kiln/core";
+import { Code } from "@connectrpc/connect";
+import { alreadyExists, failedPrecondition, isKilnError, notFound, printable, type Json } from "@kiln/core";
 import { changeStored } from "./compare-and-set.js";
 import type { TrackingDeps } from "./deps.js";
 import { trackingGarbage, traceFiles } from "./garbage.js";
@@ -51,6 +52,27 @@ export async function changeTrace(deps: TrackingDeps, project: string, traceId: 
     missing: () => traceNotFound(traceId),
     busy: () => failedPrecondition("TRACE_CONTENTION", `trace ${traceId} is changing too often; try again`),
   }, 50);
+}
+
+/**
+ * Stores a new trace under its id, which becomes the project's; `merge` makes what is
+ * stored when the trace is there already (a retried start). An id held by another
+ * experiment's trace is AlreadyExists.
+ */
+export async function saveTrace(deps: TrackingDeps, project: string, given: TraceRecord, merge: (had: TraceRecord) => TraceRecord): Promise<TraceRecord> {
+  const { traces, traceIds } = collections(deps);
+  await traceIds.create(indexKey(project, given.traceId), { experiment: given.experiment }).catch(async (e: unknown) => {
+    if (!isKilnError(e, Code.AlreadyExists)) throw e;
+    const held = (await traceIds.get(indexKey(project, given.traceId)))?.value.experiment;
+    if (held !== given.experiment) throw alreadyExists("TRACE_EXISTS", `trace ${given.traceId} is in experiment ${experimentIdOf(held ?? "")}`);
+  });
+  return traces.create(traceKey(given.experiment, given.traceId), given).then(
+    (stored) => stored.value,
+    (e: unknown) => {
+      if (!isKilnError(e, Code.AlreadyExists)) throw e;
+      return changeTrace(deps, project, given.traceId, merge);
+    },
+  );
 }
 
 /** A protobuf Duration as its JSON writes it. */

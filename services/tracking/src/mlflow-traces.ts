@@ -1,67 +1,23 @@
-import { Code } from "@connectrpc/connect";
 import { randomBytes } from "node:crypto";
-import { alreadyExists, invalidArgument, isKilnError, notFound, pathPart, printable, type Json } from "@kiln/core";
+import { invalidArgument, notFound, pathPart, printable, type Json } from "@kiln/core";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
 import { experimentById } from "./mlflow-experiments.js";
 import { listOf, objectAt, objectsOf, optionalInteger, optionalText, requiredObject, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
-import { experimentIdOf } from "./mlflow-ids.js";
 import { runById } from "./mlflow-runs.js";
 import { onAssessments } from "./mlflow-assessments.js";
-import { ARTIFACT_LOCATION_TAG, changeTrace, deleteTraceRecords, indexKey, TRACE_ID, traceById, traceInfoJson, traceKey, tracesOf } from "./mlflow-trace-store.js";
+import { checkTraceEntry, durationMs, MAX_KEY_CHARS, preview, stringMap, timestampMs, traceState } from "./mlflow-trace-fields.js";
+import { endV2, infoV2, searchV2, startV2 } from "./mlflow-traces-v2.js";
+import { ARTIFACT_LOCATION_TAG, changeTrace, deleteTraceRecords, saveTrace, TRACE_ID, traceById, traceInfoJson, traceKey, tracesOf } from "./mlflow-trace-store.js";
 import { searchTraces } from "./trace-search.js";
 import { collections, type TraceRecord } from "./records.js";
 
-/*
- * MLflow's tracing API: MLflow 3's under `/api/3.0/`, and the calls its clients still make
- * under `/api/2.0/` (tags, links to runs, deletes).
- */
-
-/** MLflow's bounds of a trace's tags and metadata (its SQL columns). */
-const MAX_KEY_CHARS = 250;
-const MAX_VALUE_CHARS = 8000;
-const MAX_PREVIEW_CHARS = 10_000;
 const MAX_LINKED_TRACES = 100;
-const STATES: Record<string, TraceRecord["state"]> = { STATE_UNSPECIFIED: "STATE_UNSPECIFIED", OK: "OK", ERROR: "ERROR", IN_PROGRESS: "IN_PROGRESS", "0": "STATE_UNSPECIFIED", "1": "OK", "2": "ERROR", "3": "IN_PROGRESS" };
 
-/** A protobuf map<string, string> field, each entry held to MLflow's bounds. */
-function stringMap(fields: Record<string, Json>, name: string): Record<string, string> {
-  const map = objectAt(fields, name) ?? {};
-  for (const [key, value] of Object.entries(map)) {
-    if (typeof value !== "string") throw invalidArgument("INVALID_PARAMETER", `${name}.${printable(key).slice(0, 80)} is a string`);
-    checkEntry(name, key, value);
-  }
-  return map as Record<string, string>;
-}
-
-function checkEntry(what: string, key: string, value: string): void {
-  if (!key || key.length > MAX_KEY_CHARS) throw invalidArgument("INVALID_PARAMETER", `a trace's ${what} key is 1 to ${MAX_KEY_CHARS} characters`);
-  if (value.length > MAX_VALUE_CHARS) throw invalidArgument("INVALID_PARAMETER", `a trace's ${what} value is at most ${MAX_VALUE_CHARS} characters (${printable(key).slice(0, 80)} has ${value.length})`);
-}
-
-/** A protobuf Timestamp in JSON (RFC 3339), or milliseconds. */
-function timestampMs(fields: Record<string, Json>, name: string, otherwise: number): number {
-  const v = fields[name];
-  if (v === undefined || v === null || v === "") return otherwise;
-  const ms = typeof v === "number" ? v : typeof v === "string" ? Date.parse(v) : NaN;
-  if (!Number.isFinite(ms)) throw invalidArgument("INVALID_PARAMETER", `${name} is a time such as "2026-01-01T00:00:00Z", not ${printable(JSON.stringify(v)).slice(0, 60)}`);
-  return Math.trunc(ms);
-}
-
-/** A protobuf Duration in JSON ("1.5s"), as whole milliseconds. */
-function durationMs(fields: Record<string, Json>, name: string): number {
-  const v = fields[name];
-  if (v === undefined || v === null || v === "") return 0;
-  const m = typeof v === "string" ? /^(\d+(?:\.\d+)?)s$/.exec(v) : null;
-  if (!m) throw invalidArgument("INVALID_PARAMETER", `${name} is a duration such as "1.5s", not ${printable(JSON.stringify(v)).slice(0, 60)}`);
-  return Math.round(Number(m[1]) * 1000);
-}
-
-function preview(fields: Record<string, Json>, name: string): string {
-  const text = optionalText(fields, name) ?? "";
-  if (text.length > MAX_PREVIEW_CHARS) throw invalidArgument("INVALID_PARAMETER", `${name} is at most ${MAX_PREVIEW_CHARS} characters`);
-  return text;
-}
+/*
+ * MLflow's tracing API: MLflow 3's under `/api/3.0/`, the calls its clients still make
+ * under `/api/2.0/` (tags, links to runs, deletes), and MLflow 2's (mlflow-traces-v2.ts).
+ */
 
 /** StartTraceV3: records a trace's info when the traced call ends; again for the same trace, its info is replaced and what was added since kept. */
 async function start(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
@@ -71,8 +27,7 @@ async function start(deps: TrackingDeps, { project, fields }: MlflowCall): Promi
   const experiment = await experimentById(deps, project, requiredText(location, "experiment_id"));
   const traceId = optionalText(info, "trace_id") ?? `tr-${randomBytes(16).toString("hex")}`;
   if (!TRACE_ID.test(traceId)) throw invalidArgument("INVALID_PARAMETER", `a trace_id is 1 to 128 letters, digits, "_", ".", ":" and "-", not ${printable(traceId).slice(0, 130)}`);
-  const state = STATES[String(info.state ?? "STATE_UNSPECIFIED")];
-  if (!state) throw invalidArgument("INVALID_PARAMETER", `a trace's state is OK, ERROR or IN_PROGRESS, not ${printable(String(info.state)).slice(0, 40)}`);
+  const state = traceState(info, "state");
   const clientRequestId = optionalText(info, "client_request_id") ?? "";
   if (clientRequestId.length > MAX_KEY_CHARS) throw invalidArgument("INVALID_PARAMETER", `a client_request_id is at most ${MAX_KEY_CHARS} characters`);
   const tags = stringMap(info, "tags");
@@ -92,26 +47,14 @@ async function start(deps: TrackingDeps, { project, fields }: MlflowCall): Promi
     linkedRuns: [],
     files: {},
   };
-  const { traces, traceIds } = collections(deps);
-  await traceIds.create(indexKey(project, traceId), { experiment: experiment.name }).catch(async (e: unknown) => {
-    if (!isKilnError(e, Code.AlreadyExists)) throw e;
-    const held = (await traceIds.get(indexKey(project, traceId)))?.value.experiment;
-    if (held !== experiment.name) throw alreadyExists("TRACE_EXISTS", `trace ${traceId} is in experiment ${experimentIdOf(held ?? "")}`);
-  });
-  const stored = await traces.create(traceKey(experiment.name, traceId), given).then(
-    (s) => s.value,
-    (e: unknown) => {
-      if (!isKilnError(e, Code.AlreadyExists)) throw e;
-      return changeTrace(deps, project, traceId, (had) => ({
-        ...given,
-        metadata: { ...had.metadata, ...given.metadata },
-        tags: { ...had.tags, ...given.tags },
-        assessments: given.assessments.length ? given.assessments : had.assessments,
-        linkedRuns: had.linkedRuns,
-        files: had.files,
-      }));
-    },
-  );
+  const stored = await saveTrace(deps, project, given, (had) => ({
+    ...given,
+    metadata: { ...had.metadata, ...given.metadata },
+    tags: { ...had.tags, ...given.tags },
+    assessments: given.assessments.length ? given.assessments : had.assessments,
+    linkedRuns: had.linkedRuns,
+    files: had.files,
+  }));
   return { trace: { trace_info: traceInfoJson(stored) } };
 }
 
@@ -172,7 +115,7 @@ async function changeTag(deps: TrackingDeps, project: string, traceId: string, m
     return {};
   }
   const value = optionalText(fields, "value") ?? "";
-  checkEntry("tag", key, value);
+  checkTraceEntry("tag", key, value);
   await changeTrace(deps, project, traceId, (t) => ({ ...t, tags: { ...t.tags, [key]: value } }));
   return {};
 }
@@ -188,6 +131,8 @@ async function onTrace(deps: TrackingDeps, { project, path, fields, req }: Mlflo
   if (rest.length === 1 && rest[0] === "tags" && (method === "PATCH" || method === "DELETE")) return changeTag(deps, project, traceId, method, fields);
   if (v3 && rest[0] === "assessments") return onAssessments(deps, project, traceId, rest.slice(1), method, fields);
   if (v3 && !rest.length && method === "GET") return { trace: { trace_info: traceInfoJson(await traceById(deps, project, traceId)) } };
+  if (!v3 && !rest.length && method === "PATCH") return endV2(deps, project, traceId, fields);
+  if (!v3 && rest.length === 1 && rest[0] === "info" && method === "GET") return infoV2(deps, project, traceId);
   throw notFound("ENDPOINT_NOT_FOUND", `Kiln's MLflow API has no ${method} /api/${v3 ? path : `2.0/${path}`}`);
 }
 
@@ -215,5 +160,9 @@ export function traceEndpoints(deps: TrackingDeps): MlflowEndpoints {
     "GET 3.0/mlflow/traces/*": { method: "GET", role: "read", answer: (c) => onTrace(deps, c) },
     "CHANGE 3.0/mlflow/traces/*": { method: ["POST", "PATCH", "DELETE"], role: "write", answer: (c) => onTrace(deps, c) },
     "CHANGE mlflow/traces/*": { method: ["PATCH", "DELETE"], role: "write", answer: (c) => onTrace(deps, c) },
+    // MLflow 2's: StartTrace, SearchTraces, EndTrace (PATCH {id}) and GetTraceInfo ({id}/info).
+    "POST mlflow/traces": { method: "POST", role: "write", answer: (c) => startV2(deps, c) },
+    "GET mlflow/traces": { method: "GET", role: "read", answer: (c) => searchV2(deps, c) },
+    "GET mlflow/traces/*": { method: "GET", role: "read", answer: (c) => onTrace(deps, c) },
   };
 }
