@@ -10,11 +10,13 @@ import { nowOf } from "./experiments.js";
 import { trackingGarbage } from "./garbage.js";
 import { toTracked } from "./log.js";
 import { optionalText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
-import { entriesFromRoot, entriesUnder, textOf } from "./mlflow-artifact-tree.js";
+import { entriesFromRoot, entriesUnder } from "./mlflow-artifact-tree.js";
+import { artifactContent } from "./artifact-content.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { changeLoggedModel, loggedModelById } from "./mlflow-logged-models.js";
 import { runById, runIdField } from "./mlflow-runs.js";
-import { changeTrace, SOURCE_RUN_METADATA, traceById } from "./mlflow-trace-store.js";
+import { addTraceFile } from "./mlflow-trace-spans.js";
+import { SOURCE_RUN_METADATA, traceById } from "./mlflow-trace-store.js";
 import type { RunRecord, StoredArtifact } from "./records.js";
 
 /** As the SDK stores a file artifact: pieces of 4 MiB, each a blob, the whole file named by its sha256. */
@@ -62,7 +64,7 @@ export async function ownerOf(deps: TrackingDeps, project: string, p: ArtifactPa
     return {
       runId: trace.metadata[SOURCE_RUN_METADATA] ?? "",
       files: async () => new Map(Object.entries(trace.files)),
-      add: async (path, file) => void (await changeTrace(deps, project, traceId, (t) => ({ ...t, files: { ...t.files, [path]: file } }))),
+      add: (path, file) => addTraceFile(deps, project, traceId, path, file),
     };
   }
   if ("modelId" in p.owner) {
@@ -171,22 +173,6 @@ async function download(deps: TrackingDeps, { project, path, res }: MlflowCall):
   }
   res.end();
   return undefined;
-}
-
-/** What an artifact reads as: a file's bytes, or the JSON of a value or of a reference to a model or dataset. */
-export function artifactContent(deps: TrackingDeps, artifact: StoredArtifact): { size: number; mediaType: string; bytes(): AsyncIterable<Uint8Array> } {
-  if (artifact.kind !== "file") {
-    const text = textOf(artifact);
-    return { size: text.length, mediaType: "application/json", bytes: async function* () { yield text; } };
-  }
-  const pieces = artifact.chunks?.length ? artifact.chunks.map((c) => c.sha256) : [artifact.ref];
-  return {
-    size: artifact.size,
-    mediaType: artifact.mediaType || "application/octet-stream",
-    async *bytes() {
-      for (const sha256 of pieces) yield* deps.blobs.get(sha256);
-    },
-  };
 }
 
 /** The proxied-artifact list: `?path={experiment_id}/{run_id}/artifacts[/dir]`, entries named by their base names. */

@@ -1,6 +1,7 @@
 import { invalidArgument, printable } from "@kiln/core";
 import type { TrackingDeps } from "./deps.js";
-import { artifactContent, ownerOf, parseArtifactPath, type ArtifactPath } from "./mlflow-artifacts.js";
+import { artifactContent } from "./artifact-content.js";
+import { ownerOf, parseArtifactPath, type ArtifactPath } from "./mlflow-artifacts.js";
 import { loggedModelById } from "./mlflow-logged-models.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { runById } from "./mlflow-runs.js";

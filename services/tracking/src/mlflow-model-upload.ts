@@ -3,7 +3,7 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import { isKilnError } from "@kiln/core";
 import type { ModelVersion } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { TrackingDeps } from "./deps.js";
-import { artifactContent } from "./mlflow-artifacts.js";
+import { artifactContent } from "./artifact-content.js";
 import { onnxFileOf, textFile, type ModelSource } from "./mlflow-model-source.js";
 import { changeState, fromRegistry, fromRegistryStream } from "./mlflow-registry.js";
 import { tarStream, type TarEntry } from "./tar.js";

@@ -1,8 +1,9 @@
 import type { Json } from "@kiln/core";
 import type { TrackingDeps } from "./deps.js";
-import { artifactContent } from "./mlflow-artifacts.js";
+import { artifactContent } from "./artifact-content.js";
 import { matchesAll, type Clause } from "./mlflow-search.js";
-import type { TraceRecord } from "./records.js";
+import { changeTrace } from "./mlflow-trace-store.js";
+import type { SpanKey, StoredArtifact, TraceRecord } from "./records.js";
 
 /** The file MLflow's clients upload a trace's spans in. */
 export const TRACE_DATA_FILE = "traces.json";
@@ -10,10 +11,8 @@ export const SPAN_TYPE_ATTRIBUTE = "mlflow.spanType";
 
 export type Span = Record<string, Json>;
 
-/** The trace's spans as MLflow's client wrote them (`{spans: [...]}`); none when not uploaded, or not readable. */
-export async function spansOf(deps: TrackingDeps, t: TraceRecord): Promise<Span[]> {
-  const file = t.files[TRACE_DATA_FILE];
-  if (!file) return [];
+/** Spans as MLflow's client writes them (`{spans: [...]}`); none from a file that is not that. */
+async function readSpans(deps: TrackingDeps, file: StoredArtifact): Promise<Span[]> {
   const pieces: Buffer[] = [];
   for await (const bytes of artifactContent(deps, file).bytes()) pieces.push(Buffer.from(bytes));
   try {
@@ -22,6 +21,31 @@ export async function spansOf(deps: TrackingDeps, t: TraceRecord): Promise<Span[
   } catch {
     return [];
   }
+}
+
+/** The trace's spans; none when its client uploaded none. */
+export async function spansOf(deps: TrackingDeps, t: TraceRecord): Promise<Span[]> {
+  const file = t.files[TRACE_DATA_FILE];
+  return file ? readSpans(deps, file) : [];
+}
+
+/**
+ * Records a file uploaded to the trace's artifact location. For its spans' file, the
+ * distinct names, types and statuses of the spans are kept in the trace too, so searches by
+ * them read no file.
+ */
+export async function addTraceFile(deps: TrackingDeps, project: string, traceId: string, path: string, file: StoredArtifact): Promise<void> {
+  const spanKeys = path === TRACE_DATA_FILE ? distinctKeys(await readSpans(deps, file)) : undefined;
+  await changeTrace(deps, project, traceId, (t) => ({ ...t, files: { ...t.files, [path]: file }, ...(spanKeys && { spanKeys }) }));
+}
+
+function distinctKeys(spans: Span[]): SpanKey[] {
+  const keys = new Map<string, SpanKey>();
+  for (const span of spans) {
+    const key = { name: spanField(span, "name") ?? "", type: spanField(span, "type") ?? "", status: spanField(span, "status") ?? "" };
+    keys.set(JSON.stringify(key), key);
+  }
+  return [...keys.values()];
 }
 
 /**
@@ -53,8 +77,10 @@ export function spanField(span: Span, key: "name" | "type" | "status" | "content
   return undefined;
 }
 
-/** Whether each span clause is met by some span of the trace. */
+/** Whether each span clause is met by some span of the trace: by the keys kept in the trace, or for `content` by its spans' file. */
 export async function spansMatch(deps: TrackingDeps, t: TraceRecord, clauses: readonly Clause[]): Promise<boolean> {
-  const spans = await spansOf(deps, t);
-  return clauses.every((c) => spans.some((span) => matchesAll([c], () => spanField(span, c.key))));
+  const spans = clauses.some((c) => c.key === "content") ? await spansOf(deps, t) : [];
+  return clauses.every((c) =>
+    c.key === "content" ? spans.some((span) => matchesAll([c], () => spanField(span, "content"))) : (t.spanKeys ?? []).some((k) => matchesAll([c], () => k[c.key as keyof SpanKey])),
+  );
 }

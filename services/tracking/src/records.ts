@@ -90,6 +90,14 @@ export interface TraceRecord {
   /** The runs linked to it (MLflow's LinkTracesToRun), beside the run its metadata names. */
   linkedRuns: string[];
   files: Record<string, StoredArtifact>;
+  /** Its spans' distinct names, types and statuses, from its spans' file once uploaded. */
+  spanKeys?: SpanKey[];
+}
+
+export interface SpanKey {
+  name: string;
+  type: string;
+  status: string;
 }
 
 export function collections(deps: Pick<TrackingDeps, "metadata">) {

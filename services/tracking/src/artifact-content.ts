@@ -1,0 +1,19 @@
+import type { TrackingDeps } from "./deps.js";
+import { textOf } from "./mlflow-artifact-tree.js";
+import type { StoredArtifact } from "./records.js";
+
+/** What an artifact reads as: a file's bytes, or the JSON of a value or of a reference to a model or dataset. */
+export function artifactContent(deps: TrackingDeps, artifact: StoredArtifact): { size: number; mediaType: string; bytes(): AsyncIterable<Uint8Array> } {
+  if (artifact.kind !== "file") {
+    const text = textOf(artifact);
+    return { size: text.length, mediaType: "application/json", bytes: async function* () { yield text; } };
+  }
+  const pieces = artifact.chunks?.length ? artifact.chunks.map((c) => c.sha256) : [artifact.ref];
+  return {
+    size: artifact.size,
+    mediaType: artifact.mediaType || "application/octet-stream",
+    async *bytes() {
+      for (const sha256 of pieces) yield* deps.blobs.get(sha256);
+    },
+  };
+}
