@@ -46,9 +46,10 @@ export function openSqliteEventStore(path: string): EventStore {
   db.exec(`CREATE TABLE IF NOT EXISTS tracking_batch_kinds (seq INTEGER PRIMARY KEY, kinds TEXT NOT NULL)`);
   const summaries = sqliteEventSummaries(db);
   const lastRowSeq = db.prepare<[], { seq: number }>(`SELECT seq FROM tracking_events ORDER BY seq DESC LIMIT 1`);
-  const lastBatchSeq = db.prepare<[], { seq: number }>(`SELECT seq + events - 1 AS seq FROM tracking_event_batches ORDER BY seq DESC LIMIT 1`);
+  // Not "AS seq": ORDER BY would then sort by the sum, a scan of every batch on every append.
+  const lastBatchSeq = db.prepare<[], { last: number }>(`SELECT seq + events - 1 AS last FROM tracking_event_batches ORDER BY seq DESC LIMIT 1`);
   /** The next free sequence number, past rows and batch ranges alike (read inside a write transaction). */
-  const nextSeq = () => Math.max(lastRowSeq.get()?.seq ?? 0, lastBatchSeq.get()?.seq ?? 0) + 1;
+  const nextSeq = () => Math.max(lastRowSeq.get()?.seq ?? 0, lastBatchSeq.get()?.last ?? 0) + 1;
   const insertEvents = eventInserter(db);
   const insertedSeqs = db.prepare<[number, number], number>(`SELECT seq FROM tracking_events WHERE seq BETWEEN ? AND ?`).pluck();
   const appendAll = db.transaction((events: TrackedEvent[]) => {
