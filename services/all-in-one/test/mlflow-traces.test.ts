@@ -72,9 +72,11 @@ describe("MLflow's tracing API on an embedded server", () => {
     const tag = (method: string, body: Body) => send(method, `mlflow/traces/${traceId}/tags`, body);
     await ok(tag("PATCH", { key: "reviewed", value: "yes" }));
     // A retried start (the exporter retries for minutes) replaces the info and keeps what came since.
-    await ok(startTrace(experimentId, traceId, { execution_duration: "0.091s", tags: { "mlflow.traceName": "answer" } }));
+    await ok(startTrace(experimentId, traceId, { execution_duration: "0.091s", request_time: "2026-12-06T08:28:04.000Z", tags: { "mlflow.traceName": "answer" } }));
     const again = (await ok(get(`3.0/mlflow/traces/${traceId}`))).trace.trace_info;
-    expect(again).toMatchObject({ execution_duration: "0.091s", tags: { reviewed: "yes", "mlflow.user": "ana", "mlflow.traceName": "answer" } });
+    // Its start time, which orders the experiment's traces, stays the first one's.
+    expect(again).toMatchObject({ execution_duration: "0.091s", request_time: "2026-12-06T08:28:03.671Z", tags: { reviewed: "yes", "mlflow.user": "ana", "mlflow.traceName": "answer" } });
+    expect((await search(experimentId)).ids).toEqual([traceId]);
     expect(await (await fetch(file.url)).text()).toBe(spans);
     await ok(tag("DELETE", { key: "reviewed" }));
     expect((await ok(get(`3.0/mlflow/traces/${traceId}`))).trace.trace_info.tags.reviewed).toBeUndefined();
@@ -124,9 +126,17 @@ describe("MLflow's tracing API on an embedded server", () => {
     expect((await search(experimentId, { order_by: ["timestamp_ms ASC"] })).ids).toEqual([linked, first, failed, inRun]);
     expect((await search(experimentId, { order_by: ["execution_time_ms DESC"] })).ids[0]).toBe(linked);
 
+    // Pages newest first (read in key order), and in another order (all read, then sorted).
     const page = await search(experimentId, { max_results: 3 });
     expect(page.ids).toEqual([inRun, failed, first]);
     expect(await search(experimentId, { max_results: 3, page_token: page.next })).toEqual({ ids: [linked], next: undefined });
+    const oldest = await search(experimentId, { max_results: 3, order_by: ["timestamp_ms ASC"] });
+    expect(oldest.ids).toEqual([linked, first, failed]);
+    expect(await search(experimentId, { max_results: 3, order_by: ["timestamp_ms ASC"], page_token: oldest.next })).toEqual({ ids: [inRun], next: undefined });
+    const filteredPage = await search(experimentId, { max_results: 1, filter: "trace.status = 'OK'" });
+    expect(filteredPage.ids).toEqual([inRun]);
+    expect((await search(experimentId, { max_results: 2, filter: "trace.status = 'OK'", page_token: filteredPage.next })).ids).toEqual([first, linked]);
+    expect((await post("3.0/mlflow/traces/search", { locations: [{ type: "MLFLOW_EXPERIMENT", mlflow_experiment: { experiment_id: experimentId } }], filter: "trace.status = 'ERROR'", page_token: filteredPage.next })).status).toBe(400); // a token is its filter's
 
     const bad = async (fields: Body) => {
       const reply = await post("3.0/mlflow/traces/search", { locations: [{ type: "MLFLOW_EXPERIMENT", mlflow_experiment: { experiment_id: experimentId } }], ...fields });

@@ -61,7 +61,7 @@ export function timestampMs(fields: Record<string, Json>, name: string, otherwis
   const v = fields[name];
   if (v === undefined || v === null || v === "") return otherwise;
   const ms = typeof v === "number" ? v : typeof v === "string" ? (/^\d+$/.test(v) ? Number(v) : Date.parse(v)) : NaN;
-  if (!Number.isFinite(ms)) throw invalidArgument("INVALID_PARAMETER", `${name} is a time such as "2026-01-01T00:00:00Z", not ${printable(JSON.stringify(v)).slice(0, 60)}`);
+  if (!Number.isFinite(ms) || ms < 0) throw invalidArgument("INVALID_PARAMETER", `${name} is a time since 1970 such as "2026-01-01T00:00:00Z", not ${printable(JSON.stringify(v)).slice(0, 60)}`);
   return Math.trunc(ms);
 }
 

@@ -77,10 +77,16 @@ export function spanField(span: Span, key: "name" | "type" | "status" | "content
   return undefined;
 }
 
-/** Whether each span clause is met by some span of the trace: by the keys kept in the trace, or for `content` by its spans' file. */
+/** Whether each span clause but `content` is met by some span of the trace, read from the keys it keeps. */
+export function spanKeysMatch(t: TraceRecord, clauses: readonly Clause[]): boolean {
+  return clauses.every((c) => c.kind !== "span" || c.key === "content" || (t.spanKeys ?? []).some((k) => matchesAll([c], () => k[c.key as keyof SpanKey])));
+}
+
+/** Whether each span clause is met by some span of the trace: `content` by its spans' file. */
 export async function spansMatch(deps: TrackingDeps, t: TraceRecord, clauses: readonly Clause[]): Promise<boolean> {
-  const spans = clauses.some((c) => c.key === "content") ? await spansOf(deps, t) : [];
-  return clauses.every((c) =>
-    c.key === "content" ? spans.some((span) => matchesAll([c], () => spanField(span, "content"))) : (t.spanKeys ?? []).some((k) => matchesAll([c], () => k[c.key as keyof SpanKey])),
-  );
+  if (!spanKeysMatch(t, clauses)) return false;
+  const content = clauses.filter((c) => c.kind === "span" && c.key === "content");
+  if (!content.length) return true;
+  const spans = await spansOf(deps, t);
+  return content.every((c) => spans.some((span) => matchesAll([c], () => spanField(span, "content"))));
 }

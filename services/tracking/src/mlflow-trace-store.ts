@@ -7,8 +7,9 @@ import { experimentIdOf } from "./mlflow-ids.js";
 import { collections, type TraceRecord } from "./records.js";
 
 /**
- * Where MLflow's traces are kept: a trace's info is a document under its experiment, found
- * by its id through the project's index of ids; its spans are the file `traces.json` that
+ * Where MLflow's traces are kept: a trace's info is a document under its experiment, keyed
+ * by its start time (a search newest first reads no further than its page), and found by
+ * its id through the project's index of ids; its spans are the file `traces.json` that
  * MLflow's clients upload to the trace's artifact location, which the server names in the
  * tag `mlflow.artifactLocation` (as MLflow's own server does without span logging).
  */
@@ -21,34 +22,50 @@ export function traceArtifactUri(experimentId: string, traceId: string): string 
   return `mlflow-artifacts:/${experimentId}/traces/${traceId}/artifacts`;
 }
 
-export function indexKey(project: string, traceId: string): string {
+function indexKey(project: string, traceId: string): string {
   return `${project}/${traceId}`;
 }
 
-export function traceKey(experiment: string, traceId: string): string {
-  return `${experiment}/${traceId}`;
+/** `{experiment}/{start time, 15 digits}/{trace id}`: an experiment's traces in time order. */
+function traceKey(t: Pick<TraceRecord, "experiment" | "requestTime" | "traceId">): string {
+  return `${t.experiment}/${String(t.requestTime).padStart(15, "0")}/${t.traceId}`;
+}
+
+export function experimentPrefix(experiment: string): string {
+  return `${experiment}/`;
 }
 
 function traceNotFound(traceId: string) {
   return notFound("TRACE_NOT_FOUND", `Trace with ID ${printable(traceId).slice(0, 130)} not found.`);
 }
 
-/** The experiment that holds the trace, from the project's index of trace ids. */
-async function experimentOfTrace(deps: TrackingDeps, project: string, traceId: string): Promise<string> {
+/** Where the trace is, from the project's index of trace ids. */
+async function keyOfTrace(deps: TrackingDeps, project: string, traceId: string): Promise<{ experiment: string; key: string }> {
   const found = TRACE_ID.test(traceId) ? await collections(deps).traceIds.get(indexKey(project, traceId)) : undefined;
-  if (!found) throw traceNotFound(traceId);
-  return found.value.experiment;
-}
-
-export async function traceById(deps: TrackingDeps, project: string, traceId: string): Promise<TraceRecord> {
-  const found = await collections(deps).traces.get(traceKey(await experimentOfTrace(deps, project, traceId), traceId));
   if (!found) throw traceNotFound(traceId);
   return found.value;
 }
 
-/** Changes a trace by a compare-and-set, as changeRun does a run. */
+export async function traceById(deps: TrackingDeps, project: string, traceId: string): Promise<TraceRecord> {
+  const found = await collections(deps).traces.get((await keyOfTrace(deps, project, traceId)).key);
+  if (!found) throw traceNotFound(traceId);
+  return found.value;
+}
+
+/** The project's traces of these ids in the experiment; ids of none, or of another experiment's, left out. */
+export async function tracesByIds(deps: TrackingDeps, project: string, experiment: string, traceIds: readonly string[]): Promise<TraceRecord[]> {
+  const { traces, traceIds: index } = collections(deps);
+  const places = await index.getMany(traceIds.filter((id) => TRACE_ID.test(id)).map((id) => indexKey(project, id)));
+  const keys = places.flatMap((p) => (p && p.value.experiment === experiment ? [p.value.key] : []));
+  return (await traces.getMany(keys)).flatMap((s) => (s ? [s.value] : []));
+}
+
+/** Changes a trace by a compare-and-set, as changeRun does a run. Its start time, which places it, stays. */
 export async function changeTrace(deps: TrackingDeps, project: string, traceId: string, change: (t: TraceRecord) => TraceRecord | undefined): Promise<TraceRecord> {
-  return changeStored(collections(deps).traces, traceKey(await experimentOfTrace(deps, project, traceId), traceId), change, {
+  return changeStored(collections(deps).traces, (await keyOfTrace(deps, project, traceId)).key, (t) => {
+    const next = change(t);
+    return next && { ...next, requestTime: t.requestTime };
+  }, {
     missing: () => traceNotFound(traceId),
     busy: () => failedPrecondition("TRACE_CONTENTION", `trace ${traceId} is changing too often; try again`),
   }, 50);
@@ -61,12 +78,14 @@ export async function changeTrace(deps: TrackingDeps, project: string, traceId: 
  */
 export async function saveTrace(deps: TrackingDeps, project: string, given: TraceRecord, merge: (had: TraceRecord) => TraceRecord): Promise<TraceRecord> {
   const { traces, traceIds } = collections(deps);
-  await traceIds.create(indexKey(project, given.traceId), { experiment: given.experiment }).catch(async (e: unknown) => {
+  let key = traceKey(given);
+  await traceIds.create(indexKey(project, given.traceId), { experiment: given.experiment, key }).catch(async (e: unknown) => {
     if (!isKilnError(e, Code.AlreadyExists)) throw e;
-    const held = (await traceIds.get(indexKey(project, given.traceId)))?.value.experiment;
-    if (held !== given.experiment) throw alreadyExists("TRACE_EXISTS", `trace ${given.traceId} is in experiment ${experimentIdOf(held ?? "")}`);
+    const held = (await traceIds.get(indexKey(project, given.traceId)))?.value;
+    if (held?.experiment !== given.experiment) throw alreadyExists("TRACE_EXISTS", `trace ${given.traceId} is in experiment ${experimentIdOf(held?.experiment ?? "")}`);
+    key = held.key; // a retried start keeps where the first put it
   });
-  return traces.create(traceKey(given.experiment, given.traceId), given).then(
+  return traces.create(key, { ...given, requestTime: Number(key.split("/").at(-2)) }).then(
     (stored) => stored.value,
     (e: unknown) => {
       if (!isKilnError(e, Code.AlreadyExists)) throw e;
@@ -98,14 +117,14 @@ export function traceInfoJson(t: TraceRecord): Json {
 }
 
 export async function tracesOf(deps: TrackingDeps, experiment: string): Promise<TraceRecord[]> {
-  return (await collections(deps).traces.list({ prefix: `${experiment}/` })).map((s) => s.value);
+  return (await collections(deps).traces.list({ prefix: experimentPrefix(experiment) })).map((s) => s.value);
 }
 
 /** Deletes the traces and their ids; their files are collected after the grace period. */
 export async function deleteTraceRecords(deps: TrackingDeps, project: string, doomed: readonly TraceRecord[]): Promise<void> {
   const { traces, traceIds } = collections(deps);
   for (const t of doomed) {
-    await traces.delete(traceKey(t.experiment, t.traceId));
+    await traces.delete(traceKey(t));
     await traceIds.delete(indexKey(project, t.traceId));
   }
   await trackingGarbage(deps).mark(doomed.flatMap(traceFiles));

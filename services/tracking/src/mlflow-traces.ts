@@ -8,9 +8,9 @@ import { runById } from "./mlflow-runs.js";
 import { onAssessments } from "./mlflow-assessments.js";
 import { checkTraceEntry, durationMs, MAX_KEY_CHARS, preview, stringMap, timestampMs, traceState } from "./mlflow-trace-fields.js";
 import { endV2, infoV2, searchV2, startV2 } from "./mlflow-traces-v2.js";
-import { ARTIFACT_LOCATION_TAG, changeTrace, deleteTraceRecords, saveTrace, TRACE_ID, traceById, traceInfoJson, traceKey, tracesOf } from "./mlflow-trace-store.js";
+import { ARTIFACT_LOCATION_TAG, changeTrace, deleteTraceRecords, saveTrace, TRACE_ID, traceById, traceInfoJson, tracesByIds, tracesOf } from "./mlflow-trace-store.js";
 import { searchTraces } from "./trace-search.js";
-import { collections, type TraceRecord } from "./records.js";
+import type { TraceRecord } from "./records.js";
 
 const MAX_LINKED_TRACES = 100;
 
@@ -93,9 +93,7 @@ async function deleteTraces(deps: TrackingDeps, { project, fields }: MlflowCall)
     doomed = (await tracesOf(deps, experiment.name)).filter((t) => t.requestTime <= before).sort((a, b) => a.requestTime - b.requestTime);
     if (maxTraces !== undefined) doomed = doomed.slice(0, maxTraces);
   } else {
-    const wanted = ids.map((id) => (typeof id === "string" ? id : ""));
-    const stored = await collections(deps).traces.getMany(wanted.map((id) => traceKey(experiment.name, id)));
-    doomed = stored.flatMap((s) => (s ? [s.value] : []));
+    doomed = await tracesByIds(deps, project, experiment.name, ids.map((id) => (typeof id === "string" ? id : "")));
   }
   await deleteTraceRecords(deps, project, doomed);
   return { traces_deleted: doomed.length };

@@ -108,10 +108,10 @@ export function collections(deps: Pick<TrackingDeps, "metadata">) {
     runKeys: deps.metadata.collection<{ run: number }>("tracking_run_keys"),
     /** `{project}/{model_id}` → MLflow's logged model. */
     loggedModels: deps.metadata.collection<LoggedModelRecord>("tracking_logged_models"),
-    /** `{experiment}/{trace_id}` → MLflow's trace. */
+    /** `{experiment}/{start time}/{trace_id}` → MLflow's trace. */
     traces: deps.metadata.collection<TraceRecord>("tracking_traces"),
-    /** `{project}/{trace_id}` → the experiment that holds the trace (trace ids are the project's). */
-    traceIds: deps.metadata.collection<{ experiment: string }>("tracking_trace_ids"),
+    /** `{project}/{trace_id}` → the experiment that holds the trace and its key there (trace ids are the project's). */
+    traceIds: deps.metadata.collection<{ experiment: string; key: string }>("tracking_trace_ids"),
   };
 }
 

@@ -3,9 +3,10 @@ import { invalidArgument } from "@kiln/core";
 import type { TrackingDeps } from "./deps.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
-import { spansMatch } from "./mlflow-trace-spans.js";
-import { ARTIFACT_LOCATION_TAG, SOURCE_RUN_METADATA, traceArtifactUri, tracesOf } from "./mlflow-trace-store.js";
-import type { TraceRecord } from "./records.js";
+import { scanPage } from "@kiln/storage";
+import { spanKeysMatch, spansMatch } from "./mlflow-trace-spans.js";
+import { ARTIFACT_LOCATION_TAG, experimentPrefix, SOURCE_RUN_METADATA, traceArtifactUri, tracesOf } from "./mlflow-trace-store.js";
+import { collections, type TraceRecord } from "./records.js";
 
 const TRACE_NAME_TAG = "mlflow.traceName";
 const DEFAULT_PAGE_SIZE = 100;
@@ -13,7 +14,7 @@ const MAX_PAGE_SIZE = 500;
 /** Newest first, as MLflow lists traces when not told otherwise. */
 const DEFAULT_ORDER: OrderKey[] = [
   { kind: "attribute", key: "timestamp_ms", descending: true },
-  { kind: "attribute", key: "request_id", descending: false },
+  { kind: "attribute", key: "request_id", descending: true },
 ];
 
 export interface TraceQuery {
@@ -27,20 +28,39 @@ export interface TraceQuery {
 
 /**
  * The traces of the experiments that meet MLflow's trace filter, ordered and paged, for
- * MLflow's SearchTracesV3 and Kiln's ListTraces alike. Span clauses read the spans' file
- * of the traces the other clauses leave.
+ * MLflow's SearchTracesV3 and Kiln's ListTraces alike. Newest first in one experiment (the
+ * usual search), the traces are read in key order until the page is full; otherwise all of
+ * them are read, and `trace.text` reads the spans' files of those the other clauses leave.
  */
 export async function searchTraces(deps: TrackingDeps, experiments: readonly string[], query: TraceQuery): Promise<{ items: TraceRecord[]; next?: string }> {
   const pageSize = query.pageSize ?? DEFAULT_PAGE_SIZE;
   if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw invalidArgument("INVALID_MAX_RESULTS", `a page of traces is 1 to ${MAX_PAGE_SIZE}, not ${pageSize}`);
   const clauses = parseSearchFilter(query.filter, "traces");
-  const order = [...parseOrder(query.orderBy, "traces"), ...DEFAULT_ORDER];
+  const requested = parseOrder(query.orderBy, "traces");
+  const readsFiles = clauses.some((c) => c.kind === "span" && c.key === "content");
+  if (experiments.length === 1 && isNewestFirst(requested) && !readsFiles) {
+    const page = await scanPage(collections(deps).traces, {
+      prefix: experimentPrefix(experiments[0]!),
+      pageSize,
+      pageToken: query.pageToken ?? "",
+      filterText: `newest first: ${query.filter}`,
+      reverse: true,
+      matches: (t) => traceMatches(clauses, t) && spanKeysMatch(t, clauses),
+    });
+    return { items: page.items, ...(page.nextPageToken && { next: page.nextPageToken }) };
+  }
+  const order = [...requested, ...DEFAULT_ORDER];
   const found: TraceRecord[] = [];
   for (const experiment of experiments) for (const t of await tracesOf(deps, experiment)) if (traceMatches(clauses, t)) found.push(t);
   const spanClauses = clauses.filter((c) => c.kind === "span");
   const matching = spanClauses.length ? await filterBySpans(deps, found, spanClauses) : found;
   matching.sort(orderBy(order, traceLookup));
   return pageOf(matching, pageSize, query.pageToken);
+}
+
+/** No order asked for, or the default's: newest first. */
+function isNewestFirst(order: readonly OrderKey[]): boolean {
+  return order.length === 0 || (order.length === 1 && order[0]!.kind === "attribute" && order[0]!.key === "timestamp_ms" && order[0]!.descending);
 }
 
 /** The runs a trace belongs to, as MLflow's run ids: the one its metadata names and those linked to it. */

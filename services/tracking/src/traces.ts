@@ -6,9 +6,9 @@ import type { TrackingDeps } from "./deps.js";
 import { getExperiment } from "./experiments.js";
 import { experimentOfId, parseRunId } from "./mlflow-ids.js";
 import { SPAN_TYPE_ATTRIBUTE, spanField, spansOf, type Span } from "./mlflow-trace-spans.js";
-import { traceKey } from "./mlflow-trace-store.js";
+import { tracesByIds } from "./mlflow-trace-store.js";
 import { parseExperimentName, runName } from "./names.js";
-import { collections, type TraceRecord } from "./records.js";
+import type { TraceRecord } from "./records.js";
 import { runIdsOf, searchTraces } from "./trace-search.js";
 
 /* Kiln's own reads of MLflow's traces (ListTraces, GetTrace): the records MLflow's API keeps. */
@@ -26,10 +26,10 @@ export async function listTraces(deps: TrackingDeps, req: ListTracesRequest): Pr
 export async function getTrace(deps: TrackingDeps, req: GetTraceRequest): Promise<Trace> {
   const m = /^(projects\/[^/]+\/experiments\/[^/]+)\/traces\/([^/]+)$/.exec(req.name);
   if (!m) throw invalidArgument("INVALID_NAME", `invalid trace "${printable(req.name).slice(0, 200)}": expected projects/{p}/experiments/{e}/traces/{trace_id}`);
-  const { name: experiment } = parseExperimentName(m[1]!);
-  const found = await collections(deps).traces.get(traceKey(experiment, m[2]!));
+  const { name: experiment, project } = parseExperimentName(m[1]!);
+  const [found] = await tracesByIds(deps, project, experiment, [m[2]!]);
   if (!found) throw notFound("TRACE_NOT_FOUND", `no trace ${printable(req.name).slice(0, 200)}`);
-  return traceToProto(found.value, await spansOf(deps, found.value));
+  return traceToProto(found, await spansOf(deps, found));
 }
 
 function traceToProto(t: TraceRecord, spans: Span[] = []): Trace {

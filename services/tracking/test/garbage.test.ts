@@ -8,7 +8,7 @@ import type { TrackingDeps } from "../src/deps.js";
 import { deleteExperiment } from "../src/experiments.js";
 import { trackingGarbage } from "../src/garbage.js";
 import { logEvents } from "../src/log.js";
-import { deleteTraceRecords } from "../src/mlflow-trace-store.js";
+import { deleteTraceRecords, saveTrace } from "../src/mlflow-trace-store.js";
 import { collections, type LoggedModelRecord, type TraceRecord } from "../src/records.js";
 import { startRun } from "../src/runs.js";
 import { testDeps } from "./test-deps.js";
@@ -147,11 +147,7 @@ describe("artifact files of dropped experiments", () => {
       linkedRuns: [],
       files: { "traces.json": { kind: "file", ref: sha256, name: "traces.json", size: 18 } },
     });
-    const { traces, traceIds } = collections(deps);
-    for (const [id, sha256] of [["tr-kept", kept], ["tr-deleted", deleted]] as const) {
-      await traceIds.create(`projects/default/${id}`, { experiment });
-      await traces.create(`${experiment}/${id}`, trace(id, sha256));
-    }
+    for (const [id, sha256] of [["tr-kept", kept], ["tr-deleted", deleted]] as const) await saveTrace(deps, "projects/default", trace(id, sha256), (had) => had);
     await deleteTraceRecords(deps, "projects/default", [trace("tr-deleted", deleted)]);
 
     clock += 2 * HOUR;
@@ -159,8 +155,8 @@ describe("artifact files of dropped experiments", () => {
     expect(await deps.blobs.has(kept)).toBe(true);
     expect(await deps.blobs.has(deleted)).toBe(false);
     await deleteExperiment(deps, experiment);
-    expect(await traces.get(`${experiment}/tr-kept`)).toBeUndefined();
-    expect(await traceIds.get("projects/default/tr-kept")).toBeUndefined();
+    expect(await collections(deps).traces.count()).toBe(0);
+    expect(await collections(deps).traceIds.count()).toBe(0);
     clock += 2 * HOUR;
     expect(await trackingGarbage(deps).sweep()).toBe(1);
     expect(await deps.blobs.has(kept)).toBe(false);
