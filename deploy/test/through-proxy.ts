@@ -177,6 +177,15 @@ export function describeThroughProxy(what: string, plan: () => StackPlan, expect
       const registered = await send("POST", "/api/2.0/mlflow/model-versions/create", { name: "deployed-mlflow", source: "runs:/deployed-r1/model" });
       expect(((await registered.json()) as { model_version: { version: string; user_id: string } }).model_version).toMatchObject({ version: "1", user_id: "operator" });
       expect(await kiln.models.get("deployed-mlflow:1")).toMatchObject({ format: "mlflow", author: "operator", fileName: "mlflow-model.tar" });
+
+      // MLflow 3's tracing (/api/3.0/…) and OpenTelemetry's exporters (/v1/traces) reach the tracking service too.
+      const traceInfo = { trace_id: "tr-deployed", trace_location: { type: "MLFLOW_EXPERIMENT", mlflow_experiment: { experiment_id: "deployed" } }, request_time: "2026-12-06T08:00:00Z", execution_duration: "0.1s", state: "OK" };
+      expect((await send("POST", "/api/3.0/mlflow/traces", { trace: { trace_info: traceInfo } })).status).toBe(200);
+      expect((await mlflow("/projects/default/api/3.0/mlflow/traces/tr-deployed")).status).toBe(200);
+      const span = { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331", name: "answer", startTimeUnixNano: "1796545683000000000", endTimeUnixNano: "1796545683100000000" };
+      const otlp = await fetch(`${stack.url}/v1/traces`, { method: "POST", headers: { "content-type": "application/json", "x-mlflow-experiment-id": "deployed", authorization: `Bearer ${stack.token}` }, body: JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [span] }] }] }) });
+      expect(otlp.status).toBe(200);
+      expect((await kiln.experiment("deployed").trace("tr-0af7651916cd43dd8448eb211c80319c")).spans.map((s) => s.name)).toEqual(["answer"]);
     }, 30_000);
 
     it("passes a browser's Connect calls (HTTP/1.1) and errors with their codes, and answers unknown paths itself", async () => {

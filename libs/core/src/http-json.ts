@@ -5,8 +5,8 @@ import type { HttpRequest, HttpResponse } from "./server.js";
 /** A JSON value, as plain HTTP routes read and answer them. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-/** The body as a JSON object, at most `maxBytes` (an empty one as `{}` where `emptyIsObject`); `what` says what it holds, for the error. */
-export async function readJsonObject(req: HttpRequest, what: string, maxBytes: number, emptyIsObject = false): Promise<Record<string, Json>> {
+/** The whole body, at most `maxBytes` (ResourceExhausted REQUEST_TOO_LARGE past that). */
+export async function readBody(req: HttpRequest, maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -14,10 +14,16 @@ export async function readJsonObject(req: HttpRequest, what: string, maxBytes: n
     if (bytes > maxBytes) throw resourceExhausted("REQUEST_TOO_LARGE", `the request body is over ${maxBytes} bytes`);
     chunks.push(chunk);
   }
-  if (emptyIsObject && bytes === 0) return {};
+  return Buffer.concat(chunks, bytes);
+}
+
+/** The body as a JSON object, at most `maxBytes` (an empty one as `{}` where `emptyIsObject`); `what` says what it holds, for the error. */
+export async function readJsonObject(req: HttpRequest, what: string, maxBytes: number, emptyIsObject = false): Promise<Record<string, Json>> {
+  const raw = await readBody(req, maxBytes);
+  if (emptyIsObject && raw.length === 0) return {};
   let body: unknown;
   try {
-    body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    body = JSON.parse(raw.toString("utf8"));
   } catch (e) {
     throw invalidArgument("INVALID_JSON", `the request body is not JSON: ${(e as Error).message}`);
   }

@@ -18,6 +18,6 @@ export { wantsJsonRows } from "./row-encoding.js";
 export { untilCommit, type WriteStreamMessage } from "./write-commit.js";
 export * from "./auth/index.js";
 export { Latencies } from "./latencies.js";
-export { pathPart, readJsonObject, sendJson, type Json } from "./http-json.js";
+export { pathPart, readBody, readJsonObject, sendJson, type Json } from "./http-json.js";
 export { answerAfterBody } from "./discard-body.js";
 export { streamPieces } from "./stream-pieces.js";

@@ -1,3 +1,8 @@
+import { context, SpanStatusCode, trace } from "@opentelemetry/api";
+import { OTLPTraceExporter as OtlpJsonExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { OTLPTraceExporter as OtlpProtobufExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BasicTracerProvider, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { describe, expect, it } from "vitest";
 import { embeddedServer } from "./embedded-server.js";
 import { cli, unique } from "./helpers.js";
@@ -238,6 +243,42 @@ describe("MLflow's tracing API on an embedded server", () => {
     expect((await send("PATCH", `mlflow/traces/${requestId}`, { timestamp_ms: 1, status: "DONE" })).status).toBe(400);
     expect((await send("PATCH", "mlflow/traces/tr-missing", { timestamp_ms: 1, status: "OK" })).status).toBe(404);
     expect((await get("mlflow/traces/tr-missing/info")).status).toBe(404);
+  });
+
+  it("takes spans from OpenTelemetry's own exporters (OTLP over HTTP, protobuf and JSON), a trace growing with each export", async () => {
+    const experimentId = await newExperiment();
+    for (const Exporter of [OtlpProtobufExporter, OtlpJsonExporter]) {
+      const exporter = new Exporter({ url: new URL("/v1/traces", server.url).href, headers: { "x-mlflow-experiment-id": experimentId } });
+      const provider = new BasicTracerProvider({ resource: resourceFromAttributes({ "service.name": "rag-app" }), spanProcessors: [new SimpleSpanProcessor(exporter)] });
+      const tracer = provider.getTracer("bench");
+      // The child ends (and is exported) before its parent: the trace grows with the second export.
+      const root = tracer.startSpan("answer", { attributes: { "mlflow.spanType": '"CHAIN"', "mlflow.spanInputs": '{"question": "six times seven"}' } });
+      const child = tracer.startSpan("chat", { attributes: { "gen_ai.system": "openai", "gen_ai.usage.input_tokens": 12, "mlflow.spanType": '"CHAT_MODEL"' } }, trace.setSpan(context.active(), root));
+      child.setStatus({ code: SpanStatusCode.ERROR, message: "rate limited" });
+      child.end();
+      root.end();
+      await provider.forceFlush();
+      await provider.shutdown();
+      const traceId = `tr-${root.spanContext().traceId}`;
+
+      const info = (await ok(get(`3.0/mlflow/traces/${traceId}`))).trace.trace_info;
+      expect(info).toMatchObject({ trace_location: { mlflow_experiment: { experiment_id: experimentId } }, state: "OK", request_preview: '{"question": "six times seven"}', tags: { "mlflow.traceName": "answer" }, trace_metadata: { "otel.service.name": "rag-app" } });
+      const detail = await server.kiln.experiment(experimentId).trace(traceId);
+      const [answer, chat] = [...detail.spans].sort((x, y) => x.name.localeCompare(y.name));
+      expect([answer, chat].map((sp) => [sp!.name, sp!.type, sp!.status, sp!.statusMessage])).toEqual([["answer", "CHAIN", "UNSET", ""], ["chat", "CHAT_MODEL", "ERROR", "rate limited"]]);
+      expect(chat!.parentSpanId).toBe(answer!.spanId);
+      expect(chat!.attributes).toMatchObject({ "gen_ai.system": "openai", "gen_ai.usage.input_tokens": 12, "mlflow.traceRequestId": traceId });
+      expect((await search(experimentId, { filter: "span.status = 'ERROR' AND span.type = 'CHAT_MODEL'" })).ids).toContain(traceId);
+    }
+    expect((await search(experimentId)).ids).toHaveLength(2);
+
+    const otlp = (body: string | Uint8Array, type: string, project = "") => fetch(new URL(`${project}/v1/traces`, server.url), { method: "POST", headers: { "content-type": type, "x-mlflow-experiment-id": experimentId }, body });
+    expect((await otlp("not protobuf at all", "application/x-protobuf")).status).toBe(400);
+    expect((await otlp("{}", "text/plain")).status).toBe(400);
+    const shortIds = { resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: "abcd", spanId: "0102030405060708", name: "x", startTimeUnixNano: "1", endTimeUnixNano: "2" }] }] }] };
+    expect((await otlp(JSON.stringify(shortIds), "application/json")).status).toBe(400);
+    expect((await otlp("{}", "application/json", "/projects/no-such-project")).status).toBe(404);
+    expect((await search(experimentId)).ids).toHaveLength(2); // the refused requests stored nothing
   });
 
   it("deletes traces by id, the oldest up to a time, and with their experiment", async () => {

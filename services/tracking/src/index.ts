@@ -8,6 +8,7 @@ import { startIngest } from "./ingest.js";
 import { artifactEndpoints } from "./mlflow-artifacts.js";
 import { experimentEndpoints } from "./mlflow-experiments.js";
 import { mlflowRoutes } from "./mlflow-http.js";
+import { otlpEndpoints } from "./mlflow-otlp.js";
 import { traceEndpoints } from "./mlflow-traces.js";
 import { loggedModelEndpoints } from "./mlflow-logged-models.js";
 import { loggingEndpoints } from "./mlflow-logging.js";
@@ -39,6 +40,7 @@ export function httpRoutes(deps: TrackingDeps): HttpRoute[] {
     ...mlflowRoutes(deps, { ...experimentEndpoints(deps), ...runEndpoints(deps), ...loggingEndpoints(deps), ...loggedModelEndpoints(deps),
       ...artifactEndpoints(deps),
       ...traceEndpoints(deps),
+      ...otlpEndpoints(deps),
       ...registeredModelEndpoints(deps),
       ...modelVersionEndpoints(deps),
     }),

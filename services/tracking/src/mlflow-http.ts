@@ -17,6 +17,8 @@ type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 export interface MlflowEndpoint {
   /** GET reads its fields from the query, POST, PATCH and DELETE from a JSON body; PUT reads the body itself. */
   method: Method | readonly Method[];
+  /** The endpoint reads the body itself whatever its method (OTLP's protobuf). */
+  rawBody?: true;
   /**
    * As the Kiln RPC that does the same needs it (method-access.ts): searches are POSTs that
    * only read, and deleting an experiment or a model is an admin's, as in Kiln's own API.
@@ -28,13 +30,13 @@ export interface MlflowEndpoint {
 
 /**
  * Endpoints by their path after `/api/2.0/`, e.g. "mlflow/runs/get", or MLflow 3's after
- * `/api/3.0/` with `3.0/` before it ("3.0/mlflow/traces/search"); `*` ends a path that goes
- * on (an artifact's). A key may start with its method ("PUT mlflow-artifacts/…") where one
- * path takes two endpoints.
+ * `/api/3.0/` with `3.0/` before it ("3.0/mlflow/traces/search"), or "v1/traces" (the
+ * OTLP route MLflow's server serves too); `*` ends a path that goes on (an artifact's). A
+ * key may start with its method ("PUT mlflow-artifacts/…") where one path takes two endpoints.
  */
 export type MlflowEndpoints = Record<string, MlflowEndpoint>;
 
-const MAX_BODY_BYTES = 16 * 1024 * 1024;
+export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 const JSON_BODIES = ["POST", "PATCH", "DELETE"];
 
 /**
@@ -50,7 +52,7 @@ export function mlflowRoutes(deps: TrackingDeps, endpoints: MlflowEndpoints): Ht
       void serve(deps, endpoints, prefix + rest, req, res);
     },
   });
-  return [route("/api/2.0/mlflow"), route("/api/3.0/mlflow"), route("/projects/")];
+  return [route("/api/2.0/mlflow"), route("/api/3.0/mlflow"), route("/v1/traces"), route("/projects/")];
 }
 
 interface Target {
@@ -61,9 +63,9 @@ interface Target {
 }
 
 function targetOf(endpoints: MlflowEndpoints, fullPath: string, method: string): Target | undefined {
-  const m = /^(?:\/projects\/([^/]+))?\/api\/(2\.0|3\.0)\/(.*)$/.exec(fullPath);
+  const m = /^(?:\/projects\/([^/]+))?\/(?:api\/(2\.0|3\.0)\/(.*)|(v1\/traces))$/.exec(fullPath);
   if (!m) return undefined;
-  const path = m[2] === "3.0" ? `3.0/${m[3]!}` : m[3]!;
+  const path = m[4] ?? (m[2] === "3.0" ? `3.0/${m[3]!}` : m[3]!);
   const project = m[1] ? parseParent(`projects/${pathPart(m[1])}`) : "projects/default";
   const wanted = method === "HEAD" ? "GET" : method;
   const takes = (e: MlflowEndpoint) => (typeof e.method === "string" ? e.method === wanted : e.method.includes(wanted as Method));
@@ -93,10 +95,10 @@ async function serve(deps: TrackingDeps, endpoints: MlflowEndpoints, fullPath: s
   try {
     const target = targetOf(endpoints, fullPath, req.method ?? "GET");
     if (!target?.endpoint) {
-      const message = target ? `Kiln's MLflow API has no ${req.method} /api/${target.path.startsWith("3.0/") ? target.path : `2.0/${target.path}`}` : `no MLflow endpoint at ${fullPath}`;
+      const message = target ? `Kiln's MLflow API has no ${req.method} ${target.path === "v1/traces" ? "/v1/traces" : `/api/${target.path.startsWith("3.0/") ? target.path : `2.0/${target.path}`}`}` : `no MLflow endpoint at ${fullPath}`;
       return answerAfterBody(req, () => sendJson(res, 404, { error_code: "ENDPOINT_NOT_FOUND", message }));
     }
-    const fields = JSON_BODIES.includes(req.method ?? "") ? await readJsonObject(req, "the request's fields", MAX_BODY_BYTES, req.method !== "POST") : queryFields(req.url ?? "");
+    const fields = target.endpoint.rawBody ? {} : JSON_BODIES.includes(req.method ?? "") ? await readJsonObject(req, "the request's fields", MAX_BODY_BYTES, req.method !== "POST") : queryFields(req.url ?? "");
     const answer = await target.endpoint.answer({ project: target.project, path: target.path, fields, req, res });
     if (answer !== undefined) sendJson(res, 200, answer);
   } catch (e) {

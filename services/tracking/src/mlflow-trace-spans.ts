@@ -39,7 +39,7 @@ export async function addTraceFile(deps: TrackingDeps, project: string, traceId:
   await changeTrace(deps, project, traceId, (t) => ({ ...t, files: { ...t.files, [path]: file }, ...(spanKeys && { spanKeys }) }));
 }
 
-function distinctKeys(spans: Span[]): SpanKey[] {
+export function distinctKeys(spans: Span[]): SpanKey[] {
   const keys = new Map<string, SpanKey>();
   for (const span of spans) {
     const key = { name: spanField(span, "name") ?? "", type: spanField(span, "type") ?? "", status: spanField(span, "status") ?? "" };

@@ -61,9 +61,9 @@ export async function tracesByIds(deps: TrackingDeps, project: string, experimen
 }
 
 /** Changes a trace by a compare-and-set, as changeRun does a run. Its start time, which places it, stays. */
-export async function changeTrace(deps: TrackingDeps, project: string, traceId: string, change: (t: TraceRecord) => TraceRecord | undefined): Promise<TraceRecord> {
-  return changeStored(collections(deps).traces, (await keyOfTrace(deps, project, traceId)).key, (t) => {
-    const next = change(t);
+export async function changeTrace(deps: TrackingDeps, project: string, traceId: string, change: (t: TraceRecord) => TraceRecord | undefined | Promise<TraceRecord | undefined>): Promise<TraceRecord> {
+  return changeStored(collections(deps).traces, (await keyOfTrace(deps, project, traceId)).key, async (t) => {
+    const next = await change(t);
     return next && { ...next, requestTime: t.requestTime };
   }, {
     missing: () => traceNotFound(traceId),
