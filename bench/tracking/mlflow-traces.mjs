@@ -2,7 +2,8 @@
 // same run:
 // 1. logging: a trace as MLflow's client sends one (StartTraceV3, then its spans' file of
 //    about 2 KB by PUT), 8 in flight, against two runs/log-metric calls (the same number of
-//    requests, MLflow's cheapest write);
+//    requests, MLflow's cheapest write); and the same spans as OpenTelemetry's exporter sends
+//    them (one OTLP protobuf request a trace to /v1/traces) against one log-metric call;
 // 2. search_traces' first page (100, newest first) of an experiment of --traces traces,
 //    unfiltered, by a tag, by a span's name (kept in the trace when its spans came) and by
 //    the spans' text (which reads every spans' file), against runs/search's first page of
@@ -11,6 +12,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { ExportTraceServiceRequestSchema } from "@kiln/proto/opentelemetry/proto/collector/trace/v1/trace_service_pb";
 import { bestMs, countArgs, load, mlflowPost, startKiln } from "../lib.mjs";
 
 const { traces, rounds } = countArgs({ traces: 2000, rounds: 3 });
@@ -49,6 +52,33 @@ function spansOf(i) {
   });
 }
 
+/** The same three spans as one OTLP request (what OpenTelemetry's protobuf exporter sends). */
+function otlpBody(i) {
+  const id = (n, bytes) => Buffer.from(n.toString(16).padStart(bytes * 2, "0"), "hex");
+  const traceId = id(0x100000000 + i, 16); // apart from the ids of the traces logged the MLflow way
+  const at = 1_796_545_683_000_000_000n + BigInt(i) * 1_000_000_000n;
+  const value = (v) => ({ value: { case: "stringValue", value: JSON.stringify(v) } });
+  const span = (n, parent, name, type, inputs, outputs) => ({
+    traceId,
+    spanId: id(n + 1, 8),
+    parentSpanId: parent === null ? new Uint8Array() : id(parent + 1, 8),
+    name,
+    startTimeUnixNano: at,
+    endTimeUnixNano: at + 50_000_000n,
+    attributes: [
+      { key: "mlflow.spanType", value: value(type) },
+      { key: "mlflow.spanInputs", value: value(inputs) },
+      { key: "mlflow.spanOutputs", value: value(outputs) },
+    ],
+  });
+  const spans = [
+    span(0, null, "answer", "CHAIN", { question: `question ${i}` }, "an answer of some length, " + "words ".repeat(40)),
+    span(1, 0, "retrieve", "RETRIEVER", { query: `query ${i}` }, Array.from({ length: 5 }, (_, d) => ({ page_content: `document ${d} `.repeat(10) }))),
+    span(2, 0, "chat", "CHAT_MODEL", { messages: [{ role: "user", content: `question ${i}` }] }, { choices: [{ message: { content: "words ".repeat(30) } }] }),
+  ];
+  return toBinary(ExportTraceServiceRequestSchema, create(ExportTraceServiceRequestSchema, { resourceSpans: [{ resource: { attributes: [{ key: "service.name", value: { value: { case: "stringValue", value: "bench" } } }] }, scopeSpans: [{ spans }] }] }));
+}
+
 async function logTrace(experimentId, i) {
   const traceId = `tr-${String(i).padStart(32, "0")}`;
   const info = {
@@ -76,6 +106,13 @@ try {
     await post("runs/log-metric", { run_id: run.info.run_id, key: "latency", value: i, timestamp: Date.now(), step: 2 * i });
     await post("runs/log-metric", { run_id: run.info.run_id, key: "latency", value: i, timestamp: Date.now(), step: 2 * i + 1 });
   });
+  const { experiment_id: otlpExperiment } = await post("experiments/create", { name: "bench-traces-otlp" });
+  const bodies = Array.from({ length: traces }, (_, i) => otlpBody(i));
+  const otlp = await load(traces, IN_FLIGHT, async (i) => {
+    const res = await fetch(new URL("/v1/traces", server.url), { method: "POST", headers: { "content-type": "application/x-protobuf", "x-mlflow-experiment-id": otlpExperiment }, body: bodies[i] });
+    if (res.status !== 200) throw new Error(`/v1/traces: ${res.status} ${await res.text()}`);
+  });
+  const single = await load(traces, IN_FLIGHT, (i) => post("runs/log-metric", { run_id: run.info.run_id, key: "single", value: i, timestamp: Date.now(), step: i }));
 
   // As many runs, each with a metric and a param, for runs/search's page.
   const { experiment_id: searchedRuns } = await post("experiments/create", { name: "bench-trace-runs" });
@@ -103,6 +140,9 @@ try {
   console.log(`traces logged            ${rate(logged.perSecond)}   p50 ${logged.p50.toFixed(1)} ms  p99 ${logged.p99.toFixed(1)} ms`);
   console.log(`two runs/log-metric      ${rate(baseline.perSecond)}   p50 ${baseline.p50.toFixed(1)} ms  p99 ${baseline.p99.toFixed(1)} ms`);
   console.log(`ratio traces / log-metric pairs: ${(logged.perSecond / baseline.perSecond).toFixed(2)}`);
+  console.log(`OTLP (protobuf, a request a trace) ${rate(otlp.perSecond)}   p50 ${otlp.p50.toFixed(1)} ms  p99 ${otlp.p99.toFixed(1)} ms`);
+  console.log(`one runs/log-metric      ${rate(single.perSecond)}   p50 ${single.p50.toFixed(1)} ms  p99 ${single.p99.toFixed(1)} ms`);
+  console.log(`ratio OTLP traces / log-metric calls: ${(otlp.perSecond / single.perSecond).toFixed(2)}`);
   console.log(`best of ${rounds}, first page of 100:`);
   console.log(`search_traces, unfiltered        ${all.toFixed(1)} ms`);
   console.log(`search_traces, by tag and status ${byTag.toFixed(1)} ms`);
