@@ -1,9 +1,8 @@
-import type { Json } from "@kiln/core";
-import { invalidArgument } from "@kiln/core";
+import { invalidArgument, type Json } from "@kiln/core";
+import { scanPage } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
-import { scanPage } from "@kiln/storage";
 import { spanKeysMatch, spansMatch } from "./mlflow-trace-spans.js";
 import { ARTIFACT_LOCATION_TAG, experimentPrefix, SOURCE_RUN_METADATA, traceArtifactUri, tracesOf } from "./mlflow-trace-store.js";
 import { collections, type TraceRecord } from "./records.js";
