@@ -97,6 +97,13 @@ describe("MLflow's tracing API on an embedded server", () => {
     await refused(startTrace(experimentId, "tr/../x"), 400, "INVALID_PARAMETER_VALUE");
     await refused(post("3.0/mlflow/traces", { trace: {} }), 400, "INVALID_PARAMETER_VALUE");
     await refused(get("3.0/mlflow/traces/get", { trace_id: traceId }), 404, "RESOURCE_DOES_NOT_EXIST"); // span logging to the tracking store is not served
+    // A spans' file over 4 MiB is kept as a blob (a smaller one as a document): read the same either way.
+    const bigId = newTraceId();
+    const big = (await ok(startTrace(experimentId, bigId))).trace.trace_info.tags["mlflow.artifactLocation"] as string;
+    const bigSpans = spansJson([{ name: "summarize", type: "LLM", inputs: { document: "x".repeat(5 * 1024 * 1024) } }]);
+    await putArtifact(big, "traces.json", bigSpans);
+    expect(await (await fetch(new URL(`/api/2.0/mlflow-artifacts/artifacts/${big.slice("mlflow-artifacts:/".length)}/traces.json`, server.url))).text()).toBe(bigSpans);
+    expect((await search(experimentId, { filter: "span.type = 'LLM'" })).ids).toEqual([bigId]);
     const wrongPlace = await fetch(new URL(`/api/2.0/mlflow-artifacts/artifacts/${await newExperiment()}/traces/${traceId}/artifacts/traces.json`, server.url), { method: "PUT", body: "{}" });
     expect(wrongPlace.status).toBe(404);
   });

@@ -1,9 +1,19 @@
 import type { TrackingDeps } from "./deps.js";
 import { textOf } from "./mlflow-artifact-tree.js";
-import type { StoredArtifact } from "./records.js";
+import { collections, TRACE_SPANS_KIND, type StoredArtifact } from "./records.js";
 
 /** What an artifact reads as: a file's bytes, or the JSON of a value or of a reference to a model or dataset. */
 export function artifactContent(deps: TrackingDeps, artifact: StoredArtifact): { size: number; mediaType: string; bytes(): AsyncIterable<Uint8Array> } {
+  if (artifact.kind === TRACE_SPANS_KIND) {
+    return {
+      size: artifact.size,
+      mediaType: "application/json",
+      async *bytes() {
+        const doc = await collections(deps).traceSpans.get(artifact.ref);
+        if (doc) yield Buffer.from(doc.value.text, "utf8");
+      },
+    };
+  }
   if (artifact.kind !== "file") {
     const text = textOf(artifact);
     return { size: text.length, mediaType: "application/json", bytes: async function* () { yield text; } };

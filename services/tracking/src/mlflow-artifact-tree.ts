@@ -1,4 +1,4 @@
-import type { StoredArtifact } from "./records.js";
+import { TRACE_SPANS_KIND, type StoredArtifact } from "./records.js";
 
 export interface FileInfo {
   path: string;
@@ -16,7 +16,7 @@ export function entriesUnder(artifacts: Map<string, StoredArtifact>, dir: string
     const rest = key.slice(prefix.length);
     const slash = rest.indexOf("/");
     if (slash >= 0) entries.set(rest.slice(0, slash), { path: rest.slice(0, slash), is_dir: true });
-    else if (!entries.has(rest)) entries.set(rest, { path: rest, is_dir: false, file_size: a.kind === "file" ? a.size : textOf(a).length });
+    else if (!entries.has(rest)) entries.set(rest, { path: rest, is_dir: false, file_size: a.kind === "file" || a.kind === TRACE_SPANS_KIND ? a.size : textOf(a).length });
   }
   return [...entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

@@ -15,9 +15,9 @@ import { artifactContent } from "./artifact-content.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { changeLoggedModel, loggedModelById } from "./mlflow-logged-models.js";
 import { runById, runIdField } from "./mlflow-runs.js";
-import { addTraceFile } from "./mlflow-trace-spans.js";
+import { addTraceFile, storeTraceUpload } from "./mlflow-trace-spans.js";
 import { SOURCE_RUN_METADATA, traceById } from "./mlflow-trace-store.js";
-import type { RunRecord, StoredArtifact } from "./records.js";
+import { TRACE_SPANS_KIND, type RunRecord, type StoredArtifact } from "./records.js";
 
 /** As the SDK stores a file artifact: pieces of 4 MiB, each a blob, the whole file named by its sha256. */
 const PIECE_BYTES = 4 * 1024 * 1024;
@@ -52,6 +52,8 @@ export interface OwnerFiles {
   /** The run that logged them: the run itself, or a logged model's source run ("" when it has none). */
   runId: string;
   files(): Promise<Map<string, StoredArtifact>>;
+  /** Stores an upload the owner's own way, or undefined to store it as a blob (a trace keeps a small spans' file as a document). */
+  store?(path: string, req: HttpRequest): Promise<StoredArtifact | undefined>;
   add(path: string, file: StoredArtifact, idOfEvent: string): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export async function ownerOf(deps: TrackingDeps, project: string, p: ArtifactPa
     return {
       runId: trace.metadata[SOURCE_RUN_METADATA] ?? "",
       files: async () => new Map(Object.entries(trace.files)),
+      store: (path, req) => storeTraceUpload(deps, project, traceId, path, req),
       add: (path, file) => addTraceFile(deps, project, traceId, path, file),
     };
   }
@@ -146,6 +149,11 @@ async function upload(deps: TrackingDeps, { project, path, req }: MlflowCall): P
   const p = parseArtifactPath(pathPart(path.slice(ARTIFACTS_ROUTE.length)));
   if (!p || !p.path) throw invalidArgument("INVALID_PATH", `an artifact is uploaded to {experiment_id}/{run_id}/artifacts/{path}, not ${printable(path)}`);
   const owner = await ownerOf(deps, project, p);
+  const kept = await owner.store?.(p.path, req);
+  if (kept) {
+    await owner.add(p.path, kept, createHash("sha256").update(JSON.stringify([p.owner, "artifact", p.path, kept.ref])).digest("hex"));
+    return {};
+  }
   const file = await storePieces(deps, req);
   const stored: StoredArtifact = {
     kind: "file",
@@ -166,7 +174,8 @@ async function download(deps: TrackingDeps, { project, path, res }: MlflowCall):
   if (!artifact) throw notFound("ARTIFACT_NOT_FOUND", `no artifact '${p.path}' there`);
   const headers = { "content-disposition": `attachment; filename="${posix.basename(p.path).replace(/["\\\r\n]/g, "_")}"`, "x-content-type-options": "nosniff" };
   const content = artifactContent(deps, artifact);
-  res.writeHead(200, { ...headers, "content-type": content.mediaType, "content-length": String(content.size) });
+  // A trace's spans' document may have grown since its size was noted: sent without a length.
+  res.writeHead(200, { ...headers, "content-type": content.mediaType, ...(artifact.kind !== TRACE_SPANS_KIND && { "content-length": String(content.size) }) });
   for await (const bytes of content.bytes()) {
     if (res.destroyed) return undefined;
     if (!res.write(bytes)) await new Promise((resolve) => res.once("drain", resolve));

@@ -4,12 +4,11 @@ import { ExportTraceServiceRequestSchema, ExportTraceServiceResponseSchema } fro
 import type { AnyValue, KeyValue } from "@kiln/proto/opentelemetry/proto/common/v1/common_pb";
 import { Status_StatusCode, type Span as OtlpSpan } from "@kiln/proto/opentelemetry/proto/trace/v1/trace_pb";
 import type { TrackingDeps } from "./deps.js";
-import { trackingGarbage } from "./garbage.js";
 import { experimentById } from "./mlflow-experiments.js";
 import { MAX_BODY_BYTES, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
-import { distinctKeys, spanField, spansOf, TRACE_DATA_FILE, type Span } from "./mlflow-trace-spans.js";
-import { changeTrace, saveTrace } from "./mlflow-trace-store.js";
-import type { StoredArtifact, TraceRecord } from "./records.js";
+import { addTraceFile, parseSpans, spanField, spansOf, TRACE_DATA_FILE, writeSpansDoc, type Span } from "./mlflow-trace-spans.js";
+import { saveTrace, traceById } from "./mlflow-trace-store.js";
+import type { TraceRecord } from "./records.js";
 
 /*
  * OpenTelemetry's exporters send spans here (OTLP over HTTP, `POST /v1/traces`, protobuf or
@@ -162,28 +161,20 @@ async function addSpans(deps: TrackingDeps, project: string, experiment: string,
     files: {},
   };
   await saveTrace(deps, project, fresh, (had) => had);
-  const garbage = trackingGarbage(deps);
-  let replaced: StoredArtifact | undefined;
-  await changeTrace(deps, project, traceId, async (t) => {
-    const bySpanId = new Map((await spansOf(deps, t)).map((s) => [s.span_id, s]));
+  // Spans an MLflow client uploaded as a blob come along into the document.
+  const current = await traceById(deps, project, traceId);
+  const uploaded = current.files[TRACE_DATA_FILE]?.kind === "file" ? await spansOf(deps, current) : [];
+  const file = await writeSpansDoc(deps, project, traceId, (had) => {
+    const bySpanId = new Map((had ? parseSpans(had) : uploaded).map((s) => [s.span_id, s]));
     for (const s of spans) bySpanId.set(s.span_id, s);
-    const all = [...bySpanId.values()];
-    const bytes = Buffer.from(JSON.stringify({ spans: all }));
-    const stored = await deps.blobs.put(bytes);
-    await garbage.mark([stored.sha256]); // as an upload is, until the trace names it
-    replaced = t.files[TRACE_DATA_FILE];
+    return JSON.stringify({ spans: [...bySpanId.values()] });
+  });
+  await addTraceFile(deps, project, traceId, TRACE_DATA_FILE, file, (t, all) => {
     const whole = infoOf(all);
     // A trace an MLflow client started keeps what the client said of it.
     const fromSpans = t.metadata[SOURCE_METADATA] === "otlp";
-    return {
-      ...t,
-      executionMs: whole.executionMs,
-      ...(fromSpans && { state: whole.state, requestPreview: whole.requestPreview, responsePreview: whole.responsePreview, tags: { ...t.tags, "mlflow.traceName": whole.name } }),
-      files: { ...t.files, [TRACE_DATA_FILE]: { kind: "file", ref: stored.sha256, name: TRACE_DATA_FILE, size: bytes.length, mediaType: "application/json" } },
-      spanKeys: distinctKeys(all),
-    };
+    return fromSpans ? { executionMs: whole.executionMs, state: whole.state, requestPreview: whole.requestPreview, responsePreview: whole.responsePreview, tags: { ...t.tags, "mlflow.traceName": whole.name } } : {};
   });
-  if (replaced) await garbage.mark([replaced.ref]);
 }
 
 /** POST /v1/traces: every trace's spans stored, answered as OTLP answers (an empty ExportTraceServiceResponse). */

@@ -1,9 +1,11 @@
-import type { Json } from "@kiln/core";
+import { Code } from "@connectrpc/connect";
+import { failedPrecondition, isKilnError, readBody, resourceExhausted, type HttpRequest, type Json } from "@kiln/core";
 import type { TrackingDeps } from "./deps.js";
 import { artifactContent } from "./artifact-content.js";
+import { trackingGarbage } from "./garbage.js";
 import { matchesAll, type Clause } from "./mlflow-search.js";
-import { changeTrace } from "./mlflow-trace-store.js";
-import type { SpanKey, StoredArtifact, TraceRecord } from "./records.js";
+import { changeTrace, spansKey } from "./mlflow-trace-store.js";
+import { collections, TRACE_SPANS_KIND, type SpanKey, type StoredArtifact, type TraceRecord } from "./records.js";
 
 /** The file MLflow's clients upload a trace's spans in. */
 export const TRACE_DATA_FILE = "traces.json";
@@ -11,32 +13,80 @@ export const SPAN_TYPE_ATTRIBUTE = "mlflow.spanType";
 
 export type Span = Record<string, Json>;
 
-/** Spans as MLflow's client writes them (`{spans: [...]}`); none from a file that is not that. */
-async function readSpans(deps: TrackingDeps, file: StoredArtifact): Promise<Span[]> {
-  const pieces: Buffer[] = [];
-  for await (const bytes of artifactContent(deps, file).bytes()) pieces.push(Buffer.from(bytes));
+/** Spans as MLflow's client writes them (`{spans: [...]}`); none from a text that is not that. */
+export function parseSpans(text: string): Span[] {
   try {
-    const data = JSON.parse(Buffer.concat(pieces).toString("utf8")) as { spans?: unknown };
+    const data = JSON.parse(text) as { spans?: unknown };
     return Array.isArray(data.spans) ? data.spans.filter((s): s is Span => typeof s === "object" && s !== null) : [];
   } catch {
     return [];
   }
 }
 
+/** A file's text as it is now (a spans' document may have grown since its size was noted). */
+async function readText(deps: TrackingDeps, file: StoredArtifact): Promise<string> {
+  const pieces: Buffer[] = [];
+  for await (const bytes of artifactContent(deps, file).bytes()) pieces.push(Buffer.from(bytes));
+  return Buffer.concat(pieces).toString("utf8");
+}
+
 /** The trace's spans; none when its client uploaded none. */
 export async function spansOf(deps: TrackingDeps, t: TraceRecord): Promise<Span[]> {
   const file = t.files[TRACE_DATA_FILE];
-  return file ? readSpans(deps, file) : [];
+  return file ? parseSpans(await readText(deps, file)) : [];
+}
+
+/** A trace's spans' file up to this size is kept as a document; a bigger upload is a blob. */
+export const MAX_SPANS_DOC_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Sets a trace's spans' file, kept as a document: `next` gets the text kept now ("" for none)
+ * and returns the new one, by a compare-and-set on the document, so writers of one trace's
+ * spans at once (OpenTelemetry's exports) lose none of them.
+ */
+export async function writeSpansDoc(deps: TrackingDeps, project: string, traceId: string, next: (had: string) => string): Promise<StoredArtifact> {
+  const docs = collections(deps).traceSpans;
+  const key = spansKey(project, traceId);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const found = await docs.get(key);
+    const text = next(found?.value.text ?? "");
+    const size = Buffer.byteLength(text);
+    if (size > MAX_SPANS_DOC_BYTES) throw resourceExhausted("SPANS_TOO_LARGE", `a trace's spans are at most ${MAX_SPANS_DOC_BYTES} bytes of JSON, not ${size}`);
+    try {
+      if (found) await docs.update(key, { text }, found.rev);
+      else await docs.create(key, { text });
+      return { kind: TRACE_SPANS_KIND, ref: key, name: TRACE_DATA_FILE, size, mediaType: "application/json" };
+    } catch (e) {
+      if (!isKilnError(e, Code.Aborted) && !isKilnError(e, Code.AlreadyExists)) throw e;
+    }
+  }
+  throw failedPrecondition("TRACE_CONTENTION", `the spans of trace ${traceId} are changing too often; try again`);
+}
+
+/** An upload of the trace's spans' file that fits a document, kept as one (no blob write and fsync); undefined for any other. */
+export async function storeTraceUpload(deps: TrackingDeps, project: string, traceId: string, path: string, req: HttpRequest): Promise<StoredArtifact | undefined> {
+  const declared = Number(req.headers["content-length"]);
+  if (path !== TRACE_DATA_FILE || !Number.isSafeInteger(declared) || declared > MAX_SPANS_DOC_BYTES) return undefined;
+  const text = (await readBody(req, MAX_SPANS_DOC_BYTES)).toString("utf8");
+  return writeSpansDoc(deps, project, traceId, () => text);
 }
 
 /**
- * Records a file uploaded to the trace's artifact location. For its spans' file, the
- * distinct names, types and statuses of the spans are kept in the trace too, so searches by
- * them read no file.
+ * Records a file of the trace's (its spans' file, or another a client uploaded). For the
+ * spans' file, the distinct names, types and statuses of the spans, read from the file as
+ * it is now, are kept in the trace too, so searches by them read no file; `derive` may set
+ * more of the trace from the spans. A blob the file replaces goes to the garbage marks.
  */
-export async function addTraceFile(deps: TrackingDeps, project: string, traceId: string, path: string, file: StoredArtifact): Promise<void> {
-  const spanKeys = path === TRACE_DATA_FILE ? distinctKeys(await readSpans(deps, file)) : undefined;
-  await changeTrace(deps, project, traceId, (t) => ({ ...t, files: { ...t.files, [path]: file }, ...(spanKeys && { spanKeys }) }));
+export async function addTraceFile(deps: TrackingDeps, project: string, traceId: string, path: string, file: StoredArtifact, derive?: (t: TraceRecord, spans: Span[]) => Partial<TraceRecord>): Promise<void> {
+  let replaced: StoredArtifact | undefined;
+  await changeTrace(deps, project, traceId, async (t) => {
+    replaced = t.files[path];
+    if (path !== TRACE_DATA_FILE) return { ...t, files: { ...t.files, [path]: file } };
+    const text = await readText(deps, file);
+    const spans = parseSpans(text);
+    return { ...t, ...derive?.(t, spans), files: { ...t.files, [path]: { ...file, size: Buffer.byteLength(text) } }, spanKeys: distinctKeys(spans) };
+  });
+  if (replaced?.kind === "file" && replaced.ref !== file.ref) await trackingGarbage(deps).mark(replaced.chunks?.length ? replaced.chunks.map((c) => c.sha256) : [replaced.ref]);
 }
 
 export function distinctKeys(spans: Span[]): SpanKey[] {

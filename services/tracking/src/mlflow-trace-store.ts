@@ -26,6 +26,11 @@ function indexKey(project: string, traceId: string): string {
   return `${project}/${traceId}`;
 }
 
+/** The key of the trace's spans' document (traceSpans). */
+export function spansKey(project: string, traceId: string): string {
+  return `${project}/${traceId}`;
+}
+
 /** `{experiment}/{start time, 15 digits}/{trace id}`: an experiment's traces in time order. */
 function traceKey(t: Pick<TraceRecord, "experiment" | "requestTime" | "traceId">): string {
   return `${t.experiment}/${String(t.requestTime).padStart(15, "0")}/${t.traceId}`;
@@ -122,9 +127,10 @@ export async function tracesOf(deps: TrackingDeps, experiment: string): Promise<
 
 /** Deletes the traces and their ids; their files are collected after the grace period. */
 export async function deleteTraceRecords(deps: TrackingDeps, project: string, doomed: readonly TraceRecord[]): Promise<void> {
-  const { traces, traceIds } = collections(deps);
+  const { traces, traceIds, traceSpans } = collections(deps);
   for (const t of doomed) {
     await traces.delete(traceKey(t));
+    await traceSpans.delete(spansKey(project, t.traceId));
     await traceIds.delete(indexKey(project, t.traceId));
   }
   await trackingGarbage(deps).mark(doomed.flatMap(traceFiles));
