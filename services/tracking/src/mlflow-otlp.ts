@@ -161,12 +161,13 @@ async function addSpans(deps: TrackingDeps, project: string, experiment: string,
     files: {},
   };
   await saveTrace(deps, project, fresh, (had) => had);
-  // Spans an MLflow client uploaded as a blob come along into the document.
+  // Spans an MLflow client uploaded as a blob come along into the document (over what an
+  // earlier, smaller upload left there).
   const current = await traceById(deps, project, traceId);
   const uploaded = current.files[TRACE_DATA_FILE]?.kind === "file" ? await spansOf(deps, current) : [];
   const file = await writeSpansDoc(deps, project, traceId, (had) => {
-    const bySpanId = new Map((had ? parseSpans(had) : uploaded).map((s) => [s.span_id, s]));
-    for (const s of spans) bySpanId.set(s.span_id, s);
+    const bySpanId = new Map(parseSpans(had).map((s) => [s.span_id, s]));
+    for (const s of [...uploaded, ...spans]) bySpanId.set(s.span_id, s);
     return JSON.stringify({ spans: [...bySpanId.values()] });
   });
   await addTraceFile(deps, project, traceId, TRACE_DATA_FILE, file, (t, all) => {

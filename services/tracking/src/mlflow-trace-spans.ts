@@ -102,7 +102,7 @@ export function distinctKeys(spans: Span[]): SpanKey[] {
  * What a span is searched by: its name, type (the attribute `mlflow.spanType`, stored as
  * JSON), status code (OK, ERROR, UNSET) and content (the whole span as JSON text).
  */
-export function spanField(span: Span, key: "name" | "type" | "status" | "content" | string): string | undefined {
+export function spanField(span: Span, key: string): string | undefined {
   switch (key) {
     case "name":
       return typeof span.name === "string" ? span.name : undefined;
