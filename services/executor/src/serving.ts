@@ -35,6 +35,8 @@ class Served {
   /** When its load failed, for the next try's backoff. */
   failedAt = 0;
   private responder: Responder | undefined;
+  /** The answers being made, by request id (ServeRequest.request_id). */
+  private readonly inFlight = new Map<string, Promise<BusReply>>();
   /** The model version, and the canary beside it if the deployment has one. */
   private versions: LoadedVersion[] = [];
   private stopped = false;
@@ -151,7 +153,24 @@ class Served {
     return canary && Math.random() * 100 < this.assignment.canaryTrafficPercent ? canary : main;
   }
 
-  private async answer(req: BusRequest): Promise<BusReply> {
+  /**
+   * A request sent again by the scheduler (it resends while it cannot tell whether this
+   * executor is still there, as under a heavy load whose heartbeats come late) gets the
+   * answer of the copy in flight, by the request's id: one model run, counted and logged once.
+   */
+  private answer(req: BusRequest): Promise<BusReply> {
+    const id = requestIdOf(req.data);
+    const inFlight = id ? this.inFlight.get(id) : undefined;
+    if (inFlight) return inFlight;
+    const answered = this.timedAnswer(req);
+    if (id) {
+      this.inFlight.set(id, answered);
+      void answered.finally(() => this.inFlight.delete(id));
+    }
+    return answered;
+  }
+
+  private async timedAnswer(req: BusRequest): Promise<BusReply> {
     const started = performance.now();
     try {
       return await this.answerRows(req);
@@ -309,3 +328,11 @@ function sameAssignment(a: DeploymentAssignment, b: DeploymentAssignment): boole
   );
 }
 
+/** A ServeRequest's id ("" when it has none or is not one); its rows are a view of the message's bytes, not a copy. */
+function requestIdOf(data: Uint8Array): string {
+  try {
+    return fromBinary(ServeRequestSchema, data).requestId;
+  } catch {
+    return "";
+  }
+}

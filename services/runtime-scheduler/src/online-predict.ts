@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { create, fromBinary, toBinary, type JsonObject } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { invalidArgument, isKilnError, KilnError, printable, resourceExhausted, unavailable, wantsJsonRows } from "@kiln/core";
@@ -62,7 +63,7 @@ export async function askDeployment(
     throw resourceExhausted("PREDICT_TOO_LARGE", `the rows take ${ask.rows.length} bytes as Arrow, more than an online prediction takes (${MAX_ONLINE_ROWS_BYTES}): predict them with a job (kiln runtime:predict)`);
   }
   await mustExist(s, deployment);
-  const request = create(ServeRequestSchema, { deployment, arrowIpc: ask.rows, kind: ask.kind, keepColumns: ask.keepColumns, positional: ask.positional, params: ask.params });
+  const request = create(ServeRequestSchema, { deployment, arrowIpc: ask.rows, kind: ask.kind, keepColumns: ask.keepColumns, positional: ask.positional, params: ask.params, requestId: randomUUID() });
   // The caller's deadline, when sooner than the server's: nobody waits for an answer after it.
   const timeoutMs = Math.max(1, Math.min(s.settings.predictTimeoutMs, ask.callerTimeoutMs ?? Infinity));
   const deadline = Date.now() + timeoutMs;

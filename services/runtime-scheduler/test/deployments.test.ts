@@ -185,11 +185,13 @@ describe("deployments: records, assignment to executors, and predictions routed 
     const d = await deploy(model);
     const [assignment] = await beat("e1");
     const seen: { kind: JobKind; keep: string[]; rows: number }[] = [];
+    const ids: string[] = [];
     responders.push(
       await h.bus.respond(assignment!.subject, assignment!.queue, async (req) => {
         const request = fromBinary(ServeRequestSchema, req.data);
         const rows = tableFromIPC(request.arrowIpc);
         seen.push({ kind: request.kind, keep: request.keepColumns, rows: rows.numRows });
+        ids.push(request.requestId);
         const out = tableFromArrays({ prediction: Float32Array.from(rows.getChild("a")!.toArray() as Float64Array, (v) => v * 2) });
         return { data: toBinary(ServeReplySchema, create(ServeReplySchema, { arrowIpc: tableToIPC(out, "stream"), rowCount: BigInt(out.numRows), modelVersion: assignment!.modelVersion, executor: "executors/e1" })), headers: {} };
       }),
@@ -199,6 +201,10 @@ describe("deployments: records, assignment to executors, and predictions routed 
     const arrow = await deployments.predict({ deployment: d.name, input: { case: "arrowIpc", value: tableToIPC(tableFromArrays({ a: Float64Array.of(4) }), "stream") }, kind: JobKind.PREDICT_PROBA });
     expect(arrow.chunk!.rowCount).toBe(1n);
     expect(tableFromIPC(arrow.chunk!.arrowIpc).getChild("prediction")!.get(0)).toBe(8);
+    // Each prediction has an id of its own, by which an executor answers a resent copy once.
+    expect(ids).toHaveLength(2);
+    expect(new Set(ids).size).toBe(2);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f-]{36}$/);
     expect(seen).toEqual([
       { kind: JobKind.PREDICT, keep: ["a"], rows: 2 },
       { kind: JobKind.PREDICT_PROBA, keep: [], rows: 1 },
