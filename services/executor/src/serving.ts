@@ -165,7 +165,8 @@ class Served {
     const answered = this.timedAnswer(req);
     if (id) {
       this.inFlight.set(id, answered);
-      void answered.finally(() => this.inFlight.delete(id));
+      const done = () => void this.inFlight.delete(id);
+      answered.then(done, done);
     }
     return answered;
   }
