@@ -4,7 +4,7 @@ import { durationMs } from "@bufbuild/protobuf/wkt";
 import { Table } from "apache-arrow";
 import type { BusReply, BusRequest, Responder } from "@kiln/bus";
 import { DataFormatError, decodeChunk, tableToIpc } from "@kiln/data";
-import { ServeReplySchema, ServeRequestSchema } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
+import { ServeReplySchema, ServeRequestSchema, type ServeRequest } from "@kiln/proto/kiln/runtime/v1/deployments_pb";
 import { JobKind, ServedDeploymentSchema, ServedState, type DeploymentAssignment, type Explainer, type JobError, type RequestLog, type ServedDeployment } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { ExecutorDeps } from "./deps.js";
 import { failedPrecondition, invalidInput, JobFailure, jobErrorOf, toJobFailure } from "./job-failure.js";
@@ -159,10 +159,11 @@ class Served {
    * answer of the copy in flight, by the request's id: one model run, counted and logged once.
    */
   private answer(req: BusRequest): Promise<BusReply> {
-    const id = requestIdOf(req.data);
+    const request = decodeServeRequest(req.data);
+    const id = request instanceof Error ? "" : request.requestId;
     const inFlight = id ? this.inFlight.get(id) : undefined;
     if (inFlight) return inFlight;
-    const answered = this.timedAnswer(req);
+    const answered = this.timedAnswer(request);
     if (id) {
       this.inFlight.set(id, answered);
       const done = () => void this.inFlight.delete(id);
@@ -171,21 +172,21 @@ class Served {
     return answered;
   }
 
-  private async timedAnswer(req: BusRequest): Promise<BusReply> {
+  private async timedAnswer(request: ServeRequest | Error): Promise<BusReply> {
     const started = performance.now();
     try {
-      return await this.answerRows(req);
+      return await this.answerRows(request);
     } finally {
       this.latencies.add(performance.now() - started);
     }
   }
 
-  private async answerRows(req: BusRequest): Promise<BusReply> {
+  private async answerRows(request: ServeRequest | Error): Promise<BusReply> {
     const version = this.pick();
     const from = { modelVersion: version.name, executor: this.deps.name };
     this.stats.requests++;
     try {
-      const request = fromBinary(ServeRequestSchema, req.data);
+      if (request instanceof Error) throw request;
       if (request.deployment !== this.assignment.deployment) {
         throw failedPrecondition("WRONG_DEPLOYMENT", `this executor serves ${this.assignment.deployment} on this subject, not ${request.deployment}`);
       }
@@ -329,11 +330,11 @@ function sameAssignment(a: DeploymentAssignment, b: DeploymentAssignment): boole
   );
 }
 
-/** A ServeRequest's id ("" when it has none or is not one); its rows are a view of the message's bytes, not a copy. */
-function requestIdOf(data: Uint8Array): string {
+/** The request, decoded once for its id and its rows; what could not be decoded, as the error the answer gives. */
+function decodeServeRequest(data: Uint8Array): ServeRequest | Error {
   try {
-    return fromBinary(ServeRequestSchema, data).requestId;
-  } catch {
-    return "";
+    return fromBinary(ServeRequestSchema, data);
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e));
   }
 }
