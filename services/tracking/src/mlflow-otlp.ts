@@ -7,7 +7,7 @@ import type { TrackingDeps } from "./deps.js";
 import { experimentById } from "./mlflow-experiments.js";
 import { MAX_BODY_BYTES, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { addTraceFile, parseSpans, spanField, spansOf, TRACE_DATA_FILE, writeSpansDoc, type Span } from "./mlflow-trace-spans.js";
-import { saveTrace, traceById } from "./mlflow-trace-store.js";
+import { saveTrace } from "./mlflow-trace-store.js";
 import type { TraceRecord } from "./records.js";
 
 /*
@@ -160,10 +160,9 @@ async function addSpans(deps: TrackingDeps, project: string, experiment: string,
     linkedRuns: [],
     files: {},
   };
-  await saveTrace(deps, project, fresh, (had) => had);
+  const current = await saveTrace(deps, project, fresh, () => undefined);
   // Spans an MLflow client uploaded as a blob come along into the document (over what an
   // earlier, smaller upload left there).
-  const current = await traceById(deps, project, traceId);
   const uploaded = current.files[TRACE_DATA_FILE]?.kind === "file" ? await spansOf(deps, current) : [];
   const file = await writeSpansDoc(deps, project, traceId, (had) => {
     const bySpanId = new Map(parseSpans(had).map((s) => [s.span_id, s]));

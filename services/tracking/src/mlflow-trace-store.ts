@@ -17,6 +17,7 @@ export const TRACE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 export const ARTIFACT_LOCATION_TAG = "mlflow.artifactLocation";
 /** The run a trace was made in, in its metadata. */
 export const SOURCE_RUN_METADATA = "mlflow.sourceRun";
+const LIST_PAGE = 500;
 
 export function traceArtifactUri(experimentId: string, traceId: string): string {
   return `mlflow-artifacts:/${experimentId}/traces/${traceId}/artifacts`;
@@ -78,10 +79,10 @@ export async function changeTrace(deps: TrackingDeps, project: string, traceId: 
 
 /**
  * Stores a new trace under its id, which becomes the project's; `merge` makes what is
- * stored when the trace is there already (a retried start). An id held by another
- * experiment's trace is AlreadyExists.
+ * stored when the trace is there already (a retried start), or undefined to keep it as it
+ * is. An id held by another experiment's trace is AlreadyExists. Answers the trace stored.
  */
-export async function saveTrace(deps: TrackingDeps, project: string, given: TraceRecord, merge: (had: TraceRecord) => TraceRecord): Promise<TraceRecord> {
+export async function saveTrace(deps: TrackingDeps, project: string, given: TraceRecord, merge: (had: TraceRecord) => TraceRecord | undefined): Promise<TraceRecord> {
   const { traces, traceIds } = collections(deps);
   let key = traceKey(given);
   await traceIds.create(indexKey(project, given.traceId), { experiment: given.experiment, key }).catch(async (e: unknown) => {
@@ -123,6 +124,21 @@ export function traceInfoJson(t: TraceRecord): Json {
 
 export async function tracesOf(deps: TrackingDeps, experiment: string): Promise<TraceRecord[]> {
   return (await collections(deps).traces.list({ prefix: experimentPrefix(experiment) })).map((s) => s.value);
+}
+
+/** The experiment's traces that started at or before `beforeMs`, oldest first, at most `limit`: read in key order, and no further. */
+export async function tracesStartedBy(deps: TrackingDeps, experiment: string, beforeMs: number, limit = Infinity): Promise<TraceRecord[]> {
+  const found: TraceRecord[] = [];
+  for (let after: string | undefined; found.length < limit; ) {
+    const page = await collections(deps).traces.list({ prefix: experimentPrefix(experiment), after, limit: LIST_PAGE });
+    for (const { value } of page) {
+      if (value.requestTime > beforeMs || found.length === limit) return found;
+      found.push(value);
+    }
+    if (page.length < LIST_PAGE) break;
+    after = page[page.length - 1]!.key;
+  }
+  return found;
 }
 
 /** Deletes the traces and their ids; their files are collected after the grace period. */

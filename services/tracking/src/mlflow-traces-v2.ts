@@ -51,7 +51,7 @@ export async function startV2(deps: TrackingDeps, { project, fields }: MlflowCal
     linkedRuns: [],
     files: {},
   };
-  return { trace_info: traceInfoV2Json(await saveTrace(deps, project, given, (had) => had)) };
+  return { trace_info: traceInfoV2Json(await saveTrace(deps, project, given, () => undefined)) };
 }
 
 /** EndTrace (PATCH mlflow/traces/{id}): its status and end time; metadata and tags merged in. */

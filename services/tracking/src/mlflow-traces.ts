@@ -8,7 +8,7 @@ import { runById } from "./mlflow-runs.js";
 import { onAssessments } from "./mlflow-assessments.js";
 import { checkTraceEntry, durationMs, MAX_KEY_CHARS, preview, stringMap, timestampMs, traceState } from "./mlflow-trace-fields.js";
 import { endV2, infoV2, searchV2, startV2 } from "./mlflow-traces-v2.js";
-import { ARTIFACT_LOCATION_TAG, changeTrace, deleteTraceRecords, saveTrace, TRACE_ID, traceById, traceInfoJson, tracesByIds, tracesOf } from "./mlflow-trace-store.js";
+import { ARTIFACT_LOCATION_TAG, changeTrace, deleteTraceRecords, saveTrace, TRACE_ID, traceById, traceInfoJson, tracesByIds, tracesStartedBy } from "./mlflow-trace-store.js";
 import { searchTraces } from "./trace-search.js";
 import type { TraceRecord } from "./records.js";
 
@@ -90,8 +90,7 @@ async function deleteTraces(deps: TrackingDeps, { project, fields }: MlflowCall)
   if (maxTraces !== undefined && maxTraces < 1) throw invalidArgument("INVALID_PARAMETER", "'max_traces' is at least 1");
   let doomed: TraceRecord[];
   if (before !== undefined) {
-    doomed = (await tracesOf(deps, experiment.name)).filter((t) => t.requestTime <= before).sort((a, b) => a.requestTime - b.requestTime);
-    if (maxTraces !== undefined) doomed = doomed.slice(0, maxTraces);
+    doomed = await tracesStartedBy(deps, experiment.name, before, maxTraces);
   } else {
     doomed = await tracesByIds(deps, project, experiment.name, ids.map((id) => (typeof id === "string" ? id : "")));
   }

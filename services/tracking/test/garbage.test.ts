@@ -147,7 +147,7 @@ describe("artifact files of dropped experiments", () => {
       linkedRuns: [],
       files: { "traces.json": { kind: "file", ref: sha256, name: "traces.json", size: 18 } },
     });
-    for (const [id, sha256] of [["tr-kept", kept], ["tr-deleted", deleted]] as const) await saveTrace(deps, "projects/default", trace(id, sha256), (had) => had);
+    for (const [id, sha256] of [["tr-kept", kept], ["tr-deleted", deleted]] as const) await saveTrace(deps, "projects/default", trace(id, sha256), () => undefined);
     await deleteTraceRecords(deps, "projects/default", [trace("tr-deleted", deleted)]);
 
     clock += 2 * HOUR;
