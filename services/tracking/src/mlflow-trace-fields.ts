@@ -26,14 +26,10 @@ export function traceState(fields: Record<string, Json>, name: string): TraceRec
   return state;
 }
 
-function checkEntry(what: string, key: string, value: string): void {
+/** A tag or metadata entry, whether in a map or set on its own (set_trace_tag). */
+export function checkTraceEntry(what: string, key: string, value: string): void {
   if (!key || key.length > MAX_KEY_CHARS) throw invalidArgument("INVALID_PARAMETER", `a trace's ${what} key is 1 to ${MAX_KEY_CHARS} characters`);
   if (value.length > MAX_VALUE_CHARS) throw invalidArgument("INVALID_PARAMETER", `a trace's ${what} value is at most ${MAX_VALUE_CHARS} characters (${printable(key).slice(0, 80)} has ${value.length})`);
-}
-
-/** A tag or metadata entry set on its own (set_trace_tag). */
-export function checkTraceEntry(what: string, key: string, value: string): void {
-  checkEntry(what, key, value);
 }
 
 /** A protobuf map<string, string> field (MLflow 3's), each entry checked. */
@@ -41,7 +37,7 @@ export function stringMap(fields: Record<string, Json>, name: string): Record<st
   const map = objectAt(fields, name) ?? {};
   for (const [key, value] of Object.entries(map)) {
     if (typeof value !== "string") throw invalidArgument("INVALID_PARAMETER", `${name}.${printable(key).slice(0, 80)} is a string`);
-    checkEntry(name, key, value);
+    checkTraceEntry(name, key, value);
   }
   return map as Record<string, string>;
 }
@@ -50,7 +46,7 @@ export function stringMap(fields: Record<string, Json>, name: string): Record<st
 export function keyValueMap(fields: Record<string, Json>, name: string): Record<string, string> {
   const map: Record<string, string> = {};
   for (const { key, value } of keyValues(fields, name)) {
-    checkEntry(name, key, value);
+    checkTraceEntry(name, key, value);
     map[key] = value;
   }
   return map;
