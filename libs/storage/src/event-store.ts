@@ -74,6 +74,8 @@ export interface SummaryQuery {
   experiment: string;
   runs: RunSelector;
   events: string[];
+  /** Only these keys (of any of the events); every key when absent. */
+  keys?: readonly string[];
 }
 
 /**

@@ -99,6 +99,7 @@ export async function openMongoEventStore(uri: string, database: string): Promis
     async summarize(q) {
       // Worked out by the database from the events (one pass over the runs' events of these kinds, in the server).
       const match: Filter<EventDoc> = { experiment: q.experiment, event: { $in: q.events } };
+      if (q.keys) match.key = { $in: [...q.keys] };
       if ("runs" in q.runs) match.run = { $in: q.runs.runs };
       else if ("from" in q.runs) match.run = { $gte: q.runs.from, $lte: q.runs.to };
       const number = { $cond: [{ $and: [{ $eq: ["$vtype", 1] }, { $ne: ["$num", NaN] }] }, "$num", null] };

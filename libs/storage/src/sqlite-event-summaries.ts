@@ -5,6 +5,9 @@ import type { EventSummary, SummaryQuery } from "./event-store.js";
 import { runSelectorSql } from "./sqlite-run-selector.js";
 
 const COLUMNS = "experiment, run, event, key, step, dt, seq, vtype, num, txt, lo, hi, numbers";
+const READ_COLUMNS = "run, event, key, step, dt, vtype, num, txt, lo, hi, numbers";
+/** SQL's list of a placeholder per value (NULL for none, which matches nothing). */
+const inList = (values: readonly unknown[]) => values.map(() => "?").join(",") || "NULL";
 /** The stored latest is replaced when the new one is later: by step, then dt, then logging order (event-summaries.ts isLater). */
 const LATER = "(excluded.step > step OR (excluded.step = step AND (excluded.dt > dt OR (excluded.dt = dt AND excluded.seq > seq))))";
 
@@ -46,9 +49,13 @@ export function sqliteEventSummaries(db: Database.Database) {
     deleteExperiment: (experiment: string) => deleteExperiment.run(experiment),
     read(q: SummaryQuery): EventSummary[] {
       const runs = runSelectorSql(q.runs);
-      const where = ["experiment = ?", `event IN (${q.events.map(() => "?").join(",") || "NULL"})`, ...runs.where];
+      const where = ["experiment = ?", `event IN (${inList(q.events)})`, ...runs.where];
       const params: unknown[] = [q.experiment, ...q.events, ...runs.params];
-      const rows = db.prepare<unknown[], SummaryRow>(`SELECT ${COLUMNS} FROM tracking_summaries WHERE ${where.join(" AND ")} ORDER BY run, event, key`).all(...params);
+      if (q.keys) {
+        where.push(`key IN (${inList(q.keys)})`);
+        params.push(...q.keys);
+      }
+      const rows = db.prepare<unknown[], SummaryRow>(`SELECT ${READ_COLUMNS} FROM tracking_summaries WHERE ${where.join(" AND ")} ORDER BY run, event, key`).all(...params);
       return rows.map(toEventSummary);
     },
   };

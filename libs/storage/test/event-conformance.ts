@@ -283,6 +283,19 @@ export function describeEventStore(name: string, make: MakeEventStore, options: 
       expect((await store.summarize({ experiment, runs: { runs: [2] }, events: ["metric"] })).map((x) => x.key)).toEqual(["acc", "extra", "gone"]);
       expect((await store.summarize({ experiment, runs: { from: 1, to: 1 }, events: ["custom"] })).map((x) => [x.key, x.text])).toEqual([["note", "hi"]]);
       expect(await store.summarize({ experiment, runs: { all: true }, events: [] })).toEqual([]);
+      // Only the keys asked for, of any of the kinds asked for.
+      const keyed = async (keys: string[], events = ["metric", "param"]) => (await store.summarize({ experiment, runs: { all: true }, events, keys })).map((x) => [x.run, x.event, x.key]);
+      expect(await keyed(["loss", "lr", "acc"])).toEqual([
+        [1, "metric", "loss"],
+        [1, "param", "lr"],
+        [2, "metric", "acc"],
+      ]);
+      expect(await keyed(["loss", "lr"], ["param"])).toEqual([[1, "param", "lr"]]);
+      expect(await keyed([])).toEqual([]);
+      // A list of runs longer than SQLite takes parameters (a page of MLflow's run search may name 50,000).
+      const many = Array.from({ length: 40_000 }, (_, i) => i + 1);
+      expect(await store.summarize({ experiment, runs: { runs: many }, events: ["metric", "param"] })).toEqual(summaries);
+      expect((await store.summarize({ experiment, runs: { runs: [1] }, events: ["metric"], keys: ["loss"] }))[0]).toEqual(summaries[0]);
     });
 
     it("reads only the event kinds asked for, from rows and batches alike", async () => {

@@ -127,6 +127,9 @@ describe("MLflow's REST API on an embedded server", () => {
     expect(await search({ filter: "metrics.acc > 0.85 and params.model = 'Tree'" })).toEqual([1]);
     expect(await search({ filter: "params.model ILIKE 'tree'" })).toEqual([3, 1]);
     expect(await search({ filter: "params.model LIKE 'tree'" })).toEqual([]);
+    // A run found by a param is answered whole: its metrics, other params and tags too.
+    const byParam = (await ok(post("mlflow/runs/search", { experiment_ids: [experimentId], filter: "params.model = 'Tree'" }))).runs;
+    expect(byParam[1].data).toMatchObject({ metrics: [{ key: "acc", value: 0.9, timestamp: 1, step: 0 }], params: [{ key: "model", value: "Tree" }], tags: expect.arrayContaining([{ key: "team", value: "risk-1" }]) });
     expect(await search({ filter: "tags.team LIKE 'risk-%' AND attributes.status = 'FAILED'" })).toEqual([3]);
     expect(await search({ filter: "attributes.run_name = 'run-c'" })).toEqual([2]);
     expect(await search({ filter: `attributes.run_id IN ('${ids[0]}', '${ids[2]}')` })).toEqual([2, 0]);

@@ -4,7 +4,7 @@ import type { TrackingDeps } from "./deps.js";
 import { changeExperiment, createExperiment, deleteExperiment, nowOf } from "./experiments.js";
 import { keyValueList, keyValues, listOf, optionalInteger, optionalText, requiredText, checkTag as checkMlflowTag, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { createUnderFreeId, DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, experimentIdOf, experimentOfId, idsForName, MLFLOW_NAME_LABEL } from "./mlflow-ids.js";
-import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
+import { matchesAll, pageOf, parseOrder, parseSearchFilter, sortBy, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { collections, type ExperimentRecord } from "./records.js";
 
 const MAX_NAME_CHARS = 500;
@@ -150,7 +150,7 @@ async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
   const order = parseOrder(listOf(fields, "order_by"), "experiments");
   // Kiln deletes experiments for good: none is in the deleted stage.
   const found = viewOf(fields, "view_type") !== "deleted" ? (await allExperiments(deps, project)).filter((e) => matchesAll(filter, lookupOf(e))) : [];
-  found.sort(orderBy([...(order.length ? order : LATEST_FIRST), ...TIE_BREAK], lookupOf));
+  sortBy(found, [...(order.length ? order : LATEST_FIRST), ...TIE_BREAK], lookupOf);
   const page = pageOf(found, optionalInteger(fields, "max_results"), optionalText(fields, "page_token"));
   return { experiments: page.items.map(experimentJson), ...(page.next ? { next_page_token: page.next } : {}) };
 }

@@ -10,7 +10,7 @@ import { doubleJson, keyValueList, keyValues, listOf, optionalInteger, optionalT
 import { experimentIdOf } from "./mlflow-ids.js";
 import { checkRunTag, runById } from "./mlflow-runs.js";
 import { entriesFromRoot } from "./mlflow-artifact-tree.js";
-import { matchesAll, orderBy, pageOf, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
+import { matchesAll, pageOf, parseSearchFilter, sortBy, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { collections, type LoggedModelRecord } from "./records.js";
 
 const STATUSES: Record<string, LoggedModelRecord["status"]> = {
@@ -216,7 +216,7 @@ async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
   }
   const all = (await collections(deps).loggedModels.list({ prefix: `${project}/` })).map((r) => r.value);
   const found = all.filter((m) => experiments.has(m.experiment) && matchesAll(filter, lookupOf(m)));
-  found.sort(orderBy([...orderOf(listOf(fields, "order_by")), ...NEWEST_FIRST], lookupOf));
+  sortBy(found, [...orderOf(listOf(fields, "order_by")), ...NEWEST_FIRST], lookupOf);
   const page = pageOf(found, optionalInteger(fields, "max_results") ?? 50, optionalText(fields, "page_token"));
   return { models: page.items.map(loggedModelJson), ...(page.next ? { next_page_token: page.next } : {}) };
 }

@@ -12,7 +12,7 @@ import { doubleJson, keyValues, objectsOf, optionalInteger, optionalText, requir
 import { pageOf } from "./mlflow-search.js";
 import { metricPoints } from "./query.js";
 import { linkMetrics, loggedModelById } from "./mlflow-logged-models.js";
-import { activeRunById, checkRunTag, INPUT_EVENT, OUTPUT_EVENT, paramText, runById, runIdField, setRunTags } from "./mlflow-runs.js";
+import { activeRunById, checkRunTag, INPUT_EVENT, OUTPUT_EVENT, runById, runIdField, runsMetricsAndParams, setRunTags } from "./mlflow-runs.js";
 import { changeRun } from "./runs.js";
 import type { RunRecord } from "./records.js";
 
@@ -91,13 +91,9 @@ async function checkParams(deps: TrackingDeps, run: RunRecord, runId: string, pa
   }
 }
 
-/** The run's params of these keys, as MLflow reads them (text). */
+/** The run's params of these keys, as MLflow reads them (text), from the event store's summaries. */
 async function paramsOf(deps: TrackingDeps, run: RunRecord, keys: Set<string>): Promise<Map<string, string>> {
-  const found = new Map<string, string>();
-  for await (const page of deps.events.query({ experiment: run.experiment, runs: { runs: [run.run] }, filter: eventsOf("param", keys) })) {
-    for (let i = 0; i < page.length; i++) found.set(stringAt(page.key, i), paramText(page, i));
-  }
-  return found;
+  return (await runsMetricsAndParams(deps, run.experiment, { runs: [run.run] }, [...keys])).get(run.run)?.params ?? new Map<string, string>();
 }
 
 function eventsOf(event: string, keys: Set<string>) {

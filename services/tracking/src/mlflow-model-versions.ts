@@ -11,7 +11,7 @@ import { copyModelVersion, storeModelVersion } from "./mlflow-model-upload.js";
 import { allModels, changeState, findModel, fromRegistry, latestPerStage, searchedTag, MLFLOW_STATE_KEY, mlflowNameOfModel, modelByName, modelVersionJson, runIdOfVersion, stageOf, stateOf, STAGES, versionsOf, versionTags, type MlflowVersionState } from "./mlflow-registry.js";
 import { isPromptVersion, storePromptVersion } from "./mlflow-prompts.js";
 import { runById } from "./mlflow-runs.js";
-import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
+import { matchesAll, pageOf, parseOrder, parseSearchFilter, sortBy, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { runName } from "./names.js";
 
 const DEFAULT_MAX_RESULTS = 10_000;
@@ -183,7 +183,7 @@ async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
       if (matchesAll(filter, lookup)) found.push({ model, version, lookup });
     }
   }
-  found.sort(orderBy([...order, ...DEFAULT_ORDER], (f) => f.lookup));
+  sortBy(found, [...order, ...DEFAULT_ORDER], (f) => f.lookup);
   const page = pageOf(found, optionalInteger(fields, "max_results") ?? DEFAULT_MAX_RESULTS, optionalText(fields, "page_token"));
   return { model_versions: page.items.map((f) => modelVersionJson(f.model, f.version)), ...(page.next ? { next_page_token: page.next } : {}) };
 }

@@ -5,7 +5,7 @@ import type { Model } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import type { TrackingDeps } from "./deps.js";
 import { keyValues, listOf, optionalInteger, optionalText, requiredText, checkTag as checkMlflowTag, MLFLOW_REGISTRY_TAG_VALUE_CHARS, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { createUnderFreeId, MLFLOW_NAME_LABEL } from "./mlflow-ids.js";
-import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
+import { matchesAll, pageOf, parseOrder, parseSearchFilter, sortBy, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { allModels, findModel, fromRegistry, modelIdOf, searchedTag, idsForModel, latestPerStage, mlflowNameOfModel, modelByName, modelVersionJson, registeredModelJson, STAGES, versionsOf } from "./mlflow-registry.js";
 import { canonicalStage, versionOf } from "./mlflow-model-versions.js";
 
@@ -100,7 +100,7 @@ async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
   const filter = parseSearchFilter(optionalText(fields, "filter") ?? "", "registered_models");
   const order = parseOrder(listOf(fields, "order_by"), "registered_models");
   const found = (await allModels(deps, project)).filter((m) => matchesAll(filter, lookupOf(m)));
-  found.sort(orderBy([...order, ...BY_NAME], lookupOf));
+  sortBy(found, [...order, ...BY_NAME], lookupOf);
   const page = pageOf(found, optionalInteger(fields, "max_results") ?? DEFAULT_MAX_RESULTS, optionalText(fields, "page_token"));
   const models = await Promise.all(page.items.map(async (m) => registeredModelJson(m, await versionsOf(deps, m))));
   return { registered_models: models, ...(page.next ? { next_page_token: page.next } : {}) };

@@ -1,12 +1,12 @@
 import { Code } from "@connectrpc/connect";
 import { invalidArgument, isKilnError, notFound, type Json } from "@kiln/core";
-import { EVENT_VALUE_TYPES, stringAt, type EventPage, type RunSelector } from "@kiln/storage";
+import { EVENT_VALUE_TYPES, stringAt, type EventSummary, type RunSelector } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
 import { experimentById, idOfExperiment, viewOf } from "./mlflow-experiments.js";
 import { doubleJson, keyValueList, keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { parseRunId, runIdOf } from "./mlflow-ids.js";
-import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup, type OrderKey } from "./mlflow-search.js";
+import { keysRead, matchesAll, pageOf, parseOrder, parseSearchFilter, sortBy, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { collections, type RunRecord, type StatusName } from "./records.js";
 import { runKey } from "./names.js";
 import { changeRun, startRun } from "./runs.js";
@@ -79,15 +79,38 @@ function dataOf(data: Map<number, RunData>, run: number): RunData {
   return d;
 }
 
-/** Each run's latest metrics (highest step, then newest) and params, as MLflow shows them: a row per run and key, whatever was logged. */
-export async function runsMetricsAndParams(deps: TrackingDeps, experiment: string, runs: RunSelector): Promise<Map<number, RunData>> {
+/**
+ * Each run's latest metrics (highest step, then newest) and params, as MLflow shows them: a
+ * row per run and key, whatever was logged; only those of `keys` when given.
+ */
+export async function runsMetricsAndParams(deps: TrackingDeps, experiment: string, runs: RunSelector, keys?: readonly string[]): Promise<Map<number, RunData>> {
   const data = new Map<number, RunData>();
-  for (const s of await deps.events.summarize({ experiment, runs, events: ["metric", "param"] })) {
+  for (const s of await deps.events.summarize({ experiment, runs, events: ["metric", "param"], keys })) {
     const d = dataOf(data, s.run);
-    if (s.event === "param") d.params.set(s.key, s.valueType === "number" ? String(s.number) : (s.text ?? ""));
+    if (s.event === "param") d.params.set(s.key, paramText(s));
     else if (s.valueType === "number") d.metrics.set(s.key, { value: s.number!, timestamp: s.dt, step: s.step });
   }
   return data;
+}
+
+/** A param as MLflow shows params: text (Kiln's SDK logs numbers and JSON too). */
+const paramText = (s: EventSummary): string => (s.valueType === "number" ? String(s.number) : (s.text ?? ""));
+
+/** The latest value of searched metrics and params, by `${event}:${key}`, then by run: a map per key, where RunData is four per run. */
+type SearchedValues = Map<string, Map<number, string | number>>;
+
+async function searchedValues(deps: TrackingDeps, experiment: string, keys: readonly string[]): Promise<SearchedValues> {
+  const values: SearchedValues = new Map();
+  if (!keys.length) return values;
+  for (const s of await deps.events.summarize({ experiment, runs: { all: true }, events: ["metric", "param"], keys })) {
+    const value = s.event === "param" ? paramText(s) : s.valueType === "number" ? s.number! : undefined;
+    if (value === undefined) continue;
+    const id = `${s.event}:${s.key}`;
+    let byRun = values.get(id);
+    if (!byRun) values.set(id, (byRun = new Map()));
+    byRun.set(s.run, value);
+  }
+  return values;
 }
 
 /** The runs' dataset inputs and model outputs (reading only events of those two kinds). */
@@ -99,11 +122,6 @@ export async function addLinks(deps: TrackingDeps, experiment: string, runs: Run
       (stringAt(page.event, i) === INPUT_EVENT ? d.inputs : d.outputs).set(page.text[i]!, JSON.parse(page.text[i]!) as Json);
     }
   }
-}
-
-/** A param event's value as MLflow shows params: text (Kiln's SDK logs numbers and JSON too). */
-export function paramText(page: EventPage, i: number): string {
-  return EVENT_VALUE_TYPES[page.valueType[i]!] === "number" ? String(page.number[i]) : (page.text[i] ?? "");
 }
 
 export function runNameOf(r: RunRecord): string {
@@ -215,10 +233,9 @@ const NEWEST_FIRST: OrderKey[] = [
   { kind: "attribute", key: "run_id", descending: false },
 ];
 
-function runLookup(experimentId: string, r: RunRecord, data: RunData | undefined): Lookup {
+function runLookup(experimentId: string, r: RunRecord, values: SearchedValues): Lookup {
   return (kind, key) => {
-    if (kind === "metric") return data?.metrics.get(key)?.value;
-    if (kind === "param") return data?.params.get(key);
+    if (kind === "metric" || kind === "param") return values.get(`${kind}:${key}`)?.get(r.run);
     if (kind === "tag") return r.tags[key];
     switch (key) {
       case "run_id":
@@ -243,7 +260,9 @@ function runLookup(experimentId: string, r: RunRecord, data: RunData | undefined
 async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
   const filter = parseSearchFilter(optionalText(fields, "filter") ?? "", "runs");
   const order = parseOrder(listOf(fields, "order_by"), "runs");
-  const found: { experimentId: string; run: RunRecord; data: RunData | undefined; lookup: Lookup }[] = [];
+  // Every run is read for the filter and the order, with only the metrics and params they name.
+  const searchedKeys = keysRead(filter, order, ["metric", "param"]);
+  const found: { experimentId: string; run: RunRecord; lookup: Lookup }[] = [];
   const view = viewOf(fields, "run_view_type");
   const shown = (r: RunRecord) => view === "all" || (view === "deleted") === Boolean(r.deletedTime);
   for (const id of new Set(listOf(fields, "experiment_ids").map(String))) {
@@ -253,23 +272,21 @@ async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
     });
     if (!experiment) continue;
     const runs = (await collections(deps).runs.list({ prefix: `${experiment.name}/runs/` })).map((r) => r.value);
-    const data = await runsMetricsAndParams(deps, experiment.name, { all: true });
+    const values = await searchedValues(deps, experiment.name, searchedKeys);
     for (const run of runs) {
-      const lookup = runLookup(id, run, data.get(run.run));
-      if (shown(run) && matchesAll(filter, lookup)) found.push({ experimentId: id, run, data: data.get(run.run), lookup });
+      const lookup = runLookup(id, run, values);
+      if (shown(run) && matchesAll(filter, lookup)) found.push({ experimentId: id, run, lookup });
     }
   }
-  found.sort(orderBy([...order, ...NEWEST_FIRST], (f) => f.lookup));
+  sortBy(found, [...order, ...NEWEST_FIRST], (f) => f.lookup);
   const page = pageOf(found, optionalInteger(fields, "max_results"), optionalText(fields, "page_token"));
-  // Inputs and outputs are neither filtered nor sorted on: read for the page's runs alone.
-  const byExperiment = new Map<string, Map<number, RunData>>();
-  for (const f of page.items) {
-    f.data ??= emptyRunData();
-    byExperiment.set(f.run.experiment, (byExperiment.get(f.run.experiment) ?? new Map<number, RunData>()).set(f.run.run, f.data));
-  }
-  for (const [experiment, runs] of byExperiment) await addLinks(deps, experiment, { runs: [...runs.keys()] }, runs);
+  // The page's runs are read whole: all their metrics and params, inputs and outputs.
+  const pageRuns = new Map<string, number[]>();
+  for (const { run } of page.items) pageRuns.set(run.experiment, [...(pageRuns.get(run.experiment) ?? []), run.run]);
+  const data = new Map<string, Map<number, RunData>>();
+  for (const [experiment, runs] of pageRuns) data.set(experiment, await runsData(deps, experiment, { runs }));
   return {
-    runs: page.items.map((f) => runJson(f.experimentId, f.run, f.data)),
+    runs: page.items.map((f) => runJson(f.experimentId, f.run, data.get(f.run.experiment)?.get(f.run.run))),
     ...(page.next ? { next_page_token: page.next } : {}),
   };
 }

@@ -287,26 +287,39 @@ export function parseOrder(entries: Json[], what: Searched): OrderKey[] {
   return entries.map((e) => parseOrderKey(e, what));
 }
 
+/** The keys of these kinds that a filter and an order read, each once (e.g. the metrics and params a run search needs of every run). */
+export function keysRead(clauses: readonly Clause[], order: readonly OrderKey[], kinds: readonly SearchKind[]): string[] {
+  return [...new Set([...clauses, ...order].filter((c) => kinds.includes(c.kind)).map((c) => c.key))];
+}
+
 /**
- * Sorts by the keys in turn; a missing value, or NaN, comes last whichever the direction
- * (as MLflow sorts), then the fallback keys break ties.
+ * Sorts `items` in place by the keys in turn; a missing value, or NaN, comes last whichever
+ * the direction (as MLflow sorts), then the fallback keys break ties. Each item's values are
+ * looked up once, not at every comparison (a run's start time is parsed from its record).
  */
-export function orderBy<T>(keys: readonly OrderKey[], lookup: (item: T) => Lookup): (a: T, b: T) => number {
-  return (a, b) => {
-    for (const k of keys) {
-      const x = lookup(a)(k.kind, k.key);
-      const y = lookup(b)(k.kind, k.key);
-      const xMissing = x === undefined || (typeof x === "number" && Number.isNaN(x));
-      const yMissing = y === undefined || (typeof y === "number" && Number.isNaN(y));
-      if (xMissing || yMissing) {
-        if (xMissing && yMissing) continue;
-        return xMissing ? 1 : -1;
-      }
-      const c = typeof x === "number" && typeof y === "number" ? x - y : String(x) < String(y) ? -1 : String(x) > String(y) ? 1 : 0;
-      if (c !== 0) return k.descending ? -c : c;
+export function sortBy<T>(items: T[], keys: readonly OrderKey[], lookup: (item: T) => Lookup): void {
+  const decorated = items.map((item) => {
+    const of = lookup(item);
+    return { item, values: keys.map((k) => of(k.kind, k.key)) };
+  });
+  decorated.sort((a, b) => compareValues(a.values, b.values, keys));
+  decorated.forEach((d, i) => (items[i] = d.item));
+}
+
+function compareValues(xs: readonly (string | number | undefined)[], ys: readonly (string | number | undefined)[], keys: readonly OrderKey[]): number {
+  for (let i = 0; i < keys.length; i++) {
+    const x = xs[i];
+    const y = ys[i];
+    const xMissing = x === undefined || (typeof x === "number" && Number.isNaN(x));
+    const yMissing = y === undefined || (typeof y === "number" && Number.isNaN(y));
+    if (xMissing || yMissing) {
+      if (xMissing && yMissing) continue;
+      return xMissing ? 1 : -1;
     }
-    return 0;
-  };
+    const c = typeof x === "number" && typeof y === "number" ? x - y : String(x) < String(y) ? -1 : String(x) > String(y) ? 1 : 0;
+    if (c !== 0) return keys[i]!.descending ? -c : c;
+  }
+  return 0;
 }
 
 const MAX_RESULTS = 50_000;

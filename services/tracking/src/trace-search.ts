@@ -2,7 +2,7 @@ import { invalidArgument, type Json } from "@kiln/core";
 import { scanPage } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { experimentIdOf } from "./mlflow-ids.js";
-import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
+import { matchesAll, pageOf, parseOrder, parseSearchFilter, sortBy, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { spanKeysMatch, spansMatch } from "./mlflow-trace-spans.js";
 import { ARTIFACT_LOCATION_TAG, experimentPrefix, SOURCE_RUN_METADATA, traceArtifactUri, tracesOf } from "./mlflow-trace-store.js";
 import { collections, type TraceRecord } from "./records.js";
@@ -53,7 +53,7 @@ export async function searchTraces(deps: TrackingDeps, experiments: readonly str
   for (const experiment of experiments) for (const t of await tracesOf(deps, experiment)) if (traceMatches(clauses, t)) found.push(t);
   const spanClauses = clauses.filter((c) => c.kind === "span");
   const matching = spanClauses.length ? await filterBySpans(deps, found, spanClauses) : found;
-  matching.sort(orderBy(order, traceLookup));
+  sortBy(matching, order, traceLookup);
   return pageOf(matching, pageSize, query.pageToken);
 }
 

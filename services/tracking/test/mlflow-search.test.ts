@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { matchesAll, orderBy, pageOf, parseOrder, parseSearchFilter, type Lookup } from "../src/mlflow-search.js";
+import { keysRead, matchesAll, pageOf, parseOrder, parseSearchFilter, sortBy, type Lookup } from "../src/mlflow-search.js";
 
 const run = (values: { metrics?: Record<string, number>; params?: Record<string, string>; tags?: Record<string, string>; attributes?: Record<string, string | number> }): Lookup =>
   (kind, key) => (kind === "metric" ? values.metrics?.[key] : kind === "param" ? values.params?.[key] : kind === "tag" ? values.tags?.[key] : values.attributes?.[key]);
@@ -57,11 +57,17 @@ describe("MLflow's search filters", () => {
       { id: "c", lookup: run({ metrics: { acc: 0.9 }, params: { m: "x" } }) },
       { id: "d", lookup: run({ params: { m: "y" } }) },
     ];
-    const sorted = (order: string[]) => [...runs].sort(orderBy(parseOrder(order, "runs"), (r) => r.lookup)).map((r) => r.id);
+    const sorted = (order: string[]) => {
+      const items = [...runs];
+      sortBy(items, parseOrder(order, "runs"), (r) => r.lookup);
+      return items.map((r) => r.id);
+    };
     expect(sorted(["metrics.acc DESC"])).toEqual(["c", "a", "b", "d"]);
     expect(sorted(["metrics.acc"])).toEqual(["a", "c", "b", "d"]);
     expect(sorted(["params.m desc", "metrics.acc ASC"])).toEqual(["b", "d", "a", "c"]);
     expect(() => parseOrder(["colour DESC"], "runs")).toThrow(/runs are ordered by/);
+    // What a search reads of every run: the metrics and params its filter and order name, each once.
+    expect(keysRead(parseSearchFilter("metrics.acc > 0.5 AND params.m = 'x' AND tags.t = 'y' AND status = 'FINISHED'", "runs"), parseOrder(["metrics.acc DESC", "params.lr", "start_time"], "runs"), ["metric", "param"])).toEqual(["acc", "m", "lr"]);
     const first = pageOf([1, 2, 3, 4, 5], 2, undefined);
     const second = pageOf([1, 2, 3, 4, 5], 2, first.next);
     const last = pageOf([1, 2, 3, 4, 5], 2, second.next);

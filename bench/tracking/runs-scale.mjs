@@ -1,0 +1,76 @@
+// MLflow's runs/search in an experiment of many runs (a sweep's worth), the way MLflow's
+// client and UI ask: the first page of 100, newest first, filtered by a param or a metric,
+// and ordered by a metric; against the same searches in an experiment of one run, in the
+// same run, so the ratio is what the experiment's size costs over a search's fixed cost.
+// Each run logs 3 metrics, 3 params and a tag (MLflow's log-batch). Best of --rounds.
+// Usage: node bench/tracking/runs-scale.mjs [--runs 20000] [--rounds 5]
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { bestMs, countArgs, load, mlflowPost, startKiln } from "../lib.mjs";
+
+const { runs, rounds } = countArgs({ runs: 20_000, rounds: 5 });
+const IN_FLIGHT = 8;
+const MODELS = ["xgb", "rf", "lr", "mlp"];
+
+const dir = await mkdtemp(join(tmpdir(), "kiln-bench-runs-scale-"));
+const server = await startKiln({ KILN_DATA_DIR: join(dir, "kiln") });
+const post = mlflowPost(server.url);
+
+async function logRuns(experimentId, n) {
+  const start = Date.now();
+  return load(n, IN_FLIGHT, async (i) => {
+    const { run } = await post("runs/create", { experiment_id: experimentId, start_time: start + i });
+    await post("runs/log-batch", {
+      run_id: run.info.run_id,
+      metrics: [
+        { key: "accuracy", value: (i * 7919) % 10_007 / 10_007, timestamp: start, step: 0 },
+        { key: "loss", value: 1 / (1 + i), timestamp: start, step: 0 },
+        { key: "seconds", value: i % 97, timestamp: start, step: 0 },
+      ],
+      params: [
+        { key: "model", value: MODELS[i % MODELS.length] },
+        { key: "depth", value: String(i % 12) },
+        { key: "lr", value: String(0.001 * (1 + (i % 10))) },
+      ],
+      tags: [{ key: "sweep", value: `s${i % 50}` }],
+    });
+  });
+}
+
+/** The searches, each with the count its first page must hold in an experiment of n runs. */
+const searches = (n) => [
+  { name: "newest first", body: {}, expected: Math.min(100, n) },
+  { name: "params.model = 'xgb'", body: { filter: "params.model = 'xgb'" }, expected: Math.min(100, Math.ceil(n / 4)) },
+  { name: "metrics.accuracy > 0.9", body: { filter: "metrics.accuracy > 0.9" }, expected: undefined },
+  { name: "tags.sweep = 's7'", body: { filter: "tags.sweep = 's7'" }, expected: Math.min(100, Math.floor((n - 8) / 50) + 1) },
+  { name: "by metrics.accuracy DESC", body: { order_by: ["metrics.accuracy DESC"] }, expected: Math.min(100, n) },
+];
+
+async function timeSearches(experimentId, n) {
+  const times = [];
+  for (const s of searches(n)) {
+    times.push(
+      await bestMs(rounds, async () => {
+        const page = await post("runs/search", { experiment_ids: [experimentId], max_results: 100, ...s.body });
+        if (s.expected !== undefined && page.runs.length !== s.expected) throw new Error(`${s.name}: ${page.runs.length} runs, not ${s.expected}`);
+      }),
+    );
+  }
+  return times;
+}
+
+try {
+  const { experiment_id: big } = await post("experiments/create", { name: "bench-runs-scale" });
+  const logged = await logRuns(big, runs);
+  const { experiment_id: one } = await post("experiments/create", { name: "bench-runs-scale-one" });
+  await logRuns(one, 1);
+  const large = await timeSearches(big, runs);
+  const small = await timeSearches(one, 1);
+  console.log(`${runs.toLocaleString("en")} runs logged (runs/create + runs/log-batch): ${Math.round(logged.perSecond).toLocaleString("en")} runs/s, ${IN_FLIGHT} in flight`);
+  console.log(`runs/search, first page of 100, best of ${rounds}: ${runs.toLocaleString("en")} runs vs 1 run (ratio)`);
+  searches(runs).forEach((s, i) => console.log(`  ${s.name.padEnd(28)} ${large[i].toFixed(1).padStart(8)} ms  ${small[i].toFixed(1).padStart(6)} ms  ${(large[i] / small[i]).toFixed(1).padStart(7)}`));
+} finally {
+  server.child.kill("SIGTERM");
+  await rm(dir, { recursive: true, force: true });
+}
