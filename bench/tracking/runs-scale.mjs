@@ -3,6 +3,8 @@
 // and ordered by a metric; against the same searches in an experiment of one run, in the
 // same run, so the ratio is what the experiment's size costs over a search's fixed cost.
 // Each run logs 3 metrics, 3 params and a tag (MLflow's log-batch). Best of --rounds.
+// Then the runs read one by one as the UI opens them (runs/get, metrics/get-history, 4 in
+// flight), against experiments/get, which reads no events, as the baseline.
 // Usage: node bench/tracking/runs-scale.mjs [--runs 20000] [--rounds 5]
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -47,6 +49,18 @@ const searches = (n) => [
   { name: "by metrics.accuracy DESC", body: { order_by: ["metrics.accuracy DESC"] }, expected: Math.min(100, n) },
 ];
 
+/** GETs of MLflow's API, `inFlight` at a time: calls per second. */
+async function rateOf(paths) {
+  const get = async (path) => {
+    const res = await fetch(new URL(`/api/2.0/mlflow/${path}`, server.url));
+    if (res.status !== 200) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+    await res.json();
+  };
+  let best = 0;
+  for (let round = 0; round < rounds; round++) best = Math.max(best, (await load(paths.length, 4, (i) => get(paths[i]))).perSecond);
+  return best;
+}
+
 async function timeSearches(experimentId, n) {
   const times = [];
   for (const s of searches(n)) {
@@ -67,9 +81,17 @@ try {
   await logRuns(one, 1);
   const large = await timeSearches(big, runs);
   const small = await timeSearches(one, 1);
+  const page = (await post("runs/search", { experiment_ids: [big], max_results: 500 })).runs.map((r) => r.info.run_id);
+  const reads = 2_000;
+  const runGets = await rateOf(Array.from({ length: reads }, (_, i) => `runs/get?run_id=${page[i % page.length]}`));
+  const histories = await rateOf(Array.from({ length: reads }, (_, i) => `metrics/get-history?run_id=${page[i % page.length]}&metric_key=accuracy`));
+  const experimentGets = await rateOf(Array.from({ length: reads }, () => `experiments/get?experiment_id=${big}`));
   console.log(`${runs.toLocaleString("en")} runs logged (runs/create + runs/log-batch): ${Math.round(logged.perSecond).toLocaleString("en")} runs/s, ${IN_FLIGHT} in flight`);
   console.log(`runs/search, first page of 100, best of ${rounds}: ${runs.toLocaleString("en")} runs vs 1 run (ratio)`);
   searches(runs).forEach((s, i) => console.log(`  ${s.name.padEnd(28)} ${large[i].toFixed(1).padStart(8)} ms  ${small[i].toFixed(1).padStart(6)} ms  ${(large[i] / small[i]).toFixed(1).padStart(7)}`));
+  const rate = (n) => `${Math.round(n).toLocaleString("en")} /s`;
+  console.log(`one by one, 4 in flight, best of ${rounds}: runs/get ${rate(runGets)}, metrics/get-history ${rate(histories)}, experiments/get (baseline) ${rate(experimentGets)}`);
+  console.log(`ratio to experiments/get: runs/get ${(runGets / experimentGets).toFixed(2)}, metrics/get-history ${(histories / experimentGets).toFixed(2)}`);
 } finally {
   server.child.kill("SIGTERM");
   await rm(dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import { checkEventFilter, intersectKinds, requiredEventKinds } from "./event-fi
 import { decodeBatch, encodeBatch } from "./event-batch-blob.js";
 import { SummaryAccumulator } from "./event-summaries.js";
 import { sqliteEventSummaries } from "./sqlite-event-summaries.js";
+import { SqliteReaders } from "./sqlite-readers.js";
 import { runSelectorSql } from "./sqlite-run-selector.js";
 import { matchesFilter, type EventValues } from "./event-filter-eval.js";
 import { EventPageBuilder } from "./event-page.js";
@@ -45,6 +46,8 @@ export function openSqliteEventStore(path: string): EventStore {
   // before has none (read). A table of its own: a column after the blob would be read through the blob's pages.
   db.exec(`CREATE TABLE IF NOT EXISTS tracking_batch_kinds (seq INTEGER PRIMARY KEY, kinds TEXT NOT NULL)`);
   const summaries = sqliteEventSummaries(db);
+  // Cursors on readers of their own: writes go on meanwhile (WAL), and no connection is busy when another query starts.
+  const readers = new SqliteReaders(path);
   const lastRowSeq = db.prepare<[], { seq: number }>(`SELECT seq FROM tracking_events ORDER BY seq DESC LIMIT 1`);
   // Not "AS seq": ORDER BY would then sort by the sum, a scan of every batch on every append.
   const lastBatchSeq = db.prepare<[], { last: number }>(`SELECT seq + events - 1 AS last FROM tracking_event_batches ORDER BY seq DESC LIMIT 1`);
@@ -130,15 +133,13 @@ export function openSqliteEventStore(path: string): EventStore {
         params.push(...compiled.params);
       }
       const page = new EventPageBuilder(q.pageSize ?? 10_000);
-      // Cursors on readers of their own (one each: a connection runs one cursor at a time):
-      // writes go on meanwhile (WAL), and no connection is busy when another query starts.
-      const rowReader = openReader(path);
-      const batchReader = openReader(path);
+      const rowReader = readers.take();
+      const batchReader = readers.take();
       let rows: IterableIterator<Row> | undefined;
       let batches: IterableIterator<BatchRow> | undefined;
       try {
-        rows = rowReader.prepare<unknown[], Row>(`SELECT ${ROW_COLUMNS} FROM tracking_events WHERE ${where.join(" AND ")} ORDER BY run, seq`).raw(true).iterate(...params);
-        batches = batchReader.prepare<unknown[], BatchRow>(`SELECT b.seq, b.run, b.data FROM tracking_event_batches b LEFT JOIN tracking_batch_kinds k ON k.seq = b.seq WHERE ${batchWhere.join(" AND ")} ORDER BY b.run, b.seq`).raw(true).iterate(...batchParams);
+        rows = rowReader.statement<Row>(`SELECT ${ROW_COLUMNS} FROM tracking_events WHERE ${where.join(" AND ")} ORDER BY run, seq`).raw(true).iterate(...params);
+        batches = batchReader.statement<BatchRow>(`SELECT b.seq, b.run, b.data FROM tracking_event_batches b LEFT JOIN tracking_batch_kinds k ON k.seq = b.seq WHERE ${batchWhere.join(" AND ")} ORDER BY b.run, b.seq`).raw(true).iterate(...batchParams);
         let row = rows.next();
         let batch = batches.next();
         // Merged in (run, seq) order; no row's seq falls inside a batch's range.
@@ -158,8 +159,8 @@ export function openSqliteEventStore(path: string): EventStore {
       } finally {
         rows?.return?.();
         batches?.return?.();
-        rowReader.close();
-        batchReader.close();
+        readers.give(rowReader);
+        readers.give(batchReader);
       }
     },
     async summarize(q) {
@@ -169,17 +170,10 @@ export function openSqliteEventStore(path: string): EventStore {
       return deleteExperiment(experiment);
     },
     async close() {
+      readers.close();
       db.close();
     },
   };
-}
-
-function openReader(path: string): Database.Database {
-  const reader = new Database(path, { readonly: true });
-  // A query reads each page once: SQLite's own default cache (2 MiB, where better-sqlite3
-  // builds with 16 MiB) keeps a long scan from holding pages it will not read again.
-  reader.pragma("cache_size = -2000");
-  return reader;
 }
 
 /** Adds a stored batch's events of the kinds asked for that pass the filter to the page; yields each time the page is full. */

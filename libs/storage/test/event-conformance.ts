@@ -298,6 +298,21 @@ export function describeEventStore(name: string, make: MakeEventStore, options: 
       expect((await store.summarize({ experiment, runs: { runs: [1] }, events: ["metric"], keys: ["loss"] }))[0]).toEqual(summaries[0]);
     });
 
+    it("runs queries side by side, and after one left midway the next reads every event, the newest too", async () => {
+      await store.append([event(1, "loss", 1), event(1, "loss", 2, { step: 1 }), event(2, "loss", 5)]);
+      await store.appendBatch(asBatch([event(1, "loss", 3, { step: 2 })], 1));
+      const numbers = (page: EventPage) => Array.from(page.number);
+      const left = store.query({ experiment, runs: { runs: [1] }, pageSize: 1 })[Symbol.asyncIterator]();
+      const beside = store.query({ experiment, runs: { runs: [2] } })[Symbol.asyncIterator]();
+      expect(numbers((await left.next()).value as EventPage)).toEqual([1]);
+      expect(numbers((await beside.next()).value as EventPage)).toEqual([5]);
+      expect(numbers((await left.next()).value as EventPage)).toEqual([2]);
+      await left.return?.(undefined);
+      await beside.return?.(undefined);
+      await store.append([event(1, "loss", 4, { step: 3 })]);
+      for (let again = 0; again < 3; again++) expect((await all({ runs: { runs: [1] } })).map((e) => e.number)).toEqual([1, 2, 3, 4]);
+    });
+
     it("reads only the event kinds asked for, from rows and batches alike", async () => {
       await store.append([event(1, "loss", 1), event(1, "data", '{"name":"iris"}', { event: "input", valueType: "json" })]);
       await store.appendBatch(asBatch([event(1, "loss", 2), event(1, "lr", "0.1", { event: "param" })], 1));
