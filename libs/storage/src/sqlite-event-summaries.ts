@@ -1,11 +1,12 @@
 import type Database from "better-sqlite3";
 import { decodeBatch } from "./event-batch-blob.js";
-import { SummaryAccumulator, toEventSummary, type SummaryRow } from "./event-summaries.js";
+import { SummaryAccumulator, toEventSummary } from "./event-summaries.js";
 import type { EventSummary, SummaryQuery } from "./event-store.js";
 import { runSelectorSql } from "./sqlite-run-selector.js";
 
 const COLUMNS = "experiment, run, event, key, step, dt, seq, vtype, num, txt, lo, hi, numbers";
 const READ_COLUMNS = "run, event, key, step, dt, vtype, num, txt, lo, hi, numbers";
+type ReadRow = [run: number, event: string, key: string, step: number, dt: number, vtype: number, num: number | null, txt: string | null, lo: number | null, hi: number | null, numbers: number];
 /** SQL's list of a placeholder per value (NULL for none, which matches nothing). */
 const inList = (values: readonly unknown[]) => values.map(() => "?").join(",") || "NULL";
 /** The stored latest is replaced when the new one is later: by step, then dt, then logging order (event-summaries.ts isLater). */
@@ -55,8 +56,9 @@ export function sqliteEventSummaries(db: Database.Database) {
         where.push(`key IN (${inList(q.keys)})`);
         params.push(...q.keys);
       }
-      const rows = db.prepare<unknown[], SummaryRow>(`SELECT ${READ_COLUMNS} FROM tracking_summaries WHERE ${where.join(" AND ")} ORDER BY run, event, key`).all(...params);
-      return rows.map(toEventSummary);
+      // As arrays (.raw): better-sqlite3 builds a row as an object at about twice the cost.
+      const rows = db.prepare<unknown[], ReadRow>(`SELECT ${READ_COLUMNS} FROM tracking_summaries WHERE ${where.join(" AND ")} ORDER BY run, event, key`).raw(true).all(...params);
+      return rows.map(([run, event, key, step, dt, vtype, num, txt, lo, hi, numbers]) => toEventSummary({ run, event, key, step, dt, vtype, num, txt, lo, hi, numbers }));
     },
   };
 }
