@@ -14,7 +14,7 @@ export function nowOf(deps: TrackingDeps): Date {
 
 export async function createExperiment(deps: TrackingDeps, parent: string, id: string, description: string, labels: Record<string, string>): Promise<ExperimentRecord> {
   const name = experimentName(parseParent(parent), id);
-  const record: ExperimentRecord = { name, description, labels, createTime: nowOf(deps).toISOString(), latestRun: 0 };
+  const record: ExperimentRecord = { name, description, labels, createTime: nowOf(deps).toISOString(), latestRun: 0, runStartsKept: true };
   await collections(deps).experiments.create(name, record).catch((e: unknown) => {
     if (isKilnError(e, Code.AlreadyExists)) throw alreadyExists("EXPERIMENT_EXISTS", `experiment ${name} already exists`, { experiment: name });
     throw e;
@@ -60,12 +60,13 @@ export async function nextRunNumber(deps: TrackingDeps, name: string): Promise<n
  */
 export async function deleteExperiment(deps: TrackingDeps, name: string): Promise<void> {
   await getExperiment(deps, name);
-  const { experiments, runs, runKeys, loggedModels } = collections(deps);
+  const { experiments, runs, runStarts, runKeys, loggedModels } = collections(deps);
   const { project } = parseExperimentName(name);
   const files = await artifactFiles(deps, name);
   const models = (await loggedModels.list({ prefix: `${project}/` })).filter((m) => m.value.experiment === name);
   await experiments.delete(name);
   await runs.deletePrefix(`${name}/runs/`);
+  await runStarts.deletePrefix(`${name}/`);
   await runKeys.deletePrefix(`${name}/`);
   await deps.events.deleteExperiment(name);
   for (const m of models) await loggedModels.delete(m.key);

@@ -3,16 +3,16 @@ import { invalidArgument, isKilnError, notFound, type Json } from "@kiln/core";
 import { EVENT_VALUE_TYPES, stringAt, type EventSummary, type RunSelector } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
-import { experimentById, idOfExperiment, viewOf } from "./mlflow-experiments.js";
-import { doubleJson, keyValueList, keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
+import { experimentById, idOfExperiment } from "./mlflow-experiments.js";
+import { doubleJson, keyValueList, keyValues, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { parseRunId, runIdOf } from "./mlflow-ids.js";
-import { keysRead, matchesAll, pageOf, parseOrder, parseSearchFilter, sortBy, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { collections, type RunRecord, type StatusName } from "./records.js";
 import { runKey } from "./names.js";
+import { searchRuns } from "./mlflow-run-search.js";
 import { changeRun, startRun } from "./runs.js";
 
 export const RUN_NAME_TAG = "mlflow.runName";
-const USER_TAG = "mlflow.user";
+export const USER_TAG = "mlflow.user";
 /** MLflow truncates longer run tags by default; Kiln refuses what it would not keep whole. */
 export const MAX_TAG_VALUE_CHARS = 8000;
 
@@ -94,24 +94,7 @@ export async function runsMetricsAndParams(deps: TrackingDeps, experiment: strin
 }
 
 /** A param as MLflow shows params: text (Kiln's SDK logs numbers and JSON too). */
-const paramText = (s: EventSummary): string => (s.valueType === "number" ? String(s.number) : (s.text ?? ""));
-
-/** The latest value of searched metrics and params, by `${event}:${key}`, then by run: a map per key, where RunData is four per run. */
-type SearchedValues = Map<string, Map<number, string | number>>;
-
-async function searchedValues(deps: TrackingDeps, experiment: string, keys: readonly string[]): Promise<SearchedValues> {
-  const values: SearchedValues = new Map();
-  if (!keys.length) return values;
-  for (const s of await deps.events.summarize({ experiment, runs: { all: true }, events: ["metric", "param"], keys })) {
-    const value = s.event === "param" ? paramText(s) : s.valueType === "number" ? s.number! : undefined;
-    if (value === undefined) continue;
-    const id = `${s.event}:${s.key}`;
-    let byRun = values.get(id);
-    if (!byRun) values.set(id, (byRun = new Map()));
-    byRun.set(s.run, value);
-  }
-  return values;
-}
+export const paramText = (s: EventSummary): string => (s.valueType === "number" ? String(s.number) : (s.text ?? ""));
 
 /** The runs' dataset inputs and model outputs (reading only events of those two kinds). */
 export async function addLinks(deps: TrackingDeps, experiment: string, runs: RunSelector, data: Map<number, RunData>): Promise<void> {
@@ -228,69 +211,6 @@ async function setTag(deps: TrackingDeps, { project, fields }: MlflowCall, remov
   return {};
 }
 
-const NEWEST_FIRST: OrderKey[] = [
-  { kind: "attribute", key: "start_time", descending: true },
-  { kind: "attribute", key: "run_id", descending: false },
-];
-
-function runLookup(experimentId: string, r: RunRecord, values: SearchedValues): Lookup {
-  return (kind, key) => {
-    if (kind === "metric" || kind === "param") return values.get(`${kind}:${key}`)?.get(r.run);
-    if (kind === "tag") return r.tags[key];
-    switch (key) {
-      case "run_id":
-        return runIdOf(experimentId, r.run);
-      case "run_name":
-        return runNameOf(r);
-      case "status":
-        return r.status;
-      case "user_id":
-        return r.creator || r.tags[USER_TAG] || "";
-      case "artifact_uri":
-        return `mlflow-artifacts:/${experimentId}/${runIdOf(experimentId, r.run)}/artifacts`;
-      case "start_time":
-        return Date.parse(r.startTime);
-      case "end_time":
-        return r.endTime ? Date.parse(r.endTime) : undefined;
-    }
-    return undefined;
-  };
-}
-
-async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
-  const filter = parseSearchFilter(optionalText(fields, "filter") ?? "", "runs");
-  const order = parseOrder(listOf(fields, "order_by"), "runs");
-  // Every run is read for the filter and the order, with only the metrics and params they name.
-  const searchedKeys = keysRead(filter, order, ["metric", "param"]);
-  const found: { experimentId: string; run: RunRecord; lookup: Lookup }[] = [];
-  const view = viewOf(fields, "run_view_type");
-  const shown = (r: RunRecord) => view === "all" || (view === "deleted") === Boolean(r.deletedTime);
-  for (const id of new Set(listOf(fields, "experiment_ids").map(String))) {
-    const experiment = await experimentById(deps, project, id).catch((e: unknown) => {
-      if (isKilnError(e, Code.NotFound)) return undefined; // MLflow finds no runs there
-      throw e;
-    });
-    if (!experiment) continue;
-    const runs = (await collections(deps).runs.list({ prefix: `${experiment.name}/runs/` })).map((r) => r.value);
-    const values = await searchedValues(deps, experiment.name, searchedKeys);
-    for (const run of runs) {
-      const lookup = runLookup(id, run, values);
-      if (shown(run) && matchesAll(filter, lookup)) found.push({ experimentId: id, run, lookup });
-    }
-  }
-  sortBy(found, [...order, ...NEWEST_FIRST], (f) => f.lookup);
-  const page = pageOf(found, optionalInteger(fields, "max_results"), optionalText(fields, "page_token"));
-  // The page's runs are read whole: all their metrics and params, inputs and outputs.
-  const pageRuns = new Map<string, number[]>();
-  for (const { run } of page.items) pageRuns.set(run.experiment, [...(pageRuns.get(run.experiment) ?? []), run.run]);
-  const data = new Map<string, Map<number, RunData>>();
-  for (const [experiment, runs] of pageRuns) data.set(experiment, await runsData(deps, experiment, { runs }));
-  return {
-    runs: page.items.map((f) => runJson(f.experimentId, f.run, data.get(f.run.experiment)?.get(f.run.run))),
-    ...(page.next ? { next_page_token: page.next } : {}),
-  };
-}
-
 /** MLflow's DeleteRun and RestoreRun: the run's lifecycle stage as MLflow's API shows it. */
 async function setDeleted(deps: TrackingDeps, { project, fields }: MlflowCall, deleted: boolean): Promise<Json> {
   const { run } = await runById(deps, project, requiredText(fields, "run_id"));
@@ -311,7 +231,7 @@ export function runEndpoints(deps: TrackingDeps): MlflowEndpoints {
     "mlflow/runs/update": { method: "POST", role: "write", answer: (c) => update(deps, c) },
     "mlflow/runs/set-tag": { method: "POST", role: "write", answer: (c) => setTag(deps, c, false) },
     "mlflow/runs/delete-tag": { method: "POST", role: "write", answer: (c) => setTag(deps, c, true) },
-    "mlflow/runs/search": { method: "POST", role: "read", answer: (c) => search(deps, c) },
+    "mlflow/runs/search": { method: "POST", role: "read", answer: (c) => searchRuns(deps, c) },
     "mlflow/runs/delete": { method: "POST", role: "write", answer: (c) => setDeleted(deps, c, true) },
     "mlflow/runs/restore": { method: "POST", role: "write", answer: (c) => setDeleted(deps, c, false) },
   };

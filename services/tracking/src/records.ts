@@ -13,6 +13,8 @@ export interface ExperimentRecord {
   /** When its labels or MLflow name last changed; absent until they do. */
   updateTime?: string;
   latestRun: number;
+  /** Every run has its entry in its start order (run-starts.ts); absent in experiments from before it until their first search mends them. */
+  runStartsKept?: true;
 }
 
 export type StatusName = "RUNNING" | "FINISHED" | "FAILED" | "KILLED";
@@ -107,6 +109,8 @@ export function collections(deps: Pick<TrackingDeps, "metadata">) {
   return {
     experiments: deps.metadata.collection<ExperimentRecord>("tracking_experiments"),
     runs: deps.metadata.collection<RunRecord>("tracking_runs"),
+    /** `{experiment}/{start ms}/{run}` → run number: an experiment's runs in start order (run-starts.ts). */
+    runStarts: deps.metadata.collection<{ run: number }>("tracking_run_starts"),
     /** run_key → run number, per experiment. */
     runKeys: deps.metadata.collection<{ run: number }>("tracking_run_keys"),
     /** `{project}/{model_id}` → MLflow's logged model. */

@@ -6,6 +6,7 @@ import type { TrackingDeps } from "./deps.js";
 import { ensureExperiment, getExperiment, nextRunNumber, nowOf } from "./experiments.js";
 import { parseExperimentName, parseRunName, runKey } from "./names.js";
 import { collections, type RunRecord, type StatusName } from "./records.js";
+import { indexRunStart } from "./run-starts.js";
 
 /**
  * Opens the next run. With a run_key, a second start with the same key returns the run
@@ -42,6 +43,7 @@ export async function startRun(
 }
 
 async function createRun(deps: TrackingDeps, record: RunRecord): Promise<RunRecord> {
+  await indexRunStart(deps, record);
   await collections(deps).runs.create(runKey(record.experiment, record.run), record);
   return record;
 }

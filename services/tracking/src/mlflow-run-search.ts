@@ -1,0 +1,170 @@
+import { Code } from "@connectrpc/connect";
+import { isKilnError, MAX_PAGE_SIZE, type Json } from "@kiln/core";
+import { scanPage, type RunSelector } from "@kiln/storage";
+import type { TrackingDeps } from "./deps.js";
+import { experimentById, viewOf } from "./mlflow-experiments.js";
+import { listOf, optionalInteger, optionalText, type MlflowCall } from "./mlflow-http.js";
+import { runIdOf } from "./mlflow-ids.js";
+import { paramText, runJson, runNameOf, runsData, USER_TAG, type RunData } from "./mlflow-runs.js";
+import { keysRead, matchesAll, pageOf, parseOrder, parseSearchFilter, sortBy, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
+import { collections, type ExperimentRecord, type RunRecord } from "./records.js";
+import { ensureRunStarts, runsOfEntries } from "./run-starts.js";
+
+/** A key of the lookup that no filter or order_by names (the parser takes MLflow's attributes only), for ties. */
+const RUN_NUMBER = "run_number";
+
+/** MLflow's default order; on the same start, the later run first, as the runs' start order reads them. */
+const NEWEST_FIRST: OrderKey[] = [
+  { kind: "attribute", key: "start_time", descending: true },
+  { kind: "attribute", key: RUN_NUMBER, descending: true },
+  { kind: "attribute", key: "run_id", descending: false },
+];
+
+interface Found {
+  experimentId: string;
+  run: RunRecord;
+  lookup: Lookup;
+}
+
+/**
+ * MLflow's runs/search. The usual search (one experiment, newest first) reads the runs in
+ * their start order (run-starts.ts) until its page is full; any other reads every run of
+ * the experiments with the metrics and params its filter and order name, then sorts. The
+ * page's runs are then read whole: all their metrics and params, inputs and outputs.
+ */
+export async function searchRuns(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+  const filterText = optionalText(fields, "filter") ?? "";
+  const filter = parseSearchFilter(filterText, "runs");
+  const order = parseOrder(listOf(fields, "order_by"), "runs");
+  const view = viewOf(fields, "run_view_type");
+  const shown = (r: RunRecord) => view === "all" || (view === "deleted") === Boolean(r.deletedTime);
+  const experiments: { id: string; record: ExperimentRecord }[] = [];
+  for (const id of new Set(listOf(fields, "experiment_ids").map(String))) {
+    const record = await experimentById(deps, project, id).catch((e: unknown) => {
+      if (isKilnError(e, Code.NotFound)) return undefined; // MLflow finds no runs there
+      throw e;
+    });
+    if (record) experiments.push({ id, record });
+  }
+  const maxResults = optionalInteger(fields, "max_results");
+  const token = optionalText(fields, "page_token");
+  const pageable = maxResults === undefined || (maxResults >= 1 && maxResults <= MAX_PAGE_SIZE);
+  const page =
+    experiments.length === 1 && isNewestFirst(order) && pageable
+      ? await newestFirstPage(deps, experiments[0]!, filter, shown, { maxResults: maxResults ?? MAX_PAGE_SIZE, token: token ?? "", bound: `${view} ${filterText}` })
+      : await sortedPage(deps, experiments, filter, order, shown, maxResults, token);
+  const pageRuns = new Map<string, number[]>();
+  for (const { run } of page.items) pageRuns.set(run.experiment, [...(pageRuns.get(run.experiment) ?? []), run.run]);
+  const data = new Map<string, Map<number, RunData>>();
+  for (const [experiment, runs] of pageRuns) data.set(experiment, await runsData(deps, experiment, { runs }));
+  return {
+    runs: page.items.map((f) => runJson(f.experimentId, f.run, data.get(f.run.experiment)?.get(f.run.run))),
+    ...(page.next ? { next_page_token: page.next } : {}),
+  };
+}
+
+/** No order asked for, or the default's: newest first. */
+function isNewestFirst(order: readonly OrderKey[]): boolean {
+  return order.length === 0 || (order.length === 1 && order[0]!.kind === "attribute" && order[0]!.key === "start_time" && order[0]!.descending);
+}
+
+/** One experiment's runs newest first, read in their start order until the page is full (a page token is the last one's entry). */
+async function newestFirstPage(
+  deps: TrackingDeps,
+  { id, record }: { id: string; record: ExperimentRecord },
+  filter: readonly Clause[],
+  shown: (r: RunRecord) => boolean,
+  { maxResults, token, bound }: { maxResults: number; token: string; bound: string },
+): Promise<{ items: Found[]; next?: string }> {
+  await ensureRunStarts(deps, record);
+  const keys = keysRead(filter, [], ["metric", "param"]);
+  const starts = collections(deps).runStarts;
+  // The entries as scanPage lists them, each with its run and what the filter reads of it (undefined for a leftover).
+  const candidates = {
+    list: async (options: Parameters<typeof starts.list>[0]) => {
+      const entries = await starts.list(options);
+      const runs = await runsOfEntries(deps, record.name, entries);
+      const values = await searchedValues(deps, record.name, keys, { runs: runs.flatMap((r) => (r ? [r.run] : [])) });
+      return entries.map((e, i) => {
+        const run = runs[i];
+        return { key: e.key, rev: e.rev, value: run && { experimentId: id, run, lookup: runLookup(id, run, values) } };
+      });
+    },
+  };
+  const page = await scanPage(candidates, {
+    prefix: `${record.name}/`,
+    pageSize: maxResults,
+    pageToken: token,
+    filterText: `runs newest first: ${bound}`,
+    reverse: true,
+    matches: (f) => f !== undefined && shown(f.run) && matchesAll(filter, f.lookup),
+  });
+  return { items: page.items.map((f) => f!), ...(page.nextPageToken && { next: page.nextPageToken }) };
+}
+
+/** Every run of the experiments that the filter keeps, sorted, and the page asked for (a page token is an offset). */
+async function sortedPage(
+  deps: TrackingDeps,
+  experiments: readonly { id: string; record: ExperimentRecord }[],
+  filter: readonly Clause[],
+  order: readonly OrderKey[],
+  shown: (r: RunRecord) => boolean,
+  maxResults: number | undefined,
+  token: string | undefined,
+): Promise<{ items: Found[]; next?: string }> {
+  const keys = keysRead(filter, order, ["metric", "param"]);
+  const found: Found[] = [];
+  for (const { id, record } of experiments) {
+    const runs = (await collections(deps).runs.list({ prefix: `${record.name}/runs/` })).map((r) => r.value);
+    const values = await searchedValues(deps, record.name, keys, { all: true });
+    for (const run of runs) {
+      const lookup = runLookup(id, run, values);
+      if (shown(run) && matchesAll(filter, lookup)) found.push({ experimentId: id, run, lookup });
+    }
+  }
+  sortBy(found, [...order, ...NEWEST_FIRST], (f) => f.lookup);
+  return pageOf(found, maxResults, token);
+}
+
+/** The latest value of searched metrics and params, by `${event}:${key}`, then by run: a map per key, where RunData is four per run. */
+type SearchedValues = Map<string, Map<number, string | number>>;
+
+async function searchedValues(deps: TrackingDeps, experiment: string, keys: readonly string[], runs: RunSelector): Promise<SearchedValues> {
+  const values: SearchedValues = new Map();
+  if (!keys.length || ("runs" in runs && !runs.runs.length)) return values;
+  for (const s of await deps.events.summarize({ experiment, runs, events: ["metric", "param"], keys })) {
+    const value = s.event === "param" ? paramText(s) : s.valueType === "number" ? s.number! : undefined;
+    if (value === undefined) continue;
+    const id = `${s.event}:${s.key}`;
+    let byRun = values.get(id);
+    if (!byRun) values.set(id, (byRun = new Map()));
+    byRun.set(s.run, value);
+  }
+  return values;
+}
+
+function runLookup(experimentId: string, r: RunRecord, values: SearchedValues): Lookup {
+  return (kind, key) => {
+    if (kind === "metric" || kind === "param") return values.get(`${kind}:${key}`)?.get(r.run);
+    if (kind === "tag") return r.tags[key];
+    switch (key) {
+      case "run_id":
+        return runIdOf(experimentId, r.run);
+      case RUN_NUMBER:
+        return r.run;
+      case "run_name":
+        return runNameOf(r);
+      case "status":
+        return r.status;
+      case "user_id":
+        return r.creator || r.tags[USER_TAG] || "";
+      case "artifact_uri":
+        return `mlflow-artifacts:/${experimentId}/${runIdOf(experimentId, r.run)}/artifacts`;
+      case "start_time":
+        return Date.parse(r.startTime);
+      case "end_time":
+        return r.endTime ? Date.parse(r.endTime) : undefined;
+    }
+    return undefined;
+  };
+}

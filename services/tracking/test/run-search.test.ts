@@ -1,0 +1,114 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Json } from "@kiln/core";
+import type { TrackedEvent } from "@kiln/storage";
+import type { TrackingDeps } from "../src/deps.js";
+import type { MlflowCall } from "../src/mlflow-http.js";
+import { searchRuns } from "../src/mlflow-run-search.js";
+import { collections } from "../src/records.js";
+import { runStartKey } from "../src/run-starts.js";
+import { changeRun, startRun } from "../src/runs.js";
+import { testDeps } from "./test-deps.js";
+
+const EXPERIMENT = "projects/default/experiments/sweep";
+const RUNS = 60;
+const T0 = Date.parse("2026-12-01T00:00:00Z");
+
+/**
+ * MLflow's usual run search (one experiment, newest first) reads the runs in their start
+ * order until its page is full; it must answer what reading them all and sorting answers.
+ */
+describe("runs/search newest first, read in start order", () => {
+  let dir: string;
+  let deps: TrackingDeps;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-run-search-"));
+    deps = testDeps(dir);
+    const events: TrackedEvent[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      // Start times out of number order, some the same (ties go to the later run).
+      const start = T0 + ((i * 37) % RUNS) * 1000 - (i % 5 === 0 ? ((i * 37) % RUNS) * 1000 : 0);
+      const run = await startRun(deps, { parent: EXPERIMENT, createExperiment: true, tags: { team: `t${i % 3}` }, node: "", runKey: "" }, "", new Date(start));
+      events.push({ id: `p${i}`, experiment: EXPERIMENT, run: run.run, event: "param", dt: start, node: "", step: 0, key: "model", valueType: "text", text: i % 4 ? "tree" : "linear" });
+      if (i % 6) events.push({ id: `m${i}`, experiment: EXPERIMENT, run: run.run, event: "metric", dt: start, node: "", step: 0, key: "acc", valueType: "number", number: (i % 10) / 10 });
+      if (i % 7 === 0) await changeRun(deps, EXPERIMENT, run.run, (r) => ({ ...r, deletedTime: new Date(start).toISOString() }));
+    }
+    await deps.events.append(events);
+  });
+  afterAll(async () => {
+    await deps.events.close();
+    await deps.metadata.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const call = (fields: Record<string, Json>): MlflowCall => ({ project: "projects/default", path: "mlflow/runs/search", fields: { experiment_ids: ["sweep"], ...fields }, req: undefined as never, res: undefined as never });
+  type Page = { runs?: { info: { run_id: string }; data: { metrics: Json[]; params: Json[] } }[]; next_page_token?: string };
+  const search = async (fields: Record<string, Json>) => (await searchRuns(deps, call(fields))) as Page;
+  /** Every page of a search, max_results at a time: its run ids in order. */
+  async function allPages(fields: Record<string, Json>, maxResults: number): Promise<string[]> {
+    const ids: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await search({ ...fields, max_results: maxResults, ...(token && { page_token: token }) });
+      ids.push(...(page.runs ?? []).map((r) => r.info.run_id));
+      token = page.next_page_token;
+    } while (token);
+    return ids;
+  }
+  /** The same search answered by reading every run and sorting (a page over 1,000 is not read in start order). */
+  const sorted = async (fields: Record<string, Json>) => ((await search({ ...fields, max_results: 5000 })).runs ?? []).map((r) => r.info.run_id);
+
+  const searches: Record<string, Json>[] = [
+    {},
+    { order_by: ["attributes.start_time DESC"] },
+    { filter: "params.model = 'tree'" },
+    { filter: "metrics.acc >= 0.5 AND tags.team != 't1'" },
+    { filter: "attributes.status = 'RUNNING'", run_view_type: "ALL" },
+    { run_view_type: "DELETED_ONLY" },
+    { filter: "metrics.acc > 2" },
+  ];
+
+  it("pages through the same runs in the same order as a sorted read, whatever the filter and view", async () => {
+    for (const fields of searches) {
+      const expected = await sorted(fields);
+      expect(await allPages(fields, 7), JSON.stringify(fields)).toEqual(expected);
+      expect(await allPages(fields, 1000), JSON.stringify(fields)).toEqual(expected);
+    }
+    const newest = await sorted({});
+    expect(newest).toHaveLength(RUNS - Math.ceil(RUNS / 7));
+    expect((await search({ filter: "metrics.acc > 2" })).runs).toEqual([]);
+  });
+
+  it("answers the page's runs whole, not only what the filter read", async () => {
+    const [first] = (await search({ filter: "params.model = 'tree'", max_results: 1 })).runs!;
+    expect(first!.data.params).toEqual([{ key: "model", value: "tree" }]);
+    expect(first!.data.metrics).toHaveLength(1);
+  });
+
+  it("refuses a page token made for another filter", async () => {
+    const { next_page_token: token } = await search({ filter: "params.model = 'tree'", max_results: 2 });
+    await expect(search({ filter: "params.model = 'linear'", max_results: 2, page_token: token! })).rejects.toThrow(/another filter/);
+  });
+
+  it("makes the start order of an experiment from before it, and skips leftovers of failed starts", async () => {
+    const expected = await sorted({});
+    const { experiments, runStarts, runs } = collections(deps);
+    // As an experiment from before the index: no entries, no mark.
+    await runStarts.deletePrefix(`${EXPERIMENT}/`);
+    const stored = (await experiments.get(EXPERIMENT))!;
+    const { runStartsKept: _, ...unmarked } = stored.value;
+    await experiments.update(EXPERIMENT, unmarked, stored.rev);
+    // Leftovers: an entry for a run that was never made, and one for run 4 at another start.
+    await runStarts.create(runStartKey(EXPERIMENT, new Date(T0).toISOString(), 999), { run: 999 });
+    await runStarts.create(runStartKey(EXPERIMENT, new Date(T0 + 999_000).toISOString(), 4), { run: 4 });
+    expect(await allPages({}, 7)).toEqual(expected);
+    expect(await runStarts.count(`${EXPERIMENT}/`)).toBe((await runs.count(`${EXPERIMENT}/runs/`)) + 2);
+    expect((await experiments.get(EXPERIMENT))!.value.runStartsKept).toBe(true);
+    // A run started by an older tracking service (no entry) in a marked experiment: mended too, as entries are then fewer than runs.
+    await runStarts.deletePrefix(`${EXPERIMENT}/000`);
+    expect(await allPages({ filter: "params.model = 'linear'" }, 4)).toEqual(await sorted({ filter: "params.model = 'linear'" }));
+  });
+});
