@@ -14,6 +14,7 @@ import { loggedModelEndpoints } from "./mlflow-logged-models.js";
 import { loggingEndpoints } from "./mlflow-logging.js";
 import { modelVersionEndpoints } from "./mlflow-model-versions.js";
 import { registeredModelEndpoints } from "./mlflow-registered-models.js";
+import { runSearchEndpoints } from "./mlflow-run-search.js";
 import { runEndpoints } from "./mlflow-runs.js";
 import { createTrackingService } from "./service.js";
 
@@ -37,7 +38,7 @@ export function httpRoutes(deps: TrackingDeps): HttpRoute[] {
   return [
     blobRoute(TRACKING_ARTIFACT_PATH_PREFIX, deps.blobs, deps.logger, { maxPutBytes: deps.limits.maxMessageBytes, onStored: (sha256) => garbage.mark([sha256]) }),
     // MLflow's REST API, so MLflow's own clients log to Kiln.
-    ...mlflowRoutes(deps, { ...experimentEndpoints(deps), ...runEndpoints(deps), ...loggingEndpoints(deps), ...loggedModelEndpoints(deps),
+    ...mlflowRoutes(deps, { ...experimentEndpoints(deps), ...runEndpoints(deps), ...runSearchEndpoints(deps), ...loggingEndpoints(deps), ...loggedModelEndpoints(deps),
       ...artifactEndpoints(deps),
       ...traceEndpoints(deps),
       ...otlpEndpoints(deps),

@@ -3,7 +3,7 @@ import { isKilnError, MAX_PAGE_SIZE, type Json } from "@kiln/core";
 import { scanPage, type RunSelector } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { experimentById, viewOf } from "./mlflow-experiments.js";
-import { listOf, optionalInteger, optionalText, type MlflowCall } from "./mlflow-http.js";
+import { listOf, optionalInteger, optionalText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { runIdOf } from "./mlflow-ids.js";
 import { paramText, runJson, runNameOf, runsData, USER_TAG, type RunData } from "./mlflow-runs.js";
 import { keysRead, matchesAll, pageOf, parseOrder, parseSearchFilter, sortBy, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
@@ -167,4 +167,8 @@ function runLookup(experimentId: string, r: RunRecord, values: SearchedValues): 
     }
     return undefined;
   };
+}
+
+export function runSearchEndpoints(deps: TrackingDeps): MlflowEndpoints {
+  return { "mlflow/runs/search": { method: "POST", role: "read", answer: (c) => searchRuns(deps, c) } };
 }

@@ -8,7 +8,6 @@ import { doubleJson, keyValueList, keyValues, optionalInteger, optionalText, req
 import { parseRunId, runIdOf } from "./mlflow-ids.js";
 import { collections, type RunRecord, type StatusName } from "./records.js";
 import { runKey } from "./names.js";
-import { searchRuns } from "./mlflow-run-search.js";
 import { changeRun, startRun } from "./runs.js";
 
 export const RUN_NAME_TAG = "mlflow.runName";
@@ -231,7 +230,6 @@ export function runEndpoints(deps: TrackingDeps): MlflowEndpoints {
     "mlflow/runs/update": { method: "POST", role: "write", answer: (c) => update(deps, c) },
     "mlflow/runs/set-tag": { method: "POST", role: "write", answer: (c) => setTag(deps, c, false) },
     "mlflow/runs/delete-tag": { method: "POST", role: "write", answer: (c) => setTag(deps, c, true) },
-    "mlflow/runs/search": { method: "POST", role: "read", answer: (c) => searchRuns(deps, c) },
     "mlflow/runs/delete": { method: "POST", role: "write", answer: (c) => setDeleted(deps, c, true) },
     "mlflow/runs/restore": { method: "POST", role: "write", answer: (c) => setDeleted(deps, c, false) },
   };
