@@ -135,6 +135,9 @@ describe("MLflow's tracing API on an embedded server", () => {
     expect(await filtered("span.type = 'RETRIEVER' AND tags.topic = 'math'")).toEqual([first]);
     expect(await filtered("span.status = 'ERROR'")).toEqual([failed]);
     expect(await filtered("trace.text LIKE '%six times seven%'")).toEqual([first]);
+    // Newest first, the spans are read in key order until the page is full; in another order, of every trace the other clauses keep.
+    expect(await search(experimentId, { max_results: 1, filter: "trace.text LIKE '%six times seven%'" })).toEqual({ ids: [first], next: undefined });
+    expect((await search(experimentId, { filter: "trace.text LIKE '%six times seven%' AND tags.topic = 'math'", order_by: ["timestamp_ms ASC"] })).ids).toEqual([first]);
     expect((await search(experimentId, { order_by: ["timestamp_ms ASC"] })).ids).toEqual([linked, first, failed, inRun]);
     expect((await search(experimentId, { order_by: ["execution_time_ms DESC"] })).ids[0]).toBe(linked);
 

@@ -128,7 +128,7 @@ export function spanField(span: Span, key: string): string | undefined {
 }
 
 /** Whether each span clause but `content` is met by some span of the trace, read from the keys it keeps. */
-export function spanKeysMatch(t: TraceRecord, clauses: readonly Clause[]): boolean {
+function spanKeysMatch(t: TraceRecord, clauses: readonly Clause[]): boolean {
   return clauses.every((c) => c.kind !== "span" || c.key === "content" || (t.spanKeys ?? []).some((k) => matchesAll([c], () => k[c.key as keyof SpanKey])));
 }
 

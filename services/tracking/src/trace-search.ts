@@ -3,7 +3,7 @@ import { scanPage } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { matchesAll, pageOf, parseOrder, parseSearchFilter, sortBy, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
-import { spanKeysMatch, spansMatch } from "./mlflow-trace-spans.js";
+import { spansMatch } from "./mlflow-trace-spans.js";
 import { ARTIFACT_LOCATION_TAG, experimentPrefix, SOURCE_RUN_METADATA, traceArtifactUri, tracesOf } from "./mlflow-trace-store.js";
 import { collections, type TraceRecord } from "./records.js";
 
@@ -29,24 +29,32 @@ export interface TraceQuery {
  * The traces of the experiments that meet MLflow's trace filter, ordered and paged, for
  * MLflow's SearchTracesV3 and Kiln's ListTraces alike. Newest first in one experiment (the
  * usual search), the traces are read in key order until the page is full; otherwise all of
- * them are read, and `trace.text` reads the spans' files of those the other clauses leave.
+ * them are read. Either way `trace.text` reads the spans' files of those the other clauses
+ * keep.
  */
 export async function searchTraces(deps: TrackingDeps, experiments: readonly string[], query: TraceQuery): Promise<{ items: TraceRecord[]; next?: string }> {
   const pageSize = query.pageSize ?? DEFAULT_PAGE_SIZE;
   if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw invalidArgument("INVALID_MAX_RESULTS", `a page of traces is 1 to ${MAX_PAGE_SIZE}, not ${pageSize}`);
   const clauses = parseSearchFilter(query.filter, "traces");
   const requested = parseOrder(query.orderBy, "traces");
-  const readsFiles = clauses.some((c) => c.kind === "span" && c.key === "content");
-  if (experiments.length === 1 && isNewestFirst(requested) && !readsFiles) {
-    const page = await scanPage(collections(deps).traces, {
+  if (experiments.length === 1 && isNewestFirst(requested)) {
+    const traces = collections(deps).traces;
+    // The traces as scanPage lists them, each with whether it matches: `trace.text` reads the spans of those the other clauses keep.
+    const judged = {
+      list: async (options: Parameters<typeof traces.list>[0]) =>
+        Promise.all(
+          (await traces.list(options)).map(async (row) => ({ ...row, value: { trace: row.value, matches: traceMatches(clauses, row.value) && (await spansMatch(deps, row.value, clauses)) } })),
+        ),
+    };
+    const page = await scanPage(judged, {
       prefix: experimentPrefix(experiments[0]!),
       pageSize,
       pageToken: query.pageToken ?? "",
       filterText: `newest first: ${query.filter}`,
       reverse: true,
-      matches: (t) => traceMatches(clauses, t) && spanKeysMatch(t, clauses),
+      matches: (t) => t.matches,
     });
-    return { items: page.items, ...(page.nextPageToken && { next: page.nextPageToken }) };
+    return { items: page.items.map((t) => t.trace), ...(page.nextPageToken && { next: page.nextPageToken }) };
   }
   const order = [...requested, ...DEFAULT_ORDER];
   const found: TraceRecord[] = [];
