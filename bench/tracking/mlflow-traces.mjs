@@ -6,7 +6,7 @@
 //    them (one OTLP protobuf request a trace to /v1/traces) against one log-metric call;
 // 2. search_traces' first page (100, newest first) of an experiment of --traces traces,
 //    unfiltered, by a tag, by a span's name (kept in the trace when its spans came) and by
-//    the spans' text (which reads every spans' file), against runs/search's first page of
+//    the spans' text (which reads spans' files newest first until its page is full), against runs/search's first page of
 //    100 of an experiment of as many runs.
 // Usage: node bench/tracking/mlflow-traces.mjs [--traces 2000] [--rounds 3]
 import { mkdtemp, rm } from "node:fs/promises";
@@ -147,7 +147,7 @@ try {
   console.log(`search_traces, unfiltered        ${all.toFixed(1)} ms`);
   console.log(`search_traces, by tag and status ${byTag.toFixed(1)} ms`);
   console.log(`search_traces, by span name      ${bySpan.toFixed(1)} ms`);
-  console.log(`search_traces, by the spans' text ${byText.toFixed(1)} ms (reads every trace's spans' file)`);
+  console.log(`search_traces, by the spans' text ${byText.toFixed(1)} ms (reads spans' files, newest first, until the page is full)`);
   console.log(`runs/search of ${traces.toLocaleString("en")} runs          ${runsPage.toFixed(1)} ms`);
   console.log(`ratio search_traces / runs/search: unfiltered ${(all / runsPage).toFixed(2)}, by tag ${(byTag / runsPage).toFixed(2)}, by span ${(bySpan / runsPage).toFixed(2)}, by text ${(byText / runsPage).toFixed(2)}`);
 } finally {
