@@ -291,6 +291,35 @@ describe("MLflow's tracing API on an embedded server", () => {
     expect((await search(experimentId)).ids).toHaveLength(2); // the refused requests stored nothing
   });
 
+  it("keeps a trace whose spans outgrow a document (4 MiB) as OpenTelemetry's exports add to it", async () => {
+    const experimentId = await newExperiment();
+    const traceId = "5b8aa5a2d2c872e8321cf37308d69df2";
+    const span = (spanId: string, name: string, inputs: string, parent?: string) => ({
+      traceId,
+      spanId,
+      ...(parent && { parentSpanId: parent }),
+      name,
+      startTimeUnixNano: "1765000000000000000",
+      endTimeUnixNano: "1765000001000000000",
+      attributes: [{ key: "mlflow.spanInputs", value: { stringValue: JSON.stringify(inputs) } }],
+    });
+    const exportSpans = async (...spans: object[]) => {
+      const res = await fetch(new URL("/v1/traces", server.url), { method: "POST", headers: { "content-type": "application/json", "x-mlflow-experiment-id": experimentId }, body: JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans }] }] }) });
+      expect(res.status, await res.clone().text()).toBe(200);
+    };
+    const page = (letter: string) => letter.repeat(3 * 1024 * 1024);
+    await exportSpans(span("0000000000000001", "retrieve", page("a"), "00000000000000ff"));
+    await exportSpans(span("0000000000000002", "rerank", page("b"), "00000000000000ff")); // 6 MiB: now in blobs
+    await exportSpans(span("00000000000000ff", "answer", "six times seven")); // the root, last
+    const id = `tr-${traceId}`;
+    const detail = await server.kiln.experiment(experimentId).trace(id);
+    expect(detail.spans.map((sp) => [sp.name, JSON.stringify(sp.inputs).length]).sort()).toEqual([["answer", 17], ["rerank", 3 * 1024 * 1024 + 2], ["retrieve", 3 * 1024 * 1024 + 2]]);
+    expect((await ok(get(`3.0/mlflow/traces/${id}`))).trace.trace_info).toMatchObject({ tags: { "mlflow.traceName": "answer" }, request_preview: '"six times seven"' });
+    expect((await search(experimentId, { filter: "span.name = 'rerank'" })).ids).toEqual([id]);
+    const file = await fetch(new URL(`/api/2.0/mlflow-artifacts/artifacts/${experimentId}/traces/${id}/artifacts/traces.json`, server.url));
+    expect(JSON.parse(await file.text()).spans).toHaveLength(3);
+  });
+
   it("deletes traces by id, the oldest up to a time, and with their experiment", async () => {
     const experimentId = await newExperiment();
     const times = ["2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", "2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z"];

@@ -9,8 +9,11 @@ export function artifactContent(deps: TrackingDeps, artifact: StoredArtifact): {
       size: artifact.size,
       mediaType: "application/json",
       async *bytes() {
+        // The document as it is now: it may have grown, or moved to blobs, since the artifact was noted.
         const doc = await collections(deps).traceSpans.get(artifact.ref);
-        if (doc) yield Buffer.from(doc.value.text, "utf8");
+        if (!doc) return;
+        if (doc.value.pieces) for (const piece of doc.value.pieces) yield* deps.blobs.get(piece.sha256);
+        else yield Buffer.from(doc.value.text, "utf8");
       },
     };
   }

@@ -1,7 +1,7 @@
 import { parseFilter } from "@kiln/data";
 import { blobGarbage, type BlobGarbage } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
-import { collections, type LoggedModelRecord, type StoredArtifact, type TraceRecord } from "./records.js";
+import { collections, TRACE_SPANS_KIND, type LoggedModelRecord, type StoredArtifact, type TraceRecord } from "./records.js";
 
 const FILE_ARTIFACTS = parseFilter(`event = "artifact"`);
 
@@ -58,6 +58,11 @@ export function traceFiles(t: TraceRecord): string[] {
   return blobsOf(t.files);
 }
 
-function blobsOf(files: Record<string, StoredArtifact>): string[] {
-  return Object.values(files).flatMap((f) => (f.kind !== "file" ? [] : f.chunks?.length ? f.chunks.map((c) => c.sha256) : [f.ref]));
+/** The blobs files are stored in: a file's (its chunks, when it is in several), and a spans' document's that outgrew a document. */
+export function blobsOf(files: Record<string, StoredArtifact>): string[] {
+  return Object.values(files).flatMap((f) => {
+    if (f.kind === TRACE_SPANS_KIND) return (f.chunks ?? []).map((c) => c.sha256);
+    if (f.kind !== "file") return [];
+    return f.chunks?.length ? f.chunks.map((c) => c.sha256) : [f.ref];
+  });
 }

@@ -5,9 +5,9 @@ import { invalidArgument, notFound, pathPart, printable, streamPieces, type Http
 import { parseFilter } from "@kiln/data";
 import { ArtifactRefSchema, EventSchema } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { stringAt } from "@kiln/storage";
+import { storePieces } from "./blob-pieces.js";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
-import { trackingGarbage } from "./garbage.js";
 import { toTracked } from "./log.js";
 import { optionalText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { entriesFromRoot, entriesUnder } from "./mlflow-artifact-tree.js";
@@ -19,8 +19,6 @@ import { addTraceFile, storeTraceUpload } from "./mlflow-trace-spans.js";
 import { SOURCE_RUN_METADATA, traceById } from "./mlflow-trace-store.js";
 import { TRACE_SPANS_KIND, type RunRecord, type StoredArtifact } from "./records.js";
 
-/** As the SDK stores a file artifact: pieces of 4 MiB, each a blob, the whole file named by its sha256. */
-const PIECE_BYTES = 4 * 1024 * 1024;
 const ARTIFACTS = parseFilter(`event = "artifact"`);
 
 /**
@@ -106,43 +104,6 @@ async function artifactsOf(deps: TrackingDeps, run: RunRecord): Promise<Map<stri
   return found;
 }
 
-/** The body in pieces of PIECE_BYTES: each is stored (and marked, as uploads are, until the event names it) as it fills. */
-async function storePieces(deps: TrackingDeps, req: HttpRequest): Promise<{ sha256: string; size: number; pieces: { sha256: string; size: number }[] }> {
-  const garbage = trackingGarbage(deps);
-  const whole = createHash("sha256");
-  const pieces: { sha256: string; size: number }[] = [];
-  let held: Buffer[] = [];
-  let heldBytes = 0;
-  let size = 0;
-  const flush = async () => {
-    const piece = Buffer.concat(held, heldBytes);
-    held = [];
-    heldBytes = 0;
-    const stored = await deps.blobs.put(piece);
-    await garbage.mark([stored.sha256]);
-    pieces.push({ sha256: stored.sha256, size: piece.length });
-  };
-  for await (const piece of streamPieces(req)) {
-    const chunk = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-    whole.update(chunk);
-    size += chunk.length;
-    let rest = chunk;
-    while (heldBytes + rest.length >= PIECE_BYTES) {
-      const take = PIECE_BYTES - heldBytes;
-      held.push(rest.subarray(0, take));
-      heldBytes += take;
-      rest = rest.subarray(take);
-      await flush();
-    }
-    if (rest.length) {
-      held.push(rest);
-      heldBytes += rest.length;
-    }
-  }
-  if (heldBytes || !pieces.length) await flush();
-  return { sha256: whole.digest("hex"), size, pieces };
-}
-
 const ARTIFACTS_ROUTE = "mlflow-artifacts/artifacts/";
 
 async function upload(deps: TrackingDeps, { project, path, req }: MlflowCall): Promise<Json> {
@@ -154,7 +115,7 @@ async function upload(deps: TrackingDeps, { project, path, req }: MlflowCall): P
     await owner.add(p.path, kept, createHash("sha256").update(JSON.stringify([p.owner, "artifact", p.path, kept.ref])).digest("hex"));
     return {};
   }
-  const file = await storePieces(deps, req);
+  const file = await storePieces(deps, streamPieces(req));
   const stored: StoredArtifact = {
     kind: "file",
     ref: file.sha256,

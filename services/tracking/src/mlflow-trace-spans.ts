@@ -2,10 +2,11 @@ import { Code } from "@connectrpc/connect";
 import { failedPrecondition, isKilnError, readBody, resourceExhausted, type HttpRequest, type Json } from "@kiln/core";
 import type { TrackingDeps } from "./deps.js";
 import { artifactContent } from "./artifact-content.js";
-import { trackingGarbage } from "./garbage.js";
+import { storePieces } from "./blob-pieces.js";
+import { blobsOf, trackingGarbage } from "./garbage.js";
 import { matchesAll, type Clause } from "./mlflow-search.js";
 import { changeTrace, spansKey } from "./mlflow-trace-store.js";
-import { collections, TRACE_SPANS_KIND, type SpanKey, type StoredArtifact, type TraceRecord } from "./records.js";
+import { collections, TRACE_SPANS_KIND, type SpanKey, type SpansDoc, type StoredArtifact, type TraceRecord } from "./records.js";
 
 /** The file MLflow's clients upload a trace's spans in. */
 export const TRACE_DATA_FILE = "traces.json";
@@ -36,31 +37,55 @@ export async function spansOf(deps: TrackingDeps, t: TraceRecord): Promise<Span[
   return file ? parseSpans(await readText(deps, file)) : [];
 }
 
-/** A trace's spans' file up to this size is kept as a document; a bigger upload is a blob. */
+/** A trace's spans' file up to this size is kept as a document's text; a bigger upload is a blob, and spans added beyond it go to blobs named by the document. */
 export const MAX_SPANS_DOC_BYTES = 4 * 1024 * 1024;
+/** What a trace's spans may add up to, as OpenTelemetry's exports add to them (each export rewrites them whole). */
+export const MAX_SPANS_BYTES = 64 * 1024 * 1024;
 
 /**
  * Sets a trace's spans' file, kept as a document: `next` gets the text kept now ("" for none)
  * and returns the new one, by a compare-and-set on the document, so writers of one trace's
- * spans at once (OpenTelemetry's exports) lose none of them.
+ * spans at once (OpenTelemetry's exports) lose none of them. A text over MAX_SPANS_DOC_BYTES
+ * is stored in blobs that the document names; those of a write that lost the race are
+ * collected after the grace period, as an upload never logged is.
  */
 export async function writeSpansDoc(deps: TrackingDeps, project: string, traceId: string, next: (had: string) => string): Promise<StoredArtifact> {
   const docs = collections(deps).traceSpans;
   const key = spansKey(project, traceId);
   for (let attempt = 0; attempt < 50; attempt++) {
     const found = await docs.get(key);
-    const text = next(found?.value.text ?? "");
+    const text = next(found ? await spansDocText(deps, found.value) : "");
     const size = Buffer.byteLength(text);
-    if (size > MAX_SPANS_DOC_BYTES) throw resourceExhausted("SPANS_TOO_LARGE", `a trace's spans are at most ${MAX_SPANS_DOC_BYTES} bytes of JSON, not ${size}`);
+    if (size > MAX_SPANS_BYTES) throw resourceExhausted("SPANS_TOO_LARGE", `a trace's spans are at most ${MAX_SPANS_BYTES} bytes of JSON, not ${size}`);
+    const doc: SpansDoc = size <= MAX_SPANS_DOC_BYTES ? { text } : { text: "", pieces: (await storePieces(deps, [Buffer.from(text, "utf8")])).pieces };
     try {
-      if (found) await docs.update(key, { text }, found.rev);
-      else await docs.create(key, { text });
-      return { kind: TRACE_SPANS_KIND, ref: key, name: TRACE_DATA_FILE, size, mediaType: "application/json" };
+      if (found) await docs.update(key, doc, found.rev);
+      else await docs.create(key, doc);
+      return spansArtifact(key, doc, size);
     } catch (e) {
       if (!isKilnError(e, Code.Aborted) && !isKilnError(e, Code.AlreadyExists)) throw e;
     }
   }
   throw failedPrecondition("TRACE_CONTENTION", `the spans of trace ${traceId} are changing too often; try again`);
+}
+
+function spansArtifact(key: string, doc: SpansDoc, size: number): StoredArtifact {
+  return { kind: TRACE_SPANS_KIND, ref: key, name: TRACE_DATA_FILE, size, mediaType: "application/json", ...(doc.pieces && { chunks: doc.pieces }) };
+}
+
+async function spansDocText(deps: TrackingDeps, doc: SpansDoc): Promise<string> {
+  if (!doc.pieces) return doc.text;
+  const pieces: Buffer[] = [];
+  for (const piece of doc.pieces) for await (const bytes of deps.blobs.get(piece.sha256)) pieces.push(Buffer.from(bytes));
+  return Buffer.concat(pieces).toString("utf8");
+}
+
+/** A spans' document as it is now, as the trace's file names it; undefined when it is gone. */
+async function currentSpansDoc(deps: TrackingDeps, key: string): Promise<{ file: StoredArtifact; text: string } | undefined> {
+  const found = await collections(deps).traceSpans.get(key);
+  if (!found) return undefined;
+  const text = await spansDocText(deps, found.value);
+  return { file: spansArtifact(key, found.value, Buffer.byteLength(text)), text };
 }
 
 /** An upload of the trace's spans' file that fits a document, kept as one (no blob write and fsync); undefined for any other. */
@@ -79,14 +104,21 @@ export async function storeTraceUpload(deps: TrackingDeps, project: string, trac
  */
 export async function addTraceFile(deps: TrackingDeps, project: string, traceId: string, path: string, file: StoredArtifact, derive?: (t: TraceRecord, spans: Span[]) => Partial<TraceRecord>): Promise<void> {
   let replaced: StoredArtifact | undefined;
+  let kept = file;
   await changeTrace(deps, project, traceId, async (t) => {
     replaced = t.files[path];
     if (path !== TRACE_DATA_FILE) return { ...t, files: { ...t.files, [path]: file } };
-    const text = await readText(deps, file);
+    // A spans' document is noted as it is now, not as this writer left it: writes of one trace's spans that race note the last.
+    const now = file.kind === TRACE_SPANS_KIND ? await currentSpansDoc(deps, file.ref) : undefined;
+    const text = now ? now.text : await readText(deps, file);
+    kept = now ? now.file : { ...file, size: Buffer.byteLength(text) };
     const spans = parseSpans(text);
-    return { ...t, ...derive?.(t, spans), files: { ...t.files, [path]: { ...file, size: Buffer.byteLength(text) } }, spanKeys: distinctKeys(spans) };
+    return { ...t, ...derive?.(t, spans), files: { ...t.files, [path]: kept }, spanKeys: distinctKeys(spans) };
   });
-  if (replaced?.kind === "file" && replaced.ref !== file.ref) await trackingGarbage(deps).mark(replaced.chunks?.length ? replaced.chunks.map((c) => c.sha256) : [replaced.ref]);
+  if (!replaced) return;
+  const still = new Set(blobsOf({ kept }));
+  const gone = blobsOf({ replaced }).filter((sha256) => !still.has(sha256));
+  if (gone.length) await trackingGarbage(deps).mark(gone);
 }
 
 export function distinctKeys(spans: Span[]): SpanKey[] {

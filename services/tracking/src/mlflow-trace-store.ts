@@ -144,11 +144,15 @@ export async function tracesStartedBy(deps: TrackingDeps, experiment: string, be
 /** Deletes the traces and their ids; their files are collected after the grace period. */
 export async function deleteTraceRecords(deps: TrackingDeps, project: string, doomed: readonly TraceRecord[]): Promise<void> {
   const { traces, traceIds, traceSpans } = collections(deps);
+  const files = doomed.flatMap(traceFiles);
   for (const t of doomed) {
     await traces.delete(traceKey(t));
+    // The blobs a spans' document names as it is now (the trace notes them once it has read them).
+    const spans = await traceSpans.get(spansKey(project, t.traceId));
+    for (const piece of spans?.value.pieces ?? []) files.push(piece.sha256);
     await traceSpans.delete(spansKey(project, t.traceId));
     await traceIds.delete(indexKey(project, t.traceId));
   }
-  await trackingGarbage(deps).mark(doomed.flatMap(traceFiles));
+  await trackingGarbage(deps).mark(files);
 }
 

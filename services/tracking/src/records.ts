@@ -40,6 +40,15 @@ export interface RunRecord {
 /** A trace's spans' file kept as a document of `traceSpans` (its ref is the document's key). */
 export const TRACE_SPANS_KIND = "trace-spans";
 
+/**
+ * A trace's spans' file: its text, or, once it outgrows a document (OpenTelemetry's exports
+ * add to it), the blobs it is stored in, in order, with the text empty.
+ */
+export interface SpansDoc {
+  text: string;
+  pieces?: { sha256: string; size: number }[];
+}
+
 /** A file as the tracking service keeps it: an artifact event's value, or a logged model's file. */
 export interface StoredArtifact {
   kind: string;
@@ -118,7 +127,7 @@ export function collections(deps: Pick<TrackingDeps, "metadata">) {
     /** `{experiment}/{start time}/{trace_id}` → MLflow's trace. */
     traces: deps.metadata.collection<TraceRecord>("tracking_traces"),
     /** `{project}/{trace_id}` → a trace's spans' file (`traces.json`), kept here rather than as a blob: no file write and fsync per trace. */
-    traceSpans: deps.metadata.collection<{ text: string }>("tracking_trace_spans"),
+    traceSpans: deps.metadata.collection<SpansDoc>("tracking_trace_spans"),
     /** `{project}/{trace_id}` → the experiment that holds the trace and its key there (trace ids are the project's). */
     traceIds: deps.metadata.collection<{ experiment: string; key: string }>("tracking_trace_ids"),
   };

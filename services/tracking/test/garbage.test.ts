@@ -8,6 +8,7 @@ import type { TrackingDeps } from "../src/deps.js";
 import { deleteExperiment } from "../src/experiments.js";
 import { trackingGarbage } from "../src/garbage.js";
 import { logEvents } from "../src/log.js";
+import { addTraceFile, spansOf, writeSpansDoc } from "../src/mlflow-trace-spans.js";
 import { deleteTraceRecords, saveTrace } from "../src/mlflow-trace-store.js";
 import { collections, type LoggedModelRecord, type TraceRecord } from "../src/records.js";
 import { startRun } from "../src/runs.js";
@@ -160,5 +161,38 @@ describe("artifact files of dropped experiments", () => {
     clock += 2 * HOUR;
     expect(await trackingGarbage(deps).sweep()).toBe(1);
     expect(await deps.blobs.has(kept)).toBe(false);
+  });
+  it("keep the blobs a trace's spans outgrew a document into, the latest only, and collect them with the trace", async () => {
+    const experiment = "projects/default/experiments/otlp-traced";
+    await startRun(deps, { parent: experiment, createExperiment: true, tags: {}, node: "", runKey: "" });
+    const traceId = "tr-grown";
+    await saveTrace(deps, "projects/default", { traceId, experiment, clientRequestId: "", requestTime: clock, executionMs: 5, state: "OK", requestPreview: "", responsePreview: "", metadata: {}, tags: {}, assessments: [], linkedRuns: [], files: {} }, () => undefined);
+    const spans = (n: number, letter: string) => JSON.stringify({ spans: Array.from({ length: n }, (_, i) => ({ span_id: `${letter}${i}`, name: letter, attributes: { doc: letter.repeat(1024 * 1024) } })) });
+    const write = async (text: string) => addTraceFile(deps, "projects/default", traceId, "traces.json", await writeSpansDoc(deps, "projects/default", traceId, () => text));
+    const noted = async () => (await collections(deps).traces.list({ prefix: `${experiment}/` }))[0]!.value.files["traces.json"]!;
+    const blobs = async () => (await collections(deps).traceSpans.get(`projects/default/${traceId}`))!.value.pieces?.map((p) => p.sha256) ?? [];
+
+    await write(spans(2, "a"));
+    expect(await blobs()).toEqual([]); // 2 MiB: a document's text
+    await write(spans(5, "b"));
+    const first = await blobs();
+    expect(first).toHaveLength(2); // 5 MiB in pieces of 4
+    expect((await noted()).chunks?.map((c) => c.sha256)).toEqual(first);
+    await write(spans(6, "c"));
+    const second = await blobs();
+    expect(second).toHaveLength(2);
+    expect((await noted()).chunks?.map((c) => c.sha256)).toEqual(second);
+    const read = await spansOf(deps, (await collections(deps).traces.list({ prefix: `${experiment}/` }))[0]!.value);
+    expect(read.map((s) => s.span_id)).toEqual(["c0", "c1", "c2", "c3", "c4", "c5"]);
+
+    clock += 2 * HOUR;
+    await trackingGarbage(deps).sweep();
+    expect(await Promise.all(first.map((sha256) => deps.blobs.has(sha256)))).toEqual([false, false]); // replaced
+    expect(await Promise.all(second.map((sha256) => deps.blobs.has(sha256)))).toEqual([true, true]);
+    await deleteExperiment(deps, experiment);
+    clock += 2 * HOUR;
+    await trackingGarbage(deps).sweep();
+    expect(await Promise.all(second.map((sha256) => deps.blobs.has(sha256)))).toEqual([false, false]);
+    expect(await collections(deps).traceSpans.count()).toBe(0);
   });
 });
