@@ -6,7 +6,8 @@ import { experimentById, viewOf } from "./mlflow-experiments.js";
 import { listOf, optionalInteger, optionalText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { runIdOf } from "./mlflow-ids.js";
 import { paramText, runJson, runNameOf, runsData, USER_TAG, type RunData } from "./mlflow-runs.js";
-import { keysRead, matchesAll, pageOf, parseOrder, parseSearchFilter, sortBy, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
+import { compareLookups, keysRead, matchesAll, pageBounds, pageOf, parseOrder, parseSearchFilter, sortBy, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
+import { runKey } from "./names.js";
 import { collections, type ExperimentRecord, type RunRecord } from "./records.js";
 import { ensureRunStarts, runsOfEntries } from "./run-starts.js";
 
@@ -49,10 +50,11 @@ export async function searchRuns(deps: TrackingDeps, { project, fields }: Mlflow
   const maxResults = optionalInteger(fields, "max_results");
   const token = optionalText(fields, "page_token");
   const pageable = maxResults === undefined || (maxResults >= 1 && maxResults <= MAX_PAGE_SIZE);
-  const page =
-    experiments.length === 1 && isNewestFirst(order) && pageable
-      ? await newestFirstPage(deps, experiments[0]!, filter, shown, { maxResults: maxResults ?? MAX_PAGE_SIZE, token: token ?? "", bound: `${view} ${filterText}` })
-      : await sortedPage(deps, experiments, filter, order, shown, maxResults, token);
+  const one = experiments.length === 1 ? experiments[0]! : undefined;
+  let page: { items: Found[]; next?: string } | undefined;
+  if (one && isNewestFirst(order) && pageable) page = await newestFirstPage(deps, one, filter, shown, { maxResults: maxResults ?? MAX_PAGE_SIZE, token: token ?? "", bound: `${view} ${filterText}` });
+  else if (one && isDataKey(order[0])) page = await byValuePage(deps, one, filter, order, shown, maxResults, token);
+  page ??= await sortedPage(deps, experiments, filter, order, shown, maxResults, token);
   const pageRuns = new Map<string, number[]>();
   for (const { run } of page.items) pageRuns.set(run.experiment, [...(pageRuns.get(run.experiment) ?? []), run.run]);
   const data = new Map<string, Map<number, RunData>>();
@@ -100,6 +102,52 @@ async function newestFirstPage(
     matches: (f) => f !== undefined && shown(f.run) && matchesAll(filter, f.lookup),
   });
   return { items: page.items.map((f) => f!), ...(page.nextPageToken && { next: page.nextPageToken }) };
+}
+
+const isDataKey = (k: OrderKey | undefined): k is OrderKey => k?.kind === "metric" || k?.kind === "param";
+
+/**
+ * One experiment's runs ordered by a metric or param first (MLflow's "best run",
+ * `order_by: ["metrics.acc DESC"]`): the runs that have it are sorted by their summaries,
+ * then their records are read in that order, a stretch at a time (whole groups of equal
+ * values, whose order is their records'), until the page and one more run are found.
+ * Undefined when the runs that have it run out first: those without it come last, and
+ * sortedPage reads them all. A page token is an offset either way.
+ */
+async function byValuePage(
+  deps: TrackingDeps,
+  { id, record }: { id: string; record: ExperimentRecord },
+  filter: readonly Clause[],
+  order: readonly OrderKey[],
+  shown: (r: RunRecord) => boolean,
+  maxResults: number | undefined,
+  token: string | undefined,
+): Promise<{ items: Found[]; next?: string } | undefined> {
+  const { end } = pageBounds(maxResults, token);
+  const values = await searchedValues(deps, record.name, keysRead(filter, order, ["metric", "param"]), { all: true });
+  const firstOther = order.findIndex((k) => !isDataKey(k));
+  const leading = firstOther < 0 ? order : order.slice(0, firstOther);
+  const valueOf = (run: number): Lookup => (kind, key) => values.get(`${kind}:${key}`)?.get(run);
+  const first = values.get(`${order[0]!.kind}:${order[0]!.key}`) ?? new Map<number, string | number>();
+  const having = [...first].filter(([, v]) => !(typeof v === "number" && Number.isNaN(v))).map(([run]) => ({ run, lookup: valueOf(run) }));
+  sortBy(having, leading, (c) => c.lookup);
+  const found: Found[] = [];
+  let at = 0;
+  while (found.length <= end) {
+    if (at === having.length) return undefined;
+    let stop = Math.min(having.length, at + Math.max(256, 2 * (end + 1 - found.length)));
+    while (stop < having.length && compareLookups(leading, having[stop - 1]!.lookup, having[stop]!.lookup) === 0) stop++;
+    const stretch: Found[] = [];
+    for (const stored of await collections(deps).runs.getMany(having.slice(at, stop).map((c) => runKey(record.name, c.run)))) {
+      if (!stored) continue;
+      const lookup = runLookup(id, stored.value, values);
+      if (shown(stored.value) && matchesAll(filter, lookup)) stretch.push({ experimentId: id, run: stored.value, lookup });
+    }
+    sortBy(stretch, [...order, ...NEWEST_FIRST], (f) => f.lookup);
+    found.push(...stretch);
+    at = stop;
+  }
+  return pageOf(found, maxResults, token);
 }
 
 /** Every run of the experiments that the filter keeps, sorted, and the page asked for (a page token is an offset). */

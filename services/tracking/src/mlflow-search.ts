@@ -306,6 +306,15 @@ export function sortBy<T>(items: T[], keys: readonly OrderKey[], lookup: (item: 
   decorated.forEach((d, i) => (items[i] = d.item));
 }
 
+/** The order of two items by the keys in turn, as sortBy orders them. */
+export function compareLookups(keys: readonly OrderKey[], a: Lookup, b: Lookup): number {
+  return compareValues(
+    keys.map((k) => a(k.kind, k.key)),
+    keys.map((k) => b(k.kind, k.key)),
+    keys,
+  );
+}
+
 function compareValues(xs: readonly (string | number | undefined)[], ys: readonly (string | number | undefined)[], keys: readonly OrderKey[]): number {
   for (let i = 0; i < keys.length; i++) {
     const x = xs[i];
@@ -326,6 +335,12 @@ const MAX_RESULTS = 50_000;
 
 /** A page of `items` from an opaque token (the offset), `maxResults` at most (default 1,000). */
 export function pageOf<T>(items: readonly T[], maxResults: number | undefined, token: string | undefined): { items: T[]; next?: string } {
+  const { offset, end } = pageBounds(maxResults, token);
+  return { items: items.slice(offset, end), ...(end < items.length ? { next: Buffer.from(JSON.stringify({ offset: end })).toString("base64url") } : {}) };
+}
+
+/** Where a page starts and ends in the whole ordered list: pageOf answers the same of any list that holds its first `end` + 1 items. */
+export function pageBounds(maxResults: number | undefined, token: string | undefined): { offset: number; end: number } {
   const size = maxResults ?? 1000;
   if (size < 1 || size > MAX_RESULTS) throw invalidArgument("INVALID_MAX_RESULTS", `max_results is from 1 to ${MAX_RESULTS}, got ${size}`);
   let offset = 0;
@@ -337,6 +352,5 @@ export function pageOf<T>(items: readonly T[], maxResults: number | undefined, t
     }
     if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this server gave");
   }
-  const end = offset + size;
-  return { items: items.slice(offset, end), ...(end < items.length ? { next: Buffer.from(JSON.stringify({ offset: end })).toString("base64url") } : {}) };
+  return { offset, end: offset + size };
 }

@@ -7,6 +7,7 @@ import type { TrackedEvent } from "@kiln/storage";
 import type { TrackingDeps } from "../src/deps.js";
 import type { MlflowCall } from "../src/mlflow-http.js";
 import { searchRuns } from "../src/mlflow-run-search.js";
+import { createExperiment } from "../src/experiments.js";
 import { collections } from "../src/records.js";
 import { runStartKey } from "../src/run-starts.js";
 import { changeRun, startRun } from "../src/runs.js";
@@ -27,6 +28,7 @@ describe("runs/search newest first, read in start order", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "kiln-run-search-"));
     deps = testDeps(dir);
+    await createExperiment(deps, "projects/default", "empty", "", {});
     const events: TrackedEvent[] = [];
     for (let i = 0; i < RUNS; i++) {
       // Start times out of number order, some the same (ties go to the later run).
@@ -58,8 +60,8 @@ describe("runs/search newest first, read in start order", () => {
     } while (token);
     return ids;
   }
-  /** The same search answered by reading every run and sorting (a page over 1,000 is not read in start order). */
-  const sorted = async (fields: Record<string, Json>) => ((await search({ ...fields, max_results: 5000 })).runs ?? []).map((r) => r.info.run_id);
+  /** The same search answered by reading every run and sorting, as a search of several experiments is (the other one has no runs). */
+  const sorted = async (fields: Record<string, Json>) => ((await search({ ...fields, experiment_ids: ["sweep", "empty"], max_results: 5000 })).runs ?? []).map((r) => r.info.run_id);
 
   const searches: Record<string, Json>[] = [
     {},
@@ -69,9 +71,15 @@ describe("runs/search newest first, read in start order", () => {
     { filter: "attributes.status = 'RUNNING'", run_view_type: "ALL" },
     { run_view_type: "DELETED_ONLY" },
     { filter: "metrics.acc > 2" },
+    // Ordered by a metric or param first: many runs share a value, and some have none (last).
+    { order_by: ["metrics.acc DESC"] },
+    { order_by: ["metrics.acc"], filter: "tags.team = 't2'" },
+    { order_by: ["params.model", "metrics.acc DESC"] },
+    { order_by: ["metrics.acc DESC", "start_time ASC"], run_view_type: "ALL" },
+    { order_by: ["metrics.acc DESC"], filter: "params.model = 'linear'" },
   ];
 
-  it("pages through the same runs in the same order as a sorted read, whatever the filter and view", async () => {
+  it("pages through the same runs in the same order as a sorted read, whatever the filter, view and order", async () => {
     for (const fields of searches) {
       const expected = await sorted(fields);
       expect(await allPages(fields, 7), JSON.stringify(fields)).toEqual(expected);
