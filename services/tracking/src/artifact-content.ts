@@ -1,6 +1,6 @@
 import type { TrackingDeps } from "./deps.js";
 import { textOf } from "./mlflow-artifact-tree.js";
-import { collections, TRACE_SPANS_KIND, type StoredArtifact } from "./records.js";
+import { collections, TRACE_SPANS_KIND, type SpansDoc, type StoredArtifact } from "./records.js";
 
 /** What an artifact reads as: a file's bytes, or the JSON of a value or of a reference to a model or dataset. */
 export function artifactContent(deps: TrackingDeps, artifact: StoredArtifact): { size: number; mediaType: string; bytes(): AsyncIterable<Uint8Array> } {
@@ -11,9 +11,7 @@ export function artifactContent(deps: TrackingDeps, artifact: StoredArtifact): {
       async *bytes() {
         // The document as it is now: it may have grown, or moved to blobs, since the artifact was noted.
         const doc = await collections(deps).traceSpans.get(artifact.ref);
-        if (!doc) return;
-        if (doc.value.pieces) for (const piece of doc.value.pieces) yield* deps.blobs.get(piece.sha256);
-        else yield Buffer.from(doc.value.text, "utf8");
+        if (doc) yield* spansDocBytes(deps, doc.value);
       },
     };
   }
@@ -29,4 +27,10 @@ export function artifactContent(deps: TrackingDeps, artifact: StoredArtifact): {
       for (const sha256 of pieces) yield* deps.blobs.get(sha256);
     },
   };
+}
+
+/** A spans' document's bytes: its text, or the blobs it names. */
+export async function* spansDocBytes(deps: Pick<TrackingDeps, "blobs">, doc: SpansDoc): AsyncIterable<Uint8Array> {
+  if (!doc.pieces) yield Buffer.from(doc.text, "utf8");
+  else for (const piece of doc.pieces) yield* deps.blobs.get(piece.sha256);
 }

@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { failedPrecondition, isKilnError, readBody, resourceExhausted, type HttpRequest, type Json } from "@kiln/core";
 import type { TrackingDeps } from "./deps.js";
-import { artifactContent } from "./artifact-content.js";
+import { artifactContent, spansDocBytes } from "./artifact-content.js";
 import { storePieces } from "./blob-pieces.js";
 import { blobsOf, trackingGarbage } from "./garbage.js";
 import { matchesAll, type Clause } from "./mlflow-search.js";
@@ -76,7 +76,7 @@ function spansArtifact(key: string, doc: SpansDoc, size: number): StoredArtifact
 async function spansDocText(deps: TrackingDeps, doc: SpansDoc): Promise<string> {
   if (!doc.pieces) return doc.text;
   const pieces: Buffer[] = [];
-  for (const piece of doc.pieces) for await (const bytes of deps.blobs.get(piece.sha256)) pieces.push(Buffer.from(bytes));
+  for await (const bytes of spansDocBytes(deps, doc)) pieces.push(Buffer.from(bytes));
   return Buffer.concat(pieces).toString("utf8");
 }
 

@@ -1,8 +1,8 @@
 import { Code } from "@connectrpc/connect";
 import { isKilnError } from "@kiln/core";
 import type { TrackingDeps } from "./deps.js";
-import { runKey } from "./names.js";
 import { changeExperiment } from "./experiments.js";
+import { runKey } from "./names.js";
 import { collections, type ExperimentRecord, type RunRecord } from "./records.js";
 
 /**
@@ -34,7 +34,7 @@ export async function indexRunStart(deps: TrackingDeps, run: Pick<RunRecord, "ex
 }
 
 /** Whether an entry names this run as it is stored (not a leftover of a failed start). */
-export function isCurrent(entryKey: string, run: RunRecord | undefined): run is RunRecord {
+function isCurrent(entryKey: string, run: RunRecord | undefined): run is RunRecord {
   return run !== undefined && entryKey === runStartKey(run.experiment, run.startTime, run.run);
 }
 
