@@ -34,6 +34,7 @@ export const unavailable = make(Code.Unavailable);
 export const internal = make(Code.Internal);
 export const unauthenticated = make(Code.Unauthenticated);
 export const permissionDenied = make(Code.PermissionDenied);
+export const unimplemented = make(Code.Unimplemented);
 
 export function isKilnError(e: unknown, code?: Code): e is KilnError {
   return e instanceof KilnError && (code === undefined || e.code === code);

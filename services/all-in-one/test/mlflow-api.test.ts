@@ -253,6 +253,11 @@ describe("MLflow's REST API on an embedded server", () => {
     const root = `${experimentId}/${runId}/artifacts`;
     const file = (path: string) => new URL(`/api/2.0/mlflow-artifacts/artifacts/${root}/${path}`, server.url);
     const big = randomBytes(9 * 1024 * 1024 + 17); // three pieces of the 4 MiB the server stores
+    // A client that tries a multipart upload first (MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD) is told, in MLflow's words, to send one PUT.
+    for (const step of ["create", "complete", "abort"]) {
+      const multipart = await post(`mlflow-artifacts/mpu/${step}/${root}/model`, { path: "/tmp/weights.bin", num_parts: 3 });
+      expect([multipart.status, multipart.body]).toEqual([501, { error_code: "NOT_IMPLEMENTED", message: "Multipart upload is not supported for the current artifact repository" }]);
+    }
     expect((await fetch(file("model/weights.bin"), { method: "PUT", body: big })).status).toBe(200);
     expect((await fetch(file("model/MLmodel"), { method: "PUT", body: "flavors: {}\n" })).status).toBe(200);
     expect((await fetch(file("notes%20v1.txt"), { method: "PUT", body: "first" })).status).toBe(200);

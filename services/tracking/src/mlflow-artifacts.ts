@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { createHash } from "node:crypto";
 import { posix } from "node:path";
-import { invalidArgument, notFound, pathPart, printable, streamPieces, type HttpRequest, type Json } from "@kiln/core";
+import { invalidArgument, notFound, pathPart, printable, streamPieces, unimplemented, type HttpRequest, type Json } from "@kiln/core";
 import { parseFilter } from "@kiln/data";
 import { ArtifactRefSchema, EventSchema } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { stringAt } from "@kiln/storage";
@@ -162,8 +162,18 @@ async function listOfRun(deps: TrackingDeps, { project, fields }: MlflowCall): P
   return { root_uri: `mlflow-artifacts:/${experimentId}/${runId}/artifacts`, ...(files.length ? { files: files as unknown as Json } : {}) };
 }
 
+/**
+ * What MLflow's server answers when its artifact store takes no multipart uploads, word for
+ * word: its clients (with MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD) then send the file in one
+ * PUT, which Kiln takes at any size. Any other answer fails their log_artifact.
+ */
+async function noMultipart(): Promise<never> {
+  throw unimplemented("MULTIPART_UPLOAD_UNSUPPORTED", "Multipart upload is not supported for the current artifact repository");
+}
+
 export function artifactEndpoints(deps: TrackingDeps): MlflowEndpoints {
   return {
+    ...Object.fromEntries(["create", "complete", "abort"].map((step) => [`POST mlflow-artifacts/mpu/${step}/*`, { method: "POST", role: "write", answer: noMultipart }])),
     [`PUT ${ARTIFACTS_ROUTE}*`]: { method: "PUT", role: "write", answer: (c) => upload(deps, c) },
     [`GET ${ARTIFACTS_ROUTE}*`]: { method: "GET", role: "read", answer: (c) => download(deps, c) },
     "mlflow-artifacts/artifacts": { method: "GET", role: "read", answer: (c) => listProxied(deps, c) },
