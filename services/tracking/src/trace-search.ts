@@ -40,11 +40,13 @@ export async function searchTraces(deps: TrackingDeps, experiments: readonly str
   if (experiments.length === 1 && isNewestFirst(requested)) {
     const traces = collections(deps).traces;
     // The traces as scanPage lists them, each with whether it matches: `trace.text` reads the spans of those the other clauses keep.
+    // One trace's spans at a time: a trace's may be tens of MiB.
     const judged = {
-      list: async (options: Parameters<typeof traces.list>[0]) =>
-        Promise.all(
-          (await traces.list(options)).map(async (row) => ({ ...row, value: { trace: row.value, matches: traceMatches(clauses, row.value) && (await spansMatch(deps, row.value, clauses)) } })),
-        ),
+      list: async (options: Parameters<typeof traces.list>[0]) => {
+        const rows = [];
+        for (const row of await traces.list(options)) rows.push({ ...row, value: { trace: row.value, matches: traceMatches(clauses, row.value) && (await spansMatch(deps, row.value, clauses)) } });
+        return rows;
+      },
     };
     const page = await scanPage(judged, {
       prefix: experimentPrefix(experiments[0]!),
