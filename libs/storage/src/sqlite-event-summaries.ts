@@ -2,6 +2,7 @@ import type Database from "better-sqlite3";
 import { decodeBatch } from "./event-batch-blob.js";
 import { SummaryAccumulator, toEventSummary } from "./event-summaries.js";
 import type { EventSummary, SummaryQuery } from "./event-store.js";
+import { statementCache } from "./sqlite-readers.js";
 import { runSelectorSql } from "./sqlite-run-selector.js";
 
 const COLUMNS = "experiment, run, event, key, step, dt, seq, vtype, num, txt, lo, hi, numbers";
@@ -42,6 +43,7 @@ export function sqliteEventSummaries(db: Database.Database) {
     for (const r of summaries.values()) upsert.run(r.experiment, r.run, r.event, r.key, r.step, r.dt, r.seq, r.vtype, r.num, r.txt, r.lo, r.hi, r.numbers);
   };
   const deleteExperiment = db.prepare(`DELETE FROM tracking_summaries WHERE experiment = ?`);
+  const statement = statementCache(db);
   if (!existed) db.transaction(() => save(summarizeStoredEvents(db)))();
 
   return {
@@ -57,7 +59,7 @@ export function sqliteEventSummaries(db: Database.Database) {
         params.push(...q.keys);
       }
       // As arrays (.raw): better-sqlite3 builds a row as an object at about twice the cost.
-      const rows = db.prepare<unknown[], ReadRow>(`SELECT ${READ_COLUMNS} FROM tracking_summaries WHERE ${where.join(" AND ")} ORDER BY run, event, key`).raw(true).all(...params);
+      const rows = statement<ReadRow>(`SELECT ${READ_COLUMNS} FROM tracking_summaries WHERE ${where.join(" AND ")} ORDER BY run, event, key`).raw(true).all(...params);
       return rows.map(([run, event, key, step, dt, vtype, num, txt, lo, hi, numbers]) => toEventSummary({ run, event, key, step, dt, vtype, num, txt, lo, hi, numbers }));
     },
   };

@@ -33,25 +33,30 @@ export class SqliteReaders {
 
 const MAX_STATEMENTS = 64;
 
+/** A connection's statements by SQL text, each prepared once (SQL built per query, e.g. an IN list per count of values, is prepared once per shape). */
+export function statementCache(db: Database.Database): <R>(sql: string) => Database.Statement<unknown[], R> {
+  const statements = new Map<string, Database.Statement<unknown[]>>();
+  return <R>(sql: string) => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      if (statements.size >= MAX_STATEMENTS) statements.clear();
+      statements.set(sql, (statement = db.prepare<unknown[]>(sql)));
+    }
+    return statement as Database.Statement<unknown[], R>;
+  };
+}
+
 export class SqliteReader {
   private readonly db: Database.Database;
-  private readonly statements = new Map<string, Database.Statement<unknown[]>>();
+  /** The statement of this SQL, prepared once on this connection. */
+  readonly statement: <R>(sql: string) => Database.Statement<unknown[], R>;
 
   constructor(path: string) {
     this.db = new Database(path, { readonly: true });
     // A query reads each page once: SQLite's own default cache (2 MiB, where better-sqlite3
     // builds with 16 MiB) keeps a long scan from holding pages it will not read again.
     this.db.pragma("cache_size = -2000");
-  }
-
-  /** The statement of this SQL, prepared once on this connection. */
-  statement<R>(sql: string): Database.Statement<unknown[], R> {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      if (this.statements.size >= MAX_STATEMENTS) this.statements.clear();
-      this.statements.set(sql, (statement = this.db.prepare<unknown[]>(sql)));
-    }
-    return statement as Database.Statement<unknown[], R>;
+    this.statement = statementCache(this.db);
   }
 
   close(): void {
