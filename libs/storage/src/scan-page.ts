@@ -1,5 +1,5 @@
 import { decodePageToken, encodePageToken, pageSize } from "@kiln/core";
-import type { Collection } from "./metadata.js";
+import type { Collection, Stored } from "./metadata.js";
 
 const SCAN_BATCH = 200;
 
@@ -19,14 +19,30 @@ export interface PageRequest<T> {
  * more is seen; the token is the key of the last record on the page.
  */
 export async function scanPage<T>(collection: Pick<Collection<T>, "list">, req: PageRequest<T>): Promise<{ items: T[]; nextPageToken: string }> {
+  const { matches } = req;
+  return scanSelected(collection, req, async (rows) => rows.map((row) => (!matches || matches(row.value) ? row.value : undefined)));
+}
+
+/**
+ * scanPage where what a page holds is made from the records a stretch at a time, by work
+ * that may read more (a run's record for its index entry, a trace's spans): `select`
+ * answers, for each record in order, the item it makes, or undefined where it does not match.
+ */
+export async function scanSelected<T, U>(
+  collection: Pick<Collection<T>, "list">,
+  req: Omit<PageRequest<T>, "matches">,
+  select: (rows: Stored<T>[]) => Promise<(U | undefined)[]>,
+): Promise<{ items: U[]; nextPageToken: string }> {
   const size = pageSize(req.pageSize);
   let cursor = decodePageToken(req.pageToken, req.filterText);
-  const items: T[] = [];
+  const items: U[] = [];
   let more = false;
   scan: for (;;) {
     const rows = await collection.list({ prefix: req.prefix, after: cursor, limit: SCAN_BATCH, reverse: req.reverse });
-    for (const row of rows) {
-      if (req.matches && !req.matches(row.value)) {
+    const selected = await select(rows);
+    for (const [i, row] of rows.entries()) {
+      const item = selected[i];
+      if (item === undefined) {
         if (items.length < size) cursor = row.key;
         continue;
       }
@@ -34,7 +50,7 @@ export async function scanPage<T>(collection: Pick<Collection<T>, "list">, req: 
         more = true;
         break scan;
       }
-      items.push(row.value);
+      items.push(item);
       cursor = row.key;
     }
     if (rows.length < SCAN_BATCH) break;

@@ -1,6 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import { isKilnError, MAX_PAGE_SIZE, type Json } from "@kiln/core";
-import { scanPage, type RunSelector } from "@kiln/storage";
+import { scanSelected, type RunSelector } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { experimentById, viewOf } from "./mlflow-experiments.js";
 import { listOf, optionalInteger, optionalText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
@@ -80,28 +80,21 @@ async function newestFirstPage(
 ): Promise<{ items: Found[]; next?: string }> {
   await ensureRunStarts(deps, record);
   const keys = keysRead(filter, [], ["metric", "param"]);
-  const starts = collections(deps).runStarts;
-  // The entries as scanPage lists them, each with its run and what the filter reads of it (undefined for a leftover).
-  const candidates = {
-    list: async (options: Parameters<typeof starts.list>[0]) => {
-      const entries = await starts.list(options);
+  // A stretch of entries at a time: their runs, and what the filter reads of them (a leftover entry has no run and is passed over).
+  const page = await scanSelected(
+    collections(deps).runStarts,
+    { prefix: `${record.name}/`, pageSize: maxResults, pageToken: token, filterText: `runs newest first: ${bound}`, reverse: true },
+    async (entries) => {
       const runs = await runsOfEntries(deps, record.name, entries);
       const values = await searchedValues(deps, record.name, keys, { runs: runs.flatMap((r) => (r ? [r.run] : [])) });
-      return entries.map((e, i) => {
-        const run = runs[i];
-        return { key: e.key, rev: e.rev, value: run && { experimentId: id, run, lookup: runLookup(id, run, values) } };
+      return runs.map((run) => {
+        if (!run || !shown(run)) return undefined;
+        const lookup = runLookup(id, run, values);
+        return matchesAll(filter, lookup) ? { experimentId: id, run, lookup } : undefined;
       });
     },
-  };
-  const page = await scanPage(candidates, {
-    prefix: `${record.name}/`,
-    pageSize: maxResults,
-    pageToken: token,
-    filterText: `runs newest first: ${bound}`,
-    reverse: true,
-    matches: (f) => f !== undefined && shown(f.run) && matchesAll(filter, f.lookup),
-  });
-  return { items: page.items.map((f) => f!), ...(page.nextPageToken && { next: page.nextPageToken }) };
+  );
+  return { items: page.items, ...(page.nextPageToken && { next: page.nextPageToken }) };
 }
 
 const isDataKey = (k: OrderKey | undefined): k is OrderKey => k?.kind === "metric" || k?.kind === "param";

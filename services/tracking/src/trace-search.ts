@@ -1,5 +1,5 @@
 import { invalidArgument, type Json } from "@kiln/core";
-import { scanPage } from "@kiln/storage";
+import { scanSelected } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { matchesAll, pageOf, parseOrder, parseSearchFilter, sortBy, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
@@ -38,25 +38,17 @@ export async function searchTraces(deps: TrackingDeps, experiments: readonly str
   const clauses = parseSearchFilter(query.filter, "traces");
   const requested = parseOrder(query.orderBy, "traces");
   if (experiments.length === 1 && isNewestFirst(requested)) {
-    const traces = collections(deps).traces;
-    // The traces as scanPage lists them, each with whether it matches: `trace.text` reads the spans of those the other clauses keep.
-    // One trace's spans at a time: a trace's may be tens of MiB.
-    const judged = {
-      list: async (options: Parameters<typeof traces.list>[0]) => {
-        const rows = [];
-        for (const row of await traces.list(options)) rows.push({ ...row, value: { trace: row.value, matches: traceMatches(clauses, row.value) && (await spansMatch(deps, row.value, clauses)) } });
-        return rows;
+    // `trace.text` reads the spans of the traces the other clauses keep, one trace at a time: a trace's may be tens of MiB.
+    const page = await scanSelected(
+      collections(deps).traces,
+      { prefix: experimentPrefix(experiments[0]!), pageSize, pageToken: query.pageToken ?? "", filterText: `newest first: ${query.filter}`, reverse: true },
+      async (rows) => {
+        const kept: (TraceRecord | undefined)[] = [];
+        for (const { value } of rows) kept.push(traceMatches(clauses, value) && (await spansMatch(deps, value, clauses)) ? value : undefined);
+        return kept;
       },
-    };
-    const page = await scanPage(judged, {
-      prefix: experimentPrefix(experiments[0]!),
-      pageSize,
-      pageToken: query.pageToken ?? "",
-      filterText: `newest first: ${query.filter}`,
-      reverse: true,
-      matches: (t) => t.matches,
-    });
-    return { items: page.items.map((t) => t.trace), ...(page.nextPageToken && { next: page.nextPageToken }) };
+    );
+    return { items: page.items, ...(page.nextPageToken && { next: page.nextPageToken }) };
   }
   const order = [...requested, ...DEFAULT_ORDER];
   const found: TraceRecord[] = [];
