@@ -3,13 +3,11 @@ import { decodeBatch } from "./event-batch-blob.js";
 import { SummaryAccumulator, toEventSummary } from "./event-summaries.js";
 import type { EventSummary, SummaryQuery } from "./event-store.js";
 import { statementCache } from "./sqlite-readers.js";
-import { runSelectorSql } from "./sqlite-run-selector.js";
+import { runSelectorSql, sqlInList } from "./sqlite-run-selector.js";
 
 const COLUMNS = "experiment, run, event, key, step, dt, seq, vtype, num, txt, lo, hi, numbers";
 const READ_COLUMNS = "run, event, key, step, dt, vtype, num, txt, lo, hi, numbers";
 type ReadRow = [run: number, event: string, key: string, step: number, dt: number, vtype: number, num: number | null, txt: string | null, lo: number | null, hi: number | null, numbers: number];
-/** SQL's list of a placeholder per value (NULL for none, which matches nothing). */
-const inList = (values: readonly unknown[]) => values.map(() => "?").join(",") || "NULL";
 /** The stored latest is replaced when the new one is later: by step, then dt, then logging order (event-summaries.ts isLater). */
 const LATER = "(excluded.step > step OR (excluded.step = step AND (excluded.dt > dt OR (excluded.dt = dt AND excluded.seq > seq))))";
 
@@ -52,10 +50,10 @@ export function sqliteEventSummaries(db: Database.Database) {
     deleteExperiment: (experiment: string) => deleteExperiment.run(experiment),
     read(q: SummaryQuery): EventSummary[] {
       const runs = runSelectorSql(q.runs);
-      const where = ["experiment = ?", `event IN (${inList(q.events)})`, ...runs.where];
+      const where = ["experiment = ?", `event IN (${sqlInList(q.events)})`, ...runs.where];
       const params: unknown[] = [q.experiment, ...q.events, ...runs.params];
       if (q.keys) {
-        where.push(`key IN (${inList(q.keys)})`);
+        where.push(`key IN (${sqlInList(q.keys)})`);
         params.push(...q.keys);
       }
       // As arrays (.raw): better-sqlite3 builds a row as an object at about twice the cost.

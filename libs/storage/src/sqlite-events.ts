@@ -5,7 +5,7 @@ import { decodeBatch, encodeBatch } from "./event-batch-blob.js";
 import { SummaryAccumulator } from "./event-summaries.js";
 import { sqliteEventSummaries } from "./sqlite-event-summaries.js";
 import { SqliteReaders } from "./sqlite-readers.js";
-import { runSelectorSql } from "./sqlite-run-selector.js";
+import { runSelectorSql, sqlInList } from "./sqlite-run-selector.js";
 import { matchesFilter, type EventValues } from "./event-filter-eval.js";
 import { EventPageBuilder } from "./event-page.js";
 import { EVENT_VALUE_TYPES, type EventBatch, type EventQuery, type EventStore, type TrackedEvent } from "./event-store.js";
@@ -117,14 +117,14 @@ export function openSqliteEventStore(path: string): EventStore {
       const batchParams = [...params];
       const filter = q.filter ? checkEventFilter(q.filter) : undefined;
       if (q.events) {
-        where.push(`event IN (${q.events.map(() => "?").join(",") || "NULL"})`);
+        where.push(`event IN (${sqlInList(q.events)})`);
         params.push(...q.events);
       }
       // Batches holding none of the kinds asked for, or that the filter requires, are skipped unread.
       const required = intersectKinds(q.events, filter && requiredEventKinds(filter));
       const kinds = required && new Set(required);
       if (required) {
-        batchWhere.push(`(k.kinds IS NULL OR EXISTS (SELECT 1 FROM json_each(k.kinds) WHERE value IN (${required.map(() => "?").join(",") || "NULL"})))`);
+        batchWhere.push(`(k.kinds IS NULL OR EXISTS (SELECT 1 FROM json_each(k.kinds) WHERE value IN (${sqlInList(required)})))`);
         batchParams.push(...required);
       }
       if (filter) {

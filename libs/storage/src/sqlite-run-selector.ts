@@ -7,3 +7,8 @@ export function runSelectorSql(runs: RunSelector): { where: string[]; params: un
   if ("from" in runs) return { where: ["run BETWEEN ? AND ?"], params: [runs.from, runs.to] };
   return { where: [], params: [] };
 }
+
+/** SQL's list of a placeholder per value, for `IN (…)`: NULL for none, which matches nothing. */
+export function sqlInList(values: readonly unknown[]): string {
+  return values.map(() => "?").join(",") || "NULL";
+}
