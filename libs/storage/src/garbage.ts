@@ -1,5 +1,6 @@
 import type { BlobStore } from "./blob.js";
 import type { MetadataStore } from "./metadata.js";
+import { storedInPages } from "./stored-in-pages.js";
 
 /**
  * Blobs nothing references any more are deleted in two steps. First they are marked
@@ -57,12 +58,6 @@ export function blobGarbage(options: BlobGarbageOptions): BlobGarbage {
 
 /** Collects blob ids from every record of a collection, a page at a time. */
 export async function collectReferences<T>(metadata: MetadataStore, collection: string, idsOf: (record: T) => Iterable<string>, into = new Set<string>()): Promise<Set<string>> {
-  const c = metadata.collection<T>(collection);
-  let after: string | undefined;
-  for (;;) {
-    const rows = await c.list({ after, limit: 500 });
-    for (const row of rows) for (const id of idsOf(row.value)) into.add(id);
-    if (rows.length < 500) return into;
-    after = rows[rows.length - 1].key;
-  }
+  for await (const row of storedInPages(metadata.collection<T>(collection))) for (const id of idsOf(row.value)) into.add(id);
+  return into;
 }

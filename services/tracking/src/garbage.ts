@@ -1,5 +1,5 @@
 import { parseFilter } from "@kiln/data";
-import { blobGarbage, type BlobGarbage } from "@kiln/storage";
+import { blobGarbage, storedInPages, type BlobGarbage } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { collections, TRACE_SPANS_KIND, type LoggedModelRecord, type StoredArtifact, type TraceRecord } from "./records.js";
 
@@ -19,13 +19,7 @@ export function trackingGarbage(deps: Pick<TrackingDeps, "metadata" | "events" |
     now: deps.now,
     referenced: async () => {
       const into = new Set<string>();
-      let after: string | undefined;
-      for (;;) {
-        const page = await collections(deps).experiments.list({ after, limit: 500 });
-        for (const e of page) for (const sha256 of await artifactFiles(deps, e.key)) into.add(sha256);
-        if (page.length < 500) break;
-        after = page[page.length - 1]!.key;
-      }
+      for await (const e of storedInPages(collections(deps).experiments)) for (const sha256 of await artifactFiles(deps, e.key)) into.add(sha256);
       for (const { value } of await collections(deps).loggedModels.list()) for (const sha256 of loggedModelFiles(value)) into.add(sha256);
       for (const { value } of await collections(deps).traces.list()) for (const sha256 of traceFiles(value)) into.add(sha256);
       return into;

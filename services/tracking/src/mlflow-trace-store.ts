@@ -1,5 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import { alreadyExists, failedPrecondition, isKilnError, notFound, printable, type Json } from "@kiln/core";
+import { storedInPages } from "@kiln/storage";
 import { changeStored } from "./compare-and-set.js";
 import type { TrackingDeps } from "./deps.js";
 import { trackingGarbage, traceFiles } from "./garbage.js";
@@ -17,7 +18,6 @@ export const TRACE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 export const ARTIFACT_LOCATION_TAG = "mlflow.artifactLocation";
 /** The run a trace was made in, in its metadata. */
 export const SOURCE_RUN_METADATA = "mlflow.sourceRun";
-const LIST_PAGE = 500;
 
 export function traceArtifactUri(experimentId: string, traceId: string): string {
   return `mlflow-artifacts:/${experimentId}/traces/${traceId}/artifacts`;
@@ -129,14 +129,9 @@ export async function tracesOf(deps: TrackingDeps, experiment: string): Promise<
 /** The experiment's traces that started at or before `beforeMs`, oldest first, at most `limit`: read in key order, and no further. */
 export async function tracesStartedBy(deps: TrackingDeps, experiment: string, beforeMs: number, limit = Infinity): Promise<TraceRecord[]> {
   const found: TraceRecord[] = [];
-  for (let after: string | undefined; found.length < limit; ) {
-    const page = await collections(deps).traces.list({ prefix: experimentPrefix(experiment), after, limit: LIST_PAGE });
-    for (const { value } of page) {
-      if (value.requestTime > beforeMs || found.length === limit) return found;
-      found.push(value);
-    }
-    if (page.length < LIST_PAGE) break;
-    after = page[page.length - 1]!.key;
+  for await (const { value } of storedInPages(collections(deps).traces, experimentPrefix(experiment))) {
+    if (value.requestTime > beforeMs || found.length === limit) break;
+    found.push(value);
   }
   return found;
 }
