@@ -25,9 +25,13 @@ export function parseSpans(text: string): Span[] {
 }
 
 /** A file's text as it is now (a spans' document may have grown since its size was noted). */
-async function readText(deps: TrackingDeps, file: StoredArtifact): Promise<string> {
+function readText(deps: TrackingDeps, file: StoredArtifact): Promise<string> {
+  return utf8Of(artifactContent(deps, file).bytes());
+}
+
+async function utf8Of(bytes: AsyncIterable<Uint8Array>): Promise<string> {
   const pieces: Buffer[] = [];
-  for await (const bytes of artifactContent(deps, file).bytes()) pieces.push(Buffer.from(bytes));
+  for await (const piece of bytes) pieces.push(Buffer.from(piece));
   return Buffer.concat(pieces).toString("utf8");
 }
 
@@ -74,10 +78,7 @@ function spansArtifact(key: string, doc: SpansDoc, size: number): StoredArtifact
 }
 
 async function spansDocText(deps: TrackingDeps, doc: SpansDoc): Promise<string> {
-  if (!doc.pieces) return doc.text;
-  const pieces: Buffer[] = [];
-  for await (const bytes of spansDocBytes(deps, doc)) pieces.push(Buffer.from(bytes));
-  return Buffer.concat(pieces).toString("utf8");
+  return doc.pieces ? utf8Of(spansDocBytes(deps, doc)) : doc.text;
 }
 
 /** A spans' document as it is now, as the trace's file names it; undefined when it is gone. */
