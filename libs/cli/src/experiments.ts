@@ -33,8 +33,8 @@ export function experimentCommands(program: Command, connect: Connect, output: (
       if (o.json) return printJson(o, list);
       printTable(
         o,
-        list.map((e) => ({ name: shortExperiment(e.name), runs: e.latestRun, created: e.createTime })),
-        ["name", "runs", "created"],
+        list.map((e) => ({ name: shortExperiment(e.name), runs: e.latestRun, created: e.createTime, deleted: e.deleteTime ? "in MLflow" : "" })),
+        list.some((e) => e.deleteTime) ? ["name", "runs", "created", "deleted"] : ["name", "runs", "created"],
       );
     });
 

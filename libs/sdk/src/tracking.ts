@@ -53,10 +53,17 @@ export class Tracking {
     return new Experiment(this.client, resourceName(this.project, "experiments", name), this.provider(options), this.chunks);
   }
 
-  async list(options: { filter?: string } = {}): Promise<{ name: string; latestRun: number; createTime?: Date; description: string }[]> {
+  /** Every experiment; `deleteTime` is set on one MLflow's API deleted (which MLflow's restore undoes). */
+  async list(options: { filter?: string } = {}): Promise<{ name: string; latestRun: number; createTime?: Date; deleteTime?: Date; description: string }[]> {
     return allPages(async (pageToken) => {
       const res = await call(() => this.client.listExperiments({ parent: `projects/${this.project}`, filter: options.filter ?? "", pageSize: 1000, pageToken }));
-      const items = res.experiments.map((e) => ({ name: e.name, latestRun: Number(e.latestRun), description: e.description, createTime: e.createTime && timestampDate(e.createTime) }));
+      const items = res.experiments.map((e) => ({
+        name: e.name,
+        latestRun: Number(e.latestRun),
+        description: e.description,
+        createTime: e.createTime && timestampDate(e.createTime),
+        ...(e.deleteTime && { deleteTime: timestampDate(e.deleteTime) }),
+      }));
       return { items, nextPageToken: res.nextPageToken };
     });
   }

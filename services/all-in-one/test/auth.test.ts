@@ -271,6 +271,8 @@ describe("tokens: an embedded server with KILN_AUTH_SECRETS", () => {
     expect((await call("POST", "experiments/delete", { experiment_id: experiment.experiment_id }, writer)).status).toBe(403);
     expect((await call("DELETE", "registered-models/delete", { name }, admin)).status).toBe(200);
     expect((await call("POST", "experiments/delete", { experiment_id: experiment.experiment_id }, admin)).status).toBe(200);
+    expect((await call("POST", "experiments/restore", { experiment_id: experiment.experiment_id }, writer)).status).toBe(403);
+    expect((await call("POST", "experiments/restore", { experiment_id: experiment.experiment_id }, admin)).status).toBe(200);
   });
 
   it("takes the token from browsers: CORS lets them send it, Connect JSON carries it", async () => {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { embeddedServer } from "./embedded-server.js";
-import { unique } from "./helpers.js";
+import { cli, unique } from "./helpers.js";
 import { mlflowRest, type Body } from "./mlflow-rest.js";
 
 /**
@@ -239,12 +239,73 @@ describe("MLflow's REST API on an embedded server", () => {
     const byName = await ok(get("mlflow/experiments/search", { max_results: "1000", order_by: "name ASC", filter: `name LIKE '${name}%'` }));
     expect(byName.experiments.map((e: { experiment_id: string }) => e.experiment_id)).toEqual([reused, experimentId]);
     await ok(post("mlflow/experiments/delete", { experiment_id: experimentId }));
+    expect((await ok(get("mlflow/experiments/get", { experiment_id: experimentId }))).experiment.lifecycle_stage).toBe("deleted");
+    await server.kiln.experiments.drop(experimentId); // for good, as `mlflow gc` does
     expect((await get("mlflow/experiments/get", { experiment_id: experimentId })).status).toBe(404);
     expect((await ok(get("mlflow/experiments/get", { experiment_id: "0" }))).experiment).toMatchObject({ experiment_id: "0", name: "Default" });
     const runId = (await ok(post("mlflow/runs/create", { start_time: Date.now() }))).run.info.run_id; // no experiment: MLflow's default
     expect(runId).toBe(`0-r${(await server.kiln.experiment("0").runs()).length}`);
     const keep = await post("mlflow/experiments/delete", { experiment_id: "0" });
     expect([keep.status, keep.body.message]).toEqual([400, "Cannot delete the default experiment '0'."]);
+  });
+
+  it("deletes an experiment as MLflow's server does: kept with its runs, shown as deleted, closed to new runs and tags, and restored whole", async () => {
+    const name = unique("sweep");
+    const experimentId = await newExperiment(name);
+    const [kept, dropped] = [await newRun(experimentId), await newRun(experimentId)];
+    await ok(post("mlflow/runs/log-metric", { run_id: kept, key: "acc", value: 0.9, timestamp: Date.now(), step: 1 }));
+    const artifact = new URL(`/api/2.0/mlflow-artifacts/artifacts/${experimentId}/${kept}/artifacts/notes.txt`, server.url);
+    expect((await fetch(artifact, { method: "PUT", body: "kept" })).status).toBe(200);
+    await ok(post("mlflow/runs/delete", { run_id: dropped })); // deleted on its own, before its experiment
+    const before = Date.now();
+    await ok(post("mlflow/experiments/delete", { experiment_id: experimentId }));
+
+    const deleted = (await ok(get("mlflow/experiments/get", { experiment_id: experimentId }))).experiment;
+    expect(deleted).toMatchObject({ name, lifecycle_stage: "deleted" });
+    expect(deleted.last_update_time).toBeGreaterThanOrEqual(before);
+    expect((await ok(get("mlflow/experiments/get-by-name", { experiment_name: name }))).experiment.lifecycle_stage).toBe("deleted");
+    const listed = async (view_type?: string) =>
+      ((await ok(post("mlflow/experiments/search", { max_results: 1000, filter: `name = '${name}'`, ...(view_type && { view_type }) }))).experiments ?? []).map((e: { experiment_id: string }) => e.experiment_id);
+    expect([await listed(), await listed("DELETED_ONLY"), await listed("ALL")]).toEqual([[], [experimentId], [experimentId]]);
+    const runsIn = async (run_view_type?: string) =>
+      ((await ok(post("mlflow/runs/search", { experiment_ids: [experimentId], ...(run_view_type && { run_view_type }) }))).runs ?? []).map((r: { info: { run_id: string } }) => r.info.run_id).sort();
+    expect([await runsIn(), await runsIn("DELETED_ONLY"), await runsIn("ALL")]).toEqual([[], [kept, dropped].sort(), [kept, dropped].sort()]);
+    expect((await ok(get("mlflow/runs/get", { run_id: kept }))).run).toMatchObject({ info: { lifecycle_stage: "deleted" }, data: { metrics: [{ key: "acc", value: 0.9 }] } });
+    expect(await (await fetch(artifact)).text()).toBe("kept");
+    expect((await server.kiln.experiments.list()).find((e) => e.name.endsWith(`/${experimentId}`))?.deleteTime?.getTime()).toBeGreaterThanOrEqual(before);
+    expect((await cli(() => server.url).kiln("experiments", "--filter", `name = "${experimentId}"`)).split("\n")[1]).toMatch(new RegExp(`^${experimentId} .* in MLflow$`));
+
+    // What MLflow's server refuses in a deleted experiment, each with its words, changing nothing.
+    const notActive = `The experiment ${experimentId} must be in the 'active' state. Current state is deleted.`;
+    const refusals = await Promise.all([
+      post("mlflow/runs/create", { experiment_id: experimentId, start_time: Date.now() }),
+      post("mlflow/experiments/set-experiment-tag", { experiment_id: experimentId, key: "team", value: "risk" }),
+      post("mlflow/logged-models", { experiment_id: experimentId, name: "model" }),
+      post("mlflow/runs/log-metric", { run_id: kept, key: "acc", value: 0.1, timestamp: Date.now(), step: 2 }),
+      post("mlflow/experiments/update", { experiment_id: experimentId, new_name: `${name}-2` }),
+      post("mlflow/experiments/create", { name }),
+      post("mlflow/experiments/delete", { experiment_id: experimentId }),
+    ]);
+    expect(refusals.map((r) => [r.status, r.body.message])).toEqual([
+      [400, notActive],
+      [400, notActive],
+      [400, notActive],
+      [400, `The run ${kept} must be in the 'active' state. Current state is deleted.`],
+      [400, "Cannot rename a non-active experiment."],
+      [400, `Experiment(name=${name}) already exists.`],
+      [404, `No Experiment with id=${experimentId} exists`],
+    ]);
+    expect((await server.kiln.experiment(experimentId).runs()).length).toBe(2);
+
+    // Restored: the experiment and the runs it took with it; a run deleted on its own before stays deleted (MLflow's restore would bring it back too).
+    await ok(post("mlflow/experiments/restore", { experiment_id: experimentId }));
+    const again = await post("mlflow/experiments/restore", { experiment_id: experimentId });
+    expect([again.status, again.body.error_code, again.body.message]).toEqual([404, "RESOURCE_DOES_NOT_EXIST", `No Experiment with id=${experimentId} exists`]);
+    expect((await ok(get("mlflow/experiments/get", { experiment_id: experimentId }))).experiment.lifecycle_stage).toBe("active");
+    expect([await listed(), await runsIn(), await runsIn("DELETED_ONLY")]).toEqual([[experimentId], [kept], [dropped]]);
+    await ok(post("mlflow/runs/log-metric", { run_id: kept, key: "acc", value: 0.95, timestamp: Date.now(), step: 2 }));
+    await newRun(experimentId);
+    expect((await server.kiln.experiments.list()).find((e) => e.name.endsWith(`/${experimentId}`))?.deleteTime).toBeUndefined();
   });
 
   it("stores and serves proxied artifacts of any size, lists them as folders, and refuses paths out of the run", async () => {

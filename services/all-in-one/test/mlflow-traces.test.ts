@@ -334,9 +334,16 @@ describe("MLflow's tracing API on an embedded server", () => {
     expect((await del({ request_ids: [older], max_timestamp_millis: 1 })).status).toBe(400);
     expect((await del({ request_ids: [older], max_traces: 1 })).status).toBe(400);
 
+    // Deleted by MLflow's API, the experiment keeps its traces (readable, as MLflow's server keeps them until gc) and takes no new one.
     await ok(post("mlflow/experiments/delete", { experiment_id: experimentId }));
+    expect((await ok(get(`3.0/mlflow/traces/${older}`))).trace.trace_info.trace_id).toBe(older);
+    const refused = await startTrace(experimentId, newTraceId());
+    expect([refused.status, refused.body.message]).toEqual([400, `The experiment ${experimentId} must be in the 'active' state. Current state is deleted.`]);
+    const otlp = await fetch(new URL("/v1/traces", server.url), { method: "POST", headers: { "content-type": "application/json", "x-mlflow-experiment-id": experimentId }, body: JSON.stringify({ resourceSpans: [] }) });
+    expect(otlp.status).toBe(400);
+    // Dropped by Kiln's API, they go with it, and an id is free again, in another experiment.
+    await server.kiln.experiments.drop(experimentId);
     expect((await get(`3.0/mlflow/traces/${older}`)).status).toBe(404);
-    // Its id is free again, in another experiment.
     await ok(startTrace(await newExperiment(), older));
   });
 });

@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
-import { alreadyExists, invalidArgument, isKilnError, notFound, type Json } from "@kiln/core";
+import { alreadyExists, failedPrecondition, invalidArgument, isKilnError, notFound, type Json } from "@kiln/core";
 import type { TrackingDeps } from "./deps.js";
-import { changeExperiment, createExperiment, deleteExperiment, nowOf } from "./experiments.js";
+import { changeExperiment, createExperiment, nowOf } from "./experiments.js";
 import { keyValueList, keyValues, listOf, optionalInteger, optionalText, requiredText, checkTag as checkMlflowTag, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { createUnderFreeId, DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, experimentIdOf, experimentOfId, idsForName, MLFLOW_NAME_LABEL } from "./mlflow-ids.js";
 import { matchesAll, pageOf, parseOrder, parseSearchFilter, sortBy, type Lookup, type OrderKey } from "./mlflow-search.js";
@@ -25,7 +25,7 @@ export function experimentJson(e: ExperimentRecord): Json {
     experiment_id: id,
     name: mlflowNameOf(e),
     artifact_location: `mlflow-artifacts:/${id}`,
-    lifecycle_stage: "active",
+    lifecycle_stage: e.deletedTime ? "deleted" : "active",
     creation_time: created,
     last_update_time: e.updateTime ? Date.parse(e.updateTime) : created,
     tags: keyValueList(Object.entries(e.labels).filter(([key]) => key !== MLFLOW_NAME_LABEL)),
@@ -51,6 +51,16 @@ export async function experimentById(deps: TrackingDeps, project: string, experi
   const found = await collections(deps).experiments.get(name);
   if (!found) throw notFound("EXPERIMENT_NOT_FOUND", `No Experiment with id=${experimentId} exists`);
   return found.value;
+}
+
+/**
+ * The experiment an MLflow id names, which must not be deleted: MLflow refuses to start a
+ * run, a trace or a logged model in a deleted experiment, or to change its tags.
+ */
+export async function activeExperimentById(deps: TrackingDeps, project: string, experimentId: string): Promise<ExperimentRecord> {
+  const found = await experimentById(deps, project, experimentId);
+  if (found.deletedTime) throw invalidArgument("EXPERIMENT_DELETED", `The experiment ${experimentId} must be in the 'active' state. Current state is deleted.`);
+  return found;
 }
 
 async function allExperiments(deps: TrackingDeps, project: string): Promise<ExperimentRecord[]> {
@@ -87,6 +97,7 @@ async function create(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
 
 async function rename(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
   const e = await experimentById(deps, project, requiredText(fields, "experiment_id"));
+  if (e.deletedTime) throw failedPrecondition("EXPERIMENT_DELETED", "Cannot rename a non-active experiment.");
   const name = checkName(requiredText(fields, "new_name"));
   const other = await experimentByName(deps, project, name);
   if (other && other.name !== e.name) throw alreadyExists("EXPERIMENT_EXISTS", `Experiment(name=${name}) already exists.`);
@@ -100,7 +111,7 @@ async function rename(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
 }
 
 async function setTag(deps: TrackingDeps, { project, fields }: MlflowCall, remove: boolean): Promise<Json> {
-  const e = await experimentById(deps, project, requiredText(fields, "experiment_id"));
+  const e = await activeExperimentById(deps, project, requiredText(fields, "experiment_id"));
   const key = requiredText(fields, "key");
   const value = remove ? "" : (optionalText(fields, "value") ?? "");
   checkTag(key, value);
@@ -113,11 +124,23 @@ async function setTag(deps: TrackingDeps, { project, fields }: MlflowCall, remov
   return {};
 }
 
-async function remove(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
+/**
+ * MLflow's DeleteExperiment and RestoreExperiment. A deleted experiment is kept, with its
+ * runs, artifacts and traces, as MLflow's server keeps it until `mlflow gc`: its runs show
+ * as deleted, and restoring it brings them back (except those deleted on their own before,
+ * which MLflow's restore would bring back too). Kiln's DeleteExperiment drops it for good.
+ */
+async function setExperimentDeleted(deps: TrackingDeps, { project, fields }: MlflowCall, deleted: boolean): Promise<Json> {
   const id = requiredText(fields, "experiment_id");
-  if (id === DEFAULT_EXPERIMENT_ID) throw invalidArgument("DEFAULT_EXPERIMENT", "Cannot delete the default experiment '0'.");
+  if (deleted && id === DEFAULT_EXPERIMENT_ID) throw invalidArgument("DEFAULT_EXPERIMENT", "Cannot delete the default experiment '0'.");
   const e = await experimentById(deps, project, id);
-  await deleteExperiment(deps, e.name);
+  const now = nowOf(deps).toISOString();
+  await changeExperiment(deps, e.name, (r) => {
+    // As MLflow: deleting a deleted experiment, or restoring an active one, finds none.
+    if (Boolean(r.deletedTime) === deleted) throw notFound("EXPERIMENT_NOT_FOUND", `No Experiment with id=${id} exists`);
+    const { deletedTime: _, ...rest } = r;
+    return { ...rest, updateTime: now, ...(deleted ? { deletedTime: now } : {}) };
+  });
   return {};
 }
 
@@ -129,6 +152,11 @@ export function viewOf(fields: Record<string, Json>, name: string): "active" | "
   const view = VIEWS[String(v)];
   if (!view) throw invalidArgument("INVALID_VIEW_TYPE", `${name} is ACTIVE_ONLY, DELETED_ONLY or ALL, not ${JSON.stringify(v)}`);
   return view;
+}
+
+/** Whether a search of this view_type shows what is (or is not) deleted. */
+export function inView(view: "active" | "deleted" | "all", deleted: boolean): boolean {
+  return view === "all" || (view === "deleted") === deleted;
 }
 
 const LATEST_FIRST: OrderKey[] = [{ kind: "attribute", key: "last_update_time", descending: true }];
@@ -148,8 +176,8 @@ function lookupOf(e: ExperimentRecord): Lookup {
 async function search(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
   const filter = parseSearchFilter(optionalText(fields, "filter") ?? "", "experiments");
   const order = parseOrder(listOf(fields, "order_by"), "experiments");
-  // Kiln deletes experiments for good: none is in the deleted stage.
-  const found = viewOf(fields, "view_type") !== "deleted" ? (await allExperiments(deps, project)).filter((e) => matchesAll(filter, lookupOf(e))) : [];
+  const view = viewOf(fields, "view_type");
+  const found = (await allExperiments(deps, project)).filter((e) => inView(view, Boolean(e.deletedTime)) && matchesAll(filter, lookupOf(e)));
   sortBy(found, [...(order.length ? order : LATEST_FIRST), ...TIE_BREAK], lookupOf);
   const page = pageOf(found, optionalInteger(fields, "max_results"), optionalText(fields, "page_token"));
   return { experiments: page.items.map(experimentJson), ...(page.next ? { next_page_token: page.next } : {}) };
@@ -173,6 +201,7 @@ export function experimentEndpoints(deps: TrackingDeps): MlflowEndpoints {
     "mlflow/experiments/update": { method: "POST", role: "write", answer: (c) => rename(deps, c) },
     "mlflow/experiments/set-experiment-tag": { method: "POST", role: "write", answer: (c) => setTag(deps, c, false) },
     "mlflow/experiments/delete-experiment-tag": { method: "POST", role: "write", answer: (c) => setTag(deps, c, true) },
-    "mlflow/experiments/delete": { method: "POST", role: "admin", answer: (c) => remove(deps, c) },
+    "mlflow/experiments/delete": { method: "POST", role: "admin", answer: (c) => setExperimentDeleted(deps, c, true) },
+    "mlflow/experiments/restore": { method: "POST", role: "admin", answer: (c) => setExperimentDeleted(deps, c, false) },
   };
 }

@@ -5,7 +5,7 @@ import { changeStored } from "./compare-and-set.js";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
 import { loggedModelFiles, trackingGarbage } from "./garbage.js";
-import { experimentById, idOfExperiment } from "./mlflow-experiments.js";
+import { activeExperimentById, experimentById, idOfExperiment } from "./mlflow-experiments.js";
 import { doubleJson, keyValueList, keyValues, listOf, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { checkRunTag, runById } from "./mlflow-runs.js";
@@ -69,7 +69,7 @@ export function loggedModelJson(m: LoggedModelRecord): Json {
 }
 
 async function create(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
-  const experiment = await experimentById(deps, project, requiredText(fields, "experiment_id"));
+  const experiment = await activeExperimentById(deps, project, requiredText(fields, "experiment_id"));
   const sourceRunId = optionalText(fields, "source_run_id") ?? "";
   if (sourceRunId) {
     const { experimentId } = await runById(deps, project, sourceRunId);

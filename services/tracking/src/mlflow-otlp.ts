@@ -4,7 +4,7 @@ import { ExportTraceServiceRequestSchema, ExportTraceServiceResponseSchema } fro
 import type { AnyValue, KeyValue } from "@kiln/proto/opentelemetry/proto/common/v1/common_pb";
 import { Status_StatusCode, type Span as OtlpSpan } from "@kiln/proto/opentelemetry/proto/trace/v1/trace_pb";
 import type { TrackingDeps } from "./deps.js";
-import { experimentById } from "./mlflow-experiments.js";
+import { activeExperimentById } from "./mlflow-experiments.js";
 import { MAX_BODY_BYTES, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { addTraceFile, parseSpans, spanField, spansOf, TRACE_DATA_FILE, writeSpansDoc, type Span } from "./mlflow-trace-spans.js";
 import { saveTrace } from "./mlflow-trace-store.js";
@@ -181,7 +181,7 @@ async function addSpans(deps: TrackingDeps, project: string, experiment: string,
 async function exportTraces(deps: TrackingDeps, { project, req, res }: MlflowCall): Promise<undefined> {
   const { json, request } = decode(await readBody(req, MAX_BODY_BYTES), String(req.headers["content-type"] ?? ""));
   const header = req.headers[EXPERIMENT_HEADER];
-  const experiment = await experimentById(deps, project, (Array.isArray(header) ? header[0] : header) || DEFAULT_EXPERIMENT);
+  const experiment = await activeExperimentById(deps, project, (Array.isArray(header) ? header[0] : header) || DEFAULT_EXPERIMENT);
   for (const [traceId, { spans, service }] of spansByTrace(request)) await addSpans(deps, project, experiment.name, traceId, spans, service);
   const answer = json ? Buffer.from("{}") : Buffer.from(toBinary(ExportTraceServiceResponseSchema, create(ExportTraceServiceResponseSchema)));
   res.writeHead(200, { "content-type": json ? "application/json" : "application/x-protobuf", "content-length": String(answer.length) });

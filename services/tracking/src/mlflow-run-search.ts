@@ -2,10 +2,10 @@ import { Code } from "@connectrpc/connect";
 import { isKilnError, MAX_PAGE_SIZE, type Json } from "@kiln/core";
 import { scanSelected, type RunSelector } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
-import { experimentById, viewOf } from "./mlflow-experiments.js";
+import { experimentById, inView, viewOf } from "./mlflow-experiments.js";
 import { listOf, optionalInteger, optionalText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { runIdOf } from "./mlflow-ids.js";
-import { paramText, runJson, runNameOf, runsData, USER_TAG, type RunData } from "./mlflow-runs.js";
+import { isRunDeleted, paramText, runJson, runNameOf, runsData, USER_TAG, type RunData } from "./mlflow-runs.js";
 import { compareLookups, keysRead, matchesAll, pageBounds, pageOf, parseOrder, parseSearchFilter, sortBy, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { runKey } from "./names.js";
 import { collections, type ExperimentRecord, type RunRecord } from "./records.js";
@@ -23,6 +23,7 @@ const NEWEST_FIRST: OrderKey[] = [
 
 interface Found {
   experimentId: string;
+  experiment: ExperimentRecord;
   run: RunRecord;
   lookup: Lookup;
 }
@@ -38,14 +39,15 @@ export async function searchRuns(deps: TrackingDeps, { project, fields }: Mlflow
   const filter = parseSearchFilter(filterText, "runs");
   const order = parseOrder(listOf(fields, "order_by"), "runs");
   const view = viewOf(fields, "run_view_type");
-  const shown = (r: RunRecord) => view === "all" || (view === "deleted") === Boolean(r.deletedTime);
+  const shown = (r: RunRecord, e: ExperimentRecord) => inView(view, isRunDeleted(r, e));
   const experiments: { id: string; record: ExperimentRecord }[] = [];
   for (const id of new Set(listOf(fields, "experiment_ids").map(String))) {
     const record = await experimentById(deps, project, id).catch((e: unknown) => {
       if (isKilnError(e, Code.NotFound)) return undefined; // MLflow finds no runs there
       throw e;
     });
-    if (record) experiments.push({ id, record });
+    // A deleted experiment's runs are all deleted: an active view has none of them to read.
+    if (record && !(view === "active" && record.deletedTime)) experiments.push({ id, record });
   }
   const maxResults = optionalInteger(fields, "max_results");
   const token = optionalText(fields, "page_token");
@@ -60,7 +62,7 @@ export async function searchRuns(deps: TrackingDeps, { project, fields }: Mlflow
   const data = new Map<string, Map<number, RunData>>();
   for (const [experiment, runs] of pageRuns) data.set(experiment, await runsData(deps, experiment, { runs }));
   return {
-    runs: page.items.map((f) => runJson(f.experimentId, f.run, data.get(f.run.experiment)?.get(f.run.run))),
+    runs: page.items.map((f) => runJson(f.experiment, f.run, data.get(f.run.experiment)?.get(f.run.run))),
     ...(page.next ? { next_page_token: page.next } : {}),
   };
 }
@@ -75,7 +77,7 @@ async function newestFirstPage(
   deps: TrackingDeps,
   { id, record }: { id: string; record: ExperimentRecord },
   filter: readonly Clause[],
-  shown: (r: RunRecord) => boolean,
+  shown: (r: RunRecord, e: ExperimentRecord) => boolean,
   { maxResults, token, bound }: { maxResults: number; token: string; bound: string },
 ): Promise<{ items: Found[]; next?: string }> {
   await ensureRunStarts(deps, record);
@@ -88,9 +90,9 @@ async function newestFirstPage(
       const runs = await runsOfEntries(deps, record.name, entries);
       const values = await searchedValues(deps, record.name, keys, { runs: runs.flatMap((r) => (r ? [r.run] : [])) });
       return runs.map((run) => {
-        if (!run || !shown(run)) return undefined;
+        if (!run || !shown(run, record)) return undefined;
         const lookup = runLookup(id, run, values);
-        return matchesAll(filter, lookup) ? { experimentId: id, run, lookup } : undefined;
+        return matchesAll(filter, lookup) ? { experimentId: id, experiment: record, run, lookup } : undefined;
       });
     },
   );
@@ -112,7 +114,7 @@ async function byValuePage(
   { id, record }: { id: string; record: ExperimentRecord },
   filter: readonly Clause[],
   order: readonly OrderKey[],
-  shown: (r: RunRecord) => boolean,
+  shown: (r: RunRecord, e: ExperimentRecord) => boolean,
   maxResults: number | undefined,
   token: string | undefined,
 ): Promise<{ items: Found[]; next?: string } | undefined> {
@@ -134,7 +136,7 @@ async function byValuePage(
     for (const stored of await collections(deps).runs.getMany(having.slice(at, stop).map((c) => runKey(record.name, c.run)))) {
       if (!stored) continue;
       const lookup = runLookup(id, stored.value, values);
-      if (shown(stored.value) && matchesAll(filter, lookup)) stretch.push({ experimentId: id, run: stored.value, lookup });
+      if (shown(stored.value, record) && matchesAll(filter, lookup)) stretch.push({ experimentId: id, experiment: record, run: stored.value, lookup });
     }
     sortBy(stretch, [...order, ...NEWEST_FIRST], (f) => f.lookup);
     found.push(...stretch);
@@ -149,7 +151,7 @@ async function sortedPage(
   experiments: readonly { id: string; record: ExperimentRecord }[],
   filter: readonly Clause[],
   order: readonly OrderKey[],
-  shown: (r: RunRecord) => boolean,
+  shown: (r: RunRecord, e: ExperimentRecord) => boolean,
   maxResults: number | undefined,
   token: string | undefined,
 ): Promise<{ items: Found[]; next?: string }> {
@@ -160,7 +162,7 @@ async function sortedPage(
     const values = await searchedValues(deps, record.name, keys, { all: true });
     for (const run of runs) {
       const lookup = runLookup(id, run, values);
-      if (shown(run) && matchesAll(filter, lookup)) found.push({ experimentId: id, run, lookup });
+      if (shown(run, record) && matchesAll(filter, lookup)) found.push({ experimentId: id, experiment: record, run, lookup });
     }
   }
   sortBy(found, [...order, ...NEWEST_FIRST], (f) => f.lookup);

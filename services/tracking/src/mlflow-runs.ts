@@ -3,10 +3,10 @@ import { invalidArgument, isKilnError, notFound, type Json } from "@kiln/core";
 import { EVENT_VALUE_TYPES, stringAt, type EventSummary, type RunSelector } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
-import { experimentById, idOfExperiment } from "./mlflow-experiments.js";
+import { activeExperimentById, experimentById, idOfExperiment } from "./mlflow-experiments.js";
 import { doubleJson, keyValueList, keyValues, optionalInteger, optionalText, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { parseRunId, runIdOf } from "./mlflow-ids.js";
-import { collections, type RunRecord, type StatusName } from "./records.js";
+import { collections, type ExperimentRecord, type RunRecord, type StatusName } from "./records.js";
 import { runKey } from "./names.js";
 import { changeRun, startRun } from "./runs.js";
 
@@ -36,7 +36,7 @@ export const INPUT_EVENT = "input";
 export const OUTPUT_EVENT = "output";
 
 /** A run an MLflow run_id names in the project, with its experiment. */
-export async function runById(deps: TrackingDeps, project: string, runId: string): Promise<{ run: RunRecord; experimentId: string }> {
+export async function runById(deps: TrackingDeps, project: string, runId: string): Promise<{ run: RunRecord; experimentId: string; experiment: ExperimentRecord }> {
   const { experimentId, run } = parseRunId(runId);
   const experiment = await experimentById(deps, project, experimentId).catch((e: unknown) => {
     if (isKilnError(e, Code.NotFound)) return undefined;
@@ -44,13 +44,18 @@ export async function runById(deps: TrackingDeps, project: string, runId: string
   });
   const found = experiment && (await collections(deps).runs.get(runKey(experiment.name, run)));
   if (!found) throw runNotFound(runId);
-  return { run: found.value, experimentId };
+  return { run: found.value, experimentId, experiment };
+}
+
+/** Deleted as MLflow shows it: on its own, or with its experiment. */
+export function isRunDeleted(run: RunRecord, experiment: ExperimentRecord): boolean {
+  return Boolean(run.deletedTime ?? experiment.deletedTime);
 }
 
 /** A run that may still change: MLflow refuses to log to a deleted one. */
-export async function activeRunById(deps: TrackingDeps, project: string, runId: string): Promise<{ run: RunRecord; experimentId: string }> {
+export async function activeRunById(deps: TrackingDeps, project: string, runId: string): Promise<{ run: RunRecord; experimentId: string; experiment: ExperimentRecord }> {
   const found = await runById(deps, project, runId);
-  if (found.run.deletedTime) throw invalidArgument("RUN_DELETED", `The run ${runId} must be in the 'active' state. Current state is deleted.`);
+  if (isRunDeleted(found.run, found.experiment)) throw invalidArgument("RUN_DELETED", `The run ${runId} must be in the 'active' state. Current state is deleted.`);
   return found;
 }
 
@@ -110,7 +115,8 @@ export function runNameOf(r: RunRecord): string {
   return r.tags[RUN_NAME_TAG] ?? `run-${r.run}`;
 }
 
-function infoJson(experimentId: string, r: RunRecord): Json {
+function infoJson(experiment: ExperimentRecord, r: RunRecord): Json {
+  const experimentId = idOfExperiment(experiment);
   const runId = runIdOf(experimentId, r.run);
   return {
     run_id: runId,
@@ -122,13 +128,13 @@ function infoJson(experimentId: string, r: RunRecord): Json {
     start_time: Date.parse(r.startTime),
     ...(r.endTime ? { end_time: Date.parse(r.endTime) } : {}),
     artifact_uri: `mlflow-artifacts:/${experimentId}/${runId}/artifacts`,
-    lifecycle_stage: r.deletedTime ? "deleted" : "active",
+    lifecycle_stage: isRunDeleted(r, experiment) ? "deleted" : "active",
   };
 }
 
-export function runJson(experimentId: string, r: RunRecord, data: RunData | undefined): Json {
+export function runJson(experiment: ExperimentRecord, r: RunRecord, data: RunData | undefined): Json {
   return {
-    info: infoJson(experimentId, r),
+    info: infoJson(experiment, r),
     data: {
       metrics: [...(data?.metrics ?? [])].map(([key, m]) => ({ key, value: doubleJson(m.value), timestamp: m.timestamp, step: m.step })),
       params: keyValueList(data?.params ?? []),
@@ -146,7 +152,7 @@ export function checkRunTag(key: string, value: string): void {
 
 async function create(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
   const experimentId = optionalText(fields, "experiment_id") ?? "0";
-  const experiment = await experimentById(deps, project, experimentId);
+  const experiment = await activeExperimentById(deps, project, experimentId);
   const tags = Object.fromEntries(keyValues(fields, "tags").map((t) => [t.key, t.value]));
   for (const [key, value] of Object.entries(tags)) checkRunTag(key, value);
   const runName = optionalText(fields, "run_name");
@@ -158,20 +164,20 @@ async function create(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
   if (userId && tags[USER_TAG] === undefined) tags[USER_TAG] = userId;
   const startTime = optionalInteger(fields, "start_time");
   const run = await startRun(deps, { parent: experiment.name, tags, node: "", runKey: "", createExperiment: false }, "", startTime ? new Date(startTime) : undefined);
-  return { run: runJson(idOfExperiment(experiment), run, undefined) };
+  return { run: runJson(experiment, run, undefined) };
 }
 
 async function get(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
-  const { run, experimentId } = await runById(deps, project, runIdField(fields));
+  const { run, experiment } = await runById(deps, project, runIdField(fields));
   const data = await runsData(deps, run.experiment, { runs: [run.run] });
-  return { run: runJson(experimentId, run, data.get(run.run)) };
+  return { run: runJson(experiment, run, data.get(run.run)) };
 }
 
 const STATUSES: Record<string, StatusName> = { RUNNING: "RUNNING", FINISHED: "FINISHED", FAILED: "FAILED", KILLED: "KILLED", "1": "RUNNING", "3": "FINISHED", "4": "FAILED", "5": "KILLED" };
 
 /** MLflow's UpdateRun: status, end time and name, each when given (a run may go back to RUNNING, as MLflow's resume does). */
 async function update(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
-  const { run, experimentId } = await activeRunById(deps, project, runIdField(fields));
+  const { run, experiment } = await activeRunById(deps, project, runIdField(fields));
   const statusField = fields.status;
   const status = statusField === undefined || statusField === null ? undefined : STATUSES[String(statusField)];
   if (statusField !== undefined && statusField !== null && !status) throw invalidArgument("INVALID_STATUS", `status is RUNNING, FINISHED, FAILED or KILLED (Kiln has no SCHEDULED runs), not ${JSON.stringify(statusField)}`);
@@ -185,7 +191,7 @@ async function update(deps: TrackingDeps, { project, fields }: MlflowCall): Prom
     if (runName !== undefined) next.tags[RUN_NAME_TAG] = runName;
     return next;
   });
-  return { run_info: infoJson(experimentId, changed) };
+  return { run_info: infoJson(experiment, changed) };
 }
 
 /** Sets (or with `value` undefined, deletes) run tags; the tag mlflow.runName is the run's name. */

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { invalidArgument, type Json } from "@kiln/core";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
-import { experimentById } from "./mlflow-experiments.js";
+import { activeExperimentById, experimentById } from "./mlflow-experiments.js";
 import { keyValueList, listOf, optionalInteger, optionalText, type MlflowCall } from "./mlflow-http.js";
 import { experimentIdOf } from "./mlflow-ids.js";
 import { keyValueMap, timestampMs, traceState } from "./mlflow-trace-fields.js";
@@ -33,7 +33,7 @@ export function traceInfoV2Json(t: TraceRecord): Json {
 
 /** StartTrace (POST mlflow/traces): a trace IN_PROGRESS, under an id the server makes. */
 export async function startV2(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
-  const experiment = await experimentById(deps, project, optionalText(fields, "experiment_id") ?? "0");
+  const experiment = await activeExperimentById(deps, project, optionalText(fields, "experiment_id") ?? "0");
   const tags = keyValueMap(fields, "tags");
   delete tags[ARTIFACT_LOCATION_TAG];
   const given: TraceRecord = {

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { invalidArgument, notFound, pathPart, printable, type Json } from "@kiln/core";
 import type { TrackingDeps } from "./deps.js";
 import { nowOf } from "./experiments.js";
-import { experimentById } from "./mlflow-experiments.js";
+import { activeExperimentById, experimentById } from "./mlflow-experiments.js";
 import { listOf, objectAt, objectsOf, optionalInteger, optionalText, requiredObject, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { runById } from "./mlflow-runs.js";
 import { onAssessments } from "./mlflow-assessments.js";
@@ -24,7 +24,7 @@ async function start(deps: TrackingDeps, { project, fields }: MlflowCall): Promi
   const info = requiredObject(requiredObject(fields, "trace"), "trace_info");
   const location = objectAt(objectAt(info, "trace_location") ?? {}, "mlflow_experiment");
   if (!location) throw invalidArgument("MISSING_PARAMETER", "a trace's trace_location names its experiment: {type: MLFLOW_EXPERIMENT, mlflow_experiment: {experiment_id}}");
-  const experiment = await experimentById(deps, project, requiredText(location, "experiment_id"));
+  const experiment = await activeExperimentById(deps, project, requiredText(location, "experiment_id"));
   const traceId = optionalText(info, "trace_id") ?? `tr-${randomBytes(16).toString("hex")}`;
   if (!TRACE_ID.test(traceId)) throw invalidArgument("INVALID_PARAMETER", `a trace_id is 1 to 128 letters, digits, "_", ".", ":" and "-", not ${printable(traceId).slice(0, 130)}`);
   const state = traceState(info, "state");

@@ -15,6 +15,8 @@ export interface ExperimentRecord {
   latestRun: number;
   /** Every run has its entry in its start order (run-starts.ts); absent in experiments from before it until their first search mends them. */
   runStartsKept?: true;
+  /** Set while MLflow's API has it deleted (its runs show as deleted too); MLflow's restore clears it. */
+  deletedTime?: string;
 }
 
 export type StatusName = "RUNNING" | "FINISHED" | "FAILED" | "KILLED";
@@ -140,6 +142,7 @@ export function experimentToProto(e: ExperimentRecord): Experiment {
     labels: e.labels,
     createTime: timestampFromDate(new Date(e.createTime)),
     latestRun: BigInt(e.latestRun),
+    ...(e.deletedTime ? { deleteTime: timestampFromDate(new Date(e.deletedTime)) } : {}),
   });
 }
 

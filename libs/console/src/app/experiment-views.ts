@@ -12,6 +12,7 @@ export async function experimentsView(kiln: Kiln): Promise<Node[]> {
       { title: "runs", cell: (e) => e.latestRun, numeric: true },
       { title: "description", cell: (e) => e.description },
       { title: "created", cell: (e) => when(e.createTime) },
+      ...(list.some((e) => e.deleteTime) ? [{ title: "deleted in MLflow", cell: (e: (typeof list)[number]) => when(e.deleteTime) }] : []),
     ]),
   ];
 }
