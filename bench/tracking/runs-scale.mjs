@@ -3,6 +3,8 @@
 // and ordered by a metric; against the same searches in an experiment of one run, in the
 // same run, so the ratio is what the experiment's size costs over a search's fixed cost.
 // Each run logs 3 metrics, 3 params and a tag (MLflow's log-batch). Best of --rounds.
+// "2 experiments" searches the experiment with another of one run beside it (MLflow's UI
+// comparing experiments, search_runs with several ids).
 // Then the runs read one by one as the UI opens them (runs/get, metrics/get-history, 4 in
 // flight), against experiments/get, which reads no events, as the baseline.
 // Usage: node bench/tracking/runs-scale.mjs [--runs 20000] [--rounds 5]
@@ -47,6 +49,8 @@ const searches = (n) => [
   { name: "metrics.accuracy > 0.9", body: { filter: "metrics.accuracy > 0.9" }, expected: undefined },
   { name: "tags.sweep = 's7'", body: { filter: "tags.sweep = 's7'" }, expected: Math.min(100, Math.floor((n - 8) / 50) + 1) },
   { name: "by metrics.accuracy DESC", body: { order_by: ["metrics.accuracy DESC"] }, expected: Math.min(100, n) },
+  { name: "oldest first", body: { order_by: ["attributes.start_time ASC"] }, expected: Math.min(100, n) },
+  { name: "newest first, 2 experiments", body: {}, beside: true, expected: Math.min(100, n + 1) },
 ];
 
 /** GETs of MLflow's API, `inFlight` at a time: calls per second. */
@@ -61,12 +65,12 @@ async function rateOf(paths) {
   return best;
 }
 
-async function timeSearches(experimentId, n) {
+async function timeSearches(experimentId, n, beside) {
   const times = [];
   for (const s of searches(n)) {
     times.push(
       await bestMs(rounds, async () => {
-        const page = await post("runs/search", { experiment_ids: [experimentId], max_results: 100, ...s.body });
+        const page = await post("runs/search", { experiment_ids: s.beside ? [experimentId, beside] : [experimentId], max_results: 100, ...s.body });
         if (s.expected !== undefined && page.runs.length !== s.expected) throw new Error(`${s.name}: ${page.runs.length} runs, not ${s.expected}`);
       }),
     );
@@ -79,8 +83,10 @@ try {
   const logged = await logRuns(big, runs);
   const { experiment_id: one } = await post("experiments/create", { name: "bench-runs-scale-one" });
   await logRuns(one, 1);
-  const large = await timeSearches(big, runs);
-  const small = await timeSearches(one, 1);
+  const { experiment_id: other } = await post("experiments/create", { name: "bench-runs-scale-other" });
+  await logRuns(other, 1);
+  const large = await timeSearches(big, runs, other);
+  const small = await timeSearches(one, 1, other);
   const page = (await post("runs/search", { experiment_ids: [big], max_results: 500 })).runs.map((r) => r.info.run_id);
   const reads = 2_000;
   const runGets = await rateOf(Array.from({ length: reads }, (_, i) => `runs/get?run_id=${page[i % page.length]}`));

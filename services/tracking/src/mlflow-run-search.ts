@@ -1,6 +1,6 @@
 import { Code } from "@connectrpc/connect";
-import { isKilnError, MAX_PAGE_SIZE, type Json } from "@kiln/core";
-import { scanSelected, type RunSelector } from "@kiln/storage";
+import { decodePageToken, encodePageToken, invalidArgument, isKilnError, MAX_PAGE_SIZE, type Json } from "@kiln/core";
+import type { RunSelector } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { experimentById, inView, viewOf } from "./mlflow-experiments.js";
 import { listOf, optionalInteger, optionalText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
@@ -20,6 +20,12 @@ const NEWEST_FIRST: OrderKey[] = [
   { kind: "attribute", key: RUN_NUMBER, descending: true },
   { kind: "attribute", key: "run_id", descending: false },
 ];
+/** Ordered by start_time ASC; on the same start, the earlier run first, as the runs' start order reads them forward. */
+const OLDEST_FIRST: OrderKey[] = [
+  { kind: "attribute", key: "start_time", descending: false },
+  { kind: "attribute", key: RUN_NUMBER, descending: false },
+  { kind: "attribute", key: "run_id", descending: false },
+];
 
 interface Found {
   experimentId: string;
@@ -29,8 +35,9 @@ interface Found {
 }
 
 /**
- * MLflow's runs/search. The usual search (one experiment, newest first) reads the runs in
- * their start order (run-starts.ts) until its page is full; any other reads every run of
+ * MLflow's runs/search. The usual search (newest first, or oldest) reads the runs in their
+ * experiments' start order (run-starts.ts) until its page is full; one ordered by a metric
+ * or param first reads the runs in its order (byValuePage); any other reads every run of
  * the experiments with the metrics and params its filter and order name, then sorts. The
  * page's runs are then read whole: all their metrics and params, inputs and outputs.
  */
@@ -54,8 +61,10 @@ export async function searchRuns(deps: TrackingDeps, { project, fields }: Mlflow
   const pageable = maxResults === undefined || (maxResults >= 1 && maxResults <= MAX_PAGE_SIZE);
   const one = experiments.length === 1 ? experiments[0]! : undefined;
   let page: { items: Found[]; next?: string } | undefined;
-  if (one && isNewestFirst(order) && pageable) page = await newestFirstPage(deps, one, filter, shown, { maxResults: maxResults ?? MAX_PAGE_SIZE, token: token ?? "", bound: `${view} ${filterText}` });
-  else if (one && isDataKey(order[0])) page = await byValuePage(deps, one, filter, order, shown, maxResults, token);
+  const startOrder = startOrderOf(order);
+  if (startOrder && pageable && experiments.length <= MAX_MERGED_EXPERIMENTS) {
+    page = await startOrderPage(deps, experiments, filter, shown, { newestFirst: startOrder === "newest", maxResults: maxResults ?? MAX_PAGE_SIZE, token: token ?? "", bound: `${view} ${filterText}` });
+  } else if (one && isDataKey(order[0])) page = await byValuePage(deps, one, filter, order, shown, maxResults, token);
   page ??= await sortedPage(deps, experiments, filter, order, shown, maxResults, token);
   const pageRuns = new Map<string, number[]>();
   for (const { run } of page.items) pageRuns.set(run.experiment, [...(pageRuns.get(run.experiment) ?? []), run.run]);
@@ -67,36 +76,93 @@ export async function searchRuns(deps: TrackingDeps, { project, fields }: Mlflow
   };
 }
 
-/** No order asked for, or the default's: newest first. */
-function isNewestFirst(order: readonly OrderKey[]): boolean {
-  return order.length === 0 || (order.length === 1 && order[0]!.kind === "attribute" && order[0]!.key === "start_time" && order[0]!.descending);
+/** Experiments whose start orders a search merges at most; more are read whole and sorted (each stream costs a few queries a page). */
+const MAX_MERGED_EXPERIMENTS = 32;
+
+/** Newest first when no order is asked for, or the default's; oldest first for start_time ASC alone. */
+function startOrderOf(order: readonly OrderKey[]): "newest" | "oldest" | undefined {
+  if (order.length === 0) return "newest";
+  const [first] = order;
+  if (order.length > 1 || first!.kind !== "attribute" || first!.key !== "start_time") return undefined;
+  return first!.descending ? "newest" : "oldest";
 }
 
-/** One experiment's runs newest first, read in their start order until the page is full (a page token is the last one's entry). */
-async function newestFirstPage(
+/**
+ * The experiments' runs newest (or oldest) first: each experiment's read in its start
+ * order, a stretch at a time, and merged, until the page and one more run are found. A
+ * page token holds where each experiment's reading stands: after the last entry read,
+ * or, when a found run did not make the page, before it.
+ */
+async function startOrderPage(
   deps: TrackingDeps,
-  { id, record }: { id: string; record: ExperimentRecord },
+  experiments: readonly { id: string; record: ExperimentRecord }[],
   filter: readonly Clause[],
   shown: (r: RunRecord, e: ExperimentRecord) => boolean,
-  { maxResults, token, bound }: { maxResults: number; token: string; bound: string },
+  { newestFirst, maxResults, token, bound }: { newestFirst: boolean; maxResults: number; token: string; bound: string },
 ): Promise<{ items: Found[]; next?: string }> {
-  await ensureRunStarts(deps, record);
+  const boundTo = `runs in start order: ${newestFirst ? "newest" : "oldest"} first ${bound} ${experiments.map((e) => e.id).join(",")}`;
+  const positions = positionsOf(decodePageToken(token, boundTo));
   const keys = keysRead(filter, [], ["metric", "param"]);
-  // A stretch of entries at a time: their runs, and what the filter reads of them (a leftover entry has no run and is passed over).
-  const page = await scanSelected(
-    collections(deps).runStarts,
-    { prefix: `${record.name}/`, pageSize: maxResults, pageToken: token, filterText: `runs newest first: ${bound}`, reverse: true },
-    async (entries) => {
-      const runs = await runsOfEntries(deps, record.name, entries);
-      const values = await searchedValues(deps, record.name, keys, { runs: runs.flatMap((r) => (r ? [r.run] : [])) });
-      return runs.map((run) => {
-        if (!run || !shown(run, record)) return undefined;
-        const lookup = runLookup(id, run, values);
-        return matchesAll(filter, lookup) ? { experimentId: id, experiment: record, run, lookup } : undefined;
-      });
-    },
+  const order = newestFirst ? NEWEST_FIRST : OLDEST_FIRST;
+  const streams = await Promise.all(
+    experiments.map(async ({ id, record }) => {
+      await ensureRunStarts(deps, record);
+      const { after, done } = positions.get(record.name) ?? { done: false };
+      return { id, record, after, done, found: [] as { found: Found; before: string | undefined }[], batch: Math.max(8, Math.ceil((maxResults + 1) / experiments.length)) };
+    }),
   );
-  return { items: page.items, ...(page.nextPageToken && { next: page.nextPageToken }) };
+  type Stream = (typeof streams)[number];
+  // Reads the stream's next stretches until one of them has a run the page may take, or there are none.
+  const fill = async (s: Stream) => {
+    while (!s.found.length && !s.done) {
+      const entries = await collections(deps).runStarts.list({ prefix: `${s.record.name}/`, after: s.after, limit: s.batch, reverse: newestFirst });
+      const runs = await runsOfEntries(deps, s.record.name, entries);
+      const values = await searchedValues(deps, s.record.name, keys, { runs: runs.flatMap((r) => (r ? [r.run] : [])) });
+      entries.forEach((entry, i) => {
+        const run = runs[i];
+        const lookup = run && shown(run, s.record) ? runLookup(s.id, run, values) : undefined;
+        if (run && lookup && matchesAll(filter, lookup)) s.found.push({ found: { experimentId: s.id, experiment: s.record, run, lookup }, before: s.after });
+        s.after = entry.key;
+      });
+      s.done = entries.length < s.batch;
+      s.batch = Math.min(SCAN_BATCH, s.batch * 2);
+    }
+  };
+  const items: Found[] = [];
+  for (;;) {
+    await Promise.all(streams.map(fill));
+    let next: Stream | undefined;
+    for (const s of streams) if (s.found.length && (!next || compareLookups(order, s.found[0]!.found.lookup, next.found[0]!.found.lookup) < 0)) next = s;
+    if (!next || items.length === maxResults) {
+      const more = next !== undefined;
+      const at = Object.fromEntries(streams.map((s) => [s.record.name, s.found.length ? (s.found[0]!.before ?? null) : s.done ? DONE : (s.after ?? null)]));
+      return { items, ...(more && { next: encodePageToken(JSON.stringify(at), boundTo) }) };
+    }
+    items.push(next.found.shift()!.found);
+  }
+}
+
+/** Stretches of a start order read at most at once. */
+const SCAN_BATCH = 200;
+/** In a page token, an experiment whose runs were all read (null: none yet; else the entry read last). */
+const DONE = "";
+
+/** Where a page token says each experiment's reading stands. */
+function positionsOf(cursor: string | undefined): Map<string, { after?: string; done: boolean }> {
+  const positions = new Map<string, { after?: string; done: boolean }>();
+  if (cursor === undefined) return positions;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(cursor);
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null) throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this server issued");
+  for (const [name, at] of Object.entries(parsed)) {
+    if (at !== null && typeof at !== "string") throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this server issued");
+    positions.set(name, at === DONE ? { done: true } : { ...(at !== null && { after: at }), done: false });
+  }
+  return positions;
 }
 
 const isDataKey = (k: OrderKey | undefined): k is OrderKey => k?.kind === "metric" || k?.kind === "param";
@@ -165,7 +231,7 @@ async function sortedPage(
       if (shown(run, record) && matchesAll(filter, lookup)) found.push({ experimentId: id, experiment: record, run, lookup });
     }
   }
-  sortBy(found, [...order, ...NEWEST_FIRST], (f) => f.lookup);
+  sortBy(found, [...order, ...(startOrderOf(order) === "oldest" ? OLDEST_FIRST : NEWEST_FIRST)], (f) => f.lookup);
   return pageOf(found, maxResults, token);
 }
 

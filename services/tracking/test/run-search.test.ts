@@ -14,14 +14,15 @@ import { changeRun, startRun } from "../src/runs.js";
 import { testDeps } from "./test-deps.js";
 
 const EXPERIMENT = "projects/default/experiments/sweep";
+const OTHER = "projects/default/experiments/sweep-b";
 const RUNS = 60;
 const T0 = Date.parse("2026-12-01T00:00:00Z");
 
 /**
- * MLflow's usual run search (one experiment, newest first) reads the runs in their start
- * order until its page is full; it must answer what reading them all and sorting answers.
+ * MLflow's usual run search (newest first, or oldest) reads the runs in their experiments'
+ * start order until its page is full; it must answer what reading them all and sorting answers.
  */
-describe("runs/search newest first, read in start order", () => {
+describe("runs/search in start order", () => {
   let dir: string;
   let deps: TrackingDeps;
 
@@ -37,6 +38,13 @@ describe("runs/search newest first, read in start order", () => {
       events.push({ id: `p${i}`, experiment: EXPERIMENT, run: run.run, event: "param", dt: start, node: "", step: 0, key: "model", valueType: "text", text: i % 4 ? "tree" : "linear" });
       if (i % 6) events.push({ id: `m${i}`, experiment: EXPERIMENT, run: run.run, event: "metric", dt: start, node: "", step: 0, key: "acc", valueType: "number", number: (i % 10) / 10 });
       if (i % 7 === 0) await changeRun(deps, EXPERIMENT, run.run, (r) => ({ ...r, deletedTime: new Date(start).toISOString() }));
+    }
+    // A second experiment whose starts fall among the first's, some on the same start with the same run number.
+    for (let i = 0; i < 25; i++) {
+      const start = T0 + (i % 4 === 0 ? 0 : ((i * 13) % 40) * 1000);
+      const run = await startRun(deps, { parent: OTHER, createExperiment: true, tags: { team: `t${i % 2}` }, node: "", runKey: "" }, "", new Date(start));
+      events.push({ id: `o${i}`, experiment: OTHER, run: run.run, event: "param", dt: start, node: "", step: 0, key: "model", valueType: "text", text: i % 3 ? "tree" : "linear" });
+      if (i % 5 === 2) await changeRun(deps, OTHER, run.run, (r) => ({ ...r, deletedTime: new Date(start).toISOString() }));
     }
     await deps.events.append(events);
   });
@@ -60,8 +68,8 @@ describe("runs/search newest first, read in start order", () => {
     } while (token);
     return ids;
   }
-  /** The same search answered by reading every run and sorting, as a search of several experiments is (the other one has no runs). */
-  const sorted = async (fields: Record<string, Json>) => ((await search({ ...fields, experiment_ids: ["sweep", "empty"], max_results: 5000 })).runs ?? []).map((r) => r.info.run_id);
+  /** The same search answered by reading every run and sorting, as a search of more than a page (1,000) is (here with an experiment of no runs beside). */
+  const sorted = async (fields: Record<string, Json>) => ((await search({ experiment_ids: ["sweep", "empty"], ...fields, max_results: 5000 })).runs ?? []).map((r) => r.info.run_id);
 
   const searches: Record<string, Json>[] = [
     {},
@@ -71,6 +79,8 @@ describe("runs/search newest first, read in start order", () => {
     { filter: "attributes.status = 'RUNNING'", run_view_type: "ALL" },
     { run_view_type: "DELETED_ONLY" },
     { filter: "metrics.acc > 2" },
+    { order_by: ["start_time ASC"] },
+    { order_by: ["attributes.start_time"], filter: "params.model = 'linear'", run_view_type: "ALL" },
     // Ordered by a metric or param first: many runs share a value, and some have none (last).
     { order_by: ["metrics.acc DESC"] },
     { order_by: ["metrics.acc"], filter: "tags.team = 't2'" },
@@ -88,6 +98,25 @@ describe("runs/search newest first, read in start order", () => {
     const newest = await sorted({});
     expect(newest).toHaveLength(RUNS - Math.ceil(RUNS / 7));
     expect((await search({ filter: "metrics.acc > 2" })).runs).toEqual([]);
+  });
+
+  it("merges the start orders of several experiments, newest or oldest first, in pages that go on where they left off", async () => {
+    const both = ["sweep", "sweep-b", "empty"];
+    const merged: Record<string, Json>[] = [
+      {},
+      { order_by: ["start_time ASC"] },
+      { filter: "params.model = 'linear'" },
+      { filter: "tags.team = 't1'", order_by: ["start_time ASC"], run_view_type: "ALL" },
+      { run_view_type: "DELETED_ONLY" },
+    ];
+    for (const fields of merged) {
+      const expected = await sorted({ ...fields, experiment_ids: both });
+      expect(new Set(expected.map((id) => id.split("-r")[0])), JSON.stringify(fields)).toEqual(new Set(["sweep", "sweep-b"]));
+      for (const size of [1, 7, 1000]) expect(await allPages({ ...fields, experiment_ids: both }, size), `${JSON.stringify(fields)} in pages of ${size}`).toEqual(expected);
+    }
+    // Run 1 of each started at the same time: the order of their ids settles it, the same in both reads.
+    const newest = await sorted({ experiment_ids: both, run_view_type: "ALL" });
+    expect(newest.slice(-2)).toEqual(["sweep-b-r1", "sweep-r1"]);
   });
 
   it("answers the page's runs whole, not only what the filter read", async () => {
