@@ -7,6 +7,7 @@ export type { S3BlobStoreOptions } from "./s3-blob.js";
 export { openMetadataStore, openBlobStore } from "./open.js";
 export * from "./garbage.js";
 export * from "./scan-page.js";
+export * from "./scan-merged.js";
 export * from "./stored-in-pages.js";
 export * from "./uploaded-chunk.js";
 export * from "./event-store.js";

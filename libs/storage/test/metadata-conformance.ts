@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
-import type { MetadataStore } from "../src/index.js";
+import { scanMerged, type MetadataStore } from "../src/index.js";
 
 export type MakeMetadataStore = () => Promise<{ store: MetadataStore; cleanup: () => Promise<void> }>;
 
@@ -115,6 +115,36 @@ export function describeMetadataStore(name: string, make: MakeMetadataStore, opt
       const value = { s: "ü ✓ \u0000 end", n: 1.5, neg: -3, b: false, nil: null, arr: [1, [2, { x: "y" }]] };
       await c.create("projects/default/datasets/ñame", value);
       expect((await c.get("projects/default/datasets/ñame"))?.value).toEqual(value);
+    });
+
+    it("merges streams read in key order into one order, page after page (scanMerged)", async () => {
+      const c = col<number>();
+      // Three streams: times every 2 in a/, every 3 in b/ (some the same as a's), none in c/.
+      const key = (prefix: string, t: number) => `${prefix}${String(t).padStart(4, "0")}`;
+      await c.createMany([...Array.from({ length: 60 }, (_, i) => ({ key: key("a/", 2 * i), value: 2 * i })), ...Array.from({ length: 40 }, (_, i) => ({ key: key("b/", 3 * i), value: 3 * i }))]);
+      const prefixes = ["a/", "b/", "c/"];
+      type Item = { stream: number; t: number };
+      const kept = (t: number) => t % 5 !== 0; // what select passes over
+      for (const reverse of [false, true]) {
+        const compare = (x: Item, y: Item) => (reverse ? y.t - x.t : x.t - y.t) || x.stream - y.stream;
+        const expected = [...Array.from({ length: 60 }, (_, i) => ({ stream: 0, t: 2 * i })), ...Array.from({ length: 40 }, (_, i) => ({ stream: 1, t: 3 * i }))].filter((x) => kept(x.t)).sort(compare);
+        for (const pageSize of [1, 7, 1000]) {
+          const read: Item[] = [];
+          let pageToken = "";
+          do {
+            const page = await scanMerged(c, { prefixes, pageSize, pageToken, filterText: "t % 5 != 0", reverse }, async (stream, rows) => rows.map((r) => (kept(r.value) ? { stream, t: r.value } : undefined)), compare);
+            expect(page.items.length).toBeLessThanOrEqual(pageSize);
+            read.push(...page.items);
+            pageToken = page.nextPageToken;
+          } while (pageToken);
+          expect(read, `reverse ${reverse}, pages of ${pageSize}`).toEqual(expected);
+        }
+      }
+      const select = async (stream: number, rows: { value: number }[]) => rows.map((r) => ({ stream, t: r.value }));
+      const first = await scanMerged(c, { prefixes, pageSize: 5, pageToken: "", filterText: "all" }, select, (x, y) => x.t - y.t || x.stream - y.stream);
+      await expect(scanMerged(c, { prefixes, pageSize: 5, pageToken: first.nextPageToken, filterText: "other" }, select, (x, y) => x.t - y.t)).rejects.toMatchObject({ code: Code.InvalidArgument });
+      await expect(scanMerged(c, { prefixes: ["a/"], pageSize: 5, pageToken: first.nextPageToken, filterText: "all" }, select, (x, y) => x.t - y.t)).rejects.toMatchObject({ code: Code.InvalidArgument });
+      await expect(scanMerged(c, { prefixes, pageSize: 5, pageToken: "bm90IGEgdG9rZW4", filterText: "all" }, select, (x, y) => x.t - y.t)).rejects.toMatchObject({ code: Code.InvalidArgument });
     });
   });
 }

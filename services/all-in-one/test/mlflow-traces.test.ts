@@ -141,7 +141,7 @@ describe("MLflow's tracing API on an embedded server", () => {
     expect((await search(experimentId, { order_by: ["timestamp_ms ASC"] })).ids).toEqual([linked, first, failed, inRun]);
     expect((await search(experimentId, { order_by: ["execution_time_ms DESC"] })).ids[0]).toBe(linked);
 
-    // Pages newest first (read in key order), and in another order (all read, then sorted).
+    // Pages newest and oldest first (read in key order), and in another order (all read, then sorted).
     const page = await search(experimentId, { max_results: 3 });
     expect(page.ids).toEqual([inRun, failed, first]);
     expect(await search(experimentId, { max_results: 3, page_token: page.next })).toEqual({ ids: [linked], next: undefined });
@@ -318,6 +318,33 @@ describe("MLflow's tracing API on an embedded server", () => {
     expect((await search(experimentId, { filter: "span.name = 'rerank'" })).ids).toEqual([id]);
     const file = await fetch(new URL(`/api/2.0/mlflow-artifacts/artifacts/${experimentId}/traces/${id}/artifacts/traces.json`, server.url));
     expect(JSON.parse(await file.text()).spans).toHaveLength(3);
+  });
+
+  it("searches several experiments' traces at once, newest or oldest first, in pages that go on where they left off", async () => {
+    const [a, b] = [await newExperiment(), await newExperiment()];
+    const day = (d: number) => `2026-12-0${d}T00:00:00Z`;
+    const logged = [
+      ...(await Promise.all([1, 3, 5, 5].map(async (d) => ({ id: await logTrace(a, { request_time: day(d) }), t: Date.parse(day(d)) })))),
+      ...(await Promise.all([2, 4, 5, 6].map(async (d) => ({ id: await logTrace(b, { request_time: day(d) }), t: Date.parse(day(d)) })))),
+    ];
+    const locations = [a, b].map((experiment_id) => ({ type: "MLFLOW_EXPERIMENT", mlflow_experiment: { experiment_id } }));
+    const pages = async (fields: Body, max_results: number) => {
+      const ids: string[] = [];
+      let page_token: string | undefined;
+      do {
+        const reply = await ok(post("3.0/mlflow/traces/search", { locations, max_results, ...fields, ...(page_token && { page_token }) }));
+        ids.push(...((reply.traces ?? []) as { trace_id: string }[]).map((t) => t.trace_id));
+        page_token = reply.next_page_token;
+      } while (page_token);
+      return ids;
+    };
+    // Three traces start on day 5: the newest first order puts the greater id first, the oldest first the lesser.
+    const newest = [...logged].sort((x, y) => y.t - x.t || (x.id < y.id ? 1 : -1)).map((x) => x.id);
+    for (const size of [1, 3, 100]) {
+      expect(await pages({}, size), `newest first, pages of ${size}`).toEqual(newest);
+      expect(await pages({ order_by: ["timestamp_ms ASC"] }, size), `oldest first, pages of ${size}`).toEqual([...newest].reverse());
+    }
+    expect(await pages({ filter: "trace.status = 'OK'", order_by: ["timestamp_ms DESC"] }, 2)).toEqual(newest);
   });
 
   it("deletes traces by id, the oldest up to a time, and with their experiment", async () => {

@@ -1,12 +1,12 @@
 import { Code } from "@connectrpc/connect";
-import { decodePageToken, encodePageToken, invalidArgument, isKilnError, MAX_PAGE_SIZE, type Json } from "@kiln/core";
-import type { RunSelector } from "@kiln/storage";
+import { isKilnError, MAX_PAGE_SIZE, type Json } from "@kiln/core";
+import { scanMerged, type RunSelector } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { experimentById, inView, viewOf } from "./mlflow-experiments.js";
 import { listOf, optionalInteger, optionalText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { runIdOf } from "./mlflow-ids.js";
 import { isRunDeleted, paramText, runJson, runNameOf, runsData, USER_TAG, type RunData } from "./mlflow-runs.js";
-import { compareLookups, keysRead, matchesAll, pageBounds, pageOf, parseOrder, parseSearchFilter, sortBy, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
+import { compareLookups, keysRead, matchesAll, MAX_MERGED_EXPERIMENTS, pageBounds, pageOf, parseOrder, parseSearchFilter, sortBy, startOrderOf, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { runKey } from "./names.js";
 import { collections, type ExperimentRecord, type RunRecord } from "./records.js";
 import { ensureRunStarts, runsOfEntries } from "./run-starts.js";
@@ -61,7 +61,7 @@ export async function searchRuns(deps: TrackingDeps, { project, fields }: Mlflow
   const pageable = maxResults === undefined || (maxResults >= 1 && maxResults <= MAX_PAGE_SIZE);
   const one = experiments.length === 1 ? experiments[0]! : undefined;
   let page: { items: Found[]; next?: string } | undefined;
-  const startOrder = startOrderOf(order);
+  const startOrder = startOrderOf(order, "start_time");
   if (startOrder && pageable && experiments.length <= MAX_MERGED_EXPERIMENTS) {
     page = await startOrderPage(deps, experiments, filter, shown, { newestFirst: startOrder === "newest", maxResults: maxResults ?? MAX_PAGE_SIZE, token: token ?? "", bound: `${view} ${filterText}` });
   } else if (one && isDataKey(order[0])) page = await byValuePage(deps, one, filter, order, shown, maxResults, token);
@@ -76,22 +76,13 @@ export async function searchRuns(deps: TrackingDeps, { project, fields }: Mlflow
   };
 }
 
-/** Experiments whose start orders a search merges at most; more are read whole and sorted (each stream costs a few queries a page). */
-const MAX_MERGED_EXPERIMENTS = 32;
 
-/** Newest first when no order is asked for, or the default's; oldest first for start_time ASC alone. */
-function startOrderOf(order: readonly OrderKey[]): "newest" | "oldest" | undefined {
-  if (order.length === 0) return "newest";
-  const [first] = order;
-  if (order.length > 1 || first!.kind !== "attribute" || first!.key !== "start_time") return undefined;
-  return first!.descending ? "newest" : "oldest";
-}
+
 
 /**
  * The experiments' runs newest (or oldest) first: each experiment's read in its start
- * order, a stretch at a time, and merged, until the page and one more run are found. A
- * page token holds where each experiment's reading stands: after the last entry read,
- * or, when a found run did not make the page, before it.
+ * order, a stretch at a time, and merged (scanMerged), until the page and one more run are
+ * found.
  */
 async function startOrderPage(
   deps: TrackingDeps,
@@ -100,69 +91,25 @@ async function startOrderPage(
   shown: (r: RunRecord, e: ExperimentRecord) => boolean,
   { newestFirst, maxResults, token, bound }: { newestFirst: boolean; maxResults: number; token: string; bound: string },
 ): Promise<{ items: Found[]; next?: string }> {
-  const boundTo = `runs in start order: ${newestFirst ? "newest" : "oldest"} first ${bound} ${experiments.map((e) => e.id).join(",")}`;
-  const positions = positionsOf(decodePageToken(token, boundTo));
+  for (const { record } of experiments) await ensureRunStarts(deps, record);
   const keys = keysRead(filter, [], ["metric", "param"]);
   const order = newestFirst ? NEWEST_FIRST : OLDEST_FIRST;
-  const streams = await Promise.all(
-    experiments.map(async ({ id, record }) => {
-      await ensureRunStarts(deps, record);
-      const { after, done } = positions.get(record.name) ?? { done: false };
-      return { id, record, after, done, found: [] as { found: Found; before: string | undefined }[], batch: Math.max(8, Math.ceil((maxResults + 1) / experiments.length)) };
-    }),
-  );
-  type Stream = (typeof streams)[number];
-  // Reads the stream's next stretches until one of them has a run the page may take, or there are none.
-  const fill = async (s: Stream) => {
-    while (!s.found.length && !s.done) {
-      const entries = await collections(deps).runStarts.list({ prefix: `${s.record.name}/`, after: s.after, limit: s.batch, reverse: newestFirst });
-      const runs = await runsOfEntries(deps, s.record.name, entries);
-      const values = await searchedValues(deps, s.record.name, keys, { runs: runs.flatMap((r) => (r ? [r.run] : [])) });
-      entries.forEach((entry, i) => {
-        const run = runs[i];
-        const lookup = run && shown(run, s.record) ? runLookup(s.id, run, values) : undefined;
-        if (run && lookup && matchesAll(filter, lookup)) s.found.push({ found: { experimentId: s.id, experiment: s.record, run, lookup }, before: s.after });
-        s.after = entry.key;
+  const page = await scanMerged(
+    collections(deps).runStarts,
+    { prefixes: experiments.map((e) => `${e.record.name}/`), pageSize: maxResults, pageToken: token, filterText: `runs in start order: ${bound}`, reverse: newestFirst },
+    async (stream, entries) => {
+      const { id, record } = experiments[stream]!;
+      const runs = await runsOfEntries(deps, record.name, entries);
+      const values = await searchedValues(deps, record.name, keys, { runs: runs.flatMap((r) => (r ? [r.run] : [])) });
+      return runs.map((run) => {
+        if (!run || !shown(run, record)) return undefined;
+        const lookup = runLookup(id, run, values);
+        return matchesAll(filter, lookup) ? { experimentId: id, experiment: record, run, lookup } : undefined;
       });
-      s.done = entries.length < s.batch;
-      s.batch = Math.min(SCAN_BATCH, s.batch * 2);
-    }
-  };
-  const items: Found[] = [];
-  for (;;) {
-    await Promise.all(streams.map(fill));
-    let next: Stream | undefined;
-    for (const s of streams) if (s.found.length && (!next || compareLookups(order, s.found[0]!.found.lookup, next.found[0]!.found.lookup) < 0)) next = s;
-    if (!next || items.length === maxResults) {
-      const more = next !== undefined;
-      const at = Object.fromEntries(streams.map((s) => [s.record.name, s.found.length ? (s.found[0]!.before ?? null) : s.done ? DONE : (s.after ?? null)]));
-      return { items, ...(more && { next: encodePageToken(JSON.stringify(at), boundTo) }) };
-    }
-    items.push(next.found.shift()!.found);
-  }
-}
-
-/** Stretches of a start order read at most at once. */
-const SCAN_BATCH = 200;
-/** In a page token, an experiment whose runs were all read (null: none yet; else the entry read last). */
-const DONE = "";
-
-/** Where a page token says each experiment's reading stands. */
-function positionsOf(cursor: string | undefined): Map<string, { after?: string; done: boolean }> {
-  const positions = new Map<string, { after?: string; done: boolean }>();
-  if (cursor === undefined) return positions;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(cursor);
-  } catch {
-    parsed = undefined;
-  }
-  if (typeof parsed !== "object" || parsed === null) throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this server issued");
-  for (const [name, at] of Object.entries(parsed)) {
-    if (at !== null && typeof at !== "string") throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this server issued");
-    positions.set(name, at === DONE ? { done: true } : { ...(at !== null && { after: at }), done: false });
-  }
-  return positions;
+    },
+    (a, b) => compareLookups(order, a.lookup, b.lookup),
+  );
+  return { items: page.items, ...(page.nextPageToken && { next: page.nextPageToken }) };
 }
 
 const isDataKey = (k: OrderKey | undefined): k is OrderKey => k?.kind === "metric" || k?.kind === "param";
@@ -231,7 +178,7 @@ async function sortedPage(
       if (shown(run, record) && matchesAll(filter, lookup)) found.push({ experimentId: id, experiment: record, run, lookup });
     }
   }
-  sortBy(found, [...order, ...(startOrderOf(order) === "oldest" ? OLDEST_FIRST : NEWEST_FIRST)], (f) => f.lookup);
+  sortBy(found, [...order, ...(startOrderOf(order, "start_time") === "oldest" ? OLDEST_FIRST : NEWEST_FIRST)], (f) => f.lookup);
   return pageOf(found, maxResults, token);
 }
 

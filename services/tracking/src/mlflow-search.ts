@@ -307,6 +307,17 @@ export function sortBy<T>(items: T[], keys: readonly OrderKey[], lookup: (item: 
 }
 
 /** The order of two items by the keys in turn, as sortBy orders them. */
+/** Experiments whose start orders a search merges at most; more are read whole and sorted (each experiment's stream costs a few queries a page). */
+export const MAX_MERGED_EXPERIMENTS = 32;
+
+/** Newest first when no order is asked for (MLflow's default), or the time alone descending; oldest first for the time alone ascending. */
+export function startOrderOf(order: readonly OrderKey[], timeKey: string): "newest" | "oldest" | undefined {
+  if (order.length === 0) return "newest";
+  const [first] = order;
+  if (order.length > 1 || first!.kind !== "attribute" || first!.key !== timeKey) return undefined;
+  return first!.descending ? "newest" : "oldest";
+}
+
 export function compareLookups(keys: readonly OrderKey[], a: Lookup, b: Lookup): number {
   return compareValues(
     keys.map((k) => a(k.kind, k.key)),

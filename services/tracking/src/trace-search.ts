@@ -1,8 +1,8 @@
 import { invalidArgument, type Json } from "@kiln/core";
-import { scanSelected } from "@kiln/storage";
+import { scanMerged } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { experimentIdOf } from "./mlflow-ids.js";
-import { matchesAll, pageOf, parseOrder, parseSearchFilter, sortBy, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
+import { compareLookups, matchesAll, MAX_MERGED_EXPERIMENTS, pageOf, parseOrder, parseSearchFilter, sortBy, startOrderOf, type Clause, type Lookup, type OrderKey } from "./mlflow-search.js";
 import { spansMatch } from "./mlflow-trace-spans.js";
 import { ARTIFACT_LOCATION_TAG, experimentPrefix, SOURCE_RUN_METADATA, traceArtifactUri, tracesOf } from "./mlflow-trace-store.js";
 import { collections, type TraceRecord } from "./records.js";
@@ -10,11 +10,17 @@ import { collections, type TraceRecord } from "./records.js";
 const TRACE_NAME_TAG = "mlflow.traceName";
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 500;
-/** Newest first, as MLflow lists traces when not told otherwise. */
-const DEFAULT_ORDER: OrderKey[] = [
+/** Newest first, as MLflow lists traces when not told otherwise; on the same start, as the traces' keys order them. */
+const NEWEST_FIRST: OrderKey[] = [
   { kind: "attribute", key: "timestamp_ms", descending: true },
   { kind: "attribute", key: "request_id", descending: true },
 ];
+/** Ordered by timestamp_ms ASC: the traces' keys read forward. */
+const OLDEST_FIRST: OrderKey[] = [
+  { kind: "attribute", key: "timestamp_ms", descending: false },
+  { kind: "attribute", key: "request_id", descending: false },
+];
+
 
 export interface TraceQuery {
   /** MLflow's trace filter. */
@@ -27,30 +33,33 @@ export interface TraceQuery {
 
 /**
  * The traces of the experiments that meet MLflow's trace filter, ordered and paged, for
- * MLflow's SearchTracesV3 and Kiln's ListTraces alike. Newest first in one experiment (the
- * usual search), the traces are read in key order until the page is full; otherwise all of
- * them are read. Either way `trace.text` reads the spans' files of those the other clauses
- * keep.
+ * MLflow's SearchTracesV3 and Kiln's ListTraces alike. Newest first (the usual search) or
+ * oldest, each experiment's traces are read in key order (their start's), merged, until
+ * the page is full; in another order all of them are read. Either way `trace.text` reads
+ * the spans' files of those the other clauses keep.
  */
 export async function searchTraces(deps: TrackingDeps, experiments: readonly string[], query: TraceQuery): Promise<{ items: TraceRecord[]; next?: string }> {
   const pageSize = query.pageSize ?? DEFAULT_PAGE_SIZE;
   if (pageSize < 1 || pageSize > MAX_PAGE_SIZE) throw invalidArgument("INVALID_MAX_RESULTS", `a page of traces is 1 to ${MAX_PAGE_SIZE}, not ${pageSize}`);
   const clauses = parseSearchFilter(query.filter, "traces");
   const requested = parseOrder(query.orderBy, "traces");
-  if (experiments.length === 1 && isNewestFirst(requested)) {
-    // `trace.text` reads the spans of the traces the other clauses keep, one trace at a time: a trace's may be tens of MiB.
-    const page = await scanSelected(
+  const startOrder = startOrderOf(requested, "timestamp_ms");
+  if (startOrder && experiments.length <= MAX_MERGED_EXPERIMENTS) {
+    const order = startOrder === "newest" ? NEWEST_FIRST : OLDEST_FIRST;
+    const page = await scanMerged(
       collections(deps).traces,
-      { prefix: experimentPrefix(experiments[0]!), pageSize, pageToken: query.pageToken ?? "", filterText: `newest first: ${query.filter}`, reverse: true },
-      async (rows) => {
+      { prefixes: experiments.map(experimentPrefix), pageSize, pageToken: query.pageToken ?? "", filterText: `traces in start order: ${query.filter}`, reverse: startOrder === "newest" },
+      // `trace.text` reads the spans of the traces the other clauses keep, one trace at a time: a trace's may be tens of MiB.
+      async (_, rows) => {
         const kept: (TraceRecord | undefined)[] = [];
         for (const { value } of rows) kept.push(traceMatches(clauses, value) && (await spansMatch(deps, value, clauses)) ? value : undefined);
         return kept;
       },
+      (a, b) => compareLookups(order, traceLookup(a), traceLookup(b)),
     );
     return { items: page.items, ...(page.nextPageToken && { next: page.nextPageToken }) };
   }
-  const order = [...requested, ...DEFAULT_ORDER];
+  const order = [...requested, ...(startOrder === "oldest" ? OLDEST_FIRST : NEWEST_FIRST)];
   const found: TraceRecord[] = [];
   for (const experiment of experiments) for (const t of await tracesOf(deps, experiment)) if (traceMatches(clauses, t)) found.push(t);
   const spanClauses = clauses.filter((c) => c.kind === "span");
@@ -59,10 +68,7 @@ export async function searchTraces(deps: TrackingDeps, experiments: readonly str
   return pageOf(matching, pageSize, query.pageToken);
 }
 
-/** No order asked for, or the default's: newest first. */
-function isNewestFirst(order: readonly OrderKey[]): boolean {
-  return order.length === 0 || (order.length === 1 && order[0]!.kind === "attribute" && order[0]!.key === "timestamp_ms" && order[0]!.descending);
-}
+
 
 /** The runs a trace belongs to, as MLflow's run ids: the one its metadata names and those linked to it. */
 export function runIdsOf(t: TraceRecord): string[] {
