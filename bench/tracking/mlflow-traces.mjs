@@ -6,7 +6,7 @@
 //    them (one OTLP protobuf request a trace to /v1/traces) against one log-metric call;
 // 2. search_traces' first page (100, newest first) of an experiment of --traces traces,
 //    unfiltered, by a tag, by a span's name (kept in the trace when its spans came) and by
-//    the spans' text (which reads spans' files newest first until its page is full), against runs/search's first page of
+//    the spans' text (which reads spans' files newest first until its page is full), and unfiltered oldest first, against runs/search's first page of
 //    100 of an experiment of as many runs.
 // Usage: node bench/tracking/mlflow-traces.mjs [--traces 2000] [--rounds 3]
 import { mkdtemp, rm } from "node:fs/promises";
@@ -121,15 +121,16 @@ try {
     await post("runs/log-batch", { run_id: each.info.run_id, metrics: [{ key: "latency", value: i, timestamp: Date.now(), step: 0 }], params: [{ key: "topic", value: i % 3 ? "art" : "math" }] });
   });
 
-  const searchTraces = (filter, expected) =>
+  const searchTraces = (filter, expected, extra = {}) =>
     bestMs(rounds, async () => {
-      const page = await send("POST", "3.0/mlflow/traces/search", JSON.stringify({ locations: [{ type: "MLFLOW_EXPERIMENT", mlflow_experiment: { experiment_id: traced } }], max_results: 100, ...(filter && { filter }) }));
+      const page = await send("POST", "3.0/mlflow/traces/search", JSON.stringify({ locations: [{ type: "MLFLOW_EXPERIMENT", mlflow_experiment: { experiment_id: traced } }], max_results: 100, ...(filter && { filter }), ...extra }));
       if (page.traces.length !== expected) throw new Error(`${filter || "the search"} found ${page.traces.length} traces, not ${expected}`);
     });
   const all = await searchTraces("", Math.min(100, traces));
   const byTag = await searchTraces("tags.topic = 'math' AND trace.status = 'OK'", Math.min(100, Math.ceil(traces / 3) - Math.ceil(traces / 60)));
   const bySpan = await searchTraces("span.name = 'rerank'", Math.min(100, Math.ceil(traces / 10)));
   const byText = await searchTraces("trace.text LIKE '%rerank%'", Math.min(100, Math.ceil(traces / 10)));
+  const oldest = await searchTraces("", Math.min(100, traces), { order_by: ["timestamp_ms ASC"] });
   const runsPage = await bestMs(rounds, async () => {
     const page = await post("runs/search", { experiment_ids: [searchedRuns], max_results: 100 });
     if (page.runs.length !== Math.min(100, traces)) throw new Error(`runs/search found ${page.runs.length}`);
@@ -148,8 +149,9 @@ try {
   console.log(`search_traces, by tag and status ${byTag.toFixed(1)} ms`);
   console.log(`search_traces, by span name      ${bySpan.toFixed(1)} ms`);
   console.log(`search_traces, by the spans' text ${byText.toFixed(1)} ms (reads spans' files, newest first, until the page is full)`);
+  console.log(`search_traces, oldest first      ${oldest.toFixed(1)} ms`);
   console.log(`runs/search of ${traces.toLocaleString("en")} runs          ${runsPage.toFixed(1)} ms`);
-  console.log(`ratio search_traces / runs/search: unfiltered ${(all / runsPage).toFixed(2)}, by tag ${(byTag / runsPage).toFixed(2)}, by span ${(bySpan / runsPage).toFixed(2)}, by text ${(byText / runsPage).toFixed(2)}`);
+  console.log(`ratio search_traces / runs/search: unfiltered ${(all / runsPage).toFixed(2)}, oldest first ${(oldest / runsPage).toFixed(2)}, by tag ${(byTag / runsPage).toFixed(2)}, by span ${(bySpan / runsPage).toFixed(2)}, by text ${(byText / runsPage).toFixed(2)}`);
 } finally {
   server.child.kill("SIGTERM");
   await rm(dir, { recursive: true, force: true });
