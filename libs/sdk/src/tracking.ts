@@ -4,7 +4,7 @@ import type { Client } from "@connectrpc/connect";
 import type { Table } from "apache-arrow";
 import { Table as ArrowTable } from "apache-arrow";
 import { decodeChunk } from "@kiln/data";
-import { RunStatus, TrackingService } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
+import { RunStatus, TrackingService, type Experiment as ExperimentMessage } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { Code } from "@connectrpc/connect";
 import { CHUNK_BYTES, slices } from "./byte-sources.js";
 import { fetchVerified, prefetchInOrder, putInOrder, sha256Hex, type ChunkFetcher } from "./chunk-fetch.js";
@@ -39,6 +39,28 @@ export interface ExperimentOptions {
   buffer?: BufferOptions;
 }
 
+export interface ExperimentInfo {
+  name: string;
+  description: string;
+  labels: Record<string, string>;
+  /** Runs are numbered 1, 2, 3…: the number of the newest (0 before the first). */
+  latestRun: number;
+  createTime?: Date;
+  /** Set while MLflow's API has it deleted (MLflow's restore undoes it). */
+  deleteTime?: Date;
+}
+
+function experimentInfo(e: ExperimentMessage): ExperimentInfo {
+  return {
+    name: e.name,
+    description: e.description,
+    labels: { ...e.labels },
+    latestRun: Number(e.latestRun),
+    ...(e.createTime && { createTime: timestampDate(e.createTime) }),
+    ...(e.deleteTime && { deleteTime: timestampDate(e.deleteTime) }),
+  };
+}
+
 /** `kiln.experiments`: list and drop experiments; `kiln.experiment(name)` opens one. */
 export class Tracking {
   constructor(
@@ -54,17 +76,10 @@ export class Tracking {
   }
 
   /** Every experiment; `deleteTime` is set on one MLflow's API deleted (which MLflow's restore undoes). */
-  async list(options: { filter?: string } = {}): Promise<{ name: string; latestRun: number; createTime?: Date; deleteTime?: Date; description: string }[]> {
+  async list(options: { filter?: string } = {}): Promise<ExperimentInfo[]> {
     return allPages(async (pageToken) => {
       const res = await call(() => this.client.listExperiments({ parent: `projects/${this.project}`, filter: options.filter ?? "", pageSize: 1000, pageToken }));
-      const items = res.experiments.map((e) => ({
-        name: e.name,
-        latestRun: Number(e.latestRun),
-        description: e.description,
-        createTime: e.createTime && timestampDate(e.createTime),
-        ...(e.deleteTime && { deleteTime: timestampDate(e.deleteTime) }),
-      }));
-      return { items, nextPageToken: res.nextPageToken };
+      return { items: res.experiments.map(experimentInfo), nextPageToken: res.nextPageToken };
     });
   }
 
@@ -234,9 +249,14 @@ export class Experiment {
     return traceDetail(res.trace!);
   }
 
-  private async latestRun(): Promise<number> {
+  /** The experiment's record: its labels, its newest run's number, when it was made (and deleted by MLflow's API, if it is). */
+  async info(): Promise<ExperimentInfo> {
     const res = await call(() => this.client.getExperiment({ name: this.name }));
-    return Number(res.experiment!.latestRun);
+    return experimentInfo(res.experiment!);
+  }
+
+  private async latestRun(): Promise<number> {
+    return (await this.info()).latestRun;
   }
 }
 

@@ -70,6 +70,9 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     const at = (ms: number) => 1_796_545_683_000_000_000 + ms * 1e6; // unix nanoseconds, as the client writes them
     const spans = { spans: [span("s1", null, "answer", "CHAIN", at(0), at(120)), span("s2", "s1", "retrieve", "RETRIEVER", at(10), at(50))] };
     expect((await mlflow("PUT", "2.0/mlflow-artifacts/artifacts/tuning/traces/tr-console/artifacts/traces.json", JSON.stringify(spans))).status).toBe(200);
+    // A sweep of more runs than the experiment page's table shows at first.
+    expect((await mlflow("POST", "2.0/mlflow/experiments/create", JSON.stringify({ name: "sweep" }))).status).toBe(200);
+    for (let i = 0; i < 103; i++) expect((await mlflow("POST", "2.0/mlflow/runs/create", JSON.stringify({ experiment_id: "sweep", start_time: Date.now() }))).status).toBe(200);
     browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
@@ -168,6 +171,10 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     for (let i = 0; i < 2; i++) expect(await paths.nth(i).getAttribute("d")).toMatch(/^M[\d.]+,[\d.]+( L[\d.]+,[\d.]+){3}$/);
     expect(await page.locator("svg.chart text").allTextContents()).toEqual(expect.arrayContaining(["run 1", "run 2"]));
     expect(exp).toMatch(/Traces\s*trace\s*time\s*state\s*ms\s*name\s*request\s*response\s*tr-console\s*2026-12-06 08:00:00\s*OK\s*120\s*answer\s*\{"q": "<b>six<\/b> times seven"\}/);
+    // The newest 100 runs of a sweep of 103, then all of them.
+    expect(await viewText(page, "#/experiments/sweep", "Experiment sweep", "The newest 100 runs of 103")).toMatch(/The newest 100 runs of 103: show all\s*run\s*status\s*4\s*running\s*5\s*running/);
+    expect(await page.getAttribute("#view a >> text=show all", "href")).toBe("#/experiments/sweep?runs=all");
+    expect(await viewText(page, "#/experiments/sweep?runs=all", "Experiment sweep", "status1running")).toMatch(/^Experiment sweep\s*run\s*status\s*1\s*running\s*2\s*running/);
     const trace = await viewText(page, "#/experiments/tuning/traces/tr-console", "Trace tr-console", "retrieve");
     // The spans as a tree: the retriever under the chain, 40 ms of its 120.
     expect(trace).toMatch(/answer\s*CHAIN\s*OK\s*120\s*\{"q":"six times seven"\}\s*retrieve\s*RETRIEVER\s*OK\s*40/);

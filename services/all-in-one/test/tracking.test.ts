@@ -85,6 +85,10 @@ describe("experiment tracking against a real server (omega-ml's examples)", () =
     expect(either.map((r) => [r.run, r.key])).toEqual([[1, "loss"], [2, "acc"], [3, "acc"]]);
     const summary = await exp.summary();
     expect(summary.map((s) => s.metrics.acc!.last)).toEqual([0.1, 0.2, 0.3]);
+    // Runs by a list or a range are read by their keys: each once, in number order.
+    expect((await exp.summary([3, 1, 3])).map((s) => [s.run, s.metrics.loss!.last])).toEqual([[1, 1], [3, 1 / 3]]);
+    expect((await exp.summary({ from: 2, to: 6 })).map((s) => s.run)).toEqual([2, 3]);
+    expect((await exp.summary("latest")).map((s) => s.run)).toEqual([3]);
     // A run past the latest is not found, rather than an empty answer; runs count from 1.
     await expect(exp.data({ run: [1, 9] })).rejects.toMatchObject({ reason: "RUN_NOT_FOUND", message: "no run 9: the experiment has runs 1 to 3" });
     await expect(exp.data({ run: { from: 4, to: 6 } })).rejects.toBeInstanceOf(NotFoundError);

@@ -17,7 +17,7 @@ import { EVENT_VALUE_TYPES, parseRequestFilter, type RunSelector } from "@kiln/s
 import type { TrackingDeps } from "./deps.js";
 import { eventsTable } from "./events-table.js";
 import { getExperiment } from "./experiments.js";
-import { parseExperimentName, parseRunName } from "./names.js";
+import { parseExperimentName, parseRunName, runKey } from "./names.js";
 import { collections, runToProto, type RunRecord } from "./records.js";
 import { getRun } from "./runs.js";
 import { parseRuns } from "./runs-selector.js";
@@ -88,9 +88,12 @@ export async function summarizeRuns(deps: TrackingDeps, parent: string, runsText
   return [...summaries.values()];
 }
 
+/** The runs selected that exist, read by their keys (a run's key orders it by number), not with every other run. */
 async function selectedRuns(deps: TrackingDeps, experiment: string, runs: RunSelector): Promise<RunRecord[]> {
-  const all = (await collections(deps).runs.list({ prefix: `${experiment}/runs/` })).map((r) => r.value);
-  if ("all" in runs) return all;
-  if ("runs" in runs) return all.filter((r) => runs.runs.includes(r.run));
-  return all.filter((r) => r.run >= runs.from && r.run <= runs.to);
+  const collection = collections(deps).runs;
+  const prefix = `${experiment}/runs/`;
+  if ("all" in runs) return (await collection.list({ prefix })).map((r) => r.value);
+  if ("runs" in runs) return (await collection.getMany([...new Set(runs.runs)].sort((a, b) => a - b).map((n) => runKey(experiment, n)))).flatMap((r) => (r ? [r.value] : []));
+  const inRange = await collection.list({ prefix, after: runKey(experiment, runs.from - 1), limit: runs.to - runs.from + 1 });
+  return inRange.map((r) => r.value).filter((r) => r.run <= runs.to);
 }

@@ -20,7 +20,7 @@ export async function datasetsView(kiln: Kiln): Promise<Node[]> {
   ];
 }
 
-export async function datasetView(kiln: Kiln, id: string): Promise<Node[]> {
+export async function datasetView(kiln: Kiln, _query: URLSearchParams, id: string): Promise<Node[]> {
   const [info, versions] = await Promise.all([kiln.datasets.info(id), kiln.datasets.versions(id)]);
   const latest = info.latest;
   const out: Node[] = [
@@ -95,7 +95,7 @@ export async function modelsView(kiln: Kiln): Promise<Node[]> {
   ];
 }
 
-export async function modelView(kiln: Kiln, id: string): Promise<Node[]> {
+export async function modelView(kiln: Kiln, _query: URLSearchParams, id: string): Promise<Node[]> {
   const versions = await kiln.models.log(id);
   const latest = versions.find((v) => v.signature);
   return [

@@ -19,20 +19,25 @@ export async function experimentsView(kiln: Kiln): Promise<Node[]> {
 
 /** Runs whose history one chart draws: the latest. */
 const CHART_RUNS = 10;
+/** Runs the table shows unless all are asked for (`?runs=all`): the newest, as MLflow's UI shows its first 100. */
+const TABLE_RUNS = 100;
 
 /**
  * An experiment's runs side by side (MLflow's runs table): status, params, each metric's
- * last value; a metric's history drawn, a line per run; its newest traces. With
- * `traces/{id}` after the name, that trace.
+ * last value, the newest 100 runs (all with `?runs=all`); a metric's history drawn, a line
+ * per run; its newest traces. With `traces/{id}` after the name, that trace.
  */
-export async function experimentView(kiln: Kiln, name: string, metric?: string, traceId?: string): Promise<Node[]> {
+export async function experimentView(kiln: Kiln, query: URLSearchParams, name: string, metric?: string, traceId?: string): Promise<Node[]> {
   const exp = kiln.experiment(name);
   if (metric === "traces" && traceId !== undefined) return traceView(exp, name, traceId);
-  const [runs, traces] = await Promise.all([exp.summary("all"), tracesSection(exp, name)]);
+  const { latestRun } = await exp.info();
+  const from = query.get("runs") === "all" ? 1 : Math.max(1, latestRun - TABLE_RUNS + 1);
+  const [runs, traces] = await Promise.all([latestRun ? exp.summary({ from, to: latestRun }) : [], tracesSection(exp, name)]);
   const params = [...new Set(runs.flatMap((r) => Object.keys(r.params)))].sort();
   const metrics = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))].sort();
   const out: Node[] = [
     h("h1", {}, `Experiment ${name}`),
+    ...(from > 1 ? [h("p", {}, `The newest ${TABLE_RUNS} runs of ${latestRun}: `, link(`#/experiments/${encodeURIComponent(name)}?runs=all`, "show all"))] : []),
     table(runs, [
       { title: "run", cell: (r) => r.run, numeric: true },
       { title: "status", cell: (r) => r.status },

@@ -8,7 +8,7 @@ import { h } from "./dom.js";
 /** A page that shows jobs still to end (marked data-live) reads itself again this often, so states and progress move. */
 const REFRESH_MS = 2000;
 
-type View = (kiln: Kiln, ...path: string[]) => Promise<Node[]>;
+type View = (kiln: Kiln, query: URLSearchParams, ...path: string[]) => Promise<Node[]>;
 type ListView = (kiln: Kiln, query: URLSearchParams) => Promise<Node[]>;
 
 const ROUTES: Record<string, { list: ListView; one?: View }> = {
@@ -57,7 +57,8 @@ async function render(): Promise<void> {
   const turn = ++shown;
   try {
     const k = await connect();
-    const nodes = path.length && pages.one ? await pages.one(k, ...path) : await pages.list(k, new URLSearchParams(search));
+    const query = new URLSearchParams(search);
+    const nodes = path.length && pages.one ? await pages.one(k, query, ...path) : await pages.list(k, query);
     if (turn !== shown) return; // another page was asked for meanwhile
     view.replaceChildren(...nodes);
     if (view.querySelector("[data-live]")) timer = window.setTimeout(() => void render(), REFRESH_MS);

@@ -35,7 +35,7 @@ export async function jobsView(kiln: Kiln, query = new URLSearchParams()): Promi
   ];
 }
 
-export async function jobView(kiln: Kiln, id: string): Promise<Node[]> {
+export async function jobView(kiln: Kiln, _query: URLSearchParams, id: string): Promise<Node[]> {
   const j = await kiln.runtime.job(id).info();
   const r = j.result;
   const over = j.state === "succeeded" || j.state === "failed" || j.state === "cancelled";
