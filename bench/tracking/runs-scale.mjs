@@ -6,11 +6,14 @@
 // "2 experiments" searches the experiment with another of one run beside it (MLflow's UI
 // comparing experiments, search_runs with several ids).
 // Then the runs read one by one as the UI opens them (runs/get, metrics/get-history, 4 in
-// flight), against experiments/get, which reads no events, as the baseline.
+// flight), against experiments/get, which reads no events, as the baseline. Last, Kiln's
+// SummarizeRuns (exp.summary) of the newest 100 runs, as the console's experiment page
+// asks, against the same of the experiment of one run.
 // Usage: node bench/tracking/runs-scale.mjs [--runs 20000] [--rounds 5]
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Kiln } from "@kiln/sdk";
 import { bestMs, countArgs, load, mlflowPost, startKiln } from "../lib.mjs";
 
 const { runs, rounds } = countArgs({ runs: 20_000, rounds: 5 });
@@ -92,12 +95,19 @@ try {
   const runGets = await rateOf(Array.from({ length: reads }, (_, i) => `runs/get?run_id=${page[i % page.length]}`));
   const histories = await rateOf(Array.from({ length: reads }, (_, i) => `metrics/get-history?run_id=${page[i % page.length]}&metric_key=accuracy`));
   const experimentGets = await rateOf(Array.from({ length: reads }, () => `experiments/get?experiment_id=${big}`));
+  const kiln = await Kiln.connect(server.url);
+  const newest = { from: Math.max(1, runs - 99), to: runs };
+  const summaryLarge = await bestMs(rounds, async () => {
+    if ((await kiln.experiment(big).summary(newest)).length !== newest.to - newest.from + 1) throw new Error("summary: not the newest runs");
+  });
+  const summarySmall = await bestMs(rounds, () => kiln.experiment(one).summary({ from: 1, to: 1 }));
   console.log(`${runs.toLocaleString("en")} runs logged (runs/create + runs/log-batch): ${Math.round(logged.perSecond).toLocaleString("en")} runs/s, ${IN_FLIGHT} in flight`);
   console.log(`runs/search, first page of 100, best of ${rounds}: ${runs.toLocaleString("en")} runs vs 1 run (ratio)`);
   searches(runs).forEach((s, i) => console.log(`  ${s.name.padEnd(28)} ${large[i].toFixed(1).padStart(8)} ms  ${small[i].toFixed(1).padStart(6)} ms  ${(large[i] / small[i]).toFixed(1).padStart(7)}`));
   const rate = (n) => `${Math.round(n).toLocaleString("en")} /s`;
   console.log(`one by one, 4 in flight, best of ${rounds}: runs/get ${rate(runGets)}, metrics/get-history ${rate(histories)}, experiments/get (baseline) ${rate(experimentGets)}`);
   console.log(`ratio to experiments/get: runs/get ${(runGets / experimentGets).toFixed(2)}, metrics/get-history ${(histories / experimentGets).toFixed(2)}`);
+  console.log(`SummarizeRuns of the newest 100 runs: ${summaryLarge.toFixed(1)} ms of ${runs.toLocaleString("en")} runs vs ${summarySmall.toFixed(1)} ms of 1 run (ratio ${(summaryLarge / summarySmall).toFixed(1)})`);
 } finally {
   server.child.kill("SIGTERM");
   await rm(dir, { recursive: true, force: true });
