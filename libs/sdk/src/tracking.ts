@@ -193,18 +193,21 @@ export class Experiment {
     return bytes;
   }
 
-  /** Newest first: each run's status, times, host, tags, and who opened it (its token's subject; "" without token checks). */
+  /** Every run, newest first: each run's status, times, host, tags, and who opened it (its token's subject; "" without token checks). */
   async runs(): Promise<{ run: number; status: string; startTime?: Date; endTime?: Date; node: string; tags: Record<string, string>; creator: string }[]> {
-    const res = await call(() => this.client.listRuns({ parent: this.name, pageSize: 1000 }));
-    return res.runs.map((r) => ({
-      run: Number(r.run),
-      status: RunStatus[r.status].toLowerCase(),
-      startTime: r.startTime && timestampDate(r.startTime),
-      endTime: r.endTime && timestampDate(r.endTime),
-      node: r.node,
-      creator: r.creator,
-      tags: r.tags,
-    }));
+    return allPages(async (pageToken) => {
+      const res = await call(() => this.client.listRuns({ parent: this.name, pageSize: 1000, pageToken }));
+      const items = res.runs.map((r) => ({
+        run: Number(r.run),
+        status: RunStatus[r.status].toLowerCase(),
+        startTime: r.startTime && timestampDate(r.startTime),
+        endTime: r.endTime && timestampDate(r.endTime),
+        node: r.node,
+        creator: r.creator,
+        tags: r.tags,
+      }));
+      return { items, nextPageToken: res.nextPageToken };
+    });
   }
 
   /** A metric's points in a run (the latest by default), in step order. */
