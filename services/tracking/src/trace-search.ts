@@ -21,7 +21,6 @@ const OLDEST_FIRST: OrderKey[] = [
   { kind: "attribute", key: "request_id", descending: false },
 ];
 
-
 export interface TraceQuery {
   /** MLflow's trace filter. */
   filter: string;
