@@ -65,7 +65,7 @@ function artifactText(value: unknown): unknown {
   return value;
 }
 
-/** Runs `runs:compare` shows, in the order asked (numbers) or ascending (all, a range, latest). */
+/** Runs `runs:compare` shows, of the selected runs that exist, in the order asked (numbers) or ascending (all, a range, latest). */
 export function comparedRuns(selection: RunSelection, existing: number[]): number[] {
   const ascending = [...existing].sort((a, b) => a - b);
   if (selection === "all") return ascending;
@@ -73,10 +73,7 @@ export function comparedRuns(selection: RunSelection, existing: number[]): numbe
   if (typeof selection === "object" && !Array.isArray(selection)) return ascending.filter((n) => n >= selection.from && n <= selection.to);
   const wanted = typeof selection === "number" ? [selection] : selection;
   const missing = wanted.filter((n) => !existing.includes(n));
-  if (missing.length) {
-    const have = ascending.length ? `it has ${ascending.length === 1 ? `run ${ascending[0]}` : `runs ${ascending[0]}..${ascending.at(-1)}`}` : "it has no runs";
-    throw new Error(`no run ${missing.join(", ")} in this experiment (${have})`);
-  }
+  if (missing.length) throw new Error(`no run ${missing.join(", ")} in this experiment`);
   return [...new Set(wanted)];
 }
 

@@ -127,13 +127,11 @@ export function experimentCommands(program: Command, connect: Connect, output: (
     .action(async (name: string, args: string[], opts: { stat?: Stat }) => {
       const o = output();
       const selection = runsArgument(args);
-      const experiment = (await connect()).experiment(name);
-      const [existing, summaries] = await Promise.all([experiment.runs(), experiment.summary(selection)]);
-      const runs = comparedRuns(selection, existing.map((r) => r.run));
-      // Runs that logged no params or metrics have no summary; they still get a column.
+      // Every selected run gets a summary, also one that logged nothing; a number past the latest run is the server's NotFound.
+      const summaries = await (await connect()).experiment(name).summary(selection);
+      const runs = comparedRuns(selection, summaries.map((s) => s.run));
       const summarized = new Map(summaries.map((s) => [s.run, s]));
-      const status = new Map(existing.map((r) => [r.run, r.status]));
-      const all = runs.map((run) => summarized.get(run) ?? { run, status: status.get(run) ?? "", metrics: {}, params: {} });
+      const all = runs.map((run) => summarized.get(run)!);
       if (o.json) return printJson(o, all);
       const { rows, columns } = compareTable(runs, all, opts.stat);
       printTable(o, rows, columns);

@@ -106,6 +106,9 @@ describe("kiln experiments:* and runs:compare against a real server", () => {
     const json = JSON.parse(await kiln("--json", "runs:compare", exp, "2", "1")) as { run: number; params: Record<string, unknown>; metrics: Record<string, { min: number; count: number }> }[];
     expect(json.map((s) => s.run)).toEqual([2, 1]);
     expect(json[1]).toMatchObject({ params: { C: 1, solver: "lbfgs" }, metrics: { acc: { min: 0.5, count: 3 } } });
+    // Only the runs asked for are read; one past the latest is the server's NotFound, naming the runs there are.
+    const missing = await kilnFails("runs:compare", exp, "1", "9");
+    expect([missing.code, missing.stderr]).toEqual([1, expect.stringMatching(/no run 9: the experiment has runs 1 to \d+/)]);
   });
 
   it("writes an artifact a run logged: a file to -o or stdout, a JSON value printed; one not logged is an error", async () => {
