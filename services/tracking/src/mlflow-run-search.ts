@@ -28,7 +28,6 @@ const OLDEST_FIRST: OrderKey[] = [
 ];
 
 interface Found {
-  experimentId: string;
   experiment: ExperimentRecord;
   run: RunRecord;
   lookup: Lookup;
@@ -76,9 +75,6 @@ export async function searchRuns(deps: TrackingDeps, { project, fields }: Mlflow
   };
 }
 
-
-
-
 /**
  * The experiments' runs newest (or oldest) first: each experiment's read in its start
  * order, a stretch at a time, and merged (scanMerged), until the page and one more run are
@@ -104,7 +100,7 @@ async function startOrderPage(
       return runs.map((run) => {
         if (!run || !shown(run, record)) return undefined;
         const lookup = runLookup(id, run, values);
-        return matchesAll(filter, lookup) ? { experimentId: id, experiment: record, run, lookup } : undefined;
+        return matchesAll(filter, lookup) ? { experiment: record, run, lookup } : undefined;
       });
     },
     (a, b) => compareLookups(order, a.lookup, b.lookup),
@@ -149,7 +145,7 @@ async function byValuePage(
     for (const stored of await collections(deps).runs.getMany(having.slice(at, stop).map((c) => runKey(record.name, c.run)))) {
       if (!stored) continue;
       const lookup = runLookup(id, stored.value, values);
-      if (shown(stored.value, record) && matchesAll(filter, lookup)) stretch.push({ experimentId: id, experiment: record, run: stored.value, lookup });
+      if (shown(stored.value, record) && matchesAll(filter, lookup)) stretch.push({ experiment: record, run: stored.value, lookup });
     }
     sortBy(stretch, [...order, ...NEWEST_FIRST], (f) => f.lookup);
     found.push(...stretch);
@@ -175,7 +171,7 @@ async function sortedPage(
     const values = await searchedValues(deps, record.name, keys, { all: true });
     for (const run of runs) {
       const lookup = runLookup(id, run, values);
-      if (shown(run, record) && matchesAll(filter, lookup)) found.push({ experimentId: id, experiment: record, run, lookup });
+      if (shown(run, record) && matchesAll(filter, lookup)) found.push({ experiment: record, run, lookup });
     }
   }
   sortBy(found, [...order, ...(startOrderOf(order, "start_time") === "oldest" ? OLDEST_FIRST : NEWEST_FIRST)], (f) => f.lookup);

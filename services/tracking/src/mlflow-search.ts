@@ -306,7 +306,6 @@ export function sortBy<T>(items: T[], keys: readonly OrderKey[], lookup: (item: 
   decorated.forEach((d, i) => (items[i] = d.item));
 }
 
-/** The order of two items by the keys in turn, as sortBy orders them. */
 /** Experiments whose start orders a search merges at most; more are read whole and sorted (each experiment's stream costs a few queries a page). */
 export const MAX_MERGED_EXPERIMENTS = 32;
 
@@ -318,6 +317,7 @@ export function startOrderOf(order: readonly OrderKey[], timeKey: string): "newe
   return first!.descending ? "newest" : "oldest";
 }
 
+/** The order of two items by the keys in turn, as sortBy orders them. */
 export function compareLookups(keys: readonly OrderKey[], a: Lookup, b: Lookup): number {
   return compareValues(
     keys.map((k) => a(k.kind, k.key)),
