@@ -99,6 +99,25 @@ export interface EventSummary {
   numbers: number;
 }
 
+/**
+ * What `ranked` reads: the runs whose latest value of one (event, key) is a number (NaN
+ * left out), in order of that number, then of the run, both ascending or both descending.
+ */
+export interface RankQuery {
+  experiment: string;
+  event: string;
+  key: string;
+  descending: boolean;
+  /** Where the last read stopped: only runs after it in this order. */
+  after?: RankedRun;
+  limit: number;
+}
+
+export interface RankedRun {
+  run: number;
+  number: number;
+}
+
 export interface EventStore {
   append(events: TrackedEvent[]): Promise<{ accepted: number; duplicates: number }>;
   /** Stores a columnar batch once: a batchId seen before adds nothing. */
@@ -107,6 +126,8 @@ export interface EventStore {
   query(query: EventQuery): AsyncGenerator<EventPage>;
   /** Each (run, event, key)'s summary, in (run, event, key) order, without reading the events themselves where the store keeps them. */
   summarize(query: SummaryQuery): Promise<EventSummary[]>;
+  /** Runs in order of their latest number of a key (MLflow's `order_by: metrics.acc DESC`), a stretch at a time. */
+  ranked(query: RankQuery): Promise<RankedRun[]>;
   deleteExperiment(experiment: string): Promise<number>;
   close(): Promise<void>;
 }

@@ -127,6 +127,26 @@ export async function openMongoEventStore(uri: string, database: string): Promis
       );
       return (await rows.toArray()).map((r) => toEventSummary({ ...r._id, step: r.step, dt: r.dt, vtype: r.vtype, num: r.num, txt: r.txt, lo: r.lo, hi: r.hi, numbers: r.numbers }));
     },
+    async ranked(q) {
+      const direction = q.descending ? -1 : 1;
+      const past = q.descending ? "$lt" : "$gt";
+      const after: Filter<{ _id: number; num: number }>[] = q.after ? [{ $or: [{ num: { [past]: q.after.number } }, { num: q.after.number, _id: { [past]: q.after.run } }] }] : [];
+      const rows = events.aggregate<{ _id: number; num: number }>(
+        [
+          { $match: { experiment: q.experiment, event: q.event, key: q.key } },
+          // Each run's latest (the last of step, dt, logging order), as summarize finds it.
+          { $sort: { run: 1, step: 1, dt: 1, _id: 1 } },
+          { $group: { _id: "$run", vtype: { $last: "$vtype" }, num: { $last: "$num" } } },
+          // NaN equals NaN in a query, so $ne leaves it out.
+          { $match: { $and: [{ vtype: 1, num: { $ne: NaN } }, ...after] } },
+          { $sort: { num: direction, _id: direction } },
+          { $limit: q.limit },
+          { $project: { num: 1 } },
+        ],
+        { allowDiskUse: true },
+      );
+      return (await rows.toArray()).map((r) => ({ run: r._id, number: r.num }));
+    },
     async deleteExperiment(experiment) {
       await batches.deleteMany({ experiment });
       return (await events.deleteMany({ experiment })).deletedCount;

@@ -166,6 +166,9 @@ export function openSqliteEventStore(path: string): EventStore {
     async summarize(q) {
       return summaries.read(q);
     },
+    async ranked(q) {
+      return summaries.ranked(q);
+    },
     async deleteExperiment(experiment) {
       return deleteExperiment(experiment);
     },

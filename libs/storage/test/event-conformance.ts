@@ -298,6 +298,43 @@ export function describeEventStore(name: string, make: MakeEventStore, options: 
       expect((await store.summarize({ experiment, runs: { runs: [1] }, events: ["metric"], keys: ["loss"] }))[0]).toEqual(summaries[0]);
     });
 
+    it("ranks runs by their latest number of a key, a stretch at a time, both ways", async () => {
+      const at = (s: number) => Date.parse("2026-11-25T10:00:00Z") + s * 1000;
+      await store.append([
+        event(1, "acc", 0.5, { step: 0 }),
+        event(1, "acc", 0.9, { step: 1 }), // run 1's latest: 0.9
+        event(2, "acc", 0.7),
+        event(3, "acc", 0.9), // ties run 1
+        event(4, "acc", 0.8, { step: 2, dt: at(1) }),
+        event(4, "acc", NaN, { step: 2, dt: at(2) }), // the latest is NaN: not ranked
+        event(5, "acc", "high"), // not a number
+        event(6, "acc", -Infinity),
+        event(7, "loss", 0.1), // another key
+        event(8, "acc", 0.3, { event: "param" }), // another event
+        event(9, "acc", 0.95, { experiment: `${experiment}-other` }),
+      ]);
+      await store.appendBatch(asBatch([event(2, "acc", 0.2, { step: 5 })], 2)); // run 2's latest by step: 0.2
+      const rank = async (descending: boolean, limit = 100, after?: { run: number; number: number }) =>
+        (await store.ranked({ experiment, event: "metric", key: "acc", descending, limit, after })).map((r) => [r.run, r.number]);
+      const best = [
+        [3, 0.9],
+        [1, 0.9],
+        [2, 0.2],
+        [6, -Infinity],
+      ];
+      expect(await rank(true)).toEqual(best);
+      expect(await rank(false)).toEqual([...best].reverse());
+      // In stretches, each after the last one read, ties broken by the run.
+      expect(await rank(true, 1)).toEqual([best[0]]);
+      expect(await rank(true, 2, { run: 3, number: 0.9 })).toEqual(best.slice(1, 3));
+      expect(await rank(true, 2, { run: 2, number: 0.2 })).toEqual(best.slice(3));
+      expect(await rank(false, 2, { run: 1, number: 0.9 })).toEqual([[3, 0.9]]);
+      expect(await rank(false, 5, { run: 3, number: 0.9 })).toEqual([]);
+      expect(await store.ranked({ experiment, event: "param", key: "acc", descending: true, limit: 10 })).toEqual([{ run: 8, number: 0.3 }]);
+      expect(await store.ranked({ experiment, event: "metric", key: "nothing", descending: true, limit: 10 })).toEqual([]);
+      await store.deleteExperiment(`${experiment}-other`);
+    });
+
     it("runs queries side by side, and after one left midway the next reads every event, the newest too", async () => {
       await store.append([event(1, "loss", 1), event(1, "loss", 2, { step: 1 }), event(2, "loss", 5)]);
       await store.appendBatch(asBatch([event(1, "loss", 3, { step: 2 })], 1));

@@ -1,6 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import { isKilnError, MAX_PAGE_SIZE, type Json } from "@kiln/core";
-import { scanMerged, type RunSelector } from "@kiln/storage";
+import { scanMerged, type RankedRun, type RunSelector } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { experimentById, inView, viewOf } from "./mlflow-experiments.js";
 import { listOf, optionalInteger, optionalText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
@@ -112,11 +112,11 @@ const isDataKey = (k: OrderKey | undefined): k is OrderKey => k?.kind === "metri
 
 /**
  * One experiment's runs ordered by a metric or param first (MLflow's "best run",
- * `order_by: ["metrics.acc DESC"]`): the runs that have it are sorted by their summaries,
- * then their records are read in that order, a stretch at a time (whole groups of equal
- * values, whose order is their records'), until the page and one more run are found.
- * Undefined when the runs that have it run out first: those without it come last, and
- * sortedPage reads them all. A page token is an offset either way.
+ * `order_by: ["metrics.acc DESC"]`): the runs that have it come in its order, a stretch of
+ * whole groups of equal values at a time (orderedStretches); their records and the values
+ * the filter and the rest of the order read are read for that stretch alone, until the page
+ * and one more run are found. Undefined when the runs that have it run out first: those
+ * without it come last, and sortedPage reads them all. A page token is an offset either way.
  */
 async function byValuePage(
   deps: TrackingDeps,
@@ -128,30 +128,61 @@ async function byValuePage(
   token: string | undefined,
 ): Promise<{ items: Found[]; next?: string } | undefined> {
   const { end } = pageBounds(maxResults, token);
-  const values = await searchedValues(deps, record.name, keysRead(filter, order, ["metric", "param"]), { all: true });
-  const firstOther = order.findIndex((k) => !isDataKey(k));
-  const leading = firstOther < 0 ? order : order.slice(0, firstOther);
-  const valueOf = (run: number): Lookup => (kind, key) => values.get(`${kind}:${key}`)?.get(run);
-  const first = values.get(`${order[0]!.kind}:${order[0]!.key}`) ?? new Map<number, string | number>();
-  const having = [...first].filter(([, v]) => !(typeof v === "number" && Number.isNaN(v))).map(([run]) => ({ run, lookup: valueOf(run) }));
-  sortBy(having, leading, (c) => c.lookup);
+  const keys = keysRead(filter, order, ["metric", "param"]);
   const found: Found[] = [];
-  let at = 0;
-  while (found.length <= end) {
-    if (at === having.length) return undefined;
-    let stop = Math.min(having.length, at + Math.max(256, 2 * (end + 1 - found.length)));
-    while (stop < having.length && compareLookups(leading, having[stop - 1]!.lookup, having[stop]!.lookup) === 0) stop++;
+  const wanted = () => Math.max(256, 2 * (end + 1 - found.length));
+  for await (const runs of orderedStretches(deps, record.name, order[0]!, wanted)) {
+    const values = await searchedValues(deps, record.name, keys, { runs });
     const stretch: Found[] = [];
-    for (const stored of await collections(deps).runs.getMany(having.slice(at, stop).map((c) => runKey(record.name, c.run)))) {
+    for (const stored of await collections(deps).runs.getMany(runs.map((run) => runKey(record.name, run)))) {
       if (!stored) continue;
       const lookup = runLookup(id, stored.value, values);
       if (shown(stored.value, record) && matchesAll(filter, lookup)) stretch.push({ experiment: record, run: stored.value, lookup });
     }
     sortBy(stretch, [...order, ...NEWEST_FIRST], (f) => f.lookup);
     found.push(...stretch);
-    at = stop;
+    if (found.length > end) return pageOf(found, maxResults, token);
   }
-  return pageOf(found, maxResults, token);
+  return undefined;
+}
+
+/**
+ * The runs whose latest value of the key is a number other than NaN (a metric) or any
+ * value (a param), in the key's order, in stretches of about `size()` runs that end where
+ * the value changes (a group of equal values is ordered by the rest of the order, so it
+ * comes whole). A metric's come from the event store's ranking, a stretch at a time; a
+ * param's (text, in MLflow's order of strings) from every run's summary of it.
+ */
+async function* orderedStretches(deps: TrackingDeps, experiment: string, key: OrderKey, size: () => number): AsyncGenerator<number[]> {
+  if (key.kind === "param") {
+    const values = [...((await searchedValues(deps, experiment, [key.key], { all: true })).get(`param:${key.key}`) ?? [])];
+    const lookup = ([, value]: [number, string | number]): Lookup => (kind) => (kind === "param" ? value : undefined);
+    sortBy(values, [key], lookup);
+    for (let at = 0; at < values.length; ) {
+      let stop = Math.min(values.length, at + size());
+      while (stop < values.length && values[stop]![1] === values[stop - 1]![1]) stop++;
+      yield values.slice(at, stop).map(([run]) => run);
+      at = stop;
+    }
+    return;
+  }
+  let held: RankedRun[] = [];
+  let after: RankedRun | undefined;
+  for (;;) {
+    const limit = size();
+    const read = await deps.events.ranked({ experiment, event: "metric", key: key.key, descending: key.descending, after, limit });
+    const rows = [...held, ...read];
+    if (read.length < limit) {
+      if (rows.length) yield rows.map((r) => r.run);
+      return;
+    }
+    after = read[read.length - 1]!;
+    // The last group of equal values may go on past this read: it waits for the next.
+    let cut = rows.length;
+    while (cut > 0 && rows[cut - 1]!.number === after.number) cut--;
+    held = rows.slice(cut);
+    if (cut > 0) yield rows.slice(0, cut).map((r) => r.run);
+  }
 }
 
 /** Every run of the experiments that the filter keeps, sorted, and the page asked for (a page token is an offset). */

@@ -336,7 +336,8 @@ function compareValues(xs: readonly (string | number | undefined)[], ys: readonl
       if (xMissing && yMissing) continue;
       return xMissing ? 1 : -1;
     }
-    const c = typeof x === "number" && typeof y === "number" ? x - y : String(x) < String(y) ? -1 : String(x) > String(y) ? 1 : 0;
+    // Not x - y: two infinities of a sign are equal, where their difference is NaN.
+    const c = typeof x === "number" && typeof y === "number" ? (x === y ? 0 : x < y ? -1 : 1) : String(x) < String(y) ? -1 : String(x) > String(y) ? 1 : 0;
     if (c !== 0) return keys[i]!.descending ? -c : c;
   }
   return 0;

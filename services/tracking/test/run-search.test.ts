@@ -149,3 +149,76 @@ describe("runs/search in start order", () => {
     expect(await allPages({ filter: "params.model = 'linear'" }, 4)).toEqual(await sorted({ filter: "params.model = 'linear'" }));
   });
 });
+
+/**
+ * A search ordered by a metric reads the runs in the metric's order (the event store's
+ * ranking) a stretch at a time, each ending where the value changes: with more runs than a
+ * stretch, and groups of equal values across where a stretch would end, it must answer what
+ * reading them all and sorting answers.
+ */
+describe("runs/search ordered by a metric, in stretches", () => {
+  const RANKED = 700;
+  let dir: string;
+  let deps: TrackingDeps;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "kiln-run-search-ranked-"));
+    deps = testDeps(dir);
+    await createExperiment(deps, "projects/default", "empty", "", {});
+    const events: TrackedEvent[] = [];
+    const metric = (run: number, key: string, value: number, step = 0): TrackedEvent => ({ id: `${key}${run}-${step}`, experiment: EXPERIMENT, run, event: "metric", dt: T0, node: "", step, key, valueType: "number", number: value });
+    for (let i = 0; i < RANKED; i++) {
+      const run = (await startRun(deps, { parent: EXPERIMENT, createExperiment: true, tags: { team: `t${i % 3}` }, node: "", runKey: "" }, "", new Date(T0 + (i % 50) * 1000))).run;
+      // Eleven values of 60-odd runs each (a group crosses every stretch's end), infinities of both signs, a NaN latest, and runs without it.
+      const acc = i % 97 === 0 ? NaN : i % 89 === 0 ? Infinity : i % 83 === 0 ? -Infinity : (i % 11) / 10;
+      if (i % 13) events.push(metric(run, "acc", i % 2 ? 0.42 : -1, 0), metric(run, "acc", acc, 1));
+      events.push(metric(run, "loss", i % 7));
+      events.push({ id: `p${i}`, experiment: EXPERIMENT, run, event: "param", dt: T0, node: "", step: 0, key: "depth", valueType: "text", text: String(i % 4) });
+      if (i % 17 === 0) await changeRun(deps, EXPERIMENT, run, (r) => ({ ...r, deletedTime: new Date(T0).toISOString() }));
+    }
+    await deps.events.append(events);
+  });
+  afterAll(async () => {
+    await deps.events.close();
+    await deps.metadata.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const search = async (fields: Record<string, Json>) =>
+    ((await searchRuns(deps, { project: "projects/default", path: "mlflow/runs/search", fields: { experiment_ids: ["sweep"], ...fields }, req: undefined as never, res: undefined as never })) as {
+      runs?: { info: { run_id: string } }[];
+      next_page_token?: string;
+    });
+  async function allPages(fields: Record<string, Json>, maxResults: number): Promise<string[]> {
+    const ids: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await search({ ...fields, max_results: maxResults, ...(token && { page_token: token }) });
+      ids.push(...(page.runs ?? []).map((r) => r.info.run_id));
+      token = page.next_page_token;
+    } while (token);
+    return ids;
+  }
+  const sorted = async (fields: Record<string, Json>) => ((await search({ experiment_ids: ["sweep", "empty"], ...fields, max_results: 5000 })).runs ?? []).map((r) => r.info.run_id);
+
+  it("pages through the runs in the order a sorted read gives, both ways, filtered and tied", async () => {
+    const searches: Record<string, Json>[] = [
+      { order_by: ["metrics.acc DESC"] },
+      { order_by: ["metrics.acc"] },
+      { order_by: ["metrics.acc DESC", "metrics.loss ASC"], filter: "tags.team != 't1'" },
+      { order_by: ["metrics.acc DESC", "params.depth DESC", "start_time ASC"], run_view_type: "ALL" },
+      { order_by: ["metrics.acc"], filter: "metrics.acc >= 0.5 AND params.depth = '2'" },
+      { order_by: ["params.depth DESC", "metrics.acc DESC"] },
+      { order_by: ["metrics.acc DESC"], run_view_type: "DELETED_ONLY" },
+    ];
+    for (const fields of searches) {
+      const expected = await sorted(fields);
+      for (const size of [7, 300, 1000]) expect(await allPages(fields, size), `${JSON.stringify(fields)} in pages of ${size}`).toEqual(expected);
+    }
+    // The best run first; the runs without the metric, or whose latest is NaN, last.
+    const best = await sorted({ order_by: ["metrics.acc DESC"] });
+    expect(best).toHaveLength(RANKED - Math.ceil(RANKED / 17));
+    const first = (await search({ order_by: ["metrics.acc DESC"], max_results: 1 })).runs![0]!.info.run_id;
+    expect(first).toBe(best[0]);
+  });
+});
