@@ -8,7 +8,8 @@
 // Then the runs read one by one as the UI opens them (runs/get, metrics/get-history, 4 in
 // flight), against experiments/get, which reads no events, as the baseline. Last, Kiln's
 // SummarizeRuns (exp.summary) of the newest 100 runs, as the console's experiment page
-// asks, against the same of the experiment of one run.
+// asks, against the same of the experiment of one run; and the best 10 runs by a metric from
+// Kiln's SearchRuns, against every run's summary (SummarizeRuns) sorted in the client.
 // Usage: node bench/tracking/runs-scale.mjs [--runs 20000] [--rounds 5]
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -101,6 +102,13 @@ try {
     if ((await kiln.experiment(big).summary(newest)).length !== newest.to - newest.from + 1) throw new Error("summary: not the newest runs");
   });
   const summarySmall = await bestMs(rounds, () => kiln.experiment(one).summary({ from: 1, to: 1 }));
+  // The best 10 runs by a metric: Kiln's SearchRuns against every run summarized and sorted here (what the SDK offered before it).
+  const bestOf = (summaries) => summaries.sort((a, b) => b.metrics.accuracy.last - a.metrics.accuracy.last || b.run - a.run).slice(0, 10).map((s) => s.run);
+  let searched;
+  let sortedHere;
+  const bestSearched = await bestMs(rounds, async () => (searched = (await kiln.experiment(big).search({ orderBy: ["metrics.accuracy DESC"], limit: 10 })).map((s) => s.run)));
+  const bestSorted = await bestMs(rounds, async () => (sortedHere = bestOf(await kiln.experiment(big).summary())));
+  if (JSON.stringify(searched) !== JSON.stringify(sortedHere)) throw new Error(`SearchRuns found ${searched}, the sorted summaries ${sortedHere}`);
   console.log(`${runs.toLocaleString("en")} runs logged (runs/create + runs/log-batch): ${Math.round(logged.perSecond).toLocaleString("en")} runs/s, ${IN_FLIGHT} in flight`);
   console.log(`runs/search, first page of 100, best of ${rounds}: ${runs.toLocaleString("en")} runs vs 1 run (ratio)`);
   searches(runs).forEach((s, i) => console.log(`  ${s.name.padEnd(28)} ${large[i].toFixed(1).padStart(8)} ms  ${small[i].toFixed(1).padStart(6)} ms  ${(large[i] / small[i]).toFixed(1).padStart(7)}`));
@@ -108,6 +116,7 @@ try {
   console.log(`one by one, 4 in flight, best of ${rounds}: runs/get ${rate(runGets)}, metrics/get-history ${rate(histories)}, experiments/get (baseline) ${rate(experimentGets)}`);
   console.log(`ratio to experiments/get: runs/get ${(runGets / experimentGets).toFixed(2)}, metrics/get-history ${(histories / experimentGets).toFixed(2)}`);
   console.log(`SummarizeRuns of the newest 100 runs: ${summaryLarge.toFixed(1)} ms of ${runs.toLocaleString("en")} runs vs ${summarySmall.toFixed(1)} ms of 1 run (ratio ${(summaryLarge / summarySmall).toFixed(1)})`);
+  console.log(`the best 10 runs by accuracy: SearchRuns ${bestSearched.toFixed(1)} ms vs every run's summary sorted in the client ${bestSorted.toFixed(1)} ms (ratio ${(bestSearched / bestSorted).toFixed(3)})`);
 } finally {
   server.child.kill("SIGTERM");
   await rm(dir, { recursive: true, force: true });

@@ -1,10 +1,9 @@
-import type { DataQuery, EventRow } from "@kiln/sdk";
+import type { DataQuery, EventRow, RunSummaryInfo } from "@kiln/sdk";
 import { FilterSyntaxError, parseFilter } from "@kiln/data";
 import { formatMetric } from "./job-show.js";
 import { formatBytes } from "./output.js";
 
 type RunSelection = NonNullable<DataQuery["run"]>;
-type Summary = { run: number; status: string; metrics: Record<string, { last: number; min: number; max: number; count: number }>; params: Record<string, unknown> };
 
 export const stats = ["last", "min", "max", "count"] as const;
 export type Stat = (typeof stats)[number];
@@ -65,6 +64,11 @@ function artifactText(value: unknown): unknown {
   return value;
 }
 
+/** The keys any of the runs has in what `pick` takes (params, metrics), sorted. */
+export function keysOf(summaries: readonly RunSummaryInfo[], pick: (s: RunSummaryInfo) => Record<string, unknown>): string[] {
+  return [...new Set(summaries.flatMap((s) => Object.keys(pick(s))))].sort();
+}
+
 /** Runs `runs:compare` shows, of the selected runs that exist, in the order asked (numbers) or ascending (all, a range, latest). */
 export function comparedRuns(selection: RunSelection, existing: number[]): number[] {
   const ascending = [...existing].sort((a, b) => a - b);
@@ -82,13 +86,13 @@ export function comparedRuns(selection: RunSelection, existing: number[]): numbe
  * as in the --json output). A metric cell is its last value with min and max when they differ,
  * or just the chosen `stat`.
  */
-export function compareTable(runs: number[], summaries: Summary[], stat?: Stat): { rows: Record<string, unknown>[]; columns: string[] } {
+export function compareTable(runs: number[], summaries: RunSummaryInfo[], stat?: Stat): { rows: Record<string, unknown>[]; columns: string[] } {
   const byRun = new Map(summaries.map((s) => [s.run, s]));
   const columns = ["run", ...runs.map(String)];
-  const keys = (pick: (s: Summary) => Record<string, unknown>) => [...new Set(summaries.flatMap((s) => Object.keys(pick(s))))].sort();
-  const row = (label: string, cell: (s: Summary) => unknown) =>
+  const keys = (pick: (s: RunSummaryInfo) => Record<string, unknown>) => keysOf(summaries, pick);
+  const row = (label: string, cell: (s: RunSummaryInfo) => unknown) =>
     Object.fromEntries([["run", label], ...runs.map((n) => [String(n), byRun.has(n) ? cell(byRun.get(n)!) : undefined])]);
-  const metricCell = (m: Summary["metrics"][string] | undefined) => {
+  const metricCell = (m: RunSummaryInfo["metrics"][string] | undefined) => {
     if (!m) return undefined;
     if (stat) return stat === "count" ? m.count : formatMetric(m[stat]);
     return m.min === m.max ? formatMetric(m.last) : `${formatMetric(m.last)} (min ${formatMetric(m.min)}, max ${formatMetric(m.max)})`;

@@ -18,10 +18,11 @@ import {
 import { checkWritable, formatOf, writeTableFile } from "./formats.js";
 import { parseTime, positiveInt } from "./option-values.js";
 import { printJson, printTable, type Output } from "./output.js";
+import { runsTable } from "./run-search.js";
 
 type Connect = () => Promise<Kiln>;
 
-/** Experiment tracking: experiments, experiments:show, experiments:artifact, runs:compare, experiments:drop. */
+/** Experiment tracking: experiments, experiments:show, experiments:artifact, runs, runs:compare, experiments:drop. */
 export function experimentCommands(program: Command, connect: Connect, output: () => Output): void {
   program
     .command("experiments")
@@ -113,6 +114,21 @@ export function experimentCommands(program: Command, connect: Connect, output: (
       await writeFile(opts.output, value);
       if (o.json) return printJson(o, { file: opts.output, bytes: value.length });
       o.out.write(`wrote ${value.length} bytes to ${opts.output}\n`);
+    });
+
+  program
+    .command("runs")
+    .description("an experiment's runs that a filter keeps, in an order, with their params and metrics (the last value): the best runs of a sweep")
+    .argument("<name>")
+    .option("--filter <expr>", "MLflow's run filter, e.g. \"metrics.acc > 0.9 AND params.model = 'tree'\"")
+    .option("--order-by <entry>", 'e.g. "metrics.acc DESC" (repeatable; newest first without it)', collect)
+    .option("--limit <n>", "at most this many runs", positiveInt, 100)
+    .action(async (name: string, opts: { filter?: string; orderBy?: string[]; limit: number }) => {
+      const o = output();
+      const runs = await (await connect()).experiment(name).search({ filter: opts.filter, orderBy: opts.orderBy, limit: opts.limit });
+      if (o.json) return printJson(o, runs);
+      const { rows, columns } = runsTable(runs, opts.orderBy ?? []);
+      printTable(o, rows, columns);
     });
 
   program

@@ -16,6 +16,7 @@ import { dataFilter, eventRows, runsText, type DataQuery, type EventRow } from "
 import { driftMetrics, selectionText, type DriftReport } from "./drift.js";
 import type { ModelDriftReport } from "./model-drift.js";
 import { traceDetail, traceSummary, type TraceDetail, type TraceSummary } from "./traces.js";
+import { runSummaryInfo, type RunSummaryInfo } from "./run-summaries.js";
 
 /** An artifact event's value, as the tracking service keeps it. */
 interface ArtifactValue {
@@ -218,14 +219,27 @@ export class Experiment {
   }
 
   /** Runs side by side: last/min/max/count of each metric, and the params. */
-  async summary(run?: DataQuery["run"]): Promise<{ run: number; status: string; metrics: Record<string, { last: number; min: number; max: number; count: number }>; params: Record<string, unknown> }[]> {
+  async summary(run?: DataQuery["run"]): Promise<RunSummaryInfo[]> {
     const res = await call(() => this.client.summarizeRuns({ parent: this.name, runs: runsText(run ?? "all") }));
-    return res.runs.map((s) => ({
-      run: Number(s.run!.run),
-      status: RunStatus[s.run!.status].toLowerCase(),
-      metrics: Object.fromEntries(Object.entries(s.metrics).map(([k, m]) => [k, { last: m.last, min: m.min, max: m.max, count: Number(m.count) }])),
-      params: Object.fromEntries(Object.entries(s.params).map(([k, v]) => [k, JSON.parse(v) as unknown])),
-    }));
+    return res.runs.map(runSummaryInfo);
+  }
+
+  /**
+   * The runs that `filter` keeps (MLflow's run filter: "metrics.acc > 0.9 AND params.model
+   * = 'tree'"), in `orderBy`'s order (MLflow's entries: "metrics.acc DESC"; newest first by
+   * default), each summarized as summary() does: the best runs of a sweep without reading
+   * every run. At most `limit` (default 100), read in pages.
+   */
+  async search(options: { filter?: string; orderBy?: string[]; limit?: number } = {}): Promise<RunSummaryInfo[]> {
+    const limit = options.limit ?? 100;
+    const found: RunSummaryInfo[] = [];
+    let pageToken = "";
+    do {
+      const res = await call(() => this.client.searchRuns({ parent: this.name, filter: options.filter ?? "", orderBy: options.orderBy ?? [], pageSize: Math.min(1000, limit - found.length), pageToken }));
+      found.push(...res.runs.map(runSummaryInfo));
+      pageToken = res.nextPageToken;
+    } while (pageToken && found.length < limit);
+    return found;
   }
 
   /**
@@ -371,3 +385,4 @@ function systemInfo(): Record<string, unknown> {
 
 export type { TrackingProvider, RunSink, EventInput } from "./tracking-providers.js";
 export type { DataQuery, EventRow } from "./tracking-query.js";
+export type { RunSummaryInfo } from "./run-summaries.js";

@@ -163,18 +163,34 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     const predictions = await viewText(page, `#/jobs/${predictJob}`, `Job ${predictJob}`, "First 20 result rows");
     expect(predictions).toMatch(/prediction\s*1\s*2/); // y = 2a - b + 1: rows a=0,b=0 → 1; a=1,b=1 → 2
 
-    const exp = await viewText(page, "#/experiments/tuning", "Experiment tuning", "auc by step, the last 2 runs");
-    expect(exp).toMatch(/1\s*finished\s*0\.5\s*0\.9\s*2\s*finished\s*2\s*0\.8/);
+    const exp = await viewText(page, "#/experiments/tuning", "Experiment tuning", "auc by step, the newest 2 runs");
+    expect(exp).toMatch(/run\s*status\s*C\s*auc\s*2\s*finished\s*2\s*0\.8\s*1\s*finished\s*0\.5\s*0\.9/);
     // A line per run, four steps each, and a legend naming them.
     const paths = page.locator("svg.chart path");
     expect(await paths.count()).toBe(2);
     for (let i = 0; i < 2; i++) expect(await paths.nth(i).getAttribute("d")).toMatch(/^M[\d.]+,[\d.]+( L[\d.]+,[\d.]+){3}$/);
     expect(await page.locator("svg.chart text").allTextContents()).toEqual(expect.arrayContaining(["run 1", "run 2"]));
     expect(exp).toMatch(/Traces\s*trace\s*time\s*state\s*ms\s*name\s*request\s*response\s*tr-console\s*2026-12-06 08:00:00\s*OK\s*120\s*answer\s*\{"q": "<b>six<\/b> times seven"\}/);
+    // A metric's heading orders the runs by it, best first, then the other way; the chart draws the first of the table.
+    await page.click("#view th a >> text=auc");
+    await page.waitForFunction(`document.getElementById("view")?.textContent?.includes("auc ↓")`);
+    expect(page.url()).toContain("#/experiments/tuning?order=metrics.%60auc%60+DESC");
+    expect(await page.textContent("#view")).toMatch(/auc ↓\s*1\s*finished\s*0\.5\s*0\.9\s*2\s*finished\s*2\s*0\.8.*auc by step, the first 2 runs in the table that logged it/);
+    await page.click("#view th a >> text=auc ↓");
+    await page.waitForFunction(`document.getElementById("view")?.textContent?.includes("auc ↑")`);
+    expect(await page.textContent("#view")).toMatch(/auc ↑\s*2\s*finished\s*2\s*0\.8\s*1\s*finished/);
+    // MLflow's filter from the form, kept in the address with the order; a bad one is said, with the form kept.
+    await page.fill("#view form.search input", "params.C = '2'");
+    await page.click("#view form.search button");
+    await page.waitForFunction(`location.hash.includes("filter=")`);
+    expect(await viewText(page, await page.evaluate("location.hash"), "Experiment tuning", "auc by step, run 2")).toMatch(/auc ↑\s*2\s*finished\s*2\s*0\.8\s*auc by step/);
+    expect(await page.inputValue("#view form.search input")).toBe("params.C = '2'");
+    expect(await viewText(page, "#/experiments/tuning?filter=params.C%20%3E", "Experiment tuning", "Invalid filter")).toMatch(/Invalid filter 'params\.C >': expected a value after params\.C >/);
+    expect(await viewText(page, "#/experiments/tuning?filter=params.C%20%3D%20'9'", "Experiment tuning", "no runs match")).toBeTruthy();
     // The newest 100 runs of a sweep of 103, then all of them.
-    expect(await viewText(page, "#/experiments/sweep", "Experiment sweep", "The newest 100 runs of 103")).toMatch(/The newest 100 runs of 103: show all\s*run\s*status\s*4\s*running\s*5\s*running/);
+    expect(await viewText(page, "#/experiments/sweep", "Experiment sweep", "The newest 100 runs of 103")).toMatch(/The newest 100 runs of 103: show all\s*run\s*status\s*103\s*running\s*102\s*running/);
     expect(await page.getAttribute("#view a >> text=show all", "href")).toBe("#/experiments/sweep?runs=all");
-    expect(await viewText(page, "#/experiments/sweep?runs=all", "Experiment sweep", "status1running")).toMatch(/^Experiment sweep\s*run\s*status\s*1\s*running\s*2\s*running/);
+    expect(await viewText(page, "#/experiments/sweep?runs=all", "Experiment sweep", "2running1running")).toMatch(/^Experiment sweep\s*search\s*run\s*status\s*103\s*running\s*102\s*running.*\D3\s*running\s*2\s*running\s*1\s*running/);
     const trace = await viewText(page, "#/experiments/tuning/traces/tr-console", "Trace tr-console", "retrieve");
     // The spans as a tree: the retriever under the chain, 40 ms of its 120.
     expect(trace).toMatch(/answer\s*CHAIN\s*OK\s*120\s*\{"q":"six times seven"\}\s*retrieve\s*RETRIEVER\s*OK\s*40/);

@@ -8,7 +8,7 @@ import { runEmbedded } from "../src/index.js";
 import { cli, unique } from "./helpers.js";
 
 
-describe("kiln experiments:* and runs:compare against a real server", () => {
+describe("kiln experiments:*, runs and runs:compare against a real server", () => {
   let dir: string;
   let running: RunningProcess;
   let sdk: Kiln;
@@ -109,6 +109,21 @@ describe("kiln experiments:* and runs:compare against a real server", () => {
     // Only the runs asked for are read; one past the latest is the server's NotFound, naming the runs there are.
     const missing = await kilnFails("runs:compare", exp, "1", "9");
     expect([missing.code, missing.stderr]).toEqual([1, expect.stringMatching(/no run 9: the experiment has runs 1 to \d+/)]);
+  });
+
+  it("lists the runs a filter keeps in an order, the ranked metric beside the run, as a table and as JSON", async () => {
+    const table = (await kiln("runs", exp, "--order-by", "metrics.acc DESC")).trim().split("\n");
+    expect(table).toEqual([
+      expect.stringMatching(/^RUN\s+STATUS\s+STARTED\s+METRICS\.ACC\s+PARAMS\.C\s+PARAMS\.SOLVER\s+METRICS\.LOSS$/),
+      expect.stringMatching(/^2\s+finished\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+0\.95\s+2\s*$/),
+      expect.stringMatching(/^1\s+finished\s+\S+Z\s+0\.9\s+1\s+lbfgs\s+0\.3$/),
+    ]);
+    expect((await kiln("runs", exp, "--filter", "params.solver = 'lbfgs'")).trim().split("\n").slice(1).map((l) => l.split(/\s+/)[0])).toEqual(["1"]);
+    expect((await kiln("runs", exp, "--limit", "1")).trim().split("\n").slice(1).map((l) => l.split(/\s+/)[0])).toEqual(["2"]); // newest first
+    const json = JSON.parse(await kiln("--json", "runs", exp, "--filter", "metrics.acc > 0.92")) as { run: number; params: Record<string, unknown>; metrics: Record<string, { last: number; count: number }> }[];
+    expect(json).toEqual([expect.objectContaining({ run: 2, status: "finished", params: { C: 2 }, metrics: { acc: { last: 0.95, min: 0.6, max: 0.95, count: 2 } } })]);
+    const bad = await kilnFails("runs", exp, "--filter", "metrics.acc >");
+    expect([bad.code, bad.stderr]).toEqual([1, expect.stringMatching(/expected a value after metrics\.acc >.*INVALID_FILTER/)]);
   });
 
   it("writes an artifact a run logged: a file to -o or stdout, a JSON value printed; one not logged is an error", async () => {

@@ -105,6 +105,52 @@ describe("experiment tracking against a real server (omega-ml's examples)", () =
     await expect(exp.summary([0])).rejects.toMatchObject({ reason: "INVALID_RUNS" });
   });
 
+  it("searches runs by MLflow's filter and order: the best of a sweep, with their summaries, in pages bound to their filter", async () => {
+    const name = unique("sweep");
+    const exp = kiln.experiment(name);
+    // Twelve runs: C from 1 to 12, acc peaking at C = 7 (two runs tie on 0.8), run 12 logs no acc.
+    const accOf = (c: number) => (c === 12 ? undefined : c === 3 ? 0.8 : 1 - Math.abs(c - 7) / 10);
+    for (let c = 1; c <= 12; c++) {
+      await exp.run(
+        (run) => {
+          run.logParam("C", c);
+          run.logParam("solver", c % 2 ? "lbfgs" : "saga");
+          const acc = accOf(c);
+          if (acc === undefined) return run.logMetric("loss", 1);
+          run.logMetric("acc", 0.1, { step: 0 });
+          run.logMetric("acc", acc, { step: 1 });
+        },
+        { team: c <= 6 ? "a" : "b" },
+      );
+    }
+    const best = await exp.search({ orderBy: ["metrics.acc DESC"], limit: 4 });
+    expect(best.map((r) => [r.run, r.metrics.acc!.last])).toEqual([[7, 1], [8, 0.9], [6, 0.9], [9, 0.8]]);
+    expect(best[0]).toMatchObject({ status: "finished", tags: { team: "b" }, params: { C: 7, solver: "lbfgs" }, metrics: { acc: { last: 1, min: 0.1, max: 1, count: 2 } } });
+    expect(best[0]!.startTime).toBeInstanceOf(Date);
+    // Ties go to the later run (MLflow's newest first breaks them); a run without the metric comes last.
+    expect((await exp.search({ orderBy: ["metrics.acc ASC"] })).map((r) => r.run)).toEqual([1, 2, 11, 10, 4, 9, 5, 3, 8, 6, 7, 12]);
+    expect((await exp.search({ filter: "metrics.acc >= 0.8 AND params.solver = 'saga' AND tags.team = 'b'", orderBy: ["params.C"] })).map((r) => r.run)).toEqual([8]);
+    expect((await exp.search({ limit: 3 })).map((r) => r.run)).toEqual([12, 11, 10]); // newest first by default
+    expect(await exp.search({ filter: "metrics.acc > 2" })).toEqual([]);
+
+    // The RPC in pages: each goes on where the last stopped; a token is bound to its filter and order.
+    const client = createClient(TrackingService, createGrpcTransport({ baseUrl: running.server.url }));
+    const parent = exp.name;
+    const pages: number[][] = [];
+    let pageToken = "";
+    do {
+      const res = await client.searchRuns({ parent, orderBy: ["metrics.acc DESC"], pageSize: 5, pageToken });
+      pages.push(res.runs.map((r) => Number(r.run!.run)));
+      pageToken = res.nextPageToken;
+    } while (pageToken);
+    expect(pages).toEqual([[7, 8, 6, 9, 5], [3, 10, 4, 11, 2], [1, 12]]);
+    const { nextPageToken } = await client.searchRuns({ parent, orderBy: ["metrics.acc DESC"], pageSize: 5 });
+    await expect(client.searchRuns({ parent, orderBy: ["metrics.acc ASC"], pageSize: 5, pageToken: nextPageToken })).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringMatching(/another filter/) });
+    await expect(exp.search({ filter: "metrics.acc >" })).rejects.toMatchObject({ reason: "INVALID_FILTER" });
+    await expect(exp.search({ orderBy: ["duration DESC"] })).rejects.toMatchObject({ reason: "INVALID_ORDER_BY" });
+    await expect(kiln.experiment(unique("none")).search()).rejects.toBeInstanceOf(NotFoundError);
+  });
+
   it("a multi-step run (5 folds), its metric history, and training epochs from an estimator", async () => {
     const exp = kiln.experiment(unique("folds"));
     await exp.run((run) => {

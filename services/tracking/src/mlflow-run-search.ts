@@ -27,44 +27,48 @@ const OLDEST_FIRST: OrderKey[] = [
   { kind: "attribute", key: "run_id", descending: false },
 ];
 
-interface Found {
+/** A run a search found: its experiment, its record, and the values the search compared. */
+export interface FoundRun {
   experiment: ExperimentRecord;
   run: RunRecord;
   lookup: Lookup;
 }
+type View = ReturnType<typeof viewOf>;
 
-/**
- * MLflow's runs/search. The usual search (newest first, or oldest) reads the runs in their
- * experiments' start order (run-starts.ts) until its page is full; one ordered by a metric
- * or param first reads the runs in its order (byValuePage); any other reads every run of
- * the experiments with the metrics and params its filter and order name, then sorts. The
- * page's runs are then read whole: all their metrics and params, inputs and outputs.
- */
+/** An experiment searched: its MLflow id (which run ids and artifact URIs hold) and record. */
+export interface SearchedExperiment {
+  id: string;
+  record: ExperimentRecord;
+}
+
+export interface RunSearch {
+  /** MLflow's run filter. */
+  filter: string;
+  /** MLflow's order_by entries. */
+  orderBy: readonly Json[];
+  view: View;
+  maxResults: number | undefined;
+  pageToken: string | undefined;
+}
+
+/** MLflow's runs/search: the runs found (findRuns), then the page's runs read whole. */
 export async function searchRuns(deps: TrackingDeps, { project, fields }: MlflowCall): Promise<Json> {
-  const filterText = optionalText(fields, "filter") ?? "";
-  const filter = parseSearchFilter(filterText, "runs");
-  const order = parseOrder(listOf(fields, "order_by"), "runs");
   const view = viewOf(fields, "run_view_type");
-  const shown = (r: RunRecord, e: ExperimentRecord) => inView(view, isRunDeleted(r, e));
-  const experiments: { id: string; record: ExperimentRecord }[] = [];
+  const experiments: SearchedExperiment[] = [];
   for (const id of new Set(listOf(fields, "experiment_ids").map(String))) {
     const record = await experimentById(deps, project, id).catch((e: unknown) => {
       if (isKilnError(e, Code.NotFound)) return undefined; // MLflow finds no runs there
       throw e;
     });
-    // A deleted experiment's runs are all deleted: an active view has none of them to read.
-    if (record && !(view === "active" && record.deletedTime)) experiments.push({ id, record });
+    if (record) experiments.push({ id, record });
   }
-  const maxResults = optionalInteger(fields, "max_results");
-  const token = optionalText(fields, "page_token");
-  const pageable = maxResults === undefined || (maxResults >= 1 && maxResults <= MAX_PAGE_SIZE);
-  const one = experiments.length === 1 ? experiments[0]! : undefined;
-  let page: { items: Found[]; next?: string } | undefined;
-  const startOrder = startOrderOf(order, "start_time");
-  if (startOrder && pageable && experiments.length <= MAX_MERGED_EXPERIMENTS) {
-    page = await startOrderPage(deps, experiments, filter, shown, { newestFirst: startOrder === "newest", maxResults: maxResults ?? MAX_PAGE_SIZE, token: token ?? "", bound: `${view} ${filterText}` });
-  } else if (one && isDataKey(order[0])) page = await byValuePage(deps, one, filter, order, shown, maxResults, token);
-  page ??= await sortedPage(deps, experiments, filter, order, shown, maxResults, token);
+  const page = await findRuns(deps, experiments, {
+    filter: optionalText(fields, "filter") ?? "",
+    orderBy: listOf(fields, "order_by"),
+    view,
+    maxResults: optionalInteger(fields, "max_results"),
+    pageToken: optionalText(fields, "page_token"),
+  });
   const pageRuns = new Map<string, number[]>();
   for (const { run } of page.items) pageRuns.set(run.experiment, [...(pageRuns.get(run.experiment) ?? []), run.run]);
   const data = new Map<string, Map<number, RunData>>();
@@ -76,17 +80,42 @@ export async function searchRuns(deps: TrackingDeps, { project, fields }: Mlflow
 }
 
 /**
+ * The runs of the experiments that a filter keeps, in an order, a page at a time (MLflow's
+ * run search, which Kiln's SearchRuns shares). The usual search (newest first, or oldest)
+ * reads the runs in their experiments' start order (run-starts.ts) until its page is full;
+ * one ordered by a metric or param first reads the runs in its order (byValuePage); any
+ * other reads every run of the experiments with the metrics and params its filter and
+ * order name, then sorts.
+ */
+export async function findRuns(deps: TrackingDeps, searched: readonly SearchedExperiment[], search: RunSearch): Promise<{ items: FoundRun[]; next?: string }> {
+  const filter = parseSearchFilter(search.filter, "runs");
+  const order = parseOrder([...search.orderBy], "runs");
+  const { view, maxResults, pageToken: token } = search;
+  const shown = (r: RunRecord, e: ExperimentRecord) => inView(view, isRunDeleted(r, e));
+  // A deleted experiment's runs are all deleted: an active view has none of them to read.
+  const experiments = searched.filter((e) => !(view === "active" && e.record.deletedTime));
+  const pageable = maxResults === undefined || (maxResults >= 1 && maxResults <= MAX_PAGE_SIZE);
+  const one = experiments.length === 1 ? experiments[0]! : undefined;
+  let page: { items: FoundRun[]; next?: string } | undefined;
+  const startOrder = startOrderOf(order, "start_time");
+  if (startOrder && pageable && experiments.length <= MAX_MERGED_EXPERIMENTS) {
+    page = await startOrderPage(deps, experiments, filter, shown, { newestFirst: startOrder === "newest", maxResults: maxResults ?? MAX_PAGE_SIZE, token: token ?? "", bound: `${view} ${search.filter}` });
+  } else if (one && isDataKey(order[0])) page = await byValuePage(deps, one, filter, order, shown, maxResults, token);
+  return page ?? (await sortedPage(deps, experiments, filter, order, shown, maxResults, token));
+}
+
+/**
  * The experiments' runs newest (or oldest) first: each experiment's read in its start
  * order, a stretch at a time, and merged (scanMerged), until the page and one more run are
  * found.
  */
 async function startOrderPage(
   deps: TrackingDeps,
-  experiments: readonly { id: string; record: ExperimentRecord }[],
+  experiments: readonly SearchedExperiment[],
   filter: readonly Clause[],
   shown: (r: RunRecord, e: ExperimentRecord) => boolean,
   { newestFirst, maxResults, token, bound }: { newestFirst: boolean; maxResults: number; token: string; bound: string },
-): Promise<{ items: Found[]; next?: string }> {
+): Promise<{ items: FoundRun[]; next?: string }> {
   for (const { record } of experiments) await ensureRunStarts(deps, record);
   const keys = keysRead(filter, [], ["metric", "param"]);
   const order = newestFirst ? NEWEST_FIRST : OLDEST_FIRST;
@@ -120,20 +149,20 @@ const isDataKey = (k: OrderKey | undefined): k is OrderKey => k?.kind === "metri
  */
 async function byValuePage(
   deps: TrackingDeps,
-  { id, record }: { id: string; record: ExperimentRecord },
+  { id, record }: SearchedExperiment,
   filter: readonly Clause[],
   order: readonly OrderKey[],
   shown: (r: RunRecord, e: ExperimentRecord) => boolean,
   maxResults: number | undefined,
   token: string | undefined,
-): Promise<{ items: Found[]; next?: string } | undefined> {
+): Promise<{ items: FoundRun[]; next?: string } | undefined> {
   const { end } = pageBounds(maxResults, token);
   const keys = keysRead(filter, order, ["metric", "param"]);
-  const found: Found[] = [];
+  const found: FoundRun[] = [];
   const wanted = () => Math.max(256, 2 * (end + 1 - found.length));
   for await (const runs of orderedStretches(deps, record.name, order[0]!, wanted)) {
     const values = await searchedValues(deps, record.name, keys, { runs });
-    const stretch: Found[] = [];
+    const stretch: FoundRun[] = [];
     for (const stored of await collections(deps).runs.getMany(runs.map((run) => runKey(record.name, run)))) {
       if (!stored) continue;
       const lookup = runLookup(id, stored.value, values);
@@ -188,15 +217,15 @@ async function* orderedStretches(deps: TrackingDeps, experiment: string, key: Or
 /** Every run of the experiments that the filter keeps, sorted, and the page asked for (a page token is an offset). */
 async function sortedPage(
   deps: TrackingDeps,
-  experiments: readonly { id: string; record: ExperimentRecord }[],
+  experiments: readonly SearchedExperiment[],
   filter: readonly Clause[],
   order: readonly OrderKey[],
   shown: (r: RunRecord, e: ExperimentRecord) => boolean,
   maxResults: number | undefined,
   token: string | undefined,
-): Promise<{ items: Found[]; next?: string }> {
+): Promise<{ items: FoundRun[]; next?: string }> {
   const keys = keysRead(filter, order, ["metric", "param"]);
-  const found: Found[] = [];
+  const found: FoundRun[] = [];
   for (const { id, record } of experiments) {
     const runs = (await collections(deps).runs.list({ prefix: `${record.name}/runs/` })).map((r) => r.value);
     const values = await searchedValues(deps, record.name, keys, { all: true });

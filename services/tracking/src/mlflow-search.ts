@@ -148,11 +148,13 @@ export function parseSearchFilter(text: string, what: Searched): Clause[] {
       }
     }
     if (kind !== "attribute" && kind !== "tag" && !DATA_KINDS[what]?.includes(kind)) throw bad(text, `${what.replace("_", " ")} are searched by ${[...TEXT_ATTRIBUTES[what], ...NUMERIC_ATTRIBUTES[what]].join(", ")}, tags${DATA_KINDS[what] ? `, ${DATA_KINDS[what].join(", ")}` : ""}`);
+    // As the filter names it, for messages: metrics.acc, not acc.
+    const named = kind === "attribute" ? key : `${first.v}.${key}`;
     if (kind === "attribute") key = aliasesOf(what)[key] ?? key;
     // MLflow's `trace.text LIKE '%…%'` searches the spans' content.
     if (what === "traces" && kind === "attribute" && key === "text") [kind, key] = ["span", "content"];
     let opToken = next();
-    if (!opToken) throw bad(text, `expected a comparison after ${key}`);
+    if (!opToken) throw bad(text, `expected a comparison after ${named}`);
     let op: Op;
     if (opToken.t === "op") op = opToken.v as Op;
     else if (opToken.t === "word" && ["LIKE", "ILIKE", "RLIKE", "IN"].includes(opToken.v.toUpperCase())) op = opToken.v.toUpperCase() as Op;
@@ -175,7 +177,7 @@ export function parseSearchFilter(text: string, what: Searched): Clause[] {
       value = list;
     } else {
       opToken = next()!;
-      if (!opToken || (opToken.t !== "string" && opToken.t !== "number")) throw bad(text, `expected a value after ${key} ${op}`);
+      if (!opToken || (opToken.t !== "string" && opToken.t !== "number")) throw bad(text, `expected a value after ${named} ${op}`);
       value = opToken.t === "number" ? Number(opToken.v) : opToken.v;
     }
     clauses.push(checked(text, what, { kind, key, op, value }));

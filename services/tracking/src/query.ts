@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import { decodePageToken, encodePageToken, pageSize } from "@kiln/core";
 import { tableToIpc } from "@kiln/data";
 import {
   GetMetricHistoryResponseSchema,
@@ -6,10 +7,13 @@ import {
   MetricSummarySchema,
   QueryEventsResponseSchema,
   RunSummarySchema,
+  SearchRunsResponseSchema,
   type GetMetricHistoryResponse,
   type QueryEventsRequest,
   type QueryEventsResponse,
   type RunSummary,
+  type SearchRunsRequest,
+  type SearchRunsResponse,
 } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { parseFilter } from "@kiln/data";
@@ -17,6 +21,8 @@ import { EVENT_VALUE_TYPES, parseRequestFilter, type RunSelector } from "@kiln/s
 import type { TrackingDeps } from "./deps.js";
 import { eventsTable } from "./events-table.js";
 import { getExperiment } from "./experiments.js";
+import { idOfExperiment } from "./mlflow-experiments.js";
+import { findRuns } from "./mlflow-run-search.js";
 import { parseExperimentName, parseRunName, runKey } from "./names.js";
 import { collections, runToProto, type RunRecord } from "./records.js";
 import { getRun } from "./runs.js";
@@ -72,9 +78,37 @@ export async function summarizeRuns(deps: TrackingDeps, parent: string, runsText
   const { record } = await getExperiment(deps, name);
   const runs = parseRuns(runsText, record.latestRun, "all");
   // Every selected run that exists gets a summary, also one that logged nothing.
+  return runSummaries(deps, name, await selectedRuns(deps, name, runs), runs);
+}
+
+/**
+ * The runs that MLflow's run filter keeps, in MLflow's order, a page at a time, with their
+ * summaries. The page token is MLflow's search's, bound to the filter and order (AIP-158).
+ */
+export async function searchRunSummaries(deps: TrackingDeps, req: SearchRunsRequest): Promise<SearchRunsResponse> {
+  const { name } = parseExperimentName(req.parent);
+  const { record } = await getExperiment(deps, name);
+  const bound = JSON.stringify([req.filter, req.orderBy]);
+  const page = await findRuns(deps, [{ id: idOfExperiment(record), record }], {
+    filter: req.filter,
+    orderBy: req.orderBy,
+    view: "all",
+    maxResults: pageSize(req.pageSize),
+    pageToken: decodePageToken(req.pageToken, bound),
+  });
+  const found = page.items.map((f) => f.run);
+  return create(SearchRunsResponseSchema, {
+    runs: await runSummaries(deps, name, found, { runs: found.map((r) => r.run) }),
+    nextPageToken: page.next ? encodePageToken(page.next, bound) : "",
+  });
+}
+
+/** A summary of each run, in the order given, from the event store's summaries of `selected` (the runs, or more). */
+async function runSummaries(deps: TrackingDeps, experiment: string, runs: readonly RunRecord[], selected: RunSelector): Promise<RunSummary[]> {
+  if (!runs.length) return [];
   const summaries = new Map<number, RunSummary>();
-  for (const run of await selectedRuns(deps, name, runs)) summaries.set(run.run, create(RunSummarySchema, { run: runToProto(run) }));
-  for (const e of await deps.events.summarize({ experiment: name, runs, events: ["metric", "param"] })) {
+  for (const run of runs) summaries.set(run.run, create(RunSummarySchema, { run: runToProto(run) }));
+  for (const e of await deps.events.summarize({ experiment, runs: selected, events: ["metric", "param"] })) {
     const s = summaries.get(e.run);
     if (!s) continue;
     if (e.event === "param") {

@@ -7,7 +7,7 @@ import type { TrackingDeps } from "./deps.js";
 import { createExperiment, deleteExperiment, getExperiment, matchesExperimentFilter } from "./experiments.js";
 import { logEvents } from "./log.js";
 import { parseExperimentName } from "./names.js";
-import { metricHistory, queryEvents, summarizeRuns } from "./query.js";
+import { metricHistory, queryEvents, searchRunSummaries, summarizeRuns } from "./query.js";
 import { collections, experimentToProto, runToProto } from "./records.js";
 import { endRun, getRunByName, startRun } from "./runs.js";
 import { getTrace, listTraces } from "./traces.js";
@@ -59,6 +59,7 @@ export function createTrackingService(deps: TrackingDeps): ServiceImpl<typeof Tr
     async summarizeRuns(req) {
       return { runs: await summarizeRuns(deps, req.parent, req.runs) };
     },
+    searchRuns: (req) => searchRunSummaries(deps, req),
     listTraces: (req) => listTraces(deps, req),
     async getTrace(req) {
       return { trace: await getTrace(deps, req) };

@@ -10,7 +10,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<s
 
 /** A column of a table: its heading, and how a row shows in it. */
 export interface Column<T> {
-  title: string;
+  title: Child;
   cell: (row: T) => Child;
   numeric?: boolean;
 }

@@ -57,7 +57,7 @@ const TABLE: Table = {
     admin: ["DeleteInferenceGraph"],
   },
   "kiln.tracking.v1.TrackingService": {
-    read: ["GetExperiment", "ListExperiments", "GetRun", "ListRuns", "QueryEvents", "GetMetricHistory", "SummarizeRuns", "ListTraces", "GetTrace"],
+    read: ["GetExperiment", "ListExperiments", "GetRun", "ListRuns", "QueryEvents", "GetMetricHistory", "SummarizeRuns", "SearchRuns", "ListTraces", "GetTrace"],
     write: ["CreateExperiment", "StartRun", "EndRun", "LogEvents", "AppendEvents"],
     admin: ["DeleteExperiment"],
   },

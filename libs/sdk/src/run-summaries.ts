@@ -1,0 +1,24 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { RunStatus, type RunSummary } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
+
+/** A run side by side with others: its status, start, tags, last/min/max/count of each metric, and its params. */
+export interface RunSummaryInfo {
+  run: number;
+  status: string;
+  startTime?: Date;
+  tags: Record<string, string>;
+  metrics: Record<string, { last: number; min: number; max: number; count: number }>;
+  params: Record<string, unknown>;
+}
+
+export function runSummaryInfo(s: RunSummary): RunSummaryInfo {
+  const run = s.run!;
+  return {
+    run: Number(run.run),
+    status: RunStatus[run.status].toLowerCase(),
+    ...(run.startTime && { startTime: timestampDate(run.startTime) }),
+    tags: { ...run.tags },
+    metrics: Object.fromEntries(Object.entries(s.metrics).map(([k, m]) => [k, { last: m.last, min: m.min, max: m.max, count: Number(m.count) }])),
+    params: Object.fromEntries(Object.entries(s.params).map(([k, v]) => [k, JSON.parse(v) as unknown])),
+  };
+}
