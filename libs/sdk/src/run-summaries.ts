@@ -1,11 +1,18 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { RunStatus, type RunSummary } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 
-/** A run side by side with others: its status, start, tags, last/min/max/count of each metric, and its params. */
+/** A run side by side with others: its status, times, host, who and what opened it, tags, last/min/max/count of each metric, and its params. */
 export interface RunSummaryInfo {
   run: number;
   status: string;
   startTime?: Date;
+  endTime?: Date;
+  /** The host it ran on. */
+  node: string;
+  /** Who opened it (its token's subject; "" without token checks). */
+  creator: string;
+  /** What opened it, e.g. a runtime job's name. */
+  runKey: string;
   tags: Record<string, string>;
   metrics: Record<string, { last: number; min: number; max: number; count: number }>;
   params: Record<string, unknown>;
@@ -17,6 +24,10 @@ export function runSummaryInfo(s: RunSummary): RunSummaryInfo {
     run: Number(run.run),
     status: RunStatus[run.status].toLowerCase(),
     ...(run.startTime && { startTime: timestampDate(run.startTime) }),
+    ...(run.endTime && { endTime: timestampDate(run.endTime) }),
+    node: run.node,
+    creator: run.creator,
+    runKey: run.runKey,
     tags: { ...run.tags },
     metrics: Object.fromEntries(Object.entries(s.metrics).map(([k, m]) => [k, { last: m.last, min: m.min, max: m.max, count: Number(m.count) }])),
     params: Object.fromEntries(Object.entries(s.params).map(([k, v]) => [k, JSON.parse(v) as unknown])),

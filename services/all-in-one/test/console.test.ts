@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -60,6 +60,10 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
       await kiln.experiment("tuning").run(async (run) => {
         run.logParam("C", C);
         for (let step = 1; step <= 4; step++) run.logMetric("auc", 0.7 + step / (C === 0.5 ? 20 : 40), { step });
+        if (C === 2) {
+          await run.logArtifact(new TextEncoder().encode("fold,score\n1,0.9\n"), "scores.csv", { mediaType: "text/csv" });
+          await run.logArtifact({ layers: [4, 2] }, "architecture");
+        }
       });
     }
     // A trace as MLflow 3's tracing logs one to the experiment: its info, then its spans' file.
@@ -187,6 +191,21 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     expect(await page.inputValue("#view form.search input")).toBe("params.C = '2'");
     expect(await viewText(page, "#/experiments/tuning?filter=params.C%20%3E", "Experiment tuning", "Invalid filter")).toMatch(/Invalid filter 'params\.C >': expected a value after params\.C >/);
     expect(await viewText(page, "#/experiments/tuning?filter=params.C%20%3D%20'9'", "Experiment tuning", "no runs match")).toBeTruthy();
+    // A run's page, linked from its number: its fields, params, metrics with one's history drawn, artifacts (a file downloaded from here), other events.
+    await viewText(page, "#/experiments/tuning", "Experiment tuning", "auc by step");
+    await page.click("#view td a >> text=2");
+    const runPage = await viewText(page, "#/experiments/tuning/runs/2", "Run 2 of tuning", "Artifacts");
+    expect(runPage).toMatch(/statusfinishedstarted\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/);
+    expect(runPage).toMatch(/Params\s*param\s*value\s*C\s*2\s*Metrics/);
+    expect(runPage).toMatch(/Metrics\s*metric\s*last\s*min\s*max\s*count\s*auc\s*0\.8\s*0\.725\s*0\.8\s*4\s*auc by step/);
+    expect(await page.locator("svg.chart path").count()).toBe(1);
+    expect(runPage).toMatch(/scores\.csv\d{4}-\d\d-\d\d \d\d:\d\d:\d\dfile, 17 B, text\/csv download/);
+    expect(runPage).toMatch(/architecture\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\{"layers":\[4,2\]\}/);
+    expect(runPage).toMatch(/Events\s*event\s*key\s*time\s*value\s*start.*system.*stop/);
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#view button >> text=download")]);
+    expect(download.suggestedFilename()).toBe("scores.csv");
+    expect(await readFile((await download.path())!, "utf8")).toBe("fold,score\n1,0.9\n");
+    expect(await viewText(page, "#/experiments/tuning/runs/9", null, "no run 9")).toMatch(/no run 9: the experiment has runs 1 to 2/);
     // The newest 100 runs of a sweep of 103, then all of them.
     expect(await viewText(page, "#/experiments/sweep", "Experiment sweep", "The newest 100 runs of 103")).toMatch(/The newest 100 runs of 103: show all\s*run\s*status\s*103\s*running\s*102\s*running/);
     expect(await page.getAttribute("#view a >> text=show all", "href")).toBe("#/experiments/sweep?runs=all");

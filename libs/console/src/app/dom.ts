@@ -56,3 +56,9 @@ export function fields(pairs: readonly [string, Child][]): HTMLElement {
 export function number(v: number): string {
   return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));
 }
+
+/** A value as text (JSON unless a string), cut to `chars` with an ellipsis. */
+export function clipped(value: unknown, chars = 80): string {
+  const text = typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value);
+  return text.length > chars ? `${text.slice(0, chars - 1)}…` : text;
+}

@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Experiment, type Kiln } from "@kiln/sdk";
 import { h, link, number, table, when, type Column } from "./dom.js";
 import { lineChart } from "./chart.js";
 import { traceView, tracesSection } from "./trace-views.js";
+import { trackedRunHref, trackedRunView } from "./tracked-run-views.js";
 
 export async function experimentsView(kiln: Kiln): Promise<Node[]> {
   const list = await kiln.experiments.list();
@@ -29,11 +30,12 @@ type RunRow = Awaited<ReturnType<Experiment["search"]>>[number];
  * last value; newest first, or in the order a column's heading sets (`?order=metrics.`acc`
  * DESC`), those MLflow's filter keeps (`?filter=…`); the first 100 (all with `?runs=all`).
  * A metric's history drawn, a line per run of the first ten; its newest traces. With
- * `traces/{id}` after the name, that trace.
+ * `traces/{id}` after the name, that trace; with `runs/{n}`, that run.
  */
-export async function experimentView(kiln: Kiln, query: URLSearchParams, name: string, metric?: string, traceId?: string): Promise<Node[]> {
+export async function experimentView(kiln: Kiln, query: URLSearchParams, name: string, metric?: string, id?: string): Promise<Node[]> {
   const exp = kiln.experiment(name);
-  if (metric === "traces" && traceId !== undefined) return traceView(exp, name, traceId);
+  if (metric === "traces" && id !== undefined) return traceView(exp, name, id);
+  if (metric === "runs" && id !== undefined && /^\d+$/.test(id)) return trackedRunView(exp, name, Number(id), query);
   const filter = query.get("filter") ?? "";
   const order = query.get("order") ?? "";
   const all = query.get("runs") === "all";
@@ -61,7 +63,7 @@ export async function experimentView(kiln: Kiln, query: URLSearchParams, name: s
     table(
       runs,
       [
-        { title: "run", cell: (r) => r.run, numeric: true },
+        { title: "run", cell: (r) => link(trackedRunHref(name, r.run), String(r.run)), numeric: true },
         { title: "status", cell: (r) => r.status },
         ...params.map((p): Column<RunRow> => ({ title: heading("params", p), cell: (r) => shownParam(r.params[p]) })),
         ...metrics.map((m): Column<RunRow> => ({ title: heading("metrics", m), cell: (r) => (r.metrics[m] ? number(r.metrics[m]!.last) : ""), numeric: true })),

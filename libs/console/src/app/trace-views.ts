@@ -1,14 +1,8 @@
 import { spansInTreeOrder, type Experiment, type TraceDetail, type TraceSummary } from "@kiln/sdk";
-import { fields, h, lastSegment, link, state, table, when } from "./dom.js";
+import { clipped, fields, h, lastSegment, link, state, table, when } from "./dom.js";
 
 /** Traces an experiment's page lists: the newest. */
 const LISTED_TRACES = 50;
-const PREVIEW_CHARS = 80;
-
-function clipped(value: unknown, chars = PREVIEW_CHARS): string {
-  const text = typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value);
-  return text.length > chars ? `${text.slice(0, chars - 1)}…` : text;
-}
 
 function traceHref(experiment: string, traceId: string): string {
   return `#/experiments/${encodeURIComponent(experiment)}/traces/${encodeURIComponent(traceId)}`;
