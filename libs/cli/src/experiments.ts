@@ -18,7 +18,7 @@ import {
 import { checkWritable, formatOf, writeTableFile } from "./formats.js";
 import { parseTime, positiveInt } from "./option-values.js";
 import { printJson, printTable, type Output } from "./output.js";
-import { runsTable } from "./run-search.js";
+import { runsArrowTable, runsTable } from "./run-search.js";
 
 type Connect = () => Promise<Kiln>;
 
@@ -123,9 +123,26 @@ export function experimentCommands(program: Command, connect: Connect, output: (
     .option("--filter <expr>", "MLflow's run filter, e.g. \"metrics.acc > 0.9 AND params.model = 'tree'\"")
     .option("--order-by <entry>", 'e.g. "metrics.acc DESC" (repeatable; newest first without it)', collect)
     .option("--limit <n>", "at most this many runs", positiveInt, 100)
-    .action(async (name: string, opts: { filter?: string; orderBy?: string[]; limit: number }) => {
+    .option("-o, --output <file>", "write the runs to a file (a column per param and metric); the format from its extension: .csv, .tsv, .json, .ndjson, .arrow, .parquet")
+    .action(async (name: string, opts: { filter?: string; orderBy?: string[]; limit: number; output?: string }) => {
       const o = output();
+      const format = opts.output && formatOf(opts.output);
+      if (opts.output && !format) throw new Error(`-o: say the format by the file's extension (.csv, .tsv, .json, .ndjson, .arrow, .parquet), not "${opts.output}"`);
+      if (format) checkWritable(format, opts.output!);
       const runs = await (await connect()).experiment(name).search({ filter: opts.filter, orderBy: opts.orderBy, limit: opts.limit });
+      if (format) {
+        const table = runsArrowTable(runs, opts.orderBy ?? []);
+        await writeTableFile(
+          (async function* () {
+            yield* table.batches;
+          })(),
+          opts.output!,
+          format,
+        );
+        if (opts.output === "-") return;
+        if (o.json) return printJson(o, { runs: runs.length, file: opts.output });
+        return void o.out.write(`wrote ${runs.length} runs to ${opts.output}\n`);
+      }
       if (o.json) return printJson(o, runs);
       const { rows, columns } = runsTable(runs, opts.orderBy ?? []);
       printTable(o, rows, columns);

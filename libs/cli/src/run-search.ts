@@ -1,3 +1,4 @@
+import { Float64, Int32, Table, TimestampMillisecond, Utf8, vectorFromArray, type Vector } from "apache-arrow";
 import type { RunSummaryInfo } from "@kiln/sdk";
 import { keysOf } from "./experiment-show.js";
 import { formatMetric } from "./job-show.js";
@@ -8,10 +9,8 @@ import { formatMetric } from "./job-show.js";
  * stands beside their numbers.
  */
 export function runsTable(summaries: RunSummaryInfo[], orderBy: string[]): { rows: Record<string, unknown>[]; columns: string[] } {
-  const data = [...keysOf(summaries, (s) => s.params).map((k) => `params.${k}`), ...keysOf(summaries, (s) => s.metrics).map((k) => `metrics.${k}`)];
-  const ranked = orderBy.map(orderedColumn).filter((c): c is string => c !== undefined && data.includes(c));
   return {
-    columns: ["run", "status", "started", ...new Set([...ranked, ...data])],
+    columns: ["run", "status", "started", ...dataColumns(summaries, orderBy)],
     rows: summaries.map((s) => ({
       run: s.run,
       status: s.status,
@@ -20,6 +19,40 @@ export function runsTable(summaries: RunSummaryInfo[], orderBy: string[]): { row
       ...Object.fromEntries(Object.entries(s.metrics).map(([k, m]) => [`metrics.${k}`, formatMetric(m.last)])),
     })),
   };
+}
+
+/**
+ * `kiln runs -o runs.parquet`: the same columns as a table (MLflow's search_runs
+ * DataFrame): run, status, start and end times, each param as text and each metric's last
+ * value as a Float64, null where a run has none.
+ */
+export function runsArrowTable(summaries: RunSummaryInfo[], orderBy: string[]): Table {
+  const columns: Record<string, Vector> = {
+    run: vectorFromArray(summaries.map((s) => s.run), new Int32()),
+    status: vectorFromArray(summaries.map((s) => s.status), new Utf8()),
+    start_time: vectorFromArray(summaries.map((s) => s.startTime?.getTime() ?? null), new TimestampMillisecond()),
+    end_time: vectorFromArray(summaries.map((s) => s.endTime?.getTime() ?? null), new TimestampMillisecond()),
+  };
+  for (const column of dataColumns(summaries, orderBy)) {
+    const [kind, key] = [column.slice(0, column.indexOf(".")), column.slice(column.indexOf(".") + 1)];
+    columns[column] =
+      kind === "params"
+        ? vectorFromArray(summaries.map((s) => (key in s.params ? paramText(s.params[key]) : null)), new Utf8())
+        : vectorFromArray(summaries.map((s) => s.metrics[key]?.last ?? null), new Float64());
+  }
+  return new Table(columns);
+}
+
+/** `params.KEY` and `metrics.KEY` of every key any run has, those an order names first. */
+function dataColumns(summaries: RunSummaryInfo[], orderBy: string[]): string[] {
+  const data = [...keysOf(summaries, (s) => s.params).map((k) => `params.${k}`), ...keysOf(summaries, (s) => s.metrics).map((k) => `metrics.${k}`)];
+  const ranked = orderBy.map(orderedColumn).filter((c): c is string => c !== undefined && data.includes(c));
+  return [...new Set([...ranked, ...data])];
+}
+
+/** A param as MLflow keeps it: text (a number or JSON value as its JSON). */
+function paramText(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
 }
 
 /** MLflow's `metrics.acc DESC`, `metric.acc`, ``params.`learning rate` `` → the column it names; undefined for an attribute or a tag. */

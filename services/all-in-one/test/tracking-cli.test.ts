@@ -122,6 +122,16 @@ describe("kiln experiments:*, runs and runs:compare against a real server", () =
     expect((await kiln("runs", exp, "--limit", "1")).trim().split("\n").slice(1).map((l) => l.split(/\s+/)[0])).toEqual(["2"]); // newest first
     const json = JSON.parse(await kiln("--json", "runs", exp, "--filter", "metrics.acc > 0.92")) as { run: number; params: Record<string, unknown>; metrics: Record<string, { last: number; count: number }> }[];
     expect(json).toEqual([expect.objectContaining({ run: 2, status: "finished", params: { C: 2 }, metrics: { acc: { last: 0.95, min: 0.6, max: 0.95, count: 2 } } })]);
+    // To a file, a column per param and metric (MLflow's search_runs DataFrame).
+    const file = join(dir, "runs.csv");
+    expect(await kiln("runs", exp, "--order-by", "metrics.acc DESC", "-o", file)).toBe(`wrote 2 runs to ${file}\n`);
+    const lines = (await readFile(file, "utf8")).trim().split("\n");
+    expect(lines[0]).toBe("run,status,start_time,end_time,metrics.acc,params.C,params.solver,metrics.loss");
+    expect(lines.slice(1).map((l) => l.split(",").filter((_, i) => i !== 2 && i !== 3))).toEqual([
+      ["2", "finished", "0.95", "2", "", ""],
+      ["1", "finished", "0.9", "1", "lbfgs", "0.3"],
+    ]);
+    expect(lines[1]!.split(",")[2]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     const bad = await kilnFails("runs", exp, "--filter", "metrics.acc >");
     expect([bad.code, bad.stderr]).toEqual([1, expect.stringMatching(/expected a value after metrics\.acc >.*INVALID_FILTER/)]);
   });
