@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { Kiln, KilnApiError, UnauthenticatedError, UnavailableError } from "@kiln/sdk";
 import { datasetCommands } from "./datasets.js";
 import { experimentCommands } from "./experiments.js";
+import { runCommands } from "./runs.js";
 import { traceCommands } from "./traces.js";
 import { jobCommands } from "./jobs.js";
 import { modelCommands } from "./models.js";
@@ -62,6 +63,7 @@ export async function main(argv: string[]): Promise<number> {
   inferenceGraphCommands(program, connect, output);
   initCommand(program, output);
   experimentCommands(program, connect, output);
+  runCommands(program, connect, output);
   traceCommands(program, connect, output);
   tokenCommands(program, output);
   loginCommands(program, connect, output);

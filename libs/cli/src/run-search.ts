@@ -62,3 +62,18 @@ function orderedColumn(entry: string): string | undefined {
   const key = /^[`"]/.test(m[2]!) ? m[2]!.slice(1, -1) : m[2]!;
   return `${m[1]!.toLowerCase().startsWith("metric") ? "metrics" : "params"}.${key}`;
 }
+
+/** `kiln runs:show`'s fields of a run: its status, times, host, who and what opened it, tags. */
+export function runFields(s: RunSummaryInfo): [string, unknown][] {
+  const seconds = s.startTime && s.endTime ? (s.endTime.getTime() - s.startTime.getTime()) / 1000 : undefined;
+  return [
+    ["run", s.run],
+    ["status", s.status],
+    ["started", s.startTime],
+    ["ended", s.endTime],
+    ["duration", seconds === undefined ? "" : `${formatMetric(seconds)} s`],
+    ["host", s.node],
+    ["opened by", [s.creator, s.runKey].filter(Boolean).join(", ")],
+    ["tags", Object.entries(s.tags).map(([k, v]) => `${k}=${v}`).join(", ")],
+  ];
+}

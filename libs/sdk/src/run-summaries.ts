@@ -14,7 +14,8 @@ export interface RunSummaryInfo {
   /** What opened it, e.g. a runtime job's name. */
   runKey: string;
   tags: Record<string, string>;
-  metrics: Record<string, { last: number; min: number; max: number; count: number }>;
+  /** Each metric's latest value (the highest step's, then the newest's) and that step, its least and greatest (NaN left out), and how many points it has. */
+  metrics: Record<string, { last: number; lastStep: number; min: number; max: number; count: number }>;
   params: Record<string, unknown>;
 }
 
@@ -29,7 +30,7 @@ export function runSummaryInfo(s: RunSummary): RunSummaryInfo {
     creator: run.creator,
     runKey: run.runKey,
     tags: { ...run.tags },
-    metrics: Object.fromEntries(Object.entries(s.metrics).map(([k, m]) => [k, { last: m.last, min: m.min, max: m.max, count: Number(m.count) }])),
+    metrics: Object.fromEntries(Object.entries(s.metrics).map(([k, m]) => [k, { last: m.last, lastStep: Number(m.lastStep), min: m.min, max: m.max, count: Number(m.count) }])),
     params: Object.fromEntries(Object.entries(s.params).map(([k, v]) => [k, JSON.parse(v) as unknown])),
   };
 }

@@ -8,7 +8,7 @@ import { runEmbedded } from "../src/index.js";
 import { cli, unique } from "./helpers.js";
 
 
-describe("kiln experiments:*, runs and runs:compare against a real server", () => {
+describe("kiln experiments:*, runs, runs:show and runs:compare against a real server", () => {
   let dir: string;
   let running: RunningProcess;
   let sdk: Kiln;
@@ -121,7 +121,7 @@ describe("kiln experiments:*, runs and runs:compare against a real server", () =
     expect((await kiln("runs", exp, "--filter", "params.solver = 'lbfgs'")).trim().split("\n").slice(1).map((l) => l.split(/\s+/)[0])).toEqual(["1"]);
     expect((await kiln("runs", exp, "--limit", "1")).trim().split("\n").slice(1).map((l) => l.split(/\s+/)[0])).toEqual(["2"]); // newest first
     const json = JSON.parse(await kiln("--json", "runs", exp, "--filter", "metrics.acc > 0.92")) as { run: number; params: Record<string, unknown>; metrics: Record<string, { last: number; count: number }> }[];
-    expect(json).toEqual([expect.objectContaining({ run: 2, status: "finished", params: { C: 2 }, metrics: { acc: { last: 0.95, min: 0.6, max: 0.95, count: 2 } } })]);
+    expect(json).toEqual([expect.objectContaining({ run: 2, status: "finished", params: { C: 2 }, metrics: { acc: { last: 0.95, lastStep: 2, min: 0.6, max: 0.95, count: 2 } } })]);
     // To a file, a column per param and metric (MLflow's search_runs DataFrame).
     const file = join(dir, "runs.csv");
     expect(await kiln("runs", exp, "--order-by", "metrics.acc DESC", "-o", file)).toBe(`wrote 2 runs to ${file}\n`);
@@ -134,6 +134,17 @@ describe("kiln experiments:*, runs and runs:compare against a real server", () =
     expect(lines[1]!.split(",")[2]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     const bad = await kilnFails("runs", exp, "--filter", "metrics.acc >");
     expect([bad.code, bad.stderr]).toEqual([1, expect.stringMatching(/expected a value after metrics\.acc >.*INVALID_FILTER/)]);
+  });
+
+  it("shows one run: its fields, params, metrics with their last step, and artifacts; a run past the latest is not found", async () => {
+    const shown = await kiln("runs:show", exp, "1");
+    expect(shown).toMatch(/^run:\s+1\nstatus:\s+finished\nstarted:\s+\d{4}-\d\d-\d\dT[\d:.]+Z\nended:\s+\S+Z\nduration:\s+[\d.]+ s\nhost:\s+\S+\nopened by:\s*\ntags:\s*\n/);
+    expect(shown).toMatch(/\nparams:\nPARAM\s+VALUE\nC\s+1\nsolver\s+lbfgs\n/);
+    expect(shown).toMatch(/\nmetrics:\nMETRIC\s+LAST\s+STEP\s+MIN\s+MAX\s+COUNT\nacc\s+0\.9\s+3\s+0\.5\s+0\.9\s+3\nloss\s+0\.3\s+3\s+0\.3\s+0\.3\s+1\n/);
+    expect(shown).toMatch(/\nartifacts:\nnone\n$/);
+    const json = JSON.parse(await kiln("--json", "runs:show", exp, "2")) as { run: number; params: Record<string, unknown>; artifacts: unknown[] };
+    expect(json).toMatchObject({ run: 2, status: "finished", params: { C: 2 }, artifacts: [] });
+    expect((await kilnFails("runs:show", exp, "9")).stderr).toMatch(/no run 9: the experiment has runs 1 to \d+/);
   });
 
   it("writes an artifact a run logged: a file to -o or stdout, a JSON value printed; one not logged is an error", async () => {
@@ -149,6 +160,7 @@ describe("kiln experiments:*, runs and runs:compare against a real server", () =
       ["scores.csv", "file, 17 B, application/octet-stream"],
       ["architecture", '{"layers":[4,2]}'],
     ]);
+    expect(await kiln("runs:show", logged, "1")).toMatch(/\nartifacts:\nARTIFACT\s+LOGGED\s+VALUE\nscores\.csv\s+\S+Z\s+file, 17 B, application\/octet-stream\narchitecture\s+\S+Z\s+\{"layers":\[4,2\]\}\n$/);
     const file = join(dir, "scores.csv");
     expect(await kiln("experiments:artifact", logged, "scores.csv", "--run", "1", "-o", file)).toBe(`wrote 17 bytes to ${file}\n`);
     expect(await readFile(file, "utf8")).toBe("fold,score\n1,0.9\n");
