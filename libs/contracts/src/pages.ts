@@ -12,3 +12,15 @@ export async function allPages<T>(page: (pageToken: string) => Promise<{ items: 
   } while (pageToken);
   return out;
 }
+
+/** The first `limit` items of a listing, a page at a time, each asking for no more than are still wanted (up to `maxPage`). */
+export async function firstItems<T>(limit: number, maxPage: number, page: (pageSize: number, pageToken: string) => Promise<{ items: T[]; nextPageToken: string }>): Promise<T[]> {
+  const out: T[] = [];
+  let pageToken = "";
+  do {
+    const res = await page(Math.min(maxPage, limit - out.length), pageToken);
+    out.push(...res.items);
+    pageToken = res.nextPageToken;
+  } while (pageToken && out.length < limit);
+  return out;
+}

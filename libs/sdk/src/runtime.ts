@@ -3,7 +3,7 @@ import { randomUUID } from "./random-id.js";
 import type { Client } from "@connectrpc/connect";
 import { Table, type RecordBatch } from "apache-arrow";
 import { decodeChunk, tableToIpc } from "@kiln/data";
-import { TEMPORARY_INPUT_LABEL } from "@kiln/contracts";
+import { firstItems, TEMPORARY_INPUT_LABEL } from "@kiln/contracts";
 import { JobKind, JobState, RuntimeService, type Job } from "@kiln/proto/kiln/runtime/v1/runtime_pb";
 import type { Datasets } from "./datasets.js";
 import type { ProgressListener } from "./transfer.js";
@@ -177,10 +177,7 @@ export class Runtime {
 
   /** Newest first; `schedule`: the jobs that schedule (its id or name) submitted. */
   async jobs(options: { states?: JobStateName[]; model?: string; label?: string; schedule?: string; limit?: number } = {}): Promise<JobInfo[]> {
-    const out: JobInfo[] = [];
-    let pageToken = "";
-    const limit = options.limit ?? 100;
-    do {
+    return firstItems(options.limit ?? 100, 1000, async (pageSize, pageToken) => {
       const res = await call(() =>
         this.client.listJobs({
           parent: `projects/${this.project}`,
@@ -188,14 +185,12 @@ export class Runtime {
           model: options.model ? this.modelFilter(options.model) : "",
           label: options.label ?? "",
           schedule: options.schedule ? resourceName(this.project, "schedules", options.schedule) : "",
-          pageSize: Math.min(limit - out.length, 1000),
+          pageSize,
           pageToken,
         }),
       );
-      out.push(...res.jobs.map(jobInfo));
-      pageToken = res.nextPageToken;
-    } while (pageToken && out.length < limit);
-    return out;
+      return { items: res.jobs.map(jobInfo), nextPageToken: res.nextPageToken };
+    });
   }
 
   /**

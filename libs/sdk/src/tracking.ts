@@ -1,4 +1,4 @@
-import { allPages, TRACKING_ARTIFACT_PATH_PREFIX } from "@kiln/contracts";
+import { allPages, firstItems, TRACKING_ARTIFACT_PATH_PREFIX } from "@kiln/contracts";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import type { Table } from "apache-arrow";
@@ -231,15 +231,10 @@ export class Experiment {
    * every run. At most `limit` (default 100), read in pages.
    */
   async search(options: { filter?: string; orderBy?: string[]; limit?: number } = {}): Promise<RunSummaryInfo[]> {
-    const limit = options.limit ?? 100;
-    const found: RunSummaryInfo[] = [];
-    let pageToken = "";
-    do {
-      const res = await call(() => this.client.searchRuns({ parent: this.name, filter: options.filter ?? "", orderBy: options.orderBy ?? [], pageSize: Math.min(1000, limit - found.length), pageToken }));
-      found.push(...res.runs.map(runSummaryInfo));
-      pageToken = res.nextPageToken;
-    } while (pageToken && found.length < limit);
-    return found;
+    return firstItems(options.limit ?? 100, 1000, async (pageSize, pageToken) => {
+      const res = await call(() => this.client.searchRuns({ parent: this.name, filter: options.filter ?? "", orderBy: options.orderBy ?? [], pageSize, pageToken }));
+      return { items: res.runs.map(runSummaryInfo), nextPageToken: res.nextPageToken };
+    });
   }
 
   /**
@@ -249,15 +244,10 @@ export class Experiment {
    * `limit` (default 100), read in pages.
    */
   async traces(options: { filter?: string; orderBy?: string[]; limit?: number } = {}): Promise<TraceSummary[]> {
-    const limit = options.limit ?? 100;
-    const found: TraceSummary[] = [];
-    let pageToken = "";
-    do {
-      const res = await call(() => this.client.listTraces({ parent: this.name, filter: options.filter ?? "", orderBy: options.orderBy ?? [], pageSize: Math.min(500, limit - found.length), pageToken }));
-      found.push(...res.traces.map(traceSummary));
-      pageToken = res.nextPageToken;
-    } while (pageToken && found.length < limit);
-    return found;
+    return firstItems(options.limit ?? 100, 500, async (pageSize, pageToken) => {
+      const res = await call(() => this.client.listTraces({ parent: this.name, filter: options.filter ?? "", orderBy: options.orderBy ?? [], pageSize, pageToken }));
+      return { items: res.traces.map(traceSummary), nextPageToken: res.nextPageToken };
+    });
   }
 
   /** One trace with its spans (each with its parent, type, status, times, inputs and outputs). */

@@ -18,6 +18,30 @@ const OTHER = "projects/default/experiments/sweep-b";
 const RUNS = 60;
 const T0 = Date.parse("2026-12-01T00:00:00Z");
 
+type Page = { runs?: { info: { run_id: string }; data: { metrics: Json[]; params: Json[] } }[]; next_page_token?: string };
+
+/** MLflow's runs/search of the experiment "sweep" (unless the fields name others), page by page, and answered by a sorted read. */
+function runSearches(deps: () => TrackingDeps) {
+  const call = (fields: Record<string, Json>): MlflowCall => ({ project: "projects/default", path: "mlflow/runs/search", fields: { experiment_ids: ["sweep"], ...fields }, req: undefined as never, res: undefined as never });
+  const search = async (fields: Record<string, Json>) => (await searchRuns(deps(), call(fields))) as Page;
+  return {
+    search,
+    /** Every page of a search, max_results at a time: its run ids in order. */
+    async allPages(fields: Record<string, Json>, maxResults: number): Promise<string[]> {
+      const ids: string[] = [];
+      let token: string | undefined;
+      do {
+        const page = await search({ ...fields, max_results: maxResults, ...(token && { page_token: token }) });
+        ids.push(...(page.runs ?? []).map((r) => r.info.run_id));
+        token = page.next_page_token;
+      } while (token);
+      return ids;
+    },
+    /** The same search answered by reading every run and sorting, as a search of more than a page (1,000) is (here with an experiment of no runs beside). */
+    sorted: async (fields: Record<string, Json>) => ((await search({ experiment_ids: ["sweep", "empty"], ...fields, max_results: 5000 })).runs ?? []).map((r) => r.info.run_id),
+  };
+}
+
 /**
  * MLflow's usual run search (newest first, or oldest) reads the runs in their experiments'
  * start order until its page is full; it must answer what reading them all and sorting answers.
@@ -54,22 +78,7 @@ describe("runs/search in start order", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const call = (fields: Record<string, Json>): MlflowCall => ({ project: "projects/default", path: "mlflow/runs/search", fields: { experiment_ids: ["sweep"], ...fields }, req: undefined as never, res: undefined as never });
-  type Page = { runs?: { info: { run_id: string }; data: { metrics: Json[]; params: Json[] } }[]; next_page_token?: string };
-  const search = async (fields: Record<string, Json>) => (await searchRuns(deps, call(fields))) as Page;
-  /** Every page of a search, max_results at a time: its run ids in order. */
-  async function allPages(fields: Record<string, Json>, maxResults: number): Promise<string[]> {
-    const ids: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await search({ ...fields, max_results: maxResults, ...(token && { page_token: token }) });
-      ids.push(...(page.runs ?? []).map((r) => r.info.run_id));
-      token = page.next_page_token;
-    } while (token);
-    return ids;
-  }
-  /** The same search answered by reading every run and sorting, as a search of more than a page (1,000) is (here with an experiment of no runs beside). */
-  const sorted = async (fields: Record<string, Json>) => ((await search({ experiment_ids: ["sweep", "empty"], ...fields, max_results: 5000 })).runs ?? []).map((r) => r.info.run_id);
+  const { search, allPages, sorted } = runSearches(() => deps);
 
   const searches: Record<string, Json>[] = [
     {},
@@ -184,22 +193,7 @@ describe("runs/search ordered by a metric, in stretches", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const search = async (fields: Record<string, Json>) =>
-    ((await searchRuns(deps, { project: "projects/default", path: "mlflow/runs/search", fields: { experiment_ids: ["sweep"], ...fields }, req: undefined as never, res: undefined as never })) as {
-      runs?: { info: { run_id: string } }[];
-      next_page_token?: string;
-    });
-  async function allPages(fields: Record<string, Json>, maxResults: number): Promise<string[]> {
-    const ids: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await search({ ...fields, max_results: maxResults, ...(token && { page_token: token }) });
-      ids.push(...(page.runs ?? []).map((r) => r.info.run_id));
-      token = page.next_page_token;
-    } while (token);
-    return ids;
-  }
-  const sorted = async (fields: Record<string, Json>) => ((await search({ experiment_ids: ["sweep", "empty"], ...fields, max_results: 5000 })).runs ?? []).map((r) => r.info.run_id);
+  const { search, allPages, sorted } = runSearches(() => deps);
 
   it("pages through the runs in the order a sorted read gives, both ways, filtered and tied", async () => {
     const searches: Record<string, Json>[] = [
