@@ -4,7 +4,7 @@
 // same run, so the ratio is what the experiment's size costs over a search's fixed cost.
 // Each run logs 3 metrics, 3 params and a tag (MLflow's log-batch). Best of --rounds.
 // "2 experiments" searches the experiment with another of one run beside it (MLflow's UI
-// comparing experiments, search_runs with several ids).
+// comparing experiments, search_runs with several ids), newest first or by a metric.
 // Then the runs read one by one as the UI opens them (runs/get, metrics/get-history, 4 in
 // flight), against experiments/get, which reads no events, as the baseline. Last, Kiln's
 // SummarizeRuns (exp.summary) of the newest 100 runs, as the console's experiment page
@@ -55,6 +55,7 @@ const searches = (n) => [
   { name: "by metrics.accuracy DESC", body: { order_by: ["metrics.accuracy DESC"] }, expected: Math.min(100, n) },
   { name: "oldest first", body: { order_by: ["attributes.start_time ASC"] }, expected: Math.min(100, n) },
   { name: "newest first, 2 experiments", body: {}, beside: true, expected: Math.min(100, n + 1) },
+  { name: "by accuracy DESC, 2 experiments", body: { order_by: ["metrics.accuracy DESC"] }, beside: true, expected: Math.min(100, n + 1) },
 ];
 
 /** GETs of MLflow's API, `inFlight` at a time: calls per second. */

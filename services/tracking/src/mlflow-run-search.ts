@@ -95,12 +95,13 @@ export async function findRuns(deps: TrackingDeps, searched: readonly SearchedEx
   // A deleted experiment's runs are all deleted: an active view has none of them to read.
   const experiments = searched.filter((e) => !(view === "active" && e.record.deletedTime));
   const pageable = maxResults === undefined || (maxResults >= 1 && maxResults <= MAX_PAGE_SIZE);
-  const one = experiments.length === 1 ? experiments[0]! : undefined;
   let page: { items: FoundRun[]; next?: string } | undefined;
   const startOrder = startOrderOf(order, "start_time");
   if (startOrder && pageable && experiments.length <= MAX_MERGED_EXPERIMENTS) {
     page = await startOrderPage(deps, experiments, filter, shown, { newestFirst: startOrder === "newest", maxResults: maxResults ?? MAX_PAGE_SIZE, token: token ?? "", bound: `${view} ${search.filter}` });
-  } else if (one && isDataKey(order[0])) page = await byValuePage(deps, one, filter, order, shown, maxResults, token);
+  } else if (isDataKey(order[0]) && pageable && experiments.length && experiments.length <= MAX_MERGED_EXPERIMENTS) {
+    page = await byValuePage(deps, experiments, filter, order, shown, maxResults, token);
+  }
   return page ?? (await sortedPage(deps, experiments, filter, order, shown, maxResults, token));
 }
 
@@ -140,16 +141,18 @@ async function startOrderPage(
 const isDataKey = (k: OrderKey | undefined): k is OrderKey => k?.kind === "metric" || k?.kind === "param";
 
 /**
- * One experiment's runs ordered by a metric or param first (MLflow's "best run",
- * `order_by: ["metrics.acc DESC"]`): the runs that have it come in its order, a stretch of
- * whole groups of equal values at a time (orderedStretches); their records and the values
- * the filter and the rest of the order read are read for that stretch alone, until the page
- * and one more run are found. Undefined when the runs that have it run out first: those
- * without it come last, and sortedPage reads them all. A page token is an offset either way.
+ * The experiments' runs ordered by a metric or param first (MLflow's "best run",
+ * `order_by: ["metrics.acc DESC"]`): each experiment's runs that have it come in its order,
+ * a stretch of whole groups of equal values at a time (orderedStretches), and are merged:
+ * the runs up to the least of the experiments' last values read (no run to come can precede
+ * or tie them) have their records and the values the filter and the rest of the order read
+ * read, and are sorted, until the page and one more run are found. Undefined when the runs
+ * that have it run out first: those without it come last, and sortedPage reads them all. A
+ * page token is an offset either way.
  */
 async function byValuePage(
   deps: TrackingDeps,
-  { id, record }: SearchedExperiment,
+  experiments: readonly SearchedExperiment[],
   filter: readonly Clause[],
   order: readonly OrderKey[],
   shown: (r: RunRecord, e: ExperimentRecord) => boolean,
@@ -158,21 +161,50 @@ async function byValuePage(
 ): Promise<{ items: FoundRun[]; next?: string } | undefined> {
   const { end } = pageBounds(maxResults, token);
   const keys = keysRead(filter, order, ["metric", "param"]);
+  const [first] = order as [OrderKey];
   const found: FoundRun[] = [];
-  const wanted = () => Math.max(256, 2 * (end + 1 - found.length));
-  for await (const runs of orderedStretches(deps, record.name, order[0]!, wanted)) {
-    const values = await searchedValues(deps, record.name, keys, { runs });
-    const stretch: FoundRun[] = [];
-    for (const stored of await collections(deps).runs.getMany(runs.map((run) => runKey(record.name, run)))) {
-      if (!stored) continue;
-      const lookup = runLookup(id, stored.value, values);
-      if (shown(stored.value, record) && matchesAll(filter, lookup)) stretch.push({ experiment: record, run: stored.value, lookup });
+  const wanted = () => Math.max(256, Math.ceil((2 * (end + 1 - found.length)) / experiments.length));
+  const streams = experiments.map((experiment) => ({ experiment, stretches: orderedStretches(deps, experiment.record.name, first, wanted), read: [] as OrderedRun[], done: false }));
+  const before = (a: string | number, b: string | number) => (typeof a === "number" && typeof b === "number" ? a < b : String(a) < String(b)) !== first.descending && a !== b;
+  while (found.length <= end) {
+    for (const s of streams) {
+      if (s.read.length || s.done) continue;
+      const next = await s.stretches.next();
+      if (next.done) s.done = true;
+      else s.read = next.value;
     }
-    sortBy(stretch, [...order, ...NEWEST_FIRST], (f) => f.lookup);
-    found.push(...stretch);
-    if (found.length > end) return pageOf(found, maxResults, token);
+    const open = streams.filter((s) => !s.done);
+    if (streams.every((s) => !s.read.length)) return undefined;
+    // Every run to come of an open experiment follows its last value read: runs up to the least of those are final.
+    const bound = open.map((s) => s.read.at(-1)!.value).reduce<string | number | undefined>((least, v) => (least === undefined || before(v, least) ? v : least), undefined);
+    const batch: FoundRun[] = [];
+    for (const s of streams) {
+      const cut = bound === undefined ? s.read.length : s.read.findIndex((r) => before(bound, r.value));
+      const taken = s.read.splice(0, cut < 0 ? s.read.length : cut);
+      if (taken.length) batch.push(...(await foundOf(deps, s.experiment, taken.map((r) => r.run), keys, filter, shown)));
+    }
+    sortBy(batch, [...order, ...NEWEST_FIRST], (f) => f.lookup);
+    found.push(...batch);
   }
-  return undefined;
+  return pageOf(found, maxResults, token);
+}
+
+/** These runs of an experiment that exist, are shown and pass the filter, with the values the search reads. */
+async function foundOf(deps: TrackingDeps, { id, record }: SearchedExperiment, runs: number[], keys: string[], filter: readonly Clause[], shown: (r: RunRecord, e: ExperimentRecord) => boolean): Promise<FoundRun[]> {
+  const values = await searchedValues(deps, record.name, keys, { runs });
+  const found: FoundRun[] = [];
+  for (const stored of await collections(deps).runs.getMany(runs.map((run) => runKey(record.name, run)))) {
+    if (!stored) continue;
+    const lookup = runLookup(id, stored.value, values);
+    if (shown(stored.value, record) && matchesAll(filter, lookup)) found.push({ experiment: record, run: stored.value, lookup });
+  }
+  return found;
+}
+
+/** A run and its latest value of the key a search is ordered by. */
+interface OrderedRun {
+  run: number;
+  value: string | number;
 }
 
 /**
@@ -182,27 +214,27 @@ async function byValuePage(
  * comes whole). A metric's come from the event store's ranking, a stretch at a time; a
  * param's (text, in MLflow's order of strings) from every run's summary of it.
  */
-async function* orderedStretches(deps: TrackingDeps, experiment: string, key: OrderKey, size: () => number): AsyncGenerator<number[]> {
+async function* orderedStretches(deps: TrackingDeps, experiment: string, key: OrderKey, size: () => number): AsyncGenerator<OrderedRun[]> {
   if (key.kind === "param") {
-    const values = [...((await searchedValues(deps, experiment, [key.key], { all: true })).get(`param:${key.key}`) ?? [])];
-    const lookup = ([, value]: [number, string | number]): Lookup => (kind) => (kind === "param" ? value : undefined);
-    sortBy(values, [key], lookup);
+    const values = [...((await searchedValues(deps, experiment, [key.key], { all: true })).get(`param:${key.key}`) ?? [])].map(([run, value]) => ({ run, value }));
+    sortBy(values, [key], (r) => (kind) => (kind === "param" ? r.value : undefined));
     for (let at = 0; at < values.length; ) {
       let stop = Math.min(values.length, at + size());
-      while (stop < values.length && values[stop]![1] === values[stop - 1]![1]) stop++;
-      yield values.slice(at, stop).map(([run]) => run);
+      while (stop < values.length && values[stop]!.value === values[stop - 1]!.value) stop++;
+      yield values.slice(at, stop);
       at = stop;
     }
     return;
   }
   let held: RankedRun[] = [];
   let after: RankedRun | undefined;
+  const ordered = (rows: RankedRun[]) => rows.map((r) => ({ run: r.run, value: r.number }));
   for (;;) {
     const limit = size();
     const read = await deps.events.ranked({ experiment, event: "metric", key: key.key, descending: key.descending, after, limit });
     const rows = [...held, ...read];
     if (read.length < limit) {
-      if (rows.length) yield rows.map((r) => r.run);
+      if (rows.length) yield ordered(rows);
       return;
     }
     after = read[read.length - 1]!;
@@ -210,7 +242,7 @@ async function* orderedStretches(deps: TrackingDeps, experiment: string, key: Or
     let cut = rows.length;
     while (cut > 0 && rows[cut - 1]!.number === after.number) cut--;
     held = rows.slice(cut);
-    if (cut > 0) yield rows.slice(0, cut).map((r) => r.run);
+    if (cut > 0) yield ordered(rows.slice(0, cut));
   }
 }
 

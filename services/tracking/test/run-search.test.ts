@@ -185,6 +185,12 @@ describe("runs/search ordered by a metric, in stretches", () => {
       events.push({ id: `p${i}`, experiment: EXPERIMENT, run, event: "param", dt: T0, node: "", step: 0, key: "depth", valueType: "text", text: String(i % 4) });
       if (i % 17 === 0) await changeRun(deps, EXPERIMENT, run, (r) => ({ ...r, deletedTime: new Date(T0).toISOString() }));
     }
+    // A second experiment whose values tie with the first's, for a search of both.
+    for (let i = 0; i < 300; i++) {
+      const run = (await startRun(deps, { parent: OTHER, createExperiment: true, tags: { team: `t${i % 2}` }, node: "", runKey: "" }, "", new Date(T0 + (i % 40) * 1000))).run;
+      if (i % 9) events.push({ ...metric(run, "acc", i % 3 ? (i % 11) / 10 : Infinity), experiment: OTHER, id: `b-acc${i}` });
+      events.push({ id: `b-p${i}`, experiment: OTHER, run, event: "param", dt: T0, node: "", step: 0, key: "depth", valueType: "text", text: String(i % 5) });
+    }
     await deps.events.append(events);
   });
   afterAll(async () => {
@@ -208,6 +214,13 @@ describe("runs/search ordered by a metric, in stretches", () => {
     for (const fields of searches) {
       const expected = await sorted(fields);
       for (const size of [7, 300, 1000]) expect(await allPages(fields, size), `${JSON.stringify(fields)} in pages of ${size}`).toEqual(expected);
+    }
+    // Of two experiments, merged: values tie across them (the later start, then the higher run number, first).
+    for (const fields of searches.slice(0, 6)) {
+      const both = { ...fields, experiment_ids: ["sweep", "sweep-b"] };
+      const expected = await sorted({ ...both, experiment_ids: ["sweep", "sweep-b", "empty"] });
+      expect(new Set(expected.map((id) => id.split("-r")[0])), JSON.stringify(fields)).toEqual(new Set(["sweep", "sweep-b"]));
+      for (const size of [7, 300, 1000]) expect(await allPages(both, size), `${JSON.stringify(fields)} of two experiments in pages of ${size}`).toEqual(expected);
     }
     // The best run first; the runs without the metric, or whose latest is NaN, last.
     const best = await sorted({ order_by: ["metrics.acc DESC"] });
