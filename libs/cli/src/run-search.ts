@@ -10,11 +10,12 @@ import { formatMetric } from "./job-show.js";
  */
 export function runsTable(summaries: RunSummaryInfo[], orderBy: string[]): { rows: Record<string, unknown>[]; columns: string[] } {
   return {
-    columns: ["run", "status", "started", ...dataColumns(summaries, orderBy)],
+    columns: ["run", "status", "started", ...(summaries.some((s) => s.deleteTime) ? ["deleted"] : []), ...dataColumns(summaries, orderBy)],
     rows: summaries.map((s) => ({
       run: s.run,
       status: s.status,
       started: s.startTime,
+      deleted: s.deleteTime ? "in MLflow" : "",
       ...Object.fromEntries(Object.entries(s.params).map(([k, v]) => [`params.${k}`, v])),
       ...Object.fromEntries(Object.entries(s.metrics).map(([k, m]) => [`metrics.${k}`, formatMetric(m.last)])),
     })),
@@ -75,5 +76,6 @@ export function runFields(s: RunSummaryInfo): [string, unknown][] {
     ["host", s.node],
     ["opened by", [s.creator, s.runKey].filter(Boolean).join(", ")],
     ["tags", Object.entries(s.tags).map(([k, v]) => `${k}=${v}`).join(", ")],
+    ...(s.deleteTime ? [["deleted", `${s.deleteTime.toISOString()} (by MLflow's API; its restore undoes it)`] as [string, unknown]] : []),
   ];
 }

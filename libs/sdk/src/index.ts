@@ -39,7 +39,7 @@ export { Deployments, type DeploymentAutoscaling, type DeploymentExplainer, type
 export { paramGrid, type GridSearchOptions, type GridSearchResult, type GridCandidate } from "./grid-search.js";
 export type { JobInfo, JobDriftInfo, ExecutorInfo, JobErrorInfo, JobKindName, JobStateName } from "./job-summaries.js";
 export type { TrainedEstimator } from "./model-estimators.js";
-export { Tracking, Experiment, TrackedRun, eventValue, serviceProvider, type ExperimentOptions, type ExperimentInfo, type RunSummaryInfo } from "./tracking.js";
+export { Tracking, Experiment, TrackedRun, eventValue, serviceProvider, type ExperimentOptions, type ExperimentInfo, type RunInfo, type RunSummaryInfo } from "./tracking.js";
 export { notrack, profiling, type TrackingProvider, type RunSink, type EventInput } from "./tracking-providers.js";
 export type { DataQuery, EventRow } from "./tracking-query.js";
 export { spansInTreeOrder, type TraceSummary, type TraceDetail, type TraceSpanInfo, type TraceAssessmentInfo } from "./traces.js";

@@ -16,7 +16,7 @@ import { dataFilter, eventRows, runsText, type DataQuery, type EventRow } from "
 import { driftMetrics, selectionText, type DriftReport } from "./drift.js";
 import type { ModelDriftReport } from "./model-drift.js";
 import { traceDetail, traceSummary, type TraceDetail, type TraceSummary } from "./traces.js";
-import { runSummaryInfo, type RunSummaryInfo } from "./run-summaries.js";
+import { runInfo, runSummaryInfo, type RunInfo, type RunSummaryInfo } from "./run-summaries.js";
 
 /** An artifact event's value, as the tracking service keeps it. */
 interface ArtifactValue {
@@ -194,20 +194,11 @@ export class Experiment {
     return bytes;
   }
 
-  /** Every run, newest first: each run's status, times, host, tags, and who opened it (its token's subject; "" without token checks). */
-  async runs(): Promise<{ run: number; status: string; startTime?: Date; endTime?: Date; node: string; tags: Record<string, string>; creator: string }[]> {
+  /** Every run, newest first: each run's status, times, host, tags, who and what opened it (its token's subject; "" without token checks), and whether MLflow's API deleted it. */
+  async runs(): Promise<RunInfo[]> {
     return allPages(async (pageToken) => {
       const res = await call(() => this.client.listRuns({ parent: this.name, pageSize: 1000, pageToken }));
-      const items = res.runs.map((r) => ({
-        run: Number(r.run),
-        status: RunStatus[r.status].toLowerCase(),
-        startTime: r.startTime && timestampDate(r.startTime),
-        endTime: r.endTime && timestampDate(r.endTime),
-        node: r.node,
-        creator: r.creator,
-        tags: r.tags,
-      }));
-      return { items, nextPageToken: res.nextPageToken };
+      return { items: res.runs.map(runInfo), nextPageToken: res.nextPageToken };
     });
   }
 
@@ -375,4 +366,4 @@ function systemInfo(): Record<string, unknown> {
 
 export type { TrackingProvider, RunSink, EventInput } from "./tracking-providers.js";
 export type { DataQuery, EventRow } from "./tracking-query.js";
-export type { RunSummaryInfo } from "./run-summaries.js";
+export type { RunInfo, RunSummaryInfo } from "./run-summaries.js";

@@ -161,9 +161,16 @@ describe("MLflow's REST API on an embedded server", () => {
     expect(await search("ALL")).toEqual([[dropped, "deleted"], [kept, "active"]]);
     const refused = await post("mlflow/runs/log-metric", { run_id: dropped, key: "m", value: 1, timestamp: 1 });
     expect([refused.status, refused.body.message]).toEqual([400, `The run ${dropped} must be in the 'active' state. Current state is deleted.`]);
-    expect((await server.kiln.experiment(experimentId).runs()).map((r) => r.run)).toEqual([2, 1]); // Kiln's own API keeps every run
+    // Kiln's own API keeps every run, and says which MLflow's deleted.
+    const kilnExp = server.kiln.experiment(experimentId);
+    expect((await kilnExp.runs()).map((r) => [r.run, r.deleteTime instanceof Date])).toEqual([[2, true], [1, false]]);
+    expect((await kilnExp.search()).map((r) => [r.run, r.deleteTime instanceof Date])).toEqual([[2, true], [1, false]]);
+    const listed = (await cli(() => server.url).kiln("runs", experimentId)).trim().split("\n");
+    expect(listed).toEqual([expect.stringMatching(/^RUN\s+STATUS\s+STARTED\s+DELETED$/), expect.stringMatching(/^2\s+running\s+\S+\s+in MLflow$/), expect.stringMatching(/^1\s+running\s+\S+\s*$/)]);
+    expect(await cli(() => server.url).kiln("runs:show", experimentId, "2")).toMatch(/\ndeleted:\s+\d{4}-\S+Z \(by MLflow's API; its restore undoes it\)\n/);
     await ok(post("mlflow/runs/restore", { run_id: dropped }));
     expect(await search()).toEqual([[dropped, "active"], [kept, "active"]]);
+    expect((await kilnExp.summary([2]))[0]!.deleteTime).toBeUndefined();
 
     const model = { artifact_path: "model", run_id: kept, flavors: { sklearn: { sklearn_version: "1.4" } } };
     await ok(post("mlflow/runs/log-model", { run_id: kept, model_json: JSON.stringify(model) }));

@@ -157,5 +157,6 @@ export function runToProto(r: RunRecord): Run {
     node: r.node,
     runKey: r.runKey,
     creator: r.creator ?? "",
+    deleteTime: r.deletedTime ? timestampFromDate(new Date(r.deletedTime)) : undefined,
   });
 }

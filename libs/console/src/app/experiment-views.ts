@@ -64,7 +64,7 @@ export async function experimentView(kiln: Kiln, query: URLSearchParams, name: s
       runs,
       [
         { title: "run", cell: (r) => link(trackedRunHref(name, r.run), String(r.run)), numeric: true },
-        { title: "status", cell: (r) => r.status },
+        { title: "status", cell: (r) => (r.deleteTime ? `${r.status}, deleted in MLflow` : r.status) },
         ...params.map((p): Column<RunRow> => ({ title: heading("params", p), cell: (r) => shownParam(r.params[p]) })),
         ...metrics.map((m): Column<RunRow> => ({ title: heading("metrics", m), cell: (r) => (r.metrics[m] ? number(r.metrics[m]!.last) : ""), numeric: true })),
       ],

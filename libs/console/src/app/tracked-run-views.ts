@@ -75,6 +75,7 @@ function runFields(s: RunSummaryInfo): [string, Child][] {
     ["host", s.node],
     ["opened by", [s.creator, job].filter(Boolean).length ? h("span", {}, s.creator, s.creator && s.runKey ? ", " : "", job) : ""],
     ["tags", Object.entries(s.tags).map(([k, v]) => `${k}=${v}`).join(", ")],
+    ...(s.deleteTime ? [["deleted", `${when(s.deleteTime)} by MLflow's API (its restore undoes it)`] as [string, Child]] : []),
   ];
 }
 
