@@ -35,7 +35,6 @@ export function runCommands(program: Command, connect: Connect, output: () => Ou
           opts.output!,
           format,
         );
-        if (opts.output === "-") return;
         if (o.json) return printJson(o, { runs: runs.length, file: opts.output });
         return void o.out.write(`wrote ${runs.length} runs to ${opts.output}\n`);
       }
@@ -97,4 +96,3 @@ function runsArgument(args: string[]): NonNullable<DataQuery["run"]> {
     return Number(a);
   });
 }
-

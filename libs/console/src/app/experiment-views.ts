@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type Experiment, type Kiln } from "@kiln/sdk";
+import { InvalidArgumentError, type Kiln, type RunSummaryInfo } from "@kiln/sdk";
 import { h, link, number, table, when, type Column } from "./dom.js";
 import { lineChart } from "./chart.js";
 import { traceView, tracesSection } from "./trace-views.js";
@@ -22,8 +22,6 @@ export async function experimentsView(kiln: Kiln): Promise<Node[]> {
 const CHART_RUNS = 10;
 /** Runs the table shows unless all are asked for (`?runs=all`): the first 100, as MLflow's UI shows. */
 const TABLE_RUNS = 100;
-
-type RunRow = Awaited<ReturnType<Experiment["search"]>>[number];
 
 /**
  * An experiment's runs side by side (MLflow's runs table): status, params, each metric's
@@ -65,8 +63,8 @@ export async function experimentView(kiln: Kiln, query: URLSearchParams, name: s
       [
         { title: "run", cell: (r) => link(trackedRunHref(name, r.run), String(r.run)), numeric: true },
         { title: "status", cell: (r) => (r.deleteTime ? `${r.status}, deleted in MLflow` : r.status) },
-        ...params.map((p): Column<RunRow> => ({ title: heading("params", p), cell: (r) => shownParam(r.params[p]) })),
-        ...metrics.map((m): Column<RunRow> => ({ title: heading("metrics", m), cell: (r) => (r.metrics[m] ? number(r.metrics[m]!.last) : ""), numeric: true })),
+        ...params.map((p): Column<RunSummaryInfo> => ({ title: heading("params", p), cell: (r) => shownParam(r.params[p]) })),
+        ...metrics.map((m): Column<RunSummaryInfo> => ({ title: heading("metrics", m), cell: (r) => (r.metrics[m] ? number(r.metrics[m]!.last) : ""), numeric: true })),
       ],
       filter ? "no runs match" : "none yet",
     ),
