@@ -112,7 +112,7 @@ try {
   if (JSON.stringify(searched) !== JSON.stringify(sortedHere)) throw new Error(`SearchRuns found ${searched}, the sorted summaries ${sortedHere}`);
   console.log(`${runs.toLocaleString("en")} runs logged (runs/create + runs/log-batch): ${Math.round(logged.perSecond).toLocaleString("en")} runs/s, ${IN_FLIGHT} in flight`);
   console.log(`runs/search, first page of 100, best of ${rounds}: ${runs.toLocaleString("en")} runs vs 1 run (ratio)`);
-  searches(runs).forEach((s, i) => console.log(`  ${s.name.padEnd(28)} ${large[i].toFixed(1).padStart(8)} ms  ${small[i].toFixed(1).padStart(6)} ms  ${(large[i] / small[i]).toFixed(1).padStart(7)}`));
+  searches(runs).forEach((s, i) => console.log(`  ${s.name.padEnd(32)} ${large[i].toFixed(1).padStart(8)} ms  ${small[i].toFixed(1).padStart(6)} ms  ${(large[i] / small[i]).toFixed(1).padStart(7)}`));
   const rate = (n) => `${Math.round(n).toLocaleString("en")} /s`;
   console.log(`one by one, 4 in flight, best of ${rounds}: runs/get ${rate(runGets)}, metrics/get-history ${rate(histories)}, experiments/get (baseline) ${rate(experimentGets)}`);
   console.log(`ratio to experiments/get: runs/get ${(runGets / experimentGets).toFixed(2)}, metrics/get-history ${(histories / experimentGets).toFixed(2)}`);
