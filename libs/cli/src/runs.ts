@@ -45,7 +45,7 @@ export function runCommands(program: Command, connect: Connect, output: () => Ou
 
   program
     .command("runs:show")
-    .description("one run: status, times, host, who and which job opened it, tags, params, metrics (last, min, max, count) and artifacts")
+    .description("one run: status, times, host, who and which job opened it, tags, params, metrics (last and its step, min, max, count) and artifacts")
     .argument("<name>", "the experiment")
     .argument("<run>", "the run's number", positiveInt)
     .action(async (name: string, run: number) => {
