@@ -165,7 +165,7 @@ async function byValuePage(
   const found: FoundRun[] = [];
   const wanted = () => Math.max(256, Math.ceil((2 * (end + 1 - found.length)) / experiments.length));
   const streams = experiments.map((experiment) => ({ experiment, stretches: orderedStretches(deps, experiment.record.name, first, wanted), read: [] as OrderedRun[], done: false }));
-  const before = (a: string | number, b: string | number) => (typeof a === "number" && typeof b === "number" ? a < b : String(a) < String(b)) !== first.descending && a !== b;
+  const before = (a: string | number, b: string | number) => compareLookups([first], () => a, () => b) < 0;
   while (found.length <= end) {
     for (const s of streams) {
       if (s.read.length || s.done) continue;

@@ -73,7 +73,7 @@ function runFields(s: RunSummaryInfo): [string, Child][] {
     ["ended", when(s.endTime)],
     ["duration", seconds === undefined ? "" : `${number(seconds)} s`],
     ["host", s.node],
-    ["opened by", [s.creator, job].filter(Boolean).length ? h("span", {}, s.creator, s.creator && s.runKey ? ", " : "", job) : ""],
+    ["opened by", h("span", {}, s.creator, s.creator && s.runKey ? ", " : "", job)],
     ["tags", Object.entries(s.tags).map(([k, v]) => `${k}=${v}`).join(", ")],
     ...(s.deleteTime ? [["deleted", `${when(s.deleteTime)} by MLflow's API (its restore undoes it)`] as [string, Child]] : []),
   ];
