@@ -13,3 +13,4 @@ export * from "./json-array.js";
 export * from "./json-exact.js";
 export * from "./profile/index.js";
 export * from "./table-joins.js";
+export * from "./merge-chunks.js";

@@ -4,8 +4,10 @@ import { schemaFromIpc, schemasEqual } from "@kiln/data";
 import { DatasetKind, WriteMode } from "@kiln/proto/kiln/store/v1/store_pb";
 import type { Collection } from "@kiln/storage";
 import { contentDigest, type FinishedWrite } from "./accumulator.js";
+import { compactChunks } from "./compaction.js";
 import type { StoreDeps } from "./deps.js";
 import { publishDatasetEvent } from "./events.js";
+import { storeGarbage } from "./garbage.js";
 import { DATASETS, VERSIONS, newDatasetRecord, type DatasetRecord, type VersionRecord } from "./records.js";
 import type { WriteSpec } from "./write-spec.js";
 
@@ -14,9 +16,26 @@ const MAX_ATTEMPTS = 200;
 /**
  * Makes a finished write visible as the next version. Version numbers come from
  * create-if-absent on the version key: of two writers racing for n, one wins and the
- * other rebuilds on top of n (so concurrent appends lose no rows) and tries n+1.
+ * other rebuilds on top of n (so concurrent appends lose no rows) and tries n+1. Small
+ * chunks are merged on the way (compactChunks); what the write or its merges stored and
+ * the version does not hold is marked as garbage, committed or not.
  */
 export async function commitWrite(deps: StoreDeps, spec: WriteSpec, write: FinishedWrite): Promise<VersionRecord> {
+  const merged: string[] = [];
+  let version: VersionRecord | undefined;
+  try {
+    version = await commitVersion(deps, spec, write, merged);
+    return version;
+  } finally {
+    // The caller marks a failed write's own chunks; merges are this function's to mark.
+    const held = new Set(version?.chunks.map((c) => c.sha256));
+    const unheld = [...(version ? write.chunks.map((c) => c.sha256) : []), ...merged].filter((sha256) => !held.has(sha256));
+    // The version is committed whatever happens here: a lost mark leaves a blob behind, never an error for a write that took.
+    if (unheld.length) await storeGarbage(deps).mark(unheld).catch((err: unknown) => deps.logger.warn({ err, dataset: spec.name }, "could not mark merged chunks as garbage"));
+  }
+}
+
+async function commitVersion(deps: StoreDeps, spec: WriteSpec, write: FinishedWrite, merged: string[]): Promise<VersionRecord> {
   const datasets = deps.metadata.collection<DatasetRecord>(DATASETS);
   const versions = deps.metadata.collection<VersionRecord>(VERSIONS);
   const now = deps.now ?? (() => new Date());
@@ -35,7 +54,8 @@ export async function commitWrite(deps: StoreDeps, spec: WriteSpec, write: Finis
     }
     const appending = previous !== undefined && (spec.mode === WriteMode.APPEND || spec.mode === WriteMode.UNSPECIFIED);
     if (appending) checkAppendable(previous, spec, write);
-    const chunks = appending ? [...previous.chunks, ...write.chunks] : write.chunks;
+    const { chunks, written } = await compactChunks(deps, spec.kind, appending ? previous.chunks : [], write.chunks);
+    merged.push(...written);
     const byteSize = chunks.reduce((a, c) => a + c.size, 0);
     if (byteSize > deps.limits.maxDatasetBytes) {
       throw resourceExhausted("DATASET_TOO_LARGE", `dataset ${spec.name} would hold ${byteSize} bytes, over the limit of ${deps.limits.maxDatasetBytes}`);
