@@ -19,12 +19,12 @@ export interface CompactedChunks {
  * last, they become one. Appends of a few rows at a time so leave a version with a few
  * small chunks (about log2 of the appends) rather than one per append, whose lists (one
  * per version) grew with the square of the appends and whose reads paid for every chunk.
- * Earlier versions keep their chunks; only tables and tensors are merged.
+ * Earlier versions keep their chunks; files are never merged.
  */
 export async function compactChunks(deps: Pick<StoreDeps, "blobs">, kind: DatasetKind, kept: readonly ChunkRef[], added: readonly ChunkRef[]): Promise<CompactedChunks> {
   const chunks = [...kept];
   const written: string[] = [];
-  if (kind !== DatasetKind.TABLE && kind !== DatasetKind.TENSOR) return { chunks: [...kept, ...added], written };
+  if (kind === DatasetKind.FILE) return { chunks: [...kept, ...added], written };
   for (const chunk of added) {
     chunks.push(chunk);
     for (;;) {
@@ -41,8 +41,20 @@ export async function compactChunks(deps: Pick<StoreDeps, "blobs">, kind: Datase
 
 async function mergeChunks(deps: Pick<StoreDeps, "blobs">, kind: DatasetKind, first: ChunkRef, second: ChunkRef): Promise<ChunkRef> {
   const parts = [await deps.blobs.getBytes(first.sha256), await deps.blobs.getBytes(second.sha256)];
-  // A tensor chunk is whole rows of one dtype and shape: two chunks are their bytes end to end.
-  const bytes = kind === DatasetKind.TENSOR ? Buffer.concat(parts) : mergeIpcChunks(parts);
+  const bytes = mergedBytes(kind, parts);
   const blob = await deps.blobs.put(bytes);
   return { sha256: blob.sha256, size: bytes.length, rows: first.rows + second.rows };
+}
+
+function mergedBytes(kind: DatasetKind, parts: Uint8Array[]): Uint8Array {
+  switch (kind) {
+    case DatasetKind.TABLE:
+      return mergeIpcChunks(parts);
+    // A chunk of documents is compact JSON a line each, as reads send them: two chunks are their lines together.
+    case DatasetKind.DOCUMENT:
+      return Buffer.concat([parts[0]!, Buffer.from("\n"), parts[1]!]);
+    // A tensor chunk is whole rows of one dtype and shape: two chunks are their bytes end to end.
+    default:
+      return Buffer.concat(parts);
+  }
 }

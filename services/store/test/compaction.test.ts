@@ -81,11 +81,15 @@ describe("store: small chunks merged as versions are committed", () => {
     expect(Array.from(slice.data)).toEqual([30, 30.5, 31, 31.5, 32, 32.5]);
   });
 
-  it("keeps documents one chunk each", async () => {
+  it("merges documents as lines, each read back as it was put", async () => {
     const name = uniqueName();
-    for (let i = 0; i < 4; i++) await h.kiln.datasets.put(name, { i });
-    expect((await h.kiln.datasets.info(name)).latest!.chunkCount).toBe(4);
-    expect(await h.kiln.datasets.get(name)).toEqual([0, 1, 2, 3].map((i) => ({ i })));
+    const docs = [{ i: 0, text: "a\nb" }, [1, "two"], "three", null, 4.5, { nested: { deep: [true] } }];
+    for (const doc of docs) await h.kiln.datasets.put(name, doc);
+    const latest = (await h.kiln.datasets.info(name)).latest!;
+    expect(latest.rowCount).toBe(docs.length);
+    expect(latest.chunkCount).toBeLessThan(docs.length);
+    expect(await h.kiln.datasets.get(name)).toEqual(docs);
+    expect(await h.kiln.datasets.get(name, { version: 3 })).toEqual(docs.slice(0, 3));
   });
 
   it("collects a write's chunk merged away after the grace period, and keeps what earlier versions hold", async () => {
