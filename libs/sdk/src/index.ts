@@ -41,5 +41,5 @@ export type { JobInfo, JobDriftInfo, ExecutorInfo, JobErrorInfo, JobKindName, Jo
 export type { TrainedEstimator } from "./model-estimators.js";
 export { Tracking, Experiment, TrackedRun, eventValue, serviceProvider, type ExperimentOptions, type ExperimentInfo, type RunInfo, type RunSummaryInfo } from "./tracking.js";
 export { notrack, profiling, type TrackingProvider, type RunSink, type EventInput } from "./tracking-providers.js";
-export type { DataQuery, EventRow } from "./tracking-query.js";
+export type { DataQuery, EventRow, MetricHistoryPoint } from "./tracking-query.js";
 export { spansInTreeOrder, type TraceSummary, type TraceDetail, type TraceSpanInfo, type TraceAssessmentInfo } from "./traces.js";

@@ -77,3 +77,32 @@ export function eventRows(table: Table): EventRow[] {
   }
   return rows;
 }
+
+/** One point of a metric's history. */
+export interface MetricHistoryPoint {
+  step: number;
+  /** NaN where the event's value is not a number. */
+  value: number;
+  dt: Date;
+}
+
+/**
+ * A metric's events (one run's, one key's, as QueryEvents sends them in logging order) as
+ * its history: in step order, logging order within a step, as GetMetricHistory gives it.
+ */
+export function metricHistoryOf(table: Table): MetricHistoryPoint[] {
+  const points: MetricHistoryPoint[] = [];
+  let sorted = true;
+  // A batch at a time: get(i) on the whole table's columns looks for i's batch on every call.
+  for (const batch of table.batches) {
+    const [dt, step, value] = ["dt", "step", "value"].map((name) => batch.getChild(name)!);
+    const steps = step!.toArray() as Int32Array;
+    const values = value!.toArray() as Float64Array;
+    for (let i = 0; i < batch.numRows; i++) {
+      const point = { step: steps[i]!, value: value!.isValid(i) ? values[i]! : NaN, dt: new Date(Number(dt!.get(i))) };
+      if (points.length && point.step < points[points.length - 1]!.step) sorted = false;
+      points.push(point);
+    }
+  }
+  return sorted ? points : points.sort((a, b) => a.step - b.step); // stable: logging order within a step
+}

@@ -74,6 +74,10 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     const at = (ms: number) => 1_796_545_683_000_000_000 + ms * 1e6; // unix nanoseconds, as the client writes them
     const spans = { spans: [span("s1", null, "answer", "CHAIN", at(0), at(120)), span("s2", "s1", "retrieve", "RETRIEVER", at(10), at(50))] };
     expect((await mlflow("PUT", "2.0/mlflow-artifacts/artifacts/tuning/traces/tr-console/artifacts/traces.json", JSON.stringify(spans))).status).toBe(200);
+    // A training loop's loss, more points than a chart draws, with a spike.
+    await kiln.experiment("training").run((run) => {
+      for (let step = 0; step < 5000; step++) run.logMetric("loss", step === 2500 ? 9 : 1 / (1 + step), { step });
+    });
     // A sweep of more runs than the experiment page's table shows at first.
     expect((await mlflow("POST", "2.0/mlflow/experiments/create", JSON.stringify({ name: "sweep" }))).status).toBe(200);
     for (let i = 0; i < 103; i++) expect((await mlflow("POST", "2.0/mlflow/runs/create", JSON.stringify({ experiment_id: "sweep", start_time: Date.now() }))).status).toBe(200);
@@ -206,6 +210,12 @@ describe.skipIf(noBrowser)("the web console at /ui/ (Chromium)", () => {
     expect(download.suggestedFilename()).toBe("scores.csv");
     expect(await readFile((await download.path())!, "utf8")).toBe("fold,score\n1,0.9\n");
     expect(await viewText(page, "#/experiments/tuning/runs/9", null, "no run 9")).toMatch(/no run 9: the experiment has runs 1 to 2/);
+    // A long history is drawn from a sample the server keeps the shape of: 1,000 points, the spike among them.
+    const training = await viewText(page, "#/experiments/training/runs/1?metric=loss", "Run 1 of training", "points drawn");
+    expect(training).toMatch(/1,000 of its 5,000 points drawn, chosen to keep the line's shape/);
+    const line = (await page.locator("svg.chart path").getAttribute("d"))!;
+    expect(line.split(" ")).toHaveLength(1000);
+    expect(await page.locator("svg.chart text").allTextContents()).toEqual(expect.arrayContaining(["9", "step 0", "step 4999"]));
     // The newest 100 runs of a sweep of 103, then all of them.
     expect(await viewText(page, "#/experiments/sweep", "Experiment sweep", "The newest 100 runs of 103")).toMatch(/The newest 100 runs of 103: show all\s*run\s*status\s*103\s*running\s*102\s*running/);
     expect(await page.getAttribute("#view a >> text=show all", "href")).toBe("#/experiments/sweep?runs=all");

@@ -162,6 +162,14 @@ describe("experiment tracking against a real server (omega-ml's examples)", () =
     expect(folds.map((r) => r.step)).toEqual([1, 2, 3]);
     expect((await exp.history("score")).map((p) => p.value)).toEqual([0, 1, 2, 3, 4].map((fold) => 0.8 + fold / 100));
     expect((await exp.history("loss")).map((p) => p.step)).toEqual([1, 2, 3, 4, 5]);
+    // Logged out of step order, twice at a step, once not a number: in step order, logging order within a step, either way it is read.
+    await exp.run((run) => {
+      for (const [step, value] of [[2, 0.2], [0, 0], [1, 0.11], [1, 0.12]] as const) run.logMetric("late", value, { step });
+      run.logEvent("metric", "late", "text", { step: 3 });
+    });
+    const late = (points: { step: number; value: number }[]) => points.map((p) => [p.step, p.value]);
+    expect(late(await exp.history("late"))).toEqual([[0, 0], [1, 0.11], [1, 0.12], [2, 0.2], [3, NaN]]);
+    expect(late(await exp.history("late", undefined, { maxPoints: 10 }))).toEqual(late(await exp.history("late")));
   });
 
   it("reads back a run bigger than one page (120,000 points) as one table", async () => {
@@ -173,6 +181,25 @@ describe("experiment tracking against a real server (omega-ml's examples)", () =
     expect(table.numRows).toBe(60_000);
     const values = table.getChild("value")!.toArray() as Float64Array;
     expect([values[0], values[59_999]]).toEqual([1, 119_999]);
+  });
+
+  it("reads a metric history longer than one answer holds (260,000 points) in pages, or a sample of it to draw", async () => {
+    const exp = kiln.experiment(unique("long"));
+    await exp.run((run) => {
+      for (let step = 0; step < 260_000; step++) run.logMetric("loss", 1 / (1 + step), { step });
+    });
+    const points = await exp.history("loss");
+    expect(points).toHaveLength(260_000);
+    expect(points.every((p, i) => p.step === i && p.value === 1 / (1 + i))).toBe(true);
+    const drawn = await exp.history("loss", 1, { maxPoints: 100 });
+    expect(drawn).toHaveLength(100);
+    expect([drawn[0]!.step, drawn[99]!.step]).toEqual([0, 259_999]);
+    // Every point in one answer is refused, over the wire, saying what to ask for instead.
+    const client = createClient(TrackingService, createGrpcTransport({ baseUrl: running.server.url }));
+    await expect(client.getMetricHistory({ run: `${exp.name}/runs/1`, key: "loss" })).rejects.toMatchObject({
+      code: Code.ResourceExhausted,
+      rawMessage: expect.stringMatching(/260000 points, more than one answer holds/),
+    });
   });
 
   it("the profiling provider samples the machine; notrack logs nothing", async () => {

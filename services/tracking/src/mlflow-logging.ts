@@ -10,7 +10,7 @@ import { nowOf } from "./experiments.js";
 import { checkedBatch, toTracked } from "./log.js";
 import { doubleJson, keyValues, objectsOf, optionalInteger, optionalText, requiredDouble, requiredText, type MlflowCall, type MlflowEndpoints } from "./mlflow-http.js";
 import { pageOf } from "./mlflow-search.js";
-import { metricPoints } from "./query.js";
+import { metricSeries } from "./metric-series.js";
 import { linkMetrics, loggedModelById } from "./mlflow-logged-models.js";
 import { activeRunById, checkRunTag, INPUT_EVENT, OUTPUT_EVENT, runById, runIdField, runsMetricsAndParams, setRunTags } from "./mlflow-runs.js";
 import { changeRun } from "./runs.js";
@@ -177,11 +177,15 @@ async function metricHistory(deps: TrackingDeps, { project, fields }: MlflowCall
   const runId = runIdField(fields);
   const { run } = await runById(deps, project, runId);
   const key = requiredText(fields, "metric_key");
-  const points = (await metricPoints(deps, run.experiment, run.run, key)).flatMap((p) => (p.value === undefined ? [] : [{ key, value: doubleJson(p.value), timestamp: p.dt, step: p.step }]));
+  const series = await metricSeries(deps, run.experiment, run.run, key);
+  // MLflow's history holds numbers only; each point becomes JSON once it is on the page.
+  const numbers: number[] = [];
+  for (let i = 0; i < series.length; i++) if (series.numeric[i]) numbers.push(i);
+  const point = (i: number): Json => ({ key, value: doubleJson(series.value[i]!), timestamp: series.dt[i]!, step: series.step[i]! });
   const maxResults = optionalInteger(fields, "max_results");
-  if (maxResults === undefined && !fields.page_token) return { metrics: points };
-  const page = pageOf(points, maxResults, optionalText(fields, "page_token"));
-  return { metrics: page.items, ...(page.next ? { next_page_token: page.next } : {}) };
+  if (maxResults === undefined && !fields.page_token) return { metrics: numbers.map(point) };
+  const page = pageOf(numbers, maxResults, optionalText(fields, "page_token"));
+  return { metrics: page.items.map(point), ...(page.next ? { next_page_token: page.next } : {}) };
 }
 
 /** Where MLflow keeps the models a run logged (LogModel): a JSON list of their MLmodel files, as MLflow's own server does. */

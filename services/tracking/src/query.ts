@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { decodePageToken, encodePageToken, pageSize } from "@kiln/core";
+import { decodePageToken, encodePageToken, invalidArgument, pageSize, resourceExhausted } from "@kiln/core";
 import { tableToIpc } from "@kiln/data";
 import {
   GetMetricHistoryResponseSchema,
@@ -8,7 +8,9 @@ import {
   QueryEventsResponseSchema,
   RunSummarySchema,
   SearchRunsResponseSchema,
+  type GetMetricHistoryRequest,
   type GetMetricHistoryResponse,
+  type MetricPoint,
   type QueryEventsRequest,
   type QueryEventsResponse,
   type RunSummary,
@@ -16,11 +18,11 @@ import {
   type SearchRunsResponse,
 } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { parseFilter } from "@kiln/data";
-import { EVENT_VALUE_TYPES, parseRequestFilter, type RunSelector } from "@kiln/storage";
+import { parseRequestFilter, type RunSelector } from "@kiln/storage";
 import type { TrackingDeps } from "./deps.js";
 import { eventsTable } from "./events-table.js";
 import { getExperiment } from "./experiments.js";
+import { metricSeries, sampledPoints } from "./metric-series.js";
 import { idOfExperiment } from "./mlflow-experiments.js";
 import { findRuns } from "./mlflow-run-search.js";
 import { parseExperimentName, parseRunName, runKey } from "./names.js";
@@ -46,30 +48,38 @@ export async function* queryEvents(deps: TrackingDeps, req: QueryEventsRequest):
   }
 }
 
-/** One metric's points in a run, in step order (logging order within a step). */
-export async function metricHistory(deps: TrackingDeps, runName: string, key: string): Promise<GetMetricHistoryResponse> {
-  const { experiment, run } = parseRunName(runName);
-  await getRun(deps, experiment, run);
-  const points = await metricPoints(deps, experiment, run, key);
-  return create(GetMetricHistoryResponseSchema, {
-    points: points.map((p) => create(MetricPointSchema, { step: BigInt(p.step), value: p.value ?? NaN, dt: timestampFromMs(p.dt) })),
-  });
-}
+/** Points a GetMetricHistory answer holds at most: about 7.5 MB, inside the smallest message limit (8 MiB). */
+export const MAX_HISTORY_PAGE = 250_000;
 
-/**
- * The points of metric `key` in a run, in step order (logging order within a step); the
- * value is undefined where the event holds no number.
- */
-export async function metricPoints(deps: TrackingDeps, experiment: string, run: number, key: string): Promise<{ step: number; value: number | undefined; dt: number }[]> {
-  const points: { step: number; value: number | undefined; dt: number }[] = [];
-  const filter = parseFilter(`event = "metric" AND key = ${JSON.stringify(key)}`);
-  for await (const page of deps.events.query({ experiment, runs: { runs: [run] }, filter })) {
-    for (let i = 0; i < page.length; i++) {
-      const value = EVENT_VALUE_TYPES[page.valueType[i]!] === "number" ? page.number[i]! : undefined;
-      points.push({ step: page.step[i]!, value, dt: page.dt[i]! });
-    }
+/** One metric's points in a run, in step order (logging order within a step): in pages, or sampled for drawing. */
+export async function metricHistory(deps: TrackingDeps, req: GetMetricHistoryRequest): Promise<GetMetricHistoryResponse> {
+  const { experiment, run } = parseRunName(req.run);
+  if (req.pageSize < 0) throw invalidArgument("INVALID_PAGE_SIZE", "page_size must not be negative");
+  if (req.maxPoints < 0) throw invalidArgument("INVALID_MAX_POINTS", "max_points must not be negative");
+  const binding = JSON.stringify([req.run, req.key, req.maxPoints]);
+  const offset = Number(decodePageToken(req.pageToken, binding) ?? 0);
+  if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this server issued");
+  await getRun(deps, experiment, run);
+  const series = await metricSeries(deps, experiment, run, req.key);
+  const sample = sampledPoints(series, req.maxPoints);
+  const count = sample?.length ?? series.length;
+  if (req.pageSize === 0 && count > MAX_HISTORY_PAGE) {
+    throw resourceExhausted(
+      "HISTORY_TOO_LARGE",
+      `metric "${req.key}" of ${req.run} has ${count} points, more than one answer holds (${MAX_HISTORY_PAGE}): ask for pages (page_size) or a sample to draw (max_points)`,
+    );
   }
-  return points.sort((a, b) => a.step - b.step);
+  const end = Math.min(count, offset + Math.min(req.pageSize || MAX_HISTORY_PAGE, MAX_HISTORY_PAGE));
+  const points: MetricPoint[] = [];
+  for (let k = offset; k < end; k++) {
+    const i = sample ? sample[k]! : k;
+    points.push(create(MetricPointSchema, { step: BigInt(series.step[i]!), value: series.value[i]!, dt: timestampFromMs(series.dt[i]!) }));
+  }
+  return create(GetMetricHistoryResponseSchema, {
+    points,
+    nextPageToken: end < count ? encodePageToken(String(end), binding) : "",
+    totalSize: BigInt(series.length),
+  });
 }
 
 /** Per run: latest/min/max/count of each metric and the params, for comparing runs side by side (from the event store's summaries). */

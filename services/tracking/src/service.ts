@@ -55,7 +55,7 @@ export function createTrackingService(deps: TrackingDeps): ServiceImpl<typeof Tr
     logEvents: (requests) => logEvents(deps, requests),
     appendEvents: (req) => logEvents(deps, createAsyncIterable(req.batches)),
     queryEvents: (req) => queryEvents(deps, req),
-    getMetricHistory: (req) => metricHistory(deps, req.run, req.key),
+    getMetricHistory: (req) => metricHistory(deps, req),
     async summarizeRuns(req) {
       return { runs: await summarizeRuns(deps, req.parent, req.runs) };
     },

@@ -14,6 +14,9 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string,
 /** Colours of the lines, one per series, in turn. */
 const COLOURS = ["#b5542a", "#2a6fb5", "#3a8f3a", "#8f3a8a", "#b59a2a", "#2aa6a6", "#6b6b6b", "#d14d72", "#4d5bd1", "#7a4d1f"];
 
+/** Points a line draws at most: a longer history is sampled to them by the server, keeping its shape (a chart is 480 px wide). */
+export const CHART_POINTS = 1000;
+
 export interface Series {
   label: string;
   points: readonly { step: number; value: number }[];
@@ -25,12 +28,15 @@ export function lineChart(series: readonly Series[]): SVGSVGElement {
   const height = HEIGHT + legendHeight;
   const chart = svg("svg", { class: "chart", width: WIDTH, height, viewBox: `0 0 ${WIDTH} ${height}`, role: "img" });
   const finite = series.map((s) => s.points.filter((p) => Number.isFinite(p.value)));
-  const all = finite.flat();
-  if (all.length === 0) return chart;
-  const steps = all.map((p) => p.step);
-  const values = all.map((p) => p.value);
-  const [x0, x1] = [Math.min(...steps), Math.max(...steps)];
-  const [y0, y1] = [Math.min(...values), Math.max(...values)];
+  if (finite.every((points) => points.length === 0)) return chart;
+  // Loops, not Math.min(...steps): a spread of over ~100,000 values is past the arguments a call takes.
+  let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
+  for (const points of finite) {
+    for (const p of points) {
+      [x0, x1] = [Math.min(x0, p.step), Math.max(x1, p.step)];
+      [y0, y1] = [Math.min(y0, p.value), Math.max(y1, p.value)];
+    }
+  }
   const x = (s: number) => PAD + ((s - x0) / (x1 - x0 || 1)) * (WIDTH - 2 * PAD);
   const y = (v: number) => HEIGHT - PAD - ((v - y0) / (y1 - y0 || 1)) * (HEIGHT - 2 * PAD);
   const label = (text: string, attrs: Record<string, number | string>) => {

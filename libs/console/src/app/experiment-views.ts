@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Kiln, type RunSummaryInfo } from "@kiln/sdk";
 import { h, link, number, table, when, type Column } from "./dom.js";
-import { lineChart } from "./chart.js";
+import { CHART_POINTS, lineChart } from "./chart.js";
 import { traceView, tracesSection } from "./trace-views.js";
 import { trackedRunHref, trackedRunView } from "./tracked-run-views.js";
 
@@ -72,7 +72,7 @@ export async function experimentView(kiln: Kiln, query: URLSearchParams, name: s
   if (metrics.length) {
     const shown = metric && metrics.includes(metric) ? metric : metrics[0]!;
     const drawn = runs.filter((r) => r.metrics[shown]).slice(0, CHART_RUNS);
-    const series = await Promise.all(drawn.map(async (r) => ({ label: `run ${r.run}`, points: await exp.history(shown, r.run) })));
+    const series = await Promise.all(drawn.map(async (r) => ({ label: `run ${r.run}`, points: await exp.history(shown, r.run, { maxPoints: CHART_POINTS }) })));
     const which = drawn.length === 1 ? `run ${drawn[0]!.run}` : `the ${order ? "first" : "newest"} ${drawn.length} runs ${order ? "in the table " : ""}that logged it`;
     const search = query.toString();
     out.push(

@@ -1,5 +1,5 @@
 import type { EventRow, Experiment, RunSummaryInfo } from "@kiln/sdk";
-import { lineChart } from "./chart.js";
+import { CHART_POINTS, lineChart } from "./chart.js";
 import { bytes, clipped, fields, h, lastSegment, link, number, table, when, type Child } from "./dom.js";
 
 /** Other events a run's page lists (its params, metrics, artifacts and profile samples have their own places): the first this many. */
@@ -44,7 +44,11 @@ export async function trackedRunView(exp: Experiment, experiment: string, run: n
       { title: "count", cell: (m) => s.metrics[m]!.count, numeric: true },
     ]),
   ];
-  if (shown) out.push(h("h2", {}, `${shown} by step`), lineChart([{ label: `run ${run}`, points: await exp.history(shown, run) }]));
+  if (shown) {
+    const count = s.metrics[shown]?.count ?? 0;
+    out.push(h("h2", {}, `${shown} by step`), lineChart([{ label: `run ${run}`, points: await exp.history(shown, run, { maxPoints: CHART_POINTS }) }]));
+    if (count > CHART_POINTS) out.push(h("p", {}, `${CHART_POINTS.toLocaleString("en")} of its ${count.toLocaleString("en")} points drawn, chosen to keep the line's shape`));
+  }
   out.push(
     h("h2", {}, "Artifacts"),
     table(artifacts, [
