@@ -18,7 +18,7 @@ export function printTable(o: Output, rows: Record<string, unknown>[], columns: 
     return String(v).replace(/\s+/g, " ");
   };
   const grid = [columns.map((c) => c.toUpperCase()), ...rows.map((r) => columns.map((c) => cell(r[c])))];
-  const widths = columns.map((_, i) => Math.max(...grid.map((row) => row[i].length)));
+  const widths = columns.map((_, i) => grid.reduce((widest, row) => Math.max(widest, row[i].length), 0));
   for (const row of grid) o.out.write(row.map((v, i) => (i === row.length - 1 ? v : v.padEnd(widths[i]))).join("  ") + "\n");
 }
 
@@ -28,7 +28,7 @@ export function shortTime(d: Date | undefined): string {
 }
 
 export function printFields(o: Output, pairs: [string, unknown][]): void {
-  const width = Math.max(...pairs.map(([k]) => k.length));
+  const width = pairs.reduce((widest, [k]) => Math.max(widest, k.length), 0);
   for (const [k, v] of pairs) {
     const text = v instanceof Date ? v.toISOString() : typeof v === "object" && v !== null ? JSON.stringify(v) : String(v ?? "");
     o.out.write(`${(k + ":").padEnd(width + 1)} ${text}\n`);

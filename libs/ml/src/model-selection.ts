@@ -122,7 +122,7 @@ export class StratifiedKFold implements Splitter {
     const n = rowCount(X);
     if (!y) throw new InvalidInputError("StratifiedKFold.split needs y", "BAD_PARAMETER");
     const encoded = firstAppearanceCodes(y, n);
-    const nClasses = Math.max(...encoded) + 1;
+    const nClasses = encoded.reduce((most, c) => Math.max(most, c), -1) + 1; // not Math.max(...encoded): a spread of 150,000 overflows the stack
     const counts = new Array<number>(nClasses).fill(0);
     for (const c of encoded) counts[c]++;
     if (counts.every((c) => this.nSplits > c)) throw new InvalidInputError(`nSplits=${this.nSplits} is greater than every class's count`, "TOO_FEW_ROWS");
@@ -273,8 +273,7 @@ function stratifiedSplit(stratify: LabelInput, n: number, nTest: number, random:
   const test: number[] = [];
   members.forEach((rows, c) => {
     shuffleInPlace(rows, random);
-    test.push(...rows.slice(0, take[c]));
-    train.push(...rows.slice(take[c]));
+    rows.forEach((row, k) => (k < take[c] ? test : train).push(row));
   });
   shuffleInPlace(train, random);
   shuffleInPlace(test, random);

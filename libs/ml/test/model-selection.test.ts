@@ -38,6 +38,15 @@ describe("trainTestSplit", () => {
 });
 
 describe("KFold and StratifiedKFold", () => {
+  it("splits and stratifies a million rows (no spread of every row into one call)", () => {
+    const n = 1_000_000;
+    const y = Int32Array.from({ length: n }, (_, i) => (i % 10 === 0 ? 1 : 0));
+    const folds = new StratifiedKFold({ nSplits: 2 }).split(n, y);
+    expect(folds.map((f) => f.test.length)).toEqual([500_000, 500_000]);
+    const split = trainTestSplit(indexed(n), y, { testSize: 0.5, stratify: y, randomState: 0 });
+    expect(split.yTest.filter((c) => c === 1)).toHaveLength(50_000);
+  });
+
   it("KFold makes sklearn's folds: contiguous, the first n % k one larger", () => {
     const folds = new KFold({ nSplits: 5 }).split(12);
     expect(folds.map((f) => Array.from(f.test))).toEqual([[0, 1, 2], [3, 4, 5], [6, 7], [8, 9], [10, 11]]);
