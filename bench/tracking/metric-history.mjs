@@ -2,7 +2,8 @@
 // step), then its history is read whole through the SDK (GetMetricHistory in pages of
 // 250,000), sampled to 1,000 points to draw (max_points), and a page of 1,000 through MLflow's
 // get-history, against the same points streamed as the run's event table (QueryEvents of
-// key = "loss", what reads them without ordering or paging), in the same run. Best of --rounds.
+// key = "loss", what reads them without ordering or paging), in the same run; and the same
+// events as omega-ml's rows (exp.data()). Best of --rounds.
 // Usage: node bench/tracking/metric-history.mjs [--points 1000000] [--rounds 3]
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -29,6 +30,7 @@ try {
     if (got !== n) throw new Error(`${what}: ${got} points, expected ${n}`);
   };
   const table = await bestMs(rounds, async () => expect(points, "event table")((await exp.dataTable({ run: 1, key: "loss" })).numRows));
+  const rows = await bestMs(rounds, async () => expect(points, "rows")((await exp.data({ run: 1, key: "loss" })).length));
   const whole = await bestMs(rounds, async () => expect(points, "history")((await exp.history("loss", 1)).length));
   const drawn = await bestMs(rounds, async () => expect(1000, "sample")((await exp.history("loss", 1, { maxPoints: 1000 })).length));
   const mlflowPage = await bestMs(rounds, async () => {
@@ -37,6 +39,7 @@ try {
   });
   console.log(`one run, ${points} points of one metric; best of ${rounds}`);
   console.log(`the run's event table of them (QueryEvents) ${table.toFixed(0)} ms`);
+  console.log(`the same as rows, exp.data() ${rows.toFixed(0)} ms, ratio table / rows ${(table / rows).toFixed(2)}`);
   console.log(`history, every point in step order (SDK) ${whole.toFixed(0)} ms, ratio table / history ${(table / whole).toFixed(2)}`);
   console.log(`history sampled to 1,000 points to draw ${drawn.toFixed(0)} ms, ratio table / sample ${(table / drawn).toFixed(2)}`);
   console.log(`MLflow get-history, a page of 1,000 ${mlflowPage.toFixed(0)} ms, ratio table / page ${(table / mlflowPage).toFixed(2)}`);

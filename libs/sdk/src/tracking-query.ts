@@ -1,4 +1,4 @@
-import type { Table } from "apache-arrow";
+import type { RecordBatch, Table, Vector } from "apache-arrow";
 
 /** What `exp.data()` selects; every part is optional and they combine with AND. */
 export interface DataQuery {
@@ -59,23 +59,38 @@ export function dataFilter(q: DataQuery): string {
 
 export function eventRows(table: Table): EventRow[] {
   const rows: EventRow[] = [];
-  const col = (name: string) => table.getChild(name)!;
-  const [experiment, run, event, dt, node, step, key, value, text, type] = ["experiment", "run", "event", "dt", "node", "step", "key", "value", "value_text", "value_type"].map(col);
-  for (let i = 0; i < table.numRows; i++) {
-    const kind = type!.get(i) as string;
+  // A batch at a time: get(i) on the whole table's columns looks for i's batch on every call.
+  for (const batch of table.batches) batchRows(batch, rows);
+  return rows;
+}
+
+function batchRows(batch: RecordBatch, rows: EventRow[]): void {
+  const col = (name: string) => batch.getChild(name)!;
+  const [run, dt, step, value, text] = ["run", "dt", "step", "value", "value_text"].map(col);
+  const [experiment, event, node, key, type] = ["experiment", "event", "node", "key", "value_type"].map((name) => stringsOf(col(name)));
+  for (let i = 0; i < batch.numRows; i++) {
+    const kind = type!(i)!;
     const raw = kind === "number" ? (value!.get(i) as number | null) ?? NaN : (text!.get(i) as string | null);
     rows.push({
-      experiment: experiment!.get(i) as string,
+      experiment: experiment!(i)!,
       run: run!.get(i) as number,
-      event: event!.get(i) as string,
+      event: event!(i)!,
       dt: new Date(Number(dt!.get(i))),
-      node: node!.get(i) as string,
+      node: node!(i)!,
       step: step!.get(i) as number,
-      key: key!.get(i) as string,
+      key: key!(i)!,
       value: kind === "json" || kind === "artifact" ? JSON.parse(raw as string) : kind === "none" ? null : raw,
     });
   }
-  return rows;
+}
+
+/** A string column's values by row; a dictionary's words decoded once, not once a row. */
+function stringsOf(vector: Vector): (i: number) => string | null {
+  const data = vector.data[0];
+  if (!data?.dictionary || vector.data.length !== 1) return (i) => vector.get(i) as string | null;
+  const words = [...data.dictionary] as string[];
+  const indices = data.values as Int32Array;
+  return (i) => (vector.isValid(i) ? words[indices[i]!]! : null);
 }
 
 /** One point of a metric's history. */
