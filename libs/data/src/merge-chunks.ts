@@ -13,7 +13,7 @@ export function mergeIpcChunks(chunks: readonly Uint8Array[]): Uint8Array {
 }
 
 /** The batches (of one schema) as one batch, or as they are where a column cannot be rebuilt. */
-export function concatBatches(batches: readonly RecordBatch[]): RecordBatch[] {
+function concatBatches(batches: readonly RecordBatch[]): RecordBatch[] {
   if (batches.length < 2) return [...batches];
   const schema = batches[0]!.schema;
   if (!schema.fields.every((f) => rebuildable(f.type))) return [...batches];

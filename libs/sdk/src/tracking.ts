@@ -209,8 +209,7 @@ export class Experiment {
    * A metric's points in a run (the latest by default), in step order (logging order within
    * a step). With `maxPoints`, at most that many, sampled by the server to keep the line's
    * shape (to draw a million); without, every point, streamed as the run's events are (a
-   * million in about half a second, where GetMetricHistory's pages of messages took ten
-   * times that).
+   * million in 1.3–1.6 s, against 5 s through GetMetricHistory's pages of messages).
    */
   async history(key: string, run?: number, options: { maxPoints?: number } = {}): Promise<MetricHistoryPoint[]> {
     const n = run ?? (await this.latestRun());

@@ -19,8 +19,7 @@ export interface CompactedChunks {
  * end, then the run mergedRun counts becomes one. Appends of a few rows at a time so leave
  * a version a few small chunks (about log2 of the appends) rather than one per append,
  * whose lists (one per version) grew with the square of the appends and whose reads paid
- * for every chunk.
- * Earlier versions keep their chunks; files are never merged.
+ * for every chunk. Earlier versions keep their chunks; files are never merged.
  */
 export async function compactChunks(deps: Pick<StoreDeps, "blobs">, kind: DatasetKind, kept: readonly ChunkRef[], added: readonly ChunkRef[]): Promise<CompactedChunks> {
   const chunks = [...kept];

@@ -67,10 +67,11 @@ function inStepOrder(series: MetricSeries): MetricSeries {
 
 /**
  * Which points to draw, at most `maxPoints` (indices in step order): undefined (every point)
- * when there are no more, else Largest-Triangle-Three-Buckets over the points with finite values: the
- * first and the last, and from each of maxPoints - 2 equal buckets between them the point
- * making the largest triangle with the point kept before it and the mean of the next
- * bucket. It keeps a loss curve's spikes and plateaus, which every-nth-point sampling drops.
+ * when there are no more, else Largest-Triangle-Three-Buckets over the points with finite
+ * values: the first and the last, and from each of maxPoints - 2 equal buckets between
+ * them the point making the largest triangle with the point kept before it and the mean of
+ * the next bucket. It keeps a loss curve's spikes and plateaus, which every-nth-point
+ * sampling drops.
  */
 export function sampledPoints(series: MetricSeries, maxPoints: number): number[] | undefined {
   if (maxPoints <= 0 || series.length <= maxPoints) return undefined;
