@@ -223,8 +223,11 @@ export class Experiment {
 
   /** Runs side by side: last/min/max/count of each metric, and the params. */
   async summary(run?: DataQuery["run"]): Promise<RunSummaryInfo[]> {
-    const res = await call(() => this.client.summarizeRuns({ parent: this.name, runs: runsText(run ?? "all") }));
-    return res.runs.map(runSummaryInfo);
+    const runs = runsText(run ?? "all");
+    return allPages(async (pageToken) => {
+      const res = await call(() => this.client.summarizeRuns({ parent: this.name, runs, pageSize: 1000, pageToken }));
+      return { items: res.runs.map(runSummaryInfo), nextPageToken: res.nextPageToken };
+    });
   }
 
   /**

@@ -68,13 +68,17 @@ describe("experiment tracking against a real server (omega-ml's examples)", () =
     expect(Buffer.from((await exp.artifact("weights.bin")) as Uint8Array).equals(weights)).toBe(true);
   });
 
-  it("lists every run, newest first, past a page of 1,000 (runs:compare and the drop's question read them)", async () => {
+  it("lists and summarizes every run past a page of 1,000 (runs:compare and the drop's question read them)", async () => {
     const parent = `projects/default/experiments/${unique("many-runs")}`;
     const client = createClient(TrackingService, createGrpcTransport({ baseUrl: running.server.url }));
     await client.startRun({ parent, createExperiment: true });
     for (let i = 1; i < 1001; i += 100) await Promise.all(Array.from({ length: 100 }, () => client.startRun({ parent })));
-    const runs = await kiln.experiment(parent.split("/").at(-1)!).runs();
+    const exp = kiln.experiment(parent.split("/").at(-1)!);
+    const runs = await exp.runs();
     expect(runs.map((r) => r.run)).toEqual(Array.from({ length: 1001 }, (_, i) => 1001 - i));
+    // summary() reads SummarizeRuns' pages of 1,000: the 1,001st run is on the second.
+    expect((await exp.summary()).map((r) => r.run)).toEqual(Array.from({ length: 1001 }, (_, i) => i + 1));
+    expect((await exp.summary({ from: 990, to: 1001 })).map((r) => r.run)).toEqual(Array.from({ length: 12 }, (_, i) => 990 + i));
   });
 
   it("three runs, then all runs with a key filter; lists, ranges and AND/OR filters", async () => {

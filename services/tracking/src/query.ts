@@ -8,6 +8,7 @@ import {
   QueryEventsResponseSchema,
   RunSummarySchema,
   SearchRunsResponseSchema,
+  SummarizeRunsResponseSchema,
   type GetMetricHistoryRequest,
   type GetMetricHistoryResponse,
   type MetricPoint,
@@ -16,6 +17,8 @@ import {
   type RunSummary,
   type SearchRunsRequest,
   type SearchRunsResponse,
+  type SummarizeRunsRequest,
+  type SummarizeRunsResponse,
 } from "@kiln/proto/kiln/tracking/v1/tracking_pb";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { parseRequestFilter, type RunSelector } from "@kiln/storage";
@@ -82,13 +85,46 @@ export async function metricHistory(deps: TrackingDeps, req: GetMetricHistoryReq
   });
 }
 
-/** Per run: latest/min/max/count of each metric and the params, for comparing runs side by side (from the event store's summaries). */
-export async function summarizeRuns(deps: TrackingDeps, parent: string, runsText: string): Promise<RunSummary[]> {
-  const { name } = parseExperimentName(parent);
+/**
+ * Per run: latest/min/max/count of each metric and the params, for comparing runs side by
+ * side (from the event store's summaries): in pages in run number order, or every selected
+ * run at once when the answer fits a message.
+ */
+export async function summarizeRuns(deps: TrackingDeps, req: SummarizeRunsRequest): Promise<SummarizeRunsResponse> {
+  const { name } = parseExperimentName(req.parent);
+  if (req.pageSize < 0) throw invalidArgument("INVALID_PAGE_SIZE", "page_size must not be negative");
+  const bound = JSON.stringify([req.parent, req.runs]);
+  const after = Number(decodePageToken(req.pageToken, bound) ?? 0);
+  if (!Number.isSafeInteger(after) || after < 0) throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this server issued");
   const { record } = await getExperiment(deps, name);
-  const runs = parseRuns(runsText, record.latestRun, "all");
-  // Every selected run that exists gets a summary, also one that logged nothing.
-  return runSummaries(deps, name, await selectedRuns(deps, name, runs), runs);
+  const selector = parseRuns(req.runs, record.latestRun, "all");
+  if (req.pageSize === 0 && !req.pageToken) {
+    // Every selected run that exists gets a summary, also one that logged nothing.
+    const runs = await runSummaries(deps, name, await selectedRuns(deps, name, selector), selector);
+    checkFits(runs, deps.limits.maxMessageBytes);
+    return create(SummarizeRunsResponseSchema, { runs });
+  }
+  const page = await selectedRunsPage(deps, name, selector, after, pageSize(req.pageSize));
+  return create(SummarizeRunsResponseSchema, {
+    runs: await runSummaries(deps, name, page.runs, { runs: page.runs.map((r) => r.run) }),
+    nextPageToken: page.next ? encodePageToken(String(page.next), bound) : "",
+  });
+}
+
+/** Refuses summaries that would not fit one message, by a generous count of their bytes. */
+function checkFits(summaries: readonly RunSummary[], maxBytes: number): void {
+  const text = (v: string) => Buffer.byteLength(v) + 4;
+  let bytes = 0;
+  for (const s of summaries) {
+    bytes += 400; // the run's own fields: its name, status, times, host, creator
+    for (const [k, v] of Object.entries(s.run?.tags ?? {})) bytes += text(k) + text(v);
+    for (const k of Object.keys(s.metrics)) bytes += text(k) + 56;
+    for (const [k, v] of Object.entries(s.params)) bytes += text(k) + text(v);
+  }
+  if (bytes > maxBytes) {
+    const shown = (n: number) => n.toLocaleString("en");
+    throw resourceExhausted("SUMMARY_TOO_LARGE", `the summaries of ${summaries.length} runs come to about ${shown(bytes)} bytes, over the message limit (${shown(maxBytes)}): ask for pages (page_size)`);
+  }
 }
 
 /**
@@ -130,6 +166,25 @@ async function runSummaries(deps: TrackingDeps, experiment: string, runs: readon
     }
   }
   return [...summaries.values()];
+}
+
+/**
+ * Up to `size` of the selected runs that exist, numbered after `after`, in number order;
+ * `next` is the number to go on after when more may follow.
+ */
+async function selectedRunsPage(deps: TrackingDeps, experiment: string, runs: RunSelector, after: number, size: number): Promise<{ runs: RunRecord[]; next?: number }> {
+  const collection = collections(deps).runs;
+  if ("runs" in runs) {
+    const numbers = [...new Set(runs.runs)].filter((n) => n > after).sort((a, b) => a - b);
+    const taken = numbers.slice(0, size);
+    const found = (await collection.getMany(taken.map((n) => runKey(experiment, n)))).flatMap((r) => (r ? [r.value] : []));
+    return { runs: found, next: numbers.length > size ? taken.at(-1) : undefined };
+  }
+  const from = "from" in runs ? Math.max(runs.from, after + 1) : after + 1;
+  const to = "to" in runs ? runs.to : Infinity;
+  const listed = (await collection.list({ prefix: `${experiment}/runs/`, after: runKey(experiment, from - 1), limit: size + 1 })).map((r) => r.value).filter((r) => r.run <= to);
+  const found = listed.slice(0, size);
+  return { runs: found, next: listed.length > size ? found.at(-1)!.run : undefined };
 }
 
 /** The runs selected that exist, read by their keys (a run's key orders it by number), not with every other run. */

@@ -56,9 +56,7 @@ export function createTrackingService(deps: TrackingDeps): ServiceImpl<typeof Tr
     appendEvents: (req) => logEvents(deps, createAsyncIterable(req.batches)),
     queryEvents: (req) => queryEvents(deps, req),
     getMetricHistory: (req) => metricHistory(deps, req),
-    async summarizeRuns(req) {
-      return { runs: await summarizeRuns(deps, req.parent, req.runs) };
-    },
+    summarizeRuns: (req) => summarizeRuns(deps, req),
     searchRuns: (req) => searchRunSummaries(deps, req),
     listTraces: (req) => listTraces(deps, req),
     async getTrace(req) {
