@@ -30,6 +30,18 @@ export function decodePageToken(token: string, filter: string): string | undefin
   return parsed.a;
 }
 
+/** A page token holding a position in an ordered answer (an offset, a run number), bound as encodePageToken binds. */
+export function encodePositionToken(position: number, filter: string): string {
+  return encodePageToken(String(position), filter);
+}
+
+/** The position a token holds, 0 without a token; INVALID_PAGE_TOKEN when it holds no position. */
+export function decodePositionToken(token: string, filter: string): number {
+  const position = Number(decodePageToken(token, filter) ?? 0);
+  if (!Number.isSafeInteger(position) || position < 0) throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this server issued");
+  return position;
+}
+
 function digest(filter: string): string {
   return createHash("sha256").update(filter).digest("base64url").slice(0, 12);
 }

@@ -1,6 +1,6 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { CALLER, checkId, decodePageToken, encodePageToken, invalidArgument, notFound, pageSize, parseParent, versionPrefix } from "@kiln/core";
+import { CALLER, checkId, decodePageToken, decodePositionToken, encodePageToken, encodePositionToken, invalidArgument, notFound, pageSize, parseParent, versionPrefix } from "@kiln/core";
 import { RegistryService } from "@kiln/proto/kiln/registry/v1/registry_pb";
 import { parseRequestFilter, scanPage } from "@kiln/storage";
 import { deleteAttachment, findAttachment, uploadAttachment } from "./attachments.js";
@@ -192,14 +192,14 @@ export function createRegistryService(deps: RegistryDeps): ServiceImpl<typeof Re
   async function listAcrossModels(parent: string, requestedSize: number, token: string) {
     parseParent(parent);
     const size = pageSize(requestedSize);
-    const start = Number(decodePageToken(token, "-") ?? "0");
+    const start = decodePositionToken(token, "-");
     const all = await versions.list({ prefix: `${parent}/models/`, limit: MAX_LOG_VERSIONS });
     const modelsByName = new Map((await models.list({ prefix: `${parent}/models/` })).map((m) => [m.key, m.value]));
     const sorted = all.map((r) => r.value).sort((a, b) => b.createTime.localeCompare(a.createTime) || b.version - a.version);
     const page = sorted.slice(start, start + size);
     return {
       versions: await withHolders(deps, page.map((v) => versionToProto(v, modelsByName.get(v.model)?.tags ?? {}))),
-      nextPageToken: start + size < sorted.length ? encodePageToken(String(start + size), "-") : "",
+      nextPageToken: start + size < sorted.length ? encodePositionToken(start + size, "-") : "",
     };
   }
 }

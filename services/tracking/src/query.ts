@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { decodePageToken, encodePageToken, invalidArgument, pageSize, resourceExhausted } from "@kiln/core";
+import { decodePageToken, decodePositionToken, encodePageToken, encodePositionToken, invalidArgument, pageSize, resourceExhausted } from "@kiln/core";
 import { tableToIpc } from "@kiln/data";
 import {
   GetMetricHistoryResponseSchema,
@@ -60,8 +60,7 @@ export async function metricHistory(deps: TrackingDeps, req: GetMetricHistoryReq
   if (req.pageSize < 0) throw invalidArgument("INVALID_PAGE_SIZE", "page_size must not be negative");
   if (req.maxPoints < 0) throw invalidArgument("INVALID_MAX_POINTS", "max_points must not be negative");
   const binding = JSON.stringify([req.run, req.key, req.maxPoints]);
-  const offset = Number(decodePageToken(req.pageToken, binding) ?? 0);
-  if (!Number.isSafeInteger(offset) || offset < 0) throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this server issued");
+  const offset = decodePositionToken(req.pageToken, binding);
   await getRun(deps, experiment, run);
   const series = await metricSeries(deps, experiment, run, req.key);
   const sample = sampledPoints(series, req.maxPoints);
@@ -80,7 +79,7 @@ export async function metricHistory(deps: TrackingDeps, req: GetMetricHistoryReq
   }
   return create(GetMetricHistoryResponseSchema, {
     points,
-    nextPageToken: end < count ? encodePageToken(String(end), binding) : "",
+    nextPageToken: end < count ? encodePositionToken(end, binding) : "",
     totalSize: BigInt(series.length),
   });
 }
@@ -94,8 +93,7 @@ export async function summarizeRuns(deps: TrackingDeps, req: SummarizeRunsReques
   const { name } = parseExperimentName(req.parent);
   if (req.pageSize < 0) throw invalidArgument("INVALID_PAGE_SIZE", "page_size must not be negative");
   const bound = JSON.stringify([req.parent, req.runs]);
-  const after = Number(decodePageToken(req.pageToken, bound) ?? 0);
-  if (!Number.isSafeInteger(after) || after < 0) throw invalidArgument("INVALID_PAGE_TOKEN", "page_token is not one this server issued");
+  const after = decodePositionToken(req.pageToken, bound);
   const { record } = await getExperiment(deps, name);
   const selector = parseRuns(req.runs, record.latestRun, "all");
   if (req.pageSize === 0 && !req.pageToken) {
@@ -107,7 +105,7 @@ export async function summarizeRuns(deps: TrackingDeps, req: SummarizeRunsReques
   const page = await selectedRunsPage(deps, name, selector, after, pageSize(req.pageSize));
   return create(SummarizeRunsResponseSchema, {
     runs: await runSummaries(deps, name, page.runs, { runs: page.runs.map((r) => r.run) }),
-    nextPageToken: page.next ? encodePageToken(String(page.next), bound) : "",
+    nextPageToken: page.next ? encodePositionToken(page.next, bound) : "",
   });
 }
 
